@@ -1,0 +1,165 @@
+"""The ``ssz`` command line: the main job (``demo``), the store, the Ray cluster and city configs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from cluster import config as cfg
+from twin.objectstore import StoreError
+
+app = typer.Typer(help="Smart Safety Zone platform.", no_args_is_help=True, add_completion=False)
+store_app = typer.Typer(help="The S3 object store (embedded SeaweedFS on 127.0.0.1, or SSZ_S3_* for MinIO).",
+                        no_args_is_help=True)
+cluster_app = typer.Typer(help="The Ray cluster (local head on 127.0.0.1, or SSZ_RAY_ADDRESS).",
+                          no_args_is_help=True)
+config_app = typer.Typer(help="City and zone configurations.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+app.add_typer(cluster_app, name="cluster")
+app.add_typer(config_app, name="config")
+
+console = Console()
+err = Console(stderr=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {msg}")
+    raise typer.Exit(code)
+
+
+def _emit(model: BaseModel, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(model.model_dump_json(indent=2) + "\n")
+    else:
+        console.print_json(model.model_dump_json())
+
+
+@store_app.command("up")
+def store_up(port: Annotated[int | None, typer.Option(help="S3 port (others follow it).")] = None,
+             retention_days: Annotated[int, typer.Option(help="Evidence object-lock retention.")] = 30,
+             as_json: JsonOpt = False) -> None:
+    """Start the embedded S3 store on 127.0.0.1 and create the twin/evidence/models buckets."""
+    from cluster import store
+
+    try:
+        _emit(store.up(port=port, evidence_retention_days=retention_days), as_json)
+    except StoreError as e:
+        _fail(str(e))
+
+
+@store_app.command("down")
+def store_down(as_json: JsonOpt = False) -> None:
+    """Stop the embedded S3 store (its data stays in the state folder)."""
+    from cluster import store
+
+    _emit(store.down(), as_json)
+
+
+@store_app.command("status")
+def store_status(as_json: JsonOpt = False) -> None:
+    """Report the store: endpoint, process, buckets with versioning and object lock."""
+    from cluster import store
+
+    try:
+        st = store.status()
+    except StoreError as e:
+        _fail(str(e))
+        return
+    _emit(st, as_json)
+    if st.error:
+        raise typer.Exit(1)
+
+
+@cluster_app.command("up")
+def cluster_up(port: Annotated[int, typer.Option(help="GCS port of the head.")] = 16379,
+               num_cpus: Annotated[int | None, typer.Option()] = None,
+               num_gpus: Annotated[int | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
+    """Start a local Ray head bound to 127.0.0.1 (no-op when it already runs)."""
+    from cluster import raycluster
+
+    try:
+        _emit(raycluster.up(port=port, num_cpus=num_cpus, num_gpus=num_gpus), as_json)
+    except raycluster.RayError as e:
+        _fail(str(e))
+
+
+@cluster_app.command("down")
+def cluster_down(as_json: JsonOpt = False) -> None:
+    """Stop the local Ray head started by `ssz cluster up`."""
+    from cluster import raycluster
+
+    _emit(raycluster.down(), as_json)
+
+
+@cluster_app.command("status")
+def cluster_status(address: Annotated[str | None, typer.Option(help="Ray address to inspect.")] = None,
+                   as_json: JsonOpt = False) -> None:
+    """Report the nodes and resources of the cluster in use."""
+    from cluster import raycluster
+
+    st = raycluster.status(address)
+    _emit(st, as_json)
+    if not st.running:
+        raise typer.Exit(1)
+
+
+@config_app.command("list")
+def config_list() -> None:
+    """List the bundled cities with their camera counts."""
+    t = Table("id", "station", "zone km²", "cameras", "plate cams", "graph")
+    for cid in cfg.list_cities():
+        c = cfg.load_city(cid)
+        t.add_row(c.id, c.station_th, f"{c.zone.area_km2:g}", str(c.cameras.count), str(c.cameras.plate_count),
+                  c.street_graph.kind)
+    console.print(t)
+
+
+@config_app.command("validate")
+def config_validate(paths: Annotated[list[str], typer.Argument(help="City ids or YAML paths.")]) -> None:
+    """Validate city configs; a bad file is reported with its field and the reason."""
+    bad = 0
+    for p in paths:
+        try:
+            c = cfg.load_city(p)
+            console.print(f"[green]ok[/] {cfg.city_path(p)}: {c.id}, {c.camera_count} cameras")
+        except cfg.ConfigError as e:
+            bad += 1
+            err.print(f"[red]invalid[/] {e}")
+    if bad:
+        raise typer.Exit(1)
+
+
+@config_app.command("show")
+def config_show(city: str) -> None:
+    """Print a city's validated configuration as JSON."""
+    try:
+        console.print_json(json.dumps(cfg.load_city(city).model_dump(mode="json"), ensure_ascii=False))
+    except cfg.ConfigError as e:
+        _fail(str(e))
+
+
+@app.command("demo")
+def demo(city: Annotated[str, typer.Option(help="Bundled city id or path to a city YAML.")] = "hatyai",
+         out: Annotated[str | None, typer.Option(help="Output folder (default: <state>/out/<city>).")] = None,
+         as_json: JsonOpt = False) -> None:
+    """The main job on the embedded default: store, local Ray, the city's street graph and registry."""
+    from cluster.demo import run_demo
+
+    try:
+        summary = run_demo(city, out=out, console=err if as_json else console)
+    except (cfg.ConfigError, StoreError) as e:
+        _fail(str(e))
+        return
+    if as_json:
+        sys.stdout.write(summary.model_dump_json(indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,295 @@
+"""City and zone configuration: pydantic models and the YAML loader.
+
+One YAML file per police station's city lives in ``cluster/cities``. A file is validated into a
+:class:`CityConfig`; a bad file raises :class:`ConfigError` naming the file, the field and the reason,
+so an operator editing a config sees at once what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CITIES_DIR = Path(__file__).resolve().parent / "cities"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names file, field and reason."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GeoPoint(_Strict):
+    """A WGS84 position."""
+
+    lon: Annotated[float, Field(ge=-180, le=180)]
+    lat: Annotated[float, Field(ge=-90, le=90)]
+
+
+class Source(StrEnum):
+    """Where a position comes from: surveyed by the station, taken from OSM, or generated here."""
+
+    surveyed = "surveyed"
+    osm = "osm"
+    approximate = "approximate"
+    generated = "generated"
+
+
+class PlaceKind(StrEnum):
+    """Kinds of key places that raise or lower risk or that patrols visit."""
+
+    police_station = "police_station"
+    tourist_police = "tourist_police"
+    school = "school"
+    market = "market"
+    gold_shop = "gold_shop"
+    bank = "bank"
+    government = "government"
+    hotel = "hotel"
+    temple = "temple"
+    railway_station = "railway_station"
+    bus_stop = "bus_stop"
+    bar = "bar"
+    convenience_store = "convenience_store"
+    report_point = "report_point"
+    junction = "junction"
+
+
+class Community(_Strict):
+    """A community (ชุมชน) inside the zone, with its registered population."""
+
+    name: str
+    population: Annotated[int, Field(gt=0)]
+
+
+class PlaceSpec(_Strict):
+    """A named place; without a location it is generated on the street graph (``source: generated``)."""
+
+    name: str
+    kind: PlaceKind
+    location: GeoPoint | None = None
+    source: Source = Source.generated
+
+    @model_validator(mode="after")
+    def _source_matches_location(self) -> PlaceSpec:
+        if self.location is None and self.source != Source.generated:
+            raise ValueError(f"place {self.name!r} has no location, so its source must be 'generated'")
+        return self
+
+
+class GraphSpec(_Strict):
+    """Where the zone's street graph comes from.
+
+    ``osm_file`` reads a local OSM XML (optionally .gz/.bz2) or PBF file offline; ``place`` and ``bbox``
+    download from OpenStreetMap (needs the internet or a mirror set in ``SSZ_OSM_OVERPASS_URL``);
+    ``generated`` builds a deterministic city-like street network around the zone centre, for cities
+    whose OSM extract is not available offline.
+    """
+
+    kind: Literal["osm_file", "place", "bbox", "generated"]
+    path: str | None = None
+    place: str | None = None
+    bbox: tuple[float, float, float, float] | None = Field(
+        default=None, description="(left, bottom, right, top) in degrees, osmnx 2 order"
+    )
+    network_type: Literal["drive", "drive_service", "walk", "bike", "all"] = "all"
+    extent_m: Annotated[float, Field(gt=100, le=50_000)] = 3000.0
+    block_m: Annotated[float, Field(gt=20, le=1000)] = 110.0
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _needs_matching_field(self) -> GraphSpec:
+        need = {"osm_file": "path", "place": "place", "bbox": "bbox"}.get(self.kind)
+        if need and getattr(self, need) is None:
+            raise ValueError(f"street_graph kind {self.kind!r} needs the field {need!r}")
+        if self.bbox is not None:
+            left, bottom, right, top = self.bbox
+            if not (left < right and bottom < top):
+                raise ValueError("bbox must be (left, bottom, right, top) with left<right and bottom<top")
+        return self
+
+    def resolved_path(self, config_dir: Path) -> Path:
+        """The OSM file path with ``${VAR}`` expanded and made absolute against the config's folder."""
+        if self.path is None:
+            raise ConfigError("street_graph has no path")
+        return resolve_path(self.path, config_dir)
+
+
+class MobileCamera(_Strict):
+    """A camera whose position comes from a GPS feed (CCTV van, drone, body-worn camera)."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    kind: Literal["van", "drone", "bodycam"]
+    face_detection: bool = True
+
+
+class CameraFleet(_Strict):
+    """The city's cameras: how many, what they look for and how fast they are sampled."""
+
+    count: Annotated[int, Field(ge=0, le=100_000, description="fixed CCTV cameras (faces)")]
+    plate_count: Annotated[int, Field(ge=0, le=100_000, description="licence-plate cameras")] = 0
+    mobile: list[MobileCamera] = []
+    fps: Annotated[float, Field(gt=0, le=120)] = 15.0
+    sample_fps: Annotated[float, Field(gt=0, le=120)] = 2.0
+    fov_deg: tuple[float, float] = (60.0, 100.0)
+    range_m: tuple[float, float] = (20.0, 45.0)
+    owner_share: dict[Literal["police", "government", "private"], float] = {
+        "police": 0.6,
+        "government": 0.25,
+        "private": 0.15,
+    }
+    in_zone_share: Annotated[float, Field(ge=0, le=1)] = 0.35
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> CameraFleet:
+        if self.sample_fps > self.fps:
+            raise ValueError(f"sample_fps ({self.sample_fps}) cannot exceed fps ({self.fps})")
+        for name, (lo, hi) in (("fov_deg", self.fov_deg), ("range_m", self.range_m)):
+            if not 0 < lo <= hi:
+                raise ValueError(f"{name} must be (min, max) with 0 < min <= max")
+        if self.fov_deg[1] > 360:
+            raise ValueError("fov_deg cannot exceed 360")
+        total = sum(self.owner_share.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"owner_share must sum to 1, got {total:g}")
+        return self
+
+
+class ZoneConfig(_Strict):
+    """The pilot Safety Zone: a small area (about 0.5 km²) around the station."""
+
+    name: str
+    name_th: str
+    centre: GeoPoint
+    area_km2: Annotated[float, Field(gt=0, le=100)]
+    communities: list[Community] = []
+    residents: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _residents(self) -> ZoneConfig:
+        counted = sum(c.population for c in self.communities)
+        if self.residents is not None and self.communities and counted > self.residents:
+            raise ValueError(f"communities hold {counted} people, more than residents={self.residents}")
+        return self
+
+
+class CityConfig(_Strict):
+    """Everything the platform knows about one city: station, zone, graph, cameras, places."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    name: str
+    name_th: str
+    province_th: str
+    station_th: str
+    station_en: str
+    station: GeoPoint
+    utm_epsg: Annotated[int, Field(ge=32601, le=32760)] = 32647
+    pilot_station: bool = True
+    zone: ZoneConfig
+    street_graph: GraphSpec
+    cameras: CameraFleet
+    key_places: dict[PlaceKind, Annotated[int, Field(ge=0, le=1000)]] = {}
+    places: list[PlaceSpec] = []
+    sos_poles: list[PlaceSpec] = []
+    checkpoints: Annotated[int, Field(ge=0, le=10_000, description="QR red boxes on patrol rounds")] = 0
+    patrol_units: Annotated[int, Field(ge=0, le=1000)] = 2
+    notes: str = ""
+
+    @field_validator("utm_epsg")
+    @classmethod
+    def _utm(cls, v: int) -> int:
+        if not (32601 <= v <= 32660 or 32701 <= v <= 32760):
+            raise ValueError(f"{v} is not a WGS84 UTM zone (EPSG:326xx or 327xx)")
+        return v
+
+    @property
+    def camera_count(self) -> int:
+        """Fixed CCTV cameras plus plate cameras plus mobile cameras."""
+        return self.cameras.count + self.cameras.plate_count + len(self.cameras.mobile)
+
+
+_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
+
+
+def shared_data_dir() -> Path:
+    """The read-only shared data folder (``SSZ_SHARED_DATA`` or ``../shared/data`` beside the repo)."""
+    env = os.environ.get("SSZ_SHARED_DATA")
+    return Path(env) if env else (REPO_ROOT.parent / "shared" / "data").resolve()
+
+
+def resolve_path(raw: str, base: Path) -> Path:
+    """Expand ``${VAR}`` (``SSZ_SHARED_DATA`` has a default) and make the path absolute against ``base``."""
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name == "SSZ_SHARED_DATA":
+            return str(shared_data_dir())
+        if name not in os.environ:
+            raise ConfigError(f"path {raw!r} uses ${{{name}}}, which is not set in the environment")
+        return os.environ[name]
+
+    p = Path(_VAR.sub(sub, raw)).expanduser()
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def _format_validation(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (check its spelling against cluster/config.py)"
+        parts.append(f"field '{loc}': {msg}")
+    return "; ".join(parts)
+
+
+def load_city_file(path: str | os.PathLike[str]) -> CityConfig:
+    """Load and validate one city YAML file; errors name the file, the field and the reason."""
+    path = Path(path)
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: file not found") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: field '(top level)': expected a mapping of city settings")
+    try:
+        cfg = CityConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(f"{path}: {_format_validation(e)}") from e
+    if cfg.id != path.stem:
+        raise ConfigError(f"{path}: field 'id': {cfg.id!r} must match the file name {path.stem!r}")
+    return cfg
+
+
+def city_path(city: str) -> Path:
+    """The YAML path of a city: a bundled city id (``hatyai``) or a path to a YAML file."""
+    p = Path(city)
+    if p.suffix in {".yaml", ".yml"}:
+        return p
+    bundled = CITIES_DIR / f"{city}.yaml"
+    if not bundled.exists():
+        raise ConfigError(f"unknown city {city!r}: bundled cities are {', '.join(list_cities())}, "
+                          "or pass a path to a YAML file")
+    return bundled
+
+
+def load_city(city: str) -> CityConfig:
+    """Load a bundled city by id or a city YAML by path."""
+    return load_city_file(city_path(city))
+
+
+def list_cities() -> list[str]:
+    """Ids of the bundled city configs."""
+    return sorted(p.stem for p in CITIES_DIR.glob("*.yaml"))

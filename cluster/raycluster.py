@@ -1,0 +1,190 @@
+"""Local Ray: start a head node bound to 127.0.0.1, connect to a cluster, report nodes and resources.
+
+``ssz cluster up`` runs ``ray start --head`` on loopback and remembers its address in the state folder;
+``ssz cluster down`` stops it; ``status`` lists nodes and resources. Other commands call
+:func:`connect`, which joins (in order) an explicit address, ``SSZ_RAY_ADDRESS``, the cluster started by
+``ssz cluster up``, or else starts a private local Ray for the life of the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from cluster.state import state_dir
+
+DEFAULT_GCS_PORT = 16379
+# Ray binds every listener to 127.0.0.1 when this is set to 0 and the node IP is loopback.
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+class RayError(RuntimeError):
+    """Ray could not be started or reached; the message says what to do."""
+
+
+class NodeInfo(BaseModel):
+    """One Ray node as ``ssz cluster status`` prints it."""
+
+    node_id: str
+    address: str
+    alive: bool
+    resources: dict[str, float]
+
+
+class ClusterStatus(BaseModel):
+    """Nodes and total resources of the cluster in use."""
+
+    address: str | None
+    running: bool
+    nodes: list[NodeInfo] = []
+    resources: dict[str, float] = {}
+    error: str | None = None
+
+
+def _addr_file() -> Path:
+    return state_dir("ray") / "address"
+
+
+def _ray_bin() -> str:
+    cand = Path(sys.executable).with_name("ray")
+    return str(cand) if cand.exists() else (shutil.which("ray") or "ray")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(RAY_ENV)
+    return env
+
+
+def apply_env() -> None:
+    """Set the Ray environment variables (loopback binding, no usage stats) in this process."""
+    for k, v in RAY_ENV.items():
+        os.environ.setdefault(k, v)
+
+
+def known_address() -> str | None:
+    """The address to join: ``SSZ_RAY_ADDRESS`` or the one ``ssz cluster up`` recorded."""
+    env = os.environ.get("SSZ_RAY_ADDRESS")
+    if env:
+        return env
+    f = _addr_file()
+    return f.read_text().strip() if f.exists() else None
+
+
+def up(port: int = DEFAULT_GCS_PORT, num_cpus: int | None = None, num_gpus: int | None = None) -> ClusterStatus:
+    """Start a local Ray head on 127.0.0.1 (no-op when the recorded one still answers)."""
+    addr = known_address()
+    if addr:
+        st = status(addr)
+        if st.running:
+            return st
+    cmd = [_ray_bin(), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+           "--include-dashboard=false", "--disable-usage-stats"]
+    if num_cpus is not None:
+        cmd.append(f"--num-cpus={num_cpus}")
+    if num_gpus is not None:
+        cmd.append(f"--num-gpus={num_gpus}")
+    res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
+    if res.returncode != 0:
+        raise RayError(f"`ray start` failed (exit {res.returncode}): {res.stderr.strip()[-800:]}\n"
+                       f"If port {port} is taken, pass --port.")
+    address = f"127.0.0.1:{port}"
+    _addr_file().write_text(address)
+    return status(address)
+
+
+def _head_processes(address: str) -> list[Any]:
+    import psutil
+
+    port = address.rsplit(":", 1)[-1]
+    marks = (address, f"--gcs_server_port={port}", f"--gcs-address={address}")
+    procs = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(p.info.get("cmdline") or [])
+        if p.pid != os.getpid() and any(m in cmd for m in marks):
+            procs.append(p)
+    return procs
+
+
+def down(timeout_s: float = 30.0) -> ClusterStatus:
+    """Stop the local Ray head started by ``ssz cluster up`` and its workers (no-op when none).
+
+    Only the processes of that head (found by its GCS address) are stopped, so another Ray on the same
+    machine, such as a notebook's private instance, keeps running.
+    """
+    import psutil
+
+    f = _addr_file()
+    if f.exists():
+        procs = _head_processes(f.read_text().strip())
+        for p in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.terminate()
+        _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+        for p in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        f.unlink(missing_ok=True)
+    return ClusterStatus(address=None, running=False)
+
+
+def connect(address: str | None = None, num_cpus: int | None = None, **kw: Any) -> str:
+    """Join a Ray cluster (explicit, ``SSZ_RAY_ADDRESS``, or ``ssz cluster up``'s) or start a private one.
+
+    Returns a short description of what was joined. Idempotent within a process.
+    """
+    import ray
+
+    apply_env()
+    if ray.is_initialized():
+        return "already connected"
+    addr = address or known_address()
+    if addr:
+        try:
+            ray.init(address=addr, logging_level="WARNING", log_to_driver=False, **kw)
+        except Exception as e:
+            raise RayError(f"cannot reach the Ray cluster at {addr}: {e}. Start one with `ssz cluster up` "
+                           "or unset SSZ_RAY_ADDRESS to run a private local Ray.") from e
+        return f"joined Ray at {addr}"
+    ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", num_cpus=num_cpus,
+             logging_level="WARNING", log_to_driver=False, **kw)
+    return "started a private local Ray on 127.0.0.1"
+
+
+def describe() -> ClusterStatus:
+    """Nodes and resources of the cluster this process is connected to."""
+    import ray
+
+    nodes = [
+        NodeInfo(node_id=n["NodeID"][:12], address=n["NodeManagerAddress"], alive=bool(n["Alive"]),
+                 resources={k: float(v) for k, v in n["Resources"].items() if not k.startswith("node:")})
+        for n in ray.nodes()
+    ]
+    total = {k: float(v) for k, v in ray.cluster_resources().items() if not k.startswith("node:")}
+    return ClusterStatus(address=ray.get_runtime_context().gcs_address, running=True, nodes=nodes,
+                         resources=total)
+
+
+def status(address: str | None = None) -> ClusterStatus:
+    """Connect briefly to the recorded (or given) cluster and describe it."""
+    addr = address or known_address()
+    if not addr:
+        return ClusterStatus(address=None, running=False,
+                             error="no cluster recorded: run `ssz cluster up` or set SSZ_RAY_ADDRESS")
+    code = (
+        "import ray,sys;from cluster.raycluster import describe;"
+        f"ray.init(address={addr!r},logging_level='ERROR',log_to_driver=False);"
+        "sys.stdout.write(describe().model_dump_json())"
+    )
+    res = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=120)
+    if res.returncode != 0:
+        return ClusterStatus(address=addr, running=False, error=res.stderr.strip().splitlines()[-1:][0]
+                             if res.stderr.strip() else f"exit {res.returncode}")
+    return ClusterStatus.model_validate_json(res.stdout.strip().splitlines()[-1])

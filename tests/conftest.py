@@ -1,0 +1,79 @@
+"""Session-wide real services for the test suite: one S3 server, one Ray cluster, shared data paths.
+
+The suite never touches a user's state: ``SSZ_HOME`` points at a temporary folder before any test runs
+and the store and Ray get free loopback ports.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_HOME = tempfile.mkdtemp(prefix="ssz-test-home-")
+os.environ["SSZ_HOME"] = _HOME
+for _k in ("SSZ_S3_ENDPOINT", "SSZ_S3_ACCESS_KEY", "SSZ_S3_SECRET_KEY", "SSZ_RAY_ADDRESS"):
+    os.environ.pop(_k, None)
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port_block(size: int = 15, start: int = 20000, stop: int = 60000) -> int:
+    """A base port such that base..base+size-1 are all free on 127.0.0.1."""
+    import random
+
+    rng = random.Random(os.getpid())
+    for _ in range(200):
+        base = rng.randrange(start, stop - size)
+        ok = True
+        for p in range(base, base + size):
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free block of loopback ports")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only shared data folder (../shared/data), which CI places beside the checkout."""
+    from cluster.config import shared_data_dir
+
+    d = shared_data_dir()
+    assert d.is_dir(), f"shared data folder {d} is missing: set SSZ_SHARED_DATA or place shared/ beside the repo"
+    return d
+
+
+@pytest.fixture(scope="session")
+def s3_store() -> Iterator[object]:
+    """The session's real S3 server (embedded SeaweedFS) with the three buckets, stopped at the end."""
+    from cluster import store
+
+    st = store.up(port=free_port_block())
+    assert st.running, st.error
+    yield store.open_store()
+    st = store.down()
+    assert not st.running
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """The session's real Ray: a private local instance bound to 127.0.0.1 with 2 CPUs."""
+    import ray
+
+    from cluster import raycluster
+
+    desc = raycluster.connect(num_cpus=2)
+    yield desc
+    ray.shutdown()

@@ -1,0 +1,290 @@
+"""The arrest-warrant watchlist: enrolled face embeddings of wanted people, 1:N search, persisted and audited.
+
+Rules it enforces (the product's privacy and legal contract):
+
+- Only enrolled people's embeddings are held or written. :meth:`Watchlist.search` never stores, persists or logs
+  the probe embeddings it is given; a probe that matches nobody leaves no trace.
+- Expired warrants (``expires`` before today) stop matching at once, without waiting for a clean-up.
+- :meth:`Watchlist.remove` is real removal: the person's embeddings leave memory and the persisted copies (the
+  local file is atomically replaced; in the object store any older versions of the watchlist object are deleted).
+- Every change (enrol, update, remove, expiry purge) is appended to the hash-chained audit log
+  (:class:`serve.audit.AuditLog`) with who did it; the log holds record fields, never embeddings.
+
+Persistence: one JSON document (records + base64 float32 embeddings, tagged with the engine and dimension) in a
+local file and/or the ``models`` bucket of the object store (``watchlist/<name>-<engine>.json``). A restarted
+service reloads it; replicas that share the store pick up other replicas' changes via :meth:`Watchlist.refresh`.
+Embeddings from different engines are not comparable, so a watchlist refuses a file written by another engine.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from serve.audit import AuditLog
+from serve.face.embed import FaceEmbedder
+from serve.face.schemas import Candidate, WarrantRecord
+
+FORMAT_VERSION = 1
+
+
+class WatchlistError(ValueError):
+    """A watchlist request cannot be done (unknown warrant, duplicate, wrong engine); the message says why."""
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+class Watchlist:
+    """Warrant records with their face embeddings for one embedding engine; thread-safe."""
+
+    def __init__(self, embedder: FaceEmbedder, path: str | os.PathLike[str] | None = None,
+                 store: Any | None = None, audit: AuditLog | None = None, name: str = "warrants",
+                 bucket: str | None = None, clock: Callable[[], date] = _today, refresh_s: float = 5.0) -> None:
+        """Open (or start) the watchlist named ``name`` for ``embedder``'s engine.
+
+        ``path``: local JSON file; ``store``: a twin.objectstore.Store to persist to (``bucket``, default
+        ``models``); with both, the store copy is the shared truth and the file a local copy. ``audit`` receives
+        every change. ``clock`` gives today's date (tests and the evaluation may pin it).
+        """
+        from twin.objectstore import MODELS_BUCKET
+
+        self.embedder = embedder
+        self.name = name
+        self.path = Path(path) if path else None
+        self.store = store
+        self.bucket = bucket or MODELS_BUCKET
+        self.key = f"watchlist/{name}-{embedder.name}.json"
+        self.audit = audit
+        self.clock = clock
+        self.refresh_s = refresh_s
+        self._lock = threading.RLock()
+        self._records: dict[str, WarrantRecord] = {}
+        self._emb: dict[str, np.ndarray] = {}
+        self._matrix: np.ndarray = np.zeros((0, embedder.dim), dtype=np.float32)
+        self._owners: list[str] = []
+        self._etag: str | None = None
+        self._checked = 0.0
+        self.reload()
+
+    # ---------------------------------------------------------------- persistence
+    def _document(self) -> bytes:
+        recs = []
+        for wn in sorted(self._records):
+            e = self._emb[wn].astype("<f4")
+            recs.append({"record": self._records[wn].model_dump(mode="json"), "n": int(e.shape[0]),
+                         "embeddings": base64.b64encode(e.tobytes()).decode()})
+        doc = {"format": FORMAT_VERSION, "name": self.name, "engine": self.embedder.name, "dim": self.embedder.dim,
+               "saved": datetime.now(UTC).isoformat(), "records": recs}
+        return json.dumps(doc, ensure_ascii=False, indent=None).encode()
+
+    def _parse(self, data: bytes, where: str) -> tuple[dict[str, WarrantRecord], dict[str, np.ndarray]]:
+        try:
+            doc = json.loads(data)
+        except ValueError as e:
+            raise WatchlistError(f"{where}: not a watchlist document ({e})") from e
+        if doc.get("engine") != self.embedder.name or doc.get("dim") != self.embedder.dim:
+            raise WatchlistError(f"{where} holds {doc.get('engine')} embeddings ({doc.get('dim')}-d) but this service "
+                                 f"uses {self.embedder.name} ({self.embedder.dim}-d): re-enrol with this engine")
+        recs, embs = {}, {}
+        for item in doc.get("records", []):
+            r = WarrantRecord.model_validate(item["record"])
+            e = np.frombuffer(base64.b64decode(item["embeddings"]), dtype="<f4").reshape(item["n"], self.embedder.dim)
+            recs[r.warrant_no] = r
+            embs[r.warrant_no] = e.astype(np.float32)
+        return recs, embs
+
+    def _remote_etag(self) -> str | None:
+        try:
+            return self.store.client.stat_object(self.bucket, self.key).etag  # type: ignore[union-attr]
+        except Exception:
+            return None
+
+    def reload(self) -> None:
+        """Load the persisted watchlist (store first, then the local file); empty when neither exists."""
+        with self._lock:
+            data, where = None, ""
+            if self.store is not None:
+                etag = self._remote_etag()
+                if etag is not None:
+                    data, where = self.store.get_bytes(self.bucket, self.key), f"s3://{self.bucket}/{self.key}"
+                    self._etag = etag
+            if data is None and self.path is not None and self.path.exists():
+                data, where = self.path.read_bytes(), str(self.path)
+            if data is None:
+                recs, embs = {}, {}
+            else:
+                recs, embs = self._parse(data, where)
+            self._records, self._emb = recs, embs
+            self._rebuild()
+            self._checked = time.monotonic()
+
+    def refresh(self, force: bool = False) -> bool:
+        """Reload when another replica changed the store copy (checked at most every ``refresh_s``)."""
+        if self.store is None:
+            return False
+        now = time.monotonic()
+        if not force and now - self._checked < self.refresh_s:
+            return False
+        self._checked = now
+        etag = self._remote_etag()
+        if etag is not None and etag != self._etag:
+            self.reload()
+            return True
+        return False
+
+    def _save(self) -> None:
+        data = self._document()
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o600)
+            tmp.replace(self.path)
+        if self.store is not None:
+            self.store.put_bytes(self.bucket, self.key, data, content_type="application/json")
+            self._purge_old_versions()
+            self._etag = self._remote_etag()
+
+    def _purge_old_versions(self) -> None:
+        """On a versioned bucket, delete every non-current version so removed embeddings do not linger."""
+        client = self.store.client  # type: ignore[union-attr]
+        for obj in client.list_objects(self.bucket, prefix=self.key, include_version=True):
+            if obj.object_name == self.key and obj.version_id and not obj.is_latest:
+                client.remove_object(self.bucket, self.key, version_id=obj.version_id)
+
+    def _rebuild(self) -> None:
+        owners, mats = [], []
+        for wn, e in self._emb.items():
+            owners += [wn] * len(e)
+            mats.append(e)
+        self._owners = owners
+        self._matrix = np.concatenate(mats) if mats else np.zeros((0, self.embedder.dim), dtype=np.float32)
+
+    def _audit(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
+        if self.audit is not None:
+            self.audit.append(actor=actor, action=action, subject=subject, details=details)
+
+    # ---------------------------------------------------------------- changes
+    def add(self, record: WarrantRecord, embeddings: np.ndarray, actor: str) -> WarrantRecord:
+        """Enrol one person with 1..n face embeddings (one per photo); audited as ``enrol``."""
+        e = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+        if e.shape[0] < 1 or e.shape[1] != self.embedder.dim or not np.all(np.isfinite(e)):
+            raise WatchlistError(f"enrolment of {record.warrant_no} needs 1..n finite {self.embedder.dim}-d "
+                                 f"embeddings, got shape {e.shape}")
+        with self._lock:
+            self.refresh(force=True)
+            if record.warrant_no in self._records:
+                raise WatchlistError(f"warrant {record.warrant_no} is already enrolled: remove it first or update it")
+            rec = record.model_copy(update={"photos": int(e.shape[0])})
+            self._records[rec.warrant_no] = rec
+            self._emb[rec.warrant_no] = e.copy()
+            self._rebuild()
+            self._save()
+            self._audit(actor, "enrol", rec.warrant_no, {
+                "name": rec.name, "court": rec.court, "offence": rec.offence, "expires": rec.expires.isoformat(),
+                "photos": rec.photos, "engine": self.embedder.name, "watchlist": self.name})
+            return rec
+
+    def update(self, warrant_no: str, actor: str, **fields: Any) -> WarrantRecord:
+        """Change record fields (e.g. a renewed ``expires``); audited as ``update`` with old and new values."""
+        with self._lock:
+            self.refresh(force=True)
+            old = self.get(warrant_no)
+            bad = set(fields) - {"name", "court", "offence", "expires"}
+            if bad:
+                raise WatchlistError(f"cannot update {sorted(bad)}: only name, court, offence and expires change")
+            new = WarrantRecord.model_validate({**old.model_dump(), **fields})
+            self._records[warrant_no] = new
+            self._save()
+            changes = {k: {"old": str(getattr(old, k)), "new": str(getattr(new, k))} for k in fields}
+            self._audit(actor, "update", warrant_no, {"changes": changes, "watchlist": self.name})
+            return new
+
+    def remove(self, warrant_no: str, actor: str, reason: str = "") -> WarrantRecord:
+        """Remove a person and all their embeddings from memory and persistence; audited as ``remove``."""
+        with self._lock:
+            self.refresh(force=True)
+            rec = self.get(warrant_no)
+            del self._records[warrant_no]
+            del self._emb[warrant_no]
+            self._rebuild()
+            self._save()
+            self._audit(actor, "remove", warrant_no, {"reason": reason, "photos": rec.photos,
+                                                      "watchlist": self.name})
+            return rec
+
+    def purge_expired(self, actor: str = "system:expiry") -> list[str]:
+        """Remove every warrant whose expiry date has passed (each removal audited); returns their numbers."""
+        today = self.clock()
+        gone = [wn for wn, r in list(self._records.items()) if not r.active(today)]
+        for wn in gone:
+            self.remove(wn, actor, reason=f"expired on {self._records[wn].expires.isoformat()}")
+        return gone
+
+    # ---------------------------------------------------------------- queries
+    def get(self, warrant_no: str) -> WarrantRecord:
+        """The record of one warrant; WatchlistError when it is not enrolled."""
+        try:
+            return self._records[warrant_no]
+        except KeyError:
+            raise WatchlistError(f"warrant {warrant_no!r} is not on the watchlist") from None
+
+    def records(self, include_expired: bool = True) -> list[WarrantRecord]:
+        """All records sorted by warrant number (optionally only active ones)."""
+        today = self.clock()
+        return [r for _, r in sorted(self._records.items()) if include_expired or r.active(today)]
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, warrant_no: object) -> bool:
+        return warrant_no in self._records
+
+    def search(self, embeddings: np.ndarray, top_k: int = 5, on: date | None = None) -> list[list[Candidate]]:
+        """1:N search: for each probe, up to ``top_k`` active warrants by distance (best first, score > 0).
+
+        A candidate's ``match`` is true when its distance is within the engine threshold. Probes are used in
+        memory only: nothing about them is stored, persisted or logged.
+        """
+        q = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+        if q.shape[0] == 0:
+            return []
+        self.refresh()
+        today = on or self.clock()
+        with self._lock:
+            matrix, owners, records = self._matrix, list(self._owners), dict(self._records)
+        active = np.array([records[o].active(today) for o in owners], dtype=bool)
+        if not active.any():
+            return [[] for _ in range(q.shape[0])]
+        idx = np.flatnonzero(active)
+        d = self.embedder.distance(q, matrix[idx])
+        owner_ids = [owners[i] for i in idx]
+        out: list[list[Candidate]] = []
+        thr, limit = self.embedder.threshold, 2.0 * self.embedder.threshold
+        for row in d:
+            best: dict[str, float] = {}
+            for wn, dist in zip(owner_ids, row.tolist(), strict=True):
+                if dist < best.get(wn, np.inf):
+                    best[wn] = dist
+            ranked = sorted((v, k) for k, v in best.items() if v < limit)[:top_k]
+            out.append([
+                Candidate(warrant_no=wn, name=records[wn].name, court=records[wn].court, offence=records[wn].offence,
+                          expires=records[wn].expires, distance=float(dist), score=float(self.embedder.score(dist)),
+                          match=bool(dist <= thr))
+                for dist, wn in ranked
+            ])
+        return out

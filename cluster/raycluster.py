@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,10 @@ def down(timeout_s: float = 30.0) -> ClusterStatus:
         for p in alive:
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
+        # `ray start` records the head for plain `ray.init()` calls; forget it as `ray stop` would.
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if current.exists() and current.read_text().strip() == f.read_text().strip():
+            current.unlink(missing_ok=True)
         f.unlink(missing_ok=True)
     return ClusterStatus(address=None, running=False)
 
@@ -153,7 +158,8 @@ def connect(address: str | None = None, num_cpus: int | None = None, **kw: Any) 
             raise RayError(f"cannot reach the Ray cluster at {addr}: {e}. Start one with `ssz cluster up` "
                            "or unset SSZ_RAY_ADDRESS to run a private local Ray.") from e
         return f"joined Ray at {addr}"
-    ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", num_cpus=num_cpus,
+    # address="local" forces a new instance even when `ray start` left a cluster file behind.
+    ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", num_cpus=num_cpus,
              logging_level="WARNING", log_to_driver=False, **kw)
     return "started a private local Ray on 127.0.0.1"
 

@@ -103,6 +103,11 @@ def _edges(P: nx.MultiDiGraph) -> gpd.GeoDataFrame:
     return e
 
 
+def _longest_line(g: shapely.Geometry) -> shapely.LineString | None:
+    lines = [p for p in getattr(g, "geoms", [g]) if isinstance(p, shapely.LineString) and not p.is_empty]
+    return max(lines, key=lambda p: p.length) if lines else None
+
+
 def _pick_on_edges(e: gpd.GeoDataFrame, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     if n == 0 or len(e) == 0:
         return np.empty(0, dtype=int), np.empty(0)
@@ -128,7 +133,11 @@ def build_registry(city: CityConfig, G: nx.MultiDiGraph) -> Registry:
     zone_wgs, zone_utm = zone_polygon(city)
     e = _edges(P)
     inside = e.geometry.intersects(zone_utm).to_numpy()
-    e_in, e_out = e[inside], e[~inside] if (~inside).any() else e
+    e_in, e_out = e[inside].copy(), e[~inside] if (~inside).any() else e
+    # Zone cameras are placed on the part of each street that lies inside the zone.
+    e_in["geometry"] = [_longest_line(g.intersection(zone_utm)) for g in e_in.geometry]
+    e_in = e_in[[g is not None and g.length > 2.0 for g in e_in.geometry]]
+    e_in["w"] = e_in.geometry.length * e_in["hwy"].map(CLASS_WEIGHT).fillna(0.5)
     if len(e_in) == 0:
         raise ValueError(f"{city.id}: the zone around {city.zone.centre} has no streets on the graph")
     fleet = city.cameras
@@ -137,7 +146,7 @@ def build_registry(city: CityConfig, G: nx.MultiDiGraph) -> Registry:
 
     cams: list[Camera] = []
     n_in = round(fleet.count * fleet.in_zone_share)
-    for group, n, is_in in ((e_in, n_in, True), (e_out, fleet.count - n_in, False)):
+    for group, n in ((e_in, n_in), (e_out, fleet.count - n_in)):
         idx, frac = _pick_on_edges(group, n, rng)
         for i, f in zip(idx, frac, strict=True):
             row = group.iloc[int(i)]
@@ -153,7 +162,8 @@ def build_registry(city: CityConfig, G: nx.MultiDiGraph) -> Registry:
                 owner=str(rng.choice(owners, p=shares)), lon=lon, lat=lat, heading_deg=round(heading, 1),
                 fov_deg=round(float(rng.uniform(*fleet.fov_deg)), 1),
                 range_m=round(float(rng.uniform(*fleet.range_m)), 1), faces=True, plates=False,
-                in_zone=is_in, edge_u=int(row.u), edge_v=int(row.v), edge_key=int(row.key)))
+                in_zone=bool(zone_utm.contains(shapely.Point(x, y))), edge_u=int(row.u), edge_v=int(row.v),
+                edge_key=int(row.key)))
 
     # Plate cameras watch the approaches of the busiest junctions (arterial classes first).
     arterial = e[e["hwy"].isin(["primary", "secondary", "tertiary"])]

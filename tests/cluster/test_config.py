@@ -1,0 +1,108 @@
+"""City configs load and validate; a broken file is reported with file, field and reason."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cluster.config import ConfigError, list_cities, load_city, load_city_file
+
+BETONG_POINTS = ["หน้าโรงแรมเมอร์ลิน", "แยกหอนาฬิกา", "แยกโรงแรมศรีเบตง", "แยกเหลี่ยนหยู", "แยกตลาดสด",
+                 "หน้า 7-11 สาขาจันทโรทัย"]
+
+
+def test_every_bundled_city_loads():
+    cities = list_cities()
+    assert set(cities) >= {"hatyai", "betong", "sukhothai", "chiangmai"}
+    for cid in cities:
+        assert load_city(cid).id == cid
+
+
+def test_camera_counts_and_zones():
+    hatyai, betong = load_city("hatyai"), load_city("betong")
+    assert hatyai.cameras.count == 617 and hatyai.cameras.plate_count > 0
+    assert hatyai.zone.area_km2 == pytest.approx(0.47)
+    assert hatyai.station_th == "สภ.หาดใหญ่"
+    assert betong.cameras.count == 204
+    assert betong.station_th == "สภ.เบตง"
+
+
+def test_betong_report_points_and_sos_pole():
+    betong = load_city("betong")
+    points = [p.name for p in betong.places if p.kind == "report_point"]
+    assert points == BETONG_POINTS
+    assert all(p.location is None and p.source == "generated" for p in betong.places if p.kind == "report_point")
+    assert [s.kind for s in betong.sos_poles] == ["tourist_police"]
+
+
+def test_sukhothai_zone():
+    s = load_city("sukhothai")
+    assert s.zone.area_km2 == pytest.approx(0.69)
+    assert s.zone.name_th == "ตำบลธานี"
+    assert {c.name: c.population for c in s.zone.communities} == {
+        "ราชธานี": 655, "ประชาร่วมใจ": 665, "วิเชียรจำนงค์": 680}
+    assert {k.value: v for k, v in s.key_places.items()} == {
+        "school": 3, "market": 2, "gold_shop": 8, "bank": 2, "government": 2, "hotel": 4, "temple": 1}
+
+
+def test_chiangmai_uses_the_shared_osm_extract(shared_data):
+    from cluster.config import city_path
+
+    c = load_city("chiangmai")
+    path = c.street_graph.resolved_path(city_path("chiangmai").parent)
+    assert path == shared_data / "osm_thai_cities" / "chiangmai_suthep_nimman_roads.osm.gz"
+    assert path.exists()
+
+
+def _write(tmp_path: Path, name: str, body: str) -> Path:
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(textwrap.dedent(body), encoding="utf-8")
+    return p
+
+
+def _broken(tmp_path: Path, name: str, replace: tuple[str, str]) -> Path:
+    text = (Path(__file__).resolve().parents[2] / "cluster" / "cities" / "betong.yaml").read_text(encoding="utf-8")
+    assert replace[0] in text
+    text = text.replace("id: betong", f"id: {name}").replace(*replace)
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize(
+    ("replace", "field", "reason"),
+    [
+        (("  count: 204", "  count: -4"), "cameras.count", "greater than or equal to 0"),
+        (("  count: 204", "  count: many"), "cameras.count", "valid integer"),
+        (("  sample_fps: 2", "  sample_fps: 2\n  zoom: 3"), "cameras.zoom", "unknown field"),
+        (("  area_km2: 0.5", "  area_km2: 0"), "zone.area_km2", "greater than 0"),
+        (("station: {lon: 101.0713, lat: 5.7745}", "station: {lon: 201.0, lat: 5.7745}"), "station.lon",
+         "less than or equal to 180"),
+        (("  kind: generated", "  kind: osm_file"), "street_graph", "needs the field 'path'"),
+        (("  fps: 15", "  fps: 1"), "cameras", "sample_fps (2.0) cannot exceed fps"),
+    ],
+)
+def test_broken_config_names_file_field_and_reason(tmp_path, replace, field, reason):
+    p = _broken(tmp_path, "broken", replace)
+    with pytest.raises(ConfigError) as info:
+        load_city_file(p)
+    msg = str(info.value)
+    assert str(p) in msg
+    assert f"field '{field}" in msg
+    assert reason in msg
+
+
+def test_unreadable_files_are_named(tmp_path):
+    p = _write(tmp_path, "x", "id: x\nzone: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"x\.yaml: not valid YAML"):
+        load_city_file(p)
+    with pytest.raises(ConfigError, match="file not found"):
+        load_city_file(tmp_path / "missing.yaml")
+    q = _broken(tmp_path, "other", ("  count: 204", "  count: 204"))
+    q = q.rename(tmp_path / "renamed.yaml")
+    with pytest.raises(ConfigError, match="field 'id': 'other' must match the file name 'renamed'"):
+        load_city_file(q)
+    with pytest.raises(ConfigError, match="unknown city 'atlantis'"):
+        load_city("atlantis")

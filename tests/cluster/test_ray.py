@@ -1,0 +1,71 @@
+"""Local Ray binds to loopback only; `ssz cluster up|status|down` start, report and stop a head."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import psutil
+import pytest
+import ray
+
+from cluster import raycluster
+from tests.conftest import free_port_block
+
+
+def _ray_listeners() -> list[tuple[str, str]]:
+    out = []
+    for p in psutil.process_iter(["name", "cmdline"]):
+        cmd = " ".join(p.info.get("cmdline") or [])
+        if "ray" not in cmd and "raylet" not in (p.info.get("name") or ""):
+            continue
+        try:
+            for c in p.net_connections(kind="inet"):
+                if c.status == psutil.CONN_LISTEN:
+                    out.append((p.info["name"], c.laddr.ip))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return out
+
+
+def _loopback(ip: str) -> bool:
+    addr = ipaddress.ip_address(ip)
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return (mapped or addr).is_loopback
+
+
+def test_local_ray_binds_loopback_only(ray_cluster):
+    listeners = _ray_listeners()
+    assert listeners, "expected Ray processes listening"
+    assert all(_loopback(ip) for _, ip in listeners), listeners
+    st = raycluster.describe()
+    assert st.running and st.resources["CPU"] == 2
+    assert [n.address for n in st.nodes] == ["127.0.0.1"]
+
+
+def test_ray_tasks_run(ray_cluster):
+    @ray.remote
+    def square(x: int) -> int:
+        return x * x
+
+    assert ray.get([square.remote(i) for i in range(5)]) == [0, 1, 4, 9, 16]
+
+
+@pytest.mark.slow
+def test_cluster_up_status_down(tmp_path, monkeypatch, ray_cluster):
+    monkeypatch.setenv("SSZ_HOME", str(tmp_path))
+    monkeypatch.delenv("SSZ_RAY_ADDRESS", raising=False)
+    assert raycluster.status().running is False
+    port = free_port_block(size=2)
+    try:
+        st = raycluster.up(port=port, num_cpus=1)
+        assert st.running, st.error
+        assert st.address == f"127.0.0.1:{port}"
+        assert len(st.nodes) == 1 and st.nodes[0].address == "127.0.0.1"
+        assert st.resources["CPU"] == 1
+        assert raycluster.up(port=port).address == st.address  # idempotent
+    finally:
+        assert raycluster.down().running is False
+    assert raycluster.status().running is False
+    assert raycluster.down().running is False
+    # The test session's own Ray is untouched by `down`.
+    assert ray.is_initialized() and raycluster.describe().running

@@ -63,18 +63,18 @@ class FaceService:
     """Detector + embedding engine + watchlist; the face half of the recognition pipeline."""
 
     def __init__(self, config: FaceServiceConfig | None = None, store: Any | None = None,
-                 embedder: FaceEmbedder | None = None) -> None:
+                 embedder: FaceEmbedder | None = None, detector: FaceDetector | None = None) -> None:
         """Load the models (once; this takes seconds) and open the watchlist and its audit log.
 
         ``store`` (twin.objectstore.Store) is used for facenet weights and, when the config says so, for the
-        watchlist and audit copies. ``embedder`` may be passed to share an already loaded engine.
+        watchlist and audit copies. ``embedder`` / ``detector`` may be passed to share already loaded models.
         """
         self.config = cfg = config or FaceServiceConfig()
         self.store = store
         if (cfg.watchlist_in_store or cfg.audit_in_store) and store is None:
             raise ValueError("watchlist_in_store / audit_in_store need an object store: pass store=")
-        self.detector = FaceDetector(min_prob=cfg.min_prob, min_face_size=cfg.min_face_size, max_side=cfg.max_side,
-                                     device=cfg.device)
+        self.detector = detector or FaceDetector(min_prob=cfg.min_prob, min_face_size=cfg.min_face_size,
+                                                 max_side=cfg.max_side, device=cfg.device)
         if embedder is None:
             kw: dict[str, Any] = {"threshold": cfg.threshold}
             if cfg.engine == "facenet":

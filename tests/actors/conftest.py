@@ -67,3 +67,22 @@ def rtsp_server(vtest: Path) -> Iterator[RtspServer]:
     srv = RtspServer(vtest, free_port())
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def vtest_frames(vtest: Path):
+    """All 795 frames of vtest.avi decoded by PyAV at 320x240 RGB (a (795, 240, 320, 3) uint8 array)."""
+    import numpy as np
+
+    from actors.sources import CameraSpec, PyAVSource
+
+    with PyAVSource(CameraSpec(id="vtest", url=str(vtest), width=320)) as src:
+        return np.stack([f.image for f in src.frames()])
+
+
+@pytest.fixture(scope="session")
+def empty_street(vtest_frames):
+    """vtest's street without people: the per-pixel median over the clip (a real static CCTV scene)."""
+    import numpy as np
+
+    return np.ascontiguousarray(np.median(vtest_frames[::8], axis=0).astype(np.uint8))

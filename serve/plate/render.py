@@ -32,7 +32,7 @@ LINE_BOXES: dict[str, tuple[float, float, float, float]] = {
 }
 FONT_DIRS = (Path("/usr/share/fonts/truetype/tlwg"), Path("/usr/share/fonts/opentype/tlwg"))
 FONT_FILES = (
-    "Garuda-Bold", "Loma-Bold", "Waree-Bold", "Umpush-Bold", "Sawasdee-Bold", "TlwgTypo-Bold", "Norasi-Bold",
+    "Garuda-Bold", "Loma-Bold", "Waree-Bold", "Umpush-Bold", "TlwgTypo-Bold", "Norasi-Bold",
     "Kinnari-Bold",
 )
 

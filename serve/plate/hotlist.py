@@ -1,0 +1,248 @@
+"""The plate hotlist (stolen vehicles, warrants): entries, exact and fuzzy matching, expiry, audit, persistence.
+
+Matching compares registrations (category + letters + number) with
+:func:`serve.plate.distance.weighted_distance`, where swapping one letter of a look-alike pair (ผ/ฝ, ฎ/ฏ,
+ข/ช, ...) costs 0.5 and any other edit 1. Each entry carries its own ``max_distance``: the default 0.5
+accepts one look-alike misread and rejects two look-alike misreads or any other single error; an urgent
+entry can allow 1.0. When both the entry and the read know the province they must agree; a read whose
+province line was unreadable can still match (flagged ``province_checked=False``).
+
+Every change (add, remove, expiry purge) is appended to the shared audit log (:mod:`serve.audit`). The list
+is persisted to a JSON file (atomic replace) and, when a store is given, to the versioned, object-locked
+``evidence`` bucket, so a restart (or a fresh replica) reloads it from either.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from serve.audit import AuditLog
+from serve.plate.distance import weighted_distance
+from serve.plate.parse import Plate, parse_plate
+
+DEFAULT_MAX_DISTANCE = 0.5
+
+
+class HotlistError(ValueError):
+    """A hotlist request is invalid (unknown entry, duplicate id, bad plate); the message says what."""
+
+
+class HotlistEntry(BaseModel):
+    """One hot-listed plate with why, who, until when and how fuzzy a match may be."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64)
+    plate: Plate
+    reason: str = Field(min_length=1, max_length=200, description="e.g. 'stolen', 'warrant W-2026-0001'")
+    added_by: str = Field(min_length=1)
+    added_at: datetime
+    expires_at: datetime | None = Field(default=None, description="UTC; None = until removed")
+    max_distance: float = Field(default=DEFAULT_MAX_DISTANCE, ge=0.0, le=2.0,
+                                description="largest weighted edit distance that still matches")
+    note: str = ""
+
+    @field_validator("added_at", "expires_at")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("times must be timezone-aware (UTC), e.g. 2026-12-31T00:00:00Z")
+        return v
+
+    def expired(self, now: datetime) -> bool:
+        """True when the entry has an expiry at or before ``now``."""
+        return self.expires_at is not None and self.expires_at <= now
+
+
+class HotlistMatch(BaseModel):
+    """A read plate matched to an entry: weighted distance 0 means an exact match."""
+
+    entry: HotlistEntry
+    distance: float
+    exact: bool
+    province_checked: bool = Field(description="False when the read had no province to compare")
+
+
+class Hotlist:
+    """A thread-safe hotlist persisted to ``path`` (and the store), every change audited.
+
+    ``clock`` returns the current UTC time (injectable so expiry is testable without sleeping).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], audit: AuditLog, store: Any | None = None,
+                 store_key: str = "hotlist/hotlist.json", clock: Callable[[], datetime] | None = None) -> None:
+        """Load the list from ``path``, or from the store when the file is missing (a fresh node)."""
+        self.path = Path(path)
+        self.audit = audit
+        self.store = store
+        self.store_key = store_key
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.RLock()
+        self._entries: dict[str, HotlistEntry] = {}
+        self._mtime = 0.0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.reload()
+
+    # ---- persistence -------------------------------------------------------------------------
+    def reload(self) -> int:
+        """Re-read the list from the file (or the store if there is no file); returns the entry count."""
+        with self._lock:
+            raw: bytes | None = None
+            if self.path.exists():
+                raw = self.path.read_bytes()
+                self._mtime = self.path.stat().st_mtime
+            elif self.store is not None:
+                from twin.objectstore import EVIDENCE_BUCKET, StoreError
+
+                try:
+                    raw = self.store.get_bytes(EVIDENCE_BUCKET, self.store_key)
+                except StoreError:
+                    raw = None  # nothing saved yet
+            entries = [HotlistEntry.model_validate(e) for e in json.loads(raw)["entries"]] if raw else []
+            self._entries = {e.id: e for e in entries}
+            return len(self._entries)
+
+    def refresh(self) -> bool:
+        """Reload when another process changed the file since the last load; True when it reloaded."""
+        try:
+            m = self.path.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        if m != self._mtime:
+            self.reload()
+            return True
+        return False
+
+    def _save(self) -> None:
+        data = json.dumps({"version": 1, "saved_at": self.clock().isoformat(),
+                           "entries": [e.model_dump(mode="json") for e in self._entries.values()]},
+                          ensure_ascii=False, indent=1).encode()
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self._mtime = self.path.stat().st_mtime
+        if self.store is not None:
+            from twin.objectstore import EVIDENCE_BUCKET
+
+            self.store.put_bytes(EVIDENCE_BUCKET, self.store_key, data, content_type="application/json")
+
+    # ---- changes (audited) -------------------------------------------------------------------
+    def add(self, plate: Plate | str, reason: str, actor: str, expires_at: datetime | None = None,
+            max_distance: float = DEFAULT_MAX_DISTANCE, entry_id: str | None = None, note: str = "") -> HotlistEntry:
+        """Hot-list a plate (a Plate or text like '1กข 1234 ภูเก็ต' / '1กข 1234\\nภูเก็ต'); audited as 'add'.
+
+        Raises HotlistError for an unparsable plate, a duplicate id or an expiry in the past.
+        """
+        if isinstance(plate, str):
+            plate = _parse_entry_text(plate)
+        now = self.clock()
+        if expires_at is not None and expires_at.tzinfo is not None and expires_at <= now:
+            raise HotlistError(f"expires_at {expires_at.isoformat()} is already past; give a future UTC time")
+        with self._lock:
+            eid = entry_id or f"H-{uuid.uuid4().hex[:12]}"
+            if eid in self._entries:
+                raise HotlistError(f"hotlist entry {eid} already exists; remove it first or use another id")
+            try:
+                entry = HotlistEntry(id=eid, plate=plate, reason=reason, added_by=actor, added_at=now,
+                                     expires_at=expires_at, max_distance=max_distance, note=note)
+            except ValueError as e:
+                raise HotlistError(f"invalid hotlist entry: {e}") from e
+            self._entries[eid] = entry
+            self._save()
+            self.audit.append(actor=actor, action="hotlist.add", subject=eid,
+                              details={"plate": plate.text, "reason": reason, "max_distance": max_distance,
+                                       "expires_at": expires_at.isoformat() if expires_at else None})
+            return entry
+
+    def remove(self, entry_id: str, actor: str, reason: str = "") -> HotlistEntry:
+        """Remove an entry for real (it is gone from the file and the next store version); audited."""
+        with self._lock:
+            entry = self._entries.pop(entry_id, None)
+            if entry is None:
+                raise HotlistError(f"no hotlist entry {entry_id!r}")
+            self._save()
+            self.audit.append(actor=actor, action="hotlist.remove", subject=entry_id,
+                              details={"plate": entry.plate.text, "reason": reason})
+            return entry
+
+    def purge_expired(self, actor: str = "system:expiry") -> list[HotlistEntry]:
+        """Delete entries whose expiry has passed (each audited as 'hotlist.expire'); returns them."""
+        now = self.clock()
+        with self._lock:
+            gone = [e for e in self._entries.values() if e.expired(now)]
+            if not gone:
+                return []
+            for e in gone:
+                del self._entries[e.id]
+            self._save()
+            for e in gone:
+                self.audit.append(actor=actor, action="hotlist.expire", subject=e.id,
+                                  details={"plate": e.plate.text, "expired_at": e.expires_at.isoformat()
+                                           if e.expires_at else None})
+            return gone
+
+    # ---- queries -------------------------------------------------------------------------------
+    def get(self, entry_id: str) -> HotlistEntry:
+        """One entry by id (HotlistError when unknown)."""
+        with self._lock:
+            if entry_id not in self._entries:
+                raise HotlistError(f"no hotlist entry {entry_id!r}")
+            return self._entries[entry_id]
+
+    def entries(self, include_expired: bool = False) -> list[HotlistEntry]:
+        """All entries (active only unless ``include_expired``), oldest first."""
+        now = self.clock()
+        with self._lock:
+            es = [e for e in self._entries.values() if include_expired or not e.expired(now)]
+        return sorted(es, key=lambda e: e.added_at)
+
+    def __len__(self) -> int:
+        """Number of stored entries (including expired ones not yet purged)."""
+        return len(self._entries)
+
+    def match(self, plate: Plate, now: datetime | None = None) -> list[HotlistMatch]:
+        """Active entries within their ``max_distance`` of ``plate``, closest first.
+
+        Expired entries never match. A province disagreement (both known) rejects the entry.
+        """
+        now = now or self.clock()
+        out: list[HotlistMatch] = []
+        with self._lock:
+            entries = list(self._entries.values())
+        for e in entries:
+            if e.expired(now):
+                continue
+            checked = e.plate.province is not None and plate.province is not None
+            if checked and e.plate.province != plate.province:
+                continue
+            d = weighted_distance(plate.key, e.plate.key)
+            if d <= e.max_distance + 1e-9:
+                out.append(HotlistMatch(entry=e, distance=d, exact=d == 0, province_checked=checked))
+        return sorted(out, key=lambda m: m.distance)
+
+
+def _parse_entry_text(text: str) -> Plate:
+    """Parse an officer's plate text: registration then optional province, on one line or two."""
+    t = text.strip()
+    if "\n" not in t:
+        parts = t.split()
+        # '1กข 1234 ภูเก็ต' -> registration = tokens up to the last all-digit token
+        idx = max((i for i, p in enumerate(parts) if any(c.isdigit() for c in p)), default=-1)
+        if idx >= 0 and idx < len(parts) - 1:
+            t = " ".join(parts[: idx + 1]) + "\n" + " ".join(parts[idx + 1:])
+    try:
+        return parse_plate(t)
+    except ValueError as e:
+        raise HotlistError(str(e)) from e

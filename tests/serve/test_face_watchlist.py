@@ -1,0 +1,159 @@
+"""The warrant watchlist end to end on real weights: enrol, identify, reject, expire, remove, persist, audit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from serve.face.schemas import WarrantRecord
+from serve.face.service import EnrolmentError, FaceService, FaceServiceConfig
+from serve.face.watchlist import Watchlist, WatchlistError
+from twin.objectstore import EVIDENCE_BUCKET, MODELS_BUCKET, TWIN_BUCKET
+
+TODAY = date.today()
+
+
+def _record(no: str = "W-2026-0001", expires: date | None = None) -> WarrantRecord:
+    return WarrantRecord(warrant_no=no, name="Eileen C.", court="Hat Yai Provincial Court", offence="fraud",
+                         expires=expires or TODAY + timedelta(days=90))
+
+
+@pytest.fixture()
+def make_service(tmp_path, s3_store, face_detector, dlib_embedder):
+    """A FaceService with a private watchlist file, audit log and store key; shares the session's models."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+
+    def make(in_store: bool = True) -> FaceService:
+        cfg = FaceServiceConfig(watchlist_name=name, watchlist_path=str(tmp_path / "watchlist.json"),
+                                watchlist_in_store=in_store, audit_path=str(tmp_path / "audit.jsonl"),
+                                audit_in_store=in_store)
+        return FaceService(cfg, store=s3_store, embedder=dlib_embedder, detector=face_detector)
+
+    return make
+
+
+def _store_snapshot(store) -> dict[str, str]:
+    out = {}
+    for b in (TWIN_BUCKET, EVIDENCE_BUCKET, MODELS_BUCKET):
+        for o in store.client.list_objects(b, recursive=True, include_version=True):
+            out[f"{b}/{o.object_name}@{o.version_id}"] = o.etag
+    return out
+
+
+def test_enrol_identify_round_trip_and_restart(make_service, astronaut, astronaut_mirror, deepface_people, tmp_path,
+                                               s3_store):
+    svc = make_service()
+    rec = svc.enrol(_record(), {"front.png": astronaut}, actor="officer:somchai")
+    assert rec.photos == 1 and svc.warrants() == [rec]
+    res = svc.identify([astronaut_mirror, deepface_people["id02"][0]])
+    assert len(res) == 2
+    [face] = res[0].faces
+    assert face.detection.prob > 0.99
+    best = face.candidates[0]
+    assert best.warrant_no == "W-2026-0001" and best.match and best.score > 0.6 and best.court.startswith("Hat Yai")
+    [other] = res[1].faces
+    assert not any(c.match for c in other.candidates)
+    # a restarted service reloads the watchlist from the store, and from the local file without a store
+    for in_store in (True, False):
+        again = make_service(in_store=in_store)
+        assert [r.warrant_no for r in again.warrants()] == ["W-2026-0001"]
+        [[f]] = [r.faces for r in again.identify([astronaut_mirror])]
+        assert f.candidates[0].match
+    key = f"watchlist/{svc.config.watchlist_name}-dlib.json"
+    assert b"W-2026-0001" in s3_store.get_bytes(MODELS_BUCKET, key)
+
+
+def test_enrol_rejects_no_face_and_several_faces(make_service, astronaut, two_faces):
+    svc = make_service(in_store=False)
+    [r] = svc.detect([two_faces])
+    assert len(r.faces) == 2
+    blank = np.full((300, 300, 3), 200, np.uint8)
+    with pytest.raises(EnrolmentError, match=r"photo 'blank\.jpg' shows no face"):
+        svc.enrol(_record(), {"ok.jpg": astronaut, "blank.jpg": blank}, actor="officer:a")
+    with pytest.raises(EnrolmentError, match=r"photo 'group\.jpg' shows 2 faces"):
+        svc.enrol(_record(), {"group.jpg": two_faces}, actor="officer:a")
+    with pytest.raises(EnrolmentError, match=r"photo\[0\].*uint8"):
+        svc.enrol(_record(), [astronaut.astype(np.float32)], actor="officer:a")
+    with pytest.raises(EnrolmentError, match="at least one photo"):
+        svc.enrol(_record(), {}, actor="officer:a")
+    assert len(svc.watchlist) == 0 and svc.audit.events() == []
+
+
+def test_expired_warrant_stops_matching(make_service, astronaut, astronaut_mirror):
+    svc = make_service(in_store=False)
+    svc.enrol(_record("W-EXP", expires=TODAY + timedelta(days=1)), [astronaut], actor="officer:a")
+    assert svc.identify([astronaut_mirror])[0].faces[0].candidates[0].warrant_no == "W-EXP"
+    assert svc.identify([astronaut_mirror], on=TODAY + timedelta(days=1))[0].faces[0].candidates  # last valid day
+    assert svc.identify([astronaut_mirror], on=TODAY + timedelta(days=2))[0].faces[0].candidates == []
+    svc.update("W-EXP", actor="officer:b", expires=TODAY - timedelta(days=1))
+    assert svc.identify([astronaut_mirror])[0].faces[0].candidates == []
+    assert svc.watchlist.purge_expired() == ["W-EXP"]
+    assert len(svc.watchlist) == 0
+    actions = [(e.actor, e.action) for e in svc.audit.events(subject="W-EXP")]
+    assert actions == [("officer:a", "enrol"), ("officer:b", "update"), ("system:expiry", "remove")]
+
+
+def test_removal_is_real_and_audited(make_service, astronaut, astronaut_mirror, deepface_people, tmp_path, s3_store):
+    svc = make_service()
+    svc.enrol(_record("W-DEL"), [astronaut], actor="officer:a")
+    svc.enrol(_record("W-KEEP"), [deepface_people["id00"][0]], actor="officer:a")
+    enrolled = svc.watchlist._emb["W-DEL"].copy()
+    key = f"watchlist/{svc.config.watchlist_name}-dlib.json"
+    assert b"W-DEL" in (tmp_path / "watchlist.json").read_bytes()
+    svc.remove("W-DEL", actor="officer:b", reason="arrested")
+    assert "W-DEL" not in svc.watchlist and "W-DEL" not in svc.watchlist._emb
+    assert not any(np.allclose(row, enrolled[0]) for row in svc.watchlist._matrix)
+    assert all(not c.warrant_no == "W-DEL" for f in svc.identify([astronaut_mirror])[0].faces for c in f.candidates)
+    assert b"W-DEL" not in (tmp_path / "watchlist.json").read_bytes()
+    assert b"W-DEL" not in s3_store.get_bytes(MODELS_BUCKET, key)
+    versions = [o for o in s3_store.client.list_objects(MODELS_BUCKET, prefix=key, include_version=True)]
+    assert len(versions) == 1
+    assert [r.warrant_no for r in make_service().warrants()] == ["W-KEEP"]
+    with pytest.raises(WatchlistError, match="not on the watchlist"):
+        svc.remove("W-DEL", actor="officer:b")
+    # audit: who did what, chained, mirrored to the object-locked evidence bucket, no embeddings in it
+    evs = svc.audit.events()
+    assert [(e.action, e.subject, e.actor) for e in evs] == [
+        ("enrol", "W-DEL", "officer:a"), ("enrol", "W-KEEP", "officer:a"), ("remove", "W-DEL", "officer:b")]
+    assert evs[2].details["reason"] == "arrested" and svc.audit.verify() == 3
+    name = svc.config.watchlist_name
+    mirrored = list(s3_store.client.list_objects(EVIDENCE_BUCKET, prefix=f"audit/{name}/", recursive=True))
+    assert len(mirrored) == 3
+    assert "embedding" not in (tmp_path / "audit.jsonl").read_text()
+
+
+def test_duplicate_enrolment_and_engine_mismatch(make_service, astronaut, tmp_path):
+    svc = make_service(in_store=False)
+    svc.enrol(_record("W-1"), [astronaut], actor="officer:a")
+    with pytest.raises(WatchlistError, match="already enrolled"):
+        svc.enrol(_record("W-1"), [astronaut], actor="officer:a")
+
+    class Other:
+        name, dim = "facenet", 512
+
+    with pytest.raises(WatchlistError, match="holds dlib embeddings"):
+        Watchlist(Other(), path=tmp_path / "watchlist.json")  # type: ignore[arg-type]
+
+
+def test_non_matching_probe_leaves_no_trace(make_service, astronaut, deepface_people, tmp_path, s3_store):
+    svc = make_service()
+    svc.enrol(_record("W-ONLY"), [astronaut], actor="officer:a")
+    before_file = (tmp_path / "watchlist.json").read_bytes()
+    before_store = _store_snapshot(s3_store)
+    before_audit = (tmp_path / "audit.jsonl").read_bytes()
+    files_before = sorted(p.name for p in tmp_path.iterdir())
+    probes = [deepface_people["id03"][0], deepface_people["id01"][1]]
+    res = svc.identify(probes)
+    assert all(f.candidates == [] or not f.candidates[0].match for r in res for f in r.faces)
+    assert sum(len(r.faces) for r in res) == 2
+    assert (tmp_path / "watchlist.json").read_bytes() == before_file
+    assert _store_snapshot(s3_store) == before_store
+    assert (tmp_path / "audit.jsonl").read_bytes() == before_audit
+    assert sorted(p.name for p in tmp_path.iterdir()) == files_before
+    assert svc.watchlist._matrix.shape == (1, 128)
+    # results carry detections and candidates only: no image, no embedding
+    dumped = res[0].model_dump()
+    assert set(dumped) == {"width", "height", "faces"} and set(dumped["faces"][0]) == {"detection", "candidates"}

@@ -1,0 +1,281 @@
+"""Tracking and alert confirmation: one person or vehicle crossing a view is one track and at most one alert.
+
+* :class:`IoUTracker` (one per camera) links detections frame to frame by Hungarian assignment
+  (``scipy.optimize.linear_sum_assignment``) on box overlap, with a centre-distance fallback because
+  sampled frames (2 fps) can be far apart for a walking person. Track ids are derived from the camera and
+  the first frame's timestamp, so a restarted shard replaying the same frames produces the same ids.
+* :class:`Confirmer` turns per-frame watchlist/hotlist matches into alert decisions: an alert needs
+  ``min_matches`` frames of one track matching the same subject (Frigate's ``min_faces``), is held back by a
+  cooldown per (subject, camera), and is deduplicated across neighbouring cameras (explicit neighbour list or
+  a distance, within a time window). Every decision, suppressed or not, is returned with its reason, so the
+  alert sink can audit it. Alert ids are deterministic (stable hash of camera, track and subject), which lets
+  the sink write at least once and deduplicate by id.
+
+Pure Python (numpy + scipy), no Ray; the shard actor owns one tracker per camera.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from scipy.optimize import linear_sum_assignment
+
+Box = tuple[float, float, float, float]
+
+
+class TrackerConfig(BaseModel):
+    """Per-camera tracker parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iou_threshold: float = Field(default=0.2, ge=0, le=1, description="overlap needed to continue a track")
+    center_gate: float = Field(default=1.0, ge=0, description="fallback: centre shift <= this x box diagonal")
+    max_age_s: float = Field(default=2.0, gt=0, description="a track unseen this long ends")
+
+
+@dataclass(slots=True)
+class Detection:
+    """One detection in a frame: box (x1, y1, x2, y2) in pixels, detector score, optional label and match."""
+
+    box: Box
+    score: float = 1.0
+    label: str = "face"
+    subject_id: str | None = None
+    match_score: float = 0.0
+
+
+@dataclass
+class Track:
+    """A tracked object on one camera."""
+
+    track_id: str
+    camera_id: str
+    label: str
+    box: Box
+    first_ts: float
+    last_ts: float
+    hits: int = 1
+
+
+def iou_matrix(a: Sequence[Box], b: Sequence[Box]) -> np.ndarray:
+    """Pairwise intersection-over-union of two lists of (x1, y1, x2, y2) boxes, shape (len(a), len(b))."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)))
+    A = np.asarray(a, dtype=np.float64)[:, None, :]
+    B = np.asarray(b, dtype=np.float64)[None, :, :]
+    iw = np.clip(np.minimum(A[..., 2], B[..., 2]) - np.maximum(A[..., 0], B[..., 0]), 0, None)
+    ih = np.clip(np.minimum(A[..., 3], B[..., 3]) - np.maximum(A[..., 1], B[..., 1]), 0, None)
+    inter = iw * ih
+    area_a = (A[..., 2] - A[..., 0]) * (A[..., 3] - A[..., 1])
+    area_b = (B[..., 2] - B[..., 0]) * (B[..., 3] - B[..., 1])
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def _centre_similarity(a: Sequence[Box], b: Sequence[Box], gate: float) -> np.ndarray:
+    """1 - centre distance / (gate * mean diagonal), clipped at 0: a weak link for boxes that do not overlap."""
+    if not a or not b or gate <= 0:
+        return np.zeros((len(a), len(b)))
+    A = np.asarray(a, dtype=np.float64)
+    B = np.asarray(b, dtype=np.float64)
+    ca = (A[:, :2] + A[:, 2:]) / 2
+    cb = (B[:, :2] + B[:, 2:]) / 2
+    da = np.hypot(A[:, 2] - A[:, 0], A[:, 3] - A[:, 1])
+    db = np.hypot(B[:, 2] - B[:, 0], B[:, 3] - B[:, 1])
+    dist = np.linalg.norm(ca[:, None, :] - cb[None, :, :], axis=2)
+    scale = gate * (da[:, None] + db[None, :]) / 2
+    return np.clip(1 - dist / np.where(scale > 0, scale, 1), 0, None)
+
+
+class IoUTracker:
+    """Greedy-free (Hungarian) IoU tracker for one camera; labels never mix (a face never continues a car)."""
+
+    def __init__(self, camera_id: str, config: TrackerConfig | None = None) -> None:
+        self.camera_id = camera_id
+        self.config = config or TrackerConfig()
+        self.tracks: dict[str, Track] = {}
+        self.ended: int = 0
+
+    def update(self, detections: Sequence[Detection], ts: float) -> list[tuple[str, Detection]]:
+        """Assign each detection of the frame at ``ts`` to a track (new or continued); returns (track_id, det)."""
+        c = self.config
+        for tid in [t for t, tr in self.tracks.items() if ts - tr.last_ts > c.max_age_s or ts < tr.first_ts]:
+            del self.tracks[tid]
+            self.ended += 1
+        live = list(self.tracks.values())
+        out: list[tuple[str, Detection] | None] = [None] * len(detections)
+        if live and detections:
+            tb = [t.box for t in live]
+            db = [d.box for d in detections]
+            iou = iou_matrix(tb, db)
+            near = _centre_similarity(tb, db, c.center_gate)
+            # overlap dominates; centre proximity only links boxes that do not overlap enough
+            sim = np.where(iou >= c.iou_threshold, 1.0 + iou, np.where(near > 0, near, 0.0))
+            same = np.array([[t.label == d.label for d in detections] for t in live])
+            sim = np.where(same, sim, 0.0)
+            rows, cols = linear_sum_assignment(-sim)
+            for r, col in zip(rows, cols, strict=True):
+                if sim[r, col] <= 0:
+                    continue
+                tr = live[r]
+                tr.box, tr.last_ts, tr.hits = detections[col].box, ts, tr.hits + 1
+                out[col] = (tr.track_id, detections[col])
+        for i, d in enumerate(detections):
+            if out[i] is None:
+                tid = f"{self.camera_id}:{round(ts * 1000)}:{i}"
+                self.tracks[tid] = Track(tid, self.camera_id, d.label, d.box, ts, ts)
+                out[i] = (tid, d)
+        return [x for x in out if x is not None]
+
+
+class ConfirmerConfig(BaseModel):
+    """Alert confirmation, cooldown and cross-camera dedupe."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_matches: int = Field(default=3, ge=1, description="frames of one track matching one subject (min_faces)")
+    min_match_score: float = Field(default=0.0, ge=0, description="matches below this score do not count")
+    cooldown_s: float = Field(default=300.0, ge=0, description="no new alert for a (subject, camera) this long")
+    neighbour_window_s: float = Field(default=60.0, ge=0, description="dedupe window across neighbouring cameras")
+    neighbour_distance_m: float = Field(default=0.0, ge=0, description="cameras this close are neighbours (0=off)")
+    neighbours: dict[str, list[str]] = Field(default={}, description="explicit neighbour lists (symmetric)")
+    track_ttl_s: float = Field(default=600.0, gt=0, description="forget per-track counts after this long")
+
+
+class AlertDecision(BaseModel):
+    """What the confirmer decided for a track that reached ``min_matches`` for a subject."""
+
+    alert_id: str
+    decision: Literal["alert", "suppressed-cooldown", "suppressed-neighbour"]
+    camera_id: str
+    track_id: str
+    subject_id: str
+    label: str
+    ts: float = Field(description="time of the confirming frame")
+    first_ts: float = Field(description="time of the track's first matching frame")
+    score: float = Field(description="best match score of the track for this subject")
+    n_matches: int
+    duplicate_of: str | None = None
+    reason: str
+
+
+def alert_id(camera_id: str, track_id: str, subject_id: str) -> str:
+    """Deterministic alert id: the same track and subject always give the same id (dedupe on re-delivery)."""
+    h = hashlib.blake2b(f"{camera_id}\x00{track_id}\x00{subject_id}".encode(), digest_size=12)
+    return h.hexdigest()
+
+
+@dataclass
+class _Count:
+    n: int = 0
+    best: float = 0.0
+    first_ts: float = 0.0
+    last_ts: float = 0.0
+    decided: bool = False
+
+
+@dataclass
+class _Sent:
+    alert_id: str
+    ts: float
+
+
+def _haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lon1, lat1, lon2, lat2 = map(math.radians, (*a, *b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(h))
+
+
+@dataclass
+class Confirmer:
+    """Track-level confirmation across the cameras of a shard (or of a whole city in the alert sink).
+
+    ``positions`` (camera id -> (lon, lat)) enables distance-based neighbours. ``observe`` is called once per
+    (track, matched detection); it returns a decision the first time a track reaches ``min_matches`` frames
+    for one subject, else None.
+    """
+
+    config: ConfirmerConfig = field(default_factory=ConfirmerConfig)
+    positions: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    _counts: dict[tuple[str, str, str], _Count] = field(default_factory=dict)
+    _last_alert: dict[tuple[str, str], _Sent] = field(default_factory=dict)
+    _recent_by_subject: dict[str, list[tuple[str, _Sent]]] = field(default_factory=dict)
+
+    def neighbours_of(self, camera_id: str) -> set[str]:
+        """Cameras whose alerts for the same subject are duplicates of this camera's (within the window)."""
+        c = self.config
+        out = set(c.neighbours.get(camera_id, []))
+        out |= {cam for cam, ns in c.neighbours.items() if camera_id in ns}
+        if c.neighbour_distance_m > 0 and camera_id in self.positions:
+            here = self.positions[camera_id]
+            out |= {cam for cam, p in self.positions.items()
+                    if cam != camera_id and _haversine_m(here, p) <= c.neighbour_distance_m}
+        return out
+
+    def observe(self, camera_id: str, track_id: str, subject_id: str, score: float, ts: float,
+                label: str = "face") -> AlertDecision | None:
+        """Count one matching frame of ``track_id`` for ``subject_id``; decide once ``min_matches`` is reached."""
+        c = self.config
+        if score < c.min_match_score:
+            return None
+        self._expire(ts)
+        key = (camera_id, track_id, subject_id)
+        cnt = self._counts.get(key)
+        if cnt is None:
+            cnt = self._counts[key] = _Count(first_ts=ts)
+        cnt.n += 1
+        cnt.best = max(cnt.best, score)
+        cnt.last_ts = ts
+        if cnt.decided or cnt.n < c.min_matches:
+            return None
+        cnt.decided = True
+        aid = alert_id(camera_id, track_id, subject_id)
+        base = {"alert_id": aid, "camera_id": camera_id, "track_id": track_id, "subject_id": subject_id,
+                "label": label, "ts": ts, "first_ts": cnt.first_ts, "score": cnt.best, "n_matches": cnt.n}
+        prev = self._last_alert.get((subject_id, camera_id))
+        if prev is not None and ts - prev.ts < c.cooldown_s:
+            return AlertDecision(**base, decision="suppressed-cooldown", duplicate_of=prev.alert_id,
+                                 reason=f"{subject_id} alerted on {camera_id} {ts - prev.ts:.0f}s ago "
+                                        f"(cooldown {c.cooldown_s:.0f}s)")
+        near = self.neighbours_of(camera_id)
+        for cam, sent in reversed(self._recent_by_subject.get(subject_id, [])):
+            if cam in near and ts - sent.ts < c.neighbour_window_s:
+                return AlertDecision(**base, decision="suppressed-neighbour", duplicate_of=sent.alert_id,
+                                     reason=f"{subject_id} alerted on neighbouring camera {cam} "
+                                            f"{ts - sent.ts:.0f}s ago (window {c.neighbour_window_s:.0f}s)")
+        sent = _Sent(aid, ts)
+        self._last_alert[(subject_id, camera_id)] = sent
+        self._recent_by_subject.setdefault(subject_id, []).append((camera_id, sent))
+        return AlertDecision(**base, decision="alert",
+                             reason=f"{cnt.n} frames of track {track_id} matched {subject_id}")
+
+    def observe_frame(self, camera_id: str, tracked: Iterable[tuple[str, Detection]], ts: float) -> list[AlertDecision]:
+        """Feed every matched detection of a tracked frame; returns the decisions it produced."""
+        out = []
+        for track_id, det in tracked:
+            if det.subject_id is not None:
+                d = self.observe(camera_id, track_id, det.subject_id, det.match_score, ts, det.label)
+                if d is not None:
+                    out.append(d)
+        return out
+
+    def _expire(self, now: float) -> None:
+        ttl = self.config.track_ttl_s
+        if len(self._counts) > 1000 or any(now - v.last_ts > ttl for v in list(self._counts.values())[:16]):
+            self._counts = {k: v for k, v in self._counts.items() if now - v.last_ts <= ttl}
+        cool = self.config.cooldown_s
+        if len(self._last_alert) > 1000:
+            self._last_alert = {k: v for k, v in self._last_alert.items() if now - v.ts < cool}
+        keep = max(self.config.neighbour_window_s, 1.0)
+        for subj in list(self._recent_by_subject):
+            lst = [(c, s) for c, s in self._recent_by_subject[subj] if now - s.ts < keep]
+            if lst:
+                self._recent_by_subject[subj] = lst
+            else:
+                del self._recent_by_subject[subj]

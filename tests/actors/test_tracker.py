@@ -1,0 +1,122 @@
+"""Tracker and confirmer: one crossing = one track, k-frame confirmation, cooldown, neighbour dedupe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from actors.tracker import (
+    Box,
+    Confirmer,
+    ConfirmerConfig,
+    Detection,
+    IoUTracker,
+    TrackerConfig,
+    alert_id,
+    iou_matrix,
+)
+
+
+def walk(x0: float, y: float, dx: float, n: int, w: float = 40, h: float = 80) -> list[Box]:
+    """Boxes of a person walking ``dx`` pixels per (sampled) frame."""
+    return [(x0 + i * dx, y, x0 + i * dx + w, y + h) for i in range(n)]
+
+
+def test_iou_matrix_values() -> None:
+    m = iou_matrix([(0, 0, 10, 10), (0, 0, 10, 10)], [(0, 0, 10, 10), (5, 0, 15, 10), (20, 20, 30, 30)])
+    assert m.shape == (2, 3)
+    assert m[0, 0] == pytest.approx(1.0) and m[0, 1] == pytest.approx(50 / 150) and m[0, 2] == 0
+    assert iou_matrix([], [(0, 0, 1, 1)]).shape == (0, 1)
+
+
+def test_one_person_crossing_is_one_track_two_people_two_tracks() -> None:
+    t = IoUTracker("cam1")
+    a = walk(0, 100, 15, 20)  # overlapping boxes frame to frame
+    b = walk(600, 300, -25, 20)  # faster, little overlap at 2 fps: centre fallback keeps it
+    ids_a, ids_b = set(), set()
+    for i in range(20):
+        out = t.update([Detection(b[i]), Detection(a[i])], ts=i * 0.5)
+        ids_b.add(out[0][0])
+        ids_a.add(out[1][0])
+    assert len(ids_a) == 1 and len(ids_b) == 1 and ids_a != ids_b
+
+
+def test_crossing_tracks_do_not_swap_and_labels_never_mix() -> None:
+    t = IoUTracker("cam1")
+    left = walk(0, 100, 20, 10)
+    right = walk(400, 100, -20, 10)
+    first = t.update([Detection(left[0]), Detection(right[0])], 0.0)
+    lid, rid = first[0][0], first[1][0]
+    for i in range(1, 10):
+        out = t.update([Detection(right[i]), Detection(left[i])], i * 0.5)  # order shuffled
+        assert out[0][0] == rid and out[1][0] == lid
+    car = t.update([Detection(left[9], label="plate")], 5.0)
+    assert car[0][0] not in (lid, rid)
+
+
+def test_tracks_expire_and_a_new_crossing_is_a_new_track() -> None:
+    t = IoUTracker("cam1", TrackerConfig(max_age_s=2.0))
+    box = (100, 100, 140, 180)
+    tid1 = t.update([Detection(box)], 0.0)[0][0]
+    assert t.update([Detection(box)], 1.5)[0][0] == tid1
+    tid2 = t.update([Detection(box)], 5.0)[0][0]
+    assert tid2 != tid1 and t.ended == 1
+    # deterministic ids: same camera and frame time -> same id (a restarted shard replays the same ids)
+    assert IoUTracker("cam1").update([Detection(box)], 5.0)[0][0] == tid2
+
+
+def test_confirmation_needs_k_matching_frames_of_one_track() -> None:
+    c = Confirmer(ConfirmerConfig(min_matches=3, cooldown_s=60))
+    assert c.observe("cam1", "t1", "wanted-7", 0.8, 0.0) is None
+    assert c.observe("cam1", "t1", "other-2", 0.9, 0.5) is None  # another subject does not add up
+    assert c.observe("cam1", "t1", "wanted-7", 0.9, 1.0) is None
+    d = c.observe("cam1", "t1", "wanted-7", 0.7, 1.5)
+    assert d is not None and d.decision == "alert" and d.n_matches == 3 and d.score == pytest.approx(0.9)
+    assert d.first_ts == 0.0 and d.alert_id == alert_id("cam1", "t1", "wanted-7")
+    assert c.observe("cam1", "t1", "wanted-7", 0.9, 2.0) is None  # one alert per track and subject
+    # low-score matches do not count when a floor is set
+    c2 = Confirmer(ConfirmerConfig(min_matches=2, min_match_score=0.5))
+    assert c2.observe("c", "t", "s", 0.4, 0) is None and c2.observe("c", "t", "s", 0.4, 1) is None
+
+
+def test_cooldown_per_subject_and_camera() -> None:
+    c = Confirmer(ConfirmerConfig(min_matches=1, cooldown_s=60, neighbour_window_s=0))
+    first = c.observe("cam1", "t1", "s1", 0.9, 100.0)
+    assert first is not None and first.decision == "alert"
+    again = c.observe("cam1", "t2", "s1", 0.9, 130.0)
+    assert again is not None and again.decision == "suppressed-cooldown" and again.duplicate_of == first.alert_id
+    assert c.observe("cam2", "t3", "s1", 0.9, 131.0).decision == "alert"  # other camera: own cooldown
+    assert c.observe("cam1", "t4", "s2", 0.9, 132.0).decision == "alert"  # other subject
+    assert c.observe("cam1", "t5", "s1", 0.9, 161.0).decision == "alert"  # cooldown over
+
+
+def test_neighbour_dedupe_by_list_and_by_distance() -> None:
+    c = Confirmer(ConfirmerConfig(min_matches=1, neighbours={"cam1": ["cam2"]}, neighbour_window_s=30))
+    a = c.observe("cam1", "t1", "s1", 0.9, 0.0)
+    b = c.observe("cam2", "t9", "s1", 0.9, 10.0)  # symmetric list
+    assert b.decision == "suppressed-neighbour" and b.duplicate_of == a.alert_id
+    assert c.observe("cam3", "t3", "s1", 0.9, 11.0).decision == "alert"  # not a neighbour
+    assert c.observe("cam2", "t4", "s1", 0.9, 45.0).decision == "alert"  # window over
+    # distance: 0.0005 deg of latitude is ~55 m
+    pos = {"a": (100.50, 7.00), "b": (100.50, 7.0005), "far": (100.51, 7.00)}
+    d = Confirmer(ConfirmerConfig(min_matches=1, neighbour_distance_m=80), positions=pos)
+    assert d.neighbours_of("a") == {"b"}
+    assert d.observe("a", "t", "s", 1, 0).decision == "alert"
+    assert d.observe("b", "t", "s", 1, 5).decision == "suppressed-neighbour"
+    assert d.observe("far", "t", "s", 1, 6).decision == "alert"
+
+
+def test_end_to_end_tracked_frames_to_one_alert() -> None:
+    """A watchlisted person crosses cam1 over 12 sampled frames, matched in 5 of them: exactly one alert."""
+    tr = IoUTracker("cam1")
+    conf = Confirmer(ConfirmerConfig(min_matches=3))
+    rng = np.random.default_rng(0)
+    decisions = []
+    for i, box in enumerate(walk(0, 50, 18, 12)):
+        matched = i in (2, 4, 5, 8, 11)
+        dets = [Detection(box, subject_id="wanted-1" if matched else None, match_score=0.8 if matched else 0)]
+        x = float(rng.integers(300, 600))
+        dets.append(Detection((x, 400.0, x + 30, 460.0)))  # an unmatched passer-by elsewhere in the view
+        decisions += conf.observe_frame("cam1", tr.update(dets, ts=i * 0.5), ts=i * 0.5)
+    assert [d.decision for d in decisions] == ["alert"]
+    assert decisions[0].ts == 2.5 and decisions[0].first_ts == 1.0

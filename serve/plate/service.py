@@ -1,0 +1,162 @@
+"""The batched plate reader: frames (or plate crops) in, plate reads out. Plain Python, no Ray.
+
+:class:`PlateService` localises plates in each frame, rectifies them, reads every plate of the whole batch
+with ONE call to the OCR engine (that is where batching pays), parses the text into normalised plates and,
+when a :class:`~serve.plate.hotlist.Hotlist` is attached, matches each read against it. It never returns
+images: a read is a box, corners, text, parsed plate, confidence and hotlist matches.
+
+The Ray Serve wrapper is :mod:`serve.plate.deployment`; the HTTP ingress calls the same methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from serve.plate.hotlist import Hotlist, HotlistMatch
+from serve.plate.localise import PlateCandidate, locate_in_crop, make_localiser, rectify
+from serve.plate.ocr import OcrEngine, make_engine
+from serve.plate.parse import Plate, PlateParseError, parse_plate
+
+MAX_PIXELS = 40_000_000
+
+
+class PlateInputError(ValueError):
+    """An input image is unusable (not an image, empty, too large, wrong dtype); the message says which."""
+
+
+class PlateServiceConfig(BaseModel):
+    """How the plate service reads: engine, localiser and filters. Also the Serve app's user config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: Literal["tesseract", "paddle"] = "tesseract"
+    engine_options: dict[str, Any] = Field(default_factory=dict,
+                                           description="constructor kwargs, e.g. {'model_dir': '/models/th'}")
+    localiser: Literal["contour", "cascade"] = "contour"
+    min_plate_width: int = Field(default=40, ge=16, description="smallest plate width (px) worth reading")
+    max_plates_per_image: int = Field(default=5, ge=1, le=50)
+    keep_unparsed: bool = Field(default=False, description="also return candidates whose text is not a plate")
+    max_pixels: int = Field(default=MAX_PIXELS, gt=0)
+
+
+class PlateRead(BaseModel):
+    """One plate found in one image."""
+
+    box: tuple[int, int, int, int] = Field(description="x0, y0, x1, y1 in image pixels")
+    quad: list[tuple[float, float]] = Field(description="plate corners TL, TR, BR, BL")
+    text: str = Field(description="raw OCR text: registration line, newline, province line")
+    plate: Plate | None = Field(description="normalised plate, None when the text does not parse")
+    confidence: float = Field(ge=0.0, le=1.0)
+    hotlist: list[HotlistMatch] = Field(default_factory=list, description="matching active hotlist entries")
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode JPEG/PNG/... bytes to a BGR uint8 array; PlateInputError for empty, broken or huge images."""
+    if not data:
+        raise PlateInputError("empty image: send JPEG or PNG bytes")
+    buf = np.frombuffer(data, np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if img is None:
+        raise PlateInputError("the bytes are not a decodable image (or it is truncated): send a JPEG or PNG")
+    return check_image(img, max_pixels)
+
+
+def check_image(img: Any, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Validate a frame (HxW grey or HxWx3 BGR uint8) and return it contiguous, or raise PlateInputError."""
+    if not isinstance(img, np.ndarray):
+        raise PlateInputError(f"expected a numpy image array, got {type(img).__name__}")
+    if img.dtype != np.uint8:
+        raise PlateInputError(f"expected uint8 pixels, got {img.dtype}")
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise PlateInputError(f"expected an HxW or HxWx3 image, got shape {img.shape}")
+    h, w = img.shape[:2]
+    if h < 8 or w < 8:
+        raise PlateInputError(f"image of {w}x{h} pixels is too small to hold a plate")
+    if h * w > max_pixels:
+        raise PlateInputError(f"image of {w}x{h} = {h * w / 1e6:.1f} MP exceeds the {max_pixels / 1e6:.0f} MP limit")
+    return np.ascontiguousarray(img)
+
+
+class PlateService:
+    """Reads Thai plates from batches of frames or plate crops (see module docstring).
+
+    Engines and localisers are created in the constructor, so build one service per process/replica.
+    """
+
+    def __init__(self, config: PlateServiceConfig | None = None, hotlist: Hotlist | None = None,
+                 engine: OcrEngine | None = None) -> None:
+        """Create the OCR engine (unless one is given) and the localiser named in ``config``."""
+        self.config = config or PlateServiceConfig()
+        self.engine = engine or make_engine(self.config.engine, **self.config.engine_options)
+        self.localiser = make_localiser(self.config.localiser, min_width=self.config.min_plate_width)
+        if hasattr(self.localiser, "max_candidates"):
+            self.localiser.max_candidates = self.config.max_plates_per_image
+        self.hotlist = hotlist
+
+    def _finish(self, groups: list[list[tuple[PlateCandidate, np.ndarray]]]) -> list[list[PlateRead]]:
+        """OCR every rectified candidate of the batch in one engine call, then parse and match."""
+        flat = [(i, c, r) for i, g in enumerate(groups) for c, r in g]
+        texts = self.engine.read([r for _, _, r in flat]) if flat else []
+        if self.hotlist is not None:
+            self.hotlist.refresh()
+        out: list[list[PlateRead]] = [[] for _ in groups]
+        seen: list[set[str]] = [set() for _ in groups]
+        for (i, cand, _), t in zip(flat, texts, strict=True):
+            plate: Plate | None
+            try:
+                plate = parse_plate(t.registration, t.province, lenient=True)
+            except PlateParseError:
+                plate = None
+            if plate is None and not self.config.keep_unparsed:
+                continue
+            if plate is not None:
+                if plate.key in seen[i]:  # the same plate found twice (outer edge and inner border)
+                    continue
+                seen[i].add(plate.key)
+            matches = self.hotlist.match(plate) if (self.hotlist is not None and plate is not None) else []
+            out[i].append(PlateRead(box=cand.box, quad=[(float(x), float(y)) for x, y in cand.quad],
+                                    text=f"{t.registration}\n{t.province}", plate=plate,
+                                    confidence=round(t.confidence, 4), hotlist=matches))
+        return out
+
+    def read(self, images: list[np.ndarray]) -> list[list[PlateRead]]:
+        """Plate reads for each frame of the batch (a list per frame, possibly empty), in input order."""
+        groups = []
+        for img in images:
+            img = check_image(img, self.config.max_pixels)
+            cands = self.localiser.locate(img)[: self.config.max_plates_per_image]
+            groups.append([(c, rectify(img, c.quad)) for c in cands])
+        return self._finish(groups)
+
+    def read_crops(self, crops: list[np.ndarray]) -> list[PlateRead | None]:
+        """One read per plate crop (a detector's box with a little margin), None when it does not parse.
+
+        Used when a camera shard already cut the plate out, so only the crop travels to the service.
+        """
+        groups = []
+        for crop in crops:
+            crop = check_image(crop, self.config.max_pixels)
+            q = locate_in_crop(crop)
+            x0, y0 = np.floor(q.min(axis=0)).astype(int)
+            x1, y1 = np.ceil(q.max(axis=0)).astype(int)
+            groups.append([(PlateCandidate(quad=q, box=(int(x0), int(y0), int(x1), int(y1)), score=1.0),
+                            rectify(crop, q))])
+        keep = self.config.keep_unparsed
+        self.config.keep_unparsed = True
+        try:
+            res = self._finish(groups)
+        finally:
+            self.config.keep_unparsed = keep
+        return [r[0] if r and (r[0].plate is not None or keep) else None for r in res]
+
+    def read_bytes(self, blobs: list[bytes]) -> list[list[PlateRead]]:
+        """Like :meth:`read` for encoded images (JPEG/PNG bytes), as the HTTP API receives them."""
+        return self.read([decode_image(b, self.config.max_pixels) for b in blobs])

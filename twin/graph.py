@@ -47,6 +47,10 @@ def _first(v: object) -> str:
     return str(v[0]) if isinstance(v, list) else str(v)
 
 
+def _classes(v: object) -> set[str]:
+    return {str(x) for x in v} if isinstance(v, list) else {str(v)}
+
+
 def filter_network(G: nx.MultiDiGraph, network_type: str) -> nx.MultiDiGraph:
     """Keep the edges of a network type (``drive`` keeps drivable classes; ``all`` keeps everything)."""
     if network_type == "all":
@@ -56,21 +60,40 @@ def filter_network(G: nx.MultiDiGraph, network_type: str) -> nx.MultiDiGraph:
         return G
     if network_type == "drive":
         keep = keep - {"service"}
+    # A simplified edge may merge ways of several classes (a list, in no fixed order): keep it if any is kept.
     H = G.edge_subgraph([(u, v, k) for u, v, k, d in G.edges(keys=True, data=True)
-                         if _first(d.get("highway", "")) in keep]).copy()
+                         if _classes(d.get("highway", "")) & keep]).copy()
     return ox.truncate.largest_component(H, strongly=False)
 
 
+def pbf_to_xml(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Convert an OSM PBF file to OSM XML with pyosmium (osmnx reads XML only); returns ``dst``."""
+    try:
+        import osmium
+    except ImportError as e:
+        raise GraphError(f"{src}: reading PBF needs the `osmium` package (pip install osmium), or convert it "
+                         "to XML first: `osmium cat in.osm.pbf -o out.osm` (Debian package osmium-tool)") from e
+    dst = Path(dst)
+    dst.unlink(missing_ok=True)
+    try:
+        with osmium.SimpleWriter(str(dst)) as w:
+            for obj in osmium.FileProcessor(str(src)):
+                w.add(obj)
+    except Exception as e:
+        raise GraphError(f"{src}: not a readable OSM PBF file ({type(e).__name__}: {e})") from e
+    return dst
+
+
 def from_osm_file(path: str | os.PathLike[str], network_type: str = "all") -> nx.MultiDiGraph:
-    """Build the graph from a local OSM XML file (``.osm``, ``.osm.gz``, ``.osm.bz2``), fully offline."""
+    """Build the graph from a local OSM file (``.osm``, ``.osm.gz``, ``.osm.bz2`` or ``.osm.pbf``), offline."""
     p = Path(path)
     if not p.exists():
         raise GraphError(f"OSM file {p} not found: check the path or SSZ_SHARED_DATA")
-    if p.suffix == ".pbf":
-        raise GraphError(f"{p}: PBF input needs conversion to OSM XML first (osmium cat {p.name} -o x.osm)")
     with tempfile.TemporaryDirectory() as tmp:
         src = p
-        if p.suffix == ".gz":
+        if p.suffix == ".pbf":
+            src = pbf_to_xml(p, Path(tmp) / (p.stem.removesuffix(".osm") + ".osm"))
+        elif p.suffix == ".gz":
             src = Path(tmp) / p.with_suffix("").name
             with gzip.open(p, "rb") as fi, open(src, "wb") as fo:
                 shutil.copyfileobj(fi, fo)

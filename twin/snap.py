@@ -1,0 +1,190 @@
+"""Snapping many lon/lat points to street-graph edges in one vectorised call, with one cached index per graph.
+
+``osmnx.distance.nearest_edges`` builds a new STRtree from every edge on each call, which is fine once but
+ruinous for GPS streams. :func:`edge_index` builds the tree once per graph object (cached weakly, so it goes
+away with the graph) in a metric CRS, and :meth:`EdgeIndex.snap` answers a million points with shapely 2's
+vectorised ``STRtree.query_nearest`` and ``line_locate_point``: edge (u, v, key), offset along the edge from
+u in metres, and distance from the point to the street in metres.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import osmnx as ox
+import pyarrow as pa
+import pyarrow.compute as pc
+import shapely
+from pyproj import CRS, Transformer
+
+from twin.graph import utm_epsg_for
+
+CHUNK = 50_000  # points per task when snapping on several threads
+
+
+@dataclass
+class SnapResult:
+    """Per input point: the nearest edge (u, v, key), offset along it from u (m) and distance to it (m).
+
+    Points farther than ``max_distance_m`` (or NaN input) get ``u = v = key = -1`` and NaN offset/distance;
+    ``matched`` says which points were snapped.
+    """
+
+    u: np.ndarray
+    v: np.ndarray
+    key: np.ndarray
+    offset_m: np.ndarray
+    distance_m: np.ndarray
+    edge_index: np.ndarray  # row of the edge in EdgeIndex.edges, -1 when unmatched
+
+    @property
+    def matched(self) -> np.ndarray:
+        """Boolean mask of snapped points."""
+        return self.edge_index >= 0
+
+    def __len__(self) -> int:
+        return len(self.u)
+
+
+class EdgeIndex:
+    """One STRtree over a graph's edge geometries in a metric CRS, plus the edge attributes by tree row."""
+
+    def __init__(self, G: nx.MultiDiGraph):
+        crs = CRS.from_user_input(G.graph.get("crs", "EPSG:4326"))
+        edges = ox.convert.graph_to_gdfs(G, nodes=False, fill_edge_geometry=True)
+        if crs.is_geographic:
+            b = edges.total_bounds
+            epsg = utm_epsg_for((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+            edges = edges.to_crs(epsg=epsg)
+            crs = CRS.from_epsg(epsg)
+        self.crs = crs
+        self._to_metric = Transformer.from_crs(4326, crs, always_xy=True)
+        idx = edges.index
+        self.u = np.asarray(idx.get_level_values(0), dtype=np.int64)
+        self.v = np.asarray(idx.get_level_values(1), dtype=np.int64)
+        self.key = np.asarray(idx.get_level_values(2), dtype=np.int64)
+        self.names = edges["name"].to_numpy(object) if "name" in edges.columns else np.full(len(edges), None)
+        self.geoms = np.asarray(edges.geometry.values, dtype=object)
+        self.tree = shapely.STRtree(self.geoms)
+
+    def __len__(self) -> int:
+        return len(self.geoms)
+
+    def to_metric(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """WGS84 lon/lat arrays in the index's metric CRS."""
+        return self._to_metric.transform(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+
+    def snap(self, lon: np.ndarray, lat: np.ndarray, max_distance_m: float | None = None,
+             workers: int | None = None) -> SnapResult:
+        """Snap WGS84 points to their nearest edges (vectorised; ties go to one of the tied edges)."""
+        x, y = self.to_metric(lon, lat)
+        return self.snap_xy(x, y, max_distance_m, workers)
+
+    def snap_xy(self, x: np.ndarray, y: np.ndarray, max_distance_m: float | None = None,
+                workers: int | None = None) -> SnapResult:
+        """Snap points already in the index's metric CRS.
+
+        Large inputs are cut into chunks answered on ``workers`` threads (default: the CPU count); shapely
+        releases the GIL in its vectorised calls, so the threads run in parallel.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        n = len(x)
+        workers = workers or os.cpu_count() or 1
+        if workers > 1 and n >= 2 * CHUNK:
+            parts = np.array_split(np.arange(n), max(workers, -(-n // CHUNK)))
+            with ThreadPoolExecutor(workers) as ex:
+                res = list(ex.map(lambda ix: self._snap_xy(x[ix], y[ix], max_distance_m), parts))
+            return SnapResult(*(np.concatenate([getattr(r, f) for r in res]) for f in
+                                ("u", "v", "key", "offset_m", "distance_m", "edge_index")))
+        return self._snap_xy(x, y, max_distance_m)
+
+    def _snap_xy(self, x: np.ndarray, y: np.ndarray, max_distance_m: float | None) -> SnapResult:
+        n = len(x)
+        pts = shapely.points(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+        ok = ~(np.isnan(x) | np.isnan(y))
+        which = np.full(n, -1, dtype=np.int64)
+        dist = np.full(n, np.nan)
+        if ok.any():
+            sel = np.flatnonzero(ok)
+            (src, tgt), d = self.tree.query_nearest(pts[sel], max_distance=max_distance_m, return_distance=True,
+                                                    all_matches=False)
+            which[sel[src]] = tgt
+            dist[sel[src]] = d
+        hit = which >= 0
+        offset = np.full(n, np.nan)
+        if hit.any():
+            offset[hit] = shapely.line_locate_point(self.geoms[which[hit]], pts[hit])
+        take = np.where(hit, which, 0)
+        neg = np.int64(-1)
+        return SnapResult(
+            u=np.where(hit, self.u[take], neg), v=np.where(hit, self.v[take], neg),
+            key=np.where(hit, self.key[take], neg), offset_m=offset, distance_m=dist, edge_index=which)
+
+    def name_of(self, res: SnapResult) -> list[str | None]:
+        """Street name of each snapped edge (lists of names joined with ' / '); None when unmatched or unnamed."""
+        out: list[str | None] = []
+        for i in res.edge_index:
+            if i < 0:
+                out.append(None)
+                continue
+            nm = self.names[i]
+            if isinstance(nm, list):
+                nm = " / ".join(str(x) for x in nm)
+            out.append(None if nm is None or (isinstance(nm, float) and np.isnan(nm)) else str(nm))
+        return out
+
+
+_CACHE: weakref.WeakKeyDictionary[nx.MultiDiGraph, EdgeIndex] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def edge_index(G: nx.MultiDiGraph) -> EdgeIndex:
+    """The cached :class:`EdgeIndex` of a graph, built on first use (one per graph object)."""
+    with _LOCK:
+        idx = _CACHE.get(G)
+        if idx is None:
+            idx = EdgeIndex(G)
+            _CACHE[G] = idx
+        return idx
+
+
+def snap_points(G: nx.MultiDiGraph, lon: np.ndarray, lat: np.ndarray,
+                max_distance_m: float | None = None, workers: int | None = None) -> SnapResult:
+    """Snap WGS84 points to the nearest edges of ``G`` using its cached index."""
+    return edge_index(G).snap(lon, lat, max_distance_m, workers)
+
+
+def snap_table(G: nx.MultiDiGraph, table: pa.Table, max_distance_m: float | None = 100.0,
+               overwrite: bool = False) -> pa.Table:
+    """Fill a layer table's ``edge_u/edge_v/edge_key/edge_offset_m`` from its ``lon``/``lat`` columns.
+
+    Rows that already have an edge keep it unless ``overwrite``; points farther than ``max_distance_m``
+    from any street stay unsnapped (null edge).
+    """
+    for c in ("lon", "lat", "edge_u", "edge_v", "edge_key", "edge_offset_m"):
+        if c not in table.column_names:
+            raise ValueError(f"table has no {c!r} column: only point layers can be snapped")
+    lon = table.column("lon").to_numpy(zero_copy_only=False).astype(np.float64)
+    lat = table.column("lat").to_numpy(zero_copy_only=False).astype(np.float64)
+    todo = np.ones(len(lon), dtype=bool) if overwrite else \
+        np.asarray(pc.is_null(table.column("edge_u")).to_numpy(zero_copy_only=False), dtype=bool)
+    if not todo.any():
+        return table
+    lon_s, lat_s = np.where(todo, lon, np.nan), np.where(todo, lat, np.nan)
+    r = snap_points(G, lon_s, lat_s, max_distance_m)
+    m = r.matched
+    out = table
+    for col, vals, typ in (("edge_u", r.u, pa.int64()), ("edge_v", r.v, pa.int64()), ("edge_key", r.key, pa.int32()),
+                           ("edge_offset_m", r.offset_m, pa.float64())):
+        new = pa.array(vals, type=typ, mask=~m)
+        old = table.column(col).combine_chunks()
+        merged = pc.if_else(pa.array(todo), new, old)
+        out = out.set_column(out.schema.get_field_index(col), out.schema.field(col), merged)
+    return out

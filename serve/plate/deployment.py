@@ -1,0 +1,175 @@
+"""Ray Serve deployment of the plate service with dynamic batching (``@serve.batch``), plus hotlist calls.
+
+One replica holds one :class:`~serve.plate.service.PlateService`; the OCR engine and localiser are created in
+the replica constructor, never pickled from the driver. Single-frame ``read`` calls from camera actors or the
+HTTP ingress are grouped by ``@serve.batch`` (up to ``max_batch_size`` frames, waiting at most
+``batch_wait_timeout_s``) into one batched OCR call. ``max_ongoing_requests`` is kept >= ``max_batch_size``.
+``num_gpus`` is configurable so the PaddleOCR engine can run on GPU nodes (Tesseract is CPU-only).
+
+The hotlist lives in a file (plus the evidence bucket with ``use_store``); every replica loads it and picks up
+changes made by others on its next batch (file mtime check). Changes made through this deployment are audited.
+
+Usage::
+
+    from ray import serve
+    app = build_plate_app(PlateAppConfig(max_batch_size=8, hotlist_path="/var/ssz/hotlist.json",
+                                         audit_path="/var/ssz/hotlist-audit.jsonl"))
+    handle = serve.run(app, name="plate", route_prefix=None)
+    reads = handle.read.remote(frame_rgb).result()        # list[PlateRead]
+    handle = plate_handle("plate")                        # elsewhere, e.g. inside an actor
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, Hotlist, HotlistEntry
+from serve.plate.service import PlateRead, PlateService, PlateServiceConfig
+
+DEPLOYMENT_NAME = "PlateDeployment"
+
+
+class PlateAppConfig(BaseModel):
+    """Serve-level settings of the plate app plus the per-replica service settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service: PlateServiceConfig = PlateServiceConfig()
+    max_batch_size: int = Field(default=8, ge=1, le=256)
+    batch_wait_timeout_s: float = Field(default=0.02, ge=0.0, le=5.0)
+    max_ongoing_requests: int | None = Field(default=None, ge=1, description="None = 2 * max_batch_size")
+    num_replicas: int = Field(default=1, ge=1)
+    num_cpus: float = Field(default=1.0, ge=0.0)
+    num_gpus: float = Field(default=0.0, ge=0.0)
+    hotlist_path: str | None = Field(default=None, description="hotlist JSON file; None = no hotlist matching")
+    audit_path: str | None = Field(default=None, description="audit JSONL (default: beside the hotlist)")
+    use_store: bool = Field(default=False, description="mirror hotlist and audit to the object store")
+
+
+def _to_bgr(image: np.ndarray, order: str) -> np.ndarray:
+    if order == "rgb" and image.ndim == 3 and image.shape[2] == 3:
+        return np.ascontiguousarray(image[:, :, ::-1])
+    return image
+
+
+@serve.deployment(name=DEPLOYMENT_NAME)
+class PlateDeployment:
+    """A Serve replica of the plate service: batched reads plus hotlist management."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        """Build the OCR engine, localiser and hotlist inside the replica; apply the batch size and wait."""
+        cfg = PlateAppConfig.model_validate(config)
+        store = None
+        if cfg.use_store:
+            from twin.objectstore import S3Settings, connect
+
+            settings = S3Settings.from_env()
+            if settings is None:
+                raise RuntimeError("use_store is set but SSZ_S3_ENDPOINT is not: pass the store settings to the "
+                                   "replica environment (runtime_env env_vars)")
+            store = connect(settings)
+        hotlist = None
+        if cfg.hotlist_path:
+            from serve.audit import AuditLog
+
+            hp = Path(cfg.hotlist_path)
+            audit = AuditLog(Path(cfg.audit_path) if cfg.audit_path else hp.with_name("hotlist-audit.jsonl"),
+                             name="hotlist", store=store)
+            hotlist = Hotlist(hp, audit=audit, store=store)
+        self.service = PlateService(cfg.service, hotlist=hotlist)
+        self._read_batch.set_max_batch_size(cfg.max_batch_size)
+        self._read_batch.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
+        self._batch_sizes: deque[int] = deque(maxlen=1000)
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
+    async def _read_batch(self, images: list[np.ndarray]) -> list[list[PlateRead] | Exception]:
+        self._batch_sizes.append(len(images))
+        return await asyncio.to_thread(self._per_item, images)
+
+    def _per_item(self, images: list[np.ndarray]) -> list[list[PlateRead] | Exception]:
+        """Read the batch; if one bad frame breaks it, read frame by frame so only that caller gets the error."""
+        try:
+            return list(self.service.read(images))
+        except Exception:
+            out: list[list[PlateRead] | Exception] = []
+            for im in images:
+                try:
+                    out.append(self.service.read([im])[0])
+                except Exception as e:
+                    out.append(e)
+            return out
+
+    async def read(self, image: np.ndarray, order: Literal["rgb", "bgr"] = "rgb") -> list[PlateRead]:
+        """Plates in one frame (uint8 HxWx3, RGB by default), batched with concurrent calls."""
+        r = await self._read_batch(_to_bgr(image, order))
+        if isinstance(r, Exception):
+            raise r
+        return r
+
+    def read_many(self, images: list[np.ndarray], order: Literal["rgb", "bgr"] = "rgb") -> list[list[PlateRead]]:
+        """A caller-made batch of frames in one call (no waiting for other callers)."""
+        return self.service.read([_to_bgr(im, order) for im in images])
+
+    def read_crops(self, crops: list[np.ndarray], order: Literal["rgb", "bgr"] = "rgb") -> list[PlateRead | None]:
+        """Plate crops cut out by a camera shard: one read (or None) per crop."""
+        return self.service.read_crops([_to_bgr(c, order) for c in crops])
+
+    # ---- hotlist ---------------------------------------------------------------------------------
+    def _hotlist(self) -> Hotlist:
+        if self.service.hotlist is None:
+            raise RuntimeError("this plate app has no hotlist: set hotlist_path in PlateAppConfig")
+        self.service.hotlist.refresh()
+        return self.service.hotlist
+
+    def hotlist_add(self, plate: str, reason: str, actor: str, expires_at: datetime | None = None,
+                    max_distance: float = DEFAULT_MAX_DISTANCE, entry_id: str | None = None,
+                    note: str = "") -> HotlistEntry:
+        """Hot-list a plate (text such as '1กข 1234 ภูเก็ต'); audited. Raises HotlistError on bad input."""
+        return self._hotlist().add(plate, reason, actor, expires_at=expires_at, max_distance=max_distance,
+                                   entry_id=entry_id, note=note)
+
+    def hotlist_remove(self, entry_id: str, actor: str, reason: str = "") -> HotlistEntry:
+        """Remove an entry; audited. Raises HotlistError when unknown."""
+        return self._hotlist().remove(entry_id, actor, reason)
+
+    def hotlist_get(self, entry_id: str) -> HotlistEntry:
+        """One entry (HotlistError when unknown)."""
+        return self._hotlist().get(entry_id)
+
+    def hotlist_entries(self, include_expired: bool = False) -> list[HotlistEntry]:
+        """All active entries (and expired ones not yet purged with ``include_expired``)."""
+        return self._hotlist().entries(include_expired)
+
+    def health(self) -> dict[str, Any]:
+        """Engine, localiser, hotlist size and recent batch sizes of this replica."""
+        hl = self.service.hotlist
+        return {"engine": self.service.engine.name, "localiser": self.service.localiser.name,
+                "hotlist_entries": len(hl) if hl is not None else None,
+                "recent_batch_sizes": list(self._batch_sizes)[-50:], "time": time.time()}
+
+
+def build_plate_app(config: PlateAppConfig | None = None) -> serve.Application:
+    """The bound Serve application for ``config`` (run it with ``serve.run(app, name=..., route_prefix=None)``)."""
+    cfg = config or PlateAppConfig()
+    ongoing = max(cfg.max_ongoing_requests or 2 * cfg.max_batch_size, cfg.max_batch_size)
+    dep = PlateDeployment.options(
+        num_replicas=cfg.num_replicas,
+        max_ongoing_requests=ongoing,
+        ray_actor_options={"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus},
+    )
+    return dep.bind(cfg.model_dump(mode="json"))
+
+
+def plate_handle(app_name: str = "plate") -> DeploymentHandle:
+    """The handle of a running plate app, usable from any actor or task of the cluster."""
+    return serve.get_deployment_handle(DEPLOYMENT_NAME, app_name=app_name)

@@ -41,6 +41,7 @@ def test_missing_weights_error_names_every_place(isolated_homes, s3_store):
 
 def test_loads_state_dict_from_models_bucket(isolated_homes, s3_store, face_detector, astronaut):
     from facenet_pytorch import InceptionResnetV1
+
     from twin.objectstore import MODELS_BUCKET
 
     torch.manual_seed(0)

@@ -86,8 +86,10 @@ def test_expired_warrant_stops_matching(make_service, astronaut, astronaut_mirro
     svc = make_service(in_store=False)
     svc.enrol(_record("W-EXP", expires=TODAY + timedelta(days=1)), [astronaut], actor="officer:a")
     assert svc.identify([astronaut_mirror])[0].faces[0].candidates[0].warrant_no == "W-EXP"
-    assert svc.identify([astronaut_mirror], on=TODAY + timedelta(days=1))[0].faces[0].candidates  # last valid day
-    assert svc.identify([astronaut_mirror], on=TODAY + timedelta(days=2))[0].faces[0].candidates == []
+    dets = svc.detector.detect([astronaut_mirror])
+    probe = svc._embed_all([astronaut_mirror], dets)
+    assert svc.watchlist.search(probe, on=TODAY + timedelta(days=1))[0][0].match  # the last valid day
+    assert svc.watchlist.search(probe, on=TODAY + timedelta(days=2)) == [[]]
     svc.update("W-EXP", actor="officer:b", expires=TODAY - timedelta(days=1))
     assert svc.identify([astronaut_mirror])[0].faces[0].candidates == []
     assert svc.watchlist.purge_expired() == ["W-EXP"]
@@ -106,7 +108,7 @@ def test_removal_is_real_and_audited(make_service, astronaut, astronaut_mirror, 
     svc.remove("W-DEL", actor="officer:b", reason="arrested")
     assert "W-DEL" not in svc.watchlist and "W-DEL" not in svc.watchlist._emb
     assert not any(np.allclose(row, enrolled[0]) for row in svc.watchlist._matrix)
-    assert all(not c.warrant_no == "W-DEL" for f in svc.identify([astronaut_mirror])[0].faces for c in f.candidates)
+    assert all(c.warrant_no != "W-DEL" for f in svc.identify([astronaut_mirror])[0].faces for c in f.candidates)
     assert b"W-DEL" not in (tmp_path / "watchlist.json").read_bytes()
     assert b"W-DEL" not in s3_store.get_bytes(MODELS_BUCKET, key)
     versions = [o for o in s3_store.client.list_objects(MODELS_BUCKET, prefix=key, include_version=True)]

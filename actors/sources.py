@@ -69,6 +69,7 @@ class CameraSpec(BaseModel):
     sim_outages: list[tuple[float, float]] = Field(
         default=[], description="sim://: (start_s, end_s) windows after start in which the camera sends nothing")
     max_frames: int | None = Field(default=None, gt=0, description="stop after this many frames (tests, benches)")
+    start_pts: float | None = Field(default=None, ge=0, description="files and sim: resume at this stream time (s)")
 
     @model_validator(mode="after")
     def _check_url(self) -> CameraSpec:
@@ -210,6 +211,15 @@ class PyAVSource(CameraSource):
         pts0: float | None = None
         offset = 0.0
         last_pts = 0.0
+        skip_until = self.spec.start_pts if self.spec.kind == "file" else None
+        if skip_until:
+            dur = float(container.duration) / 1e6 if container.duration else None  # type: ignore[attr-defined]
+            if self.spec.loop and dur:
+                laps = int(skip_until // dur)
+                offset = laps * dur  # a lap lasts the duration: last pts + one frame
+                skip_until -= offset
+            with contextlib.suppress(av.error.FFmpegError):
+                container.seek(int(skip_until * 1e6))  # type: ignore[attr-defined]
         while True:
             for packet in container.demux(stream):  # type: ignore[attr-defined]
                 if self._stop.is_set():
@@ -230,6 +240,9 @@ class PyAVSource(CameraSource):
                     if size is None:
                         size = _scaled_size(f.width, f.height, self.spec.width)
                     img = f.to_ndarray(format="rgb24", width=size[0], height=size[1])
+                    if skip_until is not None and f.time is not None and float(f.time) < skip_until - 1e-6:
+                        continue  # resuming: decode from the key frame before the checkpoint, emit after it
+                    skip_until = None
                     pts = (float(f.time) + offset) if f.time is not None else None
                     if pts is not None:
                         last_pts = pts
@@ -318,7 +331,8 @@ class SimulatedSource(CameraSource):
                     return
             return
         t0 = time.monotonic()
-        n = 0
+        n = round((self.spec.start_pts or 0.0) * self.spec.fps)
+        t0 -= n / self.spec.fps
         while not self._stop.is_set():
             t = n / self.spec.fps
             if self.spec.realtime:

@@ -1,0 +1,769 @@
+"""CameraShard: one Ray actor owns N cameras and runs decode -> motion gate -> sample -> downsize -> batch -> detect.
+
+Threads, not luck, keep cameras independent: every camera has its own reader thread (decode, gate and
+sampling happen there; PyAV and OpenCV release the GIL while they work), frames that pass go into a small
+per-camera queue that **drops the oldest frame** when it is full (and counts it), and one dispatcher thread
+with its own asyncio loop takes frames round-robin across cameras into batches and awaits the
+:class:`Detector` with at most ``max_inflight`` batches in flight. When the detector is saturated the
+queues fill and old frames are dropped: memory is bounded by ``cameras x queue_size + max_inflight x
+batch_size`` frames, whatever the detector does.
+
+Results are applied in dispatch order to a per-camera :class:`~actors.tracker.IoUTracker` and a shard-wide
+:class:`~actors.tracker.Confirmer`; alert decisions and camera health events go to an event outbox (and to
+an alert-sink actor when one is named). Stream time (``pts``) is used for tracking, so a replay after a
+restart gives the same track and alert ids.
+
+State that must survive a restart (``max_restarts`` re-runs the constructor) lives outside the actor: the
+camera specs are constructor arguments, and a detached :class:`ShardStateStore` actor keeps each shard's
+checkpoint (per-camera position of the last frame whose results were delivered, the confirmer's cooldowns
+and the recent alert ids). A restarted shard resumes files and simulated cameras from their position and
+keeps suppressing alerts it already raised.
+
+:class:`ShardCore` holds all the logic and runs in a plain process too (benchmarks compare the two);
+:class:`CameraShard` is the Ray actor around it. Detectors plug in through :class:`Detector`:
+:class:`LocalDetector` calls a Python function, :class:`ServeDetector` calls a Ray Serve deployment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors.motion import MotionGate, MotionGateConfig
+from actors.sampler import RateSampler, SamplerConfig
+from actors.sources import CameraReader, CameraSpec, Frame, HealthEvent
+from actors.tracker import Confirmer, ConfirmerConfig, Detection, IoUTracker, TrackerConfig
+
+log = logging.getLogger(__name__)
+
+STATE_ACTOR = "ssz-shard-state"
+RAY_NAMESPACE = "ssz"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Detector interface
+
+
+@dataclass(slots=True)
+class FrameItem:
+    """A sampled frame on its way to a detector: the (cropped, downsized) contiguous RGB image and its origin.
+
+    ``scale`` is detector pixels per source pixel and ``offset`` the ROI's top-left corner in source pixels,
+    so boxes map back with ``x / scale + offset_x``.
+    """
+
+    camera_id: str
+    seq: int
+    ts: float
+    pts: float | None
+    image: np.ndarray
+    scale: float = 1.0
+    offset: tuple[int, int] = (0, 0)
+    t_queued: float = 0.0
+
+    @property
+    def time(self) -> float:
+        """Stream time if known, else wall-clock time: the clock used for sampling, tracking and alerts."""
+        return self.pts if self.pts is not None else self.ts
+
+
+class Detector(ABC):
+    """Asynchronous batch detector: one list of :class:`Detection` per frame, boxes in the item's pixels."""
+
+    name: str = "detector"
+
+    @abstractmethod
+    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
+        """Detect (and match against the watchlist/hotlist) on every frame of ``batch``."""
+
+    async def aclose(self) -> None:
+        """Release resources (handles, pools); the default does nothing."""
+        return None
+
+
+DetectFn = Callable[[list[np.ndarray]], list[list[Detection]]]
+
+
+class LocalDetector(Detector):
+    """Calls a plain Python function ``fn(images) -> detections per image`` in a worker thread."""
+
+    def __init__(self, fn: DetectFn, name: str = "local") -> None:
+        self.fn = fn
+        self.name = name
+
+    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
+        """Run ``fn`` on the batch's images off the event loop and check it answered once per image."""
+        out = await asyncio.to_thread(self.fn, [b.image for b in batch])
+        if len(out) != len(batch):
+            raise ValueError(f"detector {self.name} returned {len(out)} results for {len(batch)} frames")
+        return out
+
+
+class ServeDetector(Detector):
+    """Calls a Ray Serve deployment through a handle created lazily inside the actor (never pickled in).
+
+    The deployment method receives ``[{"camera_id", "seq", "ts", "image"}]`` and returns, per frame, a list of
+    dicts with :class:`Detection` fields (``box``, ``score``, ``label``, ``subject_id``, ``match_score``).
+    The lead wires the face and plate apps here; ``encode``/``decode`` adapt other payloads.
+    """
+
+    def __init__(self, deployment: str, app_name: str, method: str = "detect", name: str | None = None,
+                 encode: Callable[[Sequence[FrameItem]], Any] | None = None,
+                 decode: Callable[[Any], list[list[Detection]]] | None = None) -> None:
+        self.deployment, self.app_name, self.method = deployment, app_name, method
+        self.name = name or f"{app_name}/{deployment}"
+        self._encode = encode
+        self._decode = decode
+        self._handle: Any = None
+
+    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
+        """Send the batch to the deployment and convert its answer."""
+        if self._handle is None:
+            from ray import serve
+
+            self._handle = serve.get_deployment_handle(self.deployment, app_name=self.app_name)
+        payload = self._encode(batch) if self._encode else [
+            {"camera_id": b.camera_id, "seq": b.seq, "ts": b.time, "image": b.image} for b in batch]
+        raw = await getattr(self._handle, self.method).remote(payload)
+        if self._decode:
+            return self._decode(raw)
+        return [[Detection(**{**d, "box": tuple(d["box"])}) for d in dets] for dets in raw]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Configuration and statistics
+
+
+class ShardConfig(BaseModel):
+    """Everything a shard needs; passed to the constructor so that a restart resumes the same cameras."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    shard_id: str = Field(min_length=1)
+    cameras: list[CameraSpec]
+    gate: MotionGateConfig = MotionGateConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    tracker: TrackerConfig = TrackerConfig()
+    confirmer: ConfirmerConfig = ConfirmerConfig()
+    detect_width: int | None = Field(default=640, gt=15, description="downsize frames to this width for detection")
+    roi: dict[str, tuple[float, float, float, float]] = Field(
+        default={}, description="camera id -> (x1, y1, x2, y2) as fractions of the frame: crop before detection")
+    queue_size: int = Field(default=4, ge=1, le=1000, description="frames queued per camera; oldest dropped")
+    block_when_full: bool = Field(default=False, description="offline runs: wait for room instead of dropping")
+    batch_size: int = Field(default=8, ge=1, le=256)
+    batch_wait_s: float = Field(default=0.02, ge=0, description="wait this long to fill a batch")
+    max_inflight: int = Field(default=2, ge=1, le=64, description="detector calls in flight")
+    health_poll_s: float = Field(default=0.5, gt=0)
+    checkpoint_s: float = Field(default=2.0, gt=0)
+    state_actor: str | None = Field(default=None, description="name of the detached ShardStateStore actor")
+    sink_actor: str | None = Field(default=None, description="named actor with submit(events) -> ack")
+    max_events: int = Field(default=10_000, ge=10, description="outbox bound (oldest events dropped, counted)")
+    keep_crops: bool = Field(default=True, description="attach the detection crop of each alert as evidence")
+
+    def camera_ids(self) -> list[str]:
+        """Ids of the shard's cameras."""
+        return [c.id for c in self.cameras]
+
+
+class CameraStats(BaseModel):
+    """Per-camera numbers shown by ``ssz status``."""
+
+    camera_id: str
+    health: str
+    fps_decoded: float
+    decoded: int
+    gate_pass_ratio: float
+    sampled: int
+    queued: int
+    dropped: int
+    processed: int
+    detector_errors: int
+    detections: int
+    alerts: int
+    suppressed: int
+    reconnects: int
+    corrupt: int
+    last_error: str | None
+    last_frame_age_s: float | None
+    position_pts: float | None
+
+
+class ShardStats(BaseModel):
+    """Per-shard numbers plus one :class:`CameraStats` per camera."""
+
+    shard_id: str
+    pid: int
+    node_id: str | None
+    uptime_s: float
+    restarts: int
+    batches: int
+    mean_batch: float
+    detect_ms_p50: float | None
+    detect_ms_p99: float | None
+    inflight: int
+    events_pending: int
+    events_dropped: int
+    cameras: list[CameraStats]
+
+
+@dataclass
+class _Camera:
+    spec: CameraSpec
+    gate: MotionGate
+    sampler: RateSampler
+    tracker: IoUTracker
+    queue: deque[FrameItem]
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    reader: CameraReader | None = None
+    arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=64))
+    sampled: int = 0
+    dropped: int = 0
+    processed: int = 0
+    detector_errors: int = 0
+    detections: int = 0
+    alerts: int = 0
+    suppressed: int = 0
+    position: float | None = None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Checkpoint store (detached actor)
+
+
+class ShardStateStore:
+    """Checkpoints of all shards, kept in a detached named actor so that they outlive shard restarts."""
+
+    def __init__(self) -> None:
+        self._state: dict[str, dict[str, Any]] = {}
+
+    def put(self, shard_id: str, state: dict[str, Any]) -> int:
+        """Replace the shard's checkpoint; returns its version number."""
+        old = self._state.get(shard_id, {})
+        version = int(old.get("version", 0)) + 1
+        self._state[shard_id] = {**state, "version": version, "starts": int(old.get("starts", 0))}
+        return version
+
+    def get(self, shard_id: str) -> dict[str, Any] | None:
+        """The shard's last checkpoint, or None."""
+        return self._state.get(shard_id)
+
+    def bump_restarts(self, shard_id: str) -> int:
+        """Count a (re)start of the shard and return how many starts came before this one."""
+        st = self._state.setdefault(shard_id, {})
+        n = int(st.get("starts", 0))
+        st["starts"] = n + 1
+        return n
+
+
+def state_store(create: bool = True) -> Any:
+    """Handle of the detached :class:`ShardStateStore` (created on first use)."""
+    import ray
+
+    try:
+        return ray.get_actor(STATE_ACTOR, namespace=RAY_NAMESPACE)
+    except ValueError:
+        if not create:
+            raise
+    cls = ray.remote(num_cpus=0, max_restarts=-1)(ShardStateStore)
+    return cls.options(name=STATE_ACTOR, namespace=RAY_NAMESPACE, lifetime="detached",
+                       get_if_exists=True).remote()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The pipeline
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    return float(np.percentile(np.asarray(values), q)) if values else None
+
+
+class ShardCore:
+    """The shard pipeline (readers, gate, sampler, bounded queues, batching dispatcher, tracker, confirmer).
+
+    ``start()`` launches the threads; ``stats()``, ``drain_events()`` and ``stop()`` may be called from any
+    thread. ``checkpoint``/``restore`` give the state that must outlive the process.
+    """
+
+    def __init__(self, config: ShardConfig, detector: Detector | None,
+                 checkpoint_sink: Callable[[dict[str, Any]], None] | None = None,
+                 event_sink: Callable[[list[dict[str, Any]]], Awaitable[Any] | Any] | None = None) -> None:
+        ids = config.camera_ids()
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"shard {config.shard_id}: duplicate camera ids in {ids}")
+        self.config = config
+        self.detector = detector
+        self._checkpoint_sink = checkpoint_sink
+        self._event_sink = event_sink
+        self.cams: dict[str, _Camera] = {
+            c.id: _Camera(spec=c, gate=MotionGate(config.gate), sampler=RateSampler(config.sampler),
+                          tracker=IoUTracker(c.id, config.tracker), queue=deque(maxlen=config.queue_size))
+            for c in config.cameras}
+        self.confirmer = Confirmer(config.confirmer)
+        self._stop = threading.Event()
+        self._wake_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._threads: list[threading.Thread] = []
+        self._events: deque[dict[str, Any]] = deque(maxlen=config.max_events)
+        self._events_lock = threading.Lock()
+        self.events_dropped = 0
+        self.started = time.time()
+        self.restarts = 0
+        self.batches = 0
+        self.batch_items = 0
+        self.inflight = 0
+        self._detect_ms: deque[float] = deque(maxlen=512)
+        self._rr = 0
+        self._sent_ids: deque[str] = deque(maxlen=1000)
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    def restore(self, state: dict[str, Any] | None) -> None:
+        """Resume from a checkpoint: camera positions, confirmer cooldowns, recent alert ids, start count."""
+        if not state:
+            return
+        self.restarts = int(state.get("starts", 0))
+        for cam_id, pos in (state.get("positions") or {}).items():
+            cam = self.cams.get(cam_id)
+            if cam is None or pos is None:
+                continue
+            cam.position = float(pos)
+            if cam.spec.kind in ("file", "sim"):
+                cam.spec = cam.spec.model_copy(update={"start_pts": float(pos) + 1e-3})
+        from actors.tracker import _Sent
+
+        for key, (aid, ts) in (state.get("cooldowns") or {}).items():
+            subject, camera = key.split("\x00", 1)
+            self.confirmer._last_alert[(subject, camera)] = _Sent(aid, float(ts))
+        self._sent_ids.extend(state.get("sent_ids") or [])
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The state to persist: positions of delivered frames, cooldowns, recent alert ids."""
+        return {
+            "shard_id": self.config.shard_id,
+            "positions": {cid: c.position for cid, c in self.cams.items()},
+            "cooldowns": {f"{s}\x00{c}": (v.alert_id, v.ts) for (s, c), v in self.confirmer._last_alert.items()},
+            "sent_ids": list(self._sent_ids),
+            "ts": time.time(),
+        }
+
+    def start(self) -> ShardCore:
+        """Start the dispatcher, health and checkpoint threads and one reader thread per camera."""
+        ready = threading.Event()
+        t = threading.Thread(target=self._dispatcher_main, args=(ready,), name=f"shard-{self.config.shard_id}",
+                             daemon=True)
+        t.start()
+        ready.wait(10)
+        self._threads.append(t)
+        for cam in self.cams.values():
+            cam.reader = CameraReader(cam.spec, self._on_frame_cb(cam)).start()
+        for target, name in ((self._health_main, "health"), (self._checkpoint_main, "checkpoint")):
+            th = threading.Thread(target=target, name=f"shard-{self.config.shard_id}-{name}", daemon=True)
+            th.start()
+            self._threads.append(th)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop readers and threads, write a last checkpoint."""
+        self._stop.set()
+        for cam in self.cams.values():
+            with cam.cond:
+                cam.cond.notify_all()
+            if cam.reader is not None:
+                cam.reader.stop(timeout)
+        self._kick()
+        for t in self._threads:
+            t.join(timeout)
+        self._write_checkpoint()
+
+    # --- reader side (one thread per camera) ------------------------------------------------------------
+
+    def _prepare(self, cam: _Camera, frame: Frame) -> FrameItem:
+        img = frame.image
+        ox = oy = 0
+        roi = self.config.roi.get(cam.spec.id)
+        if roi is not None:
+            h, w = img.shape[:2]
+            x1, y1, x2, y2 = int(roi[0] * w), int(roi[1] * h), int(roi[2] * w), int(roi[3] * h)
+            img, ox, oy = img[y1:y2, x1:x2], x1, y1
+        scale = 1.0
+        dw = self.config.detect_width
+        if dw and img.shape[1] > dw:
+            scale = dw / img.shape[1]
+            img = cv2.resize(img, (dw, max(1, round(img.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+        return FrameItem(cam.spec.id, frame.seq, frame.ts, frame.pts, np.ascontiguousarray(img), scale, (ox, oy),
+                         time.monotonic())
+
+    def _on_frame_cb(self, cam: _Camera) -> Callable[[Frame], None]:
+        def on_frame(frame: Frame) -> None:
+            cam.arrivals.append(time.monotonic())
+            t = frame.pts if frame.pts is not None else frame.ts
+            if not cam.gate.check(frame.image, t).passed:
+                return
+            if not cam.sampler.take(t):
+                return
+            item = self._prepare(cam, frame)
+            with cam.cond:
+                if self.config.block_when_full:
+                    while len(cam.queue) >= self.config.queue_size and not self._stop.is_set():
+                        cam.cond.wait(0.5)
+                elif len(cam.queue) == cam.queue.maxlen:
+                    cam.dropped += 1  # the deque drops the oldest frame on append
+                cam.queue.append(item)
+                cam.sampled += 1
+            self._kick()
+
+        return on_frame
+
+    def _kick(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
+
+    # --- dispatcher (one thread, one asyncio loop) ------------------------------------------------------
+
+    def _dispatcher_main(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        self._wake = asyncio.Event()
+        ready.set()
+        try:
+            loop.run_until_complete(self._dispatch())
+        finally:
+            with contextlib.suppress(Exception):
+                if self.detector is not None:
+                    loop.run_until_complete(self.detector.aclose())
+            loop.close()
+
+    def _queued(self) -> int:
+        return sum(len(c.queue) for c in self.cams.values())
+
+    def _take_batch(self) -> list[FrameItem]:
+        """Up to ``batch_size`` frames, one per camera per round, oldest first within a camera."""
+        batch: list[FrameItem] = []
+        cams = list(self.cams.values())
+        if not cams:
+            return batch
+        progress = True
+        while len(batch) < self.config.batch_size and progress:
+            progress = False
+            for i in range(len(cams)):
+                cam = cams[(self._rr + i) % len(cams)]
+                with cam.cond:
+                    if cam.queue:
+                        batch.append(cam.queue.popleft())
+                        cam.cond.notify()
+                        progress = True
+                if len(batch) >= self.config.batch_size:
+                    break
+            self._rr = (self._rr + 1) % len(cams)
+        return batch
+
+    async def _dispatch(self) -> None:
+        assert self._wake is not None
+        sem = asyncio.Semaphore(self.config.max_inflight)
+        order = 0
+        next_apply = 0
+        done: dict[int, tuple[list[FrameItem], list[list[Detection]] | None]] = {}
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def run(n: int, batch: list[FrameItem]) -> None:
+            nonlocal next_apply
+            t0 = time.perf_counter()
+            try:
+                res: list[list[Detection]] | None = await self.detector.detect(batch) if self.detector else \
+                    [[] for _ in batch]
+            except Exception as e:
+                log.warning("shard %s: detector failed on a batch of %d: %s", self.config.shard_id, len(batch), e)
+                res = None
+            self._detect_ms.append((time.perf_counter() - t0) * 1000)
+            done[n] = (batch, res)
+            # apply in dispatch order so each camera's tracker sees its frames in order
+            while next_apply in done:
+                b, r = done.pop(next_apply)
+                next_apply += 1
+                await self._apply(b, r)
+            self.inflight -= 1
+            sem.release()
+
+        while not self._stop.is_set():
+            await sem.acquire()
+            while not self._queued() and not self._stop.is_set():
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 0.2)
+            if self._stop.is_set():
+                sem.release()
+                break
+            if self._queued() < self.config.batch_size and self.config.batch_wait_s > 0:
+                await asyncio.sleep(self.config.batch_wait_s)
+            batch = self._take_batch()
+            if not batch:
+                sem.release()
+                continue
+            self.batches += 1
+            self.batch_items += len(batch)
+            self.inflight += 1
+            task = asyncio.create_task(run(order, batch))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            order += 1
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+
+    async def _apply(self, batch: list[FrameItem], results: list[list[Detection]] | None) -> None:
+        """Track, confirm and emit events for a finished batch; then advance the delivered positions."""
+        events: list[dict[str, Any]] = []
+        for i, item in enumerate(batch):
+            cam = self.cams[item.camera_id]
+            if results is None:
+                cam.detector_errors += 1
+                continue
+            dets = [self._to_source(d, item) for d in results[i]]
+            cam.processed += 1
+            cam.detections += len(dets)
+            tracked = cam.tracker.update(dets, item.time)
+            for dec in self.confirmer.observe_frame(item.camera_id, tracked, item.time):
+                if dec.decision == "alert":
+                    if dec.alert_id in self._sent_ids:
+                        continue  # raised before a restart: already delivered
+                    cam.alerts += 1
+                    self._sent_ids.append(dec.alert_id)
+                else:
+                    cam.suppressed += 1
+                ev: dict[str, Any] = {"type": "alert-decision", "shard_id": self.config.shard_id,
+                                      "frame_ts": item.ts, "frame_pts": item.pts, "frame_seq": item.seq,
+                                      "decided_at": time.time(), **dec.model_dump()}
+                if self.config.keep_crops and dec.decision == "alert":
+                    box = next((d.box for t, d in tracked if t == dec.track_id), None)
+                    ev["crop"] = _crop(item, box)
+                events.append(ev)
+        await self._deliver(events)
+        for item in batch:  # only now are this batch's results safe: advance positions
+            cam = self.cams[item.camera_id]
+            if item.pts is not None and (cam.position is None or item.pts > cam.position):
+                cam.position = item.pts
+        if self._checkpoint_sink is not None and any(e.get("decision") == "alert" for e in events):
+            # an alert was delivered: persist its cooldown and id before going on, so that a crash now
+            # neither loses it (delivered first) nor raises it again (the restart suppresses it)
+            try:
+                r = self._checkpoint_sink(self.checkpoint())
+                if isinstance(r, Awaitable):
+                    await r
+            except Exception as e:
+                log.warning("shard %s: checkpoint after alert failed: %s", self.config.shard_id, e)
+
+    @staticmethod
+    def _to_source(d: Detection, item: FrameItem) -> Detection:
+        x1, y1, x2, y2 = d.box
+        s, (ox, oy) = item.scale, item.offset
+        return Detection((x1 / s + ox, y1 / s + oy, x2 / s + ox, y2 / s + oy), d.score, d.label, d.subject_id,
+                         d.match_score)
+
+    async def _deliver(self, events: list[dict[str, Any]]) -> None:
+        if not events:
+            return
+        if self._event_sink is not None:
+            for attempt in range(5):
+                try:
+                    r = self._event_sink(events)
+                    if isinstance(r, Awaitable):
+                        await r
+                    return
+                except Exception as e:
+                    log.warning("shard %s: event sink failed (attempt %d): %s", self.config.shard_id, attempt + 1, e)
+                    await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
+        with self._events_lock:
+            for ev in events:
+                if len(self._events) == self._events.maxlen:
+                    self.events_dropped += 1
+                self._events.append(ev)
+
+    # --- health and checkpoints -------------------------------------------------------------------------
+
+    def _health_main(self) -> None:
+        while not self._stop.wait(self.config.health_poll_s):
+            evs: list[HealthEvent] = []
+            for cam in self.cams.values():
+                if cam.reader is not None:
+                    evs += cam.reader.health.poll()
+            if evs:
+                payload = [{"type": "health", "shard_id": self.config.shard_id, **e.model_dump()} for e in evs]
+                loop = self._loop
+                if loop is not None and not loop.is_closed():
+                    with contextlib.suppress(RuntimeError):
+                        asyncio.run_coroutine_threadsafe(self._deliver(payload), loop)
+                        continue
+                with self._events_lock:
+                    self._events.extend(payload)
+
+    def _write_checkpoint(self) -> None:
+        if self._checkpoint_sink is not None:
+            try:
+                self._checkpoint_sink(self.checkpoint())
+            except Exception as e:
+                log.warning("shard %s: checkpoint failed: %s", self.config.shard_id, e)
+
+    def _checkpoint_main(self) -> None:
+        while not self._stop.wait(self.config.checkpoint_s):
+            self._write_checkpoint()
+
+    # --- queries ----------------------------------------------------------------------------------------
+
+    def drain_events(self, max_n: int = 10_000) -> list[dict[str, Any]]:
+        """Take up to ``max_n`` pending events (alert decisions and health changes), oldest first."""
+        with self._events_lock:
+            n = min(max_n, len(self._events))
+            return [self._events.popleft() for _ in range(n)]
+
+    def stats(self) -> ShardStats:
+        """Current per-camera and per-shard numbers."""
+        now_m = time.monotonic()
+        now = time.time()
+        cams = []
+        for cid, c in self.cams.items():
+            arr = list(c.arrivals)
+            fps = (len(arr) - 1) / (arr[-1] - arr[0]) if len(arr) > 1 and arr[-1] > arr[0] else 0.0
+            if arr and now_m - arr[-1] > 2.0:
+                fps = 0.0
+            r = c.reader
+            lf = r.health.last_frame if r is not None else None
+            cams.append(CameraStats(
+                camera_id=cid, health=str(r.health.state) if r else "stopped", fps_decoded=round(fps, 2),
+                decoded=r.decoded if r else 0, gate_pass_ratio=round(c.gate.pass_ratio, 4), sampled=c.sampled,
+                queued=len(c.queue), dropped=c.dropped, processed=c.processed, detector_errors=c.detector_errors,
+                detections=c.detections, alerts=c.alerts, suppressed=c.suppressed,
+                reconnects=r.stats.reconnects if r else 0, corrupt=r.corrupt if r else 0,
+                last_error=r.stats.last_error if r else None,
+                last_frame_age_s=round(now - lf, 3) if lf is not None else None, position_pts=c.position))
+        ms = list(self._detect_ms)
+        node = None
+        with contextlib.suppress(Exception):
+            import ray
+
+            if ray.is_initialized():
+                node = ray.get_runtime_context().get_node_id()
+        return ShardStats(shard_id=self.config.shard_id, pid=os.getpid(), node_id=node,
+                          uptime_s=round(now - self.started, 3), restarts=self.restarts, batches=self.batches,
+                          mean_batch=round(self.batch_items / self.batches, 3) if self.batches else 0.0,
+                          detect_ms_p50=_percentile(ms, 50), detect_ms_p99=_percentile(ms, 99),
+                          inflight=self.inflight, events_pending=len(self._events),
+                          events_dropped=self.events_dropped, cameras=cams)
+
+    def finished(self) -> bool:
+        """True when every camera's reader ended (finite files) and all queued frames were processed."""
+        return all(c.reader is not None and not c.reader.alive for c in self.cams.values()) \
+            and self._queued() == 0 and self.inflight == 0
+
+
+def _crop(item: FrameItem, box: tuple[float, float, float, float] | None) -> np.ndarray | None:
+    """The detection's crop from the detector image (evidence), contiguous; None without a box."""
+    if box is None:
+        return None
+    s, (ox, oy) = item.scale, item.offset
+    h, w = item.image.shape[:2]
+    x1 = int(max(0, (box[0] - ox) * s))
+    y1 = int(max(0, (box[1] - oy) * s))
+    x2 = int(min(w, (box[2] - ox) * s))
+    y2 = int(min(h, (box[3] - oy) * s))
+    if x2 <= x1 or y2 <= y1:
+        return None
+    return np.ascontiguousarray(item.image[y1:y2, x1:x2])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The Ray actor
+
+
+DetectorFactory = Callable[[], Detector]
+
+
+class CameraShard:
+    """Ray actor around :class:`ShardCore`. Create it with :func:`start_shard` (sets restarts and placement).
+
+    The constructor starts the pipeline at once, so when Ray restarts the actor after a crash
+    (``max_restarts``) its cameras resume from the checkpoint without anyone calling it.
+    """
+
+    def __init__(self, config: ShardConfig | dict[str, Any], detector_factory: DetectorFactory | None = None) -> None:
+        cfg = config if isinstance(config, ShardConfig) else ShardConfig.model_validate(config)
+        store = None
+        state = None
+        if cfg.state_actor:
+            import ray
+
+            store = ray.get_actor(cfg.state_actor, namespace=RAY_NAMESPACE)
+            state = ray.get(store.get.remote(cfg.shard_id), timeout=30) or {}
+            state["starts"] = ray.get(store.bump_restarts.remote(cfg.shard_id), timeout=30)
+        sink = None
+        if cfg.sink_actor:
+            import ray
+
+            sink_handle = ray.get_actor(cfg.sink_actor, namespace=RAY_NAMESPACE)
+
+            def sink(events: list[dict[str, Any]]) -> Any:
+                return sink_handle.submit.remote(events)
+
+        self.core = ShardCore(cfg, detector_factory() if detector_factory else None,
+                              checkpoint_sink=(lambda st: store.put.remote(cfg.shard_id, st)) if store else None,
+                              event_sink=sink)
+        self.core.restore(state)
+        self.core.start()
+
+    def stats(self) -> dict[str, Any]:
+        """:class:`ShardStats` as a dict."""
+        return self.core.stats().model_dump()
+
+    def drain_events(self, max_n: int = 10_000) -> list[dict[str, Any]]:
+        """Pending events (alert decisions with evidence crops, health changes)."""
+        return self.core.drain_events(max_n)
+
+    def finished(self) -> bool:
+        """Whether all (finite) cameras ended and every frame was processed."""
+        return self.core.finished()
+
+    def checkpoint_now(self) -> dict[str, Any]:
+        """Write a checkpoint now and return it."""
+        self.core._write_checkpoint()
+        return self.core.checkpoint()
+
+    def stop(self) -> bool:
+        """Stop the cameras and threads (the actor stays until killed)."""
+        self.core.stop()
+        return True
+
+    def pid(self) -> int:
+        """The worker process id (tests kill it to simulate a crash)."""
+        return os.getpid()
+
+
+def start_shard(config: ShardConfig, detector_factory: DetectorFactory | None = None, *,
+                ray_options: dict[str, Any] | None = None, max_restarts: int = -1) -> Any:
+    """Create the :class:`CameraShard` actor for ``config`` with restarts and the given placement options.
+
+    ``ray_options`` come from :func:`cluster.sharding.shard_options` (node affinity or node resource, name).
+    When ``config.state_actor`` is set, the detached state store is created if missing.
+    """
+    import ray
+
+    if config.state_actor == STATE_ACTOR:
+        state_store()
+    opts: dict[str, Any] = {"num_cpus": 0.5, "max_restarts": max_restarts, "max_task_retries": 0,
+                            "namespace": RAY_NAMESPACE}
+    opts.update(ray_options or {})
+    return ray.remote(CameraShard).options(**opts).remote(config, detector_factory)

@@ -77,3 +77,33 @@ def two_faces(astronaut: np.ndarray, deepface_people: dict[str, list[np.ndarray]
     return canvas
 
 # === END FACE ===
+
+
+# === PLATE (owner: serve-plate) ===
+# One Tesseract engine and one PlateService per session; rendered plates are deterministic per seed.
+
+
+@pytest.fixture(scope="session")
+def plate_engine():
+    """The session's Tesseract Thai OCR engine (Debian tesseract-ocr + tesseract-ocr-tha)."""
+    from serve.plate.ocr import TesseractEngine
+
+    return TesseractEngine()
+
+
+@pytest.fixture(scope="session")
+def plate_service(plate_engine):
+    """A PlateService on the session engine, with no hotlist."""
+    from serve.plate.service import PlateService
+
+    return PlateService(engine=plate_engine)
+
+
+@pytest.fixture(scope="session")
+def mild_plates():
+    """Twelve rendered plate crops at the mild degradation level (seeds 10000-10011)."""
+    from serve.plate.render import render_plate
+
+    return [render_plate(10_000 + i, "mild") for i in range(12)]
+
+# === END PLATE ===

@@ -1,0 +1,108 @@
+"""Plate hotlist: fuzzy look-alike matching, expiry, audit trail and reload after restart (file and store)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from serve.audit import AuditLog
+from serve.plate.hotlist import Hotlist, HotlistError
+from serve.plate.parse import parse_plate
+
+
+class Clock:
+    """A settable UTC clock so expiry is tested without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _hotlist(tmp_path, clock=None, store=None):
+    return Hotlist(tmp_path / "hotlist.json", AuditLog(tmp_path / "audit.jsonl", name="hotlist"), store=store,
+                   clock=clock)
+
+
+def test_fuzzy_match_accepts_one_lookalike_edit_and_rejects_two(tmp_path):
+    hl = _hotlist(tmp_path)
+    e = hl.add("1ผข 1234 ภูเก็ต", reason="stolen", actor="officer:somchai")
+    exact = hl.match(parse_plate("1ผข 1234", "ภูเกิต"))
+    assert [(m.entry.id, m.distance, m.exact, m.province_checked) for m in exact] == [(e.id, 0.0, True, True)]
+    one = hl.match(parse_plate("1ฝข 1234", "ภูเก็ต"))  # ผ read as ฝ
+    assert [(m.entry.id, m.distance, m.exact) for m in one] == [(e.id, 0.5, False)]
+    assert hl.match(parse_plate("1ฝช 1234", "ภูเก็ต")) == []  # two look-alike edits
+    assert hl.match(parse_plate("1กข 1234", "ภูเก็ต")) == []  # one ordinary edit
+    assert hl.match(parse_plate("1ผข 1235", "ภูเก็ต")) == []  # a digit is never cheap
+    assert hl.match(parse_plate("1ผข 1234", "สงขลา")) == []  # same registration, other province
+    unknown_prov = hl.match(parse_plate("1ผข 1234"))
+    assert len(unknown_prov) == 1 and not unknown_prov[0].province_checked
+
+
+def test_per_entry_distance_widens_the_match(tmp_path):
+    hl = _hotlist(tmp_path)
+    hl.add("กข 99", reason="warrant W-2026-0007", actor="officer:a", max_distance=1.0)
+    assert len(hl.match(parse_plate("ขข 99"))) == 1  # one ordinary edit now allowed
+    assert hl.match(parse_plate("ขช 98")) == []  # 1 + 0.5 > 1.0
+    with pytest.raises(HotlistError, match="max_distance"):
+        hl.add("กข 98", reason="x", actor="officer:a", max_distance=5)
+
+
+def test_expiry_stops_matching_and_purge_is_audited(tmp_path):
+    clock = Clock()
+    hl = _hotlist(tmp_path, clock)
+    e = hl.add("ฒต 808 สงขลา", reason="stolen", actor="officer:a", expires_at=clock.now + timedelta(days=1))
+    p = parse_plate("ฒต 808", "สงขลา")
+    assert len(hl.match(p)) == 1
+    clock.now += timedelta(days=1, seconds=1)
+    assert hl.match(p) == [] and hl.entries() == [] and [x.id for x in hl.entries(include_expired=True)] == [e.id]
+    assert [x.id for x in hl.purge_expired()] == [e.id] and len(hl) == 0
+    with pytest.raises(HotlistError, match="already past"):
+        hl.add("ฒต 808", reason="stolen", actor="officer:a", expires_at=clock.now - timedelta(hours=1))
+    actions = [(ev.action, ev.subject) for ev in hl.audit.events()]
+    assert actions == [("hotlist.add", e.id), ("hotlist.expire", e.id)]
+
+
+def test_every_change_is_audited_and_reloaded_after_restart(tmp_path):
+    hl = _hotlist(tmp_path)
+    a = hl.add("1กข 1234 กรุงเทพมหานคร", reason="stolen", actor="officer:a", entry_id="H-1")
+    b = hl.add("ฒต 808", reason="warrant", actor="officer:b", note="red pick-up")
+    with pytest.raises(HotlistError, match="already exists"):
+        hl.add("ก 1", reason="x", actor="officer:a", entry_id="H-1")
+    with pytest.raises(HotlistError, match="not a Thai registration"):
+        hl.add("ABC-123", reason="x", actor="officer:a")
+    hl.remove("H-1", actor="officer:c", reason="recovered")
+    with pytest.raises(HotlistError, match="no hotlist entry"):
+        hl.remove("H-1", actor="officer:c")
+    evs = hl.audit.events()
+    assert [(e.actor, e.action, e.subject) for e in evs] == [
+        ("officer:a", "hotlist.add", a.id), ("officer:b", "hotlist.add", b.id), ("officer:c", "hotlist.remove", "H-1")]
+    assert evs[2].details["reason"] == "recovered" and evs[0].details["plate"] == a.plate.text
+    assert hl.audit.verify() == 3
+    again = _hotlist(tmp_path)  # a restart
+    assert [e.id for e in again.entries()] == [b.id] and again.get(b.id).note == "red pick-up"
+    assert again.match(parse_plate("1กข 1234")) == []  # removal is real
+
+
+def test_fresh_node_reloads_the_hotlist_from_the_store(tmp_path, s3_store):
+    key = f"hotlist/test-{tmp_path.name}.json"
+    first = Hotlist(tmp_path / "a" / "hotlist.json", AuditLog(tmp_path / "a" / "audit.jsonl", name="hotlist-test"),
+                    store=s3_store, store_key=key)
+    e = first.add("9ฮ 9999 ยะลา", reason="stolen", actor="officer:a")
+    fresh = Hotlist(tmp_path / "b" / "hotlist.json", AuditLog(tmp_path / "b" / "audit.jsonl", name="hotlist-test"),
+                    store=s3_store, store_key=key)
+    assert [x.id for x in fresh.entries()] == [e.id]
+    assert fresh.match(parse_plate("9ฮ 9999", "ยะลา"))[0].exact
+
+
+def test_other_process_changes_are_picked_up_by_refresh(tmp_path):
+    reader = _hotlist(tmp_path)
+    writer = _hotlist(tmp_path)
+    import os
+    import time
+
+    writer.add("ข 77", reason="stolen", actor="officer:a")
+    os.utime(tmp_path / "hotlist.json", (time.time() + 5, time.time() + 5))  # coarse mtime clocks
+    assert reader.refresh() and len(reader.entries()) == 1

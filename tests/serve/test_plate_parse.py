@@ -1,0 +1,72 @@
+"""Thai plate parsing, normalising, province snapping and look-alike distances (pure functions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from serve.plate.distance import levenshtein, weighted_distance
+from serve.plate.parse import Plate, PlateParseError, parse_plate, parse_registration, snap_province
+from serve.plate.provinces import PROVINCES
+
+
+def test_provinces_are_the_77_names_of_the_shared_list(shared_data):
+    names = [n.strip() for n in (shared_data / "thai_provinces" / "provinces_th_77.txt").read_text().splitlines()
+             if n.strip()]
+    assert len(PROVINCES) == 77 and set(PROVINCES) == set(names)
+    assert {"กรุงเทพมหานคร", "ภูเก็ต", "สงขลา", "พะเยา", "บึงกาฬ"} <= set(PROVINCES)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("1กข 1234", ("1", "กข", "1234")),
+    ("ฒต 808", ("", "ฒต", "808")),
+    ("ก 1", ("", "ก", "1")),
+    ("9ฮ9999", ("9", "ฮ", "9999")),
+    ("  1กข-1234 ", ("1", "กข", "1234")),
+    ("๑กข ๑๒๓๔", ("1", "กข", "1234")),  # Thai digits
+])
+def test_registration_forms(text, expected):
+    assert parse_registration(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "1234", "กขค 12", "1กข 12345", "0กข 12", "AB 1234", "กข", "12กข 1", "ฃก 12"])
+def test_registration_rejects_non_plates_with_a_clear_message(bad):
+    with pytest.raises(PlateParseError, match="expected an optional digit 1-9"):
+        parse_registration(bad)
+
+
+def test_lenient_parsing_drops_vowels_and_marks_that_ocr_adds():
+    assert parse_registration("1กข่ 1234", lenient=True) == ("1", "กข", "1234")
+    with pytest.raises(PlateParseError):
+        parse_registration("1กข่ 1234")
+
+
+def test_province_snapping_restores_ocr_damage():
+    assert snap_province("ภูเกิต") == ("ภูเก็ต", 1)
+    assert snap_province("สงขลา") == ("สงขลา", 0)
+    assert snap_province("เชียงใหม") == ("เชียงใหม่", 1)
+    assert snap_province("กทม")[0] == "กรุงเทพมหานคร"
+    assert snap_province("Phuket 83000") == (None, 0)  # no Thai at all
+    assert snap_province("ฮฮฮฮฮฮฮฮ")[0] is None  # Thai noise resembling nothing
+
+
+def test_parse_plate_two_lines_and_model():
+    p = parse_plate("1กข 1234\nภูเกิต")
+    assert p == Plate(category="1", letters="กข", number="1234", province="ภูเก็ต")
+    assert p.registration == "1กข 1234" and p.key == "1กข1234" and p.text == "1กข 1234\nภูเก็ต"
+    q = parse_plate("ฒต 808", "")
+    assert q.category == "" and q.province is None and q.text == "ฒต 808"
+    with pytest.raises(PlateParseError, match="77 Thai provinces"):
+        parse_plate("ฒต 808", "ฮฮฮฮฮฮฮฮ")
+    assert parse_plate("ฒต 808", "ฮฮฮฮฮฮฮฮ", lenient=True).province is None
+    with pytest.raises(ValueError, match="not one of the 77"):
+        Plate(letters="กข", number="1", province="ภูเกิต")
+
+
+def test_weighted_distance_charges_lookalikes_half():
+    assert weighted_distance("1ผข1234", "1ผข1234") == 0
+    assert weighted_distance("1ผข1234", "1ฝข1234") == 0.5  # ผ/ฝ
+    assert weighted_distance("1ผข1234", "1ฝช1234") == 1.0  # ผ/ฝ and ข/ช
+    assert weighted_distance("1ผข1234", "1กข1234") == 1.0  # not a look-alike
+    assert weighted_distance("ฎ1", "ฏ1") == 0.5
+    assert weighted_distance("1ผข1234", "1ผข123") == 1.0  # a deletion
+    assert levenshtein("ภูเกิต", "ภูเก็ต") == 1

@@ -81,7 +81,7 @@ def test_dlib_mirror_matches_and_other_people_do_not(face_detector, dlib_embedde
     d = dlib_embedder.distance(e[:1], e[1:])[0]
     assert d[0] < dlib_embedder.threshold * 0.6, f"mirror distance {d[0]}"
     assert (d[1:] > dlib_embedder.threshold).all(), f"other people too close: {d[1:]}"
-    assert dlib_embedder.metric == "euclidean" and dlib_embedder.default_threshold == pytest.approx(0.6)
+    assert dlib_embedder.metric == "euclidean" and dlib_embedder.default_threshold == pytest.approx(0.5)
 
 
 def test_dlib_same_person_closer_than_different(face_detector, dlib_embedder, deepface_people):

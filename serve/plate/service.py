@@ -10,6 +10,8 @@ The Ray Serve wrapper is :mod:`serve.plate.deployment`; the HTTP ingress calls t
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import cv2
@@ -100,6 +102,9 @@ class PlateService:
         if hasattr(self.localiser, "max_candidates"):
             self.localiser.max_candidates = self.config.max_plates_per_image
         self.hotlist = hotlist
+        # localisation is OpenCV work that releases the GIL: frames of a batch are localised in parallel
+        self._pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
+                                        thread_name_prefix="plate-locate")
 
     def _finish(self, groups: list[list[tuple[PlateCandidate, np.ndarray]]]) -> list[list[PlateRead]]:
         """OCR every rectified candidate of the batch in one engine call, then parse and match."""
@@ -129,11 +134,13 @@ class PlateService:
 
     def read(self, images: list[np.ndarray]) -> list[list[PlateRead]]:
         """Plate reads for each frame of the batch (a list per frame, possibly empty), in input order."""
-        groups = []
-        for img in images:
-            img = check_image(img, self.config.max_pixels)
+        checked = [check_image(img, self.config.max_pixels) for img in images]
+
+        def locate(img: np.ndarray) -> list[tuple[PlateCandidate, np.ndarray]]:
             cands = self.localiser.locate(img)[: self.config.max_plates_per_image]
-            groups.append([(c, rectify(img, c.quad)) for c in cands])
+            return [(c, rectify(img, c.quad)) for c in cands]
+
+        groups = list(self._pool.map(locate, checked)) if len(checked) > 1 else [locate(im) for im in checked]
         return self._finish(groups)
 
     def read_crops(self, crops: list[np.ndarray]) -> list[PlateRead | None]:

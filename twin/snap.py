@@ -72,6 +72,7 @@ class EdgeIndex:
         self.names = edges["name"].to_numpy(object) if "name" in edges.columns else np.full(len(edges), None)
         self.geoms = np.asarray(edges.geometry.values, dtype=object)
         self.tree = shapely.STRtree(self.geoms)
+        self._rows: dict[tuple[int, int, int], int] | None = None
 
     def __len__(self) -> int:
         return len(self.geoms)
@@ -127,6 +128,21 @@ class EdgeIndex:
             u=np.where(hit, self.u[take], neg), v=np.where(hit, self.v[take], neg),
             key=np.where(hit, self.key[take], neg), offset_m=offset, distance_m=dist, edge_index=which)
 
+    def offsets(self, u: np.ndarray, v: np.ndarray, key: np.ndarray, lon: np.ndarray,
+                lat: np.ndarray) -> np.ndarray:
+        """Offset (m from u) of each point along a GIVEN edge; NaN where the edge is not in the graph."""
+        if self._rows is None:
+            self._rows = {(int(a), int(b), int(c)): i for i, (a, b, c) in enumerate(zip(self.u, self.v, self.key,
+                                                                                        strict=True))}
+        rows = np.array([self._rows.get((int(a), int(b), int(c)), -1) for a, b, c in zip(u, v, key, strict=True)],
+                        dtype=np.int64)
+        x, y = self.to_metric(lon, lat)
+        out = np.full(len(rows), np.nan)
+        ok = rows >= 0
+        if ok.any():
+            out[ok] = shapely.line_locate_point(self.geoms[rows[ok]], shapely.points(x[ok], y[ok]))
+        return out
+
     def name_of(self, res: SnapResult) -> list[str | None]:
         """Street name of each snapped edge (lists of names joined with ' / '); None when unmatched or unnamed."""
         out: list[str | None] = []
@@ -175,6 +191,16 @@ def snap_table(G: nx.MultiDiGraph, table: pa.Table, max_distance_m: float | None
     lat = table.column("lat").to_numpy(zero_copy_only=False).astype(np.float64)
     todo = np.ones(len(lon), dtype=bool) if overwrite else \
         np.asarray(pc.is_null(table.column("edge_u")).to_numpy(zero_copy_only=False), dtype=bool)
+    # Rows that name their edge but lack the offset get it measured along that edge.
+    need_off = ~todo & np.asarray(pc.is_null(table.column("edge_offset_m")).to_numpy(zero_copy_only=False), dtype=bool)
+    if need_off.any():
+        off = table.column("edge_offset_m").to_numpy(zero_copy_only=False).astype(np.float64)
+        sel = np.flatnonzero(need_off)
+        uu, vv, kk = (table.column(c).take(pa.array(sel)).to_numpy(zero_copy_only=False)
+                      for c in ("edge_u", "edge_v", "edge_key"))
+        off[sel] = edge_index(G).offsets(uu, vv, kk, lon[sel], lat[sel])
+        i = table.schema.get_field_index("edge_offset_m")
+        table = table.set_column(i, table.schema.field(i), pa.array(off, pa.float64(), mask=np.isnan(off)))
     if not todo.any():
         return table
     lon_s, lat_s = np.where(todo, lon, np.nan), np.where(todo, lat, np.nan)

@@ -333,7 +333,8 @@ def trips_from_table(trips: pd.DataFrame) -> dict[str, Any]:
     return trips_geojson(pd.concat(rows, ignore_index=True))
 
 
-def patrol_trips(pings: pd.DataFrame, *, trail_s: float | None = None, name: str = "patrol_trips") -> MapPart:
+def patrol_trips(pings: pd.DataFrame, *, trail_s: float | None = None, color: str = TRIP_COLORS[0],
+                 name: str = "patrol_trips") -> MapPart:
     """Patrol trips as an animated kepler.gl Trip layer (press play on the time bar to follow the units).
 
     ``pings`` is the ``patrol_pings`` layer (or a ``patrol_trips`` frame with path lists). The animation
@@ -347,12 +348,9 @@ def patrol_trips(pings: pd.DataFrame, *, trail_s: float | None = None, name: str
     t1 = max(f["geometry"]["coordinates"][-1][3] for f in gj["features"])
     longest = max(f["geometry"]["coordinates"][-1][3] - f["geometry"]["coordinates"][0][3]
                   for f in gj["features"])
-    units = sorted({f["properties"]["unit_id"] for f in gj["features"]})
-    crange = _ordinal_color_range("trips.unit", dict(zip(units, TRIP_COLORS * 8, strict=False)), units)
-    layer = _layer("trip", name, "Patrol trips", {"geojson": "_geojson"}, TRIP_COLORS[0],
+    layer = _layer("trip", name, "Patrol trips", {"geojson": "_geojson"}, color,
                    {"opacity": 1.0, "thickness": 0.8, "trailLength": float(trail_s or max(longest, 1.0) + 1),
-                    "fadeTrail": True, "sizeRange": [0, 10]},
-                   color_field=("unit_id", "string"), color_range=crange)
+                    "fadeTrail": True, "sizeRange": [0, 10]})
     return MapPart(datasets={name: gj}, layers=[layer], tooltips={name: ["unit_id", "trip_id", "pings"]},
                    time_range_s=(float(t0), float(t1)))
 

@@ -33,8 +33,12 @@ def _frame(width: int, height: int, seed: int) -> np.ndarray:
 
 
 def bench_faces(batch_sizes: tuple[int, ...] = (1, 4, 8, 16), faces_per_size: int = 32, width: int = 640,
-                height: int = 360, engine: str = "dlib", device: str = "cpu", threads: int | None = None) -> dict:
-    """Faces/s and per-call latency of batched identify for each batch size; returns a JSON-able dict."""
+                height: int = 360, engine: str = "dlib", device: str = "cpu", threads: int | None = None,
+                service: Any | None = None) -> dict:
+    """Faces/s and per-call latency of batched identify for each batch size; returns a JSON-able dict.
+
+    ``service``: an already loaded FaceService to measure (then ``engine`` and ``device`` are taken from it).
+    """
     import torch
 
     from serve.face.service import FaceService, FaceServiceConfig
@@ -42,7 +46,8 @@ def bench_faces(batch_sizes: tuple[int, ...] = (1, 4, 8, 16), faces_per_size: in
     if threads:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    svc = FaceService(FaceServiceConfig(engine=engine, device=device))
+    svc = service or FaceService(FaceServiceConfig(engine=engine, device=device))
+    engine, device = svc.embedder.name, str(svc.detector.device)
     load_s = time.perf_counter() - t0
     frames = [_frame(width, height, s) for s in range(max(batch_sizes))]
     svc.identify(frames[:1])  # warm-up: first-call allocations

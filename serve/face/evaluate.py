@@ -186,22 +186,23 @@ def _plot(results: dict[str, dict[str, np.ndarray]], reports: dict[str, dict[str
 
 
 def evaluate_faces(data_dir: str | Path | None = None, out_dir: str | Path = ".", engines: tuple[str, ...] = (
-        "dlib", "facenet"), target_far: float = 0.001, max_side: int = 1024, store: Any | None = None) -> dict:
+        "dlib", "facenet"), target_far: float = 0.001, max_side: int = 1024, store: Any | None = None,
+        detector: FaceDetector | None = None, embedders: dict[str, FaceEmbedder] | None = None) -> dict:
     """Evaluate every available engine; write ``face_eval.json`` and ``face_eval.png`` to ``out_dir``.
 
     An engine whose weights are not provisioned (facenet without a weights file) is listed under ``skipped``
-    with the reason instead of failing the whole evaluation.
+    with the reason instead of failing the whole evaluation. ``detector`` / ``embedders`` reuse loaded models.
     """
     data = Path(data_dir) if data_dir else default_data_dir()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    detector = FaceDetector(max_side=max_side)
+    detector = detector or FaceDetector(max_side=max_side)
     reports: dict[str, dict[str, Any]] = {}
     curves: dict[str, dict[str, np.ndarray]] = {}
     skipped: dict[str, str] = {}
     for name in engines:
         try:
-            eng = make_embedder(name, **({"store": store} if name == "facenet" else {}))
+            eng = (embedders or {}).get(name) or make_embedder(name, **({"store": store} if name == "facenet" else {}))
         except WeightsNotFound as e:
             skipped[name] = str(e)
             continue

@@ -6,6 +6,9 @@ p50/p99 latency of one batched call, and the batched/unbatched throughput ratio 
 batch-size-1 faces/s). It measures and prints; it asserts nothing. On CPU, MTCNN and dlib already use all cores
 for one image, so batching gains little here; on a GPU (``device="cuda"``) the batched MTCNN pass is where
 batching pays.
+
+:func:`bench_faces_serve` measures the same through a running Ray Serve deployment: single-image requests from
+the client, grouped by ``@serve.batch`` in the replica (closed loop with ``b`` requests in flight per round).
 """
 
 from __future__ import annotations
@@ -78,6 +81,59 @@ def bench_faces(batch_sizes: tuple[int, ...] = (1, 4, 8, 16), faces_per_size: in
         "best_batch_size": int(best),
         "batched_unbatched_ratio": round(results[best]["faces_per_s"] / unbatched, 3) if unbatched else None,
     }
+    print(json.dumps(report, indent=1))
+    return report
+
+
+def bench_faces_serve(batch_sizes: tuple[int, ...] = (1, 4, 8, 16), faces_per_size: int = 32, width: int = 640,
+                      height: int = 360, num_cpus: float = 1.0, num_gpus: float = 0.0,
+                      app_name: str = "face-bench") -> dict:
+    """Faces/s and request latency through Serve's dynamic batching; Ray must already be connected.
+
+    Deploys one face app (``max_batch_size`` = the largest batch size), then for each ``b`` sends rounds of ``b``
+    concurrent single-frame ``identify`` requests; the app is deleted at the end.
+    """
+    import ray
+    from ray import serve
+
+    from serve.face.deployment import FaceAppConfig, build_face_app
+
+    if not ray.is_initialized():
+        raise RuntimeError("bench_faces_serve needs a Ray connection: call cluster.raycluster.connect() first")
+    top = max(batch_sizes)
+    cfg = FaceAppConfig(max_batch_size=top, batch_wait_timeout_s=0.01, num_cpus=num_cpus, num_gpus=num_gpus,
+                        service={"device": "cuda" if num_gpus else "cpu"})
+    t0 = time.perf_counter()
+    handle = serve.run(build_face_app(cfg), name=app_name, route_prefix=None)
+    frames = [ray.put(_frame(width, height, s)) for s in range(top)]
+    handle.identify.remote(frames[0]).result(timeout_s=300)
+    load_s = time.perf_counter() - t0
+    results: dict[str, Any] = {}
+    try:
+        for b in batch_sizes:
+            rounds = max(2, -(-faces_per_size // b))
+            lat: list[float] = []
+            faces = 0
+            start = time.perf_counter()
+            for _ in range(rounds):
+                t = time.perf_counter()
+                resps = [handle.identify.remote(frames[i]) for i in range(b)]
+                for r in resps:
+                    faces += len(r.result(timeout_s=300).faces)
+                    lat.append(time.perf_counter() - t)
+            wall = time.perf_counter() - start
+            results[str(b)] = {"requests": rounds * b, "faces": faces, "faces_per_s": round(faces / wall, 2),
+                               "latency_p50_s": round(float(np.percentile(lat, 50)), 4),
+                               "latency_p99_s": round(float(np.percentile(lat, 99)), 4)}
+        batches = handle.health.remote().result()["recent_batch_sizes"]
+    finally:
+        serve.delete(app_name)
+    unbatched = results[str(batch_sizes[0])]["faces_per_s"] if batch_sizes[0] == 1 else None
+    best = max(results, key=lambda k: results[k]["faces_per_s"])
+    report = {"what": "Serve FaceDeployment.identify, single-frame requests batched by @serve.batch",
+              "frame": f"{width}x{height}", "deploy_and_warmup_s": round(load_s, 2), "batch_sizes": results,
+              "observed_batch_sizes_tail": batches[-20:], "best_batch_size": int(best),
+              "batched_unbatched_ratio": round(results[best]["faces_per_s"] / unbatched, 3) if unbatched else None}
     print(json.dumps(report, indent=1))
     return report
 

@@ -102,8 +102,11 @@ class ContourLocaliser:
     def locate(self, image: np.ndarray) -> list[PlateCandidate]:
         """Plate candidates in a BGR frame, best first, overlapping duplicates removed."""
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        h, w = gray.shape
         cands: list[PlateCandidate] = []
         for q in self._quads(gray):
+            if q[:, 0].min() < 1 or q[:, 1].min() < 1 or q[:, 0].max() > w - 2 or q[:, 1].max() > h - 2:
+                continue  # runs along the frame edge: the frame border itself, or a plate cut off by it
             rect = rectify(image, q)
             g = cv2.cvtColor(rect, cv2.COLOR_BGR2GRAY)
             lo, hi = np.percentile(g, (5, 95))

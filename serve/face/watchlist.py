@@ -10,6 +10,11 @@ Rules it enforces (the product's privacy and legal contract):
 - Every change (enrol, update, remove, expiry purge) is appended to the hash-chained audit log
   (:class:`serve.audit.AuditLog`) with who did it; the log holds record fields, never embeddings.
 
+Concurrency: changes hold a lock (in-process, plus ``flock`` on ``<file>.lock`` for replicas sharing a local
+file) and reload the persisted copy first; searches reload when the copy changed (checked every ``refresh_s``).
+Replicas that share only the object store have no cross-host lock: send management calls (enrol, update,
+remove) to one replica or serialise them in the caller; searches on all replicas follow within ``refresh_s``.
+
 Persistence: one JSON document (records + base64 float32 embeddings, tagged with the engine and dimension) in a
 local file and/or the ``models`` bucket of the object store (``watchlist/<name>-<engine>.json``). A restarted
 service reloads it; replicas that share the store pick up other replicas' changes via :meth:`Watchlist.refresh`.
@@ -19,11 +24,13 @@ Embeddings from different engines are not comparable, so a watchlist refuses a f
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -73,7 +80,7 @@ class Watchlist:
         self._emb: dict[str, np.ndarray] = {}
         self._matrix: np.ndarray = np.zeros((0, embedder.dim), dtype=np.float32)
         self._owners: list[str] = []
-        self._etag: str | None = None
+        self._seen: tuple[object, object] = (None, None)
         self._checked = 0.0
         self.reload()
 
@@ -105,20 +112,44 @@ class Watchlist:
         return recs, embs
 
     def _remote_etag(self) -> str | None:
+        if self.store is None:
+            return None
         try:
-            return self.store.client.stat_object(self.bucket, self.key).etag  # type: ignore[union-attr]
+            return self.store.client.stat_object(self.bucket, self.key).etag
         except Exception:
             return None
+
+    def _version(self) -> tuple[object, object]:
+        """What identifies the persisted copies now: the store object's etag and the file's mtime and size."""
+        st = None
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                s = self.path.stat()
+                st = (s.st_mtime_ns, s.st_size)
+        return (self._remote_etag(), st)
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Hold the in-process lock and, with a local file, an exclusive file lock (replicas on one host)."""
+        with self._lock:
+            if self.path is None:
+                yield
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path.with_name(self.path.name + ".lock"), "a") as lf:
+                fcntl.flock(lf.fileno(), fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(lf.fileno(), fcntl.LOCK_UN)
 
     def reload(self) -> None:
         """Load the persisted watchlist (store first, then the local file); empty when neither exists."""
         with self._lock:
             data, where = None, ""
-            if self.store is not None:
-                etag = self._remote_etag()
-                if etag is not None:
-                    data, where = self.store.get_bytes(self.bucket, self.key), f"s3://{self.bucket}/{self.key}"
-                    self._etag = etag
+            self._seen = self._version()
+            if self.store is not None and self._seen[0] is not None:
+                data, where = self.store.get_bytes(self.bucket, self.key), f"s3://{self.bucket}/{self.key}"
             if data is None and self.path is not None and self.path.exists():
                 data, where = self.path.read_bytes(), str(self.path)
             if data is None:
@@ -130,15 +161,14 @@ class Watchlist:
             self._checked = time.monotonic()
 
     def refresh(self, force: bool = False) -> bool:
-        """Reload when another replica changed the store copy (checked at most every ``refresh_s``)."""
-        if self.store is None:
+        """Reload when another replica changed the store copy or the file (checked at most every ``refresh_s``)."""
+        if self.store is None and self.path is None:
             return False
         now = time.monotonic()
         if not force and now - self._checked < self.refresh_s:
             return False
         self._checked = now
-        etag = self._remote_etag()
-        if etag is not None and etag != self._etag:
+        if self._version() != self._seen:
             self.reload()
             return True
         return False
@@ -157,7 +187,7 @@ class Watchlist:
         if self.store is not None:
             self.store.put_bytes(self.bucket, self.key, data, content_type="application/json")
             self._purge_old_versions()
-            self._etag = self._remote_etag()
+        self._seen = self._version()
 
     def _purge_old_versions(self) -> None:
         """On a versioned bucket, delete every non-current version so removed embeddings do not linger."""
@@ -185,7 +215,7 @@ class Watchlist:
         if e.shape[0] < 1 or e.shape[1] != self.embedder.dim or not np.all(np.isfinite(e)):
             raise WatchlistError(f"enrolment of {record.warrant_no} needs 1..n finite {self.embedder.dim}-d "
                                  f"embeddings, got shape {e.shape}")
-        with self._lock:
+        with self._changing():
             self.refresh(force=True)
             if record.warrant_no in self._records:
                 raise WatchlistError(f"warrant {record.warrant_no} is already enrolled: remove it first or update it")
@@ -201,7 +231,7 @@ class Watchlist:
 
     def update(self, warrant_no: str, actor: str, **fields: Any) -> WarrantRecord:
         """Change record fields (e.g. a renewed ``expires``); audited as ``update`` with old and new values."""
-        with self._lock:
+        with self._changing():
             self.refresh(force=True)
             old = self.get(warrant_no)
             bad = set(fields) - {"name", "court", "offence", "expires"}
@@ -216,7 +246,7 @@ class Watchlist:
 
     def remove(self, warrant_no: str, actor: str, reason: str = "") -> WarrantRecord:
         """Remove a person and all their embeddings from memory and persistence; audited as ``remove``."""
-        with self._lock:
+        with self._changing():
             self.refresh(force=True)
             rec = self.get(warrant_no)
             del self._records[warrant_no]
@@ -244,7 +274,8 @@ class Watchlist:
             raise WatchlistError(f"warrant {warrant_no!r} is not on the watchlist") from None
 
     def records(self, include_expired: bool = True) -> list[WarrantRecord]:
-        """All records sorted by warrant number (optionally only active ones)."""
+        """All records sorted by warrant number (optionally only active ones); follows other replicas' changes."""
+        self.refresh()
         today = self.clock()
         return [r for _, r in sorted(self._records.items()) if include_expired or r.active(today)]
 

@@ -159,3 +159,23 @@ def test_non_matching_probe_leaves_no_trace(make_service, astronaut, deepface_pe
     # results carry detections and candidates only: no image, no embedding
     dumped = res[0].model_dump()
     assert set(dumped) == {"width", "height", "faces"} and set(dumped["faces"][0]) == {"detection", "candidates"}
+
+
+@pytest.mark.parametrize("in_store", [False, True])
+def test_two_replicas_share_changes(tmp_path, s3_store, dlib_embedder, in_store):
+    """Two watchlist instances on the same persisted copy (as two Serve replicas): changes on one reach the other."""
+    name = f"replicas-{uuid.uuid4().hex[:8]}"
+    path = None if in_store else tmp_path / "w.json"
+    store = s3_store if in_store else None
+    a = Watchlist(dlib_embedder, path=path, store=store, name=name, refresh_s=0.0)
+    b = Watchlist(dlib_embedder, path=path, store=store, name=name, refresh_s=0.0)
+    rng = np.random.default_rng(1)
+    v1, v2 = rng.normal(0, 0.1, (2, 128)).astype(np.float32)
+    a.add(_record("W-A"), v1[None], actor="officer:a")
+    b.add(_record("W-B"), v2[None], actor="officer:b")  # b first reloads a's enrolment, so nothing is lost
+    assert [r.warrant_no for r in a.records()] == ["W-A", "W-B"]  # a picks up b's change
+    [[hit]] = b.search(v1[None], top_k=1)
+    assert hit.warrant_no == "W-A" and hit.match and hit.distance < 1e-3
+    b.remove("W-A", actor="officer:b")
+    assert [c.warrant_no for c in a.search(v1[None])[0] if c.match] == []
+    assert [r.warrant_no for r in Watchlist(dlib_embedder, path=path, store=store, name=name).records()] == ["W-B"]

@@ -44,6 +44,8 @@ class MapSummary(BaseModel):
     layers: dict[str, int]
     demo_layers: list[str]
     basemap: str
+    snapshot: str | None = None
+    source: str = ""
 
 
 def _validated(layer: str, df: pd.DataFrame, city: str) -> pd.DataFrame:
@@ -126,7 +128,7 @@ def demo_patrols(reg: Registry, G: nx.MultiDiGraph, rng: np.random.Generator, un
     units = units or reg.city.patrol_units
     rows = []
     for u in range(max(units, 1)):
-        stops = [int(nodes[i]) for i in rng.permutation(len(nodes))[:5]]
+        stops = [int(nodes[i]) for i in rng.permutation(len(nodes))[:8]]
         path: list[int] = [stops[0]]
         for a, b in itertools.pairwise(stops):
             try:
@@ -211,24 +213,57 @@ def build_map(reg: Registry, G: nx.MultiDiGraph, layers: dict[str, pd.DataFrame]
     return m, demo
 
 
+def store_layers(city_id: str, snapshot: str | None = None) -> tuple[dict[str, pd.DataFrame], str | None, str]:
+    """The map layers of the city's snapshot (``snapshot`` id, default the latest) from the object store.
+
+    Returns (layers, snapshot id, note). When the store is not running or the city has no snapshot yet the
+    layers are empty and the note says why (the map then uses demo layers); a snapshot id that does not
+    exist is an error.
+    """
+    from cluster import store
+    from twin.objectstore import StoreError
+    from twin.snapshots import SnapshotStore
+
+    try:
+        snaps = SnapshotStore(store.open_store(), city_id)
+        if snapshot is None and snaps.latest() is None:
+            return {}, None, f"no snapshot of {city_id} yet (run `ssz twin build --city {city_id}`)"
+    except StoreError as e:
+        if snapshot is not None:
+            raise
+        return {}, None, f"object store not reachable ({str(e).splitlines()[0]})"
+    snap = snaps.open(snapshot)
+    out = {n: snap.table(n).to_pandas() for n in ("cameras", "alerts", "patrol_pings", "risk_points")}
+    return {k: v for k, v in out.items() if len(v)}, snap.id, f"snapshot {snap.id}"
+
+
 def map_command(
     city: Annotated[str, typer.Option(help="Bundled city id or path to a city YAML.")] = "hatyai",
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("map.html"),
     basemap: Annotated[str, typer.Option(help="none (offline: streets from the twin), or dark/light/voyager "
                                               "(Carto tiles, needs the internet).")] = "none",
+    snapshot: Annotated[str | None, typer.Option(help="Snapshot id to draw (default: the latest in the "
+                                                      "store).")] = None,
+    from_store: Annotated[bool, typer.Option(help="Read the layers from the object store's snapshot; "
+                                                  "--no-from-store draws demo layers only.")] = True,
     seed: Annotated[int, typer.Option(help="Seed of the demo layers used where the twin has no rows.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Write a kepler.gl map of the city's twin as one HTML file that renders with no internet."""
+    from twin.objectstore import StoreError
+
     try:
-        summary = write_map(city, out, basemap=basemap, seed=seed)
-    except (ConfigError, maps.MapInputError) as e:
+        cfg = load_city(city)
+        layers, snap_id, note = store_layers(cfg.id, snapshot) if from_store else ({}, None, "demo layers only")
+        summary = write_map(cfg, out, layers=layers, basemap=basemap, seed=seed)
+        summary.snapshot, summary.source = snap_id, note
+    except (ConfigError, maps.MapInputError, StoreError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
     if as_json:
         typer.echo(summary.model_dump_json(indent=2))
     else:
-        typer.echo(f"wrote {summary.out} ({summary.bytes / 1e6:.1f} MB): "
+        typer.echo(f"wrote {summary.out} ({summary.bytes / 1e6:.1f} MB) from {summary.source}: "
                    + ", ".join(f"{k} {v}" for k, v in summary.layers.items())
                    + (f"; demo layers: {', '.join(summary.demo_layers)}" if summary.demo_layers else ""))
 

@@ -157,11 +157,12 @@ class MapPart:
 
 # --------------------------------------------------------------------------------------------- geometry
 def coverage_wedges(lon: np.ndarray, lat: np.ndarray, heading_deg: np.ndarray, fov_deg: np.ndarray,
-                    range_m: np.ndarray, arc_points: int = 13) -> list[shapely.Polygon]:
+                    range_m: np.ndarray, arc_points: int = 13, max_step_deg: float = 3.0) -> list[shapely.Polygon]:
     """Field-of-view sectors (WGS84 polygons): apex at the camera, arc at ``range_m`` across ``fov_deg``.
 
     The arc is computed on the WGS84 ellipsoid (``pyproj.Geod.fwd``, vectorised for all cameras), so the
-    wedge is right anywhere without choosing a projection. A field of view of 360° gives a disc.
+    wedge is right anywhere without choosing a projection. A field of view of 360° gives a disc. The arc
+    has at least ``arc_points`` vertices and no step wider than ``max_step_deg`` (areas within ~0.1%).
     """
     lon, lat, hd, fov, rng = (np.asarray(a, dtype=float) for a in (lon, lat, heading_deg, fov_deg, range_m))
     n = len(lon)
@@ -174,6 +175,7 @@ def coverage_wedges(lon: np.ndarray, lat: np.ndarray, heading_deg: np.ndarray, f
     if np.any(rng <= 0) or np.any(fov <= 0):
         raise MapInputError("coverage_wedges: range_m and fov_deg must be > 0")
     fov = np.minimum(fov, 360.0)
+    arc_points = max(arc_points, math.ceil(float(fov.max()) / max_step_deg) + 1)
     steps = np.linspace(-0.5, 0.5, arc_points)
     az = (hd[:, None] + fov[:, None] * steps[None, :]) % 360.0
     az = np.where(az > 180.0, az - 360.0, az)
@@ -506,6 +508,25 @@ class TwinMap:
         """Write a self-contained HTML file that renders offline (no CDN, no tiles: see the module docs)."""
         return save_offline_html(path, self.datasets, self.config(), title=self.title, height=height,
                                  app_name=self.title)
+
+
+def project_wgs84(geom: shapely.Geometry, epsg: int) -> shapely.Geometry:
+    """A WGS84 geometry in a metric CRS (e.g. the zone's UTM zone, EPSG:32647) for areas and distances."""
+    from pyproj import Transformer
+
+    t = Transformer.from_crs(4326, epsg, always_xy=True)
+    return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+
+
+def coverage_share(cameras: pd.DataFrame, zone: shapely.Geometry, epsg: int) -> float:
+    """Share (0..1) of the zone's area that at least one camera's field-of-view wedge covers."""
+    df = _require(cameras, "cameras", ["lon", "lat", "heading_deg", "fov_deg", "range_m"])
+    wedges = coverage_wedges(df["lon"], df["lat"], df["heading_deg"], df["fov_deg"], df["range_m"])
+    z = project_wgs84(zone, epsg)
+    if not wedges or z.area == 0:
+        return 0.0
+    cover = shapely.union_all([project_wgs84(w, epsg) for w in wedges])
+    return float(cover.intersection(z).area / z.area)
 
 
 def zone_view(lon: Sequence[float], lat: Sequence[float], width_px: int = 1000, margin: float = 1.3

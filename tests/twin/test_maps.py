@@ -35,8 +35,7 @@ def hatyai():
 
 
 def _utm_area(poly: shapely.Polygon) -> float:
-    t = Transformer.from_crs(4326, 32647, always_xy=True)
-    return shapely.ops.transform(t.transform, poly).area
+    return maps.project_wgs84(poly, 32647).area
 
 
 def test_coverage_wedge_is_a_sector_pointing_along_the_heading() -> None:
@@ -54,6 +53,12 @@ def test_coverage_wedge_is_a_sector_pointing_along_the_heading() -> None:
     assert not w.contains(shapely.Point(east_far[0], east_far[1]))
     disc = maps.coverage_wedges([lon], [lat], [0.0], [360.0], [30.0], arc_points=121)[0]
     assert _utm_area(disc) == pytest.approx(math.pi * 30**2, rel=0.01)
+    # Coverage share of a zone: one 360° camera of 30 m in the middle of a 60 m square covers pi/4 of it.
+    sq = maps.project_wgs84(shapely.Point(lon, lat), 32647).buffer(30, cap_style="square")
+    t = Transformer.from_crs(32647, 4326, always_xy=True)
+    sq_wgs = shapely.transform(sq, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+    one = pd.DataFrame({"lon": [lon], "lat": [lat], "heading_deg": [0.0], "fov_deg": [360.0], "range_m": [30.0]})
+    assert maps.coverage_share(one, sq_wgs, 32647) == pytest.approx(math.pi / 4, rel=0.01)
     with pytest.raises(maps.MapInputError, match="range_m and fov_deg must be > 0"):
         maps.coverage_wedges([lon], [lat], [0.0], [60.0], [0.0])
 

@@ -26,6 +26,7 @@ from pyproj import CRS, Transformer
 from twin.graph import utm_epsg_for
 
 CHUNK = 50_000  # points per task when snapping on several threads
+NEAR_M = 12.0  # first-stage search radius (m): typical GPS error, so most fixes are answered by it
 
 
 @dataclass
@@ -53,7 +54,7 @@ class SnapResult:
 
 
 class EdgeIndex:
-    """One STRtree over a graph's edge geometries in a metric CRS, plus the edge attributes by tree row."""
+    """One STRtree over a graph's street segments in a metric CRS, plus the edge attributes by edge row."""
 
     def __init__(self, G: nx.MultiDiGraph):
         crs = CRS.from_user_input(G.graph.get("crs", "EPSG:4326"))
@@ -71,7 +72,22 @@ class EdgeIndex:
         self.key = np.asarray(idx.get_level_values(2), dtype=np.int64)
         self.names = edges["name"].to_numpy(object) if "name" in edges.columns else np.full(len(edges), None)
         self.geoms = np.asarray(edges.geometry.values, dtype=object)
-        self.tree = shapely.STRtree(self.geoms)
+        # The tree holds straight segments of the distinct street geometries: a two-way street is one
+        # geometry (its reverse edge is dropped), and short segments have tight boxes, so a nearest query
+        # tests few candidates. Each segment knows its edge row and where it starts along that edge.
+        _, first = np.unique(shapely.to_wkb(shapely.normalize(self.geoms)), return_index=True)
+        first = np.sort(first)
+        coords, part = shapely.get_coordinates(self.geoms[first], return_index=True)
+        inner = part[1:] == part[:-1]
+        a, b = coords[:-1][inner], coords[1:][inner]
+        self.seg_edge = first[part[:-1][inner]]
+        seg_len = np.hypot(*(b - a).T)
+        starts = np.cumsum(seg_len) - seg_len  # running length over all segments...
+        edge_first_seg = np.r_[0, np.flatnonzero(np.diff(part[:-1][inner])) + 1]
+        base = np.repeat(starts[edge_first_seg], np.diff(np.r_[edge_first_seg, len(seg_len)]))
+        self.seg_start = starts - base  # ...restarted at each edge: metres from u to the segment start
+        self.segments = shapely.linestrings(np.stack([a, b], axis=1))
+        self.tree = shapely.STRtree(self.segments)
         self._rows: dict[tuple[int, int, int], int] | None = None
 
     def __len__(self) -> int:
@@ -114,14 +130,32 @@ class EdgeIndex:
         dist = np.full(n, np.nan)
         if ok.any():
             sel = np.flatnonzero(ok)
-            (src, tgt), d = self.tree.query_nearest(pts[sel], max_distance=max_distance_m, return_distance=True,
-                                                    all_matches=False)
-            which[sel[src]] = tgt
-            dist[sel[src]] = d
+            segment = np.full(n, -1, dtype=np.int64)
+            # Stage 1 (most GPS fixes): every segment within NEAR_M of a point, exact distances, minimum per
+            # point. A point with any segment that close has its nearest segment among them.
+            near = NEAR_M if max_distance_m is None else min(NEAR_M, max_distance_m)
+            p, e = self.tree.query(pts[sel], predicate="dwithin", distance=near)
+            if len(p):
+                d = shapely.distance(pts[sel][p], self.segments[e])
+                o = np.lexsort((e, d, p))
+                p, e, d = p[o], e[o], d[o]
+                head = np.r_[True, p[1:] != p[:-1]]
+                segment[sel[p[head]]] = e[head]
+                dist[sel[p[head]]] = d[head]
+            # Stage 2: the rest with the tree's nearest-neighbour search.
+            rest = sel[segment[sel] < 0]
+            if len(rest) and (max_distance_m is None or max_distance_m > near):
+                (src, seg), d = self.tree.query_nearest(pts[rest], max_distance=max_distance_m,
+                                                        return_distance=True, all_matches=False)
+                segment[rest[src]] = seg
+                dist[rest[src]] = d
+            found = segment >= 0
+            which[found] = self.seg_edge[segment[found]]
         hit = which >= 0
         offset = np.full(n, np.nan)
         if hit.any():
-            offset[hit] = shapely.line_locate_point(self.geoms[which[hit]], pts[hit])
+            sg = segment[hit]
+            offset[hit] = self.seg_start[sg] + shapely.line_locate_point(self.segments[sg], pts[hit])
         take = np.where(hit, which, 0)
         neg = np.int64(-1)
         return SnapResult(

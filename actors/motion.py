@@ -30,7 +30,8 @@ class MotionGateConfig(BaseModel):
     min_changed_fraction: float = Field(default=0.0015, ge=0, le=1, description="changed pixels needed to pass")
     blur: int = Field(default=3, ge=0, le=15, description="box blur kernel (0 = none) against sensor noise")
     hold_frames: int = Field(default=5, ge=0, description="frames kept open after motion")
-    heartbeat_s: float = Field(default=0.0, ge=0, description="let a frame pass at least this often (0 = never)")
+    heartbeat_s: float = Field(default=2.0, ge=0, description="let a frame pass at least this often (0 = never): "
+                               "a person standing still is re-checked")
     enabled: bool = True
 
 
@@ -59,7 +60,11 @@ class MotionGate:
         if image.ndim != 2 and not (image.ndim == 3 and image.shape[2] in (3, 4)):
             raise ValueError(f"motion gate expects an HxW or HxWx3 image, got shape {image.shape}")
         c = self.config
-        tiny = cv2.resize(image, (c.width, c.height), interpolation=cv2.INTER_AREA)
+        # decimate big frames by striding to about twice the analysis size first: INTER_AREA on a full HD
+        # frame costs milliseconds, on the decimated one a fraction of that, with the same result after blur
+        step = max(1, min(image.shape[1] // (2 * c.width), image.shape[0] // (2 * c.height)))
+        src = image[::step, ::step] if step > 1 else image
+        tiny = cv2.resize(src, (c.width, c.height), interpolation=cv2.INTER_AREA)
         if tiny.ndim == 3:
             tiny = cv2.cvtColor(tiny, cv2.COLOR_RGB2GRAY if tiny.shape[2] == 3 else cv2.COLOR_RGBA2GRAY)
         if c.blur > 1:

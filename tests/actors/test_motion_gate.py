@@ -27,7 +27,7 @@ def test_gate_skips_static_street_and_opens_for_people(vtest_frames: np.ndarray,
     quiet = [_noisy(empty_street, rng) for _ in range(120)]
     busy = list(vtest_frames[200:300])
     clip = quiet + busy + quiet
-    gate = MotionGate()
+    gate = MotionGate(MotionGateConfig(heartbeat_s=0))
     passed = np.array([gate.check(f).passed for f in clip])
     q1, b, q2 = passed[:120], passed[120:220], passed[220:]
     assert q1[10:].mean() <= 0.02  # static scene, sensor noise only: skipped
@@ -39,7 +39,7 @@ def test_gate_skips_static_street_and_opens_for_people(vtest_frames: np.ndarray,
 
 def test_single_small_walker_opens_the_gate(empty_street: np.ndarray) -> None:
     rng = np.random.default_rng(2)
-    gate = MotionGate()
+    gate = MotionGate(MotionGateConfig(heartbeat_s=0))
     for _ in range(30):
         assert not gate.check(_noisy(empty_street, rng)).passed or gate.seen <= gate.config.hold_frames + 1
     img = _noisy(empty_street, rng)

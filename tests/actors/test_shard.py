@@ -191,3 +191,55 @@ def _stats_if_restarted(shard: Any, old_pid: int) -> dict[str, Any] | None:
     except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
         return None
     return st if st["pid"] != old_pid else None
+
+
+def test_launch_shards_from_an_assignment(ray_cluster: str) -> None:
+    from actors.shard import launch_shards
+    from cluster import sharding
+
+    cams = [f"hy-{i}" for i in range(4)]
+    a = sharding.assign(cams, sharding.nodes_from_ray(), cameras_per_shard=2)
+    specs = {c: CameraSpec(id=c, url=f"sim://{c}", seed=i, max_frames=30, sim_size=(64, 48))
+             for i, c in enumerate(cams)}
+    handles = launch_shards(a, specs, lambda: LocalDetector(wanted_everywhere), num_cpus=0.25,
+                            block_when_full=True)
+    try:
+        assert set(handles) == set(a.shard_node) and len(handles) == 2
+        for sid, h in handles.items():
+            wait_for(lambda h=h: ray.get(h.finished.remote()), 60)
+            st = ray.get(h.stats.remote())
+            assert st["shard_id"] == sid
+            assert sorted(c["camera_id"] for c in st["cameras"]) == a.shard_cameras()[sid]
+            assert all(c["decoded"] == 30 for c in st["cameras"])
+        with pytest.raises(ValueError, match="no CameraSpec"):
+            launch_shards(a, {}, None)
+    finally:
+        for h in handles.values():
+            ray.kill(h)
+
+
+def test_shard_turns_a_camera_outage_into_offline_and_recovery_events() -> None:
+    cams = [CameraSpec(id="flaky", url="sim://f", realtime=True, fps=20, sim_size=(64, 48), grace_s=0.5,
+                       sim_outages=[(0.5, 2.5)]),
+            CameraSpec(id="steady", url="sim://s", realtime=True, fps=20, sim_size=(64, 48), grace_s=0.5)]
+    core = ShardCore(ShardConfig(shard_id="h", cameras=cams, health_poll_s=0.1), LocalDetector(wanted_everywhere))
+    core.start()
+
+    def health() -> dict[str, str]:
+        return {c.camera_id: c.health for c in core.stats().cameras}
+
+    events: list[tuple[str, str]] = []
+
+    def seen(kind: str) -> bool:
+        events.extend((e["camera_id"], e["kind"]) for e in core.drain_events() if e["type"] == "health")
+        return ("flaky", kind) in events
+
+    try:
+        wait_for(lambda: seen("camera-offline"), 8, every=0.05)
+        assert health() == {"flaky": "offline", "steady": "online"}
+        wait_for(lambda: seen("camera-recovered"), 8, every=0.05)
+        assert health()["flaky"] in ("recovered", "online") and health()["steady"] == "online"
+    finally:
+        core.stop()
+    seen("none")
+    assert events == [("flaky", "camera-offline"), ("flaky", "camera-recovered")]

@@ -408,7 +408,8 @@ def zone_outline(zone: shapely.Geometry, *, label: str = "Safety Zone", name: st
     """The Safety Zone boundary (a WGS84 polygon) as an outline."""
     if not isinstance(zone, shapely.Polygon | shapely.MultiPolygon):
         raise MapInputError(f"{name}: expected a shapely Polygon in WGS84, got {type(zone).__name__}")
-    gj = _feature_collection([zone], pd.DataFrame({"name": [label]}))
+    # Drawn as its boundary line: a polygon would be filled over the layers beneath it.
+    gj = _feature_collection([zone.boundary], pd.DataFrame({"name": [label]}))
     layer = _layer("geojson", name, label, {"geojson": "_geojson"}, ZONE_COLOR,
                    {"opacity": 0.05, "strokeOpacity": 1.0, "thickness": 1.5, "filled": False, "stroked": True},
                    stroke_color=ZONE_COLOR)
@@ -529,16 +530,17 @@ def coverage_share(cameras: pd.DataFrame, zone: shapely.Geometry, epsg: int) -> 
     return float(cover.intersection(z).area / z.area)
 
 
-def zone_view(lon: Sequence[float], lat: Sequence[float], width_px: int = 1000, margin: float = 1.3
-              ) -> tuple[tuple[float, float], float]:
-    """Centre and zoom that fit the given positions, with ``margin``, in a map about ``width_px`` wide."""
+def zone_view(lon: Sequence[float], lat: Sequence[float], width_px: int = 1200, height_px: int = 600,
+              margin: float = 1.15) -> tuple[tuple[float, float], float]:
+    """Centre and zoom (deck.gl's 512 px tiles) that fit the positions, with ``margin``, in a map of
+    ``width_px`` by ``height_px`` (kepler.gl keeps the bottom of the page for its time bars)."""
     lo = np.asarray(lon, float)
     la = np.asarray(lat, float)
     if lo.size == 0:
         raise MapInputError("zone_view: no positions to fit")
     cx, cy = float((lo.min() + lo.max()) / 2), float((la.min() + la.max()) / 2)
-    span_m = max(float(_WGS84.line_length([lo.min(), lo.max()], [cy, cy])),
-                 float(_WGS84.line_length([cx, cx], [la.min(), la.max()])), 50.0)
-    m_per_px = span_m * margin / width_px
-    zoom = math.log2(78271.52 * math.cos(math.radians(cy)) / m_per_px)  # 512 px tiles (deck.gl)
+    span_x = max(float(_WGS84.line_length([lo.min(), lo.max()], [cy, cy])), 50.0)
+    span_y = max(float(_WGS84.line_length([cx, cx], [la.min(), la.max()])), 50.0)
+    m_per_px = max(span_x / width_px, span_y / height_px) * margin
+    zoom = math.log2(78271.52 * math.cos(math.radians(cy)) / m_per_px)
     return (cx, cy), float(min(max(zoom, 3.0), 20.0))

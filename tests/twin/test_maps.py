@@ -221,7 +221,8 @@ def test_exported_map_renders_offline_in_chromium(hatyai, tmp_path: Path) -> Non
     assert colours > 400, f"only {colours} distinct colours: the map looks blank"
     seen = {name: _near(img, c) for name, c in {
         "police cameras": maps.OWNER_COLORS["police"], "streets": maps.STREET_COLOR,
-        "face alerts": maps.ALERT_KIND_COLORS["face"], "patrol trips": maps.TRIP_COLORS[0]}.items()}
+        "face alerts": maps.ALERT_KIND_COLORS["face"], "patrol trips": maps.TRIP_COLORS[0],
+        "zone boundary": maps.ZONE_COLOR}.items()}
     assert all(n > 30 for n in seen.values()), seen
     # Control: the same page without datasets shows none of those colours.
     empty = maps.TwinMap(centre=m.centre, zoom=m.zoom).to_html(tmp_path / "empty.html")

@@ -143,6 +143,48 @@ class ServeDetector(Detector):
         return [[Detection(**{**d, "box": tuple(d["box"])}) for d in dets] for dets in raw]
 
 
+class FaceServeDetector(Detector):
+    """serve/face's ``FaceDeployment.identify``: one call per frame, sent together so Serve batches them.
+
+    A face becomes a :class:`Detection` (label ``face``, score = detector probability); its best candidate
+    with ``match`` true becomes ``subject_id`` (the warrant number) and ``match_score``. Faces below
+    ``min_prob`` are dropped (MTCNN finds faces on table tops below ~0.95). Non-matching candidates are
+    ignored and no embedding ever leaves the Serve replica.
+    """
+
+    def __init__(self, app_name: str = "face", deployment: str = "FaceDeployment", min_prob: float = 0.95) -> None:
+        self.app_name, self.deployment, self.min_prob = app_name, deployment, min_prob
+        self.name = f"{app_name}/{deployment}"
+        self._handle: Any = None
+
+    @staticmethod
+    def to_detections(image_faces: Any, min_prob: float) -> list[Detection]:
+        """Convert one ``ImageFaces`` (pydantic object or dict) into detections with watchlist matches."""
+        def get(o: Any, k: str) -> Any:
+            return o[k] if isinstance(o, dict) else getattr(o, k)
+
+        out = []
+        for face in get(image_faces, "faces"):
+            det = get(face, "detection")
+            prob = float(get(det, "prob"))
+            if prob < min_prob:
+                continue
+            best = next((c for c in get(face, "candidates") if get(c, "match")), None)
+            out.append(Detection(tuple(float(v) for v in get(det, "box")), prob, "face",
+                                 str(get(best, "warrant_no")) if best is not None else None,
+                                 float(get(best, "score")) if best is not None else 0.0))
+        return out
+
+    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
+        """Identify faces on every frame of the batch (concurrent calls, batched by Serve)."""
+        if self._handle is None:
+            from ray import serve
+
+            self._handle = serve.get_deployment_handle(self.deployment, app_name=self.app_name)
+        answers = await asyncio.gather(*(self._handle.identify.remote(b.image) for b in batch))
+        return [self.to_detections(a, self.min_prob) for a in answers]
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Configuration and statistics
 

@@ -243,3 +243,26 @@ def test_shard_turns_a_camera_outage_into_offline_and_recovery_events() -> None:
         core.stop()
     seen("none")
     assert events == [("flaky", "camera-offline"), ("flaky", "camera-recovered")]
+
+
+def test_face_serve_detector_converts_identify_answers() -> None:
+    """serve/face's ImageFaces -> detections: watchlist match becomes the subject, weak faces are dropped."""
+    import datetime
+
+    from actors.shard import FaceServeDetector
+    from serve.face.schemas import Candidate, FaceMatch, ImageFaces
+    from serve.face.schemas import Detection as FaceDet
+
+    def cand(no: str, match: bool) -> Candidate:
+        return Candidate(warrant_no=no, name="n", court="c", offence="o", expires=datetime.date(2030, 1, 1),
+                         distance=0.3 if match else 0.9, score=0.7 if match else 0.1, match=match)
+
+    def face(prob: float, cands: list[Candidate]) -> FaceMatch:
+        return FaceMatch(detection=FaceDet(box=(1, 2, 30, 40), prob=prob, landmarks=[(0, 0)] * 5), candidates=cands)
+
+    im = ImageFaces(width=64, height=64, faces=[face(0.99, [cand("W2", False), cand("W1", True)]),
+                                                face(0.97, [cand("W3", False)]), face(0.5, [cand("W1", True)])])
+    for answer in (im, im.model_dump()):
+        dets = FaceServeDetector.to_detections(answer, 0.95)
+        assert [(d.subject_id, d.score, d.match_score) for d in dets] == [("W1", 0.99, 0.7), (None, 0.97, 0.0)]
+        assert dets[0].box == (1.0, 2.0, 30.0, 40.0) and dets[0].label == "face"

@@ -311,12 +311,19 @@ class SnapshotStore:
     # ---- writing -----------------------------------------------------------------------------------
     def create(self, tables: Mapping[str, pa.Table] | TwinState, message: str = "",
                as_of: dt.datetime | str | None = None, author: str | None = None, tz: str = "UTC",
-               before_commit: Callable[[], None] | None = None, max_retries: int = 50) -> Manifest:
+               before_commit: Callable[[], None] | None = None, max_retries: int = 50,
+               expect_parent: str | None = None) -> Manifest:
         """Write the layers and commit them as the next snapshot; returns its manifest.
 
         Layers are cast to their schema (a table that does not fit fails before anything is written).
         Unchanged layers reuse the parent's objects. ``before_commit`` runs after the data objects are
         stored and before the manifest is created (progress reporting; tests use it to read mid-write).
+
+        A snapshot is a whole state, so of two writers that each read snapshot N, changed it and committed,
+        the later commit (N+2) does not hold the earlier one's changes (N+1 keeps them in the history).
+        A read-modify-write caller passes ``expect_parent`` (the id it read; ``""`` for "no snapshot yet"):
+        the commit then fails with :class:`SnapshotConflict` instead of landing after another writer's, and
+        the caller re-reads and retries.
         """
         self.check_conditional_writes()
         src = tables.tables() if isinstance(tables, TwinState) else dict(tables)
@@ -349,6 +356,10 @@ class SnapshotStore:
             before_commit()
         when = None if as_of is None else _parse_time(as_of, tz)
         for _ in range(max_retries):
+            if expect_parent is not None and (head.id if head else "") != expect_parent:
+                raise SnapshotConflict(f"snapshot {head.id if head else '(none)'} of {self.city!r} was committed "
+                                       f"after {expect_parent or '(none)'}, which this write was based on: "
+                                       "re-read the latest snapshot and apply the change again")
             seq = head.seq + 1 if head else 1
             now = dt.datetime.now(dt.UTC)
             man = Manifest(id=f"{seq:0{SEQ_DIGITS}d}", seq=seq, city=self.city, created=now, as_of=when or now,

@@ -211,3 +211,22 @@ def test_altered_object_is_detected(s3_store: Store) -> None:
     s3_store.put_bytes(TWIN_BUCKET, m.layers["alerts"].key, b"garbage")
     with pytest.raises(StoreError, match="does not match its manifest hash"):
         SnapshotStore(s3_store, city).open().table("alerts")
+
+
+def test_expect_parent_rejects_a_stale_read_modify_write(s3_store: Store) -> None:
+    from twin.snapshots import SnapshotConflict
+
+    city = _city()
+    a, b = SnapshotStore(s3_store, city), SnapshotStore(s3_store, city)
+    first = a.create(_state(city, 2), expect_parent="")
+    with pytest.raises(SnapshotConflict):
+        b.create(_state(city, 3), expect_parent="")
+    base = b.open().id
+    a.create(_state(city, 4), expect_parent=base)  # a wins the race
+    with pytest.raises(SnapshotConflict, match="re-read the latest snapshot"):
+        b.create(_state(city, 5), expect_parent=base)
+    assert [m.id for m in a.list()] == [first.id, "0000000002"]
+    retry = b.open().state()
+    retry.append("alerts", _alerts("late", 1), strict=True)
+    m = b.create(retry, expect_parent=b.latest().id)  # type: ignore[union-attr]
+    assert m.id == "0000000003" and b.open().table("alerts").num_rows == 5

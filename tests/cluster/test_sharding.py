@@ -123,3 +123,27 @@ def test_ray_options_pin_shards_to_their_node(ray_cluster: str) -> None:
     # a named node without a Ray id asks for its custom resource
     opts2 = S.ray_options(S.NodeSpec(name="edge-7"))
     assert opts2["resources"] == {"ssz_node:edge-7": 0.001}
+
+
+def test_node_placement_group_reserves_the_node_up_front(ray_cluster: str) -> None:
+    import ray
+    from ray.util.placement_group import remove_placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    nodes = S.nodes_from_ray()
+    a = S.assign(CAMS[:20], nodes, cameras_per_shard=8)
+    pg = S.node_placement_group(a, nodes[0].name, cpus_per_shard=0.05)
+    try:
+        assert pg.wait(30)
+        assert len(pg.bundle_specs) == len(a.shard_node) == 3
+
+        @ray.remote(num_cpus=0.05)
+        def where() -> str:
+            return ray.get_runtime_context().get_node_id()
+
+        strat = PlacementGroupSchedulingStrategy(placement_group=pg, placement_group_bundle_index=2)
+        assert ray.get(where.options(scheduling_strategy=strat).remote(), timeout=60) == nodes[0].ray_node_id
+    finally:
+        remove_placement_group(pg)
+    with pytest.raises(S.ShardingError, match="not in the assignment"):
+        S.node_placement_group(a, "ghost")

@@ -123,3 +123,14 @@ def test_snap_table_fills_edges_of_a_layer(cm_graph: nx.MultiDiGraph, cm_proj: n
     assert out.column("edge_offset_m")[0].as_py() > 0
     with pytest.raises(ValueError, match="point layers"):
         snap.snap_table(cm_graph, pa.table({"x": [1]}))
+
+
+def test_bangkok_point_next_to_chalong_krung_road(bkk_graph: nx.MultiDiGraph) -> None:
+    P = graph.project(bkk_graph, 32647)
+    u, v, _, line = _edge_of(P, "ถนนฉลองกรุง")
+    _, to_wgs = graph.utm_transformers(32647)
+    lon, lat = to_wgs.transform(*_beside(line, 0.5, -6.0))  # 6 m to the right this time
+    idx = snap.edge_index(bkk_graph)
+    r = idx.snap(np.array([lon]), np.array([lat]))
+    assert idx.name_of(r) == ["ถนนฉลองกรุง"] and {int(r.u[0]), int(r.v[0])} == {u, v}
+    assert r.distance_m[0] == pytest.approx(6.0, abs=0.3)

@@ -193,7 +193,8 @@ def demo_layers(reg: Registry, G: nx.MultiDiGraph, seed: int = 0, day: dt.date =
 
 def build_map(reg: Registry, G: nx.MultiDiGraph, layers: dict[str, pd.DataFrame] | None = None, *,
               basemap: str = "none", seed: int = 0) -> tuple[maps.TwinMap, list[str]]:
-    """The twin map of a city: streets, zone, incident hexbin, cameras, patrol trips, risk points, alerts.
+    """The twin map of a city: streets, zone, incident hexbin, cameras, QR boxes and SOS poles, patrol trips,
+    risk points and alerts.
 
     Layers missing or empty in ``layers`` are taken from :func:`demo_layers`; returns the map and the names
     of the demo layers used.
@@ -206,8 +207,10 @@ def build_map(reg: Registry, G: nx.MultiDiGraph, layers: dict[str, pd.DataFrame]
     centre, zoom = maps.zone_view(list(lon), list(lat))
     title = f"{reg.city.name} Safety Zone twin" + (" (demo layers: " + ", ".join(demo) + ")" if demo else "")
     m = maps.TwinMap(centre=centre, zoom=zoom, basemap=basemap, title=title)
+    place_rows = given.get("places")
     m.add(maps.streets(G), maps.zone_outline(reg.zone, label=reg.city.zone.name),
           maps.incident_density(given["alerts"]), maps.cameras(given["cameras"]),
+          maps.places(reg.places_frame() if place_rows is None else place_rows, kinds=["qr", "sos", "police_station"]),
           maps.patrol_trips(given["patrol_pings"]), maps.risk_points(given["risk_points"]),
           maps.alerts(given["alerts"]))
     return m, demo
@@ -233,7 +236,7 @@ def store_layers(city_id: str, snapshot: str | None = None) -> tuple[dict[str, p
             raise
         return {}, None, f"object store not reachable ({str(e).splitlines()[0]})"
     snap = snaps.open(snapshot)
-    out = {n: snap.table(n).to_pandas() for n in ("cameras", "alerts", "patrol_pings", "risk_points")}
+    out = {n: snap.table(n).to_pandas() for n in ("places", "cameras", "alerts", "patrol_pings", "risk_points")}
     return {k: v for k, v in out.items() if len(v)}, snap.id, f"snapshot {snap.id}"
 
 

@@ -50,6 +50,9 @@ RISK_KIND_COLORS = {"lighting": "#FFE600", "vegetation": "#3DDC84", "abandoned":
 RISK_STATUS_COLORS = {"reported": "#FF3B30", "scheduled": "#FF9500", "fixed": "#34C759"}
 DENSITY_COLORS = ["#5A1846", "#900C3F", "#C70039", "#E3611C", "#F1920E", "#FFC300"]
 TRIP_COLORS = ["#00E5FF", "#FF4081", "#76FF03", "#FFD740", "#E040FB", "#FF6E40", "#18FFFF", "#B2FF59"]
+PLACE_KIND_COLORS = {"qr": "#E53935", "sos": "#FF00D4", "police_station": "#1F77FF", "tourist_police": "#1F77FF",
+                     "school": "#FFD54F", "market": "#FFB74D", "gold_shop": "#FFD700", "bank": "#4DD0E1",
+                     "bar": "#BA68C8", "railway_station": "#FFFFFF", "bus_stop": "#B0BEC5"}
 STREET_COLOR = "#5B6B7F"
 ZONE_COLOR = "#FF6F00"
 
@@ -355,6 +358,24 @@ def patrol_trips(pings: pd.DataFrame, *, trail_s: float | None = None, color: st
                     "fadeTrail": True, "sizeRange": [0, 10]})
     return MapPart(datasets={name: gj}, layers=[layer], tooltips={name: ["unit_id", "trip_id", "pings"]},
                    time_range_s=(float(t0), float(t1)))
+
+
+def places(df: pd.DataFrame, *, kinds: Sequence[str] | None = None, name: str = "places") -> MapPart:
+    """Key places, SOS poles (``sos``) and QR red boxes (``qr``) as points coloured by kind.
+
+    Needs ``place_id`` (or the registry's ``id``), ``name``, ``kind``, ``lon``, ``lat``; ``kinds`` keeps
+    only those kinds (e.g. ``["qr", "sos"]`` for the patrol round).
+    """
+    df = _require(df, name, ["place_id", "name", "kind", "lon", "lat"], {"id": "place_id"})
+    if kinds is not None:
+        df = df[df["kind"].isin(list(kinds))]
+    pts = df[[c for c in ("place_id", "name", "kind", "in_zone", "lon", "lat") if c in df.columns]]
+    pts = pts.reset_index(drop=True)
+    crange = _ordinal_color_range("places.kind", PLACE_KIND_COLORS, sorted(pts["kind"].astype(str).unique()))
+    layer = _layer("point", name, "Places, SOS poles, QR boxes", {"lat": "lat", "lng": "lon"}, "#E53935",
+                   {"radius": 5, "opacity": 1.0, "filled": True, "outline": True, "thickness": 1},
+                   color_field=("kind", "string"), color_range=crange, stroke_color="#000000")
+    return MapPart(datasets={name: pts}, layers=[layer], tooltips={name: ["name", "kind", "place_id"]})
 
 
 def risk_points(df: pd.DataFrame, *, color_by: Literal["kind", "status"] = "status",

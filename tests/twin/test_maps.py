@@ -229,3 +229,13 @@ def test_exported_map_renders_offline_in_chromium(hatyai, tmp_path: Path) -> Non
     _screenshot(empty, tmp_path / "empty.png", tmp_path)
     blank = np.asarray(Image.open(tmp_path / "empty.png").convert("RGB"))
     assert _near(blank, maps.OWNER_COLORS["police"]) < 5 and _near(blank, maps.ALERT_KIND_COLORS["face"]) < 5
+
+
+def test_places_part_keeps_the_patrol_round(hatyai) -> None:
+    city, _, reg, _ = hatyai
+    part = maps.places(reg.places_frame(), kinds=["qr", "sos"])
+    pts = part.datasets["places"]
+    assert (pts["kind"] == "qr").sum() == city.checkpoints
+    assert (pts["kind"] == "sos").sum() == len(city.sos_poles)
+    cmap = dict(part.layers[0]["config"]["visConfig"]["colorRange"]["colorMap"])
+    assert cmap == {"qr": maps.PLACE_KIND_COLORS["qr"], "sos": maps.PLACE_KIND_COLORS["sos"]}

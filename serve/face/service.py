@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -57,6 +58,8 @@ class FaceServiceConfig(BaseModel):
     audit_in_store: bool = Field(default=False, description="mirror audit events to the object-locked evidence bucket")
     top_k: int = Field(default=5, ge=1, le=100)
     min_enrol_prob: float = Field(default=0.98, gt=0, le=1, description="face probability an enrolment photo needs")
+    purge_interval_s: float | None = Field(default=3600.0, gt=0, description="delete expired warrants' data this "
+                                           "often (checked on identify); None = never automatically")
 
 
 class FaceService:
@@ -89,6 +92,15 @@ class FaceService:
         self.audit = audit
         self.watchlist = Watchlist(embedder, path=cfg.watchlist_path, store=store if cfg.watchlist_in_store else None,
                                    audit=audit, name=cfg.watchlist_name)
+        self._purged: float | None = None
+        self._maybe_purge()
+
+    def _maybe_purge(self) -> None:
+        """Delete expired warrants' records and embeddings every ``purge_interval_s`` (audited as system:expiry)."""
+        iv = self.config.purge_interval_s
+        if iv is not None and (self._purged is None or time.monotonic() - self._purged >= iv):
+            self._purged = time.monotonic()
+            self.watchlist.purge_expired()
 
     # ---------------------------------------------------------------- recognition
     def detect(self, images: Sequence[np.ndarray]) -> list[ImageFaces]:
@@ -109,6 +121,7 @@ class FaceService:
         Probe embeddings live only inside this call: they are never returned, stored or logged.
         """
         imgs = check_images(images)
+        self._maybe_purge()
         dets = self.detector.detect(imgs)
         emb = self._embed_all(imgs, dets)
         cands = self.watchlist.search(emb, top_k=top_k or self.config.top_k, on=on)

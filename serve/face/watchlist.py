@@ -258,12 +258,25 @@ class Watchlist:
             return rec
 
     def purge_expired(self, actor: str = "system:expiry") -> list[str]:
-        """Remove every warrant whose expiry date has passed (each removal audited); returns their numbers."""
+        """Remove every warrant whose expiry date has passed, with its embeddings; each removal audited.
+
+        Expired warrants already stop matching; this also deletes their data. Safe to run on every replica.
+        """
         today = self.clock()
-        gone = [wn for wn, r in list(self._records.items()) if not r.active(today)]
-        for wn in gone:
-            self.remove(wn, actor, reason=f"expired on {self._records[wn].expires.isoformat()}")
-        return gone
+        with self._changing():
+            self.refresh(force=True)
+            gone = [r for r in self._records.values() if not r.active(today)]
+            if not gone:
+                return []
+            for r in gone:
+                del self._records[r.warrant_no]
+                del self._emb[r.warrant_no]
+            self._rebuild()
+            self._save()
+            for r in gone:
+                self._audit(actor, "remove", r.warrant_no, {"reason": f"expired on {r.expires.isoformat()}",
+                                                             "photos": r.photos, "watchlist": self.name})
+        return sorted(r.warrant_no for r in gone)
 
     # ---------------------------------------------------------------- queries
     def get(self, warrant_no: str) -> WarrantRecord:

@@ -93,9 +93,19 @@ def test_expired_warrant_stops_matching(make_service, astronaut, astronaut_mirro
     svc.update("W-EXP", actor="officer:b", expires=TODAY - timedelta(days=1))
     assert svc.identify([astronaut_mirror])[0].faces[0].candidates == []
     assert svc.watchlist.purge_expired() == ["W-EXP"]
-    assert len(svc.watchlist) == 0
+    assert len(svc.watchlist) == 0 and svc.watchlist.purge_expired() == []
     actions = [(e.actor, e.action) for e in svc.audit.events(subject="W-EXP")]
     assert actions == [("officer:a", "enrol"), ("officer:b", "update"), ("system:expiry", "remove")]
+
+
+def test_restarted_service_purges_expired_warrants(make_service, astronaut, tmp_path):
+    svc = make_service(in_store=False)
+    svc.enrol(_record("W-OLD", expires=TODAY + timedelta(days=3)), [astronaut], actor="officer:a")
+    svc.update("W-OLD", actor="officer:a", expires=TODAY - timedelta(days=1))
+    assert b"W-OLD" in (tmp_path / "watchlist.json").read_bytes()
+    again = make_service(in_store=False)  # the constructor purges expired warrants' data
+    assert len(again.watchlist) == 0 and b"W-OLD" not in (tmp_path / "watchlist.json").read_bytes()
+    assert [(e.action, e.actor) for e in again.audit.events()][-1] == ("remove", "system:expiry")
 
 
 def test_removal_is_real_and_audited(make_service, astronaut, astronaut_mirror, deepface_people, tmp_path, s3_store):

@@ -87,11 +87,12 @@ def bench_faces(batch_sizes: tuple[int, ...] = (1, 4, 8, 16), faces_per_size: in
 
 def bench_faces_serve(batch_sizes: tuple[int, ...] = (1, 4, 8, 16), faces_per_size: int = 32, width: int = 640,
                       height: int = 360, num_cpus: float = 1.0, num_gpus: float = 0.0,
-                      app_name: str = "face-bench") -> dict:
+                      app_name: str = "face-bench", handle: Any | None = None) -> dict:
     """Faces/s and request latency through Serve's dynamic batching; Ray must already be connected.
 
     Deploys one face app (``max_batch_size`` = the largest batch size), then for each ``b`` sends rounds of ``b``
-    concurrent single-frame ``identify`` requests; the app is deleted at the end.
+    concurrent single-frame ``identify`` requests; the app is deleted at the end. With ``handle`` (a running
+    face deployment) it measures that one instead and deploys nothing.
     """
     import ray
     from ray import serve
@@ -104,7 +105,9 @@ def bench_faces_serve(batch_sizes: tuple[int, ...] = (1, 4, 8, 16), faces_per_si
     cfg = FaceAppConfig(max_batch_size=top, batch_wait_timeout_s=0.01, num_cpus=num_cpus, num_gpus=num_gpus,
                         service={"device": "cuda" if num_gpus else "cpu"})
     t0 = time.perf_counter()
-    handle = serve.run(build_face_app(cfg), name=app_name, route_prefix=None)
+    own = handle is None
+    if own:
+        handle = serve.run(build_face_app(cfg), name=app_name, route_prefix=None)
     frames = [ray.put(_frame(width, height, s)) for s in range(top)]
     handle.identify.remote(frames[0]).result(timeout_s=300)
     load_s = time.perf_counter() - t0
@@ -127,7 +130,8 @@ def bench_faces_serve(batch_sizes: tuple[int, ...] = (1, 4, 8, 16), faces_per_si
                                "latency_p99_s": round(float(np.percentile(lat, 99)), 4)}
         batches = handle.health.remote().result()["recent_batch_sizes"]
     finally:
-        serve.delete(app_name)
+        if own:
+            serve.delete(app_name)
     unbatched = results[str(batch_sizes[0])]["faces_per_s"] if batch_sizes[0] == 1 else None
     best = max(results, key=lambda k: results[k]["faces_per_s"])
     report = {"what": "Serve FaceDeployment.identify, single-frame requests batched by @serve.batch",

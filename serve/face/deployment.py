@@ -3,9 +3,10 @@
 One replica holds one :class:`~serve.face.service.FaceService` (models are created in the replica constructor,
 never pickled from the driver). Single-image ``detect`` / ``identify`` calls arriving from camera actors are
 grouped by ``@serve.batch`` into one batched model call of up to ``max_batch_size`` images, waiting at most
-``batch_wait_timeout_s`` for a batch to fill. ``max_ongoing_requests`` is kept >= ``max_batch_size`` (Serve's
-default of 5 would cap the batch). ``num_gpus`` lets the same app run on CPU here and on GPU nodes in production
-(set ``service.device='cuda'`` with it).
+``batch_wait_timeout_s`` for a batch to fill. The model call runs in a worker thread so the replica keeps
+accepting requests (and forming the next batch) meanwhile. ``max_ongoing_requests`` is kept >= ``max_batch_size``
+(Serve's default of 5 would cap the batch). ``num_gpus`` lets the same app run on CPU here
+and on GPU nodes in production (set ``service.device='cuda'`` with it).
 
 Usage (driver or inside an actor; create handles inside actors, not in their constructor arguments)::
 
@@ -19,6 +20,7 @@ Usage (driver or inside an actor; create handles inside actors, not in their con
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from datetime import date
@@ -76,12 +78,12 @@ class FaceDeployment:
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
     async def _detect_batch(self, images: list[np.ndarray]) -> list[ImageFaces]:
         self._batch_sizes.append(len(images))
-        return self._per_item(images, self.service.detect)
+        return await asyncio.to_thread(self._per_item, images, self.service.detect)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
     async def _identify_batch(self, images: list[np.ndarray]) -> list[ImageFaces]:
         self._batch_sizes.append(len(images))
-        return self._per_item(images, self.service.identify)
+        return await asyncio.to_thread(self._per_item, images, self.service.identify)
 
     @staticmethod
     def _per_item(images: list[np.ndarray], fn: Any) -> list[Any]:

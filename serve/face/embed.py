@@ -17,6 +17,7 @@ into an (N, dim) float32 matrix in one batched model call (:meth:`FaceEmbedder.e
 from __future__ import annotations
 
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,6 +104,7 @@ class DlibEmbedder(FaceEmbedder):
                                   "or pass model_path= to a dlib_face_recognition_resnet_model_v1.dat")
         self.model_path = path
         self._net = dlib.face_recognition_model_v1(str(path))
+        self._lock = threading.Lock()  # a dlib net keeps per-layer buffers: one forward pass at a time
 
     def chip(self, image: np.ndarray, det: Detection) -> np.ndarray:
         """150x150 chip aligned like ``dlib.get_face_chip`` (padding 0.25) from the 5 MTCNN landmarks."""
@@ -115,7 +117,8 @@ class DlibEmbedder(FaceEmbedder):
         for c in chips:
             if c.shape != (150, 150, 3) or c.dtype != np.uint8:
                 raise ValueError(f"dlib chips must be (150, 150, 3) uint8, got {c.shape} {c.dtype}")
-        vecs = self._net.compute_face_descriptor([np.ascontiguousarray(c) for c in chips])
+        with self._lock:
+            vecs = self._net.compute_face_descriptor([np.ascontiguousarray(c) for c in chips])
         return np.asarray([np.asarray(v) for v in vecs], dtype=np.float32).reshape(len(chips), self.dim)
 
 

@@ -89,3 +89,11 @@ def test_handle_usable_from_an_actor(face_app, astronaut):
     caller = _Caller.remote()
     assert ray.get(caller.detect.remote(astronaut), timeout=180) == 1
     ray.kill(caller)
+
+
+def test_serve_bench_on_the_running_app(face_app):
+    from serve.face.bench import bench_faces_serve
+
+    rep = bench_faces_serve(batch_sizes=(1, 2), faces_per_size=2, width=320, height=260, handle=face_app)
+    assert rep["batch_sizes"]["1"]["faces"] == 2 and rep["batch_sizes"]["2"]["faces"] == 4
+    assert rep["batched_unbatched_ratio"] > 0 and rep["observed_batch_sizes_tail"]

@@ -10,7 +10,8 @@ seeds), reads them through :class:`~serve.plate.service.PlateService` and report
   characters wrong);
 - with ``scenes=True`` also the same on full street scenes (localisation + OCR) and the found rate.
 
-Run: ``python -m serve.plate.evaluate --n 50 --out plate-eval.json`` (prints a markdown table).
+Run: ``python -m serve.plate.evaluate --n 50 --scenes --localisers --out plate-eval.json`` (prints markdown
+tables; ``--localisers`` adds the contour vs Haar cascade comparison on rendered scenes).
 """
 
 from __future__ import annotations
@@ -89,6 +90,28 @@ def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     return inter / union if union else 0.0
 
 
+def compare_localisers(n: int = 30, levels: tuple[str, ...] = LEVELS, seed: int = 20_000) -> dict[str, Any]:
+    """Found rate (IoU > 0.6 with the true plate box) and false candidates per frame of each localiser."""
+    from serve.plate.localise import make_localiser
+
+    out: dict[str, Any] = {}
+    scenes = {lv: [render_scene(seed + i, lv) for i in range(n)] for lv in levels}
+    for name in ("contour", "cascade"):
+        loc = make_localiser(name)
+        out[name] = {}
+        for lv, scs in scenes.items():
+            found = false = 0
+            t0 = time.perf_counter()
+            for s in scs:
+                cands = loc.locate(s.image)
+                hit = [c for c in cands if _iou(c.box, s.box) > 0.6]
+                found += bool(hit)
+                false += len(cands) - len(hit)
+            out[name][lv] = {"found": round(found / n, 3), "false_per_frame": round(false / n, 2),
+                             "seconds_per_frame": round((time.perf_counter() - t0) / n, 4)}
+    return out
+
+
 def markdown_table(result: dict[str, Any]) -> str:
     """The evaluation as a markdown table (one row per input kind and level)."""
     lines = [f"Plate OCR on rendered Thai plates (engine {result['engine']}, localiser {result['localiser']}, "
@@ -109,10 +132,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--seed", type=int, default=10_000)
     ap.add_argument("--scenes", action="store_true")
+    ap.add_argument("--localisers", action="store_true", help="also compare the contour and cascade localisers")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args(argv)
     res = evaluate_plates(n=a.n, seed=a.seed, scenes=a.scenes)
     res["markdown"] = markdown_table(res)
+    if a.localisers:
+        res["localisers"] = compare_localisers(n=a.n)
+        rows = ["", "| localiser | level | found | false/frame | s/frame |", "|---|---|---|---|---|"]
+        for name, per in res["localisers"].items():
+            rows += [f"| {name} | {lv} | {r['found']:.0%} | {r['false_per_frame']} | {r['seconds_per_frame']} |"
+                     for lv, r in per.items()]
+        res["markdown"] += "\n" + "\n".join(rows)
     if a.out:
         a.out.write_text(json.dumps(res, ensure_ascii=False, indent=1))
     print(res["markdown"])

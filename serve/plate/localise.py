@@ -40,9 +40,18 @@ def order_corners(pts: np.ndarray) -> np.ndarray:
     return np.float32([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]])
 
 
-def rectify(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
-    """Warp the plate at ``quad`` to the canonical ``RECT_H`` × ``RECT_W`` layout (cubic upsampling)."""
-    dst = np.float32([[0, 0], [RECT_W, 0], [RECT_W, RECT_H], [0, RECT_H]])
+READ_PAD = 0.0
+"""Context ring (fraction of the canvas) kept around a located quad when rectifying for OCR. Measured on 40
+rendered plates per level: 0.02 lost more (moderate crops 50% -> 38% exact) than it gained, so none."""
+
+
+def rectify(image: np.ndarray, quad: np.ndarray, pad: float = 0.0) -> np.ndarray:
+    """Warp the plate at ``quad`` to the canonical ``RECT_H`` × ``RECT_W`` layout (cubic upsampling).
+
+    With ``pad`` > 0 the quad maps to the canvas inset by that fraction, keeping a ring of context.
+    """
+    px, py = pad * RECT_W, pad * RECT_H
+    dst = np.float32([[px, py], [RECT_W - px, py], [RECT_W - px, RECT_H - py], [px, RECT_H - py]])
     m = cv2.getPerspectiveTransform(order_corners(quad), dst)
     return cv2.warpPerspective(image, m, (RECT_W, RECT_H), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 

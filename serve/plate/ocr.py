@@ -11,7 +11,7 @@ Engines:
   cropped from the layout geometry and read with ``--psm 7``; the registration line is split at its widest
   gap into the letter group (read glyph by glyph; whitelist Thai consonants and digits, ``tha``) and the
   number (digits only).
-  A batch costs four tesseract processes (glyphs, category digits, numbers, provinces; every plate of the
+  A batch costs five tesseract processes (glyphs, category digits, numbers ×2, provinces; every plate of the
   batch in one call through tesseract's image-list input), which is where batching gains its throughput.
 - :class:`PaddleEngine`: a PP-OCR Thai recognition model (PaddleOCR 3.x ``TextRecognition``) loaded from a
   local folder or from the ``models`` bucket of the object store. ``paddleocr`` is optional:
@@ -98,8 +98,25 @@ def prepare_line(crop: np.ndarray, height: int) -> tuple[np.ndarray, np.ndarray]
     _, b = cv2.threshold(g, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     if (b > 0).mean() < 0.5:
         b, g = 255 - b, 255 - g
+    _clear_edge_strokes(b, g)
     pad = {"top": 10, "bottom": 10, "left": 10, "right": 10, "borderType": cv2.BORDER_CONSTANT, "value": 255}
     return cv2.copyMakeBorder(g, **pad), cv2.copyMakeBorder(b, **pad)
+
+
+def _clear_edge_strokes(binary: np.ndarray, grey: np.ndarray) -> None:
+    """Whiten thin ink runs at the left/right ends of a line (the plate's border stroke), in place."""
+    h, w = binary.shape
+    ink = (binary < 128).sum(axis=0) > 0
+    for cols in (range(w), range(w - 1, -1, -1)):
+        run = []
+        for x in cols:
+            if ink[x]:
+                run.append(x)
+            elif run or abs(x - cols[0]) > 0.06 * w:
+                break
+        if run and len(run) < 0.12 * h and abs(run[0] - cols[0]) <= 0.06 * w:
+            binary[:, run] = 255
+            grey[:, run] = 255
 
 
 def split_registration(binary: np.ndarray, image: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +227,8 @@ class TesseractEngine(OcrEngine):
 
     - letter group read glyph by glyph with ``--psm 13``: 258/269 glyphs right vs 256 (psm 8), 237 (psm 7,
       whole group), 236 (psm 10); 48 px beat 40 and 64;
-    - number with ``eng``, digits only, ``--psm 13``: 119/120 vs 117/120 with ``--psm 7``;
+    - number with ``eng``, digits only, ``--psm 13``: 119/120 vs 117/120 with ``--psm 7``, but each mode
+      sometimes returns nothing where the other is right, so both run and the confident valid one wins;
     - province with ``--psm 7`` at 48 px: 115/120 after snapping vs 103-106 with psm 8/13;
     - first glyph of a multi-glyph group also read as a digit: a digit reading with confidence >= 0.8 is the
       category digit (tesseract otherwise reads 2 as อ or 1 as ร).
@@ -230,10 +248,10 @@ class TesseractEngine(OcrEngine):
         if lang not in langs.split():
             raise OcrError(f"tesseract has no '{lang}' language data: `apt-get install tesseract-ocr-{lang}`")
         self.digit_lang = "eng" if "eng" in langs.split() else lang
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tesseract")
+        self._pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="tesseract")
 
     def read(self, plates: list[np.ndarray]) -> list[PlateText]:
-        """Read a batch: four tesseract processes (glyphs, first glyphs as digits, numbers, provinces)."""
+        """Read a batch: five tesseract processes (glyphs, first glyphs as digits, numbers ×2, provinces)."""
         if not plates:
             return []
         glyphs: list[np.ndarray] = []
@@ -257,8 +275,13 @@ class TesseractEngine(OcrEngine):
                                      self.binary)
         f_firsts = self._pool.submit(_tesseract_batch, firsts, self.digit_lang, 13, DIGITS, self.binary)
         f_numbers = self._pool.submit(_tesseract_batch, numbers, self.digit_lang, 13, DIGITS, self.binary)
+        f_numbers7 = self._pool.submit(_tesseract_batch, numbers, self.digit_lang, 7, DIGITS, self.binary)
         f_prov = self._pool.submit(_tesseract_batch, provinces, self.lang, 7, None, self.binary)
-        rg, rf, rn, rp = f_glyphs.result(), f_firsts.result(), f_numbers.result(), f_prov.result()
+        rg, rf, rp = f_glyphs.result(), f_firsts.result(), f_prov.result()
+        # each page segmentation mode sometimes returns nothing for a number the other reads at 0.95: keep the
+        # confident valid (1-4 digit) reading of the two
+        rn = [max((a, b), key=lambda r: (1 <= len(r[0]) <= 4, r[1]))
+              for a, b in zip(f_numbers.result(), f_numbers7.result(), strict=True)]
         group_text = [""] * len(plates)
         group_conf: list[list[float]] = [[] for _ in plates]
         for i, ((t, c), k, gl) in enumerate(zip(rg, owner, glyphs, strict=True)):

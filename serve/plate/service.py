@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve.plate.hotlist import Hotlist, HotlistMatch
-from serve.plate.localise import PlateCandidate, locate_in_crop, make_localiser, rectify
+from serve.plate.localise import READ_PAD, PlateCandidate, locate_in_crop, make_localiser, rectify
 from serve.plate.ocr import OcrEngine, make_engine
 from serve.plate.parse import Plate, PlateParseError, parse_plate
 
@@ -138,7 +138,7 @@ class PlateService:
 
         def locate(img: np.ndarray) -> list[tuple[PlateCandidate, np.ndarray]]:
             cands = self.localiser.locate(img)[: self.config.max_plates_per_image]
-            return [(c, rectify(img, c.quad)) for c in cands]
+            return [(c, rectify(img, c.quad, READ_PAD)) for c in cands]
 
         groups = list(self._pool.map(locate, checked)) if len(checked) > 1 else [locate(im) for im in checked]
         return self._finish(groups)
@@ -155,7 +155,7 @@ class PlateService:
             x0, y0 = np.floor(q.min(axis=0)).astype(int)
             x1, y1 = np.ceil(q.max(axis=0)).astype(int)
             groups.append([(PlateCandidate(quad=q, box=(int(x0), int(y0), int(x1), int(y1)), score=1.0),
-                            rectify(crop, q))])
+                            rectify(crop, q, READ_PAD))])
         keep = self.config.keep_unparsed
         self.config.keep_unparsed = True
         try:

@@ -22,7 +22,7 @@ def test_service_finds_and_reads_the_composited_plate(plate_service):
             box = match[0].box
             assert all(abs(a - b) < 10 for a, b in zip(box, sc.box, strict=True))
             assert "\n" in match[0].text and 0 < match[0].confidence <= 1
-    assert hits >= 3
+    assert hits == 4  # measured: all four mild scenes found and read exactly
     # the reads are data, never images
     assert not any(isinstance(v, np.ndarray) for rr in reads for r in rr for v in r.model_dump().values())
 

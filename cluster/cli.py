@@ -20,9 +20,30 @@ store_app = typer.Typer(help="The S3 object store (embedded SeaweedFS on 127.0.0
 cluster_app = typer.Typer(help="The Ray cluster (local head on 127.0.0.1, or SSZ_RAY_ADDRESS).",
                           no_args_is_help=True)
 config_app = typer.Typer(help="City and zone configurations.", no_args_is_help=True)
+api_app = typer.Typer(help="Face and plate recognition behind the token-protected HTTP API (Ray Serve).",
+                      no_args_is_help=True)
 app.add_typer(store_app, name="store")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(config_app, name="config")
+app.add_typer(api_app, name="api")
+
+
+def _register_subapps() -> None:
+    from cluster.cli_bench import app as bench_app
+    from cluster.cli_map import map_command
+    from cluster.cli_twin import app as twin_app
+
+    twin_app.command("map")(map_command)
+    app.add_typer(twin_app, name="twin")
+    app.add_typer(bench_app, name="bench")
+    try:
+        from cluster.cli_plan import app as plan_app
+    except ImportError:  # the planning commands land with twin/placement and twin/patrol
+        return
+    app.add_typer(plan_app, name="plan")
+
+
+_register_subapps()
 
 console = Console()
 err = Console(stderr=True)
@@ -143,6 +164,46 @@ def config_show(city: str) -> None:
         console.print_json(json.dumps(cfg.load_city(city).model_dump(mode="json"), ensure_ascii=False))
     except cfg.ConfigError as e:
         _fail(str(e))
+
+
+@api_app.command("up")
+def api_up(host: Annotated[str, typer.Option(help="Bind address; keep 127.0.0.1 unless behind a proxy.")] = "127.0.0.1",
+           port: Annotated[int, typer.Option()] = 8000,
+           max_batch_size: Annotated[int, typer.Option(help="Serve dynamic batch size.")] = 8,
+           num_gpus: Annotated[float, typer.Option(help="GPUs per face replica (0 on CPU machines).")] = 0.0,
+           as_json: JsonOpt = False) -> None:
+    """Deploy the face, plate and API apps on the cluster (starting a local Ray head if none runs)."""
+    from cluster import raycluster, serving
+
+    try:
+        if raycluster.known_address() is None:
+            raycluster.up()
+        raycluster.connect()
+        _emit(serving.up(host=host, port=port, max_batch_size=max_batch_size, num_gpus=num_gpus), as_json)
+    except (raycluster.RayError, ValueError) as e:
+        _fail(str(e))
+
+
+@api_app.command("down")
+def api_down() -> None:
+    """Remove the API application from the cluster (the cluster keeps running)."""
+    from cluster import raycluster, serving
+
+    if raycluster.known_address() is None:
+        _fail("no cluster recorded: nothing to take down")
+    raycluster.connect()
+    serving.down()
+    console.print("api: removed")
+
+
+@api_app.command("token")
+def api_token(user: Annotated[str, typer.Option(help="User the token belongs to (audited as api:<user>).")] = "admin",
+              rotate: Annotated[bool, typer.Option(help="Issue a new token for the user.")] = False) -> None:
+    """Print a user's API token (created on first use; --rotate replaces it). Redeploy after rotating."""
+    from cluster import serving
+
+    toks = serving.add_user(user) if rotate or user not in serving.tokens() else serving.tokens()
+    sys.stdout.write(toks[user] + "\n")
 
 
 @app.command("demo")

@@ -21,7 +21,7 @@ keeps serving. Serve's HTTP proxy binds to 127.0.0.1 unless configured otherwise
 
 import base64
 import binascii
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request
@@ -34,6 +34,8 @@ from ray.serve.handle import DeploymentHandle
 from serve.auth import TokenTable
 from serve.face.schemas import ImageFaces, WarrantRecord
 from serve.imaging import ImageDecodeError, decode_image
+from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, HotlistEntry
+from serve.plate.service import PlateRead
 
 API_VERSION = "1"
 
@@ -80,6 +82,27 @@ class WarrantPatch(BaseModel):
     court: str | None = Field(default=None, min_length=1, max_length=200)
     offence: str | None = Field(default=None, min_length=1, max_length=500)
     expires: date | None = None
+
+
+class HotlistRequest(BaseModel):
+    """Hot-list a plate: text such as ``1กข 1234 ภูเก็ต`` (province optional), why, until when, how fuzzy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plate: str = Field(min_length=2, max_length=64)
+    reason: str = Field(min_length=1, max_length=200)
+    expires_at: datetime | None = Field(default=None, description="UTC, e.g. 2026-12-31T00:00:00Z")
+    max_distance: float = Field(default=DEFAULT_MAX_DISTANCE, ge=0.0, le=2.0)
+    entry_id: str | None = Field(default=None, min_length=1, max_length=64)
+    note: str = Field(default="", max_length=500)
+
+
+class PlateReads(BaseModel):
+    """Plates read in one image (each with its hotlist hits)."""
+
+    width: int
+    height: int
+    plates: list[PlateRead]
 
 
 class ErrorBody(BaseModel):
@@ -144,13 +167,18 @@ async def _read_image(request: Request, cfg: ApiConfig) -> Any:
         raise _bad(e) from e
 
 
+# How the watchlist and hotlist word a missing record or a duplicate (serve/face/watchlist.py, serve/plate/hotlist.py).
+_NOT_FOUND = ("is not on the watchlist", "no hotlist entry")
+_CONFLICT = ("is already enrolled", "already exists")
+
+
 def _status_of(err: BaseException) -> int | None:
     """The 4xx status of a user error raised in a model replica (None: a server fault, re-raised as 500)."""
     msg = str(err)
-    if isinstance(err, LookupError) or "is not on the" in msg or "is not in the" in msg:
+    if isinstance(err, LookupError) or any(p in msg for p in _NOT_FOUND):
         return 404
     if isinstance(err, ValueError):
-        return 409 if "already" in msg else 400
+        return 409 if any(p in msg for p in _CONFLICT) else 400
     return None
 
 
@@ -160,7 +188,7 @@ def _only_params(request: Request, allowed: set[str]) -> None:
         raise HTTPException(422, f"unknown query parameter(s) {sorted(unknown)}; allowed: {sorted(allowed) or 'none'}")
 
 
-@serve.deployment(name="ApiIngress")
+@serve.deployment(name="ApiIngress", ray_actor_options={"num_cpus": 0})
 @serve.ingress(app)
 class ApiIngress:
     """The Serve ingress replica: authenticates, validates and decodes, then calls the model deployments."""
@@ -287,7 +315,52 @@ class ApiIngress:
         return await self._call(self._need(self.face, "face").remove.remote(warrant_no, f"api:{user}", reason))
 
 
+    @app.post("/v1/plates:read", response_model=PlateReads,
+              responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 413: {"model": ErrorBody},
+                         415: {"model": ErrorBody}})
+    async def plates_read(self, request: Request,
+                          authorization: Annotated[str | None, Header()] = None) -> PlateReads:
+        """Thai plates in one uploaded image: box, raw text, parsed plate, confidence, hotlist hits."""
+        self._user(authorization)
+        _only_params(request, set())
+        img = await _read_image(request, self.cfg)
+        reads = await self._call(self._need(self.plate, "plate").read.remote(img))
+        return PlateReads(width=img.shape[1], height=img.shape[0], plates=reads)
+
+    @app.get("/v1/hotlist", response_model=list[HotlistEntry])
+    async def hotlist(self, include_expired: bool = False,
+                      authorization: Annotated[str | None, Header()] = None) -> list[HotlistEntry]:
+        """Hot-listed plates (active ones unless ``include_expired``)."""
+        self._user(authorization)
+        return await self._call(self._need(self.plate, "plate").hotlist_entries.remote(include_expired))
+
+    @app.post("/v1/hotlist", response_model=HotlistEntry, status_code=201,
+              responses={400: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+    async def hotlist_add(self, req: HotlistRequest,
+                          authorization: Annotated[str | None, Header()] = None) -> HotlistEntry:
+        """Hot-list a plate; audited with the token's user."""
+        user = self._user(authorization)
+        return await self._call(self._need(self.plate, "plate").hotlist_add.remote(
+            req.plate, req.reason, f"api:{user}", expires_at=req.expires_at, max_distance=req.max_distance,
+            entry_id=req.entry_id, note=req.note))
+
+    @app.get("/v1/hotlist/{entry_id}", response_model=HotlistEntry, responses={404: {"model": ErrorBody}})
+    async def hotlist_get(self, entry_id: str,
+                          authorization: Annotated[str | None, Header()] = None) -> HotlistEntry:
+        """One hotlist entry."""
+        self._user(authorization)
+        return await self._call(self._need(self.plate, "plate").hotlist_get.remote(entry_id))
+
+    @app.delete("/v1/hotlist/{entry_id}", response_model=HotlistEntry, responses={404: {"model": ErrorBody}})
+    async def hotlist_remove(self, entry_id: str, reason: str = "",
+                             authorization: Annotated[str | None, Header()] = None) -> HotlistEntry:
+        """Remove a hotlist entry; audited."""
+        user = self._user(authorization)
+        return await self._call(self._need(self.plate, "plate").hotlist_remove.remote(entry_id, f"api:{user}", reason))
+
+
 def build_api_app(face_app: Any | None, plate_app: Any | None, config: ApiConfig) -> serve.Application:
     """Bind the ingress to bound face/plate deployments (``serve.run(app, name="ssz", route_prefix="/")``)."""
     return ApiIngress.bind(face_app, plate_app, config.model_dump(mode="json"))
+
 

@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from serve.auth import TokenTable, new_token
+from serve.auth import new_token
 from serve.imaging import encode_jpeg
 from tests.conftest import free_port_block
-
-ASTRO = None
 
 
 def _astronaut() -> np.ndarray:
@@ -25,26 +23,26 @@ def _astronaut() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def api(ray_cluster, tmp_path_factory):
+def api(ray_cluster, s3_store):
+    """The deployed `ssz` application (face + plate + API) exactly as `ssz api up` builds it."""
+    import os
+
     from ray import serve
 
-    from serve.api import ApiConfig, build_api_app
-    from serve.face.deployment import FaceAppConfig, build_face_app
-    from serve.face.service import FaceServiceConfig
+    from cluster import serving
 
-    tmp = tmp_path_factory.mktemp("api")
-    port = free_port_block(size=1)
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
     token = new_token()
-    face = build_face_app(FaceAppConfig(service=FaceServiceConfig(
-        watchlist_path=str(tmp / "warrants.json"), audit_path=str(tmp / "audit.jsonl")), max_batch_size=4))
-    app = build_api_app(face, None, ApiConfig(tokens=TokenTable.from_tokens({"somchai": token})))
-    serve.run(app, name="ssz-api-test", route_prefix="/")
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
-                          headers={"Authorization": f"Bearer {token}"})
-    yield client, tmp
+    os.environ["SSZ_API_TOKENS"] = f"somchai:{token}"
+    port = free_port_block(size=1)
+    st = serving.up(host="127.0.0.1", port=port, max_batch_size=4)
+    assert st.running and st.users == ["somchai"]
+    client = httpx.Client(base_url=st.url, timeout=120, headers={"Authorization": f"Bearer {token}"})
+    yield client, serving
     client.close()
-    serve.delete("ssz-api-test")
+    serving.down()
+    assert serving.status().running is False
+    os.environ.pop("SSZ_API_TOKENS")
+    serve.shutdown()
 
 
 def _post_image(client: httpx.Client, path: str, data: bytes, ctype: str = "image/jpeg", **kw) -> httpx.Response:
@@ -80,7 +78,7 @@ def test_detect_astronaut_over_http(api):
 
 
 def test_enrol_identify_round_trip(api):
-    client, tmp = api
+    client, serving = api
     astro = _astronaut()
     body = {"warrant_no": "W-API-1", "name": "Eileen", "court": "ศาลจังหวัดสงขลา", "offence": "ฉ้อโกง",
             "expires": str(date.today() + timedelta(days=30)),
@@ -103,7 +101,7 @@ def test_enrol_identify_round_trip(api):
     assert all(not c["match"] for f in r.json()["faces"] for c in f["candidates"])
     from serve.audit import AuditLog
 
-    actions = [(e.actor, e.action) for e in AuditLog(tmp / "audit.jsonl").events("W-API-1")]
+    actions = [(e.actor, e.action) for e in AuditLog(serving._paths()["watchlist_audit"]).events("W-API-1")]
     assert [a for _, a in actions][:1] == ["enrol"] and actions[-1][1] == "remove"
     assert all(actor == "api:somchai" for actor, _ in actions)
 
@@ -156,4 +154,40 @@ def test_malformed_json_and_unknown_fields(api):
 def test_openapi_is_published(api):
     client, _ = api
     spec = client.get("/openapi.json").json()
-    assert {"/v1/faces:detect", "/v1/faces:identify", "/v1/watchlist", "/v1/health"} <= set(spec["paths"])
+    assert {"/v1/faces:detect", "/v1/faces:identify", "/v1/plates:read", "/v1/watchlist", "/v1/hotlist",
+            "/v1/health"} <= set(spec["paths"])
+
+
+def _scene_with_plate(seed: int) -> np.ndarray:
+    from serve.plate.parse import Plate
+    from serve.plate.render import render_scene
+
+    scene = render_scene(seed, level="clean", plate=Plate(category="1", letters="กข", number="1234",
+                                                          province="ภูเก็ต"))
+    return np.ascontiguousarray(scene.image[..., ::-1])  # the renderer draws BGR
+
+
+def test_plate_read_and_hotlist_over_http(api):
+    client, serving = api
+    r = client.post("/v1/hotlist", json={"plate": "1กข 1234 ภูเก็ต", "reason": "stolen", "entry_id": "H-1"})
+    assert r.status_code == 201, r.text
+    assert client.post("/v1/hotlist", json={"plate": "1กข 1234", "reason": "x", "entry_id": "H-1"}).status_code == 409
+    assert client.post("/v1/hotlist", json={"plate": "hello", "reason": "x"}).status_code == 400
+    assert client.post("/v1/hotlist", json={"plate": "1กข 1234", "reason": "x", "colour": "red"}).status_code == 422
+    assert [e["id"] for e in client.get("/v1/hotlist").json()] == ["H-1"]
+    img = _scene_with_plate(seed=3)
+    r = _post_image(client, "/v1/plates:read", encode_jpeg(img, quality=95))
+    assert r.status_code == 200, r.text
+    plates = r.json()["plates"]
+    assert plates and plates[0]["plate"]["letters"] == "กข" and plates[0]["plate"]["number"] == "1234"
+    assert plates[0]["hotlist"] and plates[0]["hotlist"][0]["entry"]["id"] == "H-1"
+    assert _post_image(client, "/v1/plates:read", b"GIF89a-nonsense").status_code == 400
+    assert client.delete("/v1/hotlist/H-1", params={"reason": "recovered"}).status_code == 200
+    assert client.get("/v1/hotlist/H-1").status_code == 404
+    assert client.delete("/v1/hotlist/H-1").status_code == 404
+    from serve.audit import AuditLog
+
+    log = AuditLog(serving._paths()["hotlist_audit"])
+    assert [(e.actor, e.action) for e in log.events("H-1")] == [("api:somchai", "hotlist.add"),
+                                                                ("api:somchai", "hotlist.remove")]
+    assert log.verify() >= 2

@@ -1,0 +1,78 @@
+"""``ssz bench``: benchmarks that measure and print JSON, so numbers can be compared run to run.
+
+Each command runs on the embedded default (local store, private local Ray) and prints one JSON document
+on stdout; progress goes to stderr. Nothing here asserts a time: compare runs on the same machine.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="Benchmarks that print JSON (compare runs on the same machine).", no_args_is_help=True)
+
+
+def _emit(name: str, result: dict[str, Any], t0: float) -> None:
+    import os
+
+    doc = {"bench": name, "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+           "wall_s": round(time.monotonic() - t0, 2), "result": result}
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+@app.command("serve")
+def bench_serve(faces_per_size: Annotated[int, typer.Option(help="Faces per batch-size run.")] = 32,
+                plates: Annotated[int, typer.Option(help="Plate frames per batch-size run.")] = 32,
+                via_serve: Annotated[bool, typer.Option(help="Also measure through Ray Serve @serve.batch.")] = True
+                ) -> None:
+    """Faces/s and plates/s for batch sizes 1, 4, 8, 16, p50/p99 latency, batched/unbatched ratio."""
+    from cluster import raycluster
+    from serve.face.bench import bench_faces, bench_faces_serve
+    from serve.plate.bench import bench_plates
+
+    t0 = time.monotonic()
+    out: dict[str, Any] = {"faces": bench_faces(faces_per_size=faces_per_size),
+                           "plates": bench_plates(n_frames=plates)}
+    if via_serve:
+        raycluster.connect()
+        out["faces_serve"] = bench_faces_serve(faces_per_size=faces_per_size)
+    _emit("serve", out, t0)
+
+
+@app.command("twin")
+def bench_twin_cmd() -> None:
+    """Snapping 1,000,000 GPS points to edges; snapshot write/read MB/s to the local S3 server vs local disk."""
+    from cluster import store
+    from twin.bench import bench_twin
+
+    t0 = time.monotonic()
+    store.up()
+    _emit("twin", bench_twin(store.open_store()), t0)
+
+
+@app.command("pipeline")
+def bench_pipeline_cmd(with_ray: Annotated[bool, typer.Option(help="Also measure the Ray actor overhead.")] = True
+                       ) -> None:
+    """Decode fps, motion-gate skip ratio and face events missed on vtest.avi, Ray overhead vs plain Python."""
+    from actors.bench import bench_pipeline
+    from cluster import raycluster
+    from cluster.config import shared_data_dir
+
+    t0 = time.monotonic()
+    if with_ray:
+        raycluster.connect()
+    _emit("pipeline", bench_pipeline(faces_dir=shared_data_dir() / "faces_deepface", with_ray=with_ray), t0)
+
+
+@app.command("plan")
+def bench_plan_cmd() -> None:
+    """MCLP at zone scale (exact) and city scale (617 pinned + 100 new), routing 40 checkpoints x 3 units."""
+    from twin.plan_bench import bench_plan
+
+    t0 = time.monotonic()
+    _emit("plan", bench_plan(), t0)

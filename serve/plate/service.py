@@ -106,8 +106,10 @@ class PlateService:
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
                                         thread_name_prefix="plate-locate")
 
-    def _finish(self, groups: list[list[tuple[PlateCandidate, np.ndarray]]]) -> list[list[PlateRead]]:
+    def _finish(self, groups: list[list[tuple[PlateCandidate, np.ndarray]]],
+                keep_unparsed: bool | None = None) -> list[list[PlateRead]]:
         """OCR every rectified candidate of the batch in one engine call, then parse and match."""
+        keep = self.config.keep_unparsed if keep_unparsed is None else keep_unparsed
         flat = [(i, c, r) for i, g in enumerate(groups) for c, r in g]
         texts = self.engine.read([r for _, _, r in flat]) if flat else []
         if self.hotlist is not None:
@@ -120,7 +122,7 @@ class PlateService:
                 plate = parse_plate(t.registration, t.province, lenient=True)
             except PlateParseError:
                 plate = None
-            if plate is None and not self.config.keep_unparsed:
+            if plate is None and not keep:
                 continue
             if plate is not None:
                 if plate.key in seen[i]:  # the same plate found twice (outer edge and inner border)
@@ -156,12 +158,8 @@ class PlateService:
             x1, y1 = np.ceil(q.max(axis=0)).astype(int)
             groups.append([(PlateCandidate(quad=q, box=(int(x0), int(y0), int(x1), int(y1)), score=1.0),
                             rectify(crop, q, READ_PAD))])
+        res = self._finish(groups, keep_unparsed=True)
         keep = self.config.keep_unparsed
-        self.config.keep_unparsed = True
-        try:
-            res = self._finish(groups)
-        finally:
-            self.config.keep_unparsed = keep
         return [r[0] if r and (r[0].plate is not None or keep) else None for r in res]
 
     def read_bytes(self, blobs: list[bytes]) -> list[list[PlateRead]]:

@@ -26,6 +26,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from serve.face.align import DLIB_TEMPLATE_150, align, crop_box
+from serve.face.paths import ssz_home
 from serve.face.schemas import Detection
 
 Metric = Literal["euclidean", "cosine"]
@@ -139,13 +140,6 @@ FACENET_FILES = {
 FACENET_BUCKET_PREFIX = "facenet/"
 
 
-def _ssz_home() -> Path:
-    env = os.environ.get("SSZ_HOME")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_STATE_HOME", "~/.local/state")).expanduser() / "ssz"
-
-
 def find_facenet_weights(pretrained: str = "vggface2", path: str | os.PathLike[str] | None = None,
                          store: object | None = None) -> Path:
     """Find the InceptionResnetV1 state_dict file; return a local path to it (fetched from the store if needed).
@@ -158,7 +152,7 @@ def find_facenet_weights(pretrained: str = "vggface2", path: str | os.PathLike[s
     if pretrained not in FACENET_FILES:
         raise ValueError(f"pretrained must be one of {sorted(FACENET_FILES)}, got {pretrained!r}")
     fname = FACENET_FILES[pretrained]
-    cache = _ssz_home() / "models" / "facenet" / fname
+    cache = ssz_home() / "models" / "facenet" / fname
     torch_home = Path(os.environ.get("TORCH_HOME", Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "torch"))
     candidates: list[tuple[str, Path]] = []
     if path:

@@ -30,6 +30,7 @@ from serve.audit import AuditLog
 from serve.face.detect import DEFAULT_MIN_PROB, FaceDetector
 from serve.face.embed import FaceEmbedder, make_embedder
 from serve.face.images import check_image, check_images
+from serve.face.paths import default_audit_path
 from serve.face.schemas import Detection, FaceMatch, ImageFaces, WarrantRecord
 from serve.face.watchlist import Watchlist, WatchlistError
 
@@ -54,7 +55,8 @@ class FaceServiceConfig(BaseModel):
     watchlist_name: str = "warrants"
     watchlist_path: str | None = Field(default=None, description="local JSON file of the watchlist")
     watchlist_in_store: bool = Field(default=False, description="persist the watchlist in the models bucket")
-    audit_path: str | None = Field(default=None, description="JSON-lines audit log of watchlist changes")
+    audit_path: str | None = Field(default=None, description="JSON-lines audit log of watchlist changes; None = "
+                                   "$SSZ_HOME/audit/watchlist-<name>.jsonl (changes are always audited)")
     audit_in_store: bool = Field(default=False, description="mirror audit events to the object-locked evidence bucket")
     top_k: int = Field(default=5, ge=1, le=100)
     min_enrol_prob: float = Field(default=0.98, gt=0, le=1, description="face probability an enrolment photo needs")
@@ -85,11 +87,8 @@ class FaceService:
                        "device": cfg.device}
             embedder = make_embedder(cfg.engine, **kw)
         self.embedder = embedder
-        audit = None
-        if cfg.audit_path:
-            audit = AuditLog(Path(cfg.audit_path), name=cfg.watchlist_name,
-                             store=store if cfg.audit_in_store else None)
-        self.audit = audit
+        audit_path = Path(cfg.audit_path) if cfg.audit_path else default_audit_path(cfg.watchlist_name)
+        self.audit = audit = AuditLog(audit_path, name=cfg.watchlist_name, store=store if cfg.audit_in_store else None)
         self.watchlist = Watchlist(embedder, path=cfg.watchlist_path, store=store if cfg.watchlist_in_store else None,
                                    audit=audit, name=cfg.watchlist_name)
         self._purged: float | None = None

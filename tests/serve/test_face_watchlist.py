@@ -189,3 +189,13 @@ def test_two_replicas_share_changes(tmp_path, s3_store, dlib_embedder, in_store)
     b.remove("W-A", actor="officer:b")
     assert [c.warrant_no for c in a.search(v1[None])[0] if c.match] == []
     assert [r.warrant_no for r in Watchlist(dlib_embedder, path=path, store=store, name=name).records()] == ["W-B"]
+
+
+def test_changes_are_audited_even_without_an_audit_path(tmp_path, monkeypatch, face_detector, dlib_embedder,
+                                                        astronaut):
+    monkeypatch.setenv("SSZ_HOME", str(tmp_path))
+    svc = FaceService(FaceServiceConfig(watchlist_name="mem"), embedder=dlib_embedder, detector=face_detector)
+    svc.enrol(_record("W-MEM"), [astronaut], actor="officer:a")
+    log = tmp_path / "audit" / "watchlist-mem.jsonl"
+    assert svc.audit.path == log and [e.action for e in svc.audit.events()] == ["enrol"]
+    assert list(tmp_path.glob("**/*.json")) == []  # no watchlist file configured: embeddings stay in memory

@@ -112,3 +112,12 @@ def status(url: str | None = None) -> ApiStatus:
     p = _paths()
     return ApiStatus(url=url, running=running, users=sorted(tokens()), watchlist_path=p["watchlist"],
                      hotlist_path=p["hotlist"])
+
+
+def app_builder(args: dict[str, str]) -> object:
+    """Serve config entry point (``import_path: cluster.serving:app_builder``) used by the KubeRay RayService.
+
+    ``args`` come from the Serve config as strings: ``max_batch_size`` and ``num_gpus``. Tokens come from
+    ``SSZ_API_TOKENS`` in the pod environment (a Kubernetes secret), never from the config.
+    """
+    return build_app(max_batch_size=int(args.get("max_batch_size", 8)), num_gpus=float(args.get("num_gpus", 0)))

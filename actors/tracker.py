@@ -9,14 +9,14 @@
   cooldown per (subject, camera), and is deduplicated across neighbouring cameras (explicit neighbour list or
   a distance, within a time window). Every decision, suppressed or not, is returned with its reason, so the
   alert sink can audit it. Alert ids are deterministic (stable hash of camera, track and subject), which lets
-  the sink write at least once and deduplicate by id.
+  the sink write at least once and deduplicate by id; they follow the twin's contract
+  (:func:`twin.schemas.alert_id`).
 
 Pure Python (numpy + scipy), no Ray; the shard actor owns one tracker per camera.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -165,10 +165,12 @@ class AlertDecision(BaseModel):
     reason: str
 
 
-def alert_id(camera_id: str, track_id: str, subject_id: str) -> str:
-    """Deterministic alert id: the same track and subject always give the same id (dedupe on re-delivery)."""
-    h = hashlib.blake2b(f"{camera_id}\x00{track_id}\x00{subject_id}".encode(), digest_size=12)
-    return h.hexdigest()
+def alert_id(camera_id: str, track_id: str, subject_id: str, kind: str = "face") -> str:
+    """Deterministic alert id (the twin's contract, :func:`twin.schemas.alert_id`): same track and subject, same id."""
+    from twin.schemas import ALERT_KINDS
+    from twin.schemas import alert_id as twin_alert_id
+
+    return twin_alert_id(camera_id, kind if kind in ALERT_KINDS else "other", subject_id, track_id)
 
 
 @dataclass
@@ -235,7 +237,7 @@ class Confirmer:
         if cnt.decided or cnt.n < c.min_matches:
             return None
         cnt.decided = True
-        aid = alert_id(camera_id, track_id, subject_id)
+        aid = alert_id(camera_id, track_id, subject_id, label)
         base = {"alert_id": aid, "camera_id": camera_id, "track_id": track_id, "subject_id": subject_id,
                 "label": label, "ts": ts, "first_ts": cnt.first_ts, "score": cnt.best, "n_matches": cnt.n}
         prev = self._last_alert.get((subject_id, camera_id))

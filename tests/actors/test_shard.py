@@ -266,3 +266,29 @@ def test_face_serve_detector_converts_identify_answers() -> None:
         dets = FaceServeDetector.to_detections(answer, 0.95)
         assert [(d.subject_id, d.score, d.match_score) for d in dets] == [("W1", 0.99, 0.7), (None, 0.97, 0.0)]
         assert dets[0].box == (1.0, 2.0, 30.0, 40.0) and dets[0].label == "face"
+
+
+def test_alert_rows_fit_the_twin_alert_schema() -> None:
+    import pyarrow as pa
+
+    from actors.shard import alert_row, health_event_payload
+    from actors.sources import HealthEvent
+    from actors.tracker import Confirmer
+    from twin.schemas import ALERTS
+    from twin.schemas import alert_id as twin_alert_id
+
+    dec = Confirmer(ConfirmerConfig(min_matches=1)).observe("cam1", "cam1:1000:0", "W-17", 0.83, 12.0)
+    assert dec is not None and dec.alert_id == twin_alert_id("cam1", "face", "W-17", "cam1:1000:0")
+    ev = {"type": "alert-decision", "frame_ts": 1_763_800_000.5, **dec.model_dump()}
+    off = health_event_payload("s0", HealthEvent(camera_id="cam2", kind="camera-offline", ts=1_763_800_010.0,
+                                                 last_frame_ts=1_763_800_000.2, offline_for_s=9.8))
+    assert off["alert_id"] == health_event_payload("s0", HealthEvent(
+        camera_id="cam2", kind="camera-offline", ts=1_763_800_030.0, last_frame_ts=1_763_800_000.9))["alert_id"]
+    rows = [alert_row(ev, "hatyai", evidence_key="evidence/cam1/x.jpg", position=(100.47, 7.0)),
+            alert_row(off, "hatyai")]
+    table = pa.Table.from_pylist(rows, schema=ALERTS)
+    assert table.num_rows == 2
+    assert table.column("kind").to_pylist() == ["face", "camera-offline"]
+    assert table.column("subject_id").to_pylist() == ["W-17", None]
+    with pytest.raises(ValueError, match="not an alert"):
+        alert_row({**ev, "decision": "suppressed-cooldown"}, "hatyai")

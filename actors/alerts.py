@@ -1,0 +1,408 @@
+"""The alert sink: confirmed track decisions and camera-health events become alerts in the twin.
+
+Shards send event batches (:meth:`AlertSinkCore.submit`): ``alert-decision`` events from the tracker's
+confirmer (with the evidence crop) and ``health`` events from the camera watchdogs. For each new alert the
+sink, in this order,
+
+1. stores the evidence crop as JPEG in the object-locked ``evidence`` bucket
+   (``alerts/<city>/<date>/<alert_id>.jpg``: nobody can delete it within the retention period),
+2. writes the alert record to the ``twin`` bucket (``alerts/<city>/records/<alert_id>.json``; the bucket is
+   versioned, so every status change keeps the earlier record),
+3. appends an audit event (``alert.raised``; suppressed decisions are audited as ``alert.suppressed``),
+4. publishes it to subscribers: bounded in-process queues and webhooks (HMAC-signed, retried with
+   exponential back-off, failures kept as dead letters).
+
+Delivery is at least once and deduplicated by the deterministic alert id: a shard that crashes and replays
+frames re-sends the same ids, and the sink, which rebuilds its id set from the stored records when it
+starts (Ray's ``max_restarts`` re-runs the constructor), writes each alert once. Operators confirm or dismiss
+alerts with :meth:`AlertSinkCore.set_status`; :meth:`AlertSinkCore.commit` puts the alert layer into the
+next twin snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+from minio.error import S3Error
+from pydantic import BaseModel, ConfigDict, Field
+
+from serve.audit import AuditLog
+from serve.imaging import encode_jpeg
+from twin.layers import validate_rows
+from twin.objectstore import EVIDENCE_BUCKET, TWIN_BUCKET, S3Settings, Store, connect
+from twin.schemas import ALERT_KINDS
+
+log = logging.getLogger(__name__)
+
+SINK_ACTOR = "ssz-alert-sink"
+
+
+class CameraPlace(BaseModel):
+    """Where a camera is, so its alerts land on the map and the street graph."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lon: float
+    lat: float
+    edge_u: int | None = None
+    edge_v: int | None = None
+    edge_key: int | None = None
+    edge_offset_m: float | None = None
+
+
+class WebhookConfig(BaseModel):
+    """A CCOC endpoint that receives every alert and status change as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    secret: str | None = Field(default=None, description="HMAC-SHA256 key; signature in X-SSZ-Signature")
+    max_retries: int = Field(default=5, ge=0, le=20)
+    backoff_s: float = Field(default=0.5, gt=0, description="first retry delay; doubles each time")
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
+class AlertSinkConfig(BaseModel):
+    """Settings of the alert sink of one city."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    city: str
+    cameras: dict[str, CameraPlace] = {}
+    audit_path: str
+    webhooks: list[WebhookConfig] = []
+    subscriber_queue: int = Field(default=1000, ge=1, description="bound of each in-process queue")
+    jpeg_quality: int = Field(default=90, ge=30, le=100)
+    s3: S3Settings | None = Field(default=None, description="object store; None = SSZ_S3_* from the environment")
+
+
+class AlertStats(BaseModel):
+    """Counters of the sink since it started."""
+
+    received: int = 0
+    alerts: int = 0
+    duplicates: int = 0
+    suppressed: int = 0
+    health: int = 0
+    evidence_stored: int = 0
+    webhook_delivered: int = 0
+    webhook_failed: int = 0
+    status_changes: int = 0
+
+
+def _utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, dt.datetime) else v
+
+
+class AlertSinkCore:
+    """All of the sink's logic; :class:`AlertSink` is the Ray actor around it."""
+
+    def __init__(self, config: AlertSinkConfig, store: Store | None = None) -> None:
+        """Connect to the store and rebuild the alert set from the stored records (idempotent restarts)."""
+        self.cfg = config
+        if store is None:
+            settings = config.s3 or S3Settings.from_env()
+            if settings is None:
+                raise ValueError("the alert sink needs the object store: pass s3 settings or set SSZ_S3_ENDPOINT")
+            store = connect(settings)
+        self.store = store
+        self.audit = AuditLog(config.audit_path, name=f"alerts-{config.city}", store=store)
+        self.stats = AlertStats()
+        self._lock = threading.RLock()
+        self._alerts: dict[str, dict[str, Any]] = {}
+        self._queues: dict[str, deque[dict[str, Any]]] = {}
+        self._open_offline: dict[str, str] = {}
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
+        self.dead_letters: deque[dict[str, Any]] = deque(maxlen=1000)
+        self._reload()
+
+    # ---------------------------------------------------------------- storage
+    def _record_key(self, alert_id: str) -> str:
+        return f"alerts/{self.cfg.city}/records/{alert_id}.json"
+
+    def _reload(self) -> None:
+        prefix = f"alerts/{self.cfg.city}/records/"
+        for obj in self.store.client.list_objects(TWIN_BUCKET, prefix=prefix, recursive=True):
+            rec = json.loads(self.store.get_bytes(TWIN_BUCKET, obj.object_name))
+            for k in ("ts", "status_ts", "recovered_ts"):
+                if rec.get(k):
+                    rec[k] = dt.datetime.fromisoformat(rec[k])
+            self._alerts[rec["alert_id"]] = rec
+            if rec["kind"] == "camera-offline" and rec.get("open"):
+                self._open_offline[rec["camera_id"]] = rec["alert_id"]
+
+    def _save(self, rec: dict[str, Any]) -> None:
+        body = json.dumps({k: _iso(v) for k, v in rec.items()}, ensure_ascii=False).encode()
+        self.store.put_bytes(TWIN_BUCKET, self._record_key(rec["alert_id"]), body, content_type="application/json")
+
+    def _evidence(self, alert_id: str, ts: dt.datetime, crop: Any) -> str | None:
+        if crop is None:
+            return None
+        img = np.ascontiguousarray(np.asarray(crop, dtype=np.uint8))
+        if img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 2:
+            log.warning("alert %s: evidence crop of shape %s is not an RGB image; not stored", alert_id, img.shape)
+            return None
+        key = f"alerts/{self.cfg.city}/{ts:%Y-%m-%d}/{alert_id}.jpg"
+        try:
+            self.store.client.stat_object(EVIDENCE_BUCKET, key)
+            return key  # a re-delivery: the locked crop is already there
+        except S3Error:
+            pass
+        self.store.put_bytes(EVIDENCE_BUCKET, key, encode_jpeg(img, self.cfg.jpeg_quality), content_type="image/jpeg")
+        self.stats.evidence_stored += 1
+        return key
+
+    # ---------------------------------------------------------------- intake
+    def submit(self, events: list[dict[str, Any]]) -> dict[str, int]:
+        """Take a batch of shard events; returns how many became new alerts and how many were duplicates."""
+        new = dup = 0
+        with self._lock:
+            for ev in events:
+                self.stats.received += 1
+                kind = ev.get("type")
+                if kind == "alert-decision":
+                    made = self._decision(ev)
+                elif kind == "health":
+                    made = self._health(ev)
+                else:
+                    log.warning("alert sink: ignoring event of unknown type %r", kind)
+                    continue
+                if made is True:
+                    new += 1
+                elif made is False:
+                    dup += 1
+        return {"new": new, "duplicates": dup}
+
+    def _camera_fields(self, camera_id: str) -> dict[str, Any]:
+        place = self.cfg.cameras.get(camera_id)
+        return place.model_dump() if place else {}
+
+    def _raise(self, rec: dict[str, Any], crop: Any = None, details: dict[str, Any] | None = None) -> bool:
+        aid = rec["alert_id"]
+        if aid in self._alerts:
+            self.stats.duplicates += 1
+            return False
+        rec["evidence_key"] = self._evidence(aid, rec["ts"], crop)
+        checked = validate_rows("alerts", [{k: v for k, v in rec.items() if k != "open"}], city=self.cfg.city)
+        if checked.rejected:
+            raise ValueError(f"alert {aid} does not fit the alerts layer: {checked.rejected[0]}")
+        self._save(rec)
+        self._alerts[aid] = rec
+        self.audit.append("system:alert-sink", "alert.raised", aid,
+                          {"kind": rec["kind"], "camera_id": rec["camera_id"], "subject_id": rec.get("subject_id"),
+                           "score": rec.get("score"), **(details or {})})
+        self.stats.alerts += 1
+        self._publish({"event": "alert", **{k: _iso(v) for k, v in rec.items()}})
+        return True
+
+    def _decision(self, ev: dict[str, Any]) -> bool | None:
+        if ev.get("decision") != "alert":
+            self.stats.suppressed += 1
+            self.audit.append("system:tracker", f"alert.{ev.get('decision', 'suppressed')}", ev["alert_id"],
+                              {"camera_id": ev["camera_id"], "subject_id": ev.get("subject_id"),
+                               "reason": ev.get("reason"), "duplicate_of": ev.get("duplicate_of")})
+            return None
+        label = ev.get("label") or "other"
+        rec = {"alert_id": ev["alert_id"], "camera_id": ev["camera_id"], "ts": _utc(float(ev["ts"])),
+               "kind": label if label in ALERT_KINDS else "other", "subject_id": ev.get("subject_id"),
+               "score": float(min(1.0, max(0.0, ev.get("score", 0.0)))), "status": "new", "status_by": None,
+               "status_ts": None, "city": self.cfg.city, "track_id": ev.get("track_id"),
+               "frames": int(ev.get("n_matches", 0)), **self._camera_fields(ev["camera_id"])}
+        return self._raise(rec, ev.get("crop"), {"reason": ev.get("reason"), "shard_id": ev.get("shard_id")})
+
+    def _health(self, ev: dict[str, Any]) -> bool | None:
+        self.stats.health += 1
+        cam = ev["camera_id"]
+        if ev["kind"] in {"camera-offline", "camera-failed"}:
+            since = ev.get("last_frame_ts") or ev["ts"]
+            aid = "camera-offline-" + hashlib.blake2b(f"{cam}|{since:.3f}".encode(), digest_size=8).hexdigest()
+            rec = {"alert_id": aid, "camera_id": cam, "ts": _utc(float(ev["ts"])), "kind": "camera-offline",
+                   "subject_id": cam, "score": 1.0, "status": "new", "status_by": None, "status_ts": None,
+                   "city": self.cfg.city, "track_id": None, "frames": 0, "open": True,
+                   **self._camera_fields(cam)}
+            made = self._raise(rec, details={"detail": ev.get("detail"), "offline_for_s": ev.get("offline_for_s")})
+            self._open_offline[cam] = aid
+            return made
+        if ev["kind"] == "camera-recovered":
+            aid = self._open_offline.pop(cam, None)
+            if aid and self._alerts[aid].get("open"):
+                rec = self._alerts[aid]
+                rec["open"] = False
+                rec["recovered_ts"] = _utc(float(ev["ts"]))
+                self._save(rec)
+                self.audit.append("system:watchdog", "camera.recovered", aid, {"camera_id": cam})
+                self._publish({"event": "camera-recovered", "alert_id": aid, "camera_id": cam,
+                               "ts": _iso(rec["recovered_ts"])})
+        return None
+
+    # ---------------------------------------------------------------- operators
+    def set_status(self, alert_id: str, status: Literal["confirmed", "dismissed"], actor: str,
+                   note: str = "") -> dict[str, Any]:
+        """An operator confirms or dismisses an alert; audited, stored (versioned) and published."""
+        if status not in {"confirmed", "dismissed"}:
+            raise ValueError(f"status must be 'confirmed' or 'dismissed', not {status!r}")
+        if not actor.strip():
+            raise ValueError("a status change needs the operator's name (actor)")
+        with self._lock:
+            if alert_id not in self._alerts:
+                raise KeyError(f"alert {alert_id!r} is not known to the sink of {self.cfg.city}")
+            rec = self._alerts[alert_id]
+            if rec["status"] != "new":
+                raise ValueError(f"alert {alert_id} was already {rec['status']} by {rec['status_by']}")
+            rec.update(status=status, status_by=actor, status_ts=dt.datetime.now(dt.UTC))
+            self._save(rec)
+            self.audit.append(actor, f"alert.{status}", alert_id, {"note": note} if note else {})
+            self.stats.status_changes += 1
+            self._publish({"event": "status", "alert_id": alert_id, "status": status, "by": actor,
+                           "ts": _iso(rec["status_ts"])})
+            return {k: _iso(v) for k, v in rec.items()}
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """All alerts as layer rows, oldest first."""
+        with self._lock:
+            return sorted(({k: v for k, v in r.items() if k not in {"open", "recovered_ts"}}
+                           for r in self._alerts.values()), key=lambda r: (r["ts"], r["alert_id"]))
+
+    def table(self) -> pa.Table:
+        """The twin's alerts layer (validated)."""
+        res = validate_rows("alerts", self.alerts(), city=self.cfg.city)
+        if res.rejected:
+            raise ValueError(f"stored alerts do not fit the layer: {res.rejected[:3]}")
+        return res.table
+
+    def commit(self, message: str = "alerts", author: str = "system:alert-sink", retries: int = 5) -> str:
+        """Put the alerts layer into the next twin snapshot (read-modify-write with conflict retry)."""
+        from twin.snapshots import SnapshotConflict, SnapshotStore
+
+        snaps = SnapshotStore(self.store, self.cfg.city)
+        for _ in range(retries):
+            head = snaps.latest()
+            tables = dict(snaps.open(head.id).tables()) if head else {}
+            tables["alerts"] = self.table()
+            try:
+                return snaps.create(tables, message=message, author=author,
+                                    expect_parent=head.id if head else "").id
+            except SnapshotConflict:
+                continue
+        raise RuntimeError(f"could not commit the alerts of {self.cfg.city}: the twin changed {retries} times")
+
+    # ---------------------------------------------------------------- publishing
+    def subscribe(self, name: str) -> None:
+        """Open a bounded in-process queue ``name`` (oldest items drop when nobody polls)."""
+        with self._lock:
+            self._queues.setdefault(name, deque(maxlen=self.cfg.subscriber_queue))
+
+    def poll(self, name: str, max_n: int = 100) -> list[dict[str, Any]]:
+        """Take up to ``max_n`` published items from queue ``name``."""
+        with self._lock:
+            q = self._queues.get(name)
+            if q is None:
+                raise KeyError(f"no subscriber queue {name!r}: call subscribe first")
+            return [q.popleft() for _ in range(min(max_n, len(q)))]
+
+    def _publish(self, item: dict[str, Any]) -> None:
+        for q in self._queues.values():
+            q.append(item)
+        for hook in self.cfg.webhooks:
+            self._pool.submit(self._send, hook, item)
+
+    def _send(self, hook: WebhookConfig, item: dict[str, Any]) -> None:
+        import httpx
+
+        body = json.dumps(item, ensure_ascii=False, default=str).encode()
+        headers = {"Content-Type": "application/json"}
+        if hook.secret:
+            headers["X-SSZ-Signature"] = hmac.new(hook.secret.encode(), body, hashlib.sha256).hexdigest()
+        delay, last = hook.backoff_s, ""
+        for attempt in range(hook.max_retries + 1):
+            try:
+                r = httpx.post(hook.url, content=body, headers=headers, timeout=hook.timeout_s)
+                if r.status_code < 300:
+                    with self._lock:
+                        self.stats.webhook_delivered += 1
+                    return
+                last = f"HTTP {r.status_code}"
+                if 400 <= r.status_code < 500 and r.status_code not in {408, 429}:
+                    break  # the receiver refuses this item: retrying will not help
+            except httpx.HTTPError as e:
+                last = f"{type(e).__name__}: {e}"
+            if attempt < hook.max_retries:
+                time.sleep(delay)
+                delay *= 2
+        with self._lock:
+            self.stats.webhook_failed += 1
+            self.dead_letters.append({"url": hook.url, "item": item, "error": last})
+        log.warning("webhook %s failed after %d tries: %s", hook.url, hook.max_retries + 1, last)
+
+    def flush(self, timeout_s: float = 60.0) -> None:
+        """Wait until queued webhook deliveries have finished (or failed)."""
+        pool, self._pool = self._pool, ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
+        pool.shutdown(wait=True, cancel_futures=False)
+
+
+class AlertSink:
+    """Ray actor around :class:`AlertSinkCore` (name :data:`SINK_ACTOR` in namespace ``ssz``)."""
+
+    def __init__(self, config: AlertSinkConfig) -> None:
+        """Build the core; on a restart it reloads every stored alert, so re-deliveries stay duplicates."""
+        self.core = AlertSinkCore(config)
+
+    def submit(self, events: list[dict[str, Any]]) -> dict[str, int]:
+        """See :meth:`AlertSinkCore.submit`."""
+        return self.core.submit(events)
+
+    def set_status(self, alert_id: str, status: Literal["confirmed", "dismissed"], actor: str,
+                   note: str = "") -> dict[str, Any]:
+        """See :meth:`AlertSinkCore.set_status`."""
+        return self.core.set_status(alert_id, status, actor, note)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """See :meth:`AlertSinkCore.alerts`."""
+        return self.core.alerts()
+
+    def commit(self, message: str = "alerts") -> str:
+        """See :meth:`AlertSinkCore.commit`."""
+        return self.core.commit(message)
+
+    def subscribe(self, name: str) -> None:
+        """See :meth:`AlertSinkCore.subscribe`."""
+        self.core.subscribe(name)
+
+    def poll(self, name: str, max_n: int = 100) -> list[dict[str, Any]]:
+        """See :meth:`AlertSinkCore.poll`."""
+        return self.core.poll(name, max_n)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters (:class:`AlertStats`)."""
+        return self.core.stats.model_dump()
+
+    def flush(self) -> None:
+        """Wait for pending webhook deliveries."""
+        self.core.flush()
+
+
+def start_sink(config: AlertSinkConfig, max_restarts: int = -1) -> Any:
+    """Create (or get) the named sink actor; it restarts on crashes and reloads its state from the store."""
+    import ray
+
+    from actors.shard import RAY_NAMESPACE
+
+    actor = ray.remote(AlertSink).options(name=SINK_ACTOR, namespace=RAY_NAMESPACE, get_if_exists=True,
+                                          max_restarts=max_restarts, max_task_retries=0, num_cpus=0,
+                                          max_concurrency=8)
+    return actor.remote(config)  # pickled whole: a JSON dump would mask the S3 secret

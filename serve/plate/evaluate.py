@@ -8,6 +8,8 @@ seeds), reads them through :class:`~serve.plate.service.PlateService` and report
 - ``char_accuracy``: per-character accuracy, 1 - (sum of edit distances) / (sum of truth lengths), over the
   registration (without spaces) and the province line (after snapping; an unread line counts all its
   characters wrong);
+- ``confusions``: the most frequent (printed, read) letter substitutions, which justify the hotlist's
+  look-alike pairs;
 - with ``scenes=True`` also the same on full street scenes (localisation + OCR) and the found rate.
 
 Run: ``python -m serve.plate.evaluate --n 50 --scenes --localisers --out plate-eval.json`` (prints markdown
@@ -43,6 +45,18 @@ def _score(truth: Plate, read: PlateRead | None) -> tuple[bool, bool, int, int]:
     return p == truth, p is not None and p.key == truth.key, errs, len(t_reg) + len(t_prov)
 
 
+def _confusions(pairs: list[tuple[Plate, PlateRead | None]]) -> list[tuple[str, str, int]]:
+    """(printed, read, count) of character substitutions in same-length registration reads, most first."""
+    from collections import Counter
+
+    c: Counter[tuple[str, str]] = Counter()
+    for truth, rd in pairs:
+        if rd is None or rd.plate is None or len(rd.plate.key) != len(truth.key):
+            continue
+        c.update((a, b) for a, b in zip(truth.key, rd.plate.key, strict=True) if a != b)
+    return [(a, b, n) for (a, b), n in c.most_common(15)]
+
+
 def _summary(rows: list[tuple[bool, bool, int, int]], seconds: float) -> dict[str, Any]:
     n = len(rows)
     errs, chars = sum(r[2] for r in rows), sum(r[3] for r in rows)
@@ -65,6 +79,7 @@ def evaluate_plates(n: int = 50, levels: tuple[str, ...] = LEVELS, seed: int = 1
             reads += svc.read_crops([r.image for r in rendered[i: i + batch]])
         out["crops"][level] = _summary([_score(r.plate, rd) for r, rd in zip(rendered, reads, strict=True)],
                                        time.perf_counter() - t0)
+        out["crops"][level]["confusions"] = _confusions([(r.plate, rd) for r, rd in zip(rendered, reads, strict=True)])
         if scenes:
             sc = [render_scene(seed + i, level) for i in range(n)]
             t0 = time.perf_counter()

@@ -588,9 +588,12 @@ class ShardCore:
                     self._sent_ids.append(dec.alert_id)
                 else:
                     cam.suppressed += 1
+                # ``ts`` is wall-clock (when the confirming frame was decoded); the tracker's stream-time
+                # fields are kept as ``stream_ts`` / ``first_ts`` (stream time of the track's first match)
                 ev: dict[str, Any] = {"type": "alert-decision", "shard_id": self.config.shard_id,
+                                      **dec.model_dump(), "stream_ts": dec.ts, "ts": item.ts,
                                       "frame_ts": item.ts, "frame_pts": item.pts, "frame_seq": item.seq,
-                                      "decided_at": time.time(), **dec.model_dump()}
+                                      "decided_at": time.time()}
                 if self.config.keep_crops and dec.decision == "alert":
                     box = next((d.box for t, d in tracked if t == dec.track_id), None)
                     ev["crop"] = _crop(item, box)

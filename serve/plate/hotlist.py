@@ -14,11 +14,13 @@ is persisted to a JSON file (atomic replace) and, when a store is given, to the 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -88,7 +90,7 @@ class Hotlist:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
         self._entries: dict[str, HotlistEntry] = {}
-        self._mtime = 0.0
+        self._mtime: tuple[int, int, int] = (0, 0, 0)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.reload()
 
@@ -99,7 +101,7 @@ class Hotlist:
             raw: bytes | None = None
             if self.path.exists():
                 raw = self.path.read_bytes()
-                self._mtime = self.path.stat().st_mtime
+                self._mtime = _stamp(self.path)
             elif self.store is not None:
                 from twin.objectstore import EVIDENCE_BUCKET, StoreError
 
@@ -114,7 +116,7 @@ class Hotlist:
     def refresh(self) -> bool:
         """Reload when another process changed the file since the last load; True when it reloaded."""
         try:
-            m = self.path.stat().st_mtime
+            m = _stamp(self.path)
         except FileNotFoundError:
             return False
         if m != self._mtime:
@@ -132,11 +134,23 @@ class Hotlist:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
-        self._mtime = self.path.stat().st_mtime
+        self._mtime = _stamp(self.path)
         if self.store is not None:
             from twin.objectstore import EVIDENCE_BUCKET
 
             self.store.put_bytes(EVIDENCE_BUCKET, self.store_key, data, content_type="application/json")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Serialise a change across threads and processes (replicas on one node share the file):
+        hold the thread lock and an exclusive flock on ``<path>.lock``, and start from the latest file."""
+        with self._lock, open(self.path.with_suffix(self.path.suffix + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self.refresh()
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     # ---- changes (audited) -------------------------------------------------------------------
     def add(self, plate: Plate | str, reason: str, actor: str, expires_at: datetime | None = None,
@@ -150,7 +164,7 @@ class Hotlist:
         now = self.clock()
         if expires_at is not None and expires_at.tzinfo is not None and expires_at <= now:
             raise HotlistError(f"expires_at {expires_at.isoformat()} is already past; give a future UTC time")
-        with self._lock:
+        with self._writing():
             eid = entry_id or f"H-{uuid.uuid4().hex[:12]}"
             if eid in self._entries:
                 raise HotlistError(f"hotlist entry {eid} already exists; remove it first or use another id")
@@ -168,7 +182,7 @@ class Hotlist:
 
     def remove(self, entry_id: str, actor: str, reason: str = "") -> HotlistEntry:
         """Remove an entry for real (it is gone from the file and the next store version); audited."""
-        with self._lock:
+        with self._writing():
             entry = self._entries.pop(entry_id, None)
             if entry is None:
                 raise HotlistError(f"no hotlist entry {entry_id!r}")
@@ -180,7 +194,7 @@ class Hotlist:
     def purge_expired(self, actor: str = "system:expiry") -> list[HotlistEntry]:
         """Delete entries whose expiry has passed (each audited as 'hotlist.expire'); returns them."""
         now = self.clock()
-        with self._lock:
+        with self._writing():
             gone = [e for e in self._entries.values() if e.expired(now)]
             if not gone:
                 return []
@@ -246,3 +260,9 @@ def _parse_entry_text(text: str) -> Plate:
         return parse_plate(t)
     except ValueError as e:
         raise HotlistError(str(e)) from e
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """(mtime ns, size, inode) of the hotlist file: changes whenever another process replaced it."""
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size, st.st_ino

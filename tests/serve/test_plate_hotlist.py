@@ -106,3 +106,14 @@ def test_other_process_changes_are_picked_up_by_refresh(tmp_path):
     writer.add("ข 77", reason="stolen", actor="officer:a")
     os.utime(tmp_path / "hotlist.json", (time.time() + 5, time.time() + 5))  # coarse mtime clocks
     assert reader.refresh() and len(reader.entries()) == 1
+
+
+def test_two_replicas_writing_one_file_lose_no_change(tmp_path):
+    a = Hotlist(tmp_path / "hotlist.json", AuditLog(tmp_path / "audit-a.jsonl", name="hotlist"))
+    b = Hotlist(tmp_path / "hotlist.json", AuditLog(tmp_path / "audit-b.jsonl", name="hotlist"))
+    ea = a.add("ก 1", reason="stolen", actor="officer:a")
+    eb = b.add("ข 2", reason="stolen", actor="officer:b")  # b started before a's change: must not drop it
+    assert {e.id for e in _hotlist(tmp_path).entries()} == {ea.id, eb.id}
+    a.remove(eb.id, actor="officer:a")  # a sees b's entry although it never reloaded explicitly
+    assert b.refresh() and [e.id for e in b.entries()] == [ea.id]
+    assert [e.id for e in _hotlist(tmp_path).entries()] == [ea.id]

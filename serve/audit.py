@@ -10,6 +10,7 @@ within the retention period: an operator with disk access still cannot erase his
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -56,13 +57,26 @@ class AuditLog:
         self.store = store
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._last = self._tail()
 
     def _tail(self) -> AuditEvent | None:
+        """The last event, read from the end of the file (cheap for long logs)."""
         if not self.path.exists():
             return None
-        events = self._read()
-        return events[-1] if events else None
+        with open(self.path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            pos, chunk = f.tell(), b""
+            while pos > 0:
+                step = min(65536, pos)
+                pos -= step
+                f.seek(pos)
+                chunk = f.read(step) + chunk
+                lines = [ln for ln in chunk.splitlines() if ln.strip()]
+                if len(lines) >= 2 or (pos == 0 and lines):
+                    try:
+                        return AuditEvent.model_validate_json(lines[-1])
+                    except ValueError as e:
+                        raise AuditError(f"{self.path}: unreadable last audit line ({e})") from e
+        return None
 
     def _read(self) -> list[AuditEvent]:
         events = []
@@ -77,22 +91,29 @@ class AuditLog:
         return events
 
     def append(self, actor: str, action: str, subject: str, details: dict[str, Any] | None = None) -> AuditEvent:
-        """Record one action; returns the chained event. Thread-safe; durable when it returns."""
-        with self._lock:
-            prev = self._last
-            ev = AuditEvent(seq=(prev.seq + 1) if prev else 1, ts=datetime.now(UTC), actor=actor, action=action,
-                            subject=subject, details=details or {}, prev_hash=prev.hash if prev else GENESIS)
-            ev.hash = ev.digest()
-            line = ev.model_dump_json() + "\n"
-            with open(self.path, "a", encoding="utf-8") as f:
+        """Record one action; returns the chained event. Durable when it returns.
+
+        Safe for several writers of one file (threads, Serve replicas, processes on one node): the file is
+        locked and its last event re-read under the lock, so the chain never forks.
+        """
+        with self._lock, open(self.path, "a+", encoding="utf-8") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                prev = self._tail()
+                ev = AuditEvent(seq=(prev.seq + 1) if prev else 1, ts=datetime.now(UTC), actor=actor,
+                                action=action, subject=subject, details=details or {},
+                                prev_hash=prev.hash if prev else GENESIS)
+                ev.hash = ev.digest()
+                line = ev.model_dump_json() + "\n"
                 f.write(line)
                 f.flush()
                 os.fsync(f.fileno())
-            if self.store is not None:
-                self.store.put_bytes(EVIDENCE_BUCKET, f"audit/{self.name}/{ev.seq:012d}.json", line.encode(),
-                                     content_type="application/json")
-            self._last = ev
-            return ev
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        if self.store is not None:
+            self.store.put_bytes(EVIDENCE_BUCKET, f"audit/{self.name}/{ev.seq:012d}.json", line.encode(),
+                                 content_type="application/json")
+        return ev
 
     def events(self, subject: str | None = None) -> list[AuditEvent]:
         """All events in order, or those about one subject."""

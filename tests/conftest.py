@@ -77,3 +77,14 @@ def ray_cluster() -> Iterator[str]:
     desc = raycluster.connect(num_cpus=2)
     yield desc
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def serve_url(ray_cluster: str) -> Iterator[str]:
+    """Ray Serve's HTTP proxy, started once per session on a free loopback port; every Serve test uses it."""
+    from ray import serve
+
+    port = free_port_block(size=1)
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    yield f"http://127.0.0.1:{port}"
+    serve.shutdown()

@@ -13,7 +13,6 @@ from PIL import Image
 
 from serve.auth import new_token
 from serve.imaging import encode_jpeg
-from tests.conftest import free_port_block
 
 
 def _astronaut() -> np.ndarray:
@@ -23,17 +22,15 @@ def _astronaut() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def api(ray_cluster, s3_store):
+def api(serve_url, s3_store):
     """The deployed `ssz` application (face + plate + API) exactly as `ssz api up` builds it."""
     import os
-
-    from ray import serve
 
     from cluster import serving
 
     token = new_token()
     os.environ["SSZ_API_TOKENS"] = f"somchai:{token}"
-    port = free_port_block(size=1)
+    port = int(serve_url.rsplit(":", 1)[1])
     st = serving.up(host="127.0.0.1", port=port, max_batch_size=4)
     assert st.running and st.users == ["somchai"]
     client = httpx.Client(base_url=st.url, timeout=120, headers={"Authorization": f"Bearer {token}"})
@@ -42,7 +39,6 @@ def api(ray_cluster, s3_store):
     serving.down()
     assert serving.status().running is False
     os.environ.pop("SSZ_API_TOKENS")
-    serve.shutdown()
 
 
 def _post_image(client: httpx.Client, path: str, data: bytes, ctype: str = "image/jpeg", **kw) -> httpx.Response:

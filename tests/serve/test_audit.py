@@ -50,3 +50,18 @@ def test_events_are_locked_in_the_evidence_bucket(tmp_path, s3_store):
     with pytest.raises(S3Error) as info:
         s3_store.client.remove_object(EVIDENCE_BUCKET, key, version_id=version)
     assert info.value.code == "AccessDenied"
+
+
+
+def test_several_processes_keep_one_chain(tmp_path):
+    import subprocess
+    import sys
+
+    p = str(tmp_path / "shared.jsonl")
+    code = ("import sys; from serve.audit import AuditLog; log = AuditLog(sys.argv[1], name='concurrent')\n"
+            "for i in range(25): log.append(sys.argv[2], 'enrol', f'{sys.argv[2]}-{i}')")
+    procs = [subprocess.Popen([sys.executable, "-c", code, p, f"replica{i}"]) for i in range(3)]
+    assert [pr.wait(120) for pr in procs] == [0, 0, 0]
+    log = AuditLog(p)
+    assert log.verify() == 75
+    assert {e.actor for e in log.events()} == {"replica0", "replica1", "replica2"}

@@ -5,7 +5,6 @@ One Serve application for the whole module (models load once in its replica).
 
 from __future__ import annotations
 
-import socket
 from datetime import date, timedelta
 
 import numpy as np
@@ -20,17 +19,10 @@ from serve.face.service import FaceServiceConfig
 APP = "face-test"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def face_app(ray_cluster, tmp_path_factory):
+def face_app(serve_url, tmp_path_factory):
     """The face app deployed once for this module, with a private watchlist; deleted afterwards."""
     d = tmp_path_factory.mktemp("face-serve")
-    serve.start(http_options={"host": "127.0.0.1", "port": _free_port()})
     cfg = FaceAppConfig(
         service=FaceServiceConfig(watchlist_name="serve-test", watchlist_path=str(d / "watchlist.json"),
                                   audit_path=str(d / "audit.jsonl")),

@@ -60,14 +60,12 @@ def test_empty_scene_has_no_reads(plate_service):
 
 
 @pytest.fixture(scope="module")
-def plate_app(ray_cluster, tmp_path_factory):
+def plate_app(serve_url, tmp_path_factory):
     from ray import serve
 
     from serve.plate.deployment import PlateAppConfig, build_plate_app
-    from tests.conftest import free_port_block
 
     tmp = tmp_path_factory.mktemp("plate-serve")
-    serve.start(http_options={"host": "127.0.0.1", "port": free_port_block(size=1)})
     cfg = PlateAppConfig(max_batch_size=4, batch_wait_timeout_s=0.2, num_cpus=0.5,
                          hotlist_path=str(tmp / "hotlist.json"))
     handle = serve.run(build_plate_app(cfg), name="plate-test", route_prefix=None)

@@ -168,8 +168,12 @@ def plan_rounds(G: nx.MultiDiGraph, depot: int, stops: list[Stop], units: int = 
     its travel + service time never exceeds ``shift_s``. ``balance`` weights the longest route's length
     (global span cost) so that units share the work. Raises :class:`PatrolError` if no plan fits.
     """
-    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
-
+    try:
+        from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+    except ImportError as e:
+        raise PatrolError(f"OR-Tools routing cannot load ({e}). If highspy was loaded first in this process (e.g. "
+                          "PuLP's HiGHS API), restart: OR-Tools and highspy ship clashing HiGHS libraries; "
+                          "twin.placement's default solver uses OR-Tools' own HiGHS instead") from e
     if units < 1:
         raise PatrolError("units must be at least 1")
     if shift_s <= 0:

@@ -7,9 +7,20 @@ objective, so the model picks ``p`` new sites that maximise the newly covered ri
   submodular function, so greedy reaches at least (1 - 1/e) of the optimum; it also yields an upper bound
   (the greedy value plus the best ``p`` marginal gains at any step, Nemhauser-Wolsey), reported as
   ``best_bound`` when no exact solve ran.
-- :func:`solve_exact` solves the MCLP integer program with PuLP and HiGHS (highspy), CBC as fallback,
-  warm-started from greedy. It reports the solver's real model status, best bound and MIP gap: a solve
-  stopped by its time limit is reported as ``time_limit`` with its gap, never as "optimal".
+- :func:`solve_exact` solves the MCLP integer program, warm-started from greedy, and reports the solver's
+  real model status, best bound and MIP gap: a solve stopped by its time limit is reported as
+  ``time_limit`` with its gap, never as "optimal". Backends:
+  ``ortools-scip`` (default): SCIP through OR-Tools' MPSolver, warm-started with the greedy solution;
+  ``ortools-highs``: HiGHS's MIP solver through OR-Tools (no MIP start: OR-Tools 9.15 crashes on a hint
+  to HiGHS, and a solve stopped before its first incumbent returns an unnamed code, reported as
+  ``time_limit`` with greedy's sites and bound);
+  ``pulp-cbc``: PuLP with CBC (a subprocess; PuLP's status is not trusted: ``sol_status`` is read);
+  ``pulp-highs``: PuLP with highspy.
+  Why the default is not PuLP + highspy: OR-Tools (used by :mod:`twin.patrol`) and highspy each ship
+  their own HiGHS library and cannot both be loaded in one process (whichever comes second fails with an
+  undefined-symbol ImportError), and importing PuLP loads highspy. Planning notebooks need both
+  routing and placement, so the default stays inside OR-Tools; PuLP is imported only after OR-Tools so
+  that it falls back to CBC instead of loading highspy.
 
 Demand points with the same set of candidate sites are merged before the exact solve (same objective,
 far fewer rows).
@@ -17,13 +28,15 @@ far fewer rows).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Literal
 
 import numpy as np
-import pulp
 import scipy.sparse as sp
 from pydantic import BaseModel
+
+Solver = Literal["ortools-highs", "ortools-scip", "pulp-cbc", "pulp-highs"]
 
 
 class PlacementError(ValueError):
@@ -150,29 +163,12 @@ def _merge_demand(A: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.nd
     return sp.csr_matrix((np.ones(r.size, bool), (r, c)), shape=(A.shape[0], len(ww))), np.array(ww)
 
 
-def _highs_status(h: object) -> tuple[str, float | None, float | None]:
-    import highspy
-
-    st = h.getModelStatus()  # type: ignore[attr-defined]
-    info = h.getInfo()  # type: ignore[attr-defined]
-    names = {highspy.HighsModelStatus.kOptimal: "optimal", highspy.HighsModelStatus.kTimeLimit: "time_limit",
-             highspy.HighsModelStatus.kInfeasible: "infeasible", highspy.HighsModelStatus.kInterrupt: "interrupted",
-             highspy.HighsModelStatus.kIterationLimit: "iteration_limit",
-             highspy.HighsModelStatus.kSolutionLimit: "solution_limit"}
-    bound = getattr(info, "mip_dual_bound", None)
-    bound = -bound if bound is not None else None  # PuLP hands HiGHS the negated (minimisation) objective
-    gap = getattr(info, "mip_gap", None)
-    return names.get(st, str(h.modelStatusToString(st))), (  # type: ignore[attr-defined]
-        float(bound) if bound is not None and np.isfinite(bound) else None), (
-        float(gap) if gap is not None and np.isfinite(gap) else None)
-
-
 def solve_exact(A: sp.spmatrix, w: np.ndarray, p: int, covered0: np.ndarray | None = None,
                 pinned: list[str] | None = None, time_limit_s: float = 30.0, mip_rel_gap: float = 0.0,
-                warm_start: bool = True, solver: Literal["highs", "cbc"] = "highs") -> PlacementResult:
-    """Exact MCLP with PuLP (HiGHS via highspy, or CBC): max Σ w_i y_i, y_i ≤ Σ_{j sees i} x_j, Σ x_j = p.
+                warm_start: bool = True, solver: Solver = "ortools-scip") -> PlacementResult:
+    """Exact MCLP (see the module note on backends): max Σ w_i y_i, y_i ≤ Σ_{j sees i} x_j, Σ x_j = p.
 
-    Pinned coverage ``covered0`` is removed from the objective. Greedy gives the warm start (HiGHS) and a
+    Pinned coverage ``covered0`` is removed from the objective. Greedy gives the warm start and a
     floor: if the time-limited solver returns something worse than greedy, greedy's sites are returned with
     the solver's bound. ``status`` is the solver's model status, not PuLP's "Optimal" label.
     """
@@ -181,43 +177,23 @@ def solve_exact(A: sp.spmatrix, w: np.ndarray, p: int, covered0: np.ndarray | No
     g = greedy(A, w, p, c0, pinned)
     residual = np.where(c0, 0.0, w)
     Am, wm = _merge_demand(A, residual)
-    prob = pulp.LpProblem("mclp", pulp.LpMaximize)
-    x = [pulp.LpVariable(f"x{j}", cat="Binary") for j in range(A.shape[0])]
-    y = [pulp.LpVariable(f"y{i}", lowBound=0, upBound=1) for i in range(len(wm))]
-    prob += pulp.lpDot(wm.tolist(), y)
-    Amc = Am.tocsc()
-    for i in range(len(wm)):
-        sites = Amc.indices[Amc.indptr[i]:Amc.indptr[i + 1]]
-        prob += y[i] <= pulp.lpSum(x[j] for j in sites)
-    prob += pulp.lpSum(x) == p
     chosen_g = set(g.chosen)
-    if warm_start:
-        for j, v in enumerate(x):
-            v.setInitialValue(1 if j in chosen_g else 0)
-        seen = np.asarray(Am[sorted(chosen_g)].sum(axis=0)).ravel() > 0 if chosen_g else np.zeros(len(wm), bool)
-        for i, v in enumerate(y):
-            v.setInitialValue(1.0 if seen[i] else 0.0)
-    status: str
-    bound: float | None
-    gap: float | None
-    if solver == "highs" and pulp.HiGHS().available():
-        s = _WarmHiGHS(msg=False, timeLimit=time_limit_s, gapRel=mip_rel_gap, warm=warm_start)
-        prob.solve(s)
-        status, bound, gap = _highs_status(prob.solverModel)
-        name = "HiGHS (highspy via PuLP)"
+    seen = np.asarray(Am[sorted(chosen_g)].sum(axis=0)).ravel() > 0 if chosen_g else np.zeros(len(wm), bool)
+    if solver in ("ortools-highs", "ortools-scip"):
+        chosen, status, bound, gap, name = _solve_ortools(Am, wm, p, chosen_g, seen, time_limit_s, mip_rel_gap,
+                                                          warm_start, solver.removeprefix("ortools-").upper())
+    elif solver in ("pulp-cbc", "pulp-highs"):
+        chosen, status, bound, gap, name = _solve_pulp(Am, wm, p, chosen_g, seen, time_limit_s, mip_rel_gap,
+                                                       warm_start, solver)
     else:
-        s = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=mip_rel_gap, warmStart=warm_start)
-        prob.solve(s)
-        # CBC through PuLP: sol_status 1 = optimal, 2 = integer feasible (e.g. stopped by the time limit).
-        status = {1: "optimal", 2: "time_limit", -1: "infeasible", 0: "not_solved"}.get(prob.sol_status, "not_solved")
-        bound, gap = None, None
-        name = "CBC (PuLP)"
-    chosen = [j for j, v in enumerate(x) if (v.value() or 0) > 0.5]
+        raise PlacementError(f"unknown solver {solver!r}: use ortools-highs, ortools-scip, pulp-cbc or pulp-highs")
     value = float(residual[np.asarray(A[chosen].sum(axis=0)).ravel() > 0].sum()) if chosen else 0.0
     if len(chosen) != p or value < g.objective - 1e-9:
         chosen, value = list(g.chosen), g.objective  # the solver found nothing better than the warm start
+    if g.best_bound is not None and status != "optimal":
+        bound = g.best_bound if bound is None else min(bound, g.best_bound)  # both are valid upper bounds
     if bound is None:
-        bound = g.best_bound if status != "optimal" else value
+        bound = value
     if status == "optimal":
         gap = max(0.0, (bound - value) / bound) if bound else 0.0
     elif bound is not None and bound > 0:
@@ -244,28 +220,6 @@ def _order(A: sp.csr_matrix, residual: np.ndarray, chosen: list[int]) -> tuple[l
     return order, marginal
 
 
-class _WarmHiGHS(pulp.HiGHS):  # type: ignore[misc,name-defined]
-    """PuLP's highspy interface, plus a MIP start from the variables' initial values."""
-
-    def __init__(self, warm: bool = True, **kw: object):
-        super().__init__(**kw)
-        self._warm = warm
-
-    def callSolver(self, lp: pulp.LpProblem) -> None:  # PuLP API name
-        if self._warm:
-            try:
-                import highspy
-
-                cols = lp.variables()
-                sol = highspy.HighsSolution()
-                sol.col_value = [float(v.varValue if v.varValue is not None else 0.0) for v in cols]
-                sol.value_valid = True
-                lp.solverModel.setSolution(sol)
-            except Exception:  # a MIP start is only a hint; the solve goes on without it
-                pass
-        super().callSolver(lp)
-
-
 class Placement(BaseModel):
     """A placement: the solver result plus the pinned and new camera sites (metric x/y, heading)."""
 
@@ -279,7 +233,7 @@ class Placement(BaseModel):
 
 def place(demand: object, candidates: object, existing: object | None, p: int,
           method: Literal["greedy", "exact"] = "greedy", corridor: object | None = None,
-          time_limit_s: float = 30.0) -> Placement:
+          time_limit_s: float = 30.0, solver: Solver = "ortools-scip") -> Placement:
     """Choose ``p`` new camera sites among ``candidates`` with the ``existing`` cameras pinned.
 
     ``demand`` is a :class:`twin.coverage.Demand` (its risk weights used), ``candidates``/``existing`` are
@@ -299,10 +253,93 @@ def place(demand: object, candidates: object, existing: object | None, p: int,
     else:
         c0, pinned_ids, pinned_xy = np.zeros(len(demand), bool), [], []
     if method == "exact":
-        res = solve_exact(A, w, p, c0, pinned_ids, time_limit_s=time_limit_s)
+        res = solve_exact(A, w, p, c0, pinned_ids, time_limit_s=time_limit_s, solver=solver)
     else:
         res = greedy(A, w, p, c0, pinned_ids)
     return Placement(result=res, pinned_xy=pinned_xy,
                      new_xy=[(float(candidates.x[j]), float(candidates.y[j]), float(candidates.heading_deg[j]))
                              for j in res.chosen],
                      new_kind=[str(candidates.kind[j]) for j in res.chosen])
+
+
+def _solve_ortools(Am: sp.csr_matrix, wm: np.ndarray, p: int, warm: set[int], seen: np.ndarray, time_limit_s: float,
+                   mip_rel_gap: float, warm_start: bool, backend: str = "HIGHS"
+                   ) -> tuple[list[int], str, float | None, float | None, str]:
+    from ortools.linear_solver import pywraplp
+
+    s = pywraplp.Solver.CreateSolver(backend)
+    if s is None:
+        raise PlacementError(f"OR-Tools has no {backend} MIP backend here: use solver='pulp-cbc'")
+    s.SuppressOutput()
+    x = [s.BoolVar(f"x{j}") for j in range(Am.shape[0])]
+    y = [s.NumVar(0.0, 1.0, f"y{i}") for i in range(len(wm))]
+    Amc = Am.tocsc()
+    for i in range(len(wm)):
+        sites = Amc.indices[Amc.indptr[i]:Amc.indptr[i + 1]]
+        s.Add(y[i] <= sum(x[j] for j in sites))
+    s.Add(sum(x) == p)
+    s.Maximize(sum(float(wm[i]) * y[i] for i in range(len(wm))))
+    s.SetTimeLimit(int(time_limit_s * 1000))
+    if warm_start and backend != "HIGHS":  # OR-Tools 9.15 crashes (SIGSEGV) on a hint to its HiGHS backend
+        s.SetHint(x + y, [1.0 if j in warm else 0.0 for j in range(len(x))] + [1.0 if v else 0.0 for v in seen])
+    params = pywraplp.MPSolverParameters()
+    params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, mip_rel_gap)
+    t0 = time.perf_counter()
+    code = s.Solve(params)
+    ran_out = time.perf_counter() - t0 >= 0.95 * time_limit_s
+    status = {pywraplp.Solver.OPTIMAL: "optimal", pywraplp.Solver.FEASIBLE: "time_limit",
+              pywraplp.Solver.INFEASIBLE: "infeasible"}.get(code, "time_limit" if ran_out else f"solver_code_{code}")
+    chosen = [j for j, v in enumerate(x) if v.solution_value() > 0.5] if code in (0, 1) else []
+    bound = float(s.Objective().BestBound()) if code in (0, 1) else None
+    if bound is not None and not np.isfinite(bound):
+        bound = None
+    return chosen, status, bound, None, f"{backend} MIP via OR-Tools MPSolver"
+
+
+def _solve_pulp(Am: sp.csr_matrix, wm: np.ndarray, p: int, warm: set[int], seen: np.ndarray, time_limit_s: float,
+                mip_rel_gap: float, warm_start: bool, which: str
+                ) -> tuple[list[int], str, float | None, float | None, str]:
+    if which == "pulp-cbc":
+        # Load OR-Tools' HiGHS first so that PuLP does not load highspy (see the module note).
+        with contextlib.suppress(ImportError):
+            import ortools.linear_solver.pywraplp  # noqa: F401
+    import pulp
+
+    prob = pulp.LpProblem("mclp", pulp.LpMaximize)
+    x = [pulp.LpVariable(f"x{j}", cat="Binary") for j in range(Am.shape[0])]
+    y = [pulp.LpVariable(f"y{i}", lowBound=0, upBound=1) for i in range(len(wm))]
+    prob += pulp.lpDot(wm.tolist(), y)
+    Amc = Am.tocsc()
+    for i in range(len(wm)):
+        sites = Amc.indices[Amc.indptr[i]:Amc.indptr[i + 1]]
+        prob += y[i] <= pulp.lpSum(x[j] for j in sites)
+    prob += pulp.lpSum(x) == p
+    if warm_start:
+        for j, v in enumerate(x):
+            v.setInitialValue(1 if j in warm else 0)
+        for i, v in enumerate(y):
+            v.setInitialValue(1.0 if seen[i] else 0.0)
+    bound: float | None = None
+    gap: float | None = None
+    if which == "pulp-highs":
+        if not pulp.HiGHS().available():
+            raise PlacementError("PuLP's HiGHS API is not available in this process (highspy missing, or OR-Tools "
+                                 "loaded first: they cannot share a process); use solver='ortools-highs'")
+        prob.solve(pulp.HiGHS(msg=False, timeLimit=time_limit_s, gapRel=mip_rel_gap))
+        import highspy
+
+        h = prob.solverModel
+        st = h.getModelStatus()
+        info = h.getInfo()
+        status = {highspy.HighsModelStatus.kOptimal: "optimal", highspy.HighsModelStatus.kTimeLimit: "time_limit",
+                  highspy.HighsModelStatus.kInfeasible: "infeasible"}.get(st, str(h.modelStatusToString(st)))
+        b = getattr(info, "mip_dual_bound", None)
+        bound = -float(b) if b is not None and np.isfinite(b) else None  # PuLP hands HiGHS the negated objective
+        name = "HiGHS (highspy via PuLP)"
+    else:
+        prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=mip_rel_gap, warmStart=warm_start))
+        # PuLP says "Optimal" for a CBC run stopped by its time limit; sol_status 2 means integer-feasible only.
+        status = {1: "optimal", 2: "time_limit", -1: "infeasible", 0: "not_solved"}.get(prob.sol_status, "not_solved")
+        name = "CBC via PuLP"
+    chosen = [j for j, v in enumerate(x) if (v.value() or 0) > 0.5]
+    return chosen, status, bound, gap, name

@@ -135,3 +135,32 @@ def test_bad_input_is_rejected(demand: cv.Demand, candidates: cv.Sites) -> None:
         pl.greedy(A, demand.weighted(), 11)
     with pytest.raises(pl.PlacementError, match="weights"):
         pl.greedy(A, np.ones(3), 1)
+
+
+def test_exact_backends_agree_and_report_status(demand: cv.Demand, candidates: cv.Sites, existing: cv.Sites) -> None:
+    A = cv.coverage_matrix(demand, candidates.take(np.arange(200)))
+    w = demand.weighted()
+    c0 = cv.covered_mask(demand, existing)
+    res = {s: pl.solve_exact(A, w, 5, c0, time_limit_s=20, solver=s) for s in ("ortools-highs", "ortools-scip",
+                                                                             "pulp-cbc")}
+    vals = [r.objective for r in res.values()]
+    assert max(vals) - min(vals) < 1e-6 * max(vals), {k: r.objective for k, r in res.items()}
+    for r in res.values():
+        assert r.status == "optimal" and r.mip_gap is not None and r.mip_gap < 1e-6
+    with pytest.raises(pl.PlacementError, match="unknown solver"):
+        pl.solve_exact(A, w, 2, solver="gurobi")  # type: ignore[arg-type]
+
+
+def test_time_limited_city_solve_is_not_called_optimal_without_proof(cm_proj: nx.MultiDiGraph) -> None:
+    # The whole Chiang Mai extract, 60 new cameras, 1 s: whatever comes back, status and gap must agree.
+    d = cv.sample_streets(cm_proj, 10.0)
+    s = cv.candidate_sites(cm_proj, d)
+    A = cv.coverage_matrix(d, s)
+    r = pl.solve_exact(A, d.weighted(), 60, time_limit_s=1.0)
+    g = pl.greedy(A, d.weighted(), 60)
+    assert r.objective >= g.objective - 1e-9 and r.best_bound is not None and r.best_bound >= r.objective - 1e-6
+    if r.status == "optimal":
+        assert r.mip_gap < 1e-6
+    else:
+        assert r.status == "time_limit" and r.mip_gap is not None and r.mip_gap >= 0
+    assert r.mip_gap == pytest.approx((r.best_bound - r.objective) / r.best_bound, abs=1e-9)

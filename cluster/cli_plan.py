@@ -1,0 +1,274 @@
+"""``ssz plan``: risk scores and work orders, camera placement, patrol rounds for a city's Safety Zone.
+
+Every command loads the city's street graph (offline: its OSM file or the generated town) and its camera
+and place registry, works on the zone's streets and prints one JSON document. Risk uses hand weights from
+:class:`twin.risk.RiskConfig` unless an incident CSV (x/y metric or lon/lat, optional hour) is given, in
+which case the weights are fitted by count regression and the PAI on held-out incidents is reported.
+Risk points (lighting / vegetation / abandoned lots) come from a CSV, or are generated and marked so.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+import shapely.ops
+import typer
+
+from cluster.config import CityConfig, ConfigError, load_city
+from twin import coverage as cv
+from twin import graph
+from twin import patrol as pt
+from twin import risk as rk
+
+app = typer.Typer(help="Planning: risk scores and fixes, camera placement, patrol rounds.", no_args_is_help=True,
+                  add_completion=False)
+
+CityOpt = Annotated[str, typer.Option("--city", help="Bundled city id or path to a city YAML.")]
+
+
+def _print(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _fail(msg: str) -> None:
+    sys.stderr.write(f"error: {msg}\n")
+    raise typer.Exit(2)
+
+
+@dataclass
+class PlanContext:
+    """Everything the planning commands share for one city: graphs, registry, zone, demand, risk."""
+
+    city: CityConfig
+    G: nx.MultiDiGraph
+    P: nx.MultiDiGraph
+    zone_utm: shapely.Polygon
+    places: pd.DataFrame
+    cameras: pd.DataFrame
+    demand: cv.Demand
+    risk_points: pd.DataFrame
+    X: np.ndarray
+    names: list[str]
+    model: rk.RiskModel
+    incidents: pd.DataFrame | None
+    pai: dict[str, float] | None
+
+    def to_lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Metric x/y back to WGS84 lon/lat."""
+        lon, lat = graph.utm_transformers(self.city.utm_epsg)[1].transform(np.asarray(x), np.asarray(y))
+        return np.asarray(lon), np.asarray(lat)
+
+
+def _read_points(path: Path | None, epsg: int) -> pd.DataFrame | None:
+    if path is None:
+        return None
+    if not path.exists():
+        _fail(f"{path} not found")
+    df = pd.read_csv(path)
+    if {"x", "y"} <= set(df.columns):
+        return df
+    if {"lon", "lat"} <= set(df.columns):
+        x, y = graph.utm_transformers(epsg)[0].transform(df["lon"].to_numpy(float), df["lat"].to_numpy(float))
+        return df.assign(x=np.asarray(x), y=np.asarray(y))
+    _fail(f"{path}: needs x/y (UTM metres) or lon/lat columns, found {list(df.columns)}")
+    return None
+
+
+def build_context(city_id: str, incidents: Path | None = None, risk_points: Path | None = None,
+                  spacing_m: float = 8.0, seed: int = 0) -> PlanContext:
+    """Load a city's graph and registry and score the zone's streets (fitted weights when incidents exist)."""
+    from cluster.city import load_city_graph
+    from cluster.registry import build_registry, zone_polygon
+
+    try:
+        city = load_city(city_id)
+    except ConfigError as e:
+        _fail(str(e))
+        raise
+    G = load_city_graph(city)
+    P = graph.project(G, city.utm_epsg)
+    reg = build_registry(city, G)
+    zone_utm = zone_polygon(city)[1]
+    demand = cv.sample_streets(P, spacing_m, zone=zone_utm)
+    places = reg.places_frame()
+    rp = _read_points(risk_points, city.utm_epsg)
+    if rp is None:
+        rp = rk.generate_risk_points(demand, 30, seed=seed)
+    elif "risk_id" not in rp:
+        rp = rp.assign(risk_id=[f"rp-{k + 1:03d}" for k in range(len(rp))])
+    feats = rk.Features.from_frame(places, city.utm_epsg) + rk.Features.from_frame(rp)
+    X, names = rk.factor_matrix(demand, feats)
+    inc = _read_points(incidents, city.utm_epsg)
+    model, pai = rk.hand_model(), None
+    if inc is not None:
+        rng = np.random.default_rng(seed)
+        test = rng.random(len(inc)) < 0.3
+        train, held = inc[~test], inc[test]
+        try:
+            model = rk.fit(demand, X, names, train["x"].to_numpy(float), train["y"].to_numpy(float))
+            pai = rk.pai(demand, model.score(X), held["x"].to_numpy(float), held["y"].to_numpy(float))
+        except rk.RiskError as e:
+            sys.stderr.write(f"note: {e}; using hand weights\n")
+    demand.weight = model.score(X)
+    return PlanContext(city, G, P, zone_utm, places, reg.cameras_frame(), demand, rp, X, names, model, inc, pai)
+
+
+@app.command("risk")
+def risk_cmd(city: CityOpt = "chiangmai",
+             incidents: Annotated[Path | None, typer.Option(help="Incident CSV (x/y or lon/lat, hour).")] = None,
+             risk_points: Annotated[Path | None, typer.Option(help="Risk-point CSV (kind, x/y or lon/lat).")] = None,
+             top: Annotated[int, typer.Option(help="How many streets and work orders to list.")] = 10) -> None:
+    """Risk per street segment, the riskiest streets and the ranked lighting/landscaping work orders."""
+    ctx = build_context(city, incidents, risk_points)
+    seg = rk.segment_risk(ctx.demand, ctx.model.score(ctx.X)).head(top)
+    wo = rk.work_orders(ctx.demand, ctx.model, ctx.X, ctx.risk_points).head(top)
+    lon, lat = ctx.to_lonlat(wo["x"].to_numpy(), wo["y"].to_numpy())
+    out: dict[str, Any] = {
+        "city": ctx.city.id, "weights_source": ctx.model.source, "weights": ctx.model.weights(),
+        "risk_points_source": "file" if risk_points else "generated (no risk-point file given)",
+        "street_km": round(float(ctx.demand.length_m.sum()) / 1000, 2),
+        "riskiest_streets": [{"u": int(r.u), "v": int(r.v), "key": int(r.key), "length_m": round(r.length_m, 1),
+                              "relative_risk": round(r.risk, 2)} for r in seg.itertuples()],
+        "work_orders": [{"risk_id": r.risk_id, "kind": r.kind, "lon": round(float(a), 6), "lat": round(float(b), 6),
+                         "expected_drop_pct": round(r.drop_pct, 2)}
+                        for r, a, b in zip(wo.itertuples(), lon, lat, strict=True)],
+    }
+    if ctx.pai is not None:
+        out["pai_held_out"] = ctx.pai
+    if ctx.incidents is not None and len(ctx.incidents):
+        kde = rk.kde_hotspots(ctx.demand, ctx.incidents)
+        out["hotspots_by_hour"] = {}
+        for col in kde.columns:
+            i = int(kde[col].idxmax())
+            a, b = ctx.to_lonlat(ctx.demand.x[i:i + 1], ctx.demand.y[i:i + 1])
+            out["hotspots_by_hour"][col] = {"lon": round(float(a[0]), 6), "lat": round(float(b[0]), 6),
+                                            "density_per_km2": round(float(kde[col].iloc[i]), 1)}
+    _print(out)
+
+
+@app.command("cameras")
+def cameras_cmd(city: CityOpt = "chiangmai",
+                p: Annotated[int, typer.Option("--p", help="New cameras to place.")] = 20,
+                exact: Annotated[bool, typer.Option(help="Exact MCLP (HiGHS) instead of greedy.")] = True,
+                time_limit: Annotated[float, typer.Option(help="Solver time limit (s).")] = 30.0,
+                fov: Annotated[float, typer.Option(help="Field of view of new cameras (degrees).")] = 60.0,
+                range_m: Annotated[float, typer.Option(help="Useful range of new cameras (m).")] = 40.0,
+                map_out: Annotated[Path | None, typer.Option("--map", help="Offline kepler.gl map path.")] = None,
+                ) -> None:
+    """Place ``p`` new cameras on the zone's streets (existing cameras pinned), maximising covered risk."""
+    from twin import placement as pl
+
+    ctx = build_context(city)
+    cands = cv.candidate_sites(ctx.P, ctx.demand, fov_deg=fov, range_m=range_m, zone=ctx.zone_utm)
+    existing = cv.cameras_to_sites(ctx.cameras, ctx.city.utm_epsg)
+    if p > len(cands):
+        _fail(f"--p {p} is more than the {len(cands)} candidate sites in the zone")
+    res = pl.place(ctx.demand, cands, existing, p, method="exact" if exact else "greedy", time_limit_s=time_limit)
+    xy = np.array(res.new_xy) if res.new_xy else np.zeros((0, 3))
+    lon, lat = ctx.to_lonlat(xy[:, 0], xy[:, 1])
+    r = res.result
+    out = {"city": ctx.city.id, "method": r.method, "solver": r.solver, "status": r.status, "p": p,
+           "pinned_cameras": len(r.pinned), "candidate_sites": len(cands),
+           "covered_share_before": round(r.share_before, 4), "covered_share_after": round(r.share_after, 4),
+           "best_bound": r.best_bound, "mip_gap": r.mip_gap, "solve_s": round(r.solve_s, 3),
+           "marginal_curve": [round(c, 4) for c in r.curve()],
+           "new_sites": [{"lon": round(float(a), 6), "lat": round(float(b), 6), "heading_deg": round(float(h), 1),
+                          "kind": k, "fov_deg": fov, "range_m": range_m}
+                         for a, b, h, k in zip(lon, lat, xy[:, 2], res.new_kind, strict=True)]}
+    if map_out is not None:
+        out["map"] = str(write_camera_map(ctx, out["new_sites"], map_out))
+    _print(out)
+
+
+def write_camera_map(ctx: PlanContext, new_sites: list[dict[str, Any]], path: Path) -> Path:
+    """An offline kepler.gl map of existing (pinned) and new cameras with their view wedges."""
+    from twin import maps
+
+    cams = ctx.cameras[ctx.cameras["mount"] == "fixed"].copy()
+    cams["owner"] = cams["owner"].astype(str)
+    new = pd.DataFrame(new_sites).assign(owner="government", kind="cctv", id=lambda d: [f"new-{i + 1:02d}"
+                                                                                       for i in range(len(d))])
+    both = pd.concat([cams.assign(status="existing"), new.assign(status="new")], ignore_index=True)
+    both["camera_id"] = both["id"]
+    zone_wgs = shapely.ops.transform(graph.utm_transformers(ctx.city.utm_epsg)[1].transform, ctx.zone_utm)
+    m = maps.TwinMap(centre=(ctx.city.zone.centre.lon, ctx.city.zone.centre.lat), title=f"{ctx.city.name}: new cameras")
+    m.add(maps.zone_outline(zone_wgs), maps.cameras(both, color_by="owner"),
+          maps.cameras(new, color_by="owner", name="new_cameras"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Path(m.to_html(path))
+
+
+@app.command("patrol")
+def patrol_cmd(city: CityOpt = "chiangmai",
+               units: Annotated[int | None, typer.Option(help="Patrol units (default: the city's config).")] = None,
+               shift_h: Annotated[float, typer.Option(help="Shift length (hours).")] = 8.0,
+               hotspots: Annotated[int, typer.Option(help="Candidate hot spots (optional stops).")] = 10,
+               per_day: Annotated[int, typer.Option(help="Hot spots sampled into today's rounds.")] = 5,
+               day: Annotated[int, typer.Option(help="Day number: seeds the randomised schedule.")] = 0,
+               time_limit: Annotated[float, typer.Option(help="Routing time limit (s).")] = 10.0) -> None:
+    """Plan today's QR rounds: every checkpoint, a risk-weighted random set of hot spots, isochrones."""
+    ctx = build_context(city)
+    n_units = units if units is not None else max(1, ctx.city.patrol_units)
+    to_utm = graph.utm_transformers(ctx.city.utm_epsg)[0]
+    qr = ctx.places[ctx.places["kind"] == "qr"]
+    if qr.empty:
+        _fail(f"{ctx.city.id} has no QR checkpoints in its config (checkpoints: N)")
+    x, y = to_utm.transform(qr["lon"].to_numpy(float), qr["lat"].to_numpy(float))
+    nodes = pt.nearest_nodes(ctx.P, np.asarray(x), np.asarray(y))
+    sx, sy = to_utm.transform(ctx.city.station.lon, ctx.city.station.lat)
+    depot = int(pt.nearest_nodes(ctx.P, np.array([sx]), np.array([sy]))[0])
+    checkpoints = [pt.Stop(id=i, node=int(n), service_s=60) for i, n in zip(qr["id"], nodes, strict=True)]
+    hot = pt.hotspot_stops(ctx.P, rk.segment_risk(ctx.demand, ctx.model.score(ctx.X)), hotspots)
+    pi = pt.coverage_probabilities(np.array([h.prize for h in hot]), min(per_day, len(hot)))
+    today = pt.sample_rounds(pi, day + 1, seed=zlib.crc32(ctx.city.id.encode()))[day] if hot else []
+    chosen = [hot[i] for i in today]
+    try:
+        plan = pt.plan_rounds(ctx.P, depot, checkpoints + chosen, units=n_units, shift_s=shift_h * 3600,
+                              time_limit_s=time_limit)
+    except pt.PatrolError as e:
+        _fail(str(e))
+        raise
+    iso_station = pt.isochrones(ctx.P, [depot], ctx.demand)
+    positions = [depot, *{v.node for r in plan.routes for v in r.visits}]
+    iso_patrol = pt.isochrones(ctx.P, positions, ctx.demand)
+    _print({
+        "city": ctx.city.id, "units": n_units, "shift_h": shift_h, "status": plan.status,
+        "solve_s": round(plan.solve_s, 2), "checkpoints": len(checkpoints),
+        "hotspot_probabilities": {h.id: round(float(q), 3) for h, q in zip(hot, pi, strict=True)},
+        "hotspots_today": [h.id for h in chosen], "dropped": plan.dropped,
+        "routes": [{"unit": r.unit, "end_min": round(r.end_s / 60, 1), "travel_min": round(r.travel_s / 60, 1),
+                    "stops": [v.stop_id for v in r.visits]} for r in plan.routes],
+        "reachable_share_from_station": dict(zip(["3min", "5min", "10min"], iso_station.share, strict=True)),
+        "reachable_share_from_patrol_stops": dict(zip(["3min", "5min", "10min"], iso_patrol.share, strict=True)),
+    })
+
+
+def bench(city_time_limit_s: float = 60.0, routing_time_limit_s: float = 10.0) -> dict[str, Any]:
+    """``ssz bench plan``: Chiang Mai zone (real OSM, registry pinned) exact; Hat Yai city (617 cameras pinned)
+    with 100 new, greedy and time-limited exact; Hat Yai's 40 QR checkpoints with 3 units."""
+    from cluster.city import load_city_graph
+    from cluster.registry import build_registry, zone_polygon
+    from twin.plan_bench import bench_plan
+
+    cm = load_city("chiangmai")
+    Gz = load_city_graph(cm)
+    hy = load_city("hatyai")
+    Gc = load_city_graph(hy)
+    rc = build_registry(hy, Gc)
+    pf = rc.places_frame()
+    cams = rc.cameras_frame()
+    return bench_plan(Gz, zone_polygon(cm)[1], build_registry(cm, Gz).cameras_frame(), Gc, cams,
+                      pf[pf["kind"] == "qr"], (hy.station.lon, hy.station.lat), city_time_limit_s=city_time_limit_s,
+                      routing_time_limit_s=routing_time_limit_s,
+                      labels={"zone": "Chiang Mai Nimmanhaemin zone, real OSM, registry cameras pinned",
+                              "city": f"Hat Yai generated graph, {int((cams['mount'] == 'fixed').sum())} fixed "
+                                      "cameras pinned", "routing": "Hat Yai 40 QR checkpoints, 3 units"})

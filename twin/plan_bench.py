@@ -62,10 +62,11 @@ def _placement(P: nx.MultiDiGraph, zone: shapely.Geometry | None, existing: cv.S
     bound = e.best_bound if e.best_bound is not None else g.best_bound
 
     def gap(v: float) -> float | None:
-        return round((bound - v) / bound, 5) if bound else None
+        return round(max(0.0, (bound - v) / bound), 5) if bound else None
 
     return {
         "street_km": round(float(demand.length_m.sum()) / 1000, 2), "demand_points": len(demand),
+        "demand": "street length" if demand.weight is None else "risk-weighted street length",
         "candidate_sites": len(cands), "coverage_nnz": int(A.nnz), "pinned_cameras": len(existing), "p": p,
         "build_s": round(build_s, 3),
         "covered_share_before": round(g.share_before, 4),

@@ -163,6 +163,9 @@ def cameras_cmd(city: CityOpt = "chiangmai",
                 fov: Annotated[float, typer.Option(help="Field of view of new cameras (degrees).")] = 60.0,
                 range_m: Annotated[float, typer.Option(help="Useful range of new cameras (m).")] = 40.0,
                 map_out: Annotated[Path | None, typer.Option("--map", help="Offline kepler.gl map path.")] = None,
+                sight_lines: Annotated[bool, typer.Option(help="A camera sees a street point only along a sight "
+                                                               "line inside the street corridor.")] = True,
+                corridor_m: Annotated[float, typer.Option(help="Corridor half-width (m).")] = 12.0,
                 ) -> None:
     """Place ``p`` new cameras on the zone's streets (existing cameras pinned), maximising covered risk."""
     from twin import placement as pl
@@ -172,11 +175,14 @@ def cameras_cmd(city: CityOpt = "chiangmai",
     existing = cv.cameras_to_sites(ctx.cameras, ctx.city.utm_epsg)
     if p > len(cands):
         _fail(f"--p {p} is more than the {len(cands)} candidate sites in the zone")
-    res = pl.place(ctx.demand, cands, existing, p, method="exact" if exact else "greedy", time_limit_s=time_limit)
+    corridor = cv.Corridor(ctx.demand, corridor_m) if sight_lines else None
+    res = pl.place(ctx.demand, cands, existing, p, method="exact" if exact else "greedy", time_limit_s=time_limit,
+                   corridor=corridor)
     xy = np.array(res.new_xy) if res.new_xy else np.zeros((0, 3))
     lon, lat = ctx.to_lonlat(xy[:, 0], xy[:, 1])
     r = res.result
-    out = {"city": ctx.city.id, "method": r.method, "solver": r.solver, "status": r.status, "p": p,
+    out = {"city": ctx.city.id, "method": r.method, "sight_lines": f"street corridor ±{corridor_m:g} m" if sight_lines
+           else "off (wedge only)", "solver": r.solver, "status": r.status, "p": p,
            "pinned_cameras": len(r.pinned), "candidate_sites": len(cands),
            "covered_share_before": round(r.share_before, 4), "covered_share_after": round(r.share_after, 4),
            "best_bound": r.best_bound, "mip_gap": r.mip_gap, "solve_s": round(r.solve_s, 3),

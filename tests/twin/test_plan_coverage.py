@@ -164,3 +164,25 @@ def test_time_limited_city_solve_is_not_called_optimal_without_proof(cm_proj: nx
     else:
         assert r.status == "time_limit" and r.mip_gap is not None and r.mip_gap >= 0
     assert r.mip_gap == pytest.approx((r.best_bound - r.objective) / r.best_bound, abs=1e-9)
+
+
+def test_sight_lines_stop_at_buildings() -> None:
+    # Two parallel streets 30 m apart with a block of buildings between them: a camera on the first street
+    # looking across sees the second street inside its wedge, but not along a sight line in the corridor.
+    a = shapely.LineString([(0, 0), (100, 0)])
+    b = shapely.LineString([(0, 30), (100, 30)])
+    xs = np.array([50.0, 60.0, 50.0, 60.0])
+    ys = np.array([0.0, 0.0, 30.0, 30.0])
+    d = cv.Demand(xs, ys, np.ones(4), np.array([0, 0, 1, 1]), [(0, 1, 0), (2, 3, 0)], [a, b])
+    corridor = cv.Corridor(d, 8.0)
+    wedge_only = set(cv.covered_by_site(d, 45.0, 2.0, 60.0, 120.0, 40.0).tolist())
+    in_sight = set(cv.covered_by_site(d, 45.0, 2.0, 60.0, 120.0, 40.0, corridor).tolist())
+    assert {2, 3} & wedge_only and not {2, 3} & in_sight
+    assert {0, 1} <= in_sight
+
+
+def test_sight_lines_shrink_real_coverage(demand: cv.Demand, candidates: cv.Sites) -> None:
+    sub = candidates.take(np.arange(0, len(candidates), 5))
+    A = cv.coverage_matrix(demand, sub)
+    B = cv.coverage_matrix(demand, sub, cv.Corridor(demand, 12.0))
+    assert B.nnz <= A.nnz and (B > A).nnz == 0  # sight lines only ever remove points

@@ -13,7 +13,8 @@
   over the graph (networkx multi-source Dijkstra) and the share of the zone's street length reachable
   within 3, 5 and 10 minutes.
 - :func:`compare_day` checks a day's recorded checkpoint scans and GPS pings against the plan: missed
-  checkpoints and dwell achieved at hot spots.
+  checkpoints and dwell achieved at hot spots; :func:`response_over_shift` gives the response-time
+  coverage (station plus patrols where the plan puts them) every few minutes over the shift.
 
 Travel times use a patrol speed (``speed_kph``) on street length, or the graph's ``travel_time`` when
 ``speed_kph`` is None. Streets are driven in their legal direction (the graph is directed).
@@ -392,3 +393,33 @@ def simulate_records(G: nx.MultiDiGraph, plan: PatrolPlan, skip_share: float = 0
             # Leaving: the next ping is far away (on the way to the next stop).
             pings.append({"unit_id": r.unit, "t_s": v.arrive_s + stay + ping_s, "x": x + 500.0, "y": y + 500.0})
     return pd.DataFrame(scans, columns=["checkpoint_id", "unit_id", "t_s", "valid"]), pd.DataFrame(pings)
+
+
+def positions_at(plan: PatrolPlan, t_s: float) -> list[int]:
+    """Each unit's node at ``t_s`` (seconds from shift start): its last stop reached, else the station.
+
+    Between stops a unit is placed at the stop it just left (a conservative position: it is on its way).
+    After its round it is back at the station.
+    """
+    out = []
+    for r in plan.routes:
+        node = plan.depot
+        for v in r.visits:
+            if v.arrive_s <= t_s:
+                node = v.node
+        out.append(plan.depot if t_s >= r.end_s else node)
+    return out
+
+
+def response_over_shift(G: nx.MultiDiGraph, plan: PatrolPlan, demand: object, minutes: float = 5.0,
+                        step_s: float = 600.0, speed_kph: float | None = 20.0, dispatch_s: float = 60.0
+                        ) -> pd.DataFrame:
+    """Share of the zone's street length that the station or some patrol reaches within ``minutes``, every
+    ``step_s`` over the shift (patrol positions from :func:`positions_at`)."""
+    rows = []
+    for t in np.arange(0.0, plan.shift_s + 1e-9, step_s):
+        pos = positions_at(plan, float(t))
+        iso = isochrones(G, [plan.depot, *pos], demand, minutes=(minutes,), speed_kph=speed_kph,
+                         dispatch_s=dispatch_s)
+        rows.append({"t_s": float(t), "units_out": sum(p != plan.depot for p in pos), "share": iso.share[0]})
+    return pd.DataFrame(rows)

@@ -116,3 +116,16 @@ def test_compare_day_finds_missed_checkpoints_and_short_dwell(cm_proj: nx.MultiD
     assert expected_missed and set(out["missed"]) == expected_missed
     assert out["checkpoint_rate"] == pytest.approx(1 - len(expected_missed) / len(zone_setup["checkpoints"]))
     assert 0.35 < out["dwell_ratio"] < 0.6
+
+
+def test_response_coverage_over_the_shift(cm_proj: nx.MultiDiGraph, zone_setup: dict) -> None:
+    stops = zone_setup["checkpoints"] + zone_setup["hotspots"][:3]
+    plan = pt.plan_rounds(cm_proj, zone_setup["depot"], stops, units=2, shift_s=2 * 3600, time_limit_s=1)
+    d = zone_setup["demand"]
+    day = pt.response_over_shift(cm_proj, plan, d, minutes=2.0, step_s=900, speed_kph=10)
+    station_only = pt.isochrones(cm_proj, [zone_setup["depot"]], d, minutes=(2.0,), speed_kph=10).share[0]
+    assert len(day) == 9 and (day["share"] >= station_only - 1e-12).all()
+    assert day["units_out"].iloc[0] == 0 and day["share"].iloc[0] == pytest.approx(station_only)
+    out = day[day["units_out"] > 0]
+    assert len(out) and out["share"].max() > station_only
+    assert pt.positions_at(plan, plan.shift_s) == [plan.depot] * 2

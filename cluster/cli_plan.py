@@ -122,11 +122,54 @@ def build_context(city_id: str, incidents: Path | None = None, risk_points: Path
     return PlanContext(city, G, P, zone_utm, places, reg.cameras_frame(), demand, rp, X, names, model, inc, pai)
 
 
+def _risk_streets_part(ctx: PlanContext, score: np.ndarray, name: str, label: str, visible: bool) -> Any:
+    """Zone streets coloured by relative risk (a kepler.gl GeoJSON layer; uses twin.maps' layer helpers)."""
+    from twin import maps
+
+    seg = rk.segment_risk(ctx.demand, score)
+    to_wgs = graph.utm_transformers(ctx.city.utm_epsg)[1].transform
+    geoms = [shapely.ops.transform(to_wgs, ctx.demand.edge_geoms[i]) for i in seg.index]
+    props = pd.DataFrame({"risk": seg["risk"].round(2).to_numpy(), "length_m": seg["length_m"].round(1).to_numpy()})
+    layer = maps._layer("geojson", name, label, {"geojson": "_geojson"}, "#FF0000",
+                        {"opacity": 0.9, "strokeOpacity": 0.9, "thickness": 2.0, "filled": False, "stroked": True,
+                         "strokeColorRange": maps._sequential_range("ssz.risk", RISK_COLORS)},
+                        visible=visible)
+    layer["visualChannels"].update({"strokeColorField": {"name": "risk", "type": "real"},
+                                    "strokeColorScale": "quantile"})
+    return maps.MapPart(datasets={name: maps._feature_collection(geoms, props)}, layers=[layer],
+                        tooltips={name: ["risk", "length_m"]})
+
+
+RISK_COLORS = ["#FFFFB2", "#FED976", "#FEB24C", "#FD8D3C", "#F03B20", "#BD0026"]
+
+
+def write_risk_map(ctx: PlanContext, fixes: pd.DataFrame, path: Path) -> Path:
+    """Offline kepler.gl map: street risk before and after the given fixes, and the risk points."""
+    from twin import maps
+
+    before = ctx.model.score(ctx.X)
+    after = ctx.model.score(rk.apply_fixes(ctx.X, ctx.names, ctx.demand, fixes))
+    lon, lat = ctx.to_lonlat(ctx.risk_points["x"].to_numpy(), ctx.risk_points["y"].to_numpy())
+    rp = ctx.risk_points.assign(lon=lon, lat=lat, status=np.where(ctx.risk_points["risk_id"].isin(fixes["risk_id"]),
+                                                                  "scheduled", "reported"))
+    zone_wgs = shapely.ops.transform(graph.utm_transformers(ctx.city.utm_epsg)[1].transform, ctx.zone_utm)
+    m = maps.TwinMap(centre=(ctx.city.zone.centre.lon, ctx.city.zone.centre.lat), title=f"{ctx.city.name}: risk")
+    m.add(maps.zone_outline(zone_wgs),
+          _risk_streets_part(ctx, before, "risk_before", "Street risk before fixes", True),
+          _risk_streets_part(ctx, after, "risk_after", f"Street risk after {len(fixes)} fixes", False),
+          maps.risk_points(rp))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Path(m.to_html(path))
+
+
 @app.command("risk")
 def risk_cmd(city: CityOpt = "chiangmai",
              incidents: Annotated[Path | None, typer.Option(help="Incident CSV (x/y or lon/lat, hour).")] = None,
              risk_points: Annotated[Path | None, typer.Option(help="Risk-point CSV (kind, x/y or lon/lat).")] = None,
-             top: Annotated[int, typer.Option(help="How many streets and work orders to list.")] = 10) -> None:
+             top: Annotated[int, typer.Option(help="How many streets and work orders to list.")] = 10,
+             fixes: Annotated[int, typer.Option(help="Work orders fixed on the after map.")] = 5,
+             map_out: Annotated[Path | None, typer.Option("--map", help="Offline before/after map path.")] = None,
+             ) -> None:
     """Risk per street segment, the riskiest streets and the ranked lighting/landscaping work orders."""
     ctx = build_context(city, incidents, risk_points)
     seg = rk.segment_risk(ctx.demand, ctx.model.score(ctx.X)).head(top)
@@ -144,6 +187,9 @@ def risk_cmd(city: CityOpt = "chiangmai",
     }
     if ctx.pai is not None:
         out["pai_held_out"] = ctx.pai
+    if map_out is not None:
+        chosen = rk.work_orders(ctx.demand, ctx.model, ctx.X, ctx.risk_points).head(fixes)
+        out["map"] = str(write_risk_map(ctx, chosen, map_out))
     if ctx.incidents is not None and len(ctx.incidents):
         kde = rk.kde_hotspots(ctx.demand, ctx.incidents)
         out["hotspots_by_hour"] = {}

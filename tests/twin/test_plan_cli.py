@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -56,3 +57,20 @@ def test_bench_plan_small() -> None:
     assert z["exact"]["new_demand_m"] >= z["greedy"]["new_demand_m"] - 1e-6
     assert c["pinned_cameras"] == 617 and c["greedy"]["gap_to_best_bound"] >= 0
     assert r["all_checkpoints_visited"] and r["checkpoints"] == 10 and len(r["route_minutes"]) == 2
+
+
+def test_risk_command_fits_incidents_and_draws_before_after_map(tmp_path: Path) -> None:
+    from cluster.cli_plan import build_context
+    from twin import risk as rk
+
+    ctx = build_context("chiangmai")
+    inc = rk.simulate_incidents(ctx.demand, ctx.model.score(ctx.X), 500, seed=9)
+    lon, lat = ctx.to_lonlat(inc["x"].to_numpy(), inc["y"].to_numpy())
+    csv = tmp_path / "incidents.csv"
+    inc.assign(lon=lon, lat=lat)[["lon", "lat", "hour"]].to_csv(csv, index=False)
+    out = _run("risk", "--incidents", str(csv), "--top", "3", "--map", str(tmp_path / "risk.html"))
+    assert out["weights_source"] in {"poisson", "negative_binomial"}
+    assert out["pai_held_out"]["pai"] > 1.5 and out["pai_held_out"]["n_test"] > 100
+    assert set(out["hotspots_by_hour"]) >= {"night 00-06", "all"}
+    html = (tmp_path / "risk.html").read_text(encoding="utf-8")
+    assert "Street risk before fixes" in html and "Street risk after 5 fixes" in html

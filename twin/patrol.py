@@ -89,6 +89,7 @@ class Visit(BaseModel):
     node: int
     arrive_s: float
     depart_s: float
+    round: int | None = None  # 1-based round of a checkpoint when the shift has several rounds
 
 
 class Route(BaseModel):
@@ -151,18 +152,21 @@ def travel_matrix(G: nx.MultiDiGraph, nodes: list[int], speed_kph: float | None 
     pos: dict[int, list[int]] = {}
     for j, n in enumerate(nodes):
         pos.setdefault(n, []).append(j)
-    for i, n in enumerate(nodes):
+    for n, rows in pos.items():
         dist = nx.single_source_dijkstra_path_length(G, n, weight=w)  # type: ignore[arg-type]
         for m, d in dist.items():
             for j in pos.get(m, ()):
-                M[i, j] = d
+                M[rows, j] = d
     return M
 
 
 def plan_rounds(G: nx.MultiDiGraph, depot: int, stops: list[Stop], units: int = 2, shift_s: float = 8 * 3600,
                 speed_kph: float | None = 20.0, time_limit_s: float = 5.0, balance: float = 1.0,
-                unit_names: list[str] | None = None) -> PatrolPlan:
+                unit_names: list[str] | None = None, rounds: int = 1) -> PatrolPlan:
     """Plan the rounds of ``units`` patrols from ``depot`` (the station node) within one shift.
+
+    With ``rounds`` > 1 every mandatory checkpoint is scanned once in each equal slice of the shift (round
+    ``r`` arrives within [(r-1)·shift/rounds, r·shift/rounds]); units may wait between rounds.
 
     Every mandatory stop is visited; optional stops are visited when worth their prize (prize-collecting
     disjunction with penalty = prize in seconds of travel). Each route starts and ends at the depot and
@@ -179,7 +183,17 @@ def plan_rounds(G: nx.MultiDiGraph, depot: int, stops: list[Stop], units: int = 
         raise PatrolError("units must be at least 1")
     if shift_s <= 0:
         raise PatrolError("shift_s must be positive")
+    if rounds < 1:
+        raise PatrolError("rounds must be at least 1")
     t0 = time.perf_counter()
+    # Each mandatory checkpoint once per round (same id, round number kept aside); optional stops once.
+    rnd: list[int | None] = []
+    expanded: list[Stop] = []
+    for s in stops:
+        for r in range(rounds if s.mandatory and rounds > 1 else 1):
+            expanded.append(s)
+            rnd.append(r + 1 if s.mandatory and rounds > 1 else None)
+    stops = expanded
     nodes = [depot, *[s.node for s in stops]]
     T = travel_matrix(G, nodes, speed_kph)
     unreachable = [s.id for k, s in enumerate(stops, 1) if s.mandatory and (T[0, k] >= UNREACHABLE_S
@@ -203,8 +217,12 @@ def plan_rounds(G: nx.MultiDiGraph, depot: int, stops: list[Stop], units: int = 
     cb_time = routing.RegisterTransitCallback(transit)
     cb_cost = routing.RegisterTransitCallback(travel)
     routing.SetArcCostEvaluatorOfAllVehicles(cb_cost)
-    routing.AddDimension(cb_time, 0, int(shift_s), True, "Time")
+    routing.AddDimension(cb_time, int(shift_s) if rounds > 1 else 0, int(shift_s), True, "Time")
     tdim = routing.GetDimensionOrDie("Time")
+    slice_s = shift_s / rounds
+    for k, r in enumerate(rnd, 1):
+        if r is not None:
+            tdim.CumulVar(mgr.NodeToIndex(k)).SetRange(int((r - 1) * slice_s), int(r * slice_s))
     if balance > 0:
         tdim.SetGlobalSpanCostCoefficient(round(balance))
     for k, s in enumerate(stops, 1):
@@ -240,13 +258,13 @@ def plan_rounds(G: nx.MultiDiGraph, depot: int, stops: list[Stop], units: int = 
                 arrive = float(sol.Value(tdim.CumulVar(idx)))
                 s = stops[n - 1]
                 visits.append(Visit(stop_id=s.id, kind=s.kind, node=s.node, arrive_s=arrive,
-                                    depart_s=arrive + s.service_s))
+                                    depart_s=arrive + s.service_s, round=rnd[n - 1]))
                 serv += s.service_s
                 seen.add(n)
             prev = n
         end = float(sol.Value(tdim.CumulVar(routing.End(u))))
         routes.append(Route(unit=names[u], visits=visits, end_s=end, travel_s=trav, service_s=serv))
-    dropped = [s.id for k, s in enumerate(stops, 1) if k not in seen]
+    dropped = list(dict.fromkeys(s.id for k, s in enumerate(stops, 1) if k not in seen))
     prize_total = sum(s.prize for s in stops if not s.mandatory)
     collected = sum(s.prize for k, s in enumerate(stops, 1) if k in seen and not s.mandatory)
     return PatrolPlan(routes=routes, dropped=dropped, status=status, shift_s=shift_s, depot=depot,
@@ -352,11 +370,26 @@ def compare_day(plan: PatrolPlan, scans: pd.DataFrame, pings: pd.DataFrame | Non
     """
     planned = [(r.unit, v) for r in plan.routes for v in r.visits]
     ok = scans[scans["valid"]] if "valid" in scans else scans
-    scanned = set(zip(ok["unit_id"], ok["checkpoint_id"], strict=True))
-    scanned_any = set(ok["checkpoint_id"])
+    n_rounds = max([v.round or 1 for _, v in planned] or [1])
+    slice_s = plan.shift_s / n_rounds
     cps = [(u, v) for u, v in planned if v.kind == "checkpoint"]
-    missed = [v.stop_id for u, v in cps if v.stop_id not in scanned_any]
-    by_other = [v.stop_id for u, v in cps if v.stop_id in scanned_any and (u, v.stop_id) not in scanned]
+
+    def label(v: Visit) -> str:
+        return v.stop_id if v.round is None else f"{v.stop_id}#{v.round}"
+
+    def hits(v: Visit) -> pd.DataFrame:
+        h = ok[ok["checkpoint_id"] == v.stop_id]
+        if v.round is not None and "t_s" in h:  # a scan counts for the round whose time slice it falls in
+            h = h[(h["t_s"] >= (v.round - 1) * slice_s) & (h["t_s"] <= v.round * slice_s)]
+        return h
+
+    missed, by_other = [], []
+    for u, v in cps:
+        h = hits(v)
+        if h.empty:
+            missed.append(label(v))
+        elif not (h["unit_id"] == u).any():
+            by_other.append(label(v))
     dwell = []
     if pings is not None and node_xy is not None:
         for unit, v in planned:

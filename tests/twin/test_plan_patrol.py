@@ -129,3 +129,21 @@ def test_response_coverage_over_the_shift(cm_proj: nx.MultiDiGraph, zone_setup: 
     out = day[day["units_out"] > 0]
     assert len(out) and out["share"].max() > station_only
     assert pt.positions_at(plan, plan.shift_s) == [plan.depot] * 2
+
+
+def test_several_rounds_per_shift_each_in_its_time_slice(cm_proj: nx.MultiDiGraph, zone_setup: dict) -> None:
+    cps = zone_setup["checkpoints"][:8]
+    stops = cps + zone_setup["hotspots"][:2]
+    shift = 3 * 3600
+    plan = pt.plan_rounds(cm_proj, zone_setup["depot"], stops, units=2, shift_s=shift, time_limit_s=2, rounds=3)
+    visits = [v for r in plan.routes for v in r.visits if v.kind == "checkpoint"]
+    got = sorted((v.stop_id, v.round) for v in visits)
+    assert got == sorted((c.id, r) for c in cps for r in (1, 2, 3))
+    for v in visits:
+        assert (v.round - 1) * shift / 3 - 1 <= v.arrive_s <= v.round * shift / 3 + 1
+    _check_route_times(cm_proj, plan, stops)
+    scans, _ = pt.simulate_records(cm_proj, plan, skip_share=0.2, seed=5)
+    out = pt.compare_day(plan, scans)
+    scanned = {(c, int(t // (shift / 3)) + 1) for c, t in zip(scans.checkpoint_id, scans.t_s, strict=True)}
+    expected = {f"{c.id}#{r}" for c in cps for r in (1, 2, 3) if (c.id, r) not in scanned}
+    assert expected and set(out["missed"]) == expected and out["checkpoints_planned"] == 24

@@ -266,6 +266,7 @@ def patrol_cmd(city: CityOpt = "chiangmai",
                hotspots: Annotated[int, typer.Option(help="Candidate hot spots (optional stops).")] = 10,
                per_day: Annotated[int, typer.Option(help="Hot spots sampled into today's rounds.")] = 5,
                day: Annotated[int, typer.Option(help="Day number: seeds the randomised schedule.")] = 0,
+               rounds: Annotated[int, typer.Option(help="Rounds of the QR boxes per shift.")] = 1,
                time_limit: Annotated[float, typer.Option(help="Routing time limit (s).")] = 10.0) -> None:
     """Plan today's QR rounds: every checkpoint, a risk-weighted random set of hot spots, isochrones."""
     ctx = build_context(city)
@@ -285,7 +286,7 @@ def patrol_cmd(city: CityOpt = "chiangmai",
     chosen = [hot[i] for i in today]
     try:
         plan = pt.plan_rounds(ctx.P, depot, checkpoints + chosen, units=n_units, shift_s=shift_h * 3600,
-                              time_limit_s=time_limit)
+                              time_limit_s=time_limit, rounds=rounds)
     except pt.PatrolError as e:
         _fail(str(e))
         raise
@@ -293,12 +294,13 @@ def patrol_cmd(city: CityOpt = "chiangmai",
     positions = [depot, *{v.node for r in plan.routes for v in r.visits}]
     iso_patrol = pt.isochrones(ctx.P, positions, ctx.demand)
     _print({
-        "city": ctx.city.id, "units": n_units, "shift_h": shift_h, "status": plan.status,
+        "city": ctx.city.id, "units": n_units, "shift_h": shift_h, "rounds": rounds, "status": plan.status,
         "solve_s": round(plan.solve_s, 2), "checkpoints": len(checkpoints),
         "hotspot_probabilities": {h.id: round(float(q), 3) for h, q in zip(hot, pi, strict=True)},
         "hotspots_today": [h.id for h in chosen], "dropped": plan.dropped,
         "routes": [{"unit": r.unit, "end_min": round(r.end_s / 60, 1), "travel_min": round(r.travel_s / 60, 1),
-                    "stops": [v.stop_id for v in r.visits]} for r in plan.routes],
+                    "stops": [v.stop_id if v.round is None else f"{v.stop_id}#{v.round}" for v in r.visits]}
+                   for r in plan.routes],
         "reachable_share_from_station": dict(zip(["3min", "5min", "10min"], iso_station.share, strict=True)),
         "reachable_share_from_patrol_stops": dict(zip(["3min", "5min", "10min"], iso_patrol.share, strict=True)),
     })

@@ -15,9 +15,10 @@ restart gives the same track and alert ids.
 
 State that must survive a restart (``max_restarts`` re-runs the constructor) lives outside the actor: the
 camera specs are constructor arguments, and a detached :class:`ShardStateStore` actor keeps each shard's
-checkpoint (per-camera position of the last frame whose results were delivered, the confirmer's cooldowns
-and the recent alert ids). A restarted shard resumes files and simulated cameras from their position and
-keeps suppressing alerts it already raised.
+checkpoint (per-camera position of the last frame whose results were delivered, the live tracks, the
+confirmer's pending counts and cooldowns, and the recent alert ids). A restarted shard resumes files and
+simulated cameras from their position, continues the same tracks, and keeps suppressing alerts it already
+raised.
 
 :class:`ShardCore` holds all the logic and runs in a plain process too (benchmarks compare the two);
 :class:`CameraShard` is the Ray actor around it. Detectors plug in through :class:`Detector`:
@@ -374,7 +375,7 @@ class ShardCore:
     # --- lifecycle -------------------------------------------------------------------------------------
 
     def restore(self, state: dict[str, Any] | None) -> None:
-        """Resume from a checkpoint: camera positions, confirmer cooldowns, recent alert ids, start count."""
+        """Resume from a checkpoint: camera positions, tracks, confirmer counts and cooldowns, alert ids."""
         if not state:
             return
         self.restarts = int(state.get("starts", 0))
@@ -385,19 +386,23 @@ class ShardCore:
             cam.position = float(pos)
             if cam.spec.kind in ("file", "sim"):
                 cam.spec = cam.spec.model_copy(update={"start_pts": float(pos) + 1e-3})
-        from actors.tracker import _Sent
-
-        for key, (aid, ts) in (state.get("cooldowns") or {}).items():
-            subject, camera = key.split("\x00", 1)
-            self.confirmer._last_alert[(subject, camera)] = _Sent(aid, float(ts))
+        if state.get("confirmer"):
+            self.confirmer.load_state(state["confirmer"])
+        for cam_id, tracks in (state.get("tracks") or {}).items():
+            if cam_id in self.cams:
+                self.cams[cam_id].tracker.load_state(tracks)
         self._sent_ids.extend(state.get("sent_ids") or [])
 
     def checkpoint(self) -> dict[str, Any]:
-        """The state to persist: positions of delivered frames, cooldowns, recent alert ids."""
+        """The state to persist: positions of delivered frames, tracks, pending counts, cooldowns, alert ids.
+
+        Call it on the dispatcher loop (or when the pipeline is stopped) so that the parts agree.
+        """
         return {
             "shard_id": self.config.shard_id,
             "positions": {cid: c.position for cid, c in self.cams.items()},
-            "cooldowns": {f"{s}\x00{c}": (v.alert_id, v.ts) for (s, c), v in self.confirmer._last_alert.items()},
+            "tracks": {cid: c.tracker.state() for cid, c in self.cams.items()},
+            "confirmer": self.confirmer.state(),
             "sent_ids": list(self._sent_ids),
             "ts": time.time(),
         }
@@ -657,12 +662,21 @@ class ShardCore:
                 with self._events_lock:
                     self._events.extend(payload)
 
+    async def _snapshot(self) -> dict[str, Any]:
+        return self.checkpoint()
+
     def _write_checkpoint(self) -> None:
-        if self._checkpoint_sink is not None:
-            try:
-                self._checkpoint_sink(self.checkpoint())
-            except Exception as e:
-                log.warning("shard %s: checkpoint failed: %s", self.config.shard_id, e)
+        if self._checkpoint_sink is None:
+            return
+        try:
+            loop = self._loop
+            if loop is not None and loop.is_running():  # take it on the dispatcher loop: a consistent state
+                st = asyncio.run_coroutine_threadsafe(self._snapshot(), loop).result(timeout=10)
+            else:
+                st = self.checkpoint()
+            self._checkpoint_sink(st)
+        except Exception as e:
+            log.warning("shard %s: checkpoint failed: %s", self.config.shard_id, e)
 
     def _checkpoint_main(self) -> None:
         while not self._stop.wait(self.config.checkpoint_s):

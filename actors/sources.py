@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import random
 import threading
 import time
@@ -331,7 +332,7 @@ class SimulatedSource(CameraSource):
                     return
             return
         t0 = time.monotonic()
-        n = round((self.spec.start_pts or 0.0) * self.spec.fps)
+        n = math.ceil((self.spec.start_pts or 0.0) * self.spec.fps - 1e-6)  # first frame at/after start_pts
         t0 -= n / self.spec.fps
         while not self._stop.is_set():
             t = n / self.spec.fps

@@ -102,6 +102,20 @@ class IoUTracker:
         self.tracks: dict[str, Track] = {}
         self.ended: int = 0
 
+    def state(self) -> list[dict[str, object]]:
+        """Live tracks as plain data (for a shard checkpoint)."""
+        return [{"track_id": t.track_id, "label": t.label, "box": list(t.box), "first_ts": t.first_ts,
+                 "last_ts": t.last_ts, "hits": t.hits} for t in self.tracks.values()]
+
+    def load_state(self, tracks: Sequence[Mapping[str, object]]) -> None:
+        """Restore tracks saved by :meth:`state` (a restarted shard continues the same tracks and ids)."""
+        self.tracks = {}
+        for t in tracks:
+            box = tuple(float(v) for v in t["box"])  # type: ignore[union-attr]
+            self.tracks[str(t["track_id"])] = Track(str(t["track_id"]), self.camera_id, str(t["label"]),
+                                                    box, float(t["first_ts"]), float(t["last_ts"]),  # type: ignore[arg-type]
+                                                    int(t["hits"]))  # type: ignore[call-overload]
+
     def update(self, detections: Sequence[Detection], ts: float) -> list[tuple[str, Detection]]:
         """Assign each detection of the frame at ``ts`` to a track (new or continued); returns (track_id, det)."""
         c = self.config
@@ -256,6 +270,25 @@ class Confirmer:
         self._recent_by_subject.setdefault(subject_id, []).append((camera_id, sent))
         return AlertDecision(**base, decision="alert",
                              reason=f"{cnt.n} frames of track {track_id} matched {subject_id}")
+
+    def state(self) -> dict[str, object]:
+        """Pending per-track counts, cooldowns and recent alerts as plain data (for a shard checkpoint)."""
+        return {
+            "counts": [[*k, v.n, v.best, v.first_ts, v.last_ts, v.decided] for k, v in self._counts.items()],
+            "last_alert": [[s, c, v.alert_id, v.ts] for (s, c), v in self._last_alert.items()],
+            "recent": [[subj, cam, v.alert_id, v.ts] for subj, lst in self._recent_by_subject.items()
+                       for cam, v in lst],
+        }
+
+    def load_state(self, st: Mapping[str, object]) -> None:
+        """Restore what :meth:`state` saved."""
+        self._counts = {(str(c), str(t), str(s)): _Count(int(n), float(b), float(f), float(la), bool(d))
+                        for c, t, s, n, b, f, la, d in st.get("counts", [])}  # type: ignore[attr-defined]
+        self._last_alert = {(str(s), str(c)): _Sent(str(a), float(ts))
+                            for s, c, a, ts in st.get("last_alert", [])}  # type: ignore[attr-defined]
+        self._recent_by_subject = {}
+        for subj, cam, a, ts in st.get("recent", []):  # type: ignore[attr-defined]
+            self._recent_by_subject.setdefault(str(subj), []).append((str(cam), _Sent(str(a), float(ts))))
 
     def observe_frame(self, camera_id: str, tracked: Iterable[tuple[str, Detection]], ts: float) -> list[AlertDecision]:
         """Feed every matched detection of a tracked frame; returns the decisions it produced."""

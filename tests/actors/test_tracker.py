@@ -120,3 +120,26 @@ def test_end_to_end_tracked_frames_to_one_alert() -> None:
         decisions += conf.observe_frame("cam1", tr.update(dets, ts=i * 0.5), ts=i * 0.5)
     assert [d.decision for d in decisions] == ["alert"]
     assert decisions[0].ts == 2.5 and decisions[0].first_ts == 1.0
+
+
+def test_tracker_and_confirmer_state_round_trips() -> None:
+    """A restarted shard restores both and carries on: same track id, pending counts kept, cooldown kept."""
+    import json
+
+    t = IoUTracker("cam1")
+    c = Confirmer(ConfirmerConfig(min_matches=3, cooldown_s=60))
+    boxes = walk(0, 50, 10, 6)
+    tid = t.update([Detection(boxes[0])], 0.0)[0][0]
+    t.update([Detection(boxes[1])], 0.5)
+    assert c.observe("cam1", tid, "W-1", 0.8, 0.0) is None and c.observe("cam1", tid, "W-1", 0.8, 0.5) is None
+    assert c.observe("cam1", "other", "W-2", 0.9, 0.5) is None
+    for k in range(3):
+        c.observe("cam1", "old", "W-9", 0.9, k * 0.1)  # an alert raised before the crash
+    t2, c2 = IoUTracker("cam1"), Confirmer(ConfirmerConfig(min_matches=3, cooldown_s=60))
+    t2.load_state(json.loads(json.dumps(t.state())))
+    c2.load_state(json.loads(json.dumps(c.state())))
+    assert t2.update([Detection(boxes[2])], 1.0)[0][0] == tid
+    d = c2.observe("cam1", tid, "W-1", 0.9, 1.0)  # third match: the two before the crash counted
+    assert d is not None and d.decision == "alert" and d.n_matches == 3
+    again = [c2.observe("cam1", "new", "W-9", 0.9, 5.0 + k) for k in range(3)]
+    assert again[-1] is not None and again[-1].decision == "suppressed-cooldown"

@@ -201,7 +201,6 @@ def bench_ray_overhead(path: Path = VTEST, cameras: int = 2, max_frames: int = 4
 
     from actors.shard import LocalDetector, ShardConfig, ShardCore, start_shard
     from actors.tracker import ConfirmerConfig, Detection
-    from cluster.raycluster import connect
 
     def cfg(sid: str) -> ShardConfig:
         return ShardConfig(shard_id=sid, block_when_full=True, sampler=SamplerConfig(rate_fps=5),
@@ -209,7 +208,8 @@ def bench_ray_overhead(path: Path = VTEST, cameras: int = 2, max_frames: int = 4
                                     for i in range(cameras)])
 
     total = cameras * max_frames
-    connect()
+    if not ray.is_initialized():
+        raise RuntimeError("bench_ray_overhead needs a Ray connection: call cluster.raycluster.connect() first")
     plain_runs: list[float] = []
     ray_runs: list[float] = []
     startups: list[float] = []
@@ -291,10 +291,8 @@ def bench_pipeline(video: Path | str = VTEST, faces_dir: Path | str | None = Non
     video = Path(video)
     if not video.is_file():
         raise FileNotFoundError(f"{video} is missing: install the Debian package opencv-doc or pass another video")
-    if faces_dir is None:
-        from cluster.config import shared_data_dir
-
-        faces_dir = shared_data_dir() / "faces_deepface"
+    if with_faces and faces_dir is None:
+        raise ValueError("with_faces needs faces_dir: the labelled face photos (../shared/data/faces_deepface)")
     gate = MotionGateConfig()
     sampler = SamplerConfig()
     out: dict[str, Any] = {"decode": bench_decode(video)}
@@ -308,8 +306,3 @@ def bench_pipeline(video: Path | str = VTEST, faces_dir: Path | str | None = Non
                                       "sink's write times"}
     return out
 
-
-if __name__ == "__main__":
-    import json
-
-    print(json.dumps(bench_pipeline(), indent=2))

@@ -860,7 +860,8 @@ def start_shard(config: ShardConfig, detector_factory: DetectorFactory | None = 
                 ray_options: dict[str, Any] | None = None, max_restarts: int = -1) -> Any:
     """Create the :class:`CameraShard` actor for ``config`` with restarts and the given placement options.
 
-    ``ray_options`` come from :func:`cluster.sharding.shard_options` (node affinity or node resource, name).
+    ``ray_options`` come from the cluster's placement (``cluster.sharding.shard_options``: node affinity or a
+    node resource, and the actor name).
     When ``config.state_actor`` is set, the detached state store is created if missing.
     """
     import ray
@@ -871,24 +872,3 @@ def start_shard(config: ShardConfig, detector_factory: DetectorFactory | None = 
                             "namespace": RAY_NAMESPACE}
     opts.update(ray_options or {})
     return ray.remote(CameraShard).options(**opts).remote(config, detector_factory)
-
-
-def launch_shards(assignment: Any, specs: dict[str, CameraSpec], detector_factory: DetectorFactory | None = None,
-                  *, num_cpus: float = 0.5, **shard_kw: Any) -> dict[str, Any]:
-    """Start one :class:`CameraShard` per shard of a :class:`cluster.sharding.Assignment`, pinned to its node.
-
-    ``specs`` maps every assigned camera id to its :class:`CameraSpec`; ``shard_kw`` are further
-    :class:`ShardConfig` fields shared by all shards (gate, sampler, state_actor, sink_actor, ...).
-    Returns shard id -> actor handle. The actors are named ``ssz-shard:<shard id>`` in namespace ``ssz``.
-    """
-    from cluster.sharding import shard_options
-
-    missing = sorted(set(assignment.camera_node) - set(specs))
-    if missing:
-        raise ValueError(f"no CameraSpec for {len(missing)} assigned cameras, e.g. {missing[:3]}")
-    handles = {}
-    for shard_id, cams in assignment.shard_cameras().items():
-        cfg = ShardConfig(shard_id=shard_id, cameras=[specs[c] for c in cams], **shard_kw)
-        handles[shard_id] = start_shard(cfg, detector_factory,
-                                        ray_options=shard_options(assignment, shard_id, num_cpus=num_cpus))
-    return handles

@@ -32,16 +32,13 @@ def _register_subapps() -> None:
     from cluster.cli_bench import app as bench_app
     from cluster.cli_bench import quality_app
     from cluster.cli_map import map_command
+    from cluster.cli_plan import app as plan_app
     from cluster.cli_twin import app as twin_app
 
     twin_app.command("map")(map_command)
     app.add_typer(twin_app, name="twin")
     app.add_typer(bench_app, name="bench")
     app.add_typer(quality_app, name="quality")
-    try:
-        from cluster.cli_plan import app as plan_app
-    except ImportError:  # the planning commands land with twin/placement and twin/patrol
-        return
     app.add_typer(plan_app, name="plan")
 
 

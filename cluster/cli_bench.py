@@ -70,12 +70,13 @@ def bench_pipeline_cmd(with_ray: Annotated[bool, typer.Option(help="Also measure
 
 
 @app.command("plan")
-def bench_plan_cmd() -> None:
+def bench_plan_cmd(city_time_limit_s: Annotated[float, typer.Option(help="Exact MCLP limit at city scale.")] = 60,
+                   routing_time_limit_s: Annotated[float, typer.Option(help="OR-Tools routing limit.")] = 10) -> None:
     """MCLP at zone scale (exact) and city scale (617 pinned + 100 new), routing 40 checkpoints x 3 units."""
-    from twin.plan_bench import bench_plan
+    from cluster.cli_plan import bench
 
     t0 = time.monotonic()
-    _emit("plan", bench_plan(), t0)
+    _emit("plan", bench(city_time_limit_s=city_time_limit_s, routing_time_limit_s=routing_time_limit_s), t0)
 
 
 quality_app = typer.Typer(help="Recognition quality on labelled data (face ROC, plate accuracy per degradation).",

@@ -339,3 +339,23 @@ def simulated_nodes(n: int, *, gpus: float = 0.0, cpus: float = 8.0) -> list[Nod
     """``n`` identical named nodes, for planning and tests without a real multi-node cluster."""
     return [NodeSpec(name=f"node-{i}", gpus=gpus, cpus=cpus) for i in range(n)]
 
+
+def launch_shards(assignment: Assignment, specs: dict[str, Any], detector_factory: Any | None = None,
+                  *, num_cpus: float = 0.5, **shard_kw: Any) -> dict[str, Any]:
+    """Start one ``CameraShard`` actor per shard of an :class:`Assignment`, pinned to its node.
+
+    ``specs`` maps every assigned camera id to its :class:`CameraSpec`; ``shard_kw`` are further
+    :class:`ShardConfig` fields shared by all shards (gate, sampler, state_actor, sink_actor, ...).
+    Returns shard id -> actor handle. The actors are named ``ssz-shard:<shard id>`` in namespace ``ssz``.
+    """
+    from actors.shard import ShardConfig, start_shard
+
+    missing = sorted(set(assignment.camera_node) - set(specs))
+    if missing:
+        raise ValueError(f"no CameraSpec for {len(missing)} assigned cameras, e.g. {missing[:3]}")
+    handles = {}
+    for shard_id, cams in assignment.shard_cameras().items():
+        cfg = ShardConfig(shard_id=shard_id, cameras=[specs[c] for c in cams], **shard_kw)
+        handles[shard_id] = start_shard(cfg, detector_factory,
+                                        ray_options=shard_options(assignment, shard_id, num_cpus=num_cpus))
+    return handles

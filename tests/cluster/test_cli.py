@@ -15,6 +15,7 @@ GROUPS = {
     "twin": ["build", "snapshot", "map"],
     "bench": ["serve", "twin", "pipeline", "plan"],
     "quality": ["faces", "plates"],
+    "plan": ["risk", "cameras", "patrol"],
 }
 
 

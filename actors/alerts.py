@@ -99,6 +99,12 @@ class AlertStats(BaseModel):
     webhook_delivered: int = 0
     webhook_failed: int = 0
     status_changes: int = 0
+    latency_p50_ms: float | None = Field(default=None, description="frame decoded -> alert written, recent alerts")
+    latency_p99_ms: float | None = None
+
+
+# Kept in the stored record for operations, not part of the twin's alerts layer.
+_NOT_IN_LAYER = {"open", "recovered_ts", "written_ts"}
 
 
 def _utc(ts: float) -> dt.datetime:
@@ -129,6 +135,7 @@ class AlertSinkCore:
         self._open_offline: dict[str, str] = {}
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
         self.dead_letters: deque[dict[str, Any]] = deque(maxlen=1000)
+        self._latency_ms: deque[float] = deque(maxlen=2000)
         self._reload()
 
     # ---------------------------------------------------------------- storage
@@ -139,7 +146,7 @@ class AlertSinkCore:
         prefix = f"alerts/{self.cfg.city}/records/"
         for obj in self.store.client.list_objects(TWIN_BUCKET, prefix=prefix, recursive=True):
             rec = json.loads(self.store.get_bytes(TWIN_BUCKET, obj.object_name))
-            for k in ("ts", "status_ts", "recovered_ts"):
+            for k in ("ts", "status_ts", "recovered_ts", "written_ts"):
                 if rec.get(k):
                     rec[k] = dt.datetime.fromisoformat(rec[k])
             self._alerts[rec["alert_id"]] = rec
@@ -192,17 +199,22 @@ class AlertSinkCore:
         place = self.cfg.cameras.get(camera_id)
         return place.model_dump() if place else {}
 
-    def _raise(self, rec: dict[str, Any], crop: Any = None, details: dict[str, Any] | None = None) -> bool:
+    def _raise(self, rec: dict[str, Any], crop: Any = None, details: dict[str, Any] | None = None,
+               frame_ts: float | None = None) -> bool:
         aid = rec["alert_id"]
         if aid in self._alerts:
             self.stats.duplicates += 1
             return False
         rec["evidence_key"] = self._evidence(aid, rec["ts"], crop)
-        checked = validate_rows("alerts", [{k: v for k, v in rec.items() if k != "open"}], city=self.cfg.city)
+        checked = validate_rows("alerts", [{k: v for k, v in rec.items() if k not in _NOT_IN_LAYER}],
+                                city=self.cfg.city)
         if checked.rejected:
             raise ValueError(f"alert {aid} does not fit the alerts layer: {checked.rejected[0]}")
+        rec["written_ts"] = dt.datetime.now(dt.UTC)
         self._save(rec)
         self._alerts[aid] = rec
+        if frame_ts is not None:
+            self._latency_ms.append((rec["written_ts"].timestamp() - frame_ts) * 1000)
         self.audit.append("system:alert-sink", "alert.raised", aid,
                           {"kind": rec["kind"], "camera_id": rec["camera_id"], "subject_id": rec.get("subject_id"),
                            "score": rec.get("score"), **(details or {})})
@@ -223,7 +235,8 @@ class AlertSinkCore:
                "score": float(min(1.0, max(0.0, ev.get("score", 0.0)))), "status": "new", "status_by": None,
                "status_ts": None, "city": self.cfg.city, "track_id": ev.get("track_id"),
                "frames": int(ev.get("n_matches", 0)), **self._camera_fields(ev["camera_id"])}
-        return self._raise(rec, ev.get("crop"), {"reason": ev.get("reason"), "shard_id": ev.get("shard_id")})
+        return self._raise(rec, ev.get("crop"), {"reason": ev.get("reason"), "shard_id": ev.get("shard_id")},
+                           frame_ts=ev.get("frame_ts"))
 
     def _health(self, ev: dict[str, Any]) -> bool | None:
         self.stats.health += 1
@@ -275,7 +288,7 @@ class AlertSinkCore:
     def alerts(self) -> list[dict[str, Any]]:
         """All alerts as layer rows, oldest first."""
         with self._lock:
-            return sorted(({k: v for k, v in r.items() if k not in {"open", "recovered_ts"}}
+            return sorted(({k: v for k, v in r.items() if k not in _NOT_IN_LAYER}
                            for r in self._alerts.values()), key=lambda r: (r["ts"], r["alert_id"]))
 
     def table(self) -> pa.Table:
@@ -300,6 +313,15 @@ class AlertSinkCore:
             except SnapshotConflict:
                 continue
         raise RuntimeError(f"could not commit the alerts of {self.cfg.city}: the twin changed {retries} times")
+
+    def current_stats(self) -> AlertStats:
+        """Counters plus p50/p99 of frame-decoded-to-alert-written latency over the recent alerts."""
+        with self._lock:
+            lat = list(self._latency_ms)
+            if lat:
+                self.stats.latency_p50_ms = round(float(np.percentile(lat, 50)), 1)
+                self.stats.latency_p99_ms = round(float(np.percentile(lat, 99)), 1)
+            return self.stats.model_copy()
 
     # ---------------------------------------------------------------- publishing
     def subscribe(self, name: str) -> None:
@@ -388,8 +410,8 @@ class AlertSink:
         return self.core.poll(name, max_n)
 
     def stats(self) -> dict[str, Any]:
-        """Counters (:class:`AlertStats`)."""
-        return self.core.stats.model_dump()
+        """Counters (:class:`AlertStats`) with the current alert latency percentiles."""
+        return self.core.current_stats().model_dump()
 
     def flush(self) -> None:
         """Wait for pending webhook deliveries."""

@@ -42,8 +42,11 @@ def test_alert_is_stored_once_with_locked_evidence(s3_store, sink_cfg):
     sink = AlertSinkCore(sink_cfg, store=s3_store)
     sink.subscribe("ccoc")
     ev = _decision()
+    ev["frame_ts"] = time.time() - 0.25  # decoded a quarter second ago
     assert sink.submit([ev]) == {"new": 1, "duplicates": 0}
     assert sink.submit([ev]) == {"new": 0, "duplicates": 1}
+    st = sink.current_stats()
+    assert 250 <= st.latency_p50_ms < 10_000 and st.latency_p99_ms >= st.latency_p50_ms
     [rec] = sink.alerts()
     assert rec["kind"] == "face" and rec["subject_id"] == "W-1" and rec["status"] == "new"
     assert (rec["lon"], rec["lat"], rec["edge_u"]) == (100.47, 7.0, 1)

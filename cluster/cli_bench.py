@@ -60,13 +60,17 @@ def bench_pipeline_cmd(with_ray: Annotated[bool, typer.Option(help="Also measure
                        ) -> None:
     """Decode fps, motion-gate skip ratio and face events missed on vtest.avi, Ray overhead vs plain Python."""
     from actors.bench import bench_pipeline
-    from cluster import raycluster
+    from cluster import raycluster, store
     from cluster.config import shared_data_dir
 
     t0 = time.monotonic()
+    settings = None
     if with_ray:
         raycluster.connect()
-    _emit("pipeline", bench_pipeline(faces_dir=shared_data_dir() / "faces_deepface", with_ray=with_ray), t0)
+        store.up()
+        settings = store.settings()
+    _emit("pipeline", bench_pipeline(faces_dir=shared_data_dir() / "faces_deepface", with_ray=with_ray,
+                                     store_settings=settings), t0)
 
 
 @app.command("plan")

@@ -1,0 +1,172 @@
+"""``ssz run`` and ``ssz status``: the city's camera pipeline on the Ray cluster.
+
+``run`` builds the city's camera registry, opens one source per camera (simulated, a video file looped in
+real time, or RTSP URLs from a template), assigns cameras to shards and shards to nodes (weighted rendezvous
+hashing, :mod:`cluster.sharding`), starts the :class:`~actors.alerts.AlertSink` and one pinned, restartable
+:class:`~actors.shard.CameraShard` per shard, and feeds face frames to the face deployment of the ``ssz``
+Serve application (deployed on demand, watchlist in ``<state>/serve``). It prints the status every few
+seconds, and at the end commits the alerts into a twin snapshot and stops the shards. ``status`` reads the
+running shards' numbers from any process connected to the same cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from cluster.config import CityConfig
+from cluster.registry import Registry
+
+VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+SHARD_PREFIX = "ssz-shard:"
+
+
+class RunConfig(BaseModel):
+    """What ``ssz run`` runs."""
+
+    city: str
+    cameras: int | None = Field(default=None, ge=1, description="first N face cameras (None = all)")
+    source: Literal["sim", "file", "rtsp"] = "sim"
+    url_template: str | None = Field(default=None, description="rtsp: e.g. rtsp://nvr.internal/{camera_id}")
+    video: str = str(VTEST)
+    duration_s: float = Field(default=60.0, ge=0, description="0 = until interrupted")
+    detect: Literal["faces", "none"] = "faces"
+    cameras_per_shard: int = Field(default=32, ge=1)
+    sample_fps: float | None = Field(default=None, gt=0, description="None = the city's sample_fps")
+    width: int = Field(default=320, gt=15, description="decode width of file/sim cameras")
+
+
+class RunSummary(BaseModel):
+    """What a run did."""
+
+    city: str
+    cameras: int
+    shards: int
+    nodes: int
+    seconds: float
+    frames_decoded: int
+    frames_processed: int
+    frames_dropped: int
+    alerts: int
+    snapshot: str | None
+
+
+def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig) -> dict[str, Any]:
+    """One :class:`~actors.sources.CameraSpec` per face camera of the registry, for the chosen source."""
+    from actors.sources import CameraSpec
+
+    cams = [c for c in reg.cameras if c.faces and c.mount == "fixed"][: cfg.cameras]
+    if cfg.source == "rtsp" and not cfg.url_template:
+        raise ValueError("--source rtsp needs --url-template, e.g. rtsp://nvr.internal/{camera_id}")
+    if cfg.source == "file" and not Path(cfg.video).is_file():
+        raise ValueError(f"--source file: {cfg.video} not found (install Debian's opencv-doc or pass --video)")
+    specs = {}
+    for i, c in enumerate(cams):
+        if cfg.source == "sim":
+            spec = CameraSpec(id=c.id, url=f"sim://{c.id}", realtime=True, fps=min(city.cameras.fps, 10.0), seed=i,
+                              sim_size=(cfg.width, cfg.width * 3 // 4))
+        elif cfg.source == "file":
+            spec = CameraSpec(id=c.id, url=cfg.video, loop=True, realtime=True, width=cfg.width)
+        else:
+            assert cfg.url_template is not None
+            spec = CameraSpec(id=c.id, url=cfg.url_template.format(camera_id=c.id))
+        specs[c.id] = spec
+    return specs
+
+
+def _no_faces(images: list[Any]) -> list[list[Any]]:
+    return [[] for _ in images]
+
+
+def _detector_factory(detect: str) -> Callable[[], Any]:
+    from actors.shard import FaceServeDetector, LocalDetector
+
+    if detect == "faces":
+        return lambda: FaceServeDetector(app_name="ssz")
+    return lambda: LocalDetector(_no_faces, name="none")
+
+
+def shard_handles() -> dict[str, Any]:
+    """Handles of the running camera shards (named ``ssz-shard:<id>`` in namespace ``ssz``)."""
+    import ray
+
+    from actors.shard import RAY_NAMESPACE
+
+    out = {}
+    for a in ray.util.list_named_actors(all_namespaces=True):
+        if a["namespace"] == RAY_NAMESPACE and a["name"].startswith(SHARD_PREFIX):
+            out[a["name"][len(SHARD_PREFIX):]] = ray.get_actor(a["name"], namespace=RAY_NAMESPACE)
+    return dict(sorted(out.items()))
+
+
+def status() -> list[dict[str, Any]]:
+    """:class:`~actors.shard.ShardStats` of every running shard (per-camera fps, gate ratio, drops, health)."""
+    import ray
+
+    handles = shard_handles()
+    stats = ray.get([h.stats.remote() for h in handles.values()], timeout=60)
+    return list(stats)
+
+
+def run(cfg: RunConfig, report: Callable[[list[dict[str, Any]]], None] | None = None,
+        report_every_s: float = 5.0) -> RunSummary:
+    """Run the city's pipeline for ``cfg.duration_s`` (needs a Ray connection and the object store)."""
+    import ray
+
+    from actors.alerts import SINK_ACTOR, AlertSinkConfig, CameraPlace, start_sink
+    from actors.sampler import SamplerConfig
+    from actors.shard import STATE_ACTOR, state_store
+    from cluster import serving, store
+    from cluster.city import load_city_graph
+    from cluster.config import load_city
+    from cluster.registry import build_registry
+    from cluster.sharding import assign, launch_shards, nodes_from_ray
+    from cluster.state import state_dir
+
+    t0 = time.monotonic()
+    city = load_city(cfg.city)
+    reg = build_registry(city, load_city_graph(city))
+    specs = camera_specs(city, reg, cfg)
+    if not specs:
+        raise ValueError(f"{city.id} has no face cameras to run")
+    if cfg.detect == "faces" and not serving.status().running:
+        serving.up()
+    places = {c.id: CameraPlace(lon=c.lon, lat=c.lat, edge_u=c.edge_u, edge_v=c.edge_v, edge_key=c.edge_key)
+              for c in reg.cameras if c.id in specs}
+    sink = start_sink(AlertSinkConfig(city=city.id, cameras=places, s3=store.settings(),
+                                      audit_path=str(state_dir("alerts") / f"{city.id}-audit.jsonl")))
+    state_store()
+    nodes = nodes_from_ray()
+    assignment = assign(list(specs), nodes, cameras_per_shard=cfg.cameras_per_shard)
+    sampler = SamplerConfig(rate_fps=cfg.sample_fps or city.cameras.sample_fps)
+    handles = launch_shards(assignment, specs, _detector_factory(cfg.detect), num_cpus=0.1,
+                            state_actor=STATE_ACTOR, sink_actor=SINK_ACTOR, sampler=sampler)
+    stats: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + cfg.duration_s if cfg.duration_s else float("inf")
+        next_report = time.monotonic() + report_every_s
+        while time.monotonic() < deadline:
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+            if report is not None and time.monotonic() >= next_report:
+                report(status())
+                next_report += report_every_s
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stats = ray.get([h.stats.remote() for h in handles.values()], timeout=60)
+        ray.get([h.stop.remote() for h in handles.values()], timeout=60)
+        ray.get(sink.flush.remote(), timeout=60)
+        alerts = ray.get(sink.alerts.remote(), timeout=60)
+        snapshot = ray.get(sink.commit.remote(f"ssz run {city.id}"), timeout=120) if alerts else None
+        for h in handles.values():
+            ray.kill(h)
+        ray.kill(sink)  # its state is in the store; the next run's sink reloads it
+    cams = [c for s in stats for c in s["cameras"]]
+    return RunSummary(city=city.id, cameras=len(specs), shards=len(handles), nodes=len(nodes),
+                      seconds=round(time.monotonic() - t0, 1), frames_decoded=sum(c["decoded"] for c in cams),
+                      frames_processed=sum(c["processed"] for c in cams),
+                      frames_dropped=sum(c["dropped"] for c in cams), alerts=len(alerts), snapshot=snapshot)

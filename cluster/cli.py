@@ -98,7 +98,7 @@ def store_status(as_json: JsonOpt = False) -> None:
 
 
 @cluster_app.command("up")
-def cluster_up(port: Annotated[int, typer.Option(help="GCS port of the head.")] = 16379,
+def cluster_up(port: Annotated[int, typer.Option(help="GCS port of the head.")] = 26379,
                num_cpus: Annotated[int | None, typer.Option()] = None,
                num_gpus: Annotated[int | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
     """Start a local Ray head bound to 127.0.0.1 (no-op when it already runs)."""
@@ -235,7 +235,7 @@ def run_cmd(city: Annotated[str, typer.Option(help="Bundled city id or path to a
             raycluster.up()  # a persistent head, so `ssz status` can look from another terminal
         raycluster.connect()
         summary = pipeline.run(run_cfg, report=None if as_json else (lambda st: console.print(_status_table(st))))
-    except (cfg.ConfigError, StoreError, ValueError) as e:
+    except (cfg.ConfigError, StoreError, ValueError, raycluster.RayError) as e:
         _fail(str(e))
         return
     _emit(summary, as_json)

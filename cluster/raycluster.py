@@ -21,7 +21,8 @@ from pydantic import BaseModel
 
 from cluster.state import state_dir
 
-DEFAULT_GCS_PORT = 16379
+# Outside Ray's default worker port range (10002-19999), which a GCS port inside would collide with.
+DEFAULT_GCS_PORT = 26379
 # Ray binds every listener to 127.0.0.1 when this is set to 0 and the node IP is loopback.
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 import psutil
 import pytest
@@ -55,7 +56,10 @@ def test_cluster_up_status_down(tmp_path, monkeypatch, ray_cluster):
     monkeypatch.setenv("SSZ_HOME", str(tmp_path))
     monkeypatch.delenv("SSZ_RAY_ADDRESS", raising=False)
     assert raycluster.status().running is False
-    port = free_port_block(size=2)
+    # The default port when it is free (a default inside Ray's worker port range once broke `ray start`).
+    with socket.socket() as sock:
+        default_free = sock.connect_ex(("127.0.0.1", raycluster.DEFAULT_GCS_PORT)) != 0
+    port = raycluster.DEFAULT_GCS_PORT if default_free else free_port_block(size=2)
     try:
         st = raycluster.up(port=port, num_cpus=1)
         assert st.running, st.error

@@ -25,6 +25,10 @@ from cluster.state import state_dir
 DEFAULT_GCS_PORT = 26379
 # Ray binds every listener to 127.0.0.1 when this is set to 0 and the node IP is loopback.
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+# `ray start` turns on Ray's token authentication (~/.ray/auth_token); a driver joining that head by
+# address must say so before Ray is imported, or it sends no token and is refused. (Set for a private
+# `ray.init()` instead, the same variable makes its GCS refuse its own driver, so it is only set to join.)
+JOIN_ENV = {"RAY_AUTH_MODE": "token"}
 
 
 class RayError(RuntimeError):
@@ -146,12 +150,15 @@ def connect(address: str | None = None, num_cpus: int | None = None, **kw: Any) 
 
     Returns a short description of what was joined. Idempotent within a process.
     """
+    apply_env()
+    addr = address or known_address()
+    if addr:
+        for k, v in JOIN_ENV.items():
+            os.environ.setdefault(k, v)
     import ray
 
-    apply_env()
     if ray.is_initialized():
         return "already connected"
-    addr = address or known_address()
     if addr:
         try:
             ray.init(address=addr, logging_level="WARNING", log_to_driver=False, **kw)
@@ -190,7 +197,8 @@ def status(address: str | None = None) -> ClusterStatus:
         f"ray.init(address={addr!r},logging_level='ERROR',log_to_driver=False);"
         "sys.stdout.write(describe().model_dump_json())"
     )
-    res = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=120)
+    res = subprocess.run([sys.executable, "-c", code], env={**_env(), **JOIN_ENV}, capture_output=True, text=True,
+                         timeout=120)
     if res.returncode != 0:
         return ClusterStatus(address=addr, running=False, error=res.stderr.strip().splitlines()[-1:][0]
                              if res.stderr.strip() else f"exit {res.returncode}")

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import socket
+import subprocess
+import sys
 
 import psutil
 import pytest
@@ -67,6 +71,13 @@ def test_cluster_up_status_down(tmp_path, monkeypatch, ray_cluster):
         assert len(st.nodes) == 1 and st.nodes[0].address == "127.0.0.1"
         assert st.resources["CPU"] == 1
         assert raycluster.up(port=port).address == st.address  # idempotent
+        # A fresh CLI process (no Ray variables inherited from this test process) joins it: the package sets
+        # loopback binding and token auth itself.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        res = subprocess.run([sys.executable, "-m", "cluster.cli", "cluster", "status", "--json"], env=env,
+                             capture_output=True, text=True, timeout=180)
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert json.loads(res.stdout)["nodes"][0]["address"] == "127.0.0.1"
     finally:
         assert raycluster.down().running is False
     assert raycluster.status().running is False

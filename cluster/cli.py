@@ -209,6 +209,8 @@ def _status_table(stats: list[dict]) -> Table:
     t = Table("shard", "node", "camera", "health", "fps", "gate pass", "sampled", "dropped", "detections", "alerts",
               title="camera pipeline")
     for sh in stats:
+        if sh.get("error"):
+            t.add_row(sh["shard_id"], "", "", f"[red]{sh['error']}[/]", *[""] * 6)
         for c in sh["cameras"]:
             t.add_row(sh["shard_id"], (sh.get("node_id") or "")[:8], c["camera_id"], c["health"],
                       f"{c['fps_decoded']:.1f}", f"{c['gate_pass_ratio']:.2f}", str(c["sampled"]), str(c["dropped"]),

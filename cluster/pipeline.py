@@ -103,13 +103,26 @@ def shard_handles() -> dict[str, Any]:
     return dict(sorted(out.items()))
 
 
-def status() -> list[dict[str, Any]]:
-    """:class:`~actors.shard.ShardStats` of every running shard (per-camera fps, gate ratio, drops, health)."""
+def status(timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """:class:`~actors.shard.ShardStats` of every running shard (per-camera fps, gate ratio, drops, health).
+
+    A shard that does not answer in ``timeout_s`` (dead, restarting, or still waiting for resources) is
+    listed with its error instead of blocking the report.
+    """
     import ray
 
     handles = shard_handles()
-    stats = ray.get([h.stats.remote() for h in handles.values()], timeout=60)
-    return list(stats)
+    refs = {sid: h.stats.remote() for sid, h in handles.items()}
+    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
+    out = []
+    for sid, ref in refs.items():
+        try:
+            if ref not in ready:
+                raise TimeoutError(f"no answer in {timeout_s:g} s (restarting or waiting for resources)")
+            out.append(ray.get(ref))
+        except Exception as e:
+            out.append({"shard_id": sid, "node_id": None, "error": str(e).splitlines()[0], "cameras": []})
+    return out
 
 
 def run(cfg: RunConfig, report: Callable[[list[dict[str, Any]]], None] | None = None,
@@ -157,7 +170,7 @@ def run(cfg: RunConfig, report: Callable[[list[dict[str, Any]]], None] | None = 
     except KeyboardInterrupt:
         pass
     finally:
-        stats = ray.get([h.stats.remote() for h in handles.values()], timeout=60)
+        stats = [st for st in status(timeout_s=60) if st["shard_id"] in handles]
         ray.get([h.stop.remote() for h in handles.values()], timeout=60)
         ray.get(sink.flush.remote(), timeout=60)
         alerts = ray.get(sink.alerts.remote(), timeout=60)

@@ -67,8 +67,12 @@ def _paths() -> dict[str, str]:
             "hotlist": str(d / "hotlist.json"), "hotlist_audit": str(d / "hotlist-audit.jsonl")}
 
 
-def build_app(max_batch_size: int = 8, num_gpus: float = 0.0) -> object:
-    """The bound Serve application: face and plate deployments behind the API ingress."""
+def build_app(max_batch_size: int = 8, num_gpus: float = 0.0, num_cpus: float = 0.5) -> object:
+    """The bound Serve application: face and plate deployments behind the API ingress.
+
+    ``num_cpus`` is what each model replica reserves: half a CPU by default, so that on a small machine the
+    camera shards still find room next to the models (the OS shares the cores; Ray only books them).
+    """
     from serve.api import ApiConfig, build_api_app
     from serve.face.deployment import FaceAppConfig, build_face_app
     from serve.face.service import FaceServiceConfig
@@ -78,9 +82,9 @@ def build_app(max_batch_size: int = 8, num_gpus: float = 0.0) -> object:
     face = build_face_app(FaceAppConfig(
         service=FaceServiceConfig(watchlist_path=p["watchlist"], audit_path=p["watchlist_audit"],
                                   device="cuda" if num_gpus > 0 else "cpu"),
-        max_batch_size=max_batch_size, num_gpus=num_gpus))
+        max_batch_size=max_batch_size, num_gpus=num_gpus, num_cpus=num_cpus))
     plate = build_plate_app(PlateAppConfig(hotlist_path=p["hotlist"], audit_path=p["hotlist_audit"],
-                                           max_batch_size=max_batch_size))
+                                           max_batch_size=max_batch_size, num_cpus=num_cpus))
     return build_api_app(face, plate, ApiConfig(tokens=TokenTable.from_tokens(tokens())))
 
 

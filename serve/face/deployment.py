@@ -27,29 +27,20 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from serve.face.schemas import ImageFaces, WarrantRecord
 from serve.face.service import FaceService, FaceServiceConfig
+from serve.replica import ReplicaConfig, bind, per_item, replica_store
 
 DEPLOYMENT_NAME = "FaceDeployment"
 
 
-class FaceAppConfig(BaseModel):
+class FaceAppConfig(ReplicaConfig):
     """Serve-level settings of the face app plus the per-replica service settings."""
 
-    model_config = ConfigDict(extra="forbid")
-
     service: FaceServiceConfig = FaceServiceConfig()
-    max_batch_size: int = Field(default=8, ge=1, le=256)
-    batch_wait_timeout_s: float = Field(default=0.02, ge=0.0, le=5.0)
-    max_ongoing_requests: int | None = Field(default=None, ge=1, description="None = 2 * max_batch_size")
-    num_replicas: int = Field(default=1, ge=1)
-    num_cpus: float = Field(default=1.0, ge=0.0)
-    num_gpus: float = Field(default=0.0, ge=0.0)
-    use_store: bool = Field(default=False, description="open the object store in the replica (open_store())")
 
 
 @serve.deployment(name=DEPLOYMENT_NAME)
@@ -59,16 +50,7 @@ class FaceDeployment:
     def __init__(self, config: dict[str, Any]) -> None:
         """Build the FaceService inside the replica and apply the configured batch size and wait."""
         cfg = FaceAppConfig.model_validate(config)
-        store = None
-        if cfg.use_store:
-            from twin.objectstore import S3Settings, connect
-
-            settings = S3Settings.from_env()
-            if settings is None:
-                raise RuntimeError("use_store is set but SSZ_S3_ENDPOINT is not: pass the store settings to the "
-                                   "replica environment (runtime_env env_vars)")
-            store = connect(settings)
-        self.service = FaceService(cfg.service, store=store)
+        self.service = FaceService(cfg.service, store=replica_store(cfg))
         self._detect_batch.set_max_batch_size(cfg.max_batch_size)
         self._detect_batch.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
         self._identify_batch.set_max_batch_size(cfg.max_batch_size)
@@ -78,26 +60,12 @@ class FaceDeployment:
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
     async def _detect_batch(self, images: list[np.ndarray]) -> list[ImageFaces]:
         self._batch_sizes.append(len(images))
-        return await asyncio.to_thread(self._per_item, images, self.service.detect)
+        return await asyncio.to_thread(per_item, self.service.detect, images)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
     async def _identify_batch(self, images: list[np.ndarray]) -> list[ImageFaces]:
         self._batch_sizes.append(len(images))
-        return await asyncio.to_thread(self._per_item, images, self.service.identify)
-
-    @staticmethod
-    def _per_item(images: list[np.ndarray], fn: Any) -> list[Any]:
-        """Run the batch; if it fails, retry each item alone so one bad image fails only its own request."""
-        try:
-            return list(fn(images))
-        except Exception:
-            out: list[Any] = []
-            for im in images:
-                try:
-                    out.append(fn([im])[0])
-                except Exception as e:
-                    out.append(e)
-            return out
+        return await asyncio.to_thread(per_item, self.service.identify, images)
 
     async def detect(self, image: np.ndarray) -> ImageFaces:
         """Faces of one RGB uint8 image (batched with concurrent calls)."""
@@ -148,14 +116,7 @@ class FaceDeployment:
 
 def build_face_app(config: FaceAppConfig | None = None) -> serve.Application:
     """The bound Serve application for ``config`` (run it with ``serve.run(app, name=..., route_prefix=None)``)."""
-    cfg = config or FaceAppConfig()
-    ongoing = max(cfg.max_ongoing_requests or 2 * cfg.max_batch_size, cfg.max_batch_size)
-    dep = FaceDeployment.options(
-        num_replicas=cfg.num_replicas,
-        max_ongoing_requests=ongoing,
-        ray_actor_options={"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus},
-    )
-    return dep.bind(cfg.model_dump(mode="json"))
+    return bind(FaceDeployment, config or FaceAppConfig())
 
 
 def face_handle(app_name: str = "face") -> DeploymentHandle:

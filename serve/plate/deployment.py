@@ -29,31 +29,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, Hotlist, HotlistEntry
 from serve.plate.service import PlateRead, PlateService, PlateServiceConfig
+from serve.replica import ReplicaConfig, bind, per_item, replica_store
 
 DEPLOYMENT_NAME = "PlateDeployment"
 
 
-class PlateAppConfig(BaseModel):
+class PlateAppConfig(ReplicaConfig):
     """Serve-level settings of the plate app plus the per-replica service settings."""
 
-    model_config = ConfigDict(extra="forbid")
-
     service: PlateServiceConfig = PlateServiceConfig()
-    max_batch_size: int = Field(default=8, ge=1, le=256)
-    batch_wait_timeout_s: float = Field(default=0.02, ge=0.0, le=5.0)
-    max_ongoing_requests: int | None = Field(default=None, ge=1, description="None = 2 * max_batch_size")
-    num_replicas: int = Field(default=1, ge=1)
-    num_cpus: float = Field(default=1.0, ge=0.0)
-    num_gpus: float = Field(default=0.0, ge=0.0)
     hotlist_path: str | None = Field(default=None, description="hotlist JSON file; None = no hotlist matching")
     audit_path: str | None = Field(default=None, description="audit JSONL (default: beside the hotlist)")
-    use_store: bool = Field(default=False, description="mirror hotlist and audit to the object store")
 
 
 def _to_bgr(image: np.ndarray, order: str) -> np.ndarray:
@@ -69,15 +61,7 @@ class PlateDeployment:
     def __init__(self, config: dict[str, Any]) -> None:
         """Build the OCR engine, localiser and hotlist inside the replica; apply the batch size and wait."""
         cfg = PlateAppConfig.model_validate(config)
-        store = None
-        if cfg.use_store:
-            from twin.objectstore import S3Settings, connect
-
-            settings = S3Settings.from_env()
-            if settings is None:
-                raise RuntimeError("use_store is set but SSZ_S3_ENDPOINT is not: pass the store settings to the "
-                                   "replica environment (runtime_env env_vars)")
-            store = connect(settings)
+        store = replica_store(cfg)
         hotlist = None
         if cfg.hotlist_path:
             from serve.audit import AuditLog
@@ -94,20 +78,7 @@ class PlateDeployment:
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
     async def _read_batch(self, images: list[np.ndarray]) -> list[list[PlateRead] | Exception]:
         self._batch_sizes.append(len(images))
-        return await asyncio.to_thread(self._per_item, images)
-
-    def _per_item(self, images: list[np.ndarray]) -> list[list[PlateRead] | Exception]:
-        """Read the batch; if one bad frame breaks it, read frame by frame so only that caller gets the error."""
-        try:
-            return list(self.service.read(images))
-        except Exception:
-            out: list[list[PlateRead] | Exception] = []
-            for im in images:
-                try:
-                    out.append(self.service.read([im])[0])
-                except Exception as e:
-                    out.append(e)
-            return out
+        return await asyncio.to_thread(per_item, self.service.read, images)
 
     async def read(self, image: np.ndarray, order: Literal["rgb", "bgr"] = "rgb") -> list[PlateRead]:
         """Plates in one frame (uint8 HxWx3, RGB by default), batched with concurrent calls."""
@@ -160,14 +131,7 @@ class PlateDeployment:
 
 def build_plate_app(config: PlateAppConfig | None = None) -> serve.Application:
     """The bound Serve application for ``config`` (run it with ``serve.run(app, name=..., route_prefix=None)``)."""
-    cfg = config or PlateAppConfig()
-    ongoing = max(cfg.max_ongoing_requests or 2 * cfg.max_batch_size, cfg.max_batch_size)
-    dep = PlateDeployment.options(
-        num_replicas=cfg.num_replicas,
-        max_ongoing_requests=ongoing,
-        ray_actor_options={"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus},
-    )
-    return dep.bind(cfg.model_dump(mode="json"))
+    return bind(PlateDeployment, config or PlateAppConfig())
 
 
 def plate_handle(app_name: str = "plate") -> DeploymentHandle:

@@ -186,6 +186,74 @@ class FaceServeDetector(Detector):
         return [self.to_detections(a, self.min_prob) for a in answers]
 
 
+class PlateServeDetector(Detector):
+    """serve/plate's ``PlateDeployment.read``: one call per frame, sent together so Serve batches them.
+
+    A read plate becomes a :class:`Detection` (label ``plate``, score = OCR confidence); its best hotlist
+    match becomes ``subject_id`` (the hotlist entry id) with ``match_score`` 1 - distance.
+    """
+
+    def __init__(self, app_name: str = "plate", deployment: str = "PlateDeployment", min_confidence: float = 0.0):
+        self.app_name, self.deployment, self.min_confidence = app_name, deployment, min_confidence
+        self.name = f"{app_name}/{deployment}"
+        self._handle: Any = None
+
+    @staticmethod
+    def to_detections(reads: Sequence[Any], min_confidence: float = 0.0) -> list[Detection]:
+        """Convert one frame's ``PlateRead`` list (pydantic objects or dicts) into detections."""
+        def get(o: Any, k: str) -> Any:
+            return o[k] if isinstance(o, dict) else getattr(o, k)
+
+        out = []
+        for r in reads:
+            conf = float(get(r, "confidence"))
+            if conf < min_confidence:
+                continue
+            hits = sorted(get(r, "hotlist"), key=lambda m: float(get(m, "distance")))
+            best = hits[0] if hits else None
+            out.append(Detection(tuple(float(v) for v in get(r, "box")), conf, "plate",
+                                 str(get(get(best, "entry"), "id")) if best is not None else None,
+                                 max(0.0, 1.0 - float(get(best, "distance"))) if best is not None else 0.0))
+        return out
+
+    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
+        """Read plates on every frame of the batch (concurrent calls, batched by Serve)."""
+        if self._handle is None:
+            from ray import serve
+
+            self._handle = serve.get_deployment_handle(self.deployment, app_name=self.app_name)
+        answers = await asyncio.gather(*(self._handle.read.remote(b.image) for b in batch))
+        return [self.to_detections(a, self.min_confidence) for a in answers]
+
+
+class RoutingDetector(Detector):
+    """Sends each camera's frames to the detector of its kind (face cameras to faces, plate cameras to plates)."""
+
+    def __init__(self, routes: dict[str, Detector], camera_kind: dict[str, str], default: str) -> None:
+        missing = {default, *camera_kind.values()} - set(routes)
+        if missing:
+            raise ValueError(f"no detector for camera kind(s) {sorted(missing)}; have {sorted(routes)}")
+        self.routes, self.camera_kind, self.default = routes, camera_kind, default
+        self.name = "+".join(d.name for d in routes.values())
+
+    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
+        """Split the batch by camera kind, run the detectors concurrently, return results in batch order."""
+        groups: dict[str, list[int]] = {}
+        for i, b in enumerate(batch):
+            groups.setdefault(self.camera_kind.get(b.camera_id, self.default), []).append(i)
+        answers = await asyncio.gather(*(self.routes[k].detect([batch[i] for i in idx]) for k, idx in groups.items()))
+        out: list[list[Detection]] = [[] for _ in batch]
+        for (_, idx), dets in zip(groups.items(), answers, strict=True):
+            for i, d in zip(idx, dets, strict=True):
+                out[i] = d
+        return out
+
+    async def aclose(self) -> None:
+        """Close every routed detector."""
+        for d in self.routes.values():
+            await d.aclose()
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Configuration and statistics
 

@@ -221,6 +221,7 @@ def _status_table(stats: list[dict]) -> Table:
 @app.command("run")
 def run_cmd(city: Annotated[str, typer.Option(help="Bundled city id or path to a city YAML.")] = "hatyai",
             cameras: Annotated[int | None, typer.Option(help="First N face cameras (this 2-core machine: ~8).")] = 8,
+            plate_cameras: Annotated[int | None, typer.Option(help="First N plate cameras.")] = 2,
             source: Annotated[str, typer.Option(help="sim | file (vtest.avi looped) | rtsp")] = "sim",
             url_template: Annotated[str | None, typer.Option(help="rtsp: rtsp://nvr.internal/{camera_id}")] = None,
             duration: Annotated[float, typer.Option(help="Seconds to run (0 = until Ctrl-C).")] = 60.0,
@@ -230,8 +231,8 @@ def run_cmd(city: Annotated[str, typer.Option(help="Bundled city id or path to a
     from cluster import pipeline, raycluster, store
 
     try:
-        run_cfg = pipeline.RunConfig(city=city, cameras=cameras, source=source, url_template=url_template,
-                                     duration_s=duration, detect=detect)
+        run_cfg = pipeline.RunConfig(city=city, cameras=cameras, plate_cameras=plate_cameras, source=source,
+                                     url_template=url_template, duration_s=duration, detect=detect)
         store.up()
         if raycluster.known_address() is None:
             raycluster.up()  # a persistent head, so `ssz status` can look from another terminal

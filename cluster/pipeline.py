@@ -30,6 +30,7 @@ class RunConfig(BaseModel):
 
     city: str
     cameras: int | None = Field(default=None, ge=1, description="first N face cameras (None = all)")
+    plate_cameras: int | None = Field(default=None, ge=0, description="first N plate cameras (None = all)")
     source: Literal["sim", "file", "rtsp"] = "sim"
     url_template: str | None = Field(default=None, description="rtsp: e.g. rtsp://nvr.internal/{camera_id}")
     video: str = str(VTEST)
@@ -56,10 +57,11 @@ class RunSummary(BaseModel):
 
 
 def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig) -> dict[str, Any]:
-    """One :class:`~actors.sources.CameraSpec` per face camera of the registry, for the chosen source."""
+    """One :class:`~actors.sources.CameraSpec` per fixed camera (face cameras, then plate cameras)."""
     from actors.sources import CameraSpec
 
-    cams = [c for c in reg.cameras if c.faces and c.mount == "fixed"][: cfg.cameras]
+    cams = [c for c in reg.cameras if c.kind == "cctv"][: cfg.cameras]
+    cams += [c for c in reg.cameras if c.kind == "plate"][: cfg.plate_cameras]
     if cfg.source == "rtsp" and not cfg.url_template:
         raise ValueError("--source rtsp needs --url-template, e.g. rtsp://nvr.internal/{camera_id}")
     if cfg.source == "file" and not Path(cfg.video).is_file():
@@ -82,11 +84,13 @@ def _no_faces(images: list[Any]) -> list[list[Any]]:
     return [[] for _ in images]
 
 
-def _detector_factory(detect: str) -> Callable[[], Any]:
-    from actors.shard import FaceServeDetector, LocalDetector
+def _detector_factory(detect: str, camera_kind: dict[str, str]) -> Callable[[], Any]:
+    """Face cameras' frames go to the face deployment, plate cameras' to the plate deployment (app ``ssz``)."""
+    from actors.shard import FaceServeDetector, LocalDetector, PlateServeDetector, RoutingDetector
 
     if detect == "faces":
-        return lambda: FaceServeDetector(app_name="ssz")
+        return lambda: RoutingDetector({"cctv": FaceServeDetector(app_name="ssz"),
+                                        "plate": PlateServeDetector(app_name="ssz")}, camera_kind, default="cctv")
     return lambda: LocalDetector(_no_faces, name="none")
 
 
@@ -145,7 +149,7 @@ def run(cfg: RunConfig, report: Callable[[list[dict[str, Any]]], None] | None = 
     reg = build_registry(city, load_city_graph(city))
     specs = camera_specs(city, reg, cfg)
     if not specs:
-        raise ValueError(f"{city.id} has no face cameras to run")
+        raise ValueError(f"{city.id} has no fixed cameras to run")
     if cfg.detect == "faces" and not serving.status().running:
         serving.up()
     places = {c.id: CameraPlace(lon=c.lon, lat=c.lat, edge_u=c.edge_u, edge_v=c.edge_v, edge_key=c.edge_key)
@@ -156,7 +160,8 @@ def run(cfg: RunConfig, report: Callable[[list[dict[str, Any]]], None] | None = 
     nodes = nodes_from_ray()
     assignment = assign(list(specs), nodes, cameras_per_shard=cfg.cameras_per_shard)
     sampler = SamplerConfig(rate_fps=cfg.sample_fps or city.cameras.sample_fps)
-    handles = launch_shards(assignment, specs, _detector_factory(cfg.detect), num_cpus=0.1,
+    kinds = {c.id: c.kind for c in reg.cameras if c.id in specs}
+    handles = launch_shards(assignment, specs, _detector_factory(cfg.detect, kinds), num_cpus=0.1,
                             state_actor=STATE_ACTOR, sink_actor=SINK_ACTOR, sampler=sampler)
     stats: list[dict[str, Any]] = []
     try:

@@ -14,20 +14,22 @@ def test_camera_specs_per_source():
 
     city = load_city("betong")
     reg = build_registry(city, load_city_graph(city))
-    sim = camera_specs(city, reg, RunConfig(city="betong", cameras=5))
-    assert list(sim) == [c.id for c in reg.cameras if c.kind == "cctv"][:5]
+    sim = camera_specs(city, reg, RunConfig(city="betong", cameras=5, plate_cameras=2))
+    assert list(sim) == [c.id for c in reg.cameras if c.kind == "cctv"][:5] + [
+        c.id for c in reg.cameras if c.kind == "plate"][:2]
     assert all(s.url == f"sim://{cid}" and s.realtime for cid, s in sim.items())
-    rtsp = camera_specs(city, reg, RunConfig(city="betong", cameras=2, source="rtsp",
+    rtsp = camera_specs(city, reg, RunConfig(city="betong", cameras=2, plate_cameras=0, source="rtsp",
                                              url_template="rtsp://nvr.internal:554/{camera_id}"))
     assert [s.url for s in rtsp.values()] == [f"rtsp://nvr.internal:554/{cid}" for cid in rtsp]
     with pytest.raises(ValueError, match="url-template"):
         camera_specs(city, reg, RunConfig(city="betong", source="rtsp"))
-    assert len(camera_specs(city, reg, RunConfig(city="betong"))) == 204
+    assert len(camera_specs(city, reg, RunConfig(city="betong"))) == 204 + city.cameras.plate_count
 
 
 def test_run_streams_every_camera_and_reports(ray_cluster, s3_store):
     reports = []
-    summary = run(RunConfig(city="betong", cameras=4, duration_s=8, detect="none"), report=reports.append,
+    summary = run(RunConfig(city="betong", cameras=4, plate_cameras=0, duration_s=8, detect="none"),
+                  report=reports.append,
                   report_every_s=3)
     assert (summary.cameras, summary.shards, summary.nodes) == (4, 1, 1)
     assert summary.frames_decoded > 4 * 20  # 4 simulated cameras at 10 fps for several seconds
@@ -36,3 +38,30 @@ def test_run_streams_every_camera_and_reports(ray_cluster, s3_store):
     cams = {c["camera_id"]: c for st in reports[-1] for c in st["cameras"]}
     assert len(cams) == 4 and all(c["health"] in {"online", "starting"} for c in cams.values())
     assert status() == []  # shards are stopped and removed at the end
+
+
+def test_routing_detector_sends_each_camera_to_its_kind():
+    import asyncio
+
+    import numpy as np
+
+    from actors.shard import FrameItem, LocalDetector, PlateServeDetector, RoutingDetector
+    from actors.tracker import Detection
+
+    def tag(label):
+        return lambda images: [[Detection((0, 0, 1, 1), 1.0, label)] for _ in images]
+
+    det = RoutingDetector({"cctv": LocalDetector(tag("face")), "plate": LocalDetector(tag("plate"))},
+                          {"c1": "cctv", "p1": "plate"}, default="cctv")
+    img = np.zeros((4, 4, 3), np.uint8)
+    batch = [FrameItem(cid, i, 0.0, None, img) for i, cid in enumerate(["p1", "c1", "p1", "x"])]
+    labels = [[d.label for d in dets] for dets in asyncio.run(det.detect(batch))]
+    assert labels == [["plate"], ["face"], ["plate"], ["face"]]
+    with pytest.raises(ValueError, match="no detector for camera kind"):
+        RoutingDetector({"cctv": LocalDetector(tag("face"))}, {"p1": "plate"}, default="cctv")
+    # Plate reads with a hotlist hit become plate detections matched to the entry.
+    read = {"box": (10, 20, 110, 60), "confidence": 0.8, "hotlist": [
+        {"entry": {"id": "H-2"}, "distance": 0.5}, {"entry": {"id": "H-1"}, "distance": 0.0}]}
+    [d] = PlateServeDetector.to_detections([read])
+    assert (d.label, d.subject_id, d.match_score, d.box) == ("plate", "H-1", 1.0, (10.0, 20.0, 110.0, 60.0))
+    assert PlateServeDetector.to_detections([read], min_confidence=0.9) == []

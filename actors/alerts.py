@@ -41,7 +41,6 @@ from serve.audit import AuditLog
 from serve.imaging import encode_jpeg
 from twin.layers import validate_rows
 from twin.objectstore import EVIDENCE_BUCKET, TWIN_BUCKET, S3Settings, Store, connect
-from twin.schemas import ALERT_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +112,36 @@ def _utc(ts: float) -> dt.datetime:
 
 def _iso(v: Any) -> Any:
     return v.isoformat() if isinstance(v, dt.datetime) else v
+
+
+def alert_row(event: dict[str, Any], city: str, *, evidence_key: str | None = None,
+              position: tuple[float, float] | None = None) -> dict[str, Any]:
+    """One row of the twin's ``alerts`` layer (:data:`twin.schemas.ALERTS`) from a shard event.
+
+    ``event`` is an ``alert-decision`` with decision ``alert`` or an offline health event (which carries its
+    outage's alert id, :func:`actors.shard.health_event_payload`); the sink adds the evidence key (after
+    storing the crop) and the camera's position from the registry.
+    """
+    from actors.shard import OFFLINE_KINDS
+
+    if event.get("type") == "health":
+        if event.get("kind") not in OFFLINE_KINDS:
+            raise ValueError(f"only {'/'.join(OFFLINE_KINDS)} health events are alerts, got {event.get('kind')!r}")
+        kind, subject, score, track, frames = "camera-offline", None, None, None, None
+    elif event.get("decision") == "alert":
+        kind = event["label"] if event["label"] in ("face", "plate") else "other"
+        subject, score, track, frames = event["subject_id"], float(event["score"]), event["track_id"], \
+            int(event["n_matches"])
+    else:
+        raise ValueError(f"event is not an alert (decision {event.get('decision')!r}): audit it, do not write it")
+    ts = event["frame_ts"] if "frame_ts" in event else event["ts"]
+    return {
+        "alert_id": event["alert_id"], "camera_id": event["camera_id"], "ts": _utc(float(ts)), "kind": kind,
+        "subject_id": subject, "score": None if score is None else min(1.0, max(0.0, score)),
+        "evidence_key": evidence_key, "status": "new", "status_by": None, "status_ts": None, "city": city,
+        "track_id": track, "frames": frames,
+        "lon": position[0] if position else None, "lat": position[1] if position else None,
+    }
 
 
 class AlertSinkCore:
@@ -229,25 +258,18 @@ class AlertSinkCore:
                               {"camera_id": ev["camera_id"], "subject_id": ev.get("subject_id"),
                                "reason": ev.get("reason"), "duplicate_of": ev.get("duplicate_of")})
             return None
-        label = ev.get("label") or "other"
-        rec = {"alert_id": ev["alert_id"], "camera_id": ev["camera_id"], "ts": _utc(float(ev["ts"])),
-               "kind": label if label in ALERT_KINDS else "other", "subject_id": ev.get("subject_id"),
-               "score": float(min(1.0, max(0.0, ev.get("score", 0.0)))), "status": "new", "status_by": None,
-               "status_ts": None, "city": self.cfg.city, "track_id": ev.get("track_id"),
-               "frames": int(ev.get("n_matches", 0)), **self._camera_fields(ev["camera_id"])}
+        rec = {**alert_row(ev, self.cfg.city), **self._camera_fields(ev["camera_id"])}
         return self._raise(rec, ev.get("crop"), {"reason": ev.get("reason"), "shard_id": ev.get("shard_id")},
                            frame_ts=ev.get("frame_ts"))
 
     def _health(self, ev: dict[str, Any]) -> bool | None:
+        from actors.shard import OFFLINE_KINDS
+
         self.stats.health += 1
         cam = ev["camera_id"]
-        if ev["kind"] in {"camera-offline", "camera-failed"}:
-            since = ev.get("last_frame_ts") or ev["ts"]
-            aid = "camera-offline-" + hashlib.blake2b(f"{cam}|{since:.3f}".encode(), digest_size=8).hexdigest()
-            rec = {"alert_id": aid, "camera_id": cam, "ts": _utc(float(ev["ts"])), "kind": "camera-offline",
-                   "subject_id": cam, "score": 1.0, "status": "new", "status_by": None, "status_ts": None,
-                   "city": self.cfg.city, "track_id": None, "frames": 0, "open": True,
-                   **self._camera_fields(cam)}
+        if ev["kind"] in OFFLINE_KINDS:
+            rec = {**alert_row(ev, self.cfg.city), "open": True, **self._camera_fields(cam)}
+            aid = rec["alert_id"]
             made = self._raise(rec, details={"detail": ev.get("detail"), "offline_for_s": ev.get("offline_for_s")})
             self._open_offline[cam] = aid
             return made

@@ -798,6 +798,10 @@ class ShardCore:
             and self._queued() == 0 and self.inflight == 0
 
 
+# Health changes that raise a ``camera-offline`` alert (a camera that cannot even be opened is offline too).
+OFFLINE_KINDS = ("camera-offline", "camera-failed")
+
+
 def health_event_payload(shard_id: str, e: HealthEvent) -> dict[str, Any]:
     """A health change as an event; ``camera-offline`` carries the twin alert id of its outage.
 
@@ -807,40 +811,10 @@ def health_event_payload(shard_id: str, e: HealthEvent) -> dict[str, Any]:
     from twin.schemas import alert_id as twin_alert_id
 
     out: dict[str, Any] = {"type": "health", "shard_id": shard_id, **e.model_dump()}
-    if e.kind == "camera-offline":
+    if e.kind in OFFLINE_KINDS:
         since = e.last_frame_ts if e.last_frame_ts is not None else e.ts - (e.offline_for_s or 0.0)
         out["alert_id"] = twin_alert_id(e.camera_id, "camera-offline", None, f"offline@{int(since)}")
     return out
-
-
-def alert_row(event: dict[str, Any], city: str, *, evidence_key: str | None = None,
-              position: tuple[float, float] | None = None) -> dict[str, Any]:
-    """One row of the twin's ``alerts`` layer (:data:`twin.schemas.ALERTS`) from a shard event.
-
-    ``event`` is an ``alert-decision`` with decision ``alert`` or a ``camera-offline`` health event; the sink
-    adds the evidence key (after storing the crop) and the camera's (lon, lat) from the registry.
-    """
-    from datetime import UTC, datetime
-
-    if event.get("type") == "health":
-        if event.get("kind") != "camera-offline":
-            raise ValueError(f"only camera-offline health events are alerts, got {event.get('kind')!r}")
-        kind, subject, score, track, frames = "camera-offline", None, None, None, None
-    elif event.get("decision") == "alert":
-        kind = event["label"] if event["label"] in ("face", "plate") else "other"
-        subject, score, track, frames = event["subject_id"], float(event["score"]), event["track_id"], \
-            int(event["n_matches"])
-    else:
-        raise ValueError(f"event is not an alert (decision {event.get('decision')!r}): audit it, do not write it")
-    ts = event["frame_ts"] if "frame_ts" in event else event["ts"]
-    row: dict[str, Any] = {
-        "alert_id": event["alert_id"], "camera_id": event["camera_id"],
-        "ts": datetime.fromtimestamp(float(ts), tz=UTC), "kind": kind, "subject_id": subject,
-        "score": None if score is None else min(1.0, max(0.0, score)), "evidence_key": evidence_key,
-        "status": "new", "status_by": None, "status_ts": None, "city": city, "track_id": track, "frames": frames,
-        "lon": position[0] if position else None, "lat": position[1] if position else None,
-    }
-    return row
 
 
 def _crop(item: FrameItem, box: tuple[float, float, float, float] | None) -> np.ndarray | None:

@@ -16,6 +16,8 @@ import pytest
 from minio.error import S3Error
 
 from actors.alerts import AlertSinkConfig, AlertSinkCore, CameraPlace, WebhookConfig
+from actors.shard import health_event_payload
+from actors.sources import HealthEvent
 from serve.audit import AuditLog
 from twin.objectstore import EVIDENCE_BUCKET, TWIN_BUCKET
 
@@ -42,7 +44,7 @@ def test_alert_is_stored_once_with_locked_evidence(s3_store, sink_cfg):
     sink = AlertSinkCore(sink_cfg, store=s3_store)
     sink.subscribe("ccoc")
     ev = _decision()
-    ev["frame_ts"] = time.time() - 0.25  # decoded a quarter second ago
+    ev["ts"] = ev["frame_ts"] = time.time() - 0.25  # decoded a quarter second ago (shards send wall-clock times)
     assert sink.submit([ev]) == {"new": 1, "duplicates": 0}
     assert sink.submit([ev]) == {"new": 0, "duplicates": 1}
     st = sink.current_stats()
@@ -51,7 +53,8 @@ def test_alert_is_stored_once_with_locked_evidence(s3_store, sink_cfg):
     assert rec["kind"] == "face" and rec["subject_id"] == "W-1" and rec["status"] == "new"
     assert (rec["lon"], rec["lat"], rec["edge_u"]) == (100.47, 7.0, 1)
     key = rec["evidence_key"]
-    assert key.startswith(f"alerts/{sink_cfg.city}/2023-11-14/") and key.endswith(".jpg")
+    day = time.strftime("%Y-%m-%d", time.gmtime(ev["frame_ts"]))
+    assert key.startswith(f"alerts/{sink_cfg.city}/{day}/") and key.endswith(".jpg")
     assert s3_store.get_bytes(EVIDENCE_BUCKET, key)[:2] == b"\xff\xd8"
     vid = s3_store.client.stat_object(EVIDENCE_BUCKET, key).version_id
     with pytest.raises(S3Error):
@@ -96,12 +99,13 @@ def test_operator_status_changes_are_audited(s3_store, sink_cfg):
 def test_camera_offline_and_recovery(s3_store, sink_cfg):
     sink = AlertSinkCore(sink_cfg, store=s3_store)
     sink.subscribe("ccoc")
-    off = {"type": "health", "camera_id": "cam-1", "kind": "camera-offline", "ts": 1_700_000_100.0,
-           "last_frame_ts": 1_700_000_090.0, "offline_for_s": 10.0}
+    off = health_event_payload("s0", HealthEvent(camera_id="cam-1", kind="camera-offline", ts=1_700_000_100.0,
+                                                 last_frame_ts=1_700_000_090.0, offline_for_s=10.0))
     assert sink.submit([off, off])["new"] == 1
-    sink.submit([{"type": "health", "camera_id": "cam-1", "kind": "camera-recovered", "ts": 1_700_000_200.0}])
+    sink.submit([health_event_payload("s0", HealthEvent(camera_id="cam-1", kind="camera-recovered",
+                                                        ts=1_700_000_200.0))])
     [rec] = sink.alerts()
-    assert rec["kind"] == "camera-offline" and rec["camera_id"] == "cam-1"
+    assert rec["kind"] == "camera-offline" and rec["camera_id"] == "cam-1" and rec["alert_id"] == off["alert_id"]
     assert [p["event"] for p in sink.poll("ccoc")] == ["alert", "camera-recovered"]
 
 

@@ -19,6 +19,7 @@ from actors.sampler import RateSampler, SamplerConfig
 from actors.shard import LocalDetector, ShardConfig, ShardCore, start_shard, state_store
 from actors.sources import CameraSpec, PyAVSource
 from actors.tracker import ConfirmerConfig, Detection
+from tests.conftest import stats_if_restarted
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # detectors/collectors below run in Ray workers
 
@@ -169,7 +170,7 @@ def test_killed_shard_restarts_resumes_and_raises_no_duplicate_alert(ray_cluster
         before = ray.get(shard.stats.remote())
         pid = ray.get(shard.pid.remote())
         os.kill(pid, signal.SIGKILL)
-        after = wait_for(lambda: _stats_if_restarted(shard, pid), 60)
+        after = wait_for(lambda: stats_if_restarted(shard, pid), 60)
         assert after["restarts"] == 1
         pos0 = before["cameras"][0]["position_pts"]
         wait_for(lambda: (ray.get(shard.stats.remote())["cameras"][0]["processed"] or 0) >= 6, 30)
@@ -185,14 +186,6 @@ def test_killed_shard_restarts_resumes_and_raises_no_duplicate_alert(ray_cluster
     finally:
         ray.kill(shard)
         ray.kill(sink)
-
-
-def _stats_if_restarted(shard: Any, old_pid: int) -> dict[str, Any] | None:
-    try:
-        st = ray.get(shard.stats.remote(), timeout=10)
-    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-        return None
-    return st if st["pid"] != old_pid else None
 
 
 def test_launch_shards_from_an_assignment(ray_cluster: str) -> None:
@@ -273,7 +266,8 @@ def test_face_serve_detector_converts_identify_answers() -> None:
 def test_alert_rows_fit_the_twin_alert_schema() -> None:
     import pyarrow as pa
 
-    from actors.shard import alert_row, health_event_payload
+    from actors.alerts import alert_row
+    from actors.shard import health_event_payload
     from actors.sources import HealthEvent
     from actors.tracker import Confirmer
     from twin.schemas import ALERTS

@@ -9,7 +9,6 @@ Risk points (lighting / vegetation / abandoned lots) come from a CSV, or are gen
 
 from __future__ import annotations
 
-import json
 import sys
 import zlib
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import shapely
 import shapely.ops
 import typer
 
+from cluster.cli_twin import CityOpt, _fail, _print
 from cluster.config import CityConfig, ConfigError, load_city
 from twin import coverage as cv
 from twin import graph
@@ -32,16 +32,6 @@ from twin import risk as rk
 app = typer.Typer(help="Planning: risk scores and fixes, camera placement, patrol rounds.", no_args_is_help=True,
                   add_completion=False)
 
-CityOpt = Annotated[str, typer.Option("--city", help="Bundled city id or path to a city YAML.")]
-
-
-def _print(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
-
-
-def _fail(msg: str) -> None:
-    sys.stderr.write(f"error: {msg}\n")
-    raise typer.Exit(2)
 
 
 @dataclass

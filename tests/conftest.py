@@ -49,6 +49,17 @@ def free_port_block(size: int = 15, start: int = 20000, stop: int = 60000) -> in
     raise RuntimeError("no free block of loopback ports")
 
 
+def stats_if_restarted(actor: object, old_pid: int) -> dict | None:
+    """An actor's ``stats()`` once it answers from a new process (restarted after a crash), else None."""
+    import ray
+
+    try:
+        st = ray.get(actor.stats.remote(), timeout=10)  # type: ignore[attr-defined]
+    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+        return None
+    return st if st["pid"] != old_pid else None
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The read-only shared data folder (../shared/data), which CI places beside the checkout."""

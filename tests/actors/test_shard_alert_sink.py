@@ -18,6 +18,7 @@ from actors.motion import MotionGateConfig
 from actors.shard import Detector, FrameItem, ShardConfig, start_shard, state_store
 from actors.sources import CameraSpec
 from actors.tracker import ConfirmerConfig, Detection
+from tests.conftest import stats_if_restarted
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -35,14 +36,6 @@ class WatchlistWalkers(Detector):
             k = int((item.pts or 0.0) // WINDOW_S)
             out.append([Detection((20, 10, 60, 90), 0.99, "face", f"W-{k}", 0.9)])
         return out
-
-
-def _stats_if_restarted(shard: Any, old_pid: int) -> dict[str, Any] | None:
-    try:
-        st = ray.get(shard.stats.remote(), timeout=10)
-    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-        return None
-    return st if st["pid"] != old_pid else None
 
 
 def test_killed_shard_loses_no_alert_and_writes_no_duplicate(ray_cluster: str, s3_store: Any,
@@ -72,7 +65,7 @@ def test_killed_shard_loses_no_alert_and_writes_no_duplicate(ray_cluster: str, s
         deadline = time.time() + 60
         st = None
         while st is None and time.time() < deadline:
-            st = _stats_if_restarted(shard, pid)
+            st = stats_if_restarted(shard, pid)
             time.sleep(0.2)
         assert st is not None and st["restarts"] >= 1
         deadline = time.time() + 40

@@ -32,6 +32,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from serve.auth import TokenTable
+from serve.errors import ConflictError
 from serve.face.schemas import ImageFaces, WarrantRecord
 from serve.imaging import ImageDecodeError, decode_image
 from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, HotlistEntry
@@ -167,18 +168,14 @@ async def _read_image(request: Request, cfg: ApiConfig) -> Any:
         raise _bad(e) from e
 
 
-# How the watchlist and hotlist word a missing record or a duplicate (serve/face/watchlist.py, serve/plate/hotlist.py).
-_NOT_FOUND = ("is not on the watchlist", "no hotlist entry")
-_CONFLICT = ("is already enrolled", "already exists")
-
-
 def _status_of(err: BaseException) -> int | None:
     """The 4xx status of a user error raised in a model replica (None: a server fault, re-raised as 500)."""
-    msg = str(err)
-    if isinstance(err, LookupError) or any(p in msg for p in _NOT_FOUND):
+    if isinstance(err, LookupError):
         return 404
+    if isinstance(err, ConflictError):
+        return 409
     if isinstance(err, ValueError):
-        return 409 if any(p in msg for p in _CONFLICT) else 400
+        return 400
     return None
 
 

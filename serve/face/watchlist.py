@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from serve.audit import AuditLog
+from serve.errors import ConflictError, NotFoundError
 from serve.face.embed import FaceEmbedder
 from serve.face.schemas import Candidate, WarrantRecord
 
@@ -46,6 +47,14 @@ FORMAT_VERSION = 1
 
 class WatchlistError(ValueError):
     """A watchlist request cannot be done (unknown warrant, duplicate, wrong engine); the message says why."""
+
+
+class WarrantNotFound(WatchlistError, NotFoundError):
+    """The warrant is not on the watchlist."""
+
+
+class WarrantConflict(WatchlistError, ConflictError):
+    """The warrant is already enrolled."""
 
 
 def _today() -> date:
@@ -218,7 +227,7 @@ class Watchlist:
         with self._changing():
             self.refresh(force=True)
             if record.warrant_no in self._records:
-                raise WatchlistError(f"warrant {record.warrant_no} is already enrolled: remove it first or update it")
+                raise WarrantConflict(f"warrant {record.warrant_no} is already enrolled: remove it first or update it")
             rec = record.model_copy(update={"photos": int(e.shape[0])})
             self._records[rec.warrant_no] = rec
             self._emb[rec.warrant_no] = e.copy()
@@ -284,7 +293,7 @@ class Watchlist:
         try:
             return self._records[warrant_no]
         except KeyError:
-            raise WatchlistError(f"warrant {warrant_no!r} is not on the watchlist") from None
+            raise WarrantNotFound(f"warrant {warrant_no!r} is not on the watchlist") from None
 
     def records(self, include_expired: bool = True) -> list[WarrantRecord]:
         """All records sorted by warrant number (optionally only active ones); follows other replicas' changes."""

@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serve.audit import AuditLog
+from serve.errors import ConflictError, NotFoundError
 from serve.plate.distance import weighted_distance
 from serve.plate.parse import Plate, parse_plate
 
@@ -36,6 +37,14 @@ DEFAULT_MAX_DISTANCE = 0.5
 
 class HotlistError(ValueError):
     """A hotlist request is invalid (unknown entry, duplicate id, bad plate); the message says what."""
+
+
+class HotlistEntryNotFound(HotlistError, NotFoundError):
+    """No hotlist entry has that id."""
+
+
+class HotlistConflict(HotlistError, ConflictError):
+    """A hotlist entry with that id already exists."""
 
 
 class HotlistEntry(BaseModel):
@@ -167,7 +176,7 @@ class Hotlist:
         with self._writing():
             eid = entry_id or f"H-{uuid.uuid4().hex[:12]}"
             if eid in self._entries:
-                raise HotlistError(f"hotlist entry {eid} already exists; remove it first or use another id")
+                raise HotlistConflict(f"hotlist entry {eid} already exists; remove it first or use another id")
             try:
                 entry = HotlistEntry(id=eid, plate=plate, reason=reason, added_by=actor, added_at=now,
                                      expires_at=expires_at, max_distance=max_distance, note=note)
@@ -185,7 +194,7 @@ class Hotlist:
         with self._writing():
             entry = self._entries.pop(entry_id, None)
             if entry is None:
-                raise HotlistError(f"no hotlist entry {entry_id!r}")
+                raise HotlistEntryNotFound(f"no hotlist entry {entry_id!r}")
             self._save()
             self.audit.append(actor=actor, action="hotlist.remove", subject=entry_id,
                               details={"plate": entry.plate.text, "reason": reason})
@@ -212,7 +221,7 @@ class Hotlist:
         """One entry by id (HotlistError when unknown)."""
         with self._lock:
             if entry_id not in self._entries:
-                raise HotlistError(f"no hotlist entry {entry_id!r}")
+                raise HotlistEntryNotFound(f"no hotlist entry {entry_id!r}")
             return self._entries[entry_id]
 
     def entries(self, include_expired: bool = False) -> list[HotlistEntry]:

@@ -307,10 +307,12 @@ class AlertSinkCore:
                            "ts": _iso(rec["status_ts"])})
             return {k: _iso(v) for k, v in rec.items()}
 
-    def alerts(self) -> list[dict[str, Any]]:
-        """All alerts as layer rows, oldest first."""
+    def alerts(self, written: bool = False) -> list[dict[str, Any]]:
+        """All alerts as layer rows, oldest first; ``written`` adds ``written_ts`` (when the record was stored,
+        for latency and for telling one run's alerts from earlier ones)."""
+        drop = _NOT_IN_LAYER - ({"written_ts"} if written else set())
         with self._lock:
-            return sorted(({k: v for k, v in r.items() if k not in _NOT_IN_LAYER}
+            return sorted(({k: v for k, v in r.items() if k not in drop}
                            for r in self._alerts.values()), key=lambda r: (r["ts"], r["alert_id"]))
 
     def table(self) -> pa.Table:
@@ -415,9 +417,9 @@ class AlertSink:
         """See :meth:`AlertSinkCore.set_status`."""
         return self.core.set_status(alert_id, status, actor, note)
 
-    def alerts(self) -> list[dict[str, Any]]:
+    def alerts(self, written: bool = False) -> list[dict[str, Any]]:
         """See :meth:`AlertSinkCore.alerts`."""
-        return self.core.alerts()
+        return self.core.alerts(written)
 
     def commit(self, message: str = "alerts") -> str:
         """See :meth:`AlertSinkCore.commit`."""

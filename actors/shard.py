@@ -267,6 +267,8 @@ class ShardConfig(BaseModel):
     cameras: list[CameraSpec]
     gate: MotionGateConfig = MotionGateConfig()
     sampler: SamplerConfig = SamplerConfig()
+    sampler_by_camera: dict[str, SamplerConfig] = Field(
+        default={}, description="camera id -> its own rate (plate cameras: a plate is in view for about a second)")
     tracker: TrackerConfig = TrackerConfig()
     confirmer: ConfirmerConfig = ConfirmerConfig()
     detect_width: int | None = Field(default=640, gt=15, description="downsize frames to this width for detection")
@@ -419,7 +421,8 @@ class ShardCore:
         self._checkpoint_sink = checkpoint_sink
         self._event_sink = event_sink
         self.cams: dict[str, _Camera] = {
-            c.id: _Camera(spec=c, gate=MotionGate(config.gate), sampler=RateSampler(config.sampler),
+            c.id: _Camera(spec=c, gate=MotionGate(config.gate),
+                          sampler=RateSampler(config.sampler_by_camera.get(c.id, config.sampler)),
                           tracker=IoUTracker(c.id, config.tracker), queue=deque(maxlen=config.queue_size))
             for c in config.cameras}
         self.confirmer = Confirmer(config.confirmer)
@@ -718,7 +721,8 @@ class ShardCore:
         while not self._stop.wait(self.config.health_poll_s):
             evs: list[HealthEvent] = []
             for cam in self.cams.values():
-                if cam.reader is not None:
+                # a finite source that played to its end is not offline
+                if cam.reader is not None and not cam.reader.stats.finished:
                     evs += cam.reader.health.poll()
             if evs:
                 payload = [health_event_payload(self.config.shard_id, e) for e in evs]

@@ -34,6 +34,8 @@ from urllib.parse import urlparse
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from actors.simscript import SimScript
+
 log = logging.getLogger(__name__)
 
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
@@ -69,6 +71,8 @@ class CameraSpec(BaseModel):
     sim_size: tuple[int, int] = (320, 240)
     sim_outages: list[tuple[float, float]] = Field(
         default=[], description="sim://: (start_s, end_s) windows after start in which the camera sends nothing")
+    sim_script: SimScript | None = Field(
+        default=None, description="sim://: play this scenario script (actors.simcam) instead of drawing blobs")
     max_frames: int | None = Field(default=None, gt=0, description="stop after this many frames (tests, benches)")
     start_pts: float | None = Field(default=None, ge=0, description="files and sim: resume at this stream time (s)")
 
@@ -355,7 +359,11 @@ class SimulatedSource(CameraSource):
 
 
 def make_source(spec: CameraSpec) -> CameraSource:
-    """The source implementation for a spec's URL scheme."""
+    """The source implementation for a spec's URL scheme (a ``sim://`` spec with a script plays the scenario)."""
+    if spec.kind == "sim" and spec.sim_script is not None:
+        from actors.simcam import ScenarioSource
+
+        return ScenarioSource(spec)
     return SimulatedSource(spec) if spec.kind == "sim" else PyAVSource(spec)
 
 

@@ -31,6 +31,7 @@ app.add_typer(api_app, name="api")
 def _register_subapps() -> None:
     from cluster.cli_bench import app as bench_app
     from cluster.cli_bench import quality_app
+    from cluster.cli_eval import eval_command
     from cluster.cli_map import map_command
     from cluster.cli_plan import app as plan_app
     from cluster.cli_twin import app as twin_app
@@ -40,6 +41,7 @@ def _register_subapps() -> None:
     app.add_typer(bench_app, name="bench")
     app.add_typer(quality_app, name="quality")
     app.add_typer(plan_app, name="plan")
+    app.command("eval")(eval_command)
 
 
 _register_subapps()
@@ -264,12 +266,21 @@ def status_cmd(as_json: JsonOpt = False) -> None:
 @app.command("demo")
 def demo(city: Annotated[str, typer.Option(help="Bundled city id or path to a city YAML.")] = "hatyai",
          out: Annotated[str | None, typer.Option(help="Output folder (default: <state>/out/<city>).")] = None,
+         face_cameras: Annotated[int, typer.Option(help="Zone CCTV cameras rendered and streamed live (the rest "
+                                                        "of the city is ground truth only).")] = 4,
+         plate_cameras: Annotated[int, typer.Option(help="Plate cameras rendered and streamed live.")] = 2,
+         stream_s: Annotated[float, typer.Option(help="Simulated footage per rendered camera (s).")] = 60.0,
+         seed: Annotated[int, typer.Option(help="Scenario seed.")] = 0,
+         quick: Annotated[bool, typer.Option(help="Only store, Ray, street graph and registry (no models, no "
+                                                  "simulation).")] = False,
          as_json: JsonOpt = False) -> None:
-    """The main job on the embedded default: store, local Ray, the city's street graph and registry."""
+    """The main job on the embedded default: store, local Ray, the city's twin, the recognition models, a
+    simulated day streamed through the camera shards, alerts in the twin, a map, an evaluation and a summary."""
     from cluster.demo import run_demo
 
     try:
-        summary = run_demo(city, out=out, console=err if as_json else console)
+        summary = run_demo(city, out=out, console=err if as_json else console, quick=quick,
+                           face_cameras=face_cameras, plate_cameras=plate_cameras, stream_s=stream_s, seed=seed)
     except (cfg.ConfigError, StoreError) as e:
         _fail(str(e))
         return

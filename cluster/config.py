@@ -140,6 +140,8 @@ class CameraFleet(_Strict):
     mobile: list[MobileCamera] = []
     fps: Annotated[float, Field(gt=0, le=120)] = 15.0
     sample_fps: Annotated[float, Field(gt=0, le=120)] = 2.0
+    plate_sample_fps: Annotated[float, Field(gt=0, le=120, description="plate cameras: a passing plate is "
+                                             "readable for about a second, so they are sampled faster")] = 5.0
     fov_deg: tuple[float, float] = (60.0, 100.0)
     range_m: tuple[float, float] = (20.0, 45.0)
     owner_share: dict[Literal["police", "government", "private"], float] = {
@@ -152,8 +154,9 @@ class CameraFleet(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> CameraFleet:
-        if self.sample_fps > self.fps:
-            raise ValueError(f"sample_fps ({self.sample_fps}) cannot exceed fps ({self.fps})")
+        for name in ("sample_fps", "plate_sample_fps"):
+            if getattr(self, name) > self.fps:
+                raise ValueError(f"{name} ({getattr(self, name)}) cannot exceed fps ({self.fps})")
         for name, (lo, hi) in (("fov_deg", self.fov_deg), ("range_m", self.range_m)):
             if not 0 < lo <= hi:
                 raise ValueError(f"{name} must be (min, max) with 0 < min <= max")

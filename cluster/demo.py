@@ -1,8 +1,20 @@
-"""``ssz demo``: the main job on the embedded default.
+"""``ssz demo``: the whole product on the embedded default, on a simulated day of the city.
 
-Brings up the object store (embedded SeaweedFS unless ``SSZ_S3_ENDPOINT`` points at MinIO), a local Ray
-(or the cluster in ``SSZ_RAY_ADDRESS``), loads the city's street graph, builds its camera and place
-registry, stores the registry in the ``twin`` bucket and prints what is where.
+1. the object store (embedded SeaweedFS unless ``SSZ_S3_ENDPOINT`` points at MinIO) and Ray (a private local
+   Ray, or the cluster in ``SSZ_RAY_ADDRESS``);
+2. the city's twin: street graph (GeoParquet) and registry layers in a first snapshot, the registry also as
+   ``s3://twin/cities/<id>/registry/*.parquet``;
+3. the recognition models on Ray Serve (face: MTCNN + dlib with the warrant watchlist; plate: Tesseract Thai
+   with the hotlist) behind the token-protected API;
+4. a simulated day (:mod:`cluster.simulation`): people, some wanted, and vehicles, some hot-listed, moving on
+   the street graph; ground truth for every camera of the city; the lists enrolled through the API;
+5. the rendered cameras streamed through the camera shards into the models and the alert sink: alerts in the
+   evidence bucket, the alert records and the twin;
+6. the patrol rounds, QR scans and SOS presses of the day committed with the alerts as a twin snapshot;
+7. the evaluation against ground truth (report with plots), a self-contained kepler.gl map of the snapshot
+   and a short text summary.
+
+``quick`` stops after step 2 (no models, no streaming): the foundation check.
 """
 
 from __future__ import annotations
@@ -10,16 +22,16 @@ from __future__ import annotations
 import io
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cluster import raycluster, store
-from cluster.city import load_city_graph
 from cluster.config import load_city
 from cluster.registry import build_registry
 from cluster.state import state_dir
@@ -44,6 +56,13 @@ class DemoSummary(BaseModel):
     objects: list[str]
     outputs: list[str]
     seconds: float
+    snapshot: str | None = None
+    rendered_cameras: list[str] = []
+    simulation: dict[str, Any] = {}
+    evaluation: list[dict[str, Any]] = []
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    alerts: int = 0
 
 
 def _table_bytes(table: pa.Table) -> bytes:
@@ -52,28 +71,39 @@ def _table_bytes(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
-def run_demo(city_id: str, out: str | None = None, console: Console | None = None) -> DemoSummary:
+def run_demo(city_id: str, out: str | None = None, console: Console | None = None, *, quick: bool = False,
+             face_cameras: int = 4, plate_cameras: int = 2, stream_s: float = 60.0, seed: int = 0,
+             api_url: str | None = None) -> DemoSummary:
     """Run the main job for one city and return its summary (also printed to ``console``)."""
+    from cluster.cli_twin import build_twin
+    from cluster.simulation import SimConfig, build, next_day
+
     console = console or Console()
     t0 = time.monotonic()
     city = load_city(city_id)
     out_dir = Path(out) if out else state_dir("out") / city.id
     out_dir.mkdir(parents=True, exist_ok=True)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+    objects: list[str] = []
+    outputs: list[str] = []
+    extra: dict[str, Any] = {}
+    steps = 4 if quick else 9
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=console,
                   transient=False) as prog:
-        task = prog.add_task("object store: starting", total=4)
+        task = prog.add_task("object store: starting", total=steps)
         st = store.up()
         prog.update(task, advance=1, description=f"object store: up at {st.endpoint}")
         ray_desc = raycluster.connect()
         res = raycluster.describe().resources
         prog.update(task, advance=1, description=f"ray: {ray_desc}")
+        twin = build_twin(city.id, message="ssz demo: street graph and registry")
+        prog.update(task, advance=1, description=f"twin: street graph {twin['graph']['nodes']} nodes, snapshot "
+                                                 f"{twin['snapshot']}")
+        from cluster.city import load_city_graph
+
         G = load_city_graph(city)
-        prog.update(task, advance=1,
-                    description=f"street graph: {len(G)} nodes, {G.number_of_edges()} edges")
         reg = build_registry(city, G)
         s3 = store.open_store()
-        objects = []
-        outputs = []
         for name, frame in (("cameras", reg.cameras_frame()), ("places", reg.places_frame())):
             data = _table_bytes(pa.Table.from_pandas(frame, preserve_index=False))
             key = f"cities/{city.id}/registry/{name}.parquet"
@@ -83,6 +113,11 @@ def run_demo(city_id: str, out: str | None = None, console: Console | None = Non
             path.write_bytes(data)
             outputs.append(str(path))
         prog.update(task, advance=1, description=f"registry: {len(reg.cameras)} cameras, {len(reg.places)} places")
+        if not quick:
+            extra = _simulate(prog, task, city.id, out_dir, outputs,
+                              SimConfig(city=city.id, face_cameras=face_cameras, plate_cameras=plate_cameras,
+                                        stream_s=stream_s, scenario={"seed": seed, "day": next_day(city.id)}),
+                              api_url, build)
 
     cams = reg.cameras_frame()
     places = reg.places_frame()
@@ -95,21 +130,95 @@ def run_demo(city_id: str, out: str | None = None, console: Console | None = Non
         cameras={str(k): int(v) for k, v in cams["kind"].value_counts().sort_index().items()},
         cameras_in_zone=int(cams["in_zone"].sum()),
         places={str(k): int(v) for k, v in places["kind"].value_counts().sort_index().items()},
-        objects=objects, outputs=outputs, seconds=round(time.monotonic() - t0, 1),
+        objects=objects, outputs=outputs, seconds=round(time.monotonic() - t0, 1), **extra,
     )
-    t = Table(title=f"{city.name} ({city.station_th}) — what is where", show_header=False)
-    t.add_row("object store", f"{st.kind} at http://{st.endpoint}")
-    for b in summary.buckets:
-        t.add_row("  bucket", b)
-    t.add_row("ray", f"{ray_desc}; resources {res}")
-    t.add_row("street graph", f"{summary.graph_nodes} nodes, {summary.graph_edges} edges ({summary.graph_source})")
-    t.add_row("cameras", ", ".join(f"{k}: {v}" for k, v in summary.cameras.items())
-              + f" ({summary.cameras_in_zone} in the {city.zone.area_km2:g} km² zone)")
-    t.add_row("places", ", ".join(f"{k}: {v}" for k, v in summary.places.items()))
-    for o in objects:
-        t.add_row("object", o)
-    for o in outputs:
-        t.add_row("file", o)
-    t.add_row("time", f"{summary.seconds} s")
-    console.print(t)
+    text = _summary_table(summary, city, st.kind)
+    console.print(text)
+    with (out_dir / "summary.txt").open("w", encoding="utf-8") as fh:
+        Console(file=fh, width=110, color_system=None).print(text)
     return summary
+
+
+def _simulate(prog: Progress, task: Any, city_id: str, out_dir: Path, outputs: list[str], cfg: Any,
+              api_url: str | None, build: Any) -> dict[str, Any]:
+    """Steps 4-9: models, scenario, streaming, twin snapshot, evaluation report, map."""
+    from cluster import serving, simulation
+    from cluster.cli_map import store_layers, write_map
+    from cluster.evaluation import evaluate
+    from cluster.report import write_report
+
+    prog.update(task, description="models: deploying face + plate recognition on Ray Serve")
+    st = serving.status()
+    api_url = api_url or (st.url if st.running else serving.up().url)
+    prog.update(task, advance=1, description="models: ready")
+    sim = build(cfg)
+    n_sight = len(sim.scenario.sightings)
+    prog.update(task, advance=1, description=f"scenario: {len(sim.scenario.trips)} trips, {n_sight} sightings "
+                                             f"in the city; rendering {', '.join(sim.focus)}")
+    stream = prog.add_task("streaming: starting shards", total=None)
+
+    def report(stats: list[dict[str, Any]]) -> None:
+        cams = [c for s in stats for c in s["cameras"]]
+        prog.update(stream, completed=sum(c["decoded"] for c in cams), total=max(1, total_frames[0]),
+                    description=f"streaming: {sum(c['decoded'] for c in cams)} frames, "
+                                f"{sum(c['processed'] for c in cams)} to the models, "
+                                f"{sum(c['alerts'] for c in cams)} alerts")
+
+    total_frames = [0]
+    specs, _ = simulation.scripts(sim)
+    from actors.simcam import ScenarioSource
+
+    total_frames[0] = sum(len(ScenarioSource(s).timeline()) for s in specs.values())  # type: ignore[arg-type]
+    run = simulation.run(sim, api_url=api_url, report=report)
+    prog.update(stream, completed=total_frames[0], description="streaming: done")
+    prog.update(task, advance=1, description=f"alerts: {len(run.result.alerts)} in the store")  # type: ignore[attr-defined]
+    snap = simulation.commit_layers(sim, f"ssz demo: simulated day {cfg.scenario.day} of {city_id}")
+    prog.update(task, advance=1, description=f"twin: snapshot {snap} with alerts, patrols, QR scans and SOS")
+    res = evaluate(sim, run)
+    files = write_report(res, out_dir / "report")
+    outputs += [files.html, files.markdown]
+    layers, _, _ = store_layers(city_id, snap)
+    m = write_map(city_id, out_dir / "map.html", layers=layers)
+    outputs.append(m.out)
+    prog.update(task, advance=1, description=f"map and report written to {out_dir}")
+    return {"snapshot": snap, "rendered_cameras": sim.focus, "simulation": res.scenario,
+            "evaluation": res.table(), "latency_p50_ms": res.latency_p50_ms, "latency_p99_ms": res.latency_p99_ms,
+            "alerts": len(res.alerts)}
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.0f}%"
+
+
+def _summary_table(s: DemoSummary, city: Any, store_kind: str) -> Table:
+    t = Table(title=f"{city.name} ({city.station_th}) — Safety Zone demo", show_header=False)
+    t.add_row("object store", f"{store_kind} at http://{s.store_endpoint}")
+    for b in s.buckets:
+        t.add_row("  bucket", b)
+    t.add_row("ray", f"{s.ray}; resources {s.ray_resources}")
+    t.add_row("street graph", f"{s.graph_nodes} nodes, {s.graph_edges} edges ({s.graph_source})")
+    t.add_row("cameras", ", ".join(f"{k}: {v}" for k, v in s.cameras.items())
+              + f" ({s.cameras_in_zone} in the {city.zone.area_km2:g} km² zone)")
+    t.add_row("places", ", ".join(f"{k}: {v}" for k, v in s.places.items()))
+    if s.rendered_cameras:
+        sim = s.simulation
+        t.add_row("simulated day", f"{sim.get('day')}: {sim.get('persons (wanted / not)')} persons, "
+                                   f"{sim.get('vehicles (hot-listed)')} vehicles, {sim.get('trips')} trips")
+        t.add_row("ground truth", f"{sim.get('sightings in the whole city')} sightings over all "
+                                  f"{sim.get('cameras in the city')} fixed cameras")
+        t.add_row("rendered live", f"{len(s.rendered_cameras)} cameras ({sim.get('simulated footage (camera-hours)')}"
+                                   " camera-hours of footage): this machine's share; scale with "
+                                   "--face-cameras/--plate-cameras on a bigger cluster (SSZ_RAY_ADDRESS)")
+        for m in s.evaluation:
+            t.add_row(f"{m['kind']} alerts", f"recall {_pct(m['recall'])} of {m['recognisable']} recognisable passes, "
+                                              f"precision {_pct(m['precision'])} of {m['alerts']} alerts, "
+                                              f"{m['false_alerts']} false; unlisted alerted: {m['unlisted_alerted']}")
+        lat = "–" if s.latency_p50_ms is None else f"p50 {s.latency_p50_ms:.0f} ms, p99 {s.latency_p99_ms:.0f} ms"
+        t.add_row("alert latency", f"{lat} (frame decoded -> alert written)")
+        t.add_row("snapshot", str(s.snapshot))
+    for o in s.objects:
+        t.add_row("object", o)
+    for o in s.outputs:
+        t.add_row("file", o)
+    t.add_row("time", f"{s.seconds} s")
+    return t

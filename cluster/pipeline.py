@@ -129,20 +129,24 @@ def status(timeout_s: float = 10.0) -> list[dict[str, Any]]:
     return out
 
 
+class RunResult(BaseModel):
+    """What :func:`run_cameras` leaves: the shards' final numbers, the alerts and the sink's statistics."""
+
+    stats: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+    sink: dict[str, Any]
+    snapshot: str | None
+    nodes: int
+    shards: int
+    seconds: float
+
+
 def run(cfg: RunConfig, report: Callable[[list[dict[str, Any]]], None] | None = None,
         report_every_s: float = 5.0) -> RunSummary:
     """Run the city's pipeline for ``cfg.duration_s`` (needs a Ray connection and the object store)."""
-    import ray
-
-    from actors.alerts import SINK_ACTOR, AlertSinkConfig, CameraPlace, start_sink
-    from actors.sampler import SamplerConfig
-    from actors.shard import STATE_ACTOR, state_store
-    from cluster import serving, store
     from cluster.city import load_city_graph
     from cluster.config import load_city
     from cluster.registry import build_registry
-    from cluster.sharding import assign, launch_shards, nodes_from_ray
-    from cluster.state import state_dir
 
     t0 = time.monotonic()
     city = load_city(cfg.city)
@@ -150,7 +154,38 @@ def run(cfg: RunConfig, report: Callable[[list[dict[str, Any]]], None] | None = 
     specs = camera_specs(city, reg, cfg)
     if not specs:
         raise ValueError(f"{city.id} has no fixed cameras to run")
-    if cfg.detect == "faces" and not serving.status().running:
+    res = run_cameras(city, reg, specs, detect=cfg.detect, duration_s=cfg.duration_s,
+                      sample_fps=cfg.sample_fps, cameras_per_shard=cfg.cameras_per_shard, report=report,
+                      report_every_s=report_every_s, message=f"ssz run {city.id}")
+    cams = [c for s in res.stats for c in s["cameras"]]
+    return RunSummary(city=city.id, cameras=len(specs), shards=res.shards, nodes=res.nodes,
+                      seconds=round(time.monotonic() - t0, 1), frames_decoded=sum(c["decoded"] for c in cams),
+                      frames_processed=sum(c["processed"] for c in cams),
+                      frames_dropped=sum(c["dropped"] for c in cams), alerts=len(res.alerts), snapshot=res.snapshot)
+
+
+def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detect: str = "faces",
+                duration_s: float = 60.0, until_done: bool = False, sample_fps: float | None = None,
+                cameras_per_shard: int = 32, report: Callable[[list[dict[str, Any]]], None] | None = None,
+                report_every_s: float = 5.0, message: str = "ssz run", commit: bool = True,
+                shard_options: dict[str, Any] | None = None) -> RunResult:
+    """Stream ``specs`` (camera id -> CameraSpec of cameras in ``reg``) through shards into the alert sink.
+
+    Runs for ``duration_s`` (0 = until interrupted), or, with ``until_done``, until every shard has played
+    its finite sources to the end and drained its queues (``duration_s`` is then the limit). Commits the
+    alerts into a twin snapshot when ``commit`` and stops the shards and the sink.
+    """
+    import ray
+
+    from actors.alerts import SINK_ACTOR, AlertSinkConfig, CameraPlace, start_sink
+    from actors.sampler import SamplerConfig
+    from actors.shard import STATE_ACTOR, state_store
+    from cluster import serving, store
+    from cluster.sharding import assign, launch_shards, nodes_from_ray
+    from cluster.state import state_dir
+
+    t0 = time.monotonic()
+    if detect == "faces" and not serving.status().running:
         serving.up()
     places = {c.id: CameraPlace(lon=c.lon, lat=c.lat, edge_u=c.edge_u, edge_v=c.edge_v, edge_key=c.edge_key)
               for c in reg.cameras if c.id in specs}
@@ -158,17 +193,22 @@ def run(cfg: RunConfig, report: Callable[[list[dict[str, Any]]], None] | None = 
                                       audit_path=str(state_dir("alerts") / f"{city.id}-audit.jsonl")))
     state_store()
     nodes = nodes_from_ray()
-    assignment = assign(list(specs), nodes, cameras_per_shard=cfg.cameras_per_shard)
-    sampler = SamplerConfig(rate_fps=cfg.sample_fps or city.cameras.sample_fps)
+    assignment = assign(list(specs), nodes, cameras_per_shard=cameras_per_shard)
+    sampler = SamplerConfig(rate_fps=sample_fps or city.cameras.sample_fps)
     kinds = {c.id: c.kind for c in reg.cameras if c.id in specs}
-    handles = launch_shards(assignment, specs, _detector_factory(cfg.detect, kinds), num_cpus=0.1,
-                            state_actor=STATE_ACTOR, sink_actor=SINK_ACTOR, sampler=sampler)
+    plate_rate = SamplerConfig(rate_fps=max(sampler.rate_fps, city.cameras.plate_sample_fps))
+    handles = launch_shards(assignment, specs, _detector_factory(detect, kinds), num_cpus=0.1,
+                            state_actor=STATE_ACTOR, sink_actor=SINK_ACTOR, sampler=sampler,
+                            sampler_by_camera={c: plate_rate for c, k in kinds.items() if k == "plate"},
+                            **(shard_options or {}))
     stats: list[dict[str, Any]] = []
     try:
-        deadline = time.monotonic() + cfg.duration_s if cfg.duration_s else float("inf")
+        deadline = time.monotonic() + duration_s if duration_s else float("inf")
         next_report = time.monotonic() + report_every_s
         while time.monotonic() < deadline:
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+            if until_done and all(ray.get([h.finished.remote() for h in handles.values()], timeout=60)):
+                break
             if report is not None and time.monotonic() >= next_report:
                 report(status())
                 next_report += report_every_s
@@ -178,13 +218,11 @@ def run(cfg: RunConfig, report: Callable[[list[dict[str, Any]]], None] | None = 
         stats = [st for st in status(timeout_s=60) if st["shard_id"] in handles]
         ray.get([h.stop.remote() for h in handles.values()], timeout=60)
         ray.get(sink.flush.remote(), timeout=60)
-        alerts = ray.get(sink.alerts.remote(), timeout=60)
-        snapshot = ray.get(sink.commit.remote(f"ssz run {city.id}"), timeout=120) if alerts else None
+        alerts = ray.get(sink.alerts.remote(written=True), timeout=60)
+        sink_stats = ray.get(sink.stats.remote(), timeout=60)
+        snapshot = ray.get(sink.commit.remote(message), timeout=120) if alerts and commit else None
         for h in handles.values():
             ray.kill(h)
         ray.kill(sink)  # its state is in the store; the next run's sink reloads it
-    cams = [c for s in stats for c in s["cameras"]]
-    return RunSummary(city=city.id, cameras=len(specs), shards=len(handles), nodes=len(nodes),
-                      seconds=round(time.monotonic() - t0, 1), frames_decoded=sum(c["decoded"] for c in cams),
-                      frames_processed=sum(c["processed"] for c in cams),
-                      frames_dropped=sum(c["dropped"] for c in cams), alerts=len(alerts), snapshot=snapshot)
+    return RunResult(stats=stats, alerts=alerts, sink=sink_stats, snapshot=snapshot, nodes=len(nodes),
+                     shards=len(handles), seconds=round(time.monotonic() - t0, 1))

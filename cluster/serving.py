@@ -94,7 +94,9 @@ def up(host: str = "127.0.0.1", port: int = 8000, max_batch_size: int = 8, num_g
 
     serve.start(http_options={"host": host, "port": port})
     serve.run(build_app(max_batch_size, num_gpus), name=APP_NAME, route_prefix="/")
-    return status(f"http://{host}:{port}")
+    url = f"http://{host}:{port}"
+    (state_dir("api") / "url").write_text(url)
+    return status(url)
 
 
 def down() -> None:
@@ -114,6 +116,8 @@ def status(url: str | None = None) -> ApiStatus:
     except Exception:  # not connected to a cluster with Serve
         running = False
     p = _paths()
+    if running and url is None and (state_dir("api") / "url").exists():
+        url = (state_dir("api") / "url").read_text().strip()  # where the last `up` deployed it
     return ApiStatus(url=url, running=running, users=sorted(tokens()), watchlist_path=p["watchlist"],
                      hotlist_path=p["hotlist"])
 

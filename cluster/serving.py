@@ -94,9 +94,24 @@ def up(host: str = "127.0.0.1", port: int = 8000, max_batch_size: int = 8, num_g
 
     serve.start(http_options={"host": host, "port": port})
     serve.run(build_app(max_batch_size, num_gpus), name=APP_NAME, route_prefix="/")
-    url = f"http://{host}:{port}"
+    url = _proxy_url(host, port)
     (state_dir("api") / "url").write_text(url)
     return status(url)
+
+
+def _proxy_url(host: str, port: int) -> str:
+    """Where Serve's HTTP proxy really listens: a cluster whose Serve already runs keeps its own host and port."""
+    import logging
+
+    from ray.serve.context import _get_global_client
+
+    http = _get_global_client().http_config
+    real_host, real_port = http.host or host, int(http.port)
+    if (real_host, real_port) != (host, port):
+        logging.getLogger(__name__).warning(
+            "Serve was already listening on %s:%s in this Ray cluster; the API is there, not on %s:%s "
+            "(restart the cluster to move it)", real_host, real_port, host, port)
+    return f"http://{real_host}:{real_port}"
 
 
 def down() -> None:

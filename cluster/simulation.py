@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
@@ -21,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from cluster.config import CityConfig, load_city, shared_data_dir
 from cluster.registry import Registry
 from twin.scenario import Scenario, ScenarioConfig
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class SimConfig(BaseModel):
@@ -280,7 +284,7 @@ def _epoch(day: object) -> float:
     return float(pd.Timestamp(day, tz=LOCAL_TZ).timestamp())
 
 
-def api_client(url: str) -> object:
+def api_client(url: str) -> httpx.Client:
     """An HTTP client of the ``ssz`` API with the admin token (the first user of the token table)."""
     import httpx
 
@@ -291,32 +295,21 @@ def api_client(url: str) -> object:
     return httpx.Client(base_url=url, timeout=300, headers={"Authorization": f"Bearer {toks[user]}"})
 
 
-def enrol(sim: SimCity, client: object) -> dict[str, list[str]]:
+def enrol(sim: SimCity, client: httpx.Client) -> dict[str, list[str]]:
     """Put the scenario's wanted persons on the watchlist and its hot-listed plates on the hotlist, through the
     HTTP API (audited like any operator change). Entries of earlier simulations (``SIM-`` ids) that are not in
     this scenario are removed first, so that nobody is wanted by a scenario that does not say so."""
     import base64
     import datetime as dt
 
-    import httpx
-
-    c: httpx.Client = client  # type: ignore[assignment]
+    c = client
     agents = sim.scenario.agents
     wanted = agents[(agents["kind"] == "person") & agents["listed"]]
     hot = agents[(agents["kind"] == "vehicle") & agents["listed"]]
     keep_w, keep_h = set(wanted["subject_id"]), set(hot["subject_id"])
 
-    def check(r: httpx.Response, ok: tuple[int, ...] = (200, 201)) -> httpx.Response:
-        if r.status_code not in ok:
-            raise RuntimeError(f"{r.request.method} {r.request.url.path} answered {r.status_code}: {r.text[:300]}")
-        return r
-
-    for rec in check(c.get("/v1/watchlist")).json():
-        if rec["warrant_no"].startswith("SIM-") and rec["warrant_no"] not in keep_w:
-            check(c.delete(f"/v1/watchlist/{rec['warrant_no']}", params={"reason": "simulation reset"}))
-    for rec in check(c.get("/v1/hotlist", params={"include_expired": True})).json():
-        if rec["id"].startswith("SIM-") and rec["id"] not in keep_h:
-            check(c.delete(f"/v1/hotlist/{rec['id']}", params={"reason": "simulation reset"}))
+    check = _check
+    withdraw(c, keep_w, keep_h)
     present_w = {r["warrant_no"] for r in check(c.get("/v1/watchlist")).json()}
     present_h = {r["id"] for r in check(c.get("/v1/hotlist", params={"include_expired": True})).json()}
     expires = str(dt.date.today() + dt.timedelta(days=365))
@@ -336,14 +329,42 @@ def enrol(sim: SimCity, client: object) -> dict[str, list[str]]:
     return {"watchlist": sorted(keep_w), "hotlist": sorted(keep_h)}
 
 
+def _check(r: Any, ok: tuple[int, ...] = (200, 201)) -> Any:
+    """``r`` (an httpx response) if its status is in ``ok``, else a RuntimeError that says which call failed."""
+    if r.status_code not in ok:
+        raise RuntimeError(f"{r.request.method} {r.request.url.path} answered {r.status_code}: {r.text[:300]}")
+    return r
+
+
+def withdraw(client: httpx.Client, keep_watchlist: set[str] | frozenset[str] = frozenset(),
+             keep_hotlist: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Remove simulated entries (``SIM-`` ids) from the watchlist and hotlist through the API, except those
+    kept; audited as "simulation reset". Returns the ids removed. Call it with no ``keep`` after a simulation
+    so that no simulated warrant stays on an operational list."""
+    c = client
+    removed: list[str] = []
+    for rec in _check(c.get("/v1/watchlist")).json():
+        if rec["warrant_no"].startswith("SIM-") and rec["warrant_no"] not in keep_watchlist:
+            _check(c.delete(f"/v1/watchlist/{rec['warrant_no']}", params={"reason": "simulation reset"}))
+            removed.append(rec["warrant_no"])
+    for rec in _check(c.get("/v1/hotlist", params={"include_expired": True})).json():
+        if rec["id"].startswith("SIM-") and rec["id"] not in keep_hotlist:
+            _check(c.delete(f"/v1/hotlist/{rec['id']}", params={"reason": "simulation reset"}))
+            removed.append(rec["id"])
+    return removed
+
+
 def run(sim: SimCity, *, api_url: str | None = None, limit_s: float = 900.0, lossless: bool = True,
-        report: object | None = None) -> SimRun:
+        report: object | None = None, keep_lists: bool = False) -> SimRun:
     """Enrol the scenario's lists, stream the focus cameras' scripts through the shards and Serve models until
     every script has played (or ``limit_s``), and return what the evaluation needs.
 
     ``lossless``: a camera whose queue is full waits for the models instead of dropping its oldest frame, so
     the numbers measure the models and the pipeline, not how many cores this machine has (the run then takes
     longer than the footage); ``lossless=False`` runs live, dropping what the machine cannot carry.
+
+    The simulated warrants and hot-listed plates are withdrawn from the lists when the run ends (audited),
+    unless ``keep_lists``: no simulated subject stays wanted on an operational list.
 
     Needs a Ray connection and the object store; deploys the ``ssz`` Serve application when it is not running
     (``api_url`` is where an already running one listens).
@@ -357,20 +378,22 @@ def run(sim: SimCity, *, api_url: str | None = None, limit_s: float = 900.0, los
     api_url = api_url or (st.url if st.running else serving.up().url)
     if api_url is None:
         raise RuntimeError("the ssz API is deployed but its URL is unknown: pass api_url")
-    client = api_client(api_url)
-    try:
+    with api_client(api_url) as client:
         enrolled = enrol(sim, client)
-    finally:
-        client.close()  # type: ignore[attr-defined]
     specs, sightings = scripts(sim)
     epoch = _epoch(sim.scenario.config.day)
     for spec in specs.values():
         spec.sim_script.epoch = epoch  # type: ignore[attr-defined]
     started = time.time()
-    res = run_cameras(sim.city, sim.registry, specs, detect="faces", duration_s=limit_s, until_done=True,
-                      sample_fps=sim.config.sample_fps, report=report,  # type: ignore[arg-type]
-                      shard_options={"block_when_full": lossless},
-                      message=f"ssz simulation {sim.city.id} seed {sim.config.scenario.seed}")
+    try:
+        res = run_cameras(sim.city, sim.registry, specs, detect="faces", duration_s=limit_s, until_done=True,
+                          sample_fps=sim.config.sample_fps, report=report,  # type: ignore[arg-type]
+                          shard_options={"block_when_full": lossless},
+                          message=f"ssz simulation {sim.city.id} seed {sim.config.scenario.seed}")
+    finally:
+        if not keep_lists:
+            with api_client(api_url) as client:
+                withdraw(client)
     return SimRun(epoch=epoch, started=started, sightings=sightings, result=res, enrolled=enrolled,
                   windows={c: list(s.sim_script.windows) for c, s in specs.items()})  # type: ignore[attr-defined]
 

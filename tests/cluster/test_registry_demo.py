@@ -73,7 +73,7 @@ def test_chiangmai_registry_on_real_osm(shared_data):
 
 
 def test_demo_main_job(s3_store, ray_cluster, tmp_path):
-    res = CliRunner().invoke(app, ["demo", "--city", "betong", "--out", str(tmp_path), "--json"])
+    res = CliRunner().invoke(app, ["demo", "--city", "betong", "--out", str(tmp_path), "--quick", "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout[res.stdout.index("{"):])
     assert summary["cameras"]["cctv"] == 204
@@ -95,3 +95,29 @@ def test_cli_config_validate_reports_bad_file(tmp_path):
     res = CliRunner().invoke(app, ["config", "validate", "hatyai", str(bad)])
     assert res.exit_code == 1
     assert "ok" in res.output and "bad.yaml" in res.output and "field 'name_th'" in res.output
+
+
+def test_demo_runs_the_whole_product(s3_store, ray_cluster, ssz_api, tmp_path):
+    """`ssz demo` (small): models, a simulated day streamed through the shards, snapshot, map, report, summary."""
+    from cluster.simulation import api_client, withdraw
+
+    try:
+        res = CliRunner().invoke(app, ["demo", "--city", "betong", "--out", str(tmp_path), "--face-cameras", "1",
+                                       "--plate-cameras", "1", "--stream-s", "15", "--json"])
+    finally:
+        with api_client(ssz_api[0].url) as client:
+            withdraw(client)  # the session's lists belong to the API tests
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout[res.stdout.index("{"):])
+    assert len(summary["rendered_cameras"]) == 2 and summary["snapshot"]
+    assert {m["kind"] for m in summary["evaluation"]} == {"face", "plate"}
+    assert summary["simulation"]["cameras in the city"] == 204 + summary["cameras"].get("plate", 0)
+    for name in ("map.html", "summary.txt", "report/report.html", "report/report.md"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    text = (tmp_path / "summary.txt").read_text(encoding="utf-8")
+    assert "ground truth" in text and "alert latency" in text and "rendered live" in text
+    from twin.snapshots import SnapshotStore
+
+    tables = SnapshotStore(s3_store, "betong").open(summary["snapshot"]).tables()
+    assert tables["cameras"].num_rows > 200 and tables["patrol_pings"].num_rows > 0
+    assert "sos" in set(tables["alerts"].column("kind").to_pylist())

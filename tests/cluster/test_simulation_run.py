@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.simulation import SimConfig, api_client, build, commit_layers, enrol, run
+from cluster.simulation import SimConfig, api_client, build, commit_layers, enrol, run, withdraw
 from twin.scenario import ScenarioConfig
 
 NOON = 12 * 3600.0
@@ -34,6 +34,16 @@ def _keys(store, bucket: str, prefix: str) -> list[str]:
 def _walk_in(t0: float, seconds: float, start_m: float, end_m: float, b: float, step: float = 0.25):
     t = np.arange(0.0, seconds + 1e-9, step)
     return list(t0 + t), list(start_m + (end_m - start_m) * t / seconds), [b] * len(t)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lists_left_clean(ssz_api):
+    """After the module, no simulated entry stays on the session's watchlist or hotlist (other tests own them)."""
+    yield
+    with api_client(ssz_api[0].url) as client:
+        withdraw(client)
+        assert not [r for r in client.get("/v1/watchlist").json() if r["warrant_no"].startswith("SIM-")]
+        assert withdraw(client) == []
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +142,11 @@ def test_scenario_run_evaluation_report_and_twin(sim, ssz_api, ray_cluster, s3_s
 
     st, _ = ssz_api
     r = run(sim, api_url=st.url)
+    with api_client(st.url) as client:  # the simulated warrants were withdrawn when the run ended
+        assert r.enrolled["watchlist"] and r.enrolled["hotlist"]
+        assert not [w for w in client.get("/v1/watchlist").json() if w["warrant_no"].startswith("SIM-")]
+        assert not [h for h in client.get("/v1/hotlist", params={"include_expired": True}).json()
+                    if h["id"].startswith("SIM-")]
     res = evaluate(sim, r)
     face, plate = res.metrics
     assert face.kind == "face" and plate.kind == "plate"

@@ -37,6 +37,9 @@ class TrackerConfig(BaseModel):
     iou_threshold: float = Field(default=0.2, ge=0, le=1, description="overlap needed to continue a track")
     center_gate: float = Field(default=1.0, ge=0, description="fallback: centre shift <= this x box diagonal")
     max_age_s: float = Field(default=2.0, gt=0, description="a track unseen this long ends")
+    link_by_subject: bool = Field(default=True, description=(
+        "a detection matched to a subject continues the live track last matched to that subject even when the "
+        "box jumped (a fast car between sampled frames): the read plate or face is the stronger evidence"))
 
 
 @dataclass(slots=True)
@@ -61,6 +64,7 @@ class Track:
     first_ts: float
     last_ts: float
     hits: int = 1
+    subject_id: str | None = None  # the subject its last matched detection named
 
 
 def iou_matrix(a: Sequence[Box], b: Sequence[Box]) -> np.ndarray:
@@ -105,7 +109,7 @@ class IoUTracker:
     def state(self) -> list[dict[str, object]]:
         """Live tracks as plain data (for a shard checkpoint)."""
         return [{"track_id": t.track_id, "label": t.label, "box": list(t.box), "first_ts": t.first_ts,
-                 "last_ts": t.last_ts, "hits": t.hits} for t in self.tracks.values()]
+                 "last_ts": t.last_ts, "hits": t.hits, "subject_id": t.subject_id} for t in self.tracks.values()]
 
     def load_state(self, tracks: Sequence[Mapping[str, object]]) -> None:
         """Restore tracks saved by :meth:`state` (a restarted shard continues the same tracks and ids)."""
@@ -114,7 +118,8 @@ class IoUTracker:
             box = tuple(float(v) for v in t["box"])  # type: ignore[union-attr]
             self.tracks[str(t["track_id"])] = Track(str(t["track_id"]), self.camera_id, str(t["label"]),
                                                     box, float(t["first_ts"]), float(t["last_ts"]),  # type: ignore[arg-type]
-                                                    int(t["hits"]))  # type: ignore[call-overload]
+                                                    int(t["hits"]),  # type: ignore[call-overload]
+                                                    t.get("subject_id"))  # type: ignore[arg-type]
 
     def update(self, detections: Sequence[Detection], ts: float) -> list[tuple[str, Detection]]:
         """Assign each detection of the frame at ``ts`` to a track (new or continued); returns (track_id, det)."""
@@ -140,11 +145,26 @@ class IoUTracker:
                 tr = live[r]
                 tr.box, tr.last_ts, tr.hits = detections[col].box, ts, tr.hits + 1
                 out[col] = (tr.track_id, detections[col])
+        if c.link_by_subject and live:
+            taken = {o[0] for o in out if o is not None}
+            for i, d in enumerate(detections):
+                if out[i] is not None or d.subject_id is None:
+                    continue
+                same = [t for t in live if t.track_id not in taken and t.label == d.label
+                        and t.subject_id == d.subject_id]
+                if same:
+                    tr = max(same, key=lambda t: t.last_ts)
+                    tr.box, tr.last_ts, tr.hits = d.box, ts, tr.hits + 1
+                    taken.add(tr.track_id)
+                    out[i] = (tr.track_id, d)
         for i, d in enumerate(detections):
             if out[i] is None:
                 tid = f"{self.camera_id}:{round(ts * 1000)}:{i}"
                 self.tracks[tid] = Track(tid, self.camera_id, d.label, d.box, ts, ts)
                 out[i] = (tid, d)
+        for o in out:
+            if o is not None and o[1].subject_id is not None:
+                self.tracks[o[0]].subject_id = o[1].subject_id
         return [x for x in out if x is not None]
 
 
@@ -154,6 +174,8 @@ class ConfirmerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     min_matches: int = Field(default=3, ge=1, description="frames of one track matching one subject (min_faces)")
+    min_matches_by_label: dict[str, int] = Field(default={}, description=(
+        "per detection label (face, plate), overriding min_matches (the city's cameras.plate_min_reads)"))
     min_match_score: float = Field(default=0.0, ge=0, description="matches below this score do not count")
     cooldown_s: float = Field(default=300.0, ge=0, description="no new alert for a (subject, camera) this long")
     neighbour_window_s: float = Field(default=60.0, ge=0, description="dedupe window across neighbouring cameras")
@@ -248,7 +270,7 @@ class Confirmer:
         cnt.n += 1
         cnt.best = max(cnt.best, score)
         cnt.last_ts = ts
-        if cnt.decided or cnt.n < c.min_matches:
+        if cnt.decided or cnt.n < c.min_matches_by_label.get(label, c.min_matches):
             return None
         cnt.decided = True
         aid = alert_id(camera_id, track_id, subject_id, label)

@@ -142,6 +142,9 @@ class CameraFleet(_Strict):
     sample_fps: Annotated[float, Field(gt=0, le=120)] = 2.0
     plate_sample_fps: Annotated[float, Field(gt=0, le=120, description="plate cameras: a passing plate is "
                                              "readable for about a second, so they are sampled faster")] = 5.0
+    plate_min_reads: Annotated[int, Field(ge=1, le=20, description=(
+        "plate cameras: reads of one passing plate within the hotlist's fuzzy distance of one entry that make "
+        "an alert (a plate is readable for about a second; faces need the confirmer's 3 matching frames)"))] = 2
     fov_deg: tuple[float, float] = (60.0, 100.0)
     range_m: tuple[float, float] = (20.0, 45.0)
     owner_share: dict[Literal["police", "government", "private"], float] = {

@@ -180,6 +180,7 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     from actors.alerts import SINK_ACTOR, AlertSinkConfig, CameraPlace, start_sink
     from actors.sampler import SamplerConfig
     from actors.shard import STATE_ACTOR, state_store
+    from actors.tracker import ConfirmerConfig
     from cluster import serving, store
     from cluster.sharding import assign, launch_shards, nodes_from_ray
     from cluster.state import state_dir
@@ -200,7 +201,8 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     handles = launch_shards(assignment, specs, _detector_factory(detect, kinds), num_cpus=0.1,
                             state_actor=STATE_ACTOR, sink_actor=SINK_ACTOR, sampler=sampler,
                             sampler_by_camera={c: plate_rate for c, k in kinds.items() if k == "plate"},
-                            **(shard_options or {}))
+                            **{"confirmer": ConfirmerConfig(
+                                min_matches_by_label={"plate": city.cameras.plate_min_reads}), **(shard_options or {})})
     stats: list[dict[str, Any]] = []
     try:
         deadline = time.monotonic() + duration_s if duration_s else float("inf")

@@ -143,3 +143,32 @@ def test_tracker_and_confirmer_state_round_trips() -> None:
     assert d is not None and d.decision == "alert" and d.n_matches == 3
     again = [c2.observe("cam1", "new", "W-9", 0.9, 5.0 + k) for k in range(3)]
     assert again[-1] is not None and again[-1].decision == "suppressed-cooldown"
+
+
+def test_a_read_subject_keeps_a_fast_plate_on_its_track() -> None:
+    """A car between sampled frames jumps farther than the box gate; the same hot-list read continues its track,
+    an unread or different plate does not, and the link can be switched off."""
+    boxes = [(100, 300, 210, 355), (140, 150, 255, 208), (180, 10, 300, 70)]  # no overlap, > 1 diagonal apart
+    for link in (True, False):
+        t = IoUTracker("lpr1", TrackerConfig(link_by_subject=link))
+        ids = [t.update([Detection(b, 0.9, "plate", "H-1", 1.0)], i * 0.2)[0][0] for i, b in enumerate(boxes)]
+        assert (len(set(ids)) == 1) is link
+    t = IoUTracker("lpr1")
+    first = t.update([Detection(boxes[0], 0.9, "plate", "H-1", 1.0)], 0.0)[0][0]
+    assert t.update([Detection(boxes[1], 0.9, "plate", None, 0.0)], 0.2)[0][0] != first  # unread: box gate only
+    assert t.update([Detection(boxes[2], 0.9, "plate", "H-2", 1.0)], 0.4)[0][0] != first  # another plate
+    assert t.update([Detection(boxes[2], 0.9, "face", "H-1", 1.0)], 0.6)[0][0] != first  # labels never mix
+    state = t.state()
+    assert {s["subject_id"] for s in state} >= {"H-1", "H-2"}
+    t2 = IoUTracker("lpr1")
+    t2.load_state(state)
+    assert t2.update([Detection((0, 0, 50, 20), 0.9, "plate", "H-1", 1.0)], 0.7)[0][0] == first
+
+
+def test_plates_confirm_with_their_own_read_count() -> None:
+    c = Confirmer(ConfirmerConfig(min_matches=3, min_matches_by_label={"plate": 2}))
+    assert c.observe("lpr1", "t1", "H-1", 1.0, 0.0, label="plate") is None
+    d = c.observe("lpr1", "t1", "H-1", 0.5, 0.2, label="plate")
+    assert d is not None and d.decision == "alert" and d.n_matches == 2 and d.label == "plate"
+    assert c.observe("cam1", "t2", "W-1", 0.8, 0.0) is None and c.observe("cam1", "t2", "W-1", 0.8, 0.5) is None
+    assert c.observe("cam1", "t2", "W-1", 0.8, 1.0) is not None  # faces still need 3

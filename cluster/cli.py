@@ -7,7 +7,7 @@ import sys
 from typing import Annotated
 
 import typer
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -51,7 +51,10 @@ err = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _fail(msg: str, code: int = 2) -> None:
+def _fail(msg: str | Exception, code: int = 2) -> None:
+    """Print what is wrong (a pydantic error as field: reason) on stderr and exit with ``code``."""
+    if isinstance(msg, ValidationError):
+        msg = cfg.explain_validation(msg)
     err.print(f"[bold red]error:[/] {msg}")
     raise typer.Exit(code)
 
@@ -241,7 +244,7 @@ def run_cmd(city: Annotated[str, typer.Option(help="Bundled city id or path to a
         raycluster.connect()
         summary = pipeline.run(run_cfg, report=None if as_json else (lambda st: console.print(_status_table(st))))
     except (cfg.ConfigError, StoreError, ValueError, raycluster.RayError) as e:
-        _fail(str(e))
+        _fail(e)
         return
     _emit(summary, as_json)
 
@@ -281,8 +284,8 @@ def demo(city: Annotated[str, typer.Option(help="Bundled city id or path to a ci
     try:
         summary = run_demo(city, out=out, console=err if as_json else console, quick=quick,
                            face_cameras=face_cameras, plate_cameras=plate_cameras, stream_s=stream_s, seed=seed)
-    except (cfg.ConfigError, StoreError) as e:
-        _fail(str(e))
+    except (cfg.ConfigError, StoreError, ValueError) as e:
+        _fail(e)
         return
     if as_json:
         sys.stdout.write(summary.model_dump_json(indent=2) + "\n")

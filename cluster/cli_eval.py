@@ -29,7 +29,8 @@ def eval_command(
     """Simulate a day, stream the rendered cameras through the models, compare alerts with the ground truth and
     write report.md / report.html (tables and plots)."""
     from cluster import raycluster, store
-    from cluster.config import ConfigError
+    from cluster.cli import _fail
+    from cluster.config import ConfigError, load_city
     from cluster.evaluation import evaluate
     from cluster.report import write_report
     from cluster.simulation import SimConfig, build, next_day, run
@@ -38,16 +39,18 @@ def eval_command(
 
     t0 = time.monotonic()
     try:
+        city = load_city(city).id
+        sim_cfg = SimConfig(city=city, face_cameras=face_cameras, plate_cameras=plate_cameras, stream_s=stream_s,
+                            scenario={"seed": seed, "day": next_day(city)})  # checked before anything starts
         store.up()
         raycluster.connect()
-        sim = build(SimConfig(city=city, face_cameras=face_cameras, plate_cameras=plate_cameras, stream_s=stream_s,
-                              scenario={"seed": seed, "day": next_day(city)}))
+        sim = build(sim_cfg)
         err.print(f"scenario {sim.scenario.fingerprint()}: {len(sim.scenario.sightings)} sightings; rendering "
                   f"{', '.join(sim.focus)}")
         res = evaluate(sim, run(sim, lossless=not live), wall_s=time.monotonic() - t0)
-    except (ConfigError, StoreError, FileNotFoundError) as e:
-        err.print(f"[bold red]error:[/] {e}")
-        raise typer.Exit(2) from e
+    except (ConfigError, StoreError, FileNotFoundError, ValueError) as e:
+        _fail(e)
+        return
     files = write_report(res, out or state_dir("eval") / f"{sim.city.id}-{seed}")
     if as_json:
         sys.stdout.write(json.dumps({"metrics": res.table(), "latency_p50_ms": res.latency_p50_ms,

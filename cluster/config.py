@@ -248,14 +248,16 @@ def resolve_path(raw: str, base: Path) -> Path:
     return p if p.is_absolute() else (base / p).resolve()
 
 
-def _format_validation(err: ValidationError) -> str:
+def explain_validation(err: ValidationError) -> str:
+    """One line per pydantic error, naming the field and the reason (no pydantic boilerplate), so a CLI can
+    say what is wrong with a config or an option in words an operator can act on."""
     parts = []
     for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
-        msg = e["msg"]
+        loc = ".".join(str(x) for x in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field (check its spelling against cluster/config.py)"
-        parts.append(f"field '{loc}': {msg}")
+        parts.append(f"field '{loc}': {msg}" if loc else msg)
     return "; ".join(parts)
 
 
@@ -273,7 +275,7 @@ def load_city_file(path: str | os.PathLike[str]) -> CityConfig:
     try:
         cfg = CityConfig.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(f"{path}: {_format_validation(e)}") from e
+        raise ConfigError(f"{path}: {explain_validation(e)}") from e
     if cfg.id != path.stem:
         raise ConfigError(f"{path}: field 'id': {cfg.id!r} must match the file name {path.stem!r}")
     return cfg

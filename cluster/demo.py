@@ -81,6 +81,9 @@ def run_demo(city_id: str, out: str | None = None, console: Console | None = Non
     console = console or Console()
     t0 = time.monotonic()
     city = load_city(city_id)
+    sim_cfg = None if quick else SimConfig(  # checked before anything starts
+        city=city.id, face_cameras=face_cameras, plate_cameras=plate_cameras, stream_s=stream_s,
+        scenario={"seed": seed, "day": next_day(city.id)})
     out_dir = Path(out) if out else state_dir("out") / city.id
     out_dir.mkdir(parents=True, exist_ok=True)
     objects: list[str] = []
@@ -113,11 +116,8 @@ def run_demo(city_id: str, out: str | None = None, console: Console | None = Non
             path.write_bytes(data)
             outputs.append(str(path))
         prog.update(task, advance=1, description=f"registry: {len(reg.cameras)} cameras, {len(reg.places)} places")
-        if not quick:
-            extra = _simulate(prog, task, city.id, out_dir, outputs,
-                              SimConfig(city=city.id, face_cameras=face_cameras, plate_cameras=plate_cameras,
-                                        stream_s=stream_s, scenario={"seed": seed, "day": next_day(city.id)}),
-                              api_url, build)
+        if sim_cfg is not None:
+            extra = _simulate(prog, task, city.id, out_dir, outputs, sim_cfg, api_url, build)
 
     cams = reg.cameras_frame()
     places = reg.places_frame()

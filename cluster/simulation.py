@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cluster.config import CityConfig, load_city, shared_data_dir
 from cluster.registry import Registry
@@ -44,6 +44,12 @@ class SimConfig(BaseModel):
     lead_s: float = Field(default=1.0, ge=0, description="empty street kept before and after each pass")
     faces_dir: str | None = Field(default=None, description="labelled face set (default: shared data)")
     scenario: ScenarioConfig = ScenarioConfig()
+
+    @model_validator(mode="after")
+    def _some_camera(self) -> SimConfig:
+        if self.face_cameras + self.plate_cameras == 0:
+            raise ValueError("nothing to simulate: render at least one camera (face_cameras or plate_cameras >= 1)")
+        return self
 
 
 @dataclass

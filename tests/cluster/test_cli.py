@@ -32,3 +32,16 @@ def test_config_list_shows_the_bundled_cities():
     assert res.exit_code == 0
     for needle in ("hatyai", "617", "betong", "204", "sukhothai", "chiangmai"):
         assert needle in res.output
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    (["eval", "--city", "betong", "--face-cameras", "0", "--plate-cameras", "0"], "nothing to simulate"),
+    (["demo", "--city", "betong", "--stream-s", "-1"], "field 'stream_s': Input should be greater than 0"),
+    (["eval", "--city", "atlantis"], "unknown city 'atlantis'"),
+])
+def test_simulation_options_are_checked_before_anything_starts(args, why, tmp_path, monkeypatch):
+    monkeypatch.setenv("SSZ_HOME", str(tmp_path))  # no store nor Ray is started for a bad option
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert why in " ".join(res.output.split()) and "Traceback" not in res.output
+    assert not (tmp_path / "store").exists()

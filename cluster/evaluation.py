@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cluster.evalresult import EvalResult, KindMetrics
-from cluster.simulation import SimCity, SimRun
+from cluster.simulation import SimCity, SimRun, watched
 
 KIND_OF_CAMERA = {"cctv": "face", "plate": "plate"}
 
@@ -110,7 +110,7 @@ def kind_metrics(kind: str, sightings: pd.DataFrame, alerts: pd.DataFrame, camer
 def evaluate(sim: SimCity, run: SimRun, wall_s: float | None = None) -> EvalResult:
     """The :class:`EvalResult` of a finished :func:`cluster.simulation.run`."""
     alerts = _alerts_frame(run, sim.focus)
-    sightings, alerts = match(run.sightings, alerts)
+    sightings, alerts = match(run.sightings[watched(run.sightings)].reset_index(drop=True), alerts)
     kinds = dict(zip(sim.registry.cameras_frame()["id"], sim.registry.cameras_frame()["kind"], strict=True))
     hours = {"cctv": 0.0, "plate": 0.0}
     for cam, wins in run.windows.items():

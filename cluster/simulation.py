@@ -176,7 +176,16 @@ def _close_window(row: pd.Series, max_dist_m: float, lead_s: float) -> tuple[flo
     return float(t[near[0]]) - lead_s, float(t[near[-1]]) + lead_s
 
 
+def watched(sightings: pd.DataFrame | pd.Series) -> pd.Series | bool:
+    """Which sightings a camera is there for: people at CCTV (the face model), vehicles at plate cameras (the
+    plate model). Traffic passing a CCTV camera is ground truth too, drawn, but no alert can be expected."""
+    vehicle = sightings["agent_kind"] == "vehicle"
+    return (sightings["camera_kind"] == "plate") == vehicle
+
+
 def _priority(row: pd.Series) -> int:
+    if not watched(row):
+        return 4  # traffic passing a CCTV camera: drawn when in a chosen window, never chosen for itself
     if row["listed"] and row["recognisable"]:
         return 0
     if row["agent_kind"] != "crowd" and row["recognisable"]:

@@ -118,6 +118,8 @@ class ScenarioConfig(BaseModel):
     vehicles: int = Field(default=24, ge=0)
     hotlisted: int = Field(default=4, ge=0)
     trips_per_vehicle: int = Field(default=3, ge=1)
+    vehicles_at_cctv: bool = Field(default=True, description=(
+        "CCTV cameras see the traffic too (drawn, never recognisable there: CCTV runs the face model)"))
     focus_share: float = Field(default=0.7, ge=0, le=1, description="trips routed past a focus camera")
     facing_share: float = Field(default=0.75, ge=0, le=1, description="focus passes that walk towards it")
     walk_mps: tuple[float, float] = (1.1, 1.6)
@@ -463,8 +465,9 @@ def _sightings(cfg: ScenarioConfig, cams: CameraTable, agents: pd.DataFrame,
     lens = np.fromiter((len(p) for p in pairs), int, len(pairs))
     si = np.repeat(np.arange(len(pairs)), lens)
     cj = np.fromiter((j for p in pairs for j in p), int, int(lens.sum()))
-    # cctv cameras watch people, plate cameras watch vehicles
-    want = np.where(is_vehicle[si], cams.kind[cj] == "plate", cams.kind[cj] == "cctv")
+    # cctv cameras watch people (and see the traffic), plate cameras watch vehicles
+    cctv = cams.kind[cj] == "cctv"
+    want = np.where(is_vehicle[si], (cams.kind[cj] == "plate") | (cctv & cfg.vehicles_at_cctv), cctv)
     si, cj = si[want], cj[want]
     a, b = camera_frame(x[si] - cams.x[cj], y[si] - cams.y[cj], cams.heading_deg[cj])
     d = np.hypot(a, b)
@@ -493,6 +496,8 @@ def _sightings(cfg: ScenarioConfig, cams: CameraTable, agents: pd.DataFrame,
             toward = np.zeros(len(dd), bool)  # faces the simulator does not know are never drawn
         _, _, px, inside = target_box(kind, aa, bb, float(cams.fov_deg[j]))
         usable = inside & toward
+        if kind == "cctv" and kind_of[ag] == "vehicle":
+            usable[:] = False  # traffic in a CCTV view: nothing there for the face model to recognise
         max_px = float(px[usable].max()) if usable.any() else 0.0
         night = bool(_is_night(cfg, tt[:1])[0])
         min_px = cfg.min_plate_px if kind == "plate" else cfg.min_face_px

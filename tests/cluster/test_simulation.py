@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cluster.simulation import SimConfig, build, scripts, twin_layers
+from cluster.simulation import SimConfig, build, scripts, twin_layers, watched
 from twin.scenario import ScenarioConfig, target_box
 
 
@@ -50,7 +50,7 @@ def test_sightings_follow_the_camera_geometry(sim):
         assert (np.degrees(np.abs(np.arctan2(b, a))) <= cam["fov_deg"] / 2 + 1e-6).all()
         assert r.t_in <= r.t_out and np.all(np.diff(r.t) > 0)
         _, _, px, inside = target_box(r.camera_kind, a, b, float(cam["fov_deg"]))
-        usable = inside & np.asarray(r.toward)
+        usable = inside & np.asarray(r.toward) & (r.camera_kind == "plate" or r.agent_kind != "vehicle")
         assert r.max_px == pytest.approx(float(px[usable].max()) if usable.any() else 0.0, abs=0.06)
         if r.recognisable:
             assert r.facing and (r.camera_kind == "plate" or not r.night)
@@ -58,6 +58,9 @@ def test_sightings_follow_the_camera_geometry(sim):
     assert len(crowd) and not crowd["recognisable"].any()  # unknown faces are never drawn
     # cameras watch their own kind: people at CCTV, vehicles at plate cameras
     assert set(s.loc[s["camera_kind"] == "plate", "agent_kind"]) == {"vehicle"}
+    traffic = s[(s["camera_kind"] == "cctv") & (s["agent_kind"] == "vehicle")]  # CCTV sees the traffic too
+    assert len(traffic) > 20 and not traffic["recognisable"].any() and (traffic["max_px"] == 0).all()
+    assert not watched(traffic).any() and watched(s[s["agent_kind"] == "person"]).all()
     # the focus cameras see the wanted: passes routed past them
     focus = s[s["camera_id"].isin(sim.focus)]
     assert focus["listed"].sum() >= 8 and (focus["listed"] & focus["recognisable"]).sum() >= 3

@@ -147,6 +147,12 @@ def _bools(s: pd.Series) -> pd.Series:
     return s.astype("boolean").fillna(False).astype(bool)
 
 
+def _played(s: pd.DataFrame) -> pd.DataFrame:
+    """The sightings the rendered cameras showed whole (all of them when the table does not say): passes
+    that were never streamed cannot be detected and would drag every share down."""
+    return s[_bools(s["rendered"])] if "rendered" in s else s
+
+
 def _nums(s: pd.Series) -> pd.Series:
     return pd.to_numeric(s, errors="coerce").astype(float)
 
@@ -186,8 +192,8 @@ def plot_recall_by_size(result: EvalResult) -> Figure:
     Shows where recognition falls off with distance; each bar is annotated detected/passes.
     """
     fig, ax = _figure()
-    ax.set_title("Recall by apparent size (listed passes)")
-    s = result.sightings
+    ax.set_title("Recall by apparent size (listed passes streamed)")
+    s = _played(result.sightings)
     listed = s[_bools(s["listed"])]
     bins = pd.cut(_nums(listed["max_px"]), SIZE_EDGES, right=False, labels=SIZE_LABELS)
     if listed.empty or bins.isna().all():
@@ -217,8 +223,8 @@ def plot_recall_by_size(result: EvalResult) -> Figure:
 def plot_recall_day_night(result: EvalResult) -> Figure:
     """Recall (detected / recognisable listed passes) by day and by night for each alert kind."""
     fig, ax = _figure(6.0, 3.6)
-    ax.set_title("Recall by day and night (recognisable listed passes)")
-    s = result.sightings
+    ax.set_title("Recall by day and night (recognisable listed passes streamed)")
+    s = _played(result.sightings)
     rec = s[_bools(s["listed"]) & _bools(s["recognisable"])]
     if rec.empty:
         return _no_data(fig, ax, "no recognisable listed passes")
@@ -329,7 +335,7 @@ def plot_timeline(result: EvalResult) -> Figure:
     lanes, total = _timeline_lanes(result)
     fig, ax = _figure(9.0, max(2.6, 1.3 + 0.3 * len(lanes)))
     ax.set_title("Timeline per camera" + (f" ({len(lanes)} busiest of {total})" if total > len(lanes) else ""))
-    s, a = result.sightings, result.alerts
+    s, a = _played(result.sightings), result.alerts
     lane = {c: i for i, c in enumerate(lanes)}
     s_y, a_y = _strs(s["camera_id"]).map(lane), _strs(a["camera_id"]).map(lane)
     t_in, t_out, pts = _nums(s["t_in"]) / 3600, _nums(s["t_out"]) / 3600, _nums(a["pts"]) / 3600
@@ -361,7 +367,7 @@ def plot_timeline(result: EvalResult) -> Figure:
 
 
 PLOTS: list[tuple[str, str, Callable[[EvalResult], Figure]]] = [
-    ("recall_by_size.png", "Recall by apparent size: share of listed passes detected per size bin "
+    ("recall_by_size.png", "Recall by apparent size: share of the streamed listed passes detected per size bin "
      "(annotated detected/passes), per camera kind.", plot_recall_by_size),
     ("recall_day_night.png", "Recall by day and night for each alert kind (annotated detected/recognisable).",
      plot_recall_day_night),
@@ -470,7 +476,7 @@ def missed_sightings(result: EvalResult) -> pd.DataFrame:
 
     The largest misses come first because they are the ones recognition should not have lost.
     """
-    s = result.sightings
+    s = _played(result.sightings)
     missed = s[_bools(s["listed"]) & _bools(s["recognisable"]) & ~_bools(s["detected"])]
     return missed.assign(_px=_nums(missed["max_px"])).sort_values("_px", ascending=False, kind="stable",
                                                                   na_position="last").drop(columns="_px")

@@ -32,7 +32,7 @@ import numpy as np
 
 from actors.simscript import SimPass, SimScript
 from actors.sources import CameraSource, CameraSpec, Frame, SourceError
-from twin.scenario import FACE_HEIGHT_M, FACE_Z_M, LANE_M, PLATE_WIDTH_M, PLATE_Z_M, optics_for
+from twin.scenario import FACE_HEIGHT_M, FACE_Z_M, LANE_M, PLATE_WIDTH_M, PLATE_Z_M, is_night, optics_for
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
@@ -155,9 +155,7 @@ class ScenarioSource(CameraSource):
 
     def is_night(self, t: float) -> bool:
         """True when scenario time ``t`` falls in the script's dark hours."""
-        h = int(t // 3600) % 24
-        a, b = self.script.night
-        return (h >= a or h < b) if a > b else (a <= h < b)
+        return bool(is_night(t, self.script.night))
 
     # --- drawing --------------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,6 +36,9 @@ from cluster.config import load_city
 from cluster.registry import build_registry
 from cluster.state import state_dir
 from twin.objectstore import TWIN_BUCKET
+
+if TYPE_CHECKING:
+    from cluster.simulation import SimConfig
 
 
 class DemoSummary(BaseModel):
@@ -76,7 +79,7 @@ def run_demo(city_id: str, out: str | None = None, console: Console | None = Non
              api_url: str | None = None) -> DemoSummary:
     """Run the main job for one city and return its summary (also printed to ``console``)."""
     from cluster.cli_twin import build_twin
-    from cluster.simulation import SimConfig, build, next_day
+    from cluster.simulation import SimConfig, next_day
 
     console = console or Console()
     t0 = time.monotonic()
@@ -117,7 +120,7 @@ def run_demo(city_id: str, out: str | None = None, console: Console | None = Non
             outputs.append(str(path))
         prog.update(task, advance=1, description=f"registry: {len(reg.cameras)} cameras, {len(reg.places)} places")
         if sim_cfg is not None:
-            extra = _simulate(prog, task, city.id, out_dir, outputs, sim_cfg, api_url, build)
+            extra = _simulate(prog, task, city.id, out_dir, outputs, sim_cfg, api_url)
 
     cams = reg.cameras_frame()
     places = reg.places_frame()
@@ -139,38 +142,35 @@ def run_demo(city_id: str, out: str | None = None, console: Console | None = Non
     return summary
 
 
-def _simulate(prog: Progress, task: Any, city_id: str, out_dir: Path, outputs: list[str], cfg: Any,
-              api_url: str | None, build: Any) -> dict[str, Any]:
+def _simulate(prog: Progress, task: Any, city_id: str, out_dir: Path, outputs: list[str], cfg: SimConfig,
+              api_url: str | None) -> dict[str, Any]:
     """Steps 4-9: models, scenario, streaming, twin snapshot, evaluation report, map."""
+    from actors.simcam import ScenarioSource
     from cluster import serving, simulation
     from cluster.cli_map import store_layers, write_map
     from cluster.evaluation import evaluate
     from cluster.report import write_report
 
     prog.update(task, description="models: deploying face + plate recognition on Ray Serve")
-    st = serving.status()
-    api_url = api_url or (st.url if st.running else serving.up().url)
+    api_url = api_url or serving.ensure_up()
     prog.update(task, advance=1, description="models: ready")
-    sim = build(cfg)
+    sim = simulation.build(cfg)
     n_sight = len(sim.scenario.sightings)
     prog.update(task, advance=1, description=f"scenario: {len(sim.scenario.trips)} trips, {n_sight} sightings "
                                              f"in the city; rendering {', '.join(sim.focus)}")
-    stream = prog.add_task("streaming: starting shards", total=None)
+    scripted = simulation.scripts(sim)
+    total_frames = sum(len(ScenarioSource(s).timeline()) for s in scripted[0].values())  # type: ignore[arg-type]
+    stream = prog.add_task("streaming: starting shards", total=max(1, total_frames))
 
     def report(stats: list[dict[str, Any]]) -> None:
         cams = [c for s in stats for c in s["cameras"]]
-        prog.update(stream, completed=sum(c["decoded"] for c in cams), total=max(1, total_frames[0]),
+        prog.update(stream, completed=sum(c["decoded"] for c in cams),
                     description=f"streaming: {sum(c['decoded'] for c in cams)} frames, "
                                 f"{sum(c['processed'] for c in cams)} to the models, "
                                 f"{sum(c['alerts'] for c in cams)} alerts")
 
-    total_frames = [0]
-    specs, _ = simulation.scripts(sim)
-    from actors.simcam import ScenarioSource
-
-    total_frames[0] = sum(len(ScenarioSource(s).timeline()) for s in specs.values())  # type: ignore[arg-type]
-    run = simulation.run(sim, api_url=api_url, report=report)
-    prog.update(stream, completed=total_frames[0], description="streaming: done")
+    run = simulation.run(sim, api_url=api_url, report=report, scripted=scripted)
+    prog.update(stream, completed=total_frames, description="streaming: done")
     prog.update(task, advance=1, description=f"alerts: {len(run.result.alerts)} in the store")  # type: ignore[attr-defined]
     snap = simulation.commit_layers(sim, f"ssz demo: simulated day {cfg.scenario.day} of {city_id}")
     prog.update(task, advance=1, description=f"twin: snapshot {snap} with alerts, patrols, QR scans and SOS")

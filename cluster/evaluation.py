@@ -34,9 +34,7 @@ def _alerts_frame(run: SimRun, focus: list[str]) -> pd.DataFrame:
     for a in run.result.alerts:  # type: ignore[attr-defined]
         if a["kind"] not in ("face", "plate") or a["camera_id"] not in focus:
             continue
-        written = a.get("written_ts")
-        if written is None or pd.Timestamp(written).timestamp() < run.started:
-            continue  # an earlier run's alert
+        written = a["written_ts"]  # run_cameras keeps only the alerts written during the run
         track = str(a.get("track_id") or "")
         parts = track.rsplit(":", 2)
         pts = float(parts[1]) / 1000.0 - run.epoch if len(parts) == 3 and parts[1].lstrip("-").isdigit() else np.nan
@@ -111,7 +109,8 @@ def evaluate(sim: SimCity, run: SimRun, wall_s: float | None = None) -> EvalResu
     """The :class:`EvalResult` of a finished :func:`cluster.simulation.run`."""
     alerts = _alerts_frame(run, sim.focus)
     sightings, alerts = match(run.sightings[watched(run.sightings)].reset_index(drop=True), alerts)
-    kinds = dict(zip(sim.registry.cameras_frame()["id"], sim.registry.cameras_frame()["kind"], strict=True))
+    reg_cams = sim.registry.cameras_frame()
+    kinds = dict(zip(reg_cams["id"], reg_cams["kind"], strict=True))
     hours = {"cctv": 0.0, "plate": 0.0}
     for cam, wins in run.windows.items():
         hours[kinds[cam]] += sum(b - a for a, b in wins) / 3600.0
@@ -133,7 +132,7 @@ def evaluate(sim: SimCity, run: SimRun, wall_s: float | None = None) -> EvalResu
     person, vehicle, listed = ag["kind"] == "person", ag["kind"] == "vehicle", ag["listed"].astype(bool)
     info: dict[str, Any] = {
         "city": sim.city.id, "day": str(scen.config.day), "seed": scen.config.seed,
-        "cameras in the city": int((sim.registry.cameras_frame()["mount"] == "fixed").sum()),
+        "cameras in the city": int((reg_cams["mount"] == "fixed").sum()),
         "cameras rendered": ", ".join(sim.focus),
         "persons (wanted / not)": f"{int(person.sum())} ({int((person & listed).sum())} / "
                                   f"{int((person & ~listed).sum())})",

@@ -173,8 +173,11 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
 
     Runs for ``duration_s`` (0 = until interrupted), or, with ``until_done``, until every shard has played
     its finite sources to the end and drained its queues (``duration_s`` is then the limit). Commits the
-    alerts into a twin snapshot when ``commit`` and stops the shards and the sink.
+    alerts into a twin snapshot when ``commit`` and this run raised any, and stops the shards and the sink.
+    ``alerts`` are the ones written during this run (the sink also holds the city's earlier alerts).
     """
+    import datetime as dt
+
     import ray
 
     from actors.alerts import SINK_ACTOR, AlertSinkConfig, CameraPlace, start_sink
@@ -186,8 +189,9 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     from cluster.state import state_dir
 
     t0 = time.monotonic()
-    if detect == "faces" and not serving.status().running:
-        serving.up()
+    started = dt.datetime.now(dt.UTC)
+    if detect == "faces":
+        serving.ensure_up()
     places = {c.id: CameraPlace(lon=c.lon, lat=c.lat, edge_u=c.edge_u, edge_v=c.edge_v, edge_key=c.edge_key)
               for c in reg.cameras if c.id in specs}
     sink = start_sink(AlertSinkConfig(city=city.id, cameras=places, s3=store.settings(),
@@ -198,11 +202,11 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     sampler = SamplerConfig(rate_fps=sample_fps or city.cameras.sample_fps)
     kinds = {c.id: c.kind for c in reg.cameras if c.id in specs}
     plate_rate = SamplerConfig(rate_fps=max(sampler.rate_fps, city.cameras.plate_sample_fps))
+    options = {"confirmer": ConfirmerConfig(min_matches_by_label={"plate": city.cameras.plate_min_reads}),
+               **(shard_options or {})}
     handles = launch_shards(assignment, specs, _detector_factory(detect, kinds), num_cpus=0.1,
                             state_actor=STATE_ACTOR, sink_actor=SINK_ACTOR, sampler=sampler,
-                            sampler_by_camera={c: plate_rate for c, k in kinds.items() if k == "plate"},
-                            **{"confirmer": ConfirmerConfig(
-                                min_matches_by_label={"plate": city.cameras.plate_min_reads}), **(shard_options or {})})
+                            sampler_by_camera={c: plate_rate for c, k in kinds.items() if k == "plate"}, **options)
     stats: list[dict[str, Any]] = []
     try:
         deadline = time.monotonic() + duration_s if duration_s else float("inf")
@@ -220,7 +224,8 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
         stats = [st for st in status(timeout_s=60) if st["shard_id"] in handles]
         ray.get([h.stop.remote() for h in handles.values()], timeout=60)
         ray.get(sink.flush.remote(), timeout=60)
-        alerts = ray.get(sink.alerts.remote(written=True), timeout=60)
+        alerts = [a for a in ray.get(sink.alerts.remote(written=True), timeout=60)
+                  if a.get("written_ts") is not None and a["written_ts"] >= started]
         sink_stats = ray.get(sink.stats.remote(), timeout=60)
         snapshot = ray.get(sink.commit.remote(message), timeout=120) if alerts and commit else None
         for h in handles.values():

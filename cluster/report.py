@@ -317,7 +317,7 @@ def plot_alerts_by_hour(result: EvalResult) -> Figure:
 
 def _timeline_lanes(result: EvalResult) -> tuple[list[str], int]:
     """Cameras to draw, busiest first then by id, and how many there were in all."""
-    s, a = result.sightings, result.alerts
+    s, a = _played(result.sightings), result.alerts
     ids = [*_strs(result.cameras["camera_id"]), *_strs(s["camera_id"]), *_strs(a["camera_id"])]
     cams = [c for c in dict.fromkeys(ids) if c != DASH]
     score = (_strs(a["camera_id"]).value_counts() * 1000 + _strs(s["camera_id"][_bools(s["listed"])])

@@ -99,6 +99,16 @@ def up(host: str = "127.0.0.1", port: int = 8000, max_batch_size: int = 8, num_g
     return status(url)
 
 
+def ensure_up() -> str:
+    """The URL of the ``ssz`` application, deploying it with the defaults when it is not running (the demo,
+    the simulation and ``ssz run`` need the models but must not redeploy one an operator started)."""
+    st = status()
+    url = st.url if st.running else up().url
+    if url is None:
+        raise RuntimeError("the ssz API is deployed but where it listens was not recorded: run `ssz api up` again")
+    return url
+
+
 def _proxy_url(host: str, port: int) -> str:
     """Where Serve's HTTP proxy really listens: a cluster whose Serve already runs keeps its own host and port."""
     import logging

@@ -286,7 +286,7 @@ class SimRun(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     epoch: float = Field(description="Unix time of the scenario day's local midnight (frame pts = epoch + t)")
-    started: float = Field(description="wall-clock start of the streaming (alerts written after it are this run's)")
+    started: float = Field(description="wall-clock start of the streaming")
     sightings: pd.DataFrame
     windows: dict[str, list[tuple[float, float]]]
     result: object  # cluster.pipeline.RunResult
@@ -323,24 +323,23 @@ def enrol(sim: SimCity, client: httpx.Client) -> dict[str, list[str]]:
     hot = agents[(agents["kind"] == "vehicle") & agents["listed"]]
     keep_w, keep_h = set(wanted["subject_id"]), set(hot["subject_id"])
 
-    check = _check
     withdraw(c, keep_w, keep_h)
-    present_w = {r["warrant_no"] for r in check(c.get("/v1/watchlist")).json()}
-    present_h = {r["id"] for r in check(c.get("/v1/hotlist", params={"include_expired": True})).json()}
+    present_w = {r["warrant_no"] for r in _check(c.get("/v1/watchlist")).json()}
+    present_h = {r["id"] for r in _check(c.get("/v1/hotlist", params={"include_expired": True})).json()}
     expires = str(dt.date.today() + dt.timedelta(days=365))
     for r in wanted.itertuples():
         if r.subject_id in present_w:
             continue
         photos = [{"name": f, "data_b64": base64.b64encode((sim.faces_dir / f).read_bytes()).decode()}
                   for f in r.enrol_photos]
-        check(c.post("/v1/watchlist", json={"warrant_no": r.subject_id, "name": f"simulated person {r.identity}",
-                                           "court": "simulation", "offence": "simulated warrant",
-                                           "expires": expires, "photos": photos}))
+        _check(c.post("/v1/watchlist", json={"warrant_no": r.subject_id, "name": f"simulated person {r.identity}",
+                                            "court": "simulation", "offence": "simulated warrant",
+                                            "expires": expires, "photos": photos}))
     for r in hot.itertuples():
         if r.subject_id in present_h:
             continue
-        check(c.post("/v1/hotlist", json={"plate": str(r.plate).replace("\n", " "), "reason": "simulated hot list",
-                                         "entry_id": r.subject_id}))
+        _check(c.post("/v1/hotlist", json={"plate": str(r.plate).replace("\n", " "),
+                                          "reason": "simulated hot list", "entry_id": r.subject_id}))
     return {"watchlist": sorted(keep_w), "hotlist": sorted(keep_h)}
 
 
@@ -370,7 +369,8 @@ def withdraw(client: httpx.Client, keep_watchlist: set[str] | frozenset[str] = f
 
 
 def run(sim: SimCity, *, api_url: str | None = None, limit_s: float = 900.0, lossless: bool = True,
-        report: object | None = None, keep_lists: bool = False) -> SimRun:
+        report: object | None = None, keep_lists: bool = False,
+        scripted: tuple[dict[str, object], pd.DataFrame] | None = None) -> SimRun:
     """Enrol the scenario's lists, stream the focus cameras' scripts through the shards and Serve models until
     every script has played (or ``limit_s``), and return what the evaluation needs.
 
@@ -381,6 +381,8 @@ def run(sim: SimCity, *, api_url: str | None = None, limit_s: float = 900.0, los
     The simulated warrants and hot-listed plates are withdrawn from the lists when the run ends (audited),
     unless ``keep_lists``: no simulated subject stays wanted on an operational list.
 
+    ``scripted`` is what :func:`scripts` returned for ``sim``, when the caller already made it.
+
     Needs a Ray connection and the object store; deploys the ``ssz`` Serve application when it is not running
     (``api_url`` is where an already running one listens).
     """
@@ -389,13 +391,10 @@ def run(sim: SimCity, *, api_url: str | None = None, limit_s: float = 900.0, los
     from cluster import serving
     from cluster.pipeline import run_cameras
 
-    st = serving.status()
-    api_url = api_url or (st.url if st.running else serving.up().url)
-    if api_url is None:
-        raise RuntimeError("the ssz API is deployed but its URL is unknown: pass api_url")
+    api_url = api_url or serving.ensure_up()
     with api_client(api_url) as client:
         enrolled = enrol(sim, client)
-    specs, sightings = scripts(sim)
+    specs, sightings = scripted or scripts(sim)
     epoch = _epoch(sim.scenario.config.day)
     for spec in specs.values():
         spec.sim_script.epoch = epoch  # type: ignore[attr-defined]

@@ -440,9 +440,11 @@ def _trip(ag: object, k: int, cfg: ScenarioConfig, rng: np.random.Generator, P: 
             "lateral_m": lateral, "via_camera": via or None, "nodes": len(nodes)}
 
 
-def _is_night(cfg: ScenarioConfig, t_s: np.ndarray) -> np.ndarray:
+def is_night(t_s: np.ndarray | float, night: tuple[int, int]) -> np.ndarray:
+    """Whether scenario seconds ``t_s`` fall in the dark hours ``night`` = [start, end) local hours, which may
+    wrap midnight: one rule for the ground truth and the renderer."""
     h = (np.asarray(t_s) // 3600) % 24
-    a, b = cfg.night
+    a, b = night
     return (h >= a) | (h < b) if a > b else (h >= a) & (h < b)
 
 
@@ -499,7 +501,7 @@ def _sightings(cfg: ScenarioConfig, cams: CameraTable, agents: pd.DataFrame,
         if kind == "cctv" and kind_of[ag] == "vehicle":
             usable[:] = False  # traffic in a CCTV view: nothing there for the face model to recognise
         max_px = float(px[usable].max()) if usable.any() else 0.0
-        night = bool(_is_night(cfg, tt[:1])[0])
+        night = bool(is_night(tt[0], cfg.night))
         min_px = cfg.min_plate_px if kind == "plate" else cfg.min_face_px
         lit = kind == "plate" or not night  # plate cameras have infrared illuminators
         rows.append({"camera_id": str(cams.ids[j]), "camera_kind": kind, "agent_id": ag, "agent_kind": kind_of[ag],

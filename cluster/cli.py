@@ -29,6 +29,7 @@ app.add_typer(api_app, name="api")
 
 
 def _register_subapps() -> None:
+    from cluster.cli_audit import app as audit_app
     from cluster.cli_bench import app as bench_app
     from cluster.cli_bench import quality_app
     from cluster.cli_eval import eval_command
@@ -41,10 +42,22 @@ def _register_subapps() -> None:
     app.add_typer(bench_app, name="bench")
     app.add_typer(quality_app, name="quality")
     app.add_typer(plan_app, name="plan")
+    app.add_typer(audit_app, name="audit")
     app.command("eval")(eval_command)
 
 
 _register_subapps()
+
+
+@app.callback()
+def _setup() -> None:
+    """Smart Safety Zone platform."""
+    import logging
+
+    from serve.redact import install_log_redaction
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install_log_redaction()  # no URL credentials in any log line of any command
 
 console = Console()
 err = Console(stderr=True)
@@ -68,7 +81,9 @@ def _emit(model: BaseModel, as_json: bool) -> None:
 
 @store_app.command("up")
 def store_up(port: Annotated[int | None, typer.Option(help="S3 port (others follow it).")] = None,
-             retention_days: Annotated[int, typer.Option(help="Evidence object-lock retention.")] = 30,
+             retention_days: Annotated[int | None, typer.Option(
+                 help="Evidence COMPLIANCE retention in days (default SSZ_EVIDENCE_RETENTION_DAYS or 365); an "
+                      "existing longer retention is never lowered.")] = None,
              as_json: JsonOpt = False) -> None:
     """Start the embedded S3 store on 127.0.0.1 and create the twin/evidence/models buckets."""
     from cluster import store
@@ -170,21 +185,34 @@ def config_show(city: str) -> None:
         _fail(str(e))
 
 
+def _verified_audits() -> None:
+    """Refuse to start when an audit log does not verify (a torn tail is repaired first)."""
+    from cluster import audits, store
+
+    try:
+        audits.require_verified(store.open_store())
+    except audits.AuditTampered as e:
+        _fail(e)
+
+
 @api_app.command("up")
 def api_up(host: Annotated[str, typer.Option(help="Bind address; keep 127.0.0.1 unless behind a proxy.")] = "127.0.0.1",
            port: Annotated[int, typer.Option()] = 8000,
            max_batch_size: Annotated[int, typer.Option(help="Serve dynamic batch size.")] = 8,
            num_gpus: Annotated[float, typer.Option(help="GPUs per face replica (0 on CPU machines).")] = 0.0,
            as_json: JsonOpt = False) -> None:
-    """Deploy the face, plate and API apps on the cluster (starting a local Ray head if none runs)."""
-    from cluster import raycluster, serving
+    """Deploy the face, plate and API apps on the cluster (starting the store and a local Ray head if none
+    runs), after `ssz audit verify` passes."""
+    from cluster import raycluster, serving, store
 
     try:
+        store.up()
+        _verified_audits()
         if raycluster.known_address() is None:
             raycluster.up()
         raycluster.connect()
         _emit(serving.up(host=host, port=port, max_batch_size=max_batch_size, num_gpus=num_gpus), as_json)
-    except (raycluster.RayError, ValueError) as e:
+    except (raycluster.RayError, StoreError, ValueError) as e:
         _fail(str(e))
 
 
@@ -201,13 +229,28 @@ def api_down() -> None:
 
 
 @api_app.command("token")
-def api_token(user: Annotated[str, typer.Option(help="User the token belongs to (audited as api:<user>).")] = "admin",
-              rotate: Annotated[bool, typer.Option(help="Issue a new token for the user.")] = False) -> None:
-    """Print a user's API token (created on first use; --rotate replaces it). Redeploy after rotating."""
-    from cluster import serving
+def api_token(user: Annotated[str, typer.Option(help="User the token belongs to (audited as api:<user>).")],
+              role: Annotated[str | None, typer.Option(
+                  help="admin | supervisor | operator | analyst | device (needed unless --revoke).")] = None,
+              revoke: Annotated[bool, typer.Option(help="Revoke the user's token instead.")] = False,
+              reason: Annotated[str, typer.Option(help="Why (audited), with --revoke.")] = "") -> None:
+    """Issue (or rotate) a user's API token with a role and print it once; the old token stops working within
+    seconds, no redeploy. Only a keyed hash is stored. --revoke removes the user's token."""
+    from cluster import serving, store
+    from serve.auth import AuthError
 
-    toks = serving.add_user(user) if rotate or user not in serving.tokens() else serving.tokens()
-    sys.stdout.write(toks[user] + "\n")
+    try:
+        store.up()
+        if revoke:
+            serving.revoke_token(user, reason)
+            err.print(f"revoked the token of {user}")
+            return
+        if role is None:
+            _fail("give --role admin|supervisor|operator|analyst|device (or --revoke)")
+            return
+        sys.stdout.write(serving.issue_token(user, role) + "\n")
+    except (AuthError, StoreError, ValueError, LookupError) as e:
+        _fail(e)
 
 
 def _status_table(stats: list[dict]) -> Table:
@@ -239,6 +282,7 @@ def run_cmd(city: Annotated[str, typer.Option(help="Bundled city id or path to a
         run_cfg = pipeline.RunConfig(city=city, cameras=cameras, plate_cameras=plate_cameras, source=source,
                                      url_template=url_template, duration_s=duration, detect=detect)
         store.up()
+        _verified_audits()
         if raycluster.known_address() is None:
             raycluster.up()  # a persistent head, so `ssz status` can look from another terminal
         raycluster.connect()

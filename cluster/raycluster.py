@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from cluster.state import state_dir
+from serve.keys import write_private
 
 # Outside Ray's default worker port range (10002-19999), which a GCS port inside would collide with.
 DEFAULT_GCS_PORT = 26379
@@ -64,9 +65,35 @@ def _ray_bin() -> str:
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
+    """The environment of `ray start`: Ray's loopback settings, and never the store's admin keys."""
+    from cluster.store import ADMIN_ENV
+
+    env = {k: v for k, v in os.environ.items() if k not in ADMIN_ENV}
     env.update(RAY_ENV)
     return env
+
+
+def token_path() -> Path:
+    """Ray's auth token file (``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``)."""
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+
+
+def secure_token_file() -> Path:
+    """Make sure Ray's auth token file exists and is owner-only (0600, folder 0700) before Ray writes or reads
+    it: Ray itself writes it with the default umask (0644), readable by every local user."""
+    import secrets
+
+    from serve.keys import write_private
+
+    p = token_path()
+    p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if p.parent == Path.home() / ".ray":
+        os.chmod(p.parent, 0o700)
+    if not p.exists() or not p.read_text().strip():
+        with contextlib.suppress(FileExistsError):
+            write_private(p, secrets.token_hex(32).encode(), exclusive=not p.exists())
+    os.chmod(p, 0o600)
+    return p
 
 
 def apply_env() -> None:
@@ -91,6 +118,7 @@ def up(port: int = DEFAULT_GCS_PORT, num_cpus: int | None = None, num_gpus: int 
         st = status(addr)
         if st.running:
             return st
+    secure_token_file()
     cmd = [_ray_bin(), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
            "--include-dashboard=false", "--disable-usage-stats"]
     if num_cpus is not None:
@@ -102,7 +130,8 @@ def up(port: int = DEFAULT_GCS_PORT, num_cpus: int | None = None, num_gpus: int 
         raise RayError(f"`ray start` failed (exit {res.returncode}): {res.stderr.strip()[-800:]}\n"
                        f"If port {port} is taken, pass --port.")
     address = f"127.0.0.1:{port}"
-    _addr_file().write_text(address)
+    secure_token_file()
+    write_private(_addr_file(), address.encode())
     return status(address)
 
 
@@ -148,8 +177,12 @@ def down(timeout_s: float = 30.0) -> ClusterStatus:
 def connect(address: str | None = None, num_cpus: int | None = None, **kw: Any) -> str:
     """Join a Ray cluster (explicit, ``SSZ_RAY_ADDRESS``, or ``ssz cluster up``'s) or start a private one.
 
-    Returns a short description of what was joined. Idempotent within a process.
+    Returns a short description of what was joined. Idempotent within a process. The store's admin keys
+    (``SSZ_S3_ADMIN_*``) are moved out of this process's environment first, so no Ray process inherits them.
     """
+    from cluster.store import stash_admin_env
+
+    stash_admin_env()
     apply_env()
     addr = address or known_address()
     if addr:
@@ -169,6 +202,8 @@ def connect(address: str | None = None, num_cpus: int | None = None, **kw: Any) 
     # address="local" forces a new instance even when `ray start` left a cluster file behind.
     ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", num_cpus=num_cpus,
              logging_level="WARNING", log_to_driver=False, **kw)
+    if token_path().exists():
+        os.chmod(token_path(), 0o600)  # a private Ray with token auth writes it world-readable
     return "started a private local Ray on 127.0.0.1"
 
 

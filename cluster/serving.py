@@ -1,22 +1,27 @@
-"""Deploying the recognition services: face + plate Serve apps behind the token-protected HTTP API.
+"""Deploying the recognition services: face + plate Serve apps behind the role-checked HTTP API; API users.
 
 ``ssz api up`` joins (or starts) the Ray cluster, starts Serve's HTTP proxy on 127.0.0.1 (``--host`` to
 expose it deliberately), and runs one Serve application ``ssz`` with the face deployment (MTCNN + dlib,
 warrant watchlist), the plate deployment (Tesseract Thai, hotlist) and the FastAPI ingress. Watchlist,
-hotlist and their audit logs live in ``<state>/serve``. API tokens live in ``<state>/api/tokens.json``
-(owner-only) or come from ``SSZ_API_TOKENS=user:token,...``.
+hotlist and their audit logs live in ``<state>/serve``; every audit event is mirrored to the locked evidence
+bucket. The replicas reach the store as the platform user only (``cluster.store``).
+
+API users: ``ssz api token --user NAME --role ROLE`` (:func:`issue_token`) issues a 32-byte token, prints it
+once and stores only its keyed hash in the token table in the store (``serve.auth``); issuing again rotates
+it (the old token stops working within seconds, no redeploy); ``--revoke`` removes it. The first admin is
+made the same way. ``SSZ_API_TOKENS`` (plain tokens in the environment) is no longer read.
 """
 
 from __future__ import annotations
 
-import json
+import getpass
 import os
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cluster.state import state_dir
-from serve.auth import TokenTable, new_token
+from serve.keys import write_private
 
 APP_NAME = "ssz"
 
@@ -24,68 +29,99 @@ APP_NAME = "ssz"
 class ApiStatus(BaseModel):
     """Where the API listens and which users have tokens (never the tokens themselves)."""
 
-    url: str | None
-    running: bool
-    users: list[str]
-    watchlist_path: str
-    hotlist_path: str
+    url: str | None = Field(description="where the API answers (None: not deployed)")
+    running: bool = Field(description="whether the `ssz` Serve application is deployed")
+    users: dict[str, str] = Field(default_factory=dict, description="user -> role of everyone with a token")
+    watchlist_path: str = Field(description="local copy of the warrant watchlist")
+    hotlist_path: str = Field(description="local copy of the plate hotlist")
 
 
-def _tokens_file() -> Path:
-    return state_dir("api") / "tokens.json"
+def _check_no_env_tokens() -> None:
+    if os.environ.get("SSZ_API_TOKENS"):
+        raise ValueError("SSZ_API_TOKENS is no longer read (tokens are kept only as keyed hashes): unset it and "
+                         "issue tokens with `ssz api token --user NAME --role ROLE`")
 
 
-def tokens() -> dict[str, str]:
-    """``{user: token}`` from ``SSZ_API_TOKENS`` or the state file (an ``admin`` token is made on first use)."""
-    env = os.environ.get("SSZ_API_TOKENS")
-    if env:
-        pairs = [p.split(":", 1) for p in env.split(",") if p.strip()]
-        bad = [p[0] for p in pairs if len(p) != 2 or not p[1]]
-        if bad:
-            raise ValueError(f"SSZ_API_TOKENS must be 'user:token,...'; entries without a token: {bad}")
-        return {u.strip(): t.strip() for u, t in pairs}
-    f = _tokens_file()
-    if f.exists():
-        return json.loads(f.read_text())
-    return add_user("admin")
-
-
-def add_user(user: str) -> dict[str, str]:
-    """Create (or rotate) the token of ``user`` in the state file; returns all tokens."""
-    f = _tokens_file()
-    current = json.loads(f.read_text()) if f.exists() else {}
-    current[user] = new_token()
-    fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(current, fh, indent=2)
-    return current
+def _cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli:unknown"
 
 
 def _paths() -> dict[str, str]:
+    from cluster.audits import access_log_path
+
     d = state_dir("serve")
     return {"watchlist": str(d / "warrants.json"), "watchlist_audit": str(d / "watchlist-audit.jsonl"),
-            "hotlist": str(d / "hotlist.json"), "hotlist_audit": str(d / "hotlist-audit.jsonl")}
+            "hotlist": str(d / "hotlist.json"), "hotlist_audit": str(d / "hotlist-audit.jsonl"),
+            "access_audit": str(access_log_path())}
 
 
-def build_app(max_batch_size: int = 8, num_gpus: float = 0.0, num_cpus: float = 0.5) -> object:
+def token_store() -> object:
+    """The API token table in the store, with the ``access`` audit log (serve.auth.TokenStore)."""
+    from cluster import store
+    from serve.audit import AuditLog
+    from serve.auth import TokenStore
+
+    s = store.open_store()
+    return TokenStore(s, audit=AuditLog(_paths()["access_audit"], name="access", store=s))
+
+
+def issue_token(user: str, role: str, actor: str | None = None) -> str:
+    """Issue (or rotate) ``user``'s API token with ``role``; returns the token (shown once). Audited."""
+    _check_no_env_tokens()
+    return token_store().issue(user, role, actor or _cli_actor())  # type: ignore[attr-defined]
+
+
+def revoke_token(user: str, reason: str = "", actor: str | None = None) -> None:
+    """Revoke ``user``'s token (LookupError when they have none). Audited."""
+    token_store().revoke(user, actor or _cli_actor(), reason)  # type: ignore[attr-defined]
+
+
+def users() -> dict[str, str]:
+    """``{user: role}`` of everyone with a token (empty when the store cannot be reached)."""
+    from twin.objectstore import StoreError
+
+    try:
+        return {u: i["role"] for u, i in token_store().users().items()}  # type: ignore[attr-defined]
+    except (StoreError, OSError):
+        return {}
+
+
+def build_app(max_batch_size: int = 8, num_gpus: float = 0.0, num_cpus: float = 0.5,
+              store_settings_file: str | None = None) -> object:
     """The bound Serve application: face and plate deployments behind the API ingress.
 
     ``num_cpus`` is what each model replica reserves: half a CPU by default, so that on a small machine the
     camera shards still find room next to the models (the OS shares the cores; Ray only books them).
+    ``store_settings_file`` is the platform user's S3 settings file (embedded store); None = ``SSZ_S3_*``.
     """
     from serve.api import ApiConfig, build_api_app
     from serve.face.deployment import FaceAppConfig, build_face_app
     from serve.face.service import FaceServiceConfig
     from serve.plate.deployment import PlateAppConfig, build_plate_app
 
+    _check_no_env_tokens()
     p = _paths()
     face = build_face_app(FaceAppConfig(
-        service=FaceServiceConfig(watchlist_path=p["watchlist"], audit_path=p["watchlist_audit"],
+        service=FaceServiceConfig(watchlist_path=p["watchlist"], audit_path=p["watchlist_audit"], audit_in_store=True,
                                   device="cuda" if num_gpus > 0 else "cpu"),
-        max_batch_size=max_batch_size, num_gpus=num_gpus, num_cpus=num_cpus))
+        max_batch_size=max_batch_size, num_gpus=num_gpus, num_cpus=num_cpus, use_store=True,
+        store_settings_file=store_settings_file))
     plate = build_plate_app(PlateAppConfig(hotlist_path=p["hotlist"], audit_path=p["hotlist_audit"],
-                                           max_batch_size=max_batch_size, num_cpus=num_cpus))
-    return build_api_app(face, plate, ApiConfig(tokens=TokenTable.from_tokens(tokens())))
+                                           max_batch_size=max_batch_size, num_cpus=num_cpus, use_store=True,
+                                           store_settings_file=store_settings_file))
+    return build_api_app(face, plate, ApiConfig(store_settings_file=store_settings_file,
+                                                access_audit_path=p["access_audit"]))
+
+
+def _settings_file() -> str | None:
+    """The platform settings file for replicas on this host (embedded store), None for ``SSZ_S3_*``."""
+    from cluster import store
+    from twin.objectstore import S3Settings
+
+    return None if S3Settings.from_env() is not None else str(store.platform_settings_file())
 
 
 def up(host: str = "127.0.0.1", port: int = 8000, max_batch_size: int = 8, num_gpus: float = 0.0) -> ApiStatus:
@@ -93,9 +129,10 @@ def up(host: str = "127.0.0.1", port: int = 8000, max_batch_size: int = 8, num_g
     from ray import serve
 
     serve.start(http_options={"host": host, "port": port})
-    serve.run(build_app(max_batch_size, num_gpus), name=APP_NAME, route_prefix="/")
+    serve.run(build_app(max_batch_size, num_gpus, store_settings_file=_settings_file()), name=APP_NAME,
+              route_prefix="/")
     url = _proxy_url(host, port)
-    (state_dir("api") / "url").write_text(url)
+    write_private(url_file(), url.encode())
     return status(url)
 
 
@@ -141,16 +178,23 @@ def status(url: str | None = None) -> ApiStatus:
     except Exception:  # not connected to a cluster with Serve
         running = False
     p = _paths()
-    if running and url is None and (state_dir("api") / "url").exists():
-        url = (state_dir("api") / "url").read_text().strip()  # where the last `up` deployed it
-    return ApiStatus(url=url, running=running, users=sorted(tokens()), watchlist_path=p["watchlist"],
+    if running and url is None and url_file().exists():
+        url = url_file().read_text().strip()  # where the last `up` deployed it
+    return ApiStatus(url=url, running=running, users=users(), watchlist_path=p["watchlist"],
                      hotlist_path=p["hotlist"])
 
 
 def app_builder(args: dict[str, str]) -> object:
     """Serve config entry point (``import_path: cluster.serving:app_builder``) used by the KubeRay RayService.
 
-    ``args`` come from the Serve config as strings: ``max_batch_size`` and ``num_gpus``. Tokens come from
-    ``SSZ_API_TOKENS`` in the pod environment (a Kubernetes secret), never from the config.
+    ``args`` come from the Serve config as strings: ``max_batch_size`` and ``num_gpus``. The store is reached
+    with ``SSZ_S3_*`` (the platform user) from the pod environment; the token and audit keys come from
+    ``SSZ_API_TOKEN_KEY`` / ``SSZ_AUDIT_KEY`` (Kubernetes secrets); tokens live in the store.
     """
     return build_app(max_batch_size=int(args.get("max_batch_size", 8)), num_gpus=float(args.get("num_gpus", 0)))
+
+
+
+def url_file() -> Path:
+    """Where ``up`` records the URL the API listens on."""
+    return state_dir("api") / "url"

@@ -300,14 +300,14 @@ def _epoch(day: object) -> float:
 
 
 def api_client(url: str) -> httpx.Client:
-    """An HTTP client of the ``ssz`` API with the admin token (the first user of the token table)."""
+    """An HTTP client of the ``ssz`` API as the user ``simulation`` (role supervisor: it enrols the scenario's
+    lists), with a token issued for this client (audited; it replaces the previous simulation token)."""
     import httpx
 
     from cluster import serving
 
-    toks = serving.tokens()
-    user = "admin" if "admin" in toks else sorted(toks)[0]
-    return httpx.Client(base_url=url, timeout=300, headers={"Authorization": f"Bearer {toks[user]}"})
+    token = serving.issue_token("simulation", "supervisor", actor="system:simulation")
+    return httpx.Client(base_url=url, timeout=300, headers={"Authorization": f"Bearer {token}"})
 
 
 def enrol(sim: SimCity, client: httpx.Client) -> dict[str, list[str]]:

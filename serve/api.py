@@ -1,64 +1,119 @@
 """The HTTP API: FastAPI as the Ray Serve ingress in front of the face and plate deployments.
 
-Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``)::
+Routes (role needed, see :mod:`serve.roles`; the OpenAPI document needs a token, the HTML docs are off)::
 
-    GET    /v1/health                       no token: liveness and model/watchlist summary
-    POST   /v1/faces:detect                 body = image bytes (image/jpeg|png|webp) -> faces
-    POST   /v1/faces:identify?top_k=5       body = image bytes -> faces with watchlist candidates
-    POST   /v1/plates:read                  body = image bytes -> plates read and hotlist hits
-    GET    /v1/watchlist                    warrant records (never embeddings)
-    POST   /v1/watchlist                    enrol a warrant with 1..n base64 photos
-    GET    /v1/watchlist/{warrant_no}
-    PATCH  /v1/watchlist/{warrant_no}       change name/court/offence/expiry
-    DELETE /v1/watchlist/{warrant_no}?reason=...
-    GET    /v1/hotlist, POST /v1/hotlist, GET|DELETE /v1/hotlist/{entry_id}
+    GET    /v1/health                              none      {"status": "ok"} and nothing else
+    GET    /openapi.json                           any role  the OpenAPI document
+    POST   /v1/faces:detect                        operator  body = image bytes (JPEG/PNG/WebP/BMP) -> faces
+    POST   /v1/faces:identify?top_k=5              operator  body = image bytes -> faces with watchlist candidates
+    POST   /v1/plates:read                         operator  body = image bytes -> plates read and hotlist hits
+    GET    /v1/watchlist, /v1/watchlist/{no}       operator  warrant records (never embeddings)
+    POST   /v1/watchlist                           supervisor enrol a warrant with 1..n base64 photos
+    PATCH  /v1/watchlist/{no}                      supervisor change name/court/offence/expiry
+    DELETE /v1/watchlist/{no}?reason=...           supervisor
+    GET    /v1/hotlist, /v1/hotlist/{id}           operator
+    POST   /v1/hotlist, DELETE /v1/hotlist/{id}    supervisor
+    GET    /v1/users                               admin     users and roles (never tokens)
+    POST   /v1/users                               admin     issue or rotate a user's token: {"user", "role"}
+    DELETE /v1/users/{user}                        admin     revoke a user's token
 
-Every route but health needs ``Authorization: Bearer <token>``; the token's user is the audited actor.
-Bad input gets a JSON error ``{"error": {"status", "code", "message"}}`` with a 4xx status and the service
-keeps serving. Serve's HTTP proxy binds to 127.0.0.1 unless configured otherwise (see cluster).
+Order of checks on every request: the role (``Authorization`` header only: 401/403 before a byte of the
+body is read), then query parameters, then the body (413 over the route's limit, 408 when it stalls, 415 for
+a wrong type, 422 for a bad JSON body), then the work. Every error, unknown routes included, has the shape
+``{"error": {"status", "code", "message"}}``; a change whose audit event cannot be written answers 503 and is
+not made. Serve's HTTP proxy binds 127.0.0.1 unless configured otherwise (see ``cluster.serving``).
 """
 
+from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-from datetime import date, datetime
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ray import serve
 from ray.serve.handle import DeploymentHandle
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serve.auth import TokenTable
-from serve.errors import ConflictError
+from serve.errors import ConflictError, NotFoundError, UnavailableError
 from serve.face.schemas import ImageFaces, WarrantRecord
 from serve.imaging import ImageDecodeError, decode_image
+from serve.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge, json_body, read_body
 from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, HotlistEntry
 from serve.plate.service import PlateRead
+from serve.roles import ANY, Principal, Role, require_role
+
+log = logging.getLogger(__name__)
 
 API_VERSION = "1"
+# Warrant numbers as Thai courts write them ("จ.123/2567", "W-2026-0001"): a letter or digit first, then letters,
+# digits, '.', '_', '/', '-'; no spaces, no control characters. Hotlist ids: the same without '/'.
+WARRANT_NO_PATTERN = r"^[0-9A-Za-z\u0E01-\u0E4F][0-9A-Za-z\u0E01-\u0E5B._/\-]{0,63}$"
+ENTRY_ID_PATTERN = r"^[0-9A-Za-z\u0E01-\u0E4F][0-9A-Za-z\u0E01-\u0E5B._\-]{0,63}$"
+USER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+_MIB = 2**20
+
+
+class ApiLimits(BaseModel):
+    """Upload limits of the ingress (every route has one; the middleware enforces the largest)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_upload_mb: float = Field(default=20.0, gt=0, le=200, description="largest image body (and photo), MiB")
+    max_json_mb: float = Field(default=32.0, gt=0, le=256, description="largest enrolment body (base64 photos), MiB")
+    max_small_json_kb: int = Field(default=64, gt=0, le=4096, description="largest body of other JSON routes, KiB")
+    max_pixels: int = Field(default=40_000_000, gt=0, description="largest decoded image, pixels")
+    max_photos: int = Field(default=10, ge=1, le=50, description="photos per enrolment")
+    read_timeout_s: float = Field(default=10.0, gt=0, le=120, description="longest wait for the next body chunk")
+
+    @property
+    def max_image_bytes(self) -> int:
+        """Image body limit in bytes."""
+        return int(self.max_upload_mb * _MIB)
+
+    @property
+    def max_json_bytes(self) -> int:
+        """Enrolment body limit in bytes."""
+        return int(self.max_json_mb * _MIB)
+
+    @property
+    def max_small_json_bytes(self) -> int:
+        """Limit of the other JSON bodies in bytes."""
+        return self.max_small_json_kb * 1024
 
 
 class ApiConfig(BaseModel):
-    """Settings of the ingress: token digests and upload limits."""
+    """Settings of the ingress: limits, where the token table and the access audit log are."""
 
     model_config = ConfigDict(extra="forbid")
 
-    tokens: TokenTable
-    max_upload_mb: float = Field(default=20.0, gt=0, le=200)
-    max_pixels: int = Field(default=40_000_000, gt=0)
-    max_photos: int = Field(default=10, ge=1, le=50)
+    limits: ApiLimits = Field(default_factory=ApiLimits, description="upload limits")
+    store_settings_file: str | None = Field(default=None, description="0600 JSON with the platform user's S3 "
+                                            "settings (embedded store); None = SSZ_S3_* of the replica")
+    access_audit_path: str = Field(description="local JSON-lines audit log of user and role changes")
+    token_reload_s: float = Field(default=2.0, gt=0, le=60, description="how often the token table is re-checked")
 
 
 class Photo(BaseModel):
-    """One enrolment photo, base64-encoded JPEG/PNG bytes."""
+    """One enrolment photo, base64-encoded JPEG/PNG/WebP/BMP bytes."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    data_b64: str = Field(min_length=4, description="base64 of the JPEG/PNG file")
+    name: str = Field(min_length=1, max_length=200, description="file name, quoted in errors")
+    data_b64: str = Field(min_length=4, description="base64 of the image file")
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
 
 
 class EnrolRequest(BaseModel):
@@ -66,12 +121,26 @@ class EnrolRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    warrant_no: str = Field(min_length=1, max_length=64)
-    name: str = Field(default="", max_length=200)
-    court: str = Field(min_length=1, max_length=200)
-    offence: str = Field(min_length=1, max_length=500)
-    expires: date
-    photos: list[Photo] = Field(min_length=1, max_length=50)
+    warrant_no: str = Field(pattern=WARRANT_NO_PATTERN, description="warrant number, e.g. จ.123/2567")
+    name: str = Field(default="", max_length=200, description="the wanted person's name")
+    court: str = Field(min_length=1, max_length=200, description="issuing court")
+    offence: str = Field(min_length=1, max_length=500, description="offence on the warrant")
+    expires: date = Field(description="last day the warrant is valid (today or later)")
+    photos: list[Photo] = Field(min_length=1, max_length=50, description="1..n photos with one face each")
+
+    @field_validator("court", "offence")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v
+
+    @field_validator("expires")
+    @classmethod
+    def _not_expired(cls, v: date) -> date:
+        if v < _today():
+            raise ValueError(f"the warrant expired on {v.isoformat()}: an expired warrant cannot be enrolled")
+        return v
 
 
 class WarrantPatch(BaseModel):
@@ -79,10 +148,17 @@ class WarrantPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=200)
-    court: str | None = Field(default=None, min_length=1, max_length=200)
-    offence: str | None = Field(default=None, min_length=1, max_length=500)
-    expires: date | None = None
+    name: str | None = Field(default=None, max_length=200, description="new name")
+    court: str | None = Field(default=None, min_length=1, max_length=200, description="new court")
+    offence: str | None = Field(default=None, min_length=1, max_length=500, description="new offence")
+    expires: date | None = Field(default=None, description="new last valid day (today or later)")
+
+    @field_validator("expires")
+    @classmethod
+    def _not_expired(cls, v: date | None) -> date | None:
+        if v is not None and v < _today():
+            raise ValueError(f"{v.isoformat()} is in the past: to end a warrant, DELETE it with a reason")
+        return v
 
 
 class HotlistRequest(BaseModel):
@@ -90,184 +166,303 @@ class HotlistRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    plate: str = Field(min_length=2, max_length=64)
-    reason: str = Field(min_length=1, max_length=200)
-    expires_at: datetime | None = Field(default=None, description="UTC, e.g. 2026-12-31T00:00:00Z")
-    max_distance: float = Field(default=DEFAULT_MAX_DISTANCE, ge=0.0, le=2.0)
-    entry_id: str | None = Field(default=None, min_length=1, max_length=64)
-    note: str = Field(default="", max_length=500)
+    plate: str = Field(min_length=2, max_length=64, description="registration and optional province")
+    reason: str = Field(min_length=1, max_length=200, description="why, e.g. 'stolen'")
+    expires_at: datetime | None = Field(default=None, description="UTC, in the future, e.g. 2026-12-31T00:00:00Z")
+    max_distance: float = Field(default=DEFAULT_MAX_DISTANCE, ge=0.0, le=2.0, description="fuzziness of matching")
+    entry_id: str | None = Field(default=None, pattern=ENTRY_ID_PATTERN, description="id; None = generated")
+    note: str = Field(default="", max_length=500, description="free text")
+
+    @field_validator("plate", "reason")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v
+
+    @field_validator("expires_at")
+    @classmethod
+    def _future_utc(cls, v: datetime | None) -> datetime | None:
+        if v is None:
+            return v
+        if v.tzinfo is None:
+            raise ValueError("give a UTC time with its zone, e.g. 2026-12-31T00:00:00Z")
+        if v <= datetime.now(UTC):
+            raise ValueError(f"{v.isoformat()} is already past: give a future time")
+        return v
+
+
+class UserRequest(BaseModel):
+    """Issue (or rotate) a user's token with a role."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: str = Field(pattern=USER_PATTERN, description="user name")
+    role: Role = Field(description="admin, supervisor, operator, analyst or device")
+
+
+class IssuedToken(BaseModel):
+    """A newly issued token: shown once, stored only as a keyed hash."""
+
+    user: str = Field(description="user name")
+    role: Role = Field(description="the user's role")
+    token: str = Field(description="the bearer token (keep it secret; the previous one no longer works)")
+
+
+class UserInfo(BaseModel):
+    """A user with a token (never the token or its hash)."""
+
+    user: str = Field(description="user name")
+    role: Role = Field(description="role")
+    issued_at: datetime = Field(description="when the current token was issued")
+    issued_by: str = Field(description="who issued it")
 
 
 class PlateReads(BaseModel):
     """Plates read in one image (each with its hotlist hits)."""
 
-    width: int
-    height: int
-    plates: list[PlateRead]
+    width: int = Field(description="image width, px")
+    height: int = Field(description="image height, px")
+    plates: list[PlateRead] = Field(description="plates found")
 
 
 class ErrorBody(BaseModel):
-    """The JSON shape of every error answer."""
+    """The JSON shape of every error answer: ``{"error": ErrorBody}``."""
 
-    status: int
-    code: str
-    message: str
+    status: int = Field(description="the HTTP status")
+    code: str = Field(description="a stable code, e.g. unauthorized, forbidden, not_found, too_large")
+    message: str = Field(description="what is wrong and what to send instead")
 
 
 class Health(BaseModel):
-    """Liveness and a summary of the models behind the API."""
+    """Liveness only: no versions, sizes or process ids."""
 
-    status: str
-    version: str
-    face: dict[str, Any] | None = None
-    plate: dict[str, Any] | None = None
+    status: str = Field(description="'ok' when the API answers")
 
 
-app = FastAPI(title="Smart Safety Zone API", version=API_VERSION,
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+          408: "timeout", 409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_request",
+          429: "too_many_requests", 500: "internal_error", 503: "unavailable"}
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 401, 403, 413, 415, 422, 503)}
+
+app = FastAPI(title="Smart Safety Zone API", version=API_VERSION, openapi_url=None, docs_url=None, redoc_url=None,
               description="Face (warrant watchlist) and plate (hotlist) recognition for the CCOC and field tools.")
+_BODY_MODELS: dict[str, type[BaseModel]] = {}
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": ErrorBody(status=status, code=code,
-                                                                         message=message).model_dump()})
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a body read by :func:`serve.limits.json_body`."""
+    _BODY_MODELS[model.__name__] = model
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
+
+
+_IMAGE_BODY = {"requestBody": {"required": True, "content": {
+    t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png", "image/webp",
+                                                                    "image/bmp")}}}
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The documented error answer."""
+    body = ErrorBody(status=status, code=_CODES.get(status, "error"), message=message)
+    return JSONResponse(status_code=status, content={"error": body.model_dump()}, headers=headers)
 
 
 @app.exception_handler(RequestValidationError)
 async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
     parts = []
     for e in exc.errors():
-        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", ""))
         msg = "unknown field" if e.get("type") == "extra_forbidden" else e.get("msg", "invalid")
+        if e.get("type") == "string_pattern_mismatch":
+            msg = "letters, digits, '.', '_', '-' (and '/' in warrant numbers) only, starting with a letter or digit"
         parts.append(f"{loc or 'body'}: {msg}")
-    return _error(422, "invalid_request", "; ".join(parts))
+    return error_response(422, "; ".join(parts)[:2000])
 
 
-@app.exception_handler(HTTPException)
-async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-    code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
-            413: "too_large", 415: "unsupported_media_type", 422: "invalid_request"}.get(exc.status_code, "error")
-    resp = _error(exc.status_code, code, str(exc.detail))
-    if exc.status_code == 401:
-        resp.headers["WWW-Authenticate"] = "Bearer"
-    return resp
+@app.exception_handler(StarletteHTTPException)
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    message = str(exc.detail)
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no route {request.method} {request.url.path[:200]}: see /openapi.json (with a token) for the routes"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path[:200]}"
+    return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
 
 
-def _bad(e: Exception, status: int = 400) -> HTTPException:
-    return HTTPException(status_code=getattr(e, "status", status), detail=str(e))
+@app.exception_handler(BodyTooLarge)
+async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+    return error_response(413, str(exc), headers={"Connection": "close"})
 
 
-async def _read_image(request: Request, cfg: ApiConfig) -> Any:
-    limit = int(cfg.max_upload_mb * 2**20)
-    size = request.headers.get("content-length")
-    if size and size.isdigit() and int(size) > limit:
-        raise HTTPException(413, f"the upload is {int(size) / 2**20:.1f} MiB, over the {cfg.max_upload_mb:g} MiB limit")
-    body = await request.body()
-    try:
-        return decode_image(body, request.headers.get("content-type"), max_bytes=limit, max_pixels=cfg.max_pixels)
-    except ImageDecodeError as e:
-        raise _bad(e) from e
+@app.exception_handler(BodyTimeout)
+async def _timeout(_: Request, exc: BodyTimeout) -> JSONResponse:
+    return error_response(408, str(exc), headers={"Connection": "close"})
+
+
+@app.exception_handler(ImageDecodeError)
+async def _image(_: Request, exc: ImageDecodeError) -> JSONResponse:
+    return error_response(exc.status, str(exc))
+
+
+@app.exception_handler(UnavailableError)
+async def _unavailable(_: Request, exc: UnavailableError) -> JSONResponse:
+    return error_response(503, str(exc), headers={"Retry-After": "5"})
+
+
+@app.exception_handler(Exception)
+async def _internal(_: Request, exc: Exception) -> JSONResponse:
+    ref = uuid.uuid4().hex[:12]
+    log.error("internal error %s: %r", ref, exc, exc_info=exc)
+    return error_response(500, f"internal error (reference {ref}); the request was not completed")
+
+
+def only_params(*allowed: str) -> Callable[[Request], Awaitable[None]]:
+    """A dependency refusing query parameters other than ``allowed`` (422)."""
+
+    async def dependency(request: Request) -> None:
+        unknown = set(request.query_params) - set(allowed)
+        if unknown:
+            raise HTTPException(422, f"unknown query parameter(s) {sorted(unknown)[:10]}; allowed: "
+                                     f"{sorted(allowed) or 'none'}")
+
+    return dependency
 
 
 def _status_of(err: BaseException) -> int | None:
-    """The 4xx status of a user error raised in a model replica (None: a server fault, re-raised as 500)."""
-    if isinstance(err, LookupError):
+    """The 4xx/503 status of a user error raised in a model replica (None: a server fault, re-raised as 500)."""
+    if isinstance(err, NotFoundError):
         return 404
     if isinstance(err, ConflictError):
         return 409
-    if isinstance(err, ValueError):
-        return 400
+    if isinstance(err, UnavailableError):
+        return 503
+    if isinstance(err, ValueError | LookupError):
+        return 400 if isinstance(err, ValueError) else 404
     return None
 
 
-def _only_params(request: Request, allowed: set[str]) -> None:
-    unknown = set(request.query_params) - allowed
-    if unknown:
-        raise HTTPException(422, f"unknown query parameter(s) {sorted(unknown)}; allowed: {sorted(allowed) or 'none'}")
+async def _call(resp: Any) -> Any:
+    try:
+        return await resp
+    except Exception as e:  # errors raised in a replica arrive wrapped; map user errors to 4xx / 503
+        cause = getattr(e, "cause", None) or e
+        status = _status_of(cause)
+        if status is None:
+            raise
+        raise HTTPException(status, str(cause).strip("'\"")[:2000]) from e
+
+
+async def _image_body(request: Request) -> Any:
+    limits: ApiLimits = request.app.state.limits
+    body = await read_body(request, limits.max_image_bytes)
+    return decode_image(body, request.headers.get("content-type"), max_bytes=limits.max_image_bytes,
+                        max_pixels=limits.max_pixels)
+
+
+# One dependency object per role, so that a route listing it in ``dependencies`` (to run it first, before the
+# query-parameter check) and taking the caller as a parameter runs it once (FastAPI caches it per request).
+_ROLE = {r: Depends(require_role(r)) for r in (ANY, "admin", "supervisor", "operator")}
+Anyone = Annotated[Principal, _ROLE[ANY]]
+Operator = Annotated[Principal, _ROLE["operator"]]
+Supervisor = Annotated[Principal, _ROLE["supervisor"]]
+Admin = Annotated[Principal, _ROLE["admin"]]
+
+
+def guard(role: str, *params: str) -> list[Any]:
+    """Route dependencies in the order they must run: the role (headers only), then the query parameters."""
+    return [_ROLE[role], Depends(only_params(*params))]
+WarrantNo = Annotated[str, Path(pattern=WARRANT_NO_PATTERN, description="warrant number")]
+EntryId = Annotated[str, Path(pattern=ENTRY_ID_PATTERN, description="hotlist entry id")]
+Reason = Annotated[str, Query(max_length=200, description="why (audited)")]
 
 
 @serve.deployment(name="ApiIngress", ray_actor_options={"num_cpus": 0})
 @serve.ingress(app)
 class ApiIngress:
-    """The Serve ingress replica: authenticates, validates and decodes, then calls the model deployments."""
+    """The Serve ingress replica: authorises, validates and decodes, then calls the model deployments."""
 
     def __init__(self, face: DeploymentHandle | None, plate: DeploymentHandle | None, config: dict[str, Any]) -> None:
-        """Keep the handles of the face and plate deployments (either may be absent) and the API settings."""
+        """Keep the model handles; open the token table and the access audit log in the store."""
+        from serve.audit import AuditLog
+        from serve.auth import Authenticator, TokenStore
+        from serve.listeners import bind_replica_grpc_to_node_ip
+        from serve.replica import store_settings
+        from twin.objectstore import connect
+
+        bind_replica_grpc_to_node_ip()
         self.face = face
         self.plate = plate
         self.cfg = ApiConfig.model_validate(config)
-
-    # ----------------------------------------------------------------- helpers
-    def _user(self, authorization: str | None) -> str:
-        user = self.cfg.tokens.user(authorization)
-        if user is None:
-            raise HTTPException(401, "missing or unknown API token: send 'Authorization: Bearer <token>' "
-                                     "(`ssz api token` prints yours)")
-        return user
+        store = connect(store_settings(self.cfg.store_settings_file), check=False)
+        self.tokens = TokenStore(store, audit=AuditLog(self.cfg.access_audit_path, name="access", store=store))
+        app.state.auth = Authenticator(self.tokens, reload_s=self.cfg.token_reload_s)
+        app.state.limits = self.cfg.limits
 
     def _need(self, handle: DeploymentHandle | None, what: str) -> DeploymentHandle:
         if handle is None:
             raise HTTPException(503, f"the {what} service is not deployed in this application")
         return handle
 
-    @staticmethod
-    async def _call(resp: Any) -> Any:
-        try:
-            return await resp
-        except Exception as e:  # errors raised in a replica arrive wrapped; map user errors to 4xx
-            cause = getattr(e, "cause", None) or e
-            status = _status_of(cause)
-            if status is None:
-                raise
-            raise HTTPException(status, str(cause).strip("'\"")) from e
-
-    # ----------------------------------------------------------------- routes
+    # ----------------------------------------------------------------- service
     @app.get("/v1/health", response_model=Health)
     async def health(self) -> Health:
-        """Liveness plus face/plate model summaries; no token needed."""
-        face = await self._call(self.face.health.remote()) if self.face else None
-        plate = await self._call(self.plate.health.remote()) if self.plate else None
-        return Health(status="ok", version=API_VERSION, face=face, plate=plate)
+        """Whether the API answers; no token needed, nothing else said."""
+        return Health(status="ok")
 
-    @app.post("/v1/faces:detect", response_model=ImageFaces,
-              responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 413: {"model": ErrorBody},
-                         415: {"model": ErrorBody}})
-    async def faces_detect(self, request: Request,
-                           authorization: Annotated[str | None, Header()] = None) -> ImageFaces:
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(self, _: Anyone) -> JSONResponse:
+        """The OpenAPI document (any valid token)."""
+        spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        for name, model in _BODY_MODELS.items():
+            doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(doc.pop("$defs", {}))
+            schemas[name] = doc
+        return JSONResponse(spec)
+
+    # ----------------------------------------------------------------- recognition
+    @app.post("/v1/faces:detect", response_model=ImageFaces, responses=ERRORS, openapi_extra=_IMAGE_BODY,
+              dependencies=guard("operator"))
+    async def faces_detect(self, _: Operator, request: Request) -> ImageFaces:
         """Faces (box, probability, landmarks) in one uploaded image."""
-        self._user(authorization)
-        _only_params(request, set())
-        img = await _read_image(request, self.cfg)
-        return await self._call(self._need(self.face, "face").detect.remote(img))
+        img = await _image_body(request)
+        return await _call(self._need(self.face, "face").detect.remote(img))
 
-    @app.post("/v1/faces:identify", response_model=ImageFaces,
-              responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 413: {"model": ErrorBody},
-                         415: {"model": ErrorBody}})
-    async def faces_identify(self, request: Request, top_k: Annotated[int, Query(ge=1, le=50)] = 5,
-                             authorization: Annotated[str | None, Header()] = None) -> ImageFaces:
+    @app.post("/v1/faces:identify", response_model=ImageFaces, responses=ERRORS, openapi_extra=_IMAGE_BODY,
+              dependencies=guard("operator", "top_k"))
+    async def faces_identify(self, _: Operator, request: Request,
+                             top_k: Annotated[int, Query(ge=1, le=50)] = 5) -> ImageFaces:
         """Faces in one uploaded image with their best watchlist candidates (probe embeddings are not kept)."""
-        self._user(authorization)
-        _only_params(request, {"top_k"})
-        img = await _read_image(request, self.cfg)
-        res: ImageFaces = await self._call(self._need(self.face, "face").identify.remote(img))
+        img = await _image_body(request)
+        res: ImageFaces = await _call(self._need(self.face, "face").identify.remote(img))
         for f in res.faces:
             f.candidates = f.candidates[:top_k]
         return res
 
-    @app.get("/v1/watchlist", response_model=list[WarrantRecord])
-    async def watchlist(self, include_expired: bool = True,
-                        authorization: Annotated[str | None, Header()] = None) -> list[WarrantRecord]:
-        """All warrant records (no embeddings)."""
-        self._user(authorization)
-        return await self._call(self._need(self.face, "face").warrants.remote(include_expired))
+    @app.post("/v1/plates:read", response_model=PlateReads, responses=ERRORS, openapi_extra=_IMAGE_BODY,
+              dependencies=guard("operator"))
+    async def plates_read(self, _: Operator, request: Request) -> PlateReads:
+        """Thai plates in one uploaded image: box, raw text, parsed plate, confidence, hotlist hits."""
+        img = await _image_body(request)
+        reads = await _call(self._need(self.plate, "plate").read.remote(img))
+        return PlateReads(width=img.shape[1], height=img.shape[0], plates=reads)
 
-    @app.post("/v1/watchlist", response_model=WarrantRecord, status_code=201,
-              responses={400: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
-    async def enrol(self, req: EnrolRequest,
-                    authorization: Annotated[str | None, Header()] = None) -> WarrantRecord:
+    # ----------------------------------------------------------------- watchlist
+    @app.get("/v1/watchlist", response_model=list[WarrantRecord], responses=ERRORS,
+             dependencies=guard("operator", "include_expired"))
+    async def watchlist(self, _: Operator, include_expired: bool = True) -> list[WarrantRecord]:
+        """All warrant records (no embeddings)."""
+        return await _call(self._need(self.face, "face").warrants.remote(include_expired))
+
+    @app.post("/v1/watchlist", response_model=WarrantRecord, status_code=201, openapi_extra=_body_doc(EnrolRequest),
+              responses={**ERRORS, 409: {"model": ErrorBody}}, dependencies=guard("supervisor"))
+    async def enrol(self, who: Supervisor,
+                    req: Annotated[EnrolRequest, Depends(json_body(EnrolRequest, "max_json_bytes"))]) -> WarrantRecord:
         """Enrol a wanted person; each photo must show exactly one face. Audited with the token's user."""
-        user = self._user(authorization)
-        if len(req.photos) > self.cfg.max_photos:
-            raise HTTPException(422, f"{len(req.photos)} photos: at most {self.cfg.max_photos} per enrolment")
+        limits = self.cfg.limits
+        if len(req.photos) > limits.max_photos:
+            raise HTTPException(422, f"{len(req.photos)} photos: at most {limits.max_photos} per enrolment")
         photos = {}
         for p in req.photos:
             try:
@@ -275,85 +470,98 @@ class ApiIngress:
             except (binascii.Error, ValueError) as e:
                 raise HTTPException(400, f"photo {p.name!r}: data_b64 is not valid base64") from e
             try:
-                photos[p.name] = decode_image(raw, None, max_bytes=int(self.cfg.max_upload_mb * 2**20),
-                                              max_pixels=self.cfg.max_pixels)
+                photos[p.name] = decode_image(raw, None, max_bytes=limits.max_image_bytes,
+                                              max_pixels=limits.max_pixels)
             except ImageDecodeError as e:
                 raise HTTPException(e.status, f"photo {p.name!r}: {e}") from e
         record = WarrantRecord(warrant_no=req.warrant_no, name=req.name, court=req.court, offence=req.offence,
                                expires=req.expires)
-        return await self._call(self._need(self.face, "face").enrol.remote(record, photos, f"api:{user}"))
+        return await _call(self._need(self.face, "face").enrol.remote(record, photos, who.actor))
 
-    @app.get("/v1/watchlist/{warrant_no}", response_model=WarrantRecord, responses={404: {"model": ErrorBody}})
-    async def warrant(self, warrant_no: str,
-                      authorization: Annotated[str | None, Header()] = None) -> WarrantRecord:
+    @app.get("/v1/watchlist/{warrant_no:path}", response_model=WarrantRecord, responses=ERRORS,
+             dependencies=guard("operator"))
+    async def warrant(self, _: Operator, warrant_no: WarrantNo) -> WarrantRecord:
         """One warrant record."""
-        self._user(authorization)
-        records: list[WarrantRecord] = await self._call(self._need(self.face, "face").warrants.remote(True))
+        records: list[WarrantRecord] = await _call(self._need(self.face, "face").warrants.remote(True))
         for r in records:
             if r.warrant_no == warrant_no:
                 return r
         raise HTTPException(404, f"warrant {warrant_no!r} is not on the watchlist")
 
-    @app.patch("/v1/watchlist/{warrant_no}", response_model=WarrantRecord, responses={404: {"model": ErrorBody}})
-    async def update_warrant(self, warrant_no: str, patch: WarrantPatch,
-                             authorization: Annotated[str | None, Header()] = None) -> WarrantRecord:
+    @app.patch("/v1/watchlist/{warrant_no:path}", response_model=WarrantRecord, responses=ERRORS,
+               openapi_extra=_body_doc(WarrantPatch), dependencies=guard("supervisor"))
+    async def update_warrant(self, who: Supervisor, warrant_no: WarrantNo,
+                             patch: Annotated[WarrantPatch, Depends(json_body(WarrantPatch, "max_small_json_bytes"))]
+                             ) -> WarrantRecord:
         """Change a warrant's name, court, offence or expiry; audited."""
-        user = self._user(authorization)
         fields = patch.model_dump(exclude_none=True)
         if not fields:
             raise HTTPException(422, "nothing to change: send at least one of name, court, offence, expires")
-        return await self._call(self._need(self.face, "face").update.remote(warrant_no, f"api:{user}", fields))
+        return await _call(self._need(self.face, "face").update.remote(warrant_no, who.actor, fields))
 
-    @app.delete("/v1/watchlist/{warrant_no}", response_model=WarrantRecord, responses={404: {"model": ErrorBody}})
-    async def remove_warrant(self, warrant_no: str, reason: str = "",
-                             authorization: Annotated[str | None, Header()] = None) -> WarrantRecord:
+    @app.delete("/v1/watchlist/{warrant_no:path}", response_model=WarrantRecord, responses=ERRORS,
+                dependencies=guard("supervisor", "reason"))
+    async def remove_warrant(self, who: Supervisor, warrant_no: WarrantNo, reason: Reason = "") -> WarrantRecord:
         """Remove a warrant and its embeddings everywhere; audited."""
-        user = self._user(authorization)
-        return await self._call(self._need(self.face, "face").remove.remote(warrant_no, f"api:{user}", reason))
+        return await _call(self._need(self.face, "face").remove.remote(warrant_no, who.actor, reason))
 
-
-    @app.post("/v1/plates:read", response_model=PlateReads,
-              responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 413: {"model": ErrorBody},
-                         415: {"model": ErrorBody}})
-    async def plates_read(self, request: Request,
-                          authorization: Annotated[str | None, Header()] = None) -> PlateReads:
-        """Thai plates in one uploaded image: box, raw text, parsed plate, confidence, hotlist hits."""
-        self._user(authorization)
-        _only_params(request, set())
-        img = await _read_image(request, self.cfg)
-        reads = await self._call(self._need(self.plate, "plate").read.remote(img))
-        return PlateReads(width=img.shape[1], height=img.shape[0], plates=reads)
-
-    @app.get("/v1/hotlist", response_model=list[HotlistEntry])
-    async def hotlist(self, include_expired: bool = False,
-                      authorization: Annotated[str | None, Header()] = None) -> list[HotlistEntry]:
+    # ----------------------------------------------------------------- hotlist
+    @app.get("/v1/hotlist", response_model=list[HotlistEntry], responses=ERRORS,
+             dependencies=guard("operator", "include_expired"))
+    async def hotlist(self, _: Operator, include_expired: bool = False) -> list[HotlistEntry]:
         """Hot-listed plates (active ones unless ``include_expired``)."""
-        self._user(authorization)
-        return await self._call(self._need(self.plate, "plate").hotlist_entries.remote(include_expired))
+        return await _call(self._need(self.plate, "plate").hotlist_entries.remote(include_expired))
 
-    @app.post("/v1/hotlist", response_model=HotlistEntry, status_code=201,
-              responses={400: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
-    async def hotlist_add(self, req: HotlistRequest,
-                          authorization: Annotated[str | None, Header()] = None) -> HotlistEntry:
+    @app.post("/v1/hotlist", response_model=HotlistEntry, status_code=201, openapi_extra=_body_doc(HotlistRequest),
+              responses={**ERRORS, 409: {"model": ErrorBody}}, dependencies=guard("supervisor"))
+    async def hotlist_add(self, who: Supervisor,
+                          req: Annotated[HotlistRequest, Depends(json_body(HotlistRequest, "max_small_json_bytes"))]
+                          ) -> HotlistEntry:
         """Hot-list a plate; audited with the token's user."""
-        user = self._user(authorization)
-        return await self._call(self._need(self.plate, "plate").hotlist_add.remote(
-            req.plate, req.reason, f"api:{user}", expires_at=req.expires_at, max_distance=req.max_distance,
+        return await _call(self._need(self.plate, "plate").hotlist_add.remote(
+            req.plate, req.reason, who.actor, expires_at=req.expires_at, max_distance=req.max_distance,
             entry_id=req.entry_id, note=req.note))
 
-    @app.get("/v1/hotlist/{entry_id}", response_model=HotlistEntry, responses={404: {"model": ErrorBody}})
-    async def hotlist_get(self, entry_id: str,
-                          authorization: Annotated[str | None, Header()] = None) -> HotlistEntry:
+    @app.get("/v1/hotlist/{entry_id}", response_model=HotlistEntry, responses=ERRORS,
+             dependencies=guard("operator"))
+    async def hotlist_get(self, _: Operator, entry_id: EntryId) -> HotlistEntry:
         """One hotlist entry."""
-        self._user(authorization)
-        return await self._call(self._need(self.plate, "plate").hotlist_get.remote(entry_id))
+        return await _call(self._need(self.plate, "plate").hotlist_get.remote(entry_id))
 
-    @app.delete("/v1/hotlist/{entry_id}", response_model=HotlistEntry, responses={404: {"model": ErrorBody}})
-    async def hotlist_remove(self, entry_id: str, reason: str = "",
-                             authorization: Annotated[str | None, Header()] = None) -> HotlistEntry:
+    @app.delete("/v1/hotlist/{entry_id}", response_model=HotlistEntry, responses=ERRORS,
+                dependencies=guard("supervisor", "reason"))
+    async def hotlist_remove(self, who: Supervisor, entry_id: EntryId, reason: Reason = "") -> HotlistEntry:
         """Remove a hotlist entry; audited."""
-        user = self._user(authorization)
-        return await self._call(self._need(self.plate, "plate").hotlist_remove.remote(entry_id, f"api:{user}", reason))
+        return await _call(self._need(self.plate, "plate").hotlist_remove.remote(entry_id, who.actor, reason))
+
+    # ----------------------------------------------------------------- users and roles
+    @app.get("/v1/users", response_model=list[UserInfo], responses=ERRORS, dependencies=guard("admin"))
+    async def users(self, _: Admin) -> list[UserInfo]:
+        """Users with a token and their roles (never tokens or hashes)."""
+        users = await asyncio.to_thread(self.tokens.users)
+        return [UserInfo(user=u, **info) for u, info in users.items()]
+
+    @app.post("/v1/users", response_model=IssuedToken, status_code=201, openapi_extra=_body_doc(UserRequest),
+              responses=ERRORS, dependencies=guard("admin"))
+    async def issue(self, who: Admin,
+                    req: Annotated[UserRequest, Depends(json_body(UserRequest, "max_small_json_bytes"))]
+                    ) -> IssuedToken:
+        """Issue or rotate a user's token (the old one stops working within seconds); audited."""
+        token = await asyncio.to_thread(self.tokens.issue, req.user, req.role, who.actor)
+        app.state.auth.invalidate()
+        return IssuedToken(user=req.user, role=req.role, token=token)
+
+    @app.delete("/v1/users/{user}", response_model=UserInfo, responses=ERRORS,
+                dependencies=guard("admin", "reason"))
+    async def revoke(self, who: Admin, user: Annotated[str, Path(pattern=USER_PATTERN)],
+                     reason: Reason = "") -> UserInfo:
+        """Revoke a user's token; audited."""
+        try:
+            rec = await asyncio.to_thread(self.tokens.revoke, user, who.actor, reason)
+        except NotFoundError as e:
+            raise HTTPException(404, str(e)) from e
+        app.state.auth.invalidate()
+        return UserInfo(user=user, role=rec.role, issued_at=rec.issued_at, issued_by=rec.issued_by)
 
 
 def build_api_app(face_app: Any | None, plate_app: Any | None, config: ApiConfig) -> serve.Application:
@@ -361,3 +569,10 @@ def build_api_app(face_app: Any | None, plate_app: Any | None, config: ApiConfig
     return ApiIngress.bind(face_app, plate_app, config.model_dump(mode="json"))
 
 
+def _body_limit() -> tuple[int, float]:
+    """The largest body any route takes and the body read timeout, from the replica's limits."""
+    limits: ApiLimits = getattr(app.state, "limits", None) or ApiLimits()
+    return max(limits.max_image_bytes, limits.max_json_bytes, limits.max_small_json_bytes), limits.read_timeout_s
+
+
+app.add_middleware(BodyLimitMiddleware, limits=_body_limit)

@@ -1,7 +1,8 @@
 """Kinds of user error the services raise, so the HTTP API maps them by type, not by wording.
 
-A service error that is also a :class:`NotFoundError` becomes 404, a :class:`ConflictError` 409, any other
-``ValueError`` 400; everything else is a server fault (500).
+A service error that is also a :class:`NotFoundError` becomes 404, a :class:`ConflictError` 409, an
+:class:`UnavailableError` 503 (the change was not made: retry later), any other ``ValueError`` 400;
+everything else is a server fault (500).
 """
 
 from __future__ import annotations
@@ -13,3 +14,8 @@ class NotFoundError(LookupError):
 
 class ConflictError(ValueError):
     """The request clashes with the current state (a warrant already enrolled, a hotlist id already used)."""
+
+
+class UnavailableError(RuntimeError):
+    """A dependency the change needs is down (the audit log cannot be written, the store is unreachable):
+    nothing was changed and the caller may retry later (HTTP 503)."""

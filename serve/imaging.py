@@ -1,21 +1,34 @@
 """Decoding untrusted image bytes (HTTP uploads, camera crops) into RGB uint8 arrays, safely.
 
+Only JPEG, PNG, WebP and BMP are decoded (Pillow is told to try no other format, so GIF, TIFF, ICO or EPS —
+which would go to Ghostscript — never reach a decoder); other formats are answered 415 with their name.
 Checks happen before pixels are decoded: an empty body, a wrong content type, an oversized upload or a
-decompression bomb (a small file that claims 50 megapixels) is refused without allocating the image, and a
-truncated or corrupt file is refused with a message rather than decoded half-grey.
+decompression bomb (a small file that claims hundreds of megapixels) is refused without allocating the
+image; an image too small or too thin for the detectors (MTCNN's pyramid needs about 20 px on the short
+side after the service's downscale to 1280 px) is refused with the size to send; a truncated or corrupt
+file is refused with a message rather than decoded half-grey. Any parser failure is a 400, never a 500.
 """
 
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-ACCEPTED_TYPES = {"image/jpeg", "image/jpg", "image/png", "image/webp", "image/bmp", "application/octet-stream"}
+ACCEPTED_TYPES = {"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/webp", "image/bmp", "image/x-ms-bmp",
+                  "application/octet-stream"}
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
-MIN_SIDE = 16
+MIN_SIDE = 32
+MAX_ASPECT = 16.0
+_SEND = "send a JPEG, PNG, WebP or BMP image"
+_MAGIC = ((b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
+          (b"\x00\x00\x01\x00", "ICO"), (b"%!PS", "PostScript/EPS"), (b"\xc5\xd0\xd3\xc6", "EPS"),
+          (b"%PDF", "PDF"), (b"<svg", "SVG"), (b"<?xml", "XML/SVG"), (b"\x00\x00\x00\x0cjP", "JPEG 2000"),
+          (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"8BPS", "Photoshop"), (b"\x00\x00\x00\x1cftypheic", "HEIC"))
 
 
 class ImageDecodeError(ValueError):
@@ -26,33 +39,70 @@ class ImageDecodeError(ValueError):
         self.status = status
 
 
+def sniff_format(data: bytes) -> str | None:
+    """The name of a refused image format recognised by its first bytes (GIF, TIFF, ICO, EPS, ...), or None."""
+    head = data[:16]
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def check_dimensions(w: int, h: int, max_pixels: int = MAX_PIXELS) -> None:
+    """Refuse sizes the detectors cannot use: over ``max_pixels`` (413), under :data:`MIN_SIDE` px on a side or
+    thinner than :data:`MAX_ASPECT`:1 (400), each with what to send instead."""
+    if w * h > max_pixels:
+        raise ImageDecodeError(f"the image is {w}x{h} ({w * h / 1e6:.0f} megapixels), over the "
+                               f"{max_pixels / 1e6:.0f} MP limit: downscale it (1920 px on the long side is plenty)",
+                               status=413)
+    if min(w, h) < MIN_SIDE:
+        raise ImageDecodeError(f"the image is {w}x{h} px, too small for face or plate detection: send at least "
+                               f"{MIN_SIDE}x{MIN_SIDE} px, with faces of 20 px or more")
+    if max(w, h) / min(w, h) > MAX_ASPECT:
+        raise ImageDecodeError(f"the image is {w}x{h} px, too thin ({max(w, h) / min(w, h):.0f}:1) for the "
+                               f"detectors: send an image at most {MAX_ASPECT:g}:1, e.g. the whole camera frame")
+
+
 def decode_image(data: bytes, content_type: str | None = None, max_bytes: int = MAX_BYTES,
                  max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode an uploaded image to a C-contiguous RGB uint8 (H, W, 3) array, or raise ImageDecodeError."""
+    """Decode an uploaded image to a C-contiguous RGB uint8 (H, W, 3) array, or raise ImageDecodeError.
+
+    Raises
+    ------
+    ImageDecodeError
+        415 for a content type or format other than JPEG/PNG/WebP/BMP, 413 for too many bytes or pixels
+        (including decompression bombs), 400 for empty, corrupt, truncated, too small or too thin images.
+    """
     ctype = (content_type or "").split(";")[0].strip().lower()
     if ctype and ctype not in ACCEPTED_TYPES:
-        raise ImageDecodeError(f"content type {ctype!r} is not an image: send the raw JPEG/PNG/WebP bytes with "
-                               "Content-Type image/jpeg, image/png or image/webp", status=415)
+        raise ImageDecodeError(f"content type {ctype!r} is not accepted: send the raw image bytes with Content-Type "
+                               "image/jpeg, image/png, image/webp or image/bmp", status=415)
     if not data:
-        raise ImageDecodeError("the request body is empty: send the image bytes")
+        raise ImageDecodeError(f"the request body is empty: {_SEND}")
     if len(data) > max_bytes:
         raise ImageDecodeError(f"the upload is {len(data) / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB "
                                "limit: send a smaller JPEG", status=413)
+    refused = sniff_format(data)
+    if refused:
+        raise ImageDecodeError(f"{refused} images are not accepted: {_SEND}", status=415)
     try:
-        im = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, OSError) as e:
-        raise ImageDecodeError("the body is not a readable image (JPEG, PNG, WebP or BMP expected)") from e
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageDecodeError(f"the image claims too many pixels ({e}); this looks like a decompression bomb: "
+                               "send a real photo of at most 40 megapixels", status=413) from e
+    except Exception as e:  # any parser failure on untrusted bytes is the sender's problem, not a server fault
+        raise ImageDecodeError(f"the body is not a readable image: {_SEND}") from e
     w, h = im.size
-    if w * h > max_pixels:
-        raise ImageDecodeError(f"the image is {w}x{h} ({w * h / 1e6:.0f} megapixels), over the "
-                               f"{max_pixels / 1e6:.0f} MP limit: downscale it", status=413)
-    if min(w, h) < MIN_SIDE:
-        raise ImageDecodeError(f"the image is {w}x{h} px: send at least {MIN_SIDE}x{MIN_SIDE}")
+    check_dimensions(w, h, max_pixels)
     try:
-        im.load()
-        rgb = ImageOps.exif_transpose(im).convert("RGB")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise ImageDecodeError(f"the image is truncated or corrupt ({e}): send the complete file") from e
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im.load()
+            rgb = ImageOps.exif_transpose(im).convert("RGB")
+    except Exception as e:
+        raise ImageDecodeError(f"the image is truncated or corrupt ({type(e).__name__}): send the complete file") from e
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
 
 

@@ -28,17 +28,29 @@ class ReplicaConfig(BaseModel):
     num_cpus: float = Field(default=1.0, ge=0.0)
     num_gpus: float = Field(default=0.0, ge=0.0)
     use_store: bool = Field(default=False, description="open the object store in the replica (SSZ_S3_*)")
+    store_settings_file: str | None = Field(default=None, description="0600 JSON file with the platform user's S3 "
+                                            "settings (the embedded store); None = SSZ_S3_* of the replica")
+
+
+def store_settings(settings_file: str | None) -> S3Settings:
+    """The platform user's S3 settings: from ``settings_file`` (written by ``cluster.store``) or ``SSZ_S3_*``."""
+    if settings_file:
+        import json
+        from pathlib import Path
+
+        return S3Settings.model_validate(json.loads(Path(settings_file).read_text()))
+    settings = S3Settings.from_env()
+    if settings is None:
+        raise RuntimeError("the replica needs the object store but SSZ_S3_ENDPOINT is not set and no "
+                           "store_settings_file was given: pass one of them to the replica")
+    return settings
 
 
 def replica_store(cfg: ReplicaConfig) -> Store | None:
-    """The object store for a replica that asked for one (``use_store``), from ``SSZ_S3_*`` in its environment."""
+    """The object store for a replica that asked for one (``use_store``), as the platform user."""
     if not cfg.use_store:
         return None
-    settings = S3Settings.from_env()
-    if settings is None:
-        raise RuntimeError("use_store is set but SSZ_S3_ENDPOINT is not: pass the store settings to the replica "
-                           "environment (runtime_env env_vars)")
-    return connect(settings)
+    return connect(store_settings(cfg.store_settings_file))
 
 
 def per_item(fn: Callable[[list[Any]], Sequence[Any]], items: list[Any]) -> list[Any]:

@@ -106,20 +106,19 @@ def serve_url(ray_cluster: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def ssz_api(serve_url: str, s3_store: object) -> Iterator[tuple[object, str]]:
-    """The ``ssz`` application (face + plate + API) deployed once per session exactly as ``ssz api up`` does,
-    with one user ``somchai``; yields (ApiStatus, token). The simulation and API tests share it."""
+def ssz_api(serve_url: str, s3_store: object) -> Iterator[tuple[object, dict[str, str]]]:
+    """The ``ssz`` application (face + plate + API) deployed once per session exactly as ``ssz api up`` does;
+    yields (ApiStatus, {role: token}) with one user per role (``test-<role>``, issued as ``ssz api token
+    --user test-<role> --role <role>`` does). The simulation and API tests share it."""
     from cluster import serving
-    from serve.auth import new_token
+    from serve.roles import ROLES
 
-    token = new_token()
-    os.environ["SSZ_API_TOKENS"] = f"somchai:{token}"
+    tokens = {role: serving.issue_token(f"test-{role}", role, actor="test:conftest") for role in ROLES}
     port = int(serve_url.rsplit(":", 1)[1])
     st = serving.up(host="127.0.0.1", port=port, max_batch_size=4)
-    yield st, token
+    yield st, tokens
     serving.down()
     assert serving.status().running is False
-    os.environ.pop("SSZ_API_TOKENS")
 
 
 @pytest.fixture(scope="session")

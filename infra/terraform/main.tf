@@ -1,11 +1,20 @@
 # Smart Safety Zone platform on Kubernetes: KubeRay operator, a RayService (camera shards on CPU workers,
-# face/plate Serve apps on the GPU node pool, the token-protected API) and a distributed MinIO with the
-# twin (versioned), evidence (object lock) and models buckets. Nothing is exposed outside the cluster:
-# every Service is ClusterIP; put your ingress / VPN in front of the API deliberately.
+# face/plate Serve apps on the GPU node pool, the role-checked API) and a distributed MinIO with the
+# twin (versioned), evidence (object lock, COMPLIANCE retention) and models buckets. Nothing is exposed
+# outside the cluster: every Service is ClusterIP, NetworkPolicies (security.tf) admit only the platform's
+# own pods, and Ray runs with RAY_AUTH_MODE=token on every pod; put your ingress / VPN in front of the API
+# deliberately (api_ingress_namespaces).
+#
+# Identities: the MinIO root user (ssz-s3-admin) is used by MinIO itself and by the one-off ssz-store-init
+# job only, which creates the buckets and sets the evidence retention (never lowered). Every Ray pod gets the
+# least-privilege platform user (ssz-s3, policy ssz-platform: no bypass-governance, no lock or versioning
+# changes, no deletes in the evidence bucket).
 #
 # Apply in two steps (the RayService CRD comes with the operator):
 #   terraform apply -target=helm_release.kuberay_operator
 #   terraform apply
+# Then issue the first admin token inside the cluster (the head pod has the store and key secrets):
+#   kubectl -n ssz exec <ssz head pod> -- ssz api token --user admin --role admin
 
 locals {
   labels = {
@@ -13,13 +22,38 @@ locals {
     "ssz/city"                  = var.city
   }
   s3_endpoint = "minio.${var.namespace}.svc.cluster.local:9000"
+  # What every Ray pod gets: the platform user (never the MinIO root), the audit and API-token keys, and
+  # Ray's token authentication.
   common_env = [
     { name = "SSZ_S3_ENDPOINT", value = local.s3_endpoint },
     { name = "SSZ_S3_ACCESS_KEY", valueFrom = { secretKeyRef = { name = "ssz-s3", key = "access_key" } } },
     { name = "SSZ_S3_SECRET_KEY", valueFrom = { secretKeyRef = { name = "ssz-s3", key = "secret_key" } } },
-    { name = "SSZ_API_TOKENS", valueFrom = { secretKeyRef = { name = "ssz-api", key = "tokens" } } },
+    { name = "SSZ_AUDIT_KEY", valueFrom = { secretKeyRef = { name = "ssz-keys", key = "audit_key" } } },
+    { name = "SSZ_API_TOKEN_KEY", valueFrom = { secretKeyRef = { name = "ssz-keys", key = "api_token_key" } } },
+    { name = "SSZ_EVIDENCE_RETENTION_DAYS", value = tostring(var.evidence_retention_days) },
+    { name = "RAY_AUTH_MODE", value = "token" },
+    { name = "RAY_AUTH_TOKEN", valueFrom = { secretKeyRef = { name = "ssz-ray", key = "auth_token" } } },
     { name = "SSZ_CITY", value = var.city },
     { name = "RAY_USAGE_STATS_ENABLED", value = "0" },
+  ]
+  # The platform user's MinIO policy: read, list and write objects; delete only in twin (snapshot retention)
+  # and models (old watchlist versions, so removed embeddings do not linger). Not granted, so refused:
+  # s3:BypassGovernanceRetention, s3:PutBucketObjectLockConfiguration, s3:PutObjectRetention,
+  # s3:PutBucketVersioning, s3:CreateBucket, s3:DeleteBucket, s3:PutBucketPolicy, any delete in evidence.
+  platform_policy = [
+    {
+      resources = ["arn:aws:s3:::twin", "arn:aws:s3:::evidence", "arn:aws:s3:::models"]
+      actions = ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation", "s3:GetBucketVersioning",
+      "s3:GetBucketObjectLockConfiguration"]
+    },
+    {
+      resources = ["arn:aws:s3:::twin/*", "arn:aws:s3:::evidence/*", "arn:aws:s3:::models/*"]
+      actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:GetObjectRetention"]
+    },
+    {
+      resources = ["arn:aws:s3:::twin/*", "arn:aws:s3:::models/*"]
+      actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+    },
   ]
   gpu_tolerations = [for t in var.gpu_tolerations : { for k, v in t : k => v if v != null }]
 }
@@ -28,6 +62,17 @@ resource "kubernetes_namespace" "ssz" {
   metadata {
     name   = var.namespace
     labels = local.labels
+  }
+}
+
+resource "kubernetes_secret" "s3_admin" {
+  metadata {
+    name      = "ssz-s3-admin"
+    namespace = kubernetes_namespace.ssz.metadata[0].name
+  }
+  data = {
+    rootUser     = var.s3_admin_access_key
+    rootPassword = var.s3_admin_secret_key
   }
 }
 
@@ -42,13 +87,24 @@ resource "kubernetes_secret" "s3" {
   }
 }
 
-resource "kubernetes_secret" "api" {
+resource "kubernetes_secret" "keys" {
   metadata {
-    name      = "ssz-api"
+    name      = "ssz-keys"
     namespace = kubernetes_namespace.ssz.metadata[0].name
   }
   data = {
-    tokens = var.api_tokens
+    audit_key     = var.audit_key
+    api_token_key = var.api_token_key
+  }
+}
+
+resource "kubernetes_secret" "ray" {
+  metadata {
+    name      = "ssz-ray"
+    namespace = kubernetes_namespace.ssz.metadata[0].name
+  }
+  data = {
+    auth_token = var.ray_auth_token
   }
 }
 
@@ -69,8 +125,16 @@ resource "helm_release" "minio" {
   values = [yamlencode({
     mode           = "distributed"
     replicas       = var.minio_replicas
-    existingSecret = kubernetes_secret.s3.metadata[0].name
+    existingSecret = kubernetes_secret.s3_admin.metadata[0].name
     persistence    = { size = var.minio_volume_size }
+    podLabels      = local.labels
+    policies       = [{ name = "ssz-platform", statements = local.platform_policy }]
+    users = [{
+      accessKey         = var.s3_access_key
+      existingSecret    = kubernetes_secret.s3.metadata[0].name
+      existingSecretKey = "secret_key"
+      policy            = "ssz-platform"
+    }]
     service        = { type = "ClusterIP", port = 9000 }
     consoleService = { type = "ClusterIP" }
     buckets = [
@@ -82,7 +146,7 @@ resource "helm_release" "minio" {
 }
 
 resource "kubernetes_manifest" "ray_service" {
-  depends_on = [helm_release.kuberay_operator, helm_release.minio]
+  depends_on = [helm_release.kuberay_operator, helm_release.minio, kubernetes_job.store_init]
   manifest = {
     apiVersion = "ray.io/v1"
     kind       = "RayService"

@@ -99,19 +99,39 @@ variable "minio_volume_size" {
 }
 
 variable "evidence_retention_days" {
-  description = "Object-lock (GOVERNANCE) retention of evidence crops and audit events, in days."
+  description = "Object-lock COMPLIANCE retention of evidence crops, audit events and anchors, in days. Set once by the ssz-store-init job; a smaller value later never lowers it."
   type        = number
   default     = 365
+  validation {
+    condition     = var.evidence_retention_days >= 1 && var.evidence_retention_days <= 36500
+    error_message = "Retention must be 1..36500 days."
+  }
+}
+
+variable "s3_admin_access_key" {
+  description = "MinIO root user: used by MinIO and the ssz-store-init job only, never by the platform's pods."
+  type        = string
+  sensitive   = true
+}
+
+variable "s3_admin_secret_key" {
+  description = "MinIO root password."
+  type        = string
+  sensitive   = true
+  validation {
+    condition     = length(var.s3_admin_secret_key) >= 16
+    error_message = "Use a secret key of at least 16 characters."
+  }
 }
 
 variable "s3_access_key" {
-  description = "MinIO root user for the platform (store it in your secret manager)."
+  description = "Access key of the platform's least-privilege MinIO user (policy ssz-platform), used by every pod."
   type        = string
   sensitive   = true
 }
 
 variable "s3_secret_key" {
-  description = "MinIO root password for the platform."
+  description = "Secret key of the platform user."
   type        = string
   sensitive   = true
   validation {
@@ -120,8 +140,44 @@ variable "s3_secret_key" {
   }
 }
 
-variable "api_tokens" {
-  description = "API users and tokens, 'user:token,...' (SSZ_API_TOKENS)."
+variable "audit_key" {
+  description = "HMAC key of the audit logs (SSZ_AUDIT_KEY), 32+ random bytes as hex: python -c 'import secrets; print(secrets.token_hex(32))'. Keep it in your secret manager, apart from the logs."
   type        = string
   sensitive   = true
+  validation {
+    condition     = can(regex("^[0-9a-fA-F]{64,}$", var.audit_key))
+    error_message = "Give at least 32 bytes as hex (64 hex characters)."
+  }
+}
+
+variable "api_token_key" {
+  description = "HMAC key under which API tokens are hashed (SSZ_API_TOKEN_KEY), 32+ random bytes as hex."
+  type        = string
+  sensitive   = true
+  validation {
+    condition     = can(regex("^[0-9a-fA-F]{64,}$", var.api_token_key))
+    error_message = "Give at least 32 bytes as hex (64 hex characters)."
+  }
+}
+
+variable "ray_auth_token" {
+  description = "Ray's cluster token (RAY_AUTH_MODE=token on every pod): 32+ random bytes as hex."
+  type        = string
+  sensitive   = true
+  validation {
+    condition     = length(var.ray_auth_token) >= 64
+    error_message = "Give at least 32 bytes as hex (64 hex characters)."
+  }
+}
+
+variable "api_ingress_namespaces" {
+  description = "Namespaces (by name) whose pods may reach the API on port 8000, e.g. your ingress controller's."
+  type        = list(string)
+  default     = ["ingress-nginx"]
+}
+
+variable "camera_cidrs" {
+  description = "Networks of the cameras / NVRs the camera shards read RTSP from (egress allowed to these only)."
+  type        = list(string)
+  default     = ["10.0.0.0/8"]
 }

@@ -7,8 +7,9 @@ Rules it enforces (the product's privacy and legal contract):
 - Expired warrants (``expires`` before today) stop matching at once, without waiting for a clean-up.
 - :meth:`Watchlist.remove` is real removal: the person's embeddings leave memory and the persisted copies (the
   local file is atomically replaced; in the object store any older versions of the watchlist object are deleted).
-- Every change (enrol, update, remove, expiry purge) is appended to the hash-chained audit log
-  (:class:`serve.audit.AuditLog`) with who did it; the log holds record fields, never embeddings.
+- Every change (enrol, update, remove, expiry purge) is appended to the keyed, mirrored audit log
+  (:class:`serve.audit.AuditLog`) with who did it *before* it takes effect (a failed audit write changes
+  nothing); the log holds record fields, never embeddings.
 
 Concurrency: changes hold a lock (in-process, plus ``flock`` on ``<file>.lock`` for replicas sharing a local
 file) and reload the persisted copy first; searches reload when the copy changed (checked every ``refresh_s``).
@@ -37,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from serve.audit import AuditLog
+from serve.audit import AuditLog, write_ahead
 from serve.errors import ConflictError, NotFoundError
 from serve.face.embed import FaceEmbedder
 from serve.face.schemas import Candidate, WarrantRecord
@@ -213,9 +214,10 @@ class Watchlist:
         self._owners = owners
         self._matrix = np.concatenate(mats) if mats else np.zeros((0, self.embedder.dim), dtype=np.float32)
 
-    def _audit(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
-        if self.audit is not None:
-            self.audit.append(actor=actor, action=action, subject=subject, details=details)
+    def _write_ahead(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> Any:
+        """Audit first (AuditWriteError: nothing changes), then the change; a failed change reloads the
+        persisted list and is audited as ``<action>.failed``."""
+        return write_ahead(self.audit, actor, action, subject, details, undo=self.reload)
 
     # ---------------------------------------------------------------- changes
     def add(self, record: WarrantRecord, embeddings: np.ndarray, actor: str) -> WarrantRecord:
@@ -229,13 +231,13 @@ class Watchlist:
             if record.warrant_no in self._records:
                 raise WarrantConflict(f"warrant {record.warrant_no} is already enrolled: remove it first or update it")
             rec = record.model_copy(update={"photos": int(e.shape[0])})
-            self._records[rec.warrant_no] = rec
-            self._emb[rec.warrant_no] = e.copy()
-            self._rebuild()
-            self._save()
-            self._audit(actor, "enrol", rec.warrant_no, {
-                "name": rec.name, "court": rec.court, "offence": rec.offence, "expires": rec.expires.isoformat(),
-                "photos": rec.photos, "engine": self.embedder.name, "watchlist": self.name})
+            with self._write_ahead(actor, "enrol", rec.warrant_no, {
+                    "name": rec.name, "court": rec.court, "offence": rec.offence, "expires": rec.expires.isoformat(),
+                    "photos": rec.photos, "engine": self.embedder.name, "watchlist": self.name}):
+                self._records[rec.warrant_no] = rec
+                self._emb[rec.warrant_no] = e.copy()
+                self._rebuild()
+                self._save()
             return rec
 
     def update(self, warrant_no: str, actor: str, **fields: Any) -> WarrantRecord:
@@ -247,10 +249,10 @@ class Watchlist:
             if bad:
                 raise WatchlistError(f"cannot update {sorted(bad)}: only name, court, offence and expires change")
             new = WarrantRecord.model_validate({**old.model_dump(), **fields})
-            self._records[warrant_no] = new
-            self._save()
             changes = {k: {"old": str(getattr(old, k)), "new": str(getattr(new, k))} for k in fields}
-            self._audit(actor, "update", warrant_no, {"changes": changes, "watchlist": self.name})
+            with self._write_ahead(actor, "update", warrant_no, {"changes": changes, "watchlist": self.name}):
+                self._records[warrant_no] = new
+                self._save()
             return new
 
     def remove(self, warrant_no: str, actor: str, reason: str = "") -> WarrantRecord:
@@ -258,12 +260,12 @@ class Watchlist:
         with self._changing():
             self.refresh(force=True)
             rec = self.get(warrant_no)
-            del self._records[warrant_no]
-            del self._emb[warrant_no]
-            self._rebuild()
-            self._save()
-            self._audit(actor, "remove", warrant_no, {"reason": reason, "photos": rec.photos,
-                                                      "watchlist": self.name})
+            with self._write_ahead(actor, "remove", warrant_no, {"reason": reason, "photos": rec.photos,
+                                                                 "watchlist": self.name}):
+                del self._records[warrant_no]
+                del self._emb[warrant_no]
+                self._rebuild()
+                self._save()
             return rec
 
     def purge_expired(self, actor: str = "system:expiry") -> list[str]:
@@ -278,13 +280,12 @@ class Watchlist:
             if not gone:
                 return []
             for r in gone:
-                del self._records[r.warrant_no]
-                del self._emb[r.warrant_no]
-            self._rebuild()
-            self._save()
-            for r in gone:
-                self._audit(actor, "remove", r.warrant_no, {"reason": f"expired on {r.expires.isoformat()}",
-                                                             "photos": r.photos, "watchlist": self.name})
+                with self._write_ahead(actor, "remove", r.warrant_no, {"reason": f"expired on {r.expires.isoformat()}",
+                                                                        "photos": r.photos, "watchlist": self.name}):
+                    del self._records[r.warrant_no]
+                    del self._emb[r.warrant_no]
+                    self._rebuild()
+                    self._save()
         return sorted(r.warrant_no for r in gone)
 
     # ---------------------------------------------------------------- queries

@@ -7,7 +7,8 @@ accepts one look-alike misread and rejects two look-alike misreads or any other 
 entry can allow 1.0. When both the entry and the read know the province they must agree; a read whose
 province line was unreadable can still match (flagged ``province_checked=False``).
 
-Every change (add, remove, expiry purge) is appended to the shared audit log (:mod:`serve.audit`). The list
+Every change (add, remove, expiry purge) is appended to the shared audit log (:mod:`serve.audit`) before it
+takes effect (write-ahead: a failed audit write changes nothing). The list
 is persisted to a JSON file (atomic replace) and, when a store is given, to the versioned, object-locked
 ``evidence`` bucket, so a restart (or a fresh replica) reloads it from either.
 """
@@ -27,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from serve.audit import AuditLog
+from serve.audit import AuditLog, write_ahead
 from serve.errors import ConflictError, NotFoundError
 from serve.plate.distance import weighted_distance
 from serve.plate.parse import Plate, parse_plate
@@ -138,7 +139,8 @@ class Hotlist:
                            "entries": [e.model_dump(mode="json") for e in self._entries.values()]},
                           ensure_ascii=False, indent=1).encode()
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        with open(tmp, "wb") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -148,6 +150,17 @@ class Hotlist:
             from twin.objectstore import EVIDENCE_BUCKET
 
             self.store.put_bytes(EVIDENCE_BUCKET, self.store_key, data, content_type="application/json")
+
+    def _undo(self) -> Callable[[], None]:
+        """A function that puts back the entries as they are now (memory, file and store): the undo of a
+        write-ahead audited change that failed half way."""
+        before = dict(self._entries)
+
+        def undo() -> None:
+            self._entries = before
+            self._save()
+
+        return undo
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -182,22 +195,23 @@ class Hotlist:
                                      expires_at=expires_at, max_distance=max_distance, note=note)
             except ValueError as e:
                 raise HotlistError(f"invalid hotlist entry: {e}") from e
-            self._entries[eid] = entry
-            self._save()
-            self.audit.append(actor=actor, action="hotlist.add", subject=eid,
-                              details={"plate": plate.text, "reason": reason, "max_distance": max_distance,
-                                       "expires_at": expires_at.isoformat() if expires_at else None})
+            with write_ahead(self.audit, actor, "hotlist.add", eid, undo=self._undo(), details={
+                    "plate": plate.text, "reason": reason, "max_distance": max_distance,
+                    "expires_at": expires_at.isoformat() if expires_at else None}):
+                self._entries[eid] = entry
+                self._save()
             return entry
 
     def remove(self, entry_id: str, actor: str, reason: str = "") -> HotlistEntry:
         """Remove an entry for real (it is gone from the file and the next store version); audited."""
         with self._writing():
-            entry = self._entries.pop(entry_id, None)
+            entry = self._entries.get(entry_id)
             if entry is None:
                 raise HotlistEntryNotFound(f"no hotlist entry {entry_id!r}")
-            self._save()
-            self.audit.append(actor=actor, action="hotlist.remove", subject=entry_id,
-                              details={"plate": entry.plate.text, "reason": reason})
+            with write_ahead(self.audit, actor, "hotlist.remove", entry_id, undo=self._undo(),
+                             details={"plate": entry.plate.text, "reason": reason}):
+                del self._entries[entry_id]
+                self._save()
             return entry
 
     def purge_expired(self, actor: str = "system:expiry") -> list[HotlistEntry]:
@@ -208,12 +222,10 @@ class Hotlist:
             if not gone:
                 return []
             for e in gone:
-                del self._entries[e.id]
-            self._save()
-            for e in gone:
-                self.audit.append(actor=actor, action="hotlist.expire", subject=e.id,
-                                  details={"plate": e.plate.text, "expired_at": e.expires_at.isoformat()
-                                           if e.expires_at else None})
+                with write_ahead(self.audit, actor, "hotlist.expire", e.id, undo=self._undo(), details={
+                        "plate": e.plate.text, "expired_at": e.expires_at.isoformat() if e.expires_at else None}):
+                    del self._entries[e.id]
+                    self._save()
             return gone
 
     # ---- queries -------------------------------------------------------------------------------

@@ -70,3 +70,39 @@ def test_nothing_is_exposed_outside_the_cluster():
     assert "LoadBalancer" not in text and "NodePort" not in text
     assert text.count('type = "ClusterIP"') >= 2
 
+
+
+def test_evidence_is_locked_by_compliance_retention_from_the_variable():
+    text = _text()
+    assert 'value = tostring(var.evidence_retention_days)' in text  # the store-init job's retention
+    assert 'command = ["ssz", "store", "up", "--json"]' in text
+    assert "GOVERNANCE" not in text
+
+
+def test_pods_get_the_platform_user_never_the_root():
+    """The Ray pods' environment names the least-privilege user; only the store-init job sees the root."""
+    text = _text()
+    common = re.search(r"common_env = \[(.*?)\n  \]", text, re.S).group(1)
+    assert '"ssz-s3"' in common and "ssz-s3-admin" not in common and "rootPassword" not in common
+    assert '{ name = "RAY_AUTH_MODE", value = "token" }' in common
+    assert "SSZ_AUDIT_KEY" in common and "SSZ_API_TOKEN_KEY" in common and "SSZ_API_TOKENS" not in text
+    assert text.count("SSZ_S3_ADMIN_SECRET_KEY") == 1  # the store-init job only
+
+
+def test_the_platform_policy_grants_no_lock_bypass_or_evidence_delete():
+    text = _text()
+    policy = re.search(r"platform_policy = \[(.*?)\n  \]", text, re.S).group(1)
+    for forbidden in ("BypassGovernanceRetention", "PutBucketObjectLockConfiguration", "PutObjectRetention",
+                      "PutBucketVersioning", "DeleteBucket", "CreateBucket", '"s3:*"'):
+        assert forbidden not in policy, forbidden
+    deletes = re.search(r'resources = \[([^\]]*)\]\s*actions\s*= \["s3:DeleteObject", "s3:DeleteObjectVersion"\]',
+                        policy)
+    assert deletes and "evidence" not in deletes.group(1)
+    assert 'policy            = "ssz-platform"' in text
+
+
+def test_network_policies_admit_only_the_platform():
+    text = _text()
+    assert text.count('resource "kubernetes_network_policy"') >= 2
+    assert 'policy_types = ["Ingress", "Egress"]' in text
+    assert "var.api_ingress_namespaces" in text and "var.camera_cidrs" in text

@@ -1,9 +1,13 @@
-"""The HTTP API over real Serve, real weights: auth, enrolment round trip, and every bad input gets a 4xx."""
+"""The HTTP API over real Serve, real weights, real HTTP: roles, tokens, limits, error shape, audit, fuzz."""
 
 from __future__ import annotations
 
 import base64
 import io
+import socket
+import struct
+import time
+import zlib
 from datetime import date, timedelta
 
 import httpx
@@ -22,43 +26,133 @@ def _astronaut() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def api(ssz_api):
-    """The deployed `ssz` application (face + plate + API) exactly as `ssz api up` builds it (session-wide)."""
+    """(client as supervisor, serving module, {role: token}, base url) of the session's `ssz` application."""
     from cluster import serving
 
-    st, token = ssz_api
-    assert st.running and st.users == ["somchai"]
+    st, tokens = ssz_api
+    assert st.running and {f"test-{r}" for r in tokens} <= set(st.users)
     assert serving.status().url == st.url  # `ssz api up` records where it listens
-    client = httpx.Client(base_url=st.url, timeout=120, headers={"Authorization": f"Bearer {token}"})
-    yield client, serving
+    client = httpx.Client(base_url=st.url, timeout=120, headers={"Authorization": f"Bearer {tokens['supervisor']}"})
+    yield client, serving, tokens, st.url
     client.close()
 
 
+def _as(api, role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api[2][role]}"}
+
+
 def _post_image(client: httpx.Client, path: str, data: bytes, ctype: str = "image/jpeg", **kw) -> httpx.Response:
-    return client.post(path, content=data, headers={"Content-Type": ctype}, **kw)
+    return client.post(path, content=data, headers={"Content-Type": ctype, **kw.pop("headers", {})}, **kw)
 
 
-def test_health_needs_no_token_and_listens_on_loopback(api):
-    client, _ = api
-    r = httpx.get(f"{client.base_url}/v1/health", timeout=60)
-    assert r.status_code == 200 and r.json()["status"] == "ok"
-    assert r.json()["face"]["engine"]
-    assert client.base_url.host == "127.0.0.1"
+def _error(r: httpx.Response, status: int) -> str:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and body["error"]["status"] == status and body["error"]["code"], body
+    assert body["error"]["message"], body
+    return body["error"]["message"]
 
 
-def test_every_other_route_needs_a_token(api):
-    client, _ = api
-    jpg = encode_jpeg(_astronaut())
+def test_health_is_bland_and_needs_no_token(api):
+    r = httpx.get(f"{api[3]}/v1/health", timeout=60)
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    assert httpx.URL(api[3]).host == "127.0.0.1"
+
+
+def test_docs_need_a_token_or_are_off(api):
+    base = api[3]
+    _error(httpx.get(f"{base}/openapi.json", timeout=60), 401)
+    for path in ("/docs", "/redoc"):
+        _error(httpx.get(f"{base}{path}", headers=_as(api, "analyst"), timeout=60), 404)
+    spec = httpx.get(f"{base}/openapi.json", headers=_as(api, "device"), timeout=60).json()
+    assert {"/v1/faces:detect", "/v1/faces:identify", "/v1/plates:read", "/v1/watchlist", "/v1/hotlist",
+            "/v1/health", "/v1/users"} <= set(spec["paths"])
+    enrol = spec["paths"]["/v1/watchlist"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert enrol["$ref"].endswith("/EnrolRequest") and "Photo" in spec["components"]["schemas"]
+
+
+def test_no_token_gets_401_before_any_body_is_read(api):
+    """A 30 MiB announced body: the 401 comes back after the headers, with the body never sent."""
+    base = httpx.URL(api[3])
+    for path in ("/v1/watchlist", "/v1/faces:detect", "/v1/hotlist"):
+        with socket.create_connection((base.host, base.port), timeout=30) as s:
+            s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {30 * 2**20}\r\n\r\n".encode() + b"{" * 1000)
+            s.settimeout(30)
+            head = s.recv(65536)
+        assert head.startswith(b"HTTP/1.1 401"), head[:200]
+        assert b"Bearer" in head and b'"unauthorized"' in head
+
+
+def test_every_route_needs_a_token(api):
+    base, jpg = api[3], encode_jpeg(_astronaut())
     for method, path in (("POST", "/v1/faces:detect"), ("POST", "/v1/faces:identify"), ("GET", "/v1/watchlist"),
-                         ("DELETE", "/v1/watchlist/W-1")):
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
-            r = httpx.request(method, f"{client.base_url}{path}", content=jpg,
-                              headers={"Content-Type": "image/jpeg", **headers}, timeout=60)
-            assert r.status_code == 401, (path, headers, r.text)
-            assert r.json()["error"]["code"] == "unauthorized"
+                         ("DELETE", "/v1/watchlist/W-1"), ("POST", "/v1/plates:read"), ("GET", "/v1/users"),
+                         ("GET", "/v1/hotlist/H-1?zoom=1")):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"},
+                        {"Authorization": "Bearer " + "A" * 43}):
+            r = httpx.request(method, f"{base}{path}", content=jpg, headers={"Content-Type": "image/jpeg", **headers},
+                              timeout=60)
+            _error(r, 401)
+            assert r.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(("role", "method", "path", "status"), [
+    ("operator", "POST", "/v1/watchlist", 403),
+    ("operator", "DELETE", "/v1/hotlist/H-1", 403),
+    ("analyst", "POST", "/v1/faces:identify", 403),
+    ("analyst", "GET", "/v1/watchlist", 403),
+    ("device", "GET", "/v1/hotlist", 403),
+    ("supervisor", "GET", "/v1/users", 403),
+    ("operator", "GET", "/v1/watchlist", 200),
+    ("admin", "GET", "/v1/users", 200),
+])
+def test_roles_are_enforced_per_route(api, role, method, path, status):
+    body = b'{"warrant_no": "W-ROLE", "court": "c", "offence": "o", "expires": "2099-01-01", "photos": []}'
+    r = httpx.request(method, f"{api[3]}{path}", content=body,
+                      headers={"Content-Type": "application/json", **_as(api, role)}, timeout=60)
+    if status == 200:
+        assert r.status_code == 200, r.text
+    else:
+        assert role in _error(r, status)
+
+
+def test_token_rotation_and_revocation_need_no_redeploy(api):
+    from cluster import serving
+
+    base = api[3]
+    first = serving.issue_token("rotator", "operator", actor="test:rotation")
+    assert len(first) >= 43
+    ok = httpx.get(f"{base}/v1/hotlist", headers={"Authorization": f"Bearer {first}"}, timeout=60)
+    assert ok.status_code == 200, ok.text
+    second = serving.issue_token("rotator", "operator", actor="test:rotation")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # the table is re-checked every 2 s
+        if httpx.get(f"{base}/v1/hotlist", headers={"Authorization": f"Bearer {first}"}, timeout=60).status_code == 401:
+            break
+        time.sleep(0.5)
+    _error(httpx.get(f"{base}/v1/hotlist", headers={"Authorization": f"Bearer {first}"}, timeout=60), 401)
+    assert httpx.get(f"{base}/v1/hotlist", headers={"Authorization": f"Bearer {second}"}, timeout=60).status_code == 200
+    # An admin can do the same over HTTP; the token table holds only keyed hashes.
+    r = httpx.post(f"{base}/v1/users", json={"user": "rotator", "role": "analyst"}, headers=_as(api, "admin"),
+                   timeout=60)
+    assert r.status_code == 201 and r.json()["role"] == "analyst"
+    third = r.json()["token"]
+    from twin.objectstore import MODELS_BUCKET
+
+    table = api[1].token_store().store.get_bytes(MODELS_BUCKET, "access/tokens.json").decode()
+    assert first not in table and second not in table and third not in table
+    assert httpx.delete(f"{base}/v1/users/rotator", headers=_as(api, "admin"), timeout=60).status_code == 200
+    time.sleep(2.5)
+    _error(httpx.get(f"{base}/openapi.json", headers={"Authorization": f"Bearer {third}"}, timeout=60), 401)
+    from serve.audit import AuditLog
+
+    actions = [e.action for e in AuditLog(serving._paths()["access_audit"], name="access").events("rotator")]
+    assert actions == ["user.token", "user.token", "user.token", "user.revoke"]
 
 
 def test_detect_astronaut_over_http(api):
-    client, _ = api
+    client = api[0]
     r = _post_image(client, "/v1/faces:detect", encode_jpeg(_astronaut()))
     assert r.status_code == 200, r.text
     faces = r.json()["faces"]
@@ -66,32 +160,37 @@ def test_detect_astronaut_over_http(api):
 
 
 def test_enrol_identify_round_trip(api):
-    client, serving = api
+    client, serving = api[0], api[1]
     astro = _astronaut()
-    body = {"warrant_no": "W-API-1", "name": "Eileen", "court": "ศาลจังหวัดสงขลา", "offence": "ฉ้อโกง",
+    body = {"warrant_no": "จ.123/2567", "name": "Eileen", "court": "ศาลจังหวัดสงขลา", "offence": "ฉ้อโกง",
             "expires": str(date.today() + timedelta(days=30)),
             "photos": [{"name": "front.jpg", "data_b64": base64.b64encode(encode_jpeg(astro)).decode()}]}
     r = client.post("/v1/watchlist", json=body)
     assert r.status_code == 201, r.text
     assert r.json()["photos"] == 1
-    assert client.post("/v1/watchlist", json=body).status_code == 409  # duplicate warrant
+    assert "already enrolled" in _error(client.post("/v1/watchlist", json=body), 409)
     r = _post_image(client, "/v1/faces:identify", encode_jpeg(np.ascontiguousarray(astro[:, ::-1])))
     assert r.status_code == 200, r.text
     cands = r.json()["faces"][0]["candidates"]
-    assert cands and cands[0]["warrant_no"] == "W-API-1" and cands[0]["match"] is True
-    assert client.get("/v1/watchlist/W-API-1").json()["court"] == "ศาลจังหวัดสงขลา"
-    r = client.patch("/v1/watchlist/W-API-1", json={"offence": "ลักทรัพย์"})
+    assert cands and cands[0]["warrant_no"] == "จ.123/2567" and cands[0]["match"] is True
+    assert client.get("/v1/watchlist/จ.123/2567").json()["court"] == "ศาลจังหวัดสงขลา"
+    r = client.patch("/v1/watchlist/จ.123/2567", json={"offence": "ลักทรัพย์"})
     assert r.status_code == 200 and r.json()["offence"] == "ลักทรัพย์"
-    r = client.delete("/v1/watchlist/W-API-1", params={"reason": "arrested"})
+    r = client.delete("/v1/watchlist/จ.123/2567", params={"reason": "arrested"})
     assert r.status_code == 200
-    assert client.get("/v1/watchlist/W-API-1").status_code == 404
+    _error(client.get("/v1/watchlist/จ.123/2567"), 404)
     r = _post_image(client, "/v1/faces:identify", encode_jpeg(astro))
     assert all(not c["match"] for f in r.json()["faces"] for c in f["candidates"])
     from serve.audit import AuditLog
 
-    actions = [(e.actor, e.action) for e in AuditLog(serving._paths()["watchlist_audit"]).events("W-API-1")]
-    assert [a for _, a in actions][:1] == ["enrol"] and actions[-1][1] == "remove"
-    assert all(actor == "api:somchai" for actor, _ in actions)
+    log = AuditLog(serving._paths()["watchlist_audit"], name="warrants")
+    actions = [(e.actor, e.action) for e in log.events("จ.123/2567")]
+    assert [a for _, a in actions] == ["enrol", "update", "remove"]
+    assert all(actor == "api:test-supervisor" for actor, _ in actions)
+    from cluster import audits, store
+
+    reports = {r.name: r for r in audits.verify_all(store.open_store())}
+    assert reports["warrants"].ok and reports["warrants"].mirrored == reports["warrants"].events >= 3
 
 
 def _png(w: int, h: int) -> bytes:
@@ -100,50 +199,82 @@ def _png(w: int, h: int) -> bytes:
     return buf.getvalue()
 
 
+def _png_claiming(w: int, h: int) -> bytes:
+    def chunk(t: bytes, d: bytes) -> bytes:
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def _other_format(fmt: str) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (9, 9, 9)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize(
-    ("name", "make", "ctype", "status"),
+    ("name", "make", "ctype", "status", "says"),
     [
-        ("not an image", lambda: b"hello, this is text", "image/jpeg", 400),
-        ("truncated jpeg", lambda: encode_jpeg(_astronaut())[:4000], "image/jpeg", 400),
-        ("empty body", lambda: b"", "image/jpeg", 400),
-        ("tiny image", lambda: _png(4, 4), "image/png", 400),
-        ("50 megapixels", lambda: _png(10000, 5000), "image/png", 413),
-        ("wrong content type", lambda: encode_jpeg(_astronaut()), "text/plain", 415),
+        ("not an image", lambda: b"hello, this is text", "image/jpeg", 400, "not a readable image"),
+        ("truncated jpeg", lambda: encode_jpeg(_astronaut())[:4000], "image/jpeg", 400, "truncated"),
+        ("empty body", lambda: b"", "image/jpeg", 400, "empty"),
+        ("tiny image", lambda: _png(4, 4), "image/png", 400, "at least 32x32"),
+        ("thin image", lambda: _png(2000, 40), "image/png", 400, "too thin"),
+        ("50 megapixels", lambda: _png(10000, 5000), "image/png", 413, "megapixels"),
+        ("bomb header 20000x20000", lambda: _png_claiming(20000, 20000), "image/png", 413, "decompression bomb"),
+        ("gif", lambda: _other_format("GIF"), "image/jpeg", 415, "GIF"),
+        ("tiff", lambda: _other_format("TIFF"), "image/png", 415, "TIFF"),
+        ("eps", lambda: b"%!PS-Adobe-3.0 EPSF-3.0\n", "application/octet-stream", 415, "EPS"),
+        ("wrong content type", lambda: encode_jpeg(_astronaut()), "text/plain", 415, "image/jpeg"),
+        ("over 20 MiB", lambda: b"\xff" * (21 * 2**20), "image/jpeg", 413, "limit"),
     ],
 )
-def test_bad_images_get_4xx_and_service_keeps_serving(api, name, make, ctype, status):
-    client, _ = api
-    r = _post_image(client, "/v1/faces:detect", make(), ctype)
-    assert r.status_code == status, (name, r.text)
-    assert r.json()["error"]["message"]
+def test_bad_images_get_4xx_with_advice_and_service_keeps_serving(api, name, make, ctype, status, says):
+    client = api[0]
+    for route in ("/v1/faces:detect", "/v1/plates:read"):
+        assert says in _error(_post_image(client, route, make(), ctype), status), (name, route)
     ok = _post_image(client, "/v1/faces:detect", encode_jpeg(_astronaut()))
     assert ok.status_code == 200 and len(ok.json()["faces"]) == 1
 
 
-def test_malformed_json_and_unknown_fields(api):
-    client, _ = api
-    good = {"warrant_no": "W-X", "court": "c", "offence": "o", "expires": "2030-01-01",
-            "photos": [{"name": "a.jpg", "data_b64": base64.b64encode(encode_jpeg(_astronaut())).decode()}]}
-    r = client.post("/v1/watchlist", json={**good, "nickname": "x"})
-    assert r.status_code == 422 and "nickname: unknown field" in r.json()["error"]["message"]
-    r = client.post("/v1/watchlist", content=b"{not json", headers={"Content-Type": "application/json"})
-    assert r.status_code == 422
-    r = client.post("/v1/watchlist", json={**good, "photos": [{"name": "a.jpg", "data_b64": "@@@@"}]})
-    assert r.status_code == 400 and "base64" in r.json()["error"]["message"]
+def test_bad_json_ids_and_dates_are_refused_at_the_schema(api):
+    client = api[0]
+    photo = base64.b64encode(encode_jpeg(_astronaut())).decode()
+    good = {"warrant_no": "W-X", "court": "c", "offence": "o", "expires": "2099-01-01",
+            "photos": [{"name": "a.jpg", "data_b64": photo}]}
+    assert "nickname: unknown field" in _error(client.post("/v1/watchlist", json={**good, "nickname": "x"}), 422)
+    _error(client.post("/v1/watchlist", content=b"{not json", headers={"Content-Type": "application/json"}), 422)
+    _error(client.post("/v1/watchlist", content=b"{}", headers={"Content-Type": "text/plain"}), 415)
+    for bad in ("", "   ", " W-1", "W 1", "W-1\x00", "../x", "A" * 65):
+        assert "warrant_no" in _error(client.post("/v1/watchlist", json={**good, "warrant_no": bad}), 422), bad
+    assert "expired" in _error(client.post("/v1/watchlist", json={**good, "expires": "2020-01-01"}), 422)
+    assert "blank" in _error(client.post("/v1/watchlist", json={**good, "court": "  "}), 422)
+    assert "DELETE" in _error(client.patch("/v1/watchlist/W-none", json={"expires": "2020-01-01"}), 422)
+    assert "base64" in _error(client.post("/v1/watchlist", json={**good, "photos": [{"name": "a", "data_b64": "@@@@"}]}),
+                              400)
     r = client.post("/v1/watchlist", json={**good, "photos": [
         {"name": "blank.jpg", "data_b64": base64.b64encode(encode_jpeg(np.zeros((200, 200, 3), np.uint8))).decode()}]})
-    assert r.status_code == 400 and "blank.jpg" in r.json()["error"]["message"]
-    r = _post_image(client, "/v1/faces:detect", encode_jpeg(_astronaut()), params={"zoom": "2"})
-    assert r.status_code == 422 and "zoom" in r.json()["error"]["message"]
-    assert client.patch("/v1/watchlist/W-none", json={"offence": "x"}).status_code == 404
+    assert "blank.jpg" in _error(r, 400)
+    assert "zoom" in _error(_post_image(client, "/v1/faces:detect", encode_jpeg(_astronaut()), params={"zoom": "2"}),
+                            422)
+    _error(client.patch("/v1/watchlist/W-none", json={"offence": "x"}), 404)
+    _error(client.get("/v1/hotlist/%20"), 422)
+    assert "past" in _error(client.post("/v1/hotlist", json={"plate": "1กข 1234", "reason": "x",
+                                                             "expires_at": "2020-01-01T00:00:00Z"}), 422)
+    assert "zone" in _error(client.post("/v1/hotlist", json={"plate": "1กข 1234", "reason": "x",
+                                                             "expires_at": "2099-01-01T00:00:00"}), 422)
+    big = b'{"plate": "1", "reason": "' + b"x" * 100_000 + b'"}'
+    assert "limit" in _error(client.post("/v1/hotlist", content=big, headers={"Content-Type": "application/json"}), 413)
     assert client.get("/v1/health").status_code == 200
 
 
-def test_openapi_is_published(api):
-    client, _ = api
-    spec = client.get("/openapi.json").json()
-    assert {"/v1/faces:detect", "/v1/faces:identify", "/v1/plates:read", "/v1/watchlist", "/v1/hotlist",
-            "/v1/health"} <= set(spec["paths"])
+def test_unknown_routes_and_methods_have_the_error_shape(api):
+    client = api[0]
+    assert "no route" in _error(client.get("/v1/nope"), 404)
+    _error(client.get("/"), 404)
+    _error(client.put("/v1/watchlist"), 405)
+    _error(httpx.get(f"{api[3]}/v1/nope", timeout=60), 404)
 
 
 def _scene_with_plate(seed: int) -> np.ndarray:
@@ -156,12 +287,12 @@ def _scene_with_plate(seed: int) -> np.ndarray:
 
 
 def test_plate_read_and_hotlist_over_http(api):
-    client, serving = api
+    client, serving = api[0], api[1]
     r = client.post("/v1/hotlist", json={"plate": "1กข 1234 ภูเก็ต", "reason": "stolen", "entry_id": "H-1"})
     assert r.status_code == 201, r.text
-    assert client.post("/v1/hotlist", json={"plate": "1กข 1234", "reason": "x", "entry_id": "H-1"}).status_code == 409
-    assert client.post("/v1/hotlist", json={"plate": "hello", "reason": "x"}).status_code == 400
-    assert client.post("/v1/hotlist", json={"plate": "1กข 1234", "reason": "x", "colour": "red"}).status_code == 422
+    _error(client.post("/v1/hotlist", json={"plate": "1กข 1234", "reason": "x", "entry_id": "H-1"}), 409)
+    _error(client.post("/v1/hotlist", json={"plate": "hello", "reason": "x"}), 400)
+    _error(client.post("/v1/hotlist", json={"plate": "1กข 1234", "reason": "x", "colour": "red"}), 422)
     assert [e["id"] for e in client.get("/v1/hotlist").json()] == ["H-1"]
     img = _scene_with_plate(seed=3)
     r = _post_image(client, "/v1/plates:read", encode_jpeg(img, quality=95))
@@ -169,13 +300,49 @@ def test_plate_read_and_hotlist_over_http(api):
     plates = r.json()["plates"]
     assert plates and plates[0]["plate"]["letters"] == "กข" and plates[0]["plate"]["number"] == "1234"
     assert plates[0]["hotlist"] and plates[0]["hotlist"][0]["entry"]["id"] == "H-1"
-    assert _post_image(client, "/v1/plates:read", b"GIF89a-nonsense").status_code == 400
     assert client.delete("/v1/hotlist/H-1", params={"reason": "recovered"}).status_code == 200
-    assert client.get("/v1/hotlist/H-1").status_code == 404
-    assert client.delete("/v1/hotlist/H-1").status_code == 404
+    _error(client.get("/v1/hotlist/H-1"), 404)
+    _error(client.delete("/v1/hotlist/H-1"), 404)
     from serve.audit import AuditLog
 
-    log = AuditLog(serving._paths()["hotlist_audit"])
-    assert [(e.actor, e.action) for e in log.events("H-1")] == [("api:somchai", "hotlist.add"),
-                                                                ("api:somchai", "hotlist.remove")]
+    log = AuditLog(serving._paths()["hotlist_audit"], name="hotlist")
+    assert [(e.actor, e.action) for e in log.events("H-1")] == [("api:test-supervisor", "hotlist.add"),
+                                                                ("api:test-supervisor", "hotlist.remove")]
     assert log.verify() >= 2
+
+
+def test_a_failed_audit_write_answers_503_and_changes_nothing(api):
+    """The hotlist's audit log cannot be written (its last line is not an event): 503, and no entry is added."""
+    client, serving = api[0], api[1]
+    from pathlib import Path
+
+    p = Path(serving._paths()["hotlist_audit"])
+    before = p.read_bytes()
+    try:
+        p.write_bytes(before + b"not an audit event\n")
+        msg = _error(client.post("/v1/hotlist", json={"plate": "1กข 9999", "reason": "x", "entry_id": "H-503"}), 503)
+        assert "audit" in msg
+        _error(client.get("/v1/hotlist/H-503"), 404)
+    finally:
+        p.write_bytes(before)
+    assert client.post("/v1/hotlist", json={"plate": "1กข 9999", "reason": "x", "entry_id": "H-503"}).status_code == 201
+    assert client.delete("/v1/hotlist/H-503").status_code == 200
+
+
+def test_fuzz_a_few_hundred_malformed_requests(api):
+    from serve.fuzz import run_fuzz
+
+    res = run_fuzz(api[3], api[2], requests=300, seed=7, concurrency=4)
+    assert res["requests"] == 300 and sum(res["by_status"].values()) == 300
+    assert res["server_errors_5xx"] == 0, res["examples_5xx"]
+    assert res["hangs"] == 0 and res["alive_after"], res
+    assert {"401", "403", "413", "415", "422"} <= set(res["by_status"]), res["by_status"]
+
+
+def test_fuzz_refuses_other_hosts():
+    from serve.fuzz import FuzzTargetError, check_target
+
+    for url in ("http://10.0.0.1:8000", "http://example.com", "https://127.0.0.1:8000", "ftp://127.0.0.1"):
+        with pytest.raises(FuzzTargetError):
+            check_target(url)
+    assert check_target("http://localhost:8000") == ("127.0.0.1", 8000)

@@ -1,67 +1,154 @@
-"""The audit log is append-only and tamper-evident, locally and in the object-locked evidence bucket."""
+"""The audit log is keyed, mirrored to the COMPLIANCE-locked bucket, anchored, and names the first tampered event."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import uuid
 
 import pytest
 from minio.error import S3Error
 
-from serve.audit import AuditError, AuditLog
+from serve.audit import AuditError, AuditLog, AuditWriteError
 from twin.objectstore import EVIDENCE_BUCKET
+
+KEY = b"k" * 32
+
+
+def _log(tmp_path, store=None, name=None, **kw) -> AuditLog:
+    return AuditLog(tmp_path / "a.jsonl", name=name or f"t-{uuid.uuid4().hex[:8]}", store=store, key=KEY, **kw)
 
 
 def test_append_chain_and_reload(tmp_path):
-    log = AuditLog(tmp_path / "a.jsonl", name="t")
+    log = _log(tmp_path, name="t")
     e1 = log.append("officer:a", "enrol", "W-1", {"photos": 2})
     e2 = log.append("officer:b", "remove", "W-1")
     assert (e1.seq, e2.seq) == (1, 2)
-    assert e2.prev_hash == e1.hash
-    again = AuditLog(tmp_path / "a.jsonl", name="t")
+    assert e2.prev_hash == e1.hash and e1.alg == "hmac-sha256"
+    again = AuditLog(tmp_path / "a.jsonl", name="t", key=KEY)
     e3 = again.append("officer:c", "enrol", "W-2")
     assert e3.seq == 3 and e3.prev_hash == e2.hash
     assert again.verify() == 3
     assert [e.action for e in again.events("W-1")] == ["enrol", "remove"]
+    assert oct((tmp_path / "a.jsonl").stat().st_mode & 0o777) == "0o600"
 
 
-def test_tampering_is_detected(tmp_path):
-    p = tmp_path / "a.jsonl"
-    log = AuditLog(p)
+def test_the_mac_needs_the_key(tmp_path):
+    log = _log(tmp_path)
+    log.append("officer:a", "enrol", "W-1")
+    other = AuditLog(log.path, name=log.name, key=b"x" * 32)
+    rep = other.check()
+    assert not rep.ok and rep.first_bad_seq == 1 and "MAC" in rep.problems[0]
+
+
+def test_urls_with_credentials_are_redacted(tmp_path):
+    log = _log(tmp_path)
+    ev = log.append("system:watchdog", "camera.offline", "cam-1",
+                    {"detail": "rtsp://admin:hunter2@10.0.0.7:554/ch1 timed out", "urls": ["http://u:p@x/y?token=abc"]})
+    text = log.path.read_text()
+    assert "hunter2" not in text and "abc" not in text and "u:p@" not in text
+    assert ev.details["detail"] == "rtsp://***@10.0.0.7:554/ch1 timed out"
+
+
+def _rewrite(path, lines):
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_local_tampering_is_named(tmp_path):
+    log = _log(tmp_path)
+    for i in range(4):
+        log.append("officer:a", "enrol", f"W-{i}")
+    good = log.path.read_text().splitlines()
+    doc = json.loads(good[1])
+    doc["actor"] = "officer:mallory"
+    _rewrite(log.path, [good[0], json.dumps(doc), *good[2:]])
+    rep = log.check()
+    assert rep.first_bad_seq == 2 and "MAC" in rep.problems[0]
+    with pytest.raises(AuditError, match="event 2"):
+        log.verify()
+    _rewrite(log.path, [good[0], *good[2:]])  # deleted
+    assert log.check().first_bad_seq == 2
+    _rewrite(log.path, [good[0], good[2], good[1], good[3]])  # reordered
+    rep = log.check()
+    assert rep.first_bad_seq == 2 and "reordered" in rep.problems[0]
+
+
+def test_torn_tail_is_repaired_and_the_next_write_works(tmp_path):
+    log = _log(tmp_path)
     for i in range(3):
         log.append("officer:a", "enrol", f"W-{i}")
-    lines = p.read_text().splitlines()
-    doc = json.loads(lines[1])
-    doc["actor"] = "officer:mallory"
-    p.write_text("\n".join([lines[0], json.dumps(doc), lines[2]]) + "\n")
-    with pytest.raises(AuditError, match="event 2"):
-        AuditLog(p).verify()
-    p.write_text("\n".join([lines[0], lines[2]]) + "\n")
-    with pytest.raises(AuditError, match="removed"):
-        AuditLog(p).verify()
+    with open(log.path, "ab") as f:
+        f.write(b'{"seq": 4, "ts": "2026-')  # a crash in the middle of a write
+    assert len(log.events()) == 3  # readers skip the torn line
+    ev = log.append("officer:a", "enrol", "W-3")  # the write repairs the tail first
+    assert ev.seq == 4 and log.verify() == 4
+    aside = list(tmp_path.glob("a.jsonl.torn-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == b'{"seq": 4, "ts": "2026-'
+
+
+def test_a_failed_write_changes_nothing_and_raises_503_kind(tmp_path, s3_store):
+    from twin.objectstore import S3Settings, connect
+
+    log = _log(tmp_path, store=s3_store)
+    log.append("officer:a", "enrol", "W-1")
+    before = log.path.read_bytes()
+    dead = connect(S3Settings(endpoint="127.0.0.1:1", access_key="a", secret_key="b", timeout_s=1), check=False)
+    broken = AuditLog(log.path, name=log.name, store=dead, key=KEY)
+    with pytest.raises(AuditWriteError, match="not made") as info:
+        broken.append("officer:a", "enrol", "W-2")
+    from serve.errors import UnavailableError
+
+    assert isinstance(info.value, UnavailableError)
+    assert log.path.read_bytes() == before  # rolled back
+    assert log.verify() == 1
 
 
 def test_events_are_locked_in_the_evidence_bucket(tmp_path, s3_store):
-    log = AuditLog(tmp_path / "w.jsonl", name="watchlist-test", store=s3_store)
+    log = _log(tmp_path, store=s3_store)
     ev = log.append("officer:a", "enrol", "W-9", {"court": "ศาลจังหวัดสงขลา"})
-    key = f"audit/watchlist-test/{ev.seq:012d}.json"
+    key = f"audit/{log.name}/{ev.seq:012d}.json"
     stored = json.loads(s3_store.get_bytes(EVIDENCE_BUCKET, key))
     assert stored["hash"] == ev.hash and stored["details"]["court"] == "ศาลจังหวัดสงขลา"
     version = s3_store.client.stat_object(EVIDENCE_BUCKET, key).version_id
-    with pytest.raises(S3Error) as info:
-        s3_store.client.remove_object(EVIDENCE_BUCKET, key, version_id=version)
-    assert info.value.code == "AccessDenied"
+    for headers in ({}, {"x-amz-bypass-governance-retention": "true"}):
+        with pytest.raises(S3Error) as info:
+            s3_store.client._execute("DELETE", EVIDENCE_BUCKET, key, query_params={"versionId": version},
+                                     headers=dict(headers))
+        assert info.value.code == "AccessDenied"
 
 
+def test_mirror_and_anchors_catch_what_the_key_holder_does(tmp_path, s3_store):
+    """Someone with the key and the disk: truncation, an edit re-MAC'd, a rewritten mirror copy."""
+    log = _log(tmp_path, store=s3_store, anchor_every=2)
+    evs = [log.append("officer:a", "enrol", f"W-{i}") for i in range(5)]
+    rep = log.check()
+    assert rep.ok, rep.problems
+    assert (rep.events, rep.mirrored, rep.anchors) == (5, 5, 2)
+    good = log.path.read_text().splitlines()
+    _rewrite(log.path, good[:3])  # the two newest events removed
+    rep = log.check()
+    assert rep.first_bad_seq == 4 and "truncated" in rep.problems[0]
+    # Edit event 3 and re-compute the chain with the key: the locked copy and the anchor disagree.
+    _rewrite(log.path, good[:2])
+    forged = AuditLog(log.path, name=f"{log.name}-forge", key=KEY)  # same key, no mirror
+    forged.append("officer:a", "enrol", "W-FORGED")
+    rep = log.check()
+    assert rep.first_bad_seq == 3 and "differs from its locked mirror copy" in rep.problems[0]
+    # Rewriting the mirror copy adds a version that the check reports.
+    _rewrite(log.path, good)
+    s3_store.put_bytes(EVIDENCE_BUCKET, f"audit/{log.name}/{evs[1].seq:012d}.json", b"{}")
+    rep = log.check()
+    assert rep.first_bad_seq == 2 and "rewritten" in rep.problems[0]
 
-def test_several_processes_keep_one_chain(tmp_path):
-    import subprocess
-    import sys
 
+def test_several_processes_keep_one_chain(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSZ_AUDIT_KEY", KEY.hex())
     p = str(tmp_path / "shared.jsonl")
     code = ("import sys; from serve.audit import AuditLog; log = AuditLog(sys.argv[1], name='concurrent')\n"
             "for i in range(25): log.append(sys.argv[2], 'enrol', f'{sys.argv[2]}-{i}')")
     procs = [subprocess.Popen([sys.executable, "-c", code, p, f"replica{i}"]) for i in range(3)]
     assert [pr.wait(120) for pr in procs] == [0, 0, 0]
-    log = AuditLog(p)
+    log = AuditLog(p, key=KEY)
     assert log.verify() == 75
     assert {e.actor for e in log.events()} == {"replica0", "replica1", "replica2"}

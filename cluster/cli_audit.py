@@ -1,0 +1,59 @@
+"""``ssz audit``: verify the audit logs against the locked mirror, restore a tampered one from it."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="The audit logs (watchlist, hotlist, users, alerts) and their locked mirror.",
+                  no_args_is_help=True)
+
+
+@app.command("verify")
+def verify(as_json: Annotated[bool, typer.Option("--json", help="Print JSON reports.")] = False) -> None:
+    """Check every audit log (keyed chain, locked mirror, anchors; a torn tail is repaired); exit 1 if any
+    log does not verify, naming its first bad event."""
+    import json
+
+    from cluster import audits, store
+    from cluster.cli import _fail, console
+    from twin.objectstore import StoreError
+
+    try:
+        reports = audits.verify_all(store.open_store())
+    except StoreError as e:
+        _fail(e)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps([r.model_dump() | {"ok": r.ok} for r in reports], indent=2) + "\n")
+    for r in reports if not as_json else []:
+        state = "[green]ok[/]" if r.ok else f"[red]TAMPERED at event {r.first_bad_seq}[/]"
+        torn = f", torn tail of {r.torn_bytes_repaired} bytes repaired" if r.torn_bytes_repaired else ""
+        console.print(f"{r.name}: {state} ({r.events} events, {r.mirrored} mirrored, {r.anchors} anchors{torn})")
+        for p in r.problems[:5]:
+            console.print(f"  - {p}")
+    if not reports and not as_json:
+        console.print("no audit logs yet")
+    if any(not r.ok for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command("restore")
+def restore(name: Annotated[str, typer.Argument(help="Log name as `ssz audit verify` prints it.")]) -> None:
+    """Rebuild a local audit log from its locked mirror (the damaged file is kept beside it)."""
+    from cluster import audits, store
+    from cluster.cli import _fail, console
+    from serve.audit import AuditError
+
+    logs = {log.name: log for log in audits.known_logs(store.open_store())}
+    if name not in logs:
+        _fail(f"no audit log {name!r}; known: {', '.join(sorted(logs)) or 'none'}")
+    try:
+        kept = logs[name].restore_from_mirror()
+    except AuditError as e:
+        _fail(e)
+        return
+    console.print(f"{name}: restored {logs[name].check().events} events from the locked mirror"
+                  + (f"; the damaged file is kept as {kept}" if kept else ""))

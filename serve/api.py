@@ -24,7 +24,6 @@ a wrong type, 422 for a bad JSON body), then the work. Every error, unknown rout
 not made. Serve's HTTP proxy binds 127.0.0.1 unless configured otherwise (see ``cluster.serving``).
 """
 
-from __future__ import annotations
 
 import asyncio
 import base64
@@ -50,7 +49,7 @@ from serve.imaging import ImageDecodeError, decode_image
 from serve.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge, json_body, read_body
 from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, HotlistEntry
 from serve.plate.service import PlateRead
-from serve.roles import ANY, Principal, Role, require_role
+from serve.roles import ANY, Principal, Role, replica_attr, require_role
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ class ApiLimits(BaseModel):
     max_small_json_kb: int = Field(default=64, gt=0, le=4096, description="largest body of other JSON routes, KiB")
     max_pixels: int = Field(default=40_000_000, gt=0, description="largest decoded image, pixels")
     max_photos: int = Field(default=10, ge=1, le=50, description="photos per enrolment")
-    read_timeout_s: float = Field(default=10.0, gt=0, le=120, description="longest wait for the next body chunk")
+    read_timeout_s: float = Field(default=5.0, gt=0, le=120, description="longest wait for the next body chunk, s")
 
     @property
     def max_image_bytes(self) -> int:
@@ -353,8 +352,28 @@ async def _call(resp: Any) -> Any:
         raise HTTPException(status, str(cause).strip("'\"")[:2000]) from e
 
 
+def current_limits() -> ApiLimits:
+    """The limits of the replica serving this request (the defaults outside Serve)."""
+    cfg = replica_attr("cfg")
+    return cfg.limits if cfg is not None else ApiLimits()
+
+
+def _limit(attr: str) -> Callable[[], int]:
+    return lambda: getattr(current_limits(), attr)
+
+
+def _body_limit() -> tuple[int, float]:
+    """The largest body any route takes and the body read timeout, from the replica's limits."""
+    limits = current_limits()
+    return max(limits.max_image_bytes, limits.max_json_bytes, limits.max_small_json_bytes), limits.read_timeout_s
+
+
+# Before the ingress class: @serve.ingress freezes a copy of the app, later additions would be lost.
+app.add_middleware(BodyLimitMiddleware, limits=_body_limit)
+
+
 async def _image_body(request: Request) -> Any:
-    limits: ApiLimits = request.app.state.limits
+    limits = current_limits()
     body = await read_body(request, limits.max_image_bytes)
     return decode_image(body, request.headers.get("content-type"), max_bytes=limits.max_image_bytes,
                         max_pixels=limits.max_pixels)
@@ -372,12 +391,16 @@ Admin = Annotated[Principal, _ROLE["admin"]]
 def guard(role: str, *params: str) -> list[Any]:
     """Route dependencies in the order they must run: the role (headers only), then the query parameters."""
     return [_ROLE[role], Depends(only_params(*params))]
+EnrolBody = Annotated[EnrolRequest, Depends(json_body(EnrolRequest, _limit("max_json_bytes")))]
+PatchBody = Annotated[WarrantPatch, Depends(json_body(WarrantPatch, _limit("max_small_json_bytes")))]
+HotlistBody = Annotated[HotlistRequest, Depends(json_body(HotlistRequest, _limit("max_small_json_bytes")))]
+UserBody = Annotated[UserRequest, Depends(json_body(UserRequest, _limit("max_small_json_bytes")))]
 WarrantNo = Annotated[str, Path(pattern=WARRANT_NO_PATTERN, description="warrant number")]
 EntryId = Annotated[str, Path(pattern=ENTRY_ID_PATTERN, description="hotlist entry id")]
 Reason = Annotated[str, Query(max_length=200, description="why (audited)")]
 
 
-@serve.deployment(name="ApiIngress", ray_actor_options={"num_cpus": 0})
+@serve.deployment(name="ApiIngress", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64)
 @serve.ingress(app)
 class ApiIngress:
     """The Serve ingress replica: authorises, validates and decodes, then calls the model deployments."""
@@ -396,8 +419,7 @@ class ApiIngress:
         self.cfg = ApiConfig.model_validate(config)
         store = connect(store_settings(self.cfg.store_settings_file), check=False)
         self.tokens = TokenStore(store, audit=AuditLog(self.cfg.access_audit_path, name="access", store=store))
-        app.state.auth = Authenticator(self.tokens, reload_s=self.cfg.token_reload_s)
-        app.state.limits = self.cfg.limits
+        self.auth = Authenticator(self.tokens, reload_s=self.cfg.token_reload_s)  # serve.roles.authenticator
 
     def _need(self, handle: DeploymentHandle | None, what: str) -> DeploymentHandle:
         if handle is None:
@@ -458,7 +480,7 @@ class ApiIngress:
     @app.post("/v1/watchlist", response_model=WarrantRecord, status_code=201, openapi_extra=_body_doc(EnrolRequest),
               responses={**ERRORS, 409: {"model": ErrorBody}}, dependencies=guard("supervisor"))
     async def enrol(self, who: Supervisor,
-                    req: Annotated[EnrolRequest, Depends(json_body(EnrolRequest, "max_json_bytes"))]) -> WarrantRecord:
+                    req: EnrolBody) -> WarrantRecord:
         """Enrol a wanted person; each photo must show exactly one face. Audited with the token's user."""
         limits = self.cfg.limits
         if len(req.photos) > limits.max_photos:
@@ -491,8 +513,7 @@ class ApiIngress:
     @app.patch("/v1/watchlist/{warrant_no:path}", response_model=WarrantRecord, responses=ERRORS,
                openapi_extra=_body_doc(WarrantPatch), dependencies=guard("supervisor"))
     async def update_warrant(self, who: Supervisor, warrant_no: WarrantNo,
-                             patch: Annotated[WarrantPatch, Depends(json_body(WarrantPatch, "max_small_json_bytes"))]
-                             ) -> WarrantRecord:
+                             patch: PatchBody) -> WarrantRecord:
         """Change a warrant's name, court, offence or expiry; audited."""
         fields = patch.model_dump(exclude_none=True)
         if not fields:
@@ -515,8 +536,7 @@ class ApiIngress:
     @app.post("/v1/hotlist", response_model=HotlistEntry, status_code=201, openapi_extra=_body_doc(HotlistRequest),
               responses={**ERRORS, 409: {"model": ErrorBody}}, dependencies=guard("supervisor"))
     async def hotlist_add(self, who: Supervisor,
-                          req: Annotated[HotlistRequest, Depends(json_body(HotlistRequest, "max_small_json_bytes"))]
-                          ) -> HotlistEntry:
+                          req: HotlistBody) -> HotlistEntry:
         """Hot-list a plate; audited with the token's user."""
         return await _call(self._need(self.plate, "plate").hotlist_add.remote(
             req.plate, req.reason, who.actor, expires_at=req.expires_at, max_distance=req.max_distance,
@@ -544,11 +564,10 @@ class ApiIngress:
     @app.post("/v1/users", response_model=IssuedToken, status_code=201, openapi_extra=_body_doc(UserRequest),
               responses=ERRORS, dependencies=guard("admin"))
     async def issue(self, who: Admin,
-                    req: Annotated[UserRequest, Depends(json_body(UserRequest, "max_small_json_bytes"))]
-                    ) -> IssuedToken:
+                    req: UserBody) -> IssuedToken:
         """Issue or rotate a user's token (the old one stops working within seconds); audited."""
         token = await asyncio.to_thread(self.tokens.issue, req.user, req.role, who.actor)
-        app.state.auth.invalidate()
+        self.auth.invalidate()
         return IssuedToken(user=req.user, role=req.role, token=token)
 
     @app.delete("/v1/users/{user}", response_model=UserInfo, responses=ERRORS,
@@ -560,7 +579,7 @@ class ApiIngress:
             rec = await asyncio.to_thread(self.tokens.revoke, user, who.actor, reason)
         except NotFoundError as e:
             raise HTTPException(404, str(e)) from e
-        app.state.auth.invalidate()
+        self.auth.invalidate()
         return UserInfo(user=user, role=rec.role, issued_at=rec.issued_at, issued_by=rec.issued_by)
 
 
@@ -568,11 +587,3 @@ def build_api_app(face_app: Any | None, plate_app: Any | None, config: ApiConfig
     """Bind the ingress to bound face/plate deployments (``serve.run(app, name="ssz", route_prefix="/")``)."""
     return ApiIngress.bind(face_app, plate_app, config.model_dump(mode="json"))
 
-
-def _body_limit() -> tuple[int, float]:
-    """The largest body any route takes and the body read timeout, from the replica's limits."""
-    limits: ApiLimits = getattr(app.state, "limits", None) or ApiLimits()
-    return max(limits.max_image_bytes, limits.max_json_bytes, limits.max_small_json_bytes), limits.read_timeout_s
-
-
-app.add_middleware(BodyLimitMiddleware, limits=_body_limit)

@@ -109,9 +109,7 @@ def _json_bodies(rng: random.Random, photo: str) -> list[tuple[str, str, Any]]:
     future = "2030-01-01"
     good = {"warrant_no": "W-FUZZ-1", "court": "c", "offence": "o", "expires": future,
             "photos": [{"name": "a.jpg", "data_b64": photo}]}
-    deep: Any = 1
-    for _ in range(2000):
-        deep = [deep]
+    deep = b"[" * 5000 + b"1" + b"]" * 5000  # json.dumps cannot even write it
     return [
         ("/v1/watchlist", "POST", {**good, "warrant_no": ""}),
         ("/v1/watchlist", "POST", {**good, "warrant_no": "   "}),
@@ -127,6 +125,7 @@ def _json_bodies(rng: random.Random, photo: str) -> list[tuple[str, str, Any]]:
         ("/v1/watchlist", "POST", {**good, "extra": 1}),
         ("/v1/watchlist", "POST", [good]),
         ("/v1/watchlist", "POST", deep),
+        ("/v1/hotlist", "POST", b'{"plate": "1' + b'\\u0000' * 1000 + b'", "reason": "' + b"\xff\xfe" * 10 + b'"}'),
         ("/v1/watchlist", "POST", None),
         ("/v1/watchlist", "POST", "string"),
         ("/v1/watchlist", "POST", {"warrant_no": rng.random()}),
@@ -169,7 +168,8 @@ def cases(n: int, tokens: dict[str, str], seed: int = 0) -> Iterator[Case]:
         elif pick < 0.6:  # JSON
             route, method, doc = rng.choice(jsons)
             cut = b'{"warrant_no": "W-1", ' + b"x" * rng.randrange(50)
-            body = json.dumps(doc).encode() if rng.random() < 0.9 else cut
+            whole = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+            body = whole if rng.random() < 0.9 else cut
             headers.append(("Content-Type", rng.choice(["application/json", "application/json", "text/plain", ""])))
             headers = [h for h in headers if h[1]]
             yield Case(f"json:{route}", method, route, tuple(headers), body)
@@ -248,8 +248,8 @@ def run_fuzz(url: str, tokens: dict[str, str], requests: int = 1000, seed: int =
     """Send ``requests`` (at most :data:`MAX_REQUESTS`) fuzz cases to the API at ``url`` (loopback only).
 
     Returns ``{"requests", "by_status", "server_errors_5xx", "hangs", "connection_errors", "slowest_s",
-    "slowest_kind", "alive_after", "examples_5xx", "seconds"}``; ``by_status`` keys are status codes as strings
-    (``"none"`` when no status came back).
+    "slowest_kind", "alive_after", "examples_5xx", "examples_hangs", "seconds"}``; ``by_status`` keys are status
+    codes as strings (``"none"`` when no status came back).
     """
     if not 0 < requests <= MAX_REQUESTS:
         raise ValueError(f"requests must be 1..{MAX_REQUESTS}, not {requests}")
@@ -261,6 +261,7 @@ def run_fuzz(url: str, tokens: dict[str, str], requests: int = 1000, seed: int =
     hangs = conn = 0
     slowest, slowest_kind = 0.0, ""
     bad: list[dict[str, Any]] = []
+    slow: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         results = pool.map(lambda c: (c, *_send(host, port, c, hang_s)), cases(requests, tokens, seed))
         for case, status, secs, err in results:
@@ -269,6 +270,9 @@ def run_fuzz(url: str, tokens: dict[str, str], requests: int = 1000, seed: int =
                 slowest, slowest_kind = secs, case.kind
             if err == "hang" or secs >= hang_s:
                 hangs += 1
+                if len(slow) < 20:
+                    slow.append({"kind": case.kind, "method": case.method, "path": case.path[:120],
+                                 "status": status, "seconds": round(secs, 1)})
             elif status is None:
                 conn += 1
             if status is not None and status >= 500 and len(bad) < 20:
@@ -276,4 +280,5 @@ def run_fuzz(url: str, tokens: dict[str, str], requests: int = 1000, seed: int =
     return {"requests": requests, "by_status": dict(sorted(counts.items())),
             "server_errors_5xx": sum(v for k, v in counts.items() if k.isdigit() and int(k) >= 500),
             "hangs": hangs, "connection_errors": conn, "slowest_s": round(slowest, 3), "slowest_kind": slowest_kind,
-            "alive_after": _alive(host, port), "examples_5xx": bad, "seconds": round(time.monotonic() - t0, 1)}
+            "alive_after": _alive(host, port), "examples_5xx": bad, "examples_hangs": slow,
+            "seconds": round(time.monotonic() - t0, 1)}

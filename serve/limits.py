@@ -11,7 +11,6 @@ Routes read bodies through :func:`read_body` (a per-route limit below the global
 :func:`json_body` (a dependency that parses and validates a pydantic model; list it after the role check).
 """
 
-from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
@@ -113,8 +112,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def json_body(model: type[M], limit_attr: str = "max_json_bytes") -> Callable[[Request], Awaitable[M]]:
-    """A dependency that reads the body (limit: ``request.app.state.limits.<limit_attr>``) as ``model``.
+def json_body(model: type[M], limit: Callable[[], int]) -> Callable[[Request], Awaitable[M]]:
+    """A dependency that reads the body (at most ``limit()`` bytes) as ``model``.
 
     Answers 415 when the body is not declared JSON, 413 over the limit, 422 (the documented error shape,
     field: reason) when it is not valid JSON or not a valid ``model``.
@@ -125,7 +124,7 @@ def json_body(model: type[M], limit_attr: str = "max_json_bytes") -> Callable[[R
         if ctype != "application/json":
             raise HTTPException(415, f"send the body as JSON with Content-Type application/json (got "
                                      f"{ctype or 'none'!r})")
-        raw = await read_body(request, getattr(request.app.state.limits, limit_attr))
+        raw = await read_body(request, limit())
         try:
             return model.model_validate_json(raw)
         except ValidationError as e:

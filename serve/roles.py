@@ -26,13 +26,18 @@ Using it in a route (this API, and the CCOC console's alert-decision and field-i
 as the route declares no body parameter of its own: read bodies with :func:`serve.limits.json_body` (a
 dependency listed after the role check) or :func:`serve.limits.read_body`. It answers 401 (no or unknown
 token, with ``WWW-Authenticate: Bearer``) or 403 (a known user whose role does not grant the route's role).
-The app must hold an :class:`serve.auth.Authenticator` in ``app.state.auth`` (set in the replica constructor).
+The :class:`serve.auth.Authenticator` it asks is the ``auth`` attribute of the Serve replica's deployment
+object (set it in the constructor), or ``app.state.auth`` outside Serve (:func:`authenticator`). Serve
+freezes a copy of the FastAPI app when ``@serve.ingress`` runs, so state set on the module's ``app`` later
+does not reach requests; add middleware before the ingress class too.
+
+(No ``from __future__ import annotations`` here or in any module defining FastAPI dependencies: Serve pickles
+an ingress app by value, and string annotations of a pickled closure no longer resolve.)
 """
 
-from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import Header, HTTPException, Request
 from pydantic import BaseModel, Field
@@ -74,6 +79,26 @@ def check_role(role: str) -> str:
     return role
 
 
+def replica_attr(name: str) -> Any:
+    """Attribute ``name`` of the Serve deployment object serving this request (None outside a replica)."""
+    try:
+        from ray import serve
+
+        return getattr(serve.get_replica_context().servable_object, name, None)
+    except Exception:
+        return None
+
+
+def authenticator(request: Request) -> Any:
+    """The :class:`serve.auth.Authenticator` of this request's app (see the module docstring)."""
+    auth = replica_attr("auth") or getattr(request.app.state, "auth", None)
+    if auth is None:
+        from serve.errors import UnavailableError
+
+        raise UnavailableError("this API has no token table configured (auth not set in the replica)")
+    return auth
+
+
 def require_role(role: str) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency: the caller's :class:`Principal` if their role grants ``role`` (or ``"any"``).
 
@@ -85,8 +110,7 @@ def require_role(role: str) -> Callable[..., Awaitable[Principal]]:
 
     async def dependency(request: Request,
                          authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Principal:
-        auth = request.app.state.auth
-        who = await auth.principal(authorization)
+        who = await authenticator(request).principal(authorization)
         if who is None:
             raise HTTPException(401, "missing or unknown API token: send 'Authorization: Bearer <token>' "
                                      "(an admin issues one with `ssz api token --user NAME --role ROLE`)",

@@ -49,6 +49,9 @@ class FaceDeployment:
 
     def __init__(self, config: dict[str, Any]) -> None:
         """Build the FaceService inside the replica and apply the configured batch size and wait."""
+        from serve.listeners import bind_replica_grpc_to_node_ip
+
+        bind_replica_grpc_to_node_ip()  # this replica's inter-deployment gRPC server: node IP only, not [::]
         cfg = FaceAppConfig.model_validate(config)
         self.service = FaceService(cfg.service, store=replica_store(cfg))
         self._detect_batch.set_max_batch_size(cfg.max_batch_size)

@@ -60,6 +60,9 @@ class PlateDeployment:
 
     def __init__(self, config: dict[str, Any]) -> None:
         """Build the OCR engine, localiser and hotlist inside the replica; apply the batch size and wait."""
+        from serve.listeners import bind_replica_grpc_to_node_ip
+
+        bind_replica_grpc_to_node_ip()  # this replica's inter-deployment gRPC server: node IP only, not [::]
         cfg = PlateAppConfig.model_validate(config)
         store = replica_store(cfg)
         hotlist = None

@@ -17,16 +17,17 @@ from cluster import raycluster
 from tests.conftest import free_port_block
 
 
-def _ray_listeners() -> list[tuple[str, str]]:
+def _ray_listeners() -> list[tuple[str, str, int]]:
+    """(process name, address, port) of every listening socket of this test session's Ray: the driver and its
+    descendants (GCS, raylet, workers, Serve replicas), not other Ray instances on the machine."""
+    me = psutil.Process(os.getpid())
     out = []
-    for p in psutil.process_iter(["name", "cmdline"]):
-        cmd = " ".join(p.info.get("cmdline") or [])
-        if "ray" not in cmd and "raylet" not in (p.info.get("name") or ""):
-            continue
+    for p in [me, *me.children(recursive=True)]:
         try:
+            name = " ".join(p.cmdline()[:1]) or p.name()
             for c in p.net_connections(kind="inet"):
                 if c.status == psutil.CONN_LISTEN:
-                    out.append((p.info["name"], c.laddr.ip))
+                    out.append((name[:60], c.laddr.ip, c.laddr.port))
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return out
@@ -41,10 +42,50 @@ def _loopback(ip: str) -> bool:
 def test_local_ray_binds_loopback_only(ray_cluster):
     listeners = _ray_listeners()
     assert listeners, "expected Ray processes listening"
-    assert all(_loopback(ip) for _, ip in listeners), listeners
+    assert all(_loopback(ip) for _, ip, _ in listeners), listeners
     st = raycluster.describe()
     assert st.running and st.resources["CPU"] == 2
     assert [n.address for n in st.nodes] == ["127.0.0.1"]
+
+
+def test_serve_replicas_listen_on_loopback_only(ssz_api):
+    """The face, plate and ingress replicas' inter-deployment gRPC servers bind 127.0.0.1 (serve.listeners), as do
+    the HTTP proxy and every other Ray listener, while the application serves."""
+    import httpx
+
+    st, _ = ssz_api
+    assert httpx.get(f"{st.url}/v1/health", timeout=60).status_code == 200
+    listeners = _ray_listeners()
+    replicas = [x for x in listeners if "ServeReplica" in x[0]]
+    assert len({x[0] for x in replicas}) >= 3, listeners  # face, plate, ingress
+    bad = [x for x in listeners if not _loopback(x[1])]
+    assert not bad, bad
+
+
+def test_ray_token_file_is_owner_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "ray" / "auth_token"))
+    p = raycluster.secure_token_file()
+    assert oct(p.stat().st_mode & 0o777) == "0o600" and len(p.read_text()) == 64
+    p.chmod(0o644)  # as Ray itself leaves it
+    token = p.read_text()
+    assert raycluster.secure_token_file().read_text() == token
+    assert oct(p.stat().st_mode & 0o777) == "0o600"
+
+
+def test_admin_keys_never_reach_ray(monkeypatch):
+    from cluster import store
+
+    monkeypatch.setenv("SSZ_S3_ADMIN_ACCESS_KEY", "ROOT")
+    monkeypatch.setenv("SSZ_S3_ADMIN_SECRET_KEY", "root-secret-0123456789")
+    assert "SSZ_S3_ADMIN_SECRET_KEY" not in raycluster._env()  # what `ray start` gets
+    store.stash_admin_env()  # what connect() does before Ray starts
+    assert "SSZ_S3_ADMIN_SECRET_KEY" not in os.environ
+    monkeypatch.setenv("SSZ_S3_ENDPOINT", "127.0.0.1:1")
+    monkeypatch.setenv("SSZ_S3_ACCESS_KEY", "PLATFORM")
+    monkeypatch.setenv("SSZ_S3_SECRET_KEY", "platform-secret-0123")
+    adm = store.admin_settings()
+    assert adm is not None and adm.access_key == "ROOT"  # still usable by `ssz store up` in this process
+    store._stashed_admin.clear()
 
 
 def test_ray_tasks_run(ray_cluster):

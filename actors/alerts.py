@@ -37,7 +37,7 @@ import pyarrow as pa
 from minio.error import S3Error
 from pydantic import BaseModel, ConfigDict, Field
 
-from serve.audit import AuditLog
+from serve.audit import AuditLog, write_ahead
 from serve.imaging import encode_jpeg
 from twin.layers import validate_rows
 from twin.objectstore import EVIDENCE_BUCKET, TWIN_BUCKET, S3Settings, Store, connect
@@ -299,9 +299,16 @@ class AlertSinkCore:
             rec = self._alerts[alert_id]
             if rec["status"] != "new":
                 raise ValueError(f"alert {alert_id} was already {rec['status']} by {rec['status_by']}")
-            rec.update(status=status, status_by=actor, status_ts=dt.datetime.now(dt.UTC))
-            self._save(rec)
-            self.audit.append(actor, f"alert.{status}", alert_id, {"note": note} if note else {})
+            before = dict(rec)
+
+            def undo() -> None:
+                rec.clear()
+                rec.update(before)
+
+            # Audited before it takes effect: a failed audit write (AuditWriteError) changes nothing.
+            with write_ahead(self.audit, actor, f"alert.{status}", alert_id, {"note": note} if note else {}, undo=undo):
+                rec.update(status=status, status_by=actor, status_ts=dt.datetime.now(dt.UTC))
+                self._save(rec)
             self.stats.status_changes += 1
             self._publish({"event": "status", "alert_id": alert_id, "status": status, "by": actor,
                            "ts": _iso(rec["status_ts"])})

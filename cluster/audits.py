@@ -1,8 +1,9 @@
 """The platform's audit logs in the state folder, verified against the locked mirror (``ssz audit verify``).
 
-Logs: ``access`` (users and roles), the watchlist logs (``serve/watchlist*-audit.jsonl``, named after the
-watchlist), the hotlist logs (``serve/hotlist*-audit.jsonl``) and one per city for alerts
-(``alerts/<city>-audit.jsonl``, named ``alerts-<city>``). :func:`verify_all` checks each against its MAC chain,
+Logs: ``access`` (users and roles), the operational watchlist (``serve/watchlist-audit.jsonl``, named
+``warrants``) and hotlist (``serve/hotlist-audit.jsonl``), named lists (``serve/lists/<list>/``, named
+``watchlist-<list>`` and ``hotlist-<list>``) and one per city for alerts (``alerts/<city>-audit.jsonl``,
+named ``alerts-<city>``). :func:`verify_all` checks each against its MAC chain,
 its mirror in the evidence bucket and its anchors (:meth:`serve.audit.AuditLog.check`), repairing a torn tail.
 ``ssz api up`` and ``ssz run`` call :func:`require_verified` before they start anything, and refuse to start
 on a log that does not verify: the message names the log and the first bad event.
@@ -39,8 +40,13 @@ def known_logs(store: Store | None) -> list[AuditLog]:
     """Every audit log of this state folder, each bound to its mirror in ``store`` (None: local checks only)."""
     paths = [access_log_path(), *sorted(state_dir("serve").glob("*-audit.jsonl")),
              *sorted(state_dir("alerts").glob("*-audit.jsonl"))]
-    return [AuditLog(p, name="access" if p == access_log_path() else _name_of(p), store=store)
+    logs = [AuditLog(p, name="access" if p == access_log_path() else _name_of(p), store=store)
             for p in paths if p.exists()]
+    # Named lists (a simulation's own watchlist and hotlist): <state>/serve/lists/<name>/{watchlist,hotlist}-audit
+    for p in sorted((state_dir("serve") / "lists").glob("*/*-audit.jsonl")):
+        kind = p.name.removesuffix("-audit.jsonl")
+        logs.append(AuditLog(p, name=f"{kind}-{p.parent.name}", store=store))
+    return logs
 
 
 def verify_all(store: Store | None) -> list[AuditReport]:

@@ -84,13 +84,15 @@ def _no_faces(images: list[Any]) -> list[list[Any]]:
     return [[] for _ in images]
 
 
-def _detector_factory(detect: str, camera_kind: dict[str, str]) -> Callable[[], Any]:
-    """Face cameras' frames go to the face deployment, plate cameras' to the plate deployment (app ``ssz``)."""
+def _detector_factory(detect: str, camera_kind: dict[str, str], list_name: str | None = None) -> Callable[[], Any]:
+    """Face cameras' frames go to the face deployment, plate cameras' to the plate deployment (app ``ssz``),
+    matched against the operational lists or the named lists ``list_name`` (a simulation's)."""
     from actors.shard import FaceServeDetector, LocalDetector, PlateServeDetector, RoutingDetector
 
     if detect == "faces":
-        return lambda: RoutingDetector({"cctv": FaceServeDetector(app_name="ssz"),
-                                        "plate": PlateServeDetector(app_name="ssz")}, camera_kind, default="cctv")
+        return lambda: RoutingDetector({"cctv": FaceServeDetector(app_name="ssz", list_name=list_name),
+                                        "plate": PlateServeDetector(app_name="ssz", list_name=list_name)},
+                                       camera_kind, default="cctv")
     return lambda: LocalDetector(_no_faces, name="none")
 
 
@@ -168,12 +170,14 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
                 duration_s: float = 60.0, until_done: bool = False, sample_fps: float | None = None,
                 cameras_per_shard: int = 32, report: Callable[[list[dict[str, Any]]], None] | None = None,
                 report_every_s: float = 5.0, message: str = "ssz run", commit: bool = True,
-                shard_options: dict[str, Any] | None = None) -> RunResult:
+                shard_options: dict[str, Any] | None = None, list_name: str | None = None) -> RunResult:
     """Stream ``specs`` (camera id -> CameraSpec of cameras in ``reg``) through shards into the alert sink.
 
     Runs for ``duration_s`` (0 = until interrupted), or, with ``until_done``, until every shard has played
     its finite sources to the end and drained its queues (``duration_s`` is then the limit). Commits the
     alerts into a twin snapshot when ``commit`` and this run raised any, and stops the shards and the sink.
+    ``list_name``: match faces and plates against that named list (a simulation's) instead of the operational
+    watchlist and hotlist.
     ``alerts`` are the ones written during this run (the sink also holds the city's earlier alerts).
     """
     import datetime as dt
@@ -204,7 +208,7 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     plate_rate = SamplerConfig(rate_fps=max(sampler.rate_fps, city.cameras.plate_sample_fps))
     options = {"confirmer": ConfirmerConfig(min_matches_by_label={"plate": city.cameras.plate_min_reads}),
                **(shard_options or {})}
-    handles = launch_shards(assignment, specs, _detector_factory(detect, kinds), num_cpus=0.1,
+    handles = launch_shards(assignment, specs, _detector_factory(detect, kinds, list_name), num_cpus=0.1,
                             state_actor=STATE_ACTOR, sink_actor=SINK_ACTOR, sampler=sampler,
                             sampler_by_camera={c: plate_rate for c, k in kinds.items() if k == "plate"}, **options)
     stats: list[dict[str, Any]] = []

@@ -55,7 +55,7 @@ def _paths() -> dict[str, str]:
     d = state_dir("serve")
     return {"watchlist": str(d / "warrants.json"), "watchlist_audit": str(d / "watchlist-audit.jsonl"),
             "hotlist": str(d / "hotlist.json"), "hotlist_audit": str(d / "hotlist-audit.jsonl"),
-            "access_audit": str(access_log_path())}
+            "access_audit": str(access_log_path()), "lists": str(d / "lists")}
 
 
 def token_store() -> object:
@@ -106,12 +106,12 @@ def build_app(max_batch_size: int = 8, num_gpus: float = 0.0, num_cpus: float = 
     p = _paths()
     face = build_face_app(FaceAppConfig(
         service=FaceServiceConfig(watchlist_path=p["watchlist"], audit_path=p["watchlist_audit"], audit_in_store=True,
-                                  device="cuda" if num_gpus > 0 else "cpu"),
+                                  lists_dir=p["lists"], device="cuda" if num_gpus > 0 else "cpu"),
         max_batch_size=max_batch_size, num_gpus=num_gpus, num_cpus=num_cpus, use_store=True,
         store_settings_file=store_settings_file))
     plate = build_plate_app(PlateAppConfig(hotlist_path=p["hotlist"], audit_path=p["hotlist_audit"],
-                                           max_batch_size=max_batch_size, num_cpus=num_cpus, use_store=True,
-                                           store_settings_file=store_settings_file))
+                                           lists_dir=p["lists"], max_batch_size=max_batch_size, num_cpus=num_cpus,
+                                           use_store=True, store_settings_file=store_settings_file))
     return build_api_app(face, plate, ApiConfig(store_settings_file=store_settings_file,
                                                 access_audit_path=p["access_audit"]))
 

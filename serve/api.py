@@ -14,6 +14,8 @@ Routes (role needed, see :mod:`serve.roles`; the OpenAPI document needs a token,
     GET    /v1/hotlist, /v1/hotlist/{id}           operator
     POST   /v1/hotlist, DELETE /v1/hotlist/{id}    supervisor
     GET    /v1/users                               admin     users and roles (never tokens)
+    ?list=NAME on the watchlist, hotlist, identify and plates routes: a named list (a simulation's own lists,
+    e.g. sim-hatyai) instead of the operational ones
     POST   /v1/users                               admin     issue or rotate a user's token: {"user", "role"}
     DELETE /v1/users/{user}                        admin     revoke a user's token
 
@@ -45,6 +47,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve.errors import ConflictError, NotFoundError, UnavailableError
 from serve.face.schemas import ImageFaces, WarrantRecord
+from serve.face.watchlist import LIST_NAME_PATTERN
 from serve.imaging import ImageDecodeError, decode_image
 from serve.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge, json_body, read_body
 from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, HotlistEntry
@@ -398,6 +401,9 @@ UserBody = Annotated[UserRequest, Depends(json_body(UserRequest, _limit("max_sma
 WarrantNo = Annotated[str, Path(pattern=WARRANT_NO_PATTERN, description="warrant number")]
 EntryId = Annotated[str, Path(pattern=ENTRY_ID_PATTERN, description="hotlist entry id")]
 Reason = Annotated[str, Query(max_length=200, description="why (audited)")]
+ListName = Annotated[str | None, Query(alias="list", pattern=LIST_NAME_PATTERN,
+                                       description="a named list (e.g. a simulation's sim-hatyai) instead of the "
+                                                   "operational watchlist / hotlist")]
 
 
 @serve.deployment(name="ApiIngress", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64)
@@ -452,35 +458,35 @@ class ApiIngress:
         return await _call(self._need(self.face, "face").detect.remote(img))
 
     @app.post("/v1/faces:identify", response_model=ImageFaces, responses=ERRORS, openapi_extra=_IMAGE_BODY,
-              dependencies=guard("operator", "top_k"))
+              dependencies=guard("operator", "top_k", "list"))
     async def faces_identify(self, _: Operator, request: Request,
-                             top_k: Annotated[int, Query(ge=1, le=50)] = 5) -> ImageFaces:
+                             top_k: Annotated[int, Query(ge=1, le=50)] = 5, list_name: ListName = None) -> ImageFaces:
         """Faces in one uploaded image with their best watchlist candidates (probe embeddings are not kept)."""
         img = await _image_body(request)
-        res: ImageFaces = await _call(self._need(self.face, "face").identify.remote(img))
+        res: ImageFaces = await _call(self._need(self.face, "face").identify.remote(img, list_name=list_name))
         for f in res.faces:
             f.candidates = f.candidates[:top_k]
         return res
 
     @app.post("/v1/plates:read", response_model=PlateReads, responses=ERRORS, openapi_extra=_IMAGE_BODY,
-              dependencies=guard("operator"))
-    async def plates_read(self, _: Operator, request: Request) -> PlateReads:
+              dependencies=guard("operator", "list"))
+    async def plates_read(self, _: Operator, request: Request, list_name: ListName = None) -> PlateReads:
         """Thai plates in one uploaded image: box, raw text, parsed plate, confidence, hotlist hits."""
         img = await _image_body(request)
-        reads = await _call(self._need(self.plate, "plate").read.remote(img))
+        reads = await _call(self._need(self.plate, "plate").read.remote(img, list_name=list_name))
         return PlateReads(width=img.shape[1], height=img.shape[0], plates=reads)
 
     # ----------------------------------------------------------------- watchlist
     @app.get("/v1/watchlist", response_model=list[WarrantRecord], responses=ERRORS,
-             dependencies=guard("operator", "include_expired"))
-    async def watchlist(self, _: Operator, include_expired: bool = True) -> list[WarrantRecord]:
+             dependencies=guard("operator", "include_expired", "list"))
+    async def watchlist(self, _: Operator, include_expired: bool = True, list_name: ListName = None
+                        ) -> list[WarrantRecord]:
         """All warrant records (no embeddings)."""
-        return await _call(self._need(self.face, "face").warrants.remote(include_expired))
+        return await _call(self._need(self.face, "face").warrants.remote(include_expired, list_name=list_name))
 
     @app.post("/v1/watchlist", response_model=WarrantRecord, status_code=201, openapi_extra=_body_doc(EnrolRequest),
-              responses={**ERRORS, 409: {"model": ErrorBody}}, dependencies=guard("supervisor"))
-    async def enrol(self, who: Supervisor,
-                    req: EnrolBody) -> WarrantRecord:
+              responses={**ERRORS, 409: {"model": ErrorBody}}, dependencies=guard("supervisor", "list"))
+    async def enrol(self, who: Supervisor, req: EnrolBody, list_name: ListName = None) -> WarrantRecord:
         """Enrol a wanted person; each photo must show exactly one face. Audited with the token's user."""
         limits = self.cfg.limits
         if len(req.photos) > limits.max_photos:
@@ -498,61 +504,68 @@ class ApiIngress:
                 raise HTTPException(e.status, f"photo {p.name!r}: {e}") from e
         record = WarrantRecord(warrant_no=req.warrant_no, name=req.name, court=req.court, offence=req.offence,
                                expires=req.expires)
-        return await _call(self._need(self.face, "face").enrol.remote(record, photos, who.actor))
+        return await _call(self._need(self.face, "face").enrol.remote(record, photos, who.actor, list_name=list_name))
 
     @app.get("/v1/watchlist/{warrant_no:path}", response_model=WarrantRecord, responses=ERRORS,
-             dependencies=guard("operator"))
-    async def warrant(self, _: Operator, warrant_no: WarrantNo) -> WarrantRecord:
+             dependencies=guard("operator", "list"))
+    async def warrant(self, _: Operator, warrant_no: WarrantNo, list_name: ListName = None) -> WarrantRecord:
         """One warrant record."""
-        records: list[WarrantRecord] = await _call(self._need(self.face, "face").warrants.remote(True))
+        records: list[WarrantRecord] = await _call(self._need(self.face, "face").warrants.remote(
+            True, list_name=list_name))
         for r in records:
             if r.warrant_no == warrant_no:
                 return r
         raise HTTPException(404, f"warrant {warrant_no!r} is not on the watchlist")
 
     @app.patch("/v1/watchlist/{warrant_no:path}", response_model=WarrantRecord, responses=ERRORS,
-               openapi_extra=_body_doc(WarrantPatch), dependencies=guard("supervisor"))
-    async def update_warrant(self, who: Supervisor, warrant_no: WarrantNo,
-                             patch: PatchBody) -> WarrantRecord:
+               openapi_extra=_body_doc(WarrantPatch), dependencies=guard("supervisor", "list"))
+    async def update_warrant(self, who: Supervisor, warrant_no: WarrantNo, patch: PatchBody,
+                             list_name: ListName = None) -> WarrantRecord:
         """Change a warrant's name, court, offence or expiry; audited."""
         fields = patch.model_dump(exclude_none=True)
         if not fields:
             raise HTTPException(422, "nothing to change: send at least one of name, court, offence, expires")
-        return await _call(self._need(self.face, "face").update.remote(warrant_no, who.actor, fields))
+        return await _call(self._need(self.face, "face").update.remote(warrant_no, who.actor, fields,
+                                                                         list_name=list_name))
 
     @app.delete("/v1/watchlist/{warrant_no:path}", response_model=WarrantRecord, responses=ERRORS,
-                dependencies=guard("supervisor", "reason"))
-    async def remove_warrant(self, who: Supervisor, warrant_no: WarrantNo, reason: Reason = "") -> WarrantRecord:
+                dependencies=guard("supervisor", "reason", "list"))
+    async def remove_warrant(self, who: Supervisor, warrant_no: WarrantNo, reason: Reason = "",
+                             list_name: ListName = None) -> WarrantRecord:
         """Remove a warrant and its embeddings everywhere; audited."""
-        return await _call(self._need(self.face, "face").remove.remote(warrant_no, who.actor, reason))
+        return await _call(self._need(self.face, "face").remove.remote(warrant_no, who.actor, reason,
+                                                                         list_name=list_name))
 
     # ----------------------------------------------------------------- hotlist
     @app.get("/v1/hotlist", response_model=list[HotlistEntry], responses=ERRORS,
-             dependencies=guard("operator", "include_expired"))
-    async def hotlist(self, _: Operator, include_expired: bool = False) -> list[HotlistEntry]:
+             dependencies=guard("operator", "include_expired", "list"))
+    async def hotlist(self, _: Operator, include_expired: bool = False, list_name: ListName = None
+                      ) -> list[HotlistEntry]:
         """Hot-listed plates (active ones unless ``include_expired``)."""
-        return await _call(self._need(self.plate, "plate").hotlist_entries.remote(include_expired))
+        return await _call(self._need(self.plate, "plate").hotlist_entries.remote(include_expired,
+                                                                                  list_name=list_name))
 
     @app.post("/v1/hotlist", response_model=HotlistEntry, status_code=201, openapi_extra=_body_doc(HotlistRequest),
-              responses={**ERRORS, 409: {"model": ErrorBody}}, dependencies=guard("supervisor"))
-    async def hotlist_add(self, who: Supervisor,
-                          req: HotlistBody) -> HotlistEntry:
+              responses={**ERRORS, 409: {"model": ErrorBody}}, dependencies=guard("supervisor", "list"))
+    async def hotlist_add(self, who: Supervisor, req: HotlistBody, list_name: ListName = None) -> HotlistEntry:
         """Hot-list a plate; audited with the token's user."""
         return await _call(self._need(self.plate, "plate").hotlist_add.remote(
             req.plate, req.reason, who.actor, expires_at=req.expires_at, max_distance=req.max_distance,
-            entry_id=req.entry_id, note=req.note))
+            entry_id=req.entry_id, note=req.note, list_name=list_name))
 
     @app.get("/v1/hotlist/{entry_id}", response_model=HotlistEntry, responses=ERRORS,
-             dependencies=guard("operator"))
-    async def hotlist_get(self, _: Operator, entry_id: EntryId) -> HotlistEntry:
+             dependencies=guard("operator", "list"))
+    async def hotlist_get(self, _: Operator, entry_id: EntryId, list_name: ListName = None) -> HotlistEntry:
         """One hotlist entry."""
-        return await _call(self._need(self.plate, "plate").hotlist_get.remote(entry_id))
+        return await _call(self._need(self.plate, "plate").hotlist_get.remote(entry_id, list_name=list_name))
 
     @app.delete("/v1/hotlist/{entry_id}", response_model=HotlistEntry, responses=ERRORS,
-                dependencies=guard("supervisor", "reason"))
-    async def hotlist_remove(self, who: Supervisor, entry_id: EntryId, reason: Reason = "") -> HotlistEntry:
+                dependencies=guard("supervisor", "reason", "list"))
+    async def hotlist_remove(self, who: Supervisor, entry_id: EntryId, reason: Reason = "",
+                             list_name: ListName = None) -> HotlistEntry:
         """Remove a hotlist entry; audited."""
-        return await _call(self._need(self.plate, "plate").hotlist_remove.remote(entry_id, who.actor, reason))
+        return await _call(self._need(self.plate, "plate").hotlist_remove.remote(entry_id, who.actor, reason,
+                                                                                 list_name=list_name))
 
     # ----------------------------------------------------------------- users and roles
     @app.get("/v1/users", response_model=list[UserInfo], responses=ERRORS, dependencies=guard("admin"))

@@ -199,8 +199,8 @@ class Authenticator:
     async def principal(self, authorization: str | None) -> Principal | None:
         """The caller named by an ``Authorization`` header, or None.
 
-        An unknown token re-checks the table once when the last check is older than ``miss_reload_s`` (a token
-        issued a moment ago works at once; guessing tokens costs the store at most a few HEADs a second).
+        An unknown token makes the table be re-checked once it is ``miss_reload_s`` old (a token issued a moment
+        ago works at once; guessing tokens costs the store at most a few HEADs a second, and each guess waits).
         """
         if not authorization:
             return None
@@ -208,9 +208,14 @@ class Authenticator:
             await asyncio.to_thread(self._refresh)
         assert self._table is not None
         who = self._table.find(self.tokens.key, authorization)
-        if who is None and time.monotonic() - self._checked >= self.miss_reload_s:
-            self._checked = 0.0
-            await asyncio.to_thread(self._refresh)
+        if who is None:
+            asked = time.monotonic()
+            wait = self.miss_reload_s - (asked - self._checked)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if self._checked < asked:  # nobody re-read the table since this request came in: do it now
+                self._checked = 0.0
+                await asyncio.to_thread(self._refresh)
             who = self._table.find(self.tokens.key, authorization)
         return who
 

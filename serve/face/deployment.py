@@ -66,9 +66,19 @@ class FaceDeployment:
         return await asyncio.to_thread(per_item, self.service.detect, images)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
-    async def _identify_batch(self, images: list[np.ndarray]) -> list[ImageFaces]:
-        self._batch_sizes.append(len(images))
-        return await asyncio.to_thread(per_item, self.service.identify, images)
+    async def _identify_batch(self, items: list[tuple[np.ndarray, str | None]]) -> list[ImageFaces | Exception]:
+        """One batch of (image, list name): one model pass per list named in the batch."""
+        self._batch_sizes.append(len(items))
+        groups: dict[str | None, list[int]] = {}
+        for i, (_, name) in enumerate(items):
+            groups.setdefault(name, []).append(i)
+        out: list[Any] = [None] * len(items)
+        for name, idx in groups.items():
+            res = await asyncio.to_thread(per_item, lambda imgs, n=name: self.service.identify(imgs, list_name=n),
+                                          [items[i][0] for i in idx])
+            for i, r in zip(idx, res, strict=True):
+                out[i] = r
+        return out
 
     async def detect(self, image: np.ndarray) -> ImageFaces:
         """Faces of one RGB uint8 image (batched with concurrent calls)."""
@@ -77,9 +87,10 @@ class FaceDeployment:
             raise r
         return r
 
-    async def identify(self, image: np.ndarray) -> ImageFaces:
-        """Faces of one RGB uint8 image with watchlist candidates (batched with concurrent calls)."""
-        r = await self._identify_batch(image)
+    async def identify(self, image: np.ndarray, list_name: str | None = None) -> ImageFaces:
+        """Faces of one RGB uint8 image with candidates from the operational watchlist or the named list
+        ``list_name`` (batched with concurrent calls)."""
+        r = await self._identify_batch((image, list_name))
         if isinstance(r, Exception):
             raise r
         return r
@@ -93,21 +104,22 @@ class FaceDeployment:
         return self.service.identify(images, on=on)
 
     def enrol(self, record: WarrantRecord | dict[str, Any], photos: dict[str, np.ndarray],
-              actor: str) -> WarrantRecord:
-        """Enrol a warrant with its photos (see FaceService.enrol)."""
-        return self.service.enrol(WarrantRecord.model_validate(record), photos, actor)
+              actor: str, list_name: str | None = None) -> WarrantRecord:
+        """Enrol a warrant with its photos (see FaceService.enrol); ``list_name``: a named list."""
+        return self.service.enrol(WarrantRecord.model_validate(record), photos, actor, list_name=list_name)
 
-    def remove(self, warrant_no: str, actor: str, reason: str = "") -> WarrantRecord:
+    def remove(self, warrant_no: str, actor: str, reason: str = "", list_name: str | None = None) -> WarrantRecord:
         """Remove a warrant and its embeddings (see FaceService.remove)."""
-        return self.service.remove(warrant_no, actor, reason)
+        return self.service.remove(warrant_no, actor, reason, list_name=list_name)
 
-    def update(self, warrant_no: str, actor: str, fields: dict[str, Any]) -> WarrantRecord:
+    def update(self, warrant_no: str, actor: str, fields: dict[str, Any],
+               list_name: str | None = None) -> WarrantRecord:
         """Change record fields of a warrant (see FaceService.update)."""
-        return self.service.update(warrant_no, actor, **fields)
+        return self.service.update(warrant_no, actor, list_name=list_name, **fields)
 
-    def warrants(self, include_expired: bool = True) -> list[WarrantRecord]:
+    def warrants(self, include_expired: bool = True, list_name: str | None = None) -> list[WarrantRecord]:
         """All warrant records (no embeddings)."""
-        return self.service.warrants(include_expired)
+        return self.service.warrants(include_expired, list_name=list_name)
 
     def health(self) -> dict[str, Any]:
         """Engine, watchlist size and recent batch sizes of this replica."""

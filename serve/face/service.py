@@ -32,7 +32,7 @@ from serve.face.embed import FaceEmbedder, make_embedder
 from serve.face.images import check_image, check_images
 from serve.face.paths import default_audit_path
 from serve.face.schemas import Detection, FaceMatch, ImageFaces, WarrantRecord
-from serve.face.watchlist import Watchlist, WatchlistError
+from serve.face.watchlist import Watchlist, WatchlistError, check_list_name
 
 
 class EnrolmentError(ValueError):
@@ -52,7 +52,9 @@ class FaceServiceConfig(BaseModel):
     device: str = Field(default="cpu", description="torch device for MTCNN / facenet: cpu or cuda")
     facenet_pretrained: str = Field(default="vggface2", description="vggface2 or casia-webface")
     facenet_weights: str | None = Field(default=None, description="local path of the facenet state_dict")
-    watchlist_name: str = "warrants"
+    watchlist_name: str = Field(default="warrants", description="name of the operational watchlist")
+    lists_dir: str | None = Field(default=None, description="folder of named watchlists (simulations' own lists, "
+                                  "<lists_dir>/<name>/); None = only the operational watchlist")
     watchlist_path: str | None = Field(default=None, description="local JSON file of the watchlist")
     watchlist_in_store: bool = Field(default=False, description="persist the watchlist in the models bucket")
     audit_path: str | None = Field(default=None, description="JSON-lines audit log of watchlist changes; None = "
@@ -91,8 +93,28 @@ class FaceService:
         self.audit = audit = AuditLog(audit_path, name=cfg.watchlist_name, store=store if cfg.audit_in_store else None)
         self.watchlist = Watchlist(embedder, path=cfg.watchlist_path, store=store if cfg.watchlist_in_store else None,
                                    audit=audit, name=cfg.watchlist_name)
+        self._named: dict[str, Watchlist] = {}
         self._purged: float | None = None
         self._maybe_purge()
+
+    def list_named(self, name: str | None) -> Watchlist:
+        """The operational watchlist (``name`` None or the configured name) or the named list ``name``, opened
+        from ``<lists_dir>/<name>/`` with its own audit log (mirror name ``watchlist-<name>``) on first use.
+
+        Named lists keep simulations and exercises off the operational watchlist. WatchlistError for a bad name
+        or when no ``lists_dir`` is configured.
+        """
+        if name is None or name == self.config.watchlist_name:
+            return self.watchlist
+        check_list_name(name)
+        if self.config.lists_dir is None:
+            raise WatchlistError(f"no named lists are configured here (lists_dir): cannot open list {name!r}")
+        if name not in self._named:
+            d = Path(self.config.lists_dir) / name
+            audit = AuditLog(d / "watchlist-audit.jsonl", name=f"watchlist-{name}",
+                             store=self.store if self.config.audit_in_store else None)
+            self._named[name] = Watchlist(self.embedder, path=d / "warrants.json", audit=audit, name=name)
+        return self._named[name]
 
     def _maybe_purge(self) -> None:
         """Delete expired warrants' records and embeddings every ``purge_interval_s`` (audited as system:expiry)."""
@@ -114,7 +136,7 @@ class FaceService:
         return self.embedder.embed(chips)
 
     def identify(self, images: Sequence[np.ndarray], top_k: int | None = None,
-                 on: date | None = None) -> list[ImageFaces]:
+                 on: date | None = None, list_name: str | None = None) -> list[ImageFaces]:
         """Faces in each image with their watchlist candidates; one detector pass, one embedding call, one search.
 
         Probe embeddings live only inside this call: they are never returned, stored or logged.
@@ -123,7 +145,7 @@ class FaceService:
         self._maybe_purge()
         dets = self.detector.detect(imgs)
         emb = self._embed_all(imgs, dets)
-        cands = self.watchlist.search(emb, top_k=top_k or self.config.top_k, on=on)
+        cands = self.list_named(list_name).search(emb, top_k=top_k or self.config.top_k, on=on)
         del emb
         out, k = [], 0
         for im, ds in zip(imgs, dets, strict=True):
@@ -136,7 +158,7 @@ class FaceService:
 
     # ---------------------------------------------------------------- watchlist
     def enrol(self, record: WarrantRecord, photos: Mapping[str, np.ndarray] | Sequence[np.ndarray],
-              actor: str) -> WarrantRecord:
+              actor: str, list_name: str | None = None) -> WarrantRecord:
         """Enrol a wanted person from 1..n photos, each showing exactly one face; audited.
 
         ``photos`` maps a photo name (file name) to an RGB image, or is a list (named photo[0], photo[1], ...).
@@ -166,19 +188,19 @@ class FaceService:
                 raise EnrolmentError(f"warrant {record.warrant_no}: the face in photo {n!r} is unclear (probability "
                                      f"{ds[0].prob:.3f} < {self.config.min_enrol_prob}); send a sharper photo")
         emb = self._embed_all(imgs, dets)
-        return self.watchlist.add(record, emb, actor)
+        return self.list_named(list_name).add(record, emb, actor)
 
-    def remove(self, warrant_no: str, actor: str, reason: str = "") -> WarrantRecord:
+    def remove(self, warrant_no: str, actor: str, reason: str = "", list_name: str | None = None) -> WarrantRecord:
         """Remove a warrant and its embeddings everywhere; audited."""
-        return self.watchlist.remove(warrant_no, actor, reason)
+        return self.list_named(list_name).remove(warrant_no, actor, reason)
 
-    def update(self, warrant_no: str, actor: str, **fields: Any) -> WarrantRecord:
+    def update(self, warrant_no: str, actor: str, list_name: str | None = None, **fields: Any) -> WarrantRecord:
         """Change a warrant's name / court / offence / expiry; audited."""
-        return self.watchlist.update(warrant_no, actor, **fields)
+        return self.list_named(list_name).update(warrant_no, actor, **fields)
 
-    def warrants(self, include_expired: bool = True) -> list[WarrantRecord]:
+    def warrants(self, include_expired: bool = True, list_name: str | None = None) -> list[WarrantRecord]:
         """All watchlist records (no embeddings)."""
-        return self.watchlist.records(include_expired)
+        return self.list_named(list_name).records(include_expired)
 
     def warrant(self, warrant_no: str) -> WarrantRecord:
         """One record; WatchlistError when unknown."""

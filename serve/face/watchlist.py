@@ -58,6 +58,19 @@ class WarrantConflict(WatchlistError, ConflictError):
     """The warrant is already enrolled."""
 
 
+LIST_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
+
+
+def check_list_name(name: str) -> str:
+    """``name`` when it is a valid list name (lower-case letters, digits, '-', up to 32), else WatchlistError."""
+    import re
+
+    if not re.fullmatch(LIST_NAME_PATTERN, name or ""):
+        raise WatchlistError(f"list name {name!r} is not valid: use 1-32 lower-case letters, digits or '-', "
+                             "e.g. sim-hatyai")
+    return name
+
+
 def _today() -> date:
     return datetime.now(UTC).date()
 

@@ -33,7 +33,7 @@ from pydantic import Field
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, Hotlist, HotlistEntry
+from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, Hotlist, HotlistEntry, HotlistError
 from serve.plate.service import PlateRead, PlateService, PlateServiceConfig
 from serve.replica import ReplicaConfig, bind, per_item, replica_store
 
@@ -46,6 +46,8 @@ class PlateAppConfig(ReplicaConfig):
     service: PlateServiceConfig = PlateServiceConfig()
     hotlist_path: str | None = Field(default=None, description="hotlist JSON file; None = no hotlist matching")
     audit_path: str | None = Field(default=None, description="audit JSONL (default: beside the hotlist)")
+    lists_dir: str | None = Field(default=None, description="folder of named hotlists (simulations' own lists, "
+                                  "<lists_dir>/<name>/); None = only the operational hotlist")
 
 
 def _to_bgr(image: np.ndarray, order: str) -> np.ndarray:
@@ -74,6 +76,8 @@ class PlateDeployment:
                              name="hotlist", store=store)
             hotlist = Hotlist(hp, audit=audit, store=store)
         self.service = PlateService(cfg.service, hotlist=hotlist)
+        self._store, self._lists_dir = store, cfg.lists_dir
+        self._named: dict[str, Hotlist] = {}
         self._read_batch.set_max_batch_size(cfg.max_batch_size)
         self._read_batch.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
         self._batch_sizes: deque[int] = deque(maxlen=1000)
@@ -83,11 +87,16 @@ class PlateDeployment:
         self._batch_sizes.append(len(images))
         return await asyncio.to_thread(per_item, self.service.read, images)
 
-    async def read(self, image: np.ndarray, order: Literal["rgb", "bgr"] = "rgb") -> list[PlateRead]:
-        """Plates in one frame (uint8 HxWx3, RGB by default), batched with concurrent calls."""
+    async def read(self, image: np.ndarray, order: Literal["rgb", "bgr"] = "rgb",
+                   list_name: str | None = None) -> list[PlateRead]:
+        """Plates in one frame (uint8 HxWx3, RGB by default), batched with concurrent calls; hotlist hits from
+        the operational hotlist, or from the named list ``list_name``."""
+        named = self._hotlist(list_name) if list_name is not None else None
         r = await self._read_batch(_to_bgr(image, order))
         if isinstance(r, Exception):
             raise r
+        if named is not None:
+            r = [p.model_copy(update={"hotlist": named.match(p.plate) if p.plate is not None else []}) for p in r]
         return r
 
     def read_many(self, images: list[np.ndarray], order: Literal["rgb", "bgr"] = "rgb") -> list[list[PlateRead]]:
@@ -99,7 +108,27 @@ class PlateDeployment:
         return self.service.read_crops([_to_bgr(c, order) for c in crops])
 
     # ---- hotlist ---------------------------------------------------------------------------------
-    def _hotlist(self) -> Hotlist:
+    def _hotlist(self, list_name: str | None = None) -> Hotlist:
+        """The operational hotlist, or the named list ``list_name`` (its own file and audit log, mirror name
+        ``hotlist-<name>``), opened on first use."""
+        if list_name is not None:
+            from serve.audit import AuditLog
+            from serve.face.watchlist import check_list_name
+
+            try:
+                check_list_name(list_name)
+            except ValueError as e:
+                raise HotlistError(str(e)) from None
+            if self._lists_dir is None:
+                raise HotlistError(f"no named lists are configured here (lists_dir): cannot open {list_name!r}")
+            if list_name not in self._named:
+                d = Path(self._lists_dir) / list_name
+                audit = AuditLog(d / "hotlist-audit.jsonl", name=f"hotlist-{list_name}", store=self._store)
+                self._named[list_name] = Hotlist(d / "hotlist.json", audit=audit, store=self._store,
+                                                 store_key=f"hotlist/{list_name}.json")
+            hl = self._named[list_name]
+            hl.refresh()
+            return hl
         if self.service.hotlist is None:
             raise RuntimeError("this plate app has no hotlist: set hotlist_path in PlateAppConfig")
         self.service.hotlist.refresh()
@@ -107,22 +136,22 @@ class PlateDeployment:
 
     def hotlist_add(self, plate: str, reason: str, actor: str, expires_at: datetime | None = None,
                     max_distance: float = DEFAULT_MAX_DISTANCE, entry_id: str | None = None,
-                    note: str = "") -> HotlistEntry:
+                    note: str = "", list_name: str | None = None) -> HotlistEntry:
         """Hot-list a plate (text such as '1กข 1234 ภูเก็ต'); audited. Raises HotlistError on bad input."""
-        return self._hotlist().add(plate, reason, actor, expires_at=expires_at, max_distance=max_distance,
-                                   entry_id=entry_id, note=note)
+        return self._hotlist(list_name).add(plate, reason, actor, expires_at=expires_at, max_distance=max_distance,
+                                            entry_id=entry_id, note=note)
 
-    def hotlist_remove(self, entry_id: str, actor: str, reason: str = "") -> HotlistEntry:
+    def hotlist_remove(self, entry_id: str, actor: str, reason: str = "", list_name: str | None = None) -> HotlistEntry:
         """Remove an entry; audited. Raises HotlistError when unknown."""
-        return self._hotlist().remove(entry_id, actor, reason)
+        return self._hotlist(list_name).remove(entry_id, actor, reason)
 
-    def hotlist_get(self, entry_id: str) -> HotlistEntry:
+    def hotlist_get(self, entry_id: str, list_name: str | None = None) -> HotlistEntry:
         """One entry (HotlistError when unknown)."""
-        return self._hotlist().get(entry_id)
+        return self._hotlist(list_name).get(entry_id)
 
-    def hotlist_entries(self, include_expired: bool = False) -> list[HotlistEntry]:
+    def hotlist_entries(self, include_expired: bool = False, list_name: str | None = None) -> list[HotlistEntry]:
         """All active entries (and expired ones not yet purged with ``include_expired``)."""
-        return self._hotlist().entries(include_expired)
+        return self._hotlist(list_name).entries(include_expired)
 
     def health(self) -> dict[str, Any]:
         """Engine, localiser, hotlist size and recent batch sizes of this replica."""

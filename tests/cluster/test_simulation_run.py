@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.simulation import SimConfig, api_client, build, commit_layers, enrol, run, withdraw
+from cluster.simulation import SimConfig, api_client, build, commit_layers, enrol, own_list, run, withdraw
 from twin.scenario import ScenarioConfig
 
 NOON = 12 * 3600.0
@@ -37,13 +37,21 @@ def _walk_in(t0: float, seconds: float, start_m: float, end_m: float, b: float, 
 
 
 @pytest.fixture(scope="module", autouse=True)
-def lists_left_clean(ssz_api):
-    """After the module, no simulated entry stays on the session's watchlist or hotlist (other tests own them)."""
+def lists_left_clean(ssz_api, sim):
+    """The simulation never touches the session's operational lists (other tests own them): before and after the
+    module they hold no simulated entry; the simulation's own list is emptied at the end."""
+    def operational(client):
+        return ([r["warrant_no"] for r in client.get("/v1/watchlist").json() if r["warrant_no"].startswith("SIM-")]
+                + [r["id"] for r in client.get("/v1/hotlist", params={"include_expired": True}).json()
+                   if r["id"].startswith("SIM-")])
+
+    with api_client(ssz_api[0].url) as client:
+        before = operational(client)
     yield
     with api_client(ssz_api[0].url) as client:
-        withdraw(client)
-        assert not [r for r in client.get("/v1/watchlist").json() if r["warrant_no"].startswith("SIM-")]
-        assert withdraw(client) == []
+        assert operational(client) == before == []
+        withdraw(client, list_name=own_list(sim))
+        assert withdraw(client, list_name=own_list(sim)) == []
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +88,7 @@ def scripted(sim, ssz_api, ray_cluster, s3_store):
             camera_kind="plate", fov_deg=35.0, windows=[(NOON - 1, NOON + 4)], passes=[car_pass], epoch=epoch)),
     }
     res = run_cameras(sim.city, sim.registry, specs, duration_s=300, until_done=True, sample_fps=3.0,
-                      shard_options={"block_when_full": True}, commit=False)
+                      shard_options={"block_when_full": True}, commit=False, list_name=own_list(sim))
     mine = [a for a in res.alerts if a["camera_id"] in specs and str(a.get("track_id", "")).count(":") == 2
             and abs(float(a["track_id"].split(":")[1]) / 1000 - epoch - NOON) < 60]
     return {"alerts": mine, "wanted": wanted, "other": other, "car": car, "face_cam": face_cam,
@@ -105,8 +113,9 @@ def test_unlisted_person_is_never_alerted_and_nothing_of_theirs_is_stored(script
     assert all(a["subject_id"] != other["identity"] for a in scripted["alerts"])
     stats = {c["camera_id"]: c for s in scripted["result"].stats for c in s["cameras"]}
     assert stats[scripted["face_cam"]]["detections"] > 0  # both faces were seen, only one was alerted
-    # the watchlist holds the enrolled photos' embeddings and nothing else
-    doc = json.loads(Path(serving.status().watchlist_path).read_text(encoding="utf-8"))
+    # the simulation's own watchlist holds the enrolled photos' embeddings and nothing else
+    own = Path(serving.status().watchlist_path).parent / "lists" / own_list(sim) / "warrants.json"
+    doc = json.loads(own.read_text(encoding="utf-8"))
     ag = sim.scenario.agents.set_index("subject_id")
     stored = []
     for rec in doc["records"]:
@@ -144,10 +153,11 @@ def test_scenario_run_evaluation_report_and_twin(sim, scripted, ssz_api, ray_clu
     r = run(sim, api_url=st.url)
     earlier = {a["alert_id"] for a in scripted["result"].alerts}  # the same city's sink still holds these
     assert earlier and not earlier & {a["alert_id"] for a in r.result.alerts}  # a run reports its own alerts
-    with api_client(st.url) as client:  # the simulated warrants were withdrawn when the run ended
+    with api_client(st.url) as client:  # the simulated warrants were withdrawn from its own list when it ended
         assert r.enrolled["watchlist"] and r.enrolled["hotlist"]
-        assert not [w for w in client.get("/v1/watchlist").json() if w["warrant_no"].startswith("SIM-")]
-        assert not [h for h in client.get("/v1/hotlist", params={"include_expired": True}).json()
+        lst = {"list": own_list(sim)}
+        assert not [w for w in client.get("/v1/watchlist", params=lst).json() if w["warrant_no"].startswith("SIM-")]
+        assert not [h for h in client.get("/v1/hotlist", params={"include_expired": True, **lst}).json()
                     if h["id"].startswith("SIM-")]
     res = evaluate(sim, r)
     face, plate = res.metrics

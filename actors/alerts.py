@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serve.audit import AuditLog, write_ahead
 from serve.imaging import encode_jpeg
+from serve.redact import redact
 from twin.layers import validate_rows
 from twin.objectstore import EVIDENCE_BUCKET, TWIN_BUCKET, S3Settings, Store, connect
 
@@ -399,8 +400,8 @@ class AlertSinkCore:
                 delay *= 2
         with self._lock:
             self.stats.webhook_failed += 1
-            self.dead_letters.append({"url": hook.url, "item": item, "error": last})
-        log.warning("webhook %s failed after %d tries: %s", hook.url, hook.max_retries + 1, last)
+            self.dead_letters.append({"url": redact(hook.url), "item": item, "error": redact(last)})
+        log.warning("webhook %s failed after %d tries: %s", redact(hook.url), hook.max_retries + 1, redact(last))
 
     def flush(self, timeout_s: float = 60.0) -> None:
         """Wait until queued webhook deliveries have finished (or failed)."""

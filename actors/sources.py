@@ -35,6 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from actors.simscript import SimScript
+from serve.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +43,19 @@ NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
 
 
 class SourceError(RuntimeError):
-    """A camera source failed. ``permanent`` errors (bad URL, missing file) are not retried."""
+    """A camera source failed. ``permanent`` errors (bad URL, missing file) are not retried. The message never
+    holds URL credentials (``rtsp://user:pass@`` becomes ``rtsp://***@``)."""
 
     def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(redact(message))
         self.permanent = permanent
 
 
 class CameraSpec(BaseModel):
     """One camera as a shard opens it. Kept outside the actor so that a restarted shard resumes it."""
 
-    model_config = ConfigDict(extra="forbid")
+    # hide_input_in_errors: a validation error must not echo a URL with its password
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
     url: str = Field(description="rtsp://, rtsps://, http(s)://, a file path or file://, or sim://<name>")
@@ -80,10 +83,11 @@ class CameraSpec(BaseModel):
     def _check_url(self) -> CameraSpec:
         kind = self.kind
         if kind == "unsupported":
-            raise ValueError(f"camera {self.id}: unsupported URL {self.url!r}; use rtsp://host/path, "
+            raise ValueError(f"camera {self.id}: unsupported URL {redact(self.url)!r}; use rtsp://host/path, "
                              "http(s)://host/path, a video file path (or file://), or sim://<name>")
         if kind in NETWORK_SCHEMES and not urlparse(self.url).hostname:
-            raise ValueError(f"camera {self.id}: URL {self.url!r} has no host; expected e.g. rtsp://10.0.0.5:554/stream1")
+            raise ValueError(f"camera {self.id}: URL {redact(self.url)!r} has no host; expected e.g. "
+                             "rtsp://10.0.0.5:554/stream1")
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be >= backoff_initial_s")
         return self
@@ -236,7 +240,7 @@ class PyAVSource(CameraSource):
                     decoded = packet.decode()
                 except (av.error.InvalidDataError, av.error.UndefinedError, ValueError) as e:
                     self.stats.corrupt += 1
-                    self.stats.last_error = f"corrupt packet skipped: {e}"
+                    self.stats.last_error = redact(f"corrupt packet skipped: {e}")
                     continue
                 for f in decoded:
                     if f.is_corrupt:  # decoded with concealed errors: skip it rather than feed garbage on
@@ -429,6 +433,7 @@ class CameraHealth:
 
     def on_error(self, detail: str, permanent: bool = False) -> None:
         """Remember the last error (shown in status); a permanent one marks the camera ``failed``."""
+        detail = redact(detail)  # errors from the decoder may quote the camera URL with its password
         with self._lock:
             self.detail = detail
             if permanent and self.state != HealthState.failed:
@@ -532,7 +537,7 @@ class CameraReader:
                     log.error("%s", e)
                     return
             except Exception as e:  # network drops, timeouts, decoder failures: reconnect
-                self.stats.last_error = f"{type(e).__name__}: {e}"
+                self.stats.last_error = redact(f"{type(e).__name__}: {e}")
                 self.health.on_error(self.stats.last_error)
             finally:
                 src.close()

@@ -57,6 +57,7 @@ def _setup() -> None:
     from serve.redact import install_log_redaction
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # connection retries while a server starts are expected
     install_log_redaction()  # no URL credentials in any log line of any command
 
 console = Console()

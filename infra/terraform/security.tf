@@ -36,39 +36,21 @@ resource "kubernetes_job" "store_init" {
             name  = "SSZ_EVIDENCE_RETENTION_DAYS"
             value = tostring(var.evidence_retention_days)
           }
-          env {
-            name = "SSZ_S3_ACCESS_KEY"
-            value_from {
-              secret_key_ref {
-                name = kubernetes_secret.s3.metadata[0].name
-                key  = "access_key"
-              }
+          dynamic "env" {
+            # The platform user (to check the buckets afterwards) and the MinIO root (to create and lock them).
+            for_each = {
+              SSZ_S3_ACCESS_KEY       = [kubernetes_secret.s3.metadata[0].name, "access_key"]
+              SSZ_S3_SECRET_KEY       = [kubernetes_secret.s3.metadata[0].name, "secret_key"]
+              SSZ_S3_ADMIN_ACCESS_KEY = [kubernetes_secret.s3_admin.metadata[0].name, "rootUser"]
+              SSZ_S3_ADMIN_SECRET_KEY = [kubernetes_secret.s3_admin.metadata[0].name, "rootPassword"]
             }
-          }
-          env {
-            name = "SSZ_S3_SECRET_KEY"
-            value_from {
-              secret_key_ref {
-                name = kubernetes_secret.s3.metadata[0].name
-                key  = "secret_key"
-              }
-            }
-          }
-          env {
-            name = "SSZ_S3_ADMIN_ACCESS_KEY"
-            value_from {
-              secret_key_ref {
-                name = kubernetes_secret.s3_admin.metadata[0].name
-                key  = "rootUser"
-              }
-            }
-          }
-          env {
-            name = "SSZ_S3_ADMIN_SECRET_KEY"
-            value_from {
-              secret_key_ref {
-                name = kubernetes_secret.s3_admin.metadata[0].name
-                key  = "rootPassword"
+            content {
+              name = env.key
+              value_from {
+                secret_key_ref {
+                  name = env.value[0]
+                  key  = env.value[1]
+                }
               }
             }
           }

@@ -152,3 +152,25 @@ def test_several_processes_keep_one_chain(tmp_path, monkeypatch):
     log = AuditLog(p, key=KEY)
     assert log.verify() == 75
     assert {e.actor for e in log.events()} == {"replica0", "replica1", "replica2"}
+
+
+def test_write_ahead_audits_first_and_records_a_failed_change(tmp_path):
+    from serve.audit import write_ahead
+
+    log = _log(tmp_path)
+    state = {"entries": 1}
+
+    def undo() -> None:
+        state["entries"] = 1
+
+    with pytest.raises(OSError, match="disk full"), write_ahead(log, "api:a", "hotlist.add", "H-1", undo=undo):
+        state["entries"] = 2
+        raise OSError("disk full")
+    assert state == {"entries": 1}
+    assert [e.action for e in log.events()] == ["hotlist.add", "hotlist.add.failed"]
+    assert log.events()[1].details["event"] == 1
+    log.path.write_bytes(log.path.read_bytes() + b"garbage that is not an event\n")
+    ran = []
+    with pytest.raises(AuditWriteError), write_ahead(log, "api:a", "hotlist.add", "H-2"):
+        ran.append(True)
+    assert ran == []  # no audit, no change

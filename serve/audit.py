@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 MAC_ALG = "hmac-sha256"
+LEGACY_ALG = "sha256"  # logs written before the keyed chain: no `alg` field, plain SHA-256, cannot be verified
 KEY_ENV = "SSZ_AUDIT_KEY"
 
 
@@ -75,7 +76,7 @@ class AuditEvent(BaseModel):
     subject: str = Field(description="the record it was done to (warrant number, hotlist id, alert id, user)")
     details: dict[str, Any] = Field(default_factory=dict, description="record fields (never embeddings)")
     prev_hash: str = Field(description="MAC of the previous event (64 zeros for the first)")
-    alg: str = Field(default=MAC_ALG, description="how `hash` is computed")
+    alg: str = Field(default=LEGACY_ALG, description="how `hash` is computed (events of old logs lack it)")
     hash: str = Field(default="", description="HMAC-SHA256 of the event without this field, hex")
 
     def digest(self, key: bytes) -> str:
@@ -234,9 +235,12 @@ class AuditLog:
             with self._locked() as f:
                 self._repair(f)
                 prev = self._last(f)
+                if prev is not None and prev.alg != MAC_ALG:
+                    raise AuditWriteError(f"{self.path} was written by an older version without a keyed MAC: move it "
+                                          "aside (it stays readable) so that a new keyed log starts, then retry")
                 ev = AuditEvent(seq=(prev.seq + 1) if prev else 1, ts=datetime.now(UTC), actor=redact(actor),
                                 action=action, subject=redact(subject), details=redact_obj(details or {}),
-                                prev_hash=prev.hash if prev else GENESIS)
+                                prev_hash=prev.hash if prev else GENESIS, alg=MAC_ALG)
                 ev.hash = ev.digest(self.key)
                 line = (ev.model_dump_json() + "\n").encode()
                 f.seek(0, os.SEEK_END)
@@ -314,7 +318,12 @@ class AuditLog:
                 bad(seq + 1, f"event {seq + 1} is missing: event {ev.seq} is in its place (line {n}): events "
                              "were removed, reordered or duplicated")
                 break
-            if ev.alg != MAC_ALG or not hmac.compare_digest(ev.digest(self.key), ev.hash):
+            if ev.alg != MAC_ALG:
+                bad(ev.seq, f"event {ev.seq} was written by an older version without a keyed MAC ({self.path}): it "
+                            f"cannot be verified; move the file aside (e.g. to {self.path.name}.legacy) to start a "
+                            "new keyed log")
+                break
+            if not hmac.compare_digest(ev.digest(self.key), ev.hash):
                 bad(ev.seq, f"event {ev.seq} ({ev.action} {ev.subject} by {ev.actor}) does not match its MAC: "
                             "it was edited, or the audit key is not the one it was written with")
                 break

@@ -174,3 +174,19 @@ def test_write_ahead_audits_first_and_records_a_failed_change(tmp_path):
     with pytest.raises(AuditWriteError), write_ahead(log, "api:a", "hotlist.add", "H-2"):
         ran.append(True)
     assert ran == []  # no audit, no change
+
+
+def test_a_log_from_before_the_keyed_chain_is_named_not_called_tampered(tmp_path):
+    import hashlib
+
+    p = tmp_path / "old.jsonl"
+    body = {"seq": 1, "ts": "2026-01-01T00:00:00Z", "actor": "a", "action": "enrol", "subject": "W-1", "details": {},
+            "prev_hash": "0" * 64}
+    body["hash"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    p.write_text(json.dumps(body) + "\n")
+    log = AuditLog(p, key=KEY)
+    rep = log.check()
+    assert not rep.ok and "older version" in rep.problems[0] and ".legacy" in rep.problems[0]
+    with pytest.raises(AuditWriteError, match="move it aside"):
+        log.append("a", "enrol", "W-2")
+    assert len(log.events()) == 1

@@ -15,6 +15,16 @@ and in the exported file.
 Base-map tiles still need the internet: pass a config whose ``mapStyle.styleType`` is ``"no_map"``
 (what :mod:`twin.maps` does by default) so the page draws the data layers on a plain background
 instead of waiting for tiles that never come.
+
+Two lines of the wheel's bundle are changed (:func:`offline_bundle`, used by the pages and by the Jupyter
+widget :class:`OfflineKeplerGl`), because as shipped the widget does not work offline on a busy machine:
+
+- the store starts on the ``dark-matter`` base map, so the widget fetches its style from a CDN before the
+  map's own config (``no_map``) arrives: the bundle's default base map becomes ``no_map``;
+- the widget waits only 5 s for kepler.gl to register its instance and then dispatches the datasets anyway,
+  to nobody: on a loaded 2-core machine the map stays empty. The wait becomes 120 s.
+
+Each change must match exactly; a keplergl release that moved them raises :class:`OfflineExportError`.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import gzip
 import html
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -40,17 +51,45 @@ class OfflineExportError(RuntimeError):
     """The kepler.gl bundle needed for an offline page is missing or not the expected anywidget module."""
 
 
+# (pattern, replacement, what it fixes) applied to the wheel's widget.js; each must match at least once.
+_PATCHES = (
+    (r'(NO_BASEMAP\.png"\),[\w$.=]+=)"dark-matter"', r'\1"no_map"',
+     "default base map dark-matter (fetched from a CDN before the config arrives) -> no_map"),
+    (r'(Timeout waiting for instance registration"\),\w\(\)\},)5e3\)', r"\g<1>12e4)",
+     "5 s wait for the kepler.gl instance (datasets lost on a busy machine) -> 120 s"),
+)
+
+
 @lru_cache(maxsize=1)
-def _bundle_b64() -> str:
-    """The widget's ES module, gzip-compressed and base64-encoded (cached: compressing takes ~1 s)."""
+def offline_bundle() -> str:
+    """The wheel's widget ES module with the two offline fixes of the module docs applied (cached)."""
     if not WIDGET_JS.exists():
         raise OfflineExportError(
             f"{WIDGET_JS} not found: the installed keplergl has no bundled widget; reinstall keplergl>=0.4")
-    src = WIDGET_JS.read_bytes()
-    if b"export{" not in src[-20000:] and b"export {" not in src[-20000:]:
+    src = WIDGET_JS.read_text(encoding="utf-8")
+    if "export{" not in src[-20000:] and "export {" not in src[-20000:]:
         raise OfflineExportError(f"{WIDGET_JS} is not an ES module exporting the anywidget render(); "
                                  f"keplergl {keplergl.__version__} is not supported by this exporter")
+    for pattern, repl, what in _PATCHES:
+        src, n = re.subn(pattern, repl, src)
+        if n == 0:
+            raise OfflineExportError(f"keplergl {keplergl.__version__}: cannot apply the offline fix '{what}' "
+                                     f"to {WIDGET_JS}; pin keplergl 0.4.x or update twin/kepler_offline.py")
+    return src
+
+
+@lru_cache(maxsize=1)
+def _bundle_b64() -> str:
+    """The patched widget ES module, gzip-compressed and base64-encoded (cached: compressing takes ~1 s)."""
+    src = offline_bundle().encode("utf-8")
     return base64.b64encode(gzip.compress(src, compresslevel=6, mtime=0)).decode("ascii")
+
+
+class OfflineKeplerGl(keplergl.KeplerGl):
+    """The keplergl Jupyter widget running :func:`offline_bundle` (its JavaScript comes from the installed
+    wheel through the kernel, no CDN; it starts with no base map and waits for kepler.gl on slow machines)."""
+
+    _esm = offline_bundle()
 
 
 def _json_for_script(obj: Any) -> str:

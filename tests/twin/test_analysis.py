@@ -124,6 +124,7 @@ def test_dwell_from_five_pings() -> None:
     assert v3["dwell_min"].tolist() == pytest.approx([3.0, 3.0])
     s = patrols.dwell_summary(v3)
     assert s.loc["H1", "visits"] == 2 and s.loc["H1", "share_short"] == 1.0
+    assert patrols.visits(back.drop(index=2), spots, max_gap_s=240, min_stop_min=4).empty  # drive-bys only
 
 
 def test_qr_compliance_on_time_late_missed() -> None:

@@ -14,3 +14,18 @@ tz-aware UTC and are read in local time (Asia/Bangkok) where a calendar is invol
 """
 
 LOCAL_TZ = "Asia/Bangkok"
+
+THAI_FONTS = ("Loma", "Garuda", "Noto Sans Thai", "Sarabun", "Arundina Sans", "Norasi")
+
+
+def use_thai_font() -> str | None:
+    """Let matplotlib draw Thai labels: add the first installed Thai font (Debian ``fonts-thai-tlwg`` gives Loma)
+    after DejaVu Sans as a fallback family. Returns the font used, or None when no Thai font is installed."""
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    have = {f.name for f in font_manager.fontManager.ttflist}
+    thai = next((f for f in THAI_FONTS if f in have), None)
+    if thai is not None:
+        plt.rcParams["font.family"] = ["DejaVu Sans", thai]
+    return thai

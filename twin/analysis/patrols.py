@@ -4,7 +4,8 @@ Dwell: Koper (1995, Justice Quarterly 12(4)) found that police presence at a hot
 stop lasts about 10-16 minutes (shorter stops deter little; past ~15 minutes returns diminish), the window
 used by hot-spot patrol programmes since. A *visit* is a run of a unit's consecutive GPS pings within
 ``radius_m`` of a hot spot, with no gap over ``max_gap_s``; its dwell is the time from the first to the last
-ping of the run (distances on the WGS84 ellipsoid with ``pyproj.Geod``). Flagged GPS jumps
+ping of the run (distances on the WGS84 ellipsoid with ``pyproj.Geod``). Runs shorter than ``min_stop_min``
+are a unit driving past, not a stop, and are left out. Flagged GPS jumps
 (:func:`twin.fieldinput.flag_jumps`) should be removed first (:func:`twin.fieldinput.trip_pings`).
 
 QR rounds: each planned check (unit, checkpoint, due time) is matched to the earliest unused scan of that
@@ -29,7 +30,7 @@ def _verdict(minutes: np.ndarray, window: tuple[float, float]) -> np.ndarray:
 
 
 def visits(pings: pd.DataFrame, spots: pd.DataFrame, radius_m: float = 50.0, max_gap_s: float = 180.0,
-           window: tuple[float, float] = KOPER_WINDOW_MIN) -> pd.DataFrame:
+           window: tuple[float, float] = KOPER_WINDOW_MIN, min_stop_min: float = 2.0) -> pd.DataFrame:
     """Visits of patrol units to hot spots, with their dwell time.
 
     Parameters
@@ -45,6 +46,8 @@ def visits(pings: pd.DataFrame, spots: pd.DataFrame, radius_m: float = 50.0, max
         A longer gap between two pings at the spot splits the visit.
     window
         The dwell window in minutes (Koper's 10-16).
+    min_stop_min
+        Shorter runs (driving past the spot) are not visits.
 
     Returns
     -------
@@ -75,7 +78,8 @@ def visits(pings: pd.DataFrame, spots: pd.DataFrame, radius_m: float = 50.0, max
             while (j + 1 < len(near) and near[j + 1] and units[j + 1] == units[i]
                    and tsec[j + 1] - tsec[j] <= max_gap_s):
                 j += 1
-            rows.append((units[i], s.spot_id, ts[i], ts[j], j - i + 1, (tsec[j] - tsec[i]) / 60.0))
+            if (tsec[j] - tsec[i]) / 60.0 >= min_stop_min:
+                rows.append((units[i], s.spot_id, ts[i], ts[j], j - i + 1, (tsec[j] - tsec[i]) / 60.0))
             i = j + 1
     out = pd.DataFrame(rows, columns=cols[:-1])
     out["start"] = pd.to_datetime(out["start"], utc=True)

@@ -708,7 +708,8 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
                    swapped: Literal["fix", "refuse"] = "fix", outside: Literal["keep", "drop", "refuse"] = "keep",
                    on_bad_row: Literal["raise", "drop"] = "raise", max_speed_mps: float = DEFAULT_MAX_SPEED_MPS,
                    lines: Sequence[int] | None = None, encoding: str | None = None,
-                   delimiter: str | None = None) -> ReadResult:
+                   delimiter: str | None = None, max_future_s: float | None = None,
+                   now: dt.datetime | None = None) -> ReadResult:
     """Validate rows of one input kind (any headers the spec accepts) into a typed :class:`ReadResult`.
 
     Parameters
@@ -737,6 +738,9 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
         GPS pings: a ping needing more than this speed from the unit's last good ping is flagged ``jump``.
     lines
         File line of each row (for messages), when the rows came from a text file.
+    max_future_s
+        Device input: a ``ts`` more than this many seconds after ``now`` (default: the current time) is a bad
+        cell (the device clock is wrong), refused or dropped per ``on_bad_row``.
 
     Returns
     -------
@@ -779,6 +783,12 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
                      for d, t in zip(out["date"], times, strict=True)]
         if "time" not in out and "hour" not in out:
             warnings.append("no time column: incidents are dated but have no hour (hour-of-day analyses skip them)")
+    if max_future_s is not None and "ts" in out:
+        limit = (now or dt.datetime.now(dt.UTC)) + dt.timedelta(seconds=max_future_s)
+        for i, t in enumerate(out["ts"]):
+            if t is not None and t > limit:
+                ctx.fail(i, "ts", f"{(t - limit).total_seconds() + max_future_s:.0f} s in the future", t.isoformat(),
+                         "set the device's clock (NTP/GPS time) and send again")
     bad = np.zeros(n, bool)
     for p in ctx.problems:
         bad[p.row - 1] = True

@@ -53,6 +53,18 @@ def test_pai_and_pei_on_a_toy_grid() -> None:
         hotspots.pai_pei(forecast, np.zeros(10))
 
 
+def test_pai_by_hour_bin() -> None:
+    g = hotspots.Grid.over((0, 0, 1000, 100), 100)  # 10 cells in a row
+    forecast = np.arange(10, 0, -1, dtype=float)  # cell 0 riskiest
+    x = np.array([50, 50, 950, 950, 950, 150])  # night: 2 in cell 0; day: 3 in cell 9 and 1 in cell 1
+    hour = np.array([1, 2, 10, 11, 13, 9])
+    t = hotspots.pai_by_hour_bin(forecast, x, np.full(6, 50.0), hour, g,
+                                 bins={"night": (0, 1, 2, 3), "day": tuple(range(8, 18)), "evening": (20,)})
+    assert t.loc["night", "pai"] == pytest.approx(10.0) and t.loc["night", "pei"] == pytest.approx(1.0)
+    assert t.loc["day", "pai"] == 0.0 and t.loc["day", "incidents"] == 4
+    assert np.isnan(t.loc["evening", "pai"])
+
+
 def test_grid_counts_kde_and_heat_clock() -> None:
     g = hotspots.Grid.over((0, 0, 300, 200), 100)
     assert (g.nx, g.ny, g.size) == (3, 2, 6)

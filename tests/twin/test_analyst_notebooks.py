@@ -92,6 +92,9 @@ def test_hotspots_notebook(tmp_path: Path, z: ad.ZoneData, incidents: pd.DataFra
     assert key["pai_risk"] == pytest.approx(risk["pai"], abs=1e-3) and key["pei_risk"] == pytest.approx(risk["pei"],
                                                                                                         abs=1e-3)
     assert key["pai_kde"] == pytest.approx(kde["pai"], abs=1e-3) and risk["pai"] > 1.5
+    night = hotspots.pai_by_hour_bin(grid.counts(z.demand.x, z.demand.y, z.demand.length_m * z.risk), test["x"],
+                                     test["y"], test["ts"].dt.tz_convert("Asia/Bangkok").dt.hour, grid, cells=study)
+    assert key["pai_night"] == pytest.approx(night.loc["night 00-06", "pai"])
     clock = hotspots.hour_by_weekday(incidents)
     assert key["peak_count"] == clock.to_numpy().max()
     assert clock.loc[key["peak"][0], key["peak"][1]] == key["peak_count"]

@@ -131,6 +131,16 @@ def test_gps_jumps_are_flagged_and_kept_out_of_trips() -> None:
     assert any("0,0" in w for w in r.warnings) and any("jump=True" in w for w in r.warnings)
 
 
+def test_device_clock_in_the_future_is_refused_or_dropped() -> None:
+    now = dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.UTC)
+    raw = [{"id": "car-1", "timestamp": "2026-03-02T13:59:30Z", "lat": 7.0046, "lon": 100.4679},
+           {"id": "car-1", "timestamp": "2026-03-02T14:30:00Z", "lat": 7.0047, "lon": 100.4680}]
+    with pytest.raises(fi.InputError, match=r"row 2, column 'ts'.*1800 s in the future.*set the device's clock"):
+        fi.validate_frame(raw, "gps_pings", source="POST /v1/field/gps", max_future_s=120, now=now)
+    r = fi.validate_frame(raw, "gps_pings", max_future_s=120, now=now, on_bad_row="drop")
+    assert len(r.frame) == 1 and r.counts["bad_rows"] == 1
+
+
 def test_survey_with_thai_months_and_checks(tmp_path: Path) -> None:
     text = ("ชุมชน,เดือน,จำนวนผู้ตอบ,ความหวาดกลัวอาชญากรรม (%),ความเชื่อมั่นต่อตำรวจ (%)\n"
             "ราชธานี,มี.ค. 2569,120,38.5%,81\nประชาร่วมใจ,03/2569,110,\"41,5\",79.0\n"

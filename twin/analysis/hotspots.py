@@ -171,3 +171,31 @@ def top_cells(values: np.ndarray, grid: Grid, n: int = 10, cells: np.ndarray | N
     idx = np.argsort(-v, kind="stable")[:n]
     cx, cy = grid.centres()
     return pd.DataFrame({"cell": idx, "x": cx[idx], "y": cy[idx], "value": v[idx]})
+
+
+HOUR_BINS: dict[str, tuple[int, ...]] = {
+    "night 00-06": tuple(range(0, 6)), "morning 06-12": tuple(range(6, 12)),
+    "afternoon 12-18": tuple(range(12, 18)), "evening 18-24": tuple(range(18, 24)),
+}
+
+
+def pai_by_hour_bin(forecast: np.ndarray, x: np.ndarray, y: np.ndarray, hour: np.ndarray, grid: Grid,
+                    bins: dict[str, tuple[int, ...]] | None = None, share: float = 0.1,
+                    cells: np.ndarray | None = None) -> pd.DataFrame:
+    """PAI and PEI of one forecast against the test incidents of each hour-of-day bin (rows), so a forecast that
+    is good by night and poor by day shows it. Incidents without an hour are left out; a bin with no incident
+    gets NaN."""
+    bins = HOUR_BINS if bins is None else bins
+    h = np.asarray(pd.array(hour, dtype="Int64").fillna(-1), int)
+    rows = {}
+    for name, hs in bins.items():
+        m = np.isin(h, hs)
+        obs = grid.counts(np.asarray(x)[m], np.asarray(y)[m])
+        inside = obs if cells is None else obs[np.asarray(cells, bool)]
+        if inside.sum() == 0:
+            rows[name] = {"incidents": 0, "pai": np.nan, "pei": np.nan, "hit_rate": np.nan}
+            continue
+        r = pai_pei(forecast, obs, share, cells)
+        rows[name] = {"incidents": int(r["N"]), "pai": round(r["pai"], 3), "pei": round(r["pei"], 3),
+                      "hit_rate": round(r["hit_rate"], 3)}
+    return pd.DataFrame(rows).T

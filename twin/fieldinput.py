@@ -51,6 +51,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from twin.layers import Rejection
+
 LOCAL_TZ = "Asia/Bangkok"
 BE_OFFSET = 543
 NULL_ISLAND_DEG = 1e-6
@@ -89,19 +91,6 @@ class InputError(ValueError):
             sep = ", " if row is not None else ": "
             where += f"{sep}column {column!r}" + (f' ("{header}")' if header and header != column else "")
         super().__init__(f"{where}: {problem}. What to do: {fix}")
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    """One row left out (``on_bad_row="drop"``) or refused: where and why."""
-
-    row: int
-    column: str
-    reason: str
-    value: Any = None
-
-    def __str__(self) -> str:
-        return f"row {self.row}, column {self.column!r}: {self.reason} (got {self.value!r})"
 
 
 # --------------------------------------------------------------------------------------------- specs
@@ -255,7 +244,7 @@ class ReadResult:
     frame: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
-    rejected: list[RowProblem] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)  # rows left out: layer=kind, row (1-based), field
     encoding: str | None = None
     delimiter: str | None = None
     columns: dict[str, str] = field(default_factory=dict)  # canonical name -> header as written
@@ -609,11 +598,12 @@ class _Ctx:
     headers: dict[str, str]
     lines: np.ndarray | None
     on_bad_row: str
-    problems: list[RowProblem] = field(default_factory=list)
+    problems: list[Rejection] = field(default_factory=list)
     no_time: set[int] = field(default_factory=set)  # rows whose date-time cell held a date only
+    month_first: list[str] = field(default_factory=list)  # date columns read month first
 
     def fail(self, i: int, col: str, reason: str, value: Any, fix: str) -> None:
-        self.problems.append(RowProblem(i + 1, col, reason, value))
+        self.problems.append(Rejection(self.spec.kind, i + 1, col, reason, value))
         if self.on_bad_row == "raise":
             line = int(self.lines[i]) if self.lines is not None else None
             raise InputError(self.source, f"{value!r} — {reason}", fix, row=i + 1, column=col,
@@ -695,7 +685,7 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
             x = None
         out.append(x)
     if month_first:
-        ctx.problems.append(RowProblem(0, col.name, "month-first", None))
+        ctx.month_first.append(col.name)
     return pd.Series(out, index=raw.index, dtype=object)
 
 
@@ -769,10 +759,8 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
     out = pd.DataFrame(index=df.index)
     for name, header in found.items():
         out[name] = _convert_column(ctx, spec.column(name), df[header], tz)
-    month_first_cols = [p.column for p in ctx.problems if p.reason == "month-first"]
-    ctx.problems = [p for p in ctx.problems if p.reason != "month-first"]
     warnings = [f"column {found[c]!r} has values like 03/15/…: read month first (US order), not day first"
-                for c in month_first_cols]
+                for c in ctx.month_first]
     counts = {"rows": n}
 
     # date + time columns -> ts

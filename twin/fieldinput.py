@@ -42,7 +42,7 @@ import io
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -544,17 +544,61 @@ def _month_ok(m: int) -> int:
     return m
 
 
-def _is_month_first(values: Iterable[Any]) -> bool:
+def _is_month_first(values: pd.Series) -> bool:
     """True when some day-first-looking value can only be month-first (its second number is over 12)."""
-    first_over, second_over = False, False
-    for v in values:
-        if not isinstance(v, str):
-            continue
-        m = re.match(r"\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*\d{2,4}", normalize_text(v))
-        if m:
-            first_over |= int(m.group(1)) > 12
-            second_over |= int(m.group(2)) > 12
-    return second_over and not first_over
+    text = values[values.map(lambda v: isinstance(v, str))].astype(str).map(normalize_text)
+    m = text.str.extract(r"^\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*\d{2,4}").dropna().astype(int)
+    return bool(len(m)) and bool((m[1] > 12).any()) and not bool((m[0] > 12).any())
+
+
+_ISO = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
+
+
+def _fast(col: Column, raw: pd.Series, tz: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Vectorised reading of the plain cells of a column (ASCII text, plain numbers within bounds, ISO-8601
+    times with 1900-2200 years); returns (values, which cells were read, which times had no time of day). The
+    other cells go through the cell-by-cell parsers, which say what is wrong."""
+    n = len(raw)
+    done = np.zeros(n, bool)
+    no_time = np.zeros(n, bool)
+    vals = pd.Series([None] * n, index=raw.index, dtype=object)
+    is_str = raw.map(lambda v: isinstance(v, str)).to_numpy(bool)
+    if col.type in ("float", "lon", "lat", "x", "y", "percent", "int", "hour"):
+        plain = raw.map(lambda v: isinstance(v, int | float | str) and not isinstance(v, bool))
+        num = pd.to_numeric(raw.where(plain), errors="coerce").to_numpy(float, copy=True)
+        ok = np.isfinite(num)
+        if col.type in ("int", "hour"):
+            ok &= np.equal(np.mod(num, 1), 0, where=ok, out=np.zeros(n, bool))
+        ok &= (num >= (-math.inf if col.lo is None else col.lo)) & (num <= (math.inf if col.hi is None else col.hi))
+        if ok.any():
+            vals[ok] = [int(x) for x in num[ok]] if col.type in ("int", "hour") else list(num[ok])
+        done = ok
+    elif col.type == "datetime" and is_str.any():
+        text = raw[is_str].astype(str).str.strip()
+        iso = text.str.fullmatch(_ISO).to_numpy(bool)
+        if iso.any():
+            t = text[iso]
+            aware = t.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$").to_numpy(bool)
+            parsed = pd.Series(pd.NaT, index=t.index, dtype="datetime64[ns, UTC]")
+            if aware.any():
+                parsed[aware] = pd.to_datetime(t[aware], utc=True, format="ISO8601", errors="coerce")
+            if (~aware).any():
+                local = pd.to_datetime(t[~aware], format="ISO8601", errors="coerce")
+                parsed[~aware] = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+            good = parsed.notna() & parsed.dt.year.between(1900, 2200)
+            idx = np.flatnonzero(is_str)[np.flatnonzero(iso)[good.to_numpy(bool)]]
+            vals.iloc[idx] = list(parsed[good].dt.to_pydatetime())
+            done[idx] = True
+            no_time[idx] = (t[good].str.len() == 10).to_numpy(bool)
+    elif col.type == "text" and col.values is None and is_str.any():
+        text = raw[is_str].astype(str)
+        stripped = text.str.strip()
+        plain = (text.map(str.isascii) & (stripped != "")
+                 & ~stripped.isin(["-", "nan", "NaN", "null", "NULL", "None"])).to_numpy(bool).copy()
+        idx = np.flatnonzero(is_str)[plain]
+        vals.iloc[idx] = list(text[plain].str.strip())
+        done[idx] = True
+    return vals, done, no_time
 
 
 # --------------------------------------------------------------------------------------------- matching
@@ -629,7 +673,13 @@ _FIX = {
 def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Series:
     out: list[Any] = []
     month_first = col.type in ("datetime", "date") and _is_month_first(raw)
+    fast, done, fast_no_time = _fast(col, raw, tz) if not month_first else (None, np.zeros(len(raw), bool), None)
+    ctx.no_time.update(np.flatnonzero(fast_no_time).tolist() if fast_no_time is not None else [])
+    fast_values = fast.tolist() if fast is not None else []
     for i, v in enumerate(raw.tolist()):
+        if done[i]:
+            out.append(fast_values[i])
+            continue
         if _missing(v):
             if col.required:
                 ctx.fail(i, col.name, "the cell is empty", v, _FIX.get(col.type, "fill in the cell"))

@@ -176,3 +176,24 @@ def test_unreadable_files(tmp_path: Path) -> None:
         fi.validate_frame(xy, "incidents")
     r = fi.validate_frame(xy, "incidents", epsg=32647)
     assert 100.4 < r.frame["lon"].iloc[0] < 100.6 and pd.isna(r.frame["hour"].iloc[0])
+
+
+def test_device_batches_take_the_vectorised_path_and_agree_with_the_cell_parsers() -> None:
+    import time
+
+    n = 5000
+    ts = pd.date_range("2026-03-02T13:00:00Z", periods=n, freq="1s")
+    raw = [{"id": f"car-{i % 20}", "timestamp": t.isoformat(), "lat": 7.0046 + 1e-5 * (i % 100), "lon": 100.4679}
+           for i, t in enumerate(ts)]
+    t0 = time.perf_counter()
+    r = fi.validate_frame(raw, "gps_pings")
+    took = time.perf_counter() - t0
+    assert len(r.frame) == n and took < 2.5, f"{n} pings took {took:.2f}s"
+    # the same times written the Thai way (day-first, Buddhist Era, Bangkok) give the same instants
+    thai = [dict(d, timestamp=(t.tz_convert("Asia/Bangkok")).strftime("%d/%m/") + str(t.year + 543)
+                 + t.tz_convert("Asia/Bangkok").strftime(" %H:%M:%S")) for d, t in zip(raw[:50], ts[:50], strict=True)]
+    slow = fi.validate_frame(thai, "gps_pings")
+    fast = r.frame[r.frame["row"] <= 50].sort_values("row")
+    assert slow.frame.sort_values("row")["ts"].tolist() == fast["ts"].tolist()
+    assert fi.validate_frame([dict(raw[0], timestamp="2026-03-02 20:00")], "gps_pings").frame["ts"].iloc[0] == \
+        pd.Timestamp("2026-03-02 13:00", tz="UTC")  # naive ISO is Bangkok time

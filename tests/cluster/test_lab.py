@@ -1,0 +1,42 @@
+"""``ssz lab`` set-up without a browser: the kernel registration, the command line, a taken port."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cluster import lab
+from cluster.cli import app
+
+
+def test_kernel_is_registered_in_the_given_prefix_once(tmp_path: Path) -> None:
+    d = lab.ensure_kernel(prefix=str(tmp_path))
+    spec = json.loads((d / "kernel.json").read_text())
+    assert d == tmp_path / "share" / "jupyter" / "kernels" / lab.KERNEL_NAME
+    assert spec["argv"][0] == sys.executable and spec["display_name"] == lab.KERNEL_DISPLAY
+    mtime = (d / "kernel.json").stat().st_mtime_ns
+    assert lab.ensure_kernel(prefix=str(tmp_path)) == d and (d / "kernel.json").stat().st_mtime_ns == mtime
+
+
+def test_command_binds_loopback_with_token_and_no_calls_out() -> None:
+    cmd = lab.command(8899, "abc", lab.NOTEBOOKS)
+    assert "--ip=127.0.0.1" in cmd and "--IdentityProvider.token=abc" in cmd and "--port-retries=0" in cmd
+    assert "--LabApp.extension_manager=readonly" in cmd and f"--ServerApp.root_dir={lab.NOTEBOOKS}" in cmd
+    settings = next(c for c in cmd if c.startswith("--LabApp.user_settings_dir=")).split("=", 1)[1]
+    tracker = Path(settings) / "@jupyterlab/notebook-extension/tracker.jupyterlab-settings"
+    assert json.loads(tracker.read_text())["autoStartDefaultKernel"] is True
+
+
+def test_taken_port_and_missing_folder_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        r = CliRunner().invoke(app, ["lab", "--port", str(port)])
+    assert r.exit_code == 2 and f"port {port} on 127.0.0.1 is in use" in r.output
+    r = CliRunner().invoke(app, ["lab", "--dir", str(tmp_path / "nope")])
+    assert r.exit_code == 2 and "does not exist" in r.output

@@ -1,0 +1,214 @@
+"""The one field-input reader on files the tests write the way Thai users' tools write them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import shapely
+from pyproj import Geod
+
+from twin import fieldinput as fi
+
+ZONE = fi.Area(shapely.box(100.460, 7.000, 100.475, 7.010), "the Hat Yai zone")
+HEAD = "เลขรับแจ้ง,วันเวลา,ประเภท,ลองจิจูด,ละติจูด\n"
+ROWS = ["A1,15/03/2569 07:30,ลักทรัพย์,100.4679,7.0046",
+        "A2,๑๖/๐๓/๒๕๖๙ 22:10 น.,ชิงทรัพย์,100.4681,7.0051",
+        "A3,17 มี.ค. 2569 เวลา 01:05,ลักทรัพย์,100.4690,7.0060",
+        "A4,2026-03-18T09:00:00+00:00,ลักทรัพย์,100.4700,7.0070"]
+
+
+def _write(tmp: Path, name: str, text: str, enc: str) -> Path:
+    p = tmp / name
+    p.write_bytes(text.encode(enc))
+    return p
+
+
+@pytest.mark.parametrize("enc,delim", [("utf-8", ","), ("utf-8-sig", ","), ("cp874", ","), ("utf-16", "\t"),
+                                       ("cp874", ";")])
+def test_thai_encodings_delimiters_and_dates(tmp_path: Path, enc: str, delim: str) -> None:
+    text = (HEAD + "\n".join(ROWS) + "\n").replace(",", delim)
+    r = fi.read_table(_write(tmp_path, "incidents.csv", text, enc), "incidents", area=ZONE)
+    f = r.frame
+    assert r.delimiter == delim and len(f) == 4 and r.warnings == []
+    assert r.encoding in {"utf-8": ("utf-8",), "utf-8-sig": ("utf-8-sig",), "cp874": ("cp874",),
+                          "utf-16": ("utf-16",)}[enc]
+    # BE 2569 = 2026; Bangkok is UTC+7 when no zone is written; an explicit offset is kept
+    utc = [pd.Timestamp(t, tz="UTC") for t in ("2026-03-15 00:30", "2026-03-16 15:10", "2026-03-16 18:05",
+                                                "2026-03-18 09:00")]
+    assert f["ts"].tolist() == utc
+    assert f["hour"].tolist() == [7, 22, 1, 16]
+    assert f["kind"].tolist()[:2] == ["ลักทรัพย์", "ชิงทรัพย์"] and f["incident_id"].tolist()[0] == "A1"
+    assert f["in_area"].all()
+
+
+def test_xlsx_with_excel_dates_and_english_headers(tmp_path: Path) -> None:
+    p = tmp_path / "pings.xlsx"
+    pd.DataFrame({"Device ID": ["car-1", "car-1"], "Fix time": [dt.datetime(2026, 3, 2, 21, 0), "02/03/2569 21:01"],
+                  "Latitude": [7.0046, 7.0047], "Longitude": [100.4679, 100.4680]}).to_excel(p, index=False)
+    r = fi.read_table(p, "gps_pings", area=ZONE)
+    assert r.encoding == "xlsx" and r.frame["unit_id"].tolist() == ["car-1", "car-1"]
+    assert r.frame["ts"].tolist() == [pd.Timestamp("2026-03-02 14:00", tz="UTC"),
+                                      pd.Timestamp("2026-03-02 14:01", tz="UTC")]
+    assert not r.frame["jump"].any()
+
+
+def test_title_rows_above_the_header_are_skipped(tmp_path: Path) -> None:
+    text = "รายงานเหตุประจำเดือน มีนาคม 2569,,,,\nสภ.หาดใหญ่,,,,\n\n" + HEAD + ROWS[0] + "\n" + ROWS[1] + "\n"
+    r = fi.read_table(_write(tmp_path, "report.csv", text, "cp874"), "incidents")
+    assert len(r.frame) == 2 and "header is on line 4" in r.warnings[0]
+    p = tmp_path / "report.xlsx"
+    rows = [["รายงานเหตุ", None, None], [None, None, None], ["หน่วย", "เวลา", "พิกัด"],
+            ["car-1", "02/03/2569 21:00", "7.0046, 100.4679"], ["car-1", "02/03/2569 21:01", "7.0047, 100.4680"]]
+    pd.DataFrame(rows).to_excel(p, index=False, header=False)
+    g = fi.read_table(p, "gps_pings")
+    assert g.frame["lon"].tolist() == [100.4679, 100.468] and "header is on row 3" in g.warnings[0]
+    bad = _write(tmp_path, "ragged.csv", HEAD + ROWS[0] + ",extra\n", "utf-8")
+    with pytest.raises(fi.InputError, match=r"row 1 \(line 2\).*6 cells but the header has 5"):
+        fi.read_table(bad, "incidents")
+
+
+def test_swapped_outside_and_null_island_are_counted_and_said(tmp_path: Path) -> None:
+    rows = ["1,15/03/2569 07:30,x,7.0046,100.4679",        # swapped
+            "2,15/03/2569 08:30,x,0,0",                     # null island
+            "3,15/03/2569 09:30,x,100.5500,7.0500",         # in the city, outside the zone
+            "4,15/03/2569 10:30,x,100.4700,7.0070"]
+    p = _write(tmp_path, "i.csv", HEAD + "\n".join(rows), "utf-8")
+    r = fi.read_table(p, "incidents", area=ZONE)
+    assert r.counts == {"rows": 4, "null_island": 1, "swapped": 1, "outside_area": 1, "kept": 3}
+    assert r.frame["lon"].tolist() == [100.4679, 100.55, 100.47] and r.frame["in_area"].tolist() == [True, False, True]
+    assert "1 of 3 incidents are outside the Hat Yai zone" in " ".join(r.warnings)
+    assert any("at 0,0" in w for w in r.warnings) and any("swapped" in w for w in r.warnings)
+    assert fi.read_table(p, "incidents", area=ZONE, outside="drop").frame["row"].tolist() == [1, 4]
+    with pytest.raises(fi.InputError, match="swapped"):
+        fi.read_table(p, "incidents", area=ZONE, swapped="refuse")
+    with pytest.raises(fi.InputError, match="outside the Hat Yai zone"):
+        fi.read_table(p, "incidents", area=ZONE, outside="refuse")
+
+
+def test_twelve_of_forty_outside_and_another_city_refused(tmp_path: Path) -> None:
+    rows = [f"{i},15/03/2569 07:30,x,{100.4679 if i >= 12 else 100.60:.4f},7.0046" for i in range(40)]
+    r = fi.read_table(_write(tmp_path, "a.csv", HEAD + "\n".join(rows), "utf-8"), "incidents", area=ZONE)
+    assert "12 of 40 incidents are outside the Hat Yai zone" in r.warnings[0] and r.counts["outside_area"] == 12
+    bkk = [f"{i},15/03/2569 07:30,x,100.75,13.72" for i in range(5)]  # Lat Krabang, Bangkok
+    with pytest.raises(fi.InputError, match=r"none of the 5 incidents is inside the Hat Yai zone") as e:
+        fi.read_table(_write(tmp_path, "b.csv", HEAD + "\n".join(bkk), "utf-8"), "incidents", area=ZONE)
+    assert "What to do" in str(e.value) and e.value.exit_code == 2
+
+
+@pytest.mark.parametrize("cell,problem", [("31/02/2569 07:30", "does not exist"), ("15/03/69 07:30", "two-digit"),
+                                          ("15/03/2569 25:10", "not a time of day"), ("yesterday", "not a date")])
+def test_bad_dates_name_file_row_column_and_fix(tmp_path: Path, cell: str, problem: str) -> None:
+    p = _write(tmp_path, "bad.csv", HEAD + ROWS[0] + "\n" + f"A9,{cell},x,100.47,7.005\n", "utf-8")
+    with pytest.raises(fi.InputError) as e:
+        fi.read_table(p, "incidents")
+    msg = str(e.value)
+    assert msg.startswith("bad.csv: row 2 (line 3), column 'ts' (\"วันเวลา\")")
+    assert problem in msg and "What to do" in msg
+    assert (e.value.row, e.value.column) == (2, "ts")
+
+
+def test_missing_column_and_drop_mode(tmp_path: Path) -> None:
+    p = _write(tmp_path, "q.csv", "จุดตรวจ,เวลา\nQ1,15/03/2569 20:00\n", "utf-8")
+    with pytest.raises(fi.InputError, match=r"no column for 'unit_id'.*add a column headed 'unit_id'"):
+        fi.read_table(p, "qr_scans")
+    p2 = _write(tmp_path, "p.csv", "unit,time,lat,lon\ncar-1,15/03/2569 20:00,7.0046,100.4679\n"
+                "car-1,not a time,7.0046,100.4679\ncar-1,15/03/2569 20:01,7.0047,100.4680\n", "utf-8")
+    r = fi.read_table(p2, "gps_pings", on_bad_row="drop")
+    assert len(r.frame) == 2 and r.counts["bad_rows"] == 1 and r.rejected[0].row == 2
+    assert "1 of 3 rows could not be read" in r.warnings[0]
+
+
+def test_date_without_time_has_no_hour_and_month_first_is_detected(tmp_path: Path) -> None:
+    p = _write(tmp_path, "d.csv", HEAD + "A1,15/03/2569,x,100.47,7.005\nA2,15/03/2569 07:30,x,100.47,7.005\n", "utf-8")
+    r = fi.read_table(p, "incidents")
+    assert pd.isna(r.frame["hour"].iloc[0]) and r.frame["hour"].iloc[1] == 7
+    assert "have a date but no time of day" in r.warnings[0]
+    us = _write(tmp_path, "us.csv", "datetime,lon,lat\n03/15/2026 07:30,100.47,7.005\n03/01/2026 07:30,100.47,7.005\n",
+                "utf-8")
+    r2 = fi.read_table(us, "incidents")
+    assert r2.frame["ts"].dt.tz_convert(fi.LOCAL_TZ).dt.day.tolist() == [15, 1] and "month first" in r2.warnings[0]
+
+
+def test_gps_jumps_are_flagged_and_kept_out_of_trips() -> None:
+    g = Geod(ellps="WGS84")
+    lon0, lat0 = 100.4679, 7.0046
+    step = [g.fwd(lon0, lat0, 90, 100 * k)[:2] for k in range(6)]  # 100 m every 30 s = 3.3 m/s
+    pts = [step[0], step[1], (lon0 + 0.5, lat0), step[3], step[4], (0.0, 0.0), step[5]]
+    ts = pd.date_range("2026-03-02 21:00", periods=7, freq="30s").strftime("%d/%m/2569 %H:%M:%S")
+    raw = pd.DataFrame({"unit_id": "car-1", "ts": ts, "lon": [p[0] for p in pts], "lat": [p[1] for p in pts]})
+    r = fi.validate_frame(raw, "gps_pings", source="POST /v1/field/gps")
+    assert r.counts["null_island"] == 1 and r.counts["jumps"] == 1
+    assert r.frame["jump"].tolist() == [False, False, True, False, False, False]
+    assert len(fi.trip_pings(r.frame)) == 5
+    assert any("0,0" in w for w in r.warnings) and any("jump=True" in w for w in r.warnings)
+
+
+def test_device_clock_in_the_future_is_refused_or_dropped() -> None:
+    now = dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.UTC)
+    raw = [{"id": "car-1", "timestamp": "2026-03-02T13:59:30Z", "lat": 7.0046, "lon": 100.4679},
+           {"id": "car-1", "timestamp": "2026-03-02T14:30:00Z", "lat": 7.0047, "lon": 100.4680}]
+    with pytest.raises(fi.InputError, match=r"row 2, column 'ts'.*1800 s in the future.*set the device's clock"):
+        fi.validate_frame(raw, "gps_pings", source="POST /v1/field/gps", max_future_s=120, now=now)
+    r = fi.validate_frame(raw, "gps_pings", max_future_s=120, now=now, on_bad_row="drop")
+    assert len(r.frame) == 1 and r.counts["bad_rows"] == 1
+
+
+def test_survey_with_thai_months_and_checks(tmp_path: Path) -> None:
+    text = ("ชุมชน,เดือน,จำนวนผู้ตอบ,ความหวาดกลัวอาชญากรรม (%),ความเชื่อมั่นต่อตำรวจ (%)\n"
+            "ราชธานี,มี.ค. 2569,120,38.5%,81\nประชาร่วมใจ,03/2569,110,\"41,5\",79.0\n"
+            "วิเชียรจำนงค์,2026-03,100,๓๐,๘๕\n")
+    r = fi.read_table(_write(tmp_path, "poll.csv", text, "cp874"), "survey_results")
+    f = r.frame
+    assert f["month"].tolist() == [dt.date(2026, 3, 1)] * 3
+    assert f["fear_of_crime_pct"].tolist() == [38.5, 41.5, 30.0] and f["confidence_in_police_pct"].tolist()[2] == 85.0
+    frac = text.replace("38.5%", "0.385").replace('"41,5"', "0.415").replace("๓๐", "0.3")
+    with pytest.raises(fi.InputError, match="look like fractions"):
+        fi.read_table(_write(tmp_path, "frac.csv", frac, "utf-8"), "survey_results")
+    dup = text + "ราชธานี,มีนาคม 2569,50,30,90\n"
+    with pytest.raises(fi.InputError, match="more than one row"):
+        fi.read_table(_write(tmp_path, "dup.csv", dup, "utf-8"), "survey_results")
+    over = text.replace("๘๕", "105")
+    with pytest.raises(fi.InputError, match=r"row 3 .*outside 0..100"):
+        fi.read_table(_write(tmp_path, "over.csv", over, "utf-8"), "survey_results")
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(fi.InputError, match="does not exist"):
+        fi.read_table(tmp_path / "nope.csv", "incidents")
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
+    with pytest.raises(fi.InputError, match=r"save as \.xlsx"):
+        fi.read_table(tmp_path / "old.xls", "incidents")
+    (tmp_path / "e.csv").write_bytes(b"")
+    with pytest.raises(fi.InputError, match="empty"):
+        fi.read_table(tmp_path / "e.csv", "incidents")
+    with pytest.raises(fi.InputError, match="unknown input kind"):
+        fi.validate_frame(pd.DataFrame({"a": [1]}), "weather")
+    xy = pd.DataFrame({"date": ["15/03/2569"], "x": ["662000"], "y": ["774600"]})
+    with pytest.raises(fi.InputError, match="EPSG"):
+        fi.validate_frame(xy, "incidents")
+    r = fi.validate_frame(xy, "incidents", epsg=32647)
+    assert 100.4 < r.frame["lon"].iloc[0] < 100.6 and pd.isna(r.frame["hour"].iloc[0])
+
+
+def test_device_batches_take_the_vectorised_path_and_agree_with_the_cell_parsers() -> None:
+    import time
+
+    n = 5000
+    ts = pd.date_range("2026-03-02T13:00:00Z", periods=n, freq="1s")
+    raw = [{"id": f"car-{i % 20}", "timestamp": t.isoformat(), "lat": 7.0046 + 1e-5 * (i % 100), "lon": 100.4679}
+           for i, t in enumerate(ts)]
+    t0 = time.perf_counter()
+    r = fi.validate_frame(raw, "gps_pings")
+    took = time.perf_counter() - t0
+    assert len(r.frame) == n and took < 2.5, f"{n} pings took {took:.2f}s"
+    # the same times written the Thai way (day-first, Buddhist Era, Bangkok) give the same instants
+    thai = [dict(d, timestamp=(t.tz_convert("Asia/Bangkok")).strftime("%d/%m/") + str(t.year + 543)
+                 + t.tz_convert("Asia/Bangkok").strftime(" %H:%M:%S")) for d, t in zip(raw[:50], ts[:50], strict=True)]
+    slow = fi.validate_frame(thai, "gps_pings")
+    fast = r.frame[r.frame["row"] <= 50].sort_values("row")
+    assert slow.frame.sort_values("row")["ts"].tolist() == fast["ts"].tolist()
+    assert fi.validate_frame([dict(raw[0], timestamp="2026-03-02 20:00")], "gps_pings").frame["ts"].iloc[0] == \
+        pd.Timestamp("2026-03-02 13:00", tz="UTC")  # naive ISO is Bangkok time

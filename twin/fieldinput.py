@@ -1,0 +1,1125 @@
+"""The one validating reader for tabular field input: incidents, risk points, surveys, GPS pings, QR scans.
+
+Every spreadsheet or device batch an analyst, officer or device hands in goes through :func:`read_table` (a
+file: CSV or ``.xlsx``) or :func:`validate_frame` (rows already in memory, e.g. a JSON batch posted to the API).
+Both return a :class:`ReadResult`: the rows as a typed frame with canonical column names, plus warnings and
+counts; anything that cannot be read is an :class:`InputError` naming the file, row, column, what is wrong and
+what to do. Nothing is silently defaulted or dropped: every row left out is counted and said in a warning.
+
+What it reads (checked on the inputs Thai users really send):
+
+- **Encodings**: UTF-8 with or without BOM, UTF-16 with BOM (Excel's "Unicode text", tab separated), Thai
+  Windows/TIS-620 (``cp874``, what Thai Excel writes as "CSV"), detected with ``charset-normalizer``; the
+  delimiter (``, ; tab |``) is sniffed with :class:`csv.Sniffer`. ``.xlsx`` through ``openpyxl`` (first sheet, or
+  ``sheet=``); old ``.xls`` is refused with what to do.
+- **Headers**: each input kind declares its columns (:data:`SPECS`) with Thai and English aliases; headers are
+  matched ignoring case, spaces, ``_``/``-`` and units in brackets, e.g. ``ละติจูด``, ``Latitude``, ``lat``.
+- **Dates and times**: ISO-8601, day-first ``15/03/2569 07:30`` (``/ - .`` separators), Buddhist Era years
+  (year > 2400 is BE: 2569 -> 2026), Thai digits (``๐-๙``), Thai month names and abbreviations
+  (``15 มี.ค. 2569``), separate date and time columns, Excel date cells; a time without a zone is
+  Asia/Bangkok (UTC+7), an explicit offset is kept; everything is returned as UTC (the twin's convention).
+  A month-first file (a value like ``03/15/2026``) is detected per column and read month-first with a warning;
+  two-digit years are refused (ambiguous between BE and CE).
+- **Coordinates**: ``lon``/``lat`` columns, or one ``lat, lon`` column (what Google Maps copies), or metric
+  ``x``/``y`` with ``epsg=``. Null island (0, 0: a tracker with no fix) is refused row by row; lon/lat swapped
+  (a latitude beyond ±90, or a point that lands in the area only when swapped) is fixed with a warning or
+  refused (``swapped="refuse"``); points outside ``area`` are counted and reported ("12 of 40 incidents are
+  outside the Hat Yai zone"), kept with ``in_area=False`` or dropped or refused (``outside=``); if *no* point
+  is in the area the file is refused (wrong city?).
+- **GPS pings**: per unit, in time order, a ping that would need a speed above ``max_speed_mps`` from the
+  unit's last good ping is flagged ``jump=True`` (distances on the WGS84 ellipsoid, ``pyproj.Geod``); use
+  :func:`trip_pings` to keep them out of trips.
+
+Errors say where: ``incidents.csv: row 7 (line 8), column 'datetime' ("วันเวลา"): "31/02/2569" is not a
+date. What to do: ...``. ``InputError.exit_code`` is 2 for command-line tools.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from twin.layers import Rejection
+
+LOCAL_TZ = "Asia/Bangkok"
+BE_OFFSET = 543
+NULL_ISLAND_DEG = 1e-6
+DEFAULT_MAX_SPEED_MPS = 55.0  # ~200 km/h: faster than any patrol car or motorcycle in a city
+SHOWN_ROWS = 5
+
+ColumnType = Literal["text", "float", "int", "percent", "datetime", "date", "time", "month", "lon", "lat",
+                     "latlon", "x", "y", "hour", "bool"]
+
+
+# --------------------------------------------------------------------------------------------- errors
+class InputError(ValueError):
+    """Field input that cannot be read; the message names the file, row, column, the fault and what to do.
+
+    Attributes
+    ----------
+    source : str
+        The file name (or what the rows came from, e.g. ``POST /v1/field/gps``).
+    row : int or None
+        1-based data row (the header is not counted); ``None`` when the fault is the whole file or a column.
+    column : str or None
+        The canonical column name (the header as written in the file is in the message).
+    problem, fix : str
+        What is wrong, and what to do about it.
+    """
+
+    exit_code = 2
+
+    def __init__(self, source: str, problem: str, fix: str, *, row: int | None = None, column: str | None = None,
+                 header: str | None = None, line: int | None = None):
+        self.source, self.problem, self.fix, self.row, self.column = source, problem, fix, row, column
+        where = source
+        if row is not None:
+            where += f": row {row}" + (f" (line {line})" if line is not None else "")
+        if column is not None:
+            sep = ", " if row is not None else ": "
+            where += f"{sep}column {column!r}" + (f' ("{header}")' if header and header != column else "")
+        super().__init__(f"{where}: {problem}. What to do: {fix}")
+
+
+# --------------------------------------------------------------------------------------------- specs
+@dataclass(frozen=True)
+class Column:
+    """One declared input column: canonical name, type, whether required, and accepted header aliases."""
+
+    name: str
+    type: ColumnType
+    required: bool = True
+    aliases: tuple[str, ...] = ()
+    doc: str = ""
+    lo: float | None = None
+    hi: float | None = None
+    values: Mapping[str, str] | None = None  # accepted spellings (normalised) -> canonical value
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The declared columns of one kind of field input.
+
+    ``any_of`` lists groups of which at least one column must be present (e.g. a time, or an hour of day);
+    ``points`` says the rows are positions (coordinate checks apply); ``noun`` is used in messages.
+    """
+
+    kind: str
+    noun: str
+    columns: tuple[Column, ...]
+    any_of: tuple[tuple[str, ...], ...] = ()
+    points: Literal["required", "optional", "none"] = "required"
+
+    def column(self, name: str) -> Column:
+        """The declared column of that canonical name."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+_LON = Column("lon", "lon", False, ("longitude", "lng", "long", "ลองจิจูด", "ลองติจูด", "พิกัดx", "x_wgs84"),
+              "WGS84 longitude (degrees east)")
+_LAT = Column("lat", "lat", False, ("latitude", "ละติจูด", "พิกัดy", "y_wgs84"), "WGS84 latitude (degrees north)")
+_LATLON = Column("latlon", "latlon", False, ("coordinates", "coords", "location", "พิกัด", "ตำแหน่ง", "latlng"),
+                 '"lat, lon" in one cell (as Google Maps copies it)')
+_X = Column("x", "x", False, ("easting", "utm_x"), "projected easting in metres (give epsg=)")
+_Y = Column("y", "y", False, ("northing", "utm_y"), "projected northing in metres (give epsg=)")
+_TS = Column("ts", "datetime", False, ("datetime", "timestamp", "time_stamp", "date_time", "วันเวลา", "วันที่เวลา",
+                                       "วันและเวลา", "เวลาเกิดเหตุ", "วันเวลาเกิดเหตุ", "fixtime", "devicetime",
+                                       "occurred", "occurred_at"),
+             "date and time; Asia/Bangkok when no zone is written")
+_DATE = Column("date", "date", False, ("วันที่", "วันเกิดเหตุ", "day"), "calendar date (day first, BE or CE)")
+_TIME = Column("time", "time", False, ("เวลา", "clock"), "time of day HH:MM[:SS]")
+_UNIT = Column("unit_id", "text", True, ("unit", "patrol", "patrol_id", "device", "device_id", "deviceid", "id",
+                                         "หน่วย", "สายตรวจ", "รหัสหน่วย", "ทะเบียนรถ"), "patrol unit or device id")
+
+RISK_KIND_VALUES = {"lighting": "lighting", "light": "lighting", "dark": "lighting", "ไฟฟ้า": "lighting",
+                    "แสงสว่าง": "lighting", "ไฟส่องสว่าง": "lighting", "จุดมืด": "lighting", "ไฟดับ": "lighting",
+                    "vegetation": "vegetation", "tree": "vegetation", "trees": "vegetation", "ต้นไม้": "vegetation",
+                    "กิ่งไม้": "vegetation", "หญ้ารก": "vegetation", "รก": "vegetation",
+                    "abandoned": "abandoned", "บ้านร้าง": "abandoned", "อาคารร้าง": "abandoned", "ร้าง": "abandoned",
+                    "other": "other", "อื่นๆ": "other", "อื่น": "other"}
+RISK_STATUS_VALUES = {"reported": "reported", "แจ้งแล้ว": "reported", "รอดำเนินการ": "reported",
+                      "scheduled": "scheduled", "นัดหมาย": "scheduled", "กำลังดำเนินการ": "scheduled",
+                      "fixed": "fixed", "done": "fixed", "แก้ไขแล้ว": "fixed", "เสร็จแล้ว": "fixed"}
+
+SPECS: dict[str, InputSpec] = {
+    "incidents": InputSpec("incidents", "incidents", (
+        Column("incident_id", "text", False, ("id", "case_id", "เลขที่", "เลขคดี", "เลขรับแจ้ง", "รหัส")),
+        Column("kind", "text", False, ("category", "type", "offence", "offense", "crime_type", "ประเภท",
+                                       "ประเภทเหตุ", "ข้อหา", "ฐานความผิด")),
+        _TS, _DATE, _TIME,
+        Column("hour", "hour", False, ("ชั่วโมง", "hour_of_day"), "hour of day 0-23 (when no time is given)",
+               lo=0, hi=23),
+        Column("zone", "text", False, ("community", "beat", "area", "zone_id", "ชุมชน", "เขต", "พื้นที่")),
+        _LON, _LAT, _LATLON, _X, _Y,
+    ), any_of=(("ts", "date", "hour"),)),
+    "risk_points": InputSpec("risk_points", "risk points", (
+        Column("risk_id", "text", False, ("id", "point_id", "รหัส", "รหัสจุด", "ลำดับ")),
+        Column("kind", "text", True, ("type", "category", "risk", "ประเภท", "ประเภทความเสี่ยง", "ปัญหา"),
+               "lighting, vegetation, abandoned or other (Thai accepted)", values=RISK_KIND_VALUES),
+        Column("status", "text", False, ("สถานะ", "state"), "reported, scheduled or fixed",
+               values=RISK_STATUS_VALUES),
+        Column("description", "text", False, ("detail", "details", "รายละเอียด", "หมายเหตุ", "note")),
+        Column("reported_date", "date", False, ("date", "reported", "วันที่แจ้ง", "วันที่")),
+        Column("agency", "text", False, ("หน่วยงาน", "ผู้รับผิดชอบ", "owner")),
+        _LON, _LAT, _LATLON, _X, _Y,
+    )),
+    "survey_results": InputSpec("survey_results", "survey rows", (
+        Column("community", "text", True, ("ชุมชน", "หมู่บ้าน", "community_name", "area", "zone")),
+        Column("month", "month", True, ("เดือน", "survey_month", "period", "เดือนที่สำรวจ", "date", "วันที่"),
+               "survey month, e.g. 2026-03, 03/2569 or มี.ค. 2569"),
+        Column("respondents", "int", True, ("n", "sample", "sample_size", "จำนวนผู้ตอบ", "ผู้ตอบ",
+                                            "จำนวนผู้ตอบแบบสอบถาม", "จำนวนตัวอย่าง"), lo=1),
+        Column("fear_of_crime_pct", "percent", True, ("fear", "fear_of_crime", "fear_pct", "ความหวาดกลัว",
+                                                      "ความหวาดกลัวอาชญากรรม", "ความกลัวอาชญากรรม"),
+               "share afraid of crime, % (programme target: below 40)", lo=0, hi=100),
+        Column("confidence_in_police_pct", "percent", True, ("confidence", "confidence_pct", "trust",
+                                                             "ความเชื่อมั่น", "ความเชื่อมั่นต่อตำรวจ",
+                                                             "ความเชื่อมั่นในตำรวจ"),
+               "share confident in the police, % (programme target: above 80)", lo=0, hi=100),
+        Column("city", "text", False, ("เมือง", "สถานี", "สภ")),
+    ), points="none"),
+    "gps_pings": InputSpec("gps_pings", "GPS pings", (
+        _UNIT,
+        Column("ts", "datetime", True, (*_TS.aliases, "time", "เวลา", "fix_time"), _TS.doc),
+        Column("speed_mps", "float", False, ("speed", "ความเร็ว"), "metres per second", lo=0, hi=100),
+        Column("speed_kmh", "float", False, ("speed_kph", "กม/ชม"), "km/h (converted to m/s)", lo=0, hi=360),
+        Column("heading_deg", "float", False, ("heading", "bearing", "course", "ทิศทาง"), lo=0, hi=360),
+        Column("accuracy_m", "float", False, ("accuracy", "hdop_m", "ความแม่นยำ"), lo=0),
+        _LON, _LAT, _LATLON,
+    )),
+    "qr_scans": InputSpec("qr_scans", "QR scans", (
+        Column("checkpoint_id", "text", True, ("checkpoint", "box", "box_id", "qr", "qr_id", "จุดตรวจ",
+                                               "รหัสจุดตรวจ", "ตู้แดง", "ตู้เขียว")),
+        Column("unit_id", "text", True, (*_UNIT.aliases[:-1], "ผู้ตรวจ")),
+        Column("officer_id", "text", False, ("officer", "เจ้าหน้าที่", "ชื่อผู้ตรวจ", "ยศชื่อ")),
+        Column("ts", "datetime", True, (*_TS.aliases, "time", "เวลา", "scan_time", "เวลาสแกน"), _TS.doc),
+        _LON, _LAT, _LATLON,
+    ), points="optional"),
+}
+
+
+# --------------------------------------------------------------------------------------------- area
+@dataclass(frozen=True)
+class Area:
+    """Where the points are expected: a WGS84 polygon (the zone, or the city) and its name for messages."""
+
+    polygon: Any  # shapely Polygon / MultiPolygon in WGS84 lon/lat
+    name: str
+
+    def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Boolean mask of the points inside (or on the edge of) the polygon."""
+        import shapely
+
+        return np.asarray(shapely.intersects_xy(self.polygon, np.asarray(lon, float), np.asarray(lat, float)))
+
+
+# --------------------------------------------------------------------------------------------- result
+@dataclass
+class ReadResult:
+    """Rows that were read, typed, with canonical column names, plus what the reader noticed.
+
+    ``frame`` columns follow the spec (``ts`` is tz-aware UTC; ``month`` the first day of the month, a
+    ``datetime.date``; positions ``lon``/``lat``); point kinds add ``in_area`` when an area was given and
+    ``gps_pings`` add ``jump``. Columns the spec does not know are kept as text, unchanged. ``row`` is each
+    row's 1-based data row in the input, for messages.
+    """
+
+    kind: str
+    source: str
+    frame: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)  # rows left out: layer=kind, row (1-based), field
+    encoding: str | None = None
+    delimiter: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)  # canonical name -> header as written
+
+    def summary(self) -> str:
+        """One paragraph for a person: what was read, from where, and every warning."""
+        head = (f"{self.source}: {len(self.frame)} of {self.counts.get('rows', len(self.frame))} "
+                f"{SPECS[self.kind].noun} read" + (f" ({self.encoding}" + (f", delimiter {self.delimiter!r}"
+                                                                          if self.delimiter else "") + ")"
+                                                    if self.encoding else ""))
+        return "\n".join([head, *(f"  warning: {w}" for w in self.warnings)])
+
+
+# --------------------------------------------------------------------------------------------- text helpers
+_THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
+_ZW = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060"), None)
+
+THAI_MONTHS: dict[str, int] = {}
+for _i, (_full, _abbr) in enumerate([
+        ("มกราคม", "ม.ค."), ("กุมภาพันธ์", "ก.พ."), ("มีนาคม", "มี.ค."), ("เมษายน", "เม.ย."), ("พฤษภาคม", "พ.ค."),
+        ("มิถุนายน", "มิ.ย."), ("กรกฎาคม", "ก.ค."), ("สิงหาคม", "ส.ค."), ("กันยายน", "ก.ย."), ("ตุลาคม", "ต.ค."),
+        ("พฤศจิกายน", "พ.ย."), ("ธันวาคม", "ธ.ค.")], start=1):
+    THAI_MONTHS[_full] = THAI_MONTHS[_abbr] = THAI_MONTHS[_abbr.replace(".", "")] = _i
+EN_MONTHS = {m.lower(): i for i, m in enumerate(
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)}
+
+
+def normalize_text(s: str) -> str:
+    """Thai digits to ASCII, zero-width characters and BOMs removed, Unicode NFC, outer spaces stripped."""
+    return unicodedata.normalize("NFC", str(s)).translate(_ZW).translate(_THAI_DIGITS).strip()
+
+
+def header_key(s: str) -> str:
+    """A header reduced for matching: lower case, no spaces/underscores/dashes/dots, no ``(unit)`` suffix."""
+    s = normalize_text(s).lower()
+    s = re.sub(r"\(.*?\)|\[.*?\]", "", s)
+    return re.sub(r"[\s_\-./:%]+", "", s)
+
+
+def _missing(v: Any) -> bool:
+    if v is None or v is pd.NaT:
+        return True
+    if isinstance(v, float) and math.isnan(v):
+        return True
+    return isinstance(v, str) and normalize_text(v) in ("", "-", "–", "nan", "NaN", "null", "NULL", "None")
+
+
+# --------------------------------------------------------------------------------------------- decoding
+def decode_bytes(raw: bytes, source: str) -> tuple[str, str]:
+    """Bytes of a text table as ``(text, encoding)``: BOMs first, then strict UTF-8, then charset detection
+    among the encodings Thai spreadsheets use (cp874/TIS-620, UTF-16 without BOM, cp1252)."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    for bom, enc in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if raw.startswith(bom):
+            try:
+                return raw[2:].decode(enc), "utf-16"
+            except UnicodeDecodeError:
+                raise InputError(source, "the file starts with a UTF-16 mark but is not valid UTF-16",
+                                 "save it again from Excel as 'CSV UTF-8' or 'Unicode Text'") from None
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw, cp_isolation=["cp874", "tis_620", "utf_16_le", "utf_16_be", "cp1252"]).best()
+    if best is None:
+        raise InputError(source, "the text encoding is not UTF-8, UTF-16, TIS-620/cp874 or Windows-1252",
+                         "save the file from Excel as 'CSV UTF-8 (comma delimited)'")
+    enc = best.encoding.replace("tis_620", "cp874")
+    return str(best), enc
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter of a CSV text (one of ``, ; tab |``), from its first lines; ``,`` when there is one column."""
+    sample = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        counts = {d: sample.splitlines()[0].count(d) if sample else 0 for d in ",;\t|"}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+@dataclass
+class RawTable:
+    """A file's cells before validation: the header row found, the data rows, and where they came from."""
+
+    frame: pd.DataFrame  # columns: the header cells as written; cells: text (CSV) or Excel's own types
+    lines: list[int] | None  # file line of each data row (CSV), None for workbooks
+    header_row: int  # 1-based row (CSV line / sheet row) of the header
+    encoding: str  # text encoding, or "xlsx"
+    delimiter: str | None
+
+
+HEADER_SEARCH_ROWS = 10  # a report title or notes above the header are skipped up to this row
+
+
+def _grid(p: Path, sheet: str | int | None) -> tuple[list[list[Any]], list[int] | None, str, str | None]:
+    src = p.name
+    if not p.exists():
+        raise InputError(str(p), "the file does not exist", "check the path (and that the file was copied)")
+    suffix = p.suffix.lower()
+    if suffix in (".xls", ".ods"):
+        raise InputError(src, f"{suffix} workbooks are not read", "open it in Excel and save as .xlsx or as CSV UTF-8")
+    if suffix in (".xlsx", ".xlsm"):
+        try:
+            import openpyxl  # noqa: F401  (pandas reads xlsx through it)
+
+            df = pd.read_excel(p, sheet_name=0 if sheet is None else sheet, dtype=object, engine="openpyxl",
+                               header=None)
+        except ValueError as e:
+            raise InputError(src, f"cannot open the sheet: {e}", "name an existing sheet, or save as CSV") from None
+        except Exception as e:  # zip/xml errors of a damaged or mis-named workbook
+            raise InputError(src, f"not a readable .xlsx workbook ({type(e).__name__})",
+                             "open it in Excel and save it again as .xlsx, or as CSV UTF-8") from None
+        rows = [[None if _missing(v) else v for v in r] for r in df.itertuples(index=False)]
+        return rows, None, "xlsx", None
+    raw = p.read_bytes()
+    if raw[:4] == b"PK\x03\x04":
+        raise InputError(src, "this is an Excel workbook with a text file name", "rename it to .xlsx")
+    text, enc = decode_bytes(raw, src)
+    if not text.strip():
+        raise InputError(src, "the file is empty", "export the table again with its header row")
+    delim = sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text), delimiter=delim, skipinitialspace=True)
+    rows, lines = [], []
+    try:
+        for r in reader:
+            rows.append(r)
+            lines.append(reader.line_num)
+    except csv.Error as e:
+        raise InputError(src, f"the CSV cannot be parsed ({e})", "export the file again from Excel as CSV UTF-8",
+                         line=reader.line_num) from None
+    return rows, lines, enc, delim
+
+
+def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | None = None) -> RawTable:
+    """A CSV/TSV/TXT or ``.xlsx`` file as raw cells under its header row.
+
+    The header is the first row, or, when ``kind`` is given and the first rows are a report title or notes,
+    the first of the top :data:`HEADER_SEARCH_ROWS` rows whose cells name the kind's columns. Blank rows are
+    skipped. Refuses unreadable files, and rows with more cells than the header, with an :class:`InputError`.
+    """
+    p = Path(path)
+    rows, lines, enc, delim = _grid(p, sheet)
+    keep = [i for i, r in enumerate(rows) if any(not _missing(v) for v in r)]
+    if not keep:
+        raise InputError(p.name, "the file has no rows", "export the table again with its header row")
+    h = keep[0]
+    if kind is not None and kind in SPECS:
+        for i in keep[:HEADER_SEARCH_ROWS]:
+            try:
+                match_columns([normalize_text(str(v)) for v in rows[i] if not _missing(v)], SPECS[kind], p.name)
+            except InputError:
+                continue
+            h = i
+            break
+    width = len(rows[h])
+    while width and _missing(rows[h][width - 1]):
+        width -= 1
+    header = [normalize_text(str(v)) if not _missing(v) else f"column {k + 1}" for k, v in enumerate(rows[h][:width])]
+    body, body_lines = [], []
+    for i in keep:
+        if i <= h:
+            continue
+        r = list(rows[i])
+        extra = [v for v in r[width:] if not _missing(v)]
+        if extra:
+            line = lines[i] if lines else None
+            raise InputError(p.name, f"this row has {len(r)} cells but the header has {width}",
+                             "check for a delimiter inside an unquoted cell; quote such cells or export the file "
+                             "again", row=len(body) + 1, line=line)
+        body.append(r[:width] + [None] * (width - len(r)))
+        body_lines.append(lines[i] if lines else 0)
+    frame = pd.DataFrame(body, columns=header, dtype=object) if body else pd.DataFrame(columns=header)
+    return RawTable(frame, body_lines if lines else None, (lines[h] if lines else h + 1), enc, delim)
+
+
+# --------------------------------------------------------------------------------------------- cell parsers
+class _Bad(ValueError):
+    """One cell that cannot be read; the message says why."""
+
+
+def parse_number(v: Any) -> float:
+    """A number cell: Thai digits, thousands separators, a decimal comma (``7,0046``) and a ``%`` sign read."""
+    if isinstance(v, bool):
+        raise _Bad("expected a number, got true/false")
+    if isinstance(v, int | float | np.integer | np.floating):
+        x = float(v)
+    else:
+        s = normalize_text(v).replace(" ", "").rstrip("%")
+        if s.count(",") == 1 and "." not in s and not re.fullmatch(r"-?\d{1,3},\d{3}", s):
+            s = s.replace(",", ".")
+        elif re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", s):
+            s = s.replace(",", "")
+        try:
+            x = float(s)
+        except ValueError:
+            raise _Bad("not a number") from None
+    if not math.isfinite(x):
+        raise _Bad("not a finite number")
+    return x
+
+
+def _year(y: int) -> int:
+    if y < 100:
+        raise _Bad("two-digit year is ambiguous (Buddhist Era or Christian Era?)")
+    if y > 2400:
+        return y - BE_OFFSET
+    if 1900 <= y <= 2200:
+        return y
+    raise _Bad(f"year {y} is neither a Buddhist Era (25xx) nor a Christian Era (19xx/20xx) year")
+
+
+def _month_word(s: str) -> tuple[str, int | None]:
+    """Replace a Thai or English month name in ``s`` with its number (returns the text and the month)."""
+    for name in sorted(THAI_MONTHS, key=len, reverse=True):
+        if name in s:
+            return s.replace(name, f" {THAI_MONTHS[name]} "), THAI_MONTHS[name]
+    m = re.search(r"[A-Za-z]{3,9}", s)
+    if m and m.group(0)[:3].lower() in EN_MONTHS:
+        return s[:m.start()] + f" {EN_MONTHS[m.group(0)[:3].lower()]} " + s[m.end():], EN_MONTHS[m.group(0)[:3].lower()]
+    return s, None
+
+
+_TIME_RE = r"(?P<H>\d{1,2})[:.](?P<M>\d{2})(?:[:.](?P<S>\d{2})(?:\.\d+)?)?\s*(?:น\.?|น\s*\.)?"
+_TZ_RE = r"\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?"
+
+
+def _clock(m: re.Match[str]) -> dt.time:
+    h, mi, s = int(m.group("H")), int(m.group("M")), int(m.group("S") or 0)
+    if h > 23 or mi > 59 or s > 59:
+        raise _Bad(f"{h:02d}:{mi:02d} is not a time of day")
+    return dt.time(h, mi, s)
+
+
+def _tzinfo(s: str | None, tz: ZoneInfo) -> dt.tzinfo:
+    if not s:
+        return tz
+    if s == "Z":
+        return dt.UTC
+    sign = 1 if s[0] == "+" else -1
+    digits = s[1:].replace(":", "")
+    return dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+
+
+def parse_date_parts(s: str, month_first: bool = False) -> tuple[dt.date, str]:
+    """The date at the start of ``s`` and the rest of the text. Day-first unless ``month_first``; BE years and
+    Thai month names read."""
+    s, word_month = _month_word(normalize_text(s))
+    s = s.strip()
+    m = re.match(r"(?P<Y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?:[T\s]+|$)", s)
+    if m:  # ISO order (year first)
+        y, mo, d = _year(int(m.group("Y"))), int(m.group("m")), int(m.group("d"))
+    else:
+        m = re.match(r"(?P<a>\d{1,2})\s*[-/. ]\s*(?P<b>\d{1,2})\s*[-/. ]\s*(?P<Y>\d{2,4})(?:[T\s,]+|$)", s)
+        if not m:
+            raise _Bad("not a date (write day/month/year, e.g. 15/03/2569, or 2026-03-15)")
+        a, b = int(m.group("a")), int(m.group("b"))
+        if word_month is not None:
+            d, mo = a, word_month
+        else:
+            d, mo = (b, a) if month_first else (a, b)
+        y = _year(int(m.group("Y")))
+    try:
+        return dt.date(y, mo, d), s[m.end():].strip()
+    except ValueError:
+        raise _Bad(f"day {d} of month {mo} in {y} does not exist") from None
+
+
+def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False, date_only: bool = False) -> dt.datetime:
+    """A date-time cell as an aware UTC datetime: Python/pandas/Excel datetimes (naive = ``tz``), ISO-8601,
+    day-first Thai forms with BE years, Thai digits and month names, ``HH:MM[:SS]`` with an optional offset.
+    A date without a time is midnight local time."""
+    zone = ZoneInfo(tz)
+    if isinstance(v, pd.Timestamp):
+        v = v.to_pydatetime()
+    if isinstance(v, dt.datetime):
+        return (v if v.tzinfo else v.replace(tzinfo=zone)).astimezone(dt.UTC)
+    if isinstance(v, dt.date):
+        return dt.datetime.combine(v, dt.time(0), zone).astimezone(dt.UTC)
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        raise _Bad("a bare number is not a time (format the cell as a date in Excel, or write 15/03/2569 07:30)")
+    day, rest = parse_date_parts(str(v), month_first)
+    rest = rest.strip().lstrip("T").strip()
+    if rest.lower().startswith("เวลา"):
+        rest = rest[4:].strip()
+    if not rest:
+        return dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.UTC)
+    if date_only:
+        raise _Bad("expected a date only")
+    m = re.fullmatch(_TIME_RE + _TZ_RE, rest)
+    if not m:
+        raise _Bad(f"cannot read the time {rest!r} (write HH:MM, e.g. 07:30)")
+    return dt.datetime.combine(day, _clock(m), _tzinfo(m.group("tz"), zone)).astimezone(dt.UTC)
+
+
+def _date_only(v: Any) -> bool:
+    """True for a date-time cell that holds a date and no time of day (an Excel date at 00:00 included)."""
+    if isinstance(v, dt.datetime | pd.Timestamp):
+        return v.hour == v.minute == v.second == 0 and v.microsecond == 0
+    if isinstance(v, dt.date):
+        return True
+    try:
+        return not parse_date_parts(str(v))[1].strip()
+    except _Bad:
+        return False
+
+
+def parse_time(v: Any) -> dt.time:
+    """A time-of-day cell (``07:30``, ``7.30 น.``, an Excel time)."""
+    if isinstance(v, dt.time):
+        return v
+    if isinstance(v, dt.datetime | pd.Timestamp):
+        return v.time()
+    m = re.fullmatch(_TIME_RE, normalize_text(v))
+    if not m:
+        raise _Bad("not a time of day (write HH:MM, e.g. 07:30)")
+    return _clock(m)
+
+
+def parse_month(v: Any) -> dt.date:
+    """A survey month as its first day: ``2026-03``, ``03/2569``, ``มี.ค. 2569``, ``มีนาคม 69`` is refused
+    (two-digit year), a full date keeps its month."""
+    if isinstance(v, dt.datetime | pd.Timestamp):
+        return dt.date(v.year, v.month, 1)
+    if isinstance(v, dt.date):
+        return v.replace(day=1)
+    s, word = _month_word(normalize_text(v))
+    s = s.strip()
+    m = re.fullmatch(r"(?P<Y>\d{4})[-/.](?P<m>\d{1,2})", s)
+    if m:
+        return dt.date(_year(int(m.group("Y"))), _month_ok(int(m.group("m"))), 1)
+    m = re.fullmatch(r"(?P<m>\d{1,2})\s*[-/. ]\s*(?P<Y>\d{2,4})", s)
+    if m:
+        return dt.date(_year(int(m.group("Y"))), _month_ok(word or int(m.group("m"))), 1)
+    try:
+        d, rest = parse_date_parts(str(v))
+    except _Bad:
+        raise _Bad("not a month (write 2026-03, 03/2569 or มี.ค. 2569)") from None
+    if rest:
+        raise _Bad("not a month (write 2026-03, 03/2569 or มี.ค. 2569)")
+    return d.replace(day=1)
+
+
+def _month_ok(m: int) -> int:
+    if not 1 <= m <= 12:
+        raise _Bad(f"month {m} does not exist")
+    return m
+
+
+def _is_month_first(values: pd.Series) -> bool:
+    """True when some day-first-looking value can only be month-first (its second number is over 12)."""
+    text = values[values.map(lambda v: isinstance(v, str))].astype(str).map(normalize_text)
+    m = text.str.extract(r"^\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*\d{2,4}").dropna().astype(int)
+    return bool(len(m)) and bool((m[1] > 12).any()) and not bool((m[0] > 12).any())
+
+
+_ISO = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
+
+
+def _fast(col: Column, raw: pd.Series, tz: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Vectorised reading of the plain cells of a column (ASCII text, plain numbers within bounds, ISO-8601
+    times with 1900-2200 years); returns (values, which cells were read, which times had no time of day). The
+    other cells go through the cell-by-cell parsers, which say what is wrong."""
+    n = len(raw)
+    done = np.zeros(n, bool)
+    no_time = np.zeros(n, bool)
+    vals = pd.Series([None] * n, index=raw.index, dtype=object)
+    is_str = raw.map(lambda v: isinstance(v, str)).to_numpy(bool)
+    if col.type in ("float", "lon", "lat", "x", "y", "percent", "int", "hour"):
+        plain = raw.map(lambda v: isinstance(v, int | float | str) and not isinstance(v, bool))
+        num = pd.to_numeric(raw.where(plain), errors="coerce").to_numpy(float, copy=True)
+        ok = np.isfinite(num)
+        if col.type in ("int", "hour"):
+            ok &= np.equal(np.mod(num, 1), 0, where=ok, out=np.zeros(n, bool))
+        ok &= (num >= (-math.inf if col.lo is None else col.lo)) & (num <= (math.inf if col.hi is None else col.hi))
+        if ok.any():
+            vals[ok] = [int(x) for x in num[ok]] if col.type in ("int", "hour") else list(num[ok])
+        done = ok
+    elif col.type == "datetime" and is_str.any():
+        text = raw[is_str].astype(str).str.strip()
+        iso = text.str.fullmatch(_ISO).to_numpy(bool)
+        if iso.any():
+            t = text[iso]
+            aware = t.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$").to_numpy(bool)
+            parsed = pd.Series(pd.NaT, index=t.index, dtype="datetime64[ns, UTC]")
+            if aware.any():
+                parsed[aware] = pd.to_datetime(t[aware], utc=True, format="ISO8601", errors="coerce")
+            if (~aware).any():
+                local = pd.to_datetime(t[~aware], format="ISO8601", errors="coerce")
+                parsed[~aware] = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+            good = parsed.notna() & parsed.dt.year.between(1900, 2200)
+            idx = np.flatnonzero(is_str)[np.flatnonzero(iso)[good.to_numpy(bool)]]
+            vals.iloc[idx] = list(parsed[good].dt.to_pydatetime())
+            done[idx] = True
+            no_time[idx] = (t[good].str.len() == 10).to_numpy(bool)
+    elif col.type == "text" and col.values is None and is_str.any():
+        text = raw[is_str].astype(str)
+        stripped = text.str.strip()
+        plain = (text.map(str.isascii) & (stripped != "")
+                 & ~stripped.isin(["-", "nan", "NaN", "null", "NULL", "None"])).to_numpy(bool).copy()
+        idx = np.flatnonzero(is_str)[plain]
+        vals.iloc[idx] = list(text[plain].str.strip())
+        done[idx] = True
+    return vals, done, no_time
+
+
+# --------------------------------------------------------------------------------------------- matching
+def match_columns(headers: Sequence[str], spec: InputSpec, source: str) -> dict[str, str]:
+    """Map each declared column to the header that holds it (canonical name -> header as written).
+
+    Exact canonical names win over aliases; two headers for the same column, or a missing required column,
+    raise an :class:`InputError` that lists what the file has and what is accepted."""
+    keys = {h: header_key(h) for h in headers}
+    found: dict[str, str] = {}
+    for col in spec.columns:
+        names = [header_key(col.name)] + [header_key(a) for a in col.aliases]
+        hits = [h for h in headers if keys[h] == names[0]] or [h for h in headers if keys[h] in names[1:]]
+        hits = [h for h in hits if h not in found.values()]
+        if len(hits) > 1:
+            raise InputError(source, f"columns {', '.join(repr(h) for h in hits)} all look like {col.name!r}",
+                             "keep one of them, or rename the others", column=col.name)
+        if hits:
+            found[col.name] = hits[0]
+    missing = [c for c in spec.columns if c.required and c.name not in found]
+    if missing:
+        c = missing[0]
+        accepted = ", ".join([c.name, *c.aliases[:8]])
+        raise InputError(source, f"no column for {c.name!r} ({c.doc or c.type}); the file has "
+                         f"{', '.join(map(repr, headers))}",
+                         f"add a column headed {c.name!r} (also accepted: {accepted})", column=c.name)
+    for group in spec.any_of:
+        if not any(g in found for g in group):
+            raise InputError(source, f"none of the columns {', '.join(group)} is there; the file has "
+                             f"{', '.join(map(repr, headers))}",
+                             f"add one of them (e.g. {spec.column(group[0]).aliases[0]!r} with "
+                             f"{spec.column(group[0]).doc or 'values'})", column=group[0])
+    return found
+
+
+# --------------------------------------------------------------------------------------------- validation
+@dataclass
+class _Ctx:
+    source: str
+    spec: InputSpec
+    headers: dict[str, str]
+    lines: np.ndarray | None
+    on_bad_row: str
+    problems: list[Rejection] = field(default_factory=list)
+    no_time: set[int] = field(default_factory=set)  # rows whose date-time cell held a date only
+    month_first: list[str] = field(default_factory=list)  # date columns read month first
+
+    def fail(self, i: int, col: str, reason: str, value: Any, fix: str) -> None:
+        self.problems.append(Rejection(self.spec.kind, i + 1, col, reason, value))
+        if self.on_bad_row == "raise":
+            line = int(self.lines[i]) if self.lines is not None else None
+            raise InputError(self.source, f"{value!r} — {reason}", fix, row=i + 1, column=col,
+                             header=self.headers.get(col), line=line)
+
+
+_FIX = {
+    "datetime": "write day/month/year and time, e.g. 15/03/2569 07:30 (Buddhist Era) or 2026-03-15 07:30",
+    "date": "write day/month/year, e.g. 15/03/2569 or 2026-03-15",
+    "time": "write the time as HH:MM, e.g. 07:30",
+    "month": "write the month as 2026-03, 03/2569 or มี.ค. 2569",
+    "float": "write a plain number (a dot or a comma for decimals)",
+    "int": "write a whole number",
+    "percent": "write a percentage between 0 and 100 (e.g. 35 or 35%)",
+    "hour": "write the hour of day, 0 to 23",
+    "lon": "write the longitude in decimal degrees (e.g. 100.4679)",
+    "lat": "write the latitude in decimal degrees (e.g. 7.0046)",
+    "latlon": 'write "lat, lon" in decimal degrees, e.g. "7.0046, 100.4679"',
+    "text": "fill in the cell",
+}
+
+
+def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Series:
+    out: list[Any] = []
+    month_first = col.type in ("datetime", "date") and _is_month_first(raw)
+    fast, done, fast_no_time = _fast(col, raw, tz) if not month_first else (None, np.zeros(len(raw), bool), None)
+    ctx.no_time.update(np.flatnonzero(fast_no_time).tolist() if fast_no_time is not None else [])
+    fast_values = fast.tolist() if fast is not None else []
+    for i, v in enumerate(raw.tolist()):
+        if done[i]:
+            out.append(fast_values[i])
+            continue
+        if _missing(v):
+            if col.required:
+                ctx.fail(i, col.name, "the cell is empty", v, _FIX.get(col.type, "fill in the cell"))
+            out.append(None)
+            continue
+        try:
+            if col.type == "text":
+                x: Any = normalize_text(v) if not isinstance(v, float | int) else (
+                    str(int(v)) if float(v).is_integer() else str(v))
+                if col.values is not None:
+                    key = header_key(x)
+                    table = {header_key(k): val for k, val in col.values.items()}
+                    if key not in table:
+                        allowed = sorted(set(col.values.values()))
+                        raise _Bad(f"not one of {', '.join(allowed)}")
+                    x = table[key]
+            elif col.type in ("float", "lon", "lat", "x", "y"):
+                x = parse_number(v)
+            elif col.type in ("int", "hour"):
+                f = parse_number(v)
+                if not float(f).is_integer():
+                    raise _Bad("not a whole number")
+                x = int(f)
+            elif col.type == "percent":
+                x = parse_number(v)
+            elif col.type == "datetime":
+                x = parse_datetime(v, tz, month_first)
+                if _date_only(v):
+                    ctx.no_time.add(i)
+            elif col.type == "date":
+                x = parse_datetime(v, tz, month_first, date_only=True).astimezone(ZoneInfo(tz)).date() \
+                    if not isinstance(v, dt.date) or isinstance(v, dt.datetime) else v
+            elif col.type == "time":
+                x = parse_time(v)
+            elif col.type == "month":
+                x = parse_month(v)
+            elif col.type == "latlon":
+                parts = re.split(r"[,;\s]+", normalize_text(v))
+                if len(parts) != 2:
+                    raise _Bad('expected two numbers, "lat, lon"')
+                x = (parse_number(parts[0]), parse_number(parts[1]))
+            elif col.type == "bool":
+                x = header_key(v) in ("1", "true", "yes", "y", "ใช่", "จริง")
+            else:  # pragma: no cover - every declared type is handled above
+                raise _Bad(f"unknown column type {col.type}")
+            if isinstance(x, int | float) and not isinstance(x, bool):
+                lo = -math.inf if col.lo is None else col.lo
+                hi = math.inf if col.hi is None else col.hi
+                if not lo <= x <= hi:
+                    raise _Bad(f"outside {lo:g}..{hi:g}")
+        except _Bad as e:
+            ctx.fail(i, col.name, str(e), v, _FIX.get(col.type, "correct the cell"))
+            x = None
+        out.append(x)
+    if month_first:
+        ctx.month_first.append(col.name)
+    return pd.Series(out, index=raw.index, dtype=object)
+
+
+def _ts_series(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(pd.Series([v for v in values], index=values.index), utc=True)
+
+
+def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *, source: str = "input",
+                   area: Area | None = None, tz: str = LOCAL_TZ, epsg: int | None = None,
+                   swapped: Literal["fix", "refuse"] = "fix", outside: Literal["keep", "drop", "refuse"] = "keep",
+                   on_bad_row: Literal["raise", "drop"] = "raise", max_speed_mps: float = DEFAULT_MAX_SPEED_MPS,
+                   lines: Sequence[int] | None = None, encoding: str | None = None,
+                   delimiter: str | None = None, max_future_s: float | None = None,
+                   now: dt.datetime | None = None) -> ReadResult:
+    """Validate rows of one input kind (any headers the spec accepts) into a typed :class:`ReadResult`.
+
+    Parameters
+    ----------
+    raw
+        The rows: a DataFrame of raw cells (text or Python values) or a list of dicts (e.g. a JSON batch).
+    kind
+        One of :data:`SPECS`: ``incidents``, ``risk_points``, ``survey_results``, ``gps_pings``, ``qr_scans``.
+    source
+        What the rows came from, named in every message (a file name, ``POST /v1/field/gps``).
+    area
+        Where points are expected (zone or city polygon, WGS84). Points outside are counted and reported; when
+        no point is inside, the input is refused.
+    tz
+        Time zone of times written without one (IANA name).
+    epsg
+        CRS of metric ``x``/``y`` columns (e.g. 32647, UTM 47N), needed only when positions come that way.
+    swapped
+        ``"fix"``: swap lon/lat back (with a warning); ``"refuse"``: raise.
+    outside
+        Points outside ``area``: ``"keep"`` (``in_area=False``), ``"drop"`` (counted) or ``"refuse"``.
+    on_bad_row
+        ``"raise"``: the first unreadable cell raises; ``"drop"``: such rows are left out, listed in
+        ``rejected`` and counted (what an ingest API wants for a batch).
+    max_speed_mps
+        GPS pings: a ping needing more than this speed from the unit's last good ping is flagged ``jump``.
+    lines
+        File line of each row (for messages), when the rows came from a text file.
+    max_future_s
+        Device input: a ``ts`` more than this many seconds after ``now`` (default: the current time) is a bad
+        cell (the device clock is wrong), refused or dropped per ``on_bad_row``.
+
+    Returns
+    -------
+    ReadResult
+        ``frame`` plus ``warnings`` and ``counts`` (``rows``, ``kept``, ``bad_rows``, ``null_island``,
+        ``swapped``, ``outside_area``, ``jumps``).
+
+    Raises
+    ------
+    InputError
+        Unknown kind, missing columns, an unreadable cell (with ``on_bad_row="raise"``), swapped coordinates
+        with ``swapped="refuse"``, points outside with ``outside="refuse"``, or no point inside ``area``.
+    """
+    if kind not in SPECS:
+        raise InputError(source, f"unknown input kind {kind!r}", f"use one of {', '.join(SPECS)}")
+    spec = SPECS[kind]
+    df = raw.copy() if isinstance(raw, pd.DataFrame) else pd.DataFrame(list(raw))
+    df.columns = [normalize_text(str(c)) for c in df.columns]
+    df = df.reset_index(drop=True)
+    n = len(df)
+    if n == 0:
+        raise InputError(source, f"no {spec.noun} in it (only a header, or nothing)",
+                         "export the table again with its rows")
+    found = match_columns(list(df.columns), spec, source)
+    ctx = _Ctx(source, spec, found, np.asarray(lines) if lines is not None else None, on_bad_row)
+    out = pd.DataFrame(index=df.index)
+    for name, header in found.items():
+        out[name] = _convert_column(ctx, spec.column(name), df[header], tz)
+    warnings = [f"column {found[c]!r} has values like 03/15/…: read month first (US order), not day first"
+                for c in ctx.month_first]
+    counts = {"rows": n}
+
+    # date + time columns -> ts
+    if "ts" not in out and "date" in out:
+        times = out["time"] if "time" in out else pd.Series([None] * n, dtype=object)
+        zone = ZoneInfo(tz)
+        out["ts"] = [None if d is None else dt.datetime.combine(d, t or dt.time(0), zone).astimezone(dt.UTC)
+                     for d, t in zip(out["date"], times, strict=True)]
+        if "time" not in out and "hour" not in out:
+            warnings.append("no time column: incidents are dated but have no hour (hour-of-day analyses skip them)")
+    if max_future_s is not None and "ts" in out:
+        limit = (now or dt.datetime.now(dt.UTC)) + dt.timedelta(seconds=max_future_s)
+        for i, t in enumerate(out["ts"]):
+            if t is not None and t > limit:
+                ctx.fail(i, "ts", f"{(t - limit).total_seconds() + max_future_s:.0f} s in the future", t.isoformat(),
+                         "set the device's clock (NTP/GPS time) and send again")
+    bad = np.zeros(n, bool)
+    for p in ctx.problems:
+        bad[p.row - 1] = True
+
+    # positions
+    if spec.points != "none":
+        lon, lat = _positions(out, found, ctx, epsg, spec, n)
+        if lon is not None:
+            nan = np.isnan(lon) | np.isnan(lat)
+            if spec.points == "required":
+                for i in np.flatnonzero(nan & ~bad):
+                    ctx.fail(int(i), "lon/lat", "no position", None, "fill in lon and lat (decimal degrees)")
+                    bad[i] = True
+            null = (np.abs(lon) < NULL_ISLAND_DEG) & (np.abs(lat) < NULL_ISLAND_DEG) & ~bad
+            if null.any():
+                counts["null_island"] = int(null.sum())
+                warnings.append(f"{int(null.sum())} of {n} {spec.noun} are at 0,0 (a device with no GPS fix) and "
+                                f"were left out (rows {_rows(null)})")
+                if null.all():
+                    raise InputError(source, f"every one of the {n} {spec.noun} is at 0,0 (no GPS fix)",
+                                     "send positions only once the device has a fix")
+            lon, lat, nswap = _fix_swapped(lon, lat, area, ~bad & ~null & ~nan, source, spec, swapped, warnings, n)
+            counts["swapped"] = nswap
+            badpos = ~nan & ((np.abs(lat) > 90) | (np.abs(lon) > 180)) & ~bad & ~null
+            for i in np.flatnonzero(badpos):
+                ctx.fail(int(i), "lon/lat", "not a position on Earth", (lon[i], lat[i]),
+                         "write lon (−180..180) and lat (−90..90) in decimal degrees")
+                bad[i] = True
+            out["lon"], out["lat"] = lon, lat
+            keep_pos = ~null
+            if area is not None:
+                has = ~nan & ~bad & ~null
+                inside = np.zeros(n, bool)
+                inside[has] = area.contains(lon[has], lat[has])
+                n_out = int((has & ~inside).sum())
+                counts["outside_area"] = n_out
+                if has.any() and not inside[has].any():
+                    c_lon, c_lat = float(np.median(lon[has])), float(np.median(lat[has]))
+                    raise InputError(source, f"none of the {int(has.sum())} {spec.noun} is inside {area.name} "
+                                     f"(their middle is at lon {c_lon:.4f}, lat {c_lat:.4f})",
+                                     "check that the file is for this city and that lon/lat are in WGS84 "
+                                     "decimal degrees")
+                if n_out:
+                    msg = f"{n_out} of {int(has.sum())} {spec.noun} are outside {area.name}"
+                    if outside == "refuse":
+                        raise InputError(source, msg + f" (rows {_rows(has & ~inside)})",
+                                         "remove them or correct their coordinates")
+                    warnings.append(msg + (" and were left out" if outside == "drop" else " (kept, in_area=False)"))
+                    if outside == "drop":
+                        keep_pos &= ~(has & ~inside)
+                out["in_area"] = np.where(has, inside, False)
+            out = out[keep_pos | bad] if on_bad_row == "drop" else out[keep_pos]
+            bad = bad[keep_pos | bad] if on_bad_row == "drop" else bad[keep_pos]
+            for c in ("latlon", "x", "y"):
+                if c in out:
+                    out = out.drop(columns=c)
+    if on_bad_row == "drop" and bad.any():
+        counts["bad_rows"] = int(bad.sum())
+        warnings.append(f"{int(bad.sum())} of {n} rows could not be read and were left out: "
+                        + "; ".join(str(p) for p in ctx.problems[:SHOWN_ROWS])
+                        + (" …" if len(ctx.problems) > SHOWN_ROWS else ""))
+        out = out[~bad]
+    # typed columns
+    for c in ("ts",):
+        if c in out:
+            out[c] = _ts_series(out[c])
+    if "ts" in out and "hour" not in found:
+        hours = out["ts"].dt.tz_convert(tz).dt.hour.astype("Int64")
+        if "date" in found and "time" not in found:
+            hours[:] = pd.NA
+        undated = out.index.isin(sorted(ctx.no_time))
+        if undated.any():
+            hours[undated] = pd.NA
+            warnings.append(f"{int(undated.sum())} of {len(out)} {spec.noun} have a date but no time of day: "
+                            "their hour is unknown (hour-of-day analyses leave them out; ts is midnight local)")
+        out["hour"] = hours
+    for name in found:
+        col = spec.column(name)
+        if name in out and col.type in ("float", "lon", "lat", "percent"):
+            out[name] = pd.to_numeric(out[name]).astype(float)
+        elif name in out and col.type in ("int", "hour"):
+            out[name] = pd.to_numeric(out[name]).astype("Int64")
+    if kind == "gps_pings":
+        if "speed_kmh" in out:
+            kmh = pd.to_numeric(out.pop("speed_kmh"))
+            out["speed_mps"] = out["speed_mps"].fillna(kmh / 3.6) if "speed_mps" in out else kmh / 3.6
+        out = out.sort_values(["unit_id", "ts"], kind="stable")
+        out["jump"] = flag_jumps(out, max_speed_mps)
+        counts["jumps"] = int(out["jump"].sum())
+        if counts["jumps"]:
+            warnings.append(f"{counts['jumps']} of {len(out)} GPS pings would need more than "
+                            f"{max_speed_mps:.0f} m/s ({max_speed_mps * 3.6:.0f} km/h) from the unit's last good "
+                            "ping: flagged jump=True and kept out of trips")
+    if kind == "survey_results":
+        out, w = _survey_checks(out, source, found)
+        warnings += w
+    for c in df.columns:  # columns the spec does not declare are passed through unchanged
+        if c not in found.values() and c not in out.columns:
+            out[c] = df.loc[out.index, c]
+    out.insert(0, "row", out.index + 1)
+    out = out.reset_index(drop=True)
+    counts["kept"] = len(out)
+    return ReadResult(kind, source, out, warnings, counts, ctx.problems, encoding, delimiter, dict(found))
+
+
+def _rows(mask: np.ndarray) -> str:
+    idx = np.flatnonzero(mask) + 1
+    head = ", ".join(map(str, idx[:SHOWN_ROWS]))
+    return head + (f" and {len(idx) - SHOWN_ROWS} more" if len(idx) > SHOWN_ROWS else "")
+
+
+def _positions(out: pd.DataFrame, found: dict[str, str], ctx: _Ctx, epsg: int | None, spec: InputSpec,
+               n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def arr(c: str) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in out[c]], float)
+
+    if "lon" in out and "lat" in out:
+        return arr("lon"), arr("lat")
+    if "latlon" in out:
+        pairs = [(np.nan, np.nan) if v is None else v for v in out["latlon"]]
+        return np.array([p[1] for p in pairs], float), np.array([p[0] for p in pairs], float)
+    if "x" in out and "y" in out:
+        if epsg is None:
+            raise InputError(ctx.source, "positions are metric x/y but their coordinate system is not known",
+                             "give the EPSG code (e.g. 32647 for UTM 47N) or use lon/lat columns", column="x")
+        from pyproj import Transformer
+
+        lon, lat = Transformer.from_crs(epsg, 4326, always_xy=True).transform(arr("x"), arr("y"))
+        return np.asarray(lon, float), np.asarray(lat, float)
+    if spec.points == "required":
+        raise InputError(ctx.source, f"no position columns; the file has {', '.join(map(repr, ctx.headers.values()))}",
+                         "add lon and lat columns (decimal degrees; also accepted: longitude/latitude, "
+                         "ลองจิจูด/ละติจูด, or one 'lat, lon' column)", column="lon")
+    return None, None
+
+
+def _fix_swapped(lon: np.ndarray, lat: np.ndarray, area: Area | None, ok: np.ndarray, source: str, spec: InputSpec,
+                 policy: str, warnings: list[str], n: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Detect rows whose lon and lat were swapped: the latitude is beyond ±90 while the longitude would be a
+    latitude, or (with an area) the point is in the area only when swapped."""
+    sw = ok & (np.abs(lat) > 90) & (np.abs(lon) <= 90)
+    if area is not None and ok.any():
+        cand = ok & ~sw & (np.abs(lon) <= 90)
+        if cand.any():
+            as_is = area.contains(lon[cand], lat[cand])
+            flipped = area.contains(lat[cand], lon[cand])
+            idx = np.flatnonzero(cand)
+            sw[idx[flipped & ~as_is]] = True
+    k = int(sw.sum())
+    if k:
+        msg = f"{k} of {n} {spec.noun} have longitude and latitude swapped (rows {_rows(sw)})"
+        if policy == "refuse":
+            raise InputError(source, msg, "put longitude (east, e.g. 100.47) in the lon column and latitude "
+                             "(north, e.g. 7.00) in the lat column", column="lon")
+        warnings.append(msg + ": swapped back")
+        lon, lat = lon.copy(), lat.copy()
+        lon[sw], lat[sw] = lat[sw], lon[sw].copy()
+    return lon, lat, k
+
+
+def _survey_checks(out: pd.DataFrame, source: str, found: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
+    warnings = []
+    for c in ("fear_of_crime_pct", "confidence_in_police_pct"):
+        v = out[c].astype(float)
+        if len(v) and v.max() <= 1.0 and v.gt(0).any():
+            raise InputError(source, f"every value of {found[c]!r} is between 0 and 1: these look like fractions, "
+                             "not percentages", "write percentages (35 for 35%), or multiply the column by 100",
+                             column=c)
+    dup = out.duplicated(["community", "month"], keep=False)
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError(source, f"community {out['community'].iloc[i]!r} has more than one row for "
+                         f"{out['month'].iloc[i]:%Y-%m}", "keep one row per community and month (or add them up)",
+                         row=i + 1, column="month")
+    return out, warnings
+
+
+def flag_jumps(pings: pd.DataFrame, max_speed_mps: float = DEFAULT_MAX_SPEED_MPS, reanchor: int = 3) -> np.ndarray:
+    """Per unit, in time order: True for a ping that needs more than ``max_speed_mps`` from the unit's last good
+    ping (geodesic distance on WGS84 / elapsed time, at least 1 s). After ``reanchor`` consecutive flagged pings
+    that agree with each other the unit is taken to really be there (a GPS that came back after a gap).
+
+    ``pings`` needs ``unit_id``, ``ts``, ``lon``, ``lat`` sorted by unit and time; returns a mask in row order.
+    """
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    flags = np.zeros(len(pings), bool)
+    if not len(pings):
+        return flags
+    units = pings["unit_id"].to_numpy()
+    t = (pd.to_datetime(pings["ts"], utc=True) - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
+    lon, lat = pings["lon"].to_numpy(float), pings["lat"].to_numpy(float)
+    starts = np.flatnonzero(np.r_[True, units[1:] != units[:-1]])
+    ends = np.r_[starts[1:], len(pings)]
+    for s, e in zip(starts, ends, strict=True):
+        last, streak = s, []
+        for i in range(s + 1, e):
+            d = geod.inv(lon[last], lat[last], lon[i], lat[i])[2]
+            if d / max(t[i] - t[last], 1.0) > max_speed_mps:
+                flags[i] = True
+                if streak:
+                    dj = geod.inv(lon[streak[-1]], lat[streak[-1]], lon[i], lat[i])[2]
+                    streak = [*streak, i] if dj / max(t[i] - t[streak[-1]], 1.0) <= max_speed_mps else [i]
+                else:
+                    streak = [i]
+                if len(streak) >= reanchor:
+                    flags[streak] = False
+                    last, streak = i, []
+            else:
+                last, streak = i, []
+    return flags
+
+
+def trip_pings(frame: pd.DataFrame) -> pd.DataFrame:
+    """GPS pings fit to draw trips from: without flagged jumps (rows at 0,0 are never in a ReadResult)."""
+    return frame[~frame["jump"].astype(bool)] if "jump" in frame else frame
+
+
+def read_table(path: str | Path, kind: str, *, sheet: str | int | None = None, area: Area | None = None,
+               tz: str = LOCAL_TZ, epsg: int | None = None, swapped: Literal["fix", "refuse"] = "fix",
+               outside: Literal["keep", "drop", "refuse"] = "keep", on_bad_row: Literal["raise", "drop"] = "raise",
+               max_speed_mps: float = DEFAULT_MAX_SPEED_MPS) -> ReadResult:
+    """Read a CSV/TSV (any of the encodings above, delimiter sniffed) or ``.xlsx`` file of one input kind.
+
+    The options are those of :func:`validate_frame`; ``sheet`` picks an Excel sheet (name or 0-based index).
+    Every message names the file, and rows by their data row and file line.
+
+    Raises
+    ------
+    InputError
+        The file cannot be decoded or parsed, or :func:`validate_frame` refuses its rows.
+    """
+    p = Path(path)
+    raw = load_raw(p, kind, sheet=sheet)
+    res = validate_frame(raw.frame, kind, source=p.name, area=area, tz=tz, epsg=epsg, swapped=swapped,
+                         outside=outside, on_bad_row=on_bad_row, max_speed_mps=max_speed_mps, lines=raw.lines,
+                         encoding=raw.encoding, delimiter=raw.delimiter)
+    if raw.header_row > 1:
+        res.warnings.insert(0, f"the header is on {'line' if raw.lines else 'row'} {raw.header_row}: the "
+                               f"{raw.header_row - 1} row(s) above it (a title or notes) were skipped")
+    return res

@@ -6,7 +6,7 @@
    ``s3://twin/cities/<id>/registry/*.parquet``;
 3. the recognition models on Ray Serve (face: MTCNN + dlib with the warrant watchlist; plate: Tesseract Thai
    with the hotlist) behind the token-protected API;
-4. a simulated day (:mod:`cluster.simulation`): people, some wanted, and vehicles, some hot-listed, moving on
+4. a simulated day (:mod:`cluster.sim`): people, some wanted, and vehicles, some hot-listed, moving on
    the street graph; ground truth for every camera of the city; the lists enrolled through the API;
 5. the rendered cameras streamed through the camera shards into the models and the alert sink: alerts in the
    evidence bucket, the alert records and the twin;
@@ -14,7 +14,8 @@
 7. the evaluation against ground truth (report with plots), a self-contained kepler.gl map of the snapshot
    and a short text summary.
 
-``quick`` stops after step 2 (no models, no streaming): the foundation check.
+``quick`` stops after step 2 (no models, no streaming): the foundation check. The city (config, street graph,
+registry) is loaded once and handed to every step.
 """
 
 from __future__ import annotations
@@ -32,13 +33,13 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from cluster import raycluster, store
+from cluster.city import CityModel
 from cluster.config import load_city
-from cluster.registry import build_registry
 from cluster.state import state_dir
 from twin.objectstore import TWIN_BUCKET
 
 if TYPE_CHECKING:
-    from cluster.simulation import SimConfig
+    from cluster.sim.city import SimConfig
 
 
 class DemoSummary(BaseModel):
@@ -77,9 +78,15 @@ def _table_bytes(table: pa.Table) -> bytes:
 def run_demo(city_id: str, out: str | None = None, console: Console | None = None, *, quick: bool = False,
              face_cameras: int = 4, plate_cameras: int = 2, stream_s: float = 60.0, seed: int = 0,
              api_url: str | None = None) -> DemoSummary:
-    """Run the main job for one city and return its summary (also printed to ``console``)."""
-    from cluster.cli_twin import build_twin
-    from cluster.simulation import SimConfig, next_day
+    """Run the main job for one city and return its summary (also printed to ``console``).
+
+    Raises
+    ------
+    cluster.config.ConfigError, twin.objectstore.StoreError, ValueError, FileNotFoundError
+        A bad city or option (checked before anything starts), an unreachable store, missing shared data.
+    """
+    from cluster.citytwin import build_twin
+    from cluster.sim.city import SimConfig, next_day
 
     console = console or Console()
     t0 = time.monotonic()
@@ -102,13 +109,11 @@ def run_demo(city_id: str, out: str | None = None, console: Console | None = Non
         ray_desc = raycluster.connect()
         res = raycluster.describe().resources
         prog.update(task, advance=1, description=f"ray: {ray_desc}")
-        twin = build_twin(city.id, message="ssz demo: street graph and registry")
+        model = CityModel.load(city)
+        G, reg = model.graph, model.registry
+        twin = build_twin(model, message="ssz demo: street graph and registry")
         prog.update(task, advance=1, description=f"twin: street graph {twin['graph']['nodes']} nodes, snapshot "
                                                  f"{twin['snapshot']}")
-        from cluster.city import load_city_graph
-
-        G = load_city_graph(city)
-        reg = build_registry(city, G)
         s3 = store.open_store()
         for name, frame in (("cameras", reg.cameras_frame()), ("places", reg.places_frame())):
             data = _table_bytes(pa.Table.from_pandas(frame, preserve_index=False))
@@ -120,7 +125,7 @@ def run_demo(city_id: str, out: str | None = None, console: Console | None = Non
             outputs.append(str(path))
         prog.update(task, advance=1, description=f"registry: {len(reg.cameras)} cameras, {len(reg.places)} places")
         if sim_cfg is not None:
-            extra = _simulate(prog, task, city.id, out_dir, outputs, sim_cfg, api_url)
+            extra = _simulate(prog, task, model, out_dir, outputs, sim_cfg, api_url)
 
     cams = reg.cameras_frame()
     places = reg.places_frame()
@@ -142,23 +147,28 @@ def run_demo(city_id: str, out: str | None = None, console: Console | None = Non
     return summary
 
 
-def _simulate(prog: Progress, task: Any, city_id: str, out_dir: Path, outputs: list[str], cfg: SimConfig,
+def _simulate(prog: Progress, task: Any, city: CityModel, out_dir: Path, outputs: list[str], cfg: SimConfig,
               api_url: str | None) -> dict[str, Any]:
     """Steps 4-9: models, scenario, streaming, twin snapshot, evaluation report, map."""
-    from actors.simcam import ScenarioSource
-    from cluster import serving, simulation
-    from cluster.cli_map import store_layers, write_map
-    from cluster.evaluation import evaluate
-    from cluster.report import write_report
+    from actors.sources import ScenarioSource
+    from cluster import serving
+    from cluster.citymap import store_layers, write_map
+    from cluster.sim import city as simcity
+    from cluster.sim import run as simrun
+    from cluster.sim.evaluation import evaluate
+    from cluster.sim.report import write_report
+    from cluster.sim.scripts import scripts
+
+    city_id = city.id
 
     prog.update(task, description="models: deploying face + plate recognition on Ray Serve")
     api_url = api_url or serving.ensure_up()
     prog.update(task, advance=1, description="models: ready")
-    sim = simulation.build(cfg)
+    sim = simcity.build(cfg, city)
     n_sight = len(sim.scenario.sightings)
     prog.update(task, advance=1, description=f"scenario: {len(sim.scenario.trips)} trips, {n_sight} sightings "
-                                             f"in the city; rendering {', '.join(sim.focus)}")
-    scripted = simulation.scripts(sim)
+                                             f"in the city; rendering {', '.join(sim.rendered_cameras)}")
+    scripted = scripts(sim)
     total_frames = sum(len(ScenarioSource(s).timeline()) for s in scripted[0].values())  # type: ignore[arg-type]
     stream = prog.add_task("streaming: starting shards", total=max(1, total_frames))
 
@@ -169,19 +179,19 @@ def _simulate(prog: Progress, task: Any, city_id: str, out_dir: Path, outputs: l
                                 f"{sum(c['processed'] for c in cams)} to the models, "
                                 f"{sum(c['alerts'] for c in cams)} alerts")
 
-    run = simulation.run(sim, api_url=api_url, report=report, scripted=scripted)
+    run = simrun.run(sim, api_url=api_url, report=report, scripted=scripted)
     prog.update(stream, completed=total_frames, description="streaming: done")
     prog.update(task, advance=1, description=f"alerts: {len(run.result.alerts)} in the store")  # type: ignore[attr-defined]
-    snap = simulation.commit_layers(sim, f"ssz demo: simulated day {cfg.scenario.day} of {city_id}")
+    snap = simrun.commit_layers(sim, f"ssz demo: simulated day {cfg.scenario.day} of {city_id}")
     prog.update(task, advance=1, description=f"twin: snapshot {snap} with alerts, patrols, QR scans and SOS")
     res = evaluate(sim, run)
     files = write_report(res, out_dir / "report")
     outputs += [files.html, files.markdown]
     layers, _, _ = store_layers(city_id, snap)
-    m = write_map(city_id, out_dir / "map.html", layers=layers)
+    m = write_map(city, out_dir / "map.html", layers=layers)
     outputs.append(m.out)
     prog.update(task, advance=1, description=f"map and report written to {out_dir}")
-    return {"snapshot": snap, "rendered_cameras": sim.focus, "simulation": res.scenario,
+    return {"snapshot": snap, "rendered_cameras": sim.rendered_cameras, "simulation": res.scenario,
             "evaluation": res.table(), "latency_p50_ms": res.latency_p50_ms, "latency_p99_ms": res.latency_p99_ms,
             "alerts": len(res.alerts)}
 

@@ -145,14 +145,18 @@ class RunResult(BaseModel):
 
 def run(cfg: RunConfig, report: Callable[[list[dict[str, Any]]], None] | None = None,
         report_every_s: float = 5.0) -> RunSummary:
-    """Run the city's pipeline for ``cfg.duration_s`` (needs a Ray connection and the object store)."""
-    from cluster.city import load_city_graph
-    from cluster.config import load_city
-    from cluster.registry import build_registry
+    """Run the city's pipeline for ``cfg.duration_s`` (needs a Ray connection and the object store).
+
+    Raises
+    ------
+    cluster.config.ConfigError, ValueError
+        A bad city, or a source that cannot be opened as configured (no URL template, no video file).
+    """
+    from cluster.city import CityModel
 
     t0 = time.monotonic()
-    city = load_city(cfg.city)
-    reg = build_registry(city, load_city_graph(city))
+    model = CityModel.load(cfg.city)
+    city, reg = model.config, model.registry
     specs = camera_specs(city, reg, cfg)
     if not specs:
         raise ValueError(f"{city.id} has no fixed cameras to run")

@@ -1,37 +1,42 @@
-"""``ssz plan``: risk scores and work orders, camera placement, patrol rounds for a city's Safety Zone.
+"""Planning on a city's Safety Zone: risk scores and work orders, camera placement, patrol rounds.
 
-Every command loads the city's street graph (offline: its OSM file or the generated town) and its camera
-and place registry, works on the zone's streets and prints one JSON document. Risk uses hand weights from
+:func:`build_context` loads what every plan needs once (graphs, registry, the zone's street sample points,
+risk factors and a risk model); :func:`risk_plan`, :func:`camera_plan` and :func:`patrol_plan` return one
+JSON-able document each (``ssz plan risk|cameras|patrol`` print them). Risk uses hand weights from
 :class:`twin.risk.RiskConfig` unless an incident CSV (x/y metric or lon/lat, optional hour) is given, in
 which case the weights are fitted by count regression and the PAI on held-out incidents is reported.
 Risk points (lighting / vegetation / abandoned lots) come from a CSV, or are generated and marked so.
+Bad input raises :class:`PlanningError`.
 """
 
 from __future__ import annotations
 
-import sys
+import logging
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
 import shapely.ops
-import typer
 
-from cluster.cli_twin import CityOpt, _fail, _print
-from cluster.config import CityConfig, ConfigError, load_city
+from cluster.city import CityModel, city_model
+from cluster.config import CityConfig
+from cluster.registry import zone_polygon
 from twin import coverage as cv
 from twin import graph
 from twin import patrol as pt
 from twin import risk as rk
 
-app = typer.Typer(help="Planning: risk scores and fixes, camera placement, patrol rounds.", no_args_is_help=True,
-                  add_completion=False)
+log = logging.getLogger(__name__)
 
+
+class PlanningError(ValueError):
+    """A plan cannot be made from these inputs (a missing or malformed file, more cameras than sites, a zone
+    without QR checkpoints, an infeasible routing); the message says what to change."""
 
 
 @dataclass
@@ -58,58 +63,77 @@ class PlanContext:
         return np.asarray(lon), np.asarray(lat)
 
 
-def _read_points(path: Path | None, epsg: int) -> pd.DataFrame | None:
+def read_points(path: Path | None, epsg: int) -> pd.DataFrame | None:
+    """Points of a CSV with metric ``x``/``y`` (UTM metres) or ``lon``/``lat`` columns; None without a path.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        The file's rows with ``x``/``y`` (projected from lon/lat when needed).
+
+    Raises
+    ------
+    PlanningError
+        When the file is missing or has neither pair of columns.
+    """
     if path is None:
         return None
     if not path.exists():
-        _fail(f"{path} not found")
+        raise PlanningError(f"{path} not found")
     df = pd.read_csv(path)
     if {"x", "y"} <= set(df.columns):
         return df
     if {"lon", "lat"} <= set(df.columns):
         x, y = graph.utm_transformers(epsg)[0].transform(df["lon"].to_numpy(float), df["lat"].to_numpy(float))
         return df.assign(x=np.asarray(x), y=np.asarray(y))
-    _fail(f"{path}: needs x/y (UTM metres) or lon/lat columns, found {list(df.columns)}")
-    return None
+    raise PlanningError(f"{path}: needs x/y (UTM metres) or lon/lat columns, found {list(df.columns)}")
 
 
-def build_context(city_id: str, incidents: Path | None = None, risk_points: Path | None = None,
+def build_context(city: str | CityConfig | CityModel, incidents: Path | None = None, risk_points: Path | None = None,
                   spacing_m: float = 8.0, seed: int = 0) -> PlanContext:
-    """Load a city's graph and registry and score the zone's streets (fitted weights when incidents exist)."""
-    from cluster.city import load_city_graph
-    from cluster.registry import build_registry, zone_polygon
+    """Score the zone's streets of a city (fitted weights when incidents exist).
 
-    try:
-        city = load_city(city_id)
-    except ConfigError as e:
-        _fail(str(e))
-        raise
-    G = load_city_graph(city)
-    P = graph.project(G, city.utm_epsg)
-    reg = build_registry(city, G)
-    zone_utm = zone_polygon(city)[1]
+    Parameters
+    ----------
+    city
+        A loaded city (nothing is loaded again) or a city id, YAML path or config.
+    incidents, risk_points
+        Optional CSVs (see :func:`read_points`); without risk points 30 are generated.
+    spacing_m
+        Distance between street sample points (m).
+    seed
+        Seed of the generated risk points and the held-out split of the incidents.
+
+    Raises
+    ------
+    cluster.config.ConfigError, PlanningError
+    """
+    model = city_model(city)
+    cfg, G, reg = model.config, model.graph, model.registry
+    P = model.projected
+    zone_utm = zone_polygon(cfg)[1]
     demand = cv.sample_streets(P, spacing_m, zone=zone_utm)
     places = reg.places_frame()
-    rp = _read_points(risk_points, city.utm_epsg)
+    rp = read_points(risk_points, cfg.utm_epsg)
     if rp is None:
         rp = rk.generate_risk_points(demand, 30, seed=seed)
     elif "risk_id" not in rp:
         rp = rp.assign(risk_id=[f"rp-{k + 1:03d}" for k in range(len(rp))])
-    feats = rk.Features.from_frame(places, city.utm_epsg) + rk.Features.from_frame(rp)
+    feats = rk.Features.from_frame(places, cfg.utm_epsg) + rk.Features.from_frame(rp)
     X, names = rk.factor_matrix(demand, feats)
-    inc = _read_points(incidents, city.utm_epsg)
-    model, pai = rk.hand_model(), None
+    inc = read_points(incidents, cfg.utm_epsg)
+    model_, pai = rk.hand_model(), None
     if inc is not None:
         rng = np.random.default_rng(seed)
         test = rng.random(len(inc)) < 0.3
         train, held = inc[~test], inc[test]
         try:
-            model = rk.fit(demand, X, names, train["x"].to_numpy(float), train["y"].to_numpy(float))
-            pai = rk.pai(demand, model.score(X), held["x"].to_numpy(float), held["y"].to_numpy(float))
+            model_ = rk.fit(demand, X, names, train["x"].to_numpy(float), train["y"].to_numpy(float))
+            pai = rk.pai(demand, model_.score(X), held["x"].to_numpy(float), held["y"].to_numpy(float))
         except rk.RiskError as e:
-            sys.stderr.write(f"note: {e}; using hand weights\n")
-    demand.weight = model.score(X)
-    return PlanContext(city, G, P, zone_utm, places, reg.cameras_frame(), demand, rp, X, names, model, inc, pai)
+            log.warning("note: %s; using hand weights", e)
+    demand.weight = model_.score(X)
+    return PlanContext(cfg, G, P, zone_utm, places, reg.cameras_frame(), demand, rp, X, names, model_, inc, pai)
 
 
 def _risk_streets_part(ctx: PlanContext, score: np.ndarray, name: str, label: str, visible: bool) -> Any:
@@ -152,22 +176,35 @@ def write_risk_map(ctx: PlanContext, fixes: pd.DataFrame, path: Path) -> Path:
     return Path(m.to_html(path))
 
 
-@app.command("risk")
-def risk_cmd(city: CityOpt = "chiangmai",
-             incidents: Annotated[Path | None, typer.Option(help="Incident CSV (x/y or lon/lat, hour).")] = None,
-             risk_points: Annotated[Path | None, typer.Option(help="Risk-point CSV (kind, x/y or lon/lat).")] = None,
-             top: Annotated[int, typer.Option(help="How many streets and work orders to list.")] = 10,
-             fixes: Annotated[int, typer.Option(help="Work orders fixed on the after map.")] = 5,
-             map_out: Annotated[Path | None, typer.Option("--map", help="Offline before/after map path.")] = None,
-             ) -> None:
-    """Risk per street segment, the riskiest streets and the ranked lighting/landscaping work orders."""
-    ctx = build_context(city, incidents, risk_points)
+def risk_plan(ctx: PlanContext, *, top: int = 10, fixes: int = 5, map_out: Path | None = None,
+              risk_points_from_file: bool = False) -> dict[str, Any]:
+    """Risk per street segment: the riskiest streets and the ranked lighting/landscaping work orders.
+
+    Parameters
+    ----------
+    ctx
+        The city's planning context.
+    top
+        How many streets and work orders to list.
+    fixes
+        Work orders fixed on the after map.
+    map_out
+        Where to write the offline before/after map (none without it).
+    risk_points_from_file
+        Whether the context's risk points came from a file (reported as their source).
+
+    Returns
+    -------
+    dict
+        ``weights``, ``riskiest_streets``, ``work_orders`` (lon/lat, expected drop %), ``pai_held_out`` and
+        ``hotspots_by_hour`` when incidents were given, ``map`` when written.
+    """
     seg = rk.segment_risk(ctx.demand, ctx.model.score(ctx.X)).head(top)
     wo = rk.work_orders(ctx.demand, ctx.model, ctx.X, ctx.risk_points).head(top)
     lon, lat = ctx.to_lonlat(wo["x"].to_numpy(), wo["y"].to_numpy())
     out: dict[str, Any] = {
         "city": ctx.city.id, "weights_source": ctx.model.source, "weights": ctx.model.weights(),
-        "risk_points_source": "file" if risk_points else "generated (no risk-point file given)",
+        "risk_points_source": "file" if risk_points_from_file else "generated (no risk-point file given)",
         "street_km": round(float(ctx.demand.length_m.sum()) / 1000, 2),
         "riskiest_streets": [{"u": int(r.u), "v": int(r.v), "key": int(r.key), "length_m": round(r.length_m, 1),
                               "relative_risk": round(r.risk, 2)} for r in seg.itertuples()],
@@ -188,29 +225,47 @@ def risk_cmd(city: CityOpt = "chiangmai",
             a, b = ctx.to_lonlat(ctx.demand.x[i:i + 1], ctx.demand.y[i:i + 1])
             out["hotspots_by_hour"][col] = {"lon": round(float(a[0]), 6), "lat": round(float(b[0]), 6),
                                             "density_per_km2": round(float(kde[col].iloc[i]), 1)}
-    _print(out)
+    return out
 
 
-@app.command("cameras")
-def cameras_cmd(city: CityOpt = "chiangmai",
-                p: Annotated[int, typer.Option("--p", help="New cameras to place.")] = 20,
-                exact: Annotated[bool, typer.Option(help="Exact MCLP (HiGHS) instead of greedy.")] = True,
-                time_limit: Annotated[float, typer.Option(help="Solver time limit (s).")] = 30.0,
-                fov: Annotated[float, typer.Option(help="Field of view of new cameras (degrees).")] = 60.0,
-                range_m: Annotated[float, typer.Option(help="Useful range of new cameras (m).")] = 40.0,
-                map_out: Annotated[Path | None, typer.Option("--map", help="Offline kepler.gl map path.")] = None,
-                sight_lines: Annotated[bool, typer.Option(help="A camera sees a street point only along a sight "
-                                                               "line inside the street corridor.")] = True,
-                corridor_m: Annotated[float, typer.Option(help="Corridor half-width (m).")] = 12.0,
-                ) -> None:
-    """Place ``p`` new cameras on the zone's streets (existing cameras pinned), maximising covered risk."""
+def camera_plan(ctx: PlanContext, p: int = 20, *, exact: bool = True, time_limit: float = 30.0, fov: float = 60.0,
+                range_m: float = 40.0, map_out: Path | None = None, sight_lines: bool = True,
+                corridor_m: float = 12.0) -> dict[str, Any]:
+    """Place ``p`` new cameras on the zone's streets (existing cameras pinned), maximising covered risk.
+
+    Parameters
+    ----------
+    ctx
+        The city's planning context.
+    p
+        New cameras to place.
+    exact
+        Exact MCLP (HiGHS) instead of greedy.
+    time_limit
+        Solver time limit (s).
+    fov, range_m
+        Field of view (degrees) and useful range (m) of the new cameras.
+    map_out
+        Where to write the offline map (none without it).
+    sight_lines, corridor_m
+        A camera sees a street point only along a sight line inside the street corridor of this half-width (m).
+
+    Returns
+    -------
+    dict
+        Coverage before and after, the solver's status and bounds, the marginal curve and ``new_sites``.
+
+    Raises
+    ------
+    PlanningError
+        When ``p`` exceeds the candidate sites in the zone.
+    """
     from twin import placement as pl
 
-    ctx = build_context(city)
     cands = cv.candidate_sites(ctx.P, ctx.demand, fov_deg=fov, range_m=range_m, zone=ctx.zone_utm)
     existing = cv.cameras_to_sites(ctx.cameras, ctx.city.utm_epsg)
     if p > len(cands):
-        _fail(f"--p {p} is more than the {len(cands)} candidate sites in the zone")
+        raise PlanningError(f"--p {p} is more than the {len(cands)} candidate sites in the zone")
     corridor = cv.Corridor(ctx.demand, corridor_m) if sight_lines else None
     res = pl.place(ctx.demand, cands, existing, p, method="exact" if exact else "greedy", time_limit_s=time_limit,
                    corridor=corridor)
@@ -228,7 +283,7 @@ def cameras_cmd(city: CityOpt = "chiangmai",
                          for a, b, h, k in zip(lon, lat, xy[:, 2], res.new_kind, strict=True)]}
     if map_out is not None:
         out["map"] = str(write_camera_map(ctx, out["new_sites"], map_out))
-    _print(out)
+    return out
 
 
 def write_camera_map(ctx: PlanContext, new_sites: list[dict[str, Any]], path: Path) -> Path:
@@ -249,22 +304,45 @@ def write_camera_map(ctx: PlanContext, new_sites: list[dict[str, Any]], path: Pa
     return Path(m.to_html(path))
 
 
-@app.command("patrol")
-def patrol_cmd(city: CityOpt = "chiangmai",
-               units: Annotated[int | None, typer.Option(help="Patrol units (default: the city's config).")] = None,
-               shift_h: Annotated[float, typer.Option(help="Shift length (hours).")] = 8.0,
-               hotspots: Annotated[int, typer.Option(help="Candidate hot spots (optional stops).")] = 10,
-               per_day: Annotated[int, typer.Option(help="Hot spots sampled into today's rounds.")] = 5,
-               day: Annotated[int, typer.Option(help="Day number: seeds the randomised schedule.")] = 0,
-               rounds: Annotated[int, typer.Option(help="Rounds of the QR boxes per shift.")] = 1,
-               time_limit: Annotated[float, typer.Option(help="Routing time limit (s).")] = 10.0) -> None:
-    """Plan today's QR rounds: every checkpoint, a risk-weighted random set of hot spots, isochrones."""
-    ctx = build_context(city)
+def patrol_plan(ctx: PlanContext, *, units: int | None = None, shift_h: float = 8.0, hotspots: int = 10,
+                per_day: int = 5, day: int = 0, rounds: int = 1, time_limit: float = 10.0) -> dict[str, Any]:
+    """Plan today's QR rounds: every checkpoint, a risk-weighted random set of hot spots, isochrones.
+
+    Parameters
+    ----------
+    ctx
+        The city's planning context.
+    units
+        Patrol units (default: the city's config).
+    shift_h
+        Shift length (hours).
+    hotspots
+        Candidate hot spots (optional stops).
+    per_day
+        Hot spots sampled into today's rounds.
+    day
+        Day number: seeds the randomised schedule.
+    rounds
+        Rounds of the QR boxes per shift.
+    time_limit
+        Routing time limit (s).
+
+    Returns
+    -------
+    dict
+        Routes per unit, dropped stops, hot-spot probabilities and today's hot spots, and the share of street
+        length reachable within 3/5/10 minutes from the station and from the patrol stops.
+
+    Raises
+    ------
+    PlanningError
+        When the city has no QR checkpoints or the rounds cannot be routed.
+    """
     n_units = units if units is not None else max(1, ctx.city.patrol_units)
     to_utm = graph.utm_transformers(ctx.city.utm_epsg)[0]
     qr = ctx.places[ctx.places["kind"] == "qr"]
     if qr.empty:
-        _fail(f"{ctx.city.id} has no QR checkpoints in its config (checkpoints: N)")
+        raise PlanningError(f"{ctx.city.id} has no QR checkpoints in its config (checkpoints: N)")
     x, y = to_utm.transform(qr["lon"].to_numpy(float), qr["lat"].to_numpy(float))
     nodes = pt.nearest_nodes(ctx.P, np.asarray(x), np.asarray(y))
     sx, sy = to_utm.transform(ctx.city.station.lon, ctx.city.station.lat)
@@ -278,12 +356,11 @@ def patrol_cmd(city: CityOpt = "chiangmai",
         plan = pt.plan_rounds(ctx.P, depot, checkpoints + chosen, units=n_units, shift_s=shift_h * 3600,
                               time_limit_s=time_limit, rounds=rounds)
     except pt.PatrolError as e:
-        _fail(str(e))
-        raise
+        raise PlanningError(str(e)) from e
     iso_station = pt.isochrones(ctx.P, [depot], ctx.demand)
     positions = [depot, *{v.node for r in plan.routes for v in r.visits}]
     iso_patrol = pt.isochrones(ctx.P, positions, ctx.demand)
-    _print({
+    return {
         "city": ctx.city.id, "units": n_units, "shift_h": shift_h, "rounds": rounds, "status": plan.status,
         "solve_s": round(plan.solve_s, 2), "checkpoints": len(checkpoints),
         "hotspot_probabilities": {h.id: round(float(q), 3) for h, q in zip(hot, pi, strict=True)},
@@ -293,25 +370,21 @@ def patrol_cmd(city: CityOpt = "chiangmai",
                    for r in plan.routes],
         "reachable_share_from_station": dict(zip(["3min", "5min", "10min"], iso_station.share, strict=True)),
         "reachable_share_from_patrol_stops": dict(zip(["3min", "5min", "10min"], iso_patrol.share, strict=True)),
-    })
+    }
 
 
-def bench(city_time_limit_s: float = 60.0, routing_time_limit_s: float = 10.0) -> dict[str, Any]:
+def bench_plans(city_time_limit_s: float = 60.0, routing_time_limit_s: float = 10.0) -> dict[str, Any]:
     """``ssz bench plan``: Chiang Mai zone (real OSM, registry pinned) exact; Hat Yai city (617 cameras pinned)
     with 100 new, greedy and time-limited exact; Hat Yai's 40 QR checkpoints with 3 units."""
-    from cluster.city import load_city_graph
-    from cluster.registry import build_registry, zone_polygon
     from twin.plan_bench import bench_plan
 
-    cm = load_city("chiangmai")
-    Gz = load_city_graph(cm)
-    hy = load_city("hatyai")
-    Gc = load_city_graph(hy)
-    rc = build_registry(hy, Gc)
-    pf = rc.places_frame()
-    cams = rc.cameras_frame()
+    cm = CityModel.load("chiangmai")
+    hyc = CityModel.load("hatyai")
+    hy, Gc = hyc.config, hyc.graph
+    pf = hyc.registry.places_frame()
+    cams = hyc.registry.cameras_frame()
     cams = cams[cams["kind"] == "cctv"]  # the 617 CCTV cameras; plate cameras watch lanes, not streets
-    return bench_plan(Gz, zone_polygon(cm)[1], build_registry(cm, Gz).cameras_frame(), Gc, cams,
+    return bench_plan(cm.graph, zone_polygon(cm.config)[1], cm.registry.cameras_frame(), Gc, cams,
                       pf[pf["kind"] == "qr"], (hy.station.lon, hy.station.lat), city_time_limit_s=city_time_limit_s,
                       routing_time_limit_s=routing_time_limit_s,
                       labels={"zone": "Chiang Mai Nimmanhaemin zone, real OSM, registry cameras pinned",

@@ -409,25 +409,6 @@ def compare_day(plan: PatrolPlan, scans: pd.DataFrame, pings: pd.DataFrame | Non
             "dwell": dw, "dwell_ratio": float(dw["achieved_s"].sum() / dw["planned_s"].sum()) if len(dw) else None}
 
 
-def simulate_records(G: nx.MultiDiGraph, plan: PatrolPlan, skip_share: float = 0.1, dwell_share: float = 0.7,
-                     ping_s: float = 30.0, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """SYNTHETIC field records of a day: scans of the planned checkpoints (``skip_share`` skipped) and GPS
-    pings every ``ping_s`` (units stay ``dwell_share`` of the planned dwell at hot spots). For demos/tests."""
-    rng = np.random.default_rng(seed)
-    scans, pings = [], []
-    for r in plan.routes:
-        for v in r.visits:
-            x, y = G.nodes[v.node]["x"], G.nodes[v.node]["y"]
-            if v.kind == "checkpoint" and rng.random() >= skip_share:
-                scans.append({"checkpoint_id": v.stop_id, "unit_id": r.unit, "t_s": v.arrive_s, "valid": True})
-            stay = (v.depart_s - v.arrive_s) * (dwell_share if v.kind == "hotspot" else 1.0)
-            for t in np.arange(v.arrive_s, v.arrive_s + stay + 1e-9, ping_s):
-                pings.append({"unit_id": r.unit, "t_s": float(t), "x": x + rng.normal(0, 4), "y": y + rng.normal(0, 4)})
-            # Leaving: the next ping is far away (on the way to the next stop).
-            pings.append({"unit_id": r.unit, "t_s": v.arrive_s + stay + ping_s, "x": x + 500.0, "y": y + 500.0})
-    return pd.DataFrame(scans, columns=["checkpoint_id", "unit_id", "t_s", "valid"]), pd.DataFrame(pings)
-
-
 def positions_at(plan: PatrolPlan, t_s: float) -> list[int]:
     """Each unit's node at ``t_s`` (seconds from shift start): its last stop reached, else the station.
 

@@ -9,7 +9,7 @@
   gap of each to it (a time-limited solve is reported as such, never as optimal).
 - routing: OR-Tools rounds for ``n_checkpoints`` QR checkpoints and ``units`` patrol units over one shift.
 
-Inputs come from the caller (``cluster.cli_plan.bench`` passes the real registries: Chiang Mai's OSM zone
+Inputs come from the caller (``cluster.planning.bench_plans`` passes the real registries: Chiang Mai's OSM zone
 and Hat Yai's 617 cameras); with none given, generated towns and street-side cameras stand in.
 """
 

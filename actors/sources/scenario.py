@@ -1,12 +1,13 @@
 """A simulated camera that plays a scenario script: real empty-street footage with the passers-by drawn in.
 
-:class:`ScenarioSource` is the :class:`~actors.sources.CameraSource` of a ``sim://`` camera whose spec carries
-a :class:`~actors.simscript.SimScript`. It renders each frame at the scenario time it stands for:
+:class:`ScenarioSource` (the ``scenario`` source) is the :class:`~actors.sources.base.CameraSource` of a
+``sim://`` camera whose spec carries a :class:`~actors.sources.script.SimScript`. It renders each frame at the
+scenario time it stands for:
 
 * the background is the empty street of a real clip (opencv-doc's ``vtest.avi``: the per-pixel median of
   the clip, which removes its pedestrians), flipped and tinted per camera, with fresh sensor noise per frame;
   without the clip, a synthetic street;
-* people are drawn where :class:`twin.scenario.Optics` projects them: a body, and a head that is the
+* people are drawn where :class:`twin.optics.Optics` projects them: a body, and a head that is the
   person's photo scaled so the face is exactly the ground truth's height in pixels when they walk towards
   the camera, or the back of a head when they walk away (crowd agents have no known face);
 * vehicles are a car body with the Thai plate rendered by :func:`serve.plate.render.draw_plate` at the
@@ -30,9 +31,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from actors.simscript import SimPass, SimScript
-from actors.sources import CameraSource, CameraSpec, Frame, SourceError
-from twin.scenario import FACE_HEIGHT_M, FACE_Z_M, LANE_M, PLATE_WIDTH_M, PLATE_Z_M, is_night, optics_for
+from actors.sources.base import SOURCE_REGISTRY, CameraSource, CameraSpec, Frame, SourceError
+from actors.sources.pyav import PyAVSource
+from actors.sources.script import SimPass, SimScript
+from twin.optics import FACE_HEIGHT_M, FACE_Z_M, LANE_M, PLATE_WIDTH_M, PLATE_Z_M, is_night, optics_for
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
@@ -40,8 +42,6 @@ VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 @functools.lru_cache(maxsize=4)
 def empty_street(video: str, width: int, height: int) -> np.ndarray:
     """The empty street of a clip (RGB, ``width`` x ``height``): the per-pixel median of every 8th frame."""
-    from actors.sources import PyAVSource
-
     frames = []
     with PyAVSource(CameraSpec(id="background", url=video)) as src:
         for i, f in enumerate(src.frames()):
@@ -265,3 +265,6 @@ class ScenarioSource(CameraSource):
             yield self._frame(self.render(t, k), self.script.epoch + t)
             if self.spec.max_frames and self.stats.decoded >= self.spec.max_frames:
                 return
+
+
+SOURCE_REGISTRY["scenario"] = ScenarioSource

@@ -1,8 +1,9 @@
 """The script a simulated camera plays: which passes it renders, when, and with which face or plate.
 
-A :class:`SimScript` travels inside the camera's :class:`~actors.sources.CameraSpec` (``sim_script``), so a
-restarted shard re-opens the same stream. It holds only geometry and references (photo file names, plate
-text), never pixels: :class:`actors.simcam.ScenarioSource` draws the frames from it.
+A :class:`SimScript` travels inside the camera's :class:`~actors.sources.base.CameraSpec` (``sim_script``), so
+a restarted shard re-opens the same stream. It holds only geometry and references (photo file names, plate
+text), never pixels: :class:`actors.sources.scenario.ScenarioSource` draws the frames from it. The simulation
+(:mod:`cluster.sim.scripts`) writes it.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ on stdout; progress goes to stderr. Nothing here asserts a time: compare runs on
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import time
@@ -17,8 +18,8 @@ import typer
 app = typer.Typer(help="Benchmarks that print JSON (compare runs on the same machine).", no_args_is_help=True)
 
 
-def _emit(name: str, result: dict[str, Any], t0: float) -> None:
-    import os
+def emit_bench(name: str, result: dict[str, Any], t0: float) -> None:
+    """One JSON document: what ran where (host, CPUs, Python), how long, and the result."""
 
     doc = {"bench": name, "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
            "wall_s": round(time.monotonic() - t0, 2), "result": result}
@@ -41,7 +42,7 @@ def bench_serve(faces_per_size: Annotated[int, typer.Option(help="Faces per batc
     if via_serve:
         raycluster.connect()
         out["faces_serve"] = bench_faces_serve(faces_per_size=faces_per_size)
-    _emit("serve", out, t0)
+    emit_bench("serve", out, t0)
 
 
 @app.command("twin")
@@ -52,7 +53,7 @@ def bench_twin_cmd() -> None:
 
     t0 = time.monotonic()
     store.up()
-    _emit("twin", bench_twin(store.open_store()), t0)
+    emit_bench("twin", bench_twin(store.open_store()), t0)
 
 
 @app.command("pipeline")
@@ -69,7 +70,7 @@ def bench_pipeline_cmd(with_ray: Annotated[bool, typer.Option(help="Also measure
         raycluster.connect()
         store.up()
         settings = store.settings()
-    _emit("pipeline", bench_pipeline(faces_dir=shared_data_dir() / "faces_deepface", with_ray=with_ray,
+    emit_bench("pipeline", bench_pipeline(faces_dir=shared_data_dir() / "faces_deepface", with_ray=with_ray,
                                      store_settings=settings), t0)
 
 
@@ -77,76 +78,7 @@ def bench_pipeline_cmd(with_ray: Annotated[bool, typer.Option(help="Also measure
 def bench_plan_cmd(city_time_limit_s: Annotated[float, typer.Option(help="Exact MCLP limit at city scale.")] = 60,
                    routing_time_limit_s: Annotated[float, typer.Option(help="OR-Tools routing limit.")] = 10) -> None:
     """MCLP at zone scale (exact) and city scale (617 pinned + 100 new), routing 40 checkpoints x 3 units."""
-    from cluster.cli_plan import bench
+    from cluster.planning import bench_plans
 
     t0 = time.monotonic()
-    _emit("plan", bench(city_time_limit_s=city_time_limit_s, routing_time_limit_s=routing_time_limit_s), t0)
-
-
-quality_app = typer.Typer(help="Recognition quality on labelled data (face ROC, plate accuracy per degradation).",
-                          no_args_is_help=True)
-
-
-@quality_app.command("faces")
-def quality_faces(
-        out: Annotated[str, typer.Option(help="Folder for face_eval.json and face_eval.png.")] = "out/face-eval",
-) -> None:
-    """ROC, TAR at FAR 1% and 0.1%, EER and the recommended threshold per engine on the labelled face set."""
-    from cluster.config import shared_data_dir
-    from serve.face.evaluate import evaluate_faces
-
-    t0 = time.monotonic()
-    res = evaluate_faces(data_dir=shared_data_dir() / "faces_deepface", out_dir=out)
-    for r in res["engines"].values():
-        r.pop("roc", None)  # the full curve is in the JSON file and the plot
-    _emit("quality-faces", res, t0)
-
-
-@quality_app.command("plates")
-def quality_plates(n: Annotated[int, typer.Option(help="Plates per degradation level.")] = 50,
-                   seed: Annotated[int, typer.Option()] = 10_000,
-                   scenes: Annotated[bool, typer.Option(help="Also read plates composited into street scenes.")] = True
-                   ) -> None:
-    """Whole-plate exact and per-character accuracy per degradation level on rendered Thai plates."""
-    from serve.plate.evaluate import evaluate_plates, markdown_table
-
-    t0 = time.monotonic()
-    res = evaluate_plates(n=n, seed=seed, scenes=scenes)
-    res["markdown"] = markdown_table(res)
-    _emit("quality-plates", res, t0)
-
-
-@app.command("fuzz")
-def bench_fuzz(requests: Annotated[int, typer.Option(help="Malformed requests to send (at most 10,000).")] = 1000,
-               url: Annotated[str | None, typer.Option(help="API URL on 127.0.0.1 (default: where `ssz api up` "
-                                                            "deployed it).")] = None,
-               seed: Annotated[int, typer.Option(help="Seed of the request mix.")] = 0,
-               concurrency: Annotated[int, typer.Option(help="Requests in flight.")] = 8,
-               hang_s: Annotated[float, typer.Option(help="An answer slower than this counts as a hang.")] = 10.0
-               ) -> None:
-    """Send malformed requests (bad tokens, headers, bodies, images, ids, dates, sizes) to the API on this
-    machine; print JSON counts by status, 5xx answers, hangs and whether the API was alive after. Temporary
-    users fuzz-<role> get tokens for the run (audited) and are revoked at the end; exit 1 on any 5xx or hang."""
-    from cluster import serving, store
-    from cluster.cli import _fail
-    from serve.fuzz import FuzzTargetError, run_fuzz
-    from serve.roles import ROLES
-
-    t0 = time.monotonic()
-    store.up()
-    target = url or (serving.url_file().read_text().strip() if serving.url_file().exists() else None)
-    if target is None:
-        _fail("no API URL recorded: start it with `ssz api up` or pass --url http://127.0.0.1:PORT")
-        return
-    tokens = {r: serving.issue_token(f"fuzz-{r}", r, actor="system:bench-fuzz") for r in ROLES}
-    try:
-        res = run_fuzz(target, tokens, requests=requests, seed=seed, concurrency=concurrency, hang_s=hang_s)
-    except (FuzzTargetError, ValueError) as e:
-        _fail(e)
-        return
-    finally:
-        for r in ROLES:
-            serving.revoke_token(f"fuzz-{r}", "bench fuzz finished", actor="system:bench-fuzz")
-    _emit("fuzz", res, t0)
-    if res["server_errors_5xx"] or res["hangs"] or not res["alive_after"]:
-        raise typer.Exit(1)
+    emit_bench("plan", bench_plans(city_time_limit_s=city_time_limit_s, routing_time_limit_s=routing_time_limit_s), t0)

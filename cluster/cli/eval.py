@@ -1,4 +1,4 @@
-"""``ssz eval``: run a simulated day of a city and measure the alerts against its ground truth."""
+"""``ssz eval``: run a simulated day of a city and measure the alerts against its ground truth (:mod:`cluster.sim`)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-err = Console(stderr=True)
+from cluster.cli.common import USER_ERRORS, CityOpt, console, err, fail
 
 
-def eval_command(
-    city: Annotated[str, typer.Option(help="Bundled city id or path to a city YAML.")] = "hatyai",
+def eval_cmd(
+    city: CityOpt = "hatyai",
     seed: Annotated[int, typer.Option(help="Scenario seed (same seed, same ground truth).")] = 0,
     face_cameras: Annotated[int, typer.Option(help="Zone CCTV cameras rendered and processed.")] = 6,
     plate_cameras: Annotated[int, typer.Option(help="Plate cameras rendered and processed.")] = 2,
@@ -29,13 +28,12 @@ def eval_command(
     """Simulate a day, stream the rendered cameras through the models, compare alerts with the ground truth and
     write report.md / report.html (tables and plots)."""
     from cluster import raycluster, store
-    from cluster.cli import _fail
-    from cluster.config import ConfigError, load_city
-    from cluster.evaluation import evaluate
-    from cluster.report import write_report
-    from cluster.simulation import SimConfig, build, next_day, run
+    from cluster.config import load_city
+    from cluster.sim.city import SimConfig, build, next_day
+    from cluster.sim.evaluation import evaluate
+    from cluster.sim.report import write_report
+    from cluster.sim.run import run
     from cluster.state import state_dir
-    from twin.objectstore import StoreError
 
     t0 = time.monotonic()
     try:
@@ -46,11 +44,10 @@ def eval_command(
         raycluster.connect()
         sim = build(sim_cfg)
         err.print(f"scenario {sim.scenario.fingerprint()}: {len(sim.scenario.sightings)} sightings; rendering "
-                  f"{', '.join(sim.focus)}")
+                  f"{', '.join(sim.rendered_cameras)}")
         res = evaluate(sim, run(sim, lossless=not live), wall_s=time.monotonic() - t0)
-    except (ConfigError, StoreError, FileNotFoundError, ValueError) as e:
-        _fail(e)
-        return
+    except USER_ERRORS as e:
+        fail(e)
     files = write_report(res, out or state_dir("eval") / f"{sim.city.id}-{seed}")
     if as_json:
         sys.stdout.write(json.dumps({"metrics": res.table(), "latency_p50_ms": res.latency_p50_ms,
@@ -67,12 +64,11 @@ def eval_command(
         t.add_row(m.kind, _pct(m.recall), _pct(m.precision),
                   "–" if m.false_per_camera_hour is None else f"{m.false_per_camera_hour:.2f}", str(m.recognisable),
                   str(m.detected), str(m.alerts), str(m.false_alerts), str(m.unlisted_alerted))
-    c = Console()
-    c.print(t)
-    c.print(f"latency p50 {res.latency_p50_ms} ms, p99 {res.latency_p99_ms} ms; frames {res.frames_decoded} decoded, "
-            f"{res.frames_gate_skipped} skipped by the motion gate, {res.frames_processed} processed, "
-            f"{res.frames_dropped} dropped; {res.wall_s:.0f} s")
-    c.print(f"report: {files.html}")
+    console.print(t)
+    console.print(f"latency p50 {res.latency_p50_ms} ms, p99 {res.latency_p99_ms} ms; frames {res.frames_decoded} "
+                  f"decoded, {res.frames_gate_skipped} skipped by the motion gate, {res.frames_processed} processed, "
+                  f"{res.frames_dropped} dropped; {res.wall_s:.0f} s")
+    console.print(f"report: {files.html}")
 
 
 def _pct(v: float | None) -> str:

@@ -2,10 +2,10 @@
 
 Matching rules (per rendered camera):
 
-* an alert is **true** when a rendered pass of the alert's subject (warrant or hotlist id) at that camera
+* an alert is **true** when a played pass of the alert's subject (warrant or hotlist id) at that camera
   covers the start of the alert's track (the track id carries its first frame's time), give or take
   ``slack_s``; otherwise it is **false** (a wrong identity, or a person or vehicle not on any list);
-* a rendered pass of a listed subject is **detected** when a true alert matched it. Passes whose subject was
+* a played pass of a listed subject is **detected** when a true alert matched it. Passes whose subject was
   alerted at that camera within the confirmer's cooldown before them are left out of recall (the product
   suppresses the repeat on purpose);
 * **recall** is over *recognisable* passes (the face at least ``min_face_px`` high, lit and turned to the
@@ -23,16 +23,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cluster.evalresult import EvalResult, KindMetrics
-from cluster.simulation import SimCity, SimRun, watched
+from cluster.sim.city import SimCity
+from cluster.sim.result import EvalResult, KindMetrics
+from cluster.sim.run import SimRun
+from cluster.sim.scripts import watched
 
 KIND_OF_CAMERA = {"cctv": "face", "plate": "plate"}
 
 
-def _alerts_frame(run: SimRun, focus: list[str]) -> pd.DataFrame:
+def _alerts_frame(run: SimRun, cameras: list[str]) -> pd.DataFrame:
     rows = []
     for a in run.result.alerts:  # type: ignore[attr-defined]
-        if a["kind"] not in ("face", "plate") or a["camera_id"] not in focus:
+        if a["kind"] not in ("face", "plate") or a["camera_id"] not in cameras:
             continue
         written = a["written_ts"]  # run_cameras keeps only the alerts written during the run
         track = str(a.get("track_id") or "")
@@ -47,7 +49,7 @@ def _alerts_frame(run: SimRun, focus: list[str]) -> pd.DataFrame:
 
 def match(sightings: pd.DataFrame, alerts: pd.DataFrame, slack_s: float = 2.0,
           cooldown_s: float = 300.0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Mark alerts true/false and rendered sightings detected (see the module docstring); returns copies."""
+    """Mark alerts true/false and played sightings detected (see the module docstring); returns copies."""
     s = sightings.copy()
     al = alerts.copy()
     al["true"] = False
@@ -56,7 +58,7 @@ def match(sightings: pd.DataFrame, alerts: pd.DataFrame, slack_s: float = 2.0,
     s["alert_delay_s"] = np.nan
     s["cooldown"] = False
     s["unlisted_alerted"] = False
-    rend = s[s["rendered"]] if "rendered" in s else s
+    rend = s[s["played"]] if "played" in s else s
     for i, a in al.iterrows():
         cand = rend[(rend["camera_id"] == a["camera_id"]) & (rend["subject_id"] == a["subject_id"])
                     & (rend["t_in"] - slack_s <= a["pts"]) & (a["pts"] <= rend["t_out"] + slack_s)]
@@ -86,7 +88,7 @@ def match(sightings: pd.DataFrame, alerts: pd.DataFrame, slack_s: float = 2.0,
 def kind_metrics(kind: str, sightings: pd.DataFrame, alerts: pd.DataFrame, camera_hours: float) -> KindMetrics:
     """Recall, precision and false alerts per camera-hour of one alert kind."""
     cam_kind = {v: k for k, v in KIND_OF_CAMERA.items()}[kind]
-    s = sightings[(sightings["camera_kind"] == cam_kind) & sightings["rendered"]]
+    s = sightings[(sightings["camera_kind"] == cam_kind) & sightings["played"]]
     listed = s[s["listed"] & ~s["cooldown"]]
     rec = listed[listed["recognisable"]]
     a = alerts[alerts["kind"] == kind]
@@ -106,8 +108,8 @@ def kind_metrics(kind: str, sightings: pd.DataFrame, alerts: pd.DataFrame, camer
 
 
 def evaluate(sim: SimCity, run: SimRun, wall_s: float | None = None) -> EvalResult:
-    """The :class:`EvalResult` of a finished :func:`cluster.simulation.run`."""
-    alerts = _alerts_frame(run, sim.focus)
+    """The :class:`EvalResult` of a finished :func:`cluster.sim.run.run`."""
+    alerts = _alerts_frame(run, sim.rendered_cameras)
     sightings, alerts = match(run.sightings[watched(run.sightings)].reset_index(drop=True), alerts)
     reg_cams = sim.registry.cameras_frame()
     kinds = dict(zip(reg_cams["id"], reg_cams["kind"], strict=True))
@@ -116,7 +118,7 @@ def evaluate(sim: SimCity, run: SimRun, wall_s: float | None = None) -> EvalResu
         hours[kinds[cam]] += sum(b - a for a, b in wins) / 3600.0
     stats = {c["camera_id"]: c for st in run.result.stats for c in st["cameras"]}  # type: ignore[attr-defined]
     cam_rows = []
-    for cam in sim.focus:
+    for cam in sim.rendered_cameras:
         c = stats.get(cam, {})
         a = alerts[alerts["camera_id"] == cam]
         decoded = int(c.get("decoded", 0))
@@ -133,14 +135,14 @@ def evaluate(sim: SimCity, run: SimRun, wall_s: float | None = None) -> EvalResu
     info: dict[str, Any] = {
         "city": sim.city.id, "day": str(scen.config.day), "seed": scen.config.seed,
         "cameras in the city": int((reg_cams["mount"] == "fixed").sum()),
-        "cameras rendered": ", ".join(sim.focus),
+        "cameras rendered": ", ".join(sim.rendered_cameras),
         "persons (wanted / not)": f"{int(person.sum())} ({int((person & listed).sum())} / "
                                   f"{int((person & ~listed).sum())})",
         "vehicles (hot-listed)": f"{int(vehicle.sum())} ({int((vehicle & listed).sum())})",
         "trips": len(scen.trips),
         "sightings in the whole city": len(scen.sightings),
         "sightings at rendered cameras": len(sightings),
-        "sightings rendered whole": int(sightings["rendered"].sum()) if len(sightings) else 0,
+        "sightings played whole": int(sightings["played"].sum()) if len(sightings) else 0,
         "simulated footage (camera-hours)": round(sum(hours.values()), 3),
         "patrol pings / QR scans / SOS": " / ".join(str(len(scen.layers.get(k, []))) for k in
                                                     ("patrol_pings", "checkpoint_scans", "sos_reports")),

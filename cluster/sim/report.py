@@ -1,4 +1,4 @@
-"""Turn an :class:`~cluster.evalresult.EvalResult` into the report an analyst reads or mails.
+"""Turn an :class:`~cluster.sim.result.EvalResult` into the report an analyst reads or mails.
 
 :func:`write_report` writes three things into one folder: ``report.md`` (plots referenced as the PNG files
 beside it), ``report.html`` (the same content with every plot embedded as base64, so the one file can be
@@ -29,7 +29,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 from pydantic import BaseModel
 
-from cluster.evalresult import EvalResult
+from cluster.sim.result import EvalResult
 
 DASH = "–"
 SIZE_EDGES = [-math.inf, 20, 40, 80, 160, math.inf]
@@ -150,7 +150,7 @@ def _bools(s: pd.Series) -> pd.Series:
 def _played(s: pd.DataFrame) -> pd.DataFrame:
     """The sightings the rendered cameras showed whole (all of them when the table does not say): passes
     that were never streamed cannot be detected and would drag every share down."""
-    return s[_bools(s["rendered"])] if "rendered" in s else s
+    return s[_bools(s["played"])] if "played" in s else s
 
 
 def _nums(s: pd.Series) -> pd.Series:

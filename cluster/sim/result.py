@@ -1,7 +1,7 @@
 """What ``ssz eval`` measured: the metrics and the tables behind them, as one typed value.
 
-:mod:`cluster.evaluation` fills an :class:`EvalResult` by running a scenario and matching its alerts with the
-scenario's ground truth; :mod:`cluster.report` turns it into the markdown/HTML report. Keeping the value in
+:mod:`cluster.sim.evaluation` fills an :class:`EvalResult` by running a scenario and matching its alerts with
+the scenario's ground truth; :mod:`cluster.sim.report` turns it into the markdown/HTML report. Keeping the value in
 its own module lets both sides (and tests) build one without running anything.
 
 Tables (pandas DataFrames, one row each):
@@ -13,8 +13,9 @@ Tables (pandas DataFrames, one row each):
   ``t_out`` (seconds since the scenario day's midnight), ``hour`` (local hour of ``t_in``), ``night`` (bool),
   ``min_dist_m``, ``max_px`` (largest face height / plate width in pixels over the pass), ``facing`` (the face
   or plate was turned to the camera at some point), ``recognisable`` (bool: expected to be alerted when
-  listed), ``detected`` (bool: a true alert matched it), ``alert_delay_s`` (stream seconds from ``t_in`` to
-  the first matching alert, NaN when none).
+  listed), ``played`` (bool: the pass was streamed whole), ``drawn`` (bool: the agent was in the picture at
+  some point), ``window`` (the stretch of the pass worth streaming), ``detected`` (bool: a true alert matched
+  it), ``alert_delay_s`` (stream seconds from ``t_in`` to the first matching alert, NaN when none).
 * ``alerts``: every face/plate alert of the run. Columns ``alert_id``, ``camera_id``, ``kind``,
   ``subject_id``, ``pts`` (stream seconds since midnight of the frame that confirmed it), ``score``,
   ``latency_ms`` (frame decoded -> alert written), ``true`` (bool: matched a sighting of that subject at that

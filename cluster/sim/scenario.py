@@ -7,17 +7,17 @@ Agents move on the zone's street graph (metric, projected):
 * **crowd**: passers-by without a known face (silhouettes for the motion gate and the tracker);
 * **vehicles** with Thai plates (text supplied by the caller), some hot-listed, driving on the one-way-aware
   graph;
-* **patrol units** driving a planned round of the zone's QR check-in boxes (scans, GPS pings, trips);
-* **SOS presses** at the zone's SOS poles.
+* **patrol units** driving a planned round of the zone's QR check-in boxes (scans, GPS pings, trips) and
+  **SOS presses** at the zone's SOS poles, from the field-data generator (:mod:`cluster.sim.fielddata`).
 
-A share of the trips is routed along the street of a *focus* camera (the cameras that will be rendered), in
+A share of the trips is routed along the street of a *rendered camera* (one that will be drawn and streamed), in
 the direction that faces it for most of them, so that a short run sees enough passes to measure recall.
 
 Ground truth is the geometry every camera applies: an agent is in view when it is within the camera's range
 and field of view (:func:`twin.coverage.covered_by_site`'s rule). For each pass (a *sighting*) the scenario
 keeps the agent's positions in the camera's frame (forward ``a`` and right ``b`` metres, sampled every
-``step_s``), and projects the face (or plate) with :class:`Optics` to get its size in pixels, whether it is
-wholly in the frame and turned to the camera. The renderer (:mod:`actors.simcam`) uses the same projection,
+``step_s``), and projects the face (or plate) with :class:`twin.optics.Optics` to get its size in pixels, whether it is
+wholly in the frame and turned to the camera. The renderer (:mod:`actors.sources.scenario`) uses the same projection,
 so "the face was 64 px high at 09:12:31" is exactly what was drawn.
 
 Everything is a deterministic function of the inputs and ``seed``; times are seconds since local midnight
@@ -26,11 +26,8 @@ of ``day`` (Asia/Bangkok).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
-import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -40,67 +37,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.spatial import cKDTree
 
+from cluster.sim.fielddata import patrol_and_sos
+from cluster.sim.paths import Router, hour_weights, path_polyline, walk
+from twin.optics import LANE_M, camera_frame, is_night, target_box
+
 LOCAL_TZ = "Asia/Bangkok"
-FACE_HEIGHT_M = 0.24  # chin to crown
-FACE_Z_M = 1.6  # height of the face centre
-PLATE_WIDTH_M = 0.34  # Thai car plate 34 x 15 cm
-PLATE_Z_M = 0.5
-LANE_M = 1.75  # plate cameras aim one lens at the centre of each lane, this far from the street's axis
-
-
-class Optics(BaseModel):
-    """How a simulated camera projects the street: frame size, mounting height, downward tilt, lens."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    width: int = 640
-    height: int = 480
-    mount_m: float = Field(default=2.8, gt=0, description="camera height above the street")
-    tilt_deg: float = Field(default=30.0, ge=0, lt=80, description="downward tilt")
-    lens_fov_deg: float | None = Field(default=None, gt=0, lt=180,
-                                       description="horizontal field of view of the lens; None = the camera's FOV "
-                                                   "(plate cameras use a narrow zoom on the lane)")
-
-    def focal_px(self, fov_deg: float) -> float:
-        """Focal length in pixels for a horizontal field of view."""
-        fov = self.lens_fov_deg or fov_deg
-        return self.width / 2.0 / math.tan(math.radians(min(fov, 170.0)) / 2.0)
-
-    def project(self, a: np.ndarray, b: np.ndarray, z_m: float, fov_deg: float
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Image position (u, v) of points ``a`` m ahead, ``b`` m right and ``z_m`` high, and pixels per metre
-        there (the scale of an object at that depth)."""
-        f = self.focal_px(fov_deg)
-        t = math.radians(self.tilt_deg)
-        dz = self.mount_m - z_m
-        depth = np.maximum(np.asarray(a, float) * math.cos(t) + dz * math.sin(t), 0.05)
-        down = -np.asarray(a, float) * math.sin(t) + dz * math.cos(t)
-        return self.width / 2.0 + f * np.asarray(b, float) / depth, self.height / 2.0 + f * down / depth, f / depth
-
-
-FACE_OPTICS = Optics()
-PLATE_OPTICS = Optics(mount_m=4.0, tilt_deg=24.0, lens_fov_deg=12.0)
-
-
-def optics_for(camera_kind: str) -> Optics:
-    """The optics of a simulated camera of this kind (``cctv`` or ``plate``)."""
-    return PLATE_OPTICS if camera_kind == "plate" else FACE_OPTICS
-
-
-def target_box(camera_kind: str, a: np.ndarray, b: np.ndarray, fov_deg: float) -> tuple[np.ndarray, ...]:
-    """Where the recognisable target (face or plate) lands in the frame: centre u, v and size in px
-    (face height or plate width), plus whether it lies wholly inside the frame. Plate cameras have one lens per
-    lane (aimed :data:`LANE_M` off the axis, either side): ``b`` is measured from the vehicle's lane."""
-    o = optics_for(camera_kind)
-    if camera_kind == "plate":
-        b = np.abs(b) - LANE_M  # the lens of the vehicle's lane
-    z, size_m = (PLATE_Z_M, PLATE_WIDTH_M) if camera_kind == "plate" else (FACE_Z_M, FACE_HEIGHT_M)
-    u, v, ppm = o.project(a, b, z, fov_deg)
-    px = ppm * size_m
-    half_w = px / 2 if camera_kind == "plate" else px * 0.4
-    half_h = px * 0.22 if camera_kind == "plate" else px * 0.5
-    inside = (u - half_w >= 0) & (u + half_w <= o.width) & (v - half_h >= 0) & (v + half_h <= o.height)
-    return u, v, px, inside
 
 
 class ScenarioConfig(BaseModel):
@@ -120,8 +61,10 @@ class ScenarioConfig(BaseModel):
     trips_per_vehicle: int = Field(default=3, ge=1)
     vehicles_at_cctv: bool = Field(default=True, description=(
         "CCTV cameras see the traffic too (drawn, never recognisable there: CCTV runs the face model)"))
-    focus_share: float = Field(default=0.7, ge=0, le=1, description="trips routed past a focus camera")
-    facing_share: float = Field(default=0.75, ge=0, le=1, description="focus passes that walk towards it")
+    rendered_share: float = Field(default=0.7, ge=0, le=1,
+                                  description="share of trips routed past a rendered camera")
+    facing_share: float = Field(default=0.75, ge=0, le=1,
+                                description="share of those passes that walk towards the camera")
     walk_mps: tuple[float, float] = (1.1, 1.6)
     drive_mps: tuple[float, float] = (3.0, 6.0)
     trip_m: tuple[float, float] = (150.0, 500.0)
@@ -165,72 +108,6 @@ class Scenario:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Paths on the graph
-
-
-def _edge_xy(P: nx.MultiDiGraph, u: int, v: int) -> np.ndarray:
-    """Vertices of the shortest u->v edge (its geometry if any, oriented u->v)."""
-    data = P.get_edge_data(u, v) or {}
-    rev = False
-    if not data:
-        data, rev = P.get_edge_data(v, u) or {}, True
-    if not data:
-        raise nx.NetworkXNoPath(f"no edge {u}-{v}")
-    d = min(data.values(), key=lambda e: e.get("length", 0.0))
-    geom = d.get("geometry")
-    if geom is not None:
-        xy = np.asarray(geom.coords, float)[:, :2]
-        # orient the geometry from u to v
-        pu = np.array([P.nodes[u]["x"], P.nodes[u]["y"]])
-        if np.hypot(*(xy[0] - pu)) > np.hypot(*(xy[-1] - pu)):
-            xy = xy[::-1]
-        return xy
-    a, b = (v, u) if rev else (u, v)
-    xy = np.array([[P.nodes[a]["x"], P.nodes[a]["y"]], [P.nodes[b]["x"], P.nodes[b]["y"]]])
-    return xy[::-1] if rev else xy
-
-
-def path_polyline(P: nx.MultiDiGraph, nodes: Sequence[int]) -> np.ndarray:
-    """The street polyline (metric x, y) through a node path."""
-    parts = [_edge_xy(P, u, v) for u, v in itertools.pairwise(nodes)]
-    if not parts:
-        return np.array([[P.nodes[nodes[0]]["x"], P.nodes[nodes[0]]["y"]]] * 2, float)
-    out = [parts[0]] + [p[1:] for p in parts[1:]]
-    return np.concatenate(out)
-
-
-def walk(polyline: np.ndarray, speed_mps: float, step_s: float, lateral_m: float = 0.0
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Positions every ``step_s`` along a polyline at ``speed_mps``, offset ``lateral_m`` to the right of the
-    direction of travel; returns (t from start, x, y)."""
-    seg = np.hypot(*np.diff(polyline, axis=0).T)
-    keep = np.concatenate([[True], seg > 1e-6])
-    polyline = polyline[keep]
-    cum = np.concatenate([[0.0], np.cumsum(seg[seg > 1e-6])])
-    total = float(cum[-1])
-    if total <= 0:
-        return np.zeros(1), polyline[:1, 0].copy(), polyline[:1, 1].copy()
-    t = np.arange(0.0, total / speed_mps + 1e-9, step_s)
-    s = np.minimum(t * speed_mps, total)
-    x = np.interp(s, cum, polyline[:, 0])
-    y = np.interp(s, cum, polyline[:, 1])
-    if lateral_m:
-        i = np.clip(np.searchsorted(cum, s, side="right") - 1, 0, len(polyline) - 2)
-        d = polyline[i + 1] - polyline[i]
-        d /= np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
-        x = x + lateral_m * d[:, 1]  # right of travel: (dy, -dx)
-        y = y - lateral_m * d[:, 0]
-    return t, x, y
-
-
-def camera_frame(dx: np.ndarray, dy: np.ndarray, heading_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets from a camera (metric east/north) in its frame: ``a`` ahead along the heading (compass degrees),
-    ``b`` to its right."""
-    h = np.radians(heading_deg)
-    return dx * np.sin(h) + dy * np.cos(h), dx * np.cos(h) - dy * np.sin(h)
-
-
-# ----------------------------------------------------------------------------------------------------------
 # Generation
 
 
@@ -261,33 +138,6 @@ class CameraTable:
         return int(hits[0])
 
 
-def _hour_weights(kind: str) -> np.ndarray:
-    if kind == "vehicle":
-        w = [1, 1, 1, 1, 1, 2, 4, 8, 9, 6, 5, 5, 6, 5, 5, 6, 8, 9, 7, 5, 4, 3, 2, 1]
-    else:
-        w = [1, 1, 1, 1, 1, 1, 3, 6, 7, 6, 6, 7, 8, 7, 6, 6, 7, 8, 8, 7, 6, 4, 2, 1]
-    a = np.asarray(w, float)
-    return a / a.sum()
-
-
-class _Router:
-    def __init__(self, P: nx.MultiDiGraph, directed: bool) -> None:
-        self.G = P if directed else P.to_undirected(as_view=True)
-        self.nodes = np.fromiter(P.nodes, dtype=np.int64)
-        self.xy = np.array([[P.nodes[n]["x"], P.nodes[n]["y"]] for n in self.nodes])
-        self.tree = cKDTree(self.xy)
-
-    def near(self, x: float, y: float, rng: np.random.Generator, lo: float, hi: float) -> int:
-        """A random node at a distance between ``lo`` and ``hi`` metres from (x, y)."""
-        idx = self.tree.query_ball_point([x, y], r=hi)
-        d = np.hypot(self.xy[idx, 0] - x, self.xy[idx, 1] - y)
-        cand = [i for i, di in zip(idx, d, strict=True) if di >= lo] or idx
-        return int(self.nodes[cand[int(rng.integers(len(cand)))]])
-
-    def route(self, a: int, b: int) -> list[int]:
-        return nx.shortest_path(self.G, a, b, weight="length")
-
-
 def _ahead_behind(P: nx.MultiDiGraph, cams: CameraTable, j: int, u: int, v: int) -> tuple[int, int]:
     """Of edge (u, v), the end the camera looks towards, then the other one."""
     def ahead(n: int) -> float:
@@ -297,12 +147,12 @@ def _ahead_behind(P: nx.MultiDiGraph, cams: CameraTable, j: int, u: int, v: int)
     return (u, v) if ahead(u) >= ahead(v) else (v, u)
 
 
-def _trip_nodes(r: _Router, P: nx.MultiDiGraph, cams: CameraTable, focus: list[int], cfg: ScenarioConfig,
-                rng: np.random.Generator, focus_share: float, edges: dict[str, tuple[int, int]]
+def _trip_nodes(r: Router, P: nx.MultiDiGraph, cams: CameraTable, rendered: list[int], cfg: ScenarioConfig,
+                rng: np.random.Generator, rendered_share: float, edges: dict[str, tuple[int, int]]
                 ) -> tuple[list[int], str]:
     lo, hi = cfg.trip_m
-    if focus and rng.random() < focus_share:
-        j = focus[int(rng.integers(len(focus)))]
+    if rendered and rng.random() < rendered_share:
+        j = rendered[int(rng.integers(len(rendered)))]
         u, v = edges[str(cams.ids[j])]
         first, second = _ahead_behind(P, cams, j, u, v)
         if rng.random() >= cfg.facing_share:
@@ -318,13 +168,13 @@ def _trip_nodes(r: _Router, P: nx.MultiDiGraph, cams: CameraTable, focus: list[i
                     continue
                 tail = r.route(second, d)
                 if second in head or first in tail:
-                    continue  # the route would come back along the focus street
+                    continue  # the route would come back along the rendered camera's street
                 return head + tail, str(cams.ids[j])
             except nx.NetworkXNoPath:
                 continue
     for _ in range(20):
-        if focus:  # trips stay in the neighbourhood of the watched streets
-            j = focus[int(rng.integers(len(focus)))]
+        if rendered:  # trips stay in the neighbourhood of the watched streets
+            j = rendered[int(rng.integers(len(rendered)))]
             o = r.near(float(cams.x[j]), float(cams.y[j]), rng, 0.0, 600.0)
         else:
             o = int(r.nodes[int(rng.integers(len(r.nodes)))])
@@ -337,7 +187,7 @@ def _trip_nodes(r: _Router, P: nx.MultiDiGraph, cams: CameraTable, focus: list[i
 
 
 def generate(P: nx.MultiDiGraph, cameras: pd.DataFrame, *, city: str, faces: dict[str, list[str]],
-             plates: Sequence[str], focus: Sequence[str] = (), qr_boxes: pd.DataFrame | None = None,
+             plates: Sequence[str], rendered: Sequence[str] = (), qr_boxes: pd.DataFrame | None = None,
              sos_poles: pd.DataFrame | None = None, station_xy: tuple[float, float] | None = None,
              patrol_units: int = 0, to_wgs: object | None = None,
              config: ScenarioConfig | None = None) -> Scenario:
@@ -347,7 +197,7 @@ def generate(P: nx.MultiDiGraph, cameras: pd.DataFrame, *, city: str, faces: dic
     ``fov_deg``, ``range_m``, ``edge_u``/``edge_v`` (their street). ``faces``: identity -> photo file names
     (identities with at least 3 photos can be wanted: all but the last one or two are enrolled, those are what
     cameras see).
-    ``plates``: one plate text per vehicle. ``focus``: cameras that will be rendered. ``qr_boxes`` and
+    ``plates``: one plate text per vehicle. ``rendered``: cameras that will be rendered. ``qr_boxes`` and
     ``sos_poles``: frames with ``id``, ``x``, ``y``; ``to_wgs``: a pyproj transformer metric -> lon/lat for the
     patrol and SOS layers.
     """
@@ -356,11 +206,11 @@ def generate(P: nx.MultiDiGraph, cameras: pd.DataFrame, *, city: str, faces: dic
     cams = CameraTable.from_frame(cameras)
     edges = {str(r.id): (int(r.edge_u), int(r.edge_v)) for r in cameras.itertuples()
              if pd.notna(r.edge_u) and pd.notna(r.edge_v)}
-    focus_idx = [cams.index(c) for c in focus]
-    focus_face = [j for j in focus_idx if cams.kind[j] == "cctv"]
-    focus_plate = [j for j in focus_idx if cams.kind[j] == "plate"]
+    rendered_idx = [cams.index(c) for c in rendered]
+    rendered_face = [j for j in rendered_idx if cams.kind[j] == "cctv"]
+    rendered_plate = [j for j in rendered_idx if cams.kind[j] == "plate"]
     agents = _agents(cfg, rng, faces, plates, city)
-    walker, driver = _Router(P, directed=False), _Router(P, directed=True)
+    walker, driver = Router(P, directed=False), Router(P, directed=True)
 
     trips, samples = [], []
     for ag in agents.itertuples():
@@ -369,15 +219,15 @@ def generate(P: nx.MultiDiGraph, cameras: pd.DataFrame, *, city: str, faces: dic
         n = (cfg.trips_per_vehicle if ag.kind == "vehicle" else cfg.trips_per_wanted if ag.listed
              else cfg.trips_per_person)
         for k in range(n):
-            trips.append(_trip(ag, k, cfg, rng, P, cams, walker, driver, focus_face, focus_plate, edges, samples))
+            trips.append(_trip(ag, k, cfg, rng, P, cams, walker, driver, rendered_face, rendered_plate, edges, samples))
     for k in range(cfg.crowd_trips):
         ag = agents[agents["kind"] == "crowd"].iloc[k % max(1, int((agents["kind"] == "crowd").sum()))]
-        trips.append(_trip(ag, k, cfg, rng, P, cams, walker, driver, focus_face, [], edges, samples))
+        trips.append(_trip(ag, k, cfg, rng, P, cams, walker, driver, rendered_face, [], edges, samples))
     trips_df = pd.DataFrame(trips)
     sightings = _sightings(cfg, cams, agents, samples)
     layers: dict[str, pd.DataFrame] = {}
     if to_wgs is not None:
-        layers = _patrol_and_sos(cfg, rng, P, driver, city, qr_boxes, sos_poles, station_xy, patrol_units, to_wgs)
+        layers = patrol_and_sos(cfg, rng, P, driver, city, qr_boxes, sos_poles, station_xy, patrol_units, to_wgs)
     return Scenario(cfg, city, agents, trips_df, sightings, layers)
 
 
@@ -419,18 +269,18 @@ def _agents(cfg: ScenarioConfig, rng: np.random.Generator, faces: dict[str, list
 
 
 def _trip(ag: object, k: int, cfg: ScenarioConfig, rng: np.random.Generator, P: nx.MultiDiGraph, cams: CameraTable,
-          walker: _Router, driver: _Router, focus_face: list[int], focus_plate: list[int],
+          walker: Router, driver: Router, rendered_face: list[int], rendered_plate: list[int],
           edges: dict[str, tuple[int, int]], samples: list[tuple[np.ndarray, ...]]) -> dict[str, object]:
     vehicle = ag.kind == "vehicle"  # type: ignore[attr-defined]
-    share = cfg.focus_share
+    share = cfg.rendered_share
     if getattr(ag, "listed", False):
         share = min(1.0, share + 0.2)  # the wanted and the hot-listed frequent the watched streets
-    nodes, via = _trip_nodes(driver if vehicle else walker, P, cams, focus_plate if vehicle else focus_face, cfg,
+    nodes, via = _trip_nodes(driver if vehicle else walker, P, cams, rendered_plate if vehicle else rendered_face, cfg,
                              rng, share, edges)
     speed = float(rng.uniform(*(cfg.drive_mps if vehicle else cfg.walk_mps)))
     lateral = float(rng.uniform(LANE_M - 0.3, LANE_M + 0.3) if vehicle else rng.choice([-1, 1]) * rng.uniform(2.5, 6.0))
     t, x, y = walk(path_polyline(P, nodes), speed, cfg.step_s, lateral)
-    hour = int(rng.choice(24, p=_hour_weights("vehicle" if vehicle else "person")))
+    hour = int(rng.choice(24, p=hour_weights("vehicle" if vehicle else "person")))
     start = hour * 3600.0 + float(rng.uniform(0, 3600 - min(t[-1], 3000)))
     trip_id = f"{ag.agent_id}-t{k:02d}"  # type: ignore[attr-defined]
     samples.append((np.full(len(t), trip_id, object), np.full(len(t), ag.agent_id, object),  # type: ignore[attr-defined]
@@ -438,14 +288,6 @@ def _trip(ag: object, k: int, cfg: ScenarioConfig, rng: np.random.Generator, P: 
     return {"trip_id": trip_id, "agent_id": ag.agent_id, "start_s": start,  # type: ignore[attr-defined]
             "end_s": start + float(t[-1]), "length_m": float(t[-1] * speed), "speed_mps": speed,
             "lateral_m": lateral, "via_camera": via or None, "nodes": len(nodes)}
-
-
-def is_night(t_s: np.ndarray | float, night: tuple[int, int]) -> np.ndarray:
-    """Whether scenario seconds ``t_s`` fall in the dark hours ``night`` = [start, end) local hours, which may
-    wrap midnight: one rule for the ground truth and the renderer."""
-    h = (np.asarray(t_s) // 3600) % 24
-    a, b = night
-    return (h >= a) | (h < b) if a > b else (h >= a) & (h < b)
 
 
 def _sightings(cfg: ScenarioConfig, cams: CameraTable, agents: pd.DataFrame,
@@ -515,86 +357,3 @@ def _sightings(cfg: ScenarioConfig, cams: CameraTable, agents: pd.DataFrame,
     df = df.sort_values(["camera_id", "t_in", "agent_id"]).reset_index(drop=True)
     df.insert(0, "sighting_id", [f"s{i:05d}" for i in range(len(df))])
     return df
-
-
-def _patrol_and_sos(cfg: ScenarioConfig, rng: np.random.Generator, P: nx.MultiDiGraph, driver: _Router, city: str,
-                    qr: pd.DataFrame | None, sos: pd.DataFrame | None, station_xy: tuple[float, float] | None,
-                    units: int, to_wgs: object) -> dict[str, pd.DataFrame]:
-    """Patrol rounds of the QR boxes (pings, scans, trips) and SOS presses, as twin layer frames."""
-    pings, scans, trips, reports = [], [], [], []
-    tr = to_wgs  # pyproj Transformer (metric -> lon/lat)
-    if qr is not None and len(qr) and station_xy is not None and units:
-        depot = int(driver.nodes[driver.tree.query(station_xy)[1]])
-        box_nodes = driver.nodes[driver.tree.query(qr[["x", "y"]].to_numpy(float))[1]]
-        shift_starts = [8 * 3600.0, 20 * 3600.0]
-        for u in range(units):
-            unit = f"{city}-patrol-{u + 1:02d}"
-            for r in range(cfg.patrol_rounds):
-                order = _nearest_tour(P, depot, rng.permutation(len(qr))[: max(2, len(qr) // max(units, 1))], box_nodes)
-                t0 = shift_starts[r % 2] + u * 900.0 + float(rng.uniform(0, 600))
-                trip_id = f"{unit}-{cfg.day:%Y%m%d}-{r + 1}"
-                path, stops = [depot], []
-                for i in order:
-                    try:
-                        path += driver.route(path[-1], int(box_nodes[i]))[1:]
-                    except nx.NetworkXNoPath:
-                        continue
-                    stops.append((len(path) - 1, i))
-                with contextlib.suppress(nx.NetworkXNoPath):
-                    path += driver.route(path[-1], depot)[1:]
-                speed = 6.0
-                poly = path_polyline(P, path)
-                t, x, y = walk(poly, speed, cfg.patrol_ping_s)
-                node_xy = np.array([[P.nodes[n]["x"], P.nodes[n]["y"]] for n in path])
-                scanned = 0
-                dwell = 0.0
-                for pos, i in stops:  # scan when the unit reaches the box (its nearest ping), 2 min each
-                    k = int(np.argmin(np.hypot(x - node_xy[pos, 0], y - node_xy[pos, 1])))
-                    if rng.random() < 0.1:
-                        continue  # a skipped box: planned but not scanned
-                    bx, by = float(qr.iloc[i]["x"]), float(qr.iloc[i]["y"])
-                    lon, lat = tr.transform(bx + rng.normal(0, 4), by + rng.normal(0, 4))  # type: ignore[attr-defined]
-                    scans.append({"scan_id": f"{trip_id}-scan-{scanned + 1:02d}",
-                                  "checkpoint_id": str(qr.iloc[i]["id"]),
-                                  "unit_id": unit, "officer_id": f"{unit}-officer", "city": city,
-                                  "ts": t0 + float(t[k]) + dwell, "trip_id": trip_id, "valid": True,
-                                  "lon": lon, "lat": lat})
-                    scanned += 1
-                    dwell += 120.0
-                lon, lat = tr.transform(x, y)  # type: ignore[attr-defined]
-                ping_t = t0 + t + np.linspace(0, dwell, len(t))
-                for k in range(len(t)):
-                    pings.append({"unit_id": unit, "city": city, "ts": float(ping_t[k]), "trip_id": trip_id,
-                                  "speed_mps": speed, "accuracy_m": float(rng.uniform(3, 8)), "lon": float(lon[k]),
-                                  "lat": float(lat[k])})
-                trips.append({"trip_id": trip_id, "unit_id": unit, "city": city, "start_s": float(ping_t[0]),
-                              "end_s": float(ping_t[-1]), "distance_m": float(t[-1] * speed), "n_pings": len(t),
-                              "checkpoints_planned": len(stops), "checkpoints_scanned": scanned,
-                              "path_lon": [float(v) for v in lon], "path_lat": [float(v) for v in lat],
-                              "path_s": [float(v) for v in ping_t]})
-    if sos is not None and len(sos):
-        for n in range(cfg.sos_presses):
-            p = sos.iloc[int(rng.integers(len(sos)))]
-            lon, lat = tr.transform(float(p["x"]), float(p["y"]))  # type: ignore[attr-defined]
-            cat = str(rng.choice(["emergency", "suspicious", "accident", "crime"], p=[0.3, 0.4, 0.2, 0.1]))
-            ts = float(rng.choice(24, p=_hour_weights("person")) * 3600 + rng.uniform(0, 3600))
-            reports.append({"report_id": f"{city}-sos-{cfg.day:%Y%m%d}-{n + 1:03d}", "city": city, "ts": ts,
-                            "source": "sos_pole", "pole_id": str(p["id"]), "category": cat,
-                            "text": f"SOS pressed at {p['id']}", "status": "resolved", "status_by": "ccoc-operator",
-                            "status_ts": ts + float(rng.uniform(120, 900)), "lon": lon, "lat": lat})
-    return {"patrol_pings": pd.DataFrame(pings), "checkpoint_scans": pd.DataFrame(scans),
-            "patrol_trips": pd.DataFrame(trips), "sos_reports": pd.DataFrame(reports)}
-
-
-def _nearest_tour(P: nx.MultiDiGraph, depot: int, boxes: np.ndarray, box_nodes: np.ndarray) -> list[int]:
-    """A planned round: from the station, always on to the nearest box not yet visited (straight-line)."""
-    left = [int(i) for i in boxes]
-    here = np.array([P.nodes[depot]["x"], P.nodes[depot]["y"]])
-    out = []
-    while left:
-        xy = np.array([[P.nodes[int(box_nodes[i])]["x"], P.nodes[int(box_nodes[i])]["y"]] for i in left])
-        k = int(np.argmin(np.hypot(*(xy - here).T)))
-        out.append(left.pop(k))
-        here = xy[k]
-    return out
-

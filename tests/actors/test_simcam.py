@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actors.simcam import VTEST, ScenarioSource
-from actors.simscript import SimPass, SimScript
-from actors.sources import CameraSpec, SourceError, make_source
-from twin.scenario import target_box
+from actors.sources import VTEST, CameraSpec, ScenarioSource, SimPass, SimScript, SourceError, source_for
+from twin.optics import target_box
 
 NOON = 12 * 3600.0
 EPOCH = 1_790_000_000.0
@@ -36,7 +34,7 @@ def _spec(script: SimScript, **kw) -> CameraSpec:
 def test_frames_follow_the_script_in_scenario_time(shared_data):
     script = _person_script(shared_data / "faces_deepface")
     script.windows = [(NOON - 1, NOON + 2), (NOON + 100, NOON + 101)]
-    src = make_source(_spec(script))
+    src = source_for(_spec(script))
     assert isinstance(src, ScenarioSource)
     with src:
         frames = list(src.frames())
@@ -47,7 +45,7 @@ def test_frames_follow_the_script_in_scenario_time(shared_data):
     assert all(f.image.shape == (480, 640, 3) and f.image.dtype == np.uint8 and f.image.flags.c_contiguous
                for f in frames)
     resumed = _spec(script, start_pts=EPOCH + NOON + 1.5)
-    with make_source(resumed) as src2:
+    with source_for(resumed) as src2:
         assert next(f.pts for f in src2.frames()) == pytest.approx(EPOCH + NOON + 1.6)
 
 

@@ -99,7 +99,7 @@ def test_cli_config_validate_reports_bad_file(tmp_path):
 
 def test_demo_runs_the_whole_product(s3_store, ray_cluster, ssz_api, tmp_path):
     """`ssz demo` (small): models, a simulated day streamed through the shards, snapshot, map, report, summary."""
-    from cluster.simulation import api_client, withdraw
+    from cluster.sim.run import api_client, withdraw
 
     try:
         res = CliRunner().invoke(app, ["demo", "--city", "betong", "--out", str(tmp_path), "--face-cameras", "1",

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cluster.evalresult import EvalResult, KindMetrics
-from cluster.report import PLOTS, Highlight, ReportFiles, markdown_table, write_report
+from cluster.sim.report import PLOTS, Highlight, ReportFiles, markdown_table, write_report
+from cluster.sim.result import EvalResult, KindMetrics
 
 SIGHTING_COLUMNS = ["sighting_id", "camera_id", "camera_kind", "agent_id", "agent_kind", "subject_id", "listed",
                     "t_in", "t_out", "hour", "night", "min_dist_m", "max_px", "facing", "recognisable", "detected",
@@ -223,18 +223,18 @@ def test_markdown_table_helper():
 
 def test_passes_never_streamed_are_left_out_of_recall_plots_and_misses(result):
     """A listed pass the cameras never played (``rendered`` False) cannot be detected: it must not count."""
-    from cluster.report import missed_sightings, plot_recall_by_size
+    from cluster.sim.report import missed_sightings, plot_recall_by_size
 
     def size_labels(res: EvalResult) -> set[str]:
         fig = plot_recall_by_size(res)
         return {t.get_text() for t in fig.axes[0].texts}
 
     before = size_labels(result)
-    s = result.sightings.assign(rendered=True)
+    s = result.sightings.assign(played=True)
     extra = pd.DataFrame([_sighting("s7", "C1", "cctv", "pedestrian", "W7", 15 * 3600.0, False, 60.0, 5.0, True,
-                                    False)], columns=SIGHTING_COLUMNS).assign(rendered=False)
+                                    False)], columns=SIGHTING_COLUMNS).assign(played=False)
     played = result.model_copy(update={"sightings": pd.concat([s, extra], ignore_index=True)})
     assert size_labels(played) == before and "1/1" in before  # s1 (60 px, detected) alone in its bin
     assert "s7" not in set(missed_sightings(played)["sighting_id"])
-    shown = result.model_copy(update={"sightings": pd.concat([s, extra.assign(rendered=True)], ignore_index=True)})
+    shown = result.model_copy(update={"sightings": pd.concat([s, extra.assign(played=True)], ignore_index=True)})
     assert "1/2" in size_labels(shown) and "s7" in set(missed_sightings(shown)["sighting_id"])

@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cluster.simulation import SimConfig, build, scripts, twin_layers, watched
-from twin.scenario import ScenarioConfig, target_box
+from cluster.sim.city import SimConfig, build
+from cluster.sim.run import twin_layers
+from cluster.sim.scenario import ScenarioConfig
+from cluster.sim.scripts import scripts, watched
+from twin.optics import target_box
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +21,7 @@ def sim():
 def test_ground_truth_is_deterministic_per_seed(sim):
     again = build(SimConfig(city="hatyai", face_cameras=3, plate_cameras=1, stream_s=40,
                             scenario=ScenarioConfig(seed=3)))
-    assert again.focus == sim.focus
+    assert again.rendered_cameras == sim.rendered_cameras
     assert again.scenario.fingerprint() == sim.scenario.fingerprint()
     cols = ["sighting_id", "camera_id", "agent_id", "t_in", "t_out", "max_px", "recognisable"]
     assert again.scenario.sightings[cols].equals(sim.scenario.sightings[cols])
@@ -62,28 +65,29 @@ def test_sightings_follow_the_camera_geometry(sim):
     assert len(traffic) > 20 and not traffic["recognisable"].any() and (traffic["max_px"] == 0).all()
     assert not watched(traffic).any() and watched(s[s["agent_kind"] == "person"]).all()
     # the focus cameras see the wanted: passes routed past them
-    focus = s[s["camera_id"].isin(sim.focus)]
+    focus = s[s["camera_id"].isin(sim.rendered_cameras)]
     assert focus["listed"].sum() >= 8 and (focus["listed"] & focus["recognisable"]).sum() >= 3
 
 
 def test_scripts_keep_footage_budget_and_listed_passes_first(sim):
     specs, sg = scripts(sim)
-    assert list(specs) == sim.focus
+    assert list(specs) == sim.rendered_cameras
     for cam, spec in specs.items():
         script = spec.sim_script
         assert spec.url == f"sim://{cam}" and spec.realtime
         played = sum(b - a for a, b in script.windows)
         assert 0 < played <= 40 + 2 * 60  # budget, plus passes that overlap a chosen window
         mine = sg[sg["camera_id"] == cam]
-        for r in mine[mine["rendered"]].itertuples():  # a rendered pass's close part lies in a window
+        for r in mine[mine["played"]].itertuples():  # a rendered pass's close part lies in a window
             assert any(a <= r.window[0] and r.window[1] <= b for a, b in script.windows)
         drawn = {p.sighting_id for p in script.passes}
-        assert set(mine.loc[mine["rendered"], "sighting_id"]) <= drawn
+        assert set(mine.loc[mine["played"], "sighting_id"]) <= drawn
         # priority: when a camera has listed recognisable passes, they are the first it renders
         lr = mine[mine["listed"] & mine["recognisable"] & mine["window"].notna()]
         if len(lr):
-            assert mine.loc[lr.index, "rendered"].any()
-    assert specs[sim.focus[0]].model_validate_json(specs[sim.focus[0]].model_dump_json()) == specs[sim.focus[0]]
+            assert mine.loc[lr.index, "played"].any()
+    first = specs[sim.rendered_cameras[0]]
+    assert first.model_validate_json(first.model_dump_json()) == first
 
 
 def test_patrols_qr_scans_and_sos_fit_the_twin(sim):

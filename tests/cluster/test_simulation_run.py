@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.simulation import SimConfig, api_client, build, commit_layers, enrol, own_list, run, withdraw
-from twin.scenario import ScenarioConfig
+from cluster.sim.city import SimConfig, build
+from cluster.sim.run import api_client, commit_layers, enrol, run, withdraw
+from cluster.sim.scenario import ScenarioConfig
 
 NOON = 12 * 3600.0
 
@@ -57,10 +58,9 @@ def lists_left_clean(ssz_api, sim):
 @pytest.fixture(scope="module")
 def scripted(sim, ssz_api, ray_cluster, s3_store):
     """A wanted and an unlisted person walk up to a face camera at noon, a hot-listed car passes a plate camera."""
-    from actors.simscript import SimPass, SimScript
-    from actors.sources import CameraSpec
+    from actors.sources import CameraSpec, SimPass, SimScript
     from cluster.pipeline import run_cameras
-    from cluster.simulation import _epoch
+    from cluster.sim.run import _epoch
 
     st, _ = ssz_api
     client = api_client(st.url)
@@ -70,7 +70,7 @@ def scripted(sim, ssz_api, ray_cluster, s3_store):
     wanted = ag[(ag["kind"] == "person") & ag["listed"]].iloc[0]
     other = ag[(ag["kind"] == "person") & ~ag["listed"]].iloc[0]
     car = ag[(ag["kind"] == "vehicle") & ag["listed"]].iloc[0]
-    face_cam, plate_cam = sim.focus[0], sim.focus[-1]
+    face_cam, plate_cam = sim.rendered_cameras[0], sim.rendered_cameras[-1]
     epoch = _epoch("2026-10-01")
     passes = []
     for sid, person, t0 in (("w", wanted, NOON), ("u", other, NOON + 20)):
@@ -145,8 +145,8 @@ def test_hot_listed_plate_passing_a_plate_camera_is_alerted(scripted):
 
 
 def test_scenario_run_evaluation_report_and_twin(sim, scripted, ssz_api, ray_cluster, s3_store, tmp_path):
-    from cluster.evaluation import evaluate
-    from cluster.report import write_report
+    from cluster.sim.evaluation import evaluate
+    from cluster.sim.report import write_report
     from twin.snapshots import SnapshotStore
 
     st, _ = ssz_api
@@ -167,11 +167,11 @@ def test_scenario_run_evaluation_report_and_twin(sim, scripted, ssz_api, ray_clu
     assert face.false_alerts <= 1 and (face.precision is None or face.precision >= 0.5)
     assert res.frames_dropped == 0 and res.frames_decoded > res.frames_processed > 0  # lossless, gated
     assert set(res.alerts["true"]) <= {True, False} and res.alerts["true"].sum() == face.true_alerts + plate.true_alerts
-    rend = res.sightings[res.sightings["rendered"]]
-    assert len(rend) and rend["camera_id"].isin(sim.focus).all()
+    rend = res.sightings[res.sightings["played"]]
+    assert len(rend) and rend["camera_id"].isin(sim.rendered_cameras).all()
     files = write_report(res, tmp_path / "report")
     html = Path(files.html).read_text(encoding="utf-8")
-    assert "data:image/png;base64," in html and sim.focus[0] in html
+    assert "data:image/png;base64," in html and sim.rendered_cameras[0] in html
     snap = commit_layers(sim, "test: simulated day")
     tables = SnapshotStore(s3_store, sim.city.id).open(snap).tables()
     kinds = set(tables["alerts"].column("kind").to_pylist())

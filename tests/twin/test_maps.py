@@ -14,10 +14,11 @@ import pytest
 import shapely
 from pyproj import Geod, Transformer
 
-from cluster import cli_map
-from cluster.city import load_city_graph
+from cluster.city import CityModel, load_city_graph
+from cluster.citymap import build_map
 from cluster.config import load_city
 from cluster.registry import build_registry
+from cluster.sim.fielddata import demo_layers
 from twin import maps
 from twin.kepler_offline import offline_html
 
@@ -31,7 +32,7 @@ def hatyai():
     city = load_city("hatyai")
     G = load_city_graph(city)
     reg = build_registry(city, G)
-    return city, G, reg, cli_map.demo_layers(reg, G, seed=3)
+    return city, G, reg, demo_layers(CityModel(reg.city, G, reg), seed=3)
 
 
 def _utm_area(poly: shapely.Polygon) -> float:
@@ -148,7 +149,7 @@ def test_bad_input_says_what_is_wrong(hatyai) -> None:
 
 def test_map_config_and_jupyter_widget(hatyai) -> None:
     _, G, reg, layers = hatyai
-    m, demo = cli_map.build_map(reg, G, layers)
+    m, demo = build_map(CityModel(reg.city, G, reg), layers)
     assert demo == []
     cfg = m.config()["config"]
     data = m.datasets
@@ -176,7 +177,7 @@ def test_map_config_and_jupyter_widget(hatyai) -> None:
 
 def test_offline_page_is_self_contained(hatyai) -> None:
     _, G, reg, layers = hatyai
-    m, _ = cli_map.build_map(reg, G, layers)
+    m, _ = build_map(CityModel(reg.city, G, reg), layers)
     html = offline_html(m.datasets, m.config(), title="t")
     low = html.lower()
     assert "<script src=" not in low and "<link" not in low and "unpkg.com/kepler" not in low.split(
@@ -209,7 +210,7 @@ def test_exported_map_renders_offline_in_chromium(hatyai, tmp_path: Path) -> Non
     from PIL import Image
 
     _, G, reg, layers = hatyai
-    m, _ = cli_map.build_map(reg, G, layers)
+    m, _ = build_map(CityModel(reg.city, G, reg), layers)
     page = m.to_html(tmp_path / "hatyai.html")
     png = tmp_path / "hatyai.png"
     _screenshot(page, png, tmp_path)

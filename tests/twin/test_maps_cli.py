@@ -1,4 +1,4 @@
-"""``ssz twin map`` (cluster.cli_map.map_command) against the session's real S3 store."""
+"""``ssz twin map`` (cluster.cli.twin.map_cmd) against the session's real S3 store."""
 
 from __future__ import annotations
 
@@ -10,17 +10,18 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from cluster import cli_map
-from cluster.city import load_city_graph
+from cluster.city import CityModel, load_city_graph
+from cluster.cli.twin import map_cmd
 from cluster.config import load_city
 from cluster.registry import build_registry
+from cluster.sim.fielddata import demo_layers
 from twin.schemas import LAYERS
 
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
     a = typer.Typer()
-    a.command()(cli_map.map_command)
+    a.command()(map_cmd)
     return a
 
 
@@ -29,7 +30,7 @@ def _model(html: str) -> dict:
 
 
 def test_map_of_the_latest_snapshot(app: typer.Typer, s3_store: object, tmp_path: Path) -> None:
-    from cluster.cli_twin import build_twin
+    from cluster.citytwin import build_twin
 
     built = build_twin("hatyai", message="test_maps_cli")
     out = tmp_path / "nested" / "map.html"
@@ -65,9 +66,9 @@ def test_demo_layers_fit_the_twin_schemas_and_are_deterministic() -> None:
     city = load_city("betong")
     G = load_city_graph(city)
     reg = build_registry(city, G)
-    a = cli_map.demo_layers(reg, G, seed=5)
-    b = cli_map.demo_layers(reg, G, seed=5)
-    c = cli_map.demo_layers(reg, G, seed=6)
+    a = demo_layers(CityModel(city, G, reg), seed=5)
+    b = demo_layers(CityModel(city, G, reg), seed=5)
+    c = demo_layers(CityModel(city, G, reg), seed=6)
     for name, df in a.items():
         assert list(df.columns) == LAYERS[name].names
         pd.testing.assert_frame_equal(df, b[name])

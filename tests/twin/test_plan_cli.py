@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cluster.cli_plan import app
+from cluster.cli.plan import app
 from twin.plan_bench import bench_plan
 
 
@@ -60,7 +60,7 @@ def test_bench_plan_small() -> None:
 
 
 def test_risk_command_fits_incidents_and_draws_before_after_map(tmp_path: Path) -> None:
-    from cluster.cli_plan import build_context
+    from cluster.planning import build_context
     from twin import risk as rk
 
     ctx = build_context("chiangmai")

@@ -10,6 +10,7 @@ import pytest
 
 from cluster.config import load_city
 from cluster.registry import build_registry, zone_polygon
+from cluster.sim.fielddata import plan_records
 from twin import coverage as cv
 from twin import graph
 from twin import patrol as pt
@@ -109,7 +110,7 @@ def test_randomised_schedule_matches_risk_probabilities(zone_setup: dict) -> Non
 def test_compare_day_finds_missed_checkpoints_and_short_dwell(cm_proj: nx.MultiDiGraph, zone_setup: dict) -> None:
     stops = zone_setup["checkpoints"] + zone_setup["hotspots"][:3]
     plan = pt.plan_rounds(cm_proj, zone_setup["depot"], stops, units=2, shift_s=3 * 3600, time_limit_s=1)
-    scans, pings = pt.simulate_records(cm_proj, plan, skip_share=0.25, dwell_share=0.5, seed=4)
+    scans, pings = plan_records(cm_proj, plan, skip_share=0.25, dwell_share=0.5, seed=4)
     node_xy = {n: (cm_proj.nodes[n]["x"], cm_proj.nodes[n]["y"]) for n in cm_proj.nodes}
     out = pt.compare_day(plan, scans, pings, node_xy)
     expected_missed = {s.id for s in zone_setup["checkpoints"]} - set(scans.checkpoint_id)
@@ -142,7 +143,7 @@ def test_several_rounds_per_shift_each_in_its_time_slice(cm_proj: nx.MultiDiGrap
     for v in visits:
         assert (v.round - 1) * shift / 3 - 1 <= v.arrive_s <= v.round * shift / 3 + 1
     _check_route_times(cm_proj, plan, stops)
-    scans, _ = pt.simulate_records(cm_proj, plan, skip_share=0.2, seed=5)
+    scans, _ = plan_records(cm_proj, plan, skip_share=0.2, seed=5)
     out = pt.compare_day(plan, scans)
     scanned = {(c, int(t // (shift / 3)) + 1) for c, t in zip(scans.checkpoint_id, scans.t_s, strict=True)}
     expected = {f"{c.id}#{r}" for c in cps for r in (1, 2, 3) if (c.id, r) not in scanned}

@@ -1,4 +1,4 @@
-"""``ssz twin`` commands (cluster.cli_twin) against the session's real S3 server and the real Chiang Mai graph."""
+"""``ssz twin`` commands (cluster.cli.twin) against the session's real S3 server and the real Chiang Mai graph."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
-from cluster.cli_twin import app
+from cluster.cli.twin import app
 from twin import graphstore
 from twin.objectstore import Store
 from twin.snapshots import SnapshotStore

@@ -1,0 +1,104 @@
+"""Camera health: frame arrival times become states (``starting``, ``online``, ``offline`` after a grace time
+without frames, ``recovered`` when frames return, ``failed`` on a permanent error) and :class:`HealthEvent`s
+that the shard turns into ``camera-offline`` alerts and recovery events.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class HealthState(StrEnum):
+    """Camera health as the CCOC sees it."""
+
+    starting = "starting"
+    online = "online"
+    offline = "offline"
+    recovered = "recovered"
+    failed = "failed"
+
+
+class HealthEvent(BaseModel):
+    """A change of camera health; ``kind`` ``camera-offline`` becomes an alert, ``camera-recovered`` closes it."""
+
+    camera_id: str
+    kind: Literal["camera-offline", "camera-recovered", "camera-failed"]
+    ts: float
+    last_frame_ts: float | None = None
+    offline_for_s: float | None = None
+    detail: str | None = None
+
+
+class CameraHealth:
+    """Frame-arrival watchdog of one camera (thread-safe).
+
+    ``offline`` after ``grace_s`` without frames (or ``startup_grace_s`` when the camera never delivered one:
+    connecting takes a few seconds), ``recovered`` on the first frame after that, ``online`` again once
+    frames flowed for another ``grace_s``.
+    """
+
+    def __init__(self, camera_id: str, grace_s: float, *, startup_grace_s: float | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.camera_id = camera_id
+        self.grace_s = grace_s
+        self.startup_grace_s = grace_s if startup_grace_s is None else startup_grace_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.state = HealthState.starting
+        self.started = clock()
+        self.last_frame: float | None = None
+        self.offline_since: float | None = None
+        self.recovered_at: float | None = None
+        self.detail: str | None = None
+        self.offline_count = 0
+        self._events: list[HealthEvent] = []
+
+    def on_frame(self, ts: float | None = None) -> None:
+        """Record a frame arrival (at ``ts`` or now)."""
+        now = self._clock() if ts is None else ts
+        with self._lock:
+            if self.state == HealthState.offline:
+                since = self.offline_since or now
+                self._events.append(HealthEvent(camera_id=self.camera_id, kind="camera-recovered", ts=now,
+                                                last_frame_ts=self.last_frame, offline_for_s=now - since))
+                self.state = HealthState.recovered
+                self.recovered_at = now
+                self.offline_since = None
+            elif self.state == HealthState.starting:
+                self.state = HealthState.online
+            self.last_frame = now
+
+    def on_error(self, detail: str, permanent: bool = False) -> None:
+        """Remember the last error (shown in status); a permanent one marks the camera ``failed``."""
+        with self._lock:
+            self.detail = detail
+            if permanent and self.state != HealthState.failed:
+                self.state = HealthState.failed
+                self._events.append(HealthEvent(camera_id=self.camera_id, kind="camera-failed", ts=self._clock(),
+                                                last_frame_ts=self.last_frame, detail=detail))
+
+    def poll(self, now: float | None = None) -> list[HealthEvent]:
+        """Advance the state machine to ``now`` and return (and clear) the events raised since the last poll."""
+        now = self._clock() if now is None else now
+        with self._lock:
+            ref = self.last_frame if self.last_frame is not None else self.started
+            grace = self.startup_grace_s if self.state == HealthState.starting else self.grace_s
+            if self.state in (HealthState.starting, HealthState.online, HealthState.recovered) \
+                    and now - ref >= grace:
+                self.state = HealthState.offline
+                self.offline_since = ref
+                self.offline_count += 1
+                self._events.append(HealthEvent(camera_id=self.camera_id, kind="camera-offline", ts=now,
+                                                last_frame_ts=self.last_frame, offline_for_s=now - ref,
+                                                detail=self.detail))
+            elif self.state == HealthState.recovered and self.recovered_at is not None \
+                    and now - self.recovered_at >= self.grace_s:
+                self.state = HealthState.online
+            events, self._events = self._events, []
+            return events

@@ -1,0 +1,128 @@
+"""RTSP / HTTP(S) / file cameras decoded with PyAV (FFmpeg): the ``pyav`` source.
+
+Network URLs get the transport and socket timeouts (PyAV's read timeout is the watchdog for stalled
+sockets); corrupt packets are skipped and counted; files can loop and be paced at their frame rate, and
+resume at a stream time after a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from actors.sources.base import SOURCE_REGISTRY, CameraSource, CameraSpec, Frame, SourceError
+
+
+def _scaled_size(w: int, h: int, width: int | None) -> tuple[int, int]:
+    if not width or width >= w:
+        return w, h
+    return width, max(2, round(h * width / w / 2) * 2)
+
+
+class PyAVSource(CameraSource):
+    """RTSP / HTTP / file decoding with PyAV (FFmpeg). Corrupt packets are skipped and counted."""
+
+    def __init__(self, spec: CameraSpec) -> None:
+        super().__init__(spec)
+        self._container: object | None = None
+
+    def open(self) -> None:
+        """Open the container; network URLs get the transport and socket timeouts, files must exist."""
+        import av
+
+        spec = self.spec
+        options: dict[str, str] = {}
+        target = spec.url
+        if spec.kind == "file":
+            target = spec.path
+            if not Path(target).is_file():
+                raise SourceError(f"camera {spec.id}: video file {target!r} does not exist", permanent=True)
+        elif spec.kind in ("rtsp", "rtsps"):
+            options = {"rtsp_transport": spec.rtsp_transport, "timeout": str(int(spec.read_timeout_s * 1e6))}
+        elif spec.kind in ("http", "https"):
+            options = {"rw_timeout": str(int(spec.read_timeout_s * 1e6)), "reconnect": "0"}
+        try:
+            self._container = av.open(target, options=options, timeout=(spec.open_timeout_s, spec.read_timeout_s))
+        except av.error.InvalidDataError as e:
+            raise SourceError(f"camera {spec.id}: {target!r} is not a decodable video stream ({e})",
+                              permanent=spec.kind == "file") from e
+        except (av.error.FFmpegError, OSError) as e:
+            raise SourceError(f"camera {spec.id}: cannot open {target!r}: {e}") from e
+        if not self._container.streams.video:  # type: ignore[attr-defined]
+            self.close()
+            raise SourceError(f"camera {spec.id}: {target!r} has no video stream", permanent=spec.kind == "file")
+
+    def frames(self) -> Iterator[Frame]:
+        """Demux and decode packet by packet; loop files when asked; pace files when ``realtime``."""
+        import av
+
+        if self._container is None:
+            raise SourceError(f"camera {self.spec.id}: frames() before open()")
+        container = self._container
+        stream = container.streams.video[0]  # type: ignore[attr-defined]
+        stream.thread_type = "AUTO"
+        size: tuple[int, int] | None = None
+        t0: float | None = None
+        pts0: float | None = None
+        offset = 0.0
+        last_pts = 0.0
+        skip_until = self.spec.start_pts if self.spec.kind == "file" else None
+        if skip_until:
+            dur = float(container.duration) / 1e6 if container.duration else None  # type: ignore[attr-defined]
+            if self.spec.loop and dur:
+                laps = int(skip_until // dur)
+                offset = laps * dur  # a lap lasts the duration: last pts + one frame
+                skip_until -= offset
+            with contextlib.suppress(av.error.FFmpegError):
+                container.seek(int(skip_until * 1e6))  # type: ignore[attr-defined]
+        while True:
+            for packet in container.demux(stream):  # type: ignore[attr-defined]
+                if self._stop.is_set():
+                    return
+                if packet.is_corrupt:
+                    self.stats.corrupt += 1
+                    continue
+                try:
+                    decoded = packet.decode()
+                except (av.error.InvalidDataError, av.error.UndefinedError, ValueError) as e:
+                    self.stats.corrupt += 1
+                    self.stats.last_error = f"corrupt packet skipped: {e}"
+                    continue
+                for f in decoded:
+                    if f.is_corrupt:  # decoded with concealed errors: skip it rather than feed garbage on
+                        self.stats.corrupt += 1
+                        continue
+                    if size is None:
+                        size = _scaled_size(f.width, f.height, self.spec.width)
+                    img = f.to_ndarray(format="rgb24", width=size[0], height=size[1])
+                    if skip_until is not None and f.time is not None and float(f.time) < skip_until - 1e-6:
+                        continue  # resuming: decode from the key frame before the checkpoint, emit after it
+                    skip_until = None
+                    pts = (float(f.time) + offset) if f.time is not None else None
+                    if pts is not None:
+                        last_pts = pts
+                    if self.spec.realtime and pts is not None:
+                        if t0 is None or pts0 is None:
+                            t0, pts0 = time.monotonic(), pts
+                        wait = (pts - pts0) - (time.monotonic() - t0)
+                        if wait > 0 and self._stop.wait(wait):
+                            return
+                    yield self._frame(img, pts)
+                    if self.spec.max_frames and self.stats.decoded >= self.spec.max_frames:
+                        return
+            if not (self.spec.loop and self.spec.kind == "file"):
+                return
+            container.seek(0)  # type: ignore[attr-defined]
+            offset = last_pts + 1.0 / self.spec.fps
+
+    def close(self) -> None:
+        """Close the container (idempotent)."""
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.close()  # type: ignore[attr-defined]
+            self._container = None
+
+
+SOURCE_REGISTRY["pyav"] = PyAVSource

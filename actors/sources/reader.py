@@ -1,0 +1,120 @@
+"""One camera on its own thread: :class:`CameraReader` opens the camera's source, hands each frame to a
+callback, reconnects with exponential back-off (one bad camera never blocks another) and keeps the camera's
+:class:`~actors.sources.health.CameraHealth`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from actors.sources.base import CameraSource, CameraSpec, Frame, SourceError, source_for
+from actors.sources.health import CameraHealth
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReaderStats:
+    """What :class:`CameraReader` reports: frames, corrupt packets, reconnects, errors, health."""
+
+    decoded: int = 0
+    corrupt: int = 0
+    reconnects: int = 0
+    last_error: str | None = None
+    finished: bool = False
+    started: float = field(default_factory=time.time)
+
+
+class CameraReader:
+    """Runs one camera on its own daemon thread and hands each frame to ``on_frame``.
+
+    Reconnects with exponential back-off (``backoff_initial_s`` doubling up to ``backoff_max_s``, with
+    jitter) after any failure; a permanent error (missing file, unsupported URL) stops it. ``on_frame``
+    must be quick (the shard's callback only appends to a bounded queue).
+    """
+
+    def __init__(self, spec: CameraSpec, on_frame: Callable[[Frame], None],
+                 health: CameraHealth | None = None) -> None:
+        self.spec = spec
+        self.on_frame = on_frame
+        self.health = health or CameraHealth(spec.id, spec.grace_s,
+                                             startup_grace_s=spec.grace_s + spec.open_timeout_s)
+        self.stats = ReaderStats()
+        self._stop = threading.Event()
+        self._source: CameraSource | None = None
+        self._thread = threading.Thread(target=self._run, name=f"camera-{spec.id}", daemon=True)
+
+    def start(self) -> CameraReader:
+        """Start the reader thread."""
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop reading and wait up to ``timeout`` seconds for the thread to end."""
+        self._stop.set()
+        src = self._source
+        if src is not None:
+            src.stop()
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the reader thread is running."""
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        delay = self.spec.backoff_initial_s
+        rng = random.Random(self.spec.id)
+        while not self._stop.is_set():
+            src = source_for(self.spec)
+            self._source = src
+            got = 0
+            try:
+                src.open()
+                for frame in src.frames():
+                    got += 1
+                    self.health.on_frame(frame.ts)
+                    self.on_frame(frame)
+                    if self._stop.is_set():
+                        break
+                if self.spec.kind in ("file", "sim") or self.spec.max_frames:
+                    self.stats.finished = not self._stop.is_set()
+                    return
+                self.stats.last_error = "stream ended"
+            except SourceError as e:
+                self.stats.last_error = str(e)
+                self.health.on_error(str(e), permanent=e.permanent)
+                if e.permanent:
+                    log.error("%s", e)
+                    return
+            except Exception as e:  # network drops, timeouts, decoder failures: reconnect
+                self.stats.last_error = f"{type(e).__name__}: {e}"
+                self.health.on_error(self.stats.last_error)
+            finally:
+                src.close()
+                self.stats.decoded += src.stats.decoded
+                self.stats.corrupt += src.stats.corrupt
+                self._source = None
+            if got:
+                delay = self.spec.backoff_initial_s
+            self.stats.reconnects += 1
+            if self._stop.wait(delay * rng.uniform(0.8, 1.0)):
+                return
+            delay = min(delay * 2, self.spec.backoff_max_s)
+
+    @property
+    def decoded(self) -> int:
+        """Frames decoded so far, including the current connection."""
+        src = self._source
+        return self.stats.decoded + (src.stats.decoded if src is not None else 0)
+
+    @property
+    def corrupt(self) -> int:
+        """Corrupt packets skipped so far, including the current connection."""
+        src = self._source
+        return self.stats.corrupt + (src.stats.corrupt if src is not None else 0)

@@ -1,0 +1,50 @@
+"""What every ``ssz`` command shares: the consoles, the ``--json`` and ``--city`` options, one way to fail and
+one way to print a result.
+
+Only this package ends the process: domain modules raise typed errors (:data:`USER_ERRORS`), and a command
+turns them into :func:`fail` (the message on stderr, exit code 2, never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.markup import escape
+
+from cluster.config import ConfigError, explain_validation
+from twin.objectstore import StoreError
+
+console = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+CityOpt = Annotated[str, typer.Option("--city", help="Bundled city id or path to a city YAML.")]
+
+# Errors a command reports as "error: <message>" with exit code 2: bad input or a service that is not there.
+USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, StoreError, ValidationError, ValueError, FileNotFoundError)
+
+
+def fail(msg: str | Exception, code: int = 2) -> NoReturn:
+    """Print what is wrong (a pydantic error as field: reason) on stderr and exit with ``code``."""
+    if isinstance(msg, ValidationError):
+        msg = explain_validation(msg)
+    err.print(f"[bold red]error:[/] {escape(str(msg))}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def emit(model: BaseModel, as_json: bool) -> None:
+    """A result model: plain JSON on stdout with ``--json``, else pretty-printed JSON."""
+    if as_json:
+        sys.stdout.write(model.model_dump_json(indent=2) + "\n")
+    else:
+        console.print_json(model.model_dump_json())
+
+
+def print_json(obj: Any) -> None:
+    """A JSON document on stdout (Thai text kept readable; dates and paths as strings)."""
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -1,0 +1,75 @@
+"""``ssz plan``: risk scores and work orders, camera placement, patrol rounds (:mod:`cluster.planning`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cluster.cli.common import USER_ERRORS, CityOpt, fail, print_json
+
+app = typer.Typer(help="Planning: risk scores and fixes, camera placement, patrol rounds.", no_args_is_help=True,
+                  add_completion=False)
+
+
+@app.command("risk")
+def risk_cmd(city: CityOpt = "chiangmai",
+             incidents: Annotated[Path | None, typer.Option(help="Incident CSV (x/y or lon/lat, hour).")] = None,
+             risk_points: Annotated[Path | None, typer.Option(help="Risk-point CSV (kind, x/y or lon/lat).")] = None,
+             top: Annotated[int, typer.Option(help="How many streets and work orders to list.")] = 10,
+             fixes: Annotated[int, typer.Option(help="Work orders fixed on the after map.")] = 5,
+             map_out: Annotated[Path | None, typer.Option("--map", help="Offline before/after map path.")] = None,
+             ) -> None:
+    """Risk per street segment, the riskiest streets and the ranked lighting/landscaping work orders."""
+    from cluster.planning import build_context, risk_plan
+
+    try:
+        ctx = build_context(city, incidents, risk_points)
+        out = risk_plan(ctx, top=top, fixes=fixes, map_out=map_out, risk_points_from_file=risk_points is not None)
+    except USER_ERRORS as e:
+        fail(e)
+    print_json(out)
+
+
+@app.command("cameras")
+def cameras_cmd(city: CityOpt = "chiangmai",
+                p: Annotated[int, typer.Option("--p", help="New cameras to place.")] = 20,
+                exact: Annotated[bool, typer.Option(help="Exact MCLP (HiGHS) instead of greedy.")] = True,
+                time_limit: Annotated[float, typer.Option(help="Solver time limit (s).")] = 30.0,
+                fov: Annotated[float, typer.Option(help="Field of view of new cameras (degrees).")] = 60.0,
+                range_m: Annotated[float, typer.Option(help="Useful range of new cameras (m).")] = 40.0,
+                map_out: Annotated[Path | None, typer.Option("--map", help="Offline kepler.gl map path.")] = None,
+                sight_lines: Annotated[bool, typer.Option(help="A camera sees a street point only along a sight "
+                                                               "line inside the street corridor.")] = True,
+                corridor_m: Annotated[float, typer.Option(help="Corridor half-width (m).")] = 12.0,
+                ) -> None:
+    """Place ``p`` new cameras on the zone's streets (existing cameras pinned), maximising covered risk."""
+    from cluster.planning import build_context, camera_plan
+
+    try:
+        out = camera_plan(build_context(city), p, exact=exact, time_limit=time_limit, fov=fov, range_m=range_m,
+                          map_out=map_out, sight_lines=sight_lines, corridor_m=corridor_m)
+    except USER_ERRORS as e:
+        fail(e)
+    print_json(out)
+
+
+@app.command("patrol")
+def patrol_cmd(city: CityOpt = "chiangmai",
+               units: Annotated[int | None, typer.Option(help="Patrol units (default: the city's config).")] = None,
+               shift_h: Annotated[float, typer.Option(help="Shift length (hours).")] = 8.0,
+               hotspots: Annotated[int, typer.Option(help="Candidate hot spots (optional stops).")] = 10,
+               per_day: Annotated[int, typer.Option(help="Hot spots sampled into today's rounds.")] = 5,
+               day: Annotated[int, typer.Option(help="Day number: seeds the randomised schedule.")] = 0,
+               rounds: Annotated[int, typer.Option(help="Rounds of the QR boxes per shift.")] = 1,
+               time_limit: Annotated[float, typer.Option(help="Routing time limit (s).")] = 10.0) -> None:
+    """Plan today's QR rounds: every checkpoint, a risk-weighted random set of hot spots, isochrones."""
+    from cluster.planning import build_context, patrol_plan
+
+    try:
+        out = patrol_plan(build_context(city), units=units, shift_h=shift_h, hotspots=hotspots, per_day=per_day,
+                          day=day, rounds=rounds, time_limit=time_limit)
+    except USER_ERRORS as e:
+        fail(e)
+    print_json(out)

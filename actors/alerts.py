@@ -1,16 +1,16 @@
 """The alert sink: confirmed track decisions and camera-health events become alerts in the twin.
 
-Shards send event batches (:meth:`AlertSinkCore.submit`): ``alert-decision`` events from the tracker's
-confirmer (with the evidence crop) and ``health`` events from the camera watchdogs. For each new alert the
-sink, in this order,
+Shards send event batches (:meth:`AlertSinkCore.submit`, typed in :mod:`actors.events`): ``alert-decision``
+events from the tracker's confirmer (with the evidence crop) and ``health`` events from the camera watchdogs.
+For each new alert the sink, in this order,
 
 1. stores the evidence crop as JPEG in the object-locked ``evidence`` bucket
    (``alerts/<city>/<date>/<alert_id>.jpg``: nobody can delete it within the retention period),
 2. writes the alert record to the ``twin`` bucket (``alerts/<city>/records/<alert_id>.json``; the bucket is
    versioned, so every status change keeps the earlier record),
 3. appends an audit event (``alert.raised``; suppressed decisions are audited as ``alert.suppressed``),
-4. publishes it to subscribers: bounded in-process queues and webhooks (HMAC-signed, retried with
-   exponential back-off, failures kept as dead letters).
+4. publishes it on its channels (:mod:`actors.channels`): bounded in-process queues and webhooks (HMAC-signed,
+   retried with exponential back-off, failures kept as dead letters).
 
 Delivery is at least once and deduplicated by the deterministic alert id: a shard that crashes and replays
 frames re-sends the same ids, and the sink, which rebuilds its id set from the stored records when it
@@ -22,14 +22,10 @@ next twin snapshot.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
 import threading
-import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
@@ -37,15 +33,19 @@ import pyarrow as pa
 from minio.error import S3Error
 from pydantic import BaseModel, ConfigDict, Field
 
-from serve.audit import AuditLog, write_ahead
+from actors import RAY_NAMESPACE
+from actors.channels import AlertChannel, QueueChannel, WebhookConfig, make_channel
+from actors.events import OFFLINE_KINDS, AlertDecisionEvent, CameraHealthEvent, ShardEvent, parse_events
+from serve.audit import AuditLog
 from serve.imaging import encode_jpeg
-from serve.redact import redact
+from twin.kinds import AlertKind, label_alert_kind
 from twin.layers import validate_rows
 from twin.objectstore import EVIDENCE_BUCKET, TWIN_BUCKET, S3Settings, Store, connect
 
 log = logging.getLogger(__name__)
 
 SINK_ACTOR = "ssz-alert-sink"
+
 
 
 class CameraPlace(BaseModel):
@@ -59,18 +59,6 @@ class CameraPlace(BaseModel):
     edge_v: int | None = None
     edge_key: int | None = None
     edge_offset_m: float | None = None
-
-
-class WebhookConfig(BaseModel):
-    """A CCOC endpoint that receives every alert and status change as JSON."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    url: str
-    secret: str | None = Field(default=None, description="HMAC-SHA256 key; signature in X-SSZ-Signature")
-    max_retries: int = Field(default=5, ge=0, le=20)
-    backoff_s: float = Field(default=0.5, gt=0, description="first retry delay; doubles each time")
-    timeout_s: float = Field(default=5.0, gt=0)
 
 
 class AlertSinkConfig(BaseModel):
@@ -115,32 +103,44 @@ def _iso(v: Any) -> Any:
     return v.isoformat() if isinstance(v, dt.datetime) else v
 
 
-def alert_row(event: dict[str, Any], city: str, *, evidence_key: str | None = None,
+def alert_row(event: ShardEvent | dict[str, Any], city: str, *, evidence_key: str | None = None,
               position: tuple[float, float] | None = None) -> dict[str, Any]:
     """One row of the twin's ``alerts`` layer (:data:`twin.schemas.ALERTS`) from a shard event.
 
-    ``event`` is an ``alert-decision`` with decision ``alert`` or an offline health event (which carries its
-    outage's alert id, :func:`actors.shard.health_event_payload`); the sink adds the evidence key (after
-    storing the crop) and the camera's position from the registry.
-    """
-    from actors.shard import OFFLINE_KINDS
+    Parameters
+    ----------
+    event
+        An :class:`~actors.events.AlertDecisionEvent` with decision ``alert`` or an offline
+        :class:`~actors.events.CameraHealthEvent` (which carries its outage's alert id), or the same as a dict.
+    city
+        The city id.
+    evidence_key
+        Object key of the stored evidence crop (the sink stores it first).
+    position
+        The camera's (lon, lat) from the registry.
 
-    if event.get("type") == "health":
-        if event.get("kind") not in OFFLINE_KINDS:
-            raise ValueError(f"only {'/'.join(OFFLINE_KINDS)} health events are alerts, got {event.get('kind')!r}")
-        kind, subject, score, track, frames = "camera-offline", None, None, None, None
-    elif event.get("decision") == "alert":
-        kind = event["label"] if event["label"] in ("face", "plate") else "other"
-        subject, score, track, frames = event["subject_id"], float(event["score"]), event["track_id"], \
-            int(event["n_matches"])
+    Raises
+    ------
+    ValueError
+        When the event is not an alert (a suppressed decision, a recovery).
+    """
+    (ev,) = parse_events([event])
+    if isinstance(ev, CameraHealthEvent):
+        if ev.kind not in OFFLINE_KINDS:
+            raise ValueError(f"only {'/'.join(OFFLINE_KINDS)} health events are alerts, got {ev.kind!r}")
+        kind, subject, score, track, frames, start = AlertKind.camera_offline, None, None, None, None, None
+        alert, ts = ev.alert_id, ev.ts
+    elif ev.decision == "alert":
+        kind, subject, score, track, frames = label_alert_kind(ev.label), ev.subject_id, float(ev.score), \
+            ev.track_id, int(ev.n_matches)
+        start, alert, ts = ev.track_start_pts, ev.alert_id, ev.frame_ts if ev.frame_ts is not None else ev.ts
     else:
-        raise ValueError(f"event is not an alert (decision {event.get('decision')!r}): audit it, do not write it")
-    ts = event["frame_ts"] if "frame_ts" in event else event["ts"]
+        raise ValueError(f"event is not an alert (decision {ev.decision!r}): audit it, do not write it")
     return {
-        "alert_id": event["alert_id"], "camera_id": event["camera_id"], "ts": _utc(float(ts)), "kind": kind,
+        "alert_id": alert, "camera_id": ev.camera_id, "ts": _utc(float(ts)), "kind": kind.value,
         "subject_id": subject, "score": None if score is None else min(1.0, max(0.0, score)),
         "evidence_key": evidence_key, "status": "new", "status_by": None, "status_ts": None, "city": city,
-        "track_id": track, "frames": frames,
+        "track_id": track, "frames": frames, "track_start_pts": start,
         "lon": position[0] if position else None, "lat": position[1] if position else None,
     }
 
@@ -161,9 +161,10 @@ class AlertSinkCore:
         self.stats = AlertStats()
         self._lock = threading.RLock()
         self._alerts: dict[str, dict[str, Any]] = {}
-        self._queues: dict[str, deque[dict[str, Any]]] = {}
+        self._queues: dict[str, QueueChannel] = {}
+        self._webhooks: list[AlertChannel] = [make_channel("webhook", config=h, on_result=self._webhook_result)
+                                              for h in config.webhooks]
         self._open_offline: dict[str, str] = {}
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
         self.dead_letters: deque[dict[str, Any]] = deque(maxlen=1000)
         self._latency_ms: deque[float] = deque(maxlen=2000)
         self._reload()
@@ -205,20 +206,19 @@ class AlertSinkCore:
         return key
 
     # ---------------------------------------------------------------- intake
-    def submit(self, events: list[dict[str, Any]]) -> dict[str, int]:
-        """Take a batch of shard events; returns how many became new alerts and how many were duplicates."""
+    def submit(self, events: list[ShardEvent | dict[str, Any]]) -> dict[str, int]:
+        """Take a batch of shard events; returns how many became new alerts and how many were duplicates.
+
+        Raises
+        ------
+        pydantic.ValidationError
+            When an event given as a dict is not a shard event (unknown ``type``, missing fields).
+        """
         new = dup = 0
         with self._lock:
-            for ev in events:
+            for ev in parse_events(events):
                 self.stats.received += 1
-                kind = ev.get("type")
-                if kind == "alert-decision":
-                    made = self._decision(ev)
-                elif kind == "health":
-                    made = self._health(ev)
-                else:
-                    log.warning("alert sink: ignoring event of unknown type %r", kind)
-                    continue
+                made = self._decision(ev) if isinstance(ev, AlertDecisionEvent) else self._health(ev)
                 if made is True:
                     new += 1
                 elif made is False:
@@ -252,34 +252,31 @@ class AlertSinkCore:
         self._publish({"event": "alert", **{k: _iso(v) for k, v in rec.items()}})
         return True
 
-    def _decision(self, ev: dict[str, Any]) -> bool | None:
-        if ev.get("decision") != "alert":
+    def _decision(self, ev: AlertDecisionEvent) -> bool | None:
+        if ev.decision != "alert":
             self.stats.suppressed += 1
-            self.audit.append("system:tracker", f"alert.{ev.get('decision', 'suppressed')}", ev["alert_id"],
-                              {"camera_id": ev["camera_id"], "subject_id": ev.get("subject_id"),
-                               "reason": ev.get("reason"), "duplicate_of": ev.get("duplicate_of")})
+            self.audit.append("system:tracker", f"alert.{ev.decision}", ev.alert_id,
+                              {"camera_id": ev.camera_id, "subject_id": ev.subject_id,
+                               "reason": ev.reason, "duplicate_of": ev.duplicate_of})
             return None
-        rec = {**alert_row(ev, self.cfg.city), **self._camera_fields(ev["camera_id"])}
-        return self._raise(rec, ev.get("crop"), {"reason": ev.get("reason"), "shard_id": ev.get("shard_id")},
-                           frame_ts=ev.get("frame_ts"))
+        rec = {**alert_row(ev, self.cfg.city), **self._camera_fields(ev.camera_id)}
+        return self._raise(rec, ev.crop, {"reason": ev.reason, "shard_id": ev.shard_id}, frame_ts=ev.frame_ts)
 
-    def _health(self, ev: dict[str, Any]) -> bool | None:
-        from actors.shard import OFFLINE_KINDS
-
+    def _health(self, ev: CameraHealthEvent) -> bool | None:
         self.stats.health += 1
-        cam = ev["camera_id"]
-        if ev["kind"] in OFFLINE_KINDS:
+        cam = ev.camera_id
+        if ev.kind in OFFLINE_KINDS:
             rec = {**alert_row(ev, self.cfg.city), "open": True, **self._camera_fields(cam)}
             aid = rec["alert_id"]
-            made = self._raise(rec, details={"detail": ev.get("detail"), "offline_for_s": ev.get("offline_for_s")})
+            made = self._raise(rec, details={"detail": ev.detail, "offline_for_s": ev.offline_for_s})
             self._open_offline[cam] = aid
             return made
-        if ev["kind"] == "camera-recovered":
+        if ev.kind == "camera-recovered":
             aid = self._open_offline.pop(cam, None)
             if aid and self._alerts[aid].get("open"):
                 rec = self._alerts[aid]
                 rec["open"] = False
-                rec["recovered_ts"] = _utc(float(ev["ts"]))
+                rec["recovered_ts"] = _utc(float(ev.ts))
                 self._save(rec)
                 self.audit.append("system:watchdog", "camera.recovered", aid, {"camera_id": cam})
                 self._publish({"event": "camera-recovered", "alert_id": aid, "camera_id": cam,
@@ -359,7 +356,8 @@ class AlertSinkCore:
     def subscribe(self, name: str) -> None:
         """Open a bounded in-process queue ``name`` (oldest items drop when nobody polls)."""
         with self._lock:
-            self._queues.setdefault(name, deque(maxlen=self.cfg.subscriber_queue))
+            if name not in self._queues:
+                self._queues[name] = QueueChannel(name, self.cfg.subscriber_queue)
 
     def poll(self, name: str, max_n: int = 100) -> list[dict[str, Any]]:
         """Take up to ``max_n`` published items from queue ``name``."""
@@ -367,46 +365,24 @@ class AlertSinkCore:
             q = self._queues.get(name)
             if q is None:
                 raise KeyError(f"no subscriber queue {name!r}: call subscribe first")
-            return [q.popleft() for _ in range(min(max_n, len(q)))]
+            return q.poll(max_n)
 
     def _publish(self, item: dict[str, Any]) -> None:
-        for q in self._queues.values():
-            q.append(item)
-        for hook in self.cfg.webhooks:
-            self._pool.submit(self._send, hook, item)
+        for ch in [*self._queues.values(), *self._webhooks]:
+            ch.publish(item)
 
-    def _send(self, hook: WebhookConfig, item: dict[str, Any]) -> None:
-        import httpx
-
-        body = json.dumps(item, ensure_ascii=False, default=str).encode()
-        headers = {"Content-Type": "application/json"}
-        if hook.secret:
-            headers["X-SSZ-Signature"] = hmac.new(hook.secret.encode(), body, hashlib.sha256).hexdigest()
-        delay, last = hook.backoff_s, ""
-        for attempt in range(hook.max_retries + 1):
-            try:
-                r = httpx.post(hook.url, content=body, headers=headers, timeout=hook.timeout_s)
-                if r.status_code < 300:
-                    with self._lock:
-                        self.stats.webhook_delivered += 1
-                    return
-                last = f"HTTP {r.status_code}"
-                if 400 <= r.status_code < 500 and r.status_code not in {408, 429}:
-                    break  # the receiver refuses this item: retrying will not help
-            except httpx.HTTPError as e:
-                last = f"{type(e).__name__}: {e}"
-            if attempt < hook.max_retries:
-                time.sleep(delay)
-                delay *= 2
+    def _webhook_result(self, delivered: bool, dead_letter: dict[str, Any] | None) -> None:
         with self._lock:
-            self.stats.webhook_failed += 1
-            self.dead_letters.append({"url": redact(hook.url), "item": item, "error": redact(last)})
-        log.warning("webhook %s failed after %d tries: %s", redact(hook.url), hook.max_retries + 1, redact(last))
+            if delivered:
+                self.stats.webhook_delivered += 1
+            else:
+                self.stats.webhook_failed += 1
+                self.dead_letters.append(dead_letter or {})
 
     def flush(self, timeout_s: float = 60.0) -> None:
         """Wait until queued webhook deliveries have finished (or failed)."""
-        pool, self._pool = self._pool, ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
-        pool.shutdown(wait=True, cancel_futures=False)
+        for ch in self._webhooks:
+            ch.flush(timeout_s)
 
 
 class AlertSink:
@@ -416,7 +392,7 @@ class AlertSink:
         """Build the core; on a restart it reloads every stored alert, so re-deliveries stay duplicates."""
         self.core = AlertSinkCore(config)
 
-    def submit(self, events: list[dict[str, Any]]) -> dict[str, int]:
+    def submit(self, events: list[ShardEvent | dict[str, Any]]) -> dict[str, int]:
         """See :meth:`AlertSinkCore.submit`."""
         return self.core.submit(events)
 
@@ -453,8 +429,6 @@ class AlertSink:
 def start_sink(config: AlertSinkConfig, max_restarts: int = -1) -> Any:
     """Create (or get) the named sink actor; it restarts on crashes and reloads its state from the store."""
     import ray
-
-    from actors.shard import RAY_NAMESPACE
 
     actor = ray.remote(AlertSink).options(name=SINK_ACTOR, namespace=RAY_NAMESPACE, get_if_exists=True,
                                           max_restarts=max_restarts, max_task_retries=0, num_cpus=0,

@@ -199,7 +199,9 @@ def bench_ray_overhead(path: Path = VTEST, cameras: int = 2, max_frames: int = 4
     """Frames per second through the shard pipeline in this process versus in a Ray actor (medians)."""
     import ray
 
-    from actors.shard import LocalDetector, ShardConfig, ShardCore, start_shard
+    from actors.detectors import LocalDetector
+    from actors.events import AlertDecisionEvent
+    from actors.shard import ShardConfig, ShardCore, start_shard
     from actors.tracker import ConfirmerConfig, Detection
 
     def cfg(sid: str) -> ShardConfig:
@@ -256,7 +258,7 @@ def bench_ray_overhead(path: Path = VTEST, cameras: int = 2, max_frames: int = 4
     time.sleep(6)
     events = ray.get(shard.drain_events.remote())
     ray.kill(shard)
-    lat = [(e["decided_at"] - e["frame_ts"]) * 1000 for e in events if e.get("type") == "alert-decision"]
+    lat = [(e.decided_at - e.frame_ts) * 1000 for e in events if isinstance(e, AlertDecisionEvent)]
     return {"cameras": cameras, "frames_per_run": total, "repeats": repeats, "actor_num_cpus": num_cpus,
             "plain_fps": round(plain_fps, 1), "ray_fps": round(ray_fps, 1),
             "plain_fps_runs": [round(x, 1) for x in plain_runs], "ray_fps_runs": [round(x, 1) for x in ray_runs],
@@ -293,7 +295,7 @@ class _WatchlistFaces:
         self._svc: Any = None
 
     def __call__(self, images: list[np.ndarray]) -> list[list[Any]]:
-        from actors.shard import FaceServeDetector
+        from actors.detectors import FaceServeDetector
         from serve.face.service import FaceService, FaceServiceConfig
 
         if self._svc is None:
@@ -316,7 +318,8 @@ def bench_alert_latency(store_settings: Any, faces_dir: Path, video: Path = VTES
     import ray
 
     from actors.alerts import SINK_ACTOR, AlertSinkConfig, start_sink
-    from actors.shard import LocalDetector, ShardConfig, start_shard, state_store
+    from actors.detectors import LocalDetector
+    from actors.shard import ShardConfig, start_shard, state_store
     from serve.face.images import load_rgb
     from serve.face.schemas import WarrantRecord
     from serve.face.service import FaceService, FaceServiceConfig
@@ -347,15 +350,15 @@ def bench_alert_latency(store_settings: Any, faces_dir: Path, video: Path = VTES
             time.sleep(1.0)
         stats = ray.get(sink.stats.remote())
         alerts = [a for a in ray.get(sink.alerts.remote()) if a["kind"] == "face"]
-        cam = ray.get(shard.stats.remote())["cameras"][0]
+        cam = ray.get(shard.stats.remote()).cameras[0]
     finally:
         ray.kill(shard)
         ray.kill(sink)
     return {"what": "frame decoded -> alert written (S3 evidence + record + audit), real time, CPU",
             "clip_s": round(len(clip_frames) / 10.0, 1), "people": n_people, "alerts": len(alerts),
             "subjects": sorted(a["subject_id"] for a in alerts), "p50_ms": stats["latency_p50_ms"],
-            "p99_ms": stats["latency_p99_ms"], "frames_processed": cam.get("processed"),
-            "frames_dropped": cam.get("dropped"), "wall_s": round(time.time() - t0, 1)}
+            "p99_ms": stats["latency_p99_ms"], "frames_processed": cam.processed,
+            "frames_dropped": cam.dropped, "wall_s": round(time.time() - t0, 1)}
 
 
 def bench_pipeline(video: Path | str = VTEST, faces_dir: Path | str | None = None, *, with_faces: bool = True,

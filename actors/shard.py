@@ -15,14 +15,15 @@ restart gives the same track and alert ids.
 
 State that must survive a restart (``max_restarts`` re-runs the constructor) lives outside the actor: the
 camera specs are constructor arguments, and a detached :class:`ShardStateStore` actor keeps each shard's
-checkpoint (per-camera position of the last frame whose results were delivered, the live tracks, the
+*resume state* (per-camera position of the last frame whose results were delivered, the live tracks, the
 confirmer's pending counts and cooldowns, and the recent alert ids). A restarted shard resumes files and
 simulated cameras from their position, continues the same tracks, and keeps suppressing alerts it already
 raised.
 
 :class:`ShardCore` holds all the logic and runs in a plain process too (benchmarks compare the two);
-:class:`CameraShard` is the Ray actor around it. Detectors plug in through :class:`Detector`:
-:class:`LocalDetector` calls a Python function, :class:`ServeDetector` calls a Ray Serve deployment.
+:class:`CameraShard` is the Ray actor around it. Detectors plug in through
+:class:`~actors.detectors.Detector` (:mod:`actors.detectors`); what the shard sends to the alert sink is typed
+in :mod:`actors.events`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ import logging
 import os
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +42,11 @@ from typing import Any
 import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from tenacity import AsyncRetrying, RetryCallState, RetryError, stop_after_attempt, wait_exponential
 
+from actors import RAY_NAMESPACE
+from actors.detectors import Detector, FrameItem
+from actors.events import AlertDecisionEvent, ShardEvent, health_event
 from actors.motion import MotionGate, MotionGateConfig
 from actors.sampler import RateSampler, SamplerConfig
 from actors.sources import CameraReader, CameraSpec, Frame, HealthEvent
@@ -51,214 +55,7 @@ from actors.tracker import Confirmer, ConfirmerConfig, Detection, IoUTracker, Tr
 log = logging.getLogger(__name__)
 
 STATE_ACTOR = "ssz-shard-state"
-RAY_NAMESPACE = "ssz"
 
-
-# ----------------------------------------------------------------------------------------------------------
-# Detector interface
-
-
-@dataclass(slots=True)
-class FrameItem:
-    """A sampled frame on its way to a detector: the (cropped, downsized) contiguous RGB image and its origin.
-
-    ``scale`` is detector pixels per source pixel and ``offset`` the ROI's top-left corner in source pixels,
-    so boxes map back with ``x / scale + offset_x``.
-    """
-
-    camera_id: str
-    seq: int
-    ts: float
-    pts: float | None
-    image: np.ndarray
-    scale: float = 1.0
-    offset: tuple[int, int] = (0, 0)
-    t_queued: float = 0.0
-
-    @property
-    def time(self) -> float:
-        """Stream time if known, else wall-clock time: the clock used for sampling, tracking and alerts."""
-        return self.pts if self.pts is not None else self.ts
-
-
-class Detector(ABC):
-    """Asynchronous batch detector: one list of :class:`Detection` per frame, boxes in the item's pixels."""
-
-    name: str = "detector"
-
-    @abstractmethod
-    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
-        """Detect (and match against the watchlist/hotlist) on every frame of ``batch``."""
-
-    async def aclose(self) -> None:
-        """Release resources (handles, pools); the default does nothing."""
-        return None
-
-
-DetectFn = Callable[[list[np.ndarray]], list[list[Detection]]]
-
-
-class LocalDetector(Detector):
-    """Calls a plain Python function ``fn(images) -> detections per image`` in a worker thread."""
-
-    def __init__(self, fn: DetectFn, name: str = "local") -> None:
-        self.fn = fn
-        self.name = name
-
-    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
-        """Run ``fn`` on the batch's images off the event loop and check it answered once per image."""
-        out = await asyncio.to_thread(self.fn, [b.image for b in batch])
-        if len(out) != len(batch):
-            raise ValueError(f"detector {self.name} returned {len(out)} results for {len(batch)} frames")
-        return out
-
-
-class ServeDetector(Detector):
-    """Calls a Ray Serve deployment through a handle created lazily inside the actor (never pickled in).
-
-    The deployment method receives ``[{"camera_id", "seq", "ts", "image"}]`` and returns, per frame, a list of
-    dicts with :class:`Detection` fields (``box``, ``score``, ``label``, ``subject_id``, ``match_score``).
-    The lead wires the face and plate apps here; ``encode``/``decode`` adapt other payloads.
-    """
-
-    def __init__(self, deployment: str, app_name: str, method: str = "detect", name: str | None = None,
-                 encode: Callable[[Sequence[FrameItem]], Any] | None = None,
-                 decode: Callable[[Any], list[list[Detection]]] | None = None) -> None:
-        self.deployment, self.app_name, self.method = deployment, app_name, method
-        self.name = name or f"{app_name}/{deployment}"
-        self._encode = encode
-        self._decode = decode
-        self._handle: Any = None
-
-    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
-        """Send the batch to the deployment and convert its answer."""
-        if self._handle is None:
-            from ray import serve
-
-            self._handle = serve.get_deployment_handle(self.deployment, app_name=self.app_name)
-        payload = self._encode(batch) if self._encode else [
-            {"camera_id": b.camera_id, "seq": b.seq, "ts": b.time, "image": b.image} for b in batch]
-        raw = await getattr(self._handle, self.method).remote(payload)
-        if self._decode:
-            return self._decode(raw)
-        return [[Detection(**{**d, "box": tuple(d["box"])}) for d in dets] for dets in raw]
-
-
-class FaceServeDetector(Detector):
-    """serve/face's ``FaceDeployment.identify``: one call per frame, sent together so Serve batches them.
-
-    A face becomes a :class:`Detection` (label ``face``, score = detector probability); its best candidate
-    with ``match`` true becomes ``subject_id`` (the warrant number) and ``match_score``. Faces below
-    ``min_prob`` are dropped (MTCNN finds faces on table tops below ~0.95). Non-matching candidates are
-    ignored and no embedding ever leaves the Serve replica.
-    """
-
-    def __init__(self, app_name: str = "face", deployment: str = "FaceDeployment", min_prob: float = 0.95,
-                 list_name: str | None = None) -> None:
-        """``list_name``: identify against that named watchlist (a simulation's) instead of the operational one."""
-        self.app_name, self.deployment, self.min_prob, self.list_name = app_name, deployment, min_prob, list_name
-        self.name = f"{app_name}/{deployment}"
-        self._handle: Any = None
-
-    @staticmethod
-    def to_detections(image_faces: Any, min_prob: float) -> list[Detection]:
-        """Convert one ``ImageFaces`` (pydantic object or dict) into detections with watchlist matches."""
-        def get(o: Any, k: str) -> Any:
-            return o[k] if isinstance(o, dict) else getattr(o, k)
-
-        out = []
-        for face in get(image_faces, "faces"):
-            det = get(face, "detection")
-            prob = float(get(det, "prob"))
-            if prob < min_prob:
-                continue
-            best = next((c for c in get(face, "candidates") if get(c, "match")), None)
-            out.append(Detection(tuple(float(v) for v in get(det, "box")), prob, "face",
-                                 str(get(best, "warrant_no")) if best is not None else None,
-                                 float(get(best, "score")) if best is not None else 0.0))
-        return out
-
-    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
-        """Identify faces on every frame of the batch (concurrent calls, batched by Serve)."""
-        if self._handle is None:
-            from ray import serve
-
-            self._handle = serve.get_deployment_handle(self.deployment, app_name=self.app_name)
-        kw = {"list_name": self.list_name} if self.list_name else {}
-        answers = await asyncio.gather(*(self._handle.identify.remote(b.image, **kw) for b in batch))
-        return [self.to_detections(a, self.min_prob) for a in answers]
-
-
-class PlateServeDetector(Detector):
-    """serve/plate's ``PlateDeployment.read``: one call per frame, sent together so Serve batches them.
-
-    A read plate becomes a :class:`Detection` (label ``plate``, score = OCR confidence); its best hotlist
-    match becomes ``subject_id`` (the hotlist entry id) with ``match_score`` 1 - distance.
-    """
-
-    def __init__(self, app_name: str = "plate", deployment: str = "PlateDeployment", min_confidence: float = 0.0,
-                 list_name: str | None = None):
-        """``list_name``: match against that named hotlist (a simulation's) instead of the operational one."""
-        self.app_name, self.deployment, self.min_confidence = app_name, deployment, min_confidence
-        self.list_name = list_name
-        self.name = f"{app_name}/{deployment}"
-        self._handle: Any = None
-
-    @staticmethod
-    def to_detections(reads: Sequence[Any], min_confidence: float = 0.0) -> list[Detection]:
-        """Convert one frame's ``PlateRead`` list (pydantic objects or dicts) into detections."""
-        def get(o: Any, k: str) -> Any:
-            return o[k] if isinstance(o, dict) else getattr(o, k)
-
-        out = []
-        for r in reads:
-            conf = float(get(r, "confidence"))
-            if conf < min_confidence:
-                continue
-            hits = sorted(get(r, "hotlist"), key=lambda m: float(get(m, "distance")))
-            best = hits[0] if hits else None
-            out.append(Detection(tuple(float(v) for v in get(r, "box")), conf, "plate",
-                                 str(get(get(best, "entry"), "id")) if best is not None else None,
-                                 max(0.0, 1.0 - float(get(best, "distance"))) if best is not None else 0.0))
-        return out
-
-    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
-        """Read plates on every frame of the batch (concurrent calls, batched by Serve)."""
-        if self._handle is None:
-            from ray import serve
-
-            self._handle = serve.get_deployment_handle(self.deployment, app_name=self.app_name)
-        kw = {"list_name": self.list_name} if self.list_name else {}
-        answers = await asyncio.gather(*(self._handle.read.remote(b.image, **kw) for b in batch))
-        return [self.to_detections(a, self.min_confidence) for a in answers]
-
-
-class RoutingDetector(Detector):
-    """Sends each camera's frames to the detector of its kind (face cameras to faces, plate cameras to plates)."""
-
-    def __init__(self, routes: dict[str, Detector], camera_kind: dict[str, str], default: str) -> None:
-        missing = {default, *camera_kind.values()} - set(routes)
-        if missing:
-            raise ValueError(f"no detector for camera kind(s) {sorted(missing)}; have {sorted(routes)}")
-        self.routes, self.camera_kind, self.default = routes, camera_kind, default
-        self.name = "+".join(d.name for d in routes.values())
-
-    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
-        """Split the batch by camera kind, run the detectors concurrently, return results in batch order."""
-        groups: dict[str, list[int]] = {}
-        for i, b in enumerate(batch):
-            groups.setdefault(self.camera_kind.get(b.camera_id, self.default), []).append(i)
-        answers = await asyncio.gather(*(self.routes[k].detect([batch[i] for i in idx]) for k, idx in groups.items()))
-        out: list[list[Detection]] = [[] for _ in batch]
-        for (_, idx), dets in zip(groups.items(), answers, strict=True):
-            for i, d in zip(idx, dets, strict=True):
-                out[i] = d
-        return out
-
-    async def aclose(self) -> None:
-        """Close every routed detector."""
-        for d in self.routes.values():
-            await d.aclose()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -287,7 +84,7 @@ class ShardConfig(BaseModel):
     batch_wait_s: float = Field(default=0.02, ge=0, description="wait this long to fill a batch")
     max_inflight: int = Field(default=2, ge=1, le=64, description="detector calls in flight")
     health_poll_s: float = Field(default=0.5, gt=0)
-    checkpoint_s: float = Field(default=2.0, gt=0)
+    state_every_s: float = Field(default=2.0, gt=0, description="save the resume state this often (s)")
     state_actor: str | None = Field(default=None, description="name of the detached ShardStateStore actor")
     sink_actor: str | None = Field(default=None, description="named actor with submit(events) -> ack")
     max_events: int = Field(default=10_000, ge=10, description="outbox bound (oldest events dropped, counted)")
@@ -322,7 +119,7 @@ class CameraStats(BaseModel):
 
 
 class ShardStats(BaseModel):
-    """Per-shard numbers plus one :class:`CameraStats` per camera."""
+    """Per-shard numbers plus one :class:`CameraStats` per camera (``error`` says why a shard did not answer)."""
 
     shard_id: str
     pid: int
@@ -337,6 +134,14 @@ class ShardStats(BaseModel):
     events_pending: int
     events_dropped: int
     cameras: list[CameraStats]
+    error: str | None = None
+
+    @classmethod
+    def unreachable(cls, shard_id: str, error: str) -> ShardStats:
+        """A shard that did not answer (dead, restarting, waiting for resources): no numbers, the reason."""
+        return cls(shard_id=shard_id, pid=0, node_id=None, uptime_s=0.0, restarts=0, batches=0, mean_batch=0.0,
+                   detect_ms_p50=None, detect_ms_p99=None, inflight=0, events_pending=0, events_dropped=0,
+                   cameras=[], error=error)
 
 
 @dataclass
@@ -370,14 +175,14 @@ class ShardStateStore:
         self._state: dict[str, dict[str, Any]] = {}
 
     def put(self, shard_id: str, state: dict[str, Any]) -> int:
-        """Replace the shard's checkpoint; returns its version number."""
+        """Replace the shard's resume state; returns its version number."""
         old = self._state.get(shard_id, {})
         version = int(old.get("version", 0)) + 1
         self._state[shard_id] = {**state, "version": version, "starts": int(old.get("starts", 0))}
         return version
 
     def get(self, shard_id: str) -> dict[str, Any] | None:
-        """The shard's last checkpoint, or None."""
+        """The shard's last resume state, or None."""
         return self._state.get(shard_id)
 
     def bump_restarts(self, shard_id: str) -> int:
@@ -414,18 +219,18 @@ class ShardCore:
     """The shard pipeline (readers, gate, sampler, bounded queues, batching dispatcher, tracker, confirmer).
 
     ``start()`` launches the threads; ``stats()``, ``drain_events()`` and ``stop()`` may be called from any
-    thread. ``checkpoint``/``restore`` give the state that must outlive the process.
+    thread. ``resume_state``/``restore`` give the state that must outlive the process.
     """
 
     def __init__(self, config: ShardConfig, detector: Detector | None,
-                 checkpoint_sink: Callable[[dict[str, Any]], None] | None = None,
-                 event_sink: Callable[[list[dict[str, Any]]], Awaitable[Any] | Any] | None = None) -> None:
+                 state_sink: Callable[[dict[str, Any]], None] | None = None,
+                 event_sink: Callable[[list[ShardEvent]], Awaitable[Any] | Any] | None = None) -> None:
         ids = config.camera_ids()
         if len(set(ids)) != len(ids):
             raise ValueError(f"shard {config.shard_id}: duplicate camera ids in {ids}")
         self.config = config
         self.detector = detector
-        self._checkpoint_sink = checkpoint_sink
+        self._state_sink = state_sink
         self._event_sink = event_sink
         self.cams: dict[str, _Camera] = {
             c.id: _Camera(spec=c, gate=MotionGate(config.gate),
@@ -438,7 +243,7 @@ class ShardCore:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._threads: list[threading.Thread] = []
-        self._events: deque[dict[str, Any]] = deque(maxlen=config.max_events)
+        self._events: deque[ShardEvent] = deque(maxlen=config.max_events)
         self._events_lock = threading.Lock()
         self.events_dropped = 0
         self.started = time.time()
@@ -453,7 +258,7 @@ class ShardCore:
     # --- lifecycle -------------------------------------------------------------------------------------
 
     def restore(self, state: dict[str, Any] | None) -> None:
-        """Resume from a checkpoint: camera positions, tracks, confirmer counts and cooldowns, alert ids."""
+        """Resume from a saved state: camera positions, tracks, confirmer counts and cooldowns, alert ids."""
         if not state:
             return
         self.restarts = int(state.get("starts", 0))
@@ -471,7 +276,7 @@ class ShardCore:
                 self.cams[cam_id].tracker.load_state(tracks)
         self._sent_ids.extend(state.get("sent_ids") or [])
 
-    def checkpoint(self) -> dict[str, Any]:
+    def resume_state(self) -> dict[str, Any]:
         """The state to persist: positions of delivered frames, tracks, pending counts, cooldowns, alert ids.
 
         Call it on the dispatcher loop (or when the pipeline is stopped) so that the parts agree.
@@ -486,7 +291,7 @@ class ShardCore:
         }
 
     def start(self) -> ShardCore:
-        """Start the dispatcher, health and checkpoint threads and one reader thread per camera."""
+        """Start the dispatcher, health and state-saving threads and one reader thread per camera."""
         ready = threading.Event()
         t = threading.Thread(target=self._dispatcher_main, args=(ready,), name=f"shard-{self.config.shard_id}",
                              daemon=True)
@@ -495,14 +300,14 @@ class ShardCore:
         self._threads.append(t)
         for cam in self.cams.values():
             cam.reader = CameraReader(cam.spec, self._on_frame_cb(cam)).start()
-        for target, name in ((self._health_main, "health"), (self._checkpoint_main, "checkpoint")):
+        for target, name in ((self._health_main, "health"), (self._state_main, "state")):
             th = threading.Thread(target=target, name=f"shard-{self.config.shard_id}-{name}", daemon=True)
             th.start()
             self._threads.append(th)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop readers and threads, write a last checkpoint."""
+        """Stop readers and threads, save the resume state a last time."""
         self._stop.set()
         for cam in self.cams.values():
             with cam.cond:
@@ -512,7 +317,7 @@ class ShardCore:
         self._kick()
         for t in self._threads:
             t.join(timeout)
-        self._write_checkpoint()
+        self._save_state()
 
     # --- reader side (one thread per camera) ------------------------------------------------------------
 
@@ -653,7 +458,7 @@ class ShardCore:
 
     async def _apply(self, batch: list[FrameItem], results: list[list[Detection]] | None) -> None:
         """Track, confirm and emit events for a finished batch; then advance the delivered positions."""
-        events: list[dict[str, Any]] = []
+        events: list[ShardEvent] = []
         for i, item in enumerate(batch):
             cam = self.cams[item.camera_id]
             if results is None:
@@ -673,28 +478,29 @@ class ShardCore:
                     cam.suppressed += 1
                 # ``ts`` is wall-clock (when the confirming frame was decoded); the tracker's stream-time
                 # fields are kept as ``stream_ts`` / ``first_ts`` (stream time of the track's first match)
-                ev: dict[str, Any] = {"type": "alert-decision", "shard_id": self.config.shard_id,
-                                      **dec.model_dump(), "stream_ts": dec.ts, "ts": item.ts,
-                                      "frame_ts": item.ts, "frame_pts": item.pts, "frame_seq": item.seq,
-                                      "decided_at": time.time()}
+                track = cam.tracker.tracks.get(dec.track_id)
+                crop = None
                 if self.config.keep_crops and dec.decision == "alert":
-                    box = next((d.box for t, d in tracked if t == dec.track_id), None)
-                    ev["crop"] = _crop(item, box)
-                events.append(ev)
+                    crop = _crop(item, next((d.box for t, d in tracked if t == dec.track_id), None))
+                events.append(AlertDecisionEvent(**{**dec.model_dump(), "ts": item.ts}, shard_id=self.config.shard_id,
+                                                 stream_ts=dec.ts,
+                                                 track_start_pts=round(track.first_ts, 3) if track else None,
+                                                 frame_ts=item.ts, frame_pts=item.pts, frame_seq=item.seq,
+                                                 decided_at=time.time(), crop=crop))
         await self._deliver(events)
         for item in batch:  # only now are this batch's results safe: advance positions
             cam = self.cams[item.camera_id]
             if item.pts is not None and (cam.position is None or item.pts > cam.position):
                 cam.position = item.pts
-        if self._checkpoint_sink is not None and any(e.get("decision") == "alert" for e in events):
+        if self._state_sink is not None and any(getattr(e, "decision", None) == "alert" for e in events):
             # an alert was delivered: persist its cooldown and id before going on, so that a crash now
             # neither loses it (delivered first) nor raises it again (the restart suppresses it)
             try:
-                r = self._checkpoint_sink(self.checkpoint())
+                r = self._state_sink(self.resume_state())
                 if isinstance(r, Awaitable):
                     await r
             except Exception as e:
-                log.warning("shard %s: checkpoint after alert failed: %s", self.config.shard_id, e)
+                log.warning("shard %s: saving the resume state after an alert failed: %s", self.config.shard_id, e)
 
     @staticmethod
     def _to_source(d: Detection, item: FrameItem) -> Detection:
@@ -703,26 +509,34 @@ class ShardCore:
         return Detection((x1 / s + ox, y1 / s + oy, x2 / s + ox, y2 / s + oy), d.score, d.label, d.subject_id,
                          d.match_score)
 
-    async def _deliver(self, events: list[dict[str, Any]]) -> None:
+    async def _deliver(self, events: list[ShardEvent]) -> None:
+        """Send events to the sink (5 tries, exponential back-off); what it does not take goes to the outbox."""
         if not events:
             return
         if self._event_sink is not None:
-            for attempt in range(5):
-                try:
-                    r = self._event_sink(events)
-                    if isinstance(r, Awaitable):
-                        await r
-                    return
-                except Exception as e:
-                    log.warning("shard %s: event sink failed (attempt %d): %s", self.config.shard_id, attempt + 1, e)
-                    await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
+            sink = self._event_sink
+
+            def _log(rs: RetryCallState) -> None:
+                log.warning("shard %s: event sink failed (attempt %d): %s", self.config.shard_id, rs.attempt_number,
+                            rs.outcome.exception() if rs.outcome else None)
+
+            try:
+                async for attempt in AsyncRetrying(stop=stop_after_attempt(5), wait=wait_exponential(0.1, max=2.0),
+                                                   before_sleep=_log):
+                    with attempt:
+                        r = sink(events)
+                        if isinstance(r, Awaitable):
+                            await r
+                return
+            except RetryError:
+                pass
         with self._events_lock:
             for ev in events:
                 if len(self._events) == self._events.maxlen:
                     self.events_dropped += 1
                 self._events.append(ev)
 
-    # --- health and checkpoints -------------------------------------------------------------------------
+    # --- health and resume state ----------------------------------------------------------------------
 
     def _health_main(self) -> None:
         while not self._stop.wait(self.config.health_poll_s):
@@ -732,7 +546,7 @@ class ShardCore:
                 if cam.reader is not None and not cam.reader.stats.finished:
                     evs += cam.reader.health.poll()
             if evs:
-                payload = [health_event_payload(self.config.shard_id, e) for e in evs]
+                payload: list[ShardEvent] = [health_event(self.config.shard_id, e) for e in evs]
                 loop = self._loop
                 if loop is not None and not loop.is_closed():
                     with contextlib.suppress(RuntimeError):
@@ -741,29 +555,29 @@ class ShardCore:
                 with self._events_lock:
                     self._events.extend(payload)
 
-    async def _snapshot(self) -> dict[str, Any]:
-        return self.checkpoint()
+    async def _state_on_loop(self) -> dict[str, Any]:
+        return self.resume_state()
 
-    def _write_checkpoint(self) -> None:
-        if self._checkpoint_sink is None:
+    def _save_state(self) -> None:
+        if self._state_sink is None:
             return
         try:
             loop = self._loop
             if loop is not None and loop.is_running():  # take it on the dispatcher loop: a consistent state
-                st = asyncio.run_coroutine_threadsafe(self._snapshot(), loop).result(timeout=10)
+                st = asyncio.run_coroutine_threadsafe(self._state_on_loop(), loop).result(timeout=10)
             else:
-                st = self.checkpoint()
-            self._checkpoint_sink(st)
+                st = self.resume_state()
+            self._state_sink(st)
         except Exception as e:
-            log.warning("shard %s: checkpoint failed: %s", self.config.shard_id, e)
+            log.warning("shard %s: saving the resume state failed: %s", self.config.shard_id, e)
 
-    def _checkpoint_main(self) -> None:
-        while not self._stop.wait(self.config.checkpoint_s):
-            self._write_checkpoint()
+    def _state_main(self) -> None:
+        while not self._stop.wait(self.config.state_every_s):
+            self._save_state()
 
     # --- queries ----------------------------------------------------------------------------------------
 
-    def drain_events(self, max_n: int = 10_000) -> list[dict[str, Any]]:
+    def drain_events(self, max_n: int = 10_000) -> list[ShardEvent]:
         """Take up to ``max_n`` pending events (alert decisions and health changes), oldest first."""
         with self._events_lock:
             n = min(max_n, len(self._events))
@@ -809,25 +623,6 @@ class ShardCore:
             and self._queued() == 0 and self.inflight == 0
 
 
-# Health changes that raise a ``camera-offline`` alert (a camera that cannot even be opened is offline too).
-OFFLINE_KINDS = ("camera-offline", "camera-failed")
-
-
-def health_event_payload(shard_id: str, e: HealthEvent) -> dict[str, Any]:
-    """A health change as an event; ``camera-offline`` carries the twin alert id of its outage.
-
-    The id is built from the camera and the time of the last frame before the outage (to the second), so
-    the same outage seen twice gives the same id.
-    """
-    from twin.schemas import alert_id as twin_alert_id
-
-    out: dict[str, Any] = {"type": "health", "shard_id": shard_id, **e.model_dump()}
-    if e.kind in OFFLINE_KINDS:
-        since = e.last_frame_ts if e.last_frame_ts is not None else e.ts - (e.offline_for_s or 0.0)
-        out["alert_id"] = twin_alert_id(e.camera_id, "camera-offline", None, f"offline@{int(since)}")
-    return out
-
-
 def _crop(item: FrameItem, box: tuple[float, float, float, float] | None) -> np.ndarray | None:
     """The detection's crop from the detector image (evidence), contiguous; None without a box."""
     if box is None:
@@ -854,7 +649,7 @@ class CameraShard:
     """Ray actor around :class:`ShardCore`. Create it with :func:`start_shard` (sets restarts and placement).
 
     The constructor starts the pipeline at once, so when Ray restarts the actor after a crash
-    (``max_restarts``) its cameras resume from the checkpoint without anyone calling it.
+    (``max_restarts``) its cameras resume from the saved state without anyone calling it.
     """
 
     def __init__(self, config: ShardConfig | dict[str, Any], detector_factory: DetectorFactory | None = None) -> None:
@@ -873,20 +668,20 @@ class CameraShard:
 
             sink_handle = ray.get_actor(cfg.sink_actor, namespace=RAY_NAMESPACE)
 
-            def sink(events: list[dict[str, Any]]) -> Any:
+            def sink(events: list[ShardEvent]) -> Any:
                 return sink_handle.submit.remote(events)
 
         self.core = ShardCore(cfg, detector_factory() if detector_factory else None,
-                              checkpoint_sink=(lambda st: store.put.remote(cfg.shard_id, st)) if store else None,
+                              state_sink=(lambda st: store.put.remote(cfg.shard_id, st)) if store else None,
                               event_sink=sink)
         self.core.restore(state)
         self.core.start()
 
-    def stats(self) -> dict[str, Any]:
-        """:class:`ShardStats` as a dict."""
-        return self.core.stats().model_dump()
+    def stats(self) -> ShardStats:
+        """Current per-camera and per-shard numbers."""
+        return self.core.stats()
 
-    def drain_events(self, max_n: int = 10_000) -> list[dict[str, Any]]:
+    def drain_events(self, max_n: int = 10_000) -> list[ShardEvent]:
         """Pending events (alert decisions with evidence crops, health changes)."""
         return self.core.drain_events(max_n)
 
@@ -894,10 +689,10 @@ class CameraShard:
         """Whether all (finite) cameras ended and every frame was processed."""
         return self.core.finished()
 
-    def checkpoint_now(self) -> dict[str, Any]:
-        """Write a checkpoint now and return it."""
-        self.core._write_checkpoint()
-        return self.core.checkpoint()
+    def save_state_now(self) -> dict[str, Any]:
+        """Save the resume state now and return it."""
+        self.core._save_state()
+        return self.core.resume_state()
 
     def stop(self) -> bool:
         """Stop the cameras and threads (the actor stays until killed)."""

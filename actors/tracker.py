@@ -17,16 +17,20 @@ Pure Python (numpy + scipy), no Ray; the shard actor owns one tracker per camera
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from pyproj import Geod
 from scipy.optimize import linear_sum_assignment
 
-Box = tuple[float, float, float, float]
+from serve.boxes import Box, iou_matrix
+from twin.kinds import label_alert_kind
+from twin.schemas import alert_id as twin_alert_id
+
+WGS84 = Geod(ellps="WGS84")
 
 
 class TrackerConfig(BaseModel):
@@ -65,21 +69,6 @@ class Track:
     last_ts: float
     hits: int = 1
     subject_id: str | None = None  # the subject its last matched detection named
-
-
-def iou_matrix(a: Sequence[Box], b: Sequence[Box]) -> np.ndarray:
-    """Pairwise intersection-over-union of two lists of (x1, y1, x2, y2) boxes, shape (len(a), len(b))."""
-    if not a or not b:
-        return np.zeros((len(a), len(b)))
-    A = np.asarray(a, dtype=np.float64)[:, None, :]
-    B = np.asarray(b, dtype=np.float64)[None, :, :]
-    iw = np.clip(np.minimum(A[..., 2], B[..., 2]) - np.maximum(A[..., 0], B[..., 0]), 0, None)
-    ih = np.clip(np.minimum(A[..., 3], B[..., 3]) - np.maximum(A[..., 1], B[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = (A[..., 2] - A[..., 0]) * (A[..., 3] - A[..., 1])
-    area_b = (B[..., 2] - B[..., 0]) * (B[..., 3] - B[..., 1])
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def _centre_similarity(a: Sequence[Box], b: Sequence[Box], gate: float) -> np.ndarray:
@@ -201,12 +190,12 @@ class AlertDecision(BaseModel):
     reason: str
 
 
-def alert_id(camera_id: str, track_id: str, subject_id: str, kind: str = "face") -> str:
-    """Deterministic alert id (the twin's contract, :func:`twin.schemas.alert_id`): same track and subject, same id."""
-    from twin.schemas import ALERT_KINDS
-    from twin.schemas import alert_id as twin_alert_id
+def alert_id(camera_id: str, track_id: str, subject_id: str, label: str = "face") -> str:
+    """Deterministic alert id (the twin's contract, :func:`twin.schemas.alert_id`): same track and subject, same id.
 
-    return twin_alert_id(camera_id, kind if kind in ALERT_KINDS else "other", subject_id, track_id)
+    ``label`` is the detection label; its alert kind is :func:`twin.kinds.label_alert_kind`'s.
+    """
+    return twin_alert_id(camera_id, label_alert_kind(label).value, subject_id, track_id)
 
 
 @dataclass
@@ -224,10 +213,9 @@ class _Sent:
     ts: float
 
 
-def _haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    lon1, lat1, lon2, lat2 = map(math.radians, (*a, *b))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6_371_000 * math.asin(math.sqrt(h))
+def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Geodesic distance (m) between two (lon, lat) points on the WGS84 ellipsoid."""
+    return float(WGS84.inv(a[0], a[1], b[0], b[1])[2])
 
 
 @dataclass
@@ -253,7 +241,7 @@ class Confirmer:
         if c.neighbour_distance_m > 0 and camera_id in self.positions:
             here = self.positions[camera_id]
             out |= {cam for cam, p in self.positions.items()
-                    if cam != camera_id and _haversine_m(here, p) <= c.neighbour_distance_m}
+                    if cam != camera_id and _distance_m(here, p) <= c.neighbour_distance_m}
         return out
 
     def observe(self, camera_id: str, track_id: str, subject_id: str, score: float, ts: float,

@@ -39,6 +39,7 @@ from cluster.state import state_dir
 from twin.objectstore import TWIN_BUCKET
 
 if TYPE_CHECKING:
+    from actors.shard import ShardStats
     from cluster.sim.city import SimConfig
 
 
@@ -169,19 +170,18 @@ def _simulate(prog: Progress, task: Any, city: CityModel, out_dir: Path, outputs
     prog.update(task, advance=1, description=f"scenario: {len(sim.scenario.trips)} trips, {n_sight} sightings "
                                              f"in the city; rendering {', '.join(sim.rendered_cameras)}")
     scripted = scripts(sim)
-    total_frames = sum(len(ScenarioSource(s).timeline()) for s in scripted[0].values())  # type: ignore[arg-type]
+    total_frames = sum(len(ScenarioSource(s).timeline()) for s in scripted[0].values())
     stream = prog.add_task("streaming: starting shards", total=max(1, total_frames))
 
-    def report(stats: list[dict[str, Any]]) -> None:
-        cams = [c for s in stats for c in s["cameras"]]
-        prog.update(stream, completed=sum(c["decoded"] for c in cams),
-                    description=f"streaming: {sum(c['decoded'] for c in cams)} frames, "
-                                f"{sum(c['processed'] for c in cams)} to the models, "
-                                f"{sum(c['alerts'] for c in cams)} alerts")
+    def report(stats: list[ShardStats]) -> None:
+        cams = [c for s in stats for c in s.cameras]
+        prog.update(stream, completed=sum(c.decoded for c in cams),
+                    description=f"streaming: {sum(c.decoded for c in cams)} frames, "
+                                f"{sum(c.processed for c in cams)} to the models, {sum(c.alerts for c in cams)} alerts")
 
     run = simrun.run(sim, api_url=api_url, report=report, scripted=scripted)
     prog.update(stream, completed=total_frames, description="streaming: done")
-    prog.update(task, advance=1, description=f"alerts: {len(run.result.alerts)} in the store")  # type: ignore[attr-defined]
+    prog.update(task, advance=1, description=f"alerts: {len(run.result.alerts)} in the store")
     snap = simrun.commit_layers(sim, f"ssz demo: simulated day {cfg.scenario.day} of {city_id}")
     prog.update(task, advance=1, description=f"twin: snapshot {snap} with alerts, patrols, QR scans and SOS")
     res = evaluate(sim, run)

@@ -14,12 +14,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from actors.alerts import AlertStats
+from actors.shard import ShardStats
 from cluster.config import CityConfig
 from cluster.registry import Registry
+from twin.kinds import CameraKind
+
+if TYPE_CHECKING:
+    from actors.detectors import Detector
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 SHARD_PREFIX = "ssz-shard:"
@@ -60,8 +66,8 @@ def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig) -> dict[str, A
     """One :class:`~actors.sources.CameraSpec` per fixed camera (face cameras, then plate cameras)."""
     from actors.sources import CameraSpec
 
-    cams = [c for c in reg.cameras if c.kind == "cctv"][: cfg.cameras]
-    cams += [c for c in reg.cameras if c.kind == "plate"][: cfg.plate_cameras]
+    cams = [c for c in reg.cameras if c.kind == CameraKind.cctv][: cfg.cameras]
+    cams += [c for c in reg.cameras if c.kind == CameraKind.plate][: cfg.plate_cameras]
     if cfg.source == "rtsp" and not cfg.url_template:
         raise ValueError("--source rtsp needs --url-template, e.g. rtsp://nvr.internal/{camera_id}")
     if cfg.source == "file" and not Path(cfg.video).is_file():
@@ -80,27 +86,23 @@ def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig) -> dict[str, A
     return specs
 
 
-def _no_faces(images: list[Any]) -> list[list[Any]]:
-    return [[] for _ in images]
-
-
-def _detector_factory(detect: str, camera_kind: dict[str, str], list_name: str | None = None) -> Callable[[], Any]:
-    """Face cameras' frames go to the face deployment, plate cameras' to the plate deployment (app ``ssz``),
-    matched against the operational lists or the named lists ``list_name`` (a simulation's)."""
-    from actors.shard import FaceServeDetector, LocalDetector, PlateServeDetector, RoutingDetector
+def _detector_factory(detect: str, camera_kind: dict[str, str]) -> Callable[[], Detector]:
+    """Face cameras' frames go to the face deployment, plate cameras' to the plate deployment (app ``ssz``);
+    ``none`` detects nothing. The factory runs inside each shard actor (handles are made there)."""
+    from actors.detectors import make_detector
 
     if detect == "faces":
-        return lambda: RoutingDetector({"cctv": FaceServeDetector(app_name="ssz", list_name=list_name),
-                                        "plate": PlateServeDetector(app_name="ssz", list_name=list_name)},
-                                       camera_kind, default="cctv")
-    return lambda: LocalDetector(_no_faces, name="none")
+        return lambda: make_detector("routing", routes={
+            CameraKind.cctv: make_detector("faces", app_name="ssz"),
+            CameraKind.plate: make_detector("plates", app_name="ssz")}, camera_kind=camera_kind)
+    return lambda: make_detector("none")
 
 
 def shard_handles() -> dict[str, Any]:
     """Handles of the running camera shards (named ``ssz-shard:<id>`` in namespace ``ssz``)."""
     import ray
 
-    from actors.shard import RAY_NAMESPACE
+    from actors import RAY_NAMESPACE
 
     out = {}
     for a in ray.util.list_named_actors(all_namespaces=True):
@@ -109,13 +111,14 @@ def shard_handles() -> dict[str, Any]:
     return dict(sorted(out.items()))
 
 
-def status(timeout_s: float = 10.0) -> list[dict[str, Any]]:
+def status(timeout_s: float = 10.0) -> list[ShardStats]:
     """:class:`~actors.shard.ShardStats` of every running shard (per-camera fps, gate ratio, drops, health).
 
     A shard that does not answer in ``timeout_s`` (dead, restarting, or still waiting for resources) is
     listed with its error instead of blocking the report.
     """
     import ray
+
 
     handles = shard_handles()
     refs = {sid: h.stats.remote() for sid, h in handles.items()}
@@ -127,23 +130,24 @@ def status(timeout_s: float = 10.0) -> list[dict[str, Any]]:
                 raise TimeoutError(f"no answer in {timeout_s:g} s (restarting or waiting for resources)")
             out.append(ray.get(ref))
         except Exception as e:
-            out.append({"shard_id": sid, "node_id": None, "error": str(e).splitlines()[0], "cameras": []})
+            out.append(ShardStats.unreachable(sid, str(e).splitlines()[0]))
     return out
 
 
 class RunResult(BaseModel):
     """What :func:`run_cameras` leaves: the shards' final numbers, the alerts and the sink's statistics."""
 
-    stats: list[dict[str, Any]]
-    alerts: list[dict[str, Any]]
-    sink: dict[str, Any]
+    stats: list[ShardStats] = Field(description="the shards' final numbers, per camera")
+    alerts: list[dict[str, Any]] = Field(description="rows of the twin's alerts layer written during the run, "
+                                                     "with written_ts (when the record was stored)")
+    sink: AlertStats = Field(description="the alert sink's counters")
     snapshot: str | None
     nodes: int
     shards: int
     seconds: float
 
 
-def run(cfg: RunConfig, report: Callable[[list[dict[str, Any]]], None] | None = None,
+def run(cfg: RunConfig, report: Callable[[list[ShardStats]], None] | None = None,
         report_every_s: float = 5.0) -> RunSummary:
     """Run the city's pipeline for ``cfg.duration_s`` (needs a Ray connection and the object store).
 
@@ -163,16 +167,16 @@ def run(cfg: RunConfig, report: Callable[[list[dict[str, Any]]], None] | None = 
     res = run_cameras(city, reg, specs, detect=cfg.detect, duration_s=cfg.duration_s,
                       sample_fps=cfg.sample_fps, cameras_per_shard=cfg.cameras_per_shard, report=report,
                       report_every_s=report_every_s, message=f"ssz run {city.id}")
-    cams = [c for s in res.stats for c in s["cameras"]]
+    cams = [c for s in res.stats for c in s.cameras]
     return RunSummary(city=city.id, cameras=len(specs), shards=res.shards, nodes=res.nodes,
-                      seconds=round(time.monotonic() - t0, 1), frames_decoded=sum(c["decoded"] for c in cams),
-                      frames_processed=sum(c["processed"] for c in cams),
-                      frames_dropped=sum(c["dropped"] for c in cams), alerts=len(res.alerts), snapshot=res.snapshot)
+                      seconds=round(time.monotonic() - t0, 1), frames_decoded=sum(c.decoded for c in cams),
+                      frames_processed=sum(c.processed for c in cams),
+                      frames_dropped=sum(c.dropped for c in cams), alerts=len(res.alerts), snapshot=res.snapshot)
 
 
 def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detect: str = "faces",
                 duration_s: float = 60.0, until_done: bool = False, sample_fps: float | None = None,
-                cameras_per_shard: int = 32, report: Callable[[list[dict[str, Any]]], None] | None = None,
+                cameras_per_shard: int = 32, report: Callable[[list[ShardStats]], None] | None = None,
                 report_every_s: float = 5.0, message: str = "ssz run", commit: bool = True,
                 shard_options: dict[str, Any] | None = None, list_name: str | None = None) -> RunResult:
     """Stream ``specs`` (camera id -> CameraSpec of cameras in ``reg``) through shards into the alert sink.
@@ -208,14 +212,15 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     nodes = nodes_from_ray()
     assignment = assign(list(specs), nodes, cameras_per_shard=cameras_per_shard)
     sampler = SamplerConfig(rate_fps=sample_fps or city.cameras.sample_fps)
-    kinds = {c.id: c.kind for c in reg.cameras if c.id in specs}
+    kinds = {c.id: CameraKind(c.kind) for c in reg.cameras if c.id in specs}
     plate_rate = SamplerConfig(rate_fps=max(sampler.rate_fps, city.cameras.plate_sample_fps))
     options = {"confirmer": ConfirmerConfig(min_matches_by_label={"plate": city.cameras.plate_min_reads}),
                **(shard_options or {})}
     handles = launch_shards(assignment, specs, _detector_factory(detect, kinds, list_name), num_cpus=0.1,
                             state_actor=STATE_ACTOR, sink_actor=SINK_ACTOR, sampler=sampler,
-                            sampler_by_camera={c: plate_rate for c, k in kinds.items() if k == "plate"}, **options)
-    stats: list[dict[str, Any]] = []
+                            sampler_by_camera={c: plate_rate for c, k in kinds.items() if k == CameraKind.plate},
+                            **options)
+    stats: list[ShardStats] = []
     try:
         deadline = time.monotonic() + duration_s if duration_s else float("inf")
         next_report = time.monotonic() + report_every_s
@@ -229,12 +234,12 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     except KeyboardInterrupt:
         pass
     finally:
-        stats = [st for st in status(timeout_s=60) if st["shard_id"] in handles]
+        stats = [st for st in status(timeout_s=60) if st.shard_id in handles]
         ray.get([h.stop.remote() for h in handles.values()], timeout=60)
         ray.get(sink.flush.remote(), timeout=60)
         alerts = [a for a in ray.get(sink.alerts.remote(written=True), timeout=60)
                   if a.get("written_ts") is not None and a["written_ts"] >= started]
-        sink_stats = ray.get(sink.stats.remote(), timeout=60)
+        sink_stats = AlertStats.model_validate(ray.get(sink.stats.remote(), timeout=60))
         snapshot = ray.get(sink.commit.remote(message), timeout=120) if alerts and commit else None
         for h in handles.values():
             ray.kill(h)

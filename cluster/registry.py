@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from cluster.config import CityConfig, GeoPoint, PlaceSpec, Source
 from twin.graph import project, utm_transformers
+from twin.kinds import CameraKind
 
 CLASS_WEIGHT = {"primary": 3.0, "secondary": 2.5, "tertiary": 2.0, "unclassified": 1.2, "residential": 1.0,
                 "living_street": 0.8, "service": 0.5, "pedestrian": 0.6, "footway": 0.3}
@@ -32,7 +33,7 @@ class Camera(BaseModel):
 
     id: str
     city: str
-    kind: Literal["cctv", "plate", "mobile"]
+    kind: CameraKind
     mount: Literal["fixed", "mobile"]
     mobile_kind: Literal["van", "drone", "bodycam"] | None = None
     owner: Literal["police", "government", "private"]
@@ -158,7 +159,7 @@ def build_registry(city: CityConfig, G: nx.MultiDiGraph) -> Registry:
             heading = (bearing + (180.0 if rng.random() < 0.5 else 0.0) + rng.normal(0, 10)) % 360
             lon, lat = to_wgs.transform(x, y)
             cams.append(Camera(
-                id=f"{city.id}-cam-{len(cams) + 1:04d}", city=city.id, kind="cctv", mount="fixed",
+                id=f"{city.id}-cam-{len(cams) + 1:04d}", city=city.id, kind=CameraKind.cctv, mount="fixed",
                 owner=str(rng.choice(owners, p=shares)), lon=lon, lat=lat, heading_deg=round(heading, 1),
                 fov_deg=round(float(rng.uniform(*fleet.fov_deg)), 1),
                 range_m=round(float(rng.uniform(*fleet.range_m)), 1), faces=True, plates=False,
@@ -175,13 +176,13 @@ def build_registry(city: CityConfig, G: nx.MultiDiGraph) -> Registry:
         x, y, bearing = _point_and_bearing(row.geometry, 0.85)
         lon, lat = to_wgs.transform(x, y)
         cams.append(Camera(
-            id=f"{city.id}-lpr-{k + 1:03d}", city=city.id, kind="plate", mount="fixed", owner="police",
+            id=f"{city.id}-lpr-{k + 1:03d}", city=city.id, kind=CameraKind.plate, mount="fixed", owner="police",
             lon=lon, lat=lat, heading_deg=round((bearing + 180) % 360, 1), fov_deg=35.0, range_m=20.0,
             faces=False, plates=True, in_zone=bool(zone_utm.contains(shapely.Point(x, y))),
             edge_u=int(row.u), edge_v=int(row.v), edge_key=int(row.key)))
     for m in fleet.mobile:
         cams.append(Camera(
-            id=m.id, city=city.id, kind="mobile", mount="mobile", mobile_kind=m.kind, owner="police",
+            id=m.id, city=city.id, kind=CameraKind.mobile, mount="mobile", mobile_kind=m.kind, owner="police",
             lon=city.station.lon, lat=city.station.lat, heading_deg=0.0, fov_deg=90.0, range_m=30.0,
             faces=m.face_detection, plates=m.kind == "van", in_zone=True, source=Source.surveyed))
 

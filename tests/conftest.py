@@ -11,6 +11,7 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,7 +50,7 @@ def free_port_block(size: int = 15, start: int = 20000, stop: int = 60000) -> in
     raise RuntimeError("no free block of loopback ports")
 
 
-def stats_if_restarted(actor: object, old_pid: int) -> dict | None:
+def stats_if_restarted(actor: object, old_pid: int) -> Any:
     """An actor's ``stats()`` once it answers from a new process (restarted after a crash), else None."""
     import ray
 
@@ -57,7 +58,8 @@ def stats_if_restarted(actor: object, old_pid: int) -> dict | None:
         st = ray.get(actor.stats.remote(), timeout=10)  # type: ignore[attr-defined]
     except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
         return None
-    return st if st["pid"] != old_pid else None
+    pid = st["pid"] if isinstance(st, dict) else st.pid
+    return st if pid != old_pid else None
 
 
 @pytest.fixture(scope="session")

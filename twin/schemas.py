@@ -23,9 +23,12 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from twin.kinds import AlertKind, CameraKind
+
 TS = pa.timestamp("ms", tz="UTC")
 
-ALERT_KINDS = ("face", "plate", "sos", "camera-offline", "citizen-report", "loitering", "intrusion", "other")
+ALERT_KINDS = tuple(k.value for k in AlertKind)
+CAMERA_KINDS = tuple(k.value for k in CameraKind)
 ALERT_STATUS = ("new", "confirmed", "dismissed")
 RISK_KINDS = ("lighting", "vegetation", "abandoned", "other")
 RISK_STATUS = ("reported", "scheduled", "fixed")
@@ -88,7 +91,7 @@ PLACES = pa.schema([
 CAMERAS = pa.schema([
     _f("camera_id", pa.string(), False),
     _city(),
-    _f("kind", pa.string(), False, enum=("cctv", "plate", "mobile")),
+    _f("kind", pa.string(), False, enum=CAMERA_KINDS),
     _f("mount", pa.string(), False, enum=("fixed", "mobile")),
     _f("mobile_kind", pa.string(), enum=("van", "drone", "bodycam")),
     _f("owner", pa.string(), False, enum=OWNERS),
@@ -135,8 +138,8 @@ ALERTS = pa.schema([
     _f("track_id", pa.string()),
     _f("frames", pa.int32(), lo=0, doc="frames of the track that supported the alert"),
     *_geo()[2:],
-    _f("status_reason", pa.string(), doc="reason code of the operator's decision (from the city's list, e.g. "
-                                         "wrong-person, look-alike-plate, test, duplicate)"),
+    _f("track_start_pts", pa.float64(), doc="stream time (s) of the track's first frame, on the camera's own clock "
+                                             "(Unix time for simulated cameras, seconds from stream start for files)"),
 ])
 
 PATROL_PINGS = pa.schema([

@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from actors.sources.script import SimScript
+from serve.plugins import make
 
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
 
@@ -166,12 +167,7 @@ def make_source(name: str, **options: object) -> CameraSource:
     ValueError
         When no source of that name is registered (the message lists the known names).
     """
-    try:
-        factory = SOURCE_REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown camera source {name!r}; known sources: {', '.join(sorted(SOURCE_REGISTRY))}")\
-            from None
-    return factory(**options)
+    return make(SOURCE_REGISTRY, "camera source", name, **options)
 
 
 def source_name(spec: CameraSpec) -> str:

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from cluster.cli.common import USER_ERRORS, CityOpt, JsonOpt, console, emit, fail
 
+if TYPE_CHECKING:
+    from actors.shard import ShardStats
 
-def status_table(stats: list[dict[str, Any]]) -> Table:
+
+def status_table(stats: list[ShardStats]) -> Table:
     """The per-camera status table of running shards (:func:`cluster.pipeline.status`)."""
     t = Table("shard", "node", "camera", "health", "fps", "gate pass", "sampled", "dropped", "detections", "alerts",
               title="camera pipeline")
     for sh in stats:
-        if sh.get("error"):
-            t.add_row(sh["shard_id"], "", "", f"[red]{sh['error']}[/]", *[""] * 6)
-        for c in sh["cameras"]:
-            t.add_row(sh["shard_id"], (sh.get("node_id") or "")[:8], c["camera_id"], c["health"],
-                      f"{c['fps_decoded']:.1f}", f"{c['gate_pass_ratio']:.2f}", str(c["sampled"]), str(c["dropped"]),
-                      str(c["detections"]), str(c["alerts"]))
+        if sh.error:
+            t.add_row(sh.shard_id, "", "", f"[red]{sh.error}[/]", *[""] * 6)
+        for c in sh.cameras:
+            t.add_row(sh.shard_id, (sh.node_id or "")[:8], c.camera_id, c.health, f"{c.fps_decoded:.1f}",
+                      f"{c.gate_pass_ratio:.2f}", str(c.sampled), str(c.dropped), str(c.detections), str(c.alerts))
     return t
 
 
@@ -59,7 +61,7 @@ def status_cmd(as_json: JsonOpt = False) -> None:
     raycluster.connect()
     stats = pipeline.status()
     if as_json:
-        sys.stdout.write(json.dumps(stats, indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps([s.model_dump() for s in stats], indent=2, default=str) + "\n")
     elif not stats:
         console.print("no camera shards are running")
     else:

@@ -3,8 +3,9 @@
 Matching rules (per rendered camera):
 
 * an alert is **true** when a played pass of the alert's subject (warrant or hotlist id) at that camera
-  covers the start of the alert's track (the track id carries its first frame's time), give or take
-  ``slack_s``; otherwise it is **false** (a wrong identity, or a person or vehicle not on any list);
+  covers the start of the alert's track (the alert carries its track's first stream time,
+  ``track_start_pts``), give or take ``slack_s``; otherwise it is **false** (a wrong identity, or a person
+  or vehicle not on any list);
 * a played pass of a listed subject is **detected** when a true alert matched it. Passes whose subject was
   alerted at that camera within the confirmer's cooldown before them are left out of recall (the product
   suppresses the repeat on purpose);
@@ -27,19 +28,17 @@ from cluster.sim.city import SimCity
 from cluster.sim.result import EvalResult, KindMetrics
 from cluster.sim.run import SimRun
 from cluster.sim.scripts import watched
-
-KIND_OF_CAMERA = {"cctv": "face", "plate": "plate"}
+from twin.kinds import AlertKind, camera_alert_kind
 
 
 def _alerts_frame(run: SimRun, cameras: list[str]) -> pd.DataFrame:
     rows = []
-    for a in run.result.alerts:  # type: ignore[attr-defined]
-        if a["kind"] not in ("face", "plate") or a["camera_id"] not in cameras:
+    for a in run.result.alerts:
+        if a["kind"] not in (AlertKind.face, AlertKind.plate) or a["camera_id"] not in cameras:
             continue
         written = a["written_ts"]  # run_cameras keeps only the alerts written during the run
-        track = str(a.get("track_id") or "")
-        parts = track.rsplit(":", 2)
-        pts = float(parts[1]) / 1000.0 - run.epoch if len(parts) == 3 and parts[1].lstrip("-").isdigit() else np.nan
+        start = a.get("track_start_pts")
+        pts = float(start) - run.epoch if start is not None else np.nan
         lat = (pd.Timestamp(written).timestamp() - pd.Timestamp(a["ts"]).timestamp()) * 1000.0
         rows.append({"alert_id": a["alert_id"], "camera_id": a["camera_id"], "kind": a["kind"],
                      "subject_id": a["subject_id"], "pts": pts, "score": a.get("score"), "latency_ms": lat})
@@ -86,9 +85,9 @@ def match(sightings: pd.DataFrame, alerts: pd.DataFrame, slack_s: float = 2.0,
 
 
 def kind_metrics(kind: str, sightings: pd.DataFrame, alerts: pd.DataFrame, camera_hours: float) -> KindMetrics:
-    """Recall, precision and false alerts per camera-hour of one alert kind."""
-    cam_kind = {v: k for k, v in KIND_OF_CAMERA.items()}[kind]
-    s = sightings[(sightings["camera_kind"] == cam_kind) & sightings["played"]]
+    """Recall, precision and false alerts per camera-hour of one alert kind (``face`` or ``plate``)."""
+    watching = sightings["camera_kind"].map(camera_alert_kind) == kind
+    s = sightings[watching & sightings["played"]]
     listed = s[s["listed"] & ~s["cooldown"]]
     rec = listed[listed["recognisable"]]
     a = alerts[alerts["kind"] == kind]
@@ -113,19 +112,19 @@ def evaluate(sim: SimCity, run: SimRun, wall_s: float | None = None) -> EvalResu
     sightings, alerts = match(run.sightings[watched(run.sightings)].reset_index(drop=True), alerts)
     reg_cams = sim.registry.cameras_frame()
     kinds = dict(zip(reg_cams["id"], reg_cams["kind"], strict=True))
-    hours = {"cctv": 0.0, "plate": 0.0}
+    hours = {AlertKind.face: 0.0, AlertKind.plate: 0.0}
     for cam, wins in run.windows.items():
-        hours[kinds[cam]] += sum(b - a for a, b in wins) / 3600.0
-    stats = {c["camera_id"]: c for st in run.result.stats for c in st["cameras"]}  # type: ignore[attr-defined]
+        hours[camera_alert_kind(kinds[cam])] += sum(b - a for a, b in wins) / 3600.0
+    stats = {c.camera_id: c for st in run.result.stats for c in st.cameras}
     cam_rows = []
     for cam in sim.rendered_cameras:
-        c = stats.get(cam, {})
+        c = stats.get(cam)
         a = alerts[alerts["camera_id"] == cam]
-        decoded = int(c.get("decoded", 0))
-        passed = round(decoded * float(c.get("gate_pass_ratio", 0.0)))
+        decoded = c.decoded if c else 0
+        passed = round(decoded * (c.gate_pass_ratio if c else 0.0))
         cam_rows.append({"camera_id": cam, "camera_kind": kinds[cam], "decoded": decoded,
-                         "gate_skipped": decoded - passed, "processed": int(c.get("processed", 0)),
-                         "dropped": int(c.get("dropped", 0)), "alerts": len(a), "false_alerts": int((~a["true"]).sum()),
+                         "gate_skipped": decoded - passed, "processed": c.processed if c else 0,
+                         "dropped": c.dropped if c else 0, "alerts": len(a), "false_alerts": int((~a["true"]).sum()),
                          "stream_s": round(sum(b - x for x, b in run.windows.get(cam, [])), 1)})
     cameras = pd.DataFrame(cam_rows)
     lat = alerts["latency_ms"].dropna().to_numpy(float)
@@ -153,8 +152,7 @@ def evaluate(sim: SimCity, run: SimRun, wall_s: float | None = None) -> EvalResu
     tot = cameras[cols].sum() if len(cameras) else pd.Series(0, index=cols)
     return EvalResult(
         city=sim.city.id, seed=scen.config.seed, scenario=info,
-        metrics=[kind_metrics("face", sightings, alerts, hours["cctv"]),
-                 kind_metrics("plate", sightings, alerts, hours["plate"])],
+        metrics=[kind_metrics(k.value, sightings, alerts, hours[k]) for k in (AlertKind.face, AlertKind.plate)],
         latency_p50_ms=round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
         latency_p99_ms=round(float(np.percentile(lat, 99)), 1) if len(lat) else None,
         frames_decoded=int(tot["decoded"]), frames_gate_skipped=int(tot["gate_skipped"]),

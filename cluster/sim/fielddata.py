@@ -30,7 +30,6 @@ from twin.schemas import alert_id
 if TYPE_CHECKING:
     from cluster.city import CityModel
     from cluster.registry import Registry
-    from cluster.sim.scenario import ScenarioConfig
     from twin.patrol import PatrolPlan
 
 DEMO_DAY = dt.date(2021, 12, 1)
@@ -42,15 +41,14 @@ WGS84 = Geod(ellps="WGS84")
 # The scenario's day: patrol rounds of the QR boxes and SOS presses
 
 
-def patrol_and_sos(cfg: ScenarioConfig, rng: np.random.Generator, P: nx.MultiDiGraph, driver: Router, city: str,
+def patrol_and_sos(rng: np.random.Generator, P: nx.MultiDiGraph, driver: Router, city: str,
                    qr: pd.DataFrame | None, sos: pd.DataFrame | None, station_xy: tuple[float, float] | None,
-                   units: int, to_wgs: object) -> dict[str, pd.DataFrame]:
+                   units: int, to_wgs: object, *, day: dt.date, rounds: int = 2, ping_s: float = 10.0,
+                   sos_presses: int = 4) -> dict[str, pd.DataFrame]:
     """Patrol rounds of the QR boxes (pings, scans, trips) and SOS presses of a scenario day.
 
     Parameters
     ----------
-    cfg
-        The scenario's config (day, rounds per unit, ping interval, SOS presses).
     rng
         The scenario's generator (drawn from after the agents and trips, so the day stays deterministic).
     P, driver
@@ -65,6 +63,14 @@ def patrol_and_sos(cfg: ScenarioConfig, rng: np.random.Generator, P: nx.MultiDiG
         Patrol units.
     to_wgs
         pyproj transformer metric -> lon/lat.
+    day
+        The scenario's calendar day (in trip and report ids).
+    rounds
+        Rounds per unit (a day shift at 08:00, an evening shift at 20:00, alternating).
+    ping_s
+        Seconds between GPS pings.
+    sos_presses
+        SOS presses over the day.
 
     Returns
     -------
@@ -80,10 +86,10 @@ def patrol_and_sos(cfg: ScenarioConfig, rng: np.random.Generator, P: nx.MultiDiG
         shift_starts = [8 * 3600.0, 20 * 3600.0]
         for u in range(units):
             unit = f"{city}-patrol-{u + 1:02d}"
-            for r in range(cfg.patrol_rounds):
+            for r in range(rounds):
                 order = _nearest_tour(P, depot, rng.permutation(len(qr))[: max(2, len(qr) // max(units, 1))], box_nodes)
                 t0 = shift_starts[r % 2] + u * 900.0 + float(rng.uniform(0, 600))
-                trip_id = f"{unit}-{cfg.day:%Y%m%d}-{r + 1}"
+                trip_id = f"{unit}-{day:%Y%m%d}-{r + 1}"
                 path, stops = [depot], []
                 for i in order:
                     try:
@@ -95,7 +101,7 @@ def patrol_and_sos(cfg: ScenarioConfig, rng: np.random.Generator, P: nx.MultiDiG
                     path += driver.route(path[-1], depot)[1:]
                 speed = 6.0
                 poly = path_polyline(P, path)
-                t, x, y = walk(poly, speed, cfg.patrol_ping_s)
+                t, x, y = walk(poly, speed, ping_s)
                 node_xy = np.array([[P.nodes[n]["x"], P.nodes[n]["y"]] for n in path])
                 scanned = 0
                 dwell = 0.0
@@ -124,12 +130,12 @@ def patrol_and_sos(cfg: ScenarioConfig, rng: np.random.Generator, P: nx.MultiDiG
                               "path_lon": [float(v) for v in lon], "path_lat": [float(v) for v in lat],
                               "path_s": [float(v) for v in ping_t]})
     if sos is not None and len(sos):
-        for n in range(cfg.sos_presses):
+        for n in range(sos_presses):
             p = sos.iloc[int(rng.integers(len(sos)))]
             lon, lat = tr.transform(float(p["x"]), float(p["y"]))  # type: ignore[attr-defined]
             cat = str(rng.choice(["emergency", "suspicious", "accident", "crime"], p=[0.3, 0.4, 0.2, 0.1]))
             ts = float(rng.choice(24, p=hour_weights("person")) * 3600 + rng.uniform(0, 3600))
-            reports.append({"report_id": f"{city}-sos-{cfg.day:%Y%m%d}-{n + 1:03d}", "city": city, "ts": ts,
+            reports.append({"report_id": f"{city}-sos-{day:%Y%m%d}-{n + 1:03d}", "city": city, "ts": ts,
                             "source": "sos_pole", "pole_id": str(p["id"]), "category": cat,
                             "text": f"SOS pressed at {p['id']}", "status": "resolved", "status_by": "ccoc-operator",
                             "status_ts": ts + float(rng.uniform(120, 900)), "lon": lon, "lat": lat})

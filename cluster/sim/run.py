@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from cluster.pipeline import RunResult
 from cluster.sim.city import SimCity
 from cluster.sim.scenario import LOCAL_TZ
 from cluster.sim.scripts import scripts
@@ -38,7 +39,7 @@ class SimRun(BaseModel):
     started: float = Field(description="wall-clock start of the streaming")
     sightings: pd.DataFrame
     windows: dict[str, list[tuple[float, float]]]
-    result: object  # cluster.pipeline.RunResult
+    result: RunResult
     enrolled: dict[str, list[str]]
 
 

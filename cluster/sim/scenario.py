@@ -227,7 +227,9 @@ def generate(P: nx.MultiDiGraph, cameras: pd.DataFrame, *, city: str, faces: dic
     sightings = _sightings(cfg, cams, agents, samples)
     layers: dict[str, pd.DataFrame] = {}
     if to_wgs is not None:
-        layers = patrol_and_sos(cfg, rng, P, driver, city, qr_boxes, sos_poles, station_xy, patrol_units, to_wgs)
+        layers = patrol_and_sos(rng, P, driver, city, qr_boxes, sos_poles, station_xy, patrol_units, to_wgs,
+                                day=cfg.day, rounds=cfg.patrol_rounds, ping_s=cfg.patrol_ping_s,
+                                sos_presses=cfg.sos_presses)
     return Scenario(cfg, city, agents, trips_df, sightings, layers)
 
 

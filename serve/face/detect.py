@@ -15,13 +15,13 @@ import cv2
 import numpy as np
 
 from serve.face.images import check_images
-from serve.face.schemas import Detection
+from serve.face.schemas import FaceDetection
 
 DEFAULT_MIN_PROB = 0.95
 
 
 class FaceDetector:
-    """Batched MTCNN face detector returning :class:`Detection` lists, one list per input image."""
+    """Batched MTCNN face detector returning :class:`FaceDetection` lists, one list per input image."""
 
     def __init__(self, min_prob: float = DEFAULT_MIN_PROB, min_face_size: int = 20, max_side: int = 1280,
                  device: str = "cpu") -> None:
@@ -50,14 +50,14 @@ class FaceDetector:
         small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(small), s
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+    def detect(self, images: Sequence[np.ndarray]) -> list[list[FaceDetection]]:
         """Faces in each RGB uint8 image, most probable first; one MTCNN pass per distinct (downscaled) size."""
         imgs = check_images(images)
         scaled = [self._scaled(im) for im in imgs]
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, (im, _) in enumerate(scaled):
             groups[im.shape[:2]].append(i)
-        out: list[list[Detection]] = [[] for _ in imgs]
+        out: list[list[FaceDetection]] = [[] for _ in imgs]
         for idx in groups.values():
             batch = np.stack([scaled[i][0] for i in idx])
             boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
@@ -66,7 +66,7 @@ class FaceDetector:
         return out
 
     def _convert(self, boxes: object, probs: object, points: object, s: float,
-                 shape: tuple[int, ...]) -> list[Detection]:
+                 shape: tuple[int, ...]) -> list[FaceDetection]:
         if boxes is None:
             return []
         b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) / s
@@ -76,7 +76,7 @@ class FaceDetector:
         b[:, [0, 2]] = b[:, [0, 2]].clip(0, w)
         b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
         dets = [
-            Detection(box=(float(x1), float(y1), float(x2), float(y2)), prob=float(min(1.0, pr)),
+            FaceDetection(box=(float(x1), float(y1), float(x2), float(y2)), prob=float(min(1.0, pr)),
                       landmarks=[(float(x), float(y)) for x, y in pts])
             for (x1, y1, x2, y2), pr, pts in zip(b, p, lm, strict=True)
             if pr >= self.min_prob and x2 > x1 and y2 > y1

@@ -19,15 +19,16 @@ from __future__ import annotations
 import os
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from serve.face.align import DLIB_TEMPLATE_150, align, crop_box
-from serve.face.paths import ssz_home
-from serve.face.schemas import Detection
+from serve.face.schemas import FaceDetection
+from serve.plugins import make
+from serve.state import ssz_home
 
 Metric = Literal["euclidean", "cosine"]
 
@@ -51,14 +52,14 @@ class FaceEmbedder(ABC):
             raise ValueError(f"{self.name}: threshold must be > 0, got {self.threshold}")
 
     @abstractmethod
-    def chip(self, image: np.ndarray, det: Detection) -> np.ndarray:
+    def chip(self, image: np.ndarray, det: FaceDetection) -> np.ndarray:
         """The aligned (chip_size, chip_size, 3) uint8 crop of one detected face, as this engine wants it."""
 
     @abstractmethod
     def embed(self, chips: Sequence[np.ndarray]) -> np.ndarray:
         """Embeddings (N, dim) float32 of N chips in one batched model call; (0, dim) for no chips."""
 
-    def chips(self, image: np.ndarray, dets: Sequence[Detection]) -> list[np.ndarray]:
+    def chips(self, image: np.ndarray, dets: Sequence[FaceDetection]) -> list[np.ndarray]:
         """Chips of all detections of one image."""
         return [self.chip(image, d) for d in dets]
 
@@ -107,7 +108,7 @@ class DlibEmbedder(FaceEmbedder):
         self._net = dlib.face_recognition_model_v1(str(path))
         self._lock = threading.Lock()  # a dlib net keeps per-layer buffers: one forward pass at a time
 
-    def chip(self, image: np.ndarray, det: Detection) -> np.ndarray:
+    def chip(self, image: np.ndarray, det: FaceDetection) -> np.ndarray:
         """150x150 chip aligned like ``dlib.get_face_chip`` (padding 0.25) from the 5 MTCNN landmarks."""
         return align(image, det.landmarks, DLIB_TEMPLATE_150, self.chip_size)
 
@@ -224,7 +225,7 @@ class FacenetEmbedder(FaceEmbedder):
                              f"unexpected {list(unexpected)[:5]}")
         self._net = net.eval().to(self.device)
 
-    def chip(self, image: np.ndarray, det: Detection) -> np.ndarray:
+    def chip(self, image: np.ndarray, det: FaceDetection) -> np.ndarray:
         """160x160 crop of the MTCNN box with facenet-pytorch's default margin (the training crop)."""
         return crop_box(image, det.box, self.chip_size, margin=0.0)
 
@@ -240,11 +241,25 @@ class FacenetEmbedder(FaceEmbedder):
         return y.cpu().numpy().astype(np.float32)
 
 
-ENGINES: dict[str, type[FaceEmbedder]] = {"dlib": DlibEmbedder, "facenet": FacenetEmbedder}
+EMBEDDER_REGISTRY: dict[str, Callable[..., FaceEmbedder]] = {"dlib": DlibEmbedder, "facenet": FacenetEmbedder}
+"""Face embedding engines by name; the values are called with the options of :func:`make_embedder`."""
 
 
-def make_embedder(engine: str = "dlib", **kw: object) -> FaceEmbedder:
-    """Build an engine by name (``dlib`` or ``facenet``) with its keyword options."""
-    if engine not in ENGINES:
-        raise ValueError(f"unknown face engine {engine!r}: choose one of {sorted(ENGINES)}")
-    return ENGINES[engine](**kw)  # type: ignore[arg-type]
+def make_embedder(name: str = "dlib", **options: Any) -> FaceEmbedder:
+    """The face embedding engine registered as ``name`` (``dlib``, the offline default, or ``facenet``).
+
+    Parameters
+    ----------
+    name
+        A key of :data:`EMBEDDER_REGISTRY`.
+    **options
+        Keyword options of that engine (e.g. ``device``, ``weights`` for ``facenet``).
+
+    Raises
+    ------
+    ValueError
+        When no engine of that name is registered (the message lists the known names).
+    WeightsNotFound
+        When the engine's weights are not on this machine.
+    """
+    return make(EMBEDDER_REGISTRY, "face engine", name, **options)

@@ -1,17 +1,10 @@
-"""Local state paths of the face service (serve must not import cluster, so this mirrors cluster.state)."""
+"""Local state paths of the face service, inside the one state folder (:mod:`serve.state`)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-
-def ssz_home() -> Path:
-    """``$SSZ_HOME``, else ``$XDG_STATE_HOME/ssz`` (``~/.local/state/ssz``) — the same folder cluster.state uses."""
-    env = os.environ.get("SSZ_HOME")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_STATE_HOME", "~/.local/state")).expanduser() / "ssz"
+from serve.state import ssz_home
 
 
 def default_audit_path(watchlist_name: str) -> Path:

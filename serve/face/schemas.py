@@ -7,7 +7,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-class Detection(BaseModel):
+class FaceDetection(BaseModel):
     """One detected face: box in pixels of the input image, detector probability and 5 landmarks.
 
     Landmarks are MTCNN's order: left eye, right eye, nose tip, left mouth corner, right mouth corner
@@ -72,7 +72,7 @@ class FaceMatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    detection: Detection
+    detection: FaceDetection
     candidates: list[Candidate] = []
 
 

@@ -31,8 +31,8 @@ from serve.face.detect import DEFAULT_MIN_PROB, FaceDetector
 from serve.face.embed import FaceEmbedder, make_embedder
 from serve.face.images import check_image, check_images
 from serve.face.paths import default_audit_path
-from serve.face.schemas import Detection, FaceMatch, ImageFaces, WarrantRecord
-from serve.face.watchlist import Watchlist, WatchlistError, check_list_name
+from serve.face.schemas import FaceDetection, FaceMatch, ImageFaces, WarrantRecord
+from serve.face.watchlist import Watchlist, WatchlistError
 
 
 class EnrolmentError(ValueError):
@@ -131,7 +131,7 @@ class FaceService:
         return [ImageFaces(width=im.shape[1], height=im.shape[0], faces=[FaceMatch(detection=d) for d in ds])
                 for im, ds in zip(imgs, dets, strict=True)]
 
-    def _embed_all(self, imgs: list[np.ndarray], dets: list[list[Detection]]) -> np.ndarray:
+    def _embed_all(self, imgs: list[np.ndarray], dets: list[list[FaceDetection]]) -> np.ndarray:
         chips = [c for im, ds in zip(imgs, dets, strict=True) for c in self.embedder.chips(im, ds)]
         return self.embedder.embed(chips)
 

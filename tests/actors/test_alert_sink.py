@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from minio.error import S3Error
 
-from actors.alerts import AlertSinkConfig, AlertSinkCore, CameraPlace, WebhookConfig
-from actors.shard import health_event_payload
+from actors.alerts import AlertSinkConfig, AlertSinkCore, CameraPlace
+from actors.channels import WebhookConfig
+from actors.events import health_event
 from actors.sources import HealthEvent
 from serve.audit import AuditLog
 from twin.objectstore import EVIDENCE_BUCKET, TWIN_BUCKET
@@ -99,13 +100,13 @@ def test_operator_status_changes_are_audited(s3_store, sink_cfg):
 def test_camera_offline_and_recovery(s3_store, sink_cfg):
     sink = AlertSinkCore(sink_cfg, store=s3_store)
     sink.subscribe("ccoc")
-    off = health_event_payload("s0", HealthEvent(camera_id="cam-1", kind="camera-offline", ts=1_700_000_100.0,
+    off = health_event("s0", HealthEvent(camera_id="cam-1", kind="camera-offline", ts=1_700_000_100.0,
                                                  last_frame_ts=1_700_000_090.0, offline_for_s=10.0))
     assert sink.submit([off, off])["new"] == 1
-    sink.submit([health_event_payload("s0", HealthEvent(camera_id="cam-1", kind="camera-recovered",
+    sink.submit([health_event("s0", HealthEvent(camera_id="cam-1", kind="camera-recovered",
                                                         ts=1_700_000_200.0))])
     [rec] = sink.alerts()
-    assert rec["kind"] == "camera-offline" and rec["camera_id"] == "cam-1" and rec["alert_id"] == off["alert_id"]
+    assert rec["kind"] == "camera-offline" and rec["camera_id"] == "cam-1" and rec["alert_id"] == off.alert_id
     assert [p["event"] for p in sink.poll("ccoc")] == ["alert", "camera-recovered"]
 
 

@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from actors.shard import LocalDetector, ShardConfig, ShardCore
+from actors.detectors import LocalDetector
+from actors.events import CameraHealthEvent
+from actors.shard import ShardConfig, ShardCore
 from actors.sources import CameraSpec
 from actors.tracker import Detection
 
@@ -31,7 +33,7 @@ def test_rtsp_camera_goes_offline_when_server_dies_and_recovers_by_itself(rtsp_s
     def until(cond: Any, timeout: float) -> bool:
         deadline = time.time() + timeout
         while time.time() < deadline:
-            events.extend(f"{e['camera_id']}:{e['kind']}" for e in core.drain_events() if e["type"] == "health")
+            events.extend(f"{e.camera_id}:{e.kind}" for e in core.drain_events() if isinstance(e, CameraHealthEvent))
             if cond():
                 return True
             time.sleep(0.1)

@@ -14,9 +14,11 @@ import pytest
 import ray
 from ray import cloudpickle
 
+from actors.detectors import LocalDetector
+from actors.events import AlertDecisionEvent, CameraHealthEvent
 from actors.motion import MotionGate, MotionGateConfig
 from actors.sampler import RateSampler, SamplerConfig
-from actors.shard import LocalDetector, ShardConfig, ShardCore, start_shard, state_store
+from actors.shard import ShardConfig, ShardCore, start_shard, state_store
 from actors.sources import CameraSpec, PyAVSource
 from actors.tracker import ConfirmerConfig, Detection
 from tests.conftest import stats_if_restarted
@@ -79,11 +81,13 @@ def test_core_in_process_frames_flow_and_stats_add_up(vtest: Path) -> None:
     assert st["sim1"].decoded == 200 and 0 < st["sim1"].gate_pass_ratio < 1
     assert set(seen_shapes) >= {(192, 256, 3), (120, 160, 3)}  # vtest downsized to 256 wide; sim kept
     events = core.drain_events()
-    alerts = [e for e in events if e["decision"] == "alert"]
-    assert sorted(e["camera_id"] for e in alerts) == ["c0", "c1", "sim1"]
-    a = next(e for e in alerts if e["camera_id"] == "c0")
+    alerts = [e for e in events if isinstance(e, AlertDecisionEvent) and e.decision == "alert"]
+    assert sorted(e.camera_id for e in alerts) == ["c0", "c1", "sim1"]
+    a = next(e for e in alerts if e.camera_id == "c0")
     # boxes were mapped back to source pixels (320 wide) and the evidence crop cut from the detector image
-    assert a["crop"].shape == (80, 40, 3) and a["n_matches"] == 3 and a["subject_id"] == "wanted-1"
+    assert a.crop is not None and a.crop.shape == (80, 40, 3) and a.n_matches == 3 and a.subject_id == "wanted-1"
+    # the alert carries the stream time of its track's first frame (the track id's time, to the millisecond)
+    assert a.track_start_pts == pytest.approx(int(a.track_id.split(":")[1]) / 1000) and a.track_start_pts <= a.stream_ts
 
 
 def test_shard_actor_on_ray_with_a_file_camera(ray_cluster: str, vtest: Path) -> None:
@@ -100,15 +104,16 @@ def test_shard_actor_on_ray_with_a_file_camera(ray_cluster: str, vtest: Path) ->
     try:
         wait_for(lambda: ray.get(shard.finished.remote(), timeout=30), 90)
         st = ray.get(shard.stats.remote())
-        assert st["node_id"] == nodes[0].ray_node_id
+        assert st.node_id == nodes[0].ray_node_id
         want = expected_sampled(vtest, 150, cfg.gate, cfg.sampler)
-        for c in st["cameras"]:
-            assert c["decoded"] == 150 and c["processed"] == c["sampled"] == want and c["dropped"] == 0
-            assert c["health"] == "online" and c["alerts"] == 1
-        assert st["batches"] >= 1 and st["detect_ms_p50"] is not None
+        for c in st.cameras:
+            assert c.decoded == 150 and c.processed == c.sampled == want and c.dropped == 0
+            assert c.health == "online" and c.alerts == 1
+        assert st.batches >= 1 and st.detect_ms_p50 is not None
         ev = ray.get(shard.drain_events.remote())
-        assert {e["camera_id"] for e in ev if e["decision"] == "alert"} == {"cam-a", "cam-b"}
-        assert all(e["crop"].flags["C_CONTIGUOUS"] for e in ev if e.get("crop") is not None)
+        alerts = [e for e in ev if isinstance(e, AlertDecisionEvent) and e.decision == "alert"]
+        assert {e.camera_id for e in alerts} == {"cam-a", "cam-b"}
+        assert all(e.crop is not None and e.crop.flags["C_CONTIGUOUS"] for e in alerts)
         assert ray.get(ray.get_actor(f"ssz-shard:{shard_id}", namespace="ssz").pid.remote()) == \
             ray.get(shard.pid.remote())
     finally:
@@ -127,14 +132,14 @@ def test_slow_detector_drops_oldest_frames_with_bounded_queues(ray_cluster: str)
             time.sleep(0.4)
             samples.append(ray.get(shard.stats.remote()))
         last = samples[-1]
-        for c in last["cameras"]:
-            assert c["decoded"] >= 80  # decoding is not held back by the slow detector
-            assert c["dropped"] > 0.5 * c["sampled"]  # most frames had to be dropped
+        for c in last.cameras:
+            assert c.decoded >= 80  # decoding is not held back by the slow detector
+            assert c.dropped > 0.5 * c.sampled  # most frames had to be dropped
             # every sampled frame is accounted for: processed, dropped, queued, or in the one batch in flight
-            assert c["sampled"] - c["processed"] - c["dropped"] - c["queued"] <= cfg.batch_size * cfg.max_inflight
-        assert all(c["queued"] <= cfg.queue_size for s in samples for c in s["cameras"])
-        processed = [sum(c["processed"] for c in s["cameras"]) for s in samples]
-        assert processed[-1] > processed[0] and last["inflight"] <= cfg.max_inflight
+            assert c.sampled - c.processed - c.dropped - c.queued <= cfg.batch_size * cfg.max_inflight
+        assert all(c.queued <= cfg.queue_size for s in samples for c in s.cameras)
+        processed = [sum(c.processed for c in s.cameras) for s in samples]
+        assert processed[-1] > processed[0] and last.inflight <= cfg.max_inflight
         # about 2 frames per 0.3 s get through, whatever the cameras deliver
         assert processed[-1] - processed[0] <= (0.4 * 11 / 0.3 + 2) * cfg.batch_size
     finally:
@@ -148,8 +153,8 @@ class Collector:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    def submit(self, events: list[dict[str, Any]]) -> int:
-        self.events.extend({k: v for k, v in e.items() if k != "crop"} for e in events)
+    def submit(self, events: list[Any]) -> int:
+        self.events.extend(e.model_dump(exclude={"crop"}) for e in events)
         return len(events)
 
     def all(self) -> list[dict[str, Any]]:
@@ -162,7 +167,7 @@ def test_killed_shard_restarts_resumes_and_raises_no_duplicate_alert(ray_cluster
     cams = [CameraSpec(id="k0", url="sim://k0", realtime=True, fps=10, sim_size=(96, 72))]
     cfg = ShardConfig(shard_id="killme", cameras=cams, gate=MotionGateConfig(enabled=False),
                       confirmer=ConfirmerConfig(min_matches=3, cooldown_s=600), state_actor="ssz-shard-state",
-                      sink_actor="test-sink", checkpoint_s=0.3)
+                      sink_actor="test-sink", state_every_s=0.3)
     shard = start_shard(cfg, lambda: LocalDetector(wanted_everywhere))
     try:
         wait_for(lambda: any(e.get("decision") == "alert" for e in ray.get(sink.all.remote())), 30)
@@ -171,11 +176,11 @@ def test_killed_shard_restarts_resumes_and_raises_no_duplicate_alert(ray_cluster
         pid = ray.get(shard.pid.remote())
         os.kill(pid, signal.SIGKILL)
         after = wait_for(lambda: stats_if_restarted(shard, pid), 60)
-        assert after["restarts"] == 1
-        pos0 = before["cameras"][0]["position_pts"]
-        wait_for(lambda: (ray.get(shard.stats.remote())["cameras"][0]["processed"] or 0) >= 6, 30)
-        resumed = ray.get(shard.stats.remote())["cameras"][0]
-        assert resumed["position_pts"] > pos0  # continued from the checkpoint, not from 0
+        assert after.restarts == 1
+        pos0 = before.cameras[0].position_pts
+        wait_for(lambda: (ray.get(shard.stats.remote()).cameras[0].processed or 0) >= 6, 30)
+        resumed = ray.get(shard.stats.remote()).cameras[0]
+        assert resumed.position_pts > pos0  # continued from the saved state, not from 0
         time.sleep(2.0)  # the same subject keeps matching after the restart: its restored track goes on
         events = ray.get(sink.all.remote())
         decisions = [(e["decision"], e["track_id"]) for e in events if e["type"] == "alert-decision"]
@@ -203,9 +208,9 @@ def test_launch_shards_from_an_assignment(ray_cluster: str) -> None:
         for sid, h in handles.items():
             wait_for(lambda h=h: ray.get(h.finished.remote()), 60)
             st = ray.get(h.stats.remote())
-            assert st["shard_id"] == sid
-            assert sorted(c["camera_id"] for c in st["cameras"]) == a.shard_cameras()[sid]
-            assert all(c["decoded"] == 30 for c in st["cameras"])
+            assert st.shard_id == sid
+            assert sorted(c.camera_id for c in st.cameras) == a.shard_cameras()[sid]
+            assert all(c.decoded == 30 for c in st.cameras)
         with pytest.raises(ValueError, match="no CameraSpec"):
             launch_shards(a, {}, None)
     finally:
@@ -226,7 +231,7 @@ def test_shard_turns_a_camera_outage_into_offline_and_recovery_events() -> None:
     events: list[tuple[str, str]] = []
 
     def seen(kind: str) -> bool:
-        events.extend((e["camera_id"], e["kind"]) for e in core.drain_events() if e["type"] == "health")
+        events.extend((e.camera_id, e.kind) for e in core.drain_events() if isinstance(e, CameraHealthEvent))
         return ("flaky", kind) in events
 
     try:
@@ -244,9 +249,9 @@ def test_face_serve_detector_converts_identify_answers() -> None:
     """serve/face's ImageFaces -> detections: watchlist match becomes the subject, weak faces are dropped."""
     import datetime
 
-    from actors.shard import FaceServeDetector
+    from actors.detectors import FaceServeDetector
     from serve.face.schemas import Candidate, FaceMatch, ImageFaces
-    from serve.face.schemas import Detection as FaceDet
+    from serve.face.schemas import FaceDetection as FaceDet
 
     def cand(no: str, match: bool) -> Candidate:
         return Candidate(warrant_no=no, name="n", court="c", offence="o", expires=datetime.date(2030, 1, 1),
@@ -267,7 +272,7 @@ def test_alert_rows_fit_the_twin_alert_schema() -> None:
     import pyarrow as pa
 
     from actors.alerts import alert_row
-    from actors.shard import health_event_payload
+    from actors.events import health_event
     from actors.sources import HealthEvent
     from actors.tracker import Confirmer
     from twin.schemas import ALERTS
@@ -276,10 +281,10 @@ def test_alert_rows_fit_the_twin_alert_schema() -> None:
     dec = Confirmer(ConfirmerConfig(min_matches=1)).observe("cam1", "cam1:1000:0", "W-17", 0.83, 12.0)
     assert dec is not None and dec.alert_id == twin_alert_id("cam1", "face", "W-17", "cam1:1000:0")
     ev = {"type": "alert-decision", "frame_ts": 1_763_800_000.5, **dec.model_dump()}
-    off = health_event_payload("s0", HealthEvent(camera_id="cam2", kind="camera-offline", ts=1_763_800_010.0,
-                                                 last_frame_ts=1_763_800_000.2, offline_for_s=9.8))
-    assert off["alert_id"] == health_event_payload("s0", HealthEvent(
-        camera_id="cam2", kind="camera-offline", ts=1_763_800_030.0, last_frame_ts=1_763_800_000.9))["alert_id"]
+    off = health_event("s0", HealthEvent(camera_id="cam2", kind="camera-offline", ts=1_763_800_010.0,
+                                         last_frame_ts=1_763_800_000.2, offline_for_s=9.8))
+    assert off.alert_id == health_event("s0", HealthEvent(
+        camera_id="cam2", kind="camera-offline", ts=1_763_800_030.0, last_frame_ts=1_763_800_000.9)).alert_id
     rows = [alert_row(ev, "hatyai", evidence_key="evidence/cam1/x.jpg", position=(100.47, 7.0)),
             alert_row(off, "hatyai")]
     table = pa.Table.from_pylist(rows, schema=ALERTS)

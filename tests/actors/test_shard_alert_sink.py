@@ -14,8 +14,9 @@ from typing import Any
 import ray
 from ray import cloudpickle
 
+from actors.detectors import Detector, FrameItem
 from actors.motion import MotionGateConfig
-from actors.shard import Detector, FrameItem, ShardConfig, start_shard, state_store
+from actors.shard import ShardConfig, start_shard, state_store
 from actors.sources import CameraSpec
 from actors.tracker import ConfirmerConfig, Detection
 from tests.conftest import stats_if_restarted
@@ -48,29 +49,29 @@ def test_killed_shard_loses_no_alert_and_writes_no_duplicate(ray_cluster: str, s
     cam = CameraSpec(id="cam-k", url="sim://k", realtime=True, fps=10, sim_size=(96, 72))
     cfg = ShardConfig(shard_id=f"kill-{city}", cameras=[cam], gate=MotionGateConfig(enabled=False),
                       confirmer=ConfirmerConfig(min_matches=4, cooldown_s=600), state_actor="ssz-shard-state",
-                      sink_actor="ssz-alert-sink", checkpoint_s=0.5)
+                      sink_actor="ssz-alert-sink", state_every_s=0.5)
     shard = start_shard(cfg, WatchlistWalkers)
     try:
         deadline = time.time() + 40
         # kill in the middle of W-1's window (2 of the 4 matches it needs seen, at 2 fps): after the restart
         # only 3 sampled frames of the window remain, so W-1 is alerted only if the pending count survived
         while time.time() < deadline:
-            pos = ray.get(shard.stats.remote())["cameras"][0]["position_pts"] or 0.0
+            pos = ray.get(shard.stats.remote()).cameras[0].position_pts or 0.0
             if pos >= WINDOW_S + 0.4:
                 break
             time.sleep(0.05)
         pid = ray.get(shard.pid.remote())
-        pos = ray.get(shard.checkpoint_now.remote())["positions"]["cam-k"]  # crash right after a checkpoint
+        pos = ray.get(shard.save_state_now.remote())["positions"]["cam-k"]  # crash right after saving the state
         os.kill(pid, signal.SIGKILL)
         deadline = time.time() + 60
         st = None
         while st is None and time.time() < deadline:
             st = stats_if_restarted(shard, pid)
             time.sleep(0.2)
-        assert st is not None and st["restarts"] >= 1
+        assert st is not None and st.restarts >= 1
         deadline = time.time() + 40
         while time.time() < deadline:  # run on until W-3's window is over
-            pos = ray.get(shard.stats.remote())["cameras"][0]["position_pts"] or 0.0
+            pos = ray.get(shard.stats.remote()).cameras[0].position_pts or 0.0
             if pos >= 4 * WINDOW_S + 0.5:
                 break
             time.sleep(0.2)

@@ -35,8 +35,8 @@ def test_run_streams_every_camera_and_reports(ray_cluster, s3_store):
     assert summary.frames_decoded > 4 * 20  # 4 simulated cameras at 10 fps for several seconds
     assert summary.frames_processed > 0 and summary.alerts == 0 and summary.snapshot is None
     assert reports, "run reports the status while it runs"
-    cams = {c["camera_id"]: c for st in reports[-1] for c in st["cameras"]}
-    assert len(cams) == 4 and all(c["health"] in {"online", "starting"} for c in cams.values())
+    cams = {c.camera_id: c for st in reports[-1] for c in st.cameras}
+    assert len(cams) == 4 and all(c.health in {"online", "starting"} for c in cams.values())
     assert status() == []  # shards are stopped and removed at the end
 
 
@@ -45,7 +45,7 @@ def test_routing_detector_sends_each_camera_to_its_kind():
 
     import numpy as np
 
-    from actors.shard import FrameItem, LocalDetector, PlateServeDetector, RoutingDetector
+    from actors.detectors import FrameItem, LocalDetector, PlateServeDetector, RoutingDetector
     from actors.tracker import Detection
 
     def tag(label):

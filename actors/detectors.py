@@ -1,0 +1,263 @@
+"""The detector interface of the camera shards and the detectors that plug into it, by name.
+
+A :class:`Detector` takes a batch of :class:`FrameItem` (sampled, downsized, contiguous RGB frames) and answers
+one list of :class:`~actors.tracker.Detection` per frame, with boxes in the item's pixels and, when the model
+matched the watchlist or hotlist, the subject. Detectors are asynchronous so a shard keeps several batches in
+flight. Registered in :data:`DETECTOR_REGISTRY` (build one with :func:`make_detector`):
+
+* ``local``: :class:`LocalDetector` calls a Python function in a worker thread (tests, benchmarks);
+* ``none``: a local detector that finds nothing (a pipeline without models);
+* ``serve``: :class:`ServeDetector` calls any Ray Serve deployment method;
+* ``faces``: :class:`FaceServeDetector`, serve/face's ``FaceDeployment.identify``;
+* ``plates``: :class:`PlateServeDetector`, serve/plate's ``PlateDeployment.read``;
+* ``routing``: :class:`RoutingDetector` sends each camera's frames to the detector of its camera kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from actors.tracker import Detection
+from serve.plugins import make
+from twin.kinds import CameraKind
+
+
+@dataclass(slots=True)
+class FrameItem:
+    """A sampled frame on its way to a detector: the (cropped, downsized) contiguous RGB image and its origin.
+
+    ``scale`` is detector pixels per source pixel and ``offset`` the ROI's top-left corner in source pixels,
+    so boxes map back with ``x / scale + offset_x``.
+    """
+
+    camera_id: str
+    seq: int
+    ts: float
+    pts: float | None
+    image: np.ndarray
+    scale: float = 1.0
+    offset: tuple[int, int] = (0, 0)
+    t_queued: float = 0.0
+
+    @property
+    def time(self) -> float:
+        """Stream time if known, else wall-clock time: the clock used for sampling, tracking and alerts."""
+        return self.pts if self.pts is not None else self.ts
+
+
+class Detector(ABC):
+    """Asynchronous batch detector: one list of :class:`Detection` per frame, boxes in the item's pixels."""
+
+    name: str = "detector"
+
+    @abstractmethod
+    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
+        """Detect (and match against the watchlist/hotlist) on every frame of ``batch``."""
+
+    async def aclose(self) -> None:
+        """Release resources (handles, pools); the default does nothing."""
+        return None
+
+
+DetectFn = Callable[[list[np.ndarray]], list[list[Detection]]]
+
+
+class LocalDetector(Detector):
+    """Calls a plain Python function ``fn(images) -> detections per image`` in a worker thread."""
+
+    def __init__(self, fn: DetectFn, name: str = "local") -> None:
+        self.fn = fn
+        self.name = name
+
+    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
+        """Run ``fn`` on the batch's images off the event loop and check it answered once per image."""
+        out = await asyncio.to_thread(self.fn, [b.image for b in batch])
+        if len(out) != len(batch):
+            raise ValueError(f"detector {self.name} returned {len(out)} results for {len(batch)} frames")
+        return out
+
+
+class ServeDetector(Detector):
+    """Calls a Ray Serve deployment through a handle created lazily inside the actor (never pickled in).
+
+    The deployment method receives ``[{"camera_id", "seq", "ts", "image"}]`` and returns, per frame, a list of
+    dicts with :class:`Detection` fields (``box``, ``score``, ``label``, ``subject_id``, ``match_score``).
+    The lead wires the face and plate apps here; ``encode``/``decode`` adapt other payloads.
+    """
+
+    def __init__(self, deployment: str, app_name: str, method: str = "detect", name: str | None = None,
+                 encode: Callable[[Sequence[FrameItem]], Any] | None = None,
+                 decode: Callable[[Any], list[list[Detection]]] | None = None) -> None:
+        self.deployment, self.app_name, self.method = deployment, app_name, method
+        self.name = name or f"{app_name}/{deployment}"
+        self._encode = encode
+        self._decode = decode
+        self._handle: Any = None
+
+    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
+        """Send the batch to the deployment and convert its answer."""
+        if self._handle is None:
+            from ray import serve
+
+            self._handle = serve.get_deployment_handle(self.deployment, app_name=self.app_name)
+        payload = self._encode(batch) if self._encode else [
+            {"camera_id": b.camera_id, "seq": b.seq, "ts": b.time, "image": b.image} for b in batch]
+        raw = await getattr(self._handle, self.method).remote(payload)
+        if self._decode:
+            return self._decode(raw)
+        return [[Detection(**{**d, "box": tuple(d["box"])}) for d in dets] for dets in raw]
+
+
+class FaceServeDetector(Detector):
+    """serve/face's ``FaceDeployment.identify``: one call per frame, sent together so Serve batches them.
+
+    A face becomes a :class:`Detection` (label ``face``, score = detector probability); its best candidate
+    with ``match`` true becomes ``subject_id`` (the warrant number) and ``match_score``. Faces below
+    ``min_prob`` are dropped (MTCNN finds faces on table tops below ~0.95). Non-matching candidates are
+    ignored and no embedding ever leaves the Serve replica.
+    """
+
+    def __init__(self, app_name: str = "face", deployment: str = "FaceDeployment", min_prob: float = 0.95) -> None:
+        self.app_name, self.deployment, self.min_prob = app_name, deployment, min_prob
+        self.name = f"{app_name}/{deployment}"
+        self._handle: Any = None
+
+    @staticmethod
+    def to_detections(image_faces: Any, min_prob: float) -> list[Detection]:
+        """Convert one ``ImageFaces`` (pydantic object or dict) into detections with watchlist matches."""
+        def get(o: Any, k: str) -> Any:
+            return o[k] if isinstance(o, dict) else getattr(o, k)
+
+        out = []
+        for face in get(image_faces, "faces"):
+            det = get(face, "detection")
+            prob = float(get(det, "prob"))
+            if prob < min_prob:
+                continue
+            best = next((c for c in get(face, "candidates") if get(c, "match")), None)
+            out.append(Detection(tuple(float(v) for v in get(det, "box")), prob, "face",
+                                 str(get(best, "warrant_no")) if best is not None else None,
+                                 float(get(best, "score")) if best is not None else 0.0))
+        return out
+
+    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
+        """Identify faces on every frame of the batch (concurrent calls, batched by Serve)."""
+        if self._handle is None:
+            from ray import serve
+
+            self._handle = serve.get_deployment_handle(self.deployment, app_name=self.app_name)
+        answers = await asyncio.gather(*(self._handle.identify.remote(b.image) for b in batch))
+        return [self.to_detections(a, self.min_prob) for a in answers]
+
+
+class PlateServeDetector(Detector):
+    """serve/plate's ``PlateDeployment.read``: one call per frame, sent together so Serve batches them.
+
+    A read plate becomes a :class:`Detection` (label ``plate``, score = OCR confidence); its best hotlist
+    match becomes ``subject_id`` (the hotlist entry id) with ``match_score`` 1 - distance.
+    """
+
+    def __init__(self, app_name: str = "plate", deployment: str = "PlateDeployment", min_confidence: float = 0.0):
+        self.app_name, self.deployment, self.min_confidence = app_name, deployment, min_confidence
+        self.name = f"{app_name}/{deployment}"
+        self._handle: Any = None
+
+    @staticmethod
+    def to_detections(reads: Sequence[Any], min_confidence: float = 0.0) -> list[Detection]:
+        """Convert one frame's ``PlateRead`` list (pydantic objects or dicts) into detections."""
+        def get(o: Any, k: str) -> Any:
+            return o[k] if isinstance(o, dict) else getattr(o, k)
+
+        out = []
+        for r in reads:
+            conf = float(get(r, "confidence"))
+            if conf < min_confidence:
+                continue
+            hits = sorted(get(r, "hotlist"), key=lambda m: float(get(m, "distance")))
+            best = hits[0] if hits else None
+            out.append(Detection(tuple(float(v) for v in get(r, "box")), conf, "plate",
+                                 str(get(get(best, "entry"), "id")) if best is not None else None,
+                                 max(0.0, 1.0 - float(get(best, "distance"))) if best is not None else 0.0))
+        return out
+
+    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
+        """Read plates on every frame of the batch (concurrent calls, batched by Serve)."""
+        if self._handle is None:
+            from ray import serve
+
+            self._handle = serve.get_deployment_handle(self.deployment, app_name=self.app_name)
+        answers = await asyncio.gather(*(self._handle.read.remote(b.image) for b in batch))
+        return [self.to_detections(a, self.min_confidence) for a in answers]
+
+
+class RoutingDetector(Detector):
+    """Sends each camera's frames to the detector of its kind (face cameras to faces, plate cameras to plates).
+
+    ``routes`` maps a camera kind (:class:`~twin.kinds.CameraKind`) to its detector, ``camera_kind`` a camera id
+    to its kind; cameras not in ``camera_kind`` use ``default``.
+    """
+
+    def __init__(self, routes: dict[str, Detector], camera_kind: dict[str, str],
+                 default: str = CameraKind.cctv) -> None:
+        missing = {default, *camera_kind.values()} - set(routes)
+        if missing:
+            raise ValueError(f"no detector for camera kind(s) {sorted(missing)}; have {sorted(routes)}")
+        self.routes, self.camera_kind, self.default = routes, camera_kind, default
+        self.name = "+".join(d.name for d in routes.values())
+
+    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
+        """Split the batch by camera kind, run the detectors concurrently, return results in batch order."""
+        groups: dict[str, list[int]] = {}
+        for i, b in enumerate(batch):
+            groups.setdefault(self.camera_kind.get(b.camera_id, self.default), []).append(i)
+        answers = await asyncio.gather(*(self.routes[k].detect([batch[i] for i in idx]) for k, idx in groups.items()))
+        out: list[list[Detection]] = [[] for _ in batch]
+        for (_, idx), dets in zip(groups.items(), answers, strict=True):
+            for i, d in zip(idx, dets, strict=True):
+                out[i] = d
+        return out
+
+    async def aclose(self) -> None:
+        """Close every routed detector."""
+        for d in self.routes.values():
+            await d.aclose()
+
+
+def no_detections(images: list[np.ndarray]) -> list[list[Detection]]:
+    """A detector function that finds nothing (one empty list per image)."""
+    return [[] for _ in images]
+
+
+DETECTOR_REGISTRY: dict[str, Callable[..., Detector]] = {
+    "local": LocalDetector,
+    "none": lambda: LocalDetector(no_detections, name="none"),
+    "serve": ServeDetector,
+    "faces": FaceServeDetector,
+    "plates": PlateServeDetector,
+    "routing": RoutingDetector,
+}
+"""Detectors by name; the values are called with the options of :func:`make_detector`."""
+
+
+def make_detector(name: str, **options: Any) -> Detector:
+    """The detector registered as ``name``, built with ``options``.
+
+    Parameters
+    ----------
+    name
+        A key of :data:`DETECTOR_REGISTRY`.
+    **options
+        Keyword arguments of that detector (e.g. ``app_name="ssz"`` for ``faces``).
+
+    Raises
+    ------
+    ValueError
+        When no detector of that name is registered (the message lists the known names).
+    """
+    return make(DETECTOR_REGISTRY, "detector", name, **options)

@@ -328,20 +328,14 @@ class AlertSinkCore:
         return res.table
 
     def commit(self, message: str = "alerts", author: str = "system:alert-sink", retries: int = 5) -> str:
-        """Put the alerts layer into the next twin snapshot (read-modify-write with conflict retry)."""
-        from twin.snapshots import SnapshotConflict, SnapshotStore
+        """Put the alerts layer into the next twin snapshot (read-modify-write, re-read on a conflict)."""
+        from twin.snapshots import SnapshotStore
 
-        snaps = SnapshotStore(self.store, self.cfg.city)
-        for _ in range(retries):
-            head = snaps.latest()
-            tables = dict(snaps.open(head.id).tables()) if head else {}
-            tables["alerts"] = self.table()
-            try:
-                return snaps.create(tables, message=message, author=author,
-                                    expect_parent=head.id if head else "").id
-            except SnapshotConflict:
-                continue
-        raise RuntimeError(f"could not commit the alerts of {self.cfg.city}: the twin changed {retries} times")
+        def put(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+            return {**tables, "alerts": self.table()}
+
+        return SnapshotStore(self.store, self.cfg.city).update(put, message=message, author=author,
+                                                               attempts=retries).id
 
     def current_stats(self) -> AlertStats:
         """Counters plus p50/p99 of frame-decoded-to-alert-written latency over the recent alerts."""

@@ -254,23 +254,45 @@ def kde_hotspots(demand: Demand, inc: pd.DataFrame, bandwidth_m: float = 75.0,
                  bins: dict[str, tuple[int, ...]] | None = None) -> pd.DataFrame:
     """Planar Gaussian KDE of incidents on the street sample points, one column per hour-of-day bin.
 
-    Values are incidents per km² (planar; see the module note). Columns: one per bin plus ``all``.
+    The kernel density is scikit-learn's (:class:`sklearn.neighbors.KernelDensity`, Gaussian kernel), scaled
+    from a probability density to a count density: the sum of one kernel per incident.
+
+    Parameters
+    ----------
+    demand
+        The street sample points (metric ``x``/``y``), shape (n,).
+    inc
+        Incidents with metric ``x``, ``y`` (m) and optionally ``hour`` (0-23 local; all at hour 0 without it).
+    bandwidth_m
+        The kernel's standard deviation (m), > 0.
+    bins
+        Bin name -> local hours; default :data:`HOUR_BINS` (four 6-hour bins).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Shape (n, len(bins) + 1): incidents per km² (planar; see the module note) at each sample point, one
+        column per bin plus ``all``.
+
+    Raises
+    ------
+    RiskError
+        When ``bandwidth_m`` is not positive.
     """
+    from sklearn.neighbors import KernelDensity
+
     bins = HOUR_BINS if bins is None else bins
     if bandwidth_m <= 0:
         raise RiskError("bandwidth_m must be positive")
     out = {}
     hours = inc["hour"].to_numpy(int) if "hour" in inc else np.zeros(len(inc), int)
+    points = np.column_stack([demand.x, demand.y])
     for name, hs in {**bins, "all": tuple(range(24))}.items():
         m = np.isin(hours, hs)
         dens = np.zeros(len(demand))
         if m.any():
-            from scipy.spatial import cKDTree
-
-            t = cKDTree(inc.loc[m, ["x", "y"]].to_numpy(float))
-            sdm = demand.tree.sparse_distance_matrix(t, 4 * bandwidth_m, output_type="ndarray")
-            k = np.exp(-0.5 * (sdm["v"] / bandwidth_m) ** 2) / (2 * np.pi * bandwidth_m ** 2)
-            np.add.at(dens, sdm["i"], k)
+            kde = KernelDensity(kernel="gaussian", bandwidth=bandwidth_m).fit(inc.loc[m, ["x", "y"]].to_numpy(float))
+            dens = np.exp(kde.score_samples(points)) * int(m.sum())  # probability density -> incidents per m²
         out[name] = dens * 1e6
     return pd.DataFrame(out)
 

@@ -46,6 +46,7 @@ import pyarrow.parquet as pq
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 from pydantic import BaseModel, Field
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from twin.layers import TwinState
 from twin.objectstore import TWIN_BUCKET, Store, StoreError, explain
@@ -372,6 +373,46 @@ class SnapshotStore:
             # Layers shared with our old parent stay valid: objects are never rewritten.
         raise SnapshotConflict(f"could not commit a snapshot of {self.city!r} after {max_retries} tries: too many "
                                "concurrent writers")
+
+    def update(self, change: Callable[[dict[str, pa.Table]], Mapping[str, pa.Table]], message: str = "",
+               author: str | None = None, attempts: int = 5) -> Manifest:
+        """Read-modify-write: apply ``change`` to the latest snapshot's tables and commit the result after it.
+
+        When another writer commits in between (:class:`SnapshotConflict`), the latest snapshot is read again
+        and ``change`` applied again, up to ``attempts`` times.
+
+        Parameters
+        ----------
+        change
+            Takes the latest snapshot's tables (layer name -> table; empty without a snapshot) and returns the
+            tables to commit.
+        message, author
+            The commit's message and author.
+        attempts
+            Tries before giving up.
+
+        Returns
+        -------
+        Manifest
+            The new snapshot's manifest.
+
+        Raises
+        ------
+        SnapshotConflict
+            When the twin changed under every one of the ``attempts``.
+        """
+        def once() -> Manifest:
+            head = self.latest()
+            tables = dict(self.open(head.id).tables()) if head else {}
+            return self.create(change(tables), message=message, author=author,
+                               expect_parent=head.id if head else "")
+
+        try:
+            return Retrying(stop=stop_after_attempt(attempts), retry=retry_if_exception_type(SnapshotConflict),
+                            reraise=True)(once)
+        except SnapshotConflict as e:
+            raise SnapshotConflict(f"could not commit to {self.city!r}: the twin changed {attempts} times "
+                                   f"while this change was applied ({e})") from e
 
     # ---- comparing and pruning ---------------------------------------------------------------------
     def diff(self, old: str | int, new: str | int) -> SnapshotDiff:

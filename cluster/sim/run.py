@@ -190,28 +190,26 @@ def twin_layers(sim: SimCity) -> dict[str, object]:
 
 
 def commit_layers(sim: SimCity, message: str) -> str:
-    """Add the scenario's layers to the city's latest twin snapshot (SOS alerts join the alerts layer)."""
-    from cluster import store
-    from twin.snapshots import SnapshotConflict, SnapshotStore
+    """Add the scenario's layers to the city's latest twin snapshot (SOS alerts join the alerts layer).
 
-    snaps = SnapshotStore(store.open_store(), sim.city.id)
+    Returns the new snapshot's id; raises :class:`twin.snapshots.SnapshotConflict` when the twin kept changing.
+    """
+    from cluster import store
+    from twin.snapshots import SnapshotStore
+
     new = twin_layers(sim)
-    for _ in range(5):
-        head = snaps.latest()
-        tables = dict(snaps.open(head.id).tables()) if head else {}
+
+    def add(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
         for name, t in new.items():
             if name == "sos_alerts":
                 old = tables.get("alerts")
                 keep = old.filter(pa.compute.invert(pa.compute.is_in(old["alert_id"], t["alert_id"]))) \
-                    if old is not None else None  # type: ignore[union-attr]
+                    if old is not None else None
                 tables["alerts"] = pa.concat_tables([keep, t]) if keep is not None else t  # type: ignore[list-item]
             else:
                 tables[name] = t  # type: ignore[assignment]
-        try:
-            return snaps.create(tables, message=message, author="ssz simulation",  # type: ignore[arg-type]
-                                expect_parent=head.id if head else "").id
-        except SnapshotConflict:
-            continue
-    raise RuntimeError(f"could not commit the simulated layers of {sim.city.id}: the twin kept changing")
+        return tables
+
+    return SnapshotStore(store.open_store(), sim.city.id).update(add, message=message, author="ssz simulation").id
 
 

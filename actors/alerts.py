@@ -53,12 +53,12 @@ class CameraPlace(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    lon: float
-    lat: float
-    edge_u: int | None = None
-    edge_v: int | None = None
-    edge_key: int | None = None
-    edge_offset_m: float | None = None
+    lon: float = Field(ge=-180, le=180, description="WGS84 longitude (degrees)")
+    lat: float = Field(ge=-90, le=90, description="WGS84 latitude (degrees)")
+    edge_u: int | None = Field(default=None, description="street-graph edge start node (OSM id) it stands on")
+    edge_v: int | None = Field(default=None, description="street-graph edge end node (OSM id)")
+    edge_key: int | None = Field(default=None, ge=0, description="parallel-edge key")
+    edge_offset_m: float | None = Field(default=None, ge=0, description="metres from edge_u along the edge")
 
 
 class AlertSinkConfig(BaseModel):
@@ -66,12 +66,15 @@ class AlertSinkConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    city: str
-    cameras: dict[str, CameraPlace] = {}
-    audit_path: str
-    webhooks: list[WebhookConfig] = []
-    subscriber_queue: int = Field(default=1000, ge=1, description="bound of each in-process queue")
-    jpeg_quality: int = Field(default=90, ge=30, le=100)
+    city: str = Field(description="the city id whose alerts this sink writes")
+    cameras: dict[str, CameraPlace] = Field(default={}, description="camera id -> where it is (alerts land there "
+                                                                      "on the map and the street graph)")
+    audit_path: str = Field(description="the audit log file (JSON lines) of alerts raised, suppressed and decided")
+    webhooks: list[WebhookConfig] = Field(default=[], description="CCOC endpoints that receive every alert and "
+                                                                  "status change")
+    subscriber_queue: int = Field(default=1000, ge=1, description="bound of each in-process queue (items, >= 1; "
+                                                                  "the oldest drop when nobody polls)")
+    jpeg_quality: int = Field(default=90, ge=30, le=100, description="JPEG quality of the evidence crops (30-100)")
     s3: S3Settings | None = Field(default=None, description="object store; None = SSZ_S3_* from the environment")
 
 

@@ -31,8 +31,8 @@ class _Strict(BaseModel):
 class GeoPoint(_Strict):
     """A WGS84 position."""
 
-    lon: Annotated[float, Field(ge=-180, le=180)]
-    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180, description="WGS84 longitude (degrees, -180..180)")]
+    lat: Annotated[float, Field(ge=-90, le=90, description="WGS84 latitude (degrees, -90..90)")]
 
 
 class Source(StrEnum):
@@ -67,17 +67,19 @@ class PlaceKind(StrEnum):
 class Community(_Strict):
     """A community (ชุมชน) inside the zone, with its registered population."""
 
-    name: str
-    population: Annotated[int, Field(gt=0)]
+    name: str = Field(description="the community's name (Thai as registered)")
+    population: Annotated[int, Field(gt=0, description="registered residents (persons, > 0)")]
 
 
 class PlaceSpec(_Strict):
     """A named place; without a location it is generated on the street graph (``source: generated``)."""
 
-    name: str
-    kind: PlaceKind
-    location: GeoPoint | None = None
-    source: Source = Source.generated
+    name: str = Field(description="the place's name as operators know it (Thai or English)")
+    kind: PlaceKind = Field(description="what the place is (risk and patrol planning use it)")
+    location: GeoPoint | None = Field(default=None, description="where it is; omit it to generate a position on "
+                                                               "the zone's streets")
+    source: Source = Field(default=Source.generated, description="where the position comes from (surveyed, osm, "
+                                                                 "approximate; generated when there is no location)")
 
     @model_validator(mode="after")
     def _source_matches_location(self) -> PlaceSpec:
@@ -95,16 +97,22 @@ class GraphSpec(_Strict):
     whose OSM extract is not available offline.
     """
 
-    kind: Literal["osm_file", "place", "bbox", "generated"]
-    path: str | None = None
-    place: str | None = None
+    kind: Literal["osm_file", "place", "bbox", "generated"] = Field(
+        description="osm_file: a local OSM extract (offline); place or bbox: download from OpenStreetMap; "
+                    "generated: a deterministic city-like grid around the zone centre")
+    path: str | None = Field(default=None, description="osm_file: the OSM XML (.osm, .osm.gz, .osm.bz2) or PBF file; "
+                                                       "relative to the YAML's folder; ${SSZ_SHARED_DATA} expands")
+    place: str | None = Field(default=None, description='place: a geocodable name, e.g. "Hat Yai, Songkhla, '
+                                                        'Thailand"')
     bbox: tuple[float, float, float, float] | None = Field(
-        default=None, description="(left, bottom, right, top) in degrees, osmnx 2 order"
+        default=None, description="bbox: (left, bottom, right, top) in WGS84 degrees, osmnx 2 order"
     )
-    network_type: Literal["drive", "drive_service", "walk", "bike", "all"] = "all"
-    extent_m: Annotated[float, Field(gt=100, le=50_000)] = 3000.0
-    block_m: Annotated[float, Field(gt=20, le=1000)] = 110.0
-    seed: int = 0
+    network_type: Literal["drive", "drive_service", "walk", "bike", "all"] = Field(
+        default="all", description="which streets to keep (osmnx network type); all keeps footways for patrols")
+    extent_m: Annotated[float, Field(gt=100, le=50_000, description="generated: side of the square town (m, "
+                                                                   "100-50,000)")] = 3000.0
+    block_m: Annotated[float, Field(gt=20, le=1000, description="generated: street block size (m, 20-1,000)")] = 110.0
+    seed: int = Field(default=0, description="generated: random seed of the town (same seed, same streets)")
 
     @model_validator(mode="after")
     def _needs_matching_field(self) -> GraphSpec:
@@ -127,33 +135,38 @@ class GraphSpec(_Strict):
 class MobileCamera(_Strict):
     """A camera whose position comes from a GPS feed (CCTV van, drone, body-worn camera)."""
 
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
-    kind: Literal["van", "drone", "bodycam"]
-    face_detection: bool = True
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$",
+                             description="camera id (lower case letters, digits, - and _), e.g. hatyai-van-01")]
+    kind: Literal["van", "drone", "bodycam"] = Field(description="a CCTV van, a drone or a body-worn camera")
+    face_detection: bool = Field(default=True, description="run the face model on its stream")
 
 
 class CameraFleet(_Strict):
     """The city's cameras: how many, what they look for and how fast they are sampled."""
 
-    count: Annotated[int, Field(ge=0, le=100_000, description="fixed CCTV cameras (faces)")]
-    plate_count: Annotated[int, Field(ge=0, le=100_000, description="licence-plate cameras")] = 0
-    mobile: list[MobileCamera] = []
-    fps: Annotated[float, Field(gt=0, le=120)] = 15.0
-    sample_fps: Annotated[float, Field(gt=0, le=120)] = 2.0
-    plate_sample_fps: Annotated[float, Field(gt=0, le=120, description="plate cameras: a passing plate is "
-                                             "readable for about a second, so they are sampled faster")] = 5.0
+    count: Annotated[int, Field(ge=0, le=100_000, description="fixed CCTV cameras (faces), city-wide (0-100,000)")]
+    plate_count: Annotated[int, Field(ge=0, le=100_000, description="licence-plate cameras (0-100,000)")] = 0
+    mobile: list[MobileCamera] = Field(default=[], description="mobile cameras whose position comes from GPS")
+    fps: Annotated[float, Field(gt=0, le=120, description="frame rate the cameras stream (frames/s, 0-120)")] = 15.0
+    sample_fps: Annotated[float, Field(gt=0, le=120, description="CCTV frames per second sent to the face model "
+                                       "(frames/s, at most fps)")] = 2.0
+    plate_sample_fps: Annotated[float, Field(gt=0, le=120, description="plate cameras' frames per second sent to "
+                                             "the plate model (frames/s, at most fps): a passing plate is readable "
+                                             "for about a second, so they are sampled faster")] = 5.0
     plate_min_reads: Annotated[int, Field(ge=1, le=20, description=(
         "plate cameras: reads of one passing plate within the hotlist's fuzzy distance of one entry that make "
-        "an alert (a plate is readable for about a second; faces need the confirmer's 3 matching frames)"))] = 2
-    fov_deg: tuple[float, float] = (60.0, 100.0)
-    range_m: tuple[float, float] = (20.0, 45.0)
-    owner_share: dict[Literal["police", "government", "private"], float] = {
-        "police": 0.6,
-        "government": 0.25,
-        "private": 0.15,
-    }
-    in_zone_share: Annotated[float, Field(ge=0, le=1)] = 0.35
-    seed: int = 0
+        "an alert (1-20; a plate is readable for about a second; faces need the confirmer's 3 matching frames)"))] = 2
+    fov_deg: tuple[float, float] = Field(default=(60.0, 100.0), description=(
+        "(min, max) horizontal field of view of generated CCTV cameras (degrees, 0 < min <= max <= 360)"))
+    range_m: tuple[float, float] = Field(default=(20.0, 45.0), description=(
+        "(min, max) useful range of generated CCTV cameras (m, 0 < min <= max)"))
+    owner_share: dict[Literal["police", "government", "private"], float] = Field(
+        default={"police": 0.6, "government": 0.25, "private": 0.15},
+        description="share of the CCTV cameras each owner runs (fractions summing to 1)")
+    in_zone_share: Annotated[float, Field(ge=0, le=1, description="share of the CCTV cameras inside the Safety "
+                                                                  "Zone (0-1)")] = 0.35
+    seed: int = Field(default=0, description="random seed of the generated camera positions (same seed, same "
+                                             "registry)")
 
     @model_validator(mode="after")
     def _check(self) -> CameraFleet:
@@ -174,12 +187,13 @@ class CameraFleet(_Strict):
 class ZoneConfig(_Strict):
     """The pilot Safety Zone: a small area (about 0.5 km²) around the station."""
 
-    name: str
-    name_th: str
-    centre: GeoPoint
-    area_km2: Annotated[float, Field(gt=0, le=100)]
-    communities: list[Community] = []
-    residents: Annotated[int, Field(ge=0)] | None = None
+    name: str = Field(description="the zone's name in English")
+    name_th: str = Field(description="the zone's name in Thai")
+    centre: GeoPoint = Field(description="centre of the zone (the zone is a disc of area_km2 around it)")
+    area_km2: Annotated[float, Field(gt=0, le=100, description="area of the zone (km², 0-100; pilots are 0.5-0.7)")]
+    communities: list[Community] = Field(default=[], description="communities (ชุมชน) inside the zone")
+    residents: int | None = Field(default=None, ge=0, description="residents of the zone (persons; at least the "
+                                                                  "communities' sum); None when unknown")
 
     @model_validator(mode="after")
     def _residents(self) -> ZoneConfig:
@@ -192,24 +206,29 @@ class ZoneConfig(_Strict):
 class CityConfig(_Strict):
     """Everything the platform knows about one city: station, zone, graph, cameras, places."""
 
-    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-    name: str
-    name_th: str
-    province_th: str
-    station_th: str
-    station_en: str
-    station: GeoPoint
-    utm_epsg: Annotated[int, Field(ge=32601, le=32760)] = 32647
-    pilot_station: bool = True
-    zone: ZoneConfig
-    street_graph: GraphSpec
-    cameras: CameraFleet
-    key_places: dict[PlaceKind, Annotated[int, Field(ge=0, le=1000)]] = {}
-    places: list[PlaceSpec] = []
-    sos_poles: list[PlaceSpec] = []
-    checkpoints: Annotated[int, Field(ge=0, le=10_000, description="QR red boxes on patrol rounds")] = 0
-    patrol_units: Annotated[int, Field(ge=0, le=1000)] = 2
-    notes: str = ""
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$",
+                             description="city id, the YAML file's name (lower case letters, digits and _)")]
+    name: str = Field(description="the city's name in English")
+    name_th: str = Field(description="the city's name in Thai")
+    province_th: str = Field(description="the province in Thai (one of the 77)")
+    station_th: str = Field(description="the police station in Thai, e.g. สภ.หาดใหญ่")
+    station_en: str = Field(description="the police station in English")
+    station: GeoPoint = Field(description="where the police station is (patrols start and end there)")
+    utm_epsg: Annotated[int, Field(ge=32601, le=32760, description="metric CRS of the city: its WGS84 UTM zone "
+                                   "(EPSG 326xx north / 327xx south; 32647 for most of Thailand)")] = 32647
+    pilot_station: bool = Field(default=True, description="a Smart Safety Zone 4.0 pilot station")
+    zone: ZoneConfig = Field(description="the Safety Zone around the station")
+    street_graph: GraphSpec = Field(description="where the street graph comes from")
+    cameras: CameraFleet = Field(description="the city's cameras: counts, frame rates, what is generated")
+    key_places: dict[PlaceKind, Annotated[int, Field(ge=0, le=1000)]] = Field(
+        default={}, description="kind -> how many places of that kind to generate in the zone (0-1,000 each), "
+                                "beyond the named places")
+    places: list[PlaceSpec] = Field(default=[], description="named places (with or without a known position)")
+    sos_poles: list[PlaceSpec] = Field(default=[], description="SOS poles (a press becomes an sos alert)")
+    checkpoints: Annotated[int, Field(ge=0, le=10_000, description="QR red boxes on patrol rounds (0-10,000), "
+                                                                   "generated on the zone's streets")] = 0
+    patrol_units: Annotated[int, Field(ge=0, le=1000, description="patrol units on a shift (0-1,000)")] = 2
+    notes: str = Field(default="", description="free text: sources of the numbers, caveats")
 
     @field_validator("utm_epsg")
     @classmethod

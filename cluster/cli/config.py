@@ -1,4 +1,5 @@
-"""``ssz config``: the bundled city configs (``cluster/cities/*.yaml``) or an operator's own YAML files."""
+"""``ssz config``: the bundled city configs (``cluster/cities/*.yaml``) or an operator's own YAML files, and
+the JSON schema of what an operator writes (every field described, with its unit and range)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import typer
 from rich.table import Table
 
 from cluster import config as cfg
-from cluster.cli.common import console, err, fail
+from cluster.cli.common import console, err, fail, print_json
 
 app = typer.Typer(help="City and zone configurations.", no_args_is_help=True)
 
@@ -47,3 +48,20 @@ def config_show(city: str) -> None:
         console.print_json(json.dumps(cfg.load_city(city).model_dump(mode="json"), ensure_ascii=False))
     except cfg.ConfigError as e:
         fail(e)
+
+
+def operator_models() -> dict[str, type]:
+    """The models whose fields operators write, by the name ``ssz config schema`` takes."""
+    from actors.alerts import AlertSinkConfig
+
+    return {"city": cfg.CityConfig, "alert-sink": AlertSinkConfig}
+
+
+@app.command("schema")
+def config_schema(model: Annotated[str, typer.Argument(help="city (a city YAML) or alert-sink.")] = "city") -> None:
+    """Print the JSON schema of a city YAML (or of the alert sink's settings): every field, its description,
+    unit, range and default."""
+    models = operator_models()
+    if model not in models:
+        fail(f"unknown model {model!r}: choose one of {', '.join(models)}")
+    print_json(models[model].model_json_schema())

@@ -106,3 +106,60 @@ def test_unreadable_files_are_named(tmp_path):
         load_city_file(q)
     with pytest.raises(ConfigError, match="unknown city 'atlantis'"):
         load_city("atlantis")
+
+
+def _undescribed(model: type, seen: set[type] | None = None) -> list[str]:
+    """Fields of ``model`` and of the models nested in it (lists, dicts, optionals) that have no description."""
+    import typing
+
+    from pydantic import BaseModel
+
+    seen = set() if seen is None else seen
+    if model in seen:
+        return []
+    seen.add(model)
+    out = []
+    for name, f in model.model_fields.items():
+        if not (f.description or "").strip():
+            out.append(f"{model.__name__}.{name}")
+        stack = [f.annotation]
+        while stack:
+            t = stack.pop()
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                out += _undescribed(t, seen)
+            stack += list(typing.get_args(t))
+    return out
+
+
+def test_every_operator_facing_field_says_what_it_is() -> None:
+    from cluster.cli.config import operator_models
+
+    models = operator_models()
+    assert set(models) == {"city", "alert-sink"}
+    missing = [m for model in models.values() for m in _undescribed(model)]
+    assert not missing, f"operator-facing fields without a description: {missing}"
+    # the walk reaches the nested models (zone, graph, fleet, places, webhooks), so the check covers them
+    seen: set[type] = set()
+    for model in models.values():
+        _undescribed(model, seen)
+    assert {"ZoneConfig", "GraphSpec", "CameraFleet", "PlaceSpec", "MobileCamera", "GeoPoint", "Community",
+            "WebhookConfig", "CameraPlace"} <= {t.__name__ for t in seen}
+
+
+def test_config_schema_prints_the_described_json_schema() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from cluster.cli import app
+
+    res = CliRunner().invoke(app, ["config", "schema"])
+    assert res.exit_code == 0, res.output
+    schema = json.loads(res.output)
+    zone = schema["$defs"]["ZoneConfig"]["properties"]["area_km2"]
+    assert "km²" in zone["description"] and zone["exclusiveMinimum"] == 0 and zone["maximum"] == 100
+    res = CliRunner().invoke(app, ["config", "schema", "alert-sink"])
+    assert res.exit_code == 0 and "X-SSZ-Signature" in json.loads(res.output)["$defs"]["WebhookConfig"]["properties"][
+        "secret"]["description"]
+    res = CliRunner().invoke(app, ["config", "schema", "bogus"])
+    assert res.exit_code == 2 and "unknown model 'bogus'" in res.output

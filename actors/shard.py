@@ -267,7 +267,7 @@ class ShardCore:
             if cam is None or pos is None:
                 continue
             cam.position = float(pos)
-            if cam.spec.kind in ("file", "sim"):
+            if cam.spec.scheme in ("file", "sim"):
                 cam.spec = cam.spec.model_copy(update={"start_pts": float(pos) + 1e-3})
         if state.get("confirmer"):
             self.confirmer.load_state(state["confirmer"])

@@ -96,7 +96,7 @@ class IoUTracker:
         self.ended: int = 0
 
     def state(self) -> list[dict[str, object]]:
-        """Live tracks as plain data (for a shard checkpoint)."""
+        """Live tracks as plain data (for the shard's resume state)."""
         return [{"track_id": t.track_id, "label": t.label, "box": list(t.box), "first_ts": t.first_ts,
                  "last_ts": t.last_ts, "hits": t.hits, "subject_id": t.subject_id} for t in self.tracks.values()]
 
@@ -282,7 +282,7 @@ class Confirmer:
                              reason=f"{cnt.n} frames of track {track_id} matched {subject_id}")
 
     def state(self) -> dict[str, object]:
-        """Pending per-track counts, cooldowns and recent alerts as plain data (for a shard checkpoint)."""
+        """Pending per-track counts, cooldowns and recent alerts as plain data (for the shard's resume state)."""
         return {
             "counts": [[*k, v.n, v.best, v.first_ts, v.last_ts, v.decided] for k, v in self._counts.items()],
             "last_alert": [[s, c, v.alert_id, v.ts] for (s, c), v in self._last_alert.items()],

@@ -2,6 +2,11 @@
 
 The suite never touches a user's state: ``SSZ_HOME`` points at a temporary folder before any test runs
 and the store and Ray get free loopback ports.
+
+Every test that uses a real service or a heavy resource (a fixture of :data:`SERVICE_FIXTURES`: the S3
+server, Ray, Serve, the RTSP server, the face or plate models) is marked ``services`` here, so
+``pytest -m "not services"`` runs the fast rest; tests that are slow on their own (a solver run, a notebook,
+a simulated city) carry the mark in their module.
 """
 
 from __future__ import annotations
@@ -27,6 +32,29 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Fixtures that start a real service, load a model, a real city graph or decode real video: a test that uses
+# one is marked ``services``.
+SERVICE_FIXTURES = frozenset({"s3_store", "ray_cluster", "serve_url", "ssz_api", "rtsp_server", "face_detector",
+                              "dlib_embedder", "plate_engine", "plate_service", "mild_plates", "deepface_people",
+                              "two_faces", "cm_graph", "cm_proj", "bkk_graph", "osm_dir", "vtest_frames",
+                              "empty_street"})
+
+
+# Slow tests in modules other engineers own, marked here until their modules carry the mark themselves.
+SLOW_TESTS = frozenset({
+    "tests/cluster/test_store.py::test_up_down_status_are_idempotent",  # starts the real store server itself
+    "tests/serve/test_audit.py::test_several_processes_keep_one_chain",  # several processes
+    "tests/serve/test_plate_ocr.py::test_renderer_is_deterministic_and_varied",  # renders 40+ plates
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs a service fixture (directly or through another fixture), and the slow tests
+    of :data:`SLOW_TESTS`, ``services``."""
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or item.nodeid in SLOW_TESTS:
+            item.add_marker(pytest.mark.services)
 
 
 def free_port_block(size: int = 15, start: int = 20000, stop: int = 60000) -> int:

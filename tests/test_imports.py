@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import networkx as nx
@@ -37,6 +38,7 @@ def _resolve(name: str) -> str | None:
     return None
 
 
+@functools.cache
 def _imports(module: str) -> set[str]:
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
     package = module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
@@ -83,6 +85,7 @@ def test_no_domain_package_imports_the_cli(package: str) -> None:
     assert not bad, "\n".join(bad)
 
 
+@functools.cache
 def _exits(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found = []

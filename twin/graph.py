@@ -52,7 +52,21 @@ def _classes(v: object) -> set[str]:
 
 
 def filter_network(G: nx.MultiDiGraph, network_type: str) -> nx.MultiDiGraph:
-    """Keep the edges of a network type (``drive`` keeps drivable classes; ``all`` keeps everything)."""
+    """Keep the edges of a network type, then the largest (weakly) connected part.
+
+    Parameters
+    ----------
+    G
+        A street graph (any CRS).
+    network_type
+        ``drive`` keeps drivable classes, ``drive_service`` also service roads, ``all`` (or anything else) keeps
+        every edge.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        A new graph (``G`` itself for ``all``).
+    """
     if network_type == "all":
         return G
     keep = DRIVE_CLASSES if network_type.startswith("drive") else None
@@ -67,7 +81,18 @@ def filter_network(G: nx.MultiDiGraph, network_type: str) -> nx.MultiDiGraph:
 
 
 def pbf_to_xml(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
-    """Convert an OSM PBF file to OSM XML with pyosmium (osmnx reads XML only); returns ``dst``."""
+    """Convert an OSM PBF file to OSM XML with pyosmium (osmnx reads XML only).
+
+    Parameters
+    ----------
+    src, dst
+        The PBF file and the XML file to write.
+
+    Returns
+    -------
+    pathlib.Path
+        ``dst``.
+    """
     try:
         import osmium
     except ImportError as e:
@@ -85,7 +110,25 @@ def pbf_to_xml(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path
 
 
 def from_osm_file(path: str | os.PathLike[str], network_type: str = "all") -> nx.MultiDiGraph:
-    """Build the graph from a local OSM file (``.osm``, ``.osm.gz``, ``.osm.bz2`` or ``.osm.pbf``), offline."""
+    """Build the street graph from a local OSM file, offline.
+
+    Parameters
+    ----------
+    path
+        An ``.osm``, ``.osm.gz``, ``.osm.bz2`` or ``.osm.pbf`` file.
+    network_type
+        Which streets to keep (see :func:`filter_network`).
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        The simplified WGS84 graph (node ``x`` = lon, ``y`` = lat in degrees; edge ``length`` in metres).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    """
     p = Path(path)
     if not p.exists():
         raise GraphError(f"OSM file {p} not found: check the path or SSZ_SHARED_DATA")
@@ -115,7 +158,22 @@ def _configure_overpass() -> None:
 
 
 def from_place(place: str, network_type: str = "all") -> nx.MultiDiGraph:
-    """Download the graph of a named place from OpenStreetMap (needs the internet or a mirror)."""
+    """Download the street graph of a named place from OpenStreetMap.
+
+    Needs the internet or an Overpass mirror in ``SSZ_OSM_OVERPASS_URL``.
+
+    Parameters
+    ----------
+    place
+        A geocodable name, e.g. ``"Hat Yai, Songkhla, Thailand"``.
+    network_type
+        Which streets to keep (see :func:`filter_network`).
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        The WGS84 graph (edge ``length`` in metres).
+    """
     _configure_overpass()
     try:
         G = ox.graph_from_place(place, network_type=network_type, retain_all=False)
@@ -126,7 +184,20 @@ def from_place(place: str, network_type: str = "all") -> nx.MultiDiGraph:
 
 
 def from_bbox(bbox: tuple[float, float, float, float], network_type: str = "all") -> nx.MultiDiGraph:
-    """Download the graph in a (left, bottom, right, top) box (needs the internet or a mirror)."""
+    """Download the street graph in a box from OpenStreetMap (internet or ``SSZ_OSM_OVERPASS_URL``).
+
+    Parameters
+    ----------
+    bbox
+        ``(left, bottom, right, top)`` in WGS84 degrees (osmnx 2 order).
+    network_type
+        Which streets to keep (see :func:`filter_network`).
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        The WGS84 graph (edge ``length`` in metres).
+    """
     _configure_overpass()
     try:
         G = ox.graph_from_bbox(bbox, network_type=network_type, retain_all=False)
@@ -136,7 +207,18 @@ def from_bbox(bbox: tuple[float, float, float, float], network_type: str = "all"
 
 
 def utm_transformers(epsg: int) -> tuple[Transformer, Transformer]:
-    """(to_utm, to_wgs84) transformers with lon/lat axis order."""
+    """The transformers between WGS84 lon/lat and a metric CRS, with lon/lat axis order.
+
+    Parameters
+    ----------
+    epsg
+        The metric CRS, e.g. 32647 (UTM 47N).
+
+    Returns
+    -------
+    to_utm, to_wgs84
+        pyproj Transformers: ``to_utm.transform(lon, lat) -> (x, y)`` in metres and back.
+    """
     return (Transformer.from_crs(4326, epsg, always_xy=True), Transformer.from_crs(epsg, 4326, always_xy=True))
 
 
@@ -147,6 +229,24 @@ def generated(centre_lon: float, centre_lat: float, epsg: int = 32647, extent_m:
     A jittered grid of blocks with arterial roads every fifth line (primary/secondary), a diagonal
     avenue, residential streets, a few one-way streets and some missing links, so that routing and
     coverage behave like a real town. Same arguments, same graph. Every edge carries ``source=generated``.
+
+    Parameters
+    ----------
+    centre_lon, centre_lat
+        The centre (WGS84 degrees).
+    epsg
+        The metric CRS the grid is laid out in.
+    extent_m
+        Side of the square town (m).
+    block_m
+        Block size (m).
+    seed
+        Random seed.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        The WGS84 graph (edge ``length`` in metres, ``highway`` class, ``oneway``).
     """
     rng = np.random.default_rng(seed)
     to_utm, to_wgs = utm_transformers(epsg)
@@ -209,11 +309,35 @@ def generated(centre_lon: float, centre_lat: float, epsg: int = 32647, extent_m:
 
 
 def project(G: nx.MultiDiGraph, epsg: int = 32647) -> nx.MultiDiGraph:
-    """The graph in a metric CRS (the zone's UTM zone; EPSG:32647 covers most of Thailand)."""
+    """The graph in a metric CRS (the zone's UTM zone; EPSG:32647 covers most of Thailand).
+
+    Parameters
+    ----------
+    G
+        A WGS84 street graph.
+    epsg
+        The metric CRS.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        A new graph with node ``x``/``y`` and edge geometries in metres.
+    """
     return ox.projection.project_graph(G, to_crs=f"EPSG:{epsg}")
 
 
 def utm_epsg_for(lon: float, lat: float) -> int:
-    """The WGS84 UTM EPSG code for a position (32647 for most of Thailand, 32648 east of 102°E)."""
+    """The WGS84 UTM EPSG code for a position.
+
+    Parameters
+    ----------
+    lon, lat
+        WGS84 degrees.
+
+    Returns
+    -------
+    int
+        326xx north of the equator, 327xx south (32647 for most of Thailand, 32648 east of 102°E).
+    """
     zone = int((lon + 180) // 6) + 1
     return (32600 if lat >= 0 else 32700) + zone

@@ -54,7 +54,13 @@ class _Frames:
 
 
 def graph_digest(G: nx.MultiDiGraph) -> str:
-    """A content hash of a graph: CRS, node ids and positions, edges (u, v, key) and lengths (16 hex)."""
+    """A content hash of a graph: CRS, node ids and positions, edges (u, v, key) and lengths.
+
+    Returns
+    -------
+    str
+        16 hex digits; equal graphs, equal digests.
+    """
     h = hashlib.sha256(str(G.graph.get("crs", "")).encode())
     nodes = sorted(G.nodes(data=True), key=lambda t: t[0])
     h.update(np.array([n for n, _ in nodes], dtype=np.int64).tobytes())
@@ -96,7 +102,8 @@ def _decode(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
 
 
 def to_frames(G: nx.MultiDiGraph) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """The graph as (nodes, edges) GeoDataFrames as osmnx makes them (edge geometry filled)."""
+    """The graph as ``(nodes, edges)`` GeoDataFrames as osmnx makes them (edge geometry filled).
+    """
     return ox.convert.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
 
 
@@ -117,7 +124,26 @@ def _exists(store: Store, bucket: str, key: str) -> bool:
 
 
 def save_graph(store: Store, city: str, G: nx.MultiDiGraph, bucket: str = TWIN_BUCKET) -> GraphManifest:
-    """Store a graph (WGS84 or projected) as GeoParquet; returns its manifest. Saving it again writes nothing."""
+    """Store a graph (WGS84 or projected) as GeoParquet under ``graphs/<city>/<digest>/``.
+
+    Saving the same graph again writes nothing.
+
+    Parameters
+    ----------
+    store
+        The object store.
+    city
+        City id.
+    G
+        The graph.
+    bucket
+        The bucket (the twin's by default).
+
+    Returns
+    -------
+    GraphManifest
+        Digest, CRS, node and edge counts, object keys.
+    """
     digest = graph_digest(G)
     base = f"{PREFIX}/{city}/{digest}"
     if _exists(store, bucket, f"{base}/graph.json"):
@@ -138,7 +164,8 @@ def save_graph(store: Store, city: str, G: nx.MultiDiGraph, bucket: str = TWIN_B
 
 
 def list_graphs(store: Store, city: str, bucket: str = TWIN_BUCKET) -> list[GraphManifest]:
-    """The complete stored graphs of a city, oldest first."""
+    """The complete stored graphs of a city, oldest first (manifests).
+    """
     try:
         keys = [o.object_name for o in store.client.list_objects(bucket, prefix=f"{PREFIX}/{city}/", recursive=True)
                 if o.object_name.endswith("/graph.json")]
@@ -150,7 +177,8 @@ def list_graphs(store: Store, city: str, bucket: str = TWIN_BUCKET) -> list[Grap
 
 def load_frames(store: Store, man: GraphManifest, bucket: str = TWIN_BUCKET) -> tuple[gpd.GeoDataFrame,
                                                                                          gpd.GeoDataFrame]:
-    """The stored (nodes, edges) GeoDataFrames of a graph, list columns decoded."""
+    """The stored ``(nodes, edges)`` GeoDataFrames of a graph, list columns decoded.
+    """
     nodes = gpd.read_parquet(io.BytesIO(store.get_bytes(bucket, man.nodes_key)))
     edges = gpd.read_parquet(io.BytesIO(store.get_bytes(bucket, man.edges_key)))
     return _decode(nodes, man.json_columns["nodes"]), _decode(edges, man.json_columns["edges"])
@@ -158,7 +186,30 @@ def load_frames(store: Store, man: GraphManifest, bucket: str = TWIN_BUCKET) -> 
 
 def load_graph(store: Store, city: str, digest: str | None = None, crs: str | None = None,
                bucket: str = TWIN_BUCKET) -> nx.MultiDiGraph:
-    """Load a stored graph of a city: by digest, else the newest one (optionally the newest in ``crs``)."""
+    """Load a stored graph of a city.
+
+    Parameters
+    ----------
+    store
+        The object store.
+    city
+        City id.
+    digest
+        A graph's digest; default the newest graph (optionally the newest in ``crs``).
+    crs
+        Only graphs in this CRS (e.g. ``EPSG:32647``).
+    bucket
+        The bucket.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+
+    Raises
+    ------
+    twin.objectstore.StoreError
+        When the city has no such graph.
+    """
     mans = list_graphs(store, city, bucket)
     if digest is not None:
         mans = [m for m in mans if m.digest == digest]

@@ -76,7 +76,19 @@ def _client(s: S3Settings) -> Minio:
 
 
 def explain(err: Exception, s: S3Settings) -> StoreError:
-    """Turn a minio/urllib3 error into a StoreError that says what is wrong and what to do."""
+    """Turn a minio/urllib3 error into a :class:`StoreError` that says what is wrong and what to do.
+
+    Parameters
+    ----------
+    err
+        The error raised by the client.
+    s
+        The settings in use (the endpoint is named in the message).
+
+    Returns
+    -------
+    StoreError
+    """
     where = f"{'https' if s.secure else 'http'}://{s.endpoint}"
     if isinstance(err, S3Error):
         if err.code in {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"}:
@@ -124,7 +136,24 @@ class Store:
 
 
 def connect(settings: S3Settings, check: bool = True) -> Store:
-    """Open a minio client on ``settings``; with ``check`` make one call so bad endpoints fail now."""
+    """Open a minio client on ``settings``.
+
+    Parameters
+    ----------
+    settings
+        Where the store is and how to sign in.
+    check
+        Make one call now, so that a bad endpoint or key fails here rather than later.
+
+    Returns
+    -------
+    Store
+
+    Raises
+    ------
+    StoreError
+        When ``check`` and the store cannot be reached or refuses the keys.
+    """
     client = _client(settings)
     if check:
         try:

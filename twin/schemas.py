@@ -251,7 +251,13 @@ KEYS: dict[str, tuple[str, ...]] = {
 
 
 def schema(layer: str) -> pa.Schema:
-    """The schema of a layer by name; unknown names raise a KeyError that lists the known layers."""
+    """The schema of a layer by name.
+
+    Raises
+    ------
+    KeyError
+        For an unknown name (the message lists the known layers).
+    """
     try:
         return LAYERS[layer]
     except KeyError:
@@ -259,20 +265,23 @@ def schema(layer: str) -> pa.Schema:
 
 
 def enum_values(field: pa.Field) -> tuple[str, ...] | None:
-    """The allowed values of an enumerated field (from its metadata), or None."""
+    """The allowed values of an enumerated field (from its metadata), or None when not enumerated.
+    """
     raw = (field.metadata or {}).get(b"enum")
     return tuple(raw.decode().split(",")) if raw else None
 
 
 def bounds(field: pa.Field) -> tuple[float | None, float | None]:
-    """The inclusive (min, max) bounds of a numeric field from its metadata (None where unbounded)."""
+    """The inclusive ``(min, max)`` bounds of a numeric field from its metadata (None where unbounded).
+    """
     meta = field.metadata or {}
     lo, hi = meta.get(b"min"), meta.get(b"max")
     return (float(lo) if lo else None, float(hi) if hi else None)
 
 
 def empty(layer: str) -> pa.Table:
-    """An empty table of a layer."""
+    """An empty table of a layer (its schema, no rows).
+    """
     return schema(layer).empty_table()
 
 
@@ -282,6 +291,29 @@ def alert_id(camera_id: str, kind: str, subject_id: str | None, track_id: str | 
 
     Without a track id the time (bucketed to ``bucket_s`` seconds) stands in for it, so one subject seen
     twice by the same camera in the same minute is one alert.
+
+    Parameters
+    ----------
+    camera_id
+        The camera (or SOS pole).
+    kind
+        The alert kind (:class:`twin.kinds.AlertKind`).
+    subject_id, track_id
+        The subject matched (None for none) and the track (None: use ``ts``).
+    ts
+        The alert time, when there is no track.
+    bucket_s
+        Width of the time bucket standing in for a track (s).
+
+    Returns
+    -------
+    str
+        ``<kind>-<16 hex digits>``.
+
+    Raises
+    ------
+    ValueError
+        With neither a track id nor a time.
     """
     if track_id is None:
         if ts is None:

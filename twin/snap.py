@@ -199,7 +199,18 @@ _LOCK = threading.Lock()
 
 
 def edge_index(G: nx.MultiDiGraph) -> EdgeIndex:
-    """The cached :class:`EdgeIndex` of a graph, built on first use (one per graph object)."""
+    """The cached :class:`EdgeIndex` of a graph, built on first use (one per graph object).
+
+    Parameters
+    ----------
+    G
+        A WGS84 street graph.
+
+    Returns
+    -------
+    EdgeIndex
+        An STRtree over the street segments in a metric CRS (the UTM zone of a WGS84 graph), cached per graph.
+    """
     with _LOCK:
         idx = _CACHE.get(G)
         if idx is None:
@@ -210,7 +221,24 @@ def edge_index(G: nx.MultiDiGraph) -> EdgeIndex:
 
 def snap_points(G: nx.MultiDiGraph, lon: np.ndarray, lat: np.ndarray,
                 max_distance_m: float | None = None, workers: int | None = None) -> SnapResult:
-    """Snap WGS84 points to the nearest edges of ``G`` using its cached index."""
+    """Snap WGS84 points to the nearest edges of ``G`` in one vectorised call (cached index).
+
+    Parameters
+    ----------
+    G
+        A WGS84 street graph.
+    lon, lat
+        Shape (n,): WGS84 degrees; NaN rows are left unmatched.
+    max_distance_m
+        Points farther than this from any edge (m) stay unmatched; None = no limit.
+    workers
+        Threads for large batches (None: chosen by size).
+
+    Returns
+    -------
+    SnapResult
+        Per point: edge ``u``, ``v``, ``key``, ``offset_m`` along the edge, ``distance_m`` and ``matched``.
+    """
     return edge_index(G).snap(lon, lat, max_distance_m, workers)
 
 
@@ -218,8 +246,29 @@ def snap_table(G: nx.MultiDiGraph, table: pa.Table, max_distance_m: float | None
                overwrite: bool = False) -> pa.Table:
     """Fill a layer table's ``edge_u/edge_v/edge_key/edge_offset_m`` from its ``lon``/``lat`` columns.
 
-    Rows that already have an edge keep it unless ``overwrite``; points farther than ``max_distance_m``
-    from any street stay unsnapped (null edge).
+    Rows that already have an edge keep it unless ``overwrite`` (their missing offsets are measured along that
+    edge); points farther than ``max_distance_m`` from any street stay unsnapped (null edge).
+
+    Parameters
+    ----------
+    G
+        A WGS84 street graph.
+    table
+        A point layer table (n rows) with ``lon``, ``lat`` and the edge columns.
+    max_distance_m
+        The snapping limit (m); None = no limit.
+    overwrite
+        Snap every row again.
+
+    Returns
+    -------
+    pyarrow.Table
+        The table (n rows) with the edge columns filled.
+
+    Raises
+    ------
+    ValueError
+        When the table is not a point layer (a column is missing).
     """
     for c in ("lon", "lat", "edge_u", "edge_v", "edge_key", "edge_offset_m"):
         if c not in table.column_names:

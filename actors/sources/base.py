@@ -69,20 +69,20 @@ class CameraSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check_url(self) -> CameraSpec:
-        kind = self.kind
-        if kind == "unsupported":
-            raise ValueError(f"camera {self.id}: unsupported URL {redact(self.url)!r}; use rtsp://host/path, "
+        scheme = self.scheme
+        if scheme == "unsupported":
+            raise ValueError(f"camera {self.id}: unsupported URL {self.url!r}; use rtsp://host/path, "
                              "http(s)://host/path, a video file path (or file://), or sim://<name>")
-        if kind in NETWORK_SCHEMES and not urlparse(self.url).hostname:
-            raise ValueError(f"camera {self.id}: URL {redact(self.url)!r} has no host; expected e.g. "
-                             "rtsp://10.0.0.5:554/stream1")
+        if scheme in NETWORK_SCHEMES and not urlparse(self.url).hostname:
+            raise ValueError(f"camera {self.id}: URL {self.url!r} has no host; expected e.g. rtsp://10.0.0.5:554/stream1")
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be >= backoff_initial_s")
         return self
 
     @property
-    def kind(self) -> str:
-        """``rtsp``, ``rtsps``, ``http``, ``https``, ``file``, ``sim`` or ``unsupported``."""
+    def scheme(self) -> str:
+        """How the camera is read, from its URL: ``rtsp``, ``rtsps``, ``http``, ``https``, ``file``, ``sim`` or
+        ``unsupported``."""
         u = urlparse(self.url)
         if u.scheme in NETWORK_SCHEMES or u.scheme == "sim":
             return u.scheme
@@ -173,7 +173,7 @@ def make_source(name: str, **options: object) -> CameraSource:
 def source_name(spec: CameraSpec) -> str:
     """The registered source that plays a spec: ``scenario`` for a ``sim://`` camera with a script,
     ``synthetic`` for other ``sim://`` cameras, ``pyav`` for streams and files."""
-    if spec.kind == "sim":
+    if spec.scheme == "sim":
         return "scenario" if spec.sim_script is not None else "synthetic"
     return "pyav"
 

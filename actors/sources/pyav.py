@@ -35,24 +35,24 @@ class PyAVSource(CameraSource):
         spec = self.spec
         options: dict[str, str] = {}
         target = spec.url
-        if spec.kind == "file":
+        if spec.scheme == "file":
             target = spec.path
             if not Path(target).is_file():
                 raise SourceError(f"camera {spec.id}: video file {target!r} does not exist", permanent=True)
-        elif spec.kind in ("rtsp", "rtsps"):
+        elif spec.scheme in ("rtsp", "rtsps"):
             options = {"rtsp_transport": spec.rtsp_transport, "timeout": str(int(spec.read_timeout_s * 1e6))}
-        elif spec.kind in ("http", "https"):
+        elif spec.scheme in ("http", "https"):
             options = {"rw_timeout": str(int(spec.read_timeout_s * 1e6)), "reconnect": "0"}
         try:
             self._container = av.open(target, options=options, timeout=(spec.open_timeout_s, spec.read_timeout_s))
         except av.error.InvalidDataError as e:
             raise SourceError(f"camera {spec.id}: {target!r} is not a decodable video stream ({e})",
-                              permanent=spec.kind == "file") from e
+                              permanent=spec.scheme == "file") from e
         except (av.error.FFmpegError, OSError) as e:
             raise SourceError(f"camera {spec.id}: cannot open {target!r}: {e}") from e
         if not self._container.streams.video:  # type: ignore[attr-defined]
             self.close()
-            raise SourceError(f"camera {spec.id}: {target!r} has no video stream", permanent=spec.kind == "file")
+            raise SourceError(f"camera {spec.id}: {target!r} has no video stream", permanent=spec.scheme == "file")
 
     def frames(self) -> Iterator[Frame]:
         """Demux and decode packet by packet; loop files when asked; pace files when ``realtime``."""
@@ -68,7 +68,7 @@ class PyAVSource(CameraSource):
         pts0: float | None = None
         offset = 0.0
         last_pts = 0.0
-        skip_until = self.spec.start_pts if self.spec.kind == "file" else None
+        skip_until = self.spec.start_pts if self.spec.scheme == "file" else None
         if skip_until:
             dur = float(container.duration) / 1e6 if container.duration else None  # type: ignore[attr-defined]
             if self.spec.loop and dur:
@@ -98,7 +98,7 @@ class PyAVSource(CameraSource):
                         size = _scaled_size(f.width, f.height, self.spec.width)
                     img = f.to_ndarray(format="rgb24", width=size[0], height=size[1])
                     if skip_until is not None and f.time is not None and float(f.time) < skip_until - 1e-6:
-                        continue  # resuming: decode from the key frame before the checkpoint, emit after it
+                        continue  # resuming: decode from the key frame before the resume point, emit after it
                     skip_until = None
                     pts = (float(f.time) + offset) if f.time is not None else None
                     if pts is not None:
@@ -112,7 +112,7 @@ class PyAVSource(CameraSource):
                     yield self._frame(img, pts)
                     if self.spec.max_frames and self.stats.decoded >= self.spec.max_frames:
                         return
-            if not (self.spec.loop and self.spec.kind == "file"):
+            if not (self.spec.loop and self.spec.scheme == "file"):
                 return
             container.seek(0)  # type: ignore[attr-defined]
             offset = last_pts + 1.0 / self.spec.fps

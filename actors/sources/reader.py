@@ -82,7 +82,7 @@ class CameraReader:
                     self.on_frame(frame)
                     if self._stop.is_set():
                         break
-                if self.spec.kind in ("file", "sim") or self.spec.max_frames:
+                if self.spec.scheme in ("file", "sim") or self.spec.max_frames:
                     self.stats.finished = not self._stop.is_set()
                     return
                 self.stats.last_error = "stream ended"

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from actors.bench import _events, bench_faces, bench_gate, face_walkers
 from actors.motion import MotionGateConfig
 from actors.sampler import SamplerConfig
+
+pytestmark = pytest.mark.services  # a solver, a notebook, plots or a benchmark: slow on its own
 
 
 def test_event_grouping() -> None:

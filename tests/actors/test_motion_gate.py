@@ -14,6 +14,7 @@ def _noisy(img: np.ndarray, rng: np.random.Generator, sigma: float = 2.5) -> np.
     return np.clip(img.astype(np.int16) + rng.normal(0, sigma, img.shape).astype(np.int16), 0, 255).astype(np.uint8)
 
 
+@pytest.mark.services
 def test_busy_vtest_passes_almost_every_frame(vtest_frames: np.ndarray) -> None:
     gate = MotionGate()
     fracs = [gate.check(f).changed_fraction for f in vtest_frames]
@@ -22,6 +23,7 @@ def test_busy_vtest_passes_almost_every_frame(vtest_frames: np.ndarray) -> None:
     assert float(np.median(fracs)) > 10 * gate.config.min_changed_fraction
 
 
+@pytest.mark.services
 def test_gate_skips_static_street_and_opens_for_people(vtest_frames: np.ndarray, empty_street: np.ndarray) -> None:
     rng = np.random.default_rng(1)
     quiet = [_noisy(empty_street, rng) for _ in range(120)]

@@ -54,6 +54,7 @@ def expected_sampled(vtest: Path, n: int, gate: MotionGateConfig, sampler: Sampl
         return sum(1 for f in src.frames() if g.check(f.image, f.pts).passed and s.take(f.pts))
 
 
+@pytest.mark.services
 def test_core_in_process_frames_flow_and_stats_add_up(vtest: Path) -> None:
     cams = [CameraSpec(id=f"c{i}", url=str(vtest), width=320, max_frames=300) for i in range(2)]
     cams.append(CameraSpec(id="sim1", url="sim://s1", max_frames=200, sim_size=(160, 120)))
@@ -218,6 +219,7 @@ def test_launch_shards_from_an_assignment(ray_cluster: str) -> None:
             ray.kill(h)
 
 
+@pytest.mark.services
 def test_shard_turns_a_camera_outage_into_offline_and_recovery_events() -> None:
     cams = [CameraSpec(id="flaky", url="sim://f", realtime=True, fps=20, sim_size=(64, 48), grace_s=0.5,
                        sim_outages=[(0.5, 2.5)]),

@@ -7,6 +7,7 @@ import pytest
 from cluster.pipeline import RunConfig, camera_specs, run, status
 
 
+@pytest.mark.services
 def test_camera_specs_per_source():
     from cluster.city import load_city_graph
     from cluster.config import load_city

@@ -20,6 +20,7 @@ def hatyai():
     return city, build_registry(city, load_city_graph(city))
 
 
+@pytest.mark.services
 def test_hatyai_registry_counts_and_marks(hatyai):
     city, reg = hatyai
     cams = reg.cameras_frame()
@@ -41,6 +42,7 @@ def test_hatyai_registry_counts_and_marks(hatyai):
     assert zone_polygon(city)[1].area / 1e6 == pytest.approx(0.47, rel=0.01)
 
 
+@pytest.mark.services
 def test_registry_is_deterministic(hatyai):
     city, reg = hatyai
     again = build_registry(city, load_city_graph(city))
@@ -48,6 +50,7 @@ def test_registry_is_deterministic(hatyai):
     assert reg.places_frame().equals(again.places_frame())
 
 
+@pytest.mark.services
 def test_betong_places_generated_on_the_graph():
     city = load_city("betong")
     reg = build_registry(city, load_city_graph(city))
@@ -59,6 +62,7 @@ def test_betong_places_generated_on_the_graph():
     assert (reg.cameras_frame()["kind"] == "cctv").sum() == 204
 
 
+@pytest.mark.services
 def test_chiangmai_registry_on_real_osm(shared_data):
     city = load_city("chiangmai")
     G = load_city_graph(city)

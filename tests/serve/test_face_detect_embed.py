@@ -34,6 +34,7 @@ def test_batch_detection_matches_single_and_mirror_geometry(face_detector, astro
     assert abs((w - a[2]) - m[0]) < 8 and abs((w - a[0]) - m[2]) < 8
 
 
+@pytest.mark.services
 def test_downscaled_detection_reports_original_pixels(astronaut):
     from serve.face.detect import FaceDetector
 

@@ -70,6 +70,7 @@ def test_loads_state_dict_from_models_bucket(isolated_homes, s3_store, face_dete
         s3_store.client.remove_object(MODELS_BUCKET, key)
 
 
+@pytest.mark.services  # imports torch
 def test_unreadable_weights_file_is_a_clear_error(isolated_homes):
     bad = isolated_homes / "bad.pt"
     bad.write_bytes(b"this is not a torch file")

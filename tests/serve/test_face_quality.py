@@ -64,5 +64,9 @@ def test_bench_report_shape(face_detector, dlib_embedder):
         assert v["faces"] == v["calls"] * int(v["faces"] / v["calls"]) and v["faces_per_s"] > 0
         assert v["latency_p99_s"] >= v["latency_p50_s"] > 0
     assert rep["batch_sizes"]["2"]["faces"] == 4  # every frame's pasted face is found
-    assert rep["batched_unbatched_ratio"] > 0
+    # the ratio is the best batch size's throughput over batch size 1's: at least 1, and exactly that quotient
+    fps = {int(k): v["faces_per_s"] for k, v in rep["batch_sizes"].items()}
+    assert rep["best_batch_size"] == max(fps, key=fps.get)
+    assert rep["batched_unbatched_ratio"] == pytest.approx(fps[rep["best_batch_size"]] / fps[1], abs=1e-3)
+    assert rep["batched_unbatched_ratio"] >= 1.0
     json.dumps(rep)

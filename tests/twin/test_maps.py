@@ -64,6 +64,7 @@ def test_coverage_wedge_is_a_sector_pointing_along_the_heading() -> None:
         maps.coverage_wedges([lon], [lat], [0.0], [60.0], [0.0])
 
 
+@pytest.mark.services
 def test_camera_part_on_the_real_registry(hatyai) -> None:
     _, _, reg, _ = hatyai
     cams = reg.cameras_frame()  # registry columns: id, lon, lat, heading_deg, fov_deg, range_m, owner, ...
@@ -90,6 +91,7 @@ def test_camera_part_on_the_real_registry(hatyai) -> None:
         assert _utm_area(w) == pytest.approx(math.pi * c.range_m**2 * c.fov_deg / 360, rel=0.03)
 
 
+@pytest.mark.services
 def test_alerts_trips_risk_and_density_configs(hatyai) -> None:
     _, _, reg, layers = hatyai
     al = layers["alerts"]
@@ -132,6 +134,7 @@ def test_alerts_trips_risk_and_density_configs(hatyai) -> None:
     assert maps.incident_density(al, kind="heatmap").layers[0]["type"] == "heatmap"
 
 
+@pytest.mark.services
 def test_bad_input_says_what_is_wrong(hatyai) -> None:
     _, _, reg, layers = hatyai
     with pytest.raises(maps.MapInputError, match=r"missing column.*heading_deg"):
@@ -147,6 +150,7 @@ def test_bad_input_says_what_is_wrong(hatyai) -> None:
         _ = m.datasets
 
 
+@pytest.mark.services
 def test_map_config_and_jupyter_widget(hatyai) -> None:
     _, G, reg, layers = hatyai
     m, demo = build_map(CityModel(reg.city, G, reg), layers)
@@ -175,6 +179,7 @@ def test_map_config_and_jupyter_widget(hatyai) -> None:
     json.dumps(wire, default=str)
 
 
+@pytest.mark.services
 def test_offline_page_is_self_contained(hatyai) -> None:
     _, G, reg, layers = hatyai
     m, _ = build_map(CityModel(reg.city, G, reg), layers)
@@ -205,6 +210,7 @@ def _near(img: np.ndarray, color: str, tol: int = 14) -> int:
     return int((np.abs(img.astype(int) - rgb).max(axis=2) <= tol).sum())
 
 
+@pytest.mark.services
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium for the offline render test")
 def test_exported_map_renders_offline_in_chromium(hatyai, tmp_path: Path) -> None:
     from PIL import Image
@@ -232,6 +238,7 @@ def test_exported_map_renders_offline_in_chromium(hatyai, tmp_path: Path) -> Non
     assert _near(blank, maps.OWNER_COLORS["police"]) < 5 and _near(blank, maps.ALERT_KIND_COLORS["face"]) < 5
 
 
+@pytest.mark.services
 def test_places_part_keeps_the_patrol_round(hatyai) -> None:
     city, _, reg, _ = hatyai
     part = maps.places(reg.places_frame(), kinds=["qr", "sos"])

@@ -37,6 +37,7 @@ def existing(cm_graph: nx.MultiDiGraph) -> cv.Sites:
     return cv.cameras_to_sites(reg.cameras_frame(), 32647)
 
 
+@pytest.mark.services
 def test_street_samples_cover_the_zone_streets(demand: cv.Demand, zone: shapely.Polygon) -> None:
     total = sum(g.length for g in demand.edge_geoms)
     assert abs(demand.length_m.sum() - total) < 1e-6 * total
@@ -89,6 +90,7 @@ def test_coverage_matrix_matches_single_sites(demand: cv.Demand, candidates: cv.
     assert {"node", "pole"} <= set(candidates.kind.tolist())
 
 
+@pytest.mark.services
 def test_pinned_cameras_never_move(demand: cv.Demand, candidates: cv.Sites, existing: cv.Sites) -> None:
     out = pl.place(demand, candidates, existing, p=5, method="exact", time_limit_s=20)
     assert out.pinned_xy == [(float(a), float(b), float(h)) for a, b, h in
@@ -106,6 +108,7 @@ def test_pinned_cameras_never_move(demand: cv.Demand, candidates: cv.Sites, exis
     assert sum(out.result.marginal) == pytest.approx(out.result.objective)
 
 
+@pytest.mark.services
 def test_coverage_never_decreases_with_p(demand: cv.Demand, candidates: cv.Sites, existing: cv.Sites) -> None:
     A = cv.coverage_matrix(demand, candidates)
     w = demand.weighted()
@@ -151,6 +154,7 @@ def test_exact_backends_agree_and_report_status(demand: cv.Demand, candidates: c
         pl.solve_exact(A, w, 2, solver="gurobi")  # type: ignore[arg-type]
 
 
+@pytest.mark.services
 def test_time_limited_city_solve_is_not_called_optimal_without_proof(cm_proj: nx.MultiDiGraph) -> None:
     # The whole Chiang Mai extract, 60 new cameras, 1 s: whatever comes back, status and gap must agree.
     d = cv.sample_streets(cm_proj, 10.0)

@@ -16,6 +16,8 @@ from twin import graph
 from twin import patrol as pt
 from twin import risk as rk
 
+pytestmark = pytest.mark.services  # a solver, a notebook, plots or a benchmark: slow on its own
+
 
 @pytest.fixture(scope="module")
 def zone_setup(cm_graph: nx.MultiDiGraph, cm_proj: nx.MultiDiGraph) -> dict:

@@ -27,6 +27,7 @@ def test_chiangmai_counts_and_attributes(cm_graph: nx.MultiDiGraph) -> None:
     assert 200_000 < lengths.sum() < 800_000
 
 
+@pytest.mark.services
 def test_chiangmai_drive_subset(shared_data: Path) -> None:
     G = graph.from_osm_file(shared_data / "osm_thai_cities/chiangmai_suthep_nimman_roads.osm.gz", "drive")
     assert (len(G), G.number_of_edges()) == CM_DRIVE
@@ -36,6 +37,7 @@ def test_chiangmai_drive_subset(shared_data: Path) -> None:
     assert any("primary" in c for c in classes) and not any(c <= {"footway", "service"} for c in classes)
 
 
+@pytest.mark.services
 def test_bangkok_counts(bkk_graph: nx.MultiDiGraph) -> None:
     assert (len(bkk_graph), bkk_graph.number_of_edges()) == BKK_ALL
     names = {d.get("name") for _, _, d in bkk_graph.edges(data=True) if isinstance(d.get("name"), str)}
@@ -54,6 +56,7 @@ def test_projection_is_utm47_metric(cm_graph: nx.MultiDiGraph, cm_proj: nx.Multi
     assert graph.utm_epsg_for(98.97, 18.8) == 32647 and graph.utm_epsg_for(102.5, 14.0) == 32648
 
 
+@pytest.mark.services
 def test_pbf_input_matches_xml(tmp_path: Path, shared_data: Path, bkk_graph: nx.MultiDiGraph) -> None:
     pbf = tmp_path / "latkrabang.osm.pbf"
     with osmium.SimpleWriter(str(pbf)) as w:

@@ -81,6 +81,7 @@ def test_agrees_with_osmnx_nearest_edges(cm_proj: nx.MultiDiGraph) -> None:
     assert same >= 290
 
 
+@pytest.mark.services
 def test_many_points_threads_match_single_thread(cm_graph: nx.MultiDiGraph) -> None:
     rng = np.random.default_rng(1)
     n = 120_000

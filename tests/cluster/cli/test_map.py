@@ -62,6 +62,7 @@ def test_map_of_a_given_snapshot_and_bad_input(app: typer.Typer, s3_store: objec
     assert summary["demo_layers"] == ["cameras", "alerts", "patrol_pings", "risk_points"]
 
 
+@pytest.mark.services
 def test_demo_layers_fit_the_twin_schemas_and_are_deterministic() -> None:
     city = load_city("betong")
     G = load_city_graph(city)

@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from cluster.cli.plan import app
 from twin.plan_bench import bench_plan
 
+pytestmark = pytest.mark.services  # a solver, a notebook, plots or a benchmark: slow on its own
+
 
 def _run(*args: str) -> dict:
     r = CliRunner().invoke(app, list(args))

@@ -12,6 +12,8 @@ from nbclient import NotebookClient
 
 from cluster.state import ssz_home
 
+pytestmark = pytest.mark.services  # a solver, a notebook, plots or a benchmark: slow on its own
+
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 

@@ -14,6 +14,8 @@ import pytest
 from cluster.sim.report import PLOTS, Highlight, ReportFiles, markdown_table, write_report
 from cluster.sim.result import EvalResult, KindMetrics
 
+pytestmark = pytest.mark.services  # a solver, a notebook, plots or a benchmark: slow on its own
+
 SIGHTING_COLUMNS = ["sighting_id", "camera_id", "camera_kind", "agent_id", "agent_kind", "subject_id", "listed",
                     "t_in", "t_out", "hour", "night", "min_dist_m", "max_px", "facing", "recognisable", "detected",
                     "alert_delay_s"]

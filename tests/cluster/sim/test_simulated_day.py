@@ -11,6 +11,8 @@ from cluster.sim.scenario import ScenarioConfig
 from cluster.sim.scripts import scripts, watched
 from twin.optics import target_box
 
+pytestmark = pytest.mark.services  # a simulated city, rendered frames: slow on its own
+
 
 @pytest.fixture(scope="module")
 def sim():

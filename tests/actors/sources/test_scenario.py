@@ -8,6 +8,8 @@ import pytest
 from actors.sources import VTEST, CameraSpec, ScenarioSource, SimPass, SimScript, SourceError, source_for
 from twin.optics import target_box
 
+pytestmark = pytest.mark.services  # a simulated city, rendered frames: slow on its own
+
 NOON = 12 * 3600.0
 EPOCH = 1_790_000_000.0
 

@@ -10,21 +10,33 @@ from cluster.cli import app
 GROUPS = {
     "store": ["up", "down", "status"],
     "cluster": ["up", "down", "status"],
-    "config": ["list", "validate", "show"],
+    "config": ["list", "validate", "show", "schema"],
     "api": ["up", "down", "token"],
     "twin": ["build", "snapshot", "map"],
     "bench": ["serve", "twin", "pipeline", "plan"],
     "quality": ["faces", "plates"],
     "plan": ["risk", "cameras", "patrol"],
 }
+COMMANDS = ["demo", "eval", "run", "status"]
+
+
+def test_the_app_holds_exactly_the_documented_groups_and_commands():
+    import typer.main
+
+    root = typer.main.get_command(app)
+    assert set(root.commands) == set(GROUPS) | set(COMMANDS)
+    for group, commands in GROUPS.items():
+        assert sorted(root.commands[group].commands) == sorted(commands), group
 
 
 @pytest.mark.parametrize(("group", "commands"), sorted(GROUPS.items()))
 def test_group_lists_its_commands(group, commands):
     res = CliRunner().invoke(app, [group, "--help"])
     assert res.exit_code == 0, res.output
+    # each command is a row of the help's command table: its name first, then its one-line help
+    rows = {line.strip(" │|").split()[0] for line in res.output.splitlines() if line.strip(" │|")}
     for c in commands:
-        assert c in res.output, (group, c)
+        assert c in rows, (group, c, res.output)
 
 
 def test_config_list_shows_the_bundled_cities():

@@ -7,7 +7,10 @@ import time
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
+
+pytestmark = pytest.mark.services  # a solver, a notebook, plots or a benchmark: slow on its own
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "planner.ipynb"
 

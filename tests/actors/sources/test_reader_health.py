@@ -22,6 +22,7 @@ from actors.sources import (
 )
 
 
+@pytest.mark.services
 def test_file_source_decodes_vtest_as_contiguous_rgb(vtest: Path) -> None:
     src = PyAVSource(CameraSpec(id="c1", url=str(vtest), width=320, max_frames=40))
     with src:
@@ -34,6 +35,7 @@ def test_file_source_decodes_vtest_as_contiguous_rgb(vtest: Path) -> None:
     assert 20 < f.image.mean() < 235  # a real picture, not blank
 
 
+@pytest.mark.services
 def test_file_loop_continues_past_the_end_with_increasing_pts(vtest: Path) -> None:
     src = PyAVSource(CameraSpec(id="c1", url=str(vtest), width=64, loop=True, max_frames=900))
     with src:
@@ -42,6 +44,7 @@ def test_file_loop_continues_past_the_end_with_increasing_pts(vtest: Path) -> No
     assert all(b > a for a, b in itertools.pairwise(pts))
 
 
+@pytest.mark.services
 def test_corrupt_frames_are_skipped_and_counted(vtest: Path, tmp_path: Path) -> None:
     data = bytearray(vtest.read_bytes())
     rng = np.random.default_rng(0)
@@ -116,6 +119,7 @@ def test_health_state_machine_with_a_clock() -> None:
     assert [e.kind for e in h.poll()] == ["camera-offline"] and h.poll() == []
 
 
+@pytest.mark.services
 def test_simulated_outage_goes_offline_and_recovers_while_other_camera_flows() -> None:
     got: dict[str, int] = {"out": 0, "ok": 0}
     lock = threading.Lock()

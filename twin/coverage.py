@@ -88,7 +88,20 @@ class Sites:
 
 def street_edges(P: nx.MultiDiGraph, zone: shapely.Geometry | None = None
                  ) -> tuple[list[tuple[int, int, int]], list[shapely.LineString]]:
-    """One (u, v, key) and metric line per street, whatever its direction; clipped to ``zone`` when given."""
+    """One ``(u, v, key)`` and metric line per street, whatever its direction.
+
+    Parameters
+    ----------
+    P
+        The projected street graph (metres).
+    zone
+        Clip the streets to this metric polygon (None: all streets).
+
+    Returns
+    -------
+    keys, lines
+        Equal-length lists: the street's edge and its (clipped) line in metres.
+    """
     if not P.graph.get("crs") or str(P.graph["crs"]).lower() in {"epsg:4326", "wgs84"}:
         raise CoverageError("coverage needs a metric graph: project it first with twin.graph.project(G, epsg)")
     e = ox.convert.graph_to_gdfs(P, nodes=False, fill_edge_geometry=True).reset_index()
@@ -113,7 +126,23 @@ def street_edges(P: nx.MultiDiGraph, zone: shapely.Geometry | None = None
 
 
 def sample_streets(P: nx.MultiDiGraph, spacing_m: float = 8.0, zone: shapely.Geometry | None = None) -> Demand:
-    """Sample every street every ``spacing_m`` metres (mid-points of equal pieces); vectorised with shapely."""
+    """Sample every street every ``spacing_m`` metres (mid-points of equal pieces), vectorised with shapely.
+
+    Parameters
+    ----------
+    P
+        The projected street graph (metres).
+    spacing_m
+        Spacing of the sample points along each street (m).
+    zone
+        Only the streets' parts inside this metric polygon.
+
+    Returns
+    -------
+    Demand
+        n sample points: metric ``x``, ``y``, the street length each stands for (``length_m``, m, <= spacing_m),
+        their street (``edge``, a row of ``edges``) and a risk ``weight`` (None = 1 until a risk model sets it).
+    """
     if spacing_m <= 0:
         raise CoverageError(f"spacing_m must be positive, got {spacing_m}")
     edges, geoms = street_edges(P, zone)
@@ -129,7 +158,25 @@ def sample_streets(P: nx.MultiDiGraph, spacing_m: float = 8.0, zone: shapely.Geo
 
 
 def wedge(x: float, y: float, heading_deg: float, fov_deg: float, range_m: float, steps: int = 16) -> shapely.Polygon:
-    """The field-of-view sector of a camera as a polygon (compass heading: 0 = north, clockwise)."""
+    """The field-of-view sector of a camera as a polygon.
+
+    Parameters
+    ----------
+    x, y
+        The camera (metric, m).
+    heading_deg
+        Compass heading (degrees: 0 = north, clockwise).
+    fov_deg
+        Horizontal field of view (degrees).
+    range_m
+        Useful range (m).
+    steps
+        Vertices along the arc.
+
+    Returns
+    -------
+    shapely.Polygon
+    """
     if fov_deg >= 360:
         return shapely.Point(x, y).buffer(range_m)
     a = np.radians(heading_deg + np.linspace(-fov_deg / 2, fov_deg / 2, steps + 1))
@@ -163,7 +210,22 @@ class Corridor:
 
 def covered_by_site(demand: Demand, x: float, y: float, heading_deg: float, fov_deg: float, range_m: float,
                     corridor: Corridor | None = None) -> np.ndarray:
-    """Indices of the demand points one camera sees: within range, inside the wedge, (optionally) in sight."""
+    """Indices of the demand points one camera sees: within range, inside the wedge and (optionally) in sight.
+
+    Parameters
+    ----------
+    demand
+        The street sample points.
+    x, y, heading_deg, fov_deg, range_m
+        The camera (metric position in m, compass heading and field of view in degrees, range in m).
+    corridor
+        When given, a point is seen only along a sight line inside the street corridor.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (k,), int: indices into ``demand``.
+    """
     idx = np.asarray(demand.tree.query_ball_point([x, y], r=range_m), dtype=int)
     if idx.size == 0:
         return idx
@@ -175,7 +237,22 @@ def covered_by_site(demand: Demand, x: float, y: float, heading_deg: float, fov_
 
 
 def coverage_matrix(demand: Demand, sites: Sites, corridor: Corridor | None = None) -> sp.csr_matrix:
-    """Sparse boolean matrix (sites × demand points): entry (j, i) is true when site j sees point i."""
+    """Which site sees which demand point.
+
+    Parameters
+    ----------
+    demand
+        n street sample points.
+    sites
+        m camera sites.
+    corridor
+        Sight lines inside the street corridor (None: the wedge only).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Shape (m, n), bool: entry (j, i) is true when site j sees point i.
+    """
     rows, cols = [], []
     for j in range(len(sites)):
         idx = covered_by_site(demand, float(sites.x[j]), float(sites.y[j]), float(sites.heading_deg[j]),
@@ -194,8 +271,33 @@ def _bearing(ax: float, ay: float, bx: float, by: float) -> float:
 def candidate_sites(P: nx.MultiDiGraph, demand: Demand, fov_deg: float = 60.0, range_m: float = 40.0,
                     pole_spacing_m: float = 50.0, max_headings: int = 4, zone: shapely.Geometry | None = None,
                     kerb_offset_m: float = 0.0) -> Sites:
-    """Candidate camera sites: intersections looking along up to ``max_headings`` incident streets, and poles
-    every ``pole_spacing_m`` along each street looking both ways along it. Restricted to ``zone`` if given."""
+    """Candidate camera sites on the streets.
+
+    Intersections looking along up to ``max_headings`` incident streets, and poles every ``pole_spacing_m`` along
+    each street looking both ways along it.
+
+    Parameters
+    ----------
+    P
+        The projected street graph (metres).
+    demand
+        The street sample points (sites with nothing to see are dropped).
+    fov_deg, range_m
+        Field of view (degrees) and range (m) of a new camera.
+    pole_spacing_m
+        Distance between poles along a street (m).
+    max_headings
+        Headings tried at an intersection.
+    zone
+        Only sites inside this metric polygon.
+    kerb_offset_m
+        Poles stand this far from the street's axis (m).
+
+    Returns
+    -------
+    Sites
+        Sites of kind ``node`` or ``pole``.
+    """
     xs, ys, hs, kinds, refs = [], [], [], [], []
     # Intersections: look along each incident street (bearing of the street's first few metres).
     node_edges: dict[int, list[float]] = {}
@@ -240,7 +342,21 @@ def candidate_sites(P: nx.MultiDiGraph, demand: Demand, fov_deg: float = 60.0, r
 
 def sites_from_cameras(x: np.ndarray, y: np.ndarray, heading_deg: np.ndarray, fov_deg: np.ndarray,
                        range_m: np.ndarray, ids: list[str] | np.ndarray) -> Sites:
-    """Existing cameras (metric x/y) as sites of kind ``existing``."""
+    """Existing cameras as sites of kind ``existing``.
+
+    Parameters
+    ----------
+    x, y
+        Shape (m,): metric positions (m).
+    heading_deg, fov_deg, range_m
+        Shape (m,): compass heading and field of view (degrees), range (m).
+    ids
+        Shape (m,): the camera ids.
+
+    Returns
+    -------
+    Sites
+    """
     n = len(x)
     if not (len(y) == len(heading_deg) == len(fov_deg) == len(range_m) == len(ids) == n):
         raise CoverageError("camera arrays must all have the same length")
@@ -250,7 +366,21 @@ def sites_from_cameras(x: np.ndarray, y: np.ndarray, heading_deg: np.ndarray, fo
 
 
 def cameras_to_sites(cameras: object, epsg: int) -> Sites:
-    """Fixed cameras from a DataFrame/records with lon, lat, heading_deg, fov_deg, range_m and id/camera_id."""
+    """Fixed cameras as sites, from WGS84 rows.
+
+    Parameters
+    ----------
+    cameras
+        A DataFrame (or records) with ``lon``, ``lat``, ``heading_deg``, ``fov_deg``, ``range_m`` and ``id`` or
+        ``camera_id``.
+    epsg
+        The metric CRS of the sites.
+
+    Returns
+    -------
+    Sites
+        Sites of kind ``existing``.
+    """
     import pandas as pd
 
     from twin.graph import utm_transformers
@@ -269,7 +399,13 @@ def cameras_to_sites(cameras: object, epsg: int) -> Sites:
 
 
 def covered_mask(demand: Demand, sites: Sites, corridor: Corridor | None = None) -> np.ndarray:
-    """Boolean per demand point: seen by at least one of ``sites``."""
+    """Which demand points at least one of ``sites`` sees.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n,), bool, one per demand point.
+    """
     if len(sites) == 0:
         return np.zeros(len(demand), bool)
     A = coverage_matrix(demand, sites, corridor)

@@ -301,9 +301,29 @@ def _apply_checks(layer: str, t: pa.Table, rows: np.ndarray, city: str | None, p
 
 
 def validate_rows(layer: str, rows: Iterable[Mapping[str, Any]], city: str | None = None) -> AppendResult:
-    """Validate row dicts for a layer: accepted rows as an Arrow table of its schema, plus rejections.
+    """Validate row dicts for a layer.
 
     Missing nullable fields are null; ``city`` (when given) fills a missing city and rejects rows of others.
+
+    Parameters
+    ----------
+    layer
+        A layer name (:data:`twin.schemas.LAYERS`).
+    rows
+        The rows as dicts.
+    city
+        The city the rows must belong to.
+
+    Returns
+    -------
+    AppendResult
+        The accepted rows as an Arrow table of the layer's schema, and a rejection (row, field, reason) per
+        refused row.
+
+    Raises
+    ------
+    KeyError
+        For an unknown layer.
     """
     sch = schema(layer)
     names = set(sch.names)
@@ -352,9 +372,27 @@ def _relaxed(sch: pa.Schema) -> pa.Schema:
 def validate_table(layer: str, table: pa.Table, city: str | None = None) -> AppendResult:
     """Validate a whole Arrow table (bulk input) with column-at-a-time checks.
 
-    Columns are matched by name and cast to the layer's types; absent nullable columns become null. A
-    column that cannot be cast at all, an unknown column or an absent required column raises a
-    :class:`LayerError` for the whole table (row 0..n are all affected), since no row could be kept.
+    Columns are matched by name and cast to the layer's types; absent nullable columns become null.
+
+    Parameters
+    ----------
+    layer
+        A layer name.
+    table
+        The input table (n rows).
+    city
+        The city the rows must belong to.
+
+    Returns
+    -------
+    AppendResult
+        The accepted rows and the rejections (row, field, reason).
+
+    Raises
+    ------
+    LayerError
+        For a column that cannot be cast at all, an unknown column or an absent required column: no row
+        could be kept.
     """
     sch = schema(layer)
     problems: list[Rejection] = []

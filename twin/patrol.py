@@ -51,7 +51,23 @@ class Stop(BaseModel):
 
 
 def hotspot_stop(id: str, node: int, risk: float, dwell_s: float = 12 * 60) -> Stop:
-    """An optional hot-spot stop with a Koper-curve dwell (10-15 minutes) and its risk as prize."""
+    """An optional hot-spot stop with a Koper-curve dwell (10-15 minutes) and its risk as prize.
+
+    Parameters
+    ----------
+    id
+        Stop id.
+    node
+        Graph node of the stop.
+    risk
+        Relative risk (the prize, before scaling).
+    dwell_s
+        Planned dwell (s).
+
+    Returns
+    -------
+    Stop
+    """
     if not 600 <= dwell_s <= 900:
         raise PatrolError(f"hot-spot dwell {dwell_s:.0f}s is outside the Koper window of 10-15 minutes (600-900s)")
     return Stop(id=id, node=node, kind="hotspot", service_s=dwell_s, mandatory=False, prize=max(0.0, risk))
@@ -61,8 +77,26 @@ def hotspot_stops(G: nx.MultiDiGraph, segments: pd.DataFrame, n: int = 8, min_se
                   dwell_s: float = 12 * 60, prize_scale: float = 60.0) -> list[Stop]:
     """The ``n`` riskiest streets as optional hot-spot stops, at least ``min_separation_m`` apart.
 
-    ``segments`` is :func:`twin.risk.segment_risk` output (u, v, risk; sorted riskiest first). Each stop sits
-    at the street's routable end node; its prize is risk × ``prize_scale`` seconds of travel.
+    Each stop sits at the street's routable end node; its prize is risk × ``prize_scale`` seconds of travel.
+
+    Parameters
+    ----------
+    G
+        The projected street graph (metres).
+    segments
+        :func:`twin.risk.segment_risk` output (``u``, ``v``, ``risk``; riskiest first).
+    n
+        Stops.
+    min_separation_m
+        Minimum distance between two stops (m).
+    dwell_s
+        Planned dwell per stop (s).
+    prize_scale
+        Seconds of travel one unit of relative risk is worth.
+
+    Returns
+    -------
+    list of Stop
     """
     routable = max(nx.strongly_connected_components(G), key=len)
     chosen: list[Stop] = []
@@ -131,10 +165,24 @@ def _weight(speed_kph: float | None) -> str | object:
 
 
 def nearest_nodes(G: nx.MultiDiGraph, x: np.ndarray, y: np.ndarray, routable: bool = True) -> np.ndarray:
-    """The graph node nearest each point (same CRS as the graph's node x/y).
+    """The graph node nearest each point.
 
     With ``routable`` (default) only nodes of the largest strongly connected component are used, so that a
     patrol can drive there from the station and back on one-way streets.
+
+    Parameters
+    ----------
+    G
+        A street graph.
+    x, y
+        Shape (k,): positions in the graph's CRS (metres for a projected graph).
+    routable
+        Only nodes a patrol can reach and leave.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (k,), int node ids.
     """
     ids = np.array(sorted(max(nx.strongly_connected_components(G), key=len)) if routable else list(G.nodes))
     xy = np.array([(G.nodes[n]["x"], G.nodes[n]["y"]) for n in ids])
@@ -143,7 +191,22 @@ def nearest_nodes(G: nx.MultiDiGraph, x: np.ndarray, y: np.ndarray, routable: bo
 
 
 def travel_matrix(G: nx.MultiDiGraph, nodes: list[int], speed_kph: float | None = 20.0) -> np.ndarray:
-    """Shortest travel times (s) between the given nodes over the directed street graph."""
+    """Shortest travel times between the given nodes over the directed street graph.
+
+    Parameters
+    ----------
+    G
+        The projected street graph.
+    nodes
+        k node ids.
+    speed_kph
+        Driving speed (km/h); None = each edge's own ``travel_time``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (k, k), seconds; unreachable pairs get ``UNREACHABLE_S``.
+    """
     missing = [n for n in nodes if n not in G]
     if missing:
         raise PatrolError(f"nodes {missing[:5]} are not on the street graph")
@@ -272,7 +335,20 @@ def plan_rounds(G: nx.MultiDiGraph, depot: int, stops: list[Stop], units: int = 
 
 
 def coverage_probabilities(risk: np.ndarray, k: float) -> np.ndarray:
-    """Visit probabilities ∝ risk, capped at 1, summing to ``k`` (expected hot spots visited per day)."""
+    """Visit probabilities ∝ risk, capped at 1, summing to ``k`` (expected hot spots visited per day).
+
+    Parameters
+    ----------
+    risk
+        Shape (n,): risk of each candidate hot spot (>= 0).
+    k
+        Expected visits per day (<= n).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n,), each in [0, 1], summing to ``k``.
+    """
     r = np.clip(np.asarray(risk, float), 0, None)
     if k <= 0 or r.sum() == 0:
         return np.zeros_like(r)
@@ -292,8 +368,25 @@ def coverage_probabilities(risk: np.ndarray, k: float) -> np.ndarray:
 
 
 def sample_rounds(pi: np.ndarray, days: int, seed: int = 0) -> list[np.ndarray]:
-    """For each day, the indices of hot spots to visit: systematic sampling over a fresh random order, so
-    each index appears with probability ``pi[i]`` and each day has ``round(sum(pi))`` stops."""
+    """For each day, the indices of the hot spots to visit.
+
+    Systematic sampling over a fresh random order, so each index appears with probability ``pi[i]`` and each day
+    has ``round(sum(pi))`` stops.
+
+    Parameters
+    ----------
+    pi
+        Shape (n,): visit probabilities (:func:`coverage_probabilities`).
+    days
+        Days to draw.
+    seed
+        Random seed.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``days`` arrays of indices into ``pi``.
+    """
     pi = np.asarray(pi, float)
     if (pi < 0).any() or (pi > 1 + 1e-9).any():
         raise PatrolError("probabilities must be in [0, 1]")
@@ -323,9 +416,29 @@ def isochrones(G: nx.MultiDiGraph, sources: list[int], demand: object, minutes: 
                speed_kph: float | None = 20.0, dispatch_s: float = 60.0) -> Isochrones:
     """Share of the zone's street length reachable from any of ``sources`` within each time limit.
 
-    ``demand`` is a :class:`twin.coverage.Demand` on the same (metric) graph. A street point's time is
-    ``dispatch_s`` (call to wheels rolling) plus the best over its street's two end nodes of (node time +
-    distance along the street / speed). The default 20 km/h is an urban response speed in night traffic.
+    A street point's time is ``dispatch_s`` (call to wheels rolling) plus the best over its street's two end
+    nodes of (node time + distance along the street / speed). The default 20 km/h is an urban response speed in
+    night traffic.
+
+    Parameters
+    ----------
+    G
+        The projected street graph (metres).
+    sources
+        Start nodes (the station, patrol positions).
+    demand
+        A :class:`twin.coverage.Demand` on the same graph.
+    minutes
+        Time limits (min).
+    speed_kph
+        Driving speed (km/h); None = each edge's own ``travel_time``.
+    dispatch_s
+        Time from the call to wheels rolling (s).
+
+    Returns
+    -------
+    Isochrones
+        ``share`` of street length within each limit and ``reach_s`` per sample point (s).
     """
     from twin.coverage import Demand
 
@@ -363,10 +476,27 @@ def compare_day(plan: PatrolPlan, scans: pd.DataFrame, pings: pd.DataFrame | Non
                 window_s: float = 120.0) -> dict:
     """Compare a day's records with the plan: missed checkpoints, and dwell achieved at hot spots.
 
-    ``scans``: checkpoint_id, unit_id and (optionally) valid. ``pings``: unit_id, t_s (seconds from shift
-    start), x, y (metric) — dwell at a hot spot is the time between consecutive pings of the unit that
-    stayed within ``radius_m`` of it (needs ``node_xy``, node -> metric x/y), counted within ``window_s`` of
-    the planned visit so that other visits to the same place are not credited to it.
+    Parameters
+    ----------
+    plan
+        The day's plan.
+    scans
+        QR scans: ``checkpoint_id``, ``unit_id`` and optionally ``valid`` and ``t_s``.
+    pings
+        GPS pings: ``unit_id``, ``t_s`` (seconds from shift start), metric ``x``, ``y``; None skips the dwell.
+    node_xy
+        Node -> metric (x, y), needed with ``pings``.
+    radius_m
+        A ping within this distance of a hot spot counts as being there (m).
+    window_s
+        Pings counted within this time of the planned visit (s).
+
+    Returns
+    -------
+    dict
+        ``checkpoints_planned``, ``missed`` (checkpoint ids, ``id#round`` with several rounds),
+        ``scanned_by_other_unit``, ``checkpoint_rate`` (0-1), ``dwell`` (planned and achieved seconds per hot-spot
+        visit) and ``dwell_ratio`` (achieved / planned; None without hot-spot visits).
     """
     planned = [(r.unit, v) for r in plan.routes for v in r.visits]
     ok = scans[scans["valid"]] if "valid" in scans else scans
@@ -412,8 +542,13 @@ def compare_day(plan: PatrolPlan, scans: pd.DataFrame, pings: pd.DataFrame | Non
 def positions_at(plan: PatrolPlan, t_s: float) -> list[int]:
     """Each unit's node at ``t_s`` (seconds from shift start): its last stop reached, else the station.
 
-    Between stops a unit is placed at the stop it just left (a conservative position: it is on its way).
-    After its round it is back at the station.
+    Between stops a unit is placed at the stop it just left (a conservative position: it is on its way). After
+    its round it is back at the station.
+
+    Returns
+    -------
+    list of int
+        One node per unit.
     """
     out = []
     for r in plan.routes:
@@ -428,8 +563,15 @@ def positions_at(plan: PatrolPlan, t_s: float) -> list[int]:
 def response_over_shift(G: nx.MultiDiGraph, plan: PatrolPlan, demand: object, minutes: float = 5.0,
                         step_s: float = 600.0, speed_kph: float | None = 20.0, dispatch_s: float = 60.0
                         ) -> pd.DataFrame:
-    """Share of the zone's street length that the station or some patrol reaches within ``minutes``, every
-    ``step_s`` over the shift (patrol positions from :func:`positions_at`)."""
+    """Share of the zone's street length that the station or some patrol reaches within ``minutes``.
+
+    Evaluated every ``step_s`` over the shift, patrol positions from :func:`positions_at`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per time step: ``t_s`` (s from shift start), ``units_out`` and ``share`` (0-1).
+    """
     rows = []
     for t in np.arange(0.0, plan.shift_s + 1e-9, step_s):
         pos = positions_at(plan, float(t))

@@ -94,7 +94,20 @@ def _check(A: sp.spmatrix, w: np.ndarray, covered0: np.ndarray | None, p: int) -
 
 
 def pinned_coverage(A_existing: sp.spmatrix | None, n_demand: int) -> np.ndarray:
-    """Demand already covered by the existing (pinned) cameras, from their coverage matrix."""
+    """Demand already covered by the existing (pinned) cameras.
+
+    Parameters
+    ----------
+    A_existing
+        Shape (m, n): their coverage matrix (None: no existing cameras).
+    n_demand
+        n, the demand points.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n,), bool.
+    """
     if A_existing is None or A_existing.shape[0] == 0:
         return np.zeros(n_demand, bool)
     return np.asarray(sp.csr_matrix(A_existing).sum(axis=0)).ravel() > 0
@@ -102,7 +115,27 @@ def pinned_coverage(A_existing: sp.spmatrix | None, n_demand: int) -> np.ndarray
 
 def greedy(A: sp.spmatrix, w: np.ndarray, p: int, covered0: np.ndarray | None = None,
            pinned: list[str] | None = None) -> PlacementResult:
-    """Greedy MCLP: ``p`` sites, each the one adding the most uncovered weighted demand (1 - 1/e bound)."""
+    """Greedy maximal covering: ``p`` sites, each the one adding the most uncovered weighted demand.
+
+    Within 1 - 1/e of the optimum.
+
+    Parameters
+    ----------
+    A
+        Shape (m, n): coverage matrix of the candidate sites.
+    w
+        Shape (n,): demand weights (risk-weighted street length, m).
+    p
+        Sites to choose.
+    covered0
+        Shape (n,), bool: demand already covered (pinned cameras).
+    pinned
+        Ids of the pinned cameras (reported).
+
+    Returns
+    -------
+    PlacementResult
+    """
     A, w, c0 = _check(A, w, covered0, p)
     t0 = time.perf_counter()
     Ac = A.tocsc().astype(np.float64)
@@ -166,11 +199,29 @@ def _merge_demand(A: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.nd
 def solve_exact(A: sp.spmatrix, w: np.ndarray, p: int, covered0: np.ndarray | None = None,
                 pinned: list[str] | None = None, time_limit_s: float = 30.0, mip_rel_gap: float = 0.0,
                 warm_start: bool = True, solver: Solver = "ortools-scip") -> PlacementResult:
-    """Exact MCLP (see the module note on backends): max Σ w_i y_i, y_i ≤ Σ_{j sees i} x_j, Σ x_j = p.
+    """Exact maximal covering (see the module note on backends): max Σ w_i y_i, y_i <= Σ_{j sees i} x_j, Σ x_j = p.
 
-    Pinned coverage ``covered0`` is removed from the objective. Greedy gives the warm start and a
-    floor: if the time-limited solver returns something worse than greedy, greedy's sites are returned with
-    the solver's bound. ``status`` is the solver's model status, not PuLP's "Optimal" label.
+    Pinned coverage ``covered0`` is removed from the objective. Greedy gives the warm start and a floor: if the
+    time-limited solver returns something worse than greedy, greedy's sites are returned with the solver's
+    bound. ``status`` is the solver's model status, not PuLP's "Optimal" label.
+
+    Parameters
+    ----------
+    A, w, p, covered0, pinned
+        As for :func:`greedy`.
+    time_limit_s
+        Solver time limit (s).
+    mip_rel_gap
+        Relative gap at which the solver may stop.
+    warm_start
+        Start from the greedy solution.
+    solver
+        The backend.
+
+    Returns
+    -------
+    PlacementResult
+        With the solver, its status, best bound and gap.
     """
     A, w, c0 = _check(A, w, covered0, p)
     t0 = time.perf_counter()
@@ -234,10 +285,27 @@ class Placement(BaseModel):
 def place(demand: object, candidates: object, existing: object | None, p: int,
           method: Literal["greedy", "exact"] = "greedy", corridor: object | None = None,
           time_limit_s: float = 30.0, solver: Solver = "ortools-scip") -> Placement:
-    """Choose ``p`` new camera sites among ``candidates`` with the ``existing`` cameras pinned.
+    """Choose ``p`` new camera sites among ``candidates`` with the ``existing`` cameras pinned (never moved).
 
-    ``demand`` is a :class:`twin.coverage.Demand` (its risk weights used), ``candidates``/``existing`` are
-    :class:`twin.coverage.Sites`. Existing cameras are returned exactly as given: they are never moved.
+    Parameters
+    ----------
+    demand
+        A :class:`twin.coverage.Demand` (its risk weights used).
+    candidates, existing
+        :class:`twin.coverage.Sites` (``existing`` may be None).
+    p
+        New sites.
+    method
+        ``greedy`` or ``exact``.
+    corridor
+        A :class:`twin.coverage.Corridor` for sight lines (None: wedges only).
+    time_limit_s, solver
+        For ``exact``.
+
+    Returns
+    -------
+    Placement
+        The result, the pinned sites as given and the new sites (metric x/y, heading, kind).
     """
     from twin import coverage as cv
 

@@ -97,7 +97,22 @@ class Features:
 
 
 def decay(demand: Demand, fx: np.ndarray, fy: np.ndarray, bandwidth_m: float) -> np.ndarray:
-    """Per demand point, Σ over features of exp(-d / bandwidth), features farther than 3 bandwidths ignored."""
+    """Exposure of each street sample point to a set of features: Σ exp(-d / bandwidth).
+
+    Parameters
+    ----------
+    demand
+        n street sample points.
+    fx, fy
+        Shape (k,): metric feature positions (m).
+    bandwidth_m
+        Decay length (m); features farther than 3 bandwidths are ignored.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n,), >= 0.
+    """
     out = np.zeros(len(demand))
     if len(fx) == 0:
         return out
@@ -112,7 +127,22 @@ def decay(demand: Demand, fx: np.ndarray, fy: np.ndarray, bandwidth_m: float) ->
 
 def factor_matrix(demand: Demand, features: Features, config: RiskConfig | None = None) -> tuple[np.ndarray,
                                                                                                  list[str]]:
-    """Exposure of each street sample point to each configured factor (n_points × n_factors)."""
+    """Exposure of each street sample point to each configured risk factor.
+
+    Parameters
+    ----------
+    demand
+        n street sample points.
+    features
+        The positions of the features (places, risk points) by kind.
+    config
+        Factors and bandwidths (default :class:`RiskConfig`).
+
+    Returns
+    -------
+    X, names
+        X of shape (n, f) and the f factor names.
+    """
     config = config or RiskConfig()
     names = [f.kind for f in config.factors]
     X = np.column_stack([decay(demand, features.x[features.kind == f.kind], features.y[features.kind == f.kind],
@@ -142,13 +172,29 @@ class RiskModel(BaseModel):
 
 
 def hand_model(config: RiskConfig | None = None) -> RiskModel:
-    """The model of hand weights from config (no incident history)."""
+    """The risk model of hand weights from ``config`` (no incident history needed).
+    """
     config = config or RiskConfig()
     return RiskModel(names=[f.kind for f in config.factors], coef=[f.weight for f in config.factors])
 
 
 def edge_counts(demand: Demand, inc_x: np.ndarray, inc_y: np.ndarray, max_m: float = 50.0) -> np.ndarray:
-    """Incidents per demand point (each incident to its nearest street sample within ``max_m``)."""
+    """Incidents per demand point: each incident goes to its nearest street sample point within ``max_m``.
+
+    Parameters
+    ----------
+    demand
+        n street sample points.
+    inc_x, inc_y
+        Shape (k,): metric incident positions (m).
+    max_m
+        Incidents farther than this from every street are dropped (m).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n,), int counts.
+    """
     counts = np.zeros(len(demand))
     if len(inc_x):
         d, i = demand.tree.query(np.column_stack([inc_x, inc_y]), distance_upper_bound=max_m)
@@ -157,7 +203,13 @@ def edge_counts(demand: Demand, inc_x: np.ndarray, inc_y: np.ndarray, max_m: flo
 
 
 def segment_table(demand: Demand, X: np.ndarray, counts: np.ndarray | None = None) -> pd.DataFrame:
-    """Per street: length, mean exposure per factor and incident count (the unit of the count regression)."""
+    """Per street: its length (m), mean exposure per factor and incident count (the unit of the regression).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per street (indexed by ``edge``): one column per factor (0..f-1), ``length_m``, ``count``.
+    """
     df = pd.DataFrame(X * demand.length_m[:, None])
     df["edge"] = demand.edge
     df["length_m"] = demand.length_m
@@ -171,10 +223,30 @@ def segment_table(demand: Demand, X: np.ndarray, counts: np.ndarray | None = Non
 
 def fit(demand: Demand, X: np.ndarray, names: list[str], inc_x: np.ndarray, inc_y: np.ndarray,
         min_incidents: int = 20) -> RiskModel:
-    """Fit β by a count regression of incidents per street on the factors (street length as exposure).
+    """Fit the factor weights β by a count regression of incidents per street (street length as exposure).
 
     Poisson GLM first; when the Pearson dispersion exceeds 1.5 a negative binomial model is fitted instead.
-    Needs ``min_incidents`` incidents: with fewer, raise (use :func:`hand_model`).
+
+    Parameters
+    ----------
+    demand
+        n street sample points.
+    X, names
+        The factor matrix, shape (n, f), and its names (:func:`factor_matrix`).
+    inc_x, inc_y
+        Shape (k,): metric incident positions (m).
+    min_incidents
+        Fewer incidents than this raise.
+
+    Returns
+    -------
+    RiskModel
+        The fitted weights (``source`` says which model).
+
+    Raises
+    ------
+    RiskError
+        With fewer than ``min_incidents`` incidents (use :func:`hand_model`) or a regression that fails.
     """
     import statsmodels.api as sm
 
@@ -209,7 +281,21 @@ def fit(demand: Demand, X: np.ndarray, names: list[str], inc_x: np.ndarray, inc_
 
 
 def segment_risk(demand: Demand, score: np.ndarray) -> pd.DataFrame:
-    """Per street (u, v, key): length, mean relative risk and risk-weighted length."""
+    """Risk per street.
+
+    Parameters
+    ----------
+    demand
+        n street sample points.
+    score
+        Shape (n,): relative risk of each point (``model.score(X)``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per street (indexed by its ``edge``): ``u``, ``v``, ``key``, ``length_m``, mean relative ``risk``
+        and ``risk_length`` (risk-weighted length, m), riskiest first.
+    """
     df = pd.DataFrame({"edge": demand.edge, "length_m": demand.length_m, "rw": demand.length_m * score})
     g = df.groupby("edge").sum()
     g["risk"] = g["rw"] / g["length_m"]
@@ -221,9 +307,27 @@ def segment_risk(demand: Demand, score: np.ndarray) -> pd.DataFrame:
 
 def simulate_incidents(demand: Demand, score: np.ndarray, n: int, seed: int = 0,
                        night_share: float = 0.6) -> pd.DataFrame:
-    """SYNTHETIC incidents for demos and tests: street points drawn ∝ length × risk, hours skewed to night.
+    """SYNTHETIC incidents for demos and tests, labelled ``source=simulated`` (never mix with real records).
 
-    Positions are jittered by up to 5 m. Labelled ``source=simulated``; never mix them with real records.
+    Street points are drawn ∝ length × risk, hours skewed to the night, positions jittered by up to 5 m.
+
+    Parameters
+    ----------
+    demand
+        n street sample points.
+    score
+        Shape (n,): relative risk.
+    n
+        Incidents.
+    seed
+        Random seed.
+    night_share
+        Share of incidents at night (hours 20-03).
+
+    Returns
+    -------
+    pandas.DataFrame
+        n rows: metric ``x``, ``y`` (m), ``hour`` (0-23), ``source``.
     """
     rng = np.random.default_rng(seed)
     p = demand.length_m * np.asarray(score, float)
@@ -235,7 +339,13 @@ def simulate_incidents(demand: Demand, score: np.ndarray, n: int, seed: int = 0,
 
 
 def generate_risk_points(demand: Demand, n: int = 30, seed: int = 0) -> pd.DataFrame:
-    """SYNTHETIC risk points (lighting / vegetation / abandoned) on the zone's streets, ``source=generated``."""
+    """SYNTHETIC risk points (lighting / vegetation / abandoned) on the zone's streets, ``source=generated``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        n rows: ``risk_id``, ``kind``, metric ``x``, ``y`` (m), ``status`` (reported), ``source``.
+    """
     rng = np.random.default_rng(seed)
     i = rng.choice(len(demand), size=n, replace=False, p=demand.length_m / demand.length_m.sum())
     kinds = rng.choice(list(FIXABLE), size=n, p=[0.5, 0.3, 0.2])
@@ -299,9 +409,32 @@ def kde_hotspots(demand: Demand, inc: pd.DataFrame, bandwidth_m: float = 75.0,
 
 def pai(demand: Demand, score: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, top_share: float = 0.1
         ) -> dict[str, float]:
-    """Predictive Accuracy Index: flag the riskiest streets up to ``top_share`` of street length, then
-    PAI = (share of held-out incidents on flagged streets) / (share of length flagged). 1 = no better than
-    chance; higher is better."""
+    """Predictive Accuracy Index of a risk score on held-out incidents.
+
+    The riskiest streets up to ``top_share`` of street length are flagged; PAI = (share of held-out incidents
+    on flagged streets) / (share of length flagged). 1 = no better than chance; higher is better.
+
+    Parameters
+    ----------
+    demand
+        n street sample points.
+    score
+        Shape (n,): relative risk.
+    test_x, test_y
+        Shape (k,): metric held-out incident positions (m).
+    top_share
+        Share of street length flagged, in (0, 1).
+
+    Returns
+    -------
+    dict
+        ``pai``, ``hit_rate``, ``area_share``, ``n_test``.
+
+    Raises
+    ------
+    RiskError
+        For a ``top_share`` outside (0, 1) or no held-out incidents.
+    """
     if not 0 < top_share < 1:
         raise RiskError("top_share must be between 0 and 1")
     seg = segment_risk(demand, score)
@@ -320,8 +453,26 @@ def work_orders(demand: Demand, model: RiskModel, X: np.ndarray, risk_points: pd
     """Fixable risk points ranked by the expected drop in total risk-weighted street length if fixed.
 
     Fixing a point removes its decay term from its factor: the relative risk of each nearby street point
-    falls by the factor exp(-β_k · exp(-d / bandwidth_k)). ``drop_m`` is in risk-weighted metres;
-    ``drop_pct`` is the share of the zone's total risk-weighted length.
+    falls by the factor exp(-β_k · exp(-d / bandwidth_k)).
+
+    Parameters
+    ----------
+    demand
+        n street sample points.
+    model
+        The risk model.
+    X
+        Shape (n, f): the factor matrix.
+    risk_points
+        Rows with ``risk_id``, ``kind``, metric ``x``, ``y``.
+    config
+        Factors and bandwidths.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fixable point, best first: ``drop_m`` (risk-weighted metres) and ``drop_pct`` (share of the
+        zone's total risk-weighted length, %).
     """
     config = config or RiskConfig()
     bw = config.bandwidths()
@@ -343,7 +494,13 @@ def work_orders(demand: Demand, model: RiskModel, X: np.ndarray, risk_points: pd
 
 def apply_fixes(X: np.ndarray, names: list[str], demand: Demand, fixed: pd.DataFrame,
                 config: RiskConfig | None = None) -> np.ndarray:
-    """The factor matrix after fixing the given risk points (their decay terms removed): the 'after' map."""
+    """The factor matrix after fixing the given risk points (their decay terms removed): the 'after' map.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n, f), like ``X``.
+    """
     config = config or RiskConfig()
     bw = config.bandwidths()
     X2 = X.copy()

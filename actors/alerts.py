@@ -424,7 +424,21 @@ class AlertSink:
 
 
 def start_sink(config: AlertSinkConfig, max_restarts: int = -1) -> Any:
-    """Create (or get) the named sink actor; it restarts on crashes and reloads its state from the store."""
+    """Create (or get) the named alert sink actor (:data:`SINK_ACTOR` in the ``ssz`` namespace).
+
+    It restarts on crashes and reloads its alerts from the store, so re-deliveries stay duplicates.
+
+    Parameters
+    ----------
+    config
+        The sink's settings (pickled whole: a JSON dump would mask the S3 secret).
+    max_restarts
+        Ray restarts after a crash (-1: always).
+
+    Returns
+    -------
+    ray.actor.ActorHandle
+    """
     import ray
 
     actor = ray.remote(AlertSink).options(name=SINK_ACTOR, namespace=RAY_NAMESPACE, get_if_exists=True,

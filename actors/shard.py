@@ -194,7 +194,22 @@ class ShardStateStore:
 
 
 def state_store(create: bool = True) -> Any:
-    """Handle of the detached :class:`ShardStateStore` (created on first use)."""
+    """Handle of the detached :class:`ShardStateStore` actor that keeps every shard's resume state.
+
+    Parameters
+    ----------
+    create
+        Create it (named :data:`STATE_ACTOR` in the ``ssz`` namespace) when it does not exist yet.
+
+    Returns
+    -------
+    ray.actor.ActorHandle
+
+    Raises
+    ------
+    ValueError
+        When it does not exist and ``create`` is false.
+    """
     import ray
 
     try:
@@ -708,9 +723,23 @@ def start_shard(config: ShardConfig, detector_factory: DetectorFactory | None = 
                 ray_options: dict[str, Any] | None = None, max_restarts: int = -1) -> Any:
     """Create the :class:`CameraShard` actor for ``config`` with restarts and the given placement options.
 
-    ``ray_options`` come from the cluster's placement (``cluster.sharding.shard_options``: node affinity or a
-    node resource, and the actor name).
-    When ``config.state_actor`` is set, the detached state store is created if missing.
+    When ``config.state_actor`` is :data:`STATE_ACTOR` the detached state store is created if missing.
+
+    Parameters
+    ----------
+    config
+        The shard's cameras and pipeline settings (kept by Ray, so a restart resumes the same cameras).
+    detector_factory
+        Builds the detector inside the actor (Serve handles must be made there); None: no detection.
+    ray_options
+        Placement from ``cluster.sharding.shard_options`` (node affinity or a node resource, the actor name).
+    max_restarts
+        Ray restarts after a crash (-1: always).
+
+    Returns
+    -------
+    ray.actor.ActorHandle
+        The running shard (its constructor starts the cameras at once).
     """
     import ray
 

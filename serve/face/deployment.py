@@ -130,10 +130,31 @@ class FaceDeployment:
 
 
 def build_face_app(config: FaceAppConfig | None = None) -> serve.Application:
-    """The bound Serve application for ``config`` (run it with ``serve.run(app, name=..., route_prefix=None)``)."""
+    """The bound Serve application of the face model.
+
+    Parameters
+    ----------
+    config
+        Replicas, batching and the face service (watchlist, engine); default :class:`FaceAppConfig`.
+
+    Returns
+    -------
+    ray.serve.Application
+        Run it with ``serve.run(app, name=..., route_prefix=None)``.
+    """
     return bind(FaceDeployment, config or FaceAppConfig())
 
 
 def face_handle(app_name: str = "face") -> DeploymentHandle:
-    """The handle of a running face app, usable from any actor or task of the cluster."""
+    """The handle of a running face app, usable from any actor or task of the cluster.
+
+    Parameters
+    ----------
+    app_name
+        The Serve application's name (``ssz`` for the product's app).
+
+    Returns
+    -------
+    ray.serve.handle.DeploymentHandle
+    """
     return serve.get_deployment_handle(DEPLOYMENT_NAME, app_name=app_name)

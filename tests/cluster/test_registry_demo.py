@@ -98,7 +98,9 @@ def test_cli_config_validate_reports_bad_file(tmp_path):
     bad.write_text("id: bad\nname: x\n", encoding="utf-8")
     res = CliRunner().invoke(app, ["config", "validate", "hatyai", str(bad)])
     assert res.exit_code == 1
-    assert "ok" in res.output and "bad.yaml" in res.output and "field 'name_th'" in res.output
+    lines = " ".join(res.output.split()).replace(" ok ", "\nok ").replace(" invalid ", "\ninvalid ").splitlines()
+    assert any(ln.startswith("ok ") and "hatyai.yaml: hatyai, 668 cameras" in ln for ln in lines), res.output
+    assert any(ln.startswith("invalid ") and "bad.yaml" in ln and "field 'name_th'" in ln for ln in lines), res.output
 
 
 def test_demo_runs_the_whole_product(s3_store, ray_cluster, ssz_api, tmp_path):

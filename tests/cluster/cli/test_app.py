@@ -42,8 +42,13 @@ def test_group_lists_its_commands(group, commands):
 def test_config_list_shows_the_bundled_cities():
     res = CliRunner().invoke(app, ["config", "list"])
     assert res.exit_code == 0
-    for needle in ("hatyai", "617", "betong", "204", "sukhothai", "chiangmai"):
-        assert needle in res.output
+    # one table row per city: id, station, zone km², cameras, plate cameras, graph source
+    rows = {cells[0]: cells for line in res.output.splitlines()
+            if len(cells := [c.strip() for c in line.strip("│┃|").split("│") if c.strip()]) == 6}
+    assert set(rows) >= {"hatyai", "betong", "sukhothai", "chiangmai"}
+    assert rows["hatyai"][2:] == ["0.47", "617", "48", "generated"]
+    assert rows["betong"][2:] == ["0.5", "204", "16", "generated"]
+    assert rows["chiangmai"][5] == "osm_file"
 
 
 @pytest.mark.parametrize(("args", "why"), [

@@ -41,6 +41,8 @@ SERVICE_FIXTURES = frozenset({"s3_store", "ray_cluster", "serve_url", "ssz_api",
                               "empty_street"})
 
 
+SERVE_FIXTURES = frozenset({"serve_url", "ssz_api"})
+
 # Slow tests in modules other engineers own, marked here until their modules carry the mark themselves.
 SLOW_TESTS = frozenset({
     "tests/cluster/test_store.py::test_up_down_status_are_idempotent",  # starts the real store server itself
@@ -55,6 +57,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or item.nodeid in SLOW_TESTS:
             item.add_marker(pytest.mark.services)
+    # Serve, once started in the session's Ray, stays up (its replicas hold CPUs and open ports): tests that
+    # need it run after the others, so that no test that needs Ray alone runs beside it (stable otherwise).
+    items.sort(key=lambda item: bool(SERVE_FIXTURES & set(getattr(item, "fixturenames", ()))))
 
 
 def free_port_block(size: int = 15, start: int = 20000, stop: int = 60000) -> int:

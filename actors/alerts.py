@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from actors import RAY_NAMESPACE
 from actors.channels import AlertChannel, QueueChannel, WebhookConfig, make_channel
 from actors.events import OFFLINE_KINDS, AlertDecisionEvent, CameraHealthEvent, ShardEvent, parse_events
-from serve.audit import AuditLog
+from serve.audit import AuditLog, write_ahead
 from serve.imaging import encode_jpeg
 from twin.kinds import AlertKind, label_alert_kind
 from twin.layers import validate_rows

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from serve.plugins import make
+from serve.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +127,8 @@ class WebhookChannel(AlertChannel):
                 with attempt:
                     self._post(body, headers)
         except (_Retry, _Refused) as e:
-            log.warning("webhook %s failed after %d tries: %s", hook.url, hook.max_retries + 1, e)
-            self._on_result(False, {"url": hook.url, "item": item, "error": str(e)})
+            log.warning("webhook %s failed after %d tries: %s", redact(hook.url), hook.max_retries + 1, redact(str(e)))
+            self._on_result(False, {"url": redact(hook.url), "item": item, "error": redact(str(e))})
             return
         self._on_result(True, None)
 

@@ -123,8 +123,10 @@ class FaceServeDetector(Detector):
     ignored and no embedding ever leaves the Serve replica.
     """
 
-    def __init__(self, app_name: str = "face", deployment: str = "FaceDeployment", min_prob: float = 0.95) -> None:
-        self.app_name, self.deployment, self.min_prob = app_name, deployment, min_prob
+    def __init__(self, app_name: str = "face", deployment: str = "FaceDeployment", min_prob: float = 0.95,
+                 list_name: str | None = None) -> None:
+        """``list_name``: identify against that named watchlist (a simulation's) instead of the operational one."""
+        self.app_name, self.deployment, self.min_prob, self.list_name = app_name, deployment, min_prob, list_name
         self.name = f"{app_name}/{deployment}"
         self._handle: Any = None
 
@@ -152,7 +154,8 @@ class FaceServeDetector(Detector):
             from ray import serve
 
             self._handle = serve.get_deployment_handle(self.deployment, app_name=self.app_name)
-        answers = await asyncio.gather(*(self._handle.identify.remote(b.image) for b in batch))
+        kw = {"list_name": self.list_name} if self.list_name else {}
+        answers = await asyncio.gather(*(self._handle.identify.remote(b.image, **kw) for b in batch))
         return [self.to_detections(a, self.min_prob) for a in answers]
 
 
@@ -163,8 +166,11 @@ class PlateServeDetector(Detector):
     match becomes ``subject_id`` (the hotlist entry id) with ``match_score`` 1 - distance.
     """
 
-    def __init__(self, app_name: str = "plate", deployment: str = "PlateDeployment", min_confidence: float = 0.0):
+    def __init__(self, app_name: str = "plate", deployment: str = "PlateDeployment", min_confidence: float = 0.0,
+                 list_name: str | None = None):
+        """``list_name``: match against that named hotlist (a simulation's) instead of the operational one."""
         self.app_name, self.deployment, self.min_confidence = app_name, deployment, min_confidence
+        self.list_name = list_name
         self.name = f"{app_name}/{deployment}"
         self._handle: Any = None
 
@@ -192,7 +198,8 @@ class PlateServeDetector(Detector):
             from ray import serve
 
             self._handle = serve.get_deployment_handle(self.deployment, app_name=self.app_name)
-        answers = await asyncio.gather(*(self._handle.read.remote(b.image) for b in batch))
+        kw = {"list_name": self.list_name} if self.list_name else {}
+        answers = await asyncio.gather(*(self._handle.read.remote(b.image, **kw) for b in batch))
         return [self.to_detections(a, self.min_confidence) for a in answers]
 
 

@@ -86,15 +86,17 @@ def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig) -> dict[str, A
     return specs
 
 
-def _detector_factory(detect: str, camera_kind: dict[str, str]) -> Callable[[], Detector]:
-    """Face cameras' frames go to the face deployment, plate cameras' to the plate deployment (app ``ssz``);
-    ``none`` detects nothing. The factory runs inside each shard actor (handles are made there)."""
+def _detector_factory(detect: str, camera_kind: dict[str, str], list_name: str | None = None
+                      ) -> Callable[[], Detector]:
+    """Face cameras' frames go to the face deployment, plate cameras' to the plate deployment (app ``ssz``),
+    matched against the operational lists or the named lists ``list_name`` (a simulation's); ``none`` detects
+    nothing. The factory runs inside each shard actor (handles are made there)."""
     from actors.detectors import make_detector
 
     if detect == "faces":
         return lambda: make_detector("routing", routes={
-            CameraKind.cctv: make_detector("faces", app_name="ssz"),
-            CameraKind.plate: make_detector("plates", app_name="ssz")}, camera_kind=camera_kind)
+            CameraKind.cctv: make_detector("faces", app_name="ssz", list_name=list_name),
+            CameraKind.plate: make_detector("plates", app_name="ssz", list_name=list_name)}, camera_kind=camera_kind)
     return lambda: make_detector("none")
 
 

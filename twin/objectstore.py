@@ -31,11 +31,11 @@ class S3Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     endpoint: str = Field(description="host:port, no scheme, e.g. 127.0.0.1:8333 or minio.internal:9000")
-    access_key: str = Field(description="S3 access key (SSZ_S3_ACCESS_KEY)")
-    secret_key: SecretStr = Field(description="S3 secret key (SSZ_S3_SECRET_KEY; never printed)")
-    secure: bool = Field(default=False, description="TLS (https) to the endpoint (SSZ_S3_SECURE=true)")
-    region: str | None = Field(default=None, description="S3 region, when the store wants one (SSZ_S3_REGION)")
-    timeout_s: float = Field(default=5.0, gt=0, description="connect and read timeout of one request (s, > 0)")
+    access_key: str = Field(description="access key (the platform's least-privilege user, never the admin)")
+    secret_key: SecretStr = Field(description="secret key (masked when printed)")
+    secure: bool = Field(default=False, description="use TLS (https)")
+    region: str | None = Field(default=None, description="S3 region, if the server wants one")
+    timeout_s: float = Field(default=5.0, gt=0, description="connect timeout, s (reads wait at least 30 s)")
 
     @classmethod
     def from_env(cls) -> S3Settings | None:

@@ -138,6 +138,8 @@ ALERTS = pa.schema([
     _f("track_id", pa.string()),
     _f("frames", pa.int32(), lo=0, doc="frames of the track that supported the alert"),
     *_geo()[2:],
+    _f("status_reason", pa.string(), doc="reason code of the operator's decision (from the city's list, e.g. "
+                                         "wrong-person, look-alike-plate, test, duplicate)"),
     _f("track_start_pts", pa.float64(), doc="stream time (s) of the track's first frame, on the camera's own clock "
                                              "(Unix time for simulated cameras, seconds from stream start for files)"),
 ])

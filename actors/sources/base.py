@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from actors.sources.script import SimScript
 from serve.plugins import make
+from serve.redact import redact
 
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
 
@@ -71,10 +72,11 @@ class CameraSpec(BaseModel):
     def _check_url(self) -> CameraSpec:
         scheme = self.scheme
         if scheme == "unsupported":
-            raise ValueError(f"camera {self.id}: unsupported URL {self.url!r}; use rtsp://host/path, "
+            raise ValueError(f"camera {self.id}: unsupported URL {redact(self.url)!r}; use rtsp://host/path, "
                              "http(s)://host/path, a video file path (or file://), or sim://<name>")
         if scheme in NETWORK_SCHEMES and not urlparse(self.url).hostname:
-            raise ValueError(f"camera {self.id}: URL {self.url!r} has no host; expected e.g. rtsp://10.0.0.5:554/stream1")
+            raise ValueError(f"camera {self.id}: URL {redact(self.url)!r} has no host; expected e.g. "
+                             "rtsp://10.0.0.5:554/stream1")
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be >= backoff_initial_s")
         return self

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from serve.redact import redact
+
 
 class HealthState(StrEnum):
     """Camera health as the CCOC sees it."""
@@ -76,6 +78,7 @@ class CameraHealth:
 
     def on_error(self, detail: str, permanent: bool = False) -> None:
         """Remember the last error (shown in status); a permanent one marks the camera ``failed``."""
+        detail = redact(detail)  # errors from the decoder may quote the camera URL with its password
         with self._lock:
             self.detail = detail
             if permanent and self.state != HealthState.failed:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from actors.sources.base import SOURCE_REGISTRY, CameraSource, CameraSpec, Frame, SourceError
+from serve.redact import redact
 
 
 def _scaled_size(w: int, h: int, width: int | None) -> tuple[int, int]:
@@ -88,7 +89,7 @@ class PyAVSource(CameraSource):
                     decoded = packet.decode()
                 except (av.error.InvalidDataError, av.error.UndefinedError, ValueError) as e:
                     self.stats.corrupt += 1
-                    self.stats.last_error = f"corrupt packet skipped: {e}"
+                    self.stats.last_error = redact(f"corrupt packet skipped: {e}")
                     continue
                 for f in decoded:
                     if f.is_corrupt:  # decoded with concealed errors: skip it rather than feed garbage on

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from actors.sources.base import CameraSource, CameraSpec, Frame, SourceError, source_for
 from actors.sources.health import CameraHealth
+from serve.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class CameraReader:
                     log.error("%s", e)
                     return
             except Exception as e:  # network drops, timeouts, decoder failures: reconnect
-                self.stats.last_error = f"{type(e).__name__}: {e}"
+                self.stats.last_error = redact(f"{type(e).__name__}: {e}")
                 self.health.on_error(self.stats.last_error)
             finally:
                 src.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from cluster.cli import api, bench, config, demo, plan, quality, run, store, twin
+from cluster.cli import api, audit, bench, config, demo, lab, plan, quality, run, store, twin
 from cluster.cli import cluster as cluster_group
 from cluster.cli import eval as eval_group
 
@@ -27,6 +27,20 @@ app.add_typer(twin.app, name="twin")
 app.add_typer(plan.app, name="plan")
 app.add_typer(bench.app, name="bench")
 app.add_typer(quality.app, name="quality")
+app.add_typer(audit.app, name="audit")
+app.command("lab")(lab.lab_cmd)
+
+
+@app.callback()
+def _setup() -> None:
+    """Smart Safety Zone platform."""
+    import logging
+
+    from serve.redact import install_log_redaction
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # connection retries while a server starts are expected
+    install_log_redaction()  # no URL credentials in any log line of any command
 
 if __name__ == "__main__":
     app()

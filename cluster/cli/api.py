@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from cluster.cli.common import JsonOpt, console, emit, fail
+from cluster.cli.common import JsonOpt, console, emit, err, fail, require_verified_audits
+from twin.objectstore import StoreError
 
 app = typer.Typer(help="Face and plate recognition behind the token-protected HTTP API (Ray Serve).",
                   no_args_is_help=True)
@@ -19,15 +20,18 @@ def api_up(host: Annotated[str, typer.Option(help="Bind address; keep 127.0.0.1 
            max_batch_size: Annotated[int, typer.Option(help="Serve dynamic batch size.")] = 8,
            num_gpus: Annotated[float, typer.Option(help="GPUs per face replica (0 on CPU machines).")] = 0.0,
            as_json: JsonOpt = False) -> None:
-    """Deploy the face, plate and API apps on the cluster (starting a local Ray head if none runs)."""
-    from cluster import raycluster, serving
+    """Deploy the face, plate and API apps on the cluster (starting the store and a local Ray head if none
+    runs), after `ssz audit verify` passes."""
+    from cluster import raycluster, serving, store
 
     try:
+        store.up()
+        require_verified_audits()
         if raycluster.known_address() is None:
             raycluster.up()
         raycluster.connect()
         emit(serving.up(host=host, port=port, max_batch_size=max_batch_size, num_gpus=num_gpus), as_json)
-    except (raycluster.RayError, ValueError) as e:
+    except (raycluster.RayError, StoreError, ValueError) as e:
         fail(e)
 
 
@@ -44,10 +48,24 @@ def api_down() -> None:
 
 
 @app.command("token")
-def api_token(user: Annotated[str, typer.Option(help="User the token belongs to (audited as api:<user>).")] = "admin",
-              rotate: Annotated[bool, typer.Option(help="Issue a new token for the user.")] = False) -> None:
-    """Print a user's API token (created on first use; --rotate replaces it). Redeploy after rotating."""
-    from cluster import serving
+def api_token(user: Annotated[str, typer.Option(help="User the token belongs to (audited as api:<user>).")],
+              role: Annotated[str | None, typer.Option(
+                  help="admin | supervisor | operator | analyst | device (needed unless --revoke).")] = None,
+              revoke: Annotated[bool, typer.Option(help="Revoke the user's token instead.")] = False,
+              reason: Annotated[str, typer.Option(help="Why (audited), with --revoke.")] = "") -> None:
+    """Issue (or rotate) a user's API token with a role and print it once; the old token stops working within
+    seconds, no redeploy. Only a keyed hash is stored. --revoke removes the user's token."""
+    from cluster import serving, store
+    from serve.auth import AuthError
 
-    toks = serving.add_user(user) if rotate or user not in serving.tokens() else serving.tokens()
-    sys.stdout.write(toks[user] + "\n")
+    try:
+        store.up()
+        if revoke:
+            serving.revoke_token(user, reason)
+            err.print(f"revoked the token of {user}")
+            return
+        if role is None:
+            fail("give --role admin|supervisor|operator|analyst|device (or --revoke)")
+        sys.stdout.write(serving.issue_token(user, role) + "\n")
+    except (AuthError, StoreError, ValueError, LookupError) as e:
+        fail(e)

@@ -82,3 +82,37 @@ def bench_plan_cmd(city_time_limit_s: Annotated[float, typer.Option(help="Exact 
 
     t0 = time.monotonic()
     emit_bench("plan", bench_plans(city_time_limit_s=city_time_limit_s, routing_time_limit_s=routing_time_limit_s), t0)
+
+
+@app.command("fuzz")
+def bench_fuzz(requests: Annotated[int, typer.Option(help="Malformed requests to send (at most 10,000).")] = 1000,
+               url: Annotated[str | None, typer.Option(help="API URL on 127.0.0.1 (default: where `ssz api up` "
+                                                            "deployed it).")] = None,
+               seed: Annotated[int, typer.Option(help="Seed of the request mix.")] = 0,
+               concurrency: Annotated[int, typer.Option(help="Requests in flight.")] = 8,
+               hang_s: Annotated[float, typer.Option(help="An answer slower than this counts as a hang.")] = 10.0
+               ) -> None:
+    """Send malformed requests (bad tokens, headers, bodies, images, ids, dates, sizes) to the API on this
+    machine; print JSON counts by status, 5xx answers, hangs and whether the API was alive after. Temporary
+    users fuzz-<role> get tokens for the run (audited) and are revoked at the end; exit 1 on any 5xx or hang."""
+    from cluster import serving, store
+    from cluster.cli.common import fail
+    from serve.fuzz import FuzzTargetError, run_fuzz
+    from serve.roles import ROLES
+
+    t0 = time.monotonic()
+    store.up()
+    target = url or (serving.url_file().read_text().strip() if serving.url_file().exists() else None)
+    if target is None:
+        fail("no API URL recorded: start it with `ssz api up` or pass --url http://127.0.0.1:PORT")
+    tokens = {r: serving.issue_token(f"fuzz-{r}", r, actor="system:bench-fuzz") for r in ROLES}
+    try:
+        res = run_fuzz(target, tokens, requests=requests, seed=seed, concurrency=concurrency, hang_s=hang_s)
+    except (FuzzTargetError, ValueError) as e:
+        fail(e)
+    finally:
+        for r in ROLES:
+            serving.revoke_token(f"fuzz-{r}", "bench fuzz finished", actor="system:bench-fuzz")
+    emit_bench("fuzz", res, t0)
+    if res["server_errors_5xx"] or res["hangs"] or not res["alive_after"]:
+        raise typer.Exit(1)

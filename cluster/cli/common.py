@@ -37,6 +37,17 @@ def fail(msg: str | Exception, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def require_verified_audits() -> None:
+    """Refuse to start (fail) when an audit log does not verify against its locked mirror (a torn tail is
+    repaired first)."""
+    from cluster import audits, store
+
+    try:
+        audits.require_verified(store.open_store())
+    except audits.AuditTampered as e:
+        fail(e)
+
+
 def emit(model: BaseModel, as_json: bool) -> None:
     """A result model: plain JSON on stdout with ``--json``, else pretty-printed JSON."""
     if as_json:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from cluster.cli.common import USER_ERRORS, CityOpt, JsonOpt, console, emit, fail
+from cluster.cli.common import USER_ERRORS, CityOpt, JsonOpt, console, emit, fail, require_verified_audits
 
 if TYPE_CHECKING:
     from actors.shard import ShardStats
@@ -43,6 +43,7 @@ def run_cmd(city: CityOpt = "hatyai",
         run_cfg = pipeline.RunConfig(city=city, cameras=cameras, plate_cameras=plate_cameras, source=source,
                                      url_template=url_template, duration_s=duration, detect=detect)
         store.up()
+        require_verified_audits()
         if raycluster.known_address() is None:
             raycluster.up()  # a persistent head, so `ssz status` can look from another terminal
         raycluster.connect()

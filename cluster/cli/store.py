@@ -15,7 +15,9 @@ app = typer.Typer(help="The S3 object store (embedded SeaweedFS on 127.0.0.1, or
 
 @app.command("up")
 def store_up(port: Annotated[int | None, typer.Option(help="S3 port (others follow it).")] = None,
-             retention_days: Annotated[int, typer.Option(help="Evidence object-lock retention.")] = 30,
+             retention_days: Annotated[int | None, typer.Option(
+                 help="Evidence COMPLIANCE retention in days (default SSZ_EVIDENCE_RETENTION_DAYS or 365); an "
+                      "existing longer retention is never lowered.")] = None,
              as_json: JsonOpt = False) -> None:
     """Start the embedded S3 store on 127.0.0.1 and create the twin/evidence/models buckets."""
     from cluster import store

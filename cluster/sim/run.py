@@ -48,42 +48,50 @@ def _epoch(day: object) -> float:
 
 
 def api_client(url: str) -> httpx.Client:
-    """An HTTP client of the ``ssz`` API with the admin token (the first user of the token table)."""
+    """An HTTP client of the ``ssz`` API as the user ``simulation`` (role supervisor: it enrols the scenario's
+    lists), with a token issued for this client (audited; it replaces the previous simulation token)."""
     import httpx
 
     from cluster import serving
 
-    toks = serving.tokens()
-    user = "admin" if "admin" in toks else sorted(toks)[0]
-    return httpx.Client(base_url=url, timeout=300, headers={"Authorization": f"Bearer {toks[user]}"})
+    token = serving.issue_token("simulation", "supervisor", actor="system:simulation")
+    return httpx.Client(base_url=url, timeout=300, headers={"Authorization": f"Bearer {token}"})
+
+
+def own_list(sim: SimCity) -> str:
+    """The simulation's own watchlist and hotlist name, ``sim-<city>``: simulations never touch the operational
+    lists (the API's ``?list=``; the shards match against it, see ``cluster.pipeline.run_cameras``)."""
+    return f"sim-{sim.city.id}"
 
 
 def enrol(sim: SimCity, client: httpx.Client) -> dict[str, list[str]]:
-    """Put the scenario's wanted persons on the watchlist and its hot-listed plates on the hotlist, through the
-    HTTP API (audited like any operator change). Entries of earlier simulations (``SIM-`` ids) that are not in
+    """Put the scenario's wanted persons and hot-listed plates on the simulation's own lists (:func:`own_list`),
+    through the HTTP API (audited like any supervisor change). Entries of earlier simulations that are not in
     this scenario are removed first, so that nobody is wanted by a scenario that does not say so."""
+
+    lst = {"list": own_list(sim)}
     c = client
     agents = sim.scenario.agents
     wanted = agents[(agents["kind"] == "person") & agents["listed"]]
     hot = agents[(agents["kind"] == "vehicle") & agents["listed"]]
     keep_w, keep_h = set(wanted["subject_id"]), set(hot["subject_id"])
 
-    withdraw(c, keep_w, keep_h)
-    present_w = {r["warrant_no"] for r in _check(c.get("/v1/watchlist")).json()}
-    present_h = {r["id"] for r in _check(c.get("/v1/hotlist", params={"include_expired": True})).json()}
+    withdraw(c, keep_w, keep_h, list_name=own_list(sim))
+    present_w = {r["warrant_no"] for r in _check(c.get("/v1/watchlist", params=lst)).json()}
+    present_h = {r["id"] for r in _check(c.get("/v1/hotlist", params={"include_expired": True, **lst})).json()}
     expires = str(dt.date.today() + dt.timedelta(days=365))
     for r in wanted.itertuples():
         if r.subject_id in present_w:
             continue
         photos = [{"name": f, "data_b64": base64.b64encode((sim.faces_dir / f).read_bytes()).decode()}
                   for f in r.enrol_photos]
-        _check(c.post("/v1/watchlist", json={"warrant_no": r.subject_id, "name": f"simulated person {r.identity}",
-                                            "court": "simulation", "offence": "simulated warrant",
-                                            "expires": expires, "photos": photos}))
+        _check(c.post("/v1/watchlist", params=lst, json={
+            "warrant_no": r.subject_id, "name": f"simulated person {r.identity}", "court": "simulation",
+            "offence": "simulated warrant", "expires": expires, "photos": photos}))
     for r in hot.itertuples():
         if r.subject_id in present_h:
             continue
-        _check(c.post("/v1/hotlist", json={"plate": str(r.plate).replace("\n", " "),
+        _check(c.post("/v1/hotlist", params=lst, json={"plate": str(r.plate).replace("\n", " "),
                                           "reason": "simulated hot list", "entry_id": r.subject_id}))
     return {"watchlist": sorted(keep_w), "hotlist": sorted(keep_h)}
 
@@ -96,19 +104,20 @@ def _check(r: Any, ok: tuple[int, ...] = (200, 201)) -> Any:
 
 
 def withdraw(client: httpx.Client, keep_watchlist: set[str] | frozenset[str] = frozenset(),
-             keep_hotlist: set[str] | frozenset[str] = frozenset()) -> list[str]:
-    """Remove simulated entries (``SIM-`` ids) from the watchlist and hotlist through the API, except those
-    kept; audited as "simulation reset". Returns the ids removed. Call it with no ``keep`` after a simulation
-    so that no simulated warrant stays on an operational list."""
+             keep_hotlist: set[str] | frozenset[str] = frozenset(), list_name: str | None = None) -> list[str]:
+    """Remove simulated entries (``SIM-`` ids) from the named list ``list_name`` (a simulation's own), or from
+    the operational lists when None (entries left there by versions that enrolled simulations operationally),
+    except those kept; audited as "simulation reset". Returns the ids removed."""
     c = client
+    lst = {"list": list_name} if list_name else {}
     removed: list[str] = []
-    for rec in _check(c.get("/v1/watchlist")).json():
+    for rec in _check(c.get("/v1/watchlist", params=lst)).json():
         if rec["warrant_no"].startswith("SIM-") and rec["warrant_no"] not in keep_watchlist:
-            _check(c.delete(f"/v1/watchlist/{rec['warrant_no']}", params={"reason": "simulation reset"}))
+            _check(c.delete(f"/v1/watchlist/{rec['warrant_no']}", params={"reason": "simulation reset", **lst}))
             removed.append(rec["warrant_no"])
-    for rec in _check(c.get("/v1/hotlist", params={"include_expired": True})).json():
+    for rec in _check(c.get("/v1/hotlist", params={"include_expired": True, **lst})).json():
         if rec["id"].startswith("SIM-") and rec["id"] not in keep_hotlist:
-            _check(c.delete(f"/v1/hotlist/{rec['id']}", params={"reason": "simulation reset"}))
+            _check(c.delete(f"/v1/hotlist/{rec['id']}", params={"reason": "simulation reset", **lst}))
             removed.append(rec["id"])
     return removed
 
@@ -123,8 +132,8 @@ def run(sim: SimCity, *, api_url: str | None = None, limit_s: float = 900.0, los
     the numbers measure the models and the pipeline, not how many cores this machine has (the run then takes
     longer than the footage); ``lossless=False`` runs live, dropping what the machine cannot carry.
 
-    The simulated warrants and hot-listed plates are withdrawn from the lists when the run ends (audited),
-    unless ``keep_lists``: no simulated subject stays wanted on an operational list.
+    The scenario's lists are the simulation's own (:func:`own_list`); the operational watchlist and hotlist
+    are never read or changed. Its entries are withdrawn when the run ends (audited), unless ``keep_lists``.
 
     ``scripted`` is what :func:`scripts` returned for ``sim``, when the caller already made it.
 
@@ -145,12 +154,12 @@ def run(sim: SimCity, *, api_url: str | None = None, limit_s: float = 900.0, los
     try:
         res = run_cameras(sim.city, sim.registry, specs, detect="faces", duration_s=limit_s, until_done=True,
                           sample_fps=sim.config.sample_fps, report=report,  # type: ignore[arg-type]
-                          shard_options={"block_when_full": lossless},
+                          shard_options={"block_when_full": lossless}, list_name=own_list(sim),
                           message=f"ssz simulation {sim.city.id} seed {sim.config.scenario.seed}")
     finally:
         if not keep_lists:
             with api_client(api_url) as client:
-                withdraw(client)
+                withdraw(client, list_name=own_list(sim))
     return SimRun(epoch=epoch, started=started, sightings=sightings, result=res, enrolled=enrolled,
                   windows={c: list(s.sim_script.windows) for c, s in specs.items()})  # type: ignore[attr-defined]
 

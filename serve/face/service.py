@@ -32,7 +32,7 @@ from serve.face.embed import FaceEmbedder, make_embedder
 from serve.face.images import check_image, check_images
 from serve.face.paths import default_audit_path
 from serve.face.schemas import FaceDetection, FaceMatch, ImageFaces, WarrantRecord
-from serve.face.watchlist import Watchlist, WatchlistError
+from serve.face.watchlist import Watchlist, WatchlistError, check_list_name
 
 
 class EnrolmentError(ValueError):

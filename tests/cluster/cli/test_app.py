@@ -13,11 +13,12 @@ GROUPS = {
     "config": ["list", "validate", "show", "schema"],
     "api": ["up", "down", "token"],
     "twin": ["build", "snapshot", "map"],
-    "bench": ["serve", "twin", "pipeline", "plan"],
+    "bench": ["serve", "twin", "pipeline", "plan", "fuzz"],
     "quality": ["faces", "plates"],
     "plan": ["risk", "cameras", "patrol"],
+    "audit": ["verify", "restore"],
 }
-COMMANDS = ["demo", "eval", "run", "status"]
+COMMANDS = ["demo", "eval", "run", "status", "lab"]
 
 
 def test_the_app_holds_exactly_the_documented_groups_and_commands():

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from cluster.sim.city import SimConfig, build
-from cluster.sim.run import api_client, commit_layers, enrol, run, withdraw
+from cluster.sim.run import api_client, commit_layers, enrol, own_list, run, withdraw
 from cluster.sim.scenario import ScenarioConfig
 
 NOON = 12 * 3600.0
@@ -113,8 +113,9 @@ def test_unlisted_person_is_never_alerted_and_nothing_of_theirs_is_stored(script
     assert all(a["subject_id"] != other["identity"] for a in scripted["alerts"])
     stats = {c.camera_id: c for s in scripted["result"].stats for c in s.cameras}
     assert stats[scripted["face_cam"]].detections > 0  # both faces were seen, only one was alerted
-    # the watchlist holds the enrolled photos' embeddings and nothing else
-    doc = json.loads(Path(serving.status().watchlist_path).read_text(encoding="utf-8"))
+    # the simulation's own watchlist holds the enrolled photos' embeddings and nothing else
+    own = Path(serving.status().watchlist_path).parent / "lists" / own_list(sim) / "warrants.json"
+    doc = json.loads(own.read_text(encoding="utf-8"))
     ag = sim.scenario.agents.set_index("subject_id")
     stored = []
     for rec in doc["records"]:

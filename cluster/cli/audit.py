@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from cluster.cli.common import console, fail
+
 app = typer.Typer(help="The audit logs (watchlist, hotlist, users, alerts) and their locked mirror.",
                   no_args_is_help=True)
 
@@ -18,14 +20,12 @@ def verify(as_json: Annotated[bool, typer.Option("--json", help="Print JSON repo
     import json
 
     from cluster import audits, store
-    from cluster.cli import _fail, console
     from twin.objectstore import StoreError
 
     try:
         reports = audits.verify_all(store.open_store())
     except StoreError as e:
-        _fail(e)
-        return
+        fail(e)
     if as_json:
         sys.stdout.write(json.dumps([r.model_dump() | {"ok": r.ok} for r in reports], indent=2) + "\n")
     for r in reports if not as_json else []:
@@ -44,16 +44,14 @@ def verify(as_json: Annotated[bool, typer.Option("--json", help="Print JSON repo
 def restore(name: Annotated[str, typer.Argument(help="Log name as `ssz audit verify` prints it.")]) -> None:
     """Rebuild a local audit log from its locked mirror (the damaged file is kept beside it)."""
     from cluster import audits, store
-    from cluster.cli import _fail, console
     from serve.audit import AuditError
 
     logs = {log.name: log for log in audits.known_logs(store.open_store())}
     if name not in logs:
-        _fail(f"no audit log {name!r}; known: {', '.join(sorted(logs)) or 'none'}")
+        fail(f"no audit log {name!r}; known: {', '.join(sorted(logs)) or 'none'}")
     try:
         kept = logs[name].restore_from_mirror()
     except AuditError as e:
-        _fail(e)
-        return
+        fail(e)
     console.print(f"{name}: restored {logs[name].check().events} events from the locked mirror"
                   + (f"; the damaged file is kept as {kept}" if kept else ""))

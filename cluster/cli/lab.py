@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 
 from cluster import lab
+from cluster.cli.common import fail
 
 
-def lab_command(
+def lab_cmd(
         port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8888,
         token: Annotated[str | None, typer.Option(help="Access token (default $SSZ_LAB_TOKEN or a new one).")] = None,
         notebooks: Annotated[Path, typer.Option("--dir", help="Folder to open.")] = lab.NOTEBOOKS,
@@ -22,8 +23,7 @@ def lab_command(
     try:
         server = lab.start(port, token, notebooks.resolve(), expose_app)
     except lab.LabError as e:
-        sys.stderr.write(f"error: {e}\n")
-        raise typer.Exit(2) from None
+        fail(e)
     print(f"JupyterLab: {server.url}", flush=True)
     print(f"kernel: {lab.KERNEL_DISPLAY} ({sys.executable}); notebooks: {notebooks.resolve()}; log: {server.log}",
           flush=True)

@@ -224,6 +224,9 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
                             **options)
     stats: list[ShardStats] = []
     try:
+        # The streaming time counts from when every shard has started (its actor constructed and its cameras
+        # opened): on a loaded machine starting them can take longer than a short run itself.
+        ray.get([h.pid.remote() for h in handles.values()], timeout=300)
         deadline = time.monotonic() + duration_s if duration_s else float("inf")
         next_report = time.monotonic() + report_every_s
         while time.monotonic() < deadline:

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import tenacity
 from pydantic import BaseModel
 
 from cluster.state import state_dir
@@ -174,6 +175,11 @@ def down(timeout_s: float = 30.0) -> ClusterStatus:
     return ClusterStatus(address=None, running=False)
 
 
+def _slow_start(e: BaseException) -> bool:
+    """Whether ``ray.init`` failed only because its raylet registered too slowly (a loaded machine)."""
+    return "timed out during startup" in str(e)
+
+
 def connect(address: str | None = None, num_cpus: int | None = None, **kw: Any) -> str:
     """Join a Ray cluster (explicit, ``SSZ_RAY_ADDRESS``, or ``ssz cluster up``'s) or start a private one.
 
@@ -199,9 +205,15 @@ def connect(address: str | None = None, num_cpus: int | None = None, **kw: Any) 
             raise RayError(f"cannot reach the Ray cluster at {addr}: {e}. Start one with `ssz cluster up` "
                            "or unset SSZ_RAY_ADDRESS to run a private local Ray.") from e
         return f"joined Ray at {addr}"
-    # address="local" forces a new instance even when `ray start` left a cluster file behind.
-    ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", num_cpus=num_cpus,
-             logging_level="WARNING", log_to_driver=False, **kw)
+    # address="local" forces a new instance even when `ray start` left a cluster file behind. Ray gives its
+    # raylet a fixed 30 s to register; on a machine whose cores are saturated that can pass, so the private
+    # start is tried again (after a shutdown that removes the half-started processes).
+    for attempt in tenacity.Retrying(stop=tenacity.stop_after_attempt(3), reraise=True,
+                                     retry=tenacity.retry_if_exception(_slow_start),
+                                     before_sleep=lambda _: ray.shutdown()):
+        with attempt:
+            ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", num_cpus=num_cpus,
+                     logging_level="WARNING", log_to_driver=False, **kw)
     if token_path().exists():
         os.chmod(token_path(), 0o600)  # a private Ray with token auth writes it world-readable
     return "started a private local Ray on 127.0.0.1"

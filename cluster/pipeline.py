@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
@@ -81,7 +82,7 @@ def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig) -> dict[str, A
             spec = CameraSpec(id=c.id, url=cfg.video, loop=True, realtime=True, width=cfg.width)
         else:
             assert cfg.url_template is not None
-            spec = CameraSpec(id=c.id, url=cfg.url_template.format(camera_id=c.id))
+            spec = CameraSpec(id=c.id, url=cfg.url_template.format(camera_id=quote(c.id, safe="")))
         specs[c.id] = spec
     return specs
 

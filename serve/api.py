@@ -40,14 +40,15 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serve.errors import ConflictError, NotFoundError, UnavailableError
+from serve.errors import ConflictError, NotFoundError, UnavailableError, error_text
 from serve.face.schemas import ImageFaces, WarrantRecord
 from serve.face.watchlist import LIST_NAME_PATTERN
+from serve.ids import MAX_ID_CHARS, RecordId, check_record_id, find_control
 from serve.imaging import ImageDecodeError, decode_image
 from serve.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge, json_body, read_body
 from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, HotlistEntry
@@ -57,11 +58,8 @@ from serve.roles import ANY, Principal, Role, replica_attr, require_role
 log = logging.getLogger(__name__)
 
 API_VERSION = "1"
-# Warrant numbers as Thai courts write them ("จ.123/2567", "W-2026-0001"): a letter or digit first, then letters,
-# digits, '.', '_', '/', '-'; no spaces, no control characters. Hotlist ids: the same without '/'.
-WARRANT_NO_PATTERN = r"^[0-9A-Za-z\u0E01-\u0E4F][0-9A-Za-z\u0E01-\u0E5B._/\-]{0,63}$"
-ENTRY_ID_PATTERN = r"^[0-9A-Za-z\u0E01-\u0E4F][0-9A-Za-z\u0E01-\u0E5B._\-]{0,63}$"
-USER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+# Ids (warrant numbers such as "จ.123/2567", hotlist entry ids, user names) follow one rule, serve.ids: any
+# printable characters ("/", ".", spaces, Thai), taken from the path with the {name:path} converter.
 _MIB = 2**20
 
 
@@ -123,7 +121,7 @@ class EnrolRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    warrant_no: str = Field(pattern=WARRANT_NO_PATTERN, description="warrant number, e.g. จ.123/2567")
+    warrant_no: RecordId = Field(description="warrant number, e.g. จ.123/2567 (any printable characters)")
     name: str = Field(default="", max_length=200, description="the wanted person's name")
     court: str = Field(min_length=1, max_length=200, description="issuing court")
     offence: str = Field(min_length=1, max_length=500, description="offence on the warrant")
@@ -172,7 +170,7 @@ class HotlistRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=200, description="why, e.g. 'stolen'")
     expires_at: datetime | None = Field(default=None, description="UTC, in the future, e.g. 2026-12-31T00:00:00Z")
     max_distance: float = Field(default=DEFAULT_MAX_DISTANCE, ge=0.0, le=2.0, description="fuzziness of matching")
-    entry_id: str | None = Field(default=None, pattern=ENTRY_ID_PATTERN, description="id; None = generated")
+    entry_id: RecordId | None = Field(default=None, description="id (any printable characters); None = generated")
     note: str = Field(default="", max_length=500, description="free text")
 
     @field_validator("plate", "reason")
@@ -199,7 +197,7 @@ class UserRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user: str = Field(pattern=USER_PATTERN, description="user name")
+    user: RecordId = Field(description="user name (any printable characters)")
     role: Role = Field(description="admin, supervisor, operator, analyst or device")
 
 
@@ -276,8 +274,8 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
     for e in exc.errors():
         loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", ""))
         msg = "unknown field" if e.get("type") == "extra_forbidden" else e.get("msg", "invalid")
-        if e.get("type") == "string_pattern_mismatch":
-            msg = "letters, digits, '.', '_', '-' (and '/' in warrant numbers) only, starting with a letter or digit"
+        if e.get("type") == "value_error":
+            msg = msg.removeprefix("Value error, ")
         parts.append(f"{loc or 'body'}: {msg}")
     return error_response(422, "; ".join(parts)[:2000])
 
@@ -286,6 +284,11 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
+        path = request.scope.get("path", "")  # decoded; request.url drops tabs and newlines
+        i = find_control(path)
+        if i is not None:  # a path converter's ".*" stops at a newline: say what is wrong, not "no route"
+            return error_response(422, f"the path holds a control character (U+{ord(path[i]):04X}): ids (warrant "
+                                       "numbers, hotlist entries, users) hold printable characters only")
         message = f"no route {request.method} {request.url.path[:200]}: see /openapi.json (with a token) for the routes"
     elif exc.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path[:200]}"
@@ -352,7 +355,7 @@ async def _call(resp: Any) -> Any:
         status = _status_of(cause)
         if status is None:
             raise
-        raise HTTPException(status, str(cause).strip("'\"")[:2000]) from e
+        raise HTTPException(status, error_text(cause)[:2000]) from e
 
 
 def current_limits() -> ApiLimits:
@@ -398,8 +401,17 @@ EnrolBody = Annotated[EnrolRequest, Depends(json_body(EnrolRequest, _limit("max_
 PatchBody = Annotated[WarrantPatch, Depends(json_body(WarrantPatch, _limit("max_small_json_bytes")))]
 HotlistBody = Annotated[HotlistRequest, Depends(json_body(HotlistRequest, _limit("max_small_json_bytes")))]
 UserBody = Annotated[UserRequest, Depends(json_body(UserRequest, _limit("max_small_json_bytes")))]
-WarrantNo = Annotated[str, Path(pattern=WARRANT_NO_PATTERN, description="warrant number")]
-EntryId = Annotated[str, Path(pattern=ENTRY_ID_PATTERN, description="hotlist entry id")]
+
+
+def _path_id(what: str) -> Any:
+    """A path parameter holding an id (``{name:path}`` in the route, so "/" belongs to the id)."""
+    return Annotated[str, Path(description=f"{what} (URL-encoded; any printable characters, at most "
+                                           f"{MAX_ID_CHARS})"), AfterValidator(lambda v: check_record_id(v, what))]
+
+
+WarrantNo = _path_id("warrant number")
+EntryId = _path_id("hotlist entry id")
+UserName = _path_id("user name")
 Reason = Annotated[str, Query(max_length=200, description="why (audited)")]
 ListName = Annotated[str | None, Query(alias="list", pattern=LIST_NAME_PATTERN,
                                        description="a named list (e.g. a simulation's sim-hatyai) instead of the "
@@ -553,13 +565,13 @@ class ApiIngress:
             req.plate, req.reason, who.actor, expires_at=req.expires_at, max_distance=req.max_distance,
             entry_id=req.entry_id, note=req.note, list_name=list_name))
 
-    @app.get("/v1/hotlist/{entry_id}", response_model=HotlistEntry, responses=ERRORS,
+    @app.get("/v1/hotlist/{entry_id:path}", response_model=HotlistEntry, responses=ERRORS,
              dependencies=guard("operator", "list"))
     async def hotlist_get(self, _: Operator, entry_id: EntryId, list_name: ListName = None) -> HotlistEntry:
         """One hotlist entry."""
         return await _call(self._need(self.plate, "plate").hotlist_get.remote(entry_id, list_name=list_name))
 
-    @app.delete("/v1/hotlist/{entry_id}", response_model=HotlistEntry, responses=ERRORS,
+    @app.delete("/v1/hotlist/{entry_id:path}", response_model=HotlistEntry, responses=ERRORS,
                 dependencies=guard("supervisor", "reason", "list"))
     async def hotlist_remove(self, who: Supervisor, entry_id: EntryId, reason: Reason = "",
                              list_name: ListName = None) -> HotlistEntry:
@@ -583,9 +595,9 @@ class ApiIngress:
         self.auth.invalidate()
         return IssuedToken(user=req.user, role=req.role, token=token)
 
-    @app.delete("/v1/users/{user}", response_model=UserInfo, responses=ERRORS,
+    @app.delete("/v1/users/{user:path}", response_model=UserInfo, responses=ERRORS,
                 dependencies=guard("admin", "reason"))
-    async def revoke(self, who: Admin, user: Annotated[str, Path(pattern=USER_PATTERN)],
+    async def revoke(self, who: Admin, user: UserName,
                      reason: Reason = "") -> UserInfo:
         """Revoke a user's token; audited."""
         try:

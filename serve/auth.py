@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import re
 import secrets
 import threading
 import time
@@ -26,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from serve.audit import AuditLog
 from serve.errors import NotFoundError, UnavailableError
+from serve.ids import RecordIdError, check_record_id
 from serve.keys import load_key
 from serve.roles import Principal, Role, check_role
 from twin.objectstore import MODELS_BUCKET, Store, StoreError
@@ -34,7 +34,6 @@ TOKEN_BYTES = 32
 MIN_TOKEN_CHARS = 43  # base64url of 32 bytes
 TABLE_KEY = "access/tokens.json"
 KEY_ENV = "SSZ_API_TOKEN_KEY"
-USER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 
 
 class AuthError(ValueError):
@@ -52,11 +51,11 @@ def token_hash(key: bytes, token: str) -> str:
 
 
 def check_user(user: str) -> str:
-    """``user`` when it is a valid user name (letters, digits, ``._@-``, up to 64), else AuthError."""
-    if not re.fullmatch(USER_PATTERN, user or ""):
-        raise AuthError(f"user name {user!r} is not valid: use 1-64 letters, digits, '.', '_', '@' or '-', "
-                        "starting with a letter or digit")
-    return user
+    """``user`` when it can be a user name (the id rule of :mod:`serve.ids`), else AuthError."""
+    try:
+        return check_record_id(user, "user name")
+    except RecordIdError as e:
+        raise AuthError(str(e)) from None
 
 
 class TokenRecord(BaseModel):

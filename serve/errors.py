@@ -19,3 +19,15 @@ class ConflictError(ValueError):
 class UnavailableError(RuntimeError):
     """A dependency the change needs is down (the audit log cannot be written, the store is unreachable):
     nothing was changed and the caller may retry later (HTTP 503)."""
+
+
+def error_text(err: BaseException) -> str:
+    """The message of an error as a user should read it.
+
+    ``str(KeyError("x"))`` is the quoted repr ``'x'``; stripping the quotes off both ends of any message (what
+    the API once did) also cut the opening quote of messages such as ``'กขค 123' is not a Thai registration``.
+    A KeyError gives its first argument as it is; any other error its ``str``.
+    """
+    if isinstance(err, KeyError) and err.args:
+        return str(err.args[0])
+    return str(err)

@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from actors.sources.script import SimScript
+from serve.ids import RecordId
 from serve.plugins import make
 from serve.redact import redact
 
@@ -46,7 +47,7 @@ class CameraSpec(BaseModel):
     # hide_input_in_errors: a validation error must not echo a URL with its password
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    id: RecordId = Field(description="camera id (serve.ids: any printable characters)")
     url: str = Field(description="rtsp://, rtsps://, http(s)://, a file path or file://, or sim://<name>")
     rtsp_transport: Literal["tcp", "udp"] = "tcp"
     loop: bool = Field(default=False, description="files and simulated video: start over at the end")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from serve.ids import RecordId
 
 
 class FaceDetection(BaseModel):
@@ -32,20 +34,12 @@ class WarrantRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    warrant_no: str = Field(min_length=1, max_length=64, description="warrant number, the watchlist key")
+    warrant_no: RecordId = Field(description="warrant number, the watchlist key (serve.ids: any printable characters)")
     name: str = Field(default="", max_length=200, description="name of the wanted person")
     court: str = Field(min_length=1, max_length=200, description="issuing court")
     offence: str = Field(min_length=1, max_length=500)
     expires: date = Field(description="last day on which the warrant is valid (inclusive)")
     photos: int = Field(default=0, ge=0, description="number of enrolled face photos")
-
-    @field_validator("warrant_no")
-    @classmethod
-    def _strip(cls, v: str) -> str:
-        v = v.strip()
-        if not v:
-            raise ValueError("warrant_no must not be blank")
-        return v
 
     def active(self, on: date) -> bool:
         """Whether the warrant is still valid on ``on`` (expiry day included)."""

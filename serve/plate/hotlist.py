@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serve.audit import AuditLog, write_ahead
 from serve.errors import ConflictError, NotFoundError
+from serve.ids import RecordId
 from serve.plate.distance import weighted_distance
 from serve.plate.parse import Plate, parse_plate
 
@@ -53,7 +54,7 @@ class HotlistEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=64)
+    id: RecordId = Field(description="entry id (serve.ids: any printable characters, e.g. 'HL/2567/12')")
     plate: Plate
     reason: str = Field(min_length=1, max_length=200, description="e.g. 'stolen', 'warrant W-2026-0001'")
     added_by: str = Field(min_length=1)

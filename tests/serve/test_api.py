@@ -9,6 +9,7 @@ import struct
 import time
 import zlib
 from datetime import date, timedelta
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -156,6 +157,17 @@ def test_token_rotation_and_revocation_need_no_redeploy(api):
     assert actions == ["user.token", "user.token", "user.token", "user.revoke"]
 
 
+def test_user_names_with_any_printable_characters(api):
+    """A user name with Thai, a space, "/" and "." is issued, listed and revoked by its URL-encoded name."""
+    base, name = api[3], "ร.ต.อ. สมชาย/หาดใหญ่"
+    r = httpx.post(f"{base}/v1/users", json={"user": name, "role": "operator"}, headers=_as(api, "admin"), timeout=60)
+    assert r.status_code == 201, r.text
+    assert name in {u["user"] for u in httpx.get(f"{base}/v1/users", headers=_as(api, "admin"), timeout=60).json()}
+    r = httpx.delete(f"{base}/v1/users/{quote(name, safe='')}", headers=_as(api, "admin"), timeout=60)
+    assert r.status_code == 200 and r.json()["user"] == name
+    assert name not in {u["user"] for u in httpx.get(f"{base}/v1/users", headers=_as(api, "admin"), timeout=60).json()}
+
+
 def test_detect_astronaut_over_http(api):
     client = api[0]
     r = _post_image(client, "/v1/faces:detect", encode_jpeg(_astronaut()))
@@ -178,11 +190,14 @@ def test_enrol_identify_round_trip(api):
     assert r.status_code == 200, r.text
     cands = r.json()["faces"][0]["candidates"]
     assert cands and cands[0]["warrant_no"] == "จ.123/2567" and cands[0]["match"] is True
-    assert client.get("/v1/watchlist/จ.123/2567").json()["court"] == "ศาลจังหวัดสงขลา"
-    r = client.patch("/v1/watchlist/จ.123/2567", json={"offence": "ลักทรัพย์"})
+    assert client.get("/v1/watchlist/จ.123/2567").json()["court"] == "ศาลจังหวัดสงขลา"  # a raw "/" is the id's
+    enc = "/v1/watchlist/" + quote("จ.123/2567", safe="")  # %E0%B8%88.123%2F2567: what a client library sends
+    assert "%2F" in enc and client.get(enc).json()["warrant_no"] == "จ.123/2567"
+    r = client.patch(enc, json={"offence": "ลักทรัพย์"})
     assert r.status_code == 200 and r.json()["offence"] == "ลักทรัพย์"
-    r = client.delete("/v1/watchlist/จ.123/2567", params={"reason": "arrested"})
-    assert r.status_code == 200
+    r = client.delete(enc, params={"reason": "arrested"})
+    assert r.status_code == 200 and r.json()["warrant_no"] == "จ.123/2567"
+    _error(client.get(enc), 404)
     _error(client.get("/v1/watchlist/จ.123/2567"), 404)
     r = _post_image(client, "/v1/faces:identify", encode_jpeg(astro))
     assert all(not c["match"] for f in r.json()["faces"] for c in f["candidates"])
@@ -251,8 +266,15 @@ def test_bad_json_ids_and_dates_are_refused_at_the_schema(api):
     assert "nickname: unknown field" in _error(client.post("/v1/watchlist", json={**good, "nickname": "x"}), 422)
     _error(client.post("/v1/watchlist", content=b"{not json", headers={"Content-Type": "application/json"}), 422)
     _error(client.post("/v1/watchlist", content=b"{}", headers={"Content-Type": "text/plain"}), 415)
-    for bad in ("", "   ", " W-1", "W 1", "W-1\x00", "../x", "A" * 65):
-        assert "warrant_no" in _error(client.post("/v1/watchlist", json={**good, "warrant_no": bad}), 422), bad
+    for bad, says in (("", "empty"), ("   ", "empty"), (" W-1", "white space"), ("W-1\x00", "control"),
+                      ("W\n1", "control"), ("W\u200b1", "control"), ("A" * 129, "at most 128")):
+        msg = _error(client.post("/v1/watchlist", json={**good, "warrant_no": bad}), 422)
+        assert "warrant_no" in msg and says in msg, (bad, msg)
+    # The same rule on every id in a path: empty, control characters and over-long ids are 422 with the reason.
+    for path, says in (("/v1/watchlist/W%0A1", "control"), ("/v1/hotlist/H%00", "control"),
+                       ("/v1/hotlist/" + "H" * 129, "at most 128"), ("/v1/watchlist/%20", "empty")):
+        assert says in _error(client.get(path), 422), path
+    assert "control" in _error(client.delete("/v1/users/bob%07", headers=_as(api, "admin")), 422)
     assert "expired" in _error(client.post("/v1/watchlist", json={**good, "expires": "2020-01-01"}), 422)
     assert "blank" in _error(client.post("/v1/watchlist", json={**good, "court": "  "}), 422)
     assert "DELETE" in _error(client.patch("/v1/watchlist/W-none", json={"expires": "2020-01-01"}), 422)
@@ -292,26 +314,34 @@ def _scene_with_plate(seed: int) -> np.ndarray:
 
 
 def test_plate_read_and_hotlist_over_http(api):
+    """A hotlist id with "/", a space, Thai and "." is added, read, matched and withdrawn by its encoded id."""
+    HID = "HL/2567 ด่าน.1"  # noqa: N806
     client, serving = api[0], api[1]
-    r = client.post("/v1/hotlist", json={"plate": "1กข 1234 ภูเก็ต", "reason": "stolen", "entry_id": "H-1"})
+    r = client.post("/v1/hotlist", json={"plate": "1กข 1234 ภูเก็ต", "reason": "stolen", "entry_id": HID})
     assert r.status_code == 201, r.text
-    _error(client.post("/v1/hotlist", json={"plate": "1กข 1234", "reason": "x", "entry_id": "H-1"}), 409)
+    _error(client.post("/v1/hotlist", json={"plate": "1กข 1234", "reason": "x", "entry_id": HID}), 409)
     _error(client.post("/v1/hotlist", json={"plate": "hello", "reason": "x"}), 400)
+    msg = _error(client.post("/v1/hotlist", json={"plate": "กขค 123", "reason": "x"}), 400)
+    assert msg.startswith("'กขค 123' is not a Thai registration"), msg  # the opening quote is kept
     _error(client.post("/v1/hotlist", json={"plate": "1กข 1234", "reason": "x", "colour": "red"}), 422)
-    assert [e["id"] for e in client.get("/v1/hotlist").json()] == ["H-1"]
+    assert [e["id"] for e in client.get("/v1/hotlist").json()] == [HID]
+    assert client.get(f"/v1/hotlist/{quote(HID, safe='')}").json()["plate"]["province"] == "ภูเก็ต"
     img = _scene_with_plate(seed=3)
     r = _post_image(client, "/v1/plates:read", encode_jpeg(img, quality=95))
     assert r.status_code == 200, r.text
     plates = r.json()["plates"]
     assert plates and plates[0]["plate"]["letters"] == "กข" and plates[0]["plate"]["number"] == "1234"
-    assert plates[0]["hotlist"] and plates[0]["hotlist"][0]["entry"]["id"] == "H-1"
-    assert client.delete("/v1/hotlist/H-1", params={"reason": "recovered"}).status_code == 200
-    _error(client.get("/v1/hotlist/H-1"), 404)
-    _error(client.delete("/v1/hotlist/H-1"), 404)
+    assert plates[0]["hotlist"] and plates[0]["hotlist"][0]["entry"]["id"] == HID
+    enc = f"/v1/hotlist/{quote(HID, safe='')}"
+    assert client.delete(enc, params={"reason": "recovered"}).status_code == 200
+    _error(client.get(enc), 404)
+    _error(client.delete(enc), 404)
+    r = _post_image(client, "/v1/plates:read", encode_jpeg(img, quality=95))  # withdrawn: the plate no longer hits
+    assert r.status_code == 200 and r.json()["plates"] and not r.json()["plates"][0]["hotlist"]
     from serve.audit import AuditLog
 
     log = AuditLog(serving._paths()["hotlist_audit"], name="hotlist")
-    assert [(e.actor, e.action) for e in log.events("H-1")] == [("api:test-supervisor", "hotlist.add"),
+    assert [(e.actor, e.action) for e in log.events(HID)] == [("api:test-supervisor", "hotlist.add"),
                                                                 ("api:test-supervisor", "hotlist.remove")]
     assert log.verify() >= 2
 

@@ -11,9 +11,8 @@ Bad input raises :class:`PlanningError`.
 
 from __future__ import annotations
 
-import logging
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,12 @@ import shapely
 import shapely.ops
 
 from cluster.city import CityModel, city_model
-from cluster.config import CityConfig
+from cluster.config import CityConfig, load_city
 from cluster.registry import zone_polygon
 from twin import coverage as cv
 from twin import graph
 from twin import patrol as pt
 from twin import risk as rk
-
-log = logging.getLogger(__name__)
 
 
 class PlanningError(ValueError):
@@ -56,6 +53,7 @@ class PlanContext:
     model: rk.RiskModel
     incidents: pd.DataFrame | None
     pai: dict[str, float] | None
+    warnings: list[str] = field(default_factory=list)  # what the field-input reader noticed (swaps, outside)
 
     def to_lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Metric x/y back to WGS84 lon/lat."""
@@ -63,30 +61,38 @@ class PlanContext:
         return np.asarray(lon), np.asarray(lat)
 
 
-def read_points(path: Path | None, epsg: int) -> pd.DataFrame | None:
-    """Points of a CSV with metric ``x``/``y`` (UTM metres) or ``lon``/``lat`` columns; None without a path.
+def read_points(path: Path | None, kind: str, city: CityConfig, warnings: list[str] | None = None
+                ) -> pd.DataFrame | None:
+    """Field points of a CSV/TSV/``.xlsx`` (``incidents`` or ``risk_points``) read through the one validating
+    reader, :func:`twin.fieldinput.read_table`; None without a path.
+
+    Encodings (UTF-8, TIS-620/cp874, UTF-16), Thai headers, Buddhist Era day-first dates, lon/lat, one
+    "lat, lon" column or metric x/y in the city's UTM zone are read. Swapped lon/lat are swapped back, points
+    outside the zone are counted and left out, each said in ``warnings``; a file with no point in the zone is
+    refused.
 
     Returns
     -------
     pandas.DataFrame or None
-        The file's rows with ``x``/``y`` (projected from lon/lat when needed).
+        The kept rows with the reader's canonical columns plus metric ``x``/``y`` (m, the city's UTM zone);
+        incidents carry ``hour`` (0-23 local, ``<NA>`` when the file gives a date without a time).
 
     Raises
     ------
-    PlanningError
-        When the file is missing or has neither pair of columns.
+    twin.fieldinput.InputError
+        The file, row, column, what is wrong and what to do (exit code 2 on the command line).
     """
     if path is None:
         return None
-    if not path.exists():
-        raise PlanningError(f"{path} not found")
-    df = pd.read_csv(path)
-    if {"x", "y"} <= set(df.columns):
-        return df
-    if {"lon", "lat"} <= set(df.columns):
-        x, y = graph.utm_transformers(epsg)[0].transform(df["lon"].to_numpy(float), df["lat"].to_numpy(float))
-        return df.assign(x=np.asarray(x), y=np.asarray(y))
-    raise PlanningError(f"{path}: needs x/y (UTM metres) or lon/lat columns, found {list(df.columns)}")
+    from twin.fieldinput import Area, read_table
+
+    area = Area(zone_polygon(city)[0], f"the {city.name} zone")
+    res = read_table(path, kind, area=area, epsg=city.utm_epsg, outside="drop")
+    if warnings is not None:
+        warnings += [f"{res.source}: {w}" for w in res.warnings]
+    df = res.frame
+    x, y = graph.utm_transformers(city.utm_epsg)[0].transform(df["lon"].to_numpy(float), df["lat"].to_numpy(float))
+    return df.assign(x=np.asarray(x), y=np.asarray(y))
 
 
 def build_context(city: str | CityConfig | CityModel, incidents: Path | None = None, risk_points: Path | None = None,
@@ -98,7 +104,7 @@ def build_context(city: str | CityConfig | CityModel, incidents: Path | None = N
     city
         A loaded city (nothing is loaded again) or a city id, YAML path or config.
     incidents, risk_points
-        Optional CSVs (see :func:`read_points`); without risk points 30 are generated.
+        Optional field files (see :func:`read_points`); without risk points 30 are generated.
     spacing_m
         Distance between street sample points (m).
     seed
@@ -106,22 +112,29 @@ def build_context(city: str | CityConfig | CityModel, incidents: Path | None = N
 
     Raises
     ------
-    cluster.config.ConfigError, PlanningError
+    cluster.config.ConfigError, PlanningError, twin.fieldinput.InputError
     """
+    if not isinstance(city, CityModel | CityConfig):
+        city = load_city(city)
+    cfg0 = city.config if isinstance(city, CityModel) else city
+    warnings: list[str] = []  # field files first: a bad file is refused before the street graph is loaded
+    rp = read_points(risk_points, "risk_points", cfg0, warnings)
+    inc = read_points(incidents, "incidents", cfg0, warnings)
     model = city_model(city)
     cfg, G, reg = model.config, model.graph, model.registry
     P = model.projected
     zone_utm = zone_polygon(cfg)[1]
     demand = cv.sample_streets(P, spacing_m, zone=zone_utm)
     places = reg.places_frame()
-    rp = read_points(risk_points, cfg.utm_epsg)
     if rp is None:
         rp = rk.generate_risk_points(demand, 30, seed=seed)
     elif "risk_id" not in rp:
-        rp = rp.assign(risk_id=[f"rp-{k + 1:03d}" for k in range(len(rp))])
+        rp = rp.assign(risk_id=[f"rp-{r:03d}" for r in rp["row"]])
+    else:
+        rp = rp.assign(risk_id=[f"rp-{r:03d}" if pd.isna(v) else str(v)
+                                for v, r in zip(rp["risk_id"], rp["row"], strict=True)])
     feats = rk.Features.from_frame(places, cfg.utm_epsg) + rk.Features.from_frame(rp)
     X, names = rk.factor_matrix(demand, feats)
-    inc = read_points(incidents, cfg.utm_epsg)
     model_, pai = rk.hand_model(), None
     if inc is not None:
         rng = np.random.default_rng(seed)
@@ -131,9 +144,10 @@ def build_context(city: str | CityConfig | CityModel, incidents: Path | None = N
             model_ = rk.fit(demand, X, names, train["x"].to_numpy(float), train["y"].to_numpy(float))
             pai = rk.pai(demand, model_.score(X), held["x"].to_numpy(float), held["y"].to_numpy(float))
         except rk.RiskError as e:
-            log.warning("note: %s; using hand weights", e)
+            warnings.append(f"{e}; using hand weights")
     demand.weight = model_.score(X)
-    return PlanContext(cfg, G, P, zone_utm, places, reg.cameras_frame(), demand, rp, X, names, model_, inc, pai)
+    return PlanContext(cfg, G, P, zone_utm, places, reg.cameras_frame(), demand, rp, X, names, model_, inc, pai,
+                       warnings)
 
 
 def _risk_streets_part(ctx: PlanContext, score: np.ndarray, name: str, label: str, visible: bool) -> Any:
@@ -217,11 +231,23 @@ def risk_plan(ctx: PlanContext, *, top: int = 10, fixes: int = 5, map_out: Path 
     if map_out is not None:
         chosen = rk.work_orders(ctx.demand, ctx.model, ctx.X, ctx.risk_points).head(fixes)
         out["map"] = str(write_risk_map(ctx, chosen, map_out))
-    if ctx.incidents is not None and len(ctx.incidents):
-        kde = rk.kde_hotspots(ctx.demand, ctx.incidents)
+    if ctx.warnings:
+        out["warnings"] = list(ctx.warnings)
+    timed = None if ctx.incidents is None else ctx.incidents
+    if timed is not None and "hour" in timed:
+        known = timed["hour"].notna().to_numpy()
+        if not known.all():
+            out.setdefault("warnings", []).append(
+                f"{int((~known).sum())} of {len(timed)} incidents have no time of day: left out of hotspots_by_hour")
+        timed = timed[known].assign(hour=timed["hour"][known].astype(int))
+    if timed is not None and len(timed):
+        kde = rk.kde_hotspots(ctx.demand, timed)
         out["hotspots_by_hour"] = {}
         for col in kde.columns:
             i = int(kde[col].idxmax())
+            if not kde[col].iloc[i] > 0:  # no incident in these hours: no hotspot (not a point at density 0)
+                out["hotspots_by_hour"][col] = None
+                continue
             a, b = ctx.to_lonlat(ctx.demand.x[i:i + 1], ctx.demand.y[i:i + 1])
             out["hotspots_by_hour"][col] = {"lon": round(float(a[0]), 6), "lat": round(float(b[0]), 6),
                                             "density_per_km2": round(float(kde[col].iloc[i]), 1)}

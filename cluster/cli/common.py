@@ -37,6 +37,11 @@ def fail(msg: str | Exception, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def warn(msg: str) -> None:
+    """Say on stderr what the command noticed and handled (a fixed swap, rows left out), without stopping."""
+    err.print(f"[yellow]warning:[/] {escape(msg)}", soft_wrap=True)
+
+
 def require_verified_audits() -> None:
     """Refuse to start (fail) when an audit log does not verify against its locked mirror (a torn tail is
     repaired first)."""

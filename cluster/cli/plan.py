@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cluster.cli.common import USER_ERRORS, CityOpt, fail, print_json
+from cluster.cli.common import USER_ERRORS, CityOpt, fail, print_json, warn
 
 app = typer.Typer(help="Planning: risk scores and fixes, camera placement, patrol rounds.", no_args_is_help=True,
                   add_completion=False)
@@ -15,8 +15,11 @@ app = typer.Typer(help="Planning: risk scores and fixes, camera placement, patro
 
 @app.command("risk")
 def risk_cmd(city: CityOpt = "chiangmai",
-             incidents: Annotated[Path | None, typer.Option(help="Incident CSV (x/y or lon/lat, hour).")] = None,
-             risk_points: Annotated[Path | None, typer.Option(help="Risk-point CSV (kind, x/y or lon/lat).")] = None,
+             incidents: Annotated[Path | None, typer.Option(
+                 help="Incidents: CSV (UTF-8, TIS-620, UTF-16) or .xlsx; lon/lat (or x/y UTM), a date-time or hour."
+             )] = None,
+             risk_points: Annotated[Path | None, typer.Option(help="Risk points: CSV or .xlsx with kind and lon/lat "
+                                                                   "(or x/y UTM).")] = None,
              top: Annotated[int, typer.Option(help="How many streets and work orders to list.")] = 10,
              fixes: Annotated[int, typer.Option(help="Work orders fixed on the after map.")] = 5,
              map_out: Annotated[Path | None, typer.Option("--map", help="Offline before/after map path.")] = None,
@@ -29,6 +32,8 @@ def risk_cmd(city: CityOpt = "chiangmai",
         out = risk_plan(ctx, top=top, fixes=fixes, map_out=map_out, risk_points_from_file=risk_points is not None)
     except USER_ERRORS as e:
         fail(e)
+    for w in out.get("warnings", []):
+        warn(w)
     print_json(out)
 
 

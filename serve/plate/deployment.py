@@ -22,6 +22,9 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import threading
 import time
 from collections import deque
 from datetime import datetime
@@ -38,6 +41,7 @@ from serve.plate.service import PlateRead, PlateService, PlateServiceConfig
 from serve.replica import ReplicaConfig, bind, per_item, replica_store
 
 DEPLOYMENT_NAME = "PlateDeployment"
+log = logging.getLogger(__name__)
 
 
 class PlateAppConfig(ReplicaConfig):
@@ -48,6 +52,8 @@ class PlateAppConfig(ReplicaConfig):
     audit_path: str | None = Field(default=None, description="audit JSONL (default: beside the hotlist)")
     lists_dir: str | None = Field(default=None, description="folder of named hotlists (simulations' own lists, "
                                   "<lists_dir>/<name>/); None = only the operational hotlist")
+    purge_every_s: float | None = Field(default=3600.0, gt=0, description="delete expired hotlist entries on load "
+                                        "and then this often, s (audited as system:expiry); None = never")
 
 
 def _to_bgr(image: np.ndarray, order: str) -> np.ndarray:
@@ -74,10 +80,14 @@ class PlateDeployment:
             hp = Path(cfg.hotlist_path)
             audit = AuditLog(Path(cfg.audit_path) if cfg.audit_path else hp.with_name("hotlist-audit.jsonl"),
                              name="hotlist", store=store)
-            hotlist = Hotlist(hp, audit=audit, store=store)
+            hotlist = Hotlist(hp, audit=audit, store=store, purge_every_s=cfg.purge_every_s)
         self.service = PlateService(cfg.service, hotlist=hotlist)
-        self._store, self._lists_dir = store, cfg.lists_dir
+        self._store, self._lists_dir, self._purge_every_s = store, cfg.lists_dir, cfg.purge_every_s
         self._named: dict[str, Hotlist] = {}
+        self._purge_all()  # on load: expired entries do not outlive a restart
+        if cfg.purge_every_s is not None:  # and on a timer, so a quiet replica purges too
+            threading.Thread(target=self._purge_loop, args=(cfg.purge_every_s,), name="hotlist-purge",
+                             daemon=True).start()
         self._read_batch.set_max_batch_size(cfg.max_batch_size)
         self._read_batch.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
         self._batch_sizes: deque[int] = deque(maxlen=1000)
@@ -108,6 +118,24 @@ class PlateDeployment:
         return self.service.read_crops([_to_bgr(c, order) for c in crops])
 
     # ---- hotlist ---------------------------------------------------------------------------------
+    def _purge_all(self) -> int:
+        """Purge the expired entries of every open hotlist that is due (see :meth:`Hotlist.maybe_purge`)."""
+        n = 0
+        for hl in [self.service.hotlist, *self._named.values()]:
+            if hl is None:
+                continue
+            try:
+                hl.refresh()
+                n += len(hl.maybe_purge())
+            except Exception as e:  # the audit log is down: try again next time, keep serving
+                log.warning("hotlist %s: expiry purge failed: %s", hl.path, e)
+        return n
+
+    def _purge_loop(self, every_s: float) -> None:
+        while True:
+            time.sleep(every_s)
+            self._purge_all()
+
     def _hotlist(self, list_name: str | None = None) -> Hotlist:
         """The operational hotlist, or the named list ``list_name`` (its own file and audit log, mirror name
         ``hotlist-<name>``), opened on first use."""
@@ -125,14 +153,17 @@ class PlateDeployment:
                 d = Path(self._lists_dir) / list_name
                 audit = AuditLog(d / "hotlist-audit.jsonl", name=f"hotlist-{list_name}", store=self._store)
                 self._named[list_name] = Hotlist(d / "hotlist.json", audit=audit, store=self._store,
-                                                 store_key=f"hotlist/{list_name}.json")
+                                                 store_key=f"hotlist/{list_name}.json",
+                                                 purge_every_s=self._purge_every_s)
             hl = self._named[list_name]
-            hl.refresh()
-            return hl
-        if self.service.hotlist is None:
+        elif self.service.hotlist is None:
             raise RuntimeError("this plate app has no hotlist: set hotlist_path in PlateAppConfig")
-        self.service.hotlist.refresh()
-        return self.service.hotlist
+        else:
+            hl = self.service.hotlist
+        hl.refresh()
+        with contextlib.suppress(Exception):  # due expiry on use; a failed audit leaves it to the next try
+            hl.maybe_purge()
+        return hl
 
     def hotlist_add(self, plate: str, reason: str, actor: str, expires_at: datetime | None = None,
                     max_distance: float = DEFAULT_MAX_DISTANCE, entry_id: str | None = None,

@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,11 +90,16 @@ class Hotlist:
     """A thread-safe hotlist persisted to ``path`` (and the store), every change audited.
 
     ``clock`` returns the current UTC time (injectable so expiry is testable without sleeping).
+    ``purge_every_s``: :meth:`maybe_purge` deletes expired entries at most this often (None: only when
+    :meth:`purge_expired` is called); the plate deployment calls it on load, on every use and on a timer.
     """
 
     def __init__(self, path: str | os.PathLike[str], audit: AuditLog, store: Any | None = None,
-                 store_key: str = "hotlist/hotlist.json", clock: Callable[[], datetime] | None = None) -> None:
+                 store_key: str = "hotlist/hotlist.json", clock: Callable[[], datetime] | None = None,
+                 purge_every_s: float | None = 3600.0) -> None:
         """Load the list from ``path``, or from the store when the file is missing (a fresh node)."""
+        self.purge_every_s = purge_every_s
+        self._purged_at: float | None = None
         self.path = Path(path)
         self.audit = audit
         self.store = store
@@ -228,6 +234,19 @@ class Hotlist:
                     del self._entries[e.id]
                     self._save()
             return gone
+
+    def maybe_purge(self, actor: str = "system:expiry") -> list[HotlistEntry]:
+        """:meth:`purge_expired` when it never ran or ran ``purge_every_s`` ago (monotonic clock); else nothing.
+
+        Raises the audit log's UnavailableError when the expiry cannot be audited (nothing is deleted then).
+        """
+        every = self.purge_every_s
+        now = time.monotonic()
+        if every is None or (self._purged_at is not None and now - self._purged_at < every):
+            return []
+        gone = self.purge_expired(actor)
+        self._purged_at = now
+        return gone
 
     # ---- queries -------------------------------------------------------------------------------
     def get(self, entry_id: str) -> HotlistEntry:

@@ -16,7 +16,7 @@ import pytest
 from minio.error import S3Error
 
 from actors.alerts import AlertSinkConfig, AlertSinkCore, CameraPlace
-from actors.channels import WebhookConfig
+from actors.channels import WebhookConfig, verify_webhook
 from actors.events import health_event
 from actors.sources import HealthEvent
 from serve.audit import AuditLog
@@ -113,7 +113,7 @@ def test_camera_offline_and_recovery(s3_store, sink_cfg):
 class _Hook(http.server.BaseHTTPRequestHandler):
     fail_first = 2
     status_after = 200
-    received: ClassVar[list[tuple[bytes, str]]] = []
+    received: ClassVar[list[tuple[bytes, dict[str, str]]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -122,7 +122,7 @@ class _Hook(http.server.BaseHTTPRequestHandler):
             cls.fail_first -= 1
             self.send_response(503)
         else:
-            cls.received.append((body, self.headers.get("X-SSZ-Signature", "")))
+            cls.received.append((body, dict(self.headers)))
             self.send_response(cls.status_after)
         self.end_headers()
 
@@ -141,8 +141,10 @@ def test_webhook_retries_then_delivers_signed(s3_store, sink_cfg):
         sink.submit([_decision()])
         sink.flush()
         assert sink.stats.webhook_delivered == 1 and sink.stats.webhook_failed == 0
-        [(body, sig)] = _Hook.received
-        assert sig == hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+        [(body, headers)] = _Hook.received
+        delivery = verify_webhook("s3cret", headers, body)  # signed over time, delivery id and body
+        assert headers["X-SSZ-Signature"] == "v1=" + hmac.new(
+            b"s3cret", f"{headers['X-SSZ-Timestamp']}.{delivery}.".encode() + body, hashlib.sha256).hexdigest()
         assert json.loads(body)["subject_id"] == "W-1"
         # A receiver that refuses the item (4xx) is not retried: the item goes to the dead letters.
         _Hook.fail_first, _Hook.status_after = 0, 400

@@ -117,3 +117,29 @@ def test_two_replicas_writing_one_file_lose_no_change(tmp_path):
     a.remove(eb.id, actor="officer:a")  # a sees b's entry although it never reloaded explicitly
     assert b.refresh() and [e.id for e in b.entries()] == [ea.id]
     assert [e.id for e in _hotlist(tmp_path).entries()] == [ea.id]
+
+
+@pytest.mark.services  # builds the plate service (Tesseract, the localiser): a model load
+def test_the_plate_deployment_purges_expired_entries_on_load_and_on_a_timer(tmp_path):
+    """A hotlist file holding an entry that expired while no replica ran: the replica purges it when it starts
+    (audited as system:expiry), and an entry expiring later is purged by the timer, with no request."""
+    import time
+
+    from serve.plate.deployment import PlateDeployment
+
+    clock = Clock()
+    hl = _hotlist(tmp_path, clock)
+    old = hl.add("ฒต 808 สงขลา", reason="stolen", actor="officer:a", expires_at=clock.now + timedelta(minutes=1))
+    soon = datetime.now(UTC) + timedelta(seconds=1.5)
+    later = hl.add("1กข 1234", reason="stolen", actor="officer:a", expires_at=soon)
+    keep = hl.add("2ขค 55", reason="stolen", actor="officer:a")
+    cfg = {"hotlist_path": str(tmp_path / "hotlist.json"), "audit_path": str(tmp_path / "audit.jsonl"),
+           "purge_every_s": 0.5}
+    replica = PlateDeployment.func_or_class(cfg)  # the replica's class, built here without Serve
+    assert old.id not in {e.id for e in replica.service.hotlist.entries(include_expired=True)}
+    deadline = time.time() + 15
+    while time.time() < deadline and later.id in {e.id for e in replica.service.hotlist.entries(True)}:
+        time.sleep(0.2)
+    assert [e.id for e in replica.service.hotlist.entries(True)] == [keep.id]
+    expired = [(ev.actor, ev.subject) for ev in hl.audit.events() if ev.action == "hotlist.expire"]
+    assert expired == [("system:expiry", old.id), ("system:expiry", later.id)]

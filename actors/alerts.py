@@ -284,6 +284,10 @@ class AlertSinkCore:
                 self.audit.append("system:watchdog", "camera.recovered", aid, {"camera_id": cam})
                 self._publish({"event": "camera-recovered", "alert_id": aid, "camera_id": cam,
                                "ts": _iso(rec["recovered_ts"])})
+        elif ev.kind == "camera-reconfigured":  # new picture size or a restarted stream clock: said, not an alert
+            self.audit.append("system:watchdog", "camera.reconfigured", cam, {"detail": ev.detail})
+            self._publish({"event": "camera-reconfigured", "camera_id": cam, "ts": _iso(_utc(float(ev.ts))),
+                           "detail": ev.detail})
         return None
 
     # ---------------------------------------------------------------- operators

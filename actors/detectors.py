@@ -33,7 +33,8 @@ class FrameItem:
     """A sampled frame on its way to a detector: the (cropped, downsized) contiguous RGB image and its origin.
 
     ``scale`` is detector pixels per source pixel and ``offset`` the ROI's top-left corner in source pixels,
-    so boxes map back with ``x / scale + offset_x``.
+    so boxes map back with ``x / scale + offset_x``. ``epoch`` is the stream-clock epoch of the source frame and
+    ``source_size`` its (width, height): the tracker starts again when either changes.
     """
 
     camera_id: str
@@ -44,6 +45,8 @@ class FrameItem:
     scale: float = 1.0
     offset: tuple[int, int] = (0, 0)
     t_queued: float = 0.0
+    epoch: int = 0
+    source_size: tuple[int, int] | None = None
 
     @property
     def time(self) -> float:

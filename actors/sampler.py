@@ -52,6 +52,11 @@ class RateSampler:
             return True
         return False
 
+    def reset(self) -> None:
+        """Start the schedule again (the stream was reconfigured); the counters are kept."""
+        self._tokens = float(self.config.burst)
+        self._last_ts = None
+
     @property
     def ratio(self) -> float:
         """Fraction of offered frames sampled so far."""

@@ -49,7 +49,7 @@ from actors.detectors import Detector, FrameItem
 from actors.events import AlertDecisionEvent, ShardEvent, health_event
 from actors.motion import MotionGate, MotionGateConfig
 from actors.sampler import RateSampler, SamplerConfig
-from actors.sources import CameraReader, CameraSpec, Frame, HealthEvent
+from actors.sources import CameraReader, CameraSpec, Frame, HealthEvent, StreamClock
 from actors.tracker import Confirmer, ConfirmerConfig, Detection, IoUTracker, TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,9 @@ class _Camera:
     alerts: int = 0
     suppressed: int = 0
     position: float | None = None
+    clock: StreamClock = field(default_factory=StreamClock)  # epochs of the stream's clock, kept over restarts
+    geometry: tuple[int, int, int] | None = None  # (width, height, epoch) of the last frame (reader thread)
+    tracked: tuple[int, int, int] | None = None  # the same, of the last frame tracked (dispatcher)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -290,6 +293,9 @@ class ShardCore:
             if cam_id in self.cams:
                 self.cams[cam_id].tracker.load_state(tracks)
         self._sent_ids.extend(state.get("sent_ids") or [])
+        for cam_id, clock in (state.get("clocks") or {}).items():
+            if cam_id in self.cams:
+                self.cams[cam_id].clock.load_state(clock)
 
     def resume_state(self) -> dict[str, Any]:
         """The state to persist: positions of delivered frames, tracks, pending counts, cooldowns, alert ids.
@@ -302,6 +308,7 @@ class ShardCore:
             "tracks": {cid: c.tracker.state() for cid, c in self.cams.items()},
             "confirmer": self.confirmer.state(),
             "sent_ids": list(self._sent_ids),
+            "clocks": {cid: c.clock.state() for cid, c in self.cams.items()},
             "ts": time.time(),
         }
 
@@ -314,7 +321,7 @@ class ShardCore:
         ready.wait(10)
         self._threads.append(t)
         for cam in self.cams.values():
-            cam.reader = CameraReader(cam.spec, self._on_frame_cb(cam)).start()
+            cam.reader = CameraReader(cam.spec, self._on_frame_cb(cam), clock=cam.clock).start()
         for target, name in ((self._health_main, "health"), (self._state_main, "state")):
             th = threading.Thread(target=target, name=f"shard-{self.config.shard_id}-{name}", daemon=True)
             th.start()
@@ -350,11 +357,16 @@ class ShardCore:
             scale = dw / img.shape[1]
             img = cv2.resize(img, (dw, max(1, round(img.shape[0] * scale))), interpolation=cv2.INTER_AREA)
         return FrameItem(cam.spec.id, frame.seq, frame.ts, frame.pts, np.ascontiguousarray(img), scale, (ox, oy),
-                         time.monotonic())
+                         time.monotonic(), frame.epoch, (frame.image.shape[1], frame.image.shape[0]))
 
     def _on_frame_cb(self, cam: _Camera) -> Callable[[Frame], None]:
         def on_frame(frame: Frame) -> None:
             cam.arrivals.append(time.monotonic())
+            geometry = (frame.image.shape[1], frame.image.shape[0], frame.epoch)
+            if cam.geometry is not None and geometry != cam.geometry:  # new size or a restarted stream clock
+                cam.gate.reset()
+                cam.sampler.reset()
+            cam.geometry = geometry
             t = frame.pts if frame.pts is not None else frame.ts
             if not cam.gate.check(frame.image, t).passed:
                 return
@@ -482,7 +494,11 @@ class ShardCore:
             dets = [self._to_source(d, item) for d in results[i]]
             cam.processed += 1
             cam.detections += len(dets)
-            tracked = cam.tracker.update(dets, item.time)
+            geometry = (*(item.source_size or (0, 0)), item.epoch)
+            if cam.tracked is not None and geometry != cam.tracked:
+                cam.tracker.reset()  # boxes of another picture size or another stream clock continue nothing
+            cam.tracked = geometry
+            tracked = cam.tracker.update(dets, item.time, item.epoch)
             for dec in self.confirmer.observe_frame(item.camera_id, tracked, item.time):
                 if dec.decision == "alert":
                     if dec.alert_id in self._sent_ids:
@@ -557,9 +573,9 @@ class ShardCore:
         while not self._stop.wait(self.config.health_poll_s):
             evs: list[HealthEvent] = []
             for cam in self.cams.values():
-                # a finite source that played to its end is not offline
-                if cam.reader is not None and not cam.reader.stats.finished:
-                    evs += cam.reader.health.poll()
+                # a finite source that played to its end is not offline (what it raised before still goes out)
+                if cam.reader is not None:
+                    evs += cam.reader.health.drain() if cam.reader.stats.finished else cam.reader.health.poll()
             if evs:
                 payload: list[ShardEvent] = [health_event(self.config.shard_id, e) for e in evs]
                 loop = self._loop

@@ -110,8 +110,17 @@ class IoUTracker:
                                                     int(t["hits"]),  # type: ignore[call-overload]
                                                     t.get("subject_id"))  # type: ignore[arg-type]
 
-    def update(self, detections: Sequence[Detection], ts: float) -> list[tuple[str, Detection]]:
-        """Assign each detection of the frame at ``ts`` to a track (new or continued); returns (track_id, det)."""
+    def reset(self) -> None:
+        """End every track (the camera's picture size changed or its stream restarted)."""
+        self.ended += len(self.tracks)
+        self.tracks = {}
+
+    def update(self, detections: Sequence[Detection], ts: float, epoch: int = 0) -> list[tuple[str, Detection]]:
+        """Assign each detection of the frame at ``ts`` to a track (new or continued); returns (track_id, det).
+
+        New track ids are ``<camera>:<ms of ts>:<i>``, plus ``:e<epoch>`` once the stream's clock restarted
+        (epoch > 0), so tracks (and alert ids made from them) of a restarted stream never reuse an old id.
+        """
         c = self.config
         for tid in [t for t, tr in self.tracks.items() if ts - tr.last_ts > c.max_age_s or ts < tr.first_ts]:
             del self.tracks[tid]
@@ -148,7 +157,7 @@ class IoUTracker:
                     out[i] = (tr.track_id, d)
         for i, d in enumerate(detections):
             if out[i] is None:
-                tid = f"{self.camera_id}:{round(ts * 1000)}:{i}"
+                tid = f"{self.camera_id}:{round(ts * 1000)}:{i}" + (f":e{epoch}" if epoch else "")
                 self.tracks[tid] = Track(tid, self.camera_id, d.label, d.box, ts, ts)
                 out[i] = (tid, d)
         for o in out:

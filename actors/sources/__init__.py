@@ -8,7 +8,9 @@
 * :mod:`actors.sources.scenario` (``scenario``): a simulated camera playing a
   :class:`~actors.sources.script.SimScript` of the simulation;
 * :mod:`actors.sources.reader`: :class:`CameraReader` runs one camera on its own thread and reconnects;
-* :mod:`actors.sources.health`: :class:`CameraHealth` turns frame arrivals into health states and events.
+* :mod:`actors.sources.health`: :class:`CameraHealth` turns frame arrivals into health states and events;
+* :mod:`actors.sources.geometry`: display rotation, greyscale to RGB, and :class:`StreamClock` (stream-time
+  epochs over restarts).
 
 Importing this package registers every source.
 """
@@ -25,6 +27,7 @@ from actors.sources.base import (
     source_for,
     source_name,
 )
+from actors.sources.geometry import StreamClock
 from actors.sources.health import CameraHealth, HealthEvent, HealthState
 from actors.sources.pyav import PyAVSource
 from actors.sources.reader import CameraReader, ReaderStats
@@ -35,5 +38,5 @@ from actors.sources.synthetic import SimulatedSource
 __all__ = [
     "NETWORK_SCHEMES", "SOURCE_REGISTRY", "VTEST", "CameraHealth", "CameraReader", "CameraSource", "CameraSpec",
     "Frame", "HealthEvent", "HealthState", "PyAVSource", "ReaderStats", "ScenarioSource", "SimPass", "SimScript",
-    "SimulatedSource", "SourceError", "SourceStats", "make_source", "source_for", "source_name",
+    "SimulatedSource", "SourceError", "SourceStats", "StreamClock", "make_source", "source_for", "source_name",
 ]

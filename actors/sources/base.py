@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from actors.sources.geometry import as_rgb
 from actors.sources.script import SimScript
 from serve.ids import RecordId
 from serve.plugins import make
@@ -101,13 +102,16 @@ class CameraSpec(BaseModel):
 
 @dataclass(slots=True)
 class Frame:
-    """One decoded frame: contiguous RGB uint8 ``(H, W, 3)``, wall-clock ``ts`` and stream time ``pts`` (s)."""
+    """One decoded frame: contiguous RGB uint8 ``(H, W, 3)`` in its true geometry (display rotation applied; the
+    size may change mid-stream), wall-clock ``ts`` and stream time ``pts`` (s); ``epoch`` counts restarts of the
+    stream's clock (set by the camera's reader, :class:`actors.sources.geometry.StreamClock`)."""
 
     camera_id: str
     seq: int
     ts: float
     pts: float | None
     image: np.ndarray
+    epoch: int = 0
 
 
 @dataclass
@@ -148,7 +152,7 @@ class CameraSource(ABC):
     def _frame(self, image: np.ndarray, pts: float | None) -> Frame:
         self._seq += 1
         self.stats.decoded += 1
-        return Frame(self.spec.id, self._seq, time.time(), pts, np.ascontiguousarray(image, dtype=np.uint8))
+        return Frame(self.spec.id, self._seq, time.time(), pts, as_rgb(image))
 
     def __enter__(self) -> CameraSource:
         self.open()

@@ -27,10 +27,11 @@ class HealthState(StrEnum):
 
 
 class HealthEvent(BaseModel):
-    """A change of camera health; ``kind`` ``camera-offline`` becomes an alert, ``camera-recovered`` closes it."""
+    """A change of camera health; ``kind`` ``camera-offline`` becomes an alert, ``camera-recovered`` closes it,
+    ``camera-reconfigured`` says the stream changed its picture size or restarted its clock (``detail``)."""
 
     camera_id: str
-    kind: Literal["camera-offline", "camera-recovered", "camera-failed"]
+    kind: Literal["camera-offline", "camera-recovered", "camera-failed", "camera-reconfigured"]
     ts: float
     last_frame_ts: float | None = None
     offline_for_s: float | None = None
@@ -76,6 +77,13 @@ class CameraHealth:
                 self.state = HealthState.online
             self.last_frame = now
 
+    def on_reconfigured(self, detail: str, ts: float | None = None) -> None:
+        """The stream changed (picture size, or its clock went back: a new epoch); ``detail`` says how."""
+        with self._lock:
+            self._events.append(HealthEvent(camera_id=self.camera_id, kind="camera-reconfigured",
+                                            ts=self._clock() if ts is None else ts, last_frame_ts=self.last_frame,
+                                            detail=detail))
+
     def on_error(self, detail: str, permanent: bool = False) -> None:
         """Remember the last error (shown in status); a permanent one marks the camera ``failed``."""
         detail = redact(detail)  # errors from the decoder may quote the camera URL with its password
@@ -85,6 +93,12 @@ class CameraHealth:
                 self.state = HealthState.failed
                 self._events.append(HealthEvent(camera_id=self.camera_id, kind="camera-failed", ts=self._clock(),
                                                 last_frame_ts=self.last_frame, detail=detail))
+
+    def drain(self) -> list[HealthEvent]:
+        """The events raised since the last poll, without advancing the state (a stream that played to its end)."""
+        with self._lock:
+            events, self._events = self._events, []
+            return events
 
     def poll(self, now: float | None = None) -> list[HealthEvent]:
         """Advance the state machine to ``now`` and return (and clear) the events raised since the last poll."""

@@ -2,7 +2,10 @@
 
 Network URLs get the transport and socket timeouts (PyAV's read timeout is the watchdog for stalled
 sockets); corrupt packets are skipped and counted; files can loop and be paced at their frame rate, and
-resume at a stream time after a restart.
+resume at a stream time after a restart. Every frame keeps its own geometry: a stream that changes resolution
+(an NVR failing over to its sub-stream) is followed frame by frame, and the display matrix (phone and
+body-camera rotation, EXIF orientation of MJPEG) is applied (:mod:`actors.sources.geometry`). Any codec FFmpeg
+decodes is read (H.264, H.265/HEVC, MJPEG, MPEG-4 ...), greyscale / IR streams as RGB.
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from actors.sources.base import SOURCE_REGISTRY, CameraSource, CameraSpec, Frame, SourceError
+from actors.sources.geometry import frame_turn, orient, swaps_axes
 from serve.redact import redact
 
 
@@ -20,6 +27,17 @@ def _scaled_size(w: int, h: int, width: int | None) -> tuple[int, int]:
     if not width or width >= w:
         return w, h
     return width, max(2, round(h * width / w / 2) * 2)
+
+
+def _decoded(f: Any, width: int | None) -> np.ndarray:
+    """One decoded frame as RGB (H, W, 3) in its own size and its display orientation, downscaled to ``width``
+    (of the displayed picture) when asked."""
+    turn = frame_turn(f)
+    fw, fh = f.width, f.height
+    swap = swaps_axes(turn)
+    w, h = _scaled_size(fh, fw, width) if swap else _scaled_size(fw, fh, width)
+    img = f.to_ndarray(format="rgb24", width=h if swap else w, height=w if swap else h)
+    return orient(img, turn)
 
 
 class PyAVSource(CameraSource):
@@ -64,7 +82,6 @@ class PyAVSource(CameraSource):
         container = self._container
         stream = container.streams.video[0]  # type: ignore[attr-defined]
         stream.thread_type = "AUTO"
-        size: tuple[int, int] | None = None
         t0: float | None = None
         pts0: float | None = None
         offset = 0.0
@@ -95,12 +112,10 @@ class PyAVSource(CameraSource):
                     if f.is_corrupt:  # decoded with concealed errors: skip it rather than feed garbage on
                         self.stats.corrupt += 1
                         continue
-                    if size is None:
-                        size = _scaled_size(f.width, f.height, self.spec.width)
-                    img = f.to_ndarray(format="rgb24", width=size[0], height=size[1])
                     if skip_until is not None and f.time is not None and float(f.time) < skip_until - 1e-6:
                         continue  # resuming: decode from the key frame before the resume point, emit after it
                     skip_until = None
+                    img = _decoded(f, self.spec.width)
                     pts = (float(f.time) + offset) if f.time is not None else None
                     if pts is not None:
                         last_pts = pts

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from actors.sources.base import CameraSource, CameraSpec, Frame, SourceError, source_for
+from actors.sources.geometry import StreamClock
 from actors.sources.health import CameraHealth
 from serve.redact import redact
 
@@ -40,8 +41,10 @@ class CameraReader:
     """
 
     def __init__(self, spec: CameraSpec, on_frame: Callable[[Frame], None],
-                 health: CameraHealth | None = None) -> None:
+                 health: CameraHealth | None = None, clock: StreamClock | None = None) -> None:
         self.spec = spec
+        self.clock = clock or StreamClock()
+        self.size: tuple[int, int] | None = None
         self.on_frame = on_frame
         self.health = health or CameraHealth(spec.id, spec.grace_s,
                                              startup_grace_s=spec.grace_s + spec.open_timeout_s)
@@ -80,6 +83,7 @@ class CameraReader:
                 for frame in src.frames():
                     got += 1
                     self.health.on_frame(frame.ts)
+                    self._stamp(frame)
                     self.on_frame(frame)
                     if self._stop.is_set():
                         break
@@ -107,6 +111,20 @@ class CameraReader:
             if self._stop.wait(delay * rng.uniform(0.8, 1.0)):
                 return
             delay = min(delay * 2, self.spec.backoff_max_s)
+
+    def _stamp(self, frame: Frame) -> None:
+        """Give the frame its epoch (and a stream time when it has none after timed frames); report a change of
+        picture size or a restart of the stream's clock as ``camera-reconfigured``."""
+        old = self.clock.last_pts
+        frame.pts, frame.epoch, restarted = self.clock.stamp(frame.pts, frame.ts)
+        if restarted:
+            self.health.on_reconfigured(f"stream time went back from {old:.3f} s to {frame.pts:.3f} s (a restarted "
+                                        f"stream): epoch {frame.epoch}, tracks start again", frame.ts)
+        size = (int(frame.image.shape[1]), int(frame.image.shape[0]))
+        if self.size is not None and size != self.size:
+            self.health.on_reconfigured(f"picture size changed from {self.size[0]}x{self.size[1]} to "
+                                        f"{size[0]}x{size[1]}: motion gate, sampler and tracks reset", frame.ts)
+        self.size = size
 
     @property
     def decoded(self) -> int:

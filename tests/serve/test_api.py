@@ -315,7 +315,7 @@ def _scene_with_plate(seed: int) -> np.ndarray:
 
 def test_plate_read_and_hotlist_over_http(api):
     """A hotlist id with "/", a space, Thai and "." is added, read, matched and withdrawn by its encoded id."""
-    HID = "HL/2567 ด่าน.1"  # noqa: N806
+    HID = "HL/2567 ด่าน.1"
     client, serving = api[0], api[1]
     r = client.post("/v1/hotlist", json={"plate": "1กข 1234 ภูเก็ต", "reason": "stolen", "entry_id": HID})
     assert r.status_code == 201, r.text

@@ -58,6 +58,9 @@ def test_rtsp_camera_goes_offline_when_server_dies_and_recovers_by_itself(rtsp_s
         assert until(lambda: "rtsp1:camera-recovered" in events, 40), f"never recovered: {cam()}"
         assert until(lambda: cam().decoded >= decoded_before + 10, 20)
         assert cam().health in ("recovered", "online")
-        assert events == ["rtsp1:camera-offline", "rtsp1:camera-recovered"]
+        # the new RTSP session restarts the stream clock: a new epoch, said once (tracks cannot reuse old ids)
+        assert until(lambda: "rtsp1:camera-reconfigured" in events, 10)
+        assert events == ["rtsp1:camera-offline", "rtsp1:camera-recovered", "rtsp1:camera-reconfigured"]
+        assert core.resume_state()["clocks"]["rtsp1"]["epoch"] == 1
     finally:
         core.stop()

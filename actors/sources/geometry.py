@@ -1,0 +1,151 @@
+"""The true geometry of a decoded frame, and one camera's stream clock.
+
+- :func:`display_turn` and :func:`orient`: a frame's display matrix (MP4/MOV ``tkhd`` rotation of phone and
+  body-camera clips, or a JPEG's EXIF orientation, which FFmpeg's MJPEG decoder exports the same way) applied
+  to the pixels, as FFmpeg's own ``-autorotate`` does (``transpose`` / ``hflip`` / ``vflip``).
+- :func:`as_rgb`: greyscale / IR (H, W) and RGBA frames as contiguous RGB (H, W, 3).
+- :class:`StreamClock`: stream times (pts) of one camera over reconnects. A pts that goes back (a restarted
+  encoder, an NVR clock reset, a new RTSP session) starts a new *epoch*; track and alert ids carry the epoch so
+  ids of the old and the new stream never collide. A stream without pts is timed by the wall clock.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+Turn = Literal["none", "clock", "cclock", "180", "transpose", "antitranspose", "hflip", "vflip"]
+
+
+def display_turn(rotation: float, matrix: Sequence[int] | None = None) -> Turn:
+    """How to turn decoded pixels so they show as intended, from FFmpeg's display matrix.
+
+    Parameters
+    ----------
+    rotation : float
+        ``av_display_rotation_get`` of the matrix, degrees counter-clockwise (PyAV's ``VideoFrame.rotation``;
+        -90 for a clip that must be turned 90° clockwise).
+    matrix : sequence of 9 int or None
+        The display matrix itself (16.16 fixed point), when readable: it tells mirrored orientations apart.
+
+    Returns
+    -------
+    str
+        ``none``, ``clock`` (90° clockwise), ``cclock``, ``180``, ``transpose`` (mirror on the main diagonal),
+        ``antitranspose``, ``hflip`` or ``vflip`` (the same choice as FFmpeg's ``ffmpeg -autorotate``).
+    """
+    theta = -float(round(rotation))
+    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)
+    m = list(matrix) if matrix is not None and len(matrix) == 9 else None
+    if abs(theta - 90) < 1:
+        return "transpose" if m is not None and m[3] > 0 else "clock"
+    if abs(theta - 270) < 1:
+        return "antitranspose" if m is not None and m[3] < 0 else "cclock"
+    if abs(theta - 180) < 1:
+        if m is None:
+            return "180"
+        h, v = m[0] < 0, m[4] < 0
+        return "180" if h and v else "hflip" if h else "vflip" if v else "none"
+    if m is not None and m[4] < 0:
+        return "vflip"
+    return "none"
+
+
+def orient(image: np.ndarray, turn: Turn) -> np.ndarray:
+    """``image`` (H, W[, C]) turned as :func:`display_turn` says, contiguous (a 90° turn swaps H and W)."""
+    if turn == "none":
+        return image
+    out = {"clock": lambda a: np.rot90(a, -1), "cclock": lambda a: np.rot90(a, 1), "180": lambda a: a[::-1, ::-1],
+           "transpose": lambda a: a.swapaxes(0, 1), "antitranspose": lambda a: np.rot90(a, -1)[::-1],
+           "hflip": lambda a: a[:, ::-1], "vflip": lambda a: a[::-1]}[turn](image)
+    return np.ascontiguousarray(out)
+
+
+def swaps_axes(turn: Turn) -> bool:
+    """Whether the turn exchanges width and height."""
+    return turn in ("clock", "cclock", "transpose", "antitranspose")
+
+
+def frame_turn(frame: Any) -> Turn:
+    """The turn of a PyAV ``VideoFrame`` from its display-matrix side data (``none`` without any)."""
+    rotation = float(getattr(frame, "rotation", 0) or 0)
+    matrix = None
+    try:  # PyAV raises on side data of a type it does not know (EXIF blocks of newer FFmpeg): the angle remains
+        from av.sidedata.sidedata import Type
+
+        sd = frame.side_data.get(Type.DISPLAYMATRIX)
+        if sd is not None:
+            matrix = struct.unpack("=9i", bytes(sd)[:36])
+    except Exception:  # rotation alone still covers every unmirrored orientation
+        matrix = None
+    if not rotation and matrix is None:
+        return "none"
+    return display_turn(rotation, matrix)
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """A frame as contiguous RGB uint8 (H, W, 3): greyscale / IR (H, W) or (H, W, 1) is repeated on three
+    channels, RGBA loses its alpha.
+
+    Raises
+    ------
+    ValueError
+        Any other shape (the message gives it).
+    """
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    elif a.ndim == 3 and a.shape[2] == 4:
+        a = a[..., :3]
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"a frame must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {a.shape}")
+    return np.ascontiguousarray(a, dtype=np.uint8)
+
+
+@dataclass
+class StreamClock:
+    """The stream time of one camera across frames and reconnects (kept by the camera's reader).
+
+    ``stamp(pts, ts)`` returns the frame's stream time and epoch: a pts lower than the last one (by more than
+    ``back_tolerance_s``) starts a new epoch; a frame without pts after timed frames continues the stream's clock
+    by the wall-clock gap; a stream that never had pts stays untimed (the pipeline uses the wall clock).
+    """
+
+    epoch: int = 0
+    last_pts: float | None = None
+    last_ts: float | None = None
+    back_tolerance_s: float = 1e-6
+    restarts: int = 0
+
+    def stamp(self, pts: float | None, ts: float) -> tuple[float | None, int, bool]:
+        """(stream time, epoch, whether this frame started a new epoch) of a frame with ``pts`` at wall ``ts``."""
+        new = False
+        if pts is None:
+            if self.last_pts is not None and self.last_ts is not None:
+                pts = self.last_pts + max(ts - self.last_ts, 1e-3)
+        elif self.last_pts is not None and pts < self.last_pts - self.back_tolerance_s:
+            self.epoch += 1
+            self.restarts += 1
+            new = True
+        if pts is not None:
+            self.last_pts, self.last_ts = pts, ts
+        return pts, self.epoch, new
+
+    def state(self) -> dict[str, float | int | None]:
+        """What a restarted shard needs to continue the clock (epoch, last stream time)."""
+        return {"epoch": self.epoch, "last_pts": self.last_pts}
+
+    def load_state(self, st: dict[str, Any] | None) -> None:
+        """Continue from :meth:`state` (the next frame's wall-clock gap is unknown: it restarts from it)."""
+        if st:
+            self.epoch = int(st.get("epoch") or 0)
+            lp = st.get("last_pts")
+            self.last_pts = float(lp) if lp is not None else None
+            self.last_ts = None

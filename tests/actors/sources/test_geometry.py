@@ -1,0 +1,193 @@
+"""Frames keep their true geometry and their stream time: resolution changes mid-stream, display-matrix rotation,
+EXIF orientation, H.265, streams whose clock goes back or that have no pts, variable frame rate, greyscale / IR.
+Every clip is encoded here with PyAV (tests/actors/sources/clips.py) and decoded by the real PyAV source."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from actors.detectors import LocalDetector
+from actors.events import AlertDecisionEvent, CameraHealthEvent
+from actors.motion import MotionGateConfig
+from actors.sampler import RateSampler, SamplerConfig
+from actors.shard import ShardConfig, ShardCore
+from actors.sources import CameraReader, CameraSpec, PyAVSource, StreamClock
+from actors.sources.geometry import as_rgb, display_turn, orient
+from actors.tracker import ConfirmerConfig, Detection
+from tests.actors.sources.clips import disc_box, encode, exif_mjpeg, rotate_mp4
+
+
+def _frames(path: Path, **spec: object) -> list:
+    with PyAVSource(CameraSpec(id="cam 1/จ", url=str(path), **spec)) as src:
+        return list(src.frames())
+
+
+def _round(img: np.ndarray) -> None:
+    _, _, w, h = disc_box(img)
+    assert abs(w - h) <= 2, f"the disc is {w} x {h} px: stretched"
+
+
+def test_a_resolution_change_mid_stream_is_followed(tmp_path: Path) -> None:
+    clip = encode(tmp_path / "failover.ts", [(640, 360)] * 8 + [(320, 240)] * 8, fmt="mpegts")
+    frames = _frames(clip)
+    assert [f.image.shape for f in frames] == [(360, 640, 3)] * 8 + [(240, 320, 3)] * 8
+    for f in frames:
+        _round(f.image)  # never stretched to the first frame's size
+    cx, cy, _, _ = disc_box(frames[-1].image)
+    assert (cx, cy) == pytest.approx((320 / 3, 240 / 3), abs=2)
+    half = _frames(clip, width=320)  # decode-time downscale keeps each frame's own aspect
+    assert [f.image.shape for f in half] == [(180, 320, 3)] * 8 + [(240, 320, 3)] * 8
+
+
+def test_the_reader_reports_the_change_as_camera_reconfigured(tmp_path: Path) -> None:
+    clip = encode(tmp_path / "failover.ts", [(640, 360)] * 4 + [(320, 240)] * 4, fmt="mpegts")
+    got: list = []
+    reader = CameraReader(CameraSpec(id="nvr-7", url=str(clip)), got.append).start()
+    deadline = time.time() + 30
+    while not reader.stats.finished and time.time() < deadline:
+        time.sleep(0.05)
+    events = [e for e in reader.health.poll() if e.kind == "camera-reconfigured"]
+    assert len(got) == 8 and len(events) == 1
+    assert "640x360 to 320x240" in (events[0].detail or "")
+
+
+@pytest.mark.parametrize(("degrees", "shape", "centre"), [
+    (90, (320, 240, 3), (240 - 1 - 80, 320 // 3)),      # turned clockwise: x' = H-1-y, y' = x
+    (180, (240, 320, 3), (320 - 1 - 106, 240 - 1 - 80)),
+    (270, (320, 240, 3), (80, 320 - 1 - 106)),
+])
+def test_display_matrix_rotation_is_applied(tmp_path: Path, degrees: int, shape: tuple, centre: tuple) -> None:
+    clip = rotate_mp4(encode(tmp_path / f"phone{degrees}.mp4", [(320, 240)] * 3), degrees)
+    frames = _frames(clip)
+    assert all(f.image.shape == shape for f in frames)
+    cx, cy, _, _ = disc_box(frames[0].image)
+    assert (cx, cy) == pytest.approx(centre, abs=2)
+    _round(frames[0].image)
+    scaled = _frames(clip, width=120)  # the requested width is the displayed picture's
+    assert scaled[0].image.shape[1] == 120 and scaled[0].image.shape[0] == round(120 * shape[0] / shape[1] / 2) * 2
+
+
+def test_exif_orientation_of_mjpeg_is_applied(tmp_path: Path) -> None:
+    clip = exif_mjpeg(tmp_path / "cam.mjpeg", (320, 240), orientation=6)  # 6: turn 90° clockwise to view
+    frames = _frames(clip)
+    assert len(frames) == 3 and frames[0].image.shape == (320, 240, 3)
+    assert disc_box(frames[0].image)[:2] == pytest.approx((159, 106), abs=2)
+
+
+def test_display_turns_match_ffmpeg_autorotate() -> None:
+    one = 0x10000
+    assert display_turn(-90) == "clock" and display_turn(90) == "cclock" and display_turn(180) == "180"
+    assert display_turn(0, [one, 0, 0, 0, -one, 0, 0, 0, 1 << 30]) == "vflip"
+    assert display_turn(180, [-one, 0, 0, 0, one, 0, 0, 0, 1 << 30]) == "hflip"  # a mirrored front camera
+    assert display_turn(-90, [0, one, 0, one, 0, 0, 0, 0, 1 << 30]) == "transpose"
+    img = np.arange(6).reshape(2, 3)
+    assert orient(img, "clock").tolist() == [[3, 0], [4, 1], [5, 2]]
+    assert orient(img, "cclock").tolist() == [[2, 5], [1, 4], [0, 3]]
+    assert orient(img, "transpose").tolist() == [[0, 3], [1, 4], [2, 5]]
+    assert orient(img, "hflip").tolist() == [[2, 1, 0], [5, 4, 3]]
+
+
+@pytest.mark.skipif("libx265" not in av.codecs_available, reason="this FFmpeg has no H.265 encoder")
+def test_hevc_streams_decode(tmp_path: Path) -> None:
+    clip = encode(tmp_path / "h265.mp4", [(320, 240)] * 5, codec="libx265")
+    with av.open(str(clip)) as c:
+        assert c.streams.video[0].codec_context.name == "hevc"
+    frames = _frames(clip)
+    assert len(frames) == 5 and all(f.image.shape == (240, 320, 3) for f in frames)
+    assert [f.pts for f in frames] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+    _round(frames[2].image)
+
+
+def test_variable_frame_rate_keeps_each_frame_time(tmp_path: Path) -> None:
+    clip = encode(tmp_path / "vfr.mp4", [(320, 240)] * 6, pts_ms=[0, 40, 200, 230, 900, 1000])
+    frames = _frames(clip)
+    assert [f.pts for f in frames] == pytest.approx([0.0, 0.04, 0.2, 0.23, 0.9, 1.0])
+    s = RateSampler(SamplerConfig(rate_fps=2))  # 2 per second of stream time, not per frame count
+    assert [s.take(f.pts) for f in frames] == [True, False, False, False, True, False]
+
+
+def test_greyscale_ir_streams_become_rgb(tmp_path: Path) -> None:
+    clip = encode(tmp_path / "ir.mkv", [(320, 240)] * 3, codec="ffv1", pix_fmt="gray", fmt="matroska")
+    with av.open(str(clip)) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "gray"
+    frames = _frames(clip)
+    img = frames[0].image
+    assert img.shape == (240, 320, 3) and img.flags["C_CONTIGUOUS"]
+    assert np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2])
+    assert as_rgb(np.full((4, 5), 7, np.uint8)).shape == (4, 5, 3)
+    assert as_rgb(np.zeros((4, 5, 4), np.uint8)).shape == (4, 5, 3)
+    with pytest.raises(ValueError, match="got"):
+        as_rgb(np.zeros((4, 5, 2), np.uint8))
+
+
+def test_stream_clock_epochs_and_missing_pts() -> None:
+    c = StreamClock()
+    assert c.stamp(None, 100.0) == (None, 0, False)  # a stream with no pts at all stays on the wall clock
+    assert c.stamp(5.0, 101.0) == (5.0, 0, False)
+    assert c.stamp(None, 101.5)[:2] == (pytest.approx(5.5), 0)  # a frame without pts continues the clock
+    assert c.stamp(0.2, 102.0) == (0.2, 1, True)  # went back: a restarted stream, epoch 1
+    assert c.stamp(0.3, 102.1) == (0.3, 1, False)
+    c2 = StreamClock()
+    c2.load_state(c.state())  # a restarted shard continues the epochs
+    assert c2.stamp(0.1, 200.0) == (0.1, 2, True)
+
+
+def test_streams_without_pts_are_timed_by_the_wall_clock(tmp_path: Path) -> None:
+    clip = encode(tmp_path / "raw.h264", [(320, 240)] * 6, fmt="h264")  # an elementary stream: no timestamps
+    frames = _frames(clip)
+    assert len(frames) == 6 and all(f.pts is None for f in frames)
+    got: list = []
+    reader = CameraReader(CameraSpec(id="raw", url=str(clip)), got.append).start()
+    deadline = time.time() + 30
+    while not reader.stats.finished and time.time() < deadline:
+        time.sleep(0.05)
+    assert len(got) == 6 and all(f.pts is None and f.epoch == 0 for f in got)
+
+
+def _wanted(images: list[np.ndarray]) -> list[list[Detection]]:
+    return [[Detection((10, 10, 50, 90), 0.99, "face", "W/1", 0.9)] for _ in images]
+
+
+def _play(clip: Path, camera_id: str) -> tuple[ShardCore, list[AlertDecisionEvent], list[CameraHealthEvent]]:
+    """Play a clip through a shard (every frame to a detector that sees one wanted face at a fixed place, cooldown
+    off): the shard, its alerts and its camera-reconfigured events."""
+    cfg = ShardConfig(shard_id="geometry", cameras=[CameraSpec(id=camera_id, url=str(clip))], block_when_full=True,
+                      gate=MotionGateConfig(enabled=False), sampler=SamplerConfig(rate_fps=100),
+                      confirmer=ConfirmerConfig(min_matches=3, cooldown_s=0))
+    core = ShardCore(cfg, LocalDetector(_wanted)).start()
+    try:
+        deadline = time.time() + 60
+        while not core.finished() and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(cfg.health_poll_s * 3)
+    finally:
+        core.stop()
+    events = core.drain_events()
+    return (core, [e for e in events if isinstance(e, AlertDecisionEvent) and e.decision == "alert"],
+            [e for e in events if isinstance(e, CameraHealthEvent) and e.kind == "camera-reconfigured"])
+
+
+def test_a_restarted_stream_never_reuses_track_or_alert_ids(tmp_path: Path) -> None:
+    """The same clip twice in one stream (its clock restarts at the join): two epochs, two alerts, distinct ids,
+    a camera-reconfigured event, and the tracker started again."""
+    part = encode(tmp_path / "part.ts", [(320, 240)] * 12, fmt="mpegts")
+    joined = tmp_path / "restarted.ts"
+    joined.write_bytes(part.read_bytes() * 2)
+    core, alerts, reconf = _play(joined, "cam/1")
+    assert len(alerts) == 2 and len({a.alert_id for a in alerts}) == 2, [a.track_id for a in alerts]
+    assert [a.track_id.endswith(":e1") for a in alerts] == [False, True]
+    assert len(reconf) == 1 and "epoch 1" in (reconf[0].detail or "")
+    assert core.resume_state()["clocks"]["cam/1"]["epoch"] == 1
+
+
+def test_the_shard_starts_tracks_again_after_a_resolution_change(tmp_path: Path) -> None:
+    clip = encode(tmp_path / "failover.ts", [(640, 360)] * 10 + [(320, 240)] * 10, fmt="mpegts")
+    core, alerts, reconf = _play(clip, "nvr 2")
+    assert len(alerts) == 2 and alerts[0].track_id != alerts[1].track_id  # the old track was ended, not continued
+    assert core.cams["nvr 2"].tracker.ended >= 1
+    assert len(reconf) == 1 and "640x360 to 320x240" in (reconf[0].detail or "")

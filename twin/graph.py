@@ -147,8 +147,49 @@ def from_osm_file(path: str | os.PathLike[str], network_type: str = "all") -> nx
         try:
             G = ox.graph_from_xml(src, bidirectional=False, simplify=True, retain_all=False)
         except Exception as e:
+            clipped = clipped_ways(src)
+            if clipped:
+                shown = "; ".join(f"way {w}" + (f" {n!r}" if n else "") + f" ({k} of {t} nodes missing)"
+                                  for w, n, k, t in clipped[:5])
+                raise GraphError(
+                    f"{p}: the extract was clipped by a bounding box: {len(clipped)} street way(s) refer to nodes "
+                    f"that are not in the file: {shown}{' …' if len(clipped) > 5 else ''}. What to do: extract "
+                    "again keeping whole ways (osmium extract --strategy complete_ways, or Overpass with "
+                    "'(way(bbox);>;)'), or remove these ways") from e
             raise GraphError(f"{p}: not a readable OSM XML file ({type(e).__name__}: {e})") from e
     return _finish(filter_network(G, network_type))
+
+
+def clipped_ways(path: str | os.PathLike[str]) -> list[tuple[int, str, int, int]]:
+    """Street ways of an OSM XML file that refer to nodes missing from it (an extract cut by a bounding box).
+
+    Returns
+    -------
+    list of (way id, name or "", missing node refs, node refs)
+        In file order; empty when every ``highway`` way is complete or the file is not OSM XML.
+    """
+    import xml.etree.ElementTree as ET
+
+    nodes: set[str] = set()
+    ways: list[tuple[str, str, list[str]]] = []
+    try:
+        for _, el in ET.iterparse(str(path), events=("end",)):
+            if el.tag == "node":
+                nodes.add(el.get("id", ""))
+            elif el.tag == "way":
+                tags = {t.get("k"): t.get("v") for t in el.iter("tag")}
+                if "highway" in tags:
+                    ways.append((el.get("id", ""), tags.get("name") or "", [n.get("ref", "") for n in el.iter("nd")]))
+            if el.tag in ("node", "way", "relation"):
+                el.clear()
+    except (ET.ParseError, OSError):
+        return []
+    out = []
+    for wid, name, refs in ways:
+        missing = sum(r not in nodes for r in refs)
+        if missing:
+            out.append((int(wid) if wid.lstrip("-").isdigit() else 0, name, missing, len(refs)))
+    return out
 
 
 def _configure_overpass() -> None:

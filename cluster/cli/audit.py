@@ -6,6 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from cluster.cli.common import console, fail
 
@@ -33,7 +34,7 @@ def verify(as_json: Annotated[bool, typer.Option("--json", help="Print JSON repo
         torn = f", torn tail of {r.torn_bytes_repaired} bytes repaired" if r.torn_bytes_repaired else ""
         console.print(f"{r.name}: {state} ({r.events} events, {r.mirrored} mirrored, {r.anchors} anchors{torn})")
         for p in r.problems[:5]:
-            console.print(f"  - {p}")
+            console.print(f"  - {escape(str(p))}")
     if not reports and not as_json:
         console.print("no audit logs yet")
     if any(not r.ok for r in reports):

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cluster.config import ConfigError, explain_validation
+from serve.errors import error_text
 from twin.objectstore import StoreError
 
 console = Console()
@@ -33,7 +34,8 @@ def fail(msg: str | Exception, code: int = 2) -> NoReturn:
     """Print what is wrong (a pydantic error as field: reason) on stderr and exit with ``code``."""
     if isinstance(msg, ValidationError):
         msg = explain_validation(msg)
-    err.print(f"[bold red]error:[/] {escape(str(msg))}", soft_wrap=True)
+    text = error_text(msg) if isinstance(msg, BaseException) else msg  # a KeyError's own text, not its repr
+    err.print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -73,3 +73,25 @@ def test_bad_files_say_what_is_wrong(tmp_path: Path) -> None:
     junk.write_bytes(b"this is not a pbf")
     with pytest.raises(graph.GraphError, match="PBF"):
         graph.from_osm_file(junk)
+
+
+def test_a_clipped_extract_names_its_clipped_ways(tmp_path: Path) -> None:
+    """An OSM extract cut by a bounding box: the error names the ways that lost nodes and what to do."""
+    osm = tmp_path / "clipped.osm"
+    osm.write_text("""<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6"><bounds minlat="7.000" minlon="100.470" maxlat="7.010" maxlon="100.480"/>
+ <node id="1" lat="7.001" lon="100.471"/><node id="2" lat="7.002" lon="100.472"/>
+ <node id="3" lat="7.003" lon="100.473"/><node id="5" lat="7.004" lon="100.471"/>
+ <way id="10"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><tag k="highway" v="residential"/>
+  <tag k="name" v="ถนนนิพัทธ์อุทิศ 1"/></way>
+ <way id="11"><nd ref="2"/><nd ref="5"/><tag k="highway" v="residential"/></way>
+ <way id="12"><nd ref="9"/><nd ref="5"/><tag k="highway" v="service"/></way>
+ <way id="13"><nd ref="7"/><nd ref="8"/><tag k="building" v="yes"/></way>
+</osm>""", encoding="utf-8")
+    assert graph.clipped_ways(osm) == [(10, "ถนนนิพัทธ์อุทิศ 1", 1, 4), (12, "", 1, 2)]  # not the building
+    with pytest.raises(graph.GraphError) as e:
+        graph.from_osm_file(osm)
+    msg = str(e.value)
+    assert "clipped by a bounding box" in msg and "2 street way(s)" in msg
+    assert "way 10 'ถนนนิพัทธ์อุทิศ 1' (1 of 4 nodes missing)" in msg and "way 12 (1 of 2" in msg
+    assert "complete_ways" in msg and "not a readable" not in msg

@@ -63,3 +63,20 @@ def test_simulation_options_are_checked_before_anything_starts(args, why, tmp_pa
     assert res.exit_code == 2, res.output
     assert why in " ".join(res.output.split()) and "Traceback" not in res.output
     assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize(("error", "shown"), [
+    (KeyError("alert 'a/1' is not known"), "error: alert 'a/1' is not known"),
+    (ValueError("'กขค 123' is not a Thai registration"), "error: 'กขค 123' is not a Thai registration"),
+    (ValueError("[bold]x[/] row [3] ['lat']"), "error: [bold]x[/] row [3] ['lat']"),
+])
+def test_fail_prints_the_message_whole(error, shown):
+    """No quote lost (a KeyError's repr, stripped quotes) and no text eaten as Rich markup."""
+    import typer
+
+    from cluster.cli.common import err, fail
+
+    with pytest.raises(typer.Exit) as e, err.capture() as cap:
+        fail(error)
+    assert e.value.exit_code == 2
+    assert cap.get().strip() == shown

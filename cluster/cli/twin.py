@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import pyarrow.parquet as pq
 import typer
 
-from cluster.cli.common import USER_ERRORS, CityOpt, fail, print_json
+from cluster.cli.common import USER_ERRORS, CityOpt, fail, print_json, warn
 from cluster.config import load_city
 from twin.layers import LayerError, TwinState
 
@@ -107,6 +107,27 @@ def snapshot_create(city: CityOpt,
         print_json({**_summary(m), "rejected": rejected})
     except TWIN_ERRORS as e:
         fail(e)
+
+
+@app.command("import")
+def import_cmd(kind: Annotated[str, typer.Argument(help="gps_pings | qr_scans | risk_points | survey_results")],
+               file: Annotated[Path, typer.Argument(help="CSV (UTF-8, TIS-620/cp874, UTF-16) or .xlsx file.")],
+               city: CityOpt,
+               sheet: Annotated[str | None, typer.Option(help="Excel sheet name (default: the first).")] = None,
+               message: Annotated[str, typer.Option(help="Commit message.")] = "",
+               dry_run: Annotated[bool, typer.Option(help="Read and check only; commit nothing.")] = False) -> None:
+    """Read a field file (patrol GPS, QR scans, risk points, People Poll) and commit it to the twin."""
+    from cluster import store
+    from cluster.fieldimport import import_file
+
+    try:
+        res = import_file(city, kind, file, store=store.open_store(), sheet=sheet, message=message,
+                          dry_run=dry_run)
+    except TWIN_ERRORS as e:
+        fail(e)
+    for w in res.warnings:
+        warn(f"{res.source}: {w}")
+    print_json(res.model_dump())
 
 
 @snapshot_app.command("diff")

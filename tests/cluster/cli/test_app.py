@@ -12,7 +12,7 @@ GROUPS = {
     "cluster": ["up", "down", "status"],
     "config": ["list", "validate", "show", "schema"],
     "api": ["up", "down", "token"],
-    "twin": ["build", "snapshot", "map"],
+    "twin": ["build", "import", "snapshot", "map"],
     "bench": ["serve", "twin", "pipeline", "plan", "fuzz"],
     "quality": ["faces", "plates"],
     "plan": ["risk", "cameras", "patrol"],

@@ -33,8 +33,9 @@ class FrameItem:
     """A sampled frame on its way to a detector: the (cropped, downsized) contiguous RGB image and its origin.
 
     ``scale`` is detector pixels per source pixel and ``offset`` the ROI's top-left corner in source pixels,
-    so boxes map back with ``x / scale + offset_x``. ``epoch`` is the stream-clock epoch of the source frame and
-    ``source_size`` its (width, height): the tracker starts again when either changes.
+    so boxes map back with ``x / scale + offset_x``. ``epoch`` is the stream-clock epoch of the source frame,
+    ``clock_offset`` its offset (``pts + clock_offset`` runs on over stream restarts) and ``source_size`` its
+    (width, height): the tracker starts again when the epoch or the size changes.
     """
 
     camera_id: str
@@ -47,11 +48,13 @@ class FrameItem:
     t_queued: float = 0.0
     epoch: int = 0
     source_size: tuple[int, int] | None = None
+    clock_offset: float = 0.0
 
     @property
     def time(self) -> float:
-        """Stream time if known, else wall-clock time: the clock used for sampling, tracking and alerts."""
-        return self.pts if self.pts is not None else self.ts
+        """Stream time (continued over restarts) if known, else wall-clock time: the clock used for sampling,
+        tracking and alerts."""
+        return self.pts + self.clock_offset if self.pts is not None else self.ts
 
 
 class Detector(ABC):

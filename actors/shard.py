@@ -357,7 +357,7 @@ class ShardCore:
             scale = dw / img.shape[1]
             img = cv2.resize(img, (dw, max(1, round(img.shape[0] * scale))), interpolation=cv2.INTER_AREA)
         return FrameItem(cam.spec.id, frame.seq, frame.ts, frame.pts, np.ascontiguousarray(img), scale, (ox, oy),
-                         time.monotonic(), frame.epoch, (frame.image.shape[1], frame.image.shape[0]))
+                         time.monotonic(), frame.epoch, (frame.image.shape[1], frame.image.shape[0]), frame.offset)
 
     def _on_frame_cb(self, cam: _Camera) -> Callable[[Frame], None]:
         def on_frame(frame: Frame) -> None:
@@ -367,7 +367,7 @@ class ShardCore:
                 cam.gate.reset()
                 cam.sampler.reset()
             cam.geometry = geometry
-            t = frame.pts if frame.pts is not None else frame.ts
+            t = frame.pts + frame.offset if frame.pts is not None else frame.ts
             if not cam.gate.check(frame.image, t).passed:
                 return
             if not cam.sampler.take(t):

@@ -104,7 +104,8 @@ class CameraSpec(BaseModel):
 class Frame:
     """One decoded frame: contiguous RGB uint8 ``(H, W, 3)`` in its true geometry (display rotation applied; the
     size may change mid-stream), wall-clock ``ts`` and stream time ``pts`` (s); ``epoch`` counts restarts of the
-    stream's clock (set by the camera's reader, :class:`actors.sources.geometry.StreamClock`)."""
+    stream's clock and ``offset`` makes ``pts + offset`` continuous over them (set by the camera's reader,
+    :class:`actors.sources.geometry.StreamClock`)."""
 
     camera_id: str
     seq: int
@@ -112,6 +113,7 @@ class Frame:
     pts: float | None
     image: np.ndarray
     epoch: int = 0
+    offset: float = 0.0
 
 
 @dataclass

@@ -113,39 +113,44 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 class StreamClock:
     """The stream time of one camera across frames and reconnects (kept by the camera's reader).
 
-    ``stamp(pts, ts)`` returns the frame's stream time and epoch: a pts lower than the last one (by more than
-    ``back_tolerance_s``) starts a new epoch; a frame without pts after timed frames continues the stream's clock
-    by the wall-clock gap; a stream that never had pts stays untimed (the pipeline uses the wall clock).
+    :meth:`stamp` gives each frame its stream time, its epoch and the epoch's ``offset``: a pts lower than the
+    last one (by more than ``back_tolerance_s``) starts a new epoch, whose offset puts ``pts + offset`` just after
+    the old epoch's last time (by the wall-clock gap), so the pipeline's clock (``pts + offset``: tracks,
+    cooldowns, sampling) never runs backwards while ``pts`` stays the camera's own. A frame without pts after
+    timed frames continues the stream's clock by the wall-clock gap; a stream that never had pts stays untimed
+    (the pipeline uses the wall clock).
     """
 
     epoch: int = 0
     last_pts: float | None = None
     last_ts: float | None = None
+    offset: float = 0.0
     back_tolerance_s: float = 1e-6
-    restarts: int = 0
 
-    def stamp(self, pts: float | None, ts: float) -> tuple[float | None, int, bool]:
-        """(stream time, epoch, whether this frame started a new epoch) of a frame with ``pts`` at wall ``ts``."""
+    def stamp(self, pts: float | None, ts: float) -> tuple[float | None, int, float, bool]:
+        """(stream time, epoch, offset, whether this frame started a new epoch) of a frame with ``pts`` decoded
+        at wall-clock ``ts`` (Unix s)."""
         new = False
+        gap = max(ts - self.last_ts, 1e-3) if self.last_ts is not None else 1e-3
         if pts is None:
-            if self.last_pts is not None and self.last_ts is not None:
-                pts = self.last_pts + max(ts - self.last_ts, 1e-3)
+            if self.last_pts is not None:
+                pts = self.last_pts + gap
         elif self.last_pts is not None and pts < self.last_pts - self.back_tolerance_s:
+            self.offset = self.last_pts + self.offset + gap - pts
             self.epoch += 1
-            self.restarts += 1
             new = True
         if pts is not None:
             self.last_pts, self.last_ts = pts, ts
-        return pts, self.epoch, new
+        return pts, self.epoch, self.offset, new
 
     def state(self) -> dict[str, float | int | None]:
-        """What a restarted shard needs to continue the clock (epoch, last stream time)."""
-        return {"epoch": self.epoch, "last_pts": self.last_pts}
+        """What a restarted shard needs to continue the clock (epoch, offset, last stream and wall time)."""
+        return {"epoch": self.epoch, "last_pts": self.last_pts, "last_ts": self.last_ts, "offset": self.offset}
 
     def load_state(self, st: dict[str, Any] | None) -> None:
-        """Continue from :meth:`state` (the next frame's wall-clock gap is unknown: it restarts from it)."""
+        """Continue from :meth:`state`."""
         if st:
             self.epoch = int(st.get("epoch") or 0)
-            lp = st.get("last_pts")
-            self.last_pts = float(lp) if lp is not None else None
-            self.last_ts = None
+            self.offset = float(st.get("offset") or 0.0)
+            self.last_pts = None if st.get("last_pts") is None else float(st["last_pts"])
+            self.last_ts = None if st.get("last_ts") is None else float(st["last_ts"])

@@ -116,7 +116,7 @@ class CameraReader:
         """Give the frame its epoch (and a stream time when it has none after timed frames); report a change of
         picture size or a restart of the stream's clock as ``camera-reconfigured``."""
         old = self.clock.last_pts
-        frame.pts, frame.epoch, restarted = self.clock.stamp(frame.pts, frame.ts)
+        frame.pts, frame.epoch, frame.offset, restarted = self.clock.stamp(frame.pts, frame.ts)
         if restarted:
             self.health.on_reconfigured(f"stream time went back from {old:.3f} s to {frame.pts:.3f} s (a restarted "
                                         f"stream): epoch {frame.epoch}, tracks start again", frame.ts)

@@ -127,14 +127,16 @@ def test_greyscale_ir_streams_become_rgb(tmp_path: Path) -> None:
 
 def test_stream_clock_epochs_and_missing_pts() -> None:
     c = StreamClock()
-    assert c.stamp(None, 100.0) == (None, 0, False)  # a stream with no pts at all stays on the wall clock
-    assert c.stamp(5.0, 101.0) == (5.0, 0, False)
+    assert c.stamp(None, 100.0) == (None, 0, 0.0, False)  # a stream with no pts at all stays on the wall clock
+    assert c.stamp(5.0, 101.0) == (5.0, 0, 0.0, False)
     assert c.stamp(None, 101.5)[:2] == (pytest.approx(5.5), 0)  # a frame without pts continues the clock
-    assert c.stamp(0.2, 102.0) == (0.2, 1, True)  # went back: a restarted stream, epoch 1
-    assert c.stamp(0.3, 102.1) == (0.3, 1, False)
+    pts, epoch, offset, new = c.stamp(0.2, 102.0)  # went back: a restarted stream, epoch 1
+    assert (pts, epoch, new) == (0.2, 1, True) and pts + offset == pytest.approx(5.5 + 0.5)  # the clock runs on
+    assert c.stamp(0.3, 102.1)[:3] == (0.3, 1, pytest.approx(5.8))
     c2 = StreamClock()
-    c2.load_state(c.state())  # a restarted shard continues the epochs
-    assert c2.stamp(0.1, 200.0) == (0.1, 2, True)
+    c2.load_state(c.state())  # a restarted shard continues the epochs and the clock
+    pts, epoch, offset, new = c2.stamp(0.1, 110.0)
+    assert (epoch, new) == (2, True) and pts + offset == pytest.approx(0.3 + 5.8 + 7.9)
 
 
 def test_streams_without_pts_are_timed_by_the_wall_clock(tmp_path: Path) -> None:
@@ -153,12 +155,13 @@ def _wanted(images: list[np.ndarray]) -> list[list[Detection]]:
     return [[Detection((10, 10, 50, 90), 0.99, "face", "W/1", 0.9)] for _ in images]
 
 
-def _play(clip: Path, camera_id: str) -> tuple[ShardCore, list[AlertDecisionEvent], list[CameraHealthEvent]]:
-    """Play a clip through a shard (every frame to a detector that sees one wanted face at a fixed place, cooldown
-    off): the shard, its alerts and its camera-reconfigured events."""
+def _play(clip: Path, camera_id: str, cooldown_s: float = 0.0
+          ) -> tuple[ShardCore, list[AlertDecisionEvent], list[CameraHealthEvent]]:
+    """Play a clip through a shard (every frame to a detector that sees one wanted face at a fixed place): the
+    shard, its alert decisions (alerts and suppressed ones) and its camera-reconfigured events."""
     cfg = ShardConfig(shard_id="geometry", cameras=[CameraSpec(id=camera_id, url=str(clip))], block_when_full=True,
                       gate=MotionGateConfig(enabled=False), sampler=SamplerConfig(rate_fps=100),
-                      confirmer=ConfirmerConfig(min_matches=3, cooldown_s=0))
+                      confirmer=ConfirmerConfig(min_matches=3, cooldown_s=cooldown_s))
     core = ShardCore(cfg, LocalDetector(_wanted)).start()
     try:
         deadline = time.time() + 60
@@ -168,7 +171,7 @@ def _play(clip: Path, camera_id: str) -> tuple[ShardCore, list[AlertDecisionEven
     finally:
         core.stop()
     events = core.drain_events()
-    return (core, [e for e in events if isinstance(e, AlertDecisionEvent) and e.decision == "alert"],
+    return (core, [e for e in events if isinstance(e, AlertDecisionEvent)],
             [e for e in events if isinstance(e, CameraHealthEvent) and e.kind == "camera-reconfigured"])
 
 
@@ -183,6 +186,11 @@ def test_a_restarted_stream_never_reuses_track_or_alert_ids(tmp_path: Path) -> N
     assert [a.track_id.endswith(":e1") for a in alerts] == [False, True]
     assert len(reconf) == 1 and "epoch 1" in (reconf[0].detail or "")
     assert core.resume_state()["clocks"]["cam/1"]["epoch"] == 1
+    assert alerts[1].stream_ts > alerts[0].stream_ts  # the pipeline's clock ran on over the restart
+    # with a cooldown, the same person on the same camera right after the restart is suppressed, not re-alerted
+    _, decisions, _ = _play(joined, "cam/2", cooldown_s=300)
+    assert [d.decision for d in decisions] == ["alert", "suppressed-cooldown"]
+    assert decisions[1].duplicate_of == decisions[0].alert_id != decisions[1].alert_id
 
 
 def test_the_shard_starts_tracks_again_after_a_resolution_change(tmp_path: Path) -> None:

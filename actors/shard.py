@@ -294,8 +294,12 @@ class ShardCore:
                 self.cams[cam_id].tracker.load_state(tracks)
         self._sent_ids.extend(state.get("sent_ids") or [])
         for cam_id, clock in (state.get("clocks") or {}).items():
-            if cam_id in self.cams:
-                self.cams[cam_id].clock.load_state(clock)
+            cam = self.cams.get(cam_id)
+            if cam is None:
+                continue
+            cam.clock.load_state(clock)
+            if cam.spec.scheme in ("file", "sim") and cam.position is not None:
+                cam.clock.last_pts = cam.position  # it resumes right after the delivered position: same epoch
 
     def resume_state(self) -> dict[str, Any]:
         """The state to persist: positions of delivered frames, tracks, pending counts, cooldowns, alert ids.

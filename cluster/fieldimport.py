@@ -130,12 +130,17 @@ def layer_rows(res: ReadResult, city: str, places: pd.DataFrame | None = None) -
                              "add a reported_date column (วันที่แจ้ง), e.g. 15/03/2569", column="reported_date",
                              row=rows[0] if rows else None)
         if "status" not in df:
-            res.warnings.append("no status column: every risk point is imported as 'reported' (not yet fixed)")
-            df["status"] = "reported"
+            df["status"] = None
+        blank = df["status"].isna()
+        if blank.any():  # a point handed in without a status has been reported and not yet fixed: said, per row
+            res.warnings.append(f"{int(blank.sum())} of {len(df)} risk points have no status (rows "
+                                f"{', '.join(map(str, df.loc[blank, 'row'].head(5)))}"
+                                f"{' …' if blank.sum() > 5 else ''}): imported as 'reported' (not yet fixed)")
+            df.loc[blank, "status"] = "reported"
         df["risk_id"] = [f"{Path(res.source).stem}-{r}" if pd.isna(v) else str(v)
                          for v, r in zip(df.get("risk_id", pd.Series([None] * len(df))), df["row"], strict=True)]
         return {"risk_points": _records(df, ["risk_id", "city", "kind", "status", "description", "reported_date",
-                                             "agency", "lon", "lat"])}
+                                             "scheduled_date", "fixed_date", "agency", "lon", "lat"])}
     df["source"] = res.source
     return {"survey_results": _records(df, ["city", "community", "month", "respondents", "fear_of_crime_pct",
                                             "confidence_in_police_pct", "source"])}
@@ -176,7 +181,7 @@ def import_file(city: str | CityConfig, kind: str, path: str | Path, *, store: A
     twin.layers.LayerError
         Rows the layer refuses (nothing is committed then).
     """
-    from twin.layers import TwinState
+    from twin.layers import LayerError, TwinState
     from twin.snapshots import SnapshotStore
 
     if kind not in IMPORT_LAYERS:
@@ -190,7 +195,19 @@ def import_file(city: str | CityConfig, kind: str, path: str | Path, *, store: A
     places = st.table("places").to_pandas() if kind == "qr_scans" and st.counts().get("places") else None
     added: dict[str, int] = {}
     for layer, rows in layer_rows(res, cfg.id, places).items():
-        added[layer] = st.append(layer, rows, strict=True).accepted if rows else 0
+        try:
+            added[layer] = st.append(layer, rows, strict=True).accepted if rows else 0
+        except LayerError as e:
+            if layer == "patrol_trips":  # derived rows: no file row to point at
+                raise
+            bad = e.rejections[0]  # layer rows follow the read rows: name the file's row
+            here = [r for r in e.rejections if r.row == bad.row]
+            others = len({r.row for r in e.rejections}) - 1
+            raise InputError(res.source, "; ".join(f"{r.reason} (got {r.value!r})" for r in here)
+                             + f" for the twin's {layer} layer"
+                             + (f" ({others} other row(s) have faults too)" if others else ""),
+                             f"fill in {', '.join(dict.fromkeys(r.field for r in here))} and import again",
+                             row=int(res.frame["row"].iloc[bad.row]), column=bad.field) from e
     snap = None
     if not dry_run:
         m = snaps.create(st, message=message or f"import {kind} from {res.source}", author="ssz twin import",

@@ -175,6 +175,8 @@ SPECS: dict[str, InputSpec] = {
                values=RISK_STATUS_VALUES),
         Column("description", "text", False, ("detail", "details", "รายละเอียด", "หมายเหตุ", "note")),
         Column("reported_date", "date", False, ("date", "reported", "วันที่แจ้ง", "วันที่")),
+        Column("scheduled_date", "date", False, ("scheduled", "วันที่นัด", "วันนัดซ่อม", "กำหนดแก้ไข")),
+        Column("fixed_date", "date", False, ("fixed", "วันที่แก้ไข", "วันที่แก้ไขเสร็จ", "วันที่ซ่อมเสร็จ")),
         Column("agency", "text", False, ("หน่วยงาน", "ผู้รับผิดชอบ", "owner")),
         _LON, _LAT, _LATLON, _X, _Y,
     )),

@@ -104,3 +104,28 @@ def test_import_commits_a_snapshot_and_bad_files_exit_2(s3_store, tmp_path: Path
     assert r.exit_code == 2 and "bad.csv: row 1" in r.stderr and "What to do" in r.stderr, r.output
     r = runner.invoke(app, ["import", "incidents", str(bad), "--city", "hatyai"])
     assert r.exit_code == 2 and "cannot be imported" in r.stderr
+
+
+def test_risk_points_import_with_status_and_dates(s3_store, tmp_path: Path, hatyai) -> None:
+    from cluster.cli.twin import app
+    from twin.snapshots import SnapshotStore
+
+    c = hatyai.zone.centre
+    p = tmp_path / "risk.csv"
+    p.write_text("รหัสจุด,ประเภท,สถานะ,วันที่แจ้ง,วันที่นัด,วันที่แก้ไข,ละติจูด,ลองจิจูด\n"
+                 f"R1,ไฟดับ,แก้ไขแล้ว,01/03/2569,05/03/2569,09/03/2569,{c.lat:.6f},{c.lon:.6f}\n"
+                 f"R2,ต้นไม้,,02/03/2569,,,{c.lat + 0.001:.6f},{c.lon:.6f}\n", encoding="utf-8")
+    r = CliRunner().invoke(app, ["import", "risk_points", str(p), "--city", "hatyai"])
+    assert r.exit_code == 0, r.output
+    assert "1 of 2 risk points have no status (rows 2)" in r.stderr
+    t = SnapshotStore(s3_store, "hatyai").open(json.loads(r.stdout)["snapshot"]).table("risk_points").to_pandas()
+    row = t.set_index("risk_id").loc["R1"]
+    assert (row["status"], str(row["fixed_date"]), str(row["reported_date"])) == ("fixed", "2026-03-09", "2026-03-01")
+    assert t.set_index("risk_id").loc["R2", "status"] == "reported"
+    bad = tmp_path / "fixed_without_date.csv"
+    bad.write_text("ประเภท,สถานะ,วันที่แจ้ง,ละติจูด,ลองจิจูด\n"
+                   f"ไฟดับ,reported,01/03/2569,{c.lat:.6f},{c.lon:.6f}\nไฟดับ,fixed,01/03/2569,{c.lat:.6f},{c.lon:.6f}\n",
+                   encoding="utf-8")
+    r = CliRunner().invoke(app, ["import", "risk_points", str(bad), "--city", "hatyai"])
+    assert r.exit_code == 2 and "fixed_without_date.csv: row 2" in r.stderr, r.stderr
+    assert "fill in fixed_date, scheduled_date and import again" in r.stderr

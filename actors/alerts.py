@@ -37,6 +37,7 @@ from actors import RAY_NAMESPACE
 from actors.channels import AlertChannel, QueueChannel, WebhookConfig, make_channel
 from actors.events import OFFLINE_KINDS, AlertDecisionEvent, CameraHealthEvent, ShardEvent, parse_events
 from serve.audit import AuditLog, write_ahead
+from serve.errors import ConflictError, NotFoundError
 from serve.imaging import encode_jpeg
 from twin.kinds import AlertKind, label_alert_kind
 from twin.layers import validate_rows
@@ -45,6 +46,22 @@ from twin.objectstore import EVIDENCE_BUCKET, TWIN_BUCKET, S3Settings, Store, co
 log = logging.getLogger(__name__)
 
 SINK_ACTOR = "ssz-alert-sink"
+
+# What an operator can do to an alert (the CCOC console and POST /v1/alerts/{id}:<action>).
+ALERT_ACTIONS = ("acknowledge", "confirm", "dismiss", "assign", "close")
+
+
+def sink_name(city: str) -> str:
+    """The named sink actor of one city (``ssz-alert-sink-<city>``): one owner of each city's alert state."""
+    return f"{SINK_ACTOR}-{city}"
+
+
+class AlertTaken(ConflictError):
+    """An alert another operator holds, or a decision another operator made (HTTP 409; the message says who)."""
+
+
+class AlertActionError(ConflictError):
+    """An action that does not fit the alert's state (confirming a dismissed alert, closing an undecided one)."""
 
 
 
@@ -95,7 +112,7 @@ class AlertStats(BaseModel):
 
 
 # Kept in the stored record for operations, not part of the twin's alerts layer.
-_NOT_IN_LAYER = {"open", "recovered_ts", "written_ts"}
+_NOT_IN_LAYER = {"open", "recovered_ts", "written_ts", "details"}
 
 
 def _utc(ts: float) -> dt.datetime:
@@ -168,6 +185,7 @@ class AlertSinkCore:
         self._webhooks: list[AlertChannel] = [make_channel("webhook", config=h, on_result=self._webhook_result)
                                               for h in config.webhooks]
         self._open_offline: dict[str, str] = {}
+        self._published = threading.Condition(self._lock)
         self.dead_letters: deque[dict[str, Any]] = deque(maxlen=1000)
         self._latency_ms: deque[float] = deque(maxlen=2000)
         self._reload()
@@ -180,7 +198,7 @@ class AlertSinkCore:
         prefix = f"alerts/{self.cfg.city}/records/"
         for obj in self.store.client.list_objects(TWIN_BUCKET, prefix=prefix, recursive=True):
             rec = json.loads(self.store.get_bytes(TWIN_BUCKET, obj.object_name))
-            for k in ("ts", "status_ts", "recovered_ts", "written_ts"):
+            for k in ("ts", "status_ts", "recovered_ts", "written_ts", "closed_ts"):
                 if rec.get(k):
                     rec[k] = dt.datetime.fromisoformat(rec[k])
             self._alerts[rec["alert_id"]] = rec
@@ -238,7 +256,8 @@ class AlertSinkCore:
         if aid in self._alerts:
             self.stats.duplicates += 1
             return False
-        rec["evidence_key"] = self._evidence(aid, rec["ts"], crop)
+        # a field alert may carry its own evidence (a citizen's photo, already in the locked bucket)
+        rec["evidence_key"] = self._evidence(aid, rec["ts"], crop) if crop is not None else rec.get("evidence_key")
         checked = validate_rows("alerts", [{k: v for k, v in rec.items() if k not in _NOT_IN_LAYER}],
                                 city=self.cfg.city)
         if checked.rejected:
@@ -319,6 +338,132 @@ class AlertSinkCore:
                            "ts": _iso(rec["status_ts"])})
             return {k: _iso(v) for k, v in rec.items()}
 
+    def raise_field_alert(self, row: dict[str, Any], details: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Raise an alert from a field input (an SOS press, a citizen report); a repeated id is a duplicate.
+
+        Parameters
+        ----------
+        row
+            A row of the alerts layer (``alert_id``, ``camera_id`` = pole or source, ``ts``, ``kind``, ``lon``,
+            ``lat`` ...); ``status`` is set to ``new``.
+        details
+            What the console shows beside it (text, category, reporter, pole), kept in the stored record.
+
+        Returns
+        -------
+        dict
+            The stored record (JSON-able) with ``duplicate`` True when the id was already known.
+        """
+        with self._lock:
+            aid = row["alert_id"]
+            if aid in self._alerts:
+                self.stats.duplicates += 1
+                return {**{k: _iso(v) for k, v in self._alerts[aid].items()}, "duplicate": True}
+            rec = {"status": "new", "city": self.cfg.city, **row, "details": dict(details or {})}
+            self._raise(rec, details={"source": "field", **{k: v for k, v in (details or {}).items()
+                                                            if k in ("category", "pole_id", "source")}})
+            return {**{k: _iso(v) for k, v in self._alerts[aid].items()}, "duplicate": False}
+
+    def get(self, alert_id: str) -> dict[str, Any]:
+        """One alert's stored record (JSON-able); KeyError when unknown."""
+        with self._lock:
+            if alert_id not in self._alerts:
+                raise NotFoundError(f"alert {alert_id!r} is not known to the sink of {self.cfg.city}")
+            return {k: _iso(v) for k, v in self._alerts[alert_id].items()}
+
+    def act(self, alert_id: str, action: str, actor: str, reason: str | None = None,
+            unit: str | None = None) -> dict[str, Any]:
+        """An operator's action on an alert: audited before it takes effect, stored (versioned) and published.
+
+        States: ``new`` -> ``acknowledged`` (the operator takes the alert) -> ``confirmed`` / ``dismissed`` (with a
+        reason code); ``assign`` records the patrol unit sent, ``close`` ends a decided case. Whoever
+        acknowledged or decided an alert holds it: another operator's action is refused (:class:`AlertTaken`,
+        naming who holds it). Repeating an action that has already taken effect (same operator, same reason or
+        unit) changes nothing and is not audited again (idempotent retries).
+
+        Returns
+        -------
+        dict
+            The record after the action, JSON-able, with ``changed`` False for an idempotent repeat.
+
+        Raises
+        ------
+        serve.errors.NotFoundError
+            Unknown alert.
+        AlertTaken
+            Another operator holds (or decided) the alert.
+        AlertActionError
+            The action does not fit the alert's state, or misses its reason / unit.
+        serve.audit.AuditWriteError
+            The audit event could not be written: nothing changed.
+        """
+        if action not in ALERT_ACTIONS:
+            raise AlertActionError(f"unknown action {action!r}: one of {', '.join(ALERT_ACTIONS)}")
+        if not actor.strip():
+            raise AlertActionError("an action needs the operator's name (actor)")
+        with self._lock:
+            if alert_id not in self._alerts:
+                raise NotFoundError(f"alert {alert_id!r} is not known to the sink of {self.cfg.city}")
+            rec = self._alerts[alert_id]
+            status, holder = rec["status"], rec.get("status_by")
+            if status != "new" and holder and holder != actor:
+                when = _iso(rec.get("status_ts")) or "?"
+                raise AlertTaken(f"alert {alert_id} is held by {holder} ({status} at {when}): ask them, or a "
+                                 "supervisor, before acting on it")
+            change: dict[str, Any] = {}
+            now = dt.datetime.now(dt.UTC)
+            if action == "acknowledge":
+                if status == "new":
+                    change = {"status": "acknowledged", "status_by": actor, "status_ts": now}
+                elif status != "acknowledged":
+                    raise AlertActionError(f"alert {alert_id} is already {status}: nothing to acknowledge")
+            elif action in ("confirm", "dismiss"):
+                target = "confirmed" if action == "confirm" else "dismissed"
+                if action == "dismiss" and not (reason or "").strip():
+                    raise AlertActionError("dismissing needs a reason code (e.g. wrong-person, test, duplicate)")
+                if status == target and (action == "confirm" or rec.get("status_reason") == reason):
+                    change = {}
+                elif status in ("new", "acknowledged"):
+                    change = {"status": target, "status_by": actor, "status_ts": now, "status_reason": reason or None}
+                else:
+                    raise AlertActionError(f"alert {alert_id} is already {status} (reason "
+                                           f"{rec.get('status_reason') or '-'}): it cannot be {target} now")
+                if rec.get("closed_ts") is not None and change:
+                    raise AlertActionError(f"alert {alert_id} is closed")
+            elif action == "assign":
+                if not (unit or "").strip():
+                    raise AlertActionError("assigning needs the patrol unit (unit)")
+                if rec.get("closed_ts") is not None:
+                    raise AlertActionError(f"alert {alert_id} is closed: it cannot be assigned")
+                if status == "dismissed":
+                    raise AlertActionError(f"alert {alert_id} was dismissed: nothing to send a unit to")
+                if rec.get("assigned_unit") != unit:
+                    change = {"assigned_unit": unit}
+                    if status == "new":
+                        change.update(status="acknowledged", status_by=actor, status_ts=now)
+            elif action == "close":
+                if status not in ("confirmed", "dismissed"):
+                    raise AlertActionError(f"alert {alert_id} is {status}: confirm or dismiss it before closing")
+                if rec.get("closed_ts") is None:
+                    change = {"closed_ts": now}
+            if not change:
+                return {**{k: _iso(v) for k, v in rec.items()}, "changed": False}
+            before = dict(rec)
+
+            def undo() -> None:
+                rec.clear()
+                rec.update(before)
+
+            details = {k: v for k, v in (("reason", reason), ("unit", unit)) if v}
+            # Audited before it takes effect: a failed audit write (AuditWriteError) changes nothing.
+            with write_ahead(self.audit, actor, f"alert.{action}", alert_id, details, undo=undo):
+                rec.update(change)
+                self._save(rec)
+            self.stats.status_changes += 1
+            out = {k: _iso(v) for k, v in rec.items()}
+            self._publish({"event": "update", "action": action, "by": actor, **out})
+            return {**out, "changed": True}
+
     def alerts(self, written: bool = False) -> list[dict[str, Any]]:
         """All alerts as layer rows, oldest first; ``written`` adds ``written_ts`` (when the record was stored,
         for latency and for telling one run's alerts from earlier ones)."""
@@ -360,17 +505,24 @@ class AlertSinkCore:
             if name not in self._queues:
                 self._queues[name] = QueueChannel(name, self.cfg.subscriber_queue)
 
-    def poll(self, name: str, max_n: int = 100) -> list[dict[str, Any]]:
-        """Take up to ``max_n`` published items from queue ``name``."""
+    def poll(self, name: str, max_n: int = 100, wait_s: float = 0.0) -> list[dict[str, Any]]:
+        """Take up to ``max_n`` published items from queue ``name``, waiting up to ``wait_s`` seconds for the first
+        one (a long poll: a CCOC screen sees a new alert as soon as it is written)."""
         with self._lock:
             q = self._queues.get(name)
             if q is None:
                 raise KeyError(f"no subscriber queue {name!r}: call subscribe first")
-            return q.poll(max_n)
+            items = q.poll(max_n)
+            if not items and wait_s > 0:
+                self._published.wait(wait_s)
+                items = q.poll(max_n)
+            return items
 
     def _publish(self, item: dict[str, Any]) -> None:
         for ch in [*self._queues.values(), *self._webhooks]:
             ch.publish(item)
+        with self._lock:
+            self._published.notify_all()
 
     def _webhook_result(self, delivered: bool, dead_letter: dict[str, Any] | None) -> None:
         with self._lock:
@@ -414,9 +566,35 @@ class AlertSink:
         """See :meth:`AlertSinkCore.subscribe`."""
         self.core.subscribe(name)
 
-    def poll(self, name: str, max_n: int = 100) -> list[dict[str, Any]]:
+    def poll(self, name: str, max_n: int = 100, wait_s: float = 0.0) -> list[dict[str, Any]]:
         """See :meth:`AlertSinkCore.poll`."""
-        return self.core.poll(name, max_n)
+        return self.core.poll(name, max_n, wait_s)
+
+    def act(self, alert_id: str, action: str, actor: str, reason: str | None = None,
+            unit: str | None = None) -> dict[str, Any]:
+        """See :meth:`AlertSinkCore.act`."""
+        return self.core.act(alert_id, action, actor, reason, unit)
+
+    def get(self, alert_id: str) -> dict[str, Any]:
+        """See :meth:`AlertSinkCore.get`."""
+        return self.core.get(alert_id)
+
+    def raise_field_alert(self, row: dict[str, Any], details: dict[str, Any] | None = None) -> dict[str, Any]:
+        """See :meth:`AlertSinkCore.raise_field_alert`."""
+        return self.core.raise_field_alert(row, details)
+
+    def activity(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest ``limit`` events of the city's alert audit log (who did what to which alert, when), newest
+        first; the tracker's suppressed decisions are left out."""
+        events = [e for e in self.core.audit.events() if not e.action.startswith(("alert.suppressed", "alert.cooldown",
+                                                                                   "alert.neighbour"))]
+        return [e.model_dump(mode="json", exclude={"hash", "prev_hash", "alg"}) for e in events[-limit:][::-1]]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every stored record, JSON-able (with the console's details), oldest first."""
+        with self.core._lock:
+            recs = sorted(self.core._alerts.values(), key=lambda r: (r["ts"], r["alert_id"]))
+            return [{k: _iso(v) for k, v in r.items()} for r in recs]
 
     def stats(self) -> dict[str, Any]:
         """Counters (:class:`AlertStats`) with the current alert latency percentiles."""
@@ -428,7 +606,7 @@ class AlertSink:
 
 
 def start_sink(config: AlertSinkConfig, max_restarts: int = -1) -> Any:
-    """Create (or get) the named alert sink actor (:data:`SINK_ACTOR` in the ``ssz`` namespace).
+    """Create (or get) the city's named alert sink actor (:func:`sink_name` in the ``ssz`` namespace).
 
     It restarts on crashes and reloads its alerts from the store, so re-deliveries stay duplicates.
 
@@ -445,7 +623,7 @@ def start_sink(config: AlertSinkConfig, max_restarts: int = -1) -> Any:
     """
     import ray
 
-    actor = ray.remote(AlertSink).options(name=SINK_ACTOR, namespace=RAY_NAMESPACE, get_if_exists=True,
-                                          max_restarts=max_restarts, max_task_retries=0, num_cpus=0,
-                                          max_concurrency=8)
+    actor = ray.remote(AlertSink).options(name=sink_name(config.city), namespace=RAY_NAMESPACE,
+                                          get_if_exists=True, max_restarts=max_restarts, max_task_retries=0,
+                                          num_cpus=0, max_concurrency=16)
     return actor.remote(config)  # pickled whole: a JSON dump would mask the S3 secret

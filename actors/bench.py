@@ -317,7 +317,7 @@ def bench_alert_latency(store_settings: Any, faces_dir: Path, video: Path = VTES
 
     import ray
 
-    from actors.alerts import SINK_ACTOR, AlertSinkConfig, start_sink
+    from actors.alerts import AlertSinkConfig, sink_name, start_sink
     from actors.detectors import LocalDetector
     from actors.shard import ShardConfig, start_shard, state_store
     from serve.face.images import load_rgb
@@ -341,7 +341,7 @@ def bench_alert_latency(store_settings: Any, faces_dir: Path, video: Path = VTES
     sink = start_sink(AlertSinkConfig(city=city, audit_path=str(tmp / "alerts-audit.jsonl"), s3=store_settings))
     state_store()
     fn = _WatchlistFaces(str(tmp / "watchlist.json"), str(tmp / "watchlist-audit.jsonl"))
-    cfg = ShardConfig(shard_id=f"latency-{city}", sink_actor=SINK_ACTOR, batch_size=2, max_inflight=1,
+    cfg = ShardConfig(shard_id=f"latency-{city}", sink_actor=sink_name(city), batch_size=2, max_inflight=1,
                       cameras=[CameraSpec(id="bench-cam", url=str(clip), realtime=True, fps=10)])
     shard = start_shard(cfg, lambda: LocalDetector(fn, name="mtcnn+dlib"), max_restarts=0)
     t0 = time.time()

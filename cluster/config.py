@@ -203,6 +203,36 @@ class ZoneConfig(_Strict):
         return self
 
 
+_PROCEDURES = {
+    "sos": "SOS: call the pole / caller back, look at the nearest cameras, send the nearest unit. "
+           "SOS: ติดต่อกลับ ดูกล้องใกล้เคียง ส่งสายตรวจที่ใกล้ที่สุด",
+    "face": "Face match: compare the crop with the warrant photo; if it is the person, send a unit and inform the "
+            "investigator. ใบหน้าตรงหมายจับ: เทียบภาพกับรูปในหมายจับ ถ้าใช่ให้ส่งสายตรวจและแจ้งพนักงานสอบสวน",
+    "plate": "Hot-listed plate: check the plate and the vehicle; send a unit to the next camera on its route. "
+             "ทะเบียนต้องสงสัย: ตรวจป้ายและรถ ส่งสายตรวจไปยังกล้องถัดไปบนเส้นทาง",
+    "citizen-report": "Citizen report: read it, call the reporter back if needed, send a unit or close it. "
+                      "แจ้งเหตุจากประชาชน: อ่าน ติดต่อผู้แจ้ง ส่งสายตรวจหรือปิดเรื่อง",
+    "camera-offline": "Camera offline: check power and network; open a maintenance ticket. "
+                      "กล้องขัดข้อง: ตรวจไฟและเครือข่าย แจ้งซ่อม",
+}
+
+
+class CcocConfig(_Strict):
+    """The command room (CCOC) of the city: reason codes, procedure texts and patrol units of the console."""
+
+    dismiss_reasons: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]] = Field(
+        default=["wrong-person", "look-alike-plate", "test", "duplicate", "false-alarm", "nobody-there"],
+        min_length=1, description="reason codes an operator picks from when dismissing an alert (lower case, -)")
+    procedures: dict[str, str] = Field(default=_PROCEDURES, description="alert kind -> the procedure text the "
+                                                                        "console shows with the alert")
+    units: list[str] = Field(default=[], description="patrol unit ids alerts can be assigned to; empty = "
+                                                     "<city>-unit-1 .. <city>-unit-<patrol_units>")
+    qr_round_min: Annotated[int, Field(ge=5, le=1440, description="a QR box not scanned for this long (minutes) "
+                                       "is flagged missed")] = 120
+    max_clock_skew_s: Annotated[float, Field(ge=0, le=3600, description="field input dated more than this many "
+                                             "seconds in the future is refused (the device clock is wrong)")] = 120.0
+
+
 class CityConfig(_Strict):
     """Everything the platform knows about one city: station, zone, graph, cameras, places."""
 
@@ -228,6 +258,8 @@ class CityConfig(_Strict):
     checkpoints: Annotated[int, Field(ge=0, le=10_000, description="QR red boxes on patrol rounds (0-10,000), "
                                                                    "generated on the zone's streets")] = 0
     patrol_units: Annotated[int, Field(ge=0, le=1000, description="patrol units on a shift (0-1,000)")] = 2
+    ccoc: CcocConfig = Field(default_factory=CcocConfig, description="the command room's console: dismiss "
+                                                                      "reasons, procedures, patrol units")
     notes: str = Field(default="", description="free text: sources of the numbers, caveats")
 
     @field_validator("utm_epsg")

@@ -195,7 +195,7 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
 
     import ray
 
-    from actors.alerts import SINK_ACTOR, AlertSinkConfig, CameraPlace, start_sink
+    from actors.alerts import AlertSinkConfig, CameraPlace, sink_name, start_sink
     from actors.sampler import SamplerConfig
     from actors.shard import STATE_ACTOR, state_store
     from actors.tracker import ConfirmerConfig
@@ -220,7 +220,7 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     options = {"confirmer": ConfirmerConfig(min_matches_by_label={"plate": city.cameras.plate_min_reads}),
                **(shard_options or {})}
     handles = launch_shards(assignment, specs, _detector_factory(detect, kinds, list_name), num_cpus=0.1,
-                            state_actor=STATE_ACTOR, sink_actor=SINK_ACTOR, sampler=sampler,
+                            state_actor=STATE_ACTOR, sink_actor=sink_name(city.id), sampler=sampler,
                             sampler_by_camera={c: plate_rate for c, k in kinds.items() if k == CameraKind.plate},
                             **options)
     stats: list[ShardStats] = []

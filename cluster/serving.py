@@ -24,6 +24,7 @@ from cluster.state import state_dir
 from serve.keys import write_private
 
 APP_NAME = "ssz"
+DEFAULT_CITY = "hatyai"
 
 
 class ApiStatus(BaseModel):
@@ -90,12 +91,13 @@ def users() -> dict[str, str]:
 
 
 def build_app(max_batch_size: int = 8, num_gpus: float = 0.0, num_cpus: float = 0.5,
-              store_settings_file: str | None = None) -> object:
+              store_settings_file: str | None = None, city: str | None = None) -> object:
     """The bound Serve application: face and plate deployments behind the API ingress.
 
     ``num_cpus`` is what each model replica reserves: half a CPU by default, so that on a small machine the
     camera shards still find room next to the models (the OS shares the cores; Ray only books them).
     ``store_settings_file`` is the platform user's S3 settings file (embedded store); None = ``SSZ_S3_*``.
+    ``city``: the city whose command room (alerts, field ingest, console) the API serves (None: none).
     """
     from serve.api import ApiConfig, build_api_app
     from serve.face.deployment import FaceAppConfig, build_face_app
@@ -112,8 +114,17 @@ def build_app(max_batch_size: int = 8, num_gpus: float = 0.0, num_cpus: float = 
     plate = build_plate_app(PlateAppConfig(hotlist_path=p["hotlist"], audit_path=p["hotlist_audit"],
                                            lists_dir=p["lists"], max_batch_size=max_batch_size, num_cpus=num_cpus,
                                            use_store=True, store_settings_file=store_settings_file))
+    desk, services = None, None
+    if city is not None:
+        from cluster.ccoc import CityServices, desk_config
+        from cluster.city import CityModel
+
+        model = CityModel.load(city)
+        desk, services = desk_config(model).model_dump(mode="json"), CityServices(model)
+        services.sink()  # started now, not on the first SOS: the stream's first alert arrives at once
+        services.field()
     return build_api_app(face, plate, ApiConfig(store_settings_file=store_settings_file,
-                                                access_audit_path=p["access_audit"]))
+                                                access_audit_path=p["access_audit"], desk=desk), services)
 
 
 def _settings_file() -> str | None:
@@ -124,15 +135,18 @@ def _settings_file() -> str | None:
     return None if S3Settings.from_env() is not None else str(store.platform_settings_file())
 
 
-def up(host: str = "127.0.0.1", port: int = 8000, max_batch_size: int = 8, num_gpus: float = 0.0) -> ApiStatus:
-    """Deploy the ``ssz`` application on the connected Ray cluster and return where it listens."""
+def up(host: str = "127.0.0.1", port: int = 8000, max_batch_size: int = 8, num_gpus: float = 0.0,
+       city: str | None = DEFAULT_CITY) -> ApiStatus:
+    """Deploy the ``ssz`` application on the connected Ray cluster and return where it listens; ``city`` is the
+    city whose command room (alerts, field ingest, the console at ``/console``) it serves."""
     from ray import serve
 
     serve.start(http_options={"host": host, "port": port})
-    serve.run(build_app(max_batch_size, num_gpus, store_settings_file=_settings_file()), name=APP_NAME,
+    serve.run(build_app(max_batch_size, num_gpus, store_settings_file=_settings_file(), city=city), name=APP_NAME,
               route_prefix="/")
     url = _proxy_url(host, port)
     write_private(url_file(), url.encode())
+    write_private(city_file(), (city or "").encode())
     return status(url)
 
 
@@ -162,9 +176,15 @@ def _proxy_url(host: str, port: int) -> str:
 
 
 def down() -> None:
-    """Delete the ``ssz`` application (the cluster keeps running)."""
+    """Commit the served city's pending field inputs to the twin, then delete the ``ssz`` application (the
+    cluster keeps running)."""
     from ray import serve
 
+    from cluster.ccoc import shutdown
+
+    city = city_file().read_text().strip() if city_file().exists() else ""
+    if city:
+        shutdown(city)
     serve.delete(APP_NAME)
 
 
@@ -187,14 +207,21 @@ def status(url: str | None = None) -> ApiStatus:
 def app_builder(args: dict[str, str]) -> object:
     """Serve config entry point (``import_path: cluster.serving:app_builder``) used by the KubeRay RayService.
 
-    ``args`` come from the Serve config as strings: ``max_batch_size`` and ``num_gpus``. The store is reached
+    ``args`` come from the Serve config as strings: ``max_batch_size``, ``num_gpus`` and ``city`` (the command
+    room it serves; empty for none). The store is reached
     with ``SSZ_S3_*`` (the platform user) from the pod environment; the token and audit keys come from
     ``SSZ_API_TOKEN_KEY`` / ``SSZ_AUDIT_KEY`` (Kubernetes secrets); tokens live in the store.
     """
-    return build_app(max_batch_size=int(args.get("max_batch_size", 8)), num_gpus=float(args.get("num_gpus", 0)))
+    return build_app(max_batch_size=int(args.get("max_batch_size", 8)), num_gpus=float(args.get("num_gpus", 0)),
+                     city=args.get("city", DEFAULT_CITY) or None)
 
 
 
 def url_file() -> Path:
     """Where ``up`` records the URL the API listens on."""
     return state_dir("api") / "url"
+
+
+def city_file() -> Path:
+    """Where ``up`` records the city whose command room the API serves."""
+    return state_dir("api") / "city"

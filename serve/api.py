@@ -100,6 +100,8 @@ class ApiConfig(BaseModel):
     store_settings_file: str | None = Field(default=None, description="0600 JSON with the platform user's S3 "
                                             "settings (embedded store); None = SSZ_S3_* of the replica")
     access_audit_path: str = Field(description="local JSON-lines audit log of user and role changes")
+    desk: dict[str, Any] | None = Field(default=None, description="the city's command room (serve.desk.DeskConfig): "
+                                                                  "alerts, field ingest and the console; None = none")
     token_reload_s: float = Field(default=2.0, gt=0, le=60, description="how often the token table is re-checked")
 
 
@@ -358,6 +360,17 @@ async def _call(resp: Any) -> Any:
         raise HTTPException(status, error_text(cause)[:2000]) from e
 
 
+def _wire_ccoc(target: FastAPI) -> None:
+    """The command room's routes: alerts, field ingest, the console and /metrics (serve.alerts_api, serve.field,
+    serve.console)."""
+    from serve import alerts_api, field
+    from serve.console import routes as console
+
+    target.include_router(alerts_api.router)
+    target.include_router(field.router)
+    target.include_router(console.router)
+
+
 def current_limits() -> ApiLimits:
     """The limits of the replica serving this request (the defaults outside Serve)."""
     cfg = replica_attr("cfg")
@@ -376,6 +389,7 @@ def _body_limit() -> tuple[int, float]:
 
 # Before the ingress class: @serve.ingress freezes a copy of the app, later additions would be lost.
 app.add_middleware(BodyLimitMiddleware, limits=_body_limit)
+_wire_ccoc(app)
 
 
 async def _image_body(request: Request) -> Any:
@@ -423,8 +437,10 @@ ListName = Annotated[str | None, Query(alias="list", pattern=LIST_NAME_PATTERN,
 class ApiIngress:
     """The Serve ingress replica: authorises, validates and decodes, then calls the model deployments."""
 
-    def __init__(self, face: DeploymentHandle | None, plate: DeploymentHandle | None, config: dict[str, Any]) -> None:
-        """Keep the model handles; open the token table and the access audit log in the store."""
+    def __init__(self, face: DeploymentHandle | None, plate: DeploymentHandle | None, config: dict[str, Any],
+                 services: Any = None) -> None:
+        """Keep the model handles; open the token table and the access audit log in the store; with a desk in
+        the config, the city's command room (``services`` starts or finds its actors, see ``cluster.ccoc``)."""
         from serve.audit import AuditLog
         from serve.auth import Authenticator, TokenStore
         from serve.listeners import bind_replica_grpc_to_node_ip
@@ -436,6 +452,12 @@ class ApiIngress:
         self.plate = plate
         self.cfg = ApiConfig.model_validate(config)
         store = connect(store_settings(self.cfg.store_settings_file), check=False)
+        self.store = store  # serve.roles.replica_attr("store"): evidence crops, report photos
+        self.desk = None
+        if self.cfg.desk is not None:
+            from serve.desk import Desk, DeskConfig
+
+            self.desk = Desk(DeskConfig.model_validate(self.cfg.desk), services)
         self.tokens = TokenStore(store, audit=AuditLog(self.cfg.access_audit_path, name="access", store=store))
         self.auth = Authenticator(self.tokens, reload_s=self.cfg.token_reload_s)  # serve.roles.authenticator
 
@@ -608,7 +630,9 @@ class ApiIngress:
         return UserInfo(user=user, role=rec.role, issued_at=rec.issued_at, issued_by=rec.issued_by)
 
 
-def build_api_app(face_app: Any | None, plate_app: Any | None, config: ApiConfig) -> serve.Application:
-    """Bind the ingress to bound face/plate deployments (``serve.run(app, name="ssz", route_prefix="/")``)."""
-    return ApiIngress.bind(face_app, plate_app, config.model_dump(mode="json"))
+def build_api_app(face_app: Any | None, plate_app: Any | None, config: ApiConfig,
+                  services: Any = None) -> serve.Application:
+    """Bind the ingress to bound face/plate deployments (``serve.run(app, name="ssz", route_prefix="/")``);
+    ``services`` starts or finds the city's actors when ``config.desk`` is set (``cluster.ccoc.CityServices``)."""
+    return ApiIngress.bind(face_app, plate_app, config.model_dump(mode="json"), services)
 

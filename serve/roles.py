@@ -22,10 +22,12 @@ Using it in a route (this API, and the CCOC console's alert-decision and field-i
     @app.post("/v1/alerts/{alert_id}:confirm", dependencies=[Depends(require_role("operator"))])
     async def confirm(alert_id: str, who: Annotated[Principal, Depends(require_role("operator"))]): ...
 
-``require_role(role)`` reads only the ``Authorization`` header, so it runs before the body is read as long
-as the route declares no body parameter of its own: read bodies with :func:`serve.limits.json_body` (a
-dependency listed after the role check) or :func:`serve.limits.read_body`. It answers 401 (no or unknown
-token, with ``WWW-Authenticate: Bearer``) or 403 (a known user whose role does not grant the route's role).
+``require_role(role)`` reads only the ``Authorization`` header (or, for the CCOC console, the HttpOnly
+``ssz_token`` cookie; a change made with the cookie must also carry ``X-SSZ-Console: 1``), so it runs before
+the body is read as long as the route declares no body parameter of its own: read bodies with
+:func:`serve.limits.json_body` (a dependency listed after the role check) or :func:`serve.limits.read_body`.
+It answers 401 (no or unknown token, with ``WWW-Authenticate: Bearer``) or 403 (a known user whose role does
+not grant the route's role).
 The :class:`serve.auth.Authenticator` it asks is the ``auth`` attribute of the Serve replica's deployment
 object (set it in the constructor), or ``app.state.auth`` outside Serve (:func:`authenticator`). Serve
 freezes a copy of the FastAPI app when ``@serve.ingress`` runs, so state set on the module's ``app`` later
@@ -43,6 +45,8 @@ from fastapi import Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
 Role = Literal["admin", "supervisor", "operator", "analyst", "device"]
+COOKIE = "ssz_token"  # the CCOC console keeps the token in this HttpOnly cookie (serve.console)
+CONSOLE_HEADER = "X-SSZ-Console"
 ROLES: tuple[str, ...] = get_args(Role)
 ANY = "any"
 
@@ -110,6 +114,13 @@ def require_role(role: str) -> Callable[..., Awaitable[Principal]]:
 
     async def dependency(request: Request,
                          authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Principal:
+        if authorization is None and request.cookies.get(COOKIE):
+            # The CCOC console's HttpOnly cookie. A cross-site page cannot set custom headers, so a change
+            # made with the cookie must carry X-SSZ-Console (with SameSite=Strict: no cross-site requests).
+            if request.method not in ("GET", "HEAD") and request.headers.get(CONSOLE_HEADER) != "1":
+                raise HTTPException(403, f"a change made with the console's cookie needs the header "
+                                         f"{CONSOLE_HEADER}: 1 (or send 'Authorization: Bearer <token>')")
+            authorization = f"Bearer {request.cookies[COOKIE]}"
         who = await authenticator(request).principal(authorization)
         if who is None:
             raise HTTPException(401, "missing or unknown API token: send 'Authorization: Bearer <token>' "

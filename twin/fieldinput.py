@@ -212,6 +212,18 @@ SPECS: dict[str, InputSpec] = {
         Column("ts", "datetime", True, (*_TS.aliases, "time", "เวลา", "scan_time", "เวลาสแกน"), _TS.doc),
         _LON, _LAT, _LATLON,
     ), points="optional"),
+    # SOS presses and citizen reports as the field-ingest API receives them (one row per press or report); an
+    # SOS pole press names its pole and may carry no position (the pole's is known).
+    "field_reports": InputSpec("field_reports", "field reports", (
+        Column("ts", "datetime", True, (*_TS.aliases, "time", "เวลา"), _TS.doc),
+        Column("pole_id", "text", False, ("pole", "sos_pole", "เสา", "เสาsos"), "SOS pole (place id)"),
+        Column("reporter_id", "text", False, ("reporter", "user", "user_id", "ผู้แจ้ง"), "pseudonymous user id"),
+        Column("category", "text", False, ("type", "ประเภท"), "emergency, crime, suspicious, accident, risk_point, "
+               "nuisance or other"),
+        Column("text", "text", False, ("message", "detail", "ข้อความ", "รายละเอียด")),
+        Column("accuracy_m", "float", False, ("accuracy", "ความแม่นยำ"), lo=0),
+        _LON, _LAT, _LATLON,
+    ), points="optional"),
 }
 
 
@@ -813,7 +825,8 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
     raw
         The rows: a DataFrame of raw cells (text or Python values) or a list of dicts (e.g. a JSON batch).
     kind
-        One of :data:`SPECS`: ``incidents``, ``risk_points``, ``survey_results``, ``gps_pings``, ``qr_scans``.
+        One of :data:`SPECS`: ``incidents``, ``risk_points``, ``survey_results``, ``gps_pings``, ``qr_scans``,
+        ``field_reports``.
     source
         What the rows came from, named in every message (a file name, ``POST /v1/field/gps``).
     area

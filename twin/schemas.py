@@ -29,7 +29,9 @@ TS = pa.timestamp("ms", tz="UTC")
 
 ALERT_KINDS = tuple(k.value for k in AlertKind)
 CAMERA_KINDS = tuple(k.value for k in CameraKind)
-ALERT_STATUS = ("new", "confirmed", "dismissed")
+# An alert's verdict: new -> acknowledged (an operator took it) -> confirmed / dismissed. Dispatch (assigned_unit)
+# and closing (closed_ts) are recorded beside the verdict, so a closed case keeps whether it was confirmed.
+ALERT_STATUS = ("new", "acknowledged", "confirmed", "dismissed")
 RISK_KINDS = ("lighting", "vegetation", "abandoned", "other")
 RISK_STATUS = ("reported", "scheduled", "fixed")
 OWNERS = ("police", "government", "private")
@@ -142,6 +144,8 @@ ALERTS = pa.schema([
                                          "wrong-person, look-alike-plate, test, duplicate)"),
     _f("track_start_pts", pa.float64(), doc="stream time (s) of the track's first frame, on the camera's own clock "
                                              "(Unix time for simulated cameras, seconds from stream start for files)"),
+    _f("assigned_unit", pa.string(), doc="patrol unit the alert was sent to (CCOC dispatch)"),
+    _f("closed_ts", TS, doc="when the case was closed (null: open)"),
 ])
 
 PATROL_PINGS = pa.schema([

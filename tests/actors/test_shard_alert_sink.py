@@ -41,7 +41,7 @@ class WatchlistWalkers(Detector):
 
 def test_killed_shard_loses_no_alert_and_writes_no_duplicate(ray_cluster: str, s3_store: Any,
                                                               tmp_path: Path) -> None:
-    from actors.alerts import AlertSinkConfig, start_sink
+    from actors.alerts import AlertSinkConfig, sink_name, start_sink
 
     city = f"k{uuid.uuid4().hex[:8]}"
     sink = start_sink(AlertSinkConfig(city=city, audit_path=str(tmp_path / "audit.jsonl"), s3=s3_store.settings))
@@ -49,7 +49,7 @@ def test_killed_shard_loses_no_alert_and_writes_no_duplicate(ray_cluster: str, s
     cam = CameraSpec(id="cam-k", url="sim://k", realtime=True, fps=10, sim_size=(96, 72))
     cfg = ShardConfig(shard_id=f"kill-{city}", cameras=[cam], gate=MotionGateConfig(enabled=False),
                       confirmer=ConfirmerConfig(min_matches=4, cooldown_s=600), state_actor="ssz-shard-state",
-                      sink_actor="ssz-alert-sink", state_every_s=0.5)
+                      sink_actor=sink_name(city), state_every_s=0.5)
     shard = start_shard(cfg, WatchlistWalkers)
     try:
         deadline = time.time() + 40

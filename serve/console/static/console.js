@@ -1,0 +1,324 @@
+// The CCOC console: alert queue (live over server-sent events), actions with reasons, a tile-free SVG map,
+// camera health, search, the supervisor's activity trail and the KPI page. Plain JavaScript, no framework.
+// Every value from the server is put into the page as text (never as HTML).
+"use strict";
+
+const T = {
+  en: {queue: "Queue", cameras: "Cameras", search: "Search", activity: "Activity", kpi: "KPI", logout: "Log out",
+       login_title: "Log in with your token", token: "API token", login: "Log in", new: "New",
+       in_progress: "In progress", decided: "Decided, not closed", acknowledge: "Take", confirm: "Confirm",
+       dismiss: "Dismiss", assign: "Send unit", close: "Close", reason: "reason", camera: "camera",
+       score: "score", subject: "match", online: "online", offline: "offline", since: "since",
+       search_ph: "plate or warrant no.", when: "when", who: "who", what: "what", alert: "alert",
+       community: "community", month: "month", fear: "fear of crime %", confidence: "confidence in police %",
+       respondents: "respondents", target: "target", no_surveys: "No People Poll results in the twin yet.",
+       legend: "● camera (green online, red offline) ■ SOS pole ◆ QR box (red: missed) ▲ alert ◉ unit",
+       held_by: "held by", unit: "unit", bad_token: "Unknown token", median: "median time to decision (s)"},
+  th: {queue: "คิวแจ้งเตือน", cameras: "กล้อง", search: "ค้นหา", activity: "ประวัติการทำงาน", kpi: "ตัวชี้วัด",
+       logout: "ออกจากระบบ", login_title: "เข้าสู่ระบบด้วยโทเค็น", token: "โทเค็น API", login: "เข้าสู่ระบบ",
+       new: "ใหม่", in_progress: "กำลังดำเนินการ", decided: "ตัดสินแล้ว ยังไม่ปิด", acknowledge: "รับเรื่อง",
+       confirm: "ยืนยัน", dismiss: "ยกเลิก", assign: "ส่งสายตรวจ", close: "ปิดเรื่อง", reason: "เหตุผล",
+       camera: "กล้อง", score: "คะแนน", subject: "ตรงกับ", online: "ออนไลน์", offline: "ขัดข้อง",
+       since: "ตั้งแต่", search_ph: "ทะเบียนรถ หรือ เลขหมายจับ", when: "เวลา", who: "ผู้ดำเนินการ",
+       what: "การดำเนินการ", alert: "แจ้งเตือน", community: "ชุมชน", month: "เดือน", fear: "ความหวาดกลัวอาชญากรรม %",
+       confidence: "ความเชื่อมั่นต่อตำรวจ %", respondents: "ผู้ตอบ", target: "เป้าหมาย",
+       no_surveys: "ยังไม่มีผลโพลในฐานข้อมูล", held_by: "ผู้รับเรื่อง", unit: "หน่วย",
+       legend: "● กล้อง (เขียว ออนไลน์ แดง ขัดข้อง) ■ เสา SOS ◆ ตู้แดง QR (แดง: ขาดการตรวจ) ▲ แจ้งเตือน ◉ สายตรวจ",
+       bad_token: "โทเค็นไม่ถูกต้อง", median: "เวลาตัดสินใจ (มัธยฐาน วินาที)"},
+};
+const RANK = {analyst: 1, operator: 2, supervisor: 3, admin: 4};
+const S = {lang: localStorage.getItem("ssz-lang") || "th", me: null, alerts: new Map(), map: null, proj: null,
+           live: null};
+
+const $ = (id) => document.getElementById(id);
+const t = (k) => (T[S.lang] && T[S.lang][k]) || T.en[k] || k;
+function el(tag, attrs = {}, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null) continue;
+    if (k === "text") e.textContent = v; else if (k === "cls") e.className = v; else e.setAttribute(k, v);
+  }
+  for (const c of kids) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+function svg(tag, attrs = {}) {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+}
+async function api(path, opts = {}) {
+  const headers = Object.assign({"X-SSZ-Console": "1"}, opts.body ? {"Content-Type": "application/json"} : {});
+  const r = await fetch(path, Object.assign({credentials: "same-origin", headers}, opts));
+  const body = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
+  if (!r.ok) { const err = new Error((body && body.error && body.error.message) || r.statusText); err.status = r.status; throw err; }
+  return body;
+}
+function status(msg) { $("status").textContent = msg; }
+function can(role) { return S.me && RANK[S.me.role] >= RANK[role]; }
+function localTime(iso) { return iso ? new Date(iso).toLocaleString(S.lang === "th" ? "th-TH" : "en-GB") : ""; }
+
+function applyLang() {
+  document.documentElement.lang = S.lang;
+  $("lang").textContent = S.lang === "th" ? "EN" : "ไทย";
+  document.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-ph]").forEach((e) => { e.placeholder = t(e.dataset.i18nPh); });
+  renderQueue();
+}
+
+// ------------------------------------------------------------------ log-in
+async function start() {
+  $("lang").onclick = () => { S.lang = S.lang === "th" ? "en" : "th"; localStorage.setItem("ssz-lang", S.lang); applyLang(); };
+  $("login-form").onsubmit = async (ev) => {
+    ev.preventDefault();
+    try { await api("/console/login", {method: "POST", body: JSON.stringify({token: $("token").value})}); location.reload(); }
+    catch (e) { $("login-error").textContent = t("bad_token") + ": " + e.message; }
+  };
+  $("logout").onclick = async () => { await api("/console/logout", {method: "POST"}); location.reload(); };
+  try { S.me = await api("/console/me"); }
+  catch (e) { $("login").hidden = false; applyLang(); return; }
+  $("who").textContent = `${S.me.user} (${S.me.role}) · ${S.me.station_th}`;
+  $("who").dataset.role = S.me.role;
+  $("title").textContent = `CCOC ${S.me.name_th} / ${S.me.name}`;
+  $("tabs").hidden = false; $("logout").hidden = false;
+  document.querySelectorAll("[data-min-role]").forEach((b) => { if (!can(b.dataset.minRole)) b.remove(); });
+  document.querySelectorAll("#tabs button").forEach((b) => { b.onclick = () => showTab(b.dataset.tab); });
+  showTab("queue");
+  applyLang();
+  await Promise.all([loadAlerts(), loadMap()]);
+  openStream();
+  refreshLive();
+  setInterval(refreshLive, 2000);
+}
+
+function showTab(name) {
+  document.querySelectorAll(".tab").forEach((s) => { s.hidden = s.id !== name; });
+  document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
+  if (name === "cameras") renderCameras();
+  if (name === "activity") loadActivity();
+  if (name === "kpi") loadKpi();
+}
+
+// ------------------------------------------------------------------ alerts
+async function loadAlerts() {
+  const page = await api("/v1/alerts?status=open&limit=500");
+  S.alerts = new Map(page.items.map((a) => [a.alert_id, a]));
+  renderQueue();
+}
+
+function openStream() {
+  const es = new EventSource("/v1/alerts:stream");
+  es.addEventListener("alert", (ev) => {
+    const a = JSON.parse(ev.data); a.fresh = true; S.alerts.set(a.alert_id, a); renderQueue(); drawAlerts();
+    if (a.priority === 0) beep();
+    status(`${t("alert")}: ${a.kind} ${a.camera_id}`);
+  });
+  es.addEventListener("update", (ev) => {
+    const a = JSON.parse(ev.data); S.alerts.set(a.alert_id, Object.assign(S.alerts.get(a.alert_id) || {}, a));
+    renderQueue(); drawAlerts();
+  });
+  es.onerror = () => status("stream: reconnecting…");
+  es.onopen = () => { status("stream: live"); loadAlerts(); };
+}
+
+function beep() {  // a short tone for high-priority alerts (SOS)
+  try {
+    const ctx = new AudioContext(); const o = ctx.createOscillator(); const g = ctx.createGain();
+    o.frequency.value = 880; g.gain.value = 0.1; o.connect(g); g.connect(ctx.destination);
+    o.start(); o.stop(ctx.currentTime + 0.4);
+  } catch (e) { /* no audio device */ }
+}
+
+function renderQueue() {
+  if (!S.me) return;
+  const lists = {new: $("list-new"), progress: $("list-progress"), decided: $("list-decided")};
+  Object.values(lists).forEach((l) => l.replaceChildren());
+  const items = [...S.alerts.values()].filter((a) => a.state !== "closed")
+    .sort((a, b) => (a.priority - b.priority) || (a.ts < b.ts ? 1 : -1));
+  let n = 0, p = 0;
+  for (const a of items) {
+    const where = a.status === "new" ? "new" : a.status === "acknowledged" ? "progress" : "decided";
+    if (where === "new") n++; if (where === "progress") p++;
+    lists[where].append(card(a));
+  }
+  $("count-new").textContent = n; $("count-progress").textContent = p;
+}
+
+function card(a) {
+  const li = el("li", {cls: `k-${a.kind}` + (a.fresh ? " fresh" : ""), "data-alert": a.alert_id, "data-status": a.status});
+  a.fresh = false;
+  if (a.evidence_key) li.append(el("img", {src: `/v1/alerts/${encodeURI(a.alert_id)}/evidence`, alt: "evidence"}));
+  const d = a.details || {};
+  li.append(el("div", {}, el("strong", {text: `${a.kind.toUpperCase()} `}), a.place || a.camera_id));
+  li.append(el("div", {cls: "meta", text: [localTime(a.ts), `${t("camera")} ${a.camera_id}`,
+    a.score != null ? `${t("score")} ${Number(a.score).toFixed(2)}` : null,
+    a.subject_id ? `${t("subject")} ${a.subject_id}` : null, d.text || null,
+    a.status_by ? `${t("held_by")} ${a.status_by.replace(/^api:/, "")}` : null,
+    a.status_reason ? `${t("reason")}: ${a.status_reason}` : null,
+    a.assigned_unit ? `${t("unit")} ${a.assigned_unit}` : null].filter(Boolean).join(" · ")}));
+  if (a.procedure) li.append(el("div", {cls: "proc", text: a.procedure}));
+  if (can("operator")) li.append(actions(a));
+  return li;
+}
+
+function actions(a) {
+  const box = el("div", {cls: "actions"});
+  const id = a.alert_id;
+  const reason = el("input", {"data-testid": `reason-${id}`, placeholder: t("reason"), maxlength: "200"});
+  const btn = (action, cls, extra) => {
+    const b = el("button", {type: "button", cls, "data-testid": `${action}-${id}`, "data-action": action, text: t(action)});
+    b.onclick = () => act(id, action, extra ? extra() : {reason: reason.value || null});
+    return b;
+  };
+  if (a.status === "new") box.append(btn("acknowledge"));
+  if (a.status === "new" || a.status === "acknowledged") {
+    box.append(reason, btn("confirm", "confirm"));
+    const sel = el("select", {"data-testid": `dismiss-reason-${id}`});
+    for (const r of S.me.dismiss_reasons) sel.append(el("option", {value: r, text: r}));
+    box.append(sel, btn("dismiss", "dismiss", () => ({reason: sel.value})));
+  }
+  if (a.status !== "dismissed" && !a.closed_ts) {
+    const units = el("select", {"data-testid": `unit-${id}`});
+    for (const u of [...S.me.units, ...S.me.mobile_cameras]) units.append(el("option", {value: u, text: u}));
+    box.append(units, btn("assign", null, () => ({unit: units.value})));
+  }
+  if (a.status === "confirmed" || a.status === "dismissed") box.append(btn("close"));
+  return box;
+}
+
+async function act(id, action, body) {
+  try {
+    const rec = await api(`/v1/alerts/${encodeURI(id)}:${action}`, {method: "POST", body: JSON.stringify(body)});
+    S.alerts.set(id, Object.assign(S.alerts.get(id) || {}, rec)); renderQueue(); drawAlerts();
+    status(`${action}: ${id}`);
+  } catch (e) { status(`${action} ${id}: ${e.message}`); alert(e.message); }
+}
+
+// ------------------------------------------------------------------ map (SVG, no tiles)
+async function loadMap() {
+  S.map = await api("/console/map");
+  const [w, s, e, n] = S.map.bbox;
+  const k = Math.cos(((s + n) / 2) * Math.PI / 180);
+  const scale = 1000 / Math.max((e - w) * k, n - s);
+  S.proj = (lon, lat) => [((lon - w) * k * scale).toFixed(1), ((n - lat) * scale).toFixed(1)];
+  const m = $("map");
+  m.setAttribute("viewBox", `0 0 ${((e - w) * k * scale).toFixed(0)} ${((n - s) * scale).toFixed(0)}`);
+  m.replaceChildren();
+  const d = S.map.streets.map((line) => "M" + line.map(([x, y]) => S.proj(x, y).join(",")).join("L")).join("");
+  m.append(svg("path", {d, stroke: "#3a4757", "stroke-width": "1.2", fill: "none", id: "streets"}));
+  m.append(svg("polygon", {points: S.map.zone.map(([x, y]) => S.proj(x, y).join(",")).join(" "), fill: "#3f6fb015",
+                           stroke: "#3f6fb0", "stroke-width": "2", "stroke-dasharray": "6 4", id: "zone"}));
+  const cams = svg("g", {id: "cams"});
+  for (const c of S.map.cameras) {
+    const [x, y] = S.proj(c.lon, c.lat);
+    cams.append(svg("circle", {cx: x, cy: y, r: 2.5, fill: "#4cd07d", "data-camera": c.id}));
+  }
+  const places = svg("g", {id: "places"});
+  for (const p of S.map.places) {
+    const [x, y] = S.proj(p.lon, p.lat);
+    if (p.kind === "sos") places.append(svg("rect", {x: x - 6, y: y - 6, width: 12, height: 12, fill: "#ff3b3b", "data-place": p.id}));
+    else if (p.kind === "qr") places.append(svg("rect", {x: x - 4, y: y - 4, width: 8, height: 8, fill: "#ffd400",
+                                                         transform: `rotate(45 ${x} ${y})`, "data-place": p.id}));
+  }
+  m.append(cams, places, svg("g", {id: "alerts-layer"}), svg("g", {id: "units"}));
+  drawAlerts();
+}
+
+function drawAlerts() {
+  const g = $("alerts-layer"); if (!g || !S.proj) return;
+  g.replaceChildren();
+  for (const a of S.alerts.values()) {
+    if (a.lon == null || a.state === "closed" || a.status === "dismissed") continue;
+    const [x, y] = S.proj(a.lon, a.lat);
+    const col = a.status === "new" ? "#ff3b3b" : a.status === "confirmed" ? "#ffd400" : "#ff9a3b";
+    g.append(svg("polygon", {points: `${x},${y - 9} ${x - 8},${y + 6} ${x + 8},${y + 6}`, fill: col, stroke: "#000",
+                             "data-alert-marker": a.alert_id}));
+  }
+}
+
+async function refreshLive() {
+  if (!S.proj) return;
+  let live;
+  try { live = await api("/console/live"); } catch (e) { status("live: " + e.message); return; }
+  S.live = live;
+  document.querySelectorAll("#cams circle").forEach((c) => {
+    c.setAttribute("fill", live.offline[c.dataset.camera] ? "#ff3b3b" : "#4cd07d");
+  });
+  document.querySelectorAll("#places rect").forEach((r) => {
+    const q = live.qr[r.dataset.place]; if (q) r.setAttribute("fill", q.missed ? "#ff3b3b" : "#4cd07d");
+  });
+  const g = $("units"); g.replaceChildren();
+  for (const [id, u] of Object.entries(live.units)) {
+    if (u.trail.length > 1) g.append(svg("polyline", {points: u.trail.map(([x, y]) => S.proj(x, y).join(",")).join(" "),
+                                                      fill: "none", stroke: "#5ab0ff", "stroke-width": "2", "data-trail": id}));
+    const [x, y] = S.proj(u.lon, u.lat);
+    g.append(svg("circle", {cx: x, cy: y, r: 7, fill: "#5ab0ff", stroke: "#fff", "stroke-width": "2", "data-unit": id,
+                            "data-lon": u.lon, "data-lat": u.lat}));
+    const label = svg("text", {x: Number(x) + 9, y: Number(y) - 9, fill: "#cfe6ff", "font-size": "14"});
+    label.textContent = id; g.append(label);
+  }
+  if (!$("cameras").hidden) renderCameras();
+}
+
+function renderCameras() {
+  const tb = $("camera-table"); if (!S.map) return;
+  tb.replaceChildren(el("tr", {}, el("th", {text: t("camera")}), el("th", {text: "kind"}), el("th", {text: "state"}),
+                           el("th", {text: t("since")})));
+  const off = (S.live && S.live.offline) || {};
+  const cams = [...S.map.cameras].sort((a, b) => (!!off[b.id] - !!off[a.id]) || a.id.localeCompare(b.id));
+  for (const c of cams.slice(0, 400)) {
+    const o = off[c.id];
+    tb.append(el("tr", {}, el("td", {text: c.id}), el("td", {text: c.kind}),
+                 el("td", {cls: o ? "bad" : "ok", text: o ? t("offline") : t("online")}), el("td", {text: o ? localTime(o.since) : ""})));
+  }
+}
+
+// ------------------------------------------------------------------ search, activity, KPI
+document.addEventListener("submit", async (ev) => {
+  if (ev.target.id !== "search-form") return;
+  ev.preventDefault();
+  const out = $("search-results"); out.replaceChildren();
+  try {
+    const r = await api(`/console/search?q=${encodeURIComponent($("q").value)}`);
+    const sec = (title, rows, fmt) => { out.append(el("h3", {text: `${title} (${rows.length})`})); const ul = el("ul"); rows.forEach((x) => ul.append(el("li", {text: fmt(x)}))); out.append(ul); };
+    sec(t("alert"), r.alerts, (a) => `${localTime(a.ts)} ${a.kind} ${a.subject_id || ""} @ ${a.camera_id} — ${a.status}`);
+    sec("warrants", r.warrants, (w) => `${w.warrant_no} ${w.name || ""} — ${w.offence}`);
+    sec("hotlist", r.hotlist, (h) => `${h.id} ${h.plate_text || h.plate || ""} — ${h.reason || ""}`);
+  } catch (e) { out.append(el("p", {cls: "error", text: e.message})); }
+});
+
+async function loadActivity() {
+  const tb = $("activity-table");
+  const r = await api("/console/activity");
+  tb.replaceChildren(el("tr", {}, el("th", {text: t("when")}), el("th", {text: t("who")}), el("th", {text: t("what")}),
+                           el("th", {text: t("alert")}), el("th", {text: t("reason")})));
+  for (const e of r.events) {
+    tb.append(el("tr", {}, el("td", {text: localTime(e.ts)}), el("td", {text: e.actor}), el("td", {text: e.action}),
+                 el("td", {text: e.subject}), el("td", {text: (e.details && (e.details.reason || e.details.unit)) || ""})));
+  }
+}
+
+async function loadKpi() {
+  const box = $("kpi-body"); box.replaceChildren();
+  const r = await api("/console/kpi");
+  box.append(el("p", {text: `${t("target")}: ${t("fear")} < ${r.targets.fear_of_crime_pct_below}, ${t("confidence")} > ${r.targets.confidence_in_police_pct_above}`}));
+  if (!r.surveys.length) box.append(el("p", {text: t("no_surveys")}));
+  else {
+    const tb = el("table", {id: "kpi-table"});
+    tb.append(el("tr", {}, ...["community", "month", "respondents", "fear", "confidence"].map((k) => el("th", {text: t(k)}))));
+    for (const s of r.surveys) {
+      tb.append(el("tr", {}, el("td", {text: s.community}), el("td", {text: s.month}), el("td", {text: s.respondents}),
+                   el("td", {cls: s.fear_ok ? "ok" : "bad", text: s.fear_of_crime_pct.toFixed(1)}),
+                   el("td", {cls: s.confidence_ok ? "ok" : "bad", text: s.confidence_in_police_pct.toFixed(1)})));
+    }
+    box.append(tb);
+  }
+  const at = el("table", {id: "kpi-alerts"});
+  at.append(el("tr", {}, el("th", {text: "kind"}), el("th", {text: "states"}), el("th", {text: t("median")})));
+  for (const [kind, states] of Object.entries(r.alerts)) {
+    at.append(el("tr", {}, el("td", {text: kind}), el("td", {text: Object.entries(states).map(([k, v]) => `${k} ${v}`).join(", ")}),
+                 el("td", {text: r.median_decision_s[kind] ?? "–"})));
+  }
+  box.append(el("h3", {text: t("alert")}), at);
+}
+
+document.addEventListener("DOMContentLoaded", start);

@@ -1,0 +1,391 @@
+"""Field-ingest routes: SOS presses, citizen reports, the LINE webhook, patrol GPS and QR red-box scans.
+
+::
+
+    POST /v1/field/sos       device   {"pole_id"} or {"lon", "lat", "accuracy_m", "reporter_id"} (+ "ts", "text")
+                                      -> an sos_reports row and an ``sos`` alert at the top of the queue
+    POST /v1/field/reports   device   {"category", "text", "lon", "lat", "reporter_id", "photo_b64"?, "ts"?}
+                                      -> an sos_reports row (citizen_app) and a ``citizen-report`` alert
+    POST /v1/field/line      LINE     the LINE Messaging API webhook; ``X-Line-Signature`` (Base64 HMAC-SHA256
+                                      of the raw body with the channel secret) is checked, in constant time,
+                                      before the body is parsed: a wrong one answers 401 and stores nothing.
+                                      Text and location messages become citizen reports.
+    POST /v1/field/gps       device   {"locations": [{"id", "lat", "lon", "timestamp", "speed", "bearing",
+                                      "accuracy"}, ...]} (OsmAnd / Traccar field names; speed in m/s; timestamp
+                                      ISO-8601 or Unix seconds / milliseconds) -> patrol_pings; mobile cameras
+                                      (van, drone, body camera) report their position the same way
+    POST /v1/field/qr        device   {"scans": [{"unit_id", "checkpoint_id", "ts", "lon"?, "lat"?}]} ->
+                                      checkpoint_scans; the answer lists the boxes missed this round
+
+Every batch is validated by the one field-input reader, :func:`twin.fieldinput.validate_frame` (no 0,0 fixes,
+no points outside the city's streets, times no later than now + the city's clock-skew bound, bad rows counted
+and named), then written durably by the city's field store (:mod:`actors.field`) before the answer: *accepted
+means written*. A retried request (same ``Idempotency-Key`` header, or the same body when there is none) is
+stored once and answered ``duplicate: true``. The store commits to a twin snapshot at least every minute.
+
+(No ``from __future__ import annotations``: FastAPI dependencies are defined here.)
+"""
+
+import asyncio
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import json
+import math
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from serve.alerts_api import desk_call, desk_of
+from serve.desk import Desk
+from serve.limits import read_body
+from serve.roles import Principal, require_role
+
+router = APIRouter()
+
+DEVICE = Depends(require_role("device"))
+Device = Annotated[Principal, DEVICE]
+MAX_GPS_BODY = 8 * 2**20
+MAX_SMALL_BODY = 64 * 1024
+MAX_REPORT_BODY = 12 * 2**20  # a citizen report may carry one photo
+MAX_LINE_BODY = 1 * 2**20
+QR_NEAR_M = 50.0
+CATEGORIES = ("emergency", "crime", "suspicious", "accident", "risk_point", "nuisance", "other")
+
+
+# ----------------------------------------------------------------------------------------- helpers
+async def _json(request: Request, limit: int, route: str, desk: Desk) -> tuple[Any, bytes]:
+    raw = await read_body(request, limit)
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        desk.metrics.field_rejected.labels(desk.cfg.city, route, "media_type").inc()
+        raise HTTPException(415, f"send the body as JSON with Content-Type application/json (got {ctype or 'none'!r})")
+    try:
+        return json.loads(raw), raw
+    except (ValueError, UnicodeDecodeError) as e:
+        desk.metrics.field_rejected.labels(desk.cfg.city, route, "json").inc()
+        raise HTTPException(422, f"the body is not valid JSON ({str(e)[:120]})") from None
+
+
+def _key(request: Request, route: str, raw: bytes) -> str:
+    """The idempotency key: the client's ``Idempotency-Key`` header, else the route and the body's hash."""
+    given = request.headers.get("idempotency-key")
+    if given is not None:
+        if not 1 <= len(given) <= 200:
+            raise HTTPException(422, "Idempotency-Key must be 1..200 characters")
+        return f"{route}|key|{given}"
+    return f"{route}|body|{hashlib.sha256(raw).hexdigest()}"
+
+
+def _unix_to_iso(v: Any) -> Any:
+    """Unix seconds or milliseconds (as OsmAnd/Traccar send) -> ISO-8601 UTC; anything else unchanged."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        return v
+    secs = v / 1000.0 if v > 1e11 else float(v)
+    return dt.datetime.fromtimestamp(secs, dt.UTC).isoformat()
+
+
+def _validate(desk: Desk, rows: list[dict[str, Any]], kind: str, route: str, *, drop: bool) -> Any:
+    """Rows through :func:`twin.fieldinput.validate_frame` with the city's area and clock-skew bound."""
+    from twin.fieldinput import InputError, validate_frame
+
+    try:
+        res = validate_frame(rows, kind, source=f"POST {route}", area=desk.area, outside="drop" if drop else "refuse",
+                             on_bad_row="drop" if drop else "raise", max_future_s=desk.cfg.max_clock_skew_s)
+    except InputError as e:
+        desk.metrics.field_rejected.labels(desk.cfg.city, route, "invalid").inc(len(rows) or 1)
+        raise HTTPException(422, str(e)[:2000]) from None
+    refused = len(rows) - len(res.frame)
+    if refused:
+        desk.metrics.field_rejected.labels(desk.cfg.city, route, "rows").inc(refused)
+    return res
+
+
+def _table(layer: str, frame: pd.DataFrame, city: str) -> pa.Table:
+    from twin.layers import LayerError, validate_table
+    from twin.schemas import schema
+
+    sch = schema(layer)
+    names = [n for n in sch.names if n in frame.columns]
+    frame = frame[names].copy()
+    for n in names:
+        if pa.types.is_timestamp(sch.field(n).type):  # the twin keeps milliseconds
+            frame[n] = pd.to_datetime(frame[n], utc=True).dt.floor("ms")
+    try:
+        res = validate_table(layer, pa.Table.from_pandas(frame, preserve_index=False), city)
+    except LayerError as e:
+        raise HTTPException(422, f"rows do not fit the {layer} layer: {e}"[:2000]) from None
+    if res.rejected:
+        raise HTTPException(422, f"rows do not fit the {layer} layer: {res.rejected[0]}")
+    return res.table
+
+
+async def _accept(desk: Desk, layer: str, table: pa.Table, key: str, route: str) -> dict[str, Any]:
+    res = await desk_call(desk, "field", "accept", layer, table, key)
+    if res["duplicate"]:
+        desk.metrics.field_duplicates.labels(desk.cfg.city, route).inc()
+    else:
+        desk.metrics.field_accepted.labels(desk.cfg.city, layer).inc(res["accepted"])
+    return res
+
+
+def _rows_of(body: Any, field: str, route: str) -> list[dict[str, Any]]:
+    rows = body.get(field) if isinstance(body, dict) else body
+    if isinstance(rows, dict):
+        rows = [rows]
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise HTTPException(422, f"POST {route}: send {{\"{field}\": [{{...}}, ...]}} with at least one object")
+    return rows
+
+
+# ----------------------------------------------------------------------------------------- GPS
+@router.post("/v1/field/gps", dependencies=[DEVICE])
+async def field_gps(request: Request, who: Device) -> JSONResponse:
+    """A batch of patrol and mobile-camera positions (OsmAnd / Traccar fields)."""
+    route = "/v1/field/gps"
+    desk = desk_of(request)
+    body, raw = await _json(request, MAX_GPS_BODY, route, desk)
+    rows = _rows_of(body, "locations", route)
+    if len(rows) > 50_000:
+        raise HTTPException(413, f"{len(rows)} positions in one batch: send at most 50,000")
+    for r in rows:
+        for k in ("timestamp", "ts", "time", "fixtime", "devicetime"):
+            if k in r:
+                r[k] = _unix_to_iso(r[k])
+    key = _key(request, route, raw)
+    res = await asyncio.to_thread(_validate, desk, rows, "gps_pings", route, drop=True)
+    if res.frame.empty:
+        raise HTTPException(422, f"POST {route}: none of the {len(rows)} positions could be accepted: "
+                                 + "; ".join(res.warnings)[:1800])
+    frame = res.frame.assign(city=desk.cfg.city)
+    table = await asyncio.to_thread(_table, "patrol_pings", frame, desk.cfg.city)
+    acc = await _accept(desk, "patrol_pings", table, key, route)
+    return JSONResponse({"accepted": acc["accepted"], "refused": len(rows) - len(frame),
+                         "duplicate": acc["duplicate"], "units": sorted(set(frame["unit_id"])),
+                         "warnings": res.warnings[:5]})
+
+
+# ----------------------------------------------------------------------------------------- SOS and reports
+def _report_row(desk: Desk, r: dict[str, Any], route: str) -> dict[str, Any]:
+    """One SOS press or citizen report validated into canonical fields (``ts`` UTC, ``lon``/``lat``)."""
+    r = dict(r)
+    r.setdefault("ts", dt.datetime.now(dt.UTC).isoformat())
+    r["ts"] = _unix_to_iso(r["ts"])
+    pole = r.get("pole_id")
+    if pole is not None:
+        place = desk.places.get(str(pole))
+        if place is None or place.get("kind") != "sos":
+            poles = sorted(p for p, v in desk.places.items() if v.get("kind") == "sos")
+            raise HTTPException(422, f"POST {route}: {str(pole)[:80]!r} is not an SOS pole of {desk.cfg.city} "
+                                     f"(poles: {', '.join(poles[:20]) or 'none'})")
+        if r.get("lon") is None and r.get("lat") is None:
+            r["lon"], r["lat"] = place["lon"], place["lat"]
+    elif r.get("lon") is None or r.get("lat") is None:
+        raise HTTPException(422, f"POST {route}: send pole_id (an SOS pole) or lon and lat of the phone")
+    res = _validate(desk, [r], "field_reports", route, drop=False)
+    row = res.frame.iloc[0].to_dict()
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+
+
+async def _raise_report(request: Request, desk: Desk, route: str, row: dict[str, Any], key: str, *, source: str,
+                        alert_kind: str, evidence: bytes | None = None) -> dict[str, Any]:
+    """Store the report durably, then raise its alert (deterministic ids: a retry is the same report)."""
+    from twin.schemas import alert_id
+
+    prefix = "sos" if alert_kind == "sos" else "rep"
+    report_id = f"{desk.cfg.city}-{prefix}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    ts = pd.Timestamp(row["ts"]).tz_convert("UTC").to_pydatetime()
+    category = row.get("category") or ("emergency" if alert_kind == "sos" else "other")
+    if category not in CATEGORIES:
+        raise HTTPException(422, f"POST {route}: category {category!r} is not one of {', '.join(CATEGORIES)}")
+    rep = {"report_id": report_id, "city": desk.cfg.city, "ts": ts, "source": source, "pole_id": row.get("pole_id"),
+           "reporter_id": row.get("reporter_id"), "category": category, "text": row.get("text"), "status": "new",
+           "lon": row["lon"], "lat": row["lat"]}
+    table = _table("sos_reports", pd.DataFrame([rep]), desk.cfg.city)
+    acc = await _accept(desk, "sos_reports", table, key, route)
+    evidence_key = None
+    store = getattr(request.app.state, "store", None)
+    from serve.roles import replica_attr
+
+    store = replica_attr("store") or store
+    if evidence is not None and store is not None:
+        from twin.objectstore import EVIDENCE_BUCKET
+
+        evidence_key = f"field/{desk.cfg.city}/{ts:%Y-%m-%d}/{report_id}.jpg"
+        await asyncio.to_thread(store.put_bytes, EVIDENCE_BUCKET, evidence_key, evidence, "image/jpeg")
+    camera = row.get("pole_id") or f"{source}:{row.get('reporter_id') or 'anonymous'}"
+    alert = {"alert_id": alert_id(str(camera), alert_kind, row.get("pole_id"), report_id), "camera_id": str(camera),
+             "ts": ts, "kind": alert_kind, "subject_id": row.get("pole_id") or row.get("reporter_id"),
+             "lon": row["lon"], "lat": row["lat"], "track_id": report_id, "evidence_key": evidence_key}
+    details = {"report_id": report_id, "category": category, "text": row.get("text"), "source": source,
+               "pole_id": row.get("pole_id"), "reporter_id": row.get("reporter_id"),
+               "accuracy_m": row.get("accuracy_m")}
+    rec = await desk_call(desk, "sink", "raise_field_alert", alert, details)
+    return {"report_id": report_id, "alert_id": rec["alert_id"], "duplicate": bool(acc["duplicate"])}
+
+
+@router.post("/v1/field/sos", dependencies=[DEVICE])
+async def field_sos(request: Request, who: Device) -> JSONResponse:
+    """An SOS pole press (``pole_id``) or a phone SOS (``lon``, ``lat``, ``accuracy_m``): an ``sos`` alert."""
+    route = "/v1/field/sos"
+    desk = desk_of(request)
+    body, raw = await _json(request, MAX_SMALL_BODY, route, desk)
+    if not isinstance(body, dict):
+        raise HTTPException(422, f"POST {route}: send one JSON object")
+    unknown = set(body) - {"pole_id", "lon", "lat", "accuracy_m", "reporter_id", "ts", "text", "category"}
+    if unknown:
+        raise HTTPException(422, f"POST {route}: unknown field(s) {sorted(unknown)[:5]}")
+    row = _report_row(desk, body, route)
+    out = await _raise_report(request, desk, route, row, _key(request, route, raw),
+                              source="sos_pole" if row.get("pole_id") else "citizen_app", alert_kind="sos")
+    return JSONResponse(out, status_code=200 if out["duplicate"] else 201)
+
+
+@router.post("/v1/field/reports", dependencies=[DEVICE])
+async def field_report(request: Request, who: Device) -> JSONResponse:
+    """A citizen report as the Police I Lert U app sends it (category, text, position, optional photo)."""
+    from serve.imaging import ImageDecodeError, decode_image, encode_jpeg
+
+    route = "/v1/field/reports"
+    desk = desk_of(request)
+    body, raw = await _json(request, MAX_REPORT_BODY, route, desk)
+    if not isinstance(body, dict):
+        raise HTTPException(422, f"POST {route}: send one JSON object")
+    unknown = set(body) - {"lon", "lat", "accuracy_m", "reporter_id", "ts", "text", "category", "photo_b64"}
+    if unknown:
+        raise HTTPException(422, f"POST {route}: unknown field(s) {sorted(unknown)[:5]}")
+    photo = body.pop("photo_b64", None)
+    evidence = None
+    if photo is not None:
+        try:
+            img = decode_image(base64.b64decode(photo, validate=True))
+        except (binascii.Error, ValueError, ImageDecodeError) as e:
+            raise HTTPException(422, f"POST {route}: photo_b64 is not a base64 JPEG/PNG/WebP image ({e})") from None
+        evidence = encode_jpeg(np.ascontiguousarray(img), 90)
+    row = _report_row(desk, body, route)
+    out = await _raise_report(request, desk, route, row, _key(request, route, raw), source="citizen_app",
+                              alert_kind="citizen-report", evidence=evidence)
+    return JSONResponse(out, status_code=200 if out["duplicate"] else 201)
+
+
+# ----------------------------------------------------------------------------------------- LINE
+def line_signature(secret: bytes, body: bytes) -> str:
+    """The ``X-Line-Signature`` of ``body``: Base64 of HMAC-SHA256 with the channel secret."""
+    return base64.b64encode(hmac.new(secret, body, hashlib.sha256).digest()).decode()
+
+
+@router.post("/v1/field/line")
+async def field_line(request: Request) -> JSONResponse:
+    """The LINE Messaging API webhook: signature first (401, nothing stored), then text and location messages
+    become citizen reports (a location message carries the position; text alone raises an alert without one)."""
+    route = "/v1/field/line"
+    desk = desk_of(request)
+    secret = desk.line_secret()
+    if secret is None:
+        raise HTTPException(503, "the LINE channel secret is not configured: set SSZ_LINE_CHANNEL_SECRET (or the "
+                                 "file named in the desk config) and redeploy with `ssz api up`")
+    given = request.headers.get("x-line-signature", "")
+    raw = await read_body(request, MAX_LINE_BODY)
+    if not hmac.compare_digest(given.encode(), line_signature(secret, raw).encode()):
+        desk.metrics.field_rejected.labels(desk.cfg.city, route, "signature").inc()
+        raise HTTPException(401, "X-Line-Signature does not match the body: the request is not from LINE "
+                                 "(or the channel secret is wrong); nothing was stored")
+    try:
+        body = json.loads(raw)
+        events = body["events"]
+        assert isinstance(events, list)
+    except (ValueError, KeyError, TypeError, AssertionError):
+        raise HTTPException(422, "a LINE webhook body is {\"destination\", \"events\": [...]}") from None
+    made = []
+    for i, ev in enumerate(events):
+        msg = ev.get("message") if isinstance(ev, dict) else None
+        if not isinstance(msg, dict) or ev.get("type") != "message" or msg.get("type") not in ("text", "location"):
+            continue
+        user = str((ev.get("source") or {}).get("userId") or "anonymous")
+        reporter = "line:" + hashlib.sha256(user.encode()).hexdigest()[:16]  # pseudonymous
+        ts = _unix_to_iso(ev.get("timestamp")) if ev.get("timestamp") is not None else None
+        key = f"{route}|{ev.get('webhookEventId') or hashlib.sha256(raw).hexdigest() + f'#{i}'}"
+        if msg["type"] == "location":
+            row = _report_row(desk, {"lon": msg.get("longitude"), "lat": msg.get("latitude"), "ts": ts,
+                                     "reporter_id": reporter, "text": msg.get("address") or msg.get("title"),
+                                     "category": "other"}, route)
+            made.append(await _raise_report(request, desk, route, row, key, source="citizen_app",
+                                             alert_kind="citizen-report"))
+        else:
+            made.append(await _line_text(desk, reporter, str(msg.get("text", ""))[:2000], ts, key))
+    return JSONResponse({"reports": made})
+
+
+async def _line_text(desk: Desk, reporter: str, text: str, ts: str | None, key: str) -> dict[str, Any]:
+    """A LINE text message without a position: a ``citizen-report`` alert (the twin's report layer needs a
+    position, so the alert record is where it is kept)."""
+    from twin.fieldinput import parse_datetime
+    from twin.schemas import alert_id
+
+    when = parse_datetime(ts) if ts else dt.datetime.now(dt.UTC)
+    if when > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=desk.cfg.max_clock_skew_s):
+        raise HTTPException(422, "the LINE event is dated in the future: refused")
+    report_id = f"{desk.cfg.city}-line-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    alert = {"alert_id": alert_id(reporter, "citizen-report", reporter, report_id), "camera_id": reporter,
+             "ts": when, "kind": "citizen-report", "subject_id": reporter, "track_id": report_id}
+    rec = await desk_call(desk, "sink", "raise_field_alert", alert,
+                          {"report_id": report_id, "text": text, "source": "line", "reporter_id": reporter,
+                           "category": "other"})
+    desk.metrics.field_accepted.labels(desk.cfg.city, "line_text").inc()
+    return {"report_id": report_id, "alert_id": rec["alert_id"], "duplicate": bool(rec.get("duplicate"))}
+
+
+# ----------------------------------------------------------------------------------------- QR
+@router.post("/v1/field/qr", dependencies=[DEVICE])
+async def field_qr(request: Request, who: Device) -> JSONResponse:
+    """QR red-box scans; the answer says which boxes of the city are missed this round (not scanned for the
+    city's ``qr_round_min`` minutes)."""
+    route = "/v1/field/qr"
+    desk = desk_of(request)
+    body, raw = await _json(request, MAX_SMALL_BODY * 16, route, desk)
+    rows = _rows_of(body, "scans", route)
+    for r in rows:
+        if "ts" in r:
+            r["ts"] = _unix_to_iso(r["ts"])
+    res = _validate(desk, rows, "qr_scans", route, drop=True)
+    frame = res.frame
+    if frame.empty:
+        raise HTTPException(422, f"POST {route}: none of the {len(rows)} scans could be accepted: "
+                                 + "; ".join(res.warnings)[:1800])
+    boxes = {p: v for p, v in desk.places.items() if v.get("kind") == "qr"}
+    unknown = sorted(set(frame["checkpoint_id"]) - set(boxes))
+    if unknown:
+        raise HTTPException(422, f"POST {route}: unknown QR box(es) {unknown[:5]} (boxes of {desk.cfg.city}: "
+                                 f"{', '.join(sorted(boxes)[:10])} ...)")
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    valid, lon, lat, scan_ids = [], [], [], []
+    for r in frame.itertuples():
+        box = boxes[r.checkpoint_id]
+        x, y = getattr(r, "lon", None), getattr(r, "lat", None)
+        has = x is not None and y is not None and not (isinstance(x, float) and math.isnan(x))
+        if has:
+            valid.append(bool(geod.inv(box["lon"], box["lat"], x, y)[2] <= QR_NEAR_M))
+        else:
+            valid.append(None)
+        lon.append(x if has else box["lon"])
+        lat.append(y if has else box["lat"])
+        scan_ids.append(f"{r.unit_id}-{r.checkpoint_id}-{pd.Timestamp(r.ts).value // 1_000_000}")
+    scans = pd.DataFrame({"scan_id": scan_ids, "checkpoint_id": frame["checkpoint_id"], "unit_id": frame["unit_id"],
+                          "officer_id": frame.get("officer_id"),
+                          "city": desk.cfg.city, "ts": frame["ts"], "valid": valid, "lon": lon, "lat": lat})
+    table = _table("checkpoint_scans", scans, desk.cfg.city)
+    acc = await _accept(desk, "checkpoint_scans", table, _key(request, route, raw), route)
+    last = await desk_call(desk, "field", "last_scans")
+    horizon = dt.datetime.now(dt.UTC).timestamp() - desk.cfg.qr_round_min * 60
+    missed = sorted(b for b in boxes if last.get(b, 0.0) < horizon)
+    return JSONResponse({"accepted": acc["accepted"], "refused": len(rows) - len(frame), "duplicate": acc["duplicate"],
+                         "invalid_position": int(sum(v is False for v in valid)), "missed": missed,
+                         "warnings": res.warnings[:5]})

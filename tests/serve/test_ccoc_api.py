@@ -1,0 +1,290 @@
+"""The CCOC routes over real Serve, real Ray actors, real S3: alert queue and actions, the live stream, field
+ingest (SOS, reports, LINE, GPS, QR), durability across a killed field store, metrics."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+
+
+@pytest.fixture(scope="module")
+def ccoc(ssz_api):
+    """(base url, {role: token}, the map) of the session's API, which serves Hat Yai's command room."""
+    st, tokens = ssz_api
+    r = httpx.get(f"{st.url}/console/map", headers=_auth(tokens["analyst"]), timeout=60)
+    assert r.status_code == 200, r.text
+    live = httpx.get(f"{st.url}/console/live", headers=_auth(tokens["analyst"]), timeout=60)  # the replica's handles
+    assert live.status_code == 200, live.text
+    return st.url, tokens, r.json()
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _now(offset_s: float = 0.0) -> str:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset_s)).isoformat()
+
+
+def _centre(m: dict) -> tuple[float, float]:
+    xs, ys = [p[0] for p in m["zone"]], [p[1] for p in m["zone"]]
+    return sum(xs) / len(xs), sum(ys) / len(ys)
+
+
+def _error(r: httpx.Response, status: int) -> str:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and body["error"]["status"] == status
+    return body["error"]["message"]
+
+
+class Stream:
+    """Reads /v1/alerts:stream in a thread and keeps (arrival time, event, data)."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.events: list[tuple[float, str, dict]] = []
+        self.ready = threading.Event()
+        self._stop = False
+        self._t = threading.Thread(target=self._run, args=(url, token), daemon=True)
+        self._t.start()
+        assert self.ready.wait(30), "the alert stream did not open"
+
+    def _run(self, url: str, token: str) -> None:
+        with httpx.stream("GET", f"{url}/v1/alerts:stream", headers=_auth(token), timeout=None) as r:
+            assert r.status_code == 200
+            assert r.headers["content-type"].startswith("text/event-stream")
+            name = None
+            for line in r.iter_lines():
+                if line.startswith(": connected"):
+                    self.ready.set()
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    self.events.append((time.monotonic(), name or "", json.loads(line[6:])))
+                if self._stop:
+                    return
+
+    def wait_for(self, pred, timeout_s: float = 5.0) -> tuple[float, str, dict]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for ev in self.events:
+                if pred(ev[1], ev[2]):
+                    return ev
+            time.sleep(0.02)
+        raise AssertionError(f"no such event within {timeout_s} s: {[e[1:] for e in self.events][-5:]}")
+
+    def close(self) -> None:
+        self._stop = True
+
+
+def test_sos_reaches_the_stream_and_operators_act_on_it(ccoc):
+    url, tokens, m = ccoc
+    from cluster import serving
+
+    other = serving.issue_token("test-operator-b", "operator", actor="test")
+    stream = Stream(url, tokens["operator"])
+    pole = next(p for p in m["places"] if p["kind"] == "sos")
+    t0 = time.monotonic()
+    r = httpx.post(f"{url}/v1/field/sos", headers=_auth(tokens["device"]),
+                   json={"pole_id": pole["id"], "text": f"test {uuid.uuid4().hex[:6]}"}, timeout=30)
+    assert r.status_code == 201, r.text
+    aid = r.json()["alert_id"]
+    arrived, _, data = stream.wait_for(lambda n, d: n == "alert" and d.get("alert_id") == aid, 2.0)
+    t_sos = arrived - t0
+    assert t_sos < 2.0 and data["kind"] == "sos" and data["priority"] == 0
+    assert data["lon"] == pytest.approx(pole["lon"]) and data["procedure"]
+
+    # the queue: SOS first; the same press retried (same body) is the same alert, stored once
+    again = httpx.post(f"{url}/v1/field/sos", content=r.request.content, timeout=30,
+                       headers={**_auth(tokens["device"]), "Content-Type": "application/json"})
+    assert again.status_code == 200 and again.json() == {**r.json(), "duplicate": True}
+    page = httpx.get(f"{url}/v1/alerts", params={"status": "new", "limit": 5}, headers=_auth(tokens["analyst"]),
+                     timeout=30).json()
+    assert page["items"][0]["kind"] == "sos" and aid in {a["alert_id"] for a in page["items"]}
+
+    # roles: an analyst may read but not act; a device may not read alerts
+    _error(httpx.post(f"{url}/v1/alerts/{aid}:confirm", headers=_auth(tokens["analyst"]), timeout=30), 403)
+    _error(httpx.get(f"{url}/v1/alerts", headers=_auth(tokens["device"]), timeout=30), 403)
+
+    op, op_b = _auth(tokens["operator"]), _auth(other)
+    r = httpx.post(f"{url}/v1/alerts/{aid}:acknowledge", headers=op, timeout=30)
+    assert r.status_code == 200 and r.json()["status"] == "acknowledged" and r.json()["changed"] is True
+    assert httpx.post(f"{url}/v1/alerts/{aid}:acknowledge", headers=op, timeout=30).json()["changed"] is False
+    msg = _error(httpx.post(f"{url}/v1/alerts/{aid}:confirm", headers=op_b, json={"reason": "seen"}, timeout=30), 409)
+    assert "api:test-operator" in msg
+    msg = _error(httpx.post(f"{url}/v1/alerts/{aid}:dismiss", headers=op, json={"reason": "not-a-code"},
+                            timeout=30), 422)
+    assert "wrong-person" in msg
+    r = httpx.post(f"{url}/v1/alerts/{aid}:confirm", headers=op, json={"reason": "caller on camera 12"}, timeout=30)
+    assert r.status_code == 200 and r.json()["status"] == "confirmed", r.text
+    t1 = time.monotonic()
+    arrived, _, _ = stream.wait_for(lambda n, d: n == "update" and d.get("alert_id") == aid
+                                    and d.get("status") == "confirmed", 5.0)
+    print(f"SOS in the stream {t_sos:.2f} s after the request; the confirmation {arrived - t1:.2f} s after its answer")
+    _error(httpx.post(f"{url}/v1/alerts/{aid}:dismiss", headers=op, json={"reason": "test"}, timeout=30), 409)
+    r = httpx.post(f"{url}/v1/alerts/{aid}:assign", headers=op, json={"unit": "hatyai-patrol-01"}, timeout=30)
+    assert r.json()["assigned_unit"] == "hatyai-patrol-01"
+    r = httpx.post(f"{url}/v1/alerts/{aid}:close", headers=op, timeout=30)
+    assert r.json()["state"] == "closed" and r.json()["closed_ts"]
+    _error(httpx.post(f"{url}/v1/alerts/{aid}:explode", headers=op, timeout=30), 404)
+    stream.close()
+
+    # every change audited with the user, in order, and readable by a supervisor only
+    _error(httpx.get(f"{url}/console/activity", headers=op, timeout=30), 403)
+    events = httpx.get(f"{url}/console/activity", headers=_auth(tokens["supervisor"]), timeout=30).json()["events"]
+    mine = [(e["actor"], e["action"]) for e in events if e["subject"] == aid][::-1]
+    assert mine == [("system:alert-sink", "alert.raised"), ("api:test-operator", "alert.acknowledge"),
+                    ("api:test-operator", "alert.confirm"), ("api:test-operator", "alert.assign"),
+                    ("api:test-operator", "alert.close")]
+    one = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
+    assert one["status_reason"] == "caller on camera 12" and one["status_by"] == "api:test-operator"
+
+
+def test_line_webhook_checks_its_signature_before_storing(ccoc, ssz_api):
+    import hashlib
+    import hmac
+
+    from cluster.ccoc import line_secret_file
+
+    url, tokens, m = ccoc
+    secret = "0123456789abcdef0123456789abcdef"
+    line_secret_file().write_text(secret)
+    lon, lat = _centre(m)
+    body = json.dumps({"destination": "U0", "events": [
+        {"type": "message", "webhookEventId": f"ev-{uuid.uuid4().hex}", "timestamp": int(time.time() * 1000),
+         "source": {"type": "user", "userId": "U-line-user-1"},
+         "message": {"type": "location", "id": "1", "latitude": lat, "longitude": lon, "address": "ตลาดกิมหยง"}},
+        {"type": "message", "webhookEventId": f"ev-{uuid.uuid4().hex}", "timestamp": int(time.time() * 1000),
+         "source": {"type": "user", "userId": "U-line-user-1"}, "message": {"type": "text", "id": "2",
+                                                                            "text": "มีคนทะเลาะกันหน้าร้าน"}}]}).encode()
+    good = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    before = httpx.get(f"{url}/v1/alerts", params={"kind": "citizen-report", "limit": 1},
+                       headers=_auth(tokens["analyst"]), timeout=30).json()["total"]
+    for bad in ("", good[:-4] + "AAAA", base64.b64encode(b"x" * 32).decode()):
+        r = httpx.post(f"{url}/v1/field/line", content=body, timeout=30,
+                       headers={"Content-Type": "application/json", "X-Line-Signature": bad})
+        _error(r, 401)
+    after = httpx.get(f"{url}/v1/alerts", params={"kind": "citizen-report", "limit": 1},
+                      headers=_auth(tokens["analyst"]), timeout=30).json()["total"]
+    assert after == before  # nothing stored
+    r = httpx.post(f"{url}/v1/field/line", content=body, timeout=30,
+                   headers={"Content-Type": "application/json", "X-Line-Signature": good})
+    assert r.status_code == 200, r.text
+    made = r.json()["reports"]
+    assert len(made) == 2 and not any(x["duplicate"] for x in made)
+    page = httpx.get(f"{url}/v1/alerts", params={"kind": "citizen-report", "status": "new"},
+                     headers=_auth(tokens["analyst"]), timeout=30).json()
+    texts = {a["alert_id"]: (a.get("details") or {}).get("text") for a in page["items"]}
+    assert texts[made[0]["alert_id"]] == "ตลาดกิมหยง" and texts[made[1]["alert_id"]] == "มีคนทะเลาะกันหน้าร้าน"
+
+    # the located report is in the next snapshot's sos_reports layer
+    import ray
+
+    from actors.field import field_name
+    from cluster import store
+    from twin.snapshots import SnapshotStore
+
+    snap = ray.get(ray.get_actor(field_name("hatyai"), namespace="ssz").commit.remote("test"), timeout=120)
+    assert snap is not None
+    rep = SnapshotStore(store.open_store(), "hatyai").open(snap).table("sos_reports").to_pylist()
+    assert made[0]["report_id"] in {x["report_id"] for x in rep}
+
+
+def test_gps_batches_are_durable_deduplicated_and_move_units(ccoc):
+    import ray
+
+    from actors.field import field_name
+    from cluster import store
+    from twin.snapshots import SnapshotStore
+
+    url, tokens, m = ccoc
+    dev = _auth(tokens["device"])
+    lon, lat = _centre(m)
+    unit = f"hatyai-test-{uuid.uuid4().hex[:6]}"
+    t0 = time.time() - 300
+    locs = [{"id": unit, "lat": lat + i * 1e-5, "lon": lon + i * 1e-5, "timestamp": t0 + i, "speed": 5.0,
+             "bearing": 45, "accuracy": 4} for i in range(200)]
+    locs += [{"id": unit, "lat": 0.0, "lon": 0.0, "timestamp": t0 + 500},  # no fix
+             {"id": unit, "lat": lat, "lon": lon, "timestamp": time.time() + 3600},  # device clock an hour ahead
+             {"id": unit, "lat": 13.75, "lon": 100.5, "timestamp": t0 + 600}]  # Bangkok: not this city
+    key = uuid.uuid4().hex
+    r = httpx.post(f"{url}/v1/field/gps", json={"locations": locs}, headers={**dev, "Idempotency-Key": key},
+                   timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 200 and r.json()["refused"] == 3 and r.json()["duplicate"] is False
+    r2 = httpx.post(f"{url}/v1/field/gps", json={"locations": locs}, headers={**dev, "Idempotency-Key": key},
+                    timeout=60)
+    assert r2.json()["duplicate"] is True
+    _error(httpx.post(f"{url}/v1/field/gps", json={"locations": [locs[-1]]}, headers=dev, timeout=60), 422)
+    _error(httpx.post(f"{url}/v1/field/gps", json={"locations": locs[:2]}, headers=_auth(tokens["operator"]),
+                      timeout=60), 403)
+    live = httpx.get(f"{url}/console/live", headers=_auth(tokens["analyst"]), timeout=30).json()
+    assert live["units"][unit]["lon"] == pytest.approx(lon + 199e-5) and len(live["units"][unit]["trail"]) == 200
+
+    # kill the field store before it commits: nothing accepted is lost, nothing doubled
+    actor = ray.get_actor(field_name("hatyai"), namespace="ssz")
+    old_pid = ray.get(actor.stats.remote())["pid"]
+    ray.kill(actor, no_restart=False)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            st = ray.get(actor.stats.remote(), timeout=10)
+            if st["pid"] != old_pid:
+                break
+        except ray.exceptions.RayActorError:
+            pass
+        time.sleep(0.5)
+    assert st["pid"] != old_pid and st["reloaded_batches"] >= 1
+    snap = ray.get(actor.commit.remote("test"), timeout=120)
+    pings = SnapshotStore(store.open_store(), "hatyai").open(snap).table("patrol_pings")
+    mine = [u for u in pings["unit_id"].to_pylist() if u == unit]
+    assert len(mine) == 200
+
+
+def test_qr_scans_and_missed_boxes_and_metrics(ccoc):
+    url, tokens, m = ccoc
+    boxes = [p for p in m["places"] if p["kind"] == "qr"]
+    box = boxes[0]
+    scan = {"unit_id": "hatyai-patrol-01", "checkpoint_id": box["id"], "ts": _now(-5), "lon": box["lon"],
+            "lat": box["lat"]}
+    r = httpx.post(f"{url}/v1/field/qr", json={"scans": [scan]}, headers=_auth(tokens["device"]), timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 1 and box["id"] not in body["missed"] and boxes[-1]["id"] in body["missed"]
+    assert body["invalid_position"] == 0
+    _error(httpx.post(f"{url}/v1/field/qr", json={"scans": [{**scan, "checkpoint_id": "nope"}]},
+                      headers=_auth(tokens["device"]), timeout=60), 422)
+    metrics = httpx.get(f"{url}/metrics", headers=_auth(tokens["analyst"]), timeout=30)
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    text = metrics.text
+    assert 'ssz_field_accepted_rows_total{city="hatyai",layer="checkpoint_scans"}' in text
+    assert 'ssz_alerts{city="hatyai",kind="sos",state="closed"}' in text
+    _error(httpx.get(f"{url}/metrics", timeout=30), 401)
+
+
+def test_citizen_report_with_photo_has_evidence(ccoc):
+    from serve.imaging import encode_jpeg
+
+    url, tokens, m = ccoc
+    import numpy as np
+
+    lon, lat = _centre(m)
+    img = np.zeros((64, 96, 3), np.uint8)
+    img[:, :48] = (200, 30, 30)
+    photo = base64.b64encode(encode_jpeg(img)).decode()
+    r = httpx.post(f"{url}/v1/field/reports", headers=_auth(tokens["device"]), timeout=60,
+                   json={"category": "risk_point", "text": "ไฟดับทั้งซอย", "lon": lon, "lat": lat,
+                         "reporter_id": "app-user-7", "photo_b64": photo})
+    assert r.status_code == 201, r.text
+    aid = r.json()["alert_id"]
+    ev = httpx.get(f"{url}/v1/alerts/{aid}/evidence", headers=_auth(tokens["analyst"]), timeout=30)
+    assert ev.status_code == 200 and ev.headers["content-type"] == "image/jpeg" and ev.content[:2] == b"\xff\xd8"
+    _error(httpx.post(f"{url}/v1/field/reports", headers=_auth(tokens["device"]), timeout=60,
+                      json={"category": "risk_point", "text": "x", "lon": 0.0, "lat": 0.0}), 422)

@@ -1,0 +1,140 @@
+"""The CCOC console in a real headless Chromium (Debian's, driven by Playwright) against the real API: log-in,
+an SOS in the queue within 2 s, a confirmation leaving another operator's New list within 2 s, a unit moved by a
+GPS batch on the map, an analyst without the confirm button (and a 403 from the API). No request leaves
+127.0.0.1. Screenshots go to tests/artifacts/ (git-ignored)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+LOCAL = re.compile(r"^(https?|wss?)://127\.0\.0\.1(:\d+)?/")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _login(browser, url: str, token: str, outside: list[str]):
+    ctx = browser.new_context(viewport={"width": 1500, "height": 950}, locale="th-TH")
+
+    def route(r) -> None:
+        if LOCAL.match(r.request.url) or r.request.url.startswith(("data:", "blob:")):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    ctx.route("**/*", route)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{url}/console", timeout=60_000)
+    page.wait_for_selector("#login-form", state="visible", timeout=30_000)
+    page.fill("#token", token)
+    page.click("#login-form button")
+    page.wait_for_selector("#tabs:not([hidden])", timeout=30_000)
+    page.wait_for_function("() => document.getElementById('status').textContent === 'stream: live'",
+                           timeout=30_000)
+    page.wait_for_selector("#streets", state="attached", timeout=30_000)
+    page.errors = errors  # type: ignore[attr-defined]
+    return ctx, page
+
+
+def _sos(url: str, token: str, pole: str) -> str:
+    r = httpx.post(f"{url}/v1/field/sos", headers=_auth(token), timeout=30,
+                   json={"pole_id": pole, "text": f"browser test {uuid.uuid4().hex[:8]}"})
+    assert r.status_code == 201, r.text
+    return r.json()["alert_id"]
+
+
+def test_operators_work_the_queue_and_the_map_moves(ssz_api):
+    from playwright.sync_api import sync_playwright
+
+    from cluster import serving
+
+    st, tokens = ssz_api
+    url = st.url
+    other = serving.issue_token("test-operator-c", "operator", actor="test")
+    m = httpx.get(f"{url}/console/map", headers=_auth(tokens["analyst"]), timeout=30).json()
+    pole = next(p["id"] for p in m["places"] if p["kind"] == "sos")
+    ARTIFACTS.mkdir(exist_ok=True)
+    outside: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking",
+                                                                    "--disable-component-update"])
+        try:
+            _, a = _login(browser, url, tokens["operator"], outside)
+            _, b = _login(browser, url, other, outside)
+            assert "test-operator" in a.inner_text("#who")
+
+            # an SOS pressed now is in both operators' New lists within 2 s, without a reload
+            t0 = time.monotonic()
+            aid = _sos(url, tokens["device"], pole)
+            sel = f'#list-new li[data-alert="{aid}"]'
+            a.wait_for_selector(sel, timeout=2000)
+            b.wait_for_selector(sel, timeout=max(1, int(2000 - (time.monotonic() - t0) * 1000)))
+            seen_s = time.monotonic() - t0
+            assert a.locator(sel).inner_text().startswith("SOS")
+            a.screenshot(path=str(ARTIFACTS / "console_operator_queue.png"))
+
+            # operator A confirms with a reason: it leaves B's New list within 2 s
+            a.fill(f'[data-testid="reason-{aid}"]', "caller seen on camera, unit on the way")
+            t1 = time.monotonic()
+            a.click(f'[data-testid="confirm-{aid}"]')
+            b.wait_for_selector(sel, state="detached", timeout=2000)
+            gone_s = time.monotonic() - t1
+            b.wait_for_selector(f'#list-decided li[data-alert="{aid}"]', timeout=5000)
+            rec = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
+            assert rec["status"] == "confirmed" and rec["status_by"] == "api:test-operator"
+            assert rec["status_reason"] == "caller seen on camera, unit on the way"
+            b.screenshot(path=str(ARTIFACTS / "console_second_operator.png"))
+
+            # a GPS batch moves a unit: the map shows it at its new position (the page polls every 2 s)
+            unit = "hatyai-patrol-02"
+            xs, ys = [p[0] for p in m["zone"]], [p[1] for p in m["zone"]]
+            lon, lat = sum(xs) / len(xs), sum(ys) / len(ys)
+            now = time.time()
+            locs = [{"id": unit, "lon": lon + k * 2e-5, "lat": lat - k * 1e-5, "timestamp": now - 60 + k}
+                    for k in range(30)]
+            r = httpx.post(f"{url}/v1/field/gps", headers=_auth(tokens["device"]), json={"locations": locs},
+                           timeout=30)
+            assert r.status_code == 200 and r.json()["accepted"] == 30, r.text
+            last = locs[-1]
+            a.wait_for_function(
+                """([u, lon, lat]) => { const c = document.querySelector(`circle[data-unit="${u}"]`);
+                   return !!c && Math.abs(Number(c.dataset.lon) - lon) < 1e-7
+                          && Math.abs(Number(c.dataset.lat) - lat) < 1e-7; }""",
+                arg=[unit, last["lon"], last["lat"]], timeout=6000)
+            assert a.locator(f'polyline[data-trail="{unit}"]').count() == 1
+            a.locator("#map").screenshot(path=str(ARTIFACTS / "console_map.png"))
+
+            # an analyst sees the queue but no action buttons; the API refuses the analyst's confirmation
+            _, c = _login(browser, url, tokens["analyst"], outside)
+            aid2 = _sos(url, tokens["device"], pole)
+            c.wait_for_selector(f'#list-new li[data-alert="{aid2}"]', timeout=3000)
+            assert c.locator("[data-action]").count() == 0
+            assert c.locator('#tabs button[data-tab="activity"]').count() == 0
+            assert a.locator(f'[data-testid="confirm-{aid2}"]').count() == 1  # an operator has it
+            r = httpx.post(f"{url}/v1/alerts/{aid2}:confirm", headers=_auth(tokens["analyst"]), timeout=30)
+            assert r.status_code == 403, r.text
+            c.click('#tabs button[data-tab="kpi"]')
+            c.wait_for_selector("#kpi-alerts", timeout=10_000)
+            c.screenshot(path=str(ARTIFACTS / "console_analyst.png"))
+            c.click("#lang")
+            assert c.inner_text('#tabs button[data-tab="queue"]') in ("Queue", "คิวแจ้งเตือน")
+            assert not (a.errors or b.errors or c.errors), (a.errors, b.errors, c.errors)  # type: ignore[attr-defined]
+        finally:
+            browser.close()
+    assert not outside, f"the console asked for something off this machine: {outside[:5]}"
+    print(f"SOS in the queue after {seen_s:.2f} s, gone from the second operator's New list {gone_s:.2f} s after "
+          f"the click; screenshots in {ARTIFACTS}")

@@ -5,7 +5,9 @@ limit, or a body that streams past it (chunked uploads, lying headers), raises :
 the moment the application tries to read the body — not before, so a route's role check (which reads only
 headers) answers 401/403 first and an unauthenticated caller never gets a byte of its body read. A body
 that stops arriving for ``read_timeout_s`` raises :class:`BodyTimeout` (408), so a slow or lying client
-cannot hold a request open. A ``Content-Length`` that is not a number is answered 400 at once.
+cannot hold a request open; once the whole body has arrived, waiting for the client to disconnect (what a
+streaming response such as the alert stream does) is not limited. A ``Content-Length`` that is not a number
+is answered 400 at once.
 
 Routes read bodies through :func:`read_body` (a per-route limit below the global one) and
 :func:`json_body` (a dependency that parses and validates a pydantic model; list it after the role check).
@@ -68,10 +70,13 @@ class BodyLimitMiddleware:
             await _send_error(send, 400, "bad_request", f"Content-Length {declared[:40]!r} is not a number")
             return
         seen = 0
+        body_done = False
         limit, timeout = self.limits()
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, body_done
+            if body_done:  # after the whole body: a streaming response waits here for the client to disconnect
+                return await receive()
             if declared is not None and declared > limit:
                 raise BodyTooLarge(declared, limit)
             try:
@@ -83,6 +88,7 @@ class BodyLimitMiddleware:
                 seen += len(msg.get("body", b""))
                 if seen > limit:
                     raise BodyTooLarge(None, limit)
+                body_done = not msg.get("more_body", False)
             return msg
 
         await self.app(scope, limited, send)

@@ -51,6 +51,8 @@ class Stream:
     def __init__(self, url: str, token: str) -> None:
         self.events: list[tuple[float, str, dict]] = []
         self.ready = threading.Event()
+        self.opened = time.monotonic()
+        self.ended: float | None = None
         self._stop = False
         self._t = threading.Thread(target=self._run, args=(url, token), daemon=True)
         self._t.start()
@@ -70,6 +72,7 @@ class Stream:
                     self.events.append((time.monotonic(), name or "", json.loads(line[6:])))
                 if self._stop:
                     return
+        self.ended = time.monotonic()
 
     def wait_for(self, pred, timeout_s: float = 5.0) -> tuple[float, str, dict]:
         deadline = time.monotonic() + timeout_s
@@ -134,6 +137,8 @@ def test_sos_reaches_the_stream_and_operators_act_on_it(ccoc):
     r = httpx.post(f"{url}/v1/alerts/{aid}:close", headers=op, timeout=30)
     assert r.json()["state"] == "closed" and r.json()["closed_ts"]
     _error(httpx.post(f"{url}/v1/alerts/{aid}:explode", headers=op, timeout=30), 404)
+    time.sleep(max(0.0, 6.5 - (time.monotonic() - stream.opened)))
+    assert stream.ended is None, "the alert stream closed by itself (the body read timeout must not apply)"
     stream.close()
 
     # every change audited with the user, in order, and readable by a supervisor only

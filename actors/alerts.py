@@ -93,6 +93,10 @@ class AlertSinkConfig(BaseModel):
                                                                   "the oldest drop when nobody polls)")
     jpeg_quality: int = Field(default=90, ge=30, le=100, description="JPEG quality of the evidence crops (30-100)")
     s3: S3Settings | None = Field(default=None, description="object store; None = SSZ_S3_* from the environment")
+    mobile_cameras: list[str] = Field(default=[], description="cameras whose position comes from their GPS feed "
+                                                              "(van, drone, body camera)")
+    field_actor: str | None = Field(default=None, description="named field store actor (actors.field) that knows "
+                                                              "where mobile cameras were; None = registry position")
 
 
 class AlertStats(BaseModel):
@@ -246,9 +250,23 @@ class AlertSinkCore:
                     dup += 1
         return {"new": new, "duplicates": dup}
 
-    def _camera_fields(self, camera_id: str) -> dict[str, Any]:
+    def _camera_fields(self, camera_id: str, ts: float | None = None) -> dict[str, Any]:
+        if camera_id in self.cfg.mobile_cameras and self.cfg.field_actor and ts is not None:
+            pos = self._mobile_position(camera_id, ts)
+            if pos is not None:  # where the van / drone / body camera was when the frame was taken
+                return {"lon": pos[0], "lat": pos[1]}
         place = self.cfg.cameras.get(camera_id)
         return place.model_dump() if place else {}
+
+    def _mobile_position(self, camera_id: str, ts: float) -> tuple[float, float] | None:
+        import ray
+
+        try:
+            field = ray.get_actor(self.cfg.field_actor, namespace=RAY_NAMESPACE)
+            return ray.get(field.position_at.remote(camera_id, ts), timeout=5)
+        except Exception as e:  # no GPS yet, or the field store is down: the registry position stands
+            log.warning("no GPS position of mobile camera %s at %.0f: %s", camera_id, ts, e)
+            return None
 
     def _raise(self, rec: dict[str, Any], crop: Any = None, details: dict[str, Any] | None = None,
                frame_ts: float | None = None) -> bool:
@@ -281,7 +299,8 @@ class AlertSinkCore:
                               {"camera_id": ev.camera_id, "subject_id": ev.subject_id,
                                "reason": ev.reason, "duplicate_of": ev.duplicate_of})
             return None
-        rec = {**alert_row(ev, self.cfg.city), **self._camera_fields(ev.camera_id)}
+        at = ev.frame_ts if ev.frame_ts is not None else ev.ts
+        rec = {**alert_row(ev, self.cfg.city), **self._camera_fields(ev.camera_id, at)}
         return self._raise(rec, ev.crop, {"reason": ev.reason, "shard_id": ev.shard_id}, frame_ts=ev.frame_ts)
 
     def _health(self, ev: CameraHealthEvent) -> bool | None:

@@ -90,14 +90,15 @@ class CityServices:
     def __init__(self, city: CityModel) -> None:
         """Take what the actors need from the city: camera places, the audit log path, the store settings."""
         from actors.alerts import AlertSinkConfig, CameraPlace
-        from actors.field import FieldStoreConfig
+        from actors.field import FieldStoreConfig, field_name
         from cluster import store
 
         settings = store.settings()
         self.sink_config = AlertSinkConfig(
             city=city.id, s3=settings, audit_path=str(state_dir("alerts") / f"{city.id}-audit.jsonl"),
             cameras={c.id: CameraPlace(lon=c.lon, lat=c.lat, edge_u=c.edge_u, edge_v=c.edge_v, edge_key=c.edge_key)
-                     for c in city.registry.cameras})
+                     for c in city.registry.cameras},
+            mobile_cameras=[m.id for m in city.config.cameras.mobile], field_actor=field_name(city.id))
         self.field_config = FieldStoreConfig(city=city.id, s3=settings)
 
     def sink(self) -> Any:
@@ -111,6 +112,34 @@ class CityServices:
         from actors.field import start_field_store
 
         return start_field_store(self.field_config)
+
+
+def commit(city: str, message: str = "field inputs") -> str | None:
+    """Commit the city's pending field inputs now; returns the snapshot id (None: nothing pending).
+
+    Raises
+    ------
+    ValueError
+        When the city's field store is not running.
+    """
+    import ray
+
+    from actors import RAY_NAMESPACE
+    from actors.field import field_name
+
+    actor = ray.get_actor(field_name(city), namespace=RAY_NAMESPACE)
+    return ray.get(actor.commit.remote(message), timeout=300)
+
+
+def commit_alerts(city: str, message: str = "alerts") -> str:
+    """Put the city's alerts layer (its sink's records, field alerts included) into a snapshot now."""
+    import ray
+
+    from actors import RAY_NAMESPACE
+    from actors.alerts import sink_name
+
+    actor = ray.get_actor(sink_name(city), namespace=RAY_NAMESPACE)
+    return ray.get(actor.commit.remote(message), timeout=300)
 
 
 def shutdown(city: str) -> str | None:

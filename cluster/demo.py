@@ -68,6 +68,8 @@ class DemoSummary(BaseModel):
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None
     alerts: int = 0
+    field_feed: dict[str, Any] = {}
+    console_url: str | None = None
 
 
 def _table_bytes(table: pa.Table) -> bytes:
@@ -152,7 +154,7 @@ def _simulate(prog: Progress, task: Any, city: CityModel, out_dir: Path, outputs
               api_url: str | None) -> dict[str, Any]:
     """Steps 4-9: models, scenario, streaming, twin snapshot, evaluation report, map."""
     from actors.sources import ScenarioSource
-    from cluster import serving
+    from cluster import ccoc, serving
     from cluster.citymap import store_layers, write_map
     from cluster.sim import city as simcity
     from cluster.sim import run as simrun
@@ -163,7 +165,7 @@ def _simulate(prog: Progress, task: Any, city: CityModel, out_dir: Path, outputs
     city_id = city.id
 
     prog.update(task, description="models: deploying face + plate recognition on Ray Serve")
-    api_url = api_url or serving.ensure_up()
+    api_url = api_url or serving.ensure_up(city_id)
     prog.update(task, advance=1, description="models: ready")
     sim = simcity.build(cfg, city)
     n_sight = len(sim.scenario.sightings)
@@ -182,8 +184,13 @@ def _simulate(prog: Progress, task: Any, city: CityModel, out_dir: Path, outputs
     run = simrun.run(sim, api_url=api_url, report=report, scripted=scripted)
     prog.update(stream, completed=total_frames, description="streaming: done")
     prog.update(task, advance=1, description=f"alerts: {len(run.result.alerts)} in the store")
-    snap = simrun.commit_layers(sim, f"ssz demo: simulated day {cfg.scenario.day} of {city_id}")
-    prog.update(task, advance=1, description=f"twin: snapshot {snap} with alerts, patrols, QR scans and SOS")
+    fed = _feed(sim, api_url)
+    ccoc.commit(city_id, f"ssz demo: field inputs of the simulated day {cfg.scenario.day}")
+    ccoc.commit_alerts(city_id, f"ssz demo: alerts of the simulated day {cfg.scenario.day}")
+    snap = simrun.commit_layers(sim, f"ssz demo: patrol trips of the simulated day {cfg.scenario.day} of {city_id}",
+                                only={"patrol_trips"})
+    prog.update(task, advance=1, description=f"twin: snapshot {snap} with alerts, patrols, QR scans and SOS "
+                                             f"({fed.requests} requests through the field API)")
     res = evaluate(sim, run)
     files = write_report(res, out_dir / "report")
     outputs += [files.html, files.markdown]
@@ -192,8 +199,39 @@ def _simulate(prog: Progress, task: Any, city: CityModel, out_dir: Path, outputs
     outputs.append(m.out)
     prog.update(task, advance=1, description=f"map and report written to {out_dir}")
     return {"snapshot": snap, "rendered_cameras": sim.rendered_cameras, "simulation": res.scenario,
+            "field_feed": fed.model_dump(), "console_url": f"{api_url}/console",
             "evaluation": res.table(), "latency_p50_ms": res.latency_p50_ms, "latency_p99_ms": res.latency_p99_ms,
             "alerts": len(res.alerts)}
+
+
+def _feed(sim: Any, api_url: str) -> Any:
+    """The simulated day's GPS, QR scans and SOS presses through the field-ingest API (a device token)."""
+    import httpx
+
+    from cluster import serving
+    from cluster.sim.feed import feed
+
+    token = serving.issue_token("demo-field-device", "device", actor="system:demo")
+    with httpx.Client(base_url=api_url, timeout=300, headers={"Authorization": f"Bearer {token}"}) as client:
+        return feed(sim, client)
+
+
+def serve_console(summary: DemoSummary, console: Console) -> None:
+    """Print the console's URL and an operator token, then keep everything running until Ctrl-C; on Ctrl-C
+    the field inputs accepted since the last commit go into the twin before the process ends."""
+    from cluster import ccoc, serving
+
+    if not summary.console_url:
+        return
+    token = serving.issue_token("demo-operator", "operator", actor="system:demo")
+    console.print(f"\n[bold]CCOC console:[/bold] {summary.console_url}\n[bold]operator token[/bold] (log in with it; "
+                  f"shown once): {token}\nThe console and the API keep running; press Ctrl-C to stop.")
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        snap = ccoc.shutdown(summary.city)
+        console.print(f"stopped; field inputs committed to snapshot {snap}" if snap else "stopped")
 
 
 def _pct(v: float | None) -> str:
@@ -226,6 +264,13 @@ def _summary_table(s: DemoSummary, city: Any, store_kind: str) -> Table:
         lat = "–" if s.latency_p50_ms is None else f"p50 {s.latency_p50_ms:.0f} ms, p99 {s.latency_p99_ms:.0f} ms"
         t.add_row("alert latency", f"{lat} (frame decoded -> alert written)")
         t.add_row("snapshot", str(s.snapshot))
+        f = s.field_feed
+        if f:
+            t.add_row("field ingest", f"{f['gps_accepted']} GPS positions, {f['qr_accepted']} QR scans, "
+                                      f"{len(f['sos_alerts'])} SOS presses through the API ({f['requests']} "
+                                      f"requests, the day replayed as of now)")
+        if s.console_url:
+            t.add_row("console", s.console_url)
     for o in s.objects:
         t.add_row("object", o)
     for o in s.outputs:

@@ -196,6 +196,7 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     import ray
 
     from actors.alerts import AlertSinkConfig, CameraPlace, sink_name, start_sink
+    from actors.field import field_name
     from actors.sampler import SamplerConfig
     from actors.shard import STATE_ACTOR, state_store
     from actors.tracker import ConfirmerConfig
@@ -210,6 +211,8 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     places = {c.id: CameraPlace(lon=c.lon, lat=c.lat, edge_u=c.edge_u, edge_v=c.edge_v, edge_key=c.edge_key)
               for c in reg.cameras if c.id in specs}
     sink = start_sink(AlertSinkConfig(city=city.id, cameras=places, s3=store.settings(),
+                                      mobile_cameras=[m.id for m in city.cameras.mobile],
+                                      field_actor=field_name(city.id),
                                       audit_path=str(state_dir("alerts") / f"{city.id}-audit.jsonl")))
     state_store()
     nodes = nodes_from_ray()

@@ -19,6 +19,8 @@ def api_up(host: Annotated[str, typer.Option(help="Bind address; keep 127.0.0.1 
            port: Annotated[int, typer.Option()] = 8000,
            max_batch_size: Annotated[int, typer.Option(help="Serve dynamic batch size.")] = 8,
            num_gpus: Annotated[float, typer.Option(help="GPUs per face replica (0 on CPU machines).")] = 0.0,
+           city: Annotated[str, typer.Option(help="The city whose command room (alerts, field ingest, the console "
+                                                  "at /console) the API serves.")] = "hatyai",
            as_json: JsonOpt = False) -> None:
     """Deploy the face, plate and API apps on the cluster (starting the store and a local Ray head if none
     runs), after `ssz audit verify` passes."""
@@ -30,7 +32,7 @@ def api_up(host: Annotated[str, typer.Option(help="Bind address; keep 127.0.0.1 
         if raycluster.known_address() is None:
             raycluster.up()
         raycluster.connect()
-        emit(serving.up(host=host, port=port, max_batch_size=max_batch_size, num_gpus=num_gpus), as_json)
+        emit(serving.up(host=host, port=port, max_batch_size=max_batch_size, num_gpus=num_gpus, city=city), as_json)
     except (raycluster.RayError, StoreError, ValueError) as e:
         fail(e)
 

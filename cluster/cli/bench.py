@@ -116,3 +116,37 @@ def bench_fuzz(requests: Annotated[int, typer.Option(help="Malformed requests to
     emit_bench("fuzz", res, t0)
     if res["server_errors_5xx"] or res["hangs"] or not res["alive_after"]:
         raise typer.Exit(1)
+
+
+@app.command("ingest")
+def bench_ingest_cmd(pings: Annotated[int, typer.Option(help="GPS positions to post.")] = 50_000,
+                     batch: Annotated[int, typer.Option(help="Positions per request.")] = 1000,
+                     concurrency: Annotated[int, typer.Option(help="Requests in flight.")] = 4,
+                     sos: Annotated[int, typer.Option(help="SOS presses to time (sequential).")] = 50,
+                     seed: Annotated[int, typer.Option(help="Seed of the simulated positions.")] = 0) -> None:
+    """Field ingest through the HTTP API: GPS pings/s accepted and committed to a twin snapshot (target >= 5,000
+    on 2 cores) and p50/p99 time from an SOS request to its alert in the stream (target p99 <= 500 ms). Uses
+    the API `ssz api up` deployed (deploys it when none runs); temporary users bench-device and bench-operator
+    get tokens for the run (audited) and are revoked at the end."""
+    from cluster import ccoc, raycluster, serving, store
+    from cluster.cli.common import fail
+    from serve.field_bench import bench_ingest
+
+    t0 = time.monotonic()
+    store.up()
+    try:
+        raycluster.connect()
+    except raycluster.RayError as e:
+        fail(e)
+    url = serving.ensure_up()
+    city = serving.city_file().read_text().strip() if serving.city_file().exists() else ""
+    if not city:
+        fail("the running API serves no city's command room: redeploy it with `ssz api up --city CITY`")
+    tokens = {r: serving.issue_token(f"bench-{r}", r, actor="system:bench-ingest") for r in ("device", "operator")}
+    try:
+        res = bench_ingest(url, tokens["device"], tokens["operator"], lambda: ccoc.commit(city), pings=pings,
+                           batch=batch, concurrency=concurrency, sos=sos, seed=seed)
+    finally:
+        for r in tokens:
+            serving.revoke_token(f"bench-{r}", "bench ingest finished", actor="system:bench-ingest")
+    emit_bench("ingest", {"city": city, **res}, t0)

@@ -19,10 +19,14 @@ def demo_cmd(city: CityOpt = "hatyai",
              seed: Annotated[int, typer.Option(help="Scenario seed.")] = 0,
              quick: Annotated[bool, typer.Option(help="Only store, Ray, street graph and registry (no models, no "
                                                       "simulation).")] = False,
+             serve: Annotated[bool | None, typer.Option(
+                 "--serve/--no-serve", help="After the day, keep the CCOC console running (its URL and an operator "
+                                            "token are printed) until Ctrl-C; default: when run in a terminal.")
+             ] = None,
              as_json: JsonOpt = False) -> None:
     """The main job on the embedded default: store, local Ray, the city's twin, the recognition models, a
     simulated day streamed through the camera shards, alerts in the twin, a map, an evaluation and a summary."""
-    from cluster.demo import run_demo
+    from cluster.demo import run_demo, serve_console
 
     try:
         summary = run_demo(city, out=out, console=err if as_json else console, quick=quick,
@@ -31,3 +35,7 @@ def demo_cmd(city: CityOpt = "hatyai",
         fail(e)
     if as_json:
         sys.stdout.write(summary.model_dump_json(indent=2) + "\n")
+    if serve is None:
+        serve = sys.stdin.isatty() and sys.stdout.isatty() and not as_json
+    if serve and not quick:
+        serve_console(summary, err if as_json else console)

@@ -198,15 +198,16 @@ def twin_layers(sim: SimCity) -> dict[str, object]:
     return tables
 
 
-def commit_layers(sim: SimCity, message: str) -> str:
-    """Add the scenario's layers to the city's latest twin snapshot (SOS alerts join the alerts layer).
+def commit_layers(sim: SimCity, message: str, only: set[str] | None = None) -> str:
+    """Add the scenario's layers (or those named in ``only``) to the city's latest twin snapshot (SOS alerts
+    join the alerts layer).
 
     Returns the new snapshot's id; raises :class:`twin.snapshots.SnapshotConflict` when the twin kept changing.
     """
     from cluster import store
     from twin.snapshots import SnapshotStore
 
-    new = twin_layers(sim)
+    new = {k: v for k, v in twin_layers(sim).items() if only is None or k in only}
 
     def add(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
         for name, t in new.items():

@@ -91,3 +91,27 @@ def mild_plates():
     return [render_plate(10_000 + i, "mild") for i in range(12)]
 
 # === END PLATE ===
+
+
+# === CCOC (owner: console) ===
+
+
+@pytest.fixture
+def hatyai_desk(ssz_api):
+    """(base url, {role: token}, the map) of the session's API, made to serve Hat Yai's command room (a test
+    before may have redeployed it for another city, as ``ssz demo --city betong`` does); the replica has
+    touched the city's actors once, so timings measure the routes, not a cold start."""
+    import httpx
+
+    from cluster import serving
+
+    _, tokens = ssz_api
+    url = serving.ensure_up("hatyai")
+    auth = {"Authorization": f"Bearer {tokens['analyst']}"}
+    r = httpx.get(f"{url}/console/map", headers=auth, timeout=60)
+    assert r.status_code == 200, r.text
+    live = httpx.get(f"{url}/console/live", headers=auth, timeout=60)
+    assert live.status_code == 200, live.text
+    return url, tokens, r.json()
+
+# === END CCOC ===

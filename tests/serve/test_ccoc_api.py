@@ -14,15 +14,10 @@ import httpx
 import pytest
 
 
-@pytest.fixture(scope="module")
-def ccoc(ssz_api):
-    """(base url, {role: token}, the map) of the session's API, which serves Hat Yai's command room."""
-    st, tokens = ssz_api
-    r = httpx.get(f"{st.url}/console/map", headers=_auth(tokens["analyst"]), timeout=60)
-    assert r.status_code == 200, r.text
-    live = httpx.get(f"{st.url}/console/live", headers=_auth(tokens["analyst"]), timeout=60)  # the replica's handles
-    assert live.status_code == 200, live.text
-    return st.url, tokens, r.json()
+@pytest.fixture
+def ccoc(hatyai_desk):
+    """(base url, {role: token}, the map) of the session's API serving Hat Yai's command room."""
+    return hatyai_desk
 
 
 def _auth(token: str) -> dict[str, str]:

@@ -40,8 +40,11 @@ def _login(browser, url: str, token: str, outside: list[str]):
     page.fill("#token", token)
     page.click("#login-form button")
     page.wait_for_selector("#tabs:not([hidden])", timeout=30_000)
-    page.wait_for_function("() => document.getElementById('status').textContent === 'stream: live'",
-                           timeout=30_000)
+    try:
+        page.wait_for_selector("body[data-stream=live]", state="attached", timeout=30_000)
+    except Exception as e:
+        raise AssertionError(f"the alert stream did not open: status {page.inner_text('#status')!r}, page errors "
+                             f"{errors}") from e
     page.wait_for_selector("#streets", state="attached", timeout=30_000)
     page.errors = errors  # type: ignore[attr-defined]
     return ctx, page
@@ -76,15 +79,13 @@ def _poll_results() -> None:
     SnapshotStore(store.open_store(), "hatyai").update(put, message="test: People Poll import")
 
 
-def test_operators_work_the_queue_and_the_map_moves(ssz_api):
+def test_operators_work_the_queue_and_the_map_moves(hatyai_desk):
     from playwright.sync_api import sync_playwright
 
     from cluster import serving
 
-    st, tokens = ssz_api
-    url = st.url
+    url, tokens, m = hatyai_desk
     other = serving.issue_token("test-operator-c", "operator", actor="test")
-    m = httpx.get(f"{url}/console/map", headers=_auth(tokens["analyst"]), timeout=30).json()
     pole = next(p["id"] for p in m["places"] if p["kind"] == "sos")
     ARTIFACTS.mkdir(exist_ok=True)
     outside: list[str] = []

@@ -116,8 +116,8 @@ function openStream() {
     const a = JSON.parse(ev.data); S.alerts.set(a.alert_id, Object.assign(S.alerts.get(a.alert_id) || {}, a));
     renderQueue(); drawAlerts();
   });
-  es.onerror = () => status("stream: reconnecting…");
-  es.onopen = () => { status("stream: live"); loadAlerts(); };
+  es.onerror = () => { document.body.dataset.stream = "reconnecting"; status("stream: reconnecting…"); };
+  es.onopen = () => { document.body.dataset.stream = "live"; status("stream: live"); loadAlerts(); };
 }
 
 function beep() {  // a short tone for high-priority alerts (SOS)

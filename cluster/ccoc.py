@@ -113,6 +113,13 @@ class CityServices:
 
         return start_field_store(self.field_config)
 
+    def camera_stats(self) -> list[dict[str, Any]]:
+        """Per-camera numbers of the running camera shards (health, fps, gate pass ratio, drops, last error),
+        as ``ssz status`` shows them; empty when no shard runs."""
+        from cluster.pipeline import status
+
+        return [c.model_dump(mode="json") for s in status(timeout_s=3.0) for c in s.cameras]
+
 
 def commit(city: str, message: str = "field inputs") -> str | None:
     """Commit the city's pending field inputs now; returns the snapshot id (None: nothing pending).

@@ -19,6 +19,10 @@ Routes (role needed, see :mod:`serve.roles`; the OpenAPI document needs a token,
     POST   /v1/users                               admin     issue or rotate a user's token: {"user", "role"}
     DELETE /v1/users/{user}                        admin     revoke a user's token
 
+With a city (``ssz api up --city``), the command room's routes join them (own modules, wired in
+:func:`_wire_ccoc`): alerts and their live stream (:mod:`serve.alerts_api`), field ingest (:mod:`serve.field`),
+the console and ``/metrics`` (:mod:`serve.console.routes`).
+
 Order of checks on every request: the role (``Authorization`` header only: 401/403 before a byte of the
 body is read), then query parameters, then the body (413 over the route's limit, 408 when it stalls, 415 for
 a wrong type, 422 for a bad JSON body), then the work. Every error, unknown routes included, has the shape

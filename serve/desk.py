@@ -118,6 +118,18 @@ class Desk:
             setattr(self, attr, getattr(self.services, which)())
         return getattr(self, attr)
 
+    async def camera_stats(self) -> dict[str, dict[str, Any]]:
+        """Camera id -> the running shards' numbers for it (empty when no camera is streamed or the services
+        cannot say)."""
+        get = getattr(self.services, "camera_stats", None)
+        if get is None:
+            return {}
+        try:
+            return {c["camera_id"]: c for c in await asyncio.to_thread(get)}
+        except Exception as e:  # shards restarting: the console shows what the alerts say
+            log.warning("camera stats of %s: %s", self.cfg.city, e)
+            return {}
+
     # ---------------------------------------------------------------- live stream
     async def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
         """A queue that receives every alert and decision published from now on: when this returns, this

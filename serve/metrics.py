@@ -3,7 +3,8 @@
 Counters and histograms are kept per replica in a registry of their own (not the process-global one Ray's
 own metrics use): field inputs accepted, duplicated and refused per route and reason, alerts seen by kind,
 operator actions by action, and the time from an alert to its decision. At scrape time the route adds gauges
-read from the actors: alerts by kind and state (the sink), rows pending commit and committed (the field store).
+read from the actors: alerts by kind and state (the sink), rows pending commit and committed (the field store),
+and per streamed camera fps, gate pass ratio, dropped frames, detections and online (the camera shards).
 """
 
 import datetime as dt
@@ -39,6 +40,10 @@ class DeskMetrics:
                                   registry=r)
         self.field_pending = Gauge("ssz_field_pending_batches", "Accepted field batches not yet in a snapshot",
                                    ["city"], registry=r)
+        self.camera = {k: Gauge(f"ssz_camera_{k}", doc, ["city", "camera"], registry=r) for k, doc in (
+            ("fps", "Frames decoded per second"), ("gate_pass_ratio", "Share of frames the motion gate passed"),
+            ("dropped_frames", "Frames dropped (queue full)"), ("detections", "Detections by the models"),
+            ("online", "1 when the camera is online"))}
         self.field_committed = Gauge("ssz_field_committed_rows", "Field rows committed to snapshots since the "
                                      "field store started", ["city", "layer"], registry=r)
 
@@ -55,8 +60,19 @@ class DeskMetrics:
             t1 = dt.datetime.fromisoformat(record["status_ts"])
             self.decision_s.labels(self.city, record.get("kind", "other")).observe(max(0.0, (t1 - t0).total_seconds()))
 
-    def render(self, records: list[dict[str, Any]] | None, field: dict[str, Any] | None) -> bytes:
-        """The exposition text, with the gauges set from the sink's records and the field store's counters."""
+    def render(self, records: list[dict[str, Any]] | None, field: dict[str, Any] | None,
+               cameras: dict[str, dict[str, Any]] | None = None) -> bytes:
+        """The exposition text, with the gauges set from the sink's records, the field store's counters and the
+        streamed cameras' numbers (``ssz status``)."""
+        if cameras is not None:
+            for g in self.camera.values():
+                g.clear()
+            for cam, c in cameras.items():
+                for key, field_name in (("fps", "fps_decoded"), ("gate_pass_ratio", "gate_pass_ratio"),
+                                        ("dropped_frames", "dropped"), ("detections", "detections")):
+                    if c.get(field_name) is not None:
+                        self.camera[key].labels(self.city, cam).set(c[field_name])
+                self.camera["online"].labels(self.city, cam).set(1.0 if c.get("health") == "online" else 0.0)
         if records is not None:
             self.alerts_state.clear()
             counts: dict[tuple[str, str], int] = {}

@@ -45,7 +45,7 @@ CAMERA_KIND_COLORS = {"cctv": "#1F77FF", "plate": "#00D0D0", "mobile": "#B05CFF"
 ALERT_KIND_COLORS = {"face": "#FF2D2D", "plate": "#FF8C00", "sos": "#FF00D4", "camera-offline": "#9E9E9E",
                      "citizen-report": "#00C853", "loitering": "#FFEB3B", "intrusion": "#8D6E63",
                      "other": "#FFFFFF"}
-ALERT_STATUS_COLORS = {"new": "#FF2D2D", "confirmed": "#FFD400", "dismissed": "#7F7F7F"}
+ALERT_STATUS_COLORS = {"new": "#FF2D2D", "acknowledged": "#FF9A3B", "confirmed": "#FFD400", "dismissed": "#7F7F7F"}
 RISK_KIND_COLORS = {"lighting": "#FFE600", "vegetation": "#3DDC84", "abandoned": "#C77DFF", "other": "#E0E0E0"}
 RISK_STATUS_COLORS = {"reported": "#FF3B30", "scheduled": "#FF9500", "fixed": "#34C759"}
 DENSITY_COLORS = ["#5A1846", "#900C3F", "#C70039", "#E3611C", "#F1920E", "#FFC300"]

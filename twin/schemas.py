@@ -8,7 +8,7 @@ WGS84 ``lon``/``lat`` plus the snapped street-graph edge (``edge_u``, ``edge_v``
 Constraints live in the field metadata, so the schema stays the one definition that the appenders in
 :mod:`twin.layers` check rows against:
 
-- ``enum``: allowed values, comma separated (e.g. alert ``status``: ``new,confirmed,dismissed``);
+- ``enum``: allowed values, comma separated (e.g. alert ``status``: ``new,acknowledged,confirmed,dismissed``);
 - ``min`` / ``max``: numeric bounds (inclusive);
 - non-nullable fields are required.
 

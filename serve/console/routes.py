@@ -114,16 +114,19 @@ async def console_map(request: Request, _: Analyst) -> JSONResponse:
 
 @router.get("/console/live", dependencies=[ANALYST])
 async def console_live(request: Request, _: Analyst) -> JSONResponse:
-    """What moves: units with trails, cameras offline (open camera-offline alerts), QR boxes missed."""
+    """What moves: units with trails, cameras offline (open camera-offline alerts), the streamed cameras' health
+    (fps, gate pass ratio, drops, last error, from the running shards), QR boxes missed."""
     desk = desk_of(request)
-    units, last, recs = await asyncio.gather(desk_call(desk, "field", "positions"),
-                                             desk_call(desk, "field", "last_scans"),
-                                             desk_call(desk, "sink", "records"))
+    units, last, recs, cams = await asyncio.gather(desk_call(desk, "field", "positions"),
+                                                   desk_call(desk, "field", "last_scans"),
+                                                   desk_call(desk, "sink", "records"), desk.camera_stats())
     offline = {r["camera_id"]: {"since": r["ts"], "alert_id": r["alert_id"]}
                for r in recs if r.get("kind") == "camera-offline" and r.get("open")}
     horizon = dt.datetime.now(dt.UTC).timestamp() - desk.cfg.qr_round_min * 60
     boxes = [p for p, v in desk.places.items() if v.get("kind") == "qr"]
-    return JSONResponse({"units": units, "offline": offline,
+    streamed = {c: {k: v.get(k) for k in ("health", "fps_decoded", "gate_pass_ratio", "dropped", "detections",
+                                          "last_error", "last_frame_age_s")} for c, v in cams.items()}
+    return JSONResponse({"units": units, "offline": offline, "streamed": streamed,
                          "qr": {b: {"last_scan": last.get(b), "missed": last.get(b, 0.0) < horizon} for b in boxes}})
 
 
@@ -203,8 +206,9 @@ def _survey_rows(store: Any, city: str) -> list[dict[str, Any]]:
 async def metrics(request: Request, _: Analyst) -> Response:
     """Prometheus metrics of this replica (alerts by kind and state, actions, time to decision, field ingest)."""
     desk = desk_of(request)
-    recs, field = await asyncio.gather(desk_call(desk, "sink", "records"), desk_call(desk, "field", "stats"),
-                                       return_exceptions=True)
+    recs, field, cams = await asyncio.gather(desk_call(desk, "sink", "records"), desk_call(desk, "field", "stats"),
+                                             desk.camera_stats(), return_exceptions=True)
     body = desk.metrics.render(None if isinstance(recs, BaseException) else recs,
-                               None if isinstance(field, BaseException) else field)
+                               None if isinstance(field, BaseException) else field,
+                               None if isinstance(cams, BaseException) else cams)
     return Response(body, media_type=CONTENT_TYPE)

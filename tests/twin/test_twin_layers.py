@@ -27,7 +27,7 @@ def test_every_layer_has_one_schema_and_a_key() -> None:
     a = schemas.ALERTS
     assert a.names[:len(ALERT_CONTRACT)] == ALERT_CONTRACT
     assert a.field("ts").type == pa.timestamp("ms", tz="UTC")
-    assert schemas.enum_values(a.field("status")) == ("new", "confirmed", "dismissed")
+    assert schemas.enum_values(a.field("status")) == ("new", "acknowledged", "confirmed", "dismissed")
     assert schemas.enum_values(schemas.CAMERAS.field("owner")) == ("police", "government", "private")
     assert schemas.enum_values(schemas.RISK_POINTS.field("kind")) == ("lighting", "vegetation", "abandoned", "other")
     with pytest.raises(KeyError, match="known layers"):

@@ -41,14 +41,15 @@ def review(alerts: pd.DataFrame, by: Sequence[str] = ("camera_id", "kind")) -> p
     """
     from statsmodels.stats.proportion import proportion_confint
 
-    bad = sorted(set(alerts["status"].dropna()) - {"new", *DECIDED})
+    bad = sorted(set(alerts["status"].dropna()) - {"new", "acknowledged", *DECIDED})
     if bad:
-        raise ValueError(f"unknown alert status {bad}: the alerts layer allows new, confirmed, dismissed")
+        raise ValueError(f"unknown alert status {bad}: the alerts layer allows new, acknowledged, confirmed, "
+                         "dismissed")
     a = alerts.assign(_all="all")
     keys = list(by) or ["_all"]
     g = a.groupby(keys, observed=True)
     out = pd.DataFrame({"alerts": g.size(),
-                        "pending": g["status"].apply(lambda s: int((s == "new").sum())),
+                        "pending": g["status"].apply(lambda s: int(s.isin(("new", "acknowledged")).sum())),
                         "confirmed": g["status"].apply(lambda s: int((s == "confirmed").sum())),
                         "dismissed": g["status"].apply(lambda s: int((s == "dismissed").sum()))})
     decided = out["confirmed"] + out["dismissed"]

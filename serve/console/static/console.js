@@ -12,8 +12,9 @@ const T = {
        search_ph: "plate or warrant no.", when: "when", who: "who", what: "what", alert: "alert",
        community: "community", month: "month", fear: "fear of crime %", confidence: "confidence in police %",
        respondents: "respondents", target: "target", no_surveys: "No People Poll results in the twin yet.",
-       legend: "● camera (green online, red offline) ■ SOS pole ◆ QR box (red: missed) ▲ alert ◉ unit",
-       held_by: "held by", unit: "unit", bad_token: "Unknown token", median: "median time to decision (s)"},
+       legend: "● camera (green online, red offline, grey: not streamed here) ■ SOS pole ◆ QR box (red: missed) ▲ alert ◉ unit",
+       held_by: "held by", unit: "unit", unknown: "not streamed here", gate: "gate pass",
+       dropped: "dropped", "last error": "last error", kind: "kind", state: "state", fps: "fps", bad_token: "Unknown token", median: "median time to decision (s)"},
   th: {queue: "คิวแจ้งเตือน", cameras: "กล้อง", search: "ค้นหา", activity: "ประวัติการทำงาน", kpi: "ตัวชี้วัด",
        logout: "ออกจากระบบ", login_title: "เข้าสู่ระบบด้วยโทเค็น", token: "โทเค็น API", login: "เข้าสู่ระบบ",
        new: "ใหม่", in_progress: "กำลังดำเนินการ", decided: "ตัดสินแล้ว ยังไม่ปิด", acknowledge: "รับเรื่อง",
@@ -23,7 +24,9 @@ const T = {
        what: "การดำเนินการ", alert: "แจ้งเตือน", community: "ชุมชน", month: "เดือน", fear: "ความหวาดกลัวอาชญากรรม %",
        confidence: "ความเชื่อมั่นต่อตำรวจ %", respondents: "ผู้ตอบ", target: "เป้าหมาย",
        no_surveys: "ยังไม่มีผลโพลในฐานข้อมูล", held_by: "ผู้รับเรื่อง", unit: "หน่วย",
-       legend: "● กล้อง (เขียว ออนไลน์ แดง ขัดข้อง) ■ เสา SOS ◆ ตู้แดง QR (แดง: ขาดการตรวจ) ▲ แจ้งเตือน ◉ สายตรวจ",
+       unknown: "ไม่มีข้อมูลสตรีม", gate: "ผ่านตัวกรองการเคลื่อนไหว", dropped: "เฟรมที่ทิ้ง",
+       "last error": "ข้อผิดพลาดล่าสุด", kind: "ประเภท", state: "สถานะ", fps: "เฟรม/วินาที",
+       legend: "● กล้อง (เขียว ออนไลน์ แดง ขัดข้อง เทา ไม่มีข้อมูล) ■ เสา SOS ◆ ตู้แดง QR (แดง: ขาดการตรวจ) ▲ แจ้งเตือน ◉ สายตรวจ",
        bad_token: "โทเค็นไม่ถูกต้อง", median: "เวลาตัดสินใจ (มัธยฐาน วินาที)"},
 };
 const RANK = {analyst: 1, operator: 2, supervisor: 3, admin: 4};
@@ -241,7 +244,10 @@ async function refreshLive() {
   try { live = await api("/console/live"); } catch (e) { status("live: " + e.message); return; }
   S.live = live;
   document.querySelectorAll("#cams circle").forEach((c) => {
-    c.setAttribute("fill", live.offline[c.dataset.camera] ? "#ff3b3b" : "#4cd07d");
+    const st = live.streamed[c.dataset.camera];
+    const down = live.offline[c.dataset.camera] || (st && st.health === "offline");
+    c.setAttribute("fill", down ? "#ff3b3b" : st ? "#4cd07d" : "#7f8b99");
+    if (st) c.setAttribute("r", 4);
   });
   document.querySelectorAll("#places rect").forEach((r) => {
     const q = live.qr[r.dataset.place]; if (q) r.setAttribute("fill", q.missed ? "#ff3b3b" : "#4cd07d");
@@ -261,14 +267,21 @@ async function refreshLive() {
 
 function renderCameras() {
   const tb = $("camera-table"); if (!S.map) return;
-  tb.replaceChildren(el("tr", {}, el("th", {text: t("camera")}), el("th", {text: "kind"}), el("th", {text: "state"}),
-                           el("th", {text: t("since")})));
+  tb.replaceChildren(el("tr", {}, ...["camera", "kind", "state", "since", "fps", "gate", "dropped", "last error"]
+    .map((k) => el("th", {text: t(k)}))));
   const off = (S.live && S.live.offline) || {};
-  const cams = [...S.map.cameras].sort((a, b) => (!!off[b.id] - !!off[a.id]) || a.id.localeCompare(b.id));
+  const live = (S.live && S.live.streamed) || {};
+  const rank = (c) => (off[c.id] ? 0 : live[c.id] ? 1 : 2);
+  const cams = [...S.map.cameras].sort((a, b) => (rank(a) - rank(b)) || a.id.localeCompare(b.id));
   for (const c of cams.slice(0, 400)) {
-    const o = off[c.id];
-    tb.append(el("tr", {}, el("td", {text: c.id}), el("td", {text: c.kind}),
-                 el("td", {cls: o ? "bad" : "ok", text: o ? t("offline") : t("online")}), el("td", {text: o ? localTime(o.since) : ""})));
+    const o = off[c.id], st = live[c.id];
+    const down = o || (st && st.health === "offline");
+    const num = (v, d) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
+    tb.append(el("tr", {"data-camera-row": c.id}, el("td", {text: c.id}), el("td", {text: c.kind}),
+                 el("td", {cls: down ? "bad" : st ? "ok" : "", text: down ? t("offline") : st ? (st.health || t("online")) : t("unknown")}),
+                 el("td", {text: o ? localTime(o.since) : ""}), el("td", {text: st ? num(st.fps_decoded, 1) : "–"}),
+                 el("td", {text: st ? num(st.gate_pass_ratio, 2) : "–"}), el("td", {text: st ? num(st.dropped, 0) : "–"}),
+                 el("td", {text: (st && st.last_error) || ""})));
   }
 }
 

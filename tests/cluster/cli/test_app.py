@@ -13,7 +13,7 @@ GROUPS = {
     "config": ["list", "validate", "show", "schema"],
     "api": ["up", "down", "token"],
     "twin": ["build", "import", "snapshot", "map"],
-    "bench": ["serve", "twin", "pipeline", "plan", "fuzz"],
+    "bench": ["serve", "twin", "pipeline", "plan", "fuzz", "ingest"],
     "quality": ["faces", "plates"],
     "plan": ["risk", "cameras", "patrol"],
     "audit": ["verify", "restore"],

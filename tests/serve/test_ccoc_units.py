@@ -1,0 +1,85 @@
+"""Pieces of the CCOC routes that need no service: the LINE signature, device times, metrics exposition,
+the desk config of a city (map, area, units) and field reports through the one field-input reader."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+
+import pytest
+
+
+def test_line_signature_is_base64_hmac_sha256_of_the_raw_body():
+    from serve.field import line_signature
+
+    body = b'{"destination":"U1","events":[]}'
+    expected = base64.b64encode(hmac.new(b"secret", body, hashlib.sha256).digest()).decode()
+    assert line_signature(b"secret", body) == expected
+    assert line_signature(b"secret", body + b" ") != expected
+
+
+def test_device_times_in_seconds_or_milliseconds_become_utc():
+    from serve.field import _unix_to_iso
+
+    assert _unix_to_iso(1_796_000_000) == "2026-11-30T00:53:20+00:00"
+    assert _unix_to_iso(1_796_000_000_500) == "2026-11-30T00:53:20.500000+00:00"
+    assert _unix_to_iso("2026-11-30T08:00:00+07:00") == "2026-11-30T08:00:00+07:00"
+    assert _unix_to_iso(True) is True
+
+
+def test_metrics_exposition_has_alerts_by_state_ingest_and_cameras():
+    from serve.metrics import DeskMetrics
+
+    m = DeskMetrics("hatyai")
+    m.field_accepted.labels("hatyai", "patrol_pings").inc(1200)
+    m.field_rejected.labels("hatyai", "/v1/field/gps", "rows").inc(3)
+    now = dt.datetime.now(dt.UTC)
+    rec = {"kind": "sos", "ts": (now - dt.timedelta(seconds=42)).isoformat(), "status_ts": now.isoformat()}
+    m.observe_action(rec, "confirm")
+    text = m.render([{"kind": "sos", "status": "new"}, {"kind": "sos", "status": "confirmed"},
+                     {"kind": "face", "status": "dismissed", "closed_ts": now.isoformat()}],
+                    {"pending_batches": 2, "committed_rows": {"patrol_pings": 1000}},
+                    {"cam-1": {"health": "online", "fps_decoded": 9.5, "gate_pass_ratio": 0.25, "dropped": 3,
+                               "detections": 17}}).decode()
+    for line in ('ssz_field_accepted_rows_total{city="hatyai",layer="patrol_pings"} 1200.0',
+                 'ssz_field_rejected_rows_total{city="hatyai",reason="rows",route="/v1/field/gps"} 3.0',
+                 'ssz_alerts{city="hatyai",kind="sos",state="new"} 1.0',
+                 'ssz_alerts{city="hatyai",kind="face",state="closed"} 1.0',
+                 'ssz_alert_time_to_decision_seconds_bucket{city="hatyai",kind="sos",le="60.0"} 1.0',
+                 'ssz_field_pending_batches{city="hatyai"} 2.0', 'ssz_camera_fps{camera="cam-1",city="hatyai"} 9.5',
+                 'ssz_camera_gate_pass_ratio{camera="cam-1",city="hatyai"} 0.25',
+                 'ssz_camera_online{camera="cam-1",city="hatyai"} 1.0'):
+        assert line in text, line
+
+
+@pytest.mark.services  # loads a city's street graph
+def test_desk_config_of_a_city_and_field_reports_through_the_reader():
+    import shapely
+
+    from cluster.ccoc import desk_config
+    from cluster.city import CityModel
+    from serve.desk import Desk
+    from twin.fieldinput import InputError, validate_frame
+
+    model = CityModel.load("sukhothai")
+    cfg = desk_config(model)
+    assert cfg.units == ["sukhothai-patrol-01", "sukhothai-patrol-02"] and "wrong-person" in cfg.dismiss_reasons
+    assert len(cfg.map.streets) > 100 and {p["kind"] for p in cfg.map.places} >= {"sos", "qr"}
+    area = shapely.from_wkt(cfg.area_wkt)
+    assert area.contains(shapely.Point(model.config.zone.centre.lon, model.config.zone.centre.lat))
+    desk = Desk(cfg, services=None)
+    c = model.config.zone.centre
+    ok = validate_frame([{"ts": dt.datetime.now(dt.UTC).isoformat(), "lon": c.lon, "lat": c.lat, "text": "ไฟดับ"}],
+                        "field_reports", area=desk.area, outside="refuse", max_future_s=120)
+    assert ok.frame.iloc[0]["text"] == "ไฟดับ"
+    with pytest.raises(InputError, match="0,0"):
+        validate_frame([{"ts": dt.datetime.now(dt.UTC).isoformat(), "lon": 0.0, "lat": 0.0}], "field_reports",
+                       area=desk.area, outside="refuse", max_future_s=120)
+    with pytest.raises(InputError, match="future"):
+        validate_frame([{"ts": (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat(), "lon": c.lon,
+                         "lat": c.lat}], "field_reports", area=desk.area, outside="refuse", max_future_s=120)
+    with pytest.raises(InputError, match="inside"):
+        validate_frame([{"ts": dt.datetime.now(dt.UTC).isoformat(), "lon": 100.5, "lat": 13.75}], "field_reports",
+                       area=desk.area, outside="refuse", max_future_s=120)

@@ -80,7 +80,17 @@ def desk_config(city: CityModel, surveys: list[dict[str, Any]] | None = None) ->
         dismiss_reasons=list(cfg.ccoc.dismiss_reasons), procedures=dict(cfg.ccoc.procedures), units=units(city),
         mobile_cameras=[m.id for m in cfg.cameras.mobile], area_wkt=area.wkt, area_name=f"the streets of {cfg.name}",
         max_clock_skew_s=cfg.ccoc.max_clock_skew_s, qr_round_min=cfg.ccoc.qr_round_min,
-        line_secret_file=str(line_secret_file()), map=map_data(city), surveys=surveys or [])
+        line_secret_file=str(line_secret_file()), map=map_data(city), surveys=surveys or [],
+        activity_logs=activity_logs())
+
+
+def activity_logs() -> dict[str, str]:
+    """The operational watchlist, hotlist and access audit logs (local files) for the supervisor's trail."""
+    from cluster.audits import access_log_path
+
+    d = state_dir("serve")
+    return {"watchlist": str(d / "watchlist-audit.jsonl"), "hotlist": str(d / "hotlist-audit.jsonl"),
+            "access": str(access_log_path())}
 
 
 class CityServices:

@@ -150,14 +150,15 @@ def up(host: str = "127.0.0.1", port: int = 8000, max_batch_size: int = 8, num_g
     return status(url)
 
 
-def ensure_up(city: str | None = None) -> str:
+def ensure_up(city: str | None = None, port: int = 8000) -> str:
     """The URL of the ``ssz`` application, deploying it with the defaults when it is not running (the demo,
     the simulation and ``ssz run`` need the models but must not redeploy one an operator started). With
-    ``city``, an application serving another city's command room is redeployed for ``city``."""
+    ``city``, an application serving another city's command room is redeployed for ``city``; ``port`` is where a
+    new deployment listens (a running one keeps its port)."""
     st = status()
     served = city_file().read_text().strip() if city_file().exists() else None
     current = st.running and (city is None or served == city)
-    url = st.url if current else up(city=city or DEFAULT_CITY).url
+    url = st.url if current else up(port=port, city=city or DEFAULT_CITY).url
     if url is None:
         raise RuntimeError("the ssz API is deployed but where it listens was not recorded: run `ssz api up` again")
     return url

@@ -64,6 +64,9 @@ class DeskConfig(BaseModel):
     qr_round_min: int = Field(default=120, ge=1, description="a QR box not scanned for this long is missed (min)")
     line_secret_file: str | None = Field(default=None, description="file holding the LINE channel secret "
                                                                    "(None: the LINE webhook answers 503)")
+    activity_logs: dict[str, str] = Field(default={}, description="name -> local audit log (JSON lines) shown in "
+                                                                "the supervisor's activity trail beside the alerts "
+                                                                "(watchlist, hotlist, access)")
     map: MapData = Field(description="the console's map")
     surveys: list[dict[str, Any]] = Field(default=[], description="People Poll rows (community, month, "
                                                                   "respondents, fear_of_crime_pct, "

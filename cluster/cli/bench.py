@@ -123,7 +123,11 @@ def bench_ingest_cmd(pings: Annotated[int, typer.Option(help="GPS positions to p
                      batch: Annotated[int, typer.Option(help="Positions per request.")] = 1000,
                      concurrency: Annotated[int, typer.Option(help="Requests in flight.")] = 4,
                      sos: Annotated[int, typer.Option(help="SOS presses to time (sequential).")] = 50,
-                     seed: Annotated[int, typer.Option(help="Seed of the simulated positions.")] = 0) -> None:
+                     seed: Annotated[int, typer.Option(help="Seed of the simulated positions.")] = 0,
+                     city: Annotated[str, typer.Option(help="City whose command room to use (the API is "
+                                                            "redeployed for it when it serves another).")] = "hatyai",
+                     port: Annotated[int, typer.Option(help="Port of the API when this command deploys it.")] = 8000
+                     ) -> None:
     """Field ingest through the HTTP API: GPS pings/s accepted and committed to a twin snapshot (target >= 5,000
     on 2 cores) and p50/p99 time from an SOS request to its alert in the stream (target p99 <= 500 ms). Uses
     the API `ssz api up` deployed (deploys it when none runs); temporary users bench-device and bench-operator
@@ -138,10 +142,10 @@ def bench_ingest_cmd(pings: Annotated[int, typer.Option(help="GPS positions to p
         raycluster.connect()
     except raycluster.RayError as e:
         fail(e)
-    url = serving.ensure_up()
-    city = serving.city_file().read_text().strip() if serving.city_file().exists() else ""
-    if not city:
-        fail("the running API serves no city's command room: redeploy it with `ssz api up --city CITY`")
+    try:
+        url = serving.ensure_up(city, port=port)
+    except ValueError as e:
+        fail(e)
     tokens = {r: serving.issue_token(f"bench-{r}", r, actor="system:bench-ingest") for r in ("device", "operator")}
     try:
         res = bench_ingest(url, tokens["device"], tokens["operator"], lambda: ccoc.commit(city), pings=pings,

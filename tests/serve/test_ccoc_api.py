@@ -143,6 +143,16 @@ def test_sos_reaches_the_stream_and_operators_act_on_it(ccoc):
     assert mine == [("system:alert-sink", "alert.raised"), ("api:test-operator", "alert.acknowledge"),
                     ("api:test-operator", "alert.confirm"), ("api:test-operator", "alert.assign"),
                     ("api:test-operator", "alert.close")]
+    # the trail also names watchlist / hotlist changes (their own audit logs)
+    sup = _auth(tokens["supervisor"])
+    entry = f"T-{uuid.uuid4().hex[:8]}"
+    r = httpx.post(f"{url}/v1/hotlist", headers=sup, timeout=60,
+                   json={"plate": "1กข 1234", "reason": "stolen (test)", "entry_id": entry})
+    assert r.status_code == 201, r.text
+    events = httpx.get(f"{url}/console/activity", headers=sup, timeout=30).json()["events"]
+    assert any(e["log"] == "hotlist" and e["subject"] == entry and e["actor"] == "api:test-supervisor"
+               for e in events)
+    httpx.delete(f"{url}/v1/hotlist/{entry}", headers=sup, params={"reason": "test done"}, timeout=60)
     one = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
     assert one["status_reason"] == "caller on camera 12" and one["status_by"] == "api:test-operator"
 

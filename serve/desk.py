@@ -20,7 +20,6 @@ channel secret. :class:`Desk` is its runtime in an ingress replica:
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -186,7 +185,3 @@ def priority(kind: str) -> int:
     """Queue order of an alert kind (0 first)."""
     return PRIORITY.get(kind, 4)
 
-
-def now() -> float:
-    """Unix time (s)."""
-    return time.time()

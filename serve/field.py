@@ -45,7 +45,7 @@ from fastapi.responses import JSONResponse
 from serve.alerts_api import desk_call, desk_of
 from serve.desk import Desk
 from serve.limits import read_body
-from serve.roles import Principal, require_role
+from serve.roles import Principal, replica_attr, require_role
 
 router = APIRouter()
 
@@ -210,10 +210,7 @@ async def _raise_report(request: Request, desk: Desk, route: str, row: dict[str,
     table = _table("sos_reports", pd.DataFrame([rep]), desk.cfg.city)
     acc = await _accept(desk, "sos_reports", table, key, route)
     evidence_key = None
-    store = getattr(request.app.state, "store", None)
-    from serve.roles import replica_attr
-
-    store = replica_attr("store") or store
+    store = replica_attr("store") or getattr(request.app.state, "store", None)
     if evidence is not None and store is not None:
         from twin.objectstore import EVIDENCE_BUCKET
 

@@ -34,13 +34,14 @@ import hashlib
 import hmac
 import json
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from serve.alerts_api import desk_call, desk_of
 from serve.desk import Desk
@@ -48,6 +49,7 @@ from serve.limits import read_body
 from serve.roles import Principal, replica_attr, require_role
 
 router = APIRouter()
+M = TypeVar("M", bound=BaseModel)
 
 DEVICE = Depends(require_role("device"))
 Device = Annotated[Principal, DEVICE]
@@ -57,6 +59,36 @@ MAX_REPORT_BODY = 12 * 2**20  # a citizen report may carry one photo
 MAX_LINE_BODY = 1 * 2**20
 QR_NEAR_M = 50.0
 CATEGORIES = ("emergency", "crime", "suspicious", "accident", "risk_point", "nuisance", "other")
+
+
+# ----------------------------------------------------------------------------------------- bodies
+class SosRequest(BaseModel):
+    """An SOS press: a pole's id, or a phone's position."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pole_id: str | None = Field(default=None, max_length=64, description="the SOS pole (place id) pressed")
+    lon: float | None = Field(default=None, description="phone SOS: WGS84 longitude")
+    lat: float | None = Field(default=None, description="phone SOS: WGS84 latitude")
+    accuracy_m: float | None = Field(default=None, ge=0, description="phone SOS: GPS accuracy (m)")
+    reporter_id: str | None = Field(default=None, max_length=64, description="pseudonymous user id")
+    ts: str | float | None = Field(default=None, description="when (ISO-8601 or Unix s/ms); default: now")
+    text: str | None = Field(default=None, max_length=2000, description="what the caller said")
+    category: str | None = Field(default=None, max_length=40, description="emergency (default), crime, ...")
+
+
+class ReportRequest(SosRequest):
+    """A citizen report (Police I Lert U style): category, text, position, an optional photo."""
+
+    photo_b64: str | None = Field(default=None, description="base64 of one JPEG/PNG/WebP photo")
+
+
+def _model(model: type[M], body: Any, route: str) -> M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as e:
+        msg = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or 'body'}: {err['msg']}" for err in e.errors())
+        raise HTTPException(422, f"POST {route}: {msg}"[:2000]) from None
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -88,7 +120,10 @@ def _unix_to_iso(v: Any) -> Any:
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
         return v
     secs = v / 1000.0 if v > 1e11 else float(v)
-    return dt.datetime.fromtimestamp(secs, dt.UTC).isoformat()
+    try:
+        return dt.datetime.fromtimestamp(secs, dt.UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return v  # not a time: the field-input reader refuses the cell and says why
 
 
 def _validate(desk: Desk, rows: list[dict[str, Any]], kind: str, route: str, *, drop: bool) -> Any:
@@ -233,12 +268,8 @@ async def field_sos(request: Request, who: Device) -> JSONResponse:
     route = "/v1/field/sos"
     desk = desk_of(request)
     body, raw = await _json(request, MAX_SMALL_BODY, route, desk)
-    if not isinstance(body, dict):
-        raise HTTPException(422, f"POST {route}: send one JSON object")
-    unknown = set(body) - {"pole_id", "lon", "lat", "accuracy_m", "reporter_id", "ts", "text", "category"}
-    if unknown:
-        raise HTTPException(422, f"POST {route}: unknown field(s) {sorted(unknown)[:5]}")
-    row = _report_row(desk, body, route)
+    req = _model(SosRequest, body, route)
+    row = _report_row(desk, req.model_dump(exclude_none=True), route)
     out = await _raise_report(request, desk, route, row, _key(request, route, raw),
                               source="sos_pole" if row.get("pole_id") else "citizen_app", alert_kind="sos")
     return JSONResponse(out, status_code=200 if out["duplicate"] else 201)
@@ -252,11 +283,11 @@ async def field_report(request: Request, who: Device) -> JSONResponse:
     route = "/v1/field/reports"
     desk = desk_of(request)
     body, raw = await _json(request, MAX_REPORT_BODY, route, desk)
-    if not isinstance(body, dict):
-        raise HTTPException(422, f"POST {route}: send one JSON object")
-    unknown = set(body) - {"lon", "lat", "accuracy_m", "reporter_id", "ts", "text", "category", "photo_b64"}
-    if unknown:
-        raise HTTPException(422, f"POST {route}: unknown field(s) {sorted(unknown)[:5]}")
+    req = _model(ReportRequest, body, route)
+    if req.pole_id is not None:
+        raise HTTPException(422, f"POST {route}: a citizen report has no pole_id (an SOS pole press goes to "
+                                 "/v1/field/sos)")
+    body = req.model_dump(exclude_none=True)
     photo = body.pop("photo_b64", None)
     evidence = None
     if photo is not None:

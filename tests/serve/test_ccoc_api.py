@@ -298,3 +298,7 @@ def test_citizen_report_with_photo_has_evidence(ccoc):
     assert ev.status_code == 200 and ev.headers["content-type"] == "image/jpeg" and ev.content[:2] == b"\xff\xd8"
     _error(httpx.post(f"{url}/v1/field/reports", headers=_auth(tokens["device"]), timeout=60,
                       json={"category": "risk_point", "text": "x", "lon": 0.0, "lat": 0.0}), 422)
+    for bad in ({"lon": lon, "lat": lat, "photo_b64": 5}, {"lon": lon, "lat": lat, "photo_b64": "@@"},
+                {"lon": "x", "lat": lat}, {"lon": lon, "lat": lat, "extra": 1}, [1],
+                {"lon": lon, "lat": lat, "ts": 1e30}, {"lon": lon, "lat": lat, "category": "zzz"}):
+        _error(httpx.post(f"{url}/v1/field/reports", headers=_auth(tokens["device"]), json=bad, timeout=60), 422)

@@ -25,7 +25,9 @@ def demo_cmd(city: CityOpt = "hatyai",
              ] = None,
              as_json: JsonOpt = False) -> None:
     """The main job on the embedded default: store, local Ray, the city's twin, the recognition models, a
-    simulated day streamed through the camera shards, alerts in the twin, a map, an evaluation and a summary."""
+    simulated day streamed through the camera shards, its field inputs through the field-ingest API, alerts in
+    the twin, a map, an evaluation and a summary; then (in a terminal, or with --serve) the CCOC console's URL
+    and an operator token, the console running until Ctrl-C."""
     from cluster.demo import run_demo, serve_console
 
     try:

@@ -114,6 +114,10 @@ def test_operators_work_the_queue_and_the_map_moves(hatyai_desk):
             b.wait_for_selector(sel, state="detached", timeout=2000)
             gone_s = time.monotonic() - t1
             b.wait_for_selector(f'#list-decided li[data-alert="{aid}"]', timeout=5000)
+            # B sees who holds it and has no buttons on it; A keeps assign / close
+            assert b.locator(f'#list-decided li[data-alert="{aid}"] [data-action]').count() == 0
+            assert "test-operator" in b.inner_text(f'#list-decided li[data-alert="{aid}"]')
+            assert a.locator(f'[data-testid="close-{aid}"]').count() == 1
             rec = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
             assert rec["status"] == "confirmed" and rec["status_by"] == "api:test-operator"
             assert rec["status_reason"] == "caller seen on camera, unit on the way"

@@ -13,7 +13,8 @@ const T = {
        community: "community", month: "month", fear: "fear of crime %", confidence: "confidence in police %",
        respondents: "respondents", target: "target", no_surveys: "No People Poll results in the twin yet.",
        legend: "● camera (green online, red offline, grey: not streamed here) ■ SOS pole ◆ QR box (red: missed) ▲ alert ◉ unit",
-       held_by: "held by", unit: "unit", record: "record", unknown: "not streamed here", gate: "gate pass",
+       held_by: "held by", unit: "unit", record: "record", st_new: "new", st_acknowledged: "taken",
+       st_confirmed: "confirmed", st_dismissed: "dismissed", unknown: "not streamed here", gate: "gate pass",
        dropped: "dropped", "last error": "last error", kind: "kind", state: "state", fps: "fps", bad_token: "Unknown token", median: "median time to decision (s)"},
   th: {queue: "คิวแจ้งเตือน", cameras: "กล้อง", search: "ค้นหา", activity: "ประวัติการทำงาน", kpi: "ตัวชี้วัด",
        logout: "ออกจากระบบ", login_title: "เข้าสู่ระบบด้วยโทเค็น", token: "โทเค็น API", login: "เข้าสู่ระบบ",
@@ -24,7 +25,8 @@ const T = {
        what: "การดำเนินการ", alert: "แจ้งเตือน", community: "ชุมชน", month: "เดือน", fear: "ความหวาดกลัวอาชญากรรม %",
        confidence: "ความเชื่อมั่นต่อตำรวจ %", respondents: "ผู้ตอบ", target: "เป้าหมาย",
        no_surveys: "ยังไม่มีผลโพลในฐานข้อมูล", held_by: "ผู้รับเรื่อง", unit: "หน่วย",
-       unknown: "ไม่มีข้อมูลสตรีม", record: "รายการ", gate: "ผ่านตัวกรองการเคลื่อนไหว", dropped: "เฟรมที่ทิ้ง",
+       unknown: "ไม่มีข้อมูลสตรีม", record: "รายการ", st_new: "ใหม่", st_acknowledged: "รับเรื่องแล้ว",
+       st_confirmed: "ยืนยันแล้ว", st_dismissed: "ยกเลิกแล้ว", gate: "ผ่านตัวกรองการเคลื่อนไหว", dropped: "เฟรมที่ทิ้ง",
        "last error": "ข้อผิดพลาดล่าสุด", kind: "ประเภท", state: "สถานะ", fps: "เฟรม/วินาที",
        legend: "● กล้อง (เขียว ออนไลน์ แดง ขัดข้อง เทา ไม่มีข้อมูล) ■ เสา SOS ◆ ตู้แดง QR (แดง: ขาดการตรวจ) ▲ แจ้งเตือน ◉ สายตรวจ",
        bad_token: "โทเค็นไม่ถูกต้อง", median: "เวลาตัดสินใจ (มัธยฐาน วินาที)"},
@@ -151,7 +153,8 @@ function card(a) {
   a.fresh = false;
   if (a.evidence_key) li.append(el("img", {src: `/v1/alerts/${encodeURI(a.alert_id)}/evidence`, alt: "evidence"}));
   const d = a.details || {};
-  li.append(el("div", {}, el("strong", {text: `${a.kind.toUpperCase()} `}), a.place || a.camera_id));
+  li.append(el("div", {}, el("strong", {text: `${a.kind.toUpperCase()} `}), a.place || a.camera_id,
+                el("span", {cls: "state", text: ` · ${t("st_" + a.status)}${a.assigned_unit ? " → " + a.assigned_unit : ""}`})));
   li.append(el("div", {cls: "meta", text: [localTime(a.ts), `${t("camera")} ${a.camera_id}`,
     a.score != null ? `${t("score")} ${Number(a.score).toFixed(2)}` : null,
     a.subject_id ? `${t("subject")} ${a.subject_id}` : null, d.text || null,
@@ -159,7 +162,8 @@ function card(a) {
     a.status_reason ? `${t("reason")}: ${a.status_reason}` : null,
     a.assigned_unit ? `${t("unit")} ${a.assigned_unit}` : null].filter(Boolean).join(" · ")}));
   if (a.procedure) li.append(el("div", {cls: "proc", text: a.procedure}));
-  if (can("operator")) li.append(actions(a));
+  const held = a.status !== "new" && a.status_by && a.status_by !== `api:${S.me.user}`;
+  if (can("operator") && !held) li.append(actions(a));
   return li;
 }
 

@@ -117,7 +117,8 @@ def test_mobile_camera_alert_takes_the_gps_position_of_its_frame(s3_store, ray_c
         sink = AlertSinkCore(cfg, store=s3_store)
         ev = {"type": "alert-decision", "shard_id": "s0", "alert_id": alert_id("van-1", "face", "W-9", "t1"),
               "decision": "alert", "camera_id": "van-1", "track_id": "t1", "subject_id": "W-9", "label": "face",
-              "ts": t0 + 20.2, "frame_ts": t0 + 20.2, "score": 0.9, "n_matches": 3, "reason": "3 frames"}
+              "ts": t0 + 20.2, "first_ts": t0 + 19.0, "frame_ts": t0 + 20.2, "score": 0.9, "n_matches": 3,
+              "reason": "3 frames"}
         sink.submit([ev])
         [rec] = sink.alerts()
         assert (rec["lon"], rec["lat"]) == pytest.approx((100.40 + 20e-5, 7.01))

@@ -28,10 +28,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from serve.desk import Desk, priority
 from serve.errors import ConflictError, NotFoundError, UnavailableError
+from serve.ids import RecordId, check_record_id
 from serve.limits import read_body
 from serve.roles import Principal, replica_attr, require_role
 
@@ -44,7 +45,8 @@ ANALYST = Depends(require_role("analyst"))
 OPERATOR = Depends(require_role("operator"))
 Analyst = Annotated[Principal, ANALYST]
 Operator = Annotated[Principal, OPERATOR]
-AlertId = Annotated[str, Path(min_length=1, max_length=200, description="alert id (may contain '/')")]
+AlertId = Annotated[str, Path(description="alert id (URL-encoded; may contain '/')"),
+                    AfterValidator(lambda v: check_record_id(v, "alert id"))]
 
 
 class ActionRequest(BaseModel):
@@ -54,7 +56,7 @@ class ActionRequest(BaseModel):
 
     reason: str | None = Field(default=None, max_length=200, description="why: a reason code from the city's list "
                                                                          "for a dismissal, free text otherwise")
-    unit: str | None = Field(default=None, max_length=64, description="the patrol unit to send (assign)")
+    unit: RecordId | None = Field(default=None, description="the patrol unit to send (assign)")
 
 
 class AlertPage(BaseModel):

@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from serve.alerts_api import desk_call, desk_of
 from serve.desk import Desk
+from serve.ids import RecordId
 from serve.limits import read_body
 from serve.roles import Principal, replica_attr, require_role
 
@@ -67,11 +68,11 @@ class SosRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pole_id: str | None = Field(default=None, max_length=64, description="the SOS pole (place id) pressed")
+    pole_id: RecordId | None = Field(default=None, description="the SOS pole (place id) pressed")
     lon: float | None = Field(default=None, description="phone SOS: WGS84 longitude")
     lat: float | None = Field(default=None, description="phone SOS: WGS84 latitude")
     accuracy_m: float | None = Field(default=None, ge=0, description="phone SOS: GPS accuracy (m)")
-    reporter_id: str | None = Field(default=None, max_length=64, description="pseudonymous user id")
+    reporter_id: RecordId | None = Field(default=None, description="pseudonymous user id")
     ts: str | float | None = Field(default=None, description="when (ISO-8601 or Unix s/ms); default: now")
     text: str | None = Field(default=None, max_length=2000, description="what the caller said")
     category: str | None = Field(default=None, max_length=40, description="emergency (default), crime, ...")

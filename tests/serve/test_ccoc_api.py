@@ -134,7 +134,7 @@ def test_sos_reaches_the_stream_and_operators_act_on_it(ccoc):
     _error(httpx.post(f"{url}/v1/alerts/{aid}:explode", headers=op, timeout=30), 404)
     msg = _error(httpx.get(f"{url}/v1/alerts/face/HY%2F0042", headers=op, timeout=30), 404)  # ids may hold "/"
     assert "face/HY/0042" in msg
-    _error(httpx.get(f"{url}/v1/alerts/%20x", headers=op, timeout=30), 422)  # white space at the end: not an id
+    _error(httpx.get(f"{url}/v1/alerts/%20x", headers=op, timeout=30), 422)  # white space at an end: not an id
     time.sleep(max(0.0, 6.5 - (time.monotonic() - stream.opened)))
     assert stream.ended is None, "the alert stream closed by itself (the body read timeout must not apply)"
     stream.close()

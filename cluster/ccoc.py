@@ -126,7 +126,7 @@ class CityServices:
     def camera_stats(self) -> list[dict[str, Any]]:
         """Per-camera numbers of the running camera shards (health, fps, gate pass ratio, drops, last error),
         as ``ssz status`` shows them; empty when no shard runs."""
-        from cluster.pipeline import status
+        from cluster.sharding import status
 
         return [c.model_dump(mode="json") for s in status(timeout_s=3.0) for c in s.cameras]
 

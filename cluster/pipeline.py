@@ -23,13 +23,13 @@ from actors.alerts import AlertStats
 from actors.shard import ShardStats
 from cluster.config import CityConfig
 from cluster.registry import Registry
+from cluster.sharding import status
 from twin.kinds import CameraKind
 
 if TYPE_CHECKING:
     from actors.detectors import Detector
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
-SHARD_PREFIX = "ssz-shard:"
 
 
 class RunConfig(BaseModel):
@@ -99,42 +99,6 @@ def _detector_factory(detect: str, camera_kind: dict[str, str], list_name: str |
             CameraKind.cctv: make_detector("faces", app_name="ssz", list_name=list_name),
             CameraKind.plate: make_detector("plates", app_name="ssz", list_name=list_name)}, camera_kind=camera_kind)
     return lambda: make_detector("none")
-
-
-def shard_handles() -> dict[str, Any]:
-    """Handles of the running camera shards (named ``ssz-shard:<id>`` in namespace ``ssz``)."""
-    import ray
-
-    from actors import RAY_NAMESPACE
-
-    out = {}
-    for a in ray.util.list_named_actors(all_namespaces=True):
-        if a["namespace"] == RAY_NAMESPACE and a["name"].startswith(SHARD_PREFIX):
-            out[a["name"][len(SHARD_PREFIX):]] = ray.get_actor(a["name"], namespace=RAY_NAMESPACE)
-    return dict(sorted(out.items()))
-
-
-def status(timeout_s: float = 10.0) -> list[ShardStats]:
-    """:class:`~actors.shard.ShardStats` of every running shard (per-camera fps, gate ratio, drops, health).
-
-    A shard that does not answer in ``timeout_s`` (dead, restarting, or still waiting for resources) is
-    listed with its error instead of blocking the report.
-    """
-    import ray
-
-
-    handles = shard_handles()
-    refs = {sid: h.stats.remote() for sid, h in handles.items()}
-    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
-    out = []
-    for sid, ref in refs.items():
-        try:
-            if ref not in ready:
-                raise TimeoutError(f"no answer in {timeout_s:g} s (restarting or waiting for resources)")
-            out.append(ray.get(ref))
-        except Exception as e:
-            out.append(ShardStats.unreachable(sid, str(e).splitlines()[0]))
-    return out
 
 
 class RunResult(BaseModel):

@@ -30,6 +30,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+SHARD_PREFIX = "ssz-shard:"  # shard actors are named ssz-shard:<shard id> in namespace ssz
+
 NODE_RESOURCE_PREFIX = "ssz_node:"
 
 
@@ -306,7 +308,7 @@ def shard_options(a: Assignment, shard_id: str, *, num_cpus: float = 0.5) -> dic
     if shard_id not in a.shard_node:
         raise ShardingError(f"unknown shard {shard_id!r}; shards are {sorted(a.shard_node)[:5]}...")
     node = next(n for n in a.nodes if n.name == a.shard_node[shard_id])
-    return {**ray_options(node, num_cpus=num_cpus), "name": f"ssz-shard:{shard_id}"}
+    return {**ray_options(node, num_cpus=num_cpus), "name": f"{SHARD_PREFIX}{shard_id}"}
 
 
 def node_placement_group(a: Assignment, node_name: str, *, cpus_per_shard: float = 0.5) -> Any:
@@ -359,3 +361,40 @@ def launch_shards(assignment: Assignment, specs: dict[str, Any], detector_factor
         handles[shard_id] = start_shard(cfg, detector_factory,
                                         ray_options=shard_options(assignment, shard_id, num_cpus=num_cpus))
     return handles
+
+
+def shard_handles() -> dict[str, Any]:
+    """Handles of the running camera shards (named ``ssz-shard:<id>`` in namespace ``ssz``)."""
+    import ray
+
+    from actors import RAY_NAMESPACE
+
+    out = {}
+    for a in ray.util.list_named_actors(all_namespaces=True):
+        if a["namespace"] == RAY_NAMESPACE and a["name"].startswith(SHARD_PREFIX):
+            out[a["name"][len(SHARD_PREFIX):]] = ray.get_actor(a["name"], namespace=RAY_NAMESPACE)
+    return dict(sorted(out.items()))
+
+
+def status(timeout_s: float = 10.0) -> list[Any]:
+    """:class:`~actors.shard.ShardStats` of every running shard (per-camera fps, gate ratio, drops, health).
+
+    A shard that does not answer in ``timeout_s`` (dead, restarting, or still waiting for resources) is
+    listed with its error instead of blocking the report.
+    """
+    import ray
+
+    from actors.shard import ShardStats
+
+    handles = shard_handles()
+    refs = {sid: h.stats.remote() for sid, h in handles.items()}
+    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
+    out = []
+    for sid, ref in refs.items():
+        try:
+            if ref not in ready:
+                raise TimeoutError(f"no answer in {timeout_s:g} s (restarting or waiting for resources)")
+            out.append(ray.get(ref))
+        except Exception as e:
+            out.append(ShardStats.unreachable(sid, str(e).splitlines()[0]))
+    return out

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def status_table(stats: list[ShardStats]) -> Table:
-    """The per-camera status table of running shards (:func:`cluster.pipeline.status`)."""
+    """The per-camera status table of running shards (:func:`cluster.sharding.status`)."""
     t = Table("shard", "node", "camera", "health", "fps", "gate pass", "sampled", "dropped", "detections", "alerts",
               title="camera pipeline")
     for sh in stats:

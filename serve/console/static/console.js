@@ -331,7 +331,7 @@ async function loadKpi() {
     box.append(tb);
   }
   const at = el("table", {id: "kpi-alerts"});
-  at.append(el("tr", {}, el("th", {text: "kind"}), el("th", {text: "states"}), el("th", {text: t("median")})));
+  at.append(el("tr", {}, el("th", {text: t("kind")}), el("th", {text: t("state")}), el("th", {text: t("median")})));
   for (const [kind, states] of Object.entries(r.alerts)) {
     at.append(el("tr", {}, el("td", {text: kind}), el("td", {text: Object.entries(states).map(([k, v]) => `${k} ${v}`).join(", ")}),
                  el("td", {text: r.median_decision_s[kind] ?? "–"})));

@@ -4,7 +4,8 @@
 # What it installs and why:
 #   Debian (only when run as root, only what is missing):
 #     tesseract-ocr, tesseract-ocr-tha   Thai plate OCR, offline default engine
-#     fonts-thai-tlwg                    Thai fonts to render synthetic test plates
+#     fonts-thai-tlwg, fonts-arundina, fonts-noto-core
+#                                        Thai fonts to render synthetic plates (training and held-out tests)
 #     chromium                           headless browser that checks exported kepler.gl maps render
 #     opencv-doc                         vtest.avi: real pedestrian CCTV footage for tests and the demo
 #     gstreamer1.0-* + gir1.2-gst-rtsp-server-1.0 + python3-gi
@@ -19,6 +20,8 @@
 #     (field-input files), prometheus-client (GET /metrics), pytest, playwright (drives Debian's chromium;
 #     no browser download), ruff. The CCOC console needs no npm package (plain JavaScript and SVG).
 #   The Jupyter kernel "ssz" (this venv's python) is registered inside the venv (ipykernel --prefix).
+#   npm (when npm is on the PATH): OFL Thai font families from @fontsource (Sarabun, Kanit, Prompt, ...), unpacked
+#     into $VENV/share/ssz-fonts/<family>/ (bold weights, thai + latin subsets); serve/plate/fonts.py finds them.
 # Set SSZ_EXTRAS=paddle,rapidocr to add the optional OCR engines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +29,7 @@ ROOT=$(pwd)
 VENV=${SSZ_VENV:-$ROOT/.venv}
 PY=${PYTHON:-python3.11}
 
-APT_PKGS=(tesseract-ocr tesseract-ocr-tha fonts-thai-tlwg chromium opencv-doc
+APT_PKGS=(tesseract-ocr tesseract-ocr-tha fonts-thai-tlwg fonts-arundina fonts-noto-core chromium opencv-doc
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   gstreamer1.0-plugins-bad gstreamer1.0-libav gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0
   python3-gi python3-gst-1.0)
@@ -49,6 +52,30 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "[install] creating $VENV with $PY"
   "$PY" -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
+fi
+
+# OFL Thai fonts from the npm registry (rendering plates for training and the held-out tests); idempotent
+FONT_DIR="$VENV/share/ssz-fonts"
+FONT_FAMILIES=(sarabun kanit prompt chakra-petch bai-jamjuree k2d taviraj noto-sans-thai noto-sans-thai-looped
+  anuphan ibm-plex-sans-thai fahkwang krub niramit mitr pridi athiti kodchasan maitree trirong chonburi)
+if command -v npm >/dev/null 2>&1 && [ "$(cat "$FONT_DIR/.stamp" 2>/dev/null)" != "${FONT_FAMILIES[*]}" ]; then
+  echo "[install] Thai fonts from npm @fontsource into $FONT_DIR"
+  tmp=$(mktemp -d)
+  for fam in "${FONT_FAMILIES[@]}"; do
+    if [ -d "$FONT_DIR/$fam" ]; then continue; fi
+    (cd "$tmp" && npm pack --silent "@fontsource/$fam" >/dev/null 2>&1) || { echo "[install] npm pack @fontsource/$fam failed (skipped)"; continue; }
+    mkdir -p "$tmp/$fam" "$FONT_DIR/$fam"
+    tar -xzf "$tmp"/fontsource-"$fam"-*.tgz -C "$tmp/$fam"
+    for w in 400 500 600 700 800; do
+      for sub in thai latin; do
+        f="$tmp/$fam/package/files/$fam-$sub-$w-normal.woff"
+        if [ -f "$f" ]; then cp "$f" "$FONT_DIR/$fam/"; fi
+      done
+    done
+    cp "$tmp/$fam/package/LICENSE" "$FONT_DIR/$fam/" 2>/dev/null || true
+  done
+  rm -rf "$tmp"
+  echo "${FONT_FAMILIES[*]}" > "$FONT_DIR/.stamp"
 fi
 
 EXTRAS="dev${SSZ_EXTRAS:+,$SSZ_EXTRAS}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from cluster.cli import api, audit, bench, config, demo, lab, plan, quality, run, store, twin
+from cluster.cli import api, audit, bench, config, demo, lab, plan, quality, run, store, train, twin
 from cluster.cli import cluster as cluster_group
 from cluster.cli import eval as eval_group
 
@@ -28,6 +28,7 @@ app.add_typer(plan.app, name="plan")
 app.add_typer(bench.app, name="bench")
 app.add_typer(quality.app, name="quality")
 app.add_typer(audit.app, name="audit")
+app.add_typer(train.app, name="train")
 app.command("lab")(lab.lab_cmd)
 
 

@@ -31,17 +31,20 @@ def bench_serve(faces_per_size: Annotated[int, typer.Option(help="Faces per batc
                 plates: Annotated[int, typer.Option(help="Plate frames per batch-size run.")] = 32,
                 via_serve: Annotated[bool, typer.Option(help="Also measure through Ray Serve @serve.batch.")] = True
                 ) -> None:
-    """Faces/s and plates/s for batch sizes 1, 4, 8, 16, p50/p99 latency, batched/unbatched ratio."""
+    """Faces/s and plates/s (per plate engine, batch 1 and 16) and latency, as ONE JSON document on stdout."""
+    import contextlib
+
     from cluster import raycluster
     from serve.face.bench import bench_faces, bench_faces_serve
     from serve.plate.bench import bench_plates
 
     t0 = time.monotonic()
-    out: dict[str, Any] = {"faces": bench_faces(faces_per_size=faces_per_size),
-                           "plates": bench_plates(n_frames=plates)}
-    if via_serve:
-        raycluster.connect()
-        out["faces_serve"] = bench_faces_serve(faces_per_size=faces_per_size)
+    with contextlib.redirect_stdout(sys.stderr):  # the benches' own prints go to stderr: stdout holds one document
+        out: dict[str, Any] = {"faces": bench_faces(faces_per_size=faces_per_size),
+                               "plates": bench_plates(n_frames=plates)}
+        if via_serve:
+            raycluster.connect()
+            out["faces_serve"] = bench_faces_serve(faces_per_size=faces_per_size)
     emit_bench("serve", out, t0)
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cluster.cli.bench import emit_bench
+from cluster.cli.common import fail
 
 app = typer.Typer(help="Recognition quality on labelled data (face ROC, plate accuracy per degradation).",
                   no_args_is_help=True)
@@ -29,14 +31,27 @@ def quality_faces(
 
 
 @app.command("plates")
-def quality_plates(n: Annotated[int, typer.Option(help="Plates per degradation level.")] = 50,
+def quality_plates(n: Annotated[int, typer.Option(help="Plates per degradation level.")] = 100,
                    seed: Annotated[int, typer.Option()] = 10_000,
-                   scenes: Annotated[bool, typer.Option(help="Also read plates composited into street scenes.")] = True
+                   scenes: Annotated[bool, typer.Option(help="Also read plates composited into street scenes.")] = True,
+                   engines: Annotated[str, typer.Option(help="Comma-separated OCR engines.")] = "model,tesseract",
+                   images: Annotated[Path | None, typer.Option(help="Folder of real labelled photos.")] = None,
+                   labels: Annotated[Path | None, typer.Option(help="CSV: file,plate (with --images).")] = None,
                    ) -> None:
-    """Whole-plate exact and per-character accuracy per degradation level on rendered Thai plates."""
-    from serve.plate.evaluate import evaluate_plates, markdown_table
+    """Per engine, plate type and level: whole plate, registration, province, character accuracy (held-out
+    fonts and backgrounds); or, with --images/--labels, the same on your own labelled photos."""
+    from serve.plate.evaluate import LabelsError, evaluate_images, evaluate_plates, markdown_table
 
     t0 = time.monotonic()
-    res = evaluate_plates(n=n, seed=seed, scenes=scenes)
+    names = tuple(e.strip() for e in engines.split(",") if e.strip())
+    if (images is None) != (labels is None):
+        fail("give both --images DIR and --labels CSV (columns file,plate), or neither")
+    try:
+        if images is not None and labels is not None:
+            emit_bench("quality-plates-images", evaluate_images(images, labels, names), t0)
+            return
+        res = evaluate_plates(n=n, seed=seed, scenes=scenes, engines=names)
+    except (LabelsError, ValueError) as e:
+        fail(e)
     res["markdown"] = markdown_table(res)
     emit_bench("quality-plates", res, t0)

@@ -4,7 +4,8 @@ One replica holds one :class:`~serve.plate.service.PlateService`; the OCR engine
 the replica constructor, never pickled from the driver. Single-frame ``read`` calls from camera actors or the
 HTTP ingress are grouped by ``@serve.batch`` (up to ``max_batch_size`` frames, waiting at most
 ``batch_wait_timeout_s``) into one batched OCR call. ``max_ongoing_requests`` is kept >= ``max_batch_size``.
-``num_gpus`` is configurable so the PaddleOCR engine can run on GPU nodes (Tesseract is CPU-only).
+``num_gpus`` is configurable so the PaddleOCR engine can run on GPU nodes (the learned engine and Tesseract run
+on CPU).
 
 The hotlist lives in a file (plus the evidence bucket with ``use_store``); every replica loads it and picks up
 changes made by others on its next batch (file mtime check). Changes made through this deployment are audited.
@@ -167,10 +168,11 @@ class PlateDeployment:
 
     def hotlist_add(self, plate: str, reason: str, actor: str, expires_at: datetime | None = None,
                     max_distance: float = DEFAULT_MAX_DISTANCE, entry_id: str | None = None,
-                    note: str = "", list_name: str | None = None) -> HotlistEntry:
+                    note: str = "", list_name: str | None = None,
+                    vehicle: Literal["car", "motorcycle"] | None = None) -> HotlistEntry:
         """Hot-list a plate (text such as '1กข 1234 ภูเก็ต'); audited. Raises HotlistError on bad input."""
         return self._hotlist(list_name).add(plate, reason, actor, expires_at=expires_at, max_distance=max_distance,
-                                            entry_id=entry_id, note=note)
+                                            entry_id=entry_id, note=note, vehicle=vehicle)
 
     def hotlist_remove(self, entry_id: str, actor: str, reason: str = "", list_name: str | None = None) -> HotlistEntry:
         """Remove an entry; audited. Raises HotlistError when unknown."""

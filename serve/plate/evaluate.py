@@ -1,99 +1,129 @@
-"""Plate OCR quality per degradation level on rendered plates with ground truth.
+"""Plate reading quality per engine, plate type and degradation level, on held-out renders or real photos.
 
-For each level (clean, mild, moderate, severe) :func:`evaluate_plates` renders ``n`` plates (deterministic
-seeds), reads them through :class:`~serve.plate.service.PlateService` and reports:
+:func:`evaluate_plates` renders ``n`` plates per level (deterministic seeds) with the **held-out** font families
+and backgrounds (:mod:`serve.plate.fonts`, :mod:`serve.plate.backgrounds`: never seen in training), reads them
+with each engine through :class:`~serve.plate.service.PlateService` (the real service path: candidates,
+rectification, verification) and reports, per engine, level and plate type:
 
-- ``exact``: whole-plate exact accuracy (category, letters, number and snapped province all right);
-- ``registration_exact``: first line exactly right (what the hotlist matches on);
-- ``char_accuracy``: per-character accuracy, 1 - (sum of edit distances) / (sum of truth lengths), over the
-  registration (without spaces) and the province line (after snapping; an unread line counts all its
-  characters wrong);
-- ``confusions``: the most frequent (printed, read) letter substitutions, which justify the hotlist's
-  look-alike pairs;
-- with ``scenes=True`` also the same on full street scenes (localisation + OCR) and the found rate.
+- ``exact``: whole plate right (registration and second line: province or region);
+- ``registration_exact``: registration right (what the hotlist matches on);
+- ``province_exact``: second line right;
+- ``char_accuracy``: 1 - (sum of edit distances) / (sum of truth lengths) over registration and second line
+  (an unread plate counts all its characters wrong);
+- ``confusions``: the most frequent (printed, read) registration character substitutions;
+- with ``scenes=True`` the same on whole street scenes (localisation included) and the found rate.
 
-Run: ``python -m serve.plate.evaluate --n 50 --scenes --localisers --out plate-eval.json`` (prints markdown
-tables; ``--localisers`` adds the contour vs Haar cascade comparison on rendered scenes).
+:func:`evaluate_images` scores any folder of real, labelled photos (``--images DIR --labels CSV``), so a police
+team can check the reader on its own cameras.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import csv
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from serve.plate.distance import levenshtein
-from serve.plate.parse import Plate
+from serve.plate.parse import Plate, PlateParseError, parse_plate
 from serve.plate.render import LEVELS, render_plate, render_scene
-from serve.plate.service import PlateRead, PlateService
+from serve.plate.service import PlateRead, PlateService, PlateServiceConfig
+
+DEFAULT_ENGINES = ("model", "tesseract")
 
 
-def _score(truth: Plate, read: PlateRead | None) -> tuple[bool, bool, int, int]:
-    """(exact, registration exact, character errors, characters) of one read against the truth."""
-    t_reg, t_prov = truth.key, truth.province or ""
+def score(truth: Plate, read: PlateRead | None) -> tuple[bool, bool, bool, int, int]:
+    """(whole exact, registration exact, second line exact, character errors, characters) of one read."""
+    t_reg, t_l2 = truth.key, truth.line2 or ""
+    n = len(t_reg) + len(t_l2)
     if read is None:
-        return False, False, len(t_reg) + len(t_prov), len(t_reg) + len(t_prov)
+        return False, False, False, n, n
     p = read.plate
     if p is not None:
-        r_reg, r_prov = p.key, p.province or ""
+        r_reg, r_l2 = p.key, p.line2 or ""
     else:
         reg_line = read.text.split("\n", 1)[0]
-        r_reg, r_prov = "".join(reg_line.split()), ""
-    errs = levenshtein(r_reg, t_reg) + levenshtein(r_prov, t_prov)
-    return p == truth, p is not None and p.key == truth.key, errs, len(t_reg) + len(t_prov)
+        r_reg, r_l2 = "".join(c for c in reg_line if not c.isspace() and c != "-"), ""
+    reg_ok, l2_ok = r_reg == t_reg, r_l2 == t_l2
+    return reg_ok and l2_ok, reg_ok, l2_ok, levenshtein(r_reg, t_reg) + levenshtein(r_l2, t_l2), n
 
 
 def _confusions(pairs: list[tuple[Plate, PlateRead | None]]) -> list[tuple[str, str, int]]:
     """(printed, read, count) of character substitutions in same-length registration reads, most first."""
-    from collections import Counter
-
     c: Counter[tuple[str, str]] = Counter()
     for truth, rd in pairs:
         if rd is None or rd.plate is None or len(rd.plate.key) != len(truth.key):
             continue
         c.update((a, b) for a, b in zip(truth.key, rd.plate.key, strict=True) if a != b)
-    return [(a, b, n) for (a, b), n in c.most_common(15)]
+    return [(a, b, k) for (a, b), k in c.most_common(10)]
 
 
-def _summary(rows: list[tuple[bool, bool, int, int]], seconds: float) -> dict[str, Any]:
+def summarise(rows: list[tuple[bool, bool, bool, int, int]], seconds: float = 0.0) -> dict[str, Any]:
+    """Rates over scored rows (see :func:`score`)."""
     n = len(rows)
-    errs, chars = sum(r[2] for r in rows), sum(r[3] for r in rows)
+    if not n:
+        return {"n": 0}
+    errs, chars = sum(r[3] for r in rows), sum(r[4] for r in rows)
     return {"n": n, "exact": round(sum(r[0] for r in rows) / n, 4),
             "registration_exact": round(sum(r[1] for r in rows) / n, 4),
-            "char_accuracy": round(max(0.0, 1 - errs / chars), 4), "seconds_per_plate": round(seconds / n, 4)}
+            "province_exact": round(sum(r[2] for r in rows) / n, 4),
+            "char_accuracy": round(max(0.0, 1 - errs / max(1, chars)), 4),
+            "seconds_per_plate": round(seconds / n, 4)}
 
 
-def evaluate_plates(n: int = 50, levels: tuple[str, ...] = LEVELS, seed: int = 10_000, scenes: bool = False,
-                    service: PlateService | None = None, batch: int = 16) -> dict[str, Any]:
-    """Accuracy per level on ``n`` rendered plate crops (and scenes with ``scenes``); a JSON-able dict."""
-    svc = service or PlateService()
-    out: dict[str, Any] = {"engine": svc.engine.name, "localiser": svc.localiser.name, "n": n, "seed": seed,
-                           "crops": {}, "scenes": {}}
-    for level in levels:
-        rendered = [render_plate(seed + i, level) for i in range(n)]
-        t0 = time.perf_counter()
-        reads: list[PlateRead | None] = []
-        for i in range(0, n, batch):
-            reads += svc.read_crops([r.image for r in rendered[i: i + batch]])
-        out["crops"][level] = _summary([_score(r.plate, rd) for r, rd in zip(rendered, reads, strict=True)],
-                                       time.perf_counter() - t0)
-        out["crops"][level]["confusions"] = _confusions([(r.plate, rd) for r, rd in zip(rendered, reads, strict=True)])
-        if scenes:
-            sc = [render_scene(seed + i, level) for i in range(n)]
+def _best(reads: list[PlateRead], truth: Plate) -> PlateRead | None:
+    """The read of ``truth`` among a frame's reads: an exact one, else the closest registration, else None."""
+    if not reads:
+        return None
+    return min(reads, key=lambda r: levenshtein(r.plate.key if r.plate else "", truth.key))
+
+
+def _service(engine: str) -> PlateService:
+    return PlateService(PlateServiceConfig(engine=engine))
+
+
+def evaluate_plates(n: int = 100, levels: tuple[str, ...] = LEVELS, seed: int = 10_000, scenes: bool = False,
+                    engines: tuple[str, ...] = DEFAULT_ENGINES, fonts: str = "heldout", batch: int = 16,
+                    services: dict[str, PlateService] | None = None) -> dict[str, Any]:
+    """Accuracy per engine, level and plate type on ``n`` rendered crops per level (and scenes); JSON-able."""
+    out: dict[str, Any] = {"n": n, "seed": seed, "fonts": fonts, "levels": list(levels), "engines": {}}
+    crops = {lv: [render_plate(seed + i, lv, fonts=fonts) for i in range(n)] for lv in levels}  # type: ignore[arg-type]
+    scs = {lv: [render_scene(seed + i, lv, fonts=fonts) for i in range(n)] for lv in levels} if scenes else {}  # type: ignore[arg-type]
+    for name in engines:
+        svc = (services or {}).get(name) or _service(name)
+        res: dict[str, Any] = {"crops": {}, "scenes": {}, "localiser": svc.localiser.name}
+        for lv in levels:
+            rendered = crops[lv]
             t0 = time.perf_counter()
-            found = 0
-            rows = []
+            reads: list[PlateRead | None] = []
             for i in range(0, n, batch):
-                chunk = sc[i: i + batch]
-                for s, rr in zip(chunk, svc.read([s.image for s in chunk]), strict=True):
-                    best = next((r for r in rr if r.plate == s.plate), None) or (rr[0] if rr else None)
-                    found += any(_iou(r.box, s.box) > 0.5 for r in rr)
-                    rows.append(_score(s.plate, best))
-            summ = _summary(rows, time.perf_counter() - t0)
-            summ["found"] = round(found / n, 4)
-            out["scenes"][level] = summ
+                reads += svc.read_crops([r.image for r in rendered[i: i + batch]])
+            secs = time.perf_counter() - t0
+            rows = [score(r.plate, rd) for r, rd in zip(rendered, reads, strict=True)]
+            summ = summarise(rows, secs)
+            by_type: dict[str, list[tuple[bool, bool, bool, int, int]]] = {}
+            for r, row in zip(rendered, rows, strict=True):
+                by_type.setdefault(r.style, []).append(row)
+            summ["per_type"] = {t: summarise(v) for t, v in sorted(by_type.items())}
+            summ["confusions"] = _confusions([(r.plate, rd) for r, rd in zip(rendered, reads, strict=True)])
+            res["crops"][lv] = summ
+            if scenes:
+                t0 = time.perf_counter()
+                found = 0
+                srows = []
+                for i in range(0, n, batch):
+                    chunk = scs[lv][i: i + batch]
+                    for s, rr in zip(chunk, svc.read([s.image for s in chunk]), strict=True):
+                        found += any(_iou(r.box, s.box) > 0.5 for r in rr)
+                        srows.append(score(s.plate, _best(rr, s.plate)))
+                ssum = summarise(srows, time.perf_counter() - t0)
+                ssum["found"] = round(found / n, 4)
+                res["scenes"][lv] = ssum
+        out["engines"][name] = res
     return out
 
 
@@ -105,64 +135,96 @@ def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     return inter / union if union else 0.0
 
 
-def compare_localisers(n: int = 30, levels: tuple[str, ...] = LEVELS, seed: int = 20_000) -> dict[str, Any]:
-    """Found rate (IoU > 0.6 with the true plate box) and false candidates per frame of each localiser."""
-    from serve.plate.localise import make_localiser
+class LabelsError(ValueError):
+    """The labels CSV or the image folder is unusable; the message says what is wrong and what is expected."""
 
-    out: dict[str, Any] = {}
-    scenes = {lv: [render_scene(seed + i, lv) for i in range(n)] for lv in levels}
-    for name in ("contour", "cascade"):
-        loc = make_localiser(name)
-        out[name] = {}
-        for lv, scs in scenes.items():
-            found = false = 0
-            t0 = time.perf_counter()
-            for s in scs:
-                cands = loc.locate(s.image)
-                hit = [c for c in cands if _iou(c.box, s.box) > 0.6]
-                found += bool(hit)
-                false += len(cands) - len(hit)
-            out[name][lv] = {"found": round(found / n, 3), "false_per_frame": round(false / n, 2),
-                             "seconds_per_frame": round((time.perf_counter() - t0) / n, 4)}
+
+def read_labels(labels: Path) -> list[tuple[str, Plate]]:
+    """(file name, plate) rows of a labels CSV.
+
+    Columns: ``file`` and either ``plate`` (e.g. ``กข 1234 กรุงเทพมหานคร`` or two lines) or ``registration`` with an
+    optional ``province``. UTF-8 (with or without BOM). Raises LabelsError naming the row that does not parse.
+    """
+    if not labels.is_file():
+        raise LabelsError(f"labels file {labels} does not exist: give a CSV with columns file,plate "
+                          "(or file,registration,province)")
+    with open(labels, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise LabelsError(f"{labels} has no rows: expected a header file,plate and one row per photo")
+    cols = set(rows[0])
+    if "file" not in cols or not ({"plate"} <= cols or {"registration"} <= cols):
+        raise LabelsError(f"{labels} has columns {sorted(cols)}: expected file and plate "
+                          "(or file, registration and optionally province)")
+    from serve.plate.hotlist import HotlistError, _parse_entry_text
+
+    out = []
+    for i, r in enumerate(rows, start=2):
+        text = r.get("plate") or f"{r.get('registration', '')}\n{r.get('province', '') or ''}".strip()
+        try:
+            plate = _parse_entry_text(text) if "\n" not in text else parse_plate(text)
+        except (HotlistError, PlateParseError, ValueError) as e:
+            raise LabelsError(f"{labels} line {i}: {e}") from e
+        out.append((r["file"], plate))
+    return out
+
+
+def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAULT_ENGINES,
+                    services: dict[str, PlateService] | None = None) -> dict[str, Any]:
+    """Score each engine on a folder of real photos labelled in ``labels`` (see :func:`read_labels`).
+
+    A photo that cannot be read, or that makes the service raise, counts as a miss and is listed under
+    ``errors`` (the evaluation never stops on one bad photo).
+    """
+    if not images.is_dir():
+        raise LabelsError(f"image folder {images} does not exist")
+    rows = read_labels(labels)
+    missing = [f for f, _ in rows if not (images / f).is_file()]
+    if missing:
+        raise LabelsError(f"{len(missing)} labelled file(s) are not in {images}: {', '.join(missing[:5])}")
+    out: dict[str, Any] = {"images": str(images), "labels": str(labels), "n": len(rows), "engines": {}}
+    for name in engines:
+        svc = (services or {}).get(name) or _service(name)
+        scored, per_photo, errors = [], [], []
+        t0 = time.perf_counter()
+        for f, truth in rows:
+            img = cv2.imdecode(np.fromfile(str(images / f), np.uint8), cv2.IMREAD_COLOR)
+            try:
+                if img is None:
+                    raise ValueError("not a decodable image")
+                reads = svc.read([img])[0]
+            except Exception as e:  # one bad photo is a miss, not the end of the evaluation
+                errors.append({"file": f, "error": f"{type(e).__name__}: {e}"})
+                reads = []
+            best = _best(reads, truth)
+            s = score(truth, best)
+            scored.append(s)
+            per_photo.append({"file": f, "truth": truth.text, "read": best.plate.text if best and best.plate else
+                              (best.text if best else None), "exact": s[0], "registration_exact": s[1],
+                              "plates_found": len(reads)})
+        res = summarise(scored, time.perf_counter() - t0)
+        res["errors"] = errors
+        res["photos"] = per_photo
+        out["engines"][name] = res
     return out
 
 
 def markdown_table(result: dict[str, Any]) -> str:
-    """The evaluation as a markdown table (one row per input kind and level)."""
-    lines = [f"Plate OCR on rendered Thai plates (engine {result['engine']}, localiser {result['localiser']}, "
-             f"n={result['n']} per level, seed {result['seed']})", "",
-             "| input | level | exact plate | exact registration | char accuracy | found | s/plate |",
-             "|---|---|---|---|---|---|---|"]
-    for kind in ("crops", "scenes"):
-        for level, r in result[kind].items():
-            found = f"{r['found']:.0%}" if "found" in r else "-"
-            lines.append(f"| {kind} | {level} | {r['exact']:.0%} | {r['registration_exact']:.0%} | "
-                         f"{r['char_accuracy']:.1%} | {found} | {r['seconds_per_plate']:.3f} |")
+    """The rendered-set evaluation as a markdown table: one row per engine, input, level and plate type."""
+    lines = [f"Plate reading on rendered Thai plates ({result['fonts']} fonts and backgrounds, n={result['n']} "
+             f"per level, seed {result['seed']})", "",
+             "| engine | input | level | type | n | whole plate | registration | province | char accuracy | "
+             "found | s/plate |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for eng, res in result["engines"].items():
+        for kind in ("crops", "scenes"):
+            for level, r in res[kind].items():
+                rows = [("all", r), *r.get("per_type", {}).items()]
+                for t, v in rows:
+                    if not v.get("n"):
+                        continue
+                    found = f"{r['found']:.0%}" if "found" in r and t == "all" else "-"
+                    secs = f"{r['seconds_per_plate']:.4f}" if t == "all" else "-"
+                    lines.append(f"| {eng} | {kind} | {level} | {t} | {v['n']} | {v['exact']:.1%} | "
+                                 f"{v['registration_exact']:.1%} | {v['province_exact']:.1%} | "
+                                 f"{v['char_accuracy']:.1%} | {found} | {secs} |")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """CLI: evaluate, write JSON (``--out``) and print the markdown table."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=50)
-    ap.add_argument("--seed", type=int, default=10_000)
-    ap.add_argument("--scenes", action="store_true")
-    ap.add_argument("--localisers", action="store_true", help="also compare the contour and cascade localisers")
-    ap.add_argument("--out", type=Path)
-    a = ap.parse_args(argv)
-    res = evaluate_plates(n=a.n, seed=a.seed, scenes=a.scenes)
-    res["markdown"] = markdown_table(res)
-    if a.localisers:
-        res["localisers"] = compare_localisers(n=a.n)
-        rows = ["", "| localiser | level | found | false/frame | s/frame |", "|---|---|---|---|---|"]
-        for name, per in res["localisers"].items():
-            rows += [f"| {name} | {lv} | {r['found']:.0%} | {r['false_per_frame']} | {r['seconds_per_frame']} |"
-                     for lv, r in per.items()]
-        res["markdown"] += "\n" + "\n".join(rows)
-    if a.out:
-        a.out.write_text(json.dumps(res, ensure_ascii=False, indent=1))
-    print(res["markdown"])
-
-
-if __name__ == "__main__":
-    main()

@@ -4,8 +4,10 @@ Matching compares registrations (category + letters + number) with
 :func:`serve.plate.distance.weighted_distance`, where swapping one letter of a look-alike pair (ผ/ฝ, ฎ/ฏ,
 ข/ช, ...) costs 0.5 and any other edit 1. Each entry carries its own ``max_distance``: the default 0.5
 accepts one look-alike misread and rejects two look-alike misreads or any other single error; an urgent
-entry can allow 1.0. When both the entry and the read know the province they must agree; a read whose
-province line was unreadable can still match (flagged ``province_checked=False``).
+entry can allow 1.0. When both the entry and the read know the second line (province or region, e.g. เบตง) they
+must agree (a region agrees with the province it lies in); a read whose second line was unreadable can still match
+(flagged ``province_checked=False``). When both know the vehicle type (car / motorcycle) it must agree too, so the
+same registration on a car and on a motorcycle are told apart.
 
 Every change (add, remove, expiry purge) is appended to the shared audit log (:mod:`serve.audit`) before it
 takes effect (write-ahead: a failed audit write changes nothing). The list
@@ -33,7 +35,8 @@ from serve.audit import AuditLog, write_ahead
 from serve.errors import ConflictError, NotFoundError
 from serve.ids import RecordId
 from serve.plate.distance import weighted_distance
-from serve.plate.parse import Plate, parse_plate
+from serve.plate.parse import Plate, Vehicle, parse_plate
+from serve.plate.provinces import REGIONS
 
 DEFAULT_MAX_DISTANCE = 0.5
 
@@ -183,13 +186,19 @@ class Hotlist:
 
     # ---- changes (audited) -------------------------------------------------------------------
     def add(self, plate: Plate | str, reason: str, actor: str, expires_at: datetime | None = None,
-            max_distance: float = DEFAULT_MAX_DISTANCE, entry_id: str | None = None, note: str = "") -> HotlistEntry:
-        """Hot-list a plate (a Plate or text like '1กข 1234 ภูเก็ต' / '1กข 1234\\nภูเก็ต'); audited as 'add'.
+            max_distance: float = DEFAULT_MAX_DISTANCE, entry_id: str | None = None, note: str = "",
+            vehicle: Vehicle | None = None) -> HotlistEntry:
+        """Hot-list a plate (a Plate or text like '1กข 1234 ภูเก็ต', 'กขค 123 เบตง', '32-0394 สงขลา'); audited.
 
-        Raises HotlistError for an unparsable plate, a duplicate id or an expiry in the past.
+        ``vehicle`` ('car' / 'motorcycle') restricts matches to reads of that vehicle type (reads of unknown
+        type still match). Raises HotlistError for an unparsable plate, a duplicate id or an expiry in the past.
         """
         if isinstance(plate, str):
             plate = _parse_entry_text(plate)
+        if vehicle is not None:
+            if vehicle not in ("car", "motorcycle"):
+                raise HotlistError(f"vehicle must be 'car' or 'motorcycle', got {vehicle!r}")
+            plate = plate.model_copy(update={"vehicle": vehicle})
         now = self.clock()
         if expires_at is not None and expires_at.tzinfo is not None and expires_at <= now:
             raise HotlistError(f"expires_at {expires_at.isoformat()} is already past; give a future UTC time")
@@ -203,7 +212,7 @@ class Hotlist:
             except ValueError as e:
                 raise HotlistError(f"invalid hotlist entry: {e}") from e
             with write_ahead(self.audit, actor, "hotlist.add", eid, undo=self._undo(), details={
-                    "plate": plate.text, "reason": reason, "max_distance": max_distance,
+                    "plate": plate.text, "vehicle": plate.vehicle, "reason": reason, "max_distance": max_distance,
                     "expires_at": expires_at.isoformat() if expires_at else None}):
                 self._entries[eid] = entry
                 self._save()
@@ -270,7 +279,8 @@ class Hotlist:
     def match(self, plate: Plate, now: datetime | None = None) -> list[HotlistMatch]:
         """Active entries within their ``max_distance`` of ``plate``, closest first.
 
-        Expired entries never match. A province disagreement (both known) rejects the entry.
+        Expired entries never match. A second-line (province / region) or vehicle-type disagreement, both
+        sides known, rejects the entry.
         """
         now = now or self.clock()
         out: list[HotlistMatch] = []
@@ -279,13 +289,20 @@ class Hotlist:
         for e in entries:
             if e.expired(now):
                 continue
-            checked = e.plate.province is not None and plate.province is not None
-            if checked and e.plate.province != plate.province:
+            checked = e.plate.line2 is not None and plate.line2 is not None
+            if checked and not _same_line2(e.plate.line2, plate.line2):
+                continue
+            if e.plate.vehicle and plate.vehicle and e.plate.vehicle != plate.vehicle:
                 continue
             d = weighted_distance(plate.key, e.plate.key)
             if d <= e.max_distance + 1e-9:
                 out.append(HotlistMatch(entry=e, distance=d, exact=d == 0, province_checked=checked))
         return sorted(out, key=lambda m: m.distance)
+
+
+def _same_line2(a: str | None, b: str | None) -> bool:
+    """Whether two second lines agree: equal, or a region line and the province it lies in (เบตง, ยะลา)."""
+    return a == b or REGIONS.get(a or "") == b or REGIONS.get(b or "") == a
 
 
 def _parse_entry_text(text: str) -> Plate:

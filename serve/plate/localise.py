@@ -1,36 +1,64 @@
-"""Find Thai plates in a frame and rectify them to the canonical layout the OCR engines read.
+"""Find Thai plates in a photo and rectify them for the OCR engines: cheap candidates, verified by the reader.
 
-Two localisers share one output type, :class:`PlateCandidate`:
+Candidates come cheaply and in numbers; the recogniser decides (:class:`~serve.plate.service.PlateService` keeps
+only reads that pass the plate grammar with a confidence above the engine's threshold, which was chosen on the
+rendered validation set). So a localiser's job is recall, and grilles, badges and signs are dropped later.
 
-- :class:`ContourLocaliser` (default): edges → contours → convex quadrilaterals with a plate's aspect
-  ratio (34 × 15 cm ≈ 2.27, allowing perspective), kept only when the rectified registration line holds
-  2-9 glyph-sized dark blobs on a light plate. Gives the plate's four corners, so perspective is undone.
-- :class:`CascadeLocaliser`: OpenCV's Haar plate cascade (``haarcascade_russian_plate_number.xml``,
-  shipped in OpenCV 4 wheels), trained on one-line Russian plates; it returns axis-aligned boxes only, and
-  the contour step then looks for the quad inside each box. Measured on rendered scenes it finds far fewer
-  two-line Thai plates (see :mod:`serve.plate.evaluate`), so it is an option, not the default.
+:class:`ContourLocaliser` (default, ``contour``):
+
+1. a photo larger than ``work_max_side`` (1600 px) is searched on a downscaled copy (a 50 MP phone photo takes
+   the same time as a 2 MP one) and the quads are mapped back, so the plate is rectified from the full-resolution
+   pixels;
+2. **edge quads**: Canny at two thresholds -> contours -> convex quadrilaterals with the aspect of a car plate
+   (34 × 15 cm ≈ 2.27) or a motorcycle plate (22 × 17 cm ≈ 1.29), allowing perspective;
+3. **text clusters**: dark strokes on a light plate (black-hat morphology), joined into lines and stacked lines,
+   whose box has a plate's aspect: plates whose edge does not stand out (a white plate on a white car);
+4. **the whole image and its centre**: for close-ups and crops where the plate fills the frame;
+5. a contrast test (a plate has dark print on a light ground), overlap suppression, best-first order.
+
+Each candidate carries its layout guess (``car`` / ``motorcycle`` from the aspect), which sets the rectified size.
+:class:`CascadeLocaliser` (``cascade``): OpenCV's Haar plate cascade (one-line Russian plates) refined by the
+contour step; kept as an option. Localisers are built by name with :func:`make_localiser` from
+:data:`LOCALISER_REGISTRY`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
-from serve.plate.ocr import RECT_H, RECT_W, binarise, line_crop
-
-ASPECT_RANGE = (1.5, 3.4)
+RECT_W, RECT_H = 340, 150
+"""Size of a rectified car plate handed to engines (half the renderer's canonical canvas, same layout)."""
+MOTO_RECT_W, MOTO_RECT_H = 220, 170
+"""Size of a rectified motorcycle plate (22 × 17 cm)."""
+CAR_ASPECT, MOTO_ASPECT = 680 / 300, 440 / 340
+ASPECT_RANGE = (1.0, 3.6)
+MOTO_MAX_ASPECT = 1.75
+"""Quads narrower than this (width / height) are read as motorcycle plates."""
 
 
 @dataclass
 class PlateCandidate:
-    """A located plate: corners (TL, TR, BR, BL) in frame pixels, its bounding box and a plate-ness score."""
+    """A located plate: corners (TL, TR, BR, BL) in image pixels, its box, a score in 0..1 and its layout guess."""
 
     quad: np.ndarray  # (4, 2) float32
     box: tuple[int, int, int, int]  # x0, y0, x1, y1
     score: float
+    kind: str = "car"  # "car" or "motorcycle"
+
+
+class Localiser(Protocol):
+    """Anything with a name that turns an image into plate candidates."""
+
+    name: str
+
+    def locate(self, image: np.ndarray) -> list[PlateCandidate]:
+        """Plate candidates in a BGR image, best first."""
 
 
 def order_corners(pts: np.ndarray) -> np.ndarray:
@@ -41,28 +69,39 @@ def order_corners(pts: np.ndarray) -> np.ndarray:
 
 
 READ_PAD = 0.0
-"""Context ring (fraction of the canvas) kept around a located quad when rectifying for OCR. Measured on 40
-rendered plates per level: 0.02 lost more (moderate crops 50% -> 38% exact) than it gained, so none."""
+"""Context ring (fraction of the canvas) kept around a located quad when rectifying for OCR."""
 
 
-def rectify(image: np.ndarray, quad: np.ndarray, pad: float = 0.0) -> np.ndarray:
-    """Warp the plate at ``quad`` to the canonical ``RECT_H`` × ``RECT_W`` layout (cubic upsampling).
+def quad_aspect(quad: np.ndarray) -> float:
+    """Width / height of a quad (mean of opposite sides); 0 for a degenerate quad."""
+    q = np.asarray(quad, np.float32)
+    w = (np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
+    h = (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
+    return float(w / h) if h > 0 else 0.0
+
+
+def kind_of(quad: np.ndarray) -> str:
+    """'motorcycle' for a quad with a motorcycle plate's aspect, else 'car'."""
+    return "motorcycle" if 0 < quad_aspect(quad) < MOTO_MAX_ASPECT else "car"
+
+
+def rectify(image: np.ndarray, quad: np.ndarray, pad: float = 0.0, kind: str | None = None) -> np.ndarray:
+    """Warp the plate at ``quad`` to the canonical canvas (car ``RECT_H`` × ``RECT_W``, motorcycle ``MOTO_RECT_H``
+    × ``MOTO_RECT_W``; ``kind`` defaults to the quad's aspect). Shrinking is area-filtered, enlarging cubic.
 
     With ``pad`` > 0 the quad maps to the canvas inset by that fraction, keeping a ring of context.
     """
-    px, py = pad * RECT_W, pad * RECT_H
-    dst = np.float32([[px, py], [RECT_W - px, py], [RECT_W - px, RECT_H - py], [px, RECT_H - py]])
-    m = cv2.getPerspectiveTransform(order_corners(quad), dst)
-    return cv2.warpPerspective(image, m, (RECT_W, RECT_H), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-
-
-def glyph_count(rect: np.ndarray) -> int:
-    """How many glyph-sized dark blobs the rectified registration line holds (plates have 2-7)."""
-    b = binarise(line_crop(rect, "registration"), 48)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(255 - b, connectivity=8)
-    h = b.shape[0] - 20
-    return int(sum(1 for i in range(1, n) if 0.35 * h <= stats[i, cv2.CC_STAT_HEIGHT] <= 1.0 * h
-                   and stats[i, cv2.CC_STAT_WIDTH] <= 0.6 * h * 2))
+    kind = kind or kind_of(quad)
+    w, h = (MOTO_RECT_W, MOTO_RECT_H) if kind == "motorcycle" else (RECT_W, RECT_H)
+    q = order_corners(quad)
+    qw = float(np.linalg.norm(q[1] - q[0]))
+    k = max(1, min(4, int(qw / w)))  # warp at k x the output size, then area-resize: no aliasing on big photos
+    px, py = pad * w * k, pad * h * k
+    dst = np.float32([[px, py], [w * k - px, py], [w * k - px, h * k - py], [px, h * k - py]])
+    m = cv2.getPerspectiveTransform(q, dst)
+    out = cv2.warpPerspective(image, m, (w * k, h * k), flags=cv2.INTER_CUBIC if k == 1 else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+    return out if k == 1 else cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -73,26 +112,44 @@ def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _box(q: np.ndarray) -> tuple[int, int, int, int]:
+    x0, y0 = np.floor(q.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(q.max(axis=0)).astype(int)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def normalise_scores(cands: list[PlateCandidate]) -> None:
+    """Scale scores to 0..1 by the largest, in place; all-zero (or no) scores stay as they are (never divides by 0)."""
+    top = max((c.score for c in cands), default=0.0)
+    if top > 0:
+        for c in cands:
+            c.score = round(c.score / top, 4)
+
+
 class ContourLocaliser:
-    """Edge/contour plate finder returning perspective quads (see module docstring)."""
+    """Edge quads + text clusters + whole image, on a downscaled copy of big photos (see the module docstring)."""
 
     name = "contour"
 
-    def __init__(self, min_width: int = 40, max_candidates: int = 5, min_contrast: float = 45.0) -> None:
-        """``min_width``: smallest plate width in pixels worth reading; ``max_candidates`` per frame;
-        ``min_contrast``: least grey-level spread (5th-95th percentile) of a plate's print."""
+    def __init__(self, min_width: int = 40, max_candidates: int = 12, min_contrast: float = 35.0,
+                 work_max_side: int = 1600, whole_image: bool = True) -> None:
+        """``min_width``: smallest plate width in pixels (of the searched copy) worth reading; ``max_candidates``
+        per image; ``min_contrast``: least grey-level spread (5th-95th percentile) of a plate; ``work_max_side``:
+        longer side of the copy searched; ``whole_image``: also propose the whole image and its centre."""
         self.min_width = min_width
         self.min_contrast = min_contrast
         self.max_candidates = max_candidates
+        self.work_max_side = work_max_side
+        self.whole_image = whole_image
 
-    def _quads(self, gray: np.ndarray) -> list[np.ndarray]:
+    def _edge_quads(self, gray: np.ndarray) -> list[np.ndarray]:
         quads: list[np.ndarray] = []
         for lo, hi in ((50, 150), (20, 60)):
             edges = cv2.Canny(gray, lo, hi)
             edges = cv2.dilate(edges, np.ones((2, 2), np.uint8))
             contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
             for c in contours:
-                if cv2.contourArea(c) < (self.min_width ** 2) / 3.4:
+                if cv2.contourArea(c) < (self.min_width ** 2) / 3.6:
                     continue
                 (_, _), (rw, rh), _ = rect = cv2.minAreaRect(c)
                 if min(rw, rh) < 1:
@@ -105,40 +162,70 @@ class ContourLocaliser:
                     continue
                 approx = cv2.approxPolyDP(hull, 0.04 * cv2.arcLength(hull, True), True)
                 pts = approx.reshape(-1, 2) if len(approx) == 4 else cv2.boxPoints(rect)
-                quads.append(order_corners(pts))
+                q = order_corners(pts)
+                if ASPECT_RANGE[0] <= quad_aspect(q) <= ASPECT_RANGE[1]:
+                    quads.append(q)
         return quads
 
-    def locate(self, image: np.ndarray) -> list[PlateCandidate]:
-        """Plate candidates in a BGR frame, best first, overlapping duplicates removed."""
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    def _text_quads(self, gray: np.ndarray) -> list[np.ndarray]:
+        """Boxes of dark-print clusters with a plate's aspect (lines of glyphs, stacked)."""
         h, w = gray.shape
+        out: list[np.ndarray] = []
+        for k in sorted({max(7, (min(h, w) // 24) | 1), max(7, (min(h, w) // 10) | 1)}):
+            bh = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+            _, b = cv2.threshold(bh, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+            if (b > 0).mean() > 0.3:
+                continue
+            b = cv2.morphologyEx(b, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, max(3, k // 2))))
+            contours, _ = cv2.findContours(b, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            for c in contours:
+                x, y, bw, bh_ = cv2.boundingRect(c)
+                if bw < self.min_width * 0.8 or bh_ < 8 or not 0.9 <= bw / bh_ <= 4.5:
+                    continue
+                fill = cv2.contourArea(c) / float(bw * bh_)
+                if fill < 0.35:
+                    continue
+                mx, my = 0.08 * bw, 0.12 * bh_
+                out.append(np.float32([[x - mx, y - my], [x + bw + mx, y - my], [x + bw + mx, y + bh_ + my],
+                                       [x - mx, y + bh_ + my]]))
+        return out
+
+    def locate(self, image: np.ndarray) -> list[PlateCandidate]:
+        """Plate candidates in a BGR (or grey) image, best first, in the image's own pixel coordinates."""
+        gray_full = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        H, W = gray_full.shape
+        s = min(1.0, self.work_max_side / max(H, W))
+        gray = gray_full if s == 1.0 else cv2.resize(gray_full, (max(1, round(W * s)), max(1, round(H * s))),
+                                                     interpolation=cv2.INTER_AREA)
+        h, w = gray.shape
+        proposals: list[tuple[np.ndarray, float]] = [(q, 1.0) for q in self._edge_quads(gray)]
+        proposals += [(q, 0.6) for q in self._text_quads(gray)]
         cands: list[PlateCandidate] = []
-        for q in self._quads(gray):
-            if q[:, 0].min() < 1 or q[:, 1].min() < 1 or q[:, 0].max() > w - 2 or q[:, 1].max() > h - 2:
-                continue  # runs along the frame edge: the frame border itself, or a plate cut off by it
-            rect = rectify(image, q)
-            g = cv2.cvtColor(rect, cv2.COLOR_BGR2GRAY)
-            lo, hi = np.percentile(g, (5, 95))
+        for q, weight in proposals:
+            q = np.clip(q, 0, [w - 1, h - 1]).astype(np.float32)
+            x0, y0, x1, y1 = _box(q)
+            if x1 - x0 < self.min_width * 0.8 or y1 - y0 < 8:
+                continue
+            patch = gray[y0:y1, x0:x1]
+            lo, hi = np.percentile(patch, (5, 95))
             if hi - lo < self.min_contrast:  # tail lights, uniform panels: no dark print on a light plate
                 continue
-            n = glyph_count(rect)
-            if not 2 <= n <= 9:
-                continue
-            x0, y0 = np.floor(q.min(axis=0)).astype(int)
-            x1, y1 = np.ceil(q.max(axis=0)).astype(int)
-            area = float(cv2.contourArea(q))
-            cands.append(PlateCandidate(quad=q, box=(int(x0), int(y0), int(x1), int(y1)), score=area))
-        # prefer the largest quad of a nested group (outer plate edge over inner border / text blobs)
+            cands.append(PlateCandidate(quad=q / s, box=_box(q / s), score=weight * float(cv2.contourArea(q)),
+                                        kind=kind_of(q)))
         cands.sort(key=lambda c: -c.score)
         kept: list[PlateCandidate] = []
         for c in cands:
-            if all(_iou(c.box, k.box) < 0.3 for k in kept):
+            if all(_iou(c.box, k.box) < 0.7 for k in kept):
                 kept.append(c)
-        top = kept[: self.max_candidates]
-        amax = max((c.score for c in top), default=1.0)
-        for c in top:
-            c.score = round(c.score / amax, 4)
-        return top
+        kept = kept[: self.max_candidates]
+        if self.whole_image:  # close-ups and crops: the plate may fill the frame
+            for f in (0.0, 0.15):
+                q = np.float32([[W * f, H * f], [W * (1 - f), H * f], [W * (1 - f), H * (1 - f)],
+                                [W * f, H * (1 - f)]])
+                if ASPECT_RANGE[0] * 0.8 <= quad_aspect(q) <= ASPECT_RANGE[1] * 1.2:
+                    kept.append(PlateCandidate(quad=q, box=_box(q), score=0.0, kind=kind_of(q)))
+        normalise_scores(kept)
+        return kept
 
 
 class CascadeLocaliser:
@@ -146,7 +233,7 @@ class CascadeLocaliser:
 
     name = "cascade"
 
-    def __init__(self, cascade_file: str | Path | None = None, min_width: int = 40) -> None:
+    def __init__(self, cascade_file: str | Path | None = None, min_width: int = 40, max_candidates: int = 12) -> None:
         """Load the cascade (default: OpenCV's shipped Russian plate cascade); clear error when missing."""
         if not hasattr(cv2, "CascadeClassifier"):
             raise RuntimeError("this OpenCV has no CascadeClassifier (OpenCV 5): install opencv-python-headless<5")
@@ -156,7 +243,8 @@ class CascadeLocaliser:
         if self.cascade.empty():
             raise RuntimeError(f"could not load the plate cascade from {path}")
         self.min_width = min_width
-        self._refine = ContourLocaliser(min_width=min_width)
+        self.max_candidates = max_candidates
+        self._refine = ContourLocaliser(min_width=min_width, whole_image=False)
 
     def locate(self, image: np.ndarray) -> list[PlateCandidate]:
         """Cascade hits, each refined to a quad by the contour localiser (or kept as its box)."""
@@ -171,24 +259,45 @@ class CascadeLocaliser:
             sub = self._refine.locate(image[y0:y1, x0:x1])
             if sub:
                 q = sub[0].quad + np.float32([x0, y0])
-                b = sub[0].box
-                out.append(PlateCandidate(quad=q, box=(b[0] + x0, b[1] + y0, b[2] + x0, b[3] + y0), score=1.0))
-        return out
+                out.append(PlateCandidate(quad=q, box=_box(q), score=1.0, kind=sub[0].kind))
+            else:
+                q = np.float32([[x, y], [x + bw, y], [x + bw, y + bh], [x, y + bh]])
+                out.append(PlateCandidate(quad=q, box=_box(q), score=0.5, kind="car"))
+        return out[: self.max_candidates]
+
+
+def crop_candidates(crop: np.ndarray) -> list[np.ndarray]:
+    """Quads worth reading inside a plate crop (a detector's box with margin): the contour localiser's best few,
+    then the whole crop and a slightly inset crop (the reader picks the most confident)."""
+    h, w = crop.shape[:2]
+    loc = ContourLocaliser(min_width=max(20, w // 4), max_candidates=3, whole_image=False)
+    quads = [c.quad for c in loc.locate(crop)]
+    for f in (0.0, 0.08):
+        quads.append(np.float32([[w * f, h * f], [w * (1 - f), h * f], [w * (1 - f), h * (1 - f)],
+                                 [w * f, h * (1 - f)]]))
+    return quads
 
 
 def locate_in_crop(crop: np.ndarray) -> np.ndarray:
-    """The plate quad inside a plate crop (a detector's box with margin); the whole crop if none is found."""
-    cands = ContourLocaliser(min_width=max(20, crop.shape[1] // 4)).locate(crop)
-    if cands:
-        return cands[0].quad
-    h, w = crop.shape[:2]
-    return np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    """The single plate quad inside a plate crop; the whole crop if none is found."""
+    return crop_candidates(crop)[0]
 
 
-def make_localiser(name: str = "contour", **kwargs: object) -> ContourLocaliser | CascadeLocaliser:
-    """Build a localiser by name ('contour' or 'cascade')."""
-    if name == "contour":
-        return ContourLocaliser(**kwargs)  # type: ignore[arg-type]
-    if name == "cascade":
-        return CascadeLocaliser(**kwargs)  # type: ignore[arg-type]
-    raise ValueError(f"unknown localiser {name!r}: use 'contour' or 'cascade'")
+LOCALISER_REGISTRY: dict[str, Callable[..., Any]] = {
+    "contour": ContourLocaliser,
+    "cascade": CascadeLocaliser,
+}
+"""Localiser name -> constructor; :func:`make_localiser` builds from it."""
+
+
+def make_localiser(name: str = "contour", **options: Any) -> Localiser:
+    """Build the localiser registered as ``name``; ``options`` go to its constructor.
+
+    Raises ValueError naming the known localisers when ``name`` is not registered.
+    """
+    try:
+        factory = LOCALISER_REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown localiser {name!r}: known localisers are "
+                         f"{', '.join(sorted(LOCALISER_REGISTRY))}") from None
+    return factory(**options)  # type: ignore[no-any-return]

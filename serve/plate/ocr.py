@@ -1,13 +1,16 @@
-"""OCR engines for rectified Thai plates behind one interface, :class:`OcrEngine`.
+"""OCR engines for rectified Thai plates behind one interface, :class:`OcrEngine`, and their registry.
 
-An engine reads a batch of *rectified* plates (``RECT_H`` × ``RECT_W`` BGR, the canonical layout of
-:mod:`serve.plate.render`, produced by :func:`serve.plate.localise.rectify`) and returns the raw text of
-the registration and province lines with a confidence. Parsing and province snapping happen afterwards in
-:mod:`serve.plate.parse`, the same for every engine.
+An engine reads a batch of *rectified* plates (BGR, produced by :func:`serve.plate.localise.rectify`: car plates
+``RECT_H`` × ``RECT_W``, motorcycle plates at their own aspect) and returns the raw text of the registration and
+the second line with a confidence. Parsing and province snapping happen afterwards in :mod:`serve.plate.parse`,
+the same for every engine. Engines are built by name with :func:`make_ocr_engine` from
+:data:`OCR_ENGINE_REGISTRY`.
 
 Engines:
 
-- :class:`TesseractEngine` (offline default): Debian ``tesseract-ocr`` + ``tesseract-ocr-tha``. Each line is
+- ``model`` (default), :class:`LearnedEngine`: the project's trained recogniser (:mod:`serve.plate.model`), all
+  plates of a batch in one forward pass, per-character confidences, car and motorcycle layouts.
+- ``tesseract``, :class:`TesseractEngine`: Debian ``tesseract-ocr`` + ``tesseract-ocr-tha``. Each line is
   cropped from the layout geometry and read with ``--psm 7``; the registration line is split at its widest
   gap into the letter group (read glyph by glyph; whitelist Thai consonants and digits, ``tha``) and the
   number (digits only).
@@ -25,9 +28,10 @@ import shutil
 import subprocess
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -35,9 +39,6 @@ from pydantic import BaseModel, Field
 
 from serve.plate.parse import DIGITS, PLATE_CONSONANTS
 from serve.plate.render import LINE_BOXES
-
-RECT_W, RECT_H = 340, 150
-"""Size of a rectified plate handed to engines (half the renderer's canonical canvas, same layout)."""
 
 
 class OcrError(RuntimeError):
@@ -47,15 +48,24 @@ class OcrError(RuntimeError):
 class PlateText(BaseModel):
     """Raw OCR output for one plate before parsing."""
 
-    registration: str = Field(description="first line as read, e.g. '1กข1234'")
-    province: str = Field(description="second line as read (not yet snapped)")
-    confidence: float = Field(ge=0.0, le=1.0, description="mean engine confidence of the lines, 0..1")
+    registration: str = Field(description="registration as read, e.g. '1กข1234' or 'ผ-9324'")
+    province: str = Field(description="second line as read (not yet snapped): a province or a region line")
+    confidence: float = Field(ge=0.0, le=1.0, description="engine confidence of the whole read, 0..1")
+    char_confidences: list[float] = Field(default_factory=list,
+                                          description="confidence of each registration character, 0..1 "
+                                                      "(empty when the engine gives none)")
+    vehicle: Literal["car", "motorcycle"] | None = Field(default=None, description="layout read, when known")
 
 
 class OcrEngine(ABC):
-    """Reads registration and province lines from rectified plates. Implementations must be thread-safe."""
+    """Reads registration and second lines from rectified plates. Implementations must be thread-safe.
+
+    ``min_confidence``: reads below it are not plates (chosen on the rendered validation set for the learned
+    engine; 0 for engines without a calibrated confidence).
+    """
 
     name: str = "abstract"
+    min_confidence: float = 0.0
 
     @abstractmethod
     def read(self, plates: list[np.ndarray]) -> list[PlateText]:
@@ -390,10 +400,55 @@ class PaddleEngine(OcrEngine):
                 for (r, rc), (p, pc) in zip(regs, provs, strict=True)]
 
 
-def make_engine(name: str = "tesseract", **kwargs: Any) -> OcrEngine:
-    """Build an engine by name ('tesseract' or 'paddle'); kwargs go to its constructor."""
-    if name == "tesseract":
-        return TesseractEngine(**kwargs)
-    if name == "paddle":
-        return PaddleEngine(**kwargs)
-    raise ValueError(f"unknown OCR engine {name!r}: use 'tesseract' or 'paddle'")
+class LearnedEngine(OcrEngine):
+    """The project's trained recogniser (:mod:`serve.plate.model`): every plate of a batch in one forward pass.
+
+    ``weights``: a local file (default: the shipped ``serve/plate/data/plate_recogniser.pt``, SHA-256 checked);
+    ``store``: an object store to fetch ``models/plate/plate_recogniser.pt`` from instead (with ``sha256``, the
+    digest it must have); ``threads``: torch CPU threads (default: torch's choice); ``min_confidence``: override
+    the threshold stored with the weights.
+    """
+
+    name = "model"
+
+    def __init__(self, weights: str | Path | None = None, store: Any | None = None, sha256: str | None = None,
+                 threads: int | None = None, min_confidence: float | None = None) -> None:
+        """Load and check the weights (ModelWeightsError naming the file and the rebuild command if unusable)."""
+        from serve.plate.model import Recogniser, fetch_weights
+
+        path = Path(weights) if weights else (fetch_weights(store) if store is not None else None)
+        self._rec = Recogniser(path, expected_sha256=sha256, threads=threads)
+        self.meta = self._rec.meta
+        self.min_confidence = float(min_confidence if min_confidence is not None
+                                    else self.meta.get("min_confidence", 0.5))
+
+    def read(self, plates: list[np.ndarray]) -> list[PlateText]:
+        """Read a batch of rectified plates (any size, BGR or grey)."""
+        out = []
+        for r in self._rec.recognise(plates):
+            out.append(PlateText(registration=r.text, province=r.line2, confidence=round(r.confidence, 4),
+                                 char_confidences=[round(c, 4) for c in r.char_conf],
+                                 vehicle=r.vehicle))  # type: ignore[arg-type]
+        return out
+
+
+OCR_ENGINE_REGISTRY: dict[str, Callable[..., OcrEngine]] = {
+    "model": LearnedEngine,
+    "tesseract": TesseractEngine,
+    "paddle": PaddleEngine,
+}
+"""Engine name -> constructor; :func:`make_ocr_engine` builds from it (add an engine by adding an entry)."""
+DEFAULT_ENGINE = "model"
+
+
+def make_ocr_engine(name: str = DEFAULT_ENGINE, **options: Any) -> OcrEngine:
+    """Build the engine registered as ``name``; ``options`` go to its constructor.
+
+    Raises ValueError naming the known engines when ``name`` is not registered.
+    """
+    try:
+        factory = OCR_ENGINE_REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown OCR engine {name!r}: known engines are "
+                         f"{', '.join(sorted(OCR_ENGINE_REGISTRY))}") from None
+    return factory(**options)

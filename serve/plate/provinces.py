@@ -88,3 +88,12 @@ PROVINCES: tuple[str, ...] = (
 )
 
 assert len(PROVINCES) == 77 and len(set(PROVINCES)) == 77, "the province list must hold 77 unique names"
+
+REGIONS: dict[str, str] = {
+    "เบตง": "ยะลา",
+}
+"""Second-line names that are not provinces, with the province they lie in: Betong (a district of Yala) prints
+เบตง where other plates print the province."""
+
+LINE2_NAMES: tuple[str, ...] = PROVINCES + tuple(REGIONS)
+"""Every name a plate's second line can carry: the 77 provinces, then the region lines."""

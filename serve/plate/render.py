@@ -1,11 +1,27 @@
-"""Render synthetic Thai licence plates (and street scenes holding one) with ground truth.
+"""Render synthetic Thai licence plates, as they appear on Thai roads and in photos, with ground truth.
 
-Used to measure OCR quality per degradation level and to feed the streaming tests a frame with a known
-plate in it. Everything is deterministic per seed. Fonts come from Debian's ``fonts-thai-tlwg``.
+Used to train the recogniser (:mod:`serve.plate.train`), to measure OCR quality per plate type and degradation
+level on held-out fonts and backgrounds (:mod:`serve.plate.evaluate`), and to draw the simulated city's plates.
+Everything is deterministic per seed.
 
-Geometry: a plate is drawn on a canonical ``PLATE_W`` × ``PLATE_H`` canvas (34 × 15 cm, the Thai car plate);
-:data:`LINE_BOXES` gives the registration and province line boxes as fractions of that canvas, so a reader
-that rectifies a plate to the canonical canvas can crop each line without detecting text.
+Plate types (:data:`PLATE_TYPES`): ``private`` (black on white), ``green`` (commercial: green on white),
+``yellow`` (taxi and public transport: black on yellow, with or without consonants: ``32-0394``), ``red``
+(temporary dealer plates: red on white, ``ผ-9324``), ``blue`` (rental / buses), ``picture`` (special auction
+plates on a picture background) and ``motorcycle`` (3 rows: series, province, number). Series: one or two
+consonants with or without a leading digit, three consonants (motorcycles), digits only; numbers of 1-4
+digits; the 77 provinces and region lines (เบตง).
+
+Typefaces come from :mod:`serve.plate.fonts`; ``fonts="train"`` or ``"heldout"`` picks the split (the held-out
+families never reach training). Backgrounds come from :mod:`serve.plate.backgrounds` with the same split.
+Each glyph is drawn on its own, so weight (stroke), width (horizontal scale) and spacing vary per plate.
+
+Photo effects (:class:`Degradation`): plate width in pixels, 3-D rotation (yaw/pitch up to ±30°) and roll,
+defocus and motion blur, JPEG quality, sensor noise, night / IR greyscale, low contrast, glare, dirt, plate
+frames, screws, shadow bands and partial occlusion.
+
+Geometry: a car plate is drawn on a canonical ``PLATE_W`` × ``PLATE_H`` canvas (34 × 15 cm); a motorcycle
+plate on ``MOTO_W`` × ``MOTO_H`` (22 × 17 cm). :data:`LINE_BOXES` gives the nominal car line boxes as fractions
+of the canvas (the drawn lines jitter around them).
 """
 
 from __future__ import annotations
@@ -20,29 +36,41 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from serve.plate.backgrounds import random_patch
+from serve.plate.fonts import FontFace, FontsMissingError, FontSplit, font_faces
 from serve.plate.parse import PLATE_CONSONANTS, Plate
-from serve.plate.provinces import PROVINCES
+from serve.plate.provinces import PROVINCES, REGIONS
+
+__all__ = ["DEGRADATIONS", "LEVELS", "LINE_BOXES", "PLATE_ASPECT", "PLATE_H", "PLATE_TYPES", "PLATE_W",
+           "STYLES", "FontsMissingError", "RenderedPlate", "RenderedScene", "composite_plate", "draw_plate",
+           "encode_jpeg", "font_paths", "plate_image", "random_plate", "render_plate", "render_scene"]
 
 PLATE_W, PLATE_H = 680, 300
 PLATE_ASPECT = PLATE_W / PLATE_H
-# (x0, y0, x1, y1) fractions of the canonical plate canvas.
+MOTO_W, MOTO_H = 440, 340
+MOTO_ASPECT = MOTO_W / MOTO_H
+# (x0, y0, x1, y1) fractions of the canonical car plate canvas.
 LINE_BOXES: dict[str, tuple[float, float, float, float]] = {
     "registration": (0.05, 0.07, 0.95, 0.60),
     "province": (0.08, 0.61, 0.92, 0.92),
 }
-FONT_DIRS = (Path("/usr/share/fonts/truetype/tlwg"), Path("/usr/share/fonts/opentype/tlwg"))
-FONT_FILES = (
-    "Garuda-Bold", "Loma-Bold", "Waree-Bold", "Umpush-Bold", "TlwgTypo-Bold", "Norasi-Bold",
-    "Kinnari-Bold",
-)
+MOTO_BOXES: dict[str, tuple[float, float, float, float]] = {
+    "series": (0.12, 0.06, 0.88, 0.36),
+    "province": (0.08, 0.38, 0.92, 0.58),
+    "number": (0.08, 0.60, 0.92, 0.94),
+}
 
 Level = Literal["clean", "mild", "moderate", "severe"]
 LEVELS: tuple[Level, ...] = ("clean", "mild", "moderate", "severe")
+PlateType = Literal["private", "green", "yellow", "red", "blue", "picture", "motorcycle"]
+PLATE_TYPES: tuple[PlateType, ...] = ("private", "green", "yellow", "red", "blue", "picture", "motorcycle")
+TYPE_P = (0.30, 0.12, 0.13, 0.10, 0.05, 0.12, 0.18)
+"""How often each plate type is drawn when none is asked for (training and the test set)."""
 
 
 @dataclass(frozen=True)
 class PlateStyle:
-    """Plate colours (RGB): background, text and border."""
+    """Plate colours (RGB): background and text."""
 
     name: str
     background: tuple[int, int, int]
@@ -51,41 +79,55 @@ class PlateStyle:
 
 STYLES: tuple[PlateStyle, ...] = (
     PlateStyle("private", (250, 250, 247), (15, 15, 15)),  # white plate, black text: private cars
-    PlateStyle("taxi", (250, 205, 20), (10, 10, 10)),  # yellow plate: taxis and public transport
-    PlateStyle("pickup", (248, 250, 248), (0, 110, 45)),  # green text: private pick-ups / small trucks
-    PlateStyle("public", (248, 248, 250), (20, 50, 160)),  # blue text: rental and public buses
+    PlateStyle("yellow", (250, 205, 20), (10, 10, 10)),  # yellow plate: taxis and public transport
+    PlateStyle("green", (248, 250, 248), (0, 110, 45)),  # green text: commercial vehicles
+    PlateStyle("blue", (248, 248, 250), (20, 50, 160)),  # blue text: rental and public buses
+    PlateStyle("red", (250, 248, 246), (200, 20, 25)),  # red text: temporary dealer plates
+    PlateStyle("picture", (245, 245, 245), (20, 20, 30)),  # auction plates: dark text on a picture
 )
-_STYLE_P = (0.55, 0.2, 0.15, 0.1)
+_STYLE_BY_NAME = {s.name: s for s in STYLES}
 
 
 @dataclass(frozen=True)
 class Degradation:
-    """How one degradation level spoils a plate: ranges are sampled uniformly per plate."""
+    """How a level spoils a plate photo: ranges are sampled uniformly per plate, ``*_p`` are probabilities."""
 
-    plate_height: tuple[int, int]  # plate height in pixels after resampling
+    width: tuple[int, int]  # plate width in pixels in the photo
+    yaw: float  # max rotation about the vertical axis, degrees
+    pitch: float  # max rotation about the horizontal axis, degrees
+    roll: float  # max in-plane rotation, degrees
     blur_sigma: tuple[float, float]
+    motion_p: float
     noise_sigma: tuple[float, float]
-    perspective: float  # max corner jitter as a fraction of plate width
-    night_p: float  # probability of a low-contrast night capture
     jpeg_quality: tuple[int, int]
+    night_p: float
+    glare_p: float
+    shadow_p: float
+    dirt_p: float
+    occlusion_p: float
 
 
 DEGRADATIONS: dict[str, Degradation] = {
-    "clean": Degradation((150, 150), (0.0, 0.0), (0.0, 0.0), 0.0, 0.0, (100, 100)),
-    "mild": Degradation((70, 100), (0.3, 0.8), (2.0, 5.0), 0.03, 0.15, (80, 95)),
-    "moderate": Degradation((45, 65), (0.7, 1.2), (5.0, 9.0), 0.06, 0.35, (60, 85)),
-    "severe": Degradation((28, 42), (1.0, 1.7), (8.0, 15.0), 0.10, 0.6, (40, 70)),
+    "clean": Degradation((220, 300), 5, 5, 2, (0.0, 0.3), 0.0, (0.0, 1.5), (90, 95), 0.0, 0.0, 0.0, 0.0, 0.0),
+    "mild": Degradation((130, 220), 15, 10, 5, (0.3, 0.9), 0.05, (2.0, 5.0), (55, 90), 0.15, 0.1, 0.2, 0.1, 0.0),
+    "moderate": Degradation((90, 130), 25, 15, 8, (0.6, 1.3), 0.2, (4.0, 9.0), (35, 70), 0.3, 0.2, 0.3, 0.2,
+                            0.05),
+    "severe": Degradation((64, 96), 30, 20, 10, (0.9, 1.7), 0.35, (7.0, 13.0), (25, 55), 0.45, 0.3, 0.35, 0.3,
+                          0.1),
 }
+TRAIN_DEGRADATION = Degradation((40, 320), 35, 25, 12, (0.0, 2.0), 0.25, (0.0, 14.0), (12, 95), 0.3, 0.25, 0.3,
+                                0.3, 0.12)
+"""The training mixture: wider than every test level on every axis."""
 
 
 @dataclass
 class RenderedPlate:
-    """A rendered plate crop and its truth: ``quad`` is the plate's corners (TL, TR, BR, BL) in ``image``."""
+    """A plate photo crop and its truth: ``quad`` is the plate's corners (TL, TR, BR, BL) in ``image``."""
 
     image: np.ndarray  # BGR uint8, contiguous
     plate: Plate
     quad: np.ndarray  # (4, 2) float32
-    style: str
+    style: str  # the plate type
     font: str
     level: str
     seed: int
@@ -105,33 +147,12 @@ class RenderedScene:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-class FontsMissingError(RuntimeError):
-    """No Thai font was found; install Debian's fonts-thai-tlwg."""
+def font_paths(split: FontSplit = "train") -> tuple[Path, ...]:
+    """The Thai font files of a split (one per face); raises FontsMissingError if none is installed."""
+    return tuple(f.thai for f in font_faces(split))
 
 
-@lru_cache(maxsize=1)
-def font_paths() -> tuple[Path, ...]:
-    """The Thai TLWG font files used for rendering (raises FontsMissingError if none is installed)."""
-    found: list[Path] = []
-    for name in FONT_FILES:
-        for d in FONT_DIRS:
-            for ext in (".ttf", ".otf"):
-                p = d / f"{name}{ext}"
-                if p.is_file():
-                    found.append(p)
-                    break
-            else:
-                continue
-            break
-    if not found:
-        raise FontsMissingError(
-            f"no Thai TLWG fonts in {', '.join(map(str, FONT_DIRS))}: install them with "
-            "`apt-get install fonts-thai-tlwg`"
-        )
-    return tuple(found)
-
-
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=512)
 def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.RAQM
                               if _has_raqm() else ImageFont.Layout.BASIC)
@@ -144,112 +165,412 @@ def _has_raqm() -> bool:
     return bool(features.check("raqm"))
 
 
-def random_plate(rng: np.random.Generator) -> Plate:
-    """A random valid plate: category digit half the time, 1-2 consonants, number 1-9999, a province."""
-    cat = str(rng.integers(1, 10)) if rng.random() < 0.5 else ""
-    n_letters = 2 if rng.random() < 0.75 else 1
-    letters = "".join(PLATE_CONSONANTS[int(i)] for i in rng.integers(0, len(PLATE_CONSONANTS), n_letters))
-    number = str(int(rng.integers(1, 10000)))
-    province = PROVINCES[int(rng.integers(0, len(PROVINCES)))]
-    return Plate(category=cat, letters=letters, number=number, province=province)
+def _consonants(rng: np.random.Generator, n: int) -> str:
+    return "".join(PLATE_CONSONANTS[int(i)] for i in rng.integers(0, len(PLATE_CONSONANTS), n))
 
 
-def _fit_text(draw: ImageDraw.ImageDraw, text: str, font_path: str, box: tuple[int, int, int, int],
-              fill: tuple[int, int, int], height_frac: float) -> None:
-    """Draw ``text`` as large as fits ``box`` (ink height ≤ height_frac × box height), ink-centred."""
+def _number(rng: np.random.Generator, max_digits: int = 4) -> str:
+    digits = int(rng.choice(np.arange(1, max_digits + 1), p=np.array([1, 2, 3, 8][:max_digits]) /
+                            sum([1, 2, 3, 8][:max_digits])))
+    return str(int(rng.integers(10 ** (digits - 1) if digits > 1 else 1, 10 ** digits)))
+
+
+def random_plate(rng: np.random.Generator, plate_type: PlateType | None = None) -> Plate:
+    """A random valid plate of ``plate_type`` (default: private car series) with a province or region line."""
+    t = plate_type or "private"
+    line2 = {"province": PROVINCES[int(rng.integers(0, len(PROVINCES)))], "region": None}
+    if rng.random() < 0.04:
+        line2 = {"province": None, "region": list(REGIONS)[int(rng.integers(0, len(REGIONS)))]}
+    if t == "motorcycle":
+        r = rng.random()
+        cat, letters = ("", _consonants(rng, 3)) if r < 0.4 else (str(rng.integers(1, 10)), _consonants(rng, 2)) \
+            if r < 0.75 else ("", _consonants(rng, 2))
+        return Plate(category=cat, letters=letters, number=_number(rng, 3), vehicle="motorcycle", **line2)
+    if t in ("yellow", "blue") and rng.random() < 0.5:
+        return Plate(category=str(rng.integers(10, 100)), letters="", number=f"{int(rng.integers(0, 10000)):04d}",
+                     vehicle="car", **line2)
+    if t == "red":
+        letters = _consonants(rng, 1 if rng.random() < 0.7 else 2)
+        return Plate(letters=letters, number=_number(rng), vehicle="car", **line2)
+    cat = str(rng.integers(1, 10)) if rng.random() < 0.45 else ""
+    letters = _consonants(rng, 2 if rng.random() < 0.85 else 1)
+    return Plate(category=cat, letters=letters, number=_number(rng), vehicle="car", **line2)
+
+
+# ---------------------------------------------------------------------------------------------- drawing text
+
+
+@dataclass(frozen=True)
+class TextLook:
+    """How one plate's text is drawn: horizontal scale, letter spacing (fraction of height), stroke width."""
+
+    x_scale: float = 1.0
+    spacing: float = 0.06
+    stroke: float = 0.0  # stroke width as a fraction of the font size
+
+    @staticmethod
+    def sample(rng: np.random.Generator) -> TextLook:
+        """A random look: condensed to wide, tight to loose, regular to heavy."""
+        return TextLook(float(rng.uniform(0.7, 1.25)), float(rng.uniform(-0.02, 0.16)),
+                        float(rng.choice([0.0, 0.0, rng.uniform(0.005, 0.035)])))
+
+
+_SIZE = 96  # font size glyphs are drawn at before scaling into the plate
+
+
+@lru_cache(maxsize=4096)
+def _glyph_mask(path: str, char: str, stroke: int) -> np.ndarray:
+    """Ink mask (uint8) of one character at ``_SIZE`` px, cropped to its ink horizontally, full line height."""
+    f = _font(path, _SIZE)
+    img = Image.new("L", (_SIZE * 2, int(_SIZE * 1.6)), 0)
+    d = ImageDraw.Draw(img)
+    d.text((_SIZE // 2, int(_SIZE * 0.3)), char, font=f, fill=255, stroke_width=stroke, stroke_fill=255)
+    a = np.asarray(img)
+    cols = np.flatnonzero(a.max(axis=0) > 0)
+    if cols.size == 0:
+        return np.zeros((a.shape[0], _SIZE // 3), np.uint8)
+    return np.ascontiguousarray(a[:, cols[0]: cols[-1] + 1])
+
+
+def _line_mask(text: str, face: FontFace, look: TextLook) -> np.ndarray:
+    """A registration-style line drawn glyph by glyph: Thai from the Thai file, digits/'-' from the digit file.
+
+    A space is a gap of a third of the height. Returns the ink mask cropped to its ink rows and columns.
+    """
+    stroke = round(look.stroke * _SIZE)
+    parts: list[np.ndarray] = []
+    gap = max(1, round(look.spacing * _SIZE))
+    h = int(_SIZE * 1.6)
+    for ch in text:
+        if ch == " ":
+            parts.append(np.zeros((h, _SIZE // 3), np.uint8))
+            continue
+        path = str(face.digits if (ch.isdigit() or ch == "-") else face.thai)
+        g = _glyph_mask(path, ch, stroke)
+        if ch == "-":  # a dash narrower than a digit, centred
+            parts.append(np.zeros((h, gap), np.uint8))
+        parts.append(g)
+        parts.append(np.zeros((h, max(0, gap)), np.uint8))
+    m = np.hstack(parts[:-1]) if len(parts) > 1 else parts[0]
+    return _crop_ink(m)
+
+
+def _crop_ink(m: np.ndarray) -> np.ndarray:
+    rows, cols = np.flatnonzero(m.max(axis=1) > 0), np.flatnonzero(m.max(axis=0) > 0)
+    if rows.size == 0:
+        return m[:1, :1]
+    return np.ascontiguousarray(m[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1])
+
+
+@lru_cache(maxsize=2048)
+def _word_mask(path: str, text: str, stroke: int) -> np.ndarray:
+    """A Thai word (vowels and tone marks shaped by raqm) as an ink mask cropped to its ink."""
+    f = _font(path, _SIZE)
+    lf, t, r, b = f.getbbox(text, stroke_width=stroke)
+    img = Image.new("L", (r - lf + 8, b - t + 8), 0)
+    ImageDraw.Draw(img).text((4 - lf, 4 - t), text, font=f, fill=255, stroke_width=stroke, stroke_fill=255)
+    return _crop_ink(np.asarray(img))
+
+
+def _place(canvas_mask: np.ndarray, ink: np.ndarray, box: tuple[int, int, int, int], x_scale: float,
+           height_frac: float, rng: np.random.Generator | None) -> None:
+    """Scale ``ink`` into ``box`` (ink height = height_frac × box height, width ≤ box) and max-blend it in."""
     x0, y0, x1, y1 = box
     bw, bh = x1 - x0, y1 - y0
-    size = int(bh * 1.2)
-    while size > 6:
-        f = _font(font_path, size)
-        lf, t, r, b = draw.textbbox((0, 0), text, font=f)
-        if r - lf <= bw * 0.96 and b - t <= bh * height_frac:
-            break
-        size = int(size * 0.94)
-    f = _font(font_path, size)
-    lf, t, r, b = draw.textbbox((0, 0), text, font=f)
-    draw.text((x0 + (bw - (r - lf)) / 2 - lf, y0 + (bh - (b - t)) / 2 - t), text, font=f, fill=fill)
+    ih, iw = ink.shape
+    th = bh * height_frac
+    tw = iw * (th / ih) * x_scale
+    if tw > bw:
+        th, tw = th * bw / tw, bw
+    th_i, tw_i = max(2, round(th)), max(2, round(tw))
+    g = cv2.resize(ink, (tw_i, th_i), interpolation=cv2.INTER_AREA)
+    jx = rng.uniform(-0.5, 0.5) * (bw - tw_i) * 0.3 if rng is not None else 0.0
+    jy = rng.uniform(-0.5, 0.5) * (bh - th_i) * 0.6 if rng is not None else 0.0
+    px, py = round(x0 + (bw - tw_i) / 2 + jx), round(y0 + (bh - th_i) / 2 + jy)
+    px, py = max(0, min(canvas_mask.shape[1] - tw_i, px)), max(0, min(canvas_mask.shape[0] - th_i, py))
+    region = canvas_mask[py: py + th_i, px: px + tw_i]
+    np.maximum(region, g[: region.shape[0], : region.shape[1]], out=region)
 
 
-def draw_plate(plate: Plate, font: Path | str, style: PlateStyle) -> np.ndarray:
-    """The clean canonical plate (``PLATE_H`` × ``PLATE_W`` BGR) with border, registration and province."""
-    img = Image.new("RGB", (PLATE_W, PLATE_H), style.background)
-    d = ImageDraw.Draw(img)
-    d.rounded_rectangle((4, 4, PLATE_W - 5, PLATE_H - 5), radius=18, outline=style.text, width=6)
-    for line, text, frac in (("registration", plate.registration, 0.80), ("province", plate.province or "", 0.85)):
-        fx0, fy0, fx1, fy1 = LINE_BOXES[line]
-        box = (int(fx0 * PLATE_W), int(fy0 * PLATE_H), int(fx1 * PLATE_W), int(fy1 * PLATE_H))
-        if text:
-            _fit_text(d, text, str(font), box, style.text, frac)
-    return np.ascontiguousarray(np.asarray(img)[:, :, ::-1])
+def _boxes(layout: str, w: int, h: int, rng: np.random.Generator | None) -> dict[str, tuple[int, int, int, int]]:
+    base = MOTO_BOXES if layout == "motorcycle" else LINE_BOXES
+    out = {}
+    for k, (fx0, fy0, fx1, fy1) in base.items():
+        j = rng.uniform(-0.025, 0.025, 4) if rng is not None else np.zeros(4)
+        out[k] = (int((fx0 + j[0]) * w), int((fy0 + j[1]) * h), int((fx1 + j[2]) * w), int((fy1 + j[3]) * h))
+    return out
 
 
-def _night(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Low light: compress contrast, darken with a gamma, leave a faint glare gradient."""
-    f = img.astype(np.float32) / 255.0
-    contrast = rng.uniform(0.35, 0.6)
-    f = 0.5 + (f - 0.5) * contrast
-    f = np.power(np.clip(f, 0, 1), rng.uniform(1.4, 2.2)) * rng.uniform(0.55, 0.85)
-    w = f.shape[1]
-    glare = np.linspace(rng.uniform(0, 0.08), 0, w, dtype=np.float32)[None, :, None]
-    return np.clip((f + glare) * 255.0, 0, 255).astype(np.uint8)
+def registration_text(plate: Plate, dash: bool = False) -> str:
+    """The registration as drawn on a car plate: ``1กข 1234``, ``ผ-9324`` with ``dash``, ``32-0394``."""
+    if not plate.letters:
+        return f"{plate.category}-{plate.number}"
+    return f"{plate.category}{plate.letters}{'-' if dash else ' '}{plate.number}"
 
 
-def _spoil(img: np.ndarray, deg: Degradation, rng: np.random.Generator, night: bool) -> np.ndarray:
-    """Blur, night contrast, sensor noise and JPEG compression (in that order, like a camera)."""
-    sigma = rng.uniform(*deg.blur_sigma)
-    if sigma > 0.05:
-        img = cv2.GaussianBlur(img, (0, 0), sigma)
-    if night:
-        img = _night(img, rng)
-    ns = rng.uniform(*deg.noise_sigma)
-    if ns > 0:
-        img = np.clip(img.astype(np.float32) + rng.normal(0, ns, img.shape), 0, 255).astype(np.uint8)
-    q = int(rng.integers(deg.jpeg_quality[0], deg.jpeg_quality[1] + 1))
-    if q < 100:
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
-        if ok:
-            img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    return np.ascontiguousarray(img)
+def draw_plate(plate: Plate, font: FontFace | Path | str, style: PlateStyle | str = "private",
+               layout: str | None = None, rng: np.random.Generator | None = None, scale: float = 1.0,
+               picture: np.ndarray | None = None, dash: bool | None = None) -> np.ndarray:
+    """The clean plate (BGR) on its canonical canvas (car ``PLATE_H`` × ``PLATE_W`` or motorcycle ``MOTO_H`` ×
+    ``MOTO_W``, times ``scale``), with border, screws and text.
+
+    ``font`` is a :class:`~serve.plate.fonts.FontFace` or a font file that has both Thai and digits. ``rng``
+    varies the look (glyph width, spacing, weight, line positions, border); without it the look is nominal.
+    ``picture`` is the background of an auction (picture) plate. ``layout`` defaults to the plate's vehicle.
+    ``dash`` draws 'ผ-9324' instead of 'ผ 9324' (default: red dealer plates have the dash).
+    """
+    face = font if isinstance(font, FontFace) else FontFace(Path(font).stem, "file", Path(font), Path(font))
+    st = _STYLE_BY_NAME[style] if isinstance(style, str) else style
+    layout = layout or ("motorcycle" if plate.vehicle == "motorcycle" else "car")
+    cw, ch = (MOTO_W, MOTO_H) if layout == "motorcycle" else (PLATE_W, PLATE_H)
+    w, h = round(cw * scale), round(ch * scale)
+    look = TextLook.sample(rng) if rng is not None else TextLook()
+    mask = np.zeros((h, w), np.uint8)
+    boxes = _boxes(layout, w, h, rng)
+    dash = st.name == "red" if dash is None else dash
+    line2 = plate.line2 or ""
+    stroke = round(look.stroke * _SIZE)
+    if layout == "motorcycle":
+        _place(mask, _line_mask(f"{plate.category}{plate.letters}", face, look), boxes["series"], look.x_scale,
+               0.85, rng)
+        _place(mask, _line_mask(plate.number, face, look), boxes["number"], look.x_scale, 0.9, rng)
+        prov_box = boxes["province"]
+    else:
+        _place(mask, _line_mask(registration_text(plate, dash), face, look), boxes["registration"], look.x_scale,
+               0.80 if rng is None else rng.uniform(0.7, 0.9), rng)
+        prov_box = boxes["province"]
+    if line2:
+        _place(mask, _word_mask(str(face.thai), line2, max(0, stroke // 2)), prov_box, 1.0,
+               0.85 if rng is None else rng.uniform(0.7, 0.95), rng)
+    # background
+    if st.name == "picture":
+        bg = picture if picture is not None else _gradient(w, h, rng or np.random.default_rng(0))
+        bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+        wash = 0.35 if rng is None else rng.uniform(0.2, 0.6)
+        img = bg * wash + 255.0 * (1 - wash)
+    else:
+        img = np.empty((h, w, 3), np.float32)
+        img[:] = st.background[::-1]
+    ink = np.asarray(st.text[::-1], np.float32)
+    a = (mask.astype(np.float32) / 255.0)[..., None]
+    img = img * (1 - a) + ink * a
+    # border (sometimes doubled) and the two screw holes at the top
+    bw_ = max(1, round(h * (0.02 if rng is None else rng.uniform(0.008, 0.03))))
+    inset = max(2, round(h * 0.015))
+    colour = tuple(float(c) for c in st.text[::-1])
+    if rng is None or rng.random() < 0.9:
+        cv2.rectangle(img, (inset, inset), (w - 1 - inset, h - 1 - inset), colour, bw_, cv2.LINE_AA)
+    if rng is not None and rng.random() < 0.2:
+        i2 = inset + 2 * bw_ + 1
+        cv2.rectangle(img, (i2, i2), (w - 1 - i2, h - 1 - i2), colour, max(1, bw_ // 2), cv2.LINE_AA)
+    if rng is not None and rng.random() < 0.6:
+        r = max(1, round(h * 0.025))
+        for sx in (0.2, 0.8) if layout == "car" else (0.12, 0.88):
+            cv2.circle(img, (round(sx * w), round(0.045 * h) + r), r, (150.0, 150.0, 150.0), -1, cv2.LINE_AA)
+    return np.ascontiguousarray(np.clip(img, 0, 255).astype(np.uint8))
 
 
-def _pick(rng: np.random.Generator, level: str) -> tuple[Degradation, PlateStyle, Path]:
-    if level not in DEGRADATIONS:
-        raise ValueError(f"unknown degradation level {level!r}: use one of {', '.join(LEVELS)}")
-    style = STYLES[int(rng.choice(len(STYLES), p=_STYLE_P))]
-    fonts = font_paths()
-    return DEGRADATIONS[level], style, fonts[int(rng.integers(0, len(fonts)))]
+def _gradient(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
+    c0, c1 = rng.integers(60, 255, 3).astype(np.float32), rng.integers(60, 255, 3).astype(np.float32)
+    t = np.linspace(0, 1, w, dtype=np.float32)[None, :, None]
+    return np.repeat((c0 * (1 - t) + c1 * t), h, axis=0).astype(np.uint8)
 
 
-def render_plate(seed: int, level: str = "mild", plate: Plate | None = None, margin: float = 0.12) -> RenderedPlate:
-    """A plate crop as a plate detector would hand it to OCR: plate plus a margin of car around it.
+def plate_image(plate: Plate, seed: int, fonts: FontSplit = "heldout", plate_type: PlateType | None = None,
+                scale: float = 1.0) -> tuple[np.ndarray, str]:
+    """The clean plate image (BGR) of ``plate`` in a face, look and colours drawn from ``seed`` and ``fonts``.
 
-    The plate text (unless given), font, colours, perspective, resolution, blur, night contrast, noise and
-    JPEG quality are drawn from ``seed`` within the ranges of ``level`` (clean, mild, moderate, severe).
+    Returns (image, plate type). Used by the simulated city (held-out fonts and backgrounds by default).
     """
     rng = np.random.default_rng(seed)
-    plate = plate or random_plate(rng)
-    deg, style, font = _pick(rng, level)
-    clean = draw_plate(plate, font, style)
-    mx, my = int(margin * PLATE_W), int(margin * PLATE_W)
-    bg = np.array(rng.integers(30, 200, 3), dtype=np.uint8)
-    canvas = np.empty((PLATE_H + 2 * my, PLATE_W + 2 * mx, 3), np.uint8)
-    canvas[:] = bg
-    src = np.float32([[0, 0], [PLATE_W, 0], [PLATE_W, PLATE_H], [0, PLATE_H]])
-    jitter = rng.uniform(-deg.perspective, deg.perspective, (4, 2)) * PLATE_W
-    dst = (src + np.float32([mx, my]) + jitter).astype(np.float32)
-    m = cv2.getPerspectiveTransform(src, dst)
-    warped = cv2.warpPerspective(clean, m, (canvas.shape[1], canvas.shape[0]), flags=cv2.INTER_AREA)
-    mask = cv2.warpPerspective(np.full((PLATE_H, PLATE_W), 255, np.uint8), m, (canvas.shape[1], canvas.shape[0]))
-    canvas[mask > 127] = warped[mask > 127]
-    target_h = int(rng.integers(deg.plate_height[0], deg.plate_height[1] + 1))
-    scale = target_h / PLATE_H
-    out = cv2.resize(canvas, (round(canvas.shape[1] * scale), round(canvas.shape[0] * scale)),
-                     interpolation=cv2.INTER_AREA)
+    face = _pick_face(rng, fonts)
+    ptype = plate_type or _type_for(plate, rng)
+    style = "private" if ptype == "motorcycle" else ptype
+    pic = random_patch(rng, 160, 80, fonts if fonts != "all" else "train") if style == "picture" else None
+    layout = "motorcycle" if ptype == "motorcycle" or plate.vehicle == "motorcycle" else "car"
+    return draw_plate(plate, face, style, layout, rng, scale, pic), ptype
+
+
+def _type_for(plate: Plate, rng: np.random.Generator) -> PlateType:
+    if plate.vehicle == "motorcycle" or len(plate.letters) == 3:
+        return "motorcycle"
+    if not plate.letters:
+        return "yellow"
+    names: tuple[PlateType, ...] = ("private", "green", "yellow", "red", "blue", "picture")
+    p = np.array(TYPE_P[:6]) / sum(TYPE_P[:6])
+    return names[int(rng.choice(len(names), p=p))]
+
+
+def _pick_face(rng: np.random.Generator, fonts: FontSplit) -> FontFace:
+    faces = font_faces(fonts)
+    # families weigh the same whatever their number of weights
+    fams = sorted({f.family for f in faces})
+    fam = fams[int(rng.integers(len(fams)))]
+    options = [f for f in faces if f.family == fam]
+    bold = [f for f in options if f.weight in ("bold", "600", "700", "800")]
+    pool = bold if bold and rng.random() < 0.75 else options
+    return pool[int(rng.integers(len(pool)))]
+
+
+# ---------------------------------------------------------------------------------------------- photo effects
+
+
+def _project(w: float, h: float, yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Corners (TL, TR, BR, BL) of a ``w`` × ``h`` plate rotated in 3-D (degrees) and seen by a pinhole camera,
+    centred on the origin, in units of the plate."""
+    y, p, r = np.radians([yaw, pitch, roll])
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    pts = np.array([[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0], [-w / 2, h / 2, 0]])
+    pts = pts @ (rz @ rx @ ry).T
+    f = 2.2 * w  # a normal lens a few plate widths away
+    z = pts[:, 2] + f
+    return np.stack([pts[:, 0] * f / z, pts[:, 1] * f / z], axis=1).astype(np.float32)
+
+
+def _motion_blur(img: np.ndarray, length: int, angle: float) -> np.ndarray:
+    k = np.zeros((length, length), np.float32)
+    k[length // 2, :] = 1.0
+    m = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), angle, 1.0)
+    k = cv2.warpAffine(k, m, (length, length))
+    return cv2.filter2D(img, -1, k / max(k.sum(), 1e-6))
+
+
+def spoil(img: np.ndarray, deg: Degradation, rng: np.random.Generator,
+          quad: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """Apply the camera: shadow, glare, dirt, night/IR, blur, noise, JPEG (in that order). Returns (image, night)."""
+    h, w = img.shape[:2]
+    f = img.astype(np.float32)
+    if rng.random() < deg.shadow_p:  # a shadow band across the plate (a pole, the car's own body)
+        x0 = rng.uniform(-0.3, 1.0) * w
+        band = np.zeros((h, w), np.float32)
+        pts = np.array([[x0, 0], [x0 + rng.uniform(0.1, 0.6) * w, 0],
+                        [x0 + rng.uniform(0.1, 0.6) * w + rng.uniform(-0.3, 0.3) * w, h],
+                        [x0 + rng.uniform(-0.3, 0.3) * w, h]], np.int32)
+        cv2.fillPoly(band, [pts], 1.0)
+        band = cv2.GaussianBlur(band, (0, 0), max(1.0, 0.02 * w))
+        f *= (1 - rng.uniform(0.25, 0.6) * band)[..., None]
+    if rng.random() < deg.glare_p:  # a specular spot
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        s = rng.uniform(0.05, 0.3) * w
+        f += (rng.uniform(60, 180) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s * s)))[..., None]
+    if rng.random() < deg.dirt_p:  # mud specks
+        n = int(rng.integers(5, 40))
+        for _ in range(n):
+            cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
+            r = max(1, int(rng.uniform(0.003, 0.015) * w))
+            cv2.circle(f, (cx, cy), r, tuple(float(c) for c in rng.uniform(40, 110, 3)), -1, cv2.LINE_AA)
+        f = f * rng.uniform(0.8, 1.0) + rng.uniform(0, 25)
+    # exposure and contrast
+    f = (f - 128) * rng.uniform(0.6, 1.2) + 128 + rng.uniform(-35, 35)
     night = bool(rng.random() < deg.night_p)
-    out = _spoil(out, deg, rng, night)
-    return RenderedPlate(image=out, plate=plate, quad=(dst * scale).astype(np.float32), style=style.name,
-                         font=font.stem, level=level, seed=seed, night=night)
+    if night:
+        f = np.clip(f, 0, 255) / 255.0
+        if rng.random() < 0.5:  # IR camera: greyscale, bright plate
+            g = f.mean(axis=2, keepdims=True)
+            f = np.repeat(np.power(g, rng.uniform(0.6, 1.0)), 3, axis=2)
+        else:  # low light: low contrast, dark, warm cast
+            f = 0.5 + (f - 0.5) * rng.uniform(0.35, 0.7)
+            f = np.power(np.clip(f, 0, 1), rng.uniform(1.3, 2.2)) * rng.uniform(0.5, 0.85)
+            f *= np.array([rng.uniform(0.7, 1.0), rng.uniform(0.85, 1.0), 1.0], np.float32)
+        f *= 255.0
+    f = np.clip(f, 0, 255)
+    sigma = rng.uniform(*deg.blur_sigma)
+    if sigma > 0.05:
+        f = cv2.GaussianBlur(f, (0, 0), sigma)
+    if rng.random() < deg.motion_p:
+        f = _motion_blur(f, int(rng.integers(3, max(4, int(0.05 * w) + 4))), float(rng.uniform(-20, 20)))
+    ns = rng.uniform(*deg.noise_sigma)
+    if ns > 0:
+        f = f + rng.normal(0, ns, f.shape).astype(np.float32)
+    out = np.clip(f, 0, 255).astype(np.uint8)
+    q = int(rng.integers(deg.jpeg_quality[0], deg.jpeg_quality[1] + 1))
+    if q < 100:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, q])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return np.ascontiguousarray(out), night
+
+
+def _occlude(img: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:
+    """Cover a little of the plate's edge (a tow bar, a bumper sticker, a bike's mudguard), in place."""
+    tl, tr, br, bl = quad
+    side = int(rng.integers(4))
+    t0 = rng.uniform(0, 0.8)
+    a, b = [(tl, tr), (tr, br), (br, bl), (bl, tl)][side]
+    p0, p1 = a + (b - a) * t0, a + (b - a) * min(1.0, t0 + rng.uniform(0.1, 0.25))
+    c = (tl + tr + br + bl) / 4
+    depth = rng.uniform(0.05, 0.12)
+    pts = np.array([p0, p1, p1 + (c - p1) * depth, p0 + (c - p0) * depth], np.int32)
+    cv2.fillPoly(img, [pts], tuple(int(x) for x in rng.integers(10, 120, 3)), cv2.LINE_AA)
+
+
+def photograph(plate_img: np.ndarray, deg: Degradation, rng: np.random.Generator, split: FontSplit = "train",
+               margin: tuple[float, float] = (0.15, 0.6)) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Put a clean plate image on a background patch in 3-D perspective and photograph it at ``deg``.
+
+    Returns (BGR photo, plate corners TL, TR, BR, BL in the photo, night).
+    """
+    ph, pw = plate_img.shape[:2]
+    width = rng.uniform(*deg.width)
+    hh = width * ph / pw
+    quad = _project(width, hh, rng.uniform(-deg.yaw, deg.yaw), rng.uniform(-deg.pitch, deg.pitch),
+                    rng.uniform(-deg.roll, deg.roll))
+    m = rng.uniform(*margin) * width
+    lo = quad.min(axis=0) - m * np.array([1.0, 0.6]) * rng.uniform(0.5, 1.0, 2)
+    hi = quad.max(axis=0) + m * np.array([1.0, 0.6]) * rng.uniform(0.5, 1.0, 2)
+    quad = (quad - lo).astype(np.float32)
+    cw, ch = int(np.ceil(hi[0] - lo[0])), int(np.ceil(hi[1] - lo[1]))
+    bg_split = "heldout" if split == "heldout" else "train"
+    r = rng.random()
+    if r < 0.55:
+        canvas = random_patch(rng, cw, ch, bg_split)
+    else:  # a vehicle body around the plate: paint colour, a bumper edge, a light gradient
+        canvas = np.empty((ch, cw, 3), np.uint8)
+        canvas[:] = rng.integers(10, 240, 3)
+        if rng.random() < 0.7:
+            y = int(rng.uniform(0.6, 1.0) * ch)
+            canvas[y:] = rng.integers(10, 80, 3)
+        canvas = np.clip(canvas.astype(np.float32) * np.linspace(rng.uniform(0.7, 1.0), rng.uniform(0.9, 1.2), cw,
+                                                                 dtype=np.float32)[None, :, None], 0, 255
+                         ).astype(np.uint8)
+    if rng.random() < 0.4:  # a plate frame (holder) a little outside the plate
+        c = quad.mean(axis=0)
+        fq = (c + (quad - c) * rng.uniform(1.04, 1.12)).astype(np.int32)
+        cv2.fillPoly(canvas, [fq], tuple(int(x) for x in (rng.integers(0, 60, 3) if rng.random() < 0.6
+                                                            else rng.integers(150, 230, 3))), cv2.LINE_AA)
+    photo = composite_plate(canvas, plate_img, quad)
+    if rng.random() < deg.occlusion_p:
+        _occlude(photo, quad, rng)
+    photo, night = spoil(photo, deg, rng, quad)
+    return photo, quad, night
+
+
+def render_plate(seed: int, level: str = "mild", fonts: FontSplit = "heldout", plate_type: PlateType | None = None,
+                 plate: Plate | None = None) -> RenderedPlate:
+    """A photographed plate crop at ``level`` (clean / mild / moderate / severe), deterministic per seed.
+
+    ``fonts`` picks the font and background split: 'heldout' (default: tests, evaluation, simulation) or 'train'.
+    ``plate_type`` defaults to a random type drawn with :data:`TYPE_P`. The crop keeps 15-60 % of the plate width
+    of background around the plate; ``quad`` gives its true corners.
+    """
+    if level not in DEGRADATIONS:
+        raise ValueError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
+    rng = np.random.default_rng(seed)
+    ptype: PlateType = plate_type or PLATE_TYPES[int(rng.choice(len(PLATE_TYPES), p=TYPE_P))]
+    plate = plate or random_plate(rng, ptype)
+    face = _pick_face(rng, fonts)
+    style = "private" if ptype == "motorcycle" else ptype
+    if ptype == "motorcycle" and rng.random() < 0.25:
+        style = "yellow"
+    pic = random_patch(rng, 200, 90, "heldout" if fonts == "heldout" else "train") if style == "picture" else None
+    layout = "motorcycle" if ptype == "motorcycle" else "car"
+    clean = draw_plate(plate, face, style, layout, rng, 0.5, pic)
+    photo, quad, night = photograph(clean, DEGRADATIONS[level], rng, fonts)
+    return RenderedPlate(image=photo, plate=plate, quad=quad, style=ptype, font=face.name, level=level, seed=seed,
+                         night=night)
 
 
 def composite_plate(background: np.ndarray, plate_img: np.ndarray, quad: np.ndarray) -> np.ndarray:
@@ -265,23 +586,24 @@ def composite_plate(background: np.ndarray, plate_img: np.ndarray, quad: np.ndar
     return np.ascontiguousarray(out.astype(np.uint8))
 
 
-def _car_scene(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, tuple[int, int, int]]:
-    """A street background with a car seen from behind; returns the image and the bumper centre + width."""
-    img = np.zeros((h, w, 3), np.uint8)
-    sky = np.linspace(rng.integers(150, 220), rng.integers(90, 150), h // 2).astype(np.uint8)
-    img[: h // 2] = sky[:, None, None]
-    img[h // 2:] = np.array(rng.integers(60, 110, 3), np.uint8)  # road
-    for _ in range(int(rng.integers(3, 7))):  # buildings / poles / signs
-        x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h // 2))
-        cv2.rectangle(img, (x0, y0), (x0 + int(rng.integers(20, w // 3)), h // 2),
-                      tuple(int(c) for c in rng.integers(40, 230, 3)), -1)
-    cv2.line(img, (0, int(h * 0.8)), (w, int(h * 0.78)), (220, 220, 220), 3)  # lane marking
-    cw = int(w * rng.uniform(0.45, 0.6))
-    ch = int(cw * rng.uniform(0.55, 0.7))
+# ---------------------------------------------------------------------------------------------- street scenes
+
+
+def _car_scene(rng: np.random.Generator, w: int, h: int, split: FontSplit = "heldout",
+               moto: bool = False) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """A street background with a vehicle seen from behind; returns the image and the plate centre + body width."""
+    img = random_patch(rng, w, h, "heldout" if split == "heldout" else "train")
+    cw = int(w * (rng.uniform(0.2, 0.3) if moto else rng.uniform(0.45, 0.6)))
+    ch = int(cw * (rng.uniform(1.0, 1.3) if moto else rng.uniform(0.55, 0.7)))
     cx = int(rng.integers(cw // 2 + 5, w - cw // 2 - 5))
     cy = int(h * rng.uniform(0.55, 0.62))
     colour = tuple(int(c) for c in rng.integers(20, 235, 3))
-    x0, y0, x1, y1 = cx - cw // 2, cy - ch // 2, cx + cw // 2, cy + ch // 2
+    x0, y0, x1, y1 = cx - cw // 2, max(0, cy - ch // 2), cx + cw // 2, min(h - 1, cy + ch // 2)
+    if moto:  # rear wheel, seat, tail light
+        cv2.ellipse(img, (cx, y1), (cw // 5, ch // 4), 0, 0, 360, (20, 20, 20), -1)
+        cv2.rectangle(img, (x0 + cw // 5, y0), (x1 - cw // 5, y0 + ch // 2), colour, -1)
+        cv2.rectangle(img, (cx - cw // 8, y0 + ch // 8), (cx + cw // 8, y0 + ch // 5), (30, 30, 200), -1)
+        return img, (cx, y0 + int(ch * 0.45), cw)
     for wx in (x0 + cw // 8, x1 - cw // 8):  # wheels
         cv2.ellipse(img, (wx, y1), (cw // 10, ch // 8), 0, 0, 360, (20, 20, 20), -1)
     cv2.rectangle(img, (x0, y0 + ch // 3), (x1, y1), colour, -1)  # body
@@ -299,31 +621,40 @@ def _car_scene(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, tu
 SCENE_PLATE_WIDTH = {"clean": (0.34, 0.40), "mild": (0.26, 0.32), "moderate": (0.19, 0.24), "severe": (0.13, 0.17)}
 
 
-def render_scene(seed: int, level: str = "mild", size: tuple[int, int] = (640, 480),
-                 plate: Plate | None = None) -> RenderedScene:
-    """A street scene (``size`` = width, height) with one car whose plate is ``plate`` (random if None).
+def render_scene(seed: int, level: str = "mild", size: tuple[int, int] = (640, 480), plate: Plate | None = None,
+                 fonts: FontSplit = "heldout", plate_type: PlateType | None = None) -> RenderedScene:
+    """A street scene (``size`` = width, height) with one vehicle whose plate is ``plate`` (random if None).
 
     The plate's on-screen width shrinks with the level and the whole frame gets the level's blur, noise,
     night contrast and JPEG compression, so the scene exercises localisation and OCR together.
     """
     rng = np.random.default_rng(seed)
-    plate = plate or random_plate(rng)
-    deg, style, font = _pick(rng, level)
+    ptype: PlateType = plate_type or ("motorcycle" if plate is not None and plate.vehicle == "motorcycle" else
+                                      "private" if plate is not None else
+                                      PLATE_TYPES[int(rng.choice(len(PLATE_TYPES), p=TYPE_P))])
+    plate = plate or random_plate(rng, ptype)
+    deg = DEGRADATIONS[level]
+    face = _pick_face(rng, fonts)
     w, h = size
-    img, (px, py, car_w) = _car_scene(rng, w, h)
+    moto = ptype == "motorcycle"
+    img, (px, py, car_w) = _car_scene(rng, w, h, fonts, moto)
     lo, hi = SCENE_PLATE_WIDTH[level]
-    pw = min(car_w * 0.6, w * rng.uniform(lo, hi))
-    ph = pw / PLATE_ASPECT
-    base = np.float32([[px - pw / 2, py - ph / 2], [px + pw / 2, py - ph / 2], [px + pw / 2, py + ph / 2],
-                       [px - pw / 2, py + ph / 2]])
-    quad = (base + rng.uniform(-deg.perspective, deg.perspective, (4, 2)) * pw).astype(np.float32)
-    img = composite_plate(img, draw_plate(plate, font, style), quad)
-    night = bool(rng.random() < deg.night_p)
-    img = _spoil(img, DEGRADATIONS[level], rng, night)
+    style = "private" if moto else ptype
+    pic = random_patch(rng, 200, 90, "heldout" if fonts == "heldout" else "train") if style == "picture" else None
+    clean = draw_plate(plate, face, style, "motorcycle" if moto else "car", rng, 0.5, pic)
+    pw = min(car_w * (0.9 if moto else 0.6), w * rng.uniform(lo, hi) * (0.7 if moto else 1.0))
+    ph = pw * clean.shape[0] / clean.shape[1]
+    ang = deg.yaw * 0.5
+    q = _project(pw, ph, rng.uniform(-ang, ang), rng.uniform(-ang / 2, ang / 2), rng.uniform(-deg.roll, deg.roll) / 2)
+    quad = (q + np.float32([px, py])).astype(np.float32)
+    img = composite_plate(img, clean, quad)
+    img, night = spoil(img, Degradation(deg.width, 0, 0, 0, deg.blur_sigma, deg.motion_p / 2, deg.noise_sigma,
+                                        deg.jpeg_quality, deg.night_p, deg.glare_p / 2, deg.shadow_p / 2, 0.0, 0.0),
+                       rng)
     x0, y0 = np.floor(quad.min(axis=0)).astype(int)
     x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
     return RenderedScene(image=img, plate=plate, quad=quad, box=(int(x0), int(y0), int(x1), int(y1)), level=level,
-                         seed=seed, extra={"style": style.name, "font": font.stem, "night": night})
+                         seed=seed, extra={"style": ptype, "font": face.name, "night": night})
 
 
 def encode_jpeg(img: np.ndarray, quality: int = 90) -> bytes:

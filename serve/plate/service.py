@@ -1,9 +1,12 @@
 """The batched plate reader: frames (or plate crops) in, plate reads out. Plain Python, no Ray.
 
-:class:`PlateService` localises plates in each frame, rectifies them, reads every plate of the whole batch
-with ONE call to the OCR engine (that is where batching pays), parses the text into normalised plates and,
-when a :class:`~serve.plate.hotlist.Hotlist` is attached, matches each read against it. It never returns
-images: a read is a box, corners, text, parsed plate, confidence and hotlist matches.
+:class:`PlateService` localises plate candidates in each frame (big photos are searched downscaled, candidates
+rectified from the full-resolution pixels), reads every candidate of the whole batch with ONE call to the OCR
+engine (that is where batching pays), and keeps a candidate only when its read passes the plate grammar with
+a confidence at or above the engine's ``min_confidence`` (verification by the reader: grilles, badges and signs
+are dropped). Overlapping reads of one plate keep the most confident. Reads are parsed into normalised plates
+and, when a :class:`~serve.plate.hotlist.Hotlist` is attached, matched against it. It never returns images: a
+read is a box, corners, text, parsed plate, confidences and hotlist matches.
 
 The Ray Serve wrapper is :mod:`serve.plate.deployment`; the HTTP ingress calls the same methods.
 """
@@ -16,14 +19,16 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from serve.plate.distance import weighted_distance
 from serve.plate.hotlist import Hotlist, HotlistMatch
-from serve.plate.localise import READ_PAD, PlateCandidate, locate_in_crop, make_localiser, rectify
-from serve.plate.ocr import OcrEngine, make_engine
+from serve.plate.localise import READ_PAD, PlateCandidate, _iou, crop_candidates, kind_of, make_localiser, rectify
+from serve.plate.ocr import DEFAULT_ENGINE, OCR_ENGINE_REGISTRY, OcrEngine, PlateText, make_ocr_engine
 from serve.plate.parse import Plate, PlateParseError, parse_plate
 
-MAX_PIXELS = 40_000_000
+MAX_PIXELS = 150_000_000
+"""Decompression-bomb guard: a 50 MP phone photo is read (searched downscaled); 150 MP is refused."""
 
 
 class PlateInputError(ValueError):
@@ -35,14 +40,24 @@ class PlateServiceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    engine: Literal["tesseract", "paddle"] = "tesseract"
+    engine: str = Field(default=DEFAULT_ENGINE, description=f"OCR engine: one of {sorted(OCR_ENGINE_REGISTRY)}")
     engine_options: dict[str, Any] = Field(default_factory=dict,
                                            description="constructor kwargs, e.g. {'model_dir': '/models/th'}")
     localiser: Literal["contour", "cascade"] = "contour"
     min_plate_width: int = Field(default=40, ge=16, description="smallest plate width (px) worth reading")
-    max_plates_per_image: int = Field(default=5, ge=1, le=50)
+    max_candidates: int = Field(default=12, ge=1, le=100, description="candidates read per image")
+    max_plates_per_image: int = Field(default=5, ge=1, le=50, description="verified plates returned per image")
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0,
+                                         description="reads below it are not plates (default: the engine's)")
     keep_unparsed: bool = Field(default=False, description="also return candidates whose text is not a plate")
-    max_pixels: int = Field(default=MAX_PIXELS, gt=0)
+    max_pixels: int = Field(default=MAX_PIXELS, gt=0, description="larger images are refused (bomb guard)")
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, v: str) -> str:
+        if v not in OCR_ENGINE_REGISTRY:
+            raise ValueError(f"unknown OCR engine {v!r}: known engines are {', '.join(sorted(OCR_ENGINE_REGISTRY))}")
+        return v
 
 
 class PlateRead(BaseModel):
@@ -50,9 +65,11 @@ class PlateRead(BaseModel):
 
     box: tuple[int, int, int, int] = Field(description="x0, y0, x1, y1 in image pixels")
     quad: list[tuple[float, float]] = Field(description="plate corners TL, TR, BR, BL")
-    text: str = Field(description="raw OCR text: registration line, newline, province line")
+    text: str = Field(description="raw OCR text: registration line, newline, second line")
     plate: Plate | None = Field(description="normalised plate, None when the text does not parse")
-    confidence: float = Field(ge=0.0, le=1.0)
+    confidence: float = Field(ge=0.0, le=1.0, description="engine confidence of the whole read")
+    char_confidences: list[float] = Field(default_factory=list,
+                                          description="confidence of each registration character as read")
     hotlist: list[HotlistMatch] = Field(default_factory=list, description="matching active hotlist entries")
 
 
@@ -65,6 +82,15 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if img is None:
         raise PlateInputError("the bytes are not a decodable image (or it is truncated): send a JPEG or PNG")
     return check_image(img, max_pixels)
+
+
+def _inside(a: PlateCandidate, b: PlateCandidate) -> bool:
+    """Whether box ``a`` lies (mostly) inside box ``b`` or ``b`` inside ``a``."""
+    ax0, ay0, ax1, ay1 = a.box
+    bx0, by0, bx1, by1 = b.box
+    inter = max(0, min(ax1, bx1) - max(ax0, bx0)) * max(0, min(ay1, by1) - max(ay0, by0))
+    small = min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0))
+    return small > 0 and inter / small > 0.8
 
 
 def check_image(img: Any, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -97,41 +123,58 @@ class PlateService:
                  engine: OcrEngine | None = None) -> None:
         """Create the OCR engine (unless one is given) and the localiser named in ``config``."""
         self.config = config or PlateServiceConfig()
-        self.engine = engine or make_engine(self.config.engine, **self.config.engine_options)
-        self.localiser = make_localiser(self.config.localiser, min_width=self.config.min_plate_width)
-        if hasattr(self.localiser, "max_candidates"):
-            self.localiser.max_candidates = self.config.max_plates_per_image
+        self.engine = engine or make_ocr_engine(self.config.engine, **self.config.engine_options)
+        self.min_confidence = (self.config.min_confidence if self.config.min_confidence is not None
+                               else self.engine.min_confidence)
+        self.localiser = make_localiser(self.config.localiser, min_width=self.config.min_plate_width,
+                                        max_candidates=self.config.max_candidates)
         self.hotlist = hotlist
         # localisation is OpenCV work that releases the GIL: frames of a batch are localised in parallel
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
                                         thread_name_prefix="plate-locate")
 
-    def _finish(self, groups: list[list[tuple[PlateCandidate, np.ndarray]]],
-                keep_unparsed: bool | None = None) -> list[list[PlateRead]]:
-        """OCR every rectified candidate of the batch in one engine call, then parse and match."""
+    def _parse(self, t: PlateText) -> Plate | None:
+        try:
+            return parse_plate(t.registration, t.province, lenient=True, vehicle=t.vehicle)
+        except PlateParseError:
+            return None
+
+    def _finish(self, groups: list[list[tuple[PlateCandidate, np.ndarray]]], keep_unparsed: bool | None = None,
+                one_per_group: bool = False) -> list[list[PlateRead]]:
+        """OCR every rectified candidate of the batch in one engine call, verify, de-duplicate, parse and match."""
         keep = self.config.keep_unparsed if keep_unparsed is None else keep_unparsed
         flat = [(i, c, r) for i, g in enumerate(groups) for c, r in g]
         texts = self.engine.read([r for _, _, r in flat]) if flat else []
         if self.hotlist is not None:
             self.hotlist.refresh()
-        out: list[list[PlateRead]] = [[] for _ in groups]
-        seen: list[set[str]] = [set() for _ in groups]
+        per: list[list[tuple[PlateCandidate, PlateText, Plate | None]]] = [[] for _ in groups]
         for (i, cand, _), t in zip(flat, texts, strict=True):
-            plate: Plate | None
-            try:
-                plate = parse_plate(t.registration, t.province, lenient=True)
-            except PlateParseError:
-                plate = None
-            if plate is None and not keep:
-                continue
-            if plate is not None:
-                if plate.key in seen[i]:  # the same plate found twice (outer edge and inner border)
+            per[i].append((cand, t, self._parse(t)))
+        out: list[list[PlateRead]] = [[] for _ in groups]
+        for i, items in enumerate(per):
+            # verified reads first (most confident first), then the rest
+            items.sort(key=lambda x: (x[2] is not None and x[1].confidence >= self.min_confidence, x[1].confidence),
+                       reverse=True)
+            kept: list[tuple[PlateCandidate, Plate | None]] = []
+            for cand, t, plate in items:
+                verified = plate is not None and t.confidence >= self.min_confidence
+                if not verified and not keep and not (one_per_group and not kept):
                     continue
-                seen[i].add(plate.key)
-            matches = self.hotlist.match(plate) if (self.hotlist is not None and plate is not None) else []
-            out[i].append(PlateRead(box=cand.box, quad=[(float(x), float(y)) for x, y in cand.quad],
-                                    text=f"{t.registration}\n{t.province}", plate=plate,
-                                    confidence=round(t.confidence, 4), hotlist=matches))
+                if plate is not None and any(k is not None and (_iou(cand.box, c.box) > 0.3 or _inside(cand, c)
+                                                                or weighted_distance(plate.key, k.key) <= 1.0)
+                                             for c, k in kept):
+                    continue  # the same plate again (outer edge and inner border, whole image and its plate)
+                if one_per_group and kept:
+                    break
+                matches = self.hotlist.match(plate) if (self.hotlist is not None and plate is not None
+                                                        and verified) else []
+                out[i].append(PlateRead(box=cand.box, quad=[(float(x), float(y)) for x, y in cand.quad],
+                                        text=f"{t.registration}\n{t.province}", plate=plate if verified or keep
+                                        or one_per_group else None, confidence=round(t.confidence, 4),
+                                        char_confidences=t.char_confidences, hotlist=matches))
+                kept.append((cand, plate))
+                if len(out[i]) >= self.config.max_plates_per_image:
+                    break
         return out
 
     def read(self, images: list[np.ndarray]) -> list[list[PlateRead]]:
@@ -139,28 +182,32 @@ class PlateService:
         checked = [check_image(img, self.config.max_pixels) for img in images]
 
         def locate(img: np.ndarray) -> list[tuple[PlateCandidate, np.ndarray]]:
-            cands = self.localiser.locate(img)[: self.config.max_plates_per_image]
-            return [(c, rectify(img, c.quad, READ_PAD)) for c in cands]
+            cands = self.localiser.locate(img)[: self.config.max_candidates + 2]
+            return [(c, rectify(img, c.quad, READ_PAD, c.kind)) for c in cands]
 
         groups = list(self._pool.map(locate, checked)) if len(checked) > 1 else [locate(im) for im in checked]
         return self._finish(groups)
 
     def read_crops(self, crops: list[np.ndarray]) -> list[PlateRead | None]:
-        """One read per plate crop (a detector's box with a little margin), None when it does not parse.
+        """One read per plate crop (a detector's box with a little margin), None when it is not a plate.
 
-        Used when a camera shard already cut the plate out, so only the crop travels to the service.
+        Several quads of each crop are read (the contour localiser's best, the whole crop, an inset crop) and the
+        most confident verified read is kept. Used when a camera shard already cut the plate out, so only the
+        crop travels to the service.
         """
         groups = []
         for crop in crops:
             crop = check_image(crop, self.config.max_pixels)
-            q = locate_in_crop(crop)
-            x0, y0 = np.floor(q.min(axis=0)).astype(int)
-            x1, y1 = np.ceil(q.max(axis=0)).astype(int)
-            groups.append([(PlateCandidate(quad=q, box=(int(x0), int(y0), int(x1), int(y1)), score=1.0),
-                            rectify(crop, q, READ_PAD))])
-        res = self._finish(groups, keep_unparsed=True)
-        keep = self.config.keep_unparsed
-        return [r[0] if r and (r[0].plate is not None or keep) else None for r in res]
+            g = []
+            for q in crop_candidates(crop):
+                x0, y0 = np.floor(q.min(axis=0)).astype(int)
+                x1, y1 = np.ceil(q.max(axis=0)).astype(int)
+                k = kind_of(q)
+                g.append((PlateCandidate(quad=q, box=(int(x0), int(y0), int(x1), int(y1)), score=1.0, kind=k),
+                          rectify(crop, q, READ_PAD, k)))
+            groups.append(g)
+        res = self._finish(groups, keep_unparsed=self.config.keep_unparsed, one_per_group=True)
+        return [r[0] if r and (r[0].plate is not None or self.config.keep_unparsed) else None for r in res]
 
     def read_bytes(self, blobs: list[bytes]) -> list[list[PlateRead]]:
         """Like :meth:`read` for encoded images (JPEG/PNG bytes), as the HTTP API receives them."""

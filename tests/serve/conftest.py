@@ -64,11 +64,20 @@ def two_faces(astronaut: np.ndarray, deepface_people: dict[str, list[np.ndarray]
 
 
 # === PLATE (owner: serve-plate) ===
-# One Tesseract engine and one PlateService per session; rendered plates are deterministic per seed.
+# One learned recogniser, one Tesseract engine and one PlateService each per session; rendered plates are
+# deterministic per seed and drawn with the HELD-OUT fonts and backgrounds (never seen in training).
 
 
 @pytest.fixture(scope="session")
 def plate_engine():
+    """The session's learned plate recogniser (the shipped weights, SHA-256 checked)."""
+    from serve.plate.ocr import LearnedEngine
+
+    return LearnedEngine()
+
+
+@pytest.fixture(scope="session")
+def tesseract_engine():
     """The session's Tesseract Thai OCR engine (Debian tesseract-ocr + tesseract-ocr-tha)."""
     from serve.plate.ocr import TesseractEngine
 
@@ -77,15 +86,23 @@ def plate_engine():
 
 @pytest.fixture(scope="session")
 def plate_service(plate_engine):
-    """A PlateService on the session engine, with no hotlist."""
+    """A PlateService on the learned engine (the default), with no hotlist."""
     from serve.plate.service import PlateService
 
     return PlateService(engine=plate_engine)
 
 
 @pytest.fixture(scope="session")
+def tesseract_service(tesseract_engine):
+    """A PlateService on the Tesseract engine, with no hotlist."""
+    from serve.plate.service import PlateService
+
+    return PlateService(engine=tesseract_engine)
+
+
+@pytest.fixture(scope="session")
 def mild_plates():
-    """Twelve rendered plate crops at the mild degradation level (seeds 10000-10011)."""
+    """Twelve rendered plate crops at the mild level (seeds 10000-10011, held-out fonts, every plate type)."""
     from serve.plate.render import render_plate
 
     return [render_plate(10_000 + i, "mild") for i in range(12)]

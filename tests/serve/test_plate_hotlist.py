@@ -143,3 +143,23 @@ def test_the_plate_deployment_purges_expired_entries_on_load_and_on_a_timer(tmp_
     assert [e.id for e in replica.service.hotlist.entries(True)] == [keep.id]
     expired = [(ev.actor, ev.subject) for ev in hl.audit.events() if ev.action == "hotlist.expire"]
     assert expired == [("system:expiry", old.id), ("system:expiry", later.id)]
+
+
+def test_three_consonant_betong_and_digits_only_entries_match(tmp_path):
+    hl = _hotlist(tmp_path)
+    moto = hl.add("กขค 123 เบตง", reason="stolen motorcycle", actor="officer:somchai", vehicle="motorcycle")
+    assert moto.plate.region == "เบตง" and moto.plate.vehicle == "motorcycle" and moto.plate.letters == "กขค"
+    truck = hl.add("32-0394 สงขลา", reason="warrant", actor="officer:somchai")
+    assert truck.plate.registration == "32-0394"
+    assert [m.entry.id for m in hl.match(parse_plate("กขค 123", "เบตง", vehicle="motorcycle"))] == [moto.id]
+    assert [m.entry.id for m in hl.match(parse_plate("กขค 123", "ยะลา"))] == [moto.id]  # Betong lies in Yala
+    assert hl.match(parse_plate("กขค 123", "สงขลา")) == []
+    # the same registration on a car is another vehicle
+    assert hl.match(parse_plate("กขค 123", "เบตง", vehicle="car")) == []
+    assert [m.entry.id for m in hl.match(parse_plate("32-0394", "สงขลา"))] == [truck.id]
+    with pytest.raises(HotlistError, match="vehicle must be"):
+        hl.add("กข 1", reason="x", actor="a", vehicle="truck")  # type: ignore[arg-type]
+    with pytest.raises(HotlistError, match=r"^not a Thai registration"):
+        hl.add("กขคง 123", reason="x", actor="a")
+    reloaded = _hotlist(tmp_path)
+    assert reloaded.get(moto.id).plate == moto.plate

@@ -1,65 +1,86 @@
-"""Rendered Thai plates read back with real Tesseract and real TLWG fonts; localisation; PaddleOCR errors."""
+"""Renderer, fonts, backgrounds, localiser and the OCR engine registry (real fonts, real Tesseract)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from serve.plate.distance import levenshtein
-from serve.plate.localise import ContourLocaliser, rectify
-from serve.plate.ocr import OcrError, PaddleEngine, make_engine
+from serve.plate.fonts import HELDOUT_FAMILIES, families, font_faces
+from serve.plate.localise import ContourLocaliser, make_localiser, normalise_scores, rectify
+from serve.plate.ocr import OCR_ENGINE_REGISTRY, OcrError, PaddleEngine, make_ocr_engine
 from serve.plate.parse import parse_plate
-from serve.plate.render import LEVELS, font_paths, render_plate, render_scene
+from serve.plate.render import LEVELS, PLATE_TYPES, render_plate, render_scene
 
 
-def test_renderer_is_deterministic_and_varied():
+def test_fonts_split_into_training_and_heldout_families_with_every_glyph():
+    train, held = families("train"), families("heldout")
+    assert len(train) >= 13 and len(held) >= 3
+    assert not set(train) & set(held) and set(held) <= HELDOUT_FAMILIES
+    from fontTools.ttLib import TTFont
+
+    for face in font_faces("heldout")[:4]:  # digits and Thai really are in the files the renderer draws with
+        assert all(ord(c) in TTFont(str(face.digits), lazy=True).getBestCmap() for c in "0123456789-")
+        assert ord("ฮ") in TTFont(str(face.thai), lazy=True).getBestCmap()
+
+
+def test_renderer_is_deterministic_and_covers_every_type_and_level():
     a, b = render_plate(7, "mild"), render_plate(7, "mild")
     assert a.plate == b.plate and np.array_equal(a.image, b.image) and a.image.flags.c_contiguous
     plates = [render_plate(s, "mild") for s in range(40)]
-    assert len({p.font for p in plates}) >= 4 and len({p.style for p in plates}) >= 3
-    assert len(font_paths()) >= 5
-    heights = {lv: render_plate(3, lv).image.shape[0] for lv in LEVELS}
-    assert heights["clean"] > heights["mild"] > heights["moderate"] > heights["severe"]
-    with pytest.raises(ValueError, match="unknown degradation level"):
+    assert len({p.font for p in plates}) >= 4 and {p.style for p in plates} == set(PLATE_TYPES)
+    assert all(p.font.rsplit("-", 1)[0] in HELDOUT_FAMILIES for p in plates)  # tests see held-out fonts only
+    trained = render_plate(7, "mild", fonts="train")
+    assert trained.font.rsplit("-", 1)[0] not in HELDOUT_FAMILIES
+    widths = {lv: np.mean([np.linalg.norm(render_plate(s, lv).quad[1] - render_plate(s, lv).quad[0])
+                           for s in range(4)]) for lv in LEVELS}
+    assert widths["clean"] > widths["mild"] > widths["moderate"] > widths["severe"]
+    moto = render_plate(3, "clean", plate_type="motorcycle")
+    assert moto.plate.vehicle == "motorcycle" and moto.style == "motorcycle"
+    with pytest.raises(ValueError, match="unknown level"):
         render_plate(1, "foggy")
 
 
-def test_mild_plates_read_back_exactly(plate_service, mild_plates):
-    reads = plate_service.read_crops([r.image for r in mild_plates])
-    exact = [rd is not None and rd.plate == r.plate for r, rd in zip(mild_plates, reads, strict=True)]
-    # measured: 11 of these 12 plates exact (one rare letter misread); allow one more miss, no worse
-    pairs = list(zip(mild_plates, reads, strict=True))
-    assert sum(exact) >= 10, [(r.plate.text, rd.text if rd else None) for r, rd in pairs]
-    errs = sum(levenshtein(rd.plate.key if rd and rd.plate else "", r.plate.key) for r, rd in pairs)
-    assert 1 - errs / sum(len(r.plate.key) for r in mild_plates) >= 0.95
-    assert all(0 < rd.confidence <= 1 for rd in reads if rd is not None)
-
-
-def test_engine_reads_ground_truth_lines_of_clean_plates(plate_engine):
-    rendered = [render_plate(500 + i, "clean") for i in range(6)]
-    texts = plate_engine.read([rectify(r.image, r.quad) for r in rendered])
-    got = [parse_plate(t.registration, t.province, lenient=True) for t in texts]
-    assert sum(g == r.plate for g, r in zip(got, rendered, strict=True)) >= 5
-    assert plate_engine.read([]) == []
-
-
-def test_severe_is_harder_than_mild(plate_service):
-    severe = [render_plate(10_000 + i, "severe") for i in range(6)]
-    reads = plate_service.read_crops([r.image for r in severe])
-    assert sum(rd is not None and rd.plate == r.plate for r, rd in zip(severe, reads, strict=True)) <= 2
-
-
-def test_contour_localiser_finds_the_plate_in_scenes():
+def test_contour_localiser_finds_car_and_motorcycle_plates_in_scenes():
     loc = ContourLocaliser()
-    for seed in range(3):
-        sc = render_scene(900 + seed, "mild")
+    for seed, ptype in ((900, "private"), (901, "green"), (902, "motorcycle")):
+        sc = render_scene(seed, "clean", plate_type=ptype)
         cands = loc.locate(sc.image)
-        assert cands, f"no plate found in scene {seed}"
         best = max(cands, key=lambda c: _iou(c.box, sc.box))
-        assert _iou(best.box, sc.box) > 0.7
-        assert np.abs(best.quad - sc.quad).max() < 8  # corners within a few pixels
-    blank = np.full((240, 320, 3), 127, np.uint8)
-    assert loc.locate(blank) == []
+        assert _iou(best.box, sc.box) > 0.6, (ptype, [c.box for c in cands], sc.box)
+        assert best.kind == ("motorcycle" if ptype == "motorcycle" else "car")
+
+
+def test_localiser_downscales_huge_photos_and_never_divides_by_zero():
+    sc = render_scene(905, "clean")
+    big = np.ascontiguousarray(np.kron(sc.image, np.ones((10, 10, 1), np.uint8)))  # 6400 x 4800
+    cands = ContourLocaliser().locate(big)
+    box = tuple(v * 10 for v in sc.box)
+    assert any(_iou(c.box, box) > 0.5 for c in cands)  # found on the downscaled copy, reported full-size
+    flat = np.full((240, 320, 3), 127, np.uint8)
+    assert all(c.score == 0.0 for c in ContourLocaliser().locate(flat))  # only the whole-image proposals, 0/0 safe
+    assert ContourLocaliser(whole_image=False).locate(flat) == []
+    from serve.plate.localise import PlateCandidate
+
+    zero = [PlateCandidate(quad=np.zeros((4, 2), np.float32), box=(0, 0, 1, 1), score=0.0)]
+    normalise_scores(zero)
+    assert zero[0].score == 0.0
+
+
+def test_registries_name_the_known_engines_and_localisers():
+    assert {"model", "tesseract", "paddle"} <= set(OCR_ENGINE_REGISTRY)
+    with pytest.raises(ValueError, match="unknown OCR engine 'easyocr': known engines are model, paddle, tesseract"):
+        make_ocr_engine("easyocr")
+    with pytest.raises(ValueError, match="known localisers are cascade, contour"):
+        make_localiser("yolo")
+    assert make_localiser("contour", min_width=30).min_width == 30
+
+
+def test_tesseract_reads_clean_private_plates(tesseract_engine):
+    rendered = [render_plate(500 + i, "clean", plate_type="private") for i in range(4)]
+    texts = tesseract_engine.read([rectify(r.image, r.quad) for r in rendered])
+    got = [parse_plate(t.registration, t.province, lenient=True) for t in texts]
+    assert sum(g.key == r.plate.key for g, r in zip(got, rendered, strict=True)) >= 2
+    assert tesseract_engine.read([]) == []
 
 
 def _iou(a, b):
@@ -93,8 +114,3 @@ def test_paddle_engine_fetches_model_from_bucket_then_needs_paddleocr(tmp_path, 
     else:  # paddleocr installed: a config without weights must still fail loudly, not silently download
         with pytest.raises(Exception):  # noqa: B017
             PaddleEngine(store=s3_store, model_key=key, cache_dir=tmp_path)
-
-
-def test_make_engine_rejects_unknown_names():
-    with pytest.raises(ValueError, match="unknown OCR engine"):
-        make_engine("easyocr")

@@ -28,10 +28,23 @@ def test_registration_forms(text, expected):
     assert parse_registration(text) == expected
 
 
-@pytest.mark.parametrize("bad", ["", "1234", "กขค 12", "1กข 12345", "0กข 12", "AB 1234", "กข", "12กข 1", "ฃก 12"])
+@pytest.mark.parametrize(("text", "expected"), [
+    ("กขค 123", ("", "กขค", "123")),  # motorcycle three-consonant series
+    ("ผ-9324", ("", "ผ", "9324")),  # red dealer plate
+    ("32-0394", ("32", "", "0394")),  # digits-only commercial plate
+    ("320394", ("32", "", "0394")),
+])
+def test_new_registration_forms(text, expected):
+    assert parse_registration(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "1234", "1กขค 12", "1กข 12345", "0กข 12", "AB 1234", "กข", "12กข 1", "ฃก 12",
+                                 "32-039", "กขคง 1"])
 def test_registration_rejects_non_plates_with_a_clear_message(bad):
-    with pytest.raises(PlateParseError, match="expected an optional digit 1-9"):
+    with pytest.raises(PlateParseError, match=r"^not a Thai registration: .*expected an optional digit 1-9") as e:
         parse_registration(bad)
+    # the message starts with words, so an HTTP layer that strips quotes keeps the quoted text whole
+    assert f"{bad!r}" in str(e.value) and str(e.value).strip("'\"") == str(e.value)
 
 
 def test_lenient_parsing_drops_vowels_and_marks_that_ocr_adds():
@@ -55,7 +68,7 @@ def test_parse_plate_two_lines_and_model():
     assert p.registration == "1กข 1234" and p.key == "1กข1234" and p.text == "1กข 1234\nภูเก็ต"
     q = parse_plate("ฒต 808", "")
     assert q.category == "" and q.province is None and q.text == "ฒต 808"
-    with pytest.raises(PlateParseError, match="77 Thai provinces"):
+    with pytest.raises(PlateParseError, match="77 Thai provinces or the region lines"):
         parse_plate("ฒต 808", "ฮฮฮฮฮฮฮฮ")
     assert parse_plate("ฒต 808", "ฮฮฮฮฮฮฮฮ", lenient=True).province is None
     with pytest.raises(ValueError, match="not one of the 77"):
@@ -70,3 +83,20 @@ def test_weighted_distance_charges_lookalikes_half():
     assert weighted_distance("ฎ1", "ฏ1") == 0.5
     assert weighted_distance("1ผข1234", "1ผข123") == 1.0  # a deletion
     assert levenshtein("ภูเกิต", "ภูเก็ต") == 1
+
+
+def test_region_lines_and_vehicle_types():
+    betong = parse_plate("กข 1234\nเบตง", vehicle="car")
+    assert betong.region == "เบตง" and betong.province is None and betong.line2 == "เบตง"
+    assert betong.text == "กข 1234\nเบตง" and betong.vehicle == "car"
+    assert parse_plate("กข 1234", "เบดง").region == "เบตง"  # OCR damage snaps to the region line too
+    moto = parse_plate("กขค 123 ", "ยะลา", vehicle="motorcycle")
+    assert (moto.letters, moto.number, moto.vehicle, moto.key) == ("กขค", "123", "motorcycle", "กขค123")
+    digits = parse_plate("32-0394\nสงขลา")
+    assert digits.registration == "32-0394" and digits.key == "320394" and digits.letters == ""
+    with pytest.raises(ValueError, match="region"):
+        Plate(letters="กข", number="1", region="หาดใหญ่")
+    with pytest.raises(ValueError, match="three-consonant series has no category"):
+        Plate(category="1", letters="กขค", number="1")
+    with pytest.raises(ValueError, match="vehicle"):
+        Plate(letters="กข", number="1", vehicle="truck")

@@ -1,31 +1,66 @@
-"""The quality report and the benchmark run end to end on a few plates (numbers are printed, not timed)."""
+"""The quality report (per engine, type and level; real labelled photos) and the benchmark run end to end on a
+few plates (numbers are printed, not timed)."""
 
 from __future__ import annotations
 
 import json
 
+import cv2
+import pytest
 
-def test_evaluate_reports_accuracy_per_level(plate_service):
+
+def test_evaluate_reports_every_engine_per_level_and_type(plate_service, tesseract_service):
     from serve.plate.evaluate import evaluate_plates, markdown_table
 
-    res = evaluate_plates(n=4, levels=("clean", "severe"), service=plate_service, scenes=True)
+    res = evaluate_plates(n=6, levels=("clean", "severe"), engines=("model", "tesseract"), scenes=True,
+                          services={"model": plate_service, "tesseract": tesseract_service})
     json.dumps(res, ensure_ascii=False)  # JSON-able
-    clean, severe = res["crops"]["clean"], res["crops"]["severe"]
-    assert clean["n"] == 4 and clean["exact"] >= 0.75 and clean["char_accuracy"] >= 0.9
-    assert severe["char_accuracy"] < clean["char_accuracy"]
-    assert res["scenes"]["clean"]["found"] >= 0.75
+    model, tess = res["engines"]["model"]["crops"], res["engines"]["tesseract"]["crops"]
+    assert res["fonts"] == "heldout" and model["clean"]["n"] == 6 and model["clean"]["per_type"]
+    assert model["clean"]["exact"] >= 5 / 6 and model["clean"]["char_accuracy"] >= 0.95
+    assert model["clean"]["exact"] >= tess["clean"]["exact"]
+    for r in (model["clean"], tess["severe"]):
+        assert {"exact", "registration_exact", "province_exact", "char_accuracy"} <= set(r)
+    assert res["engines"]["model"]["scenes"]["clean"]["found"] >= 4 / 6
     table = markdown_table(res)
-    assert "| crops | clean |" in table and "| scenes | severe |" in table
+    assert "| model | crops | clean | all |" in table and "| tesseract | scenes | severe | all |" in table
 
 
-def test_bench_reports_throughput_per_batch_size(plate_service):
+def test_evaluate_images_scores_a_labelled_folder(plate_service, tmp_path):
+    from serve.plate.evaluate import LabelsError, evaluate_images
+    from serve.plate.render import render_plate
+
+    rows = ["file,plate"]
+    for i in range(3):
+        r = render_plate(40_000 + i, "clean")
+        cv2.imwrite(str(tmp_path / f"p{i}.jpg"), r.image)
+        rows.append(f"p{i}.jpg,{r.plate.registration} {r.plate.line2}")
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    rows.append("broken.jpg,กข 1234 ภูเก็ต")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    res = evaluate_images(tmp_path, labels, engines=("model",), services={"model": plate_service})
+    m = res["engines"]["model"]
+    assert m["n"] == 4 and m["exact"] >= 0.5 and len(m["photos"]) == 4
+    assert [e["file"] for e in m["errors"]] == ["broken.jpg"]  # a bad photo is a miss, not a crash
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,text\nx.jpg,1\n", encoding="utf-8")
+    with pytest.raises(LabelsError, match="expected file and plate"):
+        evaluate_images(tmp_path, bad)
+    bad.write_text("file,plate\nx.jpg,hello\n", encoding="utf-8")
+    with pytest.raises(LabelsError, match="line 2"):
+        evaluate_images(tmp_path, bad)
+
+
+def test_bench_reports_plates_per_second_per_engine(plate_service, tesseract_service):
     from serve.plate.bench import bench_plates
 
-    res = bench_plates(n_frames=4, batch_sizes=(1, 4), service=plate_service)
+    res = bench_plates(n_frames=4, batch_sizes=(1, 4), services={"model": plate_service,
+                                                                 "tesseract": tesseract_service})
     json.dumps(res)
-    for kind in ("frames", "crops"):
-        for b in ("1", "4"):
-            r = res[kind][b]
-            assert r["plates_per_s"] > 0 and 0 < r["p50_ms"] <= r["p99_ms"]
-        assert res[kind]["batched_unbatched_ratio"] > 0
-    assert set(res["plates_per_s"]) == {"1", "4"}
+    for eng in ("model", "tesseract"):
+        for kind in ("recogniser", "crops", "frames"):
+            for b in ("1", "4"):
+                r = res["engines"][eng][kind][b]
+                assert r["plates_per_s"] > 0 and 0 < r["p50_ms"] <= r["p99_ms"]
+    assert set(res["recogniser_plates_per_s"]["model"]) == {"1", "4"}

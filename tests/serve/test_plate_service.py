@@ -1,30 +1,82 @@
-"""The batched plate service on composited street scenes, and the Ray Serve deployment with @serve.batch."""
+"""The batched plate service (learned engine) on held-out renders of every plate type and on street scenes,
+big photos and non-plates, and the Ray Serve deployment with @serve.batch."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from serve.plate.render import encode_jpeg, render_scene
+from serve.plate.parse import Plate
+from serve.plate.render import encode_jpeg, render_plate, render_scene
 from serve.plate.service import PlateInputError, PlateRead
 
 
+def same(read_plate: Plate | None, truth: Plate) -> bool:
+    """Registration and second line agree (the vehicle type is checked separately)."""
+    return read_plate is not None and read_plate.key == truth.key and read_plate.line2 == truth.line2
+
+
+FIELD_CASES = [
+    ("motorcycle", Plate(letters="กขค", number="123", province="สงขลา", vehicle="motorcycle")),
+    ("motorcycle", Plate(category="1", letters="ฆษ", number="77", region="เบตง", vehicle="motorcycle")),
+    ("red", Plate(letters="ผ", number="9324", province="กรุงเทพมหานคร")),
+    ("green", Plate(letters="ถก", number="5757", province="กรุงเทพมหานคร")),
+    ("yellow", Plate(category="32", number="0394", province="สงขลา")),
+    ("picture", Plate(category="9", letters="กข", number="9999", province="ภูเก็ต")),
+    ("private", Plate(letters="ฎฝ", number="6557", region="เบตง")),
+]
+
+
+@pytest.mark.parametrize(("ptype", "truth"), FIELD_CASES, ids=[f"{t}-{p.key}" for t, p in FIELD_CASES])
+def test_every_plate_type_reads_right_with_heldout_fonts(plate_service, ptype, truth):
+    rendered = [render_plate(20_000 + k, level, plate_type=ptype, plate=truth)
+                for k, level in enumerate(("clean", "mild", "mild"))]
+    reads = plate_service.read_crops([r.image for r in rendered])
+    for r, rd in zip(rendered, reads, strict=True):
+        assert rd is not None and same(rd.plate, truth), (r.font, r.level, rd.text if rd else None)
+        assert rd.plate.vehicle == ("motorcycle" if ptype == "motorcycle" else "car")
+        assert len(rd.char_confidences) >= len(truth.key) and 0 < rd.confidence <= 1
+
+
 def test_service_finds_and_reads_the_composited_plate(plate_service):
-    scenes = [render_scene(900 + i, "mild") for i in range(4)]
+    scenes = [render_scene(900 + i, "mild") for i in range(6)]
     reads = plate_service.read([s.image for s in scenes])
-    assert len(reads) == 4
+    assert len(reads) == 6
     hits = 0
     for sc, rr in zip(scenes, reads, strict=True):
         assert all(isinstance(r, PlateRead) for r in rr)
-        match = [r for r in rr if r.plate == sc.plate]
+        match = [r for r in rr if same(r.plate, sc.plate)]
         if match:
             hits += 1
-            box = match[0].box
-            assert all(abs(a - b) < 10 for a, b in zip(box, sc.box, strict=True))
+            assert _iou(match[0].box, sc.box) > 0.5
             assert "\n" in match[0].text and 0 < match[0].confidence <= 1
-    assert hits == 4  # measured: all four mild scenes found and read exactly
+        assert len(rr) <= 1, [r.text for r in rr]  # one vehicle, one plate: no extra "plates"
+    assert hits >= 5
     # the reads are data, never images
     assert not any(isinstance(v, np.ndarray) for rr in reads for r in rr for v in r.model_dump().values())
+
+
+def test_big_phone_photo_is_read_not_refused(plate_service):
+    truth = Plate(letters="ถก", number="5757", province="กรุงเทพมหานคร")
+    sc = render_scene(31, "clean", size=(800, 600), plate=truth, plate_type="green")
+    big = np.ascontiguousarray(np.kron(sc.image, np.ones((10, 10, 1), np.uint8)))  # 8000 x 6000 = 48 MP
+    reads = plate_service.read([big])[0]
+    assert any(same(r.plate, truth) for r in reads), [r.text for r in reads]
+
+
+def test_no_plate_from_grilles_signs_or_flat_frames(plate_service):
+    rng = np.random.default_rng(0)
+    grille = np.zeros((300, 500, 3), np.uint8)
+    for y in range(0, 300, 14):
+        grille[y: y + 6] = 200  # radiator slats
+    sign = np.full((200, 480, 3), 250, np.uint8)
+    import cv2
+
+    cv2.putText(sign, "HAT YAI 1234", (10, 120), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (20, 20, 20), 5)
+    noise = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    flat = np.full((240, 320, 3), 90, np.uint8)  # all candidate scores 0: the normalisation must not divide by 0
+    assert plate_service.read([grille, sign, noise, flat]) == [[], [], [], []]
+    assert plate_service.read_crops([grille, flat]) == [None, None]
 
 
 def test_service_batch_equals_single_reads(plate_service):
@@ -32,13 +84,14 @@ def test_service_batch_equals_single_reads(plate_service):
     batched = plate_service.read([s.image for s in scenes])
     single = [plate_service.read([s.image])[0] for s in scenes]
     assert [[r.plate for r in rr] for rr in batched] == [[r.plate for r in rr] for rr in single]
+    assert sum(any(same(r.plate, s.plate) for r in rr) for s, rr in zip(scenes, batched, strict=True)) >= 2
     assert plate_service.read([]) == []
 
 
 def test_service_reads_encoded_bytes_and_rejects_bad_input(plate_service):
     sc = render_scene(951, "clean")
     reads = plate_service.read_bytes([encode_jpeg(sc.image, 95)])
-    assert any(r.plate == sc.plate for r in reads[0])
+    assert any(same(r.plate, sc.plate) for r in reads[0])
     for bad, msg in ((b"", "empty image"), (b"not an image", "not a decodable image"),
                      (encode_jpeg(sc.image)[:200], "not a decodable image")):
         with pytest.raises(PlateInputError, match=msg):
@@ -50,13 +103,15 @@ def test_service_reads_encoded_bytes_and_rejects_bad_input(plate_service):
     with pytest.raises(PlateInputError, match="numpy image"):
         plate_service.read(["frame.jpg"])
     # the service keeps serving after bad input
-    assert any(r.plate == sc.plate for r in plate_service.read([sc.image])[0])
+    assert any(same(r.plate, sc.plate) for r in plate_service.read([sc.image])[0])
 
 
 def test_empty_scene_has_no_reads(plate_service):
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
     assert plate_service.read([np.full((240, 320, 3), 90, np.uint8), noise]) == [[], []]
+    with pytest.raises(PlateInputError, match="MP exceeds"):
+        plate_service.read([np.zeros((13000, 12000, 3), np.uint8)])  # 156 MP: the bomb guard
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +135,11 @@ def test_deployment_batches_concurrent_reads_and_matches_the_hotlist(plate_app):
     rgb = [np.ascontiguousarray(s.image[:, :, ::-1]) for s in scenes]
     responses = [handle.read.remote(im) for im in rgb]  # concurrent single-frame calls
     reads = [r.result(timeout_s=120) for r in responses]
-    assert sum(any(r.plate == s.plate for r in rr) for s, rr in zip(scenes, reads, strict=True)) >= 3
-    first = [r for r in reads[0] if r.plate == scenes[0].plate]
+    assert sum(any(same(r.plate, s.plate) for r in rr) for s, rr in zip(scenes, reads, strict=True)) >= 3
+    first = [r for r in reads[0] if same(r.plate, scenes[0].plate)]
     assert first and first[0].hotlist and first[0].hotlist[0].entry.id == entry.id and first[0].hotlist[0].exact
     health = handle.health.remote().result()
-    assert health["engine"] == "tesseract" and health["hotlist_entries"] == 1
+    assert health["engine"] == "model" and health["hotlist_entries"] == 1
     assert max(health["recent_batch_sizes"]) > 1  # @serve.batch grouped the concurrent calls
     assert [e.id for e in handle.hotlist_entries.remote().result()] == [entry.id]
     handle.hotlist_remove.remote(entry.id, actor="officer:test", reason="recovered").result()
@@ -102,4 +157,11 @@ def test_deployment_bad_frame_fails_only_its_caller(plate_app):
     bad = handle.read.remote(np.zeros((3, 3, 3), np.uint8))
     with pytest.raises(Exception, match="too small"):
         bad.result(timeout_s=120)
-    assert any(r.plate == sc.plate for r in good.result(timeout_s=120))
+    assert any(same(r.plate, sc.plate) for r in good.result(timeout_s=120))
+
+
+def _iou(a, b):
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)

@@ -1,0 +1,253 @@
+"""The learned Thai plate recogniser: a small CNN with row attention, CTC for the registration, a classifier
+for the second line, and the shipped weights (SHA-256 checked at load).
+
+Network (:class:`PlateNet`, about 0.42 M parameters, 1.7 MB of float32 weights):
+
+- input: the rectified plate, grey, ``INPUT_H`` × ``INPUT_W`` (car and motorcycle plates alike: a motorcycle
+  plate is stretched to the same canvas), standardised per image (so night and low-contrast plates look alike);
+- a VGG-style conv stack (a stride-2 stem, channels-last for oneDNN) down to a ``C`` × 8 × 40 feature map;
+- **row attention**: ``ROWS`` (3) learned softmax distributions over the 8 feature rows of each column pool the
+  map into 3 sequences of 40 steps, concatenated in row order (120 steps), then a bidirectional GRU and a linear
+  layer give CTC logits over :data:`ALPHABET`. The network learns where the lines are (a car plate's registration
+  line, a motorcycle plate's series row and number row) instead of trusting a fixed layout, and CTC reads the rows
+  top to bottom, so a motorcycle's ``กขค`` then ``123`` come out as ``กขค123``;
+- **second line**: one more attention row pooled to 40 columns and classified over :data:`LINE2_CLASSES` (the 77
+  provinces, the region lines such as เบตง, and ``""`` = no plate / unreadable). A closed-set classifier is far
+  more robust than reading 5-15 small Thai characters with vowels and tone marks;
+- **vehicle**: car or motorcycle layout.
+
+Weights: ``serve/plate/data/plate_recogniser.pt`` with its SHA-256 in ``plate_recogniser.sha256``; a missing or
+corrupt file raises :class:`ModelWeightsError` naming the file and ``ssz train plates``. Weights can also come
+from the ``models`` bucket of the object store (:func:`fetch_weights`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from serve.plate.parse import DIGITS, PLATE_CONSONANTS
+from serve.plate.provinces import LINE2_NAMES
+
+INPUT_H, INPUT_W = 64, 160
+ROWS = 3
+ALPHABET = PLATE_CONSONANTS + DIGITS + "-"
+"""CTC classes 1..len(ALPHABET); class 0 is the CTC blank."""
+LINE2_CLASSES: tuple[str, ...] = ("", *LINE2_NAMES)
+"""Second-line classes: index 0 is 'no readable second line / not a plate', then provinces and region lines."""
+VEHICLES = ("car", "motorcycle")
+DATA_DIR = Path(__file__).parent / "data"
+WEIGHTS_FILE = DATA_DIR / "plate_recogniser.pt"
+WEIGHTS_SHA_FILE = DATA_DIR / "plate_recogniser.sha256"
+MODELS_KEY = "plate/plate_recogniser.pt"
+"""Key of the weights in the object store's ``models`` bucket."""
+REBUILD = "`ssz train plates` (about an hour on 2 CPU cores)"
+
+
+class ModelWeightsError(RuntimeError):
+    """The recogniser's weights are missing or corrupt; the message names the file and how to rebuild it."""
+
+
+def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
+
+
+class PlateNet(nn.Module):
+    """CNN + row attention + BiGRU/CTC head, second-line classifier and vehicle head (see the module docstring)."""
+
+    def __init__(self, channels: tuple[int, int, int, int] = (24, 32, 64, 96), hidden: int = 96) -> None:
+        """``channels`` of the four conv stages, ``hidden`` units per direction of the GRU."""
+        super().__init__()
+        c0, c1, c2, c3 = channels
+        self.config = {"channels": list(channels), "hidden": hidden}
+        self.features = nn.Sequential(
+            _conv(1, c0, stride=2), _conv(c0, c1), nn.MaxPool2d(2),  # 32 x 80, then 16 x 40
+            _conv(c1, c2), nn.MaxPool2d((2, 1)),  # 8 x 40
+            _conv(c2, c3), _conv(c3, c3),
+        )
+        self.row_att = nn.Conv2d(c3, ROWS + 1, 1)  # ROWS text rows + the second-line row
+        self.row_emb = nn.Parameter(torch.zeros(ROWS, c3))
+        self.seq = nn.GRU(c3, hidden, bidirectional=True, batch_first=True)
+        self.ctc = nn.Linear(2 * hidden, len(ALPHABET) + 1)
+        self.l2_reduce = nn.Conv1d(c3, 32, 1)
+        self.l2_drop = nn.Dropout(0.2)
+        self.l2_fc = nn.Linear(32 * (INPUT_W // 4), len(LINE2_CLASSES))
+        self.vehicle = nn.Linear(c3, len(VEHICLES))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x`` (B, 1, INPUT_H, INPUT_W) float -> (CTC logits (B, T, K+1), second-line logits, vehicle logits)."""
+        f = self.features(x.contiguous(memory_format=torch.channels_last))
+        b, c, _, w = f.shape
+        att = torch.softmax(self.row_att(f), dim=2)  # (B, ROWS+1, H, W): a distribution over rows per column
+        rows = torch.einsum("bchw,brhw->brwc", f, att[:, :ROWS]) + self.row_emb[None, :, None, :]
+        q, _ = self.seq(rows.reshape(b, ROWS * w, c))
+        l2 = torch.einsum("bchw,bhw->bcw", f, att[:, ROWS])
+        l2 = self.l2_fc(self.l2_drop(torch.relu(self.l2_reduce(l2)).flatten(1)))
+        return self.ctc(q), l2, self.vehicle(f.mean(dim=(2, 3)))
+
+
+def preprocess(plates: list[np.ndarray]) -> torch.Tensor:
+    """Rectified plates (BGR or grey uint8, any size) -> (B, 1, INPUT_H, INPUT_W) standardised float tensor."""
+    out = np.empty((len(plates), 1, INPUT_H, INPUT_W), np.float32)
+    for i, p in enumerate(plates):
+        g = p if p.ndim == 2 else cv2.cvtColor(p, cv2.COLOR_BGR2GRAY)
+        if g.shape != (INPUT_H, INPUT_W):
+            interp = cv2.INTER_AREA if g.shape[1] > INPUT_W else cv2.INTER_LINEAR
+            g = cv2.resize(g, (INPUT_W, INPUT_H), interpolation=interp)
+        out[i, 0] = standardise(g)
+    return torch.from_numpy(out)
+
+
+def standardise(g: np.ndarray) -> np.ndarray:
+    """Grey uint8 -> float32 with zero mean and unit spread (robust to night, glare and low contrast)."""
+    f = g.astype(np.float32)
+    return (f - f.mean()) / max(float(f.std()), 8.0)
+
+
+@dataclass
+class Recognition:
+    """One plate's read: registration text with per-character confidences, second line, vehicle type."""
+
+    text: str
+    char_conf: list[float]
+    line2: str
+    line2_conf: float
+    vehicle: str
+    vehicle_conf: float
+
+    @property
+    def confidence(self) -> float:
+        """The weakest link: the least confident character (0 for an empty read) times the second line's."""
+        if not self.text:
+            return 0.0
+        return float(min(self.char_conf)) * (self.line2_conf if self.line2 else 1.0) ** 0.5
+
+
+def ctc_decode(probs: np.ndarray) -> tuple[str, list[float]]:
+    """Greedy CTC decoding of one (T, K+1) probability array -> (text, confidence of each character)."""
+    best = probs.argmax(axis=1)
+    text: list[str] = []
+    conf: list[float] = []
+    prev = 0
+    for t, k in enumerate(best):
+        if k != 0 and k != prev:
+            text.append(ALPHABET[k - 1])
+            conf.append(float(probs[t, k]))
+        elif k != 0 and k == prev:
+            conf[-1] = max(conf[-1], float(probs[t, k]))
+        prev = k
+    return "".join(text), conf
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tuple[PlateNet, dict[str, Any]]:
+    """Load the network from ``path`` (default: the shipped weights) after checking its SHA-256.
+
+    The expected digest is ``expected_sha256`` or, for the shipped file, the one in ``plate_recogniser.sha256``.
+    Raises ModelWeightsError (naming the file and the rebuild command) when the file is missing, its digest
+    differs, or it is not a recogniser checkpoint. Returns (network in eval mode, metadata).
+    """
+    p = Path(path) if path else WEIGHTS_FILE
+    if not p.is_file():
+        raise ModelWeightsError(f"plate recogniser weights {p} are missing: rebuild them with {REBUILD}, or load "
+                                f"them from the models bucket (s3://models/{MODELS_KEY})")
+    want = expected_sha256
+    if want is None and p.resolve() == WEIGHTS_FILE.resolve():
+        if not WEIGHTS_SHA_FILE.is_file():
+            raise ModelWeightsError(f"{WEIGHTS_SHA_FILE} (the SHA-256 of {p.name}) is missing: rebuild with {REBUILD}")
+        want = WEIGHTS_SHA_FILE.read_text().split()[0].strip()
+    got = sha256_of(p)
+    if want is not None and got != want:
+        raise ModelWeightsError(f"plate recogniser weights {p} are corrupt (SHA-256 {got[:16]}..., expected "
+                                f"{want[:16]}...): rebuild them with {REBUILD} or restore the file")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=False)
+        net = PlateNet(**ckpt["config"])
+        net.load_state_dict(ckpt["state_dict"])
+    except Exception as e:  # not a checkpoint of this network
+        raise ModelWeightsError(f"{p} is not a plate recogniser checkpoint ({e}): rebuild it with {REBUILD}") from e
+    net.eval()
+    return net, dict(ckpt.get("meta", {}))
+
+
+def save_weights(net: PlateNet, path: Path, meta: dict[str, Any]) -> str:
+    """Write inference weights (float32 state dict + config + metadata) and ``<name>.sha256``; returns the digest."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"config": net.config, "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                "meta": meta}, tmp)
+    os.replace(tmp, path)
+    digest = sha256_of(path)
+    path.with_suffix(".sha256").write_text(f"{digest}  {path.name}\n")
+    return digest
+
+
+def fetch_weights(store: Any, key: str = MODELS_KEY, cache_dir: Path | None = None) -> Path:
+    """Download the weights from the ``models`` bucket to a local cache (re-used while unchanged); returns the path.
+
+    The object's ``<key>.sha256`` companion, when present, is checked by :func:`load_net` via the caller.
+    Raises ModelWeightsError when the object is absent.
+    """
+    from twin.objectstore import MODELS_BUCKET, StoreError
+
+    cache = cache_dir or Path(os.environ.get("SSZ_HOME", Path.home() / ".ssz")) / "models"
+    dest = cache / key
+    try:
+        data = store.get_bytes(MODELS_BUCKET, key)
+    except StoreError as e:
+        raise ModelWeightsError(f"s3://{MODELS_BUCKET}/{key} is not in the store ({e}): upload the file made by "
+                                f"{REBUILD}") from e
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
+    return dest
+
+
+class Recogniser:
+    """Thread-safe batched inference with the network: plates in, :class:`Recognition` out."""
+
+    def __init__(self, weights: Path | None = None, expected_sha256: str | None = None, threads: int | None = None,
+                 net: PlateNet | None = None) -> None:
+        """Load the weights (checked) or use ``net``; ``threads`` caps torch's CPU threads (default: all cores)."""
+        if net is None:
+            net, self.meta = load_net(weights, expected_sha256)
+        else:
+            self.meta = {}
+        self.net = net.eval().to(memory_format=torch.channels_last)
+        if threads:
+            torch.set_num_threads(threads)
+        self._lock = threading.Lock()
+
+    def recognise(self, plates: list[np.ndarray]) -> list[Recognition]:
+        """Read a batch of rectified plates in one forward pass."""
+        if not plates:
+            return []
+        x = preprocess(plates)
+        with self._lock, torch.inference_mode():
+            logits, l2, veh = self.net(x)
+            probs = torch.softmax(logits, -1).numpy()
+            p2 = torch.softmax(l2, -1).numpy()
+            pv = torch.softmax(veh, -1).numpy()
+        out = []
+        for i in range(len(plates)):
+            text, conf = ctc_decode(probs[i])
+            k2, kv = int(p2[i].argmax()), int(pv[i].argmax())
+            out.append(Recognition(text, conf, LINE2_CLASSES[k2], float(p2[i, k2]), VEHICLES[kv], float(pv[i, kv])))
+        return out

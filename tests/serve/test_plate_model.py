@@ -1,0 +1,89 @@
+"""The learned recogniser's weights (shipped, SHA-256 checked, loadable from the models bucket) and a smoke
+training run (seconds: the real training is `ssz train plates`, never run in CI)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from serve.plate.model import (
+    MODELS_KEY,
+    WEIGHTS_FILE,
+    WEIGHTS_SHA_FILE,
+    ModelWeightsError,
+    Recogniser,
+    ctc_decode,
+    load_net,
+    sha256_of,
+)
+
+
+def test_shipped_weights_are_small_and_match_their_recorded_digest():
+    assert WEIGHTS_FILE.stat().st_size <= 20e6
+    assert WEIGHTS_SHA_FILE.read_text().split()[0] == sha256_of(WEIGHTS_FILE)
+    _net, meta = load_net()
+    assert meta["min_confidence"] > 0 and meta["validation"]["whole_exact"] > 0.8
+    assert (WEIGHTS_FILE.parent / "MODEL_CARD.md").is_file()
+
+
+def test_missing_or_corrupt_weights_name_the_file_and_the_rebuild_command(tmp_path):
+    with pytest.raises(ModelWeightsError, match=r"missing.*ssz train plates"):
+        load_net(tmp_path / "absent.pt")
+    bad = tmp_path / "plate_recogniser.pt"
+    shutil.copy(WEIGHTS_FILE, bad)
+    with open(bad, "r+b") as f:  # flip one byte in the middle
+        f.seek(bad.stat().st_size // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0xFF]))
+    with pytest.raises(ModelWeightsError, match=rf"{bad}.*corrupt.*ssz train plates"):
+        load_net(bad, expected_sha256=sha256_of(WEIGHTS_FILE))
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelWeightsError, match="not a plate recogniser checkpoint"):
+        load_net(junk, expected_sha256=sha256_of(junk))
+
+
+def test_weights_load_from_the_models_bucket(s3_store, tmp_path, monkeypatch):
+    from serve.plate.ocr import LearnedEngine
+    from twin.objectstore import MODELS_BUCKET
+
+    monkeypatch.setenv("SSZ_HOME", str(tmp_path))
+    s3_store.put_bytes(MODELS_BUCKET, MODELS_KEY, WEIGHTS_FILE.read_bytes())
+    eng = LearnedEngine(store=s3_store, sha256=sha256_of(WEIGHTS_FILE))
+    assert eng.meta["min_confidence"] > 0 and (tmp_path / "models" / MODELS_KEY).is_file()
+    with pytest.raises(ModelWeightsError, match="corrupt"):
+        LearnedEngine(store=s3_store, sha256="0" * 64)
+
+
+def test_ctc_decoding_collapses_repeats_and_keeps_per_character_confidence():
+    from serve.plate.model import ALPHABET
+
+    k = len(ALPHABET) + 1
+    seq = [ALPHABET.index(c) + 1 if c != "_" else 0 for c in "กก_ข__11_1"]
+    probs = np.full((len(seq), k), 0.01, np.float32)
+    for t, s in enumerate(seq):
+        probs[t, s] = 0.9 - 0.01 * t
+    text, conf = ctc_decode(probs)
+    assert text == "กข11" and len(conf) == 4 and conf[0] == pytest.approx(0.9)
+
+
+def test_recogniser_batches_any_sizes(plate_engine):
+    reads = plate_engine.read([np.zeros((150, 340, 3), np.uint8), np.full((170, 220), 200, np.uint8)])
+    assert len(reads) == 2 and all(r.confidence < plate_engine.min_confidence for r in reads)
+    assert isinstance(Recogniser, type)
+
+
+def test_smoke_training_run_resumes_and_writes_checked_weights(tmp_path):
+    from serve.plate.train import TrainConfig, train
+
+    cfg = TrainConfig(samples=48, val_samples=16, steps=4, batch=8, checkpoint_every=2, workers=1)
+    res = train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
+    assert res["sha256"] == sha256_of(tmp_path / "w.pt") == (tmp_path / "w.sha256").read_text().split()[0]
+    assert list((tmp_path / "cache").glob("ckpt-*.pt")) and res["validation"]["n"] > 0
+    again = train(cfg, cache=tmp_path / "cache", out=tmp_path / "w2.pt", progress=False)  # resumes at step 4
+    assert again["seconds"]["train"] <= res["seconds"]["train"] + 1
+    _net, meta = load_net(tmp_path / "w.pt", expected_sha256=res["sha256"])
+    assert meta["config"]["steps"] == 4

@@ -10,8 +10,9 @@ scenario time it stands for:
 * people are drawn where :class:`twin.optics.Optics` projects them: a body, and a head that is the
   person's photo scaled so the face is exactly the ground truth's height in pixels when they walk towards
   the camera, or the back of a head when they walk away (crowd agents have no known face);
-* vehicles are a car body with the Thai plate rendered by :func:`serve.plate.render.draw_plate` at the
-  ground truth's plate width, in the lane lens of a plate camera;
+* vehicles are a car body with the Thai plate rendered by :func:`serve.plate.render.plate_image` at the
+  ground truth's plate width, in the lane lens of a plate camera (held-out fonts and backgrounds: the recogniser
+  never saw them in training);
 * night (the script's dark hours) darkens and flattens the CCTV picture; plate cameras have infrared
   illuminators, so their plates stay bright on a dark frame.
 
@@ -86,15 +87,15 @@ def _head_crop(path: str, face_box: tuple[float, float, float, float] | None) ->
 
 @functools.lru_cache(maxsize=64)
 def _plate_image(text: str, seed: int) -> np.ndarray:
-    """The canonical plate (RGB) for a plate text, in a font and style drawn from ``seed``."""
+    """The plate (RGB) for a plate text: type, font and look drawn from ``seed`` among the HELD-OUT font families
+    and backgrounds, which the plate recogniser never saw in training (so simulated recall is not measured on
+    training renders)."""
     from serve.plate.parse import parse_plate
-    from serve.plate.render import STYLES, draw_plate, font_paths
+    from serve.plate.render import plate_image
 
     lines = text.split("\n")
     plate = parse_plate(lines[0], lines[1] if len(lines) > 1 else None)
-    fonts = font_paths()
-    style = STYLES[0] if seed % 3 else STYLES[seed % len(STYLES)]
-    return np.ascontiguousarray(draw_plate(plate, fonts[seed % len(fonts)], style)[:, :, ::-1])
+    return np.ascontiguousarray(plate_image(plate, seed, fonts="heldout")[0][:, :, ::-1])
 
 
 def _paste(img: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:

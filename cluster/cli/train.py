@@ -14,10 +14,10 @@ app = typer.Typer(help="Train the project's models (seeded, resumable, with a pr
 @app.command("plates")
 def train_plates(
         seed: Annotated[int, typer.Option(help="Seed of the data and the training.")] = 0,
-        samples: Annotated[int, typer.Option(help="Rendered training samples.")] = 40_000,
-        steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 2_400,
-        batch: Annotated[int, typer.Option(help="Batch size.")] = 48,
-        workers: Annotated[int, typer.Option(help="Processes rendering the data.")] = 2,
+        samples: Annotated[int | None, typer.Option(help="Rendered training samples [default: 40000].")] = None,
+        steps: Annotated[int | None, typer.Option(help="Optimiser steps [default: 2400].")] = None,
+        batch: Annotated[int | None, typer.Option(help="Batch size [default: 48].")] = None,
+        workers: Annotated[int | None, typer.Option(help="Processes rendering the data [default: 2].")] = None,
         out: Annotated[Path | None, typer.Option(help="Weights file (default: the shipped one).")] = None,
         cache: Annotated[Path | None, typer.Option(help="Data and checkpoints (default $SSZ_HOME/train/plates).")]
         = None,
@@ -28,8 +28,9 @@ def train_plates(
 
     from serve.plate.train import TrainConfig, train, write_model_card
 
-    res = train(TrainConfig(seed=seed, samples=samples, steps=steps, batch=batch, workers=workers), cache=cache,
-                out=out, log=lambda m: typer.echo(m, err=True))
+    given = {"samples": samples, "steps": steps, "batch": batch, "workers": workers}
+    cfg = TrainConfig(seed=seed, **{k: v for k, v in given.items() if v is not None})
+    res = train(cfg, cache=cache, out=out, log=lambda m: typer.echo(m, err=True))
     card = write_model_card(Path(res["weights"]), n=card_n)
     typer.echo(json.dumps({"weights": res["weights"], "sha256": res["sha256"], "bytes": res["bytes"],
                            "validation": res["validation"], "seconds": res["seconds"], "model_card": str(card)},

@@ -14,7 +14,8 @@ rendered validation set). So a localiser's job is recall, and grilles, badges an
 3. **text clusters**: dark strokes on a light plate (black-hat morphology), joined into lines and stacked lines,
    whose box has a plate's aspect: plates whose edge does not stand out (a white plate on a white car);
 4. **the whole image and its centre**: for close-ups and crops where the plate fills the frame;
-5. a contrast test (a plate has dark print on a light ground), overlap suppression, best-first order.
+5. a contrast test (a plate has dark print on a light ground), overlap suppression, best first by a score of
+   size, contrast and closeness to a plate's aspect.
 
 Each candidate carries its layout guess (``car`` / ``motorcycle`` from the aspect), which sets the rectified size.
 :class:`CascadeLocaliser` (``cascade``): OpenCV's Haar plate cascade (one-line Russian plates) refined by the
@@ -131,7 +132,7 @@ class ContourLocaliser:
 
     name = "contour"
 
-    def __init__(self, min_width: int = 40, max_candidates: int = 12, min_contrast: float = 35.0,
+    def __init__(self, min_width: int = 40, max_candidates: int = 16, min_contrast: float = 35.0,
                  work_max_side: int = 1600, whole_image: bool = True) -> None:
         """``min_width``: smallest plate width in pixels (of the searched copy) worth reading; ``max_candidates``
         per image; ``min_contrast``: least grey-level spread (5th-95th percentile) of a plate; ``work_max_side``:
@@ -210,8 +211,10 @@ class ContourLocaliser:
             lo, hi = np.percentile(patch, (5, 95))
             if hi - lo < self.min_contrast:  # tail lights, uniform panels: no dark print on a light plate
                 continue
-            cands.append(PlateCandidate(quad=q / s, box=_box(q / s), score=weight * float(cv2.contourArea(q)),
-                                        kind=kind_of(q)))
+            a = quad_aspect(q)
+            fit = np.exp(-min(abs(np.log(a / CAR_ASPECT)), abs(np.log(a / MOTO_ASPECT)))) if a > 0 else 0.0
+            score = weight * fit * float(np.sqrt(cv2.contourArea(q))) * (hi - lo) / 255.0
+            cands.append(PlateCandidate(quad=q / s, box=_box(q / s), score=score, kind=kind_of(q)))
         cands.sort(key=lambda c: -c.score)
         kept: list[PlateCandidate] = []
         for c in cands:

@@ -148,8 +148,9 @@ class RenderedScene:
 
 
 def font_paths(split: FontSplit = "train") -> tuple[Path, ...]:
-    """The Thai font files of a split (one per face); raises FontsMissingError if none is installed."""
-    return tuple(f.thai for f in font_faces(split))
+    """The font files of a split that draw Thai and digits alike (usable as ``draw_plate``'s ``font``); raises
+    FontsMissingError if none is installed. Faces with a separate digit file are reached through ``font_faces``."""
+    return tuple(f.thai for f in font_faces(split) if f.thai == f.digits)
 
 
 @lru_cache(maxsize=512)

@@ -45,7 +45,7 @@ class PlateServiceConfig(BaseModel):
                                            description="constructor kwargs, e.g. {'model_dir': '/models/th'}")
     localiser: Literal["contour", "cascade"] = "contour"
     min_plate_width: int = Field(default=40, ge=16, description="smallest plate width (px) worth reading")
-    max_candidates: int = Field(default=12, ge=1, le=100, description="candidates read per image")
+    max_candidates: int = Field(default=16, ge=1, le=100, description="candidates read per image")
     max_plates_per_image: int = Field(default=5, ge=1, le=50, description="verified plates returned per image")
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0,
                                          description="reads below it are not plates (default: the engine's)")

@@ -15,7 +15,7 @@ app = typer.Typer(help="Train the project's models (seeded, resumable, with a pr
 def train_plates(
         seed: Annotated[int, typer.Option(help="Seed of the data and the training.")] = 0,
         samples: Annotated[int | None, typer.Option(help="Rendered training samples [default: 40000].")] = None,
-        steps: Annotated[int | None, typer.Option(help="Optimiser steps [default: 2400].")] = None,
+        steps: Annotated[int | None, typer.Option(help="Optimiser steps [default: 1600].")] = None,
         batch: Annotated[int | None, typer.Option(help="Batch size [default: 48].")] = None,
         workers: Annotated[int | None, typer.Option(help="Processes rendering the data [default: 2].")] = None,
         out: Annotated[Path | None, typer.Option(help="Weights file (default: the shipped one).")] = None,

@@ -76,7 +76,14 @@ class PlateNet(nn.Module):
             _conv(c2, c3), _conv(c3, c3),
         )
         self.row_att = nn.Conv2d(c3, ROWS + 1, 1)  # ROWS text rows + the second-line row
-        self.row_emb = nn.Parameter(torch.zeros(ROWS, c3))
+        # A positional prior over the 8 feature rows breaks the rows' symmetry from the first step (uniform
+        # attention would give three identical sequences, and CTC would have to learn which copy to read):
+        # text rows start centred at the top, middle and bottom, the second-line row low on the plate.
+        h = INPUT_H // 8
+        centres = torch.tensor([0.2, 0.5, 0.8, 0.78]) * (h - 1)
+        ys = torch.arange(h, dtype=torch.float32)
+        self.row_prior = nn.Parameter(-((ys[None, :] - centres[:, None]) ** 2) / (2 * 1.2 ** 2))
+        self.row_emb = nn.Parameter(torch.randn(ROWS, c3) * 0.5)
         self.seq = nn.GRU(c3, hidden, bidirectional=True, batch_first=True)
         self.ctc = nn.Linear(2 * hidden, len(ALPHABET) + 1)
         self.l2_reduce = nn.Conv1d(c3, 32, 1)
@@ -88,7 +95,7 @@ class PlateNet(nn.Module):
         """``x`` (B, 1, INPUT_H, INPUT_W) float -> (CTC logits (B, T, K+1), second-line logits, vehicle logits)."""
         f = self.features(x.contiguous(memory_format=torch.channels_last))
         b, c, _, w = f.shape
-        att = torch.softmax(self.row_att(f), dim=2)  # (B, ROWS+1, H, W): a distribution over rows per column
+        att = torch.softmax(self.row_att(f) + self.row_prior[None, :, :, None], dim=2)  # over rows, per column
         rows = torch.einsum("bchw,brhw->brwc", f, att[:, :ROWS]) + self.row_emb[None, :, None, :]
         q, _ = self.seq(rows.reshape(b, ROWS * w, c))
         l2 = torch.einsum("bchw,bhw->bcw", f, att[:, ROWS])

@@ -10,9 +10,10 @@ Reproducible and resumable:
    the plate, 0-20 % of context, sometimes the axis-aligned box) and warped to the network's input. About 12 %
    are negatives (photo patches, grilles, signs with Thai or Latin text) with an empty target, so the reader
    learns to say "no plate".
-2. **Training**: AdamW with a one-cycle schedule, CTC loss on the registration, cross-entropy on the second line
-   and the vehicle type; torch's RNG seeded; a checkpoint every ``checkpoint_every`` steps (model, optimiser,
-   schedule, step) in the cache, from which a re-run with the same options resumes.
+2. **Training**: AdamW with a one-cycle schedule, then a cosine fine-tuning phase; CTC loss on the registration,
+   cross-entropy on the second line and the vehicle type; torch's RNG seeded and each step's batch drawn from
+   ``(seed, step)``; a checkpoint every ``checkpoint_every`` steps (model, optimiser, schedule, step) in the cache,
+   from which a re-run with the same options resumes.
 3. **Output**: the weights (``serve/plate/data/plate_recogniser.pt`` and its ``.sha256``), the validation figures
    and the confidence threshold chosen on the validation set (reads below it, or failing the grammar, are not
    plates), stored in the weights' metadata; then :func:`write_model_card` adds the held-out figures.
@@ -75,7 +76,10 @@ class TrainConfig:
     seed: int = 0
     samples: int = 40_000
     val_samples: int = 2_000
-    steps: int = 2_400
+    steps: int = 1_600
+    """One-cycle steps (warm-up to ``lr``, anneal)."""
+    finetune_steps: int = 1_000
+    """Then cosine decay from ``lr / 5`` to 0 (a run that stopped after the one-cycle phase continues here)."""
     batch: int = 48
     lr: float = 3e-3
     weight_decay: float = 1e-4
@@ -339,7 +343,9 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     net = PlateNet().to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.15)
-    ckpt_path = cache / f"ckpt-{hashlib.sha256(json.dumps(asdict(cfg)).encode()).hexdigest()[:12]}.pt"
+    key = {k: v for k, v in asdict(cfg).items() if k != "finetune_steps"}  # a longer fine-tune resumes the run
+    ckpt_path = cache / f"ckpt-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]}.pt"
+    total = cfg.steps + cfg.finetune_steps
     step = 0
     if ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
@@ -352,12 +358,15 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     ce2 = nn.CrossEntropyLoss(label_smoothing=0.05)
     cev = nn.CrossEntropyLoss(ignore_index=-100)
     n = len(train_data["x"])
-    bar = _bar(cfg.steps, "training", progress)
+    bar = _bar(total, "training", progress)
     bar.update(step)
     net.train()
     t_train = time.monotonic()
     losses: list[float] = []
-    while step < cfg.steps:
+    while step < total:
+        if step >= cfg.steps:  # fine-tuning: cosine from lr / 5 down to 0
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr / 5 * 0.5 * (1 + math.cos(math.pi * (step - cfg.steps) / max(1, cfg.finetune_steps)))
         rng = np.random.default_rng([cfg.seed, step])
         idx = rng.integers(0, n, cfg.batch)
         x = _tensor(_augment(train_data["x"][idx], rng))
@@ -372,17 +381,18 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         opt.step()
-        sched.step()
+        if step < cfg.steps:
+            sched.step()
         step += 1
         losses.append(float(loss.detach()))
         bar.update(1)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        if step % cfg.checkpoint_every == 0 or step in (cfg.steps, total):
             torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                         "step": step, "torch_rng": torch.get_rng_state()}, ckpt_path)
             if log is not None:
-                log(f"step {step}/{cfg.steps} loss {np.mean(losses[-50:]):.4f} "
+                log(f"step {step}/{total} loss {np.mean(losses[-50:]):.4f} "
                     f"elapsed {time.monotonic() - t0:.0f}s")
     bar.close()
     net.eval()

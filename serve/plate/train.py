@@ -78,7 +78,7 @@ class TrainConfig:
     val_samples: int = 2_000
     steps: int = 1_600
     """One-cycle steps (warm-up to ``lr``, anneal)."""
-    finetune_steps: int = 1_000
+    finetune_steps: int = 1_600
     """Then cosine decay from ``lr / 5`` to 0 (a run that stopped after the one-cycle phase continues here)."""
     batch: int = 48
     lr: float = 3e-3

@@ -10,7 +10,6 @@ from serve.plate.parse import Plate
 from serve.plate.render import encode_jpeg, render_plate, render_scene
 from serve.plate.service import PlateInputError, PlateRead
 
-
 READABLE = [Plate(letters="ถก", number="5757", province="กรุงเทพมหานคร"),
             Plate(category="32", number="0394", province="สงขลา"),
             Plate(letters="กข", number="5757", province="สงขลา"),

@@ -38,7 +38,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -76,6 +76,11 @@ class ApiLimits(BaseModel):
     max_json_mb: float = Field(default=32.0, gt=0, le=256, description="largest enrolment body (base64 photos), MiB")
     max_small_json_kb: int = Field(default=64, gt=0, le=4096, description="largest body of other JSON routes, KiB")
     max_pixels: int = Field(default=40_000_000, gt=0, description="largest decoded image, pixels")
+    max_plate_upload_mb: float = Field(default=64.0, gt=0, le=512, description="largest body of POST /v1/plates:read "
+                                       "(a 50 MP phone photo as JPEG is 10-30 MiB), MiB")
+    max_plate_pixels: int = Field(default=120_000_000, gt=0, description="largest decoded photo of POST "
+                                  "/v1/plates:read, pixels (50 MP phone photos are read; larger claims are refused "
+                                  "from the header, before decoding: the decompression-bomb guard)")
     max_photos: int = Field(default=10, ge=1, le=50, description="photos per enrolment")
     read_timeout_s: float = Field(default=5.0, gt=0, le=120, description="longest wait for the next body chunk, s")
 
@@ -83,6 +88,11 @@ class ApiLimits(BaseModel):
     def max_image_bytes(self) -> int:
         """Image body limit in bytes."""
         return int(self.max_upload_mb * _MIB)
+
+    @property
+    def max_plate_image_bytes(self) -> int:
+        """Plate photo body limit in bytes."""
+        return int(self.max_plate_upload_mb * _MIB)
 
     @property
     def max_json_bytes(self) -> int:
@@ -178,6 +188,9 @@ class HotlistRequest(BaseModel):
     max_distance: float = Field(default=DEFAULT_MAX_DISTANCE, ge=0.0, le=2.0, description="fuzziness of matching")
     entry_id: RecordId | None = Field(default=None, description="id (any printable characters); None = generated")
     note: str = Field(default="", max_length=500, description="free text")
+    vehicle: Literal["car", "motorcycle"] | None = Field(
+        default=None, description="vehicle type: the same registration on a car and on a motorcycle are different "
+                                  "vehicles; None matches reads of either type")
 
     @field_validator("plate", "reason")
     @classmethod
@@ -388,7 +401,8 @@ def _limit(attr: str) -> Callable[[], int]:
 def _body_limit() -> tuple[int, float]:
     """The largest body any route takes and the body read timeout, from the replica's limits."""
     limits = current_limits()
-    return max(limits.max_image_bytes, limits.max_json_bytes, limits.max_small_json_bytes), limits.read_timeout_s
+    return (max(limits.max_image_bytes, limits.max_plate_image_bytes, limits.max_json_bytes,
+                limits.max_small_json_bytes), limits.read_timeout_s)
 
 
 # Before the ingress class: @serve.ingress freezes a copy of the app, later additions would be lost.
@@ -396,11 +410,13 @@ app.add_middleware(BodyLimitMiddleware, limits=_body_limit)
 _wire_ccoc(app)
 
 
-async def _image_body(request: Request) -> Any:
+async def _image_body(request: Request, plate: bool = False) -> Any:
+    """The decoded upload; the plate route takes bigger photos (``max_plate_*``) than the face routes."""
     limits = current_limits()
-    body = await read_body(request, limits.max_image_bytes)
-    return decode_image(body, request.headers.get("content-type"), max_bytes=limits.max_image_bytes,
-                        max_pixels=limits.max_pixels)
+    max_bytes = limits.max_plate_image_bytes if plate else limits.max_image_bytes
+    body = await read_body(request, max_bytes)
+    return decode_image(body, request.headers.get("content-type"), max_bytes=max_bytes,
+                        max_pixels=limits.max_plate_pixels if plate else limits.max_pixels)
 
 
 # One dependency object per role, so that a route listing it in ``dependencies`` (to run it first, before the
@@ -509,8 +525,9 @@ class ApiIngress:
     @app.post("/v1/plates:read", response_model=PlateReads, responses=ERRORS, openapi_extra=_IMAGE_BODY,
               dependencies=guard("operator", "list"))
     async def plates_read(self, _: Operator, request: Request, list_name: ListName = None) -> PlateReads:
-        """Thai plates in one uploaded image: box, raw text, parsed plate, confidence, hotlist hits."""
-        img = await _image_body(request)
+        """Thai plates in one uploaded image (phone photos up to ``max_plate_pixels``): box, raw text, parsed plate,
+        confidence, hotlist hits."""
+        img = await _image_body(request, plate=True)
         reads = await _call(self._need(self.plate, "plate").read.remote(img, list_name=list_name))
         return PlateReads(width=img.shape[1], height=img.shape[0], plates=reads)
 
@@ -589,7 +606,7 @@ class ApiIngress:
         """Hot-list a plate; audited with the token's user."""
         return await _call(self._need(self.plate, "plate").hotlist_add.remote(
             req.plate, req.reason, who.actor, expires_at=req.expires_at, max_distance=req.max_distance,
-            entry_id=req.entry_id, note=req.note, list_name=list_name))
+            entry_id=req.entry_id, note=req.note, list_name=list_name, vehicle=req.vehicle))
 
     @app.get("/v1/hotlist/{entry_id:path}", response_model=HotlistEntry, responses=ERRORS,
              dependencies=guard("operator", "list"))

@@ -14,10 +14,13 @@ app = typer.Typer(help="Train the project's models (seeded, resumable, with a pr
 @app.command("plates")
 def train_plates(
         seed: Annotated[int, typer.Option(help="Seed of the data and the training.")] = 0,
-        samples: Annotated[int | None, typer.Option(help="Rendered training samples [default: 40000].")] = None,
-        steps: Annotated[int | None, typer.Option(help="Optimiser steps [default: 1600].")] = None,
-        batch: Annotated[int | None, typer.Option(help="Batch size [default: 48].")] = None,
+        samples: Annotated[int | None, typer.Option(help="Rendered training samples [default: 64000].")] = None,
+        steps: Annotated[int | None, typer.Option(help="Optimiser steps [default: 8000].")] = None,
+        batch: Annotated[int | None, typer.Option(help="Batch size [default: 64].")] = None,
         workers: Annotated[int | None, typer.Option(help="Processes rendering the data [default: 2].")] = None,
+        threads: Annotated[int | None, typer.Option(help="torch threads while training [default: 2].")] = None,
+        init: Annotated[Path | None, typer.Option(help="Weights to start from (a fine-tuning stage) [default: "
+                                                  "random initialisation].")] = None,
         out: Annotated[Path | None, typer.Option(help="Weights file (default: the shipped one).")] = None,
         cache: Annotated[Path | None, typer.Option(help="Data and checkpoints (default $SSZ_HOME/train/plates).")]
         = None,
@@ -28,10 +31,12 @@ def train_plates(
 
     from serve.plate.train import TrainConfig, train, write_model_card
 
-    given = {"samples": samples, "steps": steps, "batch": batch, "workers": workers}
+    given = {"samples": samples, "steps": steps, "batch": batch, "workers": workers, "threads": threads,
+             "init": None if init is None else str(init)}
     cfg = TrainConfig(seed=seed, **{k: v for k, v in given.items() if v is not None})
     res = train(cfg, cache=cache, out=out, log=lambda m: typer.echo(m, err=True))
     card = write_model_card(Path(res["weights"]), n=card_n)
     typer.echo(json.dumps({"weights": res["weights"], "sha256": res["sha256"], "bytes": res["bytes"],
-                           "validation": res["validation"], "seconds": res["seconds"], "model_card": str(card)},
+                           "validation": res["validation"], "seconds": res["seconds"],
+                           "cpu_seconds": res["cpu_seconds"], "model_card": str(card)},
                           ensure_ascii=False, indent=2))

@@ -16,6 +16,9 @@ Network (:class:`PlateNet`, about 0.42 M parameters, 1.7 MB of float32 weights):
   more robust than reading 5-15 small Thai characters with vowels and tone marks;
 - **vehicle**: car or motorcycle layout.
 
+Decoding: greedy CTC; when the greedy string does not fit the registration grammar, a beam search constrained by the
+grammar (:func:`constrained_decode`) looks for the most probable string that does.
+
 Weights: ``serve/plate/data/plate_recogniser.pt`` with its SHA-256 in ``plate_recogniser.sha256``; a missing or
 corrupt file raises :class:`ModelWeightsError` naming the file and ``ssz train plates``. Weights can also come
 from the ``models`` bucket of the object store (:func:`fetch_weights`).
@@ -45,6 +48,8 @@ ALPHABET = PLATE_CONSONANTS + DIGITS + "-"
 LINE2_CLASSES: tuple[str, ...] = ("", *LINE2_NAMES)
 """Second-line classes: index 0 is 'no readable second line / not a plate', then provinces and region lines."""
 VEHICLES = ("car", "motorcycle")
+STD_FLOOR = 8.0
+"""Least grey-level spread a plate is standardised by (a dark night plate keeps its faint print)."""
 DATA_DIR = Path(__file__).parent / "data"
 WEIGHTS_FILE = DATA_DIR / "plate_recogniser.pt"
 WEIGHTS_SHA_FILE = DATA_DIR / "plate_recogniser.sha256"
@@ -105,20 +110,23 @@ class PlateNet(nn.Module):
 
 def preprocess(plates: list[np.ndarray]) -> torch.Tensor:
     """Rectified plates (BGR or grey uint8, any size) -> (B, 1, INPUT_H, INPUT_W) standardised float tensor."""
-    out = np.empty((len(plates), 1, INPUT_H, INPUT_W), np.float32)
+    grey = np.empty((len(plates), INPUT_H, INPUT_W), np.uint8)
     for i, p in enumerate(plates):
         g = p if p.ndim == 2 else cv2.cvtColor(p, cv2.COLOR_BGR2GRAY)
         if g.shape != (INPUT_H, INPUT_W):
             interp = cv2.INTER_AREA if g.shape[1] > INPUT_W else cv2.INTER_LINEAR
             g = cv2.resize(g, (INPUT_W, INPUT_H), interpolation=interp)
-        out[i, 0] = standardise(g)
-    return torch.from_numpy(out)
+        grey[i] = g
+    return standardise_batch(grey)
 
 
-def standardise(g: np.ndarray) -> np.ndarray:
-    """Grey uint8 -> float32 with zero mean and unit spread (robust to night, glare and low contrast)."""
-    f = g.astype(np.float32)
-    return (f - f.mean()) / max(float(f.std()), 8.0)
+def standardise_batch(grey: np.ndarray) -> torch.Tensor:
+    """(B, H, W) grey uint8 -> (B, 1, H, W) float32 with zero mean and unit spread per image (spread floored at
+    :data:`STD_FLOOR`), robust to night, glare and low contrast."""
+    f = torch.from_numpy(np.ascontiguousarray(grey)).float()
+    m = f.mean(dim=(1, 2), keepdim=True)
+    s = f.std(dim=(1, 2), keepdim=True, correction=0).clamp_min(STD_FLOOR)
+    return ((f - m) / s)[:, None]
 
 
 @dataclass
@@ -154,6 +162,88 @@ def ctc_decode(probs: np.ndarray) -> tuple[str, list[float]]:
             conf[-1] = max(conf[-1], float(probs[t, k]))
         prev = k
     return "".join(text), conf
+
+
+# ------------------------------------------------------------------------------------ grammar-constrained decoding
+# The registration grammar as a small automaton over CTC labels ('-' is optional between the series and the
+# number): [1-9]? C{1,2} -? D{1,4}  |  C{3} D{1,4}  |  [1-9] D -? D{4}.
+_CONS, _DIG = set(PLATE_CONSONANTS), set(DIGITS)
+
+
+def _next_state(state: str, ch: str) -> str | None:
+    """The automaton's state after ``ch`` (None: not allowed). States: '' start, 'k' category digit, 'kk' two
+    digits, 'c1'..'c3' / 'kc1', 'kc2' consonants, '-c' / '-k' dash, 'n1'..'n4' number digits, 'x1'..'x4' the four
+    digits of the digits-only form."""
+    if ch == "-":
+        if state in ("c1", "c2", "kc1", "kc2"):
+            return "-c"
+        return "-k" if state == "kk" else None
+    if ch in _CONS:
+        return {"": "c1", "c1": "c2", "c2": "c3", "k": "kc1", "kc1": "kc2"}.get(state)
+    if ch not in _DIG:
+        return None
+    if state == "":
+        return "k" if ch != "0" else None
+    if state == "k":
+        return "kk"
+    if state in ("kk", "-k"):
+        return "x1"
+    if state in ("c1", "c2", "c3", "kc1", "kc2", "-c"):
+        return "n1"
+    if state.startswith(("n", "x")) and int(state[1]) < 4:
+        return f"{state[0]}{int(state[1]) + 1}"
+    return None
+
+
+_ACCEPT = {"n1", "n2", "n3", "n4", "x4"}
+
+
+def fits_grammar(text: str) -> bool:
+    """Whether a read (CTC output, dashes included) is a registration the grammar allows."""
+    state: str | None = ""
+    for ch in text:
+        state = _next_state(state, ch) if state is not None else None
+    return state in _ACCEPT
+
+
+def constrained_decode(probs: np.ndarray, beam: int = 8, top_k: int = 3,
+                       blank_skip: float = 0.995) -> tuple[str, list[float]] | None:
+    """The most probable CTC path (best path, not prefix sum) whose text fits the registration grammar.
+
+    ``probs`` is (T, K+1) with the blank at 0. Frames whose blank probability is at least ``blank_skip`` are taken
+    as blank for every hypothesis; elsewhere each hypothesis may continue with the blank or one of the ``top_k``
+    most probable labels; ``beam`` hypotheses are kept. Returns (text, confidence of each character) or None when
+    no path fits.
+    """
+    logp = np.log(np.clip(probs, 1e-12, 1.0))
+    # hypothesis: (log-prob, text, last label, state, confidences)
+    hyps: list[tuple[float, str, int, str, list[float]]] = [(0.0, "", 0, "", [])]
+    for t in range(len(probs)):
+        if probs[t, 0] >= blank_skip:
+            hyps = [(lp + float(logp[t, 0]), s, 0, q, c) for lp, s, _, q, c in hyps]
+            continue
+        labels = [int(k) for k in np.argsort(-probs[t, 1:])[:top_k] + 1]
+        best: dict[tuple[str, int], tuple[float, str, int, str, list[float]]] = {}
+        for lp, s, last, q, c in hyps:
+            options = [(0, lp + float(logp[t, 0]), s, q, c)]
+            for k in set([*labels, last]) - {0}:
+                p = float(probs[t, k])
+                if k == last:  # a repeated label continues the same character
+                    options.append((k, lp + float(logp[t, k]), s, q, [*c[:-1], max(c[-1], p)]))
+                    continue
+                nq = _next_state(q, ALPHABET[k - 1])
+                if nq is not None:
+                    options.append((k, lp + float(logp[t, k]), s + ALPHABET[k - 1], nq, [*c, p]))
+            for k, nlp, ns, nq, nc in options:
+                key = (ns, k)
+                if key not in best or best[key][0] < nlp:
+                    best[key] = (nlp, ns, k, nq, nc)
+        hyps = sorted(best.values(), key=lambda h: -h[0])[:beam]
+    done = [h for h in hyps if h[3] in _ACCEPT]
+    if not done:
+        return None
+    _, text, _, _, conf = max(done, key=lambda h: h[0])
+    return text, conf
 
 
 def sha256_of(path: Path) -> str:
@@ -255,6 +345,10 @@ class Recogniser:
         out = []
         for i in range(len(plates)):
             text, conf = ctc_decode(probs[i])
+            if text and not fits_grammar(text):
+                fixed = constrained_decode(probs[i])
+                if fixed is not None:
+                    text, conf = fixed
             k2, kv = int(p2[i].argmax()), int(pv[i].argmax())
             out.append(Recognition(text, conf, LINE2_CLASSES[k2], float(p2[i, k2]), VEHICLES[kv], float(pv[i, kv])))
         return out

@@ -311,14 +311,17 @@ def registration_text(plate: Plate, dash: bool = False) -> str:
 
 def draw_plate(plate: Plate, font: FontFace | Path | str, style: PlateStyle | str = "private",
                layout: str | None = None, rng: np.random.Generator | None = None, scale: float = 1.0,
-               picture: np.ndarray | None = None, dash: bool | None = None) -> np.ndarray:
+               picture: np.ndarray | None = None, dash: bool | None = None, film: bool = False) -> np.ndarray:
     """The clean plate (BGR) on its canonical canvas (car ``PLATE_H`` × ``PLATE_W`` or motorcycle ``MOTO_H`` ×
     ``MOTO_W``, times ``scale``), with border, screws and text.
 
     ``font`` is a :class:`~serve.plate.fonts.FontFace` or a font file that has both Thai and digits. ``rng``
     varies the look (glyph width, spacing, weight, line positions, border); without it the look is nominal.
     ``picture`` is the background of an auction (picture) plate. ``layout`` defaults to the plate's vehicle.
-    ``dash`` draws 'ผ-9324' instead of 'ผ 9324' (default: red dealer plates have the dash).
+    ``dash`` draws 'ผ-9324' instead of 'ผ 9324' (default: red dealer plates have the dash). ``film`` (with ``rng``)
+    adds what real plates show beyond the print: embossed (raised, shaded) glyphs, the faint background pattern of
+    the reflective film, ink colour and fading variation (used for training; the held-out test set is drawn
+    without it so its figures stay comparable).
     """
     face = font if isinstance(font, FontFace) else FontFace(Path(font).stem, "file", Path(font), Path(font))
     st = _STYLE_BY_NAME[style] if isinstance(style, str) else style
@@ -354,6 +357,8 @@ def draw_plate(plate: Plate, font: FontFace | Path | str, style: PlateStyle | st
         img[:] = st.background[::-1]
     ink = np.asarray(st.text[::-1], np.float32)
     a = (mask.astype(np.float32) / 255.0)[..., None]
+    if film and rng is not None:
+        img, ink, a = _film(img, ink, a, rng)
     img = img * (1 - a) + ink * a
     # border (sometimes doubled) and the two screw holes at the top
     bw_ = max(1, round(h * (0.02 if rng is None else rng.uniform(0.008, 0.03))))
@@ -369,6 +374,29 @@ def draw_plate(plate: Plate, font: FontFace | Path | str, style: PlateStyle | st
         for sx in (0.2, 0.8) if layout == "car" else (0.12, 0.88):
             cv2.circle(img, (round(sx * w), round(0.045 * h) + r), r, (150.0, 150.0, 150.0), -1, cv2.LINE_AA)
     return np.ascontiguousarray(np.clip(img, 0, 255).astype(np.uint8))
+
+
+def _film(img: np.ndarray, ink: np.ndarray, a: np.ndarray, rng: np.random.Generator
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reflective film and embossing: a faint background pattern, shaded raised glyphs, ink colour and fading."""
+    h, w = img.shape[:2]
+    if rng.random() < 0.5:  # the film's faint pattern (guilloche waves / emblem watermark), a few grey levels deep
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        f1, f2 = rng.uniform(0.02, 0.12, 2)
+        pat = np.sin(xx * f1 + np.sin(yy * f2) * rng.uniform(1, 6)) * np.cos(yy * rng.uniform(0.01, 0.08))
+        if rng.random() < 0.4:  # a round emblem watermark in the middle
+            cx, cy, r = w * rng.uniform(0.35, 0.65), h * rng.uniform(0.3, 0.7), h * rng.uniform(0.2, 0.4)
+            pat += 1.5 * (np.abs(np.hypot(xx - cx, yy - cy) - r) < max(1.0, 0.03 * h))
+        img = img - rng.uniform(4, 22) * pat[..., None]
+    if rng.random() < 0.5:  # embossed glyphs: light on one side, shadow on the other
+        d = max(1, round(h * rng.uniform(0.004, 0.012)))
+        m = a[..., 0]
+        lit = np.clip(np.roll(m, (-d, -d), (0, 1)) - m, 0, 1)
+        shade = np.clip(np.roll(m, (d, d), (0, 1)) - m, 0, 1)
+        img = img + (rng.uniform(20, 60) * lit - rng.uniform(20, 70) * shade)[..., None]
+    ink = np.clip(ink + rng.normal(0, 12, 3) + rng.uniform(0, 45), 0, 255).astype(np.float32)  # faded / dirty ink
+    a = a * rng.uniform(0.8, 1.0)
+    return np.clip(img, 0, 255), ink, a
 
 
 def _gradient(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
@@ -509,9 +537,11 @@ def _occlude(img: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> Non
 
 
 def photograph(plate_img: np.ndarray, deg: Degradation, rng: np.random.Generator, split: FontSplit = "train",
-               margin: tuple[float, float] = (0.15, 0.6)) -> tuple[np.ndarray, np.ndarray, bool]:
+               margin: tuple[float, float] = (0.15, 0.6), frame_text: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Put a clean plate image on a background patch in 3-D perspective and photograph it at ``deg``.
 
+    ``frame_text`` sometimes gives the plate frame a dealer's strip of text below or above the plate (training).
     Returns (BGR photo, plate corners TL, TR, BR, BL in the photo, night).
     """
     ph, pw = plate_img.shape[:2]
@@ -542,11 +572,32 @@ def photograph(plate_img: np.ndarray, deg: Degradation, rng: np.random.Generator
         fq = (c + (quad - c) * rng.uniform(1.04, 1.12)).astype(np.int32)
         cv2.fillPoly(canvas, [fq], tuple(int(x) for x in (rng.integers(0, 60, 3) if rng.random() < 0.6
                                                             else rng.integers(150, 230, 3))), cv2.LINE_AA)
+        if frame_text and rng.random() < 0.5:  # a dealer's frame: a strip of small text below or above the plate
+            _frame_strip(canvas, quad, rng)
     photo = composite_plate(canvas, plate_img, quad)
     if rng.random() < deg.occlusion_p:
         _occlude(photo, quad, rng)
     photo, night = spoil(photo, deg, rng, quad)
     return photo, quad, night
+
+
+def _frame_strip(canvas: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:
+    """Draw a dealer-frame strip with small Latin text just below (or above) the plate's quad, in place."""
+    tl, tr, br, bl = quad
+    below = rng.random() < 0.75
+    a, b = (bl, br) if below else (tl, tr)
+    h = float(np.linalg.norm(bl - tl)) * rng.uniform(0.12, 0.22)
+    n = np.array([0.0, 1.0 if below else -1.0], np.float32) * h
+    strip = np.array([a, b, b + n, a + n], np.int32)
+    dark = rng.random() < 0.6
+    cv2.fillPoly(canvas, [strip], tuple(int(x) for x in (rng.integers(0, 50, 3) if dark else
+                                                          rng.integers(180, 240, 3))), cv2.LINE_AA)
+    words = ["TOYOTA", "HONDA", "ISUZU", "NISSAN", "MAZDA", "MITSUBISHI", "FORD", "YAMAHA", "0 2555 1234"]
+    text = words[int(rng.integers(len(words)))]
+    scale = max(0.2, h / 30.0)
+    org = (int(a[0] + (b[0] - a[0]) * rng.uniform(0.15, 0.4)), int(a[1] + n[1] * 0.8))
+    cv2.putText(canvas, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (230, 230, 230) if dark else (20, 20, 20),
+                max(1, int(scale * 1.5)), cv2.LINE_AA)
 
 
 def render_plate(seed: int, level: str = "mild", fonts: FontSplit = "heldout", plate_type: PlateType | None = None,

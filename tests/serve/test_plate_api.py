@@ -1,4 +1,5 @@
-"""`POST /v1/plates:read` on the deployed `ssz` application: a 48 MP phone photo is read, not refused."""
+"""`POST /v1/plates:read` on the deployed `ssz` application: a 48 MP phone photo is read, not refused; the hotlist
+API takes the vehicle type."""
 
 from __future__ import annotations
 
@@ -9,22 +10,21 @@ import pytest
 
 @pytest.fixture(scope="module")
 def client(ssz_api):
-    st, token = ssz_api
-    c = httpx.Client(base_url=st.url, timeout=300, headers={"Authorization": f"Bearer {token}"})
+    st, tokens = ssz_api
+    c = httpx.Client(base_url=st.url, timeout=300, headers={"Authorization": f"Bearer {tokens['supervisor']}"})
     yield c
     c.close()
 
 
-@pytest.mark.xfail(strict=True, reason="serve/api.py ApiLimits (security) still caps uploads at 40 MP / 20 MiB: "
-                   "raise max_pixels / max_upload_mb for plates:read (the plate service itself reads 48 MP)")
 def test_big_photo_with_a_plate_is_read_over_http(client):
     from serve.plate.parse import Plate
     from serve.plate.render import encode_jpeg, render_scene
 
     truth = Plate(letters="ถก", number="5757", province="กรุงเทพมหานคร")
     sc = render_scene(31, "clean", size=(800, 600), plate=truth, plate_type="green")
-    big = np.ascontiguousarray(np.kron(sc.image, np.ones((10, 10, 1), np.uint8)))  # 8000 x 6000
+    big = np.ascontiguousarray(np.kron(sc.image, np.ones((10, 10, 1), np.uint8)))  # 8000 x 6000 = 48 MP
     body = encode_jpeg(big, 80)
+    assert len(body) > 1e6
     r = client.post("/v1/plates:read", content=body, headers={"Content-Type": "image/jpeg"})
     assert r.status_code == 200, r.text
     doc = r.json()
@@ -34,3 +34,35 @@ def test_big_photo_with_a_plate_is_read_over_http(client):
     flat = np.full((600, 800, 3), 90, np.uint8)  # nothing to read: no plate, no error
     r = client.post("/v1/plates:read", content=encode_jpeg(flat), headers={"Content-Type": "image/jpeg"})
     assert r.status_code == 200 and r.json()["plates"] == []
+
+
+def test_plate_route_still_refuses_bombs_and_face_routes_keep_their_limit(client):
+    import struct
+    import zlib
+
+    def png_claiming(w: int, h: int) -> bytes:  # a tiny PNG whose header claims w x h pixels
+        def chunk(t: bytes, d: bytes) -> bytes:
+            return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+    r = client.post("/v1/plates:read", content=png_claiming(12000, 12000), headers={"Content-Type": "image/png"})
+    assert r.status_code == 413 and "120 MP limit" in r.text, r.text  # 144 MP: over the plate route's guard
+    r = client.post("/v1/faces:detect", content=png_claiming(8000, 6000), headers={"Content-Type": "image/png"})
+    assert r.status_code == 413 and "40 MP limit" in r.text, r.text  # 48 MP: over the face routes' limit
+
+
+def test_hotlist_entry_carries_the_vehicle_type(client):
+    r = client.post("/v1/hotlist", json={"plate": "กขค 123 สงขลา", "reason": "stolen motorcycle",
+                                         "entry_id": "H-MOTO", "vehicle": "motorcycle"})
+    assert r.status_code == 201, r.text
+    assert r.json()["plate"]["vehicle"] == "motorcycle" and r.json()["plate"]["letters"] == "กขค"
+    assert client.get("/v1/hotlist/H-MOTO").json()["plate"]["vehicle"] == "motorcycle"
+    r = client.post("/v1/hotlist", json={"plate": "1กข 1234", "reason": "x", "vehicle": "truck"})
+    assert r.status_code == 422 and "vehicle" in r.text
+    r = client.post("/v1/hotlist", json={"plate": "ฆษ 77 เบตง", "reason": "warrant", "entry_id": "H-BETONG"})
+    assert r.status_code == 201, r.text
+    assert r.json()["plate"]["region"] == "เบตง" and r.json()["plate"]["vehicle"] is None
+    for eid in ("H-MOTO", "H-BETONG"):
+        assert client.delete(f"/v1/hotlist/{eid}", params={"reason": "test done"}).status_code == 200

@@ -17,6 +17,8 @@ def train_plates(
         samples: Annotated[int | None, typer.Option(help="Rendered training samples [default: 64000].")] = None,
         steps: Annotated[int | None, typer.Option(help="Optimiser steps [default: 8000].")] = None,
         batch: Annotated[int | None, typer.Option(help="Batch size [default: 64].")] = None,
+        lr: Annotated[float | None, typer.Option(help="Peak learning rate of the one-cycle schedule [default: "
+                                                 "0.003].")] = None,
         workers: Annotated[int | None, typer.Option(help="Processes rendering the data [default: 2].")] = None,
         threads: Annotated[int | None, typer.Option(help="torch threads while training [default: 2].")] = None,
         init: Annotated[Path | None, typer.Option(help="Weights to start from (a fine-tuning stage) [default: "
@@ -31,7 +33,7 @@ def train_plates(
 
     from serve.plate.train import TrainConfig, train, write_model_card
 
-    given = {"samples": samples, "steps": steps, "batch": batch, "workers": workers, "threads": threads,
+    given = {"samples": samples, "steps": steps, "batch": batch, "lr": lr, "workers": workers, "threads": threads,
              "init": None if init is None else str(init)}
     cfg = TrainConfig(seed=seed, **{k: v for k, v in given.items() if v is not None})
     res = train(cfg, cache=cache, out=out, log=lambda m: typer.echo(m, err=True))

@@ -48,6 +48,9 @@ ALPHABET = PLATE_CONSONANTS + DIGITS + "-"
 LINE2_CLASSES: tuple[str, ...] = ("", *LINE2_NAMES)
 """Second-line classes: index 0 is 'no readable second line / not a plate', then provinces and region lines."""
 VEHICLES = ("car", "motorcycle")
+CONSTRAINED_MIN_CONF = 0.5
+"""A grammar-constrained read replaces the greedy one only when every character it reads is at least this probable
+(otherwise the beam search invents characters: a consonant at 0.2 before the '1234' of a road sign)."""
 STD_FLOOR = 8.0
 """Least grey-level spread a plate is standardised by (a dark night plate keeps its faint print)."""
 DATA_DIR = Path(__file__).parent / "data"
@@ -347,7 +350,7 @@ class Recogniser:
             text, conf = ctc_decode(probs[i])
             if text and not fits_grammar(text):
                 fixed = constrained_decode(probs[i])
-                if fixed is not None:
+                if fixed is not None and min(fixed[1]) >= CONSTRAINED_MIN_CONF:
                     text, conf = fixed
             k2, kv = int(p2[i].argmax()), int(pv[i].argmax())
             out.append(Recognition(text, conf, LINE2_CLASSES[k2], float(p2[i, k2]), VEHICLES[kv], float(pv[i, kv])))

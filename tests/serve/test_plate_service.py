@@ -98,6 +98,24 @@ def test_no_plate_from_grilles_signs_or_flat_frames(plate_service):
     assert plate_service.read_crops([grille, flat]) == [None, None]
 
 
+def test_odd_photos_never_raise_and_give_no_plates(plate_service):
+    """Photos no camera should send but users do: a strip, a column, all black, all white, a checkerboard, fine
+    stripes, the smallest accepted image, a lone bright rectangle, grey without colour channels. Each is read
+    (no exception, no ZeroDivisionError from score normalisation) and none yields a plate."""
+    import cv2
+
+    checker = (np.indices((600, 800)).sum(0) % 2 * 255).astype(np.uint8)
+    stripes = np.tile((np.arange(800) // 3 % 2 * 255).astype(np.uint8), (600, 1))
+    odd = [np.full((8, 3000, 3), 200, np.uint8), np.full((3000, 8, 3), 30, np.uint8),
+           np.zeros((480, 640, 3), np.uint8), np.full((480, 640, 3), 255, np.uint8),
+           cv2.cvtColor(checker, cv2.COLOR_GRAY2BGR), cv2.cvtColor(stripes, cv2.COLOR_GRAY2BGR),
+           np.full((8, 8, 3), 128, np.uint8),
+           cv2.rectangle(np.zeros((400, 600, 3), np.uint8), (100, 100), (400, 230), (255, 255, 255), -1),
+           np.full((300, 300), 77, np.uint8)]
+    assert plate_service.read(odd) == [[] for _ in odd]
+    assert plate_service.read_crops(odd) == [None for _ in odd]
+
+
 def test_service_batch_equals_single_reads(plate_service):
     scenes = [readable_scene(k) for k in range(3)]
     batched = plate_service.read([s.image for s in scenes])

@@ -80,11 +80,17 @@ def test_recogniser_batches_any_sizes(plate_engine):
 def test_smoke_training_run_resumes_and_writes_checked_weights(tmp_path):
     from serve.plate.train import TrainConfig, train
 
-    cfg = TrainConfig(samples=48, val_samples=16, steps=4, finetune_steps=2, batch=8, checkpoint_every=2, workers=1)
+    cfg = TrainConfig(samples=48, val_samples=16, steps=4, batch=8, checkpoint_every=2, workers=1, threads=1)
     res = train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
     assert res["sha256"] == sha256_of(tmp_path / "w.pt") == (tmp_path / "w.sha256").read_text().split()[0]
     assert list((tmp_path / "cache").glob("ckpt-*.pt")) and res["validation"]["n"] > 0
-    again = train(cfg, cache=tmp_path / "cache", out=tmp_path / "w2.pt", progress=False)  # resumes at step 6
+    assert res["cpu_seconds"]["total"] >= res["cpu_seconds"]["data"] >= 0 and res["init"] is None
+    again = train(cfg, cache=tmp_path / "cache", out=tmp_path / "w2.pt", progress=False)  # resumes at step 4: done
     assert again["seconds"]["train"] <= res["seconds"]["train"] + 1
     _net, meta = load_net(tmp_path / "w.pt", expected_sha256=res["sha256"])
     assert meta["config"]["steps"] == 4
+    # a fine-tuning stage starts from those weights and records which
+    tuned = train(TrainConfig(samples=48, val_samples=16, steps=2, batch=8, workers=1, threads=1,
+                              init=str(tmp_path / "w.pt")), cache=tmp_path / "cache", out=tmp_path / "w3.pt",
+                  progress=False)
+    assert tuned["init"]["sha256"] == res["sha256"] and tuned["init"]["config"]["steps"] == 4

@@ -94,3 +94,18 @@ def test_smoke_training_run_resumes_and_writes_checked_weights(tmp_path):
                               init=str(tmp_path / "w.pt")), cache=tmp_path / "cache", out=tmp_path / "w3.pt",
                   progress=False)
     assert tuned["init"]["sha256"] == res["sha256"] and tuned["init"]["config"]["steps"] == 4
+
+
+def test_batchnorm_folding_keeps_the_outputs():
+    import torch
+
+    from serve.plate.model import fuse_batchnorm
+
+    net, _ = load_net()
+    fused = fuse_batchnorm(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.features.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.features.modules())  # the original is untouched
+    x = torch.randn(4, 1, 64, 160)
+    with torch.inference_mode():
+        for a, b in zip(net(x), fused(x), strict=True):
+            assert float((a - b).abs().max()) < 1e-3

@@ -493,13 +493,14 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         f"{cfg.get('lr')}, weight average {cfg.get('ema')}); wall time on this shared machine: data "
         f"{secs.get('data')} s, training {secs.get('train')} s; process CPU time {cpu.get('total')} s (data "
         f"{cpu.get('data')} s), i.e. about {(cpu.get('total') or 0) / 120:.0f} min of wall time on 2 dedicated cores",
-        "- network: CNN (stride-2 stem, 3x3 convolutions, depthwise-separable residual blocks, BatchNorm, "
-        "channels-last) -> 8 x 40 feature map -> two reading rows (a linear projection of each column) -> residual "
-        "1-D convolution head -> CTC per row over 42 consonants, 10 digits and '-' (row 1: a car's registration or a "
-        "motorcycle's series; row 2: a motorcycle's number); second line classified over the 77 provinces, the "
-        "region lines (เบตง) and 'none'; car / motorcycle layout head. Input: grey 64 x 160, standardised. "
-        "Decoding: greedy, then a beam search constrained by the registration grammar when the greedy read does not "
-        "fit it.", "",
+        *_init_lines(meta.get("init")),
+        "- network: CNN (stride-2 stem, 5 conv layers, channels-last) -> 3 learned row-attention sequences (a "
+        "positional prior breaks their symmetry) -> BiGRU -> CTC over 42 consonants, 10 digits and '-' (the rows read "
+        "in order: a car's registration line, a motorcycle's series row then its number row); second line classified "
+        "over the 77 provinces, the region lines (เบตง) and 'none'; car / motorcycle layout head. Input: grey "
+        "64 x 160, standardised. Decoding: greedy; when the greedy read does not fit the registration grammar, a beam "
+        "search constrained by the grammar, kept only when every character it reads is >= 0.5 probable. Inference "
+        "folds BatchNorm into the convolutions.", "",
         "## Data", "",
         "Every sample is rendered by `serve/plate/render.py` (no real photo is used for training):",
         "- plate types: private (black on white), green (commercial), yellow (taxi / public, also digits-only "
@@ -556,6 +557,19 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
     path = out or weights.with_name("MODEL_CARD.md")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _init_lines(init: dict[str, Any] | None) -> list[str]:
+    """Model-card lines on the stage a fine-tuning run started from (``--init``), with its cost."""
+    if not init:
+        return ["- trained from a random initialisation"]
+    c, secs = init.get("config") or {}, init.get("seconds") or {}
+    steps = (c.get("steps") or 0) + (c.get("finetune_steps") or 0)
+    return [f"- fine-tuned from weights `{str(init.get('sha256'))[:16]}...` (trained {init.get('trained_at')}: seed "
+            f"{c.get('seed')}, {c.get('samples')} renders of data version {c.get('data_version', 3)}, {steps} steps of "
+            f"{c.get('batch')}, {secs.get('train')} s of training wall time on this machine, "
+            f"{c.get('threads')} torch thread(s)); the two stages together are what `ssz train plates` costs from "
+            "scratch: run it without --init, then with --init on its output"]
 
 
 def torch_threads() -> int:

@@ -93,6 +93,22 @@ def _inside(a: PlateCandidate, b: PlateCandidate) -> bool:
     return small > 0 and inter / small > 0.8
 
 
+def _is_subsequence(short: str, long: str) -> bool:
+    it = iter(long)
+    return all(ch in it for ch in short)
+
+
+def _fragment(cand: PlateCandidate, plate: Plate | None, verified: list[tuple[PlateCandidate, str]],
+              same_object: bool) -> bool:
+    """Whether ``plate`` reads only part of another verified read of the same plate (a longer registration that
+    contains it in order) from an overlapping candidate (any candidate, when all read the same object)."""
+    if plate is None:
+        return False
+    key = plate.key
+    return any(len(other) > len(key) and _is_subsequence(key, other)
+               and (same_object or _iou(cand.box, c.box) > 0.3 or _inside(cand, c)) for c, other in verified)
+
+
 def check_image(img: Any, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Validate a frame (HxW grey or HxWx3 BGR uint8) and return it contiguous, or raise PlateInputError."""
     if not isinstance(img, np.ndarray):
@@ -152,9 +168,13 @@ class PlateService:
             per[i].append((cand, t, self._parse(t)))
         out: list[list[PlateRead]] = [[] for _ in groups]
         for i, items in enumerate(per):
-            # verified reads first (most confident first), then the rest
-            items.sort(key=lambda x: (x[2] is not None and x[1].confidence >= self.min_confidence, x[1].confidence),
-                       reverse=True)
+            # verified reads first; among them whole reads before fragments (a quad cut inside the plate reads a
+            # confident part of it: '9กข9' of '9กข9999'), reads with a second line before those without, then the
+            # most confident; then the rest
+            verified_keys = [(c, p.key) for c, t, p in items if p is not None and t.confidence >= self.min_confidence]
+            items.sort(key=lambda x: (x[2] is not None and x[1].confidence >= self.min_confidence,
+                                      not _fragment(x[0], x[2], verified_keys, one_per_group),
+                                      bool(x[1].province), x[1].confidence), reverse=True)
             kept: list[tuple[PlateCandidate, Plate | None]] = []
             for cand, t, plate in items:
                 verified = plate is not None and t.confidence >= self.min_confidence

@@ -66,3 +66,30 @@ def test_hotlist_entry_carries_the_vehicle_type(client):
     assert r.json()["plate"]["region"] == "เบตง" and r.json()["plate"]["vehicle"] is None
     for eid in ("H-MOTO", "H-BETONG"):
         assert client.delete(f"/v1/hotlist/{eid}", params={"reason": "test done"}).status_code == 200
+
+
+def test_plate_limits_decode_a_50_mp_photo_that_the_face_limits_refuse():
+    """The decoding step of the route alone (no server): ApiLimits' plate limits take a 48 MP phone photo; the face
+    limits refuse it; a header claiming 144 MP is refused before any pixel is decoded."""
+    from serve.api import ApiLimits
+    from serve.imaging import ImageDecodeError, decode_image
+    from serve.plate.render import encode_jpeg
+
+    limits = ApiLimits()
+    big = np.ascontiguousarray(np.kron(np.full((600, 800, 3), 120, np.uint8), np.ones((10, 10, 1), np.uint8)))
+    body = encode_jpeg(big, 80)
+    img = decode_image(body, "image/jpeg", max_bytes=limits.max_plate_image_bytes, max_pixels=limits.max_plate_pixels)
+    assert img.shape == (6000, 8000, 3)
+    with pytest.raises(ImageDecodeError, match="40 MP limit") as e:
+        decode_image(body, "image/jpeg", max_bytes=limits.max_image_bytes, max_pixels=limits.max_pixels)
+    assert e.value.status == 413
+    import struct
+    import zlib
+
+    def chunk(t: bytes, d: bytes) -> bytes:
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    claim = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 12000, 12000, 8, 2, 0, 0, 0))
+             + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    with pytest.raises(ImageDecodeError, match="120 MP limit"):
+        decode_image(claim, "image/png", max_bytes=limits.max_plate_image_bytes, max_pixels=limits.max_plate_pixels)

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from cluster.cli.common import fail
+
 app = typer.Typer(help="Train the project's models (seeded, resumable, with a progress bar).", no_args_is_help=True)
 
 
@@ -31,13 +33,17 @@ def train_plates(
     """Render the data, train (resuming from the last checkpoint), write the weights, SHA-256 and model card."""
     import json
 
+    from serve.plate.model import ModelWeightsError
     from serve.plate.train import TrainConfig, train, write_model_card
 
     given = {"samples": samples, "steps": steps, "batch": batch, "lr": lr, "workers": workers, "threads": threads,
              "init": None if init is None else str(init)}
     cfg = TrainConfig(seed=seed, **{k: v for k, v in given.items() if v is not None})
-    res = train(cfg, cache=cache, out=out, log=lambda m: typer.echo(m, err=True))
-    card = write_model_card(Path(res["weights"]), n=card_n)
+    try:
+        res = train(cfg, cache=cache, out=out, log=lambda m: typer.echo(m, err=True))
+        card = write_model_card(Path(res["weights"]), n=card_n)
+    except (ModelWeightsError, OSError) as e:  # --init not a recogniser file, an unwritable --out / --cache
+        fail(e)
     typer.echo(json.dumps({"weights": res["weights"], "sha256": res["sha256"], "bytes": res["bytes"],
                            "validation": res["validation"], "seconds": res["seconds"],
                            "cpu_seconds": res["cpu_seconds"], "model_card": str(card)},

@@ -362,12 +362,7 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     out = out or WEIGHTS_FILE
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    t0, c0 = time.monotonic(), _cpu_seconds()
-    base = cfg.seed * 1_000_003
-    train_data = render_dataset(base, cfg.samples, cache, cfg.workers, "train", progress)
-    val = render_dataset(base + 50_000_000, cfg.val_samples, cache, cfg.workers, "val", progress)
-    t_data, c_data = time.monotonic() - t0, _cpu_seconds() - c0
-    init_sha, start_meta = None, {}
+    init_sha, start_meta = None, {}  # the starting weights first: a bad --init fails before any rendering
     if cfg.init:
         start, start_meta = load_net(Path(cfg.init))
         init_sha = sha256_of(Path(cfg.init))
@@ -375,6 +370,11 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
         net.load_state_dict(start.state_dict())
     else:
         net = PlateNet()
+    t0, c0 = time.monotonic(), _cpu_seconds()
+    base = cfg.seed * 1_000_003
+    train_data = render_dataset(base, cfg.samples, cache, cfg.workers, "train", progress)
+    val = render_dataset(base + 50_000_000, cfg.val_samples, cache, cfg.workers, "val", progress)
+    t_data, c_data = time.monotonic() - t0, _cpu_seconds() - c0
     net = net.to(memory_format=torch.channels_last)
     ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -17,6 +17,7 @@ GROUPS = {
     "quality": ["faces", "plates"],
     "plan": ["risk", "cameras", "patrol"],
     "audit": ["verify", "restore"],
+    "train": ["plates"],
 }
 COMMANDS = ["demo", "eval", "run", "status", "lab"]
 

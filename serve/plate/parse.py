@@ -153,8 +153,7 @@ def parse_registration(text: str, lenient: bool = False) -> tuple[str, str, str]
     m = _REG_RE.match(t)
     ok = m is not None and not (m["cat"] and len(m["letters"] or "") == 3) and not (m["cat2"] and len(m["number"]) != 4)
     if not ok or m is None:
-        # the message starts with words, not with the quoted text (an HTTP layer that strips quotes keeps it whole)
-        raise PlateParseError(f"not a Thai registration: {text!r}; expected {REGISTRATION_FORMS}")
+        raise PlateParseError(f"{text!r} is not a Thai registration: expected {REGISTRATION_FORMS}")
     if m["cat2"]:
         return m["cat2"], "", m["number"]
     return m["cat"], m["letters"], m["number"]

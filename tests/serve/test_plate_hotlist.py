@@ -159,7 +159,7 @@ def test_three_consonant_betong_and_digits_only_entries_match(tmp_path):
     assert [m.entry.id for m in hl.match(parse_plate("32-0394", "สงขลา"))] == [truck.id]
     with pytest.raises(HotlistError, match="vehicle must be"):
         hl.add("กข 1", reason="x", actor="a", vehicle="truck")  # type: ignore[arg-type]
-    with pytest.raises(HotlistError, match=r"^not a Thai registration"):
+    with pytest.raises(HotlistError, match=r"^'กขคง 123' is not a Thai registration"):
         hl.add("กขคง 123", reason="x", actor="a")
     reloaded = _hotlist(tmp_path)
     assert reloaded.get(moto.id).plate == moto.plate

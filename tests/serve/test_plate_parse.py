@@ -41,10 +41,9 @@ def test_new_registration_forms(text, expected):
 @pytest.mark.parametrize("bad", ["", "1234", "1กขค 12", "1กข 12345", "0กข 12", "AB 1234", "กข", "12กข 1", "ฃก 12",
                                  "32-039", "กขคง 1"])
 def test_registration_rejects_non_plates_with_a_clear_message(bad):
-    with pytest.raises(PlateParseError, match=r"^not a Thai registration: .*expected an optional digit 1-9") as e:
+    with pytest.raises(PlateParseError, match=r"is not a Thai registration: expected an optional digit 1-9") as e:
         parse_registration(bad)
-    # the message starts with words, so an HTTP layer that strips quotes keeps the quoted text whole
-    assert f"{bad!r}" in str(e.value) and str(e.value).strip("'\"") == str(e.value)
+    assert str(e.value).startswith(f"{bad!r} is not")
 
 
 def test_lenient_parsing_drops_vowels_and_marks_that_ocr_adds():

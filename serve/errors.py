@@ -25,7 +25,7 @@ def error_text(err: BaseException) -> str:
     """The message of an error as a user should read it.
 
     ``str(KeyError("x"))`` is the quoted repr ``'x'``; stripping the quotes off both ends of any message (what
-    the API once did) also cut the opening quote of messages such as ``'กขค 123' is not a Thai registration``.
+    the API once did) also cut the opening quote of messages such as ``'กขคง 123' is not a Thai registration``.
     A KeyError gives its first argument as it is; any other error its ``str``.
     """
     if isinstance(err, KeyError) and err.args:

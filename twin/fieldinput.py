@@ -468,7 +468,7 @@ def parse_number(v: Any) -> float:
 def _year(y: int) -> int:
     if y < 100:
         raise _Bad("two-digit year is ambiguous (Buddhist Era or Christian Era?)")
-    if y > 2400:
+    if 1900 + BE_OFFSET <= y <= 2200 + BE_OFFSET:
         return y - BE_OFFSET
     if 1900 <= y <= 2200:
         return y
@@ -643,7 +643,10 @@ def _fast(col: Column, raw: pd.Series, tz: str) -> tuple[pd.Series, np.ndarray, 
         done = ok
     elif col.type == "datetime" and is_str.any():
         text = raw[is_str].astype(str).str.strip()
-        iso = text.str.fullmatch(_ISO).to_numpy(bool)
+        # Only 1900-2200 years take the vectorised path: pandas cannot hold times past 2262 in nanoseconds (a
+        # year-3000 cell would fail the whole column); the cell parser says what is wrong with the others.
+        year = pd.to_numeric(text.str[:4], errors="coerce")
+        iso = (text.str.fullmatch(_ISO) & year.between(1900, 2200)).to_numpy(bool)
         if iso.any():
             t = text[iso]
             aware = t.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$").to_numpy(bool)

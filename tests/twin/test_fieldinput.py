@@ -212,3 +212,16 @@ def test_device_batches_take_the_vectorised_path_and_agree_with_the_cell_parsers
     assert slow.frame.sort_values("row")["ts"].tolist() == fast["ts"].tolist()
     assert fi.validate_frame([dict(raw[0], timestamp="2026-03-02 20:00")], "gps_pings").frame["ts"].iloc[0] == \
         pd.Timestamp("2026-03-02 13:00", tz="UTC")  # naive ISO is Bangkok time
+
+
+@pytest.mark.parametrize("ts", ["3000-01-01T00:00:00Z", "3000-01-01T00:00:00", "1000-01-01T00:00:00Z",
+                                "2286-11-20T17:46:39+00:00", "2250-01-01T00:00:00Z"])
+def test_times_outside_the_readable_years_are_refused_with_the_row(ts: str) -> None:
+    # pandas cannot hold times past 2262 in nanoseconds: such a cell once failed the whole batch with a 500.
+    df = pd.DataFrame({"unit_id": ["u1", "u1"], "ts": ["2026-03-01T07:00:00+07:00", ts],
+                       "lon": [100.47, 100.47], "lat": [7.0, 7.0]})
+    with pytest.raises(fi.InputError, match=rf"row 2, column 'ts'.*year {ts[:4]} is neither"):
+        fi.validate_frame(df, "gps_pings")
+    assert fi.validate_frame(df.iloc[:1], "gps_pings").frame["ts"].iloc[0] == pd.Timestamp("2026-03-01", tz="UTC")
+    assert fi.validate_frame(df.assign(ts=["15/03/2569 07:30"] * 2), "gps_pings").frame["ts"].iloc[0] == \
+        pd.Timestamp("2026-03-15 00:30", tz="UTC")

@@ -12,11 +12,16 @@ For each new alert the sink, in this order,
 4. publishes it on its channels (:mod:`actors.channels`): bounded in-process queues and webhooks (HMAC-signed,
    retried with exponential back-off, failures kept as dead letters).
 
-Delivery is at least once and deduplicated by the deterministic alert id: a shard that crashes and replays
-frames re-sends the same ids, and the sink, which rebuilds its id set from the stored records when it
-starts (Ray's ``max_restarts`` re-runs the constructor), writes each alert once. Operators confirm or dismiss
-alerts with :meth:`AlertSinkCore.set_status`; :meth:`AlertSinkCore.commit` puts the alert layer into the
-next twin snapshot.
+Delivery is at least once with exactly-once effect: shards keep every event until the sink has acknowledged
+it (``submit`` returns after the record is stored) and re-send it after a timeout or a restart, and the sink
+deduplicates by the deterministic alert id. A sink that starts (Ray's ``max_restarts`` re-runs the
+constructor) rebuilds its index from **one listing** of ``alerts/<city>/`` in the ``twin`` bucket: the record
+keys give the ids, ``open/<camera>/<alert id>`` markers the open camera-offline alerts and ``outbox/`` the
+webhook items still to deliver; records themselves are read only when asked for (:meth:`AlertSinkCore.alerts`,
+a status change). Webhook items are stored before they are sent (:mod:`actors.outbox`), so webhooks are
+delivered at least once across restarts, each with a ``delivery_id`` for the receiver to dedupe. Operators
+confirm or dismiss alerts with :meth:`AlertSinkCore.set_status`; :meth:`AlertSinkCore.commit` puts the alert
+layer into the next twin snapshot.
 """
 
 from __future__ import annotations
@@ -25,8 +30,12 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
+import uuid
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
+from urllib.parse import quote, unquote
 
 import numpy as np
 import pyarrow as pa
@@ -34,8 +43,9 @@ from minio.error import S3Error
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors import RAY_NAMESPACE
-from actors.channels import AlertChannel, QueueChannel, WebhookConfig, make_channel
+from actors.channels import QueueChannel, WebhookConfig
 from actors.events import OFFLINE_KINDS, AlertDecisionEvent, CameraHealthEvent, ShardEvent, parse_events
+from actors.outbox import WebhookOutbox
 from serve.audit import AuditLog, write_ahead
 from serve.errors import ConflictError, NotFoundError
 from serve.imaging import encode_jpeg
@@ -92,6 +102,8 @@ class AlertSinkConfig(BaseModel):
     subscriber_queue: int = Field(default=1000, ge=1, description="bound of each in-process queue (items, >= 1; "
                                                                   "the oldest drop when nobody polls)")
     jpeg_quality: int = Field(default=90, ge=30, le=100, description="JPEG quality of the evidence crops (30-100)")
+    webhook_resend_s: float = Field(default=30.0, gt=0, description="send stored webhook items whose retries ran "
+                                                                     "out again this often (s)")
     s3: S3Settings | None = Field(default=None, description="object store; None = SSZ_S3_* from the environment")
     mobile_cameras: list[str] = Field(default=[], description="cameras whose position comes from their GPS feed "
                                                               "(van, drone, body camera)")
@@ -107,12 +119,20 @@ class AlertStats(BaseModel):
     duplicates: int = 0
     suppressed: int = 0
     health: int = 0
+    recovered: int = Field(default=0, description="camera-offline alerts closed by a recovery")
     evidence_stored: int = 0
     webhook_delivered: int = 0
     webhook_failed: int = 0
     status_changes: int = 0
+    index_ids: int = Field(default=0, description="alert ids the sink knew when it started (from one listing)")
+    index_s: float = Field(default=0.0, description="seconds the start-up listing took")
+    webhook_resent: int = Field(default=0, description="stored webhook items sent again (restart, receiver down)")
     latency_p50_ms: float | None = Field(default=None, description="frame decoded -> alert written, recent alerts")
     latency_p99_ms: float | None = None
+    beyond_model_p50_ms: float | None = Field(default=None, description="latency minus the confirming frame's model "
+                                                                        "time, recent alerts")
+    beyond_model_p99_ms: float | None = None
+    model_p50_ms: float | None = Field(default=None, description="model time of the confirming frames")
 
 
 # Kept in the stored record for operations, not part of the twin's alerts layer.
@@ -184,30 +204,73 @@ class AlertSinkCore:
         self.audit = AuditLog(config.audit_path, name=f"alerts-{config.city}", store=store)
         self.stats = AlertStats()
         self._lock = threading.RLock()
-        self._alerts: dict[str, dict[str, Any]] = {}
+        self._alerts: dict[str, dict[str, Any]] = {}  # records read or written by this process
+        self._known: set[str] = set()  # every stored alert id (the index)
         self._queues: dict[str, QueueChannel] = {}
-        self._webhooks: list[AlertChannel] = [make_channel("webhook", config=h, on_result=self._webhook_result)
-                                              for h in config.webhooks]
+        self._outbox = WebhookOutbox(store, f"{self._prefix}outbox/", list(config.webhooks),
+                                     on_result=self._webhook_result, resend_every_s=config.webhook_resend_s)
         self._open_offline: dict[str, str] = {}
         self._published = threading.Condition(self._lock)
         self.dead_letters: deque[dict[str, Any]] = deque(maxlen=1000)
         self._latency_ms: deque[float] = deque(maxlen=2000)
+        self._model_ms: deque[float] = deque(maxlen=2000)
         self._reload()
 
     # ---------------------------------------------------------------- storage
+    @property
+    def _prefix(self) -> str:
+        return f"alerts/{self.cfg.city}/"
+
     def _record_key(self, alert_id: str) -> str:
-        return f"alerts/{self.cfg.city}/records/{alert_id}.json"
+        return f"{self._prefix}records/{alert_id}.json"
+
+    def _open_key(self, camera_id: str, alert_id: str) -> str:
+        return f"{self._prefix}open/{quote(camera_id, safe='')}/{alert_id}"
 
     def _reload(self) -> None:
-        prefix = f"alerts/{self.cfg.city}/records/"
+        """Rebuild the index from one listing: record ids, open offline alerts, webhook items to deliver."""
+        t0 = time.perf_counter()
+        prefix = self._prefix
+        outbox: list[str] = []
         for obj in self.store.client.list_objects(TWIN_BUCKET, prefix=prefix, recursive=True):
-            rec = json.loads(self.store.get_bytes(TWIN_BUCKET, obj.object_name))
-            for k in ("ts", "status_ts", "recovered_ts", "written_ts", "closed_ts"):
-                if rec.get(k):
-                    rec[k] = dt.datetime.fromisoformat(rec[k])
-            self._alerts[rec["alert_id"]] = rec
-            if rec["kind"] == "camera-offline" and rec.get("open"):
-                self._open_offline[rec["camera_id"]] = rec["alert_id"]
+            rel = obj.object_name[len(prefix):]
+            if rel.startswith("records/") and rel.endswith(".json"):
+                self._known.add(rel[len("records/"):-len(".json")])
+            elif rel.startswith("open/") and rel.count("/") == 2:
+                _, cam, aid = rel.split("/")
+                self._open_offline[unquote(cam)] = aid
+            elif rel.startswith("outbox/"):
+                outbox.append(obj.object_name)
+        self.stats.index_ids = len(self._known)
+        self.stats.index_s = round(time.perf_counter() - t0, 3)
+        if outbox:
+            self.stats.webhook_resent += self._outbox.resend(outbox)
+
+    @staticmethod
+    def _parse_record(body: bytes) -> dict[str, Any]:
+        rec = json.loads(body)
+        for k in ("ts", "status_ts", "recovered_ts", "written_ts", "closed_ts"):
+            if rec.get(k):
+                rec[k] = dt.datetime.fromisoformat(rec[k])
+        return rec
+
+    def _record(self, alert_id: str) -> dict[str, Any]:
+        """The alert's record (read from the store the first time it is asked for)."""
+        rec = self._alerts.get(alert_id)
+        if rec is None:
+            rec = self._alerts[alert_id] = self._parse_record(self.store.get_bytes(TWIN_BUCKET,
+                                                                                   self._record_key(alert_id)))
+        return rec
+
+    def _load_all(self) -> None:
+        """Read every indexed record not read yet (concurrently)."""
+        missing = sorted(self._known - set(self._alerts))
+        if not missing:
+            return
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            bodies = list(pool.map(lambda a: self.store.get_bytes(TWIN_BUCKET, self._record_key(a)), missing))
+        for aid, body in zip(missing, bodies, strict=True):
+            self._alerts[aid] = self._parse_record(body)
 
     def _save(self, rec: dict[str, Any]) -> None:
         body = json.dumps({k: _iso(v) for k, v in rec.items()}, ensure_ascii=False).encode()
@@ -269,9 +332,9 @@ class AlertSinkCore:
             return None
 
     def _raise(self, rec: dict[str, Any], crop: Any = None, details: dict[str, Any] | None = None,
-               frame_ts: float | None = None) -> bool:
+               frame_ts: float | None = None, model_s: float | None = None) -> bool:
         aid = rec["alert_id"]
-        if aid in self._alerts:
+        if aid in self._known:
             self.stats.duplicates += 1
             return False
         # a field alert may carry its own evidence (a citizen's photo, already in the locked bucket)
@@ -281,15 +344,22 @@ class AlertSinkCore:
         if checked.rejected:
             raise ValueError(f"alert {aid} does not fit the alerts layer: {checked.rejected[0]}")
         rec["written_ts"] = dt.datetime.now(dt.UTC)
-        self._save(rec)
-        self._alerts[aid] = rec
-        if frame_ts is not None:
-            self._latency_ms.append((rec["written_ts"].timestamp() - frame_ts) * 1000)
+        item = {"event": "alert", "delivery_id": f"{aid}.alert", **{k: _iso(v) for k, v in rec.items()}}
+        # Order = exactly-once effect across crashes: the webhook item is stored before anything else happens
+        # (at least once, deduped downstream by delivery_id), the audit event before the record, and the record
+        # last: it is the commit point that makes a re-delivered event a duplicate.
+        self._outbox.put(item)
         self.audit.append("system:alert-sink", "alert.raised", aid,
                           {"kind": rec["kind"], "camera_id": rec["camera_id"], "subject_id": rec.get("subject_id"),
                            "score": rec.get("score"), **(details or {})})
+        self._save(rec)
+        self._alerts[aid] = rec
+        self._known.add(aid)
+        if frame_ts is not None:
+            self._latency_ms.append((rec["written_ts"].timestamp() - frame_ts) * 1000)
+            self._model_ms.append((model_s or 0.0) * 1000)
         self.stats.alerts += 1
-        self._publish({"event": "alert", **{k: _iso(v) for k, v in rec.items()}})
+        self._publish(item)
         return True
 
     def _decision(self, ev: AlertDecisionEvent) -> bool | None:
@@ -301,7 +371,8 @@ class AlertSinkCore:
             return None
         at = ev.frame_ts if ev.frame_ts is not None else ev.ts
         rec = {**alert_row(ev, self.cfg.city), **self._camera_fields(ev.camera_id, at)}
-        return self._raise(rec, ev.crop, {"reason": ev.reason, "shard_id": ev.shard_id}, frame_ts=ev.frame_ts)
+        return self._raise(rec, ev.crop, {"reason": ev.reason, "shard_id": ev.shard_id}, frame_ts=ev.frame_ts,
+                           model_s=ev.model_s)
 
     def _health(self, ev: CameraHealthEvent) -> bool | None:
         self.stats.health += 1
@@ -309,19 +380,28 @@ class AlertSinkCore:
         if ev.kind in OFFLINE_KINDS:
             rec = {**alert_row(ev, self.cfg.city), "open": True, **self._camera_fields(cam)}
             aid = rec["alert_id"]
+            if aid not in self._known:  # the marker first: a crash after the record still finds it open
+                self.store.put_bytes(TWIN_BUCKET, self._open_key(cam, aid), b"")
             made = self._raise(rec, details={"detail": ev.detail, "offline_for_s": ev.offline_for_s})
-            self._open_offline[cam] = aid
+            if made:
+                self._open_offline[cam] = aid
             return made
         if ev.kind == "camera-recovered":
-            aid = self._open_offline.pop(cam, None)
-            if aid and self._alerts[aid].get("open"):
-                rec = self._alerts[aid]
+            aid = self._open_offline.get(cam)
+            if aid and aid in self._known and self._record(aid).get("open"):
+                rec = self._record(aid)
                 rec["open"] = False
                 rec["recovered_ts"] = _utc(float(ev.ts))
-                self._save(rec)
+                item = {"event": "camera-recovered", "delivery_id": f"{aid}.recovered", "alert_id": aid,
+                        "camera_id": cam, "ts": _iso(rec["recovered_ts"])}
+                self._outbox.put(item)
                 self.audit.append("system:watchdog", "camera.recovered", aid, {"camera_id": cam})
-                self._publish({"event": "camera-recovered", "alert_id": aid, "camera_id": cam,
-                               "ts": _iso(rec["recovered_ts"])})
+                self._save(rec)
+                self._publish(item)
+            if aid:
+                self.store.client.remove_object(TWIN_BUCKET, self._open_key(cam, aid))
+                self._open_offline.pop(cam, None)
+                self.stats.recovered += 1
         elif ev.kind == "camera-reconfigured":  # new picture size or a restarted stream clock: said, not an alert
             self.audit.append("system:watchdog", "camera.reconfigured", cam, {"detail": ev.detail})
             self._publish({"event": "camera-reconfigured", "camera_id": cam, "ts": _iso(_utc(float(ev.ts))),
@@ -337,9 +417,9 @@ class AlertSinkCore:
         if not actor.strip():
             raise ValueError("a status change needs the operator's name (actor)")
         with self._lock:
-            if alert_id not in self._alerts:
+            if alert_id not in self._known:
                 raise KeyError(f"alert {alert_id!r} is not known to the sink of {self.cfg.city}")
-            rec = self._alerts[alert_id]
+            rec = self._record(alert_id)
             if rec["status"] != "new":
                 raise ValueError(f"alert {alert_id} was already {rec['status']} by {rec['status_by']}")
             before = dict(rec)
@@ -353,8 +433,10 @@ class AlertSinkCore:
                 rec.update(status=status, status_by=actor, status_ts=dt.datetime.now(dt.UTC))
                 self._save(rec)
             self.stats.status_changes += 1
-            self._publish({"event": "status", "alert_id": alert_id, "status": status, "by": actor,
-                           "ts": _iso(rec["status_ts"])})
+            item = {"event": "status", "delivery_id": f"{alert_id}.{status}", "alert_id": alert_id,
+                    "status": status, "by": actor, "ts": _iso(rec["status_ts"])}
+            self._outbox.put(item)
+            self._publish(item)
             return {k: _iso(v) for k, v in rec.items()}
 
     def raise_field_alert(self, row: dict[str, Any], details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -375,9 +457,9 @@ class AlertSinkCore:
         """
         with self._lock:
             aid = row["alert_id"]
-            if aid in self._alerts:
+            if aid in self._known:
                 self.stats.duplicates += 1
-                return {**{k: _iso(v) for k, v in self._alerts[aid].items()}, "duplicate": True}
+                return {**{k: _iso(v) for k, v in self._record(aid).items()}, "duplicate": True}
             rec = {"status": "new", "city": self.cfg.city, **row, "details": dict(details or {})}
             self._raise(rec, details={"source": "field", **{k: v for k, v in (details or {}).items()
                                                             if k in ("category", "pole_id", "source")}})
@@ -386,9 +468,9 @@ class AlertSinkCore:
     def get(self, alert_id: str) -> dict[str, Any]:
         """One alert's stored record (JSON-able); KeyError when unknown."""
         with self._lock:
-            if alert_id not in self._alerts:
+            if alert_id not in self._known:
                 raise NotFoundError(f"alert {alert_id!r} is not known to the sink of {self.cfg.city}")
-            return {k: _iso(v) for k, v in self._alerts[alert_id].items()}
+            return {k: _iso(v) for k, v in self._record(alert_id).items()}
 
     def act(self, alert_id: str, action: str, actor: str, reason: str | None = None,
             unit: str | None = None) -> dict[str, Any]:
@@ -421,9 +503,9 @@ class AlertSinkCore:
         if not actor.strip():
             raise AlertActionError("an action needs the operator's name (actor)")
         with self._lock:
-            if alert_id not in self._alerts:
+            if alert_id not in self._known:
                 raise NotFoundError(f"alert {alert_id!r} is not known to the sink of {self.cfg.city}")
-            rec = self._alerts[alert_id]
+            rec = self._record(alert_id)
             status, holder = rec["status"], rec.get("status_by")
             if status != "new" and holder and holder != actor:
                 when = _iso(rec.get("status_ts")) or "?"
@@ -485,9 +567,11 @@ class AlertSinkCore:
 
     def alerts(self, written: bool = False) -> list[dict[str, Any]]:
         """All alerts as layer rows, oldest first; ``written`` adds ``written_ts`` (when the record was stored,
-        for latency and for telling one run's alerts from earlier ones)."""
-        drop = _NOT_IN_LAYER - ({"written_ts"} if written else set())
+        for latency and for telling one run's alerts from earlier ones) and ``recovered_ts`` (when an offline
+        camera came back; None while it is out)."""
+        drop = _NOT_IN_LAYER - ({"written_ts", "recovered_ts"} if written else set())
         with self._lock:
+            self._load_all()
             return sorted(({k: v for k, v in r.items() if k not in drop}
                            for r in self._alerts.values()), key=lambda r: (r["ts"], r["alert_id"]))
 
@@ -511,10 +595,15 @@ class AlertSinkCore:
     def current_stats(self) -> AlertStats:
         """Counters plus p50/p99 of frame-decoded-to-alert-written latency over the recent alerts."""
         with self._lock:
+            self.stats.webhook_resent = max(self.stats.webhook_resent, self._outbox.resent)
             lat = list(self._latency_ms)
             if lat:
                 self.stats.latency_p50_ms = round(float(np.percentile(lat, 50)), 1)
                 self.stats.latency_p99_ms = round(float(np.percentile(lat, 99)), 1)
+                rest = np.asarray(lat) - np.asarray(self._model_ms)
+                self.stats.beyond_model_p50_ms = round(float(np.percentile(rest, 50)), 1)
+                self.stats.beyond_model_p99_ms = round(float(np.percentile(rest, 99)), 1)
+                self.stats.model_p50_ms = round(float(np.percentile(list(self._model_ms), 50)), 1)
             return self.stats.model_copy()
 
     # ---------------------------------------------------------------- publishing
@@ -538,10 +627,16 @@ class AlertSinkCore:
             return items
 
     def _publish(self, item: dict[str, Any]) -> None:
-        for ch in [*self._queues.values(), *self._webhooks]:
+        """Publish on the in-process queues and send to the webhooks (an item with a ``delivery_id`` is already in
+        the outbox: its effect's order put it there first)."""
+        for ch in self._queues.values():
             ch.publish(item)
+        if "delivery_id" not in item:  # items without an effect of their own are stored here, sent at least once
+            item = {**item, "delivery_id": uuid.uuid4().hex}
+            self._outbox.put(item)
         with self._lock:
             self._published.notify_all()
+        self._outbox.send(item)
 
     def _webhook_result(self, delivered: bool, dead_letter: dict[str, Any] | None) -> None:
         with self._lock:
@@ -553,16 +648,25 @@ class AlertSinkCore:
 
     def flush(self, timeout_s: float = 60.0) -> None:
         """Wait until queued webhook deliveries have finished (or failed)."""
-        for ch in self._webhooks:
-            ch.flush(timeout_s)
+        self._outbox.flush(timeout_s)
 
 
 class AlertSink:
     """Ray actor around :class:`AlertSinkCore` (name :data:`SINK_ACTOR` in namespace ``ssz``)."""
 
-    def __init__(self, config: AlertSinkConfig) -> None:
-        """Build the core; on a restart it reloads every stored alert, so re-deliveries stay duplicates."""
-        self.core = AlertSinkCore(config)
+    def __init__(self, config: AlertSinkConfig, start_timeout_s: float = 600.0) -> None:
+        """Build the core; on a restart it reloads its index, so re-deliveries stay duplicates.
+
+        A store that does not answer yet (it restarts too) is waited for, up to ``start_timeout_s``: a
+        constructor that raised would leave the actor dead instead of restarted. Calls queue meanwhile.
+        """
+        from pydantic import ValidationError
+        from tenacity import Retrying, retry_if_not_exception_type, stop_after_delay, wait_exponential
+
+        for attempt in Retrying(stop=stop_after_delay(start_timeout_s), wait=wait_exponential(0.5, max=5.0),
+                                retry=retry_if_not_exception_type((ValidationError, ValueError)), reraise=True):
+            with attempt:
+                self.core = AlertSinkCore(config)
 
     def submit(self, events: list[ShardEvent | dict[str, Any]]) -> dict[str, int]:
         """See :meth:`AlertSinkCore.submit`."""
@@ -612,6 +716,7 @@ class AlertSink:
     def records(self) -> list[dict[str, Any]]:
         """Every stored record, JSON-able (with the console's details), oldest first."""
         with self.core._lock:
+            self.core._load_all()
             recs = sorted(self.core._alerts.values(), key=lambda r: (r["ts"], r["alert_id"]))
             return [{k: _iso(v) for k, v in r.items()} for r in recs]
 

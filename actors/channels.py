@@ -99,15 +99,20 @@ class _Refused(Exception):
 
 # on_result(delivered, dead_letter): dead_letter is {"url", "item", "error"} when the item was given up on.
 WebhookResult = Callable[[bool, dict[str, Any] | None], None]
+# on_done(item, outcome): "delivered", "refused" (4xx: never again) or "exhausted" (retries spent: try later);
+# a persistent outbox (actors.outbox) removes or keeps its copy of the item from this.
+WebhookDone = Callable[[dict[str, Any], str], None]
 
 
 class WebhookChannel(AlertChannel):
     """POSTs every item to one webhook from a small thread pool, signed and retried (see the module docstring)."""
 
-    def __init__(self, config: WebhookConfig, on_result: WebhookResult | None = None, workers: int = 4) -> None:
+    def __init__(self, config: WebhookConfig, on_result: WebhookResult | None = None, workers: int = 4,
+                 on_done: WebhookDone | None = None) -> None:
         self.config = config
         self.name = config.url
         self._on_result = on_result or (lambda ok, dead: None)
+        self._on_done = on_done or (lambda item, outcome: None)
         self._workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook")
         self._pending = 0
@@ -131,6 +136,7 @@ class WebhookChannel(AlertChannel):
             error = f"webhook queue full ({self.config.max_pending} items waiting): not sent"
             log.warning("webhook %s: %s", redact(self.config.url), error)
             self._on_result(False, {"url": redact(self.config.url), "item": item, "error": error})
+            self._on_done(item, "exhausted")  # a persistent outbox keeps it and sends it again later
             return
         self._pool.submit(self._send_counted, item)
 
@@ -155,7 +161,8 @@ class WebhookChannel(AlertChannel):
     def _send(self, item: dict[str, Any]) -> None:
         hook = self.config
         body = json.dumps(item, ensure_ascii=False, default=str).encode()
-        delivery = uuid.uuid4().hex
+        # the item's own delivery id (the sink's outbox: the same on every re-delivery, across restarts) or a new one
+        delivery = str(item.get("delivery_id") or uuid.uuid4().hex)
 
         def post() -> None:  # each try is signed with its own time, so a receiver's freshness check accepts it
             headers = {"Content-Type": "application/json", "X-SSZ-Delivery": delivery}
@@ -172,8 +179,10 @@ class WebhookChannel(AlertChannel):
         except (_Retry, _Refused) as e:
             log.warning("webhook %s failed after %d tries: %s", redact(hook.url), hook.max_retries + 1, redact(str(e)))
             self._on_result(False, {"url": redact(hook.url), "item": item, "error": redact(str(e))})
+            self._on_done(item, "refused" if isinstance(e, _Refused) else "exhausted")
             return
         self._on_result(True, None)
+        self._on_done(item, "delivered")
 
     def flush(self, timeout_s: float = 60.0) -> None:
         """Wait until queued deliveries have finished (or failed)."""

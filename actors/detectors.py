@@ -10,12 +10,15 @@ flight. Registered in :data:`DETECTOR_REGISTRY` (build one with :func:`make_dete
 * ``serve``: :class:`ServeDetector` calls any Ray Serve deployment method;
 * ``faces``: :class:`FaceServeDetector`, serve/face's ``FaceDeployment.identify``;
 * ``plates``: :class:`PlateServeDetector`, serve/plate's ``PlateDeployment.read``;
-* ``routing``: :class:`RoutingDetector` sends each camera's frames to the detector of its camera kind.
+* ``routing``: :class:`RoutingDetector` sends each camera's frames to the detector of its camera kind;
+* ``truth``: :class:`TruthDetector` reads the ground truth of synthetic cameras instead of running a model
+  (city-scale runs and chaos benchmarks on machines that cannot carry the models: alerts known in advance).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from actors.sources.base import CameraSpec
+from actors.sources.synthetic import walker_frames, walkers
 from actors.tracker import Detection
 from serve.plugins import make
 from twin.kinds import CameraKind
@@ -242,6 +247,114 @@ class RoutingDetector(Detector):
             await d.aclose()
 
 
+class TruthDetector(Detector):
+    """Reads what synthetic cameras draw (:func:`actors.sources.synthetic.walkers`) instead of running a model.
+
+    Every walker at least ``min_visible`` in the picture is a detection (label ``face`` on CCTV cameras,
+    ``plate`` on plate cameras, per ``labels``); one walker in ``wanted_every`` (a stable hash of camera and
+    walker) is a listed subject ``GT-<seed>-<k>``, so the alerts a run must raise are known in advance
+    (:func:`expected_truth_alerts`). It costs microseconds per frame: the shards, gate, sampler, tracker,
+    confirmer and sink are what a run measures. Cameras not in ``cameras`` get no detections.
+
+    Parameters
+    ----------
+    cameras
+        Camera id -> its synthetic :class:`~actors.sources.base.CameraSpec` (``sim://`` without a script).
+    labels
+        Camera id -> detection label (``face`` or ``plate``); default ``face``.
+    wanted_every
+        One walker in this many is a listed subject (>= 1).
+    min_visible
+        Fraction of a walker's width that must be in the picture for a detection (0-1].
+    """
+
+    name = "truth"
+
+    def __init__(self, cameras: dict[str, CameraSpec], labels: dict[str, str] | None = None,
+                 wanted_every: int = 10, min_visible: float = 0.5) -> None:
+        if wanted_every < 1 or not 0 < min_visible <= 1:
+            raise ValueError(f"wanted_every must be >= 1 and min_visible in (0, 1], got {wanted_every}, {min_visible}")
+        bad = [c for c, s in cameras.items() if s.scheme != "sim" or s.sim_script is not None or s.sim_video]
+        if bad:
+            raise ValueError(f"the truth detector reads synthetic sim:// cameras only; not: {bad[:3]}")
+        self.cameras, self.labels = cameras, labels or {}
+        self.wanted_every, self.min_visible = wanted_every, min_visible
+
+    async def detect(self, batch: Sequence[FrameItem]) -> list[list[Detection]]:
+        """The visible walkers of each frame, in the item's pixels, listed ones with their subject."""
+        out: list[list[Detection]] = []
+        for b in batch:
+            spec = self.cameras.get(b.camera_id)
+            if spec is None or b.pts is None:
+                out.append([])
+                continue
+            label = self.labels.get(b.camera_id, "face")
+            s, (ox, oy) = b.scale, b.offset
+            dets = []
+            for w in truth_walkers(spec, frame_number(spec, b.pts), self.min_visible):
+                subject = truth_subject(spec, w.k, self.wanted_every)
+                x1, y1, x2, y2 = w.box
+                dets.append(Detection(((x1 - ox) * s, (y1 - oy) * s, (x2 - ox) * s, (y2 - oy) * s), 0.99, label,
+                                      subject, 0.95 if subject else 0.0))
+            out.append(dets)
+        return out
+
+
+def frame_number(spec: CameraSpec, pts: float) -> int:
+    """The frame number of a synthetic camera's frame at stream time ``pts``."""
+    return round((pts - spec.sim_epoch) * spec.fps)
+
+
+def truth_walkers(spec: CameraSpec, n: int, min_visible: float = 0.5) -> list[Any]:
+    """The walkers of frame ``n`` that :class:`TruthDetector` detects (at least ``min_visible`` in view)."""
+    return [w for w in walkers(spec, n) if (w.box[2] - w.box[0]) >= min_visible * w.full_width]
+
+
+def truth_subject(spec: CameraSpec, k: int, wanted_every: int) -> str | None:
+    """The listed subject walker ``k`` of a synthetic camera stands for, or None (one in ``wanted_every``)."""
+    h = int(hashlib.sha256(f"{spec.id}:{spec.seed}:{k}".encode()).hexdigest()[:8], 16)
+    return f"GT-{spec.seed}-{k}" if h % wanted_every == 0 else None
+
+
+def expected_truth_alerts(spec: CameraSpec, n_to: int, *, wanted_every: int, min_matches: int,
+                          min_visible: float = 0.5, n_from: int = 0) -> dict[str, int]:
+    """The alerts a synthetic camera must raise with :class:`TruthDetector` when every frame is sampled (frames in
+    the camera's ``sim_outages`` are never sent).
+
+    Parameters
+    ----------
+    spec
+        The camera.
+    n_to
+        The last frame number played (inclusive).
+    wanted_every, min_matches, min_visible
+        As the detector and the confirmer were configured.
+    n_from
+        The first frame number played.
+
+    Returns
+    -------
+    dict
+        Subject -> the frame number that confirms it (its ``min_matches``-th detected frame), for every listed
+        walker confirmed within ``n_from .. n_to``.
+    """
+    period = max(2, int(spec.fps * 12))
+
+    def silent(t: float) -> bool:  # the camera sends no frame in its outages (sim_outages)
+        return any(a <= t < b for a, b in spec.sim_outages)
+
+    out = {}
+    for k in range(max(0, n_from // period - 1), n_to // period + 1):
+        subject = truth_subject(spec, k, wanted_every)
+        if subject is None:
+            continue
+        seen = [n for n in walker_frames(spec, k) if n >= n_from and not silent(n / spec.fps)
+                and any(w.k == k for w in truth_walkers(spec, n, min_visible))]
+        if len(seen) >= min_matches and seen[min_matches - 1] <= n_to:
+            out[subject] = seen[min_matches - 1]
+    return out
+
+
 def no_detections(images: list[np.ndarray]) -> list[list[Detection]]:
     """A detector function that finds nothing (one empty list per image)."""
     return [[] for _ in images]
@@ -254,6 +367,7 @@ DETECTOR_REGISTRY: dict[str, Callable[..., Detector]] = {
     "faces": FaceServeDetector,
     "plates": PlateServeDetector,
     "routing": RoutingDetector,
+    "truth": TruthDetector,
 }
 """Detectors by name; the values are called with the options of :func:`make_detector`."""
 

@@ -42,6 +42,8 @@ class AlertDecisionEvent(AlertDecision):
     frame_pts: float | None = Field(default=None, description="stream time of the confirming frame")
     frame_seq: int | None = Field(default=None, description="the confirming frame's number in its stream")
     decided_at: float | None = Field(default=None, description="wall-clock time of the decision")
+    model_s: float | None = Field(default=None, description="seconds the confirming frame's batch spent in the "
+                                                         "detector (model time, for latency breakdowns)")
     crop: np.ndarray | None = Field(default=None, description="evidence: RGB uint8 crop (H, W, 3) of an alert")
 
 

@@ -9,9 +9,18 @@ queues fill and old frames are dropped: memory is bounded by ``cameras x queue_s
 batch_size`` frames, whatever the detector does.
 
 Results are applied in dispatch order to a per-camera :class:`~actors.tracker.IoUTracker` and a shard-wide
-:class:`~actors.tracker.Confirmer`; alert decisions and camera health events go to an event outbox (and to
-an alert-sink actor when one is named). Stream time (``pts``) is used for tracking, so a replay after a
-restart gives the same track and alert ids.
+:class:`~actors.tracker.Confirmer`; alert decisions and camera health events go to the shard's *pending
+events*. Stream time (``pts``) is used for tracking, so a replay after a restart gives the same track and
+alert ids.
+
+Delivery to the alert sink is at least once with exactly-once effect: a deliverer task on the dispatcher
+loop sends the pending events in batches and removes them (and marks their alert ids sent) only when the
+sink acknowledged the batch (its ``submit`` returns after the records are stored); a failure or a timeout
+keeps them, and they are sent again with back-off, without limit. The pending events are part of the resume
+state (saved right after an alert is decided), so a crash loses none, and ``stop()`` drains them (what is
+still undelivered after ``drain_timeout_s`` stays in the saved state for the next start). The sink
+deduplicates by alert id, so the re-sends are harmless. Without a sink the pending events wait for
+:meth:`ShardCore.drain_events`.
 
 State that must survive a restart (``max_restarts`` re-runs the constructor) lives outside the actor: the
 camera specs are constructor arguments, and a detached :class:`ShardStateStore` actor keeps each shard's
@@ -42,7 +51,6 @@ from typing import Any
 import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from tenacity import AsyncRetrying, RetryCallState, RetryError, stop_after_attempt, wait_exponential
 
 from actors import RAY_NAMESPACE
 from actors.detectors import Detector, FrameItem
@@ -87,7 +95,15 @@ class ShardConfig(BaseModel):
     state_every_s: float = Field(default=2.0, gt=0, description="save the resume state this often (s)")
     state_actor: str | None = Field(default=None, description="name of the detached ShardStateStore actor")
     sink_actor: str | None = Field(default=None, description="named actor with submit(events) -> ack")
-    max_events: int = Field(default=10_000, ge=10, description="outbox bound (oldest events dropped, counted)")
+    max_events: int = Field(default=10_000, ge=10, description=(
+        "bound of pending events other than alerts (suppressed decisions, health changes: the oldest of those "
+        "drop, counted); alerts are never dropped"))
+    deliver_batch: int = Field(default=256, ge=1, description="events per sink call")
+    deliver_timeout_s: float = Field(default=120.0, gt=0, description=(
+        "a sink call unanswered this long is sent again; a busy sink is waited for (sending again would only add "
+        "to its work), a dead one fails the call at once and the events are sent again after the back-off"))
+    retry_max_s: float = Field(default=5.0, gt=0, description="longest wait between delivery retries (s)")
+    drain_timeout_s: float = Field(default=30.0, ge=0, description="stop(): deliver pending events this long at most")
     keep_crops: bool = Field(default=True, description="attach the detection crop of each alert as evidence")
 
     def camera_ids(self) -> list[str]:
@@ -116,6 +132,8 @@ class CameraStats(BaseModel):
     last_error: str | None
     last_frame_age_s: float | None
     position_pts: float | None
+    reader_cpu_s: float = Field(default=0.0, description="CPU seconds of the camera's reader thread: decode (or "
+                                                          "draw), motion gate, sampling, downsizing")
 
 
 class ShardStats(BaseModel):
@@ -133,6 +151,8 @@ class ShardStats(BaseModel):
     inflight: int
     events_pending: int
     events_dropped: int
+    events_delivered: int = Field(default=0, description="events the sink acknowledged")
+    delivery_failures: int = Field(default=0, description="sink calls that failed or timed out (then retried)")
     cameras: list[CameraStats]
     error: str | None = None
 
@@ -165,6 +185,7 @@ class _Camera:
     clock: StreamClock = field(default_factory=StreamClock)  # epochs of the stream's clock, kept over restarts
     geometry: tuple[int, int, int] | None = None  # (width, height, epoch) of the last frame (reader thread)
     tracked: tuple[int, int, int] | None = None  # the same, of the last frame tracked (dispatcher)
+    cpu_s: float = 0.0
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -261,9 +282,13 @@ class ShardCore:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._threads: list[threading.Thread] = []
-        self._events: deque[ShardEvent] = deque(maxlen=config.max_events)
+        # pending events by key, oldest first; kept until the sink acknowledges them (see the module docstring)
+        self._pending: dict[str, ShardEvent] = {}
         self._events_lock = threading.Lock()
+        self._deliver_wake: asyncio.Event | None = None
         self.events_dropped = 0
+        self.events_delivered = 0
+        self.delivery_failures = 0
         self.started = time.time()
         self.restarts = 0
         self.batches = 0
@@ -271,7 +296,8 @@ class ShardCore:
         self.inflight = 0
         self._detect_ms: deque[float] = deque(maxlen=512)
         self._rr = 0
-        self._sent_ids: deque[str] = deque(maxlen=1000)
+        self._sent_ids: deque[str] = deque(maxlen=5000)
+        self._sent_set: set[str] = set()
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -292,7 +318,9 @@ class ShardCore:
         for cam_id, tracks in (state.get("tracks") or {}).items():
             if cam_id in self.cams:
                 self.cams[cam_id].tracker.load_state(tracks)
-        self._sent_ids.extend(state.get("sent_ids") or [])
+        for aid in state.get("sent_ids") or []:
+            self._mark_sent(aid)
+        self._add_pending(list(state.get("pending") or []))
         for cam_id, clock in (state.get("clocks") or {}).items():
             cam = self.cams.get(cam_id)
             if cam is None:
@@ -313,6 +341,7 @@ class ShardCore:
             "confirmer": self.confirmer.state(),
             "sent_ids": list(self._sent_ids),
             "clocks": {cid: c.clock.state() for cid, c in self.cams.items()},
+            "pending": self.pending_events(),
             "ts": time.time(),
         }
 
@@ -333,7 +362,9 @@ class ShardCore:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop readers and threads, save the resume state a last time."""
+        """Stop readers, finish the batches in flight, drain the pending events to the sink (at most
+        ``drain_timeout_s``), stop the threads and save the resume state a last time (with what is still
+        undelivered)."""
         self._stop.set()
         for cam in self.cams.values():
             with cam.cond:
@@ -342,7 +373,7 @@ class ShardCore:
                 cam.reader.stop(timeout)
         self._kick()
         for t in self._threads:
-            t.join(timeout)
+            t.join(timeout + (self.config.drain_timeout_s if t.name == f"shard-{self.config.shard_id}" else 0))
         self._save_state()
 
     # --- reader side (one thread per camera) ------------------------------------------------------------
@@ -365,6 +396,12 @@ class ShardCore:
 
     def _on_frame_cb(self, cam: _Camera) -> Callable[[Frame], None]:
         def on_frame(frame: Frame) -> None:
+            try:
+                take(frame)
+            finally:
+                cam.cpu_s = time.thread_time()  # the reader thread's CPU so far (decode + gate + sample + prepare)
+
+        def take(frame: Frame) -> None:
             cam.arrivals.append(time.monotonic())
             geometry = (frame.image.shape[1], frame.image.shape[0], frame.epoch)
             if cam.geometry is not None and geometry != cam.geometry:  # new size or a restarted stream clock
@@ -402,6 +439,7 @@ class ShardCore:
         self._loop = loop
         asyncio.set_event_loop(loop)
         self._wake = asyncio.Event()
+        self._deliver_wake = asyncio.Event()
         ready.set()
         try:
             loop.run_until_complete(self._dispatch())
@@ -440,8 +478,9 @@ class ShardCore:
         sem = asyncio.Semaphore(self.config.max_inflight)
         order = 0
         next_apply = 0
-        done: dict[int, tuple[list[FrameItem], list[list[Detection]] | None]] = {}
+        done: dict[int, tuple[list[FrameItem], list[list[Detection]] | None, float]] = {}
         tasks: set[asyncio.Task[None]] = set()
+        deliverer = asyncio.create_task(self._deliver_main()) if self._event_sink is not None else None
 
         async def run(n: int, batch: list[FrameItem]) -> None:
             nonlocal next_apply
@@ -452,13 +491,14 @@ class ShardCore:
             except Exception as e:
                 log.warning("shard %s: detector failed on a batch of %d: %s", self.config.shard_id, len(batch), e)
                 res = None
-            self._detect_ms.append((time.perf_counter() - t0) * 1000)
-            done[n] = (batch, res)
+            model_s = time.perf_counter() - t0
+            self._detect_ms.append(model_s * 1000)
+            done[n] = (batch, res, model_s)
             # apply in dispatch order so each camera's tracker sees its frames in order
             while next_apply in done:
-                b, r = done.pop(next_apply)
+                b, r, m = done.pop(next_apply)
                 next_apply += 1
-                await self._apply(b, r)
+                await self._apply(b, r, m)
             self.inflight -= 1
             sem.release()
 
@@ -486,8 +526,14 @@ class ShardCore:
             order += 1
         if tasks:
             await asyncio.wait(tasks, timeout=10)
+        if deliverer is not None:
+            deliverer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deliverer
+            await self._drain()
 
-    async def _apply(self, batch: list[FrameItem], results: list[list[Detection]] | None) -> None:
+    async def _apply(self, batch: list[FrameItem], results: list[list[Detection]] | None,
+                     model_s: float | None = None) -> None:
         """Track, confirm and emit events for a finished batch; then advance the delivered positions."""
         events: list[ShardEvent] = []
         for i, item in enumerate(batch):
@@ -505,10 +551,9 @@ class ShardCore:
             tracked = cam.tracker.update(dets, item.time, item.epoch)
             for dec in self.confirmer.observe_frame(item.camera_id, tracked, item.time):
                 if dec.decision == "alert":
-                    if dec.alert_id in self._sent_ids:
-                        continue  # raised before a restart: already delivered
+                    if dec.alert_id in self._sent_set or self._event_key_alert(dec.alert_id) in self._pending:
+                        continue  # raised before a restart: delivered, or still pending
                     cam.alerts += 1
-                    self._sent_ids.append(dec.alert_id)
                 else:
                     cam.suppressed += 1
                 # ``ts`` is wall-clock (when the confirming frame was decoded); the tracker's stream-time
@@ -521,15 +566,15 @@ class ShardCore:
                                                  stream_ts=dec.ts,
                                                  track_start_pts=round(track.first_ts, 3) if track else None,
                                                  frame_ts=item.ts, frame_pts=item.pts, frame_seq=item.seq,
-                                                 decided_at=time.time(), crop=crop))
-        await self._deliver(events)
-        for item in batch:  # only now are this batch's results safe: advance positions
+                                                 decided_at=time.time(), model_s=model_s, crop=crop))
+        self._add_pending(events)
+        for item in batch:  # the results are pending events now (kept in the resume state): advance positions
             cam = self.cams[item.camera_id]
             if item.pts is not None and (cam.position is None or item.pts > cam.position):
                 cam.position = item.pts
         if self._state_sink is not None and any(getattr(e, "decision", None) == "alert" for e in events):
-            # an alert was delivered: persist its cooldown and id before going on, so that a crash now
-            # neither loses it (delivered first) nor raises it again (the restart suppresses it)
+            # an alert was decided: persist it (pending), its cooldown and the positions before going on, so
+            # that a crash now neither loses it (the restart re-sends it) nor decides it again
             try:
                 r = self._state_sink(self.resume_state())
                 if isinstance(r, Awaitable):
@@ -544,32 +589,101 @@ class ShardCore:
         return Detection((x1 / s + ox, y1 / s + oy, x2 / s + ox, y2 / s + oy), d.score, d.label, d.subject_id,
                          d.match_score)
 
-    async def _deliver(self, events: list[ShardEvent]) -> None:
-        """Send events to the sink (5 tries, exponential back-off); what it does not take goes to the outbox."""
+    # --- delivery (at least once; see the module docstring) ---------------------------------------------
+
+    @staticmethod
+    def _event_key_alert(alert_id: str) -> str:
+        return f"alert:{alert_id}"
+
+    @classmethod
+    def _event_key(cls, ev: ShardEvent) -> str:
+        if isinstance(ev, AlertDecisionEvent):
+            return cls._event_key_alert(ev.alert_id) if ev.decision == "alert" else \
+                f"{ev.decision}:{ev.alert_id}"
+        return f"health:{ev.camera_id}:{ev.kind}:{ev.ts!r}"
+
+    def _mark_sent(self, alert_id: str) -> None:
+        if len(self._sent_ids) == self._sent_ids.maxlen:
+            self._sent_set.discard(self._sent_ids[0])
+        self._sent_ids.append(alert_id)
+        self._sent_set.add(alert_id)
+
+    def _add_pending(self, events: Sequence[ShardEvent]) -> None:
+        """Keep events until the sink acknowledges them; over ``max_events``, the oldest non-alerts drop."""
         if not events:
             return
-        if self._event_sink is not None:
-            sink = self._event_sink
-
-            def _log(rs: RetryCallState) -> None:
-                log.warning("shard %s: event sink failed (attempt %d): %s", self.config.shard_id, rs.attempt_number,
-                            rs.outcome.exception() if rs.outcome else None)
-
-            try:
-                async for attempt in AsyncRetrying(stop=stop_after_attempt(5), wait=wait_exponential(0.1, max=2.0),
-                                                   before_sleep=_log):
-                    with attempt:
-                        r = sink(events)
-                        if isinstance(r, Awaitable):
-                            await r
-                return
-            except RetryError:
-                pass
         with self._events_lock:
             for ev in events:
-                if len(self._events) == self._events.maxlen:
+                self._pending[self._event_key(ev)] = ev
+            excess = len(self._pending) - self.config.max_events
+            if excess > 0:
+                for k in [k for k in self._pending if not k.startswith("alert:")][:excess]:
+                    del self._pending[k]
                     self.events_dropped += 1
-                self._events.append(ev)
+        wake, loop = self._deliver_wake, self._loop
+        if wake is not None and loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
+
+    def pending_events(self) -> list[ShardEvent]:
+        """Events not acknowledged by the sink yet, oldest first."""
+        with self._events_lock:
+            return list(self._pending.values())
+
+    async def _send_pending(self, timeout_s: float | None = None) -> bool:
+        """One sink call with up to ``deliver_batch`` pending events; True when they were acknowledged within
+        ``timeout_s`` (default ``deliver_timeout_s``)."""
+        assert self._event_sink is not None
+        with self._events_lock:
+            keys = list(self._pending)[: self.config.deliver_batch]
+            events = [self._pending[k] for k in keys]
+        if not events:
+            return True
+        try:
+            r = self._event_sink(events)
+            if isinstance(r, Awaitable):
+                await asyncio.wait_for(asyncio.ensure_future(r), timeout_s or self.config.deliver_timeout_s)
+        except Exception as e:  # sink down, restarting, slow or failing: keep them, try again
+            self.delivery_failures += 1
+            log.warning("shard %s: delivering %d events failed (kept, retried): %s", self.config.shard_id,
+                        len(events), str(e).splitlines()[0] if str(e) else type(e).__name__)
+            return False
+        with self._events_lock:
+            for k, ev in zip(keys, events, strict=True):
+                if self._pending.get(k) is ev:
+                    del self._pending[k]
+                if isinstance(ev, AlertDecisionEvent) and ev.decision == "alert":
+                    self._mark_sent(ev.alert_id)
+            self.events_delivered += len(events)
+        return True
+
+    async def _deliver_main(self) -> None:
+        """Send pending events as they come; on failure back off (0.1 s doubling to ``retry_max_s``), forever."""
+        assert self._deliver_wake is not None
+        wait = 0.1
+        while True:
+            if not self._pending:
+                self._deliver_wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._deliver_wake.wait(), 0.5)
+                continue
+            if await self._send_pending():
+                wait = 0.1
+            else:
+                await asyncio.sleep(wait)
+                wait = min(self.config.retry_max_s, wait * 2)
+
+    async def _drain(self) -> None:
+        """At stop: deliver what is pending, for at most ``drain_timeout_s``."""
+        deadline = time.monotonic() + self.config.drain_timeout_s
+        wait = 0.1
+        while self._pending and time.monotonic() < deadline:
+            if not await self._send_pending(max(0.1, deadline - time.monotonic())):
+                await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+                wait = min(self.config.retry_max_s, wait * 2)
+        if self._pending:
+            log.warning("shard %s: %d events still undelivered at stop: kept in the resume state",
+                        self.config.shard_id, len(self._pending))
 
     # --- health and resume state ----------------------------------------------------------------------
 
@@ -581,28 +695,26 @@ class ShardCore:
                 if cam.reader is not None:
                     evs += cam.reader.health.drain() if cam.reader.stats.finished else cam.reader.health.poll()
             if evs:
-                payload: list[ShardEvent] = [health_event(self.config.shard_id, e) for e in evs]
-                loop = self._loop
-                if loop is not None and not loop.is_closed():
-                    with contextlib.suppress(RuntimeError):
-                        asyncio.run_coroutine_threadsafe(self._deliver(payload), loop)
-                        continue
-                with self._events_lock:
-                    self._events.extend(payload)
+                self._add_pending([health_event(self.config.shard_id, e) for e in evs])
 
-    async def _state_on_loop(self) -> dict[str, Any]:
-        return self.resume_state()
+    async def _save_on_loop(self) -> None:
+        assert self._state_sink is not None
+        r = self._state_sink(self.resume_state())
+        if isinstance(r, Awaitable):
+            await r
 
     def _save_state(self) -> None:
         if self._state_sink is None:
             return
         try:
             loop = self._loop
-            if loop is not None and loop.is_running():  # take it on the dispatcher loop: a consistent state
-                st = asyncio.run_coroutine_threadsafe(self._state_on_loop(), loop).result(timeout=10)
+            if loop is not None and loop.is_running():
+                # taken *and sent* on the dispatcher loop: a consistent state, and saved in the order the states
+                # were taken (one sent from this thread could overtake, and overwrite, a newer one saved by
+                # ``_apply`` right after an alert)
+                asyncio.run_coroutine_threadsafe(self._save_on_loop(), loop).result(timeout=30)
             else:
-                st = self.resume_state()
-            self._state_sink(st)
+                self._state_sink(self.resume_state())
         except Exception as e:
             log.warning("shard %s: saving the resume state failed: %s", self.config.shard_id, e)
 
@@ -613,10 +725,15 @@ class ShardCore:
     # --- queries ----------------------------------------------------------------------------------------
 
     def drain_events(self, max_n: int = 10_000) -> list[ShardEvent]:
-        """Take up to ``max_n`` pending events (alert decisions and health changes), oldest first."""
+        """Take up to ``max_n`` pending events (alert decisions and health changes), oldest first: the way to
+        read them from a shard without a sink (the caller now owns them; their alerts count as sent)."""
         with self._events_lock:
-            n = min(max_n, len(self._events))
-            return [self._events.popleft() for _ in range(n)]
+            keys = list(self._pending)[:max_n]
+            out = [self._pending.pop(k) for k in keys]
+        for ev in out:
+            if isinstance(ev, AlertDecisionEvent) and ev.decision == "alert":
+                self._mark_sent(ev.alert_id)
+        return out
 
     def stats(self) -> ShardStats:
         """Current per-camera and per-shard numbers."""
@@ -637,7 +754,8 @@ class ShardCore:
                 detections=c.detections, alerts=c.alerts, suppressed=c.suppressed,
                 reconnects=r.stats.reconnects if r else 0, corrupt=r.corrupt if r else 0,
                 last_error=r.stats.last_error if r else None,
-                last_frame_age_s=round(now - lf, 3) if lf is not None else None, position_pts=c.position))
+                last_frame_age_s=round(now - lf, 3) if lf is not None else None, position_pts=c.position,
+                reader_cpu_s=round(c.cpu_s, 4)))
         ms = list(self._detect_ms)
         node = None
         with contextlib.suppress(Exception):
@@ -649,13 +767,14 @@ class ShardCore:
                           uptime_s=round(now - self.started, 3), restarts=self.restarts, batches=self.batches,
                           mean_batch=round(self.batch_items / self.batches, 3) if self.batches else 0.0,
                           detect_ms_p50=_percentile(ms, 50), detect_ms_p99=_percentile(ms, 99),
-                          inflight=self.inflight, events_pending=len(self._events),
-                          events_dropped=self.events_dropped, cameras=cams)
+                          inflight=self.inflight, events_pending=len(self._pending),
+                          events_dropped=self.events_dropped, events_delivered=self.events_delivered,
+                          delivery_failures=self.delivery_failures, cameras=cams)
 
     def finished(self) -> bool:
         """True when every camera's reader ended (finite files) and all queued frames were processed."""
         return all(c.reader is not None and not c.reader.alive for c in self.cams.values()) \
-            and self._queued() == 0 and self.inflight == 0
+            and self._queued() == 0 and self.inflight == 0 and (self._event_sink is None or not self._pending)
 
 
 def _crop(item: FrameItem, box: tuple[float, float, float, float] | None) -> np.ndarray | None:

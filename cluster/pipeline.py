@@ -23,6 +23,7 @@ from actors.alerts import AlertStats
 from actors.shard import ShardStats
 from cluster.config import CityConfig
 from cluster.registry import Registry
+from cluster.scale import ScaleMetrics, TruthReport
 from cluster.sharding import status
 from twin.kinds import CameraKind
 
@@ -42,7 +43,12 @@ class RunConfig(BaseModel):
     url_template: str | None = Field(default=None, description="rtsp: e.g. rtsp://nvr.internal/{camera_id}")
     video: str = str(VTEST)
     duration_s: float = Field(default=60.0, ge=0, description="0 = until interrupted")
-    detect: Literal["faces", "none"] = "faces"
+    detect: Literal["faces", "none", "truth"] = Field(default="faces", description=(
+        "faces: the face and plate models on Serve; truth: read the synthetic cameras' ground truth "
+        "(TruthDetector, no model); none: detect nothing"))
+    fps: float | None = Field(default=None, gt=0, le=30, description="sim: camera frame rate (None = the city's, "
+                                                                     "at most 10)")
+    wanted_every: int = Field(default=10, ge=1, description="truth: one walker in this many is listed")
     cameras_per_shard: int = Field(default=32, ge=1)
     sample_fps: float | None = Field(default=None, gt=0, description="None = the city's sample_fps")
     width: int = Field(default=320, gt=15, description="decode width of file/sim cameras")
@@ -61,11 +67,26 @@ class RunSummary(BaseModel):
     frames_dropped: int
     alerts: int
     snapshot: str | None
+    cameras_online: int = Field(default=0, description="cameras that delivered frames in the last seconds of the run")
+    starved: int = Field(default=0, description="cameras that dropped frames or had none processed")
+    fps_decoded_min: float = Field(default=0.0, description="the slowest camera's recent decode rate at the end (a "
+                                                            "starved camera falls below the others; lossless runs "
+                                                            "wait instead of dropping)")
+    metrics: ScaleMetrics | None = Field(default=None, description="memory, CPU, control plane, start, status")
+    truth: TruthReport | None = Field(default=None, description="detect=truth: alerts against the ground truth")
 
 
-def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig) -> dict[str, Any]:
-    """One :class:`~actors.sources.CameraSpec` per fixed camera (face cameras, then plate cameras)."""
+def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig, epoch: float | None = None) -> dict[str, Any]:
+    """One :class:`~actors.sources.CameraSpec` per fixed camera (face cameras, then plate cameras).
+
+    Simulated cameras start their stream time at ``epoch`` (default: now, to the second), so track and alert
+    ids of one run never collide with an earlier run's.
+    """
     from actors.sources import CameraSpec
+
+    if cfg.detect == "truth" and cfg.source != "sim":
+        raise ValueError("--detect truth reads the ground truth of simulated cameras: use it with --source sim")
+    epoch = float(int(time.time())) if epoch is None else epoch
 
     cams = [c for c in reg.cameras if c.kind == CameraKind.cctv][: cfg.cameras]
     cams += [c for c in reg.cameras if c.kind == CameraKind.plate][: cfg.plate_cameras]
@@ -76,8 +97,8 @@ def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig) -> dict[str, A
     specs = {}
     for i, c in enumerate(cams):
         if cfg.source == "sim":
-            spec = CameraSpec(id=c.id, url=f"sim://{c.id}", realtime=True, fps=min(city.cameras.fps, 10.0), seed=i,
-                              sim_size=(cfg.width, cfg.width * 3 // 4))
+            spec = CameraSpec(id=c.id, url=f"sim://{c.id}", realtime=True, fps=cfg.fps or min(city.cameras.fps, 10.0),
+                              seed=i, sim_size=(cfg.width, cfg.width * 3 // 4), sim_epoch=epoch)
         elif cfg.source == "file":
             spec = CameraSpec(id=c.id, url=cfg.video, loop=True, realtime=True, width=cfg.width)
         else:
@@ -87,18 +108,28 @@ def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig) -> dict[str, A
     return specs
 
 
-def _detector_factory(detect: str, camera_kind: dict[str, str], list_name: str | None = None
-                      ) -> Callable[[], Detector]:
+def _detector_factory(detect: str, camera_kind: dict[str, str], list_name: str | None = None,
+                      specs: dict[str, Any] | None = None, wanted_every: int = 10) -> Callable[[], Detector]:
     """Face cameras' frames go to the face deployment, plate cameras' to the plate deployment (app ``ssz``),
-    matched against the operational lists or the named lists ``list_name`` (a simulation's); ``none`` detects
-    nothing. The factory runs inside each shard actor (handles are made there)."""
+    matched against the operational lists or the named lists ``list_name`` (a simulation's); ``truth`` reads
+    the ground truth of the synthetic cameras ``specs``; ``none`` detects nothing. The factory runs inside each
+    shard actor (handles are made there)."""
     from actors.detectors import make_detector
+
+    if detect == "truth":
+        labels = truth_labels(camera_kind)
+        return lambda: make_detector("truth", cameras=specs or {}, labels=labels, wanted_every=wanted_every)
 
     if detect == "faces":
         return lambda: make_detector("routing", routes={
             CameraKind.cctv: make_detector("faces", app_name="ssz", list_name=list_name),
             CameraKind.plate: make_detector("plates", app_name="ssz", list_name=list_name)}, camera_kind=camera_kind)
     return lambda: make_detector("none")
+
+
+def truth_labels(camera_kind: dict[str, str]) -> dict[str, str]:
+    """Camera id -> the detection label the truth detector gives it (plate cameras read plates)."""
+    return {c: "plate" if k == CameraKind.plate else "face" for c, k in camera_kind.items()}
 
 
 class RunResult(BaseModel):
@@ -112,6 +143,10 @@ class RunResult(BaseModel):
     nodes: int
     shards: int
     seconds: float
+    metrics: ScaleMetrics | None = Field(default=None, description="measure=True: memory, CPU, start, status")
+    truth: TruthReport | None = Field(default=None, description="detect=truth: alerts against the ground truth")
+    undelivered: int = Field(default=0, description="events the shards still kept (undelivered) after their drain "
+                                                    "at stop: in their resume state, sent at the next start")
 
 
 def run(cfg: RunConfig, report: Callable[[list[ShardStats]], None] | None = None,
@@ -133,19 +168,27 @@ def run(cfg: RunConfig, report: Callable[[list[ShardStats]], None] | None = None
         raise ValueError(f"{city.id} has no fixed cameras to run")
     res = run_cameras(city, reg, specs, detect=cfg.detect, duration_s=cfg.duration_s,
                       sample_fps=cfg.sample_fps, cameras_per_shard=cfg.cameras_per_shard, report=report,
-                      report_every_s=report_every_s, message=f"ssz run {city.id}")
+                      report_every_s=report_every_s, message=f"ssz run {city.id}", wanted_every=cfg.wanted_every,
+                      measure=True)
     cams = [c for s in res.stats for c in s.cameras]
     return RunSummary(city=city.id, cameras=len(specs), shards=res.shards, nodes=res.nodes,
                       seconds=round(time.monotonic() - t0, 1), frames_decoded=sum(c.decoded for c in cams),
                       frames_processed=sum(c.processed for c in cams),
-                      frames_dropped=sum(c.dropped for c in cams), alerts=len(res.alerts), snapshot=res.snapshot)
+                      frames_dropped=sum(c.dropped for c in cams), alerts=len(res.alerts), snapshot=res.snapshot,
+                      cameras_online=sum(1 for c in cams if c.last_frame_age_s is not None
+                                         and c.last_frame_age_s < max(5.0, 3 / (cfg.fps or 1.0))),
+                      starved=sum(1 for c in cams if c.dropped or not c.processed),
+                      fps_decoded_min=min((c.fps_decoded for c in cams), default=0.0),
+                      metrics=res.metrics, truth=res.truth)
 
 
 def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detect: str = "faces",
                 duration_s: float = 60.0, until_done: bool = False, sample_fps: float | None = None,
                 cameras_per_shard: int = 32, report: Callable[[list[ShardStats]], None] | None = None,
                 report_every_s: float = 5.0, message: str = "ssz run", commit: bool = True,
-                shard_options: dict[str, Any] | None = None, list_name: str | None = None) -> RunResult:
+                shard_options: dict[str, Any] | None = None, list_name: str | None = None,
+                wanted_every: int = 10, measure: bool = False,
+                during: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
     """Stream ``specs`` (camera id -> CameraSpec of cameras in ``reg``) through shards into the alert sink.
 
     Runs for ``duration_s`` (0 = until interrupted), or, with ``until_done``, until every shard has played
@@ -154,6 +197,9 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     ``list_name``: match faces and plates against that named list (a simulation's) instead of the operational
     watchlist and hotlist.
     ``alerts`` are the ones written during this run (the sink also holds the city's earlier alerts).
+    ``measure``: sample memory, CPU, control plane, shard start time and status round trips (``metrics``).
+    ``during``: called about every half second with the shard handles and the sink (``{"shards", "sink"}``),
+    e.g. to kill parts of the pipeline (``ssz bench chaos``).
     """
     import datetime as dt
 
@@ -165,6 +211,7 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     from actors.shard import STATE_ACTOR, state_store
     from actors.tracker import ConfirmerConfig
     from cluster import serving, store
+    from cluster.scale import UsageMeter, truth_check
     from cluster.sharding import assign, launch_shards, nodes_from_ray
     from cluster.state import state_dir
 
@@ -185,30 +232,56 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     kinds = {c.id: CameraKind(c.kind) for c in reg.cameras if c.id in specs}
     plate_rate = SamplerConfig(rate_fps=max(sampler.rate_fps, city.cameras.plate_sample_fps))
     options = {"confirmer": ConfirmerConfig(min_matches_by_label={"plate": city.cameras.plate_min_reads}),
+               # the truth detector's accounting is exact only when no frame is dropped: readers wait for room
+               # (a starved shard makes its simulated cameras fall behind instead of losing frames)
+               **({"block_when_full": True} if detect == "truth" else {}),
                **(shard_options or {})}
-    handles = launch_shards(assignment, specs, _detector_factory(detect, kinds, list_name), num_cpus=0.1,
+    n_shards = len(assignment.shard_cameras())
+    # a sliver of a CPU each (they mostly wait), never more than half the cluster's CPUs for all of them
+    cpus = max(0.01, round(min(0.1, 0.5 * sum(n.cpus for n in nodes) / max(1, n_shards)), 3))
+    t_launch = time.monotonic()
+    handles = launch_shards(assignment, specs,
+                            _detector_factory(detect, kinds, list_name, specs=specs, wanted_every=wanted_every),
+                            num_cpus=cpus,
                             state_actor=STATE_ACTOR, sink_actor=sink_name(city.id), sampler=sampler,
                             sampler_by_camera={c: plate_rate for c, k in kinds.items() if k == CameraKind.plate},
                             **options)
     stats: list[ShardStats] = []
+    meter = UsageMeter() if measure else None
+    status_ms: list[float] = []
+    shard_start_s: float | None = None
     try:
         # The streaming time counts from when every shard has started (its actor constructed and its cameras
         # opened): on a loaded machine starting them can take longer than a short run itself.
         ray.get([h.pid.remote() for h in handles.values()], timeout=300)
         deadline = time.monotonic() + duration_s if duration_s else float("inf")
         next_report = time.monotonic() + report_every_s
+        next_look = time.monotonic() + 2.0
         while time.monotonic() < deadline:
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+            if during is not None:
+                during({"shards": handles, "sink": sink})
             if until_done and all(ray.get([h.finished.remote() for h in handles.values()], timeout=60)):
                 break
-            if report is not None and time.monotonic() >= next_report:
-                report(status())
-                next_report += report_every_s
+            if (meter is not None or report is not None) and time.monotonic() >= min(next_report, next_look):
+                t_s = time.perf_counter()
+                now = [st for st in status() if st.shard_id in handles]
+                status_ms.append((time.perf_counter() - t_s) * 1000)
+                if meter is not None and not meter.started and all(not s.error for s in now) and \
+                        sum(1 for s in now for c in s.cameras if c.decoded > 0) == len(specs):
+                    shard_start_s = time.monotonic() - t_launch
+                    meter.begin(now, exclude=[_actor_pid(sink)])
+                next_look = time.monotonic() + 2.0
+                if report is not None and time.monotonic() >= next_report:
+                    report(now)
+                    next_report += report_every_s
     except KeyboardInterrupt:
         pass
     finally:
         stats = [st for st in status(timeout_s=60) if st.shard_id in handles]
-        ray.get([h.stop.remote() for h in handles.values()], timeout=60)
+        metrics = meter.end(stats, shard_start_s, status_ms) if meter is not None and meter.started else None
+        ray.get([h.stop.remote() for h in handles.values()], timeout=120)  # drains their pending events
+        final = [st for st in status(timeout_s=60) if st.shard_id in handles]  # positions after the drain
         ray.get(sink.flush.remote(), timeout=60)
         alerts = [a for a in ray.get(sink.alerts.remote(written=True), timeout=60)
                   if a.get("written_ts") is not None and a["written_ts"] >= started]
@@ -217,5 +290,24 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
         for h in handles.values():
             ray.kill(h)
         ray.kill(sink)  # its state is in the store; the next run's sink reloads it
+    truth = None
+    if detect == "truth":
+        conf = ConfirmerConfig.model_validate(options["confirmer"])
+        truth = truth_check(specs, final, alerts, wanted_every=wanted_every, labels=truth_labels(kinds),
+                            min_matches={"face": conf.min_matches,
+                                         "plate": conf.min_matches_by_label.get("plate", conf.min_matches)})
     return RunResult(stats=stats, alerts=alerts, sink=sink_stats, snapshot=snapshot, nodes=len(nodes),
-                     shards=len(handles), seconds=round(time.monotonic() - t0, 1))
+                     shards=len(handles), seconds=round(time.monotonic() - t0, 1), metrics=metrics, truth=truth,
+                     undelivered=sum(s.events_pending for s in final))
+
+
+def _actor_pid(handle: Any) -> int:
+    """The process id of an actor (0 when it does not answer)."""
+    import os
+
+    import ray
+
+    try:
+        return int(ray.get(handle.__ray_call__.remote(lambda self: os.getpid()), timeout=10))
+    except Exception:
+        return 0

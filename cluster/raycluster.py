@@ -128,6 +128,9 @@ def up(port: int = DEFAULT_GCS_PORT, num_cpus: int | None = None, num_gpus: int 
         cmd.append(f"--num-gpus={num_gpus}")
     res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
     if res.returncode != 0:
+        # a head that timed out while starting (a loaded machine) leaves its GCS and agents behind, holding the
+        # port: stop them, so that trying again works
+        _stop(_head_processes(f"127.0.0.1:{port}"), 10.0)
         raise RayError(f"`ray start` failed (exit {res.returncode}): {res.stderr.strip()[-800:]}\n"
                        f"If port {port} is taken, pass --port.")
     address = f"127.0.0.1:{port}"
@@ -149,24 +152,29 @@ def _head_processes(address: str) -> list[Any]:
     return procs
 
 
+def _stop(procs: list[Any], timeout_s: float) -> None:
+    """Terminate ``procs``, then kill the ones still alive after ``timeout_s``."""
+    import psutil
+
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    for p in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+
+
 def down(timeout_s: float = 30.0) -> ClusterStatus:
     """Stop the local Ray head started by ``ssz cluster up`` and its workers (no-op when none).
 
     Only the processes of that head (found by its GCS address) are stopped, so another Ray on the same
     machine, such as a notebook's private instance, keeps running.
     """
-    import psutil
 
     f = _addr_file()
     if f.exists():
-        procs = _head_processes(f.read_text().strip())
-        for p in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                p.terminate()
-        _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-        for p in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                p.kill()
+        _stop(_head_processes(f.read_text().strip()), timeout_s)
         # `ray start` records the head for plain `ray.init()` calls; forget it as `ray stop` would.
         current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
         if current.exists() and current.read_text().strip() == f.read_text().strip():

@@ -49,7 +49,7 @@ def street_cameras(P: nx.MultiDiGraph, n: int, seed: int = 0, fov: tuple[float, 
 
 
 def _placement(P: nx.MultiDiGraph, zone: shapely.Geometry | None, existing: cv.Sites, p: int, time_limit_s: float,
-               spacing_m: float) -> dict[str, Any]:
+               spacing_m: float, peer_max_cells: int = 0) -> dict[str, Any]:
     t = time.perf_counter()
     demand = cv.sample_streets(P, spacing_m, zone=zone)
     cands = cv.candidate_sites(P, demand, zone=zone)
@@ -64,7 +64,20 @@ def _placement(P: nx.MultiDiGraph, zone: shapely.Geometry | None, existing: cv.S
     def gap(v: float) -> float | None:
         return round(max(0.0, (bound - v) / bound), 5) if bound else None
 
-    return {
+    peer: dict[str, Any] = {}
+    if peer_max_cells and A.shape[0] * A.shape[1] <= peer_max_cells:
+        from twin.spopt_peer import run_peer
+
+        res = run_peer(A, np.where(c0, 0.0, w), p, time_limit_s=time_limit_s)
+        peer = {"peer": res} if "error" in res else {"peer": {
+            **res, "ours_solve_s": round(e.solve_s, 3), "ours_objective": round(e.objective, 1),
+            # spopt's time includes building its model (ours does too: solve_exact builds and solves)
+            "ratio_time_peer_to_ours": round((res["build_s"] + res["solve_s"]) / max(e.solve_s, 1e-9), 2),
+            "ratio_objective_ours_to_peer": round(e.objective / res["objective"], 4) if res["objective"] else None}}
+    elif peer_max_cells:
+        peer = {"peer": {"skipped": f"{A.shape[0]} x {A.shape[1]} cells: more than spopt's dense cost matrix "
+                                    f"limit here ({peer_max_cells})"}}
+    return {**peer,
         "street_km": round(float(demand.length_m.sum()) / 1000, 2), "demand_points": len(demand),
         "demand": "street length" if demand.weight is None else "risk-weighted street length",
         "candidate_sites": len(cands), "coverage_nnz": int(A.nnz), "pinned_cameras": len(existing), "p": p,
@@ -86,11 +99,13 @@ def bench_plan(zone_graph: nx.MultiDiGraph | None = None, zone: shapely.Geometry
                station: tuple[float, float] | None = None, epsg: int = 32647, p_zone: int = 20,
                p_city: int = 100, zone_time_limit_s: float = 60.0, city_time_limit_s: float = 60.0,
                n_checkpoints: int = 40, units: int = 3, routing_time_limit_s: float = 10.0,
-               labels: dict[str, str] | None = None) -> dict[str, Any]:
+               labels: dict[str, str] | None = None, peer_max_cells: int = 20_000_000) -> dict[str, Any]:
     """Measure placement (zone exact, city greedy + time-limited exact) and routing; returns a JSON-able dict.
 
     Graphs are WGS84; ``zone`` is a metric (UTM ``epsg``) polygon; cameras/checkpoints are frames with lon/lat
-    (cameras also heading_deg, fov_deg, range_m); ``station`` is (lon, lat).
+    (cameras also heading_deg, fov_deg, range_m); ``station`` is (lon, lat). ``peer_max_cells``: also solve
+    each placement with spopt's MCLP (:mod:`twin.spopt_peer`, a subprocess) when its demand x site matrix has at
+    most that many cells (0 = never).
     """
     labels = dict(labels or {})
     out: dict[str, Any] = {"inputs": labels}
@@ -99,14 +114,14 @@ def bench_plan(zone_graph: nx.MultiDiGraph | None = None, zone: shapely.Geometry
         labels.setdefault("zone", "generated town 1.2 km")
     Pz = graph.project(zone_graph, epsg)
     ex_z = (cv.cameras_to_sites(zone_cameras, epsg) if zone_cameras is not None else street_cameras(Pz, 40, seed=1))
-    out["zone_exact"] = _placement(Pz, zone, ex_z, p_zone, zone_time_limit_s, 8.0)
+    out["zone_exact"] = _placement(Pz, zone, ex_z, p_zone, zone_time_limit_s, 8.0, peer_max_cells=peer_max_cells)
 
     if city_graph is None:
         city_graph = graph.generated(100.4679, 7.0046, extent_m=3200, block_m=105, seed=617)
         labels.setdefault("city", "generated town 3.2 km, 617 street-side cameras")
     Pc = graph.project(city_graph, epsg)
     ex_c = cv.cameras_to_sites(city_cameras, epsg) if city_cameras is not None else street_cameras(Pc, 617, seed=617)
-    out["city_scale"] = _placement(Pc, None, ex_c, p_city, city_time_limit_s, 10.0)
+    out["city_scale"] = _placement(Pc, None, ex_c, p_city, city_time_limit_s, 10.0, peer_max_cells=peer_max_cells)
 
     # Routing: QR checkpoints and units from the station over an 8-hour shift.
     to_utm = graph.utm_transformers(epsg)[0]

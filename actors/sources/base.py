@@ -65,6 +65,9 @@ class CameraSpec(BaseModel):
     sim_size: tuple[int, int] = (320, 240)
     sim_outages: list[tuple[float, float]] = Field(
         default=[], description="sim://: (start_s, end_s) windows after start in which the camera sends nothing")
+    sim_epoch: float = Field(default=0.0, ge=0, description=(
+        "sim:// without a script: stream time (s) of frame 0; a run's start time keeps track and alert ids "
+        "unique across runs"))
     sim_script: SimScript | None = Field(
         default=None, description="sim://: play this scenario script (actors.sources.scenario), not blobs")
     max_frames: int | None = Field(default=None, gt=0, description="stop after this many frames (tests, benches)")

@@ -29,18 +29,25 @@ def emit_bench(name: str, result: dict[str, Any], t0: float) -> None:
 @app.command("serve")
 def bench_serve(faces_per_size: Annotated[int, typer.Option(help="Faces per batch-size run.")] = 32,
                 plates: Annotated[int, typer.Option(help="Plate frames per batch-size run.")] = 32,
-                via_serve: Annotated[bool, typer.Option(help="Also measure through Ray Serve @serve.batch.")] = True
-                ) -> None:
+                via_serve: Annotated[bool, typer.Option(help="Also measure through Ray Serve @serve.batch.")] = True,
+                device: Annotated[str, typer.Option(help="cpu | cuda: the face models' device (dlib and "
+                                                         "Tesseract stay on the CPU).")] = "cpu") -> None:
     """Faces/s and plates/s (per plate engine, batch 1 and 16) and latency, as ONE JSON document on stdout."""
     import contextlib
 
     from cluster import raycluster
+    from cluster.cli.common import fail
+    from serve.devices import DeviceError, check_device
     from serve.face.bench import bench_faces, bench_faces_serve
     from serve.plate.bench import bench_plates
 
+    try:
+        check_device(device)
+    except DeviceError as e:
+        fail(e)
     t0 = time.monotonic()
     with contextlib.redirect_stdout(sys.stderr):  # the benches' own prints go to stderr: stdout holds one document
-        out: dict[str, Any] = {"faces": bench_faces(faces_per_size=faces_per_size),
+        out: dict[str, Any] = {"faces": bench_faces(faces_per_size=faces_per_size, device=device),
                                "plates": bench_plates(n_frames=plates)}
         if via_serve:
             raycluster.connect()
@@ -157,3 +164,61 @@ def bench_ingest_cmd(pings: Annotated[int, typer.Option(help="GPS positions to p
         for r in tokens:
             serving.revoke_token(f"bench-{r}", "bench ingest finished", actor="system:bench-ingest")
     emit_bench("ingest", {"city": city, **res}, t0)
+
+
+@app.command("chaos")
+def bench_chaos(duration: Annotated[float, typer.Option(help="Seconds of streaming under faults.")] = 600.0,
+                city: Annotated[str, typer.Option(help="City whose first cameras stream.")] = "hatyai",
+                cameras: Annotated[int, typer.Option(help="Simulated CCTV cameras.")] = 64,
+                plate_cameras: Annotated[int, typer.Option(help="Simulated plate cameras.")] = 4,
+                cameras_per_shard: Annotated[int, typer.Option(help="Cameras per shard actor.")] = 8,
+                fps: Annotated[float, typer.Option(help="Camera frame rate (every frame is sampled).")] = 1.0,
+                shard_kill_every: Annotated[float, typer.Option(help="Kill a random shard every S seconds.")] = 30.0,
+                sink_kill_every: Annotated[float, typer.Option(help="Kill the alert sink every S seconds.")] = 120.0,
+                quiet: Annotated[float, typer.Option(help="No faults in the last S seconds.")] = 25.0,
+                seed: Annotated[int, typer.Option(help="Seed of the chaos schedule.")] = 0) -> None:
+    """The pipeline under faults with ground-truth alerts (no model): kill a random shard every 30 s, the alert
+    sink every 2 min, restart the object store once; print expected / raised / lost / duplicated alerts, the
+    slowest delivery and camera-offline alerts raised and recovered. Exit 1 when an alert was lost or duplicated."""
+    from cluster import raycluster, store
+    from cluster.chaos import ChaosConfig, run_chaos
+    from cluster.cli.common import USER_ERRORS, fail
+
+    t0 = time.monotonic()
+    try:
+        cfg = ChaosConfig(city=city, duration_s=duration, cameras=cameras, plate_cameras=plate_cameras,
+                          cameras_per_shard=cameras_per_shard, fps=fps, shard_kill_every_s=shard_kill_every,
+                          sink_kill_every_s=sink_kill_every, quiet_s=min(quiet, duration / 3), seed=seed)
+        store.up()
+        raycluster.connect()
+        rep = run_chaos(cfg)
+    except (*USER_ERRORS, raycluster.RayError) as e:
+        fail(e)
+    emit_bench("chaos", rep.model_dump(), t0)
+    if rep.lost or rep.duplicated:
+        raise typer.Exit(1)
+
+
+@app.command("stages")
+def bench_stages(models: Annotated[bool, typer.Option(help="Also measure the face and plate models.")] = True,
+                 from_run: Annotated[str | None, typer.Option(help="JSON of `ssz run --detect truth --json`: adds "
+                                                                   "shard overhead, memory, control plane.")] = None,
+                 device: Annotated[str, typer.Option(help="cpu | cuda for the model stages.")] = "cpu",
+                 out: Annotated[str | None, typer.Option(help="Where to write the costs (default: "
+                                                              "$SSZ_HOME/bench/stage_costs.json).")] = None) -> None:
+    """Per-stage costs on this machine (decode, draw, gate, prepare, face detect/embed, plate read per frame,
+    face or plate), written as JSON for `ssz plan capacity` and printed."""
+    from pathlib import Path
+
+    from cluster.capacity import costs_path
+    from cluster.cli.common import USER_ERRORS, fail
+    from cluster.stagecosts import measure_stages, write_costs
+
+    t0 = time.monotonic()
+    try:
+        run = json.loads(Path(from_run).read_text()) if from_run else None
+        costs = measure_stages(models=models, from_run=run, device=device)
+    except (*USER_ERRORS, json.JSONDecodeError) as e:
+        fail(e)
+    path = write_costs(costs, Path(out) if out else costs_path())
+    emit_bench("stages", {"written": str(path), **costs.model_dump()}, t0)

@@ -78,3 +78,66 @@ def patrol_cmd(city: CityOpt = "chiangmai",
     except USER_ERRORS as e:
         fail(e)
     print_json(out)
+
+
+@app.command("capacity")
+def capacity_cmd(city: Annotated[str, typer.Option(help="hatyai | betong | ... | national (100 stations at Hat "
+                                                        "Yai's density) | all")] = "all",
+                 stations: Annotated[int, typer.Option(help="Stations of the national case.")] = 100,
+                 cores: Annotated[int, typer.Option(help="CPU cores per node.")] = 32,
+                 gpus: Annotated[int, typer.Option(help="GPUs per node (needs GPU stage costs).")] = 0,
+                 gate_pass: Annotated[float, typer.Option(help="Share of frames the motion gate passes.")] = 0.35,
+                 faces_per_frame: Annotated[float, typer.Option(help="Faces per sampled CCTV frame.")] = 0.5,
+                 costs: Annotated[Path | None, typer.Option(help="Stage costs JSON (default: what `ssz bench "
+                                                                 "stages` wrote).")] = None,
+                 plot_out: Annotated[Path | None, typer.Option("--plot", help="PNG of cores per stage.")] = None,
+                 validate_run: Annotated[Path | None, typer.Option(
+                     "--validate", help="JSON of a measured `ssz run --detect truth --json` on this machine: print the "
+                                        "model's prediction for it and the error")] = None,
+                 as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False) -> None:
+    """Nodes, cores and GPUs a city needs, with the Ray placement and each stage's cost, from measured costs."""
+    from rich.table import Table
+
+    from cluster.capacity import NodeType, city_workload, load_costs, national_workload, plan, plot
+    from cluster.cli.common import console
+
+    if validate_run is not None:
+        import json
+
+        from cluster.capacity import load_costs, validate
+
+        try:
+            c = load_costs(costs)
+            v = validate(c, json.loads(validate_run.read_text()), overhead_from=str(costs or "stage costs"))
+        except (*USER_ERRORS, json.JSONDecodeError) as e:
+            fail(e)
+        print_json(v.model_dump())
+        return
+    try:
+        c = load_costs(costs)
+        over = {"gate_pass": gate_pass, "faces_per_frame": faces_per_frame}
+        names = ["hatyai", "betong", "national"] if city == "all" else [city]
+        node = NodeType(cores=cores, gpus=gpus)
+        plans = [plan(c, national_workload(stations, **over) if n == "national" else city_workload(n, **over), node)
+                 for n in names]
+    except USER_ERRORS as e:
+        fail(e)
+    if plot_out is not None:
+        plot(plans, plot_out)
+    if as_json:
+        print_json([p.model_dump() for p in plans])
+        return
+    for p in plans:
+        t = Table("stage", "items/s", "ms/item", "cores", "GPUs", "share",
+                  title=f"{p.workload.name}: {p.workload.cctv} CCTV + {p.workload.plate} plate cameras at "
+                        f"{p.workload.fps:g} fps -> {p.nodes} node(s) of {cores} cores"
+                        + (f" + {gpus} GPU" if gpus else ""))
+        for x in p.stages:
+            t.add_row(x.stage, f"{x.items_per_s:,.1f}", "" if x.ms_per_item is None else f"{x.ms_per_item:.3f}",
+                      f"{x.cores:,.2f}", f"{x.gpus:,.2f}", f"{100 * x.share:.1f}%")
+        console.print(t)
+        console.print(f"  total {p.cores:,.1f} cores, {p.gpus:,.1f} GPUs; {p.shards} shards ({p.shards_per_node} per "
+                      f"node), {p.face_replicas} face and {p.plate_replicas} plate replicas"
+                      + (f"; shard memory {p.memory_gb} GB" if p.memory_gb else ""))
+        for n in p.notes:
+            console.print(f"  note: {n}")

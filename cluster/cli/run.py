@@ -28,20 +28,54 @@ def status_table(stats: list[ShardStats]) -> Table:
     return t
 
 
+def parse_cameras(value: str, plate_cameras: str | None) -> tuple[int | None, int | None]:
+    """``--cameras N|all`` and ``--plate-cameras N|all`` as counts (None = all); ``--cameras all`` alone
+    means every fixed camera of the city, plate cameras included; otherwise 2 plate cameras.
+
+    Raises
+    ------
+    ValueError
+        When a value is neither ``all`` nor a positive whole number (0 for plate cameras).
+    """
+    def count(v: str, name: str, least: int) -> int | None:
+        if v.strip().lower() == "all":
+            return None
+        if not v.strip().isdigit() or int(v) < least:
+            raise ValueError(f"{name} must be 'all' or a whole number >= {least}, not {v!r}")
+        return int(v)
+
+    cams = count(value, "--cameras", 1)
+    if plate_cameras is None:
+        return cams, None if cams is None else 2
+    return cams, count(plate_cameras, "--plate-cameras", 0)
+
+
 def run_cmd(city: CityOpt = "hatyai",
-            cameras: Annotated[int | None, typer.Option(help="First N face cameras (this 2-core machine: ~8).")] = 8,
-            plate_cameras: Annotated[int | None, typer.Option(help="First N plate cameras.")] = 2,
+            cameras: Annotated[str, typer.Option(help="First N face cameras, or 'all' (every fixed camera, plate "
+                                                      "cameras included); this 2-core machine: ~8 with the "
+                                                      "models, all 665 of Hat Yai with --detect truth.")] = "8",
+            plate_cameras: Annotated[str | None, typer.Option(help="First N plate cameras, or 'all' (default: 2; "
+                                                                   "all with --cameras all).")] = None,
             source: Annotated[str, typer.Option(help="sim | file (vtest.avi looped) | rtsp")] = "sim",
             url_template: Annotated[str | None, typer.Option(help="rtsp: rtsp://nvr.internal/{camera_id}")] = None,
             duration: Annotated[float, typer.Option(help="Seconds to run (0 = until Ctrl-C).")] = 60.0,
-            detect: Annotated[str, typer.Option(help="faces (Serve face app) | none")] = "faces",
+            detect: Annotated[str, typer.Option(help="faces (the models on Serve) | truth (read the simulated "
+                                                     "cameras' ground truth: no model) | none")] = "faces",
+            fps: Annotated[float | None, typer.Option(help="sim: camera frame rate (default: the city's, at most "
+                                                           "10); a reduced rate lets one machine carry a city")] = None,
+            sample_fps: Annotated[float | None, typer.Option(help="frames per second per camera sent to the "
+                                                                  "detector (default: the city's)")] = None,
+            wanted_every: Annotated[int, typer.Option(help="--detect truth: one walker in N is listed")] = 10,
             as_json: JsonOpt = False) -> None:
-    """Run the city's camera pipeline on the cluster: shards, face model, alert sink; prints status."""
+    """Run the city's camera pipeline on the cluster: shards, models (or the ground truth), alert sink; prints
+    status, and at the end the run's numbers (memory and CPU per camera, control plane, shard start)."""
     from cluster import pipeline, raycluster, store
 
     try:
-        run_cfg = pipeline.RunConfig(city=city, cameras=cameras, plate_cameras=plate_cameras, source=source,
-                                     url_template=url_template, duration_s=duration, detect=detect)
+        n_cams, n_plates = parse_cameras(cameras, plate_cameras)
+        run_cfg = pipeline.RunConfig(city=city, cameras=n_cams, plate_cameras=n_plates, source=source,
+                                     url_template=url_template, duration_s=duration, detect=detect, fps=fps,
+                                     sample_fps=sample_fps, wanted_every=wanted_every)
         store.up()
         require_verified_audits()
         if raycluster.known_address() is None:

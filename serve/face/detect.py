@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from serve.devices import torch_device
 from serve.face.images import check_images
 from serve.face.schemas import FaceDetection
 
@@ -30,14 +31,13 @@ class FaceDetector:
         ``max_side``: images whose longer side exceeds it are downscaled before detection (MTCNN's image pyramid
         grows with the image; a 4000 px photo takes seconds). Results are in original pixels.
         """
-        import torch
         from facenet_pytorch import MTCNN
 
         if not 0.0 < min_prob <= 1.0:
             raise ValueError(f"min_prob must be in (0, 1], got {min_prob}")
         self.min_prob = float(min_prob)
         self.max_side = int(max_side)
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self._mtcnn = MTCNN(keep_all=True, select_largest=False, min_face_size=min_face_size, post_process=False,
                             device=self.device)
         self._mtcnn.eval()

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from serve.devices import torch_device
 from serve.face.align import DLIB_TEMPLATE_150, align, crop_box
 from serve.face.schemas import FaceDetection
 from serve.plugins import make
@@ -210,7 +211,7 @@ class FacenetEmbedder(FaceEmbedder):
 
         super().__init__(threshold)
         self.weights_path = find_facenet_weights(pretrained, weights, store)
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         try:
             state = torch.load(self.weights_path, map_location="cpu", weights_only=True)
         except Exception as e:

@@ -13,9 +13,9 @@ GROUPS = {
     "config": ["list", "validate", "show", "schema"],
     "api": ["up", "down", "token"],
     "twin": ["build", "import", "snapshot", "map"],
-    "bench": ["serve", "twin", "pipeline", "plan", "fuzz", "ingest"],
+    "bench": ["serve", "twin", "pipeline", "plan", "fuzz", "ingest", "chaos", "stages"],
     "quality": ["faces", "plates"],
-    "plan": ["risk", "cameras", "patrol"],
+    "plan": ["risk", "cameras", "patrol", "capacity"],
     "audit": ["verify", "restore"],
     "train": ["plates"],
 }

@@ -209,6 +209,11 @@ class ShardStateStore:
         """The shard's last resume state, or None."""
         return self._state.get(shard_id)
 
+    def clear(self, shard_ids: list[str]) -> int:
+        """Forget the states of ``shard_ids`` (a new run starts them afresh; a restart keeps them); returns how
+        many were held."""
+        return sum(1 for sid in shard_ids if self._state.pop(sid, None) is not None)
+
     def bump_restarts(self, shard_id: str) -> int:
         """Count a (re)start of the shard and return how many starts came before this one."""
         st = self._state.setdefault(shard_id, {})

@@ -236,6 +236,9 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
                # (a starved shard makes its simulated cameras fall behind instead of losing frames)
                **({"block_when_full": True} if detect == "truth" else {}),
                **(shard_options or {})}
+    # a new run is not a restart: the resume states an earlier run left under the same shard ids (positions on
+    # another stream clock, its pending and sent alerts) must not be taken up by this run's shards
+    ray.get(state_store().clear.remote(list(assignment.shard_cameras())), timeout=60)
     n_shards = len(assignment.shard_cameras())
     # a sliver of a CPU each (they mostly wait), never more than half the cluster's CPUs for all of them
     cpus = max(0.01, round(min(0.1, 0.5 * sum(n.cpus for n in nodes) / max(1, n_shards)), 3))

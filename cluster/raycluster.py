@@ -126,17 +126,27 @@ def up(port: int = DEFAULT_GCS_PORT, num_cpus: int | None = None, num_gpus: int 
         cmd.append(f"--num-cpus={num_cpus}")
     if num_gpus is not None:
         cmd.append(f"--num-gpus={num_gpus}")
-    res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
-    if res.returncode != 0:
-        # a head that timed out while starting (a loaded machine) leaves its GCS and agents behind, holding the
-        # port: stop them, so that trying again works
-        _stop(_head_processes(f"127.0.0.1:{port}"), 10.0)
-        raise RayError(f"`ray start` failed (exit {res.returncode}): {res.stderr.strip()[-800:]}\n"
-                       f"If port {port} is taken, pass --port.")
+    # Ray gives a starting raylet a fixed 30 s; a saturated machine can miss it: only that failure is tried again.
+    for attempt in tenacity.Retrying(stop=tenacity.stop_after_attempt(3), reraise=True,
+                                     retry=tenacity.retry_if_exception(_slow_start)):
+        with attempt:
+            _start_head(cmd, port)
     address = f"127.0.0.1:{port}"
     secure_token_file()
     write_private(_addr_file(), address.encode())
     return status(address)
+
+
+def _start_head(cmd: list[str], port: int) -> None:
+    """Run ``ray start --head``; raises :class:`RayError` with Ray's own message when it fails."""
+    res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
+    if res.returncode != 0:
+        # a head that timed out while starting leaves its GCS and agents behind, holding the port: stop them,
+        # so that trying again works
+        _stop(_head_processes(f"127.0.0.1:{port}"), 10.0)
+        raise RayError(f"`ray start` failed (exit {res.returncode}): {res.stderr.strip()[-800:]}\n"
+                       f"If port {port} is taken, start the head on another one with `ssz cluster up --port N` "
+                       "(`ssz api up` and `ssz run` then join it).")
 
 
 def _head_processes(address: str) -> list[Any]:

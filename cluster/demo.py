@@ -270,7 +270,8 @@ def _summary_table(s: DemoSummary, city: Any, store_kind: str) -> Table:
                                       f"{len(f['sos_alerts'])} SOS presses through the API ({f['requests']} "
                                       f"requests, the day replayed as of now)")
         if s.console_url:
-            t.add_row("console", s.console_url)
+            t.add_row("console", f"{s.console_url} (while the demo keeps serving; after it ends, "
+                                 "`ssz api up` serves it again)")
     for o in s.objects:
         t.add_row("object", o)
     for o in s.outputs:

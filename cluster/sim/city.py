@@ -79,8 +79,9 @@ def faces_by_identity(faces_dir: Path) -> dict[str, list[str]]:
     """Identity -> photo file names of the labelled face set (``identities.csv``: file, identity_id)."""
     table = faces_dir / "identities.csv"
     if not table.is_file():
-        raise FileNotFoundError(f"{table} not found: the labelled face set is expected in ../shared/data/"
-                                "faces_deepface (or pass faces_dir)")
+        raise FileNotFoundError(f"{table} not found: the labelled face set is expected in $SSZ_SHARED_DATA/"
+                                "faces_deepface (default ../shared/data beside the repository): set SSZ_SHARED_DATA to "
+                                "the shared data folder")
     df = pd.read_csv(table)
     return {str(k): sorted(g["file"].tolist(), key=lambda f: int(Path(f).stem.lstrip("img") or 0))
             for k, g in df.groupby("identity_id")}

@@ -42,7 +42,7 @@ import pyarrow as pa
 from minio.error import S3Error
 from pydantic import BaseModel, ConfigDict, Field
 
-from actors import RAY_NAMESPACE
+from actors import RAY_NAMESPACE, start_named_actor
 from actors.channels import QueueChannel, WebhookConfig
 from actors.events import OFFLINE_KINDS, AlertDecisionEvent, CameraHealthEvent, ShardEvent, parse_events
 from actors.outbox import WebhookOutbox
@@ -51,7 +51,7 @@ from serve.errors import ConflictError, NotFoundError
 from serve.imaging import encode_jpeg
 from twin.kinds import AlertKind, label_alert_kind
 from twin.layers import validate_rows
-from twin.objectstore import EVIDENCE_BUCKET, TWIN_BUCKET, S3Settings, Store, connect
+from twin.objectstore import EVIDENCE_BUCKET, TWIN_BUCKET, S3Settings, Store, connect_configured
 
 log = logging.getLogger(__name__)
 
@@ -195,12 +195,7 @@ class AlertSinkCore:
     def __init__(self, config: AlertSinkConfig, store: Store | None = None) -> None:
         """Connect to the store and rebuild the alert set from the stored records (idempotent restarts)."""
         self.cfg = config
-        if store is None:
-            settings = config.s3 or S3Settings.from_env()
-            if settings is None:
-                raise ValueError("the alert sink needs the object store: pass s3 settings or set SSZ_S3_ENDPOINT")
-            store = connect(settings)
-        self.store = store
+        self.store = store or connect_configured(config.s3, "the alert sink")
         self.audit = AuditLog(config.audit_path, name=f"alerts-{config.city}", store=store)
         self.stats = AlertStats()
         self._lock = threading.RLock()
@@ -745,9 +740,4 @@ def start_sink(config: AlertSinkConfig, max_restarts: int = -1) -> Any:
     -------
     ray.actor.ActorHandle
     """
-    import ray
-
-    actor = ray.remote(AlertSink).options(name=sink_name(config.city), namespace=RAY_NAMESPACE,
-                                          get_if_exists=True, max_restarts=max_restarts, max_task_retries=0,
-                                          num_cpus=0, max_concurrency=16)
-    return actor.remote(config)  # pickled whole: a JSON dump would mask the S3 secret
+    return start_named_actor(AlertSink, sink_name(config.city), config, max_restarts)

@@ -35,8 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from actors import RAY_NAMESPACE
-from twin.objectstore import TWIN_BUCKET, S3Settings, Store, connect
+from actors import start_named_actor
+from twin.objectstore import TWIN_BUCKET, S3Settings, Store, connect_configured
 from twin.schemas import KEYS
 
 log = logging.getLogger(__name__)
@@ -104,12 +104,7 @@ class FieldStoreCore:
         import os
 
         self.cfg = config
-        if store is None:
-            settings = config.s3 or S3Settings.from_env()
-            if settings is None:
-                raise ValueError("the field store needs the object store: pass s3 settings or set SSZ_S3_ENDPOINT")
-            store = connect(settings)
-        self.store = store
+        self.store = store or connect_configured(config.s3, "the field store")
         self._lock = threading.RLock()
         self._commit_lock = threading.Lock()
         self._keys: dict[str, dict[str, Any]] = {}  # idempotency key hash -> {ts, n, layer}
@@ -387,9 +382,4 @@ def start_field_store(config: FieldStoreConfig, max_restarts: int = -1) -> Any:
     -------
     ray.actor.ActorHandle
     """
-    import ray
-
-    actor = ray.remote(FieldStore).options(name=field_name(config.city), namespace=RAY_NAMESPACE,
-                                           get_if_exists=True, max_restarts=max_restarts, max_task_retries=0,
-                                           num_cpus=0, max_concurrency=16)
-    return actor.remote(config)
+    return start_named_actor(FieldStore, field_name(config.city), config, max_restarts)

@@ -135,6 +135,22 @@ class Store:
             raise explain(e, self.settings) from e
 
 
+def connect_configured(settings: S3Settings | None, who: str) -> Store:
+    """Connect with ``settings``, or with the ``SSZ_S3_*`` environment when they are None.
+
+    Raises
+    ------
+    ValueError
+        Neither is given (``who`` names the part that needs the store).
+    StoreError
+        The store cannot be reached.
+    """
+    settings = settings or S3Settings.from_env()
+    if settings is None:
+        raise ValueError(f"{who} needs the object store: pass s3 settings or set SSZ_S3_ENDPOINT")
+    return connect(settings)
+
+
 def connect(settings: S3Settings, check: bool = True) -> Store:
     """Open a minio client on ``settings``.
 

@@ -178,7 +178,11 @@ def hand_model(config: RiskConfig | None = None) -> RiskModel:
     return RiskModel(names=[f.kind for f in config.factors], coef=[f.weight for f in config.factors])
 
 
-def edge_counts(demand: Demand, inc_x: np.ndarray, inc_y: np.ndarray, max_m: float = 50.0) -> np.ndarray:
+SNAP_MAX_M = 50.0
+"""Incidents farther than this from every street are not counted (m)."""
+
+
+def edge_counts(demand: Demand, inc_x: np.ndarray, inc_y: np.ndarray, max_m: float = SNAP_MAX_M) -> np.ndarray:
     """Incidents per demand point: each incident goes to its nearest street sample point within ``max_m``.
 
     Parameters
@@ -253,8 +257,11 @@ def fit(demand: Demand, X: np.ndarray, names: list[str], inc_x: np.ndarray, inc_
     counts = edge_counts(demand, inc_x, inc_y)
     n = int(counts.sum())
     if n < min_incidents:
-        raise RiskError(f"only {n} incidents snapped to the streets; fitting needs {min_incidents} "
-                        "(use hand weights from RiskConfig)")
+        far = len(inc_x) - n
+        why = (f"; the other {far} lie more than {SNAP_MAX_M:g} m from every street of the city's graph (check "
+               "that they are in this city and that latitude and longitude are not swapped)" if far else "")
+        raise RiskError(f"only {n} of {len(inc_x)} incidents snapped to the streets{why}; fitting needs "
+                        f"{min_incidents} (give more incidents, or use hand weights from RiskConfig)")
     seg = segment_table(demand, X, counts)
     keep = [k for k in range(X.shape[1]) if seg[k].std() > 1e-9]
     exog = sm.add_constant(seg[keep].to_numpy(float), has_constant="add")

@@ -87,5 +87,8 @@ def test_work_orders_rank_by_expected_drop(setup: dict) -> None:
 def test_too_few_incidents_is_a_clear_error(setup: dict) -> None:
     with pytest.raises(rk.RiskError, match="hand weights"):
         rk.fit(setup["demand"], setup["X"], setup["names"], np.array([0.0]), np.array([0.0]))
+    # incidents far from every street: the error says how many were given and why they were not counted
+    with pytest.raises(rk.RiskError, match=r"only 0 of 3 incidents .* the other 3 lie more than 50 m"):
+        rk.fit(setup["demand"], setup["X"], setup["names"], np.full(3, 1e9), np.full(3, 1e9))
     with pytest.raises(rk.RiskError, match="x/y"):
         rk.Features.from_frame(pd.DataFrame({"kind": ["bar"], "lon": [98.9], "lat": [18.8]}))

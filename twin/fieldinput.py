@@ -141,7 +141,8 @@ _TS = Column("ts", "datetime", False, ("datetime", "timestamp", "time_stamp", "d
                                        "วันและเวลา", "เวลาเกิดเหตุ", "วันเวลาเกิดเหตุ", "fixtime", "devicetime",
                                        "occurred", "occurred_at"),
              "date and time; Asia/Bangkok when no zone is written")
-_DATE = Column("date", "date", False, ("วันที่", "วันเกิดเหตุ", "day"), "calendar date (day first, BE or CE)")
+_DATE = Column("date", "date", False, ("วันที่", "วันเกิดเหตุ", "day"),
+               "calendar date (day first, BE or CE; a time after it keeps the local date)")
 _TIME = Column("time", "time", False, ("เวลา", "clock"), "time of day HH:MM[:SS]")
 _UNIT = Column("unit_id", "text", True, ("unit", "patrol", "patrol_id", "device", "device_id", "deviceid", "id",
                                          "หน่วย", "สายตรวจ", "รหัสหน่วย", "ทะเบียนรถ"), "patrol unit or device id")
@@ -531,7 +532,7 @@ def parse_date_parts(s: str, month_first: bool = False) -> tuple[dt.date, str]:
         raise _Bad(f"day {d} of month {mo} in {y} does not exist") from None
 
 
-def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False, date_only: bool = False) -> dt.datetime:
+def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False) -> dt.datetime:
     """A date-time cell as an aware UTC datetime: Python/pandas/Excel datetimes (naive = ``tz``), ISO-8601,
     day-first Thai forms with BE years, Thai digits and month names, ``HH:MM[:SS]`` with an optional offset.
     A date without a time is midnight local time."""
@@ -550,8 +551,6 @@ def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False, date_o
         rest = rest[4:].strip()
     if not rest:
         return dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.UTC)
-    if date_only:
-        raise _Bad("expected a date only")
     m = re.fullmatch(_TIME_RE + _TZ_RE, rest)
     if not m:
         raise _Bad(f"cannot read the time {rest!r} (write HH:MM, e.g. 07:30)")
@@ -781,7 +780,7 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
                 if _date_only(v):
                     ctx.no_time.add(i)
             elif col.type == "date":
-                x = parse_datetime(v, tz, month_first, date_only=True).astimezone(ZoneInfo(tz)).date() \
+                x = parse_datetime(v, tz, month_first).astimezone(ZoneInfo(tz)).date() \
                     if not isinstance(v, dt.date) or isinstance(v, dt.datetime) else v
             elif col.type == "time":
                 x = parse_time(v)

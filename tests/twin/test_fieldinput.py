@@ -225,3 +225,15 @@ def test_times_outside_the_readable_years_are_refused_with_the_row(ts: str) -> N
     assert fi.validate_frame(df.iloc[:1], "gps_pings").frame["ts"].iloc[0] == pd.Timestamp("2026-03-01", tz="UTC")
     assert fi.validate_frame(df.assign(ts=["15/03/2569 07:30"] * 2), "gps_pings").frame["ts"].iloc[0] == \
         pd.Timestamp("2026-03-15 00:30", tz="UTC")
+
+
+def test_date_column_with_a_time_keeps_the_local_date(tmp_path: Path) -> None:
+    """A date column written by a tool that appends the time (or an Excel date-time) keeps the date as written
+    in local time; only a time that cannot be read is refused."""
+    p = _write(tmp_path, "r.csv", "kind,reported_date,lon,lat\nlighting,15/03/2569 07:30,100.47,7.005\n"
+               "lighting,2026-03-15T23:30:00+00:00,100.47,7.005\nlighting,15/03/2569,100.47,7.005\n", "utf-8")
+    r = fi.read_table(p, "risk_points")
+    assert list(r.frame["reported_date"]) == [dt.date(2026, 3, 15), dt.date(2026, 3, 16), dt.date(2026, 3, 15)]
+    bad = _write(tmp_path, "b.csv", "kind,reported_date,lon,lat\nlighting,15/03/2569 noon,100.47,7.005\n", "utf-8")
+    with pytest.raises(fi.InputError, match=r"cannot read the time 'noon'"):
+        fi.read_table(bad, "risk_points")

@@ -80,8 +80,10 @@ def _table_bytes(table: pa.Table) -> bytes:
 
 def run_demo(city_id: str, out: str | None = None, console: Console | None = None, *, quick: bool = False,
              face_cameras: int = 4, plate_cameras: int = 2, stream_s: float = 60.0, seed: int = 0,
-             api_url: str | None = None) -> DemoSummary:
-    """Run the main job for one city and return its summary (also printed to ``console``).
+             api_url: str | None = None, port: int = 8000) -> DemoSummary:
+    """Run the main job for one city and return its summary (also printed to ``console``); ``port`` is where the
+    API and the console listen when the demo deploys them (an ``api_url`` or an API already running is used as
+    it is).
 
     Raises
     ------
@@ -128,7 +130,7 @@ def run_demo(city_id: str, out: str | None = None, console: Console | None = Non
             outputs.append(str(path))
         prog.update(task, advance=1, description=f"registry: {len(reg.cameras)} cameras, {len(reg.places)} places")
         if sim_cfg is not None:
-            extra = _simulate(prog, task, model, out_dir, outputs, sim_cfg, api_url)
+            extra = _simulate(prog, task, model, out_dir, outputs, sim_cfg, api_url, port)
 
     cams = reg.cameras_frame()
     places = reg.places_frame()
@@ -151,7 +153,7 @@ def run_demo(city_id: str, out: str | None = None, console: Console | None = Non
 
 
 def _simulate(prog: Progress, task: Any, city: CityModel, out_dir: Path, outputs: list[str], cfg: SimConfig,
-              api_url: str | None) -> dict[str, Any]:
+              api_url: str | None, port: int) -> dict[str, Any]:
     """Steps 4-9: models, scenario, streaming, twin snapshot, evaluation report, map."""
     from actors.sources import ScenarioSource
     from cluster import ccoc, serving
@@ -165,7 +167,7 @@ def _simulate(prog: Progress, task: Any, city: CityModel, out_dir: Path, outputs
     city_id = city.id
 
     prog.update(task, description="models: deploying face + plate recognition on Ray Serve")
-    api_url = api_url or serving.ensure_up(city_id)
+    api_url = api_url or serving.ensure_up(city_id, port=port)
     prog.update(task, advance=1, description="models: ready")
     sim = simcity.build(cfg, city)
     n_sight = len(sim.scenario.sightings)

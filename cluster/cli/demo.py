@@ -17,6 +17,9 @@ def demo_cmd(city: CityOpt = "hatyai",
              plate_cameras: Annotated[int, typer.Option(help="Plate cameras rendered and streamed live.")] = 2,
              stream_s: Annotated[float, typer.Option(help="Simulated footage per rendered camera (s).")] = 60.0,
              seed: Annotated[int, typer.Option(help="Scenario seed.")] = 0,
+             port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port of the API and the CCOC console "
+                                                                    "when the demo deploys them (an API already "
+                                                                    "running keeps its port).")] = 8000,
              quick: Annotated[bool, typer.Option(help="Only store, Ray, street graph and registry (no models, no "
                                                       "simulation).")] = False,
              serve: Annotated[bool | None, typer.Option(
@@ -32,7 +35,8 @@ def demo_cmd(city: CityOpt = "hatyai",
 
     try:
         summary = run_demo(city, out=out, console=err if as_json else console, quick=quick,
-                           face_cameras=face_cameras, plate_cameras=plate_cameras, stream_s=stream_s, seed=seed)
+                           face_cameras=face_cameras, plate_cameras=plate_cameras, stream_s=stream_s, seed=seed,
+                           port=port)
     except USER_ERRORS as e:
         fail(e)
     if as_json:

@@ -21,6 +21,12 @@ def train_plates(
         batch: Annotated[int | None, typer.Option(help="Batch size [default: 64].")] = None,
         lr: Annotated[float | None, typer.Option(help="Peak learning rate of the one-cycle schedule [default: "
                                                  "0.003].")] = None,
+        warmup: Annotated[float | None, typer.Option(min=0.0, max=0.9, help="Fraction of the steps spent warming "
+                                                     "up to the peak learning rate [default: 0.15].")] = None,
+        easy_fraction: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Fraction of the first steps "
+                                                            "that draw only clean to moderate samples (the "
+                                                            "curriculum; 0 for a fine-tuning stage) [default: "
+                                                            "0.15].")] = None,
         workers: Annotated[int | None, typer.Option(help="Processes rendering the data [default: 2].")] = None,
         threads: Annotated[int | None, typer.Option(help="torch threads while training [default: 2].")] = None,
         init: Annotated[Path | None, typer.Option(help="Weights to start from (a fine-tuning stage) [default: "
@@ -36,7 +42,8 @@ def train_plates(
     from serve.plate.model import ModelWeightsError
     from serve.plate.train import TrainConfig, train, write_model_card
 
-    given = {"samples": samples, "steps": steps, "batch": batch, "lr": lr, "workers": workers, "threads": threads,
+    given = {"samples": samples, "steps": steps, "batch": batch, "lr": lr, "warmup": warmup,
+             "easy_fraction": easy_fraction, "workers": workers, "threads": threads,
              "init": None if init is None else str(init)}
     cfg = TrainConfig(seed=seed, **{k: v for k, v in given.items() if v is not None})
     try:

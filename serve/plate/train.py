@@ -444,7 +444,8 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
             "init": None if init_sha is None else {"sha256": init_sha, "trained_at": start_meta.get("trained_at"),
                                                    "config": start_meta.get("config"),
                                                    "seconds": start_meta.get("seconds"),
-                                                   "cpu_seconds": start_meta.get("cpu_seconds")},
+                                                   "cpu_seconds": start_meta.get("cpu_seconds"),
+                                                   "init": start_meta.get("init")},
             "min_confidence": val_res["min_confidence"], "alphabet": ALPHABET, "line2_classes": list(LINE2_CLASSES),
             "seconds": {"data": round(t_data), "train": round(time.monotonic() - t_train),
                         "total": round(time.monotonic() - t0)},
@@ -560,16 +561,24 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
 
 
 def _init_lines(init: dict[str, Any] | None) -> list[str]:
-    """Model-card lines on the stage a fine-tuning run started from (``--init``), with its cost."""
+    """Model-card lines on the stages a fine-tuning run started from (``--init``, followed back to a random
+    initialisation), with their cost."""
     if not init:
         return ["- trained from a random initialisation"]
-    c, secs = init.get("config") or {}, init.get("seconds") or {}
-    steps = (c.get("steps") or 0) + (c.get("finetune_steps") or 0)
-    return [f"- fine-tuned from weights `{str(init.get('sha256'))[:16]}...` (trained {init.get('trained_at')}: seed "
-            f"{c.get('seed')}, {c.get('samples')} renders of data version {c.get('data_version', 3)}, {steps} steps of "
-            f"{c.get('batch')}, {secs.get('train')} s of training wall time on this machine, "
-            f"{c.get('threads')} torch thread(s)); the two stages together are what `ssz train plates` costs from "
-            "scratch: run it without --init, then with --init on its output"]
+    lines, stages = [], 1
+    while init:
+        c, secs = init.get("config") or {}, init.get("seconds") or {}
+        steps = (c.get("steps") or 0) + (c.get("finetune_steps") or 0)
+        stages += 1
+        lines.append(f"- fine-tuned from weights `{str(init.get('sha256'))[:16]}...` (trained "
+                     f"{init.get('trained_at')}: seed {c.get('seed')}, {c.get('samples')} renders of data version "
+                     f"{c.get('data_version', 3)}, {steps} steps of {c.get('batch')} at peak learning rate "
+                     f"{c.get('lr')}, {secs.get('train')} s of training wall time on this machine, "
+                     f"{c.get('threads')} torch thread(s))")
+        init = init.get("init")
+    lines.append(f"- the {stages} stages together are what `ssz train plates` costs from scratch: run it without "
+                 "--init, then each later stage with --init on the output of the one before (options as listed)")
+    return lines
 
 
 def torch_threads() -> int:

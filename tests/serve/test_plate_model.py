@@ -94,6 +94,16 @@ def test_smoke_training_run_resumes_and_writes_checked_weights(tmp_path):
                               init=str(tmp_path / "w.pt")), cache=tmp_path / "cache", out=tmp_path / "w3.pt",
                   progress=False)
     assert tuned["init"]["sha256"] == res["sha256"] and tuned["init"]["config"]["steps"] == 4
+    # a third stage records the whole chain back to the random initialisation, and the model card lists it
+    third = train(TrainConfig(samples=48, val_samples=16, steps=2, batch=8, workers=1, threads=1, easy_fraction=0.0,
+                              init=str(tmp_path / "w3.pt")), cache=tmp_path / "cache", out=tmp_path / "w4.pt",
+                  progress=False)
+    assert third["init"]["sha256"] == tuned["sha256"] and third["init"]["init"]["sha256"] == res["sha256"]
+    assert third["init"]["init"]["init"] is None
+    from serve.plate.train import _init_lines
+
+    lines = _init_lines(third["init"])
+    assert len(lines) == 3 and lines[-1].startswith("- the 3 stages together")
 
 
 def test_batchnorm_folding_keeps_the_outputs():

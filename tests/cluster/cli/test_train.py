@@ -21,5 +21,6 @@ def test_train_plates_refuses_init_weights_that_are_not_a_recogniser(tmp_path):
 def test_train_plates_help_lists_the_options():
     res = CliRunner().invoke(app, ["train", "plates", "--help"])
     assert res.exit_code == 0
-    for opt in ("--seed", "--samples", "--steps", "--batch", "--lr", "--init", "--out", "--cache"):
+    for opt in ("--seed", "--samples", "--steps", "--batch", "--lr", "--warmup", "--easy-fraction", "--init", "--out",
+                "--cache"):
         assert opt in res.output, opt

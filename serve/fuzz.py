@@ -99,7 +99,15 @@ def _payloads(seed: int) -> dict[str, bytes]:
 _ROUTES_IMAGE = ("/v1/faces:detect", "/v1/faces:identify", "/v1/plates:read")
 _ROUTES_GET = ("/v1/watchlist", "/v1/hotlist", "/v1/users", "/v1/health", "/openapi.json", "/docs", "/redoc",
                "/v1/watchlist/W-1", "/v1/hotlist/H-1", "/v1/watchlist/%00", "/v1/watchlist/..%2F..%2Fetc",
-               "/v1/hotlist/%20", "/v1/nope", "/", "/v1/faces:detect", "/v1/watchlist/" + "A" * 5000)
+               "/v1/hotlist/%20", "/v1/nope", "/", "/v1/faces:detect", "/v1/watchlist/" + "A" * 5000,
+               # the command room: alerts, evidence, the console's pages and queries (never the long-lived streams
+               # /v1/alerts:stream and /console/live, which would count as hangs)
+               "/v1/alerts?limit=-1", "/v1/alerts?limit=abc", "/v1/alerts?since=yesterday", "/v1/alerts?kind=%00",
+               "/v1/alerts/NOPE", "/v1/alerts/..%2F..%2Fetc", "/v1/alerts/NOPE/evidence", "/v1/alerts/%00/evidence",
+               "/metrics", "/console", "/console/me", "/console/search?q=%00", "/console/search?q=" + "ก" * 3000,
+               "/console/map?bbox=a,b,c", "/console/map?bbox=1e308,-1e308,0,0", "/console/kpi?days=-1",
+               "/console/activity?limit=abc", "/console/static/..%2F..%2Fetc%2Fpasswd", "/console/static/%00",
+               "/v1/field/gps", "/v1/field/sos")
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "text/plain", "application/json", "image/webp",
                 "image/bmp", "", "image/jpeg; charset=utf-8", "multipart/form-data; boundary=x")
 
@@ -141,6 +149,36 @@ def _json_bodies(rng: random.Random, photo: str) -> list[tuple[str, str, Any]]:
         ("/v1/hotlist", "POST", {"plate": "hello", "reason": "x"}),
         ("/v1/users", "POST", {"user": "", "role": "admin"}),
         ("/v1/users", "POST", {"user": "eve", "role": "root"}),
+        # field ingest (device role): shapes, positions and times that must be refused, never crash the desk
+        ("/v1/field/gps", "POST", {"locations": "nope"}),
+        ("/v1/field/gps", "POST", {"locations": []}),
+        ("/v1/field/gps", "POST", [1, 2, 3]),
+        ("/v1/field/gps", "POST", {"locations": [{"unit_id": "u-fuzz", "lat": 0, "lon": 0,
+                                                  "ts": "2026-01-01T00:00:00Z"}]}),
+        ("/v1/field/gps", "POST", {"locations": [{"unit_id": "u-fuzz", "lat": "abc", "lon": None, "ts": 1e30}]}),
+        ("/v1/field/gps", "POST", {"locations": [{"unit_id": "\u0000", "lat": 1e308, "lon": -1e308, "ts": -1}]}),
+        ("/v1/field/sos", "POST", {"pole_id": ""}),
+        ("/v1/field/sos", "POST", {"pole_id": "NOPE-\u0000"}),
+        ("/v1/field/sos", "POST", {"lat": 91.0, "lon": 200.0}),
+        ("/v1/field/sos", "POST", {"lat": "x", "lon": [1]}),
+        ("/v1/field/sos", "POST", {"pole_id": "NOPE", "accuracy_m": -1}),
+        ("/v1/field/sos", "POST", {"pole_id": "NOPE", "text": "A" * 3000}),
+        ("/v1/field/sos", "POST", {"pole_id": "NOPE", "extra": 1}),
+        ("/v1/field/reports", "POST", {"lat": 0.0, "lon": 0.0, "photo_b64": "@@@@"}),
+        ("/v1/field/reports", "POST", {"pole_id": "x", "text": "t"}),
+        ("/v1/field/reports", "POST", {"category": "c" * 100}),
+        ("/v1/field/qr", "POST", {"scans": {}}),
+        ("/v1/field/qr", "POST", {"scans": [{"checkpoint_id": "NOPE", "unit_id": "u", "ts": "x"}]}),
+        ("/v1/field/qr", "POST", {"scans": [{"checkpoint_id": None}] * 3}),
+        # alert decisions (operator role) on alerts that do not exist, with bad actions and bodies
+        ("/v1/alerts/NOPE:explode", "POST", {}),
+        ("/v1/alerts/NOPE:dismiss", "POST", {"reason": "bogus"}),
+        ("/v1/alerts/NOPE:dismiss", "POST", {"reason": 5}),
+        ("/v1/alerts/NOPE:assign", "POST", {"unit": "\u0000"}),
+        ("/v1/alerts/%00:confirm", "POST", {"extra": [1]}),
+        ("/v1/alerts/NOPE:acknowledge", "POST", "string"),
+        ("/console/login", "POST", {"token": "x" * 5000}),
+        ("/console/logout", "POST", [None]),
     ]
 
 

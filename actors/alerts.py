@@ -196,7 +196,7 @@ class AlertSinkCore:
         """Connect to the store and rebuild the alert set from the stored records (idempotent restarts)."""
         self.cfg = config
         self.store = store or connect_configured(config.s3, "the alert sink")
-        self.audit = AuditLog(config.audit_path, name=f"alerts-{config.city}", store=store)
+        self.audit = AuditLog(config.audit_path, name=f"alerts-{config.city}", store=self.store)
         self.stats = AlertStats()
         self._lock = threading.RLock()
         self._alerts: dict[str, dict[str, Any]] = {}  # records read or written by this process

@@ -12,11 +12,18 @@ Stages (per camera per second, ``r`` = frame rate, ``s`` = sampled frames per se
 r x gate pass ratio)):
 
 * ``decode``: r x decode (scaled by pixels from the measured resolution), ``gate``: r x gate;
-* ``sample+prepare``: s x downsize; ``shard overhead``: r x the measured per-frame cost of threads, queues,
-  tracking, stats and Ray in a running shard (from the city-scale run), if measured;
+* ``sample+prepare``: s x downsize (simulated cameras: ``readers`` = r x the reader threads' cost per frame
+  in a shard actor, which holds draw, gate, sample and prepare);
+* ``shard per processed frame``: s x batching, detector call, tracking and Ray per processed frame;
+  ``shard per camera-second``: what a shard actor spends per camera whatever its rate (health polls,
+  resume-state saves, status answers, Ray's worker threads);
 * ``face detect``: s x MTCNN per frame; ``face embed``: s x faces per frame x dlib per face;
 * ``plate read``: s x localise + OCR per frame (plate cameras);
-* ``control plane``: the measured cores of Ray's GCS and raylet.
+* ``alert sink`` and ``control plane`` (Ray's GCS, raylet, agents): fixed cores + cost per camera.
+
+The shard, sink and control-plane terms are fitted (non-negative least squares) on short calibration runs of
+``ssz run --detect truth`` that ``ssz bench stages`` makes itself (two or more camera counts and frame rates);
+:func:`validate` then predicts a *different* measured run from them (``ssz plan capacity --validate``).
 """
 
 from __future__ import annotations
@@ -26,6 +33,54 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class MeasuredRun(BaseModel):
+    """What the processes of one ``ssz run --detect truth --json`` used (a calibration run, or a validated one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cameras: int = Field(description="cameras streaming")
+    fps: float = Field(description="frames decoded per camera per second")
+    processed_ratio: float = Field(description="frames processed / frames decoded")
+    wall_s: float = Field(description="seconds measured")
+    load_avg_1m: float = Field(description="the machine's 1-minute load average at its end")
+    shard_cores: float = Field(description="shard processes, cores")
+    reader_cores: float = Field(description="of which the cameras' reader threads")
+    sink_cores: float = Field(description="the alert sink's process, cores")
+    control_plane_cores: float = Field(description="Ray's system processes, cores")
+    kept_up: bool = Field(default=True, description="no starved camera, the slowest decoding >= 90 % of the mean")
+
+
+def measured_run(summary: dict[str, Any]) -> MeasuredRun:
+    """The CPU of a run's processes from its JSON (``ssz run --detect truth --json``, a ``RunSummary``).
+
+    Raises
+    ------
+    ValueError
+        When the JSON has no metrics (the run did not reach its measuring phase), lacks a field, or has no sink
+        sample (recorded before the sink was sampled).
+    """
+    m = summary.get("metrics")
+    if not m or not m.get("cameras") or not m.get("frames_decoded_per_s"):
+        raise ValueError("the run's JSON has no metrics: run `ssz run --detect truth --json` long enough for every "
+                         "camera to start")
+    if m.get("sink_cpu_pct") is None:
+        raise ValueError("the run's JSON has no sink_cpu_pct (recorded before the sink was sampled): run it again")
+    try:
+        cams = int(m["cameras"])
+        return MeasuredRun(
+            cameras=cams, fps=round(m["frames_decoded_per_s"] / cams, 3),
+            processed_ratio=round(min(1.0, summary["frames_processed"] / max(1, summary["frames_decoded"])), 4),
+            wall_s=m["wall_s"], load_avg_1m=m.get("load_avg_1m", 0.0),
+            shard_cores=round(m["cpu_pct_per_camera_shard"] / 100 * cams, 4),
+            reader_cores=round(m["cpu_pct_per_camera_reader"] / 100 * cams, 4),
+            sink_cores=round(m["sink_cpu_pct"] / 100, 4),
+            control_plane_cores=round(m["control_plane_cpu_pct"] / 100, 4),
+            kept_up=summary.get("starved", 1) == 0 and summary.get("fps_decoded_min", 0.0) >= 0.9 * m[
+                "frames_decoded_per_s"] / cams)
+    except KeyError as e:
+        raise ValueError(f"the run's JSON lacks {e}: pass the output of `ssz run --detect truth --json`") from e
 
 
 class StageCosts(BaseModel):
@@ -46,22 +101,31 @@ class StageCosts(BaseModel):
     gate_synthetic_ms_per_frame: float | None = Field(default=None, gt=0, description="motion gate on one "
                                                                                       "synthetic frame")
     prepare_ms_per_frame: float = Field(ge=0, description="downsize a sampled frame to the detector width")
-    synthetic_shard_ms_per_frame: float | None = Field(default=None, ge=0, description=(
-        "one shard of synthetic cameras with the truth detector in one process (no Ray), CPU per frame"))
-    synthetic_reader_ms_per_frame: float | None = Field(default=None, ge=0, description=(
-        "of which the cameras' reader threads (draw, gate, sample, prepare, wake-ups)"))
-    shard_overhead_ms_per_frame: float | None = Field(default=None, ge=0, description=(
-        "what a running shard spends per decoded frame beyond the stages (threads, queues, tracking, stats, "
-        "Ray), from a city-scale run; None = not measured"))
+    reader_ms_per_frame: float | None = Field(default=None, ge=0, description=(
+        "a simulated camera's reader thread in a shard actor (draw, gate, sample, prepare, wake-ups), CPU per "
+        "decoded frame, from the calibration runs; None = not calibrated"))
+    shard_ms_per_processed_frame: float | None = Field(default=None, ge=0, description=(
+        "a shard actor beyond its readers, CPU per processed (gated and sampled) frame: batching, detector call "
+        "(the truth detector in the calibration), tracking, confirmation, Ray; from the calibration runs"))
+    shard_ms_per_camera_s: float | None = Field(default=None, ge=0, description=(
+        "a shard actor beyond its readers, CPU ms per camera per second whatever the frame rate: health polls, "
+        "resume-state saves, status answers, Ray's worker threads; from the calibration runs"))
+    sink_cores: float | None = Field(default=None, ge=0, description="the alert sink actor, fixed cores "
+                                                                     "(calibration runs)")
+    sink_ms_per_camera_s: float | None = Field(default=None, ge=0, description=(
+        "the alert sink actor, CPU ms per camera per second (events, alerts, health; calibration runs)"))
     face_detect_ms_per_frame: float | None = Field(default=None, ge=0, description="MTCNN on one 640x360 frame")
     face_embed_ms_per_face: float | None = Field(default=None, ge=0, description="align + dlib embed + watchlist "
                                                                                  "search per face")
     plate_ms_per_frame: float | None = Field(default=None, ge=0, description="plate localise + OCR per frame")
     batch: int = Field(default=8, ge=1, description="batch size of the model measurements")
     mem_mb_per_camera: float | None = Field(default=None, ge=0, description="shard memory per camera, measured")
-    control_plane_cores: float | None = Field(default=None, ge=0, description="Ray GCS + raylet cores, measured")
-    ray_overhead_pct: float | None = Field(default=None, description=(
-        "a shard in a Ray actor versus the same stages in one process, % more CPU per frame (ssz bench pipeline)"))
+    control_plane_cores: float | None = Field(default=None, ge=0, description=(
+        "Ray's system processes (GCS, raylet, agents), fixed cores (calibration runs)"))
+    control_plane_ms_per_camera_s: float | None = Field(default=None, ge=0, description=(
+        "Ray's system processes, CPU ms per camera per second (calibration runs)"))
+    calibration: list[MeasuredRun] = Field(default=[], description=(
+        "the short `ssz run --detect truth` runs the shard, sink and control-plane terms were fitted on"))
     gpu: dict[str, float] | None = Field(default=None, description=(
         "the model stages on a GPU (ms per item, same keys as above); None = no GPU measured"))
 
@@ -148,28 +212,31 @@ def plan(costs: StageCosts, w: Workload, node: NodeType | None = None) -> Capaci
         else:
             lines.append(StageLine(stage=stage, items_per_s=round(items, 2), ms_per_item=ms, cores=items * ms / 1000))
 
-    if w.synthetic and costs.synthetic_shard_ms_per_frame is not None:
-        # simulated cameras and the truth detector: the whole shard measured in one process, per frame
-        rd = costs.synthetic_reader_ms_per_frame or 0.0
-        add("readers (draw, gate, sample, prepare)", frames, rd)
-        add("dispatch, truth detector, tracking", frames, costs.synthetic_shard_ms_per_frame - rd)
-        if costs.ray_overhead_pct is not None:
-            add("Ray actor overhead", frames, costs.synthetic_shard_ms_per_frame * costs.ray_overhead_pct / 100)
-        return _finish(costs, w, node, lines, notes)
-    if w.synthetic:
-        add("draw (simulated decode)", frames, costs.draw_ms_per_frame * w.pixels / costs.draw_pixels)
+    processed = w.cctv * s_face + w.plate * s_plate
+    if w.synthetic and costs.reader_ms_per_frame is not None:
+        # simulated cameras: their reader threads (draw, gate, sample, prepare) as measured in a shard actor
+        add("readers (draw, gate, sample, prepare)", frames, costs.reader_ms_per_frame)
     else:
-        add("decode", frames, costs.decode_ms_per_frame * w.pixels / costs.decode_pixels)
-        if w.pixels != costs.decode_pixels:
-            notes.append(f"decode scaled by pixels from the measured {costs.decode_pixels} px to {w.pixels} px")
-    add("motion gate", frames, costs.gate_synthetic_ms_per_frame or costs.gate_ms_per_frame if w.synthetic
-        else costs.gate_ms_per_frame)
-    sampled = w.cctv * s_face + w.plate * s_plate
-    add("sample + prepare", sampled, costs.prepare_ms_per_frame)
-    if costs.shard_overhead_ms_per_frame is not None:
-        add("shard overhead (threads, tracking, Ray)", frames, costs.shard_overhead_ms_per_frame)
+        if w.synthetic:
+            add("draw (simulated decode)", frames, costs.draw_ms_per_frame * w.pixels / costs.draw_pixels)
+        else:
+            add("decode", frames, costs.decode_ms_per_frame * w.pixels / costs.decode_pixels)
+            if w.pixels != costs.decode_pixels:
+                notes.append(f"decode scaled by pixels from the measured {costs.decode_pixels} px to {w.pixels} px")
+        add("motion gate", frames, costs.gate_synthetic_ms_per_frame or costs.gate_ms_per_frame if w.synthetic
+            else costs.gate_ms_per_frame)
+        add("sample + prepare", processed, costs.prepare_ms_per_frame)
+    if costs.shard_ms_per_processed_frame is None or costs.shard_ms_per_camera_s is None:
+        notes.append("shard, sink and control-plane overheads not calibrated: run `ssz bench stages` with its "
+                     "calibration runs (needs the object store and Ray)")
     else:
-        notes.append("shard overhead not measured: run `ssz run --detect truth` with `ssz bench stages --from-run`")
+        add("shard per processed frame (batch, detector call, tracking, Ray)", processed,
+            costs.shard_ms_per_processed_frame)
+        add("shard per camera-second (health, checkpoints, status, Ray worker)", cams,
+            costs.shard_ms_per_camera_s)
+    if costs.sink_cores is not None and costs.sink_ms_per_camera_s is not None:
+        add("alert sink per camera-second", cams, costs.sink_ms_per_camera_s)
+        lines[-1].cores += costs.sink_cores
     if not w.synthetic:
         gpu = costs.gpu or {}
         if w.cctv:
@@ -190,7 +257,8 @@ def _finish(costs: StageCosts, w: Workload, node: NodeType, lines: list[StageLin
     """Totals, nodes, placement and shares of the stage lines."""
     cams = w.cctv + w.plate
     cores = sum(x.cores for x in lines)
-    cp = costs.control_plane_cores or 0.0
+    cams_cp = cams * (costs.control_plane_ms_per_camera_s or 0.0) / 1000
+    cp = (costs.control_plane_cores or 0.0) + cams_cp
     if costs.control_plane_cores is None:
         notes.append("control plane not measured")
     gpus = sum(x.gpus for x in lines)
@@ -198,7 +266,8 @@ def _finish(costs: StageCosts, w: Workload, node: NodeType, lines: list[StageLin
     nodes = max(1, math.ceil((cores + cp) / per_node))
     if node.gpus:
         nodes = max(nodes, math.ceil(gpus / (node.gpus * node.utilisation)))
-    lines.append(StageLine(stage="control plane (GCS, raylet)", items_per_s=0.0, ms_per_item=None, cores=cp))
+    lines.append(StageLine(stage="control plane (GCS, raylet)", items_per_s=float(cams),
+                           ms_per_item=costs.control_plane_ms_per_camera_s, cores=cp))
     total = cores + cp
     for x in lines:
         x.share = round(x.cores / total, 4) if total else 0.0
@@ -283,47 +352,85 @@ def plot(plans: list[CapacityPlan], out: Path) -> Path:
 
 
 class Validation(BaseModel):
-    """The model's prediction for a measured run on this machine, against what the run measured."""
+    """The model's prediction of a measured ``ssz run --detect truth`` on this machine, against what it measured.
+
+    The run gives only the workload (cameras, frame rate, share of frames processed); every cost comes from
+    ``ssz bench stages`` (its calibration runs are listed, and must not include the validated run).
+    """
 
     run_cameras: int
     run_fps: float = Field(description="frames decoded per camera per second in the run")
-    run_gate_pass: float = Field(description="frames processed / frames decoded in the run")
-    predicted_shard_cores: float = Field(description="every shard stage, predicted")
-    measured_shard_cores: float = Field(description="the shard processes' CPU in the run")
-    error_pct: float = Field(description="(predicted - measured) / measured, %")
-    predicted_reader_cores: float = Field(description="the readers' stages (draw/decode, gate, sample, prepare)")
-    measured_reader_cores: float = Field(description="the cameras' reader threads in the run")
-    reader_error_pct: float
-    overhead_from: str = Field(description="where the shard overhead per frame came from (must not be this run)")
+    run_processed_ratio: float = Field(description="frames processed / frames decoded in the run (a workload input)")
+    run_load_avg_1m: float = Field(description="the machine's 1-minute load average at the run's end")
+    predicted_cores: float = Field(description="shards + alert sink + control plane, predicted (cores)")
+    measured_cores: float = Field(description="the same processes' CPU in the run (cores)")
+    error_pct: float = Field(description="(predicted - measured) / measured, % (the target is within +-20 %)")
+    parts: dict[str, dict[str, float | None]] = Field(description=(
+        "readers, shards (readers included), sink, control plane: predicted and measured cores and error %"))
+    predicted_max_cameras: int = Field(description=(
+        "cameras this machine carries at the run's frame rate and processed ratio within `utilisation` of its "
+        "cores, by the model"))
+    utilisation: float = Field(description="share of this machine's cores planned for")
+    run_kept_up: bool = Field(description="the run decoded at its cameras' rate (no starved camera, slowest camera "
+                                          ">= 90 % of the rate): its cameras were within the machine's capacity")
+    calibration: list[MeasuredRun] = Field(description="the runs the overhead terms were fitted on")
+    independent: bool = Field(description="no calibration run had the validated run's cameras and frame rate")
 
 
-def validate(costs: StageCosts, run: dict[str, Any], overhead_from: str) -> Validation:
-    """Predict the shard CPU of a measured ``ssz run --detect truth --json`` (``run``) from ``costs``.
+def _run_workload(cams: int, fps: float, ratio: float, costs: StageCosts) -> Workload:
+    """A simulated run's workload: ``ratio`` of the frames processed (sample rate = frame rate x ratio)."""
+    return Workload(name="this machine", cctv=cams, plate=0, fps=fps, sample_fps=fps, plate_sample_fps=fps,
+                    gate_pass=max(1e-6, min(1.0, ratio)), synthetic=True, pixels=costs.draw_pixels)
 
-    ``costs`` should carry a shard overhead measured on a *different* run (e.g. a small one), so the check is a
-    prediction, not a fit.
+
+def _parts(p: CapacityPlan) -> dict[str, float]:
+    """Predicted cores of the processes a run measures: readers, shards (with readers), sink, control plane."""
+    def of(*prefixes: str) -> float:
+        return sum(x.cores for x in p.stages if x.stage.startswith(prefixes))
+
+    return {"readers": of("readers", "draw", "motion", "sample"), "shards": of("readers", "draw", "motion", "sample",
+                                                                                  "shard"),
+            "sink": of("alert sink"), "control_plane": of("control plane")}
+
+
+def validate(costs: StageCosts, run: dict[str, Any], utilisation: float = 0.9) -> Validation:
+    """Predict the CPU of a measured ``ssz run --detect truth --json`` (``run``) on this machine from ``costs``.
+
+    Measured = the shard processes + the alert sink's process + Ray's system processes, between the run's two
+    samples (:class:`cluster.scale.ScaleMetrics`); predicted = :func:`plan` of the run's workload (cameras,
+    frame rate, processed share) with the calibrated stage costs.
 
     Raises
     ------
     ValueError
-        When the run has no metrics or decoded nothing.
+        When the run has no metrics, decoded nothing or has no sink sample, or the costs were not calibrated.
     """
-    m = run.get("metrics")
-    if not m or not m.get("frames_decoded_per_s"):
-        raise ValueError("the run's JSON has no metrics (run `ssz run --detect truth --json` long enough)")
-    cams = int(m["cameras"])
-    fps = m["frames_decoded_per_s"] / cams
-    gate = min(1.0, run["frames_processed"] / max(1, run["frames_decoded"]))
-    w = Workload(name="this machine", cctv=cams, plate=0, fps=fps, sample_fps=fps, plate_sample_fps=fps,
-                 gate_pass=gate, synthetic=True, pixels=costs.draw_pixels)
-    p = plan(costs, w, NodeType(cores=costs.cpus))
-    reader = sum(x.cores for x in p.stages if x.stage.startswith(("readers", "draw", "decode", "motion", "sample")))
-    shard = sum(x.cores for x in p.stages if not x.stage.startswith("control plane"))
-    meas_shard = m["cpu_pct_per_camera_shard"] / 100 * cams
-    meas_reader = m["cpu_pct_per_camera_reader"] / 100 * cams
-    return Validation(run_cameras=cams, run_fps=round(fps, 3), run_gate_pass=round(gate, 3),
-                      predicted_shard_cores=round(shard, 3), measured_shard_cores=round(meas_shard, 3),
-                      error_pct=round(100 * (shard - meas_shard) / meas_shard, 1),
-                      predicted_reader_cores=round(reader, 3), measured_reader_cores=round(meas_reader, 3),
-                      reader_error_pct=round(100 * (reader - meas_reader) / meas_reader, 1),
-                      overhead_from=overhead_from)
+    if costs.shard_ms_per_processed_frame is None or costs.reader_ms_per_frame is None or not costs.calibration:
+        raise ValueError("the stage costs were not calibrated: run `ssz bench stages` (its calibration runs need "
+                         "the object store and Ray)")
+    r = measured_run(run)
+    cams, fps, ratio = r.cameras, r.fps, r.processed_ratio
+    pred = _parts(plan(costs, _run_workload(cams, fps, ratio, costs), NodeType(cores=costs.cpus)))
+    meas = {"readers": r.reader_cores, "shards": r.shard_cores, "sink": r.sink_cores,
+            "control_plane": r.control_plane_cores}
+    total_p = pred["shards"] + pred["sink"] + pred["control_plane"]
+    total_m = meas["shards"] + meas["sink"] + meas["control_plane"]
+
+    def err(a: float, b: float) -> float | None:
+        return round(100 * (a - b) / b, 1) if b > 0 else None
+
+    def total(n: int) -> float:  # linear in the cameras at this frame rate and processed ratio
+        q = _parts(plan(costs, _run_workload(n, fps, ratio, costs), NodeType(cores=costs.cpus)))
+        return q["shards"] + q["sink"] + q["control_plane"]
+
+    fixed, per_cam = total(0), (total(1000) - total(0)) / 1000
+    max_cams = max(0, math.floor((costs.cpus * utilisation - fixed) / per_cam)) if per_cam > 0 else 0
+    return Validation(
+        run_cameras=cams, run_fps=round(fps, 3), run_processed_ratio=round(ratio, 4),
+        run_load_avg_1m=r.load_avg_1m, predicted_cores=round(total_p, 3),
+        measured_cores=round(total_m, 3), error_pct=err(total_p, total_m) or 0.0,
+        parts={k: {"predicted": round(pred[k], 3), "measured": round(meas[k], 3), "error_pct": err(pred[k], meas[k])}
+               for k in pred},
+        predicted_max_cameras=max_cams, utilisation=utilisation, run_kept_up=r.kept_up,
+        calibration=costs.calibration,
+        independent=not any(c.cameras == cams and abs(c.fps - fps) < 0.05 * fps for c in costs.calibration))

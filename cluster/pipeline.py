@@ -273,7 +273,7 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
                 if meter is not None and not meter.started and all(not s.error for s in now) and \
                         sum(1 for s in now for c in s.cameras if c.decoded > 0) == len(specs):
                     shard_start_s = time.monotonic() - t_launch
-                    meter.begin(now, exclude=[_actor_pid(sink)])
+                    meter.begin(now, sink_pid=_actor_pid(sink))
                 next_look = time.monotonic() + 2.0
                 if report is not None and time.monotonic() >= next_report:
                     report(now)

@@ -35,6 +35,8 @@ class ScaleMetrics(BaseModel):
                                                          "% of one core")
     cpu_pct_per_camera_shard: float = Field(description="whole shard processes' CPU per camera, % of one core")
     control_plane_cpu_pct: float = Field(description="Ray system processes (GCS, raylet, ...): % of one core")
+    sink_cpu_pct: float | None = Field(default=None, description="the alert sink actor's process: % of one core "
+                                                                 "(None = not sampled)")
     frames_decoded_per_s: float = Field(description="frames decoded per second, all cameras")
     status_ms_p50: float | None = Field(default=None, description="ssz status round trip, median (ms)")
     status_ms_max: float | None = Field(default=None, description="ssz status round trip, slowest (ms)")
@@ -92,13 +94,16 @@ class UsageMeter:
         self._reader0: dict[str, float] = {}
         self._decoded0 = 0
         self._cp: list[int] = []
+        self._sink = 0
 
-    def begin(self, stats: Sequence[ShardStats], exclude: Iterable[int] = ()) -> None:
-        """First sample: every shard answered (``stats``); ``exclude`` = other actor pids (the sink)."""
+    def begin(self, stats: Sequence[ShardStats], exclude: Iterable[int] = (), sink_pid: int = 0) -> None:
+        """First sample: every shard answered (``stats``); ``exclude`` = other actor pids, not control plane;
+        ``sink_pid``: the alert sink's process (sampled on its own; 0 = not sampled)."""
         pids = [s.pid for s in stats if s.pid]
-        self._cp = control_plane_pids([*pids, *exclude])
+        self._sink = sink_pid
+        self._cp = control_plane_pids([*pids, *exclude, *([sink_pid] if sink_pid else [])])
         self._t0 = time.monotonic()
-        self._cpu0 = _cpu_s(_procs([*pids, *self._cp]))
+        self._cpu0 = _cpu_s(_procs([*pids, *self._cp, *([sink_pid] if sink_pid else [])]))
         self._reader0 = {c.camera_id: c.reader_cpu_s for s in stats for c in s.cameras}
         self._decoded0 = sum(c.decoded for s in stats for c in s.cameras)
 
@@ -115,7 +120,7 @@ class UsageMeter:
         wall = max(1e-6, time.monotonic() - self._t0)
         pids = [s.pid for s in stats if s.pid]
         procs = _procs(pids)
-        cpu1 = _cpu_s(_procs([*pids, *self._cp]))
+        cpu1 = _cpu_s(_procs([*pids, *self._cp, *([self._sink] if self._sink else [])]))
         rss = 0
         for p in procs:
             with contextlib.suppress(Exception):
@@ -135,6 +140,8 @@ class UsageMeter:
             cpu_pct_per_camera_reader=round(100 * reader / wall / n, 3),
             cpu_pct_per_camera_shard=round(100 * shard_cpu / wall / n, 3),
             control_plane_cpu_pct=round(100 * cp_cpu / wall, 1),
+            sink_cpu_pct=round(100 * (cpu1[self._sink] - self._cpu0[self._sink]) / wall, 2)
+            if self._sink in cpu1 and self._sink in self._cpu0 else None,
             frames_decoded_per_s=round(decoded / wall, 1),
             status_ms_p50=round(float(np.percentile(status_ms, 50)), 1) if status_ms else None,
             status_ms_max=round(max(status_ms), 1) if status_ms else None,

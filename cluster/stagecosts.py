@@ -4,13 +4,15 @@ The result is a :class:`cluster.capacity.StageCosts`, written as JSON for ``ssz 
 CPU time of this process (all threads), so a machine shared with other work still gives its true cost:
 
 * decode: PyAV on opencv-doc's ``vtest.avi`` (768x576 MPEG-4), ms per frame;
-* draw: a synthetic camera drawing one 320x240 frame (the simulated cameras' "decode"); one shard of 32 such
-  cameras in this process (real-time pacing, truth detector): CPU per frame of the process and of the readers;
+* draw: a synthetic camera drawing one 320x240 frame (the simulated cameras' "decode");
 * gate: the motion gate on decoded frames and on synthetic ones; prepare: downsizing a sampled frame to 640;
 * with ``models``: MTCNN per 640x360 frame, align + dlib embed + watchlist search per face, plate localise +
   OCR per frame (batches of ``batch``);
-* from a city-scale run's JSON (``ssz run --detect truth --json``): the shard overhead per frame beyond the
-  stages, memory per camera and the control plane's cores.
+* calibration (:func:`calibration_runs`, :func:`calibrate`): two or more short ``ssz run --detect truth`` runs
+  at different camera counts and frame rates (default 32 cameras at 10 fps and 96 at 1 fps, 45 s each);
+  fitted by non-negative least squares into the reader cost per frame, the shard actor's cost per processed
+  frame and per camera-second, and the alert sink's and Ray control plane's fixed cores and cost per
+  camera-second (plus memory per camera). ``--from-run`` fits recorded runs' JSON instead.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from cluster.capacity import StageCosts
+from cluster.capacity import StageCosts, measured_run
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
@@ -55,7 +57,7 @@ def _ms_per(fn: Callable[[Any], Any], items: list[Any], repeat: int = 3) -> floa
 
 
 def measure_stages(*, models: bool = False, batch: int = 8, video: Path = VTEST, frames: int = 200,
-                   from_run: dict[str, Any] | None = None, device: str = "cpu") -> StageCosts:
+                   runs: list[dict[str, Any]] | None = None, device: str = "cpu") -> StageCosts:
     """Measure the stage costs (see the module docstring).
 
     Parameters
@@ -68,9 +70,9 @@ def measure_stages(*, models: bool = False, batch: int = 8, video: Path = VTEST,
         The clip to decode.
     frames
         Frames decoded (and gated) per measurement.
-    from_run
-        The JSON of ``ssz run --detect truth --json`` (a :class:`cluster.pipeline.RunSummary`): adds the shard
-        overhead per frame, memory per camera and control plane cores.
+    runs
+        Calibration runs: JSON of ``ssz run --detect truth --json`` (:class:`cluster.pipeline.RunSummary`), two
+        or more camera counts and frame rates (:func:`calibrate`).
     device
         ``cpu`` or ``cuda`` for the model stages (``cuda`` fails clearly without a GPU).
 
@@ -114,38 +116,11 @@ def measure_stages(*, models: bool = False, batch: int = 8, video: Path = VTEST,
         "decode_pixels": h * w, "draw_ms_per_frame": draw_ms, "draw_pixels": 320 * 240,
         "gate_ms_per_frame": gate_ms(decoded), "gate_synthetic_ms_per_frame": gate_ms(drawn),
         "prepare_ms_per_frame": prep, "batch": batch}
-    costs.update(_shard_in_process())
     if models:
         costs.update(_model_costs(batch, device))
-    if from_run is not None:
-        costs.update(costs_from_run(from_run, costs))
+    if runs:
+        costs.update(calibrate(runs))
     return StageCosts.model_validate(costs)
-
-
-def _shard_in_process(cameras: int = 32, fps: float = 10.0, seconds: float = 12.0) -> dict[str, float]:
-    """One shard in this process: ``cameras`` synthetic cameras paced in real time, the truth detector, no Ray.
-
-    Returns the CPU per decoded frame of the whole process and of the cameras' reader threads (decode + gate +
-    sample + prepare + their thread wake-ups), the costs of a simulated city-scale run per frame.
-    """
-    from actors.detectors import TruthDetector
-    from actors.shard import ShardConfig, ShardCore
-    from actors.sources import CameraSpec
-
-    epoch = float(int(time.time()))
-    specs = [CameraSpec(id=f"s{i}", url=f"sim://s{i}", fps=fps, seed=i, realtime=True, sim_epoch=epoch)
-             for i in range(cameras)]
-    cfg = ShardConfig(shard_id="stages", cameras=specs, block_when_full=True)
-    core = ShardCore(cfg, TruthDetector({s.id: s for s in specs}))
-    t = _cpu()
-    core.start()
-    time.sleep(seconds)
-    core.stop()
-    cpu = _cpu() - t
-    st = core.stats()
-    frames = max(1, sum(c.decoded for c in st.cameras))
-    return {"synthetic_shard_ms_per_frame": round(cpu / frames * 1000, 4),
-            "synthetic_reader_ms_per_frame": round(sum(c.reader_cpu_s for c in st.cameras) / frames * 1000, 4)}
 
 
 def _model_costs(batch: int, device: str) -> dict[str, float]:
@@ -175,29 +150,78 @@ def _model_costs(batch: int, device: str) -> dict[str, float]:
             "plate_ms_per_frame": round(plate * 1000, 2)}
 
 
-def costs_from_run(summary: dict[str, Any], costs: dict[str, Any]) -> dict[str, float]:
-    """Shard overhead per frame, memory per camera and control-plane cores from a run's JSON.
+def calibrate(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fit the Ray-side terms of :class:`StageCosts` on calibration runs (JSON of ``ssz run --detect truth``).
 
-    The overhead is the shard processes' CPU per frame minus what the reader stages cost per frame in that run
-    (so it holds threads, queues, batching, tracking, stats, Ray's worker threads).
+    Per run ``i`` with ``n`` cameras, ``F`` frames decoded and ``P`` processed per second (CPU in ms per s):
+    readers = r F; shards - readers = a n + c P; sink = k0 + k1 n; control plane = c0 + c1 n; ``r`` is the
+    runs' total reader CPU over their total frames, the others non-negative least squares (scipy ``nnls``).
 
     Raises
     ------
     ValueError
-        When the JSON has no ``metrics`` (the run did not reach its measuring phase).
+        Fewer than two runs, runs without metrics or sink sample, or runs that cannot separate the terms (the
+        same camera count, or the same processed frames per camera).
     """
-    m = summary.get("metrics")
-    if not m:
-        raise ValueError("the run's JSON has no metrics: run `ssz run --detect truth --json` long enough for every "
-                         "camera to start")
-    fps_per_cam = m["frames_decoded_per_s"] / max(1, m["cameras"])
-    if fps_per_cam <= 0:
-        raise ValueError("the run decoded no frames while it was measured")
-    shard_ms = m["cpu_pct_per_camera_shard"] / 100 / fps_per_cam * 1000
-    reader_ms = m["cpu_pct_per_camera_reader"] / 100 / fps_per_cam * 1000
-    return {"shard_overhead_ms_per_frame": round(max(0.0, shard_ms - reader_ms), 4),
-            "mem_mb_per_camera": m["memory_mb_per_camera"],
-            "control_plane_cores": round(m["control_plane_cpu_pct"] / 100, 3)}
+    from scipy.optimize import nnls
+
+    runs = [measured_run(s) for s in summaries]
+    if len(runs) < 2 or len({r.cameras for r in runs}) < 2:
+        raise ValueError("calibration needs two or more runs with different camera counts (and frame rates), e.g. "
+                         "32 cameras at 10 fps and 96 at 1 fps")
+    n = np.array([r.cameras for r in runs], float)
+    f = np.array([r.cameras * r.fps for r in runs], float)
+    p = f * np.array([r.processed_ratio for r in runs])
+    per_cam = p / n
+    if np.ptp(per_cam) < 0.05 * per_cam.max():
+        raise ValueError("the calibration runs process the same frames per camera: vary the frame rate too, so the "
+                         "per-frame and per-camera costs can be told apart")
+    ms = {k: 1000 * np.array([getattr(r, k) for r in runs]) for k in
+          ("shard_cores", "reader_cores", "sink_cores", "control_plane_cores")}
+    (a, c), _ = nnls(np.column_stack([n, p]), ms["shard_cores"] - ms["reader_cores"])
+    ones = np.ones_like(n)
+    (k0, k1), _ = nnls(np.column_stack([ones, n]), ms["sink_cores"])
+    (c0, c1), _ = nnls(np.column_stack([ones, n]), ms["control_plane_cores"])
+    biggest = max(summaries, key=lambda s: s["metrics"]["cameras"])
+    return {"reader_ms_per_frame": round(float(ms["reader_cores"].sum() / f.sum()), 4),
+            "shard_ms_per_processed_frame": round(float(c), 4), "shard_ms_per_camera_s": round(float(a), 4),
+            "sink_cores": round(float(k0) / 1000, 4), "sink_ms_per_camera_s": round(float(k1), 4),
+            "control_plane_cores": round(float(c0) / 1000, 4), "control_plane_ms_per_camera_s": round(float(c1), 4),
+            "mem_mb_per_camera": biggest["metrics"]["memory_mb_per_camera"],
+            "calibration": [r.model_dump() for r in runs]}
+
+
+def parse_points(text: str) -> list[tuple[int, float]]:
+    """``"32x10,96x1"`` -> ``[(32, 10.0), (96, 1.0)]`` (cameras x frame rate).
+
+    Raises
+    ------
+    ValueError
+        When an item is not ``CAMERASxFPS`` with a whole camera count >= 1 and a rate in (0, 30].
+    """
+    out = []
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        cams, _, fps = item.lower().partition("x")
+        try:
+            pt = (int(cams), float(fps))
+        except ValueError:
+            pt = (0, 0.0)
+        if pt[0] < 1 or not 0 < pt[1] <= 30:
+            raise ValueError(f"calibration point {item!r} is not CAMERASxFPS (e.g. 32x10: 32 cameras at 10 fps)")
+        out.append(pt)
+    return out
+
+
+def calibration_runs(points: list[tuple[int, float]], seconds: float = 45.0,
+                     city: str = "hatyai") -> list[dict[str, Any]]:
+    """Run ``ssz run --detect truth`` once per (cameras, fps) point for ``seconds`` each (face cameras only).
+
+    Needs the object store up and a Ray connection (as ``ssz run``). Returns the runs' JSON (``RunSummary``).
+    """
+    from cluster.pipeline import RunConfig, run
+
+    return [run(RunConfig(city=city, cameras=cams, plate_cameras=0, detect="truth", fps=fps, duration_s=seconds))
+            .model_dump(mode="json") for cams, fps in points]
 
 
 def write_costs(costs: StageCosts, path: Path) -> Path:

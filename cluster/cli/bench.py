@@ -201,24 +201,40 @@ def bench_chaos(duration: Annotated[float, typer.Option(help="Seconds of streami
 
 @app.command("stages")
 def bench_stages(models: Annotated[bool, typer.Option(help="Also measure the face and plate models.")] = True,
-                 from_run: Annotated[str | None, typer.Option(help="JSON of `ssz run --detect truth --json`: adds "
-                                                                   "shard overhead, memory, control plane.")] = None,
+                 calibrate: Annotated[str, typer.Option(help="Calibration runs CAMERASxFPS,... (ssz run --detect "
+                                                             "truth, hatyai): shard, sink and control-plane terms; "
+                                                             "'' = none.")] = "32x10,96x1",
+                 calibrate_s: Annotated[float, typer.Option(help="Seconds measured per calibration run.")] = 45.0,
+                 from_run: Annotated[list[str] | None, typer.Option(help="Fit recorded `ssz run --detect truth --json` "
+                                                                         "files instead (repeat, 2 or more).")] = None,
                  device: Annotated[str, typer.Option(help="cpu | cuda for the model stages.")] = "cpu",
                  out: Annotated[str | None, typer.Option(help="Where to write the costs (default: "
                                                               "$SSZ_HOME/bench/stage_costs.json).")] = None) -> None:
     """Per-stage costs on this machine (decode, draw, gate, prepare, face detect/embed, plate read per frame,
-    face or plate), written as JSON for `ssz plan capacity` and printed."""
+    face or plate) and the shard, sink and control-plane overheads fitted on short calibration runs, written as
+    JSON for `ssz plan capacity` and printed."""
     from pathlib import Path
 
+    from cluster import raycluster, store
     from cluster.capacity import costs_path
-    from cluster.cli.common import USER_ERRORS, fail
-    from cluster.stagecosts import measure_stages, write_costs
+    from cluster.cli.common import USER_ERRORS, fail, require_verified_audits
+    from cluster.stagecosts import calibration_runs, measure_stages, parse_points, write_costs
+    from serve.devices import check_device
 
     t0 = time.monotonic()
     try:
-        run = json.loads(Path(from_run).read_text()) if from_run else None
-        costs = measure_stages(models=models, from_run=run, device=device)
-    except (*USER_ERRORS, json.JSONDecodeError) as e:
+        check_device(device)  # before the calibration runs start anything
+        if from_run:
+            runs = [json.loads(Path(f).read_text()) for f in from_run]
+        elif points := parse_points(calibrate):
+            store.up()
+            require_verified_audits()
+            raycluster.connect()
+            runs = calibration_runs(points, calibrate_s)
+        else:
+            runs = []
+        costs = measure_stages(models=models, runs=runs, device=device)
+    except (*USER_ERRORS, json.JSONDecodeError, raycluster.RayError) as e:
         fail(e)
     path = write_costs(costs, Path(out) if out else costs_path())
     emit_bench("stages", {"written": str(path), **costs.model_dump()}, t0)

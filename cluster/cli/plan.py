@@ -92,8 +92,9 @@ def capacity_cmd(city: Annotated[str, typer.Option(help="hatyai | betong | ... |
                                                                  "stages` wrote).")] = None,
                  plot_out: Annotated[Path | None, typer.Option("--plot", help="PNG of cores per stage.")] = None,
                  validate_run: Annotated[Path | None, typer.Option(
-                     "--validate", help="JSON of a measured `ssz run --detect truth --json` on this machine: print the "
-                                        "model's prediction for it and the error")] = None,
+                     "--validate", help="JSON of a measured `ssz run --detect truth --json` on this machine (not a "
+                                        "calibration run): print the model's prediction of its CPU, the error and "
+                                        "the cameras this machine carries, as JSON")] = None,
                  as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False) -> None:
     """Nodes, cores and GPUs a city needs, with the Ray placement and each stage's cost, from measured costs."""
     from rich.table import Table
@@ -108,7 +109,7 @@ def capacity_cmd(city: Annotated[str, typer.Option(help="hatyai | betong | ... |
 
         try:
             c = load_costs(costs)
-            v = validate(c, json.loads(validate_run.read_text()), overhead_from=str(costs or "stage costs"))
+            v = validate(c, json.loads(validate_run.read_text()))
         except (*USER_ERRORS, json.JSONDecodeError) as e:
             fail(e)
         print_json(v.model_dump())

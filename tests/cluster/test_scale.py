@@ -62,4 +62,5 @@ def test_truth_run_raises_every_expected_alert_once(ray_cluster: str, s3_store: 
     m = summary.metrics
     assert m is not None and m.cameras == 14 and 0 < m.memory_mb_per_camera < 200 and m.shard_start_s is not None
     assert m.cpu_pct_per_camera_reader > 0 and m.status_ms_p50 is not None
+    assert m.sink_cpu_pct is not None and m.sink_cpu_pct > 0  # the sink sampled on its own, not as control plane
     assert summary.cameras_online == 14 and summary.starved == 0

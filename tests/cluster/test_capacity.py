@@ -149,3 +149,22 @@ def test_validate_command_prints_the_error_as_json(tmp_path) -> None:
     (tmp_path / "bad.json").write_text("{}")
     res = CliRunner().invoke(app, ["plan", "capacity", "--costs", str(costs), "--validate", str(tmp_path / "bad.json")])
     assert res.exit_code != 0 and "no metrics" in res.output and "Traceback" not in res.output
+
+
+def test_the_recorded_validation_of_this_2_core_machine_is_within_20_percent() -> None:
+    """Stage costs that `ssz bench stages --no-models` measured here (calibration: 32 cameras at 10 fps and 96 at
+    1 fps) predict two other recorded `ssz run --detect truth` runs of Hat Yai within 20 %."""
+    import json
+    from pathlib import Path
+
+    from cluster.capacity import load_costs, validate
+
+    data = Path(__file__).parent / "data" / "capacity"
+    costs = load_costs(data / "stage_costs_2core.json")
+    assert [(c.cameras, round(c.fps)) for c in costs.calibration] == [(32, 10), (96, 1)]
+    for name, cams in (("run_hatyai_665x1fps.json", 665), ("run_hatyai_160x4fps.json", 160)):
+        v = validate(costs, json.loads((data / name).read_text()))
+        assert v.run_cameras == cams and v.independent and v.run_kept_up
+        assert abs(v.error_pct) <= 20, v
+        assert v.measured_cores == pytest.approx(sum(v.parts[k]["measured"] for k in ("shards", "sink",
+                                                                                       "control_plane")), abs=2e-3)

@@ -139,11 +139,12 @@ def up(port: int = DEFAULT_GCS_PORT, num_cpus: int | None = None, num_gpus: int 
 
 def _start_head(cmd: list[str], port: int) -> None:
     """Run ``ray start --head``; raises :class:`RayError` with Ray's own message when it fails."""
+    before = {p.pid for p in _head_processes(f"127.0.0.1:{port}")}
     res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
     if res.returncode != 0:
         # a head that timed out while starting leaves its GCS and agents behind, holding the port: stop them,
-        # so that trying again works
-        _stop(_head_processes(f"127.0.0.1:{port}"), 10.0)
+        # so that trying again works; never a head that was there before (another user's, on the same port)
+        _stop([p for p in _head_processes(f"127.0.0.1:{port}") if p.pid not in before], 10.0)
         raise RayError(f"`ray start` failed (exit {res.returncode}): {res.stderr.strip()[-800:]}\n"
                        f"If port {port} is taken, start the head on another one with `ssz cluster up --port N` "
                        "(`ssz api up` and `ssz run` then join it).")

@@ -125,3 +125,16 @@ def test_cluster_up_status_down(tmp_path, monkeypatch, ray_cluster):
     assert raycluster.down().running is False
     # The test session's own Ray is untouched by `down`.
     assert ray.is_initialized() and raycluster.describe().running
+
+
+def test_a_failed_head_start_never_stops_a_head_that_was_already_on_the_port() -> None:
+    """Another user's head on the same port (here a process with its GCS flags) survives our failed start."""
+    port = free_port_block(1)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", f"--gcs_server_port={port}"])
+    try:
+        with pytest.raises(raycluster.RayError, match="ssz cluster up --port N"):
+            raycluster._start_head([sys.executable, "-c", "raise SystemExit(1)"], port)
+        assert other.poll() is None  # still running
+    finally:
+        other.kill()
+        other.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import TYPE_CHECKING, Annotated
@@ -81,7 +82,9 @@ def run_cmd(city: CityOpt = "hatyai",
         if raycluster.known_address() is None:
             raycluster.up()  # a persistent head, so `ssz status` can look from another terminal
         raycluster.connect()
-        summary = pipeline.run(run_cfg, report=None if as_json else (lambda st: console.print(status_table(st))))
+        # --json: stdout holds the JSON alone (Ray prints its workers' and raylet's stdout lines to ours)
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            summary = pipeline.run(run_cfg, report=None if as_json else (lambda st: console.print(status_table(st))))
     except (*USER_ERRORS, raycluster.RayError) as e:
         fail(e)
     emit(summary, as_json)

@@ -9,8 +9,8 @@ CPU time of this process (all threads), so a machine shared with other work stil
 * with ``models``: MTCNN per 640x360 frame, align + dlib embed + watchlist search per face, plate localise +
   OCR per frame (batches of ``batch``);
 * calibration (:func:`calibration_runs`, :func:`calibrate`): two or more short ``ssz run --detect truth`` runs
-  at different camera counts and frame rates (default 32 cameras at 10 fps and 96 at 1 fps, 45 s each);
-  fitted by non-negative least squares into the reader cost per frame, the shard actor's cost per processed
+  at different camera counts and frame rates (default 32 cameras at 10 fps, 96 at 1 fps, 128 at 0.5 fps,
+  45 s each), fitted by non-negative least squares into the reader cost per frame, the shard actor's cost per processed
   frame and per camera-second, and the alert sink's and Ray control plane's fixed cores and cost per
   camera-second (plus memory per camera). ``--from-run`` fits recorded runs' JSON instead.
 """

@@ -203,7 +203,7 @@ def bench_chaos(duration: Annotated[float, typer.Option(help="Seconds of streami
 def bench_stages(models: Annotated[bool, typer.Option(help="Also measure the face and plate models.")] = True,
                  calibrate: Annotated[str, typer.Option(help="Calibration runs CAMERASxFPS,... (ssz run --detect "
                                                              "truth, hatyai): shard, sink and control-plane terms; "
-                                                             "'' = none.")] = "32x10,96x1",
+                                                             "'' = none.")] = "32x10,96x1,128x0.5",
                  calibrate_s: Annotated[float, typer.Option(help="Seconds measured per calibration run.")] = 45.0,
                  from_run: Annotated[list[str] | None, typer.Option(help="Fit recorded `ssz run --detect truth --json` "
                                                                          "files instead (repeat, 2 or more).")] = None,

@@ -88,6 +88,9 @@ def run_cmd(city: CityOpt = "hatyai",
     except (*USER_ERRORS, raycluster.RayError) as e:
         fail(e)
     emit(summary, as_json)
+    if as_json:  # Ray's log thread goes on printing until the process exits: after the JSON, to stderr
+        sys.stdout.flush()
+        sys.stdout = sys.stderr
 
 
 def status_cmd(as_json: JsonOpt = False) -> None:

@@ -196,3 +196,12 @@ def test_sink_actor_restart_loses_nothing_and_duplicates_nothing(ray_cluster, s3
         assert len(ray.get(sink.alerts.remote())) == 4
     finally:
         ray.kill(sink)
+
+
+def test_a_sink_built_from_settings_mirrors_its_audit_log(s3_store, sink_cfg):
+    """As in the actor: no store object passed, only the settings; the audit events still reach the locked
+    mirror (else the next `ssz run` refuses to start: the log does not verify)."""
+    sink = AlertSinkCore(sink_cfg.model_copy(update={"s3": s3_store.settings}))
+    sink.submit([_decision(track="m1")])
+    rep = AuditLog(sink_cfg.audit_path, name=f"alerts-{sink_cfg.city}", store=s3_store).check()
+    assert rep.ok and rep.mirrored is not None and rep.mirrored >= 1, rep

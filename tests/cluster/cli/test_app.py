@@ -57,7 +57,7 @@ def test_config_list_shows_the_bundled_cities():
     (["eval", "--city", "betong", "--face-cameras", "0", "--plate-cameras", "0"], "nothing to simulate"),
     (["demo", "--city", "betong", "--stream-s", "-1"], "field 'stream_s': Input should be greater than 0"),
     (["eval", "--city", "atlantis"], "unknown city 'atlantis'"),
-    (["demo", "--city", "betong", "--port", "0"], "Invalid value for '--port': Input should be greater than or equal to 1"),
+    (["demo", "--city", "betong", "--port", "0"], "'--port': Input should be greater than or equal to 1"),
 ])
 def test_simulation_options_are_checked_before_anything_starts(args, why, tmp_path, monkeypatch):
     monkeypatch.setenv("SSZ_HOME", str(tmp_path))  # no store nor Ray is started for a bad option

@@ -445,6 +445,7 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
                                                    "config": start_meta.get("config"),
                                                    "seconds": start_meta.get("seconds"),
                                                    "cpu_seconds": start_meta.get("cpu_seconds"),
+                                                   "data_version": start_meta.get("data_version"),
                                                    "init": start_meta.get("init")},
             "min_confidence": val_res["min_confidence"], "alphabet": ALPHABET, "line2_classes": list(LINE2_CLASSES),
             "seconds": {"data": round(t_data), "train": round(time.monotonic() - t_train),
@@ -569,10 +570,12 @@ def _init_lines(init: dict[str, Any] | None) -> list[str]:
     while init:
         c, secs = init.get("config") or {}, init.get("seconds") or {}
         steps = (c.get("steps") or 0) + (c.get("finetune_steps") or 0)
+        known = init.get("data_version") or c.get("data_version")
+        version = f" of data version {known}" if known else ""
         stages += 1
         lines.append(f"- fine-tuned from weights `{str(init.get('sha256'))[:16]}...` (trained "
-                     f"{init.get('trained_at')}: seed {c.get('seed')}, {c.get('samples')} renders of data version "
-                     f"{c.get('data_version', 3)}, {steps} steps of {c.get('batch')} at peak learning rate "
+                     f"{init.get('trained_at')}: seed {c.get('seed')}, {c.get('samples')} renders{version}, "
+                     f"{steps} steps of {c.get('batch')} at peak learning rate "
                      f"{c.get('lr')}, {secs.get('train')} s of training wall time on this machine, "
                      f"{c.get('threads')} torch thread(s))")
         init = init.get("init")

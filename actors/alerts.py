@@ -133,10 +133,43 @@ class AlertStats(BaseModel):
                                                                         "time, recent alerts")
     beyond_model_p99_ms: float | None = None
     model_p50_ms: float | None = Field(default=None, description="model time of the confirming frames")
+    model_p99_ms: float | None = None
+    latency_alerts: int = Field(default=0, description="recent alerts the latency figures are taken over")
+    stages_ms: dict[str, dict[str, float]] = Field(default={}, description=(
+        "where the latency goes, per stage of the confirming frame (see LATENCY_STAGES): p50/p99/max in ms over "
+        "the recent alerts that carried the shard's timeline"))
 
 
 # Kept in the stored record for operations, not part of the twin's alerts layer.
 _NOT_IN_LAYER = {"open", "recovered_ts", "written_ts", "details"}
+
+
+# Stages of an alert's confirming frame, as (name, from stamp, to stamp) of its timeline (the shard's stamps,
+# :data:`actors.events.TIMELINE_STAGES`, then the sink's: call received, sink lock taken, record written).
+LATENCY_STAGES = (
+    ("gate_sample", "decoded", "queued"),  # motion gate, sampler, ROI crop and downsize (reader thread)
+    ("queue_wait", "queued", "model_start"),  # camera queue, batch forming, waiting for a free detector slot
+    ("model", "model_start", "model_end"),  # the detector call on the frame's batch
+    ("apply_wait", "model_end", "applied"),  # waiting for earlier batches to be applied (dispatch order)
+    ("track_confirm", "applied", "decided"),  # tracker and confirmer
+    ("deliver_wait", "decided", "sent"),  # pending until the deliverer's (acknowledged) sink call
+    ("transit", "sent", "received"),  # Ray call to the sink
+    ("sink_lock_wait", "received", "locked"),  # behind other calls inside the sink
+    ("sink_write", "locked", "written"),  # evidence, outbox, audit, record (and earlier events of its batch)
+    ("total", "decoded", "written"),
+)
+
+
+def latency_stages(timelines: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """p50, p99 and max (ms) of every :data:`LATENCY_STAGES` stage over alert timelines (stamps in Unix s); a
+    stage is left out when no timeline has both of its stamps."""
+    out: dict[str, dict[str, float]] = {}
+    for name, a, b in LATENCY_STAGES:
+        ms = np.asarray([(t[b] - t[a]) * 1000 for t in timelines if a in t and b in t])
+        if ms.size:
+            out[name] = {"p50": round(float(np.percentile(ms, 50)), 1), "p99": round(float(np.percentile(ms, 99)), 1),
+                         "max": round(float(ms.max()), 1)}
+    return out
 
 
 def _utc(ts: float) -> dt.datetime:
@@ -209,6 +242,7 @@ class AlertSinkCore:
         self.dead_letters: deque[dict[str, Any]] = deque(maxlen=1000)
         self._latency_ms: deque[float] = deque(maxlen=2000)
         self._model_ms: deque[float] = deque(maxlen=2000)
+        self._timelines: deque[dict[str, float]] = deque(maxlen=2000)
         self._reload()
 
     # ---------------------------------------------------------------- storage
@@ -298,10 +332,12 @@ class AlertSinkCore:
             When an event given as a dict is not a shard event (unknown ``type``, missing fields).
         """
         new = dup = 0
+        received = time.time()
         with self._lock:
+            arrival = {"received": received, "locked": time.time()}
             for ev in parse_events(events):
                 self.stats.received += 1
-                made = self._decision(ev) if isinstance(ev, AlertDecisionEvent) else self._health(ev)
+                made = self._decision(ev, arrival) if isinstance(ev, AlertDecisionEvent) else self._health(ev)
                 if made is True:
                     new += 1
                 elif made is False:
@@ -327,7 +363,8 @@ class AlertSinkCore:
             return None
 
     def _raise(self, rec: dict[str, Any], crop: Any = None, details: dict[str, Any] | None = None,
-               frame_ts: float | None = None, model_s: float | None = None) -> bool:
+               frame_ts: float | None = None, model_s: float | None = None,
+               timeline: dict[str, float] | None = None) -> bool:
         aid = rec["alert_id"]
         if aid in self._known:
             self.stats.duplicates += 1
@@ -348,16 +385,19 @@ class AlertSinkCore:
                           {"kind": rec["kind"], "camera_id": rec["camera_id"], "subject_id": rec.get("subject_id"),
                            "score": rec.get("score"), **(details or {})})
         self._save(rec)
+        durable = time.time()  # the record is stored: the commit point, "alert written"
         self._alerts[aid] = rec
         self._known.add(aid)
         if frame_ts is not None:
-            self._latency_ms.append((rec["written_ts"].timestamp() - frame_ts) * 1000)
+            self._latency_ms.append((durable - frame_ts) * 1000)
             self._model_ms.append((model_s or 0.0) * 1000)
+            if timeline:
+                self._timelines.append({**timeline, "written": durable})
         self.stats.alerts += 1
         self._publish(item)
         return True
 
-    def _decision(self, ev: AlertDecisionEvent) -> bool | None:
+    def _decision(self, ev: AlertDecisionEvent, arrival: dict[str, float] | None = None) -> bool | None:
         if ev.decision != "alert":
             self.stats.suppressed += 1
             self.audit.append("system:tracker", f"alert.{ev.decision}", ev.alert_id,
@@ -367,7 +407,7 @@ class AlertSinkCore:
         at = ev.frame_ts if ev.frame_ts is not None else ev.ts
         rec = {**alert_row(ev, self.cfg.city), **self._camera_fields(ev.camera_id, at)}
         return self._raise(rec, ev.crop, {"reason": ev.reason, "shard_id": ev.shard_id}, frame_ts=ev.frame_ts,
-                           model_s=ev.model_s)
+                           model_s=ev.model_s, timeline={**ev.timeline, **(arrival or {})})
 
     def _health(self, ev: CameraHealthEvent) -> bool | None:
         self.stats.health += 1
@@ -375,6 +415,12 @@ class AlertSinkCore:
         if ev.kind in OFFLINE_KINDS:
             rec = {**alert_row(ev, self.cfg.city), "open": True, **self._camera_fields(cam)}
             aid = rec["alert_id"]
+            held = self._open_offline.get(cam)
+            if held is not None and held != aid:
+                # the camera's outage is alerted and still open (no recovery came): the same outage seen again,
+                # e.g. by a restarted shard or as a permanent failure after the silence; one alert per outage
+                self.stats.duplicates += 1
+                return False
             if aid not in self._known:  # the marker first: a crash after the record still finds it open
                 self.store.put_bytes(TWIN_BUCKET, self._open_key(cam, aid), b"")
             made = self._raise(rec, details={"detail": ev.detail, "offline_for_s": ev.offline_for_s})
@@ -599,6 +645,9 @@ class AlertSinkCore:
                 self.stats.beyond_model_p50_ms = round(float(np.percentile(rest, 50)), 1)
                 self.stats.beyond_model_p99_ms = round(float(np.percentile(rest, 99)), 1)
                 self.stats.model_p50_ms = round(float(np.percentile(list(self._model_ms), 50)), 1)
+                self.stats.model_p99_ms = round(float(np.percentile(list(self._model_ms), 99)), 1)
+                self.stats.latency_alerts = len(lat)
+            self.stats.stages_ms = latency_stages(list(self._timelines))
             return self.stats.model_copy()
 
     # ---------------------------------------------------------------- publishing

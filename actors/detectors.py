@@ -50,7 +50,7 @@ class FrameItem:
     image: np.ndarray
     scale: float = 1.0
     offset: tuple[int, int] = (0, 0)
-    t_queued: float = 0.0
+    t_queued: float = 0.0  # wall-clock time (Unix s) it passed the gate and sampler and was queued
     epoch: int = 0
     source_size: tuple[int, int] | None = None
     clock_offset: float = 0.0

@@ -23,6 +23,11 @@ from actors.tracker import AlertDecision
 from twin.kinds import AlertKind
 from twin.schemas import alert_id as twin_alert_id
 
+# The shard's stamps on an alert's confirming frame, in order (:attr:`AlertDecisionEvent.timeline`): decoded, passed
+# gate + sampler + downsize (queued for the detector), model call start and end, results applied (tracker), alert
+# decided (confirmer), handed to the sink (the deliverer's call that was acknowledged).
+TIMELINE_STAGES = ("decoded", "queued", "model_start", "model_end", "applied", "decided", "sent")
+
 # Health changes that raise a ``camera-offline`` alert (a camera that cannot even be opened is offline too).
 OFFLINE_KINDS = ("camera-offline", "camera-failed")
 
@@ -45,6 +50,9 @@ class AlertDecisionEvent(AlertDecision):
     model_s: float | None = Field(default=None, description="seconds the confirming frame's batch spent in the "
                                                          "detector (model time, for latency breakdowns)")
     crop: np.ndarray | None = Field(default=None, description="evidence: RGB uint8 crop (H, W, 3) of an alert")
+    timeline: dict[str, float] = Field(default={}, description=(
+        "wall-clock stamps (Unix s) of the confirming frame on its way, for latency breakdowns: "
+        f"{', '.join(TIMELINE_STAGES)} (the shard's); the sink adds its own"))
 
 
 class CameraHealthEvent(HealthEvent):

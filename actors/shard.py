@@ -183,6 +183,7 @@ class _Camera:
     suppressed: int = 0
     position: float | None = None
     clock: StreamClock = field(default_factory=StreamClock)  # epochs of the stream's clock, kept over restarts
+    outage: dict[str, float | None] | None = None  # an open outage (offline, alerted) carried over a restart
     geometry: tuple[int, int, int] | None = None  # (width, height, epoch) of the last frame (reader thread)
     tracked: tuple[int, int, int] | None = None  # the same, of the last frame tracked (dispatcher)
     cpu_s: float = 0.0
@@ -326,6 +327,9 @@ class ShardCore:
         for aid in state.get("sent_ids") or []:
             self._mark_sent(aid)
         self._add_pending(list(state.get("pending") or []))
+        for cam_id, outage in (state.get("outages") or {}).items():
+            if cam_id in self.cams and outage:
+                self.cams[cam_id].outage = dict(outage)
         for cam_id, clock in (state.get("clocks") or {}).items():
             cam = self.cams.get(cam_id)
             if cam is None:
@@ -346,6 +350,10 @@ class ShardCore:
             "confirmer": self.confirmer.state(),
             "sent_ids": list(self._sent_ids),
             "clocks": {cid: c.clock.state() for cid, c in self.cams.items()},
+            # cameras offline now: a restarted shard continues their outage (no second camera-offline alert, and
+            # the camera's return closes the alert raised before)
+            "outages": {cid: o for cid, c in self.cams.items()
+                        if (o := c.reader.health.outage() if c.reader is not None else c.outage) is not None},
             "pending": self.pending_events(),
             "ts": time.time(),
         }
@@ -359,7 +367,10 @@ class ShardCore:
         ready.wait(10)
         self._threads.append(t)
         for cam in self.cams.values():
-            cam.reader = CameraReader(cam.spec, self._on_frame_cb(cam), clock=cam.clock).start()
+            reader = CameraReader(cam.spec, self._on_frame_cb(cam), clock=cam.clock)
+            if cam.outage is not None:
+                reader.health.resume_outage(cam.outage)
+            cam.reader = reader.start()
         for target, name in ((self._health_main, "health"), (self._state_main, "state")):
             th = threading.Thread(target=target, name=f"shard-{self.config.shard_id}-{name}", daemon=True)
             th.start()
@@ -397,7 +408,7 @@ class ShardCore:
             scale = dw / img.shape[1]
             img = cv2.resize(img, (dw, max(1, round(img.shape[0] * scale))), interpolation=cv2.INTER_AREA)
         return FrameItem(cam.spec.id, frame.seq, frame.ts, frame.pts, np.ascontiguousarray(img), scale, (ox, oy),
-                         time.monotonic(), frame.epoch, (frame.image.shape[1], frame.image.shape[0]), frame.offset)
+                         time.time(), frame.epoch, (frame.image.shape[1], frame.image.shape[0]), frame.offset)
 
     def _on_frame_cb(self, cam: _Camera) -> Callable[[Frame], None]:
         def on_frame(frame: Frame) -> None:
@@ -483,22 +494,22 @@ class ShardCore:
         sem = asyncio.Semaphore(self.config.max_inflight)
         order = 0
         next_apply = 0
-        done: dict[int, tuple[list[FrameItem], list[list[Detection]] | None, float]] = {}
+        done: dict[int, tuple[list[FrameItem], list[list[Detection]] | None, tuple[float, float]]] = {}
         tasks: set[asyncio.Task[None]] = set()
         deliverer = asyncio.create_task(self._deliver_main()) if self._event_sink is not None else None
 
         async def run(n: int, batch: list[FrameItem]) -> None:
             nonlocal next_apply
-            t0 = time.perf_counter()
+            t0 = time.time()
             try:
                 res: list[list[Detection]] | None = await self.detector.detect(batch) if self.detector else \
                     [[] for _ in batch]
             except Exception as e:
                 log.warning("shard %s: detector failed on a batch of %d: %s", self.config.shard_id, len(batch), e)
                 res = None
-            model_s = time.perf_counter() - t0
-            self._detect_ms.append(model_s * 1000)
-            done[n] = (batch, res, model_s)
+            t1 = time.time()
+            self._detect_ms.append((t1 - t0) * 1000)
+            done[n] = (batch, res, (t0, t1))
             # apply in dispatch order so each camera's tracker sees its frames in order
             while next_apply in done:
                 b, r, m = done.pop(next_apply)
@@ -538,8 +549,13 @@ class ShardCore:
             await self._drain()
 
     async def _apply(self, batch: list[FrameItem], results: list[list[Detection]] | None,
-                     model_s: float | None = None) -> None:
-        """Track, confirm and emit events for a finished batch; then advance the delivered positions."""
+                     model: tuple[float, float] | None = None) -> None:
+        """Track, confirm and emit events for a finished batch; then advance the delivered positions.
+
+        ``model`` is the wall-clock (start, end) of the detector call on the batch (Unix s).
+        """
+        applied = time.time()
+        model_s = model[1] - model[0] if model else None
         events: list[ShardEvent] = []
         for i, item in enumerate(batch):
             cam = self.cams[item.camera_id]
@@ -567,11 +583,15 @@ class ShardCore:
                 crop = None
                 if self.config.keep_crops and dec.decision == "alert":
                     crop = _crop(item, next((d.box for t, d in tracked if t == dec.track_id), None))
+                decided = time.time()
+                stamps = {"decoded": item.ts, "queued": item.t_queued, "applied": applied, "decided": decided}
+                if model:
+                    stamps.update(model_start=model[0], model_end=model[1])
                 events.append(AlertDecisionEvent(**{**dec.model_dump(), "ts": item.ts}, shard_id=self.config.shard_id,
                                                  stream_ts=dec.ts,
                                                  track_start_pts=round(track.first_ts, 3) if track else None,
                                                  frame_ts=item.ts, frame_pts=item.pts, frame_seq=item.seq,
-                                                 decided_at=time.time(), model_s=model_s, crop=crop))
+                                                 decided_at=decided, model_s=model_s, crop=crop, timeline=stamps))
         self._add_pending(events)
         for item in batch:  # the results are pending events now (kept in the resume state): advance positions
             cam = self.cams[item.camera_id]
@@ -644,6 +664,10 @@ class ShardCore:
             events = [self._pending[k] for k in keys]
         if not events:
             return True
+        sent = time.time()
+        for ev in events:
+            if isinstance(ev, AlertDecisionEvent) and ev.decision == "alert":
+                ev.timeline["sent"] = sent  # the last attempt's: the one the sink acknowledges
         try:
             r = self._event_sink(events)
             if isinstance(r, Awaitable):

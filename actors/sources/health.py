@@ -56,16 +56,27 @@ class CameraHealth:
         self.state = HealthState.starting
         self.started = clock()
         self.last_frame: float | None = None
+        self.last_stream_t: float | None = None  # stream time of the last frame (continued over restarts)
+        self._replay_until: float | None = None  # a resumed outage: frames up to this stream time are replays
         self.offline_since: float | None = None
         self.recovered_at: float | None = None
         self.detail: str | None = None
         self.offline_count = 0
         self._events: list[HealthEvent] = []
 
-    def on_frame(self, ts: float | None = None) -> None:
-        """Record a frame arrival (at ``ts`` or now)."""
+    def on_frame(self, ts: float | None = None, stream_t: float | None = None) -> None:
+        """Record a frame arrival (at ``ts`` or now) of stream time ``stream_t`` (s, when known).
+
+        After :meth:`resume_outage`, frames up to the outage's last stream time are replays of what came before
+        it (a restarted reader resumes from the last delivered position): they neither end the outage nor count.
+        """
         now = self._clock() if ts is None else ts
         with self._lock:
+            if self._replay_until is not None and stream_t is not None and stream_t <= self._replay_until + 1e-6:
+                return
+            self._replay_until = None
+            if stream_t is not None:
+                self.last_stream_t = stream_t
             if self.state == HealthState.offline:
                 since = self.offline_since or now
                 self._events.append(HealthEvent(camera_id=self.camera_id, kind="camera-recovered", ts=now,
@@ -76,6 +87,26 @@ class CameraHealth:
             elif self.state == HealthState.starting:
                 self.state = HealthState.online
             self.last_frame = now
+
+    def outage(self) -> dict[str, float | None] | None:
+        """The open outage to carry over a restart of the process that watches the camera: ``offline_since`` and
+        ``last_frame`` (Unix s; None before any frame) and ``last_stream_t`` (stream time of the last frame before
+        it), or None while the camera is not offline."""
+        with self._lock:
+            if self.state != HealthState.offline:
+                return None
+            return {"offline_since": self.offline_since, "last_frame": self.last_frame,
+                    "last_stream_t": self.last_stream_t}
+
+    def resume_outage(self, outage: dict[str, float | None]) -> None:
+        """Continue an outage that an earlier watchdog of this camera raised (see :meth:`outage`): the camera is
+        offline at once, without raising ``camera-offline`` again, and its first frame after the outage (replays
+        of earlier stream time do not count) raises ``camera-recovered`` (which closes the alert raised before)."""
+        with self._lock:
+            self.state = HealthState.offline
+            self.offline_since = outage.get("offline_since") or self.started
+            self.last_frame = outage.get("last_frame")
+            self.last_stream_t = self._replay_until = outage.get("last_stream_t")
 
     def on_reconfigured(self, detail: str, ts: float | None = None) -> None:
         """The stream changed (picture size, or its clock went back: a new epoch); ``detail`` says how."""

@@ -82,8 +82,8 @@ class CameraReader:
                 src.open()
                 for frame in src.frames():
                     got += 1
-                    self.health.on_frame(frame.ts)
                     self._stamp(frame)
+                    self.health.on_frame(frame.ts, frame.pts + frame.offset if frame.pts is not None else None)
                     self.on_frame(frame)
                     if self._stop.is_set():
                         break

@@ -67,21 +67,37 @@ def bench_twin_cmd() -> None:
 
 
 @app.command("pipeline")
-def bench_pipeline_cmd(with_ray: Annotated[bool, typer.Option(help="Also measure the Ray actor overhead.")] = True
+def bench_pipeline_cmd(only: Annotated[list[str] | None, typer.Option(
+                           help="Run only these parts (repeat the option): decode, gate, faces, ray (the Ray actor "
+                                "overhead), latency (live-mode alert latency). Default: all.")] = None,
+                       load: Annotated[float, typer.Option(help="latency: offered load as a fraction of the "
+                                                                "capacity measured first (0-1.5).")] = 0.7,
+                       latency_s: Annotated[float, typer.Option(help="latency: seconds of live streaming.")] = 120.0
                        ) -> None:
-    """Decode fps, motion-gate skip ratio and face events missed on vtest.avi, Ray overhead vs plain Python."""
-    from actors.bench import bench_pipeline
+    """Decode fps, motion-gate skip ratio, face events missed on vtest.avi, Ray overhead vs plain Python, and
+    live-mode alert latency at 70% load (model time and the rest per stage apart)."""
+    from actors.bench import PIPELINE_PARTS, bench_pipeline
     from cluster import raycluster, store
+    from cluster.cli.common import fail
     from cluster.config import shared_data_dir
 
+    parts = list(only or PIPELINE_PARTS)
+    bad = sorted(set(parts) - set(PIPELINE_PARTS))
+    if bad:
+        fail(ValueError(f"--only {', '.join(bad)}: not a part; choose from {', '.join(PIPELINE_PARTS)}"))
+    if not 0 < load <= 1.5:
+        fail(ValueError(f"--load {load}: give the offered load as a fraction of the capacity, e.g. 0.7"))
+    if latency_s <= 0:
+        fail(ValueError(f"--latency-s {latency_s}: give the seconds of live streaming, e.g. 120"))
     t0 = time.monotonic()
     settings = None
-    if with_ray:
+    if {"ray", "latency"} & set(parts):
         raycluster.connect()
+    if "latency" in parts:
         store.up()
         settings = store.settings()
-    emit_bench("pipeline", bench_pipeline(faces_dir=shared_data_dir() / "faces_deepface", with_ray=with_ray,
-                                     store_settings=settings), t0)
+    emit_bench("pipeline", bench_pipeline(faces_dir=shared_data_dir() / "faces_deepface", parts=parts,
+                                          store_settings=settings, load=load, latency_s=latency_s), t0)
 
 
 @app.command("plan")

@@ -217,3 +217,77 @@ def test_sink_restart_reads_its_index_in_one_listing_and_webhooks_survive_it(s3_
         assert len(second.alerts()) == 4  # records are read when asked for
     finally:
         srv.shutdown()
+
+
+class _RecordingSink:
+    """The real sink core as a shard's event sink, recording the health kinds each call carried."""
+
+    def __init__(self, core: Any) -> None:
+        self.core = core
+        self.kinds: list[str] = []
+
+    def __call__(self, events: Sequence[ShardEvent]) -> dict[str, int]:
+        self.kinds += [e.kind for e in events if not isinstance(e, AlertDecisionEvent)]
+        return self.core.submit(list(events))
+
+
+def test_a_shard_restarted_during_an_outage_raises_its_offline_alert_once_and_closes_it(s3_store: Any,
+                                                                                         tmp_path: Any) -> None:
+    from actors.alerts import AlertSinkConfig, AlertSinkCore
+
+    # silent from 1 s to 6 s of stream time; offline after 0.5 s (1 s when it never delivered a frame)
+    cam = CameraSpec(id="cam-o", url="sim://o", realtime=True, fps=20, sim_size=(64, 48), grace_s=0.5,
+                     open_timeout_s=0.5, sim_outages=[(1.0, 6.0)])
+    cfg = ShardConfig(shard_id="o0", cameras=[cam], health_poll_s=0.1, gate=MotionGateConfig(enabled=False))
+    sink = AlertSinkCore(AlertSinkConfig(city=f"o{uuid.uuid4().hex[:8]}", audit_path=str(tmp_path / "a.jsonl")),
+                         store=s3_store)
+    first = _RecordingSink(sink)
+    core = ShardCore(cfg, None, event_sink=first).start()
+    try:
+        _wait(lambda: sink.stats.alerts == 1, 15)
+    finally:
+        core.stop()
+    state = core.resume_state()  # what the state store holds when the shard dies in the outage
+    assert first.kinds == ["camera-offline"] and list(state["outages"]) == ["cam-o"]
+    # the restarted shard replays the frames after the last delivered position (before the outage: they do
+    # not end it), then 5 s more of silence, then the camera is back
+    second = _RecordingSink(sink)
+    again = ShardCore(cfg, None, event_sink=second)
+    again.restore(state)
+    again.start()
+    try:
+        _wait(lambda: sink.stats.recovered == 1, 20)
+        assert again.stats().cameras[0].health in ("recovered", "online")
+    finally:
+        again.stop()
+    assert second.kinds == ["camera-recovered"]  # no second camera-offline for the same outage
+    [rec] = sink.alerts(written=True)
+    assert rec["kind"] == "camera-offline" and rec["recovered_ts"] is not None
+    assert sink.stats.alerts == 1 and sink.stats.duplicates == 0 and sink.stats.recovered == 1
+
+
+def test_the_sink_keeps_one_offline_alert_per_open_outage_whatever_its_id(s3_store: Any, tmp_path: Any) -> None:
+    from actors.alerts import AlertSinkConfig, AlertSinkCore
+    from actors.events import health_event
+    from actors.sources import HealthEvent
+
+    def offline(last_frame: float | None, ts: float) -> Any:
+        return health_event("s0", HealthEvent(camera_id="cam-x", kind="camera-offline", ts=ts,
+                                              last_frame_ts=last_frame, offline_for_s=ts - (last_frame or ts - 9)))
+
+    cfg = AlertSinkConfig(city=f"o{uuid.uuid4().hex[:8]}", audit_path=str(tmp_path / "a.jsonl"))
+    sink = AlertSinkCore(cfg, store=s3_store)
+    first, other = offline(1_763_800_000.0, 1_763_800_010.0), offline(None, 1_763_800_040.0)
+    assert first.alert_id != other.alert_id  # a watchdog that never saw the last frame names another outage
+    assert sink.submit([first]) == {"new": 1, "duplicates": 0}
+    assert sink.submit([other]) == {"new": 0, "duplicates": 1}  # still open: the same outage
+    # a restarted sink (index from the store's listing) knows the open outage too
+    again = AlertSinkCore(cfg, store=s3_store)
+    assert again.submit([other]) == {"new": 0, "duplicates": 1}
+    back = health_event("s0", HealthEvent(camera_id="cam-x", kind="camera-recovered", ts=1_763_800_050.0))
+    again.submit([back])
+    later = offline(1_763_800_060.0, 1_763_800_070.0)  # a new outage after the recovery is a new alert
+    assert again.submit([later]) == {"new": 1, "duplicates": 0}
+    recs = {r["alert_id"]: r for r in again.alerts(written=True)}
+    assert set(recs) == {first.alert_id, later.alert_id}
+    assert recs[first.alert_id]["recovered_ts"] is not None and recs[later.alert_id].get("recovered_ts") is None

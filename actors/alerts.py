@@ -138,6 +138,8 @@ class AlertStats(BaseModel):
     stages_ms: dict[str, dict[str, float]] = Field(default={}, description=(
         "where the latency goes, per stage of the confirming frame (see LATENCY_STAGES): p50/p99/max in ms over "
         "the recent alerts that carried the shard's timeline"))
+    slowest: list[dict[str, float]] = Field(default=[], description=(
+        "the 3 slowest recent alerts, per stage in ms (and when their frame was decoded, Unix s)"))
 
 
 # Kept in the stored record for operations, not part of the twin's alerts layer.
@@ -170,6 +172,16 @@ def latency_stages(timelines: list[dict[str, float]]) -> dict[str, dict[str, flo
             out[name] = {"p50": round(float(np.percentile(ms, 50)), 1), "p99": round(float(np.percentile(ms, 99)), 1),
                          "max": round(float(ms.max()), 1)}
     return out
+
+
+def slowest_alerts(timelines: list[dict[str, float]], n: int = 3) -> list[dict[str, float]]:
+    """The ``n`` slowest alert timelines (stamps in Unix s) as their :data:`LATENCY_STAGES` in ms, slowest first,
+    each with ``decoded`` (Unix s) to place it in the run."""
+    full = sorted((t for t in timelines if "decoded" in t and "written" in t),
+                  key=lambda t: t["written"] - t["decoded"], reverse=True)[:n]
+    return [{"decoded": round(t["decoded"], 3),
+             **{name: round((t[b] - t[a]) * 1000, 1) for name, a, b in LATENCY_STAGES if a in t and b in t}}
+            for t in full]
 
 
 def _utc(ts: float) -> dt.datetime:
@@ -648,6 +660,7 @@ class AlertSinkCore:
                 self.stats.model_p99_ms = round(float(np.percentile(list(self._model_ms), 99)), 1)
                 self.stats.latency_alerts = len(lat)
             self.stats.stages_ms = latency_stages(list(self._timelines))
+            self.stats.slowest = slowest_alerts(list(self._timelines))
             return self.stats.model_copy()
 
     # ---------------------------------------------------------------- publishing

@@ -349,7 +349,7 @@ def model_capacity(fn: Any, frames: Sequence[np.ndarray], batch_size: int, secon
 
 def bench_live_latency(store_settings: Any, faces_dir: Path, video: Path = VTEST, *, load: float = 0.7,
                        duration_s: float = 120.0, n_people: int = 6, sample_fps: float = 2.0, batch_size: int = 2,
-                       max_inflight: int = 1, width: int = 384) -> dict[str, Any]:
+                       max_inflight: int = 1, width: int = 384, max_queue_age_s: float | None = None) -> dict[str, Any]:
     """Live-mode alert latency at a set fraction of the machine's capacity: frame decoded -> alert written.
 
     1. The capacity: frames per second that MTCNN + dlib identify sustains here on the clip's frames (this
@@ -357,12 +357,16 @@ def bench_live_latency(store_settings: Any, faces_dir: Path, video: Path = VTEST
     2. The offered load: ``load`` x capacity sampled frames per second, as ``cameras`` x ``sample_fps``:
        that many cameras stream the walkers clip (watchlisted people crossing vtest's empty street, 10 fps,
        looped) in real time, each starting at another point of the clip so that crossings spread; the motion
-       gate is off so the offered load is the sampler's rate, whatever is in view; queues drop the oldest
-       frame when full (live mode, not the lossless ``block_when_full``).
+       gate is off so the offered load is the sampler's rate, whatever is in view; live mode as ``ssz run``
+       runs it: queues drop the oldest frame when full, and a frame that waited past ``max_queue_age_s``
+       when a newer one of its camera waits behind it (not the lossless ``block_when_full``).
     3. One :class:`~actors.shard.CameraShard` actor (MTCNN + dlib in the actor, tracker, confirmer with no
        cooldown, so every crossing is an alert) delivers to the :class:`~actors.alerts.AlertSink` actor on
-       the object store for ``duration_s``; the sink's stats give the latency percentiles, the model time of
-       the confirming frames, and per stage (:data:`actors.alerts.LATENCY_STAGES`) where the rest goes.
+       the object store for ``duration_s``, checkpointing its resume state to the state-store actor as
+       ``ssz run`` does; the sink's stats give the latency percentiles, the model time of the confirming
+       frames, and per stage (:data:`actors.alerts.LATENCY_STAGES`) where the rest goes. ``measured_load`` is
+       frames processed over the capacity, ``detector_busy`` the fraction of wall time the detector slot was
+       busy (the load as it really was: on a shared machine the model runs slower than when calibrated).
 
     Needs a Ray connection. Returns one JSON-able dict.
     """
@@ -374,13 +378,14 @@ def bench_live_latency(store_settings: Any, faces_dir: Path, video: Path = VTEST
 
     from actors.alerts import AlertSinkConfig, sink_name, start_sink
     from actors.detectors import LocalDetector
-    from actors.shard import ShardConfig, start_shard, state_store
+    from actors.shard import LIVE_MAX_QUEUE_AGE_S, STATE_ACTOR, ShardConfig, start_shard, state_store
     from actors.tracker import ConfirmerConfig
 
     if not ray.is_initialized():
         raise RuntimeError("bench_live_latency needs a Ray connection: call cluster.raycluster.connect() first")
     if not 0 < load <= 1.5:
         raise ValueError(f"load {load} is not a fraction of the capacity in (0, 1.5]: pass e.g. 0.7")
+    max_queue_age_s = LIVE_MAX_QUEUE_AGE_S if max_queue_age_s is None else max_queue_age_s
     frames, _ = _decode(video, width=width, max_frames=400)
     clip_frames = face_walkers(empty_scene(frames), faces_dir, n_people=n_people)
     tmp = Path(tempfile.mkdtemp(prefix="ssz-live-latency-"))
@@ -399,9 +404,10 @@ def bench_live_latency(store_settings: Any, faces_dir: Path, video: Path = VTEST
     state_store()
     specs = [CameraSpec(id=f"live-{k}", url=str(clip), realtime=True, fps=10, loop=True,
                         start_pts=round(k * clip_s / cameras, 1) or None) for k in range(cameras)]
-    cfg = ShardConfig(shard_id=f"live-{city}", sink_actor=sink_name(city), state_actor=None, batch_size=batch_size,
-                      max_inflight=max_inflight, cameras=specs, gate=MotionGateConfig(enabled=False),
-                      sampler=SamplerConfig(rate_fps=rate), confirmer=ConfirmerConfig(cooldown_s=0))
+    cfg = ShardConfig(shard_id=f"live-{city}", sink_actor=sink_name(city), state_actor=STATE_ACTOR,
+                      batch_size=batch_size, max_inflight=max_inflight, max_queue_age_s=max_queue_age_s, cameras=specs,
+                      gate=MotionGateConfig(enabled=False), sampler=SamplerConfig(rate_fps=rate),
+                      confirmer=ConfirmerConfig(cooldown_s=0))
     shard = start_shard(cfg, lambda: LocalDetector(_WatchlistFaces(wl, wl_audit).warmed(), name="mtcnn+dlib"),
                         max_restarts=0)
     try:
@@ -409,11 +415,12 @@ def bench_live_latency(store_settings: Any, faces_dir: Path, video: Path = VTEST
         t0 = time.time()
         time.sleep(duration_s)
         shard_stats = ray.get(shard.stats.remote())
+        wall = time.time() - t0
         stats = ray.get(sink.stats.remote())
     finally:
         ray.kill(shard)
         ray.kill(sink)
-    wall = time.time() - t0
+        ray.get(state_store().clear.remote([cfg.shard_id]))
     sampled = sum(c.sampled for c in shard_stats.cameras)
     processed = sum(c.processed for c in shard_stats.cameras)
     return {"what": "live mode: frame decoded -> alert record written (S3 evidence + outbox + audit + record), "
@@ -422,8 +429,10 @@ def bench_live_latency(store_settings: Any, faces_dir: Path, video: Path = VTEST
             "sample_fps_per_camera": round(rate, 3), "gate": "off (offered load = cameras x sample rate)",
             "clip_s": clip_s, "people": n_people, "duration_s": round(wall, 1),
             "measured_load": round(processed / wall / capacity["fps"], 3),
+            "detector_busy": round(shard_stats.detect_busy_s / wall, 3),
             "frames_sampled": sampled, "frames_processed": processed,
             "frames_dropped": sum(c.dropped for c in shard_stats.cameras),
+            "frames_stale": sum(c.stale for c in shard_stats.cameras), "max_queue_age_s": max_queue_age_s,
             "detect_ms_p50": shard_stats.detect_ms_p50, "mean_batch": shard_stats.mean_batch,
             "alerts": stats["alerts"], "latency_alerts": stats["latency_alerts"],
             "total_p50_ms": stats["latency_p50_ms"], "total_p99_ms": stats["latency_p99_ms"],
@@ -431,7 +440,9 @@ def bench_live_latency(store_settings: Any, faces_dir: Path, video: Path = VTEST
             "rest_p50_ms": stats["beyond_model_p50_ms"], "rest_p99_ms": stats["beyond_model_p99_ms"],
             "p99_total_minus_p99_model_ms": None if stats["latency_p99_ms"] is None else
             round(stats["latency_p99_ms"] - stats["model_p99_ms"], 1),
-            "stages_ms": stats["stages_ms"]}
+            "stages_ms": stats["stages_ms"],
+            "slowest": [{**a, "decoded": round(a["decoded"] - t0, 1)} for a in stats["slowest"]],
+            "slowest_note": "decoded: seconds after the cameras started"}
 
 
 PIPELINE_PARTS = ("decode", "gate", "faces", "ray", "latency")

@@ -26,9 +26,22 @@ class RateSampler:
     a 7 fps camera sampled at 2 fps yields 2.0 frames per second on average, not 1.75.
     """
 
-    def __init__(self, config: SamplerConfig | None = None) -> None:
+    def __init__(self, config: SamplerConfig | None = None, phase: float = 0.0) -> None:
+        """``phase`` (0 <= phase < 1) shifts the camera's sampling instants by that fraction of a period: a
+        shard gives its n cameras the phases k/n, so their sampled frames reach the detector one after another
+        instead of in bursts (cameras that started together, or share one clock, would otherwise sample at the
+        same instants and queue behind each other).
+
+        Raises
+        ------
+        ValueError
+            A phase outside [0, 1).
+        """
+        if not 0.0 <= phase < 1.0:
+            raise ValueError(f"sampler phase {phase} is not in [0, 1): give the fraction of a sampling period")
         self.config = config or SamplerConfig()
-        self._tokens = float(self.config.burst)
+        self.phase = phase
+        self._tokens = float(self.config.burst) - phase
         self._last_ts: float | None = None
         self.seen = 0
         self.taken = 0
@@ -38,7 +51,7 @@ class RateSampler:
         self.seen += 1
         c = self.config
         if self._last_ts is None or ts < self._last_ts:
-            self._tokens = float(c.burst)
+            self._tokens = float(c.burst) - self.phase
         else:
             gain = (ts - self._last_ts) * c.rate_fps
             # a frame gap shorter than one period keeps its fractional credit (so 7 fps -> 2 fps averages 2.0);
@@ -54,7 +67,7 @@ class RateSampler:
 
     def reset(self) -> None:
         """Start the schedule again (the stream was reconfigured); the counters are kept."""
-        self._tokens = float(self.config.burst)
+        self._tokens = float(self.config.burst) - self.phase
         self._last_ts = None
 
     @property

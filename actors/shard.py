@@ -64,6 +64,10 @@ log = logging.getLogger(__name__)
 
 STATE_ACTOR = "ssz-shard-state"
 
+# Live runs (``ssz run`` with the models, the latency bench): a queued frame older than this, with a newer one of
+# its camera behind it, is dropped (ShardConfig.max_queue_age_s): at most about one sampling period of waiting.
+LIVE_MAX_QUEUE_AGE_S = 0.5
+
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -88,6 +92,10 @@ class ShardConfig(BaseModel):
         default={}, description="camera id -> (x1, y1, x2, y2) as fractions of the frame: crop before detection")
     queue_size: int = Field(default=4, ge=1, le=1000, description="frames queued per camera; oldest dropped")
     block_when_full: bool = Field(default=False, description="offline runs: wait for room instead of dropping")
+    max_queue_age_s: float | None = Field(default=None, gt=0, description=(
+        "live runs: a queued frame that waited longer than this (s) is dropped (counted as stale) when a newer "
+        "frame of its camera waits behind it, so a burst of load costs frames, not seconds of alert latency; "
+        "None keeps every queued frame (ignored with block_when_full)"))
     batch_size: int = Field(default=8, ge=1, le=256)
     batch_wait_s: float = Field(default=0.02, ge=0, description="wait this long to fill a batch")
     max_inflight: int = Field(default=2, ge=1, le=64, description="detector calls in flight")
@@ -122,6 +130,7 @@ class CameraStats(BaseModel):
     sampled: int
     queued: int
     dropped: int
+    stale: int = Field(default=0, description="of the dropped frames, those that waited past max_queue_age_s")
     processed: int
     detector_errors: int
     detections: int
@@ -153,6 +162,8 @@ class ShardStats(BaseModel):
     events_dropped: int
     events_delivered: int = Field(default=0, description="events the sink acknowledged")
     delivery_failures: int = Field(default=0, description="sink calls that failed or timed out (then retried)")
+    detect_busy_s: float = Field(default=0.0, description="seconds spent in detector calls (summed over calls in "
+                                                          "flight): over wall time, the detector's utilisation")
     cameras: list[CameraStats]
     error: str | None = None
 
@@ -176,6 +187,7 @@ class _Camera:
     arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=64))
     sampled: int = 0
     dropped: int = 0
+    stale: int = 0
     processed: int = 0
     detector_errors: int = 0
     detections: int = 0
@@ -277,11 +289,12 @@ class ShardCore:
         self.detector = detector
         self._state_sink = state_sink
         self._event_sink = event_sink
+        # sampling phases k/n spread the cameras' sampled frames over each period (no bursts at the detector)
         self.cams: dict[str, _Camera] = {
             c.id: _Camera(spec=c, gate=MotionGate(config.gate),
-                          sampler=RateSampler(config.sampler_by_camera.get(c.id, config.sampler)),
+                          sampler=RateSampler(config.sampler_by_camera.get(c.id, config.sampler), k / len(ids)),
                           tracker=IoUTracker(c.id, config.tracker), queue=deque(maxlen=config.queue_size))
-            for c in config.cameras}
+            for k, c in enumerate(config.cameras)}
         self.confirmer = Confirmer(config.confirmer)
         self._stop = threading.Event()
         self._wake_lock = threading.Lock()
@@ -301,6 +314,9 @@ class ShardCore:
         self.batch_items = 0
         self.inflight = 0
         self._detect_ms: deque[float] = deque(maxlen=512)
+        self.detect_busy_s = 0.0
+        self._checkpoint: asyncio.Future[None] | None = None  # the after-alert checkpoint in flight (loop)
+        self._checkpoint_again = False
         self._rr = 0
         self._sent_ids: deque[str] = deque(maxlen=5000)
         self._sent_set: set[str] = set()
@@ -474,12 +490,18 @@ class ShardCore:
         cams = list(self.cams.values())
         if not cams:
             return batch
+        max_age = None if self.config.block_when_full else self.config.max_queue_age_s
+        now = time.time()
         progress = True
         while len(batch) < self.config.batch_size and progress:
             progress = False
             for i in range(len(cams)):
                 cam = cams[(self._rr + i) % len(cams)]
                 with cam.cond:
+                    while max_age is not None and len(cam.queue) > 1 and now - cam.queue[0].t_queued > max_age:
+                        cam.queue.popleft()  # stale, and a newer frame of the camera waits behind it
+                        cam.dropped += 1
+                        cam.stale += 1
                     if cam.queue:
                         batch.append(cam.queue.popleft())
                         cam.cond.notify()
@@ -509,6 +531,7 @@ class ShardCore:
                 res = None
             t1 = time.time()
             self._detect_ms.append((t1 - t0) * 1000)
+            self.detect_busy_s += t1 - t0
             done[n] = (batch, res, (t0, t1))
             # apply in dispatch order so each camera's tracker sees its frames in order
             while next_apply in done:
@@ -542,6 +565,9 @@ class ShardCore:
             order += 1
         if tasks:
             await asyncio.wait(tasks, timeout=10)
+        if self._checkpoint is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._checkpoint), 10)
         if deliverer is not None:
             deliverer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -598,14 +624,38 @@ class ShardCore:
             if item.pts is not None and (cam.position is None or item.pts > cam.position):
                 cam.position = item.pts
         if self._state_sink is not None and any(getattr(e, "decision", None) == "alert" for e in events):
-            # an alert was decided: persist it (pending), its cooldown and the positions before going on, so
-            # that a crash now neither loses it (the restart re-sends it) nor decides it again
-            try:
-                r = self._state_sink(self.resume_state())
-                if isinstance(r, Awaitable):
-                    await r
-            except Exception as e:
-                log.warning("shard %s: saving the resume state after an alert failed: %s", self.config.shard_id, e)
+            # an alert was decided: checkpoint it (pending), its cooldown and the positions now, so that a crash
+            # neither loses it (the restart re-sends it) nor decides it again
+            self._checkpoint_now()
+
+    def _checkpoint_now(self) -> None:
+        """Send the resume state to the state store now, on the dispatcher loop, without waiting for its answer.
+
+        Waiting made every later frame queue behind the store's round trip and bought nothing: the state is
+        taken and sent at the same moment either way, saves leave this loop in order, and Ray runs one caller's
+        calls to an actor in order. While one checkpoint is unanswered, further alerts make one more when it
+        returns (with everything decided meanwhile), so a slow store is not flooded.
+        """
+        if self._checkpoint is not None and not self._checkpoint.done():
+            self._checkpoint_again = True
+            return
+        self._checkpoint_again = False
+        try:
+            r = self._state_sink(self.resume_state()) if self._state_sink is not None else None
+        except Exception as e:
+            log.warning("shard %s: saving the resume state after an alert failed: %s", self.config.shard_id, e)
+            return
+        self._checkpoint = asyncio.ensure_future(self._checkpoint_answer(r))
+
+    async def _checkpoint_answer(self, r: Any) -> None:
+        try:
+            if isinstance(r, Awaitable):
+                await r
+        except Exception as e:
+            log.warning("shard %s: saving the resume state after an alert failed: %s", self.config.shard_id, e)
+        self._checkpoint = None
+        if self._checkpoint_again:
+            self._checkpoint_now()
 
     @staticmethod
     def _to_source(d: Detection, item: FrameItem) -> Detection:
@@ -779,7 +829,8 @@ class ShardCore:
             cams.append(CameraStats(
                 camera_id=cid, health=str(r.health.state) if r else "stopped", fps_decoded=round(fps, 2),
                 decoded=r.decoded if r else 0, gate_pass_ratio=round(c.gate.pass_ratio, 4), sampled=c.sampled,
-                queued=len(c.queue), dropped=c.dropped, processed=c.processed, detector_errors=c.detector_errors,
+                queued=len(c.queue), dropped=c.dropped, stale=c.stale, processed=c.processed,
+                detector_errors=c.detector_errors,
                 detections=c.detections, alerts=c.alerts, suppressed=c.suppressed,
                 reconnects=r.stats.reconnects if r else 0, corrupt=r.corrupt if r else 0,
                 last_error=r.stats.last_error if r else None,
@@ -798,7 +849,8 @@ class ShardCore:
                           detect_ms_p50=_percentile(ms, 50), detect_ms_p99=_percentile(ms, 99),
                           inflight=self.inflight, events_pending=len(self._pending),
                           events_dropped=self.events_dropped, events_delivered=self.events_delivered,
-                          delivery_failures=self.delivery_failures, cameras=cams)
+                          delivery_failures=self.delivery_failures, detect_busy_s=round(self.detect_busy_s, 3),
+                          cameras=cams)
 
     def finished(self) -> bool:
         """True when every camera's reader ended (finite files) and all queued frames were processed."""

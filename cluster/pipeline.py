@@ -208,7 +208,7 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     from actors.alerts import AlertSinkConfig, CameraPlace, sink_name, start_sink
     from actors.field import field_name
     from actors.sampler import SamplerConfig
-    from actors.shard import STATE_ACTOR, state_store
+    from actors.shard import LIVE_MAX_QUEUE_AGE_S, STATE_ACTOR, state_store
     from actors.tracker import ConfirmerConfig
     from cluster import serving, store
     from cluster.scale import UsageMeter, truth_check
@@ -234,7 +234,9 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     options = {"confirmer": ConfirmerConfig(min_matches_by_label={"plate": city.cameras.plate_min_reads}),
                # the truth detector's accounting is exact only when no frame is dropped: readers wait for room
                # (a starved shard makes its simulated cameras fall behind instead of losing frames)
-               **({"block_when_full": True} if detect == "truth" else {}),
+               # live runs with the models: a frame that waited past LIVE_MAX_QUEUE_AGE_S behind a newer one of its
+               # camera is dropped, so a burst of load costs frames, not seconds of alert latency
+               **({"block_when_full": True} if detect == "truth" else {"max_queue_age_s": LIVE_MAX_QUEUE_AGE_S}),
                **(shard_options or {})}
     # a new run is not a restart: the resume states an earlier run left under the same shard ids (positions on
     # another stream clock, its pending and sent alerts) must not be taken up by this run's shards

@@ -205,3 +205,31 @@ def test_a_sink_built_from_settings_mirrors_its_audit_log(s3_store, sink_cfg):
     sink.submit([_decision(track="m1")])
     rep = AuditLog(sink_cfg.audit_path, name=f"alerts-{sink_cfg.city}", store=s3_store).check()
     assert rep.ok and rep.mirrored is not None and rep.mirrored >= 1, rep
+
+
+def test_latency_is_split_into_model_time_and_the_stages_of_the_rest(s3_store, sink_cfg):
+    from actors.alerts import latency_stages
+
+    sink = AlertSinkCore(sink_cfg, store=s3_store)
+    t = time.time() - 1.0  # decoded a second ago; the shard's stamps as it sends them
+    ev = _decision()
+    ev.update(ts=t, frame_ts=t, model_s=0.4, timeline={
+        "decoded": t, "queued": t + 0.01, "model_start": t + 0.2, "model_end": t + 0.6, "applied": t + 0.6,
+        "decided": t + 0.61, "sent": t + 0.63})
+    assert sink.submit([ev]) == {"new": 1, "duplicates": 0}
+    st = sink.current_stats()
+    stages = st.stages_ms
+    assert {k: stages[k]["p50"] for k in ("gate_sample", "queue_wait", "model", "apply_wait", "track_confirm",
+                                          "deliver_wait")} == {"gate_sample": 10.0, "queue_wait": 190.0,
+                                                               "model": 400.0, "apply_wait": 0.0,
+                                                               "track_confirm": 10.0, "deliver_wait": 20.0}
+    assert st.model_p50_ms == st.model_p99_ms == 400.0 and st.latency_alerts == 1
+    assert 1000 <= stages["total"]["p50"] == st.latency_p50_ms < 10_000
+    assert st.beyond_model_p50_ms == pytest.approx(st.latency_p50_ms - 400.0, abs=0.2)
+    assert stages["sink_write"]["p50"] > 0  # evidence and record really written
+    [slow] = st.slowest
+    assert slow["decoded"] == round(t, 3) and slow["model"] == 400.0
+    # percentiles over several alerts; a stage without both stamps is left out
+    lines = [{"decoded": 0.0, "queued": 0.1 * k, "written": 1.0} for k in range(1, 11)]
+    assert latency_stages(lines) == {"gate_sample": {"p50": 550.0, "p99": 991.0, "max": 1000.0},
+                                     "total": {"p50": 1000.0, "p99": 1000.0, "max": 1000.0}}

@@ -291,3 +291,23 @@ def test_the_sink_keeps_one_offline_alert_per_open_outage_whatever_its_id(s3_sto
     recs = {r["alert_id"]: r for r in again.alerts(written=True)}
     assert set(recs) == {first.alert_id, later.alert_id}
     assert recs[first.alert_id]["recovered_ts"] is not None and recs[later.alert_id].get("recovered_ts") is None
+
+
+def test_live_queues_drop_frames_that_waited_too_long_when_a_newer_one_waits_behind() -> None:
+    from actors.detectors import FrameItem
+
+    def item(cam: str, seq: int, age_s: float) -> FrameItem:
+        return FrameItem(cam, seq, 0.0, seq / 10, np.zeros((4, 4, 3), np.uint8), t_queued=time.time() - age_s)
+
+    cams = [CameraSpec(id=c, url=f"sim://{c}", fps=10, sim_size=(8, 8)) for c in ("a", "b")]
+    core = ShardCore(ShardConfig(shard_id="q", cameras=cams, batch_size=4, max_queue_age_s=0.5), None)
+    core.cams["a"].queue.extend([item("a", 1, 2.0), item("a", 2, 1.0), item("a", 3, 0.1)])
+    core.cams["b"].queue.extend([item("b", 1, 3.0)])  # stale but the camera's newest: kept
+    batch = core._take_batch()
+    assert sorted((b.camera_id, b.seq) for b in batch) == [("a", 3), ("b", 1)]
+    assert (core.cams["a"].stale, core.cams["a"].dropped, core.cams["b"].stale) == (2, 2, 0)
+    # lossless runs keep every frame whatever its age
+    slow = ShardCore(ShardConfig(shard_id="q", cameras=cams, batch_size=4, max_queue_age_s=0.5,
+                                 block_when_full=True), None)
+    slow.cams["a"].queue.extend([item("a", 1, 2.0), item("a", 2, 1.0)])
+    assert [b.seq for b in slow._take_batch()] == [1, 2] and slow.cams["a"].stale == 0

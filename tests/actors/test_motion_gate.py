@@ -70,3 +70,13 @@ def test_rate_sampler_brings_any_camera_to_its_rate() -> None:
     assert s.take(3.0)  # clock went backwards (looped file): restart, don't stall
     b = RateSampler(SamplerConfig(rate_fps=1.0, burst=3))
     assert [b.take(t) for t in (0, 0.01, 0.02, 0.03)] == [True, True, True, False]
+
+
+def test_sampler_phases_spread_cameras_over_the_period() -> None:
+    # three 10 fps cameras that started together, sampled at 2 fps with the phases a shard gives them (k/3)
+    samplers = [RateSampler(SamplerConfig(rate_fps=2.0), k / 3) for k in range(3)]
+    taken = [[round(i / 10, 1) for i in range(100) if s.take(i / 10)] for s in samplers]
+    assert [t[:3] for t in taken] == [[0.0, 0.5, 1.0], [0.2, 0.7, 1.2], [0.4, 0.9, 1.4]]
+    assert [len(t) for t in taken] == [20, 20, 20]  # the rate is the same; only the instants move
+    with pytest.raises(ValueError, match=r"phase 1.0 is not in \[0, 1\)"):
+        RateSampler(SamplerConfig(), 1.0)

@@ -386,6 +386,9 @@ def bench_live_latency(store_settings: Any, faces_dir: Path, video: Path = VTEST
     if not 0 < load <= 1.5:
         raise ValueError(f"load {load} is not a fraction of the capacity in (0, 1.5]: pass e.g. 0.7")
     max_queue_age_s = LIVE_MAX_QUEUE_AGE_S if max_queue_age_s is None else max_queue_age_s
+    if len(list(faces_dir.glob("img*.jpg"))) < n_people:
+        raise FileNotFoundError(f"{faces_dir} holds fewer than {n_people} face photos (img*.jpg): point "
+                                "SSZ_SHARED_DATA at the shared data (faces_deepface)")
     frames, _ = _decode(video, width=width, max_frames=400)
     clip_frames = face_walkers(empty_scene(frames), faces_dir, n_people=n_people)
     tmp = Path(tempfile.mkdtemp(prefix="ssz-live-latency-"))

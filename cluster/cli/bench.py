@@ -21,9 +21,11 @@ app = typer.Typer(help="Benchmarks that print JSON (compare runs on the same mac
 def emit_bench(name: str, result: dict[str, Any], t0: float) -> None:
     """One JSON document: what ran where (host, CPUs, Python), how long, and the result."""
 
+    from cluster.cli.common import write_stdout
+
     doc = {"bench": name, "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
            "wall_s": round(time.monotonic() - t0, 2), "result": result}
-    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+    write_stdout(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 @app.command("serve")
@@ -78,7 +80,7 @@ def bench_pipeline_cmd(only: Annotated[list[str] | None, typer.Option(
     live-mode alert latency at 70% load (model time and the rest per stage apart)."""
     from actors.bench import PIPELINE_PARTS, bench_pipeline
     from cluster import raycluster, store
-    from cluster.cli.common import fail
+    from cluster.cli.common import fail, reserve_stdout
     from cluster.config import shared_data_dir
 
     parts = list(only or PIPELINE_PARTS)
@@ -89,6 +91,7 @@ def bench_pipeline_cmd(only: Annotated[list[str] | None, typer.Option(
         fail(ValueError(f"--load {load}: give the offered load as a fraction of the capacity, e.g. 0.7"))
     if latency_s <= 0:
         fail(ValueError(f"--latency-s {latency_s}: give the seconds of live streaming, e.g. 120"))
+    reserve_stdout()  # the one JSON document alone on stdout, whatever Ray and the servers print
     t0 = time.monotonic()
     settings = None
     if {"ray", "latency"} & set(parts):

@@ -8,6 +8,7 @@ turns them into :func:`fail` (the message on stderr, exit code 2, never a traceb
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Annotated, Any, NoReturn
 
@@ -55,14 +56,42 @@ def require_verified_audits() -> None:
         fail(e)
 
 
+# The real stdout, set aside by reserve_stdout() for the one JSON document (None: stdout is not reserved).
+_json_fd: int | None = None
+
+
+def reserve_stdout() -> None:
+    """Keep stdout for the command's JSON document alone: from now on, for the rest of the process, file
+    descriptor 1 points at stderr, so whatever else writes to stdout — Ray's driver and its atexit hooks, C++
+    libraries, child processes (Ray daemons, servers) that inherit it, stray prints — lands on stderr, and
+    :func:`write_stdout` writes the document to the real stdout. Idempotent."""
+    global _json_fd
+    if _json_fd is not None:
+        return
+    sys.stdout.flush()
+    _json_fd = os.dup(1)
+    os.dup2(2, 1)
+
+
+def write_stdout(text: str) -> None:
+    """Write ``text`` to the real stdout (the one :func:`reserve_stdout` set aside, else ``sys.stdout``)."""
+    if _json_fd is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    data = text.encode()
+    while data:
+        data = data[os.write(_json_fd, data):]
+
+
 def emit(model: BaseModel, as_json: bool) -> None:
     """A result model: plain JSON on stdout with ``--json``, else pretty-printed JSON."""
     if as_json:
-        sys.stdout.write(model.model_dump_json(indent=2) + "\n")
+        write_stdout(model.model_dump_json(indent=2) + "\n")
     else:
         console.print_json(model.model_dump_json())
 
 
 def print_json(obj: Any) -> None:
     """A JSON document on stdout (Thai text kept readable; dates and paths as strings)."""
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+    write_stdout(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from cluster.cli.common import USER_ERRORS, CityOpt, JsonOpt, console, emit, fail, require_verified_audits
+from cluster.cli.common import (
+    USER_ERRORS,
+    CityOpt,
+    JsonOpt,
+    console,
+    emit,
+    fail,
+    require_verified_audits,
+    reserve_stdout,
+    write_stdout,
+)
 
 if TYPE_CHECKING:
     from actors.shard import ShardStats
@@ -72,6 +80,10 @@ def run_cmd(city: CityOpt = "hatyai",
     status, and at the end the run's numbers (memory and CPU per camera, control plane, shard start)."""
     from cluster import pipeline, raycluster, store
 
+    if as_json:
+        # Ray prints its workers' and raylet's stdout lines to ours, and goes on until the process exits (at 665
+        # cameras they broke the JSON): from here on they land on stderr, the JSON document alone on stdout
+        reserve_stdout()
     try:
         n_cams, n_plates = parse_cameras(cameras, plate_cameras)
         run_cfg = pipeline.RunConfig(city=city, cameras=n_cams, plate_cameras=n_plates, source=source,
@@ -82,15 +94,10 @@ def run_cmd(city: CityOpt = "hatyai",
         if raycluster.known_address() is None:
             raycluster.up()  # a persistent head, so `ssz status` can look from another terminal
         raycluster.connect()
-        # --json: stdout holds the JSON alone (Ray prints its workers' and raylet's stdout lines to ours)
-        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-            summary = pipeline.run(run_cfg, report=None if as_json else (lambda st: console.print(status_table(st))))
+        summary = pipeline.run(run_cfg, report=None if as_json else (lambda st: console.print(status_table(st))))
     except (*USER_ERRORS, raycluster.RayError) as e:
         fail(e)
-    emit(summary, as_json)
-    if as_json:  # Ray's log thread goes on printing until the process exits: after the JSON, to stderr
-        sys.stdout.flush()
-        sys.stdout = sys.stderr
+    emit(summary, as_json)  # to the stdout reserve_stdout() set aside (Ray's log thread goes on until exit)
 
 
 def status_cmd(as_json: JsonOpt = False) -> None:
@@ -99,10 +106,12 @@ def status_cmd(as_json: JsonOpt = False) -> None:
 
     if raycluster.known_address() is None:
         fail("no cluster recorded: start the pipeline with `ssz run` (or set SSZ_RAY_ADDRESS)")
+    if as_json:
+        reserve_stdout()
     raycluster.connect()
     stats = pipeline.status()
     if as_json:
-        sys.stdout.write(json.dumps([s.model_dump() for s in stats], indent=2, default=str) + "\n")
+        write_stdout(json.dumps([s.model_dump() for s in stats], indent=2, default=str) + "\n")
     elif not stats:
         console.print("no camera shards are running")
     else:

@@ -25,9 +25,9 @@ deduplicates by alert id, so the re-sends are harmless. Without a sink the pendi
 State that must survive a restart (``max_restarts`` re-runs the constructor) lives outside the actor: the
 camera specs are constructor arguments, and a detached :class:`ShardStateStore` actor keeps each shard's
 *resume state* (per-camera position of the last frame whose results were delivered, the live tracks, the
-confirmer's pending counts and cooldowns, and the recent alert ids). A restarted shard resumes files and
-simulated cameras from their position, continues the same tracks, and keeps suppressing alerts it already
-raised.
+confirmer's pending counts and cooldowns, the recent alert ids, and the cameras' open outages). A restarted
+shard resumes files and simulated cameras from their position, continues the same tracks and outages, and
+keeps suppressing alerts it already raised.
 
 :class:`ShardCore` holds all the logic and runs in a plain process too (benchmarks compare the two);
 :class:`CameraShard` is the Ray actor around it. Detectors plug in through
@@ -385,7 +385,10 @@ class ShardCore:
         for cam in self.cams.values():
             reader = CameraReader(cam.spec, self._on_frame_cb(cam), clock=cam.clock)
             if cam.outage is not None:
-                reader.health.resume_outage(cam.outage)
+                # only files and simulated cameras replay from the delivered position; a live stream's next frame
+                # is new whatever its stream time says
+                replays = cam.spec.scheme in ("file", "sim")
+                reader.health.resume_outage(cam.outage if replays else {**cam.outage, "last_stream_t": None})
             cam.reader = reader.start()
         for target, name in ((self._health_main, "health"), (self._state_main, "state")):
             th = threading.Thread(target=target, name=f"shard-{self.config.shard_id}-{name}", daemon=True)

@@ -119,6 +119,31 @@ def test_health_state_machine_with_a_clock() -> None:
     assert [e.kind for e in h.poll()] == ["camera-offline"] and h.poll() == []
 
 
+def test_a_resumed_outage_stays_one_outage_until_a_frame_after_it() -> None:
+    now = [1000.0]
+    first = CameraHealth("c", grace_s=5, clock=lambda: now[0])
+    first.on_frame(now[0], stream_t=40.0)
+    now[0] += 6
+    assert [e.kind for e in first.poll()] == ["camera-offline"]
+    outage = first.outage()
+    assert outage == {"offline_since": 1000.0, "last_frame": 1000.0, "last_stream_t": 40.0}
+    # the watchdog of the restarted process: offline at once, nothing raised again
+    again = CameraHealth("c", grace_s=5, clock=lambda: now[0])
+    again.resume_outage(outage)
+    now[0] += 30
+    assert again.poll() == [] and again.state == HealthState.offline
+    again.on_frame(now[0], stream_t=39.5)  # a replay of what came before the outage
+    assert again.poll() == [] and again.state == HealthState.offline
+    again.on_frame(now[0], stream_t=66.0)  # the camera is back
+    [back] = again.poll()
+    assert back.kind == "camera-recovered" and back.offline_for_s == pytest.approx(36)
+    assert again.outage() is None
+    live = CameraHealth("c", grace_s=5, clock=lambda: now[0])  # a live stream: no stream time to go by
+    live.resume_outage({**outage, "last_stream_t": None})
+    live.on_frame(now[0], stream_t=1.0)
+    assert [e.kind for e in live.poll()] == ["camera-recovered"]
+
+
 @pytest.mark.services
 def test_simulated_outage_goes_offline_and_recovers_while_other_camera_flows() -> None:
     got: dict[str, int] = {"out": 0, "ok": 0}

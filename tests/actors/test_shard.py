@@ -47,11 +47,14 @@ def wait_for(fn: Any, timeout: float, every: float = 0.2) -> Any:
     raise AssertionError(f"condition not met in {timeout}s")
 
 
-def expected_sampled(vtest: Path, n: int, gate: MotionGateConfig, sampler: SamplerConfig) -> int:
-    """The same gate and sampler run over the same frames outside the shard."""
-    g, s = MotionGate(gate), RateSampler(sampler)
+def expected_sampled(vtest: Path, n: int, gate: MotionGateConfig, sampler: SamplerConfig,
+                     phase: float = 0.0) -> tuple[int, float]:
+    """The same gate and sampler (at the camera's phase in its shard) run over the same frames outside the shard:
+    how many frames are sampled and the stream time of the last one."""
+    g, s = MotionGate(gate), RateSampler(sampler, phase)
     with PyAVSource(CameraSpec(id="x", url=str(vtest), width=320, max_frames=n)) as src:
-        return sum(1 for f in src.frames() if g.check(f.image, f.pts).passed and s.take(f.pts))
+        taken = [f.pts for f in src.frames() if g.check(f.image, f.pts).passed and s.take(f.pts)]
+    return len(taken), taken[-1]
 
 
 @pytest.mark.services
@@ -73,12 +76,13 @@ def test_core_in_process_frames_flow_and_stats_add_up(vtest: Path) -> None:
     finally:
         core.stop()
     st = {c.camera_id: c for c in core.stats().cameras}
-    want = expected_sampled(vtest, 300, cfg.gate, cfg.sampler)
-    for cid in ("c0", "c1"):
+    for k, cid in enumerate(("c0", "c1")):
         c = st[cid]
+        want, last = expected_sampled(vtest, 300, cfg.gate, cfg.sampler, phase=k / 3)  # the shard's phases k/n
         assert c.decoded == 300 and c.dropped == 0 and c.queued == 0
         assert c.sampled == want == c.processed == c.detections
-        assert c.alerts == 1 and c.position_pts == pytest.approx(29.8)  # last sampled frame (5 fps)
+        assert c.alerts == 1 and c.position_pts == pytest.approx(last)  # last sampled frame (5 fps)
+    assert [st[c].position_pts for c in ("c0", "c1")] == [pytest.approx(29.8), pytest.approx(29.9)]
     assert st["sim1"].decoded == 200 and 0 < st["sim1"].gate_pass_ratio < 1
     assert set(seen_shapes) >= {(192, 256, 3), (120, 160, 3)}  # vtest downsized to 256 wide; sim kept
     events = core.drain_events()
@@ -106,8 +110,8 @@ def test_shard_actor_on_ray_with_a_file_camera(ray_cluster: str, vtest: Path) ->
         wait_for(lambda: ray.get(shard.finished.remote(), timeout=30), 90)
         st = ray.get(shard.stats.remote())
         assert st.node_id == nodes[0].ray_node_id
-        want = expected_sampled(vtest, 150, cfg.gate, cfg.sampler)
-        for c in st.cameras:
+        for k, c in enumerate(st.cameras):
+            want, _ = expected_sampled(vtest, 150, cfg.gate, cfg.sampler, phase=k / 2)
             assert c.decoded == 150 and c.processed == c.sampled == want and c.dropped == 0
             assert c.health == "online" and c.alerts == 1
         assert st.batches >= 1 and st.detect_ms_p50 is not None

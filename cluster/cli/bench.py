@@ -201,8 +201,9 @@ def bench_chaos(duration: Annotated[float, typer.Option(help="Seconds of streami
     slowest delivery and camera-offline alerts raised and recovered. Exit 1 when an alert was lost or duplicated."""
     from cluster import raycluster, store
     from cluster.chaos import ChaosConfig, run_chaos
-    from cluster.cli.common import USER_ERRORS, fail
+    from cluster.cli.common import USER_ERRORS, fail, reserve_stdout
 
+    reserve_stdout()  # the one JSON document alone on stdout, whatever Ray and the servers print
     t0 = time.monotonic()
     try:
         cfg = ChaosConfig(city=city, duration_s=duration, cameras=cameras, plate_cameras=plate_cameras,

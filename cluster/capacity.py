@@ -34,21 +34,24 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# What --validate and --from-run read, in the words of their errors.
+RUN_JSON = "a JSON object written by `ssz run --detect truth --json`"
+
 
 class MeasuredRun(BaseModel):
     """What the processes of one ``ssz run --detect truth --json`` used (a calibration run, or a validated one)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    cameras: int = Field(description="cameras streaming")
-    fps: float = Field(description="frames decoded per camera per second")
-    processed_ratio: float = Field(description="frames processed / frames decoded")
-    wall_s: float = Field(description="seconds measured")
-    load_avg_1m: float = Field(description="the machine's 1-minute load average at its end")
-    shard_cores: float = Field(description="shard processes, cores")
-    reader_cores: float = Field(description="of which the cameras' reader threads")
-    sink_cores: float = Field(description="the alert sink's process, cores")
-    control_plane_cores: float = Field(description="Ray's system processes, cores")
+    cameras: int = Field(ge=1, description="cameras streaming")
+    fps: float = Field(gt=0, description="frames decoded per camera per second")
+    processed_ratio: float = Field(ge=0, le=1, description="frames processed / frames decoded")
+    wall_s: float = Field(gt=0, description="seconds measured")
+    load_avg_1m: float = Field(ge=0, description="the machine's 1-minute load average at its end")
+    shard_cores: float = Field(ge=0, description="shard processes, cores")
+    reader_cores: float = Field(ge=0, description="of which the cameras' reader threads")
+    sink_cores: float = Field(ge=0, description="the alert sink's process, cores")
+    control_plane_cores: float = Field(ge=0, description="Ray's system processes, cores")
     kept_up: bool = Field(default=True, description="no starved camera, the slowest decoding >= 90 % of the mean")
 
 
@@ -58,11 +61,18 @@ def measured_run(summary: dict[str, Any]) -> MeasuredRun:
     Raises
     ------
     ValueError
-        When the JSON has no metrics (the run did not reach its measuring phase), lacks a field, or has no sink
-        sample (recorded before the sink was sampled).
+        When the JSON is not an object, has no metrics (the run did not reach its measuring phase), lacks a
+        field, has a field of the wrong type or a negative count, or has no sink sample (recorded before the sink
+        was sampled).
     """
+    from pydantic import ValidationError
+
+    from cluster.config import explain_validation
+
+    if not isinstance(summary, dict):
+        raise ValueError(f"expected {RUN_JSON}, not a JSON {type(summary).__name__}")
     m = summary.get("metrics")
-    if not m or not m.get("cameras") or not m.get("frames_decoded_per_s"):
+    if not isinstance(m, dict) or not m.get("cameras") or not m.get("frames_decoded_per_s"):
         raise ValueError("the run's JSON has no metrics: run `ssz run --detect truth --json` long enough for every "
                          "camera to start")
     if m.get("sink_cpu_pct") is None:
@@ -81,6 +91,47 @@ def measured_run(summary: dict[str, Any]) -> MeasuredRun:
                 "frames_decoded_per_s"] / cams)
     except KeyError as e:
         raise ValueError(f"the run's JSON lacks {e}: pass the output of `ssz run --detect truth --json`") from e
+    except ValidationError as e:
+        raise ValueError(f"the run's JSON has a wrong value ({explain_validation(e)}): expected {RUN_JSON}") from e
+    except (TypeError, ValueError) as e:  # a string where a number belongs ("cameras": "many")
+        raise ValueError(f"the run's JSON has a field of the wrong type ({e}): expected {RUN_JSON}") from e
+
+
+def _read_json(path: Path, expected: str) -> Any:
+    """The JSON document in ``path``; a ValueError naming the file and ``expected`` when it is missing, a
+    directory, unreadable or not JSON."""
+    import json
+
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory: expected {expected}")
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise ValueError(f"{path}: file not found: expected {expected}") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not readable JSON ({e}): expected {expected}") from e
+
+
+def load_run(path: Path) -> dict[str, Any]:
+    """A recorded run's JSON (``ssz run --detect truth --json``), checked: what ``--validate`` and ``--from-run``
+    read.
+
+    Returns
+    -------
+    dict
+        The run's JSON object (a ``RunSummary``), whose metrics :func:`measured_run` reads.
+
+    Raises
+    ------
+    ValueError
+        Naming the file: missing, a directory, not JSON, not an object, or not a run :func:`measured_run` reads.
+    """
+    data = _read_json(path, RUN_JSON)
+    try:
+        measured_run(data)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
+    return data
 
 
 class StageCosts(BaseModel):
@@ -313,21 +364,72 @@ def costs_path() -> Path:
 
 
 def load_costs(path: Path | None = None) -> StageCosts:
-    """The measured stage costs.
+    """The measured stage costs: ``path`` (``--costs``), else what ``ssz bench stages`` wrote (:func:`costs_path`).
 
     Raises
     ------
     FileNotFoundError
-        When nothing was measured yet (the message says which command measures them).
+        When nothing was measured yet and no ``path`` was given (the message says which command measures them).
+    ValueError
+        Naming the file: missing, a directory, not JSON, a run's JSON instead of costs (the message points to
+        ``--validate``), or costs this version cannot read (written by an older one: re-measure).
     """
+    from pydantic import ValidationError
+
+    from cluster.config import explain_validation
+
     p = path or costs_path()
-    if not p.is_file():
-        raise FileNotFoundError(f"no measured stage costs at {p}: run `ssz bench stages` first")
-    return StageCosts.model_validate_json(p.read_text())
+    again = "re-measure them with `ssz bench stages`"
+    if path is None and not p.exists():
+        raise FileNotFoundError(f"no measured stage costs at {p}: run `ssz bench stages` first, or pass the costs "
+                                "it wrote elsewhere with --costs FILE")
+    data = _read_json(p, "the stage costs JSON `ssz bench stages` writes")
+    if isinstance(data, dict) and ("metrics" in data or "frames_decoded" in data):
+        raise ValueError(f"{p} is not stage costs: this looks like an `ssz run --json` output: pass it to "
+                         "--validate (and the costs with --costs, or none for the measured ones)")
+    if not isinstance(data, dict):
+        raise ValueError(f"stage costs file {p} holds a JSON {type(data).__name__}, not the object `ssz bench "
+                         f"stages` writes: {again}")
+    try:
+        return StageCosts.model_validate(data)
+    except ValidationError as e:
+        raise ValueError(f"stage costs file {p} does not match this version's stage costs "
+                         f"({explain_validation(e).replace(' (check its spelling against cluster/config.py)', '')}): "
+                         f"written by an older version? {again}") from e
+
+
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+def check_plot_path(out: Path) -> None:
+    """Refuse a plot path :func:`plot` cannot write, before any work: check it first.
+
+    Raises
+    ------
+    ValueError
+        When the suffix is not one of :data:`PLOT_FORMATS`, or the folder does not exist (it is not created)
+        or is not writable.
+    """
+    import os
+
+    if out.suffix.lower() not in PLOT_FORMATS:
+        raise ValueError(f"--plot {out}: the plot is written as {', '.join(x[1:] for x in PLOT_FORMATS)}: end the "
+                         "file name with one of them")
+    folder = out.parent
+    if not folder.is_dir():
+        raise ValueError(f"--plot {out}: folder {folder} does not exist: create it first or choose another path")
+    if not os.access(folder, os.W_OK) or out.is_dir():
+        raise ValueError(f"--plot {out}: cannot write there: choose another path")
 
 
 def plot(plans: list[CapacityPlan], out: Path) -> Path:
-    """A stacked bar chart of the cores per stage of each plan (PNG)."""
+    """A stacked bar chart of the cores per stage of each plan (format from the suffix: :data:`PLOT_FORMATS`).
+
+    Raises
+    ------
+    OSError
+        When the file cannot be written (:func:`check_plot_path` checks what it can beforehand).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -345,9 +447,10 @@ def plot(plans: list[CapacityPlan], out: Path) -> Path:
     ax.set_title("Cores per stage")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    try:
+        fig.savefig(out, dpi=110)
+    finally:
+        plt.close(fig)
     return out
 
 

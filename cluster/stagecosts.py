@@ -80,6 +80,8 @@ def measure_stages(*, models: bool = False, batch: int = 8, video: Path = VTEST,
     ------
     FileNotFoundError
         When the clip is missing (install Debian's opencv-doc).
+    ValueError
+        When the calibration runs cannot be fitted (:func:`calibrate`), before anything is measured.
     serve.devices.DeviceError
         ``cuda`` without a usable GPU (a ValueError: the CLI reports it).
     """
@@ -89,6 +91,7 @@ def measure_stages(*, models: bool = False, batch: int = 8, video: Path = VTEST,
     from serve.devices import check_device
 
     check_device(device)
+    fit = calibrate(runs) if runs else {}  # bad runs fail before the measurements, not after them
     from actors.sources import CameraSpec, PyAVSource
     from actors.sources.synthetic import SimulatedSource
 
@@ -118,8 +121,7 @@ def measure_stages(*, models: bool = False, batch: int = 8, video: Path = VTEST,
         "prepare_ms_per_frame": prep, "batch": batch}
     if models:
         costs.update(_model_costs(batch, device))
-    if runs:
-        costs.update(calibrate(runs))
+    costs.update(fit)
     return StageCosts.model_validate(costs)
 
 
@@ -182,12 +184,12 @@ def calibrate(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     ones = np.ones_like(n)
     (k0, k1), _ = nnls(np.column_stack([ones, n]), ms["sink_cores"])
     (c0, c1), _ = nnls(np.column_stack([ones, n]), ms["control_plane_cores"])
-    biggest = max(summaries, key=lambda s: s["metrics"]["cameras"])
+    biggest = max(summaries, key=lambda s: int(s["metrics"]["cameras"]))
     return {"reader_ms_per_frame": round(float(ms["reader_cores"].sum() / f.sum()), 4),
             "shard_ms_per_processed_frame": round(float(c), 4), "shard_ms_per_camera_s": round(float(a), 4),
             "sink_cores": round(float(k0) / 1000, 4), "sink_ms_per_camera_s": round(float(k1), 4),
             "control_plane_cores": round(float(c0) / 1000, 4), "control_plane_ms_per_camera_s": round(float(c1), 4),
-            "mem_mb_per_camera": biggest["metrics"]["memory_mb_per_camera"],
+            "mem_mb_per_camera": biggest["metrics"].get("memory_mb_per_camera"),
             "calibration": [r.model_dump() for r in runs]}
 
 

@@ -220,7 +220,8 @@ def bench_chaos(duration: Annotated[float, typer.Option(help="Seconds of streami
 
 
 @app.command("stages")
-def bench_stages(models: Annotated[bool, typer.Option(help="Also measure the face and plate models.")] = True,
+def bench_stages(ctx: typer.Context,
+                 models: Annotated[bool, typer.Option(help="Also measure the face and plate models.")] = True,
                  calibrate: Annotated[str, typer.Option(help="Calibration runs CAMERASxFPS,... (ssz run --detect "
                                                              "truth, hatyai): shard, sink and control-plane terms; "
                                                              "'' = none.")] = "32x10,96x1,128x0.5",
@@ -235,9 +236,11 @@ def bench_stages(models: Annotated[bool, typer.Option(help="Also measure the fac
     JSON for `ssz plan capacity` and printed."""
     from pathlib import Path
 
+    from click.core import ParameterSource
+
     from cluster import raycluster, store
-    from cluster.capacity import costs_path
-    from cluster.cli.common import USER_ERRORS, fail, require_verified_audits
+    from cluster.capacity import costs_path, load_run
+    from cluster.cli.common import USER_ERRORS, fail, require_verified_audits, warn
     from cluster.stagecosts import calibration_runs, measure_stages, parse_points, write_costs
     from serve.devices import check_device
 
@@ -245,7 +248,9 @@ def bench_stages(models: Annotated[bool, typer.Option(help="Also measure the fac
     try:
         check_device(device)  # before the calibration runs start anything
         if from_run:
-            runs = [json.loads(Path(f).read_text()) for f in from_run]
+            if ctx.get_parameter_source("calibrate") is not ParameterSource.DEFAULT:
+                warn("--calibrate is ignored: --from-run gives the calibration runs")
+            runs = [load_run(Path(f)) for f in from_run]  # each file checked before anything is measured
         elif points := parse_points(calibrate):
             store.up()
             require_verified_audits()
@@ -254,7 +259,7 @@ def bench_stages(models: Annotated[bool, typer.Option(help="Also measure the fac
         else:
             runs = []
         costs = measure_stages(models=models, runs=runs, device=device)
-    except (*USER_ERRORS, json.JSONDecodeError, raycluster.RayError) as e:
+    except (*USER_ERRORS, raycluster.RayError) as e:
         fail(e)
     path = write_costs(costs, Path(out) if out else costs_path())
     emit_bench("stages", {"written": str(path), **costs.model_dump()}, t0)

@@ -83,14 +83,15 @@ def patrol_cmd(city: CityOpt = "chiangmai",
 @app.command("capacity")
 def capacity_cmd(city: Annotated[str, typer.Option(help="hatyai | betong | ... | national (100 stations at Hat "
                                                         "Yai's density) | all")] = "all",
-                 stations: Annotated[int, typer.Option(help="Stations of the national case.")] = 100,
+                 stations: Annotated[int, typer.Option(min=1, help="Stations of the national case.")] = 100,
                  cores: Annotated[int, typer.Option(help="CPU cores per node.")] = 32,
                  gpus: Annotated[int, typer.Option(help="GPUs per node (needs GPU stage costs).")] = 0,
                  gate_pass: Annotated[float, typer.Option(help="Share of frames the motion gate passes.")] = 0.35,
                  faces_per_frame: Annotated[float, typer.Option(help="Faces per sampled CCTV frame.")] = 0.5,
                  costs: Annotated[Path | None, typer.Option(help="Stage costs JSON (default: what `ssz bench "
                                                                  "stages` wrote).")] = None,
-                 plot_out: Annotated[Path | None, typer.Option("--plot", help="PNG of cores per stage.")] = None,
+                 plot_out: Annotated[Path | None, typer.Option(
+                     "--plot", help="Chart of cores per stage (.png, .svg or .pdf; the folder must exist).")] = None,
                  validate_run: Annotated[Path | None, typer.Option(
                      "--validate", help="JSON of a measured `ssz run --detect truth --json` on this machine (not a "
                                         "calibration run): print the model's prediction of its CPU, the error and "
@@ -99,22 +100,33 @@ def capacity_cmd(city: Annotated[str, typer.Option(help="hatyai | betong | ... |
     """Nodes, cores and GPUs a city needs, with the Ray placement and each stage's cost, from measured costs."""
     from rich.table import Table
 
-    from cluster.capacity import NodeType, city_workload, load_costs, national_workload, plan, plot
+    from cluster.capacity import (
+        NodeType,
+        check_plot_path,
+        city_workload,
+        load_costs,
+        load_run,
+        national_workload,
+        plan,
+        plot,
+        validate,
+    )
     from cluster.cli.common import console
 
     if validate_run is not None:
-        import json
-
-        from cluster.capacity import load_costs, validate
-
         try:
-            c = load_costs(costs)
-            v = validate(c, json.loads(validate_run.read_text()))
-        except (*USER_ERRORS, json.JSONDecodeError) as e:
+            run = load_run(validate_run)
+            v = validate(load_costs(costs), run)
+        except USER_ERRORS as e:
             fail(e)
+        if not v.independent:
+            warn(f"{validate_run} has the cameras and frame rate of a calibration run of these costs: the error says "
+                 "how well the fit matches its own data, not how well the model predicts (independent: false)")
         print_json(v.model_dump())
         return
     try:
+        if plot_out is not None:
+            check_plot_path(plot_out)
         c = load_costs(costs)
         over = {"gate_pass": gate_pass, "faces_per_frame": faces_per_frame}
         names = ["hatyai", "betong", "national"] if city == "all" else [city]
@@ -124,7 +136,10 @@ def capacity_cmd(city: Annotated[str, typer.Option(help="hatyai | betong | ... |
     except USER_ERRORS as e:
         fail(e)
     if plot_out is not None:
-        plot(plans, plot_out)
+        try:
+            plot(plans, plot_out)
+        except OSError as e:
+            fail(f"--plot {plot_out}: cannot write it ({e.strerror or e}): choose another path")
     if as_json:
         print_json([p.model_dump() for p in plans])
         return

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from cluster.cli.bench import emit_bench
-from cluster.cli.common import fail
+from cluster.cli.common import fail, warn
 
 app = typer.Typer(help="Recognition quality on labelled data (face ROC, plate accuracy per degradation).",
                   no_args_is_help=True)
@@ -44,14 +44,28 @@ def quality_plates(n: Annotated[int, typer.Option(help="Plates per degradation l
 
     t0 = time.monotonic()
     names = tuple(e.strip() for e in engines.split(",") if e.strip())
+    if not names:
+        fail(f"--engines {engines!r} names no engine: give a comma-separated list such as model,tesseract")
     if (images is None) != (labels is None):
         fail("give both --images DIR and --labels CSV (columns file,plate), or neither")
     try:
         if images is not None and labels is not None:
-            emit_bench("quality-plates-images", evaluate_images(images, labels, names), t0)
+            res = evaluate_images(images, labels, names)
+            _warn_photo_errors(res, images)
+            emit_bench("quality-plates-images", res, t0)
             return
         res = evaluate_plates(n=n, seed=seed, scenes=scenes, engines=names)
     except (LabelsError, ValueError) as e:
         fail(e)
     res["markdown"] = markdown_table(res)
     emit_bench("quality-plates", res, t0)
+
+
+def _warn_photo_errors(res: dict[str, Any], images: Path) -> None:
+    """Say on stderr which photos could not be read (also in the JSON's ``errors``), once per photo and error."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for name, r in res["engines"].items():
+        for e in r.get("errors", []):
+            seen.setdefault((e["file"], e["error"]), []).append(name)
+    for (f, error), names in seen.items():
+        warn(f"{images / f}: {error} (engine {', '.join(names)}; counted as a miss)")

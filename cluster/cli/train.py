@@ -16,25 +16,29 @@ app = typer.Typer(help="Train the project's models (seeded, resumable, with a pr
 @app.command("plates")
 def train_plates(
         seed: Annotated[int, typer.Option(help="Seed of the data and the training.")] = 0,
-        samples: Annotated[int | None, typer.Option(help="Rendered training samples [default: 64000].")] = None,
-        steps: Annotated[int | None, typer.Option(help="Optimiser steps [default: 8000].")] = None,
-        batch: Annotated[int | None, typer.Option(help="Batch size [default: 64].")] = None,
-        lr: Annotated[float | None, typer.Option(help="Peak learning rate of the one-cycle schedule [default: "
-                                                 "0.003].")] = None,
+        samples: Annotated[int | None, typer.Option(min=1, help="Rendered training samples \\[default: 64000].")]
+        = None,
+        steps: Annotated[int | None, typer.Option(min=1, help="Optimiser steps \\[default: 8000].")] = None,
+        batch: Annotated[int | None, typer.Option(min=1, help="Batch size \\[default: 64].")] = None,
+        lr: Annotated[float | None, typer.Option(help="Peak learning rate of the one-cycle schedule, > 0"
+                                                 " \\[default: 0.003].")] = None,
         warmup: Annotated[float | None, typer.Option(min=0.0, max=0.9, help="Fraction of the steps spent warming "
-                                                     "up to the peak learning rate [default: 0.15].")] = None,
+                                                     "up to the peak learning rate \\[default: 0.15].")] = None,
         easy_fraction: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Fraction of the first steps "
                                                             "that draw only clean to moderate samples (the "
-                                                            "curriculum; 0 for a fine-tuning stage) [default: "
+                                                            "curriculum; 0 for a fine-tuning stage) \\[default: "
                                                             "0.15].")] = None,
-        workers: Annotated[int | None, typer.Option(help="Processes rendering the data [default: 2].")] = None,
-        threads: Annotated[int | None, typer.Option(help="torch threads while training [default: 2].")] = None,
-        init: Annotated[Path | None, typer.Option(help="Weights to start from (a fine-tuning stage) [default: "
-                                                  "random initialisation].")] = None,
-        out: Annotated[Path | None, typer.Option(help="Weights file (default: the shipped one).")] = None,
-        cache: Annotated[Path | None, typer.Option(help="Data and checkpoints (default $SSZ_HOME/train/plates).")]
+        workers: Annotated[int | None, typer.Option(min=1, help="Processes rendering the data \\[default: 2].")]
         = None,
-        card_n: Annotated[int, typer.Option(help="Held-out plates per level for the model card.")] = 200,
+        threads: Annotated[int | None, typer.Option(min=1, help="torch threads while training \\[default: 2].")]
+        = None,
+        init: Annotated[Path | None, typer.Option(help="Weights to start from (a fine-tuning stage) \\[default: "
+                                                  "random initialisation].")] = None,
+        out: Annotated[Path | None, typer.Option(help="Weights file \\[default: the shipped "
+                                                 "serve/plate/data/plate_recogniser.pt].")] = None,
+        cache: Annotated[Path | None, typer.Option(help="Data and checkpoints \\[default: "
+                                                   "$SSZ_HOME/train/plates].")] = None,
+        card_n: Annotated[int, typer.Option(min=1, help="Held-out plates per level for the model card.")] = 200,
 ) -> None:
     """Render the data, train (resuming from the last checkpoint), write the weights, SHA-256 and model card."""
     import json
@@ -42,6 +46,8 @@ def train_plates(
     from serve.plate.model import ModelWeightsError
     from serve.plate.train import TrainConfig, train, write_model_card
 
+    if lr is not None and not lr > 0:  # typer has no open lower bound
+        fail(f"--lr {lr}: the peak learning rate must be above 0 (e.g. 0.003)")
     given = {"samples": samples, "steps": steps, "batch": batch, "lr": lr, "warmup": warmup,
              "easy_fraction": easy_fraction, "workers": workers, "threads": threads,
              "init": None if init is None else str(init)}

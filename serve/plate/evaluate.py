@@ -20,6 +20,7 @@ team can check the reader on its own cameras.
 from __future__ import annotations
 
 import csv
+import io
 import time
 from collections import Counter
 from pathlib import Path
@@ -143,13 +144,23 @@ def read_labels(labels: Path) -> list[tuple[str, Plate]]:
     """(file name, plate) rows of a labels CSV.
 
     Columns: ``file`` and either ``plate`` (e.g. ``กข 1234 กรุงเทพมหานคร`` or two lines) or ``registration`` with an
-    optional ``province``. UTF-8 (with or without BOM). Raises LabelsError naming the row that does not parse.
+    optional ``province``. UTF-8 (with or without BOM), UTF-16 or the Thai Windows encodings (cp874 / TIS-620),
+    detected as for field files (:func:`twin.fieldinput.decode_bytes`). Raises LabelsError naming the row that
+    does not parse.
     """
+    from twin.fieldinput import InputError, decode_bytes
+
+    if labels.is_dir():
+        raise LabelsError(f"labels {labels} is a folder: give the CSV file with columns file,plate "
+                          "(or file,registration,province)")
     if not labels.is_file():
         raise LabelsError(f"labels file {labels} does not exist: give a CSV with columns file,plate "
                           "(or file,registration,province)")
-    with open(labels, encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        text, _encoding = decode_bytes(labels.read_bytes(), str(labels))
+    except InputError as e:
+        raise LabelsError(str(e)) from e
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
     if not rows:
         raise LabelsError(f"{labels} has no rows: expected a header file,plate and one row per photo")
     cols = set(rows[0])
@@ -169,6 +180,11 @@ def read_labels(labels: Path) -> list[tuple[str, Plate]]:
     return out
 
 
+def _outside(images: Path, name: str) -> bool:
+    """Whether the labelled ``name`` points outside the folder ``images`` (``../x``, an absolute path)."""
+    return not (images / name).resolve().is_relative_to(images.resolve())
+
+
 def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAULT_ENGINES,
                     services: dict[str, PlateService] | None = None) -> dict[str, Any]:
     """Score each engine on a folder of real photos labelled in ``labels`` (see :func:`read_labels`).
@@ -176,9 +192,15 @@ def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAU
     A photo that cannot be read, or that makes the service raise, counts as a miss and is listed under
     ``errors`` (the evaluation never stops on one bad photo).
     """
+    if images.is_file():
+        raise LabelsError(f"--images {images} is a file, expected a folder of photos (named in the labels CSV)")
     if not images.is_dir():
         raise LabelsError(f"image folder {images} does not exist")
     rows = read_labels(labels)
+    outside = [f for f, _ in rows if _outside(images, f)]
+    if outside:
+        raise LabelsError(f"{len(outside)} labelled file(s) are outside {images}: {', '.join(outside[:5])}; name "
+                          "each photo relative to the image folder (no '..', no absolute path)")
     missing = [f for f, _ in rows if not (images / f).is_file()]
     if missing:
         raise LabelsError(f"{len(missing)} labelled file(s) are not in {images}: {', '.join(missing[:5])}")

@@ -267,8 +267,13 @@ def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tu
     """
     p = Path(path) if path else WEIGHTS_FILE
     if not p.is_file():
-        raise ModelWeightsError(f"plate recogniser weights {p} are missing: rebuild them with {REBUILD}, or load "
-                                f"them from the models bucket (s3://models/{MODELS_KEY})")
+        if p.resolve() == WEIGHTS_FILE.resolve():
+            raise ModelWeightsError(f"plate recogniser weights {p} are missing: rebuild them with {REBUILD}, or load "
+                                    f"them from the models bucket (s3://models/{MODELS_KEY})")
+        if p.is_dir():
+            raise ModelWeightsError(f"plate recogniser weights {p} is a folder: give the weights file itself (a .pt "
+                                    f"file written by {REBUILD}, e.g. {WEIGHTS_FILE.name})")
+        raise ModelWeightsError(f"plate recogniser weights file {p} does not exist: check the path")
     want = expected_sha256
     if want is None and p.resolve() == WEIGHTS_FILE.resolve():
         if not WEIGHTS_SHA_FILE.is_file():
@@ -278,8 +283,12 @@ def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tu
     if want is not None and got != want:
         raise ModelWeightsError(f"plate recogniser weights {p} are corrupt (SHA-256 {got[:16]}..., expected "
                                 f"{want[:16]}...): rebuild them with {REBUILD} or restore the file")
+    try:  # tensors, dicts and JSON values only: a checkpoint cannot run pickled code
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # not a torch file, or one holding other objects (torch's text is no help to a user)
+        raise ModelWeightsError(f"{p} is not a plate recogniser checkpoint (torch cannot read it as tensors and "
+                                f"settings: {type(e).__name__}): rebuild it with {REBUILD}") from e
     try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=False)
         net = PlateNet(**ckpt["config"])
         net.load_state_dict(ckpt["state_dict"])
     except Exception as e:  # not a checkpoint of this network

@@ -206,10 +206,12 @@ def parse_plate(registration: str, province: str | None = None, lenient: bool = 
     prov: str | None = None
     region: str | None = None
     if province is not None and province.strip():
-        prov, region, d = snap_line2(province)
+        prov, region, _ = snap_line2(province)
         if prov is None and region is None and not lenient:
+            latin = "" if any("\u0e01" <= c <= "\u0e5b" for c in province) else " (it has no Thai letters)"
             raise PlateParseError(f"the second line {province!r} does not resemble any of the 77 Thai provinces "
-                                  f"or the region lines {', '.join(REGIONS)} (distance {d})")
+                                  f"or the region lines {', '.join(REGIONS)}{latin}: write the province in Thai as "
+                                  "on the plate, e.g. กรุงเทพมหานคร for Bangkok")
     try:
         return Plate(category=cat, letters=letters, number=number, province=prov, region=region, vehicle=vehicle)
     except ValueError as e:

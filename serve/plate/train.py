@@ -370,6 +370,8 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
         net.load_state_dict(start.state_dict())
     else:
         net = PlateNet()
+    check_writable(out, "the weights file (--out)", folder=False)  # found now, not after an hour of training
+    check_writable(cache, "the data and checkpoint folder (--cache)", folder=True)
     t0, c0 = time.monotonic(), _cpu_seconds()
     base = cfg.seed * 1_000_003
     train_data = render_dataset(base, cfg.samples, cache, cfg.workers, "train", progress)
@@ -457,6 +459,25 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
             "final_loss": round(float(np.mean(losses[-200:])) if losses else math.nan, 4)}
 
 
+def check_writable(path: Path, what: str, folder: bool) -> None:
+    """Raise OSError (naming ``path`` and what to do) unless ``path`` can be written: a file (``folder`` False) that
+    is not a folder, or a folder (``folder`` True), inside the nearest existing folder above it that is writable."""
+    if path.exists():
+        if path.is_dir() != folder:
+            raise OSError(f"{what} {path} is a {'file' if folder else 'folder'}: give a "
+                          f"{'folder' if folder else 'file name such as plate_recogniser.pt'}")
+        if not os.access(path, os.W_OK):
+            raise OSError(f"{what} {path} is not writable: give a path you can write to")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OSError(f"{what} {path} cannot be created: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OSError(f"{what} {path} cannot be written: the folder {parent} is not writable; give a path you can "
+                      "write to")
+
+
 def _cpu_seconds() -> float:
     """CPU seconds (user + system) of this process and its finished children (the render workers)."""
     t = os.times()
@@ -526,8 +547,7 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         "defocus (Gaussian) and motion blur; sensor noise; JPEG quality 12-95; night (dark, low contrast, warm) and "
         "IR (greyscale); exposure and contrast; glare spots; shadow bands; mud specks; plate frames and screw holes; "
         "partial occlusion of an edge; imprecise localisation (corners jittered, 0-20 % context, sometimes the "
-        "axis-aligned box); per-step shifts, gamma and noise. Curriculum: clean to moderate samples only for the "
-        f"first {cfg.get('easy_fraction', 0):.0%} of the steps.", "",
+        "axis-aligned box); per-step shifts, gamma and noise. " + _curriculum_line(cfg.get("easy_fraction")), "",
         "## Validation (training fonts and backgrounds, unseen seeds)", "",
         f"n = {val.get('n')} plates + {val.get('negatives')} negatives: whole plate {val.get('whole_exact')}, "
         f"registration {val.get('registration_exact')}, second line {val.get('line2_exact')}; per type "
@@ -559,6 +579,14 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
     path = out or weights.with_name("MODEL_CARD.md")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _curriculum_line(easy_fraction: float | None) -> str:
+    """The model card's sentence on the curriculum (``easy_fraction`` of the steps on clean to moderate samples)."""
+    if not easy_fraction:
+        return ("No curriculum in this stage (a fine-tuning stage): every step draws from all the levels, clean "
+                "to severe.")
+    return f"Curriculum: clean to moderate samples only for the first {easy_fraction:.0%} of the steps."
 
 
 def _init_lines(init: dict[str, Any] | None) -> list[str]:

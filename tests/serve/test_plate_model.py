@@ -29,9 +29,15 @@ def test_shipped_weights_are_small_and_match_their_recorded_digest():
     assert (WEIGHTS_FILE.parent / "MODEL_CARD.md").is_file()
 
 
-def test_missing_or_corrupt_weights_name_the_file_and_the_rebuild_command(tmp_path):
-    with pytest.raises(ModelWeightsError, match=r"missing.*ssz train plates"):
+def test_missing_or_corrupt_weights_name_the_file_and_the_rebuild_command(tmp_path, monkeypatch):
+    with monkeypatch.context() as m:  # the shipped file missing: rebuild it or load it from the bucket
+        m.setattr("serve.plate.model.WEIGHTS_FILE", tmp_path / "plate_recogniser.pt")
+        with pytest.raises(ModelWeightsError, match=r"plate_recogniser.pt are missing.*ssz train plates.*models"):
+            load_net()
+    with pytest.raises(ModelWeightsError, match=r"absent.pt does not exist: check the path$"):  # a mistyped path
         load_net(tmp_path / "absent.pt")
+    with pytest.raises(ModelWeightsError, match=rf"{tmp_path} is a folder: give the weights file"):
+        load_net(tmp_path)
     bad = tmp_path / "plate_recogniser.pt"
     shutil.copy(WEIGHTS_FILE, bad)
     with open(bad, "r+b") as f:  # flip one byte in the middle

@@ -70,6 +70,10 @@ def test_parse_plate_two_lines_and_model():
     with pytest.raises(PlateParseError, match="77 Thai provinces or the region lines"):
         parse_plate("ฒต 808", "ฮฮฮฮฮฮฮฮ")
     assert parse_plate("ฒต 808", "ฮฮฮฮฮฮฮฮ", lenient=True).province is None
+    with pytest.raises(PlateParseError) as e:  # an English name: say to write it in Thai, no meaningless distance
+        parse_plate("กข 1234", "Bangkok")
+    assert str(e.value).endswith("(it has no Thai letters): write the province in Thai as on the plate, e.g. "
+                                 "กรุงเทพมหานคร for Bangkok") and "distance" not in str(e.value)
     with pytest.raises(ValueError, match="not one of the 77"):
         Plate(letters="กข", number="1", province="ภูเกิต")
 

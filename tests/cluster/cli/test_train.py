@@ -24,3 +24,74 @@ def test_train_plates_help_lists_the_options():
     for opt in ("--seed", "--samples", "--steps", "--batch", "--lr", "--warmup", "--easy-fraction", "--init", "--out",
                 "--cache"):
         assert opt in res.output, opt
+
+
+def test_train_plates_help_shows_the_defaults_of_the_training_config():
+    from dataclasses import fields
+
+    from serve.plate.train import TrainConfig
+
+    res = CliRunner().invoke(app, ["train", "plates", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    text = " ".join(res.output.replace("│", " ").split())  # the help box's wrapped lines as one text
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    for opt in ("samples", "steps", "batch", "lr", "warmup", "easy_fraction", "workers", "threads"):
+        assert f"[default: {defaults[opt]}]" in text, (opt, text)
+    assert "[default: random initialisation]" in text and "[default: $SSZ_HOME/train/plates]" in text
+
+
+def _train(tmp_path, *args):
+    return CliRunner().invoke(app, ["train", "plates", "--samples", "8", "--steps", "1", "--cache",
+                                    str(tmp_path / "cache"), *args])
+
+
+def test_train_plates_refuses_out_of_range_options_before_any_work(tmp_path):
+    for opt, bad in (("--samples", "0"), ("--steps", "0"), ("--batch", "0"), ("--workers", "0"),
+                     ("--threads", "0"), ("--card-n", "0"), ("--lr", "0"), ("--lr", "-0.1")):
+        res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), opt, bad)
+        assert res.exit_code == 2, (opt, bad, res.output)
+        want = "must be above 0" if opt == "--lr" else "Invalid value"
+        assert opt in res.output and want in res.output and "Traceback" not in res.output, (opt, res.output)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()
+
+
+def test_train_plates_refuses_an_unwritable_out_before_rendering(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    res = _train(tmp_path, "--out", str(tmp_path / "a-file" / "w.pt"))
+    assert res.exit_code == 2, res.output
+    assert "error:" in res.output and "--out" in res.output and "a-file is a file, not a folder" in res.output
+    (tmp_path / "weights-dir").mkdir()
+    res = _train(tmp_path, "--out", str(tmp_path / "weights-dir"))
+    assert res.exit_code == 2 and "weights-dir is a folder" in res.output, res.output
+    assert not (tmp_path / "cache").exists()  # nothing rendered
+
+
+def test_train_plates_init_path_mistakes_name_the_path_not_the_rebuild(tmp_path):
+    res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--init", str(tmp_path / "nope.pt"))
+    assert res.exit_code == 2, res.output
+    assert "nope.pt does not exist" in res.output and "models bucket" not in res.output
+    res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--init", str(tmp_path))
+    assert res.exit_code == 2 and "is a folder" in res.output and "missing" not in res.output, res.output
+    assert not (tmp_path / "cache").exists()
+
+
+def test_train_plates_init_refuses_a_checkpoint_holding_pickled_objects(tmp_path):
+    import pathlib
+
+    import torch
+
+    sneaky = tmp_path / "sneaky.pt"  # loading it with weights_only=False would build any pickled object
+    torch.save({"config": {}, "state_dict": {}, "meta": {"x": pathlib.PurePosixPath("x")}}, sneaky)
+    res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--init", str(sneaky))
+    assert res.exit_code == 2, res.output
+    assert "sneaky.pt is not a plate recogniser checkpoint" in res.output and "UnpicklingError" in res.output
+    assert not (tmp_path / "cache").exists()
+
+
+def test_model_card_says_when_a_stage_has_no_curriculum():
+    from serve.plate.train import _curriculum_line
+
+    assert _curriculum_line(0.15) == "Curriculum: clean to moderate samples only for the first 15% of the steps."
+    for none in (0, 0.0, None):
+        line = _curriculum_line(none)
+        assert line.startswith("No curriculum in this stage (a fine-tuning stage)") and "0%" not in line

@@ -44,9 +44,10 @@ FIELD_CASES = [
                  id="motorcycle-betong"),
     pytest.param("red", Plate(letters="ผ", number="9324", province="กรุงเทพมหานคร"), id="red-ผ9324"),
     pytest.param("picture", Plate(category="9", letters="กข", number="9999", province="ภูเก็ต"), id="picture",
-                 marks=gap("9กย9999 (ข as ย) on the first two renders")),
+                 marks=gap("9กย9999 (ข as ย) on the first render")),
     pytest.param("private", Plate(letters="ฎฝ", number="6557", region="เบตง"), id="private-betong",
-                 marks=gap("ฏฝ6557 and ภฝ6557 (ฎ as ฏ / ภ) on two of three renders; เบตง right on all three")),
+                 marks=gap("ฏฝ6557 (ฎ as ฏ) on two renders, ภฏฝ6557 on the third; เบตง right on all "
+                                 "three")),
 ]
 
 

@@ -266,8 +266,9 @@ def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tu
     differs, or it is not a recogniser checkpoint. Returns (network in eval mode, metadata).
     """
     p = Path(path) if path else WEIGHTS_FILE
+    shipped = p.resolve() == WEIGHTS_FILE.resolve()
     if not p.is_file():
-        if p.resolve() == WEIGHTS_FILE.resolve():
+        if shipped:
             raise ModelWeightsError(f"plate recogniser weights {p} are missing: rebuild them with {REBUILD}, or load "
                                     f"them from the models bucket (s3://models/{MODELS_KEY})")
         if p.is_dir():
@@ -275,7 +276,7 @@ def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tu
                                     f"file written by {REBUILD}, e.g. {WEIGHTS_FILE.name})")
         raise ModelWeightsError(f"plate recogniser weights file {p} does not exist: check the path")
     want = expected_sha256
-    if want is None and p.resolve() == WEIGHTS_FILE.resolve():
+    if want is None and shipped:
         if not WEIGHTS_SHA_FILE.is_file():
             raise ModelWeightsError(f"{WEIGHTS_SHA_FILE} (the SHA-256 of {p.name}) is missing: rebuild with {REBUILD}")
         want = WEIGHTS_SHA_FILE.read_text().split()[0].strip()

@@ -69,7 +69,7 @@ from serve.plate.render import (
     spoil,
 )
 
-DATA_VERSION = 4
+DATA_VERSION = 5
 """Bump when the sample generator changes, so caches made by an older one are not re-used."""
 NEGATIVE_P = 0.12
 EASY_LEVELS = 2

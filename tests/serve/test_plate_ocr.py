@@ -40,6 +40,24 @@ def test_renderer_is_deterministic_and_covers_every_type_and_level():
         render_plate(1, "foggy")
 
 
+
+
+def test_no_face_loses_a_descender_or_an_ascender():
+    """A clipped ฎ or ฏ looks like ภ and a clipped ญ like ณ: the drawn glyph must keep its whole ink."""
+    from PIL import ImageFont
+
+    from serve.plate.render import _glyph_mask
+
+    for split in ("train", "heldout"):
+        for face in font_faces(split):
+            for path, chars in ((face.thai, "ฎฏญฐฤฟฝป"), (face.digits, "0123456789")):
+                for ch in chars:
+                    m = _glyph_mask(str(path), ch, 3)
+                    assert m[0].max() == 0 and m[-1].max() == 0, f"{face.name} {ch!r} is cut off"
+                    f = ImageFont.truetype(str(path), 96)
+                    _, t, _, b = f.getbbox(ch, anchor="ls", stroke_width=3)
+                    rows = np.flatnonzero(m.max(axis=1))
+                    assert rows[-1] - rows[0] + 1 >= (b - t) - 2, f"{face.name} {ch!r} lost ink rows"
 def test_contour_localiser_finds_car_and_motorcycle_plates_in_scenes():
     loc = ContourLocaliser()
     for seed, ptype in ((900, "private"), (901, "green"), (902, "motorcycle")):

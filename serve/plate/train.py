@@ -512,7 +512,8 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         f"- weights: `{weights.name}`, {weights.stat().st_size / 1e6:.2f} MB ({params:,} parameters), SHA-256 "
         f"`{sha256_of(weights)}` (also in `{weights.with_suffix('.sha256').name}`, checked at every load)",
         f"- trained {meta.get('trained_at', '?')} by `ssz train plates` (seed {cfg.get('seed')}, {cfg.get('samples')} "
-        f"rendered samples, {cfg.get('steps')} one-cycle steps of {cfg.get('batch')}, peak learning rate "
+        f"rendered samples of data version {meta.get('data_version')}, {cfg.get('steps')} one-cycle steps of "
+        f"{cfg.get('batch')}, peak learning rate "
         f"{cfg.get('lr')}, weight average {cfg.get('ema')}); wall time on this shared machine: data "
         f"{secs.get('data')} s, training {secs.get('train')} s; process CPU time {cpu.get('total')} s (data "
         f"{cpu.get('data')} s), i.e. about {(cpu.get('total') or 0) / 120:.0f} min of wall time on 2 dedicated cores",
@@ -534,7 +535,9 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         f"- held-out font families, never used in training nor in choosing the threshold "
         f"({len(families('heldout'))}): {', '.join(families('heldout'))};",
         "- weight (stroke), width (0.7-1.25 horizontal scale) and spacing vary per plate; glyphs are drawn one by "
-        "one (Thai from the Thai file, digits from the font's Latin file), line positions jitter; 70 % of the "
+        "one (Thai from the Thai file, digits from the font's Latin file) on one baseline with their whole ink "
+        "(from data version 5: before it, 94 of the 127 faces lost the tails of ฎ ฏ ญ ฐ ฤ, so a glyph that looks "
+        "like ภ or ณ carried the label ฎ, ฏ or ญ), line positions jitter; 70 % of the "
         "training plates get the reflective film's faint pattern (waves, an emblem ring), embossed (shaded) glyphs "
         "and faded ink;",
         "- backgrounds: opencv-doc sample images and videos and scikit-image images; `vtest.avi` (the simulated "

@@ -194,6 +194,10 @@ def down(timeout_s: float = 30.0) -> ClusterStatus:
     return ClusterStatus(address=None, running=False)
 
 
+START_ATTEMPTS = 3
+"""Tries to start a private Ray before giving up (each waits up to Ray's fixed 30 s for the raylet)."""
+
+
 def _slow_start(e: BaseException) -> bool:
     """Whether ``ray.init`` failed only because its raylet registered too slowly (a loaded machine)."""
     return "timed out during startup" in str(e)
@@ -227,12 +231,21 @@ def connect(address: str | None = None, num_cpus: int | None = None, **kw: Any) 
     # address="local" forces a new instance even when `ray start` left a cluster file behind. Ray gives its
     # raylet a fixed 30 s to register; on a machine whose cores are saturated that can pass, so the private
     # start is tried again (after a shutdown that removes the half-started processes).
-    for attempt in tenacity.Retrying(stop=tenacity.stop_after_attempt(3), reraise=True,
-                                     retry=tenacity.retry_if_exception(_slow_start),
-                                     before_sleep=lambda _: ray.shutdown()):
-        with attempt:
-            ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", num_cpus=num_cpus,
-                     logging_level="WARNING", log_to_driver=False, **kw)
+    try:
+        for attempt in tenacity.Retrying(stop=tenacity.stop_after_attempt(START_ATTEMPTS), reraise=True,
+                                         retry=tenacity.retry_if_exception(_slow_start),
+                                         before_sleep=lambda _: ray.shutdown()):
+            with attempt:
+                ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1",
+                         num_cpus=num_cpus, logging_level="WARNING", log_to_driver=False, **kw)
+    except Exception as e:
+        ray.shutdown()
+        if _slow_start(e):
+            raise RayError(f"a private local Ray did not start: its raylet missed Ray's 30 s start-up deadline "
+                           f"{START_ATTEMPTS} times (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+                           "cores). Let other jobs finish or stop them, then run again; or start a cluster once "
+                           "with `ssz cluster up` and commands will join it.") from e
+        raise RayError(f"a private local Ray did not start: {e}") from e
     if token_path().exists():
         os.chmod(token_path(), 0o600)  # a private Ray with token auth writes it world-readable
     return "started a private local Ray on 127.0.0.1"

@@ -44,7 +44,10 @@ def api_down() -> None:
 
     if raycluster.known_address() is None:
         fail("no cluster recorded: nothing to take down")
-    raycluster.connect()
+    try:
+        raycluster.connect()
+    except raycluster.RayError as e:
+        fail(e)
     serving.down()
     console.print("api: removed")
 

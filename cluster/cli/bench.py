@@ -52,7 +52,10 @@ def bench_serve(faces_per_size: Annotated[int, typer.Option(help="Faces per batc
         out: dict[str, Any] = {"faces": bench_faces(faces_per_size=faces_per_size, device=device),
                                "plates": bench_plates(n_frames=plates)}
         if via_serve:
-            raycluster.connect()
+            try:
+                raycluster.connect()
+            except raycluster.RayError as e:
+                fail(e)
             out["faces_serve"] = bench_faces_serve(faces_per_size=faces_per_size)
     emit_bench("serve", out, t0)
 
@@ -95,7 +98,10 @@ def bench_pipeline_cmd(only: Annotated[list[str] | None, typer.Option(
     t0 = time.monotonic()
     settings = None
     if {"ray", "latency"} & set(parts):
-        raycluster.connect()
+        try:
+            raycluster.connect()
+        except raycluster.RayError as e:
+            fail(e)
     if "latency" in parts:
         store.up()
         settings = store.settings()
@@ -212,7 +218,7 @@ def bench_chaos(duration: Annotated[float, typer.Option(help="Seconds of streami
         store.up()
         raycluster.connect()
         rep = run_chaos(cfg)
-    except (*USER_ERRORS, raycluster.RayError) as e:
+    except USER_ERRORS as e:
         fail(e)
     emit_bench("chaos", rep.model_dump(), t0)
     if rep.lost or rep.duplicated:
@@ -259,7 +265,7 @@ def bench_stages(ctx: typer.Context,
         else:
             runs = []
         costs = measure_stages(models=models, runs=runs, device=device)
-    except (*USER_ERRORS, raycluster.RayError) as e:
+    except USER_ERRORS as e:
         fail(e)
     path = write_costs(costs, Path(out) if out else costs_path())
     emit_bench("stages", {"written": str(path), **costs.model_dump()}, t0)

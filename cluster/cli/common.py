@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cluster.config import ConfigError, explain_validation
+from cluster.raycluster import RayError
 from serve.errors import error_text
 from twin.objectstore import StoreError
 
@@ -28,7 +29,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 CityOpt = Annotated[str, typer.Option("--city", help="Bundled city id or path to a city YAML.")]
 
 # Errors a command reports as "error: <message>" with exit code 2: bad input or a service that is not there.
-USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, StoreError, ValidationError, ValueError, FileNotFoundError)
+USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, StoreError, RayError, ValidationError, ValueError,
+                                             FileNotFoundError)
 
 
 def fail(msg: str | Exception, code: int = 2) -> NoReturn:

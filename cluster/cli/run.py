@@ -95,7 +95,7 @@ def run_cmd(city: CityOpt = "hatyai",
             raycluster.up()  # a persistent head, so `ssz status` can look from another terminal
         raycluster.connect()
         summary = pipeline.run(run_cfg, report=None if as_json else (lambda st: console.print(status_table(st))))
-    except (*USER_ERRORS, raycluster.RayError) as e:
+    except USER_ERRORS as e:
         fail(e)
     emit(summary, as_json)  # to the stdout reserve_stdout() set aside (Ray's log thread goes on until exit)
 
@@ -108,7 +108,10 @@ def status_cmd(as_json: JsonOpt = False) -> None:
         fail("no cluster recorded: start the pipeline with `ssz run` (or set SSZ_RAY_ADDRESS)")
     if as_json:
         reserve_stdout()
-    raycluster.connect()
+    try:
+        raycluster.connect()
+    except raycluster.RayError as e:
+        fail(e)
     stats = pipeline.status()
     if as_json:
         write_stdout(json.dumps([s.model_dump() for s in stats], indent=2, default=str) + "\n")

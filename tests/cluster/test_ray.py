@@ -138,3 +138,28 @@ def test_a_failed_head_start_never_stops_a_head_that_was_already_on_the_port() -
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_private_ray_that_cannot_start_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray's raylet missing its 30 s start-up deadline on a saturated machine: tried again, then a RayError that
+    says what to do (every command reports it as an error line, never a traceback)."""
+    from cluster.cli.common import USER_ERRORS
+
+    calls = []
+
+    def slow_init(**_: object) -> None:
+        calls.append(1)
+        raise Exception("The current node timed out during startup. This could happen because some of the raylet "
+                        "failed to startup or the GCS has become overloaded.")
+
+    monkeypatch.setattr(raycluster, "known_address", lambda: None)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", slow_init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)  # the session's own Ray stays up
+    with pytest.raises(raycluster.RayError, match=r"missed Ray's 30 s start-up deadline 3 times \(load average"):
+        raycluster.connect()
+    assert len(calls) == raycluster.START_ATTEMPTS == 3
+    monkeypatch.setattr(ray, "init", lambda **_: (_ for _ in ()).throw(OSError("port 6379 in use")))
+    with pytest.raises(raycluster.RayError, match="a private local Ray did not start: port 6379 in use"):
+        raycluster.connect()
+    assert raycluster.RayError in USER_ERRORS

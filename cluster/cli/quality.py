@@ -31,7 +31,7 @@ def quality_faces(
 
 
 @app.command("plates")
-def quality_plates(n: Annotated[int, typer.Option(help="Plates per degradation level.")] = 100,
+def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degradation level.")] = 100,
                    seed: Annotated[int, typer.Option()] = 10_000,
                    scenes: Annotated[bool, typer.Option(help="Also read plates composited into street scenes.")] = True,
                    engines: Annotated[str, typer.Option(help="Comma-separated OCR engines.")] = "model,tesseract",
@@ -41,6 +41,9 @@ def quality_plates(n: Annotated[int, typer.Option(help="Plates per degradation l
     """Per engine, plate type and level: whole plate, registration, province, character accuracy (held-out
     fonts and backgrounds); or, with --images/--labels, the same on your own labelled photos."""
     from serve.plate.evaluate import LabelsError, evaluate_images, evaluate_plates, markdown_table
+    from serve.plate.fonts import FontsMissingError
+    from serve.plate.model import ModelWeightsError
+    from serve.plate.ocr import OcrError
 
     t0 = time.monotonic()
     names = tuple(e.strip() for e in engines.split(",") if e.strip())
@@ -55,7 +58,7 @@ def quality_plates(n: Annotated[int, typer.Option(help="Plates per degradation l
             emit_bench("quality-plates-images", res, t0)
             return
         res = evaluate_plates(n=n, seed=seed, scenes=scenes, engines=names)
-    except (LabelsError, ValueError) as e:
+    except (LabelsError, ValueError, OcrError, ModelWeightsError, FontsMissingError) as e:  # an engine not installed
         fail(e)
     res["markdown"] = markdown_table(res)
     emit_bench("quality-plates", res, t0)

@@ -26,9 +26,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
 from serve.plate.distance import levenshtein
 from serve.plate.parse import Plate, PlateParseError, parse_plate
 from serve.plate.render import LEVELS, render_plate, render_scene
@@ -210,11 +207,8 @@ def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAU
         scored, per_photo, errors = [], [], []
         t0 = time.perf_counter()
         for f, truth in rows:
-            img = cv2.imdecode(np.fromfile(str(images / f), np.uint8), cv2.IMREAD_COLOR)
-            try:
-                if img is None:
-                    raise ValueError("not a decodable image")
-                reads = svc.read([img])[0]
+            try:  # the service's decoding: an empty, corrupt or oversized file is a PlateInputError
+                reads = svc.read_bytes([(images / f).read_bytes()])[0]
             except Exception as e:  # one bad photo is a miss, not the end of the evaluation
                 errors.append({"file": f, "error": f"{type(e).__name__}: {e}"})
                 reads = []

@@ -223,3 +223,26 @@ def _iou(a, b):
     iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def _png_header(w: int, h: int, rows: int = 1) -> bytes:
+    """A tiny, valid-looking PNG that claims w x h pixels (only ``rows`` rows of data): a decompression bomb."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * (3 * w + 1) * rows))
+            + chunk(b"IEND", b""))
+
+
+def test_decode_refuses_images_claiming_too_many_pixels_before_decoding():
+    from serve.plate.service import decode_image
+
+    for w, h in ((100_000, 100_000), (14_000, 12_000)):  # over OpenCV's own guard (its cv2.error); over 150 MP
+        with pytest.raises(PlateInputError, match=r"claims .*over the 150 MP limit"):
+            decode_image(_png_header(w, h))
+    with pytest.raises(PlateInputError, match="over the 1 MP limit"):
+        decode_image(_png_header(2000, 1000), max_pixels=1_000_000)

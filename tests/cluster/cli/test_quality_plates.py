@@ -20,8 +20,8 @@ def test_quality_plates_reads_thai_windows_encoded_labels_and_reports_unreadable
     labels.write_bytes("file,plate\nbroken.jpg,กข 1234 กรุงเทพมหานคร\n".encode("cp874"))  # Excel on Thai Windows
     res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "tesseract")
     assert res.exit_code == 0, res.output
-    assert f"warning: {tmp_path / 'broken.jpg'}: ValueError: not a decodable image (engine tesseract; counted as a " \
-           "miss)" in " ".join(res.stderr.split())
+    assert f"warning: {tmp_path / 'broken.jpg'}: PlateInputError: the bytes are not a decodable image (or it is " \
+           "truncated): send a JPEG or PNG (engine tesseract; counted as a miss)" in " ".join(res.stderr.split())
     doc = json.loads(res.stdout)
     photo = doc["result"]["engines"]["tesseract"]["photos"][0]
     assert photo["truth"] == "กข 1234\nกรุงเทพมหานคร" and photo["exact"] is False
@@ -41,3 +41,30 @@ def test_quality_plates_refuses_swapped_paths_no_engine_and_labels_outside_the_f
         res = _quality(*args)
         assert res.exit_code == 2, (args, res.output)
         assert f"error: {want}" in " ".join(res.output.split()) and "Traceback" not in res.output, (want, res.output)
+
+
+def test_quality_plates_counts_empty_and_bomb_photos_as_misses(tmp_path):
+    from tests.serve.test_plate_service import _png_header
+
+    (tmp_path / "empty.jpg").write_bytes(b"")  # a 0-byte file once ended the whole evaluation in a traceback
+    (tmp_path / "bomb.png").write_bytes(_png_header(100_000, 100_000))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,plate\nempty.jpg,กข 1234 กรุงเทพมหานคร\nbomb.png,กข 1234 กรุงเทพมหานคร\n",
+                      encoding="utf-8")
+    res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 0 and "Traceback" not in res.output, res.output
+    err = " ".join(res.stderr.split())
+    assert f"{tmp_path / 'empty.jpg'}: PlateInputError: empty image" in err, err
+    assert f"{tmp_path / 'bomb.png'}: PlateInputError: the image header claims too many pixels" in err, err
+    errors = json.loads(res.stdout)["result"]["engines"]["tesseract"]["errors"]
+    assert [e["file"] for e in errors] == ["empty.jpg", "bomb.png"]
+
+
+def test_quality_plates_refuses_no_plates_and_an_engine_that_is_not_installed(tmp_path, monkeypatch):
+    for n in ("0", "-3"):  # once a silent empty report with exit code 0
+        res = _quality("--n", n, "--no-scenes", "--engines", "tesseract")
+        assert res.exit_code == 2 and "--n" in res.output and "Invalid value" in res.output, res.output
+    monkeypatch.setenv("SSZ_HOME", str(tmp_path))  # no PP-OCR model cached there
+    res = _quality("--n", "1", "--no-scenes", "--engines", "paddle")
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert "error: PP-OCR Thai recognition model not found" in " ".join(res.output.split()), res.output

@@ -261,7 +261,8 @@ def sha256_of(path: Path) -> str:
 def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tuple[PlateNet, dict[str, Any]]:
     """Load the network from ``path`` (default: the shipped weights) after checking its SHA-256.
 
-    The expected digest is ``expected_sha256`` or, for the shipped file, the one in ``plate_recogniser.sha256``.
+    The expected digest is ``expected_sha256``, else the one in the ``<name>.sha256`` file beside the weights (what
+    :func:`save_weights` writes; required for the shipped file, checked when present for any other).
     Raises ModelWeightsError (naming the file and the rebuild command) when the file is missing, its digest
     differs, or it is not a recogniser checkpoint. Returns (network in eval mode, metadata).
     """
@@ -276,10 +277,11 @@ def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tu
                                     f"file written by {REBUILD}, e.g. {WEIGHTS_FILE.name})")
         raise ModelWeightsError(f"plate recogniser weights file {p} does not exist: check the path")
     want = expected_sha256
-    if want is None and shipped:
-        if not WEIGHTS_SHA_FILE.is_file():
-            raise ModelWeightsError(f"{WEIGHTS_SHA_FILE} (the SHA-256 of {p.name}) is missing: rebuild with {REBUILD}")
-        want = WEIGHTS_SHA_FILE.read_text().split()[0].strip()
+    sidecar = WEIGHTS_SHA_FILE if shipped else p.with_suffix(".sha256")  # written beside the weights by save_weights
+    if want is None and shipped and not sidecar.is_file():
+        raise ModelWeightsError(f"{WEIGHTS_SHA_FILE} (the SHA-256 of {p.name}) is missing: rebuild with {REBUILD}")
+    if want is None and sidecar.is_file():
+        want = (sidecar.read_text().split() or [""])[0].strip()
     got = sha256_of(p)
     if want is not None and got != want:
         raise ModelWeightsError(f"plate recogniser weights {p} are corrupt (SHA-256 {got[:16]}..., expected "

@@ -46,6 +46,7 @@ from serve.plate.model import (
     LINE2_CLASSES,
     VEHICLES,
     WEIGHTS_FILE,
+    ModelWeightsError,
     PlateNet,
     Recogniser,
     load_net,
@@ -386,13 +387,17 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     ckpt_path = cache / f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]}.pt"
     step = 0
     if ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        net.load_state_dict(ck["model"])
-        ema.load_state_dict(ck["ema"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        step = int(ck["step"])
-        torch.set_rng_state(ck["torch_rng"])
+        try:  # a checkpoint cut short (disk full, a copy) must not end the run in torch's zip-reader traceback
+            ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+            net.load_state_dict(ck["model"])
+            ema.load_state_dict(ck["ema"])
+            opt.load_state_dict(ck["opt"])
+            sched.load_state_dict(ck["sched"])
+            step = int(ck["step"])
+            torch.set_rng_state(ck["torch_rng"])
+        except Exception as e:
+            raise ModelWeightsError(f"the training checkpoint {ckpt_path} is unreadable ({type(e).__name__}): "
+                                    "delete it to start this run again from step 0 (the rendered data is kept)") from e
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     ce2 = nn.CrossEntropyLoss(label_smoothing=0.05)
     cev = nn.CrossEntropyLoss(ignore_index=-100)

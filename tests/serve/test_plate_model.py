@@ -125,3 +125,30 @@ def test_batchnorm_folding_keeps_the_outputs():
     with torch.inference_mode():
         for a, b in zip(net(x), fused(x), strict=True):
             assert float((a - b).abs().max()) < 1e-3
+
+
+def test_weights_written_by_training_are_checked_against_their_sha256_file(tmp_path):
+    # `ssz train plates --out` writes <name>.sha256 beside the weights and the model card says it is checked at
+    # every load: one flipped byte in such a copy must be refused, not read with a changed weight
+    w = tmp_path / "w.pt"
+    shutil.copy(WEIGHTS_FILE, w)
+    shutil.copy(WEIGHTS_SHA_FILE, tmp_path / "w.sha256")
+    load_net(w)  # intact: loads
+    with open(w, "r+b") as f:
+        f.seek(w.stat().st_size // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0xFF]))
+    with pytest.raises(ModelWeightsError, match=rf"{w} are corrupt.*ssz train plates"):
+        load_net(w)
+
+
+def test_an_unreadable_training_checkpoint_is_a_clear_error(tmp_path):
+    from serve.plate.train import TrainConfig, train
+
+    cfg = TrainConfig(samples=16, val_samples=8, steps=1, batch=8, workers=1, threads=1)
+    train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
+    (ckpt,) = (tmp_path / "cache").glob("ckpt-*.pt")
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])  # cut short (a disk that filled up, a partial copy)
+    with pytest.raises(ModelWeightsError, match=rf"checkpoint {ckpt} is unreadable.*delete it"):
+        train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)

@@ -32,9 +32,11 @@ def quality_faces(
 
 @app.command("plates")
 def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degradation level.")] = 100,
-                   seed: Annotated[int, typer.Option()] = 10_000,
+                   seed: Annotated[int, typer.Option(help="First seed of the held-out renders (plate i is seed + i; "
+                                                     "the model card uses 10000).")] = 10_000,
                    scenes: Annotated[bool, typer.Option(help="Also read plates composited into street scenes.")] = True,
-                   engines: Annotated[str, typer.Option(help="Comma-separated OCR engines.")] = "model,tesseract",
+                   engines: Annotated[str, typer.Option(
+                       help="Comma-separated OCR engines: model, tesseract, paddle.")] = "model,tesseract",
                    images: Annotated[Path | None, typer.Option(help="Folder of real labelled photos.")] = None,
                    labels: Annotated[Path | None, typer.Option(help="CSV: file,plate (with --images).")] = None,
                    ) -> None:

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -478,9 +479,12 @@ def check_writable(path: Path, what: str, folder: bool) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise OSError(f"{what} {path} cannot be created: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OSError(f"{what} {path} cannot be written: the folder {parent} is not writable; give a path you can "
-                      "write to")
+    try:  # a real file, not os.access: root passes os.access everywhere, yet /proc or a read-only mount refuse
+        with tempfile.TemporaryFile(dir=parent, prefix=".ssz-write-test-"):
+            pass
+    except OSError as e:
+        raise OSError(f"{what} {path} cannot be written: the folder {parent} refuses new files ({e.strerror}); "
+                      "give a path you can write to") from None
 
 
 def _cpu_seconds() -> float:

@@ -63,6 +63,9 @@ def test_train_plates_refuses_an_unwritable_out_before_rendering(tmp_path):
     (tmp_path / "weights-dir").mkdir()
     res = _train(tmp_path, "--out", str(tmp_path / "weights-dir"))
     assert res.exit_code == 2 and "weights-dir is a folder" in res.output, res.output
+    # /proc refuses new files even to root, whom os.access always lets through
+    res = _train(tmp_path, "--out", "/proc/w.pt")
+    assert res.exit_code == 2 and "/proc refuses new files" in res.output, res.output
     assert not (tmp_path / "cache").exists()  # nothing rendered
 
 

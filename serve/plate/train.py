@@ -587,6 +587,10 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
               "- plates narrower than about 60 px, heavy motion blur or night glare are often unreadable; the "
               "confidence threshold then drops the read rather than guess;",
               "- one plate per rectified crop; the localiser's candidates must contain the whole plate;",
+              "- a motorcycle plate (3 rows) is stretched onto the car plate's 64 x 160 input, about 18 px a row: "
+              "motorcycles read below car plates at the clean and mild levels (see the table);",
+              "- ฎ and ฏ differ by a short tail in loopless faces (Noto Sans Thai, Kanit, Prompt): the commonest "
+              "confusion at the moderate level;",
               "- the dash of dealer and digits-only plates is read but not kept in the registration key."]
     path = out or weights.with_name("MODEL_CARD.md")
     path.write_text("\n".join(lines) + "\n")

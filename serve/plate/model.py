@@ -58,7 +58,8 @@ WEIGHTS_FILE = DATA_DIR / "plate_recogniser.pt"
 WEIGHTS_SHA_FILE = DATA_DIR / "plate_recogniser.sha256"
 MODELS_KEY = "plate/plate_recogniser.pt"
 """Key of the weights in the object store's ``models`` bucket."""
-REBUILD = "`ssz train plates` (about an hour on 2 CPU cores)"
+REBUILD = ("`ssz train plates` (the default schedule takes 1.5-2 hours on 2 CPU cores; the shipped weights' "
+           "stages are listed in serve/plate/data/MODEL_CARD.md)")
 
 
 class ModelWeightsError(RuntimeError):

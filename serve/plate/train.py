@@ -1,6 +1,7 @@
 """Train the plate recogniser (:mod:`serve.plate.model`) on rendered plates: ``ssz train plates``.
 
-Reproducible and resumable, sized for 2 CPU cores and an hour:
+Reproducible and resumable, sized for 2 CPU cores (the default 8,000 steps: 1.5-2 hours; measured per stage in the
+model card):
 
 1. **Data**: ``samples`` training crops are rendered once into a compact uint8 cache (chunks of
    ``<cache>/train-v<version>-<seed>/``, loaded into one array), in parallel worker processes, so training steps are

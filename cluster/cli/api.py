@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cluster.cli.common import JsonOpt, console, emit, err, fail, require_verified_audits
+from cluster.cli.common import JsonOpt, connect_ray, console, emit, err, fail, require_verified_audits
 from twin.objectstore import StoreError
 
 app = typer.Typer(help="Face and plate recognition behind the token-protected HTTP API (Ray Serve).",
@@ -44,10 +44,7 @@ def api_down() -> None:
 
     if raycluster.known_address() is None:
         fail("no cluster recorded: nothing to take down")
-    try:
-        raycluster.connect()
-    except raycluster.RayError as e:
-        fail(e)
+    connect_ray()
     serving.down()
     console.print("api: removed")
 

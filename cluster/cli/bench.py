@@ -37,8 +37,7 @@ def bench_serve(faces_per_size: Annotated[int, typer.Option(help="Faces per batc
     """Faces/s and plates/s (per plate engine, batch 1 and 16) and latency, as ONE JSON document on stdout."""
     import contextlib
 
-    from cluster import raycluster
-    from cluster.cli.common import fail
+    from cluster.cli.common import connect_ray, fail
     from serve.devices import DeviceError, check_device
     from serve.face.bench import bench_faces, bench_faces_serve
     from serve.plate.bench import bench_plates
@@ -52,10 +51,7 @@ def bench_serve(faces_per_size: Annotated[int, typer.Option(help="Faces per batc
         out: dict[str, Any] = {"faces": bench_faces(faces_per_size=faces_per_size, device=device),
                                "plates": bench_plates(n_frames=plates)}
         if via_serve:
-            try:
-                raycluster.connect()
-            except raycluster.RayError as e:
-                fail(e)
+            connect_ray()
             out["faces_serve"] = bench_faces_serve(faces_per_size=faces_per_size)
     emit_bench("serve", out, t0)
 
@@ -82,8 +78,8 @@ def bench_pipeline_cmd(only: Annotated[list[str] | None, typer.Option(
     """Decode fps, motion-gate skip ratio, face events missed on vtest.avi, Ray overhead vs plain Python, and
     live-mode alert latency at 70% load (model time and the rest per stage apart)."""
     from actors.bench import PIPELINE_PARTS, bench_pipeline
-    from cluster import raycluster, store
-    from cluster.cli.common import fail, reserve_stdout
+    from cluster import store
+    from cluster.cli.common import connect_ray, fail, reserve_stdout
     from cluster.config import shared_data_dir
 
     parts = list(only or PIPELINE_PARTS)
@@ -98,10 +94,7 @@ def bench_pipeline_cmd(only: Annotated[list[str] | None, typer.Option(
     t0 = time.monotonic()
     settings = None
     if {"ray", "latency"} & set(parts):
-        try:
-            raycluster.connect()
-        except raycluster.RayError as e:
-            fail(e)
+        connect_ray()
     if "latency" in parts:
         store.up()
         settings = store.settings()
@@ -167,16 +160,13 @@ def bench_ingest_cmd(pings: Annotated[int, typer.Option(help="GPS positions to p
     on 2 cores) and p50/p99 time from an SOS request to its alert in the stream (target p99 <= 500 ms). Uses
     the API `ssz api up` deployed (deploys it when none runs); temporary users bench-device and bench-operator
     get tokens for the run (audited) and are revoked at the end."""
-    from cluster import ccoc, raycluster, serving, store
-    from cluster.cli.common import fail
+    from cluster import ccoc, serving, store
+    from cluster.cli.common import connect_ray, fail
     from serve.field_bench import bench_ingest
 
     t0 = time.monotonic()
     store.up()
-    try:
-        raycluster.connect()
-    except raycluster.RayError as e:
-        fail(e)
+    connect_ray()
     try:
         url = serving.ensure_up(city, port=port)
     except ValueError as e:

@@ -42,6 +42,17 @@ def fail(msg: str | Exception, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def connect_ray() -> str:
+    """:func:`cluster.raycluster.connect` for a command: a cluster that cannot be joined or started is
+    :func:`fail` (an error line, exit code 2), never a traceback. Returns what was joined."""
+    from cluster import raycluster
+
+    try:
+        return raycluster.connect()
+    except RayError as e:
+        fail(e)
+
+
 def warn(msg: str) -> None:
     """Say on stderr what the command noticed and handled (a fixed swap, rows left out), without stopping."""
     err.print(f"[yellow]warning:[/] {escape(msg)}", soft_wrap=True)

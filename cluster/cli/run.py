@@ -12,6 +12,7 @@ from cluster.cli.common import (
     USER_ERRORS,
     CityOpt,
     JsonOpt,
+    connect_ray,
     console,
     emit,
     fail,
@@ -108,10 +109,7 @@ def status_cmd(as_json: JsonOpt = False) -> None:
         fail("no cluster recorded: start the pipeline with `ssz run` (or set SSZ_RAY_ADDRESS)")
     if as_json:
         reserve_stdout()
-    try:
-        raycluster.connect()
-    except raycluster.RayError as e:
-        fail(e)
+    connect_ray()
     stats = pipeline.status()
     if as_json:
         write_stdout(json.dumps([s.model_dump() for s in stats], indent=2, default=str) + "\n")

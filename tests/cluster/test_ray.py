@@ -163,3 +163,10 @@ def test_a_private_ray_that_cannot_start_is_a_clear_error(monkeypatch: pytest.Mo
     with pytest.raises(raycluster.RayError, match="a private local Ray did not start: port 6379 in use"):
         raycluster.connect()
     assert raycluster.RayError in USER_ERRORS
+    import typer
+
+    from cluster.cli.common import connect_ray
+
+    with pytest.raises(typer.Exit) as ex:  # what a command does with it: an error line, exit code 2
+        connect_ray()
+    assert ex.value.exit_code == 2

@@ -53,6 +53,11 @@ class PlateServiceConfig(BaseModel):
                                          description="reads below it are not plates (default: the engine's)")
     keep_unparsed: bool = Field(default=False, description="also return candidates whose text is not a plate")
     max_pixels: int = Field(default=MAX_PIXELS, gt=0, description="larger images are refused (bomb guard)")
+    zoom_min_side: int = Field(default=2400, ge=0,
+                               description="a frame whose longer side (px) is at least this and in which no plate "
+                                           "was verified is searched again in 2 x 2 overlapping tiles, each at "
+                                           "about twice the resolution (a small plate in a big phone photo); "
+                                           "0 = never")
 
     @field_validator("engine")
     @classmethod
@@ -119,6 +124,13 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if img is None:
         raise PlateInputError("the bytes are not a decodable image (or it is truncated): send a JPEG or PNG")
     return check_image(img, max_pixels)
+
+
+def zoom_tiles(width: int, height: int, overlap: float = 0.2) -> list[tuple[int, int, int, int]]:
+    """The 2 x 2 tiles (x0, y0, x1, y1) of a ``width`` x ``height`` frame, each ``(1 + overlap) / 2`` of each side,
+    overlapping by ``overlap`` of the frame so a plate on a tile border lies whole in one tile."""
+    tw, th = round(width * (1 + overlap) / 2), round(height * (1 + overlap) / 2)
+    return [(x, y, x + tw, y + th) for y in (0, height - th) for x in (0, width - tw)]
 
 
 def _inside(a: PlateCandidate, b: PlateCandidate) -> bool:
@@ -234,16 +246,48 @@ class PlateService:
                     break
         return out
 
+    def _locate(self, img: np.ndarray, tile: tuple[int, int, int, int] | None = None
+                ) -> list[tuple[PlateCandidate, np.ndarray]]:
+        """Candidates of ``img`` (or of its ``tile`` x0, y0, x1, y1, mapped back to ``img``'s pixels), each with
+        its rectified crop cut from the full-resolution pixels."""
+        x0, y0, x1, y1 = tile or (0, 0, img.shape[1], img.shape[0])
+        cands = self.localiser.locate(img[y0:y1, x0:x1])[: self.config.max_candidates + 2]
+        out = []
+        for c in cands:
+            if tile is not None:
+                q = (c.quad + np.float32([x0, y0])).astype(np.float32)
+                bx0, by0, bx1, by1 = c.box
+                c = PlateCandidate(quad=q, box=(bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), score=c.score, kind=c.kind)
+            out.append((c, rectify(img, c.quad, READ_PAD, c.kind)))
+        return out
+
+    def _verified(self, reads: list[PlateRead]) -> bool:
+        return any(r.plate is not None and r.confidence >= self.min_confidence for r in reads)
+
     def read(self, images: list[np.ndarray]) -> list[list[PlateRead]]:
-        """Plate reads for each frame of the batch (a list per frame, possibly empty), in input order."""
+        """Plate reads for each frame of the batch (a list per frame, possibly empty), in input order.
+
+        A frame of at least ``zoom_min_side`` px in which no plate is verified is searched once more in 2 x 2
+        overlapping tiles (:func:`zoom_tiles`); their candidates are read in one more engine call, and the
+        frame's reads are those of the tiles when one of them is verified.
+        """
         checked = [check_image(img, self.config.max_pixels) for img in images]
-
-        def locate(img: np.ndarray) -> list[tuple[PlateCandidate, np.ndarray]]:
-            cands = self.localiser.locate(img)[: self.config.max_candidates + 2]
-            return [(c, rectify(img, c.quad, READ_PAD, c.kind)) for c in cands]
-
-        groups = list(self._pool.map(locate, checked)) if len(checked) > 1 else [locate(im) for im in checked]
-        return self._finish(groups)
+        groups = (list(self._pool.map(self._locate, checked)) if len(checked) > 1
+                  else [self._locate(im) for im in checked])
+        out = self._finish(groups)
+        zoom = self.config.zoom_min_side
+        again = [i for i, (img, reads) in enumerate(zip(checked, out, strict=True))
+                 if zoom and max(img.shape[:2]) >= zoom and not self._verified(reads)]
+        if again:
+            jobs = [(i, t) for i in again for t in zoom_tiles(checked[i].shape[1], checked[i].shape[0])]
+            found = list(self._pool.map(lambda job: self._locate(checked[job[0]], job[1]), jobs))
+            tiled: dict[int, list[tuple[PlateCandidate, np.ndarray]]] = {i: [] for i in again}
+            for (i, _), g in zip(jobs, found, strict=True):
+                tiled[i] += g
+            for i, reads in zip(again, self._finish([tiled[i] for i in again]), strict=True):
+                if self._verified(reads):
+                    out[i] = reads
+        return out
 
     def read_crops(self, crops: list[np.ndarray]) -> list[PlateRead | None]:
         """One read per plate crop (a detector's box with a little margin), None when it is not a plate.

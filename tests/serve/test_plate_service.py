@@ -87,6 +87,27 @@ def test_big_phone_photo_is_read_not_refused(plate_service):
     assert any(same(r.plate, truth) for r in reads), [r.text for r in reads]
 
 
+def test_a_small_plate_in_a_50_mp_photo_is_found_by_the_zoom_pass(plate_service, plate_engine):
+    import cv2
+
+    from serve.plate.backgrounds import random_patch
+    from serve.plate.service import PlateService, PlateServiceConfig, zoom_tiles
+
+    rng = np.random.default_rng(0)
+    sc = render_scene(7000, "clean", size=(640, 480), plate_type="private")  # plate 218 px wide
+    big = cv2.resize(random_patch(rng, 816, 612, "heldout"), (8160, 6120), interpolation=cv2.INTER_CUBIC)
+    x, y = int(rng.integers(0, 8160 - 640)), int(rng.integers(0, 6120 - 480))
+    big[y: y + 480, x: x + 640] = sc.image
+    reads = plate_service.read([big])[0]
+    assert [r.plate.key for r in reads if r.plate] == [sc.plate.key]
+    box = (sc.box[0] + x, sc.box[1] + y, sc.box[2] + x, sc.box[3] + y)
+    assert _iou(reads[0].box, box) > 0.5  # reported in the photo's own pixels, not the tile's
+    no_zoom = PlateService(PlateServiceConfig(zoom_min_side=0), engine=plate_engine)
+    assert no_zoom.read([big]) == [[]]  # the 1600 px search alone sees a 43 px plate: missed
+    tiles = zoom_tiles(8160, 6120)
+    assert len(tiles) == 4 and {t[0] for t in tiles} == {0, 8160 - 4896} and {t[3] for t in tiles} == {3672, 6120}
+
+
 def test_no_plate_from_grilles_signs_or_flat_frames(plate_service):
     rng = np.random.default_rng(0)
     grille = np.zeros((300, 500, 3), np.uint8)

@@ -468,23 +468,23 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
 
 def check_writable(path: Path, what: str, folder: bool) -> None:
     """Raise OSError (naming ``path`` and what to do) unless ``path`` can be written: a file (``folder`` False) that
-    is not a folder, or a folder (``folder`` True), inside the nearest existing folder above it that is writable."""
-    if path.exists():
-        if path.is_dir() != folder:
-            raise OSError(f"{what} {path} is a {'file' if folder else 'folder'}: give a "
-                          f"{'folder' if folder else 'file name such as plate_recogniser.pt'}")
-        if not os.access(path, os.W_OK):
-            raise OSError(f"{what} {path} is not writable: give a path you can write to")
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise OSError(f"{what} {path} cannot be created: {parent} is a file, not a folder")
-    try:  # a real file, not os.access: root passes os.access everywhere, yet /proc or a read-only mount refuse
-        with tempfile.TemporaryFile(dir=parent, prefix=".ssz-write-test-"):
+    is not a folder, or a folder (``folder`` True). The test is a real temporary file (``os.access`` is not: root
+    passes it everywhere, yet /proc or a read-only mount refuse) made where the writes will go: inside an existing
+    folder, else in the nearest existing folder above the path (a file is written beside itself and renamed over
+    it, so its folder, not the file, must take new files)."""
+    if path.exists() and path.is_dir() != folder:
+        raise OSError(f"{what} {path} is a {'file' if folder else 'folder'}: give a "
+                      f"{'folder' if folder else 'file name such as plate_recogniser.pt'}")
+    probe = path if folder and path.exists() else path.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OSError(f"{what} {path} cannot be created: {probe} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe, prefix=".ssz-write-test-"):
             pass
     except OSError as e:
-        raise OSError(f"{what} {path} cannot be written: the folder {parent} refuses new files ({e.strerror}); "
+        raise OSError(f"{what} {path} cannot be written: the folder {probe} refuses new files ({e.strerror}); "
                       "give a path you can write to") from None
 
 

@@ -66,6 +66,9 @@ def test_train_plates_refuses_an_unwritable_out_before_rendering(tmp_path):
     # /proc refuses new files even to root, whom os.access always lets through
     res = _train(tmp_path, "--out", "/proc/w.pt")
     assert res.exit_code == 2 and "/proc refuses new files" in res.output, res.output
+    # an existing cache folder is probed itself, not its parent: / takes files, /proc does not
+    res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--cache", "/proc")
+    assert res.exit_code == 2 and "--cache" in res.output and "/proc refuses new files" in res.output, res.output
     assert not (tmp_path / "cache").exists()  # nothing rendered
 
 

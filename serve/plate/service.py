@@ -133,6 +133,25 @@ def zoom_tiles(width: int, height: int, overlap: float = 0.2) -> list[tuple[int,
     return [(x, y, x + tw, y + th) for y in (0, height - th) for x in (0, width - tw)]
 
 
+def merge_tile_candidates(kept: list[tuple[PlateCandidate, np.ndarray]],
+                          new: list[tuple[PlateCandidate, np.ndarray]], same_iou: float = 0.9
+                          ) -> list[tuple[PlateCandidate, np.ndarray]]:
+    """``kept`` plus the candidates of ``new`` (each with its rectified crop; boxes in the photo's pixels) that are
+    not a region ``kept`` already holds: two overlapping tiles find the same region (box IoU >= ``same_iou``)
+    twice, and it is read once, from the larger box (a plate cut by one tile's edge is smaller)."""
+    out = list(kept)
+    for cand, crop in new:
+        same = [j for j, (k, _) in enumerate(out) if _iou(cand.box, k.box) >= same_iou]
+        if not same:
+            out.append((cand, crop))
+            continue
+        j = same[0]
+        k = out[j][0]
+        if (cand.box[2] - cand.box[0]) * (cand.box[3] - cand.box[1]) > (k.box[2] - k.box[0]) * (k.box[3] - k.box[1]):
+            out[j] = (cand, crop)
+    return out
+
+
 def _inside(a: PlateCandidate, b: PlateCandidate) -> bool:
     """Whether box ``a`` lies (mostly) inside box ``b`` or ``b`` inside ``a``."""
     ax0, ay0, ax1, ay1 = a.box
@@ -268,8 +287,9 @@ class PlateService:
         """Plate reads for each frame of the batch (a list per frame, possibly empty), in input order.
 
         A frame of at least ``zoom_min_side`` px in which no plate is verified is searched once more in 2 x 2
-        overlapping tiles (:func:`zoom_tiles`); their candidates are read in one more engine call, and the
-        frame's reads are those of the tiles when one of them is verified.
+        overlapping tiles (:func:`zoom_tiles`); their candidates, a region found by two tiles once
+        (:func:`merge_tile_candidates`), are read in one more engine call, and the frame's reads are those of the
+        tiles when one of them is verified.
         """
         checked = [check_image(img, self.config.max_pixels) for img in images]
         groups = (list(self._pool.map(self._locate, checked)) if len(checked) > 1
@@ -283,7 +303,7 @@ class PlateService:
             found = list(self._pool.map(lambda job: self._locate(checked[job[0]], job[1]), jobs))
             tiled: dict[int, list[tuple[PlateCandidate, np.ndarray]]] = {i: [] for i in again}
             for (i, _), g in zip(jobs, found, strict=True):
-                tiled[i] += g
+                tiled[i] = merge_tile_candidates(tiled[i], g)
             for i, reads in zip(again, self._finish([tiled[i] for i in again]), strict=True):
                 if self._verified(reads):
                     out[i] = reads

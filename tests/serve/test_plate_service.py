@@ -87,17 +87,25 @@ def test_big_phone_photo_is_read_not_refused(plate_service):
     assert any(same(r.plate, truth) for r in reads), [r.text for r in reads]
 
 
-def test_a_small_plate_in_a_50_mp_photo_is_found_by_the_zoom_pass(plate_service, plate_engine):
+def small_plate_in_a_50_mp_photo():
+    """An 8160 x 6120 photo (a held-out background) holding a 640 x 480 scene whose plate is 218 px wide; the scene,
+    and where it lies (x, y)."""
     import cv2
 
     from serve.plate.backgrounds import random_patch
-    from serve.plate.service import PlateService, PlateServiceConfig, zoom_tiles
 
     rng = np.random.default_rng(0)
     sc = render_scene(7000, "clean", size=(640, 480), plate_type="private")  # plate 218 px wide
     big = cv2.resize(random_patch(rng, 816, 612, "heldout"), (8160, 6120), interpolation=cv2.INTER_CUBIC)
     x, y = int(rng.integers(0, 8160 - 640)), int(rng.integers(0, 6120 - 480))
     big[y: y + 480, x: x + 640] = sc.image
+    return big, sc, x, y
+
+
+def test_a_small_plate_in_a_50_mp_photo_is_found_by_the_zoom_pass(plate_service, plate_engine):
+    from serve.plate.service import PlateService, PlateServiceConfig, zoom_tiles
+
+    big, sc, x, y = small_plate_in_a_50_mp_photo()
     reads = plate_service.read([big])[0]
     assert [r.plate.key for r in reads if r.plate] == [sc.plate.key]
     box = (sc.box[0] + x, sc.box[1] + y, sc.box[2] + x, sc.box[3] + y)
@@ -106,6 +114,28 @@ def test_a_small_plate_in_a_50_mp_photo_is_found_by_the_zoom_pass(plate_service,
     assert no_zoom.read([big]) == [[]]  # the 1600 px search alone sees a 43 px plate: missed
     tiles = zoom_tiles(8160, 6120)
     assert len(tiles) == 4 and {t[0] for t in tiles} == {0, 8160 - 4896} and {t[3] for t in tiles} == {3672, 6120}
+
+
+def test_the_zoom_pass_reads_a_region_two_tiles_share_once(plate_engine):
+    from serve.plate.localise import PlateCandidate
+    from serve.plate.service import PlateService, PlateServiceConfig, merge_tile_candidates
+
+    def cand(box):
+        x0, y0, x1, y1 = box
+        return PlateCandidate(quad=np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), box=box, score=1.0,
+                              kind="car"), np.zeros((4, 4, 3), np.uint8)
+
+    whole, cut, same, other = (cand(b) for b in ((100, 100, 300, 190), (100, 100, 290, 190), (101, 100, 300, 190),
+                                                  (500, 100, 700, 190)))
+    assert [c.box for c, _ in merge_tile_candidates([cut], [whole, same, other])] == [whole[0].box, other[0].box]
+    # keep_unparsed returns every candidate: a region two overlapping tiles both found came back twice
+    big, sc, x, y = small_plate_in_a_50_mp_photo()
+    reads = PlateService(PlateServiceConfig(keep_unparsed=True), engine=plate_engine).read([big])[0]
+    plates = [r for r in reads if r.plate and r.confidence >= plate_engine.min_confidence]
+    assert [r.plate.key for r in plates] == [sc.plate.key]
+    assert _iou(plates[0].box, (sc.box[0] + x, sc.box[1] + y, sc.box[2] + x, sc.box[3] + y)) > 0.5
+    assert len(reads) > 1  # the unparsed candidates are kept, each region once:
+    assert [(a.box, b.box) for i, a in enumerate(reads) for b in reads[i + 1:] if _iou(a.box, b.box) >= 0.9] == []
 
 
 def test_no_plate_from_grilles_signs_or_flat_frames(plate_service):

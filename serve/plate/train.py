@@ -471,12 +471,20 @@ def check_writable(path: Path, what: str, folder: bool) -> None:
     is not a folder, or a folder (``folder`` True). The test is a real temporary file (``os.access`` is not: root
     passes it everywhere, yet /proc or a read-only mount refuse) made where the writes will go: inside an existing
     folder, else in the nearest existing folder above the path (a file is written beside itself and renamed over
-    it, so its folder, not the file, must take new files)."""
+    it, so its folder, not the file, must take new files). A file that is not a regular file (a device such as
+    /dev/null, a pipe, a socket) is refused: the weights would replace it. A link to a missing target on the way is
+    refused too: the folders could not be made."""
     if path.exists() and path.is_dir() != folder:
         raise OSError(f"{what} {path} is a {'file' if folder else 'folder'}: give a "
                       f"{'folder' if folder else 'file name such as plate_recogniser.pt'}")
-    probe = path if folder and path.exists() else path.parent
+    if not folder and path.exists() and not path.is_file():
+        raise OSError(f"{what} {path} is not a regular file (a device, pipe or socket, which the weights would "
+                      "replace): give a file name such as plate_recogniser.pt")
+    probe = path if folder else path.parent
     while not probe.exists():
+        if probe.is_symlink():
+            raise OSError(f"{what} {path} cannot be created: {probe} is a link to {os.readlink(probe)}, which does "
+                          "not exist; give another path or create the link's target")
         probe = probe.parent
     if not probe.is_dir():
         raise OSError(f"{what} {path} cannot be created: {probe} is a file, not a folder")

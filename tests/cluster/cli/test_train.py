@@ -3,6 +3,9 @@ run is tests/serve/test_plate_model.py)."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from typer.testing import CliRunner
 
 from cluster.cli import app
@@ -70,6 +73,41 @@ def test_train_plates_refuses_an_unwritable_out_before_rendering(tmp_path):
     res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--cache", "/proc")
     assert res.exit_code == 2 and "--cache" in res.output and "/proc refuses new files" in res.output, res.output
     assert not (tmp_path / "cache").exists()  # nothing rendered
+
+
+def test_check_writable_refuses_a_device_a_pipe_and_a_broken_link(tmp_path):
+    import os
+
+    import pytest
+
+    from serve.plate.train import check_writable
+
+    # a device or a pipe would be replaced by the weights (as root: /dev/null for the whole machine)
+    os.mkfifo(tmp_path / "pipe")
+    for out in (Path("/dev/null"), tmp_path / "pipe"):
+        with pytest.raises(OSError, match=f"^--out {re.escape(str(out))} is not a regular file"):
+            check_writable(out, "--out", folder=False)
+    # a link to nothing on the way: its folders cannot be made (for --out: found after the training)
+    (tmp_path / "gone").symlink_to(tmp_path / "no-such-target")
+    for path, folder in ((tmp_path / "gone" / "w.pt", False), (tmp_path / "gone" / "c", True),
+                         (tmp_path / "gone", True)):
+        broken = f"{tmp_path / 'gone'} is a link to {tmp_path / 'no-such-target'}, which does not exist"
+        with pytest.raises(OSError, match=re.escape(broken)):
+            check_writable(path, "--x", folder=folder)
+    check_writable(tmp_path / "gone", "--out", folder=False)  # a link as --out is replaced by the file: fine
+    assert (tmp_path / "pipe").is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == ["gone", "pipe"]
+
+
+def test_train_plates_refuses_a_pipe_or_a_broken_link_before_rendering(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe")
+    res = _train(tmp_path, "--out", str(tmp_path / "pipe"))
+    assert res.exit_code == 2 and "--out" in res.output and "pipe is not a regular file" in res.output, res.output
+    (tmp_path / "gone").symlink_to(tmp_path / "no-such-target")
+    res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--cache", str(tmp_path / "gone" / "cache"))
+    assert res.exit_code == 2 and "--cache" in res.output and "gone is a link to" in res.output, res.output
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()  # nothing rendered, nothing written
 
 
 def test_train_plates_init_path_mistakes_name_the_path_not_the_rebuild(tmp_path):

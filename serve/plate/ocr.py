@@ -406,7 +406,7 @@ class LearnedEngine(OcrEngine):
     ``weights``: a local file (default: the shipped ``serve/plate/data/plate_recogniser.pt``, SHA-256 checked);
     ``store``: an object store to fetch ``models/plate/plate_recogniser.pt`` from instead (with ``sha256``, the
     digest it must have); ``threads``: torch CPU threads (default: torch's choice); ``min_confidence``: override
-    the threshold stored with the weights.
+    the threshold stored with the weights (0 to 1; ValueError otherwise).
     """
 
     name = "model"
@@ -421,6 +421,11 @@ class LearnedEngine(OcrEngine):
         self.meta = self._rec.meta
         self.min_confidence = float(min_confidence if min_confidence is not None
                                     else self.meta.get("min_confidence", 0.5))
+        if not 0.0 <= self.min_confidence <= 1.0:  # NaN too: every read would be dropped, below 0 none
+            src = ("the min_confidence option" if min_confidence is not None
+                   else f"the weights {path}" if path else "the shipped weights")
+            raise ValueError(f"min_confidence {self.min_confidence} from {src} must be a number between 0 and 1 "
+                             "(a read's confidence); leave it out to use the threshold stored with the weights")
 
     def read(self, plates: list[np.ndarray]) -> list[PlateText]:
         """Read a batch of rectified plates (any size, BGR or grey)."""

@@ -152,3 +152,24 @@ def test_an_unreadable_training_checkpoint_is_a_clear_error(tmp_path):
     ckpt.write_bytes(ckpt.read_bytes()[:1000])  # cut short (a disk that filled up, a partial copy)
     with pytest.raises(ModelWeightsError, match=rf"checkpoint {ckpt} is unreadable.*delete it"):
         train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
+
+
+def test_the_threshold_keeps_at_least_the_promised_share_of_right_reads():
+    from serve.plate.train import KEEP_CORRECT, keeping_threshold
+
+    # np.quantile interpolates between two reads, so the rule kept 1842 of 1880 (97.98 %), fewer than promised
+    for n in (1, 2, 49, 50, 99, 100, 1880):
+        conf = np.random.default_rng(n).random(n)
+        t = keeping_threshold(conf, KEEP_CORRECT)
+        assert np.mean(conf >= t) >= KEEP_CORRECT, n
+        assert not (conf > t).any() or np.mean(conf >= conf[conf > t].min()) < KEEP_CORRECT, n  # the highest such
+    assert keeping_threshold(np.arange(100) / 100, 0.98) == 0.02  # keeps 0.02 .. 0.99: 98 of 100
+    assert keeping_threshold(np.array([]), 0.98) == 0.0  # no right read: no lower bound
+
+
+def test_a_threshold_outside_0_1_is_refused(plate_engine):
+    from serve.plate.ocr import make_ocr_engine
+
+    for bad in (-1.0, float("nan"), 5.0):
+        with pytest.raises(ValueError, match=r"min_confidence .* between 0 and 1"):
+            make_ocr_engine("model", min_confidence=bad)

@@ -55,16 +55,17 @@ class PlateServiceConfig(BaseModel):
     max_pixels: int = Field(default=MAX_PIXELS, gt=0, description="larger images are refused (bomb guard)")
     zoom_min_side: int = Field(default=2400, ge=0,
                                description="a frame whose longer side (px) is at least this and in which no plate "
-                                           "was verified is searched again in 2 x 2 overlapping tiles, each at "
-                                           "about twice the resolution (a small plate in a big phone photo); "
+                                           "was verified is searched again in 2 x 2 overlapping tiles, each 0.6 of "
+                                           "a side, so at up to 1.7 times the resolution of the 1600 px search "
+                                           "(a small plate in a big phone photo); "
                                            "0 = never")
     zoom_min_confidence: float = Field(default=0.3, ge=0.0, le=1.0,
                                        description="least confidence of a plate found only by the zoom pass (it "
                                                    "reads about 4 times the candidates, so more chances of a false "
                                                    "plate; measured with the shipped weights: false reads on 27 "
                                                    "plate-free 12 MP backgrounds at most 0.29, right reads of 218 px "
-                                                   "plates in 50 MP photos 0.54-0.98); the engine's threshold when "
-                                                   "higher")
+                                                   "plates in 50 MP photos 0.54-0.98); min_confidence (or the "
+                                                   "engine's) when higher")
 
     @field_validator("engine")
     @classmethod

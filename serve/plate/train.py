@@ -592,8 +592,9 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         f"n = {val.get('n')} plates + {val.get('negatives')} negatives: whole plate {val.get('whole_exact')}, "
         f"registration {val.get('registration_exact')}, second line {val.get('line2_exact')}; per type "
         f"{val.get('per_type')}.",
-        f"Confidence threshold (the highest that keeps {KEEP_CORRECT:.0%} of the right reads, and at least the one "
-        f"that rejects 99 % of the negatives whose read parses as a plate; a misread is dropped like a false plate): "
+        f"Confidence threshold (the highest that keeps {KEEP_CORRECT:.0%} of the right reads (registration "
+        f"right), and at least the one that rejects 99 % of the negatives whose read parses as a plate; misreads "
+        f"are not used to choose it): "
         f"**{meta.get('min_confidence')}**; right reads kept at it: {val.get('correct_reads_kept_at_threshold')}; "
         f"misreads that parse passing it: {val.get('misreads_passing', 'not measured')}; negatives passing it: "
         f"{val.get('negatives_passing')}.",

@@ -13,6 +13,7 @@ The Ray Serve wrapper is :mod:`serve.plate.deployment`; the HTTP ingress calls t
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import warnings
@@ -25,7 +26,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serve.plate.distance import weighted_distance
 from serve.plate.hotlist import Hotlist, HotlistMatch
-from serve.plate.localise import READ_PAD, PlateCandidate, _iou, crop_candidates, kind_of, make_localiser, rectify
+from serve.plate.localise import (
+    READ_PAD,
+    PlateCandidate,
+    _box,
+    _iou,
+    crop_candidates,
+    kind_of,
+    make_localiser,
+    rectify,
+)
 from serve.plate.ocr import DEFAULT_ENGINE, OCR_ENGINE_REGISTRY, OcrEngine, PlateText, make_ocr_engine
 from serve.plate.parse import Plate, PlateParseError, parse_plate
 
@@ -135,6 +145,10 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     return check_image(img, max_pixels)
 
 
+def _area(box: tuple[int, int, int, int]) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
 def zoom_tiles(width: int, height: int, overlap: float = 0.2) -> list[tuple[int, int, int, int]]:
     """The overlapping tiles (x0, y0, x1, y1) of a ``width`` x ``height`` frame: 2 x 2, each ``(1 + overlap) / 2``
     of each side, so a plate on a tile border lies whole in one tile; a side shorter than half the other is not
@@ -153,13 +167,10 @@ def merge_tile_candidates(kept: list[tuple[PlateCandidate, np.ndarray]],
     twice, and it is read once, from the larger box (a plate cut by one tile's edge is smaller)."""
     out = list(kept)
     for cand, crop in new:
-        same = [j for j, (k, _) in enumerate(out) if _iou(cand.box, k.box) >= same_iou]
-        if not same:
+        j = next((j for j, (k, _) in enumerate(out) if _iou(cand.box, k.box) >= same_iou), None)
+        if j is None:
             out.append((cand, crop))
-            continue
-        j = same[0]
-        k = out[j][0]
-        if (cand.box[2] - cand.box[0]) * (cand.box[3] - cand.box[1]) > (k.box[2] - k.box[0]) * (k.box[3] - k.box[1]):
+        elif _area(cand.box) > _area(out[j][0].box):
             out[j] = (cand, crop)
     return out
 
@@ -169,7 +180,7 @@ def _inside(a: PlateCandidate, b: PlateCandidate) -> bool:
     ax0, ay0, ax1, ay1 = a.box
     bx0, by0, bx1, by1 = b.box
     inter = max(0, min(ax1, bx1) - max(ax0, bx0)) * max(0, min(ay1, by1) - max(ay0, by0))
-    small = min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0))
+    small = min(_area(a.box), _area(b.box))
     return small > 0 and inter / small > 0.8
 
 
@@ -289,8 +300,7 @@ class PlateService:
         for c in cands:
             if tile is not None:
                 q = (c.quad + np.float32([x0, y0])).astype(np.float32)
-                bx0, by0, bx1, by1 = c.box
-                c = PlateCandidate(quad=q, box=(bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), score=c.score, kind=c.kind)
+                c = dataclasses.replace(c, quad=q, box=_box(q))
             out.append((c, rectify(img, c.quad, READ_PAD, c.kind)))
         return out
 

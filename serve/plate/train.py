@@ -323,7 +323,9 @@ def keeping_threshold(conf: np.ndarray, keep: float) -> float:
 def evaluate_val(net: PlateNet, val: dict[str, Any], batch: int = 256) -> dict[str, Any]:
     """Validation figures (in-distribution: training fonts and backgrounds, unseen seeds) and the threshold."""
     rec = Recogniser(net=net)
-    pos_conf, neg_conf = [], []
+    right_conf: list[float] = []  # confidence of each right read (registration right)
+    misread_conf: list[float] = []  # confidence of each misread that parses as a plate
+    neg_conf: list[float] = []
     reg_ok = l2_ok = whole = n_pos = 0
     per_type: dict[str, list[int]] = {}
     for i in range(0, len(val["x"]), batch):
@@ -343,13 +345,14 @@ def evaluate_val(net: PlateNet, val: dict[str, Any], batch: int = 256) -> dict[s
             per_type.setdefault(ptype, [0, 0])
             per_type[ptype][0] += ok_r and ok_2
             per_type[ptype][1] += 1
-            # right reads: their confidence; misreads that parse: confidence - 3 (< -1); the rest: -1
-            pos_conf.append(r.confidence if ok_r else r.confidence - 3.0 if _parses(r.text) else -1.0)
+            if ok_r:
+                right_conf.append(r.confidence)
+            elif _parses(r.text):
+                misread_conf.append(r.confidence)
     neg = np.array(neg_conf or [0.0])
-    right = np.array([c for c in pos_conf if c >= 0])
-    wrong = np.array([c for c in pos_conf if c < -1.0] or [-np.inf]) + 3.0
+    right, wrong = np.array(right_conf), np.array(misread_conf)
     # the highest threshold that keeps KEEP_CORRECT of the right reads, and at least the one that rejects 99 % of
-    # the negatives that parse as a plate: a misread drops as a false plate does (both raise wrong alerts)
+    # the negatives that parse as a plate (misreads are not used to choose it; misreads_passing reports them)
     threshold = float(min(0.9, max(0.05, np.quantile(neg, 0.99) + 1e-3, keeping_threshold(right, KEEP_CORRECT))))
     kept = float(np.mean(right >= threshold)) if right.size else 0.0
     return {"n": n_pos, "negatives": len(neg_conf), "whole_exact": round(whole / max(1, n_pos), 4),
@@ -357,7 +360,7 @@ def evaluate_val(net: PlateNet, val: dict[str, Any], batch: int = 256) -> dict[s
             "per_type": {k: round(v[0] / v[1], 4) for k, v in sorted(per_type.items())},
             "min_confidence": round(threshold, 4), "correct_reads_kept_at_threshold": round(kept, 4),
             "negatives_passing": round(float(np.mean(neg >= threshold)), 4),
-            "misreads_passing": round(float(np.mean(wrong >= threshold)), 4) if np.isfinite(wrong).any() else 0.0}
+            "misreads_passing": round(float(np.mean(wrong >= threshold)), 4) if wrong.size else 0.0}
 
 
 def _parses(text: str) -> bool:

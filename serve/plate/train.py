@@ -72,7 +72,7 @@ from serve.plate.render import (
     spoil,
 )
 
-DATA_VERSION = 5
+DATA_VERSION = 6
 """Bump when the sample generator changes, so caches made by an older one are not re-used."""
 NEGATIVE_P = 0.12
 EASY_LEVELS = 2
@@ -155,26 +155,52 @@ def _negative(rng: np.random.Generator) -> np.ndarray:
             else:
                 cv2.rectangle(img, (k, 0), (k + t, h), light, -1)
     else:  # a sign or a badge: text that is not a registration
-        from PIL import Image, ImageDraw
-
-        face = _pick_face(rng, "train")
-        bg = tuple(int(x) for x in rng.integers(0, 255, 3))
-        fg = tuple(int(255 - x) for x in bg)
-        pil = Image.new("RGB", (w * 2, h * 2), bg)
-        d = ImageDraw.Draw(pil)
-        from serve.plate.render import _font
-
-        if rng.random() < 0.5:
-            words = ["ร้านอาหาร", "ถนน", "ซอย", "ห้ามจอด", "โรงเรียน", "ตลาด", "ยินดีต้อนรับ", "บริการ", "ขาย"]
-            text = words[int(rng.integers(len(words)))]
-            path = str(face.thai)
-        else:
-            text = "".join(chr(int(c)) for c in rng.integers(65, 91, int(rng.integers(3, 8))))
-            path = str(face.digits)
-        d.text((int(0.1 * w), int(0.2 * h)), text, font=_font(path, max(8, int(h * 0.9))), fill=fg)
-        img = cv2.resize(np.asarray(pil)[:, :, ::-1], (w, h), interpolation=cv2.INTER_AREA)
+        img = _sign(rng, w, h)
     img, _ = spoil(np.ascontiguousarray(img), TRAIN_DEGRADATION, rng)
     return img
+
+
+SIGN_WORDS_THAI = ("ร้านอาหาร", "ถนน", "ซอย", "ห้ามจอด", "โรงเรียน", "ตลาด", "ยินดีต้อนรับ", "บริการ", "ขาย")
+SIGN_WORDS_WITH_NUMBER = ("โรงเรียน", "ร้านอาหาร", "ยินดีต้อนรับ", "บริการ", "ห้องน้ำ", "ทางออก", "สาขา")
+"""Thai words with a vowel (no read of them parses as a series) that signs put beside a number."""
+
+
+def _sign(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """A ``h`` x ``w`` BGR sign or badge: a Thai word, Latin capitals, or (data version 6) a word and a number
+    ("HAT YAI 1234"-like shop and street signs, house numbers, phone numbers), on one line or two."""
+    from PIL import Image, ImageDraw
+
+    from serve.plate.render import _font
+
+    face = _pick_face(rng, "train")
+    bg = tuple(int(x) for x in rng.integers(0, 255, 3))
+    fg = tuple(int(255 - x) for x in bg)
+    pil = Image.new("RGB", (w * 2, h * 2), bg)
+    d = ImageDraw.Draw(pil)
+    thai, latin = str(face.thai), str(face.digits)
+    r = rng.random()
+    if r < 0.3:
+        lines = [[(SIGN_WORDS_THAI[int(rng.integers(len(SIGN_WORDS_THAI)))], thai)]]
+    elif r < 0.5:
+        lines = [[("".join(chr(int(c)) for c in rng.integers(65, 91, int(rng.integers(3, 8)))), latin)]]
+    else:
+        number = "".join(chr(int(c)) for c in rng.integers(48, 58, int(rng.integers(1, 5))))
+        if rng.random() < 0.3:
+            number = f"0{rng.integers(20, 100)} {rng.integers(100, 1000)} {rng.integers(1000, 10000)}"  # a phone
+        if rng.random() < 0.35:
+            word = (SIGN_WORDS_WITH_NUMBER[int(rng.integers(len(SIGN_WORDS_WITH_NUMBER)))], thai)
+        else:
+            word = (" ".join("".join(chr(int(c)) for c in rng.integers(65, 91, int(rng.integers(2, 7))))
+                             for _ in range(int(rng.integers(1, 3)))), latin)
+        lines = [[word, (number, latin)]] if rng.random() < 0.5 else [[word], [(number, latin)]]
+    size = max(8, int(h * (0.9 if len(lines) == 1 else 0.45)))
+    for k, segments in enumerate(lines):
+        x = 0.1 * w
+        for text, path in segments:
+            font = _font(path, size)
+            d.text((int(x), int((0.2 + 0.9 * k) * h)), text, font=font, fill=fg)
+            x += d.textlength(text + " ", font=font)
+    return cv2.resize(np.asarray(pil)[:, :, ::-1], (w, h), interpolation=cv2.INTER_AREA)
 
 
 def _train_degradation(rng: np.random.Generator) -> tuple[Degradation, int]:
@@ -187,6 +213,21 @@ def _train_degradation(rng: np.random.Generator) -> tuple[Degradation, int]:
     return replace(d, width=(max(48, int(d.width[0] * 0.8)), int(d.width[1] * 1.3)), yaw=d.yaw * 1.2,
                    pitch=d.pitch * 1.2, roll=d.roll * 1.2, jpeg_quality=(max(12, d.jpeg_quality[0] - 10),
                                                                           d.jpeg_quality[1])), k
+
+
+RESTROKE_P = 0.35
+
+
+def restroke(plate_img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """With probability :data:`RESTROKE_P`, the drawn plate's strokes made thicker or thinner by a grey erosion or
+    dilation with a 2-3 px kernel (the plate is ~150 px high: strokes of 5-8 px), so the network sees stroke
+    weights between and beyond the installed weights of a family (data version 6; the held-out renders are not
+    touched)."""
+    if rng.random() >= RESTROKE_P:
+        return plate_img
+    kernel = np.ones((int(rng.integers(1, 4)), int(rng.integers(2, 4))), np.uint8)
+    op = cv2.erode if rng.random() < 0.5 else cv2.dilate
+    return op(plate_img, kernel)
 
 
 def make_sample(seed: int) -> tuple[np.ndarray, str, int, int, str, int]:
@@ -210,6 +251,7 @@ def make_sample(seed: int) -> tuple[np.ndarray, str, int, int, str, int]:
     pic = random_patch(rng, 200, 90, "train") if style == "picture" else None
     clean = draw_plate(plate, face, style, "motorcycle" if moto else "car", rng, 0.5, pic, dash=dash,
                        film=rng.random() < 0.7)
+    clean = restroke(clean, rng)
     deg, level = _train_degradation(rng)
     photo, quad, _ = photograph(clean, deg, rng, "train", frame_text=True)
     x = _warp(photo, jitter_quad(quad, rng, photo.shape))

@@ -173,3 +173,31 @@ def test_a_threshold_outside_0_1_is_refused(plate_engine):
     for bad in (-1.0, float("nan"), 5.0):
         with pytest.raises(ValueError, match=r"min_confidence .* between 0 and 1"):
             make_ocr_engine("model", min_confidence=bad)
+
+
+def test_restroke_makes_a_third_of_the_training_plates_bolder_or_lighter():
+    from serve.plate.render import draw_plate, random_plate
+    from serve.plate.train import RESTROKE_P, _pick_face, restroke
+
+    rng = np.random.default_rng(3)
+    plate = draw_plate(random_plate(rng, "private"), _pick_face(rng, "train"), "private", "car", rng)
+    ink = float((plate.min(axis=2) < 100).mean())
+    changed, bolder, lighter = 0, 0, 0
+    for seed in range(300):
+        out = restroke(plate, np.random.default_rng(seed))
+        assert out.shape == plate.shape and out.dtype == np.uint8
+        if np.array_equal(out, plate):
+            continue
+        changed += 1
+        share = float((out.min(axis=2) < 100).mean())
+        bolder += share > ink  # erosion of the light ground: dark strokes grow
+        lighter += share < ink
+    assert abs(changed / 300 - RESTROKE_P) < 0.1 and bolder + lighter == changed and bolder > 25 and lighter > 25
+
+
+def test_negative_samples_have_an_empty_target_and_no_vehicle():
+    from serve.plate.train import NEGATIVE_P, make_sample
+
+    negatives = [s for s in (make_sample(seed) for seed in range(400)) if s[4] == "negative"]
+    assert abs(len(negatives) / 400 - NEGATIVE_P) < 0.05
+    assert all(s[1] == "" and s[3] == -100 and s[0].shape == negatives[0][0].shape for s in negatives)

@@ -624,7 +624,11 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         "and faded ink;",
         "- backgrounds: opencv-doc sample images and videos and scikit-image images; `vtest.avi` (the simulated "
         "city's street) and 12 stills are held out; plate frames, sometimes with a dealer's text strip;",
-        "- 12 % negatives (photo patches, grilles, signs with Thai or Latin text) with an empty target.", "",
+        "- 12 % negatives (photo patches, grilles, signs with Thai or Latin text; from data version 6 also a word "
+        "beside a house, shop or phone number, on one line or two) with an empty target;",
+        f"- from data version 6, {RESTROKE_P:.0%} of the drawn plates eroded or dilated by a 2-3 px kernel before "
+        "they are photographed (strokes bolder or lighter than the installed weights)."
+        if (meta.get("data_version") or 0) >= 6 else "", "",
         "## Augmentations (photo effects)", "",
         "Each sample is photographed at one of the test levels widened on every axis (clean 15 %, mild 30 %, "
         "moderate 30 %, severe 25 %; sizes down to 0.8x the level's smallest plate, angles 1.2x) or, 5 % of the "

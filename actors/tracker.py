@@ -17,6 +17,7 @@ Pure Python (numpy + scipy), no Ray; the shard actor owns one tracker per camera
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -234,6 +235,10 @@ class Confirmer:
     ``positions`` (camera id -> (lon, lat)) enables distance-based neighbours. ``observe`` is called once per
     (track, matched detection); it returns a decision the first time a track reaches ``min_matches`` frames
     for one subject, else None.
+
+    Times are each camera's stream time, and the cameras of one shard do not share a clock (an RTSP stream's pts
+    starts where its stream started, a file at 0, a simulated camera at its scenario time): counts, cooldowns and
+    recent alerts age on the clock of their own camera (the latest time it observed), never on another camera's.
     """
 
     config: ConfirmerConfig = field(default_factory=ConfirmerConfig)
@@ -241,6 +246,7 @@ class Confirmer:
     _counts: dict[tuple[str, str, str], _Count] = field(default_factory=dict)
     _last_alert: dict[tuple[str, str], _Sent] = field(default_factory=dict)
     _recent_by_subject: dict[str, list[tuple[str, _Sent]]] = field(default_factory=dict)
+    _clock: dict[str, float] = field(default_factory=dict)  # camera id -> the latest time it observed
 
     def neighbours_of(self, camera_id: str) -> set[str]:
         """Cameras whose alerts for the same subject are duplicates of this camera's (within the window)."""
@@ -259,7 +265,7 @@ class Confirmer:
         c = self.config
         if score < c.min_match_score:
             return None
-        self._expire(ts)
+        self._expire(camera_id, ts)
         key = (camera_id, track_id, subject_id)
         cnt = self._counts.get(key)
         if cnt is None:
@@ -308,6 +314,9 @@ class Confirmer:
         self._recent_by_subject = {}
         for subj, cam, a, ts in st.get("recent", []):  # type: ignore[attr-defined]
             self._recent_by_subject.setdefault(str(subj), []).append((str(cam), _Sent(str(a), float(ts))))
+        self._clock = {}
+        for (cam, _, _), v in self._counts.items():
+            self._clock[cam] = max(v.last_ts, self._clock.get(cam, v.last_ts))
 
     def observe_frame(self, camera_id: str, tracked: Iterable[tuple[str, Detection]], ts: float) -> list[AlertDecision]:
         """Feed every matched detection of a tracked frame; returns the decisions it produced."""
@@ -319,16 +328,23 @@ class Confirmer:
                     out.append(d)
         return out
 
-    def _expire(self, now: float) -> None:
+    def _age(self, camera_id: str, ts: float) -> float:
+        """How long ago ``ts`` was on ``camera_id``'s own clock (0 for a camera that observed nothing since)."""
+        return self._clock.get(camera_id, ts) - ts
+
+    def _expire(self, camera_id: str, now: float) -> None:
+        """Advance ``camera_id``'s clock to ``now`` and forget what is old on its own camera's clock."""
+        self._clock[camera_id] = max(now, self._clock.get(camera_id, now))
         ttl = self.config.track_ttl_s
-        if len(self._counts) > 1000 or any(now - v.last_ts > ttl for v in list(self._counts.values())[:16]):
-            self._counts = {k: v for k, v in self._counts.items() if now - v.last_ts <= ttl}
+        first = itertools.islice(self._counts.items(), 16)
+        if len(self._counts) > 1000 or any(self._age(k[0], v.last_ts) > ttl for k, v in first):
+            self._counts = {k: v for k, v in self._counts.items() if self._age(k[0], v.last_ts) <= ttl}
         cool = self.config.cooldown_s
         if len(self._last_alert) > 1000:
-            self._last_alert = {k: v for k, v in self._last_alert.items() if now - v.ts < cool}
+            self._last_alert = {k: v for k, v in self._last_alert.items() if self._age(k[1], v.ts) < cool}
         keep = max(self.config.neighbour_window_s, 1.0)
         for subj in list(self._recent_by_subject):
-            lst = [(c, s) for c, s in self._recent_by_subject[subj] if now - s.ts < keep]
+            lst = [(c, s) for c, s in self._recent_by_subject[subj] if self._age(c, s.ts) < keep]
             if lst:
                 self._recent_by_subject[subj] = lst
             else:

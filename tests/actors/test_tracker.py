@@ -172,3 +172,27 @@ def test_plates_confirm_with_their_own_read_count() -> None:
     assert d is not None and d.decision == "alert" and d.n_matches == 2 and d.label == "plate"
     assert c.observe("cam1", "t2", "W-1", 0.8, 0.0) is None and c.observe("cam1", "t2", "W-1", 0.8, 0.5) is None
     assert c.observe("cam1", "t2", "W-1", 0.8, 1.0) is not None  # faces still need 3
+
+
+def test_one_cameras_clock_never_expires_another_cameras_counts() -> None:
+    """A shard's cameras do not share a clock (a simulated camera plays its scenario time, a file starts at 0, an RTSP
+    stream where it started): a match on a camera whose stream time is far ahead must not reset the read count of a
+    plate passing another camera. (``ssz eval --city hatyai --seed 0`` lost passes that way: face matches of
+    hatyai-cam-0167 at scenario time 36,718 s came between the reads of hot-listed plate SIM-H-hatyai-015 at
+    hatyai-lpr-032 at 23,842 s, and each reset its count to 1.)"""
+    c = Confirmer(ConfirmerConfig(min_matches=3, min_matches_by_label={"plate": 2}, track_ttl_s=600))
+    assert c.observe("lpr1", "lpr1:t", "H-15", 1.0, 23842.4, label="plate") is None
+    assert c.observe("cam7", "cam7:t", "W-2", 0.9, 36718.1) is None  # 12,876 s ahead on its own clock
+    d = c.observe("lpr1", "lpr1:t", "H-15", 1.0, 23842.6, label="plate")
+    assert d is not None and d.decision == "alert" and d.n_matches == 2
+    assert d.first_ts == 23842.4 and d.ts == 23842.6
+    # the camera that is ahead keeps its own count too, though the other camera's clock is far behind it
+    assert c.observe("cam7", "cam7:t", "W-2", 0.9, 36718.5) is None
+    e = c.observe("cam7", "cam7:t", "W-2", 0.9, 36718.9)
+    assert e is not None and e.decision == "alert" and e.n_matches == 3 and e.first_ts == 36718.1
+    # counts still age on their own camera's clock: unseen for more than track_ttl_s there, a track starts again
+    assert c.observe("lpr1", "lpr1:u", "H-1", 1.0, 30000.0, label="plate") is None
+    assert c.observe("lpr1", "lpr1:v", "H-9", 1.0, 30700.0, label="plate") is None  # lpr1's clock moves on 700 s
+    assert c.observe("lpr1", "lpr1:u", "H-1", 1.0, 30700.2, label="plate") is None  # the old count was forgotten
+    f = c.observe("lpr1", "lpr1:u", "H-1", 1.0, 30700.4, label="plate")
+    assert f is not None and f.n_matches == 2 and f.first_ts == 30700.2

@@ -278,7 +278,7 @@ def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tu
                                     f"file written by {REBUILD}, e.g. {WEIGHTS_FILE.name})")
         raise ModelWeightsError(f"plate recogniser weights file {p} does not exist: check the path")
     want = expected_sha256
-    sidecar = WEIGHTS_SHA_FILE if shipped else p.with_suffix(".sha256")  # written beside the weights by save_weights
+    sidecar = WEIGHTS_SHA_FILE if shipped else beside_weights(p)["SHA-256 file"]  # written there by save_weights
     if want is None and shipped and not sidecar.is_file():
         raise ModelWeightsError(f"{WEIGHTS_SHA_FILE} (the SHA-256 of {p.name}) is missing: rebuild with {REBUILD}")
     if want is None and sidecar.is_file():
@@ -301,15 +301,22 @@ def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tu
     return net, dict(ckpt.get("meta", {}))
 
 
+def beside_weights(path: Path) -> dict[str, Path]:
+    """The files :func:`save_weights` writes beside the weights file ``path``, by role: the ``temporary file`` it
+    writes first and renames over ``path``, and the ``SHA-256 file`` (``<name>.sha256``) that :func:`load_net`
+    checks."""
+    return {"temporary file": path.with_suffix(".tmp"), "SHA-256 file": path.with_suffix(".sha256")}
+
+
 def save_weights(net: PlateNet, path: Path, meta: dict[str, Any]) -> str:
     """Write inference weights (float32 state dict + config + metadata) and ``<name>.sha256``; returns the digest."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    beside = beside_weights(path)
     torch.save({"config": net.config, "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                "meta": meta}, tmp)
-    os.replace(tmp, path)
+                "meta": meta}, beside["temporary file"])
+    os.replace(beside["temporary file"], path)
     digest = sha256_of(path)
-    path.with_suffix(".sha256").write_text(f"{digest}  {path.name}\n")
+    beside["SHA-256 file"].write_text(f"{digest}  {path.name}\n")
     return digest
 
 

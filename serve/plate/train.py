@@ -51,6 +51,7 @@ from serve.plate.model import (
     ModelWeightsError,
     PlateNet,
     Recogniser,
+    beside_weights,
     load_net,
     save_weights,
     sha256_of,
@@ -71,7 +72,10 @@ from serve.plate.render import (
     registration_text,
     spoil,
 )
+from serve.state import ssz_home
 
+MODEL_CARD = "MODEL_CARD.md"
+"""Name of the model card that :func:`write_model_card` writes beside the weights."""
 DATA_VERSION = 6
 """Bump when the sample generator changes, so caches made by an older one are not re-used."""
 NEGATIVE_P = 0.12
@@ -417,16 +421,19 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
           progress: bool = True, log: Any = None) -> dict[str, Any]:
     """Run (or resume) a training run; write the weights to ``out`` (default: the shipped file); return a summary.
 
-    ``cache`` holds the rendered data and the checkpoints (default ``$SSZ_HOME/train/plates``). The summary's
-    ``seconds`` are wall-clock and ``cpu_seconds`` the process's CPU time (workers included).
+    ``cache`` holds the rendered data and the checkpoints (default ``$SSZ_HOME/train/plates``). A leading ``~`` of
+    ``out``, ``cache`` and ``config.init`` is the home folder. The summary's ``seconds`` are wall-clock and
+    ``cpu_seconds`` the process's CPU time (workers included).
     """
     import torch
     from torch import nn
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     cfg = config or TrainConfig()
-    cache = cache or Path(os.environ.get("SSZ_HOME", Path.home() / ".local/state/ssz")) / "train" / "plates"
-    out = out or WEIGHTS_FILE
+    if cfg.init:  # '~' is the home folder however the path came: quoted on a command line ('~/w.pt') or from Python
+        cfg = replace(cfg, init=str(Path(cfg.init).expanduser()))
+    cache = Path(cache).expanduser() if cache else ssz_home() / "train" / "plates"
+    out = Path(out).expanduser() if out else WEIGHTS_FILE
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     init_sha, start_meta = None, {}  # the starting weights first: a bad --init fails before any rendering
@@ -537,13 +544,24 @@ def check_writable(path: Path, what: str, folder: bool) -> None:
     folder, else in the nearest existing folder above the path (a file is written beside itself and renamed over
     it, so its folder, not the file, must take new files). A file that is not a regular file (a device such as
     /dev/null, a pipe, a socket) is refused: the weights would replace it. A link to a missing target on the way is
-    refused too: the folders could not be made."""
+    refused too: the folders could not be made. A weights file is also refused when what the save writes beside it
+    (:func:`~serve.plate.model.beside_weights`: ``<name>.tmp``, ``<name>.sha256``; and the model card
+    ``MODEL_CARD.md``) has its very name, or is there as a folder or not a regular file: the save would fail or
+    lose a file after the training, not before it."""
     if path.exists() and path.is_dir() != folder:
         raise OSError(f"{what} {path} is a {'file' if folder else 'folder'}: give a "
                       f"{'folder' if folder else 'file name such as plate_recogniser.pt'}")
     if not folder and path.exists() and not path.is_file():
         raise OSError(f"{what} {path} is not a regular file (a device, pipe or socket, which the weights would "
                       "replace): give a file name such as plate_recogniser.pt")
+    for role, p in ({} if folder else {**beside_weights(path), "model card": path.with_name(MODEL_CARD)}).items():
+        if p == path:
+            raise OSError(f"{what} {path}: the save writes its {role} under that very name; give a file name such "
+                          "as plate_recogniser.pt")
+        if p.is_dir() or (p.exists() and not p.is_file()):
+            raise OSError(f"{what} {path} cannot be saved: its {role} {p}, written beside it, is "
+                          f"{'a folder' if p.is_dir() else 'not a regular file (a device, pipe or socket)'}; move "
+                          f"{p} away, or give another file name")
     probe = path if folder else path.parent
     while not probe.exists():
         if probe.is_symlink():
@@ -592,7 +610,7 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
     lines = [
         "# Model card: Thai plate recogniser (`plate_recogniser.pt`)", "",
         f"- weights: `{weights.name}`, {weights.stat().st_size / 1e6:.2f} MB ({params:,} parameters), SHA-256 "
-        f"`{sha256_of(weights)}` (also in `{weights.with_suffix('.sha256').name}`, checked at every load)",
+        f"`{sha256_of(weights)}` (also in `{beside_weights(weights)['SHA-256 file'].name}`, checked at every load)",
         f"- trained {meta.get('trained_at', '?')} by `ssz train plates` (seed {cfg.get('seed')}, {cfg.get('samples')} "
         f"rendered samples of data version {meta.get('data_version')}, {cfg.get('steps')} one-cycle steps of "
         f"{cfg.get('batch')}, peak learning rate "
@@ -673,7 +691,7 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
               "- ฎ and ฏ differ by a short tail in loopless faces (Noto Sans Thai, Kanit, Prompt): the commonest "
               "confusion at the moderate level;",
               "- the dash of dealer and digits-only plates is read but not kept in the registration key."]
-    path = out or weights.with_name("MODEL_CARD.md")
+    path = out or weights.with_name(MODEL_CARD)
     path.write_text("\n".join(lines) + "\n")
     return path
 

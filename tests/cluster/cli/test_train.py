@@ -139,3 +139,65 @@ def test_model_card_says_when_a_stage_has_no_curriculum():
     for none in (0, 0.0, None):
         line = _curriculum_line(none)
         assert line.startswith("No curriculum in this stage (a fine-tuning stage)") and "0%" not in line
+
+
+def test_train_plates_expands_a_quoted_tilde_in_out_cache_and_init(tmp_path, monkeypatch):
+    # '~/w.pt' quoted on the command line reaches the program unexpanded: it is the home folder, not a folder '~'
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    (home / "a-file").write_text("x")
+    (work / "~").write_text("a file named ~ where the command runs")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--init", "~/nope.pt")
+    assert res.exit_code == 2 and f"{home / 'nope.pt'} does not exist" in res.output, res.output
+    res = _train(tmp_path, "--out", "~/a-file/w.pt")
+    assert res.exit_code == 2 and "--out" in res.output, res.output
+    assert f"{home / 'a-file'} is a file, not a folder" in res.output, res.output
+    res = CliRunner().invoke(app, ["train", "plates", "--samples", "8", "--steps", "1", "--out", str(tmp_path / "w.pt"),
+                                   "--cache", "~/a-file/cache"])
+    assert res.exit_code == 2 and "--cache" in res.output, res.output
+    assert f"{home / 'a-file'} is a file, not a folder" in res.output, res.output
+    assert [p.name for p in work.iterdir()] == ["~"] and (work / "~").is_file()  # no folder '~' made
+    assert sorted(p.name for p in home.iterdir()) == ["a-file"] and not (tmp_path / "cache").exists()
+
+
+def test_check_writable_refuses_what_the_save_writes_beside_the_weights(tmp_path):
+    import os
+
+    import pytest
+
+    from serve.plate.train import check_writable
+
+    out = tmp_path / "w.pt"
+    # each is written after the training: the temporary weights renamed over w.pt, the digest, the model card
+    for name, role in (("w.tmp", "temporary file"), ("w.sha256", "SHA-256 file"), ("MODEL_CARD.md", "model card")):
+        (tmp_path / name).mkdir()
+        with pytest.raises(OSError, match=re.escape(f"--out {out} cannot be saved: its {role} {tmp_path / name}, "
+                                                    f"written beside it, is a folder; move {tmp_path / name} away")):
+            check_writable(out, "--out", folder=False)
+        (tmp_path / name).rmdir()
+    os.mkfifo(tmp_path / "w.sha256")  # writing the digest into a pipe would wait for a reader for ever
+    with pytest.raises(OSError, match=re.escape(f"its SHA-256 file {tmp_path / 'w.sha256'}, written beside it, is "
+                                                "not a regular file")):
+        check_writable(out, "--out", folder=False)
+    (tmp_path / "w.sha256").unlink()
+    # an --out named like what the save writes beside it: the digest or the card would replace the weights
+    for name, role in (("w.sha256", "SHA-256 file"), ("MODEL_CARD.md", "model card"), ("w.tmp", "temporary file")):
+        with pytest.raises(OSError, match=re.escape(f"the save writes its {role} under that very name")):
+            check_writable(tmp_path / name, "--out", folder=False)
+    (tmp_path / "w.sha256").write_text("old digest\n")  # regular files there are replaced: fine
+    (tmp_path / "MODEL_CARD.md").write_text("old card\n")
+    check_writable(out, "--out", folder=False)
+    (tmp_path / "c.tmp").mkdir()  # a folder's own neighbours do not matter
+    check_writable(tmp_path / "c", "--cache", folder=True)
+
+
+def test_train_plates_refuses_a_folder_where_the_save_writes_its_temporary_file_before_rendering(tmp_path):
+    (tmp_path / "w.tmp").mkdir()  # found after an hour of training, before this check
+    res = _train(tmp_path, "--out", str(tmp_path / "w.pt"))
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    text = " ".join(res.output.split())
+    assert f"its temporary file {tmp_path / 'w.tmp'}, written beside it, is a folder" in text, res.output
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()  # nothing rendered, nothing written

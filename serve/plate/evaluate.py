@@ -207,11 +207,13 @@ def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAU
         scored, per_photo, errors = [], [], []
         t0 = time.perf_counter()
         for f, truth in rows:
-            try:  # the service's decoding: an empty, corrupt or oversized file is a PlateInputError
-                reads = svc.read_bytes([(images / f).read_bytes()])[0]
-            except Exception as e:  # one bad photo is a miss, not the end of the evaluation
-                errors.append({"file": f, "error": f"{type(e).__name__}: {e}"})
-                reads = []
+            try:  # the service's decoding: an empty, corrupt or oversized file comes back as its PlateInputError
+                got = svc.read_bytes([(images / f).read_bytes()])[0]
+            except Exception as e:  # any other failure of one photo
+                got = e
+            if isinstance(got, Exception):  # one bad photo is a miss, not the end of the evaluation
+                errors.append({"file": f, "error": f"{type(got).__name__}: {got}"})
+            reads = [] if isinstance(got, Exception) else got
             best = _best(reads, truth)
             s = score(truth, best)
             scored.append(s)

@@ -356,6 +356,26 @@ class PlateService:
         res = self._finish(groups, keep_unparsed=self.config.keep_unparsed, one_per_group=True)
         return [r[0] if r and (r[0].plate is not None or self.config.keep_unparsed) else None for r in res]
 
-    def read_bytes(self, blobs: list[bytes]) -> list[list[PlateRead]]:
-        """Like :meth:`read` for encoded images (JPEG/PNG bytes), as the HTTP API receives them."""
-        return self.read([decode_image(b, self.config.max_pixels) for b in blobs])
+    def read_bytes(self, blobs: list[bytes]) -> list[list[PlateRead] | PlateInputError]:
+        """Like :meth:`read` for encoded images (JPEG/PNG bytes), such as a batch of camera frames or photo files.
+
+        One bad image costs only its own entry: the good images of the batch are read as if it were not there.
+
+        Returns
+        -------
+        list
+            one entry per blob, in input order: the image's reads (``list[PlateRead]``, possibly empty), or, for a
+            blob that is not a usable image (empty, corrupt, truncated, too small, over ``max_pixels``), the
+            :class:`PlateInputError` that :func:`decode_image` raises for it, saying what is wrong and what to send
+            instead. It is returned, not raised, as a Serve batch returns a failed item
+            (:func:`serve.replica.per_item`); a caller that wants it raised raises it:
+            ``if isinstance(r, PlateInputError): raise r``.
+        """
+        frames: list[np.ndarray | PlateInputError] = []
+        for b in blobs:
+            try:
+                frames.append(decode_image(b, self.config.max_pixels))
+            except PlateInputError as e:
+                frames.append(e.with_traceback(None))  # the message is the report; no decoder frames kept alive
+        reads = iter(self.read([f for f in frames if isinstance(f, np.ndarray)]))
+        return [f if isinstance(f, PlateInputError) else next(reads) for f in frames]

@@ -241,10 +241,23 @@ def test_service_reads_encoded_bytes_and_rejects_bad_input(plate_service):
     sc = readable_scene(0)
     reads = plate_service.read_bytes([encode_jpeg(sc.image, 95)])
     assert any(same(r.plate, sc.plate) for r in reads[0])
-    for bad, msg in ((b"", "empty image"), (b"not an image", "not a decodable image"),
-                     (encode_jpeg(sc.image)[:200], "not a decodable image")):
-        with pytest.raises(PlateInputError, match=msg):
-            plate_service.read_bytes([bad])
+    # one bad image of a batch costs only its own entry, which says what is wrong and what to send
+    other = readable_scene(1)
+    batch = [encode_jpeg(sc.image, 95), b"", b"not an image", encode_jpeg(sc.image)[:200],
+             encode_jpeg(other.image, 95)]
+    got = plate_service.read_bytes(batch)
+    assert len(got) == 5 and all(isinstance(g, PlateInputError) for g in got[1:4]), got
+    assert [str(g) for g in got[1:4]] == ["empty image: send JPEG or PNG bytes",
+                                          "the bytes are not a decodable image (or it is truncated): send a JPEG or PNG",
+                                          "the bytes are not a decodable image (or it is truncated): send a JPEG or PNG"]
+    def found(rr):
+        return [(r.box, r.plate) for r in rr]
+
+    assert any(same(r.plate, sc.plate) for r in got[0]) and any(same(r.plate, other.plate) for r in got[4]), got
+    assert found(got[0]) == found(reads[0])  # read as if the bad ones were not there
+    assert found(got[4]) == found(plate_service.read_bytes([batch[4]])[0])
+    assert plate_service.read_bytes([b""])[0].args == ("empty image: send JPEG or PNG bytes",)
+    assert plate_service.read_bytes([]) == []
     with pytest.raises(PlateInputError, match="uint8"):
         plate_service.read([sc.image.astype(np.float32)])
     with pytest.raises(PlateInputError, match="too small"):

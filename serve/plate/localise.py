@@ -41,6 +41,9 @@ CAR_ASPECT, MOTO_ASPECT = 680 / 300, 440 / 340
 ASPECT_RANGE = (1.0, 3.6)
 MOTO_MAX_ASPECT = 1.75
 """Quads narrower than this (width / height) are read as motorcycle plates."""
+SAME_REGION_IOU = 0.7
+"""Box IoU at or above which two candidates are one region: the localiser keeps the better, the zoom pass merges
+the same region found by two tiles (:func:`serve.plate.service.merge_tile_candidates`)."""
 
 
 @dataclass
@@ -218,7 +221,7 @@ class ContourLocaliser:
         cands.sort(key=lambda c: -c.score)
         kept: list[PlateCandidate] = []
         for c in cands:
-            if all(_iou(c.box, k.box) < 0.7 for k in kept):
+            if all(_iou(c.box, k.box) < SAME_REGION_IOU for k in kept):
                 kept.append(c)
         kept = kept[: self.max_candidates]
         if self.whole_image:  # close-ups and crops: the plate may fill the frame

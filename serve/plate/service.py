@@ -28,6 +28,7 @@ from serve.plate.distance import weighted_distance
 from serve.plate.hotlist import Hotlist, HotlistMatch
 from serve.plate.localise import (
     READ_PAD,
+    SAME_REGION_IOU,
     PlateCandidate,
     _box,
     _iou,
@@ -159,20 +160,50 @@ def zoom_tiles(width: int, height: int, overlap: float = 0.2) -> list[tuple[int,
     return [(x, y, x + tw, y + th) for y in sorted({0, height - th}) for x in sorted({0, width - tw})]
 
 
-def merge_tile_candidates(kept: list[tuple[PlateCandidate, np.ndarray]],
-                          new: list[tuple[PlateCandidate, np.ndarray]], same_iou: float = 0.9
-                          ) -> list[tuple[PlateCandidate, np.ndarray]]:
-    """``kept`` plus the candidates of ``new`` (each with its rectified crop; boxes in the photo's pixels) that are
-    not a region ``kept`` already holds: two overlapping tiles find the same region (box IoU >= ``same_iou``)
-    twice, and it is read once, from the larger box (a plate cut by one tile's edge is smaller)."""
-    out = list(kept)
-    for cand, crop in new:
-        j = next((j for j, (k, _) in enumerate(out) if _iou(cand.box, k.box) >= same_iou), None)
-        if j is None:
-            out.append((cand, crop))
-        elif _area(cand.box) > _area(out[j][0].box):
-            out[j] = (cand, crop)
-    return out
+def _clip(box: tuple[int, int, int, int], tile: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The part of ``box`` that ``tile`` sees (empty, zero area, when they do not meet)."""
+    x0, y0 = max(box[0], tile[0]), max(box[1], tile[1])
+    return x0, y0, max(x0, min(box[2], tile[2])), max(y0, min(box[3], tile[3]))
+
+
+def merge_tile_candidates(tiles: list[tuple[tuple[int, int, int, int], list[tuple[PlateCandidate, np.ndarray]]]],
+                          same_iou: float = SAME_REGION_IOU) -> list[tuple[PlateCandidate, np.ndarray]]:
+    """The candidates of one frame's zoom tiles, each region once.
+
+    Parameters
+    ----------
+    tiles
+        each tile's box (x0, y0, x1, y1) and its candidates, each with its rectified crop; boxes in the photo's
+        pixels.
+    same_iou
+        least box IoU of one region (default the localiser's own, :data:`~serve.plate.localise.SAME_REGION_IOU`).
+
+    Returns
+    -------
+    list
+        the candidates with their crops, in tile order; a region that two tiles found is read once, from the larger
+        box (the whole plate, not the part a tile's edge left).
+
+    Two overlapping tiles find a region twice: whole in both, or whole in one and cut by the other's edge. So a
+    candidate is the region of another tile's candidate when its box and the other's box as its own tile sees it
+    (clipped to the tile), or the reverse, have an IoU of at least ``same_iou``. A candidate merely inside a larger
+    one (intersection over the smaller area) is not the same region: a plate lies inside the other tile's
+    whole-tile and centre candidates and a car's outline, and keeping the larger would drop the plate. Candidates of
+    one tile are never merged (the localiser already kept them apart), nor are boxes that do not overlap (two plates
+    side by side).
+    """
+    out: list[tuple[PlateCandidate, np.ndarray, tuple[int, int, int, int]]] = []
+    for tile, cands in tiles:
+        earlier = len(out)
+        for cand, crop in cands:
+            j = next((j for j in range(earlier) if out[j][2] != tile
+                      and max(_iou(cand.box, _clip(out[j][0].box, tile)),
+                              _iou(out[j][0].box, _clip(cand.box, out[j][2]))) >= same_iou), None)
+            if j is None:
+                out.append((cand, crop, tile))
+            elif _area(cand.box) > _area(out[j][0].box):
+                out[j] = (cand, crop, tile)
+    return [(c, r) for c, r, _ in out]
 
 
 def _inside(a: PlateCandidate, b: PlateCandidate) -> bool:
@@ -326,9 +357,8 @@ class PlateService:
         if again:
             jobs = [(i, t) for i in again for t in zoom_tiles(checked[i].shape[1], checked[i].shape[0])]
             found = list(self._pool.map(lambda job: self._locate(checked[job[0]], job[1]), jobs))
-            tiled: dict[int, list[tuple[PlateCandidate, np.ndarray]]] = {i: [] for i in again}
-            for (i, _), g in zip(jobs, found, strict=True):
-                tiled[i] = merge_tile_candidates(tiled[i], g)
+            tiled = {i: merge_tile_candidates([(t, g) for (j, t), g in zip(jobs, found, strict=True) if j == i])
+                     for i in again}
             least = max(self.min_confidence, self.config.zoom_min_confidence)
             for i, reads in zip(again, self._finish([tiled[i] for i in again], min_confidence=least), strict=True):
                 if self._verified(reads, least):

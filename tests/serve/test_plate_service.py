@@ -138,18 +138,86 @@ def test_the_zoom_pass_finds_no_plate_in_plate_free_photos(plate_service, plate_
     assert sum(bool(r) for r in lax.read(photos)) >= 1
 
 
-def test_the_zoom_pass_reads_a_region_two_tiles_share_once(plate_engine):
+def _tile_cand(box):
     from serve.plate.localise import PlateCandidate
-    from serve.plate.service import PlateService, PlateServiceConfig, merge_tile_candidates
 
-    def cand(box):
-        x0, y0, x1, y1 = box
-        return PlateCandidate(quad=np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), box=box, score=1.0,
-                              kind="car"), np.zeros((4, 4, 3), np.uint8)
+    x0, y0, x1, y1 = box
+    return PlateCandidate(quad=np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), box=box, score=1.0,
+                          kind="car"), np.zeros((4, 4, 3), np.uint8)
 
-    whole, cut, same, other = (cand(b) for b in ((100, 100, 300, 190), (100, 100, 290, 190), (101, 100, 300, 190),
-                                                  (500, 100, 700, 190)))
-    assert [c.box for c, _ in merge_tile_candidates([cut], [whole, same, other])] == [whole[0].box, other[0].box]
+
+def test_tile_candidates_merge_a_region_two_tiles_found_and_nothing_else():
+    from serve.plate.service import merge_tile_candidates, zoom_tiles
+
+    def merged(*tiles):
+        return [c.box for c, _ in merge_tile_candidates([(t, [_tile_cand(b) for b in boxes]) for t, boxes in tiles])]
+
+    left, right = zoom_tiles(8160, 6120)[:2]  # (0, 0, 4896, 3672), (3264, 0, 8160, 3672)
+    # measured (render_scene 7003 pasted across x = 4896): the left tile's edge cut the plate; IoU 0.83, below the
+    # 0.9 that merged before, 0.90 with the right tile's box as the left tile sees it
+    cut, whole = (4733, 1496, 4893, 1576), (4735, 1499, 4911, 1573)
+    assert merged((left, [cut]), (right, [whole])) == [whole] == merged((right, [whole]), (left, [cut]))
+    # found whole by both tiles (the merge of before)
+    one, bigger = (4100, 1490, 4380, 1573), (4098, 1490, 4381, 1574)
+    assert merged((left, [one]), (right, [bigger])) == [bigger] == merged((left, [bigger]), (right, [one]))
+    # measured too: the plate lies inside the left tile's whole-tile candidate and a car's outline found by the
+    # right tile (intersection over the smaller area 1.0): not that region; merging would keep the larger, no plate
+    car = (4518, 1196, 5162, 1680)
+    assert merged((left, [left, cut]), (right, [whole, car])) == [left, whole, car]
+    # two plates 4 px apart: the left tile sees both, the right tile the second cut by its edge (x = 3264)
+    a, b, b_cut = (3000, 1500, 3210, 1580), (3214, 1500, 3424, 1580), (3264, 1500, 3424, 1580)
+    assert merged((left, [a, b]), (right, [b_cut])) == [a, b]
+    assert merged((right, [b_cut]), (left, [a, b])) == [b, a]
+    # the same two found by both tiles, the second crossing the left tile's edge (x = 4896): still two
+    a, b, b_cut = (4600, 1500, 4810, 1580), (4814, 1500, 5024, 1580), (4814, 1500, 4896, 1580)
+    assert merged((left, [a, b_cut]), (right, [a, b])) == [a, b]
+    assert merged((left, [a, b_cut]), (right, [b, a])) == [a, b]
+    # one tile's candidates are the localiser's own choice, kept even when they overlap
+    assert merged((left, [(100, 100, 300, 190), (101, 100, 300, 190)])) == [(100, 100, 300, 190), (101, 100, 300, 190)]
+
+
+def three_plates_across_tile_edges():
+    """An 8160 x 6120 photo (a held-out background) holding three 180-220 px plates: the scene 7003 whose plate
+    crosses the right zoom tiles' left edge (x = 3264; 30 % outside them), and two plates 12 px apart (of scenes
+    7000 and 7100), the first crossing the left tiles' right edge (x = 4896) by 20 px. The photo and [(plate, box)]."""
+    import cv2
+
+    from serve.plate.backgrounds import random_patch
+
+    big = cv2.resize(random_patch(np.random.default_rng(0), 816, 612, "heldout"), (8160, 6120),
+                     interpolation=cv2.INTER_CUBIC)
+    sc = render_scene(7003, "clean", size=(640, 480), plate_type="private")
+    x, y = int(3264 - sc.box[0] - 0.3 * (sc.box[2] - sc.box[0])), 1200
+    big[y: y + 480, x: x + 640] = sc.image
+    out = [(sc.plate, (sc.box[0] + x, sc.box[1] + y, sc.box[2] + x, sc.box[3] + y))]
+    m, x, y = 30, None, 4500  # each plate with a 30 px margin of its scene
+    for seed in (7000, 7100):
+        s = render_scene(seed, "clean", size=(640, 480), plate_type="private")
+        crop = s.image[s.box[1] - m: s.box[3] + m, s.box[0] - m: s.box[2] + m]
+        x = 4896 - crop.shape[1] + m + 20 if x is None else x + 12
+        big[y: y + crop.shape[0], x - m: x - m + crop.shape[1]] = crop
+        out.append((s.plate, (x, y + m, x + crop.shape[1] - 2 * m, y + crop.shape[0] - m)))
+        x += crop.shape[1] - 2 * m
+    return big, out
+
+
+def test_the_zoom_pass_reads_a_plate_a_tile_edge_cut_once_and_plates_side_by_side_apart(plate_engine):
+    from serve.plate.service import PlateService, PlateServiceConfig
+
+    big, plates = three_plates_across_tile_edges()
+    # keep_unparsed returns every candidate: the right tiles' cut of the first plate (read '9716') came back beside
+    # the whole plate ('ธฆ9716 ตาก') before; now each plate is one read, and the two side by side stay two
+    reads = PlateService(PlateServiceConfig(keep_unparsed=True), engine=plate_engine).read([big])[0]
+    for plate, box in plates:
+        on = [r for r in reads if _iou(r.box, box) >= 0.5]
+        assert [r.plate.key if r.plate else r.text for r in on] == [plate.key], (plate.key, [r.text for r in on])
+    verified = [r for r in reads if r.plate and r.confidence >= plate_engine.min_confidence]
+    assert sorted(r.plate.key for r in verified) == sorted(p.key for p, _ in plates)
+
+
+def test_the_zoom_pass_reads_a_region_two_tiles_share_once(plate_engine):
+    from serve.plate.service import PlateService, PlateServiceConfig
+
     # keep_unparsed returns every candidate: a region two overlapping tiles both found came back twice
     big, sc, x, y = small_plate_in_a_50_mp_photo()
     reads = PlateService(PlateServiceConfig(keep_unparsed=True), engine=plate_engine).read([big])[0]
@@ -247,9 +315,9 @@ def test_service_reads_encoded_bytes_and_rejects_bad_input(plate_service):
              encode_jpeg(other.image, 95)]
     got = plate_service.read_bytes(batch)
     assert len(got) == 5 and all(isinstance(g, PlateInputError) for g in got[1:4]), got
-    assert [str(g) for g in got[1:4]] == ["empty image: send JPEG or PNG bytes",
-                                          "the bytes are not a decodable image (or it is truncated): send a JPEG or PNG",
-                                          "the bytes are not a decodable image (or it is truncated): send a JPEG or PNG"]
+    undecodable = "the bytes are not a decodable image (or it is truncated): send a JPEG or PNG"
+    assert [str(g) for g in got[1:4]] == ["empty image: send JPEG or PNG bytes", undecodable, undecodable]
+
     def found(rr):
         return [(r.box, r.plate) for r in rr]
 

@@ -321,14 +321,16 @@ def save_weights(net: PlateNet, path: Path, meta: dict[str, Any]) -> str:
 
 
 def fetch_weights(store: Any, key: str = MODELS_KEY, cache_dir: Path | None = None) -> Path:
-    """Download the weights from the ``models`` bucket to a local cache (re-used while unchanged); returns the path.
+    """Download the weights from the ``models`` bucket to ``cache_dir`` (default ``<state folder>/models``, see
+    :func:`serve.state.ssz_home`); returns the path.
 
     The object's ``<key>.sha256`` companion, when present, is checked by :func:`load_net` via the caller.
     Raises ModelWeightsError when the object is absent.
     """
+    from serve.state import ssz_home
     from twin.objectstore import MODELS_BUCKET, StoreError
 
-    cache = cache_dir or Path(os.environ.get("SSZ_HOME", Path.home() / ".ssz")) / "models"
+    cache = cache_dir or ssz_home() / "models"
     dest = cache / key
     try:
         data = store.get_bytes(MODELS_BUCKET, key)

@@ -71,13 +71,14 @@ class PlateServiceConfig(BaseModel):
                                            "(a small plate in a big phone photo: 12 MP = 4000 x 3000 and up); the "
                                            "default leaves 4K video frames (3840 px), which mostly hold no plate, "
                                            "to the one search; 0 = never")
-    zoom_min_confidence: float = Field(default=0.3, ge=0.0, le=1.0,
+    zoom_min_confidence: float = Field(default=0.4, ge=0.0, le=1.0,
                                        description="least confidence of a plate found only by the zoom pass (it "
                                                    "reads about 4 times the candidates, so more chances of a false "
-                                                   "plate; measured with the shipped weights: false reads on 27 "
-                                                   "plate-free 12 MP backgrounds at most 0.29, right reads of 218 px "
-                                                   "plates in 50 MP photos 0.54-0.98); min_confidence (or the "
-                                                   "engine's) when higher")
+                                                   "plate; measured with the stage-6 weights: false reads on 60 "
+                                                   "plate-free 12 MP backgrounds at most 0.30 (stage 5: 0.29 on 27), "
+                                                   "right reads of 183-222 px plates in 50 MP photos 0.68-0.98 "
+                                                   "(stage 5: 0.54-0.98)); min_confidence (or the engine's) when "
+                                                   "higher")
 
     @field_validator("engine")
     @classmethod

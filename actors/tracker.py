@@ -238,7 +238,11 @@ class Confirmer:
 
     Times are each camera's stream time, and the cameras of one shard do not share a clock (an RTSP stream's pts
     starts where its stream started, a file at 0, a simulated camera at its scenario time): counts, cooldowns and
-    recent alerts age on the clock of their own camera (the latest time it observed), never on another camera's.
+    recent alerts age on the clock of their own camera (the time it observed last), never on another camera's.
+    A camera whose time goes back (a stream restarted at pts 0 without the shard's
+    :class:`~actors.sources.geometry.StreamClock`) continues its clock: what it held is moved back by the jump,
+    so it ages on from the restart as if the stream had run on (its counts expire ``track_ttl_s`` after their last
+    frame, its cooldowns end ``cooldown_s`` after the alert), not hours later or at once.
     """
 
     config: ConfirmerConfig = field(default_factory=ConfirmerConfig)
@@ -286,10 +290,12 @@ class Confirmer:
                                         f"(cooldown {c.cooldown_s:.0f}s)")
         near = self.neighbours_of(camera_id)
         for cam, sent in reversed(self._recent_by_subject.get(subject_id, [])):
-            if cam in near and ts - sent.ts < c.neighbour_window_s:
+            # either order: another camera's alert is on its own clock, which may be far ahead of this one's
+            if cam in near and abs(ts - sent.ts) < c.neighbour_window_s:
+                when = f"{ts - sent.ts:.0f}s ago" if ts >= sent.ts else f"{sent.ts - ts:.0f}s after this frame"
                 return AlertDecision(**base, decision="suppressed-neighbour", duplicate_of=sent.alert_id,
                                      reason=f"{subject_id} alerted on neighbouring camera {cam} "
-                                            f"{ts - sent.ts:.0f}s ago (window {c.neighbour_window_s:.0f}s)")
+                                            f"{when} (window {c.neighbour_window_s:.0f}s)")
         sent = _Sent(aid, ts)
         self._last_alert[(subject_id, camera_id)] = sent
         self._recent_by_subject.setdefault(subject_id, []).append((camera_id, sent))
@@ -303,6 +309,7 @@ class Confirmer:
             "last_alert": [[s, c, v.alert_id, v.ts] for (s, c), v in self._last_alert.items()],
             "recent": [[subj, cam, v.alert_id, v.ts] for subj, lst in self._recent_by_subject.items()
                        for cam, v in lst],
+            "clocks": dict(self._clock),
         }
 
     def load_state(self, st: Mapping[str, object]) -> None:
@@ -314,9 +321,15 @@ class Confirmer:
         self._recent_by_subject = {}
         for subj, cam, a, ts in st.get("recent", []):  # type: ignore[attr-defined]
             self._recent_by_subject.setdefault(str(subj), []).append((str(cam), _Sent(str(a), float(ts))))
+        # each camera's clock; a state saved without it: the latest time of what the camera holds
+        held = [(cam, v.last_ts) for (cam, _, _), v in self._counts.items()]
+        held += [(cam, v.ts) for (_, cam), v in self._last_alert.items()]
+        held += [(cam, v.ts) for lst in self._recent_by_subject.values() for cam, v in lst]
         self._clock = {}
-        for (cam, _, _), v in self._counts.items():
-            self._clock[cam] = max(v.last_ts, self._clock.get(cam, v.last_ts))
+        for cam, t in held:
+            self._clock[cam] = max(t, self._clock.get(cam, t))
+        saved: Mapping[str, float] = st.get("clocks") or {}  # type: ignore[assignment]
+        self._clock.update({str(cam): float(t) for cam, t in saved.items()})
 
     def observe_frame(self, camera_id: str, tracked: Iterable[tuple[str, Detection]], ts: float) -> list[AlertDecision]:
         """Feed every matched detection of a tracked frame; returns the decisions it produced."""
@@ -332,9 +345,27 @@ class Confirmer:
         """How long ago ``ts`` was on ``camera_id``'s own clock (0 for a camera that observed nothing since)."""
         return self._clock.get(camera_id, ts) - ts
 
+    def _rebase(self, camera_id: str, shift: float) -> None:
+        """Move every time ``camera_id`` holds (counts, cooldowns, recent alerts) by ``shift`` seconds."""
+        for (cam, _, _), v in self._counts.items():
+            if cam == camera_id:
+                v.first_ts, v.last_ts = v.first_ts + shift, v.last_ts + shift
+        # new _Sent objects: the cooldown and the recent list share one, which must move once
+        self._last_alert = {k: _Sent(v.alert_id, v.ts + shift) if k[1] == camera_id else v
+                            for k, v in self._last_alert.items()}
+        self._recent_by_subject = {subj: [(c, _Sent(s.alert_id, s.ts + shift) if c == camera_id else s)
+                                          for c, s in lst] for subj, lst in self._recent_by_subject.items()}
+
     def _expire(self, camera_id: str, now: float) -> None:
-        """Advance ``camera_id``'s clock to ``now`` and forget what is old on its own camera's clock."""
-        self._clock[camera_id] = max(now, self._clock.get(camera_id, now))
+        """Advance ``camera_id``'s clock to ``now`` and forget what is old on its own camera's clock.
+
+        A ``now`` before the clock (the camera's stream restarted) moves what the camera holds back by the jump
+        first, so that nothing it holds lies after ``now``.
+        """
+        last = self._clock.get(camera_id)
+        if last is not None and now < last:
+            self._rebase(camera_id, now - last)
+        self._clock[camera_id] = now
         ttl = self.config.track_ttl_s
         first = itertools.islice(self._counts.items(), 16)
         if len(self._counts) > 1000 or any(self._age(k[0], v.last_ts) > ttl for k, v in first):

@@ -196,3 +196,75 @@ def test_one_cameras_clock_never_expires_another_cameras_counts() -> None:
     assert c.observe("lpr1", "lpr1:u", "H-1", 1.0, 30700.2, label="plate") is None  # the old count was forgotten
     f = c.observe("lpr1", "lpr1:u", "H-1", 1.0, 30700.4, label="plate")
     assert f is not None and f.n_matches == 2 and f.first_ts == 30700.2
+
+
+def test_a_camera_whose_stream_restarts_at_0_confirms_again_and_its_old_state_ages_on_from_the_restart() -> None:
+    """A camera's time going back (a stream restarted at pts 0, fed without the shard's StreamClock) moves what the
+    camera holds back by the jump. Before, its clock stayed at the old time, so every new count was older than
+    track_ttl_s on it and was forgotten at the next frame: the camera never alerted again for hours."""
+    c = Confirmer(ConfirmerConfig(min_matches=3, cooldown_s=300, track_ttl_s=600))
+    assert c.observe("A", "old", "S9", 0.9, 9990.0) is None  # an unconfirmed count: 10 s before the restart
+    decided = [c.observe("A", "t1", "S1", 0.9, 10000.0 + k) for k in range(3)]
+    assert [d and d.decision for d in decided] == [None, None, "alert"]
+    # the stream restarts at pts 0: a new track confirms as on any camera
+    decided = [c.observe("A", "t2", "S2", 0.9, float(k)) for k in range(3)]
+    assert [d and d.decision for d in decided] == [None, None, "alert"]
+    assert decided[2].first_ts == 0.0 and decided[2].n_matches == 3
+    # the alert of S1, 0 s before the restart on the camera's continued clock, is still in its cooldown
+    decided = [c.observe("A", "t3", "S1", 0.9, 3.0 + k) for k in range(3)]
+    assert decided[2] is not None and decided[2].decision == "suppressed-cooldown"
+    assert decided[2].reason == "S1 alerted on A 5s ago (cooldown 300s)"
+    counts = {(cam, t, s): (n, first, last) for cam, t, s, n, _, first, last, _ in c.state()["counts"]}
+    assert counts[("A", "old", "S9")] == (1, -12.0, -12.0)  # 10 s before the restart's last frame (t=10002)
+    # ... until its end, 300 s after the alert on the camera's clock
+    decided = [c.observe("A", "t4", "S1", 0.9, 300.0 + k) for k in range(3)]
+    assert decided[2] is not None and decided[2].decision == "alert"
+    # the old count expires track_ttl_s after its last frame on the continued clock, not hours later
+    assert ("A", "old", "S9") in {tuple(r[:3]) for r in c.state()["counts"]}
+    c.observe("A", "t5", "S5", 0.9, 589.0)
+    assert ("A", "old", "S9") not in {tuple(r[:3]) for r in c.state()["counts"]}
+    assert c.state()["clocks"] == {"A": 589.0}
+
+
+def test_a_restored_confirmer_continues_each_cameras_clock() -> None:
+    """The state keeps each camera's clock: a restored confirmer ages what it holds as the saved one would; a state
+    saved without clocks takes each camera's latest held time (its alerts too, not only its pending counts)."""
+    cfg = ConfirmerConfig(min_matches=2, cooldown_s=300, track_ttl_s=600)
+    c = Confirmer(cfg)
+    assert c.observe("A", "t1", "S1", 0.9, 1000.0) is None
+    assert c.observe("A", "t1", "S1", 0.9, 1001.0).decision == "alert"
+    assert c.observe("A", "t2", "S2", 0.9, 1500.0) is None
+    c.observe("B", "u1", "S3", 0.9, 50.0)
+    saved = c.state()
+    assert saved["clocks"] == {"A": 1500.0, "B": 50.0}
+    r = Confirmer(cfg)
+    r.load_state(saved)
+    assert r.state() == saved
+    # the stream of A restarts at 0 after the restore: the cooldown of S1 (499 s old) is over on A's clock
+    r.observe("A", "t3", "S1", 0.9, 0.0)
+    assert r.observe("A", "t3", "S1", 0.9, 1.0).decision == "alert"
+    # an older state, without clocks: B's clock is its alert's time, which a restart at 0 then moves back
+    old = Confirmer(cfg)
+    sent = ["S4", "B", "face-x", 2000.0]
+    old.load_state({"counts": [], "last_alert": [sent], "recent": [sent]})
+    assert old.state()["clocks"] == {"B": 2000.0}
+    old.observe("B", "u2", "S4", 0.9, 10.0)
+    d = old.observe("B", "u2", "S4", 0.9, 11.0)
+    assert d.decision == "suppressed-cooldown" and d.reason == "S4 alerted on B 1s ago (cooldown 300s)"
+
+
+def test_neighbour_dedupe_is_not_fooled_by_a_neighbour_whose_clock_is_far_ahead() -> None:
+    """An alert of a neighbouring camera whose stream time is hours ahead is no duplicate 'within the window' (it
+    suppressed every later alert of the subject, '-19900s ago'); within the window, either order is one."""
+    c = Confirmer(ConfirmerConfig(min_matches=2, neighbours={"A": ["B"]}, neighbour_window_s=60))
+    c.observe("A", "a1", "S1", 0.9, 20000.0)
+    assert c.observe("A", "a1", "S1", 0.9, 20001.0).decision == "alert"
+    c.observe("B", "b1", "S1", 0.9, 100.0)
+    assert c.observe("B", "b1", "S1", 0.9, 101.0).decision == "alert"  # 19,900 s behind A's alert
+    # clocks that agree: B confirms 30 s before the time of A's alert (its frames came later): a duplicate
+    c.observe("B", "b2", "S2", 0.9, 500.0)
+    assert c.observe("B", "b2", "S2", 0.9, 501.0).decision == "alert"
+    c.observe("A", "a2", "S2", 0.9, 470.0)
+    d = c.observe("A", "a2", "S2", 0.9, 471.0)
+    assert d.decision == "suppressed-neighbour"
+    assert d.reason == "S2 alerted on neighbouring camera B 30s after this frame (window 60s)"

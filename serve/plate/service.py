@@ -131,8 +131,12 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     ------
     PlateInputError
         for empty, broken or truncated bytes, and for images over ``max_pixels`` — checked on the size the header
-        claims before any pixel is decoded (a small file claiming gigapixels is a decompression bomb).
+        claims before any pixel is decoded (a small file claiming gigapixels is a decompression bomb); for
+        ``data`` that is not bytes (a file name, a decoded array).
     """
+    if data is not None and not isinstance(data, bytes | bytearray | memoryview):
+        raise PlateInputError(f"expected the encoded image's bytes (JPEG or PNG), got {type(data).__name__}: send "
+                              "the file's bytes (e.g. Path(name).read_bytes()); read() takes decoded arrays")
     if not data:
         raise PlateInputError("empty image: send JPEG or PNG bytes")
     _check_claimed_size(data, max_pixels)
@@ -392,6 +396,11 @@ class PlateService:
 
         One bad image costs only its own entry: the good images of the batch are read as if it were not there.
 
+        Parameters
+        ----------
+        blobs
+            the encoded images, one bytes object each (a list even for one image).
+
         Returns
         -------
         list
@@ -401,12 +410,21 @@ class PlateService:
             instead. It is returned, not raised, as a Serve batch returns a failed item
             (:func:`serve.replica.per_item`); a caller that wants it raised raises it:
             ``if isinstance(r, PlateInputError): raise r``.
+
+        Raises
+        ------
+        PlateInputError
+            when ``blobs`` is one bytes object, not a list of them (its items would be ints, not images).
         """
+        if isinstance(blobs, bytes | bytearray | memoryview):
+            raise PlateInputError(f"read_bytes takes a list of encoded images, got one {type(blobs).__name__} "
+                                  "object: pass [data]")
         frames: list[np.ndarray | PlateInputError] = []
         for b in blobs:
             try:
                 frames.append(decode_image(b, self.config.max_pixels))
-            except PlateInputError as e:
-                frames.append(e.with_traceback(None))  # the message is the report; no decoder frames kept alive
+            except PlateInputError as e:  # the message is the report: no decoder frames (and blob) kept alive,
+                e.__cause__ = e.__context__ = None  # neither by its own traceback nor by the error it came from
+                frames.append(e.with_traceback(None))
         reads = iter(self.read([f for f in frames if isinstance(f, np.ndarray)]))
         return [f if isinstance(f, PlateInputError) else next(reads) for f in frames]

@@ -327,6 +327,16 @@ def test_service_reads_encoded_bytes_and_rejects_bad_input(plate_service):
     assert found(got[4]) == found(plate_service.read_bytes([batch[4]])[0])
     assert plate_service.read_bytes([b""])[0].args == ("empty image: send JPEG or PNG bytes",)
     assert plate_service.read_bytes([]) == []
+    # a file name or an array among the blobs is an entry too; one bytes object instead of a list is refused
+    named, bomb = plate_service.read_bytes(["frame.jpg", _png_header(20_000, 20_000)])
+    assert str(named) == ("expected the encoded image's bytes (JPEG or PNG), got str: send the file's bytes (e.g. "
+                          "Path(name).read_bytes()); read() takes decoded arrays")
+    assert str(bomb).startswith("the image header claims too many pixels (over 179 MP: a decompression bomb?)")
+    # neither keeps the decoder's frames (which hold the blob) alive, not even through the error it came from
+    assert [(e.__traceback__, e.__cause__, e.__context__) for e in (named, bomb)] == [(None, None, None)] * 2
+    with pytest.raises(PlateInputError, match=r"read_bytes takes a list of encoded images, got one bytes object: "
+                                              r"pass \[data\]"):
+        plate_service.read_bytes(batch[0])
     with pytest.raises(PlateInputError, match="uint8"):
         plate_service.read([sc.image.astype(np.float32)])
     with pytest.raises(PlateInputError, match="too small"):

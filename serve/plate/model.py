@@ -322,10 +322,13 @@ def save_weights(net: PlateNet, path: Path, meta: dict[str, Any]) -> str:
 
 def fetch_weights(store: Any, key: str = MODELS_KEY, cache_dir: Path | None = None) -> Path:
     """Download the weights from the ``models`` bucket to ``cache_dir`` (default ``<state folder>/models``, see
-    :func:`serve.state.ssz_home`); returns the path.
+    :func:`serve.state.ssz_home`), with their SHA-256 file when the bucket holds one; returns the path.
 
-    The object's ``<key>.sha256`` companion, when present, is checked by :func:`load_net` via the caller.
-    Raises ModelWeightsError when the object is absent.
+    The SHA-256 file is the object named as :func:`save_weights` names it beside the weights
+    (``plate/plate_recogniser.sha256`` for ``plate/plate_recogniser.pt``: upload the two files ``ssz train plates``
+    writes); it is saved beside the download, where :func:`load_net` checks the weights against it (an
+    ``expected_sha256`` given to :func:`load_net` wins). When the bucket holds none, a SHA-256 file an older download
+    left there is removed. Raises ModelWeightsError when the weights object is absent.
     """
     from serve.state import ssz_home
     from twin.objectstore import MODELS_BUCKET, StoreError
@@ -337,8 +340,17 @@ def fetch_weights(store: Any, key: str = MODELS_KEY, cache_dir: Path | None = No
     except StoreError as e:
         raise ModelWeightsError(f"s3://{MODELS_BUCKET}/{key} is not in the store ({e}): upload the file made by "
                                 f"{REBUILD}") from e
+    try:
+        digest: bytes | None = store.get_bytes(MODELS_BUCKET, beside_weights(Path(key))["SHA-256 file"].as_posix())
+    except StoreError:  # the weights were there: none uploaded
+        digest = None
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes(data)
+    sidecar = beside_weights(dest)["SHA-256 file"]
+    if digest is None:
+        sidecar.unlink(missing_ok=True)
+    else:
+        sidecar.write_bytes(digest)
     return dest
 
 

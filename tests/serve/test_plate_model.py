@@ -65,6 +65,28 @@ def test_weights_load_from_the_models_bucket(s3_store, tmp_path, monkeypatch):
         LearnedEngine(store=s3_store, sha256="0" * 64)
 
 
+def test_weights_from_the_models_bucket_are_checked_against_the_sha256_file_uploaded_beside_them(s3_store, tmp_path):
+    """The two files ``ssz train plates`` writes, uploaded side by side: the download is checked against the
+    digest (before, the SHA-256 file was never fetched, though the docstring said it was checked)."""
+    from serve.plate.model import fetch_weights
+    from twin.objectstore import MODELS_BUCKET
+
+    key, side = "review-sha/plate_recogniser.pt", "review-sha/plate_recogniser.sha256"
+    s3_store.put_bytes(MODELS_BUCKET, key, WEIGHTS_FILE.read_bytes())
+    s3_store.put_bytes(MODELS_BUCKET, side, f"{'0' * 64}  plate_recogniser.pt\n".encode())
+    path = fetch_weights(s3_store, key, cache_dir=tmp_path)
+    assert path == tmp_path / key and (tmp_path / side).read_text() == f"{'0' * 64}  plate_recogniser.pt\n"
+    with pytest.raises(ModelWeightsError, match=r"are corrupt \(SHA-256 .*expected 0000000000000000\.\.\.\)"):
+        load_net(path)
+    s3_store.put_bytes(MODELS_BUCKET, side, WEIGHTS_SHA_FILE.read_bytes())
+    assert load_net(fetch_weights(s3_store, key, cache_dir=tmp_path))[1]["min_confidence"] > 0
+    # none in the bucket any more: the one an older download left is gone, not checked against other weights
+    s3_store.client.remove_object(MODELS_BUCKET, side)
+    (tmp_path / side).write_text(f"{'0' * 64}  plate_recogniser.pt\n")
+    assert load_net(fetch_weights(s3_store, key, cache_dir=tmp_path))[1]["min_confidence"] > 0
+    assert not (tmp_path / side).exists()
+
+
 def test_ctc_decoding_collapses_repeats_and_keeps_per_character_confidence():
     from serve.plate.model import ALPHABET
 

@@ -224,9 +224,10 @@ RESTROKE_P = 0.35
 
 def restroke(plate_img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """With probability :data:`RESTROKE_P`, the drawn plate's strokes made thicker or thinner by a grey erosion or
-    dilation with a 2-3 px kernel (the plate is ~150 px high: strokes of 5-8 px), so the network sees stroke
-    weights between and beyond the installed weights of a family (data version 6; the held-out renders are not
-    touched)."""
+    dilation with a kernel of 1-3 rows by 2-3 columns (px of the drawn plate, 680 x 300 for a car, 440 x 340 for a
+    motorcycle), so the network sees stroke weights between and beyond the installed weights of a family (data
+    version 6; the held-out renders are not touched). ``plate_img`` is the (H, W, 3) uint8 drawing; returns one of
+    the same shape, or ``plate_img`` itself when it is left as drawn."""
     if rng.random() >= RESTROKE_P:
         return plate_img
     kernel = np.ones((int(rng.integers(1, 4)), int(rng.integers(2, 4))), np.uint8)
@@ -644,8 +645,8 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         "city's street) and 12 stills are held out; plate frames, sometimes with a dealer's text strip;",
         "- 12 % negatives (photo patches, grilles, signs with Thai or Latin text; from data version 6 also a word "
         "beside a house, shop or phone number, on one line or two) with an empty target;",
-        f"- from data version 6, {RESTROKE_P:.0%} of the drawn plates eroded or dilated by a 2-3 px kernel before "
-        "they are photographed (strokes bolder or lighter than the installed weights)."
+        f"- from data version 6, {RESTROKE_P:.0%} of the drawn plates eroded or dilated by a kernel of 1-3 by 2-3 px "
+        "before they are photographed (strokes bolder or lighter than the installed weights)."
         if (meta.get("data_version") or 0) >= 6 else "", "",
         "## Augmentations (photo effects)", "",
         "Each sample is photographed at one of the test levels widened on every axis (clean 15 %, mild 30 %, "

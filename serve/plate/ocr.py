@@ -404,9 +404,10 @@ class LearnedEngine(OcrEngine):
     """The project's trained recogniser (:mod:`serve.plate.model`): every plate of a batch in one forward pass.
 
     ``weights``: a local file (default: the shipped ``serve/plate/data/plate_recogniser.pt``, SHA-256 checked);
-    ``store``: an object store to fetch ``models/plate/plate_recogniser.pt`` from instead (with ``sha256``, the
-    digest it must have); ``threads``: torch CPU threads (default: torch's choice); ``min_confidence``: override
-    the threshold stored with the weights (0 to 1; ValueError otherwise).
+    ``store``: an object store to fetch ``models/plate/plate_recogniser.pt`` from instead (checked against
+    ``sha256``, the digest it must have, else against ``models/plate/plate_recogniser.sha256`` when the bucket holds
+    it: :func:`~serve.plate.model.fetch_weights`); ``threads``: torch CPU threads (default: torch's choice);
+    ``min_confidence``: override the threshold stored with the weights (0 to 1; ValueError otherwise).
     """
 
     name = "model"

@@ -213,9 +213,7 @@ def merge_tile_candidates(tiles: list[tuple[tuple[int, int, int, int], list[tupl
 
 def _inside(a: PlateCandidate, b: PlateCandidate) -> bool:
     """Whether box ``a`` lies (mostly) inside box ``b`` or ``b`` inside ``a``."""
-    ax0, ay0, ax1, ay1 = a.box
-    bx0, by0, bx1, by1 = b.box
-    inter = max(0, min(ax1, bx1) - max(ax0, bx0)) * max(0, min(ay1, by1) - max(ay0, by0))
+    inter = _area(_clip(a.box, b.box))
     small = min(_area(a.box), _area(b.box))
     return small > 0 and inter / small > 0.8
 

@@ -169,6 +169,11 @@ SIGN_WORDS_WITH_NUMBER = ("โรงเรียน", "ร้านอาหา�
 """Thai words with a vowel (no read of them parses as a series) that signs put beside a number."""
 
 
+def _capitals(rng: np.random.Generator, least: int, below: int) -> str:
+    """A random word of ``least`` to ``below - 1`` Latin capitals."""
+    return "".join(chr(int(c)) for c in rng.integers(65, 91, int(rng.integers(least, below))))
+
+
 def _sign(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     """A ``h`` x ``w`` BGR sign or badge: a Thai word, Latin capitals, or (data version 6) a word and a number
     ("HAT YAI 1234"-like shop and street signs, house numbers, phone numbers), on one line or two."""
@@ -186,7 +191,7 @@ def _sign(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     if r < 0.3:
         lines = [[(SIGN_WORDS_THAI[int(rng.integers(len(SIGN_WORDS_THAI)))], thai)]]
     elif r < 0.5:
-        lines = [[("".join(chr(int(c)) for c in rng.integers(65, 91, int(rng.integers(3, 8)))), latin)]]
+        lines = [[(_capitals(rng, 3, 8), latin)]]
     else:
         number = "".join(chr(int(c)) for c in rng.integers(48, 58, int(rng.integers(1, 5))))
         if rng.random() < 0.3:
@@ -194,8 +199,7 @@ def _sign(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
         if rng.random() < 0.35:
             word = (SIGN_WORDS_WITH_NUMBER[int(rng.integers(len(SIGN_WORDS_WITH_NUMBER)))], thai)
         else:
-            word = (" ".join("".join(chr(int(c)) for c in rng.integers(65, 91, int(rng.integers(2, 7))))
-                             for _ in range(int(rng.integers(1, 3)))), latin)
+            word = (" ".join(_capitals(rng, 2, 7) for _ in range(int(rng.integers(1, 3)))), latin)
         lines = [[word, (number, latin)]] if rng.random() < 0.5 else [[word], [(number, latin)]]
     size = max(8, int(h * (0.9 if len(lines) == 1 else 0.45)))
     for k, segments in enumerate(lines):
@@ -645,9 +649,9 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         "city's street) and 12 stills are held out; plate frames, sometimes with a dealer's text strip;",
         "- 12 % negatives (photo patches, grilles, signs with Thai or Latin text; from data version 6 also a word "
         "beside a house, shop or phone number, on one line or two) with an empty target;",
-        f"- from data version 6, {RESTROKE_P:.0%} of the drawn plates eroded or dilated by a kernel of 1-3 by 2-3 px "
-        "before they are photographed (strokes bolder or lighter than the installed weights)."
-        if (meta.get("data_version") or 0) >= 6 else "", "",
+        *([f"- from data version 6, {RESTROKE_P:.0%} of the drawn plates eroded or dilated by a kernel of 1-3 by "
+           "2-3 px before they are photographed (strokes bolder or lighter than the installed weights)."]
+          if (meta.get("data_version") or 0) >= 6 else []), "",
         "## Augmentations (photo effects)", "",
         "Each sample is photographed at one of the test levels widened on every axis (clean 15 %, mild 30 %, "
         "moderate 30 %, severe 25 %; sizes down to 0.8x the level's smallest plate, angles 1.2x) or, 5 % of the "

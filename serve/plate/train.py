@@ -76,8 +76,9 @@ from serve.state import ssz_home
 
 MODEL_CARD = "MODEL_CARD.md"
 """Name of the model card that :func:`write_model_card` writes beside the weights."""
-DATA_VERSION = 6
-"""Bump when the sample generator changes, so caches made by an older one are not re-used."""
+DATA_VERSION = 7
+"""Bump when the sample generator changes, so caches made by an older one are not re-used (7: five more training
+font families, see ``infra/install.sh``)."""
 NEGATIVE_P = 0.12
 EASY_LEVELS = 2
 """Curriculum: during the first ``easy_fraction`` of the steps only samples of level index <= this (clean, mild,

@@ -28,6 +28,7 @@ import numpy as np
 from serve.devices import torch_device
 from serve.face.align import DLIB_TEMPLATE_150, align, crop_box
 from serve.face.schemas import FaceDetection
+from serve.keys import write_private
 from serve.plugins import make
 from serve.state import ssz_home
 
@@ -176,10 +177,7 @@ def find_facenet_weights(pretrained: str = "vggface2", path: str | os.PathLike[s
         except StoreError as e:
             looked.append(f"object store: {where} ({e})")
         else:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".part")
-            tmp.write_bytes(data)
-            tmp.replace(cache)
+            write_private(cache, data)
             return cache
     else:
         looked.append(f"object store: not configured (would read s3://models/{FACENET_BUCKET_PREFIX}{fname})")

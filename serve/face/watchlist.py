@@ -42,6 +42,7 @@ from serve.audit import AuditLog, write_ahead
 from serve.errors import ConflictError, NotFoundError
 from serve.face.embed import FaceEmbedder
 from serve.face.schemas import Candidate, WarrantRecord
+from serve.keys import write_private
 
 FORMAT_VERSION = 1
 
@@ -199,14 +200,7 @@ class Watchlist:
     def _save(self) -> None:
         data = self._document()
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o600)
-            tmp.replace(self.path)
+            write_private(self.path, data)
         if self.store is not None:
             self.store.put_bytes(self.bucket, self.key, data, content_type="application/json")
             self._purge_old_versions()

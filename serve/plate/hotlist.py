@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from serve.audit import AuditLog, write_ahead
 from serve.errors import ConflictError, NotFoundError
 from serve.ids import RecordId
+from serve.keys import write_private
 from serve.plate.distance import weighted_distance
 from serve.plate.parse import Plate, Vehicle, parse_plate
 from serve.plate.provinces import REGIONS
@@ -148,13 +149,7 @@ class Hotlist:
         data = json.dumps({"version": 1, "saved_at": self.clock().isoformat(),
                            "entries": [e.model_dump(mode="json") for e in self._entries.values()]},
                           ensure_ascii=False, indent=1).encode()
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_private(self.path, data)
         self._mtime = _stamp(self.path)
         if self.store is not None:
             from twin.objectstore import EVIDENCE_BUCKET

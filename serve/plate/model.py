@@ -27,7 +27,7 @@ from the ``models`` bucket of the object store (:func:`fetch_weights`).
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from serve.keys import write_private
 from serve.plate.parse import DIGITS, PLATE_CONSONANTS
 from serve.plate.provinces import LINE2_NAMES
 
@@ -302,21 +303,24 @@ def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tu
 
 
 def beside_weights(path: Path) -> dict[str, Path]:
-    """The files :func:`save_weights` writes beside the weights file ``path``, by role: the ``temporary file`` it
-    writes first and renames over ``path``, and the ``SHA-256 file`` (``<name>.sha256``) that :func:`load_net`
-    checks."""
-    return {"temporary file": path.with_suffix(".tmp"), "SHA-256 file": path.with_suffix(".sha256")}
+    """The files :func:`save_weights` writes beside the weights file ``path``, by role: the ``SHA-256 file``
+    (``<name>.sha256``) that :func:`load_net` checks. (Each file is written through a temporary file of a random
+    name, see :func:`serve.keys.write_private`, so no other name beside the weights is taken.)"""
+    return {"SHA-256 file": path.with_suffix(".sha256")}
 
 
 def save_weights(net: PlateNet, path: Path, meta: dict[str, Any]) -> str:
-    """Write inference weights (float32 state dict + config + metadata) and ``<name>.sha256``; returns the digest."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    beside = beside_weights(path)
+    """Write inference weights (float32 state dict + config + metadata) and ``<name>.sha256``; returns the digest.
+
+    Both files are replaced atomically and owner-only (0600, :func:`serve.keys.write_private`): a crash leaves the
+    old pair or a pair whose digests differ (which :func:`load_net` refuses), never a torn weights file."""
+    buf = io.BytesIO()
     torch.save({"config": net.config, "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                "meta": meta}, beside["temporary file"])
-    os.replace(beside["temporary file"], path)
-    digest = sha256_of(path)
-    beside["SHA-256 file"].write_text(f"{digest}  {path.name}\n")
+                "meta": meta}, buf)
+    data = buf.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    write_private(path, data)
+    write_private(beside_weights(path)["SHA-256 file"], f"{digest}  {path.name}\n".encode())
     return digest
 
 
@@ -328,7 +332,9 @@ def fetch_weights(store: Any, key: str = MODELS_KEY, cache_dir: Path | None = No
     (``plate/plate_recogniser.sha256`` for ``plate/plate_recogniser.pt``: upload the two files ``ssz train plates``
     writes); it is saved beside the download, where :func:`load_net` checks the weights against it (an
     ``expected_sha256`` given to :func:`load_net` wins). When the bucket holds none, a SHA-256 file an older download
-    left there is removed. Raises ModelWeightsError when the weights object is absent.
+    left there is removed. Both files are written atomically and owner-only (:func:`serve.keys.write_private`): a
+    crash mid-download leaves the old file or the whole new one, never a torn one. Raises ModelWeightsError when the
+    weights object is absent.
     """
     from serve.state import ssz_home
     from twin.objectstore import MODELS_BUCKET, StoreError
@@ -344,13 +350,12 @@ def fetch_weights(store: Any, key: str = MODELS_KEY, cache_dir: Path | None = No
         digest: bytes | None = store.get_bytes(MODELS_BUCKET, beside_weights(Path(key))["SHA-256 file"].as_posix())
     except StoreError:  # the weights were there: none uploaded
         digest = None
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_bytes(data)
+    write_private(dest, data)  # atomic: a crash mid-download never leaves a torn weights file
     sidecar = beside_weights(dest)["SHA-256 file"]
     if digest is None:
         sidecar.unlink(missing_ok=True)
     else:
-        sidecar.write_bytes(digest)
+        write_private(sidecar, digest)
     return dest
 
 

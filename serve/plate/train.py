@@ -26,6 +26,7 @@ model card):
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -40,6 +41,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from serve.keys import write_private
 from serve.plate.backgrounds import random_patch
 from serve.plate.model import (
     ALPHABET,
@@ -303,9 +305,9 @@ def render_dataset(first_seed: int, n: int, cache: Path, workers: int = 2, label
     bar.update(len(jobs) - len(todo))
 
     def keep(r: dict[str, np.ndarray], p: Path) -> None:
-        tmp = p.with_suffix(".tmp.npz")
-        np.savez(tmp, **r)
-        os.replace(tmp, p)
+        buf = io.BytesIO()
+        np.savez(buf, **r)
+        write_private(p, buf.getvalue())  # atomic: an interrupted run never leaves a torn chunk
         bar.update(1)
 
     if workers > 1 and todo:
@@ -516,10 +518,10 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
         if step % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            tmp = ckpt_path.with_suffix(".tmp")
+            buf = io.BytesIO()
             torch.save({"model": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict(), "step": step, "torch_rng": torch.get_rng_state()}, tmp)
-            os.replace(tmp, ckpt_path)
+                        "sched": sched.state_dict(), "step": step, "torch_rng": torch.get_rng_state()}, buf)
+            write_private(ckpt_path, buf.getvalue())
             if log is not None:
                 log(f"step {step}/{cfg.steps} loss {np.mean(losses[-200:]):.4f} elapsed {time.monotonic() - t0:.0f}s "
                     f"cpu {_cpu_seconds() - c0:.0f}s")
@@ -551,9 +553,9 @@ def check_writable(path: Path, what: str, folder: bool) -> None:
     it, so its folder, not the file, must take new files). A file that is not a regular file (a device such as
     /dev/null, a pipe, a socket) is refused: the weights would replace it. A link to a missing target on the way is
     refused too: the folders could not be made. A weights file is also refused when what the save writes beside it
-    (:func:`~serve.plate.model.beside_weights`: ``<name>.tmp``, ``<name>.sha256``; and the model card
-    ``MODEL_CARD.md``) has its very name, or is there as a folder or not a regular file: the save would fail or
-    lose a file after the training, not before it."""
+    (:func:`~serve.plate.model.beside_weights`: ``<name>.sha256``; and the model card ``MODEL_CARD.md``; the
+    temporary files have random names) has its very name, or is there as a folder or not a regular file: the save
+    would fail or lose a file after the training, not before it."""
     if path.exists() and path.is_dir() != folder:
         raise OSError(f"{what} {path} is a {'file' if folder else 'folder'}: give a "
                       f"{'folder' if folder else 'file name such as plate_recogniser.pt'}")

@@ -53,7 +53,8 @@ def test_loads_state_dict_from_models_bucket(isolated_homes, s3_store, face_dete
     try:
         eng = FacenetEmbedder(store=s3_store)
         assert eng.weights_path == isolated_homes / "home" / "models" / "facenet" / FACENET_FILES["vggface2"]
-        assert eng.weights_path.is_file()
+        assert eng.weights_path.is_file() and oct(eng.weights_path.stat().st_mode & 0o777) == "0o600"
+        assert [p.name for p in eng.weights_path.parent.iterdir()] == [FACENET_FILES["vggface2"]]  # no partial file
         got = eng._net.state_dict()
         for name in ("conv2d_1a.conv.weight", "last_linear.weight", "last_bn.running_mean"):
             assert torch.equal(got[name], ref.state_dict()[name])

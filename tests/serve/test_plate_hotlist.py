@@ -84,6 +84,8 @@ def test_every_change_is_audited_and_reloaded_after_restart(tmp_path):
     again = _hotlist(tmp_path)  # a restart
     assert [e.id for e in again.entries()] == [b.id] and again.get(b.id).note == "red pick-up"
     assert again.match(parse_plate("1กข 1234")) == []  # removal is real
+    assert oct((tmp_path / "hotlist.json").stat().st_mode & 0o777) == "0o600"  # written by serve.keys.write_private
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temporary file left
 
 
 def test_fresh_node_reloads_the_hotlist_from_the_store(tmp_path, s3_store):

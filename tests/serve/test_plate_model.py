@@ -76,6 +76,9 @@ def test_weights_from_the_models_bucket_are_checked_against_the_sha256_file_uplo
     s3_store.put_bytes(MODELS_BUCKET, side, f"{'0' * 64}  plate_recogniser.pt\n".encode())
     path = fetch_weights(s3_store, key, cache_dir=tmp_path)
     assert path == tmp_path / key and (tmp_path / side).read_text() == f"{'0' * 64}  plate_recogniser.pt\n"
+    assert sha256_of(path) == sha256_of(WEIGHTS_FILE)  # the whole object, written atomically and owner-only
+    assert sorted(p.name for p in path.parent.iterdir()) == ["plate_recogniser.pt", "plate_recogniser.sha256"]
+    assert {oct(p.stat().st_mode & 0o777) for p in path.parent.iterdir()} == {"0o600"}
     with pytest.raises(ModelWeightsError, match=r"are corrupt \(SHA-256 .*expected 0000000000000000\.\.\.\)"):
         load_net(path)
     s3_store.put_bytes(MODELS_BUCKET, side, WEIGHTS_SHA_FILE.read_bytes())
@@ -112,6 +115,9 @@ def test_smoke_training_run_resumes_and_writes_checked_weights(tmp_path):
     res = train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
     assert res["sha256"] == sha256_of(tmp_path / "w.pt") == (tmp_path / "w.sha256").read_text().split()[0]
     assert list((tmp_path / "cache").glob("ckpt-*.pt")) and res["validation"]["n"] > 0
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]  # weights, digest, checkpoint, rendered chunks
+    assert sorted(p.suffix for p in written) == [".npz", ".npz", ".pt", ".pt", ".sha256"]  # no temporary file left
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {"0o600"}
     assert res["cpu_seconds"]["total"] >= res["cpu_seconds"]["data"] >= 0 and res["init"] is None
     again = train(cfg, cache=tmp_path / "cache", out=tmp_path / "w2.pt", progress=False)  # resumes at step 4: done
     assert again["seconds"]["train"] <= res["seconds"]["train"] + 1

@@ -171,8 +171,8 @@ def test_check_writable_refuses_what_the_save_writes_beside_the_weights(tmp_path
     from serve.plate.train import check_writable
 
     out = tmp_path / "w.pt"
-    # each is written after the training: the temporary weights renamed over w.pt, the digest, the model card
-    for name, role in (("w.tmp", "temporary file"), ("w.sha256", "SHA-256 file"), ("MODEL_CARD.md", "model card")):
+    # each is written after the training: the digest, the model card
+    for name, role in (("w.sha256", "SHA-256 file"), ("MODEL_CARD.md", "model card")):
         (tmp_path / name).mkdir()
         with pytest.raises(OSError, match=re.escape(f"--out {out} cannot be saved: its {role} {tmp_path / name}, "
                                                     f"written beside it, is a folder; move {tmp_path / name} away")):
@@ -184,20 +184,22 @@ def test_check_writable_refuses_what_the_save_writes_beside_the_weights(tmp_path
         check_writable(out, "--out", folder=False)
     (tmp_path / "w.sha256").unlink()
     # an --out named like what the save writes beside it: the digest or the card would replace the weights
-    for name, role in (("w.sha256", "SHA-256 file"), ("MODEL_CARD.md", "model card"), ("w.tmp", "temporary file")):
+    for name, role in (("w.sha256", "SHA-256 file"), ("MODEL_CARD.md", "model card")):
         with pytest.raises(OSError, match=re.escape(f"the save writes its {role} under that very name")):
             check_writable(tmp_path / name, "--out", folder=False)
     (tmp_path / "w.sha256").write_text("old digest\n")  # regular files there are replaced: fine
     (tmp_path / "MODEL_CARD.md").write_text("old card\n")
     check_writable(out, "--out", folder=False)
+    (tmp_path / "w.tmp").mkdir()  # the save's temporary files have random names: no fixed name to block
+    check_writable(out, "--out", folder=False)
     (tmp_path / "c.tmp").mkdir()  # a folder's own neighbours do not matter
     check_writable(tmp_path / "c", "--cache", folder=True)
 
 
-def test_train_plates_refuses_a_folder_where_the_save_writes_its_temporary_file_before_rendering(tmp_path):
-    (tmp_path / "w.tmp").mkdir()  # found after an hour of training, before this check
+def test_train_plates_refuses_a_folder_where_the_save_writes_its_digest_before_rendering(tmp_path):
+    (tmp_path / "w.sha256").mkdir()  # found after an hour of training, before this check
     res = _train(tmp_path, "--out", str(tmp_path / "w.pt"))
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
     text = " ".join(res.output.split())
-    assert f"its temporary file {tmp_path / 'w.tmp'}, written beside it, is a folder" in text, res.output
+    assert f"its SHA-256 file {tmp_path / 'w.sha256'}, written beside it, is a folder" in text, res.output
     assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()  # nothing rendered, nothing written

@@ -38,7 +38,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, Hotlist, HotlistEntry, HotlistError
-from serve.plate.service import PlateRead, PlateService, PlateServiceConfig
+from serve.plate.service import PlateInputError, PlateRead, PlateService, PlateServiceConfig
 from serve.replica import ReplicaConfig, bind, per_item, replica_store
 
 DEPLOYMENT_NAME = "PlateDeployment"
@@ -110,8 +110,10 @@ class PlateDeployment:
             r = [p.model_copy(update={"hotlist": named.match(p.plate) if p.plate is not None else []}) for p in r]
         return r
 
-    def read_many(self, images: list[np.ndarray], order: Literal["rgb", "bgr"] = "rgb") -> list[list[PlateRead]]:
-        """A caller-made batch of frames in one call (no waiting for other callers)."""
+    def read_many(self, images: list[np.ndarray], order: Literal["rgb", "bgr"] = "rgb"
+                  ) -> list[list[PlateRead] | PlateInputError]:
+        """A caller-made batch of frames in one call (no waiting for other callers); a bad frame comes back as its
+        PlateInputError in its place (see :meth:`PlateService.read`)."""
         return self.service.read([_to_bgr(im, order) for im in images])
 
     def read_crops(self, crops: list[np.ndarray], order: Literal["rgb", "bgr"] = "rgb") -> list[PlateRead | None]:

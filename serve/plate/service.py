@@ -17,6 +17,7 @@ import dataclasses
 import io
 import os
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -235,23 +236,49 @@ def _fragment(cand: PlateCandidate, plate: Plate | None, verified: list[tuple[Pl
 
 
 def check_image(img: Any, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Validate a frame (HxW grey or HxWx3 BGR uint8) and return it contiguous, or raise PlateInputError."""
+    """Validate a frame (HxW grey, HxWx3 BGR or HxWx4 BGRA uint8) and return it BGR and contiguous.
+
+    Raises
+    ------
+    PlateInputError
+        saying what is wrong and what to send: not a numpy array, not uint8, another shape, under 8 px on a side,
+        over ``max_pixels``.
+    """
     if not isinstance(img, np.ndarray):
-        raise PlateInputError(f"expected a numpy image array, got {type(img).__name__}")
+        raise PlateInputError(f"expected a numpy image array, got {type(img).__name__}: send decoded frames (H x W x 3 "
+                              "BGR uint8), or encoded JPEG/PNG bytes to read_bytes()")
     if img.dtype != np.uint8:
-        raise PlateInputError(f"expected uint8 pixels, got {img.dtype}")
+        raise PlateInputError(f"expected uint8 pixels, got {img.dtype}: send 8-bit frames (as cv2.imread gives, or "
+                              "np.clip(frame, 0, 255).astype(np.uint8))")
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     elif img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
     if img.ndim != 3 or img.shape[2] != 3:
-        raise PlateInputError(f"expected an HxW or HxWx3 image, got shape {img.shape}")
+        raise PlateInputError(f"expected an HxW or HxWx3 image, got shape {img.shape}: send a grey, BGR or BGRA "
+                              "frame")
     h, w = img.shape[:2]
     if h < 8 or w < 8:
-        raise PlateInputError(f"image of {w}x{h} pixels is too small to hold a plate")
+        raise PlateInputError(f"image of {w}x{h} pixels is too small to hold a plate: send the whole frame")
     if h * w > max_pixels:
-        raise PlateInputError(f"image of {w}x{h} = {h * w / 1e6:.1f} MP exceeds the {max_pixels / 1e6:.0f} MP limit")
+        raise PlateInputError(f"image of {w}x{h} = {h * w / 1e6:.1f} MP exceeds the {max_pixels / 1e6:.0f} MP limit: "
+                              "send a smaller frame (downscaled, or cut around the vehicle)")
     return np.ascontiguousarray(img)
+
+
+def _each(check: Callable[[Any], np.ndarray], items: list[Any]) -> list[np.ndarray | PlateInputError]:
+    """``check(item)`` for each item, or the PlateInputError it raised for that item, in input order.
+
+    The error is the report: it keeps no frame (nor the item) alive, neither through its own traceback nor through
+    the error it came from."""
+    out: list[np.ndarray | PlateInputError] = []
+    for it in items:
+        try:
+            out.append(check(it))
+        except PlateInputError as e:
+            e.__cause__ = e.__context__ = None
+            out.append(e.with_traceback(None))
+    return out
 
 
 class PlateService:
@@ -342,15 +369,46 @@ class PlateService:
         least = self.min_confidence if min_confidence is None else min_confidence
         return any(r.plate is not None and r.confidence >= least for r in reads)
 
-    def read(self, images: list[np.ndarray]) -> list[list[PlateRead]]:
-        """Plate reads for each frame of the batch (a list per frame, possibly empty), in input order.
+    def read(self, images: list[np.ndarray]) -> list[list[PlateRead] | PlateInputError]:
+        """Plate reads for each frame of the batch, in input order; one bad frame costs only its own entry.
 
         A frame of at least ``zoom_min_side`` px (default 4000) in which no plate is verified is searched once more in
         overlapping tiles (:func:`zoom_tiles`); their candidates, a region found by two tiles once
         (:func:`merge_tile_candidates`), are read in one more engine call, and the frame's reads are those of the
         tiles when one of them is verified at ``zoom_min_confidence``.
+
+        Parameters
+        ----------
+        images
+            the frames, each an (H, W) grey or (H, W, 3) BGR (or (H, W, 4) BGRA) uint8 array of at least 8x8 and at
+            most ``max_pixels`` pixels (a list even for one frame).
+
+        Returns
+        -------
+        list
+            one entry per frame: its reads (``list[PlateRead]``, possibly empty), or, for a frame that is not a
+            usable image (not a numpy array, not uint8, another shape, too small, over ``max_pixels``), the
+            :class:`PlateInputError` that :func:`check_image` raises for it, saying what is wrong. The good frames
+            are read as if it were not there. It is returned, not raised, like :meth:`read_bytes` and a Serve batch
+            (:func:`serve.replica.per_item`); a caller that wants it raised raises it:
+            ``if isinstance(r, PlateInputError): raise r``.
+
+        Raises
+        ------
+        PlateInputError
+            when ``images`` is one array, not a list of frames (its items would be rows, not frames).
         """
-        checked = [check_image(img, self.config.max_pixels) for img in images]
+        if isinstance(images, np.ndarray):
+            raise PlateInputError(f"read takes a list of frames, got one array of shape {images.shape}: pass [frame]")
+        return self._read_valid(_each(lambda im: check_image(im, self.config.max_pixels), images))
+
+    def _read_valid(self, frames: list[np.ndarray | PlateInputError]) -> list[list[PlateRead] | PlateInputError]:
+        """Read the checked frames of ``frames`` in one batch; its errors stay in their places."""
+        reads = iter(self._read_checked([f for f in frames if isinstance(f, np.ndarray)]))
+        return [f if isinstance(f, PlateInputError) else next(reads) for f in frames]
+
+    def _read_checked(self, checked: list[np.ndarray]) -> list[list[PlateRead]]:
+        """:meth:`read` of frames that :func:`check_image` returned."""
         groups = (list(self._pool.map(self._locate, checked)) if len(checked) > 1
                   else [self._locate(im) for im in checked])
         out = self._finish(groups)
@@ -417,12 +475,4 @@ class PlateService:
         if isinstance(blobs, bytes | bytearray | memoryview):
             raise PlateInputError(f"read_bytes takes a list of encoded images, got one {type(blobs).__name__} "
                                   "object: pass [data]")
-        frames: list[np.ndarray | PlateInputError] = []
-        for b in blobs:
-            try:
-                frames.append(decode_image(b, self.config.max_pixels))
-            except PlateInputError as e:  # the message is the report: no decoder frames (and blob) kept alive,
-                e.__cause__ = e.__context__ = None  # neither by its own traceback nor by the error it came from
-                frames.append(e.with_traceback(None))
-        reads = iter(self.read([f for f in frames if isinstance(f, np.ndarray)]))
-        return [f if isinstance(f, PlateInputError) else next(reads) for f in frames]
+        return self._read_valid(_each(lambda b: decode_image(b, self.config.max_pixels), blobs))

@@ -337,22 +337,43 @@ def test_service_reads_encoded_bytes_and_rejects_bad_input(plate_service):
     with pytest.raises(PlateInputError, match=r"read_bytes takes a list of encoded images, got one bytes object: "
                                               r"pass \[data\]"):
         plate_service.read_bytes(batch[0])
-    with pytest.raises(PlateInputError, match="uint8"):
-        plate_service.read([sc.image.astype(np.float32)])
-    with pytest.raises(PlateInputError, match="too small"):
-        plate_service.read([np.zeros((4, 4, 3), np.uint8)])
-    with pytest.raises(PlateInputError, match="numpy image"):
-        plate_service.read(["frame.jpg"])
     # the service keeps serving after bad input
     assert any(same(r.plate, sc.plate) for r in plate_service.read([sc.image])[0])
+
+
+def test_one_bad_frame_costs_only_its_own_entry(plate_service):
+    sc, other = readable_scene(0), readable_scene(1)
+    bad = {1: (sc.image.astype(np.float32), "expected uint8 pixels, got float32: send 8-bit frames"),
+           2: (np.zeros((0, 0, 3), np.uint8), "image of 0x0 pixels is too small to hold a plate: send the whole frame"),
+           4: (np.zeros((240, 320, 2), np.uint8), "expected an HxW or HxWx3 image, got shape (240, 320, 2): send a "
+                                                   "grey, BGR or BGRA frame"),
+           5: ("frame.jpg", "expected a numpy image array, got str: send decoded frames"),
+           6: (np.zeros((4, 4, 3), np.uint8), "image of 4x4 pixels is too small")}
+    frames = [sc.image, *(bad[i][0] for i in (1, 2)), other.image, *(bad[i][0] for i in (4, 5, 6))]
+    got = plate_service.read(frames)
+    assert len(got) == 7 and [i for i, g in enumerate(got) if isinstance(g, PlateInputError)] == sorted(bad), got
+    for i, (_, says) in bad.items():
+        assert str(got[i]).startswith(says), (i, str(got[i]))
+        assert (got[i].__traceback__, got[i].__cause__, got[i].__context__) == (None, None, None)
+
+    def found(rr):
+        return [(r.box, r.plate) for r in rr]
+
+    # the good frames are read as if the bad ones were not there
+    assert [found(got[0]), found(got[3])] == [found(rr) for rr in plate_service.read([sc.image, other.image])]
+    assert any(same(r.plate, sc.plate) for r in got[0]) and any(same(r.plate, other.plate) for r in got[3]), got
+    with pytest.raises(PlateInputError, match=r"read takes a list of frames, got one array of shape \(.*\): pass "
+                                              r"\[frame\]"):
+        plate_service.read(sc.image)
 
 
 def test_empty_scene_has_no_reads(plate_service):
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
     assert plate_service.read([np.full((240, 320, 3), 90, np.uint8), noise]) == [[], []]
-    with pytest.raises(PlateInputError, match="MP exceeds"):
-        plate_service.read([np.zeros((13000, 12000, 3), np.uint8)])  # 156 MP: the bomb guard
+    huge = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (13000, 12000, 3))  # 156 MP (a view: no 468 MB)
+    too_big, flat = plate_service.read([huge, np.full((240, 320, 3), 90, np.uint8)])  # the bomb guard, per frame
+    assert isinstance(too_big, PlateInputError) and "MP exceeds the 150 MP limit" in str(too_big) and flat == []
 
 
 @pytest.fixture(scope="module")

@@ -63,9 +63,14 @@ def check_dimensions(w: int, h: int, max_pixels: int = MAX_PIXELS) -> None:
                                f"detectors: send an image at most {MAX_ASPECT:g}:1, e.g. the whole camera frame")
 
 
-def decode_image(data: bytes, content_type: str | None = None, max_bytes: int = MAX_BYTES,
+def decode_image(data: bytes, content_type: str | None = None, max_bytes: int | None = MAX_BYTES,
                  max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode an uploaded image to a C-contiguous RGB uint8 (H, W, 3) array, or raise ImageDecodeError.
+
+    ``max_bytes`` None: no limit on the encoded size (the bytes are in memory already; ``max_pixels`` still bounds
+    the decoded array). Every size is checked on the header, before a pixel is decoded; the EXIF orientation is
+    applied. Whatever ``max_pixels``, a header claiming over twice Pillow's ``Image.MAX_IMAGE_PIXELS`` (about 179 MP)
+    is refused as a decompression bomb.
 
     Raises
     ------
@@ -78,8 +83,8 @@ def decode_image(data: bytes, content_type: str | None = None, max_bytes: int = 
         raise ImageDecodeError(f"content type {ctype!r} is not accepted: send the raw image bytes with Content-Type "
                                "image/jpeg, image/png, image/webp or image/bmp", status=415)
     if not data:
-        raise ImageDecodeError(f"the request body is empty: {_SEND}")
-    if len(data) > max_bytes:
+        raise ImageDecodeError(f"empty image (no bytes): {_SEND}")
+    if max_bytes is not None and len(data) > max_bytes:
         raise ImageDecodeError(f"the upload is {len(data) / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB "
                                "limit: send a smaller JPEG", status=413)
     refused = sniff_format(data)
@@ -92,11 +97,13 @@ def decode_image(data: bytes, content_type: str | None = None, max_bytes: int = 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data), formats=FORMATS)
-    except Image.DecompressionBombError as e:
-        raise ImageDecodeError(f"the image claims too many pixels ({e}); this looks like a decompression bomb: "
-                               f"send a real photo of at most {max_pixels / 1e6:.0f} megapixels", status=413) from e
+    except Image.DecompressionBombError as e:  # Pillow's hard limit: twice MAX_IMAGE_PIXELS
+        ceiling = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        limit = f"{min(max_pixels, ceiling) / 1e6:.0f} MP"
+        raise ImageDecodeError(f"the image header claims too many pixels (over {ceiling / 1e6:.0f} MP: a decompression "
+                               f"bomb?), over the {limit} limit: send a photo of at most {limit}", status=413) from e
     except Exception as e:  # any parser failure on untrusted bytes is the sender's problem, not a server fault
-        raise ImageDecodeError(f"the body is not a readable image: {_SEND}") from e
+        raise ImageDecodeError(f"the bytes are not a readable image: {_SEND}") from e
     w, h = im.size
     check_dimensions(w, h, max_pixels)
     try:

@@ -14,9 +14,7 @@ The Ray Serve wrapper is :mod:`serve.plate.deployment`; the HTTP ingress calls t
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
-import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
@@ -25,6 +23,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from serve import imaging
 from serve.plate.distance import weighted_distance
 from serve.plate.hotlist import Hotlist, HotlistMatch
 from serve.plate.localise import (
@@ -102,54 +101,28 @@ class PlateRead(BaseModel):
     hotlist: list[HotlistMatch] = Field(default_factory=list, description="matching active hotlist entries")
 
 
-def _check_claimed_size(data: bytes, max_pixels: int) -> None:
-    """Raise PlateInputError when the image header claims more than ``max_pixels`` (read by Pillow without
-    decoding a pixel); a header Pillow cannot parse is left to OpenCV."""
-    from PIL import Image
-
-    limit = f"over the {max_pixels / 1e6:.0f} MP limit: send a photo of at most {max_pixels / 1e6:.0f} MP"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                w, h = im.size
-    except Image.DecompressionBombError as e:
-        if Image.MAX_IMAGE_PIXELS and max_pixels >= 2 * Image.MAX_IMAGE_PIXELS:
-            return  # a limit above Pillow's own: OpenCV decodes (and its own guard applies)
-        raise PlateInputError(f"the image header claims too many pixels (over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
-                              f"MP: a decompression bomb?), {limit}") from e
-    except Exception:  # not a header Pillow knows: OpenCV decides
-        return
-    if w * h > max_pixels:
-        raise PlateInputError(f"the image header claims {w}x{h} = {w * h / 1e6:.1f} MP (a decompression bomb or an "
-                              f"oversized photo), {limit}")
-
-
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode JPEG/PNG/... bytes to a BGR uint8 array.
+    """Decode encoded image bytes to a BGR uint8 (H, W, 3) array: :func:`serve.imaging.decode_image` (the one
+    decoder of untrusted images: JPEG, PNG, WebP or BMP only, every size checked on the header before a pixel is
+    decoded, the EXIF orientation applied), its error raised as a PlateInputError with the same message.
 
     Raises
     ------
     PlateInputError
-        for empty, broken or truncated bytes, and for images over ``max_pixels`` — checked on the size the header
-        claims before any pixel is decoded (a small file claiming gigapixels is a decompression bomb); for
-        ``data`` that is not bytes (a file name, a decoded array).
+        for ``data`` that is not bytes (a file name, a decoded array); for empty, corrupt or truncated bytes, another
+        format, an image under :data:`serve.imaging.MIN_SIDE` px on a side or thinner than
+        :data:`serve.imaging.MAX_ASPECT`:1; for images over ``max_pixels``, checked on the size the header claims
+        (a small file claiming gigapixels is a decompression bomb).
     """
     if data is not None and not isinstance(data, bytes | bytearray | memoryview):
         raise PlateInputError(f"expected the encoded image's bytes (JPEG or PNG), got {type(data).__name__}: send "
                               "the file's bytes (e.g. Path(name).read_bytes()); read() takes decoded arrays")
-    if not data:
-        raise PlateInputError("empty image: send JPEG or PNG bytes")
-    _check_claimed_size(data, max_pixels)
-    buf = np.frombuffer(data, np.uint8)
     try:
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    except cv2.error as e:  # OpenCV's own size guard or a codec assertion: the sender's problem, not a fault
-        raise PlateInputError(f"the bytes are not a decodable image ({str(e).strip().splitlines()[-1]}): send a "
-                              "JPEG or PNG") from e
-    if img is None:
-        raise PlateInputError("the bytes are not a decodable image (or it is truncated): send a JPEG or PNG")
-    return check_image(img, max_pixels)
+        rgb = imaging.decode_image(data.tobytes() if isinstance(data, memoryview) else data, max_bytes=None,
+                                   max_pixels=max_pixels)
+    except imaging.ImageDecodeError as e:
+        raise PlateInputError(str(e)) from None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
 def _area(box: tuple[int, int, int, int]) -> int:

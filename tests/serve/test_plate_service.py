@@ -316,8 +316,9 @@ def test_service_reads_encoded_bytes_and_rejects_bad_input(plate_service):
              encode_jpeg(other.image, 95)]
     got = plate_service.read_bytes(batch)
     assert len(got) == 5 and all(isinstance(g, PlateInputError) for g in got[1:4]), got
-    undecodable = "the bytes are not a decodable image (or it is truncated): send a JPEG or PNG"
-    assert [str(g) for g in got[1:4]] == ["empty image: send JPEG or PNG bytes", undecodable, undecodable]
+    undecodable = "the bytes are not a readable image: send a JPEG, PNG, WebP or BMP image"
+    empty = "empty image (no bytes): send a JPEG, PNG, WebP or BMP image"
+    assert [str(g) for g in got[1:4]] == [empty, undecodable, undecodable]
 
     def found(rr):
         return [(r.box, r.plate) for r in rr]
@@ -325,7 +326,7 @@ def test_service_reads_encoded_bytes_and_rejects_bad_input(plate_service):
     assert any(same(r.plate, sc.plate) for r in got[0]) and any(same(r.plate, other.plate) for r in got[4]), got
     assert found(got[0]) == found(reads[0])  # read as if the bad ones were not there
     assert found(got[4]) == found(plate_service.read_bytes([batch[4]])[0])
-    assert plate_service.read_bytes([b""])[0].args == ("empty image: send JPEG or PNG bytes",)
+    assert plate_service.read_bytes([b""])[0].args == (empty,)
     assert plate_service.read_bytes([]) == []
     # a file name or an array among the blobs is an entry too; one bytes object instead of a list is refused
     named, bomb = plate_service.read_bytes(["frame.jpg", _png_header(20_000, 20_000)])
@@ -445,8 +446,28 @@ def _png_header(w: int, h: int, rows: int = 1) -> bytes:
 def test_decode_refuses_images_claiming_too_many_pixels_before_decoding():
     from serve.plate.service import decode_image
 
-    for w, h in ((100_000, 100_000), (14_000, 12_000)):  # over OpenCV's own guard (its cv2.error); over 150 MP
-        with pytest.raises(PlateInputError, match=r"claims .*over the 150 MP limit"):
-            decode_image(_png_header(w, h))
-    with pytest.raises(PlateInputError, match="over the 1 MP limit"):
+    # each file holds one row of pixels: decoding it would say "truncated"
+    with pytest.raises(PlateInputError, match=r"^the image header claims too many pixels \(over 179 MP: a "
+                                              r"decompression bomb\?\), over the 150 MP limit"):
+        decode_image(_png_header(100_000, 100_000))  # over Pillow's own guard
+    with pytest.raises(PlateInputError, match=r"^the image is 14000x12000 \(168 megapixels\), over the 150 MP limit"):
+        decode_image(_png_header(14_000, 12_000))
+    with pytest.raises(PlateInputError, match=r"^the image is 2000x1000 \(2 megapixels\), over the 1 MP limit"):
         decode_image(_png_header(2000, 1000), max_pixels=1_000_000)
+
+
+def test_decode_gives_bgr_pixels_and_takes_only_the_accepted_formats():
+    import cv2
+
+    from serve.plate.service import decode_image
+
+    bgr = np.zeros((40, 64, 3), np.uint8)
+    bgr[..., 0], bgr[:20, :, 2] = 200, 90  # blue everywhere, red in the top half: a swap would show
+    png = cv2.imencode(".png", bgr)[1].tobytes()
+    for data in (png, bytearray(png), memoryview(png)):
+        got = decode_image(data)
+        assert got.dtype == np.uint8 and got.flags.c_contiguous and np.array_equal(got, bgr)
+    with pytest.raises(PlateInputError, match=r"^TIFF images are not accepted: send a JPEG, PNG, WebP or BMP image$"):
+        decode_image(cv2.imencode(".tiff", bgr)[1].tobytes())
+    with pytest.raises(PlateInputError, match=r"^the image is 64x20 px, too small .*: send at least 32x32 px"):
+        decode_image(cv2.imencode(".png", bgr[:20])[1].tobytes())

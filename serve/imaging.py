@@ -110,7 +110,8 @@ def decode_image(data: bytes, content_type: str | None = None, max_bytes: int | 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im.load()
-            rgb = ImageOps.exif_transpose(im).convert("RGB")
+            ImageOps.exif_transpose(im, in_place=True)  # no copy of a big photo
+            rgb = im if im.mode == "RGB" else im.convert("RGB")
     except Exception as e:
         raise ImageDecodeError(f"the image is truncated or corrupt ({type(e).__name__}): send the complete file") from e
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))

@@ -3,6 +3,8 @@ big photos and non-plates, and the Ray Serve deployment with @serve.batch."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -467,6 +469,13 @@ def test_decode_gives_bgr_pixels_and_takes_only_the_accepted_formats():
     for data in (png, bytearray(png), memoryview(png)):
         got = decode_image(data)
         assert got.dtype == np.uint8 and got.flags.c_contiguous and np.array_equal(got, bgr)
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # EXIF orientation: turn 90 degrees clockwise to view (a phone held upright)
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1])).save(buf, format="PNG", exif=exif)
+    assert np.array_equal(decode_image(buf.getvalue()), np.rot90(bgr, k=-1))
     with pytest.raises(PlateInputError, match=r"^TIFF images are not accepted: send a JPEG, PNG, WebP or BMP image$"):
         decode_image(cv2.imencode(".tiff", bgr)[1].tobytes())
     with pytest.raises(PlateInputError, match=r"^the image is 64x20 px, too small .*: send at least 32x32 px"):

@@ -53,7 +53,7 @@ from serve.errors import ConflictError, NotFoundError, UnavailableError, error_t
 from serve.face.schemas import ImageFaces, WarrantRecord
 from serve.face.watchlist import LIST_NAME_PATTERN
 from serve.ids import MAX_ID_CHARS, RecordId, check_record_id, find_control
-from serve.imaging import ImageDecodeError, decode_image
+from serve.imaging import MIN_SIDE, PLATE_MIN_SIDE, ImageDecodeError, decode_image
 from serve.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge, json_body, read_body
 from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, HotlistEntry
 from serve.plate.service import PlateRead
@@ -416,7 +416,8 @@ async def _image_body(request: Request, plate: bool = False) -> Any:
     max_bytes = limits.max_plate_image_bytes if plate else limits.max_image_bytes
     body = await read_body(request, max_bytes)
     return decode_image(body, request.headers.get("content-type"), max_bytes=max_bytes,
-                        max_pixels=limits.max_plate_pixels if plate else limits.max_pixels)
+                        max_pixels=limits.max_plate_pixels if plate else limits.max_pixels,
+                        min_side=PLATE_MIN_SIDE if plate else MIN_SIDE)
 
 
 # One dependency object per role, so that a route listing it in ``dependencies`` (to run it first, before the

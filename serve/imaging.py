@@ -23,6 +23,10 @@ FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 32
+PLATE_MIN_SIDE = 8
+"""Smallest side of an image sent to the plate reader: a tight crop of a 40 px wide plate is about 18 px tall, so
+the plate route and :class:`serve.plate.service.PlateService` accept what the face detectors' :data:`MIN_SIDE`
+refuses."""
 MAX_ASPECT = 16.0
 _SEND = "send a JPEG, PNG, WebP or BMP image"
 _MAGIC = ((b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
@@ -48,23 +52,25 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def check_dimensions(w: int, h: int, max_pixels: int = MAX_PIXELS) -> None:
-    """Refuse sizes the detectors cannot use: over ``max_pixels`` (413), under :data:`MIN_SIDE` px on a side or
-    thinner than :data:`MAX_ASPECT`:1 (400), each with what to send instead."""
+def check_dimensions(w: int, h: int, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> None:
+    """Refuse sizes the detectors cannot use: over ``max_pixels`` (413), under ``min_side`` px on a side (default
+    :data:`MIN_SIDE`; the plate reader passes :data:`PLATE_MIN_SIDE`) or thinner than :data:`MAX_ASPECT`:1 (400),
+    each with what to send instead."""
     if w * h > max_pixels:
         raise ImageDecodeError(f"the image is {w}x{h} ({w * h / 1e6:.0f} megapixels), over the "
                                f"{max_pixels / 1e6:.0f} MP limit: downscale it (1920 px on the long side is plenty)",
                                status=413)
-    if min(w, h) < MIN_SIDE:
-        raise ImageDecodeError(f"the image is {w}x{h} px, too small for face or plate detection: send at least "
-                               f"{MIN_SIDE}x{MIN_SIDE} px, with faces of 20 px or more")
+    if min(w, h) < min_side:
+        what = ("a plate: send at least {0}x{0} px, e.g. the whole frame" if min_side < MIN_SIDE
+                else "face or plate detection: send at least {0}x{0} px, with faces of 20 px or more")
+        raise ImageDecodeError(f"the image is {w}x{h} px, too small for {what.format(min_side)}")
     if max(w, h) / min(w, h) > MAX_ASPECT:
         raise ImageDecodeError(f"the image is {w}x{h} px, too thin ({max(w, h) / min(w, h):.0f}:1) for the "
                                f"detectors: send an image at most {MAX_ASPECT:g}:1, e.g. the whole camera frame")
 
 
 def decode_image(data: bytes, content_type: str | None = None, max_bytes: int | None = MAX_BYTES,
-                 max_pixels: int = MAX_PIXELS) -> np.ndarray:
+                 max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> np.ndarray:
     """Decode an uploaded image to a C-contiguous RGB uint8 (H, W, 3) array, or raise ImageDecodeError.
 
     ``max_bytes`` None: no limit on the encoded size (the bytes are in memory already; ``max_pixels`` still bounds
@@ -105,7 +111,7 @@ def decode_image(data: bytes, content_type: str | None = None, max_bytes: int | 
     except Exception as e:  # any parser failure on untrusted bytes is the sender's problem, not a server fault
         raise ImageDecodeError(f"the bytes are not a readable image: {_SEND}") from e
     w, h = im.size
-    check_dimensions(w, h, max_pixels)
+    check_dimensions(w, h, max_pixels, min_side)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -42,6 +42,9 @@ from serve.plate.parse import Plate, PlateParseError, parse_plate
 
 MAX_PIXELS = 150_000_000
 """Decompression-bomb guard: a 50 MP phone photo is read (searched downscaled); 150 MP is refused."""
+FRAGMENT_MARGIN = 0.3
+"""A verified read that a longer verified read of the same plate contains is ranked as a fragment of it only when
+the longer read's confidence is at least the shorter's minus this margin."""
 
 
 class PlateInputError(ValueError):
@@ -110,7 +113,7 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     ------
     PlateInputError
         for ``data`` that is not bytes (a file name, a decoded array); for empty, corrupt or truncated bytes, another
-        format, an image under :data:`serve.imaging.MIN_SIDE` px on a side or thinner than
+        format, an image under :data:`serve.imaging.PLATE_MIN_SIDE` px on a side or thinner than
         :data:`serve.imaging.MAX_ASPECT`:1; for images over ``max_pixels``, checked on the size the header claims
         (a small file claiming gigapixels is a decompression bomb).
     """
@@ -119,7 +122,7 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                               "the file's bytes (e.g. Path(name).read_bytes()); read() takes decoded arrays")
     try:
         rgb = imaging.decode_image(data.tobytes() if isinstance(data, memoryview) else data, max_bytes=None,
-                                   max_pixels=max_pixels)
+                                   max_pixels=max_pixels, min_side=imaging.PLATE_MIN_SIDE)
     except imaging.ImageDecodeError as e:
         raise PlateInputError(str(e)) from None
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
@@ -197,15 +200,18 @@ def _is_subsequence(short: str, long: str) -> bool:
     return all(ch in it for ch in short)
 
 
-def _fragment(cand: PlateCandidate, plate: Plate | None, verified: list[tuple[PlateCandidate, str]],
-              same_object: bool) -> bool:
-    """Whether ``plate`` reads only part of another verified read of the same plate (a longer registration that
-    contains it in order) from an overlapping candidate (any candidate, when all read the same object)."""
+def _fragment(cand: PlateCandidate, plate: Plate | None, confidence: float,
+              verified: list[tuple[PlateCandidate, str, float]], same_object: bool) -> bool:
+    """Whether ``plate`` (read at ``confidence``) reads only part of another verified read of the same plate: a
+    longer registration that contains it in order, read at no less than ``confidence - FRAGMENT_MARGIN``, from an
+    overlapping candidate (any candidate, when all read the same object). A much less confident longer read is a
+    read with a spurious character ('1บภ3134' beside 'บภ3134'), not the whole plate."""
     if plate is None:
         return False
     key = plate.key
-    return any(len(other) > len(key) and _is_subsequence(key, other)
-               and (same_object or _iou(cand.box, c.box) > 0.3 or _inside(cand, c)) for c, other in verified)
+    return any(len(other) > len(key) and _is_subsequence(key, other) and other_conf >= confidence - FRAGMENT_MARGIN
+               and (same_object or _iou(cand.box, c.box) > 0.3 or _inside(cand, c))
+               for c, other, other_conf in verified)
 
 
 def check_image(img: Any, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -231,7 +237,7 @@ def check_image(img: Any, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise PlateInputError(f"expected an HxW or HxWx3 image, got shape {img.shape}: send a grey, BGR or BGRA "
                               "frame")
     h, w = img.shape[:2]
-    if h < 8 or w < 8:
+    if h < imaging.PLATE_MIN_SIDE or w < imaging.PLATE_MIN_SIDE:
         raise PlateInputError(f"image of {w}x{h} pixels is too small to hold a plate: send the whole frame")
     if h * w > max_pixels:
         raise PlateInputError(f"image of {w}x{h} = {h * w / 1e6:.1f} MP exceeds the {max_pixels / 1e6:.0f} MP limit: "
@@ -298,9 +304,10 @@ class PlateService:
             # verified reads first; among them whole reads before fragments (a quad cut inside the plate reads a
             # confident part of it: '9กข9' of '9กข9999'), reads with a second line before those without, then the
             # most confident; then the rest
-            verified_keys = [(c, p.key) for c, t, p in items if p is not None and t.confidence >= min_conf]
+            verified_keys = [(c, p.key, t.confidence) for c, t, p in items
+                             if p is not None and t.confidence >= min_conf]
             items.sort(key=lambda x: (x[2] is not None and x[1].confidence >= min_conf,
-                                      not _fragment(x[0], x[2], verified_keys, one_per_group),
+                                      not _fragment(x[0], x[2], x[1].confidence, verified_keys, one_per_group),
                                       bool(x[1].province), x[1].confidence), reverse=True)
             kept: list[tuple[PlateCandidate, Plate | None]] = []
             for cand, t, plate in items:

@@ -36,6 +36,24 @@ def test_big_photo_with_a_plate_is_read_over_http(client):
     assert r.status_code == 200 and r.json()["plates"] == []
 
 
+def test_a_small_tight_plate_crop_is_read_not_refused(client):
+    """A CCTV crop of a plate 28 px tall is under the face routes' 32 px minimum; the plate route reads it."""
+    import cv2
+
+    from serve.plate.fonts import font_faces
+    from serve.plate.parse import Plate
+    from serve.plate.render import draw_plate, encode_jpeg
+
+    truth = Plate(letters="กข", number="1234", province="ภูเก็ต")
+    img = draw_plate(truth, font_faces("heldout")[0], "private")
+    crop = cv2.resize(img, (round(img.shape[1] * 28 / img.shape[0]), 28), interpolation=cv2.INTER_AREA)
+    r = client.post("/v1/plates:read", content=encode_jpeg(crop, 92), headers={"Content-Type": "image/jpeg"})
+    assert r.status_code == 200, r.text
+    assert [(p["plate"]["letters"], p["plate"]["number"]) for p in r.json()["plates"] if p["plate"]] == [("กข", "1234")]
+    r = client.post("/v1/plates:read", content=encode_jpeg(crop[:6], 92), headers={"Content-Type": "image/jpeg"})
+    assert r.status_code == 400 and "send at least 8x8 px" in r.text, r.text
+
+
 def test_plate_route_still_refuses_bombs_and_face_routes_keep_their_limit(client):
     import struct
     import zlib

@@ -118,7 +118,10 @@ class StreamClock:
     the old epoch's last time (by the wall-clock gap), so the pipeline's clock (``pts + offset``: tracks,
     cooldowns, sampling) never runs backwards while ``pts`` stays the camera's own. A frame without pts after
     timed frames continues the stream's clock by the wall-clock gap; a stream that never had pts stays untimed
-    (the pipeline uses the wall clock).
+    (the pipeline uses the wall clock). When pts appear after untimed frames (an RTSP session's first frames often
+    come without), the epoch stays and its offset makes ``pts + offset`` continue the wall-clock time those frames
+    had: else the pipeline's clock would jump from the wall clock (about 1.7e9 s) back to the stream's few
+    seconds, and the tracks and cooldowns of that time would never age.
     """
 
     epoch: int = 0
@@ -126,6 +129,8 @@ class StreamClock:
     last_ts: float | None = None
     offset: float = 0.0
     back_tolerance_s: float = 1e-6
+    untimed_ts: float | None = None
+    """Wall-clock time (Unix s) of the last frame without pts while the stream has had none; None once timed."""
 
     def stamp(self, pts: float | None, ts: float) -> tuple[float | None, int, float, bool]:
         """(stream time, epoch, offset, whether this frame started a new epoch) of a frame with ``pts`` decoded
@@ -135,17 +140,22 @@ class StreamClock:
         if pts is None:
             if self.last_pts is not None:
                 pts = self.last_pts + gap
+            else:
+                self.untimed_ts = ts
         elif self.last_pts is not None and pts < self.last_pts - self.back_tolerance_s:
             self.offset = self.last_pts + self.offset + gap - pts
             self.epoch += 1
             new = True
+        elif self.last_pts is None and self.untimed_ts is not None:  # the first pts after untimed frames
+            self.offset = ts - pts
         if pts is not None:
-            self.last_pts, self.last_ts = pts, ts
+            self.last_pts, self.last_ts, self.untimed_ts = pts, ts, None
         return pts, self.epoch, self.offset, new
 
     def state(self) -> dict[str, float | int | None]:
         """What a restarted shard needs to continue the clock (epoch, offset, last stream and wall time)."""
-        return {"epoch": self.epoch, "last_pts": self.last_pts, "last_ts": self.last_ts, "offset": self.offset}
+        return {"epoch": self.epoch, "last_pts": self.last_pts, "last_ts": self.last_ts, "offset": self.offset,
+                "untimed_ts": self.untimed_ts}
 
     def load_state(self, st: dict[str, Any] | None) -> None:
         """Continue from :meth:`state`."""
@@ -154,3 +164,4 @@ class StreamClock:
             self.offset = float(st.get("offset") or 0.0)
             self.last_pts = None if st.get("last_pts") is None else float(st["last_pts"])
             self.last_ts = None if st.get("last_ts") is None else float(st["last_ts"])
+            self.untimed_ts = None if st.get("untimed_ts") is None else float(st["untimed_ts"])

@@ -127,8 +127,7 @@ def test_greyscale_ir_streams_become_rgb(tmp_path: Path) -> None:
 
 def test_stream_clock_epochs_and_missing_pts() -> None:
     c = StreamClock()
-    assert c.stamp(None, 100.0) == (None, 0, 0.0, False)  # a stream with no pts at all stays on the wall clock
-    assert c.stamp(5.0, 101.0) == (5.0, 0, 0.0, False)
+    assert c.stamp(5.0, 101.0) == (5.0, 0, 0.0, False)  # a timed stream from its first frame: epoch 0, its own pts
     assert c.stamp(None, 101.5)[:2] == (pytest.approx(5.5), 0)  # a frame without pts continues the clock
     pts, epoch, offset, new = c.stamp(0.2, 102.0)  # went back: a restarted stream, epoch 1
     assert (pts, epoch, new) == (0.2, 1, True) and pts + offset == pytest.approx(5.5 + 0.5)  # the clock runs on
@@ -137,6 +136,24 @@ def test_stream_clock_epochs_and_missing_pts() -> None:
     c2.load_state(c.state())  # a restarted shard continues the epochs and the clock
     pts, epoch, offset, new = c2.stamp(0.1, 110.0)
     assert (epoch, new) == (2, True) and pts + offset == pytest.approx(0.3 + 5.8 + 7.9)
+
+
+def test_stream_clock_pts_that_begin_after_untimed_frames_continue_the_wall_clock() -> None:
+    """Frames without pts are timed by the wall clock (about 1.7e9 s); when pts begin (5 s), the offset keeps the
+    pipeline's clock running on from the wall clock instead of jumping back decades (stale tracks never aged);
+    that is no restart of the stream (no new epoch, no camera-reconfigured)."""
+    c = StreamClock()
+    assert c.stamp(None, 1.7e9) == (None, 0, 0.0, False)  # a stream with no pts stays on the wall clock
+    assert c.stamp(None, 1.7e9 + 1.0) == (None, 0, 0.0, False)
+    c2 = StreamClock()
+    c2.load_state(c.state())  # a shard restarted between the untimed frames and the first pts
+    for clock in (c, c2):
+        pts, epoch, offset, new = clock.stamp(5.0, 1.7e9 + 2.0)
+        assert (pts, epoch, new) == (5.0, 0, False) and pts + offset == pytest.approx(1.7e9 + 2.0)
+        pts, epoch, offset, new = clock.stamp(5.04, 1.7e9 + 2.05)  # then the stream's own pts drive the clock
+        assert (epoch, new) == (0, False) and pts + offset == pytest.approx(1.7e9 + 2.04)
+        pts, epoch, offset, new = clock.stamp(0.1, 1.7e9 + 3.0)  # a restart later is a new epoch as before
+        assert (epoch, new) == (1, True) and pts + offset == pytest.approx(1.7e9 + 2.04 + 0.95)
 
 
 def test_streams_without_pts_are_timed_by_the_wall_clock(tmp_path: Path) -> None:

@@ -129,8 +129,8 @@ class StreamClock:
     last_ts: float | None = None
     offset: float = 0.0
     back_tolerance_s: float = 1e-6
-    untimed_ts: float | None = None
-    """Wall-clock time (Unix s) of the last frame without pts while the stream has had none; None once timed."""
+    untimed: bool = False
+    """Whether frames without pts came (timed by the wall clock) while the stream has had none."""
 
     def stamp(self, pts: float | None, ts: float) -> tuple[float | None, int, float, bool]:
         """(stream time, epoch, offset, whether this frame started a new epoch) of a frame with ``pts`` decoded
@@ -141,21 +141,21 @@ class StreamClock:
             if self.last_pts is not None:
                 pts = self.last_pts + gap
             else:
-                self.untimed_ts = ts
+                self.untimed = True
         elif self.last_pts is not None and pts < self.last_pts - self.back_tolerance_s:
             self.offset = self.last_pts + self.offset + gap - pts
             self.epoch += 1
             new = True
-        elif self.last_pts is None and self.untimed_ts is not None:  # the first pts after untimed frames
+        elif self.last_pts is None and self.untimed:  # the first pts after untimed frames
             self.offset = ts - pts
         if pts is not None:
-            self.last_pts, self.last_ts, self.untimed_ts = pts, ts, None
+            self.last_pts, self.last_ts, self.untimed = pts, ts, False
         return pts, self.epoch, self.offset, new
 
-    def state(self) -> dict[str, float | int | None]:
+    def state(self) -> dict[str, float | int | bool | None]:
         """What a restarted shard needs to continue the clock (epoch, offset, last stream and wall time)."""
         return {"epoch": self.epoch, "last_pts": self.last_pts, "last_ts": self.last_ts, "offset": self.offset,
-                "untimed_ts": self.untimed_ts}
+                "untimed": self.untimed}
 
     def load_state(self, st: dict[str, Any] | None) -> None:
         """Continue from :meth:`state`."""
@@ -164,4 +164,4 @@ class StreamClock:
             self.offset = float(st.get("offset") or 0.0)
             self.last_pts = None if st.get("last_pts") is None else float(st["last_pts"])
             self.last_ts = None if st.get("last_ts") is None else float(st["last_ts"])
-            self.untimed_ts = None if st.get("untimed_ts") is None else float(st["untimed_ts"])
+            self.untimed = bool(st.get("untimed"))

@@ -38,7 +38,8 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
                    engines: Annotated[str, typer.Option(
                        help="Comma-separated OCR engines: model, tesseract, paddle.")] = "model,tesseract",
                    images: Annotated[Path | None, typer.Option(help="Folder of real labelled photos.")] = None,
-                   labels: Annotated[Path | None, typer.Option(help="CSV: file,plate (with --images).")] = None,
+                   labels: Annotated[Path | None, typer.Option(
+                       help="CSV or .xlsx with a header row file,plate (with --images).")] = None,
                    ) -> None:
     """Per engine, plate type and level: whole plate, registration, province, character accuracy (held-out
     fonts and backgrounds); or, with --images/--labels, the same on your own labelled photos."""
@@ -67,7 +68,13 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
 
 
 def _warn_photo_errors(res: dict[str, Any], images: Path) -> None:
-    """Say on stderr which photos could not be read (also in the JSON's ``errors``), once per photo and error."""
+    """Say on stderr which photos could not be read (also in the JSON's ``errors``), once per photo and error,
+    and which photos of the folder no label names (the JSON's ``unlabelled``: not scored)."""
+    unlabelled = res.get("unlabelled", [])
+    if unlabelled:
+        more = f" and {len(unlabelled) - 10} more" if len(unlabelled) > 10 else ""
+        warn(f"{len(unlabelled)} photo(s) in {images} have no row in the labels and are not scored: "
+             f"{', '.join(unlabelled[:10])}{more} (add a row file,plate for each to score it)")
     seen: dict[tuple[str, str], list[str]] = {}
     for name, r in res["engines"].items():
         for e in r.get("errors", []):

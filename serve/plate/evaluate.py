@@ -19,8 +19,6 @@ team can check the reader on its own cameras.
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from collections import Counter
 from pathlib import Path
@@ -137,15 +135,27 @@ class LabelsError(ValueError):
     """The labels CSV or the image folder is unusable; the message says what is wrong and what is expected."""
 
 
+LABEL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "file": ("file", "filename", "ไฟล์", "ชื่อไฟล์"),
+    "plate": ("plate", "ทะเบียน", "ป้ายทะเบียน"),
+    "registration": ("registration", "เลขทะเบียน"),
+    "province": ("province", "จังหวัด"),
+}
+"""Accepted headers of a labels file (matched as :func:`twin.fieldinput.header_key` reduces them), per column."""
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic"})
+"""File endings counted as photos when the folder is checked for photos the labels do not name."""
+
+
 def read_labels(labels: Path) -> list[tuple[str, Plate]]:
-    """(file name, plate) rows of a labels CSV.
+    """(file name, plate) rows of a labels CSV or ``.xlsx`` workbook.
 
     Columns: ``file`` and either ``plate`` (e.g. ``กข 1234 กรุงเทพมหานคร`` or two lines) or ``registration`` with an
-    optional ``province``. UTF-8 (with or without BOM), UTF-16 or the Thai Windows encodings (cp874 / TIS-620),
-    detected as for field files (:func:`twin.fieldinput.decode_bytes`). Raises LabelsError naming the row that
-    does not parse.
+    optional ``province`` (Thai headers ไฟล์, ทะเบียน, เลขทะเบียน, จังหวัด too; case, spaces and dashes ignored).
+    Read by the field-input reader (:func:`twin.fieldinput.load_raw`): UTF-8 (with or without BOM), UTF-16 or the
+    Thai Windows encodings (cp874 / TIS-620), a sniffed delimiter (``, ; tab |``), blank rows skipped. Raises
+    LabelsError naming the row that does not parse, or a photo labelled twice.
     """
-    from twin.fieldinput import InputError, decode_bytes
+    from twin.fieldinput import InputError, header_key, load_raw, normalize_text
 
     if labels.is_dir():
         raise LabelsError(f"labels {labels} is a folder: give the CSV file with columns file,plate "
@@ -154,27 +164,56 @@ def read_labels(labels: Path) -> list[tuple[str, Plate]]:
         raise LabelsError(f"labels file {labels} does not exist: give a CSV with columns file,plate "
                           "(or file,registration,province)")
     try:
-        text, _encoding = decode_bytes(labels.read_bytes(), str(labels))
+        raw = load_raw(labels)
     except InputError as e:
         raise LabelsError(str(e)) from e
-    rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    if not rows:
+    keys = {header_key(alias): col for col, aliases in LABEL_COLUMNS.items() for alias in aliases}
+    found: dict[str, str] = {}
+    for header in raw.frame.columns:
+        col = keys.get(header_key(str(header)))
+        if col is not None:
+            found.setdefault(col, header)
+    if "file" not in found or not ({"plate", "registration"} & set(found)):
+        raise LabelsError(f"{labels} has columns {list(raw.frame.columns)}: expected file and plate (or file, "
+                          "registration and optionally province) as the first row (the header), then one row per "
+                          "photo, e.g. 'file,plate' then 'cam1.jpg,กข 1234 กรุงเทพมหานคร'")
+    if raw.frame.empty:
         raise LabelsError(f"{labels} has no rows: expected a header file,plate and one row per photo")
-    cols = set(rows[0])
-    if "file" not in cols or not ({"plate"} <= cols or {"registration"} <= cols):
-        raise LabelsError(f"{labels} has columns {sorted(cols)}: expected file and plate "
-                          "(or file, registration and optionally province)")
+
+    def cell(r: Any, col: str) -> str:  # a file name keeps its own characters (Thai digits included)
+        v = r[found[col]] if col in found else None
+        if v is None or (isinstance(v, float) and v != v):
+            return ""
+        return str(v).strip() if col == "file" else normalize_text(str(v))
+
     from serve.plate.hotlist import HotlistError, _parse_entry_text
 
-    out = []
-    for i, r in enumerate(rows, start=2):
-        text = r.get("plate") or f"{r.get('registration', '')}\n{r.get('province', '') or ''}".strip()
+    out, first_line = [], {}
+    for k, (_, r) in enumerate(raw.frame.iterrows()):
+        where = f"line {raw.lines[k]}" if raw.lines else f"row {raw.header_row + k + 1}"
+        name = cell(r, "file")
+        if not name:
+            raise LabelsError(f"{labels} {where}: no file name: name the photo (relative to the image folder) "
+                              "in the file column, or delete the row")
+        if name in first_line:
+            raise LabelsError(f"{labels} {where}: {name} is labelled twice (also {first_line[name]}): keep one "
+                              "row per photo")
+        first_line[name] = where
+        text = cell(r, "plate") if "plate" in found else f"{cell(r, 'registration')}\n{cell(r, 'province')}".strip()
         try:
             plate = _parse_entry_text(text) if "\n" not in text else parse_plate(text)
         except (HotlistError, PlateParseError, ValueError) as e:
-            raise LabelsError(f"{labels} line {i}: {e}") from e
-        out.append((r["file"], plate))
+            raise LabelsError(f"{labels} {where}: {e}") from e
+        out.append((name, plate))
     return out
+
+
+def unlabelled_photos(images: Path, labelled: list[str]) -> list[str]:
+    """Photos in the folder ``images`` (any depth; see :data:`PHOTO_SUFFIXES`) that no row of the labels names,
+    as paths relative to the folder, sorted."""
+    named = {(images / f).resolve() for f in labelled}
+    return sorted(p.relative_to(images).as_posix() for p in images.rglob("*")
+                  if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES and p.resolve() not in named)
 
 
 def _outside(images: Path, name: str) -> bool:
@@ -187,7 +226,8 @@ def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAU
     """Score each engine on a folder of real photos labelled in ``labels`` (see :func:`read_labels`).
 
     A photo that cannot be read, or that makes the service raise, counts as a miss and is listed under
-    ``errors`` (the evaluation never stops on one bad photo).
+    ``errors`` (the evaluation never stops on one bad photo); photos in the folder that no row names are listed
+    under ``unlabelled`` (not scored). Raises LabelsError for a bad labels file or a labelled photo that is missing.
     """
     if images.is_file():
         raise LabelsError(f"--images {images} is a file, expected a folder of photos (named in the labels CSV)")
@@ -200,8 +240,10 @@ def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAU
                           "each photo relative to the image folder (no '..', no absolute path)")
     missing = [f for f, _ in rows if not (images / f).is_file()]
     if missing:
-        raise LabelsError(f"{len(missing)} labelled file(s) are not in {images}: {', '.join(missing[:5])}")
-    out: dict[str, Any] = {"images": str(images), "labels": str(labels), "n": len(rows), "engines": {}}
+        raise LabelsError(f"{len(missing)} labelled file(s) are not in {images}: {', '.join(missing[:5])}: copy "
+                          f"the photo(s) into the folder, or delete their rows from {labels}")
+    out: dict[str, Any] = {"images": str(images), "labels": str(labels), "n": len(rows),
+                           "unlabelled": unlabelled_photos(images, [f for f, _ in rows]), "engines": {}}
     for name in engines:
         svc = (services or {}).get(name) or _service(name)
         scored, per_photo, errors = [], [], []

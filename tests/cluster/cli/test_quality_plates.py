@@ -4,6 +4,7 @@ that cannot be read are said on stderr. Only the Tesseract engine's service is b
 from __future__ import annotations
 
 import json
+import re
 
 from typer.testing import CliRunner
 
@@ -68,3 +69,50 @@ def test_quality_plates_refuses_no_plates_and_an_engine_that_is_not_installed(tm
     res = _quality("--n", "1", "--no-scenes", "--engines", "paddle")
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
     assert "error: PP-OCR Thai recognition model not found" in " ".join(res.output.split()), res.output
+
+
+def test_labels_are_read_as_excel_writes_them_and_duplicates_or_no_header_are_refused(tmp_path):
+    import openpyxl
+    import pytest
+
+    from serve.plate.evaluate import LabelsError, read_labels
+
+    want = [("a.jpg", "กข 1234\nกรุงเทพมหานคร"), ("b.jpg", "4นธ 5198\nเบตง")]
+    semi = tmp_path / "semi.csv"  # Excel in a locale whose list separator is ';', Thai headers, spaces around them
+    semi.write_bytes("\ufeff ไฟล์ ; ทะเบียน \r\na.jpg;กข ๑๒๓๔ กรุงเทพมหานคร\r\n\r\nb.jpg;4นธ 5198 เบตง\r\n".encode())
+    book = openpyxl.Workbook()
+    book.active.append(["File", "Registration", "Province"])
+    book.active.append(["a.jpg", "กข 1234", "กรุงเทพมหานคร"])
+    book.active.append(["b.jpg", "4นธ-5198", "เบตง"])
+    xlsx = tmp_path / "labels.xlsx"
+    book.save(xlsx)
+    for path in (semi, xlsx):
+        assert [(f, p.text) for f, p in read_labels(path)] == want, path
+    cases = {"file,plate\na.jpg,กข 1234 ยะลา\nb.jpg,กข 1 ยะลา\na.jpg,กข 9 ยะลา\n":
+             "line 4: a.jpg is labelled twice (also line 2): keep one row per photo",
+             "a.jpg,กข 1234 ยะลา\n": "as the first row (the header), then one row per photo",
+             "file,plate\n,กข 1234 ยะลา\n": "line 2: no file name"}
+    bad = tmp_path / "bad.csv"
+    for text, msg in cases.items():
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(LabelsError, match=re.escape(msg)):
+            read_labels(bad)
+
+
+def test_quality_plates_says_which_photos_have_no_label_and_what_to_do_with_a_missing_one(tmp_path):
+    for name in ("broken.jpg", "extra.png", "sub/more.JPG"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"not a jpeg")
+    (tmp_path / "notes.txt").write_text("not a photo")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,plate\nbroken.jpg,กข 1234 กรุงเทพมหานคร\n", encoding="utf-8")
+    res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 0, res.output
+    assert f"warning: 2 photo(s) in {tmp_path} have no row in the labels and are not scored: extra.png, " \
+           "sub/more.JPG (add a row file,plate for each to score it)" in " ".join(res.stderr.split()), res.stderr
+    assert json.loads(res.stdout)["result"]["unlabelled"] == ["extra.png", "sub/more.JPG"]
+    labels.write_text("file,plate\ngone.jpg,กข 1234 กรุงเทพมหานคร\n", encoding="utf-8")
+    res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert f"error: 1 labelled file(s) are not in {tmp_path}: gone.jpg: copy the photo(s) into the folder, or " \
+           f"delete their rows from {labels}" in " ".join(res.output.split()), res.output

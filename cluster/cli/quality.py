@@ -40,13 +40,18 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
                    images: Annotated[Path | None, typer.Option(help="Folder of real labelled photos.")] = None,
                    labels: Annotated[Path | None, typer.Option(
                        help="CSV or .xlsx with a header row file,plate (with --images).")] = None,
+                   weights: Annotated[Path | None, typer.Option(
+                       help="Recogniser weights for the model engine, e.g. the --out of `ssz train plates` "
+                            "(its .sha256 beside it) [default: the shipped weights].")] = None,
                    ) -> None:
     """Per engine, plate type and level: whole plate, registration, province, character accuracy (held-out
-    fonts and backgrounds); or, with --images/--labels, the same on your own labelled photos."""
+    fonts and backgrounds); or, with --images/--labels, the same on your own labelled photos. --weights scores
+    weights you trained."""
     from serve.plate.evaluate import LabelsError, evaluate_images, evaluate_plates, markdown_table
     from serve.plate.fonts import FontsMissingError
     from serve.plate.model import ModelWeightsError
     from serve.plate.ocr import OcrError
+    from serve.plate.service import PlateService, PlateServiceConfig
 
     t0 = time.monotonic()
     names = tuple(e.strip() for e in engines.split(",") if e.strip())
@@ -54,13 +59,17 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
         fail(f"--engines {engines!r} names no engine: give a comma-separated list such as model,tesseract")
     if (images is None) != (labels is None):
         fail("give both --images DIR and --labels CSV (columns file,plate), or neither")
+    if weights is not None and "model" not in names:
+        fail(f"--weights {weights} is for the model engine, which --engines {engines!r} leaves out: add model")
     try:
+        services = {} if weights is None else {"model": PlateService(PlateServiceConfig(
+            engine="model", engine_options={"weights": str(weights.expanduser())}))}
         if images is not None and labels is not None:
-            res = evaluate_images(images, labels, names)
+            res = evaluate_images(images, labels, names, services=services)
             _warn_photo_errors(res, images)
             emit_bench("quality-plates-images", res, t0)
             return
-        res = evaluate_plates(n=n, seed=seed, scenes=scenes, engines=names)
+        res = evaluate_plates(n=n, seed=seed, scenes=scenes, engines=names, services=services)
     except (LabelsError, ValueError, OcrError, ModelWeightsError, FontsMissingError) as e:  # an engine not installed
         fail(e)
     res["markdown"] = markdown_table(res)

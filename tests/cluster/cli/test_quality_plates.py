@@ -116,3 +116,21 @@ def test_quality_plates_says_which_photos_have_no_label_and_what_to_do_with_a_mi
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
     assert f"error: 1 labelled file(s) are not in {tmp_path}: gone.jpg: copy the photo(s) into the folder, or " \
            f"delete their rows from {labels}" in " ".join(res.output.split()), res.output
+
+
+def test_quality_plates_scores_the_weights_given_and_refuses_unusable_ones(tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,plate\nbroken.jpg,กข 1234 กรุงเทพมหานคร\n", encoding="utf-8")
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    bad = tmp_path / "w.pt"
+    bad.write_bytes(b"a checkpoint cut short")  # no w.sha256 beside it: torch itself must refuse it
+    base = ["--images", str(tmp_path), "--labels", str(labels)]
+    cases = [(["--engines", "model", "--weights", str(bad)], f"error: {bad} is not a plate recogniser checkpoint"),
+             (["--engines", "model", "--weights", str(tmp_path / "gone.pt")],
+              f"error: plate recogniser weights file {tmp_path / 'gone.pt'} does not exist"),
+             (["--engines", "tesseract", "--weights", str(bad)],
+              f"error: --weights {bad} is for the model engine, which --engines 'tesseract' leaves out: add model")]
+    for args, want in cases:
+        res = _quality(*base, *args)
+        assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+        assert want in " ".join(res.output.split()), (want, res.output)

@@ -62,7 +62,7 @@ def check_dimensions(w: int, h: int, max_pixels: int = MAX_PIXELS, min_side: int
                                status=413)
     if min(w, h) < min_side:
         what = ("a plate: send at least {0}x{0} px, e.g. the whole frame" if min_side < MIN_SIDE
-                else "face or plate detection: send at least {0}x{0} px, with faces of 20 px or more")
+                else "face detection: send at least {0}x{0} px, with faces of 20 px or more")
         raise ImageDecodeError(f"the image is {w}x{h} px, too small for {what.format(min_side)}")
     if max(w, h) / min(w, h) > MAX_ASPECT:
         raise ImageDecodeError(f"the image is {w}x{h} px, too thin ({max(w, h) / min(w, h):.0f}:1) for the "

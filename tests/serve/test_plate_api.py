@@ -111,3 +111,15 @@ def test_plate_limits_decode_a_50_mp_photo_that_the_face_limits_refuse():
              + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
     with pytest.raises(ImageDecodeError, match="120 MP limit"):
         decode_image(claim, "image/png", max_bytes=limits.max_plate_image_bytes, max_pixels=limits.max_plate_pixels)
+
+
+def test_a_tight_plate_crop_too_small_for_faces_is_refused_naming_faces_only():
+    """The face routes' size check (no server): a 60x25 crop, read by the plate route, is refused for face detection
+    with a message that no longer says plates need 32 px too."""
+    from serve.imaging import MIN_SIDE, PLATE_MIN_SIDE, ImageDecodeError, check_dimensions
+
+    check_dimensions(60, 25, min_side=PLATE_MIN_SIDE)  # the plate route reads it
+    with pytest.raises(ImageDecodeError) as e:
+        check_dimensions(60, 25, min_side=MIN_SIDE)
+    assert str(e.value) == ("the image is 60x25 px, too small for face detection: send at least 32x32 px, with faces "
+                            "of 20 px or more") and e.value.status == 400

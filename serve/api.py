@@ -48,6 +48,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from serve.errors import ConflictError, NotFoundError, UnavailableError, error_text
 from serve.face.schemas import ImageFaces, WarrantRecord
@@ -264,7 +265,10 @@ _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_f
           429: "too_many_requests", 500: "internal_error", 503: "unavailable"}
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 401, 403, 413, 415, 422, 503)}
 
+# redirect_slashes off: Starlette's 307 to the path without the slash has an empty body and most clients do not
+# resend a POST body on it; the 404 handler below names the route instead.
 app = FastAPI(title="Smart Safety Zone API", version=API_VERSION, openapi_url=None, docs_url=None, redoc_url=None,
+              redirect_slashes=False,
               description="Face (warrant watchlist) and plate (hotlist) recognition for the CCOC and field tools.")
 _BODY_MODELS: dict[str, type[BaseModel]] = {}
 
@@ -309,6 +313,11 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
             return error_response(422, f"the path holds a control character (U+{ord(path[i]):04X}): ids (warrant "
                                        "numbers, hotlist entries, users) hold printable characters only")
         message = f"no route {request.method} {request.url.path[:200]}: see /openapi.json (with a token) for the routes"
+        bare = path.rstrip("/")
+        if bare != path and bare and any(r.matches({**request.scope, "path": bare})[0] != Match.NONE
+                                         for r in request.app.router.routes):
+            message = (f"no route {request.method} {request.url.path[:200]}: drop the trailing slash "
+                       f"({request.method} {bare[:200]})")
     elif exc.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path[:200]}"
     return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))

@@ -43,6 +43,9 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
                    weights: Annotated[Path | None, typer.Option(
                        help="Recogniser weights for the model engine, e.g. the --out of `ssz train plates` "
                             "(its .sha256 beside it) [default: the shipped weights].")] = None,
+                   paddle_model: Annotated[Path | None, typer.Option(
+                       help="Folder of the exported PP-OCR Thai recognition model, for the paddle engine (needs "
+                            "`pip install .[paddle]`; the project ships no PP-OCR model).")] = None,
                    ) -> None:
     """Per engine, plate type and level: whole plate, registration, province, character accuracy (held-out
     fonts and backgrounds); or, with --images/--labels, the same on your own labelled photos. --weights scores
@@ -61,9 +64,15 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
         fail("give both --images DIR and --labels CSV (columns file,plate), or neither")
     if weights is not None and "model" not in names:
         fail(f"--weights {weights} is for the model engine, which --engines {engines!r} leaves out: add model")
+    if paddle_model is not None and "paddle" not in names:
+        fail(f"--paddle-model {paddle_model} is for the paddle engine, which --engines {engines!r} leaves out: "
+             "add paddle")
     try:
         services = {} if weights is None else {"model": PlateService(PlateServiceConfig(
             engine="model", engine_options={"weights": str(weights.expanduser())}))}
+        if paddle_model is not None:
+            services["paddle"] = PlateService(PlateServiceConfig(
+                engine="paddle", engine_options={"model_dir": str(paddle_model.expanduser())}))
         if images is not None and labels is not None:
             res = evaluate_images(images, labels, names, services=services)
             _warn_photo_errors(res, images)

@@ -18,6 +18,10 @@ def train_plates(
         seed: Annotated[int, typer.Option(help="Seed of the data and the training.")] = 0,
         samples: Annotated[int | None, typer.Option(min=1, help="Rendered training samples \\[default: 64000].")]
         = None,
+        val_samples: Annotated[int | None, typer.Option(min=1, help="Rendered validation samples (the figures in "
+                                                        "the card and the confidence threshold are chosen on "
+                                                        "them; a tiny trial run can use a few hundred) "
+                                                        "\\[default: 3000].")] = None,
         steps: Annotated[int | None, typer.Option(min=1, help="Optimiser steps \\[default: 8000].")] = None,
         batch: Annotated[int | None, typer.Option(min=1, help="Batch size \\[default: 64].")] = None,
         lr: Annotated[float | None, typer.Option(help="Peak learning rate of the one-cycle schedule, > 0"
@@ -48,7 +52,7 @@ def train_plates(
 
     if lr is not None and not lr > 0:  # typer has no open lower bound
         fail(f"--lr {lr}: the peak learning rate must be above 0 (e.g. 0.003)")
-    given = {"samples": samples, "steps": steps, "batch": batch, "lr": lr, "warmup": warmup,
+    given = {"samples": samples, "val_samples": val_samples, "steps": steps, "batch": batch, "lr": lr, "warmup": warmup,
              "easy_fraction": easy_fraction, "workers": workers, "threads": threads,
              "init": None if init is None else str(init)}
     cfg = TrainConfig(seed=seed, **{k: v for k, v in given.items() if v is not None})

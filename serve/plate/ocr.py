@@ -353,7 +353,8 @@ def _paddle_model_dir(model_dir: str | Path | None, store: Any | None, key: str,
     raise OcrError(
         "PP-OCR Thai recognition model not found; looked in: " + "; ".join(looked)
         + f". Put the exported model (inference.json/.pdmodel, inference.pdiparams, inference.yml) in a local "
-        f"folder or upload it under s3://models/{key}/"
+        f"folder and give it (`ssz quality plates --paddle-model DIR`; in a service, PlateServiceConfig "
+        f"engine_options model_dir), or upload it under s3://models/{key}/"
     )
 
 

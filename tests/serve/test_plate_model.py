@@ -32,7 +32,15 @@ def test_shipped_weights_are_small_and_match_their_recorded_digest():
 def test_missing_or_corrupt_weights_name_the_file_and_the_rebuild_command(tmp_path, monkeypatch):
     with monkeypatch.context() as m:  # the shipped file missing: rebuild it or load it from the bucket
         m.setattr("serve.plate.model.WEIGHTS_FILE", tmp_path / "plate_recogniser.pt")
-        with pytest.raises(ModelWeightsError, match=r"plate_recogniser.pt are missing.*ssz train plates.*models"):
+        with pytest.raises(ModelWeightsError, match=r"plate_recogniser.pt are missing: restore the shipped file "
+                                                    r"\(`git checkout -- serve/plate/data/plate_recogniser.pt`.*"
+                                                    r"models bucket.*ssz train plates"):
+            load_net()
+    with monkeypatch.context() as m:  # the shipped digest file missing: restore it, not a 2-hour retrain first
+        m.setattr("serve.plate.model.WEIGHTS_SHA_FILE", tmp_path / "plate_recogniser.sha256")
+        with pytest.raises(ModelWeightsError, match=r"plate_recogniser.sha256 \(the SHA-256 of plate_recogniser.pt\) "
+                                                    r"is missing: restore the shipped file \(`git checkout -- "
+                                                    r"serve/plate/data/plate_recogniser.sha256`"):
             load_net()
     with pytest.raises(ModelWeightsError, match=r"absent.pt does not exist: check the path$"):  # a mistyped path
         load_net(tmp_path / "absent.pt")

@@ -68,7 +68,15 @@ def test_quality_plates_refuses_no_plates_and_an_engine_that_is_not_installed(tm
     monkeypatch.setenv("SSZ_HOME", str(tmp_path))  # no PP-OCR model cached there
     res = _quality("--n", "1", "--no-scenes", "--engines", "paddle")
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
-    assert "error: PP-OCR Thai recognition model not found" in " ".join(res.output.split()), res.output
+    text = " ".join(res.output.split())
+    assert "error: PP-OCR Thai recognition model not found" in text and "--paddle-model DIR" in text, res.output
+    empty = tmp_path / "ppocr"
+    empty.mkdir()
+    res = _quality("--n", "1", "--no-scenes", "--engines", "paddle", "--paddle-model", str(empty))
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert f"looked in: local folder {empty} (empty)" in " ".join(res.output.split()), res.output
+    res = _quality("--n", "1", "--no-scenes", "--engines", "model", "--paddle-model", str(empty))
+    assert res.exit_code == 2 and "leaves out: add paddle" in " ".join(res.output.split()), res.output
 
 
 def test_labels_are_read_as_excel_writes_them_and_duplicates_or_no_header_are_refused(tmp_path):

@@ -50,7 +50,13 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
     """Per engine, plate type and level: whole plate, registration, province, character accuracy (held-out
     fonts and backgrounds); or, with --images/--labels, the same on your own labelled photos. --weights scores
     weights you trained."""
-    from serve.plate.evaluate import LabelsError, evaluate_images, evaluate_plates, markdown_table
+    from serve.plate.evaluate import (
+        LabelsError,
+        evaluate_images,
+        evaluate_plates,
+        images_markdown_table,
+        markdown_table,
+    )
     from serve.plate.fonts import FontsMissingError
     from serve.plate.model import ModelWeightsError
     from serve.plate.ocr import OcrError
@@ -76,6 +82,7 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
         if images is not None and labels is not None:
             res = evaluate_images(images, labels, names, services=services)
             _warn_photo_errors(res, images)
+            res["markdown"] = images_markdown_table(res)
             emit_bench("quality-plates-images", res, t0)
             return
         res = evaluate_plates(n=n, seed=seed, scenes=scenes, engines=names, services=services)

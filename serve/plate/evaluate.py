@@ -288,3 +288,37 @@ def markdown_table(result: dict[str, Any]) -> str:
                                  f"{v['registration_exact']:.1%} | {v['province_exact']:.1%} | "
                                  f"{v['char_accuracy']:.1%} | {found} | {secs} |")
     return "\n".join(lines)
+
+
+def images_markdown_table(result: dict[str, Any]) -> str:
+    """The evaluation of :func:`evaluate_images` as markdown: one summary row per engine, then one row per photo
+    with the label and each engine's read ("-" when it found no plate, "error" when the photo could not be read)."""
+    engines = list(result["engines"])
+    lines = [f"Plate reading on {result['n']} labelled photos in {result['images']} (labels {result['labels']})", "",
+             "| engine | n | whole plate | registration | province | char accuracy | errors | s/photo |",
+             "|---|---|---|---|---|---|---|---|"]
+    for eng, r in result["engines"].items():
+        if not r.get("n"):
+            continue
+        lines.append(f"| {eng} | {r['n']} | {r['exact']:.1%} | {r['registration_exact']:.1%} | "
+                     f"{r['province_exact']:.1%} | {r['char_accuracy']:.1%} | {len(r.get('errors', []))} | "
+                     f"{r['seconds_per_plate']:.3f} |")
+    lines += ["", "| photo | label | " + " | ".join(engines) + " |", "|---|---|" + "---|" * len(engines)]
+    per = {eng: {p["file"]: p for p in r.get("photos", [])} for eng, r in result["engines"].items()}
+    failed = {eng: {e["file"] for e in r.get("errors", [])} for eng, r in result["engines"].items()}
+
+    def cell(eng: str, f: str) -> str:
+        p = per[eng].get(f)
+        if f in failed[eng]:
+            return "error"
+        if p is None or p["read"] is None:
+            return "-"
+        read = " ".join(str(p["read"]).split())
+        return f"{read} ✓" if p["exact"] else read
+
+    files = list(dict.fromkeys(f for eng in engines for f in per[eng]))
+    for f in files:
+        truth = next(per[eng][f]["truth"] for eng in engines if f in per[eng])
+        lines.append(f"| {f} | {' '.join(str(truth).split())} | " + " | ".join(cell(e, f) for e in engines) + " |")
+    return "\n".join(lines)
+

@@ -142,3 +142,22 @@ def test_quality_plates_scores_the_weights_given_and_refuses_unusable_ones(tmp_p
         res = _quality(*base, *args)
         assert res.exit_code == 2 and "Traceback" not in res.output, res.output
         assert want in " ".join(res.output.split()), (want, res.output)
+
+
+def test_quality_plates_on_photos_gives_a_table_per_photo(tmp_path):
+    from serve.plate.parse import Plate
+    from serve.plate.render import encode_jpeg, render_scene
+
+    truth = Plate(letters="ถก", number="5757", province="กรุงเทพมหานคร")
+    sc = render_scene(31, "clean", size=(800, 600), plate=truth, plate_type="green")
+    (tmp_path / "street.jpg").write_bytes(encode_jpeg(sc.image, 85))
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,plate\nstreet.jpg,ถก 5757 กรุงเทพมหานคร\nbroken.jpg,กข 1234 กรุงเทพมหานคร\n",
+                      encoding="utf-8")
+    res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "model")
+    assert res.exit_code == 0, res.output
+    table = json.loads(res.stdout)["result"]["markdown"].splitlines()
+    assert "| model | 2 | 50.0% | 50.0% | 50.0% |" in "\n".join(table), table
+    assert "| street.jpg | ถก 5757 กรุงเทพมหานคร | ถก 5757 กรุงเทพมหานคร ✓ |" in table, table
+    assert "| broken.jpg | กข 1234 กรุงเทพมหานคร | error |" in table, table

@@ -46,12 +46,13 @@ def train_plates(
 ) -> None:
     """Render the data, train (resuming from the last checkpoint), write the weights, SHA-256 and model card."""
     import json
+    import math
 
     from serve.plate.model import ModelWeightsError
     from serve.plate.train import TrainConfig, train, write_model_card
 
-    if lr is not None and not lr > 0:  # typer has no open lower bound
-        fail(f"--lr {lr}: the peak learning rate must be above 0 (e.g. 0.003)")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):  # typer has no open lower bound; inf passes min=
+        fail(f"--lr {lr}: the peak learning rate must be a finite number above 0 (e.g. 0.003)")
     given = {"samples": samples, "val_samples": val_samples, "steps": steps, "batch": batch, "lr": lr, "warmup": warmup,
              "easy_fraction": easy_fraction, "workers": workers, "threads": threads,
              "init": None if init is None else str(init)}

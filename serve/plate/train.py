@@ -527,6 +527,11 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
                     f"cpu {_cpu_seconds() - c0:.0f}s")
     bar.close()
     final = ema.module.eval()
+    if not all(bool(torch.isfinite(t).all()) for t in final.state_dict().values()):  # diverged: keep the old weights
+        raise ModelWeightsError(f"the training diverged (loss {np.mean(losses[-200:]) if losses else math.nan:.4g}, "
+                                f"weights not finite at step {step}), so {out} was not written: run again with a "
+                                f"lower --lr than {cfg.lr:g} (its checkpoint {ckpt_path} holds the diverged run; "
+                                "delete it to rerun these same options)")
     val_res = evaluate_val(final, val)
     meta = {"config": asdict(cfg), "data_version": DATA_VERSION, "validation": val_res,
             "init": None if init_sha is None else {"sha256": init_sha, "trained_at": start_meta.get("trained_at"),

@@ -190,6 +190,24 @@ def test_an_unreadable_training_checkpoint_is_a_clear_error(tmp_path):
         train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
 
 
+def test_a_diverged_training_keeps_the_old_weights_and_says_to_lower_the_learning_rate(tmp_path):
+    import dataclasses
+    import math
+
+    from serve.plate.train import TrainConfig, train
+
+    cfg = TrainConfig(samples=16, val_samples=8, steps=1, batch=8, workers=1, threads=1)
+    res = train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
+    before = (tmp_path / "w.pt").read_bytes()
+    # an infinite learning rate (Python callers; the CLI refuses it) makes every weight inf or nan in one step
+    with pytest.raises(ModelWeightsError, match=rf"diverged .* so {tmp_path / 'w.pt'} was not written: run again "
+                                                r"with a lower --lr than inf"):
+        train(dataclasses.replace(cfg, lr=math.inf), cache=tmp_path / "cache", out=tmp_path / "w.pt",
+              progress=False)
+    assert (tmp_path / "w.pt").read_bytes() == before and sha256_of(tmp_path / "w.pt") == res["sha256"]
+    assert (tmp_path / "w.sha256").read_text().split()[0] == res["sha256"]
+
+
 def test_the_threshold_keeps_at_least_the_promised_share_of_right_reads():
     from serve.plate.train import KEEP_CORRECT, keeping_threshold
 

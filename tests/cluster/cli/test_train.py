@@ -50,10 +50,11 @@ def _train(tmp_path, *args):
 
 def test_train_plates_refuses_out_of_range_options_before_any_work(tmp_path):
     for opt, bad in (("--samples", "0"), ("--val-samples", "0"), ("--steps", "0"), ("--batch", "0"), ("--workers", "0"),
-                     ("--threads", "0"), ("--card-n", "0"), ("--lr", "0"), ("--lr", "-0.1")):
+                     ("--threads", "0"), ("--card-n", "0"), ("--lr", "0"), ("--lr", "-0.1"),
+                     ("--lr", "inf"), ("--lr", "nan")):
         res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), opt, bad)
         assert res.exit_code == 2, (opt, bad, res.output)
-        want = "must be above 0" if opt == "--lr" else "Invalid value"
+        want = "must be a finite number above 0" if opt == "--lr" else "Invalid value"
         assert opt in res.output and want in res.output and "Traceback" not in res.output, (opt, res.output)
     assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()
 

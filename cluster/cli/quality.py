@@ -42,10 +42,10 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
                        help="CSV or .xlsx with a header row file,plate (with --images).")] = None,
                    weights: Annotated[Path | None, typer.Option(
                        help="Recogniser weights for the model engine, e.g. the --out of `ssz train plates` "
-                            "(its .sha256 beside it) [default: the shipped weights].")] = None,
+                            "(its .sha256 beside it) \\[default: the shipped weights].")] = None,
                    paddle_model: Annotated[Path | None, typer.Option(
                        help="Folder of the exported PP-OCR Thai recognition model, for the paddle engine (needs "
-                            "`pip install .[paddle]`; the project ships no PP-OCR model).")] = None,
+                            "`pip install .\\[paddle]`; the project ships no PP-OCR model).")] = None,
                    ) -> None:
     """Per engine, plate type and level: whole plate, registration, province, character accuracy (held-out
     fonts and backgrounds); or, with --images/--labels, the same on your own labelled photos. --weights scores
@@ -58,7 +58,7 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
         markdown_table,
     )
     from serve.plate.fonts import FontsMissingError
-    from serve.plate.model import ModelWeightsError
+    from serve.plate.model import WEIGHTS_FILE, ModelWeightsError, sha256_of
     from serve.plate.ocr import OcrError
     from serve.plate.service import PlateService, PlateServiceConfig
 
@@ -81,15 +81,26 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
                 engine="paddle", engine_options={"model_dir": str(paddle_model.expanduser())}))
         if images is not None and labels is not None:
             res = evaluate_images(images, labels, names, services=services)
+            res.update(_model_weights(names, weights or WEIGHTS_FILE, sha256_of))
             _warn_photo_errors(res, images)
             res["markdown"] = images_markdown_table(res)
             emit_bench("quality-plates-images", res, t0)
             return
         res = evaluate_plates(n=n, seed=seed, scenes=scenes, engines=names, services=services)
+        res.update(_model_weights(names, weights or WEIGHTS_FILE, sha256_of))
     except (LabelsError, ValueError, OcrError, ModelWeightsError, FontsMissingError) as e:  # an engine not installed
         fail(e)
     res["markdown"] = markdown_table(res)
     emit_bench("quality-plates", res, t0)
+
+
+def _model_weights(names: tuple[str, ...], weights: Path, sha256_of: Any) -> dict[str, Any]:
+    """``{"model_weights": {"file", "sha256"}}``: which recogniser weights the model engine scored (the report
+    names them, so two runs on different weights are told apart); empty when the model engine did not run."""
+    if "model" not in names:
+        return {}
+    w = weights.expanduser()
+    return {"model_weights": {"file": str(w), "sha256": sha256_of(w)}}
 
 
 def _warn_photo_errors(res: dict[str, Any], images: Path) -> None:

@@ -275,6 +275,7 @@ def markdown_table(result: dict[str, Any]) -> str:
              f"per level, seed {result['seed']})", "",
              "| engine | input | level | type | n | whole plate | registration | province | char accuracy | "
              "found | s/plate |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines[1:1] = _weights_lines(result)
     for eng, res in result["engines"].items():
         for kind in ("crops", "scenes"):
             for level, r in res[kind].items():
@@ -290,6 +291,12 @@ def markdown_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _weights_lines(result: dict[str, Any]) -> list[str]:
+    """The report's line naming the model engine's weights (``result["model_weights"]``: file, SHA-256), if any."""
+    w = result.get("model_weights")
+    return [f"\nmodel engine weights: {w['file']} (SHA-256 {w['sha256'][:16]}...)"] if w else []
+
+
 def images_markdown_table(result: dict[str, Any]) -> str:
     """The evaluation of :func:`evaluate_images` as markdown: one summary row per engine, then one row per photo
     with the label and each engine's read ("-" when it found no plate, "error" when the photo could not be read)."""
@@ -297,6 +304,7 @@ def images_markdown_table(result: dict[str, Any]) -> str:
     lines = [f"Plate reading on {result['n']} labelled photos in {result['images']} (labels {result['labels']})", "",
              "| engine | n | whole plate | registration | province | char accuracy | errors | s/photo |",
              "|---|---|---|---|---|---|---|---|"]
+    lines[1:1] = _weights_lines(result)
     for eng, r in result["engines"].items():
         if not r.get("n"):
             continue

@@ -161,3 +161,18 @@ def test_quality_plates_on_photos_gives_a_table_per_photo(tmp_path):
     assert "| model | 2 | 50.0% | 50.0% | 50.0% |" in "\n".join(table), table
     assert "| street.jpg | ถก 5757 กรุงเทพมหานคร | ถก 5757 กรุงเทพมหานคร ✓ |" in table, table
     assert "| broken.jpg | กข 1234 กรุงเทพมหานคร | error |" in table, table
+    # the report names the weights the model engine read with (here the shipped ones), so two runs are told apart
+    from serve.plate.model import WEIGHTS_FILE, sha256_of
+
+    digest = sha256_of(WEIGHTS_FILE)
+    assert json.loads(res.stdout)["result"]["model_weights"] == {"file": str(WEIGHTS_FILE), "sha256": digest}
+    assert table[2] == f"model engine weights: {WEIGHTS_FILE} (SHA-256 {digest[:16]}...)", table
+
+
+def test_quality_plates_help_keeps_its_square_brackets():
+    # rich reads an unescaped [word] in a help text as markup and drops it: the help said `pip install .`
+    res = CliRunner().invoke(app, ["quality", "plates", "--help"], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.replace("│", " ").split())
+    assert "(its .sha256 beside it) [default: the shipped weights]." in text, text
+    assert "`pip install .[paddle]`" in text, text

@@ -7,9 +7,9 @@ rectification, verification) and reports, per engine, level and plate type:
 
 - ``exact``: whole plate right (registration and second line: province or region);
 - ``registration_exact``: registration right (what the hotlist matches on);
-- ``province_exact``: second line right;
+- ``province_exact``: second line right (over the plates whose label gives one; None when none does);
 - ``char_accuracy``: 1 - (sum of edit distances) / (sum of truth lengths) over registration and second line
-  (an unread plate counts all its characters wrong);
+  (an unread plate counts all its characters wrong; a label without a second line scores the registration only);
 - ``confusions``: the most frequent (printed, read) registration character substitutions;
 - with ``scenes=True`` the same on whole street scenes (localisation included) and the found rate.
 
@@ -32,19 +32,27 @@ from serve.plate.service import PlateRead, PlateService, PlateServiceConfig
 DEFAULT_ENGINES = ("model", "tesseract")
 
 
-def score(truth: Plate, read: PlateRead | None) -> tuple[bool, bool, bool, int, int]:
-    """(whole exact, registration exact, second line exact, character errors, characters) of one read."""
+def score(truth: Plate, read: PlateRead | None) -> tuple[bool, bool, bool | None, int, int]:
+    """(whole exact, registration exact, second line exact, character errors, characters) of one read.
+
+    A ``truth`` without a second line (a label giving the registration only) scores the registration only: the
+    second line is None (not scored), whole exact is the registration, and the read's second line is no error.
+    """
     t_reg, t_l2 = truth.key, truth.line2 or ""
+    labelled_l2 = truth.line2 is not None
     n = len(t_reg) + len(t_l2)
     if read is None:
-        return False, False, False, n, n
+        return False, False, False if labelled_l2 else None, n, n
     p = read.plate
     if p is not None:
         r_reg, r_l2 = p.key, p.line2 or ""
     else:
         reg_line = read.text.split("\n", 1)[0]
         r_reg, r_l2 = "".join(c for c in reg_line if not c.isspace() and c != "-"), ""
-    reg_ok, l2_ok = r_reg == t_reg, r_l2 == t_l2
+    reg_ok = r_reg == t_reg
+    if not labelled_l2:
+        return reg_ok, reg_ok, None, levenshtein(r_reg, t_reg), n
+    l2_ok = r_l2 == t_l2
     return reg_ok and l2_ok, reg_ok, l2_ok, levenshtein(r_reg, t_reg) + levenshtein(r_l2, t_l2), n
 
 
@@ -58,15 +66,17 @@ def _confusions(pairs: list[tuple[Plate, PlateRead | None]]) -> list[tuple[str, 
     return [(a, b, k) for (a, b), k in c.most_common(10)]
 
 
-def summarise(rows: list[tuple[bool, bool, bool, int, int]], seconds: float = 0.0) -> dict[str, Any]:
-    """Rates over scored rows (see :func:`score`)."""
+def summarise(rows: list[tuple[bool, bool, bool | None, int, int]], seconds: float = 0.0) -> dict[str, Any]:
+    """Rates over scored rows (see :func:`score`); ``province_exact`` over the rows whose second line is scored
+    (None when none is)."""
     n = len(rows)
     if not n:
         return {"n": 0}
     errs, chars = sum(r[3] for r in rows), sum(r[4] for r in rows)
+    l2 = [r[2] for r in rows if r[2] is not None]
     return {"n": n, "exact": round(sum(r[0] for r in rows) / n, 4),
             "registration_exact": round(sum(r[1] for r in rows) / n, 4),
-            "province_exact": round(sum(r[2] for r in rows) / n, 4),
+            "province_exact": round(sum(l2) / len(l2), 4) if l2 else None,
             "char_accuracy": round(max(0.0, 1 - errs / max(1, chars)), 4),
             "seconds_per_plate": round(seconds / n, 4)}
 
@@ -101,7 +111,7 @@ def evaluate_plates(n: int = 100, levels: tuple[str, ...] = LEVELS, seed: int = 
             secs = time.perf_counter() - t0
             rows = [score(r.plate, rd) for r, rd in zip(rendered, reads, strict=True)]
             summ = summarise(rows, secs)
-            by_type: dict[str, list[tuple[bool, bool, bool, int, int]]] = {}
+            by_type: dict[str, list[tuple[bool, bool, bool | None, int, int]]] = {}
             for r, row in zip(rendered, rows, strict=True):
                 by_type.setdefault(r.style, []).append(row)
             summ["per_type"] = {t: summarise(v) for t, v in sorted(by_type.items())}
@@ -291,6 +301,16 @@ def markdown_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _md_cell(text: str) -> str:
+    """``text`` as one markdown table cell: its lines joined by spaces, a '|' (legal in a file name) escaped."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _pct(v: float | None) -> str:
+    """A rate as a percentage for a table, '-' when it was not measured (None)."""
+    return "-" if v is None else f"{v:.1%}"
+
+
 def _weights_lines(result: dict[str, Any]) -> list[str]:
     """The report's line naming the model engine's weights (``result["model_weights"]``: file, SHA-256), if any."""
     w = result.get("model_weights")
@@ -309,7 +329,7 @@ def images_markdown_table(result: dict[str, Any]) -> str:
         if not r.get("n"):
             continue
         lines.append(f"| {eng} | {r['n']} | {r['exact']:.1%} | {r['registration_exact']:.1%} | "
-                     f"{r['province_exact']:.1%} | {r['char_accuracy']:.1%} | {len(r.get('errors', []))} | "
+                     f"{_pct(r['province_exact'])} | {r['char_accuracy']:.1%} | {len(r.get('errors', []))} | "
                      f"{r['seconds_per_plate']:.3f} |")
     lines += ["", "| photo | label | " + " | ".join(engines) + " |", "|---|---|" + "---|" * len(engines)]
     per = {eng: {p["file"]: p for p in r.get("photos", [])} for eng, r in result["engines"].items()}
@@ -321,12 +341,12 @@ def images_markdown_table(result: dict[str, Any]) -> str:
             return "error"
         if p is None or p["read"] is None:
             return "-"
-        read = " ".join(str(p["read"]).split())
+        read = _md_cell(str(p["read"]))
         return f"{read} ✓" if p["exact"] else read
 
     files = list(dict.fromkeys(f for eng in engines for f in per[eng]))
     for f in files:
         truth = next(per[eng][f]["truth"] for eng in engines if f in per[eng])
-        lines.append(f"| {f} | {' '.join(str(truth).split())} | " + " | ".join(cell(e, f) for e in engines) + " |")
+        lines.append(f"| {_md_cell(f)} | {_md_cell(str(truth))} | " + " | ".join(cell(e, f) for e in engines) + " |")
     return "\n".join(lines)
 

@@ -176,3 +176,29 @@ def test_quality_plates_help_keeps_its_square_brackets():
     text = " ".join(res.output.replace("│", " ").split())
     assert "(its .sha256 beside it) [default: the shipped weights]." in text, text
     assert "`pip install .[paddle]`" in text, text
+
+
+def test_a_label_without_a_province_scores_the_registration_only(tmp_path):
+    from serve.plate.evaluate import score, summarise
+    from serve.plate.parse import Plate
+    from serve.plate.render import encode_jpeg, render_scene
+
+    truth = Plate(letters="ถก", number="5757", province="กรุงเทพมหานคร")
+    sc = render_scene(31, "clean", size=(800, 600), plate=truth, plate_type="green")  # read exactly (test above)
+    (tmp_path / "cam|1.jpg").write_bytes(encode_jpeg(sc.image, 85))  # '|' is legal in a Linux file name
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,registration\ncam|1.jpg,ถก 5757\n", encoding="utf-8")
+    res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "model")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)["result"]
+    m = out["engines"]["model"]
+    # the reader's right province is no error when the label gives none: before, 0% whole plate, 0% characters
+    assert (m["exact"], m["registration_exact"], m["province_exact"], m["char_accuracy"]) == (1.0, 1.0, None, 1.0)
+    table = out["markdown"].splitlines()
+    assert "| model | 1 | 100.0% | 100.0% | - | 100.0% | 0 |" in "\n".join(table), table
+    assert "| cam\\|1.jpg | ถก 5757 | ถก 5757 กรุงเทพมหานคร ✓ |" in table, table
+    # unread: every registration character wrong, the unlabelled second line still not scored
+    no_l2 = Plate(letters="ถก", number="5757")
+    assert score(no_l2, None) == (False, False, None, 6, 6)
+    assert summarise([score(no_l2, None)])["province_exact"] is None
+    assert summarise([score(no_l2, None), score(truth, None)])["province_exact"] == 0.0

@@ -63,9 +63,15 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
     from serve.plate.service import PlateService, PlateServiceConfig
 
     t0 = time.monotonic()
-    names = tuple(e.strip() for e in engines.split(",") if e.strip())
+    from serve.plate.ocr import OCR_ENGINE_REGISTRY
+
+    names = tuple(dict.fromkeys(e.strip() for e in engines.split(",") if e.strip()))
     if not names:
         fail(f"--engines {engines!r} names no engine: give a comma-separated list such as model,tesseract")
+    unknown = [e for e in names if e not in OCR_ENGINE_REGISTRY]
+    if unknown:
+        fail(f"--engines {engines!r}: unknown engine(s) {', '.join(unknown)}; the engines are "
+             f"{', '.join(sorted(OCR_ENGINE_REGISTRY))}")
     if (images is None) != (labels is None):
         fail("give both --images DIR and --labels CSV (columns file,plate), or neither")
     if weights is not None and "model" not in names:

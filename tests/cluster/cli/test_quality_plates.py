@@ -35,6 +35,8 @@ def test_quality_plates_refuses_swapped_paths_no_engine_and_labels_outside_the_f
         (["--images", str(labels), "--labels", str(labels)], f"--images {labels} is a file, expected a folder"),
         (["--images", str(tmp_path), "--labels", str(tmp_path)], f"labels {tmp_path} is a folder: give the CSV"),
         (["--images", str(tmp_path), "--labels", str(labels), "--engines", ","], "--engines ',' names no engine"),
+        (["--n", "1", "--engines", "model,modle"], "--engines 'model,modle': unknown engine(s) modle; the engines "
+                                                   "are model, paddle, tesseract"),
         (["--images", str(tmp_path), "--labels", str(labels)], f"1 labelled file(s) are outside {tmp_path}: "
                                                                "../secret.jpg"),
     ]

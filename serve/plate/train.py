@@ -621,7 +621,7 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
     cpu = meta.get("cpu_seconds", {})
     params = sum(p.numel() for p in net.parameters())
     lines = [
-        "# Model card: Thai plate recogniser (`plate_recogniser.pt`)", "",
+        f"# Model card: Thai plate recogniser (`{weights.name}`)", "",
         f"- weights: `{weights.name}`, {weights.stat().st_size / 1e6:.2f} MB ({params:,} parameters), SHA-256 "
         f"`{sha256_of(weights)}` (also in `{beside_weights(weights)['SHA-256 file'].name}`, checked at every load)",
         f"- trained {meta.get('trained_at', '?')} by `ssz train plates` (seed {cfg.get('seed')}, {cfg.get('samples')} "

@@ -210,6 +210,9 @@ def read_labels(labels: Path) -> list[tuple[str, Plate]]:
                               "row per photo")
         first_line[name] = where
         text = cell(r, "plate") if "plate" in found else f"{cell(r, 'registration')}\n{cell(r, 'province')}".strip()
+        if not text:
+            raise LabelsError(f"{labels} {where}: {name} has no plate: write its plate (e.g. กข 1234 "
+                              "กรุงเทพมหานคร) or delete the row")
         try:
             plate = _parse_entry_text(text) if "\n" not in text else parse_plate(text)
         except (HotlistError, PlateParseError, ValueError) as e:
@@ -348,5 +351,10 @@ def images_markdown_table(result: dict[str, Any]) -> str:
     for f in files:
         truth = next(per[eng][f]["truth"] for eng in engines if f in per[eng])
         lines.append(f"| {_md_cell(f)} | {_md_cell(str(truth))} | " + " | ".join(cell(e, f) for e in engines) + " |")
+    unlabelled = result.get("unlabelled", [])
+    if unlabelled:
+        more = f" and {len(unlabelled) - 10} more" if len(unlabelled) > 10 else ""
+        lines += ["", f"Not scored: {len(unlabelled)} photo(s) in the folder have no label: "
+                      f"{', '.join(unlabelled[:10])}{more}."]
     return "\n".join(lines)
 

@@ -101,7 +101,8 @@ def test_labels_are_read_as_excel_writes_them_and_duplicates_or_no_header_are_re
     cases = {"file,plate\na.jpg,กข 1234 ยะลา\nb.jpg,กข 1 ยะลา\na.jpg,กข 9 ยะลา\n":
              "line 4: a.jpg is labelled twice (also line 2): keep one row per photo",
              "a.jpg,กข 1234 ยะลา\n": "as the first row (the header), then one row per photo",
-             "file,plate\n,กข 1234 ยะลา\n": "line 2: no file name"}
+             "file,plate\n,กข 1234 ยะลา\n": "line 2: no file name",
+             "file,plate\na.jpg,กข 1234 ยะลา\nb.jpg,\n": "line 3: b.jpg has no plate: write its plate"}
     bad = tmp_path / "bad.csv"
     for text, msg in cases.items():
         bad.write_text(text, encoding="utf-8")
@@ -154,6 +155,7 @@ def test_quality_plates_on_photos_gives_a_table_per_photo(tmp_path):
     sc = render_scene(31, "clean", size=(800, 600), plate=truth, plate_type="green")
     (tmp_path / "street.jpg").write_bytes(encode_jpeg(sc.image, 85))
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "spare.png").write_bytes(b"")  # in the folder, in no row
     labels = tmp_path / "labels.csv"
     labels.write_text("file,plate\nstreet.jpg,ถก 5757 กรุงเทพมหานคร\nbroken.jpg,กข 1234 กรุงเทพมหานคร\n",
                       encoding="utf-8")
@@ -163,6 +165,7 @@ def test_quality_plates_on_photos_gives_a_table_per_photo(tmp_path):
     assert "| model | 2 | 50.0% | 50.0% | 50.0% |" in "\n".join(table), table
     assert "| street.jpg | ถก 5757 กรุงเทพมหานคร | ถก 5757 กรุงเทพมหานคร ✓ |" in table, table
     assert "| broken.jpg | กข 1234 กรุงเทพมหานคร | error |" in table, table
+    assert table[-1] == "Not scored: 1 photo(s) in the folder have no label: spare.png.", table
     # the report names the weights the model engine read with (here the shipped ones), so two runs are told apart
     from serve.plate.model import WEIGHTS_FILE, sha256_of
 

@@ -707,6 +707,11 @@ class AlertSinkCore:
         """Wait until queued webhook deliveries have finished (or failed)."""
         self._outbox.flush(timeout_s)
 
+    def close(self) -> None:
+        """Stop the webhook outbox's resend thread (a sink with webhooks runs one); stored items stay for the next
+        sink. A sink that is dropped without it keeps retrying the store every ``webhook_resend_s``."""
+        self._outbox.close()
+
 
 class AlertSink:
     """Ray actor around :class:`AlertSinkCore` (name :data:`SINK_ACTOR` in namespace ``ssz``)."""

@@ -157,6 +157,8 @@ class WebhookOutbox:
         for ch in self.channels.values():
             ch.flush(timeout_s)
 
-    def close(self) -> None:
-        """Stop the resend thread."""
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the resend thread, waiting up to ``timeout_s`` for a resend round in progress to end."""
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)

@@ -151,6 +151,8 @@ def test_webhook_retries_then_delivers_signed(s3_store, sink_cfg):
         sink.submit([_decision(track="t2")])
         sink.flush()
         assert sink.stats.webhook_failed == 1 and len(sink.dead_letters) == 1
+        sink.close()
+        assert not sink._outbox._thread.is_alive()  # no resend thread left polling the store after the test
     finally:
         srv.shutdown()
 

@@ -201,7 +201,7 @@ def test_sink_restart_reads_its_index_in_one_listing_and_webhooks_survive_it(s3_
         assert first.submit([_decision(f"t{i}") for i in range(3)]) == {"new": 3, "duplicates": 0}
         first.flush()
         assert first.stats.webhook_failed == 3 and not _Receiver.got  # receiver down: kept in the outbox
-        first._outbox.close()
+        first.close()
         _Receiver.up = True
         counting = _CountingStore(s3_store)
         second = AlertSinkCore(cfg, store=counting)  # the restarted sink
@@ -215,6 +215,7 @@ def test_sink_restart_reads_its_index_in_one_listing_and_webhooks_survive_it(s3_
         assert all(b["delivery_id"] == d for d, b in _Receiver.got)
         assert second._outbox.stored_keys() == []  # delivered items leave the outbox
         assert len(second.alerts()) == 4  # records are read when asked for
+        second.close()
     finally:
         srv.shutdown()
 

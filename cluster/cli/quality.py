@@ -58,13 +58,11 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
         markdown_table,
     )
     from serve.plate.fonts import FontsMissingError
-    from serve.plate.model import WEIGHTS_FILE, ModelWeightsError, sha256_of
-    from serve.plate.ocr import OcrError
+    from serve.plate.model import WEIGHTS_FILE, ModelWeightsError
+    from serve.plate.ocr import OCR_ENGINE_REGISTRY, OcrError
     from serve.plate.service import PlateService, PlateServiceConfig
 
     t0 = time.monotonic()
-    from serve.plate.ocr import OCR_ENGINE_REGISTRY
-
     names = tuple(dict.fromkeys(e.strip() for e in engines.split(",") if e.strip()))
     if not names:
         fail(f"--engines {engines!r} names no engine: give a comma-separated list such as model,tesseract")
@@ -87,22 +85,24 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
                 engine="paddle", engine_options={"model_dir": str(paddle_model.expanduser())}))
         if images is not None and labels is not None:
             res = evaluate_images(images, labels, names, services=services)
-            res.update(_model_weights(names, weights or WEIGHTS_FILE, sha256_of))
+            res.update(_model_weights(names, weights or WEIGHTS_FILE))
             _warn_photo_errors(res, images)
             res["markdown"] = images_markdown_table(res)
             emit_bench("quality-plates-images", res, t0)
             return
         res = evaluate_plates(n=n, seed=seed, scenes=scenes, engines=names, services=services)
-        res.update(_model_weights(names, weights or WEIGHTS_FILE, sha256_of))
+        res.update(_model_weights(names, weights or WEIGHTS_FILE))
     except (LabelsError, ValueError, OcrError, ModelWeightsError, FontsMissingError) as e:  # an engine not installed
         fail(e)
     res["markdown"] = markdown_table(res)
     emit_bench("quality-plates", res, t0)
 
 
-def _model_weights(names: tuple[str, ...], weights: Path, sha256_of: Any) -> dict[str, Any]:
+def _model_weights(names: tuple[str, ...], weights: Path) -> dict[str, Any]:
     """``{"model_weights": {"file", "sha256"}}``: which recogniser weights the model engine scored (the report
     names them, so two runs on different weights are told apart); empty when the model engine did not run."""
+    from serve.plate.model import sha256_of
+
     if "model" not in names:
         return {}
     w = weights.expanduser()

@@ -85,7 +85,15 @@ from serve.plate.render import (
 from serve.state import ssz_home
 
 MODEL_CARD = "MODEL_CARD.md"
-"""Name of the model card that :func:`write_model_card` writes beside the weights."""
+"""Name of the model card of weights named like the shipped file (``plate_recogniser.pt``); see :func:`card_path`."""
+
+
+def card_path(weights: Path) -> Path:
+    """Where :func:`write_model_card` writes the card of ``weights``: ``MODEL_CARD.md`` beside weights named like the
+    shipped file (``serve/plate/data/MODEL_CARD.md``), else ``<stem>.MODEL_CARD.md`` (``w.pt`` -> ``w.MODEL_CARD.md``),
+    so two weights files in one folder keep a card each."""
+    name = MODEL_CARD if weights.name == WEIGHTS_FILE.name else f"{weights.stem}.{MODEL_CARD}"
+    return weights.with_name(name)
 DATA_VERSION = 7
 """Bump when the sample generator changes, so caches made by an older one are not re-used (7: five more training
 font families, see ``infra/install.sh``)."""
@@ -566,7 +574,7 @@ def check_writable(path: Path, what: str, folder: bool) -> None:
     it, so its folder, not the file, must take new files). A file that is not a regular file (a device such as
     /dev/null, a pipe, a socket) is refused: the weights would replace it. A link to a missing target on the way is
     refused too: the folders could not be made. A weights file is also refused when what the save writes beside it
-    (:func:`~serve.plate.model.beside_weights`: ``<name>.sha256``; and the model card ``MODEL_CARD.md``; the
+    (:func:`~serve.plate.model.beside_weights`: ``<name>.sha256``; and the model card, :func:`card_path`; the
     temporary files have random names) has its very name, or is there as a folder or not a regular file: the save
     would fail or lose a file after the training, not before it."""
     if path.exists() and path.is_dir() != folder:
@@ -575,7 +583,7 @@ def check_writable(path: Path, what: str, folder: bool) -> None:
     if not folder and path.exists() and not path.is_file():
         raise OSError(f"{what} {path} is not a regular file (a device, pipe or socket, which the weights would "
                       "replace): give a file name such as plate_recogniser.pt")
-    for role, p in ({} if folder else {**beside_weights(path), "model card": path.with_name(MODEL_CARD)}).items():
+    for role, p in ({} if folder else {**beside_weights(path), "model card": card_path(path)}).items():
         if p == path:
             raise OSError(f"{what} {path}: the save writes its {role} under that very name; give a file name such "
                           "as plate_recogniser.pt")
@@ -607,8 +615,9 @@ def _cpu_seconds() -> float:
 
 def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path | None = None,
                      engines: tuple[str, ...] = ("model", "tesseract")) -> Path:
-    """Write ``MODEL_CARD.md`` beside the weights: data, augmentations, validation and held-out figures per engine,
-    plate type and level (measured now through the real service path), throughput, known limits. Returns its path.
+    """Write the model card beside the weights (:func:`card_path`): data, augmentations, validation and held-out
+    figures per engine, plate type and level (measured now through the real service path), throughput, known limits.
+    Returns its path.
 
     ``engines``: the learned model (these weights) and the others to report beside it (Tesseract by default).
     """
@@ -712,7 +721,7 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
               "- ฎ and ฏ differ by a short tail in loopless faces (Noto Sans Thai, Kanit, Prompt): the commonest "
               "confusion at the moderate level;",
               "- the dash of dealer and digits-only plates is read but not kept in the registration key."]
-    path = out or weights.with_name(MODEL_CARD)
+    path = out or card_path(weights)
     path.write_text("\n".join(lines) + "\n")
     return path
 

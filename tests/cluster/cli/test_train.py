@@ -173,7 +173,7 @@ def test_check_writable_refuses_what_the_save_writes_beside_the_weights(tmp_path
 
     out = tmp_path / "w.pt"
     # each is written after the training: the digest, the model card
-    for name, role in (("w.sha256", "SHA-256 file"), ("MODEL_CARD.md", "model card")):
+    for name, role in (("w.sha256", "SHA-256 file"), ("w.MODEL_CARD.md", "model card")):
         (tmp_path / name).mkdir()
         with pytest.raises(OSError, match=re.escape(f"--out {out} cannot be saved: its {role} {tmp_path / name}, "
                                                     f"written beside it, is a folder; move {tmp_path / name} away")):
@@ -185,11 +185,10 @@ def test_check_writable_refuses_what_the_save_writes_beside_the_weights(tmp_path
         check_writable(out, "--out", folder=False)
     (tmp_path / "w.sha256").unlink()
     # an --out named like what the save writes beside it: the digest or the card would replace the weights
-    for name, role in (("w.sha256", "SHA-256 file"), ("MODEL_CARD.md", "model card")):
-        with pytest.raises(OSError, match=re.escape(f"the save writes its {role} under that very name")):
-            check_writable(tmp_path / name, "--out", folder=False)
+    with pytest.raises(OSError, match=re.escape("the save writes its SHA-256 file under that very name")):
+        check_writable(tmp_path / "w.sha256", "--out", folder=False)
     (tmp_path / "w.sha256").write_text("old digest\n")  # regular files there are replaced: fine
-    (tmp_path / "MODEL_CARD.md").write_text("old card\n")
+    (tmp_path / "w.MODEL_CARD.md").write_text("old card\n")
     check_writable(out, "--out", folder=False)
     (tmp_path / "w.tmp").mkdir()  # the save's temporary files have random names: no fixed name to block
     check_writable(out, "--out", folder=False)
@@ -204,3 +203,14 @@ def test_train_plates_refuses_a_folder_where_the_save_writes_its_digest_before_r
     text = " ".join(res.output.split())
     assert f"its SHA-256 file {tmp_path / 'w.sha256'}, written beside it, is a folder" in text, res.output
     assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()  # nothing rendered, nothing written
+
+
+def test_each_weights_file_gets_its_own_model_card(tmp_path):
+    from serve.plate.model import WEIGHTS_FILE
+    from serve.plate.train import card_path
+
+    assert card_path(WEIGHTS_FILE) == WEIGHTS_FILE.parent / "MODEL_CARD.md"  # the shipped card keeps its name
+    assert card_path(tmp_path / "plate_recogniser.pt") == tmp_path / "MODEL_CARD.md"
+    # two trained files in one folder: two cards (one MODEL_CARD.md was overwritten by the second run)
+    assert card_path(tmp_path / "w.pt") == tmp_path / "w.MODEL_CARD.md"
+    assert card_path(tmp_path / "night.pt") == tmp_path / "night.MODEL_CARD.md"

@@ -114,9 +114,10 @@ def _warn_photo_errors(res: dict[str, Any], images: Path) -> None:
     and which photos of the folder no label names (the JSON's ``unlabelled``: not scored)."""
     unlabelled = res.get("unlabelled", [])
     if unlabelled:
-        more = f" and {len(unlabelled) - 10} more" if len(unlabelled) > 10 else ""
+        from serve.plate.evaluate import list_names
+
         warn(f"{len(unlabelled)} photo(s) in {images} have no row in the labels and are not scored: "
-             f"{', '.join(unlabelled[:10])}{more} (add a row file,plate for each to score it)")
+             f"{list_names(unlabelled)} (add a row file,plate for each to score it)")
     seen: dict[tuple[str, str], list[str]] = {}
     for name, r in res["engines"].items():
         for e in r.get("errors", []):

@@ -229,6 +229,12 @@ def unlabelled_photos(images: Path, labelled: list[str]) -> list[str]:
                   if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES and p.resolve() not in named)
 
 
+def list_names(names: list[str], shown: int = 10) -> str:
+    """The first ``shown`` of ``names`` joined by commas, then " and N more" for the rest (messages and reports)."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{', '.join(names[:shown])}{more}"
+
+
 def _outside(images: Path, name: str) -> bool:
     """Whether the labelled ``name`` points outside the folder ``images`` (``../x``, an absolute path)."""
     return not (images / name).resolve().is_relative_to(images.resolve())
@@ -353,8 +359,7 @@ def images_markdown_table(result: dict[str, Any]) -> str:
         lines.append(f"| {_md_cell(f)} | {_md_cell(str(truth))} | " + " | ".join(cell(e, f) for e in engines) + " |")
     unlabelled = result.get("unlabelled", [])
     if unlabelled:
-        more = f" and {len(unlabelled) - 10} more" if len(unlabelled) > 10 else ""
         lines += ["", f"Not scored: {len(unlabelled)} photo(s) in the folder have no label: "
-                      f"{', '.join(unlabelled[:10])}{more}."]
+                      f"{list_names(unlabelled)}."]
     return "\n".join(lines)
 

@@ -86,14 +86,6 @@ from serve.state import ssz_home
 
 MODEL_CARD = "MODEL_CARD.md"
 """Name of the model card of weights named like the shipped file (``plate_recogniser.pt``); see :func:`card_path`."""
-
-
-def card_path(weights: Path) -> Path:
-    """Where :func:`write_model_card` writes the card of ``weights``: ``MODEL_CARD.md`` beside weights named like the
-    shipped file (``serve/plate/data/MODEL_CARD.md``), else ``<stem>.MODEL_CARD.md`` (``w.pt`` -> ``w.MODEL_CARD.md``),
-    so two weights files in one folder keep a card each."""
-    name = MODEL_CARD if weights.name == WEIGHTS_FILE.name else f"{weights.stem}.{MODEL_CARD}"
-    return weights.with_name(name)
 DATA_VERSION = 7
 """Bump when the sample generator changes, so caches made by an older one are not re-used (7: five more training
 font families, see ``infra/install.sh``)."""
@@ -127,6 +119,14 @@ class TrainConfig:
     init: str | None = None
     """Weights file to start from (a fine-tuning stage; its SHA-256 enters the checkpoint key and the metadata);
     None = random initialisation."""
+
+
+def card_path(weights: Path) -> Path:
+    """Where :func:`write_model_card` writes the card of ``weights``: ``MODEL_CARD.md`` beside weights named like the
+    shipped file (``serve/plate/data/MODEL_CARD.md``), else ``<stem>.MODEL_CARD.md`` (``w.pt`` -> ``w.MODEL_CARD.md``),
+    so two weights files in one folder keep a card each."""
+    name = MODEL_CARD if weights.name == WEIGHTS_FILE.name else f"{weights.stem}.{MODEL_CARD}"
+    return weights.with_name(name)
 
 
 def _warp(photo: np.ndarray, quad: np.ndarray) -> np.ndarray:

@@ -260,6 +260,12 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def _restore(name: str) -> str:
+    """How to get a shipped file of ``serve/plate/data`` back without retraining (the missing-file messages)."""
+    return (f"restore the shipped file (`git checkout -- serve/plate/data/{name}` in a checkout, or reinstall the "
+            "package)")
+
+
 def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tuple[PlateNet, dict[str, Any]]:
     """Load the network from ``path`` (default: the shipped weights) after checking its SHA-256.
 
@@ -272,10 +278,8 @@ def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tu
     shipped = p.resolve() == WEIGHTS_FILE.resolve()
     if not p.is_file():
         if shipped:
-            raise ModelWeightsError(f"plate recogniser weights {p} are missing: restore the shipped file (`git "
-                                    f"checkout -- serve/plate/data/{p.name}` in a checkout, or reinstall the "
-                                    f"package), load them from the models bucket (s3://models/{MODELS_KEY}), or "
-                                    f"rebuild them with {REBUILD}")
+            raise ModelWeightsError(f"plate recogniser weights {p} are missing: {_restore(p.name)}, load them from "
+                                    f"the models bucket (s3://models/{MODELS_KEY}), or rebuild them with {REBUILD}")
         if p.is_dir():
             raise ModelWeightsError(f"plate recogniser weights {p} is a folder: give the weights file itself (a .pt "
                                     f"file written by {REBUILD}, e.g. {WEIGHTS_FILE.name})")
@@ -283,9 +287,8 @@ def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tu
     want = expected_sha256
     sidecar = WEIGHTS_SHA_FILE if shipped else beside_weights(p)["SHA-256 file"]  # written there by save_weights
     if want is None and shipped and not sidecar.is_file():
-        raise ModelWeightsError(f"{WEIGHTS_SHA_FILE} (the SHA-256 of {p.name}) is missing: restore the shipped "
-                                f"file (`git checkout -- serve/plate/data/{WEIGHTS_SHA_FILE.name}` in a checkout, "
-                                f"or reinstall the package), or rebuild both with {REBUILD}")
+        raise ModelWeightsError(f"{WEIGHTS_SHA_FILE} (the SHA-256 of {p.name}) is missing: "
+                                f"{_restore(WEIGHTS_SHA_FILE.name)}, or rebuild both with {REBUILD}")
     if want is None and sidecar.is_file():
         want = (sidecar.read_text().split() or [""])[0].strip()
     got = sha256_of(p)

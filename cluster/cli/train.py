@@ -36,6 +36,9 @@ def train_plates(
         = None,
         threads: Annotated[int | None, typer.Option(min=1, help="torch threads while training \\[default: 2].")]
         = None,
+        bf16: Annotated[bool | None, typer.Option("--bf16/--fp32", help="Forward pass under bfloat16 autocast "
+                                                  "(about 25 % faster a step where the CPU has native bfloat16) "
+                                                  "or in float32 \\[default: bf16 when the CPU has it].")] = None,
         init: Annotated[Path | None, typer.Option(help="Weights to start from (a fine-tuning stage) \\[default: "
                                                   "random initialisation].")] = None,
         out: Annotated[Path | None, typer.Option(help="Weights file \\[default: the shipped "
@@ -54,7 +57,7 @@ def train_plates(
     if lr is not None and not (math.isfinite(lr) and lr > 0):  # typer has no open lower bound; inf passes min=
         fail(f"--lr {lr}: the peak learning rate must be a finite number above 0 (e.g. 0.003)")
     given = {"samples": samples, "val_samples": val_samples, "steps": steps, "batch": batch, "lr": lr, "warmup": warmup,
-             "easy_fraction": easy_fraction, "workers": workers, "threads": threads,
+             "easy_fraction": easy_fraction, "workers": workers, "threads": threads, "bf16": bf16,
              "init": None if init is None else str(init)}
     cfg = TrainConfig(seed=seed, **{k: v for k, v in given.items() if v is not None})
     try:

@@ -116,6 +116,10 @@ class TrainConfig:
     workers: int = 2
     threads: int = 2
     """torch threads for training (the data is rendered before training starts)."""
+    bf16: bool | None = None
+    """Run the forward pass under bfloat16 autocast (weights, optimiser and losses stay float32): about 25 % less
+    time per step on CPUs with native bfloat16 (AVX512-BF16 or AMX; measured 0.30 -> 0.23 s a step of 64 on 2 AMD
+    EPYC cores); None = when the CPU has it (``torch.ops.mkldnn._is_mkldnn_bf16_supported``)."""
     init: str | None = None
     """Weights file to start from (a fine-tuning stage; its SHA-256 enters the checkpoint key and the metadata);
     None = random initialisation."""
@@ -458,6 +462,8 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
         cfg = replace(cfg, init=str(Path(cfg.init).expanduser()))
     cache = Path(cache).expanduser() if cache else ssz_home() / "train" / "plates"
     out = Path(out).expanduser() if out else WEIGHTS_FILE
+    if cfg.bf16 is None:  # resolved before the checkpoint key is made, so a resume on the same CPU finds its run
+        cfg = replace(cfg, bf16=bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()))
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     init_sha, start_meta = None, {}  # the starting weights first: a bad --init fails before any rendering
@@ -518,10 +524,11 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
         flat = torch.tensor([c for t in tg for c in t], dtype=torch.long)
         lens = torch.tensor([len(t) for t in tg], dtype=torch.long)
         ti = torch.from_numpy(idx)
-        logits, l2, veh = net(x)
-        logp = torch.log_softmax(logits, -1).transpose(0, 1)  # (T, B, K): the rows read in order
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(cfg.bf16)):
+            logits, l2, veh = net(x)
+        logp = torch.log_softmax(logits.float(), -1).transpose(0, 1)  # (T, B, K): the rows read in order
         loss = (ctc(logp, flat, torch.full((cfg.batch,), logp.shape[0], dtype=torch.long), lens)
-                + ce2(l2, line2[ti]) + 0.3 * cev(veh, vehicle[ti]))
+                + ce2(l2.float(), line2[ti]) + 0.3 * cev(veh.float(), vehicle[ti]))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -644,7 +651,8 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         f"- trained {meta.get('trained_at', '?')} by `ssz train plates` (seed {cfg.get('seed')}, {cfg.get('samples')} "
         f"rendered samples of data version {meta.get('data_version')}, {cfg.get('steps')} one-cycle steps of "
         f"{cfg.get('batch')}, peak learning rate "
-        f"{cfg.get('lr')}, weight average {cfg.get('ema')}); wall time on this shared machine: data "
+        f"{cfg.get('lr')}, weight average {cfg.get('ema')}"
+        f"{', bfloat16 forward pass' if cfg.get('bf16') else ''}); wall time on this shared machine: data "
         f"{secs.get('data')} s, training {secs.get('train')} s; process CPU time {cpu.get('total')} s (data "
         f"{cpu.get('data')} s), i.e. about {(cpu.get('total') or 0) / 120:.0f} min of wall time on 2 dedicated cores",
         *_init_lines(meta.get("init")),

@@ -190,6 +190,24 @@ def test_an_unreadable_training_checkpoint_is_a_clear_error(tmp_path):
         train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
 
 
+def test_bf16_and_fp32_training_record_their_precision_and_a_resume_keeps_it(tmp_path, monkeypatch):
+    import torch
+
+    from serve.plate.train import TrainConfig, train
+
+    base = dict(samples=16, val_samples=8, steps=1, batch=8, workers=1, threads=1)
+    runs = {bf16: train(TrainConfig(**base, bf16=bf16), cache=tmp_path / "cache", out=tmp_path / f"w{bf16}.pt",
+                        progress=False) for bf16 in (True, False)}
+    assert runs[True]["config"]["bf16"] is True and runs[False]["config"]["bf16"] is False
+    assert runs[True]["sha256"] != runs[False]["sha256"]  # the same step in two precisions: two sets of weights
+    assert len(list((tmp_path / "cache").glob("ckpt-*.pt"))) == 2  # each precision keeps its own checkpoint
+    # None is resolved from the CPU before the checkpoint key is made: a CPU without native bfloat16 trains in fp32
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    auto = train(TrainConfig(**base), cache=tmp_path / "cache", out=tmp_path / "auto.pt", progress=False)
+    assert auto["config"]["bf16"] is False and auto["seconds"]["train"] <= runs[False]["seconds"]["train"] + 1
+    assert len(list((tmp_path / "cache").glob("ckpt-*.pt"))) == 2  # it resumed the fp32 run (at its last step)
+
+
 def test_a_diverged_training_keeps_the_old_weights_and_says_to_lower_the_learning_rate(tmp_path):
     import dataclasses
     import math

@@ -282,7 +282,7 @@ def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
 
 _IMAGE_BODY = {"requestBody": {"required": True, "content": {
     t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png", "image/webp",
-                                                                    "image/bmp")}}}
+                                                                    "image/bmp", "image/heic")}}}
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

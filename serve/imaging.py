@@ -1,7 +1,8 @@
 """Decoding untrusted image bytes (HTTP uploads, camera crops) into RGB uint8 arrays, safely.
 
-Only JPEG, PNG, WebP and BMP are decoded (Pillow is told to try no other format, so GIF, TIFF, ICO or EPS —
-which would go to Ghostscript — never reach a decoder); other formats are answered 415 with their name.
+Only JPEG, PNG, WebP, BMP and HEIC/HEIF (the iPhone camera's default, decoded by libheif through ``pillow-heif``)
+are decoded (Pillow is told to try no other format, so GIF, TIFF, ICO or EPS — which would go to Ghostscript —
+never reach a decoder); other formats (AVIF included) are answered 415 with their name.
 Checks happen before pixels are decoded: an empty body, a wrong content type, an oversized upload or a
 decompression bomb (a small file that claims hundreds of megapixels) is refused without allocating the
 image; an image too small or too thin for the detectors (MTCNN's pyramid needs about 20 px on the short
@@ -16,10 +17,13 @@ import warnings
 
 import numpy as np
 from PIL import Image, ImageOps
+from pillow_heif import register_heif_opener
+
+register_heif_opener()  # Pillow's "HEIF" format; libheif applies the container's rotation and mirror itself
 
 ACCEPTED_TYPES = {"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/webp", "image/bmp", "image/x-ms-bmp",
-                  "application/octet-stream"}
-FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
+                  "image/heic", "image/heif", "application/octet-stream"}
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "HEIF")
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 32
@@ -28,11 +32,13 @@ PLATE_MIN_SIDE = 8
 the plate route and :class:`serve.plate.service.PlateService` accept what the face detectors' :data:`MIN_SIDE`
 refuses."""
 MAX_ASPECT = 16.0
-_SEND = "send a JPEG, PNG, WebP or BMP image"
+_SEND = "send a JPEG, PNG, WebP, BMP or HEIC image"
 _MAGIC = ((b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
           (b"\x00\x00\x01\x00", "ICO"), (b"%!PS", "PostScript/EPS"), (b"\xc5\xd0\xd3\xc6", "EPS"),
           (b"%PDF", "PDF"), (b"<svg", "SVG"), (b"<?xml", "XML/SVG"), (b"\x00\x00\x00\x0cjP", "JPEG 2000"),
-          (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"8BPS", "Photoshop"), (b"\x00\x00\x00\x1cftypheic", "HEIC"))
+          (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"8BPS", "Photoshop"))
+_REFUSED_BRANDS = {b"avif": "AVIF", b"avis": "AVIF"}
+"""ISO base-media ``ftyp`` brands (bytes 8-12) of formats not decoded (pillow-heif 1.x reads HEIF, not AVIF)."""
 
 
 class ImageDecodeError(ValueError):
@@ -49,7 +55,7 @@ def sniff_format(data: bytes) -> str | None:
     for magic, name in _MAGIC:
         if head.startswith(magic):
             return name
-    return None
+    return _REFUSED_BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
 
 
 def check_dimensions(w: int, h: int, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> None:
@@ -81,13 +87,13 @@ def decode_image(data: bytes, content_type: str | None = None, max_bytes: int | 
     Raises
     ------
     ImageDecodeError
-        415 for a content type or format other than JPEG/PNG/WebP/BMP, 413 for too many bytes or pixels
+        415 for a content type or format other than JPEG/PNG/WebP/BMP/HEIC, 413 for too many bytes or pixels
         (including decompression bombs), 400 for empty, corrupt, truncated, too small or too thin images.
     """
     ctype = (content_type or "").split(";")[0].strip().lower()
     if ctype and ctype not in ACCEPTED_TYPES:
         raise ImageDecodeError(f"content type {ctype!r} is not accepted: send the raw image bytes with Content-Type "
-                               "image/jpeg, image/png, image/webp or image/bmp", status=415)
+                               "image/jpeg, image/png, image/webp, image/bmp or image/heic", status=415)
     if not data:
         raise ImageDecodeError(f"empty image (no bytes): {_SEND}")
     if max_bytes is not None and len(data) > max_bytes:

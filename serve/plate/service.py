@@ -106,7 +106,7 @@ class PlateRead(BaseModel):
 
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode encoded image bytes to a BGR uint8 (H, W, 3) array: :func:`serve.imaging.decode_image` (the one
-    decoder of untrusted images: JPEG, PNG, WebP or BMP only, every size checked on the header before a pixel is
+    decoder of untrusted images: JPEG, PNG, WebP, BMP or HEIC only, every size checked on the header before a pixel is
     decoded, the EXIF orientation applied), its error raised as a PlateInputError with the same message.
 
     Raises

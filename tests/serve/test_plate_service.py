@@ -81,6 +81,29 @@ def test_service_finds_and_reads_the_composited_plate(plate_service):
     assert not any(isinstance(v, np.ndarray) for rr in reads for r in rr for v in r.model_dump().values())
 
 
+def test_an_iphone_heic_photo_is_read_upright_like_its_jpeg(plate_service):
+    """HEIC (an iPhone camera's default) is decoded by libheif through pillow-heif; a photo taken with the phone held
+    upright carries its rotation in the container (irot) and is read turned back, like the JPEG of the same view."""
+    from PIL import Image
+
+    truth = Plate(letters="ถก", number="5757", province="กรุงเทพมหานคร")
+    sc = render_scene(31, "clean", size=(800, 600), plate=truth, plate_type="green")
+    rgb = np.ascontiguousarray(sc.image[:, :, ::-1])
+    upright = Image.fromarray(np.ascontiguousarray(np.rot90(rgb)))  # the sensor's pixels, turned 90° left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # to view: turn 90° clockwise
+    buf = io.BytesIO()
+    upright.save(buf, format="HEIF", quality=92, exif=exif.tobytes())
+    heic = buf.getvalue()
+    assert heic[4:12] == b"ftypheic"
+    from serve.plate.service import decode_image
+
+    got = decode_image(heic)
+    assert got.shape == sc.image.shape and np.abs(got.astype(int) - sc.image).mean() < 6  # upright, lossy
+    (reads,) = plate_service.read_bytes([heic])
+    assert any(same(r.plate, truth) for r in reads), [r.text for r in reads]
+
+
 def test_big_phone_photo_is_read_not_refused(plate_service):
     truth = Plate(letters="ถก", number="5757", province="กรุงเทพมหานคร")
     sc = render_scene(31, "clean", size=(800, 600), plate=truth, plate_type="green")
@@ -331,8 +354,8 @@ def test_service_reads_encoded_bytes_and_rejects_bad_input(plate_service):
              encode_jpeg(other.image, 95)]
     got = plate_service.read_bytes(batch)
     assert len(got) == 5 and all(isinstance(g, PlateInputError) for g in got[1:4]), got
-    undecodable = "the bytes are not a readable image: send a JPEG, PNG, WebP or BMP image"
-    empty = "empty image (no bytes): send a JPEG, PNG, WebP or BMP image"
+    undecodable = "the bytes are not a readable image: send a JPEG, PNG, WebP, BMP or HEIC image"
+    empty = "empty image (no bytes): send a JPEG, PNG, WebP, BMP or HEIC image"
     assert [str(g) for g in got[1:4]] == [empty, undecodable, undecodable]
 
     def found(rr):
@@ -489,8 +512,12 @@ def test_decode_gives_bgr_pixels_and_takes_only_the_accepted_formats():
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1])).save(buf, format="PNG", exif=exif)
     assert np.array_equal(decode_image(buf.getvalue()), np.rot90(bgr, k=-1))
-    with pytest.raises(PlateInputError, match=r"^TIFF images are not accepted: send a JPEG, PNG, WebP or BMP image$"):
+    send = "send a JPEG, PNG, WebP, BMP or HEIC image"
+    with pytest.raises(PlateInputError, match=rf"^TIFF images are not accepted: {send}$"):
         decode_image(cv2.imencode(".tiff", bgr)[1].tobytes())
+    avif = b"\x00\x00\x00\x20ftypavif\x00\x00\x00\x00mif1miaf" + bytes(64)  # an AVIF header (not decoded)
+    with pytest.raises(PlateInputError, match=rf"^AVIF images are not accepted: {send}$"):
+        decode_image(avif)
     # a tight crop of a small plate (20 px tall) is decoded: the face routes' 32 px minimum is not the plate's
     assert decode_image(cv2.imencode(".png", bgr[:20])[1].tobytes()).shape == (20, 64, 3)
     with pytest.raises(PlateInputError, match=r"^the image is 64x6 px, too small for a plate: send at least 8x8 px"):

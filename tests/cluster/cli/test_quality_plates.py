@@ -22,7 +22,7 @@ def test_quality_plates_reads_thai_windows_encoded_labels_and_reports_unreadable
     res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "tesseract")
     assert res.exit_code == 0, res.output
     assert f"warning: {tmp_path / 'broken.jpg'}: PlateInputError: the bytes are not a readable image: send a JPEG, " \
-           "PNG, WebP or BMP image (engine tesseract; counted as a miss)" in " ".join(res.stderr.split())
+           "PNG, WebP, BMP or HEIC image (engine tesseract; counted as a miss)" in " ".join(res.stderr.split())
     doc = json.loads(res.stdout)
     photo = doc["result"]["engines"]["tesseract"]["photos"][0]
     assert photo["truth"] == "กข 1234\nกรุงเทพมหานคร" and photo["exact"] is False

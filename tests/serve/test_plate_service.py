@@ -86,6 +86,8 @@ def test_an_iphone_heic_photo_is_read_upright_like_its_jpeg(plate_service):
     upright carries its rotation in the container (irot) and is read turned back, like the JPEG of the same view."""
     from PIL import Image
 
+    import serve.imaging  # noqa: F401  (registers Pillow's HEIF format, as the product does)
+
     truth = Plate(letters="ถก", number="5757", province="กรุงเทพมหานคร")
     sc = render_scene(31, "clean", size=(800, 600), plate=truth, plate_type="green")
     rgb = np.ascontiguousarray(sc.image[:, :, ::-1])

@@ -154,16 +154,27 @@ def test_quality_plates_on_photos_gives_a_table_per_photo(tmp_path):
     truth = Plate(letters="ถก", number="5757", province="กรุงเทพมหานคร")
     sc = render_scene(31, "clean", size=(800, 600), plate=truth, plate_type="green")
     (tmp_path / "street.jpg").write_bytes(encode_jpeg(sc.image, 85))
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    import serve.imaging  # noqa: F401  (registers Pillow's HEIF format, as the product does)
+
+    heic = io.BytesIO()  # the same view from an iPhone (HEIC, its camera's default)
+    Image.fromarray(np.ascontiguousarray(sc.image[:, :, ::-1])).save(heic, format="HEIF", quality=90)
+    (tmp_path / "phone.HEIC").write_bytes(heic.getvalue())
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     (tmp_path / "spare.png").write_bytes(b"")  # in the folder, in no row
     labels = tmp_path / "labels.csv"
-    labels.write_text("file,plate\nstreet.jpg,ถก 5757 กรุงเทพมหานคร\nbroken.jpg,กข 1234 กรุงเทพมหานคร\n",
-                      encoding="utf-8")
+    labels.write_text("file,plate\nstreet.jpg,ถก 5757 กรุงเทพมหานคร\nbroken.jpg,กข 1234 กรุงเทพมหานคร\n"
+                      "phone.HEIC,ถก 5757 กรุงเทพมหานคร\n", encoding="utf-8")
     res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "model")
     assert res.exit_code == 0, res.output
     table = json.loads(res.stdout)["result"]["markdown"].splitlines()
-    assert "| model | 2 | 50.0% | 50.0% | 50.0% |" in "\n".join(table), table
+    assert "| model | 3 | 66.7% | 66.7% | 66.7% |" in "\n".join(table), table
     assert "| street.jpg | ถก 5757 กรุงเทพมหานคร | ถก 5757 กรุงเทพมหานคร ✓ |" in table, table
+    assert "| phone.HEIC | ถก 5757 กรุงเทพมหานคร | ถก 5757 กรุงเทพมหานคร ✓ |" in table, table
     assert "| broken.jpg | กข 1234 กรุงเทพมหานคร | error |" in table, table
     assert table[-1] == "Not scored: 1 photo(s) in the folder have no label: spare.png.", table
     # the report names the weights the model engine read with (here the shipped ones), so two runs are told apart

@@ -40,6 +40,10 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
                    images: Annotated[Path | None, typer.Option(help="Folder of real labelled photos.")] = None,
                    labels: Annotated[Path | None, typer.Option(
                        help="CSV or .xlsx with a header row file,plate (with --images).")] = None,
+                   draft_labels: Annotated[Path | None, typer.Option(
+                       help="With --images and no --labels: read every photo with the model and write a draft "
+                            "labels CSV (file, plate as read, confidence, every plate read, what to check) to check "
+                            "against the photos by hand, then score with --labels. Never overwrites a file.")] = None,
                    weights: Annotated[Path | None, typer.Option(
                        help="Recogniser weights for the model engine, e.g. the --out of `ssz train plates` "
                             "(its .sha256 beside it) \\[default: the shipped weights].")] = None,
@@ -48,8 +52,8 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
                             "`pip install .\\[paddle]`; the project ships no PP-OCR model).")] = None,
                    ) -> None:
     """Per engine, plate type and level: whole plate, registration, province, character accuracy (held-out
-    fonts and backgrounds); or, with --images/--labels, the same on your own labelled photos. --weights scores
-    weights you trained."""
+    fonts and backgrounds); or, with --images/--labels, the same on your own labelled photos (--images with
+    --draft-labels writes the reads as a labels file to check by hand first). --weights scores weights you trained."""
     from serve.plate.evaluate import (
         LabelsError,
         evaluate_images,
@@ -57,6 +61,7 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
         images_markdown_table,
         markdown_table,
     )
+    from serve.plate.evaluate import draft_labels as draft_labels_of  # the option is named draft_labels
     from serve.plate.fonts import FontsMissingError
     from serve.plate.model import WEIGHTS_FILE, ModelWeightsError
     from serve.plate.ocr import OCR_ENGINE_REGISTRY, OcrError
@@ -70,8 +75,14 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
     if unknown:
         fail(f"--engines {engines!r}: unknown engine(s) {', '.join(unknown)}; the engines are "
              f"{', '.join(sorted(OCR_ENGINE_REGISTRY))}")
-    if (images is None) != (labels is None):
-        fail("give both --images DIR and --labels CSV (columns file,plate), or neither")
+    if draft_labels is not None and (images is None or labels is not None):
+        fail(f"--draft-labels {draft_labels} drafts a labels file for a folder of photos: give --images DIR and no "
+             "--labels")
+    if draft_labels is None and (images is None) != (labels is None):
+        fail("give both --images DIR and --labels CSV (columns file,plate), or neither; to start the labels from "
+             "the reader's reads, give --images DIR --draft-labels new.csv")
+    if draft_labels is not None and "model" not in names:
+        fail(f"--draft-labels reads with the model engine, which --engines {engines!r} leaves out: add model")
     if weights is not None and "model" not in names:
         fail(f"--weights {weights} is for the model engine, which --engines {engines!r} leaves out: add model")
     if paddle_model is not None and "paddle" not in names:
@@ -83,6 +94,15 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
         if paddle_model is not None:
             services["paddle"] = PlateService(PlateServiceConfig(
                 engine="paddle", engine_options={"model_dir": str(paddle_model.expanduser())}))
+        if draft_labels is not None and images is not None:
+            res = draft_labels_of(images, draft_labels.expanduser(), services.get("model"))
+            res.update(_model_weights(("model",), weights or WEIGHTS_FILE))
+            warn(f"wrote {res['draft_labels']}: {res['with_plate']} of {res['photos']} photo(s) have a plate as "
+                 f"read, {res['to_fill_in']} an empty plate to fill in. Check every plate against its photo (the "
+                 f"draft is the reader's guess; scoring it unchecked scores the reader against itself), then: ssz "
+                 f"quality plates --images {images} --labels {res['draft_labels']}")
+            emit_bench("quality-plates-draft", res, t0)
+            return
         if images is not None and labels is not None:
             res = evaluate_images(images, labels, names, services=services)
             res.update(_model_weights(names, weights or WEIGHTS_FILE))

@@ -289,6 +289,63 @@ def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAU
     return out
 
 
+DRAFT_COLUMNS = ("file", "plate", "confidence", "read", "check")
+"""Columns of a draft labels file (:func:`draft_labels`); :func:`read_labels` reads ``file`` and ``plate`` and
+ignores the rest."""
+
+
+def draft_labels(images: Path, out: Path, service: PlateService | None = None) -> dict[str, Any]:
+    """Read every photo in the folder ``images`` (any depth, :data:`PHOTO_SUFFIXES`) and write a draft labels file
+    ``out`` (UTF-8 with a BOM, so Excel on Thai Windows shows the Thai) with the columns :data:`DRAFT_COLUMNS`:
+    each photo's most confident plate in one line (``กข 1234 กรุงเทพมหานคร``), its confidence, every plate read
+    and what to check. A photo with no plate, or that cannot be read, gets an empty plate, which
+    :func:`read_labels` refuses until someone writes it or deletes the row: the draft is to be checked against the
+    photos, never scored as it is (that would score the reader against itself). Returns counts and the path.
+
+    Raises LabelsError when ``images`` is not a folder, holds no photo, or ``out`` exists (a checked labels file
+    is never overwritten) or lies inside ``images``.
+    """
+    import csv
+
+    if not images.is_dir():
+        raise LabelsError(f"--images {images} is not a folder of photos")
+    if out.exists():
+        raise LabelsError(f"{out} exists: give --draft-labels a new file name (a labels file already checked by "
+                          "hand is never overwritten), or delete it")
+    if out.resolve().is_relative_to(images.resolve()) and out.suffix.lower() in PHOTO_SUFFIXES:
+        raise LabelsError(f"--draft-labels {out} would be a photo in {images}: give a .csv file name")
+    photos = unlabelled_photos(images, [])
+    if not photos:
+        raise LabelsError(f"{images} holds no photo ({', '.join(sorted(PHOTO_SUFFIXES))}, any depth)")
+    svc = service or _service("model")
+    rows, found = [], 0
+    for f in photos:
+        try:
+            got: list[PlateRead] | Exception = svc.read_bytes([(images / f).read_bytes()])[0]
+        except Exception as e:  # one bad photo is a row to fill in, not the end of the draft
+            got = e
+        if isinstance(got, Exception):
+            rows.append((f, "", "", "", f"not readable ({type(got).__name__}: {got}): fix or delete the row"))
+            continue
+        parsed = sorted((r for r in got if r.plate is not None), key=lambda r: -r.confidence)
+        if not parsed:
+            rows.append((f, "", "", "", "no plate read: write the plate, or delete the row"))
+            continue
+        found += 1
+        best = parsed[0]
+        rows.append((f, best.plate.text.replace("\n", " "), f"{best.confidence:.3f}",
+                     " | ".join(r.plate.text.replace("\n", " ") for r in parsed),
+                     "check against the photo" + (f"; {len(parsed)} plates read, keep the one to score"
+                                                  if len(parsed) > 1 else "")))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("x", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(DRAFT_COLUMNS)
+        w.writerows(rows)
+    return {"images": str(images), "draft_labels": str(out), "photos": len(photos), "with_plate": found,
+            "to_fill_in": len(photos) - found}
+
+
 def markdown_table(result: dict[str, Any]) -> str:
     """The rendered-set evaluation as a markdown table: one row per engine, input, level and plate type."""
     lines = [f"Plate reading on rendered Thai plates ({result['fonts']} fonts and backgrounds, n={result['n']} "

@@ -218,3 +218,52 @@ def test_a_label_without_a_province_scores_the_registration_only(tmp_path):
     assert score(no_l2, None) == (False, False, None, 6, 6)
     assert summarise([score(no_l2, None)])["province_exact"] is None
     assert summarise([score(no_l2, None), score(truth, None)])["province_exact"] == 0.0
+
+
+def test_draft_labels_are_the_reads_to_check_and_are_refused_until_filled_in(tmp_path):
+    import csv
+
+    import numpy as np
+
+    from serve.plate.parse import Plate
+    from serve.plate.render import encode_jpeg, render_scene
+
+    photos = tmp_path / "photos"
+    (photos / "cam2").mkdir(parents=True)
+    truth = Plate(letters="ถก", number="5757", province="กรุงเทพมหานคร")
+    sc = render_scene(31, "clean", size=(800, 600), plate=truth, plate_type="green")
+    (photos / "street.jpg").write_bytes(encode_jpeg(sc.image, 85))
+    (photos / "cam2" / "wall.png").write_bytes(encode_jpeg(np.full((300, 400, 3), 128, np.uint8)))  # no plate
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    draft = tmp_path / "draft.csv"
+    for args, want in ((("--images", str(photos), "--labels", str(draft)), "give --images DIR and no --labels"),
+                       ((), "give --images DIR and no --labels"),
+                       (("--images", str(photos), "--engines", "tesseract"), "which --engines 'tesseract' leaves out")):
+        res = _quality(*args, "--draft-labels", str(draft))
+        assert res.exit_code == 2 and want in " ".join(res.output.split()), (args, res.output)
+    assert "--draft-labels new.csv" in " ".join(_quality("--images", str(photos)).output.split())
+    res = _quality("--images", str(photos), "--draft-labels", str(draft))
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["result"]["photos"] == 3 and json.loads(res.stdout)["result"]["with_plate"] == 1
+    assert "Check every plate against its photo" in " ".join(res.stderr.split())
+    assert draft.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel on Thai Windows reads the Thai right
+    rows = list(csv.DictReader(draft.read_text(encoding="utf-8-sig").splitlines()))
+    by_file = {r["file"]: r for r in rows}
+    assert list(by_file) == ["broken.jpg", "cam2/wall.png", "street.jpg"]
+    assert by_file["street.jpg"]["plate"] == "ถก 5757 กรุงเทพมหานคร" and float(by_file["street.jpg"]["confidence"]) > 0
+    assert by_file["cam2/wall.png"]["plate"] == "" and "no plate read" in by_file["cam2/wall.png"]["check"]
+    assert by_file["broken.jpg"]["plate"] == "" and "not readable" in by_file["broken.jpg"]["check"]
+    # a second draft never overwrites the first (it may have been checked by hand since)
+    before = draft.read_bytes()
+    res = _quality("--images", str(photos), "--draft-labels", str(draft))
+    assert res.exit_code == 2 and "exists" in res.output and draft.read_bytes() == before
+    # scored unchecked, the empty plates are refused by name; filled in (or deleted), the draft scores
+    res = _quality("--images", str(photos), "--labels", str(draft), "--engines", "model")
+    assert res.exit_code == 2 and "broken.jpg has no plate" in " ".join(res.output.split()), res.output
+    with draft.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows([{**by_file["street.jpg"]}, {**by_file["cam2/wall.png"], "plate": "กข 1234 ยะลา"}])
+    res = _quality("--images", str(photos), "--labels", str(draft), "--engines", "model")
+    assert res.exit_code == 0, res.output
+    assert "| model | 2 | 50.0% |" in json.loads(res.stdout)["result"]["markdown"]

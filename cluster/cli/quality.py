@@ -95,7 +95,7 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
             services["paddle"] = PlateService(PlateServiceConfig(
                 engine="paddle", engine_options={"model_dir": str(paddle_model.expanduser())}))
         if draft_labels is not None and images is not None:
-            res = draft_labels_of(images, draft_labels.expanduser(), services.get("model"))
+            res = draft_labels_of(images, draft_labels.expanduser(), services.get("model"), progress=_tty())
             res.update(_model_weights(("model",), weights or WEIGHTS_FILE))
             warn(f"wrote {res['draft_labels']}: {res['with_plate']} of {res['photos']} photo(s) have a plate as "
                  f"read, {res['to_fill_in']} an empty plate to fill in. Check every plate against its photo (the "
@@ -104,7 +104,7 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
             emit_bench("quality-plates-draft", res, t0)
             return
         if images is not None and labels is not None:
-            res = evaluate_images(images, labels, names, services=services)
+            res = evaluate_images(images, labels, names, services=services, progress=_tty())
             res.update(_model_weights(names, weights or WEIGHTS_FILE))
             _warn_photo_errors(res, images)
             res["markdown"] = images_markdown_table(res)
@@ -116,6 +116,13 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
         fail(e)
     res["markdown"] = markdown_table(res)
     emit_bench("quality-plates", res, t0)
+
+
+def _tty() -> bool:
+    """Whether stderr is a terminal (progress bars only there: not in CI logs or a pipe)."""
+    import sys
+
+    return sys.stderr.isatty()
 
 
 def _model_weights(names: tuple[str, ...], weights: Path) -> dict[str, Any]:

@@ -241,13 +241,23 @@ def _outside(images: Path, name: str) -> bool:
     return not (images / name).resolve().is_relative_to(images.resolve())
 
 
+def _photos_bar(items: list[Any], desc: str, progress: bool) -> Any:
+    """``items`` wrapped in a progress bar on stderr (a folder of hundreds of phone photos takes minutes)."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="photo", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+
+
 def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAULT_ENGINES,
-                    services: dict[str, PlateService] | None = None) -> dict[str, Any]:
+                    services: dict[str, PlateService] | None = None, progress: bool = False) -> dict[str, Any]:
     """Score each engine on a folder of real photos labelled in ``labels`` (see :func:`read_labels`).
 
     A photo that cannot be read, or that makes the service raise, counts as a miss and is listed under
     ``errors`` (the evaluation never stops on one bad photo); photos in the folder that no row names are listed
-    under ``unlabelled`` (not scored). Raises LabelsError for a bad labels file or a labelled photo that is missing.
+    under ``unlabelled`` (not scored); ``progress``: a bar per engine on stderr. Raises LabelsError for a bad
+    labels file or a labelled photo that is missing.
     """
     if images.is_file():
         raise LabelsError(f"--images {images} is a file, expected a folder of photos (named in the labels CSV)")
@@ -268,7 +278,7 @@ def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAU
         svc = (services or {}).get(name) or _service(name)
         scored, per_photo, errors = [], [], []
         t0 = time.perf_counter()
-        for f, truth in rows:
+        for f, truth in _photos_bar(rows, f"{name} engine", progress):
             try:  # the service's decoding: an empty, corrupt or oversized file comes back as its PlateInputError
                 got = svc.read_bytes([(images / f).read_bytes()])[0]
             except Exception as e:  # any other failure of one photo
@@ -294,7 +304,8 @@ DRAFT_COLUMNS = ("file", "plate", "confidence", "read", "check")
 ignores the rest."""
 
 
-def draft_labels(images: Path, out: Path, service: PlateService | None = None) -> dict[str, Any]:
+def draft_labels(images: Path, out: Path, service: PlateService | None = None, progress: bool = False
+                 ) -> dict[str, Any]:
     """Read every photo in the folder ``images`` (any depth, :data:`PHOTO_SUFFIXES`) and write a draft labels file
     ``out`` (UTF-8 with a BOM, so Excel on Thai Windows shows the Thai) with the columns :data:`DRAFT_COLUMNS`:
     each photo's most confident plate in one line (``กข 1234 กรุงเทพมหานคร``), its confidence, every plate read
@@ -319,7 +330,7 @@ def draft_labels(images: Path, out: Path, service: PlateService | None = None) -
         raise LabelsError(f"{images} holds no photo ({', '.join(sorted(PHOTO_SUFFIXES))}, any depth)")
     svc = service or _service("model")
     rows, found = [], 0
-    for f in photos:
+    for f in _photos_bar(photos, "reading", progress):
         try:
             got: list[PlateRead] | Exception = svc.read_bytes([(images / f).read_bytes()])[0]
         except Exception as e:  # one bad photo is a row to fill in, not the end of the draft

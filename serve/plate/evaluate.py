@@ -313,8 +313,8 @@ def draft_labels(images: Path, out: Path, service: PlateService | None = None, p
     :func:`read_labels` refuses until someone writes it or deletes the row: the draft is to be checked against the
     photos, never scored as it is (that would score the reader against itself). Returns counts and the path.
 
-    Raises LabelsError when ``images`` is not a folder, holds no photo, or ``out`` exists (a checked labels file
-    is never overwritten) or lies inside ``images``.
+    Raises LabelsError when ``images`` is not a folder or holds no photo, when ``out`` exists (a checked labels
+    file is never overwritten), or when ``out`` would be a photo in ``images`` (a photo's file ending).
     """
     import csv
 

@@ -1,15 +1,18 @@
 """Train the plate recogniser (:mod:`serve.plate.model`) on rendered plates: ``ssz train plates``.
 
-Reproducible and resumable, sized for 2 CPU cores (the default 8,000 steps: 1.5-2 hours; measured per stage in the
-model card).
+Reproducible and resumable, sized for 2 CPU cores: the default schedule (64,000 samples, 8,000 steps, bfloat16
+forward pass where the CPU has it) fits in an hour.
 
-Time on 2 CPU cores (measured on this project's shared 2-core machine, 2026-12-01): a from-scratch run that fits in
-an hour (``--samples 40000 --steps 3600``: 55 min wall including the model card, 4,458 CPU seconds) reads only
-46 % (clean) and 44.5 % (mild) of held-out plates whole, against 96 % and 93.5 % for the shipped weights, which are
-six chained stages (about 5.8 hours of training; the card lists them). About an hour is enough to *fine-tune* the
-shipped weights on new data (``--init serve/plate/data/plate_recogniser.pt --steps 5500 --lr 0.0006 --warmup 0.1
---easy-fraction 0``: 3,833 s of training plus 968 s rendering 120,000 samples of data version 7; held-out figures
-within a point of its start), not to train them anew.
+Time and quality on 2 CPU cores (measured on this project's shared 2-core AMD EPYC machine, 2026-12-01, nothing
+else running): ``ssz train plates --out W`` from scratch took 53 min 33 s wall including the model card (data 249 s,
+training 2,869 s at about 3 steps/s; 4,399 CPU seconds) and reads 86.0 % (clean), 82.5 % (mild), 59.0 % (moderate)
+and 19.0 % (severe) of held-out plates whole (seed 10000, n = 200 per level), against 96.0, 93.5, 71.0 and 28.5 % for
+the shipped weights, which are six chained stages (about 5.8 hours of training on this machine, in float32; the card
+lists them). In float32 (``--fp32``) a step takes about a third longer (0.45 against 0.34 s, validation included)
+and the default schedule about 65 minutes. An hour also *fine-tunes* the shipped weights on new data
+(``--init serve/plate/data/plate_recogniser.pt --steps 5500 --lr 0.0006 --warmup 0.1 --easy-fraction 0``: 3,833 s
+of training in float32 plus 968 s rendering 120,000 samples of data version 7; held-out figures within a point of
+its start).
 
 1. **Data**: ``samples`` training crops are rendered once into a compact uint8 cache (chunks of
    ``<cache>/train-v<version>-<seed>/``, loaded into one array), in parallel worker processes, so training steps are

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -100,7 +101,7 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
             warn(f"wrote {res['draft_labels']}: {res['with_plate']} of {res['photos']} photo(s) have a plate as "
                  f"read, {res['to_fill_in']} an empty plate to fill in. Check every plate against its photo (the "
                  f"draft is the reader's guess; scoring it unchecked scores the reader against itself), then: ssz "
-                 f"quality plates --images {images} --labels {res['draft_labels']}")
+                 f"quality plates --images {shlex.quote(str(images))} --labels {shlex.quote(res['draft_labels'])}")
             emit_bench("quality-plates-draft", res, t0)
             return
         if images is not None and labels is not None:

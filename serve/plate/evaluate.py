@@ -299,6 +299,8 @@ def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAU
     return out
 
 
+WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods"})
+"""File endings :func:`twin.fieldinput.load_raw` reads as workbooks, which a draft (CSV) must not be named."""
 DRAFT_COLUMNS = ("file", "plate", "confidence", "read", "check")
 """Columns of a draft labels file (:func:`draft_labels`); :func:`read_labels` reads ``file`` and ``plate`` and
 ignores the rest."""
@@ -314,21 +316,56 @@ def draft_labels(images: Path, out: Path, service: PlateService | None = None, p
     photos, never scored as it is (that would score the reader against itself). Returns counts and the path.
 
     Raises LabelsError when ``images`` is not a folder or holds no photo, when ``out`` exists (a checked labels
-    file is never overwritten), or when ``out`` would be a photo in ``images`` (a photo's file ending).
+    file is never overwritten), when ``out`` would be a photo in ``images`` (a photo's file ending) or a workbook
+    (``.xlsx``: the draft is CSV), or when ``out`` cannot be created (checked before any photo is read; a draft
+    cut short leaves no file behind).
     """
     import csv
 
     if not images.is_dir():
         raise LabelsError(f"--images {images} is not a folder of photos")
+    exists = (f"{out} exists: give --draft-labels a new file name (a labels file already checked by hand is never "
+              "overwritten), or delete it")
     if out.exists():
-        raise LabelsError(f"{out} exists: give --draft-labels a new file name (a labels file already checked by "
-                          "hand is never overwritten), or delete it")
+        raise LabelsError(exists)
     if out.resolve().is_relative_to(images.resolve()) and out.suffix.lower() in PHOTO_SUFFIXES:
         raise LabelsError(f"--draft-labels {out} would be a photo in {images}: give a .csv file name")
+    if out.suffix.lower() in WORKBOOK_SUFFIXES:
+        raise LabelsError(f"--draft-labels {out}: the draft is a CSV file, not a {out.suffix} workbook: give a .csv "
+                          "file name (Excel opens it; --labels reads it back as CSV or as .xlsx saved from Excel)")
     photos = unlabelled_photos(images, [])
     if not photos:
         raise LabelsError(f"{images} holds no photo ({', '.join(sorted(PHOTO_SUFFIXES))}, any depth)")
     svc = service or _service("model")
+    try:  # created now, not after minutes of reading: an unwritable place is said before a photo is read
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fh = out.open("x", encoding="utf-8-sig", newline="")
+    except FileExistsError:  # created meanwhile, or a file where a folder of the path should be
+        raise LabelsError(exists if out.exists() else f"cannot write --draft-labels {out}: a folder of its path "
+                          "is a file: give a file in a folder") from None
+    except OSError as e:
+        raise LabelsError(f"cannot write --draft-labels {out} ({e.strerror or e}): give a file in a folder you "
+                          "can write to") from e
+    try:
+        rows, found = _draft_rows(images, photos, svc, progress)
+        with fh:
+            w = csv.writer(fh)
+            w.writerow(DRAFT_COLUMNS)
+            w.writerows(rows)
+    except BaseException as e:  # Ctrl-C, a full disk: no half-written draft left to be mistaken for a whole one
+        fh.close()
+        out.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise LabelsError(f"cannot write --draft-labels {out} ({e.strerror or e}): free some space or give "
+                              "another folder") from e
+        raise
+    return {"images": str(images), "draft_labels": str(out), "photos": len(photos), "with_plate": found,
+            "to_fill_in": len(photos) - found}
+
+
+def _draft_rows(images: Path, photos: list[str], svc: PlateService, progress: bool
+                ) -> tuple[list[tuple[str, str, str, str, str]], int]:
+    """The rows of :func:`draft_labels` (one per photo, :data:`DRAFT_COLUMNS`) and how many have a plate."""
     rows, found = [], 0
     for f in _photos_bar(photos, "reading", progress):
         try:
@@ -348,13 +385,7 @@ def draft_labels(images: Path, out: Path, service: PlateService | None = None, p
                      " | ".join(r.plate.text.replace("\n", " ") for r in parsed),
                      "check against the photo" + (f"; {len(parsed)} plates read, keep the one to score"
                                                   if len(parsed) > 1 else "")))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("x", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(DRAFT_COLUMNS)
-        w.writerows(rows)
-    return {"images": str(images), "draft_labels": str(out), "photos": len(photos), "with_plate": found,
-            "to_fill_in": len(photos) - found}
+    return rows, found
 
 
 def markdown_table(result: dict[str, Any]) -> str:

@@ -267,3 +267,50 @@ def test_draft_labels_are_the_reads_to_check_and_are_refused_until_filled_in(tmp
     res = _quality("--images", str(photos), "--labels", str(draft), "--engines", "model")
     assert res.exit_code == 0, res.output
     assert "| model | 2 | 50.0% |" in json.loads(res.stdout)["result"]["markdown"]
+
+
+def test_draft_labels_refuses_an_unwritable_or_workbook_output_before_reading_and_leaves_no_half_draft(tmp_path):
+    import pytest
+
+    from serve.plate.evaluate import LabelsError, draft_labels
+
+    photos = tmp_path / "my photos"
+    photos.mkdir()
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+
+    class Service:  # counts the photos read: a refused output is said before the first one
+        reads = 0
+
+        def read_bytes(self, blobs):
+            Service.reads += 1
+            return [[]]
+
+    for out, want in ((photos / "broken.jpg" / "draft.csv", f"cannot write --draft-labels {photos}/broken.jpg/"
+                       "draft.csv: a folder of its path is a file: give a file in a folder"),
+                      (photos / "broken.jpg" / "new" / "draft.csv", f"cannot write --draft-labels {photos}/broken.jpg/"
+                       "new/draft.csv (Not a directory): give a file in a folder you can write to"),
+                      (tmp_path / "draft.xlsx", f"--draft-labels {tmp_path}/draft.xlsx: the draft is a CSV file, "
+                       "not a .xlsx workbook: give a .csv file name")):
+        with pytest.raises(LabelsError) as e:
+            draft_labels(photos, out, Service())
+        assert str(e.value).startswith(want), str(e.value)
+        assert not out.exists()
+    assert Service.reads == 0
+
+    class Interrupted:
+        def read_bytes(self, blobs):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "drafts" / "draft.csv"
+    with pytest.raises(KeyboardInterrupt):
+        draft_labels(photos, out, Interrupted())
+    assert not out.exists()  # Ctrl-C: no empty draft to be refused as existing (or scored) next time
+    assert draft_labels(photos, out, Service())["photos"] == 1
+    assert out.read_text(encoding="utf-8-sig").splitlines() == [
+        "file,plate,confidence,read,check", 'broken.jpg,,,,"no plate read: write the plate, or delete the row"']
+
+    # the command to score it next, as printed, can be pasted into a shell: paths with spaces are quoted
+    res = _quality("--images", str(photos), "--draft-labels", str(tmp_path / "ร่าง ป้าย.csv"))
+    assert res.exit_code == 0, res.output
+    assert (f"then: ssz quality plates --images '{photos}' --labels '{tmp_path}/ร่าง ป้าย.csv'"
+            in " ".join(res.stderr.split())), res.stderr

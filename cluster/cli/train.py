@@ -67,5 +67,5 @@ def train_plates(
         fail(e)
     typer.echo(json.dumps({"weights": res["weights"], "sha256": res["sha256"], "bytes": res["bytes"],
                            "validation": res["validation"], "seconds": res["seconds"],
-                           "cpu_seconds": res["cpu_seconds"], "model_card": str(card)},
+                           "cpu_seconds": res["cpu_seconds"], "bf16": res["config"]["bf16"], "model_card": str(card)},
                           ensure_ascii=False, indent=2))

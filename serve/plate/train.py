@@ -448,6 +448,28 @@ def _parses(text: str) -> bool:
     return True
 
 
+def _checkpoint_path(cache: Path, cfg: TrainConfig, init_sha: str | None) -> Path:
+    """The checkpoint of a run: keyed by every option that changes the weights (not the checkpoint interval, the
+    workers or the threads) and the starting weights' SHA-256. A float32 run's key leaves ``bf16`` out: it is the key
+    from before ``--bf16`` existed, so a run cut short then resumes."""
+    key = {k: v for k, v in asdict(cfg).items() if k not in ("checkpoint_every", "workers", "threads")
+           and not (k == "bf16" and not v)}
+    key["init"] = init_sha
+    return cache / f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]}.pt"
+
+
+def _checkpoint_step(path: Path) -> int | None:
+    """The step a checkpoint reached, or None when there is none (or it is unreadable: the run reports that)."""
+    import torch
+
+    if not path.is_file():
+        return None
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=False)["step"])
+    except Exception:
+        return None
+
+
 def train(config: TrainConfig | None = None, cache: Path | None = None, out: Path | None = None,
           progress: bool = True, log: Any = None) -> dict[str, Any]:
     """Run (or resume) a training run; write the weights to ``out`` (default: the shipped file); return a summary.
@@ -465,7 +487,8 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
         cfg = replace(cfg, init=str(Path(cfg.init).expanduser()))
     cache = Path(cache).expanduser() if cache else ssz_home() / "train" / "plates"
     out = Path(out).expanduser() if out else WEIGHTS_FILE
-    if cfg.bf16 is None:  # resolved before the checkpoint key is made, so a resume on the same CPU finds its run
+    auto_precision = cfg.bf16 is None
+    if auto_precision:  # resolved before the checkpoint key is made, so a resume on the same CPU finds its run
         cfg = replace(cfg, bf16=bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()))
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -488,9 +511,16 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=cfg.warmup)
-    key = {k: v for k, v in asdict(cfg).items() if k not in ("checkpoint_every", "workers", "threads")}
-    key["init"] = init_sha
-    ckpt_path = cache / f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]}.pt"
+    ckpt_path = _checkpoint_path(cache, cfg, init_sha)
+    if auto_precision and cfg.bf16 and not ckpt_path.is_file():
+        # a float32 run of these options cut short (before --bf16 existed, or with --fp32) goes on in float32: the
+        # default must not throw away hours of steps, nor switch a run's precision half-way
+        fp32 = replace(cfg, bf16=False)
+        if _checkpoint_step(_checkpoint_path(cache, fp32, init_sha)) not in (None, cfg.steps):
+            cfg, ckpt_path = fp32, _checkpoint_path(cache, fp32, init_sha)
+            if log is not None:
+                log(f"resuming the float32 run of these options in {ckpt_path} in float32 (--bf16 starts a "
+                    "bfloat16 run from step 0 instead)")
     step = 0
     if ckpt_path.is_file():
         try:  # a checkpoint cut short (disk full, a copy) must not end the run in torch's zip-reader traceback
@@ -655,7 +685,7 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         f"rendered samples of data version {meta.get('data_version')}, {cfg.get('steps')} one-cycle steps of "
         f"{cfg.get('batch')}, peak learning rate "
         f"{cfg.get('lr')}, weight average {cfg.get('ema')}"
-        f"{', bfloat16 forward pass' if cfg.get('bf16') else ''}); wall time on this shared machine: data "
+        f", {'bfloat16' if cfg.get('bf16') else 'float32'} forward pass); wall time on this shared machine: data "
         f"{secs.get('data')} s, training {secs.get('train')} s; process CPU time {cpu.get('total')} s (data "
         f"{cpu.get('data')} s), i.e. about {(cpu.get('total') or 0) / 120:.0f} min of wall time on 2 dedicated cores",
         *_init_lines(meta.get("init")),

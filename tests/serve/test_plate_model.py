@@ -208,6 +208,41 @@ def test_bf16_and_fp32_training_record_their_precision_and_a_resume_keeps_it(tmp
     assert len(list((tmp_path / "cache").glob("ckpt-*.pt"))) == 2  # it resumed the fp32 run (at its last step)
 
 
+def test_a_float32_run_cut_short_before_bf16_existed_resumes_in_float32_by_default(tmp_path, monkeypatch):
+    import hashlib
+    import json
+    from dataclasses import asdict, replace
+
+    import torch
+
+    from serve.plate.train import DATA_VERSION, TrainConfig, train
+
+    cfg = TrainConfig(samples=16, val_samples=8, steps=2, batch=8, workers=1, threads=1, checkpoint_every=1)
+    cache, said = tmp_path / "cache", []
+
+    def ctrl_c_after_step_1(message):
+        said.append(message)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(replace(cfg, bf16=False), cache=cache, out=tmp_path / "w.pt", progress=False, log=ctrl_c_after_step_1)
+    # its checkpoint is where the code before --bf16 put it (key: every option but these three, bf16 did not exist)
+    old_key = {k: v for k, v in asdict(cfg).items() if k not in ("checkpoint_every", "workers", "threads", "bf16")}
+    old_key["init"] = None
+    old = cache / f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(old_key).encode()).hexdigest()[:12]}.pt"
+    assert [p.name for p in cache.glob("ckpt-*.pt")] == [old.name] and torch.load(old, weights_only=False)["step"] == 1
+    # the same command again on a CPU with bfloat16 (the default, auto): the run goes on from step 1 in float32
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    said.clear()
+    res = train(cfg, cache=cache, out=tmp_path / "w.pt", progress=False, log=said.append)
+    assert res["config"]["bf16"] is False and said[0].startswith(f"resuming the float32 run of these options in {old}")
+    assert said[1:] == [s for s in said[1:] if s.startswith("step 2/2 ")] and len(said) == 2  # one step left, not 2
+    assert [p.name for p in cache.glob("ckpt-*.pt")] == [old.name]
+    # once that run is finished, the default on this CPU is a bfloat16 run of its own
+    res = train(cfg, cache=cache, out=tmp_path / "w16.pt", progress=False)
+    assert res["config"]["bf16"] is True and len(list(cache.glob("ckpt-*.pt"))) == 2
+
+
 def test_a_diverged_training_keeps_the_old_weights_and_says_to_lower_the_learning_rate(tmp_path):
     import dataclasses
     import math

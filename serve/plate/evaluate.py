@@ -250,6 +250,16 @@ def _photos_bar(items: list[Any], desc: str, progress: bool) -> Any:
     return tqdm(items, desc=desc, unit="photo", file=sys.stderr, disable=not progress, dynamic_ncols=True)
 
 
+def _read_photo(svc: PlateService, path: Path) -> list[PlateRead] | Exception:
+    """The plates ``svc`` reads in the photo file ``path``, or the exception that stopped it: the service's decoding
+    gives an empty, corrupt or oversized file as its PlateInputError, and any other failure of one photo is returned
+    too (one bad photo is a miss or a row to fill in, never the end of an evaluation or a draft)."""
+    try:
+        return svc.read_bytes([path.read_bytes()])[0]
+    except Exception as e:
+        return e
+
+
 def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAULT_ENGINES,
                     services: dict[str, PlateService] | None = None, progress: bool = False) -> dict[str, Any]:
     """Score each engine on a folder of real photos labelled in ``labels`` (see :func:`read_labels`).
@@ -279,10 +289,7 @@ def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAU
         scored, per_photo, errors = [], [], []
         t0 = time.perf_counter()
         for f, truth in _photos_bar(rows, f"{name} engine", progress):
-            try:  # the service's decoding: an empty, corrupt or oversized file comes back as its PlateInputError
-                got = svc.read_bytes([(images / f).read_bytes()])[0]
-            except Exception as e:  # any other failure of one photo
-                got = e
+            got = _read_photo(svc, images / f)
             if isinstance(got, Exception):  # one bad photo is a miss, not the end of the evaluation
                 errors.append({"file": f, "error": f"{type(got).__name__}: {got}"})
             reads = [] if isinstance(got, Exception) else got
@@ -368,10 +375,7 @@ def _draft_rows(images: Path, photos: list[str], svc: PlateService, progress: bo
     """The rows of :func:`draft_labels` (one per photo, :data:`DRAFT_COLUMNS`) and how many have a plate."""
     rows, found = [], 0
     for f in _photos_bar(photos, "reading", progress):
-        try:
-            got: list[PlateRead] | Exception = svc.read_bytes([(images / f).read_bytes()])[0]
-        except Exception as e:  # one bad photo is a row to fill in, not the end of the draft
-            got = e
+        got = _read_photo(svc, images / f)
         if isinstance(got, Exception):
             rows.append((f, "", "", "", f"not readable ({type(got).__name__}: {got}): fix or delete the row"))
             continue
@@ -380,9 +384,8 @@ def _draft_rows(images: Path, photos: list[str], svc: PlateService, progress: bo
             rows.append((f, "", "", "", "no plate read: write the plate, or delete the row"))
             continue
         found += 1
-        best = parsed[0]
-        rows.append((f, best.plate.text.replace("\n", " "), f"{best.confidence:.3f}",
-                     " | ".join(r.plate.text.replace("\n", " ") for r in parsed),
+        one_line = [r.plate.text.replace("\n", " ") for r in parsed]
+        rows.append((f, one_line[0], f"{parsed[0].confidence:.3f}", " | ".join(one_line),
                      "check against the photo" + (f"; {len(parsed)} plates read, keep the one to score"
                                                   if len(parsed) > 1 else "")))
     return rows, found

@@ -63,6 +63,24 @@ def test_every_plate_type_reads_right_with_heldout_fonts(plate_service, ptype, t
         assert len(rd.char_confidences) >= len(truth.key) and 0 < rd.confidence <= 1
 
 
+TIGHT_QUAD_SCENES = [(10028, "8นภ825"), (10105, "ปร57"), (10143, "ฆห3175"), (10156, "8ฐณ4352"),
+                     (10172, "ภฏ507"), (10188, "3ชค34")]
+"""Held-out clean scenes whose best quad is the plate's inner border: read without context, the first digit of the
+number was lost ('ปร7')."""
+
+
+def test_a_quad_on_the_inner_border_keeps_context_and_every_glyph(plate_service):
+    from serve.plate.service import PlateService, PlateServiceConfig
+
+    scenes = [render_scene(seed, "clean") for seed, _ in TIGHT_QUAD_SCENES]
+    read = plate_service.read([s.image for s in scenes])
+    assert [[r.plate.key for r in rr if r.plate] for rr in read] == [[k] for _, k in TIGHT_QUAD_SCENES]
+    assert all(rr[0].plate.line2 == s.plate.line2 for rr, s in zip(read, scenes, strict=True))
+    tight = PlateService(PlateServiceConfig(locate_pad=0.0), engine=plate_service.engine)  # the same loaded model
+    tight_keys = [[r.plate.key for r in rr if r.plate] for rr in tight.read([s.image for s in scenes])]
+    assert tight_keys == [["8นภ25"], ["ปร7"], ["ฆห175"], ["8ฐณ352"], ["ภฏ07"], ["3ชค3"]]
+
+
 def test_service_finds_and_reads_the_composited_plate(plate_service):
     scenes = [render_scene(900 + i, "mild") for i in range(6)]
     reads = plate_service.read([s.image for s in scenes])

@@ -87,7 +87,8 @@ class PlateServiceConfig(BaseModel):
                                        description="least confidence of a plate found only by the zoom pass (it "
                                                    "reads about 4 times the candidates, so more chances of a false "
                                                    "plate; measured with the stage-6 weights: false reads on 60 "
-                                                   "plate-free 12 MP backgrounds at most 0.30 (stage 5: 0.29 on 27), "
+                                                   "plate-free 12 MP backgrounds at most 0.30 (0.31 with "
+                                                   "locate_pad 0.03; stage 5: 0.29 on 27), "
                                                    "right reads of 183-222 px plates in 50 MP photos 0.68-0.98 "
                                                    "(stage 5: 0.54-0.98)); min_confidence (or the engine's) when "
                                                    "higher")

@@ -66,11 +66,11 @@ class PlateServiceConfig(BaseModel):
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0,
                                          description="reads below it are not plates (default: the engine's)")
     keep_unparsed: bool = Field(default=False, description="also return candidates whose text is not a plate")
-    locate_pad: float = Field(default=0.03, ge=0.0, le=0.2,
+    locate_pad: float = Field(default=0.03, ge=0.0, le=0.1,
                               description="context ring (fraction of the rectified canvas a side) kept around each "
                                           "quad the localiser found in a frame: the quad fills 1 - 2 x this of the "
-                                          "canvas (0.03: 94 %; the 0.2 maximum: 60 %, far more context than the "
-                                          "recogniser learned: quads up to 12 % wider and 22 % taller than the "
+                                          "canvas (0.03: 94 %; the 0.1 maximum: 80 %, already more context than "
+                                          "the recogniser learned: quads up to 12 % wider and 22 % taller than the "
                                           "plate plus corner jitter, about 0.05 a side across and 0.09 down). A "
                                           "quad on a plate's inner border crops the print so tight that a glyph "
                                           "is lost ('ปร 57' read 'ปร7'). Chosen on rendered street scenes with the "

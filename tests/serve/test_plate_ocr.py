@@ -135,11 +135,11 @@ def test_paddle_engine_fetches_model_from_bucket_then_needs_paddleocr(tmp_path, 
 
 
 def test_rectify_pad_is_a_fraction_of_the_canvas_a_side():
-    """PlateServiceConfig.locate_pad's description: the quad fills 1 - 2 x pad of the canvas (0.03: 94 %, 0.2: 60 %)."""
+    """PlateServiceConfig.locate_pad's description: the quad fills 1 - 2 x pad of the canvas (0.03: 94 %, 0.1: 80 %)."""
     img = np.zeros((480, 640, 3), np.uint8)
     img[100:250, 100:440] = 255  # a 340 x 150 white plate: the car canvas at 1 x
     quad = np.float32([[100, 100], [440, 100], [440, 250], [100, 250]])
-    for pad, share in [(0.0, 1.0), (0.03, 0.94), (0.2, 0.6)]:
+    for pad, share in [(0.0, 1.0), (0.03, 0.94), (0.1, 0.8), (0.2, 0.6)]:
         out = rectify(img, quad, pad, "car")
         assert out.shape == (150, 340, 3)
         white = out[:, :, 0] > 127

@@ -254,8 +254,6 @@ def test_the_zoom_pass_reads_a_plate_a_tile_edge_cut_once_and_plates_side_by_sid
     big, plates = three_plates_across_tile_edges()
     # keep_unparsed returns every candidate: the right tiles' cut of the first plate (read '9716') came back beside
     # the whole plate ('ธฆ9716 ตาก') before; now each plate is one read, and the two side by side stay two
-    from serve.plate.distance import weighted_distance
-
     reads = PlateService(PlateServiceConfig(keep_unparsed=True), engine=plate_engine).read([big])[0]
     keys = []
     for plate, box in plates:
@@ -265,7 +263,7 @@ def test_the_zoom_pass_reads_a_plate_a_tile_edge_cut_once_and_plates_side_by_sid
     # the plate of scene 7000, its edge 20 px past the left tiles', reads 'ฉว6132' (0.52) with the 3 % context ring
     # of locate_pad ('ถว6132' 0.72 without it): one glyph (ฉ for ถ), counted in the held-out scene figures
     assert keys[0] == plates[0][0].key and keys[2] == plates[2][0].key
-    assert keys[1] == "ฉว6132" and plates[1][0].key == "ถว6132" and weighted_distance(keys[1], "ถว6132") <= 1.0
+    assert keys[1] == "ฉว6132" and plates[1][0].key == "ถว6132"
     verified = [r for r in reads if r.plate and r.confidence >= plate_engine.min_confidence]
     assert sorted(r.plate.key for r in verified) == sorted(keys)
 

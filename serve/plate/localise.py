@@ -91,18 +91,22 @@ def kind_of(quad: np.ndarray) -> str:
     return "motorcycle" if 0 < quad_aspect(quad) < MOTO_MAX_ASPECT else "car"
 
 
-def rectify(image: np.ndarray, quad: np.ndarray, pad: float = 0.0, kind: str | None = None) -> np.ndarray:
+def rectify(image: np.ndarray, quad: np.ndarray, pad: float | tuple[float, float] = 0.0,
+            kind: str | None = None) -> np.ndarray:
     """Warp the plate at ``quad`` to the canonical canvas (car ``RECT_H`` × ``RECT_W``, motorcycle ``MOTO_RECT_H``
     × ``MOTO_RECT_W``; ``kind`` defaults to the quad's aspect). Shrinking is area-filtered, enlarging cubic.
 
-    With ``pad`` > 0 the quad maps to the canvas inset by that fraction, keeping a ring of context.
+    With ``pad`` > 0 the quad maps to the canvas inset by that fraction of the canvas a side, keeping a ring of
+    context; a (across, down) pair pads the two axes apart; a negative pad maps the quad beyond the canvas (its
+    edges are cut: a closer look).
     """
     kind = kind or kind_of(quad)
     w, h = (MOTO_RECT_W, MOTO_RECT_H) if kind == "motorcycle" else (RECT_W, RECT_H)
     q = order_corners(quad)
     qw = float(np.linalg.norm(q[1] - q[0]))
     k = max(1, min(4, int(qw / w)))  # warp at k x the output size, then area-resize: no aliasing on big photos
-    px, py = pad * w * k, pad * h * k
+    pad_x, pad_y = pad if isinstance(pad, tuple) else (pad, pad)
+    px, py = pad_x * w * k, pad_y * h * k
     dst = np.float32([[px, py], [w * k - px, py], [w * k - px, h * k - py], [px, h * k - py]])
     m = cv2.getPerspectiveTransform(q, dst)
     out = cv2.warpPerspective(image, m, (w * k, h * k), flags=cv2.INTER_CUBIC if k == 1 else cv2.INTER_LINEAR,

@@ -76,9 +76,30 @@ def test_a_quad_on_the_inner_border_keeps_context_and_every_glyph(plate_service)
     read = plate_service.read([s.image for s in scenes])
     assert [[r.plate.key for r in rr if r.plate] for rr in read] == [[k] for _, k in TIGHT_QUAD_SCENES]
     assert all(rr[0].plate.line2 == s.plate.line2 for rr, s in zip(read, scenes, strict=True))
-    tight = PlateService(PlateServiceConfig(locate_pad=0.0), engine=plate_service.engine)  # the same loaded model
+    # the same loaded model; no second look either (it re-rectifies wider and recovers the digit too)
+    tight = PlateService(PlateServiceConfig(locate_pad=0.0, second_look_below=0.0), engine=plate_service.engine)
     tight_keys = [[r.plate.key for r in rr if r.plate] for rr in tight.read([s.image for s in scenes])]
     assert tight_keys == [["8นภ25"], ["ปร7"], ["ฆห175"], ["8ฐณ352"], ["ภฏ07"], ["3ชค3"]]
+
+
+SECOND_LOOK_CROPS = [(10118, "clean", "ล6453", "4ล6453"), (10197, "mild", "5ฎด9829", "5ฏด9829"),
+                     (10022, "moderate", "7งษ7053", "2งษ7053"), (10084, "moderate", "สบ6466", "สบ6406")]
+"""Held-out crops (seed, level, truth, the first look's read) that the second look reads right. It also loses some:
+on the 200 held-out crops a level it turned 4 wrong reads right and 2 right reads wrong at clean, 3 and 2 at mild."""
+
+
+def test_a_second_look_reads_unsure_plates_again_and_keeps_what_two_looks_agree_on(plate_service):
+    from serve.plate.service import PlateService, PlateServiceConfig
+
+    crops = [render_plate(seed, level) for seed, level, _, _ in SECOND_LOOK_CROPS]
+    assert [c.plate.key for c in crops] == [truth for _, _, truth, _ in SECOND_LOOK_CROPS]
+    assert plate_service.config.second_look_below > 0  # on by default
+    reads = plate_service.read_crops([c.image for c in crops])
+    assert [r.plate.key for r in reads] == [truth for _, _, truth, _ in SECOND_LOOK_CROPS]
+    assert all(r.plate.line2 == c.plate.line2 for r, c in zip(reads, crops, strict=True))
+    first = PlateService(PlateServiceConfig(second_look_below=0.0), engine=plate_service.engine).read_crops(
+        [c.image for c in crops])
+    assert [r.plate.key for r in first] == [read for _, _, _, read in SECOND_LOOK_CROPS]
 
 
 def test_service_finds_and_reads_the_composited_plate(plate_service):

@@ -145,3 +145,19 @@ def test_rectify_pad_is_a_fraction_of_the_canvas_a_side():
         white = out[:, :, 0] > 127
         assert white[75].mean() == pytest.approx(share, abs=2 / 340)
         assert white[:, 170].mean() == pytest.approx(share, abs=2 / 150)
+
+
+def test_rectify_pads_across_and_down_apart_and_a_negative_pad_cuts_in():
+    """rectify's (across, down) pad and negative pads (the second look's SECOND_LOOK_PADS): a quad whose central
+    80 % is a white plate fills 0.8 x (1 - 2 x pad) of the canvas on each axis, on the car and motorcycle canvases."""
+    img = np.zeros((480, 640, 3), np.uint8)
+    img[115:235, 134:406] = 255  # the quad's central 80 % across and down
+    quad = np.float32([[100, 100], [440, 100], [440, 250], [100, 250]])
+    for kind, (h, w) in (("car", (150, 340)), ("motorcycle", (170, 220))):
+        for pad in [(0.1, 0.0), (0.0, 0.1), -0.05, (-0.05, 0.1), (0.05, -0.03), (0.01, 0.03)]:
+            across, down = pad if isinstance(pad, tuple) else (pad, pad)
+            out = rectify(img, quad, pad, kind)
+            assert out.shape == (h, w, 3)
+            white = out[:, :, 0] > 127
+            assert white[h // 2].mean() == pytest.approx(0.8 * (1 - 2 * across), abs=2 / w), (kind, pad)
+            assert white[:, w // 2].mean() == pytest.approx(0.8 * (1 - 2 * down), abs=2 / h), (kind, pad)

@@ -118,7 +118,9 @@ class PlateServiceConfig(BaseModel):
                                                    "reads about 4 times the candidates, so more chances of a false "
                                                    "plate; measured with the stage-6 weights: false reads on 60 "
                                                    "plate-free 12 MP backgrounds at most 0.30 (0.31 with "
-                                                   "locate_pad 0.03; stage 5: 0.29 on 27), "
+                                                   "locate_pad 0.03, 0.36 with the second look of "
+                                                   "second_look_below 0.95: the same 'ญ9', two looks agreeing; "
+                                                   "stage 5: 0.29 on 27), "
                                                    "right reads of 183-222 px plates in 50 MP photos 0.68-0.98 "
                                                    "(stage 5: 0.54-0.98)); min_confidence (or the engine's) when "
                                                    "higher")

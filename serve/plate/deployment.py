@@ -101,13 +101,16 @@ class PlateDeployment:
     async def read(self, image: np.ndarray, order: Literal["rgb", "bgr"] = "rgb",
                    list_name: str | None = None) -> list[PlateRead]:
         """Plates in one frame (uint8 HxWx3, RGB by default), batched with concurrent calls; hotlist hits from
-        the operational hotlist, or from the named list ``list_name``."""
+        the operational hotlist, or from the named list ``list_name``, for verified reads only (as the service
+        matches: with ``keep_unparsed`` a parsed read below the confidence a plate needs, such as a sign read
+        without a second line, comes back too, unmatched)."""
         named = self._hotlist(list_name) if list_name is not None else None
         r = await self._read_batch(_to_bgr(image, order))
         if isinstance(r, Exception):
             raise r
         if named is not None:
-            r = [p.model_copy(update={"hotlist": named.match(p.plate) if p.plate is not None else []}) for p in r]
+            r = [p.model_copy(update={"hotlist": named.match(p.plate)
+                                      if p.plate is not None and self.service._verified([p]) else []}) for p in r]
         return r
 
     def read_many(self, images: list[np.ndarray], order: Literal["rgb", "bgr"] = "rgb"

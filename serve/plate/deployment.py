@@ -110,7 +110,7 @@ class PlateDeployment:
             raise r
         if named is not None:
             r = [p.model_copy(update={"hotlist": named.match(p.plate)
-                                      if p.plate is not None and self.service._verified([p]) else []}) for p in r]
+                                      if p.plate is not None and p.verified else []}) for p in r]
         return r
 
     def read_many(self, images: list[np.ndarray], order: Literal["rgb", "bgr"] = "rgb"

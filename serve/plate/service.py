@@ -84,8 +84,9 @@ class PlateServiceConfig(BaseModel):
                     "every Thai plate has one, so such a read is mostly a sign, a badge or a fragment ('ษ7', 'ฐ53' "
                     "off the plate). Chosen on rendered street scenes with the training fonts (seed 500000, 800 "
                     "scenes): of 17 verified reads without a second line, 12 were off the plate (at most 0.66) and "
-                    "1 was right; on 900 crops (mild to severe) it drops 4 right registrations and 24 wrong ones. "
-                    "The engine's min_confidence still applies when higher")
+                    "1 was right; on 900 crops (mild to severe) it left 4 right registrations and 24 wrong ones "
+                    "unverified. min_confidence (the engine's by default) and, in the zoom pass, zoom_min_confidence "
+                    "still apply when higher")
     keep_unparsed: bool = Field(default=False, description="also return candidates whose text is not a plate")
     locate_pad: float = Field(default=0.03, ge=0.0, le=0.1,
                               description="context ring (fraction of the rectified canvas a side) kept around each "
@@ -153,6 +154,12 @@ class PlateRead(BaseModel):
                                                           "look, the most confident of the looks that agreed)")
     char_confidences: list[float] = Field(default_factory=list,
                                           description="confidence of each registration character as read")
+    verified: bool = Field(default=False,
+                           description="whether the service counts the read as a plate: it parses and reaches "
+                                       "min_confidence (min_confidence_without_second_line without a second line, "
+                                       "zoom_min_confidence when only the zoom pass found it). Only verified reads "
+                                       "are matched against a hotlist; read_crops and keep_unparsed also return "
+                                       "unverified reads")
     hotlist: list[HotlistMatch] = Field(default_factory=list, description="matching active hotlist entries")
 
 
@@ -381,7 +388,8 @@ class PlateService:
                 out[i].append(PlateRead(box=cand.box, quad=[(float(x), float(y)) for x, y in cand.quad],
                                         text=f"{t.registration}\n{t.province}", plate=plate if verified or keep
                                         or one_per_group else None, confidence=round(t.confidence, 4),
-                                        char_confidences=t.char_confidences, hotlist=matches))
+                                        char_confidences=t.char_confidences, hotlist=matches,
+                                        verified=verified))
                 kept.append((cand, plate))
                 if len(out[i]) >= self.config.max_plates_per_image:
                     break
@@ -440,11 +448,6 @@ class PlateService:
             out.append((c, rectify(img, c.quad, self.config.locate_pad, c.kind)))
         return out
 
-    def _verified(self, reads: list[PlateRead], min_confidence: float | None = None) -> bool:
-        least = self.min_confidence if min_confidence is None else min_confidence
-        return any(r.plate is not None and r.confidence >= self._least(r.text.partition("\n")[2], least)
-                   for r in reads)
-
     def _least(self, second_line: str, min_confidence: float) -> float:
         """The confidence a read with ``second_line`` needs to be a plate: ``min_confidence``, or
         ``min_confidence_without_second_line`` when that is higher and the read has no second line."""
@@ -496,7 +499,7 @@ class PlateService:
         out = self._finish(groups, sources=[(im, self.config.locate_pad) for im in checked])
         zoom = self.config.zoom_min_side
         again = [i for i, (img, reads) in enumerate(zip(checked, out, strict=True))
-                 if zoom and max(img.shape[:2]) >= zoom and not self._verified(reads)]
+                 if zoom and max(img.shape[:2]) >= zoom and not any(r.verified for r in reads)]
         if again:
             jobs = [(i, t) for i in again for t in zoom_tiles(checked[i].shape[1], checked[i].shape[0])]
             found = list(self._pool.map(lambda job: self._locate(checked[job[0]], job[1]), jobs))
@@ -506,17 +509,19 @@ class PlateService:
             for i, reads in zip(again, self._finish([tiled[i] for i in again], min_confidence=least,
                                                     sources=[(checked[i], self.config.locate_pad) for i in again]),
                                 strict=True):
-                if self._verified(reads, least):
+                if any(r.verified for r in reads):
                     out[i] = reads
         return out
 
     def read_crops(self, crops: list[np.ndarray]) -> list[PlateRead | None]:
-        """One read per plate crop (a detector's box with a little margin), None when it is not a plate.
+        """One read per plate crop (a detector's box with a little margin), None when no read of it parses.
 
         Several quads of each crop are read (the contour localiser's best, the whole crop, an inset crop), a crop
-        with no sure read gets the second look (``second_look_below``), and the most confident verified read is
-        kept. Used when a camera shard already cut the plate out, so only the
-        crop travels to the service.
+        with no sure read gets the second look (``second_look_below``), and the best read is kept: verified reads
+        first, then the most confident. A crop is a plate a detector found, so its best read that parses is
+        returned even when it is not verified (``PlateRead.verified`` False: under the confidence threshold); only a
+        verified read is matched against the hotlist. Used when a camera shard already cut the plate out, so only
+        the crop travels to the service.
         """
         groups, checked = [], []
         for crop in crops:

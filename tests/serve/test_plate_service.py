@@ -121,6 +121,18 @@ def test_a_read_without_a_second_line_needs_more_confidence_so_signs_beside_plat
     assert [[r.plate.key for r in rr if r.plate] for rr in lax_reads] == [[k, f] for _, _, k, f in SIGNS_BESIDE_PLATES]
     assert all(rr[1].text.endswith("\n") and rr[1].confidence < 0.7 and _iou(rr[1].box, s.box) == 0
                for rr, s in zip(lax_reads, scenes, strict=True))
+    assert all(r.verified for rr in lax_reads for r in rr) and all(r.verified for rr in reads for r in rr)
+    # keep_unparsed returns them too, marked as not verified
+    every = PlateService(PlateServiceConfig(keep_unparsed=True), engine=plate_service.engine).read(
+        [s.image for s in scenes])
+    for rr, (_, _, key, false) in zip(every, SIGNS_BESIDE_PLATES, strict=True):
+        assert [r.plate.key for r in rr if r.verified] == [key]
+        assert [r.plate.key for r in rr if r.plate and not r.verified][:1] == [false]
+    # a severe crop's best read is returned although it is not verified (a detector found the plate)
+    weak = plate_service.read_crops([render_plate(30000, "severe").image])[0]
+    assert weak is not None and weak.plate is not None and not weak.verified
+    assert weak.confidence < plate_service.min_confidence
+
 
 def test_service_finds_and_reads_the_composited_plate(plate_service):
     scenes = [render_scene(900 + i, "mild") for i in range(6)]
@@ -310,8 +322,9 @@ def test_the_zoom_pass_reads_a_plate_a_tile_edge_cut_once_and_plates_side_by_sid
     # of locate_pad ('ถว6132' 0.72 without it): one glyph (ฉ for ถ), counted in the held-out scene figures
     assert keys[0] == plates[0][0].key and keys[2] == plates[2][0].key
     assert keys[1] == "ฉว6132" and plates[1][0].key == "ถว6132"
-    verified = [r for r in reads if r.plate and r.confidence >= plate_engine.min_confidence]
+    verified = [r for r in reads if r.verified]
     assert sorted(r.plate.key for r in verified) == sorted(keys)
+    assert all(r.plate and r.confidence >= max(plate_engine.min_confidence, 0.4) for r in verified)
 
 
 def test_the_zoom_pass_reads_a_region_two_tiles_share_once(plate_engine):
@@ -320,7 +333,7 @@ def test_the_zoom_pass_reads_a_region_two_tiles_share_once(plate_engine):
     # keep_unparsed returns every candidate: a region two overlapping tiles both found came back twice
     big, sc, x, y = small_plate_in_a_50_mp_photo()
     reads = PlateService(PlateServiceConfig(keep_unparsed=True), engine=plate_engine).read([big])[0]
-    plates = [r for r in reads if r.plate and r.confidence >= plate_engine.min_confidence]
+    plates = [r for r in reads if r.verified]
     assert [r.plate.key for r in plates] == [sc.plate.key]
     assert _iou(plates[0].box, (sc.box[0] + x, sc.box[1] + y, sc.box[2] + x, sc.box[3] + y)) > 0.5
     assert len(reads) > 1  # the unparsed candidates are kept, each region once:

@@ -51,8 +51,9 @@ the longer read's confidence is at least the shorter's minus this margin."""
 
 
 SECOND_LOOK_PADS: tuple[tuple[float, float], ...] = ((0.02, 0.0), (-0.02, 0.0), (0.0, 0.03), (0.0, -0.03))
-"""The (across, down) changes of the rectification pad (fractions of the canvas a side) of a second look: 4 %
-narrower and wider across, 6 % lower and taller down (see :func:`~serve.plate.localise.rectify`)."""
+"""The (across, down) changes of the rectification pad (fractions of the canvas a side) of a second look: the quad
+drawn 4 % of the canvas narrower and wider across (more context, a closer look), 6 % shorter and taller down (see
+:func:`~serve.plate.localise.rectify`)."""
 
 SECOND_LOOK_VOTES = 2
 """Reads of a second look (its own first read included) that must agree (registration and second line) before
@@ -104,14 +105,15 @@ class PlateServiceConfig(BaseModel):
                                      description="an image (a frame, a crop, the zoom tiles of a photo) whose most "
                                                  "confident read that parses is under this (or that has none) gets a "
                                                  "second look: its best candidates are rectified again 4 % "
-                                                 "narrower and wider across and 6 % lower and taller down, and a "
+                                                 "narrower and wider across and 6 % shorter and taller down, and a "
                                                  "read two of the five agree on (registration and second line) "
                                                  "replaces the first; 0 = never. Chosen on rendered plates with the "
                                                  "training fonts (seed 500000; crops n = 300 a level, whole plate "
                                                  "mild/moderate/severe 92.0/72.0/24.0 % without, 92.3/73.3/26.7 % "
                                                  "with; scenes n = 200, clean 87 -> 90 %, the other levels within "
-                                                 "0.5 point); costs about 1.3-1.5 x the reading time of a scene, "
-                                                 "up to 2.7 x of a severe crop")
+                                                 "0.5 point); costs about 1.3-1.6 x the reading time of a frame "
+                                                 "(a frame with no plate always gets it), up to 2.7 x of a severe "
+                                                 "crop")
     second_look_candidates: int = Field(default=2, ge=1, le=16,
                                         description="candidates of an image read again by the second look: those "
                                                     "whose read parses first, the most confident first")

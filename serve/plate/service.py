@@ -103,20 +103,21 @@ class PlateServiceConfig(BaseModel):
                                           "0.05); not applied to read_crops, whose crops carry their own margin")
     second_look_below: float = Field(default=0.95, ge=0.0, le=1.0,
                                      description="an image (a frame, a crop, the zoom tiles of a photo) whose most "
-                                                 "confident read that parses is under this (or that has none) gets a "
-                                                 "second look: its best candidates are rectified again 4 % "
+                                                 "confident read that parses is under this gets a second look: its "
+                                                 "best candidates whose read parses are rectified again 4 % "
                                                  "narrower and wider across and 6 % shorter and taller down, and a "
                                                  "read two of the five agree on (registration and second line) "
                                                  "replaces the first; 0 = never. Chosen on rendered plates with the "
                                                  "training fonts (seed 500000; crops n = 300 a level, whole plate "
                                                  "mild/moderate/severe 92.0/72.0/24.0 % without, 92.3/73.3/26.7 % "
                                                  "with; scenes n = 200, clean 87 -> 90 %, the other levels within "
-                                                 "0.5 point); costs about 1.3-1.6 x the reading time of a frame "
-                                                 "(a frame with no plate always gets it), up to 2.7 x of a severe "
-                                                 "crop")
+                                                 "0.5 point; re-reading also candidates whose read does not parse "
+                                                 "left every figure as it was and cost 1.75 x on plate-free "
+                                                 "frames); costs about 1.3 x the reading time of a scene, up to "
+                                                 "2.7 x of a severe crop, nothing on a frame where no read parses")
     second_look_candidates: int = Field(default=2, ge=1, le=16,
-                                        description="candidates of an image read again by the second look: those "
-                                                    "whose read parses first, the most confident first")
+                                        description="candidates of an image read again by the second look, the "
+                                                    "most confident first (only candidates whose read parses)")
     max_pixels: int = Field(default=MAX_PIXELS, gt=0, description="larger images are refused (bomb guard)")
     zoom_min_side: int = Field(default=4000, ge=0,
                                description="a frame whose longer side (px) is at least this and in which no plate "
@@ -400,7 +401,8 @@ class PlateService:
     def _second_look(self, per: list[list[tuple[PlateCandidate, PlateText, Plate | None]]],
                      sources: list[tuple[np.ndarray, float]]) -> None:
         """Read the unsure candidates again, in place: in each group whose most confident read that parses is under
-        ``second_look_below`` (or that has none), its ``second_look_candidates`` best candidates are rectified again
+        ``second_look_below``, its ``second_look_candidates`` most confident candidates whose read parses (none
+        when no read parses: a frame without a plate costs nothing more) are rectified again
         from the group's image at each of :data:`SECOND_LOOK_PADS` (closer and wider across, closer and wider
         down), all of the batch in one more engine call. The reads of a candidate that parse (its first included)
         vote by registration and second line: when the most voted (the most confident on a tie) has at least
@@ -412,9 +414,9 @@ class PlateService:
         for i, items in enumerate(per):
             if max((t.confidence for _, t, p in items if p is not None), default=0.0) >= self.config.second_look_below:
                 continue
-            order = sorted(range(len(items)), key=lambda j: (items[j][2] is not None, items[j][1].confidence),
-                           reverse=True)
-            jobs += [(i, j) for j in order[: self.config.second_look_candidates]]
+            parsed = sorted((j for j, (_, _, p) in enumerate(items) if p is not None),
+                            key=lambda j: items[j][1].confidence, reverse=True)
+            jobs += [(i, j) for j in parsed[: self.config.second_look_candidates]]
         if not jobs:
             return
         crops = []

@@ -102,6 +102,34 @@ def test_a_second_look_reads_unsure_plates_again_and_keeps_what_two_looks_agree_
     assert [r.plate.key for r in first] == [read for _, _, _, read in SECOND_LOOK_CROPS]
 
 
+def test_a_frame_where_no_read_parses_gets_no_second_look(plate_service):
+    """The second look re-reads only candidates whose read parses: most camera frames hold no plate, and re-reading
+    their candidates cost 1.75 x the reading time of plate-free frames for no change in any figure."""
+    from serve.plate.backgrounds import random_patch
+    from serve.plate.service import PlateService, PlateServiceConfig
+
+    class Counted:  # the real engine, counting the plates it is asked to read
+        def __init__(self, engine):
+            self.engine, self.name, self.min_confidence, self.plates = engine, engine.name, engine.min_confidence, 0
+
+        def read(self, plates):
+            self.plates += len(plates)
+            return self.engine.read(plates)
+
+    frames = [random_patch(np.random.default_rng(seed), 640, 480, "heldout") for seed in range(12)]
+    every = PlateService(PlateServiceConfig(keep_unparsed=True, second_look_below=0.0), engine=plate_service.engine)
+    unparsed = [f for f, rr in zip(frames, every.read(frames), strict=True) if not any(r.plate for r in rr)]
+    assert len(unparsed) >= 4
+    off, on = Counted(plate_service.engine), Counted(plate_service.engine)
+    assert PlateService(PlateServiceConfig(second_look_below=0.0), engine=off).read(unparsed) == [[]] * len(unparsed)
+    assert PlateService(engine=on).read(unparsed) == [[]] * len(unparsed)
+    assert on.plates == off.plates > 0
+    crop = render_plate(10118, "clean").image  # a plate whose first read is unsure (0.42): 2 candidates x 4 looks
+    off.plates = on.plates = 0
+    PlateService(PlateServiceConfig(second_look_below=0.0), engine=off).read_crops([crop])
+    PlateService(engine=on).read_crops([crop])
+    assert on.plates == off.plates + 2 * 4
+
 SIGNS_BESIDE_PLATES = [(10119, "clean", "นม5595", "ฬ27"), (10189, "clean", "4ฆต3", "ญ9"),
                        (10091, "moderate", "ฆต2208", "ภ63")]
 """Held-out scenes (seed, level, plate, a false read off the plate without a second line, at 0.31-0.46): the 5 false

@@ -25,7 +25,7 @@ contour step; kept as an option. Localisers are built by name with :func:`make_l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -91,7 +91,7 @@ def kind_of(quad: np.ndarray) -> str:
     return "motorcycle" if 0 < quad_aspect(quad) < MOTO_MAX_ASPECT else "car"
 
 
-def rectify(image: np.ndarray, quad: np.ndarray, pad: float | tuple[float, float] = 0.0,
+def rectify(image: np.ndarray, quad: np.ndarray, pad: float | Sequence[float] = 0.0,
             kind: str | None = None) -> np.ndarray:
     """Warp the plate at ``quad`` to the canonical canvas (car ``RECT_H`` × ``RECT_W``, motorcycle ``MOTO_RECT_H``
     × ``MOTO_RECT_W``; ``kind`` defaults to the quad's aspect). Shrinking is area-filtered, enlarging cubic.
@@ -99,13 +99,26 @@ def rectify(image: np.ndarray, quad: np.ndarray, pad: float | tuple[float, float
     With ``pad`` > 0 the quad maps to the canvas inset by that fraction of the canvas a side, keeping a ring of
     context; a (across, down) pair pads the two axes apart; a negative pad maps the quad beyond the canvas (its
     edges are cut: a closer look).
+
+    Raises
+    ------
+    ValueError
+        for a pad that is not one number or an (across, down) pair of numbers, each finite and in (-0.5, 0.5) (at
+        0.5 the quad would shrink to nothing).
     """
+    try:
+        pads = np.atleast_1d(np.asarray(pad, dtype=np.float64)) if not isinstance(pad, str) else np.array([])
+    except (TypeError, ValueError):
+        pads = np.array([])
+    if pads.shape not in ((1,), (2,)) or not np.all(np.isfinite(pads)) or np.any(np.abs(pads) >= 0.5):
+        raise ValueError(f"pad {pad!r} must be a number or an (across, down) pair, each a fraction of the canvas a "
+                         "side in (-0.5, 0.5): 0.03 keeps a 3 % ring of context, -0.02 looks 2 % closer")
+    pad_x, pad_y = (float(pads[0]), float(pads[-1]))
     kind = kind or kind_of(quad)
     w, h = (MOTO_RECT_W, MOTO_RECT_H) if kind == "motorcycle" else (RECT_W, RECT_H)
     q = order_corners(quad)
     qw = float(np.linalg.norm(q[1] - q[0]))
     k = max(1, min(4, int(qw / w)))  # warp at k x the output size, then area-resize: no aliasing on big photos
-    pad_x, pad_y = pad if isinstance(pad, tuple) else (pad, pad)
     px, py = pad_x * w * k, pad_y * h * k
     dst = np.float32([[px, py], [w * k - px, py], [w * k - px, h * k - py], [px, h * k - py]])
     m = cv2.getPerspectiveTransform(q, dst)

@@ -161,3 +161,14 @@ def test_rectify_pads_across_and_down_apart_and_a_negative_pad_cuts_in():
             white = out[:, :, 0] > 127
             assert white[h // 2].mean() == pytest.approx(0.8 * (1 - 2 * across), abs=2 / w), (kind, pad)
             assert white[:, w // 2].mean() == pytest.approx(0.8 * (1 - 2 * down), abs=2 / h), (kind, pad)
+    assert np.array_equal(rectify(img, quad, [0.05, -0.03]), rectify(img, quad, (0.05, -0.03)))
+    assert np.array_equal(rectify(img, quad, np.float32([0.02, 0.02])), rectify(img, quad, 0.02))
+
+
+@pytest.mark.parametrize("pad", [0.5, -0.5, (0.1, 0.6), float("nan"), (0.0, float("inf")), (0.1, 0.1, 0.1), (),
+                                 "0.1", None, {"x": 0.1}])
+def test_rectify_refuses_a_pad_it_cannot_use_and_says_what_it_takes(pad):
+    img = np.zeros((480, 640, 3), np.uint8)
+    quad = np.float32([[100, 100], [440, 100], [440, 250], [100, 250]])
+    with pytest.raises(ValueError, match=r"number or an \(across, down\) pair.*\(-0\.5, 0\.5\)"):
+        rectify(img, quad, pad)

@@ -370,14 +370,13 @@ class PlateService:
             # verified reads first; among them whole reads before fragments (a quad cut inside the plate reads a
             # confident part of it: '9กข9' of '9กข9999'), reads with a second line before those without, then the
             # most confident; then the rest
-            verified_keys = [(c, p.key, t.confidence) for c, t, p in items
-                             if p is not None and t.confidence >= self._least(t.province, min_conf)]
-            items.sort(key=lambda x: (x[2] is not None and x[1].confidence >= self._least(x[1].province, min_conf),
+            verified_keys = [(c, p.key, t.confidence) for c, t, p in items if self._verifies(t, p, min_conf)]
+            items.sort(key=lambda x: (self._verifies(x[1], x[2], min_conf),
                                       not _fragment(x[0], x[2], x[1].confidence, verified_keys, one_per_group),
                                       bool(x[1].province), x[1].confidence), reverse=True)
             kept: list[tuple[PlateCandidate, Plate | None]] = []
             for cand, t, plate in items:
-                verified = plate is not None and t.confidence >= self._least(t.province, min_conf)
+                verified = self._verifies(t, plate, min_conf)
                 if not verified and not keep and not (one_per_group and not kept):
                     continue
                 if plate is not None and any(k is not None and (_iou(cand.box, c.box) > 0.3 or _inside(cand, c)
@@ -389,8 +388,8 @@ class PlateService:
                 matches = self.hotlist.match(plate) if (self.hotlist is not None and plate is not None
                                                         and verified) else []
                 out[i].append(PlateRead(box=cand.box, quad=[(float(x), float(y)) for x, y in cand.quad],
-                                        text=f"{t.registration}\n{t.province}", plate=plate if verified or keep
-                                        or one_per_group else None, confidence=round(t.confidence, 4),
+                                        text=f"{t.registration}\n{t.province}", plate=plate,
+                                        confidence=round(t.confidence, 4),
                                         char_confidences=t.char_confidences, hotlist=matches,
                                         verified=verified))
                 kept.append((cand, plate))
@@ -412,11 +411,10 @@ class PlateService:
         then skipped."""
         jobs: list[tuple[int, int]] = []
         for i, items in enumerate(per):
-            if max((t.confidence for _, t, p in items if p is not None), default=0.0) >= self.config.second_look_below:
-                continue
             parsed = sorted((j for j, (_, _, p) in enumerate(items) if p is not None),
                             key=lambda j: items[j][1].confidence, reverse=True)
-            jobs += [(i, j) for j in parsed[: self.config.second_look_candidates]]
+            if parsed and items[parsed[0]][1].confidence < self.config.second_look_below:
+                jobs += [(i, j) for j in parsed[: self.config.second_look_candidates]]
         if not jobs:
             return
         crops = []
@@ -452,10 +450,12 @@ class PlateService:
             out.append((c, rectify(img, c.quad, self.config.locate_pad, c.kind)))
         return out
 
-    def _least(self, second_line: str, min_confidence: float) -> float:
-        """The confidence a read with ``second_line`` needs to be a plate: ``min_confidence``, or
+    def _verifies(self, text: PlateText, plate: Plate | None, min_confidence: float) -> bool:
+        """Whether a read is a plate: it parses (``plate``) and its confidence reaches ``min_confidence``, or
         ``min_confidence_without_second_line`` when that is higher and the read has no second line."""
-        return min_confidence if second_line else max(min_confidence, self.config.min_confidence_without_second_line)
+        least = (min_confidence if text.province
+                 else max(min_confidence, self.config.min_confidence_without_second_line))
+        return plate is not None and text.confidence >= least
 
     def read(self, images: list[np.ndarray]) -> list[list[PlateRead] | PlateInputError]:
         """Plate reads for each frame of the batch, in input order; one bad frame costs only its own entry.

@@ -41,6 +41,10 @@ def train_plates(
                                                   "or in float32 \\[default: bf16 when the CPU has it].")] = None,
         init: Annotated[Path | None, typer.Option(help="Weights to start from (a fine-tuning stage) \\[default: "
                                                   "random initialisation].")] = None,
+        res_blocks: Annotated[int | None, typer.Option(min=0, help="Residual blocks at the end of the conv "
+                                                       "stack; more than the --init weights have grows them (the "
+                                                       "added blocks start as identities) \\[default: as many as "
+                                                       "--init has, 0 from scratch].")] = None,
         out: Annotated[Path | None, typer.Option(help="Weights file \\[default: the shipped "
                                                  "serve/plate/data/plate_recogniser.pt].")] = None,
         cache: Annotated[Path | None, typer.Option(help="Data and checkpoints \\[default: "
@@ -58,7 +62,7 @@ def train_plates(
         fail(f"--lr {lr}: the peak learning rate must be a finite number above 0 (e.g. 0.003)")
     given = {"samples": samples, "val_samples": val_samples, "steps": steps, "batch": batch, "lr": lr, "warmup": warmup,
              "easy_fraction": easy_fraction, "workers": workers, "threads": threads, "bf16": bf16,
-             "init": None if init is None else str(init)}
+             "init": None if init is None else str(init), "res_blocks": res_blocks}
     cfg = TrainConfig(seed=seed, **{k: v for k, v in given.items() if v is not None})
     try:
         res = train(cfg, cache=cache, out=out, log=lambda m: typer.echo(m, err=True))

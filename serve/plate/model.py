@@ -73,18 +73,42 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
                          nn.ReLU(inplace=True))
 
 
+class Residual(nn.Module):
+    """A basic residual block (two 3x3 conv + BatchNorm, identity shortcut, ReLU after the sum) whose second
+    BatchNorm starts at zero scale: a new block is an exact identity on post-ReLU features, so blocks can be added
+    to trained weights (``ssz train plates --init W --res-blocks N``) without changing what they read (He et al.
+    2016, zero-initialised residual branches: Goyal et al. 2017)."""
+
+    def __init__(self, c: int) -> None:
+        """``c`` channels in and out."""
+        super().__init__()
+        self.branch = nn.Sequential(_conv(c, c), nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False),
+                                                                nn.BatchNorm2d(c)))
+        nn.init.zeros_(self.branch[1][1].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, c, H, W) -> same shape."""
+        return torch.relu(x + self.branch(x))
+
+
 class PlateNet(nn.Module):
     """CNN + row attention + BiGRU/CTC head, second-line classifier and vehicle head (see the module docstring)."""
 
-    def __init__(self, channels: tuple[int, int, int, int] = (24, 32, 64, 96), hidden: int = 96) -> None:
-        """``channels`` of the four conv stages, ``hidden`` units per direction of the GRU."""
+    def __init__(self, channels: tuple[int, int, int, int] = (24, 32, 64, 96), hidden: int = 96,
+                 res_blocks: int = 0) -> None:
+        """``channels`` of the four conv stages, ``hidden`` units per direction of the GRU, ``res_blocks``
+        :class:`Residual` blocks appended to the conv stack (on the 8 x 40 map; they come last so the other layers'
+        weight names do not change when blocks are added)."""
         super().__init__()
         c0, c1, c2, c3 = channels
-        self.config = {"channels": list(channels), "hidden": hidden}
+        self.config: dict[str, Any] = {"channels": list(channels), "hidden": hidden}
+        if res_blocks:  # weights without blocks keep the config (and so the file) they always had
+            self.config["res_blocks"] = res_blocks
         self.features = nn.Sequential(
             _conv(1, c0, stride=2), _conv(c0, c1), nn.MaxPool2d(2),  # 32 x 80, then 16 x 40
             _conv(c1, c2), nn.MaxPool2d((2, 1)),  # 8 x 40
             _conv(c2, c3), _conv(c3, c3),
+            *(Residual(c3) for _ in range(res_blocks)),
         )
         self.row_att = nn.Conv2d(c3, ROWS + 1, 1)  # ROWS text rows + the second-line row
         # A positional prior over the 8 feature rows breaks the rows' symmetry from the first step (uniform
@@ -375,7 +399,7 @@ def fuse_batchnorm(net: PlateNet) -> PlateNet:
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     out = copy.deepcopy(net).eval()
-    for block in out.features:
+    for block in out.features.modules():  # the conv stages and the convolutions inside residual blocks
         if isinstance(block, nn.Sequential) and len(block) >= 2 and isinstance(block[0], nn.Conv2d) \
                 and isinstance(block[1], nn.BatchNorm2d):
             block[0] = fuse_conv_bn_eval(block[0], block[1])

@@ -127,6 +127,10 @@ class TrainConfig:
     init: str | None = None
     """Weights file to start from (a fine-tuning stage; its SHA-256 enters the checkpoint key and the metadata);
     None = random initialisation."""
+    res_blocks: int | None = None
+    """Residual blocks at the end of the conv stack (:class:`serve.plate.model.Residual`). None = as many as the
+    ``init`` weights have (none from scratch); more than they have grows their network, the added blocks starting as
+    identities (the grown network reads exactly as its start until trained); fewer is refused."""
 
 
 def card_path(weights: Path) -> Path:
@@ -454,7 +458,7 @@ def _checkpoint_path(cache: Path, cfg: TrainConfig, init_sha: str | None) -> Pat
     workers or the threads) and the starting weights' SHA-256. A float32 run's key leaves ``bf16`` out: it is the key
     from before ``--bf16`` existed, so a run cut short then resumes."""
     key = {k: v for k, v in asdict(cfg).items() if k not in ("checkpoint_every", "workers", "threads")
-           and not (k == "bf16" and not v)}
+           and not (k in ("bf16", "res_blocks") and not v)}
     key["init"] = init_sha
     return cache / f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]}.pt"
 
@@ -497,10 +501,11 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     if cfg.init:
         start, start_meta = load_net(Path(cfg.init))
         init_sha = sha256_of(Path(cfg.init))
-        net = PlateNet(**start.config)
-        net.load_state_dict(start.state_dict())
+        net = grown(start, cfg.res_blocks)
     else:
-        net = PlateNet()
+        net = PlateNet(res_blocks=cfg.res_blocks or 0)
+    if cfg.res_blocks is None:  # resolved before the checkpoint key is made: the same run whichever way it was asked
+        cfg = replace(cfg, res_blocks=net.config.get("res_blocks", 0))
     check_writable(out, "the weights file (--out)", folder=False)  # found now, not after an hour of training
     check_writable(cache, "the data and checkpoint folder (--cache)", folder=True)
     t0, c0 = time.monotonic(), _cpu_seconds()
@@ -608,6 +613,26 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
             "final_loss": round(float(np.mean(losses[-200:])) if losses else math.nan, 4)}
 
 
+def grown(start: PlateNet, res_blocks: int | None) -> PlateNet:
+    """A trainable copy of ``start`` with ``res_blocks`` residual blocks (None: as many as it has). Added blocks
+    start as identities, so the copy reads exactly as ``start``; asking for fewer blocks than it has raises
+    ModelWeightsError."""
+    have = int(start.config.get("res_blocks", 0))
+    want = have if res_blocks is None else res_blocks
+    if want < have:
+        raise ModelWeightsError(f"--res-blocks {want} is fewer than the {have} residual block(s) of the --init "
+                                "weights: a network only grows from its start (give at least that many, or train "
+                                "from scratch)")
+    net = PlateNet(**{**start.config, "res_blocks": want})
+    missing, unexpected = net.load_state_dict(start.state_dict(), strict=False)
+    added = tuple(f"features.{i}." for i in range(len(start.features), len(net.features)))
+    fresh = [k for k in missing if not k.startswith(added)]
+    if fresh or unexpected:  # only the added blocks may be new
+        raise ModelWeightsError(f"the --init weights do not fit the network (missing {fresh}, unexpected "
+                                f"{unexpected})")
+    return net
+
+
 def check_writable(path: Path, what: str, folder: bool) -> None:
     """Raise OSError (naming ``path`` and what to do) unless ``path`` can be written: a file (``folder`` False) that
     is not a folder, or a folder (``folder`` True). The test is a real temporary file (``os.access`` is not: root
@@ -691,7 +716,10 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         f"{secs.get('data')} s, training {secs.get('train')} s; process CPU time {cpu.get('total')} s (data "
         f"{cpu.get('data')} s), i.e. about {(cpu.get('total') or 0) / 120:.0f} min of wall time on 2 dedicated cores",
         *_init_lines(meta.get("init")),
-        "- network: CNN (stride-2 stem, 5 conv layers, channels-last) -> 3 learned row-attention sequences (a "
+        "- network: CNN (stride-2 stem, 5 conv layers"
+        + (f", {blocks} residual block{'s' if blocks > 1 else ''} on the 8 x 40 map"
+           if (blocks := int(net.config.get("res_blocks", 0))) else "")
+        + ", channels-last) -> 3 learned row-attention sequences (a "
         "positional prior breaks their symmetry) -> BiGRU -> CTC over 42 consonants, 10 digits and '-' (the rows read "
         "in order: a car's registration line, a motorcycle's series row then its number row); second line classified "
         "over the 77 provinces, the region lines (เบตง) and 'none'; car / motorcycle layout head. Input: grey "

@@ -163,6 +163,33 @@ def test_batchnorm_folding_keeps_the_outputs():
             assert float((a - b).abs().max()) < 1e-3
 
 
+def test_residual_blocks_grow_trained_weights_without_changing_what_they_read(tmp_path):
+    import torch
+
+    from serve.plate.model import PlateNet, fuse_batchnorm
+    from serve.plate.train import TrainConfig, grown, train
+
+    start, _ = load_net()
+    have = int(start.config.get("res_blocks", 0))
+    bigger = grown(start, have + 1).eval()
+    assert len(bigger.features) == len(start.features) + 1
+    assert sum(p.numel() for p in bigger.parameters()) > sum(p.numel() for p in start.parameters())
+    x = torch.randn(4, 1, 64, 160)
+    with torch.inference_mode():  # the added block is an identity until trained; folding BatchNorm inside it too
+        for a, b, c in zip(start(x), bigger(x), fuse_batchnorm(bigger)(x), strict=True):
+            assert torch.equal(a, b) and float((a - c).abs().max()) < 1e-3
+    with pytest.raises(ModelWeightsError, match=r"--res-blocks 0 is fewer than the 1 residual block\(s\) of the "
+                                                r"--init weights: a network only grows"):
+        grown(PlateNet(res_blocks=1), 0)
+    # a training stage grows its start and records the blocks, which loading rebuilds
+    res = train(TrainConfig(samples=48, val_samples=16, steps=2, batch=8, workers=1, threads=1, easy_fraction=0.0,
+                            init=str(WEIGHTS_FILE), res_blocks=have + 1), cache=tmp_path / "cache",
+                out=tmp_path / "w.pt", progress=False)
+    assert res["config"]["res_blocks"] == have + 1
+    net, _ = load_net(tmp_path / "w.pt")
+    assert net.config["res_blocks"] == have + 1 and len(net.features) == len(bigger.features)
+
+
 def test_weights_written_by_training_are_checked_against_their_sha256_file(tmp_path):
     # `ssz train plates --out` writes <name>.sha256 beside the weights and the model card says it is checked at
     # every load: one flipped byte in such a copy must be refused, not read with a changed weight

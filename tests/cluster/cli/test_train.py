@@ -25,7 +25,7 @@ def test_train_plates_help_lists_the_options():
     res = CliRunner().invoke(app, ["train", "plates", "--help"])
     assert res.exit_code == 0
     for opt in ("--seed", "--samples", "--val-samples", "--steps", "--batch", "--lr", "--warmup", "--easy-fraction",
-                "--init", "--out", "--cache"):
+                "--init", "--res-blocks", "--out", "--cache"):
         assert opt in res.output, opt
 
 

@@ -1,11 +1,12 @@
 """The learned Thai plate recogniser: a small CNN with row attention, CTC for the registration, a classifier
 for the second line, and the shipped weights (SHA-256 checked at load).
 
-Network (:class:`PlateNet`, about 0.42 M parameters, 1.7 MB of float32 weights):
+Network (:class:`PlateNet`; the shipped weights: 0.56 M parameters, 2.3 MB of float32 weights):
 
 - input: the rectified plate, grey, ``INPUT_H`` × ``INPUT_W`` (car and motorcycle plates alike: a motorcycle
   plate is stretched to the same canvas), standardised per image (so night and low-contrast plates look alike);
-- a VGG-style conv stack (a stride-2 stem, channels-last for oneDNN) down to a ``C`` × 8 × 40 feature map;
+- a VGG-style conv stack (a stride-2 stem, channels-last for oneDNN) down to a ``C`` × 8 × 40 feature map, then
+  ``res_blocks`` :class:`Residual` blocks on that map (the shipped weights: one, added by their seventh stage);
 - **row attention**: ``ROWS`` (3) learned softmax distributions over the 8 feature rows of each column pool the
   map into 3 sequences of 40 steps, concatenated in row order (120 steps), then a bidirectional GRU and a linear
   layer give CTC logits over :data:`ALPHABET`. The network learns where the lines are (a car plate's registration
@@ -60,7 +61,7 @@ WEIGHTS_SHA_FILE = DATA_DIR / "plate_recogniser.sha256"
 MODELS_KEY = "plate/plate_recogniser.pt"
 """Key of the weights in the object store's ``models`` bucket."""
 REBUILD = ("`ssz train plates` (the default schedule takes about 55 minutes on 2 CPU cores and reads about 11 points "
-           "fewer held-out plates than the shipped weights, whose six stages are listed in "
+           "fewer held-out plates than the shipped weights, whose seven stages are listed in "
            "serve/plate/data/MODEL_CARD.md)")
 
 

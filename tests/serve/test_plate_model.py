@@ -253,8 +253,10 @@ def test_a_float32_run_cut_short_before_bf16_existed_resumes_in_float32_by_defau
 
     with pytest.raises(KeyboardInterrupt):
         train(replace(cfg, bf16=False), cache=cache, out=tmp_path / "w.pt", progress=False, log=ctrl_c_after_step_1)
-    # its checkpoint is where the code before --bf16 put it (key: every option but these three, bf16 did not exist)
-    old_key = {k: v for k, v in asdict(cfg).items() if k not in ("checkpoint_every", "workers", "threads", "bf16")}
+    # its checkpoint is where the code before --bf16 put it (key: every option but these three; bf16 and res_blocks
+    # did not exist)
+    old_key = {k: v for k, v in asdict(cfg).items()
+               if k not in ("checkpoint_every", "workers", "threads", "bf16", "res_blocks")}
     old_key["init"] = None
     old = cache / f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(old_key).encode()).hexdigest()[:12]}.pt"
     assert [p.name for p in cache.glob("ckpt-*.pt")] == [old.name] and torch.load(old, weights_only=False)["step"] == 1

@@ -65,8 +65,9 @@ def test_every_plate_type_reads_right_with_heldout_fonts(plate_service, ptype, t
 
 TIGHT_QUAD_SCENES = [(10028, "8นภ825"), (10105, "ปร57"), (10143, "ฆห3175"), (10156, "8ฐณ4352"),
                      (10172, "ภฏ507"), (10188, "3ชค34")]
-"""Held-out clean scenes whose best quad is the plate's inner border: read without context, the first digit of the
-number was lost ('ปร7')."""
+"""Held-out clean scenes whose best quad is the plate's inner border: read without context, a glyph at the border
+is lost or misread (the stage-6 weights lost a digit of four: 'ปร7'; stage 7 of three: 'ภฏ07', '3ชค3', and read
+ภ as ถ in '8นถ825')."""
 
 
 def test_a_quad_on_the_inner_border_keeps_context_and_every_glyph(plate_service):
@@ -79,13 +80,14 @@ def test_a_quad_on_the_inner_border_keeps_context_and_every_glyph(plate_service)
     # the same loaded model; no second look either (it re-rectifies wider and recovers the digit too)
     tight = PlateService(PlateServiceConfig(locate_pad=0.0, second_look_below=0.0), engine=plate_service.engine)
     tight_keys = [[r.plate.key for r in rr if r.plate] for rr in tight.read([s.image for s in scenes])]
-    assert tight_keys == [["8นภ25"], ["ปร7"], ["ฆห175"], ["8ฐณ352"], ["ภฏ07"], ["3ชค3"]]
+    assert tight_keys == [["8นถ825"], ["ปร57"], ["ฆห3175"], ["8ฐณ4352"], ["ภฏ07"], ["3ชค3"]]
 
 
-SECOND_LOOK_CROPS = [(10118, "clean", "ล6453", "4ล6453"), (10197, "mild", "5ฎด9829", "5ฏด9829"),
-                     (10022, "moderate", "7งษ7053", "2งษ7053"), (10084, "moderate", "สบ6466", "สบ6406")]
-"""Held-out crops (seed, level, truth, the first look's read) that the second look reads right. It also loses some:
-on the 200 held-out crops a level it turned 4 wrong reads right and 2 right reads wrong at clean, 3 and 2 at mild."""
+SECOND_LOOK_CROPS = [(10006, "clean", "มฮ2996", "1มฮ2996"), (10100, "mild", "1ซฐ6415", "1ชฐ6415"),
+                     (10193, "mild", "มซฒ24", "มชฒ24"), (10084, "moderate", "สบ6466", "สบ6406")]
+"""Held-out crops (seed, level, truth, the first look's read) that the second look reads right (stage-7 weights). It
+also loses some: on the 200 held-out crops a level it turned 9 wrong reads right and 8 right reads wrong over the
+four levels (stage 6: 4 and 2 at clean, 3 and 2 at mild)."""
 
 
 def test_a_second_look_reads_unsure_plates_again_and_keeps_what_two_looks_agree_on(plate_service):
@@ -130,10 +132,10 @@ def test_a_frame_where_no_read_parses_gets_no_second_look(plate_service):
     PlateService(engine=on).read_crops([crop])
     assert on.plates == off.plates + 2 * 4
 
-SIGNS_BESIDE_PLATES = [(10119, "clean", "นม5595", "ฬ27"), (10189, "clean", "4ฆต3", "ญ9"),
-                       (10091, "moderate", "ฆต2208", "ภ63")]
-"""Held-out scenes (seed, level, plate, a false read off the plate without a second line, at 0.31-0.46): the 5 false
-plates of the 800 held-out scenes all had no second line; every right read had one."""
+SIGNS_BESIDE_PLATES = [(10009, "clean", "603406", "ฉ63"), (10119, "clean", "นม5595", "2ฬ87")]
+"""Held-out scenes (seed, level, plate, a false read off the plate without a second line, at 0.32 and 0.36 with the
+stage-7 weights; stage 6 read five such in the 800 held-out scenes, at 0.31-0.46, none with a second line, and every
+right read had one)."""
 
 
 def test_a_read_without_a_second_line_needs_more_confidence_so_signs_beside_plates_are_not_plates(plate_service):
@@ -219,7 +221,7 @@ threshold read a plate (measured: stage-4 weights 'ฐ41' 0.15, 'ฒ404' 0.10, '
 stage-5 weights 'ฮ2' 0.287 at its threshold 0.25 on the first; stage-6 weights 'ซ3' 0.301 at its threshold 0.28 on
 the first, the highest of 60 such backgrounds (seeds 100-129, both splits): zoom_min_confidence 0.4; with the 3 %
 context ring of locate_pad, 'ญ9' 0.312 on the last, the only false read of those 60; 0.358 with the second look,
-still the only one)."""
+still the only one; stage-7 weights: 'บ7' 0.578 on the first, the only false read of the 60, with no second line)."""
 
 
 def small_plate_in_a_50_mp_photo():
@@ -263,7 +265,7 @@ def test_the_zoom_pass_finds_no_plate_in_plate_free_photos(plate_service, plate_
                          interpolation=cv2.INTER_CUBIC) for seed, split in ZOOM_FALSE_PLATE_PHOTOS]
     assert plate_service.read(photos) == [[] for _ in photos]
     # at the engine's own threshold the zoom pass's 4x more candidates read a false plate off these backgrounds
-    # ('ญ9' 0.358, no second line: min_confidence_without_second_line stops it too)
+    # (stage 7: 'บ7' 0.578, no second line: min_confidence_without_second_line stops it)
     lax = PlateService(PlateServiceConfig(zoom_min_confidence=0.0, min_confidence_without_second_line=0.0),
                        engine=plate_engine)
     assert sum(bool(r) for r in lax.read(photos)) >= 1
@@ -346,10 +348,9 @@ def test_the_zoom_pass_reads_a_plate_a_tile_edge_cut_once_and_plates_side_by_sid
         on = [r for r in reads if _iou(r.box, box) >= 0.5]
         assert len(on) == 1 and on[0].plate is not None, (plate.key, [r.text for r in on])
         keys.append(on[0].plate.key)
-    # the plate of scene 7000, its edge 20 px past the left tiles', reads 'ฉว6132' (0.52) with the 3 % context ring
-    # of locate_pad ('ถว6132' 0.72 without it): one glyph (ฉ for ถ), counted in the held-out scene figures
-    assert keys[0] == plates[0][0].key and keys[2] == plates[2][0].key
-    assert keys[1] == "ฉว6132" and plates[1][0].key == "ถว6132"
+    # all three read right (the stage-6 weights read the plate of scene 7000, its edge 20 px past the left tiles',
+    # 'ฉว6132' for 'ถว6132')
+    assert keys == [plate.key for plate, _ in plates]
     verified = [r for r in reads if r.verified]
     assert sorted(r.plate.key for r in verified) == sorted(keys)
     assert all(r.plate and r.confidence >= max(plate_engine.min_confidence, 0.4) for r in verified)

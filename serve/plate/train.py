@@ -706,20 +706,12 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
     speed = bench_engine(svc, n=256, kinds=("recogniser",))["recogniser"]
     val = meta.get("validation", {})
     cfg = meta.get("config", {})
-    secs = meta.get("seconds", {})
-    cpu = meta.get("cpu_seconds", {})
     params = sum(p.numel() for p in net.parameters())
     lines = [
         f"# Model card: Thai plate recogniser (`{weights.name}`)", "",
         f"- weights: `{weights.name}`, {weights.stat().st_size / 1e6:.2f} MB ({params:,} parameters), SHA-256 "
         f"`{sha256_of(weights)}` (also in `{beside_weights(weights)['SHA-256 file'].name}`, checked at every load)",
-        f"- trained {meta.get('trained_at', '?')} by `ssz train plates` (seed {cfg.get('seed')}, {cfg.get('samples')} "
-        f"rendered samples of data version {meta.get('data_version')}, {cfg.get('steps')} one-cycle steps of "
-        f"{cfg.get('batch')}, peak learning rate "
-        f"{cfg.get('lr')}, weight average {cfg.get('ema')}"
-        f", {'bfloat16' if cfg.get('bf16') else 'float32'} forward pass); wall time on this shared machine: data "
-        f"{secs.get('data')} s, training {secs.get('train')} s; process CPU time {cpu.get('total')} s (data "
-        f"{cpu.get('data')} s), i.e. about {(cpu.get('total') or 0) / 120:.0f} min of wall time on 2 dedicated cores",
+        _trained_line(meta),
         *_init_lines(meta.get("init")),
         "- network: CNN (stride-2 stem, 5 conv layers"
         + (f", {blocks} residual block{'s' if blocks > 1 else ''} on the 8 x 40 map"
@@ -810,6 +802,24 @@ def _curriculum_line(easy_fraction: float | None) -> str:
     return f"Curriculum: clean to moderate samples only for the first {easy_fraction:.0%} of the steps."
 
 
+def _blocks(config: dict[str, Any]) -> str:
+    """A stage's residual blocks for the model card (empty without any): the option that rebuilds them."""
+    n = int(config.get("res_blocks") or 0)
+    return f", {n} residual block{'s' if n > 1 else ''} (--res-blocks {n})" if n else ""
+
+
+def _trained_line(meta: dict[str, Any]) -> str:
+    """The model card's line on the run that wrote the weights (``meta``: their metadata), with its options."""
+    cfg, secs, cpu = meta.get("config") or {}, meta.get("seconds") or {}, meta.get("cpu_seconds") or {}
+    return (f"- trained {meta.get('trained_at', '?')} by `ssz train plates` (seed {cfg.get('seed')}, "
+            f"{cfg.get('samples')} rendered samples of data version {meta.get('data_version')}, {cfg.get('steps')} "
+            f"one-cycle steps of {cfg.get('batch')}, peak learning rate {cfg.get('lr')}, weight average "
+            f"{cfg.get('ema')}{_blocks(cfg)}, {'bfloat16' if cfg.get('bf16') else 'float32'} forward pass); wall time "
+            f"on this shared machine: data {secs.get('data')} s, training {secs.get('train')} s; process CPU time "
+            f"{cpu.get('total')} s (data {cpu.get('data')} s), i.e. about {(cpu.get('total') or 0) / 120:.0f} min of "
+            "wall time on 2 dedicated cores")
+
+
 def _init_lines(init: dict[str, Any] | None) -> list[str]:
     """Model-card lines on the stages a fine-tuning run started from (``--init``, followed back to a random
     initialisation), with their cost."""
@@ -825,7 +835,7 @@ def _init_lines(init: dict[str, Any] | None) -> list[str]:
         lines.append(f"- fine-tuned from weights `{str(init.get('sha256'))[:16]}...` (trained "
                      f"{init.get('trained_at')}: seed {c.get('seed')}, {c.get('samples')} renders{version}, "
                      f"{steps} steps of {c.get('batch')} at peak learning rate "
-                     f"{c.get('lr')}, {secs.get('train')} s of training wall time on this machine, "
+                     f"{c.get('lr')}{_blocks(c)}, {secs.get('train')} s of training wall time on this machine, "
                      f"{c.get('threads')} torch thread(s))")
         init = init.get("init")
     lines.append(f"- the {stages} stages together are what `ssz train plates` costs from scratch: run it without "

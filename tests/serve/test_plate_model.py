@@ -337,3 +337,23 @@ def test_negative_samples_have_an_empty_target_and_no_vehicle():
     negatives = [s for s in (make_sample(seed) for seed in range(400)) if s[4] == "negative"]
     assert abs(len(negatives) / 400 - NEGATIVE_P) < 0.05
     assert all(s[1] == "" and s[3] == -100 and s[0].shape == negatives[0][0].shape for s in negatives)
+
+
+def test_model_card_lists_the_residual_blocks_of_each_stage():
+    # the card says its stages are reproduced by running them in turn "(options as listed)": a stage that grew
+    # residual blocks must list --res-blocks, or following the card rebuilds a network without them
+    from serve.plate.train import _init_lines, _trained_line
+
+    first = {"sha256": "a" * 64, "trained_at": "t0", "config": {"seed": 0, "samples": 8, "steps": 2, "batch": 8,
+                                                                "lr": 0.003, "res_blocks": 0}, "init": None}
+    older = {"sha256": "b" * 64, "trained_at": "t1", "config": {"seed": 1, "samples": 8, "steps": 2, "batch": 8,
+                                                                "lr": 0.001}, "init": first}  # before blocks existed
+    grown_stage = {"sha256": "c" * 64, "trained_at": "t2", "config": {"seed": 7, "samples": 8, "steps": 2, "batch": 8,
+                                                                      "lr": 0.0007, "res_blocks": 1}, "init": older}
+    lines = _init_lines(grown_stage)
+    assert "--res-blocks 1" in lines[0] and "1 residual block" in lines[0]
+    assert not any("res-blocks" in line for line in lines[1:])
+    top = {"trained_at": "t3", "data_version": 7, "config": {"seed": 8, "samples": 8, "steps": 2, "batch": 8,
+                                                             "lr": 0.0005, "ema": 0.999, "res_blocks": 3}}
+    assert "3 residual blocks (--res-blocks 3)" in _trained_line(top)
+    assert "res-blocks" not in _trained_line({**top, "config": {**top["config"], "res_blocks": 0}})

@@ -101,6 +101,8 @@ class PlateNet(nn.Module):
         :class:`Residual` blocks appended to the conv stack (on the 8 x 40 map; they come last so the other layers'
         weight names do not change when blocks are added)."""
         super().__init__()
+        if res_blocks < 0:
+            raise ValueError(f"res_blocks {res_blocks}: a number of residual blocks is 0 or more")
         c0, c1, c2, c3 = channels
         self.config: dict[str, Any] = {"channels": list(channels), "hidden": hidden}
         if res_blocks:  # weights without blocks keep the config (and so the file) they always had

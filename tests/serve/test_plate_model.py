@@ -357,3 +357,17 @@ def test_model_card_lists_the_residual_blocks_of_each_stage():
                                                              "lr": 0.0005, "ema": 0.999, "res_blocks": 3}}
     assert "3 residual blocks (--res-blocks 3)" in _trained_line(top)
     assert "res-blocks" not in _trained_line({**top, "config": {**top["config"], "res_blocks": 0}})
+
+
+def test_a_negative_block_count_is_refused(tmp_path):
+    # through Python (the CLI's --res-blocks has min=0) -1 built a network without blocks whose weights' config, and
+    # so its model card, said -1 residual blocks
+    from serve.plate.model import PlateNet
+    from serve.plate.train import TrainConfig, train
+
+    with pytest.raises(ValueError, match="res_blocks -1: a number of residual blocks is 0 or more"):
+        PlateNet(res_blocks=-1)
+    with pytest.raises(ValueError, match="res_blocks -1"):  # before any rendering: nothing is written
+        train(TrainConfig(samples=8, val_samples=8, steps=1, batch=8, workers=1, threads=1, res_blocks=-1),
+              cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
+    assert not list(tmp_path.iterdir())

@@ -42,9 +42,11 @@ def train_plates(
         init: Annotated[Path | None, typer.Option(help="Weights to start from (a fine-tuning stage) \\[default: "
                                                   "random initialisation].")] = None,
         res_blocks: Annotated[int | None, typer.Option(min=0, help="Residual blocks at the end of the conv "
-                                                       "stack; more than the --init weights have grows them (the "
-                                                       "added blocks start as identities) \\[default: as many as "
-                                                       "--init has, 0 from scratch].")] = None,
+                                                       "stack, in all (not how many to add): more than the --init "
+                                                       "weights have grows them (the added blocks start as "
+                                                       "identities, so the grown network reads as its start until "
+                                                       "trained); fewer is refused \\[default: as many as --init "
+                                                       "has, 0 from scratch].")] = None,
         out: Annotated[Path | None, typer.Option(help="Weights file \\[default: the shipped "
                                                  "serve/plate/data/plate_recogniser.pt].")] = None,
         cache: Annotated[Path | None, typer.Option(help="Data and checkpoints \\[default: "

@@ -802,10 +802,15 @@ def _curriculum_line(easy_fraction: float | None) -> str:
     return f"Curriculum: clean to moderate samples only for the first {easy_fraction:.0%} of the steps."
 
 
-def _blocks(config: dict[str, Any]) -> str:
-    """A stage's residual blocks for the model card (empty without any): the option that rebuilds them."""
+def _stage_options(config: dict[str, Any]) -> str:
+    """A stage's options that the model card's other words leave out, as the options that rebuild them (each one
+    when the stage recorded it): its warm-up, its curriculum and its residual blocks (none: nothing said)."""
+    parts = [f"--{name.replace('_', '-')} {config[name]:g}" for name in ("warmup", "easy_fraction")
+             if config.get(name) is not None]
     n = int(config.get("res_blocks") or 0)
-    return f", {n} residual block{'s' if n > 1 else ''} (--res-blocks {n})" if n else ""
+    if n:
+        parts.append(f"{n} residual block{'s' if n > 1 else ''} (--res-blocks {n})")
+    return "".join(f", {part}" for part in parts)
 
 
 def _trained_line(meta: dict[str, Any]) -> str:
@@ -814,10 +819,10 @@ def _trained_line(meta: dict[str, Any]) -> str:
     return (f"- trained {meta.get('trained_at', '?')} by `ssz train plates` (seed {cfg.get('seed')}, "
             f"{cfg.get('samples')} rendered samples of data version {meta.get('data_version')}, {cfg.get('steps')} "
             f"one-cycle steps of {cfg.get('batch')}, peak learning rate {cfg.get('lr')}, weight average "
-            f"{cfg.get('ema')}{_blocks(cfg)}, {'bfloat16' if cfg.get('bf16') else 'float32'} forward pass); wall time "
-            f"on this shared machine: data {secs.get('data')} s, training {secs.get('train')} s; process CPU time "
-            f"{cpu.get('total')} s (data {cpu.get('data')} s), i.e. about {(cpu.get('total') or 0) / 120:.0f} min of "
-            "wall time on 2 dedicated cores")
+            f"{cfg.get('ema')}{_stage_options(cfg)}, {'bfloat16' if cfg.get('bf16') else 'float32'} forward "
+            f"pass); wall time on this shared machine: data {secs.get('data')} s, training {secs.get('train')} s; "
+            f"process CPU time {cpu.get('total')} s (data {cpu.get('data')} s), i.e. about "
+            f"{(cpu.get('total') or 0) / 120:.0f} min of wall time on 2 dedicated cores")
 
 
 def _init_lines(init: dict[str, Any] | None) -> list[str]:
@@ -835,7 +840,7 @@ def _init_lines(init: dict[str, Any] | None) -> list[str]:
         lines.append(f"- fine-tuned from weights `{str(init.get('sha256'))[:16]}...` (trained "
                      f"{init.get('trained_at')}: seed {c.get('seed')}, {c.get('samples')} renders{version}, "
                      f"{steps} steps of {c.get('batch')} at peak learning rate "
-                     f"{c.get('lr')}{_blocks(c)}, {secs.get('train')} s of training wall time on this machine, "
+                     f"{c.get('lr')}{_stage_options(c)}, {secs.get('train')} s of training wall time on this machine, "
                      f"{c.get('threads')} torch thread(s))")
         init = init.get("init")
     lines.append(f"- the {stages} stages together are what `ssz train plates` costs from scratch: run it without "

@@ -357,6 +357,10 @@ def test_model_card_lists_the_residual_blocks_of_each_stage():
                                                              "lr": 0.0005, "ema": 0.999, "res_blocks": 3}}
     assert "3 residual blocks (--res-blocks 3)" in _trained_line(top)
     assert "res-blocks" not in _trained_line({**top, "config": {**top["config"], "res_blocks": 0}})
+    # the schedule's warm-up and curriculum are options too (a fine-tuning stage: --warmup 0.1 --easy-fraction 0)
+    tuned = {**top, "config": {**top["config"], "warmup": 0.1, "easy_fraction": 0.0}}
+    assert "--warmup 0.1, --easy-fraction 0, 3 residual blocks (--res-blocks 3)" in _trained_line(tuned)
+    assert "--warmup 0.1, --easy-fraction 0" in _init_lines({**grown_stage, "config": tuned["config"]})[0]
 
 
 def test_a_negative_block_count_is_refused(tmp_path):

@@ -372,13 +372,12 @@ class PlateService:
             # verified reads first; among them whole reads before fragments (a quad cut inside the plate reads a
             # confident part of it: '9กข9' of '9กข9999'), reads with a second line before those without, then the
             # most confident; then the rest
-            verified_keys = [(c, p.key, t.confidence) for c, t, p in items if self._verifies(t, p, min_conf)]
-            items.sort(key=lambda x: (self._verifies(x[1], x[2], min_conf),
-                                      not _fragment(x[0], x[2], x[1].confidence, verified_keys, one_per_group),
-                                      bool(x[1].province), x[1].confidence), reverse=True)
+            checked = [(c, t, p, self._verifies(t, p, min_conf)) for c, t, p in items]
+            verified_keys = [(c, p.key, t.confidence) for c, t, p, ok in checked if ok]
+            checked.sort(key=lambda x: (x[3], not _fragment(x[0], x[2], x[1].confidence, verified_keys, one_per_group),
+                                        bool(x[1].province), x[1].confidence), reverse=True)
             kept: list[tuple[PlateCandidate, Plate | None]] = []
-            for cand, t, plate in items:
-                verified = self._verifies(t, plate, min_conf)
+            for cand, t, plate, verified in checked:
                 if not verified and not keep and not (one_per_group and not kept):
                     continue
                 if plate is not None and any(k is not None and (_iou(cand.box, c.box) > 0.3 or _inside(cand, c)

@@ -715,8 +715,7 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         _trained_line(meta),
         *_init_lines(meta.get("init")),
         "- network: CNN (stride-2 stem, 5 conv layers"
-        + (f", {blocks} residual block{'s' if blocks > 1 else ''} on the 8 x 40 map"
-           if (blocks := int(net.config.get("res_blocks", 0))) else "")
+        + (f", {_blocks_phrase(blocks)} on the 8 x 40 map" if (blocks := int(net.config.get("res_blocks", 0))) else "")
         + ", channels-last) -> 3 learned row-attention sequences (a "
         "positional prior breaks their symmetry) -> BiGRU -> CTC over 42 consonants, 10 digits and '-' (the rows read "
         "in order: a car's registration line, a motorcycle's series row then its number row); second line classified "
@@ -810,8 +809,13 @@ def _stage_options(config: dict[str, Any]) -> str:
              if config.get(name) is not None]
     n = int(config.get("res_blocks") or 0)
     if n:
-        parts.append(f"{n} residual block{'s' if n > 1 else ''} (--res-blocks {n})")
+        parts.append(f"{_blocks_phrase(n)} (--res-blocks {n})")
     return "".join(f", {part}" for part in parts)
+
+
+def _blocks_phrase(n: int) -> str:
+    """'1 residual block', '3 residual blocks': the model card's words for a count of residual blocks."""
+    return f"{n} residual block{'s' if n != 1 else ''}"
 
 
 def _trained_line(meta: dict[str, Any]) -> str:

@@ -58,7 +58,7 @@ fi
 FONT_DIR="$VENV/share/ssz-fonts"
 FONT_FAMILIES=(sarabun kanit prompt chakra-petch bai-jamjuree k2d taviraj noto-sans-thai noto-sans-thai-looped
   anuphan ibm-plex-sans-thai fahkwang krub niramit mitr pridi athiti kodchasan maitree trirong chonburi
-  ibm-plex-sans-thai-looped mali koho itim playpen-sans-thai)
+  ibm-plex-sans-thai-looped mali koho itim playpen-sans-thai sriracha pattaya)
 if command -v npm >/dev/null 2>&1 && [ "$(cat "$FONT_DIR/.stamp" 2>/dev/null)" != "${FONT_FAMILIES[*]}" ]; then
   echo "[install] Thai fonts from npm @fontsource into $FONT_DIR"
   tmp=$(mktemp -d)

@@ -13,7 +13,8 @@ that draws digits and '-'. Every face is checked with fontTools: a file missing 
 skipped (Pillow would silently draw an empty box).
 
 Split: :data:`HELDOUT_FAMILIES` never reach training; the held-out rendered test set and the simulated city
-draw only from them, so their figures are measured on typefaces the model never saw.
+draw only from them, so their figures are measured on typefaces the model never saw. :data:`VALIDATION_FAMILIES`
+reach neither: they measure reading an unseen typeface while a stage is being chosen.
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-FontSplit = Literal["train", "heldout", "all"]
+FontSplit = Literal["train", "heldout", "validation", "all"]
 
 HELDOUT_FAMILIES: frozenset[str] = frozenset({
     "waree", "kinnari", "arundina-sans", "k2d", "bai-jamjuree", "taviraj", "krub", "noto-sans-thai",
 })
 """Families kept out of training: looped and loopless sans, a serif, and one condensed face."""
+VALIDATION_FAMILIES: frozenset[str] = frozenset({"sriracha", "pattaya"})
+"""Families kept out of training *and* of the held-out test: the 'validation' split, on which a training stage meant
+to read unseen typefaces is chosen without looking at the held-out figures (a handwriting face and a display face,
+the only Thai @fontsource families left once the others were split; added with data version 8)."""
 
 DEBIAN_DIRS = (Path("/usr/share/fonts/truetype"), Path("/usr/share/fonts/opentype"))
 TLWG_FAMILIES = ("Garuda", "Kinnari", "Laksaman", "Loma", "Norasi", "Purisa", "Sawasdee", "TlwgMono",
@@ -127,16 +132,19 @@ def _fontsource_faces(root: Path) -> list[FontFace]:
 
 @lru_cache(maxsize=4)
 def font_faces(split: FontSplit = "train") -> tuple[FontFace, ...]:
-    """Usable faces of the ``split`` ('train', 'heldout' or 'all'), sorted by name (deterministic order).
+    """Usable faces of the ``split`` ('train', 'heldout', 'validation' or 'all'), sorted by name (deterministic
+    order).
 
     Raises FontsMissingError when the split has no usable face (naming the packages to install).
     """
     faces = [f for f in _debian_faces() + _fontsource_faces(font_dir())
              if _covers(f.thai, NEEDED_THAI[:42]) and _covers(f.digits, NEEDED_DIGITS)]
     if split == "train":
-        faces = [f for f in faces if f.family not in HELDOUT_FAMILIES]
+        faces = [f for f in faces if f.family not in HELDOUT_FAMILIES | VALIDATION_FAMILIES]
     elif split == "heldout":
         faces = [f for f in faces if f.family in HELDOUT_FAMILIES]
+    elif split == "validation":
+        faces = [f for f in faces if f.family in VALIDATION_FAMILIES]
     if not faces:
         raise FontsMissingError(
             f"no usable Thai font for the {split!r} split: install Debian's fonts-thai-tlwg, fonts-arundina and "

@@ -27,7 +27,7 @@ of the canvas (the drawn lines jitter around them).
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -203,11 +203,13 @@ def random_plate(rng: np.random.Generator, plate_type: PlateType | None = None) 
 
 @dataclass(frozen=True)
 class TextLook:
-    """How one plate's text is drawn: horizontal scale, letter spacing (fraction of height), stroke width."""
+    """How one plate's text is drawn: horizontal scale, letter spacing (fraction of height), stroke width, and the
+    strength of each glyph's shape change (:func:`reshape_glyph`; 0 = the glyphs as the font draws them)."""
 
     x_scale: float = 1.0
     spacing: float = 0.06
     stroke: float = 0.0  # stroke width as a fraction of the font size
+    reshape: float = 0.0
 
     @staticmethod
     def sample(rng: np.random.Generator) -> TextLook:
@@ -242,10 +244,49 @@ def _glyph_mask(path: str, char: str, stroke: int) -> np.ndarray:
     return np.ascontiguousarray(a[:, cols[0]: cols[-1] + 1])
 
 
-def _line_mask(text: str, face: FontFace, look: TextLook) -> np.ndarray:
+def reshape_glyph(g: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """One glyph's shape changed as a different typeface might draw it (training renders only, data version 8).
+
+    ``g`` is a glyph mask of :func:`_glyph_mask` ((:data:`_GLYPH_H`, w) uint8, baseline at row :data:`_BASELINE`);
+    ``strength`` in [0, 1] scales every change. The glyph is, about the middle of its baseline: scaled in width by
+    up to ±15 % and in height by -10..+6 % (x-height), sheared by up to ±0.15 (slant), turned by up to ±3°, moved
+    off the baseline by up to ±3 px (of 96 px glyphs), and bent by a smooth elastic field (displacements of typically
+    under 3 px, correlated over about 24 px, so a stroke bends but keeps its topology: a loop stays a loop, a tail
+    a tail). This is the elastic distortion of Simard, Steinkraus & Platt (ICDAR 2003) for handwritten digits, here
+    on printed glyphs. Returns a mask of the same height, cropped to its ink horizontally.
+    """
+    h, w = g.shape
+    pad = _SIZE // 4
+    src = cv2.copyMakeBorder(g, 0, 0, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    ww = w + 2 * pad
+    sx = 1 + strength * rng.uniform(-0.15, 0.15)
+    sy = 1 + strength * rng.uniform(-0.10, 0.06)
+    shear = strength * rng.uniform(-0.15, 0.15)
+    turn = np.deg2rad(strength * rng.uniform(-3.0, 3.0))
+    shift = strength * rng.uniform(-3.0, 3.0)
+    cx, cy = ww / 2, float(_BASELINE)
+    c, s = np.cos(turn), np.sin(turn)
+    forward = np.array([[c, -s], [s, c]]) @ np.array([[1.0, shear], [0.0, 1.0]]) @ np.diag([sx, sy])
+    inverse = np.linalg.inv(forward)
+    ys, xs = np.mgrid[0:h, 0:ww].astype(np.float32)
+    u, v = xs - cx, ys - cy - shift
+    alpha = strength * rng.uniform(0.5, 1.5)
+    bend = [cv2.resize(rng.standard_normal((h // 24 + 2, ww // 24 + 2)).astype(np.float32), (ww, h),
+                        interpolation=cv2.INTER_CUBIC) * alpha for _ in range(2)]
+    map_x = (inverse[0, 0] * u + inverse[0, 1] * v + cx + bend[0]).astype(np.float32)
+    map_y = (inverse[1, 0] * u + inverse[1, 1] * v + cy + bend[1]).astype(np.float32)
+    out = cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    cols = np.flatnonzero(out.max(axis=0) > 0)
+    if cols.size == 0:
+        return g
+    return np.ascontiguousarray(out[:, cols[0]: cols[-1] + 1])
+
+
+def _line_mask(text: str, face: FontFace, look: TextLook, rng: np.random.Generator | None = None) -> np.ndarray:
     """A registration-style line drawn glyph by glyph: Thai from the Thai file, digits/'-' from the digit file.
 
-    A space is a gap of a third of the height. Returns the ink mask cropped to its ink rows and columns.
+    A space is a gap of a third of the height. With ``rng`` and a ``look.reshape`` above 0 each glyph's shape is
+    changed by :func:`reshape_glyph`. Returns the ink mask cropped to its ink rows and columns.
     """
     stroke = round(look.stroke * _SIZE)
     parts: list[np.ndarray] = []
@@ -257,6 +298,8 @@ def _line_mask(text: str, face: FontFace, look: TextLook) -> np.ndarray:
             continue
         path = str(face.digits if (ch.isdigit() or ch == "-") else face.thai)
         g = _glyph_mask(path, ch, stroke)
+        if rng is not None and look.reshape > 0:
+            g = reshape_glyph(g, rng, look.reshape)
         if ch == "-":  # a dash narrower than a digit, centred
             parts.append(np.zeros((h, gap), np.uint8))
         parts.append(g)
@@ -320,7 +363,8 @@ def registration_text(plate: Plate, dash: bool = False) -> str:
 
 def draw_plate(plate: Plate, font: FontFace | Path | str, style: PlateStyle | str = "private",
                layout: str | None = None, rng: np.random.Generator | None = None, scale: float = 1.0,
-               picture: np.ndarray | None = None, dash: bool | None = None, film: bool = False) -> np.ndarray:
+               picture: np.ndarray | None = None, dash: bool | None = None, film: bool = False,
+               reshape: bool = False) -> np.ndarray:
     """The clean plate (BGR) on its canonical canvas (car ``PLATE_H`` × ``PLATE_W`` or motorcycle ``MOTO_H`` ×
     ``MOTO_W``, times ``scale``), with border, screws and text.
 
@@ -330,7 +374,8 @@ def draw_plate(plate: Plate, font: FontFace | Path | str, style: PlateStyle | st
     ``dash`` draws 'ผ-9324' instead of 'ผ 9324' (default: red dealer plates have the dash). ``film`` (with ``rng``)
     adds what real plates show beyond the print: embossed (raised, shaded) glyphs, the faint background pattern of
     the reflective film, ink colour and fading variation (used for training; the held-out test set is drawn
-    without it so its figures stay comparable).
+    without it so its figures stay comparable). ``reshape`` (with ``rng``, training only, like ``film``) changes the
+    shape of each registration glyph (:func:`reshape_glyph`) at a strength drawn from 0.3-1 for the plate.
     """
     face = font if isinstance(font, FontFace) else FontFace(Path(font).stem, "file", Path(font), Path(font))
     st = _STYLE_BY_NAME[style] if isinstance(style, str) else style
@@ -338,18 +383,20 @@ def draw_plate(plate: Plate, font: FontFace | Path | str, style: PlateStyle | st
     cw, ch = (MOTO_W, MOTO_H) if layout == "motorcycle" else (PLATE_W, PLATE_H)
     w, h = round(cw * scale), round(ch * scale)
     look = TextLook.sample(rng) if rng is not None else TextLook()
+    if reshape and rng is not None:
+        look = replace(look, reshape=float(rng.uniform(0.3, 1.0)))
     mask = np.zeros((h, w), np.uint8)
     boxes = _boxes(layout, w, h, rng)
     dash = st.name == "red" if dash is None else dash
     line2 = plate.line2 or ""
     stroke = round(look.stroke * _SIZE)
     if layout == "motorcycle":
-        _place(mask, _line_mask(f"{plate.category}{plate.letters}", face, look), boxes["series"], look.x_scale,
-               0.85, rng)
-        _place(mask, _line_mask(plate.number, face, look), boxes["number"], look.x_scale, 0.9, rng)
+        _place(mask, _line_mask(f"{plate.category}{plate.letters}", face, look, rng), boxes["series"],
+               look.x_scale, 0.85, rng)
+        _place(mask, _line_mask(plate.number, face, look, rng), boxes["number"], look.x_scale, 0.9, rng)
         prov_box = boxes["province"]
     else:
-        _place(mask, _line_mask(registration_text(plate, dash), face, look), boxes["registration"], look.x_scale,
+        _place(mask, _line_mask(registration_text(plate, dash), face, look, rng), boxes["registration"], look.x_scale,
                0.80 if rng is None else rng.uniform(0.7, 0.9), rng)
         prov_box = boxes["province"]
     if line2:

@@ -95,9 +95,13 @@ from serve.state import ssz_home
 
 MODEL_CARD = "MODEL_CARD.md"
 """Name of the model card of weights named like the shipped file (``plate_recogniser.pt``); see :func:`card_path`."""
-DATA_VERSION = 7
+DATA_VERSION = 8
 """Bump when the sample generator changes, so caches made by an older one are not re-used (7: five more training
-font families, see ``infra/install.sh``)."""
+font families, see ``infra/install.sh``; 8: each glyph's shape changed on :data:`RESHAPE_P` of the plates by
+:func:`serve.plate.render.reshape_glyph`; the training fonts are as in 7, Sriracha and Pattaya are the new
+'validation' split of :mod:`serve.plate.fonts`)."""
+RESHAPE_P = 0.75
+"""Fraction of the training plates whose registration glyphs are reshaped (data version 8)."""
 NEGATIVE_P = 0.12
 EASY_LEVELS = 2
 """Curriculum: during the first ``easy_fraction`` of the steps only samples of level index <= this (clean, mild,
@@ -296,7 +300,7 @@ def make_sample(seed: int) -> tuple[np.ndarray, str, int, int, str, int]:
     dash = bool(plate.letters) and not moto and rng.random() < (0.8 if style == "red" else 0.05)
     pic = random_patch(rng, 200, 90, "train") if style == "picture" else None
     clean = draw_plate(plate, face, style, "motorcycle" if moto else "car", rng, 0.5, pic, dash=dash,
-                       film=rng.random() < 0.7)
+                       film=rng.random() < 0.7, reshape=rng.random() < RESHAPE_P)
     clean = restroke(clean, rng)
     deg, level = _train_degradation(rng)
     photo, quad, _ = photograph(clean, deg, rng, "train", frame_text=True)
@@ -743,8 +747,14 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         "- 12 % negatives (photo patches, grilles, signs with Thai or Latin text; from data version 6 also a word "
         "beside a house, shop or phone number, on one line or two) with an empty target;",
         *([f"- from data version 6, {RESTROKE_P:.0%} of the drawn plates eroded or dilated by a kernel of 1-3 by "
-           "2-3 px before they are photographed (strokes bolder or lighter than the installed weights)."]
-          if (meta.get("data_version") or 0) >= 6 else []), "",
+           "2-3 px before they are photographed (strokes bolder or lighter than the installed weights);"]
+          if (meta.get("data_version") or 0) >= 6 else []),
+        *([f"- from data version 8, the registration glyphs of {RESHAPE_P:.0%} of the plates reshaped one by one "
+           "(width ±15 %, height -10..+6 %, slant ±0.15, turn ±3°, baseline ±3 px, a smooth elastic bend; "
+           "`serve.plate.render.reshape_glyph`), so that a typeface's exact shapes are not all it learns; the "
+           f"validation font families ({', '.join(families('validation'))}) are used by neither training nor the "
+           "held-out test: they measure an unseen typeface while a stage is chosen."]
+          if (meta.get("data_version") or 0) >= 8 else []), "",
         "## Augmentations (photo effects)", "",
         "Each sample is photographed at one of the test levels widened on every axis (clean 15 %, mild 30 %, "
         "moderate 30 %, severe 25 %; sizes down to 0.8x the level's smallest plate, angles 1.2x) or, 5 % of the "

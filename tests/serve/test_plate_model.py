@@ -375,3 +375,37 @@ def test_a_negative_block_count_is_refused(tmp_path):
         train(TrainConfig(samples=8, val_samples=8, steps=1, batch=8, workers=1, threads=1, res_blocks=-1),
               cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
     assert not list(tmp_path.iterdir())
+
+
+def test_reshape_glyph_bends_a_glyph_but_keeps_its_line_height_baseline_and_ink():
+    from serve.plate.fonts import font_faces
+    from serve.plate.render import _BASELINE, _glyph_mask, reshape_glyph
+
+    g = _glyph_mask(str(font_faces("train")[0].thai), "ก", 0)
+    same = reshape_glyph(g, np.random.default_rng(0), 0.0)
+    assert np.array_equal(same, g)  # strength 0: every change is the identity
+    ink, bottom = float(g.sum()), np.flatnonzero(g.max(axis=1) > 0)[-1]
+    for seed in range(20):
+        out = reshape_glyph(g, np.random.default_rng(seed), 1.0)
+        assert out.shape[0] == g.shape[0] and out.dtype == np.uint8
+        assert not np.array_equal(out, g)
+        assert 0.75 < out.sum() / ink < 1.3  # bent, not erased or smeared
+        assert 0.75 < out.shape[1] / g.shape[1] < 1.5  # ±15 % width, plus a slant of up to 0.15 of its height
+        # ก sits on the baseline: the ±3 px shift and ±3° turn keep its foot within a few px of it
+        assert abs(np.flatnonzero(out.max(axis=1) > 0)[-1] - bottom) <= 8
+    assert bottom >= _BASELINE - 2
+
+
+def test_reshape_changes_only_training_plates_and_leaves_the_held_out_drawing_as_it_was():
+    from serve.plate.render import draw_plate, random_plate
+    from serve.plate.train import _pick_face
+
+    rng = np.random.default_rng(5)
+    plate, face = random_plate(rng, "private"), _pick_face(rng, "train")
+    plain = draw_plate(plate, face, "private", "car", np.random.default_rng(9), 0.5)
+    assert np.array_equal(plain, draw_plate(plate, face, "private", "car", np.random.default_rng(9), 0.5,
+                                            reshape=False))
+    bent = draw_plate(plate, face, "private", "car", np.random.default_rng(9), 0.5, reshape=True)
+    assert bent.shape == plain.shape and not np.array_equal(bent, plain)
+    nominal = draw_plate(plate, face, "private", "car", None, 0.5)  # without rng the look is nominal: no reshape
+    assert np.array_equal(nominal, draw_plate(plate, face, "private", "car", None, 0.5, reshape=True))

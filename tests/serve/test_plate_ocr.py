@@ -5,17 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serve.plate.fonts import HELDOUT_FAMILIES, families, font_faces
+from serve.plate.fonts import HELDOUT_FAMILIES, VALIDATION_FAMILIES, families, font_faces
 from serve.plate.localise import ContourLocaliser, make_localiser, normalise_scores, rectify
 from serve.plate.ocr import OCR_ENGINE_REGISTRY, OcrError, PaddleEngine, make_ocr_engine
 from serve.plate.parse import parse_plate
 from serve.plate.render import LEVELS, PLATE_TYPES, render_plate, render_scene
 
 
-def test_fonts_split_into_training_and_heldout_families_with_every_glyph():
-    train, held = families("train"), families("heldout")
+def test_fonts_split_into_training_heldout_and_validation_families_with_every_glyph():
+    train, held, val = families("train"), families("heldout"), families("validation")
     assert len(train) >= 13 and len(held) >= 3
     assert not set(train) & set(held) and set(held) <= HELDOUT_FAMILIES
+    # the validation families (an unseen typeface while a stage is chosen) reach neither training nor the test
+    assert val and set(val) <= VALIDATION_FAMILIES and not set(val) & (set(train) | set(held))
+    assert set(families("all")) == set(train) | set(held) | set(val)
     from fontTools.ttLib import TTFont
 
     for face in font_faces("heldout")[:4]:  # digits and Thai really are in the files the renderer draws with

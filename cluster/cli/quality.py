@@ -5,12 +5,15 @@ from __future__ import annotations
 import shlex
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
 from cluster.cli.bench import emit_bench
 from cluster.cli.common import fail, warn
+
+FontsChoice = Literal["heldout", "validation"]
+"""Font splits `ssz quality plates` renders (training fonts are never a measure)."""
 
 app = typer.Typer(help="Recognition quality on labelled data (face ROC, plate accuracy per degradation).",
                   no_args_is_help=True)
@@ -48,6 +51,11 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
                    weights: Annotated[Path | None, typer.Option(
                        help="Recogniser weights for the model engine, e.g. the --out of `ssz train plates` "
                             "(its .sha256 beside it) \\[default: the shipped weights].")] = None,
+                   fonts: Annotated[FontsChoice, typer.Option(
+                       help="Font split of the rendered set: heldout (the test: held-out fonts and backgrounds), or "
+                            "validation (fonts used by neither training nor the test, on training backgrounds: how "
+                            "a training stage reads an unseen typeface, to choose a stage without the test)."
+                   )] = "heldout",
                    paddle_model: Annotated[Path | None, typer.Option(
                        help="Folder of the exported PP-OCR Thai recognition model, for the paddle engine (needs "
                             "`pip install .\\[paddle]`; the project ships no PP-OCR model).")] = None,
@@ -111,7 +119,7 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
             res["markdown"] = images_markdown_table(res)
             emit_bench("quality-plates-images", res, t0)
             return
-        res = evaluate_plates(n=n, seed=seed, scenes=scenes, engines=names, services=services)
+        res = evaluate_plates(n=n, seed=seed, scenes=scenes, engines=names, services=services, fonts=fonts)
         res.update(_model_weights(names, weights or WEIGHTS_FILE))
     except (LabelsError, ValueError, OcrError, ModelWeightsError, FontsMissingError) as e:  # an engine not installed
         fail(e)

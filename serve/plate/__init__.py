@@ -20,6 +20,7 @@ Entry points:
 - :func:`serve.plate.evaluate.evaluate_plates` / :func:`serve.plate.evaluate.evaluate_images` (accuracy per
   engine, plate type and level; real labelled photos) and :func:`serve.plate.bench.bench_plates` (plates/s).
 - :func:`serve.plate.render.render_plate` / :func:`serve.plate.render.render_scene` /
-  :func:`serve.plate.render.plate_image`: rendered plates with ground truth, ``fonts="train"`` or ``"heldout"``
+  :func:`serve.plate.render.plate_image`: rendered plates with ground truth, ``fonts="train"``, ``"heldout"`` or
+  ``"validation"``
   (:mod:`serve.plate.fonts`, :mod:`serve.plate.backgrounds`).
 """

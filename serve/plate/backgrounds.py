@@ -24,6 +24,13 @@ MAX_SIDE = 720
 Split = Literal["train", "heldout", "all"]
 
 
+def background_split(fonts: str) -> Split:
+    """The background split drawn beside a font split: held-out backgrounds with held-out fonts, the training
+    backgrounds with every other split ('train', 'validation', 'all'; the validation split varies the typeface only).
+    """
+    return "heldout" if fonts == "heldout" else "train"
+
+
 def _skimage_dir() -> Path | None:
     try:
         import skimage

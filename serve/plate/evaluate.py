@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from serve.plate.backgrounds import background_split
 from serve.plate.distance import levenshtein
 from serve.plate.parse import Plate, PlateParseError, parse_plate
 from serve.plate.render import LEVELS, render_plate, render_scene
@@ -393,7 +394,8 @@ def _draft_rows(images: Path, photos: list[str], svc: PlateService, progress: bo
 
 def markdown_table(result: dict[str, Any]) -> str:
     """The rendered-set evaluation as a markdown table: one row per engine, input, level and plate type."""
-    lines = [f"Plate reading on rendered Thai plates ({result['fonts']} fonts and backgrounds, n={result['n']} "
+    lines = [f"Plate reading on rendered Thai plates ({result['fonts']} fonts, "
+             f"{background_split(result['fonts'])} backgrounds, n={result['n']} "
              f"per level, seed {result['seed']})", "",
              "| engine | input | level | type | n | whole plate | registration | province | char accuracy | "
              "found | s/plate |", "|---|---|---|---|---|---|---|---|---|---|---|"]

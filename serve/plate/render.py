@@ -11,8 +11,9 @@ plates on a picture background) and ``motorcycle`` (3 rows: series, province, nu
 consonants with or without a leading digit, three consonants (motorcycles), digits only; numbers of 1-4
 digits; the 77 provinces and region lines (เบตง).
 
-Typefaces come from :mod:`serve.plate.fonts`; ``fonts="train"`` or ``"heldout"`` picks the split (the held-out
-families never reach training). Backgrounds come from :mod:`serve.plate.backgrounds` with the same split.
+Typefaces come from :mod:`serve.plate.fonts`; ``fonts="train"``, ``"heldout"`` or ``"validation"`` picks the split
+(the held-out and validation families never reach training). Backgrounds come from :mod:`serve.plate.backgrounds`:
+held-out with held-out fonts, the training ones otherwise (:func:`~serve.plate.backgrounds.background_split`).
 Each glyph is drawn on its own, so weight (stroke), width (horizontal scale) and spacing vary per plate.
 
 Photo effects (:class:`Degradation`): plate width in pixels, 3-D rotation (yaw/pitch up to ±30°) and roll,
@@ -36,7 +37,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from serve.plate.backgrounds import random_patch
+from serve.plate.backgrounds import background_split, random_patch
 from serve.plate.fonts import FontFace, FontsMissingError, FontSplit, font_faces
 from serve.plate.parse import PLATE_CONSONANTS, Plate
 from serve.plate.provinces import PROVINCES, REGIONS
@@ -471,7 +472,7 @@ def plate_image(plate: Plate, seed: int, fonts: FontSplit = "heldout", plate_typ
     face = _pick_face(rng, fonts)
     ptype = plate_type or _type_for(plate, rng)
     style = "private" if ptype == "motorcycle" else ptype
-    pic = random_patch(rng, 160, 80, fonts if fonts != "all" else "train") if style == "picture" else None
+    pic = random_patch(rng, 160, 80, background_split(fonts)) if style == "picture" else None
     layout = "motorcycle" if ptype == "motorcycle" or plate.vehicle == "motorcycle" else "car"
     return draw_plate(plate, face, style, layout, rng, scale, pic), ptype
 
@@ -610,7 +611,7 @@ def photograph(plate_img: np.ndarray, deg: Degradation, rng: np.random.Generator
     hi = quad.max(axis=0) + m * np.array([1.0, 0.6]) * rng.uniform(0.5, 1.0, 2)
     quad = (quad - lo).astype(np.float32)
     cw, ch = int(np.ceil(hi[0] - lo[0])), int(np.ceil(hi[1] - lo[1]))
-    bg_split = "heldout" if split == "heldout" else "train"
+    bg_split = background_split(split)
     r = rng.random()
     if r < 0.55:
         canvas = random_patch(rng, cw, ch, bg_split)
@@ -660,7 +661,8 @@ def render_plate(seed: int, level: str = "mild", fonts: FontSplit = "heldout", p
                  plate: Plate | None = None) -> RenderedPlate:
     """A photographed plate crop at ``level`` (clean / mild / moderate / severe), deterministic per seed.
 
-    ``fonts`` picks the font and background split: 'heldout' (default: tests, evaluation, simulation) or 'train'.
+    ``fonts`` picks the font and background split: 'heldout' (default: tests, evaluation, simulation), 'train', or
+    'validation' (unseen fonts on training backgrounds).
     ``plate_type`` defaults to a random type drawn with :data:`TYPE_P`. The crop keeps 15-60 % of the plate width
     of background around the plate; ``quad`` gives its true corners.
     """
@@ -673,7 +675,7 @@ def render_plate(seed: int, level: str = "mild", fonts: FontSplit = "heldout", p
     style = "private" if ptype == "motorcycle" else ptype
     if ptype == "motorcycle" and rng.random() < 0.25:
         style = "yellow"
-    pic = random_patch(rng, 200, 90, "heldout" if fonts == "heldout" else "train") if style == "picture" else None
+    pic = random_patch(rng, 200, 90, background_split(fonts)) if style == "picture" else None
     layout = "motorcycle" if ptype == "motorcycle" else "car"
     clean = draw_plate(plate, face, style, layout, rng, 0.5, pic)
     photo, quad, night = photograph(clean, DEGRADATIONS[level], rng, fonts)
@@ -700,7 +702,7 @@ def composite_plate(background: np.ndarray, plate_img: np.ndarray, quad: np.ndar
 def _car_scene(rng: np.random.Generator, w: int, h: int, split: FontSplit = "heldout",
                moto: bool = False) -> tuple[np.ndarray, tuple[int, int, int]]:
     """A street background with a vehicle seen from behind; returns the image and the plate centre + body width."""
-    img = random_patch(rng, w, h, "heldout" if split == "heldout" else "train")
+    img = random_patch(rng, w, h, background_split(split))
     cw = int(w * (rng.uniform(0.2, 0.3) if moto else rng.uniform(0.45, 0.6)))
     ch = int(cw * (rng.uniform(1.0, 1.3) if moto else rng.uniform(0.55, 0.7)))
     cx = int(rng.integers(cw // 2 + 5, w - cw // 2 - 5))
@@ -748,7 +750,7 @@ def render_scene(seed: int, level: str = "mild", size: tuple[int, int] = (640, 4
     img, (px, py, car_w) = _car_scene(rng, w, h, fonts, moto)
     lo, hi = SCENE_PLATE_WIDTH[level]
     style = "private" if moto else ptype
-    pic = random_patch(rng, 200, 90, "heldout" if fonts == "heldout" else "train") if style == "picture" else None
+    pic = random_patch(rng, 200, 90, background_split(fonts)) if style == "picture" else None
     clean = draw_plate(plate, face, style, "motorcycle" if moto else "car", rng, 0.5, pic)
     pw = min(car_w * (0.9 if moto else 0.6), w * rng.uniform(lo, hi) * (0.7 if moto else 1.0))
     ph = pw * clean.shape[0] / clean.shape[1]

@@ -690,6 +690,16 @@ def _cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def _validation_families() -> str:
+    """The validation font families, comma-separated, or 'not installed here' (the card is still written)."""
+    from serve.plate.fonts import FontsMissingError, families
+
+    try:
+        return ", ".join(families("validation"))
+    except FontsMissingError:
+        return "not installed here"
+
+
 def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path | None = None,
                      engines: tuple[str, ...] = ("model", "tesseract")) -> Path:
     """Write the model card beside the weights (:func:`card_path`): data, augmentations, validation and held-out
@@ -751,9 +761,10 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
           if (meta.get("data_version") or 0) >= 6 else []),
         *([f"- from data version 8, the registration glyphs of {RESHAPE_P:.0%} of the plates reshaped one by one "
            "(width ±15 %, height -10..+6 %, slant ±0.15, turn ±3°, baseline ±3 px, a smooth elastic bend; "
-           "`serve.plate.render.reshape_glyph`), so that a typeface's exact shapes are not all it learns; the "
-           f"validation font families ({', '.join(families('validation'))}) are used by neither training nor the "
-           "held-out test: they measure an unseen typeface while a stage is chosen."]
+           "at most, each scaled by a strength of 0.3-1 drawn per plate; `serve.plate.render.reshape_glyph`), so "
+           "that a typeface's exact shapes are not all it learns; the validation font families "
+           f"({_validation_families()}) are used by neither training nor the held-out test: "
+           "`ssz quality plates --fonts validation` measures an unseen typeface while a stage is chosen."]
           if (meta.get("data_version") or 0) >= 8 else []), "",
         "## Augmentations (photo effects)", "",
         "Each sample is photographed at one of the test levels widened on every axis (clean 15 %, mild 30 %, "

@@ -382,30 +382,34 @@ def test_reshape_glyph_bends_a_glyph_but_keeps_its_line_height_baseline_and_ink(
     from serve.plate.render import _BASELINE, _glyph_mask, reshape_glyph
 
     g = _glyph_mask(str(font_faces("train")[0].thai), "ก", 0)
-    same = reshape_glyph(g, np.random.default_rng(0), 0.0)
-    assert np.array_equal(same, g)  # strength 0: every change is the identity
     ink, bottom = float(g.sum()), np.flatnonzero(g.max(axis=1) > 0)[-1]
+    assert bottom >= _BASELINE - 2  # ก sits on the baseline
+    assert np.array_equal(reshape_glyph(g, np.random.default_rng(0), 0.0), g)  # strength 0: every change is identity
     for seed in range(20):
         out = reshape_glyph(g, np.random.default_rng(seed), 1.0)
         assert out.shape[0] == g.shape[0] and out.dtype == np.uint8
         assert not np.array_equal(out, g)
         assert 0.75 < out.sum() / ink < 1.3  # bent, not erased or smeared
         assert 0.75 < out.shape[1] / g.shape[1] < 1.5  # ±15 % width, plus a slant of up to 0.15 of its height
-        # ก sits on the baseline: the ±3 px shift and ±3° turn keep its foot within a few px of it
+        # the ±3 px shift and ±3° turn about the baseline keep its foot within a few px of it
         assert abs(np.flatnonzero(out.max(axis=1) > 0)[-1] - bottom) <= 8
-    assert bottom >= _BASELINE - 2
 
 
-def test_reshape_changes_only_training_plates_and_leaves_the_held_out_drawing_as_it_was():
-    from serve.plate.render import draw_plate, random_plate
+def test_reshape_changes_the_glyphs_of_a_line_and_needs_a_training_rng():
+    from dataclasses import replace
+
+    from serve.plate.render import TextLook, _line_mask, draw_plate, random_plate
     from serve.plate.train import _pick_face
 
     rng = np.random.default_rng(5)
     plate, face = random_plate(rng, "private"), _pick_face(rng, "train")
-    plain = draw_plate(plate, face, "private", "car", np.random.default_rng(9), 0.5)
-    assert np.array_equal(plain, draw_plate(plate, face, "private", "car", np.random.default_rng(9), 0.5,
-                                            reshape=False))
-    bent = draw_plate(plate, face, "private", "car", np.random.default_rng(9), 0.5, reshape=True)
-    assert bent.shape == plain.shape and not np.array_equal(bent, plain)
-    nominal = draw_plate(plate, face, "private", "car", None, 0.5)  # without rng the look is nominal: no reshape
+    look = TextLook()
+    # the same rng state, reshape strength 0 vs 0.8: only reshape_glyph can make the two lines differ
+    flat = _line_mask("กข 1234", face, look, np.random.default_rng(9))
+    assert np.array_equal(flat, _line_mask("กข 1234", face, look))
+    bent = _line_mask("กข 1234", face, replace(look, reshape=0.8), np.random.default_rng(9))
+    assert not np.array_equal(bent, flat) and 0.8 < bent.sum() / flat.sum() < 1.25
+    assert abs(bent.shape[1] - flat.shape[1]) < 0.3 * flat.shape[1]
+    # without an rng the look is nominal, so reshape (training only) has nothing to draw from
+    nominal = draw_plate(plate, face, "private", "car", None, 0.5)
     assert np.array_equal(nominal, draw_plate(plate, face, "private", "car", None, 0.5, reshape=True))

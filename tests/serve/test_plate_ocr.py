@@ -51,7 +51,7 @@ def test_no_face_loses_a_descender_or_an_ascender():
 
     from serve.plate.render import _glyph_mask
 
-    for split in ("train", "heldout"):
+    for split in ("train", "heldout", "validation"):
         for face in font_faces(split):
             for path, chars in ((face.thai, "ฎฏญฐฤฟฝป"), (face.digits, "0123456789")):
                 for ch in chars:

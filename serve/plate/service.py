@@ -135,7 +135,7 @@ class PlateServiceConfig(BaseModel):
                                                    "second_look_below 0.95: the same 'ญ9', two looks agreeing; "
                                                    "stage 5: 0.29 on 27; stage 7: one, 'บ7' at 0.58 with no "
                                                    "second line, which min_confidence_without_second_line "
-                                                   "stops), "
+                                                   "stops; stage 8: two, at 0.27 and 0.28, no second line), "
                                                    "right reads of 183-222 px plates in 50 MP photos 0.68-0.98 "
                                                    "(stage 5: 0.54-0.98)); min_confidence (or the engine's) when "
                                                    "higher")

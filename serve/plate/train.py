@@ -6,8 +6,8 @@ forward pass where the CPU has it) fits in an hour.
 Time and quality on 2 CPU cores (measured on this project's shared 2-core AMD EPYC machine, 2026-12-01, nothing else
 running): ``ssz train plates --out W`` from scratch took 53 min 33 s wall including the model card (data 249 s, training
 2,869 s at about 3 steps/s; 4,399 CPU seconds) and reads 86.0 % (clean), 82.5 % (mild), 59.0 % (moderate) and 19.0 %
-(severe) of held-out plates whole (seed 10000, n = 200 per level), against 96.5, 93.0, 73.5 and 27.5 % for the shipped
-weights (read through the service, second look included), which are seven chained stages (about 6.6 hours of training on
+(severe) of held-out plates whole (seed 10000, n = 200 per level), against 98.0, 95.0, 76.5 and 29.5 % for the shipped
+weights (read through the service, second look included), which are eight chained stages (about 7.5 hours of training on
 this machine; the card lists them). In float32 (``--fp32``) a step takes about a third longer (0.45 against 0.34 s,
 validation included) and the default schedule about 65 minutes. An hour also *fine-tunes* the shipped weights on new
 data (``--init serve/plate/data/plate_recogniser.pt --steps 5500 --lr 0.0006 --warmup 0.1 --easy-fraction 0``: 3,833 s
@@ -18,7 +18,13 @@ a point of its start), or grows them (``--res-blocks``, :func:`grown`): the seve
 2,827 s of training in bfloat16): on validation crops in the fonts both stages trained on, mild 92.2 -> 92.0 % and
 moderate 72.7 -> 74.5 % (n = 783 a level); held-out crops 97.0 / 94.5 / 71.5 / 28.5 -> 96.5 / 93.0 / 73.5 / 27.5 %,
 held-out scenes 96.0 / 90.5 / 83.5 / 49.5 -> 96.0 / 90.0 / 84.5 / 50.5 %; the network alone at batch 16 is about a
-quarter slower (583 -> 432 plates/s).
+quarter slower (583 -> 432 plates/s). The eighth stage fine-tuned the seventh on data version 8, whose glyphs are
+reshaped one by one (:func:`serve.plate.render.reshape_glyph`; ``--init <stage 7> --seed 8 --samples 120000 --steps
+6000 --lr 0.0007 --warmup 0.1 --easy-fraction 0``, 3,141 s of training in bfloat16 after 625 s rendering): on the
+validation fonts, which neither stage trained on, clean / mild / moderate 43.7 / 42.0 / 36.3 -> 55.3 / 54.0 / 44.7 %
+(n = 300 a level); on validation crops in the training fonts mild 91.5 -> 92.3 % and moderate 73.6 -> 75.9 % (n = 900);
+held-out crops 96.5 / 93.0 / 73.5 / 27.5 -> 98.0 / 95.0 / 76.5 / 29.5 %, held-out scenes 96.0 / 90.0 / 84.5 / 50.5 ->
+96.5 / 90.5 / 87.0 / 54.0 %.
 
 1. **Data**: ``samples`` training crops are rendered once into a compact uint8 cache (chunks of
    ``<cache>/train-v<version>-<seed>/``, loaded into one array), in parallel worker processes, so training steps are

@@ -171,8 +171,8 @@ def test_three_consonant_betong_and_digits_only_entries_match(tmp_path):
 def test_a_named_list_matches_only_reads_the_service_verified(tmp_path):
     """With keep_unparsed the service returns the unverified reads too, parsed: scene 10119 (held-out, clean)
     holds 'นม5595 อุตรดิตถ์' (0.97) and a sign beside it read '2ฬ87' without a second line (stage-8 weights: 0.255,
-    under their threshold of 0.257 and under min_confidence_without_second_line; stage 7: 0.36). A named list (a simulation's) holding both matches the plate only, as
-    the operational hotlist does."""
+    under their threshold of 0.257 and under min_confidence_without_second_line; stage 7: 0.36). A named list (a
+    simulation's) holding both matches the plate only, as the operational hotlist does."""
     import asyncio
 
     from serve.plate.deployment import PlateDeployment

@@ -36,7 +36,7 @@ def quality_faces(
 
 @app.command("plates")
 def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degradation level.")] = 100,
-                   seed: Annotated[int, typer.Option(help="First seed of the held-out renders (plate i is seed + i; "
+                   seed: Annotated[int, typer.Option(help="First seed of the renders (plate i is seed + i; "
                                                      "the model card uses 10000).")] = 10_000,
                    scenes: Annotated[bool, typer.Option(help="Also read plates composited into street scenes.")] = True,
                    engines: Annotated[str, typer.Option(
@@ -52,17 +52,19 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
                        help="Recogniser weights for the model engine, e.g. the --out of `ssz train plates` "
                             "(its .sha256 beside it) \\[default: the shipped weights].")] = None,
                    fonts: Annotated[FontsChoice, typer.Option(
-                       help="Font split of the rendered set: heldout (the test: held-out fonts and backgrounds), or "
-                            "validation (fonts used by neither training nor the test, on training backgrounds: how "
-                            "a training stage reads an unseen typeface, to choose a stage without the test)."
+                       help="Font split of the rendered set (not used with --images): heldout (the test: "
+                            "held-out fonts and backgrounds), or validation (fonts used by neither training nor the "
+                            "test, on training backgrounds: how a training stage reads an unseen typeface, to choose "
+                            "a stage without the test)."
                    )] = "heldout",
                    paddle_model: Annotated[Path | None, typer.Option(
                        help="Folder of the exported PP-OCR Thai recognition model, for the paddle engine (needs "
                             "`pip install .\\[paddle]`; the project ships no PP-OCR model).")] = None,
                    ) -> None:
     """Per engine, plate type and level: whole plate, registration, province, character accuracy (held-out
-    fonts and backgrounds); or, with --images/--labels, the same on your own labelled photos (--images with
-    --draft-labels writes the reads as a labels file to check by hand first). --weights scores weights you trained."""
+    fonts and backgrounds; --fonts validation: the validation fonts on training backgrounds); or, with
+    --images/--labels, the same on your own labelled photos (--images with --draft-labels writes the reads as a
+    labels file to check by hand first). --weights scores weights you trained."""
     from serve.plate.evaluate import (
         LabelsError,
         evaluate_images,

@@ -1,7 +1,8 @@
 """Plate reading quality per engine, plate type and degradation level, on held-out renders or real photos.
 
 :func:`evaluate_plates` renders ``n`` plates per level (deterministic seeds) with the **held-out** font families
-and backgrounds (:mod:`serve.plate.fonts`, :mod:`serve.plate.backgrounds`: never seen in training), reads them
+and backgrounds (:mod:`serve.plate.fonts`, :mod:`serve.plate.backgrounds`: never seen in training; or the
+validation families, ``fonts="validation"``, on training backgrounds), reads them
 with each engine through :class:`~serve.plate.service.PlateService` (the real service path: candidates,
 rectification, verification) and reports, per engine, level and plate type:
 
@@ -22,10 +23,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from serve.plate.backgrounds import background_split
 from serve.plate.distance import levenshtein
+from serve.plate.fonts import FontSplit, families
 from serve.plate.parse import Plate, PlateParseError, parse_plate
 from serve.plate.render import LEVELS, render_plate, render_scene
 from serve.plate.service import PlateRead, PlateService, PlateServiceConfig
@@ -97,7 +99,9 @@ def evaluate_plates(n: int = 100, levels: tuple[str, ...] = LEVELS, seed: int = 
                     engines: tuple[str, ...] = DEFAULT_ENGINES, fonts: str = "heldout", batch: int = 16,
                     services: dict[str, PlateService] | None = None) -> dict[str, Any]:
     """Accuracy per engine, level and plate type on ``n`` rendered crops per level (and scenes); JSON-able."""
-    out: dict[str, Any] = {"n": n, "seed": seed, "fonts": fonts, "levels": list(levels), "engines": {}}
+    split = cast(FontSplit, fonts)
+    out: dict[str, Any] = {"n": n, "seed": seed, "fonts": fonts, "font_families": list(families(split)),
+                           "backgrounds": background_split(fonts), "levels": list(levels), "engines": {}}
     crops = {lv: [render_plate(seed + i, lv, fonts=fonts) for i in range(n)] for lv in levels}  # type: ignore[arg-type]
     scs = {lv: [render_scene(seed + i, lv, fonts=fonts) for i in range(n)] for lv in levels} if scenes else {}  # type: ignore[arg-type]
     for name in engines:

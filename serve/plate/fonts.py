@@ -1,4 +1,4 @@
-"""Thai font faces for rendering plates, split into training and held-out families.
+"""Thai font faces for rendering plates, split into training, held-out and validation families.
 
 Where the fonts come from (all installed by ``infra/install.sh``):
 

@@ -60,8 +60,8 @@ WEIGHTS_FILE = DATA_DIR / "plate_recogniser.pt"
 WEIGHTS_SHA_FILE = DATA_DIR / "plate_recogniser.sha256"
 MODELS_KEY = "plate/plate_recogniser.pt"
 """Key of the weights in the object store's ``models`` bucket."""
-REBUILD = ("`ssz train plates` (the default schedule takes about 55 minutes on 2 CPU cores and reads about 11 points "
-           "fewer held-out plates than the shipped weights, whose seven stages are listed in "
+REBUILD = ("`ssz train plates` (the default schedule takes about 55 minutes on 2 CPU cores and reads about 12 points "
+           "fewer held-out plates than the shipped weights, whose eight stages are listed in "
            "serve/plate/data/MODEL_CARD.md)")
 
 

@@ -20,11 +20,12 @@ moderate 72.7 -> 74.5 % (n = 783 a level); held-out crops 97.0 / 94.5 / 71.5 / 2
 held-out scenes 96.0 / 90.5 / 83.5 / 49.5 -> 96.0 / 90.0 / 84.5 / 50.5 %; the network alone at batch 16 is about a
 quarter slower (583 -> 432 plates/s). The eighth stage fine-tuned the seventh on data version 8, whose glyphs are
 reshaped one by one (:func:`serve.plate.render.reshape_glyph`; ``--init <stage 7> --seed 8 --samples 120000 --steps
-6000 --lr 0.0007 --warmup 0.1 --easy-fraction 0``, 3,141 s of training in bfloat16 after 625 s rendering): on the
+6000 --lr 0.0007 --warmup 0.1 --easy-fraction 0``, 3,151 s of training in bfloat16 after 651 s of data): on the
 validation fonts, which neither stage trained on, clean / mild / moderate 43.7 / 42.0 / 36.3 -> 55.3 / 54.0 / 44.7 %
-(n = 300 a level); on validation crops in the training fonts mild 91.5 -> 92.3 % and moderate 73.6 -> 75.9 % (n = 900);
-held-out crops 96.5 / 93.0 / 73.5 / 27.5 -> 98.0 / 95.0 / 76.5 / 29.5 %, held-out scenes 96.0 / 90.0 / 84.5 / 50.5 ->
-96.5 / 90.5 / 87.0 / 54.0 %.
+(``render_plate(700000 + i, level, fonts="validation")``, n = 300 a level, read through the service); on
+validation crops in the training fonts mild 91.5 -> 92.3 % and moderate 73.6 -> 75.9 % (n = 900); held-out crops
+96.5 / 93.0 / 73.5 / 27.5 -> 98.0 / 95.0 / 76.5 / 29.5 %, held-out scenes 96.0 / 90.0 / 84.5 / 50.5 -> 96.5 / 90.5 /
+87.0 / 54.0 %.
 
 1. **Data**: ``samples`` training crops are rendered once into a compact uint8 cache (chunks of
    ``<cache>/train-v<version>-<seed>/``, loaded into one array), in parallel worker processes, so training steps are
@@ -723,6 +724,7 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
     net, meta = load_net(weights, expected_sha256=sha256_of(weights))
     svc = PlateService(engine=LearnedEngine(weights=weights, sha256=sha256_of(weights)))
     ev = evaluate_plates(n=n, seed=seed, engines=engines, services={"model": svc})["engines"]
+    unseen = _validation_fonts_lines(svc, n, seed)
     load = os.getloadavg()[0]
     speed = bench_engine(svc, n=256, kinds=("recogniser",))["recogniser"]
     val = meta.get("validation", {})
@@ -790,6 +792,7 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         f"**{meta.get('min_confidence')}**; right reads kept at it: {val.get('correct_reads_kept_at_threshold')}; "
         f"misreads that parse passing it: {val.get('misreads_passing', 'not measured')}; negatives passing it: "
         f"{val.get('negatives_passing')}.",
+        *unseen,
         "", f"## Held-out rendered test (held-out fonts and backgrounds, n = {n} per level, seed {seed}, "
         "`ssz quality plates`, crops read through the service: candidates, rectification, verification)", "",
         "| engine | level | type | n | whole plate | registration | province | char accuracy |",
@@ -819,6 +822,23 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
     path = out or card_path(weights)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _validation_fonts_lines(svc: Any, n: int, seed: int) -> list[str]:
+    """The model card's section on the validation fonts (:data:`serve.plate.fonts.VALIDATION_FAMILIES`, unseen by
+    training and by the held-out test): whole plate per level on ``n`` crops, or a line saying they are missing."""
+    from serve.plate.evaluate import evaluate_plates
+    from serve.plate.fonts import FontsMissingError
+
+    head = ["", f"## Unseen validation fonts ({_validation_families()}; training backgrounds, n = {n} per level, "
+            f"seed {seed}, `ssz quality plates --fonts validation`: how the stage reads a typeface no stage trained "
+            "on, used to choose stages without the held-out test)", ""]
+    try:
+        crops = evaluate_plates(n=n, seed=seed, scenes=False, engines=("model",), fonts="validation",
+                                services={"model": svc})["engines"]["model"]["crops"]
+    except FontsMissingError:
+        return [*head, "Not measured: the validation fonts are not installed here (`bash infra/install.sh`)."]
+    return [*head, "Whole plate: " + ", ".join(f"{lv} {r['exact']:.1%}" for lv, r in crops.items()) + "."]
 
 
 def _curriculum_line(easy_fraction: float | None) -> str:
@@ -869,14 +889,18 @@ def _init_lines(init: dict[str, Any] | None) -> list[str]:
         known = init.get("data_version") or c.get("data_version")
         version = f" of data version {known}" if known else ""
         stages += 1
+        precision = {True: ", bfloat16 (--bf16)", False: ", float32 (--fp32)"}.get(c.get("bf16"), "")
         lines.append(f"- fine-tuned from weights `{str(init.get('sha256'))[:16]}...` (trained "
                      f"{init.get('trained_at')}: seed {c.get('seed')}, {c.get('samples')} renders{version}, "
                      f"{steps} steps of {c.get('batch')} at peak learning rate "
-                     f"{c.get('lr')}{_stage_options(c)}, {secs.get('train')} s of training wall time on this machine, "
-                     f"{c.get('threads')} torch thread(s))")
+                     f"{c.get('lr')}{_stage_options(c)}{precision}, {secs.get('train')} s of training wall time on "
+                     f"this machine, {c.get('threads')} torch thread(s))")
         init = init.get("init")
     lines.append(f"- the {stages} stages together are what `ssz train plates` costs from scratch: run it without "
-                 "--init, then each later stage with --init on the output of the one before (options as listed)")
+                 "--init, then each later stage with --init on the output of the one before (options as listed). "
+                 f"Today's code renders data version {DATA_VERSION} only: a stage that lists an earlier version (or "
+                 "none: versions 1-2) is rebuilt exactly from the commit that shipped it (`git log -- "
+                 "serve/plate/data/plate_recogniser.pt`)")
     return lines
 
 

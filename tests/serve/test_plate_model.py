@@ -361,6 +361,14 @@ def test_model_card_lists_the_residual_blocks_of_each_stage():
     tuned = {**top, "config": {**top["config"], "warmup": 0.1, "easy_fraction": 0.0}}
     assert "--warmup 0.1, --easy-fraction 0, 3 residual blocks (--res-blocks 3)" in _trained_line(tuned)
     assert "--warmup 0.1, --easy-fraction 0" in _init_lines({**grown_stage, "config": tuned["config"]})[0]
+    # each stage's precision when it recorded one; the closing line says which commit rebuilds older data versions
+    precise = _init_lines({**grown_stage, "config": {**grown_stage["config"], "bf16": True},
+                           "init": {**older, "config": {**older["config"], "bf16": False}}})
+    assert ", bfloat16 (--bf16)," in precise[0] and ", float32 (--fp32)," in precise[1]
+    assert "bf16" not in lines[0] and "fp32" not in lines[0]  # not recorded: nothing said
+    from serve.plate.train import DATA_VERSION
+
+    assert f"renders data version {DATA_VERSION} only" in lines[-1] and "git log -- serve/plate/data" in lines[-1]
 
 
 def test_a_negative_block_count_is_refused(tmp_path):

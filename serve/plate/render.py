@@ -253,8 +253,9 @@ def reshape_glyph(g: np.ndarray, rng: np.random.Generator, strength: float) -> n
     up to ±15 % and in height by -10..+6 % (x-height), sheared by up to ±0.15 (slant), turned by up to ±3°, moved
     off the baseline by up to ±3 px (of 96 px glyphs), and bent by a smooth elastic field (displacements of typically
     under 3 px, correlated over about 24 px, so a stroke bends but keeps its topology: a loop stays a loop, a tail
-    a tail). This is the elastic distortion of Simard, Steinkraus & Platt (ICDAR 2003) for handwritten digits, here
-    on printed glyphs. Returns a mask of the same height, cropped to its ink horizontally.
+    a tail). This follows the elastic distortion of Simard, Steinkraus & Platt (ICDAR 2003) for handwritten digits,
+    here on printed glyphs; the smooth field is a coarse random grid enlarged by cubic interpolation rather than a
+    Gaussian-smoothed dense one. Returns a mask of the same height, cropped to its ink horizontally.
     """
     h, w = g.shape
     pad = _SIZE // 4

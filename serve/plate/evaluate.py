@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from serve.plate.backgrounds import background_split
 from serve.plate.distance import levenshtein
@@ -96,14 +96,13 @@ def _service(engine: str) -> PlateService:
 
 
 def evaluate_plates(n: int = 100, levels: tuple[str, ...] = LEVELS, seed: int = 10_000, scenes: bool = False,
-                    engines: tuple[str, ...] = DEFAULT_ENGINES, fonts: str = "heldout", batch: int = 16,
+                    engines: tuple[str, ...] = DEFAULT_ENGINES, fonts: FontSplit = "heldout", batch: int = 16,
                     services: dict[str, PlateService] | None = None) -> dict[str, Any]:
     """Accuracy per engine, level and plate type on ``n`` rendered crops per level (and scenes); JSON-able."""
-    split = cast(FontSplit, fonts)
-    out: dict[str, Any] = {"n": n, "seed": seed, "fonts": fonts, "font_families": list(families(split)),
+    out: dict[str, Any] = {"n": n, "seed": seed, "fonts": fonts, "font_families": list(families(fonts)),
                            "backgrounds": background_split(fonts), "levels": list(levels), "engines": {}}
-    crops = {lv: [render_plate(seed + i, lv, fonts=fonts) for i in range(n)] for lv in levels}  # type: ignore[arg-type]
-    scs = {lv: [render_scene(seed + i, lv, fonts=fonts) for i in range(n)] for lv in levels} if scenes else {}  # type: ignore[arg-type]
+    crops = {lv: [render_plate(seed + i, lv, fonts=fonts) for i in range(n)] for lv in levels}
+    scs = {lv: [render_scene(seed + i, lv, fonts=fonts) for i in range(n)] for lv in levels} if scenes else {}
     for name in engines:
         svc = (services or {}).get(name) or _service(name)
         res: dict[str, Any] = {"crops": {}, "scenes": {}, "localiser": svc.localiser.name}
@@ -399,7 +398,7 @@ def _draft_rows(images: Path, photos: list[str], svc: PlateService, progress: bo
 def markdown_table(result: dict[str, Any]) -> str:
     """The rendered-set evaluation as a markdown table: one row per engine, input, level and plate type."""
     lines = [f"Plate reading on rendered Thai plates ({result['fonts']} fonts, "
-             f"{background_split(result['fonts'])} backgrounds, n={result['n']} "
+             f"{result['backgrounds']} backgrounds, n={result['n']} "
              f"per level, seed {result['seed']})", "",
              "| engine | input | level | type | n | whole plate | registration | province | char accuracy | "
              "found | s/plate |", "|---|---|---|---|---|---|---|---|---|---|---|"]

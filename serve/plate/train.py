@@ -871,10 +871,15 @@ def _trained_line(meta: dict[str, Any]) -> str:
     return (f"- trained {meta.get('trained_at', '?')} by `ssz train plates` (seed {cfg.get('seed')}, "
             f"{cfg.get('samples')} rendered samples of data version {meta.get('data_version')}, {cfg.get('steps')} "
             f"one-cycle steps of {cfg.get('batch')}, peak learning rate {cfg.get('lr')}, weight average "
-            f"{cfg.get('ema')}{_stage_options(cfg)}, {'bfloat16' if cfg.get('bf16') else 'float32'} forward "
-            f"pass); wall time on this shared machine: data {secs.get('data')} s, training {secs.get('train')} s; "
+            f"{cfg.get('ema')}{_stage_options(cfg)}{_precision(cfg)}); wall time on this shared machine: data "
+            f"{secs.get('data')} s, training {secs.get('train')} s; "
             f"process CPU time {cpu.get('total')} s (data {cpu.get('data')} s), i.e. about "
             f"{(cpu.get('total') or 0) / 120:.0f} min of wall time on 2 dedicated cores")
+
+
+def _precision(cfg: dict[str, Any]) -> str:
+    """A stage's forward-pass precision as the model card phrases it (empty when its metadata predates the option)."""
+    return {True: ", bfloat16 (--bf16)", False: ", float32 (--fp32)"}.get(cfg.get("bf16"), "")
 
 
 def _init_lines(init: dict[str, Any] | None) -> list[str]:
@@ -889,11 +894,10 @@ def _init_lines(init: dict[str, Any] | None) -> list[str]:
         known = init.get("data_version") or c.get("data_version")
         version = f" of data version {known}" if known else ""
         stages += 1
-        precision = {True: ", bfloat16 (--bf16)", False: ", float32 (--fp32)"}.get(c.get("bf16"), "")
         lines.append(f"- fine-tuned from weights `{str(init.get('sha256'))[:16]}...` (trained "
                      f"{init.get('trained_at')}: seed {c.get('seed')}, {c.get('samples')} renders{version}, "
                      f"{steps} steps of {c.get('batch')} at peak learning rate "
-                     f"{c.get('lr')}{_stage_options(c)}{precision}, {secs.get('train')} s of training wall time on "
+                     f"{c.get('lr')}{_stage_options(c)}{_precision(c)}, {secs.get('train')} s of training wall time on "
                      f"this machine, {c.get('threads')} torch thread(s))")
         init = init.get("init")
     lines.append(f"- the {stages} stages together are what `ssz train plates` costs from scratch: run it without "

@@ -360,6 +360,10 @@ def test_model_card_lists_the_residual_blocks_of_each_stage():
     # the schedule's warm-up and curriculum are options too (a fine-tuning stage: --warmup 0.1 --easy-fraction 0)
     tuned = {**top, "config": {**top["config"], "warmup": 0.1, "easy_fraction": 0.0}}
     assert "--warmup 0.1, --easy-fraction 0, 3 residual blocks (--res-blocks 3)" in _trained_line(tuned)
+    # each stage's precision is an option too, phrased the same on the top line and on the stages below it
+    assert ", float32 (--fp32));" in _trained_line({**top, "config": {**top["config"], "bf16": False}})
+    assert ", bfloat16 (--bf16), " in _init_lines({**grown_stage, "config": {**grown_stage["config"], "bf16": True}})[0]
+    assert "--bf16" not in _trained_line(top) and "--fp32" not in _trained_line(top)  # metadata before the option
     assert "--warmup 0.1, --easy-fraction 0" in _init_lines({**grown_stage, "config": tuned["config"]})[0]
     # each stage's precision when it recorded one; the closing line says which commit rebuilds older data versions
     precise = _init_lines({**grown_stage, "config": {**grown_stage["config"], "bf16": True},

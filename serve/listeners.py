@@ -26,6 +26,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 _ALL_INTERFACES = ("[::]", "0.0.0.0", "")
+"""Wildcard hosts Ray asks its replica gRPC server to bind; :func:`bind_replica_grpc_to_node_ip` rewrites an
+address with one of them to the node IP. Never used as a bind address."""
 
 
 def _node_ip() -> str:

@@ -60,7 +60,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -99,6 +99,9 @@ from serve.plate.render import (
     spoil,
 )
 from serve.state import ssz_home
+
+if TYPE_CHECKING:
+    from serve.plate.service import PlateService
 
 MODEL_CARD = "MODEL_CARD.md"
 """Name of the model card of weights named like the shipped file (``plate_recogniser.pt``); see :func:`card_path`."""
@@ -824,7 +827,7 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
     return path
 
 
-def _validation_fonts_lines(svc: Any, n: int, seed: int) -> list[str]:
+def _validation_fonts_lines(svc: PlateService, n: int, seed: int) -> list[str]:
     """The model card's section on the validation fonts (:data:`serve.plate.fonts.VALIDATION_FAMILIES`, unseen by
     training and by the held-out test): whole plate per level on ``n`` crops, or a line saying they are missing."""
     from serve.plate.evaluate import evaluate_plates

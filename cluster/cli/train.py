@@ -1,5 +1,5 @@
-"""``ssz train``: train the project's own models (today: the Thai plate recogniser). Glue only: the work is in
-:mod:`serve.plate.train`."""
+"""``ssz train``: train the project's own models (the Thai plate recogniser and the plate-corner regressor). Glue
+only: the work is in :mod:`serve.plate.train` and :mod:`serve.plate.train_corners`."""
 
 from __future__ import annotations
 
@@ -75,3 +75,32 @@ def train_plates(
                            "validation": res["validation"], "seconds": res["seconds"],
                            "cpu_seconds": res["cpu_seconds"], "bf16": res["config"]["bf16"], "model_card": str(card)},
                           ensure_ascii=False, indent=2))
+
+
+@app.command("plate-corners")
+def train_plate_corners(
+        seed: Annotated[int, typer.Option(help="Seed of the data and the training.")] = 0,
+        samples: Annotated[int, typer.Option(min=1, help="Rendered training crops.")] = 30_000,
+        val_samples: Annotated[int, typer.Option(min=1, help="Rendered validation crops.")] = 1_000,
+        steps: Annotated[int, typer.Option(min=1, help="Optimiser steps.")] = 3_000,
+        batch: Annotated[int, typer.Option(min=1, help="Batch size.")] = 64,
+        workers: Annotated[int, typer.Option(min=1, help="Processes rendering the data.")] = 2,
+        threads: Annotated[int, typer.Option(min=1, help="torch threads while training.")] = 2,
+        out: Annotated[Path | None, typer.Option(help="Weights file \\[default: the shipped "
+                                                 "serve/plate/data/plate_corners.pt].")] = None,
+        cache: Annotated[Path | None, typer.Option(help="Checkpoints \\[default: "
+                                                   "$SSZ_HOME/train/plate-corners].")] = None,
+) -> None:
+    """Render plate crops, train the plate-corner regressor (resuming from its checkpoint), write the weights and
+    their SHA-256; prints a JSON summary (validation: the worst corner's error, fraction of the crop's side)."""
+    import json
+
+    from serve.plate.train_corners import CornerTrainConfig, train_corners
+
+    cfg = CornerTrainConfig(seed=seed, samples=samples, val_samples=val_samples, steps=steps, batch=batch,
+                            workers=workers, threads=threads)
+    try:
+        res = train_corners(cfg, cache=cache, out=out)
+    except OSError as e:  # an unwritable --out / --cache
+        fail(e)
+    typer.echo(json.dumps(res, ensure_ascii=False, indent=2))

@@ -294,40 +294,61 @@ def _restore(name: str) -> str:
             "package)")
 
 
-def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tuple[PlateNet, dict[str, Any]]:
-    """Load the network from ``path`` (default: the shipped weights) after checking its SHA-256.
+def load_checkpoint(path: Path, shipped: Path, shipped_sha: Path, what: str, rebuild: str,
+                    expected_sha256: str | None = None, fetch_hint: str = "") -> dict[str, Any]:
+    """The checkpoint dict (``config``, ``state_dict``, ``meta``) of the weights file ``path``, after checking its
+    SHA-256: the one way the project's shipped networks (the recogniser, :mod:`serve.plate.corners`) are loaded.
 
-    The expected digest is ``expected_sha256``, else the one in the ``<name>.sha256`` file beside the weights (what
-    :func:`save_weights` writes; required for the shipped file, checked when present for any other).
-    Raises ModelWeightsError (naming the file and the rebuild command) when the file is missing, its digest
-    differs, or it is not a recogniser checkpoint. Returns (network in eval mode, metadata).
+    ``shipped`` / ``shipped_sha``: the network's file in ``serve/plate/data`` and its digest file; ``what`` names the
+    network in messages ("plate recogniser"); ``rebuild``: the command that rebuilds it; ``fetch_hint``: another way
+    to get the shipped file (", load them from ..."), said when it is missing. The expected digest is
+    ``expected_sha256``, else the one in the ``<name>.sha256`` file beside the weights (what :func:`save_weights`
+    writes; required for the shipped file, checked when present for any other). Raises ModelWeightsError (naming the
+    file and ``rebuild``) when the file is missing or a folder, its digest differs, or torch cannot read it as
+    tensors and settings.
     """
-    p = Path(path) if path else WEIGHTS_FILE
-    shipped = p.resolve() == WEIGHTS_FILE.resolve()
+    p = Path(path)
+    is_shipped = p.resolve() == shipped.resolve()
     if not p.is_file():
-        if shipped:
-            raise ModelWeightsError(f"plate recogniser weights {p} are missing: {_restore(p.name)}, load them from "
-                                    f"the models bucket (s3://models/{MODELS_KEY}), or rebuild them with {REBUILD}")
+        if is_shipped:
+            raise ModelWeightsError(f"{what} weights {p} are missing: {_restore(p.name)}{fetch_hint}, or rebuild "
+                                    f"them with {rebuild}")
         if p.is_dir():
-            raise ModelWeightsError(f"plate recogniser weights {p} is a folder: give the weights file itself (a .pt "
-                                    f"file written by {REBUILD}, e.g. {WEIGHTS_FILE.name})")
-        raise ModelWeightsError(f"plate recogniser weights file {p} does not exist: check the path")
+            raise ModelWeightsError(f"{what} weights {p} is a folder: give the weights file itself (a .pt "
+                                    f"file written by {rebuild}, e.g. {shipped.name})")
+        raise ModelWeightsError(f"{what} weights file {p} does not exist: check the path")
     want = expected_sha256
-    sidecar = WEIGHTS_SHA_FILE if shipped else beside_weights(p)["SHA-256 file"]  # written there by save_weights
-    if want is None and shipped and not sidecar.is_file():
-        raise ModelWeightsError(f"{WEIGHTS_SHA_FILE} (the SHA-256 of {p.name}) is missing: "
-                                f"{_restore(WEIGHTS_SHA_FILE.name)}, or rebuild both with {REBUILD}")
+    sidecar = shipped_sha if is_shipped else beside_weights(p)["SHA-256 file"]  # written there by save_weights
+    if want is None and is_shipped and not sidecar.is_file():
+        raise ModelWeightsError(f"{shipped_sha} (the SHA-256 of {p.name}) is missing: "
+                                f"{_restore(shipped_sha.name)}, or rebuild both with {rebuild}")
     if want is None and sidecar.is_file():
         want = (sidecar.read_text().split() or [""])[0].strip()
     got = sha256_of(p)
     if want is not None and got != want:
-        raise ModelWeightsError(f"plate recogniser weights {p} are corrupt (SHA-256 {got[:16]}..., expected "
-                                f"{want[:16]}...): rebuild them with {REBUILD} or restore the file")
+        raise ModelWeightsError(f"{what} weights {p} are corrupt (SHA-256 {got[:16]}..., expected "
+                                f"{want[:16]}...): rebuild them with {rebuild} or restore the file")
     try:  # tensors, dicts and JSON values only: a checkpoint cannot run pickled code
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # not a torch file, or one holding other objects (torch's text is no help to a user)
-        raise ModelWeightsError(f"{p} is not a plate recogniser checkpoint (torch cannot read it as tensors and "
-                                f"settings: {type(e).__name__}): rebuild it with {REBUILD}") from e
+        raise ModelWeightsError(f"{p} is not a {what} checkpoint (torch cannot read it as tensors and "
+                                f"settings: {type(e).__name__}): rebuild it with {rebuild}") from e
+    if not isinstance(ckpt, dict):
+        raise ModelWeightsError(f"{p} is not a {what} checkpoint (no config and weights in it): rebuild it with "
+                                f"{rebuild}")
+    return ckpt
+
+
+def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tuple[PlateNet, dict[str, Any]]:
+    """Load the network from ``path`` (default: the shipped weights) after checking its SHA-256
+    (:func:`load_checkpoint`).
+
+    Raises ModelWeightsError (naming the file and the rebuild command) when the file is missing, its digest
+    differs, or it is not a recogniser checkpoint. Returns (network in eval mode, metadata).
+    """
+    p = Path(path) if path else WEIGHTS_FILE
+    ckpt = load_checkpoint(p, WEIGHTS_FILE, WEIGHTS_SHA_FILE, "plate recogniser", REBUILD, expected_sha256,
+                           fetch_hint=f", load them from the models bucket (s3://models/{MODELS_KEY})")
     try:
         net = PlateNet(**ckpt["config"])
         net.load_state_dict(ckpt["state_dict"])
@@ -344,8 +365,9 @@ def beside_weights(path: Path) -> dict[str, Path]:
     return {"SHA-256 file": path.with_suffix(".sha256")}
 
 
-def save_weights(net: PlateNet, path: Path, meta: dict[str, Any]) -> str:
-    """Write inference weights (float32 state dict + config + metadata) and ``<name>.sha256``; returns the digest.
+def save_weights(net: nn.Module, path: Path, meta: dict[str, Any]) -> str:
+    """Write inference weights (float32 state dict + the network's ``config`` dict + metadata) and
+    ``<name>.sha256``; returns the digest.
 
     Both files are replaced atomically and owner-only (0600, :func:`serve.keys.write_private`): a crash leaves the
     old pair or a pair whose digests differ (which :func:`load_net` refuses), never a torn weights file."""

@@ -719,6 +719,7 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
     ``engines``: the learned model (these weights) and the others to report beside it (Tesseract by default).
     """
     from serve.plate.bench import bench_engine
+    from serve.plate.corners import CORNERS_FILE
     from serve.plate.evaluate import evaluate_plates
     from serve.plate.fonts import families
     from serve.plate.ocr import LearnedEngine
@@ -797,7 +798,10 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         f"{val.get('negatives_passing')}.",
         *unseen,
         "", f"## Held-out rendered test (held-out fonts and backgrounds, n = {n} per level, seed {seed}, "
-        "`ssz quality plates`, crops read through the service: candidates, rectification, verification)", "",
+        "`ssz quality plates`, crops read through the service: candidates, rectification, verification; "
+        + (f"among each crop's candidates the quad of the plate-corner regressor, `{CORNERS_FILE.name}`, SHA-256 "
+           f"`{sha256_of(CORNERS_FILE)[:16]}...`, `ssz train plate-corners`)" if svc.corners is not None
+           else "without the plate-corner regressor)"), "",
         "| engine | level | type | n | whole plate | registration | province | char accuracy |",
         "|---|---|---|---|---|---|---|---|"]
     for eng, res in ev.items():

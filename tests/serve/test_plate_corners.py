@@ -1,0 +1,102 @@
+"""The plate-corner regressor: shipped weights (SHA-256 checked), corners found on held-out crops, what it adds to
+read_crops, and a smoke training run (seconds: the real run is `ssz train plate-corners`, never run in CI)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from serve.plate.corners import CORNERS_FILE, CORNERS_SHA_FILE, CornerRegressor, load_corner_net
+from serve.plate.model import ModelWeightsError, sha256_of
+from serve.plate.render import render_plate
+from serve.plate.service import PlateService, PlateServiceConfig
+from serve.plate.train_corners import CornerTrainConfig, corner_errors, train_corners
+
+
+@pytest.fixture(scope="module")
+def corners() -> CornerRegressor:
+    return CornerRegressor()
+
+
+def _errors(reg: CornerRegressor, crops: list) -> np.ndarray:
+    pred = reg.locate([c.image for c in crops])
+    size = [np.float32([c.image.shape[1], c.image.shape[0]]) for c in crops]
+    return corner_errors(np.stack([p / s for p, s in zip(pred, size, strict=True)]),
+                         np.stack([c.quad / s for c, s in zip(crops, size, strict=True)]))
+
+
+def test_shipped_weights_are_small_match_their_digest_and_record_their_validation():
+    assert CORNERS_FILE.stat().st_size <= 1e6
+    assert CORNERS_SHA_FILE.read_text().split()[0] == sha256_of(CORNERS_FILE)
+    _net, meta = load_corner_net()
+    # measured when trained (1,000 validation crops, training fonts, rendered margins)
+    assert meta["validation"]["worst_corner_median"] < 0.02 and meta["validation"]["worst_corner_p90"] < 0.05
+
+
+@pytest.mark.parametrize(("level", "median", "p90"), [("mild", 0.012, 0.025),  # measured 0.0094, 0.0170
+                                                      ("severe", 0.022, 0.09)])  # measured 0.0173, 0.0702
+def test_corners_of_held_out_crops_are_found_to_a_few_percent(corners, level, median, p90):
+    """Held-out fonts and backgrounds (never trained on): the worst corner of each crop is within a few percent of
+    the crop's side (measured values, in the comment of each bound)."""
+    crops = [render_plate(10_000 + i, level) for i in range(40)]
+    err = _errors(corners, crops)
+    assert np.median(err) < median and np.quantile(err, 0.9) < p90
+    for c, p in zip(crops[:5], corners.locate([c.image for c in crops[:5]]), strict=True):
+        assert p.shape == (4, 2) and p.dtype == np.float32
+        assert (p >= 0).all() and (p[:, 0] <= c.image.shape[1]).all() and (p[:, 1] <= c.image.shape[0]).all()
+        assert p[1, 0] > p[0, 0] and p[2, 1] > p[1, 1]  # TL, TR, BR, BL: right of, below
+
+
+def test_read_crops_reads_severe_plates_whose_edges_the_localiser_misses(plate_service):
+    """Held-out severe crops that the contour localiser's quads misread; the regressed quad reads them whole."""
+    crops = [render_plate(s, "severe") for s in (10025, 10027, 10060)]  # ฮ600 red, ขฑ58 private, 793177 yellow
+    without = PlateService(PlateServiceConfig(crop_corners=False), engine=plate_service.engine)
+    assert without.corners is None
+    before = without.read_crops([c.image for c in crops])
+    after = plate_service.read_crops([c.image for c in crops])
+    for c, b, a in zip(crops, before, after, strict=True):
+        assert b is None or b.plate is None or b.plate.key != c.plate.key
+        assert a is not None and a.plate is not None
+        assert (a.plate.key, a.plate.line2) == (c.plate.key, c.plate.line2)
+
+
+def test_missing_or_corrupt_corner_weights_name_the_file_and_the_rebuild_command(tmp_path, monkeypatch, plate_engine):
+    with monkeypatch.context() as m:
+        m.setattr("serve.plate.corners.CORNERS_FILE", tmp_path / "plate_corners.pt")
+        with pytest.raises(ModelWeightsError, match=r"plate-corner regressor weights .*plate_corners.pt are missing: "
+                                                    r"restore the shipped file.*ssz train plate-corners"):
+            CornerRegressor()
+    with pytest.raises(ModelWeightsError, match=r"absent.pt does not exist: check the path$"):
+        PlateService(PlateServiceConfig(corner_weights=str(tmp_path / "absent.pt")), engine=plate_engine)
+    bad = tmp_path / "c.pt"
+    bad.write_bytes(CORNERS_FILE.read_bytes()[:-7])
+    with pytest.raises(ModelWeightsError, match=rf"{bad} are corrupt.*ssz train plate-corners"):
+        CornerRegressor(bad, expected_sha256=sha256_of(CORNERS_FILE))
+
+
+def test_smoke_training_writes_loadable_weights_and_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    cfg = CornerTrainConfig(samples=48, val_samples=8, steps=4, batch=8, checkpoint_every=2, workers=1)
+    import serve.plate.train_corners as tc
+
+    def crash(*_a, **_k):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as m:  # a run that dies after step 4, past its step-2 checkpoint
+        m.setattr(tc, "save_weights", crash)
+        with pytest.raises(OSError, match="disk full"):
+            train_corners(cfg, cache=tmp_path / "cache", out=tmp_path / "c.pt", progress=False)
+    assert len(list((tmp_path / "cache").glob("corners-*.pt"))) == 1
+    res = train_corners(cfg, cache=tmp_path / "cache", out=tmp_path / "c.pt", progress=False)
+    assert res["resumed_from"] == 2 and res["validation"]["n"] == 8
+    assert not list((tmp_path / "cache").glob("corners-*.pt"))  # the finished run leaves no checkpoint
+    whole = train_corners(cfg, cache=tmp_path / "cache2", out=tmp_path / "c2.pt", progress=False)
+    assert whole["resumed_from"] == 0
+    resumed = load_corner_net(tmp_path / "c.pt")[0].state_dict()
+    once = load_corner_net(tmp_path / "c2.pt")[0].state_dict()
+    assert all(torch.equal(resumed[k], once[k]) for k in once)  # resuming changes nothing
+    reg = CornerRegressor(tmp_path / "c.pt")
+    assert reg.meta["config"]["steps"] == 4
+    crop = render_plate(10_000, "mild").image
+    (q,) = reg.locate([crop])
+    assert q.shape == (4, 2) and (q >= 0).all() and (q[:, 0] <= crop.shape[1]).all()

@@ -79,7 +79,7 @@ def train_plates(
 
 @app.command("plate-corners")
 def train_plate_corners(
-        seed: Annotated[int, typer.Option(help="Seed of the data and the training.")] = 0,
+        seed: Annotated[int, typer.Option(min=0, help="Seed of the data and the training.")] = 0,
         samples: Annotated[int, typer.Option(min=1, help="Rendered training crops.")] = 30_000,
         val_samples: Annotated[int, typer.Option(min=1, help="Rendered validation crops.")] = 1_000,
         steps: Annotated[int, typer.Option(min=1, help="Optimiser steps.")] = 3_000,
@@ -95,12 +95,13 @@ def train_plate_corners(
     their SHA-256; prints a JSON summary (validation: the worst corner's error, fraction of the crop's side)."""
     import json
 
+    from serve.plate.model import ModelWeightsError
     from serve.plate.train_corners import CornerTrainConfig, train_corners
 
     cfg = CornerTrainConfig(seed=seed, samples=samples, val_samples=val_samples, steps=steps, batch=batch,
                             workers=workers, threads=threads)
     try:
         res = train_corners(cfg, cache=cache, out=out)
-    except OSError as e:  # an unwritable --out / --cache
+    except (ModelWeightsError, OSError) as e:  # an unwritable --out / --cache, an unreadable checkpoint
         fail(e)
     typer.echo(json.dumps(res, ensure_ascii=False, indent=2))

@@ -41,7 +41,7 @@ GRID_STRIDE = 4
 """Input pixels per heatmap cell (the heatmaps are CROP_H / 4 x CROP_W / 4 = 24 x 40)."""
 CORNERS_FILE = DATA_DIR / "plate_corners.pt"
 CORNERS_SHA_FILE = DATA_DIR / "plate_corners.sha256"
-CORNERS_REBUILD = "`ssz train plate-corners` (about 12 minutes on 2 CPU cores)"
+CORNERS_REBUILD = "`ssz train plate-corners`, about 12 minutes on 2 CPU cores"
 
 
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -116,7 +116,9 @@ class CornerRegressor:
     def locate(self, crops: list[np.ndarray]) -> list[np.ndarray]:
         """The plate's corners in each crop, in one forward pass.
 
-        ``crops``: (H, W, 3) BGR or (H, W) grey uint8 arrays of any size. Returns one (4, 2) float32 array per crop:
+        ``crops``: (H, W, 3) BGR or (H, W) grey uint8 arrays of at least 1 x 1 px (the service checks its input with
+        :func:`~serve.plate.service.check_image` first; other shapes or dtypes are not converted here). Returns one
+        (4, 2) float32 array per crop:
         (x, y) in the crop's pixels of the top-left, top-right, bottom-right and bottom-left corners (inside the crop:
         the network places no corner beyond its outermost heatmap cells)."""
         if not crops:

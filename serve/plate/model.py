@@ -66,7 +66,8 @@ REBUILD = ("`ssz train plates` (the default schedule takes about 55 minutes on 2
 
 
 class ModelWeightsError(RuntimeError):
-    """The recogniser's weights are missing or corrupt; the message names the file and how to rebuild it."""
+    """A network's weights (the recogniser's, the plate-corner regressor's) are missing or corrupt, or a training
+    checkpoint is unreadable; the message names the file and how to rebuild it."""
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:

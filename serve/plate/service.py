@@ -21,14 +21,13 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serve import imaging
-from serve.plate.corners import CornerRegressor
 from serve.plate.distance import weighted_distance
 from serve.plate.hotlist import Hotlist, HotlistMatch
 from serve.plate.localise import (
@@ -44,6 +43,9 @@ from serve.plate.localise import (
 )
 from serve.plate.ocr import DEFAULT_ENGINE, OCR_ENGINE_REGISTRY, OcrEngine, PlateText, make_ocr_engine
 from serve.plate.parse import Plate, PlateParseError, parse_plate
+
+if TYPE_CHECKING:
+    from serve.plate.corners import CornerRegressor
 
 MAX_PIXELS = 150_000_000
 """Decompression-bomb guard: a 50 MP phone photo is read (searched downscaled); 150 MP is refused."""
@@ -61,6 +63,11 @@ CORNERS_SAME_IOU = 0.9
 """A regressed quad (``crop_corners``) whose box overlaps a candidate of the contour localiser (or the whole or inset
 crop) at least this much (intersection over union) is not read: it is the same quad again, one more draw of a
 coin-flip read (ฎ or ฏ), not new information."""
+
+FRAME_CORNER_MARGIN = (0.35, 0.6)
+"""The box a frame candidate is widened to before the plate-corner regressor looks in it: this fraction of the
+candidate's width each side across, of its height each side down (the regressor was trained on crops with 0-60 % of
+the plate's width of background a side)."""
 
 SECOND_LOOK_VOTES = 2
 """Reads of a second look (its own first read included) that must agree (registration and second line) before
@@ -129,15 +136,32 @@ class PlateServiceConfig(BaseModel):
     crop_corners: bool = Field(
         default=True,
         description="read_crops also reads, in each crop, the quad the plate-corner regressor (serve.plate.corners) "
-                    "finds: one network call for the batch's crops, one more candidate a crop. Chosen on validation "
-                    "crops in the training fonts (render_plate seeds 500000-500299 and 600000-600599, n = 300 a "
-                    "level and 600 mild; whole plate without / with): mild 94.3 / 95.0 % and 91.3 / 94.0 %, "
-                    "moderate 77.3 / 81.7 %, severe 28.3 / 41.0 % (reading each crop's true quad instead: 43.3 % "
-                    "at severe)")
-    corner_weights: str | None = Field(default=None,
+                    "finds: one network call for the batch's crops (about 2 ms a crop on 2 cores), one more "
+                    "candidate a crop (read, and given its second look, like the others) unless the quad is not "
+                    "convex, is under 8 x 4 px, or duplicates a candidate of the contour localiser or a crop quad "
+                    "(IoU >= CORNERS_SAME_IOU). Chosen on validation crops in the training fonts (render_plate seeds "
+                    "500000-500299 and 600000-600599; whole plate without / with): mild 94.3 / 95.7 % and 91.3 / "
+                    "93.8 %, moderate 77.3 / 81.7 %, severe 28.3 / 40.0 % (reading each crop's true quad instead: "
+                    "43.3 % at severe). The regressor's weights are loaded when the service starts whenever this or "
+                    "frame_corner_candidates is on")
+    frame_corner_candidates: int = Field(
+        default=0, ge=0, le=16,
+        description="in each frame (not in the zoom pass's tiles), the localiser's this many best candidates are also "
+                    "read at the quad the plate-corner regressor finds in a box around each (the candidate's box "
+                    "widened by FRAME_CORNER_MARGIN: 35 % of its width and 60 % of its height a side; all the batch's "
+                    "boxes in one network call); a regressed quad that duplicates a candidate (IoU >= "
+                    "CORNERS_SAME_IOU) is not read; 0 = never (the default). Measured on rendered street scenes with "
+                    "the training fonts (render_scene seeds 800000-800199, whole plate with 0 / 4): mild 94.5 / "
+                    "95.5 %, moderate 84.0 / 87.0 %, severe 51.5 / 52.0 % (with 8), and no false read on 120 "
+                    "plate-free photos; off by default because in a 50 MP photo with two plates side by side the "
+                    "regressed quad around the pair read a false plate ('ท323', confidence 0.39, verified), so the "
+                    "zoom pass that reads the photo's three plates was skipped (tests/serve/test_plate_service.py, "
+                    "three_plates_across_tile_edges); a frame's extra candidates want a stricter verification first")
+    corner_weights: str | None = Field(default=None, min_length=1,
                                        description="weights file of the plate-corner regressor, e.g. the --out of "
                                                    "`ssz train plate-corners` (default: the shipped "
-                                                   "serve/plate/data/plate_corners.pt, SHA-256 checked)")
+                                                   "serve/plate/data/plate_corners.pt, SHA-256 checked); unused "
+                                                   "when crop_corners is off and frame_corner_candidates is 0")
     zoom_min_side: int = Field(default=4000, ge=0,
                                description="a frame whose longer side (px) is at least this and in which no plate "
                                            "was verified is searched again in 2 x 2 overlapping tiles, each 0.6 of "
@@ -364,8 +388,11 @@ class PlateService:
                                else self.engine.min_confidence)
         self.localiser = make_localiser(self.config.localiser, min_width=self.config.min_plate_width,
                                         max_candidates=self.config.max_candidates)
-        self.corners = (CornerRegressor(Path(self.config.corner_weights) if self.config.corner_weights else None)
-                        if self.config.crop_corners else None)
+        self.corners: CornerRegressor | None = None
+        if self.config.crop_corners or self.config.frame_corner_candidates:  # loaded now: a bad file fails at start
+            from serve.plate.corners import CornerRegressor
+
+            self.corners = CornerRegressor(Path(self.config.corner_weights) if self.config.corner_weights else None)
         self.hotlist = hotlist
         # localisation is OpenCV work that releases the GIL: frames of a batch are localised in parallel
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
@@ -478,6 +505,37 @@ class PlateService:
             out.append((c, rectify(img, c.quad, self.config.locate_pad, c.kind)))
         return out
 
+    def _add_regressed(self, groups: list[list[tuple[PlateCandidate, np.ndarray]]], images: list[np.ndarray]) -> None:
+        """In place: each group's ``frame_corner_candidates`` first candidates (the localiser's best) are cut out of
+        their image with a margin (:data:`FRAME_CORNER_MARGIN`), the plate-corner regressor finds the plate's quad in
+        each box (one call for all of them), and each quad that is proper and duplicates no candidate of its group
+        (IoU below :data:`CORNERS_SAME_IOU`) is appended to the group, rectified from the full-resolution pixels."""
+        k = self.config.frame_corner_candidates
+        if self.corners is None or not k:
+            return
+        jobs: list[tuple[int, int, int]] = []
+        boxes: list[np.ndarray] = []
+        for i, (group, img) in enumerate(zip(groups, images, strict=True)):
+            h, w = img.shape[:2]
+            mx, my = FRAME_CORNER_MARGIN
+            for cand, _ in group[:k]:
+                x0, y0, x1, y1 = cand.box
+                bw, bh = x1 - x0, y1 - y0
+                bx0, by0 = max(0, int(x0 - mx * bw)), max(0, int(y0 - my * bh))
+                bx1, by1 = min(w, int(x1 + mx * bw)), min(h, int(y1 + my * bh))
+                if bx1 - bx0 >= 16 and by1 - by0 >= 8:
+                    jobs.append((i, bx0, by0))
+                    boxes.append(img[by0:by1, bx0:bx1])
+        for (i, bx0, by0), q in zip(jobs, self.corners.locate(boxes), strict=True):
+            if not _proper(q):
+                continue
+            q = (q + np.float32([bx0, by0])).astype(np.float32)
+            box = _box(q)
+            if any(_iou(box, c.box) >= CORNERS_SAME_IOU for c, _ in groups[i]):
+                continue
+            cand = PlateCandidate(quad=q, box=box, score=0.0, kind=kind_of(q))
+            groups[i].append((cand, rectify(images[i], q, self.config.locate_pad, cand.kind)))
+
     def _verifies(self, text: PlateText, plate: Plate | None, min_confidence: float) -> bool:
         """Whether a read is a plate: it parses (``plate``) and its confidence reaches ``min_confidence``, or
         ``min_confidence_without_second_line`` when that is higher and the read has no second line."""
@@ -528,6 +586,7 @@ class PlateService:
         """:meth:`read` of frames that :func:`check_image` returned."""
         groups = (list(self._pool.map(self._locate, checked)) if len(checked) > 1
                   else [self._locate(im) for im in checked])
+        self._add_regressed(groups, checked)
         out = self._finish(groups, sources=[(im, self.config.locate_pad) for im in checked])
         zoom = self.config.zoom_min_side
         again = [i for i, (img, reads) in enumerate(zip(checked, out, strict=True))
@@ -557,7 +616,8 @@ class PlateService:
         the crop travels to the service.
         """
         checked = [(check_image(crop, self.config.max_pixels), READ_PAD) for crop in crops]
-        regressed: list[np.ndarray | None] = (list(self.corners.locate([c for c, _ in checked])) if self.corners
+        regressed: list[np.ndarray | None] = (list(self.corners.locate([c for c, _ in checked]))
+                                              if self.corners is not None and self.config.crop_corners
                                               else [None] * len(checked))
         groups = []
         for (crop, _), rq in zip(checked, regressed, strict=True):

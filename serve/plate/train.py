@@ -653,7 +653,7 @@ def grown(start: PlateNet, res_blocks: int | None) -> PlateNet:
     return net
 
 
-def check_writable(path: Path, what: str, folder: bool) -> None:
+def check_writable(path: Path, what: str, folder: bool, example: str = "plate_recogniser.pt") -> None:
     """Raise OSError (naming ``path`` and what to do) unless ``path`` can be written: a file (``folder`` False) that
     is not a folder, or a folder (``folder`` True). The test is a real temporary file (``os.access`` is not: root
     passes it everywhere, yet /proc or a read-only mount refuse) made where the writes will go: inside an existing
@@ -663,17 +663,17 @@ def check_writable(path: Path, what: str, folder: bool) -> None:
     refused too: the folders could not be made. A weights file is also refused when what the save writes beside it
     (:func:`~serve.plate.model.beside_weights`: ``<name>.sha256``; and the model card, :func:`card_path`; the
     temporary files have random names) has its very name, or is there as a folder or not a regular file: the save
-    would fail or lose a file after the training, not before it."""
+    would fail or lose a file after the training, not before it. ``example``: the file name the messages suggest."""
     if path.exists() and path.is_dir() != folder:
         raise OSError(f"{what} {path} is a {'file' if folder else 'folder'}: give a "
-                      f"{'folder' if folder else 'file name such as plate_recogniser.pt'}")
+                      f"{'folder' if folder else 'file name such as ' + example}")
     if not folder and path.exists() and not path.is_file():
         raise OSError(f"{what} {path} is not a regular file (a device, pipe or socket, which the weights would "
-                      "replace): give a file name such as plate_recogniser.pt")
+                      f"replace): give a file name such as {example}")
     for role, p in ({} if folder else {**beside_weights(path), "model card": card_path(path)}).items():
         if p == path:
             raise OSError(f"{what} {path}: the save writes its {role} under that very name; give a file name such "
-                          "as plate_recogniser.pt")
+                          f"as {example}")
         if p.is_dir() or (p.exists() and not p.is_file()):
             raise OSError(f"{what} {path} cannot be saved: its {role} {p}, written beside it, is "
                           f"{'a folder' if p.is_dir() else 'not a regular file (a device, pipe or socket)'}; move "

@@ -31,10 +31,13 @@ import cv2
 import numpy as np
 
 from serve.plate.corners import CORNERS_FILE, CROP_H, CROP_W, CornerNet
-from serve.plate.model import save_weights, standardise_batch
+from serve.plate.model import ModelWeightsError, save_weights, standardise_batch
 from serve.plate.render import LEVELS, render_plate
 from serve.state import ssz_home
 
+CORNER_DATA_VERSION = 1
+"""Bump when :func:`corner_sample` (or the renderer under it) changes: it enters the checkpoint's key, so a run of
+older data is not resumed on new data."""
 SEED_BASE = 3_000_000
 VAL_SEED_BASE = 2_900_000
 LEVEL_P = (0.15, 0.3, 0.3, 0.25)
@@ -121,9 +124,12 @@ def corner_errors(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.abs(pred - truth).max(axis=(1, 2))
 
 
-def _checkpoint_path(cache: Path, cfg: CornerTrainConfig) -> Path:
-    key = {k: v for k, v in asdict(cfg).items() if k not in ("checkpoint_every", "workers", "threads")}
-    return cache / f"corners-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]}.pt"
+def _checkpoint_path(cache: Path, cfg: CornerTrainConfig, bf16: bool) -> Path:
+    """The run's checkpoint: keyed by the options that change the weights (not the validation crops, the checkpoint
+    interval, the workers or the threads), the data version and the precision."""
+    key = {k: v for k, v in asdict(cfg).items() if k not in ("checkpoint_every", "workers", "threads", "val_samples")}
+    key["bf16"] = bf16
+    return cache / f"corners-v{CORNER_DATA_VERSION}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]}.pt"
 
 
 def train_corners(config: CornerTrainConfig | None = None, cache: Path | None = None, out: Path | None = None,
@@ -132,14 +138,20 @@ def train_corners(config: CornerTrainConfig | None = None, cache: Path | None = 
     ``$SSZ_HOME/train/plate-corners``), write the weights to ``out`` (default: the shipped
     ``serve/plate/data/plate_corners.pt``) and its ``.sha256``; return a summary (weights, sha256, bytes, validation
     median and 90th percentile of the worst corner's error, the step a checkpoint resumed from, seconds). Raises
-    OSError when ``out`` or ``cache`` cannot be written."""
+    OSError, before any work, when ``out`` or ``cache`` cannot be written, and ModelWeightsError when the run's
+    checkpoint is unreadable (naming it: delete it to start again)."""
     import torch
     from tqdm import tqdm
 
+    from serve.plate.train import check_writable
+
     cfg = config or CornerTrainConfig()
-    cache = cache or ssz_home() / "train" / "plate-corners"
-    out = out or CORNERS_FILE
+    cache = Path(cache).expanduser() if cache else ssz_home() / "train" / "plate-corners"
+    out = Path(out).expanduser() if out else CORNERS_FILE
+    check_writable(out, "the weights file", folder=False, example=CORNERS_FILE.name)
+    check_writable(cache, "the cache folder", folder=True)
     cache.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     t0 = time.time()
@@ -150,15 +162,19 @@ def train_corners(config: CornerTrainConfig | None = None, cache: Path | None = 
     net = CornerNet()
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    ckpt = _checkpoint_path(cache, cfg)
+    bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    ckpt = _checkpoint_path(cache, cfg, bf16)
     start = 0
     if ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        start = int(state["step"])
-    bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        try:  # a checkpoint cut short, or of another network, must not end the run in torch's traceback
+            state = torch.load(ckpt, map_location="cpu", weights_only=True)
+            net.load_state_dict(state["model"])
+            opt.load_state_dict(state["opt"])
+            sched.load_state_dict(state["sched"])
+            start = int(state["step"])
+        except Exception as e:
+            raise ModelWeightsError(f"the training checkpoint {ckpt} is unreadable ({type(e).__name__}): delete it to "
+                                    "start this run again from step 0") from e
     t1 = time.time()
     for step in tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train corners",
                      disable=not progress):

@@ -214,3 +214,27 @@ def test_each_weights_file_gets_its_own_model_card(tmp_path):
     # two trained files in one folder: two cards (one MODEL_CARD.md was overwritten by the second run)
     assert card_path(tmp_path / "w.pt") == tmp_path / "w.MODEL_CARD.md"
     assert card_path(tmp_path / "night.pt") == tmp_path / "night.MODEL_CARD.md"
+
+
+def test_train_plate_corners_refuses_bad_output_and_a_broken_checkpoint_before_any_work(tmp_path):
+    """`ssz train plate-corners`: an unwritable --out, --out named as its own digest file, a negative seed and an
+    unreadable checkpoint are one clear error each, before or instead of a 12-minute run."""
+    from serve.plate.train_corners import CornerTrainConfig, _checkpoint_path
+
+    base = ["train", "plate-corners", "--samples", "8", "--val-samples", "4", "--steps", "1", "--workers", "1"]
+    res = CliRunner().invoke(app, [*base, "--out", "/proc/c.pt", "--cache", str(tmp_path / "cache")])
+    assert res.exit_code == 2 and "/proc/c.pt cannot be written" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "cache").exists()  # refused before rendering
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "c.sha256"), "--cache", str(tmp_path / "cache")])
+    assert res.exit_code == 2 and "SHA-256 file under that very name" in res.output
+    res = CliRunner().invoke(app, [*base, "--seed", "-3"])
+    assert res.exit_code == 2 and "--seed" in res.output
+    import torch
+
+    cache = tmp_path / "cache2"
+    cache.mkdir()
+    cfg = CornerTrainConfig(samples=8, val_samples=4, steps=1, workers=1)
+    _checkpoint_path(cache, cfg, bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())).write_bytes(b"garbage")
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "c.pt"), "--cache", str(cache)])
+    assert res.exit_code == 2 and "is unreadable" in res.output and "delete it" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "c.pt").exists()

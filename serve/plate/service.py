@@ -39,6 +39,7 @@ from serve.plate.localise import (
     crop_candidates,
     kind_of,
     make_localiser,
+    quad_aspect,
     rectify,
 )
 from serve.plate.ocr import DEFAULT_ENGINE, OCR_ENGINE_REGISTRY, OcrEngine, PlateText, make_ocr_engine
@@ -145,18 +146,16 @@ class PlateServiceConfig(BaseModel):
                     "43.3 % at severe). The regressor's weights are loaded when the service starts whenever this or "
                     "frame_corner_candidates is on")
     frame_corner_candidates: int = Field(
-        default=0, ge=0, le=16,
+        default=4, ge=0, le=16,
         description="in each frame (not in the zoom pass's tiles), the localiser's this many best candidates are also "
                     "read at the quad the plate-corner regressor finds in a box around each (the candidate's box "
                     "widened by FRAME_CORNER_MARGIN: 35 % of its width and 60 % of its height a side; all the batch's "
-                    "boxes in one network call); a regressed quad that duplicates a candidate (IoU >= "
-                    "CORNERS_SAME_IOU) is not read; 0 = never (the default). Measured on rendered street scenes with "
-                    "the training fonts (render_scene seeds 800000-800199, whole plate with 0 / 4): mild 94.5 / "
-                    "95.5 %, moderate 84.0 / 87.0 %, severe 51.5 / 52.0 % (with 8), and no false read on 120 "
-                    "plate-free photos; off by default because in a 50 MP photo with two plates side by side the "
-                    "regressed quad around the pair read a false plate ('ท323', confidence 0.39, verified), so the "
-                    "zoom pass that reads the photo's three plates was skipped (tests/serve/test_plate_service.py, "
-                    "three_plates_across_tile_edges); a frame's extra candidates want a stricter verification first")
+                    "boxes in one network call); a regressed quad without a plate's shape (REGRESSED_ASPECT) or that "
+                    "duplicates a candidate (IoU >= CORNERS_SAME_IOU) is not read; 0 = never. Chosen on rendered "
+                    "street scenes with the training fonts (render_scene seeds 800000-800199, whole plate with 0 / "
+                    "4): mild 94.5 / 95.5 %, moderate 84.0 / 87.0 %, severe 51.5 / 50.5 %; no false read on 120 "
+                    "plate-free photos nor on 60 plate-free 12 MP photos with either (with every threshold off, 3 "
+                    "reads without a second line against 2)")
     corner_weights: str | None = Field(default=None, min_length=1,
                                        description="weights file of the plate-corner regressor, e.g. the --out of "
                                                    "`ssz train plate-corners` (default: the shipped "
@@ -295,10 +294,20 @@ def merge_tile_candidates(tiles: list[tuple[tuple[int, int, int, int], list[tupl
     return [(c, r) for c, r, _ in out]
 
 
+REGRESSED_ASPECT = (1.0, 3.0)
+"""Width / height (:func:`~serve.plate.localise.quad_aspect`) a regressed quad must have to be read: a plate's shape
+(car 34 x 15 cm = 2.27, motorcycle 1.28, foreshortened by the camera's angle: 1.27-2.28 over 200 rendered street
+scenes, mild and severe) with room to spare. The regressor, trained on single plates, always returns some quad: in a
+box around two plates side by side it returned one spanning both (aspect 4.03), whose read was a false plate."""
+
+
 def _proper(quad: np.ndarray) -> bool:
-    """Whether a regressed (4, 2) quad is worth rectifying: convex, at least 8 x 4 px across its box."""
+    """Whether a regressed (4, 2) quad is worth rectifying: convex, at least 8 x 4 px across its box, with a plate's
+    aspect (:data:`REGRESSED_ASPECT`)."""
     (x0, y0), (x1, y1) = quad.min(axis=0), quad.max(axis=0)
-    return x1 - x0 >= 8 and y1 - y0 >= 4 and bool(cv2.isContourConvex(quad.reshape(-1, 1, 2)))
+    lo, hi = REGRESSED_ASPECT
+    return (x1 - x0 >= 8 and y1 - y0 >= 4 and bool(cv2.isContourConvex(quad.reshape(-1, 1, 2)))
+            and lo <= quad_aspect(quad) <= hi)
 
 
 def _inside(a: PlateCandidate, b: PlateCandidate) -> bool:

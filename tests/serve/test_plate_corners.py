@@ -108,10 +108,24 @@ def test_frames_read_plates_at_the_regressed_quad_of_their_best_candidates(plate
 
     scenes = [render_scene(s, "moderate") for s in (10005, 10146)]
     assert [s.plate.key for s in scenes] == ["ฐป4486", "ฐผ80"]
-    assert plate_service.config.frame_corner_candidates == 0  # off by default (see its description)
-    on = PlateService(PlateServiceConfig(frame_corner_candidates=4), engine=plate_service.engine)
+    assert plate_service.config.frame_corner_candidates == 4  # on by default
+    off = PlateService(PlateServiceConfig(frame_corner_candidates=0), engine=plate_service.engine)
     images = [s.image for s in scenes]
-    for s, before, after in zip(scenes, plate_service.read(images), on.read(images), strict=True):
+    for s, before, after in zip(scenes, off.read(images), plate_service.read(images), strict=True):
         assert not any(r.plate is not None and r.plate.key == s.plate.key for r in before)
         best = [r for r in after if r.verified]
         assert best and (best[0].plate.key, best[0].plate.line2) == (s.plate.key, s.plate.line2)
+
+
+def test_a_regressed_quad_without_a_plate_shape_is_not_read():
+    """Around two plates side by side the regressor returned one quad over both (aspect 4.03); read, it was a false
+    plate that skipped a 50 MP photo's zoom pass. Quads outside REGRESSED_ASPECT are not read."""
+    from serve.plate.service import REGRESSED_ASPECT, _proper
+
+    assert REGRESSED_ASPECT == (1.0, 3.0)
+    def quad(w: float, h: float) -> np.ndarray:
+        return np.float32([[10, 10], [10 + w, 10], [10 + w, 10 + h], [10, 10 + h]])
+
+    assert _proper(quad(227, 100)) and _proper(quad(128, 100))  # a car plate, a motorcycle plate
+    assert not _proper(quad(462, 115)) and not _proper(quad(90, 100))  # two plates side by side; upright
+    assert not _proper(quad(6, 3)) and not _proper(np.float32([[0, 0], [50, 20], [0, 20], [50, 0]]))  # tiny; crossed

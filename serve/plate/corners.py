@@ -28,12 +28,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
-from serve.plate.model import DATA_DIR, ModelWeightsError, load_checkpoint, standardise_batch
+from serve.plate.model import DATA_DIR, ModelWeightsError, load_checkpoint, preprocess
 
 CROP_H, CROP_W = 96, 160
 """The network's input: the crop resized to this (rows, columns), its aspect not kept."""
@@ -76,13 +75,9 @@ class CornerNet(nn.Module):
 
 
 def crop_input(crops: list[np.ndarray]) -> torch.Tensor:
-    """Crops (BGR or grey uint8, any size) -> (B, 1, CROP_H, CROP_W) standardised float tensor."""
-    grey = np.empty((len(crops), CROP_H, CROP_W), np.uint8)
-    for i, c in enumerate(crops):
-        g = c if c.ndim == 2 else cv2.cvtColor(c, cv2.COLOR_BGR2GRAY)
-        interp = cv2.INTER_AREA if g.shape[1] > CROP_W else cv2.INTER_LINEAR
-        grey[i] = cv2.resize(g, (CROP_W, CROP_H), interpolation=interp)
-    return standardise_batch(grey)
+    """Crops (BGR or grey uint8, any size) -> (B, 1, CROP_H, CROP_W) standardised float tensor
+    (:func:`~serve.plate.model.preprocess` at this network's size)."""
+    return preprocess(crops, CROP_H, CROP_W)
 
 
 def load_corner_net(path: Path | None = None, expected_sha256: str | None = None) -> tuple[CornerNet, dict[str, Any]]:

@@ -147,6 +147,12 @@ def _box(q: np.ndarray) -> tuple[int, int, int, int]:
     return int(x0), int(y0), int(x1), int(y1)
 
 
+def odd_kernel(shape: tuple[int, ...], divisor: int, least: int) -> int:
+    """An odd morphology kernel side: the image's shorter side (``shape`` (H, W, ...)) over ``divisor``, at least
+    ``least`` px."""
+    return max(least, (min(shape[:2]) // divisor) | 1)
+
+
 def shrink_to(gray: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """``gray`` (H, W) area-downscaled so its longer side is at most ``max_side`` px (each side at least 1 px), and
     the scale applied (1.0 and ``gray`` itself when it is small enough already)."""
@@ -208,9 +214,8 @@ class ContourLocaliser:
 
     def _text_quads(self, gray: np.ndarray) -> list[np.ndarray]:
         """Boxes of dark-print clusters with a plate's aspect (lines of glyphs, stacked)."""
-        h, w = gray.shape
         out: list[np.ndarray] = []
-        for k in sorted({max(7, (min(h, w) // 24) | 1), max(7, (min(h, w) // 10) | 1)}):
+        for k in sorted({odd_kernel(gray.shape, 24, 7), odd_kernel(gray.shape, 10, 7)}):
             bh = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
             _, b = cv2.threshold(bh, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
             if (b > 0).mean() > 0.3:
@@ -238,11 +243,10 @@ class ContourLocaliser:
 
         Returns (4, 2) float32 corner arrays (TL, TR, BR, BL) in ``gray``'s pixels."""
         small, f = shrink_to(gray, LIGHT_MAX_SIDE)
-        h, w = small.shape
         smooth = cv2.GaussianBlur(small, (0, 0), 1.0)
-        around = cv2.getStructuringElement(cv2.MORPH_RECT, (max(31, (min(h, w) // 6) | 1),) * 2)
+        around = cv2.getStructuringElement(cv2.MORPH_RECT, (odd_kernel(small.shape, 6, 31),) * 2)
         out: list[np.ndarray] = []
-        for k in sorted({max(5, (min(h, w) // 60) | 1), max(7, (min(h, w) // 30) | 1)}):
+        for k in sorted({odd_kernel(small.shape, 60, 5), odd_kernel(small.shape, 30, 7)}):
             closed = cv2.morphologyEx(smooth, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
             light = cv2.morphologyEx(closed, cv2.MORPH_TOPHAT, around)
             _, b = cv2.threshold(light, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)

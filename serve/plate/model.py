@@ -142,15 +142,22 @@ class PlateNet(nn.Module):
         return self.ctc(q), l2, self.vehicle(f.mean(dim=(2, 3)))
 
 
-def preprocess(plates: list[np.ndarray]) -> torch.Tensor:
-    """Rectified plates (BGR or grey uint8, any size) -> (B, 1, INPUT_H, INPUT_W) standardised float tensor."""
-    grey = np.empty((len(plates), INPUT_H, INPUT_W), np.uint8)
+def grey_resized(image: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A BGR or grey uint8 image of any size -> (h, w) grey uint8: area-filtered when it is wider than ``w``,
+    bilinear otherwise (itself, converted, when it has that size already). The one way a network's input is made,
+    at inference and in training (:mod:`serve.plate.corners`, :mod:`serve.plate.train_corners`)."""
+    g = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if g.shape == (h, w):
+        return g
+    return cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA if g.shape[1] > w else cv2.INTER_LINEAR)
+
+
+def preprocess(plates: list[np.ndarray], h: int = INPUT_H, w: int = INPUT_W) -> torch.Tensor:
+    """Images (BGR or grey uint8, any size: rectified plates for the recogniser's default ``INPUT_H`` x ``INPUT_W``)
+    -> (B, 1, h, w) standardised float tensor (:func:`grey_resized`, :func:`standardise_batch`)."""
+    grey = np.empty((len(plates), h, w), np.uint8)
     for i, p in enumerate(plates):
-        g = p if p.ndim == 2 else cv2.cvtColor(p, cv2.COLOR_BGR2GRAY)
-        if g.shape != (INPUT_H, INPUT_W):
-            interp = cv2.INTER_AREA if g.shape[1] > INPUT_W else cv2.INTER_LINEAR
-            g = cv2.resize(g, (INPUT_W, INPUT_H), interpolation=interp)
-        grey[i] = g
+        grey[i] = grey_resized(p, h, w)
     return standardise_batch(grey)
 
 

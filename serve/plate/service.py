@@ -313,6 +313,12 @@ def _proper(quad: np.ndarray) -> bool:
             and lo <= quad_aspect(quad) <= hi)
 
 
+def _worth_reading(quad: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> bool:
+    """Whether a regressed quad is read beside candidates with these ``boxes``: :func:`_proper`, and no box overlaps
+    its own at :data:`CORNERS_SAME_IOU` or more (the same quad again). Used by crops and frames alike."""
+    return _proper(quad) and not any(_iou(_box(quad), b) >= CORNERS_SAME_IOU for b in boxes)
+
+
 def _inside(a: PlateCandidate, b: PlateCandidate) -> bool:
     """Whether box ``a`` lies (mostly) inside box ``b`` or ``b`` inside ``a``."""
     inter = _area(_clip(a.box, b.box))
@@ -539,13 +545,10 @@ class PlateService:
                     jobs.append((i, bx0, by0))
                     boxes.append(img[by0:by1, bx0:bx1])
         for (i, bx0, by0), q in zip(jobs, self.corners.locate(boxes), strict=True):
-            if not _proper(q):
-                continue
             q = (q + np.float32([bx0, by0])).astype(np.float32)
-            box = _box(q)
-            if any(_iou(box, c.box) >= CORNERS_SAME_IOU for c, _ in groups[i]):
+            if not _worth_reading(q, [c.box for c, _ in groups[i]]):
                 continue
-            cand = PlateCandidate(quad=q, box=box, score=0.0, kind=kind_of(q))
+            cand = PlateCandidate(quad=q, box=_box(q), score=0.0, kind=kind_of(q))
             groups[i].append((cand, rectify(images[i], q, self.config.locate_pad, cand.kind)))
 
     def _verifies(self, text: PlateText, plate: Plate | None, min_confidence: float) -> bool:
@@ -635,14 +638,11 @@ class PlateService:
         for (crop, _), rq in zip(checked, regressed, strict=True):
             g = []
             quads = crop_candidates(crop)
-            if rq is not None and _proper(rq) and not any(_iou(_box(rq), _box(q)) >= CORNERS_SAME_IOU
-                                                           for q in quads):
+            if rq is not None and _worth_reading(rq, [_box(q) for q in quads]):
                 quads.append(rq)
             for q in quads:
-                x0, y0 = np.floor(q.min(axis=0)).astype(int)
-                x1, y1 = np.ceil(q.max(axis=0)).astype(int)
                 k = kind_of(q)
-                g.append((PlateCandidate(quad=q, box=(int(x0), int(y0), int(x1), int(y1)), score=1.0, kind=k),
+                g.append((PlateCandidate(quad=q, box=_box(q), score=1.0, kind=k),
                           rectify(crop, q, READ_PAD, k)))
             groups.append(g)
         res = self._finish(groups, keep_unparsed=self.config.keep_unparsed, one_per_group=True, sources=checked)

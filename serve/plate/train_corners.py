@@ -19,10 +19,11 @@ Training: AdamW with a one-cycle schedule, L1 loss on the corner fractions, each
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from serve.keys import write_private
 from serve.plate.corners import CORNERS_FILE, CROP_H, CROP_W, CornerNet
-from serve.plate.model import ModelWeightsError, save_weights, standardise_batch
+from serve.plate.model import ModelWeightsError, grey_resized, save_weights, standardise_batch
 from serve.plate.render import LEVELS, render_plate
 from serve.state import ssz_home
 
@@ -83,9 +85,7 @@ def corner_sample(seed: int, recut: bool = True) -> tuple[np.ndarray, np.ndarray
         if cx1 - cx0 >= 16 and cy1 - cy0 >= 8:
             img, q = img[cy0:cy1, cx0:cx1], q - np.float32([cx0, cy0])
     h, w = img.shape[:2]
-    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-    g = cv2.resize(g, (CROP_W, CROP_H), interpolation=cv2.INTER_AREA if w > CROP_W else cv2.INTER_LINEAR)
-    return g, (q / np.float32([w, h])).astype(np.float32)
+    return grey_resized(img, CROP_H, CROP_W), (q / np.float32([w, h])).astype(np.float32)
 
 
 def _render_chunk(args: tuple[int, int, bool]) -> tuple[np.ndarray, np.ndarray]:
@@ -103,18 +103,11 @@ def render_corner_data(first_seed: int, n: int, workers: int = 2, recut: bool = 
     chunk = 250
     jobs = [(s, min(s + chunk, first_seed + n), recut) for s in range(first_seed, first_seed + n, chunk)]
     parts = []
-    if workers <= 1:
-        it = map(_render_chunk, jobs)
-        for part in it:
+    with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as ex:
+        for part in (ex.map if ex is not None else map)(_render_chunk, jobs):
             parts.append(part)
             if progress is not None:
                 progress.update(len(part[0]))
-    else:
-        with ProcessPoolExecutor(workers) as ex:
-            for part in ex.map(_render_chunk, jobs):
-                parts.append(part)
-                if progress is not None:
-                    progress.update(len(part[0]))
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
@@ -141,9 +134,8 @@ def train_corners(config: CornerTrainConfig | None = None, cache: Path | None = 
     OSError, before any work, when ``out`` or ``cache`` cannot be written, and ModelWeightsError when the run's
     checkpoint is unreadable (naming it: delete it to start again)."""
     import torch
-    from tqdm import tqdm
 
-    from serve.plate.train import check_writable
+    from serve.plate.train import _bar, check_writable
 
     cfg = config or CornerTrainConfig()
     cache = Path(cache).expanduser() if cache else ssz_home() / "train" / "plate-corners"
@@ -155,7 +147,7 @@ def train_corners(config: CornerTrainConfig | None = None, cache: Path | None = 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     t0 = time.time()
-    with tqdm(total=cfg.samples + cfg.val_samples, desc="render crops", disable=not progress, unit="crop") as bar:
+    with _bar(cfg.samples + cfg.val_samples, "render crops", progress) as bar:
         x, q = render_corner_data(SEED_BASE + cfg.seed * 1_000_003, cfg.samples, cfg.workers, True, bar)
         vx, vq = render_corner_data(VAL_SEED_BASE, cfg.val_samples, cfg.workers, False, bar)
     data_s = time.time() - t0
@@ -176,8 +168,10 @@ def train_corners(config: CornerTrainConfig | None = None, cache: Path | None = 
             raise ModelWeightsError(f"the training checkpoint {ckpt} is unreadable ({type(e).__name__}): delete it to "
                                     "start this run again from step 0") from e
     t1 = time.time()
-    for step in tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train corners",
-                     disable=not progress):
+    bar = _bar(cfg.steps, "train corners", progress)
+    bar.update(start)
+    for step in range(start, cfg.steps):
+        bar.update(1)
         net.train()
         rng = np.random.default_rng([cfg.seed, step])
         idx = rng.integers(0, len(x), cfg.batch)
@@ -192,10 +186,11 @@ def train_corners(config: CornerTrainConfig | None = None, cache: Path | None = 
         opt.step()
         sched.step()
         if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
-            tmp = ckpt.with_suffix(f".tmp{os.getpid()}")
+            buf = io.BytesIO()
             torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "step": step + 1}, tmp)
-            tmp.replace(ckpt)
+                        "step": step + 1}, buf)
+            write_private(ckpt, buf.getvalue())  # atomic: a crash leaves the last whole checkpoint
+    bar.close()
     net.eval()
     with torch.inference_mode():
         pv = np.concatenate([net(standardise_batch(vx[i:i + 256])).numpy() for i in range(0, len(vx), 256)])

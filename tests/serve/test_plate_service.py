@@ -273,6 +273,43 @@ def test_big_phone_photo_is_read_not_refused(plate_service):
     assert any(same(r.plate, truth) for r in reads), [r.text for r in reads]
 
 
+SMALL_FRAME_SCENES = [10004, 10007, 10013, 10015]
+"""Held-out mild scenes (render_scene seed) that, shrunk to 192 x 144 (plates 33-62 px wide, as in a camera's crop
+of one vehicle), the service reads right only when it enlarges small frames (``upscale_below``)."""
+
+
+def test_upscale_factor_enlarges_only_frames_under_the_size():
+    from serve.plate.service import upscale_factor
+
+    assert upscale_factor((144, 192, 3), 640) == pytest.approx(640 / 192)
+    assert upscale_factor((300, 100), 640) == pytest.approx(640 / 300)
+    assert upscale_factor((480, 640, 3), 640) == 1.0
+    assert upscale_factor((3000, 4000, 3), 640) == 1.0
+    assert upscale_factor((144, 192, 3), 0) == 1.0
+
+
+def test_small_frames_are_enlarged_so_small_plates_are_read_and_boxes_stay_in_the_frames_pixels(plate_service,
+                                                                                               plate_engine):
+    import cv2
+
+    from serve.plate.evaluate import _iou
+    from serve.plate.service import PlateService, PlateServiceConfig
+
+    scenes = [render_scene(seed, "mild") for seed in SMALL_FRAME_SCENES]
+    frames = [cv2.resize(sc.image, (192, 144), interpolation=cv2.INTER_AREA) for sc in scenes]
+    as_they_are = PlateService(PlateServiceConfig(upscale_below=0), engine=plate_engine).read(frames)
+    assert not any(same(r.plate, sc.plate) for sc, reads in zip(scenes, as_they_are, strict=True) for r in reads)
+    for sc, frame, reads in zip(scenes, frames, plate_service.read(frames), strict=True):
+        right = [r for r in reads if r.verified and same(r.plate, sc.plate)]
+        assert right, (sc.seed, sc.plate.key, [r.text for r in reads])
+        truth_box = tuple(int(v * 0.3) for v in sc.box)
+        assert _iou(right[0].box, truth_box) > 0.7, (right[0].box, truth_box)
+        x0, y0, x1, y1 = right[0].box
+        assert 0 <= x0 < x1 <= frame.shape[1] and 0 <= y0 < y1 <= frame.shape[0]
+        quad = np.array(right[0].quad)
+        assert quad[:, 0].min() >= x0 - 1 and quad[:, 0].max() <= x1 + 1 and quad[:, 1].max() <= y1 + 1
+
+
 ZOOM_FALSE_PLATE_PHOTOS = [(116, "train"), (121, "heldout"), (123, "heldout"), (120, "heldout")]
 """Plate-free 4000 x 3000 backgrounds (seed, split of random_patch) on which the zoom pass at the engine's own
 threshold read a plate (measured: stage-4 weights 'ฐ41' 0.15, 'ฒ404' 0.10, '4ว0' 0.25 at its threshold 0.05;

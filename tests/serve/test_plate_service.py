@@ -281,8 +281,9 @@ of one vehicle), the service reads right only when it enlarges small frames (``u
 def test_upscale_factor_enlarges_only_frames_under_the_size():
     from serve.plate.service import upscale_factor
 
-    assert upscale_factor((144, 192, 3), 640) == pytest.approx(640 / 192)
-    assert upscale_factor((300, 100), 640) == pytest.approx(640 / 300)
+    assert upscale_factor((300, 400, 3), 640) == pytest.approx(1.6)
+    assert upscale_factor((400, 100), 640) == pytest.approx(1.6)
+    assert upscale_factor((144, 192, 3), 640) == 2.0  # at most MAX_UPSCALE
     assert upscale_factor((480, 640, 3), 640) == 1.0
     assert upscale_factor((3000, 4000, 3), 640) == 1.0
     assert upscale_factor((144, 192, 3), 0) == 1.0

@@ -39,6 +39,10 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
                    seed: Annotated[int, typer.Option(help="First seed of the renders (plate i is seed + i; "
                                                      "the model card uses 10000).")] = 10_000,
                    scenes: Annotated[bool, typer.Option(help="Also read plates composited into street scenes.")] = True,
+                   scene_scale: Annotated[float, typer.Option(
+                       min=0.05, max=1.0,
+                       help="Shrink the 640 x 480 scenes by this before they are read: 0.5 reads 320 x 240 frames, "
+                            "0.3 192 x 144 (a low-resolution camera, or a camera's crop of one vehicle).")] = 1.0,
                    engines: Annotated[str, typer.Option(
                        help="Comma-separated OCR engines: model, tesseract, paddle.")] = "model,tesseract",
                    images: Annotated[Path | None, typer.Option(help="Folder of real labelled photos.")] = None,
@@ -121,7 +125,8 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
             res["markdown"] = images_markdown_table(res)
             emit_bench("quality-plates-images", res, t0)
             return
-        res = evaluate_plates(n=n, seed=seed, scenes=scenes, engines=names, services=services, fonts=fonts)
+        res = evaluate_plates(n=n, seed=seed, scenes=scenes, engines=names, services=services, fonts=fonts,
+                              scene_scale=scene_scale)
         res.update(_model_weights(names, weights or WEIGHTS_FILE))
     except (LabelsError, ValueError, OcrError, ModelWeightsError, FontsMissingError) as e:  # an engine not installed
         fail(e)

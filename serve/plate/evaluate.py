@@ -12,7 +12,9 @@ rectification, verification) and reports, per engine, level and plate type:
 - ``char_accuracy``: 1 - (sum of edit distances) / (sum of truth lengths) over registration and second line
   (an unread plate counts all its characters wrong; a label without a second line scores the registration only);
 - ``confusions``: the most frequent (printed, read) registration character substitutions;
-- with ``scenes=True`` the same on whole street scenes (localisation included) and the found rate.
+- with ``scenes=True`` the same on whole street scenes (localisation included) and the found rate; with
+  ``scene_scale`` below 1 the 640 x 480 scenes are shrunk first (a lower-resolution camera, or a camera's crop of one
+  vehicle: the plates are that much smaller, the frames too).
 
 :func:`evaluate_images` scores any folder of real, labelled photos (``--images DIR --labels CSV``), so a police
 team can check the reader on its own cameras.
@@ -20,16 +22,20 @@ team can check the reader on its own cameras.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from serve.plate.backgrounds import background_split
 from serve.plate.distance import levenshtein
 from serve.plate.fonts import FontSplit, families
 from serve.plate.parse import Plate, PlateParseError, parse_plate
-from serve.plate.render import LEVELS, render_plate, render_scene
+from serve.plate.render import LEVELS, RenderedScene, render_plate, render_scene
 from serve.plate.service import PlateRead, PlateService, PlateServiceConfig
 
 DEFAULT_ENGINES = ("model", "tesseract")
@@ -97,12 +103,21 @@ def _service(engine: str) -> PlateService:
 
 def evaluate_plates(n: int = 100, levels: tuple[str, ...] = LEVELS, seed: int = 10_000, scenes: bool = False,
                     engines: tuple[str, ...] = DEFAULT_ENGINES, fonts: FontSplit = "heldout", batch: int = 16,
-                    services: dict[str, PlateService] | None = None) -> dict[str, Any]:
-    """Accuracy per engine, level and plate type on ``n`` rendered crops per level (and scenes); JSON-able."""
+                    services: dict[str, PlateService] | None = None, scene_scale: float = 1.0) -> dict[str, Any]:
+    """Accuracy per engine, level and plate type on ``n`` rendered crops per level (and scenes); JSON-able.
+
+    ``scene_scale`` (0 < scale <= 1): the 640 x 480 scenes are shrunk by it (area filter) before they are read, and
+    their true boxes with them (0.3: 192 x 144 frames, plates of about 25-60 px). ValueError outside that range."""
+    if not 0 < scene_scale <= 1:
+        raise ValueError(f"scene_scale {scene_scale}: scenes are shrunk by a factor above 0 and at most 1 (0.5 "
+                         "reads 320 x 240 frames)")
     out: dict[str, Any] = {"n": n, "seed": seed, "fonts": fonts, "font_families": list(families(fonts)),
                            "backgrounds": background_split(fonts), "levels": list(levels), "engines": {}}
     crops = {lv: [render_plate(seed + i, lv, fonts=fonts) for i in range(n)] for lv in levels}
-    scs = {lv: [render_scene(seed + i, lv, fonts=fonts) for i in range(n)] for lv in levels} if scenes else {}
+    scs = {lv: [shrunk_scene(render_scene(seed + i, lv, fonts=fonts), scene_scale) for i in range(n)]
+           for lv in levels} if scenes else {}
+    if scenes:
+        out["scene_size"] = list(scs[levels[0]][0].image.shape[1::-1]) if levels and n else None
     for name in engines:
         svc = (services or {}).get(name) or _service(name)
         res: dict[str, Any] = {"crops": {}, "scenes": {}, "localiser": svc.localiser.name}
@@ -135,6 +150,19 @@ def evaluate_plates(n: int = 100, levels: tuple[str, ...] = LEVELS, seed: int = 
                 res["scenes"][lv] = ssum
         out["engines"][name] = res
     return out
+
+
+def shrunk_scene(scene: RenderedScene, scale: float) -> RenderedScene:
+    """``scene`` shrunk by ``scale`` (0 < scale <= 1; area filter), its plate's quad and box with it; itself at 1."""
+    if scale == 1:
+        return scene
+    h, w = scene.image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    x0, y0, x1, y1 = scene.box
+    return dataclasses.replace(scene, image=cv2.resize(scene.image, size, interpolation=cv2.INTER_AREA),
+                               quad=(scene.quad * scale).astype(np.float32),
+                               box=(int(x0 * scale), int(y0 * scale), int(np.ceil(x1 * scale)),
+                                    int(np.ceil(y1 * scale))))
 
 
 def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -397,9 +425,10 @@ def _draft_rows(images: Path, photos: list[str], svc: PlateService, progress: bo
 
 def markdown_table(result: dict[str, Any]) -> str:
     """The rendered-set evaluation as a markdown table: one row per engine, input, level and plate type."""
+    size = result.get("scene_size")
     lines = [f"Plate reading on rendered Thai plates ({result['fonts']} fonts, "
              f"{result['backgrounds']} backgrounds, n={result['n']} "
-             f"per level, seed {result['seed']})", "",
+             f"per level, seed {result['seed']}{f'; scenes {size[0]} x {size[1]}' if size else ''})", "",
              "| engine | input | level | type | n | whole plate | registration | province | char accuracy | "
              "found | s/plate |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     lines[1:1] = _weights_lines(result)

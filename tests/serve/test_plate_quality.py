@@ -28,6 +28,28 @@ def test_evaluate_reports_every_engine_per_level_and_type(plate_service, tessera
     assert "(heldout fonts, heldout backgrounds," in table
 
 
+def test_evaluate_reads_shrunk_scenes_as_small_frames(plate_service, plate_engine):
+    from serve.plate.evaluate import evaluate_plates, markdown_table
+    from serve.plate.service import PlateService, PlateServiceConfig
+
+    as_they_are = PlateService(PlateServiceConfig(upscale_below=0), engine=plate_engine)
+    found = {}
+    for name, svc in (("enlarged", plate_service), ("as they are", as_they_are)):
+        res = evaluate_plates(n=4, levels=("mild",), engines=("model",), seed=10_004, scenes=True, scene_scale=0.3,
+                              services={"model": svc})
+        assert res["scene_size"] == [192, 144]
+        found[name] = res["engines"]["model"]["scenes"]["mild"]["found"]
+    # measured: the 4 held-out mild scenes (seeds 10004-10007) shrunk to 192 x 144: all 4 found and read right when
+    # small frames are enlarged (upscale_below), 2 as they are
+    assert found == {"enlarged": 1.0, "as they are": 0.5}
+    assert res["engines"]["model"]["scenes"]["mild"]["exact"] == 0.5
+    assert "seed 10004; scenes 192 x 144)" in markdown_table(res)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="scene_scale"):
+            evaluate_plates(n=1, levels=("mild",), engines=("model",), scenes=True, scene_scale=bad,
+                            services={"model": plate_service})
+
+
 def test_evaluate_on_the_validation_fonts_reads_unseen_typefaces_on_training_backgrounds(plate_service):
     from serve.plate.evaluate import evaluate_plates, markdown_table
     from serve.plate.fonts import VALIDATION_FAMILIES

@@ -40,7 +40,6 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
                                                      "the model card uses 10000).")] = 10_000,
                    scenes: Annotated[bool, typer.Option(help="Also read plates composited into street scenes.")] = True,
                    scene_scale: Annotated[float, typer.Option(
-                       min=0.05, max=1.0,
                        help="Shrink the 640 x 480 scenes by this before they are read: 0.5 reads 320 x 240 frames, "
                             "0.3 192 x 144 (a low-resolution camera, or a camera's crop of one vehicle).")] = 1.0,
                    engines: Annotated[str, typer.Option(
@@ -70,6 +69,7 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
     --images/--labels, the same on your own labelled photos (--images with --draft-labels writes the reads as a
     labels file to check by hand first). --weights scores weights you trained."""
     from serve.plate.evaluate import (
+        MIN_SCENE_SCALE,
         LabelsError,
         evaluate_images,
         evaluate_plates,
@@ -83,6 +83,9 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
     from serve.plate.service import PlateService, PlateServiceConfig
 
     t0 = time.monotonic()
+    if not MIN_SCENE_SCALE <= scene_scale <= 1:
+        fail(f"--scene-scale {scene_scale}: give a factor from {MIN_SCENE_SCALE} (32 x 24 frames) to 1 (the 640 x 480 "
+             "scenes as rendered); 0.5 reads 320 x 240 frames")
     names = tuple(dict.fromkeys(e.strip() for e in engines.split(",") if e.strip()))
     if not names:
         fail(f"--engines {engines!r} names no engine: give a comma-separated list such as model,tesseract")

@@ -34,11 +34,14 @@ import numpy as np
 from serve.plate.backgrounds import background_split
 from serve.plate.distance import levenshtein
 from serve.plate.fonts import FontSplit, families
+from serve.plate.localise import _box
 from serve.plate.parse import Plate, PlateParseError, parse_plate
 from serve.plate.render import LEVELS, RenderedScene, render_plate, render_scene
 from serve.plate.service import PlateRead, PlateService, PlateServiceConfig
 
 DEFAULT_ENGINES = ("model", "tesseract")
+MIN_SCENE_SCALE = 0.05
+"""Least ``scene_scale`` of :func:`evaluate_plates`: the 640 x 480 scenes shrunk to 32 x 24 px."""
 
 
 def score(truth: Plate, read: PlateRead | None) -> tuple[bool, bool, bool | None, int, int]:
@@ -106,11 +109,11 @@ def evaluate_plates(n: int = 100, levels: tuple[str, ...] = LEVELS, seed: int = 
                     services: dict[str, PlateService] | None = None, scene_scale: float = 1.0) -> dict[str, Any]:
     """Accuracy per engine, level and plate type on ``n`` rendered crops per level (and scenes); JSON-able.
 
-    ``scene_scale`` (0 < scale <= 1): the 640 x 480 scenes are shrunk by it (area filter) before they are read, and
-    their true boxes with them (0.3: 192 x 144 frames, plates of about 25-60 px). ValueError outside that range."""
-    if not 0 < scene_scale <= 1:
-        raise ValueError(f"scene_scale {scene_scale}: scenes are shrunk by a factor above 0 and at most 1 (0.5 "
-                         "reads 320 x 240 frames)")
+    ``scene_scale`` (0.05 <= scale <= 1): the 640 x 480 scenes are shrunk by it (area filter) before they are read,
+    and their true boxes with them (0.3: 192 x 144 frames, plates of about 25-60 px). ValueError outside that range."""
+    if not MIN_SCENE_SCALE <= scene_scale <= 1:
+        raise ValueError(f"scene_scale {scene_scale}: scenes are shrunk by a factor from {MIN_SCENE_SCALE} (32 x 24 "
+                         "frames) to 1 (0.5 reads 320 x 240 frames)")
     out: dict[str, Any] = {"n": n, "seed": seed, "fonts": fonts, "font_families": list(families(fonts)),
                            "backgrounds": background_split(fonts), "levels": list(levels), "engines": {}}
     crops = {lv: [render_plate(seed + i, lv, fonts=fonts) for i in range(n)] for lv in levels}
@@ -153,16 +156,15 @@ def evaluate_plates(n: int = 100, levels: tuple[str, ...] = LEVELS, seed: int = 
 
 
 def shrunk_scene(scene: RenderedScene, scale: float) -> RenderedScene:
-    """``scene`` shrunk by ``scale`` (0 < scale <= 1; area filter), its plate's quad and box with it; itself at 1."""
+    """``scene`` shrunk by ``scale`` (0 < scale <= 1; area filter, the size rounded), its plate's quad with it (per
+    axis) and its box that quad's (as :func:`~serve.plate.render.render_scene` makes it); itself at 1."""
     if scale == 1:
         return scene
     h, w = scene.image.shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    x0, y0, x1, y1 = scene.box
-    return dataclasses.replace(scene, image=cv2.resize(scene.image, size, interpolation=cv2.INTER_AREA),
-                               quad=(scene.quad * scale).astype(np.float32),
-                               box=(int(x0 * scale), int(y0 * scale), int(np.ceil(x1 * scale)),
-                                    int(np.ceil(y1 * scale))))
+    quad = (scene.quad * np.float32([size[0] / w, size[1] / h])).astype(np.float32)
+    return dataclasses.replace(scene, image=cv2.resize(scene.image, size, interpolation=cv2.INTER_AREA), quad=quad,
+                               box=_box(quad))
 
 
 def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:

@@ -73,7 +73,8 @@ the plate's width of background a side)."""
 
 MAX_UPSCALE = 2.0
 """Most a small frame is enlarged (``PlateServiceConfig.upscale_below``). A plate crop sent as a frame (the plate
-fills it) read worse enlarged more: validation crops in the training fonts (render_plate seeds 600000+ mild,
+fills it) read no better enlarged more, and worse at moderate and severe (by 2-7 crops of 150: near the noise):
+validation crops in the training fonts (render_plate seeds 600000+ mild,
 500000+ moderate and severe, n = 150 each; plates 97-361 px wide) read through the frames path, whole plate right and
 verified: as they are 94.0 / 78.0 / 38.0 %, enlarged to 640 px 95.3 / 74.7 / 36.0 %, at most 2 x 94.7 / 79.3 /
 37.3 %, while small street scenes read about as well at most 2 x as enlarged to 640 px (see upscale_below)."""
@@ -97,7 +98,10 @@ class PlateServiceConfig(BaseModel):
     engine_options: dict[str, Any] = Field(default_factory=dict,
                                            description="constructor kwargs, e.g. {'model_dir': '/models/th'}")
     localiser: Literal["contour", "cascade"] = "contour"
-    min_plate_width: int = Field(default=40, ge=16, description="smallest plate width (px) worth reading")
+    min_plate_width: int = Field(default=40, ge=16,
+                                 description="smallest plate width (px of the searched copy) worth reading: in a "
+                                             "small frame enlarged by upscale_below, of the enlarged copy (up to "
+                                             "MAX_UPSCALE = 2 x: plates half as wide in the frame's own pixels)")
     max_candidates: int = Field(default=16, ge=1, le=100, description="candidates read per image")
     max_plates_per_image: int = Field(default=5, ge=1, le=50, description="verified plates returned per image")
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0,
@@ -143,12 +147,14 @@ class PlateServiceConfig(BaseModel):
                                                     "most confident first (only candidates whose read parses)")
     max_pixels: int = Field(default=MAX_PIXELS, gt=0, description="larger images are refused (bomb guard)")
     upscale_below: int = Field(
-        default=640, ge=0,
-        description="a frame whose longer side (px) is under this is enlarged (bicubic) until its longer side is "
-                    "this before it is searched and read; its reads' boxes and quads are given in the frame's own "
-                    "pixels. A camera's crop of one vehicle (150-400 px) holds a plate 30-80 px wide, under the "
-                    "localiser's scale (min_plate_width, and morphology sized for plates of about 80 px and up). "
-                    "Enlarged at most MAX_UPSCALE (2) times: a plate crop sent as a frame reads worse enlarged more. "
+        default=640, ge=0, le=1600,
+        description="a frame whose longer side (px) is under this is enlarged (bicubic) toward this longer side, at "
+                    "most MAX_UPSCALE (2) times, before it is searched and read; its reads' boxes and quads are given "
+                    "in the frame's own pixels. At most 1600: the localiser searches larger frames on a 1600 px copy "
+                    "(work_max_side), so enlarging past it gains nothing. A camera's crop of one vehicle "
+                    "(150-400 px) holds a plate 30-80 px wide, under the localiser's scale (min_plate_width, and "
+                    "morphology sized for plates of about 80 px and up). "
+                    "The 2 x cap: a plate crop sent as a frame read no better enlarged more, and worse at moderate. "
                     "Chosen on rendered street scenes with the training fonts (render_scene seeds 800000-800099, "
                     "mild, shrunk to 320 x 240 / 192 x 144 / 141 x 106, plates about 88 / 53 / 39 px wide; whole "
                     "plate read and verified; without the 2 x cap): 91 / 74 / 55 % as they are; enlarged to 480 px: "
@@ -336,13 +342,14 @@ def upscale_factor(shape: tuple[int, ...], upscale_below: int) -> float:
     return 1.0 if not upscale_below or longer >= upscale_below else min(MAX_UPSCALE, upscale_below / longer)
 
 
-def _shrunk(read: PlateRead, scale: float, shape: tuple[int, ...]) -> PlateRead:
-    """``read`` of a frame enlarged by ``scale``, its box and quad in the pixels of the frame of ``shape`` (H, W)."""
+def _shrunk(read: PlateRead, scale: tuple[float, float], shape: tuple[int, ...]) -> PlateRead:
+    """``read`` of a frame enlarged by ``scale`` (across, down), its quad and box (:func:`_box` of the quad, within the
+    frame) in the pixels of the frame of ``shape`` (H, W)."""
     h, w = shape[:2]
-    x0, y0, x1, y1 = read.box
-    box = (max(0, int(x0 / scale)), max(0, int(y0 / scale)), min(w, int(np.ceil(x1 / scale))),
-           min(h, int(np.ceil(y1 / scale))))
-    return read.model_copy(update={"box": box, "quad": [(x / scale, y / scale) for x, y in read.quad]})
+    quad = np.float32(read.quad) / np.float32(scale)
+    x0, y0, x1, y1 = _box(quad)
+    return read.model_copy(update={"box": (max(0, x0), max(0, y0), min(w, x1), min(h, y1)),
+                                   "quad": [(float(x), float(y)) for x, y in quad]})
 
 
 def _proper(quad: np.ndarray) -> bool:
@@ -602,11 +609,13 @@ class PlateService:
     def read(self, images: list[np.ndarray]) -> list[list[PlateRead] | PlateInputError]:
         """Plate reads for each frame of the batch, in input order; one bad frame costs only its own entry.
 
-        A frame with no sure read gets the second look (``second_look_below``, :meth:`_second_look`). A frame of
-        at least ``zoom_min_side`` px (default 4000) in which no plate is verified is searched once more in
-        overlapping tiles (:func:`zoom_tiles`); their candidates, a region found by two tiles once
-        (:func:`merge_tile_candidates`), are read in one more engine call, and the frame's reads are those of the
-        tiles when one of them is verified at ``zoom_min_confidence``.
+        A frame whose longer side is under ``upscale_below`` (640 px) is enlarged first, at most :data:`MAX_UPSCALE`
+        times (a camera's crop of one vehicle holds a plate too small for the localiser); its reads' boxes and quads
+        are in the frame's own pixels. A frame with no sure read gets the second look (``second_look_below``,
+        :meth:`_second_look`). A frame of at least ``zoom_min_side`` px (default 4000) in which no plate is verified
+        is searched once more in overlapping tiles (:func:`zoom_tiles`); their candidates, a region found by two
+        tiles once (:func:`merge_tile_candidates`), are read in one more engine call, and the frame's reads are
+        those of the tiles when one of them is verified at ``zoom_min_confidence``.
 
         Parameters
         ----------
@@ -646,8 +655,9 @@ class PlateService:
                                                  interpolation=cv2.INTER_CUBIC)
                    for f, s in zip(frames, scales, strict=True)]
         out = self._read_enlarged(checked)
-        return [reads if s == 1.0 else [_shrunk(r, s, f.shape[:2]) for r in reads]
-                for reads, s, f in zip(out, scales, frames, strict=True)]
+        return [reads if big is f else [_shrunk(r, (big.shape[1] / f.shape[1], big.shape[0] / f.shape[0]), f.shape)
+                                        for r in reads]
+                for reads, big, f in zip(out, checked, frames, strict=True)]
 
     def _read_enlarged(self, checked: list[np.ndarray]) -> list[list[PlateRead]]:
         """:meth:`read` of checked frames, each already enlarged when it was small."""

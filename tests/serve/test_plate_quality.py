@@ -44,7 +44,7 @@ def test_evaluate_reads_shrunk_scenes_as_small_frames(plate_service, plate_engin
     assert found == {"enlarged": 1.0, "as they are": 0.5}
     assert res["engines"]["model"]["scenes"]["mild"]["exact"] == 0.5
     assert "seed 10004; scenes 192 x 144)" in markdown_table(res)
-    for bad in (0.0, 1.5):
+    for bad in (0.0, 0.01, 1.5, float("nan")):
         with pytest.raises(ValueError, match="scene_scale"):
             evaluate_plates(n=1, levels=("mild",), engines=("model",), scenes=True, scene_scale=bad,
                             services={"model": plate_service})

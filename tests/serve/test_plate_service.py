@@ -298,15 +298,43 @@ def test_small_frames_are_enlarged_so_small_plates_are_read_and_boxes_stay_in_th
     frames = [sc.image for sc in scenes]
     assert all(f.shape == (144, 192, 3) for f in frames)
     as_they_are = PlateService(PlateServiceConfig(upscale_below=0), engine=plate_engine).read(frames)
-    assert not any(same(r.plate, sc.plate) for sc, reads in zip(scenes, as_they_are, strict=True) for r in reads)
+    # measured: the shipped localiser and weights read none of the four right as they are
+    assert sum(any(r.verified and same(r.plate, sc.plate) for r in reads)
+               for sc, reads in zip(scenes, as_they_are, strict=True)) == 0
     for sc, frame, reads in zip(scenes, frames, plate_service.read(frames), strict=True):
         right = [r for r in reads if r.verified and same(r.plate, sc.plate)]
         assert right, (sc.seed, sc.plate.key, [r.text for r in reads])
         assert _iou(right[0].box, sc.box) > 0.7, (right[0].box, sc.box)
-        x0, y0, x1, y1 = right[0].box
-        assert 0 <= x0 < x1 <= frame.shape[1] and 0 <= y0 < y1 <= frame.shape[0]
-        quad = np.array(right[0].quad)
-        assert quad[:, 0].min() >= x0 - 1 and quad[:, 0].max() <= x1 + 1 and quad[:, 1].max() <= y1 + 1
+        _assert_in_frame(reads, frame.shape)
+
+
+def _assert_in_frame(reads: list[PlateRead], shape: tuple[int, ...]) -> None:
+    """Every read's box is its quad's box (floor / ceil), clipped to the frame of ``shape``."""
+    from serve.plate.localise import _box
+
+    h, w = shape[:2]
+    for r in reads:
+        x0, y0, x1, y1 = _box(np.float32(r.quad))
+        assert r.box == (max(0, x0), max(0, y0), min(w, x1), min(h, y1)), (r.box, r.quad)
+        assert 0 <= r.box[0] < r.box[2] <= w and 0 <= r.box[1] < r.box[3] <= h, r.box
+
+
+def test_a_small_frame_enlarged_by_an_uneven_factor_maps_its_reads_back_per_axis(plate_service, plate_engine):
+    """333 x 251 -> 640 x 482: the two axes are enlarged by 1.922 and 1.920. The reads equal the reads of the
+    enlarged frame itself (read as it is) mapped back axis by axis."""
+    import cv2
+
+    from serve.plate.service import PlateService, PlateServiceConfig
+
+    frame = cv2.resize(render_scene(10_013, "mild").image, (333, 251), interpolation=cv2.INTER_AREA)
+    reads = plate_service.read([frame])[0]
+    assert reads and reads[0].verified, [r.text for r in reads]
+    _assert_in_frame(reads, frame.shape)
+    big = cv2.resize(frame, (640, 482), interpolation=cv2.INTER_CUBIC)
+    direct = PlateService(PlateServiceConfig(upscale_below=0), engine=plate_engine).read([big])[0]
+    assert [r.text for r in reads] == [r.text for r in direct]
+    for r, d in zip(reads, direct, strict=True):
+        assert np.allclose(np.float32(r.quad) * np.float32([640 / 333, 482 / 251]), np.float32(d.quad), atol=1e-3)
 
 
 ZOOM_FALSE_PLATE_PHOTOS = [(116, "train"), (121, "heldout"), (123, "heldout"), (120, "heldout")]

@@ -67,9 +67,10 @@ def test_quality_plates_refuses_no_plates_and_an_engine_that_is_not_installed(tm
     for n in ("0", "-3"):  # once a silent empty report with exit code 0
         res = _quality("--n", n, "--no-scenes", "--engines", "tesseract")
         assert res.exit_code == 2 and "--n" in res.output and "Invalid value" in res.output, res.output
-    for scale in ("0", "1.5"):
+    for scale in ("0", "1.5", "nan"):
         res = _quality("--n", "1", "--scene-scale", scale, "--engines", "tesseract")
-        assert res.exit_code == 2 and "--scene-scale" in res.output and "Invalid value" in res.output, res.output
+        assert res.exit_code == 2 and f"--scene-scale {float(scale)}: give a factor from 0.05" in res.output, \
+            res.output
     monkeypatch.setenv("SSZ_HOME", str(tmp_path))  # no PP-OCR model cached there
     res = _quality("--n", "1", "--no-scenes", "--engines", "paddle")
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output

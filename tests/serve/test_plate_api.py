@@ -54,6 +54,23 @@ def test_a_small_tight_plate_crop_is_read_not_refused(client):
     assert r.status_code == 400 and "send at least 8x8 px" in r.text, r.text
 
 
+def test_a_cameras_small_crop_of_a_vehicle_is_read_with_its_box_in_the_crops_pixels(client):
+    """A 192 x 144 JPEG of a held-out motorcycle scene (plate about 42 px wide): the route enlarges it before it
+    searches (PlateServiceConfig.upscale_below) and gives the box in the sent image's pixels."""
+    from serve.plate.evaluate import _iou, shrunk_scene
+    from serve.plate.render import encode_jpeg, render_scene
+
+    sc = shrunk_scene(render_scene(10_007, "mild"), 0.3)
+    r = client.post("/v1/plates:read", content=encode_jpeg(sc.image, 90), headers={"Content-Type": "image/jpeg"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert (doc["width"], doc["height"]) == (192, 144)
+    right = [p for p in doc["plates"] if p["plate"] and (p["plate"]["letters"], p["plate"]["number"],
+                                                          p["plate"]["province"]) == ("คฏ", "486", "ร้อยเอ็ด")]
+    assert right and right[0]["verified"], doc["plates"]
+    assert _iou(tuple(right[0]["box"]), sc.box) > 0.7, (right[0]["box"], sc.box)
+
+
 def test_plate_route_still_refuses_bombs_and_face_routes_keep_their_limit(client):
     import struct
     import zlib

@@ -34,7 +34,7 @@ import numpy as np
 from serve.plate.backgrounds import background_split
 from serve.plate.distance import levenshtein
 from serve.plate.fonts import FontSplit, families
-from serve.plate.localise import _box
+from serve.plate.localise import _box, _iou
 from serve.plate.parse import Plate, PlateParseError, parse_plate
 from serve.plate.render import LEVELS, RenderedScene, render_plate, render_scene
 from serve.plate.service import PlateRead, PlateService, PlateServiceConfig
@@ -166,13 +166,6 @@ def shrunk_scene(scene: RenderedScene, scale: float) -> RenderedScene:
     return dataclasses.replace(scene, image=cv2.resize(scene.image, size, interpolation=cv2.INTER_AREA), quad=quad,
                                box=_box(quad))
 
-
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
 
 
 class LabelsError(ValueError):

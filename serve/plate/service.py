@@ -581,9 +581,9 @@ class PlateService:
             return
         jobs: list[tuple[int, int, int]] = []
         boxes: list[np.ndarray] = []
+        mx, my = FRAME_CORNER_MARGIN
         for i, (group, img) in enumerate(zip(groups, images, strict=True)):
             h, w = img.shape[:2]
-            mx, my = FRAME_CORNER_MARGIN
             for cand, _ in group[:k]:
                 x0, y0, x1, y1 = cand.box
                 bw, bh = x1 - x0, y1 - y0

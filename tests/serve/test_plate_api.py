@@ -57,7 +57,8 @@ def test_a_small_tight_plate_crop_is_read_not_refused(client):
 def test_a_cameras_small_crop_of_a_vehicle_is_read_with_its_box_in_the_crops_pixels(client):
     """A 192 x 144 JPEG of a held-out motorcycle scene (plate about 42 px wide): the route enlarges it before it
     searches (PlateServiceConfig.upscale_below) and gives the box in the sent image's pixels."""
-    from serve.plate.evaluate import _iou, shrunk_scene
+    from serve.plate.evaluate import shrunk_scene
+    from serve.plate.localise import _iou
     from serve.plate.render import encode_jpeg, render_scene
 
     sc = shrunk_scene(render_scene(10_007, "mild"), 0.3)

@@ -291,7 +291,8 @@ def test_upscale_factor_enlarges_only_frames_under_the_size():
 
 def test_small_frames_are_enlarged_so_small_plates_are_read_and_boxes_stay_in_the_frames_pixels(plate_service,
                                                                                                plate_engine):
-    from serve.plate.evaluate import _iou, shrunk_scene
+    from serve.plate.evaluate import shrunk_scene
+    from serve.plate.localise import _iou
     from serve.plate.service import PlateService, PlateServiceConfig
 
     scenes = [shrunk_scene(render_scene(seed, "mild"), 0.3) for seed in SMALL_FRAME_SCENES]

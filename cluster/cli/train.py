@@ -39,6 +39,10 @@ def train_plates(
         bf16: Annotated[bool | None, typer.Option("--bf16/--fp32", help="Forward pass under bfloat16 autocast "
                                                   "(about 25 % faster a step where the CPU has native bfloat16) "
                                                   "or in float32 \\[default: bf16 when the CPU has it].")] = None,
+        device: Annotated[str | None, typer.Option(help="torch device the network trains on: cpu, or cuda / "
+                                                   "cuda:N on a machine with an NVIDIA GPU (the CPU still renders "
+                                                   "and augments the data; a run resumes on either) \\[default: "
+                                                   "cpu].")] = None,
         init: Annotated[Path | None, typer.Option(help="Weights to start from (a fine-tuning stage) \\[default: "
                                                   "random initialisation].")] = None,
         res_blocks: Annotated[int | None, typer.Option(min=0, help="Residual blocks at the end of the conv "
@@ -58,14 +62,18 @@ def train_plates(
     import math
 
     from serve.plate.model import ModelWeightsError
-    from serve.plate.train import TrainConfig, train, write_model_card
+    from serve.plate.train import TrainConfig, train, training_device, write_model_card
 
     if lr is not None and not (math.isfinite(lr) and lr > 0):  # typer has no open lower bound; inf passes min=
         fail(f"--lr {lr}: the peak learning rate must be a finite number above 0 (e.g. 0.003)")
     given = {"samples": samples, "val_samples": val_samples, "steps": steps, "batch": batch, "lr": lr, "warmup": warmup,
              "easy_fraction": easy_fraction, "workers": workers, "threads": threads, "bf16": bf16,
-             "init": None if init is None else str(init), "res_blocks": res_blocks}
+             "init": None if init is None else str(init), "res_blocks": res_blocks, "device": device}
     cfg = TrainConfig(seed=seed, **{k: v for k, v in given.items() if v is not None})
+    try:
+        training_device(cfg.device)  # a missing GPU is said before any model loads or any data is rendered
+    except ValueError as e:
+        fail(e)
     try:
         res = train(cfg, cache=cache, out=out, log=lambda m: typer.echo(m, err=True))
         card = write_model_card(Path(res["weights"]), n=card_n)
@@ -73,7 +81,8 @@ def train_plates(
         fail(e)
     typer.echo(json.dumps({"weights": res["weights"], "sha256": res["sha256"], "bytes": res["bytes"],
                            "validation": res["validation"], "seconds": res["seconds"],
-                           "cpu_seconds": res["cpu_seconds"], "bf16": res["config"]["bf16"], "model_card": str(card)},
+                           "cpu_seconds": res["cpu_seconds"], "bf16": res["config"]["bf16"],
+                           "device": res["config"]["device"], "model_card": str(card)},
                           ensure_ascii=False, indent=2))
 
 

@@ -147,6 +147,10 @@ class TrainConfig:
     init: str | None = None
     """Weights file to start from (a fine-tuning stage; its SHA-256 enters the checkpoint key and the metadata);
     None = random initialisation."""
+    device: str = "cpu"
+    """torch device the network trains on: ``cpu``, or ``cuda`` / ``cuda:N`` on a machine with an NVIDIA GPU (the
+    data is rendered and augmented by the CPU either way; the weights come back to the CPU to be validated and saved).
+    Not in the checkpoint key: a run started on one device resumes on another."""
     res_blocks: int | None = None
     """Residual blocks at the end of the conv stack (:class:`serve.plate.model.Residual`). None = as many as the
     ``init`` weights have (none from scratch); more than they have grows their network, the added blocks starting as
@@ -475,9 +479,9 @@ def _parses(text: str) -> bool:
 
 def _checkpoint_path(cache: Path, cfg: TrainConfig, init_sha: str | None) -> Path:
     """The checkpoint of a run: keyed by every option that changes the weights (not the checkpoint interval, the
-    workers or the threads) and the starting weights' SHA-256. A float32 run's key leaves ``bf16`` out: it is the key
-    from before ``--bf16`` existed, so a run cut short then resumes."""
-    key = {k: v for k, v in asdict(cfg).items() if k not in ("checkpoint_every", "workers", "threads")
+    workers, the threads or the device) and the starting weights' SHA-256. A float32 run's key leaves ``bf16`` out: it
+    is the key from before ``--bf16`` existed, so a run cut short then resumes."""
+    key = {k: v for k, v in asdict(cfg).items() if k not in ("checkpoint_every", "workers", "threads", "device")
            and not (k in ("bf16", "res_blocks") and not v)}
     key["init"] = init_sha
     return cache / f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]}.pt"
@@ -512,9 +516,11 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
         cfg = replace(cfg, init=str(Path(cfg.init).expanduser()))
     cache = Path(cache).expanduser() if cache else ssz_home() / "train" / "plates"
     out = Path(out).expanduser() if out else WEIGHTS_FILE
+    device = training_device(cfg.device)  # before any work: a missing GPU is said now, not after the rendering
     auto_precision = cfg.bf16 is None
     if auto_precision:  # resolved before the checkpoint key is made, so a resume on the same CPU finds its run
-        cfg = replace(cfg, bf16=bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()))
+        cfg = replace(cfg, bf16=bool(torch.cuda.is_bf16_supported() if device.type == "cuda"
+                                     else torch.ops.mkldnn._is_mkldnn_bf16_supported()))
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     init_sha, start_meta = None, {}  # the starting weights first: a bad --init fails before any rendering
@@ -533,7 +539,7 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     train_data = render_dataset(base, cfg.samples, cache, cfg.workers, "train", progress)
     val = render_dataset(base + 50_000_000, cfg.val_samples, cache, cfg.workers, "val", progress)
     t_data, c_data = time.monotonic() - t0, _cpu_seconds() - c0
-    net = net.to(memory_format=torch.channels_last)
+    net = net.to(device, memory_format=torch.channels_last)
     ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=cfg.warmup)
@@ -568,8 +574,8 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     easy = np.flatnonzero(train_data["level"] <= EASY_LEVELS)
     idx_of = {c: i + 1 for i, c in enumerate(ALPHABET)}
     codes = [[idx_of[c] for c in str(t)] for t in train_data["target"]]
-    line2 = torch.from_numpy(train_data["line2"].astype(np.int64))
-    vehicle = torch.from_numpy(train_data["vehicle"].astype(np.int64))
+    line2 = torch.from_numpy(train_data["line2"].astype(np.int64)).to(device)
+    vehicle = torch.from_numpy(train_data["vehicle"].astype(np.int64)).to(device)
     bar = _bar(cfg.steps, "training", progress)
     bar.update(step)
     net.train()
@@ -579,15 +585,16 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
         rng = np.random.default_rng([cfg.seed, step])
         idx = (easy[rng.integers(0, len(easy), cfg.batch)] if step < cfg.easy_fraction * cfg.steps and len(easy)
                else rng.integers(0, n, cfg.batch))
-        x = standardise_batch(_augment(train_data["x"][idx], rng)).contiguous(memory_format=torch.channels_last)
+        x = standardise_batch(_augment(train_data["x"][idx], rng)).to(device).contiguous(
+            memory_format=torch.channels_last)
         tg = [codes[i] for i in idx]
-        flat = torch.tensor([c for t in tg for c in t], dtype=torch.long)
-        lens = torch.tensor([len(t) for t in tg], dtype=torch.long)
-        ti = torch.from_numpy(idx)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(cfg.bf16)):
+        flat = torch.tensor([c for t in tg for c in t], dtype=torch.long, device=device)
+        lens = torch.tensor([len(t) for t in tg], dtype=torch.long, device=device)
+        ti = torch.from_numpy(idx).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(cfg.bf16)):
             logits, l2, veh = net(x)
         logp = torch.log_softmax(logits.float(), -1).transpose(0, 1)  # (T, B, K): the rows read in order
-        loss = (ctc(logp, flat, torch.full((cfg.batch,), logp.shape[0], dtype=torch.long), lens)
+        loss = (ctc(logp, flat, torch.full((cfg.batch,), logp.shape[0], dtype=torch.long, device=device), lens)
                 + ce2(l2.float(), line2[ti]) + 0.3 * cev(veh.float(), vehicle[ti]))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -609,7 +616,7 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
                 log(f"step {step}/{cfg.steps} loss {np.mean(losses[-200:]):.4f} elapsed {time.monotonic() - t0:.0f}s "
                     f"cpu {_cpu_seconds() - c0:.0f}s")
     bar.close()
-    final = ema.module.eval()
+    final = ema.module.eval().cpu()  # validated, checked and saved on the CPU, where the service reads
     if not all(bool(torch.isfinite(t).all()) for t in final.state_dict().values()):  # diverged: keep the old weights
         raise ModelWeightsError(f"the training diverged (loss {np.mean(losses[-200:]) if losses else math.nan:.4g}, "
                                 f"weights not finite at step {step}), so {out} was not written: run again with a "
@@ -631,6 +638,33 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     digest = save_weights(final, out, meta)
     return {"weights": str(out), "sha256": digest, "bytes": out.stat().st_size, **meta,
             "final_loss": round(float(np.mean(losses[-200:])) if losses else math.nan, 4)}
+
+
+def training_device(name: str) -> Any:
+    """The ``torch.device`` named ``name`` (``cpu``, ``cuda``, ``cuda:N``) once torch can train on it.
+
+    Raises
+    ------
+    ValueError
+        for a name torch does not know, a CUDA device on a machine where torch sees none (no NVIDIA GPU, or a
+        CPU-only build of torch), or a GPU number beyond those it sees; the message says what to use instead.
+    """
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"--device {name!r} is not a torch device: use cpu, cuda or cuda:N") from e
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        raise ValueError(f"--device {name!r}: training runs on cpu or an NVIDIA GPU (cuda, cuda:N) only")
+    if not torch.cuda.is_available():
+        raise ValueError(f"--device {name!r}: torch sees no CUDA GPU on this machine (no NVIDIA GPU or driver, or a "
+                         f"CPU-only build of torch {torch.__version__}): train with --device cpu")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name!r}: torch sees {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+    return device
 
 
 def grown(start: PlateNet, res_blocks: int | None) -> PlateNet:
@@ -885,8 +919,11 @@ def _trained_line(meta: dict[str, Any]) -> str:
 
 
 def _precision(cfg: dict[str, Any]) -> str:
-    """A stage's forward-pass precision as the model card phrases it (empty when its metadata predates the option)."""
-    return {True: ", bfloat16 (--bf16)", False: ", float32 (--fp32)"}.get(cfg.get("bf16"), "")
+    """A stage's forward-pass precision as the model card phrases it (empty when its metadata predates the option),
+    and the GPU it trained on when it did not train on the CPU (its wall times are that machine's, not this one's)."""
+    device = cfg.get("device") or "cpu"
+    on = "" if device == "cpu" else f", trained on a GPU (--device {device}; its wall times are that machine's)"
+    return {True: ", bfloat16 (--bf16)", False: ", float32 (--fp32)"}.get(cfg.get("bf16"), "") + on
 
 
 def _init_lines(init: dict[str, Any] | None) -> list[str]:

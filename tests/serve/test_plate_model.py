@@ -4,6 +4,7 @@ training run (seconds: the real training is `ssz train plates`, never run in CI)
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -253,10 +254,10 @@ def test_a_float32_run_cut_short_before_bf16_existed_resumes_in_float32_by_defau
 
     with pytest.raises(KeyboardInterrupt):
         train(replace(cfg, bf16=False), cache=cache, out=tmp_path / "w.pt", progress=False, log=ctrl_c_after_step_1)
-    # its checkpoint is where the code before --bf16 put it (key: every option but these three; bf16 and res_blocks
-    # did not exist)
+    # its checkpoint is where the code before --bf16 put it (key: every option but these three; bf16, res_blocks
+    # and device did not exist)
     old_key = {k: v for k, v in asdict(cfg).items()
-               if k not in ("checkpoint_every", "workers", "threads", "bf16", "res_blocks")}
+               if k not in ("checkpoint_every", "workers", "threads", "bf16", "res_blocks", "device")}
     old_key["init"] = None
     old = cache / f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(old_key).encode()).hexdigest()[:12]}.pt"
     assert [p.name for p in cache.glob("ckpt-*.pt")] == [old.name] and torch.load(old, weights_only=False)["step"] == 1
@@ -425,3 +426,31 @@ def test_reshape_changes_the_glyphs_of_a_line_and_needs_a_training_rng():
     # without an rng the look is nominal, so reshape (training only) has nothing to draw from
     nominal = draw_plate(plate, face, "private", "car", None, 0.5)
     assert np.array_equal(nominal, draw_plate(plate, face, "private", "car", None, 0.5, reshape=True))
+
+
+def test_training_device_names_what_torch_can_train_on():
+    import torch
+
+    from serve.plate.train import training_device
+
+    assert training_device("cpu") == torch.device("cpu")
+    for bad, said in (("gpu", "is not a torch device"), ("tpu:0", "is not a torch device"),
+                      ("meta", "cpu or an NVIDIA GPU")):
+        with pytest.raises(ValueError, match=said):
+            training_device(bad)
+    if not torch.cuda.is_available():  # this CI machine: a GPU asked for is refused, saying to use the CPU
+        with pytest.raises(ValueError, match=r"torch sees no CUDA GPU.*--device cpu"):
+            training_device("cuda")
+    else:  # a GPU machine: a GPU number beyond those torch sees is refused
+        n = torch.cuda.device_count()
+        assert training_device("cuda:0") == torch.device("cuda:0")
+        with pytest.raises(ValueError, match=f"sees {n} CUDA GPU"):
+            training_device(f"cuda:{n}")
+
+
+def test_the_device_is_not_in_the_checkpoint_key_so_a_run_resumes_on_another(tmp_path):
+    from serve.plate.train import TrainConfig, _checkpoint_path
+
+    cfg = TrainConfig(samples=16, steps=1)
+    assert _checkpoint_path(tmp_path, cfg, None) == _checkpoint_path(tmp_path, replace(cfg, device="cuda:1"), None)
+    assert _checkpoint_path(tmp_path, cfg, None) != _checkpoint_path(tmp_path, replace(cfg, seed=1), None)

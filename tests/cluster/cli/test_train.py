@@ -25,7 +25,7 @@ def test_train_plates_help_lists_the_options():
     res = CliRunner().invoke(app, ["train", "plates", "--help"])
     assert res.exit_code == 0
     for opt in ("--seed", "--samples", "--val-samples", "--steps", "--batch", "--lr", "--warmup", "--easy-fraction",
-                "--init", "--res-blocks", "--out", "--cache"):
+                "--init", "--res-blocks", "--device", "--out", "--cache"):
         assert opt in res.output, opt
 
 
@@ -56,6 +56,17 @@ def test_train_plates_refuses_out_of_range_options_before_any_work(tmp_path):
         assert res.exit_code == 2, (opt, bad, res.output)
         want = "must be a finite number above 0" if opt == "--lr" else "Invalid value"
         assert opt in res.output and want in res.output and "Traceback" not in res.output, (opt, res.output)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()
+
+
+def test_train_plates_refuses_a_device_it_cannot_train_on_before_any_work(tmp_path):
+    import torch
+
+    bad = [("gpu", "is not a torch device")] + ([] if torch.cuda.is_available() else
+                                                 [("cuda", "torch sees no CUDA GPU")])
+    for device, said in bad:
+        res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--device", device)
+        assert res.exit_code == 2 and said in res.output and "Traceback" not in res.output, (device, res.output)
     assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()
 
 
@@ -140,6 +151,15 @@ def test_model_card_says_when_a_stage_has_no_curriculum():
     for none in (0, 0.0, None):
         line = _curriculum_line(none)
         assert line.startswith("No curriculum in this stage (a fine-tuning stage)") and "0%" not in line
+
+
+def test_model_card_names_the_gpu_a_stage_trained_on():
+    from serve.plate.train import _precision
+
+    assert _precision({"bf16": True}) == _precision({"bf16": True, "device": "cpu"}) == ", bfloat16 (--bf16)"
+    assert _precision({"bf16": True, "device": "cuda"}) == (", bfloat16 (--bf16), trained on a GPU (--device cuda; "
+                                                            "its wall times are that machine's)")
+    assert _precision({}) == ""  # a stage whose metadata predates both options
 
 
 def test_train_plates_expands_a_quoted_tilde_in_out_cache_and_init(tmp_path, monkeypatch):

@@ -39,6 +39,11 @@ def train_plates(
         bf16: Annotated[bool | None, typer.Option("--bf16/--fp32", help="Forward pass under bfloat16 autocast "
                                                   "(about 25 % faster a step where the CPU has native bfloat16) "
                                                   "or in float32 \\[default: bf16 when the CPU has it].")] = None,
+        input_size: Annotated[str | None, typer.Option(help="HxW in px the network reads a plate at, for a new "
+                                                       "network trained from scratch (height a multiple of 8, 32-256; "
+                                                       "width a multiple of 4, 80-640; e.g. 96x240: finer strokes, "
+                                                       "about 2.2 x the convolutions' cost) \\[default: as --init "
+                                                       "has, 64x160 from scratch].")] = None,
         device: Annotated[str | None, typer.Option(help="torch device the network trains on: cpu, or cuda / "
                                                    "cuda:N on a machine with an NVIDIA GPU (the CPU still renders "
                                                    "and augments the data; a run resumes on either) \\[default: "
@@ -61,7 +66,7 @@ def train_plates(
     import json
     import math
 
-    from serve.plate.model import ModelWeightsError
+    from serve.plate.model import ModelWeightsError, check_input_size
     from serve.plate.train import TrainConfig, train, training_device, write_model_card
 
     if lr is not None and not (math.isfinite(lr) and lr > 0):  # typer has no open lower bound; inf passes min=
@@ -69,6 +74,15 @@ def train_plates(
     given = {"samples": samples, "val_samples": val_samples, "steps": steps, "batch": batch, "lr": lr, "warmup": warmup,
              "easy_fraction": easy_fraction, "workers": workers, "threads": threads, "bf16": bf16,
              "init": None if init is None else str(init), "res_blocks": res_blocks, "device": device}
+    if input_size is not None:
+        try:
+            parts = input_size.lower().replace("×", "x").split("x")
+            if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+                raise ValueError(input_size)
+            given["input_size"] = check_input_size(tuple(int(p) for p in parts))
+        except ValueError:
+            fail(f"--input-size {input_size!r}: give HEIGHTxWIDTH in px, the height a multiple of 8 from 32 to 256 "
+                 "and the width a multiple of 4 from 80 to 640 (the default is 64x160; for example 96x240)")
     cfg = TrainConfig(seed=seed, **{k: v for k, v in given.items() if v is not None})
     try:
         training_device(cfg.device)  # a missing GPU is said before any model loads or any data is rendered

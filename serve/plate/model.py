@@ -3,8 +3,9 @@ for the second line, and the shipped weights (SHA-256 checked at load).
 
 Network (:class:`PlateNet`; the shipped weights: 0.56 M parameters, 2.3 MB of float32 weights):
 
-- input: the rectified plate, grey, ``INPUT_H`` × ``INPUT_W`` (car and motorcycle plates alike: a motorcycle
-  plate is stretched to the same canvas), standardised per image (so night and low-contrast plates look alike);
+- input: the rectified plate, grey, ``INPUT_H`` × ``INPUT_W`` (the weights' ``input_size``; car and motorcycle plates
+  alike: a motorcycle plate is stretched to the same canvas), standardised per image (so night and low-contrast
+  plates look alike);
 - a VGG-style conv stack (a stride-2 stem, channels-last for oneDNN) down to a ``C`` × 8 × 40 feature map, then
   ``res_blocks`` :class:`Residual` blocks on that map (the shipped weights: one, added by their seventh stage);
 - **row attention**: ``ROWS`` (3) learned softmax distributions over the 8 feature rows of each column pool the
@@ -93,21 +94,48 @@ class Residual(nn.Module):
         return torch.relu(x + self.branch(x))
 
 
+def check_input_size(size: Any) -> tuple[int, int]:
+    """``size`` as a (height, width) pair of ints once a :class:`PlateNet` can take it: height a multiple of 8 from 32
+    to 256, width a multiple of 4 from 80 to 640 (the conv stack halves the height three times and the width twice).
+
+    Raises
+    ------
+    ValueError
+        for anything else, saying what to give (for example 96 x 240).
+    """
+    try:
+        h, w = (int(v) for v in size)
+        ok = (h, w) == tuple(size) and 32 <= h <= 256 and h % 8 == 0 and 80 <= w <= 640 and w % 4 == 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"input size {size!r}: give (height, width) in px, the height a multiple of 8 from 32 to "
+                         f"256 and the width a multiple of 4 from 80 to 640 (the default is {INPUT_H} x {INPUT_W}; "
+                         "for example 96 x 240)")
+    return h, w
+
+
 class PlateNet(nn.Module):
     """CNN + row attention + BiGRU/CTC head, second-line classifier and vehicle head (see the module docstring)."""
 
     def __init__(self, channels: tuple[int, int, int, int] = (24, 32, 64, 96), hidden: int = 96,
-                 res_blocks: int = 0) -> None:
+                 res_blocks: int = 0, input_size: tuple[int, int] = (INPUT_H, INPUT_W)) -> None:
         """``channels`` of the four conv stages, ``hidden`` units per direction of the GRU, ``res_blocks``
-        :class:`Residual` blocks appended to the conv stack (on the 8 x 40 map; they come last so the other layers'
-        weight names do not change when blocks are added)."""
+        :class:`Residual` blocks appended to the conv stack (on the H/8 x W/4 map: 8 x 40 at the default input; they
+        come last so the other layers' weight names do not change when blocks are added), ``input_size`` the
+        (height, width) in px the rectified plate is resized to (:func:`check_input_size`; default ``INPUT_H`` x
+        ``INPUT_W``; a larger input keeps the 1-2 px strokes that tell ฎ from ฏ, at about (H*W)/(64*160) times the
+        convolutions' cost)."""
         super().__init__()
         if res_blocks < 0:
             raise ValueError(f"res_blocks {res_blocks}: a number of residual blocks is 0 or more")
+        self.input_size = check_input_size(input_size)
         c0, c1, c2, c3 = channels
         self.config: dict[str, Any] = {"channels": list(channels), "hidden": hidden}
         if res_blocks:  # weights without blocks keep the config (and so the file) they always had
             self.config["res_blocks"] = res_blocks
+        if self.input_size != (INPUT_H, INPUT_W):  # likewise weights of the default input
+            self.config["input_size"] = list(self.input_size)
         self.features = nn.Sequential(
             _conv(1, c0, stride=2), _conv(c0, c1), nn.MaxPool2d(2),  # 32 x 80, then 16 x 40
             _conv(c1, c2), nn.MaxPool2d((2, 1)),  # 8 x 40
@@ -118,7 +146,7 @@ class PlateNet(nn.Module):
         # A positional prior over the 8 feature rows breaks the rows' symmetry from the first step (uniform
         # attention would give three identical sequences, and CTC would have to learn which copy to read):
         # text rows start centred at the top, middle and bottom, the second-line row low on the plate.
-        h = INPUT_H // 8
+        h = self.input_size[0] // 8
         centres = torch.tensor([0.2, 0.5, 0.8, 0.78]) * (h - 1)
         ys = torch.arange(h, dtype=torch.float32)
         self.row_prior = nn.Parameter(-((ys[None, :] - centres[:, None]) ** 2) / (2 * 1.2 ** 2))
@@ -127,11 +155,12 @@ class PlateNet(nn.Module):
         self.ctc = nn.Linear(2 * hidden, len(ALPHABET) + 1)
         self.l2_reduce = nn.Conv1d(c3, 32, 1)
         self.l2_drop = nn.Dropout(0.2)
-        self.l2_fc = nn.Linear(32 * (INPUT_W // 4), len(LINE2_CLASSES))
+        self.l2_fc = nn.Linear(32 * (self.input_size[1] // 4), len(LINE2_CLASSES))
         self.vehicle = nn.Linear(c3, len(VEHICLES))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``x`` (B, 1, INPUT_H, INPUT_W) float -> (CTC logits (B, T, K+1), second-line logits, vehicle logits)."""
+        """``x`` (B, 1, H, W) float (``input_size``) -> (CTC logits (B, T, K+1) with T = 3 * W/4, second-line logits,
+        vehicle logits)."""
         f = self.features(x.contiguous(memory_format=torch.channels_last))
         b, c, _, w = f.shape
         att = torch.softmax(self.row_att(f) + self.row_prior[None, :, :, None], dim=2)  # over rows, per column
@@ -450,6 +479,8 @@ class Recogniser:
             net, self.meta = load_net(weights, expected_sha256)
         else:
             self.meta = {}
+        self.input_size = net.input_size
+        """(height, width) in px the network reads a plate at."""
         self.net = fuse_batchnorm(net.eval()).to(memory_format=torch.channels_last)
         if threads:
             torch.set_num_threads(threads)
@@ -459,7 +490,7 @@ class Recogniser:
         """Read a batch of rectified plates in one forward pass."""
         if not plates:
             return []
-        x = preprocess(plates)
+        x = preprocess(plates, *self.input_size)
         with self._lock, torch.inference_mode():
             logits, l2, veh = self.net(x)
             probs = torch.softmax(logits, -1).numpy()

@@ -78,6 +78,7 @@ from serve.plate.model import (
     PlateNet,
     Recogniser,
     beside_weights,
+    check_input_size,
     load_net,
     save_weights,
     sha256_of,
@@ -147,6 +148,10 @@ class TrainConfig:
     init: str | None = None
     """Weights file to start from (a fine-tuning stage; its SHA-256 enters the checkpoint key and the metadata);
     None = random initialisation."""
+    input_size: tuple[int, int] | None = None
+    """(height, width) in px the network reads a plate at (:func:`serve.plate.model.check_input_size`). None = the
+    ``init`` weights' (INPUT_H x INPUT_W from scratch); a fine-tuning stage cannot change it (refused). A larger input
+    is a new network trained from scratch: 96 x 240 costs about 2.2 times the convolutions of 64 x 160."""
     device: str = "cpu"
     """torch device the network trains on: ``cpu``, or ``cuda`` / ``cuda:N`` on a machine with an NVIDIA GPU (the
     data is rendered and augmented by the CPU either way; the weights come back to the CPU to be validated and saved).
@@ -165,16 +170,17 @@ def card_path(weights: Path) -> Path:
     return weights.with_name(name)
 
 
-def _warp(photo: np.ndarray, quad: np.ndarray) -> np.ndarray:
-    """Warp ``quad`` of ``photo`` to the grey INPUT_H x INPUT_W canvas (area-filtered when shrinking)."""
+def _warp(photo: np.ndarray, quad: np.ndarray, size: tuple[int, int] = (INPUT_H, INPUT_W)) -> np.ndarray:
+    """Warp ``quad`` of ``photo`` to the grey canvas of ``size`` (height, width; the network's input, default INPUT_H x
+    INPUT_W), area-filtered when shrinking."""
     g = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY) if photo.ndim == 3 else photo
+    ih, iw = size
     width = float(np.linalg.norm(quad[1] - quad[0]))
-    k = 2 if width > 1.6 * INPUT_W else 1
-    dst = np.float32([[0, 0], [INPUT_W * k, 0], [INPUT_W * k, INPUT_H * k], [0, INPUT_H * k]])
+    k = 2 if width > 1.6 * iw else 1
+    dst = np.float32([[0, 0], [iw * k, 0], [iw * k, ih * k], [0, ih * k]])
     m = cv2.getPerspectiveTransform(np.asarray(quad, np.float32), dst)
-    out = cv2.warpPerspective(g, m, (INPUT_W * k, INPUT_H * k), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
-    return out if k == 1 else cv2.resize(out, (INPUT_W, INPUT_H), interpolation=cv2.INTER_AREA)
+    out = cv2.warpPerspective(g, m, (iw * k, ih * k), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out if k == 1 else cv2.resize(out, (iw, ih), interpolation=cv2.INTER_AREA)
 
 
 def jitter_quad(quad: np.ndarray, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -294,15 +300,17 @@ def restroke(plate_img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return op(plate_img, kernel)
 
 
-def make_sample(seed: int) -> tuple[np.ndarray, str, int, int, str, int]:
-    """One training sample: (INPUT_H x INPUT_W grey uint8, CTC target, second-line class, vehicle class or -100,
-    plate type or 'negative', level index 0-4)."""
+def make_sample(seed: int, size: tuple[int, int] = (INPUT_H, INPUT_W)) -> tuple[np.ndarray, str, int, int, str, int]:
+    """One training sample: (grey uint8 of ``size`` (height, width: the network's input), CTC target, second-line
+    class, vehicle class or -100, plate type or 'negative', level index 0-4). The same seed draws the same plate and
+    photo at every size."""
     rng = np.random.default_rng(seed)
     if rng.random() < NEGATIVE_P:
         img = _negative(rng)
         h, w = img.shape[:2]
         q = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-        return (_warp(img, q + rng.uniform(-0.05, 0.05, (4, 2)).astype(np.float32) * w), "", 0, -100, "negative",
+        return (_warp(img, q + rng.uniform(-0.05, 0.05, (4, 2)).astype(np.float32) * w, size), "", 0, -100,
+                "negative",
                 int(rng.integers(0, 5)))
     ptype = PLATE_TYPES[int(rng.choice(len(PLATE_TYPES), p=TYPE_P))]
     plate = random_plate(rng, ptype)
@@ -318,7 +326,7 @@ def make_sample(seed: int) -> tuple[np.ndarray, str, int, int, str, int]:
     clean = restroke(clean, rng)
     deg, level = _train_degradation(rng)
     photo, quad, _ = photograph(clean, deg, rng, "train", frame_text=True)
-    x = _warp(photo, jitter_quad(quad, rng, photo.shape))
+    x = _warp(photo, jitter_quad(quad, rng, photo.shape), size)
     target = f"{plate.category}{plate.letters}{plate.number}" if moto else registration_text(plate, dash)
     target = target.replace(" ", "")
     return (x, target, LINE2_CLASSES.index(plate.line2 or ""), VEHICLES.index("motorcycle" if moto else "car"),
@@ -328,10 +336,10 @@ def make_sample(seed: int) -> tuple[np.ndarray, str, int, int, str, int]:
 FIELDS = ("x", "target", "line2", "vehicle", "ptype", "level")
 
 
-def _render_chunk(args: tuple[int, int]) -> dict[str, np.ndarray]:
-    start, stop = args
+def _render_chunk(args: tuple[int, int, tuple[int, int]]) -> dict[str, np.ndarray]:
+    start, stop, size = args
     cv2.setNumThreads(1)
-    rows = [make_sample(i) for i in range(start, stop)]
+    rows = [make_sample(i, size) for i in range(start, stop)]
     return {"x": np.stack([r[0] for r in rows]), "target": np.array([r[1] for r in rows]),
             "line2": np.array([r[2] for r in rows], np.int16), "vehicle": np.array([r[3] for r in rows], np.int16),
             "ptype": np.array([r[4] for r in rows]), "level": np.array([r[5] for r in rows], np.int8)}
@@ -341,17 +349,19 @@ CHUNK = 500
 
 
 def render_dataset(first_seed: int, n: int, cache: Path, workers: int = 2, label: str = "data",
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True, size: tuple[int, int] = (INPUT_H, INPUT_W)) -> dict[str, Any]:
     """Render samples ``first_seed .. first_seed + n - 1``, cached chunk by chunk (so an interrupted run resumes
-    and a larger ``n`` re-uses what exists) under a folder keyed by the first seed and :data:`DATA_VERSION`.
+    and a larger ``n`` re-uses what exists) under a folder keyed by the first seed, :data:`DATA_VERSION` and the
+    input ``size`` (height, width) when it is not the default INPUT_H x INPUT_W.
 
-    Returns the fields of :data:`FIELDS` as arrays (``x``: (n, INPUT_H, INPUT_W) uint8, filled chunk by chunk into
-    one preallocated array).
+    Returns the fields of :data:`FIELDS` as arrays (``x``: (n, height, width) uint8, filled chunk by chunk into one
+    preallocated array).
     """
-    folder = cache / f"{label}-v{DATA_VERSION}-{first_seed}"
+    at_size = "" if tuple(size) == (INPUT_H, INPUT_W) else f"-{size[0]}x{size[1]}"
+    folder = cache / f"{label}-v{DATA_VERSION}-{first_seed}{at_size}"
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(first_seed + s, first_seed + min(n, s + CHUNK)) for s in range(0, n, CHUNK)]
-    paths = [folder / f"{a - first_seed:08d}-{b - a}.npz" for a, b in jobs]
+    jobs = [(first_seed + s, first_seed + min(n, s + CHUNK), tuple(size)) for s in range(0, n, CHUNK)]
+    paths = [folder / f"{a - first_seed:08d}-{b - a}.npz" for a, b, _ in jobs]
     todo = [(j, p) for j, p in zip(jobs, paths, strict=True) if not p.is_file()]
     bar = _bar(len(jobs), f"rendering {label} ({n} samples)", progress)
     bar.update(len(jobs) - len(todo))
@@ -370,7 +380,7 @@ def render_dataset(first_seed: int, n: int, cache: Path, workers: int = 2, label
         for j, p in todo:
             keep(_render_chunk(j), p)
     bar.close()
-    out: dict[str, Any] = {"x": np.empty((n, INPUT_H, INPUT_W), np.uint8)}
+    out: dict[str, Any] = {"x": np.empty((n, *size), np.uint8)}
     cols: dict[str, list[np.ndarray]] = {k: [] for k in FIELDS[1:]}
     at = 0
     for p in paths:
@@ -482,7 +492,8 @@ def _checkpoint_path(cache: Path, cfg: TrainConfig, init_sha: str | None) -> Pat
     workers, the threads or the device) and the starting weights' SHA-256. A float32 run's key leaves ``bf16`` out: it
     is the key from before ``--bf16`` existed, so a run cut short then resumes."""
     key = {k: v for k, v in asdict(cfg).items() if k not in ("checkpoint_every", "workers", "threads", "device")
-           and not (k in ("bf16", "res_blocks") and not v)}
+           and not (k in ("bf16", "res_blocks") and not v)
+           and not (k == "input_size" and (v is None or tuple(v) == (INPUT_H, INPUT_W)))}
     key["init"] = init_sha
     return cache / f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]}.pt"
 
@@ -524,20 +535,26 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     init_sha, start_meta = None, {}  # the starting weights first: a bad --init fails before any rendering
+    size = None if cfg.input_size is None else check_input_size(cfg.input_size)
     if cfg.init:
         start, start_meta = load_net(Path(cfg.init))
         init_sha = sha256_of(Path(cfg.init))
+        if size is not None and size != start.input_size:
+            raise ModelWeightsError(f"--input-size {size[0]}x{size[1]}: the --init weights {cfg.init} read plates at "
+                                    f"{start.input_size[0]}x{start.input_size[1]}, and a fine-tuning stage keeps its "
+                                    "network's input size (train a new size from scratch, without --init)")
         net = grown(start, cfg.res_blocks)
     else:
-        net = PlateNet(res_blocks=cfg.res_blocks or 0)
+        net = PlateNet(res_blocks=cfg.res_blocks or 0, **({} if size is None else {"input_size": size}))
     if cfg.res_blocks is None:  # resolved before the checkpoint key is made: the same run whichever way it was asked
         cfg = replace(cfg, res_blocks=net.config.get("res_blocks", 0))
+    cfg = replace(cfg, input_size=net.input_size)
     check_writable(out, "the weights file (--out)", folder=False)  # found now, not after an hour of training
     check_writable(cache, "the data and checkpoint folder (--cache)", folder=True)
     t0, c0 = time.monotonic(), _cpu_seconds()
     base = cfg.seed * 1_000_003
-    train_data = render_dataset(base, cfg.samples, cache, cfg.workers, "train", progress)
-    val = render_dataset(base + 50_000_000, cfg.val_samples, cache, cfg.workers, "val", progress)
+    train_data = render_dataset(base, cfg.samples, cache, cfg.workers, "train", progress, net.input_size)
+    val = render_dataset(base + 50_000_000, cfg.val_samples, cache, cfg.workers, "val", progress, net.input_size)
     t_data, c_data = time.monotonic() - t0, _cpu_seconds() - c0
     net = net.to(device, memory_format=torch.channels_last)
     ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
@@ -768,6 +785,7 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
     val = meta.get("validation", {})
     cfg = meta.get("config", {})
     params = sum(p.numel() for p in net.parameters())
+    ih, iw = net.input_size
     lines = [
         f"# Model card: Thai plate recogniser (`{weights.name}`)", "",
         f"- weights: `{weights.name}`, {weights.stat().st_size / 1e6:.2f} MB ({params:,} parameters), SHA-256 "
@@ -775,14 +793,15 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         _trained_line(meta),
         *_init_lines(meta.get("init")),
         "- network: CNN (stride-2 stem, 5 conv layers"
-        + (f", {_blocks_phrase(blocks)} on the 8 x 40 map" if (blocks := int(net.config.get("res_blocks", 0))) else "")
+        + (f", {_blocks_phrase(blocks)} on the {ih // 8} x {iw // 4} map"
+           if (blocks := int(net.config.get("res_blocks", 0))) else "")
         + ", channels-last) -> 3 learned row-attention sequences (a "
         "positional prior breaks their symmetry) -> BiGRU -> CTC over 42 consonants, 10 digits and '-' (the rows read "
         "in order: a car's registration line, a motorcycle's series row then its number row); second line classified "
         "over the 77 provinces, the region lines (เบตง) and 'none'; car / motorcycle layout head. Input: grey "
-        "64 x 160, standardised. Decoding: greedy; when the greedy read does not fit the registration grammar, a beam "
-        "search constrained by the grammar, kept only when every character it reads is >= 0.5 probable. Inference "
-        "folds BatchNorm into the convolutions.", "",
+        f"{ih} x {iw}, standardised. Decoding: greedy; when the greedy read does not fit the registration grammar, "
+        "a beam search constrained by the grammar, kept only when every character it reads is >= 0.5 probable. "
+        "Inference folds BatchNorm into the convolutions.", "",
         "## Data", "",
         "Every sample is rendered by `serve/plate/render.py` (no real photo is used for training):",
         "- plate types: private (black on white), green (commercial), yellow (taxi / public, also digits-only "
@@ -855,7 +874,8 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
               "- plates narrower than about 60 px, heavy motion blur or night glare are often unreadable; the "
               "confidence threshold then drops the read rather than guess;",
               "- one plate per rectified crop; the localiser's candidates must contain the whole plate;",
-              "- a motorcycle plate (3 rows) is stretched onto the car plate's 64 x 160 input, about 18 px a row: "
+              f"- a motorcycle plate (3 rows) is stretched onto the car plate's {ih} x {iw} input, about "
+              f"{round(ih * 18 / 64)} px a row: "
               "motorcycles read below car plates at the clean and mild levels (see the table);",
               "- ฎ and ฏ differ by a short tail in loopless faces (Noto Sans Thai, Kanit, Prompt): the commonest "
               "confusion at the moderate level;",

@@ -254,10 +254,10 @@ def test_a_float32_run_cut_short_before_bf16_existed_resumes_in_float32_by_defau
 
     with pytest.raises(KeyboardInterrupt):
         train(replace(cfg, bf16=False), cache=cache, out=tmp_path / "w.pt", progress=False, log=ctrl_c_after_step_1)
-    # its checkpoint is where the code before --bf16 put it (key: every option but these three; bf16, res_blocks
-    # and device did not exist)
+    # its checkpoint is where the code before --bf16 put it (key: every option but these three; bf16, res_blocks,
+    # input_size and device did not exist)
     old_key = {k: v for k, v in asdict(cfg).items()
-               if k not in ("checkpoint_every", "workers", "threads", "bf16", "res_blocks", "device")}
+               if k not in ("checkpoint_every", "workers", "threads", "bf16", "res_blocks", "input_size", "device")}
     old_key["init"] = None
     old = cache / f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(old_key).encode()).hexdigest()[:12]}.pt"
     assert [p.name for p in cache.glob("ckpt-*.pt")] == [old.name] and torch.load(old, weights_only=False)["step"] == 1
@@ -454,3 +454,47 @@ def test_the_device_is_not_in_the_checkpoint_key_so_a_run_resumes_on_another(tmp
     cfg = TrainConfig(samples=16, steps=1)
     assert _checkpoint_path(tmp_path, cfg, None) == _checkpoint_path(tmp_path, replace(cfg, device="cuda:1"), None)
     assert _checkpoint_path(tmp_path, cfg, None) != _checkpoint_path(tmp_path, replace(cfg, seed=1), None)
+
+
+def test_input_size_is_checked_and_kept_in_the_weights_config_only_when_not_the_default():
+    import torch
+
+    from serve.plate.model import INPUT_H, INPUT_W, LINE2_CLASSES, PlateNet, check_input_size
+
+    assert check_input_size([96, 240]) == (96, 240) and check_input_size((INPUT_H, INPUT_W)) == (64, 160)
+    for bad in ((100, 240), (96, 250), (16, 160), (96, 1000), (96,), (96, 240, 1), "96x240", None, (96.5, 240)):
+        with pytest.raises(ValueError, match="multiple of 8"):
+            check_input_size(bad)
+    assert "input_size" not in PlateNet().config  # the shipped weights' config (and file) is what it always was
+    net = PlateNet(input_size=(96, 240)).eval()
+    assert net.config["input_size"] == [96, 240] and net.input_size == (96, 240)
+    with torch.inference_mode():
+        logits, l2, veh = net(torch.zeros(2, 1, 96, 240))
+    assert logits.shape[:2] == (2, 3 * 60) and l2.shape == (2, len(LINE2_CLASSES)) and veh.shape == (2, 2)
+
+
+def test_a_network_of_another_input_size_trains_saves_loads_and_reads_at_its_size(tmp_path):
+    from serve.plate.model import Recogniser, load_net
+    from serve.plate.train import DATA_VERSION, TrainConfig, _checkpoint_path, make_sample, train
+
+    small, big = make_sample(7), make_sample(7, (96, 240))
+    assert small[0].shape == (64, 160) and big[0].shape == (96, 240) and small[1:] == big[1:]  # the same sample
+    cfg = TrainConfig(samples=16, val_samples=8, steps=1, batch=8, workers=1, threads=1, input_size=(96, 240))
+    res = train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
+    assert res["config"]["input_size"] == (96, 240)
+    folders = sorted(p.name for p in (tmp_path / "cache").iterdir() if p.is_dir())
+    assert folders == [f"train-v{DATA_VERSION}-0-96x240", f"val-v{DATA_VERSION}-50000000-96x240"]  # at that size
+    net, _ = load_net(tmp_path / "w.pt")
+    assert net.input_size == (96, 240)
+    rec = Recogniser(tmp_path / "w.pt")
+    assert rec.input_size == (96, 240) and len(rec.recognise([big[0], small[0]])) == 2  # any size is resized to it
+    # the default size keeps the checkpoint key of a run that never named it
+    plain = TrainConfig(samples=16, steps=1)
+    assert _checkpoint_path(tmp_path, plain, None) == _checkpoint_path(tmp_path, replace(plain, input_size=(64, 160)),
+                                                                       None)
+    assert _checkpoint_path(tmp_path, plain, None) != _checkpoint_path(tmp_path, replace(plain, input_size=(96, 240)),
+                                                                       None)
+    # a fine-tuning stage keeps its network's input size
+    with pytest.raises(ModelWeightsError, match="keeps its network's input size"):
+        train(replace(cfg, init=str(tmp_path / "w.pt"), input_size=(64, 160)), cache=tmp_path / "cache",
+              out=tmp_path / "w2.pt", progress=False)

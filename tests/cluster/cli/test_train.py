@@ -25,7 +25,7 @@ def test_train_plates_help_lists_the_options():
     res = CliRunner().invoke(app, ["train", "plates", "--help"])
     assert res.exit_code == 0
     for opt in ("--seed", "--samples", "--val-samples", "--steps", "--batch", "--lr", "--warmup", "--easy-fraction",
-                "--init", "--res-blocks", "--device", "--out", "--cache"):
+                "--init", "--res-blocks", "--input-size", "--device", "--out", "--cache"):
         assert opt in res.output, opt
 
 
@@ -67,6 +67,15 @@ def test_train_plates_refuses_a_device_it_cannot_train_on_before_any_work(tmp_pa
     for device, said in bad:
         res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--device", device)
         assert res.exit_code == 2 and said in res.output and "Traceback" not in res.output, (device, res.output)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()
+
+
+def test_train_plates_refuses_an_input_size_a_network_cannot_take_before_any_work(tmp_path):
+    for bad in ("96", "95x240", "96x250", "abc", "96x240x3", "-96x240", "8x160"):
+        res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--input-size", bad)
+        assert res.exit_code == 2 and "--input-size" in res.output and "96x240" in res.output.replace("\n", ""), \
+            (bad, res.output)
+        assert "Traceback" not in res.output
     assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()
 
 

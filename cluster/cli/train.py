@@ -38,7 +38,8 @@ def train_plates(
         = None,
         bf16: Annotated[bool | None, typer.Option("--bf16/--fp32", help="Forward pass under bfloat16 autocast "
                                                   "(about 25 % faster a step where the CPU has native bfloat16) "
-                                                  "or in float32 \\[default: bf16 when the CPU has it].")] = None,
+                                                  "or in float32 \\[default: bf16 when the CPU, or with --device "
+                                                  "cuda the GPU (compute capability 8.0 and up), has it].")] = None,
         input_size: Annotated[str | None, typer.Option(help="HxW in px the network reads a plate at, for a new "
                                                        "network trained from scratch (height a multiple of 8, 32-256; "
                                                        "width a multiple of 4, 80-640; e.g. 96x240: finer strokes, "
@@ -91,8 +92,13 @@ def train_plates(
     try:
         res = train(cfg, cache=cache, out=out, log=lambda m: typer.echo(m, err=True))
         card = write_model_card(Path(res["weights"]), n=card_n)
-    except (ModelWeightsError, OSError) as e:  # --init not a recogniser file, an unwritable --out / --cache
-        fail(e)
+    except (ModelWeightsError, OSError, ValueError) as e:  # --init not a recogniser file, an unwritable --out /
+        fail(e)  # --cache, --bf16 on a GPU without bfloat16
+    except RuntimeError as e:
+        if "out of memory" not in str(e):  # torch.OutOfMemoryError and cuDNN's own are RuntimeErrors
+            raise
+        fail(f"the {cfg.device} ran out of memory at --batch {cfg.batch}: give a smaller --batch (the rendered data "
+             "and the last checkpoint are kept, and a new batch size starts a new run)")
     typer.echo(json.dumps({"weights": res["weights"], "sha256": res["sha256"], "bytes": res["bytes"],
                            "validation": res["validation"], "seconds": res["seconds"],
                            "cpu_seconds": res["cpu_seconds"], "bf16": res["config"]["bf16"],

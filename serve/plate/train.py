@@ -121,7 +121,8 @@ moderate) are drawn."""
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Options of one training run (all of them enter the checkpoint, so a resume continues the same run)."""
+    """Options of one training run (all but the checkpoint interval, workers, threads and device enter the checkpoint
+    key, so a resume continues the same run)."""
 
     seed: int = 0
     samples: int = 64_000
@@ -144,7 +145,9 @@ class TrainConfig:
     """Run the forward pass under bfloat16 autocast (weights, optimiser and losses stay float32): about 25 % less
     time per step on CPUs with native bfloat16 (AVX512-BF16 or AMX; measured on 2 AMD EPYC cores, a step of 64:
     0.30 -> 0.23 s the step alone, 0.45 -> 0.34 s over a 300-step trial with its validation); None = when the CPU
-    has it (``torch.ops.mkldnn._is_mkldnn_bf16_supported``)."""
+    has it (``torch.ops.mkldnn._is_mkldnn_bf16_supported``), or on ``device`` cuda when the GPU has bfloat16 kernels
+    (compute capability 8.0 and up: A100, H100 and later; an older GPU is refused ``True``). A run keeps the precision
+    it started with, so one started in bfloat16 on a GPU resumes only where bfloat16 is chosen again."""
     init: str | None = None
     """Weights file to start from (a fine-tuning stage; its SHA-256 enters the checkpoint key and the metadata);
     None = random initialisation."""
@@ -155,7 +158,8 @@ class TrainConfig:
     device: str = "cpu"
     """torch device the network trains on: ``cpu``, or ``cuda`` / ``cuda:N`` on a machine with an NVIDIA GPU (the
     data is rendered and augmented by the CPU either way; the weights come back to the CPU to be validated and saved).
-    Not in the checkpoint key: a run started on one device resumes on another."""
+    Not in the checkpoint key: a run started on one device resumes on another (at the same precision, see ``bf16``).
+    A GPU run is resumable but not bit-reproducible (cuDNN and CTC backward passes are not deterministic)."""
     res_blocks: int | None = None
     """Residual blocks at the end of the conv stack (:class:`serve.plate.model.Residual`). None = as many as the
     ``init`` weights have (none from scratch); more than they have grows their network, the added blocks starting as
@@ -528,9 +532,14 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     cache = Path(cache).expanduser() if cache else ssz_home() / "train" / "plates"
     out = Path(out).expanduser() if out else WEIGHTS_FILE
     device = training_device(cfg.device)  # before any work: a missing GPU is said now, not after the rendering
+    cfg = replace(cfg, device=str(device))
+    if device.type == "cuda" and cfg.bf16 and not gpu_has_bf16(device):
+        raise ValueError(f"--bf16 on {torch.cuda.get_device_name(device)} (compute capability "
+                         f"{'.'.join(map(str, torch.cuda.get_device_capability(device)))}): bfloat16 needs 8.0 or "
+                         "later; train with --fp32")
     auto_precision = cfg.bf16 is None
     if auto_precision:  # resolved before the checkpoint key is made, so a resume on the same CPU finds its run
-        cfg = replace(cfg, bf16=bool(torch.cuda.is_bf16_supported() if device.type == "cuda"
+        cfg = replace(cfg, bf16=bool(gpu_has_bf16(device) if device.type == "cuda"
                                      else torch.ops.mkldnn._is_mkldnn_bf16_supported()))
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -581,6 +590,8 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
             sched.load_state_dict(ck["sched"])
             step = int(ck["step"])
             torch.set_rng_state(ck["torch_rng"])
+            if device.type == "cuda" and "cuda_rng" in ck:  # dropout on the GPU draws from the GPU's generator
+                torch.cuda.set_rng_state(ck["cuda_rng"], device)
         except Exception as e:
             raise ModelWeightsError(f"the training checkpoint {ckpt_path} is unreadable ({type(e).__name__}): "
                                     "delete it to start this run again from step 0 (the rendered data is kept)") from e
@@ -627,7 +638,8 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             buf = io.BytesIO()
             torch.save({"model": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict(), "step": step, "torch_rng": torch.get_rng_state()}, buf)
+                        "sched": sched.state_dict(), "step": step, "torch_rng": torch.get_rng_state(),
+                        **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {})}, buf)
             write_private(ckpt_path, buf.getvalue())
             if log is not None:
                 log(f"step {step}/{cfg.steps} loss {np.mean(losses[-200:]):.4f} elapsed {time.monotonic() - t0:.0f}s "
@@ -664,7 +676,9 @@ def training_device(name: str) -> Any:
     ------
     ValueError
         for a name torch does not know, a CUDA device on a machine where torch sees none (no NVIDIA GPU, or a
-        CPU-only build of torch), or a GPU number beyond those it sees; the message says what to use instead.
+        CPU-only build of torch), a GPU number beyond those it sees, or a GPU that fails a small convolution (a card
+        this build of torch has no kernels for, a driver too old, a GPU held by another process); the message says
+        what to use instead. Every CPU name (``cpu:0``) is the CPU.
     """
     import torch
 
@@ -673,7 +687,7 @@ def training_device(name: str) -> Any:
     except (RuntimeError, TypeError) as e:
         raise ValueError(f"--device {name!r} is not a torch device: use cpu, cuda or cuda:N") from e
     if device.type == "cpu":
-        return device
+        return torch.device("cpu")
     if device.type != "cuda":
         raise ValueError(f"--device {name!r}: training runs on cpu or an NVIDIA GPU (cuda, cuda:N) only")
     if not torch.cuda.is_available():
@@ -681,7 +695,24 @@ def training_device(name: str) -> Any:
                          f"CPU-only build of torch {torch.__version__}): train with --device cpu")
     if device.index is not None and device.index >= torch.cuda.device_count():
         raise ValueError(f"--device {name!r}: torch sees {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+    device = torch.device("cuda", torch.cuda.current_device() if device.index is None else device.index)
+    try:  # a card torch sees but cannot run on fails here, in one line, not after the data is rendered
+        torch.nn.functional.conv2d(torch.ones(1, 1, 4, 4, device=device), torch.ones(1, 1, 3, 3, device=device))
+        torch.cuda.synchronize(device)
+    except RuntimeError as e:
+        raise ValueError(f"--device {name!r}: the GPU {torch.cuda.get_device_name(device)} cannot run a convolution "
+                         f"under torch {torch.__version__} ({str(e).splitlines()[0]}): train with --device cpu, or "
+                         "on a GPU this torch supports") from None
     return device
+
+
+def gpu_has_bf16(device: Any) -> bool:
+    """Whether the CUDA ``device`` has native bfloat16 kernels (compute capability 8.0 and up). Not
+    ``torch.cuda.is_bf16_supported()``: by default it also says yes for emulated bfloat16 on older cards, where cuDNN
+    has no bfloat16 convolutions."""
+    import torch
+
+    return torch.cuda.get_device_capability(device) >= (8, 0)
 
 
 def grown(start: PlateNet, res_blocks: int | None) -> PlateNet:
@@ -929,20 +960,27 @@ def _blocks_phrase(n: int) -> str:
 def _trained_line(meta: dict[str, Any]) -> str:
     """The model card's line on the run that wrote the weights (``meta``: their metadata), with its options."""
     cfg, secs, cpu = meta.get("config") or {}, meta.get("seconds") or {}, meta.get("cpu_seconds") or {}
-    return (f"- trained {meta.get('trained_at', '?')} by `ssz train plates` (seed {cfg.get('seed')}, "
+    head = (f"- trained {meta.get('trained_at', '?')} by `ssz train plates` (seed {cfg.get('seed')}, "
             f"{cfg.get('samples')} rendered samples of data version {meta.get('data_version')}, {cfg.get('steps')} "
             f"one-cycle steps of {cfg.get('batch')}, peak learning rate {cfg.get('lr')}, weight average "
-            f"{cfg.get('ema')}{_stage_options(cfg)}{_precision(cfg)}); wall time on this shared machine: data "
-            f"{secs.get('data')} s, training {secs.get('train')} s; "
-            f"process CPU time {cpu.get('total')} s (data {cpu.get('data')} s), i.e. about "
-            f"{(cpu.get('total') or 0) / 120:.0f} min of wall time on 2 dedicated cores")
+            f"{cfg.get('ema')}{_stage_options(cfg)}{_precision(cfg)}); ")
+    if _on_gpu(cfg):  # its CPU time counts the waits on the GPU: no estimate of a CPU-only run
+        return head + (f"wall time on the GPU machine that trained it: data {secs.get('data')} s, training "
+                       f"{secs.get('train')} s")
+    return head + (f"wall time on this shared machine: data {secs.get('data')} s, training {secs.get('train')} s; "
+                   f"process CPU time {cpu.get('total')} s (data {cpu.get('data')} s), i.e. about "
+                   f"{(cpu.get('total') or 0) / 120:.0f} min of wall time on 2 dedicated cores")
+
+
+def _on_gpu(cfg: dict[str, Any]) -> bool:
+    """Whether a stage (``cfg``: its options as saved in the weights' metadata) trained on a GPU (``--device``)."""
+    return str(cfg.get("device") or "cpu").startswith("cuda")
 
 
 def _precision(cfg: dict[str, Any]) -> str:
     """A stage's forward-pass precision as the model card phrases it (empty when its metadata predates the option),
-    and the GPU it trained on when it did not train on the CPU (its wall times are that machine's, not this one's)."""
-    device = cfg.get("device") or "cpu"
-    on = "" if device == "cpu" else f", trained on a GPU (--device {device}; its wall times are that machine's)"
+    and the GPU it trained on when it did."""
+    on = f", on a GPU (--device {cfg.get('device')})" if _on_gpu(cfg) else ""
     return {True: ", bfloat16 (--bf16)", False: ", float32 (--fp32)"}.get(cfg.get("bf16"), "") + on
 
 
@@ -962,7 +1000,8 @@ def _init_lines(init: dict[str, Any] | None) -> list[str]:
                      f"{init.get('trained_at')}: seed {c.get('seed')}, {c.get('samples')} renders{version}, "
                      f"{steps} steps of {c.get('batch')} at peak learning rate "
                      f"{c.get('lr')}{_stage_options(c)}{_precision(c)}, {secs.get('train')} s of training wall time on "
-                     f"this machine, {c.get('threads')} torch thread(s))")
+                     + ("the GPU machine that trained it)" if _on_gpu(c)
+                        else f"this machine, {c.get('threads')} torch thread(s))"))
         init = init.get("init")
     lines.append(f"- the {stages} stages together are what `ssz train plates` costs from scratch: run it without "
                  "--init, then each later stage with --init on the output of the one before (options as listed). "

@@ -433,7 +433,7 @@ def test_training_device_names_what_torch_can_train_on():
 
     from serve.plate.train import training_device
 
-    assert training_device("cpu") == torch.device("cpu")
+    assert training_device("cpu") == training_device("cpu:1") == torch.device("cpu")  # every CPU name is the CPU
     for bad, said in (("gpu", "is not a torch device"), ("tpu:0", "is not a torch device"),
                       ("meta", "cpu or an NVIDIA GPU")):
         with pytest.raises(ValueError, match=said):

@@ -163,12 +163,20 @@ def test_model_card_says_when_a_stage_has_no_curriculum():
 
 
 def test_model_card_names_the_gpu_a_stage_trained_on():
-    from serve.plate.train import _precision
+    from serve.plate.train import _init_lines, _precision, _trained_line
 
     assert _precision({"bf16": True}) == _precision({"bf16": True, "device": "cpu"}) == ", bfloat16 (--bf16)"
-    assert _precision({"bf16": True, "device": "cuda"}) == (", bfloat16 (--bf16), trained on a GPU (--device cuda; "
-                                                            "its wall times are that machine's)")
+    assert _precision({"bf16": True, "device": "cuda:0"}) == ", bfloat16 (--bf16), on a GPU (--device cuda:0)"
     assert _precision({}) == ""  # a stage whose metadata predates both options
+    meta = {"config": {"seed": 1, "bf16": True, "device": "cuda:0", "threads": 2},
+            "seconds": {"data": 90, "train": 200}, "cpu_seconds": {"data": 1400, "total": 1700}}
+    line = _trained_line(meta)  # a GPU run's CPU time counts its waits on the GPU: no 2-core estimate from it
+    assert "on the GPU machine that trained it: data 90 s, training 200 s" in line and "2 dedicated cores" not in line
+    cpu = {**meta, "config": {**meta["config"], "device": "cpu"}}
+    assert "this shared machine" in _trained_line(cpu) and "about 14 min of wall time on 2 dedicated cores" in \
+        _trained_line(cpu)
+    (stage, _) = _init_lines({**meta, "sha256": "ab" * 32})
+    assert stage.endswith("200 s of training wall time on the GPU machine that trained it)")
 
 
 def test_train_plates_expands_a_quoted_tilde_in_out_cache_and_init(tmp_path, monkeypatch):

@@ -41,9 +41,9 @@ def train_plates(
                                                   "or in float32 \\[default: bf16 when the CPU, or with --device "
                                                   "cuda the GPU (compute capability 8.0 and up), has it].")] = None,
         input_size: Annotated[str | None, typer.Option(help="HxW in px the network reads a plate at, for a new "
-                                                       "network trained from scratch (height a multiple of 8, 32-256; "
-                                                       "width a multiple of 4, 80-640; e.g. 96x240: finer strokes, "
-                                                       "about 2.2 x the convolutions' cost) \\[default: as --init "
+                                                       "network trained from scratch (height a multiple of 8, 32-144; "
+                                                       "width a multiple of 4, 80-216; e.g. 96x216: finer strokes, "
+                                                       "about 2 x the convolutions' cost) \\[default: as --init "
                                                        "has, 64x160 from scratch].")] = None,
         device: Annotated[str | None, typer.Option(help="torch device the network trains on: cpu, or cuda / "
                                                    "cuda:N on a machine with an NVIDIA GPU (the CPU still renders "
@@ -67,7 +67,7 @@ def train_plates(
     import json
     import math
 
-    from serve.plate.model import ModelWeightsError, check_input_size
+    from serve.plate.model import MAX_INPUT_H, MAX_INPUT_W, ModelWeightsError, check_input_size
     from serve.plate.train import TrainConfig, train, training_device, write_model_card
 
     if lr is not None and not (math.isfinite(lr) and lr > 0):  # typer has no open lower bound; inf passes min=
@@ -82,8 +82,9 @@ def train_plates(
                 raise ValueError(input_size)
             given["input_size"] = check_input_size(tuple(int(p) for p in parts))
         except ValueError:
-            fail(f"--input-size {input_size!r}: give HEIGHTxWIDTH in px, the height a multiple of 8 from 32 to 256 "
-                 "and the width a multiple of 4 from 80 to 640 (the default is 64x160; for example 96x240)")
+            fail(f"--input-size {input_size!r}: give HEIGHTxWIDTH in px, the height a multiple of 8 from 32 to "
+                 f"{MAX_INPUT_H} and the width a multiple of 4 from 80 to {MAX_INPUT_W} (the default is 64x160; for "
+                 "example 96x216)")
     cfg = TrainConfig(seed=seed, **{k: v for k, v in given.items() if v is not None})
     try:
         training_device(cfg.device)  # a missing GPU is said before any model loads or any data is rendered

@@ -6,7 +6,8 @@ Network (:class:`PlateNet`; the shipped weights: 0.56 M parameters, 2.3 MB of fl
 - input: the rectified plate, grey, ``INPUT_H`` × ``INPUT_W`` (the weights' ``input_size``; car and motorcycle plates
   alike: a motorcycle plate is stretched to the same canvas), standardised per image (so night and low-contrast
   plates look alike);
-- a VGG-style conv stack (a stride-2 stem, channels-last for oneDNN) down to a ``C`` × 8 × 40 feature map, then
+- a VGG-style conv stack (a stride-2 stem, channels-last for oneDNN) down to a ``C`` × 8 × 40 feature map (at the
+  default input; H/8 × W/4 in general), then
   ``res_blocks`` :class:`Residual` blocks on that map (the shipped weights: one, added by their seventh stage);
 - **row attention**: ``ROWS`` (3) learned softmax distributions over the 8 feature rows of each column pool the
   map into 3 sequences of 40 steps, concatenated in row order (120 steps), then a bidirectional GRU and a linear
@@ -45,6 +46,11 @@ from serve.plate.parse import DIGITS, PLATE_CONSONANTS
 from serve.plate.provinces import LINE2_NAMES
 
 INPUT_H, INPUT_W = 64, 160
+MAX_INPUT_H, MAX_INPUT_W = 144, 216
+"""Largest input a network may read plates at (:func:`check_input_size`): the service rectifies a car plate to
+:data:`~serve.plate.localise.RECT_H` x ``RECT_W`` (150 x 340) and a motorcycle plate to 170 x 220, so every plate it
+reads is shrunk to the input on both axes (area-filtered by :func:`grey_resized`), never enlarged into blur that
+training never showed."""
 ROWS = 3
 ALPHABET = PLATE_CONSONANTS + DIGITS + "-"
 """CTC classes 1..len(ALPHABET); class 0 is the CTC blank."""
@@ -96,22 +102,24 @@ class Residual(nn.Module):
 
 def check_input_size(size: Any) -> tuple[int, int]:
     """``size`` as a (height, width) pair of ints once a :class:`PlateNet` can take it: height a multiple of 8 from 32
-    to 256, width a multiple of 4 from 80 to 640 (the conv stack halves the height three times and the width twice).
+    to :data:`MAX_INPUT_H`, width a multiple of 4 from 80 to :data:`MAX_INPUT_W` (the conv stack halves the height
+    three times and the width twice; the maxima keep every plate the service rectifies at least as large as the
+    input, so it is shrunk, area-filtered, never enlarged).
 
     Raises
     ------
     ValueError
-        for anything else, saying what to give (for example 96 x 240).
+        for anything else, saying what to give (for example 96 x 216).
     """
     try:
         h, w = (int(v) for v in size)
-        ok = (h, w) == tuple(size) and 32 <= h <= 256 and h % 8 == 0 and 80 <= w <= 640 and w % 4 == 0
-    except (TypeError, ValueError):
+        ok = (h, w) == tuple(size) and 32 <= h <= MAX_INPUT_H and h % 8 == 0 and 80 <= w <= MAX_INPUT_W and w % 4 == 0
+    except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok:
         raise ValueError(f"input size {size!r}: give (height, width) in px, the height a multiple of 8 from 32 to "
-                         f"256 and the width a multiple of 4 from 80 to 640 (the default is {INPUT_H} x {INPUT_W}; "
-                         "for example 96 x 240)")
+                         f"{MAX_INPUT_H} and the width a multiple of 4 from 80 to {MAX_INPUT_W} (the default is "
+                         f"{INPUT_H} x {INPUT_W}; for example 96 x 216)")
     return h, w
 
 
@@ -143,8 +151,9 @@ class PlateNet(nn.Module):
             *(Residual(c3) for _ in range(res_blocks)),
         )
         self.row_att = nn.Conv2d(c3, ROWS + 1, 1)  # ROWS text rows + the second-line row
-        # A positional prior over the 8 feature rows breaks the rows' symmetry from the first step (uniform
-        # attention would give three identical sequences, and CTC would have to learn which copy to read):
+        # A positional prior over the H/8 feature rows (8 at the default input) breaks the rows' symmetry from the
+        # first step (uniform attention would give three identical sequences, and CTC would have to learn which copy
+        # to read):
         # text rows start centred at the top, middle and bottom, the second-line row low on the plate.
         h = self.input_size[0] // 8
         centres = torch.tensor([0.2, 0.5, 0.8, 0.78]) * (h - 1)

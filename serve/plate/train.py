@@ -154,7 +154,8 @@ class TrainConfig:
     input_size: tuple[int, int] | None = None
     """(height, width) in px the network reads a plate at (:func:`serve.plate.model.check_input_size`). None = the
     ``init`` weights' (INPUT_H x INPUT_W from scratch); a fine-tuning stage cannot change it (refused). A larger input
-    is a new network trained from scratch: 96 x 240 costs about 2.2 times the convolutions of 64 x 160."""
+    is a new network trained from scratch: 96 x 216 costs about 2 times the convolutions of 64 x 160. The augmentation's
+    shifts (a few px) and the row prior's spread are in the default size's units."""
     device: str = "cpu"
     """torch device the network trains on: ``cpu``, or ``cuda`` / ``cuda:N`` on a machine with an NVIDIA GPU (the
     data is rendered and augmented by the CPU either way; the weights come back to the CPU to be validated and saved).
@@ -943,12 +944,16 @@ def _curriculum_line(easy_fraction: float | None) -> str:
 
 def _stage_options(config: dict[str, Any]) -> str:
     """A stage's options that the model card's other words leave out, as the options that rebuild them (each one
-    when the stage recorded it): its warm-up, its curriculum and its residual blocks (none: nothing said)."""
+    when the stage recorded it): its warm-up, its curriculum, its residual blocks (none: nothing said) and its input
+    size when not the default."""
     parts = [f"--{name.replace('_', '-')} {config[name]:g}" for name in ("warmup", "easy_fraction")
              if config.get(name) is not None]
     n = int(config.get("res_blocks") or 0)
     if n:
         parts.append(f"{_blocks_phrase(n)} (--res-blocks {n})")
+    size = config.get("input_size")
+    if size is not None and tuple(size) != (INPUT_H, INPUT_W):
+        parts.append(f"input {size[0]} x {size[1]} (--input-size {size[0]}x{size[1]})")
     return "".join(f", {part}" for part in parts)
 
 

@@ -461,39 +461,43 @@ def test_input_size_is_checked_and_kept_in_the_weights_config_only_when_not_the_
 
     from serve.plate.model import INPUT_H, INPUT_W, LINE2_CLASSES, PlateNet, check_input_size
 
-    assert check_input_size([96, 240]) == (96, 240) and check_input_size((INPUT_H, INPUT_W)) == (64, 160)
-    for bad in ((100, 240), (96, 250), (16, 160), (96, 1000), (96,), (96, 240, 1), "96x240", None, (96.5, 240)):
+    assert check_input_size([96, 216]) == (96, 216) and check_input_size((INPUT_H, INPUT_W)) == (64, 160)
+    for bad in ((100, 216), (96, 250), (16, 160), (96, 220), (96, 240), (152, 160), (96,), (96, 216, 1), "96x216", None,
+                (96.5, 216), (float("inf"), 216)):  # above 144 x 216 the service would hand it enlarged plates
         with pytest.raises(ValueError, match="multiple of 8"):
             check_input_size(bad)
     assert "input_size" not in PlateNet().config  # the shipped weights' config (and file) is what it always was
-    net = PlateNet(input_size=(96, 240)).eval()
-    assert net.config["input_size"] == [96, 240] and net.input_size == (96, 240)
+    net = PlateNet(input_size=(96, 216)).eval()
+    assert net.config["input_size"] == [96, 216] and net.input_size == (96, 216)
     with torch.inference_mode():
-        logits, l2, veh = net(torch.zeros(2, 1, 96, 240))
-    assert logits.shape[:2] == (2, 3 * 60) and l2.shape == (2, len(LINE2_CLASSES)) and veh.shape == (2, 2)
+        logits, l2, veh = net(torch.zeros(2, 1, 96, 216))
+    assert logits.shape[:2] == (2, 3 * 54) and l2.shape == (2, len(LINE2_CLASSES)) and veh.shape == (2, 2)
 
 
 def test_a_network_of_another_input_size_trains_saves_loads_and_reads_at_its_size(tmp_path):
     from serve.plate.model import Recogniser, load_net
-    from serve.plate.train import DATA_VERSION, TrainConfig, _checkpoint_path, make_sample, train
+    from serve.plate.train import DATA_VERSION, TrainConfig, _checkpoint_path, _stage_options, make_sample, train
 
-    small, big = make_sample(7), make_sample(7, (96, 240))
-    assert small[0].shape == (64, 160) and big[0].shape == (96, 240) and small[1:] == big[1:]  # the same sample
-    cfg = TrainConfig(samples=16, val_samples=8, steps=1, batch=8, workers=1, threads=1, input_size=(96, 240))
+    small, big = make_sample(7), make_sample(7, (96, 216))
+    assert small[0].shape == (64, 160) and big[0].shape == (96, 216) and small[1:] == big[1:]  # the same sample
+    cfg = TrainConfig(samples=16, val_samples=8, steps=1, batch=8, workers=1, threads=1, input_size=(96, 216))
     res = train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
-    assert res["config"]["input_size"] == (96, 240)
+    assert res["config"]["input_size"] == (96, 216)
     folders = sorted(p.name for p in (tmp_path / "cache").iterdir() if p.is_dir())
-    assert folders == [f"train-v{DATA_VERSION}-0-96x240", f"val-v{DATA_VERSION}-50000000-96x240"]  # at that size
+    assert folders == [f"train-v{DATA_VERSION}-0-96x216", f"val-v{DATA_VERSION}-50000000-96x216"]  # at that size
     net, _ = load_net(tmp_path / "w.pt")
-    assert net.input_size == (96, 240)
+    assert net.input_size == (96, 216)
     rec = Recogniser(tmp_path / "w.pt")
-    assert rec.input_size == (96, 240) and len(rec.recognise([big[0], small[0]])) == 2  # any size is resized to it
+    assert rec.input_size == (96, 216) and len(rec.recognise([big[0], small[0]])) == 2  # any size is resized to it
     # the default size keeps the checkpoint key of a run that never named it
     plain = TrainConfig(samples=16, steps=1)
     assert _checkpoint_path(tmp_path, plain, None) == _checkpoint_path(tmp_path, replace(plain, input_size=(64, 160)),
                                                                        None)
-    assert _checkpoint_path(tmp_path, plain, None) != _checkpoint_path(tmp_path, replace(plain, input_size=(96, 240)),
+    assert _checkpoint_path(tmp_path, plain, None) != _checkpoint_path(tmp_path, replace(plain, input_size=(96, 216)),
                                                                        None)
+    # the model card's recipe rebuilds the size (nothing said at the default)
+    assert _stage_options(res["config"]).endswith(", input 96 x 216 (--input-size 96x216)")
+    assert "input" not in _stage_options({**res["config"], "input_size": [64, 160]})
     # a fine-tuning stage keeps its network's input size
     with pytest.raises(ModelWeightsError, match="keeps its network's input size"):
         train(replace(cfg, init=str(tmp_path / "w.pt"), input_size=(64, 160)), cache=tmp_path / "cache",

@@ -71,9 +71,9 @@ def test_train_plates_refuses_a_device_it_cannot_train_on_before_any_work(tmp_pa
 
 
 def test_train_plates_refuses_an_input_size_a_network_cannot_take_before_any_work(tmp_path):
-    for bad in ("96", "95x240", "96x250", "abc", "96x240x3", "-96x240", "8x160"):
+    for bad in ("96", "95x216", "96x250", "96x240", "152x160", "abc", "96x216x3", "-96x216", "8x160"):
         res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--input-size", bad)
-        assert res.exit_code == 2 and "--input-size" in res.output and "96x240" in res.output.replace("\n", ""), \
+        assert res.exit_code == 2 and "--input-size" in res.output and "96x216" in res.output.replace("\n", ""), \
             (bad, res.output)
         assert "Traceback" not in res.output
     assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()

@@ -63,12 +63,13 @@ def train_plates(
                                                    "$SSZ_HOME/train/plates].")] = None,
         card_n: Annotated[int, typer.Option(min=1, help="Held-out plates per level for the model card.")] = 200,
 ) -> None:
-    """Render the data, train (resuming from the last checkpoint), write the weights, SHA-256 and model card."""
+    """Render the data, train (resuming from the last checkpoint), write the weights, SHA-256 and model card (a
+    finished run asked again keeps the weights, digest and card it wrote)."""
     import json
     import math
 
     from serve.plate.model import MAX_INPUT_H, MAX_INPUT_W, ModelWeightsError, check_input_size
-    from serve.plate.train import TrainConfig, train, training_device, write_model_card
+    from serve.plate.train import TrainConfig, card_path, train, training_device, write_model_card
 
     if lr is not None and not (math.isfinite(lr) and lr > 0):  # typer has no open lower bound; inf passes min=
         fail(f"--lr {lr}: the peak learning rate must be a finite number above 0 (e.g. 0.003)")
@@ -92,7 +93,9 @@ def train_plates(
         fail(e)
     try:
         res = train(cfg, cache=cache, out=out, log=lambda m: typer.echo(m, err=True))
-        card = write_model_card(Path(res["weights"]), n=card_n)
+        card = card_path(Path(res["weights"]))
+        if res["written"] or not card.is_file():  # a finished run's card stays with its weights
+            card = write_model_card(Path(res["weights"]), n=card_n)
     except (ModelWeightsError, OSError, ValueError) as e:  # --init not a recogniser file, an unwritable --out /
         fail(e)  # --cache, --bf16 on a GPU without bfloat16
     except RuntimeError as e:

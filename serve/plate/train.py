@@ -596,6 +596,10 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
         except Exception as e:
             raise ModelWeightsError(f"the training checkpoint {ckpt_path} is unreadable ({type(e).__name__}): "
                                     "delete it to start this run again from step 0 (the rendered data is kept)") from e
+    if step >= cfg.steps and (done := finished_weights(out, cfg, init_sha)) is not None:
+        if log is not None:
+            log(f"{out} already holds the weights of this finished run: kept as they are (same SHA-256 and record)")
+        return done
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     ce2 = nn.CrossEntropyLoss(label_smoothing=0.05)
     cev = nn.CrossEntropyLoss(ignore_index=-100)
@@ -667,7 +671,26 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     digest = save_weights(final, out, meta)
     return {"weights": str(out), "sha256": digest, "bytes": out.stat().st_size, **meta,
-            "final_loss": round(float(np.mean(losses[-200:])) if losses else math.nan, 4)}
+            "final_loss": round(float(np.mean(losses[-200:])) if losses else math.nan, 4), "written": True}
+
+
+def finished_weights(out: Path, cfg: TrainConfig, init_sha: str | None) -> dict[str, Any] | None:
+    """The summary :func:`train` returns, read from the weights file ``out`` when this same finished run wrote it
+    (the same options, ``cfg`` resolved as :func:`train` resolves it, the same data version and starting weights) and
+    it passes its SHA-256 check; else None. A finished command run again then leaves the file, its digest and its
+    record of the run's times as they were (rewriting them would change the SHA-256 others pinned and record the
+    rerun's 0 s as the training time), and its ``written`` is False."""
+    if not out.is_file():
+        return None
+    try:
+        _net, meta = load_net(out)
+    except ModelWeightsError:
+        return None
+    if (meta.get("config") != asdict(cfg) or meta.get("data_version") != DATA_VERSION
+            or (meta.get("init") or {}).get("sha256") != init_sha):
+        return None
+    return {"weights": str(out), "sha256": sha256_of(out), "bytes": out.stat().st_size, **meta,
+            "final_loss": math.nan, "written": False}
 
 
 def training_device(name: str) -> Any:

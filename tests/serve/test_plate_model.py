@@ -129,7 +129,18 @@ def test_smoke_training_run_resumes_and_writes_checked_weights(tmp_path):
     assert {oct(p.stat().st_mode & 0o777) for p in written} == {"0o600"}
     assert res["cpu_seconds"]["total"] >= res["cpu_seconds"]["data"] >= 0 and res["init"] is None
     again = train(cfg, cache=tmp_path / "cache", out=tmp_path / "w2.pt", progress=False)  # resumes at step 4: done
-    assert again["seconds"]["train"] <= res["seconds"]["train"] + 1
+    assert again["seconds"]["train"] <= res["seconds"]["train"] + 1 and again["written"]
+    # the same finished command again leaves its weights, digest and record of the run as they were
+    before = (tmp_path / "w.pt").stat().st_mtime_ns
+    same = train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
+    assert not same["written"] and same["sha256"] == res["sha256"] == sha256_of(tmp_path / "w.pt")
+    assert same["seconds"] == res["seconds"] and same["trained_at"] == res["trained_at"]
+    assert (tmp_path / "w.pt").stat().st_mtime_ns == before
+    # other options (more steps) are another run: it trains and writes
+    more = train(replace(cfg, steps=5), cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
+    assert more["written"] and more["sha256"] != res["sha256"]
+    res = train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)  # the 4-step run's weights back
+    assert res["written"]
     _net, meta = load_net(tmp_path / "w.pt", expected_sha256=res["sha256"])
     assert meta["config"]["steps"] == 4
     # a fine-tuning stage starts from those weights and records which

@@ -275,3 +275,20 @@ def test_train_plate_corners_refuses_bad_output_and_a_broken_checkpoint_before_a
     res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "c.pt"), "--cache", str(cache)])
     assert res.exit_code == 2 and "is unreadable" in res.output and "delete it" in res.output
     assert "Traceback" not in res.output and not (tmp_path / "c.pt").exists()
+
+
+def test_train_plates_run_again_when_finished_keeps_its_weights_and_card(tmp_path):
+    import json
+
+    args = ["--val-samples", "8", "--batch", "8", "--workers", "1", "--threads", "1", "--card-n", "1", "--out",
+            str(tmp_path / "w.pt")]
+    first = _train(tmp_path, *args)
+    assert first.exit_code == 0, first.output
+    card = tmp_path / "w.MODEL_CARD.md"
+    stamp = (card.stat().st_mtime_ns, (tmp_path / "w.pt").stat().st_mtime_ns)
+    again = _train(tmp_path, *args)
+    assert again.exit_code == 0, again.output
+    out = json.loads(again.stdout[again.stdout.index("{"):])
+    assert out["sha256"] == json.loads(first.stdout[first.stdout.index("{"):])["sha256"]
+    assert (card.stat().st_mtime_ns, (tmp_path / "w.pt").stat().st_mtime_ns) == stamp  # neither rewritten
+    assert "already holds the weights of this finished run" in again.stderr

@@ -69,7 +69,7 @@ def train_plates(
     import math
 
     from serve.plate.model import MAX_INPUT_H, MAX_INPUT_W, ModelWeightsError, check_input_size
-    from serve.plate.train import TrainConfig, card_path, train, training_device, write_model_card
+    from serve.plate.train import TrainConfig, card_path, train, write_model_card
 
     if lr is not None and not (math.isfinite(lr) and lr > 0):  # typer has no open lower bound; inf passes min=
         fail(f"--lr {lr}: the peak learning rate must be a finite number above 0 (e.g. 0.003)")
@@ -87,17 +87,13 @@ def train_plates(
                  f"{MAX_INPUT_H} and the width a multiple of 4 from 80 to {MAX_INPUT_W} (the default is 64x160; for "
                  "example 96x216)")
     cfg = TrainConfig(seed=seed, **{k: v for k, v in given.items() if v is not None})
-    try:
-        training_device(cfg.device)  # a missing GPU is said before any model loads or any data is rendered
-    except ValueError as e:
-        fail(e)
-    try:
+    try:  # train() checks the device first, before any model loads or any data is rendered
         res = train(cfg, cache=cache, out=out, log=lambda m: typer.echo(m, err=True))
         card = card_path(Path(res["weights"]))
         if res["written"] or not card.is_file():  # a finished run's card stays with its weights
             card = write_model_card(Path(res["weights"]), n=card_n)
     except (ModelWeightsError, OSError, ValueError) as e:  # --init not a recogniser file, an unwritable --out /
-        fail(e)  # --cache, --bf16 on a GPU without bfloat16
+        fail(e)  # --cache, a --device torch cannot train on, --bf16 on a GPU without bfloat16
     except RuntimeError as e:
         if "out of memory" not in str(e):  # torch.OutOfMemoryError and cuDNN's own are RuntimeErrors
             raise

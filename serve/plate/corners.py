@@ -85,7 +85,7 @@ def load_corner_net(path: Path | None = None, expected_sha256: str | None = None
     (network in eval mode, metadata). Raises ModelWeightsError naming the file and ``ssz train plate-corners``."""
     p = Path(path) if path else CORNERS_FILE
     ckpt = load_checkpoint(p, CORNERS_FILE, CORNERS_SHA_FILE, "plate-corner regressor", CORNERS_REBUILD,
-                           expected_sha256)
+                           expected_sha256, command="ssz train plate-corners")
     try:
         net = CornerNet(**ckpt["config"])
         net.load_state_dict(ckpt["state_dict"])

@@ -67,6 +67,10 @@ WEIGHTS_FILE = DATA_DIR / "plate_recogniser.pt"
 WEIGHTS_SHA_FILE = DATA_DIR / "plate_recogniser.sha256"
 MODELS_KEY = "plate/plate_recogniser.pt"
 """Key of the weights in the object store's ``models`` bucket."""
+MODEL_CARD = "MODEL_CARD.md"
+"""Name of the model card of weights named like the shipped file (``plate_recogniser.pt``); see :func:`card_path`."""
+TRAIN_COMMAND = "ssz train plates"
+"""The command that trains the recogniser (its options: ``ssz train plates --help``)."""
 REBUILD = ("`ssz train plates` (the default schedule takes about 55 minutes on 2 CPU cores and reads about 12 points "
            "fewer held-out plates than the shipped weights, whose eight stages are listed in "
            "serve/plate/data/MODEL_CARD.md)")
@@ -341,13 +345,18 @@ def _restore(name: str) -> str:
 
 
 def load_checkpoint(path: Path, shipped: Path, shipped_sha: Path, what: str, rebuild: str,
-                    expected_sha256: str | None = None, fetch_hint: str = "") -> dict[str, Any]:
+                    expected_sha256: str | None = None, fetch_hint: str = "", command: str = "",
+                    card: Path | None = None) -> dict[str, Any]:
     """The checkpoint dict (``config``, ``state_dict``, ``meta``) of the weights file ``path``, after checking its
     SHA-256: the one way the project's shipped networks (the recogniser, :mod:`serve.plate.corners`) are loaded.
 
     ``shipped`` / ``shipped_sha``: the network's file in ``serve/plate/data`` and its digest file; ``what`` names the
     network in messages ("plate recogniser"); ``rebuild``: the command that rebuilds it; ``fetch_hint``: another way
-    to get the shipped file (", load them from ..."), said when it is missing. The expected digest is
+    to get the shipped file (", load them from ..."), said when it is missing; ``command`` (the bare training
+    command, "ssz train plates") and ``card`` (where the model card of ``path`` would be, see :func:`card_path`)
+    word the advice for any other weights file: those were trained with their own options, which ``rebuild`` (the
+    default schedule) would not repeat, so the message names the command with "the options that trained it" and,
+    when the card exists, the card that lists them. The expected digest is
     ``expected_sha256``, else the one in the ``<name>.sha256`` file beside the weights (what :func:`save_weights`
     writes; required for the shipped file, checked when present for any other). Raises ModelWeightsError (naming the
     file and ``rebuild``) when the file is missing or a folder, its digest differs, or torch cannot read it as
@@ -370,18 +379,23 @@ def load_checkpoint(path: Path, shipped: Path, shipped_sha: Path, what: str, reb
                                 f"{_restore(shipped_sha.name)}, or rebuild both with {rebuild}")
     if want is None and sidecar.is_file():
         want = (sidecar.read_text().split() or [""])[0].strip()
+    if is_shipped:
+        fix = f"{_restore(p.name)}, or rebuild them with {rebuild}"
+    else:  # trained with its own options: the default schedule would make other weights
+        listed = f" (its model card {card} lists them)" if card is not None and card.is_file() else ""
+        fix = (f"copy the file again from where it came, or rerun `{command or 'the training command'}` with the "
+               f"options that trained it{listed}")
     got = sha256_of(p)
     if want is not None and got != want:
         raise ModelWeightsError(f"{what} weights {p} are corrupt (SHA-256 {got[:16]}..., expected "
-                                f"{want[:16]}...): rebuild them with {rebuild} or restore the file")
+                                f"{want[:16]}...): {fix}")
     try:  # tensors, dicts and JSON values only: a checkpoint cannot run pickled code
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # not a torch file, or one holding other objects (torch's text is no help to a user)
         raise ModelWeightsError(f"{p} is not a {what} checkpoint (torch cannot read it as tensors and "
-                                f"settings: {type(e).__name__}): rebuild it with {rebuild}") from e
+                                f"settings: {type(e).__name__}): {fix}") from e
     if not isinstance(ckpt, dict):
-        raise ModelWeightsError(f"{p} is not a {what} checkpoint (no config and weights in it): rebuild it with "
-                                f"{rebuild}")
+        raise ModelWeightsError(f"{p} is not a {what} checkpoint (no config and weights in it): {fix}")
     return ckpt
 
 
@@ -394,7 +408,8 @@ def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tu
     """
     p = Path(path) if path else WEIGHTS_FILE
     ckpt = load_checkpoint(p, WEIGHTS_FILE, WEIGHTS_SHA_FILE, "plate recogniser", REBUILD, expected_sha256,
-                           fetch_hint=f", load them from the models bucket (s3://models/{MODELS_KEY})")
+                           fetch_hint=f", load them from the models bucket (s3://models/{MODELS_KEY})",
+                           command=TRAIN_COMMAND, card=card_path(p))
     try:
         net = PlateNet(**ckpt["config"])
         net.load_state_dict(ckpt["state_dict"])
@@ -409,6 +424,14 @@ def beside_weights(path: Path) -> dict[str, Path]:
     (``<name>.sha256``) that :func:`load_net` checks. (Each file is written through a temporary file of a random
     name, see :func:`serve.keys.write_private`, so no other name beside the weights is taken.)"""
     return {"SHA-256 file": path.with_suffix(".sha256")}
+
+
+def card_path(weights: Path) -> Path:
+    """Where :func:`serve.plate.train.write_model_card` writes the card of ``weights``: ``MODEL_CARD.md`` beside
+    weights named like the shipped file (``serve/plate/data/MODEL_CARD.md``), else ``<stem>.MODEL_CARD.md``
+    (``w.pt`` -> ``w.MODEL_CARD.md``), so two weights files in one folder keep a card each."""
+    name = MODEL_CARD if weights.name == WEIGHTS_FILE.name else f"{weights.stem}.{MODEL_CARD}"
+    return weights.with_name(name)
 
 
 def save_weights(net: nn.Module, path: Path, meta: dict[str, Any]) -> str:

@@ -78,6 +78,7 @@ from serve.plate.model import (
     PlateNet,
     Recogniser,
     beside_weights,
+    card_path,
     check_input_size,
     load_net,
     save_weights,
@@ -104,8 +105,6 @@ from serve.state import ssz_home
 if TYPE_CHECKING:
     from serve.plate.service import PlateService
 
-MODEL_CARD = "MODEL_CARD.md"
-"""Name of the model card of weights named like the shipped file (``plate_recogniser.pt``); see :func:`card_path`."""
 DATA_VERSION = 8
 """Bump when the sample generator changes, so caches made by an older one are not re-used (7: five more training
 font families, see ``infra/install.sh``; 8: each glyph's shape changed on :data:`RESHAPE_P` of the plates by
@@ -165,14 +164,6 @@ class TrainConfig:
     """Residual blocks at the end of the conv stack (:class:`serve.plate.model.Residual`). None = as many as the
     ``init`` weights have (none from scratch); more than they have grows their network, the added blocks starting as
     identities (the grown network reads exactly as its start until trained); fewer is refused."""
-
-
-def card_path(weights: Path) -> Path:
-    """Where :func:`write_model_card` writes the card of ``weights``: ``MODEL_CARD.md`` beside weights named like the
-    shipped file (``serve/plate/data/MODEL_CARD.md``), else ``<stem>.MODEL_CARD.md`` (``w.pt`` -> ``w.MODEL_CARD.md``),
-    so two weights files in one folder keep a card each."""
-    name = MODEL_CARD if weights.name == WEIGHTS_FILE.name else f"{weights.stem}.{MODEL_CARD}"
-    return weights.with_name(name)
 
 
 def _warp(photo: np.ndarray, quad: np.ndarray, size: tuple[int, int] = (INPUT_H, INPUT_W)) -> np.ndarray:
@@ -895,7 +886,8 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         "partial occlusion of an edge; imprecise localisation (corners jittered, 0-20 % context, sometimes the "
         "axis-aligned box); per-step shifts, gamma and noise. " + _curriculum_line(cfg.get("easy_fraction")), "",
         "## Validation (training fonts and backgrounds, unseen seeds)", "",
-        f"n = {val.get('n')} plates + {val.get('negatives')} negatives: whole plate {val.get('whole_exact')}, "
+        f"n = {val.get('n')} plates + {_count(val.get('negatives'), 'negative')}: whole plate "
+        f"{val.get('whole_exact')}, "
         f"registration {val.get('registration_exact')}, second line {val.get('line2_exact')}; per type "
         f"{val.get('per_type')}.",
         f"Confidence threshold (the highest that keeps {KEEP_CORRECT:.0%} of the right reads (registration "
@@ -930,14 +922,39 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
               "confidence threshold then drops the read rather than guess;",
               "- one plate per rectified crop; the localiser's candidates must contain the whole plate;",
               f"- a motorcycle plate (3 rows) is stretched onto the car plate's {ih} x {iw} input, about "
-              f"{round(ih * 18 / 64)} px a row: "
-              "motorcycles read below car plates at the clean and mild levels (see the table);",
+              f"{round(ih * 18 / 64)} px a row: {_motorcycle_line(ev.get('model', {}).get('crops', {}))};",
               "- ฎ and ฏ differ by a short tail in loopless faces (Noto Sans Thai, Kanit, Prompt): the commonest "
               "confusion at the moderate level;",
               "- the dash of dealer and digits-only plates is read but not kept in the registration key."]
     path = out or card_path(weights)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _count(n: Any, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1 ("1 negative", "40 negatives"; "None negatives" when unknown)."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _motorcycle_line(crops: dict[str, Any], levels: tuple[str, ...] = ("clean", "mild")) -> str:
+    """The model card's measured comparison of motorcycle and car plates, whole plate right, at ``levels`` of the
+    held-out table (``crops``: level -> the summary :func:`serve.plate.evaluate.evaluate_plates` gives, with
+    ``per_type``), or that the table drew no motorcycle plate at those levels."""
+    parts = []
+    for lv in levels:
+        types = crops.get(lv, {}).get("per_type", {})
+        moto = types.get("motorcycle")
+        cars = [v for t, v in types.items() if t != "motorcycle"]
+        n_car = sum(v["n"] for v in cars)
+        if moto is None or not moto["n"] or not n_car:
+            continue
+        car = sum(v["exact"] * v["n"] for v in cars) / n_car
+        parts.append(f"{lv} {moto['exact']:.1%} of {_count(moto['n'], 'motorcycle plate')} against {car:.1%} of "
+                     f"{_count(n_car, 'car plate')}")
+    if not parts:
+        return f"the held-out table above drew no motorcycle plate at the {' and '.join(levels)} levels, so this " \
+               "card does not measure them"
+    return "whole plate right, " + "; ".join(parts)
 
 
 def _validation_fonts_lines(svc: PlateService, n: int, seed: int) -> list[str]:

@@ -47,19 +47,81 @@ def test_missing_or_corrupt_weights_name_the_file_and_the_rebuild_command(tmp_pa
         load_net(tmp_path / "absent.pt")
     with pytest.raises(ModelWeightsError, match=rf"{tmp_path} is a folder: give the weights file"):
         load_net(tmp_path)
-    bad = tmp_path / "plate_recogniser.pt"
-    shutil.copy(WEIGHTS_FILE, bad)
-    with open(bad, "r+b") as f:  # flip one byte in the middle
-        f.seek(bad.stat().st_size // 2)
-        b = f.read(1)
-        f.seek(-1, 1)
-        f.write(bytes([b[0] ^ 0xFF]))
+    bad = _corrupt_copy(WEIGHTS_FILE, WEIGHTS_SHA_FILE, tmp_path / "plate_recogniser.pt")
     with pytest.raises(ModelWeightsError, match=rf"{bad}.*corrupt.*ssz train plates"):
         load_net(bad, expected_sha256=sha256_of(WEIGHTS_FILE))
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelWeightsError, match="not a plate recogniser checkpoint"):
         load_net(junk, expected_sha256=sha256_of(junk))
+
+
+def _corrupt_copy(weights, digest, dest):
+    """``weights`` and its SHA-256 file copied to ``dest`` and beside it, with one byte of the copy flipped."""
+    shutil.copy(weights, dest)
+    shutil.copy(digest, dest.with_suffix(".sha256"))
+    with open(dest, "r+b") as f:  # flip one byte in the middle
+        f.seek(dest.stat().st_size // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0xFF]))
+    return dest
+
+
+def test_corrupt_weights_say_how_to_get_those_weights_back_not_the_default_schedule(tmp_path, monkeypatch):
+    """Weights trained with their own options are not rebuilt by the default schedule: the message says to copy
+    them again or rerun the command with the options that trained them, naming their model card when there is
+    one; the shipped file is restored from the checkout first."""
+    w = _corrupt_copy(WEIGHTS_FILE, WEIGHTS_SHA_FILE, tmp_path / "w.pt")
+    with pytest.raises(ModelWeightsError) as e:
+        load_net(w)
+    assert str(e.value).endswith("copy the file again from where it came, or rerun `ssz train plates` with the "
+                                 "options that trained it")
+    (tmp_path / "w.MODEL_CARD.md").write_text("# Model card\n")
+    with pytest.raises(ModelWeightsError) as e:
+        load_net(w)
+    assert str(e.value).endswith(f"rerun `ssz train plates` with the options that trained it (its model card "
+                                 f"{tmp_path / 'w.MODEL_CARD.md'} lists them)")
+    assert "default schedule" not in str(e.value)
+    junk = tmp_path / "junk.pt"  # unreadable, same advice
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelWeightsError, match=r"junk.pt is not a plate recogniser checkpoint \(torch cannot read "
+                                                r"it.*\): copy the file again.*`ssz train plates` with the options"):
+        load_net(junk, expected_sha256=sha256_of(junk))
+    (tmp_path / "data").mkdir()  # the shipped file: restore it first
+    shipped = _corrupt_copy(WEIGHTS_FILE, WEIGHTS_SHA_FILE, tmp_path / "data" / "plate_recogniser.pt")
+    monkeypatch.setattr("serve.plate.model.WEIGHTS_FILE", shipped)
+    monkeypatch.setattr("serve.plate.model.WEIGHTS_SHA_FILE", shipped.with_suffix(".sha256"))
+    with pytest.raises(ModelWeightsError, match=r"are corrupt \(SHA-256 .*\): restore the shipped file \(`git "
+                                                r"checkout -- serve/plate/data/plate_recogniser.pt`.*, or rebuild "
+                                                r"them with `ssz train plates` \(the default schedule"):
+        load_net()
+
+
+def test_corrupt_corner_weights_name_their_own_command(tmp_path):
+    from serve.plate.corners import CORNERS_FILE, CORNERS_SHA_FILE, load_corner_net
+
+    w = _corrupt_copy(CORNERS_FILE, CORNERS_SHA_FILE, tmp_path / "corners.pt")
+    with pytest.raises(ModelWeightsError) as e:
+        load_corner_net(w)
+    assert str(e.value).endswith("rerun `ssz train plate-corners` with the options that trained it")
+
+
+def test_the_model_card_measures_motorcycles_against_cars_or_says_it_did_not():
+    from serve.plate.train import _count, _motorcycle_line
+
+    crops = {"clean": {"per_type": {"motorcycle": {"n": 20, "exact": 0.9}, "private": {"n": 60, "exact": 1.0},
+                                    "green": {"n": 20, "exact": 0.95}}},
+             "mild": {"per_type": {"motorcycle": {"n": 10, "exact": 0.8}, "private": {"n": 90, "exact": 0.9}}}}
+    assert _motorcycle_line(crops) == ("whole plate right, clean 90.0% of 20 motorcycle plates against 98.8% of 80 "
+                                       "car plates; mild 80.0% of 10 motorcycle plates against 90.0% of 90 car "
+                                       "plates")
+    assert _motorcycle_line({"clean": {"per_type": {"private": {"n": 5, "exact": 1.0}}}}) == (
+        "the held-out table above drew no motorcycle plate at the clean and mild levels, so this card does not "
+        "measure them")
+    assert _motorcycle_line({}).startswith("the held-out table above drew no motorcycle plate")
+    assert (_count(1, "negative"), _count(40, "negative"), _count(0, "negative")) == (
+        "1 negative", "40 negatives", "0 negatives")
 
 
 def test_weights_load_from_the_models_bucket(s3_store, tmp_path, monkeypatch):
@@ -205,15 +267,10 @@ def test_residual_blocks_grow_trained_weights_without_changing_what_they_read(tm
 def test_weights_written_by_training_are_checked_against_their_sha256_file(tmp_path):
     # `ssz train plates --out` writes <name>.sha256 beside the weights and the model card says it is checked at
     # every load: one flipped byte in such a copy must be refused, not read with a changed weight
-    w = tmp_path / "w.pt"
-    shutil.copy(WEIGHTS_FILE, w)
-    shutil.copy(WEIGHTS_SHA_FILE, tmp_path / "w.sha256")
-    load_net(w)  # intact: loads
-    with open(w, "r+b") as f:
-        f.seek(w.stat().st_size // 2)
-        b = f.read(1)
-        f.seek(-1, 1)
-        f.write(bytes([b[0] ^ 0xFF]))
+    shutil.copy(WEIGHTS_FILE, tmp_path / "intact.pt")
+    shutil.copy(WEIGHTS_SHA_FILE, tmp_path / "intact.sha256")
+    load_net(tmp_path / "intact.pt")  # intact: loads
+    w = _corrupt_copy(WEIGHTS_FILE, WEIGHTS_SHA_FILE, tmp_path / "w.pt")
     with pytest.raises(ModelWeightsError, match=rf"{w} are corrupt.*ssz train plates"):
         load_net(w)
 

@@ -286,6 +286,12 @@ def test_train_plates_run_again_when_finished_keeps_its_weights_and_card(tmp_pat
     assert first.exit_code == 0, first.output
     card = tmp_path / "w.MODEL_CARD.md"
     stamp = (card.stat().st_mtime_ns, (tmp_path / "w.pt").stat().st_mtime_ns)
+    text = card.read_text()  # a one-plate test: its known limits say what it measured, not the shipped card's words
+    assert "motorcycles read below car plates" not in text
+    assert re.search(r"px a row: (whole plate right, (clean|mild) \d+\.\d% of \d+ motorcycle plates? against|the "
+                     r"held-out table above drew no motorcycle plate)", text), text
+    m = re.search(r"n = (\d+) plates \+ (\d+) negatives?: whole plate", text)
+    assert m and int(m[1]) + int(m[2]) == 8 and (f"{m[2]} negative" + ("" if m[2] == "1" else "s")) in text, text
     again = _train(tmp_path, *args)
     assert again.exit_code == 0, again.output
     out = json.loads(again.stdout[again.stdout.index("{"):])

@@ -45,6 +45,11 @@ def train_plates(
                                                        "width a multiple of 4, 80-216; e.g. 96x216: finer strokes, "
                                                        "about 2 x the convolutions' cost) \\[default: as --init "
                                                        "has, 64x160 from scratch].")] = None,
+        channels: Annotated[str | None, typer.Option(help="C0,C1,C2,C3: channels of the four conv stages, for a new "
+                                                     "network trained from scratch (each a multiple of 8, 8-256; "
+                                                     "e.g. 16,24,48,96: narrower and faster, to win back part of a "
+                                                     "larger --input-size's cost) \\[default: as --init "
+                                                     "has, 24,32,64,96 from scratch].")] = None,
         device: Annotated[str | None, typer.Option(help="torch device the network trains on: cpu, or cuda / "
                                                    "cuda:N on a machine with an NVIDIA GPU (the CPU still renders "
                                                    "and augments the data; a run resumes on either) \\[default: "
@@ -68,7 +73,16 @@ def train_plates(
     import json
     import math
 
-    from serve.plate.model import MAX_INPUT_H, MAX_INPUT_W, ModelWeightsError, check_input_size
+    from serve.plate.model import (
+        CHANNELS,
+        MAX_CHANNELS,
+        MAX_INPUT_H,
+        MAX_INPUT_W,
+        MIN_CHANNELS,
+        ModelWeightsError,
+        check_channels,
+        check_input_size,
+    )
     from serve.plate.train import TrainConfig, card_path, train, write_model_card
 
     if lr is not None and not (math.isfinite(lr) and lr > 0):  # typer has no open lower bound; inf passes min=
@@ -78,14 +92,18 @@ def train_plates(
              "init": None if init is None else str(init), "res_blocks": res_blocks, "device": device}
     if input_size is not None:
         try:
-            parts = input_size.lower().replace("×", "x").split("x")
-            if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-                raise ValueError(input_size)
-            given["input_size"] = check_input_size(tuple(int(p) for p in parts))
+            given["input_size"] = check_input_size(_whole_numbers(input_size.lower().replace("×", "x"), "x", 2))
         except ValueError:
             fail(f"--input-size {input_size!r}: give HEIGHTxWIDTH in px, the height a multiple of 8 from 32 to "
                  f"{MAX_INPUT_H} and the width a multiple of 4 from 80 to {MAX_INPUT_W} (the default is 64x160; for "
                  "example 96x216)")
+    if channels is not None:
+        try:
+            given["channels"] = check_channels(_whole_numbers(channels, ",", 4))
+        except ValueError:
+            fail(f"--channels {channels!r}: give four channel counts C0,C1,C2,C3, one per conv stage, each a multiple "
+                 f"of 8 from {MIN_CHANNELS} to {MAX_CHANNELS} (the default is {','.join(map(str, CHANNELS))}; for "
+                 "example 16,24,48,96)")
     cfg = TrainConfig(seed=seed, **{k: v for k, v in given.items() if v is not None})
     try:  # train() checks the device first, before any model loads or any data is rendered
         res = train(cfg, cache=cache, out=out, log=lambda m: typer.echo(m, err=True))
@@ -104,6 +122,15 @@ def train_plates(
                            "cpu_seconds": res["cpu_seconds"], "bf16": res["config"]["bf16"],
                            "device": res["config"]["device"], "model_card": str(card)},
                           ensure_ascii=False, indent=2))
+
+
+def _whole_numbers(text: str, sep: str, n: int) -> tuple[int, ...]:
+    """The ``n`` whole numbers written in ``text`` with ``sep`` between them ("96x216", "16,24,48,96"; spaces around
+    each allowed). Raises ValueError for anything else (a sign, a decimal point, another count)."""
+    parts = text.split(sep)
+    if len(parts) != n or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(text)
+    return tuple(int(p) for p in parts)
 
 
 @app.command("plate-corners")

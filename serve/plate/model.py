@@ -46,6 +46,13 @@ from serve.plate.parse import DIGITS, PLATE_CONSONANTS
 from serve.plate.provinces import LINE2_NAMES
 
 INPUT_H, INPUT_W = 64, 160
+CHANNELS = (24, 32, 64, 96)
+"""Default channels of the four conv stages (the shipped weights'); :func:`check_channels` says what else a training
+run may give."""
+MIN_CHANNELS, MAX_CHANNELS = 8, 256
+ROW_PRIOR_SPREAD = 1.2
+"""Spread (standard deviation) of the row attention's positional prior, in feature rows of the default input's
+8-row map; a network of another input size scales it to its H/8 rows (:class:`PlateNet`)."""
 MAX_INPUT_H, MAX_INPUT_W = 144, 216
 """Largest input a network may read plates at (:func:`check_input_size`): the service rectifies a car plate to
 :data:`~serve.plate.localise.RECT_H` x ``RECT_W`` (150 x 340) and a motorcycle plate to 170 x 220, so every plate it
@@ -127,17 +134,40 @@ def check_input_size(size: Any) -> tuple[int, int]:
     return h, w
 
 
+def check_channels(channels: Any) -> tuple[int, int, int, int]:
+    """``channels`` as a tuple of four ints once a training run may give them to a :class:`PlateNet`: each a multiple
+    of 8 from :data:`MIN_CHANNELS` to :data:`MAX_CHANNELS` (8 to 256; multiples of 8 suit oneDNN's channels-last
+    kernels and a GPU's tensor cores).
+
+    Raises
+    ------
+    ValueError
+        for anything else, saying what to give (for example 16, 24, 48, 96).
+    """
+    try:
+        c = tuple(int(v) for v in channels)
+        ok = len(c) == 4 and c == tuple(channels) and all(MIN_CHANNELS <= v <= MAX_CHANNELS and v % 8 == 0 for v in c)
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ValueError(f"channels {channels!r}: give four channel counts, one per conv stage, each a multiple of 8 "
+                         f"from {MIN_CHANNELS} to {MAX_CHANNELS} (the default is {', '.join(map(str, CHANNELS))}; "
+                         "for example 16, 24, 48, 96)")
+    return c  # type: ignore[return-value]
+
+
 class PlateNet(nn.Module):
     """CNN + row attention + BiGRU/CTC head, second-line classifier and vehicle head (see the module docstring)."""
 
-    def __init__(self, channels: tuple[int, int, int, int] = (24, 32, 64, 96), hidden: int = 96,
+    def __init__(self, channels: tuple[int, int, int, int] = CHANNELS, hidden: int = 96,
                  res_blocks: int = 0, input_size: tuple[int, int] = (INPUT_H, INPUT_W)) -> None:
         """``channels`` of the four conv stages, ``hidden`` units per direction of the GRU, ``res_blocks``
         :class:`Residual` blocks appended to the conv stack (on the H/8 x W/4 map: 8 x 40 at the default input; they
         come last so the other layers' weight names do not change when blocks are added), ``input_size`` the
         (height, width) in px the rectified plate is resized to (:func:`check_input_size`; default ``INPUT_H`` x
         ``INPUT_W``; a larger input keeps the 1-2 px strokes that tell ฎ from ฏ, at about (H*W)/(64*160) times the
-        convolutions' cost)."""
+        convolutions' cost; narrower ``channels`` win some of it back). The row prior's spread is
+        :data:`ROW_PRIOR_SPREAD` rows of the default 8-row map, scaled to the H/8 rows of this one."""
         super().__init__()
         if res_blocks < 0:
             raise ValueError(f"res_blocks {res_blocks}: a number of residual blocks is 0 or more")
@@ -158,11 +188,14 @@ class PlateNet(nn.Module):
         # A positional prior over the H/8 feature rows (8 at the default input) breaks the rows' symmetry from the
         # first step (uniform attention would give three identical sequences, and CTC would have to learn which copy
         # to read):
-        # text rows start centred at the top, middle and bottom, the second-line row low on the plate.
+        # text rows start centred at the top, middle and bottom, the second-line row low on the plate. Centres and
+        # spread scale with the map's rows, so every input size starts from about the same prior over the plate's
+        # height (h / 8 is exactly 1.0 at the default input: the spread is exactly ROW_PRIOR_SPREAD there).
         h = self.input_size[0] // 8
         centres = torch.tensor([0.2, 0.5, 0.8, 0.78]) * (h - 1)
         ys = torch.arange(h, dtype=torch.float32)
-        self.row_prior = nn.Parameter(-((ys[None, :] - centres[:, None]) ** 2) / (2 * 1.2 ** 2))
+        spread = ROW_PRIOR_SPREAD * (h / 8)
+        self.row_prior = nn.Parameter(-((ys[None, :] - centres[:, None]) ** 2) / (2 * spread ** 2))
         self.row_emb = nn.Parameter(torch.randn(ROWS, c3) * 0.5)
         self.seq = nn.GRU(c3, hidden, bidirectional=True, batch_first=True)
         self.ctc = nn.Linear(2 * hidden, len(ALPHABET) + 1)

@@ -69,6 +69,7 @@ from serve.keys import write_private
 from serve.plate.backgrounds import random_patch
 from serve.plate.model import (
     ALPHABET,
+    CHANNELS,
     INPUT_H,
     INPUT_W,
     LINE2_CLASSES,
@@ -79,6 +80,7 @@ from serve.plate.model import (
     Recogniser,
     beside_weights,
     card_path,
+    check_channels,
     check_input_size,
     load_net,
     save_weights,
@@ -153,8 +155,18 @@ class TrainConfig:
     input_size: tuple[int, int] | None = None
     """(height, width) in px the network reads a plate at (:func:`serve.plate.model.check_input_size`). None = the
     ``init`` weights' (INPUT_H x INPUT_W from scratch); a fine-tuning stage cannot change it (refused). A larger input
-    is a new network trained from scratch: 96 x 216 costs about 2 times the convolutions of 64 x 160. The augmentation's
-    shifts (a few px) and the row prior's spread are in the default size's units."""
+    is a new network trained from scratch: 96 x 216 costs about 2 times the convolutions of 64 x 160 (narrower
+    ``channels`` win some of it back). The augmentation's shifts (:func:`_augment`: up to 3 rows and 4 columns at 64 x
+    160) and the row prior's spread (:class:`serve.plate.model.PlateNet`) scale with the size, so every size gets the
+    same augmentation and prior in proportion to the plate."""
+    channels: tuple[int, int, int, int] | None = None
+    """Channels of the network's four conv stages (:func:`serve.plate.model.check_channels`: each a multiple of 8 from 8
+    to 256). None = the ``init`` weights' (:data:`serve.plate.model.CHANNELS`, 24, 32, 64, 96, from scratch); a
+    fine-tuning stage cannot change them (refused). Other channels are a new network trained from scratch; in the
+    checkpoint key only when not the default. Narrower channels win back part of a larger input's cost: untrained
+    networks with one residual block, BatchNorm folded, float32, batch 16, the forward pass alone on this project's
+    2-core machine read about 870 plates/s at 64 x 160 with the default channels, 420 at 96 x 216 and 500 at 96 x 216
+    with 16, 24, 48, 96 (the model card measures the whole recogniser of trained weights)."""
     device: str = "cpu"
     """torch device the network trains on: ``cpu``, or ``cuda`` / ``cuda:N`` on a machine with an NVIDIA GPU (the
     data is rendered and augmented by the CPU either way; the weights come back to the CPU to be validated and saved).
@@ -404,12 +416,23 @@ def _encode_targets(targets: list[str]) -> tuple[Any, Any]:
     return torch.tensor(flat, dtype=torch.long), torch.tensor([len(t) for t in targets], dtype=torch.long)
 
 
+SHIFT_ROWS, SHIFT_COLS = 3, 4
+"""Largest per-step shift of :func:`_augment` at the default input (INPUT_H x INPUT_W), in px; scaled to the crops'
+size."""
+
+
 def _augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Cheap per-step augmentation of cached crops (B, H, W) uint8: a small shift, gamma, sensor noise."""
-    n = len(x)
+    """Cheap per-step augmentation of cached crops (B, H, W) uint8: a small shift, gamma, sensor noise.
+
+    A shifted crop (30 %) moves by up to :data:`SHIFT_ROWS` rows and :data:`SHIFT_COLS` columns at the default
+    64 x 160, scaled to the crops' H x W and rounded to whole px (``round``, half to even: 4 rows and 5 columns at
+    96 x 216). The draws are the same at every size (the same calls on ``rng``), so the default size is augmented as it
+    always was."""
+    n, h, w = x.shape[:3]
+    dy, dx = round(SHIFT_ROWS * h / INPUT_H), round(SHIFT_COLS * w / INPUT_W)
     f = x.astype(np.float32)
     for i in np.flatnonzero(rng.random(n) < 0.3):
-        f[i] = np.roll(f[i], (int(rng.integers(-3, 4)), int(rng.integers(-4, 5))), axis=(0, 1))
+        f[i] = np.roll(f[i], (int(rng.integers(-dy, dy + 1)), int(rng.integers(-dx, dx + 1))), axis=(0, 1))
     g = np.where(rng.random(n) < 0.25, rng.uniform(0.6, 1.6, n), 1.0).astype(np.float32)[:, None, None]
     f = 255.0 * (f / 255.0) ** g
     sigma = np.where(rng.random(n) < 0.3, rng.uniform(2.0, 10.0, n), 0.0).astype(np.float32)[:, None, None]
@@ -486,12 +509,19 @@ def _parses(text: str) -> bool:
 def _checkpoint_path(cache: Path, cfg: TrainConfig, init_sha: str | None) -> Path:
     """The checkpoint of a run: keyed by every option that changes the weights (not the checkpoint interval, the
     workers, the threads or the device) and the starting weights' SHA-256. A float32 run's key leaves ``bf16`` out: it
-    is the key from before ``--bf16`` existed, so a run cut short then resumes."""
+    is the key from before ``--bf16`` existed, so a run cut short then resumes; likewise the default input size and
+    channels (or None) leave the key of a run from before those options existed."""
     key = {k: v for k, v in asdict(cfg).items() if k not in ("checkpoint_every", "workers", "threads", "device")
            and not (k in ("bf16", "res_blocks") and not v)
-           and not (k == "input_size" and (v is None or tuple(v) == (INPUT_H, INPUT_W)))}
+           and not (k == "input_size" and (v is None or tuple(v) == (INPUT_H, INPUT_W)))
+           and not (k == "channels" and (v is None or tuple(v) == CHANNELS))}
     key["init"] = init_sha
     return cache / f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]}.pt"
+
+
+def _channels_arg(channels: Any) -> str:
+    """Channels as ``--channels`` takes them: ``16,24,48,96``."""
+    return ",".join(str(int(c)) for c in channels)
 
 
 def _checkpoint_step(path: Path) -> int | None:
@@ -537,6 +567,7 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     torch.manual_seed(cfg.seed)
     init_sha, start_meta = None, {}  # the starting weights first: a bad --init fails before any rendering
     size = None if cfg.input_size is None else check_input_size(cfg.input_size)
+    chans = None if cfg.channels is None else check_channels(cfg.channels)
     if cfg.init:
         start, start_meta = load_net(Path(cfg.init))
         init_sha = sha256_of(Path(cfg.init))
@@ -544,12 +575,18 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
             raise ModelWeightsError(f"--input-size {size[0]}x{size[1]}: the --init weights {cfg.init} read plates at "
                                     f"{start.input_size[0]}x{start.input_size[1]}, and a fine-tuning stage keeps its "
                                     "network's input size (train a new size from scratch, without --init)")
+        have = tuple(start.config["channels"])
+        if chans is not None and chans != have:
+            raise ModelWeightsError(f"--channels {_channels_arg(chans)}: the --init weights {cfg.init} have channels "
+                                    f"{_channels_arg(have)}, and a fine-tuning stage keeps its network's channels "
+                                    "(train other channels from scratch, without --init)")
         net = grown(start, cfg.res_blocks)
     else:
-        net = PlateNet(res_blocks=cfg.res_blocks or 0, **({} if size is None else {"input_size": size}))
+        net = PlateNet(res_blocks=cfg.res_blocks or 0, **({} if size is None else {"input_size": size}),
+                       **({} if chans is None else {"channels": chans}))
     if cfg.res_blocks is None:  # resolved before the checkpoint key is made: the same run whichever way it was asked
         cfg = replace(cfg, res_blocks=net.config.get("res_blocks", 0))
-    cfg = replace(cfg, input_size=net.input_size)
+    cfg = replace(cfg, input_size=net.input_size, channels=tuple(net.config["channels"]))
     check_writable(out, "the weights file (--out)", folder=False)  # found now, not after an hour of training
     check_writable(cache, "the data and checkpoint folder (--cache)", folder=True)
     t0, c0 = time.monotonic(), _cpu_seconds()
@@ -604,7 +641,7 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     bar.update(step)
     net.train()
     t_train = time.monotonic()
-    losses: list[float] = []
+    loss_log = LossLog(deferred=device.type == "cuda")  # a GPU is not waited for every step to read its loss
     while step < cfg.steps:
         rng = np.random.default_rng([cfg.seed, step])
         idx = (easy[rng.integers(0, len(easy), cfg.batch)] if step < cfg.easy_fraction * cfg.steps and len(easy)
@@ -627,10 +664,10 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
         sched.step()
         ema.update_parameters(net)
         step += 1
-        losses.append(float(loss.detach()))
+        loss_log.add(loss)
         bar.update(1)
         if step % 50 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+            bar.set_postfix(loss=f"{np.mean(loss_log.values()[-50:]):.3f}")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             buf = io.BytesIO()
             torch.save({"model": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
@@ -638,9 +675,10 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
                         **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {})}, buf)
             write_private(ckpt_path, buf.getvalue())
             if log is not None:
-                log(f"step {step}/{cfg.steps} loss {np.mean(losses[-200:]):.4f} elapsed {time.monotonic() - t0:.0f}s "
-                    f"cpu {_cpu_seconds() - c0:.0f}s")
+                log(f"step {step}/{cfg.steps} loss {np.mean(loss_log.values()[-200:]):.4f} elapsed "
+                    f"{time.monotonic() - t0:.0f}s cpu {_cpu_seconds() - c0:.0f}s")
     bar.close()
+    losses = loss_log.values()
     final = ema.module.eval().cpu()  # validated, checked and saved on the CPU, where the service reads
     if not all(bool(torch.isfinite(t).all()) for t in final.state_dict().values()):  # diverged: keep the old weights
         raise ModelWeightsError(f"the training diverged (loss {np.mean(losses[-200:]) if losses else math.nan:.4g}, "
@@ -665,6 +703,36 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
             "final_loss": round(float(np.mean(losses[-200:])) if losses else math.nan, 4), "written": True}
 
 
+class LossLog:
+    """Each training step's loss as floats, for the progress bar and the log.
+
+    Reading a loss on a GPU (``float(loss)``) waits for the GPU to finish the step, so a run that read it every step
+    would stall the GPU's queue every step. ``deferred`` (a GPU run) keeps the losses on the device and reads them all
+    in one copy when :meth:`values` is asked (every 50 steps and at each checkpoint); otherwise (the CPU, where there is
+    nothing to wait for) each is read as it is added. The floats are the same either way."""
+
+    def __init__(self, deferred: bool = False) -> None:
+        self.deferred = deferred
+        self._read: list[float] = []
+        self._pending: list[Any] = []
+
+    def add(self, loss: Any) -> None:
+        """Add one step's loss (a 0-d tensor; its graph is not kept)."""
+        if self.deferred:
+            self._pending.append(loss.detach())
+        else:
+            self._read.append(float(loss.detach()))
+
+    def values(self) -> list[float]:
+        """Every loss added so far, in order, as floats (the deferred ones read now, in one copy)."""
+        if self._pending:
+            import torch
+
+            self._read.extend(torch.stack(self._pending).float().cpu().tolist())
+            self._pending.clear()
+        return self._read
+
+
 def finished_weights(out: Path, cfg: TrainConfig, init_sha: str | None) -> dict[str, Any] | None:
     """The summary :func:`train` returns, read from the weights file ``out`` when this same finished run wrote it
     (the same options, ``cfg`` resolved as :func:`train` resolves it, the same data version and starting weights) and
@@ -677,7 +745,9 @@ def finished_weights(out: Path, cfg: TrainConfig, init_sha: str | None) -> dict[
         _net, meta = load_net(out)
     except ModelWeightsError:
         return None
-    if (meta.get("config") != asdict(cfg) or meta.get("data_version") != DATA_VERSION
+    recorded = dict(meta.get("config") or {})
+    recorded.setdefault("channels", tuple(_net.config["channels"]))  # recorded before --channels existed
+    if (recorded != asdict(cfg) or meta.get("data_version") != DATA_VERSION
             or (meta.get("init") or {}).get("sha256") != init_sha):
         return None
     return {"weights": str(out), "sha256": sha256_of(out), "bytes": out.stat().st_size, **meta,
@@ -984,8 +1054,8 @@ def _curriculum_line(easy_fraction: float | None) -> str:
 
 def _stage_options(config: dict[str, Any]) -> str:
     """A stage's options that the model card's other words leave out, as the options that rebuild them (each one
-    when the stage recorded it): its warm-up, its curriculum, its residual blocks (none: nothing said) and its input
-    size when not the default."""
+    when the stage recorded it): its warm-up, its curriculum, its residual blocks (none: nothing said), and its input
+    size and channels when not the default."""
     parts = [f"--{name.replace('_', '-')} {config[name]:g}" for name in ("warmup", "easy_fraction")
              if config.get(name) is not None]
     n = int(config.get("res_blocks") or 0)
@@ -994,6 +1064,9 @@ def _stage_options(config: dict[str, Any]) -> str:
     size = config.get("input_size")
     if size is not None and tuple(size) != (INPUT_H, INPUT_W):
         parts.append(f"input {size[0]} x {size[1]} (--input-size {size[0]}x{size[1]})")
+    chans = config.get("channels")
+    if chans is not None and tuple(chans) != CHANNELS:
+        parts.append(f"channels {', '.join(map(str, chans))} (--channels {_channels_arg(chans)})")
     return "".join(f", {part}" for part in parts)
 
 

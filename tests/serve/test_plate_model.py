@@ -323,9 +323,10 @@ def test_a_float32_run_cut_short_before_bf16_existed_resumes_in_float32_by_defau
     with pytest.raises(KeyboardInterrupt):
         train(replace(cfg, bf16=False), cache=cache, out=tmp_path / "w.pt", progress=False, log=ctrl_c_after_step_1)
     # its checkpoint is where the code before --bf16 put it (key: every option but these three; bf16, res_blocks,
-    # input_size and device did not exist)
+    # input_size, device and channels did not exist)
     old_key = {k: v for k, v in asdict(cfg).items()
-               if k not in ("checkpoint_every", "workers", "threads", "bf16", "res_blocks", "input_size", "device")}
+               if k not in ("checkpoint_every", "workers", "threads", "bf16", "res_blocks", "input_size", "device",
+                            "channels")}
     old_key["init"] = None
     old = cache / f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(old_key).encode()).hexdigest()[:12]}.pt"
     assert [p.name for p in cache.glob("ckpt-*.pt")] == [old.name] and torch.load(old, weights_only=False)["step"] == 1
@@ -570,3 +571,162 @@ def test_a_network_of_another_input_size_trains_saves_loads_and_reads_at_its_siz
     with pytest.raises(ModelWeightsError, match="keeps its network's input size"):
         train(replace(cfg, init=str(tmp_path / "w.pt"), input_size=(64, 160)), cache=tmp_path / "cache",
               out=tmp_path / "w2.pt", progress=False)
+
+
+def test_channels_are_checked_and_a_network_of_other_channels_reads():
+    import torch
+
+    from serve.plate.model import CHANNELS, PlateNet, check_channels
+
+    assert CHANNELS == (24, 32, 64, 96) and PlateNet().config["channels"] == [24, 32, 64, 96]
+    assert check_channels([16, 24, 48, 96]) == (16, 24, 48, 96) and check_channels((8, 8, 256, 256)) == (8, 8, 256, 256)
+    for bad in ((16, 24, 48), (16, 24, 48, 96, 128), (12, 24, 48, 96), (0, 24, 48, 96), (-16, 24, 48, 96),
+                (16, 24, 48, 264), (16.5, 24, 48, 96), ("16", 24, 48, 96), "16,24,48,96", None, 16):
+        with pytest.raises(ValueError, match="each a multiple of 8 from 8 to 256"):
+            check_channels(bad)
+    net = PlateNet(channels=(16, 24, 48, 96), input_size=(96, 216)).eval()
+    assert net.config["channels"] == [16, 24, 48, 96] and net.features[0][0].out_channels == 16
+    with torch.inference_mode():
+        logits, _l2, _veh = net(torch.zeros(2, 1, 96, 216))
+    assert logits.shape[:2] == (2, 3 * 54)
+
+
+def test_the_row_prior_spread_scales_with_the_input_height_and_is_unchanged_at_the_default():
+    import torch
+
+    from serve.plate.model import PlateNet
+
+    def prior_before(h):  # the prior as PlateNet made it before its spread scaled (1.2 rows at every size)
+        centres = torch.tensor([0.2, 0.5, 0.8, 0.78]) * (h - 1)
+        ys = torch.arange(h, dtype=torch.float32)
+        return -((ys[None, :] - centres[:, None]) ** 2) / (2 * 1.2 ** 2)
+
+    default = PlateNet().row_prior.detach()
+    assert default.shape == (4, 8) and torch.equal(default, prior_before(8))  # bit for bit
+    big = PlateNet(input_size=(96, 216)).row_prior.detach()  # 12 feature rows: spread 1.2 * 12 / 8 = 1.8
+    centres = torch.tensor([0.2, 0.5, 0.8, 0.78]) * 11
+    want = -((torch.arange(12.0)[None, :] - centres[:, None]) ** 2) / (2 * 1.8 ** 2)
+    assert big.shape == (4, 12) and torch.allclose(big, want) and not torch.allclose(big, prior_before(12))
+
+
+def _augment_before(x, rng):
+    """_augment as it was before its shifts scaled with the crop size (a verbatim copy)."""
+    n = len(x)
+    f = x.astype(np.float32)
+    for i in np.flatnonzero(rng.random(n) < 0.3):
+        f[i] = np.roll(f[i], (int(rng.integers(-3, 4)), int(rng.integers(-4, 5))), axis=(0, 1))
+    g = np.where(rng.random(n) < 0.25, rng.uniform(0.6, 1.6, n), 1.0).astype(np.float32)[:, None, None]
+    f = 255.0 * (f / 255.0) ** g
+    sigma = np.where(rng.random(n) < 0.3, rng.uniform(2.0, 10.0, n), 0.0).astype(np.float32)[:, None, None]
+    f += rng.standard_normal(f.shape, dtype=np.float32) * sigma
+    return np.clip(f, 0, 255).astype(np.uint8)
+
+
+class _SpyRng:
+    """A numpy Generator that records the bounds of each ``integers`` call (the augmentation's shifts)."""
+
+    def __init__(self, seed):
+        self.rng, self.bounds = np.random.default_rng(seed), []
+
+    def integers(self, lo, hi=None, *args, **kwargs):
+        self.bounds.append((lo, hi))
+        return self.rng.integers(lo, hi, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.rng, name)
+
+
+def test_the_augmentation_shifts_scale_with_the_crop_size_and_are_unchanged_at_the_default():
+    from serve.plate.train import _augment
+
+    crops = np.random.default_rng(5).integers(0, 256, (64, 64, 160), dtype=np.uint8)
+    for seed in range(6):  # the same draws and values as before at the default size
+        assert np.array_equal(_augment(crops, np.random.default_rng(seed)),
+                              _augment_before(crops, np.random.default_rng(seed))), seed
+    spy = _SpyRng(0)
+    _augment(crops, spy)
+    assert len(spy.bounds) > 20 and set(spy.bounds) == {(-3, 4), (-4, 5)}  # row then column shift, +-3 and +-4
+    big = np.random.default_rng(5).integers(0, 256, (64, 96, 216), dtype=np.uint8)
+    spy = _SpyRng(0)
+    out = _augment(big, spy)
+    # round(3 * 96 / 64) = round(4.5) = 4 rows (half to even), round(4 * 216 / 160) = round(5.4) = 5 columns
+    assert out.shape == big.shape and set(spy.bounds) == {(-4, 5), (-5, 6)}
+    assert spy.bounds[0::2] == [(-4, 5)] * (len(spy.bounds) // 2)  # each crop: its row shift, then its column shift
+    spy = _SpyRng(0)
+    _augment(np.zeros((64, 128, 80), np.uint8), spy)  # round(6.0) rows, round(2.0) columns
+    assert set(spy.bounds) == {(-6, 7), (-2, 3)}
+    # the same crops are shifted at every size: the first draw picks them, as before
+    assert len(spy.bounds) == 2 * int((np.random.default_rng(0).random(64) < 0.3).sum())
+
+
+def test_the_loss_log_reads_deferred_losses_as_the_same_floats():
+    import torch
+
+    from serve.plate.train import LossLog
+
+    losses = [torch.tensor(v, dtype=torch.float32, requires_grad=True) * 1.0 for v in (2.5, 1.0 / 3.0, 7e-5, 123.456)]
+    now, later = LossLog(), LossLog(deferred=True)
+    for i, loss in enumerate(losses):
+        now.add(loss)
+        later.add(loss)
+        if i == 1:
+            assert later.values() == now.values() == [float(t.detach()) for t in losses[:2]]
+    assert len(later._pending) == 2 and len(now._pending) == 0  # read only when asked, without their graphs
+    assert not any(t.requires_grad for t in later._pending)
+    assert later.values() == now.values() == [float(t.detach()) for t in losses] and not later._pending
+    assert later.values() == now.values() and len(now.values()) == 4  # asking again reads nothing new
+
+
+def test_narrower_channels_train_save_load_read_and_keep_the_default_checkpoint_key(tmp_path):
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from serve.plate.model import CHANNELS, save_weights
+    from serve.plate.train import DATA_VERSION, TrainConfig, _checkpoint_path, _stage_options, finished_weights, train
+
+    cfg = TrainConfig(samples=16, val_samples=8, steps=1, batch=8, workers=1, threads=1, channels=(16, 24, 48, 96))
+    res = train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
+    assert res["config"]["channels"] == (16, 24, 48, 96) and res["config"]["input_size"] == (64, 160)
+    net, _ = load_net(tmp_path / "w.pt")
+    assert net.config["channels"] == [16, 24, 48, 96] and net.features[0][0].out_channels == 16
+    reads = Recogniser(tmp_path / "w.pt").recognise([np.zeros((150, 340, 3), np.uint8)] * 2)
+    assert len(reads) == 2
+    # the checkpoint of that run is keyed by its channels; the default or None leaves every existing key as it was
+    resolved = TrainConfig(**res["config"])
+    assert [p.name for p in (tmp_path / "cache").glob("ckpt-*.pt")] == [_checkpoint_path(tmp_path / "cache",
+                                                                                         resolved, None).name]
+    for plain in (TrainConfig(samples=16, steps=1), TrainConfig(samples=16, steps=1, bf16=True, res_blocks=1,
+                                                                input_size=(96, 216))):
+        before = {k: v for k, v in asdict(plain).items()  # the key as computed before --channels existed
+                  if k not in ("checkpoint_every", "workers", "threads", "device", "channels")
+                  and not (k in ("bf16", "res_blocks") and not v)
+                  and not (k == "input_size" and (v is None or tuple(v) == (64, 160)))}
+        before["init"] = None
+        old = f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(before).encode()).hexdigest()[:12]}.pt"
+        assert _checkpoint_path(tmp_path, plain, None).name == old
+        assert _checkpoint_path(tmp_path, replace(plain, channels=CHANNELS), None).name == old
+        assert _checkpoint_path(tmp_path, replace(plain, channels=[24, 32, 64, 96]), None).name == old
+        assert _checkpoint_path(tmp_path, replace(plain, channels=(16, 24, 48, 96)), None).name != old
+    # the model card's recipe rebuilds the channels (nothing said at the default)
+    assert _stage_options(res["config"]).endswith(", channels 16, 24, 48, 96 (--channels 16,24,48,96)")
+    assert "channels" not in _stage_options({**res["config"], "channels": [24, 32, 64, 96]})
+    assert "channels" not in _stage_options({k: v for k, v in res["config"].items() if k != "channels"})
+    # a fine-tuning stage keeps its network's channels: None takes them, others are refused naming both
+    with pytest.raises(ModelWeightsError, match=r"^--channels 24,32,64,96: the --init weights .*w\.pt have channels "
+                                                r"16,24,48,96, and a fine-tuning stage keeps its network's channels"):
+        train(replace(cfg, init=str(tmp_path / "w.pt"), channels=(24, 32, 64, 96)), cache=tmp_path / "cache",
+              out=tmp_path / "w2.pt", progress=False)
+    assert not (tmp_path / "w2.pt").exists()
+    tuned = train(replace(cfg, init=str(tmp_path / "w.pt"), channels=None), cache=tmp_path / "cache",
+                  out=tmp_path / "w2.pt", progress=False)
+    assert tuned["config"]["channels"] == (16, 24, 48, 96) and tuned["init"]["sha256"] == res["sha256"]
+    # weights whose record predates --channels still count as the finished run (default-channel runs written before
+    # this option keep their weights when asked again)
+    meta = {k: v for k, v in res.items() if k in ("config", "data_version", "validation", "init", "min_confidence",
+                                                   "alphabet", "line2_classes", "seconds", "cpu_seconds",
+                                                   "trained_at")}
+    save_weights(net, tmp_path / "old.pt", {**meta, "config": {k: v for k, v in res["config"].items()
+                                                                if k != "channels"}})
+    assert finished_weights(tmp_path / "old.pt", resolved, None) is not None
+    assert finished_weights(tmp_path / "old.pt", replace(resolved, steps=2), None) is None

@@ -25,7 +25,7 @@ def test_train_plates_help_lists_the_options():
     res = CliRunner().invoke(app, ["train", "plates", "--help"])
     assert res.exit_code == 0
     for opt in ("--seed", "--samples", "--val-samples", "--steps", "--batch", "--lr", "--warmup", "--easy-fraction",
-                "--init", "--res-blocks", "--input-size", "--device", "--out", "--cache"):
+                "--init", "--res-blocks", "--input-size", "--channels", "--device", "--out", "--cache"):
         assert opt in res.output, opt
 
 
@@ -77,6 +77,44 @@ def test_train_plates_refuses_an_input_size_a_network_cannot_take_before_any_wor
             (bad, res.output)
         assert "Traceback" not in res.output
     assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()
+
+
+def test_train_plates_refuses_channels_a_training_run_cannot_take_before_any_work(tmp_path):
+    for bad in ("16,24,48", "16,24,48,96,128", "12,24,48,96", "0,24,48,96", "16,24,48,264", "-16,24,48,96",
+                "16.0,24,48,96", "16;24;48;96", "16x24x48x96", "a,b,c,d", "", "16,,48,96"):
+        res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--channels", bad)
+        text = " ".join(res.output.split())
+        assert res.exit_code == 2 and f"--channels {bad!r}" in text, (bad, res.output)
+        assert "each a multiple of 8 from 8 to 256" in text and "16,24,48,96" in text, (bad, res.output)
+        assert "Traceback" not in res.output and res.output.count("error:") == 1, res.output
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()
+
+
+def test_train_plates_trains_other_channels_names_them_in_the_card_and_refuses_them_with_other_init(tmp_path):
+    import json
+
+    import numpy as np
+
+    from serve.plate.model import Recogniser, load_net
+
+    args = ["--val-samples", "8", "--batch", "8", "--workers", "1", "--threads", "1", "--card-n", "1"]
+    res = _train(tmp_path, *args, "--out", str(tmp_path / "w.pt"), "--channels", " 16,24, 48,96")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout[res.stdout.index("{"):])
+    net, meta = load_net(tmp_path / "w.pt", expected_sha256=out["sha256"])
+    assert net.config["channels"] == [16, 24, 48, 96] and meta["config"]["channels"] == (16, 24, 48, 96)
+    assert len(Recogniser(tmp_path / "w.pt").recognise([np.zeros((64, 160), np.uint8)] * 2)) == 2
+    card = (tmp_path / "w.MODEL_CARD.md").read_text()
+    assert ", channels 16, 24, 48, 96 (--channels 16,24,48,96)" in card
+    # a fine-tuning stage of those weights with other channels: one line naming both, nothing rendered or written
+    res = CliRunner().invoke(app, ["train", "plates", "--samples", "8", "--steps", "1", "--cache",
+                                   str(tmp_path / "cache2"), "--out", str(tmp_path / "w2.pt"), "--init",
+                                   str(tmp_path / "w.pt"), "--channels", "24,32,64,96"])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert (f"--channels 24,32,64,96: the --init weights {tmp_path / 'w.pt'} have channels 16,24,48,96, and a "
+            "fine-tuning stage keeps its network's channels") in text, res.output
+    assert not (tmp_path / "cache2").exists() and not (tmp_path / "w2.pt").exists()
 
 
 def test_train_plates_refuses_an_unwritable_out_before_rendering(tmp_path):

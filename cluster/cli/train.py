@@ -40,8 +40,10 @@ def train_plates(
                                                   "(about 25 % faster a step where the CPU has native bfloat16) "
                                                   "or in float32 \\[default: bf16 when the CPU, or with --device "
                                                   "cuda the GPU (compute capability 8.0 and up), has it].")] = None,
-        input_size: Annotated[str | None, typer.Option(help="HxW in px the network reads a plate at, for a new "
-                                                       "network trained from scratch (height a multiple of 8, 32-144; "
+        input_size: Annotated[str | None, typer.Option(help="HxW in px the network reads a plate at: a new "
+                                                       "network trained from scratch, or with --init of another size "
+                                                       "that network resized and fine-tuned (height a multiple of 8, "
+                                                       "32-144; "
                                                        "width a multiple of 4, 80-216; e.g. 96x216: finer strokes, "
                                                        "about 2 x the convolutions' cost) \\[default: as --init "
                                                        "has, 64x160 from scratch].")] = None,

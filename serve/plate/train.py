@@ -83,6 +83,7 @@ from serve.plate.model import (
     check_channels,
     check_input_size,
     load_net,
+    resized,
     save_weights,
     sha256_of,
     standardise_batch,
@@ -154,11 +155,13 @@ class TrainConfig:
     None = random initialisation."""
     input_size: tuple[int, int] | None = None
     """(height, width) in px the network reads a plate at (:func:`serve.plate.model.check_input_size`). None = the
-    ``init`` weights' (INPUT_H x INPUT_W from scratch); a fine-tuning stage cannot change it (refused). A larger input
-    is a new network trained from scratch: 96 x 216 costs about 2 times the convolutions of 64 x 160 (narrower
-    ``channels`` win some of it back). The augmentation's shifts (:func:`_augment`: up to 3 rows and 4 columns at 64 x
-    160) and the row prior's spread (:class:`serve.plate.model.PlateNet`) scale with the size, so every size gets the
-    same augmentation and prior in proportion to the plate."""
+    ``init`` weights' (INPUT_H x INPUT_W from scratch). With ``init`` of another size, the stage starts from the
+    ``init`` network resized (:func:`serve.plate.model.resized`: size-free weights copied, the row prior and the
+    second-line classifier resampled), a warm start far ahead of training the size from scratch. A larger input costs
+    more: 96 x 216 about 2 times the convolutions of 64 x 160 (narrower ``channels`` win some of it back). The
+    augmentation's shifts (:func:`_augment`: up to 3 rows and 4 columns at 64 x 160) and the row prior's spread
+    (:class:`serve.plate.model.PlateNet`) scale with the size, so every size gets the same augmentation and prior in
+    proportion to the plate."""
     channels: tuple[int, int, int, int] | None = None
     """Channels of the network's four conv stages (:func:`serve.plate.model.check_channels`: each a multiple of 8 from 8
     to 256). None = the ``init`` weights' (:data:`serve.plate.model.CHANNELS`, 24, 32, 64, 96, from scratch); a
@@ -571,10 +574,11 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     if cfg.init:
         start, start_meta = load_net(Path(cfg.init))
         init_sha = sha256_of(Path(cfg.init))
-        if size is not None and size != start.input_size:
-            raise ModelWeightsError(f"--input-size {size[0]}x{size[1]}: the --init weights {cfg.init} read plates at "
-                                    f"{start.input_size[0]}x{start.input_size[1]}, and a fine-tuning stage keeps its "
-                                    "network's input size (train a new size from scratch, without --init)")
+        if size is not None and size != start.input_size:  # a warm start at another size
+            if log is not None:
+                log(f"--input-size {size[0]}x{size[1]}: the --init weights read plates at {start.input_size[0]}x"
+                    f"{start.input_size[1]}; starting from them resized (serve.plate.model.resized)")
+            start = resized(start, size)
         have = tuple(start.config["channels"])
         if chans is not None and chans != have:
             raise ModelWeightsError(f"--channels {_channels_arg(chans)}: the --init weights {cfg.init} have channels "

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from serve.plate.model import DATA_DIR, ModelWeightsError, load_checkpoint, preprocess
+from serve.plate.model import DATA_DIR, ModelWeightsError, load_checkpoint, preprocess, recovery_advice
 
 CROP_H, CROP_W = 96, 160
 """The network's input: the crop resized to this (rows, columns), its aspect not kept."""
@@ -40,7 +40,9 @@ GRID_STRIDE = 4
 """Input pixels per heatmap cell (the heatmaps are CROP_H / 4 x CROP_W / 4 = 24 x 40)."""
 CORNERS_FILE = DATA_DIR / "plate_corners.pt"
 CORNERS_SHA_FILE = DATA_DIR / "plate_corners.sha256"
-CORNERS_REBUILD = "`ssz train plate-corners`, about 12 minutes on 2 CPU cores"
+CORNERS_COMMAND = "ssz train plate-corners"
+"""The command that trains the plate-corner regressor."""
+CORNERS_REBUILD = f"`{CORNERS_COMMAND}`, about 12 minutes on 2 CPU cores"
 
 
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -85,13 +87,13 @@ def load_corner_net(path: Path | None = None, expected_sha256: str | None = None
     (network in eval mode, metadata). Raises ModelWeightsError naming the file and ``ssz train plate-corners``."""
     p = Path(path) if path else CORNERS_FILE
     ckpt = load_checkpoint(p, CORNERS_FILE, CORNERS_SHA_FILE, "plate-corner regressor", CORNERS_REBUILD,
-                           expected_sha256, command="ssz train plate-corners")
+                           expected_sha256, command=CORNERS_COMMAND)
     try:
         net = CornerNet(**ckpt["config"])
         net.load_state_dict(ckpt["state_dict"])
     except Exception as e:  # not a checkpoint of this network
-        raise ModelWeightsError(f"{p} is not a plate-corner regressor checkpoint ({e}): rebuild it with "
-                                f"{CORNERS_REBUILD}") from e
+        raise ModelWeightsError(f"{p} is not a plate-corner regressor checkpoint ({e}): "
+                                f"{recovery_advice(p, CORNERS_FILE, CORNERS_REBUILD, CORNERS_COMMAND)}") from e
     return net.eval(), dict(ckpt.get("meta", {}))
 
 

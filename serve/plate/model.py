@@ -222,19 +222,24 @@ def resized(net: PlateNet, input_size: tuple[int, int]) -> PlateNet:
     it: every tensor whose shape does not depend on the input (the convolutions, BatchNorm, GRU, CTC, vehicle head)
     is copied; the row prior is resampled linearly over the H/8 feature rows and the second-line classifier's weights
     over the W/4 feature columns, those scaled by (old columns / new columns) so a feature spread evenly along the
-    plate gives about the same logit. The way ViT is fine-tuned at a higher resolution (Dosovitskiy et al., "An Image is
-    Worth 16x16 Words", ICLR 2021, section 3.2: interpolating the learned position embeddings). The convolutions see
-    the glyphs larger than they learned them, so the copy reads worse than ``net`` until it is fine-tuned
-    (measured on stage 8's weights at 80 x 192, before any step: whole plate 95.5 % clean / 93.5 % mild on 200
-    validation crops against 98.0 / 96.5 held-out for the original). Returns ``net``'s copy unchanged in size when
-    ``input_size`` is its own."""
+    plate gives about the same logit. The way ViT is fine-tuned at a higher resolution (Dosovitskiy et al., "An Image
+    is Worth 16x16 Words", ICLR 2021, section 3.2: interpolating the learned position embeddings). The convolutions
+    see the glyphs larger than they learned them, so the copy reads a little worse than ``net`` until it is
+    fine-tuned (stage 8's weights resized to 80 x 192, before any step, on the same 200 validation crops of the
+    training fonts, seeds 500000+: whole plate 95.5 % clean / 93.5 % mild against 96.5 / 95.5 for stage 8 itself).
+    Returns ``net``'s copy unchanged in size when ``input_size`` is its own. Raises RuntimeError when a tensor other
+    than these two changes shape with the size (a network this function does not know how to resize)."""
     import torch.nn.functional as F
 
     size = check_input_size(input_size)
     out = PlateNet(**{**net.config, "input_size": size})
     have, want = out.state_dict(), net.state_dict()
+    resampled = {"row_prior", "l2_fc.weight"}
+    if other := sorted(k for k, v in want.items() if have[k].shape != v.shape and k not in resampled):
+        raise RuntimeError(f"resized: {other} change shape with the input size, and only {sorted(resampled)} are "
+                           "resampled")
     for k, v in want.items():
-        if have[k].shape == v.shape:
+        if k not in resampled:
             have[k] = v.detach().clone()
     with torch.no_grad():
         have["row_prior"] = F.interpolate(want["row_prior"][None], size=size[0] // 8, mode="linear",
@@ -408,6 +413,19 @@ def _restore(name: str) -> str:
             "package)")
 
 
+def recovery_advice(path: Path, shipped: Path, rebuild: str, command: str, card: Path | None = None) -> str:
+    """What to do about an unusable weights file ``path``, for the end of an error message: restore the ``shipped``
+    file or rebuild it with ``rebuild`` (the default schedule); any other file was trained with its own options, which
+    the default would not repeat, so: copy it again, or rerun ``command`` with those options, naming the model card
+    that lists them when ``card`` exists (:func:`card_path`)."""
+    p = Path(path)
+    if p.resolve() == shipped.resolve():
+        return f"{_restore(p.name)}, or rebuild them with {rebuild}"
+    listed = f" (its model card {card} lists them)" if card is not None and card.is_file() else ""
+    return (f"copy the file again from where it came, or rerun `{command or 'the training command'}` with the "
+            f"options that trained it{listed}")
+
+
 def load_checkpoint(path: Path, shipped: Path, shipped_sha: Path, what: str, rebuild: str,
                     expected_sha256: str | None = None, fetch_hint: str = "", command: str = "",
                     card: Path | None = None) -> dict[str, Any]:
@@ -423,8 +441,8 @@ def load_checkpoint(path: Path, shipped: Path, shipped_sha: Path, what: str, reb
     when the card exists, the card that lists them. The expected digest is
     ``expected_sha256``, else the one in the ``<name>.sha256`` file beside the weights (what :func:`save_weights`
     writes; required for the shipped file, checked when present for any other). Raises ModelWeightsError (naming the
-    file and ``rebuild``) when the file is missing or a folder, its digest differs, or torch cannot read it as
-    tensors and settings.
+    file, and ``rebuild`` for the shipped file, ``command`` with the weights' own options for any other) when the file
+    is missing or a folder, its digest differs, or torch cannot read it as tensors and settings.
     """
     p = Path(path)
     is_shipped = p.resolve() == shipped.resolve()
@@ -443,12 +461,7 @@ def load_checkpoint(path: Path, shipped: Path, shipped_sha: Path, what: str, reb
                                 f"{_restore(shipped_sha.name)}, or rebuild both with {rebuild}")
     if want is None and sidecar.is_file():
         want = (sidecar.read_text().split() or [""])[0].strip()
-    if is_shipped:
-        fix = f"{_restore(p.name)}, or rebuild them with {rebuild}"
-    else:  # trained with its own options: the default schedule would make other weights
-        listed = f" (its model card {card} lists them)" if card is not None and card.is_file() else ""
-        fix = (f"copy the file again from where it came, or rerun `{command or 'the training command'}` with the "
-               f"options that trained it{listed}")
+    fix = recovery_advice(p, shipped, rebuild, command, card)
     got = sha256_of(p)
     if want is not None and got != want:
         raise ModelWeightsError(f"{what} weights {p} are corrupt (SHA-256 {got[:16]}..., expected "
@@ -478,7 +491,8 @@ def load_net(path: Path | None = None, expected_sha256: str | None = None) -> tu
         net = PlateNet(**ckpt["config"])
         net.load_state_dict(ckpt["state_dict"])
     except Exception as e:  # not a checkpoint of this network
-        raise ModelWeightsError(f"{p} is not a plate recogniser checkpoint ({e}): rebuild it with {REBUILD}") from e
+        raise ModelWeightsError(f"{p} is not a plate recogniser checkpoint ({e}): "
+                                f"{recovery_advice(p, WEIGHTS_FILE, REBUILD, TRAIN_COMMAND, card_path(p))}") from e
     net.eval()
     return net, dict(ckpt.get("meta", {}))
 

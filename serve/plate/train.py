@@ -574,17 +574,17 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     if cfg.init:
         start, start_meta = load_net(Path(cfg.init))
         init_sha = sha256_of(Path(cfg.init))
-        if size is not None and size != start.input_size:  # a warm start at another size
-            if log is not None:
-                log(f"--input-size {size[0]}x{size[1]}: the --init weights read plates at {start.input_size[0]}x"
-                    f"{start.input_size[1]}; starting from them resized (serve.plate.model.resized)")
-            start = resized(start, size)
         have = tuple(start.config["channels"])
         if chans is not None and chans != have:
             raise ModelWeightsError(f"--channels {_channels_arg(chans)}: the --init weights {cfg.init} have channels "
                                     f"{_channels_arg(have)}, and a fine-tuning stage keeps its network's channels "
                                     "(train other channels from scratch, without --init)")
         net = grown(start, cfg.res_blocks)
+        if size is not None and size != net.input_size:  # a warm start at another size, once every check passed
+            if log is not None:
+                log(f"--input-size {size[0]}x{size[1]}: the --init weights read plates at {net.input_size[0]}x"
+                    f"{net.input_size[1]}; starting from them resized (serve.plate.model.resized)")
+            net = resized(net, size)
     else:
         net = PlateNet(res_blocks=cfg.res_blocks or 0, **({} if size is None else {"input_size": size}),
                        **({} if chans is None else {"channels": chans}))
@@ -654,12 +654,13 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
             memory_format=torch.channels_last)
         tg = [codes[i] for i in idx]
         flat = torch.tensor([c for t in tg for c in t], dtype=torch.long, device=device)
-        lens = torch.tensor([len(t) for t in tg], dtype=torch.long, device=device)
+        # the lengths stay on the CPU: ctc_loss reads them there, so lengths on a GPU would wait for it every step
+        lens = torch.tensor([len(t) for t in tg], dtype=torch.long)
         ti = torch.from_numpy(idx).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(cfg.bf16)):
             logits, l2, veh = net(x)
         logp = torch.log_softmax(logits.float(), -1).transpose(0, 1)  # (T, B, K): the rows read in order
-        loss = (ctc(logp, flat, torch.full((cfg.batch,), logp.shape[0], dtype=torch.long, device=device), lens)
+        loss = (ctc(logp, flat, torch.full((cfg.batch,), logp.shape[0], dtype=torch.long), lens)
                 + ce2(l2.float(), line2[ti]) + 0.3 * cev(veh.float(), vehicle[ti]))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -1056,17 +1057,30 @@ def _curriculum_line(easy_fraction: float | None) -> str:
     return f"Curriculum: clean to moderate samples only for the first {easy_fraction:.0%} of the steps."
 
 
-def _stage_options(config: dict[str, Any]) -> str:
+def _input_size_of(config: dict[str, Any]) -> tuple[int, int]:
+    """The input size a stage's recorded options (``config``) trained at: the default when they name none (every
+    stage before the option existed)."""
+    size = config.get("input_size")
+    return (INPUT_H, INPUT_W) if size is None else (int(size[0]), int(size[1]))
+
+
+def _stage_options(config: dict[str, Any], start: dict[str, Any] | None = None) -> str:
     """A stage's options that the model card's other words leave out, as the options that rebuild them (each one
-    when the stage recorded it): its warm-up, its curriculum, its residual blocks (none: nothing said), and its input
-    size and channels when not the default."""
+    when the stage recorded it): its warm-up, its curriculum, its residual blocks (none: nothing said), its input
+    size when not the default or not its starting weights' (``start``: their recorded options, when the stage
+    fine-tuned them; a stage resized back to the default must still say so, or following the card would keep the
+    start's size), and its channels when not the default."""
     parts = [f"--{name.replace('_', '-')} {config[name]:g}" for name in ("warmup", "easy_fraction")
              if config.get(name) is not None]
     n = int(config.get("res_blocks") or 0)
     if n:
         parts.append(f"{_blocks_phrase(n)} (--res-blocks {n})")
-    size = config.get("input_size")
-    if size is not None and tuple(size) != (INPUT_H, INPUT_W):
+    size = _input_size_of(config)
+    was = None if start is None else _input_size_of(start)
+    if was is not None and was != size:
+        parts.append(f"input {size[0]} x {size[1]}, resized from the start's {was[0]} x {was[1]} (--input-size "
+                     f"{size[0]}x{size[1]})")
+    elif size != (INPUT_H, INPUT_W):
         parts.append(f"input {size[0]} x {size[1]} (--input-size {size[0]}x{size[1]})")
     chans = config.get("channels")
     if chans is not None and tuple(chans) != CHANNELS:
@@ -1085,13 +1099,20 @@ def _trained_line(meta: dict[str, Any]) -> str:
     head = (f"- trained {meta.get('trained_at', '?')} by `ssz train plates` (seed {cfg.get('seed')}, "
             f"{cfg.get('samples')} rendered samples of data version {meta.get('data_version')}, {cfg.get('steps')} "
             f"one-cycle steps of {cfg.get('batch')}, peak learning rate {cfg.get('lr')}, weight average "
-            f"{cfg.get('ema')}{_stage_options(cfg)}{_precision(cfg)}); ")
+            f"{cfg.get('ema')}{_stage_options(cfg, _start_config(meta))}{_precision(cfg)}); ")
     if _on_gpu(cfg):  # its CPU time counts the waits on the GPU: no estimate of a CPU-only run
         return head + (f"wall time on the GPU machine that trained it: data {secs.get('data')} s, training "
                        f"{secs.get('train')} s")
     return head + (f"wall time on this shared machine: data {secs.get('data')} s, training {secs.get('train')} s; "
                    f"process CPU time {cpu.get('total')} s (data {cpu.get('data')} s), i.e. about "
                    f"{(cpu.get('total') or 0) / 120:.0f} min of wall time on 2 dedicated cores")
+
+
+def _start_config(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The recorded options of the weights a stage started from (``meta``: the stage's metadata, or an ``init``
+    record in it), None for a stage trained from a random initialisation."""
+    init = meta.get("init")
+    return None if not init else (init.get("config") or {})
 
 
 def _on_gpu(cfg: dict[str, Any]) -> bool:
@@ -1121,7 +1142,8 @@ def _init_lines(init: dict[str, Any] | None) -> list[str]:
         lines.append(f"- fine-tuned from weights `{str(init.get('sha256'))[:16]}...` (trained "
                      f"{init.get('trained_at')}: seed {c.get('seed')}, {c.get('samples')} renders{version}, "
                      f"{steps} steps of {c.get('batch')} at peak learning rate "
-                     f"{c.get('lr')}{_stage_options(c)}{_precision(c)}, {secs.get('train')} s of training wall time on "
+                     f"{c.get('lr')}{_stage_options(c, _start_config(init))}{_precision(c)}, {secs.get('train')} s "
+                     "of training wall time on "
                      + ("the GPU machine that trained it)" if _on_gpu(c)
                         else f"this machine, {c.get('threads')} torch thread(s))"))
         init = init.get("init")

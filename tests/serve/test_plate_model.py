@@ -83,6 +83,14 @@ def test_corrupt_weights_say_how_to_get_those_weights_back_not_the_default_sched
     assert str(e.value).endswith(f"rerun `ssz train plates` with the options that trained it (its model card "
                                  f"{tmp_path / 'w.MODEL_CARD.md'} lists them)")
     assert "default schedule" not in str(e.value)
+    from serve.plate.corners import CORNERS_FILE
+
+    other = tmp_path / "corners.pt"  # another network's checkpoint given as the recogniser: same advice
+    shutil.copy(CORNERS_FILE, other)
+    with pytest.raises(ModelWeightsError, match=r"corners.pt is not a plate recogniser checkpoint \(.*\): copy the "
+                                                r"file again from where it came, or rerun `ssz train plates` with the "
+                                                r"options that trained it$"):
+        load_net(other, expected_sha256=sha256_of(other))
     junk = tmp_path / "junk.pt"  # unreadable, same advice
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelWeightsError, match=r"junk.pt is not a plate recogniser checkpoint \(torch cannot read "
@@ -545,7 +553,16 @@ def test_input_size_is_checked_and_kept_in_the_weights_config_only_when_not_the_
 
 def test_a_network_of_another_input_size_trains_saves_loads_and_reads_at_its_size(tmp_path):
     from serve.plate.model import Recogniser, load_net
-    from serve.plate.train import DATA_VERSION, TrainConfig, _checkpoint_path, _stage_options, make_sample, train
+    from serve.plate.train import (
+        DATA_VERSION,
+        TrainConfig,
+        _checkpoint_path,
+        _init_lines,
+        _stage_options,
+        _trained_line,
+        make_sample,
+        train,
+    )
 
     small, big = make_sample(7), make_sample(7, (96, 216))
     assert small[0].shape == (64, 160) and big[0].shape == (96, 216) and small[1:] == big[1:]  # the same sample
@@ -573,6 +590,25 @@ def test_a_network_of_another_input_size_trains_saves_loads_and_reads_at_its_siz
                  out=tmp_path / "w2.pt", progress=False, log=said.append)
     assert res2["config"]["input_size"] == (64, 160) and load_net(tmp_path / "w2.pt")[0].input_size == (64, 160)
     assert any("the --init weights read plates at 96x216; starting from them resized" in line for line in said)
+    # asked again, the finished run at its own size is found (its checkpoint key is not the 96 x 216 run's)
+    again = train(replace(cfg, init=str(tmp_path / "w.pt"), input_size=(64, 160)), cache=tmp_path / "cache",
+                  out=tmp_path / "w2.pt", progress=False)
+    assert again["written"] is False and again["sha256"] == res2["sha256"]
+    # the card's recipe says the stage was resized, back to the default size too (else following it would keep 96 x 216)
+    assert _stage_options(res2["config"], {"input_size": [96, 216]}).endswith(
+        ", input 64 x 160, resized from the start's 96 x 216 (--input-size 64x160)")
+    assert _stage_options({"input_size": [80, 192]}, {}).endswith(  # a start that predates the option: 64 x 160
+        ", input 80 x 192, resized from the start's 64 x 160 (--input-size 80x192)")
+    assert "input" not in _stage_options({"input_size": [64, 160]}, {})
+    assert "resized from the start's 96 x 216 (--input-size 64x160)" in _trained_line(load_net(tmp_path / "w2.pt")[1])
+    chain = _init_lines({"sha256": "a" * 64, "config": {"input_size": [96, 216]}, "init": {"config": {}}})
+    assert "input 96 x 216, resized from the start's 64 x 160 (--input-size 96x216)" in chain[0]
+    # a refused option is one error, not a resize said first
+    said.clear()
+    with pytest.raises(ModelWeightsError, match="keeps its network's channels"):
+        train(replace(cfg, init=str(tmp_path / "w.pt"), input_size=(80, 192), channels=(16, 24, 48, 96)),
+              cache=tmp_path / "cache", out=tmp_path / "w3.pt", progress=False, log=said.append)
+    assert said == [] and not (tmp_path / "w3.pt").exists()
 
 
 def test_a_network_resized_to_another_input_size_keeps_its_weights_and_still_reads(tmp_path):

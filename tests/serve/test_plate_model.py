@@ -239,7 +239,7 @@ def test_batchnorm_folding_keeps_the_outputs():
     fused = fuse_batchnorm(net)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.features.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.features.modules())  # the original is untouched
-    x = torch.randn(4, 1, 64, 160)
+    x = torch.randn(4, 1, *net.input_size)
     with torch.inference_mode():
         for a, b in zip(net(x), fused(x), strict=True):
             assert float((a - b).abs().max()) < 1e-3
@@ -256,7 +256,7 @@ def test_residual_blocks_grow_trained_weights_without_changing_what_they_read(tm
     bigger = grown(start, have + 1).eval()
     assert len(bigger.features) == len(start.features) + 1
     assert sum(p.numel() for p in bigger.parameters()) > sum(p.numel() for p in start.parameters())
-    x = torch.randn(4, 1, 64, 160)
+    x = torch.randn(4, 1, *start.input_size)
     with torch.inference_mode():  # the added block is an identity until trained; folding BatchNorm inside it too
         for a, b, c in zip(start(x), bigger(x), fuse_batchnorm(bigger)(x), strict=True):
             assert torch.equal(a, b) and float((a - c).abs().max()) < 1e-3
@@ -613,8 +613,9 @@ def test_a_network_of_another_input_size_trains_saves_loads_and_reads_at_its_siz
 
 def test_a_network_resized_to_another_input_size_keeps_its_weights_and_still_reads(tmp_path):
     """serve.plate.model.resized: the size-free tensors copied, the row prior and the second-line classifier
-    resampled; the shipped network resized to 80 x 192, before any training step, still reads most validation
-    crops (measured 95.5 % of 200 clean; at least 80 % of 48 asserted, to leave room for the seeds drawn)."""
+    resampled; the shipped network (80 x 192) resized to 96 x 216, before any training step, still reads most
+    validation crops (measured 97.5 % of 200 clean, against 97.0 % for the shipped network itself; stage 8 resized
+    from 64 x 160 to 80 x 192 read 95.5 %; at least 80 % of 48 asserted, to leave room for the seeds drawn)."""
     import torch
 
     from serve.plate.evaluate import score
@@ -624,17 +625,18 @@ def test_a_network_resized_to_another_input_size_keeps_its_weights_and_still_rea
     from serve.plate.service import PlateService
 
     net, meta = load_net()
-    big = resized(net, (80, 192))
+    assert net.input_size == (80, 192)
+    big = resized(net, (96, 216))
     a, b = net.state_dict(), big.state_dict()
-    assert big.input_size == (80, 192) and big.config == {**net.config, "input_size": [80, 192]}
+    assert big.input_size == (96, 216) and big.config == {**net.config, "input_size": [96, 216]}
     changed = sorted(k for k in a if a[k].shape != b[k].shape)
     assert changed == ["l2_fc.weight", "row_prior"]
     assert all(torch.equal(a[k], b[k]) for k in a if k not in changed)
-    assert b["row_prior"].shape == (4, 10) and torch.allclose(b["row_prior"][:, [0, -1]], a["row_prior"][:, [0, -1]])
-    assert b["l2_fc.weight"].shape == (a["l2_fc.weight"].shape[0], 32 * 48)
+    assert b["row_prior"].shape == (4, 12) and torch.allclose(b["row_prior"][:, [0, -1]], a["row_prior"][:, [0, -1]])
+    assert b["l2_fc.weight"].shape == (a["l2_fc.weight"].shape[0], 32 * 54)
     # a feature spread evenly over the plate gives about the same second-line logits at both sizes (the linear
-    # resampling weights the end columns half: within 0.5 of logits up to 160 here)
-    x, y = torch.ones(32 * 40) @ a["l2_fc.weight"].T, torch.ones(32 * 48) @ b["l2_fc.weight"].T
+    # resampling weights the end columns half: within 1 % of the largest logit)
+    x, y = torch.ones(32 * 48) @ a["l2_fc.weight"].T, torch.ones(32 * 54) @ b["l2_fc.weight"].T
     assert (x - y).abs().max() < 0.01 * x.abs().max() and x.argmax() == y.argmax()
     same = resized(net, net.input_size)
     assert all(torch.equal(v, same.state_dict()[k]) for k, v in a.items())

@@ -196,11 +196,11 @@ class PlateServiceConfig(BaseModel):
                                                    "when crop_corners is off and frame_corner_candidates is 0")
     zoom_min_side: int = Field(default=4000, ge=0,
                                description="a frame whose longer side (px) is at least this and in which no plate "
-                                           "was verified is searched again in 2 x 2 overlapping tiles, each 0.6 of "
-                                           "a side, so at up to 1.7 times the resolution of the 1600 px search "
-                                           "(a small plate in a big phone photo: 12 MP = 4000 x 3000 and up); the "
-                                           "default leaves 4K video frames (3840 px), which mostly hold no plate, "
-                                           "to the one search; 0 = never")
+                                           "was verified at zoom_min_confidence is searched again in 2 x 2 "
+                                           "overlapping tiles, each 0.6 of a side, so at up to 1.7 times the "
+                                           "resolution of the 1600 px search (a small plate in a big phone photo: "
+                                           "12 MP = 4000 x 3000 and up); the default leaves 4K video frames "
+                                           "(3840 px), which mostly hold no plate, to the one search; 0 = never")
     zoom_min_confidence: float = Field(default=0.4, ge=0.0, le=1.0,
                                        description="least confidence of a plate found only by the zoom pass (it "
                                                    "reads about 4 times the candidates, so more chances of a false "
@@ -613,9 +613,12 @@ class PlateService:
         times (a camera's crop of one vehicle holds a plate too small for the localiser); its reads' boxes and quads
         are in the frame's own pixels. A frame with no sure read gets the second look (``second_look_below``,
         :meth:`_second_look`). A frame of at least ``zoom_min_side`` px (default 4000) in which no plate is verified
-        is searched once more in overlapping tiles (:func:`zoom_tiles`); their candidates, a region found by two
-        tiles once (:func:`merge_tile_candidates`), are read in one more engine call, and the frame's reads are
-        those of the tiles when one of them is verified at ``zoom_min_confidence``.
+        at ``zoom_min_confidence`` is searched once more in overlapping tiles (:func:`zoom_tiles`); their candidates,
+        a region found by two tiles once (:func:`merge_tile_candidates`), are read in one more engine call, and the
+        frame's reads are those of the tiles when one of them is verified at ``zoom_min_confidence``. (A weak
+        plate the first search verified does not stop the zoom pass: with the stage-9 weights a region holding two
+        plates side by side in a 50 MP photo read 'ท28 ขอนแก่น' at 0.33, which skipped the zoom pass that reads
+        the three plates of the photo at 0.84-0.97.)
 
         Parameters
         ----------
@@ -666,14 +669,15 @@ class PlateService:
         self._add_regressed(groups, checked)
         out = self._finish(groups, sources=[(im, self.config.locate_pad) for im in checked])
         zoom = self.config.zoom_min_side
+        least = max(self.min_confidence, self.config.zoom_min_confidence)
         again = [i for i, (img, reads) in enumerate(zip(checked, out, strict=True))
-                 if zoom and max(img.shape[:2]) >= zoom and not any(r.verified for r in reads)]
+                 if zoom and max(img.shape[:2]) >= zoom and not any(r.verified and r.confidence >= least
+                                                                     for r in reads)]
         if again:
             jobs = [(i, t) for i in again for t in zoom_tiles(checked[i].shape[1], checked[i].shape[0])]
             found = list(self._pool.map(lambda job: self._locate(checked[job[0]], job[1]), jobs))
             tiled = {i: merge_tile_candidates([(t, g) for (j, t), g in zip(jobs, found, strict=True) if j == i])
                      for i in again}
-            least = max(self.min_confidence, self.config.zoom_min_confidence)
             for i, reads in zip(again, self._finish([tiled[i] for i in again], min_confidence=least,
                                                     sources=[(checked[i], self.config.locate_pad) for i in again]),
                                 strict=True):

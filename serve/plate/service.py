@@ -202,7 +202,8 @@ class PlateServiceConfig(BaseModel):
                                            "12 MP = 4000 x 3000 and up); the default leaves 4K video frames "
                                            "(3840 px), which mostly hold no plate, to the one search; 0 = never")
     zoom_min_confidence: float = Field(default=0.4, ge=0.0, le=1.0,
-                                       description="least confidence of a plate found only by the zoom pass (it "
+                                       description="least confidence of a plate read by the zoom pass, and "
+                                                   "that a first-search read needs to skip it (it "
                                                    "reads about 4 times the candidates, so more chances of a false "
                                                    "plate; measured with the stage-6 weights: false reads on 60 "
                                                    "plate-free 12 MP backgrounds at most 0.30 (0.31 with "
@@ -210,7 +211,10 @@ class PlateServiceConfig(BaseModel):
                                                    "second_look_below 0.95: the same 'ญ9', two looks agreeing; "
                                                    "stage 5: 0.29 on 27; stage 7: one, 'บ7' at 0.58 with no "
                                                    "second line, which min_confidence_without_second_line "
-                                                   "stops; stage 8: two, at 0.27 and 0.28, no second line), "
+                                                   "stops; stage 8: two, at 0.27 and 0.28, no second line; "
+                                                   "stage 9: on 400 more, three only the zoom pass makes, 'อ7' "
+                                                   "0.54, 'ฑ6' 0.45, 'ฮ7' 0.68, none with a second line, all "
+                                                   "stopped by min_confidence_without_second_line), "
                                                    "right reads of 183-222 px plates in 50 MP photos 0.68-0.98 "
                                                    "(stage 5: 0.54-0.98)); min_confidence (or the engine's) when "
                                                    "higher")
@@ -237,7 +241,7 @@ class PlateRead(BaseModel):
     verified: bool = Field(default=False,
                            description="whether the service counts the read as a plate: it parses and reaches "
                                        "min_confidence (min_confidence_without_second_line without a second line, "
-                                       "zoom_min_confidence when only the zoom pass found it). Only verified reads "
+                                       "zoom_min_confidence for a read of the zoom pass). Only verified reads "
                                        "are matched against a hotlist; read_crops and keep_unparsed also return "
                                        "unverified reads")
     hotlist: list[HotlistMatch] = Field(default_factory=list, description="matching active hotlist entries")
@@ -369,9 +373,31 @@ def _worth_reading(quad: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> 
 
 def _inside(a: PlateCandidate, b: PlateCandidate) -> bool:
     """Whether box ``a`` lies (mostly) inside box ``b`` or ``b`` inside ``a``."""
-    inter = _area(_clip(a.box, b.box))
-    small = min(_area(a.box), _area(b.box))
+    return _box_inside(a.box, b.box)
+
+
+def _box_inside(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether box ``a`` (x0, y0, x1, y1) lies (mostly, 80 % of its area) inside box ``b`` or ``b`` inside ``a``."""
+    inter = _area(_clip(a, b))
+    small = min(_area(a), _area(b))
     return small > 0 and inter / small > 0.8
+
+
+def merge_zoom_reads(first: list[PlateRead], zoomed: list[PlateRead], limit: int) -> list[PlateRead]:
+    """A big frame's reads once its zoom pass verified a plate: the zoom pass's reads, and each verified read of
+    the first search that no zoom read overlaps (IoU above 0.3, one box inside the other, or a registration within
+    a weighted distance of 1: the rule :meth:`PlateService._finish` keeps one read of a plate by), so a true plate
+    the first search verified weakly, with its hotlist matches, is not lost when the tiles miss it; a region the
+    zoom pass read as the plates inside it (two plates side by side read as one false plate) is dropped. Verified
+    reads first, at most ``limit``."""
+    def same(a: PlateRead, b: PlateRead) -> bool:
+        return (_iou(a.box, b.box) > 0.3 or _box_inside(a.box, b.box)
+                or (a.plate is not None and b.plate is not None
+                    and weighted_distance(a.plate.key, b.plate.key) <= 1.0))
+
+    extra = [r for r in first if r.verified and not any(same(r, z) for z in zoomed)]
+    merged = [r for r in zoomed if r.verified] + extra + [r for r in zoomed if not r.verified]
+    return merged[:limit]
 
 
 def _is_subsequence(short: str, long: str) -> bool:
@@ -528,8 +554,8 @@ class PlateService:
         vote by registration and second line: when the most voted (the most confident on a tie) has at least
         :data:`SECOND_LOOK_VOTES`, its most confident read replaces the first; else the first stays. The most
         confident of five reads alone would be a fifth chance for a grille to pass ``min_confidence``: it made a
-        false plate out of a region holding two plates side by side (0.21 -> 0.36), and the photo's zoom pass was
-        then skipped."""
+        false plate out of a region holding two plates side by side (0.21 -> 0.36), which then skipped the photo's
+        zoom pass (before a read under ``zoom_min_confidence`` stopped skipping it)."""
         jobs: list[tuple[int, int]] = []
         for i, items in enumerate(per):
             parsed = sorted((j for j, (_, _, p) in enumerate(items) if p is not None),
@@ -615,8 +641,9 @@ class PlateService:
         :meth:`_second_look`). A frame of at least ``zoom_min_side`` px (default 4000) in which no plate is verified
         at ``zoom_min_confidence`` is searched once more in overlapping tiles (:func:`zoom_tiles`); their candidates,
         a region found by two tiles once (:func:`merge_tile_candidates`), are read in one more engine call, and the
-        frame's reads are those of the tiles when one of them is verified at ``zoom_min_confidence``. (A weak
-        plate the first search verified does not stop the zoom pass: with the stage-9 weights a region holding two
+        frame's reads are those of the tiles when one of them is verified at ``zoom_min_confidence``, with the first
+        search's verified reads that no tile read overlaps (:func:`merge_zoom_reads`). (A weak plate the first search
+        verified does not stop the zoom pass: with the stage-9 weights a region holding two
         plates side by side in a 50 MP photo read 'ท28 ขอนแก่น' at 0.33, which skipped the zoom pass that reads
         the three plates of the photo at 0.84-0.97.)
 
@@ -682,7 +709,7 @@ class PlateService:
                                                     sources=[(checked[i], self.config.locate_pad) for i in again]),
                                 strict=True):
                 if any(r.verified for r in reads):
-                    out[i] = reads
+                    out[i] = merge_zoom_reads(out[i], reads, self.config.max_plates_per_image)
         return out
 
     def read_crops(self, crops: list[np.ndarray]) -> list[PlateRead | None]:

@@ -6,34 +6,35 @@ forward pass where the CPU has it) fits in an hour.
 Time and quality on 2 CPU cores (measured on this project's shared 2-core AMD EPYC machine, 2026-12-01, nothing else
 running): ``ssz train plates --out W`` from scratch took 53 min 33 s wall including the model card (data 249 s, training
 2,869 s at about 3 steps/s; 4,399 CPU seconds) and reads 86.0 % (clean), 82.5 % (mild), 59.0 % (moderate) and 19.0 %
-(severe) of held-out plates whole (seed 10000, n = 200 per level), against 98.0, 95.0, 76.5 and 29.5 % for the shipped
-weights (read through the service, second look included), which are eight chained stages (about 7.5 hours of training on
-this machine; the card lists them). In float32 (``--fp32``) a step takes about a third longer (0.45 against 0.34 s,
-validation included) and the default schedule about 65 minutes. An hour also *fine-tunes* the shipped weights on new
-data (``--init serve/plate/data/plate_recogniser.pt --steps 5500 --lr 0.0006 --warmup 0.1 --easy-fraction 0``: 3,833 s
-of training in float32 plus 968 s rendering 120,000 samples of data version 7, measured on the stage-6 network, before
-its residual block made a step about a quarter slower: today's weights fit an hour in bfloat16; held-out figures within
-a point of its start), or grows them (``--res-blocks``, :func:`grown`): the seventh stage added one residual block
-(``--init <stage 6> --res-blocks 1 --seed 7 --samples 120000 --steps 6000 --lr 0.0007 --warmup 0.1 --easy-fraction 0``,
-2,827 s of training in bfloat16): on validation crops in the fonts both stages trained on, mild 92.2 -> 92.0 % and
-moderate 72.7 -> 74.5 % (n = 783 a level); held-out crops 97.0 / 94.5 / 71.5 / 28.5 -> 96.5 / 93.0 / 73.5 / 27.5 %,
-held-out scenes 96.0 / 90.5 / 83.5 / 49.5 -> 96.0 / 90.0 / 84.5 / 50.5 %; the network alone at batch 16 is about a
-quarter slower (583 -> 432 plates/s). The eighth stage fine-tuned the seventh on data version 8, whose glyphs are
-reshaped one by one (:func:`serve.plate.render.reshape_glyph`; ``--init <stage 7> --seed 8 --samples 120000 --steps
+(severe) of held-out plates whole (seed 10000, n = 200 per level), against 98.0, 95.0, 76.5 and 29.5 % for the stage-8
+weights (read through the service, second look included, without the plate-corner regressor's quads; 98.5, 97.0, 82.5
+and 36.5 % for the shipped stage 9 with them, the card's table); the shipped weights are nine chained stages (about 8.4
+hours of training on this machine; the card lists them). In float32 (``--fp32``) a step takes about a third longer (0.45
+against 0.34 s, validation included) and the default schedule about 65 minutes. An hour also *fine-tunes* the shipped
+weights on new data (``--init serve/plate/data/plate_recogniser.pt --steps 5500 --lr 0.0006 --warmup 0.1 --easy-fraction
+0``: 3,833 s of training in float32 plus 968 s rendering 120,000 samples of data version 7, measured on the stage-6
+network, before its residual block made a step about a quarter slower: today's weights fit an hour in bfloat16; held-out
+figures within a point of its start), or grows them (``--res-blocks``, :func:`grown`): the seventh stage added one
+residual block (``--init <stage 6> --res-blocks 1 --seed 7 --samples 120000 --steps 6000 --lr 0.0007 --warmup 0.1
+--easy-fraction 0``, 2,827 s of training in bfloat16): on validation crops in the fonts both stages trained on, mild
+92.2 -> 92.0 % and moderate 72.7 -> 74.5 % (n = 783 a level); held-out crops 97.0 / 94.5 / 71.5 / 28.5 -> 96.5 / 93.0 /
+73.5 / 27.5 %, held-out scenes 96.0 / 90.5 / 83.5 / 49.5 -> 96.0 / 90.0 / 84.5 / 50.5 %; the network alone at batch 16
+is about a quarter slower (583 -> 432 plates/s). The eighth stage fine-tuned the seventh on data version 8, whose glyphs
+are reshaped one by one (:func:`serve.plate.render.reshape_glyph`; ``--init <stage 7> --seed 8 --samples 120000 --steps
 6000 --lr 0.0007 --warmup 0.1 --easy-fraction 0``, 3,151 s of training in bfloat16 after 651 s of data): on the
 validation fonts, which neither stage trained on, clean / mild / moderate 43.7 / 42.0 / 36.3 -> 55.3 / 54.0 / 44.7 %
-(``render_plate(700000 + i, level, fonts="validation")``, n = 300 a level, read through the service); on
-validation crops in the training fonts mild 91.5 -> 92.3 % and moderate 73.6 -> 75.9 % (n = 900); held-out crops
-96.5 / 93.0 / 73.5 / 27.5 -> 98.0 / 95.0 / 76.5 / 29.5 %, held-out scenes 96.0 / 90.0 / 84.5 / 50.5 -> 96.5 / 90.5 /
-87.0 / 54.0 %. A ninth stage at the eighth's 64 x 160 input gained nothing (within a point both ways on every
-validation set), so the ninth shipped stage reads at 80 x 192 instead: the eighth resized
-(:func:`serve.plate.model.resized`) and fine-tuned (``--init <stage 8> --input-size 80x192 --seed 11 --samples 100000
---steps 6000 --lr 0.001 --warmup 0.1 --easy-fraction 0``, 2,904 s of training in bfloat16, 2026-12-02). Chosen on
-validation, read through the service (``render_plate(500000 + i, level, fonts)``), whole plate clean / mild / moderate
-/ severe: training fonts (n = 600) 97.3 / 94.5 / 82.2 / 37.2 -> 98.7 / 95.5 / 84.3 / 37.3 %, motorcycles clean 110 ->
-116 of 116; unseen validation fonts (n = 300) 60.7 / 54.7 / 46.7 / 17.3 -> 67.0 / 62.0 / 47.7 / 19.7 %. Held-out
-crops, read after the choice (the card's table): 98.0 / 96.5 / 83.5 / 38.5 -> 98.5 / 97.0 / 82.5 / 36.5 %. The
-recogniser alone at batch 16 on the quiet machine: 360 -> 283 plates/s (``bench_engine``, three runs each).
+(``render_plate(700000 + i, level, fonts="validation")``, n = 300 a level, read through the service); on validation
+crops in the training fonts mild 91.5 -> 92.3 % and moderate 73.6 -> 75.9 % (n = 900); held-out crops 96.5 / 93.0 / 73.5
+/ 27.5 -> 98.0 / 95.0 / 76.5 / 29.5 %, held-out scenes 96.0 / 90.0 / 84.5 / 50.5 -> 96.5 / 90.5 / 87.0 / 54.0 %. A ninth
+stage at the eighth's 64 x 160 input gained nothing (within a point both ways on every validation set), so the ninth
+shipped stage reads at 80 x 192 instead: the eighth resized (:func:`serve.plate.model.resized`) and fine-tuned (``--init
+<stage 8> --input-size 80x192 --seed 11 --samples 100000 --steps 6000 --lr 0.001 --warmup 0.1 --easy-fraction 0``, 2,904
+s of training in bfloat16, 2026-12-02). Chosen on validation, read through the service (``render_plate(500000 + i,
+level, fonts)``), whole plate clean / mild / moderate / severe: training fonts (n = 600) 97.3 / 94.5 / 82.2 / 37.2 ->
+98.7 / 95.5 / 84.3 / 37.3 %, motorcycles clean 110 -> 116 of 116; unseen validation fonts (n = 300) 60.7 / 54.7 / 46.7 /
+17.3 -> 67.0 / 62.0 / 47.7 / 19.7 %. Held-out crops, read after the choice (the card's table, the plate-corner
+regressor's quads among the candidates): 98.0 / 96.5 / 83.5 / 38.5 -> 98.5 / 97.0 / 82.5 / 36.5 %. The recogniser alone
+at batch 16 on the quiet machine: 360 -> 283 plates/s (``bench_engine``, three runs each).
 
 1. **Data**: ``samples`` training crops are rendered once into a compact uint8 cache (chunks of
    ``<cache>/train-v<version>-<seed>/``, loaded into one array), in parallel worker processes, so training steps are

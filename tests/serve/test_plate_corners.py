@@ -107,8 +107,8 @@ def test_smoke_training_writes_loadable_weights_and_resumes_from_its_checkpoint(
 def test_frames_read_plates_at_the_regressed_quad_of_their_best_candidates(plate_service):
     """Held-out moderate street scenes whose localiser quads misread the plate ('3ชค3' 0.98, 'จ9128' 0.30,
     'ฌห837' 0.99); the quad the regressor finds around the best candidates reads them whole (0.96, 0.98, 0.99).
-    Measured with the stage-9 recogniser on 400 such scenes (seeds 10000-10399): these three turned right, one
-    (10056, '3ด758' read '3ค758') turned wrong; whole plate 348 -> 351."""
+    Measured with the stage-9 recogniser on 400 such scenes (seeds 10000-10399): these three are among the scenes
+    it turned right, one (10056, '3ด758' read '3ค758') turned wrong; whole plate 348 -> 351 in all."""
     from serve.plate.render import render_scene
 
     scenes = [render_scene(s, "moderate") for s in (10188, 10264, 10325)]

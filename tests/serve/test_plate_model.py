@@ -543,7 +543,7 @@ def test_input_size_is_checked_and_kept_in_the_weights_config_only_when_not_the_
                 (96.5, 216), (float("inf"), 216)):  # above 144 x 216 the service would hand it enlarged plates
         with pytest.raises(ValueError, match="multiple of 8"):
             check_input_size(bad)
-    assert "input_size" not in PlateNet().config  # the shipped weights' config (and file) is what it always was
+    assert "input_size" not in PlateNet().config  # a default-size network's config names no size, as before the option
     net = PlateNet(input_size=(96, 216)).eval()
     assert net.config["input_size"] == [96, 216] and net.input_size == (96, 216)
     with torch.inference_mode():

@@ -784,3 +784,28 @@ def test_decode_gives_bgr_pixels_and_takes_only_the_accepted_formats():
     with pytest.raises(PlateInputError, match=r"^the image is 64x6 px, too small for a plate: send at least 8x8 px"):
         decode_image(cv2.imencode(".png", bgr[:6])[1].tobytes())
 
+
+
+def test_a_zoom_pass_keeps_the_weak_plates_of_the_first_search_that_it_did_not_read_again():
+    """merge_zoom_reads: the zoom pass's reads replace the first search's only where they overlap it; a weak but
+    verified first-search plate the tiles missed stays (a hotlisted car must not vanish because the photo was
+    zoomed), a false plate read off a region the tiles read as the plates inside it goes, and so does a first read
+    of the same registration elsewhere (within a weighted distance of 1)."""
+    from serve.plate.service import merge_zoom_reads
+
+    def read(box, letters, number, conf, verified=True):
+        plate = Plate(category="", letters=letters, number=number, province="ขอนแก่น", region=None, vehicle="car")
+        x0, y0, x1, y1 = box
+        return PlateRead(box=box, quad=[(x0, y0), (x1, y0), (x1, y1), (x0, y1)], text=f"{letters}{number}\nขอนแก่น",
+                         plate=plate, confidence=conf, verified=verified)
+
+    weak_true = read((100, 100, 300, 160), "กข", "1234", 0.33)  # verified by the first search, missed by the tiles
+    spanning = read((4635, 4498, 5136, 4657), "ท", "28", 0.33)  # one 'plate' over two plates side by side
+    moved = read((900, 900, 1100, 960), "ฌห", "8377", 0.31)  # the same registration the tiles read elsewhere
+    unsure = read((2000, 100, 2200, 160), "ฎษ", "22", 0.2, verified=False)
+    left, right = read((4640, 4500, 4880, 4650), "ฟ", "940", 0.97), read((4890, 4500, 5130, 4650), "ฌห", "8377", 0.9)
+    tile_unsure = read((10, 10, 60, 40), "ฬ", "7", 0.3, verified=False)
+    merged = merge_zoom_reads([weak_true, spanning, moved, unsure], [left, right, tile_unsure], limit=5)
+    assert [r.plate.key for r in merged] == ["ฟ940", "ฌห8377", "กข1234", "ฬ7"]
+    assert [r.verified for r in merged] == [True, True, True, False]
+    assert merge_zoom_reads([weak_true], [left, right], limit=2) == [left, right]  # at most max_plates_per_image

@@ -43,10 +43,9 @@ def train_plates(
         input_size: Annotated[str | None, typer.Option(help="HxW in px the network reads a plate at: a new "
                                                        "network trained from scratch, or with --init of another size "
                                                        "that network resized and fine-tuned (height a multiple of 8, "
-                                                       "32-144; "
-                                                       "width a multiple of 4, 80-216; e.g. 96x216: finer strokes, "
-                                                       "about 2 x the convolutions' cost) \\[default: as --init "
-                                                       "has, 64x160 from scratch].")] = None,
+                                                       "32-144; width a multiple of 4, 80-216; e.g. 96x216: finer "
+                                                       "strokes, about 2 x the convolutions' cost) \\[default: as "
+                                                       "--init has, 64x160 from scratch].")] = None,
         channels: Annotated[str | None, typer.Option(help="C0,C1,C2,C3: channels of the four conv stages, for a new "
                                                      "network trained from scratch (each a multiple of 8, 8-256; "
                                                      "e.g. 16,24,48,96: narrower and faster, to win back part of a "

@@ -462,18 +462,21 @@ def load_checkpoint(path: Path, shipped: Path, shipped_sha: Path, what: str, reb
                                 f"{_restore(shipped_sha.name)}, or rebuild both with {rebuild}")
     if want is None and sidecar.is_file():
         want = (sidecar.read_text().split() or [""])[0].strip()
-    fix = recovery_advice(p, shipped, rebuild, command, card)
+
+    def fix() -> str:  # the advice, worked out only when a check fails
+        return recovery_advice(p, shipped, rebuild, command, card)
+
     got = sha256_of(p)
     if want is not None and got != want:
         raise ModelWeightsError(f"{what} weights {p} are corrupt (SHA-256 {got[:16]}..., expected "
-                                f"{want[:16]}...): {fix}")
+                                f"{want[:16]}...): {fix()}")
     try:  # tensors, dicts and JSON values only: a checkpoint cannot run pickled code
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # not a torch file, or one holding other objects (torch's text is no help to a user)
         raise ModelWeightsError(f"{p} is not a {what} checkpoint (torch cannot read it as tensors and "
-                                f"settings: {type(e).__name__}): {fix}") from e
+                                f"settings: {type(e).__name__}): {fix()}") from e
     if not isinstance(ckpt, dict):
-        raise ModelWeightsError(f"{p} is not a {what} checkpoint (no config and weights in it): {fix}")
+        raise ModelWeightsError(f"{p} is not a {what} checkpoint (no config and weights in it): {fix()}")
     return ckpt
 
 

@@ -371,31 +371,35 @@ def _worth_reading(quad: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> 
     return _proper(quad) and not any(_iou(_box(quad), b) >= CORNERS_SAME_IOU for b in boxes)
 
 
-def _inside(a: PlateCandidate, b: PlateCandidate) -> bool:
-    """Whether box ``a`` lies (mostly) inside box ``b`` or ``b`` inside ``a``."""
-    return _box_inside(a.box, b.box)
-
-
-def _box_inside(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
-    """Whether box ``a`` (x0, y0, x1, y1) lies (mostly, 80 % of its area) inside box ``b`` or ``b`` inside ``a``."""
+def _overlapping(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether boxes ``a`` and ``b`` (x0, y0, x1, y1) are one region: IoU above 0.3, or one lying (80 % of its area)
+    inside the other."""
+    if _iou(a, b) > 0.3:
+        return True
     inter = _area(_clip(a, b))
     small = min(_area(a), _area(b))
     return small > 0 and inter / small > 0.8
 
 
+def _same_plate(box_a: tuple[int, int, int, int], key_a: str | None, box_b: tuple[int, int, int, int],
+                key_b: str | None) -> bool:
+    """Whether two reads are of one plate: their boxes are one region (:func:`_overlapping`), or both have a
+    registration and the two are within a weighted distance of 1 (the outer edge and the inner border, a whole image
+    and its plate). The rule :meth:`PlateService._finish` keeps one read of a plate by, and :func:`merge_zoom_reads`."""
+    return _overlapping(box_a, box_b) or (key_a is not None and key_b is not None
+                                          and weighted_distance(key_a, key_b) <= 1.0)
+
+
 def merge_zoom_reads(first: list[PlateRead], zoomed: list[PlateRead], limit: int) -> list[PlateRead]:
     """A big frame's reads once its zoom pass verified a plate: the zoom pass's reads, and each verified read of
-    the first search that no zoom read overlaps (IoU above 0.3, one box inside the other, or a registration within
-    a weighted distance of 1: the rule :meth:`PlateService._finish` keeps one read of a plate by), so a true plate
+    the first search that is not of a plate a zoom read is of (:func:`_same_plate`), so a true plate
     the first search verified weakly, with its hotlist matches, is not lost when the tiles miss it; a region the
     zoom pass read as the plates inside it (two plates side by side read as one false plate) is dropped. Verified
     reads first, at most ``limit``."""
-    def same(a: PlateRead, b: PlateRead) -> bool:
-        return (_iou(a.box, b.box) > 0.3 or _box_inside(a.box, b.box)
-                or (a.plate is not None and b.plate is not None
-                    and weighted_distance(a.plate.key, b.plate.key) <= 1.0))
+    def key(r: PlateRead) -> str | None:
+        return None if r.plate is None else r.plate.key
 
-    extra = [r for r in first if r.verified and not any(same(r, z) for z in zoomed)]
+    extra = [r for r in first if r.verified and not any(_same_plate(r.box, key(r), z.box, key(z)) for z in zoomed)]
     merged = [r for r in zoomed if r.verified] + extra + [r for r in zoomed if not r.verified]
     return merged[:limit]
 
@@ -415,7 +419,7 @@ def _fragment(cand: PlateCandidate, plate: Plate | None, confidence: float,
         return False
     key = plate.key
     return any(len(other) > len(key) and _is_subsequence(key, other) and other_conf >= confidence - FRAGMENT_MARGIN
-               and (same_object or _iou(cand.box, c.box) > 0.3 or _inside(cand, c))
+               and (same_object or _overlapping(cand.box, c.box))
                for c, other, other_conf in verified)
 
 
@@ -526,8 +530,7 @@ class PlateService:
             for cand, t, plate, verified in checked:
                 if not verified and not keep and not (one_per_group and not kept):
                     continue
-                if plate is not None and any(k is not None and (_iou(cand.box, c.box) > 0.3 or _inside(cand, c)
-                                                                or weighted_distance(plate.key, k.key) <= 1.0)
+                if plate is not None and any(k is not None and _same_plate(cand.box, plate.key, c.box, k.key)
                                              for c, k in kept):
                     continue  # the same plate again (outer edge and inner border, whole image and its plate)
                 if one_per_group and kept:

@@ -123,10 +123,28 @@ def decode_image(data: bytes, content_type: str | None = None, max_bytes: int | 
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im.load()
             ImageOps.exif_transpose(im, in_place=True)  # no copy of a big photo
+            if im.mode in WIDE_GREY_MODES:
+                return _wide_grey_to_rgb(im)
             rgb = im if im.mode == "RGB" else im.convert("RGB")
     except Exception as e:
         raise ImageDecodeError(f"the image is truncated or corrupt ({type(e).__name__}): send the complete file") from e
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+WIDE_GREY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+"""Pillow modes of grey images of more than 8 bits (a 16-bit grey PNG opens as ``I;16``, in older Pillow as ``I``).
+Pillow's own conversion of these to ``L`` or ``RGB`` clips every value above 255 instead of scaling: a 16-bit grey
+PNG (a thermal or IR camera's export) came out all white, and no plate or face was found in it."""
+
+
+def _wide_grey_to_rgb(im: Image.Image) -> np.ndarray:
+    """A 16-bit grey image (:data:`WIDE_GREY_MODES`; ``I`` read as 16-bit, the most a PNG holds) as RGB uint8: the
+    high byte of each value (65535 -> 255, ``v * 257`` -> ``v``)."""
+    wide = np.asarray(im)
+    if wide.dtype.itemsize > 2:
+        wide = np.clip(wide, 0, 65535)
+    grey = (wide >> 8).astype(np.uint8)
+    return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2))
 
 
 def encode_jpeg(img: np.ndarray, quality: int = 90) -> bytes:

@@ -6,9 +6,9 @@ Entry points:
 - :func:`serve.plate.parse.parse_plate` -> :class:`serve.plate.parse.Plate` (category, letters, number, province
   or region line such as เบตง, vehicle type); the forms are ``1กข 1234``, ``กขค 123``, ``ผ-9324``, ``32-0394``.
 - :class:`serve.plate.service.PlateService`: ``read(frames_bgr) -> list[list[PlateRead] | PlateInputError]``,
-  ``read_crops(crops_bgr) -> list[PlateRead | None]``, ``read_bytes(jpegs) -> list[list[PlateRead] |
-  PlateInputError]`` (a bad frame or image costs only its own entry); never returns images. Candidates from the
-  localiser are verified by the reader (grammar + confidence threshold).
+  ``read_crops(crops_bgr) -> list[PlateRead | PlateInputError | None]``, ``read_bytes(jpegs) ->
+  list[list[PlateRead] | PlateInputError]`` (a bad frame, crop or image costs only its own entry); never returns
+  images. Candidates from the localiser are verified by the reader (grammar + confidence threshold).
 - OCR engines by name: :func:`serve.plate.ocr.make_ocr_engine` over :data:`serve.plate.ocr.OCR_ENGINE_REGISTRY`
   (``model``: the trained recogniser of :mod:`serve.plate.model`, the default; ``tesseract``; ``paddle``);
   localisers by name: :func:`serve.plate.localise.make_localiser` over ``LOCALISER_REGISTRY``.

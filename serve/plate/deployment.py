@@ -58,7 +58,10 @@ class PlateAppConfig(ReplicaConfig):
 
 
 def _to_bgr(image: np.ndarray, order: str) -> np.ndarray:
-    if order == "rgb" and image.ndim == 3 and image.shape[2] == 3:
+    """``image`` in BGR order; anything that is not a 3-channel array is passed on as it is, for
+    :func:`~serve.plate.service.check_image` to refuse in its own entry (a file name among a batch's frames used to
+    raise AttributeError here, for the whole batch)."""
+    if order == "rgb" and isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3:
         return np.ascontiguousarray(image[:, :, ::-1])
     return image
 
@@ -119,8 +122,10 @@ class PlateDeployment:
         PlateInputError in its place (see :meth:`PlateService.read`)."""
         return self.service.read([_to_bgr(im, order) for im in images])
 
-    def read_crops(self, crops: list[np.ndarray], order: Literal["rgb", "bgr"] = "rgb") -> list[PlateRead | None]:
-        """Plate crops cut out by a camera shard: one read (or None) per crop."""
+    def read_crops(self, crops: list[np.ndarray], order: Literal["rgb", "bgr"] = "rgb"
+                   ) -> list[PlateRead | PlateInputError | None]:
+        """Plate crops cut out by a camera shard: one read (or None) per crop; a bad crop comes back as its
+        PlateInputError in its place (see :meth:`PlateService.read_crops`)."""
         return self.service.read_crops([_to_bgr(c, order) for c in crops])
 
     # ---- hotlist ---------------------------------------------------------------------------------

@@ -97,10 +97,54 @@ def kind_of(quad: np.ndarray) -> str:
     return "motorcycle" if 0 < quad_aspect(quad) < MOTO_MAX_ASPECT else "car"
 
 
+WARP_MAX_SIDE = 32766
+"""Longest side (px) of an image OpenCV's ``warpPerspective`` takes: its ``remap`` asserts every side of the source
+is under ``SHRT_MAX`` (32767). A 40000 x 2500 panorama (100 MP, 16:1: within the plate route's limits) or a crop
+longer than that made :func:`rectify` raise ``cv2.error``; it now warps from the part of the image the canvas
+reads (:func:`_warp_source`)."""
+WARP_MARGIN = 4
+"""Pixels kept around the part of an image a warp reads (:func:`_warp_source`): bicubic interpolation reads 2 px
+beyond a sampled point."""
+
+
+def _warp_source(image: np.ndarray, quad: np.ndarray, m: np.ndarray, size: tuple[int, int]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The part of ``image`` that warping it by ``m`` (``quad``'s corners to the canvas, 3 x 3) onto a canvas of
+    ``size`` (width, height) reads, at most :data:`WARP_MAX_SIDE` px a side, and ``quad`` in that part's pixels.
+
+    The part is the box of the canvas's corners mapped back to the image, with :data:`WARP_MARGIN` px more a side
+    and clipped to the image (the whole image when the mapping does not keep the canvas in front of the camera), so
+    the warp of a quad that fits reads the very same pixels (border replication included, at the image's own edges).
+    A part still too long (a quad longer than the limit) is area-downscaled to the limit first."""
+    H, W = image.shape[:2]
+    cw, ch = size
+    back = np.float64([[0, 0, 1], [cw, 0, 1], [cw, ch, 1], [0, ch, 1]]) @ np.linalg.pinv(m).T
+    if np.all(np.isfinite(back)) and np.all(back[:, 2] > 1e-12):
+        xy = back[:, :2] / back[:, 2:]
+        lo = np.floor(xy.min(axis=0)) - WARP_MARGIN
+        hi = np.ceil(xy.max(axis=0)) + WARP_MARGIN + 1
+        x0, y0 = int(np.clip(lo[0], 0, W - 1)), int(np.clip(lo[1], 0, H - 1))
+        x1, y1 = int(np.clip(hi[0], x0 + 1, W)), int(np.clip(hi[1], y0 + 1, H))
+    else:
+        x0, y0, x1, y1 = 0, 0, W, H
+    part = image[y0:y1, x0:x1]
+    q = (quad - np.float32([x0, y0])).astype(np.float32)
+    ph, pw = part.shape[:2]
+    if max(ph, pw) > WARP_MAX_SIDE:
+        f = WARP_MAX_SIDE / max(ph, pw)
+        nw, nh = max(1, min(WARP_MAX_SIDE, round(pw * f))), max(1, min(WARP_MAX_SIDE, round(ph * f)))
+        part = cv2.resize(part, (nw, nh), interpolation=cv2.INTER_AREA)
+        scale = np.float32([nw / pw, nh / ph])
+        q = ((q + 0.5) * scale - 0.5).astype(np.float32)  # cv2.resize maps pixel centres
+    return part, q
+
+
 def rectify(image: np.ndarray, quad: np.ndarray, pad: float | Sequence[float] = 0.0,
             kind: str | None = None) -> np.ndarray:
     """Warp the plate at ``quad`` to the canonical canvas (car ``RECT_H`` × ``RECT_W``, motorcycle ``MOTO_RECT_H``
-    × ``MOTO_RECT_W``; ``kind`` defaults to the quad's aspect). Shrinking is area-filtered, enlarging cubic.
+    × ``MOTO_RECT_W``; ``kind`` defaults to the quad's aspect). Shrinking is area-filtered, enlarging cubic. An image
+    over :data:`WARP_MAX_SIDE` px on a side (OpenCV's limit) is warped from the part the canvas reads
+    (:func:`_warp_source`).
 
     With ``pad`` > 0 the quad maps to the canvas inset by that fraction of the canvas a side, keeping a ring of
     context; a (across, down) pair pads the two axes apart; a negative pad maps the quad beyond the canvas (its
@@ -128,6 +172,9 @@ def rectify(image: np.ndarray, quad: np.ndarray, pad: float | Sequence[float] = 
     px, py = pad_x * w * k, pad_y * h * k
     dst = np.float32([[px, py], [w * k - px, py], [w * k - px, h * k - py], [px, h * k - py]])
     m = cv2.getPerspectiveTransform(q, dst)
+    if max(image.shape[:2]) > WARP_MAX_SIDE:  # a panorama or a very long crop: OpenCV would refuse to warp it
+        image, q = _warp_source(image, q, m, (w * k, h * k))
+        m = cv2.getPerspectiveTransform(q, dst)
     out = cv2.warpPerspective(image, m, (w * k, h * k), flags=cv2.INTER_CUBIC if k == 1 else cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
     return out if k == 1 else cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)
@@ -286,9 +333,10 @@ class ContourLocaliser:
         cands.sort(key=lambda c: -c.score)
         kept: list[PlateCandidate] = []
         for c in cands:
+            if len(kept) >= self.max_candidates:  # the rest would be cut: do not compare them with every kept one
+                break
             if all(_iou(c.box, k.box) < SAME_REGION_IOU for k in kept):
                 kept.append(c)
-        kept = kept[: self.max_candidates]
         if self.whole_image:  # close-ups and crops: the plate may fill the frame
             for f in (0.0, 0.15):
                 q = np.float32([[W * f, H * f], [W * (1 - f), H * f], [W * (1 - f), H * (1 - f)],

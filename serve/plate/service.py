@@ -715,7 +715,7 @@ class PlateService:
                     out[i] = merge_zoom_reads(out[i], reads, self.config.max_plates_per_image)
         return out
 
-    def read_crops(self, crops: list[np.ndarray]) -> list[PlateRead | None]:
+    def read_crops(self, crops: list[np.ndarray]) -> list[PlateRead | PlateInputError | None]:
         """One read per plate crop (a detector's box with a little margin), None when no read of it parses.
 
         Several quads of each crop are read (the contour localiser's best, the whole crop, an inset crop, and the
@@ -725,8 +725,22 @@ class PlateService:
         returned even when it is not verified (``PlateRead.verified`` False: under the confidence threshold); only a
         verified read is matched against the hotlist. Used when a camera shard already cut the plate out, so only
         the crop travels to the service.
+
+        A crop that is not a usable image (not a numpy array, not uint8, another shape, under 8 px on a side, over
+        ``max_pixels``) costs only its own entry, as in :meth:`read`: its place holds the :class:`PlateInputError`
+        :func:`check_image` raises for it, and the other crops are read as if it were not there (a bad crop used
+        to raise for the whole batch).
+
+        Raises
+        ------
+        PlateInputError
+            when ``crops`` is one array, not a list of crops (its items would be rows, not crops).
         """
-        checked = [(check_image(crop, self.config.max_pixels), READ_PAD) for crop in crops]
+        if isinstance(crops, np.ndarray):
+            raise PlateInputError(f"read_crops takes a list of crops, got one array of shape {crops.shape}: pass "
+                                  "[crop]")
+        entries = _each(lambda im: check_image(im, self.config.max_pixels), crops)
+        checked = [(c, READ_PAD) for c in entries if isinstance(c, np.ndarray)]
         regressed: list[np.ndarray | None] = (list(self.corners.locate([c for c, _ in checked]))
                                               if self.corners is not None and self.config.crop_corners
                                               else [None] * len(checked))
@@ -742,7 +756,8 @@ class PlateService:
                           rectify(crop, q, READ_PAD, k)))
             groups.append(g)
         res = self._finish(groups, keep_unparsed=self.config.keep_unparsed, one_per_group=True, sources=checked)
-        return [r[0] if r and (r[0].plate is not None or self.config.keep_unparsed) else None for r in res]
+        reads = iter([r[0] if r and (r[0].plate is not None or self.config.keep_unparsed) else None for r in res])
+        return [e if isinstance(e, PlateInputError) else next(reads) for e in entries]
 
     def read_bytes(self, blobs: list[bytes]) -> list[list[PlateRead] | PlateInputError]:
         """Like :meth:`read` for encoded images (JPEG/PNG bytes), such as a batch of camera frames or photo files.

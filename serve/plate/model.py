@@ -1,8 +1,8 @@
 """The learned Thai plate recogniser: a small CNN with row attention, CTC for the registration, a classifier
 for the second line, and the shipped weights (SHA-256 checked at load).
 
-Network (:class:`PlateNet`; the shipped weights: 0.58 M parameters, 2.3 MB of float32 weights, reading at 80 x 192:
-a 10 x 48 map, 3 x 48 = 144 CTC steps; the figures below are the default input's):
+Network (:class:`PlateNet`; the shipped weights: 0.59 M parameters, 2.4 MB of float32 weights, reading at 96 x 216:
+a 12 x 54 map, 3 x 54 = 162 CTC steps; the figures below are the default input's):
 
 - input: the rectified plate, grey, ``INPUT_H`` × ``INPUT_W`` (the weights' ``input_size``; car and motorcycle plates
   alike: a motorcycle plate is stretched to the same canvas), standardised per image (so night and low-contrast
@@ -80,7 +80,7 @@ MODEL_CARD = "MODEL_CARD.md"
 TRAIN_COMMAND = "ssz train plates"
 """The command that trains the recogniser (its options: ``ssz train plates --help``)."""
 REBUILD = ("`ssz train plates` (the default schedule takes about 55 minutes on 2 CPU cores and reads about 14 points "
-           "fewer held-out mild plates than the shipped weights, whose nine stages are listed in "
+           "fewer held-out mild plates than the shipped weights, whose ten stages are listed in "
            "serve/plate/data/MODEL_CARD.md)")
 
 

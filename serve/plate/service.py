@@ -61,6 +61,14 @@ SECOND_LOOK_PADS: tuple[tuple[float, float], ...] = ((0.02, 0.0), (-0.02, 0.0), 
 drawn 4 % of the canvas narrower and wider across (more context, a closer look), 6 % shorter and taller down (see
 :func:`~serve.plate.localise.rectify`)."""
 
+ZOOM_MAX_PLATE_WIDTH = 0.5
+"""Widest candidate a zoom tile's search keeps, as a fraction of the tile's width. The tiles are there for plates too
+small for the first search; a plate half a tile wide (about 1,200 px in a 4000 x 3000 photo, 500 px in the first
+search's 1600 px copy) is the first search's to read. What is left that wide is mostly the localiser's whole-image
+and inset candidates (for close-ups, kept when the image has a plate's shape, as a 4 x 3 tile has a motorcycle
+plate's): on plate-free background 310 (held-out split, enlarged to 4000 x 3000) the stage-10 weights read a tile's
+inset candidate as 'ฮ7' at 0.81, verified."""
+
 CORNERS_SAME_IOU = 0.9
 """A regressed quad (``crop_corners``) whose box overlaps a candidate of the contour localiser (or the whole or inset
 crop) at least this much (intersection over union) is not read: it is the same quad again, one more draw of a
@@ -594,6 +602,8 @@ class PlateService:
         cands = self.localiser.locate(img[y0:y1, x0:x1])[: self.config.max_candidates + 2]
         out = []
         for c in cands:
+            if tile is not None and c.box[2] - c.box[0] > ZOOM_MAX_PLATE_WIDTH * (x1 - x0):
+                continue  # a plate that wide is the first search's (ZOOM_MAX_PLATE_WIDTH)
             if tile is not None:
                 q = (c.quad + np.float32([x0, y0])).astype(np.float32)
                 c = dataclasses.replace(c, quad=q, box=_box(q))

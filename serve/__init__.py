@@ -12,10 +12,12 @@ wheels ship) lets a waiting thread spin that many polls before it sleeps, enough
 layers and too short to hold a core another process needs: 450 plates/s quiet (150 at batch 1), and 146 with two
 busy processes on the 2 cores, where ``PASSIVE`` alone read 98. Longer spins collapse under load (20,000: 95;
 100,000: 19 plates/s). Measured with :func:`serve.plate.bench.bench_engine` (32 mild plates, the stage-9 network),
-2026-12-02.
+2026-12-02. It is set only beside ``PASSIVE`` waits: an explicit spin count overrides the wait policy's own (libgomp's
+``GOMP_SPINCOUNT``), so a user's ``OMP_WAIT_POLICY=ACTIVE`` would otherwise sleep after 5000 polls too.
 """
 
 import os as _os
 
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-_os.environ.setdefault("GOMP_SPINCOUNT", "5000")
+if _os.environ["OMP_WAIT_POLICY"].strip().upper() == "PASSIVE":  # beside a user's ACTIVE it would cap the spin
+    _os.environ.setdefault("GOMP_SPINCOUNT", "5000")

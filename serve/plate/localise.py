@@ -119,7 +119,11 @@ def _warp_source(image: np.ndarray, quad: np.ndarray, m: np.ndarray, size: tuple
     H, W = image.shape[:2]
     cw, ch = size
     back = np.float64([[0, 0, 1], [cw, 0, 1], [cw, ch, 1], [0, ch, 1]]) @ np.linalg.pinv(m).T
-    if np.all(np.isfinite(back)) and np.all(back[:, 2] > 1e-12):
+    # the canvas stays in front when its corners' w share one sign (w is linear over the canvas; which sign depends
+    # on the side of the quad's vanishing line the image's origin lies: a plate receding to the left, right of that
+    # line, maps with w < 0 everywhere, and its points are no less finite for it)
+    w = back[:, 2] * np.sign(back[0, 2])
+    if np.all(np.isfinite(back)) and np.all(w > 1e-12):
         xy = back[:, :2] / back[:, 2:]
         lo = np.floor(xy.min(axis=0)) - WARP_MARGIN
         hi = np.ceil(xy.max(axis=0)) + WARP_MARGIN + 1

@@ -80,6 +80,34 @@ def test_rectify_warps_an_image_over_opencvs_limit_from_the_part_the_canvas_read
     assert whole.shape == (150, 340) and np.abs(whole.astype(int) - ref).mean() < 3
 
 
+def test_rectify_cuts_the_part_for_a_plate_receding_either_way():
+    """A plate whose near side is its right one (receding to the left), far from the image's origin, maps the canvas
+    back with w < 0 at every corner (the image's origin lies beyond the quad's vanishing line): the part was then the
+    whole 40000 px image, area-downscaled to the limit for every candidate (0.5 s each, and blurred); it is the cut
+    around the quad, as for a plate receding to the right."""
+    from serve.plate import localise
+
+    rng = np.random.default_rng(0)
+    big = np.zeros((2000, 40_000, 3), np.uint8)
+    big[:, 29_000:35_000] = rng.integers(0, 256, (2000, 6000, 3), dtype=np.uint8)
+    cut, off = big[:, 29_000:35_000], np.float32([29_000, 0])
+    parts = []
+    source = localise._warp_source
+
+    def spied(*args):
+        part, q = source(*args)
+        parts.append(part.shape)
+        return part, q
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(localise, "_warp_source", spied)
+        for quad in (np.float32([[31_000, 810], [31_700, 800], [31_700, 900], [31_000, 890]]),  # receding left
+                     np.float32([[31_000, 800], [31_700, 810], [31_700, 890], [31_000, 900]])):  # receding right
+            a, b = localise.rectify(big, quad, 0.03), localise.rectify(cut, quad - off, 0.03)
+            assert a.shape == (150, 340, 3) and np.abs(a.astype(int) - b).max() <= 2
+    assert len(parts) == 2 and all(h < 200 and w < 800 for h, w, _ in parts), parts
+
+
 def test_one_bad_crop_costs_only_its_own_entry_and_long_thin_crops_are_read(plate_service, plate_crop):
     """read_crops checked each crop with check_image and raised its PlateInputError for the whole batch; and a crop
     of 8 x 100000 px (a valid uint8 array: read_crops checks no aspect) raised cv2.error from the warp. Now a bad

@@ -61,13 +61,15 @@ SECOND_LOOK_PADS: tuple[tuple[float, float], ...] = ((0.02, 0.0), (-0.02, 0.0), 
 drawn 4 % of the canvas narrower and wider across (more context, a closer look), 6 % shorter and taller down (see
 :func:`~serve.plate.localise.rectify`)."""
 
-ZOOM_MAX_PLATE_WIDTH = 0.5
-"""Widest candidate a zoom tile's search keeps, as a fraction of the tile's width. The tiles are there for plates too
-small for the first search; a plate half a tile wide (about 1,200 px in a 4000 x 3000 photo, 500 px in the first
-search's 1600 px copy) is the first search's to read. What is left that wide is mostly the localiser's whole-image
-and inset candidates (for close-ups, kept when the image has a plate's shape, as a 4 x 3 tile has a motorcycle
-plate's): on plate-free background 310 (held-out split, enlarged to 4000 x 3000) the stage-10 weights read a tile's
-inset candidate as 'ฮ7' at 0.81, verified."""
+ZOOM_MAX_PLATE_WIDTH = 0.3
+"""Widest candidate a zoom tile's search keeps, as a fraction of the frame's longer side: the first search looks at
+the frame with that side shrunk to 1,600 px, where such a plate is 480 px wide, plainly its to read (a tile of a
+4000 x 3000 photo is 2400 px wide: half of it). The tiles are there for plates too small for the first search; what is
+left that wide is mostly the localiser's whole-image and inset candidates (for close-ups, kept when the image has a
+plate's shape, as a 4 x 3 tile has a motorcycle plate's): on plate-free background 310 (held-out split, enlarged to
+4000 x 3000) the stage-10 weights read a tile's inset candidate, 1,680 px wide, as 'ฮ7' at 0.81, verified. A share of
+the frame, not of the tile, so that the tile of a tall, narrow frame (as wide as the frame) keeps plates the first
+search saw small."""
 
 CORNERS_SAME_IOU = 0.9
 """A regressed quad (``crop_corners``) whose box overlaps a candidate of the contour localiser (or the whole or inset
@@ -605,7 +607,7 @@ class PlateService:
         cands = self.localiser.locate(img[y0:y1, x0:x1])[: self.config.max_candidates + 2]
         out = []
         for c in cands:
-            if tile is not None and c.box[2] - c.box[0] > ZOOM_MAX_PLATE_WIDTH * (x1 - x0):
+            if tile is not None and c.box[2] - c.box[0] > ZOOM_MAX_PLATE_WIDTH * max(img.shape[:2]):
                 continue  # a plate that wide is the first search's (ZOOM_MAX_PLATE_WIDTH)
             if tile is not None:
                 q = (c.quad + np.float32([x0, y0])).astype(np.float32)

@@ -437,10 +437,10 @@ def test_the_zoom_pass_finds_no_plate_in_plate_free_photos(plate_service, plate_
 
 
 def test_the_zoom_pass_reads_no_tile_wide_region_as_a_plate(plate_service, monkeypatch):
-    """ZOOM_MAX_PLATE_WIDTH: a zoom tile's candidates over half the tile wide are not read. With them, the stage-10
-    weights read plate-free background 310 (held-out split, 4000 x 3000) as 'ฮ7' at 0.8125 without a second line,
-    above min_confidence_without_second_line (0.75), off a tile's inset candidate (0.7 of the tile a side); stage 9 read
-    it at 0.680."""
+    """ZOOM_MAX_PLATE_WIDTH: a zoom tile's candidates wider than 0.3 of the frame's longer side are not read. With
+    them, the stage-10 weights read plate-free background 310 (held-out split, 4000 x 3000) as 'ฮ7' at 0.8125 without a
+    second line, above min_confidence_without_second_line (0.75), off a tile's inset candidate (0.7 of the tile a side,
+    1,680 px); stage 9 read it at 0.680."""
     import cv2
 
     import serve.plate.service as service

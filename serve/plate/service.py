@@ -609,9 +609,9 @@ class PlateService:
         cands = self.localiser.locate(img[y0:y1, x0:x1])[: self.config.max_candidates + 2]
         out = []
         for c in cands:
-            if tile is not None and c.box[2] - c.box[0] > ZOOM_MAX_PLATE_WIDTH * max(img.shape[:2]):
-                continue  # a plate that wide is the first search's (ZOOM_MAX_PLATE_WIDTH)
             if tile is not None:
+                if c.box[2] - c.box[0] > ZOOM_MAX_PLATE_WIDTH * max(img.shape[:2]):
+                    continue  # a plate that wide is the first search's (ZOOM_MAX_PLATE_WIDTH)
                 q = (c.quad + np.float32([x0, y0])).astype(np.float32)
                 c = dataclasses.replace(c, quad=q, box=_box(q))
             out.append((c, rectify(img, c.quad, self.config.locate_pad, c.kind)))

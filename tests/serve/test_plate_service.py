@@ -179,7 +179,7 @@ def test_a_read_without_a_second_line_needs_more_confidence_so_signs_and_fragmen
 
     cases = FALSE_READS_WITHOUT_A_SECOND_LINE
     scenes = [render_scene(seed, level) for seed, level, _, _ in cases]
-    assert plate_service.config.min_confidence_without_second_line == 0.75
+    assert plate_service.config.min_confidence_without_second_line == 0.9
     reads = plate_service.read([s.image for s in scenes])
     assert [[r.plate.key for r in rr if r.plate] for rr in reads] == [[k] for _, _, k, _ in cases]
     assert all(rr[0].plate.line2 == s.plate.line2 for rr, s in zip(reads, scenes, strict=True))

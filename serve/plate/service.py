@@ -126,10 +126,10 @@ class PlateServiceConfig(BaseModel):
                     "0.7 for the stage-10 weights (96 x 216), which read no right plate without a second line on "
                     "validation (training fonts and backgrounds: render_scene and render_plate seeds 500000-500149 and "
                     "600000-600149 at each level, 1,200 in all, and 300 plate-free 640 x 480 backgrounds and 30 at 4000"
-                    " x 3000) and 14 false ones at 0.33-0.72: 0.75 stopped them all. Raised to 0.9 for the stage-11 weights, "
-                    "which on the same validation read no right plate without a second line either, and 20 false ones"
-                    " at 0.29-0.52 and one at 0.88 ('ส6' in a moderate scene). min_confidence (the engine's by "
-                    "default) and, in the zoom pass, zoom_min_confidence still apply when higher")
+                    " x 3000) and 14 false ones at 0.33-0.72: 0.75 stopped them all. Raised to 0.9 for the stage-11 "
+                    "weights, which on the same validation read no right plate without a second line either, and 20 "
+                    "false ones at 0.29-0.52 and one at 0.88 ('ส6' in a moderate scene). min_confidence (the engine's "
+                    "by default) and, in the zoom pass, zoom_min_confidence still apply when higher")
     keep_unparsed: bool = Field(default=False, description="also return candidates whose text is not a plate")
     locate_pad: float = Field(default=0.03, ge=0.0, le=0.1,
                               description="context ring (fraction of the rectified canvas a side) kept around each "

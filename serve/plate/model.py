@@ -79,7 +79,7 @@ MODEL_CARD = "MODEL_CARD.md"
 """Name of the model card of weights named like the shipped file (``plate_recogniser.pt``); see :func:`card_path`."""
 TRAIN_COMMAND = "ssz train plates"
 """The command that trains the recogniser (its options: ``ssz train plates --help``)."""
-REBUILD = ("`ssz train plates` (the default schedule takes about 55 minutes on 2 CPU cores and reads about 14 points "
+REBUILD = ("`ssz train plates` (the default schedule takes about 55 minutes on 2 CPU cores and reads about 15 points "
            "fewer held-out mild plates than the shipped weights, whose eleven stages are listed in "
            "serve/plate/data/MODEL_CARD.md)")
 

@@ -62,12 +62,13 @@ drawn 4 % of the canvas narrower and wider across (more context, a closer look),
 :func:`~serve.plate.localise.rectify`)."""
 
 ZOOM_MAX_PLATE_WIDTH = 0.3
-"""Widest candidate a zoom tile's search keeps, as a fraction of the frame's longer side: the first search looks at
-the frame with that side shrunk to 1,600 px, where such a plate is 480 px wide, plainly its to read (a tile of a
-4000 x 3000 photo is 2400 px wide: half of it). The tiles are there for plates too small for the first search; what is
-left that wide is mostly the localiser's whole-image and inset candidates (for close-ups, kept when the image has a
-plate's shape, as a 4 x 3 tile has a motorcycle plate's): on plate-free background 310 (held-out split, enlarged to
-4000 x 3000) the stage-10 weights read a tile's inset candidate, 1,680 px wide, as 'ฮ7' at 0.81, verified. A share of
+"""Widest candidate a zoom tile's search keeps, as a fraction of the frame's longer side: the first search looks at the
+frame with that side shrunk to 1,600 px, where such a plate is 480 px wide, plainly its to read (a tile of a 4000 x 3000
+photo is 2400 px wide: half of it). The tiles are there for plates too small for the first search; what is left that
+wide is mostly the localiser's whole-image and inset candidates (for close-ups, kept when the image has a plate's shape,
+as a 4 x 3 tile has a motorcycle plate's): on plate-free background 310 (held-out split, enlarged to 4000 x 3000) the
+stage-10 weights read a tile's inset candidate, 1,680 px wide, as 'ฮ7' at 0.81, verified
+(min_confidence_without_second_line was 0.75 then; 0.9 now would stop it too; stage 11 reads no plate there). A share of
 the frame, not of the tile, so that the tile of a tall, narrow frame (as wide as the frame) keeps plates the first
 search saw small."""
 

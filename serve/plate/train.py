@@ -7,9 +7,9 @@ Time and quality on 2 CPU cores (measured on this project's shared 2-core AMD EP
 running): ``ssz train plates --out W`` from scratch took 53 min 33 s wall including the model card (data 249 s, training
 2,869 s at about 3 steps/s; 4,399 CPU seconds) and reads 86.0 % (clean), 82.5 % (mild), 59.0 % (moderate) and 19.0 %
 (severe) of held-out plates whole (seed 10000, n = 200 per level), against 98.0, 95.0, 76.5 and 29.5 % for the stage-8
-weights (read through the service, second look included, without the plate-corner regressor's quads; 99.0, 97.0, 82.5
+weights (read through the service, second look included, without the plate-corner regressor's quads; 99.5, 97.5, 82.0
 and 38.0 % for the shipped stage 11 with them, the card's table); the shipped weights are eleven chained stages (about
-10.4 hours of training on this machine; the card lists them). In float32 (``--fp32``) a step takes about a third longer
+10.1 hours of training on this machine; the card lists them). In float32 (``--fp32``) a step takes about a third longer
 (0.45 against 0.34 s, validation included) and the default schedule about 65 minutes. An hour also *fine-tunes* the
 shipped weights on new data (``--init serve/plate/data/plate_recogniser.pt --steps 5500 --lr 0.0006 --warmup 0.1
 --easy-fraction 0``: 3,833 s of training in float32 plus 968 s rendering 120,000 samples of data version 7, measured on
@@ -43,12 +43,12 @@ Held-out crops, read after the choice: 98.5 / 97.0 / 82.5 / 36.5 -> 99.0 / 97.0 
 batch 16, the two stages in one quiet process (``bench_engine``): 253-258 -> 201-222 plates/s with OpenMP threads that
 sleep at once (``OMP_WAIT_POLICY=PASSIVE`` alone); with the short spin :mod:`serve` now sets (``GOMP_SPINCOUNT``) about
 450 for stage 9, and 353 for stage 10 in its card (load 1.8). The eleventh, shipped stage fine-tunes the tenth at its
-size (``--init <stage 10> --seed 13 --samples 100000 --steps 6000 --lr 0.0007 --warmup 0.1 --easy-fraction 0``, 3,496 s
-of training in bfloat16, 2026-12-02). Chosen on validation: training fonts 98.7 / 96.7 / 83.5 / 38.2 -> 98.8 / 97.0 /
-83.2 / 40.3 %, motorcycles mild 112 -> 114 of 116; unseen validation fonts, over 1,100 crops a level (the 300 above, 600
-more from seed 540000, the card's 200) and 500 at severe, 70.7 / 66.9 / 51.9 / 18.2 -> 72.2 / 67.9 / 51.9 / 18.0 %.
-Held-out crops, read after the choice: 99.0 / 97.0 / 82.5 / 41.0 -> 99.5 / 97.5 / 82.0 / 38.0 % (severe down 6 plates of
-200, within sampling noise, while validation severe rose 13 of 600).
+size (``--init <stage 10> --seed 13 --samples 100000 --steps 6000 --lr 0.0007 --warmup 0.1 --easy-fraction 0``, 2,939 s
+of training in bfloat16 after 566 s of data, 2026-12-02). Chosen on validation: training fonts 98.7 / 96.7 / 83.5 / 38.2
+-> 98.8 / 97.0 / 83.2 / 40.3 %, motorcycles mild 112 -> 114 of 116; unseen validation fonts, over 1,100 crops a level
+(the 300 above, 600 more from seed 540000, the card's 200) and 500 at severe, 70.7 / 66.9 / 51.9 / 18.2 -> 72.2 / 67.9 /
+51.9 / 18.0 %. Held-out crops, read after the choice: 99.0 / 97.0 / 82.5 / 41.0 -> 99.5 / 97.5 / 82.0 / 38.0 % (severe
+down 6 plates of 200, within sampling noise, while validation severe rose 13 of 600).
 
 1. **Data**: ``samples`` training crops are rendered once into a compact uint8 cache (chunks of
    ``<cache>/train-v<version>-<seed>/``, loaded into one array), in parallel worker processes, so training steps are

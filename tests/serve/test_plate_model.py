@@ -612,11 +612,11 @@ def test_a_network_of_another_input_size_trains_saves_loads_and_reads_at_its_siz
 
 
 def test_a_network_resized_to_another_input_size_keeps_its_weights_and_still_reads(tmp_path):
-    """serve.plate.model.resized: the size-free tensors copied, the row prior and the second-line classifier
-    resampled; the shipped network (stage 10, 96 x 216) resized back to stage 9's 80 x 192, before any training step,
-    still reads most validation crops (measured 96.5 % of 200 clean, against 98.5 % for the shipped network itself;
-    stage 9 resized up to 96 x 216 read 97.5 %, stage 8 up to 80 x 192 95.5 %; at least 80 % of 48 asserted, to leave
-    room for the seeds drawn)."""
+    """serve.plate.model.resized: the size-free tensors copied, the row prior and the second-line classifier resampled;
+    the shipped network (96 x 216; figures measured with stage 10) resized back to stage 9's 80 x 192, before any
+    training step, still reads most validation crops (measured 96.5 % of 200 clean, against 98.5 % for the shipped
+    network itself; stage 9 resized up to 96 x 216 read 97.5 %, stage 8 up to 80 x 192 95.5 %; at least 80 % of 48
+    asserted, to leave room for the seeds drawn)."""
     import torch
 
     from serve.plate.evaluate import score

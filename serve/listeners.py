@@ -19,15 +19,25 @@ Production still needs what no bind address gives: NetworkPolicies that admit on
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-_ALL_INTERFACES = ("[::]", "0.0.0.0", "")
-"""Wildcard hosts Ray asks its replica gRPC server to bind; :func:`bind_replica_grpc_to_node_ip` rewrites an
-address with one of them to the node IP. Never used as a bind address."""
+
+def is_wildcard_host(host: str) -> bool:
+    """Whether ``host`` (of a ``host:port`` gRPC address, IPv6 possibly in brackets) means every interface: empty, or
+    an unspecified address (IPv4 all-zeros, IPv6 ``::`` in any spelling; :attr:`ipaddress.IPv4Address.is_unspecified`).
+    A name or a specific address is not."""
+    bare = host.strip("[]")
+    if not bare:
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_unspecified
+    except ValueError:  # a host name such as 'localhost'
+        return False
 
 
 def _node_ip() -> str:
@@ -63,7 +73,7 @@ def bind_replica_grpc_to_node_ip() -> bool:
 
     def bind_node_ip(server: Any, address: str) -> int:
         host, port = _host_of(address)
-        if host in _ALL_INTERFACES:
+        if is_wildcard_host(host):
             address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
         return original(server, address)
 

@@ -170,3 +170,15 @@ def test_a_private_ray_that_cannot_start_is_a_clear_error(monkeypatch: pytest.Mo
     with pytest.raises(typer.Exit) as ex:  # what a command does with it: an error line, exit code 2
         connect_ray()
     assert ex.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("host", "wildcard"), [
+    ("", True), ("[::]", True), ("::", True), ("[0:0:0:0:0:0:0:0]", True), ("0.0.0.0", True),
+    ("127.0.0.1", False), ("[::1]", False), ("10.0.3.7", False), ("localhost", False), ("[fe80::1]", False),
+])
+def test_replica_grpc_wildcard_hosts_are_told_from_specific_ones(host, wildcard):
+    """serve.listeners.is_wildcard_host: every spelling of 'all interfaces' is rewritten to the node IP; a specific
+    address or a name is left as Ray gave it."""
+    from serve.listeners import is_wildcard_host
+
+    assert is_wildcard_host(host) is wildcard

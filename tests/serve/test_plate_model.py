@@ -331,10 +331,10 @@ def test_a_float32_run_cut_short_before_bf16_existed_resumes_in_float32_by_defau
     with pytest.raises(KeyboardInterrupt):
         train(replace(cfg, bf16=False), cache=cache, out=tmp_path / "w.pt", progress=False, log=ctrl_c_after_step_1)
     # its checkpoint is where the code before --bf16 put it (key: every option but these three; bf16, res_blocks,
-    # input_size, device and channels did not exist)
+    # input_size, device, channels and hard_fraction did not exist)
     old_key = {k: v for k, v in asdict(cfg).items()
                if k not in ("checkpoint_every", "workers", "threads", "bf16", "res_blocks", "input_size", "device",
-                            "channels")}
+                            "channels", "hard_fraction")}
     old_key["init"] = None
     old = cache / f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(old_key).encode()).hexdigest()[:12]}.pt"
     assert [p.name for p in cache.glob("ckpt-*.pt")] == [old.name] and torch.load(old, weights_only=False)["step"] == 1
@@ -531,6 +531,33 @@ def test_the_device_is_not_in_the_checkpoint_key_so_a_run_resumes_on_another(tmp
     cfg = TrainConfig(samples=16, steps=1)
     assert _checkpoint_path(tmp_path, cfg, None) == _checkpoint_path(tmp_path, replace(cfg, device="cuda:1"), None)
     assert _checkpoint_path(tmp_path, cfg, None) != _checkpoint_path(tmp_path, replace(cfg, seed=1), None)
+
+
+def test_hard_fraction_fills_that_share_of_each_batch_with_severe_samples_and_keeps_older_runs_as_they_were(tmp_path):
+    import numpy as np
+
+    from serve.plate.train import TrainConfig, _checkpoint_path, _stage_options, draw_batch
+
+    n, easy, hard = 1000, np.arange(0, 600), np.arange(800, 1000)
+    plain, tilted = TrainConfig(steps=100, batch=64, easy_fraction=0.1), TrainConfig(steps=100, batch=64,
+                                                                                      easy_fraction=0.1,
+                                                                                      hard_fraction=0.25)
+    # after the curriculum: the first 16 of 64 drawn from the hard samples, the other 48 from all, as before
+    idx = draw_batch(np.random.default_rng([0, 50]), tilted, 50, n, easy, hard)
+    before = draw_batch(np.random.default_rng([0, 50]), plain, 50, n, easy, hard)
+    assert idx.shape == (64,) and np.isin(idx[:16], hard).all() and (idx[16:] == before[16:]).all()
+    assert np.isin(before, hard).mean() < 0.5  # ~20 % by chance: the share is what the option adds
+    # 0 draws exactly what a run from before the option drew (the same calls on the generator)
+    assert (before == np.random.default_rng([0, 50]).integers(0, n, 64)).all()
+    # during the curriculum only the easy samples, whatever the share; no hard sample at all: the plain draw
+    assert np.isin(draw_batch(np.random.default_rng([0, 5]), tilted, 5, n, easy, hard), easy).all()
+    assert (draw_batch(np.random.default_rng([0, 50]), tilted, 50, n, easy, hard[:0]) == before).all()
+    # the checkpoint key and the model card's recipe name it only when it is not 0
+    assert _checkpoint_path(tmp_path, plain, None) == _checkpoint_path(tmp_path, replace(plain, hard_fraction=0.0),
+                                                                       None)
+    assert _checkpoint_path(tmp_path, plain, None) != _checkpoint_path(tmp_path, tilted, None)
+    assert "--hard-fraction 0.25" in _stage_options({"hard_fraction": 0.25})
+    assert "hard" not in _stage_options({"hard_fraction": 0.0}) and "hard" not in _stage_options({})
 
 
 def test_input_size_is_checked_and_kept_in_the_weights_config_only_when_not_the_default():
@@ -773,8 +800,8 @@ def test_narrower_channels_train_save_load_read_and_keep_the_default_checkpoint_
                                                                                          resolved, None).name]
     for plain in (TrainConfig(samples=16, steps=1), TrainConfig(samples=16, steps=1, bf16=True, res_blocks=1,
                                                                 input_size=(96, 216))):
-        before = {k: v for k, v in asdict(plain).items()  # the key as computed before --channels existed
-                  if k not in ("checkpoint_every", "workers", "threads", "device", "channels")
+        before = {k: v for k, v in asdict(plain).items()  # the key as computed before --channels and --hard-fraction
+                  if k not in ("checkpoint_every", "workers", "threads", "device", "channels", "hard_fraction")
                   and not (k in ("bf16", "res_blocks") and not v)
                   and not (k == "input_size" and (v is None or tuple(v) == (64, 160)))}
         before["init"] = None

@@ -25,7 +25,8 @@ def test_train_plates_help_lists_the_options():
     res = CliRunner().invoke(app, ["train", "plates", "--help"])
     assert res.exit_code == 0
     for opt in ("--seed", "--samples", "--val-samples", "--steps", "--batch", "--lr", "--warmup", "--easy-fraction",
-                "--init", "--res-blocks", "--input-size", "--channels", "--device", "--out", "--cache"):
+                "--hard-fraction", "--init", "--res-blocks", "--input-size", "--channels", "--device", "--out",
+                "--cache"):
         assert opt in res.output, opt
 
 
@@ -38,7 +39,8 @@ def test_train_plates_help_shows_the_defaults_of_the_training_config():
     assert res.exit_code == 0
     text = " ".join(res.output.replace("│", " ").split())  # the help box's wrapped lines as one text
     defaults = {f.name: f.default for f in fields(TrainConfig)}
-    for opt in ("samples", "val_samples", "steps", "batch", "lr", "warmup", "easy_fraction", "workers", "threads"):
+    for opt in ("samples", "val_samples", "steps", "batch", "lr", "warmup", "easy_fraction", "hard_fraction", "workers",
+                "threads"):
         assert f"[default: {defaults[opt]}]" in text, (opt, text)
     assert "[default: random initialisation]" in text and "[default: $SSZ_HOME/train/plates]" in text
 
@@ -50,7 +52,8 @@ def _train(tmp_path, *args):
 
 def test_train_plates_refuses_out_of_range_options_before_any_work(tmp_path):
     for opt, bad in (("--samples", "0"), ("--val-samples", "0"), ("--steps", "0"), ("--batch", "0"), ("--workers", "0"),
-                     ("--threads", "0"), ("--card-n", "0"), ("--lr", "0"), ("--lr", "-0.1"),
+                     ("--threads", "0"), ("--card-n", "0"), ("--hard-fraction", "1.5"), ("--hard-fraction", "-0.1"),
+                     ("--lr", "0"), ("--lr", "-0.1"),
                      ("--lr", "inf"), ("--lr", "nan")):
         res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), opt, bad)
         assert res.exit_code == 2, (opt, bad, res.output)

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import psutil
 import pytest
@@ -130,11 +131,14 @@ def test_cluster_up_status_down(tmp_path, monkeypatch, ray_cluster):
 def test_a_failed_head_start_never_stops_a_head_that_was_already_on_the_port() -> None:
     """Another user's head on the same port (here a process with its GCS flags) survives our failed start."""
     port = free_port_block(1)
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", f"--gcs_server_port={port}"])
+    # it sleeps far longer than the test can take (killed below): once, in a full suite run on the 2-core machine,
+    # a 60 s sleep ended on its own (exit 0, not a signal) before the check, so the check could not tell
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(900)", f"--gcs_server_port={port}"])
     try:
+        t0 = time.monotonic()
         with pytest.raises(raycluster.RayError, match="ssz cluster up --port N"):
             raycluster._start_head([sys.executable, "-c", "raise SystemExit(1)"], port)
-        assert other.poll() is None  # still running
+        assert other.poll() is None, (other.returncode, time.monotonic() - t0)  # still running, not stopped
     finally:
         other.kill()
         other.wait()

@@ -32,10 +32,12 @@ def train_plates(
                                                             "that draw only clean to moderate samples (the "
                                                             "curriculum; 0 for a fine-tuning stage) \\[default: "
                                                             "0.15].")] = None,
-        hard_fraction: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Share of every batch drawn only "
-                                                            "from the severe and harshest samples, the rest from all "
-                                                            "levels (a fine-tuning stage aimed at small, blurred, "
-                                                            "dark plates) \\[default: 0.0].")] = None,
+        hard_fraction: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Share of every batch after the "
+                                                            "curriculum (--easy-fraction) drawn only from the severe "
+                                                            "and harshest plates (share x --batch rounded, at least "
+                                                            "1), the rest from all levels: a fine-tuning stage aimed "
+                                                            "at small, blurred, dark plates \\[default: 0.0].")]
+        = None,
         workers: Annotated[int | None, typer.Option(min=1, help="Processes rendering the data \\[default: 2].")]
         = None,
         threads: Annotated[int | None, typer.Option(min=1, help="torch threads while training \\[default: 2].")]

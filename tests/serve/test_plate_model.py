@@ -560,6 +560,52 @@ def test_hard_fraction_fills_that_share_of_each_batch_with_severe_samples_and_ke
     assert "hard" not in _stage_options({"hard_fraction": 0.0}) and "hard" not in _stage_options({})
 
 
+def test_hard_fraction_never_draws_negatives_refuses_a_share_of_no_sample_and_says_an_empty_pool(tmp_path):
+    import numpy as np
+
+    from serve.plate.train import TrainConfig, _curriculum_line, hard_count, hard_indices, make_sample, train
+
+    # a share rounds half up; one that rounds to no sample is refused before any work (nothing rendered)
+    assert hard_count(TrainConfig(batch=64, hard_fraction=0.3)) == 19
+    assert hard_count(TrainConfig(batch=8, hard_fraction=0.0625)) == 1 and hard_count(TrainConfig(batch=8)) == 0
+    with pytest.raises(ValueError, match=r"--hard-fraction 0.01 of a batch of 8 is no sample .* at least 0.0625"):
+        train(TrainConfig(samples=16, val_samples=8, steps=1, batch=8, workers=1, threads=1, hard_fraction=0.01),
+              cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()
+    # the hard pool holds plates only (a negative's level is drawn at random and means nothing)
+    data = {"level": np.int8([3, 4, 3, 1, 4, 0]), "ptype": np.array(["private", "negative", "negative", "red",
+                                                                      "motorcycle", "negative"])}
+    assert hard_indices(data).tolist() == [0, 4]
+    # a run whose samples hold no severe or harsher plate says so and draws every batch from all of them
+    seed = next(s for s in range(50) if (lambda x: x[4] == "negative" or x[5] < 3)(make_sample(s * 1_000_003)))
+    said: list[str] = []
+    res = train(TrainConfig(seed=seed, samples=1, val_samples=8, steps=1, batch=8, workers=1, threads=1,
+                            easy_fraction=0.0, hard_fraction=0.5), cache=tmp_path / "cache", out=tmp_path / "w.pt",
+                progress=False, log=said.append)
+    assert res["config"]["hard_fraction"] == 0.5
+    assert any("--hard-fraction 0.5: the 1 training samples hold no severe or harsher plate" in m for m in said), said
+    # the model card's sentence on the schedule names the share
+    assert _curriculum_line(0.0, 0.3).endswith(
+        "clean to severe. Every batch has 30% of its samples drawn from the severe and harshest plates alone "
+        "(--hard-fraction).")
+    assert _curriculum_line(0.15, 0.3).endswith(
+        "of the steps. After it, every batch has 30% of its samples drawn from the severe and harshest plates alone "
+        "(--hard-fraction).")
+    assert "hard" not in _curriculum_line(0.15, 0.0) and "hard" not in _curriculum_line(0.0)
+
+
+def test_older_weights_without_a_hard_fraction_record_are_still_found_as_their_finished_run():
+    from serve.plate.model import WEIGHTS_FILE, load_net
+    from serve.plate.train import TrainConfig, finished_weights
+
+    _net, meta = load_net(WEIGHTS_FILE)
+    assert "hard_fraction" not in meta["config"]  # the shipped stage 11 predates the option
+    cfg = TrainConfig(**{**meta["config"], "input_size": tuple(meta["config"]["input_size"])})
+    done = finished_weights(WEIGHTS_FILE, cfg, meta["init"]["sha256"])
+    assert done is not None and done["written"] is False
+    assert finished_weights(WEIGHTS_FILE, replace(cfg, hard_fraction=0.3), meta["init"]["sha256"]) is None
+
+
 def test_input_size_is_checked_and_kept_in_the_weights_config_only_when_not_the_default():
     import torch
 

@@ -52,8 +52,8 @@ def _train(tmp_path, *args):
 
 def test_train_plates_refuses_out_of_range_options_before_any_work(tmp_path):
     for opt, bad in (("--samples", "0"), ("--val-samples", "0"), ("--steps", "0"), ("--batch", "0"), ("--workers", "0"),
-                     ("--threads", "0"), ("--card-n", "0"), ("--hard-fraction", "1.5"), ("--hard-fraction", "-0.1"),
-                     ("--lr", "0"), ("--lr", "-0.1"),
+                     ("--threads", "0"), ("--card-n", "0"), ("--hard-fraction", "1.5"), ("--hard-fraction", "abc"),
+                     ("--hard-fraction", "-0.1"), ("--lr", "0"), ("--lr", "-0.1"),
                      ("--lr", "inf"), ("--lr", "nan")):
         res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), opt, bad)
         assert res.exit_code == 2, (opt, bad, res.output)
@@ -339,3 +339,11 @@ def test_train_plates_run_again_when_finished_keeps_its_weights_and_card(tmp_pat
     assert out["sha256"] == json.loads(first.stdout[first.stdout.index("{"):])["sha256"]
     assert (card.stat().st_mtime_ns, (tmp_path / "w.pt").stat().st_mtime_ns) == stamp  # neither rewritten
     assert "already holds the weights of this finished run" in again.stderr
+
+
+def test_a_hard_fraction_that_rounds_to_no_sample_is_refused_before_any_work(tmp_path):
+    res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--batch", "16", "--hard-fraction", "0.02")
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    text = " ".join(res.output.split())
+    assert "--hard-fraction 0.02 of a batch of 16 is no sample" in text and "at least 0.0312" in text, text
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()

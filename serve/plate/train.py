@@ -143,7 +143,8 @@ EASY_LEVELS = 2
 """Curriculum: during the first ``easy_fraction`` of the steps only samples of level index <= this (clean, mild,
 moderate) are drawn."""
 HARD_LEVEL = 3
-"""``hard_fraction`` draws from samples of level index >= this (severe, and the harshest mixture)."""
+"""``hard_fraction`` draws from plates of level index >= this (severe, and the harshest mixture; never a negative,
+whose level is drawn at random: :func:`hard_indices`)."""
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,13 @@ def train_plates(
                                                             "1), the rest from all levels: a fine-tuning stage aimed "
                                                             "at small, blurred, dark plates \\[default: 0.0].")]
         = None,
+        focus_letters: Annotated[str | None, typer.Option(help="Registration characters (Thai consonants, digits) "
+                                                          "whose plates fill --focus-fraction of every batch after "
+                                                          "the curriculum: a fine-tuning stage aimed at look-alike "
+                                                          "letters (e.g. ฎฏ) \\[default: none].")] = None,
+        focus_fraction: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Share of every batch drawn "
+                                                             "from the plates of --focus-letters (share x --batch "
+                                                             "rounded, at least 1) \\[default: 0.0].")] = None,
         workers: Annotated[int | None, typer.Option(min=1, help="Processes rendering the data \\[default: 2].")]
         = None,
         threads: Annotated[int | None, typer.Option(min=1, help="torch threads while training \\[default: 2].")]
@@ -95,7 +102,8 @@ def train_plates(
     if lr is not None and not (math.isfinite(lr) and lr > 0):  # typer has no open lower bound; inf passes min=
         fail(f"--lr {lr}: the peak learning rate must be a finite number above 0 (e.g. 0.003)")
     given = {"samples": samples, "val_samples": val_samples, "steps": steps, "batch": batch, "lr": lr, "warmup": warmup,
-             "easy_fraction": easy_fraction, "hard_fraction": hard_fraction, "workers": workers, "threads": threads,
+             "easy_fraction": easy_fraction, "hard_fraction": hard_fraction, "focus_letters": focus_letters,
+             "focus_fraction": focus_fraction, "workers": workers, "threads": threads,
              "bf16": bf16,
              "init": None if init is None else str(init), "res_blocks": res_blocks, "device": device}
     if input_size is not None:

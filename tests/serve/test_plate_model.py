@@ -331,10 +331,10 @@ def test_a_float32_run_cut_short_before_bf16_existed_resumes_in_float32_by_defau
     with pytest.raises(KeyboardInterrupt):
         train(replace(cfg, bf16=False), cache=cache, out=tmp_path / "w.pt", progress=False, log=ctrl_c_after_step_1)
     # its checkpoint is where the code before --bf16 put it (key: every option but these three; bf16, res_blocks,
-    # input_size, device, channels and hard_fraction did not exist)
+    # input_size, device, channels, hard_fraction and the focus options did not exist)
     old_key = {k: v for k, v in asdict(cfg).items()
                if k not in ("checkpoint_every", "workers", "threads", "bf16", "res_blocks", "input_size", "device",
-                            "channels", "hard_fraction")}
+                            "channels", "hard_fraction", "focus_letters", "focus_fraction")}
     old_key["init"] = None
     old = cache / f"ckpt-v{DATA_VERSION}-{hashlib.sha256(json.dumps(old_key).encode()).hexdigest()[:12]}.pt"
     assert [p.name for p in cache.glob("ckpt-*.pt")] == [old.name] and torch.load(old, weights_only=False)["step"] == 1
@@ -604,6 +604,71 @@ def test_older_weights_without_a_hard_fraction_record_are_still_found_as_their_f
     done = finished_weights(WEIGHTS_FILE, cfg, meta["init"]["sha256"])
     assert done is not None and done["written"] is False
     assert finished_weights(WEIGHTS_FILE, replace(cfg, hard_fraction=0.3), meta["init"]["sha256"]) is None
+    assert "focus_letters" not in meta["config"]  # nor the focus options: read as none
+    assert finished_weights(WEIGHTS_FILE, replace(cfg, focus_letters="ฎฏ", focus_fraction=0.25),
+                            meta["init"]["sha256"]) is None
+
+
+def test_focus_letters_fill_their_share_after_the_hard_share_and_keep_older_runs_as_they_were(tmp_path):
+    import numpy as np
+
+    from serve.plate.train import TrainConfig, _checkpoint_path, _curriculum_line, _stage_options, draw_batch
+
+    n, easy, hard, focus = 1000, np.arange(0, 600), np.arange(800, 900), np.arange(900, 1000)
+    plain = TrainConfig(steps=100, batch=64, easy_fraction=0.1)
+    focused = replace(plain, focus_letters="ฎฏ", focus_fraction=0.25)
+    before = draw_batch(np.random.default_rng([0, 50]), plain, 50, n, easy, hard)
+    # after the curriculum: the first 16 of 64 drawn from the focus plates, the other 48 from all, as before
+    idx = draw_batch(np.random.default_rng([0, 50]), focused, 50, n, easy, hard, focus)
+    assert idx.shape == (64,) and np.isin(idx[:16], focus).all() and (idx[16:] == before[16:]).all()
+    # with a hard share too: hard first, then the focus plates, then all
+    both = draw_batch(np.random.default_rng([0, 50]), replace(focused, hard_fraction=0.125), 50, n, easy, hard, focus)
+    assert np.isin(both[:8], hard).all() and np.isin(both[8:24], focus).all() and (both[24:] == before[24:]).all()
+    # the same draws as the measured run that put the focus plates in the hard pool at the same share
+    stand_in = draw_batch(np.random.default_rng([0, 50]), replace(plain, hard_fraction=0.25), 50, n, easy, focus)
+    assert (idx == stand_in).all()
+    # no focus pool (None or empty) or the curriculum: the plain draws
+    assert (draw_batch(np.random.default_rng([0, 50]), focused, 50, n, easy, hard, focus[:0]) == before).all()
+    assert (draw_batch(np.random.default_rng([0, 50]), focused, 50, n, easy, hard) == before).all()
+    assert np.isin(draw_batch(np.random.default_rng([0, 5]), focused, 5, n, easy, hard, focus), easy).all()
+    # the checkpoint key and the model card name them only when set
+    assert _checkpoint_path(tmp_path, plain, None) == _checkpoint_path(
+        tmp_path, replace(plain, focus_letters="", focus_fraction=0.0), None)
+    assert _checkpoint_path(tmp_path, plain, None) != _checkpoint_path(tmp_path, focused, None)
+    assert _stage_options({"focus_letters": "ฎฏ", "focus_fraction": 0.25}) == \
+        ", --focus-letters ฎฏ --focus-fraction 0.25"
+    assert "focus" not in _stage_options({"focus_letters": "", "focus_fraction": 0.0}) + _stage_options({})
+    assert _curriculum_line(0.0, 0.0, "ฎฏ", 0.25).endswith(
+        "clean to severe. Every batch has 25% of its samples drawn from the plates whose registration holds ฎ or ฏ "
+        "(--focus-letters, --focus-fraction).")
+    assert "focus" not in _curriculum_line(0.15, 0.3, "", 0.0)
+
+
+def test_focus_indices_are_the_plates_holding_the_letters_and_bad_focus_options_are_refused_before_any_work(
+        tmp_path):
+    import numpy as np
+
+    from serve.plate.train import TrainConfig, check_focus, focus_count, focus_indices, train
+
+    data = {"target": np.array(["กข12", "ฎค5", "", "9ฏ", "12", "ฏฎ1"])}
+    assert focus_indices(data, "ฎฏ").tolist() == [1, 3, 5] and focus_indices(data, "1").tolist() == [0, 4, 5]
+    assert focus_indices(data, "").tolist() == []
+    assert focus_count(TrainConfig(batch=64, focus_letters="ฎ", focus_fraction=0.3)) == 19
+    check_focus(TrainConfig(batch=64, focus_letters="ฎฏ", focus_fraction=0.25))  # passes
+    for letters, share, hard, says in (
+            ("ab", 0.25, 0.0, r"'ab' is not a registration character"),
+            ("ฎ-", 0.25, 0.0, r"'-' is not a registration character"),
+            ("ฎฏ", 0.0, 0.0, r"give both .* or neither"),
+            ("", 0.25, 0.0, r"give both .* or neither"),
+            ("ฎ", 0.001, 0.0, r"--focus-fraction 0.001 of a batch of 64 is no sample .* at least 0.00781"),
+            ("ฎ", 0.5, 0.6, r"fill 70 of a batch of 64: give shares that add up to at most 1")):
+        cfg = TrainConfig(samples=16, val_samples=8, steps=1, batch=64, workers=1, threads=1, focus_letters=letters,
+                          focus_fraction=share, hard_fraction=hard)
+        with pytest.raises(ValueError, match=says):
+            check_focus(cfg)
+        with pytest.raises(ValueError, match=says):
+            train(cfg, cache=tmp_path / "cache", out=tmp_path / "w.pt", progress=False)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()
 
 
 def test_input_size_is_checked_and_kept_in_the_weights_config_only_when_not_the_default():
@@ -847,7 +912,8 @@ def test_narrower_channels_train_save_load_read_and_keep_the_default_checkpoint_
     for plain in (TrainConfig(samples=16, steps=1), TrainConfig(samples=16, steps=1, bf16=True, res_blocks=1,
                                                                 input_size=(96, 216))):
         before = {k: v for k, v in asdict(plain).items()  # the key as computed before --channels and --hard-fraction
-                  if k not in ("checkpoint_every", "workers", "threads", "device", "channels", "hard_fraction")
+                  if k not in ("checkpoint_every", "workers", "threads", "device", "channels", "hard_fraction",
+                               "focus_letters", "focus_fraction")
                   and not (k in ("bf16", "res_blocks") and not v)
                   and not (k == "input_size" and (v is None or tuple(v) == (64, 160)))}
         before["init"] = None

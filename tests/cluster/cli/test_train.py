@@ -25,7 +25,8 @@ def test_train_plates_help_lists_the_options():
     res = CliRunner().invoke(app, ["train", "plates", "--help"])
     assert res.exit_code == 0
     for opt in ("--seed", "--samples", "--val-samples", "--steps", "--batch", "--lr", "--warmup", "--easy-fraction",
-                "--hard-fraction", "--init", "--res-blocks", "--input-size", "--channels", "--device", "--out",
+                "--hard-fraction", "--focus-letters", "--focus-fraction", "--init", "--res-blocks", "--input-size",
+                "--channels", "--device", "--out",
                 "--cache"):
         assert opt in res.output, opt
 
@@ -39,8 +40,8 @@ def test_train_plates_help_shows_the_defaults_of_the_training_config():
     assert res.exit_code == 0
     text = " ".join(res.output.replace("│", " ").split())  # the help box's wrapped lines as one text
     defaults = {f.name: f.default for f in fields(TrainConfig)}
-    for opt in ("samples", "val_samples", "steps", "batch", "lr", "warmup", "easy_fraction", "hard_fraction", "workers",
-                "threads"):
+    for opt in ("samples", "val_samples", "steps", "batch", "lr", "warmup", "easy_fraction", "hard_fraction",
+                "focus_fraction", "workers", "threads"):
         assert f"[default: {defaults[opt]}]" in text, (opt, text)
     assert "[default: random initialisation]" in text and "[default: $SSZ_HOME/train/plates]" in text
 
@@ -53,7 +54,8 @@ def _train(tmp_path, *args):
 def test_train_plates_refuses_out_of_range_options_before_any_work(tmp_path):
     for opt, bad in (("--samples", "0"), ("--val-samples", "0"), ("--steps", "0"), ("--batch", "0"), ("--workers", "0"),
                      ("--threads", "0"), ("--card-n", "0"), ("--hard-fraction", "1.5"), ("--hard-fraction", "abc"),
-                     ("--hard-fraction", "-0.1"), ("--lr", "0"), ("--lr", "-0.1"),
+                     ("--hard-fraction", "-0.1"), ("--focus-fraction", "1.5"), ("--focus-fraction", "-0.1"),
+                     ("--lr", "0"), ("--lr", "-0.1"),
                      ("--lr", "inf"), ("--lr", "nan")):
         res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), opt, bad)
         assert res.exit_code == 2, (opt, bad, res.output)
@@ -346,4 +348,14 @@ def test_a_hard_fraction_that_rounds_to_no_sample_is_refused_before_any_work(tmp
     assert res.exit_code != 0 and "Traceback" not in res.output
     text = " ".join(res.output.split())
     assert "--hard-fraction 0.02 of a batch of 16 is no sample" in text and "at least 0.0312" in text, text
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()
+
+
+def test_focus_letters_that_are_no_registration_characters_are_refused_before_any_work(tmp_path):
+    res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--focus-letters", "ab", "--focus-fraction", "0.25")
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    text = " ".join(res.output.split())
+    assert "--focus-letters 'ab': 'ab' is not a registration character" in text and "e.g. ฎฏ" in text, text
+    res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--focus-letters", "ฎฏ")
+    assert res.exit_code != 0 and "give both" in " ".join(res.output.split()), res.output
     assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()

@@ -140,6 +140,36 @@ def train_plates(
                           ensure_ascii=False, indent=2))
 
 
+@app.command("plates-average")
+def train_plates_average(
+        weights: Annotated[list[Path], typer.Argument(help="Two or more recogniser weights files of one network "
+                                                      "(typically stages fine-tuned from the same --init).")],
+        seed: Annotated[int, typer.Option(help="Seed whose validation renders choose the confidence threshold (those "
+                                          "of `ssz train plates --seed`).")] = 0,
+        val_samples: Annotated[int, typer.Option(min=1, help="Validation renders the threshold is chosen on.")] = 3000,
+        workers: Annotated[int, typer.Option(min=1, help="Processes rendering the validation data.")] = 2,
+        out: Annotated[Path | None, typer.Option(help="Weights file \\[default: the shipped "
+                                                 "serve/plate/data/plate_recogniser.pt].")] = None,
+        cache: Annotated[Path | None, typer.Option(help="Rendered data \\[default: $SSZ_HOME/train/plates].")] = None,
+        card_n: Annotated[int, typer.Option(min=1, help="Held-out plates per level for the model card.")] = 200,
+) -> None:
+    """Average the parameters of recogniser weights (a model soup), choose its confidence threshold on validation
+    renders, write the weights, SHA-256 and model card."""
+    import json
+
+    from serve.plate.model import ModelWeightsError
+    from serve.plate.train import average_weights, write_model_card
+
+    try:
+        res = average_weights(weights, out=out, seed=seed, val_samples=val_samples, cache=cache, workers=workers)
+        card = write_model_card(Path(res["weights"]), n=card_n)
+    except (ModelWeightsError, OSError, ValueError) as e:  # a missing or foreign file, two networks, bad --out
+        fail(e)
+    typer.echo(json.dumps({"weights": res["weights"], "sha256": res["sha256"], "bytes": res["bytes"],
+                           "averaged": [p["sha256"] for p in res["averaged"]], "validation": res["validation"],
+                           "model_card": str(card)}, ensure_ascii=False, indent=2))
+
+
 def _whole_numbers(text: str, sep: str, n: int) -> tuple[int, ...]:
     """The ``n`` whole numbers written in ``text`` with ``sep`` between them ("96x216", "16,24,48,96"; spaces around
     each allowed). Raises ValueError for anything else (a sign, a decimal point, another count)."""

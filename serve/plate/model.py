@@ -80,8 +80,8 @@ MODEL_CARD = "MODEL_CARD.md"
 TRAIN_COMMAND = "ssz train plates"
 """The command that trains the recogniser (its options: ``ssz train plates --help``)."""
 REBUILD = ("`ssz train plates` (the default schedule takes about 55 minutes on 2 CPU cores and reads about 15 points "
-           "fewer held-out mild plates than the shipped weights, whose eleven stages are listed in "
-           "serve/plate/data/MODEL_CARD.md)")
+           "fewer held-out mild plates than the shipped weights, the average of two stages fine-tuned from an "
+           "eleven-stage chain, all listed in serve/plate/data/MODEL_CARD.md)")
 
 
 class ModelWeightsError(RuntimeError):

@@ -8,8 +8,8 @@ running): ``ssz train plates --out W`` from scratch took 53 min 33 s wall includ
 2,869 s at about 3 steps/s; 4,399 CPU seconds) and reads 86.0 % (clean), 82.5 % (mild), 59.0 % (moderate) and 19.0 %
 (severe) of held-out plates whole (seed 10000, n = 200 per level), against 98.0, 95.0, 76.5 and 29.5 % for the stage-8
 weights (read through the service, second look included, without the plate-corner regressor's quads; 99.5, 97.5, 82.0
-and 38.0 % for the shipped stage 11 with them, the card's table); the shipped weights are eleven chained stages (about
-10.1 hours of training on this machine; the card lists them). In float32 (``--fp32``) a step takes about a third longer
+and 38.0 % for stage 11 with them); the shipped weights average two fine-tunes of an eleven-stage chain (about 11.4
+hours of training on this machine; the card lists them all). In float32 (``--fp32``) a step takes about a third longer
 (0.45 against 0.34 s, validation included) and the default schedule about 65 minutes. An hour also *fine-tunes* the
 shipped weights on new data (``--init serve/plate/data/plate_recogniser.pt --steps 5500 --lr 0.0006 --warmup 0.1
 --easy-fraction 0``: 3,833 s of training in float32 plus 968 s rendering 120,000 samples of data version 7, measured on
@@ -48,7 +48,14 @@ of training in bfloat16 after 566 s of data, 2026-12-02). Chosen on validation: 
 -> 98.8 / 97.0 / 83.2 / 40.3 %, motorcycles mild 112 -> 114 of 116; unseen validation fonts, over 1,100 crops a level
 (the 300 above, 600 more from seed 540000, the card's 200) and 500 at severe, 70.7 / 66.9 / 51.9 / 18.2 -> 72.2 / 67.9 /
 51.9 / 18.0 %. Held-out crops, read after the choice: 99.0 / 97.0 / 82.5 / 41.0 -> 99.5 / 97.5 / 82.0 / 38.0 % (severe
-down 6 plates of 200, within sampling noise, while validation severe rose 13 of 600).
+down 6 plates of 200, within sampling noise, while validation severe rose 13 of 600). The shipped weights are the
+uniform mean of two fine-tunes of stage 11 (``ssz train plates-average --seed 14``, :func:`average_weights`; the two
+stages are recorded at ``TrainConfig.hard_fraction`` and ``TrainConfig.focus_letters``), chosen on validation, whole
+plate through the service (2026-12-03): training fonts clean / mild / moderate / severe 295 / 291 / 247 / 128 -> 295 /
+294 / 249 / 128 of 300 (``render_plate(500000 + i)``), moderate / severe 491 / 220 -> 495 / 231 of 600 (``540000 +
+i``); unseen validation fonts 224 / 209 / 162 / 57 -> 225 / 213 / 170 / 59 of 300 (``700000 + i``). Held-out crops, read
+after the choice: 99.5 / 97.5 / 82.0 / 38.0 -> 99.5 / 97.5 / 83.0 / 39.5 %; the recogniser alone at batch 16 reads
+336.8 plates/s in its card (load 2.2).
 
 1. **Data**: ``samples`` training crops are rendered once into a compact uint8 cache (chunks of
    ``<cache>/train-v<version>-<seed>/``, loaded into one array), in parallel worker processes, so training steps are
@@ -167,17 +174,18 @@ class TrainConfig:
     easy_fraction: float = 0.15
     hard_fraction: float = 0.0
     """Share of every batch after the curriculum (``easy_fraction``) drawn only from the severe and harshest plates
-    (level index >= :data:`HARD_LEVEL`, negatives never), :func:`hard_count` of them (a share that rounds to no sample
-    is refused); the rest drawn from all levels as before (0, the default: the whole batch from all levels, the same
-    draws as a run from before the option). A fine-tuning stage aimed at small, blurred, dark plates. Enters the
-    checkpoint key only when not 0. Measured once and not shipped (2026-12-03): the shipped stage 11 fine-tuned with
-    ``--seed 14 --samples 100000 --steps 6000 --lr 0.0005 --warmup 0.1 --easy-fraction 0 --hard-fraction 0.3``
+    (level index >= :data:`HARD_LEVEL`, negatives never), :func:`hard_count` of them (a share that rounds to no
+    sample is refused); the rest drawn from all levels as before (0, the default: the whole batch from all levels,
+    the same draws as a run from before the option). A fine-tuning stage aimed at small, blurred, dark plates. Enters
+    the checkpoint key only when not 0. Measured once and not shipped (2026-12-03): the shipped stage 11 fine-tuned
+    with ``--seed 14 --samples 100000 --steps 6000 --lr 0.0005 --warmup 0.1 --easy-fraction 0 --hard-fraction 0.3``
     (2,806 s of training after 587 s of data; its hard pool still held the negatives whose level, meaningless for a
     negative, was drawn severe or harsher, about 15 % of it, fixed since: plates severe or harsher about 44 % of each
     batch against 26 % without the option, negatives 13 % against 12 %) read, on validation crops in the training
     fonts read through the service (``render_plate(500000 + i)`` n = 300 and ``540000 + i`` n = 600 a level), severe
     348 -> 348 of 900 and moderate 738 -> 736 of 900, clean / mild 295 / 291 -> 296 / 292 of 300; unseen validation
-    fonts (``700000 + i``, n = 300) severe 57 -> 53. No gain where it was aimed, stage 11 stays shipped."""
+    fonts (``700000 + i``, n = 300) severe 57 -> 53. No gain where it was aimed; averaged with the ``focus_letters``
+    stage it is half of the shipped weights (see there)."""
     focus_letters: str = ""
     """Registration characters (Thai consonants as on plates, digits) whose plates fill :func:`focus_count` of every
     batch after the curriculum, after the ``hard_fraction`` share (:func:`focus_indices`: the plates whose
@@ -839,12 +847,7 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
                                 "delete it to rerun these same options)")
     val_res = evaluate_val(final, val)
     meta = {"config": asdict(cfg), "data_version": DATA_VERSION, "validation": val_res,
-            "init": None if init_sha is None else {"sha256": init_sha, "trained_at": start_meta.get("trained_at"),
-                                                   "config": start_meta.get("config"),
-                                                   "seconds": start_meta.get("seconds"),
-                                                   "cpu_seconds": start_meta.get("cpu_seconds"),
-                                                   "data_version": start_meta.get("data_version"),
-                                                   "init": start_meta.get("init")},
+            "init": None if init_sha is None else stage_record(init_sha, start_meta),
             "min_confidence": val_res["min_confidence"], "alphabet": ALPHABET, "line2_classes": list(LINE2_CLASSES),
             "seconds": {"data": round(t_data), "train": round(time.monotonic() - t_train),
                         "total": round(time.monotonic() - t0)},
@@ -853,6 +856,76 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     digest = save_weights(final, out, meta)
     return {"weights": str(out), "sha256": digest, "bytes": out.stat().st_size, **meta,
             "final_loss": round(float(np.mean(losses[-200:])) if losses else math.nan, 4), "written": True}
+
+
+def stage_record(sha256: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """What weights record of the weights they started from (``--init``) or averaged (``plates-average``): their
+    SHA-256 and, from their metadata ``meta``, when and how they were made, back to a random initialisation (``init``,
+    and ``averaged`` for weights that are an average)."""
+    rec = {"sha256": sha256, **{k: meta.get(k) for k in ("trained_at", "config", "seconds", "cpu_seconds",
+                                                          "data_version", "init")}}
+    for k in ("averaged", "rebuild_note"):  # an average's files; how to rebuild a stage its options alone do not say
+        if meta.get(k):
+            rec[k] = meta[k]
+    return rec
+
+
+def average_weights(weights: list[Path], out: Path | None = None, seed: int = 0, val_samples: int = 3_000,
+                    cache: Path | None = None, workers: int = 2, progress: bool = True) -> dict[str, Any]:
+    """Write the uniform mean of the parameters and BatchNorm statistics of ``weights`` to ``out`` (default: the
+    shipped file): a model soup (Wortsman et al., "Model soups", ICML 2022), which for weights fine-tuned from one start
+    often reads better than each of them at the cost of one. Its confidence threshold is chosen again, as :func:`train`
+    chooses it, on the ``val_samples`` validation renders of ``seed`` (those of a :func:`train` run of that seed, cached
+    in ``cache``); the metadata records each averaged file (:func:`stage_record`). Returns a summary like
+    :func:`train`'s.
+
+    Raises
+    ------
+    ValueError
+        for fewer than two files, one file given twice (by SHA-256), or networks of different shapes (input size,
+        channels, residual blocks): only weights of one network can be averaged.
+    ModelWeightsError
+        for a missing, corrupt or foreign file (:func:`serve.plate.model.load_net`).
+    """
+    import torch
+
+    paths = [Path(w).expanduser() for w in weights]
+    if len(paths) < 2:
+        raise ValueError(f"averaging needs at least two weights files, got {len(paths)}: give the stages to average, "
+                         "e.g. ssz train plates-average a.pt b.pt")
+    out = Path(out).expanduser() if out else WEIGHTS_FILE
+    cache = Path(cache).expanduser() if cache else ssz_home() / "train" / "plates"
+    loaded = [(p, *load_net(p), sha256_of(p)) for p in paths]
+    shas = [sha for *_, sha in loaded]
+    if len(set(shas)) < len(shas):
+        twice = next(p for p, *_, sha in loaded if shas.count(sha) > 1)
+        raise ValueError(f"{twice} is given twice (or another file holds the same weights): give each stage once")
+    first = loaded[0]
+    for p, net, _meta, _sha in loaded[1:]:
+        if net.config != first[1].config:
+            raise ValueError(f"{p} is another network than {first[0]} ({net.config} against {first[1].config}): only "
+                             "weights of one network (input size, channels, residual blocks) can be averaged")
+    check_writable(out, "the weights file (--out)", folder=False)
+    check_writable(cache, "the data and checkpoint folder (--cache)", folder=True)
+    t0, c0 = time.monotonic(), _cpu_seconds()
+    net = PlateNet(**first[1].config)
+    states = [n.state_dict() for _, n, _, _ in loaded]
+    net.load_state_dict({k: (sum(st[k].float() for st in states) / len(states)).to(v.dtype)
+                         if v.is_floating_point() else v for k, v in states[0].items()})
+    net.eval()
+    with torch.inference_mode():
+        val = render_dataset(seed * 1_000_003 + 50_000_000, val_samples, cache, workers, "val", progress,
+                             net.input_size)
+        val_res = evaluate_val(net, val)
+    meta = {"config": {"seed": seed, "val_samples": val_samples, "input_size": list(net.input_size),
+                       "channels": list(net.config["channels"]), "res_blocks": net.config.get("res_blocks", 0)},
+            "averaged": [stage_record(sha, m) for _, _, m, sha in loaded], "init": None,
+            "data_version": DATA_VERSION, "validation": val_res, "min_confidence": val_res["min_confidence"],
+            "alphabet": ALPHABET, "line2_classes": list(LINE2_CLASSES),
+            "seconds": {"total": round(time.monotonic() - t0)}, "cpu_seconds": {"total": round(_cpu_seconds() - c0)},
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    digest = save_weights(net, out, meta)
+    return {"weights": str(out), "sha256": digest, "bytes": out.stat().st_size, **meta, "written": True}
 
 
 class LossLog:
@@ -1061,8 +1134,7 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         f"# Model card: Thai plate recogniser (`{weights.name}`)", "",
         f"- weights: `{weights.name}`, {weights.stat().st_size / 1e6:.2f} MB ({params:,} parameters), SHA-256 "
         f"`{sha256_of(weights)}` (also in `{beside_weights(weights)['SHA-256 file'].name}`, checked at every load)",
-        _trained_line(meta),
-        *_init_lines(meta.get("init")),
+        *(_averaged_lines(meta) if meta.get("averaged") else [_trained_line(meta), *_init_lines(meta.get("init"))]),
         "- network: CNN (stride-2 stem, 5 conv layers"
         + (f", {_blocks_phrase(blocks)} on the {ih // 8} x {iw // 4} map"
            if (blocks := int(net.config.get("res_blocks", 0))) else "")
@@ -1110,8 +1182,9 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         "IR (greyscale); exposure and contrast; glare spots; shadow bands; mud specks; plate frames and screw holes; "
         "partial occlusion of an edge; imprecise localisation (corners jittered, 0-20 % context, sometimes the "
         "axis-aligned box); per-step shifts, gamma and noise. "
-        + _curriculum_line(cfg.get("easy_fraction"), cfg.get("hard_fraction"), cfg.get("focus_letters"),
-                           cfg.get("focus_fraction")), "",
+        + ("Each averaged stage's schedule is in its options above." if meta.get("averaged")
+           else _curriculum_line(cfg.get("easy_fraction"), cfg.get("hard_fraction"), cfg.get("focus_letters"),
+                                 cfg.get("focus_fraction"))), "",
         "## Validation (training fonts and backgrounds, unseen seeds)", "",
         f"n = {val.get('n')} plates + {_count(val.get('negatives'), 'negative')}: whole plate "
         f"{val.get('whole_exact')}, "
@@ -1296,32 +1369,75 @@ def _precision(cfg: dict[str, Any]) -> str:
     return {True: ", bfloat16 (--bf16)", False: ", float32 (--fp32)"}.get(cfg.get("bf16"), "") + on
 
 
+def _stage_phrase(rec: dict[str, Any]) -> str:
+    """How a recorded stage (``rec``: :func:`stage_record`) was made, as the model card's parenthesis phrases it."""
+    if rec.get("averaged"):
+        c = rec.get("config") or {}
+        return (f"averaged {rec.get('trained_at')} by `ssz train plates-average --seed {c.get('seed')}` from "
+                f"{len(rec['averaged'])} weights")
+    c, secs = rec.get("config") or {}, rec.get("seconds") or {}
+    steps = (c.get("steps") or 0) + (c.get("finetune_steps") or 0)
+    known = rec.get("data_version") or c.get("data_version")
+    version = f" of data version {known}" if known else ""
+    return (f"trained {rec.get('trained_at')}: seed {c.get('seed')}, {c.get('samples')} renders{version}, {steps} "
+            f"steps of {c.get('batch')} at peak learning rate {c.get('lr')}"
+            f"{_stage_options(c, _start_config(rec))}{_precision(c)}, {secs.get('train')} s of training wall time on "
+            + ("the GPU machine that trained it" if _on_gpu(c)
+               else f"this machine, {c.get('threads')} torch thread(s)")
+            + (f"; {rec['rebuild_note']}" if rec.get("rebuild_note") else ""))
+
+
+def _chain_lines(rec: dict[str, Any] | None, seen: set[str], head: str = "fine-tuned from weights") -> list[str]:
+    """Model-card lines on a recorded stage (``rec``) and the stages it was made from, back to a random
+    initialisation; a stage already listed (its SHA-256 in ``seen``, which gains every one listed) is named, not
+    listed again."""
+    lines: list[str] = []
+    while rec:
+        sha = str(rec.get("sha256"))
+        if sha in seen:
+            lines.append(f"- {head} `{sha[:16]}...`, listed above")
+            break
+        seen.add(sha)
+        lines.append(f"- {head} `{sha[:16]}...` ({_stage_phrase(rec)})")
+        for k, parent in enumerate(rec.get("averaged") or [], 1):
+            lines += _chain_lines(parent, seen, f"its averaged weights {k}:")
+        rec, head = rec.get("init"), "fine-tuned from weights"
+    return lines
+
+
+def _rebuild_line(stages: int, averaged: bool = False) -> str:
+    """The model card's closing line on rebuilding ``stages`` chained stages (and, ``averaged``, their average)."""
+    return (f"- the {stages} stages together{' and the average' if averaged else ''} are what `ssz train plates` "
+            "costs from scratch: run it without --init, then each later stage with --init on the output of the one "
+            "before (options as listed)" + (", then `ssz train plates-average` on the averaged weights with the seed "
+                                            "given" if averaged else "")
+            + f". Today's code renders data version {DATA_VERSION} only: a stage that lists an earlier version (or "
+            "none: versions 1-2) is rebuilt exactly from the commit that shipped it (`git log -- "
+            "serve/plate/data/plate_recogniser.pt`)")
+
+
 def _init_lines(init: dict[str, Any] | None) -> list[str]:
     """Model-card lines on the stages a fine-tuning run started from (``--init``, followed back to a random
     initialisation), with their cost."""
     if not init:
         return ["- trained from a random initialisation"]
-    lines, stages = [], 1
-    while init:
-        c, secs = init.get("config") or {}, init.get("seconds") or {}
-        steps = (c.get("steps") or 0) + (c.get("finetune_steps") or 0)
-        known = init.get("data_version") or c.get("data_version")
-        version = f" of data version {known}" if known else ""
-        stages += 1
-        lines.append(f"- fine-tuned from weights `{str(init.get('sha256'))[:16]}...` (trained "
-                     f"{init.get('trained_at')}: seed {c.get('seed')}, {c.get('samples')} renders{version}, "
-                     f"{steps} steps of {c.get('batch')} at peak learning rate "
-                     f"{c.get('lr')}{_stage_options(c, _start_config(init))}{_precision(c)}, {secs.get('train')} s "
-                     "of training wall time on "
-                     + ("the GPU machine that trained it)" if _on_gpu(c)
-                        else f"this machine, {c.get('threads')} torch thread(s))"))
-        init = init.get("init")
-    lines.append(f"- the {stages} stages together are what `ssz train plates` costs from scratch: run it without "
-                 "--init, then each later stage with --init on the output of the one before (options as listed). "
-                 f"Today's code renders data version {DATA_VERSION} only: a stage that lists an earlier version (or "
-                 "none: versions 1-2) is rebuilt exactly from the commit that shipped it (`git log -- "
-                 "serve/plate/data/plate_recogniser.pt`)")
-    return lines
+    seen: set[str] = set()
+    lines = _chain_lines(init, seen)
+    return [*lines, _rebuild_line(len(seen) + 1)]
+
+
+def _averaged_lines(meta: dict[str, Any]) -> list[str]:
+    """Model-card lines on weights that are an average (:func:`average_weights`; ``meta``: their metadata): how they
+    were averaged, then each averaged file with the stages it was made from (a stage they share listed once)."""
+    c, parents = meta.get("config") or {}, meta.get("averaged") or []
+    seen: set[str] = set()
+    lines = [f"- averaged {meta.get('trained_at')} by `ssz train plates-average --seed {c.get('seed')}` (the "
+             f"confidence threshold chosen on its {c.get('val_samples')} validation renders): the uniform mean of the "
+             f"parameters of {len(parents)} weights (a model soup, Wortsman et al., ICML 2022), each listed with the "
+             "stages it was made from"]
+    for k, parent in enumerate(parents, 1):
+        lines += _chain_lines(parent, seen, f"averaged weights {k}:")
+    return [*lines, _rebuild_line(len(seen), averaged=True)]
 
 
 def torch_threads() -> int:

@@ -4,7 +4,7 @@ training run (seconds: the real training is `ssz train plates`, never run in CI)
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -594,19 +594,18 @@ def test_hard_fraction_never_draws_negatives_refuses_a_share_of_no_sample_and_sa
     assert "hard" not in _curriculum_line(0.15, 0.0) and "hard" not in _curriculum_line(0.0)
 
 
-def test_older_weights_without_a_hard_fraction_record_are_still_found_as_their_finished_run():
-    from serve.plate.model import WEIGHTS_FILE, load_net
-    from serve.plate.train import TrainConfig, finished_weights
+def test_older_weights_without_the_hard_and_focus_records_are_still_found_as_their_finished_run(tmp_path):
+    from serve.plate.model import PlateNet, save_weights
+    from serve.plate.train import DATA_VERSION, TrainConfig, finished_weights
 
-    _net, meta = load_net(WEIGHTS_FILE)
-    assert "hard_fraction" not in meta["config"]  # the shipped stage 11 predates the option
-    cfg = TrainConfig(**{**meta["config"], "input_size": tuple(meta["config"]["input_size"])})
-    done = finished_weights(WEIGHTS_FILE, cfg, meta["init"]["sha256"])
+    cfg = TrainConfig(samples=16, steps=1, bf16=False, res_blocks=0, input_size=(64, 160), channels=(24, 32, 64, 96))
+    # the record of a run from before --hard-fraction and the focus options (stages 1-11 of the shipped chain)
+    older = {k: v for k, v in asdict(cfg).items() if k not in ("hard_fraction", "focus_letters", "focus_fraction")}
+    save_weights(PlateNet(), tmp_path / "w.pt", {"config": older, "data_version": DATA_VERSION, "init": None})
+    done = finished_weights(tmp_path / "w.pt", cfg, None)
     assert done is not None and done["written"] is False
-    assert finished_weights(WEIGHTS_FILE, replace(cfg, hard_fraction=0.3), meta["init"]["sha256"]) is None
-    assert "focus_letters" not in meta["config"]  # nor the focus options: read as none
-    assert finished_weights(WEIGHTS_FILE, replace(cfg, focus_letters="ฎฏ", focus_fraction=0.25),
-                            meta["init"]["sha256"]) is None
+    for other in (replace(cfg, hard_fraction=0.3), replace(cfg, focus_letters="ฎฏ", focus_fraction=0.25)):
+        assert finished_weights(tmp_path / "w.pt", other, None) is None
 
 
 def test_focus_letters_fill_their_share_after_the_hard_share_and_keep_older_runs_as_they_were(tmp_path):
@@ -944,3 +943,91 @@ def test_narrower_channels_train_save_load_read_and_keep_the_default_checkpoint_
                                                                 if k != "channels"}})
     assert finished_weights(tmp_path / "old.pt", resolved, None) is not None
     assert finished_weights(tmp_path / "old.pt", replace(resolved, steps=2), None) is None
+
+
+def _stage_meta(seed: int, init: dict | None = None) -> dict:
+    """The metadata of a tiny stage as train() writes it (the fields the model card reads)."""
+    from serve.plate.train import DATA_VERSION
+
+    return {"config": {"seed": seed, "samples": 8, "steps": 1, "batch": 8, "lr": 0.001, "threads": 1},
+            "data_version": DATA_VERSION, "trained_at": f"2026-12-03T0{seed}:00:00Z", "seconds": {"train": seed},
+            "init": init}
+
+
+def test_average_weights_writes_the_mean_of_the_weights_its_threshold_and_their_records(tmp_path):
+    import torch
+
+    from serve.plate.model import PlateNet, load_net, save_weights, sha256_of
+    from serve.plate.train import _averaged_lines, average_weights
+
+    torch.manual_seed(0)
+    nets = [PlateNet(channels=(8, 8, 16, 16)) for _ in range(2)]
+    for k, net in enumerate(nets, 1):
+        save_weights(net, tmp_path / f"{k}.pt", _stage_meta(k))
+    res = average_weights([tmp_path / "1.pt", tmp_path / "2.pt"], out=tmp_path / "avg.pt", seed=3, val_samples=8,
+                          cache=tmp_path / "cache", workers=1, progress=False)
+    avg, meta = load_net(tmp_path / "avg.pt")
+    first, second = (n.state_dict() for n in nets)
+    for k, v in avg.state_dict().items():
+        if v.is_floating_point():
+            assert torch.allclose(v, (first[k] + second[k]) / 2), k
+    assert res["sha256"] == sha256_of(tmp_path / "avg.pt") and res["written"] is True
+    assert [p["sha256"] for p in meta["averaged"]] == [sha256_of(tmp_path / "1.pt"), sha256_of(tmp_path / "2.pt")]
+    assert meta["averaged"][1]["config"]["seed"] == 2 and meta["init"] is None
+    assert meta["config"]["seed"] == 3 and meta["config"]["channels"] == [8, 8, 16, 16]
+    assert meta["validation"]["n"] + meta["validation"]["negatives"] == 8  # seed 3's validation renders
+    assert meta["min_confidence"] == meta["validation"]["min_confidence"]
+    # the model card says how it was made and lists both averaged weights, then how to rebuild it
+    lines = _averaged_lines(meta)
+    assert lines[0].startswith(f"- averaged {meta['trained_at']} by `ssz train plates-average --seed 3` (the "
+                               "confidence threshold chosen on its 8 validation renders): the uniform mean of the "
+                               "parameters of 2 weights")
+    assert lines[1].startswith(f"- averaged weights 1: `{meta['averaged'][0]['sha256'][:16]}...` (trained "
+                               "2026-12-03T01:00:00Z: seed 1, 8 renders of data version")
+    assert lines[2].startswith(f"- averaged weights 2: `{meta['averaged'][1]['sha256'][:16]}...` (trained "
+                               "2026-12-03T02:00:00Z: seed 2,")
+    assert lines[3].startswith("- the 2 stages together and the average are what `ssz train plates` costs") and \
+        "then `ssz train plates-average` on the averaged weights with the seed given" in lines[3]
+    assert len(lines) == 4
+
+
+def test_a_card_lists_a_stage_shared_by_averaged_weights_once_and_a_stage_fine_tuned_from_an_average():
+    from serve.plate.train import _averaged_lines, _init_lines
+
+    start = {"sha256": "s" * 64, **_stage_meta(1)}
+    meta = {"config": {"seed": 14, "val_samples": 3000}, "trained_at": "2026-12-03T09:00:00Z",
+            "averaged": [{"sha256": "a" * 64, **_stage_meta(2, start), "rebuild_note": "rebuilt at commit abc"},
+                         {"sha256": "b" * 64, **_stage_meta(3, start)}]}
+    lines = _averaged_lines(meta)
+    assert lines[1].startswith(f"- averaged weights 1: `{'a' * 16}...` (trained 2026-12-03T02:00:00Z: seed 2,")
+    assert lines[1].endswith("1 torch thread(s); rebuilt at commit abc)")
+    assert lines[2].startswith(f"- fine-tuned from weights `{'s' * 16}...` (trained 2026-12-03T01:00:00Z: seed 1,")
+    assert lines[3].startswith(f"- averaged weights 2: `{'b' * 16}...` (trained 2026-12-03T03:00:00Z")
+    assert lines[4] == f"- fine-tuned from weights `{'s' * 16}...`, listed above"
+    assert lines[5].startswith("- the 3 stages together and the average are what") and len(lines) == 6
+    # a stage fine-tuned from the average: the average, its weights, their shared start once
+    chain = _init_lines({"sha256": "m" * 64, **meta, "init": None})
+    assert chain[0] == (f"- fine-tuned from weights `{'m' * 16}...` (averaged 2026-12-03T09:00:00Z by `ssz train "
+                        "plates-average --seed 14` from 2 weights)")
+    assert chain[1].startswith(f"- its averaged weights 1: `{'a' * 16}...`")
+    assert chain[3].startswith(f"- its averaged weights 2: `{'b' * 16}...`") and chain[4].endswith("listed above")
+    assert chain[5].startswith("- the 5 stages together are what")
+
+
+def test_average_weights_refuses_one_file_the_same_weights_twice_and_two_networks(tmp_path):
+    from serve.plate.model import ModelWeightsError, PlateNet, save_weights
+    from serve.plate.train import average_weights
+
+    save_weights(PlateNet(channels=(8, 8, 16, 16)), tmp_path / "a.pt", _stage_meta(1))
+    save_weights(PlateNet(channels=(8, 8, 16, 24)), tmp_path / "wide.pt", _stage_meta(2))
+    (tmp_path / "copy.pt").write_bytes((tmp_path / "a.pt").read_bytes())
+    (tmp_path / "copy.sha256").write_bytes((tmp_path / "a.sha256").read_bytes().replace(b"a.pt", b"copy.pt"))
+    for files, says in (([tmp_path / "a.pt"], "at least two weights files, got 1"),
+                        ([tmp_path / "a.pt", tmp_path / "copy.pt"], "is given twice"),
+                        ([tmp_path / "a.pt", tmp_path / "wide.pt"], "is another network than")):
+        with pytest.raises(ValueError, match=says):
+            average_weights(files, out=tmp_path / "avg.pt", cache=tmp_path / "cache", progress=False)
+    with pytest.raises(ModelWeightsError, match=r"missing\.pt"):
+        average_weights([tmp_path / "a.pt", tmp_path / "missing.pt"], out=tmp_path / "avg.pt",
+                        cache=tmp_path / "cache", progress=False)
+    assert not (tmp_path / "avg.pt").exists() and not (tmp_path / "cache").exists()  # refused before any work

@@ -359,3 +359,17 @@ def test_focus_letters_that_are_no_registration_characters_are_refused_before_an
     res = _train(tmp_path, "--out", str(tmp_path / "w.pt"), "--focus-letters", "ฎฏ")
     assert res.exit_code != 0 and "give both" in " ".join(res.output.split()), res.output
     assert not (tmp_path / "cache").exists() and not (tmp_path / "w.pt").exists()
+
+
+def test_train_plates_average_refuses_a_single_file_without_a_traceback(tmp_path):
+    from serve.plate.model import PlateNet, save_weights
+
+    save_weights(PlateNet(channels=(8, 8, 16, 16)), tmp_path / "a.pt", {"config": {}, "init": None})
+    res = CliRunner().invoke(app, ["train", "plates-average", str(tmp_path / "a.pt"), "--out",
+                                   str(tmp_path / "avg.pt"), "--cache", str(tmp_path / "cache")])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "averaging needs at least two weights files, got 1" in " ".join(res.output.split()), res.output
+    assert not (tmp_path / "avg.pt").exists()
+    help_text = CliRunner().invoke(app, ["train", "plates-average", "--help"]).output
+    for opt in ("--seed", "--val-samples", "--out", "--cache", "--card-n"):
+        assert opt in help_text, opt

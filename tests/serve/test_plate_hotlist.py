@@ -170,8 +170,9 @@ def test_three_consonant_betong_and_digits_only_entries_match(tmp_path):
 @pytest.mark.services  # builds the plate service (the learned engine, the localiser): a model load
 def test_a_named_list_matches_only_reads_the_service_verified(tmp_path):
     """With keep_unparsed the service returns the unverified reads too, parsed: scene 10119 (held-out, clean)
-    holds 'นม5595 อุตรดิตถ์' (0.98) and the buildings right of the car read 'ฟ665' without a second line (stage-11
-    weights: 0.2141, under their threshold of 0.2898; stage 10 read them 'ฬ60', 0.2456; stage 9 'ฬ7', 0.298, over
+    holds 'นม5595 อุตรดิตถ์' (0.98) and the buildings right of the car read 'ฟ652' without a second line (the
+    averaged weights shipped after stage 11: 0.2136, under their threshold of 0.2736; stage 11 'ฟ665', 0.2141, under
+    0.2898; stage 10 read them 'ฬ60', 0.2456; stage 9 'ฬ7', 0.298, over
     its threshold but under min_confidence_without_second_line; stage 8 '2ฬ87'). A named list (a simulation's)
     holding both matches the plate only, as the operational hotlist does."""
     import asyncio
@@ -187,11 +188,11 @@ def test_a_named_list_matches_only_reads_the_service_verified(tmp_path):
 
     replica._read_batch = read_one
     named = replica._hotlist("sim-signs")
-    sign = named.add("ฟ 665", reason="stolen", actor="officer:a")
+    sign = named.add("ฟ 652", reason="stolen", actor="officer:a")
     plate = named.add("นม 5595", reason="stolen", actor="officer:a")
     reads = asyncio.run(replica.read(render_scene(10119, "clean").image, order="bgr", list_name="sim-signs"))
     parsed = {r.plate.key: r for r in reads if r.plate is not None}
-    assert parsed["ฟ665"].text == "ฟ665\n" and parsed["ฟ665"].confidence < 0.7  # returned (keep_unparsed), unverified
-    assert not parsed["ฟ665"].verified and parsed["ฟ665"].hotlist == []
+    assert parsed["ฟ652"].text == "ฟ652\n" and parsed["ฟ652"].confidence < 0.7  # returned (keep_unparsed), unverified
+    assert not parsed["ฟ652"].verified and parsed["ฟ652"].hotlist == []
     assert parsed["นม5595"].verified and [m.entry.id for m in parsed["นม5595"].hotlist] == [plate.id]
     assert sign.id not in {m.entry.id for r in reads for m in r.hotlist}

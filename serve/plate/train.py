@@ -42,7 +42,7 @@ at batch 16 on the quiet machine: 360 -> 283 plates/s (``bench_engine``, three r
 Held-out crops, read after the choice: 98.5 / 97.0 / 82.5 / 36.5 -> 99.0 / 97.0 / 82.5 / 41.0 %. The recogniser alone at
 batch 16, the two stages in one quiet process (``bench_engine``): 253-258 -> 201-222 plates/s with OpenMP threads that
 sleep at once (``OMP_WAIT_POLICY=PASSIVE`` alone); with the short spin :mod:`serve` now sets (``GOMP_SPINCOUNT``) about
-450 for stage 9, and 353 for stage 10 in its card (load 1.8). The eleventh, shipped stage fine-tunes the tenth at its
+450 for stage 9, and 353 for stage 10 in its card (load 1.8). The eleventh stage fine-tunes the tenth at its
 size (``--init <stage 10> --seed 13 --samples 100000 --steps 6000 --lr 0.0007 --warmup 0.1 --easy-fraction 0``, 2,939 s
 of training in bfloat16 after 566 s of data, 2026-12-02). Chosen on validation: training fonts 98.7 / 96.7 / 83.5 / 38.2
 -> 98.8 / 97.0 / 83.2 / 40.3 %, motorcycles mild 112 -> 114 of 116; unseen validation fonts, over 1,100 crops a level
@@ -177,21 +177,21 @@ class TrainConfig:
     (level index >= :data:`HARD_LEVEL`, negatives never), :func:`hard_count` of them (a share that rounds to no
     sample is refused); the rest drawn from all levels as before (0, the default: the whole batch from all levels,
     the same draws as a run from before the option). A fine-tuning stage aimed at small, blurred, dark plates. Enters
-    the checkpoint key only when not 0. Measured once and not shipped (2026-12-03): the shipped stage 11 fine-tuned
-    with ``--seed 14 --samples 100000 --steps 6000 --lr 0.0005 --warmup 0.1 --easy-fraction 0 --hard-fraction 0.3``
-    (2,806 s of training after 587 s of data; its hard pool still held the negatives whose level, meaningless for a
-    negative, was drawn severe or harsher, about 15 % of it, fixed since: plates severe or harsher about 44 % of each
-    batch against 26 % without the option, negatives 13 % against 12 %) read, on validation crops in the training
-    fonts read through the service (``render_plate(500000 + i)`` n = 300 and ``540000 + i`` n = 600 a level), severe
-    348 -> 348 of 900 and moderate 738 -> 736 of 900, clean / mild 295 / 291 -> 296 / 292 of 300; unseen validation
-    fonts (``700000 + i``, n = 300) severe 57 -> 53. No gain where it was aimed; averaged with the ``focus_letters``
-    stage it is half of the shipped weights (see there)."""
+    the checkpoint key only when not 0. Measured once (2026-12-03): stage 11 fine-tuned with ``--seed 14 --samples
+    100000 --steps 6000 --lr 0.0005 --warmup 0.1 --easy-fraction 0 --hard-fraction 0.3`` (2,806 s of training after
+    587 s of data; its hard pool still held the negatives whose level, meaningless for a negative, was drawn severe
+    or harsher, about 15 % of it, fixed since: plates severe or harsher about 44 % of each batch against 26 % without
+    the option, negatives 13 % against 12 %) read, on validation crops in the training fonts read through the service
+    (``render_plate(500000 + i)`` n = 300 and ``540000 + i`` n = 600 a level), severe 348 -> 348 of 900 and moderate
+    738 -> 736 of 900, clean / mild 295 / 291 -> 296 / 292 of 300; unseen validation fonts (``700000 + i``, n = 300)
+    severe 57 -> 53. No gain where it was aimed; averaged with the ``focus_letters`` stage it is half of the shipped
+    weights (see there)."""
     focus_letters: str = ""
     """Registration characters (Thai consonants as on plates, digits) whose plates fill :func:`focus_count` of every
     batch after the curriculum, after the ``hard_fraction`` share (:func:`focus_indices`: the plates whose
     registration holds any of them); set with ``focus_fraction``. Empty (the default): no such share, the draws and
     checkpoint key of a run from before the option. A fine-tuning stage aimed at look-alike letters the weights
-    confuse on sharp plates. Measured once, not shipped (2026-12-03): stage 11 fine-tuned with ``--seed 14 --samples
+    confuse on sharp plates. Measured once (2026-12-03): stage 11 fine-tuned with ``--seed 14 --samples
     100000 --steps 4000 --lr 0.0005 --warmup 0.1 --easy-fraction 0 --focus-letters ฎฏ --focus-fraction 0.25`` (1,966
     s of training; about 19 of every 64 samples hold ฎ or ฏ, against 4.5 without the option; in loopless typefaces
     the pair differs by its tail under the baseline, and it made 5 of stage 11's 7 errors on ``render_plate(500000 +
@@ -870,6 +870,18 @@ def stage_record(sha256: str, meta: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
+def _ancestors(meta: dict[str, Any]) -> set[str]:
+    """The SHA-256 of every stage weights (``meta``: their metadata) were made from: their ``init`` chain and, for an
+    average, its files and theirs."""
+    out: set[str] = set()
+    todo = [*([meta["init"]] if meta.get("init") else []), *(meta.get("averaged") or [])]
+    while todo:
+        rec = todo.pop()
+        out.add(str(rec.get("sha256")))
+        todo += [*([rec["init"]] if rec.get("init") else []), *(rec.get("averaged") or [])]
+    return out
+
+
 def average_weights(weights: list[Path], out: Path | None = None, seed: int = 0, val_samples: int = 3_000,
                     cache: Path | None = None, workers: int = 2, progress: bool = True) -> dict[str, Any]:
     """Write the uniform mean of the parameters and BatchNorm statistics of ``weights`` to ``out`` (default: the
@@ -882,10 +894,13 @@ def average_weights(weights: list[Path], out: Path | None = None, seed: int = 0,
     Raises
     ------
     ValueError
-        for fewer than two files, one file given twice (by SHA-256), or networks of different shapes (input size,
-        channels, residual blocks): only weights of one network can be averaged.
+        for fewer than two files, one file given twice (by SHA-256), ``out`` among them, files that share no stage
+        they were fine-tuned from (:func:`_ancestors`), or networks of different shapes (input size, channels,
+        residual blocks): only weights of one network can be averaged.
     ModelWeightsError
         for a missing, corrupt or foreign file (:func:`serve.plate.model.load_net`).
+    OSError
+        for an ``out`` or ``cache`` that cannot be written (:func:`check_writable`).
     """
     import torch
 
@@ -900,6 +915,13 @@ def average_weights(weights: list[Path], out: Path | None = None, seed: int = 0,
     if len(set(shas)) < len(shas):
         twice = next(p for p, *_, sha in loaded if shas.count(sha) > 1)
         raise ValueError(f"{twice} is given twice (or another file holds the same weights): give each stage once")
+    if any(out.resolve() == p.resolve() for p in paths):
+        raise ValueError(f"--out {out} is one of the averaged files: give another file name (the average records "
+                         "each averaged file by its SHA-256, so none may be overwritten)")
+    shared = set.intersection(*(_ancestors(m) for _, _, m, _ in loaded))
+    if not shared:
+        raise ValueError(f"{', '.join(map(str, paths))} share no stage they were fine-tuned from: the mean of "
+                         "networks trained apart reads nothing; average stages fine-tuned from one start (--init)")
     first = loaded[0]
     for p, net, _meta, _sha in loaded[1:]:
         if net.config != first[1].config:
@@ -1373,8 +1395,8 @@ def _stage_phrase(rec: dict[str, Any]) -> str:
     """How a recorded stage (``rec``: :func:`stage_record`) was made, as the model card's parenthesis phrases it."""
     if rec.get("averaged"):
         c = rec.get("config") or {}
-        return (f"averaged {rec.get('trained_at')} by `ssz train plates-average --seed {c.get('seed')}` from "
-                f"{len(rec['averaged'])} weights")
+        return (f"averaged {rec.get('trained_at')} by `ssz train plates-average --seed {c.get('seed')} "
+                f"--val-samples {c.get('val_samples')}` from {len(rec['averaged'])} weights")
     c, secs = rec.get("config") or {}, rec.get("seconds") or {}
     steps = (c.get("steps") or 0) + (c.get("finetune_steps") or 0)
     known = rec.get("data_version") or c.get("data_version")
@@ -1397,7 +1419,7 @@ def _chain_lines(rec: dict[str, Any] | None, seen: set[str], head: str = "fine-t
         if sha in seen:
             lines.append(f"- {head} `{sha[:16]}...`, listed above")
             break
-        seen.add(sha)
+        seen.add(sha if not rec.get("averaged") else f"average:{sha}")  # counted apart: an average trains nothing
         lines.append(f"- {head} `{sha[:16]}...` ({_stage_phrase(rec)})")
         for k, parent in enumerate(rec.get("averaged") or [], 1):
             lines += _chain_lines(parent, seen, f"its averaged weights {k}:")
@@ -1405,12 +1427,17 @@ def _chain_lines(rec: dict[str, Any] | None, seen: set[str], head: str = "fine-t
     return lines
 
 
-def _rebuild_line(stages: int, averaged: bool = False) -> str:
-    """The model card's closing line on rebuilding ``stages`` chained stages (and, ``averaged``, their average)."""
-    return (f"- the {stages} stages together{' and the average' if averaged else ''} are what `ssz train plates` "
-            "costs from scratch: run it without --init, then each later stage with --init on the output of the one "
-            "before (options as listed)" + (", then `ssz train plates-average` on the averaged weights with the seed "
-                                            "given" if averaged else "")
+def _rebuild_line(seen: set[str], stages: int = 0, averages: int = 0) -> str:
+    """The model card's closing line on rebuilding the stages listed (``seen``: their SHA-256, an average's as
+    ``average:<sha>``, from :func:`_chain_lines`) and ``stages`` trained or ``averages`` averaged more (the weights
+    the card is about)."""
+    averages += sum(k.startswith("average:") for k in seen)
+    trained = len(seen) - sum(k.startswith("average:") for k in seen) + stages
+    also = "" if not averages else f" and the {'average' if averages == 1 else f'{averages} averages'}"
+    return (f"- the {trained} stages together{also} are what `ssz train plates` costs from scratch: run it without "
+            "--init, then each later stage with --init on "
+            + ("the weights its line names (options as listed), and `ssz train plates-average` with the options "
+               "given on the weights it names" if averages else "the output of the one before (options as listed)")
             + f". Today's code renders data version {DATA_VERSION} only: a stage that lists an earlier version (or "
             "none: versions 1-2) is rebuilt exactly from the commit that shipped it (`git log -- "
             "serve/plate/data/plate_recogniser.pt`)")
@@ -1423,7 +1450,7 @@ def _init_lines(init: dict[str, Any] | None) -> list[str]:
         return ["- trained from a random initialisation"]
     seen: set[str] = set()
     lines = _chain_lines(init, seen)
-    return [*lines, _rebuild_line(len(seen) + 1)]
+    return [*lines, _rebuild_line(seen, stages=1)]
 
 
 def _averaged_lines(meta: dict[str, Any]) -> list[str]:
@@ -1431,13 +1458,13 @@ def _averaged_lines(meta: dict[str, Any]) -> list[str]:
     were averaged, then each averaged file with the stages it was made from (a stage they share listed once)."""
     c, parents = meta.get("config") or {}, meta.get("averaged") or []
     seen: set[str] = set()
-    lines = [f"- averaged {meta.get('trained_at')} by `ssz train plates-average --seed {c.get('seed')}` (the "
-             f"confidence threshold chosen on its {c.get('val_samples')} validation renders): the uniform mean of the "
-             f"parameters of {len(parents)} weights (a model soup, Wortsman et al., ICML 2022), each listed with the "
-             "stages it was made from"]
+    lines = [f"- averaged {meta.get('trained_at')} by `ssz train plates-average --seed {c.get('seed')} --val-samples "
+             f"{c.get('val_samples')}` (the confidence threshold chosen on those validation renders): the uniform "
+             f"mean of the parameters of {len(parents)} weights (a model soup, Wortsman et al., ICML 2022), each "
+             "listed with the stages it was made from"]
     for k, parent in enumerate(parents, 1):
         lines += _chain_lines(parent, seen, f"averaged weights {k}:")
-    return [*lines, _rebuild_line(len(seen), averaged=True)]
+    return [*lines, _rebuild_line(seen, averages=1)]
 
 
 def torch_threads() -> int:

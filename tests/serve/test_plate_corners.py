@@ -108,7 +108,8 @@ def test_frames_read_plates_at_the_regressed_quad_of_their_best_candidates(plate
     """Held-out moderate street scenes whose localiser quads misread the plate ('3ชค3' 0.98, 'ฌห837' 0.97); the
     quad the regressor finds around the best candidates reads them whole (0.96, 0.98). Measured with the averaged
     recogniser shipped after stage 11 on 400 such scenes (seeds 10000-10399): these two are the only scenes it turned
-    right whose plate no read had before, none turned wrong; whole plate 353 -> 357 in all (stage 11: 354 -> 357,
+    right whose plate no read had before (two more turned right whose plate a read had but not first, or not whole),
+    none turned wrong; whole plate 353 -> 357 in all (stage 11: 354 -> 357,
     with 10010 'ช364' 0.37 -> 'ข364' 0.77 in place of 10188, and 10367 turned wrong; stage 10: 353 -> 356)."""
     from serve.plate.render import render_scene
 

@@ -962,8 +962,9 @@ def test_average_weights_writes_the_mean_of_the_weights_its_threshold_and_their_
 
     torch.manual_seed(0)
     nets = [PlateNet(channels=(8, 8, 16, 16)) for _ in range(2)]
+    start = {"sha256": "s" * 64, **_stage_meta(0)}  # both fine-tuned from one start
     for k, net in enumerate(nets, 1):
-        save_weights(net, tmp_path / f"{k}.pt", _stage_meta(k))
+        save_weights(net, tmp_path / f"{k}.pt", _stage_meta(k, start))
     res = average_weights([tmp_path / "1.pt", tmp_path / "2.pt"], out=tmp_path / "avg.pt", seed=3, val_samples=8,
                           cache=tmp_path / "cache", workers=1, progress=False)
     avg, meta = load_net(tmp_path / "avg.pt")
@@ -979,16 +980,18 @@ def test_average_weights_writes_the_mean_of_the_weights_its_threshold_and_their_
     assert meta["min_confidence"] == meta["validation"]["min_confidence"]
     # the model card says how it was made and lists both averaged weights, then how to rebuild it
     lines = _averaged_lines(meta)
-    assert lines[0].startswith(f"- averaged {meta['trained_at']} by `ssz train plates-average --seed 3` (the "
-                               "confidence threshold chosen on its 8 validation renders): the uniform mean of the "
-                               "parameters of 2 weights")
+    assert lines[0].startswith(f"- averaged {meta['trained_at']} by `ssz train plates-average --seed 3 --val-samples "
+                               "8` (the confidence threshold chosen on those validation renders): the uniform mean of "
+                               "the parameters of 2 weights")
     assert lines[1].startswith(f"- averaged weights 1: `{meta['averaged'][0]['sha256'][:16]}...` (trained "
                                "2026-12-03T01:00:00Z: seed 1, 8 renders of data version")
-    assert lines[2].startswith(f"- averaged weights 2: `{meta['averaged'][1]['sha256'][:16]}...` (trained "
+    assert lines[2].startswith(f"- fine-tuned from weights `{'s' * 16}...` (trained 2026-12-03T00:00:00Z: seed 0,")
+    assert lines[3].startswith(f"- averaged weights 2: `{meta['averaged'][1]['sha256'][:16]}...` (trained "
                                "2026-12-03T02:00:00Z: seed 2,")
-    assert lines[3].startswith("- the 2 stages together and the average are what `ssz train plates` costs") and \
-        "then `ssz train plates-average` on the averaged weights with the seed given" in lines[3]
-    assert len(lines) == 4
+    assert lines[4] == f"- fine-tuned from weights `{'s' * 16}...`, listed above"
+    assert lines[5].startswith("- the 3 stages together and the average are what `ssz train plates` costs") and \
+        "and `ssz train plates-average` with the options given on the weights it names" in lines[5]
+    assert len(lines) == 6
 
 
 def test_a_card_lists_a_stage_shared_by_averaged_weights_once_and_a_stage_fine_tuned_from_an_average():
@@ -1008,25 +1011,31 @@ def test_a_card_lists_a_stage_shared_by_averaged_weights_once_and_a_stage_fine_t
     # a stage fine-tuned from the average: the average, its weights, their shared start once
     chain = _init_lines({"sha256": "m" * 64, **meta, "init": None})
     assert chain[0] == (f"- fine-tuned from weights `{'m' * 16}...` (averaged 2026-12-03T09:00:00Z by `ssz train "
-                        "plates-average --seed 14` from 2 weights)")
+                        "plates-average --seed 14 --val-samples 3000` from 2 weights)")
     assert chain[1].startswith(f"- its averaged weights 1: `{'a' * 16}...`")
     assert chain[3].startswith(f"- its averaged weights 2: `{'b' * 16}...`") and chain[4].endswith("listed above")
-    assert chain[5].startswith("- the 5 stages together are what")
+    assert chain[5].startswith("- the 4 stages together and the average are what")
 
 
 def test_average_weights_refuses_one_file_the_same_weights_twice_and_two_networks(tmp_path):
     from serve.plate.model import ModelWeightsError, PlateNet, save_weights
     from serve.plate.train import average_weights
 
-    save_weights(PlateNet(channels=(8, 8, 16, 16)), tmp_path / "a.pt", _stage_meta(1))
-    save_weights(PlateNet(channels=(8, 8, 16, 24)), tmp_path / "wide.pt", _stage_meta(2))
+    start = {"sha256": "s" * 64, **_stage_meta(0)}
+    save_weights(PlateNet(channels=(8, 8, 16, 16)), tmp_path / "a.pt", _stage_meta(1, start))
+    save_weights(PlateNet(channels=(8, 8, 16, 24)), tmp_path / "wide.pt", _stage_meta(2, start))
+    save_weights(PlateNet(channels=(8, 8, 16, 16)), tmp_path / "apart.pt", _stage_meta(3))  # from scratch
     (tmp_path / "copy.pt").write_bytes((tmp_path / "a.pt").read_bytes())
     (tmp_path / "copy.sha256").write_bytes((tmp_path / "a.sha256").read_bytes().replace(b"a.pt", b"copy.pt"))
     for files, says in (([tmp_path / "a.pt"], "at least two weights files, got 1"),
                         ([tmp_path / "a.pt", tmp_path / "copy.pt"], "is given twice"),
-                        ([tmp_path / "a.pt", tmp_path / "wide.pt"], "is another network than")):
+                        ([tmp_path / "a.pt", tmp_path / "wide.pt"], "is another network than"),
+                        ([tmp_path / "a.pt", tmp_path / "apart.pt"], "share no stage they were fine-tuned from")):
         with pytest.raises(ValueError, match=says):
             average_weights(files, out=tmp_path / "avg.pt", cache=tmp_path / "cache", progress=False)
+    with pytest.raises(ValueError, match=r"--out .*a\.pt is one of the averaged files"):  # it would lose a stage
+        average_weights([tmp_path / "a.pt", tmp_path / "wide.pt"], out=tmp_path / "a.pt", cache=tmp_path / "cache",
+                        progress=False)
     with pytest.raises(ModelWeightsError, match=r"missing\.pt"):
         average_weights([tmp_path / "a.pt", tmp_path / "missing.pt"], out=tmp_path / "avg.pt",
                         cache=tmp_path / "cache", progress=False)

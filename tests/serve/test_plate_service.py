@@ -223,14 +223,16 @@ def test_a_read_without_a_second_line_needs_more_confidence_so_signs_and_fragmen
     for rr, (_, _, key, false) in zip(every, cases, strict=True):
         assert [r.plate.key for r in rr if r.verified] == [key]
         assert [r.plate.key for r in rr if r.plate and not r.verified][:1] == [false]
-    # 'ตฑ235' (stage 11: 0.847, no second line, the plate 'ฑ235' read with a stray glyph) passed the 0.75 of stage
-    # 10; 0.9 leaves the default read, the plate and its province (the averaged weights after stage 11 read no stray
-    # glyph there: 0.75 leaves the plate alone too)
-    [tricky] = [render_scene(10061, "mild")]
+    # why 0.9 and not stage 10's 0.75: the averaged weights after stage 11 read 'ส6' (0.795, no second line) off the
+    # plate '6ส89' of a validation scene (training fonts), which 0.75 verifies and 0.9 does not (stage 11 read 'ตฑ235',
+    # 0.847, on held-out 10061, the plate 'ฑ235' with a stray glyph; the averaged weights read no stray glyph there)
+    tricky = render_scene(500090, "moderate", fonts="train")
     [default_reads] = plate_service.read([tricky.image])
-    assert [(r.plate.key, r.plate.line2) for r in default_reads if r.verified] == [("ฑ235", tricky.plate.line2)]
+    assert [(r.plate.key, r.plate.line2) for r in default_reads if r.verified] == [("6ส89", tricky.plate.line2)]
     old = PlateService(PlateServiceConfig(min_confidence_without_second_line=0.75), engine=plate_service.engine)
-    assert [r.plate.key for r in old.read([tricky.image])[0] if r.verified and r.plate] == ["ฑ235"]
+    assert [r.plate.key for r in old.read([tricky.image])[0] if r.verified and r.plate] == ["6ส89", "ส6"]
+    [held_out] = plate_service.read([render_scene(10061, "mild").image])
+    assert [r.plate.key for r in held_out if r.verified] == ["ฑ235"]
     # a severe crop's best read is returned although it is not verified (a detector found the plate)
     weak = plate_service.read_crops([render_plate(30000, "severe").image])[0]
     assert weak is not None and weak.plate is not None and not weak.verified

@@ -17,7 +17,7 @@ GROUPS = {
     "quality": ["faces", "plates"],
     "plan": ["risk", "cameras", "patrol", "capacity"],
     "audit": ["verify", "restore"],
-    "train": ["plates", "plate-corners"],
+    "train": ["plates", "plates-average", "plate-corners"],
 }
 COMMANDS = ["demo", "eval", "run", "status", "lab"]
 

@@ -628,8 +628,8 @@ def check_focus(cfg: TrainConfig) -> None:
                          f"to 0): give at least {0.5 / cfg.batch:.3g}")
     if hard_count(cfg) + focus_count(cfg) > cfg.batch:
         raise ValueError(f"--hard-fraction {cfg.hard_fraction:g} and --focus-fraction {cfg.focus_fraction:g} fill "
-                         f"{hard_count(cfg) + focus_count(cfg)} of a batch of {cfg.batch}: give shares that add up to "
-                         "at most 1")
+                         f"{hard_count(cfg)} + {focus_count(cfg)} of a batch of {cfg.batch} (each share rounded to "
+                         f"whole samples): give shares that fill at most {cfg.batch} together")
 
 
 def draw_batch(rng: np.random.Generator, cfg: TrainConfig, step: int, n: int, easy: np.ndarray,
@@ -697,9 +697,9 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
 
     cfg = config or TrainConfig()
     if cfg.init:  # '~' is the home folder however the path came: quoted on a command line ('~/w.pt') or from Python
-        cfg = replace(cfg, init=str(Path(cfg.init).expanduser()))
-    cache = Path(cache).expanduser() if cache else ssz_home() / "train" / "plates"
-    out = Path(out).expanduser() if out else WEIGHTS_FILE
+        cfg = replace(cfg, init=str(expanded(cfg.init, "--init")))
+    cache = expanded(cache, "--cache") if cache else ssz_home() / "train" / "plates"
+    out = expanded(out, "--out") if out else WEIGHTS_FILE
     device = training_device(cfg.device)  # before any work: a missing GPU is said now, not after the rendering
     cfg = replace(cfg, device=str(device))
     if device.type == "cuda" and cfg.bf16 and not gpu_has_bf16(device):
@@ -858,6 +858,20 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
             "final_loss": round(float(np.mean(losses[-200:])) if losses else math.nan, 4), "written": True}
 
 
+def expanded(path: str | Path, what: str) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` made the home folder (:meth:`pathlib.Path.expanduser`).
+
+    Raises
+    ------
+    ValueError
+        for ``~user`` of a user this machine does not know (``what`` names the option in the message).
+    """
+    try:
+        return Path(path).expanduser()
+    except RuntimeError as e:  # pathlib's "Could not determine home directory"
+        raise ValueError(f"{what} {path}: {e} for {str(path).split('/')[0]!r}: give the full path") from None
+
+
 def stage_record(sha256: str, meta: dict[str, Any]) -> dict[str, Any]:
     """What weights record of the weights they started from (``--init``) or averaged (``plates-average``): their
     SHA-256 and, from their metadata ``meta``, when and how they were made, back to a random initialisation (``init``,
@@ -895,8 +909,9 @@ def average_weights(weights: list[Path], out: Path | None = None, seed: int = 0,
     ------
     ValueError
         for fewer than two files, one file given twice (by SHA-256), ``out`` among them, files that share no stage
-        they were fine-tuned from (:func:`_ancestors`), or networks of different shapes (input size, channels,
-        residual blocks): only weights of one network can be averaged.
+        (one of them, or a stage they were fine-tuned from: :func:`_ancestors`), or networks of different shapes
+        (input size, channels, residual blocks): only weights of one network can be averaged; for a ``~user`` path
+        of an unknown user (:func:`expanded`).
     ModelWeightsError
         for a missing, corrupt or foreign file (:func:`serve.plate.model.load_net`).
     OSError
@@ -904,12 +919,12 @@ def average_weights(weights: list[Path], out: Path | None = None, seed: int = 0,
     """
     import torch
 
-    paths = [Path(w).expanduser() for w in weights]
+    paths = [expanded(w, "weights file") for w in weights]
     if len(paths) < 2:
         raise ValueError(f"averaging needs at least two weights files, got {len(paths)}: give the stages to average, "
                          "e.g. ssz train plates-average a.pt b.pt")
-    out = Path(out).expanduser() if out else WEIGHTS_FILE
-    cache = Path(cache).expanduser() if cache else ssz_home() / "train" / "plates"
+    out = expanded(out, "--out") if out else WEIGHTS_FILE
+    cache = expanded(cache, "--cache") if cache else ssz_home() / "train" / "plates"
     loaded = [(p, *load_net(p), sha256_of(p)) for p in paths]
     shas = [sha for *_, sha in loaded]
     if len(set(shas)) < len(shas):
@@ -918,7 +933,7 @@ def average_weights(weights: list[Path], out: Path | None = None, seed: int = 0,
     if any(out.resolve() == p.resolve() for p in paths):
         raise ValueError(f"--out {out} is one of the averaged files: give another file name (the average records "
                          "each averaged file by its SHA-256, so none may be overwritten)")
-    shared = set.intersection(*(_ancestors(m) for _, _, m, _ in loaded))
+    shared = set.intersection(*({sha} | _ancestors(m) for _, _, m, sha in loaded))
     if not shared:
         raise ValueError(f"{', '.join(map(str, paths))} share no stage they were fine-tuned from: the mean of "
                          "networks trained apart reads nothing; average stages fine-tuned from one start (--init)")
@@ -1416,7 +1431,7 @@ def _chain_lines(rec: dict[str, Any] | None, seen: set[str], head: str = "fine-t
     lines: list[str] = []
     while rec:
         sha = str(rec.get("sha256"))
-        if sha in seen:
+        if sha in seen or f"average:{sha}" in seen:
             lines.append(f"- {head} `{sha[:16]}...`, listed above")
             break
         seen.add(sha if not rec.get("averaged") else f"average:{sha}")  # counted apart: an average trains nothing
@@ -1434,7 +1449,9 @@ def _rebuild_line(seen: set[str], stages: int = 0, averages: int = 0) -> str:
     averages += sum(k.startswith("average:") for k in seen)
     trained = len(seen) - sum(k.startswith("average:") for k in seen) + stages
     also = "" if not averages else f" and the {'average' if averages == 1 else f'{averages} averages'}"
-    return (f"- the {trained} stages together{also} are what `ssz train plates` costs from scratch: run it without "
+    cost = "`ssz train plates` and `ssz train plates-average` cost" if averages else "`ssz train plates` costs"
+    run = "run `ssz train plates`" if averages else "run it"
+    return (f"- the {trained} stages together{also} are what {cost} from scratch: {run} without "
             "--init, then each later stage with --init on "
             + ("the weights its line names (options as listed), and `ssz train plates-average` with the options "
                "given on the weights it names" if averages else "the output of the one before (options as listed)")

@@ -660,7 +660,8 @@ def test_focus_indices_are_the_plates_holding_the_letters_and_bad_focus_options_
             ("ฎฏ", 0.0, 0.0, r"give both .* or neither"),
             ("", 0.25, 0.0, r"give both .* or neither"),
             ("ฎ", 0.001, 0.0, r"--focus-fraction 0.001 of a batch of 64 is no sample .* at least 0.00781"),
-            ("ฎ", 0.5, 0.6, r"fill 70 of a batch of 64: give shares that add up to at most 1")):
+            ("ฎ", 0.5, 0.6, r"fill 38 \+ 32 of a batch of 64 \(each share rounded to whole samples\): give shares "
+                        r"that fill at most 64 together")):
         cfg = TrainConfig(samples=16, val_samples=8, steps=1, batch=64, workers=1, threads=1, focus_letters=letters,
                           focus_fraction=share, hard_fraction=hard)
         with pytest.raises(ValueError, match=says):
@@ -989,7 +990,8 @@ def test_average_weights_writes_the_mean_of_the_weights_its_threshold_and_their_
     assert lines[3].startswith(f"- averaged weights 2: `{meta['averaged'][1]['sha256'][:16]}...` (trained "
                                "2026-12-03T02:00:00Z: seed 2,")
     assert lines[4] == f"- fine-tuned from weights `{'s' * 16}...`, listed above"
-    assert lines[5].startswith("- the 3 stages together and the average are what `ssz train plates` costs") and \
+    assert lines[5].startswith("- the 3 stages together and the average are what `ssz train plates` and `ssz train "
+                               "plates-average` cost from scratch: run `ssz train plates` without --init") and \
         "and `ssz train plates-average` with the options given on the weights it names" in lines[5]
     assert len(lines) == 6
 
@@ -1015,6 +1017,12 @@ def test_a_card_lists_a_stage_shared_by_averaged_weights_once_and_a_stage_fine_t
     assert chain[1].startswith(f"- its averaged weights 1: `{'a' * 16}...`")
     assert chain[3].startswith(f"- its averaged weights 2: `{'b' * 16}...`") and chain[4].endswith("listed above")
     assert chain[5].startswith("- the 4 stages together and the average are what")
+    # an average of that average and another stage lists the first average once
+    twice = _averaged_lines({"config": {"seed": 1, "val_samples": 8}, "trained_at": "T",
+                             "averaged": [{"sha256": "m" * 64, **meta}, {"sha256": "n" * 64, **_stage_meta(4, {
+                                 "sha256": "m" * 64, **meta})}]})
+    assert twice[-2] == f"- fine-tuned from weights `{'m' * 16}...`, listed above"
+    assert twice[-1].startswith("- the 4 stages together and the 2 averages are what")
 
 
 def test_average_weights_refuses_one_file_the_same_weights_twice_and_two_networks(tmp_path):
@@ -1036,7 +1044,31 @@ def test_average_weights_refuses_one_file_the_same_weights_twice_and_two_network
     with pytest.raises(ValueError, match=r"--out .*a\.pt is one of the averaged files"):  # it would lose a stage
         average_weights([tmp_path / "a.pt", tmp_path / "wide.pt"], out=tmp_path / "a.pt", cache=tmp_path / "cache",
                         progress=False)
+    with pytest.raises(ValueError, match=r"weights file ~nosuchuser-ssz/a\.pt: .* give the full path"):
+        average_weights([tmp_path / "a.pt", "~nosuchuser-ssz/a.pt"], out=tmp_path / "avg.pt", progress=False)
     with pytest.raises(ModelWeightsError, match=r"missing\.pt"):
         average_weights([tmp_path / "a.pt", tmp_path / "missing.pt"], out=tmp_path / "avg.pt",
                         cache=tmp_path / "cache", progress=False)
     assert not (tmp_path / "avg.pt").exists() and not (tmp_path / "cache").exists()  # refused before any work
+
+
+def test_average_weights_takes_a_start_with_its_own_fine_tune(tmp_path):
+    """A stage averaged with the weights it was fine-tuned from shares that start (it is one of them)."""
+    from serve.plate.model import PlateNet, save_weights, sha256_of
+    from serve.plate.train import average_weights
+
+    save_weights(PlateNet(channels=(8, 8, 16, 16)), tmp_path / "start.pt", _stage_meta(1))
+    start = {"sha256": sha256_of(tmp_path / "start.pt"), **_stage_meta(1)}
+    save_weights(PlateNet(channels=(8, 8, 16, 16)), tmp_path / "tuned.pt", _stage_meta(2, start))
+    res = average_weights([tmp_path / "start.pt", tmp_path / "tuned.pt"], out=tmp_path / "avg.pt", seed=3,
+                          val_samples=8, cache=tmp_path / "cache", workers=1, progress=False)
+    assert [p["sha256"] for p in res["averaged"]] == [start["sha256"], sha256_of(tmp_path / "tuned.pt")]
+
+
+def test_a_path_of_an_unknown_users_home_is_a_clear_error(tmp_path):
+    from serve.plate.train import TrainConfig, expanded, train
+
+    assert expanded("~/w.pt", "--out").name == "w.pt" and not str(expanded("~/w.pt", "--out")).startswith("~")
+    with pytest.raises(ValueError, match=r"--init ~nosuchuser-ssz/w\.pt: .* give the full path"):
+        train(TrainConfig(samples=8, steps=1, init="~nosuchuser-ssz/w.pt"), cache=tmp_path / "c", out=tmp_path / "w.pt",
+              progress=False)

@@ -373,3 +373,12 @@ def test_train_plates_average_refuses_a_single_file_without_a_traceback(tmp_path
     help_text = CliRunner().invoke(app, ["train", "plates-average", "--help"]).output
     for opt in ("--seed", "--val-samples", "--out", "--cache", "--card-n"):
         assert opt in help_text, opt
+
+
+def test_a_path_of_an_unknown_users_home_is_refused_without_a_traceback(tmp_path):
+    res = _train(tmp_path, "--out", "~nosuchuser-ssz/w.pt")
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert "--out ~nosuchuser-ssz/w.pt" in res.output and "give the full path" in " ".join(res.output.split())
+    res = CliRunner().invoke(app, ["train", "plates-average", str(tmp_path / "a.pt"), "~nosuchuser-ssz/b.pt"])
+    assert res.exit_code == 2 and "Traceback" not in res.output and "give the full path" in " ".join(
+        res.output.split()), res.output

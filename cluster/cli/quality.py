@@ -81,6 +81,7 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
     from serve.plate.model import WEIGHTS_FILE, ModelWeightsError
     from serve.plate.ocr import OCR_ENGINE_REGISTRY, OcrError
     from serve.plate.service import PlateService, PlateServiceConfig
+    from serve.plate.train import expanded
 
     t0 = time.monotonic()
     if not MIN_SCENE_SCALE <= scene_scale <= 1:
@@ -108,12 +109,13 @@ def quality_plates(n: Annotated[int, typer.Option(min=1, help="Plates per degrad
              "add paddle")
     try:
         services = {} if weights is None else {"model": PlateService(PlateServiceConfig(
-            engine="model", engine_options={"weights": str(weights.expanduser())}))}
+            engine="model", engine_options={"weights": str(expanded(weights, "--weights"))}))}
         if paddle_model is not None:
             services["paddle"] = PlateService(PlateServiceConfig(
-                engine="paddle", engine_options={"model_dir": str(paddle_model.expanduser())}))
+                engine="paddle", engine_options={"model_dir": str(expanded(paddle_model, "--paddle-model"))}))
         if draft_labels is not None and images is not None:
-            res = draft_labels_of(images, draft_labels.expanduser(), services.get("model"), progress=_tty())
+            res = draft_labels_of(images, expanded(draft_labels, "--draft-labels"), services.get("model"),
+                                  progress=_tty())
             res.update(_model_weights(("model",), weights or WEIGHTS_FILE))
             warn(f"wrote {res['draft_labels']}: {res['with_plate']} of {res['photos']} photo(s) have a plate as "
                  f"read, {res['to_fill_in']} an empty plate to fill in. Check every plate against its photo (the "
@@ -148,10 +150,11 @@ def _model_weights(names: tuple[str, ...], weights: Path) -> dict[str, Any]:
     """``{"model_weights": {"file", "sha256"}}``: which recogniser weights the model engine scored (the report
     names them, so two runs on different weights are told apart); empty when the model engine did not run."""
     from serve.plate.model import sha256_of
+    from serve.plate.train import expanded
 
     if "model" not in names:
         return {}
-    w = weights.expanduser()
+    w = expanded(weights, "--weights")
     return {"model_weights": {"file": str(w), "sha256": sha256_of(w)}}
 
 

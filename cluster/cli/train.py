@@ -204,6 +204,7 @@ def train_plate_corners(
                             workers=workers, threads=threads)
     try:
         res = train_corners(cfg, cache=cache, out=out)
-    except (ModelWeightsError, OSError) as e:  # an unwritable --out / --cache, an unreadable checkpoint
+    except (ModelWeightsError, OSError, ValueError) as e:  # an unwritable --out / --cache (or ~user unknown),
+        # an unreadable checkpoint
         fail(e)
     typer.echo(json.dumps(res, ensure_ascii=False, indent=2))

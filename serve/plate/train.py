@@ -607,15 +607,27 @@ def focus_count(cfg: TrainConfig) -> int:
     return share_count(cfg.focus_fraction, cfg.batch)
 
 
-def check_focus(cfg: TrainConfig) -> None:
-    """Refuse ``focus_letters`` / ``focus_fraction`` that cannot work, before any work.
+def first_seeds(seed: int) -> tuple[int, int]:
+    """The first sample seeds of a run of ``seed``: (training samples, validation samples); sample ``i`` of each is
+    :func:`make_sample` of that seed + ``i``."""
+    base = seed * 1_000_003
+    return base, base + 50_000_000
+
+
+def check_shares(cfg: TrainConfig) -> None:
+    """Refuse batch shares (``hard_fraction``, ``focus_letters`` / ``focus_fraction``) that cannot work, before any
+    work.
 
     Raises
     ------
     ValueError
-        for letters that are not registration characters, letters without a share or a share without letters, a share
-        that rounds to no sample, or shares of ``hard_fraction`` and ``focus_fraction`` that together exceed the batch.
+        for a hard share that rounds to no sample; focus letters that are not registration characters, letters
+        without a share or a share without letters, a focus share that rounds to no sample; or the two shares
+        together over the batch.
     """
+    if cfg.hard_fraction and not hard_count(cfg):
+        raise ValueError(f"--hard-fraction {cfg.hard_fraction:g} of a batch of {cfg.batch} is no sample (it rounds to "
+                         f"0): give at least {0.5 / cfg.batch:.3g}, or 0 to draw every batch from all levels")
     bad = sorted(set(cfg.focus_letters) - set(PLATE_CONSONANTS + DIGITS))
     if bad:
         raise ValueError(f"--focus-letters {cfg.focus_letters!r}: {''.join(bad)!r} is not a registration character: "
@@ -710,10 +722,7 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     if auto_precision:  # resolved before the checkpoint key is made, so a resume on the same CPU finds its run
         cfg = replace(cfg, bf16=bool(gpu_has_bf16(device) if device.type == "cuda"
                                      else torch.ops.mkldnn._is_mkldnn_bf16_supported()))
-    if cfg.hard_fraction and not hard_count(cfg):  # before any work, like the other refusals
-        raise ValueError(f"--hard-fraction {cfg.hard_fraction:g} of a batch of {cfg.batch} is no sample (it rounds to "
-                         f"0): give at least {0.5 / cfg.batch:.3g}, or 0 to draw every batch from all levels")
-    check_focus(cfg)
+    check_shares(cfg)  # before any work, like the other refusals
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     init_sha, start_meta = None, {}  # the starting weights first: a bad --init fails before any rendering
@@ -742,9 +751,9 @@ def train(config: TrainConfig | None = None, cache: Path | None = None, out: Pat
     check_writable(out, "the weights file (--out)", folder=False)  # found now, not after an hour of training
     check_writable(cache, "the data and checkpoint folder (--cache)", folder=True)
     t0, c0 = time.monotonic(), _cpu_seconds()
-    base = cfg.seed * 1_000_003
-    train_data = render_dataset(base, cfg.samples, cache, cfg.workers, "train", progress, net.input_size)
-    val = render_dataset(base + 50_000_000, cfg.val_samples, cache, cfg.workers, "val", progress, net.input_size)
+    train_first, val_first = first_seeds(cfg.seed)
+    train_data = render_dataset(train_first, cfg.samples, cache, cfg.workers, "train", progress, net.input_size)
+    val = render_dataset(val_first, cfg.val_samples, cache, cfg.workers, "val", progress, net.input_size)
     t_data, c_data = time.monotonic() - t0, _cpu_seconds() - c0
     net = net.to(device, memory_format=torch.channels_last)
     ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
@@ -868,8 +877,9 @@ def expanded(path: str | Path, what: str) -> Path:
     """
     try:
         return Path(path).expanduser()
-    except RuntimeError as e:  # pathlib's "Could not determine home directory"
-        raise ValueError(f"{what} {path}: {e} for {str(path).split('/')[0]!r}: give the full path") from None
+    except RuntimeError:  # pathlib's "Could not determine home directory"
+        raise ValueError(f"{what} {path}: this machine knows no home folder for {str(path).split('/')[0]!r}: give "
+                         "the full path") from None
 
 
 def stage_record(sha256: str, meta: dict[str, Any]) -> dict[str, Any]:
@@ -917,8 +927,6 @@ def average_weights(weights: list[Path], out: Path | None = None, seed: int = 0,
     OSError
         for an ``out`` or ``cache`` that cannot be written (:func:`check_writable`).
     """
-    import torch
-
     paths = [expanded(w, "weights file") for w in weights]
     if len(paths) < 2:
         raise ValueError(f"averaging needs at least two weights files, got {len(paths)}: give the stages to average, "
@@ -950,10 +958,8 @@ def average_weights(weights: list[Path], out: Path | None = None, seed: int = 0,
     net.load_state_dict({k: (sum(st[k].float() for st in states) / len(states)).to(v.dtype)
                          if v.is_floating_point() else v for k, v in states[0].items()})
     net.eval()
-    with torch.inference_mode():
-        val = render_dataset(seed * 1_000_003 + 50_000_000, val_samples, cache, workers, "val", progress,
-                             net.input_size)
-        val_res = evaluate_val(net, val)
+    val = render_dataset(first_seeds(seed)[1], val_samples, cache, workers, "val", progress, net.input_size)
+    val_res = evaluate_val(net, val)  # the Recogniser reads under torch.inference_mode
     meta = {"config": {"seed": seed, "val_samples": val_samples, "input_size": list(net.input_size),
                        "channels": list(net.config["channels"]), "res_blocks": net.config.get("res_blocks", 0)},
             "averaged": [stage_record(sha, m) for _, _, m, sha in loaded], "init": None,
@@ -1424,30 +1430,29 @@ def _stage_phrase(rec: dict[str, Any]) -> str:
             + (f"; {rec['rebuild_note']}" if rec.get("rebuild_note") else ""))
 
 
-def _chain_lines(rec: dict[str, Any] | None, seen: set[str], head: str = "fine-tuned from weights") -> list[str]:
+def _chain_lines(rec: dict[str, Any] | None, seen: set[str], averages: set[str],
+                 head: str = "fine-tuned from weights") -> list[str]:
     """Model-card lines on a recorded stage (``rec``) and the stages it was made from, back to a random
-    initialisation; a stage already listed (its SHA-256 in ``seen``, which gains every one listed) is named, not
-    listed again."""
+    initialisation; a stage already listed (its SHA-256 in ``seen``, which gains every one listed, an average's in
+    ``averages`` too: it trains nothing) is named, not listed again."""
     lines: list[str] = []
     while rec:
         sha = str(rec.get("sha256"))
-        if sha in seen or f"average:{sha}" in seen:
+        if sha in seen:
             lines.append(f"- {head} `{sha[:16]}...`, listed above")
             break
-        seen.add(sha if not rec.get("averaged") else f"average:{sha}")  # counted apart: an average trains nothing
+        seen.add(sha)
+        if rec.get("averaged"):
+            averages.add(sha)
         lines.append(f"- {head} `{sha[:16]}...` ({_stage_phrase(rec)})")
         for k, parent in enumerate(rec.get("averaged") or [], 1):
-            lines += _chain_lines(parent, seen, f"its averaged weights {k}:")
+            lines += _chain_lines(parent, seen, averages, f"its averaged weights {k}:")
         rec, head = rec.get("init"), "fine-tuned from weights"
     return lines
 
 
-def _rebuild_line(seen: set[str], stages: int = 0, averages: int = 0) -> str:
-    """The model card's closing line on rebuilding the stages listed (``seen``: their SHA-256, an average's as
-    ``average:<sha>``, from :func:`_chain_lines`) and ``stages`` trained or ``averages`` averaged more (the weights
-    the card is about)."""
-    averages += sum(k.startswith("average:") for k in seen)
-    trained = len(seen) - sum(k.startswith("average:") for k in seen) + stages
+def _rebuild_line(trained: int, averages: int = 0) -> str:
+    """The model card's closing line on rebuilding ``trained`` stages and ``averages`` averages of them."""
     also = "" if not averages else f" and the {'average' if averages == 1 else f'{averages} averages'}"
     cost = "`ssz train plates` and `ssz train plates-average` cost" if averages else "`ssz train plates` costs"
     run = "run `ssz train plates`" if averages else "run it"
@@ -1466,8 +1471,9 @@ def _init_lines(init: dict[str, Any] | None) -> list[str]:
     if not init:
         return ["- trained from a random initialisation"]
     seen: set[str] = set()
-    lines = _chain_lines(init, seen)
-    return [*lines, _rebuild_line(seen, stages=1)]
+    averages: set[str] = set()
+    lines = _chain_lines(init, seen, averages)
+    return [*lines, _rebuild_line(len(seen) - len(averages) + 1, len(averages))]  # + the stage the card is about
 
 
 def _averaged_lines(meta: dict[str, Any]) -> list[str]:
@@ -1475,13 +1481,14 @@ def _averaged_lines(meta: dict[str, Any]) -> list[str]:
     were averaged, then each averaged file with the stages it was made from (a stage they share listed once)."""
     c, parents = meta.get("config") or {}, meta.get("averaged") or []
     seen: set[str] = set()
+    averages: set[str] = set()
     lines = [f"- averaged {meta.get('trained_at')} by `ssz train plates-average --seed {c.get('seed')} --val-samples "
              f"{c.get('val_samples')}` (the confidence threshold chosen on those validation renders): the uniform "
              f"mean of the parameters of {len(parents)} weights (a model soup, Wortsman et al., ICML 2022), each "
              "listed with the stages it was made from"]
     for k, parent in enumerate(parents, 1):
-        lines += _chain_lines(parent, seen, f"averaged weights {k}:")
-    return [*lines, _rebuild_line(seen, averages=1)]
+        lines += _chain_lines(parent, seen, averages, f"averaged weights {k}:")
+    return [*lines, _rebuild_line(len(seen) - len(averages), len(averages) + 1)]  # + the average the card is about
 
 
 def torch_threads() -> int:

@@ -131,15 +131,16 @@ def train_corners(config: CornerTrainConfig | None = None, cache: Path | None = 
     ``$SSZ_HOME/train/plate-corners``), write the weights to ``out`` (default: the shipped
     ``serve/plate/data/plate_corners.pt``) and its ``.sha256``; return a summary (weights, sha256, bytes, validation
     median and 90th percentile of the worst corner's error, the step a checkpoint resumed from, seconds). Raises
-    OSError, before any work, when ``out`` or ``cache`` cannot be written, and ModelWeightsError when the run's
-    checkpoint is unreadable (naming it: delete it to start again)."""
+    OSError, before any work, when ``out`` or ``cache`` cannot be written, ValueError for a ``~user`` path of an
+    unknown user, and ModelWeightsError when the run's checkpoint is unreadable (naming it: delete it to start
+    again)."""
     import torch
 
-    from serve.plate.train import _bar, check_writable
+    from serve.plate.train import _bar, check_writable, expanded
 
     cfg = config or CornerTrainConfig()
-    cache = Path(cache).expanduser() if cache else ssz_home() / "train" / "plate-corners"
-    out = Path(out).expanduser() if out else CORNERS_FILE
+    cache = expanded(cache, "--cache") if cache else ssz_home() / "train" / "plate-corners"
+    out = expanded(out, "--out") if out else CORNERS_FILE
     check_writable(out, "the weights file", folder=False, example=CORNERS_FILE.name)
     check_writable(cache, "the cache folder", folder=True)
     cache.mkdir(parents=True, exist_ok=True)

@@ -318,3 +318,9 @@ def test_draft_labels_refuses_an_unwritable_or_workbook_output_before_reading_an
     assert res.exit_code == 0, res.output
     assert (f"then: ssz quality plates --images '{photos}' --labels '{tmp_path}/ร่าง ป้าย.csv'"
             in " ".join(res.stderr.split())), res.stderr
+
+
+def test_weights_of_an_unknown_users_home_are_refused_without_a_traceback():
+    res = _quality("--weights", "~nosuchuser-ssz/w.pt")
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert "--weights ~nosuchuser-ssz/w.pt: this machine knows no home folder" in " ".join(res.output.split())

@@ -382,3 +382,6 @@ def test_a_path_of_an_unknown_users_home_is_refused_without_a_traceback(tmp_path
     res = CliRunner().invoke(app, ["train", "plates-average", str(tmp_path / "a.pt"), "~nosuchuser-ssz/b.pt"])
     assert res.exit_code == 2 and "Traceback" not in res.output and "give the full path" in " ".join(
         res.output.split()), res.output
+    res = CliRunner().invoke(app, ["train", "plate-corners", "--cache", "~nosuchuser-ssz/c"])
+    assert res.exit_code == 2 and "Traceback" not in res.output and "--cache ~nosuchuser-ssz/c" in res.output and \
+        "give the full path" in " ".join(res.output.split()), res.output

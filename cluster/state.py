@@ -3,6 +3,6 @@ resolver of ``SSZ_HOME``, seen from ``cluster``."""
 
 from __future__ import annotations
 
-from serve.state import ssz_home, state_dir
+from serve.state import StateHomeError, ssz_home, state_dir
 
-__all__ = ["ssz_home", "state_dir"]
+__all__ = ["StateHomeError", "ssz_home", "state_dir"]

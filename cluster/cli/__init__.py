@@ -37,11 +37,17 @@ def _setup() -> None:
     """Smart Safety Zone platform."""
     import logging
 
+    from cluster.cli.common import fail
     from serve.redact import install_log_redaction
+    from serve.state import StateHomeError, ssz_home
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # connection retries while a server starts are expected
     install_log_redaction()  # no URL credentials in any log line of any command
+    try:  # every command reads or writes the state folder: a bad SSZ_HOME is said once, here, not as a traceback
+        ssz_home()
+    except StateHomeError as e:
+        fail(e)
 
 if __name__ == "__main__":
     app()

@@ -39,6 +39,7 @@ from pydantic import BaseModel, Field
 
 from serve.plate.parse import DIGITS, PLATE_CONSONANTS
 from serve.plate.render import LINE_BOXES
+from serve.state import ssz_home
 
 
 class OcrError(RuntimeError):
@@ -371,7 +372,7 @@ class PaddleEngine(OcrEngine):
                  model_key: str = PADDLE_MODEL_KEY, model_name: str = "th_PP-OCRv5_mobile_rec",
                  cache_dir: str | Path | None = None, device: str = "cpu", line_height: int = 48) -> None:
         """Locate the model (clear error naming where it looked), then import paddleocr lazily and load it."""
-        cache = Path(cache_dir) if cache_dir else Path(os.environ.get("SSZ_HOME", Path.home() / ".ssz")) / "models"
+        cache = Path(cache_dir) if cache_dir else ssz_home() / "models"
         self.model_dir = _paddle_model_dir(model_dir, store, model_key, cache)
         try:
             from paddleocr import TextRecognition  # type: ignore[import-not-found]

@@ -82,3 +82,30 @@ def test_fail_prints_the_message_whole(error, shown):
         fail(error)
     assert e.value.exit_code == 2
     assert cap.get().strip() == shown
+
+
+@pytest.mark.parametrize(("home", "shown"), [
+    ("~nosuchuserssz/state", "SSZ_HOME=~nosuchuserssz/state: this machine knows no home folder for "
+                             "'~nosuchuserssz': set SSZ_HOME to a full path"),
+    ("{file}", "SSZ_HOME={file}: {file} is a file, not a folder: set SSZ_HOME to a folder"),
+    ("{file}/state", "SSZ_HOME={file}/state: cannot make the folder {file}/state (Not a directory): set SSZ_HOME "
+                     "to a folder you can write"),
+])
+def test_a_state_folder_that_cannot_be_used_is_said_before_any_command(home, shown, tmp_path, monkeypatch):
+    """SSZ_HOME naming an unknown user's home, a file, or a place under a file: one clear line and exit 2 for any
+    command, never a traceback (it was RuntimeError / FileExistsError / NotADirectoryError from deep in a command)."""
+    file = tmp_path / "a-file"
+    file.write_text("x")
+    monkeypatch.setenv("SSZ_HOME", home.format(file=file))
+    res = CliRunner().invoke(app, ["store", "status"])
+    assert res.exit_code == 2, res.output
+    assert " ".join(res.output.split()) == f"error: {shown.format(file=file)}"
+
+
+def test_the_state_folder_is_made_owner_only_under_ssz_home(tmp_path, monkeypatch):
+    from serve.state import ssz_home, state_dir
+
+    monkeypatch.setenv("SSZ_HOME", str(tmp_path / "deep" / "home"))
+    assert ssz_home() == tmp_path / "deep" / "home"
+    assert state_dir("models") == tmp_path / "deep" / "home" / "models"
+    assert (tmp_path / "deep" / "home").stat().st_mode & 0o777 == 0o700

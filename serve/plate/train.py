@@ -1227,7 +1227,7 @@ def write_model_card(weights: Path, n: int = 200, seed: int = 10_000, out: Path 
         "axis-aligned box); per-step shifts, gamma and noise. "
         + ("Each averaged stage's schedule is in its options above." if meta.get("averaged")
            else _curriculum_line(cfg.get("easy_fraction"), cfg.get("hard_fraction"), cfg.get("focus_letters"),
-                                 cfg.get("focus_fraction"))), "",
+                                 cfg.get("focus_fraction"), cfg.get("batch"))), "",
         "## Validation (training fonts and backgrounds, unseen seeds)", "",
         f"n = {val.get('n')} plates + {_count(val.get('negatives'), 'negative')}: whole plate "
         f"{val.get('whole_exact')}, "
@@ -1318,10 +1318,15 @@ def _validation_fonts_lines(svc: PlateService, n: int, seed: int) -> list[str]:
 
 
 def _curriculum_line(easy_fraction: float | None, hard_fraction: float | None = None, focus_letters: str | None = None,
-                     focus_fraction: float | None = None) -> str:
+                     focus_fraction: float | None = None, batch: int | None = None) -> str:
     """The model card's sentence on the curriculum (``easy_fraction`` of the steps on clean to moderate samples) and
     on the shares of each later batch drawn from the severe and harshest plates (``hard_fraction``) and from the
-    plates of ``focus_letters`` (``focus_fraction``), each when not 0."""
+    plates of ``focus_letters`` (``focus_fraction``), each when not 0; with ``batch``, each share also as the whole
+    samples it draws (:func:`share_count`: 30% of 64 is 19.2, drawn as 19 of 64)."""
+
+    def share(fraction: float) -> str:
+        return f"{fraction:.0%}" + (f" ({share_count(fraction, batch)} of {batch})" if batch else "")
+
     if not easy_fraction:
         line = ("No curriculum in this stage (a fine-tuning stage): every step draws from all the levels, clean to "
                 "severe.")
@@ -1330,10 +1335,10 @@ def _curriculum_line(easy_fraction: float | None, hard_fraction: float | None = 
         line = f"Curriculum: clean to moderate samples only for the first {easy_fraction:.0%} of the steps."
         after = "After it, every batch has"
     if hard_fraction:
-        line += f" {after} {hard_fraction:.0%} of its samples drawn from the severe and harshest plates alone " \
+        line += f" {after} {share(hard_fraction)} of its samples drawn from the severe and harshest plates alone " \
                 "(--hard-fraction)."
     if focus_letters and focus_fraction:
-        line += f" {after} {focus_fraction:.0%} of its samples drawn from the plates whose registration holds " \
+        line += f" {after} {share(focus_fraction)} of its samples drawn from the plates whose registration holds " \
                 f"{' or '.join(focus_letters)} (--focus-letters, --focus-fraction)."
     return line
 

@@ -649,6 +649,11 @@ def test_focus_letters_fill_their_share_after_the_hard_share_and_keep_older_runs
         "clean to severe. Every batch has 25% of its samples drawn from the plates whose registration holds ฎ or ฏ "
         "(--focus-letters, --focus-fraction).")
     assert "focus" not in _curriculum_line(0.15, 0.3, "", 0.0)
+    # with the batch, each share is also the whole samples it draws (rounded half up, as draw_batch draws them)
+    assert _curriculum_line(0.0, 0.3, "ฎฏ", 0.25, batch=64).endswith(
+        "Every batch has 30% (19 of 64) of its samples drawn from the severe and harshest plates alone "
+        "(--hard-fraction). Every batch has 25% (16 of 64) of its samples drawn from the plates whose registration "
+        "holds ฎ or ฏ (--focus-letters, --focus-fraction).")
 
 
 def test_focus_indices_are_the_plates_holding_the_letters_and_bad_focus_options_are_refused_before_any_work(

@@ -768,6 +768,40 @@ def render_scene(seed: int, level: str = "mild", size: tuple[int, int] = (640, 4
                          seed=seed, extra={"style": ptype, "font": face.name, "night": night})
 
 
+def render_angled(seed: int, yaw: float, pitch: float = 0.0, plate: Plate | None = None,
+                  plate_type: PlateType | None = None, size: tuple[int, int] = (1600, 1200),
+                  fonts: FontSplit = "heldout") -> RenderedScene:
+    """A phone photo (``size`` = width, height, BGR) of one plate seen at a steep angle: the plate (``plate``, random
+    if None; ``plate_type`` or drawn) in a face of ``fonts``, turned ``yaw`` degrees about its vertical axis and
+    ``pitch`` about its horizontal one (signs drawn from ``seed``), 280-420 px wide before foreshortening (a
+    motorcycle plate 0.7 of that), on a background photo of the same split, lightly blurred and JPEG'd (quality
+    80-92). The street scenes (:func:`render_scene`) turn plates by at most half a level's yaw; this is the phone
+    photo taken from the kerb (yaw 45-60 degrees) or from above (pitch 45-55 degrees)."""
+    rng = np.random.default_rng(seed)
+    ptype: PlateType = plate_type or ("motorcycle" if plate is not None and plate.vehicle == "motorcycle" else
+                                      "private" if plate is not None else
+                                      PLATE_TYPES[int(rng.choice(len(PLATE_TYPES), p=TYPE_P))])
+    plate = plate or random_plate(rng, ptype)
+    face = _pick_face(rng, fonts)
+    moto = ptype == "motorcycle"
+    pic = random_patch(rng, 200, 90, background_split(fonts)) if ptype == "picture" else None
+    clean = draw_plate(plate, face, "private" if moto else ptype, "motorcycle" if moto else "car", rng, 0.5, pic)
+    w, h = size
+    img = random_patch(rng, w, h, background_split(fonts))
+    pw = rng.uniform(280, 420) * (0.7 if moto else 1.0)
+    q = _project(pw, pw * clean.shape[0] / clean.shape[1], yaw * rng.choice([-1, 1]), pitch * rng.choice([-1, 1]),
+                 rng.uniform(-4, 4))
+    quad = (q + np.float32([w / 2 + rng.uniform(-0.18, 0.18) * w, h / 2 + rng.uniform(-0.16, 0.16) * h])
+            ).astype(np.float32)
+    img = composite_plate(img, clean, quad)
+    img, _ = spoil(img, Degradation((0, 0), 0, 0, 0, (0.3, 0.8), 0.0, (1.0, 3.0), (80, 92), 0.0, 0.0, 0.0, 0.0, 0.0),
+                   rng)
+    x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+    return RenderedScene(image=img, plate=plate, quad=quad, box=(int(x0), int(y0), int(x1), int(y1)), level="angled",
+                         seed=seed, extra={"style": ptype, "font": face.name, "yaw": yaw, "pitch": pitch})
+
+
 def encode_jpeg(img: np.ndarray, quality: int = 90) -> bytes:
     """JPEG bytes of a BGR image (for HTTP tests and the stream simulator)."""
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])

@@ -352,11 +352,12 @@ def merge_tile_candidates(tiles: list[tuple[tuple[int, int, int, int], list[tupl
     return [(c, r) for c, r, _ in out]
 
 
-REGRESSED_ASPECT = (1.0, 3.0)
+REGRESSED_ASPECT = (0.6, 3.6)
 """Width / height (:func:`~serve.plate.localise.quad_aspect`) a regressed quad must have to be read: a plate's shape
-(car 34 x 15 cm = 2.27, motorcycle 1.28, foreshortened by the camera's angle: 1.27-2.28 over 200 rendered street
-scenes, mild and severe) with room to spare. The regressor, trained on single plates, always returns some quad: in a
-box around two plates side by side it returned one spanning both (aspect 4.03), whose read was a false plate."""
+(car 34 x 15 cm = 2.27, motorcycle 1.28) foreshortened by the camera's angle, from a motorcycle plate at 60 degrees
+of yaw (0.65) to a car plate at 50 degrees of pitch (3.5; :data:`~serve.plate.localise.ASPECT_RANGE` says what these
+angles gained). Below 4: the regressor, trained on single plates, always returns some quad: in a box around two
+plates side by side it returned one spanning both (aspect 4.03), whose read was a false plate."""
 
 
 def upscale_factor(shape: tuple[int, ...], upscale_below: int) -> float:
@@ -624,7 +625,8 @@ class PlateService:
         return out
 
     def _add_regressed(self, groups: list[list[tuple[PlateCandidate, np.ndarray]]], images: list[np.ndarray]) -> None:
-        """In place: each group's ``frame_corner_candidates`` first candidates (the localiser's best) are cut out of
+        """In place: each group's ``frame_corner_candidates`` first candidates (the localiser's best, leaving out the
+        ``relaxed`` ones: :data:`~serve.plate.localise.USUAL_FILL`) are cut out of
         their image with a margin (:data:`FRAME_CORNER_MARGIN`), the plate-corner regressor finds the plate's quad in
         each box (one call for all of them), and each quad that is proper and duplicates no candidate of its group
         (IoU below :data:`CORNERS_SAME_IOU`) is appended to the group, rectified from the full-resolution pixels."""
@@ -636,7 +638,7 @@ class PlateService:
         mx, my = FRAME_CORNER_MARGIN
         for i, (group, img) in enumerate(zip(groups, images, strict=True)):
             h, w = img.shape[:2]
-            for cand, _ in group[:k]:
+            for cand in [c for c, _ in group if not c.relaxed][:k]:
                 x0, y0, x1, y1 = cand.box
                 bw, bh = x1 - x0, y1 - y0
                 bx0, by0 = max(0, int(x0 - mx * bw)), max(0, int(y0 - my * bh))

@@ -186,8 +186,12 @@ def test_a_frame_where_no_read_parses_gets_no_second_look(plate_service):
     PlateService(engine=on).read_crops([crop])
     assert on.plates == off.plates + 2 * 4
 
-FALSE_READS_WITHOUT_A_SECOND_LINE = [(10065, "mild", "จฐ682", "ส10"), (10114, "mild", "3รษ3278", "ฐ11")]
-"""Held-out scenes (seed, level, plate, a false read off the plate's box without a second line). The averaged
+FALSE_READS_WITHOUT_A_SECOND_LINE = [(10065, "mild", "จฐ682", "ส10"), (10045, "mild", "947838", "ธฆ6")]
+"""Held-out scenes (seed, level, plate, a false read off the plate's box without a second line). With the steep-angle
+localiser (ASPECT_RANGE 0.6-4.2, EDGE_FILL 0.6: more candidates), the same weights, on the 400 clean and mild scenes:
+seven such verified reads at 0.31-0.47, all off the plate: 'ส10' 0.467 on 10065 (mild, IoU 0.27), 'ธฆ6' 0.416 on
+10045 (mild), 'ธ11' 0.383 on 10016, 'น57' 0.408 on 10018, 'ฏ7' 0.333 on 10048, '6ฉ63' 0.389 on 10090 and 'ฎ9' 0.31
+on 10187 (clean, IoU 0); 'ฐ11' on 10114 (mild), in this list until then, is no longer read. Before it, the averaged
 weights after stage 11, on the same 400 scenes: four such verified reads at 0.33-0.47: 'ส10' 0.467 on 10065 (mild,
 IoU 0.27 with the plate) and 'ฐ11' 0.429 on 10114 (mild, IoU 0); 'ฏ7' 0.333 on 10048 and '6ฉ63' 0.389 on 10090
 (clean, IoU 0), the first left out of keep_unparsed's five reads; no right read without a second line. Stage-11
@@ -274,7 +278,8 @@ def test_light_blobs_find_plates_whose_edges_are_lost_in_blur_and_noise(plate_se
     assert [s.plate.key for s in scenes] == [k for _, k in LIGHT_BLOB_SCENES]
     for s in scenes:
         gray = cv2.cvtColor(s.image, cv2.COLOR_BGR2GRAY)
-        assert max((_iou(_box(q), s.box) for q in loc._edge_quads(gray) + loc._text_quads(gray)), default=0.0) <= 0.5
+        assert max((_iou(_box(q), s.box) for q in [q for q, _ in loc._edge_quads(gray)] + loc._text_quads(gray)),
+                   default=0.0) <= 0.5
         assert max((_iou(_box(q), s.box) for q in loc._light_quads(gray)), default=0.0) > 0.5
         # twice the size: searched on a copy LIGHT_MAX_SIDE long, the quads mapped back to the photo's pixels
         big = cv2.cvtColor(cv2.resize(s.image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC), cv2.COLOR_BGR2GRAY)
@@ -890,3 +895,19 @@ def test_a_zoom_pass_keeps_the_weak_plates_of_the_first_search_that_it_did_not_r
     assert [r.plate.key for r in merged] == ["ฟ940", "ฌห8377", "กข1234", "ฬ7"]
     assert [r.verified for r in merged] == [True, True, True, False]
     assert merge_zoom_reads([weak_true], [left, right], limit=2) == [left, right]  # at most max_plates_per_image
+
+
+@pytest.mark.parametrize(("yaw", "pitch", "ptype"),
+                         [(50, 0, "motorcycle"), (0, 52, "private"), (40, 35, "motorcycle")])
+def test_phone_photos_at_steep_angles_are_read(plate_service, yaw, pitch, ptype):
+    """A phone photo from the kerb (yaw 50 degrees: a motorcycle plate looks 0.83 wide for 1 high), from above
+    (pitch 52) or both (a skewed quad filling little of its box). Before ASPECT_RANGE 0.6-4.2, REGRESSED_ASPECT 0.6-3.6
+    and EDGE_FILL 0.6 the service read 5 of these 12 photos (1, 3 and 1 of each setting's 4); now all 12. Held-out
+    fonts and backgrounds."""
+    from serve.plate.render import render_angled
+
+    photos = [render_angled(31_000 + i, yaw, pitch, plate_type=ptype) for i in range(4)]
+    reads = plate_service.read([p.image for p in photos])
+    for p, rr in zip(photos, reads, strict=True):
+        assert [(r.plate.key, r.plate.line2) for r in rr if r.verified and r.plate] == [(p.plate.key, p.plate.line2)], \
+            (p.seed, [r.text for r in rr])

@@ -36,7 +36,7 @@ import base64
 import binascii
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -420,13 +420,47 @@ _wire_ccoc(app)
 
 
 async def _image_body(request: Request, plate: bool = False) -> Any:
-    """The decoded upload; the plate route takes bigger photos (``max_plate_*``) than the face routes."""
+    """The decoded upload; the plate route takes bigger photos (``max_plate_*``) than the face routes. The image is
+    the raw body, or the one file of a ``multipart/form-data`` body (``curl -F file=@photo.jpg``, a browser form,
+    Postman's form-data, ``requests.post(files=...)``)."""
     limits = current_limits()
     max_bytes = limits.max_plate_image_bytes if plate else limits.max_image_bytes
     body = await read_body(request, max_bytes)
-    return decode_image(body, request.headers.get("content-type"), max_bytes=max_bytes,
+    ctype = request.headers.get("content-type")
+    if (ctype or "").split(";")[0].strip().lower() == "multipart/form-data":
+        body, ctype = await _form_image(request, body)
+    return decode_image(body, ctype, max_bytes=max_bytes,
                         max_pixels=limits.max_plate_pixels if plate else limits.max_pixels,
                         min_side=PLATE_MIN_SIDE if plate else MIN_SIDE)
+
+
+async def _form_image(request: Request, body: bytes) -> tuple[bytes, str | None]:
+    """The bytes and declared type of the one file in the ``multipart/form-data`` ``body`` (any field name), or an
+    ImageDecodeError (400) saying what to send: a form with no file, more than one file or a broken encoding."""
+    from starlette.formparsers import MultiPartParser
+
+    async def once() -> AsyncIterator[bytes]:
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, once(), max_files=1, max_fields=20).parse()
+    except Exception as e:  # any parser failure on an untrusted form is the sender's problem, as in decode_image
+        raise ImageDecodeError(f"the multipart/form-data body cannot be read ({e}): send one image file in the "
+                               "form (e.g. curl -F file=@photo.jpg), or the raw image bytes with Content-Type "
+                               "image/jpeg") from None
+    try:
+        files = [v for _, v in form.multi_items() if not isinstance(v, str)]
+        if not files:
+            raise ImageDecodeError("the multipart/form-data body holds no file: attach the photo as a file "
+                                   "(e.g. curl -F file=@photo.jpg), or send the raw image bytes with Content-Type "
+                                   "image/jpeg")
+        data = await files[0].read()
+        part_type = (files[0].content_type or "").split(";")[0].strip().lower()
+    finally:
+        await form.close()
+    # A form part's type is often a guess from the file name (or application/octet-stream): the bytes are sniffed
+    # and decoded as for a raw body; only a declared non-image type is refused, by decode_image.
+    return data, part_type or None
 
 
 # One dependency object per role, so that a route listing it in ``dependencies`` (to run it first, before the

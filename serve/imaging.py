@@ -22,7 +22,10 @@ from pillow_heif import register_heif_opener
 register_heif_opener()  # Pillow's "HEIF" format; libheif applies the container's rotation and mirror itself
 
 ACCEPTED_TYPES = {"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/webp", "image/bmp", "image/x-ms-bmp",
-                  "image/heic", "image/heif", "application/octet-stream"}
+                  "image/heic", "image/heif", "application/octet-stream",
+                  # aliases senders use for the same formats: Windows' and old browsers' PNG and BMP types, and the
+                  # HEIF sequence types a phone gives a Live Photo or burst HEIC (its first image is decoded)
+                  "image/x-png", "image/x-windows-bmp", "image/heic-sequence", "image/heif-sequence"}
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "HEIF")
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -92,8 +95,11 @@ def decode_image(data: bytes, content_type: str | None = None, max_bytes: int | 
     """
     ctype = (content_type or "").split(";")[0].strip().lower()
     if ctype and ctype not in ACCEPTED_TYPES:
-        raise ImageDecodeError(f"content type {ctype!r} is not accepted: send the raw image bytes with Content-Type "
-                               "image/jpeg, image/png, image/webp, image/bmp or image/heic", status=415)
+        hint = (" (curl sends this type for --data-binary unless told otherwise: add -H 'Content-Type: image/jpeg')"
+                if ctype == "application/x-www-form-urlencoded" else "")
+        raise ImageDecodeError(f"content type {ctype!r} is not accepted{hint}: send the raw image bytes with "
+                               "Content-Type image/jpeg, image/png, image/webp, image/bmp or image/heic, or the image "
+                               "as the one file of a multipart/form-data form", status=415)
     if not data:
         raise ImageDecodeError(f"empty image (no bytes): {_SEND}")
     if max_bytes is not None and len(data) > max_bytes:

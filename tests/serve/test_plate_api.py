@@ -3,6 +3,8 @@ API takes the vehicle type."""
 
 from __future__ import annotations
 
+import io
+
 import httpx
 import numpy as np
 import pytest
@@ -141,3 +143,41 @@ def test_a_tight_plate_crop_too_small_for_faces_is_refused_naming_faces_only():
         check_dimensions(60, 25, min_side=MIN_SIDE)
     assert str(e.value) == ("the image is 60x25 px, too small for face detection: send at least 32x32 px, with faces "
                             "of 20 px or more") and e.value.status == 400
+
+
+def test_a_photo_uploaded_as_a_form_file_or_under_an_alias_type_is_read(client):
+    """`curl -F file=@photo.jpg`, a browser form, Postman's form-data or `requests.post(files=...)` send the photo as
+    the one file of a multipart/form-data body: it is read as the raw body is. Alias types (Windows' image/x-png, a
+    phone's image/heic-sequence) are read; a form without a file, with two files, and curl's default type for
+    --data-binary are refused with what to send."""
+    from PIL import Image
+
+    from serve.plate.parse import Plate
+    from serve.plate.render import encode_jpeg, render_scene
+
+    truth = Plate(letters="กข", number="1234", province="ภูเก็ต")
+    jpeg = encode_jpeg(render_scene(31, "clean", size=(800, 600), plate=truth).image, 92)
+
+    def read(r: httpx.Response) -> list[tuple[str, str]]:
+        assert r.status_code == 200, r.text
+        return [(p["plate"]["letters"], p["plate"]["number"]) for p in r.json()["plates"] if p["plate"]]
+
+    right = [("กข", "1234")]
+    assert read(client.post("/v1/plates:read", files={"file": ("IMG_0001.JPG", jpeg, "image/jpeg")})) == right
+    assert read(client.post("/v1/plates:read", files={"image": ("photo", jpeg, "application/octet-stream")},
+                            data={"camera": "phone"})) == right
+    png = io.BytesIO()
+    Image.open(io.BytesIO(jpeg)).save(png, "PNG")
+    assert read(client.post("/v1/plates:read", content=png.getvalue(),
+                            headers={"Content-Type": "image/x-png"})) == right
+    r = client.post("/v1/plates:read", data={"file": "photo.jpg"})
+    assert r.status_code == 415, r.text  # a urlencoded form: no image in it
+    assert "curl sends this type for --data-binary" in r.json()["error"]["message"]
+    r = client.post("/v1/plates:read", files={"a": ("a.txt", b"hello", "text/plain")}, data={"x": "1"})
+    assert r.status_code == 415 and "'text/plain' is not accepted" in r.text, r.text
+    two = [("a", ("a.jpg", jpeg, "image/jpeg")), ("b", ("b.jpg", jpeg, "image/jpeg"))]
+    r = client.post("/v1/plates:read", files=two)
+    assert r.status_code == 400 and "send one image file in the form" in r.text, r.text
+    no_file = b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--\r\n'
+    r = client.post("/v1/plates:read", content=no_file, headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 400 and "holds no file" in r.text, r.text

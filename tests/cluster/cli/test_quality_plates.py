@@ -324,3 +324,46 @@ def test_weights_of_an_unknown_users_home_are_refused_without_a_traceback():
     res = _quality("--weights", "~nosuchuser-ssz/w.pt")
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
     assert "--weights ~nosuchuser-ssz/w.pt: this machine knows no home folder" in " ".join(res.output.split())
+
+
+def test_labels_written_on_windows_name_photos_with_backslashes_and_any_letter_case(tmp_path):
+    """Labels typed on Windows or macOS: a subfolder written with backslashes and a name in other letter case (those
+    systems ignore it) find their photo; two spellings of one photo are refused as a photo labelled twice."""
+    images = tmp_path / "photos"
+    (images / "cam 1").mkdir(parents=True)
+    for name in ("cam 1/IMG_0001.JPG", "รถ 2.HEIC"):
+        (images / name).write_bytes(b"not a jpeg")
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes("file,plate\r\ncam 1\\IMG_0001.JPG,ผ-9324\r\nรถ 2.heic,32-0394\r\n".encode("cp874"))
+    res = _quality("--images", str(images), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)["result"]
+    assert doc["unlabelled"] == [] and doc["n"] == 2
+    errors = doc["engines"]["tesseract"]["errors"]
+    assert [e["file"] for e in errors] == ["cam 1\\IMG_0001.JPG", "รถ 2.heic"]  # read, and not an image: a miss
+    assert all("not a readable image" in e["error"] for e in errors), errors
+    labels.write_text("file,plate\n./รถ 2.HEIC,32-0394\nรถ 2.HEIC,32-0394\n", encoding="utf-8")
+    res = _quality("--images", str(images), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert f"{labels}: รถ 2.HEIC and ./รถ 2.HEIC are the same photo, labelled twice: keep one row per photo" in \
+        " ".join(res.output.split()), res.output
+    labels.write_text("file,plate\n..\\labels.csv,32-0394\n", encoding="utf-8")
+    res = _quality("--images", str(images), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 2 and "are outside" in res.output, res.output
+
+
+def test_a_short_thai_windows_labels_file_is_not_read_as_western_text(tmp_path):
+    """One row from Thai Excel (cp874) has too few bytes for charset detection, which read 'กข 1234' as
+    Windows-1252 '¡¢ 1234' and refused it as no registration; a row whose only Thai is one letter ('ผ-9324') cannot be
+    told apart, and the refusal says how the file was read and to save it as CSV UTF-8."""
+    (tmp_path / "a.jpg").write_bytes(b"not a jpeg")
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes("file,plate\r\na.jpg,กข 1234\r\n".encode("cp874"))
+    res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["result"]["engines"]["tesseract"]["photos"][0]["truth"] == "กข 1234"
+    labels.write_bytes("file,plate\r\na.jpg,ผ-9324\r\n".encode("cp874"))
+    res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert "(the file was read as cp1252 text, as its few non-ASCII bytes suggest: if it holds Thai, save it from " \
+           "Excel as 'CSV UTF-8 (comma delimited)')" in " ".join(res.output.split()), res.output

@@ -103,3 +103,14 @@ def test_region_lines_and_vehicle_types():
         Plate(category="1", letters="กขค", number="1")
     with pytest.raises(ValueError, match="vehicle"):
         Plate(letters="กข", number="1", vehicle="truck")
+
+
+def test_a_province_written_with_its_prefix_or_common_name_is_snapped():
+    """Labels and hotlist text say 'จังหวัดภูเก็ต' (the short 'จ.ภูเก็ต' snapped already) or โคราช for นครราชสีมา;
+    these were refused as no province."""
+    from serve.plate.hotlist import _parse_entry_text
+
+    assert _parse_entry_text("กข 1234 จังหวัดภูเก็ต").province == "ภูเก็ต"
+    assert _parse_entry_text("กข 1234 จ.ภูเก็ต").province == "ภูเก็ต"
+    assert parse_plate("1กข 1234", "โคราช").province == "นครราชสีมา"
+    assert snap_province("จังหวัด")[0] is None  # the word alone is no province

@@ -61,14 +61,22 @@ def sniff_format(data: bytes) -> str | None:
     return _REFUSED_BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
 
 
+def _smaller(max_pixels: int, min_side: int) -> str:
+    """What to send instead of a photo over ``max_pixels``. Faces are found at 1920 px; a plate is a small part of
+    a phone photo, which downscaled to 1920 px would be unreadable: crop around the vehicle or use a smaller mode."""
+    if min_side < MIN_SIDE:  # the plate reader (PLATE_MIN_SIDE)
+        return (f"crop it around the vehicle, or downscale it to at most {max_pixels / 1e6:.0f} MP (a 200 MP "
+                "phone camera: use its 12 or 50 MP mode)")
+    return "downscale it (1920 px on the long side is plenty)"
+
+
 def check_dimensions(w: int, h: int, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> None:
     """Refuse sizes the detectors cannot use: over ``max_pixels`` (413), under ``min_side`` px on a side (default
     :data:`MIN_SIDE`; the plate reader passes :data:`PLATE_MIN_SIDE`) or thinner than :data:`MAX_ASPECT`:1 (400),
     each with what to send instead."""
     if w * h > max_pixels:
         raise ImageDecodeError(f"the image is {w}x{h} ({w * h / 1e6:.0f} megapixels), over the "
-                               f"{max_pixels / 1e6:.0f} MP limit: downscale it (1920 px on the long side is plenty)",
-                               status=413)
+                               f"{max_pixels / 1e6:.0f} MP limit: {_smaller(max_pixels, min_side)}", status=413)
     if min(w, h) < min_side:
         what = ("a plate: send at least {0}x{0} px, e.g. the whole frame" if min_side < MIN_SIDE
                 else "face detection: send at least {0}x{0} px, with faces of 20 px or more")
@@ -119,7 +127,10 @@ def decode_image(data: bytes, content_type: str | None = None, max_bytes: int | 
         ceiling = 2 * (Image.MAX_IMAGE_PIXELS or 0)
         limit = f"{min(max_pixels, ceiling) / 1e6:.0f} MP"
         raise ImageDecodeError(f"the image header claims too many pixels (over {ceiling / 1e6:.0f} MP: a decompression "
-                               f"bomb?), over the {limit} limit: send a photo of at most {limit}", status=413) from e
+                               f"bomb?), over the {limit} limit: " + (_smaller(min(max_pixels, ceiling), min_side)
+                                                                      if min_side < MIN_SIDE else
+                                                                      f"send a photo of at most {limit}"),
+                               status=413) from e
     except Exception as e:  # any parser failure on untrusted bytes is the sender's problem, not a server fault
         raise ImageDecodeError(f"the bytes are not a readable image: {_SEND}") from e
     w, h = im.size

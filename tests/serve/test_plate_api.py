@@ -181,3 +181,34 @@ def test_a_photo_uploaded_as_a_form_file_or_under_an_alias_type_is_read(client):
     no_file = b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--\r\n'
     r = client.post("/v1/plates:read", content=no_file, headers={"Content-Type": "multipart/form-data; boundary=x"})
     assert r.status_code == 400 and "holds no file" in r.text, r.text
+
+
+def test_a_photo_over_the_plate_limit_is_told_to_crop_not_to_shrink_to_1920_px():
+    """No server: the plate route's refusal of a 126 MP or 200 MP phone photo said to downscale to 1920 px on the long
+    side (the face routes' advice, which leaves a distant plate unreadable); it says to crop around the vehicle or
+    use the camera's 12 or 50 MP mode. The face routes' advice is unchanged."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    from serve.api import ApiLimits
+    from serve.imaging import MIN_SIDE, PLATE_MIN_SIDE, ImageDecodeError, decode_image
+
+    limits = ApiLimits()
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48)).save(buf, "JPEG")
+    jpeg = bytearray(buf.getvalue())
+    sof = jpeg.find(b"\xff\xc0")
+    advice = ("crop it around the vehicle, or downscale it to at most 120 MP (a 200 MP phone camera: use its 12 or 50 "
+              "MP mode)")
+    for (h, w), claim in (((9000, 14000), "the image is 14000x9000 (126 megapixels), over the 120 MP limit: "),
+                          ((12240, 16320), "over 179 MP: a decompression bomb?), over the 120 MP limit: ")):
+        jpeg[sof + 5:sof + 9] = struct.pack(">HH", h, w)
+        with pytest.raises(ImageDecodeError) as e:
+            decode_image(bytes(jpeg), "image/jpeg", max_bytes=limits.max_plate_image_bytes,
+                         max_pixels=limits.max_plate_pixels, min_side=PLATE_MIN_SIDE)
+        assert e.value.status == 413 and str(e.value).endswith(claim + advice), str(e.value)
+    jpeg[sof + 5:sof + 9] = struct.pack(">HH", 6000, 8000)
+    with pytest.raises(ImageDecodeError, match=r"over the 40 MP limit: downscale it \(1920 px on the long side"):
+        decode_image(bytes(jpeg), "image/jpeg", max_pixels=limits.max_pixels, min_side=MIN_SIDE)

@@ -35,7 +35,7 @@ from serve.plate.backgrounds import background_split
 from serve.plate.distance import levenshtein
 from serve.plate.fonts import FontSplit, families
 from serve.plate.localise import _box, _iou
-from serve.plate.parse import Plate, PlateParseError, parse_plate
+from serve.plate.parse import Plate, PlateParseError
 from serve.plate.render import LEVELS, RenderedScene, render_plate, render_scene
 from serve.plate.service import PlateRead, PlateService, PlateServiceConfig
 
@@ -242,7 +242,7 @@ def read_labels(labels: Path) -> list[tuple[str, Plate]]:
             raise LabelsError(f"{labels} {where}: {name} has no plate: write its plate (e.g. กข 1234 "
                               "กรุงเทพมหานคร) or delete the row")
         try:
-            plate = _parse_entry_text(text) if "\n" not in text else parse_plate(text)
+            plate = _parse_entry_text(text)
         except (HotlistError, PlateParseError, ValueError) as e:
             hint = (f" (the file was read as {raw.encoding} text, as its few non-ASCII bytes suggest: if it holds "
                     "Thai, save it from Excel as 'CSV UTF-8 (comma delimited)')"

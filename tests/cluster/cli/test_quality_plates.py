@@ -367,3 +367,18 @@ def test_a_short_thai_windows_labels_file_is_not_read_as_western_text(tmp_path):
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
     assert "(the file was read as cp1252 text, as its few non-ASCII bytes suggest: if it holds Thai, save it from " \
            "Excel as 'CSV UTF-8 (comma delimited)')" in " ".join(res.output.split()), res.output
+
+
+def test_a_motorcycle_label_written_row_by_row_in_one_excel_cell_is_read(tmp_path):
+    """An Excel cell holding a motorcycle plate's three rows (Alt+Enter between them) was refused: the first line
+    '1กข' is not a registration."""
+    import openpyxl
+
+    (tmp_path / "m.jpg").write_bytes(b"not a jpeg")
+    wb = openpyxl.Workbook()
+    wb.active.append(["file", "plate"])
+    wb.active.append(["m.jpg", "1กข\nภูเก็ต\n123"])
+    wb.save(tmp_path / "labels.xlsx")
+    res = _quality("--images", str(tmp_path), "--labels", str(tmp_path / "labels.xlsx"), "--engines", "tesseract")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["result"]["engines"]["tesseract"]["photos"][0]["truth"] == "1กข 123\nภูเก็ต"

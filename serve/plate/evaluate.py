@@ -179,9 +179,10 @@ LABEL_COLUMNS: dict[str, tuple[str, ...]] = {
     "province": ("province", "จังหวัด"),
 }
 """Accepted headers of a labels file (matched as :func:`twin.fieldinput.header_key` reduces them), per column."""
-PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif",
-                            ".avif"})
-"""File endings counted as photos when the folder is checked for photos the labels do not name."""
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff",
+                            ".heic", ".heif", ".avif"})
+"""File endings counted as photos when the folder is checked for photos the labels do not name (``.jfif``: the ending
+Windows gives JPEGs saved from a browser)."""
 
 
 def read_labels(labels: Path) -> list[tuple[str, Plate]]:

@@ -382,3 +382,17 @@ def test_a_motorcycle_label_written_row_by_row_in_one_excel_cell_is_read(tmp_pat
     res = _quality("--images", str(tmp_path), "--labels", str(tmp_path / "labels.xlsx"), "--engines", "tesseract")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["result"]["engines"]["tesseract"]["photos"][0]["truth"] == "1กข 123\nภูเก็ต"
+
+
+def test_jpegs_saved_by_windows_as_jfif_are_photos_of_the_folder(tmp_path):
+    """Windows saves a JPEG from a browser as .jfif: such photos were missing from a draft ('holds no photo') and
+    from the unlabelled photos of an evaluation."""
+    for name in ("a.jfif", "b.JPE"):
+        (tmp_path / name).write_bytes(b"not a jpeg")
+    res = _quality("--images", str(tmp_path), "--draft-labels", str(tmp_path.parent / f"{tmp_path.name}-draft.csv"))
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["result"]["photos"] == 2
+    labels = tmp_path.parent / f"{tmp_path.name}-labels.csv"
+    labels.write_text("file,plate\na.jfif,กข 1234\n", encoding="utf-8")
+    res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 0 and json.loads(res.stdout)["result"]["unlabelled"] == ["b.JPE"], res.output

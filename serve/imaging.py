@@ -39,7 +39,8 @@ _SEND = "send a JPEG, PNG, WebP, BMP or HEIC image"
 _MAGIC = ((b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
           (b"\x00\x00\x01\x00", "ICO"), (b"%!PS", "PostScript/EPS"), (b"\xc5\xd0\xd3\xc6", "EPS"),
           (b"%PDF", "PDF"), (b"<svg", "SVG"), (b"<?xml", "XML/SVG"), (b"\x00\x00\x00\x0cjP", "JPEG 2000"),
-          (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"8BPS", "Photoshop"))
+          (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"8BPS", "Photoshop"), (b"\xff\x0a", "JPEG XL"),
+          (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "JPEG XL"))
 _REFUSED_BRANDS = {b"avif": "AVIF", b"avis": "AVIF"}
 """ISO base-media ``ftyp`` brands (bytes 8-12) of formats not decoded (pillow-heif 1.x reads HEIF, not AVIF)."""
 

@@ -271,11 +271,16 @@ def photo_paths(images: Path, names: list[str]) -> dict[str, Path]:
     """The photo file each labelled name in ``names`` points to in the folder ``images``: the name as written; else,
     for labels written on Windows, with its backslashes read as folder separators (``cam 1\\IMG_0001.JPG``); else
     the one file whose path differs only in letter case (Windows and macOS ignore it, so a label typed there as
-    ``img_0001.jpg`` names ``IMG_0001.JPG``). Names that point to no file are left out."""
+    ``img_0001.jpg`` names ``IMG_0001.JPG``); a name that starts with the folder's own name (``photos/a.jpg`` for
+    ``--images photos``: labels written from the folder above) is read without it. Names that point to no file are
+    left out."""
     by_lower: dict[str, list[Path]] | None = None
     out: dict[str, Path] = {}
     for name in names:
-        for cand in dict.fromkeys((name, name.replace("\\", "/"))):
+        slashed = name.replace("\\", "/")
+        head, _, rest = slashed.partition("/")
+        cands = (name, slashed) + ((rest,) if rest and head == images.resolve().name else ())
+        for cand in dict.fromkeys(cands):
             if (images / cand).is_file():
                 out[name] = images / cand
                 break

@@ -212,3 +212,15 @@ def test_a_photo_over_the_plate_limit_is_told_to_crop_not_to_shrink_to_1920_px()
     jpeg[sof + 5:sof + 9] = struct.pack(">HH", 6000, 8000)
     with pytest.raises(ImageDecodeError, match=r"over the 40 MP limit: downscale it \(1920 px on the long side"):
         decode_image(bytes(jpeg), "image/jpeg", max_pixels=limits.max_pixels, min_side=MIN_SIDE)
+
+
+def test_a_jpeg_xl_photo_is_refused_by_name():
+    """No server: a JPEG XL photo (bare codestream or ISO container, as newer phones and browsers save) was 'not a
+    readable image'; it is refused as JPEG XL (415), so the sender knows to export a JPEG."""
+    from serve.imaging import PLATE_MIN_SIDE, ImageDecodeError, decode_image
+
+    for head in (b"\xff\x0a\xfa\x7f", b"\x00\x00\x00\x0cJXL \r\n\x87\n"):
+        with pytest.raises(ImageDecodeError) as e:
+            decode_image(head + bytes(200), "image/jpeg", min_side=PLATE_MIN_SIDE)
+        assert e.value.status == 415
+        assert str(e.value) == "JPEG XL images are not accepted: send a JPEG, PNG, WebP, BMP or HEIC image"

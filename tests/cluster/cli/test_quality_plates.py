@@ -328,7 +328,8 @@ def test_weights_of_an_unknown_users_home_are_refused_without_a_traceback():
 
 def test_labels_written_on_windows_name_photos_with_backslashes_and_any_letter_case(tmp_path):
     """Labels typed on Windows or macOS: a subfolder written with backslashes and a name in other letter case (those
-    systems ignore it) find their photo; two spellings of one photo are refused as a photo labelled twice."""
+    systems ignore it) find their photo, as does a name starting with the image folder's own name; two spellings of
+    one photo are refused as a photo labelled twice."""
     images = tmp_path / "photos"
     (images / "cam 1").mkdir(parents=True)
     for name in ("cam 1/IMG_0001.JPG", "รถ 2.HEIC"):
@@ -350,6 +351,9 @@ def test_labels_written_on_windows_name_photos_with_backslashes_and_any_letter_c
     labels.write_text("file,plate\n..\\labels.csv,32-0394\n", encoding="utf-8")
     res = _quality("--images", str(images), "--labels", str(labels), "--engines", "tesseract")
     assert res.exit_code == 2 and "are outside" in res.output, res.output
+    labels.write_text("file,plate\nphotos/รถ 2.HEIC,32-0394\n", encoding="utf-8")  # written from the folder above
+    res = _quality("--images", str(images), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 0 and json.loads(res.stdout)["result"]["unlabelled"] == ["cam 1/IMG_0001.JPG"], res.output
 
 
 def test_a_short_thai_windows_labels_file_is_not_read_as_western_text(tmp_path):

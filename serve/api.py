@@ -4,7 +4,8 @@ Routes (role needed, see :mod:`serve.roles`; the OpenAPI document needs a token,
 
     GET    /v1/health                              none      {"status": "ok"} and nothing else
     GET    /openapi.json                           any role  the OpenAPI document
-    POST   /v1/faces:detect                        operator  body = image bytes (JPEG/PNG/WebP/BMP) -> faces
+    POST   /v1/faces:detect                        operator  body = image bytes (JPEG/PNG/WebP/BMP/HEIC), or a
+                                                              multipart/form-data form with one image file -> faces
     POST   /v1/faces:identify?top_k=5              operator  body = image bytes -> faces with watchlist candidates
     POST   /v1/plates:read                         operator  body = image bytes -> plates read and hotlist hits
     GET    /v1/watchlist, /v1/watchlist/{no}       operator  warrant records (never embeddings)
@@ -281,8 +282,10 @@ def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
 
 
 _IMAGE_BODY = {"requestBody": {"required": True, "content": {
-    t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png", "image/webp",
-                                                                    "image/bmp", "image/heic")}}}
+    **{t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png", "image/webp",
+                                                                       "image/bmp", "image/heic")},
+    "multipart/form-data": {"schema": {"type": "object", "description": "one file (any field name), the image",
+                                       "properties": {"file": {"type": "string", "format": "binary"}}}}}}}
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

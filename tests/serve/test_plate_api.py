@@ -224,3 +224,8 @@ def test_a_jpeg_xl_photo_is_refused_by_name():
             decode_image(head + bytes(200), "image/jpeg", min_side=PLATE_MIN_SIDE)
         assert e.value.status == 415
         assert str(e.value) == "JPEG XL images are not accepted: send a JPEG, PNG, WebP, BMP or HEIC image"
+
+
+def test_the_openapi_document_offers_the_form_upload(client):
+    content = client.get("/openapi.json").json()["paths"]["/v1/plates:read"]["post"]["requestBody"]["content"]
+    assert {"image/jpeg", "image/heic", "multipart/form-data"} <= set(content), content

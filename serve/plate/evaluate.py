@@ -37,7 +37,14 @@ from serve.plate.fonts import FontSplit, families
 from serve.plate.localise import _box, _iou
 from serve.plate.parse import Plate, PlateParseError
 from serve.plate.render import LEVELS, RenderedScene, render_plate, render_scene
-from serve.plate.service import PlateRead, PlateService, PlateServiceConfig
+from serve.plate.service import (
+    SIDEWAYS_TURNS,
+    PlateRead,
+    PlateService,
+    PlateServiceConfig,
+    decode_image,
+    turned_back,
+)
 
 DEFAULT_ENGINES = ("model", "tesseract")
 MIN_SCENE_SCALE = 0.05
@@ -313,9 +320,18 @@ def _photos_bar(items: list[Any], desc: str, progress: bool) -> Any:
 def _read_photo(svc: PlateService, path: Path) -> list[PlateRead] | Exception:
     """The plates ``svc`` reads in the photo file ``path``, or the exception that stopped it: the service's decoding
     gives an empty, corrupt or oversized file as its PlateInputError, and any other failure of one photo is returned
-    too (one bad photo is a miss or a row to fill in, never the end of an evaluation or a draft)."""
+    too (one bad photo is a miss or a row to fill in, never the end of an evaluation or a draft). A photo in which no
+    plate is found is read again turned on either side (:data:`~serve.plate.service.SIDEWAYS_TURNS`)."""
     try:
-        return svc.read_bytes([path.read_bytes()])[0]
+        data = path.read_bytes()
+        got = svc.read_bytes([data])[0]
+        if isinstance(got, list) and not got:  # a photo on its side (its EXIF orientation dropped): turned
+            img = decode_image(data, svc.config.max_pixels)
+            for k in SIDEWAYS_TURNS:
+                turned = svc.read([np.ascontiguousarray(np.rot90(img, k))])[0]
+                if isinstance(turned, list) and any(r.verified for r in turned):
+                    return [turned_back(r, k, img.shape) for r in turned if r.verified]
+        return got
     except Exception as e:
         return e
 

@@ -398,6 +398,23 @@ def _shrunk(read: PlateRead, scale: tuple[float, float], shape: tuple[int, ...])
                                    "quad": [(float(x), float(y)) for x, y in quad]})
 
 
+SIDEWAYS_TURNS = (1, 3)
+"""Quarter turns (``np.rot90``'s ``k``) a photo in which no plate is found is read again in, by the callers that read
+one photo at a time (``POST /v1/plates:read``, ``ssz quality plates --images``; never camera frames): a phone photo
+whose EXIF orientation was dropped by a tool or an app lies on its side, and no plate is read in it."""
+
+
+def turned_back(read: PlateRead, k: int, shape: tuple[int, ...]) -> PlateRead:
+    """``read`` of ``np.rot90(frame, k)`` (``k`` in :data:`SIDEWAYS_TURNS`) with its quad (still the plate's own
+    corners TL, TR, BR, BL) and box in the pixels of ``frame``, of ``shape`` (H, W)."""
+    h, w = shape[:2]
+    q = np.float32(read.quad)
+    quad = np.stack([w - q[:, 1], q[:, 0]], axis=1) if k == 1 else np.stack([q[:, 1], h - q[:, 0]], axis=1)
+    x0, y0, x1, y1 = _box(quad)
+    return read.model_copy(update={"box": (max(0, x0), max(0, y0), min(w, x1), min(h, y1)),
+                                   "quad": [(float(x), float(y)) for x, y in quad]})
+
+
 def _proper(quad: np.ndarray) -> bool:
     """Whether a regressed (4, 2) quad is worth rectifying: convex, at least 8 x 4 px across its box, with a plate's
     aspect (:data:`REGRESSED_ASPECT`)."""

@@ -229,3 +229,22 @@ def test_a_jpeg_xl_photo_is_refused_by_name():
 def test_the_openapi_document_offers_the_form_upload(client):
     content = client.get("/openapi.json").json()["paths"]["/v1/plates:read"]["post"]["requestBody"]["content"]
     assert {"image/jpeg", "image/heic", "multipart/form-data"} <= set(content), content
+
+
+def test_a_photo_lying_on_its_side_is_read_with_its_box_in_the_sent_pixels(client):
+    """A phone photo whose EXIF orientation was dropped lies on its side: no plate was read. The route reads a photo
+    with no plate again turned a quarter either way, and gives the box in the photo as sent."""
+    from serve.plate.parse import Plate
+    from serve.plate.render import encode_jpeg, render_scene
+
+    sc = render_scene(31, "clean", size=(800, 600), plate=Plate(letters="กข", number="1234", province="ภูเก็ต"))
+    upright = client.post("/v1/plates:read", content=encode_jpeg(sc.image, 92), headers={"Content-Type": "image/jpeg"})
+    x0, y0, x1, y1 = upright.json()["plates"][0]["box"]
+    side = np.ascontiguousarray(np.rot90(sc.image, -1))  # turned clockwise: 600 wide, 800 tall
+    r = client.post("/v1/plates:read", content=encode_jpeg(side, 92), headers={"Content-Type": "image/jpeg"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert (doc["width"], doc["height"]) == (600, 800)
+    assert [(p["plate"]["letters"], p["plate"]["number"]) for p in doc["plates"]] == [("กข", "1234")], doc
+    want = [600 - y1, x0, 600 - y0, x1]  # the upright read's box, turned with the photo
+    assert max(abs(a - b) for a, b in zip(doc["plates"][0]["box"], want, strict=True)) <= 4, (doc["plates"], want)

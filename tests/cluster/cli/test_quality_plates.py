@@ -400,3 +400,25 @@ def test_jpegs_saved_by_windows_as_jfif_are_photos_of_the_folder(tmp_path):
     labels.write_text("file,plate\na.jfif,กข 1234\n", encoding="utf-8")
     res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "tesseract")
     assert res.exit_code == 0 and json.loads(res.stdout)["result"]["unlabelled"] == ["b.JPE"], res.output
+
+
+def test_a_photo_lying_on_its_side_is_read_turned(tmp_path):
+    """A phone photo whose EXIF orientation a tool dropped lies on its side: no plate was read in it. A photo with no
+    plate found is read again turned a quarter either way; a photo with no plate at all stays a miss."""
+    import numpy as np
+
+    from serve.plate.parse import Plate
+    from serve.plate.render import encode_jpeg, render_scene
+
+    sc = render_scene(31, "clean", size=(800, 600), plate=Plate(letters="กข", number="1234", province="ภูเก็ต"))
+    (tmp_path / "left.jpg").write_bytes(encode_jpeg(np.ascontiguousarray(np.rot90(sc.image, 1)), 90))
+    (tmp_path / "right.jpg").write_bytes(encode_jpeg(np.ascontiguousarray(np.rot90(sc.image, -1)), 90))
+    (tmp_path / "wall.jpg").write_bytes(encode_jpeg(np.full((600, 800, 3), 128, np.uint8)))
+    labels = tmp_path.parent / f"{tmp_path.name}-labels.csv"
+    labels.write_text("file,plate\nleft.jpg,กข 1234 ภูเก็ต\nright.jpg,กข 1234 ภูเก็ต\nwall.jpg,กข 1234\n",
+                      encoding="utf-8")
+    res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "model")
+    assert res.exit_code == 0, res.output
+    photos = {p["file"]: p for p in json.loads(res.stdout)["result"]["engines"]["model"]["photos"]}
+    assert photos["left.jpg"]["exact"] and photos["right.jpg"]["exact"], photos
+    assert photos["wall.jpg"]["plates_found"] == 0

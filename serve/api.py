@@ -4,7 +4,8 @@ Routes (role needed, see :mod:`serve.roles`; the OpenAPI document needs a token,
 
     GET    /v1/health                              none      {"status": "ok"} and nothing else
     GET    /openapi.json                           any role  the OpenAPI document
-    POST   /v1/faces:detect                        operator  body = image bytes (JPEG/PNG/WebP/BMP) -> faces
+    POST   /v1/faces:detect                        operator  body = image bytes (JPEG/PNG/WebP/BMP/HEIC), or a
+                                                              multipart/form-data form with one image file -> faces
     POST   /v1/faces:identify?top_k=5              operator  body = image bytes -> faces with watchlist candidates
     POST   /v1/plates:read                         operator  body = image bytes -> plates read and hotlist hits
     GET    /v1/watchlist, /v1/watchlist/{no}       operator  warrant records (never embeddings)
@@ -36,10 +37,11 @@ import base64
 import binascii
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -57,7 +59,7 @@ from serve.ids import MAX_ID_CHARS, RecordId, check_record_id, find_control
 from serve.imaging import MIN_SIDE, PLATE_MIN_SIDE, ImageDecodeError, decode_image
 from serve.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge, json_body, read_body
 from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, HotlistEntry
-from serve.plate.service import PlateRead
+from serve.plate.service import SIDEWAYS_TURNS, PlateRead, turned_back
 from serve.roles import ANY, Principal, Role, replica_attr, require_role
 
 log = logging.getLogger(__name__)
@@ -281,8 +283,10 @@ def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
 
 
 _IMAGE_BODY = {"requestBody": {"required": True, "content": {
-    t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png", "image/webp",
-                                                                    "image/bmp", "image/heic")}}}
+    **{t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png", "image/webp",
+                                                                       "image/bmp", "image/heic")},
+    "multipart/form-data": {"schema": {"type": "object", "description": "one file (any field name), the image",
+                                       "properties": {"file": {"type": "string", "format": "binary"}}}}}}}
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -420,13 +424,47 @@ _wire_ccoc(app)
 
 
 async def _image_body(request: Request, plate: bool = False) -> Any:
-    """The decoded upload; the plate route takes bigger photos (``max_plate_*``) than the face routes."""
+    """The decoded upload; the plate route takes bigger photos (``max_plate_*``) than the face routes. The image is
+    the raw body, or the one file of a ``multipart/form-data`` body (``curl -F file=@photo.jpg``, a browser form,
+    Postman's form-data, ``requests.post(files=...)``)."""
     limits = current_limits()
     max_bytes = limits.max_plate_image_bytes if plate else limits.max_image_bytes
     body = await read_body(request, max_bytes)
-    return decode_image(body, request.headers.get("content-type"), max_bytes=max_bytes,
+    ctype = request.headers.get("content-type")
+    if (ctype or "").split(";")[0].strip().lower() == "multipart/form-data":
+        body, ctype = await _form_image(request, body)
+    return decode_image(body, ctype, max_bytes=max_bytes,
                         max_pixels=limits.max_plate_pixels if plate else limits.max_pixels,
                         min_side=PLATE_MIN_SIDE if plate else MIN_SIDE)
+
+
+async def _form_image(request: Request, body: bytes) -> tuple[bytes, str | None]:
+    """The bytes and declared type of the one file in the ``multipart/form-data`` ``body`` (any field name), or an
+    ImageDecodeError (400) saying what to send: a form with no file, more than one file or a broken encoding."""
+    from starlette.formparsers import MultiPartParser
+
+    async def once() -> AsyncIterator[bytes]:
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, once(), max_files=1, max_fields=20).parse()
+    except Exception as e:  # any parser failure on an untrusted form is the sender's problem, as in decode_image
+        raise ImageDecodeError(f"the multipart/form-data body cannot be read ({e}): send one image file in the "
+                               "form (e.g. curl -F file=@photo.jpg), or the raw image bytes with Content-Type "
+                               "image/jpeg") from None
+    try:
+        files = [v for _, v in form.multi_items() if not isinstance(v, str)]
+        if not files:
+            raise ImageDecodeError("the multipart/form-data body holds no file: attach the photo as a file "
+                                   "(e.g. curl -F file=@photo.jpg), or send the raw image bytes with Content-Type "
+                                   "image/jpeg")
+        data = await files[0].read()
+        part_type = (files[0].content_type or "").split(";")[0].strip().lower()
+    finally:
+        await form.close()
+    # A form part's type is often a guess from the file name (or application/octet-stream): the bytes are sniffed
+    # and decoded as for a raw body; only a declared non-image type is refused, by decode_image.
+    return data, part_type or None
 
 
 # One dependency object per role, so that a route listing it in ``dependencies`` (to run it first, before the
@@ -538,7 +576,13 @@ class ApiIngress:
         """Thai plates in one uploaded image (phone photos up to ``max_plate_pixels``): box, raw text, parsed plate,
         confidence, hotlist hits."""
         img = await _image_body(request, plate=True)
-        reads = await _call(self._need(self.plate, "plate").read.remote(img, list_name=list_name))
+        plate = self._need(self.plate, "plate")
+        reads = await _call(plate.read.remote(img, list_name=list_name))
+        for k in SIDEWAYS_TURNS if not reads else ():  # a photo on its side (its EXIF orientation dropped)
+            turned = await _call(plate.read.remote(np.ascontiguousarray(np.rot90(img, k)), list_name=list_name))
+            if any(r.verified for r in turned):
+                reads = [turned_back(r, k, img.shape) for r in turned if r.verified]
+                break
         return PlateReads(width=img.shape[1], height=img.shape[0], plates=reads)
 
     # ----------------------------------------------------------------- watchlist

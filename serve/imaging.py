@@ -22,7 +22,10 @@ from pillow_heif import register_heif_opener
 register_heif_opener()  # Pillow's "HEIF" format; libheif applies the container's rotation and mirror itself
 
 ACCEPTED_TYPES = {"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/webp", "image/bmp", "image/x-ms-bmp",
-                  "image/heic", "image/heif", "application/octet-stream"}
+                  "image/heic", "image/heif", "application/octet-stream",
+                  # aliases senders use for the same formats: Windows' and old browsers' PNG and BMP types, and the
+                  # HEIF sequence types a phone gives a Live Photo or burst HEIC (its first image is decoded)
+                  "image/x-png", "image/x-windows-bmp", "image/heic-sequence", "image/heif-sequence"}
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "HEIF")
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -36,7 +39,8 @@ _SEND = "send a JPEG, PNG, WebP, BMP or HEIC image"
 _MAGIC = ((b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
           (b"\x00\x00\x01\x00", "ICO"), (b"%!PS", "PostScript/EPS"), (b"\xc5\xd0\xd3\xc6", "EPS"),
           (b"%PDF", "PDF"), (b"<svg", "SVG"), (b"<?xml", "XML/SVG"), (b"\x00\x00\x00\x0cjP", "JPEG 2000"),
-          (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"8BPS", "Photoshop"))
+          (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"8BPS", "Photoshop"), (b"\xff\x0a", "JPEG XL"),
+          (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "JPEG XL"))
 _REFUSED_BRANDS = {b"avif": "AVIF", b"avis": "AVIF"}
 """ISO base-media ``ftyp`` brands (bytes 8-12) of formats not decoded (pillow-heif 1.x reads HEIF, not AVIF)."""
 
@@ -58,14 +62,22 @@ def sniff_format(data: bytes) -> str | None:
     return _REFUSED_BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
 
 
+def _smaller(max_pixels: int, min_side: int) -> str:
+    """What to send instead of a photo over ``max_pixels``. Faces are found at 1920 px; a plate is a small part of
+    a phone photo, which downscaled to 1920 px would be unreadable: crop around the vehicle or use a smaller mode."""
+    if min_side < MIN_SIDE:  # the plate reader (PLATE_MIN_SIDE)
+        return (f"crop it around the vehicle, or downscale it to at most {max_pixels / 1e6:.0f} MP (a 200 MP "
+                "phone camera: use its 12 or 50 MP mode)")
+    return "downscale it (1920 px on the long side is plenty)"
+
+
 def check_dimensions(w: int, h: int, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> None:
     """Refuse sizes the detectors cannot use: over ``max_pixels`` (413), under ``min_side`` px on a side (default
     :data:`MIN_SIDE`; the plate reader passes :data:`PLATE_MIN_SIDE`) or thinner than :data:`MAX_ASPECT`:1 (400),
     each with what to send instead."""
     if w * h > max_pixels:
         raise ImageDecodeError(f"the image is {w}x{h} ({w * h / 1e6:.0f} megapixels), over the "
-                               f"{max_pixels / 1e6:.0f} MP limit: downscale it (1920 px on the long side is plenty)",
-                               status=413)
+                               f"{max_pixels / 1e6:.0f} MP limit: {_smaller(max_pixels, min_side)}", status=413)
     if min(w, h) < min_side:
         what = ("a plate: send at least {0}x{0} px, e.g. the whole frame" if min_side < MIN_SIDE
                 else "face detection: send at least {0}x{0} px, with faces of 20 px or more")
@@ -92,8 +104,11 @@ def decode_image(data: bytes, content_type: str | None = None, max_bytes: int | 
     """
     ctype = (content_type or "").split(";")[0].strip().lower()
     if ctype and ctype not in ACCEPTED_TYPES:
-        raise ImageDecodeError(f"content type {ctype!r} is not accepted: send the raw image bytes with Content-Type "
-                               "image/jpeg, image/png, image/webp, image/bmp or image/heic", status=415)
+        hint = (" (curl sends this type for --data-binary unless told otherwise: add -H 'Content-Type: image/jpeg')"
+                if ctype == "application/x-www-form-urlencoded" else "")
+        raise ImageDecodeError(f"content type {ctype!r} is not accepted{hint}: send the raw image bytes with "
+                               "Content-Type image/jpeg, image/png, image/webp, image/bmp or image/heic, or the image "
+                               "as the one file of a multipart/form-data form", status=415)
     if not data:
         raise ImageDecodeError(f"empty image (no bytes): {_SEND}")
     if max_bytes is not None and len(data) > max_bytes:
@@ -113,7 +128,10 @@ def decode_image(data: bytes, content_type: str | None = None, max_bytes: int | 
         ceiling = 2 * (Image.MAX_IMAGE_PIXELS or 0)
         limit = f"{min(max_pixels, ceiling) / 1e6:.0f} MP"
         raise ImageDecodeError(f"the image header claims too many pixels (over {ceiling / 1e6:.0f} MP: a decompression "
-                               f"bomb?), over the {limit} limit: send a photo of at most {limit}", status=413) from e
+                               f"bomb?), over the {limit} limit: " + (_smaller(min(max_pixels, ceiling), min_side)
+                                                                      if min_side < MIN_SIDE else
+                                                                      f"send a photo of at most {limit}"),
+                               status=413) from e
     except Exception as e:  # any parser failure on untrusted bytes is the sender's problem, not a server fault
         raise ImageDecodeError(f"the bytes are not a readable image: {_SEND}") from e
     w, h = im.size

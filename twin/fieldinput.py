@@ -331,7 +331,36 @@ def decode_bytes(raw: bytes, source: str) -> tuple[str, str]:
         raise InputError(source, "the text encoding is not UTF-8, UTF-16, TIS-620/cp874 or Windows-1252",
                          "save the file from Excel as 'CSV UTF-8 (comma delimited)'")
     enc = best.encoding.replace("tis_620", "cp874")
+    if enc != "cp874":
+        thai = _plausible_thai(raw)
+        if thai is not None:
+            return thai, "cp874"
     return str(best), enc
+
+
+_THAI = re.compile(r"[\u0e01-\u0e5b]")
+_THAI_WORD = re.compile(r"[\u0e01-\u0e5b]{2}")
+_THAI_MARK = re.compile(r"[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e]")
+_THAI_BY_LATIN = re.compile(r"[A-Za-z][\u0e01-\u0e5b]|[\u0e01-\u0e5b][A-Za-z]")
+
+
+def _plausible_thai(raw: bytes) -> str | None:
+    """``raw`` decoded as cp874 when that reads as Thai, else None: a short Thai file (one label row 'a.jpg,กข 1234'
+    from Thai Excel) has too few bytes for charset detection, which took it for Windows-1252 ('¡¢ 1234'). Thai when
+    it decodes, holds two Thai characters in a row, every vowel or tone mark follows a Thai letter and no Thai
+    letter touches a Latin one: Latin text read as cp874 breaks these ('José' would be 'Jos' + a tone mark, 'Ángel'
+    'ม' + 'ngel', a lone '£5' or '½ km' one Thai letter). A file whose only Thai is one letter ('ผ-9324') stays
+    as detected."""
+    try:
+        text = raw.decode("cp874")
+    except UnicodeDecodeError:
+        return None
+    if not _THAI_WORD.search(text) or _THAI_BY_LATIN.search(text):
+        return None
+    for m in _THAI_MARK.finditer(text):
+        if m.start() == 0 or not _THAI.match(text[m.start() - 1]):
+            return None
+    return text
 
 
 def sniff_delimiter(text: str) -> str:

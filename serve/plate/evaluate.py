@@ -35,9 +35,16 @@ from serve.plate.backgrounds import background_split
 from serve.plate.distance import levenshtein
 from serve.plate.fonts import FontSplit, families
 from serve.plate.localise import _box, _iou
-from serve.plate.parse import Plate, PlateParseError, parse_plate
+from serve.plate.parse import Plate, PlateParseError
 from serve.plate.render import LEVELS, RenderedScene, render_plate, render_scene
-from serve.plate.service import PlateRead, PlateService, PlateServiceConfig
+from serve.plate.service import (
+    SIDEWAYS_TURNS,
+    PlateRead,
+    PlateService,
+    PlateServiceConfig,
+    decode_image,
+    turned_back,
+)
 
 DEFAULT_ENGINES = ("model", "tesseract")
 MIN_SCENE_SCALE = 0.05
@@ -179,9 +186,10 @@ LABEL_COLUMNS: dict[str, tuple[str, ...]] = {
     "province": ("province", "จังหวัด"),
 }
 """Accepted headers of a labels file (matched as :func:`twin.fieldinput.header_key` reduces them), per column."""
-PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif",
-                            ".avif"})
-"""File endings counted as photos when the folder is checked for photos the labels do not name."""
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff",
+                            ".heic", ".heif", ".avif"})
+"""File endings counted as photos when the folder is checked for photos the labels do not name (``.jfif``: the ending
+Windows gives JPEGs saved from a browser)."""
 
 
 def read_labels(labels: Path) -> list[tuple[str, Plate]]:
@@ -242,9 +250,12 @@ def read_labels(labels: Path) -> list[tuple[str, Plate]]:
             raise LabelsError(f"{labels} {where}: {name} has no plate: write its plate (e.g. กข 1234 "
                               "กรุงเทพมหานคร) or delete the row")
         try:
-            plate = _parse_entry_text(text) if "\n" not in text else parse_plate(text)
+            plate = _parse_entry_text(text)
         except (HotlistError, PlateParseError, ValueError) as e:
-            raise LabelsError(f"{labels} {where}: {e}") from e
+            hint = (f" (the file was read as {raw.encoding} text, as its few non-ASCII bytes suggest: if it holds "
+                    "Thai, save it from Excel as 'CSV UTF-8 (comma delimited)')"
+                    if raw.encoding not in ("xlsx", "cp874") and not raw.encoding.startswith("utf") else "")
+            raise LabelsError(f"{labels} {where}: {e}{hint}") from e
         out.append((name, plate))
     return out
 
@@ -261,6 +272,35 @@ def list_names(names: list[str], shown: int = 10) -> str:
     """The first ``shown`` of ``names`` joined by commas, then " and N more" for the rest (messages and reports)."""
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     return f"{', '.join(names[:shown])}{more}"
+
+
+def photo_paths(images: Path, names: list[str]) -> dict[str, Path]:
+    """The photo file each labelled name in ``names`` points to in the folder ``images``: the name as written; else,
+    for labels written on Windows, with its backslashes read as folder separators (``cam 1\\IMG_0001.JPG``); else
+    the one file whose path differs only in letter case (Windows and macOS ignore it, so a label typed there as
+    ``img_0001.jpg`` names ``IMG_0001.JPG``); a name that starts with the folder's own name (``photos/a.jpg`` for
+    ``--images photos``: labels written from the folder above) is read without it. Names that point to no file are
+    left out."""
+    by_lower: dict[str, list[Path]] | None = None
+    out: dict[str, Path] = {}
+    for name in names:
+        slashed = name.replace("\\", "/")
+        head, _, rest = slashed.partition("/")
+        cands = (name, slashed) + ((rest,) if rest and head == images.resolve().name else ())
+        for cand in dict.fromkeys(cands):
+            if (images / cand).is_file():
+                out[name] = images / cand
+                break
+        else:
+            if by_lower is None:
+                by_lower = {}
+                for p in images.rglob("*"):
+                    if p.is_file():
+                        by_lower.setdefault(p.relative_to(images).as_posix().lower(), []).append(p)
+            same = by_lower.get(name.replace("\\", "/").lower(), [])
+            if len(same) == 1:
+                out[name] = same[0]
+    return out
 
 
 def _outside(images: Path, name: str) -> bool:
@@ -280,9 +320,18 @@ def _photos_bar(items: list[Any], desc: str, progress: bool) -> Any:
 def _read_photo(svc: PlateService, path: Path) -> list[PlateRead] | Exception:
     """The plates ``svc`` reads in the photo file ``path``, or the exception that stopped it: the service's decoding
     gives an empty, corrupt or oversized file as its PlateInputError, and any other failure of one photo is returned
-    too (one bad photo is a miss or a row to fill in, never the end of an evaluation or a draft)."""
+    too (one bad photo is a miss or a row to fill in, never the end of an evaluation or a draft). A photo in which no
+    plate is found is read again turned on either side (:data:`~serve.plate.service.SIDEWAYS_TURNS`)."""
     try:
-        return svc.read_bytes([path.read_bytes()])[0]
+        data = path.read_bytes()
+        got = svc.read_bytes([data])[0]
+        if isinstance(got, list) and not got:  # a photo on its side (its EXIF orientation dropped): turned
+            img = decode_image(data, svc.config.max_pixels)
+            for k in SIDEWAYS_TURNS:
+                turned = svc.read([np.ascontiguousarray(np.rot90(img, k))])[0]
+                if isinstance(turned, list) and any(r.verified for r in turned):
+                    return [turned_back(r, k, img.shape) for r in turned if r.verified]
+        return got
     except Exception as e:
         return e
 
@@ -301,22 +350,29 @@ def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAU
     if not images.is_dir():
         raise LabelsError(f"image folder {images} does not exist")
     rows = read_labels(labels)
-    outside = [f for f, _ in rows if _outside(images, f)]
+    paths = photo_paths(images, [f for f, _ in rows])
+    outside = [f for f, _ in rows if _outside(images, f) or (f in paths and _outside(images, str(paths[f])))]
     if outside:
         raise LabelsError(f"{len(outside)} labelled file(s) are outside {images}: {', '.join(outside[:5])}; name "
                           "each photo relative to the image folder (no '..', no absolute path)")
-    missing = [f for f, _ in rows if not (images / f).is_file()]
+    missing = [f for f, _ in rows if f not in paths]
     if missing:
         raise LabelsError(f"{len(missing)} labelled file(s) are not in {images}: {', '.join(missing[:5])}: copy "
                           f"the photo(s) into the folder, or delete their rows from {labels}")
+    named: dict[Path, str] = {}
+    for f, _ in rows:  # two spellings of one photo ('./a.jpg' and 'a.jpg', 'cam\\a.jpg' and 'cam/a.jpg')
+        first = named.setdefault(paths[f].resolve(), f)
+        if first != f:
+            raise LabelsError(f"{labels}: {f} and {first} are the same photo, labelled twice: keep one row per photo")
+    rel = [paths[f].resolve().relative_to(images.resolve()).as_posix() for f, _ in rows]
     out: dict[str, Any] = {"images": str(images), "labels": str(labels), "n": len(rows),
-                           "unlabelled": unlabelled_photos(images, [f for f, _ in rows]), "engines": {}}
+                           "unlabelled": unlabelled_photos(images, rel), "engines": {}}
     for name in engines:
         svc = (services or {}).get(name) or _service(name)
         scored, per_photo, errors = [], [], []
         t0 = time.perf_counter()
         for f, truth in _photos_bar(rows, f"{name} engine", progress):
-            got = _read_photo(svc, images / f)
+            got = _read_photo(svc, paths[f])
             if isinstance(got, Exception):  # one bad photo is a miss, not the end of the evaluation
                 errors.append({"file": f, "error": f"{type(got).__name__}: {got}"})
             reads = [] if isinstance(got, Exception) else got

@@ -36,7 +36,7 @@ from serve.errors import ConflictError, NotFoundError
 from serve.ids import RecordId
 from serve.keys import write_private
 from serve.plate.distance import weighted_distance
-from serve.plate.parse import Plate, Vehicle, parse_plate
+from serve.plate.parse import Plate, Vehicle, parse_plate, snap_line2
 from serve.plate.provinces import REGIONS
 
 DEFAULT_MAX_DISTANCE = 0.5
@@ -301,7 +301,9 @@ def _same_line2(a: str | None, b: str | None) -> bool:
 
 
 def _parse_entry_text(text: str) -> Plate:
-    """Parse an officer's plate text: registration then optional province, on one line or two."""
+    """Parse an officer's plate text: registration then optional province, on one line or two; or the rows of the
+    plate in the order they are printed, the province before the number (a motorcycle plate's three rows,
+    '1กข ภูเก็ต 123' or one row a line) or first ('ภูเก็ต กข 1234')."""
     t = text.strip()
     if "\n" not in t:
         parts = t.split()
@@ -312,7 +314,28 @@ def _parse_entry_text(text: str) -> Plate:
     try:
         return parse_plate(t)
     except ValueError as e:
-        raise HotlistError(str(e)) from e
+        reordered = _printed_order(text)
+        if reordered is None:
+            raise HotlistError(str(e)) from e
+        return reordered
+
+
+def _printed_order(text: str) -> Plate | None:
+    """The plate of ``text`` written with the second line (a province or region, one word) before or inside the
+    registration, as a motorcycle plate prints it between the letters and the number; None when no word of it is
+    a second line that leaves a registration."""
+    parts = text.split()
+    for k, word in enumerate(parts):
+        if any(c.isdigit() for c in word) or k == len(parts) - 1:
+            continue
+        province, region, _ = snap_line2(word, max_ratio=0.25)
+        if province is None and region is None:
+            continue
+        try:
+            return parse_plate(" ".join(parts[:k] + parts[k + 1:]), word)
+        except ValueError:
+            continue
+    return None
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:

@@ -43,7 +43,11 @@ PROVINCE_ALIASES: dict[str, str] = {
     "กรุงเทพฯ": "กรุงเทพมหานคร",
     "กทม": "กรุงเทพมหานคร",
     "อยุธยา": "พระนครศรีอยุธยา",
+    "โคราช": "นครราชสีมา",
 }
+PROVINCE_PREFIX = "จังหวัด"
+"""'Province' written before the name in labels and hotlist text ('จังหวัดภูเก็ต'; the short 'จ.' is one edit and
+snaps anyway): dropped before snapping, as no plate prints it."""
 
 
 class PlateParseError(ValueError):
@@ -167,6 +171,8 @@ def snap_province(text: str, max_ratio: float = 0.5, names: tuple[str, ...] = PR
     name whose length is closest to the text's.
     """
     t = _THAI_BLOCK.sub("", unicodedata.normalize("NFC", text))
+    if t.startswith(PROVINCE_PREFIX) and len(t) > len(PROVINCE_PREFIX):
+        t = t[len(PROVINCE_PREFIX):]
     if not t:
         return None, 0
     if t in PROVINCE_ALIASES:

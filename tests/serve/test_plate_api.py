@@ -3,6 +3,8 @@ API takes the vehicle type."""
 
 from __future__ import annotations
 
+import io
+
 import httpx
 import numpy as np
 import pytest
@@ -141,3 +143,108 @@ def test_a_tight_plate_crop_too_small_for_faces_is_refused_naming_faces_only():
         check_dimensions(60, 25, min_side=MIN_SIDE)
     assert str(e.value) == ("the image is 60x25 px, too small for face detection: send at least 32x32 px, with faces "
                             "of 20 px or more") and e.value.status == 400
+
+
+def test_a_photo_uploaded_as_a_form_file_or_under_an_alias_type_is_read(client):
+    """`curl -F file=@photo.jpg`, a browser form, Postman's form-data or `requests.post(files=...)` send the photo as
+    the one file of a multipart/form-data body: it is read as the raw body is. Alias types (Windows' image/x-png, a
+    phone's image/heic-sequence) are read; a form without a file, with two files, and curl's default type for
+    --data-binary are refused with what to send."""
+    from PIL import Image
+
+    from serve.plate.parse import Plate
+    from serve.plate.render import encode_jpeg, render_scene
+
+    truth = Plate(letters="กข", number="1234", province="ภูเก็ต")
+    jpeg = encode_jpeg(render_scene(31, "clean", size=(800, 600), plate=truth).image, 92)
+
+    def read(r: httpx.Response) -> list[tuple[str, str]]:
+        assert r.status_code == 200, r.text
+        return [(p["plate"]["letters"], p["plate"]["number"]) for p in r.json()["plates"] if p["plate"]]
+
+    right = [("กข", "1234")]
+    assert read(client.post("/v1/plates:read", files={"file": ("IMG_0001.JPG", jpeg, "image/jpeg")})) == right
+    assert read(client.post("/v1/plates:read", files={"image": ("photo", jpeg, "application/octet-stream")},
+                            data={"camera": "phone"})) == right
+    png = io.BytesIO()
+    Image.open(io.BytesIO(jpeg)).save(png, "PNG")
+    assert read(client.post("/v1/plates:read", content=png.getvalue(),
+                            headers={"Content-Type": "image/x-png"})) == right
+    r = client.post("/v1/plates:read", data={"file": "photo.jpg"})
+    assert r.status_code == 415, r.text  # a urlencoded form: no image in it
+    assert "curl sends this type for --data-binary" in r.json()["error"]["message"]
+    r = client.post("/v1/plates:read", files={"a": ("a.txt", b"hello", "text/plain")}, data={"x": "1"})
+    assert r.status_code == 415 and "'text/plain' is not accepted" in r.text, r.text
+    two = [("a", ("a.jpg", jpeg, "image/jpeg")), ("b", ("b.jpg", jpeg, "image/jpeg"))]
+    r = client.post("/v1/plates:read", files=two)
+    assert r.status_code == 400 and "send one image file in the form" in r.text, r.text
+    no_file = b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--\r\n'
+    r = client.post("/v1/plates:read", content=no_file, headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 400 and "holds no file" in r.text, r.text
+
+
+def test_a_photo_over_the_plate_limit_is_told_to_crop_not_to_shrink_to_1920_px():
+    """No server: the plate route's refusal of a 126 MP or 200 MP phone photo said to downscale to 1920 px on the long
+    side (the face routes' advice, which leaves a distant plate unreadable); it says to crop around the vehicle or
+    use the camera's 12 or 50 MP mode. The face routes' advice is unchanged."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    from serve.api import ApiLimits
+    from serve.imaging import MIN_SIDE, PLATE_MIN_SIDE, ImageDecodeError, decode_image
+
+    limits = ApiLimits()
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48)).save(buf, "JPEG")
+    jpeg = bytearray(buf.getvalue())
+    sof = jpeg.find(b"\xff\xc0")
+    advice = ("crop it around the vehicle, or downscale it to at most 120 MP (a 200 MP phone camera: use its 12 or 50 "
+              "MP mode)")
+    for (h, w), claim in (((9000, 14000), "the image is 14000x9000 (126 megapixels), over the 120 MP limit: "),
+                          ((12240, 16320), "over 179 MP: a decompression bomb?), over the 120 MP limit: ")):
+        jpeg[sof + 5:sof + 9] = struct.pack(">HH", h, w)
+        with pytest.raises(ImageDecodeError) as e:
+            decode_image(bytes(jpeg), "image/jpeg", max_bytes=limits.max_plate_image_bytes,
+                         max_pixels=limits.max_plate_pixels, min_side=PLATE_MIN_SIDE)
+        assert e.value.status == 413 and str(e.value).endswith(claim + advice), str(e.value)
+    jpeg[sof + 5:sof + 9] = struct.pack(">HH", 6000, 8000)
+    with pytest.raises(ImageDecodeError, match=r"over the 40 MP limit: downscale it \(1920 px on the long side"):
+        decode_image(bytes(jpeg), "image/jpeg", max_pixels=limits.max_pixels, min_side=MIN_SIDE)
+
+
+def test_a_jpeg_xl_photo_is_refused_by_name():
+    """No server: a JPEG XL photo (bare codestream or ISO container, as newer phones and browsers save) was 'not a
+    readable image'; it is refused as JPEG XL (415), so the sender knows to export a JPEG."""
+    from serve.imaging import PLATE_MIN_SIDE, ImageDecodeError, decode_image
+
+    for head in (b"\xff\x0a\xfa\x7f", b"\x00\x00\x00\x0cJXL \r\n\x87\n"):
+        with pytest.raises(ImageDecodeError) as e:
+            decode_image(head + bytes(200), "image/jpeg", min_side=PLATE_MIN_SIDE)
+        assert e.value.status == 415
+        assert str(e.value) == "JPEG XL images are not accepted: send a JPEG, PNG, WebP, BMP or HEIC image"
+
+
+def test_the_openapi_document_offers_the_form_upload(client):
+    content = client.get("/openapi.json").json()["paths"]["/v1/plates:read"]["post"]["requestBody"]["content"]
+    assert {"image/jpeg", "image/heic", "multipart/form-data"} <= set(content), content
+
+
+def test_a_photo_lying_on_its_side_is_read_with_its_box_in_the_sent_pixels(client):
+    """A phone photo whose EXIF orientation was dropped lies on its side: no plate was read. The route reads a photo
+    with no plate again turned a quarter either way, and gives the box in the photo as sent."""
+    from serve.plate.parse import Plate
+    from serve.plate.render import encode_jpeg, render_scene
+
+    sc = render_scene(31, "clean", size=(800, 600), plate=Plate(letters="กข", number="1234", province="ภูเก็ต"))
+    upright = client.post("/v1/plates:read", content=encode_jpeg(sc.image, 92), headers={"Content-Type": "image/jpeg"})
+    x0, y0, x1, y1 = upright.json()["plates"][0]["box"]
+    side = np.ascontiguousarray(np.rot90(sc.image, -1))  # turned clockwise: 600 wide, 800 tall
+    r = client.post("/v1/plates:read", content=encode_jpeg(side, 92), headers={"Content-Type": "image/jpeg"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert (doc["width"], doc["height"]) == (600, 800)
+    assert [(p["plate"]["letters"], p["plate"]["number"]) for p in doc["plates"]] == [("กข", "1234")], doc
+    want = [600 - y1, x0, 600 - y0, x1]  # the upright read's box, turned with the photo
+    assert max(abs(a - b) for a, b in zip(doc["plates"][0]["box"], want, strict=True)) <= 4, (doc["plates"], want)

@@ -175,3 +175,29 @@ def test_rectify_refuses_a_pad_it_cannot_use_and_says_what_it_takes(pad):
     quad = np.float32([[100, 100], [440, 100], [440, 250], [100, 250]])
     with pytest.raises(ValueError, match=r"number or an \(across, down\) pair.*\(-0\.5, 0\.5\)"):
         rectify(img, quad, pad)
+
+
+def test_a_tesseract_crash_on_one_line_image_costs_that_image_only(tesseract_service, tesseract_engine, caplog):
+    """tesseract 5.3 dies of SIGFPE reading one number crop of a dim, blurred IR frame with --psm 7: the whole photo
+    raised OcrError ('tesseract failed (-8)'). The batch is read again in halves; the crop that kills it reads as
+    nothing and the rest of the batch (a clean plate here) is read."""
+    import io
+
+    import cv2
+    from PIL import Image
+
+    from serve.plate.parse import Plate
+
+    truth = Plate(letters="กข", number="1234", province="ภูเก็ต")
+    rgb = render_scene(31, "clean", size=(800, 600), plate=truth).image
+    ir = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), 2)
+    ir = np.clip(ir * 0.3 + np.random.default_rng(0).normal(0, 8, ir.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(ir).save(buf, "JPEG", quality=70)
+    with caplog.at_level("WARNING", logger="serve.plate.ocr"):
+        reads = tesseract_service.read_bytes([buf.getvalue()])[0]
+    assert isinstance(reads, list), reads
+    assert "tesseract (eng, --psm 7) died of signal 8 on a 68x101 image: read as nothing" in caplog.text
+    r = render_plate(0, "clean", plate=truth, plate_type="private")
+    text = tesseract_engine.read([rectify(r.image, r.quad)])[0]  # the engine reads on after a crash
+    assert parse_plate(text.registration, text.province, lenient=True).key == "กข1234"

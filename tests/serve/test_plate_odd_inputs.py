@@ -192,3 +192,24 @@ def test_a_photo_of_a_grid_of_light_boxes_is_searched_in_linear_time():
     assert len(capped) == 18 and len(every) > 400  # 16 and the whole image and its centre
     for a, b in zip(capped, every[:16] + every[-2:], strict=True):
         assert np.array_equal(a.quad, b.quad) and a.box == b.box and a.score == b.score and a.kind == b.kind
+
+
+def test_an_underexposed_night_photo_is_read_and_a_black_frame_stays_empty(plate_service):
+    """A clean scene at 6 % and 10 % brightness (highlights 17 and 30 of 255: a night photo, a dim IR frame) read no
+    plate; its levels are stretched before reading and it reads right, its box about the bright frame's. A black
+    frame with sensor noise is not stretched into false plates. No rendered test scene is dark enough to change."""
+    from serve.plate.localise import _iou
+    from serve.plate.service import brightened
+
+    sc = render_scene(31, "clean", size=(800, 600), plate=Plate(letters="กข", number="1234", province="ภูเก็ต"))
+    bgr = cv2.cvtColor(sc.image, cv2.COLOR_RGB2BGR)
+    bright = plate_service.read([bgr])[0]
+    for f in (0.06, 0.10):
+        dark = cv2.imdecode(cv2.imencode(".jpg", (bgr * f).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])[1], 1)
+        assert brightened(dark) is not dark
+        reads = plate_service.read([dark])[0]
+        assert _keys(reads) == ["กข1234 ภูเก็ต"], (f, reads)
+        assert _iou(reads[0].box, bright[0].box) > 0.8, (reads[0].box, bright[0].box)
+    noise = np.clip(np.random.default_rng(0).normal(8, 4, (480, 640, 3)), 0, 255).astype(np.uint8)
+    assert plate_service.read([noise, np.zeros((480, 640, 3), np.uint8)]) == [[], []]
+    assert brightened(bgr) is bgr

@@ -103,3 +103,26 @@ def test_region_lines_and_vehicle_types():
         Plate(category="1", letters="กขค", number="1")
     with pytest.raises(ValueError, match="vehicle"):
         Plate(letters="กข", number="1", vehicle="truck")
+
+
+def test_a_province_written_with_its_prefix_or_common_name_is_snapped():
+    """Labels and hotlist text say 'จังหวัดภูเก็ต' (the short 'จ.ภูเก็ต' snapped already) or โคราช for นครราชสีมา;
+    these were refused as no province."""
+    from serve.plate.hotlist import _parse_entry_text
+
+    assert _parse_entry_text("กข 1234 จังหวัดภูเก็ต").province == "ภูเก็ต"
+    assert _parse_entry_text("กข 1234 จ.ภูเก็ต").province == "ภูเก็ต"
+    assert parse_plate("1กข 1234", "โคราช").province == "นครราชสีมา"
+    assert snap_province("จังหวัด")[0] is None  # the word alone is no province
+
+
+def test_a_plate_written_in_its_printed_row_order_is_parsed():
+    """A motorcycle plate prints its letters, the province, then the number: labels and hotlist text copied row by
+    row ('1กข ภูเก็ต 123', or one row a line in an Excel cell) were refused as no registration."""
+    from serve.plate.hotlist import HotlistError, _parse_entry_text
+
+    for text in ("1กข ภูเก็ต 123", "1กข\nภูเก็ต\n123", "ภูเก็ต 1กข 123", "1กข 123 ภูเก็ต"):
+        assert _parse_entry_text(text).text == "1กข 123\nภูเก็ต", text
+    assert _parse_entry_text("กขค\nเบตง\n12").text == "กขค 12\nเบตง"
+    with pytest.raises(HotlistError, match="'กข ภูเก็ต' is not a Thai registration"):
+        _parse_entry_text("กข ภูเก็ต")

@@ -237,3 +237,14 @@ def test_date_column_with_a_time_keeps_the_local_date(tmp_path: Path) -> None:
     bad = _write(tmp_path, "b.csv", "kind,reported_date,lon,lat\nlighting,15/03/2569 noon,100.47,7.005\n", "utf-8")
     with pytest.raises(fi.InputError, match=r"cannot read the time 'noon'"):
         fi.read_table(bad, "risk_points")
+
+
+def test_a_short_thai_windows_file_is_read_as_cp874_and_western_text_stays_cp1252():
+    """Charset detection took a one-row cp874 file ('กข 1234') for Windows-1252; Latin text with accents is still
+    read as Windows-1252 (its accented letters would be Thai marks after Latin letters in cp874)."""
+    from twin.fieldinput import decode_bytes
+
+    for text in ("file,plate\na.jpg,กข 1234\n", "file,plate\r\ncam 1\\a.JPG,ผ-9324\r\nรถ 2.heic,32-0394\r\n"):
+        assert decode_bytes(text.encode("cp874"), "t.csv") == (text, "cp874")
+    for text in ("name,city\nJosé,Zürich\n", "name\nCafé crème\n", "name\nÁngel\n"):
+        assert decode_bytes(text.encode("cp1252"), "t.csv") == (text, "cp1252")

@@ -324,3 +324,101 @@ def test_weights_of_an_unknown_users_home_are_refused_without_a_traceback():
     res = _quality("--weights", "~nosuchuser-ssz/w.pt")
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
     assert "--weights ~nosuchuser-ssz/w.pt: this machine knows no home folder" in " ".join(res.output.split())
+
+
+def test_labels_written_on_windows_name_photos_with_backslashes_and_any_letter_case(tmp_path):
+    """Labels typed on Windows or macOS: a subfolder written with backslashes and a name in other letter case (those
+    systems ignore it) find their photo, as does a name starting with the image folder's own name; two spellings of
+    one photo are refused as a photo labelled twice."""
+    images = tmp_path / "photos"
+    (images / "cam 1").mkdir(parents=True)
+    for name in ("cam 1/IMG_0001.JPG", "รถ 2.HEIC"):
+        (images / name).write_bytes(b"not a jpeg")
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes("file,plate\r\ncam 1\\IMG_0001.JPG,ผ-9324\r\nรถ 2.heic,32-0394\r\n".encode("cp874"))
+    res = _quality("--images", str(images), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)["result"]
+    assert doc["unlabelled"] == [] and doc["n"] == 2
+    errors = doc["engines"]["tesseract"]["errors"]
+    assert [e["file"] for e in errors] == ["cam 1\\IMG_0001.JPG", "รถ 2.heic"]  # read, and not an image: a miss
+    assert all("not a readable image" in e["error"] for e in errors), errors
+    labels.write_text("file,plate\n./รถ 2.HEIC,32-0394\nรถ 2.HEIC,32-0394\n", encoding="utf-8")
+    res = _quality("--images", str(images), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert f"{labels}: รถ 2.HEIC and ./รถ 2.HEIC are the same photo, labelled twice: keep one row per photo" in \
+        " ".join(res.output.split()), res.output
+    labels.write_text("file,plate\n..\\labels.csv,32-0394\n", encoding="utf-8")
+    res = _quality("--images", str(images), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 2 and "are outside" in res.output, res.output
+    labels.write_text("file,plate\nphotos/รถ 2.HEIC,32-0394\n", encoding="utf-8")  # written from the folder above
+    res = _quality("--images", str(images), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 0 and json.loads(res.stdout)["result"]["unlabelled"] == ["cam 1/IMG_0001.JPG"], res.output
+
+
+def test_a_short_thai_windows_labels_file_is_not_read_as_western_text(tmp_path):
+    """One row from Thai Excel (cp874) has too few bytes for charset detection, which read 'กข 1234' as
+    Windows-1252 '¡¢ 1234' and refused it as no registration; a row whose only Thai is one letter ('ผ-9324') cannot be
+    told apart, and the refusal says how the file was read and to save it as CSV UTF-8."""
+    (tmp_path / "a.jpg").write_bytes(b"not a jpeg")
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes("file,plate\r\na.jpg,กข 1234\r\n".encode("cp874"))
+    res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["result"]["engines"]["tesseract"]["photos"][0]["truth"] == "กข 1234"
+    labels.write_bytes("file,plate\r\na.jpg,ผ-9324\r\n".encode("cp874"))
+    res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert "(the file was read as cp1252 text, as its few non-ASCII bytes suggest: if it holds Thai, save it from " \
+           "Excel as 'CSV UTF-8 (comma delimited)')" in " ".join(res.output.split()), res.output
+
+
+def test_a_motorcycle_label_written_row_by_row_in_one_excel_cell_is_read(tmp_path):
+    """An Excel cell holding a motorcycle plate's three rows (Alt+Enter between them) was refused: the first line
+    '1กข' is not a registration."""
+    import openpyxl
+
+    (tmp_path / "m.jpg").write_bytes(b"not a jpeg")
+    wb = openpyxl.Workbook()
+    wb.active.append(["file", "plate"])
+    wb.active.append(["m.jpg", "1กข\nภูเก็ต\n123"])
+    wb.save(tmp_path / "labels.xlsx")
+    res = _quality("--images", str(tmp_path), "--labels", str(tmp_path / "labels.xlsx"), "--engines", "tesseract")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["result"]["engines"]["tesseract"]["photos"][0]["truth"] == "1กข 123\nภูเก็ต"
+
+
+def test_jpegs_saved_by_windows_as_jfif_are_photos_of_the_folder(tmp_path):
+    """Windows saves a JPEG from a browser as .jfif: such photos were missing from a draft ('holds no photo') and
+    from the unlabelled photos of an evaluation."""
+    for name in ("a.jfif", "b.JPE"):
+        (tmp_path / name).write_bytes(b"not a jpeg")
+    res = _quality("--images", str(tmp_path), "--draft-labels", str(tmp_path.parent / f"{tmp_path.name}-draft.csv"))
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["result"]["photos"] == 2
+    labels = tmp_path.parent / f"{tmp_path.name}-labels.csv"
+    labels.write_text("file,plate\na.jfif,กข 1234\n", encoding="utf-8")
+    res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "tesseract")
+    assert res.exit_code == 0 and json.loads(res.stdout)["result"]["unlabelled"] == ["b.JPE"], res.output
+
+
+def test_a_photo_lying_on_its_side_is_read_turned(tmp_path):
+    """A phone photo whose EXIF orientation a tool dropped lies on its side: no plate was read in it. A photo with no
+    plate found is read again turned a quarter either way; a photo with no plate at all stays a miss."""
+    import numpy as np
+
+    from serve.plate.parse import Plate
+    from serve.plate.render import encode_jpeg, render_scene
+
+    sc = render_scene(31, "clean", size=(800, 600), plate=Plate(letters="กข", number="1234", province="ภูเก็ต"))
+    (tmp_path / "left.jpg").write_bytes(encode_jpeg(np.ascontiguousarray(np.rot90(sc.image, 1)), 90))
+    (tmp_path / "right.jpg").write_bytes(encode_jpeg(np.ascontiguousarray(np.rot90(sc.image, -1)), 90))
+    (tmp_path / "wall.jpg").write_bytes(encode_jpeg(np.full((600, 800, 3), 128, np.uint8)))
+    labels = tmp_path.parent / f"{tmp_path.name}-labels.csv"
+    labels.write_text("file,plate\nleft.jpg,กข 1234 ภูเก็ต\nright.jpg,กข 1234 ภูเก็ต\nwall.jpg,กข 1234\n",
+                      encoding="utf-8")
+    res = _quality("--images", str(tmp_path), "--labels", str(labels), "--engines", "model")
+    assert res.exit_code == 0, res.output
+    photos = {p["file"]: p for p in json.loads(res.stdout)["result"]["engines"]["model"]["photos"]}
+    assert photos["left.jpg"]["exact"] and photos["right.jpg"]["exact"], photos
+    assert photos["wall.jpg"]["plates_found"] == 0

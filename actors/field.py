@@ -273,7 +273,8 @@ class FieldStoreCore:
     def commit(self, message: str = "field inputs", author: str = "system:field-store") -> str | None:
         """Fold every pending batch into the city's next twin snapshot; returns its id (None: nothing pending).
 
-        Rows whose primary key is already in the snapshot's layer are left out (a repeat after a crash).
+        Rows whose primary key is already in the snapshot's layer are left out (a repeat after a crash), and so
+        are rows whose key repeats an earlier pending row (a device that sent a ping twice).
         """
         from twin.snapshots import SnapshotStore
 
@@ -289,6 +290,8 @@ class FieldStoreCore:
             def add(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
                 out = dict(tables)
                 for layer, t in new.items():
+                    # a row repeated in one batch, or in two batches a device sent under two keys, is added once
+                    t = t.filter(pa.array(~_row_keys(t, layer).to_pandas().duplicated().to_numpy()))
                     old = out.get(layer)
                     if old is not None and old.num_rows:
                         old = old.cast(t.schema) if old.schema != t.schema else old

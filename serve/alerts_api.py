@@ -35,6 +35,7 @@ from serve.errors import ConflictError, NotFoundError, UnavailableError
 from serve.ids import RecordId, check_record_id
 from serve.limits import read_body
 from serve.roles import Principal, replica_attr, require_role
+from twin.objectstore import Store, StoreError
 
 router = APIRouter()
 log = logging.getLogger("ray.serve")
@@ -86,6 +87,9 @@ async def desk_call(desk: Desk, which: str, method: str, *args: Any) -> Any:
         raise HTTPException(409, _cause(e)) from None
     except UnavailableError as e:
         raise HTTPException(503, _cause(e)) from None
+    except StoreError as e:  # the actor could not reach the object store: nothing it was asked to write is half-done
+        raise HTTPException(503, f"{_cause(e)}; send the same request again once the store is back (a repeated "
+                                 "request is stored once)") from None
 
 
 def _cause(e: BaseException) -> str:
@@ -184,9 +188,8 @@ async def stream_alerts(request: Request, _: Analyst) -> StreamingResponse:
 @router.get("/v1/alerts/{alert_id:path}/evidence", dependencies=[ANALYST],
             responses={200: {"content": {"image/jpeg": {}}}})
 async def alert_evidence(request: Request, _: Analyst, alert_id: AlertId) -> Response:
-    """The alert's evidence crop (JPEG) from the object-locked evidence bucket."""
-    from twin.objectstore import EVIDENCE_BUCKET
-
+    """The alert's evidence crop (JPEG) from the object-locked evidence bucket (its first version: see
+    :func:`original_evidence`)."""
     desk = desk_of(request)
     rec = await desk_call(desk, "sink", "get", alert_id)
     key = rec.get("evidence_key")
@@ -195,8 +198,30 @@ async def alert_evidence(request: Request, _: Analyst, alert_id: AlertId) -> Res
         raise HTTPException(404, f"alert {alert_id} has no evidence crop (SOS presses and camera outages have none)")
     if store is None:
         raise HTTPException(503, "this API replica has no object store")
-    data = await asyncio.to_thread(store.get_bytes, EVIDENCE_BUCKET, key)
+    data = await asyncio.to_thread(original_evidence, store, key)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+def original_evidence(store: Store, key: str) -> bytes:
+    """The first version written under ``key`` in the evidence bucket: the crop stored with the alert, locked.
+
+    The platform's S3 identity may write (not delete) evidence, so a later write or delete marker under the
+    same key only hides the original from a plain GET; the original version stays, locked, and is what is
+    served. Raises HTTPException 404 when no version exists, and StoreError when the store cannot be read.
+    """
+    from twin.objectstore import EVIDENCE_BUCKET, explain
+
+    try:
+        versions = [o for o in store.client.list_objects(EVIDENCE_BUCKET, prefix=key, include_version=True)
+                    if o.object_name == key and not o.is_delete_marker and o.version_id]
+    except Exception as e:
+        raise explain(e, store.settings) from e
+    if not versions:
+        raise HTTPException(404, f"the evidence object {key} is not in the evidence bucket: report it to the "
+                                 "platform's administrator (the audit log names the alert)")
+    # S3 lists a key's versions newest first; times tie within a second, so the listing order breaks ties
+    first = min(enumerate(versions), key=lambda iv: (iv[1].last_modified, -iv[0]))[1]
+    return store.get_bytes(EVIDENCE_BUCKET, key, version_id=first.version_id)
 
 
 async def _action_body(request: Request) -> ActionRequest:

@@ -60,6 +60,8 @@ class DeskConfig(BaseModel):
     area_name: str = Field(description="the area's name in messages")
     max_clock_skew_s: float = Field(default=120.0, ge=0, description="field input dated later than now + this is "
                                                                      "refused (s)")
+    max_age_s: float = Field(default=7 * 86400.0, gt=0, description="field input dated earlier than now - this is "
+                                                                    "refused (s): a device clock that was reset")
     qr_round_min: int = Field(default=120, ge=1, description="a QR box not scanned for this long is missed (min)")
     line_secret_file: str | None = Field(default=None, description="file holding the LINE channel secret "
                                                                    "(None: the LINE webhook answers 503)")

@@ -104,6 +104,9 @@ async def _json(request: Request, limit: int, route: str, desk: Desk) -> tuple[A
     except (ValueError, UnicodeDecodeError) as e:
         desk.metrics.field_rejected.labels(desk.cfg.city, route, "json").inc()
         raise HTTPException(422, f"the body is not valid JSON ({str(e)[:120]})") from None
+    except RecursionError:  # [[[[...]]]]: Python's parser gives up before the body is read
+        desk.metrics.field_rejected.labels(desk.cfg.city, route, "json").inc()
+        raise HTTPException(422, "the body's JSON is nested too deeply: send the documented flat objects") from None
 
 
 def _key(request: Request, route: str, raw: bytes) -> str:
@@ -133,7 +136,8 @@ def _validate(desk: Desk, rows: list[dict[str, Any]], kind: str, route: str, *, 
 
     try:
         res = validate_frame(rows, kind, source=f"POST {route}", area=desk.area, outside="drop" if drop else "refuse",
-                             on_bad_row="drop" if drop else "raise", max_future_s=desk.cfg.max_clock_skew_s)
+                             on_bad_row="drop" if drop else "raise", max_future_s=desk.cfg.max_clock_skew_s,
+                             max_age_s=desk.cfg.max_age_s)
     except InputError as e:
         desk.metrics.field_rejected.labels(desk.cfg.city, route, "invalid").inc(len(rows) or 1)
         raise HTTPException(422, str(e)[:2000]) from None
@@ -329,7 +333,7 @@ async def field_line(request: Request) -> JSONResponse:
         body = json.loads(raw)
         events = body["events"]
         assert isinstance(events, list)
-    except (ValueError, KeyError, TypeError, AssertionError):
+    except (ValueError, KeyError, TypeError, AssertionError, RecursionError):
         raise HTTPException(422, "a LINE webhook body is {\"destination\", \"events\": [...]}") from None
     made = []
     for i, ev in enumerate(events):
@@ -360,6 +364,9 @@ async def _line_text(desk: Desk, reporter: str, text: str, ts: str | None, key: 
     when = parse_datetime(ts) if ts else dt.datetime.now(dt.UTC)
     if when > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=desk.cfg.max_clock_skew_s):
         raise HTTPException(422, "the LINE event is dated in the future: refused")
+    if when < dt.datetime.now(dt.UTC) - dt.timedelta(seconds=desk.cfg.max_age_s):
+        raise HTTPException(422, f"the LINE event is dated {when:%Y-%m-%d}, older than {desk.cfg.max_age_s / 86400:g} "
+                                 "days: refused")
     report_id = f"{desk.cfg.city}-line-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     alert = {"alert_id": alert_id(reporter, "citizen-report", reporter, report_id), "camera_id": reporter,
              "ts": when, "kind": "citizen-report", "subject_id": reporter, "track_id": report_id}

@@ -41,6 +41,8 @@ SCAN_RADIUS_M = 50.0
 """A QR scan whose GPS is within this distance of its box is ``valid``."""
 AREA_BUFFER_M = 5000.0
 """Patrol pings and scans are expected within this distance of the zone."""
+MAX_FUTURE_S = 86400.0
+"""A ping or scan dated later than now + this is refused (a year typed wrong: 2580 for 2569)."""
 _GEOD = Geod(ellps="WGS84")
 
 
@@ -250,7 +252,8 @@ def import_file(city: str | CityConfig, kind: str, path: str | Path, *, store: A
         raise InputError(str(path), f"{kind!r} cannot be imported into the twin",
                          f"use one of {', '.join(IMPORT_LAYERS)}")
     cfg = city if isinstance(city, CityConfig) else load_city(city)
-    res = read_table(path, kind, sheet=sheet, area=import_area(cfg, kind), outside="drop")
+    res = read_table(path, kind, sheet=sheet, area=import_area(cfg, kind), outside="drop",
+                     max_future_s=MAX_FUTURE_S if kind in ("gps_pings", "qr_scans") else None)
     snaps = SnapshotStore(store, cfg.id)
     head = snaps.latest()
     st = snaps.open(head.id).state() if head else TwinState(cfg.id)

@@ -946,7 +946,8 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
         for i, t in enumerate(out["ts"]):
             if t is not None and t > limit:
                 ctx.fail(i, "ts", f"{(t - limit).total_seconds() + max_future_s:.0f} s in the future", t.isoformat(),
-                         "set the device's clock (NTP/GPS time) and send again")
+                         "correct the date (a Buddhist Era year typed wrong?) or set the device's clock (NTP/GPS "
+                         "time) and send again")
     if max_age_s is not None and "ts" in out:
         ref = now or dt.datetime.now(dt.UTC)
         oldest = ref - dt.timedelta(seconds=max_age_s)
@@ -1178,7 +1179,7 @@ def trip_pings(frame: pd.DataFrame) -> pd.DataFrame:
 def read_table(path: str | Path, kind: str, *, sheet: str | int | None = None, area: Area | None = None,
                tz: str = LOCAL_TZ, epsg: int | None = None, swapped: Literal["fix", "refuse"] = "fix",
                outside: Literal["keep", "drop", "refuse"] = "keep", on_bad_row: Literal["raise", "drop"] = "raise",
-               max_speed_mps: float = DEFAULT_MAX_SPEED_MPS) -> ReadResult:
+               max_speed_mps: float = DEFAULT_MAX_SPEED_MPS, max_future_s: float | None = None) -> ReadResult:
     """Read a CSV/TSV (any of the encodings above, delimiter sniffed) or ``.xlsx`` file of one input kind.
 
     The options are those of :func:`validate_frame`; ``sheet`` picks an Excel sheet (name or 0-based index).
@@ -1193,7 +1194,7 @@ def read_table(path: str | Path, kind: str, *, sheet: str | int | None = None, a
     raw = load_raw(p, kind, sheet=sheet)
     res = validate_frame(raw.frame, kind, source=p.name, area=area, tz=tz, epsg=epsg, swapped=swapped,
                          outside=outside, on_bad_row=on_bad_row, max_speed_mps=max_speed_mps, lines=raw.lines,
-                         encoding=raw.encoding, delimiter=raw.delimiter)
+                         encoding=raw.encoding, delimiter=raw.delimiter, max_future_s=max_future_s)
     if raw.header_row > 1:
         res.warnings.insert(0, f"the header is on {'line' if raw.lines else 'row'} {raw.header_row}: the "
                                f"{raw.header_row - 1} row(s) above it (a title or notes) were skipped")

@@ -169,3 +169,17 @@ def test_a_file_imported_twice_adds_its_rows_once(s3_store, tmp_path: Path, haty
     assert "1 of 1 risk_points rows were already in the twin (same risk id): the file's rows replace them" in r.stderr
     t = SnapshotStore(s3_store, "hatyai").open(json.loads(r.stdout)["snapshot"]).table("risk_points").to_pandas()
     assert t.loc[t["risk_id"] == risk, "status"].tolist() == ["fixed"]
+
+
+def test_pings_dated_in_the_future_are_refused_with_the_row(s3_store, tmp_path: Path, hatyai) -> None:
+    """A year typed wrong (2580 for 2569: 2037) is not imported as a patrol from the future."""
+    from cluster.cli.twin import app
+
+    c = hatyai.zone.centre
+    p = tmp_path / "typo.csv"
+    p.write_text(f"unit,time,lat,lon\nA,15/03/2569 07:00,{c.lat:.6f},{c.lon:.6f}\n"
+                 f"A,15/03/2580 07:01,{c.lat:.6f},{c.lon:.6f}\n", encoding="utf-8")
+    r = CliRunner().invoke(app, ["import", "gps_pings", str(p), "--city", "hatyai"])
+    assert r.exit_code == 2, r.output
+    assert "typo.csv: row 2 (line 3), column 'ts' (\"time\")" in r.stderr and "in the future" in r.stderr
+    assert "a Buddhist Era year typed wrong?" in r.stderr

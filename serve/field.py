@@ -166,8 +166,10 @@ def _table(layer: str, frame: pd.DataFrame, city: str) -> pa.Table:
     return res.table
 
 
-async def _accept(desk: Desk, layer: str, table: pa.Table, key: str, route: str) -> dict[str, Any]:
-    res = await desk_call(desk, "field", "accept", layer, table, key)
+async def _accept(desk: Desk, layer: str, table: pa.Table, key: str, route: str,
+                  raw: bytes | None = None) -> dict[str, Any]:
+    body = hashlib.sha256(raw).hexdigest() if raw is not None else None  # the same key with another body: 409
+    res = await desk_call(desk, "field", "accept", layer, table, key, body)
     if res["duplicate"]:
         desk.metrics.field_duplicates.labels(desk.cfg.city, route).inc()
     else:
@@ -205,7 +207,7 @@ async def field_gps(request: Request, who: Device) -> JSONResponse:
                                  + "; ".join(res.warnings)[:1800])
     frame = res.frame.assign(city=desk.cfg.city)
     table = await asyncio.to_thread(_table, "patrol_pings", frame, desk.cfg.city)
-    acc = await _accept(desk, "patrol_pings", table, key, route)
+    acc = await _accept(desk, "patrol_pings", table, key, route, raw)
     return JSONResponse({"accepted": acc["accepted"], "refused": len(rows) - len(frame),
                          "duplicate": acc["duplicate"], "units": sorted(set(frame["unit_id"])),
                          "warnings": res.warnings[:5]})
@@ -234,7 +236,7 @@ def _report_row(desk: Desk, r: dict[str, Any], route: str) -> dict[str, Any]:
 
 
 async def _raise_report(request: Request, desk: Desk, route: str, row: dict[str, Any], key: str, *, source: str,
-                        alert_kind: str, evidence: bytes | None = None) -> dict[str, Any]:
+                        alert_kind: str, evidence: bytes | None = None, raw: bytes | None = None) -> dict[str, Any]:
     """Store the report durably, then raise its alert (deterministic ids: a retry is the same report)."""
     from twin.schemas import alert_id
 
@@ -248,7 +250,7 @@ async def _raise_report(request: Request, desk: Desk, route: str, row: dict[str,
            "reporter_id": row.get("reporter_id"), "category": category, "text": row.get("text"), "status": "new",
            "lon": row["lon"], "lat": row["lat"]}
     table = _table("sos_reports", pd.DataFrame([rep]), desk.cfg.city)
-    acc = await _accept(desk, "sos_reports", table, key, route)
+    acc = await _accept(desk, "sos_reports", table, key, route, raw)
     evidence_key = None
     store = replica_attr("store") or getattr(request.app.state, "store", None)
     if evidence is not None and store is not None:
@@ -276,7 +278,7 @@ async def field_sos(request: Request, who: Device) -> JSONResponse:
     req = _model(SosRequest, body, route)
     row = _report_row(desk, req.model_dump(exclude_none=True), route)
     out = await _raise_report(request, desk, route, row, _key(request, route, raw),
-                              source="sos_pole" if row.get("pole_id") else "citizen_app", alert_kind="sos")
+                              source="sos_pole" if row.get("pole_id") else "citizen_app", alert_kind="sos", raw=raw)
     return JSONResponse(out, status_code=200 if out["duplicate"] else 201)
 
 
@@ -303,7 +305,7 @@ async def field_report(request: Request, who: Device) -> JSONResponse:
         evidence = encode_jpeg(np.ascontiguousarray(img), 90)
     row = _report_row(desk, body, route)
     out = await _raise_report(request, desk, route, row, _key(request, route, raw), source="citizen_app",
-                              alert_kind="citizen-report", evidence=evidence)
+                              alert_kind="citizen-report", evidence=evidence, raw=raw)
     return JSONResponse(out, status_code=200 if out["duplicate"] else 201)
 
 
@@ -418,7 +420,7 @@ async def field_qr(request: Request, who: Device) -> JSONResponse:
                           "officer_id": frame.get("officer_id"),
                           "city": desk.cfg.city, "ts": frame["ts"], "valid": valid, "lon": lon, "lat": lat})
     table = _table("checkpoint_scans", scans, desk.cfg.city)
-    acc = await _accept(desk, "checkpoint_scans", table, _key(request, route, raw), route)
+    acc = await _accept(desk, "checkpoint_scans", table, _key(request, route, raw), route, raw)
     last = await desk_call(desk, "field", "last_scans")
     horizon = dt.datetime.now(dt.UTC).timestamp() - desk.cfg.qr_round_min * 60
     missed = sorted(b for b in boxes if last.get(b, 0.0) < horizon)

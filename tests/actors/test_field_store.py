@@ -14,7 +14,7 @@ import pytest
 from actors.alerts import AlertActionError, AlertSinkConfig, AlertSinkCore, AlertTaken, CameraPlace
 from actors.field import FieldStoreConfig, FieldStoreCore
 from serve.audit import AuditLog
-from serve.errors import NotFoundError
+from serve.errors import ConflictError, NotFoundError
 from twin.layers import validate_rows
 from twin.snapshots import SnapshotStore
 
@@ -70,6 +70,11 @@ def test_a_ping_sent_twice_is_committed_once(s3_store, city):
     twice = pa.concat_tables([one, one.slice(0, 1)])
     assert store.accept("patrol_pings", twice, "k1")["accepted"] == 4
     assert store.accept("patrol_pings", one, "k2")["duplicate"] is False  # the same pings, a new key
+    # a client that reuses its key for another batch is told so; the same body under it is a retry
+    assert store.accept("patrol_pings", one, "k3", "body-a")["duplicate"] is False
+    assert store.accept("patrol_pings", one, "k3", "body-a")["duplicate"] is True
+    with pytest.raises(ConflictError, match="Idempotency-Key was used 0 s ago for another batch: nothing was stored"):
+        store.accept("patrol_pings", twice, "k3", "body-b")
     rows = SnapshotStore(s3_store, city).open(store.commit("test")).table("patrol_pings")
     assert rows.num_rows == 3
     assert sorted(rows["ts"].to_pylist()) == sorted(one["ts"].to_pylist())

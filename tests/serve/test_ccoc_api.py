@@ -349,6 +349,15 @@ def test_field_inputs_a_device_gets_wrong_are_refused_with_what_to_do(ccoc):
     msg = _error(httpx.post(f"{url}/v1/field/sos", headers=dev, timeout=60, json={"lon": lon, "lat": lat, "ts": 0}),
                  422)
     assert "older than the 7 days accepted" in msg and "set the device's clock" in msg, msg
+    # a device reusing its Idempotency-Key for a new batch is told so (it was answered "duplicate" and lost)
+    key = {**dev, "Idempotency-Key": uuid.uuid4().hex}
+    first = [{"id": "car-1", "lat": lat, "lon": lon, "timestamp": time.time() - 10}]
+    for dup in (False, True):
+        r = httpx.post(f"{url}/v1/field/gps", headers=key, json={"locations": first}, timeout=60)
+        assert r.status_code == 200 and r.json()["duplicate"] is dup, r.text
+    msg = _error(httpx.post(f"{url}/v1/field/gps", headers=key, timeout=60,
+                            json={"locations": [{**first[0], "timestamp": time.time() - 5}]}), 409)
+    assert "Idempotency-Key was used" in msg and "for another batch: nothing was stored" in msg, msg
 
 
 def test_store_unreachable_answers_503_and_loses_nothing(ccoc):

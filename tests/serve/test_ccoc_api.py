@@ -384,6 +384,12 @@ def test_store_unreachable_answers_503_and_loses_nothing(ccoc):
         msg = _error(httpx.post(f"{url}/v1/alerts/{aid}:acknowledge", headers=_auth(tokens["operator"]),
                                 timeout=60), 503)
         assert "the change was not made" in msg, msg
+        # a user/role change cannot be made (nor half-made) either
+        admin = _auth(tokens["admin"])
+        msg = _error(httpx.post(f"{url}/v1/users", headers=admin, json={"user": "down-user", "role": "operator"},
+                                timeout=60), 503)
+        assert "unreachable" in msg and "nothing was changed" in msg, msg
+        _error(httpx.delete(f"{url}/v1/users/test-device", headers=admin, timeout=60), 503)
     finally:
         assert store.up().running
     rec = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=60).json()

@@ -2,7 +2,7 @@
 
 ::
 
-    GET  /v1/alerts?status=&kind=&camera=&since=&until=&open=&limit=&offset=   analyst   a page of alerts
+    GET  /v1/alerts?status=&kind=&camera=&since=&until=&limit=&offset=         analyst   a page of alerts
     GET  /v1/alerts:stream                                                     analyst   server-sent events
     GET  /v1/alerts/{id}                                                       analyst   one alert
     GET  /v1/alerts/{id}/evidence                                              analyst   the crop (JPEG) from the
@@ -119,6 +119,9 @@ def _ts(v: str | None, what: str) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
+_LIST_PARAMS = frozenset({"status", "kind", "camera", "since", "until", "limit", "offset"})
+
+
 @router.get("/v1/alerts", response_model=AlertPage, dependencies=[ANALYST])
 async def list_alerts(request: Request, _: Analyst,
                       status: Annotated[Literal["new", "acknowledged", "confirmed", "dismissed", "closed",
@@ -130,6 +133,13 @@ async def list_alerts(request: Request, _: Analyst,
                       limit: Annotated[int, Query(ge=1, le=500)] = 50,
                       offset: Annotated[int, Query(ge=0)] = 0) -> AlertPage:
     """A page of the city's alerts, filtered, in queue order (SOS first, then newest first)."""
+    from twin.schemas import ALERT_KINDS
+
+    unknown = sorted(set(request.query_params) - _LIST_PARAMS)
+    if unknown:  # a misspelt filter (stauts=new) would otherwise list every alert
+        raise HTTPException(422, f"unknown query parameter(s) {unknown[:10]}; allowed: {sorted(_LIST_PARAMS)}")
+    if kind is not None and kind not in ALERT_KINDS:
+        raise HTTPException(422, f"kind {kind[:40]!r} is not an alert kind: one of {', '.join(ALERT_KINDS)}")
     desk = desk_of(request)
     t0, t1 = _ts(since, "since"), _ts(until, "until")
     recs = await desk_call(desk, "sink", "records")

@@ -358,6 +358,12 @@ def test_field_inputs_a_device_gets_wrong_are_refused_with_what_to_do(ccoc):
     msg = _error(httpx.post(f"{url}/v1/field/gps", headers=key, timeout=60,
                             json={"locations": [{**first[0], "timestamp": time.time() - 5}]}), 409)
     assert "Idempotency-Key was used" in msg and "for another batch: nothing was stored" in msg, msg
+    # a misspelt filter or an unknown kind is said, not answered with every alert
+    ana = _auth(tokens["analyst"])
+    assert "unknown query parameter(s) ['stauts']" in _error(httpx.get(f"{url}/v1/alerts?stauts=new", headers=ana,
+                                                                       timeout=60), 422)
+    assert "is not an alert kind" in _error(httpx.get(f"{url}/v1/alerts?kind=sso", headers=ana, timeout=60), 422)
+    assert httpx.get(f"{url}/v1/alerts?kind=sos&status=open", headers=ana, timeout=60).status_code == 200
 
 
 def test_store_unreachable_answers_503_and_loses_nothing(ccoc):

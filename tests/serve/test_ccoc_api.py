@@ -405,3 +405,33 @@ def test_store_unreachable_answers_503_and_loses_nothing(ccoc):
     assert httpx.post(f"{url}/v1/field/sos", headers=dev, json=sos, timeout=60).status_code == 201
     r = httpx.post(f"{url}/v1/alerts/{aid}:acknowledge", headers=_auth(tokens["operator"]), timeout=60)
     assert r.status_code == 200 and r.json()["status"] == "acknowledged", r.text
+
+
+def test_a_sink_starting_while_the_store_is_down_answers_503_not_a_hang(ccoc):
+    """The alert sink restarted while the object store is down cannot start: calls to it answer 503 saying so
+    (they answered 500, or hung until Serve cancelled them while the sink waited for the store), and the queue
+    answers again once the store is back."""
+    import ray
+
+    from actors.alerts import sink_name
+    from cluster import store
+
+    url, tokens, _ = ccoc
+    ana = _auth(tokens["analyst"])
+    assert httpx.get(f"{url}/v1/alerts?limit=1", headers=ana, timeout=60).status_code == 200
+    assert not store.down().running
+    try:
+        ray.kill(ray.get_actor(sink_name("hatyai"), namespace="ssz"), no_restart=False)
+        t0 = time.monotonic()
+        msg = _error(httpx.get(f"{url}/v1/alerts?limit=1", headers=ana, timeout=120), 503)
+        assert time.monotonic() - t0 < 58 and "again" in msg and "ssz store status" in msg, msg
+        assert "did not answer within 45 s" in msg or "is not running and could not be started" in msg, msg
+    finally:
+        assert store.up().running
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{url}/v1/alerts?limit=1", headers=ana, timeout=120)
+        if r.status_code == 200:
+            break
+        time.sleep(2)
+    assert r.status_code == 200, r.text

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors import start_named_actor
+from serve.errors import ConflictError
 from twin.objectstore import TWIN_BUCKET, S3Settings, Store, connect_configured
 from twin.schemas import KEYS
 
@@ -145,7 +146,7 @@ class FieldStoreCore:
         self.stats.pending_batches = len(self._pending)
 
     # ---------------------------------------------------------------- intake
-    def accept(self, layer: str, table: pa.Table, key: str) -> dict[str, Any]:
+    def accept(self, layer: str, table: pa.Table, key: str, body: str | None = None) -> dict[str, Any]:
         """Store one validated batch durably (or recognise a repeat of ``key``).
 
         Parameters
@@ -156,6 +157,8 @@ class FieldStoreCore:
             Rows of that layer (already validated against its schema).
         key
             The idempotency key (the client's ``Idempotency-Key``, or a hash of the request body).
+        body
+            A hash of the request body: a repeat of ``key`` with another body is refused, not taken for a retry.
 
         Returns
         -------
@@ -166,6 +169,8 @@ class FieldStoreCore:
         ------
         ValueError
             An unknown layer.
+        serve.errors.ConflictError
+            ``key`` was used before for another body (a client reusing its key for a new batch): nothing stored.
         twin.objectstore.StoreError, minio.error.S3Error
             The batch could not be written: it was not accepted (the caller answers 503).
         """
@@ -174,6 +179,10 @@ class FieldStoreCore:
         h = _key_hash(key)
         with self._lock:
             seen = self._keys.get(h)
+            if seen is not None and body is not None and seen.get("body") not in (None, body):
+                raise ConflictError(f"this Idempotency-Key was used {time.time() - seen['ts']:.0f} s ago for another "
+                                    "batch: nothing was stored; send each new batch under a new key (and a retry "
+                                    "with the same key and the same body)")
             if seen is not None:
                 self.stats.duplicate_batches += 1
                 return {"accepted": int(seen["n"]), "duplicate": True, "layer": seen["layer"]}
@@ -181,7 +190,7 @@ class FieldStoreCore:
             name = f"{self._prefix}/inbox/{time.time_ns():020d}-{h}.arrow"
             self.store.put_bytes(TWIN_BUCKET, name, _ipc(table, {"layer": layer, "key": h, "ts": repr(now)}),
                                  content_type="application/vnd.apache.arrow.stream")
-            self._keys[h] = {"ts": now, "n": table.num_rows, "layer": layer}
+            self._keys[h] = {"ts": now, "n": table.num_rows, "layer": layer, "body": body}
             self._pending.append((name, layer, table))
             self.stats.accepted_batches += 1
             self.stats.accepted_rows[layer] = self.stats.accepted_rows.get(layer, 0) + table.num_rows
@@ -273,7 +282,8 @@ class FieldStoreCore:
     def commit(self, message: str = "field inputs", author: str = "system:field-store") -> str | None:
         """Fold every pending batch into the city's next twin snapshot; returns its id (None: nothing pending).
 
-        Rows whose primary key is already in the snapshot's layer are left out (a repeat after a crash).
+        Rows whose primary key is already in the snapshot's layer are left out (a repeat after a crash), and so
+        are rows whose key repeats an earlier pending row (a device that sent a ping twice).
         """
         from twin.snapshots import SnapshotStore
 
@@ -289,6 +299,8 @@ class FieldStoreCore:
             def add(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
                 out = dict(tables)
                 for layer, t in new.items():
+                    # a row repeated in one batch, or in two batches a device sent under two keys, is added once
+                    t = t.filter(pa.array(~_row_keys(t, layer).to_pandas().duplicated().to_numpy()))
                     old = out.get(layer)
                     if old is not None and old.num_rows:
                         old = old.cast(t.schema) if old.schema != t.schema else old
@@ -338,9 +350,9 @@ class FieldStore:
         """Build the core with its periodic committer; a restart reloads the inbox."""
         self.core = FieldStoreCore(config, start_committer=True)
 
-    def accept(self, layer: str, table: pa.Table, key: str) -> dict[str, Any]:
+    def accept(self, layer: str, table: pa.Table, key: str, body: str | None = None) -> dict[str, Any]:
         """See :meth:`FieldStoreCore.accept`."""
-        return self.core.accept(layer, table, key)
+        return self.core.accept(layer, table, key, body)
 
     def positions(self) -> dict[str, dict[str, Any]]:
         """See :meth:`FieldStoreCore.positions`."""

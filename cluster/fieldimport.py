@@ -16,6 +16,7 @@ points): outside ones are counted, said and left out; a file with none inside is
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ SCAN_RADIUS_M = 50.0
 """A QR scan whose GPS is within this distance of its box is ``valid``."""
 AREA_BUFFER_M = 5000.0
 """Patrol pings and scans are expected within this distance of the zone."""
+MAX_FUTURE_S = 86400.0
+"""A ping or scan dated later than now + this is refused (a year typed wrong: 2580 for 2569)."""
 _GEOD = Geod(ellps="WGS84")
 
 
@@ -53,7 +56,8 @@ class ImportResult(BaseModel):
     read: int = Field(description="rows read (the rest were left out, each said in warnings)")
     layers: dict[str, int] = Field(description="rows added per twin layer")
     warnings: list[str] = Field(description="what the reader noticed and did (swaps, rows left out ...)")
-    snapshot: str | None = Field(default=None, description="the new snapshot's id (None: dry run)")
+    snapshot: str | None = Field(default=None, description="the new snapshot's id (None: dry run, or nothing new: "
+                                                           "every row was already in the twin)")
 
 
 def import_area(city: CityConfig, kind: str) -> Area | None:
@@ -170,6 +174,66 @@ def _scan_rows(df: pd.DataFrame, source: str, places: pd.DataFrame | None) -> li
     return _records(df, ["scan_id", "checkpoint_id", "unit_id", "officer_id", "city", "ts", "valid", "lon", "lat"])
 
 
+UPDATED_BY_IMPORT = frozenset({"risk_points", "survey_results"})
+"""Layers whose rows a later file updates (a risk point fixed, a poll corrected): a row of the file whose key is
+already in the twin replaces it. In the other layers (observations: pings, trips, scans) it is left out."""
+_KEY_NAMES = {"patrol_pings": "unit and time", "patrol_trips": "trip id", "checkpoint_scans": "box, unit and time",
+              "risk_points": "risk id", "survey_results": "community and month"}
+
+
+def _key_value(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, pd.Timestamp | dt.datetime):
+        return pd.Timestamp(v).value // 1_000_000  # UTC milliseconds, as the twin keeps times
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+def _only_new(st: Any, layer: str, rows: list[dict[str, Any]], warnings: list[str]) -> list[dict[str, Any]]:
+    """``rows`` without repeats inside the file and, for observation layers, without rows whose key is already
+    in the twin (a file imported twice adds nothing); for :data:`UPDATED_BY_IMPORT` layers the twin's rows with
+    those keys are removed so the file's rows replace them. Every row left out or replaced is said."""
+    import pyarrow as pa
+
+    from twin.schemas import KEYS
+
+    keys = KEYS[layer]
+    what = _KEY_NAMES.get(layer, ", ".join(keys))
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(_key_value(r.get(k)) for k in keys)
+
+    seen: set[tuple[Any, ...]] = set()
+    unique = []
+    for r in rows:
+        k = key(r)
+        if k not in seen:
+            seen.add(k)
+            unique.append(r)
+    if len(unique) < len(rows):
+        warnings.append(f"{len(rows) - len(unique)} of {len(rows)} {layer} rows repeat an earlier row of the file "
+                        f"(same {what}): left out")
+    old = st.table(layer)
+    if not old.num_rows or not unique:
+        return unique
+    old_keys = [tuple(_key_value(v) for v in t) for t in zip(*(old[k].to_pylist() for k in keys), strict=True)]
+    there = set(old_keys)
+    dup = [r for r in unique if key(r) in there]
+    if not dup:
+        return unique
+    if layer in UPDATED_BY_IMPORT:
+        mine = {key(r) for r in dup}
+        st.replace(layer, old.filter(pa.array([k not in mine for k in old_keys], pa.bool_())))
+        warnings.append(f"{len(dup)} of {len(unique)} {layer} rows were already in the twin (same {what}): the "
+                        "file's rows replace them")
+        return unique
+    warnings.append(f"{len(dup)} of {len(unique)} {layer} rows are already in the twin (same {what}; the file "
+                    "or part of it was imported before): left out")
+    return [r for r in unique if key(r) not in there]
+
+
 def import_file(city: str | CityConfig, kind: str, path: str | Path, *, store: Any, sheet: str | int | None = None,
                 message: str = "", dry_run: bool = False) -> ImportResult:
     """Read a field file and commit its rows to the city's twin as a new snapshot (on top of the latest).
@@ -188,13 +252,18 @@ def import_file(city: str | CityConfig, kind: str, path: str | Path, *, store: A
         raise InputError(str(path), f"{kind!r} cannot be imported into the twin",
                          f"use one of {', '.join(IMPORT_LAYERS)}")
     cfg = city if isinstance(city, CityConfig) else load_city(city)
-    res = read_table(path, kind, sheet=sheet, area=import_area(cfg, kind), outside="drop")
+    res = read_table(path, kind, sheet=sheet, area=import_area(cfg, kind), outside="drop",
+                     max_future_s=MAX_FUTURE_S if kind in ("gps_pings", "qr_scans") else None)
     snaps = SnapshotStore(store, cfg.id)
     head = snaps.latest()
     st = snaps.open(head.id).state() if head else TwinState(cfg.id)
     places = st.table("places").to_pandas() if kind == "qr_scans" and st.counts().get("places") else None
     added: dict[str, int] = {}
+    replaced = False
     for layer, rows in layer_rows(res, cfg.id, places).items():
+        before = st.counts().get(layer, 0)
+        rows = _only_new(st, layer, rows, res.warnings)
+        replaced |= st.counts().get(layer, 0) < before
         try:
             added[layer] = st.append(layer, rows, strict=True).accepted if rows else 0
         except LayerError as e:
@@ -209,7 +278,9 @@ def import_file(city: str | CityConfig, kind: str, path: str | Path, *, store: A
                              f"fill in {', '.join(dict.fromkeys(r.field for r in here))} and import again",
                              row=int(res.frame["row"].iloc[bad.row]), column=bad.field) from e
     snap = None
-    if not dry_run:
+    if not any(added.values()) and not replaced:
+        res.warnings.append("nothing new: every row of the file is already in the twin; no snapshot was made")
+    elif not dry_run:
         m = snaps.create(st, message=message or f"import {kind} from {res.source}", author="ssz twin import",
                          expect_parent=head.id if head else "")
         snap = m.id

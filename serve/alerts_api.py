@@ -2,7 +2,7 @@
 
 ::
 
-    GET  /v1/alerts?status=&kind=&camera=&since=&until=&open=&limit=&offset=   analyst   a page of alerts
+    GET  /v1/alerts?status=&kind=&camera=&since=&until=&limit=&offset=         analyst   a page of alerts
     GET  /v1/alerts:stream                                                     analyst   server-sent events
     GET  /v1/alerts/{id}                                                       analyst   one alert
     GET  /v1/alerts/{id}/evidence                                              analyst   the crop (JPEG) from the
@@ -35,6 +35,7 @@ from serve.errors import ConflictError, NotFoundError, UnavailableError
 from serve.ids import RecordId, check_record_id
 from serve.limits import read_body
 from serve.roles import Principal, replica_attr, require_role
+from twin.objectstore import Store, StoreError
 
 router = APIRouter()
 log = logging.getLogger("ray.serve")
@@ -86,6 +87,9 @@ async def desk_call(desk: Desk, which: str, method: str, *args: Any) -> Any:
         raise HTTPException(409, _cause(e)) from None
     except UnavailableError as e:
         raise HTTPException(503, _cause(e)) from None
+    except StoreError as e:  # the actor could not reach the object store: nothing it was asked to write is half-done
+        raise HTTPException(503, f"{_cause(e)}; send the same request again once the store is back (a repeated "
+                                 "request is stored once)") from None
 
 
 def _cause(e: BaseException) -> str:
@@ -115,6 +119,9 @@ def _ts(v: str | None, what: str) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
+_LIST_PARAMS = frozenset({"status", "kind", "camera", "since", "until", "limit", "offset"})
+
+
 @router.get("/v1/alerts", response_model=AlertPage, dependencies=[ANALYST])
 async def list_alerts(request: Request, _: Analyst,
                       status: Annotated[Literal["new", "acknowledged", "confirmed", "dismissed", "closed",
@@ -126,6 +133,13 @@ async def list_alerts(request: Request, _: Analyst,
                       limit: Annotated[int, Query(ge=1, le=500)] = 50,
                       offset: Annotated[int, Query(ge=0)] = 0) -> AlertPage:
     """A page of the city's alerts, filtered, in queue order (SOS first, then newest first)."""
+    from twin.schemas import ALERT_KINDS
+
+    unknown = sorted(set(request.query_params) - _LIST_PARAMS)
+    if unknown:  # a misspelt filter (stauts=new) would otherwise list every alert
+        raise HTTPException(422, f"unknown query parameter(s) {unknown[:10]}; allowed: {sorted(_LIST_PARAMS)}")
+    if kind is not None and kind not in ALERT_KINDS:
+        raise HTTPException(422, f"kind {kind[:40]!r} is not an alert kind: one of {', '.join(ALERT_KINDS)}")
     desk = desk_of(request)
     t0, t1 = _ts(since, "since"), _ts(until, "until")
     recs = await desk_call(desk, "sink", "records")
@@ -184,9 +198,8 @@ async def stream_alerts(request: Request, _: Analyst) -> StreamingResponse:
 @router.get("/v1/alerts/{alert_id:path}/evidence", dependencies=[ANALYST],
             responses={200: {"content": {"image/jpeg": {}}}})
 async def alert_evidence(request: Request, _: Analyst, alert_id: AlertId) -> Response:
-    """The alert's evidence crop (JPEG) from the object-locked evidence bucket."""
-    from twin.objectstore import EVIDENCE_BUCKET
-
+    """The alert's evidence crop (JPEG) from the object-locked evidence bucket (its first version: see
+    :func:`original_evidence`)."""
     desk = desk_of(request)
     rec = await desk_call(desk, "sink", "get", alert_id)
     key = rec.get("evidence_key")
@@ -195,8 +208,30 @@ async def alert_evidence(request: Request, _: Analyst, alert_id: AlertId) -> Res
         raise HTTPException(404, f"alert {alert_id} has no evidence crop (SOS presses and camera outages have none)")
     if store is None:
         raise HTTPException(503, "this API replica has no object store")
-    data = await asyncio.to_thread(store.get_bytes, EVIDENCE_BUCKET, key)
+    data = await asyncio.to_thread(original_evidence, store, key)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+def original_evidence(store: Store, key: str) -> bytes:
+    """The first version written under ``key`` in the evidence bucket: the crop stored with the alert, locked.
+
+    The platform's S3 identity may write (not delete) evidence, so a later write or delete marker under the
+    same key only hides the original from a plain GET; the original version stays, locked, and is what is
+    served. Raises HTTPException 404 when no version exists, and StoreError when the store cannot be read.
+    """
+    from twin.objectstore import EVIDENCE_BUCKET, explain
+
+    try:
+        versions = [o for o in store.client.list_objects(EVIDENCE_BUCKET, prefix=key, include_version=True)
+                    if o.object_name == key and not o.is_delete_marker and o.version_id]
+    except Exception as e:
+        raise explain(e, store.settings) from e
+    if not versions:
+        raise HTTPException(404, f"the evidence object {key} is not in the evidence bucket: report it to the "
+                                 "platform's administrator (the audit log names the alert)")
+    # S3 lists a key's versions newest first; times tie within a second, so the listing order breaks ties
+    first = min(enumerate(versions), key=lambda iv: (iv[1].last_modified, -iv[0]))[1]
+    return store.get_bytes(EVIDENCE_BUCKET, key, version_id=first.version_id)
 
 
 async def _action_body(request: Request) -> ActionRequest:

@@ -61,6 +61,7 @@ from serve.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge, json_bo
 from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, HotlistEntry
 from serve.plate.service import SIDEWAYS_TURNS, PlateRead, turned_back
 from serve.roles import ANY, Principal, Role, replica_attr, require_role
+from twin.objectstore import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -345,6 +346,12 @@ async def _image(_: Request, exc: ImageDecodeError) -> JSONResponse:
 @app.exception_handler(UnavailableError)
 async def _unavailable(_: Request, exc: UnavailableError) -> JSONResponse:
     return error_response(503, str(exc), headers={"Retry-After": "5"})
+
+
+@app.exception_handler(StoreError)
+async def _store(_: Request, exc: StoreError) -> JSONResponse:
+    return error_response(503, f"{exc}; nothing was changed by this request: send it again once the store is back",
+                          headers={"Retry-After": "5"})
 
 
 @app.exception_handler(Exception)

@@ -28,7 +28,7 @@ from serve.errors import NotFoundError, UnavailableError
 from serve.ids import RecordIdError, check_record_id
 from serve.keys import load_key
 from serve.roles import Principal, Role, check_role
-from twin.objectstore import MODELS_BUCKET, Store, StoreError
+from twin.objectstore import MODELS_BUCKET, Store, StoreError, explain
 
 TOKEN_BYTES = 32
 MIN_TOKEN_CHARS = 43  # base64url of 32 bytes
@@ -105,7 +105,7 @@ class TokenStore:
         except Exception as e:
             if getattr(e, "code", None) in {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}:
                 return None
-            raise
+            raise explain(e, self.store.settings) from e  # a StoreError saying what to do (the API answers 503)
 
     def load(self) -> TokenTable:
         """The current table (empty when none was saved)."""

@@ -26,6 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from serve.errors import UnavailableError
+
 log = logging.getLogger("ray.serve")
 
 # Queue order of alert kinds: lower first (an SOS press tops the queue).
@@ -60,7 +62,11 @@ class DeskConfig(BaseModel):
     area_name: str = Field(description="the area's name in messages")
     max_clock_skew_s: float = Field(default=120.0, ge=0, description="field input dated later than now + this is "
                                                                      "refused (s)")
+    max_age_s: float = Field(default=7 * 86400.0, gt=0, description="field input dated earlier than now - this is "
+                                                                    "refused (s): a device clock that was reset")
     qr_round_min: int = Field(default=120, ge=1, description="a QR box not scanned for this long is missed (min)")
+    call_timeout_s: float = Field(default=45.0, gt=0, description="a call to the city's sink or field store that "
+                                                                  "has not answered by then is withdrawn: 503 (s)")
     line_secret_file: str | None = Field(default=None, description="file holding the LINE channel secret "
                                                                    "(None: the LINE webhook answers 503)")
     activity_logs: dict[str, str] = Field(default={}, description="name -> local audit log (JSON lines) shown in "
@@ -100,15 +106,26 @@ class Desk:
         died is fetched again (the pipeline restarts the sink between runs) and the call made once more."""
         import ray
 
+        what = "alert sink" if which == "sink" else "field store"
         for attempt in (0, 1):
             handle = self._handle(which, fresh=attempt > 0)
+            ref = getattr(handle, method).remote(*args, **kwargs)
             try:
-                return await getattr(handle, method).remote(*args, **kwargs)
+                return await asyncio.wait_for(ref, self.cfg.call_timeout_s)
+            except TimeoutError:
+                # an actor that is starting (it waits for an object store that is down) runs nothing meanwhile:
+                # the call is still queued, and a cancelled queued call never runs
+                ray.cancel(ref)
+                raise UnavailableError(f"the city's {what} did not answer within {self.cfg.call_timeout_s:g} s (it "
+                                       "is starting or waiting for the object store: `ssz store status`); the "
+                                       "request was withdrawn, send it again in a minute") from None
             except ray.exceptions.RayTaskError:
                 raise  # the method raised: the actor is alive
             except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as e:
-                if attempt:
-                    raise
+                if attempt:  # it could not be started again either (e.g. the object store is down): nothing ran
+                    raise UnavailableError(f"the city's {what} is not running and could not be started ({e!r:.200}); "
+                                           "nothing was done: check `ssz store status`, then send the request "
+                                           "again") from None
                 if which == "sink":
                     self._subscribed = False
                 log.warning("the %s actor of %s is gone (%s): fetching it again", which, self.cfg.city, e)

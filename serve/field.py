@@ -104,6 +104,9 @@ async def _json(request: Request, limit: int, route: str, desk: Desk) -> tuple[A
     except (ValueError, UnicodeDecodeError) as e:
         desk.metrics.field_rejected.labels(desk.cfg.city, route, "json").inc()
         raise HTTPException(422, f"the body is not valid JSON ({str(e)[:120]})") from None
+    except RecursionError:  # [[[[...]]]]: Python's parser gives up before the body is read
+        desk.metrics.field_rejected.labels(desk.cfg.city, route, "json").inc()
+        raise HTTPException(422, "the body's JSON is nested too deeply: send the documented flat objects") from None
 
 
 def _key(request: Request, route: str, raw: bytes) -> str:
@@ -133,7 +136,8 @@ def _validate(desk: Desk, rows: list[dict[str, Any]], kind: str, route: str, *, 
 
     try:
         res = validate_frame(rows, kind, source=f"POST {route}", area=desk.area, outside="drop" if drop else "refuse",
-                             on_bad_row="drop" if drop else "raise", max_future_s=desk.cfg.max_clock_skew_s)
+                             on_bad_row="drop" if drop else "raise", max_future_s=desk.cfg.max_clock_skew_s,
+                             max_age_s=desk.cfg.max_age_s)
     except InputError as e:
         desk.metrics.field_rejected.labels(desk.cfg.city, route, "invalid").inc(len(rows) or 1)
         raise HTTPException(422, str(e)[:2000]) from None
@@ -162,8 +166,10 @@ def _table(layer: str, frame: pd.DataFrame, city: str) -> pa.Table:
     return res.table
 
 
-async def _accept(desk: Desk, layer: str, table: pa.Table, key: str, route: str) -> dict[str, Any]:
-    res = await desk_call(desk, "field", "accept", layer, table, key)
+async def _accept(desk: Desk, layer: str, table: pa.Table, key: str, route: str,
+                  raw: bytes | None = None) -> dict[str, Any]:
+    body = hashlib.sha256(raw).hexdigest() if raw is not None else None  # the same key with another body: 409
+    res = await desk_call(desk, "field", "accept", layer, table, key, body)
     if res["duplicate"]:
         desk.metrics.field_duplicates.labels(desk.cfg.city, route).inc()
     else:
@@ -201,7 +207,7 @@ async def field_gps(request: Request, who: Device) -> JSONResponse:
                                  + "; ".join(res.warnings)[:1800])
     frame = res.frame.assign(city=desk.cfg.city)
     table = await asyncio.to_thread(_table, "patrol_pings", frame, desk.cfg.city)
-    acc = await _accept(desk, "patrol_pings", table, key, route)
+    acc = await _accept(desk, "patrol_pings", table, key, route, raw)
     return JSONResponse({"accepted": acc["accepted"], "refused": len(rows) - len(frame),
                          "duplicate": acc["duplicate"], "units": sorted(set(frame["unit_id"])),
                          "warnings": res.warnings[:5]})
@@ -230,7 +236,7 @@ def _report_row(desk: Desk, r: dict[str, Any], route: str) -> dict[str, Any]:
 
 
 async def _raise_report(request: Request, desk: Desk, route: str, row: dict[str, Any], key: str, *, source: str,
-                        alert_kind: str, evidence: bytes | None = None) -> dict[str, Any]:
+                        alert_kind: str, evidence: bytes | None = None, raw: bytes | None = None) -> dict[str, Any]:
     """Store the report durably, then raise its alert (deterministic ids: a retry is the same report)."""
     from twin.schemas import alert_id
 
@@ -244,7 +250,7 @@ async def _raise_report(request: Request, desk: Desk, route: str, row: dict[str,
            "reporter_id": row.get("reporter_id"), "category": category, "text": row.get("text"), "status": "new",
            "lon": row["lon"], "lat": row["lat"]}
     table = _table("sos_reports", pd.DataFrame([rep]), desk.cfg.city)
-    acc = await _accept(desk, "sos_reports", table, key, route)
+    acc = await _accept(desk, "sos_reports", table, key, route, raw)
     evidence_key = None
     store = replica_attr("store") or getattr(request.app.state, "store", None)
     if evidence is not None and store is not None:
@@ -272,7 +278,7 @@ async def field_sos(request: Request, who: Device) -> JSONResponse:
     req = _model(SosRequest, body, route)
     row = _report_row(desk, req.model_dump(exclude_none=True), route)
     out = await _raise_report(request, desk, route, row, _key(request, route, raw),
-                              source="sos_pole" if row.get("pole_id") else "citizen_app", alert_kind="sos")
+                              source="sos_pole" if row.get("pole_id") else "citizen_app", alert_kind="sos", raw=raw)
     return JSONResponse(out, status_code=200 if out["duplicate"] else 201)
 
 
@@ -299,7 +305,7 @@ async def field_report(request: Request, who: Device) -> JSONResponse:
         evidence = encode_jpeg(np.ascontiguousarray(img), 90)
     row = _report_row(desk, body, route)
     out = await _raise_report(request, desk, route, row, _key(request, route, raw), source="citizen_app",
-                              alert_kind="citizen-report", evidence=evidence)
+                              alert_kind="citizen-report", evidence=evidence, raw=raw)
     return JSONResponse(out, status_code=200 if out["duplicate"] else 201)
 
 
@@ -329,7 +335,7 @@ async def field_line(request: Request) -> JSONResponse:
         body = json.loads(raw)
         events = body["events"]
         assert isinstance(events, list)
-    except (ValueError, KeyError, TypeError, AssertionError):
+    except (ValueError, KeyError, TypeError, AssertionError, RecursionError):
         raise HTTPException(422, "a LINE webhook body is {\"destination\", \"events\": [...]}") from None
     made = []
     for i, ev in enumerate(events):
@@ -360,6 +366,9 @@ async def _line_text(desk: Desk, reporter: str, text: str, ts: str | None, key: 
     when = parse_datetime(ts) if ts else dt.datetime.now(dt.UTC)
     if when > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=desk.cfg.max_clock_skew_s):
         raise HTTPException(422, "the LINE event is dated in the future: refused")
+    if when < dt.datetime.now(dt.UTC) - dt.timedelta(seconds=desk.cfg.max_age_s):
+        raise HTTPException(422, f"the LINE event is dated {when:%Y-%m-%d}, older than {desk.cfg.max_age_s / 86400:g} "
+                                 "days: refused")
     report_id = f"{desk.cfg.city}-line-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     alert = {"alert_id": alert_id(reporter, "citizen-report", reporter, report_id), "camera_id": reporter,
              "ts": when, "kind": "citizen-report", "subject_id": reporter, "track_id": report_id}
@@ -411,7 +420,7 @@ async def field_qr(request: Request, who: Device) -> JSONResponse:
                           "officer_id": frame.get("officer_id"),
                           "city": desk.cfg.city, "ts": frame["ts"], "valid": valid, "lon": lon, "lat": lat})
     table = _table("checkpoint_scans", scans, desk.cfg.city)
-    acc = await _accept(desk, "checkpoint_scans", table, _key(request, route, raw), route)
+    acc = await _accept(desk, "checkpoint_scans", table, _key(request, route, raw), route, raw)
     last = await desk_call(desk, "field", "last_scans")
     horizon = dt.datetime.now(dt.UTC).timestamp() - desk.cfg.qr_round_min * 60
     missed = sorted(b for b in boxes if last.get(b, 0.0) < horizon)

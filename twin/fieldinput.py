@@ -320,6 +320,13 @@ def decode_bytes(raw: bytes, source: str) -> tuple[str, str]:
             except UnicodeDecodeError:
                 raise InputError(source, "the file starts with a UTF-16 mark but is not valid UTF-16",
                                  "save it again from Excel as 'CSV UTF-8' or 'Unicode Text'") from None
+    le = _utf16_without_bom(raw)
+    if le is not None:  # every byte of UTF-16 Thai and ASCII is below 0x80: it would pass as UTF-8 full of NULs
+        try:
+            return raw.decode("utf-16-le" if le else "utf-16-be"), "utf-16"
+        except UnicodeDecodeError:
+            raise InputError(source, "the file looks like UTF-16 without its byte-order mark but is not valid "
+                             "UTF-16", "save it again from Excel as 'CSV UTF-8' or 'Unicode Text'") from None
     try:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -361,6 +368,20 @@ def _plausible_thai(raw: bytes) -> str | None:
         if m.start() == 0 or not _THAI.match(text[m.start() - 1]):
             return None
     return text
+
+
+def _utf16_without_bom(raw: bytes) -> bool | None:
+    """True (little-endian) or False (big-endian) when ``raw`` is UTF-16 text without a BOM: the NUL high bytes
+    of its ASCII characters (digits, delimiters, line breaks) all fall on one parity; None otherwise."""
+    if len(raw) < 4 or len(raw) % 2 or b"\x00" not in raw:
+        return None
+    even, odd = raw[0::2].count(0), raw[1::2].count(0)
+    half = len(raw) // 2
+    if odd >= 0.2 * half and even == 0:
+        return True
+    if even >= 0.2 * half and odd == 0:
+        return False
+    return None
 
 
 def sniff_delimiter(text: str) -> str:
@@ -647,6 +668,25 @@ def _is_month_first(values: pd.Series) -> bool:
     return bool(len(m)) and bool((m[1] > 12).any()) and not bool((m[0] > 12).any())
 
 
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # control characters; tab and line breaks are text
+_ID_CONTROL = r"[\x00-\x1f\x7f]"  # ... but not in an id
+MAX_ID_CHARS = 128  # as serve.ids: the longest id (unit, box, officer, risk point) accepted
+
+
+def _is_id(col: Column) -> bool:
+    return col.name.endswith("_id")
+
+
+def _check_text(col: Column, x: str) -> None:
+    """Refuse control characters in text, and in ids also line breaks, tabs and more than MAX_ID_CHARS."""
+    m = re.search(_ID_CONTROL if _is_id(col) else _CONTROL, x)
+    if m:
+        raise _Bad(f"holds a control character (U+{ord(m.group(0)):04X} at position {m.start() + 1}): write "
+                   "printable characters only")
+    if _is_id(col) and len(x) > MAX_ID_CHARS:
+        raise _Bad(f"an id of {len(x)} characters: at most {MAX_ID_CHARS}")
+
+
 _ISO = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 
 
@@ -692,8 +732,11 @@ def _fast(col: Column, raw: pd.Series, tz: str) -> tuple[pd.Series, np.ndarray, 
     elif col.type == "text" and col.values is None and is_str.any():
         text = raw[is_str].astype(str)
         stripped = text.str.strip()
-        plain = (text.map(str.isascii) & (stripped != "")
+        control = _ID_CONTROL if _is_id(col) else _CONTROL
+        plain = (text.map(str.isascii) & (stripped != "") & ~text.str.contains(control, regex=True)
                  & ~stripped.isin(["-", "nan", "NaN", "null", "NULL", "None"])).to_numpy(bool).copy()
+        if _is_id(col):
+            plain &= (stripped.str.len() <= MAX_ID_CHARS).to_numpy(bool)
         idx = np.flatnonzero(is_str)[plain]
         vals.iloc[idx] = list(text[plain].str.strip())
         done[idx] = True
@@ -765,7 +808,7 @@ _FIX = {
     "lon": "write the longitude in decimal degrees (e.g. 100.4679)",
     "lat": "write the latitude in decimal degrees (e.g. 7.0046)",
     "latlon": 'write "lat, lon" in decimal degrees, e.g. "7.0046, 100.4679"',
-    "text": "fill in the cell",
+    "text": "fill in the cell with plain text (an id: at most 128 printable characters)",
 }
 
 
@@ -786,8 +829,11 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
             continue
         try:
             if col.type == "text":
+                if isinstance(v, Mapping | list | tuple | set | bytes):
+                    raise _Bad(f"expected text, got {'an object' if isinstance(v, Mapping) else 'a list'}")
                 x: Any = normalize_text(v) if not isinstance(v, float | int) else (
                     str(int(v)) if float(v).is_integer() else str(v))
+                _check_text(col, x)
                 if col.values is not None:
                     key = header_key(x)
                     table = {header_key(k): val for k, val in col.values.items()}
@@ -848,7 +894,7 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
                    on_bad_row: Literal["raise", "drop"] = "raise", max_speed_mps: float = DEFAULT_MAX_SPEED_MPS,
                    lines: Sequence[int] | None = None, encoding: str | None = None,
                    delimiter: str | None = None, max_future_s: float | None = None,
-                   now: dt.datetime | None = None) -> ReadResult:
+                   max_age_s: float | None = None, now: dt.datetime | None = None) -> ReadResult:
     """Validate rows of one input kind (any headers the spec accepts) into a typed :class:`ReadResult`.
 
     Parameters
@@ -881,6 +927,9 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
     max_future_s
         Device input: a ``ts`` more than this many seconds after ``now`` (default: the current time) is a bad
         cell (the device clock is wrong), refused or dropped per ``on_bad_row``.
+    max_age_s
+        Device input: a ``ts`` more than this many seconds before ``now`` is a bad cell too (a device whose
+        clock was reset sends 1970 or 2000 dates).
 
     Returns
     -------
@@ -926,7 +975,17 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
         for i, t in enumerate(out["ts"]):
             if t is not None and t > limit:
                 ctx.fail(i, "ts", f"{(t - limit).total_seconds() + max_future_s:.0f} s in the future", t.isoformat(),
-                         "set the device's clock (NTP/GPS time) and send again")
+                         "correct the date (a Buddhist Era year typed wrong?) or set the device's clock (NTP/GPS "
+                         "time) and send again")
+    if max_age_s is not None and "ts" in out:
+        ref = now or dt.datetime.now(dt.UTC)
+        oldest = ref - dt.timedelta(seconds=max_age_s)
+        for i, t in enumerate(out["ts"]):
+            if t is not None and t < oldest:
+                ctx.fail(i, "ts", f"dated {(ref - t).total_seconds() / 86400:.0f} days ago, "
+                         f"older than the {max_age_s / 86400:g} days accepted (a device clock that was reset?)",
+                         t.isoformat(), "set the device's clock (NTP/GPS time); import older records from a file "
+                         "with `ssz twin import`")
     bad = np.zeros(n, bool)
     for p in ctx.problems:
         bad[p.row - 1] = True
@@ -1149,7 +1208,7 @@ def trip_pings(frame: pd.DataFrame) -> pd.DataFrame:
 def read_table(path: str | Path, kind: str, *, sheet: str | int | None = None, area: Area | None = None,
                tz: str = LOCAL_TZ, epsg: int | None = None, swapped: Literal["fix", "refuse"] = "fix",
                outside: Literal["keep", "drop", "refuse"] = "keep", on_bad_row: Literal["raise", "drop"] = "raise",
-               max_speed_mps: float = DEFAULT_MAX_SPEED_MPS) -> ReadResult:
+               max_speed_mps: float = DEFAULT_MAX_SPEED_MPS, max_future_s: float | None = None) -> ReadResult:
     """Read a CSV/TSV (any of the encodings above, delimiter sniffed) or ``.xlsx`` file of one input kind.
 
     The options are those of :func:`validate_frame`; ``sheet`` picks an Excel sheet (name or 0-based index).
@@ -1164,7 +1223,7 @@ def read_table(path: str | Path, kind: str, *, sheet: str | int | None = None, a
     raw = load_raw(p, kind, sheet=sheet)
     res = validate_frame(raw.frame, kind, source=p.name, area=area, tz=tz, epsg=epsg, swapped=swapped,
                          outside=outside, on_bad_row=on_bad_row, max_speed_mps=max_speed_mps, lines=raw.lines,
-                         encoding=raw.encoding, delimiter=raw.delimiter)
+                         encoding=raw.encoding, delimiter=raw.delimiter, max_future_s=max_future_s)
     if raw.header_row > 1:
         res.warnings.insert(0, f"the header is on {'line' if raw.lines else 'row'} {raw.header_row}: the "
                                f"{raw.header_row - 1} row(s) above it (a title or notes) were skipped")

@@ -74,7 +74,7 @@ def feed(sim: SimCity, client: httpx.Client, *, batch: int = 1000, end_lag_s: fl
     shift = (end - last) if last is not None else pd.Timedelta(0)
     out = FeedResult(shift_s=round(shift.total_seconds(), 1))
     day = sim.scenario.config.day
-    key = f"demo-{sim.city.id}-{day}"
+    key = f"demo-{sim.city.id}-{day}-{end.value}"  # a replay as of another time is another batch, not a retry
 
     pings = frames.get("patrol_pings")
     if pings is not None and len(pings):

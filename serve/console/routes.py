@@ -76,7 +76,7 @@ async def console_login(request: Request) -> JSONResponse:
     raw = await read_body(request, 4096)
     try:
         token = str(json.loads(raw)["token"]).strip()
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise HTTPException(422, 'send {"token": "..."} as JSON') from None
     who = await authenticator(request).principal(f"Bearer {token}") if token else None
     if who is None:

@@ -14,7 +14,7 @@ import pytest
 from actors.alerts import AlertActionError, AlertSinkConfig, AlertSinkCore, AlertTaken, CameraPlace
 from actors.field import FieldStoreConfig, FieldStoreCore
 from serve.audit import AuditLog
-from serve.errors import NotFoundError
+from serve.errors import ConflictError, NotFoundError
 from twin.layers import validate_rows
 from twin.snapshots import SnapshotStore
 
@@ -59,6 +59,25 @@ def test_accepted_batches_survive_a_restart_and_commit_once(s3_store, city):
     assert third.commit() is None
     with pytest.raises(ValueError, match="field store keeps"):
         third.accept("alerts", a, "k2")
+
+
+def test_a_ping_sent_twice_is_committed_once(s3_store, city):
+    """A device that repeats a ping in one batch, or resends it in a second batch under another key (OsmAnd
+    resends its unsent buffer), adds it to the twin once."""
+    store = FieldStoreCore(FieldStoreConfig(city=city, trail_s=900), store=s3_store)
+    one = _pings("u1", 3, time.time() - 120).replace_schema_metadata(None)
+    one = one.set_column(one.schema.get_field_index("city"), "city", pa.array([city] * 3))
+    twice = pa.concat_tables([one, one.slice(0, 1)])
+    assert store.accept("patrol_pings", twice, "k1")["accepted"] == 4
+    assert store.accept("patrol_pings", one, "k2")["duplicate"] is False  # the same pings, a new key
+    # a client that reuses its key for another batch is told so; the same body under it is a retry
+    assert store.accept("patrol_pings", one, "k3", "body-a")["duplicate"] is False
+    assert store.accept("patrol_pings", one, "k3", "body-a")["duplicate"] is True
+    with pytest.raises(ConflictError, match="Idempotency-Key was used 0 s ago for another batch: nothing was stored"):
+        store.accept("patrol_pings", twice, "k3", "body-b")
+    rows = SnapshotStore(s3_store, city).open(store.commit("test")).table("patrol_pings")
+    assert rows.num_rows == 3
+    assert sorted(rows["ts"].to_pylist()) == sorted(one["ts"].to_pylist())
 
 
 def test_alert_desk_states_idempotence_and_holder(s3_store, tmp_path):

@@ -129,3 +129,57 @@ def test_risk_points_import_with_status_and_dates(s3_store, tmp_path: Path, haty
     r = CliRunner().invoke(app, ["import", "risk_points", str(bad), "--city", "hatyai"])
     assert r.exit_code == 2 and "fixed_without_date.csv: row 2" in r.stderr, r.stderr
     assert "fill in fixed_date, scheduled_date and import again" in r.stderr
+
+
+def test_a_file_imported_twice_adds_its_rows_once(s3_store, tmp_path: Path, hatyai) -> None:
+    """The same GPS file imported again (or a row repeated in it) adds nothing; a risk point imported again with
+    a new status replaces its row."""
+    import uuid
+
+    from cluster.cli.twin import app
+    from twin.snapshots import SnapshotStore
+
+    c = hatyai.zone.centre
+    unit = f"twice-{uuid.uuid4().hex[:6]}"
+    p = tmp_path / "gps.csv"
+    p.write_text("unit,time,lat,lon\n" + "".join(f"{unit},15/03/2569 07:00:{i * 10:02d},{c.lat:.6f},"
+                                                 f"{c.lon + i * 0.0001:.6f}\n" for i in (0, 1, 2, 2)),
+                 encoding="utf-8")
+    runner = CliRunner()
+    r = runner.invoke(app, ["import", "gps_pings", str(p), "--city", "hatyai"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["layers"] == {"patrol_pings": 3, "patrol_trips": 1}
+    assert "1 of 4 patrol_pings rows repeat an earlier row of the file (same unit and time): left out" in r.stderr
+    r = runner.invoke(app, ["import", "gps_pings", str(p), "--city", "hatyai"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["layers"] == {"patrol_pings": 0, "patrol_trips": 0} and out["snapshot"] is None
+    assert "3 of 3 patrol_pings rows are already in the twin" in r.stderr and "no snapshot was made" in r.stderr
+    pings = SnapshotStore(s3_store, "hatyai").open(None).table("patrol_pings").to_pandas()
+    assert (pings["unit_id"] == unit).sum() == 3
+
+    risk = f"R-{unit}"
+    for status in ("reported", "fixed"):
+        f = tmp_path / f"risk-{status}.csv"
+        done = ",05/03/2569,09/03/2569" if status == "fixed" else ",,"
+        f.write_text("รหัสจุด,ประเภท,สถานะ,วันที่แจ้ง,วันที่นัด,วันที่แก้ไข,ละติจูด,ลองจิจูด\n"
+                     f"{risk},ไฟดับ,{status},01/03/2569{done},{c.lat:.6f},{c.lon:.6f}\n", encoding="utf-8")
+        r = runner.invoke(app, ["import", "risk_points", str(f), "--city", "hatyai"])
+        assert r.exit_code == 0, r.output
+    assert "1 of 1 risk_points rows were already in the twin (same risk id): the file's rows replace them" in r.stderr
+    t = SnapshotStore(s3_store, "hatyai").open(json.loads(r.stdout)["snapshot"]).table("risk_points").to_pandas()
+    assert t.loc[t["risk_id"] == risk, "status"].tolist() == ["fixed"]
+
+
+def test_pings_dated_in_the_future_are_refused_with_the_row(s3_store, tmp_path: Path, hatyai) -> None:
+    """A year typed wrong (2580 for 2569: 2037) is not imported as a patrol from the future."""
+    from cluster.cli.twin import app
+
+    c = hatyai.zone.centre
+    p = tmp_path / "typo.csv"
+    p.write_text(f"unit,time,lat,lon\nA,15/03/2569 07:00,{c.lat:.6f},{c.lon:.6f}\n"
+                 f"A,15/03/2580 07:01,{c.lat:.6f},{c.lon:.6f}\n", encoding="utf-8")
+    r = CliRunner().invoke(app, ["import", "gps_pings", str(p), "--city", "hatyai"])
+    assert r.exit_code == 2, r.output
+    assert "typo.csv: row 2 (line 3), column 'ts' (\"time\")" in r.stderr and "in the future" in r.stderr
+    assert "a Buddhist Era year typed wrong?" in r.stderr

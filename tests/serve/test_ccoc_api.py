@@ -299,9 +299,139 @@ def test_citizen_report_with_photo_has_evidence(ccoc):
     aid = r.json()["alert_id"]
     ev = httpx.get(f"{url}/v1/alerts/{aid}/evidence", headers=_auth(tokens["analyst"]), timeout=30)
     assert ev.status_code == 200 and ev.headers["content-type"] == "image/jpeg" and ev.content[:2] == b"\xff\xd8"
+    # the platform's own S3 identity cannot delete the locked crop; what it can write over it (a new version, a
+    # delete marker) hides nothing: the route serves the original
+    from minio.error import S3Error
+
+    from cluster import store
+    from twin.objectstore import EVIDENCE_BUCKET
+
+    s3 = store.open_store()
+    key = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()["evidence_key"]
+    first = next(o for o in s3.client.list_objects(EVIDENCE_BUCKET, prefix=key, include_version=True))
+    with pytest.raises(S3Error, match="AccessDenied"):
+        s3.client.remove_object(EVIDENCE_BUCKET, key, version_id=first.version_id)
+    s3.put_bytes(EVIDENCE_BUCKET, key, b"tampered", "image/jpeg")
+    again = httpx.get(f"{url}/v1/alerts/{aid}/evidence", headers=_auth(tokens["analyst"]), timeout=30)
+    assert again.status_code == 200 and again.content == ev.content
+    s3.client.remove_object(EVIDENCE_BUCKET, key)  # a delete marker over the versions
+    again = httpx.get(f"{url}/v1/alerts/{aid}/evidence", headers=_auth(tokens["analyst"]), timeout=30)
+    assert again.status_code == 200 and again.content == ev.content
     _error(httpx.post(f"{url}/v1/field/reports", headers=_auth(tokens["device"]), timeout=60,
                       json={"category": "risk_point", "text": "x", "lon": 0.0, "lat": 0.0}), 422)
     for bad in ({"lon": lon, "lat": lat, "photo_b64": 5}, {"lon": lon, "lat": lat, "photo_b64": "@@"},
                 {"lon": "x", "lat": lat}, {"lon": lon, "lat": lat, "extra": 1}, [1],
                 {"lon": lon, "lat": lat, "ts": 1e30}, {"lon": lon, "lat": lat, "category": "zzz"}):
         _error(httpx.post(f"{url}/v1/field/reports", headers=_auth(tokens["device"]), json=bad, timeout=60), 422)
+
+
+def test_field_inputs_a_device_gets_wrong_are_refused_with_what_to_do(ccoc):
+    """Bodies nested past the JSON parser's depth, ids that are objects or hold control characters, and times
+    from a device clock reset to 1970 answer 422 saying what is wrong; nothing of them is stored."""
+    url, tokens, m = ccoc
+    dev = _auth(tokens["device"])
+    lon, lat = _centre(m)
+    deep = b'{"locations": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    msg = _error(httpx.post(f"{url}/v1/field/gps", content=deep, headers={**dev, "Content-Type": "application/json"},
+                            timeout=60), 422)
+    assert "nested too deeply" in msg
+    login = b'{"token": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    assert "send {\"token\": \"...\"} as JSON" in _error(httpx.post(f"{url}/console/login", content=login,
+                                                                    timeout=60), 422)
+    for unit, problem in (({"a": 1}, "expected text, got an object"), ("car\x00-1", "control character (U+0000")):
+        msg = _error(httpx.post(f"{url}/v1/field/gps", headers=dev, timeout=60,
+                                json={"locations": [{"id": unit, "lat": lat, "lon": lon, "timestamp": time.time()}]}),
+                     422)
+        assert problem in msg and "field 'unit_id'" in msg, msg
+    msg = _error(httpx.post(f"{url}/v1/field/gps", headers=dev, timeout=60,
+                            json={"locations": [{"id": "car-1", "lat": lat, "lon": lon, "timestamp": 0}]}), 422)
+    assert "older than the 7 days accepted" in msg and "1970-01-01" in msg, msg
+    msg = _error(httpx.post(f"{url}/v1/field/sos", headers=dev, timeout=60, json={"lon": lon, "lat": lat, "ts": 0}),
+                 422)
+    assert "older than the 7 days accepted" in msg and "set the device's clock" in msg, msg
+    # a device reusing its Idempotency-Key for a new batch is told so (it was answered "duplicate" and lost)
+    key = {**dev, "Idempotency-Key": uuid.uuid4().hex}
+    first = [{"id": "car-1", "lat": lat, "lon": lon, "timestamp": time.time() - 10}]
+    for dup in (False, True):
+        r = httpx.post(f"{url}/v1/field/gps", headers=key, json={"locations": first}, timeout=60)
+        assert r.status_code == 200 and r.json()["duplicate"] is dup, r.text
+    msg = _error(httpx.post(f"{url}/v1/field/gps", headers=key, timeout=60,
+                            json={"locations": [{**first[0], "timestamp": time.time() - 5}]}), 409)
+    assert "Idempotency-Key was used" in msg and "for another batch: nothing was stored" in msg, msg
+    # a misspelt filter or an unknown kind is said, not answered with every alert
+    ana = _auth(tokens["analyst"])
+    assert "unknown query parameter(s) ['stauts']" in _error(httpx.get(f"{url}/v1/alerts?stauts=new", headers=ana,
+                                                                       timeout=60), 422)
+    assert "is not an alert kind" in _error(httpx.get(f"{url}/v1/alerts?kind=sso", headers=ana, timeout=60), 422)
+    assert httpx.get(f"{url}/v1/alerts?kind=sos&status=open", headers=ana, timeout=60).status_code == 200
+
+
+def test_store_unreachable_answers_503_and_loses_nothing(ccoc):
+    """The object store stopped under a GPS upload, an SOS press and an alert decision: each answers 503 with
+    what to do, the decision is not taken (its audit could not be written), and the same requests succeed once
+    the store is back."""
+    from cluster import store
+
+    url, tokens, m = ccoc
+    dev = _auth(tokens["device"])
+    lon, lat = _centre(m)
+    pole = next(p["id"] for p in m["places"] if p["kind"] == "sos")
+    r = httpx.post(f"{url}/v1/field/sos", headers=dev, json={"pole_id": pole, "text": uuid.uuid4().hex}, timeout=60)
+    assert r.status_code == 201, r.text
+    aid = r.json()["alert_id"]
+    unit = f"hatyai-down-{uuid.uuid4().hex[:6]}"
+    gps = {"locations": [{"id": unit, "lat": lat, "lon": lon, "timestamp": time.time() - 5}]}
+    sos = {"pole_id": pole, "text": f"down {uuid.uuid4().hex}"}
+    assert not store.down().running
+    try:
+        for path, body in (("/v1/field/gps", gps), ("/v1/field/sos", sos)):
+            msg = _error(httpx.post(f"{url}{path}", headers=dev, json=body, timeout=60), 503)
+            assert "unreachable" in msg and "send the same request again" in msg, msg
+        msg = _error(httpx.post(f"{url}/v1/alerts/{aid}:acknowledge", headers=_auth(tokens["operator"]),
+                                timeout=60), 503)
+        assert "the change was not made" in msg, msg
+        # a user/role change cannot be made (nor half-made) either
+        admin = _auth(tokens["admin"])
+        msg = _error(httpx.post(f"{url}/v1/users", headers=admin, json={"user": "down-user", "role": "operator"},
+                                timeout=60), 503)
+        assert "unreachable" in msg and "nothing was changed" in msg, msg
+        _error(httpx.delete(f"{url}/v1/users/test-device", headers=admin, timeout=60), 503)
+    finally:
+        assert store.up().running
+    rec = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=60).json()
+    assert rec["status"] == "new" and rec.get("status_by") is None
+    r = httpx.post(f"{url}/v1/field/gps", headers=dev, json=gps, timeout=60)
+    assert r.status_code == 200 and r.json() == {**r.json(), "accepted": 1, "duplicate": False}, r.text
+    assert httpx.post(f"{url}/v1/field/sos", headers=dev, json=sos, timeout=60).status_code == 201
+    r = httpx.post(f"{url}/v1/alerts/{aid}:acknowledge", headers=_auth(tokens["operator"]), timeout=60)
+    assert r.status_code == 200 and r.json()["status"] == "acknowledged", r.text
+
+
+def test_a_sink_starting_while_the_store_is_down_answers_503_not_a_hang(ccoc):
+    """The alert sink restarted while the object store is down cannot start: calls to it answer 503 saying so
+    (they answered 500, or hung until Serve cancelled them while the sink waited for the store), and the queue
+    answers again once the store is back."""
+    import ray
+
+    from actors.alerts import sink_name
+    from cluster import store
+
+    url, tokens, _ = ccoc
+    ana = _auth(tokens["analyst"])
+    assert httpx.get(f"{url}/v1/alerts?limit=1", headers=ana, timeout=60).status_code == 200
+    assert not store.down().running
+    try:
+        ray.kill(ray.get_actor(sink_name("hatyai"), namespace="ssz"), no_restart=False)
+        t0 = time.monotonic()
+        msg = _error(httpx.get(f"{url}/v1/alerts?limit=1", headers=ana, timeout=120), 503)
+        assert time.monotonic() - t0 < 58 and "again" in msg and "ssz store status" in msg, msg
+        assert "did not answer within 45 s" in msg or "is not running and could not be started" in msg, msg
+    finally:
+        assert store.up().running
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{url}/v1/alerts?limit=1", headers=ana, timeout=120)
+        if r.status_code == 200:
+            break
+        time.sleep(2)
+    assert r.status_code == 200, r.text

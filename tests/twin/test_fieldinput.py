@@ -27,14 +27,14 @@ def _write(tmp: Path, name: str, text: str, enc: str) -> Path:
 
 
 @pytest.mark.parametrize("enc,delim", [("utf-8", ","), ("utf-8-sig", ","), ("cp874", ","), ("utf-16", "\t"),
-                                       ("cp874", ";")])
+                                       ("cp874", ";"), ("utf-16-le", "\t"), ("utf-16-be", ",")])
 def test_thai_encodings_delimiters_and_dates(tmp_path: Path, enc: str, delim: str) -> None:
     text = (HEAD + "\n".join(ROWS) + "\n").replace(",", delim)
     r = fi.read_table(_write(tmp_path, "incidents.csv", text, enc), "incidents", area=ZONE)
     f = r.frame
     assert r.delimiter == delim and len(f) == 4 and r.warnings == []
     assert r.encoding in {"utf-8": ("utf-8",), "utf-8-sig": ("utf-8-sig",), "cp874": ("cp874",),
-                          "utf-16": ("utf-16",)}[enc]
+                          "utf-16": ("utf-16",), "utf-16-le": ("utf-16",), "utf-16-be": ("utf-16",)}[enc]
     # BE 2569 = 2026; Bangkok is UTC+7 when no zone is written; an explicit offset is kept
     utc = [pd.Timestamp(t, tz="UTC") for t in ("2026-03-15 00:30", "2026-03-16 15:10", "2026-03-16 18:05",
                                                 "2026-03-18 09:00")]
@@ -173,6 +173,31 @@ def test_survey_with_thai_months_and_checks(tmp_path: Path) -> None:
     over = text.replace("๘๕", "105")
     with pytest.raises(fi.InputError, match=r"row 3 .*outside 0..100"):
         fi.read_table(_write(tmp_path, "over.csv", over, "utf-8"), "survey_results")
+
+
+def test_device_clock_reset_to_1970_is_refused_or_dropped() -> None:
+    now = dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.UTC)
+    raw = [{"id": "car-1", "timestamp": "2026-03-02T13:59:30Z", "lat": 7.0046, "lon": 100.4679},
+           {"id": "car-1", "timestamp": "1970-01-01T00:00:00Z", "lat": 7.0047, "lon": 100.4680}]
+    with pytest.raises(fi.InputError, match=r"row 2, column 'ts'.*dated 20515 days ago, older than the 7 days "
+                                            r"accepted.*set the device's clock"):
+        fi.validate_frame(raw, "gps_pings", source="POST /v1/field/gps", max_age_s=7 * 86400, now=now)
+    r = fi.validate_frame(raw, "gps_pings", max_age_s=7 * 86400, now=now, on_bad_row="drop")
+    assert len(r.frame) == 1 and r.counts["bad_rows"] == 1
+    assert len(fi.validate_frame(raw, "gps_pings", now=now).frame) == 2  # files: no age limit unless asked
+
+
+@pytest.mark.parametrize("unit,problem", [
+    ({"a": 1}, "expected text, got an object"), (["car-1"], "expected text, got a list"),
+    ("car\x00-1", r"holds a control character \(U\+0000 at position 4\)"),
+    ("car\n1", r"holds a control character \(U\+000A"), ("c" * 129, "an id of 129 characters: at most 128")])
+def test_ids_that_are_not_plain_text_are_refused_not_turned_into_text(unit: object, problem: str) -> None:
+    raw = [{"id": unit, "timestamp": "2026-03-02T13:59:30Z", "lat": 7.0046, "lon": 100.4679}]
+    with pytest.raises(fi.InputError, match=r"row 1, column 'unit_id' \(\"id\"\): .*" + problem):
+        fi.validate_frame(raw, "gps_pings", source="POST /v1/field/gps")
+    r = fi.validate_frame([{"kind": "ไฟดับ", "description": "สองบรรทัด\nline two\tok", "reported_date": "01/03/2569",
+                            "lat": 7.0046, "lon": 100.4679}], "risk_points")
+    assert r.frame["description"].iloc[0] == "สองบรรทัด\nline two\tok"  # free text keeps its line breaks
 
 
 def test_unreadable_files(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from serve.plate.parse import Plate, PlateParseError
 from serve.plate.render import LEVELS, RenderedScene, render_plate, render_scene
 from serve.plate.service import (
     SIDEWAYS_TURNS,
+    PlateInputError,
     PlateRead,
     PlateService,
     PlateServiceConfig,
@@ -326,7 +327,10 @@ def _read_photo(svc: PlateService, path: Path) -> list[PlateRead] | Exception:
         data = path.read_bytes()
         got = svc.read_bytes([data])[0]
         if isinstance(got, list) and not got:  # a photo on its side (its EXIF orientation dropped): turned
-            img = decode_image(data, svc.config.max_pixels)
+            try:
+                img = decode_image(data, svc.config.max_pixels)
+            except PlateInputError:  # read as no plate: that answer stands
+                return got
             for k in SIDEWAYS_TURNS:
                 turned = svc.read([np.ascontiguousarray(np.rot90(img, k))])[0]
                 if isinstance(turned, list) and any(r.verified for r in turned):

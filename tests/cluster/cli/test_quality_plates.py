@@ -277,6 +277,7 @@ def test_draft_labels_refuses_an_unwritable_or_workbook_output_before_reading_an
     import pytest
 
     from serve.plate.evaluate import LabelsError, draft_labels
+    from serve.plate.service import PlateServiceConfig
 
     photos = tmp_path / "my photos"
     photos.mkdir()
@@ -284,6 +285,7 @@ def test_draft_labels_refuses_an_unwritable_or_workbook_output_before_reading_an
 
     class Service:  # counts the photos read: a refused output is said before the first one
         reads = 0
+        config = PlateServiceConfig()
 
         def read_bytes(self, blobs):
             Service.reads += 1

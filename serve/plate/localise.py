@@ -46,14 +46,16 @@ ASPECT_RANGE = (0.6, 4.2)
 angle. A motorcycle plate (22 x 17 cm, 1.29) seen from the kerb at 60 degrees of yaw is 0.65; a car plate (34 x 15
 cm, 2.27) seen from above at 55 degrees of pitch is 3.9. It was 1.0-3.6 (with :data:`EDGE_FILL` 0.75 and
 ``REGRESSED_ASPECT`` 1.0-3.0) until phone photos at steep angles were measured
-(:func:`serve.plate.render.render_angled`, held-out fonts, whole plate right of 40 a setting; chosen on seeds
-900000-900039 and 950000-950039). Measured after on seeds 980000-980039, all three changes: yaw 50 degrees 26 -> 39
-(every miss before a motorcycle plate, not found at all), pitch 52: 21 -> 38, yaw 40 with pitch 35: 30 -> 38. On
-950000-950039 this range alone: yaw 50 32 -> 39, pitch 52 22 -> 37, yaw 65 27 -> 34. Plates turned less read the
-same within a plate (seeds 960000-960119: flat 115 -> 116, yaw 25 with pitch 15 115 -> 114), as do street scenes
-(``render_scene`` 600000-600119, 1280 x 960: moderate 111 -> 112, severe 95 -> 95), and no plate was read on 120
-background photos either way. The cost: about 7 % more candidates on street scenes (15.9 -> 17.0 a frame) and 6 %
-more time a frame (307 -> 325 ms, 2 busy cores)."""
+(:func:`serve.plate.render.render_angled`, held-out fonts, whole plate right of 40 a setting; the three chosen on
+seeds 900000-900039 and 950000-950039). With all three and the regressor on usual candidates (:data:`USUAL_FILL`),
+measured after on seeds 980000-980039: yaw 50 degrees 26 -> 39 (every miss before a motorcycle plate, not found at
+all), pitch 52: 21 -> 38, yaw 40 with pitch 35: 30 -> 38, flat 39 -> 39; on 950000-950039: yaw 50 32 -> 38, pitch 52
+22 -> 35, yaw 40 with pitch 35 34 -> 40, yaw 65 27 -> 34, flat 40 -> 39 (a picture plate). Plates turned less read
+the same within a plate or two (seeds 960000-960119: flat 115 -> 115, yaw 25 with pitch 15 115 -> 114); street
+scenes read the same (``render_scene`` 600000-600119, 1280 x 960: moderate 111 -> 112, severe 95 -> 95; held-out
+moderate scenes 10000-10399, 640 x 480: 357 -> 357 right first), and no plate was read on 120 background photos
+either way. The cost: about 7 % more candidates on street scenes (15.9 -> 17.0 a frame, 13.1 -> 15.2 on background
+photos) and about 6 % more time a frame (307 -> 325 ms, 2 busy cores)."""
 MOTO_MAX_ASPECT = 1.75
 """Quads narrower than this (width / height) are read as motorcycle plates."""
 LIGHT_MAX_SIDE = 800

@@ -120,7 +120,12 @@ def layer_rows(res: ReadResult, city: str, places: pd.DataFrame | None = None) -
     """
     df = res.frame.copy()
     df["city"] = city
-    if res.kind == "gps_pings":
+    if res.kind == "gps_pings":  # a ping repeated in the file is one ping of its trip (n_pings, path)
+        n = len(df)
+        df = df.drop_duplicates(subset=["unit_id", "ts"], keep="first")
+        if len(df) < n:
+            res.warnings.append(f"{n - len(df)} of {n} patrol_pings rows repeat an earlier row of the file (same "
+                                "unit and time): left out")
         df["trip_id"], trips = _trips(df, city)
         return {"patrol_pings": _records(df, ["unit_id", "city", "ts", "trip_id", "speed_mps", "heading_deg",
                                               "accuracy_m", "lon", "lat"]), "patrol_trips": trips}
@@ -191,10 +196,18 @@ def _key_value(v: Any) -> Any:
     return str(v)
 
 
+def _longer_trips(old: Any, rows: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    """Keys of the trips of ``rows`` (already in the twin's ``patrol_trips`` table ``old``) that hold more pings than
+    the twin's: a morning export imported first, then the whole day's, whose first trip goes on past the morning."""
+    there = dict(zip(old["trip_id"].to_pylist(), old["n_pings"].to_pylist(), strict=True))
+    return {(r["trip_id"],) for r in rows if int(r["n_pings"]) > int(there.get(r["trip_id"]) or 0)}
+
+
 def _only_new(st: Any, layer: str, rows: list[dict[str, Any]], warnings: list[str]) -> list[dict[str, Any]]:
     """``rows`` without repeats inside the file and, for observation layers, without rows whose key is already
     in the twin (a file imported twice adds nothing); for :data:`UPDATED_BY_IMPORT` layers the twin's rows with
-    those keys are removed so the file's rows replace them. Every row left out or replaced is said."""
+    those keys are removed so the file's rows replace them; a trip already in the twin is replaced by the file's when
+    the file's holds more pings (:func:`_longer_trips`). Every row left out or replaced is said."""
     import pyarrow as pa
 
     from twin.schemas import KEYS
@@ -223,6 +236,13 @@ def _only_new(st: Any, layer: str, rows: list[dict[str, Any]], warnings: list[st
     dup = [r for r in unique if key(r) in there]
     if not dup:
         return unique
+    if layer == "patrol_trips":  # a later export of the same trip (same unit and start) holding more of it
+        longer = _longer_trips(old, dup)
+        if longer:
+            st.replace(layer, old.filter(pa.array([k not in longer for k in old_keys], pa.bool_())))
+            warnings.append(f"{len(longer)} patrol_trips already in the twin are longer in the file (same trip id, "
+                            "more pings): the file's trips replace them")
+        return [r for r in unique if key(r) not in there or key(r) in longer]
     if layer in UPDATED_BY_IMPORT:
         mine = {key(r) for r in dup}
         st.replace(layer, old.filter(pa.array([k not in mine for k in old_keys], pa.bool_())))

@@ -39,7 +39,7 @@ def ssz_home() -> Path:
             base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
             home = Path(base) / "ssz"
     except RuntimeError:  # pathlib's "Could not determine home directory" for ~user or no HOME
-        raise StateHomeError(f"{where}: this machine knows no home folder for {str(env).split('/')[0]!r}: "
+        raise StateHomeError(f"{where}: this machine knows no home folder for {(env or '~').split('/')[0]!r}: "
                              "set SSZ_HOME to a full path") from None
     try:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -355,7 +355,8 @@ def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAU
         raise LabelsError(f"image folder {images} does not exist")
     rows = read_labels(labels)
     paths = photo_paths(images, [f for f, _ in rows])
-    outside = [f for f, _ in rows if _outside(images, f) or (f in paths and _outside(images, str(paths[f])))]
+    outside = [f for f, _ in rows if _outside(images, f)
+               or (f in paths and not paths[f].resolve().is_relative_to(images.resolve()))]
     if outside:
         raise LabelsError(f"{len(outside)} labelled file(s) are outside {images}: {', '.join(outside[:5])}; name "
                           "each photo relative to the image folder (no '..', no absolute path)")

@@ -383,7 +383,8 @@ class ContourLocaliser:
             for f in (0.0, 0.15):
                 q = np.float32([[W * f, H * f], [W * (1 - f), H * f], [W * (1 - f), H * (1 - f)],
                                 [W * f, H * (1 - f)]])
-                if ASPECT_RANGE[0] * 0.8 <= quad_aspect(q) <= ASPECT_RANGE[1] * 1.2:
+                # USUAL_ASPECT, not ASPECT_RANGE: a portrait photo is not a close-up of a plate
+                if USUAL_ASPECT[0] * 0.8 <= quad_aspect(q) <= USUAL_ASPECT[1] * 1.2:
                     kept.append(PlateCandidate(quad=q, box=_box(q), score=0.0, kind=kind_of(q)))
         normalise_scores(kept)
         return kept

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from abc import ABC, abstractmethod
@@ -215,7 +216,7 @@ def _tesseract_batch(images: list[np.ndarray], lang: str, psm: int, whitelist: s
         cmd.append("tsv")
         env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
-        if proc.returncode < 0:  # killed by a signal on one of the images (see _crashed)
+        if -proc.returncode in CRASH_SIGNALS:  # died on one of the images (see _crashed)
             return _crashed(images, todo, lang, psm, whitelist, binary, proc.returncode)
         if proc.returncode != 0:
             raise OcrError(f"tesseract failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
@@ -233,6 +234,11 @@ def _tesseract_batch(images: list[np.ndarray], lang: str, psm: int, whitelist: s
         if ws:
             out[i] = ("".join(t for t, _ in ws), float(np.mean([c for _, c in ws])))
     return out
+
+
+CRASH_SIGNALS = frozenset({signal.SIGFPE, signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGABRT})
+"""Signals by which tesseract dies of an image it cannot read (:func:`_crashed`); any other (a SIGKILL of the
+out-of-memory killer, a SIGTERM at shutdown) is an :class:`OcrError`, not a batch to read again in halves."""
 
 
 def _crashed(images: list[np.ndarray], todo: list[int], lang: str, psm: int, whitelist: str | None, binary: str,

@@ -157,6 +157,20 @@ def test_a_file_imported_twice_adds_its_rows_once(s3_store, tmp_path: Path, haty
     assert "3 of 3 patrol_pings rows are already in the twin" in r.stderr and "no snapshot was made" in r.stderr
     pings = SnapshotStore(s3_store, "hatyai").open(None).table("patrol_pings").to_pandas()
     assert (pings["unit_id"] == unit).sum() == 3
+    trips = SnapshotStore(s3_store, "hatyai").open(None).table("patrol_trips").to_pandas()
+    assert trips.loc[trips["unit_id"] == unit, "n_pings"].tolist() == [3]  # the repeated ping counted once
+    # the whole morning's export, imported after the first minutes': the trip (same unit, same start) grows
+    p.write_text("unit,time,lat,lon\n" + "".join(f"{unit},15/03/2569 07:00:{i * 10:02d},{c.lat:.6f},"
+                                                 f"{c.lon + i * 0.0001:.6f}\n" for i in range(5)), encoding="utf-8")
+    r = runner.invoke(app, ["import", "gps_pings", str(p), "--city", "hatyai"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["layers"] == {"patrol_pings": 2, "patrol_trips": 1}
+    assert "1 patrol_trips already in the twin are longer in the file" in r.stderr
+    twin = SnapshotStore(s3_store, "hatyai").open(None)
+    trips = twin.table("patrol_trips").to_pandas()
+    assert trips.loc[trips["unit_id"] == unit, "n_pings"].tolist() == [5]
+    pings = twin.table("patrol_pings").to_pandas()
+    assert pings.loc[pings["unit_id"] == unit, "trip_id"].nunique() == 1 and (pings["unit_id"] == unit).sum() == 5
 
     risk = f"R-{unit}"
     for status in ("reported", "fixed"):

@@ -201,3 +201,36 @@ def test_a_tesseract_crash_on_one_line_image_costs_that_image_only(tesseract_ser
     r = render_plate(0, "clean", plate=truth, plate_type="private")
     text = tesseract_engine.read([rectify(r.image, r.quad)])[0]  # the engine reads on after a crash
     assert parse_plate(text.registration, text.province, lenient=True).key == "กข1234"
+
+
+def _fake_tesseract(tmp_path, body: str) -> str:
+    """An executable standing in for the tesseract binary (``tesseract LIST stdout ... tsv``): ``body`` is Python with
+    ``paths``, the image files of the list. Only the process's exit is under test, so no model is involved."""
+    import sys
+
+    exe = tmp_path / "tesseract"
+    exe.write_text(f"#!{sys.executable}\nimport os, signal, struct, sys\n"
+                   "paths = open(sys.argv[1]).read().split()\n" + body)
+    exe.chmod(0o755)
+    return str(exe)
+
+
+def test_a_batch_is_read_in_halves_only_when_tesseract_dies_of_an_image(tmp_path):
+    """A crash signal (SIGFPE here) on a batch holding the one bad image: halves until it is alone, which reads as
+    nothing, the others as they are. Any other killing signal (the out-of-memory killer's SIGKILL) is an OcrError:
+    splitting would start 2N-1 processes and answer every read empty."""
+    from serve.plate.ocr import OcrError, _tesseract_batch
+
+    images = [np.full((20 + (i == 1), 60), 255, np.uint8) for i in range(3)]  # the second one 21 px high
+    crashes_on_the_21_px_image = _fake_tesseract(tmp_path, """
+if any(struct.unpack(">I", open(p, "rb").read()[20:24])[0] == 21 for p in paths):
+    os.kill(os.getpid(), signal.SIGFPE)
+print("level page_num block_num par_num line_num word_num left top width height conf text")
+for n in range(1, len(paths) + 1):
+    print(f"5\t{n}\t1\t1\t1\t1\t0\t0\t10\t10\t90\tAB")
+""")
+    assert _tesseract_batch(images, "eng", 7, None, crashes_on_the_21_px_image) == [("AB", 0.9), ("", 0.0),
+                                                                                      ("AB", 0.9)]
+    killed = _fake_tesseract(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)\n")
+    with pytest.raises(OcrError, match=r"tesseract failed \(-9\)"):
+        _tesseract_batch(images, "eng", 7, None, killed)

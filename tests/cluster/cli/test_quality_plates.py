@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -424,3 +425,20 @@ def test_a_photo_lying_on_its_side_is_read_turned(tmp_path):
     photos = {p["file"]: p for p in json.loads(res.stdout)["result"]["engines"]["model"]["photos"]}
     assert photos["left.jpg"]["exact"] and photos["right.jpg"]["exact"], photos
     assert photos["wall.jpg"]["plates_found"] == 0
+
+
+def test_a_label_reaching_outside_a_relative_image_folder_is_refused(tmp_path, monkeypatch):
+    """``--images photos`` (relative) and a Windows label ``..\\x.jpg``: refused as outside the folder (the check once
+    joined the folder twice, 'photos/photos/../x.jpg', passed it, and a ValueError of pathlib followed)."""
+    import pytest
+
+    from serve.plate.evaluate import LabelsError, evaluate_images
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "x.jpg").write_bytes(b"x")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,plate\n..\\x.jpg,กข 1234\n", encoding="utf-8")
+    with pytest.raises(LabelsError, match=r"1 labelled file\(s\) are outside photos: \.\.\\x\.jpg"):
+        evaluate_images(Path("photos"), labels, engines=("tesseract",))

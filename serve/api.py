@@ -350,8 +350,8 @@ async def _unavailable(_: Request, exc: UnavailableError) -> JSONResponse:
 
 @app.exception_handler(StoreError)
 async def _store(_: Request, exc: StoreError) -> JSONResponse:
-    return error_response(503, f"{exc}; the object store cannot be reached: send the same request again once it is "
-                               "back", headers={"Retry-After": "5"})
+    return error_response(503, f"{exc}; send the same request again once the store is back",
+                          headers={"Retry-After": "5"})
 
 
 @app.exception_handler(Exception)

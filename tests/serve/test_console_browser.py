@@ -146,7 +146,7 @@ def test_operators_work_the_queue_and_the_map_moves(hatyai_desk):
             _poll_results()
             _, c = _login(browser, url, tokens["analyst"], outside)
             aid2 = _sos(url, tokens["device"], pole)
-            c.wait_for_selector(f'#list-new li[data-alert="{aid2}"]', timeout=3000)
+            c.wait_for_selector(f'#list-new li[data-alert="{aid2}"]', timeout=6000)  # the role's view, not latency
             assert c.locator("[data-action]").count() == 0
             c.screenshot(path=str(ARTIFACTS / "console_analyst_queue.png"))
             assert c.locator('#tabs button[data-tab="activity"]').count() == 0

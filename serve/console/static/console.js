@@ -33,7 +33,7 @@ const T = {
 };
 const RANK = {analyst: 1, operator: 2, supervisor: 3, admin: 4};
 const S = {lang: localStorage.getItem("ssz-lang") || "th", me: null, alerts: new Map(), map: null, proj: null,
-           live: null};
+           live: null, arrived: null, loadSeq: 0};
 
 const $ = (id) => document.getElementById(id);
 const t = (k) => (T[S.lang] && T[S.lang][k]) || T.en[k] || k;
@@ -105,21 +105,33 @@ function showTab(name) {
 
 // ------------------------------------------------------------------ alerts
 async function loadAlerts() {
+  // The page is fetched while the stream may already deliver alerts (loadAlerts runs again when the stream opens):
+  // events that arrive during the fetch are newer than the page and are laid over it, and only the latest load
+  // applies its page. Replacing the map with the page alone dropped an SOS pressed while the page was on its way.
+  const seq = ++S.loadSeq;
+  const arrived = S.arrived = new Map();
   const page = await api("/v1/alerts?status=open&limit=500");
+  if (seq !== S.loadSeq) return;
   S.alerts = new Map(page.items.map((a) => [a.alert_id, a]));
+  for (const [id, a] of arrived) S.alerts.set(id, Object.assign(S.alerts.get(id) || {}, a));
+  S.arrived = null;
   renderQueue();
+}
+
+function remember(a) {  // an alert or update from the stream while loadAlerts fetches its page
+  if (S.arrived) S.arrived.set(a.alert_id, Object.assign(S.arrived.get(a.alert_id) || {}, a));
 }
 
 function openStream() {
   const es = new EventSource("/v1/alerts:stream");
   es.addEventListener("alert", (ev) => {
-    const a = JSON.parse(ev.data); a.fresh = true; S.alerts.set(a.alert_id, a); renderQueue(); drawAlerts();
+    const a = JSON.parse(ev.data); a.fresh = true; S.alerts.set(a.alert_id, a); remember(a); renderQueue(); drawAlerts();
     if (a.priority === 0) beep();
     status(`${t("alert")}: ${a.kind} ${a.camera_id}`);
   });
   es.addEventListener("update", (ev) => {
     const a = JSON.parse(ev.data); S.alerts.set(a.alert_id, Object.assign(S.alerts.get(a.alert_id) || {}, a));
-    renderQueue(); drawAlerts();
+    remember(a); renderQueue(); drawAlerts();
   });
   es.onerror = () => { document.body.dataset.stream = "reconnecting"; status("stream: reconnecting…"); };
   es.onopen = () => { document.body.dataset.stream = "live"; status("stream: live"); loadAlerts(); };

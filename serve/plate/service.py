@@ -391,14 +391,19 @@ def upscale_factor(shape: tuple[int, ...], upscale_below: int) -> float:
     return 1.0 if not upscale_below or longer >= upscale_below else min(MAX_UPSCALE, upscale_below / longer)
 
 
-def _shrunk(read: PlateRead, scale: tuple[float, float], shape: tuple[int, ...]) -> PlateRead:
-    """``read`` of a frame enlarged by ``scale`` (across, down), its quad and box (:func:`_box` of the quad, within the
-    frame) in the pixels of the frame of ``shape`` (H, W)."""
+def _moved(read: PlateRead, quad: np.ndarray, shape: tuple[int, ...]) -> PlateRead:
+    """``read`` with its (4, 2) ``quad`` in another frame's pixels, of ``shape`` (H, W), and its box (:func:`_box` of
+    the quad) within that frame."""
     h, w = shape[:2]
-    quad = np.float32(read.quad) / np.float32(scale)
     x0, y0, x1, y1 = _box(quad)
     return read.model_copy(update={"box": (max(0, x0), max(0, y0), min(w, x1), min(h, y1)),
                                    "quad": [(float(x), float(y)) for x, y in quad]})
+
+
+def _shrunk(read: PlateRead, scale: tuple[float, float], shape: tuple[int, ...]) -> PlateRead:
+    """``read`` of a frame enlarged by ``scale`` (across, down), its quad and box in the pixels of the frame of
+    ``shape`` (H, W) (:func:`_moved`)."""
+    return _moved(read, np.float32(read.quad) / np.float32(scale), shape)
 
 
 SIDEWAYS_TURNS = (1, 3)
@@ -413,9 +418,7 @@ def turned_back(read: PlateRead, k: int, shape: tuple[int, ...]) -> PlateRead:
     h, w = shape[:2]
     q = np.float32(read.quad)
     quad = np.stack([w - q[:, 1], q[:, 0]], axis=1) if k == 1 else np.stack([q[:, 1], h - q[:, 0]], axis=1)
-    x0, y0, x1, y1 = _box(quad)
-    return read.model_copy(update={"box": (max(0, x0), max(0, y0), min(w, x1), min(h, y1)),
-                                   "quad": [(float(x), float(y)) for x, y in quad]})
+    return _moved(read, quad, shape)
 
 
 def _proper(quad: np.ndarray) -> bool:

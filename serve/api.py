@@ -41,7 +41,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -59,7 +58,7 @@ from serve.ids import MAX_ID_CHARS, RecordId, check_record_id, find_control
 from serve.imaging import MIN_SIDE, PLATE_MIN_SIDE, ImageDecodeError, decode_image
 from serve.limits import BodyLimitMiddleware, BodyTimeout, BodyTooLarge, json_body, read_body
 from serve.plate.hotlist import DEFAULT_MAX_DISTANCE, HotlistEntry
-from serve.plate.service import SIDEWAYS_TURNS, PlateRead, turned_back
+from serve.plate.service import PlateRead
 from serve.roles import ANY, Principal, Role, replica_attr, require_role
 from twin.objectstore import StoreError
 
@@ -584,12 +583,7 @@ class ApiIngress:
         confidence, hotlist hits."""
         img = await _image_body(request, plate=True)
         plate = self._need(self.plate, "plate")
-        reads = await _call(plate.read.remote(img, list_name=list_name))
-        for k in SIDEWAYS_TURNS if not reads else ():  # a photo on its side (its EXIF orientation dropped)
-            turned = await _call(plate.read.remote(np.ascontiguousarray(np.rot90(img, k)), list_name=list_name))
-            if any(r.verified for r in turned):
-                reads = [turned_back(r, k, img.shape) for r in turned if r.verified]
-                break
+        reads = await _call(plate.read_photo.remote(img, list_name=list_name))  # on its side too: EXIF dropped
         return PlateReads(width=img.shape[1], height=img.shape[0], plates=reads)
 
     # ----------------------------------------------------------------- watchlist

@@ -66,6 +66,15 @@ def _to_bgr(image: np.ndarray, order: str) -> np.ndarray:
     return image
 
 
+def _matched(reads: list[PlateRead], named: Hotlist | None) -> list[PlateRead]:
+    """``reads`` with their hotlist hits from the named list ``named`` (verified reads only, as the service matches
+    the operational hotlist); ``reads`` as they are when ``named`` is None."""
+    if named is None:
+        return reads
+    return [p.model_copy(update={"hotlist": named.match(p.plate) if p.plate is not None and p.verified else []})
+            for p in reads]
+
+
 @serve.deployment(name=DEPLOYMENT_NAME)
 class PlateDeployment:
     """A Serve replica of the plate service: batched reads plus hotlist management."""
@@ -111,10 +120,21 @@ class PlateDeployment:
         r = await self._read_batch(_to_bgr(image, order))
         if isinstance(r, Exception):
             raise r
-        if named is not None:
-            r = [p.model_copy(update={"hotlist": named.match(p.plate)
-                                      if p.plate is not None and p.verified else []}) for p in r]
-        return r
+        return _matched(r, named)
+
+    async def read_photo(self, image: np.ndarray, order: Literal["rgb", "bgr"] = "rgb",
+                         list_name: str | None = None) -> list[PlateRead]:
+        """Plates in one photo a person sent (uint8 HxWx3, RGB by default), as :meth:`read`; a photo in which no
+        plate is found is read again turned a quarter each way inside this replica
+        (:meth:`PlateService.read_photos`), so the turned copies never travel. Not for camera frames."""
+        named = self._hotlist(list_name) if list_name is not None else None
+        bgr = _to_bgr(image, order)
+        r = await self._read_batch(bgr)
+        if isinstance(r, Exception):
+            raise r
+        if not r:  # read upright already: only the turns are left
+            r = await asyncio.to_thread(self.service.read_turned, bgr)
+        return _matched(r, named)
 
     def read_many(self, images: list[np.ndarray], order: Literal["rgb", "bgr"] = "rgb"
                   ) -> list[list[PlateRead] | PlateInputError]:

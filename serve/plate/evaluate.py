@@ -38,13 +38,10 @@ from serve.plate.localise import _box, _iou
 from serve.plate.parse import Plate, PlateParseError
 from serve.plate.render import LEVELS, RenderedScene, render_plate, render_scene
 from serve.plate.service import (
-    SIDEWAYS_TURNS,
-    PlateInputError,
     PlateRead,
     PlateService,
     PlateServiceConfig,
     decode_image,
-    turned_back,
 )
 
 DEFAULT_ENGINES = ("model", "tesseract")
@@ -319,25 +316,15 @@ def _photos_bar(items: list[Any], desc: str, progress: bool) -> Any:
 
 
 def _read_photo(svc: PlateService, path: Path) -> list[PlateRead] | Exception:
-    """The plates ``svc`` reads in the photo file ``path``, or the exception that stopped it: the service's decoding
-    gives an empty, corrupt or oversized file as its PlateInputError, and any other failure of one photo is returned
-    too (one bad photo is a miss or a row to fill in, never the end of an evaluation or a draft). A photo in which no
-    plate is found is read again turned on either side (:data:`~serve.plate.service.SIDEWAYS_TURNS`)."""
+    """The plates ``svc`` reads in the photo file ``path`` (:meth:`~serve.plate.service.PlateService.read_photos`: a
+    photo lying on its side is read turned), or the exception that stopped it: an empty, corrupt or oversized file
+    gives the PlateInputError of :func:`~serve.plate.service.decode_image`, and any other failure of one photo is
+    returned too (one bad photo is a miss or a row to fill in, never the end of an evaluation or a draft)."""
     try:
-        data = path.read_bytes()
-        got = svc.read_bytes([data])[0]
-        if isinstance(got, list) and not got:  # a photo on its side (its EXIF orientation dropped): turned
-            try:
-                img = decode_image(data, svc.config.max_pixels)
-            except PlateInputError:  # read as no plate: that answer stands
-                return got
-            for k in SIDEWAYS_TURNS:
-                turned = svc.read([np.ascontiguousarray(np.rot90(img, k))])[0]
-                if isinstance(turned, list) and any(r.verified for r in turned):
-                    return [turned_back(r, k, img.shape) for r in turned if r.verified]
-        return got
+        got = svc.read_photos([decode_image(path.read_bytes(), svc.config.max_pixels)])[0]
     except Exception as e:
         return e
+    return got
 
 
 def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAULT_ENGINES,

@@ -407,9 +407,9 @@ def _shrunk(read: PlateRead, scale: tuple[float, float], shape: tuple[int, ...])
 
 
 SIDEWAYS_TURNS = (1, 3)
-"""Quarter turns (``np.rot90``'s ``k``) a photo in which no plate is found is read again in, by the callers that read
-one photo at a time (``POST /v1/plates:read``, ``ssz quality plates --images``; never camera frames): a phone photo
-whose EXIF orientation was dropped by a tool or an app lies on its side, and no plate is read in it."""
+"""Quarter turns (``np.rot90``'s ``k``) a photo in which no plate is found is read again in, in this order
+(:meth:`PlateService.read_turned`; never camera frames): a phone photo whose EXIF orientation was dropped by a tool or
+an app lies on its side, and no plate is read in it."""
 
 
 def turned_back(read: PlateRead, k: int, shape: tuple[int, ...]) -> PlateRead:
@@ -742,6 +742,31 @@ class PlateService:
         if isinstance(images, np.ndarray):
             raise PlateInputError(f"read takes a list of frames, got one array of shape {images.shape}: pass [frame]")
         return self._read_valid(_each(lambda im: check_image(im, self.config.max_pixels), images))
+
+    def read_photos(self, photos: list[np.ndarray]) -> list[list[PlateRead] | PlateInputError]:
+        """:meth:`read` for photos a person sends one by one (``POST /v1/plates:read``, ``ssz quality plates
+        --images``), never camera frames: a photo in which no plate is found is read again on its sides
+        (:meth:`read_turned`). Same arguments, return and errors as :meth:`read`."""
+        return [self.read_turned(p) if isinstance(r, list) and not r else r
+                for p, r in zip(photos, self.read(photos), strict=True)]
+
+    def read_turned(self, photo: np.ndarray) -> list[PlateRead]:
+        """The verified reads of ``photo`` (a frame :meth:`read` takes, in which no plate was found upright) turned a
+        quarter each way (:data:`SIDEWAYS_TURNS`; the first turn with a verified read wins), their boxes and quads in
+        ``photo``'s own pixels (:func:`turned_back`); [] when neither turn has one. A phone photo whose EXIF
+        orientation a tool or an app dropped lies on its side, and no plate is read in it upright. Each turn is a
+        full search (on a 50-120 MP photo, zoom pass included), so a photo with no plate costs three reads.
+
+        Raises
+        ------
+        PlateInputError
+            when ``photo`` is not a frame :meth:`read` takes (see :func:`check_image`)."""
+        frame = check_image(photo, self.config.max_pixels)
+        for k in SIDEWAYS_TURNS:
+            got = self.read([np.ascontiguousarray(np.rot90(frame, k))])[0]
+            if isinstance(got, list) and any(r.verified for r in got):
+                return [turned_back(r, k, photo.shape) for r in got if r.verified]
+        return []
 
     def _read_valid(self, frames: list[np.ndarray | PlateInputError]) -> list[list[PlateRead] | PlateInputError]:
         """Read the checked frames of ``frames`` in one batch; its errors stay in their places."""

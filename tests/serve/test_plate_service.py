@@ -911,3 +911,23 @@ def test_phone_photos_at_steep_angles_are_read(plate_service, yaw, pitch, ptype)
     for p, rr in zip(photos, reads, strict=True):
         assert [(r.plate.key, r.plate.line2) for r in rr if r.verified and r.plate] == [(p.plate.key, p.plate.line2)], \
             (p.seed, [r.text for r in rr])
+
+
+def test_a_photo_on_its_side_is_read_turned_only_by_read_photos(plate_service):
+    """A phone photo whose EXIF orientation was dropped lies on its side. :meth:`PlateService.read_photos` (the one
+    place the sideways retry lives: the route and ``--images`` call it) reads it turned and gives the box in the
+    photo's own pixels; :meth:`PlateService.read` (camera frames) never turns a frame; a photo with no plate stays
+    empty; a bad photo keeps its PlateInputError."""
+    from serve.plate.parse import Plate
+    from serve.plate.render import render_scene
+    from serve.plate.service import PlateInputError
+
+    sc = render_scene(31, "clean", size=(800, 600), plate=Plate(letters="กข", number="1234", province="ภูเก็ต"))
+    x0, y0, x1, y1 = plate_service.read([sc.image])[0][0].box
+    for k, want in [(-1, (600 - y1, x0, 600 - y0, x1)), (1, (y0, 800 - x1, y1, 800 - x0))]:
+        side = np.ascontiguousarray(np.rot90(sc.image, k))
+        assert plate_service.read([side]) == [[]]
+        (reads, empty, bad) = plate_service.read_photos([side, np.full((600, 800, 3), 128, np.uint8), side[:4]])
+        assert [(r.plate.letters, r.plate.number, r.plate.province) for r in reads] == [("กข", "1234", "ภูเก็ต")]
+        assert max(abs(a - b) for a, b in zip(reads[0].box, want, strict=True)) <= 4, (k, reads[0].box, want)
+        assert empty == [] and isinstance(bad, PlateInputError)

@@ -275,26 +275,28 @@ def test_draft_labels_are_the_reads_to_check_and_are_refused_until_filled_in(tmp
 
 
 def test_draft_labels_refuses_an_unwritable_or_workbook_output_before_reading_and_leaves_no_half_draft(tmp_path):
+    import numpy as np
     import pytest
 
     from serve.plate.evaluate import LabelsError, draft_labels
+    from serve.plate.render import encode_jpeg
     from serve.plate.service import PlateServiceConfig
 
     photos = tmp_path / "my photos"
     photos.mkdir()
-    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    (photos / "photo.jpg").write_bytes(encode_jpeg(np.full((64, 96, 3), 128, np.uint8)))
 
     class Service:  # counts the photos read: a refused output is said before the first one
         reads = 0
         config = PlateServiceConfig()
 
-        def read_bytes(self, blobs):
+        def read_photos(self, photos):
             Service.reads += 1
             return [[]]
 
-    for out, want in ((photos / "broken.jpg" / "draft.csv", f"cannot write --draft-labels {photos}/broken.jpg/"
+    for out, want in ((photos / "photo.jpg" / "draft.csv", f"cannot write --draft-labels {photos}/photo.jpg/"
                        "draft.csv: a folder of its path is a file: give a file in a folder"),
-                      (photos / "broken.jpg" / "new" / "draft.csv", f"cannot write --draft-labels {photos}/broken.jpg/"
+                      (photos / "photo.jpg" / "new" / "draft.csv", f"cannot write --draft-labels {photos}/photo.jpg/"
                        "new/draft.csv (Not a directory): give a file in a folder you can write to"),
                       (tmp_path / "draft.xlsx", f"--draft-labels {tmp_path}/draft.xlsx: the draft is a CSV file, "
                        "not a .xlsx workbook: give a .csv file name")):
@@ -305,7 +307,9 @@ def test_draft_labels_refuses_an_unwritable_or_workbook_output_before_reading_an
     assert Service.reads == 0
 
     class Interrupted:
-        def read_bytes(self, blobs):
+        config = PlateServiceConfig()
+
+        def read_photos(self, photos):
             raise KeyboardInterrupt
 
     out = tmp_path / "drafts" / "draft.csv"
@@ -314,7 +318,7 @@ def test_draft_labels_refuses_an_unwritable_or_workbook_output_before_reading_an
     assert not out.exists()  # Ctrl-C: no empty draft to be refused as existing (or scored) next time
     assert draft_labels(photos, out, Service())["photos"] == 1
     assert out.read_text(encoding="utf-8-sig").splitlines() == [
-        "file,plate,confidence,read,check", 'broken.jpg,,,,"no plate read: write the plate, or delete the row"']
+        "file,plate,confidence,read,check", 'photo.jpg,,,,"no plate read: write the plate, or delete the row"']
 
     # the command to score it next, as printed, can be pasted into a shell: paths with spaces are quoted
     res = _quality("--images", str(photos), "--draft-labels", str(tmp_path / "ร่าง ป้าย.csv"))

@@ -18,8 +18,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-MAX_ID_CHARS = 128
-"""Longest id accepted, in characters (a Thai warrant number is about 12)."""
+from twin.schemas import MAX_ID_CHARS
+
+__all__ = ["MAX_ID_CHARS", "RecordId", "RecordIdError", "check_record_id", "find_control"]
 
 
 class RecordIdError(ValueError):

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from twin.layers import Rejection
+from twin.schemas import MAX_ID_CHARS
 
 LOCAL_TZ = "Asia/Bangkok"
 BE_OFFSET = 543
@@ -670,7 +671,6 @@ def _is_month_first(values: pd.Series) -> bool:
 
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # control characters; tab and line breaks are text
 _ID_CONTROL = r"[\x00-\x1f\x7f]"  # ... but not in an id
-MAX_ID_CHARS = 128  # as serve.ids: the longest id (unit, box, officer, risk point) accepted
 
 
 def _is_id(col: Column) -> bool:

@@ -27,6 +27,11 @@ from twin.kinds import AlertKind, CameraKind
 
 TS = pa.timestamp("ms", tz="UTC")
 
+MAX_ID_CHARS = 128
+"""Longest id accepted in any layer or by any route, in characters (a unit, box, officer, camera or risk point id; a
+Thai warrant number is about 12): field imports check it (:mod:`twin.fieldinput`), and :mod:`serve.ids` takes it
+from here."""
+
 ALERT_KINDS = tuple(k.value for k in AlertKind)
 CAMERA_KINDS = tuple(k.value for k in CameraKind)
 # An alert's verdict: new -> acknowledged (an operator took it) -> confirmed / dismissed. Dispatch (assigned_unit)

@@ -13,7 +13,8 @@ A background thread folds pending batches into the next twin snapshot every ``co
 (:meth:`FieldStoreCore.commit`, also called on shutdown); rows already in the snapshot (same primary key,
 :data:`twin.schemas.KEYS`) are not added twice, so a crash between the snapshot and the clean-up of the inbox
 duplicates nothing. A restarted store (Ray's ``max_restarts`` re-runs the constructor) reloads the inbox and
-the idempotency keys of the last day (``field/<city>/keys.json``), so nothing accepted is lost or doubled.
+the idempotency keys of the last day (``field/<city>/keys.json``, and each inbox object's key and body hash), so
+nothing accepted is lost or doubled, and a key reused for another body is refused after a restart too.
 
 It also keeps the last ``trail_s`` seconds of every unit's positions (patrol units and mobile cameras) for the
 console's map and for mobile cameras' alerts (:meth:`FieldStoreCore.position_at`).
@@ -140,7 +141,7 @@ class FieldStoreCore:
                 continue
             self._pending.append((name, layer, table))
             self._keys.setdefault(meta.get("key", name), {"ts": float(meta.get("ts", 0)), "n": table.num_rows,
-                                                          "layer": layer})
+                                                          "layer": layer, "body": meta.get("body")})
             self._track(layer, table)
         self.stats.reloaded_batches = len(self._pending)
         self.stats.pending_batches = len(self._pending)
@@ -188,7 +189,8 @@ class FieldStoreCore:
                 return {"accepted": int(seen["n"]), "duplicate": True, "layer": seen["layer"]}
             now = time.time()
             name = f"{self._prefix}/inbox/{time.time_ns():020d}-{h}.arrow"
-            self.store.put_bytes(TWIN_BUCKET, name, _ipc(table, {"layer": layer, "key": h, "ts": repr(now)}),
+            meta = {"layer": layer, "key": h, "ts": repr(now)} | ({"body": body} if body is not None else {})
+            self.store.put_bytes(TWIN_BUCKET, name, _ipc(table, meta),  # the body hash too: a restart knows a reuse
                                  content_type="application/vnd.apache.arrow.stream")
             self._keys[h] = {"ts": now, "n": table.num_rows, "layer": layer, "body": body}
             self._pending.append((name, layer, table))

@@ -75,6 +75,11 @@ def test_a_ping_sent_twice_is_committed_once(s3_store, city):
     assert store.accept("patrol_pings", one, "k3", "body-a")["duplicate"] is True
     with pytest.raises(ConflictError, match="Idempotency-Key was used 0 s ago for another batch: nothing was stored"):
         store.accept("patrol_pings", twice, "k3", "body-b")
+    # and after a restart before any commit (the key known only from its inbox object): refused, not a retry
+    restarted = FieldStoreCore(FieldStoreConfig(city=city, trail_s=900), store=s3_store)
+    with pytest.raises(ConflictError, match="another batch"):
+        restarted.accept("patrol_pings", twice, "k3", "body-b")
+    assert restarted.accept("patrol_pings", one, "k3", "body-a")["duplicate"] is True
     rows = SnapshotStore(s3_store, city).open(store.commit("test")).table("patrol_pings")
     assert rows.num_rows == 3
     assert sorted(rows["ts"].to_pylist()) == sorted(one["ts"].to_pylist())

@@ -48,6 +48,7 @@ from serve.desk import Desk
 from serve.ids import RecordId
 from serve.limits import read_body
 from serve.roles import Principal, replica_attr, require_role
+from twin.schemas import MAX_ACCURACY_M
 
 router = APIRouter()
 M = TypeVar("M", bound=BaseModel)
@@ -71,7 +72,9 @@ class SosRequest(BaseModel):
     pole_id: RecordId | None = Field(default=None, description="the SOS pole (place id) pressed")
     lon: float | None = Field(default=None, description="phone SOS: WGS84 longitude")
     lat: float | None = Field(default=None, description="phone SOS: WGS84 latitude")
-    accuracy_m: float | None = Field(default=None, ge=0, description="phone SOS: GPS accuracy (m)")
+    accuracy_m: float | None = Field(default=None, ge=0, le=MAX_ACCURACY_M, allow_inf_nan=False,
+                                     description="phone SOS: GPS accuracy (m, the 68 % radius; at most "
+                                                 f"{MAX_ACCURACY_M:,.0f}: a coarser value is no position)")
     reporter_id: RecordId | None = Field(default=None, description="pseudonymous user id")
     ts: str | float | None = Field(default=None, description="when (ISO-8601 or Unix s/ms); default: now")
     text: str | None = Field(default=None, max_length=2000, description="what the caller said")

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from twin.layers import Rejection
-from twin.schemas import MAX_ID_CHARS
+from twin.schemas import MAX_ACCURACY_M, MAX_ID_CHARS
 
 LOCAL_TZ = "Asia/Bangkok"
 BE_OFFSET = 543
@@ -145,6 +145,8 @@ _TS = Column("ts", "datetime", False, ("datetime", "timestamp", "time_stamp", "d
 _DATE = Column("date", "date", False, ("วันที่", "วันเกิดเหตุ", "day"),
                "calendar date (day first, BE or CE; a time after it keeps the local date)")
 _TIME = Column("time", "time", False, ("เวลา", "clock"), "time of day HH:MM[:SS]")
+_ACCURACY_DOC = (f"the fix's accuracy, m (the 68 % radius a phone reports); at most {MAX_ACCURACY_M:,.0f}: a coarser "
+                 "value is a tracker's placeholder, not a position")
 _UNIT = Column("unit_id", "text", True, ("unit", "patrol", "patrol_id", "device", "device_id", "deviceid", "id",
                                          "หน่วย", "สายตรวจ", "รหัสหน่วย", "ทะเบียนรถ"), "patrol unit or device id")
 
@@ -203,7 +205,8 @@ SPECS: dict[str, InputSpec] = {
         Column("speed_mps", "float", False, ("speed", "ความเร็ว"), "metres per second", lo=0, hi=100),
         Column("speed_kmh", "float", False, ("speed_kph", "กม/ชม"), "km/h (converted to m/s)", lo=0, hi=360),
         Column("heading_deg", "float", False, ("heading", "bearing", "course", "ทิศทาง"), lo=0, hi=360),
-        Column("accuracy_m", "float", False, ("accuracy", "hdop_m", "ความแม่นยำ"), lo=0),
+        Column("accuracy_m", "float", False, ("accuracy", "hdop_m", "ความแม่นยำ"), _ACCURACY_DOC, lo=0,
+               hi=MAX_ACCURACY_M),
         _LON, _LAT, _LATLON,
     )),
     "qr_scans": InputSpec("qr_scans", "QR scans", (
@@ -223,7 +226,7 @@ SPECS: dict[str, InputSpec] = {
         Column("category", "text", False, ("type", "ประเภท"), "emergency, crime, suspicious, accident, risk_point, "
                "nuisance or other"),
         Column("text", "text", False, ("message", "detail", "ข้อความ", "รายละเอียด")),
-        Column("accuracy_m", "float", False, ("accuracy", "ความแม่นยำ"), lo=0),
+        Column("accuracy_m", "float", False, ("accuracy", "ความแม่นยำ"), _ACCURACY_DOC, lo=0, hi=MAX_ACCURACY_M),
         _LON, _LAT, _LATLON,
     ), points="optional"),
 }

@@ -27,6 +27,11 @@ from twin.kinds import AlertKind, CameraKind
 
 TS = pa.timestamp("ms", tz="UTC")
 
+MAX_ACCURACY_M = 10_000.0
+"""Coarsest GPS accuracy (the 68 % radius a phone or tracker reports, m) a fix may carry: a network fix is 20-3000 m;
+a "fix" coarser than 10 km cannot place a unit or a caller in a zone of about 0.5-0.7 km2, and is a tracker's
+placeholder (99999, 1e9) rather than a position."""
+
 MAX_ID_CHARS = 128
 """Longest id accepted in any layer or by any route, in characters (a unit, box, officer, camera or risk point id; a
 Thai warrant number is about 12): field imports check it (:mod:`twin.fieldinput`), and :mod:`serve.ids` takes it
@@ -160,7 +165,7 @@ PATROL_PINGS = pa.schema([
     _f("trip_id", pa.string()),
     _f("speed_mps", pa.float32(), lo=0.0, hi=100.0),
     _f("heading_deg", pa.float32(), lo=0.0, hi=360.0),
-    _f("accuracy_m", pa.float32(), lo=0.0),
+    _f("accuracy_m", pa.float32(), lo=0.0, hi=MAX_ACCURACY_M),
     *_geo(),
 ])
 

@@ -83,3 +83,16 @@ def test_desk_config_of_a_city_and_field_reports_through_the_reader():
     with pytest.raises(InputError, match="inside"):
         validate_frame([{"ts": dt.datetime.now(dt.UTC).isoformat(), "lon": 100.5, "lat": 13.75}], "field_reports",
                        area=desk.area, outside="refuse", max_future_s=120)
+
+
+def test_a_phone_sos_accuracy_is_bounded_like_a_gps_ping():
+    """The phone SOS body takes the twin's accuracy bound: 10 km is kept; a placeholder, inf or NaN is refused."""
+    from pydantic import ValidationError
+
+    from serve.field import SosRequest
+    from twin.schemas import MAX_ACCURACY_M
+
+    assert SosRequest(lon=100.47, lat=7.0, accuracy_m=MAX_ACCURACY_M).accuracy_m == MAX_ACCURACY_M == 10_000
+    for bad in (99999.0, float("inf"), float("nan")):
+        with pytest.raises(ValidationError):
+            SosRequest(lon=100.47, lat=7.0, accuracy_m=bad)

@@ -273,3 +273,14 @@ def test_a_short_thai_windows_file_is_read_as_cp874_and_western_text_stays_cp125
         assert decode_bytes(text.encode("cp874"), "t.csv") == (text, "cp874")
     for text in ("name,city\nJosé,Zürich\n", "name\nCafé crème\n", "name\nÁngel\n"):
         assert decode_bytes(text.encode("cp1252"), "t.csv") == (text, "cp1252")
+
+
+def test_a_gps_accuracy_coarser_than_10_km_is_a_placeholder_refused_with_its_row() -> None:
+    """Trackers send 99999 or 1e9 as the accuracy of a fix they do not have; a phone's network fix (2.5 km) is
+    kept."""
+    rows = [{"unit_id": "u1", "ts": f"2026-12-03T10:00:0{i}+07:00", "lon": 100.47, "lat": 7.0, "accuracy_m": a}
+            for i, a in enumerate([4.0, 2500.0, 99999.0, 1e9])]
+    got = fi.validate_frame(rows, "gps_pings", on_bad_row="drop")
+    assert got.frame["accuracy_m"].tolist() == [4.0, 2500.0]
+    assert [(r.row, r.field, r.reason) for r in got.rejected] == [(3, "accuracy_m", "outside 0..10000"),
+                                                                  (4, "accuracy_m", "outside 0..10000")]

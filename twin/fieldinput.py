@@ -44,6 +44,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -83,11 +84,11 @@ class InputError(ValueError):
     exit_code = 2
 
     def __init__(self, source: str, problem: str, fix: str, *, row: int | None = None, column: str | None = None,
-                 header: str | None = None, line: int | None = None):
+                 header: str | None = None, line: int | None = None, line_word: str = "line"):
         self.source, self.problem, self.fix, self.row, self.column = source, problem, fix, row, column
         where = source
         if row is not None:
-            where += f": row {row}" + (f" (line {line})" if line is not None else "")
+            where += f": row {row}" + (f" ({line_word} {line})" if line is not None else "")
         if column is not None:
             sep = ", " if row is not None else ": "
             where += f"{sep}column {column!r}" + (f' ("{header}")' if header and header != column else "")
@@ -408,40 +409,137 @@ class RawTable:
     header_row: int  # 1-based row (CSV line / sheet row) of the header
     encoding: str  # text encoding, or "xlsx"
     delimiter: str | None
+    sheet_rows: list[int] | None = None  # Excel row number of each data row (workbooks), None for text
+    notes: list[str] = field(default_factory=list)  # what the reader did that the user should know (sheet, ...)
 
 
 HEADER_SEARCH_ROWS = 10  # a report title or notes above the header are skipped up to this row
+TOTALS_RE = re.compile(r"(?:ยอด)?รวม(?:ทั้งหมด|ทั้งสิ้น)?(?:[\s\d:].*)?|ทั้งหมด|(?:grand\s*)?totals?(?:\s*[\d:].*)?|sum",
+                       re.I | re.S)
+"""A first cell that makes a row at the bottom of a table its totals row (left out, with a warning): ``รวม``,
+``รวมทั้งสิ้น 12 เหตุ``, ``Total``; not a name that starts with รวม (``รวมใจ``)."""
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old binary .xls (and .doc) files
 
 
-def _grid(p: Path, sheet: str | int | None) -> tuple[list[list[Any]], list[int] | None, str, str | None]:
+@dataclass
+class _Grid:
+    rows: list[list[Any]]
+    lines: list[int] | None  # CSV line of each row
+    encoding: str
+    delimiter: str | None
+    notes: list[str] = field(default_factory=list)
+    sheet_rows: list[int] | None = None  # Excel row number of each row
+
+
+def _not_a_table(text: str, src: str) -> None:
+    """Refuse text that is an HTML page or a JSON document saved under a table's name."""
+    head = text.lstrip()[:200].lower()
+    if head.startswith(("<!doctype html", "<html", "<table", "<?xml", "<head", "<body")):
+        raise InputError(src, "this is a web page (HTML/XML), not a table: a web system's 'export to Excel' or a "
+                         "page saved from the browser", "open it in Excel and save it as .xlsx, or as CSV UTF-8")
+    if head.startswith(("[{", "{", "[\n", "[ ")) or head == "[]":
+        raise InputError(src, "this is a JSON document, not a CSV table",
+                         "export the data as CSV or .xlsx (or send the JSON to the field-ingest API)")
+
+
+def _xlsx_cell(c: Any) -> Any:
+    """An openpyxl cell's value as the reader wants it: a number shown as a percentage (0.35 shown 35%) is the
+    text ``"35%"``; empty text is None."""
+    v = c.value
+    if isinstance(v, int | float) and not isinstance(v, bool) and "%" in (c.number_format or ""):
+        return f"{round(v * 100, 9):.12g}%"
+    return None if _missing(v) else v
+
+
+def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
+    """The cells of one sheet of a workbook. Merged cells carry their value down the merged rows (a date merged
+    over the incidents of that day is each row's date). Without ``sheet`` the first visible sheet whose top rows
+    name the kind's columns is read, and which one is said when the workbook has several."""
+    import openpyxl
+
+    src = p.name
+    try:
+        wb = openpyxl.load_workbook(p, data_only=True)  # not read-only: merged ranges are only known this way
+    except Exception as e:  # zip/xml errors of a damaged or mis-named workbook
+        raise InputError(src, f"not a readable .xlsx workbook ({type(e).__name__})",
+                         "open it in Excel and save it again as .xlsx, or as CSV UTF-8") from None
+    names = wb.sheetnames
+    if sheet is not None:
+        if isinstance(sheet, str) and sheet not in names and sheet.strip().isdigit() and int(sheet) < len(names):
+            sheet = int(sheet)
+        if (isinstance(sheet, int) and not 0 <= sheet < len(names)) or (isinstance(sheet, str) and sheet not in names):
+            raise InputError(src, f"the workbook has no sheet {sheet!r}; its sheets are "
+                             f"{', '.join(map(repr, names))}", "name one of these sheets (or its 0-based number)")
+        chosen = [names[sheet] if isinstance(sheet, int) else sheet]
+    else:
+        visible = [n for n in names if wb[n].sheet_state == "visible"] or names
+        chosen = visible + [n for n in names if n not in visible]
+    grids: list[tuple[str, _Grid]] = []
+    for name in chosen:
+        ws = wb[name]
+        cells = [[_xlsx_cell(c) for c in r] for r in ws.iter_rows()]
+        for rng in ws.merged_cells.ranges:  # down the first column of the range: the value as the user sees it
+            top = cells[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(cells) else None
+            for r in range(rng.min_row, min(rng.max_row, len(cells)) + 1):
+                if rng.min_col - 1 < len(cells[r - 1]):
+                    cells[r - 1][rng.min_col - 1] = top
+        g = _Grid(cells, None, "xlsx", None, sheet_rows=list(range(1, len(cells) + 1)))
+        hidden = [i + 1 for i in range(len(cells)) if ws.row_dimensions[i + 1].hidden and any(
+            not _missing(v) for v in cells[i])]
+        if hidden:
+            g.notes.append(f"sheet {name!r}: rows {', '.join(map(str, hidden[:SHOWN_ROWS]))}"
+                           + (f" and {len(hidden) - SHOWN_ROWS} more" if len(hidden) > SHOWN_ROWS else "")
+                           + " are hidden in Excel (a filter?) and were read like the others")
+        grids.append((name, g))
+        if sheet is not None or len(names) == 1 or kind not in SPECS or _find_header(cells, kind, src) is not None:
+            break
+    else:  # no sheet names the kind's columns: read the first (its error says what is missing)
+        grids = grids[:1]
+    name, g = grids[-1]
+    if len(names) > 1 and sheet is None:
+        others = [n for n in names if n != name]
+        g.notes.insert(0, f"read sheet {name!r} of the workbook (its other sheets, "
+                       f"{', '.join(map(repr, others))}, were not read; pick one with --sheet / sheet=)")
+    return g
+
+
+def _grid(p: Path, sheet: str | int | None, kind: str | None = None) -> _Grid:
     src = p.name
     if not p.exists():
         raise InputError(str(p), "the file does not exist", "check the path (and that the file was copied)")
+    if p.is_dir():
+        raise InputError(str(p), "this is a folder, not a file", "give the path of the CSV or .xlsx file in it")
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise InputError(str(p), f"the file cannot be read ({e.strerror or type(e).__name__})",
+                         "check that you may read it and that it is not open (locked) in another program") from None
     suffix = p.suffix.lower()
-    if suffix in (".xls", ".ods"):
-        raise InputError(src, f"{suffix} workbooks are not read", "open it in Excel and save as .xlsx or as CSV UTF-8")
-    if suffix in (".xlsx", ".xlsm"):
-        try:
-            import openpyxl  # noqa: F401  (pandas reads xlsx through it)
-
-            df = pd.read_excel(p, sheet_name=0 if sheet is None else sheet, dtype=object, engine="openpyxl",
-                               header=None)
-        except ValueError as e:
-            raise InputError(src, f"cannot open the sheet: {e}", "name an existing sheet, or save as CSV") from None
-        except Exception as e:  # zip/xml errors of a damaged or mis-named workbook
-            raise InputError(src, f"not a readable .xlsx workbook ({type(e).__name__})",
-                             "open it in Excel and save it again as .xlsx, or as CSV UTF-8") from None
-        rows = [[None if _missing(v) else v for v in r] for r in df.itertuples(index=False)]
-        return rows, None, "xlsx", None
-    raw = p.read_bytes()
+    notes: list[str] = []
     if raw[:4] == b"PK\x03\x04":
-        raise InputError(src, "this is an Excel workbook with a text file name", "rename it to .xlsx")
+        if suffix == ".ods":
+            raise InputError(src, "OpenDocument (.ods) workbooks are not read",
+                             "open it in LibreOffice or Excel and save as .xlsx or as CSV UTF-8")
+        if suffix not in (".xlsx", ".xlsm"):
+            notes.append(f"the file is an Excel workbook named {suffix or 'without an ending'}: read as .xlsx")
+        g = _xlsx_grid(p, sheet, kind)
+        g.notes[:0] = notes
+        return g
+    if raw[:4] == _OLE2[:4]:
+        raise InputError(src, "old Excel 97-2003 (.xls) workbooks are not read",
+                         "open it in Excel and save as .xlsx (Excel Workbook) or as CSV UTF-8")
+    if suffix in (".xlsx", ".xlsm", ".xls", ".ods") and raw.strip():
+        notes.append(f"the file is named {suffix} but is a text table: read as CSV")
     text, enc = decode_bytes(raw, src)
     if not text.strip():
         raise InputError(src, "the file is empty", "export the table again with its header row")
+    _not_a_table(text, src)
     delim = sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text), delimiter=delim, skipinitialspace=True)
+    # universal newlines: a file from an old Mac (CR only) reads like CRLF and LF ones
+    reader = csv.reader(io.StringIO(text, newline=None), delimiter=delim, skipinitialspace=True)
     rows, lines = [], []
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))  # one long cell (a pasted note) is a cell, not an error
     try:
         for r in reader:
             rows.append(r)
@@ -449,49 +547,93 @@ def _grid(p: Path, sheet: str | int | None) -> tuple[list[list[Any]], list[int] 
     except csv.Error as e:
         raise InputError(src, f"the CSV cannot be parsed ({e})", "export the file again from Excel as CSV UTF-8",
                          line=reader.line_num) from None
-    return rows, lines, enc, delim
+    finally:
+        csv.field_size_limit(limit)
+    return _Grid(rows, lines, enc, delim, notes)
+
+
+def _header_match(cells: Sequence[Any], kind: str, src: str) -> int:
+    """How many of the kind's columns a row of cells names (0 when it does not make a header)."""
+    try:
+        return len(match_columns([normalize_text(str(v)) for v in cells if not _missing(v)], SPECS[kind], src))
+    except InputError:
+        return 0
+
+
+def _find_header(rows: list[list[Any]], kind: str, src: str) -> int | None:
+    """Index of the first of the top :data:`HEADER_SEARCH_ROWS` non-blank rows that names the kind's columns."""
+    keep = [i for i, r in enumerate(rows) if any(not _missing(v) for v in r)]
+    for i in keep[:HEADER_SEARCH_ROWS]:
+        if _header_match(rows[i], kind, src):
+            return i
+    return None
+
+
+def _is_total_row(r: Sequence[Any]) -> bool:
+    first = next((v for v in r if not _missing(v)), None)
+    return isinstance(first, str) and TOTALS_RE.fullmatch(normalize_text(first)) is not None
 
 
 def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | None = None) -> RawTable:
     """A CSV/TSV/TXT or ``.xlsx`` file as raw cells under its header row.
 
     The header is the first row, or, when ``kind`` is given and the first rows are a report title or notes,
-    the first of the top :data:`HEADER_SEARCH_ROWS` rows whose cells name the kind's columns. Blank rows are
-    skipped. Refuses unreadable files, and rows with more cells than the header, with an :class:`InputError`.
+    the first of the top :data:`HEADER_SEARCH_ROWS` rows whose cells name the kind's columns; a header on two
+    rows (a merged group cell such as "พิกัด" over "ลองจิจูด" and "ละติจูด") is read as one. Blank rows are
+    skipped; totals rows at the bottom ("รวม", "Total") are left out and said in ``notes``. Refuses unreadable
+    files, and rows with more cells than the header, with an :class:`InputError`.
     """
     p = Path(path)
-    rows, lines, enc, delim = _grid(p, sheet)
+    g = _grid(p, sheet, kind)
+    rows, lines = g.rows, g.lines
+    where = g.sheet_rows or lines
+    line_word = "Excel row" if g.sheet_rows else "line"
     keep = [i for i, r in enumerate(rows) if any(not _missing(v) for v in r)]
     if not keep:
-        raise InputError(p.name, "the file has no rows", "export the table again with its header row")
+        raise InputError(p.name, "the file has no rows" + (f" ({g.notes[0]})" if g.sheet_rows and g.notes else ""),
+                         "export the table again with its header row")
     h = keep[0]
+    header_cells = list(rows[h])
     if kind is not None and kind in SPECS:
-        for i in keep[:HEADER_SEARCH_ROWS]:
-            try:
-                match_columns([normalize_text(str(v)) for v in rows[i] if not _missing(v)], SPECS[kind], p.name)
-            except InputError:
-                continue
-            h = i
-            break
-    width = len(rows[h])
-    while width and _missing(rows[h][width - 1]):
+        found = _find_header(rows, kind, p.name)
+        if found is not None:
+            h = found
+            header_cells = list(rows[h])
+            nxt = next((i for i in keep if i > h), None)
+            if nxt is not None:  # a header on two rows: the lower cell names its column where it has one
+                two = [b if not _missing(b) else a for a, b in zip_longest(rows[h], rows[nxt])]
+                if _header_match(two, kind, p.name) > _header_match(rows[h], kind, p.name):
+                    g.notes.append(f"the header is on two rows ({line_word}s {where[h]} and {where[nxt]}): "
+                                   "read as one")
+                    h, header_cells = nxt, two
+    width = len(header_cells)
+    while width and _missing(header_cells[width - 1]):
         width -= 1
-    header = [normalize_text(str(v)) if not _missing(v) else f"column {k + 1}" for k, v in enumerate(rows[h][:width])]
-    body, body_lines = [], []
-    for i in keep:
-        if i <= h:
-            continue
+    header = [normalize_text(str(v)) if not _missing(v) else f"column {k + 1}"
+              for k, v in enumerate(header_cells[:width])]
+    body_idx = [i for i in keep if i > h]
+    totals = []
+    while kind is not None and body_idx and _is_total_row(rows[body_idx[-1]]):
+        totals.append(body_idx.pop())
+    if totals:
+        g.notes.append(f"the totals row at the bottom ({line_word} "
+                       f"{', '.join(str(where[i]) for i in reversed(totals))}: "
+                       f"{normalize_text(str(next(v for v in rows[totals[-1]] if not _missing(v))))!r}) was left out")
+    body, body_where = [], []
+    for i in body_idx:
         r = list(rows[i])
         extra = [v for v in r[width:] if not _missing(v)]
         if extra:
-            line = lines[i] if lines else None
-            raise InputError(p.name, f"this row has {len(r)} cells but the header has {width}",
-                             "check for a delimiter inside an unquoted cell; quote such cells or export the file "
-                             "again", row=len(body) + 1, line=line)
+            raise InputError(p.name, f"this row has {max(k for k, v in enumerate(r) if not _missing(v)) + 1} cells "
+                             f"but the header has {width}",
+                             "give every column a header, or check for a delimiter inside an unquoted cell (quote "
+                             "such cells or export the file again)" if lines else "give every column a header",
+                             row=len(body) + 1, line=where[i], line_word=line_word)
         body.append(r[:width] + [None] * (width - len(r)))
-        body_lines.append(lines[i] if lines else 0)
+        body_where.append(where[i])
     frame = pd.DataFrame(body, columns=header, dtype=object) if body else pd.DataFrame(columns=header)
-    return RawTable(frame, body_lines if lines else None, (lines[h] if lines else h + 1), enc, delim)
+    return RawTable(frame, body_where if lines else None, where[h], g.encoding, g.delimiter,
+                    body_where if g.sheet_rows else None, g.notes)
 
 
 # --------------------------------------------------------------------------------------------- cell parsers
@@ -499,15 +641,17 @@ class _Bad(ValueError):
     """One cell that cannot be read; the message says why."""
 
 
-def parse_number(v: Any) -> float:
-    """A number cell: Thai digits, thousands separators, a decimal comma (``7,0046``) and a ``%`` sign read."""
+def parse_number(v: Any, decimal_comma: bool = False) -> float:
+    """A number cell: Thai digits, thousands separators, a decimal comma (``7,0046``) and a ``%`` sign read.
+    With ``decimal_comma`` (coordinates, never in thousands) one comma is always the decimal mark: ``100,467``
+    is 100.467, not 100467."""
     if isinstance(v, bool):
         raise _Bad("expected a number, got true/false")
     if isinstance(v, int | float | np.integer | np.floating):
         x = float(v)
     else:
         s = normalize_text(v).replace(" ", "").rstrip("%")
-        if s.count(",") == 1 and "." not in s and not re.fullmatch(r"-?\d{1,3},\d{3}", s):
+        if s.count(",") == 1 and "." not in s and (decimal_comma or not re.fullmatch(r"-?\d{1,3},\d{3}", s)):
             s = s.replace(",", ".")
         elif re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", s):
             s = s.replace(",", "")
@@ -518,16 +662,6 @@ def parse_number(v: Any) -> float:
     if not math.isfinite(x):
         raise _Bad("not a finite number")
     return x
-
-
-def _year(y: int) -> int:
-    if y < 100:
-        raise _Bad("two-digit year is ambiguous (Buddhist Era or Christian Era?)")
-    if 1900 + BE_OFFSET <= y <= 2200 + BE_OFFSET:
-        return y - BE_OFFSET
-    if 1900 <= y <= 2200:
-        return y
-    raise _Bad(f"year {y} is neither a Buddhist Era (25xx) nor a Christian Era (19xx/20xx) year")
 
 
 def _month_word(s: str) -> tuple[str, int | None]:
@@ -541,12 +675,17 @@ def _month_word(s: str) -> tuple[str, int | None]:
     return s, None
 
 
-_TIME_RE = r"(?P<H>\d{1,2})[:.](?P<M>\d{2})(?:[:.](?P<S>\d{2})(?:\.\d+)?)?\s*(?:น\.?|น\s*\.)?"
+_TIME_RE = (r"(?P<H>\d{1,2})[:.](?P<M>\d{2})(?:[:.](?P<S>\d{2})(?:\.\d+)?)?\s*"
+            r"(?:น\.?|น\s*\.|(?P<ap>[AaPp])\.?\s?[Mm]\.?)?")
 _TZ_RE = r"\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?"
 
 
 def _clock(m: re.Match[str]) -> dt.time:
     h, mi, s = int(m.group("H")), int(m.group("M")), int(m.group("S") or 0)
+    if m.group("ap"):  # 12-hour clock: 12:05 AM is 00:05, 12:05 PM is 12:05
+        if not 1 <= h <= 12:
+            raise _Bad(f"{h}:{mi:02d} {m.group('ap').upper()}M is not a 12-hour time")
+        h = h % 12 + (12 if m.group("ap") in "Pp" else 0)
     if h > 23 or mi > 59 or s > 59:
         raise _Bad(f"{h:02d}:{mi:02d} is not a time of day")
     return dt.time(h, mi, s)
@@ -562,14 +701,115 @@ def _tzinfo(s: str | None, tz: ZoneInfo) -> dt.tzinfo:
     return dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
 
 
-def parse_date_parts(s: str, month_first: bool = False) -> tuple[dt.date, str]:
-    """The date at the start of ``s`` and the rest of the text. Day-first unless ``month_first``; BE years and
-    Thai month names read."""
-    s, word_month = _month_word(normalize_text(s))
+_DMS = re.compile(
+    r"(?P<h1>[NSEW])?\s*(?P<sign>[-+])?(?P<d>\d+(?:[.,]\d+)?)\s*(?:[°º˚]|deg|d(?![a-z])|องศา)?\s*"
+    r"(?:(?P<m>\d+(?:[.,]\d+)?)\s*(?:['′’‘]|ลิปดา)\s*)?(?:(?P<s>\d+(?:[.,]\d+)?)\s*(?:[\"″”“]|''|′′|ฟิลิปดา)\s*)?"
+    r"(?P<h2>[NSEW])?", re.I)
+
+
+def _dms(m: re.Match[str]) -> tuple[float, str | None]:
+    """Signed decimal degrees of one :data:`_DMS` match, and its hemisphere letter (upper case) if written."""
+    num = [float((m.group(k) or "0").replace(",", ".")) for k in ("d", "m", "s")]
+    if num[1] >= 60 or num[2] >= 60:
+        raise _Bad("minutes and seconds must be below 60")
+    deg = num[0] + num[1] / 60 + num[2] / 3600
+    hemi = (m.group("h1") or m.group("h2") or "").upper() or None
+    neg = (m.group("sign") == "-") != (hemi in ("S", "W"))
+    return (-deg if neg else deg), hemi
+
+
+def parse_degrees(v: Any, axis: Literal["lon", "lat"]) -> float:
+    """A longitude or latitude cell in decimal degrees: a number (a comma is always the decimal mark:
+    ``100,4679``), or degrees-minutes-seconds as Google Maps or a GPS shows them (``100°28'12.1"E``,
+    ``7° 00.738' N``, ``N 7°00'44.3"``); S and W are negative. A hemisphere of the other axis (an ``N`` in the
+    longitude column) is refused."""
+    try:
+        return parse_number(v, decimal_comma=True)
+    except _Bad:
+        if not isinstance(v, str):
+            raise
+    text = normalize_text(v)
+    m = _DMS.fullmatch(text)
+    if not m or not re.search(r"[°º˚'′’\"″”NSEWnsewd]|องศา", text):
+        raise _Bad('not a number (write decimal degrees, e.g. 100.4679, or 100°28\'04.4"E)')
+    deg, hemi = _dms(m)
+    if hemi is not None and (hemi in "NS") != (axis == "lat"):
+        raise _Bad(f"{hemi} is a {'latitude' if hemi in 'NS' else 'longitude'} hemisphere, in the "
+                   f"{'latitude' if axis == 'lat' else 'longitude'} column")
+    return deg
+
+
+def parse_latlon(v: Any) -> tuple[float, float]:
+    """One ``lat, lon`` cell as ``(lat, lon)`` in decimal degrees: ``7.0046, 100.4679`` (what Google Maps copies)
+    or degrees-minutes-seconds ``7°00'16.6"N 100°28'04.4"E`` (with N/S/E/W the order may be either)."""
+    text = normalize_text(v)
+    parts = re.split(r"\s*[,;]\s*|\s+", text)
+    if len(parts) == 2:
+        try:
+            return parse_number(parts[0]), parse_number(parts[1])
+        except _Bad:
+            pass
+    found = [m for m in _DMS.finditer(text) if m.group(0).strip()]
+    if len(found) != 2 or re.sub(r"[\s,;]", "", "".join(m.group(0) for m in found)) != re.sub(r"[\s,;]", "", text):
+        raise _Bad('expected two numbers, "lat, lon"')
+    (a, ha), (b, hb) = _dms(found[0]), _dms(found[1])
+    if ha in ("E", "W") or hb in ("N", "S"):
+        a, b, ha, hb = b, a, hb, ha
+    if ha in ("E", "W") or hb in ("N", "S"):
+        raise _Bad("both values carry a hemisphere of the same axis (N/S for latitude, E/W for longitude)")
+    return a, b
+
+
+def _year(y: int, era: str | None = None, seen: dict[str, str] | None = None) -> int:
+    """A written year as a Christian Era year. Four digits: above 2400 is Buddhist Era (2569 -> 2026). Two digits
+    (``69``, what Thai Excel's short dates show): Buddhist Era when the date says so (``พ.ศ.``) or has a Thai month
+    name, Christian Era with ``ค.ศ.``/``A.D.``; otherwise the later of 25yy BE and 20yy CE that is not after next
+    year (``69`` -> 2026, ``26`` -> 2026). How a two-digit year was read is put in ``seen['two_digit_year']``."""
+    if y < 100:
+        if era is None:
+            be, ce = 2500 + y - BE_OFFSET, 2000 + y
+            era = "BE" if ce > dt.date.today().year + 1 or be > ce else "CE"
+        full = 2500 + y - BE_OFFSET if era == "BE" else 2000 + y
+        if seen is not None:
+            seen["two_digit_year"] = (f"{y:02d} as {2500 + y} BE ({full})" if era == "BE" else f"{y:02d} as {full}")
+        return full
+    if era == "CE" and 1900 <= y <= 2200:
+        return y
+    if 1900 + BE_OFFSET <= y <= 2200 + BE_OFFSET:
+        return y - BE_OFFSET
+    if 1900 <= y <= 2200:
+        return y
+    raise _Bad(f"year {y} is neither a Buddhist Era (25xx) nor a Christian Era (19xx/20xx) year")
+
+
+_WEEKDAY = r"(?:อาทิตย์|จันทร์|อังคาร|พุธ|พฤหัสบดี|พฤหัส|ศุกร์|เสาร์)"
+_DAY_PREFIX = re.compile(rf"^(?:วัน{_WEEKDAY}?\s*ที่|วัน{_WEEKDAY}|{_WEEKDAY})\s*")
+_ERA = re.compile(r"(?P<be>พ\s*\.?\s*ศ\s*\.?|B\.?\s?E\.?)|(?P<ce>ค\s*\.?\s*ศ\s*\.?|A\.?\s?D\.?)(?=\s*\d)")
+
+
+def _era(s: str) -> tuple[str, str | None]:
+    """Drop a leading weekday/``วันที่`` and an era marker (``พ.ศ.`` / ``ค.ศ.``) from a date text; returns the text
+    and ``"BE"``, ``"CE"`` or None."""
+    s = _DAY_PREFIX.sub("", s)
+    m = _ERA.search(s)
+    if not m:
+        return s, None
+    return s[:m.start()] + " " + s[m.end():], "BE" if m.group("be") else "CE"
+
+
+def parse_date_parts(s: str, month_first: bool = False, seen: dict[str, str] | None = None) -> tuple[dt.date, str]:
+    """The date at the start of ``s`` and the rest of the text. Day-first unless ``month_first``; BE years,
+    era markers (``พ.ศ. 2569``), a leading ``วันที่``/weekday, Thai month names and two-digit years (see
+    :func:`_year`) read."""
+    s, era = _era(normalize_text(s))
+    thai = bool(_THAI.search(s))
+    s, word_month = _month_word(s)
+    if era is None and word_month is not None and thai:  # "15 มี.ค. 69": a Thai month name goes with BE years
+        era = "BE"
     s = s.strip()
     m = re.match(r"(?P<Y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?:[T\s]+|$)", s)
     if m:  # ISO order (year first)
-        y, mo, d = _year(int(m.group("Y"))), int(m.group("m")), int(m.group("d"))
+        y, mo, d = _year(int(m.group("Y")), era), int(m.group("m")), int(m.group("d"))
     else:
         m = re.match(r"(?P<a>\d{1,2})\s*[-/. ]\s*(?P<b>\d{1,2})\s*[-/. ]\s*(?P<Y>\d{2,4})(?:[T\s,]+|$)", s)
         if not m:
@@ -579,18 +819,47 @@ def parse_date_parts(s: str, month_first: bool = False) -> tuple[dt.date, str]:
             d, mo = a, word_month
         else:
             d, mo = (b, a) if month_first else (a, b)
-        y = _year(int(m.group("Y")))
+        y = _year(int(m.group("Y")), era, seen)
     try:
         return dt.date(y, mo, d), s[m.end():].strip()
     except ValueError:
         raise _Bad(f"day {d} of month {mo} in {y} does not exist") from None
 
 
-def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False) -> dt.datetime:
-    """A date-time cell as an aware UTC datetime: Python/pandas/Excel datetimes (naive = ``tz``), ISO-8601,
-    day-first Thai forms with BE years, Thai digits and month names, ``HH:MM[:SS]`` with an optional offset.
-    A date without a time is midnight local time."""
+EXCEL_SERIAL_RANGE = (18264, 73051)  # Excel day numbers of 1950-01-01 and 2099-12-31
+_EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+
+
+def excel_serial(v: Any) -> float | None:
+    """``v`` as an Excel serial day number (days since 1899-12-30, the fraction the time of day), when it is a
+    number or plain decimal text between 1950 and 2099 (a date cell formatted as General, or pasted as
+    ``46096.3125``); None otherwise."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, str):
+        t = normalize_text(v)
+        if not re.fullmatch(r"\d{5}(?:\.\d+)?", t):
+            return None
+        v = float(t)
+    if isinstance(v, int | float | np.integer | np.floating) and math.isfinite(v):
+        x = float(v)
+        return x if EXCEL_SERIAL_RANGE[0] <= x <= EXCEL_SERIAL_RANGE[1] else None
+    return None
+
+
+def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False,
+                   seen: dict[str, str] | None = None) -> dt.datetime:
+    """A date-time cell as an aware UTC datetime: Python/pandas/Excel datetimes (naive = ``tz``), Excel serial
+    day numbers (local time; ``seen['excel_serial']`` is set), ISO-8601, day-first Thai forms with BE years, era
+    markers, Thai digits and month names, two-digit years (``seen['two_digit_year']``), ``HH:MM[:SS]`` with
+    ``น.`` or AM/PM and an optional offset. A date without a time is midnight local time."""
     zone = ZoneInfo(tz)
+    serial = excel_serial(v)
+    if serial is not None:
+        if seen is not None:
+            seen["excel_serial"] = f"{v} as {_EXCEL_EPOCH + dt.timedelta(days=serial):%Y-%m-%d %H:%M}"
+        local = _EXCEL_EPOCH + dt.timedelta(seconds=round(serial * 86400))
+        return local.replace(tzinfo=zone).astimezone(dt.UTC)
     if isinstance(v, pd.Timestamp):
         v = v.to_pydatetime()
     if isinstance(v, dt.datetime):
@@ -599,7 +868,7 @@ def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False) -> dt.
         return dt.datetime.combine(v, dt.time(0), zone).astimezone(dt.UTC)
     if isinstance(v, int | float) and not isinstance(v, bool):
         raise _Bad("a bare number is not a time (format the cell as a date in Excel, or write 15/03/2569 07:30)")
-    day, rest = parse_date_parts(str(v), month_first)
+    day, rest = parse_date_parts(str(v), month_first, seen)
     rest = rest.strip().lstrip("T").strip()
     if rest.lower().startswith("เวลา"):
         rest = rest[4:].strip()
@@ -617,41 +886,65 @@ def _date_only(v: Any) -> bool:
         return v.hour == v.minute == v.second == 0 and v.microsecond == 0
     if isinstance(v, dt.date):
         return True
+    serial = excel_serial(v)
+    if serial is not None:
+        return serial.is_integer()
     try:
         return not parse_date_parts(str(v))[1].strip()
     except _Bad:
         return False
 
 
-def parse_time(v: Any) -> dt.time:
-    """A time-of-day cell (``07:30``, ``7.30 น.``, an Excel time)."""
+def parse_time(v: Any, seen: dict[str, str] | None = None) -> dt.time:
+    """A time-of-day cell (``07:30``, ``7.30 น.``, ``7:30 PM``, an Excel time, or Excel's fraction of a day such
+    as ``0.3125`` for 07:30, which sets ``seen['day_fraction']``)."""
     if isinstance(v, dt.time):
         return v
     if isinstance(v, dt.datetime | pd.Timestamp):
         return v.time()
+    if isinstance(v, dt.timedelta) and dt.timedelta(0) <= v < dt.timedelta(days=1):  # Excel [h]:mm cells
+        return (dt.datetime.min + v).time()
+    frac: float | None = None
+    if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
+        frac = float(v)
+    elif isinstance(v, str) and re.fullmatch(r"0?\.\d+|0", normalize_text(v)):
+        frac = float(normalize_text(v))
+    if frac is not None:
+        if not 0 <= frac < 1:
+            raise _Bad("a number is not a time of day (write HH:MM, e.g. 07:30, or format the cell as a time)")
+        if seen is not None:
+            seen["day_fraction"] = f"{v} as {(dt.datetime.min + dt.timedelta(days=frac)):%H:%M}"
+        return (dt.datetime.min + dt.timedelta(seconds=round(frac * 86400) % 86400)).time()
     m = re.fullmatch(_TIME_RE, normalize_text(v))
     if not m:
         raise _Bad("not a time of day (write HH:MM, e.g. 07:30)")
     return _clock(m)
 
 
-def parse_month(v: Any) -> dt.date:
-    """A survey month as its first day: ``2026-03``, ``03/2569``, ``มี.ค. 2569``, ``มีนาคม 69`` is refused
-    (two-digit year), a full date keeps its month."""
+def parse_month(v: Any, seen: dict[str, str] | None = None) -> dt.date:
+    """A survey month as its first day: ``2026-03``, ``03/2569``, ``มี.ค. 2569``, ``มีนาคม พ.ศ. 2569``,
+    ``มี.ค. 69`` (two-digit years as in :func:`_year`), an Excel date or serial day number; a full date keeps its
+    month."""
     if isinstance(v, dt.datetime | pd.Timestamp):
         return dt.date(v.year, v.month, 1)
     if isinstance(v, dt.date):
         return v.replace(day=1)
-    s, word = _month_word(normalize_text(v))
+    if excel_serial(v) is not None:
+        return parse_datetime(v, seen=seen).astimezone(ZoneInfo(LOCAL_TZ)).date().replace(day=1)
+    s, era = _era(normalize_text(v))
+    thai = bool(_THAI.search(s))
+    s, word = _month_word(s)
+    if era is None and word is not None and thai:
+        era = "BE"
     s = s.strip()
     m = re.fullmatch(r"(?P<Y>\d{4})[-/.](?P<m>\d{1,2})", s)
     if m:
-        return dt.date(_year(int(m.group("Y"))), _month_ok(int(m.group("m"))), 1)
+        return dt.date(_year(int(m.group("Y")), era), _month_ok(int(m.group("m"))), 1)
     m = re.fullmatch(r"(?P<m>\d{1,2})\s*[-/. ]\s*(?P<Y>\d{2,4})", s)
     if m:
-        return dt.date(_year(int(m.group("Y"))), _month_ok(word or int(m.group("m"))), 1)
+        return dt.date(_year(int(m.group("Y")), era, seen), _month_ok(word or int(m.group("m"))), 1)
     try:
-        d, rest = parse_date_parts(str(v))
+        d, rest = parse_date_parts(str(v), seen=seen)
     except _Bad:
         raise _Bad("not a month (write 2026-03, 03/2569 or มี.ค. 2569)") from None
     if rest:
@@ -787,16 +1080,26 @@ class _Ctx:
     headers: dict[str, str]
     lines: np.ndarray | None
     on_bad_row: str
+    line_word: str = "line"  # what ``lines`` count: file lines, or Excel rows
     problems: list[Rejection] = field(default_factory=list)
     no_time: set[int] = field(default_factory=set)  # rows whose date-time cell held a date only
     month_first: list[str] = field(default_factory=list)  # date columns read month first
+    readings: dict[tuple[str, str], list[Any]] = field(default_factory=dict)  # (column, how) -> [cells, example]
 
     def fail(self, i: int, col: str, reason: str, value: Any, fix: str) -> None:
         self.problems.append(Rejection(self.spec.kind, i + 1, col, reason, value))
         if self.on_bad_row == "raise":
             line = int(self.lines[i]) if self.lines is not None else None
             raise InputError(self.source, f"{value!r} — {reason}", fix, row=i + 1, column=col,
-                             header=self.headers.get(col), line=line)
+                             header=self.headers.get(col), line=line, line_word=self.line_word)
+
+
+_READINGS = {
+    "excel_serial": "are Excel serial day numbers (a date cell formatted as General): read as dates, local time",
+    "day_fraction": "are Excel fractions of a day (a time cell formatted as General): read as times of day",
+    "two_digit_year": "have a two-digit year: read as the year the date's Thai month or era marker says, else the "
+                      "later of 25yy BE and 20yy that is not in the future",
+}
 
 
 _FIX = {
@@ -830,6 +1133,7 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
                 ctx.fail(i, col.name, "the cell is empty", v, _FIX.get(col.type, "fill in the cell"))
             out.append(None)
             continue
+        seen: dict[str, str] = {}
         try:
             if col.type == "text":
                 if isinstance(v, Mapping | list | tuple | set | bytes):
@@ -844,7 +1148,9 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
                         allowed = sorted(set(col.values.values()))
                         raise _Bad(f"not one of {', '.join(allowed)}")
                     x = table[key]
-            elif col.type in ("float", "lon", "lat", "x", "y"):
+            elif col.type in ("lon", "lat"):
+                x = parse_degrees(v, col.type)
+            elif col.type in ("float", "x", "y"):
                 x = parse_number(v)
             elif col.type in ("int", "hour"):
                 f = parse_number(v)
@@ -854,21 +1160,18 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
             elif col.type == "percent":
                 x = parse_number(v)
             elif col.type == "datetime":
-                x = parse_datetime(v, tz, month_first)
+                x = parse_datetime(v, tz, month_first, seen)
                 if _date_only(v):
                     ctx.no_time.add(i)
             elif col.type == "date":
-                x = parse_datetime(v, tz, month_first).astimezone(ZoneInfo(tz)).date() \
+                x = parse_datetime(v, tz, month_first, seen).astimezone(ZoneInfo(tz)).date() \
                     if not isinstance(v, dt.date) or isinstance(v, dt.datetime) else v
             elif col.type == "time":
-                x = parse_time(v)
+                x = parse_time(v, seen)
             elif col.type == "month":
-                x = parse_month(v)
+                x = parse_month(v, seen)
             elif col.type == "latlon":
-                parts = re.split(r"[,;\s]+", normalize_text(v))
-                if len(parts) != 2:
-                    raise _Bad('expected two numbers, "lat, lon"')
-                x = (parse_number(parts[0]), parse_number(parts[1]))
+                x = parse_latlon(v)
             elif col.type == "bool":
                 x = header_key(v) in ("1", "true", "yes", "y", "ใช่", "จริง")
             else:  # pragma: no cover - every declared type is handled above
@@ -881,6 +1184,8 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
         except _Bad as e:
             ctx.fail(i, col.name, str(e), v, _FIX.get(col.type, "correct the cell"))
             x = None
+        for how, example in seen.items():  # a reading the user should know of: counted, said once per column
+            ctx.readings.setdefault((col.name, how), [0, example])[0] += 1
         out.append(x)
     if month_first:
         ctx.month_first.append(col.name)
@@ -897,7 +1202,8 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
                    on_bad_row: Literal["raise", "drop"] = "raise", max_speed_mps: float = DEFAULT_MAX_SPEED_MPS,
                    lines: Sequence[int] | None = None, encoding: str | None = None,
                    delimiter: str | None = None, max_future_s: float | None = None,
-                   max_age_s: float | None = None, now: dt.datetime | None = None) -> ReadResult:
+                   max_age_s: float | None = None, now: dt.datetime | None = None,
+                   line_word: str = "line") -> ReadResult:
     """Validate rows of one input kind (any headers the spec accepts) into a typed :class:`ReadResult`.
 
     Parameters
@@ -926,7 +1232,7 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
     max_speed_mps
         GPS pings: a ping needing more than this speed from the unit's last good ping is flagged ``jump``.
     lines
-        File line of each row (for messages), when the rows came from a text file.
+        File line (or, with ``line_word="Excel row"``, sheet row) of each row, for messages.
     max_future_s
         Device input: a ``ts`` more than this many seconds after ``now`` (default: the current time) is a bad
         cell (the device clock is wrong), refused or dropped per ``on_bad_row``.
@@ -957,12 +1263,14 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
         raise InputError(source, f"no {spec.noun} in it (only a header, or nothing)",
                          "export the table again with its rows")
     found = match_columns(list(df.columns), spec, source)
-    ctx = _Ctx(source, spec, found, np.asarray(lines) if lines is not None else None, on_bad_row)
+    ctx = _Ctx(source, spec, found, np.asarray(lines) if lines is not None else None, on_bad_row, line_word)
     out = pd.DataFrame(index=df.index)
     for name, header in found.items():
         out[name] = _convert_column(ctx, spec.column(name), df[header], tz)
     warnings = [f"column {found[c]!r} has values like 03/15/…: read month first (US order), not day first"
                 for c in ctx.month_first]
+    warnings += [f"column {found[c]!r}: {k} of {n} cells {_READINGS[how]} (e.g. {example})"
+                 for (c, how), (k, example) in ctx.readings.items()]
     counts = {"rows": n}
 
     # date + time columns -> ts
@@ -971,6 +1279,9 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
         zone = ZoneInfo(tz)
         out["ts"] = [None if d is None else dt.datetime.combine(d, t or dt.time(0), zone).astimezone(dt.UTC)
                      for d, t in zip(out["date"], times, strict=True)]
+        if "time" in out:  # a row whose time cell is empty has a date but no hour (not midnight)
+            ctx.no_time.update(i for i, (d, t) in enumerate(zip(out["date"], times, strict=True))
+                               if d is not None and t is None)
         if "time" not in out and "hour" not in out:
             warnings.append("no time column: incidents are dated but have no hour (hour-of-day analyses skip them)")
     if max_future_s is not None and "ts" in out:
@@ -989,6 +1300,15 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
                          f"older than the {max_age_s / 86400:g} days accepted (a device clock that was reset?)",
                          t.isoformat(), "set the device's clock (NTP/GPS time); import older records from a file "
                          "with `ssz twin import`")
+    failed = {p.row - 1 for p in ctx.problems}
+    for group in spec.any_of:  # e.g. an incident needs a date-time, a date or an hour: per row, not only per file
+        present = [g for g in group if g in found]
+        for i in range(n):
+            if i not in failed and all(_missing(out[g].iloc[i]) for g in present):
+                heads = " / ".join(repr(found[g]) for g in present)
+                ctx.fail(i, present[0], f"no date or time: {heads} empty", None,
+                         "fill in when it happened (e.g. 15/03/2569 07:30), or leave the row out of the file")
+                failed.add(i)
     bad = np.zeros(n, bool)
     for p in ctx.problems:
         bad[p.row - 1] = True
@@ -1225,9 +1545,11 @@ def read_table(path: str | Path, kind: str, *, sheet: str | int | None = None, a
     p = Path(path)
     raw = load_raw(p, kind, sheet=sheet)
     res = validate_frame(raw.frame, kind, source=p.name, area=area, tz=tz, epsg=epsg, swapped=swapped,
-                         outside=outside, on_bad_row=on_bad_row, max_speed_mps=max_speed_mps, lines=raw.lines,
-                         encoding=raw.encoding, delimiter=raw.delimiter, max_future_s=max_future_s)
-    if raw.header_row > 1:
-        res.warnings.insert(0, f"the header is on {'line' if raw.lines else 'row'} {raw.header_row}: the "
-                               f"{raw.header_row - 1} row(s) above it (a title or notes) were skipped")
+                         outside=outside, on_bad_row=on_bad_row, max_speed_mps=max_speed_mps,
+                         lines=raw.lines or raw.sheet_rows, encoding=raw.encoding, delimiter=raw.delimiter,
+                         max_future_s=max_future_s, line_word="line" if raw.lines else "Excel row")
+    res.warnings[:0] = raw.notes
+    if raw.header_row > 1 and not any(n.startswith("the header is on two rows") for n in raw.notes):
+        res.warnings.insert(len(raw.notes), f"the header is on {'line' if raw.lines else 'row'} "
+                            f"{raw.header_row}: the row(s) above it (a title or notes) were skipped")
     return res

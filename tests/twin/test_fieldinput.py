@@ -98,7 +98,7 @@ def test_twelve_of_forty_outside_and_another_city_refused(tmp_path: Path) -> Non
     assert "What to do" in str(e.value) and e.value.exit_code == 2
 
 
-@pytest.mark.parametrize("cell,problem", [("31/02/2569 07:30", "does not exist"), ("15/03/69 07:30", "two-digit"),
+@pytest.mark.parametrize("cell,problem", [("31/02/2569 07:30", "does not exist"), ("15/13/2569 07:30", "month 13"),
                                           ("15/03/2569 25:10", "not a time of day"), ("yesterday", "not a date")])
 def test_bad_dates_name_file_row_column_and_fix(tmp_path: Path, cell: str, problem: str) -> None:
     p = _write(tmp_path, "bad.csv", HEAD + ROWS[0] + "\n" + f"A9,{cell},x,100.47,7.005\n", "utf-8")

@@ -1,0 +1,165 @@
+"""The field-input reader on what Thai analysts' Excel really hands in: report-style workbooks, dates and
+coordinates as people write them, and files that are not tables at all."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+import shapely
+
+from twin import fieldinput as fi
+
+ZONE = fi.Area(shapely.box(100.460, 7.000, 100.475, 7.010), "the Hat Yai zone")
+HEAD = "id,datetime,kind,lon,lat\n"
+
+
+def _csv(tmp: Path, name: str, text: str, enc: str = "utf-8") -> Path:
+    p = tmp / name
+    p.write_bytes(text.encode(enc))
+    return p
+
+
+def _utc(s: str) -> pd.Timestamp:
+    return pd.Timestamp(s, tz="UTC")
+
+
+def test_a_report_workbook_reads_its_data_sheet_merged_dates_serials_and_leaves_the_totals_row_out(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active.title = "สรุป"
+    wb.active["A1"] = "สรุปเหตุประจำเดือน"
+    ws = wb.create_sheet("ข้อมูล")
+    ws["A1"] = "รายงานเหตุ สภ.หาดใหญ่ มีนาคม 2569"
+    ws.merge_cells("A1:F1")
+    ws.append([])
+    ws.append(["เลขรับแจ้ง", "วันที่", "เวลา", "ประเภท", "ลองจิจูด", "ละติจูด"])         # Excel row 3
+    ws.append(["A1", dt.date(2026, 3, 15), dt.time(7, 30), "ลักทรัพย์", 100.4679, 7.0046])  # row 4
+    ws.append(["A2", None, 0.875, "ลักทรัพย์", 100.4680, 7.0047])     # date merged from above; 21:00 as General
+    ws.merge_cells("B4:B5")
+    ws.append([])
+    ws.append(["A3", 46097, "07:30", "ชิงทรัพย์", 100.4681, 7.0048])  # 2026-03-16 as a General-formatted serial
+    ws.append(["รวม", None, None, 3, None, None])
+    p = tmp_path / "รายงาน มีนาคม.xlsx"
+    wb.save(p)
+    r = fi.read_table(p, "incidents", area=ZONE)
+    f = r.frame
+    assert f["incident_id"].tolist() == ["A1", "A2", "A3"]
+    assert f["ts"].tolist() == [_utc("2026-03-15 00:30"), _utc("2026-03-15 14:00"), _utc("2026-03-16 00:30")]
+    assert f["hour"].tolist() == [7, 21, 7]
+    assert "read sheet 'ข้อมูล'" in r.warnings[0] and "'สรุป'" in r.warnings[0]
+    assert any("totals row" in w and "Excel row 8" in w for w in r.warnings)
+    assert any("Excel serial day numbers" in w for w in r.warnings)
+    assert any("fractions of a day" in w and "21:00" in w for w in r.warnings)
+    # an error in a workbook names the row as Excel numbers it, and a named sheet that is not there is said
+    ws["E7"] = "ไม่ทราบ"
+    wb.save(p)
+    with pytest.raises(fi.InputError, match=r"row 3 \(Excel row 7\), column 'lon'"):
+        fi.read_table(p, "incidents", area=ZONE)
+    with pytest.raises(fi.InputError, match=r"no sheet 'Data'; its sheets are 'สรุป', 'ข้อมูล'"):
+        fi.read_table(p, "incidents", sheet="Data")
+    r = fi.read_table(p, "incidents", sheet="1", on_bad_row="drop")  # a sheet number as the CLI passes it
+    assert r.frame["incident_id"].tolist() == ["A1", "A2"] and r.counts["bad_rows"] == 1
+
+
+def test_a_header_on_two_rows_and_percent_formatted_poll_cells(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["ลำดับ", "วันเวลา", "ประเภท", "พิกัด", None])
+    ws.append([None, None, None, "ลองจิจูด", "ละติจูด"])
+    ws.merge_cells("D1:E1")
+    ws.append([1, "15/03/2569 07:30", "ลักทรัพย์", 100.4679, 7.0046])
+    p = tmp_path / "two.xlsx"
+    wb.save(p)
+    r = fi.read_table(p, "incidents", area=ZONE)
+    assert r.frame["lon"].tolist() == [100.4679] and r.frame["lat"].tolist() == [7.0046]
+    assert "header is on two rows" in r.warnings[0]
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["ชุมชน", "เดือน", "จำนวนผู้ตอบ", "ความหวาดกลัว", "ความเชื่อมั่น"])
+    ws.append(["ชุมชนรวมใจ", "มี.ค. 69", 100, 0.35, 0.855])
+    ws.append(["ชุมชนตลาด", dt.datetime(2026, 3, 1), 120, 0.4, 0.8])
+    ws.append(["รวม", None, 220, 0.38, 0.83])
+    for row in ws.iter_rows(min_row=2, min_col=4):
+        for c in row:
+            c.number_format = "0.0%"
+    p = tmp_path / "poll.xlsx"
+    wb.save(p)
+    r = fi.read_table(p, "survey_results")
+    f = r.frame
+    assert f["community"].tolist() == ["ชุมชนรวมใจ", "ชุมชนตลาด"]  # a name that starts with รวม is no totals row
+    assert f["fear_of_crime_pct"].tolist() == [35.0, 40.0]
+    assert f["confidence_in_police_pct"].tolist() == [85.5, 80.0]
+    assert f["month"].tolist() == [dt.date(2026, 3, 1)] * 2
+
+
+@pytest.mark.parametrize("cell,utc,said", [
+    ("15 มี.ค. 69 07.30 น.", "2026-03-15 00:30", "two-digit year"),  # Thai Excel's short date: BE 2569
+    ("15 มีนาคม พ.ศ. 2569 07.30 น.", "2026-03-15 00:30", None),
+    ("วันที่ 15 มี.ค. พ.ศ.2569 เวลา 07:30 น.", "2026-03-15 00:30", None),
+    ("วันอาทิตย์ที่ 15 มีนาคม 2569 19:30", "2026-03-15 12:30", None),
+    ("15/03/69 07:30", "2026-03-15 00:30", "69 as 2569 BE"),             # 2069 would be in the future
+    ("15/03/26 07:30", "2026-03-15 00:30", "26 as 2026"),                # 2526 BE would be 1983
+    ("15/03/2569 7:30 PM", "2026-03-15 12:30", None),
+    ("15/03/2569 12:05 AM", "2026-03-14 17:05", None),
+    ("46096.3125", "2026-03-15 00:30", "Excel serial"),                  # a serial pasted as text
+    ("๑๕ มี.ค. ๖๙ ๐๗.๓๐ น.", "2026-03-15 00:30", "two-digit year"),
+])
+def test_thai_date_forms_are_read_to_the_right_utc_time(tmp_path, cell, utc, said):
+    r = fi.read_table(_csv(tmp_path, "d.csv", HEAD + f"1,{cell},x,100.4679,7.0046\n"), "incidents")
+    assert r.frame["ts"].tolist() == [_utc(utc)]
+    assert (any(said in w for w in r.warnings) if said else r.warnings == [])
+
+
+def test_a_row_with_no_date_or_time_is_refused_and_an_empty_time_has_no_hour(tmp_path):
+    with pytest.raises(fi.InputError, match=r"row 2 \(line 3\), column 'ts'.*no date or time"):
+        fi.read_table(_csv(tmp_path, "a.csv", HEAD + "1,15/03/2569 07:30,x,100.4679,7.0046\n2,,x,100.4679,7.0046\n"),
+                      "incidents")
+    text = "id,date,time,lon,lat\n1,15/03/2569,07:30,100.4679,7.0046\n2,,08:00,100.4679,7.0046\n"
+    with pytest.raises(fi.InputError, match=r"row 2 \(line 3\), column 'date'.*no date or time"):
+        fi.read_table(_csv(tmp_path, "b.csv", text), "incidents")
+    r = fi.read_table(_csv(tmp_path, "b.csv", text), "incidents", on_bad_row="drop")
+    assert r.frame["row"].tolist() == [1] and r.counts["bad_rows"] == 1
+    text = "id,date,time,lon,lat\n1,15/03/2569,07:30,100.4679,7.0046\n2,16/03/2569,,100.4679,7.0046\n"
+    r = fi.read_table(_csv(tmp_path, "c.csv", text), "incidents")
+    assert r.frame["hour"].tolist() == [7, pd.NA]  # not 0: the time is unknown
+    assert any("no time of day" in w for w in r.warnings)
+
+
+def test_coordinates_in_dms_one_cell_or_with_a_decimal_comma(tmp_path):
+    text = ('id,datetime,พิกัด\n1,15/03/2569 07:30,"7°00\'16.6""N 100°28\'04.4""E"\n'
+            '2,15/03/2569 07:31,"100°28\'04.4""E, 7°00\'16.6""N"\n3,15/03/2569 07:32,"7.0046, 100.4679"\n')
+    f = fi.read_table(_csv(tmp_path, "dms.csv", text), "incidents", area=ZONE).frame
+    assert f["lat"].round(6).tolist() == [7.004611, 7.004611, 7.0046]
+    assert f["lon"].round(6).tolist() == [100.467889, 100.467889, 100.4679]
+    text = "id;datetime;lon;lat\n1;15/03/2569 07:30;100,467;7,004\n2;15/03/2569 07:31;100°28'04.4\"E;7° 00.277' N\n"
+    f = fi.read_table(_csv(tmp_path, "semi.csv", text), "incidents", area=ZONE).frame
+    assert f["lon"].round(6).tolist() == [100.467, 100.467889] and f["lat"].round(6).tolist() == [7.004, 7.004617]
+    bad = "id,datetime,lon,lat\n1,15/03/2569 07:30,7°00'16.6\"N,7.0046\n"
+    with pytest.raises(fi.InputError, match=r"row 1 \(line 2\), column 'lon'.*latitude hemisphere"):
+        fi.read_table(_csv(tmp_path, "wrong.csv", bad), "incidents")
+
+
+def test_files_that_are_not_plain_csv_tables_are_read_or_refused_clearly(tmp_path):
+    with pytest.raises(fi.InputError, match="is a folder"):
+        fi.read_table(tmp_path, "incidents")
+    html = "<!DOCTYPE html>\n<html><body><table><tr><td>id</td></tr></table></body></html>\n"
+    with pytest.raises(fi.InputError, match="web page"):
+        fi.read_table(_csv(tmp_path, "export.xls", html), "incidents")
+    with pytest.raises(fi.InputError, match="JSON"):
+        fi.read_table(_csv(tmp_path, "x.csv", '[{"id": 1, "lon": 100.4679}]\n'), "incidents")
+    (tmp_path / "old.xls").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 512)
+    with pytest.raises(fi.InputError, match=r"97-2003.*save as \.xlsx"):
+        fi.read_table(tmp_path / "old.xls", "incidents")
+    row = "1,15/03/2569 07:30,x,100.4679,7.0046\n"
+    r = fi.read_table(_csv(tmp_path, "text.xlsx", HEAD + row), "incidents")  # a CSV saved under .xlsx
+    assert r.frame["lon"].tolist() == [100.4679] and "read as CSV" in r.warnings[0]
+    r = fi.read_table(_csv(tmp_path, "mac.csv", (HEAD + row + row).replace("\n", "\r")), "incidents")  # CR only
+    assert r.frame["row"].tolist() == [1, 2]
+    long = HEAD + "1,15/03/2569 07:30," + "ก" * 200_000 + ",100.4679,7.0046\n"
+    assert len(fi.read_table(_csv(tmp_path, "long.csv", long), "incidents").frame["kind"][0]) == 200_000
+    with pytest.raises(fi.InputError, match=r"\.ods\) workbooks are not read"):
+        fi.read_table(_csv(tmp_path, "x.ods", "PK\x03\x04junk"), "incidents")

@@ -254,6 +254,20 @@ def _only_new(st: Any, layer: str, rows: list[dict[str, Any]], warnings: list[st
     return [r for r in unique if key(r) not in there]
 
 
+def read_import_file(city: CityConfig, kind: str, path: str | Path, *, sheet: str | int | None = None) -> ReadResult:
+    """A field file read and checked as :func:`import_file` reads it: points outside :func:`import_area` left out
+    (counted), metric ``x``/``y`` columns taken in the city's UTM zone (``city.utm_epsg``), device times more than
+    :data:`MAX_FUTURE_S` ahead refused.
+
+    Raises
+    ------
+    InputError
+        The file, row, column, what is wrong and what to do.
+    """
+    return read_table(path, kind, sheet=sheet, area=import_area(city, kind), outside="drop", epsg=city.utm_epsg,
+                      max_future_s=MAX_FUTURE_S if kind in ("gps_pings", "qr_scans") else None)
+
+
 def import_file(city: str | CityConfig, kind: str, path: str | Path, *, store: Any, sheet: str | int | None = None,
                 message: str = "", dry_run: bool = False) -> ImportResult:
     """Read a field file and commit its rows to the city's twin as a new snapshot (on top of the latest).
@@ -272,8 +286,7 @@ def import_file(city: str | CityConfig, kind: str, path: str | Path, *, store: A
         raise InputError(str(path), f"{kind!r} cannot be imported into the twin",
                          f"use one of {', '.join(IMPORT_LAYERS)}")
     cfg = city if isinstance(city, CityConfig) else load_city(city)
-    res = read_table(path, kind, sheet=sheet, area=import_area(cfg, kind), outside="drop",
-                     max_future_s=MAX_FUTURE_S if kind in ("gps_pings", "qr_scans") else None)
+    res = read_import_file(cfg, kind, path, sheet=sheet)
     snaps = SnapshotStore(store, cfg.id)
     head = snaps.latest()
     st = snaps.open(head.id).state() if head else TwinState(cfg.id)

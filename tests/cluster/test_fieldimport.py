@@ -197,3 +197,17 @@ def test_pings_dated_in_the_future_are_refused_with_the_row(s3_store, tmp_path: 
     assert r.exit_code == 2, r.output
     assert "typo.csv: row 2 (line 3), column 'ts' (\"time\")" in r.stderr and "in the future" in r.stderr
     assert "a Buddhist Era year typed wrong?" in r.stderr
+
+
+def test_risk_points_in_utm_metres_are_read_in_the_citys_zone(tmp_path: Path, hatyai) -> None:
+    from cluster.fieldimport import read_import_file
+    from twin.graph import utm_transformers
+
+    c = hatyai.zone.centre
+    x, y = utm_transformers(hatyai.utm_epsg)[0].transform(c.lon, c.lat)
+    p = tmp_path / "risk_utm.csv"
+    p.write_text(f"ประเภท,วันที่แจ้ง,x,y\nไฟดับ,1 มี.ค. 2569,{x:.1f},{y:.1f}\n", encoding="utf-8")
+    res = read_import_file(hatyai, "risk_points", p)  # `ssz twin import` has no --epsg: the city's zone is used
+    assert res.frame["lon"].round(5).tolist() == [round(c.lon, 5)]
+    assert res.frame["lat"].round(5).tolist() == [round(c.lat, 5)]
+    assert res.frame["kind"].tolist() == ["lighting"] and res.frame["in_area"].tolist() == [True]

@@ -89,6 +89,8 @@ class InputError(ValueError):
         where = source
         if row is not None:
             where += f": row {row}" + (f" ({line_word} {line})" if line is not None else "")
+        elif line is not None:
+            where += f": {line_word} {line}"
         if column is not None:
             sep = ", " if row is not None else ": "
             where += f"{sep}column {column!r}" + (f' ("{header}")' if header and header != column else "")
@@ -123,6 +125,11 @@ class InputSpec:
     columns: tuple[Column, ...]
     any_of: tuple[tuple[str, ...], ...] = ()
     points: Literal["required", "optional", "none"] = "required"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The canonical names of the declared columns."""
+        return tuple(c.name for c in self.columns)
 
     def column(self, name: str) -> Column:
         """The declared column of that canonical name."""
@@ -203,6 +210,7 @@ SPECS: dict[str, InputSpec] = {
     "gps_pings": InputSpec("gps_pings", "GPS pings", (
         _UNIT,
         Column("ts", "datetime", True, (*_TS.aliases, "time", "เวลา", "fix_time"), _TS.doc),
+        _DATE,
         Column("speed_mps", "float", False, ("speed", "ความเร็ว"), "metres per second", lo=0, hi=100),
         Column("speed_kmh", "float", False, ("speed_kph", "กม/ชม"), "km/h (converted to m/s)", lo=0, hi=360),
         Column("heading_deg", "float", False, ("heading", "bearing", "course", "ทิศทาง"), lo=0, hi=360),
@@ -216,12 +224,14 @@ SPECS: dict[str, InputSpec] = {
         Column("unit_id", "text", True, (*_UNIT.aliases[:-1], "ผู้ตรวจ")),
         Column("officer_id", "text", False, ("officer", "เจ้าหน้าที่", "ชื่อผู้ตรวจ", "ยศชื่อ")),
         Column("ts", "datetime", True, (*_TS.aliases, "time", "เวลา", "scan_time", "เวลาสแกน"), _TS.doc),
+        _DATE,
         _LON, _LAT, _LATLON,
     ), points="optional"),
     # SOS presses and citizen reports as the field-ingest API receives them (one row per press or report); an
     # SOS pole press names its pole and may carry no position (the pole's is known).
     "field_reports": InputSpec("field_reports", "field reports", (
         Column("ts", "datetime", True, (*_TS.aliases, "time", "เวลา"), _TS.doc),
+        _DATE,
         Column("pole_id", "text", False, ("pole", "sos_pole", "เสา", "เสาsos"), "SOS pole (place id)"),
         Column("reporter_id", "text", False, ("reporter", "user", "user_id", "ผู้แจ้ง"), "pseudonymous user id"),
         Column("category", "text", False, ("type", "ประเภท"), "emergency, crime, suspicious, accident, risk_point, "
@@ -334,8 +344,13 @@ def decode_bytes(raw: bytes, source: str) -> tuple[str, str]:
                              "UTF-16", "save it again from Excel as 'CSV UTF-8' or 'Unicode Text'") from None
     try:
         return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as e:
+        head = raw[:e.start].decode("utf-8")
+        if len(_THAI.findall(head)) >= 2:  # Thai in UTF-8, then bytes that are not: rows pasted from another export
+            line = raw[:e.start].count(b"\n") + 1
+            raise InputError(source, f"the file mixes text encodings: it is UTF-8 up to line {line}, which is not "
+                             "(rows from a TIS-620/cp874 export pasted into a UTF-8 file?)",
+                             "open each part in Excel and save the whole table once as 'CSV UTF-8'") from None
     from charset_normalizer import from_bytes
 
     best = from_bytes(raw, cp_isolation=["cp874", "tis_620", "utf_16_le", "utf_16_be", "cp1252"]).best()
@@ -534,16 +549,20 @@ def _grid(p: Path, sheet: str | int | None, kind: str | None = None) -> _Grid:
     if not text.strip():
         raise InputError(src, "the file is empty", "export the table again with its header row")
     _not_a_table(text, src)
-    delim = sniff_delimiter(text)
+    sep = re.match(r"sep=(.)\r?\n", text)  # Excel's delimiter hint line
+    if sep:
+        text = "\n" + text[sep.end():]  # keeps the line numbers
+    delim = sep.group(1) if sep else sniff_delimiter(text)
     # universal newlines: a file from an old Mac (CR only) reads like CRLF and LF ones
     reader = csv.reader(io.StringIO(text, newline=None), delimiter=delim, skipinitialspace=True)
-    rows, lines = [], []
+    rows, lines, lines_read = [], [], 0
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, len(text) + 1))  # one long cell (a pasted note) is a cell, not an error
     try:
-        for r in reader:
+        for r in reader:  # the line a record starts on (a quoted cell may hold line breaks)
             rows.append(r)
-            lines.append(reader.line_num)
+            lines.append(lines_read + 1)
+            lines_read = reader.line_num
     except csv.Error as e:
         raise InputError(src, f"the CSV cannot be parsed ({e})", "export the file again from Excel as CSV UTF-8",
                          line=reader.line_num) from None
@@ -596,7 +615,16 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
     header_cells = list(rows[h])
     if kind is not None and kind in SPECS:
         found = _find_header(rows, kind, p.name)
+        if found is None:  # say what is missing, as the first row reads, rather than fail on a ragged row below
+            try:
+                match_columns([normalize_text(str(v)) for v in rows[h] if not _missing(v)], SPECS[kind], p.name)
+            except InputError as e:
+                raise InputError(p.name, f"{e.problem} (no row among the first {HEADER_SEARCH_ROWS} names the "
+                                 f"{SPECS[kind].noun} columns)", e.fix, column=e.column) from None
         if found is not None:
+            if found != h:
+                g.notes.append(f"the header is on {'line' if lines else 'row'} {where[found]}: the row(s) above "
+                               "it (a title or notes) were skipped")
             h = found
             header_cells = list(rows[h])
             nxt = next((i for i in keep if i > h), None)
@@ -847,6 +875,42 @@ def excel_serial(v: Any) -> float | None:
     return None
 
 
+UNIX_RANGE_S = (946684800, 4102444800)  # 2000-01-01 .. 2100-01-01 UTC
+
+
+def unix_time(v: Any) -> dt.datetime | None:
+    """``v`` as a UTC time when it is a Unix time stamp, what GPS trackers export: 10 digits (seconds) or 13
+    (milliseconds) between 2000 and 2100; None otherwise."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int | np.integer) or (isinstance(v, float) and v.is_integer()):
+        t = str(int(v))
+    elif isinstance(v, str):
+        t = normalize_text(v)
+    else:
+        return None
+    if not re.fullmatch(r"\d{10}|\d{13}", t):
+        return None
+    sec = int(t) / (1000 if len(t) == 13 else 1)
+    if not UNIX_RANGE_S[0] <= sec < UNIX_RANGE_S[1]:
+        return None
+    return dt.datetime.fromtimestamp(sec, dt.UTC)
+
+
+def be_cell(v: dt.date, seen: dict[str, str] | None = None) -> dt.date:
+    """An Excel date cell whose year is a Buddhist Era year (2569 typed into a Gregorian Excel is stored as the year
+    2569) moved back 543 years (``seen['be_cell']`` is set); other dates unchanged."""
+    if 1900 + BE_OFFSET <= v.year <= 2200 + BE_OFFSET:
+        try:
+            fixed = v.replace(year=v.year - BE_OFFSET)
+        except ValueError:
+            raise _Bad(f"29 February {v.year - BE_OFFSET} (BE {v.year}) does not exist") from None
+        if seen is not None:
+            seen["be_cell"] = f"{v:%d/%m/%Y} as {fixed:%Y-%m-%d}"
+        return fixed
+    return v
+
+
 def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False,
                    seen: dict[str, str] | None = None) -> dt.datetime:
     """A date-time cell as an aware UTC datetime: Python/pandas/Excel datetimes (naive = ``tz``), Excel serial
@@ -860,8 +924,15 @@ def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False,
             seen["excel_serial"] = f"{v} as {_EXCEL_EPOCH + dt.timedelta(days=serial):%Y-%m-%d %H:%M}"
         local = _EXCEL_EPOCH + dt.timedelta(seconds=round(serial * 86400))
         return local.replace(tzinfo=zone).astimezone(dt.UTC)
+    unix = unix_time(v)
+    if unix is not None:
+        if seen is not None:
+            seen["unix_time"] = f"{v} as {unix:%Y-%m-%d %H:%M:%S} UTC"
+        return unix
     if isinstance(v, pd.Timestamp):
         v = v.to_pydatetime()
+    if isinstance(v, dt.date):
+        v = be_cell(v, seen)
     if isinstance(v, dt.datetime):
         return (v if v.tzinfo else v.replace(tzinfo=zone)).astimezone(dt.UTC)
     if isinstance(v, dt.date):
@@ -1097,6 +1168,9 @@ class _Ctx:
 _READINGS = {
     "excel_serial": "are Excel serial day numbers (a date cell formatted as General): read as dates, local time",
     "day_fraction": "are Excel fractions of a day (a time cell formatted as General): read as times of day",
+    "unix_time": "are Unix time stamps (seconds or milliseconds since 1970, UTC): read as such",
+    "be_cell": "are Excel dates whose year is a Buddhist Era year (typed into a Gregorian Excel): read 543 years "
+               "earlier",
     "two_digit_year": "have a two-digit year: read as the year the date's Thai month or era marker says, else the "
                       "later of 25yy BE and 20yy that is not in the future",
 }
@@ -1165,7 +1239,7 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
                     ctx.no_time.add(i)
             elif col.type == "date":
                 x = parse_datetime(v, tz, month_first, seen).astimezone(ZoneInfo(tz)).date() \
-                    if not isinstance(v, dt.date) or isinstance(v, dt.datetime) else v
+                    if not isinstance(v, dt.date) or isinstance(v, dt.datetime) else be_cell(v, seen)
             elif col.type == "time":
                 x = parse_time(v, seen)
             elif col.type == "month":
@@ -1190,6 +1264,27 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
     if month_first:
         ctx.month_first.append(col.name)
     return pd.Series(out, index=raw.index, dtype=object)
+
+
+def _declared(spec: InputSpec, name: str) -> Column:
+    """The spec's column of that name; ``time`` is also the time-of-day column of a kind whose ``ts`` came as a
+    date column and a time column."""
+    return _TIME if name == "time" and name not in spec.names else spec.column(name)
+
+
+def _only_times(values: pd.Series) -> bool:
+    """True when every filled cell of a column is a time of day (``07:30``, an Excel time or day fraction) and at
+    least one is filled: a 'เวลา' column beside a date column."""
+    filled = [v for v in values if not _missing(v)]
+
+    def is_time(v: Any) -> bool:
+        if isinstance(v, dt.time):
+            return True
+        if isinstance(v, str):
+            return re.fullmatch(_TIME_RE, normalize_text(v)) is not None
+        return isinstance(v, float) and 0 <= v < 1
+
+    return bool(filled) and all(is_time(v) for v in filled)
 
 
 def _ts_series(values: pd.Series) -> pd.Series:
@@ -1263,10 +1358,12 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
         raise InputError(source, f"no {spec.noun} in it (only a header, or nothing)",
                          "export the table again with its rows")
     found = match_columns(list(df.columns), spec, source)
+    if "date" in found and "ts" in found and "time" not in found and _only_times(df[found["ts"]]):
+        found["time"] = found.pop("ts")  # a date column and a time column ("วันที่", "เวลา"): ts is both
     ctx = _Ctx(source, spec, found, np.asarray(lines) if lines is not None else None, on_bad_row, line_word)
     out = pd.DataFrame(index=df.index)
     for name, header in found.items():
-        out[name] = _convert_column(ctx, spec.column(name), df[header], tz)
+        out[name] = _convert_column(ctx, _declared(spec, name), df[header], tz)
     warnings = [f"column {found[c]!r} has values like 03/15/…: read month first (US order), not day first"
                 for c in ctx.month_first]
     warnings += [f"column {found[c]!r}: {k} of {n} cells {_READINGS[how]} (e.g. {example})"
@@ -1309,6 +1406,13 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
                 ctx.fail(i, present[0], f"no date or time: {heads} empty", None,
                          "fill in when it happened (e.g. 15/03/2569 07:30), or leave the row out of the file")
                 failed.add(i)
+    if "ts" in spec.names and spec.column("ts").required and "ts" not in found and "date" in found:
+        for i in range(n):  # device rows (pings, scans) need a date and a time of day, not midnight
+            for c in ("date", "time"):
+                if i not in failed and (c not in out or _missing(out[c].iloc[i])):
+                    ctx.fail(i, c, f"no {c} ({'the cell is empty' if c in out else 'no time column'})", None,
+                             "fill in the date and the time of day (e.g. 15/03/2569 and 07:30)")
+                    failed.add(i)
     bad = np.zeros(n, bool)
     for p in ctx.problems:
         bad[p.row - 1] = True
@@ -1377,7 +1481,7 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
             out[c] = _ts_series(out[c])
     if "ts" in out and "hour" not in found:
         hours = out["ts"].dt.tz_convert(tz).dt.hour.astype("Int64")
-        if "date" in found and "time" not in found:
+        if "date" in found and "time" not in found and "ts" not in found:
             hours[:] = pd.NA
         undated = out.index.isin(sorted(ctx.no_time))
         if undated.any():
@@ -1386,7 +1490,7 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
                             "their hour is unknown (hour-of-day analyses leave them out; ts is midnight local)")
         out["hour"] = hours
     for name in found:
-        col = spec.column(name)
+        col = _declared(spec, name)
         if name in out and col.type in ("float", "lon", "lat", "percent"):
             out[name] = pd.to_numeric(out[name]).astype(float)
         elif name in out and col.type in ("int", "hour"):
@@ -1549,7 +1653,4 @@ def read_table(path: str | Path, kind: str, *, sheet: str | int | None = None, a
                          lines=raw.lines or raw.sheet_rows, encoding=raw.encoding, delimiter=raw.delimiter,
                          max_future_s=max_future_s, line_word="line" if raw.lines else "Excel row")
     res.warnings[:0] = raw.notes
-    if raw.header_row > 1 and not any(n.startswith("the header is on two rows") for n in raw.notes):
-        res.warnings.insert(len(raw.notes), f"the header is on {'line' if raw.lines else 'row'} "
-                            f"{raw.header_row}: the row(s) above it (a title or notes) were skipped")
     return res

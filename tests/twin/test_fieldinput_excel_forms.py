@@ -163,3 +163,52 @@ def test_files_that_are_not_plain_csv_tables_are_read_or_refused_clearly(tmp_pat
     assert len(fi.read_table(_csv(tmp_path, "long.csv", long), "incidents").frame["kind"][0]) == 200_000
     with pytest.raises(fi.InputError, match=r"\.ods\) workbooks are not read"):
         fi.read_table(_csv(tmp_path, "x.ods", "PK\x03\x04junk"), "incidents")
+
+
+def test_be_years_typed_into_a_gregorian_excel_and_unix_times_from_trackers(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["id", "datetime", "lon", "lat"])
+    ws.append(["1", dt.datetime(2569, 3, 15, 7, 30), 100.4679, 7.0046])  # Excel stored the year 2569 as typed
+    ws.append(["2", dt.datetime(2026, 3, 15, 8, 30), 100.4679, 7.0046])
+    p = tmp_path / "be.xlsx"
+    wb.save(p)
+    r = fi.read_table(p, "incidents")
+    assert r.frame["ts"].tolist() == [_utc("2026-03-15 00:30"), _utc("2026-03-15 01:30")]
+    assert any("Buddhist Era year" in w and "15/03/2569 as 2026-03-15" in w for w in r.warnings)
+    text = "unit,time,lat,lon\nA,1773531000,7.0046,100.4679\nA,1773531010000,7.0047,100.4679\n"
+    r = fi.read_table(_csv(tmp_path, "tracker.csv", text), "gps_pings")
+    assert r.frame["ts"].tolist() == [_utc("2026-03-14 23:30:00"), _utc("2026-03-14 23:30:10")]
+    assert any("Unix time stamps" in w for w in r.warnings)
+
+
+def test_scans_and_pings_with_a_date_column_and_a_time_column(tmp_path):
+    text = "รหัสจุดตรวจ,สายตรวจ,วันที่,เวลา\nQR-01,ร.1,15/03/2569,07:30\nQR-02,ร.1,15 มี.ค. 69,19.45 น.\n"
+    r = fi.read_table(_csv(tmp_path, "qr.csv", text, "cp874"), "qr_scans")
+    assert r.frame["ts"].tolist() == [_utc("2026-03-15 00:30"), _utc("2026-03-15 12:45")]
+    assert r.frame["hour"].tolist() == [7, 19]
+    text = "unit,date,time,lat,lon\nA,15/03/2569,07:30:00,7.0046,100.4679\nA,15/03/2569,,7.0047,100.4679\n"
+    with pytest.raises(fi.InputError, match=r"row 2 \(line 3\), column 'time'.*no time"):
+        fi.read_table(_csv(tmp_path, "gps.csv", text), "gps_pings")  # not midnight: a ping needs its time
+    r = fi.read_table(_csv(tmp_path, "gps.csv", text), "gps_pings", on_bad_row="drop")
+    assert r.frame["row"].tolist() == [1] and r.counts["bad_rows"] == 1
+    # a date-time column beside a date column keeps its hour
+    text = "checkpoint,unit,date,time\nQR1,A,15/03/2569,15/03/2569 07:30\n"
+    assert fi.read_table(_csv(tmp_path, "both.csv", text), "qr_scans").frame["hour"].tolist() == [7]
+
+
+def test_csv_quirks_mixed_encodings_sep_line_late_header_and_multiline_rows(tmp_path):
+    mixed = (HEAD + "1,15/03/2569 07:30,ลักทรัพย์,100.4679,7.0046\n").encode() + \
+        "2,15/03/2569 07:30,ชิงทรัพย์,100.4679,7.0046\n".encode("cp874")
+    (tmp_path / "mixed.csv").write_bytes(mixed)
+    with pytest.raises(fi.InputError, match=r"mixes text encodings: it is UTF-8 up to line 3"):
+        fi.read_table(tmp_path / "mixed.csv", "incidents")
+    r = fi.read_table(_csv(tmp_path, "sep.csv", "sep=;\nid;datetime;lon;lat\n1;15/03/2569 07:30;100,4679;7,0046\n"),
+                      "incidents")
+    assert r.delimiter == ";" and r.frame["lon"].tolist() == [100.4679] and r.warnings == []
+    late = "รายงาน\n" * 11 + HEAD + "1,15/03/2569 07:30,x,100.4679,7.0046\n"
+    with pytest.raises(fi.InputError, match=r"none of the columns ts, date, hour.*first 10"):
+        fi.read_table(_csv(tmp_path, "late.csv", late), "incidents")
+    multi = HEAD + '1,15/03/2569 07:30,"ลัก\nทรัพย์\nซ้ำ",100.4679,7.0046\n2,yesterday,x,100.4679,7.0046\n'
+    with pytest.raises(fi.InputError, match=r"row 2 \(line 5\), column 'ts'"):  # the line the row starts on
+        fi.read_table(_csv(tmp_path, "multi.csv", multi), "incidents")

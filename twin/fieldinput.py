@@ -353,7 +353,10 @@ def decode_bytes(raw: bytes, source: str) -> tuple[str, str]:
                              "open each part in Excel and save the whole table once as 'CSV UTF-8'") from None
     from charset_normalizer import from_bytes
 
-    best = from_bytes(raw, cp_isolation=["cp874", "tis_620", "utf_16_le", "utf_16_be", "cp1252"]).best()
+    # UTF-16 only when there are NULs: a table's digits, delimiters and line breaks have them (a one-row cp874
+    # file 'x,ก' was taken for UTF-16 and read as CJK characters)
+    candidates = ["cp874", "tis_620", "cp1252"] + (["utf_16_le", "utf_16_be"] if b"\x00" in raw else [])
+    best = from_bytes(raw, cp_isolation=candidates).best()
     if best is None:
         raise InputError(source, "the text encoding is not UTF-8, UTF-16, TIS-620/cp874 or Windows-1252",
                          "save the file from Excel as 'CSV UTF-8 (comma delimited)'")
@@ -362,12 +365,19 @@ def decode_bytes(raw: bytes, source: str) -> tuple[str, str]:
         thai = _plausible_thai(raw)
         if thai is not None:
             return thai, "cp874"
+    elif _NOT_THAI.search(str(best)):  # '£5' or '7°' of a Windows-1252 file
+        try:
+            return raw.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            pass
     return str(best), enc
 
 
 _THAI = re.compile(r"[\u0e01-\u0e5b]")
 _THAI_WORD = re.compile(r"[\u0e01-\u0e5b]{2}")
 _THAI_MARK = re.compile(r"[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e]")
+_THAI_LETTER = re.compile(r"[\u0e01-\u0e2e]")
+_NOT_THAI = re.compile(r"[ฃฅ]|\dฐ")  # Windows-1252 '£', '¥' and a degree sign after a digit, read as cp874
 _THAI_BY_LATIN = re.compile(r"[A-Za-z][\u0e01-\u0e5b]|[\u0e01-\u0e5b][A-Za-z]")
 
 
@@ -376,13 +386,15 @@ def _plausible_thai(raw: bytes) -> str | None:
     from Thai Excel) has too few bytes for charset detection, which took it for Windows-1252 ('¡¢ 1234'). Thai when
     it decodes, holds two Thai characters in a row, every vowel or tone mark follows a Thai letter and no Thai
     letter touches a Latin one: Latin text read as cp874 breaks these ('José' would be 'Jos' + a tone mark, 'Ángel'
-    'ม' + 'ngel', a lone '£5' or '½ km' one Thai letter). A file whose only Thai is one letter ('ผ-9324') stays
-    as detected."""
+    'ม' + 'ngel'). A file whose only Thai is single letters (a unit 'ร.1', a plate 'ผ-9324') is Thai too, unless
+    they are what Windows-1252 symbols become: the obsolete ฃ/ฅ ('£', '¥') or ฐ after a digit ('7°')."""
     try:
         text = raw.decode("cp874")
     except UnicodeDecodeError:
         return None
-    if not _THAI_WORD.search(text) or _THAI_BY_LATIN.search(text):
+    if _THAI_BY_LATIN.search(text) or _NOT_THAI.search(text):
+        return None
+    if not _THAI_WORD.search(text) and not _THAI_LETTER.search(text):
         return None
     for m in _THAI_MARK.finditer(text):
         if m.start() == 0 or not _THAI.match(text[m.start() - 1]):

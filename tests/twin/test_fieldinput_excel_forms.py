@@ -212,3 +212,12 @@ def test_csv_quirks_mixed_encodings_sep_line_late_header_and_multiline_rows(tmp_
     multi = HEAD + '1,15/03/2569 07:30,"ลัก\nทรัพย์\nซ้ำ",100.4679,7.0046\n2,yesterday,x,100.4679,7.0046\n'
     with pytest.raises(fi.InputError, match=r"row 2 \(line 5\), column 'ts'"):  # the line the row starts on
         fi.read_table(_csv(tmp_path, "multi.csv", multi), "incidents")
+
+
+def test_cp874_files_whose_only_thai_is_single_letters_and_cp1252_symbols():
+    """'ร.1' (a patrol unit) was read as 'Ã.1' (Windows-1252) and 'x,ก' as UTF-16 CJK characters."""
+    for text in ("checkpoint,unit,time\nQR1,ร.1,15/03/2569 07:30\n", "a,b\nx,ก\n",
+                 HEAD + "1,15/03/2569 07:30,x,100.4679,7.0046\n2,15/03/2569 07:30,ก,100.4679,7.0046\n"):
+        assert fi.decode_bytes(text.encode("cp874"), "t.csv") == (text, "cp874")
+    for text in ("a,b\nx,é\n", "price\n£5\n", "lat\n7°00'N\n", "name,city\nJosé,Zürich\n"):
+        assert fi.decode_bytes(text.encode("cp1252"), "t.csv") == (text, "cp1252")

@@ -212,7 +212,8 @@ SPECS: dict[str, InputSpec] = {
         Column("ts", "datetime", True, (*_TS.aliases, "time", "เวลา", "fix_time"), _TS.doc),
         _DATE,
         Column("speed_mps", "float", False, ("speed", "ความเร็ว"), "metres per second", lo=0, hi=100),
-        Column("speed_kmh", "float", False, ("speed_kph", "กม/ชม"), "km/h (converted to m/s)", lo=0, hi=360),
+        Column("speed_kmh", "float", False, ("speed_kph", "กม/ชม", "ความเร็วกม/ชม", "ความเร็ว กม./ชม."),
+               "km/h (converted to m/s)", lo=0, hi=360),
         Column("heading_deg", "float", False, ("heading", "bearing", "course", "ทิศทาง"), lo=0, hi=360),
         Column("accuracy_m", "float", False, ("accuracy", "hdop_m", "ความแม่นยำ"), _ACCURACY_DOC, lo=0,
                hi=MAX_ACCURACY_M),
@@ -441,10 +442,10 @@ class RawTable:
 
 
 HEADER_SEARCH_ROWS = 10  # a report title or notes above the header are skipped up to this row
-TOTALS_RE = re.compile(r"(?:ยอด)?รวม(?:ทั้งหมด|ทั้งสิ้น)?(?:[\s\d:].*)?|ทั้งหมด|(?:grand\s*)?totals?(?:\s*[\d:].*)?|sum",
-                       re.I | re.S)
-"""A first cell that makes a row at the bottom of a table its totals row (left out, with a warning): ``รวม``,
-``รวมทั้งสิ้น 12 เหตุ``, ``Total``; not a name that starts with รวม (``รวมใจ``)."""
+TOTALS_RE = re.compile(r"(?:ยอด)?รวม(?:ทั้งหมด|ทั้งสิ้น|วันที่|เดือน|ประจำ\S*)?(?:[\s\d:].*)?|ทั้งหมด|"
+                       r"(?:grand\s*|sub\s*)?totals?(?:\s*[\d:].*)?|sum", re.I | re.S)
+"""A first cell that makes a row a totals or subtotal row (left out, with a warning): ``รวม``, ``รวมทั้งสิ้น 12 เหตุ``,
+``รวมวันที่ 15``, ``Total``; not a name that starts with รวม (``รวมใจ``)."""
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old binary .xls (and .doc) files
 
 
@@ -552,6 +553,10 @@ def _grid(p: Path, sheet: str | int | None, kind: str | None = None) -> _Grid:
         g = _xlsx_grid(p, sheet, kind)
         g.notes[:0] = notes
         return g
+    if raw[:4] == _OLE2[:4] and suffix in (".xlsx", ".xlsm") and b"E\x00n\x00c\x00r\x00y\x00p\x00t" in raw:
+        raise InputError(src, "the workbook is protected with a password (encrypted)",
+                         "open it in Excel with its password, remove the password (File > Info > Protect Workbook) "
+                         "and save it again as .xlsx, or as CSV UTF-8")
     if raw[:4] == _OLE2[:4]:
         raise InputError(src, "old Excel 97-2003 (.xls) workbooks are not read",
                          "open it in Excel and save as .xlsx (Excel Workbook) or as CSV UTF-8")
@@ -598,6 +603,17 @@ def _find_header(rows: list[list[Any]], kind: str, src: str) -> int | None:
         if _header_match(rows[i], kind, src):
             return i
     return None
+
+
+def _numbered_only(r: Sequence[Any]) -> bool:
+    """True for a row of a pre-numbered form that was not filled in: only its first cell, a whole number."""
+    filled = [k for k, v in enumerate(r) if not _missing(v)]
+    if filled != [0]:
+        return False
+    v = r[0]
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return float(v).is_integer()
+    return isinstance(v, str) and re.fullmatch(r"\d{1,6}\.?", normalize_text(v)) is not None
 
 
 def _is_total_row(r: Sequence[Any]) -> bool:
@@ -652,13 +668,18 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
     header = [normalize_text(str(v)) if not _missing(v) else f"column {k + 1}"
               for k, v in enumerate(header_cells[:width])]
     body_idx = [i for i in keep if i > h]
-    totals = []
-    while kind is not None and body_idx and _is_total_row(rows[body_idx[-1]]):
-        totals.append(body_idx.pop())
+    totals = [i for i in body_idx if _is_total_row(rows[i])] if kind is not None else []
+    numbered = [i for i in body_idx if _numbered_only(rows[i])] if kind is not None else []
     if totals:
-        g.notes.append(f"the totals row at the bottom ({line_word} "
-                       f"{', '.join(str(where[i]) for i in reversed(totals))}: "
-                       f"{normalize_text(str(next(v for v in rows[totals[-1]] if not _missing(v))))!r}) was left out")
+        k = len(totals)
+        g.notes.append(f"the totals row{'s' if k > 1 else ''} ({line_word}{'s' if k > 1 else ''} "
+                       f"{', '.join(str(where[i]) for i in totals[:SHOWN_ROWS])}{' …' if k > SHOWN_ROWS else ''}: "
+                       f"{normalize_text(str(next(v for v in rows[totals[0]] if not _missing(v))))!r}) "
+                       f"{'were' if k > 1 else 'was'} left out")
+    if numbered:
+        g.notes.append(f"{len(numbered)} row(s) hold only a row number in the first column (an unfilled form, "
+                       f"{line_word}s {where[numbered[0]]}–{where[numbered[-1]]}): left out")
+    body_idx = [i for i in body_idx if i not in set(totals) | set(numbered)]
     body, body_where = [], []
     for i in body_idx:
         r = list(rows[i])
@@ -780,9 +801,13 @@ def parse_degrees(v: Any, axis: Literal["lon", "lat"]) -> float:
 
 
 def parse_latlon(v: Any) -> tuple[float, float]:
-    """One ``lat, lon`` cell as ``(lat, lon)`` in decimal degrees: ``7.0046, 100.4679`` (what Google Maps copies)
-    or degrees-minutes-seconds ``7°00'16.6"N 100°28'04.4"E`` (with N/S/E/W the order may be either)."""
+    """One ``lat, lon`` cell as ``(lat, lon)`` in decimal degrees: ``7.0046, 100.4679`` (what Google Maps copies),
+    degrees-minutes-seconds ``7°00'16.6"N 100°28'04.4"E`` (with N/S/E/W the order may be either), or a Google Maps
+    link (``https://maps.google.com/?q=7.0046,100.4679``, ``.../maps/@7.0046,100.4679,17z``)."""
     text = normalize_text(v)
+    url = re.search(r"(?:[?&](?:q|query|ll|center|destination)=|/@|/place/)(-?\d+\.\d+)(?:,|%2C)\s*(-?\d+\.\d+)", text)
+    if url and re.match(r"(?:https?://|www\.|maps\.|goo\.gl)", text, re.I):  # a Google Maps link pasted in
+        return float(url.group(1)), float(url.group(2))
     parts = re.split(r"\s*[,;]\s*|\s+", text)
     if len(parts) == 2:
         try:
@@ -1278,6 +1303,34 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
     return pd.Series(out, index=raw.index, dtype=object)
 
 
+_KMH_UNITS = {"kmh", "kph", "kmhr", "กมชม", "กิโลเมตรชั่วโมง", "กิโลเมตรต่อชั่วโมง"}
+_MPS_UNITS = {"ms", "mps", "msec", "เมตรวินาที", "เมตรต่อวินาที"}
+
+
+def _unit(header: str) -> str | None:
+    """The unit written in brackets in a header, reduced like :func:`header_key` (``"Speed (km/h)"`` -> ``kmh``)."""
+    m = re.search(r"\((.*?)\)|\[(.*?)\]", normalize_text(header))
+    return re.sub(r"[\s_\-./:]+", "", (m.group(1) or m.group(2) or "").lower()) if m else None
+
+
+def _speed_units(found: dict[str, str], source: str) -> None:
+    """Put a speed column under the unit its header names: "ความเร็ว (กม/ชม)" or "Speed (km/h)" is km/h (it was
+    read as m/s, 3.6 times too fast); a unit that is neither km/h nor m/s (knots, mph) is refused."""
+    for name, same, other, other_name in (("speed_mps", _MPS_UNITS, _KMH_UNITS, "speed_kmh"),
+                                          ("speed_kmh", _KMH_UNITS, _MPS_UNITS, "speed_mps")):
+        header = found.get(name)
+        unit = _unit(header) if header else None
+        if header is None or unit is None or unit in same:
+            continue
+        if unit not in other:
+            raise InputError(source, f"the speed is in {unit!r}, which is not read", "convert the column to km/h "
+                             "or m/s and name the unit in the header, e.g. 'speed (km/h)'", column=name, header=header)
+        if other_name in found:
+            raise InputError(source, f"columns {header!r} and {found[other_name]!r} are both a speed in "
+                             f"{'km/h' if other is _KMH_UNITS else 'm/s'}", "keep one of them", column=other_name)
+        found[other_name] = found.pop(name)
+
+
 def _declared(spec: InputSpec, name: str) -> Column:
     """The spec's column of that name; ``time`` is also the time-of-day column of a kind whose ``ts`` came as a
     date column and a time column."""
@@ -1370,6 +1423,7 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
         raise InputError(source, f"no {spec.noun} in it (only a header, or nothing)",
                          "export the table again with its rows")
     found = match_columns(list(df.columns), spec, source)
+    _speed_units(found, source)
     if "date" in found and "ts" in found and "time" not in found and _only_times(df[found["ts"]]):
         found["time"] = found.pop("ts")  # a date column and a time column ("วันที่", "เวลา"): ts is both
     ctx = _Ctx(source, spec, found, np.asarray(lines) if lines is not None else None, on_bad_row, line_word)

@@ -221,3 +221,33 @@ def test_cp874_files_whose_only_thai_is_single_letters_and_cp1252_symbols():
         assert fi.decode_bytes(text.encode("cp874"), "t.csv") == (text, "cp874")
     for text in ("a,b\nx,é\n", "price\n£5\n", "lat\n7°00'N\n", "name,city\nJosé,Zürich\n"):
         assert fi.decode_bytes(text.encode("cp1252"), "t.csv") == (text, "cp1252")
+
+
+def test_a_speed_header_with_its_unit_is_read_in_that_unit(tmp_path):
+    """'ความเร็ว (กม/ชม)' and 'Speed (km/h)' were read as m/s (3.6 times too fast); knots are refused."""
+    for head in ("ความเร็ว (กม/ชม)", "Speed (km/h)", "speed_kmh"):
+        text = f"unit,time,lat,lon,{head}\nA,15/03/2569 07:30:00,7.0046,100.4679,36\n"
+        assert fi.read_table(_csv(tmp_path, "s.csv", text), "gps_pings").frame["speed_mps"].tolist() == [10.0]
+    text = "unit,time,lat,lon,speed (m/s)\nA,15/03/2569 07:30:00,7.0046,100.4679,10\n"
+    assert fi.read_table(_csv(tmp_path, "s.csv", text), "gps_pings").frame["speed_mps"].tolist() == [10.0]
+    text = "unit,time,lat,lon,speed (knots)\nA,15/03/2569 07:30:00,7.0046,100.4679,10\n"
+    with pytest.raises(fi.InputError, match=r"column 'speed_mps' \(\"speed \(knots\)\"\): the speed is in 'knots'"):
+        fi.read_table(_csv(tmp_path, "s.csv", text), "gps_pings")
+
+
+def test_unfilled_numbered_rows_subtotals_map_links_and_locked_workbooks(tmp_path):
+    text = "ลำดับ,ประเภท,ลองจิจูด,ละติจูด\n1,ไฟดับ,100.4679,7.0046\n2,,,\n3,,,\n"
+    r = fi.read_table(_csv(tmp_path, "form.csv", text), "risk_points")
+    assert r.frame["kind"].tolist() == ["lighting"] and "2 row(s) hold only a row number" in r.warnings[0]
+    text = (HEAD + "1,15/03/2569 07:30,x,100.4679,7.0046\nรวมวันที่ 15,,1,,\n2,16/03/2569 07:30,x,100.4679,7.0046\n"
+            "รวมทั้งสิ้น,,2,,\n")
+    r = fi.read_table(_csv(tmp_path, "sub.csv", text), "incidents")
+    assert r.frame["incident_id"].tolist() == ["1", "2"] and "totals rows (lines 3, 5" in r.warnings[0]
+    text = ('id,datetime,พิกัด\n1,15/03/2569 07:30,"https://maps.google.com/?q=7.0046,100.4679"\n'
+            '2,15/03/2569 07:30,"https://www.google.com/maps/@7.0047,100.4680,17z"\n')
+    f = fi.read_table(_csv(tmp_path, "links.csv", text), "incidents").frame
+    assert f["lat"].tolist() == [7.0046, 7.0047] and f["lon"].tolist() == [100.4679, 100.468]
+    (tmp_path / "locked.xlsx").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 512
+                                           + "EncryptedPackage".encode("utf-16-le"))
+    with pytest.raises(fi.InputError, match="protected with a password"):
+        fi.read_table(tmp_path / "locked.xlsx", "incidents")

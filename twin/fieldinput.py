@@ -592,6 +592,8 @@ def _header_match(cells: Sequence[Any], kind: str, src: str) -> int:
     """How many of the kind's columns a row of cells names (0 when it does not make a header)."""
     try:
         return len(match_columns([normalize_text(str(v)) for v in cells if not _missing(v)], SPECS[kind], src))
+    except _TwoColumns:
+        return 1  # a header, whose fault validation reports
     except InputError:
         return 0
 
@@ -665,8 +667,8 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
     width = len(header_cells)
     while width and _missing(header_cells[width - 1]):
         width -= 1
-    header = [normalize_text(str(v)) if not _missing(v) else f"column {k + 1}"
-              for k, v in enumerate(header_cells[:width])]
+    header = _unique([normalize_text(str(v)) if not _missing(v) else f"column {k + 1}"
+                      for k, v in enumerate(header_cells[:width])])
     body_idx = [i for i in keep if i > h]
     totals = [i for i in body_idx if _is_total_row(rows[i])] if kind is not None else []
     numbered = [i for i in body_idx if _numbered_only(rows[i])] if kind is not None else []
@@ -1148,6 +1150,10 @@ def _fast(col: Column, raw: pd.Series, tz: str) -> tuple[pd.Series, np.ndarray, 
 
 
 # --------------------------------------------------------------------------------------------- matching
+class _TwoColumns(InputError):
+    """Two headers name one declared column (the row is a header, a faulty one)."""
+
+
 def match_columns(headers: Sequence[str], spec: InputSpec, source: str) -> dict[str, str]:
     """Map each declared column to the header that holds it (canonical name -> header as written).
 
@@ -1160,7 +1166,7 @@ def match_columns(headers: Sequence[str], spec: InputSpec, source: str) -> dict[
         hits = [h for h in headers if keys[h] == names[0]] or [h for h in headers if keys[h] in names[1:]]
         hits = [h for h in hits if h not in found.values()]
         if len(hits) > 1:
-            raise InputError(source, f"columns {', '.join(repr(h) for h in hits)} all look like {col.name!r}",
+            raise _TwoColumns(source, f"columns {', '.join(repr(h) for h in hits)} all look like {col.name!r}",
                              "keep one of them, or rename the others", column=col.name)
         if hits:
             found[col.name] = hits[0]
@@ -1331,6 +1337,17 @@ def _speed_units(found: dict[str, str], source: str) -> None:
         found[other_name] = found.pop(name)
 
 
+def _unique(headers: list[str]) -> list[str]:
+    """Headers made unique: a repeated one gets ``" (2)"``, ``" (3)"`` (which :func:`header_key` drops, so two
+    headers for one declared column are still refused as such); two 'หมายเหตุ' columns are both kept."""
+    seen: dict[str, int] = {}
+    out = []
+    for h in headers:
+        seen[h] = seen.get(h, 0) + 1
+        out.append(h if seen[h] == 1 else f"{h} ({seen[h]})")
+    return out
+
+
 def _declared(spec: InputSpec, name: str) -> Column:
     """The spec's column of that name; ``time`` is also the time-of-day column of a kind whose ``ts`` came as a
     date column and a time column."""
@@ -1416,7 +1433,7 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
         raise InputError(source, f"unknown input kind {kind!r}", f"use one of {', '.join(SPECS)}")
     spec = SPECS[kind]
     df = raw.copy() if isinstance(raw, pd.DataFrame) else pd.DataFrame(list(raw))
-    df.columns = [normalize_text(str(c)) for c in df.columns]
+    df.columns = _unique([normalize_text(str(c)) for c in df.columns])
     df = df.reset_index(drop=True)
     n = len(df)
     if n == 0:

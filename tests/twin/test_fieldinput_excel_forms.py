@@ -251,3 +251,17 @@ def test_unfilled_numbered_rows_subtotals_map_links_and_locked_workbooks(tmp_pat
                                            + "EncryptedPackage".encode("utf-16-le"))
     with pytest.raises(fi.InputError, match="protected with a password"):
         fi.read_table(tmp_path / "locked.xlsx", "incidents")
+
+
+def test_repeated_headers_of_other_columns_are_kept_and_of_one_declared_column_refused(tmp_path):
+    text = "id,datetime,lon,lat,หมายเหตุ,หมายเหตุ\n1,15/03/2569 07:30,100.4679,7.0046,a,b\n"
+    f = fi.read_table(_csv(tmp_path, "notes.csv", text), "incidents").frame  # was a pandas ValueError
+    assert f["หมายเหตุ"].tolist() == ["a"] and f["หมายเหตุ (2)"].tolist() == ["b"]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["id", "datetime", "ละติจูด", "lon", "ละติจูด"])
+    ws.append(["1", "15/03/2569 07:30", 6.0, 100.4679, 7.0046])
+    ws.column_dimensions["C"].hidden = True
+    wb.save(tmp_path / "hidden.xlsx")
+    with pytest.raises(fi.InputError, match=r"column 'lat': columns 'ละติจูด', 'ละติจูด \(2\)' all look like 'lat'\. "):
+        fi.read_table(tmp_path / "hidden.xlsx", "incidents")

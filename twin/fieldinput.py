@@ -607,12 +607,13 @@ def _find_header(rows: list[list[Any]], kind: str, src: str) -> int | None:
     return None
 
 
-def _numbered_only(r: Sequence[Any]) -> bool:
-    """True for a row of a pre-numbered form that was not filled in: only its first cell, a whole number."""
+def _numbered_only(r: Sequence[Any], first: int = 0) -> bool:
+    """True for a row of a pre-numbered form that was not filled in: only its cell in the table's first column
+    (``first``), a whole number."""
     filled = [k for k, v in enumerate(r) if not _missing(v)]
-    if filled != [0]:
+    if filled != [first]:
         return False
-    v = r[0]
+    v = r[first]
     if isinstance(v, int | float) and not isinstance(v, bool):
         return float(v).is_integer()
     return isinstance(v, str) and re.fullmatch(r"\d{1,6}\.?", normalize_text(v)) is not None
@@ -671,7 +672,8 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
                       for k, v in enumerate(header_cells[:width])])
     body_idx = [i for i in keep if i > h]
     totals = [i for i in body_idx if _is_total_row(rows[i])] if kind is not None else []
-    numbered = [i for i in body_idx if _numbered_only(rows[i])] if kind is not None else []
+    first = next((k for k, v in enumerate(header_cells) if not _missing(v)), 0)
+    numbered = [i for i in body_idx if _numbered_only(rows[i], first)] if kind is not None else []
     if totals:
         k = len(totals)
         g.notes.append(f"the totals row{'s' if k > 1 else ''} ({line_word}{'s' if k > 1 else ''} "
@@ -695,6 +697,8 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
         body.append(r[:width] + [None] * (width - len(r)))
         body_where.append(where[i])
     frame = pd.DataFrame(body, columns=header, dtype=object) if body else pd.DataFrame(columns=header)
+    blank = [c for k, c in enumerate(header) if _missing(header_cells[k]) and all(_missing(r[k]) for r in body)]
+    frame = frame.drop(columns=blank)  # an empty column without a header (the table starts at column B)
     return RawTable(frame, body_where if lines else None, where[h], g.encoding, g.delimiter,
                     body_where if g.sheet_rows else None, g.notes)
 
@@ -1354,6 +1358,22 @@ def _declared(spec: InputSpec, name: str) -> Column:
     return _TIME if name == "time" and name not in spec.names else spec.column(name)
 
 
+def _any_clock(values: pd.Series) -> bool:
+    """True when some cell of a date column also holds a time of day (``15/03/2569 07:30``, an Excel date-time
+    that is not midnight)."""
+    for v in values:
+        if _missing(v) or (isinstance(v, dt.date | dt.time) and not isinstance(v, dt.datetime | pd.Timestamp)):
+            continue
+        if isinstance(v, dt.datetime | pd.Timestamp) or excel_serial(v) is not None:
+            if not _date_only(v):
+                return True
+            continue
+        if isinstance(v, str) and re.search(r"\d{1,2}[:.]\d{2}\s*(?:น|[AaPp]\.?\s?[Mm]|$|:)", normalize_text(v)) \
+                and not _date_only(v):
+            return True
+    return False
+
+
 def _only_times(values: pd.Series) -> bool:
     """True when every filled cell of a column is a time of day (``07:30``, an Excel time or day fraction) and at
     least one is filled: a 'เวลา' column beside a date column."""
@@ -1443,6 +1463,9 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
     _speed_units(found, source)
     if "date" in found and "ts" in found and "time" not in found and _only_times(df[found["ts"]]):
         found["time"] = found.pop("ts")  # a date column and a time column ("วันที่", "เวลา"): ts is both
+    elif ("ts" in spec.names and "date" in found and "ts" not in found and "time" not in found
+          and _any_clock(df[found["date"]])):
+        found["ts"] = found.pop("date")  # a 'วันที่' column whose cells hold the time too: keep the time
     ctx = _Ctx(source, spec, found, np.asarray(lines) if lines is not None else None, on_bad_row, line_word)
     out = pd.DataFrame(index=df.index)
     for name, header in found.items():

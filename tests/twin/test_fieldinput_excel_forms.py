@@ -265,3 +265,19 @@ def test_repeated_headers_of_other_columns_are_kept_and_of_one_declared_column_r
     wb.save(tmp_path / "hidden.xlsx")
     with pytest.raises(fi.InputError, match=r"column 'lat': columns 'ละติจูด', 'ละติจูด \(2\)' all look like 'lat'\. "):
         fi.read_table(tmp_path / "hidden.xlsx", "incidents")
+
+
+def test_a_date_column_holding_times_keeps_them_and_a_table_may_start_at_column_b(tmp_path):
+    text = "id,วันที่,lon,lat\n1,15/03/2569 07:30,100.4679,7.0046\n2,16/03/2569,100.4679,7.0046\n"
+    r = fi.read_table(_csv(tmp_path, "d.csv", text), "incidents")  # the time was dropped: midnight, no hour
+    assert r.frame["ts"].tolist() == [_utc("2026-03-15 00:30"), _utc("2026-03-15 17:00")]
+    assert r.frame["hour"].tolist() == [7, pd.NA] and any("no time of day" in w for w in r.warnings)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append([None, "ลำดับ", "ประเภท", "ลองจิจูด", "ละติจูด"])
+    ws.append([None, 1, "ไฟดับ", 100.4679, 7.0046])
+    ws.append([None, 2, None, None, None])
+    wb.save(tmp_path / "b.xlsx")
+    r = fi.read_table(tmp_path / "b.xlsx", "risk_points")
+    assert list(r.frame.columns) == ["row", "risk_id", "kind", "lon", "lat"]
+    assert r.frame["kind"].tolist() == ["lighting"]

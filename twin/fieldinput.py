@@ -1525,7 +1525,7 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
 
     # positions
     if spec.points != "none":
-        lon, lat = _positions(out, found, ctx, epsg, spec, n)
+        lon, lat = _positions(out, found, ctx, epsg, spec, n, area, warnings)
         if lon is not None:
             nan = np.isnan(lon) | np.isnan(lat)
             if spec.points == "required":
@@ -1544,8 +1544,11 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
             counts["swapped"] = nswap
             badpos = ~nan & ((np.abs(lat) > 90) | (np.abs(lon) > 180)) & ~bad & ~null
             for i in np.flatnonzero(badpos):
-                ctx.fail(int(i), "lon/lat", "not a position on Earth", (lon[i], lat[i]),
-                         "write lon (−180..180) and lat (−90..90) in decimal degrees")
+                metres = abs(lon[i]) > 1000 or abs(lat[i]) > 1000
+                ctx.fail(int(i), "lon/lat", "not a position on Earth" + (" (metres, UTM?)" if metres else ""),
+                         (lon[i], lat[i]), "write lon (−180..180) and lat (−90..90) in decimal degrees"
+                         + (", or head metric columns x and y and give their EPSG code (32647 for UTM 47N)"
+                            if metres else ""))
                 bad[i] = True
             out["lon"], out["lat"] = lon, lat
             keep_pos = ~null
@@ -1630,24 +1633,61 @@ def _rows(mask: np.ndarray) -> str:
     return head + (f" and {len(idx) - SHOWN_ROWS} more" if len(idx) > SHOWN_ROWS else "")
 
 
+def _degrees_range(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when every filled pair is within ±180 / ±90: degrees, not metres."""
+    ok = ~(np.isnan(a) | np.isnan(b))
+    return bool(ok.any()) and bool((np.abs(a[ok]) <= 180).all() and (np.abs(b[ok]) <= 90).all())
+
+
+def _from_metres(x: np.ndarray, y: np.ndarray, epsg: int, area: Area | None,
+                 warnings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Metric x/y in ``epsg`` to lon/lat; with an area, a row that lands in it only with x and y swapped (the
+    northing written first) is swapped, and said."""
+    from pyproj import Transformer
+
+    to_wgs = Transformer.from_crs(epsg, 4326, always_xy=True)
+    lon, lat = (np.asarray(a, float) for a in to_wgs.transform(x, y))
+    if area is not None:
+        ok = ~(np.isnan(lon) | np.isnan(lat))
+        slon, slat = (np.asarray(a, float) for a in to_wgs.transform(y, x))
+        sw = np.zeros(len(lon), bool)
+        if ok.any():
+            sw[ok] = ~area.contains(lon[ok], lat[ok]) & area.contains(slon[ok], slat[ok])
+        if sw.any():
+            warnings.append(f"{int(sw.sum())} of {len(lon)} rows have the easting and northing swapped (rows "
+                            f"{_rows(sw)}): swapped back")
+            lon, lat = np.where(sw, slon, lon), np.where(sw, slat, lat)
+    return lon, lat
+
+
 def _positions(out: pd.DataFrame, found: dict[str, str], ctx: _Ctx, epsg: int | None, spec: InputSpec,
-               n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+               n: int, area: Area | None = None, warnings: list[str] | None = None
+               ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """lon/lat of every row from lon/lat columns, a 'lat, lon' column or metric x/y (``epsg``). X/Y columns
+    holding degrees are lon/lat; lon/lat columns holding metres are x/y when ``epsg`` is known; each said."""
     def arr(c: str) -> np.ndarray:
         return np.array([np.nan if v is None else v for v in out[c]], float)
 
+    notes = warnings if warnings is not None else []
     if "lon" in out and "lat" in out:
-        return arr("lon"), arr("lat")
+        lon, lat = arr("lon"), arr("lat")
+        big = ~np.isnan(lon) & ~np.isnan(lat) & ((np.abs(lon) > 1000) | (np.abs(lat) > 1000))
+        if epsg is not None and big.any() and big.sum() == (~np.isnan(lon)).sum():  # every row in metres
+            notes.append(f"columns {found['lon']!r}/{found['lat']!r} hold metres, not degrees: read as easting/"
+                         f"northing in EPSG:{epsg}")
+            return _from_metres(lon, lat, epsg, area, notes)
+        return lon, lat
     if "latlon" in out:
         pairs = [(np.nan, np.nan) if v is None else v for v in out["latlon"]]
         return np.array([p[1] for p in pairs], float), np.array([p[0] for p in pairs], float)
+    if "x" in out and "y" in out and _degrees_range(arr("x"), arr("y")):
+        notes.append(f"columns {found['x']!r}/{found['y']!r} hold degrees, not metres: read as longitude/latitude")
+        return arr("x"), arr("y")
     if "x" in out and "y" in out:
         if epsg is None:
             raise InputError(ctx.source, "positions are metric x/y but their coordinate system is not known",
                              "give the EPSG code (e.g. 32647 for UTM 47N) or use lon/lat columns", column="x")
-        from pyproj import Transformer
-
-        lon, lat = Transformer.from_crs(epsg, 4326, always_xy=True).transform(arr("x"), arr("y"))
-        return np.asarray(lon, float), np.asarray(lat, float)
+        return _from_metres(arr("x"), arr("y"), epsg, area, notes)
     if spec.points == "required":
         raise InputError(ctx.source, f"no position columns; the file has {', '.join(map(repr, ctx.headers.values()))}",
                          "add lon and lat columns (decimal degrees; also accepted: longitude/latitude, "

@@ -281,3 +281,20 @@ def test_a_date_column_holding_times_keeps_them_and_a_table_may_start_at_column_
     r = fi.read_table(tmp_path / "b.xlsx", "risk_points")
     assert list(r.frame.columns) == ["row", "risk_id", "kind", "lon", "lat"]
     assert r.frame["kind"].tolist() == ["lighting"]
+
+
+def test_x_y_in_degrees_metres_in_lon_lat_columns_and_a_swapped_easting_northing(tmp_path):
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(100.4679, 7.0046)
+    cases = [("X,Y", "100.4679,7.0046", None, "hold degrees"),           # Thai GIS forms: 'X', 'Y' in degrees
+             ("lon,lat", f"{x:.2f},{y:.2f}", 32647, "hold metres"),     # UTM pasted under lon/lat
+             ("x,y", f"{y:.2f},{x:.2f}", 32647, "easting and northing swapped")]
+    for head, cells, epsg, said in cases:
+        r = fi.read_table(_csv(tmp_path, "p.csv", f"id,datetime,{head}\n1,15/03/2569 07:30,{cells}\n"), "incidents",
+                          area=ZONE, epsg=epsg)
+        assert r.frame["lon"].round(6).tolist() == [100.4679] and r.frame["lat"].round(6).tolist() == [7.0046]
+        assert any(said in w for w in r.warnings), r.warnings
+    with pytest.raises(fi.InputError, match=r"metres, UTM\?.*head metric columns x and y"):
+        fi.read_table(_csv(tmp_path, "p.csv", f"id,datetime,lon,lat\n1,15/03/2569 07:30,{x:.2f},{y:.2f}\n"),
+                      "incidents")

@@ -754,7 +754,7 @@ def _clock(m: re.Match[str]) -> dt.time:
             raise _Bad(f"{h}:{mi:02d} {m.group('ap').upper()}M is not a 12-hour time")
         h = h % 12 + (12 if m.group("ap") in "Pp" else 0)
     if h > 23 or mi > 59 or s > 59:
-        raise _Bad(f"{h:02d}:{mi:02d} is not a time of day")
+        raise _Bad(f"{h:02d}:{mi:02d}{f':{s:02d}' if m.group('S') else ''} is not a time of day")
     return dt.time(h, mi, s)
 
 
@@ -1739,7 +1739,9 @@ def _survey_checks(out: pd.DataFrame, source: str, found: dict[str, str]) -> tup
 def flag_jumps(pings: pd.DataFrame, max_speed_mps: float = DEFAULT_MAX_SPEED_MPS, reanchor: int = 3) -> np.ndarray:
     """Per unit, in time order: True for a ping that needs more than ``max_speed_mps`` from the unit's last good
     ping (geodesic distance on WGS84 / elapsed time, at least 1 s). After ``reanchor`` consecutive flagged pings
-    that agree with each other the unit is taken to really be there (a GPS that came back after a gap).
+    that agree with each other the unit is taken to really be there (a GPS that came back after a gap); the run of
+    good pings they left, when shorter than ``reanchor``, was the glitch and is flagged instead (a tracker's bad
+    first fix, 11 km off, before the pings that agree).
 
     ``pings`` needs ``unit_id``, ``ts``, ``lon``, ``lat`` sorted by unit and time; returns a mask in row order.
     """
@@ -1755,7 +1757,7 @@ def flag_jumps(pings: pd.DataFrame, max_speed_mps: float = DEFAULT_MAX_SPEED_MPS
     starts = np.flatnonzero(np.r_[True, units[1:] != units[:-1]])
     ends = np.r_[starts[1:], len(pings)]
     for s, e in zip(starts, ends, strict=True):
-        last, streak = s, []
+        last, streak, seg = s, [], [s]  # seg: the good pings since the unit's start or the last re-anchoring
         for i in range(s + 1, e):
             d = geod.inv(lon[last], lat[last], lon[i], lat[i])[2]
             if d / max(t[i] - t[last], 1.0) > max_speed_mps:
@@ -1767,9 +1769,12 @@ def flag_jumps(pings: pd.DataFrame, max_speed_mps: float = DEFAULT_MAX_SPEED_MPS
                     streak = [i]
                 if len(streak) >= reanchor:
                     flags[streak] = False
-                    last, streak = i, []
+                    if len(seg) < reanchor:
+                        flags[seg] = True
+                    last, streak, seg = i, [], list(streak)
             else:
                 last, streak = i, []
+                seg.append(i)
     return flags
 
 

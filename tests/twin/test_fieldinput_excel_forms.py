@@ -298,3 +298,16 @@ def test_x_y_in_degrees_metres_in_lon_lat_columns_and_a_swapped_easting_northing
     with pytest.raises(fi.InputError, match=r"metres, UTM\?.*head metric columns x and y"):
         fi.read_table(_csv(tmp_path, "p.csv", f"id,datetime,lon,lat\n1,15/03/2569 07:30,{x:.2f},{y:.2f}\n"),
                       "incidents")
+
+
+def test_a_bad_first_fix_is_the_jump_not_the_pings_that_agree_after_it(tmp_path):
+    rows = ["unit,time,lat,lon", "A,15/03/2569 07:00:00,7.1046,100.4679"]  # 11 km off, 8 s before the next
+    rows += [f"A,15/03/2569 07:00:{i * 8:02d},7.0046,{100.4679 + i * 0.0001:.4f}" for i in range(1, 7)]
+    rows += ["B,15/03/2569 07:00:00,7.0046,100.4679", "B,15/03/2569 07:00:10,7.0047,100.4679",
+             "B,15/03/2569 07:00:20,7.2047,100.4679"]  # a bad last fix
+    r = fi.read_table(_csv(tmp_path, "gps.csv", "\n".join(rows) + "\n"), "gps_pings")
+    assert r.frame["jump"].tolist() == [True] + [False] * 8 + [True]
+    assert fi.trip_pings(r.frame)["lat"].max() == 7.0047
+    r = fi.read_table(_csv(tmp_path, "bad.csv", "unit,time,lat,lon\nA,15/03/2569 07:00:60,7.0046,100.4679\n"),
+                      "gps_pings", on_bad_row="drop")
+    assert "07:00:60 is not a time of day" in r.warnings[0]

@@ -1239,6 +1239,11 @@ _FIX = {
 }
 
 
+_EXCEL_ERROR = re.compile(r"#(?:N/A|VALUE!|REF!|DIV/0!|NAME\?|NUM!|NULL!|SPILL!|CALC!|GETTING_DATA)", re.I)
+_UNKNOWN = {"na", "ไม่ระบุ", "ไม่ทราบ", "ไม่มี", "unknown"}  # header_key of 'N/A', 'ไม่ระบุ', ...: empty in a
+# number, date or position column (a text column keeps them as written)
+
+
 def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Series:
     out: list[Any] = []
     month_first = col.type in ("datetime", "date") and _is_month_first(raw)
@@ -1249,7 +1254,12 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
         if done[i]:
             out.append(fast_values[i])
             continue
-        if _missing(v):
+        if isinstance(v, str) and _EXCEL_ERROR.fullmatch(v.strip()):
+            ctx.fail(i, col.name, f"an Excel error value ({v.strip()}): the formula behind the cell failed", v,
+                     "correct the formula in Excel (or clear the cell) and save again")
+            out.append(None)
+            continue
+        if _missing(v) or (col.type != "text" and isinstance(v, str) and header_key(v) in _UNKNOWN):
             if col.required:
                 ctx.fail(i, col.name, "the cell is empty", v, _FIX.get(col.type, "fill in the cell"))
             out.append(None)

@@ -54,7 +54,7 @@ def test_a_report_workbook_reads_its_data_sheet_merged_dates_serials_and_leaves_
     assert any("Excel serial day numbers" in w for w in r.warnings)
     assert any("fractions of a day" in w and "21:00" in w for w in r.warnings)
     # an error in a workbook names the row as Excel numbers it, and a named sheet that is not there is said
-    ws["E7"] = "ไม่ทราบ"
+    ws["E7"] = "สามแยก"  # a place, not a longitude
     wb.save(p)
     with pytest.raises(fi.InputError, match=r"row 3 \(Excel row 7\), column 'lon'"):
         fi.read_table(p, "incidents", area=ZONE)
@@ -311,3 +311,14 @@ def test_a_bad_first_fix_is_the_jump_not_the_pings_that_agree_after_it(tmp_path)
     r = fi.read_table(_csv(tmp_path, "bad.csv", "unit,time,lat,lon\nA,15/03/2569 07:00:60,7.0046,100.4679\n"),
                       "gps_pings", on_bad_row="drop")
     assert "07:00:60 is not a time of day" in r.warnings[0]
+
+
+def test_excel_error_values_are_named_and_unknown_markers_are_empty(tmp_path):
+    head = "unit,time,lat,lon,speed\nA,15/03/2569 07:00:00,7.0046,100.4679,"
+    with pytest.raises(fi.InputError, match=r"column 'speed_mps' \(\"speed\"\): '#DIV/0!' — an Excel error value"):
+        fi.read_table(_csv(tmp_path, "e.csv", head + "#DIV/0!\n"), "gps_pings")
+    for cell in ("N/A", "ไม่ระบุ", "-"):
+        f = fi.read_table(_csv(tmp_path, "n.csv", head + cell + "\n"), "gps_pings").frame
+        assert f["speed_mps"].isna().tolist() == [True]
+    with pytest.raises(fi.InputError, match=r"row 1 \(line 2\), column 'lon/lat'.*no position"):
+        fi.read_table(_csv(tmp_path, "p.csv", "unit,time,lat,lon\nA,15/03/2569 07:00:00,N/A,N/A\n"), "gps_pings")

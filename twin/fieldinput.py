@@ -479,6 +479,39 @@ def _xlsx_cell(c: Any) -> Any:
     return None if _missing(v) else v
 
 
+@dataclass(frozen=True)
+class Uncalculated:
+    """A workbook cell holding a formula with no saved result (a file written by a program, never opened and saved
+    in Excel): openpyxl cannot calculate it, so it is refused, not read as empty."""
+
+    formula: str
+
+    def __repr__(self) -> str:
+        return self.formula
+
+
+def _uncalculated(p: Path, values: Any, cells: list[list[Any]]) -> None:
+    """Mark the formula cells of a sheet (``values``: the openpyxl worksheet read with ``data_only``) as
+    :class:`Uncalculated` when none of them has a saved result (a workbook a program wrote and Excel never
+    calculated); in a workbook Excel saved, a formula whose result is empty text stays empty."""
+    import zipfile
+
+    import openpyxl
+
+    try:
+        with zipfile.ZipFile(p) as z:
+            if not any(re.search(rb"<f[ >]", z.read(n)) for n in z.namelist() if n.startswith("xl/worksheets/")):
+                return
+        ws = openpyxl.load_workbook(p, data_only=False, read_only=True)[values.title]
+    except Exception:  # unreadable here means readable nowhere: the values already read stand
+        return
+    formulas = [(r, c, v) for r, row in enumerate(ws.iter_rows(values_only=True)) for c, v in enumerate(row)
+                if isinstance(v, str) and v.startswith("=") and r < len(cells) and c < len(cells[r])]
+    if formulas and all(values.cell(r + 1, c + 1).value is None for r, c, _ in formulas):
+        for r, c, v in formulas:
+            cells[r][c] = Uncalculated(v)
+
+
 def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
     """The cells of one sheet of a workbook. Merged cells carry their value down the merged rows (a date merged
     over the incidents of that day is each row's date). Without ``sheet`` the first visible sheet whose top rows
@@ -506,6 +539,7 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
     for name in chosen:
         ws = wb[name]
         cells = [[_xlsx_cell(c) for c in r] for r in ws.iter_rows()]
+        _uncalculated(p, ws, cells)
         for rng in ws.merged_cells.ranges:  # down the first column of the range: the value as the user sees it
             top = cells[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(cells) else None
             for r in range(rng.min_row, min(rng.max_row, len(cells)) + 1):
@@ -1254,6 +1288,11 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
         if done[i]:
             out.append(fast_values[i])
             continue
+        if isinstance(v, Uncalculated):
+            ctx.fail(i, col.name, "a formula with no saved result (the workbook was written by a program and never "
+                     "calculated)", v, "open the workbook in Excel, let it calculate, save it, and import again")
+            out.append(None)
+            continue
         if isinstance(v, str) and _EXCEL_ERROR.fullmatch(v.strip()):
             ctx.fail(i, col.name, f"an Excel error value ({v.strip()}): the formula behind the cell failed", v,
                      "correct the formula in Excel (or clear the cell) and save again")
@@ -1630,7 +1669,7 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
         warnings += w
     for c in df.columns:  # columns the spec does not declare are passed through unchanged
         if c not in found.values() and c not in out.columns:
-            out[c] = df.loc[out.index, c]
+            out[c] = df.loc[out.index, c].map(lambda v: v.formula if isinstance(v, Uncalculated) else v)
     out.insert(0, "row", out.index + 1)
     out = out.reset_index(drop=True)
     counts["kept"] = len(out)

@@ -322,3 +322,34 @@ def test_excel_error_values_are_named_and_unknown_markers_are_empty(tmp_path):
         assert f["speed_mps"].isna().tolist() == [True]
     with pytest.raises(fi.InputError, match=r"row 1 \(line 2\), column 'lon/lat'.*no position"):
         fi.read_table(_csv(tmp_path, "p.csv", "unit,time,lat,lon\nA,15/03/2569 07:00:00,N/A,N/A\n"), "gps_pings")
+
+
+def _formula_workbook(path: Path, calculated: bool) -> Path:
+    """A workbook with formulas in lon (=100.4+0.0679) and a note (=IF(...,"",...)); ``calculated``: with the
+    results Excel saves beside them (100.4679 and empty text), else as openpyxl writes them (no results)."""
+    import re
+    import zipfile
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["id", "datetime", "lon", "lat", "note"])
+    wb.active.append(["1", "15/03/2569 07:30", "=100.4+0.0679", 7.0046, '=IF(1=1,"","x")'])
+    wb.save(path)
+    if calculated:
+        with zipfile.ZipFile(path) as z:
+            files = {n: z.read(n) for n in z.namelist()}
+        x = files["xl/worksheets/sheet1.xml"].decode()
+        x = re.sub(r'(<c r="C2"[^>]*)>(<f>.*?</f>)(?:<v\s*/>|<v></v>)?</c>', r"\1>\2<v>100.4679</v></c>", x)
+        x = re.sub(r'(<c r="E2"[^>]*)>(<f>.*?</f>)(?:<v\s*/>|<v></v>)?</c>', r'\1 t="str">\2<v></v></c>', x)
+        files["xl/worksheets/sheet1.xml"] = x.encode()
+        with zipfile.ZipFile(path, "w") as z:
+            for n, b in files.items():
+                z.writestr(n, b)
+    return path
+
+
+def test_formulas_never_calculated_are_refused_and_calculated_ones_read(tmp_path):
+    with pytest.raises(fi.InputError, match=r"row 1 \(Excel row 2\), column 'lon': =100\.4\+0\.0679 — a formula with "
+                                            r"no saved result"):
+        fi.read_table(_formula_workbook(tmp_path / "raw.xlsx", False), "incidents")  # was 'no position'
+    f = fi.read_table(_formula_workbook(tmp_path / "saved.xlsx", True), "incidents").frame
+    assert f["lon"].tolist() == [100.4679] and f["note"].tolist() == [None]

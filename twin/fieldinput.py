@@ -9,19 +9,34 @@ what to do. Nothing is silently defaulted or dropped: every row left out is coun
 What it reads (checked on the inputs Thai users really send):
 
 - **Encodings**: UTF-8 with or without BOM, UTF-16 with BOM (Excel's "Unicode text", tab separated), Thai
-  Windows/TIS-620 (``cp874``, what Thai Excel writes as "CSV"), detected with ``charset-normalizer``; the
-  delimiter (``, ; tab |``) is sniffed with :class:`csv.Sniffer`. ``.xlsx`` through ``openpyxl`` (first sheet, or
-  ``sheet=``); old ``.xls`` is refused with what to do.
+  Windows/TIS-620 (``cp874``, what Thai Excel writes as "CSV"; also when its only Thai is a letter, 'ร.1'),
+  detected with ``charset-normalizer``; a file mixing UTF-8 and another encoding is refused with the line; the
+  delimiter (``, ; tab |``, or Excel's ``sep=;`` line) is sniffed with :class:`csv.Sniffer`; LF, CRLF or CR
+  lines, quoted line breaks and long cells. HTML or JSON saved as a table, folders, ``.xls`` (97-2003), ``.ods``
+  and password-protected workbooks are refused with what to do; a text table named ``.xlsx`` is read as CSV.
+- **Workbooks** (``.xlsx`` through ``openpyxl``): ``sheet=`` (name or number), else the first sheet whose header
+  names the kind's columns (said when there are several); merged cells give their value to every merged row;
+  cells shown as percentages are percentages; formulas Excel never calculated are refused; errors give the Excel
+  row. **Report layouts**: title rows above the header, a header on two rows (a merged group cell), blank rows,
+  totals/subtotal rows ('รวม', 'รวมทั้งสิ้น 12 เหตุ', 'Total'), rows of a numbered form left unfilled and an empty
+  column A are skipped and said; Excel error values (``#N/A``) are refused as such; 'N/A'/'ไม่ระบุ' in a number,
+  date or position cell is empty.
 - **Headers**: each input kind declares its columns (:data:`SPECS`) with Thai and English aliases; headers are
-  matched ignoring case, spaces, ``_``/``-`` and units in brackets, e.g. ``ละติจูด``, ``Latitude``, ``lat``.
+  matched ignoring case, spaces, ``_``/``-`` and units in brackets, e.g. ``ละติจูด``, ``Latitude``, ``lat``; a
+  speed's unit in brackets is read (``ความเร็ว (กม/ชม)`` is km/h); repeated headers of other columns are kept.
 - **Dates and times**: ISO-8601, day-first ``15/03/2569 07:30`` (``/ - .`` separators), Buddhist Era years
   (year > 2400 is BE: 2569 -> 2026), Thai digits (``๐-๙``), Thai month names and abbreviations
-  (``15 มี.ค. 2569``), separate date and time columns, Excel date cells; a time without a zone is
-  Asia/Bangkok (UTC+7), an explicit offset is kept; everything is returned as UTC (the twin's convention).
-  A month-first file (a value like ``03/15/2026``) is detected per column and read month-first with a warning;
-  two-digit years are refused (ambiguous between BE and CE).
-- **Coordinates**: ``lon``/``lat`` columns, or one ``lat, lon`` column (what Google Maps copies), or metric
-  ``x``/``y`` with ``epsg=``. Null island (0, 0: a tracker with no fix) is refused row by row; lon/lat swapped
+  (``15 มี.ค. 2569``, ``วันที่ 15 มีนาคม พ.ศ. 2569 เวลา 07.30 น.``), AM/PM, separate date and time columns (for
+  scans and pings too), Excel date cells (a BE year typed into a Gregorian Excel included), Excel serial numbers
+  and day fractions, tracker Unix times; a time without a zone is Asia/Bangkok (UTC+7), an explicit offset is
+  kept; everything is returned as UTC (the twin's convention). A month-first file (a value like ``03/15/2026``)
+  is detected per column and read month-first with a warning; a two-digit year (``15 มี.ค. 69``) is BE with a
+  Thai month name or ``พ.ศ.``, else the later of 25yy BE and 20yy not in the future, with a warning. A row with
+  no date or time at all is refused.
+- **Coordinates**: ``lon``/``lat`` columns, or one ``lat, lon`` column (what Google Maps copies, or a Google
+  Maps link), decimal (a comma is a decimal comma) or degrees-minutes-seconds (``7°00'44.3"N``), or metric
+  ``x``/``y`` with ``epsg=`` (X/Y columns in degrees, lon/lat columns in metres and a swapped easting/northing are
+  recognised and said). Null island (0, 0: a tracker with no fix) is refused row by row; lon/lat swapped
   (a latitude beyond ±90, or a point that lands in the area only when swapped) is fixed with a warning or
   refused (``swapped="refuse"``); points outside ``area`` are counted and reported ("12 of 40 incidents are
   outside the Hat Yai zone"), kept with ``in_area=False`` or dropped or refused (``outside=``); if *no* point

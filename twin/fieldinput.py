@@ -52,6 +52,7 @@ date. What to do: ...``. ``InputError.exit_code`` is 2 for command-line tools.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import math
@@ -693,14 +694,11 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
                          "export the table again with its header row")
     h = keep[0]
     header_cells = list(rows[h])
+    no_header: str | None = None  # the kind whose columns no top row names (validation says what is missing)
     if kind is not None and kind in SPECS:
         found = _find_header(rows, kind, p.name)
-        if found is None:  # say what is missing, as the first row reads, rather than fail on a ragged row below
-            try:
-                match_columns([normalize_text(str(v)) for v in rows[h] if not _missing(v)], SPECS[kind], p.name)
-            except InputError as e:
-                raise InputError(p.name, f"{e.problem} (no row among the first {HEADER_SEARCH_ROWS} names the "
-                                 f"{SPECS[kind].noun} columns)", e.fix, column=e.column) from None
+        if found is None:
+            no_header = kind
         if found is not None:
             if found != h:
                 g.notes.append(f"the header is on {'line' if lines else 'row'} {where[found]}: the row(s) above "
@@ -737,6 +735,13 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
     for i in body_idx:
         r = list(rows[i])
         extra = [v for v in r[width:] if not _missing(v)]
+        if extra and no_header is not None:  # say what is missing, not that a row below is longer than row 1
+            try:
+                match_columns([normalize_text(str(v)) for v in rows[h] if not _missing(v)], SPECS[no_header],
+                              p.name)
+            except InputError as e:
+                raise InputError(p.name, f"{e.problem} (no row among the first {HEADER_SEARCH_ROWS} names the "
+                                 f"{SPECS[no_header].noun} columns)", e.fix, column=e.column) from None
         if extra:
             raise InputError(p.name, f"this row has {max(k for k, v in enumerate(r) if not _missing(v)) + 1} cells "
                              f"but the header has {width}",
@@ -1422,6 +1427,28 @@ def _declared(spec: InputSpec, name: str) -> Column:
     return _TIME if name == "time" and name not in spec.names else spec.column(name)
 
 
+def _date_as_ts(df: pd.DataFrame, spec: InputSpec, source: str, error: InputError,
+                notes: list[str]) -> dict[str, str]:
+    """Columns of a kind that needs a date-time (scans, pings) when the file has none but one date column whose
+    cells hold the time too ('วันที่' = '15/03/2569 07:30:00'): that column is the date-time; else ``error``."""
+    if error.column != "ts" or "date" not in spec.names:
+        raise error
+    keys = {header_key(a) for a in (spec.column("date").name, *spec.column("date").aliases)}
+    hits = [h for h in df.columns if header_key(h) in keys]
+    if len(hits) != 1:
+        raise error
+    if not _any_clock(df[hits[0]]):
+        raise InputError(source, f"{spec.noun} need a time of day, and column {hits[0]!r} holds dates only",
+                         "add a time column headed 'เวลา' (or 'time', HH:MM), or write the date and time in one "
+                         "column headed 'วันเวลา'", column="ts")
+    ts = spec.column("ts")
+    cols = tuple(dataclasses.replace(c, aliases=(*c.aliases, hits[0])) if c.name == "ts" else c
+                 for c in spec.columns if c.name != "date")
+    found = match_columns(list(df.columns), dataclasses.replace(spec, columns=cols), source)
+    notes.append(f"column {hits[0]!r} holds dates with times: read as the {ts.name} column")
+    return found
+
+
 def _any_clock(values: pd.Series) -> bool:
     """True when some cell of a date column also holds a time of day (``15/03/2569 07:30``, an Excel date-time
     that is not midnight)."""
@@ -1523,7 +1550,11 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
     if n == 0:
         raise InputError(source, f"no {spec.noun} in it (only a header, or nothing)",
                          "export the table again with its rows")
-    found = match_columns(list(df.columns), spec, source)
+    notes: list[str] = []
+    try:
+        found = match_columns(list(df.columns), spec, source)
+    except InputError as e:
+        found = _date_as_ts(df, spec, source, e, notes)
     _speed_units(found, source)
     if "date" in found and "ts" in found and "time" not in found and _only_times(df[found["ts"]]):
         found["time"] = found.pop("ts")  # a date column and a time column ("วันที่", "เวลา"): ts is both
@@ -1534,8 +1565,8 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
     out = pd.DataFrame(index=df.index)
     for name, header in found.items():
         out[name] = _convert_column(ctx, _declared(spec, name), df[header], tz)
-    warnings = [f"column {found[c]!r} has values like 03/15/…: read month first (US order), not day first"
-                for c in ctx.month_first]
+    warnings = notes + [f"column {found[c]!r} has values like 03/15/…: read month first (US order), not day "
+                        "first" for c in ctx.month_first]
     warnings += [f"column {found[c]!r}: {k} of {n} cells {_READINGS[how]} (e.g. {example})"
                  for (c, how), (k, example) in ctx.readings.items()]
     counts = {"rows": n}

@@ -353,3 +353,12 @@ def test_formulas_never_calculated_are_refused_and_calculated_ones_read(tmp_path
         fi.read_table(_formula_workbook(tmp_path / "raw.xlsx", False), "incidents")  # was 'no position'
     f = fi.read_table(_formula_workbook(tmp_path / "saved.xlsx", True), "incidents").frame
     assert f["lon"].tolist() == [100.4679] and f["note"].tolist() == [None]
+
+
+def test_pings_whose_only_date_column_holds_the_times(tmp_path):
+    text = "หน่วย,วันที่,ละติจูด,ลองจิจูด\nA,15/03/2569 07:30:00,7.0046,100.4679\n"
+    r = fi.read_table(_csv(tmp_path, "p.csv", text), "gps_pings")  # was "no column for 'ts'"
+    assert r.frame["ts"].tolist() == [_utc("2026-03-15 00:30")] and "'วันที่' holds dates with times" in r.warnings[0]
+    with pytest.raises(fi.InputError, match=r"column 'ts': GPS pings need a time of day, and column 'วันที่' holds "
+                                            r"dates only\. What to do: add a time column"):
+        fi.read_table(_csv(tmp_path, "p.csv", text.replace(" 07:30:00", "")), "gps_pings")

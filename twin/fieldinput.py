@@ -577,7 +577,8 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
     if len(names) > 1 and sheet is None:
         others = [n for n in names if n != name]
         g.notes.insert(0, f"read sheet {name!r} of the workbook (its other sheets, "
-                       f"{', '.join(map(repr, others))}, were not read; pick one with --sheet / sheet=)")
+                       f"{', '.join(map(repr, others))}, were not read: name another with `ssz twin import "
+                       "--sheet` or sheet= in Python, or move it first in the workbook)")
     return g
 
 

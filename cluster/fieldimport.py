@@ -269,8 +269,11 @@ def read_import_file(city: CityConfig, kind: str, path: str | Path, *, sheet: st
 
 
 def import_file(city: str | CityConfig, kind: str, path: str | Path, *, store: Any, sheet: str | int | None = None,
-                message: str = "", dry_run: bool = False) -> ImportResult:
+                message: str = "", dry_run: bool = False, read: ReadResult | None = None) -> ImportResult:
     """Read a field file and commit its rows to the city's twin as a new snapshot (on top of the latest).
+
+    ``read`` is the file already read by :func:`read_import_file` (the command line reads it before it opens the
+    object store, so a faulty file is reported even when the store is down); ``dry_run`` commits nothing.
 
     Raises
     ------
@@ -286,7 +289,7 @@ def import_file(city: str | CityConfig, kind: str, path: str | Path, *, store: A
         raise InputError(str(path), f"{kind!r} cannot be imported into the twin",
                          f"use one of {', '.join(IMPORT_LAYERS)}")
     cfg = city if isinstance(city, CityConfig) else load_city(city)
-    res = read_import_file(cfg, kind, path, sheet=sheet)
+    res = read if read is not None else read_import_file(cfg, kind, path, sheet=sheet)
     snaps = SnapshotStore(store, cfg.id)
     head = snaps.latest()
     st = snaps.open(head.id).state() if head else TwinState(cfg.id)

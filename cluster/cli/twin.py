@@ -118,11 +118,18 @@ def import_cmd(kind: Annotated[str, typer.Argument(help="gps_pings | qr_scans | 
                dry_run: Annotated[bool, typer.Option(help="Read and check only; commit nothing.")] = False) -> None:
     """Read a field file (patrol GPS, QR scans, risk points, People Poll) and commit it to the twin."""
     from cluster import store
-    from cluster.fieldimport import import_file
+    from cluster.config import load_city
+    from cluster.fieldimport import IMPORT_LAYERS, import_file, read_import_file
+    from twin.fieldinput import InputError
 
     try:
-        res = import_file(city, kind, file, store=store.open_store(), sheet=sheet, message=message,
-                          dry_run=dry_run)
+        if kind not in IMPORT_LAYERS:
+            raise InputError(str(file), f"{kind!r} cannot be imported into the twin",
+                             f"use one of {', '.join(IMPORT_LAYERS)}")
+        cfg = load_city(city)
+        read = read_import_file(cfg, kind, file, sheet=sheet)  # the file first: its faults are the user's to fix
+        res = import_file(cfg, kind, file, store=store.open_store(), sheet=sheet, message=message,
+                          dry_run=dry_run, read=read)
     except TWIN_ERRORS as e:
         fail(e)
     for w in res.warnings:

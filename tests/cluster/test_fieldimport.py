@@ -211,3 +211,24 @@ def test_risk_points_in_utm_metres_are_read_in_the_citys_zone(tmp_path: Path, ha
     assert res.frame["lon"].round(5).tolist() == [round(c.lon, 5)]
     assert res.frame["lat"].round(5).tolist() == [round(c.lat, 5)]
     assert res.frame["kind"].tolist() == ["lighting"] and res.frame["in_area"].tolist() == [True]
+
+
+def test_import_reports_a_faulty_file_before_it_needs_the_store(tmp_path: Path, hatyai, monkeypatch) -> None:
+    """`ssz twin import --dry-run` on a faulty file while the object store is down said only that the store was
+    unreachable; the file's fault comes first now, the store's only for a file that reads."""
+    from cluster import store
+    from cluster.cli.twin import app
+    from twin.objectstore import StoreError
+
+    def down(check: bool = True):
+        raise StoreError("object store at http://127.0.0.1:1 is unreachable")
+
+    monkeypatch.setattr(store, "open_store", down)
+    bad = tmp_path / "risk.csv"
+    bad.write_text("ประเภท,วันที่แจ้ง,ละติจูด,ลองจิจูด\nไฟดับ,31/02/2569,7.0,100.47\n", encoding="utf-8")
+    r = CliRunner().invoke(app, ["import", "risk_points", str(bad), "--city", "hatyai", "--dry-run"])
+    assert r.exit_code == 2 and "risk.csv: row 1 (line 2), column 'reported_date'" in r.stderr, r.output
+    c = hatyai.zone.centre
+    bad.write_text(f"ประเภท,วันที่แจ้ง,ละติจูด,ลองจิจูด\nไฟดับ,28/02/2569,{c.lat:.6f},{c.lon:.6f}\n", encoding="utf-8")
+    r = CliRunner().invoke(app, ["import", "risk_points", str(bad), "--city", "hatyai", "--dry-run"])
+    assert r.exit_code == 2 and "unreachable" in r.stderr, r.output

@@ -176,13 +176,23 @@ _UNIT = Column("unit_id", "text", True, ("unit", "patrol", "patrol_id", "device"
 
 RISK_KIND_VALUES = {"lighting": "lighting", "light": "lighting", "dark": "lighting", "ไฟฟ้า": "lighting",
                     "แสงสว่าง": "lighting", "ไฟส่องสว่าง": "lighting", "จุดมืด": "lighting", "ไฟดับ": "lighting",
+                    "ไฟฟ้าดับ": "lighting", "ไฟไม่ติด": "lighting", "หลอดไฟเสีย": "lighting", "ไฟเสีย": "lighting",
+                    "มืด": "lighting", "แสงสว่างไม่เพียงพอ": "lighting", "ไฟทาง": "lighting", "ไฟถนน": "lighting",
                     "vegetation": "vegetation", "tree": "vegetation", "trees": "vegetation", "ต้นไม้": "vegetation",
-                    "กิ่งไม้": "vegetation", "หญ้ารก": "vegetation", "รก": "vegetation",
+                    "กิ่งไม้": "vegetation", "หญ้ารก": "vegetation", "รก": "vegetation", "ต้นไม้บัง": "vegetation",
+                    "พุ่มไม้": "vegetation", "ตัดแต่งกิ่งไม้": "vegetation", "วัชพืช": "vegetation",
+                    "หญ้า": "vegetation", "รกทึบ": "vegetation",
                     "abandoned": "abandoned", "บ้านร้าง": "abandoned", "อาคารร้าง": "abandoned", "ร้าง": "abandoned",
+                    "ที่รกร้าง": "abandoned", "พื้นที่รกร้าง": "abandoned", "บ้านร้างไม่มีคนอยู่": "abandoned",
                     "other": "other", "อื่นๆ": "other", "อื่น": "other"}
 RISK_STATUS_VALUES = {"reported": "reported", "แจ้งแล้ว": "reported", "รอดำเนินการ": "reported",
+                      "ยังไม่ดำเนินการ": "reported", "รอซ่อม": "reported", "รอแก้ไข": "reported", "ใหม่": "reported",
+                      "open": "reported", "new": "reported",
                       "scheduled": "scheduled", "นัดหมาย": "scheduled", "กำลังดำเนินการ": "scheduled",
-                      "fixed": "fixed", "done": "fixed", "แก้ไขแล้ว": "fixed", "เสร็จแล้ว": "fixed"}
+                      "อยู่ระหว่างดำเนินการ": "scheduled", "ระหว่างดำเนินการ": "scheduled", "in progress": "scheduled",
+                      "fixed": "fixed", "done": "fixed", "แก้ไขแล้ว": "fixed", "เสร็จแล้ว": "fixed",
+                      "เสร็จสิ้น": "fixed", "ดำเนินการแล้ว": "fixed", "ซ่อมแล้ว": "fixed", "closed": "fixed",
+                      "ดำเนินการเสร็จสิ้น": "fixed", "แก้ไขเรียบร้อย": "fixed", "เรียบร้อย": "fixed"}
 
 SPECS: dict[str, InputSpec] = {
     "incidents": InputSpec("incidents", "incidents", (

@@ -362,3 +362,11 @@ def test_pings_whose_only_date_column_holds_the_times(tmp_path):
     with pytest.raises(fi.InputError, match=r"column 'ts': GPS pings need a time of day, and column 'วันที่' holds "
                                             r"dates only\. What to do: add a time column"):
         fi.read_table(_csv(tmp_path, "p.csv", text.replace(" 07:30:00", "")), "gps_pings")
+
+
+def test_risk_point_kinds_and_statuses_as_thai_offices_write_them(tmp_path):
+    text = ("ประเภท,สถานะ,ลองจิจูด,ละติจูด\nไฟไม่ติด,เสร็จสิ้น,100.4679,7.0046\nต้นไม้บัง,อยู่ระหว่างดำเนินการ,100.4679,7.0046\n"
+            "ที่รกร้าง,ยังไม่ดำเนินการ,100.4679,7.0046\nหลอดไฟเสีย,ดำเนินการแล้ว,100.4679,7.0046\n")
+    f = fi.read_table(_csv(tmp_path, "r.csv", text), "risk_points").frame
+    assert f["kind"].tolist() == ["lighting", "vegetation", "abandoned", "lighting"]
+    assert f["status"].tolist() == ["fixed", "scheduled", "reported", "fixed"]

@@ -846,7 +846,7 @@ def _dms(m: re.Match[str]) -> tuple[float, str | None]:
         raise _Bad("minutes and seconds must be below 60")
     deg = num[0] + num[1] / 60 + num[2] / 3600
     hemi = (m.group("h1") or m.group("h2") or "").upper() or None
-    neg = (m.group("sign") == "-") != (hemi in ("S", "W"))
+    neg = m.group("sign") == "-" or hemi in ("S", "W")
     return (-deg if neg else deg), hemi
 
 
@@ -1675,7 +1675,8 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
                     if outside == "refuse":
                         raise InputError(source, msg + f" (rows {_rows(has & ~inside)})",
                                          "remove them or correct their coordinates")
-                    warnings.append(msg + (" and were left out" if outside == "drop" else " (kept, in_area=False)"))
+                    warnings.append(msg + (" and were left out" if outside == "drop" else " (kept, in_area=False)")
+                                    + f": rows {_rows(has & ~inside)}")
                     if outside == "drop":
                         keep_pos &= ~(has & ~inside)
                 out["in_area"] = np.where(has, inside, False)

@@ -370,3 +370,15 @@ def test_risk_point_kinds_and_statuses_as_thai_offices_write_them(tmp_path):
     f = fi.read_table(_csv(tmp_path, "r.csv", text), "risk_points").frame
     assert f["kind"].tolist() == ["lighting", "vegetation", "abandoned", "lighting"]
     assert f["status"].tolist() == ["fixed", "scheduled", "reported", "fixed"]
+
+
+def test_points_left_out_or_kept_outside_the_zone_are_listed_by_row(tmp_path):
+    text = HEAD + "1,15/03/2569 07:30,x,100.4679,7.0046\n2,15/03/2569 07:30,x,100.5,7.1\n" \
+                  "3,15/03/2569 07:30,x,100.4679,7.0046\n"
+    r = fi.read_table(_csv(tmp_path, "o.csv", text), "incidents", area=ZONE, outside="drop")
+    assert r.warnings == ["1 of 3 incidents are outside the Hat Yai zone and were left out: rows 2"]
+    assert r.frame["row"].tolist() == [1, 3]
+    dms = 'id,datetime,lon,lat\n1,15/03/2569 07:30,"0°0\'0""E","0°0\'0""N"\n2,15/03/2569 07:30,100.4679,7.0046\n'
+    r = fi.read_table(_csv(tmp_path, "n.csv", dms), "incidents", area=ZONE)
+    assert r.counts["null_island"] == 1 and r.frame["row"].tolist() == [2]
+    assert fi.parse_degrees("-7°30'S", "lat") == -7.5  # a minus and an S are one southern latitude

@@ -719,7 +719,13 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
             nxt = next((i for i in keep if i > h), None)
             if nxt is not None:  # a header on two rows: the lower cell names its column where it has one
                 two = [b if not _missing(b) else a for a, b in zip_longest(rows[h], rows[nxt])]
-                if _header_match(two, kind, p.name) > _header_match(rows[h], kind, p.name):
+                units = [normalize_text(str(v)) for v in rows[nxt] if not _missing(v)]
+                if units and all(re.fullmatch(r"\(.*\)|\[.*\]", u, re.S) for u in units):
+                    g.notes.append(f"the row under the header ({line_word} {where[nxt]}: "
+                                   f"{', '.join(units[:4])}) gives units: not read as data")
+                    h, header_cells = nxt, [a if _missing(b) else f"{a} {b}" for a, b in
+                                            zip_longest(rows[h], rows[nxt])]
+                elif _header_match(two, kind, p.name) > _header_match(rows[h], kind, p.name):
                     g.notes.append(f"the header is on two rows ({line_word}s {where[h]} and {where[nxt]}): "
                                    "read as one")
                     h, header_cells = nxt, two

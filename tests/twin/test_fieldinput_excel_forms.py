@@ -382,3 +382,12 @@ def test_points_left_out_or_kept_outside_the_zone_are_listed_by_row(tmp_path):
     r = fi.read_table(_csv(tmp_path, "n.csv", dms), "incidents", area=ZONE)
     assert r.counts["null_island"] == 1 and r.frame["row"].tolist() == [2]
     assert fi.parse_degrees("-7°30'S", "lat") == -7.5  # a minus and an S are one southern latitude
+
+
+def test_a_units_row_under_the_header_is_not_data(tmp_path):
+    text = ("ประเภท,ความเร็ว,ลองจิจูด,ละติจูด\n,,(องศา),(องศา)\nไฟดับ,,100.4679,7.0046\n")
+    r = fi.read_table(_csv(tmp_path, "u.csv", text), "risk_points")  # was "'(องศา)' — not a number"
+    assert r.frame["lon"].tolist() == [100.4679] and "gives units" in r.warnings[0]
+    text = "unit,time,lat,lon,speed\n,,,,(กม/ชม)\nA,15/03/2569 07:30:00,7.0046,100.4679,36\n"
+    r = fi.read_table(_csv(tmp_path, "s.csv", text), "gps_pings")  # the unit row's km/h is the speed's unit
+    assert r.frame["speed_mps"].tolist() == [10.0]

@@ -526,8 +526,9 @@ def _uncalculated(p: Path, values: Any, cells: list[list[Any]]) -> None:
 
     try:
         with zipfile.ZipFile(p) as z:
-            if not any(re.search(rb"<f[ >]", z.read(n)) for n in z.namelist() if n.startswith("xl/worksheets/")):
-                return
+            if not any(re.search(rb"</f>(?:<v\s*/>|<v></v>)?</c>|<f[^>]*/>(?:<v\s*/>|<v></v>)?</c>", z.read(n))
+                       for n in z.namelist() if n.startswith("xl/worksheets/")):
+                return  # every formula has its result saved beside it (a workbook Excel saved)
         ws = openpyxl.load_workbook(p, data_only=False, read_only=True)[values.title]
     except Exception:  # unreadable here means readable nowhere: the values already read stand
         return
@@ -558,9 +559,15 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
             raise InputError(src, f"the workbook has no sheet {sheet!r}; its sheets are "
                              f"{', '.join(map(repr, names))}", "name one of these sheets (or its 0-based number)")
         chosen = [names[sheet] if isinstance(sheet, int) else sheet]
+        if not hasattr(wb[chosen[0]], "iter_rows"):
+            raise InputError(src, f"sheet {chosen[0]!r} is a chart, not a table", "name the sheet that holds the "
+                             f"table (the workbook's sheets are {', '.join(map(repr, names))})")
     else:
-        visible = [n for n in names if wb[n].sheet_state == "visible"] or names
-        chosen = visible + [n for n in names if n not in visible]
+        tables = [n for n in names if hasattr(wb[n], "iter_rows")]  # chart sheets hold no cells
+        if not tables:
+            raise InputError(src, "the workbook has only chart sheets", "export the table behind the chart")
+        visible = [n for n in tables if wb[n].sheet_state == "visible"] or tables
+        chosen = visible + [n for n in tables if n not in visible]
     grids: list[tuple[str, _Grid]] = []
     for name in chosen:
         ws = wb[name]

@@ -391,3 +391,20 @@ def test_a_units_row_under_the_header_is_not_data(tmp_path):
     text = "unit,time,lat,lon,speed\n,,,,(กม/ชม)\nA,15/03/2569 07:30:00,7.0046,100.4679,36\n"
     r = fi.read_table(_csv(tmp_path, "s.csv", text), "gps_pings")  # the unit row's km/h is the speed's unit
     assert r.frame["speed_mps"].tolist() == [10.0]
+
+
+def test_a_chart_sheet_first_in_the_workbook_is_passed_over(tmp_path):
+    from openpyxl.chart import BarChart, Reference
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "ข้อมูล"
+    ws.append(["id", "datetime", "lon", "lat"])
+    ws.append(["1", "15/03/2569 07:30", 100.4679, 7.0046])
+    chart = BarChart()
+    chart.add_data(Reference(ws, min_col=3, min_row=1, max_row=2))
+    wb.create_chartsheet("กราฟ", 0).add_chart(chart)
+    wb.save(tmp_path / "chart.xlsx")
+    assert fi.read_table(tmp_path / "chart.xlsx", "incidents").frame["lon"].tolist() == [100.4679]
+    with pytest.raises(fi.InputError, match="sheet 'กราฟ' is a chart, not a table"):
+        fi.read_table(tmp_path / "chart.xlsx", "incidents", sheet="กราฟ")

@@ -491,9 +491,16 @@ def _not_a_table(text: str, src: str) -> None:
     if head.startswith(("<!doctype html", "<html", "<table", "<?xml", "<head", "<body")):
         raise InputError(src, "this is a web page (HTML/XML), not a table: a web system's 'export to Excel' or a "
                          "page saved from the browser", "open it in Excel and save it as .xlsx, or as CSV UTF-8")
-    if head.startswith(("[{", "{", "[\n", "[ ")) or head == "[]":
-        raise InputError(src, "this is a JSON document, not a CSV table",
-                         "export the data as CSV or .xlsx (or send the JSON to the field-ingest API)")
+    if head.startswith(("{", "[")):
+        import json
+
+        try:
+            doc = json.loads(text)
+        except ValueError:  # a table whose first cell starts with a bracket ("[รายงาน]")
+            return
+        if isinstance(doc, dict | list):
+            raise InputError(src, "this is a JSON document, not a CSV table",
+                             "export the data as CSV or .xlsx (or send the JSON to the field-ingest API)")
 
 
 def _xlsx_cell(c: Any) -> Any:

@@ -408,3 +408,10 @@ def test_a_chart_sheet_first_in_the_workbook_is_passed_over(tmp_path):
     assert fi.read_table(tmp_path / "chart.xlsx", "incidents").frame["lon"].tolist() == [100.4679]
     with pytest.raises(fi.InputError, match="sheet 'กราฟ' is a chart, not a table"):
         fi.read_table(tmp_path / "chart.xlsx", "incidents", sheet="กราฟ")
+
+
+def test_a_title_in_brackets_is_not_taken_for_json(tmp_path):
+    text = "[ รายงานเหตุ ]\n" + HEAD + "1,15/03/2569 07:30,x,100.4679,7.0046\n"
+    assert fi.read_table(_csv(tmp_path, "t.csv", text), "incidents").frame["lon"].tolist() == [100.4679]
+    with pytest.raises(fi.InputError, match="JSON document"):
+        fi.read_table(_csv(tmp_path, "g.csv", '{"type": "FeatureCollection", "features": []}'), "incidents")

@@ -940,7 +940,7 @@ def _year(y: int, era: str | None = None, seen: dict[str, str] | None = None) ->
 
 _WEEKDAY = r"(?:อาทิตย์|จันทร์|อังคาร|พุธ|พฤหัสบดี|พฤหัส|ศุกร์|เสาร์)"
 _DAY_PREFIX = re.compile(rf"^(?:วัน{_WEEKDAY}?\s*ที่|วัน{_WEEKDAY}|{_WEEKDAY})\s*")
-_ERA = re.compile(r"(?P<be>พ\s*\.?\s*ศ\s*\.?|B\.?\s?E\.?)|(?P<ce>ค\s*\.?\s*ศ\s*\.?|A\.?\s?D\.?)(?=\s*\d)")
+_ERA = re.compile(r"(?:(?P<be>พ\s*\.?\s*ศ\s*\.?|B\.\s?E\.?)|(?P<ce>ค\s*\.?\s*ศ\s*\.?|A\.\s?D\.?))(?=\s*\d)")
 
 
 def _era(s: str) -> tuple[str, str | None]:

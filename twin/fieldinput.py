@@ -468,10 +468,12 @@ class RawTable:
 
 
 HEADER_SEARCH_ROWS = 10  # a report title or notes above the header are skipped up to this row
-TOTALS_RE = re.compile(r"(?:ยอด)?รวม(?:ทั้งหมด|ทั้งสิ้น|วันที่|เดือน|ประจำ\S*)?(?:[\s\d:].*)?|ทั้งหมด|"
-                       r"(?:grand\s*|sub\s*)?totals?(?:\s*[\d:].*)?|sum", re.I | re.S)
-"""A first cell that makes a row a totals or subtotal row (left out, with a warning): ``รวม``, ``รวมทั้งสิ้น 12 เหตุ``,
-``รวมวันที่ 15``, ``Total``; not a name that starts with รวม (``รวมใจ``)."""
+TOTALS_RE = re.compile(r"(?:ยอด)?รวม(?:ทั้งหมด|ทั้งสิ้น|วันที่|เดือน|ประจำ\S*)?(?:[\s\d:/].*)?|ทั้งหมด|"
+                       r"(?:ค่า)?เฉลี่ย(?:[\s\d:/].*)?|(?:grand\s*|sub\s*)?totals?(?:\s*[\d:/].*)?|sum|average|mean|avg",
+                       re.I | re.S)
+"""A first cell that makes a row a totals, subtotal or average row (left out, with a warning): ``รวม``,
+``รวมทั้งสิ้น 12 เหตุ``, ``รวมวันที่ 15``, ``รวม/เฉลี่ย``, ``ค่าเฉลี่ย``, ``Total``, ``Average``; not a name that starts
+with รวม (``รวมใจ``)."""
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old binary .xls (and .doc) files
 
 

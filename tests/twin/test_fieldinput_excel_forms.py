@@ -415,3 +415,11 @@ def test_a_title_in_brackets_is_not_taken_for_json(tmp_path):
     assert fi.read_table(_csv(tmp_path, "t.csv", text), "incidents").frame["lon"].tolist() == [100.4679]
     with pytest.raises(fi.InputError, match="JSON document"):
         fi.read_table(_csv(tmp_path, "g.csv", '{"type": "FeatureCollection", "features": []}'), "incidents")
+
+
+@pytest.mark.parametrize("label", ["เฉลี่ย", "ค่าเฉลี่ย", "รวม/เฉลี่ย", "Average"])
+def test_an_average_row_under_a_poll_is_not_a_community(tmp_path, label):
+    text = ("ชุมชน,เดือน,จำนวนผู้ตอบ,ความหวาดกลัว,ความเชื่อมั่น\nก,03/2569,100,35,85\nข,03/2569,100,45,75\n"
+            f"{label},03/2569,100,40,80\n")
+    r = fi.read_table(_csv(tmp_path, "poll.csv", text), "survey_results")
+    assert r.frame["community"].tolist() == ["ก", "ข"] and "totals row" in r.warnings[0]

@@ -489,7 +489,12 @@ class _Grid:
 
 def _not_a_table(text: str, src: str) -> None:
     """Refuse text that is an HTML page or a JSON document saved under a table's name."""
-    head = text.lstrip()[:200].lower()
+    head = text.lstrip()[:400].lower()
+    for tag, what in (("<gpx", "a GPX track"), ("<kml", "a KML file (Google Earth)")):
+        if head.startswith(("<?xml", tag)) and tag in head:
+            raise InputError(src, f"this is {what}, not a table",
+                             "export it as CSV with a time, lat and lon column (e.g. from the tracker's web page), or "
+                             "as .xlsx")
     if head.startswith(("<!doctype html", "<html", "<table", "<?xml", "<head", "<body")):
         raise InputError(src, "this is a web page (HTML/XML), not a table: a web system's 'export to Excel' or a "
                          "page saved from the browser", "open it in Excel and save it as .xlsx, or as CSV UTF-8")

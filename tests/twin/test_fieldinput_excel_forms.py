@@ -423,3 +423,10 @@ def test_an_average_row_under_a_poll_is_not_a_community(tmp_path, label):
             f"{label},03/2569,100,40,80\n")
     r = fi.read_table(_csv(tmp_path, "poll.csv", text), "survey_results")
     assert r.frame["community"].tolist() == ["ก", "ข"] and "totals row" in r.warnings[0]
+
+
+def test_a_gpx_track_is_named_as_such(tmp_path):
+    gpx = ('<?xml version="1.0"?>\n<gpx version="1.1"><trk><trkseg><trkpt lat="7.0046" lon="100.4679"/>'
+           "</trkseg></trk></gpx>")
+    with pytest.raises(fi.InputError, match="this is a GPX track, not a table"):
+        fi.read_table(_csv(tmp_path, "track.csv", gpx), "gps_pings")

@@ -329,9 +329,17 @@ EN_MONTHS = {m.lower(): i for i, m in enumerate(
     ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)}
 
 
+_THAI_TYPING = (("\u0e4d\u0e32", "\u0e33"), ("\u0e40\u0e40", "\u0e41"))  # ํ+า is ำ, เ+เ is แ (they look the same)
+
+
 def normalize_text(s: str) -> str:
-    """Thai digits to ASCII, zero-width characters and BOMs removed, Unicode NFC, outer spaces stripped."""
-    return unicodedata.normalize("NFC", str(s)).translate(_ZW).translate(_THAI_DIGITS).strip()
+    """Thai digits to ASCII, zero-width characters and BOMs removed, Unicode NFC, outer spaces stripped, and the
+    Thai spellings that look alike but differ in code points made one: nikhahit + sara aa (``จํานวน``, what text
+    copied from a PDF holds) is sara am (``จำนวน``), two sara e (``เเจ้ง``) are sara ae (``แจ้ง``)."""
+    s = unicodedata.normalize("NFC", str(s)).translate(_ZW).translate(_THAI_DIGITS).strip()
+    for a, b in _THAI_TYPING:
+        s = s.replace(a, b)
+    return s
 
 
 def header_key(s: str) -> str:
@@ -1410,7 +1418,10 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
                 if not lo <= x <= hi:
                     raise _Bad(f"outside {lo:g}..{hi:g}")
         except _Bad as e:
-            ctx.fail(i, col.name, str(e), v, _FIX.get(col.type, "correct the cell"))
+            fix = (f"write one of {', '.join(sorted(set(col.values.values())))} (or a Thai word for it, e.g. "
+                   f"{', '.join([k for k in col.values if _THAI.search(k)][:5])})" if col.values
+                   else _FIX.get(col.type, "correct the cell"))
+            ctx.fail(i, col.name, str(e), v, fix)
             x = None
         for how, example in seen.items():  # a reading the user should know of: counted, said once per column
             ctx.readings.setdefault((col.name, how), [0, example])[0] += 1

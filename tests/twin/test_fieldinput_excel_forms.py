@@ -430,3 +430,12 @@ def test_a_gpx_track_is_named_as_such(tmp_path):
            "</trkseg></trk></gpx>")
     with pytest.raises(fi.InputError, match="this is a GPX track, not a table"):
         fi.read_table(_csv(tmp_path, "track.csv", gpx), "gps_pings")
+
+
+def test_thai_spellings_that_look_alike_match_and_a_wrong_status_says_what_is_accepted(tmp_path):
+    text = "ชุมชน,เดือน,จ\u0e4d\u0e32นวนผู้ตอบ,ความหวาดกลัว,ความเชื่อมั่น\nก,03/2569,100,35,85\n"  # ํ+า from a PDF
+    assert fi.read_table(_csv(tmp_path, "p.csv", text), "survey_results").frame["respondents"].tolist() == [100]
+    text = "ประเภท,สถานะ,ลองจิจูด,ละติจูด\nไฟไม่ติด,\u0e40\u0e40จ้งแล้ว,100.4679,7.0046\nไฟไม่ติด,ไม่รู้,100.4679,7.0046\n"
+    with pytest.raises(fi.InputError, match=r"row 2 \(line 3\), column 'status'.*What to do: write one of fixed, "
+                                            r"reported, scheduled \(or a Thai word for it, e\.g\. แจ้งแล้ว"):
+        fi.read_table(_csv(tmp_path, "r.csv", text), "risk_points")  # row 1's เ+เ is แ: read

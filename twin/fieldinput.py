@@ -1214,7 +1214,8 @@ def _fast(col: Column, raw: pd.Series, tz: str) -> tuple[pd.Series, np.ndarray, 
         num = pd.to_numeric(raw.where(plain), errors="coerce").to_numpy(float, copy=True)
         ok = np.isfinite(num)
         if col.type in ("int", "hour"):
-            ok &= np.equal(np.mod(num, 1), 0, where=ok, out=np.zeros(n, bool))
+            with np.errstate(invalid="ignore"):  # inf/nan cells are not whole numbers (the cell parser says so)
+                ok &= np.equal(np.mod(num, 1), 0, where=ok, out=np.zeros(n, bool))
         ok &= (num >= (-math.inf if col.lo is None else col.lo)) & (num <= (math.inf if col.hi is None else col.hi))
         if ok.any():
             vals[ok] = [int(x) for x in num[ok]] if col.type in ("int", "hour") else list(num[ok])

@@ -1830,6 +1830,11 @@ def _positions(out: pd.DataFrame, found: dict[str, str], ctx: _Ctx, epsg: int | 
         notes.append(f"columns {found['x']!r}/{found['y']!r} hold degrees, not metres: read as longitude/latitude")
         return arr("x"), arr("y")
     if "x" in out and "y" in out:
+        if epsg is None and area is not None:  # metres in a city are in the city's UTM zone
+            c = area.polygon.centroid
+            epsg = (32600 if c.y >= 0 else 32700) + int((c.x + 180) // 6) + 1
+            notes.append(f"columns {found['x']!r}/{found['y']!r} are metres: read as UTM zone {epsg % 100}"
+                         f"{'N' if epsg < 32700 else 'S'} (EPSG:{epsg}), the zone of {area.name}")
         if epsg is None:
             raise InputError(ctx.source, "positions are metric x/y but their coordinate system is not known",
                              "give the EPSG code (e.g. 32647 for UTM 47N) or use lon/lat columns", column="x")

@@ -439,3 +439,15 @@ def test_thai_spellings_that_look_alike_match_and_a_wrong_status_says_what_is_ac
     with pytest.raises(fi.InputError, match=r"row 2 \(line 3\), column 'status'.*What to do: write one of fixed, "
                                             r"reported, scheduled \(or a Thai word for it, e\.g\. แจ้งแล้ว"):
         fi.read_table(_csv(tmp_path, "r.csv", text), "risk_points")  # row 1's เ+เ is แ: read
+
+
+def test_utm_metres_without_an_epsg_are_read_in_the_areas_utm_zone(tmp_path):
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(100.4679, 7.0046)
+    p = _csv(tmp_path, "utm.csv", f"id,datetime,easting,northing\n1,15/03/2569 07:30,{x:.2f},{y:.2f}\n")
+    r = fi.read_table(p, "incidents", area=ZONE)
+    assert r.frame["lon"].round(6).tolist() == [100.4679] and r.frame["lat"].round(6).tolist() == [7.0046]
+    assert "UTM zone 47N (EPSG:32647)" in r.warnings[0]
+    with pytest.raises(fi.InputError, match="coordinate system is not known"):
+        fi.read_table(p, "incidents")  # no area, no EPSG: which zone is not known

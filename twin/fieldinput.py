@@ -35,12 +35,12 @@ What it reads (checked on the inputs Thai users really send):
   no date or time at all is refused.
 - **Coordinates**: ``lon``/``lat`` columns, or one ``lat, lon`` column (what Google Maps copies, or a Google
   Maps link), decimal (a comma is a decimal comma) or degrees-minutes-seconds (``7°00'44.3"N``), or metric
-  ``x``/``y`` with ``epsg=`` (X/Y columns in degrees, lon/lat columns in metres and a swapped easting/northing are
-  recognised and said). Null island (0, 0: a tracker with no fix) is refused row by row; lon/lat swapped
-  (a latitude beyond ±90, or a point that lands in the area only when swapped) is fixed with a warning or
-  refused (``swapped="refuse"``); points outside ``area`` are counted and reported ("12 of 40 incidents are
-  outside the Hat Yai zone"), kept with ``in_area=False`` or dropped or refused (``outside=``); if *no* point
-  is in the area the file is refused (wrong city?).
+  ``x``/``y`` with ``epsg=`` (else the UTM zone of ``area``); X/Y columns in degrees, lon/lat columns in metres and
+  a swapped easting/northing are recognised and said. Null island (0, 0: a tracker with no fix) is refused row by
+  row; lon/lat swapped (a latitude beyond ±90, or a point that lands in the area only when swapped) is fixed with
+  a warning or refused (``swapped="refuse"``); points outside ``area`` are counted and reported ("12 of 40
+  incidents are outside the Hat Yai zone", with their rows), kept with ``in_area=False`` or dropped or refused
+  (``outside=``); if *no* point is in the area the file is refused (wrong city?).
 - **GPS pings**: per unit, in time order, a ping that would need a speed above ``max_speed_mps`` from the
   unit's last good ping is flagged ``jump=True`` (distances on the WGS84 ellipsoid, ``pyproj.Geod``); use
   :func:`trip_pings` to keep them out of trips.

@@ -475,7 +475,7 @@ class RawTable:
     notes: list[str] = field(default_factory=list)  # what the reader did that the user should know (sheet, ...)
 
 
-HEADER_SEARCH_ROWS = 10  # a report title or notes above the header are skipped up to this row
+HEADER_SEARCH_ROWS = 30  # a report title or notes above the header are skipped up to this row
 TOTALS_RE = re.compile(r"(?:ยอด)?รวม(?:ทั้งหมด|ทั้งสิ้น|วันที่|เดือน|ประจำ\S*)?(?:[\s\d:/].*)?|ทั้งหมด|"
                        r"(?:ค่า)?เฉลี่ย(?:[\s\d:/].*)?|(?:grand\s*|sub\s*)?totals?(?:\s*[\d:/].*)?|sum|average|mean|avg",
                        re.I | re.S)
@@ -870,7 +870,8 @@ def _tzinfo(s: str | None, tz: ZoneInfo) -> dt.tzinfo:
 
 _DMS = re.compile(
     r"(?P<h1>[NSEW])?\s*(?P<sign>[-+])?(?P<d>\d+(?:[.,]\d+)?)\s*(?:[°º˚]|deg|d(?![a-z])|องศา)?\s*"
-    r"(?:(?P<m>\d+(?:[.,]\d+)?)\s*(?:['′’‘]|ลิปดา)\s*)?(?:(?P<s>\d+(?:[.,]\d+)?)\s*(?:[\"″”“]|''|′′|ฟิลิปดา)\s*)?"
+    r"(?:(?P<m>\d+(?:[.,]\d+)?)\s*(?:['′’‘]|ลิปดา)\s*"  # seconds follow minutes; their " may be left out
+    r"(?:(?P<s>\d+(?:[.,]\d+)?)\s*(?:[\"″”“]|''|′′|ฟิลิปดา)?\s*)?)?"
     r"(?P<h2>[NSEW])?", re.I)
 
 

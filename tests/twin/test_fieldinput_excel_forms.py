@@ -206,8 +206,10 @@ def test_csv_quirks_mixed_encodings_sep_line_late_header_and_multiline_rows(tmp_
     r = fi.read_table(_csv(tmp_path, "sep.csv", "sep=;\nid;datetime;lon;lat\n1;15/03/2569 07:30;100,4679;7,0046\n"),
                       "incidents")
     assert r.delimiter == ";" and r.frame["lon"].tolist() == [100.4679] and r.warnings == []
-    late = "รายงาน\n" * 11 + HEAD + "1,15/03/2569 07:30,x,100.4679,7.0046\n"
-    with pytest.raises(fi.InputError, match=r"none of the columns ts, date, hour.*first 10"):
+    late = "รายงาน\n" * 15 + HEAD + "1,15/03/2569 07:30,x,100.4679,7.0046\n"  # a long preamble is skipped
+    assert fi.read_table(_csv(tmp_path, "late.csv", late), "incidents").frame["lon"].tolist() == [100.4679]
+    late = "รายงาน\n" * 31 + HEAD + "1,15/03/2569 07:30,x,100.4679,7.0046\n"
+    with pytest.raises(fi.InputError, match=r"none of the columns ts, date, hour.*first 30"):
         fi.read_table(_csv(tmp_path, "late.csv", late), "incidents")
     multi = HEAD + '1,15/03/2569 07:30,"ลัก\nทรัพย์\nซ้ำ",100.4679,7.0046\n2,yesterday,x,100.4679,7.0046\n'
     with pytest.raises(fi.InputError, match=r"row 2 \(line 5\), column 'ts'"):  # the line the row starts on
@@ -451,3 +453,9 @@ def test_utm_metres_without_an_epsg_are_read_in_the_areas_utm_zone(tmp_path):
     assert "UTM zone 47N (EPSG:32647)" in r.warnings[0]
     with pytest.raises(fi.InputError, match="coordinate system is not known"):
         fi.read_table(p, "incidents")  # no area, no EPSG: which zone is not known
+
+
+def test_dms_seconds_without_their_quote_mark():
+    assert round(fi.parse_degrees("7°00'16.6N", "lat"), 6) == 7.004611
+    assert [round(v, 6) for v in fi.parse_latlon("7°00'16.6N 100°28'04.4E")] == [7.004611, 100.467889]
+    assert fi.parse_latlon("N7.0046 E100.4679") == (7.0046, 100.4679)

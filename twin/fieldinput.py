@@ -719,9 +719,11 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
 
     The header is the first row, or, when ``kind`` is given and the first rows are a report title or notes,
     the first of the top :data:`HEADER_SEARCH_ROWS` rows whose cells name the kind's columns; a header on two
-    rows (a merged group cell such as "พิกัด" over "ลองจิจูด" and "ละติจูด") is read as one. Blank rows are
-    skipped; totals rows at the bottom ("รวม", "Total") are left out and said in ``notes``. Refuses unreadable
-    files, and rows with more cells than the header, with an :class:`InputError`.
+    rows (a merged group cell such as "พิกัด" over "ลองจิจูด" and "ละติจูด") is read as one, and a units row under
+    it ("(องศา)") is taken as the columns' units. Blank rows are skipped; with ``kind``, totals, subtotal and
+    average rows (:data:`TOTALS_RE`) and unfilled rows of a numbered form are left out; each is said in ``notes``.
+    Repeated headers get " (2)"; an empty column without a header is dropped. Refuses unreadable files, and rows
+    with more cells than the header, with an :class:`InputError`.
     """
     p = Path(path)
     g = _grid(p, sheet, kind)
@@ -752,8 +754,8 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
                 if units and all(re.fullmatch(r"\(.*\)|\[.*\]", u, re.S) for u in units):
                     g.notes.append(f"the row under the header ({line_word} {where[nxt]}: "
                                    f"{', '.join(units[:4])}) gives units: not read as data")
-                    h, header_cells = nxt, [a if _missing(b) else f"{a} {b}" for a, b in
-                                            zip_longest(rows[h], rows[nxt])]
+                    h, header_cells = nxt, [a if _missing(b) else b if _missing(a) else f"{a} {b}"
+                                            for a, b in zip_longest(rows[h], rows[nxt])]
                 elif _header_match(two, kind, p.name) > _header_match(rows[h], kind, p.name):
                     g.notes.append(f"the header is on two rows ({line_word}s {where[h]} and {where[nxt]}): "
                                    "read as one")

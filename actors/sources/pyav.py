@@ -74,7 +74,14 @@ class PyAVSource(CameraSource):
             raise SourceError(f"camera {spec.id}: {target!r} has no video stream", permanent=spec.scheme == "file")
 
     def frames(self) -> Iterator[Frame]:
-        """Demux and decode packet by packet; loop files when asked; pace files when ``realtime``."""
+        """Demux and decode packet by packet; loop files when asked; pace files when ``realtime``.
+
+        Raises
+        ------
+        SourceError
+            When a pass over the stream (a file, one lap of a looped file, or a network session) ends without one
+            cleanly decoded frame (see :meth:`_undecodable`).
+        """
         import av
 
         if self._container is None:
@@ -96,6 +103,7 @@ class PyAVSource(CameraSource):
             with contextlib.suppress(av.error.FFmpegError):
                 container.seek(int(skip_until * 1e6))  # type: ignore[attr-defined]
         while True:
+            good = 0  # frames of this pass that decoded cleanly (emitted or skipped while resuming)
             for packet in container.demux(stream):  # type: ignore[attr-defined]
                 if self._stop.is_set():
                     return
@@ -112,6 +120,7 @@ class PyAVSource(CameraSource):
                     if f.is_corrupt:  # decoded with concealed errors: skip it rather than feed garbage on
                         self.stats.corrupt += 1
                         continue
+                    good += 1
                     if skip_until is not None and f.time is not None and float(f.time) < skip_until - 1e-6:
                         continue  # resuming: decode from the key frame before the resume point, emit after it
                     skip_until = None
@@ -128,10 +137,31 @@ class PyAVSource(CameraSource):
                     yield self._frame(img, pts)
                     if self.spec.max_frames and self.stats.decoded >= self.spec.max_frames:
                         return
+            if not good:
+                self._undecodable()
             if not (self.spec.loop and self.spec.scheme == "file"):
                 return
             container.seek(0)  # type: ignore[attr-defined]
             offset = last_pts + 1.0 / self.spec.fps
+
+    def _undecodable(self) -> None:
+        """A pass over the stream ended without one cleanly decoded frame (every packet corrupt, a picture size
+        the decoder refuses, no key frame): raise rather than end quietly, or spin on a looped file for ever.
+
+        Raises
+        ------
+        SourceError
+            Always; permanent for files (reading the file again gives the same), not for network streams (the
+            reader reconnects and the message becomes the camera's health detail).
+        """
+        spec = self.spec
+        where = repr(spec.path) if spec.scheme == "file" else redact(spec.url)
+        last = f"; last decoder error: {self.stats.last_error}" if self.stats.last_error else ""
+        raise SourceError(
+            f"camera {spec.id}: no frame of {where} could be decoded ({self.stats.corrupt} corrupt or undecodable "
+            f"packets skipped{last}): the video is damaged, has a picture size the decoder refuses, or has no key "
+            f"frame; check the recording or the camera's encoder settings",
+            permanent=spec.scheme == "file")
 
     def close(self) -> None:
         """Close the container (idempotent)."""

@@ -1,0 +1,121 @@
+"""Video files a user may feed a camera that cannot give a picture, and those that can despite their oddities:
+each bad one gets a clear, permanent error and a ``camera-failed`` event (never a quiet end, never a looped file
+spinning on nothing), while the shard's other cameras go on. Clips are encoded here with PyAV
+(tests/actors/sources/clips.py) and read by the real PyAV source."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from actors.detectors import LocalDetector
+from actors.events import AlertDecisionEvent, CameraHealthEvent
+from actors.motion import MotionGateConfig
+from actors.sampler import SamplerConfig
+from actors.shard import ShardConfig, ShardCore
+from actors.sources import CameraReader, CameraSpec, HealthState, PyAVSource, SourceError
+from actors.tracker import ConfirmerConfig, Detection
+from tests.actors.sources.clips import encode
+
+
+def _headless(tmp_path: Path) -> Path:
+    """An MPEG-TS cut after its only key frame (x264's default GOP is 250): what a recorder that lost the start
+    of a recording leaves. Every packet decodes to an error or a concealed (corrupt) picture."""
+    full = encode(tmp_path / "full.ts", [(320, 240)] * 30, fmt="mpegts").read_bytes()
+    cut = tmp_path / "no key frame.ts"
+    cut.write_bytes(full[(len(full) // 188 // 3) * 188:])
+    return cut
+
+
+def test_a_file_without_a_decodable_frame_fails_with_a_clear_error(tmp_path: Path) -> None:
+    clip = _headless(tmp_path)
+    for loop in (False, True):  # looped (as `ssz run --source file` plays), it used to spin on the file for ever
+        src = PyAVSource(CameraSpec(id="c", url=str(clip), loop=loop))
+        t0 = time.monotonic()
+        with src, pytest.raises(SourceError, match=r"no frame of .* could be decoded") as e:
+            list(src.frames())
+        assert e.value.permanent and time.monotonic() - t0 < 10
+        assert src.stats.decoded == 0 and src.stats.corrupt > 0 and f"{src.stats.corrupt} corrupt" in str(e.value)
+        assert "no key frame" in str(e.value)
+    reader = CameraReader(CameraSpec(id="c", url=str(clip), loop=True), lambda f: None).start()
+    deadline = time.time() + 10
+    while reader.alive and time.time() < deadline:  # a permanent error ends the reader by itself
+        time.sleep(0.05)
+    assert not reader.alive and reader.health.state == HealthState.failed
+    events = reader.health.poll()
+    assert [ev.kind for ev in events] == ["camera-failed"] and "could be decoded" in (events[0].detail or "")
+
+
+def test_a_huge_picture_size_in_the_header_fails_without_allocating_it(tmp_path: Path) -> None:
+    """A JPEG stream whose frame header claims 40000 x 40000 px (a damaged MJPEG camera): refused, not decoded."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    buf = BytesIO()
+    Image.new("RGB", (64, 48), "white").save(buf, "JPEG")
+    jpeg = bytearray(buf.getvalue())
+    sof = jpeg.find(b"\xff\xc0")
+    jpeg[sof + 5:sof + 9] = (40000).to_bytes(2, "big") * 2
+    clip = tmp_path / "huge.mjpeg"
+    clip.write_bytes(bytes(jpeg) * 3)
+    with PyAVSource(CameraSpec(id="c", url=str(clip), width=320)) as src, \
+            pytest.raises(SourceError, match="could be decoded") as e:
+        list(src.frames())
+    assert e.value.permanent and src.stats.corrupt == 3
+
+
+def test_a_stream_that_starts_between_key_frames_plays_from_the_next_one(tmp_path: Path) -> None:
+    import av
+
+    from tests.actors.sources.clips import disc_frame
+
+    path = tmp_path / "gop10.ts"
+    with av.open(str(path), "w", format="mpegts") as out:
+        st = out.add_stream("libx264", rate=10)
+        st.width, st.height, st.pix_fmt = 320, 240, "yuv420p"
+        st.codec_context.options = {"g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "0"}
+        for i in range(30):
+            f = av.VideoFrame.from_ndarray(disc_frame(320, 240), format="rgb24")
+            f.pts = i
+            for p in st.encode(f):
+                out.mux(p)
+        for p in st.encode(None):
+            out.mux(p)
+    data = path.read_bytes()
+    cut = tmp_path / "joined late.ts"
+    cut.write_bytes(data[(len(data) // 188 // 6) * 188:])  # inside the first GOP
+    with PyAVSource(CameraSpec(id="c", url=str(cut))) as src:
+        frames = list(src.frames())
+    assert len(frames) == 20 and all(f.image.shape == (240, 320, 3) for f in frames)
+    assert [f.pts for f in frames] == pytest.approx([1.0 + i / 10 for i in range(20)])
+
+
+def test_a_bad_file_fails_its_camera_and_the_shards_other_camera_goes_on(tmp_path: Path) -> None:
+    good = encode(tmp_path / "good.mp4", [(320, 240)] * 12)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    cams = [CameraSpec(id="good", url=str(good)), CameraSpec(id="headless", url=str(_headless(tmp_path)), loop=True),
+            CameraSpec(id="empty", url=str(empty))]
+    cfg = ShardConfig(shard_id="bad-files", cameras=cams, block_when_full=True, gate=MotionGateConfig(enabled=False),
+                      sampler=SamplerConfig(rate_fps=100), confirmer=ConfirmerConfig(min_matches=3))
+    core = ShardCore(cfg, LocalDetector(lambda images: [[Detection((10, 10, 50, 90), 0.99, "face", "W/1", 0.9)]
+                                                        for _ in images])).start()
+    try:
+        deadline = time.time() + 60
+        while not core.finished() and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(cfg.health_poll_s * 3)
+        stats = {c.camera_id: c for c in core.stats().cameras}
+    finally:
+        core.stop()
+    events = core.drain_events()
+    assert [e.camera_id for e in events if isinstance(e, AlertDecisionEvent) and e.decision == "alert"] == ["good"]
+    failed = {e.camera_id: e.detail or "" for e in events if isinstance(e, CameraHealthEvent)
+              and e.kind == "camera-failed"}
+    assert set(failed) == {"headless", "empty"}
+    assert "could be decoded" in failed["headless"] and "not a decodable video" in failed["empty"]
+    assert stats["good"].decoded == 12 and stats["good"].processed == 12
+    assert stats["headless"].health == "failed" and stats["headless"].decoded == 0

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -99,8 +99,9 @@ class CameraSpec(BaseModel):
 
     @property
     def path(self) -> str:
-        """Local path of a file camera (``file://`` stripped)."""
-        return urlparse(self.url).path if self.url.startswith("file://") else self.url
+        """Local path of a file camera: a plain path as given; a ``file://`` URL (``file:///srv/a%20b.mp4``, as
+        ``Path.as_uri()`` writes it) stripped and percent-decoded (spaces, Thai names)."""
+        return unquote(urlparse(self.url).path) if self.url.startswith("file://") else self.url
 
 
 @dataclass(slots=True)

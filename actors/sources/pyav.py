@@ -56,6 +56,9 @@ class PyAVSource(CameraSource):
         target = spec.url
         if spec.scheme == "file":
             target = spec.path
+            if Path(target).is_dir():
+                raise SourceError(f"camera {spec.id}: {target!r} is a folder, not a video file; give the path of "
+                                  "one video file", permanent=True)
             if not Path(target).is_file():
                 raise SourceError(f"camera {spec.id}: video file {target!r} does not exist", permanent=True)
         elif spec.scheme in ("rtsp", "rtsps"):

@@ -119,3 +119,18 @@ def test_a_bad_file_fails_its_camera_and_the_shards_other_camera_goes_on(tmp_pat
     assert "could be decoded" in failed["headless"] and "not a decodable video" in failed["empty"]
     assert stats["good"].decoded == 12 and stats["good"].processed == 12
     assert stats["headless"].health == "failed" and stats["headless"].decoded == 0
+
+
+def test_file_urls_with_thai_names_and_spaces_are_read(tmp_path: Path) -> None:
+    """A path with Thai characters and spaces works as given and as the file:// URL ``Path.as_uri()`` writes
+    (percent-encoded); a folder is refused as a folder, not reported missing."""
+    clip = encode(tmp_path / "กล้อง หน้า สน. 1.mp4", [(320, 240)] * 3)
+    assert "%20" in clip.as_uri()
+    for url in (str(clip), clip.as_uri(), f"file://{clip}"):
+        spec = CameraSpec(id="c", url=url)
+        assert spec.scheme == "file" and spec.path == str(clip)
+        with PyAVSource(spec) as src:
+            assert [f.image.shape for f in src.frames()] == [(240, 320, 3)] * 3
+    with pytest.raises(SourceError, match="is a folder, not a video file") as e:
+        PyAVSource(CameraSpec(id="c", url=str(tmp_path))).open()
+    assert e.value.permanent

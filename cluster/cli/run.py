@@ -66,8 +66,10 @@ def run_cmd(city: CityOpt = "hatyai",
                                                       "models, all 665 of Hat Yai with --detect truth.")] = "8",
             plate_cameras: Annotated[str | None, typer.Option(help="First N plate cameras, or 'all' (default: 2; "
                                                                    "all with --cameras all).")] = None,
-            source: Annotated[str, typer.Option(help="sim | file (vtest.avi looped) | rtsp")] = "sim",
+            source: Annotated[str, typer.Option(help="sim | file (--video looped) | rtsp (--url-template)")] = "sim",
             url_template: Annotated[str | None, typer.Option(help="rtsp: rtsp://nvr.internal/{camera_id}")] = None,
+            video: Annotated[str | None, typer.Option(help="file: the video every camera loops (a path or "
+                                                           "file:// URL; default: opencv-doc's vtest.avi)")] = None,
             duration: Annotated[float, typer.Option(help="Seconds to run (0 = until Ctrl-C).")] = 60.0,
             detect: Annotated[str, typer.Option(help="faces (the models on Serve) | truth (read the simulated "
                                                      "cameras' ground truth: no model) | none")] = "faces",
@@ -88,8 +90,10 @@ def run_cmd(city: CityOpt = "hatyai",
     try:
         n_cams, n_plates = parse_cameras(cameras, plate_cameras)
         run_cfg = pipeline.RunConfig(city=city, cameras=n_cams, plate_cameras=n_plates, source=source,
-                                     url_template=url_template, duration_s=duration, detect=detect, fps=fps,
+                                     url_template=url_template, duration_s=duration,
+                                     **({"video": video} if video is not None else {}), detect=detect, fps=fps,
                                      sample_fps=sample_fps, wanted_every=wanted_every)
+        pipeline.check_source(run_cfg)  # a bad --video or --url-template fails before the store and Ray start
         store.up()
         require_verified_audits()
         if raycluster.known_address() is None:

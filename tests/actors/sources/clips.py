@@ -92,3 +92,25 @@ def exif_mjpeg(path: Path, size: tuple[int, int], orientation: int, n: int = 3) 
         Image.fromarray(disc_frame(*size)).save(buf, "JPEG", exif=exif.tobytes())
     path.write_bytes(buf.getvalue())
     return path
+
+
+def headless_ts(path: Path) -> Path:
+    """An MPEG-TS of 30 frames cut after its only key frame (x264's default GOP is 250): what a recorder that lost
+    the start of a recording leaves. Every packet decodes to an error or a concealed (corrupt) picture."""
+    full = encode(path.with_name("full-" + path.name), [(320, 240)] * 30, fmt="mpegts").read_bytes()
+    path.write_bytes(full[(len(full) // 188 // 3) * 188:])
+    return path
+
+
+def audio_only(path: Path) -> Path:
+    """An AAC file (M4A) of half a second of silence: a file with no video stream."""
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("aac", rate=16000)
+        for i in range(8):
+            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            f.sample_rate, f.pts = 16000, i * 1024
+            for p in st.encode(f):
+                out.mux(p)
+        for p in st.encode(None):
+            out.mux(p)
+    return path

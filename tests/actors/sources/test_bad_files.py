@@ -17,20 +17,11 @@ from actors.sampler import SamplerConfig
 from actors.shard import ShardConfig, ShardCore
 from actors.sources import CameraReader, CameraSpec, HealthState, PyAVSource, SourceError
 from actors.tracker import ConfirmerConfig, Detection
-from tests.actors.sources.clips import encode
-
-
-def _headless(tmp_path: Path) -> Path:
-    """An MPEG-TS cut after its only key frame (x264's default GOP is 250): what a recorder that lost the start
-    of a recording leaves. Every packet decodes to an error or a concealed (corrupt) picture."""
-    full = encode(tmp_path / "full.ts", [(320, 240)] * 30, fmt="mpegts").read_bytes()
-    cut = tmp_path / "no key frame.ts"
-    cut.write_bytes(full[(len(full) // 188 // 3) * 188:])
-    return cut
+from tests.actors.sources.clips import audio_only, encode, headless_ts
 
 
 def test_a_file_without_a_decodable_frame_fails_with_a_clear_error(tmp_path: Path) -> None:
-    clip = _headless(tmp_path)
+    clip = headless_ts(tmp_path / "no key frame.ts")
     for loop in (False, True):  # looped (as `ssz run --source file` plays), it used to spin on the file for ever
         src = PyAVSource(CameraSpec(id="c", url=str(clip), loop=loop))
         t0 = time.monotonic()
@@ -67,6 +58,12 @@ def test_a_huge_picture_size_in_the_header_fails_without_allocating_it(tmp_path:
     assert e.value.permanent and src.stats.corrupt == 3
 
 
+def test_an_audio_only_file_is_refused_as_such(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="has no video stream") as e:
+        PyAVSource(CameraSpec(id="c", url=str(audio_only(tmp_path / "sound.m4a")))).open()
+    assert e.value.permanent
+
+
 def test_a_stream_that_starts_between_key_frames_plays_from_the_next_one(tmp_path: Path) -> None:
     import av
 
@@ -97,7 +94,8 @@ def test_a_bad_file_fails_its_camera_and_the_shards_other_camera_goes_on(tmp_pat
     good = encode(tmp_path / "good.mp4", [(320, 240)] * 12)
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
-    cams = [CameraSpec(id="good", url=str(good)), CameraSpec(id="headless", url=str(_headless(tmp_path)), loop=True),
+    headless = headless_ts(tmp_path / "no key frame.ts")
+    cams = [CameraSpec(id="good", url=str(good)), CameraSpec(id="headless", url=str(headless), loop=True),
             CameraSpec(id="empty", url=str(empty))]
     cfg = ShardConfig(shard_id="bad-files", cameras=cams, block_when_full=True, gate=MotionGateConfig(enabled=False),
                       sampler=SamplerConfig(rate_fps=100), confirmer=ConfirmerConfig(min_matches=3))

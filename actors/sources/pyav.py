@@ -48,33 +48,53 @@ class PyAVSource(CameraSource):
         self._container: object | None = None
 
     def open(self) -> None:
-        """Open the container; network URLs get the transport and socket timeouts, files must exist."""
+        """Open the container; network URLs get the transport and socket timeouts, files must exist.
+
+        Raises
+        ------
+        SourceError
+            The file is missing, a folder, empty, damaged or truncated, holds no video stream or one whose codec
+            this FFmpeg cannot decode (all permanent for files: reading the file again gives the same); a network
+            stream cannot be reached or read (not permanent: the reader reconnects). Metadata in another encoding
+            than UTF-8 (a Thai NVR's TIS-620 title) is no error: it is read with replacement characters.
+        """
         import av
 
         spec = self.spec
         options: dict[str, str] = {}
         target = spec.url
-        if spec.scheme == "file":
+        file = spec.scheme == "file"
+        if file:
             target = spec.path
             if Path(target).is_dir():
                 raise SourceError(f"camera {spec.id}: {target!r} is a folder, not a video file; give the path of "
                                   "one video file", permanent=True)
             if not Path(target).is_file():
                 raise SourceError(f"camera {spec.id}: video file {target!r} does not exist", permanent=True)
+            if Path(target).stat().st_size == 0:
+                raise SourceError(f"camera {spec.id}: video file {target!r} is empty (0 bytes): an interrupted copy "
+                                  "or export? copy it again", permanent=True)
         elif spec.scheme in ("rtsp", "rtsps"):
             options = {"rtsp_transport": spec.rtsp_transport, "timeout": str(int(spec.read_timeout_s * 1e6))}
         elif spec.scheme in ("http", "https"):
             options = {"rw_timeout": str(int(spec.read_timeout_s * 1e6)), "reconnect": "0"}
+        damaged = " (the file is damaged or truncated)" if file else ""
         try:
-            self._container = av.open(target, options=options, timeout=(spec.open_timeout_s, spec.read_timeout_s))
+            self._container = av.open(target, options=options, timeout=(spec.open_timeout_s, spec.read_timeout_s),
+                                      metadata_errors="replace")
         except av.error.InvalidDataError as e:
             raise SourceError(f"camera {spec.id}: {target!r} is not a decodable video stream ({e})",
-                              permanent=spec.scheme == "file") from e
-        except (av.error.FFmpegError, OSError) as e:
-            raise SourceError(f"camera {spec.id}: cannot open {target!r}: {e}") from e
-        if not self._container.streams.video:  # type: ignore[attr-defined]
+                              permanent=file) from e
+        except (av.error.FFmpegError, OSError, ValueError) as e:
+            raise SourceError(f"camera {spec.id}: cannot open {target!r}: {e}{damaged}", permanent=file) from e
+        streams = self._container.streams.video  # type: ignore[attr-defined]
+        if not streams:
             self.close()
-            raise SourceError(f"camera {spec.id}: {target!r} has no video stream", permanent=spec.scheme == "file")
+            raise SourceError(f"camera {spec.id}: {target!r} has no video stream", permanent=file)
+        if streams[0].codec_context is None:  # FFmpeg has no decoder for it (or a damaged index names none)
+            self.close()
+            raise SourceError(f"camera {spec.id}: the video stream of {target!r} is in a codec this FFmpeg cannot "
+                              f"decode{damaged}; set the camera to H.264, H.265 or MJPEG", permanent=file)
 
     def frames(self) -> Iterator[Frame]:
         """Demux and decode packet by packet; loop files when asked; pace files when ``realtime``.
@@ -160,11 +180,12 @@ class PyAVSource(CameraSource):
         spec = self.spec
         where = repr(spec.path) if spec.scheme == "file" else redact(spec.url)
         last = f"; last decoder error: {self.stats.last_error}" if self.stats.last_error else ""
+        why = (f"{self.stats.corrupt} corrupt or undecodable packets skipped{last}" if self.stats.corrupt else
+               "the stream ended before its first whole frame")
         raise SourceError(
-            f"camera {spec.id}: no frame of {where} could be decoded ({self.stats.corrupt} corrupt or undecodable "
-            f"packets skipped{last}): the video is damaged, has a picture size the decoder refuses, or has no key "
-            f"frame; check the recording or the camera's encoder settings",
-            permanent=spec.scheme == "file")
+            f"camera {spec.id}: no frame of {where} could be decoded ({why}): the video is damaged or truncated, "
+            f"has a picture size the decoder refuses, or has no key frame; check the recording or the camera's "
+            f"encoder settings", permanent=spec.scheme == "file")
 
     def close(self) -> None:
         """Close the container (idempotent)."""

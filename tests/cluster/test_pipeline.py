@@ -85,7 +85,7 @@ def test_a_run_refuses_a_bad_video_or_url_template_before_it_starts(tmp_path):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     cases = {str(tmp_path / "missing.mp4"): "does not exist", str(tmp_path): "is a folder",
-             str(empty): "not a decodable video", str(audio_only(tmp_path / "a.m4a")): "no video stream",
+             str(empty): "is empty", str(audio_only(tmp_path / "a.m4a")): "no video stream",
              str(headless_ts(tmp_path / "cut.ts")): "no frame of .* could be decoded"}
     for video, why in cases.items():
         with pytest.raises(ValueError, match=why) as e:

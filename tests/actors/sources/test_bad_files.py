@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from actors.detectors import LocalDetector
@@ -114,7 +115,7 @@ def test_a_bad_file_fails_its_camera_and_the_shards_other_camera_goes_on(tmp_pat
     failed = {e.camera_id: e.detail or "" for e in events if isinstance(e, CameraHealthEvent)
               and e.kind == "camera-failed"}
     assert set(failed) == {"headless", "empty"}
-    assert "could be decoded" in failed["headless"] and "not a decodable video" in failed["empty"]
+    assert "could be decoded" in failed["headless"] and "is empty (0 bytes)" in failed["empty"]
     assert stats["good"].decoded == 12 and stats["good"].processed == 12
     assert stats["headless"].health == "failed" and stats["headless"].decoded == 0
 
@@ -132,3 +133,50 @@ def test_file_urls_with_thai_names_and_spaces_are_read(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="is a folder, not a video file") as e:
         PyAVSource(CameraSpec(id="c", url=str(tmp_path))).open()
     assert e.value.permanent
+
+
+def test_metadata_in_a_thai_windows_encoding_does_not_stop_the_video(tmp_path: Path) -> None:
+    """A Thai NVR's export with its title and track name in TIS-620 / cp874, not UTF-8: PyAV refused to open it
+    (UnicodeDecodeError), which the reader took for a network error and retried for ever."""
+    import av
+
+    for fmt, ext in (("matroska", "mkv"), ("mp4", "mp4")):
+        path = tmp_path / f"export.{ext}"
+        with av.open(str(path), "w", format=fmt, metadata_encoding="cp874") as out:
+            out.metadata["title"] = "กล้อง สน.หาดใหญ่ 1"
+            st = out.add_stream("libx264", rate=10)
+            st.width, st.height, st.pix_fmt = 320, 240, "yuv420p"
+            st.metadata["handler_name"] = "กล้อง"
+            for i in range(3):
+                f = av.VideoFrame.from_ndarray(np.zeros((240, 320, 3), np.uint8), format="rgb24")
+                f.pts = i
+                for p in st.encode(f):
+                    out.mux(p)
+            for p in st.encode(None):
+                out.mux(p)
+        with pytest.raises(UnicodeDecodeError):  # what PyAV does by default
+            av.open(str(path)).close()
+        with PyAVSource(CameraSpec(id="c", url=str(path))) as src:
+            assert [f.image.shape for f in src.frames()] == [(240, 320, 3)] * 3
+
+
+@pytest.mark.parametrize(("fmt", "ext"), [("mp4", "mp4"), ("matroska", "mkv"), ("webm", "webm")])
+def test_a_file_cut_anywhere_gives_frames_or_a_permanent_error(tmp_path: Path, fmt: str, ext: str) -> None:
+    """A recording copied or exported only in part, cut at 40 places: each gives its whole frames (never more
+    than the clip has) or a permanent SourceError (never another exception, never a transient error that the
+    reader would retry for ever: "End of file", "Input/output error" and "Decoder not found" were)."""
+    codec = "libvpx-vp9" if ext == "webm" else "libx264"
+    data = encode(tmp_path / f"full.{ext}", [(320, 240)] * 20, fmt=fmt, codec=codec).read_bytes()
+    outcomes = set()
+    for cut in np.linspace(0, len(data) - 1, 40).astype(int):
+        part = tmp_path / f"cut.{ext}"
+        part.write_bytes(data[:cut])
+        try:
+            with PyAVSource(CameraSpec(id="c", url=str(part))) as src:
+                frames = list(src.frames())
+            assert 0 < len(frames) <= 20 and all(f.image.shape == (240, 320, 3) for f in frames)
+            outcomes.add("frames")
+        except SourceError as e:
+            assert e.permanent, str(e)
+            outcomes.add("error")
+    assert outcomes == {"frames", "error"}

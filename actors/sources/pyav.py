@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from actors.sources.base import SOURCE_REGISTRY, CameraSource, CameraSpec, Frame, SourceError
-from actors.sources.geometry import frame_turn, orient, swaps_axes
+from actors.sources.geometry import DecodeOrderTimes, frame_turn, orient, swaps_axes
 from serve.redact import redact
 
 
@@ -117,6 +117,7 @@ class PyAVSource(CameraSource):
         offset = 0.0
         last_pts = 0.0
         skip_until = self.spec.start_pts if self.spec.scheme == "file" else None
+        times = DecodeOrderTimes()  # AVI's decode-order times of B-frame streams, put in display order
         if skip_until:
             dur = float(container.duration) / 1e6 if container.duration else None  # type: ignore[attr-defined]
             if self.spec.loop and dur:
@@ -139,16 +140,20 @@ class PyAVSource(CameraSource):
                     self.stats.corrupt += 1
                     self.stats.last_error = redact(f"corrupt packet skipped: {e}")
                     continue
+                if packet.pts is not None and not packet.is_discard:
+                    times.push(float(packet.pts * packet.time_base))
+                reorders = bool(stream.codec_context.has_b_frames)
                 for f in decoded:
+                    t = times.take(float(f.time) if f.time is not None else None, reorders)
                     if f.is_corrupt:  # decoded with concealed errors: skip it rather than feed garbage on
                         self.stats.corrupt += 1
                         continue
                     good += 1
-                    if skip_until is not None and f.time is not None and float(f.time) < skip_until - 1e-6:
+                    if skip_until is not None and t is not None and t < skip_until - 1e-6:
                         continue  # resuming: decode from the key frame before the resume point, emit after it
                     skip_until = None
                     img = _decoded(f, self.spec.width)
-                    pts = (float(f.time) + offset) if f.time is not None else None
+                    pts = (t + offset) if t is not None else None
                     if pts is not None:
                         last_pts = pts
                     if self.spec.realtime and pts is not None:
@@ -165,6 +170,7 @@ class PyAVSource(CameraSource):
             if not (self.spec.loop and self.spec.scheme == "file"):
                 return
             container.seek(0)  # type: ignore[attr-defined]
+            times.reset()
             offset = last_pts + 1.0 / self.spec.fps
 
     def _undecodable(self) -> None:

@@ -114,3 +114,28 @@ def audio_only(path: Path) -> Path:
         for p in st.encode(None):
             out.mux(p)
     return path
+
+
+def moving_edge(path: Path, *, fmt: str, codec: str = "libx264", n: int = 20, fps: int = 10,
+                options: dict[str, str] | None = None) -> Path:
+    """``n`` frames of 320 x 240 whose left ``8 * i`` columns are grey (128) in frame ``i``: the display order
+    of decoded frames can be read back from them (:func:`edge_index`). ``options``: the encoder's (``bf``: B-frames)."""
+    with av.open(str(path), "w", format=fmt) as out:
+        st = out.add_stream(codec, rate=fps)
+        st.width, st.height, st.pix_fmt = 320, 240, "yuv420p"
+        st.codec_context.options = options or {}
+        for i in range(n):
+            img = disc_frame(320, 240)
+            img[:, : 8 * i] = 128
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            for p in st.encode(f):
+                out.mux(p)
+        for p in st.encode(None):
+            out.mux(p)
+    return path
+
+
+def edge_index(img: np.ndarray) -> int:
+    """The frame number :func:`moving_edge` drew in an RGB frame (its grey columns / 8)."""
+    return int(np.round((np.abs(img[200, :, 0].astype(int) - 128) < 12).sum() / 8))

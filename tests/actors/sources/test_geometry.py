@@ -17,9 +17,9 @@ from actors.motion import MotionGateConfig
 from actors.sampler import RateSampler, SamplerConfig
 from actors.shard import ShardConfig, ShardCore
 from actors.sources import CameraReader, CameraSpec, PyAVSource, StreamClock
-from actors.sources.geometry import as_rgb, display_turn, orient
+from actors.sources.geometry import DecodeOrderTimes, as_rgb, display_turn, orient
 from actors.tracker import ConfirmerConfig, Detection
-from tests.actors.sources.clips import disc_box, encode, exif_mjpeg, rotate_mp4
+from tests.actors.sources.clips import disc_box, edge_index, encode, exif_mjpeg, moving_edge, rotate_mp4
 
 
 def _frames(path: Path, **spec: object) -> list:
@@ -109,6 +109,49 @@ def test_variable_frame_rate_keeps_each_frame_time(tmp_path: Path) -> None:
     assert [f.pts for f in frames] == pytest.approx([0.0, 0.04, 0.2, 0.23, 0.9, 1.0])
     s = RateSampler(SamplerConfig(rate_fps=2))  # 2 per second of stream time, not per frame count
     assert [s.take(f.pts) for f in frames] == [True, False, False, False, True, False]
+
+
+@pytest.mark.parametrize(("fmt", "ext"), [("avi", "avi"), ("mpegts", "ts"), ("mp4", "mp4"), ("flv", "flv")])
+def test_b_frames_keep_display_order_times_in_every_container(tmp_path: Path, fmt: str, ext: str) -> None:
+    """H.264 with B-frames: AVI stores its times in decode order, and the frames came out 0.1, 0.4, 0.3, 0.5,
+    0.2 ...: nine "restarted stream" epochs and camera-reconfigured events in two seconds, tracks reset each time.
+    Every container now gives the frames in display order at evenly rising times, and the reader no new epoch."""
+    clip = moving_edge(tmp_path / f"nvr export.{ext}", fmt=fmt, options={"bf": "3"})
+    frames = _frames(clip)
+    assert [edge_index(f.image) for f in frames] == list(range(20))  # display order
+    steps = np.diff([f.pts for f in frames])
+    assert steps == pytest.approx([0.1] * 19, abs=1e-6)
+    got: list = []
+    reader = CameraReader(CameraSpec(id="nvr", url=str(clip)), got.append).start()
+    deadline = time.time() + 30
+    while not reader.stats.finished and time.time() < deadline:
+        time.sleep(0.05)
+    assert len(got) == 20 and {f.epoch for f in got} == {0}
+    assert [e.kind for e in reader.health.poll() if e.kind == "camera-reconfigured"] == []
+    looped = _frames(clip, loop=True, max_frames=50)  # laps of the AVI keep rising
+    assert all(b > a for a, b in zip([f.pts for f in looped], [f.pts for f in looped][1:], strict=False))
+
+
+def test_decode_order_times() -> None:
+    avi = DecodeOrderTimes()  # AVI: packets numbered in decode order; out of the decoder in display order
+    for t in (0.1, 0.2, 0.3):
+        avi.push(t)
+    assert [avi.take(own, True) for own in (0.1, 0.3)] == [0.1, 0.2]  # the frame whose own time is 0.3 shows 2nd
+    avi.push(0.4)
+    assert [avi.take(own, True) for own in (0.2, 0.4)] == [0.3, 0.4] and avi.in_order
+    mp4 = DecodeOrderTimes()  # display-order times go back in decode order: the frames' own times stay
+    for t in (0.0, 0.3, 0.1):
+        mp4.push(t)
+    assert not mp4.in_order and mp4.take(0.0, True) == 0.0 and mp4.take(0.1, True) == 0.1
+    plain = DecodeOrderTimes()  # a decoder that does not reorder: own times
+    plain.push(0.5)
+    assert plain.take(0.5, False) == 0.5 and plain.take(None, True) is None
+    lost = DecodeOrderTimes(max_pending=3)  # the decoder dropped packets: stop guessing
+    for t in (1.0, 2.0, 3.0, 4.0):
+        lost.push(t)
+    assert not lost.in_order and lost.take(3.0, True) == 3.0
+    lost.reset()
+    assert lost.in_order
 
 
 def test_greyscale_ir_streams_become_rgb(tmp_path: Path) -> None:

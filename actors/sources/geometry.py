@@ -2,7 +2,8 @@
 
 - :func:`display_turn` and :func:`orient`: a frame's display matrix (MP4/MOV ``tkhd`` rotation of phone and
   body-camera clips, or a JPEG's EXIF orientation, which FFmpeg's MJPEG decoder exports the same way) applied
-  to the pixels, as FFmpeg's own ``-autorotate`` does (``transpose`` / ``hflip`` / ``vflip``).
+  to the pixels, as FFmpeg's own ``-autorotate`` does (``transpose`` / ``hflip`` / ``vflip``); :func:`exif_turn`
+  reads an MJPEG frame's EXIF orientation itself (mirrored ones included).
 - :func:`as_rgb`: greyscale / IR (H, W) and RGBA frames as contiguous RGB (H, W, 3).
 - :class:`StreamClock`: stream times (pts) of one camera over reconnects. A pts that goes back (a restarted
   encoder, an NVR clock reset, a new RTSP session) starts a new *epoch*; track and alert ids carry the epoch so
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import heapq
+import io
 import math
 import struct
 from collections.abc import Sequence
@@ -89,6 +91,30 @@ def frame_turn(frame: Any) -> Turn:
     if not rotation and matrix is None:
         return "none"
     return display_turn(rotation, matrix)
+
+
+EXIF_TURNS: dict[int, Turn] = {1: "none", 2: "hflip", 3: "180", 4: "vflip", 5: "transpose", 6: "clock",
+                                7: "antitranspose", 8: "cclock"}
+"""EXIF orientation (tag 0x0112, 1-8) -> the turn that shows the picture as intended."""
+
+
+def exif_turn(jpeg: bytes) -> Turn | None:
+    """The turn of one JPEG picture (an MJPEG camera's frame) from its EXIF orientation; None without one.
+
+    FFmpeg exports the orientation as a display matrix, but PyAV cannot read the matrix of a frame that also
+    carries the EXIF block (an unknown side-data type), and the angle alone turns the mirrored orientations
+    (2, 4, 5, 7) wrong: 2 (mirrored) came out upside down.
+    """
+    if not jpeg.startswith(b"\xff\xd8") or b"Exif" not in jpeg[:65536]:
+        return None
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(jpeg)) as im:
+            orientation = im.getexif().get(0x0112)
+    except Exception:  # a damaged header: the decoder's own reading stands
+        return None
+    return EXIF_TURNS.get(orientation) if isinstance(orientation, int) else None
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:

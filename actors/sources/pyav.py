@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from actors.sources.base import SOURCE_REGISTRY, CameraSource, CameraSpec, Frame, SourceError
-from actors.sources.geometry import DecodeOrderTimes, frame_turn, orient, swaps_axes
+from actors.sources.geometry import DecodeOrderTimes, Turn, exif_turn, frame_turn, orient, swaps_axes
 from serve.redact import redact
 
 
@@ -29,10 +29,10 @@ def _scaled_size(w: int, h: int, width: int | None) -> tuple[int, int]:
     return width, max(2, round(h * width / w / 2) * 2)
 
 
-def _decoded(f: Any, width: int | None) -> np.ndarray:
-    """One decoded frame as RGB (H, W, 3) in its own size and its display orientation, downscaled to ``width``
-    (of the displayed picture) when asked."""
-    turn = frame_turn(f)
+def _decoded(f: Any, width: int | None, turn: Turn | None = None) -> np.ndarray:
+    """One decoded frame as RGB (H, W, 3) in its own size and its display orientation (``turn``, else its display
+    matrix), downscaled to ``width`` (of the displayed picture) when asked."""
+    turn = frame_turn(f) if turn is None else turn
     fw, fh = f.width, f.height
     swap = swaps_axes(turn)
     w, h = _scaled_size(fh, fw, width) if swap else _scaled_size(fw, fh, width)
@@ -118,6 +118,8 @@ class PyAVSource(CameraSource):
         last_pts = 0.0
         skip_until = self.spec.start_pts if self.spec.scheme == "file" else None
         times = DecodeOrderTimes()  # AVI's decode-order times of B-frame streams, put in display order
+        jpeg = stream.codec_context.name == "mjpeg"
+        turns: dict[int | None, Turn | None] = {}  # MJPEG: each packet's EXIF orientation, by its pts
         if skip_until:
             dur = float(container.duration) / 1e6 if container.duration else None  # type: ignore[attr-defined]
             if self.spec.loop and dur:
@@ -142,9 +144,14 @@ class PyAVSource(CameraSource):
                     continue
                 if packet.pts is not None and not packet.is_discard:
                     times.push(float(packet.pts * packet.time_base))
+                if jpeg and packet.size:
+                    if len(turns) > 64:  # pts of packets that gave no frame
+                        turns.clear()
+                    turns[packet.pts] = exif_turn(bytes(packet))
                 reorders = bool(stream.codec_context.has_b_frames)
                 for f in decoded:
                     t = times.take(float(f.time) if f.time is not None else None, reorders)
+                    turn = turns.pop(f.pts, None) if jpeg else None
                     if f.is_corrupt:  # decoded with concealed errors: skip it rather than feed garbage on
                         self.stats.corrupt += 1
                         continue
@@ -152,7 +159,7 @@ class PyAVSource(CameraSource):
                     if skip_until is not None and t is not None and t < skip_until - 1e-6:
                         continue  # resuming: decode from the key frame before the resume point, emit after it
                     skip_until = None
-                    img = _decoded(f, self.spec.width)
+                    img = _decoded(f, self.spec.width, turn)
                     pts = (t + offset) if t is not None else None
                     if pts is not None:
                         last_pts = pts

@@ -79,6 +79,28 @@ def test_exif_orientation_of_mjpeg_is_applied(tmp_path: Path) -> None:
     assert disc_box(frames[0].image)[:2] == pytest.approx((159, 106), abs=2)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_of_mjpeg_matches_pillow(tmp_path: Path, orientation: int) -> None:
+    """All eight EXIF orientations, the mirrored ones (2, 4, 5, 7) too: PyAV cannot read the display matrix of a
+    frame that carries an EXIF block, and the angle alone showed 2 (mirrored) upside down and 4, 5, 7 unmirrored."""
+    from PIL import Image, ImageOps
+
+    clip = exif_mjpeg(tmp_path / "cam.mjpeg", (320, 240), orientation=orientation, n=2)
+    with Image.open(clip) as im:  # the first JPEG of the stream, as Pillow shows it
+        want = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    for width in (None, 120):
+        frames = _frames(clip, width=width)
+        assert len(frames) == 2
+        if width is None:
+            assert frames[0].image.shape == want.shape
+            assert np.abs(frames[0].image.astype(int) - want).mean() < 1
+        else:  # downscaled in its displayed orientation: the disc stays where Pillow shows it
+            assert frames[0].image.shape[1] == 120
+            cx, cy, _, _ = disc_box(frames[0].image)
+            wx, wy, _, _ = disc_box(want)
+            assert (cx, cy) == pytest.approx((wx * 120 / want.shape[1], wy * 120 / want.shape[1]), abs=2)
+
+
 def test_display_turns_match_ffmpeg_autorotate() -> None:
     one = 0x10000
     assert display_turn(-90) == "clock" and display_turn(90) == "cclock" and display_turn(180) == "180"

@@ -97,7 +97,8 @@ class PyAVSource(CameraSource):
                               f"decode{damaged}; set the camera to H.264, H.265 or MJPEG", permanent=file)
 
     def frames(self) -> Iterator[Frame]:
-        """Demux and decode packet by packet; loop files when asked; pace files when ``realtime``.
+        """Demux and decode packet by packet; loop files when asked; pace files when ``realtime`` (at their stream
+        time, again from the frame where the clock went back or jumped ahead by more than ``grace_s``).
 
         Raises
         ------
@@ -116,6 +117,7 @@ class PyAVSource(CameraSource):
         pts0: float | None = None
         offset = 0.0
         last_pts = 0.0
+        paced = step = 0.0  # stream time of the last paced frame, and the step to it
         skip_until = self.spec.start_pts if self.spec.scheme == "file" else None
         times = DecodeOrderTimes()  # AVI's decode-order times of B-frame streams, put in display order
         jpeg = stream.codec_context.name == "mjpeg"
@@ -164,8 +166,14 @@ class PyAVSource(CameraSource):
                     if pts is not None:
                         last_pts = pts
                     if self.spec.realtime and pts is not None:
-                        if t0 is None or pts0 is None:
-                            t0, pts0 = time.monotonic(), pts
+                        if t0 is None or pts0 is None or pts < paced - 1e-6 or \
+                                (pts - pts0) - (time.monotonic() - t0) > self.spec.grace_s:
+                            # the first frame, the stream's clock restarted (else the rest went out unpaced at
+                            # once), or a gap in the recording longer than the camera's grace (else it stalled)
+                            t0, pts0 = time.monotonic(), pts - (step if t0 is not None else 0.0)
+                        elif pts > paced:
+                            step = pts - paced
+                        paced = pts
                         wait = (pts - pts0) - (time.monotonic() - t0)
                         if wait > 0 and self._stop.wait(wait):
                             return

@@ -4,6 +4,7 @@ Every clip is encoded here with PyAV (tests/actors/sources/clips.py) and decoded
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -281,3 +282,24 @@ def test_the_shard_starts_tracks_again_after_a_resolution_change(tmp_path: Path)
     assert len(alerts) == 2 and alerts[0].track_id != alerts[1].track_id  # the old track was ended, not continued
     assert core.cams["nvr 2"].tracker.ended >= 1
     assert len(reconf) == 1 and "640x360 to 320x240" in (reconf[0].detail or "")
+
+
+def test_a_paced_file_stays_paced_when_its_clock_restarts_or_jumps(tmp_path: Path) -> None:
+    """`realtime` files (what `ssz run --source file` plays) are paced at their stream time: after the clock went
+    back (a recording of a restarted stream) the rest went out at once, unpaced (a live shard dropped it); a gap in
+    the recording longer than the camera's grace stalled the camera (and raised camera-offline) for its length."""
+    part = encode(tmp_path / "part.ts", [(160, 120)] * 6, fmt="mpegts")
+    joined = tmp_path / "restarted.ts"
+    joined.write_bytes(part.read_bytes() * 3)
+    got: list[tuple[float, float]] = []
+    t0 = time.monotonic()
+    with PyAVSource(CameraSpec(id="c", url=str(joined), realtime=True)) as src:
+        got = [(f.pts, time.monotonic() - t0) for f in src.frames()]
+    assert len(got) >= 15 and sum(1 for a, b in itertools.pairwise(got) if b[0] < a[0]) == 2
+    gaps = np.diff([t for _, t in got])
+    assert gaps.min() > 0.05 and gaps.max() < 0.3  # one or two frame periods (0.1 s; a frame is lost at a join)
+    gap = encode(tmp_path / "motion.mkv", [(160, 120)] * 4, fmt="matroska", pts_ms=[0, 100, 60_000, 60_100])
+    t0 = time.monotonic()
+    with PyAVSource(CameraSpec(id="c", url=str(gap), realtime=True, grace_s=1)) as src:
+        pts = [f.pts for f in src.frames()]
+    assert pts == pytest.approx([0.0, 0.1, 60.0, 60.1]) and time.monotonic() - t0 < 3  # the minute is skipped

@@ -165,16 +165,18 @@ class PyAVSource(CameraSource):
                     pts = (t + offset) if t is not None else None
                     if pts is not None:
                         last_pts = pts
-                    if self.spec.realtime and pts is not None:
-                        if t0 is None or pts0 is None or pts < paced - 1e-6 or \
-                                (pts - pts0) - (time.monotonic() - t0) > self.spec.grace_s:
+                    if self.spec.realtime:
+                        # frames without pts (a raw .h264 file) are paced at the spec's fps
+                        pt = pts if pts is not None else paced + (1.0 / self.spec.fps if t0 is not None else 0.0)
+                        if t0 is None or pts0 is None or pt < paced - 1e-6 or \
+                                (pt - pts0) - (time.monotonic() - t0) > self.spec.grace_s:
                             # the first frame, the stream's clock restarted (else the rest went out unpaced at
                             # once), or a gap in the recording longer than the camera's grace (else it stalled)
-                            t0, pts0 = time.monotonic(), pts - (step if t0 is not None else 0.0)
-                        elif pts > paced:
-                            step = pts - paced
-                        paced = pts
-                        wait = (pts - pts0) - (time.monotonic() - t0)
+                            t0, pts0 = time.monotonic(), pt - (step if t0 is not None else 0.0)
+                        elif pt > paced:
+                            step = pt - paced
+                        paced = pt
+                        wait = (pt - pts0) - (time.monotonic() - t0)
                         if wait > 0 and self._stop.wait(wait):
                             return
                     yield self._frame(img, pts)
@@ -184,9 +186,25 @@ class PyAVSource(CameraSource):
                 self._undecodable()
             if not (self.spec.loop and self.spec.scheme == "file"):
                 return
-            container.seek(0)  # type: ignore[attr-defined]
+            reopened = self._rewind()
+            if reopened is not container:
+                container, stream = reopened, reopened.streams.video[0]  # type: ignore[attr-defined]
+                stream.thread_type = "AUTO"
             times.reset()
             offset = last_pts + 1.0 / self.spec.fps
+
+    def _rewind(self) -> Any:
+        """The container at its start for the next lap of a looped file: seeked to 0, or opened again where the
+        format cannot seek (a raw .h264 / .hevc elementary stream raised PermissionError, which the reader took for
+        a broken connection: it reopened after a back-off, counted a reconnect and showed the error)."""
+        import av
+
+        try:
+            self._container.seek(0)  # type: ignore[union-attr]
+        except (av.error.FFmpegError, OSError):
+            self.close()
+            self.open()
+        return self._container
 
     def _undecodable(self) -> None:
         """A pass over the stream ended without one cleanly decoded frame (every packet corrupt, a picture size

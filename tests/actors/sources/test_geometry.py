@@ -303,3 +303,19 @@ def test_a_paced_file_stays_paced_when_its_clock_restarts_or_jumps(tmp_path: Pat
     with PyAVSource(CameraSpec(id="c", url=str(gap), realtime=True, grace_s=1)) as src:
         pts = [f.pts for f in src.frames()]
     assert pts == pytest.approx([0.0, 0.1, 60.0, 60.1]) and time.monotonic() - t0 < 3  # the minute is skipped
+
+
+def test_a_looped_file_without_pts_or_seeking_is_paced_at_the_spec_fps(tmp_path: Path) -> None:
+    """A raw H.264 elementary stream (no timestamps, no seeking) looped in real time: its second lap raised
+    PermissionError from seek (the reader reopened it after a back-off, as if the connection broke) and its
+    frames went out unpaced. Now it laps by reopening, at ``fps`` frames a second."""
+    import threading
+
+    clip = encode(tmp_path / "cam.h264", [(160, 120)] * 4, fmt="h264")
+    src = PyAVSource(CameraSpec(id="c", url=str(clip), loop=True, realtime=True, fps=20))
+    timer = threading.Timer(1.5, src.stop)
+    with src:
+        timer.start()
+        frames = list(src.frames())
+    assert 24 <= len(frames) <= 32 and all(f.pts is None for f in frames)  # 1.5 s at 20 fps: six laps of four
+    assert src.stats.corrupt == 0 and src.stats.last_error is None

@@ -91,10 +91,18 @@ class PyAVSource(CameraSource):
         if not streams:
             self.close()
             raise SourceError(f"camera {spec.id}: {target!r} has no video stream", permanent=file)
-        if streams[0].codec_context is None:  # FFmpeg has no decoder for it (or a damaged index names none)
+        cc = streams[0].codec_context
+        if cc is None:  # FFmpeg has no decoder for it (or a damaged index names none)
             self.close()
             raise SourceError(f"camera {spec.id}: the video stream of {target!r} is in a codec this FFmpeg cannot "
                               f"decode{damaged}; set the camera to H.264, H.265 or MJPEG", permanent=file)
+        if cc.width * cc.height > spec.max_pixels:
+            self.close()
+            raise SourceError(f"camera {spec.id}: {target!r} says its pictures are {cc.width}x{cc.height} "
+                              f"({cc.width * cc.height / 1e6:.3g} MP), more than max_pixels "
+                              f"({spec.max_pixels / 1e6:.3g} MP): a damaged header, or set the camera to a lower "
+                              "resolution (or raise max_pixels)", permanent=file)
+        cc.options = {**cc.options, "max_pixels": str(spec.max_pixels)}  # a later frame that grows is refused
 
     def frames(self) -> Iterator[Frame]:
         """Demux and decode packet by packet; loop files when asked; pace files when ``realtime`` (at their stream
@@ -142,7 +150,8 @@ class PyAVSource(CameraSource):
                     decoded = packet.decode()
                 except (av.error.InvalidDataError, av.error.UndefinedError, ValueError) as e:
                     self.stats.corrupt += 1
-                    self.stats.last_error = redact(f"corrupt packet skipped: {e}")
+                    self.stats.last_error = redact(f"corrupt packet skipped (or a picture over max_pixels, "
+                                                   f"{self.spec.max_pixels / 1e6:.3g} MP): {e}")
                     continue
                 if packet.pts is not None and not packet.is_discard:
                     times.push(float(packet.pts * packet.time_base))

@@ -180,3 +180,18 @@ def test_a_file_cut_anywhere_gives_frames_or_a_permanent_error(tmp_path: Path, f
             assert e.permanent, str(e)
             outcomes.add("error")
     assert outcomes == {"frames", "error"}
+
+
+def test_pictures_over_max_pixels_are_refused_before_they_are_decoded(tmp_path: Path) -> None:
+    """``max_pixels`` (default 40 MP) bounds what one camera may allocate: a header over it is refused at open with
+    its size; a stream that grows over it mid-stream keeps its frames below the limit and counts the rest."""
+    assert CameraSpec(id="c", url="x.mp4").max_pixels == 40_000_000
+    small = encode(tmp_path / "small.mp4", [(320, 240)] * 3)
+    with pytest.raises(SourceError, match=r"320x240 \(0.0768 MP\), more than max_pixels \(0.05 MP\)") as e:
+        PyAVSource(CameraSpec(id="c", url=str(small), max_pixels=50_000)).open()
+    assert e.value.permanent
+    grows = encode(tmp_path / "grows.ts", [(320, 240)] * 4 + [(640, 360)] * 4, fmt="mpegts")
+    with PyAVSource(CameraSpec(id="c", url=str(grows), max_pixels=100_000)) as src:
+        frames = list(src.frames())
+    assert frames and {f.image.shape for f in frames} == {(240, 320, 3)}
+    assert src.stats.corrupt > 0 and "max_pixels" in (src.stats.last_error or "")

@@ -13,6 +13,7 @@ timestamp and a stream time), ``close()``. The sources register themselves in :d
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -95,15 +96,17 @@ class CameraSpec(BaseModel):
         u = urlparse(self.url)
         if u.scheme in NETWORK_SCHEMES or u.scheme == "sim":
             return u.scheme
-        if u.scheme in ("", "file") or (len(u.scheme) == 1 and self.url[1:3] == ":\\"):
-            return "file"
+        if u.scheme in ("", "file") or not self.url[len(u.scheme) + 1:].startswith("//"):
+            return "file"  # a path: C:\\v\\a.mp4, c:/v/a.mp4, or a colon in a name ("CH01 10:00.mp4", "cam1:2.mp4")
         return "unsupported"
 
     @property
     def path(self) -> str:
-        """Local path of a file camera: a plain path as given; a ``file://`` URL (``file:///srv/a%20b.mp4``, as
-        ``Path.as_uri()`` writes it) stripped and percent-decoded (spaces, Thai names)."""
-        return unquote(urlparse(self.url).path) if self.url.startswith("file://") else self.url
+        """Local path of a file camera: a plain path as given (``~`` expanded); a ``file:`` URL
+        (``file:///srv/a%20b.mp4`` as ``Path.as_uri()`` writes it, ``file:/srv/a.mp4``, ``FILE://localhost/...``)
+        stripped and percent-decoded (spaces, Thai names)."""
+        u = urlparse(self.url)
+        return os.path.expanduser(unquote(u.path) if u.scheme == "file" else self.url)
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ decodes is read (H.264, H.265/HEVC, MJPEG, MPEG-4 ...), greyscale / IR streams a
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,7 +66,7 @@ class PyAVSource(CameraSource):
         target = spec.url
         file = spec.scheme == "file"
         if file:
-            target = spec.path
+            target = os.path.abspath(spec.path)  # FFmpeg reads "cam1:2.mp4" as protocol "cam1"; "/x/cam1:2.mp4" not
             if Path(target).is_dir():
                 raise SourceError(f"camera {spec.id}: {target!r} is a folder, not a video file; give the path of "
                                   "one video file", permanent=True)

@@ -195,3 +195,25 @@ def test_pictures_over_max_pixels_are_refused_before_they_are_decoded(tmp_path: 
         frames = list(src.frames())
     assert frames and {f.image.shape for f in frames} == {(240, 320, 3)}
     assert src.stats.corrupt > 0 and "max_pixels" in (src.stats.last_error or "")
+
+
+def test_file_names_with_colons_and_other_spellings_of_a_path(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """NVR exports named by time ("CH01 10:00:00.mp4", "cam1:2024.mp4") were "unsupported URL"s (the part before
+    the colon read as a scheme) or, given whole, opened by FFmpeg as protocol "cam1"; ``file:/x``, ``FILE:///x``,
+    ``file://localhost/x`` and ``~/x`` were reported missing."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("CH01 10:00:00.mp4", "cam1:2024.mp4"):
+        encode(tmp_path / name, [(320, 240)] * 2)
+        for url in (name, str(tmp_path / name)):
+            spec = CameraSpec(id="c", url=url)
+            assert spec.scheme == "file"
+            with PyAVSource(spec) as src:
+                assert len(list(src.frames())) == 2
+    clip = tmp_path / "cam1:2024.mp4"
+    for url in (f"file:{clip}", f"FILE://{clip}", f"file://localhost{clip}", "~/cam1:2024.mp4"):
+        assert CameraSpec(id="c", url=url).path == str(clip), url
+    assert CameraSpec(id="c", url="c:/nvr/a.mp4").scheme == "file"
+    with pytest.raises(ValueError, match="unsupported URL"):
+        CameraSpec(id="c", url="ftp://nvr/a.mp4")

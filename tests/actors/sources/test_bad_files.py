@@ -217,3 +217,28 @@ def test_file_names_with_colons_and_other_spellings_of_a_path(tmp_path: Path,
     assert CameraSpec(id="c", url="c:/nvr/a.mp4").scheme == "file"
     with pytest.raises(ValueError, match="unsupported URL"):
         CameraSpec(id="c", url="ftp://nvr/a.mp4")
+
+
+def test_a_file_reconnected_after_a_fault_goes_on_where_it_was(tmp_path: Path) -> None:
+    """A fault mid-file (here the consumer raises once at the 5th frame) makes the reader reconnect; it reopened the
+    file from its start, so the frames already handed on came again under a new epoch: new track and alert ids,
+    the same people alerted twice. It now resumes after the last frame it handed on."""
+    clip = encode(tmp_path / "cam.mp4", [(160, 120)] * 12)
+    got: list = []
+    calls = 0
+
+    def on_frame(frame: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            raise RuntimeError("a transient fault downstream")
+        got.append(frame)
+
+    reader = CameraReader(CameraSpec(id="c", url=str(clip), backoff_initial_s=0.05), on_frame).start()
+    deadline = time.time() + 30
+    while not reader.stats.finished and time.time() < deadline:
+        time.sleep(0.05)
+    assert reader.stats.reconnects == 1 and "transient fault" in (reader.stats.last_error or "")
+    assert [round(f.pts, 3) for f in got] == [round(i / 10, 3) for i in range(12)]  # each frame once, in order
+    assert {f.epoch for f in got} == {0}
+    assert [e.kind for e in reader.health.poll() if e.kind == "camera-reconfigured"] == []

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from cluster.cli.common import (
     USER_ERRORS,
@@ -26,14 +27,19 @@ if TYPE_CHECKING:
 
 
 def status_table(stats: list[ShardStats]) -> Table:
-    """The per-camera status table of running shards (:func:`cluster.sharding.status`)."""
+    """The per-camera status table of running shards (:func:`cluster.sharding.status`); a failed or offline camera's
+    health says why (its last error: "no frame of ... could be decoded", "Connection refused" ...). Ids and errors
+    are plain text, never Rich markup (a camera id or error holding "[/" made Rich raise MarkupError)."""
     t = Table("shard", "node", "camera", "health", "fps", "gate pass", "sampled", "dropped", "detections", "alerts",
               title="camera pipeline")
     for sh in stats:
         if sh.error:
-            t.add_row(sh.shard_id, "", "", f"[red]{sh.error}[/]", *[""] * 6)
+            t.add_row(Text(sh.shard_id), "", "", Text(sh.error, style="red"), *[""] * 6)
         for c in sh.cameras:
-            t.add_row(sh.shard_id, (sh.node_id or "")[:8], c.camera_id, c.health, f"{c.fps_decoded:.1f}",
+            health = Text(c.health)
+            if c.health in ("failed", "offline") and c.last_error:
+                health = Text(f"{c.health}: {c.last_error}", style="red")
+            t.add_row(Text(sh.shard_id), (sh.node_id or "")[:8], Text(c.camera_id), health, f"{c.fps_decoded:.1f}",
                       f"{c.gate_pass_ratio:.2f}", str(c.sampled), str(c.dropped), str(c.detections), str(c.alerts))
     return t
 

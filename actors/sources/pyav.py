@@ -130,6 +130,11 @@ class PyAVSource(CameraSource):
         skip_until = self.spec.start_pts if self.spec.scheme == "file" else None
         times = DecodeOrderTimes()  # AVI's decode-order times of B-frame streams, put in display order
         jpeg = stream.codec_context.name == "mjpeg"
+        fmt = container.format  # type: ignore[attr-defined]
+        # formats without timestamps (AVFMT_NOTIMESTAMPS: an HTTP MJPEG camera's multipart stream, raw H.264) and
+        # image pipes (concatenated JPEGs): FFmpeg numbers their frames at an assumed 25 fps, whatever the camera
+        # sends (a 5 fps camera's stream clock ran five times too slow); they are timed by the wall clock
+        untimed = bool(fmt.flags & 0x0080) or fmt.name.endswith("_pipe") or fmt.name == "image2pipe"
         turns: dict[int | None, Turn | None] = {}  # MJPEG: each packet's EXIF orientation, by its pts
         if skip_until:
             dur = float(container.duration) / 1e6 if container.duration else None  # type: ignore[attr-defined]
@@ -154,7 +159,7 @@ class PyAVSource(CameraSource):
                     self.stats.last_error = redact(f"corrupt packet skipped (or a picture over max_pixels, "
                                                    f"{self.spec.max_pixels / 1e6:.3g} MP): {e}")
                     continue
-                if packet.pts is not None and not packet.is_discard:
+                if packet.pts is not None and not packet.is_discard and not untimed:
                     times.push(float(packet.pts * packet.time_base))
                 if jpeg and packet.size:
                     if len(turns) > 64:  # pts of packets that gave no frame
@@ -162,7 +167,7 @@ class PyAVSource(CameraSource):
                     turns[packet.pts] = exif_turn(bytes(packet))
                 reorders = bool(stream.codec_context.has_b_frames)
                 for f in decoded:
-                    t = times.take(float(f.time) if f.time is not None else None, reorders)
+                    t = times.take(float(f.time) if f.time is not None and not untimed else None, reorders)
                     turn = turns.pop(f.pts, None) if jpeg else None
                     if f.is_corrupt:  # decoded with concealed errors: skip it rather than feed garbage on
                         self.stats.corrupt += 1

@@ -319,3 +319,57 @@ def test_a_looped_file_without_pts_or_seeking_is_paced_at_the_spec_fps(tmp_path:
         frames = list(src.frames())
     assert 24 <= len(frames) <= 32 and all(f.pts is None for f in frames)  # 1.5 s at 20 fps: six laps of four
     assert src.stats.corrupt == 0 and src.stats.last_error is None
+
+
+def test_an_http_mjpeg_camera_is_timed_by_the_wall_clock(tmp_path: Path) -> None:
+    """An HTTP MJPEG camera (multipart/x-mixed-replace, served here at 5 fps, turned by EXIF, changing its size):
+    FFmpeg numbered its frames at an assumed 25 fps (0.04 s apart), so the camera's stream clock ran five times
+    too slow (sampling, tracks, cooldowns); it has no timestamps and is now timed by the wall clock."""
+    import io
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from PIL import Image
+
+    from tests.actors.sources.clips import disc_frame
+
+    def jpeg(size: tuple[int, int]) -> bytes:
+        buf, exif = io.BytesIO(), Image.Exif()
+        exif[0x0112] = 6  # turn 90° clockwise to view
+        Image.fromarray(disc_frame(*size)).save(buf, "JPEG", exif=exif.tobytes())
+        return buf.getvalue()
+
+    class Camera(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            for size in [(320, 240)] * 4 + [(640, 360)] * 4:
+                data = jpeg(size)
+                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                                 % (len(data), data))
+                self.wfile.flush()
+                time.sleep(0.2)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    got: list = []
+    reader = CameraReader(CameraSpec(id="mjpeg", url=f"http://127.0.0.1:{server.server_address[1]}/video"),
+                          got.append)
+    try:
+        reader.start()
+        deadline = time.time() + 20
+        while len(got) < 8 and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        reader.stop(5)
+        server.shutdown()
+    frames = got[:8]
+    assert [f.image.shape for f in frames] == [(320, 240, 3)] * 4 + [(640, 360, 3)] * 4  # EXIF turn, new size
+    assert all(f.pts is None and f.epoch == 0 for f in frames)
+    assert np.diff([f.ts for f in frames]) == pytest.approx([0.2] * 7, abs=0.1)  # the camera's own pace
+    events = [e for e in reader.health.poll() if e.kind == "camera-reconfigured"]
+    assert len(events) == 1 and "240x320 to 360x640" in (events[0].detail or "")

@@ -144,6 +144,7 @@ class PyAVSource(CameraSource):
                 skip_until -= offset
             with contextlib.suppress(av.error.FFmpegError):
                 container.seek(int(skip_until * 1e6))  # type: ignore[attr-defined]
+        lapped = seek_failed = False  # looped files: a lap was done; the last lap after a seek gave nothing
         while True:
             good = 0  # frames of this pass that decoded cleanly (emitted or skipped while resuming)
             for packet in container.demux(stream):  # type: ignore[attr-defined]
@@ -197,24 +198,29 @@ class PyAVSource(CameraSource):
                     yield self._frame(img, pts)
                     if self.spec.max_frames and self.stats.decoded >= self.spec.max_frames:
                         return
-            if not good:
-                self._undecodable()
+            if not good and not (lapped and not seek_failed):
+                self._undecodable()  # nothing at all, or nothing even from a file opened again
             if not (self.spec.loop and self.spec.scheme == "file"):
                 return
-            reopened = self._rewind()
+            # a lap that decoded nothing after a seek (an image pipe: a JPEG photo looped): laps open the file again
+            seek_failed, lapped = seek_failed or (lapped and not good), True
+            reopened = self._rewind(reopen=seek_failed)
             if reopened is not container:
                 container, stream = reopened, reopened.streams.video[0]  # type: ignore[attr-defined]
                 stream.thread_type = "AUTO"
             times.reset()
             offset = last_pts + 1.0 / self.spec.fps
 
-    def _rewind(self) -> Any:
-        """The container at its start for the next lap of a looped file: seeked to 0, or opened again where the
-        format cannot seek (a raw .h264 / .hevc elementary stream raised PermissionError, which the reader took for
-        a broken connection: it reopened after a back-off, counted a reconnect and showed the error)."""
+    def _rewind(self, reopen: bool = False) -> Any:
+        """The container at its start for the next lap of a looped file: seeked to 0, or opened again (``reopen``,
+        or where the format cannot seek: a raw .h264 / .hevc elementary stream raised PermissionError, which the
+        reader took for a broken connection: it reopened after a back-off, counted a reconnect and showed the
+        error)."""
         import av
 
         try:
+            if reopen:
+                raise OSError("reopen")
             self._container.seek(0)  # type: ignore[union-attr]
         except (av.error.FFmpegError, OSError):
             self.close()

@@ -373,3 +373,25 @@ def test_an_http_mjpeg_camera_is_timed_by_the_wall_clock(tmp_path: Path) -> None
     assert np.diff([f.ts for f in frames]) == pytest.approx([0.2] * 7, abs=0.1)  # the camera's own pace
     events = [e for e in reader.health.poll() if e.kind == "camera-reconfigured"]
     assert len(events) == 1 and "240x320 to 360x640" in (events[0].detail or "")
+
+
+def test_a_looped_photo_plays_as_a_still_camera(tmp_path: Path) -> None:
+    """A JPEG photo given as a looped, paced camera (a placeholder for a camera not installed yet): its second lap
+    decoded nothing after the seek, so the camera failed (before: spun on the empty laps for ever, one core busy).
+    Laps now open it again: one frame every 1/fps s."""
+    import threading
+
+    from PIL import Image
+
+    from tests.actors.sources.clips import disc_frame
+
+    photo = tmp_path / "placeholder.jpg"
+    Image.fromarray(disc_frame(320, 240)).save(photo)
+    src = PyAVSource(CameraSpec(id="c", url=str(photo), loop=True, realtime=True, fps=20))
+    timer = threading.Timer(1.0, src.stop)
+    with src:
+        timer.start()
+        frames = list(src.frames())
+    assert 15 <= len(frames) <= 22 and all(f.image.shape == (240, 320, 3) for f in frames)
+    times = [f.pts for f in frames]
+    assert all(b > a for a, b in itertools.pairwise(times))  # each lap one frame period after the last

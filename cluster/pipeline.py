@@ -126,7 +126,8 @@ def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig, epoch: float |
 
 def check_source(cfg: RunConfig) -> None:
     """Refuse a run whose cameras cannot be opened as configured, before anything starts: ``rtsp`` without
-    ``url_template``, ``file`` with a video that is missing or undecodable (:func:`check_video`).
+    ``url_template``, ``file`` with a video that is missing or undecodable (:func:`check_video`), a video or URL
+    template given for another source (it would be ignored).
 
     Raises
     ------
@@ -137,6 +138,10 @@ def check_source(cfg: RunConfig) -> None:
 
     if cfg.source == "rtsp" and not cfg.url_template:
         raise ValueError("--source rtsp needs --url-template, e.g. rtsp://nvr.internal/{camera_id}")
+    if "video" in cfg.model_fields_set and cfg.source != "file":
+        raise ValueError(f"--video plays with --source file, not --source {cfg.source}")
+    if cfg.url_template and cfg.source != "rtsp":
+        raise ValueError(f"--url-template is for --source rtsp, not --source {cfg.source}")
     if cfg.source == "file":
         check_video(CameraSpec(id="--video", url=cfg.video, width=cfg.width))
 

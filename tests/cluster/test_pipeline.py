@@ -95,5 +95,10 @@ def test_a_run_refuses_a_bad_video_or_url_template_before_it_starts(tmp_path):
                           "rtsp://admin:p}w@nvr/{camera_id}": "not a valid template"}.items():
         with pytest.raises(ValidationError, match=why):
             RunConfig(city="betong", source="rtsp", url_template=template)
+    for cfg, why in ((RunConfig(city="betong", video=str(clip)), "--video plays with --source file"),
+                     (RunConfig(city="betong", source="file", url_template="rtsp://nvr/{camera_id}"),
+                      "--url-template is for --source rtsp")):
+        with pytest.raises(ValueError, match=why):  # else silently ignored
+            check_source(cfg)
     ok = RunConfig(city="betong", source="rtsp", url_template="rtsp://admin:p}}w@nvr/{camera_id}")
     assert ok.url_template.format(camera_id="c1") == "rtsp://admin:p}w@nvr/c1"

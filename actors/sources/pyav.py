@@ -5,7 +5,11 @@ sockets); corrupt packets are skipped and counted; files can loop and be paced a
 resume at a stream time after a restart. Every frame keeps its own geometry: a stream that changes resolution
 (an NVR failing over to its sub-stream) is followed frame by frame, and the display matrix (phone and
 body-camera rotation, EXIF orientation of MJPEG) is applied (:mod:`actors.sources.geometry`). Any codec FFmpeg
-decodes is read (H.264, H.265/HEVC, MJPEG, MPEG-4 ...), greyscale / IR streams as RGB.
+decodes is read (H.264, H.265/HEVC, MJPEG, MPEG-4 ...), greyscale / IR streams as RGB. Frame times: B-frames of
+containers that store decode-order times (AVI) are put in display order; formats without timestamps (HTTP MJPEG,
+raw H.264, image pipes) give ``pts=None`` (the wall clock times them). A file that cannot give a frame (empty,
+damaged, truncated, no key frame, a picture over ``max_pixels``) raises a permanent :class:`SourceError` that
+says why.
 """
 
 from __future__ import annotations
@@ -218,13 +222,14 @@ class PyAVSource(CameraSource):
         error)."""
         import av
 
-        try:
-            if reopen:
-                raise OSError("reopen")
-            self._container.seek(0)  # type: ignore[union-attr]
-        except (av.error.FFmpegError, OSError):
-            self.close()
-            self.open()
+        if not reopen:
+            try:
+                self._container.seek(0)  # type: ignore[union-attr]
+                return self._container
+            except (av.error.FFmpegError, OSError):
+                pass
+        self.close()
+        self.open()
         return self._container
 
     def _undecodable(self) -> None:

@@ -74,8 +74,11 @@ class PyAVSource(CameraSource):
             if Path(target).is_dir():
                 raise SourceError(f"camera {spec.id}: {target!r} is a folder, not a video file; give the path of "
                                   "one video file", permanent=True)
-            if not Path(target).is_file():
+            if not Path(target).exists():
                 raise SourceError(f"camera {spec.id}: video file {target!r} does not exist", permanent=True)
+            if not Path(target).is_file():
+                raise SourceError(f"camera {spec.id}: {target!r} is not a regular file (a pipe or a device?); give "
+                                  "a video file, or stream the camera over RTSP or HTTP", permanent=True)
             if Path(target).stat().st_size == 0:
                 raise SourceError(f"camera {spec.id}: video file {target!r} is empty (0 bytes): an interrupted copy "
                                   "or export? copy it again", permanent=True)

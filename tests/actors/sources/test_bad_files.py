@@ -5,6 +5,7 @@ spinning on nothing), while the shard's other cameras go on. Clips are encoded h
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -133,6 +134,9 @@ def test_file_urls_with_thai_names_and_spaces_are_read(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="is a folder, not a video file") as e:
         PyAVSource(CameraSpec(id="c", url=str(tmp_path))).open()
     assert e.value.permanent
+    os.mkfifo(tmp_path / "pipe")  # it exists: "does not exist" was wrong
+    with pytest.raises(SourceError, match="is not a regular file"):
+        PyAVSource(CameraSpec(id="c", url=str(tmp_path / "pipe"))).open()
 
 
 def test_metadata_in_a_thai_windows_encoding_does_not_stop_the_video(tmp_path: Path) -> None:

@@ -11,13 +11,14 @@ running shards' numbers from any process connected to the same cluster.
 
 from __future__ import annotations
 
+import string
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from actors.alerts import AlertStats
 from actors.shard import ShardStats
@@ -41,7 +42,7 @@ class RunConfig(BaseModel):
     plate_cameras: int | None = Field(default=None, ge=0, description="first N plate cameras (None = all)")
     source: Literal["sim", "file", "rtsp"] = "sim"
     url_template: str | None = Field(default=None, description="rtsp: e.g. rtsp://nvr.internal/{camera_id}")
-    video: str = str(VTEST)
+    video: str = Field(default=str(VTEST), description="file: the video file every camera loops (a path or file://)")
     duration_s: float = Field(default=60.0, ge=0, description="0 = until interrupted")
     detect: Literal["faces", "none", "truth"] = Field(default="faces", description=(
         "faces: the face and plate models on Serve; truth: read the synthetic cameras' ground truth "
@@ -52,6 +53,24 @@ class RunConfig(BaseModel):
     cameras_per_shard: int = Field(default=32, ge=1)
     sample_fps: float | None = Field(default=None, gt=0, description="None = the city's sample_fps")
     width: int = Field(default=320, gt=15, description="decode width of file/sim cameras")
+
+    @field_validator("url_template")
+    @classmethod
+    def _one_field_camera_id(cls, v: str | None) -> str | None:
+        """The template names ``{camera_id}`` and no other field (each camera needs its own URL)."""
+        if v is None:
+            return v
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(v) if f is not None}
+        except ValueError as e:
+            raise ValueError(f"--url-template is not a valid template ({e}); write a literal brace as {{{{ or }}}}"
+                             ) from None
+        if fields != {"camera_id"}:
+            other = sorted(fields - {"camera_id"})
+            raise ValueError("--url-template must hold {camera_id} (each camera its own stream)"
+                             + (f" and no other field, not {', '.join('{' + f + '}' for f in other)}" if other else
+                                "") + ", e.g. rtsp://nvr.internal/{camera_id}")
+        return v
 
 
 class RunSummary(BaseModel):
@@ -90,10 +109,7 @@ def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig, epoch: float |
 
     cams = [c for c in reg.cameras if c.kind == CameraKind.cctv][: cfg.cameras]
     cams += [c for c in reg.cameras if c.kind == CameraKind.plate][: cfg.plate_cameras]
-    if cfg.source == "rtsp" and not cfg.url_template:
-        raise ValueError("--source rtsp needs --url-template, e.g. rtsp://nvr.internal/{camera_id}")
-    if cfg.source == "file" and not Path(cfg.video).is_file():
-        raise ValueError(f"--source file: {cfg.video} not found (install Debian's opencv-doc or pass --video)")
+    check_source(cfg)
     specs = {}
     for i, c in enumerate(cams):
         if cfg.source == "sim":
@@ -106,6 +122,51 @@ def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig, epoch: float |
             spec = CameraSpec(id=c.id, url=cfg.url_template.format(camera_id=quote(c.id, safe="")))
         specs[c.id] = spec
     return specs
+
+
+def check_source(cfg: RunConfig) -> None:
+    """Refuse a run whose cameras cannot be opened as configured, before anything starts: ``rtsp`` without
+    ``url_template``, ``file`` with a video that is missing or undecodable (:func:`check_video`), a video or URL
+    template given for another source (it would be ignored).
+
+    Raises
+    ------
+    ValueError, pydantic.ValidationError
+        What is wrong and what to pass instead.
+    """
+    from actors.sources import CameraSpec
+
+    if cfg.source == "rtsp" and not cfg.url_template:
+        raise ValueError("--source rtsp needs --url-template, e.g. rtsp://nvr.internal/{camera_id}")
+    if "video" in cfg.model_fields_set and cfg.source != "file":
+        raise ValueError(f"--video plays with --source file, not --source {cfg.source}")
+    if cfg.url_template and cfg.source != "rtsp":
+        raise ValueError(f"--url-template is for --source rtsp, not --source {cfg.source}")
+    if cfg.source == "file":
+        check_video(CameraSpec(id="--video", url=cfg.video, width=cfg.width))
+
+
+def check_video(spec: Any) -> None:
+    """Decode the first frame of a file camera's video (``spec``: a :class:`~actors.sources.CameraSpec`) so that
+    a missing, empty or undecodable file is refused before any shard starts.
+
+    Raises
+    ------
+    ValueError
+        The file does not exist, is a folder, holds no video stream or no decodable frame (the message says which
+        and what to pass instead).
+    """
+    from actors.sources import PyAVSource, SourceError
+
+    probe = spec.model_copy(update={"max_frames": 1, "loop": False, "realtime": False})
+    if probe.scheme == "file" and probe.path == str(VTEST) and not VTEST.is_file():
+        raise ValueError(f"--source file: {VTEST} not found (install Debian's opencv-doc or pass --video FILE)")
+    try:
+        with PyAVSource(probe) as src:
+            if next(iter(src.frames()), None) is None:
+                raise SourceError(f"camera {spec.id}: {probe.path!r} has no frame", permanent=True)
+    except SourceError as e:
+        raise ValueError(f"--source file: {e}") from None
 
 
 def _detector_factory(detect: str, camera_kind: dict[str, str], list_name: str | None = None,

@@ -13,13 +13,14 @@ timestamp and a stream time), ``close()``. The sources register themselves in :d
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -55,6 +56,8 @@ class CameraSpec(BaseModel):
     realtime: bool = Field(default=False, description="files and sim: pace frames at the stream's frame rate")
     fps: float = Field(default=10.0, gt=0, le=120, description="frame rate of simulated cameras / paced files")
     width: int | None = Field(default=None, gt=15, description="decode-time downscale to this width (keeps aspect)")
+    max_pixels: int = Field(default=40_000_000, gt=0, description=(
+        "refuse pictures larger than this (width x height, px): a damaged header's size is never allocated"))
     open_timeout_s: float = Field(default=10.0, gt=0)
     read_timeout_s: float = Field(default=5.0, gt=0, description="watchdog: a read stalled this long reconnects")
     grace_s: float = Field(default=10.0, gt=0, description="no frames this long => camera-offline")
@@ -93,14 +96,17 @@ class CameraSpec(BaseModel):
         u = urlparse(self.url)
         if u.scheme in NETWORK_SCHEMES or u.scheme == "sim":
             return u.scheme
-        if u.scheme in ("", "file") or (len(u.scheme) == 1 and self.url[1:3] == ":\\"):
-            return "file"
+        if u.scheme in ("", "file") or not self.url[len(u.scheme) + 1:].startswith("//"):
+            return "file"  # a path: C:\\v\\a.mp4, c:/v/a.mp4, or a colon in a name ("CH01 10:00.mp4", "cam1:2.mp4")
         return "unsupported"
 
     @property
     def path(self) -> str:
-        """Local path of a file camera (``file://`` stripped)."""
-        return urlparse(self.url).path if self.url.startswith("file://") else self.url
+        """Local path of a file camera: a plain path as given (``~`` expanded); a ``file:`` URL
+        (``file:///srv/a%20b.mp4`` as ``Path.as_uri()`` writes it, ``file:/srv/a.mp4``, ``FILE://localhost/...``)
+        stripped and percent-decoded (spaces, Thai names)."""
+        u = urlparse(self.url)
+        return os.path.expanduser(unquote(u.path) if u.scheme == "file" else self.url)
 
 
 @dataclass(slots=True)

@@ -2,15 +2,20 @@
 
 - :func:`display_turn` and :func:`orient`: a frame's display matrix (MP4/MOV ``tkhd`` rotation of phone and
   body-camera clips, or a JPEG's EXIF orientation, which FFmpeg's MJPEG decoder exports the same way) applied
-  to the pixels, as FFmpeg's own ``-autorotate`` does (``transpose`` / ``hflip`` / ``vflip``).
+  to the pixels, as FFmpeg's own ``-autorotate`` does (``transpose`` / ``hflip`` / ``vflip``); :func:`exif_turn`
+  reads an MJPEG frame's EXIF orientation itself (mirrored ones included).
 - :func:`as_rgb`: greyscale / IR (H, W) and RGBA frames as contiguous RGB (H, W, 3).
 - :class:`StreamClock`: stream times (pts) of one camera over reconnects. A pts that goes back (a restarted
   encoder, an NVR clock reset, a new RTSP session) starts a new *epoch*; track and alert ids carry the epoch so
   ids of the old and the new stream never collide. A stream without pts is timed by the wall clock.
+- :class:`DecodeOrderTimes`: the true times of frames of a container that stores them in decode order (H.264
+  with B-frames in AVI, as NVRs export it), where FFmpeg's frame times go back and forth.
 """
 
 from __future__ import annotations
 
+import heapq
+import io
 import math
 import struct
 from collections.abc import Sequence
@@ -86,6 +91,30 @@ def frame_turn(frame: Any) -> Turn:
     if not rotation and matrix is None:
         return "none"
     return display_turn(rotation, matrix)
+
+
+EXIF_TURNS: dict[int, Turn] = {1: "none", 2: "hflip", 3: "180", 4: "vflip", 5: "transpose", 6: "clock",
+                                7: "antitranspose", 8: "cclock"}
+"""EXIF orientation (tag 0x0112, 1-8) -> the turn that shows the picture as intended."""
+
+
+def exif_turn(jpeg: bytes) -> Turn | None:
+    """The turn of one JPEG picture (an MJPEG camera's frame) from its EXIF orientation; None without one.
+
+    FFmpeg exports the orientation as a display matrix, but PyAV cannot read the matrix of a frame that also
+    carries the EXIF block (an unknown side-data type), and the angle alone turns the mirrored orientations
+    (2, 4, 5, 7) wrong: 2 (mirrored) came out upside down.
+    """
+    if not jpeg.startswith(b"\xff\xd8") or b"Exif" not in jpeg[:65536]:
+        return None
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(jpeg)) as im:
+            orientation = im.getexif().get(0x0112)
+    except Exception:  # a damaged header: the decoder's own reading stands
+        return None
+    return EXIF_TURNS.get(orientation) if isinstance(orientation, int) else None
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -165,3 +194,49 @@ class StreamClock:
             self.last_pts = None if st.get("last_pts") is None else float(st["last_pts"])
             self.last_ts = None if st.get("last_ts") is None else float(st["last_ts"])
             self.untimed = bool(st.get("untimed"))
+
+
+@dataclass
+class DecodeOrderTimes:
+    """Frame times of a stream whose container gives its packets times in decode order (AVI has no presentation
+    times; FFmpeg numbers its packets): with B-frames the decoder outputs frames in display order but each keeps
+    its packet's time, so the times go back and forth (0.1, 0.4, 0.3, 0.5, 0.2 ...) and every step back looked
+    like a restarted stream. As long as the packets' times only increase, the k-th frame out of a decoder that
+    reorders is shown at the k-th smallest packet time: :meth:`take` gives it. Streams whose packet times are in
+    display order (MP4, MPEG-TS, Matroska with B-frames: they go back in decode order) keep their frames' own times.
+
+    ``push`` each packet's time (s) as it goes to the decoder, ``take`` each frame the decoder gives (corrupt
+    ones too), ``reset`` after a seek.
+    """
+
+    max_pending: int = 64
+    """More packet times than this waiting for frames: packets the decoder dropped; the frames' own times are used."""
+    in_order: bool = True
+    """Whether every packet time so far was higher than the one before."""
+    _last_in: float | None = None
+    _pending: list[float] | None = None
+
+    def push(self, t: float | None) -> None:
+        """A packet of time ``t`` (s; None without one) was sent to the decoder."""
+        if t is None or not self.in_order:
+            return
+        if self._last_in is not None and t <= self._last_in:
+            self.in_order, self._pending = False, None  # display-order times: the frames' own are right
+            return
+        self._last_in = t
+        self._pending = self._pending or []
+        heapq.heappush(self._pending, t)
+        if len(self._pending) > self.max_pending:
+            self.in_order, self._pending = False, None
+
+    def take(self, own: float | None, reorders: bool) -> float | None:
+        """The time (s) of the next frame out of the decoder, whose own time is ``own``; ``reorders``: whether the
+        decoder delays frames to reorder them (``codec_context.has_b_frames``)."""
+        if own is None or not self.in_order or not self._pending:
+            return own
+        t = heapq.heappop(self._pending)
+        return t if reorders else own
+
+    def reset(self) -> None:
+        """The stream was seeked: times start again."""
+        self.in_order, self._last_in, self._pending = True, None, None

@@ -5,12 +5,17 @@ sockets); corrupt packets are skipped and counted; files can loop and be paced a
 resume at a stream time after a restart. Every frame keeps its own geometry: a stream that changes resolution
 (an NVR failing over to its sub-stream) is followed frame by frame, and the display matrix (phone and
 body-camera rotation, EXIF orientation of MJPEG) is applied (:mod:`actors.sources.geometry`). Any codec FFmpeg
-decodes is read (H.264, H.265/HEVC, MJPEG, MPEG-4 ...), greyscale / IR streams as RGB.
+decodes is read (H.264, H.265/HEVC, MJPEG, MPEG-4 ...), greyscale / IR streams as RGB. Frame times: B-frames of
+containers that store decode-order times (AVI) are put in display order; formats without timestamps (HTTP MJPEG,
+raw H.264, image pipes) give ``pts=None`` (the wall clock times them). A file that cannot give a frame (empty,
+damaged, truncated, no key frame, a picture over ``max_pixels``) raises a permanent :class:`SourceError` that
+says why.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from actors.sources.base import SOURCE_REGISTRY, CameraSource, CameraSpec, Frame, SourceError
-from actors.sources.geometry import frame_turn, orient, swaps_axes
+from actors.sources.geometry import DecodeOrderTimes, Turn, exif_turn, frame_turn, orient, swaps_axes
 from serve.redact import redact
 
 
@@ -29,10 +34,10 @@ def _scaled_size(w: int, h: int, width: int | None) -> tuple[int, int]:
     return width, max(2, round(h * width / w / 2) * 2)
 
 
-def _decoded(f: Any, width: int | None) -> np.ndarray:
-    """One decoded frame as RGB (H, W, 3) in its own size and its display orientation, downscaled to ``width``
-    (of the displayed picture) when asked."""
-    turn = frame_turn(f)
+def _decoded(f: Any, width: int | None, turn: Turn | None = None) -> np.ndarray:
+    """One decoded frame as RGB (H, W, 3) in its own size and its display orientation (``turn``, else its display
+    matrix), downscaled to ``width`` (of the displayed picture) when asked."""
+    turn = frame_turn(f) if turn is None else turn
     fw, fh = f.width, f.height
     swap = swaps_axes(turn)
     w, h = _scaled_size(fh, fw, width) if swap else _scaled_size(fw, fh, width)
@@ -48,33 +53,75 @@ class PyAVSource(CameraSource):
         self._container: object | None = None
 
     def open(self) -> None:
-        """Open the container; network URLs get the transport and socket timeouts, files must exist."""
+        """Open the container; network URLs get the transport and socket timeouts, files must exist.
+
+        Raises
+        ------
+        SourceError
+            The file is missing, a folder, empty, damaged or truncated, holds no video stream or one whose codec
+            this FFmpeg cannot decode (all permanent for files: reading the file again gives the same); a network
+            stream cannot be reached or read (not permanent: the reader reconnects). Metadata in another encoding
+            than UTF-8 (a Thai NVR's TIS-620 title) is no error: it is read with replacement characters.
+        """
         import av
 
         spec = self.spec
         options: dict[str, str] = {}
         target = spec.url
-        if spec.scheme == "file":
-            target = spec.path
-            if not Path(target).is_file():
+        file = spec.scheme == "file"
+        if file:
+            target = os.path.abspath(spec.path)  # FFmpeg reads "cam1:2.mp4" as protocol "cam1"; "/x/cam1:2.mp4" not
+            if Path(target).is_dir():
+                raise SourceError(f"camera {spec.id}: {target!r} is a folder, not a video file; give the path of "
+                                  "one video file", permanent=True)
+            if not Path(target).exists():
                 raise SourceError(f"camera {spec.id}: video file {target!r} does not exist", permanent=True)
+            if not Path(target).is_file():
+                raise SourceError(f"camera {spec.id}: {target!r} is not a regular file (a pipe or a device?); give "
+                                  "a video file, or stream the camera over RTSP or HTTP", permanent=True)
+            if Path(target).stat().st_size == 0:
+                raise SourceError(f"camera {spec.id}: video file {target!r} is empty (0 bytes): an interrupted copy "
+                                  "or export? copy it again", permanent=True)
         elif spec.scheme in ("rtsp", "rtsps"):
             options = {"rtsp_transport": spec.rtsp_transport, "timeout": str(int(spec.read_timeout_s * 1e6))}
         elif spec.scheme in ("http", "https"):
             options = {"rw_timeout": str(int(spec.read_timeout_s * 1e6)), "reconnect": "0"}
+        damaged = " (the file is damaged or truncated)" if file else ""
         try:
-            self._container = av.open(target, options=options, timeout=(spec.open_timeout_s, spec.read_timeout_s))
+            self._container = av.open(target, options=options, timeout=(spec.open_timeout_s, spec.read_timeout_s),
+                                      metadata_errors="replace")
         except av.error.InvalidDataError as e:
             raise SourceError(f"camera {spec.id}: {target!r} is not a decodable video stream ({e})",
-                              permanent=spec.scheme == "file") from e
-        except (av.error.FFmpegError, OSError) as e:
-            raise SourceError(f"camera {spec.id}: cannot open {target!r}: {e}") from e
-        if not self._container.streams.video:  # type: ignore[attr-defined]
+                              permanent=file) from e
+        except (av.error.FFmpegError, OSError, ValueError) as e:
+            raise SourceError(f"camera {spec.id}: cannot open {target!r}: {e}{damaged}", permanent=file) from e
+        streams = self._container.streams.video  # type: ignore[attr-defined]
+        if not streams:
             self.close()
-            raise SourceError(f"camera {spec.id}: {target!r} has no video stream", permanent=spec.scheme == "file")
+            raise SourceError(f"camera {spec.id}: {target!r} has no video stream", permanent=file)
+        cc = streams[0].codec_context
+        if cc is None:  # FFmpeg has no decoder for it (or a damaged index names none)
+            self.close()
+            raise SourceError(f"camera {spec.id}: the video stream of {target!r} is in a codec this FFmpeg cannot "
+                              f"decode{damaged}; set the camera to H.264, H.265 or MJPEG", permanent=file)
+        if cc.width * cc.height > spec.max_pixels:
+            self.close()
+            raise SourceError(f"camera {spec.id}: {target!r} says its pictures are {cc.width}x{cc.height} "
+                              f"({cc.width * cc.height / 1e6:.3g} MP), more than max_pixels "
+                              f"({spec.max_pixels / 1e6:.3g} MP): a damaged header, or set the camera to a lower "
+                              "resolution (or raise max_pixels)", permanent=file)
+        cc.options = {**cc.options, "max_pixels": str(spec.max_pixels)}  # a later frame that grows is refused
 
     def frames(self) -> Iterator[Frame]:
-        """Demux and decode packet by packet; loop files when asked; pace files when ``realtime``."""
+        """Demux and decode packet by packet; loop files when asked; pace files when ``realtime`` (at their stream
+        time, again from the frame where the clock went back or jumped ahead by more than ``grace_s``).
+
+        Raises
+        ------
+        SourceError
+            When a pass over the stream (a file, one lap of a looped file, or a network session) ends without one
+            cleanly decoded frame (see :meth:`_undecodable`).
+        """
         import av
 
         if self._container is None:
@@ -86,7 +133,16 @@ class PyAVSource(CameraSource):
         pts0: float | None = None
         offset = 0.0
         last_pts = 0.0
+        paced = step = 0.0  # stream time of the last paced frame, and the step to it
         skip_until = self.spec.start_pts if self.spec.scheme == "file" else None
+        times = DecodeOrderTimes()  # AVI's decode-order times of B-frame streams, put in display order
+        jpeg = stream.codec_context.name == "mjpeg"
+        fmt = container.format  # type: ignore[attr-defined]
+        # formats without timestamps (AVFMT_NOTIMESTAMPS: an HTTP MJPEG camera's multipart stream, raw H.264) and
+        # image pipes (concatenated JPEGs): FFmpeg numbers their frames at an assumed 25 fps, whatever the camera
+        # sends (a 5 fps camera's stream clock ran five times too slow); they are timed by the wall clock
+        untimed = bool(fmt.flags & 0x0080) or fmt.name.endswith("_pipe") or fmt.name == "image2pipe"
+        turns: dict[int | None, Turn | None] = {}  # MJPEG: each packet's EXIF orientation, by its pts
         if skip_until:
             dur = float(container.duration) / 1e6 if container.duration else None  # type: ignore[attr-defined]
             if self.spec.loop and dur:
@@ -95,7 +151,9 @@ class PyAVSource(CameraSource):
                 skip_until -= offset
             with contextlib.suppress(av.error.FFmpegError):
                 container.seek(int(skip_until * 1e6))  # type: ignore[attr-defined]
+        lapped = seek_failed = False  # looped files: a lap was done; the last lap after a seek gave nothing
         while True:
+            good = 0  # frames of this pass that decoded cleanly (emitted or skipped while resuming)
             for packet in container.demux(stream):  # type: ignore[attr-defined]
                 if self._stop.is_set():
                     return
@@ -106,32 +164,96 @@ class PyAVSource(CameraSource):
                     decoded = packet.decode()
                 except (av.error.InvalidDataError, av.error.UndefinedError, ValueError) as e:
                     self.stats.corrupt += 1
-                    self.stats.last_error = redact(f"corrupt packet skipped: {e}")
+                    self.stats.last_error = redact(f"corrupt packet skipped (or a picture over max_pixels, "
+                                                   f"{self.spec.max_pixels / 1e6:.3g} MP): {e}")
                     continue
+                if packet.pts is not None and not packet.is_discard and not untimed:
+                    times.push(float(packet.pts * packet.time_base))
+                if jpeg and packet.size:
+                    if len(turns) > 64:  # pts of packets that gave no frame
+                        turns.clear()
+                    turns[packet.pts] = exif_turn(bytes(packet))
+                reorders = bool(stream.codec_context.has_b_frames)
                 for f in decoded:
+                    t = times.take(float(f.time) if f.time is not None and not untimed else None, reorders)
+                    turn = turns.pop(f.pts, None) if jpeg else None
                     if f.is_corrupt:  # decoded with concealed errors: skip it rather than feed garbage on
                         self.stats.corrupt += 1
                         continue
-                    if skip_until is not None and f.time is not None and float(f.time) < skip_until - 1e-6:
+                    good += 1
+                    if skip_until is not None and t is not None and t < skip_until - 1e-6:
                         continue  # resuming: decode from the key frame before the resume point, emit after it
                     skip_until = None
-                    img = _decoded(f, self.spec.width)
-                    pts = (float(f.time) + offset) if f.time is not None else None
+                    img = _decoded(f, self.spec.width, turn)
+                    pts = (t + offset) if t is not None else None
                     if pts is not None:
                         last_pts = pts
-                    if self.spec.realtime and pts is not None:
-                        if t0 is None or pts0 is None:
-                            t0, pts0 = time.monotonic(), pts
-                        wait = (pts - pts0) - (time.monotonic() - t0)
+                    if self.spec.realtime:
+                        # frames without pts (a raw .h264 file) are paced at the spec's fps
+                        pt = pts if pts is not None else paced + (1.0 / self.spec.fps if t0 is not None else 0.0)
+                        if t0 is None or pts0 is None or pt < paced - 1e-6 or \
+                                (pt - pts0) - (time.monotonic() - t0) > self.spec.grace_s:
+                            # the first frame, the stream's clock restarted (else the rest went out unpaced at
+                            # once), or a gap in the recording longer than the camera's grace (else it stalled)
+                            t0, pts0 = time.monotonic(), pt - (step if t0 is not None else 0.0)
+                        elif pt > paced:
+                            step = pt - paced
+                        paced = pt
+                        wait = (pt - pts0) - (time.monotonic() - t0)
                         if wait > 0 and self._stop.wait(wait):
                             return
                     yield self._frame(img, pts)
                     if self.spec.max_frames and self.stats.decoded >= self.spec.max_frames:
                         return
+            if not good and not (lapped and not seek_failed):
+                self._undecodable()  # nothing at all, or nothing even from a file opened again
             if not (self.spec.loop and self.spec.scheme == "file"):
                 return
-            container.seek(0)  # type: ignore[attr-defined]
+            # a lap that decoded nothing after a seek (an image pipe: a JPEG photo looped): laps open the file again
+            seek_failed, lapped = seek_failed or (lapped and not good), True
+            reopened = self._rewind(reopen=seek_failed)
+            if reopened is not container:
+                container, stream = reopened, reopened.streams.video[0]  # type: ignore[attr-defined]
+                stream.thread_type = "AUTO"
+            times.reset()
             offset = last_pts + 1.0 / self.spec.fps
+
+    def _rewind(self, reopen: bool = False) -> Any:
+        """The container at its start for the next lap of a looped file: seeked to 0, or opened again (``reopen``,
+        or where the format cannot seek: a raw .h264 / .hevc elementary stream raised PermissionError, which the
+        reader took for a broken connection: it reopened after a back-off, counted a reconnect and showed the
+        error)."""
+        import av
+
+        if not reopen:
+            try:
+                self._container.seek(0)  # type: ignore[union-attr]
+                return self._container
+            except (av.error.FFmpegError, OSError):
+                pass
+        self.close()
+        self.open()
+        return self._container
+
+    def _undecodable(self) -> None:
+        """A pass over the stream ended without one cleanly decoded frame (every packet corrupt, a picture size
+        the decoder refuses, no key frame): raise rather than end quietly, or spin on a looped file for ever.
+
+        Raises
+        ------
+        SourceError
+            Always; permanent for files (reading the file again gives the same), not for network streams (the
+            reader reconnects and the message becomes the camera's health detail).
+        """
+        spec = self.spec
+        where = repr(spec.path) if spec.scheme == "file" else redact(spec.url)
+        last = f"; last decoder error: {self.stats.last_error}" if self.stats.last_error else ""
+        why = (f"{self.stats.corrupt} corrupt or undecodable packets skipped{last}" if self.stats.corrupt else
+               "the stream ended before its first whole frame")
+        raise SourceError(
+            f"camera {spec.id}: no frame of {where} could be decoded ({why}): the video is damaged or truncated, "
+            f"has a picture size the decoder refuses, or has no key frame; check the recording or the camera's "
+            f"encoder settings", permanent=spec.scheme == "file")
 
     def close(self) -> None:
         """Close the container (idempotent)."""

@@ -74,17 +74,26 @@ class CameraReader:
     def _run(self) -> None:
         delay = self.spec.backoff_initial_s
         rng = random.Random(self.spec.id)
+        delivered: float | None = None  # the source's own stream time of the last frame handed on
         while not self._stop.is_set():
-            src = source_for(self.spec)
+            spec = self.spec
+            if delivered is not None and spec.scheme in ("file", "sim"):
+                # reconnecting a file: go on after the last frame handed on; from its start, the frames already
+                # handed on came again under a new epoch (new track and alert ids: the same people alerted twice)
+                spec = spec.model_copy(update={"start_pts": delivered + 1e-3})
+            src = source_for(spec)
             self._source = src
             got = 0
             try:
                 src.open()
                 for frame in src.frames():
                     got += 1
+                    own = frame.pts
                     self._stamp(frame)
                     self.health.on_frame(frame.ts, frame.pts + frame.offset if frame.pts is not None else None)
                     self.on_frame(frame)
+                    if own is not None:
+                        delivered = own
                     if self._stop.is_set():
                         break
                 if self.spec.scheme in ("file", "sim") or self.spec.max_frames:

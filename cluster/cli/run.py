@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from cluster.cli.common import (
     USER_ERRORS,
@@ -26,14 +27,19 @@ if TYPE_CHECKING:
 
 
 def status_table(stats: list[ShardStats]) -> Table:
-    """The per-camera status table of running shards (:func:`cluster.sharding.status`)."""
+    """The per-camera status table of running shards (:func:`cluster.sharding.status`); a failed or offline camera's
+    health says why (its last error: "no frame of ... could be decoded", "Connection refused" ...). Ids and errors
+    are plain text, never Rich markup (a camera id or error holding "[/" made Rich raise MarkupError)."""
     t = Table("shard", "node", "camera", "health", "fps", "gate pass", "sampled", "dropped", "detections", "alerts",
               title="camera pipeline")
     for sh in stats:
         if sh.error:
-            t.add_row(sh.shard_id, "", "", f"[red]{sh.error}[/]", *[""] * 6)
+            t.add_row(Text(sh.shard_id), "", "", Text(sh.error, style="red"), *[""] * 6)
         for c in sh.cameras:
-            t.add_row(sh.shard_id, (sh.node_id or "")[:8], c.camera_id, c.health, f"{c.fps_decoded:.1f}",
+            health = Text(c.health)
+            if c.health in ("failed", "offline") and c.last_error:
+                health = Text(f"{c.health}: {c.last_error}", style="red")
+            t.add_row(Text(sh.shard_id), (sh.node_id or "")[:8], Text(c.camera_id), health, f"{c.fps_decoded:.1f}",
                       f"{c.gate_pass_ratio:.2f}", str(c.sampled), str(c.dropped), str(c.detections), str(c.alerts))
     return t
 
@@ -66,8 +72,10 @@ def run_cmd(city: CityOpt = "hatyai",
                                                       "models, all 665 of Hat Yai with --detect truth.")] = "8",
             plate_cameras: Annotated[str | None, typer.Option(help="First N plate cameras, or 'all' (default: 2; "
                                                                    "all with --cameras all).")] = None,
-            source: Annotated[str, typer.Option(help="sim | file (vtest.avi looped) | rtsp")] = "sim",
+            source: Annotated[str, typer.Option(help="sim | file (--video looped) | rtsp (--url-template)")] = "sim",
             url_template: Annotated[str | None, typer.Option(help="rtsp: rtsp://nvr.internal/{camera_id}")] = None,
+            video: Annotated[str | None, typer.Option(help="file: the video every camera loops (a path or "
+                                                           "file:// URL; default: opencv-doc's vtest.avi)")] = None,
             duration: Annotated[float, typer.Option(help="Seconds to run (0 = until Ctrl-C).")] = 60.0,
             detect: Annotated[str, typer.Option(help="faces (the models on Serve) | truth (read the simulated "
                                                      "cameras' ground truth: no model) | none")] = "faces",
@@ -88,8 +96,10 @@ def run_cmd(city: CityOpt = "hatyai",
     try:
         n_cams, n_plates = parse_cameras(cameras, plate_cameras)
         run_cfg = pipeline.RunConfig(city=city, cameras=n_cams, plate_cameras=n_plates, source=source,
-                                     url_template=url_template, duration_s=duration, detect=detect, fps=fps,
+                                     url_template=url_template, duration_s=duration,
+                                     **({"video": video} if video is not None else {}), detect=detect, fps=fps,
                                      sample_fps=sample_fps, wanted_every=wanted_every)
+        pipeline.check_source(run_cfg)  # a bad --video or --url-template fails before the store and Ray start
         store.up()
         require_verified_audits()
         if raycluster.known_address() is None:

@@ -68,3 +68,37 @@ def test_routing_detector_sends_each_camera_to_its_kind():
     [d] = PlateServeDetector.to_detections([read])
     assert (d.label, d.subject_id, d.match_score, d.box) == ("plate", "H-1", 1.0, (10.0, 20.0, 110.0, 60.0))
     assert PlateServeDetector.to_detections([read], min_confidence=0.9) == []
+
+
+def test_a_run_refuses_a_bad_video_or_url_template_before_it_starts(tmp_path):
+    """`ssz run --source file --video F` plays the user's file (any container, a Thai name, a file:// URL) and
+    refuses a missing, empty, audio-only or undecodable one with what is wrong; --url-template must hold
+    {camera_id} and no other field (else every camera would open the same stream, or format() raised KeyError)."""
+    from pydantic import ValidationError
+
+    from cluster.pipeline import check_source
+    from tests.actors.sources.clips import audio_only, encode, headless_ts
+
+    clip = encode(tmp_path / "กล้อง 1.mkv", [(320, 240)] * 3, fmt="matroska")
+    for video in (str(clip), clip.as_uri()):
+        check_source(RunConfig(city="betong", source="file", video=video))  # no error
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    cases = {str(tmp_path / "missing.mp4"): "does not exist", str(tmp_path): "is a folder",
+             str(empty): "is empty", str(audio_only(tmp_path / "a.m4a")): "no video stream",
+             str(headless_ts(tmp_path / "cut.ts")): "no frame of .* could be decoded"}
+    for video, why in cases.items():
+        with pytest.raises(ValueError, match=why) as e:
+            check_source(RunConfig(city="betong", source="file", video=video))
+        assert str(e.value).startswith("--source file: camera --video: ")
+    for template, why in {"rtsp://nvr/{id}": r"not \{id\}", "rtsp://nvr/cam1": "must hold",
+                          "rtsp://admin:p}w@nvr/{camera_id}": "not a valid template"}.items():
+        with pytest.raises(ValidationError, match=why):
+            RunConfig(city="betong", source="rtsp", url_template=template)
+    for cfg, why in ((RunConfig(city="betong", video=str(clip)), "--video plays with --source file"),
+                     (RunConfig(city="betong", source="file", url_template="rtsp://nvr/{camera_id}"),
+                      "--url-template is for --source rtsp")):
+        with pytest.raises(ValueError, match=why):  # else silently ignored
+            check_source(cfg)
+    ok = RunConfig(city="betong", source="rtsp", url_template="rtsp://admin:p}}w@nvr/{camera_id}")
+    assert ok.url_template.format(camera_id="c1") == "rtsp://admin:p}w@nvr/c1"

@@ -92,3 +92,50 @@ def exif_mjpeg(path: Path, size: tuple[int, int], orientation: int, n: int = 3) 
         Image.fromarray(disc_frame(*size)).save(buf, "JPEG", exif=exif.tobytes())
     path.write_bytes(buf.getvalue())
     return path
+
+
+def headless_ts(path: Path) -> Path:
+    """An MPEG-TS of 30 frames cut after its only key frame (x264's default GOP is 250): what a recorder that lost
+    the start of a recording leaves. Every packet decodes to an error or a concealed (corrupt) picture."""
+    full = encode(path.with_name("full-" + path.name), [(320, 240)] * 30, fmt="mpegts").read_bytes()
+    path.write_bytes(full[(len(full) // 188 // 3) * 188:])
+    return path
+
+
+def audio_only(path: Path) -> Path:
+    """An AAC file (M4A) of half a second of silence: a file with no video stream."""
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("aac", rate=16000)
+        for i in range(8):
+            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            f.sample_rate, f.pts = 16000, i * 1024
+            for p in st.encode(f):
+                out.mux(p)
+        for p in st.encode(None):
+            out.mux(p)
+    return path
+
+
+def moving_edge(path: Path, *, fmt: str, codec: str = "libx264", n: int = 20, fps: int = 10,
+                options: dict[str, str] | None = None) -> Path:
+    """``n`` frames of 320 x 240 whose left ``8 * i`` columns are grey (128) in frame ``i``: the display order
+    of decoded frames can be read back from them (:func:`edge_index`). ``options``: the encoder's (``bf``: B-frames)."""
+    with av.open(str(path), "w", format=fmt) as out:
+        st = out.add_stream(codec, rate=fps)
+        st.width, st.height, st.pix_fmt = 320, 240, "yuv420p"
+        st.codec_context.options = options or {}
+        for i in range(n):
+            img = disc_frame(320, 240)
+            img[:, : 8 * i] = 128
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            for p in st.encode(f):
+                out.mux(p)
+        for p in st.encode(None):
+            out.mux(p)
+    return path
+
+
+def edge_index(img: np.ndarray) -> int:
+    """The frame number :func:`moving_edge` drew in an RGB frame (its grey columns / 8)."""
+    return int(np.round((np.abs(img[200, :, 0].astype(int) - 128) < 12).sum() / 8))

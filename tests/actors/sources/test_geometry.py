@@ -4,6 +4,7 @@ Every clip is encoded here with PyAV (tests/actors/sources/clips.py) and decoded
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -17,9 +18,9 @@ from actors.motion import MotionGateConfig
 from actors.sampler import RateSampler, SamplerConfig
 from actors.shard import ShardConfig, ShardCore
 from actors.sources import CameraReader, CameraSpec, PyAVSource, StreamClock
-from actors.sources.geometry import as_rgb, display_turn, orient
+from actors.sources.geometry import DecodeOrderTimes, as_rgb, display_turn, orient
 from actors.tracker import ConfirmerConfig, Detection
-from tests.actors.sources.clips import disc_box, encode, exif_mjpeg, rotate_mp4
+from tests.actors.sources.clips import disc_box, edge_index, encode, exif_mjpeg, moving_edge, rotate_mp4
 
 
 def _frames(path: Path, **spec: object) -> list:
@@ -79,6 +80,28 @@ def test_exif_orientation_of_mjpeg_is_applied(tmp_path: Path) -> None:
     assert disc_box(frames[0].image)[:2] == pytest.approx((159, 106), abs=2)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_of_mjpeg_matches_pillow(tmp_path: Path, orientation: int) -> None:
+    """All eight EXIF orientations, the mirrored ones (2, 4, 5, 7) too: PyAV cannot read the display matrix of a
+    frame that carries an EXIF block, and the angle alone showed 2 (mirrored) upside down and 4, 5, 7 unmirrored."""
+    from PIL import Image, ImageOps
+
+    clip = exif_mjpeg(tmp_path / "cam.mjpeg", (320, 240), orientation=orientation, n=2)
+    with Image.open(clip) as im:  # the first JPEG of the stream, as Pillow shows it
+        want = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    for width in (None, 120):
+        frames = _frames(clip, width=width)
+        assert len(frames) == 2
+        if width is None:
+            assert frames[0].image.shape == want.shape
+            assert np.abs(frames[0].image.astype(int) - want).mean() < 1
+        else:  # downscaled in its displayed orientation: the disc stays where Pillow shows it
+            assert frames[0].image.shape[1] == 120
+            cx, cy, _, _ = disc_box(frames[0].image)
+            wx, wy, _, _ = disc_box(want)
+            assert (cx, cy) == pytest.approx((wx * 120 / want.shape[1], wy * 120 / want.shape[1]), abs=2)
+
+
 def test_display_turns_match_ffmpeg_autorotate() -> None:
     one = 0x10000
     assert display_turn(-90) == "clock" and display_turn(90) == "cclock" and display_turn(180) == "180"
@@ -109,6 +132,49 @@ def test_variable_frame_rate_keeps_each_frame_time(tmp_path: Path) -> None:
     assert [f.pts for f in frames] == pytest.approx([0.0, 0.04, 0.2, 0.23, 0.9, 1.0])
     s = RateSampler(SamplerConfig(rate_fps=2))  # 2 per second of stream time, not per frame count
     assert [s.take(f.pts) for f in frames] == [True, False, False, False, True, False]
+
+
+@pytest.mark.parametrize(("fmt", "ext"), [("avi", "avi"), ("mpegts", "ts"), ("mp4", "mp4"), ("flv", "flv")])
+def test_b_frames_keep_display_order_times_in_every_container(tmp_path: Path, fmt: str, ext: str) -> None:
+    """H.264 with B-frames: AVI stores its times in decode order, and the frames came out 0.1, 0.4, 0.3, 0.5,
+    0.2 ...: nine "restarted stream" epochs and camera-reconfigured events in two seconds, tracks reset each time.
+    Every container now gives the frames in display order at evenly rising times, and the reader no new epoch."""
+    clip = moving_edge(tmp_path / f"nvr export.{ext}", fmt=fmt, options={"bf": "3"})
+    frames = _frames(clip)
+    assert [edge_index(f.image) for f in frames] == list(range(20))  # display order
+    steps = np.diff([f.pts for f in frames])
+    assert steps == pytest.approx([0.1] * 19, abs=1e-6)
+    got: list = []
+    reader = CameraReader(CameraSpec(id="nvr", url=str(clip)), got.append).start()
+    deadline = time.time() + 30
+    while not reader.stats.finished and time.time() < deadline:
+        time.sleep(0.05)
+    assert len(got) == 20 and {f.epoch for f in got} == {0}
+    assert [e.kind for e in reader.health.poll() if e.kind == "camera-reconfigured"] == []
+    looped = _frames(clip, loop=True, max_frames=50)  # laps of the AVI keep rising
+    assert all(b > a for a, b in zip([f.pts for f in looped], [f.pts for f in looped][1:], strict=False))
+
+
+def test_decode_order_times() -> None:
+    avi = DecodeOrderTimes()  # AVI: packets numbered in decode order; out of the decoder in display order
+    for t in (0.1, 0.2, 0.3):
+        avi.push(t)
+    assert [avi.take(own, True) for own in (0.1, 0.3)] == [0.1, 0.2]  # the frame whose own time is 0.3 shows 2nd
+    avi.push(0.4)
+    assert [avi.take(own, True) for own in (0.2, 0.4)] == [0.3, 0.4] and avi.in_order
+    mp4 = DecodeOrderTimes()  # display-order times go back in decode order: the frames' own times stay
+    for t in (0.0, 0.3, 0.1):
+        mp4.push(t)
+    assert not mp4.in_order and mp4.take(0.0, True) == 0.0 and mp4.take(0.1, True) == 0.1
+    plain = DecodeOrderTimes()  # a decoder that does not reorder: own times
+    plain.push(0.5)
+    assert plain.take(0.5, False) == 0.5 and plain.take(None, True) is None
+    lost = DecodeOrderTimes(max_pending=3)  # the decoder dropped packets: stop guessing
+    for t in (1.0, 2.0, 3.0, 4.0):
+        lost.push(t)
+    assert not lost.in_order and lost.take(3.0, True) == 3.0
+    lost.reset()
+    assert lost.in_order
 
 
 def test_greyscale_ir_streams_become_rgb(tmp_path: Path) -> None:
@@ -216,3 +282,116 @@ def test_the_shard_starts_tracks_again_after_a_resolution_change(tmp_path: Path)
     assert len(alerts) == 2 and alerts[0].track_id != alerts[1].track_id  # the old track was ended, not continued
     assert core.cams["nvr 2"].tracker.ended >= 1
     assert len(reconf) == 1 and "640x360 to 320x240" in (reconf[0].detail or "")
+
+
+def test_a_paced_file_stays_paced_when_its_clock_restarts_or_jumps(tmp_path: Path) -> None:
+    """`realtime` files (what `ssz run --source file` plays) are paced at their stream time: after the clock went
+    back (a recording of a restarted stream) the rest went out at once, unpaced (a live shard dropped it); a gap in
+    the recording longer than the camera's grace stalled the camera (and raised camera-offline) for its length."""
+    part = encode(tmp_path / "part.ts", [(160, 120)] * 6, fmt="mpegts")
+    joined = tmp_path / "restarted.ts"
+    joined.write_bytes(part.read_bytes() * 3)
+    got: list[tuple[float, float]] = []
+    t0 = time.monotonic()
+    with PyAVSource(CameraSpec(id="c", url=str(joined), realtime=True)) as src:
+        got = [(f.pts, time.monotonic() - t0) for f in src.frames()]
+    assert len(got) >= 15 and sum(1 for a, b in itertools.pairwise(got) if b[0] < a[0]) == 2
+    gaps = np.diff([t for _, t in got])
+    assert gaps.min() > 0.05 and gaps.max() < 0.3  # one or two frame periods (0.1 s; a frame is lost at a join)
+    gap = encode(tmp_path / "motion.mkv", [(160, 120)] * 4, fmt="matroska", pts_ms=[0, 100, 60_000, 60_100])
+    t0 = time.monotonic()
+    with PyAVSource(CameraSpec(id="c", url=str(gap), realtime=True, grace_s=1)) as src:
+        pts = [f.pts for f in src.frames()]
+    assert pts == pytest.approx([0.0, 0.1, 60.0, 60.1]) and time.monotonic() - t0 < 3  # the minute is skipped
+
+
+def test_a_looped_file_without_pts_or_seeking_is_paced_at_the_spec_fps(tmp_path: Path) -> None:
+    """A raw H.264 elementary stream (no timestamps, no seeking) looped in real time: its second lap raised
+    PermissionError from seek (the reader reopened it after a back-off, as if the connection broke) and its
+    frames went out unpaced. Now it laps by reopening, at ``fps`` frames a second."""
+    import threading
+
+    clip = encode(tmp_path / "cam.h264", [(160, 120)] * 4, fmt="h264")
+    src = PyAVSource(CameraSpec(id="c", url=str(clip), loop=True, realtime=True, fps=20))
+    timer = threading.Timer(1.5, src.stop)
+    with src:
+        timer.start()
+        frames = list(src.frames())
+    assert 24 <= len(frames) <= 32 and all(f.pts is None for f in frames)  # 1.5 s at 20 fps: six laps of four
+    assert src.stats.corrupt == 0 and src.stats.last_error is None
+
+
+def test_an_http_mjpeg_camera_is_timed_by_the_wall_clock(tmp_path: Path) -> None:
+    """An HTTP MJPEG camera (multipart/x-mixed-replace, served here at 5 fps, turned by EXIF, changing its size):
+    FFmpeg numbered its frames at an assumed 25 fps (0.04 s apart), so the camera's stream clock ran five times
+    too slow (sampling, tracks, cooldowns); it has no timestamps and is now timed by the wall clock."""
+    import io
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from PIL import Image
+
+    from tests.actors.sources.clips import disc_frame
+
+    def jpeg(size: tuple[int, int]) -> bytes:
+        buf, exif = io.BytesIO(), Image.Exif()
+        exif[0x0112] = 6  # turn 90° clockwise to view
+        Image.fromarray(disc_frame(*size)).save(buf, "JPEG", exif=exif.tobytes())
+        return buf.getvalue()
+
+    class Camera(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            for size in [(320, 240)] * 4 + [(640, 360)] * 4:
+                data = jpeg(size)
+                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                                 % (len(data), data))
+                self.wfile.flush()
+                time.sleep(0.2)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    got: list = []
+    reader = CameraReader(CameraSpec(id="mjpeg", url=f"http://127.0.0.1:{server.server_address[1]}/video"),
+                          got.append)
+    try:
+        reader.start()
+        deadline = time.time() + 20
+        while len(got) < 8 and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        reader.stop(5)
+        server.shutdown()
+    frames = got[:8]
+    assert [f.image.shape for f in frames] == [(320, 240, 3)] * 4 + [(640, 360, 3)] * 4  # EXIF turn, new size
+    assert all(f.pts is None and f.epoch == 0 for f in frames)
+    assert np.diff([f.ts for f in frames]) == pytest.approx([0.2] * 7, abs=0.1)  # the camera's own pace
+    events = [e for e in reader.health.poll() if e.kind == "camera-reconfigured"]
+    assert len(events) == 1 and "240x320 to 360x640" in (events[0].detail or "")
+
+
+def test_a_looped_photo_plays_as_a_still_camera(tmp_path: Path) -> None:
+    """A JPEG photo given as a looped, paced camera (a placeholder for a camera not installed yet): its second lap
+    decoded nothing after the seek, so the camera failed (before: spun on the empty laps for ever, one core busy).
+    Laps now open it again: one frame every 1/fps s."""
+    import threading
+
+    from PIL import Image
+
+    from tests.actors.sources.clips import disc_frame
+
+    photo = tmp_path / "placeholder.jpg"
+    Image.fromarray(disc_frame(320, 240)).save(photo)
+    src = PyAVSource(CameraSpec(id="c", url=str(photo), loop=True, realtime=True, fps=20))
+    timer = threading.Timer(1.0, src.stop)
+    with src:
+        timer.start()
+        frames = list(src.frames())
+    assert 15 <= len(frames) <= 22 and all(f.image.shape == (240, 320, 3) for f in frames)
+    times = [f.pts for f in frames]
+    assert all(b > a for a, b in itertools.pairwise(times))  # each lap one frame period after the last

@@ -218,9 +218,22 @@ def test_file_names_with_colons_and_other_spellings_of_a_path(tmp_path: Path,
     clip = tmp_path / "cam1:2024.mp4"
     for url in (f"file:{clip}", f"FILE://{clip}", f"file://localhost{clip}", "~/cam1:2024.mp4"):
         assert CameraSpec(id="c", url=url).path == str(clip), url
-    assert CameraSpec(id="c", url="c:/nvr/a.mp4").scheme == "file"
+    for name in ("c:/nvr/a.mp4", "C:\\nvr\\a.mp4", "me@home.mp4", "./nvr.local:554"):
+        assert CameraSpec(id="c", url=name).scheme == "file", name
     with pytest.raises(ValueError, match="unsupported URL"):
         CameraSpec(id="c", url="ftp://nvr/a.mp4")
+
+
+@pytest.mark.parametrize("url", ["nvr.local:554/cam1", "cam.hatyai.go.th:8080/video.mjpg", "10.0.0.5:554/s",
+                                 "cam1:554", "admin:Secr3t@10.0.0.5:554/Streaming/Channels/101",
+                                 "admin:Secr3t@nvr/s"])
+def test_a_stream_address_without_its_scheme_is_refused_without_its_password(url: str) -> None:
+    """``host:port/path`` and ``user:pass@host/...`` typed without ``rtsp://`` were taken for files: the camera
+    failed with 'video file '/.../admin:Secr3t@10.0.0.5:554/...' does not exist' (shown by ssz status), password
+    and all. They are refused at validation, the password redacted."""
+    with pytest.raises(ValueError, match="unsupported URL") as e:
+        CameraSpec(id="c", url=url)
+    assert "Secr3t" not in str(e.value)
 
 
 def test_a_file_reconnected_after_a_fault_goes_on_where_it_was(tmp_path: Path) -> None:

@@ -57,8 +57,9 @@ class CameraSpec(BaseModel):
     realtime: bool = Field(default=False, description="files and sim: pace frames at the stream's frame rate")
     fps: float = Field(default=10.0, gt=0, le=120, description="frame rate of simulated cameras / paced files")
     width: int | None = Field(default=None, gt=15, description="decode-time downscale to this width (keeps aspect)")
-    max_pixels: int = Field(default=40_000_000, gt=0, description=(
-        "refuse pictures larger than this (width x height, px): a damaged header's size is never allocated"))
+    max_pixels: int = Field(default=130_000_000, gt=0, description=(
+        "refuse pictures larger than this (width x height, px): a damaged header's size is never allocated; "
+        "the default is above any camera (a 61 MP Avigilon H5 Pro is 9344x6552)"))
     open_timeout_s: float = Field(default=10.0, gt=0)
     read_timeout_s: float = Field(default=5.0, gt=0, description="watchdog: a read stalled this long reconnects")
     grace_s: float = Field(default=10.0, gt=0, description="no frames this long => camera-offline")

@@ -109,8 +109,11 @@ class PyAVSource(CameraSource):
             raise SourceError(f"camera {spec.id}: {target!r} says its pictures are {cc.width}x{cc.height} "
                               f"({cc.width * cc.height / 1e6:.3g} MP), more than max_pixels "
                               f"({spec.max_pixels / 1e6:.3g} MP): a damaged header, or set the camera to a lower "
-                              "resolution (or raise max_pixels)", permanent=file)
-        cc.options = {**cc.options, "max_pixels": str(spec.max_pixels)}  # a later frame that grows is refused
+                              "resolution (or raise the max_pixels of its CameraSpec)", permanent=file)
+        # a later frame that grows over the limit is refused; FFmpeg checks the size its buffers are aligned to
+        # (2592 px wide: 2624), so a picture at the limit gets that headroom (else every frame was 'corrupt')
+        aligned = -(-cc.width // 64) * 64 * (-(-cc.height // 64) * 64)
+        cc.options = {**cc.options, "max_pixels": str(max(spec.max_pixels, aligned))}
 
     def frames(self) -> Iterator[Frame]:
         """Demux and decode packet by packet; loop files when asked; pace files when ``realtime`` (at their stream

@@ -187,9 +187,16 @@ def test_a_file_cut_anywhere_gives_frames_or_a_permanent_error(tmp_path: Path, f
 
 
 def test_pictures_over_max_pixels_are_refused_before_they_are_decoded(tmp_path: Path) -> None:
-    """``max_pixels`` (default 40 MP) bounds what one camera may allocate: a header over it is refused at open with
-    its size; a stream that grows over it mid-stream keeps its frames below the limit and counts the rest."""
-    assert CameraSpec(id="c", url="x.mp4").max_pixels == 40_000_000
+    """``max_pixels`` (default 130 MP: above any camera, a 61 MP Avigilon H5 Pro passes; 40 MP refused it) bounds
+    what one camera may allocate: a header over it is refused at open with its size; a stream that grows over it
+    mid-stream keeps its frames below the limit and counts the rest. A picture exactly at the limit decodes:
+    FFmpeg checks its width rounded up to its buffer alignment (330 -> 384), and every frame of a camera that
+    passed the open check was refused as 'damaged'."""
+    assert CameraSpec(id="c", url="x.mp4").max_pixels == 130_000_000 > 9344 * 6552
+    odd = encode(tmp_path / "odd.ts", [(330, 250)] * 3, fmt="mpegts")
+    with PyAVSource(CameraSpec(id="c", url=str(odd), max_pixels=330 * 250)) as src:
+        assert [f.image.shape for f in src.frames()] == [(250, 330, 3)] * 3
+    assert src.stats.corrupt == 0
     small = encode(tmp_path / "small.mp4", [(320, 240)] * 3)
     with pytest.raises(SourceError, match=r"320x240 \(0.0768 MP\), more than max_pixels \(0.05 MP\)") as e:
         PyAVSource(CameraSpec(id="c", url=str(small), max_pixels=50_000)).open()

@@ -19,7 +19,7 @@ from actors.sampler import SamplerConfig
 from actors.shard import ShardConfig, ShardCore
 from actors.sources import CameraReader, CameraSpec, HealthState, PyAVSource, SourceError
 from actors.tracker import ConfirmerConfig, Detection
-from tests.actors.sources.clips import audio_only, encode, headless_ts
+from tests.actors.sources.clips import audio_only, edge_index, encode, headless_ts, moving_edge
 
 
 def test_a_file_without_a_decodable_frame_fails_with_a_clear_error(tmp_path: Path) -> None:
@@ -266,3 +266,70 @@ def test_a_file_reconnected_after_a_fault_goes_on_where_it_was(tmp_path: Path) -
     assert [round(f.pts, 3) for f in got] == [round(i / 10, 3) for i in range(12)]  # each frame once, in order
     assert {f.epoch for f in got} == {0}
     assert [e.kind for e in reader.health.poll() if e.kind == "camera-reconfigured"] == []
+
+
+def _looped(clip: Path, **spec: object) -> list[tuple[float, int]]:
+    with PyAVSource(CameraSpec(id="c", url=str(clip), loop=True, **spec)) as src:  # type: ignore[arg-type]
+        return [(round(f.pts, 3), edge_index(f.image)) for f in src.frames()]
+
+
+@pytest.mark.parametrize(("fmt", "ext", "fps"), [("mp4", "mp4", 5), ("mp4", "mp4", 25), ("mpegts", "ts", 10)])
+def test_a_looped_file_resumes_right_after_the_frame_it_handed_on(tmp_path: Path, fmt: str, ext: str,
+                                                                  fps: int) -> None:
+    """A looped file resumed at ``start_pts`` (a reader reconnect after a fault, a shard restart) gives exactly the
+    frames the unbroken loop gives after that time. The lap was computed from the container's duration, but a lap
+    lasts the last frame's time + 1/spec.fps (ssz run's file cameras: fps 10): a 5 fps file handed a picture on
+    twice, a 25 fps file pictures 12-18 again, and a lap count too small decoded every lap and emitted nothing,
+    for ever. MPEG-TS (start time 0.2 s here) resumed nothing and failed the camera as 'damaged': the seek in
+    AV_TIME_BASE landed on non-key packets."""
+    clip = moving_edge(tmp_path / f"cam.{ext}", fmt=fmt, n=20, fps=fps)
+    unbroken = _looped(clip, max_frames=75)
+    assert [n for _, n in unbroken] == [i % 20 for i in range(75)]
+    for k in (0, 3, 19, 20, 41, 59, 60, 70):  # within a lap, its last frame, the first of the next
+        assert _looped(clip, start_pts=unbroken[k][0] + 1e-3, max_frames=3) == unbroken[k + 1:k + 4], k
+    # between a lap's last frame and the next lap's first: the next lap
+    assert _looped(clip, start_pts=(unbroken[19][0] + unbroken[20][0]) / 2, max_frames=2) == unbroken[20:22]
+    with PyAVSource(CameraSpec(id="c", url=str(clip), start_pts=unbroken[5][0] + 1e-3)) as src:  # not looped
+        assert [(round(f.pts, 3), edge_index(f.image)) for f in src.frames()] == unbroken[6:20]
+    with PyAVSource(CameraSpec(id="c", url=str(clip), start_pts=unbroken[19][0] + 1)) as src:  # past its end
+        assert list(src.frames()) == [] and src.stats.corrupt == 0
+
+
+def test_a_resume_that_cannot_find_its_lap_does_not_spin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the lap's length cannot be read, the file is decoded from its start and skipped up to the resume
+    point; a whole lap that passes without reaching it drops it (the next lap is handed on): it decoded every lap
+    and emitted nothing, for ever, at 100 % CPU with health 'online'."""
+    clip = moving_edge(tmp_path / "cam.mp4", fmt="mp4", n=20, fps=5)
+    unbroken = _looped(clip, max_frames=25)
+    monkeypatch.setattr(PyAVSource, "_lap_s", lambda self, container, stream: None)
+    assert _looped(clip, start_pts=unbroken[3][0] + 1e-3, max_frames=3) == unbroken[4:7]  # in the first lap
+    assert _looped(clip, start_pts=1000.0, max_frames=3) == unbroken[20:23]  # never reached: the next lap
+
+
+def test_a_resumed_mpegts_file_whose_seek_decodes_nothing_starts_over_and_skips(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume pass that decodes nothing (a seek that lands where no key frame follows) is no 'damaged file':
+    the file is read from its start, decoding and skipping up to the resume point."""
+    clip = moving_edge(tmp_path / "cam.ts", fmt="mpegts", n=20, fps=10)
+    with PyAVSource(CameraSpec(id="c", url=str(clip))) as src:
+        unbroken = [(round(f.pts, 3), edge_index(f.image)) for f in src.frames()]
+
+    class OffKey:  # the container, whose seek to the resume point lands on a non-key packet (as MPEG-TS did)
+        def __init__(self, container: object) -> None:
+            self._c = container
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._c, name)
+
+        def seek(self, ts: int, **kw: object) -> None:
+            self._c.seek(ts, **({**kw, "any_frame": True} if ts else kw))  # type: ignore[attr-defined]
+
+    class Source(PyAVSource):
+        def open(self) -> None:
+            super().open()
+            self._container = OffKey(self._container)
+
+    for loop in (False, True):
+        with Source(CameraSpec(id="c", url=str(clip), loop=loop, start_pts=unbroken[5][0] + 1e-3, max_frames=3)) as s:
+            assert [(round(f.pts, 3), edge_index(f.image)) for f in s.frames()] == unbroken[6:9]
+

@@ -103,7 +103,8 @@ def exif_turn(jpeg: bytes) -> Turn | None:
 
     FFmpeg exports the orientation as a display matrix, but PyAV cannot read the matrix of a frame that also
     carries the EXIF block (an unknown side-data type), and the angle alone turns the mirrored orientations
-    (2, 4, 5, 7) wrong: 2 (mirrored) came out upside down.
+    (2, 4, 5, 7) wrong: 2 (mirrored) came out upside down. Only the first 64 KB are read (the EXIF block is an
+    APP1 segment near the start, at most 64 KB): a caller may pass just those.
     """
     if not jpeg.startswith(b"\xff\xd8") or b"Exif" not in jpeg[:65536]:
         return None

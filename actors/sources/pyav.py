@@ -150,7 +150,8 @@ class PyAVSource(CameraSource):
         # formats without timestamps (AVFMT_NOTIMESTAMPS: an HTTP MJPEG camera's multipart stream, raw H.264) and
         # image pipes (concatenated JPEGs): FFmpeg numbers their frames at an assumed 25 fps, whatever the camera
         # sends (a 5 fps camera's stream clock ran five times too slow); they are timed by the wall clock
-        untimed = bool(fmt.flags & 0x0080) or fmt.name.endswith("_pipe") or fmt.name == "image2pipe"
+        untimed = bool(fmt.flags & av.format.Flags.no_timestamps.value) or fmt.name.endswith("_pipe") or \
+            fmt.name == "image2pipe"
         turns: dict[int | None, Turn | None] = {}  # MJPEG: each packet's EXIF orientation, by its pts
         resuming = bool(skip_until) and not untimed  # this pass resumes after a seek (it may decode nothing)
         if not resuming:
@@ -168,6 +169,8 @@ class PyAVSource(CameraSource):
                 container.seek(int(skip_until / stream.time_base), stream=stream,  # type: ignore[attr-defined]
                                backward=True)
         lapped = seek_failed = False  # looped files: a lap was done; the last lap after a seek gave nothing
+        damaged = "damaged in the file" if self.spec.scheme == "file" else "damaged or lost on the way"
+        mp = f"{self.spec.max_pixels / 1e6:.3g} MP"
         while True:
             good = 0  # frames of this pass that decoded cleanly (emitted or skipped while resuming)
             for packet in container.demux(stream):  # type: ignore[attr-defined]
@@ -180,15 +183,17 @@ class PyAVSource(CameraSource):
                     decoded = packet.decode()
                 except (av.error.InvalidDataError, av.error.UndefinedError, ValueError) as e:
                     self.stats.corrupt += 1
-                    self.stats.last_error = redact(f"corrupt packet skipped (or a picture over max_pixels, "
-                                                   f"{self.spec.max_pixels / 1e6:.3g} MP): {e}")
+                    cc = stream.codec_context  # a picture that grew over max_pixels: the decoder has its size
+                    why = (f"a picture of {cc.width}x{cc.height} over max_pixels ({mp})"
+                           if cc.width * cc.height > self.spec.max_pixels else damaged)
+                    self.stats.last_error = redact(f"corrupt packet skipped ({why}): {e}")
                     continue
                 if packet.pts is not None and not packet.is_discard and not untimed:
                     times.push(float(packet.pts * packet.time_base))
                 if jpeg and packet.size:
                     if len(turns) > 64:  # pts of packets that gave no frame
                         turns.clear()
-                    turns[packet.pts] = exif_turn(bytes(packet))
+                    turns[packet.pts] = exif_turn(bytes(memoryview(packet)[:65536]))  # the EXIF block is in front
                 reorders = bool(stream.codec_context.has_b_frames)
                 for f in decoded:
                     t = times.take(float(f.time) if f.time is not None and not untimed else None, reorders)
@@ -294,12 +299,16 @@ class PyAVSource(CameraSource):
         spec = self.spec
         where = repr(spec.path) if spec.scheme == "file" else redact(spec.url)
         last = f"; last decoder error: {self.stats.last_error}" if self.stats.last_error else ""
+        file = spec.scheme == "file"
         why = (f"{self.stats.corrupt} corrupt or undecodable packets skipped{last}" if self.stats.corrupt else
-               "the stream ended before its first whole frame")
-        raise SourceError(
-            f"camera {spec.id}: no frame of {where} could be decoded ({why}): the video is damaged or truncated, "
-            f"has a picture size the decoder refuses, or has no key frame; check the recording or the camera's "
-            f"encoder settings", permanent=spec.scheme == "file")
+               f"the {'file' if file else 'session'} ended before its first whole frame")
+        advice = ("the video is damaged or truncated, has a picture size the decoder refuses, or has no key frame; "
+                  "check the recording" if file else
+                  "no key frame came before the stream ended, packets were lost, or the picture size is refused; "
+                  "check the camera's encoder settings (key frame interval, codec H.264 / H.265 / MJPEG, "
+                  "resolution) and the network")
+        raise SourceError(f"camera {spec.id}: no frame of {where} could be decoded ({why}): {advice}",
+                          permanent=file)
 
     def close(self) -> None:
         """Close the container (idempotent)."""

@@ -206,6 +206,7 @@ def test_pictures_over_max_pixels_are_refused_before_they_are_decoded(tmp_path: 
         frames = list(src.frames())
     assert frames and {f.image.shape for f in frames} == {(240, 320, 3)}
     assert src.stats.corrupt > 0 and "max_pixels" in (src.stats.last_error or "")
+    assert "a picture of 640x360 over max_pixels (0.1 MP)" in (src.stats.last_error or "")
 
 
 def test_file_names_with_colons_and_other_spellings_of_a_path(tmp_path: Path,
@@ -333,3 +334,14 @@ def test_a_resumed_mpegts_file_whose_seek_decodes_nothing_starts_over_and_skips(
         with Source(CameraSpec(id="c", url=str(clip), loop=loop, start_pts=unbroken[5][0] + 1e-3, max_frames=3)) as s:
             assert [(round(f.pts, 3), edge_index(f.image)) for f in s.frames()] == unbroken[6:9]
 
+
+def test_a_live_session_without_a_frame_is_told_about_the_camera_not_a_recording() -> None:
+    """A live session that ended before its first key frame was told to 'check the recording ... damaged or
+    truncated'; it is told about the camera's encoder and the network, is not permanent, and holds no password."""
+    src = PyAVSource(CameraSpec(id="c", url="rtsp://admin:Secr3t@10.0.0.5/s"))
+    with pytest.raises(SourceError) as e:
+        src._undecodable()
+    msg = str(e.value)
+    assert not e.value.permanent and "Secr3t" not in msg
+    assert "the session ended before its first whole frame" in msg and "encoder settings" in msg
+    assert "recording" not in msg and "truncated" not in msg

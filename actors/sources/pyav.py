@@ -188,8 +188,8 @@ class PyAVSource(CameraSource):
                            if cc.width * cc.height > self.spec.max_pixels else damaged)
                     self.stats.last_error = redact(f"corrupt packet skipped ({why}): {e}")
                     continue
-                if packet.pts is not None and not packet.is_discard and not untimed:
-                    times.push(float(packet.pts * packet.time_base))
+                if packet.pts is not None and packet.size and not packet.is_discard and not untimed:
+                    times.push(float(packet.pts * packet.time_base), key=packet.is_keyframe)
                 if jpeg and packet.size:
                     if len(turns) > 64:  # pts of packets that gave no frame
                         turns.clear()

@@ -16,6 +16,9 @@ MASK = "***"
 
 # scheme://user[:password]@host  ->  scheme://***@host   (any scheme: rtsp, rtsps, http(s), s3, rtmp, ...)
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]{1,15}://)[^/\s@?#]+@")
+# user:password@host without a scheme (a camera address typed without rtsp://, or one inside a path):
+# admin:pass@10.0.0.5  ->  ***@10.0.0.5
+_BARE_USERINFO = re.compile(r"(^|[\s'\"(/\\=,;<\[])[^\s/@'\"?#:=]*:[^\s/@'\"?#]*@(?=[\w\[])")
 # ?password=...&token=...  ->  ?password=***&token=***
 _SECRET_PARAM = re.compile(
     r"(?i)([?&;](?:password|passwd|pwd|pass|token|access_token|secret|key|apikey|api_key|signature|sig|"
@@ -23,14 +26,16 @@ _SECRET_PARAM = re.compile(
 
 
 def redact(text: str) -> str:
-    """``text`` with the user info of every URL and secret-looking query values replaced by ``***``.
+    """``text`` with the user info of every URL (``user:pass@`` also without a scheme) and secret-looking query
+    values replaced by ``***``.
 
     >>> redact("rtsp://admin:hunter2@10.0.0.7:554/ch1?token=abc&fps=5 went offline")
     'rtsp://***@10.0.0.7:554/ch1?token=***&fps=5 went offline'
     """
-    if "://" not in text and "=" not in text:
+    if "://" not in text and "=" not in text and "@" not in text:
         return text
-    return _SECRET_PARAM.sub(rf"\g<1>{MASK}", _USERINFO.sub(rf"\g<1>{MASK}@", text))
+    text = _BARE_USERINFO.sub(rf"\g<1>{MASK}@", _USERINFO.sub(rf"\g<1>{MASK}@", text))
+    return _SECRET_PARAM.sub(rf"\g<1>{MASK}", text)
 
 
 def redact_obj(value: Any) -> Any:

@@ -14,6 +14,7 @@ timestamp and a stream time), ``close()``. The sources register themselves in :d
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -56,8 +57,9 @@ class CameraSpec(BaseModel):
     realtime: bool = Field(default=False, description="files and sim: pace frames at the stream's frame rate")
     fps: float = Field(default=10.0, gt=0, le=120, description="frame rate of simulated cameras / paced files")
     width: int | None = Field(default=None, gt=15, description="decode-time downscale to this width (keeps aspect)")
-    max_pixels: int = Field(default=40_000_000, gt=0, description=(
-        "refuse pictures larger than this (width x height, px): a damaged header's size is never allocated"))
+    max_pixels: int = Field(default=130_000_000, gt=0, description=(
+        "refuse pictures larger than this (width x height, px): a damaged header's size is never allocated; "
+        "the default is above any camera (a 61 MP Avigilon H5 Pro is 9344x6552)"))
     open_timeout_s: float = Field(default=10.0, gt=0)
     read_timeout_s: float = Field(default=5.0, gt=0, description="watchdog: a read stalled this long reconnects")
     grace_s: float = Field(default=10.0, gt=0, description="no frames this long => camera-offline")
@@ -81,7 +83,8 @@ class CameraSpec(BaseModel):
         scheme = self.scheme
         if scheme == "unsupported":
             raise ValueError(f"camera {self.id}: unsupported URL {redact(self.url)!r}; use rtsp://host/path, "
-                             "http(s)://host/path, a video file path (or file://), or sim://<name>")
+                             "http(s)://host/path, a video file path (or file://; a file named like host:port: "
+                             "./name), or sim://<name>")
         if scheme in NETWORK_SCHEMES and not urlparse(self.url).hostname:
             raise ValueError(f"camera {self.id}: URL {redact(self.url)!r} has no host; expected e.g. "
                              "rtsp://10.0.0.5:554/stream1")
@@ -96,8 +99,10 @@ class CameraSpec(BaseModel):
         u = urlparse(self.url)
         if u.scheme in NETWORK_SCHEMES or u.scheme == "sim":
             return u.scheme
-        if u.scheme in ("", "file") or not self.url[len(u.scheme) + 1:].startswith("//"):
-            return "file"  # a path: C:\\v\\a.mp4, c:/v/a.mp4, or a colon in a name ("CH01 10:00.mp4", "cam1:2.mp4")
+        if u.scheme == "file" or ":" not in self.url.split("/", 1)[0]:
+            return "file"
+        if not self.url[len(u.scheme) + 1:].startswith("//") and _colon_in_name(self.url):
+            return "file"  # a drive (C:\\v\\a.mp4, c:/v/a.mp4) or a colon in a name ("CH01 10:00.mp4", "cam1:2.mp4")
         return "unsupported"
 
     @property
@@ -107,6 +112,21 @@ class CameraSpec(BaseModel):
         stripped and percent-decoded (spaces, Thai names)."""
         u = urlparse(self.url)
         return os.path.expanduser(unquote(u.path) if u.scheme == "file" else self.url)
+
+
+_HOST_PORT = re.compile(r"[^:/\\]*:\d+(?:/|$)")
+
+
+def _colon_in_name(url: str) -> bool:
+    """Whether a URL-like string with a colon and no ``//`` is a file path (a drive letter, a colon in a file
+    name) rather than a stream address without its scheme: ``nvr.local:554/cam1``, ``10.0.0.5:554/s`` and
+    ``admin:pass@10.0.0.5/s`` are addresses (as files they were reported missing with their password in the
+    message). An address: the part before the first ``/`` holds an ``@``, or its part before the colon holds a
+    ``.`` (a host name or IP), or the colon is followed by digits and then ``/`` or the end (a port)."""
+    head = url.split("/", 1)[0]
+    if "@" in head:
+        return False
+    return "." not in head.split(":", 1)[0] and not _HOST_PORT.match(url)
 
 
 @dataclass(slots=True)

@@ -103,7 +103,8 @@ def exif_turn(jpeg: bytes) -> Turn | None:
 
     FFmpeg exports the orientation as a display matrix, but PyAV cannot read the matrix of a frame that also
     carries the EXIF block (an unknown side-data type), and the angle alone turns the mirrored orientations
-    (2, 4, 5, 7) wrong: 2 (mirrored) came out upside down.
+    (2, 4, 5, 7) wrong: 2 (mirrored) came out upside down. Only the first 64 KB are read (the EXIF block is an
+    APP1 segment near the start, at most 64 KB): a caller may pass just those.
     """
     if not jpeg.startswith(b"\xff\xd8") or b"Exif" not in jpeg[:65536]:
         return None
@@ -201,9 +202,17 @@ class DecodeOrderTimes:
     """Frame times of a stream whose container gives its packets times in decode order (AVI has no presentation
     times; FFmpeg numbers its packets): with B-frames the decoder outputs frames in display order but each keeps
     its packet's time, so the times go back and forth (0.1, 0.4, 0.3, 0.5, 0.2 ...) and every step back looked
-    like a restarted stream. As long as the packets' times only increase, the k-th frame out of a decoder that
-    reorders is shown at the k-th smallest packet time: :meth:`take` gives it. Streams whose packet times are in
-    display order (MP4, MPEG-TS, Matroska with B-frames: they go back in decode order) keep their frames' own times.
+    like a restarted stream. As long as the packets' times only increase, a frame out of a decoder that reorders
+    is shown at the smallest time of the packets whose frames have not come out yet: :meth:`take` gives it.
+    Streams whose packet times are in display order (MP4, MPEG-TS, Matroska with B-frames: they go back in
+    decode order) keep their frames' own times.
+
+    Packets that give no frame would leave their times waiting and every later frame an older time: packets
+    before the first key frame (an AVI export cut between key frames, a live stream joined mid-GOP) are not
+    counted, nor are empty ones (AVI drop chunks: the caller pushes only packets with data), and a waiting time
+    more than :attr:`reorder_window` packet steps older than the frame's own time is dropped (a reordering
+    decoder shows a frame at most ``has_b_frames`` packets before or after its own packet's time; decoder
+    threads delay frames but do not change that).
 
     ``push`` each packet's time (s) as it goes to the decoder, ``take`` each frame the decoder gives (corrupt
     ones too), ``reset`` after a seek.
@@ -211,18 +220,26 @@ class DecodeOrderTimes:
 
     max_pending: int = 64
     """More packet times than this waiting for frames: packets the decoder dropped; the frames' own times are used."""
+    reorder_window: int = 5
+    """Packet steps a frame's time may lie before its own time (``has_b_frames``, at most 3 in practice, + slack)."""
     in_order: bool = True
     """Whether every packet time so far was higher than the one before."""
     _last_in: float | None = None
     _pending: list[float] | None = None
+    _keyed: bool = False
+    _step: float = 0.0
 
-    def push(self, t: float | None) -> None:
-        """A packet of time ``t`` (s; None without one) was sent to the decoder."""
-        if t is None or not self.in_order:
+    def push(self, t: float | None, key: bool = True) -> None:
+        """A packet of time ``t`` (s; None without one) was sent to the decoder; ``key``: a key frame's packet
+        (those before the first key frame give no frame)."""
+        self._keyed = self._keyed or key
+        if t is None or not self.in_order or not self._keyed:
             return
         if self._last_in is not None and t <= self._last_in:
             self.in_order, self._pending = False, None  # display-order times: the frames' own are right
             return
+        if self._last_in is not None:
+            self._step = max(self._step, t - self._last_in) if self._step else t - self._last_in
         self._last_in = t
         self._pending = self._pending or []
         heapq.heappush(self._pending, t)
@@ -234,9 +251,12 @@ class DecodeOrderTimes:
         decoder delays frames to reorder them (``codec_context.has_b_frames``)."""
         if own is None or not self.in_order or not self._pending:
             return own
+        oldest = own - self.reorder_window * self._step - 1e-9
+        while len(self._pending) > 1 and self._pending[0] < oldest:  # packets that gave no frame
+            heapq.heappop(self._pending)
         t = heapq.heappop(self._pending)
         return t if reorders else own
 
     def reset(self) -> None:
         """The stream was seeked: times start again."""
-        self.in_order, self._last_in, self._pending = True, None, None
+        self.in_order, self._last_in, self._pending, self._keyed, self._step = True, None, None, False, 0.0

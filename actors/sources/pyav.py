@@ -109,12 +109,21 @@ class PyAVSource(CameraSource):
             raise SourceError(f"camera {spec.id}: {target!r} says its pictures are {cc.width}x{cc.height} "
                               f"({cc.width * cc.height / 1e6:.3g} MP), more than max_pixels "
                               f"({spec.max_pixels / 1e6:.3g} MP): a damaged header, or set the camera to a lower "
-                              "resolution (or raise max_pixels)", permanent=file)
-        cc.options = {**cc.options, "max_pixels": str(spec.max_pixels)}  # a later frame that grows is refused
+                              "resolution (or raise the max_pixels of its CameraSpec)", permanent=file)
+        # a later frame that grows over the limit is refused; FFmpeg checks the size its buffers are aligned to
+        # (2592 px wide: 2624), so a picture at the limit gets that headroom (else every frame was 'corrupt')
+        aligned = -(-cc.width // 64) * 64 * (-(-cc.height // 64) * 64)
+        cc.options = {**cc.options, "max_pixels": str(max(spec.max_pixels, aligned))}
 
     def frames(self) -> Iterator[Frame]:
         """Demux and decode packet by packet; loop files when asked; pace files when ``realtime`` (at their stream
         time, again from the frame where the clock went back or jumped ahead by more than ``grace_s``).
+
+        ``start_pts`` (a reader reconnect, a shard restart) resumes a file after that stream time: a looped file in
+        the lap it falls in (lap ``k`` is offset by ``k`` times the last frame's time + ``1 / spec.fps``), seeked
+        on the video stream back to the key frame before it and decoded from there, frames before it skipped. A
+        resume pass that decodes nothing starts over from the file's start (decoding and skipping), and a lap that
+        passes without reaching the resume point drops it: a resume never spins and never fails the camera.
 
         Raises
         ------
@@ -141,17 +150,27 @@ class PyAVSource(CameraSource):
         # formats without timestamps (AVFMT_NOTIMESTAMPS: an HTTP MJPEG camera's multipart stream, raw H.264) and
         # image pipes (concatenated JPEGs): FFmpeg numbers their frames at an assumed 25 fps, whatever the camera
         # sends (a 5 fps camera's stream clock ran five times too slow); they are timed by the wall clock
-        untimed = bool(fmt.flags & 0x0080) or fmt.name.endswith("_pipe") or fmt.name == "image2pipe"
+        untimed = bool(fmt.flags & av.format.Flags.no_timestamps.value) or fmt.name.endswith("_pipe") or \
+            fmt.name == "image2pipe"
         turns: dict[int | None, Turn | None] = {}  # MJPEG: each packet's EXIF orientation, by its pts
-        if skip_until:
-            dur = float(container.duration) / 1e6 if container.duration else None  # type: ignore[attr-defined]
-            if self.spec.loop and dur:
-                laps = int(skip_until // dur)
-                offset = laps * dur  # a lap lasts the duration: last pts + one frame
+        resuming = bool(skip_until) and not untimed  # this pass resumes after a seek (it may decode nothing)
+        if not resuming:
+            skip_until = None
+        elif skip_until is not None:
+            # a lap lasts its last frame's time + 1/fps (the offset of the next lap, below); resume in the lap
+            # where start_pts falls, at its time in the file
+            lap = self._lap_s(container, stream) if self.spec.loop else None
+            if lap:
+                offset = int((skip_until + 1e-6) // lap) * lap
                 skip_until -= offset
-            with contextlib.suppress(av.error.FFmpegError):
-                container.seek(int(skip_until * 1e6))  # type: ignore[attr-defined]
+            with contextlib.suppress(av.error.FFmpegError, OSError):
+                # on the video stream, backwards: to the key frame at or before the resume point (a seek in
+                # AV_TIME_BASE put MPEG-TS on non-key packets: nothing decoded)
+                container.seek(int(skip_until / stream.time_base), stream=stream,  # type: ignore[attr-defined]
+                               backward=True)
         lapped = seek_failed = False  # looped files: a lap was done; the last lap after a seek gave nothing
+        damaged = "damaged in the file" if self.spec.scheme == "file" else "damaged or lost on the way"
+        mp = f"{self.spec.max_pixels / 1e6:.3g} MP"
         while True:
             good = 0  # frames of this pass that decoded cleanly (emitted or skipped while resuming)
             for packet in container.demux(stream):  # type: ignore[attr-defined]
@@ -164,15 +183,17 @@ class PyAVSource(CameraSource):
                     decoded = packet.decode()
                 except (av.error.InvalidDataError, av.error.UndefinedError, ValueError) as e:
                     self.stats.corrupt += 1
-                    self.stats.last_error = redact(f"corrupt packet skipped (or a picture over max_pixels, "
-                                                   f"{self.spec.max_pixels / 1e6:.3g} MP): {e}")
+                    cc = stream.codec_context  # a picture that grew over max_pixels: the decoder has its size
+                    why = (f"a picture of {cc.width}x{cc.height} over max_pixels ({mp})"
+                           if cc.width * cc.height > self.spec.max_pixels else damaged)
+                    self.stats.last_error = redact(f"corrupt packet skipped ({why}): {e}")
                     continue
-                if packet.pts is not None and not packet.is_discard and not untimed:
-                    times.push(float(packet.pts * packet.time_base))
+                if packet.pts is not None and packet.size and not packet.is_discard and not untimed:
+                    times.push(float(packet.pts * packet.time_base), key=packet.is_keyframe)
                 if jpeg and packet.size:
                     if len(turns) > 64:  # pts of packets that gave no frame
                         turns.clear()
-                    turns[packet.pts] = exif_turn(bytes(packet))
+                    turns[packet.pts] = exif_turn(bytes(memoryview(packet)[:65536]))  # the EXIF block is in front
                 reorders = bool(stream.codec_context.has_b_frames)
                 for f in decoded:
                     t = times.take(float(f.time) if f.time is not None and not untimed else None, reorders)
@@ -181,13 +202,13 @@ class PyAVSource(CameraSource):
                         self.stats.corrupt += 1
                         continue
                     good += 1
+                    pts = (t + offset) if t is not None else None
+                    if pts is not None:
+                        last_pts = pts  # skipped frames too: the next lap's offset follows the lap's last frame
                     if skip_until is not None and t is not None and t < skip_until - 1e-6:
                         continue  # resuming: decode from the key frame before the resume point, emit after it
                     skip_until = None
                     img = _decoded(f, self.spec.width, turn)
-                    pts = (t + offset) if t is not None else None
-                    if pts is not None:
-                        last_pts = pts
                     if self.spec.realtime:
                         # frames without pts (a raw .h264 file) are paced at the spec's fps
                         pt = pts if pts is not None else paced + (1.0 / self.spec.fps if t0 is not None else 0.0)
@@ -205,18 +226,48 @@ class PyAVSource(CameraSource):
                     yield self._frame(img, pts)
                     if self.spec.max_frames and self.stats.decoded >= self.spec.max_frames:
                         return
-            if not good and not (lapped and not seek_failed):
+            if resuming:
+                resuming = False
+                if not good:  # the seek landed where nothing decodes: from the start, decoding and skipping
+                    container, stream = self._restart(container, stream, reopen=False)
+                    times.reset()
+                    continue
+            elif not good and not (lapped and not seek_failed):
                 self._undecodable()  # nothing at all, or nothing even from a file opened again
+            skip_until = None  # a whole lap passed without reaching the resume point (past its last frame)
             if not (self.spec.loop and self.spec.scheme == "file"):
                 return
             # a lap that decoded nothing after a seek (an image pipe: a JPEG photo looped): laps open the file again
             seek_failed, lapped = seek_failed or (lapped and not good), True
-            reopened = self._rewind(reopen=seek_failed)
-            if reopened is not container:
-                container, stream = reopened, reopened.streams.video[0]  # type: ignore[attr-defined]
-                stream.thread_type = "AUTO"
+            container, stream = self._restart(container, stream, reopen=seek_failed)
             times.reset()
             offset = last_pts + 1.0 / self.spec.fps
+
+    def _restart(self, container: Any, stream: Any, reopen: bool) -> tuple[Any, Any]:
+        """The container and its video stream at the file's start (:meth:`_rewind`)."""
+        reopened = self._rewind(reopen=reopen)
+        if reopened is container:
+            return container, stream
+        stream = reopened.streams.video[0]
+        stream.thread_type = "AUTO"
+        return reopened, stream
+
+    def _lap_s(self, container: Any, stream: Any) -> float | None:
+        """How long one lap of a looped file lasts on the stream clock: its last frame's time + ``1 / spec.fps``,
+        the offset each lap gets (not the container's duration: a 5 fps file's lap at fps 10 is 0.1 s shorter);
+        None where the end cannot be read (the file is not seekable)."""
+        import av
+
+        last: float | None = None
+        try:
+            container.seek(2**62, stream=stream, backward=True)  # the last key frame
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.size:
+                    t = float(packet.pts * packet.time_base)
+                    last = t if last is None else max(last, t)
+        except (av.error.FFmpegError, OSError, OverflowError):
+            return None
+        return None if last is None else last + 1.0 / self.spec.fps
 
     def _rewind(self, reopen: bool = False) -> Any:
         """The container at its start for the next lap of a looped file: seeked to 0, or opened again (``reopen``,
@@ -248,12 +299,16 @@ class PyAVSource(CameraSource):
         spec = self.spec
         where = repr(spec.path) if spec.scheme == "file" else redact(spec.url)
         last = f"; last decoder error: {self.stats.last_error}" if self.stats.last_error else ""
+        file = spec.scheme == "file"
         why = (f"{self.stats.corrupt} corrupt or undecodable packets skipped{last}" if self.stats.corrupt else
-               "the stream ended before its first whole frame")
-        raise SourceError(
-            f"camera {spec.id}: no frame of {where} could be decoded ({why}): the video is damaged or truncated, "
-            f"has a picture size the decoder refuses, or has no key frame; check the recording or the camera's "
-            f"encoder settings", permanent=spec.scheme == "file")
+               f"the {'file' if file else 'session'} ended before its first whole frame")
+        advice = ("the video is damaged or truncated, has a picture size the decoder refuses, or has no key frame; "
+                  "check the recording" if file else
+                  "no key frame came before the stream ended, packets were lost, or the picture size is refused; "
+                  "check the camera's encoder settings (key frame interval, codec H.264 / H.265 / MJPEG, "
+                  "resolution) and the network")
+        raise SourceError(f"camera {spec.id}: no frame of {where} could be decoded ({why}): {advice}",
+                          permanent=file)
 
     def close(self) -> None:
         """Close the container (idempotent)."""

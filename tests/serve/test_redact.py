@@ -17,6 +17,11 @@ from serve.redact import RedactingFilter, redact, redact_obj
     ("http://user@cam/x and https://a:b@c/d?sig=zz", "http://***@cam/x and https://***@c/d?sig=***"),
     ("rtsp://10.0.0.7/ch1 has no credentials", "rtsp://10.0.0.7/ch1 has no credentials"),
     ("mail me at somchai@police.go.th", "mail me at somchai@police.go.th"),
+    # a camera address typed without its scheme, alone or inside a path
+    ("admin:Secr3t@10.0.0.5:554/Streaming/Channels/101", "***@10.0.0.5:554/Streaming/Channels/101"),
+    ("video file '/srv/admin:Secr3t@10.0.0.5:554/s' is missing", "video file '/srv/***@10.0.0.5:554/s' is missing"),
+    ("url=admin:Secr3t@nvr.local/s", "url=***@nvr.local/s"),
+    ("CH01 10:00:00.mp4 at 10:00", "CH01 10:00:00.mp4 at 10:00"),
 ])
 def test_redact(text, expected):
     assert redact(text) == expected

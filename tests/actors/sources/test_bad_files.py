@@ -19,7 +19,7 @@ from actors.sampler import SamplerConfig
 from actors.shard import ShardConfig, ShardCore
 from actors.sources import CameraReader, CameraSpec, HealthState, PyAVSource, SourceError
 from actors.tracker import ConfirmerConfig, Detection
-from tests.actors.sources.clips import audio_only, encode, headless_ts
+from tests.actors.sources.clips import audio_only, edge_index, encode, headless_ts, moving_edge
 
 
 def test_a_file_without_a_decodable_frame_fails_with_a_clear_error(tmp_path: Path) -> None:
@@ -187,9 +187,16 @@ def test_a_file_cut_anywhere_gives_frames_or_a_permanent_error(tmp_path: Path, f
 
 
 def test_pictures_over_max_pixels_are_refused_before_they_are_decoded(tmp_path: Path) -> None:
-    """``max_pixels`` (default 40 MP) bounds what one camera may allocate: a header over it is refused at open with
-    its size; a stream that grows over it mid-stream keeps its frames below the limit and counts the rest."""
-    assert CameraSpec(id="c", url="x.mp4").max_pixels == 40_000_000
+    """``max_pixels`` (default 130 MP: above any camera, a 61 MP Avigilon H5 Pro passes; 40 MP refused it) bounds
+    what one camera may allocate: a header over it is refused at open with its size; a stream that grows over it
+    mid-stream keeps its frames below the limit and counts the rest. A picture exactly at the limit decodes:
+    FFmpeg checks its width rounded up to its buffer alignment (330 -> 384), and every frame of a camera that
+    passed the open check was refused as 'damaged'."""
+    assert CameraSpec(id="c", url="x.mp4").max_pixels == 130_000_000 > 9344 * 6552
+    odd = encode(tmp_path / "odd.ts", [(330, 250)] * 3, fmt="mpegts")
+    with PyAVSource(CameraSpec(id="c", url=str(odd), max_pixels=330 * 250)) as src:
+        assert [f.image.shape for f in src.frames()] == [(250, 330, 3)] * 3
+    assert src.stats.corrupt == 0
     small = encode(tmp_path / "small.mp4", [(320, 240)] * 3)
     with pytest.raises(SourceError, match=r"320x240 \(0.0768 MP\), more than max_pixels \(0.05 MP\)") as e:
         PyAVSource(CameraSpec(id="c", url=str(small), max_pixels=50_000)).open()
@@ -199,6 +206,7 @@ def test_pictures_over_max_pixels_are_refused_before_they_are_decoded(tmp_path: 
         frames = list(src.frames())
     assert frames and {f.image.shape for f in frames} == {(240, 320, 3)}
     assert src.stats.corrupt > 0 and "max_pixels" in (src.stats.last_error or "")
+    assert "a picture of 640x360 over max_pixels (0.1 MP)" in (src.stats.last_error or "")
 
 
 def test_file_names_with_colons_and_other_spellings_of_a_path(tmp_path: Path,
@@ -218,9 +226,22 @@ def test_file_names_with_colons_and_other_spellings_of_a_path(tmp_path: Path,
     clip = tmp_path / "cam1:2024.mp4"
     for url in (f"file:{clip}", f"FILE://{clip}", f"file://localhost{clip}", "~/cam1:2024.mp4"):
         assert CameraSpec(id="c", url=url).path == str(clip), url
-    assert CameraSpec(id="c", url="c:/nvr/a.mp4").scheme == "file"
+    for name in ("c:/nvr/a.mp4", "C:\\nvr\\a.mp4", "me@home.mp4", "./nvr.local:554"):
+        assert CameraSpec(id="c", url=name).scheme == "file", name
     with pytest.raises(ValueError, match="unsupported URL"):
         CameraSpec(id="c", url="ftp://nvr/a.mp4")
+
+
+@pytest.mark.parametrize("url", ["nvr.local:554/cam1", "cam.hatyai.go.th:8080/video.mjpg", "10.0.0.5:554/s",
+                                 "cam1:554", "admin:Secr3t@10.0.0.5:554/Streaming/Channels/101",
+                                 "admin:Secr3t@nvr/s"])
+def test_a_stream_address_without_its_scheme_is_refused_without_its_password(url: str) -> None:
+    """``host:port/path`` and ``user:pass@host/...`` typed without ``rtsp://`` were taken for files: the camera
+    failed with 'video file '/.../admin:Secr3t@10.0.0.5:554/...' does not exist' (shown by ssz status), password
+    and all. They are refused at validation, the password redacted."""
+    with pytest.raises(ValueError, match="unsupported URL") as e:
+        CameraSpec(id="c", url=url)
+    assert "Secr3t" not in str(e.value)
 
 
 def test_a_file_reconnected_after_a_fault_goes_on_where_it_was(tmp_path: Path) -> None:
@@ -246,3 +267,81 @@ def test_a_file_reconnected_after_a_fault_goes_on_where_it_was(tmp_path: Path) -
     assert [round(f.pts, 3) for f in got] == [round(i / 10, 3) for i in range(12)]  # each frame once, in order
     assert {f.epoch for f in got} == {0}
     assert [e.kind for e in reader.health.poll() if e.kind == "camera-reconfigured"] == []
+
+
+def _looped(clip: Path, **spec: object) -> list[tuple[float, int]]:
+    with PyAVSource(CameraSpec(id="c", url=str(clip), loop=True, **spec)) as src:  # type: ignore[arg-type]
+        return [(round(f.pts, 3), edge_index(f.image)) for f in src.frames()]
+
+
+@pytest.mark.parametrize(("fmt", "ext", "fps"), [("mp4", "mp4", 5), ("mp4", "mp4", 25), ("mpegts", "ts", 10)])
+def test_a_looped_file_resumes_right_after_the_frame_it_handed_on(tmp_path: Path, fmt: str, ext: str,
+                                                                  fps: int) -> None:
+    """A looped file resumed at ``start_pts`` (a reader reconnect after a fault, a shard restart) gives exactly the
+    frames the unbroken loop gives after that time. The lap was computed from the container's duration, but a lap
+    lasts the last frame's time + 1/spec.fps (ssz run's file cameras: fps 10): a 5 fps file handed a picture on
+    twice, a 25 fps file pictures 12-18 again, and a lap count too small decoded every lap and emitted nothing,
+    for ever. MPEG-TS (start time 0.2 s here) resumed nothing and failed the camera as 'damaged': the seek in
+    AV_TIME_BASE landed on non-key packets."""
+    clip = moving_edge(tmp_path / f"cam.{ext}", fmt=fmt, n=20, fps=fps)
+    unbroken = _looped(clip, max_frames=75)
+    assert [n for _, n in unbroken] == [i % 20 for i in range(75)]
+    for k in (0, 3, 19, 20, 41, 59, 60, 70):  # within a lap, its last frame, the first of the next
+        assert _looped(clip, start_pts=unbroken[k][0] + 1e-3, max_frames=3) == unbroken[k + 1:k + 4], k
+    # between a lap's last frame and the next lap's first: the next lap
+    assert _looped(clip, start_pts=(unbroken[19][0] + unbroken[20][0]) / 2, max_frames=2) == unbroken[20:22]
+    with PyAVSource(CameraSpec(id="c", url=str(clip), start_pts=unbroken[5][0] + 1e-3)) as src:  # not looped
+        assert [(round(f.pts, 3), edge_index(f.image)) for f in src.frames()] == unbroken[6:20]
+    with PyAVSource(CameraSpec(id="c", url=str(clip), start_pts=unbroken[19][0] + 1)) as src:  # past its end
+        assert list(src.frames()) == [] and src.stats.corrupt == 0
+
+
+def test_a_resume_that_cannot_find_its_lap_does_not_spin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the lap's length cannot be read, the file is decoded from its start and skipped up to the resume
+    point; a whole lap that passes without reaching it drops it (the next lap is handed on): it decoded every lap
+    and emitted nothing, for ever, at 100 % CPU with health 'online'."""
+    clip = moving_edge(tmp_path / "cam.mp4", fmt="mp4", n=20, fps=5)
+    unbroken = _looped(clip, max_frames=25)
+    monkeypatch.setattr(PyAVSource, "_lap_s", lambda self, container, stream: None)
+    assert _looped(clip, start_pts=unbroken[3][0] + 1e-3, max_frames=3) == unbroken[4:7]  # in the first lap
+    assert _looped(clip, start_pts=1000.0, max_frames=3) == unbroken[20:23]  # never reached: the next lap
+
+
+def test_a_resumed_mpegts_file_whose_seek_decodes_nothing_starts_over_and_skips(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume pass that decodes nothing (a seek that lands where no key frame follows) is no 'damaged file':
+    the file is read from its start, decoding and skipping up to the resume point."""
+    clip = moving_edge(tmp_path / "cam.ts", fmt="mpegts", n=20, fps=10)
+    with PyAVSource(CameraSpec(id="c", url=str(clip))) as src:
+        unbroken = [(round(f.pts, 3), edge_index(f.image)) for f in src.frames()]
+
+    class OffKey:  # the container, whose seek to the resume point lands on a non-key packet (as MPEG-TS did)
+        def __init__(self, container: object) -> None:
+            self._c = container
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._c, name)
+
+        def seek(self, ts: int, **kw: object) -> None:
+            self._c.seek(ts, **({**kw, "any_frame": True} if ts else kw))  # type: ignore[attr-defined]
+
+    class Source(PyAVSource):
+        def open(self) -> None:
+            super().open()
+            self._container = OffKey(self._container)
+
+    for loop in (False, True):
+        with Source(CameraSpec(id="c", url=str(clip), loop=loop, start_pts=unbroken[5][0] + 1e-3, max_frames=3)) as s:
+            assert [(round(f.pts, 3), edge_index(f.image)) for f in s.frames()] == unbroken[6:9]
+
+
+def test_a_live_session_without_a_frame_is_told_about_the_camera_not_a_recording() -> None:
+    """A live session that ended before its first key frame was told to 'check the recording ... damaged or
+    truncated'; it is told about the camera's encoder and the network, is not permanent, and holds no password."""
+    src = PyAVSource(CameraSpec(id="c", url="rtsp://admin:Secr3t@10.0.0.5/s"))
+    with pytest.raises(SourceError) as e:
+        src._undecodable()
+    msg = str(e.value)
+    assert not e.value.permanent and "Secr3t" not in msg
+    assert "the session ended before its first whole frame" in msg and "encoder settings" in msg
+    assert "recording" not in msg and "truncated" not in msg

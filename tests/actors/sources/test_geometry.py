@@ -177,6 +177,47 @@ def test_decode_order_times() -> None:
     assert lost.in_order
 
 
+def test_decode_order_times_of_packets_that_give_no_frame_are_dropped() -> None:
+    """'The k-th frame gets the k-th packet time' assumed one frame per packet: times of packets that give none
+    stayed waiting and every later frame got an older time (1.9 s early after an AVI cut before its key frame)."""
+    cut = DecodeOrderTimes()  # joined between key frames: the packets before the first key frame give no frame
+    for k in range(1, 20):
+        cut.push(k / 10, key=False)
+    for k, t in enumerate((2.0, 2.1, 2.2, 2.3)):
+        cut.push(t, key=k == 0)
+    assert [cut.take(own, True) for own in (2.0, 2.2, 2.3, 2.1)] == [2.0, 2.1, 2.2, 2.3]
+    dropped = DecodeOrderTimes()  # mid-stream packets the decoder swallowed: times far behind the frame's own
+    for k in range(12):
+        dropped.push(k / 10)
+    assert dropped.take(0.0, True) == 0.0
+    # older than 5 packet steps before the frame's own time: dropped; within: kept
+    assert [dropped.take(own, True) for own in (0.9, 1.1, 1.0)] == [0.4, 0.6, 0.7]
+    cut.reset()
+    cut.push(5.0, key=False)
+    assert cut.take(5.0, True) == 5.0  # after a seek, again only from a key frame: the frame's own time
+
+
+def test_an_avi_cut_before_its_key_frame_keeps_its_frames_times(tmp_path: Path) -> None:
+    """An AVI with B-frames whose first packets are not a key frame (a cut NVR export) gives each frame its true
+    time (its picture number / 10 + the file's start), not one 1.9 s early."""
+    src = moving_edge(tmp_path / "bf.avi", fmt="avi", n=40, options={"bf": "2", "g": "20"})
+    for drop in (0, 1, 3):
+        out = tmp_path / f"cut{drop}.avi"
+        with av.open(str(src)) as i, av.open(str(out), "w", format="avi") as o:
+            s, k = i.streams.video[0], 0
+            os_ = o.add_stream_from_template(s)
+            for pk in i.demux(s):
+                if pk.size == 0:
+                    continue
+                k += 1
+                if k > drop:
+                    pk.stream = os_
+                    o.mux(pk)
+        frames = [(f.pts, edge_index(f.image)) for f in _frames(out)]
+        assert [n for _, n in frames] == list(range(0 if drop == 0 else 20, 40)), drop
+        assert {round(t - n / 10, 6) for t, n in frames} == {0.1}, drop
+
+
 def test_greyscale_ir_streams_become_rgb(tmp_path: Path) -> None:
     clip = encode(tmp_path / "ir.mkv", [(320, 240)] * 3, codec="ffv1", pix_fmt="gray", fmt="matroska")
     with av.open(str(clip)) as c:

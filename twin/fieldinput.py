@@ -336,7 +336,10 @@ def normalize_text(s: str) -> str:
     """Thai digits to ASCII, zero-width characters and BOMs removed, Unicode NFC, outer spaces stripped, and the
     Thai spellings that look alike but differ in code points made one: nikhahit + sara aa (``จํานวน``, what text
     copied from a PDF holds) is sara am (``จำนวน``), two sara e (``เเจ้ง``) are sara ae (``แจ้ง``)."""
-    s = unicodedata.normalize("NFC", str(s)).translate(_ZW).translate(_THAI_DIGITS).strip()
+    s = str(s)
+    if s.isascii():  # most cells: nothing to normalise but the outer spaces
+        return s.strip()
+    s = unicodedata.normalize("NFC", s).translate(_ZW).translate(_THAI_DIGITS).strip()
     for a, b in _THAI_TYPING:
         s = s.replace(a, b)
     return s
@@ -688,19 +691,30 @@ def _header_match(cells: Sequence[Any], kind: str, src: str) -> int:
         return 0
 
 
-def _find_header(rows: list[list[Any]], kind: str, src: str) -> int | None:
+def _filled(rows: list[list[Any]]) -> list[list[int]]:
+    """The indices of the filled (not :func:`_missing`) cells of each row, worked out once per file."""
+    return [[k for k, v in enumerate(r) if not _missing(v)] for r in rows]
+
+
+def _find_header(rows: list[list[Any]], kind: str, src: str, filled: list[list[int]] | None = None) -> int | None:
     """Index of the first of the top :data:`HEADER_SEARCH_ROWS` non-blank rows that names the kind's columns."""
-    keep = [i for i, r in enumerate(rows) if any(not _missing(v) for v in r)]
-    for i in keep[:HEADER_SEARCH_ROWS]:
-        if _header_match(rows[i], kind, src):
+    seen = 0
+    for i, r in enumerate(rows):
+        if not (filled[i] if filled is not None else any(not _missing(v) for v in r)):
+            continue
+        if _header_match(r, kind, src):
             return i
+        seen += 1
+        if seen >= HEADER_SEARCH_ROWS:
+            break
     return None
 
 
-def _numbered_only(r: Sequence[Any], first: int = 0) -> bool:
+def _numbered_only(r: Sequence[Any], first: int = 0, filled: list[int] | None = None) -> bool:
     """True for a row of a pre-numbered form that was not filled in: only its cell in the table's first column
     (``first``), a whole number."""
-    filled = [k for k, v in enumerate(r) if not _missing(v)]
+    if filled is None:
+        filled = [k for k, v in enumerate(r) if not _missing(v)]
     if filled != [first]:
         return False
     v = r[first]
@@ -709,8 +723,10 @@ def _numbered_only(r: Sequence[Any], first: int = 0) -> bool:
     return isinstance(v, str) and re.fullmatch(r"\d{1,6}\.?", normalize_text(v)) is not None
 
 
-def _is_total_row(r: Sequence[Any]) -> bool:
-    first = next((v for v in r if not _missing(v)), None)
+def _is_total_row(r: Sequence[Any], filled: list[int] | None = None) -> bool:
+    if filled is None:
+        filled = [k for k, v in enumerate(r) if not _missing(v)]
+    first = r[filled[0]] if filled else None
     return isinstance(first, str) and TOTALS_RE.fullmatch(normalize_text(first)) is not None
 
 
@@ -730,7 +746,8 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
     rows, lines = g.rows, g.lines
     where = g.sheet_rows or lines
     line_word = "Excel row" if g.sheet_rows else "line"
-    keep = [i for i, r in enumerate(rows) if any(not _missing(v) for v in r)]
+    filled = _filled(rows)
+    keep = [i for i, f in enumerate(filled) if f]
     if not keep:
         raise InputError(p.name, "the file has no rows" + (f" ({g.notes[0]})" if g.sheet_rows and g.notes else ""),
                          "export the table again with its header row")
@@ -738,7 +755,7 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
     header_cells = list(rows[h])
     no_header: str | None = None  # the kind whose columns no top row names (validation says what is missing)
     if kind is not None and kind in SPECS:
-        found = _find_header(rows, kind, p.name)
+        found = _find_header(rows, kind, p.name, filled)
         if found is None:
             no_header = kind
         if found is not None:
@@ -766,9 +783,9 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
     header = _unique([normalize_text(str(v)) if not _missing(v) else f"column {k + 1}"
                       for k, v in enumerate(header_cells[:width])])
     body_idx = [i for i in keep if i > h]
-    totals = [i for i in body_idx if _is_total_row(rows[i])] if kind is not None else []
+    totals = [i for i in body_idx if _is_total_row(rows[i], filled[i])] if kind is not None else []
     first = next((k for k, v in enumerate(header_cells) if not _missing(v)), 0)
-    numbered = [i for i in body_idx if _numbered_only(rows[i], first)] if kind is not None else []
+    numbered = [i for i in body_idx if _numbered_only(rows[i], first, filled[i])] if kind is not None else []
     if totals:
         k = len(totals)
         g.notes.append(f"the totals row{'s' if k > 1 else ''} ({line_word}{'s' if k > 1 else ''} "
@@ -778,11 +795,12 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
     if numbered:
         g.notes.append(f"{len(numbered)} row(s) hold only a row number in the first column (an unfilled form, "
                        f"{line_word}s {where[numbered[0]]}–{where[numbered[-1]]}): left out")
-    body_idx = [i for i in body_idx if i not in set(totals) | set(numbered)]
+    left_out = set(totals) | set(numbered)
+    body_idx = [i for i in body_idx if i not in left_out]
     body, body_where = [], []
     for i in body_idx:
         r = list(rows[i])
-        extra = [v for v in r[width:] if not _missing(v)]
+        extra = [k for k in filled[i] if k >= width]
         if extra and no_header is not None:  # say what is missing, not that a row below is longer than row 1
             try:
                 match_columns([normalize_text(str(v)) for v in rows[h] if not _missing(v)], SPECS[no_header],
@@ -1063,26 +1081,33 @@ def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False,
     day numbers (local time; ``seen['excel_serial']`` is set), ISO-8601, day-first Thai forms with BE years, era
     markers, Thai digits and month names, two-digit years (``seen['two_digit_year']``), ``HH:MM[:SS]`` with
     ``น.`` or AM/PM and an optional offset. A date without a time is midnight local time."""
+    return _parse_datetime(v, tz, month_first, seen)[0]
+
+
+def _parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False,
+                    seen: dict[str, str] | None = None) -> tuple[dt.datetime, bool]:
+    """:func:`parse_datetime`, and whether the cell holds a date and no time of day (:func:`_date_only`), from
+    one parse of the text."""
     zone = ZoneInfo(tz)
     serial = excel_serial(v)
     if serial is not None:
         if seen is not None:
             seen["excel_serial"] = f"{v} as {_EXCEL_EPOCH + dt.timedelta(days=serial):%Y-%m-%d %H:%M}"
         local = _EXCEL_EPOCH + dt.timedelta(seconds=round(serial * 86400))
-        return local.replace(tzinfo=zone).astimezone(dt.UTC)
+        return local.replace(tzinfo=zone).astimezone(dt.UTC), serial.is_integer()
     unix = unix_time(v)
     if unix is not None:
         if seen is not None:
             seen["unix_time"] = f"{v} as {unix:%Y-%m-%d %H:%M:%S} UTC"
-        return unix
+        return unix, False
     if isinstance(v, pd.Timestamp):
         v = v.to_pydatetime()
     if isinstance(v, dt.date):
         v = be_cell(v, seen)
     if isinstance(v, dt.datetime):
-        return (v if v.tzinfo else v.replace(tzinfo=zone)).astimezone(dt.UTC)
+        return (v if v.tzinfo else v.replace(tzinfo=zone)).astimezone(dt.UTC), _date_only(v)
     if isinstance(v, dt.date):
-        return dt.datetime.combine(v, dt.time(0), zone).astimezone(dt.UTC)
+        return dt.datetime.combine(v, dt.time(0), zone).astimezone(dt.UTC), True
     if isinstance(v, int | float) and not isinstance(v, bool):
         raise _Bad("a bare number is not a time (format the cell as a date in Excel, or write 15/03/2569 07:30)")
     day, rest = parse_date_parts(str(v), month_first, seen)
@@ -1090,11 +1115,11 @@ def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False,
     if rest.lower().startswith("เวลา"):
         rest = rest[4:].strip()
     if not rest:
-        return dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.UTC)
+        return dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.UTC), True
     m = re.fullmatch(_TIME_RE + _TZ_RE, rest)
     if not m:
         raise _Bad(f"cannot read the time {rest!r} (write HH:MM, e.g. 07:30)")
-    return dt.datetime.combine(day, _clock(m), _tzinfo(m.group("tz"), zone)).astimezone(dt.UTC)
+    return dt.datetime.combine(day, _clock(m), _tzinfo(m.group("tz"), zone)).astimezone(dt.UTC), False
 
 
 def _date_only(v: Any) -> bool:
@@ -1354,6 +1379,7 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
     fast, done, fast_no_time = _fast(col, raw, tz) if not month_first else (None, np.zeros(len(raw), bool), None)
     ctx.no_time.update(np.flatnonzero(fast_no_time).tolist() if fast_no_time is not None else [])
     fast_values = fast.tolist() if fast is not None else []
+    table = {header_key(k): val for k, val in col.values.items()} if col.values is not None else {}
     for i, v in enumerate(raw.tolist()):
         if done[i]:
             out.append(fast_values[i])
@@ -1383,7 +1409,6 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
                 _check_text(col, x)
                 if col.values is not None:
                     key = header_key(x)
-                    table = {header_key(k): val for k, val in col.values.items()}
                     if key not in table:
                         allowed = sorted(set(col.values.values()))
                         raise _Bad(f"not one of {', '.join(allowed)}")
@@ -1400,8 +1425,8 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
             elif col.type == "percent":
                 x = parse_number(v)
             elif col.type == "datetime":
-                x = parse_datetime(v, tz, month_first, seen)
-                if _date_only(v):
+                x, no_time = _parse_datetime(v, tz, month_first, seen)
+                if no_time:
                     ctx.no_time.add(i)
             elif col.type == "date":
                 x = parse_datetime(v, tz, month_first, seen).astimezone(ZoneInfo(tz)).date() \
@@ -1654,19 +1679,25 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
     failed = {p.row - 1 for p in ctx.problems}
     for group in spec.any_of:  # e.g. an incident needs a date-time, a date or an hour: per row, not only per file
         present = [g for g in group if g in found]
-        for i in range(n):
-            if i not in failed and all(_missing(out[g].iloc[i]) for g in present):
-                heads = " / ".join(repr(found[g]) for g in present)
+        empty = np.ones(n, bool)
+        for g in present:  # converted cells are None when empty or unreadable
+            empty &= out[g].isna().to_numpy()
+        heads = " / ".join(repr(found[g]) for g in present)
+        for i in np.flatnonzero(empty).tolist():
+            if i not in failed:
                 ctx.fail(i, present[0], f"no date or time: {heads} empty", None,
                          "fill in when it happened (e.g. 15/03/2569 07:30), or leave the row out of the file")
                 failed.add(i)
     if "ts" in spec.names and spec.column("ts").required and "ts" not in found and "date" in found:
-        for i in range(n):  # device rows (pings, scans) need a date and a time of day, not midnight
-            for c in ("date", "time"):
-                if i not in failed and (c not in out or _missing(out[c].iloc[i])):
-                    ctx.fail(i, c, f"no {c} ({'the cell is empty' if c in out else 'no time column'})", None,
-                             "fill in the date and the time of day (e.g. 15/03/2569 and 07:30)")
-                    failed.add(i)
+        # device rows (pings, scans) need a date and a time of day, not midnight
+        empty_cols = {c: out[c].isna().to_numpy() if c in out else np.ones(n, bool) for c in ("date", "time")}
+        for i in np.flatnonzero(empty_cols["date"] | empty_cols["time"]).tolist():
+            if i in failed:
+                continue
+            c = "date" if empty_cols["date"][i] else "time"
+            ctx.fail(i, c, f"no {c} ({'the cell is empty' if c in out else 'no time column'})", None,
+                     "fill in the date and the time of day (e.g. 15/03/2569 and 07:30)")
+            failed.add(i)
     bad = np.zeros(n, bool)
     for p in ctx.problems:
         bad[p.row - 1] = True

@@ -284,3 +284,19 @@ def test_a_gps_accuracy_coarser_than_10_km_is_a_placeholder_refused_with_its_row
     assert got.frame["accuracy_m"].tolist() == [4.0, 2500.0]
     assert [(r.row, r.field, r.reason) for r in got.rejected] == [(3, "accuracy_m", "outside 0..10000"),
                                                                   (4, "accuracy_m", "outside 0..10000")]
+
+
+def test_fast_paths_keep_the_values(tmp_path: Path) -> None:
+    # ASCII text skips the Unicode work; Thai text is still normalised
+    assert fi.normalize_text("  P-01 ") == "P-01" and fi.normalize_text(" เเจ้ง ๑๒ ") == "แจ้ง 12"
+    # one parse gives the time and whether there was one
+    assert fi._parse_datetime("15/03/2569")[1] and not fi._parse_datetime("15/03/2569 07:30")[1]
+    # an incident with neither a date nor an hour is still refused with its line; a ping with no time too
+    p = tmp_path / "i.csv"
+    p.write_text("วันเวลา,lat,lon\n15/03/2569 07:30,7.0,100.47\n,7.0,100.47\n", encoding="utf-8")
+    with pytest.raises(fi.InputError, match="line 3"):
+        fi.read_table(p, "incidents")
+    p.write_text("unit_id,วันที่,เวลา,lat,lon\nP1,15/03/2569,07:30,7.0,100.47\nP1,15/03/2569,,7.0,100.47\n",
+                 encoding="utf-8")
+    with pytest.raises(fi.InputError, match=r"line 3.*no time"):
+        fi.read_table(p, "gps_pings")

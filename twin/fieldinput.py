@@ -482,7 +482,7 @@ HEADER_SEARCH_ROWS = 30  # a report title or notes above the header are skipped 
 TOTALS_RE = re.compile(r"(?:ยอด)?รวม(?:ทั้งหมด|ทั้งสิ้น|วันที่|เดือน|ประจำ\S*)?(?:[\s\d:/].*)?|ทั้งหมด|"
                        r"(?:ค่า)?เฉลี่ย(?:[\s\d:/].*)?|(?:grand\s*|sub\s*)?totals?(?:\s*[\d:/].*)?|sum|average|mean|avg",
                        re.I | re.S)
-"""A first cell that makes a row a totals, subtotal or average row (left out, with a warning): ``รวม``,
+"""A text cell that makes a row a totals, subtotal or average row (left out, with a warning): ``รวม``,
 ``รวมทั้งสิ้น 12 เหตุ``, ``รวมวันที่ 15``, ``รวม/เฉลี่ย``, ``ค่าเฉลี่ย``, ``Total``, ``Average``; not a name that starts
 with รวม (``รวมใจ``)."""
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old binary .xls (and .doc) files
@@ -723,11 +723,22 @@ def _numbered_only(r: Sequence[Any], first: int = 0, filled: list[int] | None = 
     return isinstance(v, str) and re.fullmatch(r"\d{1,6}\.?", normalize_text(v)) is not None
 
 
-def _is_total_row(r: Sequence[Any], filled: list[int] | None = None) -> bool:
+def _total_word(r: Sequence[Any], filled: list[int] | None = None) -> str | None:
+    """The totals/average word (:data:`TOTALS_RE`) of a totals row, else None. Any text cell counts, not only the
+    first: People Poll tables put the month or the row number first and 'เฉลี่ย' in the community column."""
     if filled is None:
         filled = [k for k, v in enumerate(r) if not _missing(v)]
-    first = r[filled[0]] if filled else None
-    return isinstance(first, str) and TOTALS_RE.fullmatch(normalize_text(first)) is not None
+    for k in filled:
+        v = r[k]
+        if isinstance(v, str):
+            t = normalize_text(v)
+            if TOTALS_RE.fullmatch(t):
+                return t
+    return None
+
+
+def _is_total_row(r: Sequence[Any], filled: list[int] | None = None) -> bool:
+    return _total_word(r, filled) is not None
 
 
 def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | None = None) -> RawTable:
@@ -737,7 +748,8 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
     the first of the top :data:`HEADER_SEARCH_ROWS` rows whose cells name the kind's columns; a header on two
     rows (a merged group cell such as "พิกัด" over "ลองจิจูด" and "ละติจูด") is read as one, and a units row under
     it ("(องศา)") is taken as the columns' units. Blank rows are skipped; with ``kind``, totals, subtotal and
-    average rows (:data:`TOTALS_RE`) and unfilled rows of a numbered form are left out; each is said in ``notes``.
+    average rows (a text cell in any column matching :data:`TOTALS_RE`) and unfilled rows of a numbered form are
+    left out; each is said in ``notes``.
     Repeated headers get " (2)"; an empty column without a header is dropped. Refuses unreadable files, and rows
     with more cells than the header, with an :class:`InputError`.
     """
@@ -790,7 +802,7 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
         k = len(totals)
         g.notes.append(f"the totals row{'s' if k > 1 else ''} ({line_word}{'s' if k > 1 else ''} "
                        f"{', '.join(str(where[i]) for i in totals[:SHOWN_ROWS])}{' …' if k > SHOWN_ROWS else ''}: "
-                       f"{normalize_text(str(next(v for v in rows[totals[0]] if not _missing(v))))!r}) "
+                       f"{_total_word(rows[totals[0]], filled[totals[0]])!r}) "
                        f"{'were' if k > 1 else 'was'} left out")
     if numbered:
         g.notes.append(f"{len(numbered)} row(s) hold only a row number in the first column (an unfilled form, "

@@ -300,3 +300,27 @@ def test_fast_paths_keep_the_values(tmp_path: Path) -> None:
                  encoding="utf-8")
     with pytest.raises(fi.InputError, match=r"line 3.*no time"):
         fi.read_table(p, "gps_pings")
+
+
+def test_an_average_row_is_left_out_whatever_column_holds_the_word(tmp_path: Path) -> None:
+    p = tmp_path / "poll.csv"
+    p.write_text("เดือน,ชุมชน,จำนวนผู้ตอบ,ความหวาดกลัว,ความเชื่อมั่น\nมี.ค. 69,บ้านพรุ,40,35,82\n"
+                 "มี.ค. 69,ชุมชนรวมใจ,50,30,85\nมี.ค. 69,เฉลี่ย,45,32.5,83.5\n", encoding="utf-8")
+    r = fi.read_table(p, "survey_results")
+    assert r.frame["community"].tolist() == ["บ้านพรุ", "ชุมชนรวมใจ"]
+    assert any("totals row (line 4: 'เฉลี่ย')" in w for w in r.warnings)
+
+
+def test_a_totals_row_under_a_merged_month_is_left_out(tmp_path: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["เดือน", "ชุมชน", "จำนวนผู้ตอบ", "ความหวาดกลัว", "ความเชื่อมั่น"])
+    ws.append(["03/2569", "บ้านพรุ", 40, 35, 82])
+    ws.append([None, "คลองแห", 50, 30, 85])
+    ws.append([None, "รวม", 90, 32.2, 83.7])
+    ws.merge_cells("A2:A4")
+    wb.save(tmp_path / "poll.xlsx")
+    r = fi.read_table(tmp_path / "poll.xlsx", "survey_results")
+    assert r.frame["community"].tolist() == ["บ้านพรุ", "คลองแห"]

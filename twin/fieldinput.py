@@ -318,6 +318,7 @@ class ReadResult:
 # --------------------------------------------------------------------------------------------- text helpers
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 _ZW = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060"), None)
+_ZW_AND_DIGITS = {**_THAI_DIGITS, **_ZW}
 
 THAI_MONTHS: dict[str, int] = {}
 for _i, (_full, _abbr) in enumerate([
@@ -339,7 +340,7 @@ def normalize_text(s: str) -> str:
     s = str(s)
     if s.isascii():  # most cells: nothing to normalise but the outer spaces
         return s.strip()
-    s = unicodedata.normalize("NFC", s).translate(_ZW).translate(_THAI_DIGITS).strip()
+    s = unicodedata.normalize("NFC", s).translate(_ZW_AND_DIGITS).strip()
     for a, b in _THAI_TYPING:
         s = s.replace(a, b)
     return s
@@ -357,7 +358,12 @@ def _missing(v: Any) -> bool:
         return True
     if isinstance(v, float) and math.isnan(v):
         return True
-    return isinstance(v, str) and normalize_text(v) in ("", "-", "–", "nan", "NaN", "null", "NULL", "None")
+    if not isinstance(v, str):
+        return False
+    t = v.strip()
+    if len(t) > 4 and t.isprintable():  # longer than every empty marker, and nothing normalize_text removes
+        return False
+    return normalize_text(t) in ("", "-", "–", "nan", "NaN", "null", "NULL", "None")
 
 
 # --------------------------------------------------------------------------------------------- decoding
@@ -485,6 +491,7 @@ TOTALS_RE = re.compile(r"(?:ยอด)?รวม(?:ทั้งหมด|ทั�
 """A text cell that makes a row a totals, subtotal or average row (left out, with a warning): ``รวม``,
 ``รวมทั้งสิ้น 12 เหตุ``, ``รวมวันที่ 15``, ``รวม/เฉลี่ย``, ``ค่าเฉลี่ย``, ``Total``, ``Average``; not a name that starts
 with รวม (``รวมใจ``)."""
+_TOTAL_FIRST = set("ยรทคเgstam")  # the first letters TOTALS_RE can match: a quick test before normalising a cell
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old binary .xls (and .doc) files
 
 
@@ -730,7 +737,7 @@ def _total_word(r: Sequence[Any], filled: list[int] | None = None) -> str | None
         filled = [k for k, v in enumerate(r) if not _missing(v)]
     for k in filled:
         v = r[k]
-        if isinstance(v, str):
+        if isinstance(v, str) and (v.lstrip()[:1].lower() in _TOTAL_FIRST or not v[:1].isprintable()):
             t = normalize_text(v)
             if TOTALS_RE.fullmatch(t):
                 return t

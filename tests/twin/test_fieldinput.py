@@ -289,6 +289,8 @@ def test_a_gps_accuracy_coarser_than_10_km_is_a_placeholder_refused_with_its_row
 def test_fast_paths_keep_the_values(tmp_path: Path) -> None:
     # ASCII text skips the Unicode work; Thai text is still normalised
     assert fi.normalize_text("  P-01 ") == "P-01" and fi.normalize_text(" เเจ้ง ๑๒ ") == "แจ้ง 12"
+    assert fi._missing(" null ") and fi._missing("\u200b\u200bnull\u200b") and fi._missing(" – ")
+    assert not fi._missing("ลักทรัพย์") and not fi._missing("nulls")
     # one parse gives the time and whether there was one
     assert fi._parse_datetime("15/03/2569")[1] and not fi._parse_datetime("15/03/2569 07:30")[1]
     # an incident with neither a date nor an hour is still refused with its line; a ping with no time too

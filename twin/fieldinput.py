@@ -1026,8 +1026,11 @@ def parse_date_parts(s: str, month_first: bool = False, seen: dict[str, str] | N
         if not m:
             raise _Bad("not a date (write day/month/year, e.g. 15/03/2569, or 2026-03-15)")
         a, b = int(m.group("a")), int(m.group("b"))
-        if word_month is not None:
-            d, mo = a, word_month
+        if word_month is not None:  # the month name became one of the two numbers: the day is the other
+            if word_month not in (a, b):
+                raise _Bad("not a date: the day next to the month name cannot be told (write 15 Mar 2026 or "
+                           "15/03/2026)")
+            d, mo = (b if a == word_month else a), word_month
         else:
             d, mo = (b, a) if month_first else (a, b)
         y = _year(int(m.group("Y")), era, seen)

@@ -326,3 +326,10 @@ def test_a_totals_row_under_a_merged_month_is_left_out(tmp_path: Path) -> None:
     wb.save(tmp_path / "poll.xlsx")
     r = fi.read_table(tmp_path / "poll.xlsx", "survey_results")
     assert r.frame["community"].tolist() == ["บ้านพรุ", "คลองแห"]
+
+
+@pytest.mark.parametrize("text,day", [("Mar 15 2026 07:30", 15), ("15 Mar 2026", 15), ("Mar 3 2026", 3),
+                                      ("15 มี.ค. 2569", 15), ("3 March 2026", 3)])
+def test_the_day_is_the_number_beside_a_month_name(text: str, day: int) -> None:
+    assert fi.parse_date_parts(text)[0] == dt.date(2026, 3, day)
+

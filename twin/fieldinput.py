@@ -1160,8 +1160,9 @@ def _date_only(v: Any) -> bool:
 
 
 def parse_time(v: Any, seen: dict[str, str] | None = None) -> dt.time:
-    """A time-of-day cell (``07:30``, ``7.30 น.``, ``7:30 PM``, an Excel time, or Excel's fraction of a day such
-    as ``0.3125`` for 07:30, which sets ``seen['day_fraction']``)."""
+    """A time-of-day cell (``07:30``, ``7.30 น.``, ``0.30`` (00:30), ``7:30 PM``, an Excel time, or Excel's fraction
+    of a day such as ``0.3125`` for 07:30, which sets ``seen['day_fraction']``: a number cell, or text with other
+    than two decimals or with minutes over 59)."""
     if isinstance(v, dt.time):
         return v
     if isinstance(v, dt.datetime | pd.Timestamp):
@@ -1171,7 +1172,8 @@ def parse_time(v: Any, seen: dict[str, str] | None = None) -> dt.time:
     frac: float | None = None
     if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
         frac = float(v)
-    elif isinstance(v, str) and re.fullmatch(r"0?\.\d+|0", normalize_text(v)):
+    elif isinstance(v, str) and re.fullmatch(r"0?\.\d+|0", normalize_text(v)) and not re.fullmatch(
+            r"0\.[0-5]\d", normalize_text(v)):  # '0.30' is the Thai clock 00.30 (like '7.30'), not 0.3 of a day
         frac = float(normalize_text(v))
     if frac is not None:
         if not 0 <= frac < 1:

@@ -333,3 +333,9 @@ def test_a_totals_row_under_a_merged_month_is_left_out(tmp_path: Path) -> None:
 def test_the_day_is_the_number_beside_a_month_name(text: str, day: int) -> None:
     assert fi.parse_date_parts(text)[0] == dt.date(2026, 3, day)
 
+
+def test_a_thai_clock_time_with_a_zero_hour_is_not_a_day_fraction() -> None:
+    assert fi.parse_time("0.30") == dt.time(0, 30) and fi.parse_time("7.30") == dt.time(7, 30)
+    seen: dict[str, str] = {}
+    assert fi.parse_time("0.3125", seen) == dt.time(7, 30) and "day_fraction" in seen  # 3+ decimals
+    assert fi.parse_time(0.3125) == dt.time(7, 30) and fi.parse_time("0.75") == dt.time(18, 0)

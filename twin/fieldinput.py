@@ -949,10 +949,14 @@ def parse_degrees(v: Any, axis: Literal["lon", "lat"]) -> float:
 def parse_latlon(v: Any) -> tuple[float, float]:
     """One ``lat, lon`` cell as ``(lat, lon)`` in decimal degrees: ``7.0046, 100.4679`` (what Google Maps copies),
     degrees-minutes-seconds ``7°00'16.6"N 100°28'04.4"E`` (with N/S/E/W the order may be either), or a Google Maps
-    link (``https://maps.google.com/?q=7.0046,100.4679``, ``.../maps/@7.0046,100.4679,17z``)."""
+    link (``https://maps.google.com/?q=7.0046,100.4679``, ``.../maps/@7.0046,100.4679,17z``; a place link's pin,
+    ``!3d<lat>!4d<lon>``, before its ``/@`` view centre)."""
     text = normalize_text(v)
     url = re.search(r"(?:[?&](?:q|query|ll|center|destination)=|/@|/place/)(-?\d+\.\d+)(?:,|%2C)\s*(-?\d+\.\d+)", text)
     if url and re.match(r"(?:https?://|www\.|maps\.|goo\.gl)", text, re.I):  # a Google Maps link pasted in
+        pin = re.search(r"!3d(-?\d+(?:\.\d+)?)!4d(-?\d+(?:\.\d+)?)", text)  # a place's pin; /@ is the view's centre
+        if pin:
+            return float(pin.group(1)), float(pin.group(2))
         return float(url.group(1)), float(url.group(2))
     parts = re.split(r"\s*[,;]\s*|\s+", text)
     if len(parts) == 2:

@@ -339,3 +339,10 @@ def test_a_thai_clock_time_with_a_zero_hour_is_not_a_day_fraction() -> None:
     seen: dict[str, str] = {}
     assert fi.parse_time("0.3125", seen) == dt.time(7, 30) and "day_fraction" in seen  # 3+ decimals
     assert fi.parse_time(0.3125) == dt.time(7, 30) and fi.parse_time("0.75") == dt.time(18, 0)
+
+
+def test_a_google_maps_place_link_gives_its_pin_not_the_view_centre() -> None:
+    link = ("https://www.google.com/maps/place/Hat+Yai/@7.0100,100.4600,17z/data=!3m1!4b1!4m6!3m5!1s0x0:0x0"
+            "!8m2!3d7.0046!4d100.4679!16s")
+    assert fi.parse_latlon(link) == (7.0046, 100.4679)
+    assert fi.parse_latlon("https://www.google.com/maps/@7.01,100.46,17z") == (7.01, 100.46)

@@ -25,14 +25,14 @@ What it reads (checked on the inputs Thai users really send):
   matched ignoring case, spaces, ``_``/``-`` and units in brackets, e.g. ``ละติจูด``, ``Latitude``, ``lat``; a
   speed's unit in brackets is read (``ความเร็ว (กม/ชม)`` is km/h); repeated headers of other columns are kept.
 - **Dates and times**: ISO-8601, day-first ``15/03/2569 07:30`` (``/ - .`` separators), Buddhist Era years
-  (year > 2400 is BE: 2569 -> 2026), Thai digits (``๐-๙``), Thai month names and abbreviations
+  (2443-2743 is BE: 2569 -> 2026), Thai digits (``๐-๙``), Thai month names and abbreviations
   (``15 มี.ค. 2569``, ``วันที่ 15 มีนาคม พ.ศ. 2569 เวลา 07.30 น.``), AM/PM, separate date and time columns (for
   scans and pings too), Excel date cells (a BE year typed into a Gregorian Excel included), Excel serial numbers
   and day fractions, tracker Unix times; a time without a zone is Asia/Bangkok (UTC+7), an explicit offset is
   kept; everything is returned as UTC (the twin's convention). A month-first file (a value like ``03/15/2026``)
   is detected per column and read month-first with a warning; a two-digit year (``15 มี.ค. 69``) is BE with a
-  Thai month name or ``พ.ศ.``, else the later of 25yy BE and 20yy not in the future, with a warning. A row with
-  no date or time at all is refused.
+  Thai month name or ``พ.ศ.``, CE with ``ค.ศ.``, else 00-40 are 2000-2040 CE and 41-99 BE (a fixed pivot,
+  :data:`TWO_DIGIT_CE_MAX`), with a warning. A row with no date or time at all is refused.
 - **Coordinates**: ``lon``/``lat`` columns, or one ``lat, lon`` column (what Google Maps copies, or a Google
   Maps link), decimal (a comma is a decimal comma) or degrees-minutes-seconds (``7°00'44.3"N``), or metric
   ``x``/``y`` with ``epsg=`` (else the UTM zone of ``area``); X/Y columns in degrees, lon/lat columns in metres and
@@ -870,15 +870,21 @@ def parse_number(v: Any, decimal_comma: bool = False) -> float:
     return x
 
 
-def _month_word(s: str) -> tuple[str, int | None]:
-    """Replace a Thai or English month name in ``s`` with its number (returns the text and the month)."""
-    for name in sorted(THAI_MONTHS, key=len, reverse=True):
-        if name in s:
-            return s.replace(name, f" {THAI_MONTHS[name]} "), THAI_MONTHS[name]
+_THAI_MONTH_NAMES = sorted(THAI_MONTHS, key=len, reverse=True)
+
+
+def _month_word(s: str) -> tuple[str, int | None, bool]:
+    """Replace a Thai or English month name in ``s`` with its number (returns the text, the month and whether
+    the name was Thai)."""
+    if not s.isascii():
+        for name in _THAI_MONTH_NAMES:
+            if name in s:
+                return s.replace(name, f" {THAI_MONTHS[name]} "), THAI_MONTHS[name], True
     m = re.search(r"[A-Za-z]{3,9}", s)
     if m and m.group(0)[:3].lower() in EN_MONTHS:
-        return s[:m.start()] + f" {EN_MONTHS[m.group(0)[:3].lower()]} " + s[m.end():], EN_MONTHS[m.group(0)[:3].lower()]
-    return s, None
+        mo = EN_MONTHS[m.group(0)[:3].lower()]
+        return s[:m.start()] + f" {mo} " + s[m.end():], mo, False
+    return s, None, False
 
 
 _TIME_RE = (r"(?P<H>\d{1,2})[:.](?P<M>\d{2})(?:[:.](?P<S>\d{2})(?:\.\d+)?)?\s*"
@@ -975,26 +981,33 @@ def parse_latlon(v: Any) -> tuple[float, float]:
     return a, b
 
 
-def _year(y: int, era: str | None = None, seen: dict[str, str] | None = None) -> int:
-    """A written year as a Christian Era year. Four digits: above 2400 is Buddhist Era (2569 -> 2026). Two digits
-    (``69``, what Thai Excel's short dates show): Buddhist Era when the date says so (``พ.ศ.``) or has a Thai month
-    name, Christian Era with ``ค.ศ.``/``A.D.``; otherwise the later of 25yy BE and 20yy CE that is not after next
-    year (``69`` -> 2026, ``26`` -> 2026). How a two-digit year was read is put in ``seen['two_digit_year']``."""
-    if y < 100:
+TWO_DIGIT_CE_MAX = 40
+"""A two-digit year with no era and no Thai month name: ``00``-``40`` are 2000-2040 CE (``26`` -> 2026),
+``41``-``99`` are 2541-2599 BE (``69`` -> 2569 BE = 2026). A fixed pivot: a file reads the same in any year."""
+
+
+def _year(written: str, era: str | None = None, seen: dict[str, str] | None = None) -> int:
+    """A year as written (its digits) as a Christian Era year. Four digits: 2443-2743 is Buddhist Era (2569 ->
+    2026), 1900-2200 Christian Era; others are refused (``0069`` is no two-digit year). Two digits (``69``, what
+    Thai Excel's short dates show): Buddhist Era when the date says so (``พ.ศ.``) or has a Thai month name,
+    Christian Era with ``ค.ศ.``/``A.D.``; otherwise by :data:`TWO_DIGIT_CE_MAX`. How a two-digit year was read
+    is put in ``seen['two_digit_year']``."""
+    y = int(written)
+    if len(written) == 2:
         if era is None:
-            be, ce = 2500 + y - BE_OFFSET, 2000 + y
-            era = "BE" if ce > dt.date.today().year + 1 or be > ce else "CE"
+            era = "CE" if y <= TWO_DIGIT_CE_MAX else "BE"
         full = 2500 + y - BE_OFFSET if era == "BE" else 2000 + y
         if seen is not None:
             seen["two_digit_year"] = (f"{y:02d} as {2500 + y} BE ({full})" if era == "BE" else f"{y:02d} as {full}")
         return full
-    if era == "CE" and 1900 <= y <= 2200:
-        return y
-    if 1900 + BE_OFFSET <= y <= 2200 + BE_OFFSET:
-        return y - BE_OFFSET
-    if 1900 <= y <= 2200:
-        return y
-    raise _Bad(f"year {y} is neither a Buddhist Era (25xx) nor a Christian Era (19xx/20xx) year")
+    if len(written) == 4:
+        if era == "CE" and 1900 <= y <= 2200:
+            return y
+        if 1900 + BE_OFFSET <= y <= 2200 + BE_OFFSET:
+            return y - BE_OFFSET
+        if 1900 <= y <= 2200:
+            return y
+    raise _Bad(f"year {written} is neither a Buddhist Era (25xx) nor a Christian Era (19xx/20xx) year")
 
 
 _WEEKDAY = r"(?:อาทิตย์|จันทร์|อังคาร|พุธ|พฤหัสบดี|พฤหัส|ศุกร์|เสาร์)"
@@ -1012,19 +1025,24 @@ def _era(s: str) -> tuple[str, str | None]:
     return s[:m.start()] + " " + s[m.end():], "BE" if m.group("be") else "CE"
 
 
+def _date_words(s: str) -> tuple[str, str | None, int | None]:
+    """A date text with its weekday prefix and era marker dropped and a month name replaced by its number;
+    returns the text, the era (``"BE"`` when ``พ.ศ.`` is written or the month name is Thai) and the month."""
+    s, era = _era(normalize_text(s))
+    s, word_month, thai = _month_word(s)
+    if era is None and thai:  # "15 มี.ค. 69": a Thai month name goes with BE years
+        era = "BE"
+    return s.strip(), era, word_month
+
+
 def parse_date_parts(s: str, month_first: bool = False, seen: dict[str, str] | None = None) -> tuple[dt.date, str]:
     """The date at the start of ``s`` and the rest of the text. Day-first unless ``month_first``; BE years,
     era markers (``พ.ศ. 2569``), a leading ``วันที่``/weekday, Thai month names and two-digit years (see
     :func:`_year`) read."""
-    s, era = _era(normalize_text(s))
-    thai = bool(_THAI.search(s))
-    s, word_month = _month_word(s)
-    if era is None and word_month is not None and thai:  # "15 มี.ค. 69": a Thai month name goes with BE years
-        era = "BE"
-    s = s.strip()
+    s, era, word_month = _date_words(s)
     m = re.match(r"(?P<Y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?:[T\s]+|$)", s)
     if m:  # ISO order (year first)
-        y, mo, d = _year(int(m.group("Y")), era), int(m.group("m")), int(m.group("d"))
+        y, mo, d = _year(m.group("Y"), era), int(m.group("m")), int(m.group("d"))
     else:
         m = re.match(r"(?P<a>\d{1,2})\s*[-/. ]\s*(?P<b>\d{1,2})\s*[-/. ]\s*(?P<Y>\d{2,4})(?:[T\s,]+|$)", s)
         if not m:
@@ -1037,7 +1055,7 @@ def parse_date_parts(s: str, month_first: bool = False, seen: dict[str, str] | N
             d, mo = (b if a == word_month else a), word_month
         else:
             d, mo = (b, a) if month_first else (a, b)
-        y = _year(int(m.group("Y")), era, seen)
+        y = _year(m.group("Y"), era, seen)
     try:
         return dt.date(y, mo, d), s[m.end():].strip()
     except ValueError:
@@ -1201,18 +1219,13 @@ def parse_month(v: Any, seen: dict[str, str] | None = None) -> dt.date:
         return v.replace(day=1)
     if excel_serial(v) is not None:
         return parse_datetime(v, seen=seen).astimezone(ZoneInfo(LOCAL_TZ)).date().replace(day=1)
-    s, era = _era(normalize_text(v))
-    thai = bool(_THAI.search(s))
-    s, word = _month_word(s)
-    if era is None and word is not None and thai:
-        era = "BE"
-    s = s.strip()
+    s, era, word = _date_words(v)
     m = re.fullmatch(r"(?P<Y>\d{4})[-/.](?P<m>\d{1,2})", s)
     if m:
-        return dt.date(_year(int(m.group("Y")), era), _month_ok(int(m.group("m"))), 1)
+        return dt.date(_year(m.group("Y"), era), _month_ok(int(m.group("m"))), 1)
     m = re.fullmatch(r"(?P<m>\d{1,2})\s*[-/. ]\s*(?P<Y>\d{2,4})", s)
     if m:
-        return dt.date(_year(int(m.group("Y")), era, seen), _month_ok(word or int(m.group("m"))), 1)
+        return dt.date(_year(m.group("Y"), era, seen), _month_ok(word or int(m.group("m"))), 1)
     try:
         d, rest = parse_date_parts(str(v), seen=seen)
     except _Bad:
@@ -1375,8 +1388,8 @@ _READINGS = {
     "unix_time": "are Unix time stamps (seconds or milliseconds since 1970, UTC): read as such",
     "be_cell": "are Excel dates whose year is a Buddhist Era year (typed into a Gregorian Excel): read 543 years "
                "earlier",
-    "two_digit_year": "have a two-digit year: read as the year the date's Thai month or era marker says, else the "
-                      "later of 25yy BE and 20yy that is not in the future",
+    "two_digit_year": "have a two-digit year: read as the year the date's Thai month or era marker says, else "
+                      f"00-{TWO_DIGIT_CE_MAX} as 20yy CE and {TWO_DIGIT_CE_MAX + 1}-99 as 25yy BE",
 }
 
 

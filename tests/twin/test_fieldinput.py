@@ -346,3 +346,21 @@ def test_a_google_maps_place_link_gives_its_pin_not_the_view_centre() -> None:
             "!8m2!3d7.0046!4d100.4679!16s")
     assert fi.parse_latlon(link) == (7.0046, 100.4679)
     assert fi.parse_latlon("https://www.google.com/maps/@7.01,100.46,17z") == (7.01, 100.46)
+
+
+@pytest.mark.parametrize("text", ["0001-03-15 07:30", "0069-03-15", "15/03/069"])
+def test_a_year_of_other_than_two_or_four_digits_is_refused(text: str) -> None:
+    with pytest.raises(fi._Bad, match="year"):
+        fi.parse_datetime(text)
+
+
+@pytest.mark.parametrize("text,utc", [
+    ("15-Mar-26 07.30 น.", "2026-03-15 00:30"),  # a Thai 'น.' does not make an English month BE
+    ("15/03/26 07:30", "2026-03-15 00:30"), ("15/03/69 07:30", "2026-03-15 00:30"),  # the fixed pivot
+    ("15 มี.ค. 69 07.30 น.", "2026-03-15 00:30"), ("15/03/พ.ศ. 69", "2026-03-14 17:00"),
+    ("15/03/ค.ศ. 69", "2069-03-14 17:00")])
+def test_two_digit_years_are_read_by_the_digits_and_month_name_written(text: str, utc: str) -> None:
+    seen: dict[str, str] = {}
+    assert fi.parse_datetime(text, seen=seen) == pd.Timestamp(utc, tz="UTC").to_pydatetime()
+    assert "two_digit_year" in seen
+

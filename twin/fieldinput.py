@@ -1107,7 +1107,8 @@ def unix_time(v: Any) -> dt.datetime | None:
 
 def be_cell(v: dt.date, seen: dict[str, str] | None = None) -> dt.date:
     """An Excel date cell whose year is a Buddhist Era year (2569 typed into a Gregorian Excel is stored as the year
-    2569) moved back 543 years (``seen['be_cell']`` is set); other dates unchanged."""
+    2569) moved back 543 years (``seen['be_cell']`` is set); 1900-2200 dates unchanged; other years (2369, a
+    mistyped 2569) refused, as :func:`_year` refuses them in text."""
     if 1900 + BE_OFFSET <= v.year <= 2200 + BE_OFFSET:
         try:
             fixed = v.replace(year=v.year - BE_OFFSET)
@@ -1116,6 +1117,9 @@ def be_cell(v: dt.date, seen: dict[str, str] | None = None) -> dt.date:
         if seen is not None:
             seen["be_cell"] = f"{v:%d/%m/%Y} as {fixed:%Y-%m-%d}"
         return fixed
+    if not 1900 <= v.year <= 2200:  # 2369 for 2569: a typing slip, not a date to keep
+        raise _Bad(f"year {v.year} is neither a Buddhist Era ({1900 + BE_OFFSET}-{2200 + BE_OFFSET}) nor a "
+                   "Christian Era (1900-2200) year")
     return v
 
 

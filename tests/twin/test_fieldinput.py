@@ -364,3 +364,17 @@ def test_two_digit_years_are_read_by_the_digits_and_month_name_written(text: str
     assert fi.parse_datetime(text, seen=seen) == pd.Timestamp(utc, tz="UTC").to_pydatetime()
     assert "two_digit_year" in seen
 
+
+
+def test_an_excel_date_cell_with_a_mistyped_year_is_refused(tmp_path: Path) -> None:
+    import openpyxl
+
+    assert fi.be_cell(dt.date(2569, 3, 15)) == dt.date(2026, 3, 15) and fi.be_cell(dt.date(2026, 3, 15)).year == 2026
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["วันเวลา", "lat", "lon"])
+    ws.append([dt.datetime(2569, 3, 15, 7, 30), 7.0, 100.47])
+    ws.append([dt.datetime(2369, 3, 15, 7, 30), 7.0, 100.47])
+    wb.save(tmp_path / "i.xlsx")
+    with pytest.raises(fi.InputError, match=r"Excel row 3.*year 2369"):
+        fi.read_table(tmp_path / "i.xlsx", "incidents")

@@ -54,6 +54,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import functools
 import io
 import math
 import re
@@ -532,9 +533,16 @@ def _xlsx_cell(c: Any) -> Any:
     """An openpyxl cell's value as the reader wants it: a number shown as a percentage (0.35 shown 35%) is the
     text ``"35%"``; empty text is None."""
     v = c.value
-    if isinstance(v, int | float) and not isinstance(v, bool) and "%" in (c.number_format or ""):
+    if isinstance(v, int | float) and not isinstance(v, bool) and _percent_format(c.number_format or ""):
         return f"{round(v * 100, 9):.12g}%"
     return None if _missing(v) else v
+
+
+@functools.lru_cache(maxsize=256)
+def _percent_format(fmt: str) -> bool:
+    """True for an Excel number format that shows the value times 100 (``0%``, ``0.0%``); a literal % sign
+    (``0"%"``, ``0\\%``) shows the value as it is."""
+    return "%" in re.sub(r'"[^"]*"|\\.', "", fmt)
 
 
 @dataclass(frozen=True)

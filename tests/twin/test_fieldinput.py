@@ -378,3 +378,17 @@ def test_an_excel_date_cell_with_a_mistyped_year_is_refused(tmp_path: Path) -> N
     wb.save(tmp_path / "i.xlsx")
     with pytest.raises(fi.InputError, match=r"Excel row 3.*year 2369"):
         fi.read_table(tmp_path / "i.xlsx", "incidents")
+
+
+def test_only_a_percent_format_scales_an_excel_number(tmp_path: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["ชุมชน", "เดือน", "จำนวนผู้ตอบ", "ความหวาดกลัว", "ความเชื่อมั่น"])
+    for name, fmt in (("ก", "0%"), ("ข", '0"%"'), ("ค", "0\\%")):
+        ws.append([name, "03/2569", 40, 35 if fmt != "0%" else 0.35, 80])
+        ws.cell(ws.max_row, 4).number_format = fmt
+    wb.save(tmp_path / "poll.xlsx")
+    r = fi.read_table(tmp_path / "poll.xlsx", "survey_results")
+    assert r.frame["fear_of_crime_pct"].tolist() == [35.0, 35.0, 35.0]

@@ -1385,6 +1385,8 @@ class _Ctx:
     no_time: set[int] = field(default_factory=set)  # rows whose date-time cell held a date only
     month_first: list[str] = field(default_factory=list)  # date columns read month first
     readings: dict[tuple[str, str], list[Any]] = field(default_factory=dict)  # (column, how) -> [cells, example]
+    comma: dict[str, dict[int, float]] = field(default_factory=dict)  # x/y cells read with a decimal comma, when
+    # that differs ('100,467' is 100467 m, or 100.467 degrees: which one, the column's range says)
 
     def fail(self, i: int, col: str, reason: str, value: Any, fix: str) -> None:
         self.problems.append(Rejection(self.spec.kind, i + 1, col, reason, value))
@@ -1470,6 +1472,10 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
                 x = parse_degrees(v, col.type)
             elif col.type in ("float", "x", "y"):
                 x = parse_number(v)
+                if col.type in ("x", "y") and isinstance(v, str) and "," in v:
+                    alt = parse_number(v, decimal_comma=True)
+                    if alt != x:
+                        ctx.comma.setdefault(col.name, {})[i] = alt
             elif col.type in ("int", "hour"):
                 f = parse_number(v)
                 if not float(f).is_integer():
@@ -1913,9 +1919,19 @@ def _positions(out: pd.DataFrame, found: dict[str, str], ctx: _Ctx, epsg: int | 
     if "latlon" in out:
         pairs = [(np.nan, np.nan) if v is None else v for v in out["latlon"]]
         return np.array([p[1] for p in pairs], float), np.array([p[0] for p in pairs], float)
-    if "x" in out and "y" in out and _degrees_range(arr("x"), arr("y")):
-        notes.append(f"columns {found['x']!r}/{found['y']!r} hold degrees, not metres: read as longitude/latitude")
-        return arr("x"), arr("y")
+    if "x" in out and "y" in out:
+        for comma in (False, True):
+            x, y = arr("x"), arr("y")
+            if comma:  # '100,467;7,004' in a semicolon file: degrees with a decimal comma
+                if not ctx.comma:
+                    break
+                for a, c in ((x, "x"), (y, "y")):
+                    for i, val in ctx.comma.get(c, {}).items():
+                        a[i] = val
+            if _degrees_range(x, y):
+                notes.append(f"columns {found['x']!r}/{found['y']!r} hold degrees, not metres: read as "
+                             "longitude/latitude" + (" (a comma is the decimal mark)" if comma else ""))
+                return x, y
     if "x" in out and "y" in out:
         if epsg is None and area is not None:  # metres in a city are in the city's UTM zone
             c = area.polygon.centroid

@@ -392,3 +392,11 @@ def test_only_a_percent_format_scales_an_excel_number(tmp_path: Path) -> None:
     wb.save(tmp_path / "poll.xlsx")
     r = fi.read_table(tmp_path / "poll.xlsx", "survey_results")
     assert r.frame["fear_of_crime_pct"].tolist() == [35.0, 35.0, 35.0]
+
+
+def test_x_y_in_degrees_with_a_decimal_comma_are_lon_lat(tmp_path: Path) -> None:
+    p = tmp_path / "c.csv"
+    p.write_text("วันเวลา;X;Y\n15/03/2569 07:30;100,467;7,0046\n15/03/2569 08:30;100,4679;7,005\n", encoding="utf-8")
+    r = fi.read_table(p, "incidents")
+    assert r.frame["lon"].tolist() == [100.467, 100.4679] and r.frame["lat"].tolist() == [7.0046, 7.005]
+    assert any("decimal mark" in w for w in r.warnings)

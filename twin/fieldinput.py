@@ -504,6 +504,8 @@ class _Grid:
     delimiter: str | None
     notes: list[str] = field(default_factory=list)
     sheet_rows: list[int] | None = None  # Excel row number of each row
+    copied_from: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, col) of a merged cell's
+    # value filled down -> the row it was copied from
 
 
 def _not_a_table(text: str, src: str) -> None:
@@ -613,12 +615,14 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
         ws = wb[name]
         cells = [[_xlsx_cell(c) for c in r] for r in ws.iter_rows()]
         _uncalculated(p, ws, cells)
+        copied: dict[tuple[int, int], int] = {}
         for rng in ws.merged_cells.ranges:  # down the first column of the range: the value as the user sees it
             top = cells[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(cells) else None
-            for r in range(rng.min_row, min(rng.max_row, len(cells)) + 1):
+            for r in range(rng.min_row + 1, min(rng.max_row, len(cells)) + 1):
                 if rng.min_col - 1 < len(cells[r - 1]):
                     cells[r - 1][rng.min_col - 1] = top
-        g = _Grid(cells, None, "xlsx", None, sheet_rows=list(range(1, len(cells) + 1)))
+                    copied[r - 1, rng.min_col - 1] = rng.min_row - 1
+        g = _Grid(cells, None, "xlsx", None, sheet_rows=list(range(1, len(cells) + 1)), copied_from=copied)
         hidden = [i + 1 for i in range(len(cells)) if ws.row_dimensions[i + 1].hidden and any(
             not _missing(v) for v in cells[i])]
         if hidden:
@@ -791,6 +795,11 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
                                "it (a title or notes) were skipped")
             h = found
             header_cells = list(rows[h])
+            for (r, c), src in g.copied_from.items():  # a header cell merged down over a units row stays one cell
+                if src == h:
+                    rows[r][c] = None
+                    filled[r] = [k for k in filled[r] if k != c]
+            keep = [i for i in keep if filled[i]]
             nxt = next((i for i in keep if i > h), None)
             if nxt is not None:  # a header on two rows: the lower cell names its column where it has one
                 two = [b if not _missing(b) else a for a, b in zip_longest(rows[h], rows[nxt])]

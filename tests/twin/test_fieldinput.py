@@ -400,3 +400,20 @@ def test_x_y_in_degrees_with_a_decimal_comma_are_lon_lat(tmp_path: Path) -> None
     r = fi.read_table(p, "incidents")
     assert r.frame["lon"].tolist() == [100.467, 100.4679] and r.frame["lat"].tolist() == [7.0046, 7.005]
     assert any("decimal mark" in w for w in r.warnings)
+
+
+def test_header_cells_merged_down_over_a_units_row(tmp_path: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["ลำดับ", "ประเภท", "ละติจูด", "ลองจิจูด"])
+    ws.append([None, None, "(องศา)", "(องศา)"])
+    ws.append([1, "ไฟฟ้า", 7, 100.47])
+    ws.append([2, "ต้นไม้", 7.01, 100.46])
+    ws.merge_cells("A1:A2")
+    ws.merge_cells("B1:B2")
+    wb.save(tmp_path / "dd.xlsx")
+    r = fi.read_table(tmp_path / "dd.xlsx", "risk_points")
+    assert r.frame["kind"].tolist() == ["lighting", "vegetation"] and r.frame["lat"].tolist() == [7.0, 7.01]
+    assert r.frame["row"].tolist() == [1, 2]

@@ -716,17 +716,19 @@ def _filled(rows: list[list[Any]]) -> list[list[int]]:
 
 
 def _find_header(rows: list[list[Any]], kind: str, src: str, filled: list[list[int]] | None = None) -> int | None:
-    """Index of the first of the top :data:`HEADER_SEARCH_ROWS` non-blank rows that names the kind's columns."""
-    seen = 0
+    """Index of the row among the top :data:`HEADER_SEARCH_ROWS` non-blank rows that names the most of the
+    kind's columns (the first of equals): a report line 'วันที่, 15/03/2569' above the header names one."""
+    seen, best, best_n = 0, None, 0
     for i, r in enumerate(rows):
         if not (filled[i] if filled is not None else any(not _missing(v) for v in r)):
             continue
-        if _header_match(r, kind, src):
-            return i
+        k = _header_match(r, kind, src)
+        if k > best_n:
+            best, best_n = i, k
         seen += 1
         if seen >= HEADER_SEARCH_ROWS:
             break
-    return None
+    return best
 
 
 def _numbered_only(r: Sequence[Any], first: int = 0, filled: list[int] | None = None) -> bool:
@@ -764,9 +766,9 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
     """A CSV/TSV/TXT or ``.xlsx`` file as raw cells under its header row.
 
     The header is the first row, or, when ``kind`` is given and the first rows are a report title or notes,
-    the first of the top :data:`HEADER_SEARCH_ROWS` rows whose cells name the kind's columns; a header on two
-    rows (a merged group cell such as "พิกัด" over "ลองจิจูด" and "ละติจูด") is read as one, and a units row under
-    it ("(องศา)") is taken as the columns' units. Blank rows are skipped; with ``kind``, totals, subtotal and
+    the one of the top :data:`HEADER_SEARCH_ROWS` rows whose cells name the most of the kind's columns; a header
+    on two rows (a merged group cell such as "พิกัด" over "ลองจิจูด" and "ละติจูด") is read as one, and a units row
+    under it ("(องศา)") is taken as the columns' units. Blank rows are skipped; with ``kind``, totals, subtotal and
     average rows (a text cell in any column matching :data:`TOTALS_RE`) and unfilled rows of a numbered form are
     left out; each is said in ``notes``.
     Repeated headers get " (2)"; an empty column without a header is dropped. Refuses unreadable files, and rows

@@ -417,3 +417,12 @@ def test_header_cells_merged_down_over_a_units_row(tmp_path: Path) -> None:
     r = fi.read_table(tmp_path / "dd.xlsx", "risk_points")
     assert r.frame["kind"].tolist() == ["lighting", "vegetation"] and r.frame["lat"].tolist() == [7.0, 7.01]
     assert r.frame["row"].tolist() == [1, 2]
+
+
+def test_the_header_is_the_top_row_naming_the_most_columns(tmp_path: Path) -> None:
+    p = tmp_path / "b.csv"
+    p.write_text("รายงานเหตุประจำวัน\nวันที่,15/03/2569\nลำดับ,ประเภท,วันเวลา,lat,lon\n"
+                 "1,ลักทรัพย์,15/03/2569 07:30,7.0,100.47\n", encoding="utf-8")
+    r = fi.read_table(p, "incidents")
+    assert r.frame["kind"].tolist() == ["ลักทรัพย์"] and r.frame["lat"].tolist() == [7.0]
+    assert any("header is on line 3" in w for w in r.warnings)

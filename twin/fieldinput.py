@@ -762,6 +762,15 @@ def _is_total_row(r: Sequence[Any], filled: list[int] | None = None) -> bool:
     return _total_word(r, filled) is not None
 
 
+def _data_column(spec: InputSpec, header: Any) -> bool:
+    """True when ``header`` names one of the kind's columns other than an id: a whole number alone in it is data
+    (an hour), not the row number of an unfilled form."""
+    if _missing(header):
+        return False
+    key = header_key(str(header))
+    return any(key in {header_key(c.name), *map(header_key, c.aliases)} and not _is_id(c) for c in spec.columns)
+
+
 def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | None = None) -> RawTable:
     """A CSV/TSV/TXT or ``.xlsx`` file as raw cells under its header row.
 
@@ -823,7 +832,8 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
     body_idx = [i for i in keep if i > h]
     totals = [i for i in body_idx if _is_total_row(rows[i], filled[i])] if kind is not None else []
     first = next((k for k, v in enumerate(header_cells) if not _missing(v)), 0)
-    numbered = [i for i in body_idx if _numbered_only(rows[i], first, filled[i])] if kind is not None else []
+    numbered = [i for i in body_idx if _numbered_only(rows[i], first, filled[i])] \
+        if kind in SPECS and not _data_column(SPECS[kind], header_cells[first]) else []
     if totals:
         k = len(totals)
         g.notes.append(f"the totals row{'s' if k > 1 else ''} ({line_word}{'s' if k > 1 else ''} "
@@ -1785,11 +1795,11 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
             if null.any():
                 counts["null_island"] = int(null.sum())
                 warnings.append(f"{int(null.sum())} of {n} {spec.noun} are at 0,0 (a device with no GPS fix) and "
-                                f"were left out (rows {_rows(null)})")
+                                f"were left out ({_rows(null, ctx.lines, ctx.line_word)})")
                 if null.all():
                     raise InputError(source, f"every one of the {n} {spec.noun} is at 0,0 (no GPS fix)",
                                      "send positions only once the device has a fix")
-            lon, lat, nswap = _fix_swapped(lon, lat, area, ~bad & ~null & ~nan, source, spec, swapped, warnings, n)
+            lon, lat, nswap = _fix_swapped(lon, lat, area, ~bad & ~null & ~nan, ctx, swapped, warnings, n)
             counts["swapped"] = nswap
             badpos = ~nan & ((np.abs(lat) > 90) | (np.abs(lon) > 180)) & ~bad & ~null
             for i in np.flatnonzero(badpos):
@@ -1816,10 +1826,10 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
                 if n_out:
                     msg = f"{n_out} of {int(has.sum())} {spec.noun} are outside {area.name}"
                     if outside == "refuse":
-                        raise InputError(source, msg + f" (rows {_rows(has & ~inside)})",
+                        raise InputError(source, msg + f" ({_rows(has & ~inside, ctx.lines, ctx.line_word)})",
                                          "remove them or correct their coordinates")
                     warnings.append(msg + (" and were left out" if outside == "drop" else " (kept, in_area=False)")
-                                    + f": rows {_rows(has & ~inside)}")
+                                    + f": {_rows(has & ~inside, ctx.lines, ctx.line_word)}")
                     if outside == "drop":
                         keep_pos &= ~(has & ~inside)
                 out["in_area"] = np.where(has, inside, False)
@@ -1877,10 +1887,15 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
     return ReadResult(kind, source, out, warnings, counts, ctx.problems, encoding, delimiter, dict(found))
 
 
-def _rows(mask: np.ndarray) -> str:
-    idx = np.flatnonzero(mask) + 1
-    head = ", ".join(map(str, idx[:SHOWN_ROWS]))
-    return head + (f" and {len(idx) - SHOWN_ROWS} more" if len(idx) > SHOWN_ROWS else "")
+def _rows(mask: np.ndarray, lines: np.ndarray | None = None, line_word: str = "line") -> str:
+    """The rows of ``mask`` as errors name them: file lines (``lines 3, 5``) or Excel rows when ``lines`` is
+    given, else data rows (``rows 2, 4``)."""
+    idx = np.flatnonzero(mask)
+    nums = (lines[idx] if lines is not None else idx + 1).tolist()
+    word = line_word if lines is not None else "row"
+    head = ", ".join(map(str, nums[:SHOWN_ROWS]))
+    return (f"{word}{'s' if len(nums) > 1 else ''} {head}"
+            + (f" and {len(nums) - SHOWN_ROWS} more" if len(nums) > SHOWN_ROWS else ""))
 
 
 def _degrees_range(a: np.ndarray, b: np.ndarray) -> bool:
@@ -1889,8 +1904,8 @@ def _degrees_range(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(ok.any()) and bool((np.abs(a[ok]) <= 180).all() and (np.abs(b[ok]) <= 90).all())
 
 
-def _from_metres(x: np.ndarray, y: np.ndarray, epsg: int, area: Area | None,
-                 warnings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _from_metres(x: np.ndarray, y: np.ndarray, epsg: int, area: Area | None, warnings: list[str],
+                 where: tuple[np.ndarray | None, str] = (None, "line")) -> tuple[np.ndarray, np.ndarray]:
     """Metric x/y in ``epsg`` to lon/lat; with an area, a row that lands in it only with x and y swapped (the
     northing written first) is swapped, and said."""
     from pyproj import Transformer
@@ -1904,8 +1919,8 @@ def _from_metres(x: np.ndarray, y: np.ndarray, epsg: int, area: Area | None,
         if ok.any():
             sw[ok] = ~area.contains(lon[ok], lat[ok]) & area.contains(slon[ok], slat[ok])
         if sw.any():
-            warnings.append(f"{int(sw.sum())} of {len(lon)} rows have the easting and northing swapped (rows "
-                            f"{_rows(sw)}): swapped back")
+            warnings.append(f"{int(sw.sum())} of {len(lon)} rows have the easting and northing swapped "
+                            f"({_rows(sw, *where)}): swapped back")
             lon, lat = np.where(sw, slon, lon), np.where(sw, slat, lat)
     return lon, lat
 
@@ -1925,7 +1940,7 @@ def _positions(out: pd.DataFrame, found: dict[str, str], ctx: _Ctx, epsg: int | 
         if epsg is not None and big.any() and big.sum() == (~np.isnan(lon)).sum():  # every row in metres
             notes.append(f"columns {found['lon']!r}/{found['lat']!r} hold metres, not degrees: read as easting/"
                          f"northing in EPSG:{epsg}")
-            return _from_metres(lon, lat, epsg, area, notes)
+            return _from_metres(lon, lat, epsg, area, notes, (ctx.lines, ctx.line_word))
         return lon, lat
     if "latlon" in out:
         pairs = [(np.nan, np.nan) if v is None else v for v in out["latlon"]]
@@ -1952,7 +1967,7 @@ def _positions(out: pd.DataFrame, found: dict[str, str], ctx: _Ctx, epsg: int | 
         if epsg is None:
             raise InputError(ctx.source, "positions are metric x/y but their coordinate system is not known",
                              "give the EPSG code (e.g. 32647 for UTM 47N) or use lon/lat columns", column="x")
-        return _from_metres(arr("x"), arr("y"), epsg, area, notes)
+        return _from_metres(arr("x"), arr("y"), epsg, area, notes, (ctx.lines, ctx.line_word))
     if spec.points == "required":
         raise InputError(ctx.source, f"no position columns; the file has {', '.join(map(repr, ctx.headers.values()))}",
                          "add lon and lat columns (decimal degrees; also accepted: longitude/latitude, "
@@ -1960,7 +1975,7 @@ def _positions(out: pd.DataFrame, found: dict[str, str], ctx: _Ctx, epsg: int | 
     return None, None
 
 
-def _fix_swapped(lon: np.ndarray, lat: np.ndarray, area: Area | None, ok: np.ndarray, source: str, spec: InputSpec,
+def _fix_swapped(lon: np.ndarray, lat: np.ndarray, area: Area | None, ok: np.ndarray, ctx: _Ctx,
                  policy: str, warnings: list[str], n: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Detect rows whose lon and lat were swapped: the latitude is beyond ±90 while the longitude would be a
     latitude, or (with an area) the point is in the area only when swapped."""
@@ -1974,9 +1989,10 @@ def _fix_swapped(lon: np.ndarray, lat: np.ndarray, area: Area | None, ok: np.nda
             sw[idx[flipped & ~as_is]] = True
     k = int(sw.sum())
     if k:
-        msg = f"{k} of {n} {spec.noun} have longitude and latitude swapped (rows {_rows(sw)})"
+        msg = (f"{k} of {n} {ctx.spec.noun} have longitude and latitude swapped "
+               f"({_rows(sw, ctx.lines, ctx.line_word)})")
         if policy == "refuse":
-            raise InputError(source, msg, "put longitude (east, e.g. 100.47) in the lon column and latitude "
+            raise InputError(ctx.source, msg, "put longitude (east, e.g. 100.47) in the lon column and latitude "
                              "(north, e.g. 7.00) in the lat column", column="lon")
         warnings.append(msg + ": swapped back")
         lon, lat = lon.copy(), lat.copy()

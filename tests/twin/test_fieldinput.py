@@ -426,3 +426,34 @@ def test_the_header_is_the_top_row_naming_the_most_columns(tmp_path: Path) -> No
     r = fi.read_table(p, "incidents")
     assert r.frame["kind"].tolist() == ["ลักทรัพย์"] and r.frame["lat"].tolist() == [7.0]
     assert any("header is on line 3" in w for w in r.warnings)
+
+
+def test_warnings_name_file_lines_and_excel_rows_like_errors(tmp_path: Path) -> None:
+    import openpyxl
+
+    text = HEAD + "A1,15/03/2569 07:30,x,100.4679,7.0046\nA2,15/03/2569 07:30,x,100.5,7.1\n"
+    r = fi.read_table(_write(tmp_path, "o.csv", text, "utf-8"), "incidents", area=ZONE)
+    assert r.warnings == ["1 of 2 incidents are outside the Hat Yai zone (kept, in_area=False): line 3"]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["รายงาน"])
+    ws.append(["เลขรับแจ้ง", "วันเวลา", "ลองจิจูด", "ละติจูด"])
+    ws.append(["A1", "15/03/2569 07:30", 100.4679, 7.0046])
+    ws.append(["A2", "15/03/2569 07:30", 7.0046, 100.4679])
+    wb.save(tmp_path / "s.xlsx")
+    r = fi.read_table(tmp_path / "s.xlsx", "incidents", area=ZONE)
+    assert any("swapped (Excel row 4)" in w for w in r.warnings)
+    assert "(row 2)" in fi.validate_frame(
+        [{"datetime": "15/03/2569 07:30", "lon": 100.4679, "lat": 7.0046},
+         {"datetime": "15/03/2569 07:30", "lon": 7.0046, "lat": 100.4679}], "incidents").warnings[0]
+
+
+def test_a_whole_number_alone_in_a_data_column_is_kept(tmp_path: Path) -> None:
+    p = _write(tmp_path, "h.csv", "ชั่วโมง,ประเภท,lat,lon\n22,,,\n7,ลักทรัพย์,7.0,100.47\n", "utf-8")
+    with pytest.raises(fi.InputError, match=r"line 2.*no position"):  # a data row missing its position, not dropped
+        fi.read_table(p, "incidents")
+    r = fi.read_table(p, "incidents", on_bad_row="drop")
+    assert r.counts["bad_rows"] == 1 and not any("unfilled" in w for w in r.warnings)
+    p = _write(tmp_path, "n.csv", "ลำดับ,วันเวลา,lat,lon\n1,15/03/2569 07:30,7.0,100.47\n2,,,\n", "utf-8")
+    r = fi.read_table(p, "incidents")
+    assert len(r.frame) == 1 and any("unfilled form" in w and "lines 3–3" in w for w in r.warnings)

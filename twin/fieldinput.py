@@ -561,7 +561,8 @@ class Uncalculated:
 def _uncalculated(p: Path, values: Any, cells: list[list[Any]]) -> None:
     """Mark the formula cells of a sheet (``values``: the openpyxl worksheet read with ``data_only``) as
     :class:`Uncalculated` when none of them has a saved result (a workbook a program wrote and Excel never
-    calculated); in a workbook Excel saved, a formula whose result is empty text stays empty."""
+    calculated); in a workbook Excel saved, a formula whose result is empty text stays empty. Its limit: all or
+    nothing per sheet; when any formula of the sheet has a saved result, one without a result is read as empty."""
     import zipfile
 
     import openpyxl
@@ -1784,7 +1785,7 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
 
     # positions
     if spec.points != "none":
-        lon, lat = _positions(out, found, ctx, epsg, spec, n, area, warnings)
+        lon, lat = _positions(out, found, ctx, epsg, spec, area, warnings)
         if lon is not None:
             nan = np.isnan(lon) | np.isnan(lat)
             if spec.points == "required":
@@ -1845,9 +1846,8 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
                         + (" …" if len(ctx.problems) > SHOWN_ROWS else ""))
         out = out[~bad]
     # typed columns
-    for c in ("ts",):
-        if c in out:
-            out[c] = _ts_series(out[c])
+    if "ts" in out:
+        out["ts"] = _ts_series(out["ts"])
     if "ts" in out and "hour" not in found:
         hours = out["ts"].dt.tz_convert(tz).dt.hour.astype("Int64")
         if "date" in found and "time" not in found and "ts" not in found:
@@ -1876,8 +1876,7 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
                             f"{max_speed_mps:.0f} m/s ({max_speed_mps * 3.6:.0f} km/h) from the unit's last good "
                             "ping: flagged jump=True and kept out of trips")
     if kind == "survey_results":
-        out, w = _survey_checks(out, source, found)
-        warnings += w
+        _survey_checks(out, source, found)
     for c in df.columns:  # columns the spec does not declare are passed through unchanged
         if c not in found.values() and c not in out.columns:
             out[c] = df.loc[out.index, c].map(lambda v: v.formula if isinstance(v, Uncalculated) else v)
@@ -1926,7 +1925,7 @@ def _from_metres(x: np.ndarray, y: np.ndarray, epsg: int, area: Area | None, war
 
 
 def _positions(out: pd.DataFrame, found: dict[str, str], ctx: _Ctx, epsg: int | None, spec: InputSpec,
-               n: int, area: Area | None = None, warnings: list[str] | None = None
+               area: Area | None = None, warnings: list[str] | None = None
                ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """lon/lat of every row from lon/lat columns, a 'lat, lon' column or metric x/y (``epsg``). X/Y columns
     holding degrees are lon/lat; lon/lat columns holding metres are x/y when ``epsg`` is known; each said."""
@@ -1960,8 +1959,10 @@ def _positions(out: pd.DataFrame, found: dict[str, str], ctx: _Ctx, epsg: int | 
                 return x, y
     if "x" in out and "y" in out:
         if epsg is None and area is not None:  # metres in a city are in the city's UTM zone
+            from twin.graph import utm_epsg_for  # here: twin.graph imports osmnx, slow for every reader
+
             c = area.polygon.centroid
-            epsg = (32600 if c.y >= 0 else 32700) + int((c.x + 180) // 6) + 1
+            epsg = utm_epsg_for(c.x, c.y)
             notes.append(f"columns {found['x']!r}/{found['y']!r} are metres: read as UTM zone {epsg % 100}"
                          f"{'N' if epsg < 32700 else 'S'} (EPSG:{epsg}), the zone of {area.name}")
         if epsg is None:
@@ -2000,8 +2001,8 @@ def _fix_swapped(lon: np.ndarray, lat: np.ndarray, area: Area | None, ok: np.nda
     return lon, lat, k
 
 
-def _survey_checks(out: pd.DataFrame, source: str, found: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
-    warnings = []
+def _survey_checks(out: pd.DataFrame, source: str, found: dict[str, str]) -> None:
+    """Refuse a survey whose percentages are all fractions (0.35), or with two rows for a community and month."""
     for c in ("fear_of_crime_pct", "confidence_in_police_pct"):
         v = out[c].astype(float)
         if len(v) and v.max() <= 1.0 and v.gt(0).any():
@@ -2014,7 +2015,6 @@ def _survey_checks(out: pd.DataFrame, source: str, found: dict[str, str]) -> tup
         raise InputError(source, f"community {out['community'].iloc[i]!r} has more than one row for "
                          f"{out['month'].iloc[i]:%Y-%m}", "keep one row per community and month (or add them up)",
                          row=i + 1, column="month")
-    return out, warnings
 
 
 def flag_jumps(pings: pd.DataFrame, max_speed_mps: float = DEFAULT_MAX_SPEED_MPS, reanchor: int = 3) -> np.ndarray:

@@ -457,3 +457,18 @@ def test_a_whole_number_alone_in_a_data_column_is_kept(tmp_path: Path) -> None:
     p = _write(tmp_path, "n.csv", "ลำดับ,วันเวลา,lat,lon\n1,15/03/2569 07:30,7.0,100.47\n2,,,\n", "utf-8")
     r = fi.read_table(p, "incidents")
     assert len(r.frame) == 1 and any("unfilled form" in w and "lines 3–3" in w for w in r.warnings)
+
+
+def test_the_reader_imports_no_service_code_and_reads_utm_in_the_areas_zone() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, twin.fieldinput; bad = sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'serve', 'actors', 'cluster'}); print(bad, 'twin.graph' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]", "False"]
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(100.4675, 7.005)
+    r = fi.validate_frame([{"datetime": "15/03/2569 07:30", "x": x, "y": y}], "incidents", area=ZONE)
+    assert "EPSG:32647" in r.warnings[0] and r.frame["lon"][0] == pytest.approx(100.4675)

@@ -25,14 +25,14 @@ What it reads (checked on the inputs Thai users really send):
   matched ignoring case, spaces, ``_``/``-`` and units in brackets, e.g. ``ละติจูด``, ``Latitude``, ``lat``; a
   speed's unit in brackets is read (``ความเร็ว (กม/ชม)`` is km/h); repeated headers of other columns are kept.
 - **Dates and times**: ISO-8601, day-first ``15/03/2569 07:30`` (``/ - .`` separators), Buddhist Era years
-  (year > 2400 is BE: 2569 -> 2026), Thai digits (``๐-๙``), Thai month names and abbreviations
+  (2443-2743 is BE: 2569 -> 2026), Thai digits (``๐-๙``), Thai month names and abbreviations
   (``15 มี.ค. 2569``, ``วันที่ 15 มีนาคม พ.ศ. 2569 เวลา 07.30 น.``), AM/PM, separate date and time columns (for
   scans and pings too), Excel date cells (a BE year typed into a Gregorian Excel included), Excel serial numbers
   and day fractions, tracker Unix times; a time without a zone is Asia/Bangkok (UTC+7), an explicit offset is
   kept; everything is returned as UTC (the twin's convention). A month-first file (a value like ``03/15/2026``)
   is detected per column and read month-first with a warning; a two-digit year (``15 มี.ค. 69``) is BE with a
-  Thai month name or ``พ.ศ.``, else the later of 25yy BE and 20yy not in the future, with a warning. A row with
-  no date or time at all is refused.
+  Thai month name or ``พ.ศ.``, CE with ``ค.ศ.``, else 00-40 are 2000-2040 CE and 41-99 BE (a fixed pivot,
+  :data:`TWO_DIGIT_CE_MAX`), with a warning. A row with no date or time at all is refused.
 - **Coordinates**: ``lon``/``lat`` columns, or one ``lat, lon`` column (what Google Maps copies, or a Google
   Maps link), decimal (a comma is a decimal comma) or degrees-minutes-seconds (``7°00'44.3"N``), or metric
   ``x``/``y`` with ``epsg=`` (else the UTM zone of ``area``); X/Y columns in degrees, lon/lat columns in metres and
@@ -54,6 +54,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import functools
 import io
 import math
 import re
@@ -318,6 +319,7 @@ class ReadResult:
 # --------------------------------------------------------------------------------------------- text helpers
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 _ZW = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060"), None)
+_ZW_AND_DIGITS = {**_THAI_DIGITS, **_ZW}
 
 THAI_MONTHS: dict[str, int] = {}
 for _i, (_full, _abbr) in enumerate([
@@ -336,7 +338,10 @@ def normalize_text(s: str) -> str:
     """Thai digits to ASCII, zero-width characters and BOMs removed, Unicode NFC, outer spaces stripped, and the
     Thai spellings that look alike but differ in code points made one: nikhahit + sara aa (``จํานวน``, what text
     copied from a PDF holds) is sara am (``จำนวน``), two sara e (``เเจ้ง``) are sara ae (``แจ้ง``)."""
-    s = unicodedata.normalize("NFC", str(s)).translate(_ZW).translate(_THAI_DIGITS).strip()
+    s = str(s)
+    if s.isascii():  # most cells: nothing to normalise but the outer spaces
+        return s.strip()
+    s = unicodedata.normalize("NFC", s).translate(_ZW_AND_DIGITS).strip()
     for a, b in _THAI_TYPING:
         s = s.replace(a, b)
     return s
@@ -354,7 +359,12 @@ def _missing(v: Any) -> bool:
         return True
     if isinstance(v, float) and math.isnan(v):
         return True
-    return isinstance(v, str) and normalize_text(v) in ("", "-", "–", "nan", "NaN", "null", "NULL", "None")
+    if not isinstance(v, str):
+        return False
+    t = v.strip()
+    if len(t) > 4 and t.isprintable():  # longer than every empty marker, and nothing normalize_text removes
+        return False
+    return normalize_text(t) in ("", "-", "–", "nan", "NaN", "null", "NULL", "None")
 
 
 # --------------------------------------------------------------------------------------------- decoding
@@ -479,9 +489,10 @@ HEADER_SEARCH_ROWS = 30  # a report title or notes above the header are skipped 
 TOTALS_RE = re.compile(r"(?:ยอด)?รวม(?:ทั้งหมด|ทั้งสิ้น|วันที่|เดือน|ประจำ\S*)?(?:[\s\d:/].*)?|ทั้งหมด|"
                        r"(?:ค่า)?เฉลี่ย(?:[\s\d:/].*)?|(?:grand\s*|sub\s*)?totals?(?:\s*[\d:/].*)?|sum|average|mean|avg",
                        re.I | re.S)
-"""A first cell that makes a row a totals, subtotal or average row (left out, with a warning): ``รวม``,
+"""A text cell that makes a row a totals, subtotal or average row (left out, with a warning): ``รวม``,
 ``รวมทั้งสิ้น 12 เหตุ``, ``รวมวันที่ 15``, ``รวม/เฉลี่ย``, ``ค่าเฉลี่ย``, ``Total``, ``Average``; not a name that starts
 with รวม (``รวมใจ``)."""
+_TOTAL_FIRST = set("ยรทคเgstam")  # the first letters TOTALS_RE can match: a quick test before normalising a cell
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old binary .xls (and .doc) files
 
 
@@ -493,6 +504,8 @@ class _Grid:
     delimiter: str | None
     notes: list[str] = field(default_factory=list)
     sheet_rows: list[int] | None = None  # Excel row number of each row
+    copied_from: dict[tuple[int, int], int] = field(default_factory=dict)  # (row, col) of a merged cell's
+    # value filled down -> the row it was copied from
 
 
 def _not_a_table(text: str, src: str) -> None:
@@ -522,9 +535,16 @@ def _xlsx_cell(c: Any) -> Any:
     """An openpyxl cell's value as the reader wants it: a number shown as a percentage (0.35 shown 35%) is the
     text ``"35%"``; empty text is None."""
     v = c.value
-    if isinstance(v, int | float) and not isinstance(v, bool) and "%" in (c.number_format or ""):
+    if isinstance(v, int | float) and not isinstance(v, bool) and _percent_format(c.number_format or ""):
         return f"{round(v * 100, 9):.12g}%"
     return None if _missing(v) else v
+
+
+@functools.lru_cache(maxsize=256)
+def _percent_format(fmt: str) -> bool:
+    """True for an Excel number format that shows the value times 100 (``0%``, ``0.0%``); a literal % sign
+    (``0"%"``, ``0\\%``) shows the value as it is."""
+    return "%" in re.sub(r'"[^"]*"|\\.', "", fmt)
 
 
 @dataclass(frozen=True)
@@ -541,7 +561,8 @@ class Uncalculated:
 def _uncalculated(p: Path, values: Any, cells: list[list[Any]]) -> None:
     """Mark the formula cells of a sheet (``values``: the openpyxl worksheet read with ``data_only``) as
     :class:`Uncalculated` when none of them has a saved result (a workbook a program wrote and Excel never
-    calculated); in a workbook Excel saved, a formula whose result is empty text stays empty."""
+    calculated); in a workbook Excel saved, a formula whose result is empty text stays empty. Its limit: all or
+    nothing per sheet; when any formula of the sheet has a saved result, one without a result is read as empty."""
     import zipfile
 
     import openpyxl
@@ -595,12 +616,14 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
         ws = wb[name]
         cells = [[_xlsx_cell(c) for c in r] for r in ws.iter_rows()]
         _uncalculated(p, ws, cells)
+        copied: dict[tuple[int, int], int] = {}
         for rng in ws.merged_cells.ranges:  # down the first column of the range: the value as the user sees it
             top = cells[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(cells) else None
-            for r in range(rng.min_row, min(rng.max_row, len(cells)) + 1):
+            for r in range(rng.min_row + 1, min(rng.max_row, len(cells)) + 1):
                 if rng.min_col - 1 < len(cells[r - 1]):
                     cells[r - 1][rng.min_col - 1] = top
-        g = _Grid(cells, None, "xlsx", None, sheet_rows=list(range(1, len(cells) + 1)))
+                    copied[r - 1, rng.min_col - 1] = rng.min_row - 1
+        g = _Grid(cells, None, "xlsx", None, sheet_rows=list(range(1, len(cells) + 1)), copied_from=copied)
         hidden = [i + 1 for i in range(len(cells)) if ws.row_dimensions[i + 1].hidden and any(
             not _missing(v) for v in cells[i])]
         if hidden:
@@ -688,19 +711,32 @@ def _header_match(cells: Sequence[Any], kind: str, src: str) -> int:
         return 0
 
 
-def _find_header(rows: list[list[Any]], kind: str, src: str) -> int | None:
-    """Index of the first of the top :data:`HEADER_SEARCH_ROWS` non-blank rows that names the kind's columns."""
-    keep = [i for i, r in enumerate(rows) if any(not _missing(v) for v in r)]
-    for i in keep[:HEADER_SEARCH_ROWS]:
-        if _header_match(rows[i], kind, src):
-            return i
-    return None
+def _filled(rows: list[list[Any]]) -> list[list[int]]:
+    """The indices of the filled (not :func:`_missing`) cells of each row, worked out once per file."""
+    return [[k for k, v in enumerate(r) if not _missing(v)] for r in rows]
 
 
-def _numbered_only(r: Sequence[Any], first: int = 0) -> bool:
+def _find_header(rows: list[list[Any]], kind: str, src: str, filled: list[list[int]] | None = None) -> int | None:
+    """Index of the row among the top :data:`HEADER_SEARCH_ROWS` non-blank rows that names the most of the
+    kind's columns (the first of equals): a report line 'วันที่, 15/03/2569' above the header names one."""
+    seen, best, best_n = 0, None, 0
+    for i, r in enumerate(rows):
+        if not (filled[i] if filled is not None else any(not _missing(v) for v in r)):
+            continue
+        k = _header_match(r, kind, src)
+        if k > best_n:
+            best, best_n = i, k
+        seen += 1
+        if seen >= HEADER_SEARCH_ROWS:
+            break
+    return best
+
+
+def _numbered_only(r: Sequence[Any], first: int = 0, filled: list[int] | None = None) -> bool:
     """True for a row of a pre-numbered form that was not filled in: only its cell in the table's first column
     (``first``), a whole number."""
-    filled = [k for k, v in enumerate(r) if not _missing(v)]
+    if filled is None:
+        filled = [k for k, v in enumerate(r) if not _missing(v)]
     if filled != [first]:
         return False
     v = r[first]
@@ -709,19 +745,42 @@ def _numbered_only(r: Sequence[Any], first: int = 0) -> bool:
     return isinstance(v, str) and re.fullmatch(r"\d{1,6}\.?", normalize_text(v)) is not None
 
 
-def _is_total_row(r: Sequence[Any]) -> bool:
-    first = next((v for v in r if not _missing(v)), None)
-    return isinstance(first, str) and TOTALS_RE.fullmatch(normalize_text(first)) is not None
+def _total_word(r: Sequence[Any], filled: list[int] | None = None) -> str | None:
+    """The totals/average word (:data:`TOTALS_RE`) of a totals row, else None. Any text cell counts, not only the
+    first: People Poll tables put the month or the row number first and 'เฉลี่ย' in the community column."""
+    if filled is None:
+        filled = [k for k, v in enumerate(r) if not _missing(v)]
+    for k in filled:
+        v = r[k]
+        if isinstance(v, str) and (v.lstrip()[:1].lower() in _TOTAL_FIRST or not v[:1].isprintable()):
+            t = normalize_text(v)
+            if TOTALS_RE.fullmatch(t):
+                return t
+    return None
+
+
+def _is_total_row(r: Sequence[Any], filled: list[int] | None = None) -> bool:
+    return _total_word(r, filled) is not None
+
+
+def _data_column(spec: InputSpec, header: Any) -> bool:
+    """True when ``header`` names one of the kind's columns other than an id: a whole number alone in it is data
+    (an hour), not the row number of an unfilled form."""
+    if _missing(header):
+        return False
+    key = header_key(str(header))
+    return any(key in {header_key(c.name), *map(header_key, c.aliases)} and not _is_id(c) for c in spec.columns)
 
 
 def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | None = None) -> RawTable:
     """A CSV/TSV/TXT or ``.xlsx`` file as raw cells under its header row.
 
     The header is the first row, or, when ``kind`` is given and the first rows are a report title or notes,
-    the first of the top :data:`HEADER_SEARCH_ROWS` rows whose cells name the kind's columns; a header on two
-    rows (a merged group cell such as "พิกัด" over "ลองจิจูด" and "ละติจูด") is read as one, and a units row under
-    it ("(องศา)") is taken as the columns' units. Blank rows are skipped; with ``kind``, totals, subtotal and
-    average rows (:data:`TOTALS_RE`) and unfilled rows of a numbered form are left out; each is said in ``notes``.
+    the one of the top :data:`HEADER_SEARCH_ROWS` rows whose cells name the most of the kind's columns; a header
+    on two rows (a merged group cell such as "พิกัด" over "ลองจิจูด" and "ละติจูด") is read as one, and a units row
+    under it ("(องศา)") is taken as the columns' units. Blank rows are skipped; with ``kind``, totals, subtotal and
+    average rows (a text cell in any column matching :data:`TOTALS_RE`) and unfilled rows of a numbered form are
+    left out; each is said in ``notes``.
     Repeated headers get " (2)"; an empty column without a header is dropped. Refuses unreadable files, and rows
     with more cells than the header, with an :class:`InputError`.
     """
@@ -730,7 +789,8 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
     rows, lines = g.rows, g.lines
     where = g.sheet_rows or lines
     line_word = "Excel row" if g.sheet_rows else "line"
-    keep = [i for i, r in enumerate(rows) if any(not _missing(v) for v in r)]
+    filled = _filled(rows)
+    keep = [i for i, f in enumerate(filled) if f]
     if not keep:
         raise InputError(p.name, "the file has no rows" + (f" ({g.notes[0]})" if g.sheet_rows and g.notes else ""),
                          "export the table again with its header row")
@@ -738,7 +798,7 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
     header_cells = list(rows[h])
     no_header: str | None = None  # the kind whose columns no top row names (validation says what is missing)
     if kind is not None and kind in SPECS:
-        found = _find_header(rows, kind, p.name)
+        found = _find_header(rows, kind, p.name, filled)
         if found is None:
             no_header = kind
         if found is not None:
@@ -747,6 +807,11 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
                                "it (a title or notes) were skipped")
             h = found
             header_cells = list(rows[h])
+            for (r, c), src in g.copied_from.items():  # a header cell merged down over a units row stays one cell
+                if src == h:
+                    rows[r][c] = None
+                    filled[r] = [k for k in filled[r] if k != c]
+            keep = [i for i in keep if filled[i]]
             nxt = next((i for i in keep if i > h), None)
             if nxt is not None:  # a header on two rows: the lower cell names its column where it has one
                 two = [b if not _missing(b) else a for a, b in zip_longest(rows[h], rows[nxt])]
@@ -766,23 +831,25 @@ def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | No
     header = _unique([normalize_text(str(v)) if not _missing(v) else f"column {k + 1}"
                       for k, v in enumerate(header_cells[:width])])
     body_idx = [i for i in keep if i > h]
-    totals = [i for i in body_idx if _is_total_row(rows[i])] if kind is not None else []
+    totals = [i for i in body_idx if _is_total_row(rows[i], filled[i])] if kind is not None else []
     first = next((k for k, v in enumerate(header_cells) if not _missing(v)), 0)
-    numbered = [i for i in body_idx if _numbered_only(rows[i], first)] if kind is not None else []
+    numbered = [i for i in body_idx if _numbered_only(rows[i], first, filled[i])] \
+        if kind in SPECS and not _data_column(SPECS[kind], header_cells[first]) else []
     if totals:
         k = len(totals)
         g.notes.append(f"the totals row{'s' if k > 1 else ''} ({line_word}{'s' if k > 1 else ''} "
                        f"{', '.join(str(where[i]) for i in totals[:SHOWN_ROWS])}{' …' if k > SHOWN_ROWS else ''}: "
-                       f"{normalize_text(str(next(v for v in rows[totals[0]] if not _missing(v))))!r}) "
+                       f"{_total_word(rows[totals[0]], filled[totals[0]])!r}) "
                        f"{'were' if k > 1 else 'was'} left out")
     if numbered:
         g.notes.append(f"{len(numbered)} row(s) hold only a row number in the first column (an unfilled form, "
                        f"{line_word}s {where[numbered[0]]}–{where[numbered[-1]]}): left out")
-    body_idx = [i for i in body_idx if i not in set(totals) | set(numbered)]
+    left_out = set(totals) | set(numbered)
+    body_idx = [i for i in body_idx if i not in left_out]
     body, body_where = [], []
     for i in body_idx:
         r = list(rows[i])
-        extra = [v for v in r[width:] if not _missing(v)]
+        extra = [k for k in filled[i] if k >= width]
         if extra and no_header is not None:  # say what is missing, not that a row below is longer than row 1
             try:
                 match_columns([normalize_text(str(v)) for v in rows[h] if not _missing(v)], SPECS[no_header],
@@ -833,15 +900,21 @@ def parse_number(v: Any, decimal_comma: bool = False) -> float:
     return x
 
 
-def _month_word(s: str) -> tuple[str, int | None]:
-    """Replace a Thai or English month name in ``s`` with its number (returns the text and the month)."""
-    for name in sorted(THAI_MONTHS, key=len, reverse=True):
-        if name in s:
-            return s.replace(name, f" {THAI_MONTHS[name]} "), THAI_MONTHS[name]
+_THAI_MONTH_NAMES = sorted(THAI_MONTHS, key=len, reverse=True)
+
+
+def _month_word(s: str) -> tuple[str, int | None, bool]:
+    """Replace a Thai or English month name in ``s`` with its number (returns the text, the month and whether
+    the name was Thai)."""
+    if not s.isascii():
+        for name in _THAI_MONTH_NAMES:
+            if name in s:
+                return s.replace(name, f" {THAI_MONTHS[name]} "), THAI_MONTHS[name], True
     m = re.search(r"[A-Za-z]{3,9}", s)
     if m and m.group(0)[:3].lower() in EN_MONTHS:
-        return s[:m.start()] + f" {EN_MONTHS[m.group(0)[:3].lower()]} " + s[m.end():], EN_MONTHS[m.group(0)[:3].lower()]
-    return s, None
+        mo = EN_MONTHS[m.group(0)[:3].lower()]
+        return s[:m.start()] + f" {mo} " + s[m.end():], mo, False
+    return s, None, False
 
 
 _TIME_RE = (r"(?P<H>\d{1,2})[:.](?P<M>\d{2})(?:[:.](?P<S>\d{2})(?:\.\d+)?)?\s*"
@@ -912,10 +985,14 @@ def parse_degrees(v: Any, axis: Literal["lon", "lat"]) -> float:
 def parse_latlon(v: Any) -> tuple[float, float]:
     """One ``lat, lon`` cell as ``(lat, lon)`` in decimal degrees: ``7.0046, 100.4679`` (what Google Maps copies),
     degrees-minutes-seconds ``7°00'16.6"N 100°28'04.4"E`` (with N/S/E/W the order may be either), or a Google Maps
-    link (``https://maps.google.com/?q=7.0046,100.4679``, ``.../maps/@7.0046,100.4679,17z``)."""
+    link (``https://maps.google.com/?q=7.0046,100.4679``, ``.../maps/@7.0046,100.4679,17z``; a place link's pin,
+    ``!3d<lat>!4d<lon>``, before its ``/@`` view centre)."""
     text = normalize_text(v)
     url = re.search(r"(?:[?&](?:q|query|ll|center|destination)=|/@|/place/)(-?\d+\.\d+)(?:,|%2C)\s*(-?\d+\.\d+)", text)
     if url and re.match(r"(?:https?://|www\.|maps\.|goo\.gl)", text, re.I):  # a Google Maps link pasted in
+        pin = re.search(r"!3d(-?\d+(?:\.\d+)?)!4d(-?\d+(?:\.\d+)?)", text)  # a place's pin; /@ is the view's centre
+        if pin:
+            return float(pin.group(1)), float(pin.group(2))
         return float(url.group(1)), float(url.group(2))
     parts = re.split(r"\s*[,;]\s*|\s+", text)
     if len(parts) == 2:
@@ -934,26 +1011,33 @@ def parse_latlon(v: Any) -> tuple[float, float]:
     return a, b
 
 
-def _year(y: int, era: str | None = None, seen: dict[str, str] | None = None) -> int:
-    """A written year as a Christian Era year. Four digits: above 2400 is Buddhist Era (2569 -> 2026). Two digits
-    (``69``, what Thai Excel's short dates show): Buddhist Era when the date says so (``พ.ศ.``) or has a Thai month
-    name, Christian Era with ``ค.ศ.``/``A.D.``; otherwise the later of 25yy BE and 20yy CE that is not after next
-    year (``69`` -> 2026, ``26`` -> 2026). How a two-digit year was read is put in ``seen['two_digit_year']``."""
-    if y < 100:
+TWO_DIGIT_CE_MAX = 40
+"""A two-digit year with no era and no Thai month name: ``00``-``40`` are 2000-2040 CE (``26`` -> 2026),
+``41``-``99`` are 2541-2599 BE (``69`` -> 2569 BE = 2026). A fixed pivot: a file reads the same in any year."""
+
+
+def _year(written: str, era: str | None = None, seen: dict[str, str] | None = None) -> int:
+    """A year as written (its digits) as a Christian Era year. Four digits: 2443-2743 is Buddhist Era (2569 ->
+    2026), 1900-2200 Christian Era; others are refused (``0069`` is no two-digit year). Two digits (``69``, what
+    Thai Excel's short dates show): Buddhist Era when the date says so (``พ.ศ.``) or has a Thai month name,
+    Christian Era with ``ค.ศ.``/``A.D.``; otherwise by :data:`TWO_DIGIT_CE_MAX`. How a two-digit year was read
+    is put in ``seen['two_digit_year']``."""
+    y = int(written)
+    if len(written) == 2:
         if era is None:
-            be, ce = 2500 + y - BE_OFFSET, 2000 + y
-            era = "BE" if ce > dt.date.today().year + 1 or be > ce else "CE"
+            era = "CE" if y <= TWO_DIGIT_CE_MAX else "BE"
         full = 2500 + y - BE_OFFSET if era == "BE" else 2000 + y
         if seen is not None:
             seen["two_digit_year"] = (f"{y:02d} as {2500 + y} BE ({full})" if era == "BE" else f"{y:02d} as {full}")
         return full
-    if era == "CE" and 1900 <= y <= 2200:
-        return y
-    if 1900 + BE_OFFSET <= y <= 2200 + BE_OFFSET:
-        return y - BE_OFFSET
-    if 1900 <= y <= 2200:
-        return y
-    raise _Bad(f"year {y} is neither a Buddhist Era (25xx) nor a Christian Era (19xx/20xx) year")
+    if len(written) == 4:
+        if era == "CE" and 1900 <= y <= 2200:
+            return y
+        if 1900 + BE_OFFSET <= y <= 2200 + BE_OFFSET:
+            return y - BE_OFFSET
+        if 1900 <= y <= 2200:
+            return y
+    raise _Bad(f"year {written} is neither a Buddhist Era (25xx) nor a Christian Era (19xx/20xx) year")
 
 
 _WEEKDAY = r"(?:อาทิตย์|จันทร์|อังคาร|พุธ|พฤหัสบดี|พฤหัส|ศุกร์|เสาร์)"
@@ -971,29 +1055,37 @@ def _era(s: str) -> tuple[str, str | None]:
     return s[:m.start()] + " " + s[m.end():], "BE" if m.group("be") else "CE"
 
 
+def _date_words(s: str) -> tuple[str, str | None, int | None]:
+    """A date text with its weekday prefix and era marker dropped and a month name replaced by its number;
+    returns the text, the era (``"BE"`` when ``พ.ศ.`` is written or the month name is Thai) and the month."""
+    s, era = _era(normalize_text(s))
+    s, word_month, thai = _month_word(s)
+    if era is None and thai:  # "15 มี.ค. 69": a Thai month name goes with BE years
+        era = "BE"
+    return s.strip(), era, word_month
+
+
 def parse_date_parts(s: str, month_first: bool = False, seen: dict[str, str] | None = None) -> tuple[dt.date, str]:
     """The date at the start of ``s`` and the rest of the text. Day-first unless ``month_first``; BE years,
     era markers (``พ.ศ. 2569``), a leading ``วันที่``/weekday, Thai month names and two-digit years (see
     :func:`_year`) read."""
-    s, era = _era(normalize_text(s))
-    thai = bool(_THAI.search(s))
-    s, word_month = _month_word(s)
-    if era is None and word_month is not None and thai:  # "15 มี.ค. 69": a Thai month name goes with BE years
-        era = "BE"
-    s = s.strip()
+    s, era, word_month = _date_words(s)
     m = re.match(r"(?P<Y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?:[T\s]+|$)", s)
     if m:  # ISO order (year first)
-        y, mo, d = _year(int(m.group("Y")), era), int(m.group("m")), int(m.group("d"))
+        y, mo, d = _year(m.group("Y"), era), int(m.group("m")), int(m.group("d"))
     else:
         m = re.match(r"(?P<a>\d{1,2})\s*[-/. ]\s*(?P<b>\d{1,2})\s*[-/. ]\s*(?P<Y>\d{2,4})(?:[T\s,]+|$)", s)
         if not m:
             raise _Bad("not a date (write day/month/year, e.g. 15/03/2569, or 2026-03-15)")
         a, b = int(m.group("a")), int(m.group("b"))
-        if word_month is not None:
-            d, mo = a, word_month
+        if word_month is not None:  # the month name became one of the two numbers: the day is the other
+            if word_month not in (a, b):
+                raise _Bad("not a date: the day next to the month name cannot be told (write 15 Mar 2026 or "
+                           "15/03/2026)")
+            d, mo = (b if a == word_month else a), word_month
         else:
             d, mo = (b, a) if month_first else (a, b)
-        y = _year(int(m.group("Y")), era, seen)
+        y = _year(m.group("Y"), era, seen)
     try:
         return dt.date(y, mo, d), s[m.end():].strip()
     except ValueError:
@@ -1045,7 +1137,8 @@ def unix_time(v: Any) -> dt.datetime | None:
 
 def be_cell(v: dt.date, seen: dict[str, str] | None = None) -> dt.date:
     """An Excel date cell whose year is a Buddhist Era year (2569 typed into a Gregorian Excel is stored as the year
-    2569) moved back 543 years (``seen['be_cell']`` is set); other dates unchanged."""
+    2569) moved back 543 years (``seen['be_cell']`` is set); 1900-2200 dates unchanged; other years (2369, a
+    mistyped 2569) refused, as :func:`_year` refuses them in text."""
     if 1900 + BE_OFFSET <= v.year <= 2200 + BE_OFFSET:
         try:
             fixed = v.replace(year=v.year - BE_OFFSET)
@@ -1054,6 +1147,9 @@ def be_cell(v: dt.date, seen: dict[str, str] | None = None) -> dt.date:
         if seen is not None:
             seen["be_cell"] = f"{v:%d/%m/%Y} as {fixed:%Y-%m-%d}"
         return fixed
+    if not 1900 <= v.year <= 2200:  # 2369 for 2569: a typing slip, not a date to keep
+        raise _Bad(f"year {v.year} is neither a Buddhist Era ({1900 + BE_OFFSET}-{2200 + BE_OFFSET}) nor a "
+                   "Christian Era (1900-2200) year")
     return v
 
 
@@ -1063,26 +1159,33 @@ def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False,
     day numbers (local time; ``seen['excel_serial']`` is set), ISO-8601, day-first Thai forms with BE years, era
     markers, Thai digits and month names, two-digit years (``seen['two_digit_year']``), ``HH:MM[:SS]`` with
     ``น.`` or AM/PM and an optional offset. A date without a time is midnight local time."""
+    return _parse_datetime(v, tz, month_first, seen)[0]
+
+
+def _parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False,
+                    seen: dict[str, str] | None = None) -> tuple[dt.datetime, bool]:
+    """:func:`parse_datetime`, and whether the cell holds a date and no time of day (:func:`_date_only`), from
+    one parse of the text."""
     zone = ZoneInfo(tz)
     serial = excel_serial(v)
     if serial is not None:
         if seen is not None:
             seen["excel_serial"] = f"{v} as {_EXCEL_EPOCH + dt.timedelta(days=serial):%Y-%m-%d %H:%M}"
         local = _EXCEL_EPOCH + dt.timedelta(seconds=round(serial * 86400))
-        return local.replace(tzinfo=zone).astimezone(dt.UTC)
+        return local.replace(tzinfo=zone).astimezone(dt.UTC), serial.is_integer()
     unix = unix_time(v)
     if unix is not None:
         if seen is not None:
             seen["unix_time"] = f"{v} as {unix:%Y-%m-%d %H:%M:%S} UTC"
-        return unix
+        return unix, False
     if isinstance(v, pd.Timestamp):
         v = v.to_pydatetime()
     if isinstance(v, dt.date):
         v = be_cell(v, seen)
     if isinstance(v, dt.datetime):
-        return (v if v.tzinfo else v.replace(tzinfo=zone)).astimezone(dt.UTC)
+        return (v if v.tzinfo else v.replace(tzinfo=zone)).astimezone(dt.UTC), _date_only(v)
     if isinstance(v, dt.date):
-        return dt.datetime.combine(v, dt.time(0), zone).astimezone(dt.UTC)
+        return dt.datetime.combine(v, dt.time(0), zone).astimezone(dt.UTC), True
     if isinstance(v, int | float) and not isinstance(v, bool):
         raise _Bad("a bare number is not a time (format the cell as a date in Excel, or write 15/03/2569 07:30)")
     day, rest = parse_date_parts(str(v), month_first, seen)
@@ -1090,11 +1193,11 @@ def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False,
     if rest.lower().startswith("เวลา"):
         rest = rest[4:].strip()
     if not rest:
-        return dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.UTC)
+        return dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.UTC), True
     m = re.fullmatch(_TIME_RE + _TZ_RE, rest)
     if not m:
         raise _Bad(f"cannot read the time {rest!r} (write HH:MM, e.g. 07:30)")
-    return dt.datetime.combine(day, _clock(m), _tzinfo(m.group("tz"), zone)).astimezone(dt.UTC)
+    return dt.datetime.combine(day, _clock(m), _tzinfo(m.group("tz"), zone)).astimezone(dt.UTC), False
 
 
 def _date_only(v: Any) -> bool:
@@ -1113,8 +1216,9 @@ def _date_only(v: Any) -> bool:
 
 
 def parse_time(v: Any, seen: dict[str, str] | None = None) -> dt.time:
-    """A time-of-day cell (``07:30``, ``7.30 น.``, ``7:30 PM``, an Excel time, or Excel's fraction of a day such
-    as ``0.3125`` for 07:30, which sets ``seen['day_fraction']``)."""
+    """A time-of-day cell (``07:30``, ``7.30 น.``, ``0.30`` (00:30), ``7:30 PM``, an Excel time, or Excel's fraction
+    of a day such as ``0.3125`` for 07:30, which sets ``seen['day_fraction']``: a number cell, or text with other
+    than two decimals or with minutes over 59)."""
     if isinstance(v, dt.time):
         return v
     if isinstance(v, dt.datetime | pd.Timestamp):
@@ -1124,7 +1228,8 @@ def parse_time(v: Any, seen: dict[str, str] | None = None) -> dt.time:
     frac: float | None = None
     if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
         frac = float(v)
-    elif isinstance(v, str) and re.fullmatch(r"0?\.\d+|0", normalize_text(v)):
+    elif isinstance(v, str) and re.fullmatch(r"0?\.\d+|0", normalize_text(v)) and not re.fullmatch(
+            r"0\.[0-5]\d", normalize_text(v)):  # '0.30' is the Thai clock 00.30 (like '7.30'), not 0.3 of a day
         frac = float(normalize_text(v))
     if frac is not None:
         if not 0 <= frac < 1:
@@ -1148,18 +1253,13 @@ def parse_month(v: Any, seen: dict[str, str] | None = None) -> dt.date:
         return v.replace(day=1)
     if excel_serial(v) is not None:
         return parse_datetime(v, seen=seen).astimezone(ZoneInfo(LOCAL_TZ)).date().replace(day=1)
-    s, era = _era(normalize_text(v))
-    thai = bool(_THAI.search(s))
-    s, word = _month_word(s)
-    if era is None and word is not None and thai:
-        era = "BE"
-    s = s.strip()
+    s, era, word = _date_words(v)
     m = re.fullmatch(r"(?P<Y>\d{4})[-/.](?P<m>\d{1,2})", s)
     if m:
-        return dt.date(_year(int(m.group("Y")), era), _month_ok(int(m.group("m"))), 1)
+        return dt.date(_year(m.group("Y"), era), _month_ok(int(m.group("m"))), 1)
     m = re.fullmatch(r"(?P<m>\d{1,2})\s*[-/. ]\s*(?P<Y>\d{2,4})", s)
     if m:
-        return dt.date(_year(int(m.group("Y")), era, seen), _month_ok(word or int(m.group("m"))), 1)
+        return dt.date(_year(m.group("Y"), era, seen), _month_ok(word or int(m.group("m"))), 1)
     try:
         d, rest = parse_date_parts(str(v), seen=seen)
     except _Bad:
@@ -1307,6 +1407,8 @@ class _Ctx:
     no_time: set[int] = field(default_factory=set)  # rows whose date-time cell held a date only
     month_first: list[str] = field(default_factory=list)  # date columns read month first
     readings: dict[tuple[str, str], list[Any]] = field(default_factory=dict)  # (column, how) -> [cells, example]
+    comma: dict[str, dict[int, float]] = field(default_factory=dict)  # x/y cells read with a decimal comma, when
+    # that differs ('100,467' is 100467 m, or 100.467 degrees: which one, the column's range says)
 
     def fail(self, i: int, col: str, reason: str, value: Any, fix: str) -> None:
         self.problems.append(Rejection(self.spec.kind, i + 1, col, reason, value))
@@ -1322,8 +1424,8 @@ _READINGS = {
     "unix_time": "are Unix time stamps (seconds or milliseconds since 1970, UTC): read as such",
     "be_cell": "are Excel dates whose year is a Buddhist Era year (typed into a Gregorian Excel): read 543 years "
                "earlier",
-    "two_digit_year": "have a two-digit year: read as the year the date's Thai month or era marker says, else the "
-                      "later of 25yy BE and 20yy that is not in the future",
+    "two_digit_year": "have a two-digit year: read as the year the date's Thai month or era marker says, else "
+                      f"00-{TWO_DIGIT_CE_MAX} as 20yy CE and {TWO_DIGIT_CE_MAX + 1}-99 as 25yy BE",
 }
 
 
@@ -1354,6 +1456,7 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
     fast, done, fast_no_time = _fast(col, raw, tz) if not month_first else (None, np.zeros(len(raw), bool), None)
     ctx.no_time.update(np.flatnonzero(fast_no_time).tolist() if fast_no_time is not None else [])
     fast_values = fast.tolist() if fast is not None else []
+    table = {header_key(k): val for k, val in col.values.items()} if col.values is not None else {}
     for i, v in enumerate(raw.tolist()):
         if done[i]:
             out.append(fast_values[i])
@@ -1383,7 +1486,6 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
                 _check_text(col, x)
                 if col.values is not None:
                     key = header_key(x)
-                    table = {header_key(k): val for k, val in col.values.items()}
                     if key not in table:
                         allowed = sorted(set(col.values.values()))
                         raise _Bad(f"not one of {', '.join(allowed)}")
@@ -1392,6 +1494,10 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
                 x = parse_degrees(v, col.type)
             elif col.type in ("float", "x", "y"):
                 x = parse_number(v)
+                if col.type in ("x", "y") and isinstance(v, str) and "," in v:
+                    alt = parse_number(v, decimal_comma=True)
+                    if alt != x:
+                        ctx.comma.setdefault(col.name, {})[i] = alt
             elif col.type in ("int", "hour"):
                 f = parse_number(v)
                 if not float(f).is_integer():
@@ -1400,8 +1506,8 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
             elif col.type == "percent":
                 x = parse_number(v)
             elif col.type == "datetime":
-                x = parse_datetime(v, tz, month_first, seen)
-                if _date_only(v):
+                x, no_time = _parse_datetime(v, tz, month_first, seen)
+                if no_time:
                     ctx.no_time.add(i)
             elif col.type == "date":
                 x = parse_datetime(v, tz, month_first, seen).astimezone(ZoneInfo(tz)).date() \
@@ -1654,26 +1760,32 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
     failed = {p.row - 1 for p in ctx.problems}
     for group in spec.any_of:  # e.g. an incident needs a date-time, a date or an hour: per row, not only per file
         present = [g for g in group if g in found]
-        for i in range(n):
-            if i not in failed and all(_missing(out[g].iloc[i]) for g in present):
-                heads = " / ".join(repr(found[g]) for g in present)
+        empty = np.ones(n, bool)
+        for g in present:  # converted cells are None when empty or unreadable
+            empty &= out[g].isna().to_numpy()
+        heads = " / ".join(repr(found[g]) for g in present)
+        for i in np.flatnonzero(empty).tolist():
+            if i not in failed:
                 ctx.fail(i, present[0], f"no date or time: {heads} empty", None,
                          "fill in when it happened (e.g. 15/03/2569 07:30), or leave the row out of the file")
                 failed.add(i)
     if "ts" in spec.names and spec.column("ts").required and "ts" not in found and "date" in found:
-        for i in range(n):  # device rows (pings, scans) need a date and a time of day, not midnight
-            for c in ("date", "time"):
-                if i not in failed and (c not in out or _missing(out[c].iloc[i])):
-                    ctx.fail(i, c, f"no {c} ({'the cell is empty' if c in out else 'no time column'})", None,
-                             "fill in the date and the time of day (e.g. 15/03/2569 and 07:30)")
-                    failed.add(i)
+        # device rows (pings, scans) need a date and a time of day, not midnight
+        empty_cols = {c: out[c].isna().to_numpy() if c in out else np.ones(n, bool) for c in ("date", "time")}
+        for i in np.flatnonzero(empty_cols["date"] | empty_cols["time"]).tolist():
+            if i in failed:
+                continue
+            c = "date" if empty_cols["date"][i] else "time"
+            ctx.fail(i, c, f"no {c} ({'the cell is empty' if c in out else 'no time column'})", None,
+                     "fill in the date and the time of day (e.g. 15/03/2569 and 07:30)")
+            failed.add(i)
     bad = np.zeros(n, bool)
     for p in ctx.problems:
         bad[p.row - 1] = True
 
     # positions
     if spec.points != "none":
-        lon, lat = _positions(out, found, ctx, epsg, spec, n, area, warnings)
+        lon, lat = _positions(out, found, ctx, epsg, spec, area, warnings)
         if lon is not None:
             nan = np.isnan(lon) | np.isnan(lat)
             if spec.points == "required":
@@ -1684,11 +1796,11 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
             if null.any():
                 counts["null_island"] = int(null.sum())
                 warnings.append(f"{int(null.sum())} of {n} {spec.noun} are at 0,0 (a device with no GPS fix) and "
-                                f"were left out (rows {_rows(null)})")
+                                f"were left out ({_rows(null, ctx.lines, ctx.line_word)})")
                 if null.all():
                     raise InputError(source, f"every one of the {n} {spec.noun} is at 0,0 (no GPS fix)",
                                      "send positions only once the device has a fix")
-            lon, lat, nswap = _fix_swapped(lon, lat, area, ~bad & ~null & ~nan, source, spec, swapped, warnings, n)
+            lon, lat, nswap = _fix_swapped(lon, lat, area, ~bad & ~null & ~nan, ctx, swapped, warnings, n)
             counts["swapped"] = nswap
             badpos = ~nan & ((np.abs(lat) > 90) | (np.abs(lon) > 180)) & ~bad & ~null
             for i in np.flatnonzero(badpos):
@@ -1715,10 +1827,10 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
                 if n_out:
                     msg = f"{n_out} of {int(has.sum())} {spec.noun} are outside {area.name}"
                     if outside == "refuse":
-                        raise InputError(source, msg + f" (rows {_rows(has & ~inside)})",
+                        raise InputError(source, msg + f" ({_rows(has & ~inside, ctx.lines, ctx.line_word)})",
                                          "remove them or correct their coordinates")
                     warnings.append(msg + (" and were left out" if outside == "drop" else " (kept, in_area=False)")
-                                    + f": rows {_rows(has & ~inside)}")
+                                    + f": {_rows(has & ~inside, ctx.lines, ctx.line_word)}")
                     if outside == "drop":
                         keep_pos &= ~(has & ~inside)
                 out["in_area"] = np.where(has, inside, False)
@@ -1734,9 +1846,8 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
                         + (" …" if len(ctx.problems) > SHOWN_ROWS else ""))
         out = out[~bad]
     # typed columns
-    for c in ("ts",):
-        if c in out:
-            out[c] = _ts_series(out[c])
+    if "ts" in out:
+        out["ts"] = _ts_series(out["ts"])
     if "ts" in out and "hour" not in found:
         hours = out["ts"].dt.tz_convert(tz).dt.hour.astype("Int64")
         if "date" in found and "time" not in found and "ts" not in found:
@@ -1765,8 +1876,7 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
                             f"{max_speed_mps:.0f} m/s ({max_speed_mps * 3.6:.0f} km/h) from the unit's last good "
                             "ping: flagged jump=True and kept out of trips")
     if kind == "survey_results":
-        out, w = _survey_checks(out, source, found)
-        warnings += w
+        _survey_checks(out, source, found)
     for c in df.columns:  # columns the spec does not declare are passed through unchanged
         if c not in found.values() and c not in out.columns:
             out[c] = df.loc[out.index, c].map(lambda v: v.formula if isinstance(v, Uncalculated) else v)
@@ -1776,10 +1886,15 @@ def validate_frame(raw: pd.DataFrame | Sequence[Mapping[str, Any]], kind: str, *
     return ReadResult(kind, source, out, warnings, counts, ctx.problems, encoding, delimiter, dict(found))
 
 
-def _rows(mask: np.ndarray) -> str:
-    idx = np.flatnonzero(mask) + 1
-    head = ", ".join(map(str, idx[:SHOWN_ROWS]))
-    return head + (f" and {len(idx) - SHOWN_ROWS} more" if len(idx) > SHOWN_ROWS else "")
+def _rows(mask: np.ndarray, lines: np.ndarray | None = None, line_word: str = "line") -> str:
+    """The rows of ``mask`` as errors name them: file lines (``lines 3, 5``) or Excel rows when ``lines`` is
+    given, else data rows (``rows 2, 4``)."""
+    idx = np.flatnonzero(mask)
+    nums = (lines[idx] if lines is not None else idx + 1).tolist()
+    word = line_word if lines is not None else "row"
+    head = ", ".join(map(str, nums[:SHOWN_ROWS]))
+    return (f"{word}{'s' if len(nums) > 1 else ''} {head}"
+            + (f" and {len(nums) - SHOWN_ROWS} more" if len(nums) > SHOWN_ROWS else ""))
 
 
 def _degrees_range(a: np.ndarray, b: np.ndarray) -> bool:
@@ -1788,8 +1903,8 @@ def _degrees_range(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(ok.any()) and bool((np.abs(a[ok]) <= 180).all() and (np.abs(b[ok]) <= 90).all())
 
 
-def _from_metres(x: np.ndarray, y: np.ndarray, epsg: int, area: Area | None,
-                 warnings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _from_metres(x: np.ndarray, y: np.ndarray, epsg: int, area: Area | None, warnings: list[str],
+                 where: tuple[np.ndarray | None, str] = (None, "line")) -> tuple[np.ndarray, np.ndarray]:
     """Metric x/y in ``epsg`` to lon/lat; with an area, a row that lands in it only with x and y swapped (the
     northing written first) is swapped, and said."""
     from pyproj import Transformer
@@ -1803,14 +1918,14 @@ def _from_metres(x: np.ndarray, y: np.ndarray, epsg: int, area: Area | None,
         if ok.any():
             sw[ok] = ~area.contains(lon[ok], lat[ok]) & area.contains(slon[ok], slat[ok])
         if sw.any():
-            warnings.append(f"{int(sw.sum())} of {len(lon)} rows have the easting and northing swapped (rows "
-                            f"{_rows(sw)}): swapped back")
+            warnings.append(f"{int(sw.sum())} of {len(lon)} rows have the easting and northing swapped "
+                            f"({_rows(sw, *where)}): swapped back")
             lon, lat = np.where(sw, slon, lon), np.where(sw, slat, lat)
     return lon, lat
 
 
 def _positions(out: pd.DataFrame, found: dict[str, str], ctx: _Ctx, epsg: int | None, spec: InputSpec,
-               n: int, area: Area | None = None, warnings: list[str] | None = None
+               area: Area | None = None, warnings: list[str] | None = None
                ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """lon/lat of every row from lon/lat columns, a 'lat, lon' column or metric x/y (``epsg``). X/Y columns
     holding degrees are lon/lat; lon/lat columns holding metres are x/y when ``epsg`` is known; each said."""
@@ -1824,24 +1939,36 @@ def _positions(out: pd.DataFrame, found: dict[str, str], ctx: _Ctx, epsg: int | 
         if epsg is not None and big.any() and big.sum() == (~np.isnan(lon)).sum():  # every row in metres
             notes.append(f"columns {found['lon']!r}/{found['lat']!r} hold metres, not degrees: read as easting/"
                          f"northing in EPSG:{epsg}")
-            return _from_metres(lon, lat, epsg, area, notes)
+            return _from_metres(lon, lat, epsg, area, notes, (ctx.lines, ctx.line_word))
         return lon, lat
     if "latlon" in out:
         pairs = [(np.nan, np.nan) if v is None else v for v in out["latlon"]]
         return np.array([p[1] for p in pairs], float), np.array([p[0] for p in pairs], float)
-    if "x" in out and "y" in out and _degrees_range(arr("x"), arr("y")):
-        notes.append(f"columns {found['x']!r}/{found['y']!r} hold degrees, not metres: read as longitude/latitude")
-        return arr("x"), arr("y")
+    if "x" in out and "y" in out:
+        for comma in (False, True):
+            x, y = arr("x"), arr("y")
+            if comma:  # '100,467;7,004' in a semicolon file: degrees with a decimal comma
+                if not ctx.comma:
+                    break
+                for a, c in ((x, "x"), (y, "y")):
+                    for i, val in ctx.comma.get(c, {}).items():
+                        a[i] = val
+            if _degrees_range(x, y):
+                notes.append(f"columns {found['x']!r}/{found['y']!r} hold degrees, not metres: read as "
+                             "longitude/latitude" + (" (a comma is the decimal mark)" if comma else ""))
+                return x, y
     if "x" in out and "y" in out:
         if epsg is None and area is not None:  # metres in a city are in the city's UTM zone
+            from twin.graph import utm_epsg_for  # here: twin.graph imports osmnx, slow for every reader
+
             c = area.polygon.centroid
-            epsg = (32600 if c.y >= 0 else 32700) + int((c.x + 180) // 6) + 1
+            epsg = utm_epsg_for(c.x, c.y)
             notes.append(f"columns {found['x']!r}/{found['y']!r} are metres: read as UTM zone {epsg % 100}"
                          f"{'N' if epsg < 32700 else 'S'} (EPSG:{epsg}), the zone of {area.name}")
         if epsg is None:
             raise InputError(ctx.source, "positions are metric x/y but their coordinate system is not known",
                              "give the EPSG code (e.g. 32647 for UTM 47N) or use lon/lat columns", column="x")
-        return _from_metres(arr("x"), arr("y"), epsg, area, notes)
+        return _from_metres(arr("x"), arr("y"), epsg, area, notes, (ctx.lines, ctx.line_word))
     if spec.points == "required":
         raise InputError(ctx.source, f"no position columns; the file has {', '.join(map(repr, ctx.headers.values()))}",
                          "add lon and lat columns (decimal degrees; also accepted: longitude/latitude, "
@@ -1849,7 +1976,7 @@ def _positions(out: pd.DataFrame, found: dict[str, str], ctx: _Ctx, epsg: int | 
     return None, None
 
 
-def _fix_swapped(lon: np.ndarray, lat: np.ndarray, area: Area | None, ok: np.ndarray, source: str, spec: InputSpec,
+def _fix_swapped(lon: np.ndarray, lat: np.ndarray, area: Area | None, ok: np.ndarray, ctx: _Ctx,
                  policy: str, warnings: list[str], n: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Detect rows whose lon and lat were swapped: the latitude is beyond ±90 while the longitude would be a
     latitude, or (with an area) the point is in the area only when swapped."""
@@ -1863,9 +1990,10 @@ def _fix_swapped(lon: np.ndarray, lat: np.ndarray, area: Area | None, ok: np.nda
             sw[idx[flipped & ~as_is]] = True
     k = int(sw.sum())
     if k:
-        msg = f"{k} of {n} {spec.noun} have longitude and latitude swapped (rows {_rows(sw)})"
+        msg = (f"{k} of {n} {ctx.spec.noun} have longitude and latitude swapped "
+               f"({_rows(sw, ctx.lines, ctx.line_word)})")
         if policy == "refuse":
-            raise InputError(source, msg, "put longitude (east, e.g. 100.47) in the lon column and latitude "
+            raise InputError(ctx.source, msg, "put longitude (east, e.g. 100.47) in the lon column and latitude "
                              "(north, e.g. 7.00) in the lat column", column="lon")
         warnings.append(msg + ": swapped back")
         lon, lat = lon.copy(), lat.copy()
@@ -1873,8 +2001,8 @@ def _fix_swapped(lon: np.ndarray, lat: np.ndarray, area: Area | None, ok: np.nda
     return lon, lat, k
 
 
-def _survey_checks(out: pd.DataFrame, source: str, found: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
-    warnings = []
+def _survey_checks(out: pd.DataFrame, source: str, found: dict[str, str]) -> None:
+    """Refuse a survey whose percentages are all fractions (0.35), or with two rows for a community and month."""
     for c in ("fear_of_crime_pct", "confidence_in_police_pct"):
         v = out[c].astype(float)
         if len(v) and v.max() <= 1.0 and v.gt(0).any():
@@ -1887,7 +2015,6 @@ def _survey_checks(out: pd.DataFrame, source: str, found: dict[str, str]) -> tup
         raise InputError(source, f"community {out['community'].iloc[i]!r} has more than one row for "
                          f"{out['month'].iloc[i]:%Y-%m}", "keep one row per community and month (or add them up)",
                          row=i + 1, column="month")
-    return out, warnings
 
 
 def flag_jumps(pings: pd.DataFrame, max_speed_mps: float = DEFAULT_MAX_SPEED_MPS, reanchor: int = 3) -> np.ndarray:

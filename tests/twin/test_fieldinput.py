@@ -284,3 +284,191 @@ def test_a_gps_accuracy_coarser_than_10_km_is_a_placeholder_refused_with_its_row
     assert got.frame["accuracy_m"].tolist() == [4.0, 2500.0]
     assert [(r.row, r.field, r.reason) for r in got.rejected] == [(3, "accuracy_m", "outside 0..10000"),
                                                                   (4, "accuracy_m", "outside 0..10000")]
+
+
+def test_fast_paths_keep_the_values(tmp_path: Path) -> None:
+    # ASCII text skips the Unicode work; Thai text is still normalised
+    assert fi.normalize_text("  P-01 ") == "P-01" and fi.normalize_text(" เเจ้ง ๑๒ ") == "แจ้ง 12"
+    assert fi._missing(" null ") and fi._missing("\u200b\u200bnull\u200b") and fi._missing(" – ")
+    assert not fi._missing("ลักทรัพย์") and not fi._missing("nulls")
+    # one parse gives the time and whether there was one
+    assert fi._parse_datetime("15/03/2569")[1] and not fi._parse_datetime("15/03/2569 07:30")[1]
+    # an incident with neither a date nor an hour is still refused with its line; a ping with no time too
+    p = tmp_path / "i.csv"
+    p.write_text("วันเวลา,lat,lon\n15/03/2569 07:30,7.0,100.47\n,7.0,100.47\n", encoding="utf-8")
+    with pytest.raises(fi.InputError, match="line 3"):
+        fi.read_table(p, "incidents")
+    p.write_text("unit_id,วันที่,เวลา,lat,lon\nP1,15/03/2569,07:30,7.0,100.47\nP1,15/03/2569,,7.0,100.47\n",
+                 encoding="utf-8")
+    with pytest.raises(fi.InputError, match=r"line 3.*no time"):
+        fi.read_table(p, "gps_pings")
+
+
+def test_an_average_row_is_left_out_whatever_column_holds_the_word(tmp_path: Path) -> None:
+    p = tmp_path / "poll.csv"
+    p.write_text("เดือน,ชุมชน,จำนวนผู้ตอบ,ความหวาดกลัว,ความเชื่อมั่น\nมี.ค. 69,บ้านพรุ,40,35,82\n"
+                 "มี.ค. 69,ชุมชนรวมใจ,50,30,85\nมี.ค. 69,เฉลี่ย,45,32.5,83.5\n", encoding="utf-8")
+    r = fi.read_table(p, "survey_results")
+    assert r.frame["community"].tolist() == ["บ้านพรุ", "ชุมชนรวมใจ"]
+    assert any("totals row (line 4: 'เฉลี่ย')" in w for w in r.warnings)
+
+
+def test_a_totals_row_under_a_merged_month_is_left_out(tmp_path: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["เดือน", "ชุมชน", "จำนวนผู้ตอบ", "ความหวาดกลัว", "ความเชื่อมั่น"])
+    ws.append(["03/2569", "บ้านพรุ", 40, 35, 82])
+    ws.append([None, "คลองแห", 50, 30, 85])
+    ws.append([None, "รวม", 90, 32.2, 83.7])
+    ws.merge_cells("A2:A4")
+    wb.save(tmp_path / "poll.xlsx")
+    r = fi.read_table(tmp_path / "poll.xlsx", "survey_results")
+    assert r.frame["community"].tolist() == ["บ้านพรุ", "คลองแห"]
+
+
+@pytest.mark.parametrize("text,day", [("Mar 15 2026 07:30", 15), ("15 Mar 2026", 15), ("Mar 3 2026", 3),
+                                      ("15 มี.ค. 2569", 15), ("3 March 2026", 3)])
+def test_the_day_is_the_number_beside_a_month_name(text: str, day: int) -> None:
+    assert fi.parse_date_parts(text)[0] == dt.date(2026, 3, day)
+
+
+def test_a_thai_clock_time_with_a_zero_hour_is_not_a_day_fraction() -> None:
+    assert fi.parse_time("0.30") == dt.time(0, 30) and fi.parse_time("7.30") == dt.time(7, 30)
+    seen: dict[str, str] = {}
+    assert fi.parse_time("0.3125", seen) == dt.time(7, 30) and "day_fraction" in seen  # 3+ decimals
+    assert fi.parse_time(0.3125) == dt.time(7, 30) and fi.parse_time("0.75") == dt.time(18, 0)
+
+
+def test_a_google_maps_place_link_gives_its_pin_not_the_view_centre() -> None:
+    link = ("https://www.google.com/maps/place/Hat+Yai/@7.0100,100.4600,17z/data=!3m1!4b1!4m6!3m5!1s0x0:0x0"
+            "!8m2!3d7.0046!4d100.4679!16s")
+    assert fi.parse_latlon(link) == (7.0046, 100.4679)
+    assert fi.parse_latlon("https://www.google.com/maps/@7.01,100.46,17z") == (7.01, 100.46)
+
+
+@pytest.mark.parametrize("text", ["0001-03-15 07:30", "0069-03-15", "15/03/069"])
+def test_a_year_of_other_than_two_or_four_digits_is_refused(text: str) -> None:
+    with pytest.raises(fi._Bad, match="year"):
+        fi.parse_datetime(text)
+
+
+@pytest.mark.parametrize("text,utc", [
+    ("15-Mar-26 07.30 น.", "2026-03-15 00:30"),  # a Thai 'น.' does not make an English month BE
+    ("15/03/26 07:30", "2026-03-15 00:30"), ("15/03/69 07:30", "2026-03-15 00:30"),  # the fixed pivot
+    ("15 มี.ค. 69 07.30 น.", "2026-03-15 00:30"), ("15/03/พ.ศ. 69", "2026-03-14 17:00"),
+    ("15/03/ค.ศ. 69", "2069-03-14 17:00")])
+def test_two_digit_years_are_read_by_the_digits_and_month_name_written(text: str, utc: str) -> None:
+    seen: dict[str, str] = {}
+    assert fi.parse_datetime(text, seen=seen) == pd.Timestamp(utc, tz="UTC").to_pydatetime()
+    assert "two_digit_year" in seen
+
+
+
+def test_an_excel_date_cell_with_a_mistyped_year_is_refused(tmp_path: Path) -> None:
+    import openpyxl
+
+    assert fi.be_cell(dt.date(2569, 3, 15)) == dt.date(2026, 3, 15) and fi.be_cell(dt.date(2026, 3, 15)).year == 2026
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["วันเวลา", "lat", "lon"])
+    ws.append([dt.datetime(2569, 3, 15, 7, 30), 7.0, 100.47])
+    ws.append([dt.datetime(2369, 3, 15, 7, 30), 7.0, 100.47])
+    wb.save(tmp_path / "i.xlsx")
+    with pytest.raises(fi.InputError, match=r"Excel row 3.*year 2369"):
+        fi.read_table(tmp_path / "i.xlsx", "incidents")
+
+
+def test_only_a_percent_format_scales_an_excel_number(tmp_path: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["ชุมชน", "เดือน", "จำนวนผู้ตอบ", "ความหวาดกลัว", "ความเชื่อมั่น"])
+    for name, fmt in (("ก", "0%"), ("ข", '0"%"'), ("ค", "0\\%")):
+        ws.append([name, "03/2569", 40, 35 if fmt != "0%" else 0.35, 80])
+        ws.cell(ws.max_row, 4).number_format = fmt
+    wb.save(tmp_path / "poll.xlsx")
+    r = fi.read_table(tmp_path / "poll.xlsx", "survey_results")
+    assert r.frame["fear_of_crime_pct"].tolist() == [35.0, 35.0, 35.0]
+
+
+def test_x_y_in_degrees_with_a_decimal_comma_are_lon_lat(tmp_path: Path) -> None:
+    p = tmp_path / "c.csv"
+    p.write_text("วันเวลา;X;Y\n15/03/2569 07:30;100,467;7,0046\n15/03/2569 08:30;100,4679;7,005\n", encoding="utf-8")
+    r = fi.read_table(p, "incidents")
+    assert r.frame["lon"].tolist() == [100.467, 100.4679] and r.frame["lat"].tolist() == [7.0046, 7.005]
+    assert any("decimal mark" in w for w in r.warnings)
+
+
+def test_header_cells_merged_down_over_a_units_row(tmp_path: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["ลำดับ", "ประเภท", "ละติจูด", "ลองจิจูด"])
+    ws.append([None, None, "(องศา)", "(องศา)"])
+    ws.append([1, "ไฟฟ้า", 7, 100.47])
+    ws.append([2, "ต้นไม้", 7.01, 100.46])
+    ws.merge_cells("A1:A2")
+    ws.merge_cells("B1:B2")
+    wb.save(tmp_path / "dd.xlsx")
+    r = fi.read_table(tmp_path / "dd.xlsx", "risk_points")
+    assert r.frame["kind"].tolist() == ["lighting", "vegetation"] and r.frame["lat"].tolist() == [7.0, 7.01]
+    assert r.frame["row"].tolist() == [1, 2]
+
+
+def test_the_header_is_the_top_row_naming_the_most_columns(tmp_path: Path) -> None:
+    p = tmp_path / "b.csv"
+    p.write_text("รายงานเหตุประจำวัน\nวันที่,15/03/2569\nลำดับ,ประเภท,วันเวลา,lat,lon\n"
+                 "1,ลักทรัพย์,15/03/2569 07:30,7.0,100.47\n", encoding="utf-8")
+    r = fi.read_table(p, "incidents")
+    assert r.frame["kind"].tolist() == ["ลักทรัพย์"] and r.frame["lat"].tolist() == [7.0]
+    assert any("header is on line 3" in w for w in r.warnings)
+
+
+def test_warnings_name_file_lines_and_excel_rows_like_errors(tmp_path: Path) -> None:
+    import openpyxl
+
+    text = HEAD + "A1,15/03/2569 07:30,x,100.4679,7.0046\nA2,15/03/2569 07:30,x,100.5,7.1\n"
+    r = fi.read_table(_write(tmp_path, "o.csv", text, "utf-8"), "incidents", area=ZONE)
+    assert r.warnings == ["1 of 2 incidents are outside the Hat Yai zone (kept, in_area=False): line 3"]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["รายงาน"])
+    ws.append(["เลขรับแจ้ง", "วันเวลา", "ลองจิจูด", "ละติจูด"])
+    ws.append(["A1", "15/03/2569 07:30", 100.4679, 7.0046])
+    ws.append(["A2", "15/03/2569 07:30", 7.0046, 100.4679])
+    wb.save(tmp_path / "s.xlsx")
+    r = fi.read_table(tmp_path / "s.xlsx", "incidents", area=ZONE)
+    assert any("swapped (Excel row 4)" in w for w in r.warnings)
+    assert "(row 2)" in fi.validate_frame(
+        [{"datetime": "15/03/2569 07:30", "lon": 100.4679, "lat": 7.0046},
+         {"datetime": "15/03/2569 07:30", "lon": 7.0046, "lat": 100.4679}], "incidents").warnings[0]
+
+
+def test_a_whole_number_alone_in_a_data_column_is_kept(tmp_path: Path) -> None:
+    p = _write(tmp_path, "h.csv", "ชั่วโมง,ประเภท,lat,lon\n22,,,\n7,ลักทรัพย์,7.0,100.47\n", "utf-8")
+    with pytest.raises(fi.InputError, match=r"line 2.*no position"):  # a data row missing its position, not dropped
+        fi.read_table(p, "incidents")
+    r = fi.read_table(p, "incidents", on_bad_row="drop")
+    assert r.counts["bad_rows"] == 1 and not any("unfilled" in w for w in r.warnings)
+    p = _write(tmp_path, "n.csv", "ลำดับ,วันเวลา,lat,lon\n1,15/03/2569 07:30,7.0,100.47\n2,,,\n", "utf-8")
+    r = fi.read_table(p, "incidents")
+    assert len(r.frame) == 1 and any("unfilled form" in w and "lines 3–3" in w for w in r.warnings)
+
+
+def test_the_reader_imports_no_service_code_and_reads_utm_in_the_areas_zone() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, twin.fieldinput; bad = sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'serve', 'actors', 'cluster'}); print(bad, 'twin.graph' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]", "False"]
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(100.4675, 7.005)
+    r = fi.validate_frame([{"datetime": "15/03/2569 07:30", "x": x, "y": y}], "incidents", area=ZONE)
+    assert "EPSG:32647" in r.warnings[0] and r.frame["lon"][0] == pytest.approx(100.4675)

@@ -378,7 +378,7 @@ def test_points_left_out_or_kept_outside_the_zone_are_listed_by_row(tmp_path):
     text = HEAD + "1,15/03/2569 07:30,x,100.4679,7.0046\n2,15/03/2569 07:30,x,100.5,7.1\n" \
                   "3,15/03/2569 07:30,x,100.4679,7.0046\n"
     r = fi.read_table(_csv(tmp_path, "o.csv", text), "incidents", area=ZONE, outside="drop")
-    assert r.warnings == ["1 of 3 incidents are outside the Hat Yai zone and were left out: rows 2"]
+    assert r.warnings == ["1 of 3 incidents are outside the Hat Yai zone and were left out: line 3"]
     assert r.frame["row"].tolist() == [1, 3]
     dms = 'id,datetime,lon,lat\n1,15/03/2569 07:30,"0°0\'0""E","0°0\'0""N"\n2,15/03/2569 07:30,100.4679,7.0046\n'
     r = fi.read_table(_csv(tmp_path, "n.csv", dms), "incidents", area=ZONE)

@@ -57,12 +57,27 @@ def default_data_dir() -> Path:
 
 
 def read_identities(data_dir: Path) -> list[tuple[str, str]]:
-    """(file, identity) rows of ``identities.csv``; a clear error when it is missing or malformed."""
+    """(file, identity) rows of ``identities.csv`` (UTF-8, a BOM allowed; header ``file,identity_id``).
+
+    Raises
+    ------
+    FileNotFoundError
+        when the folder has no ``identities.csv``.
+    ValueError
+        when the header lacks ``file`` or ``identity_id``, a row leaves either empty, or there is no row."""
     p = data_dir / "identities.csv"
     if not p.is_file():
         raise FileNotFoundError(f"{p} not found: the labelled face folder needs identities.csv (file,identity_id)")
-    with open(p, newline="") as f:
-        rows = [(r["file"], r["identity_id"]) for r in csv.DictReader(f)]
+    with open(p, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("file", "identity_id") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{p}: no column {' or '.join(missing)} (its header is {reader.fieldnames}): the first "
+                             "line must be file,identity_id")
+        rows = [((r["file"] or "").strip(), (r["identity_id"] or "").strip()) for r in reader]
+    empty = [i + 2 for i, (f_, who) in enumerate(rows) if not f_ or not who]
+    if empty:
+        raise ValueError(f"{p}: line {empty[0]} leaves file or identity_id empty: give both on every line")
     if not rows:
         raise ValueError(f"{p} has no rows")
     return rows

@@ -234,7 +234,8 @@ def read_labels(labels: Path) -> list[tuple[str, Plate]]:
 
     out, first_line = [], {}
     for k, (_, r) in enumerate(raw.frame.iterrows()):
-        where = f"line {raw.lines[k]}" if raw.lines else f"row {raw.header_row + k + 1}"
+        where = (f"line {raw.lines[k]}" if raw.lines else f"Excel row {raw.sheet_rows[k]}" if raw.sheet_rows
+                 else f"row {raw.header_row + k + 1}")
         name = cell(r, "file")
         if not name:
             raise LabelsError(f"{labels} {where}: no file name: name the photo (relative to the image folder) "

@@ -70,3 +70,14 @@ def test_bench_report_shape(face_detector, dlib_embedder):
     assert rep["batched_unbatched_ratio"] == pytest.approx(fps[rep["best_batch_size"]] / fps[1], abs=1e-3)
     assert rep["batched_unbatched_ratio"] >= 1.0
     json.dumps(rep)
+
+
+def test_identities_with_another_header_or_an_empty_cell_are_refused_with_what_to_write(tmp_path):
+    (tmp_path / "identities.csv").write_text("\ufefffile,identity_id\na.jpg,id00\n b.jpg ,id01\n", encoding="utf-8")
+    assert read_identities(tmp_path) == [("a.jpg", "id00"), ("b.jpg", "id01")]  # a BOM and spaces are no trouble
+    (tmp_path / "identities.csv").write_text("filename,identity\na.jpg,id00\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"no column file or identity_id .*the first line must be file,identity_id"):
+        read_identities(tmp_path)
+    (tmp_path / "identities.csv").write_text("file,identity_id\na.jpg,id00\nb.jpg\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 3 leaves file or identity_id empty"):
+        read_identities(tmp_path)

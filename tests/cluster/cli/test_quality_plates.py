@@ -445,3 +445,19 @@ def test_a_label_reaching_outside_a_relative_image_folder_is_refused(tmp_path, m
     labels.write_text("file,plate\n..\\x.jpg,กข 1234\n", encoding="utf-8")
     with pytest.raises(LabelsError, match=r"1 labelled file\(s\) are outside photos: \.\.\\x\.jpg"):
         evaluate_images(Path("photos"), labels, engines=("tesseract",))
+
+
+def test_a_bad_label_in_a_workbook_is_named_by_its_excel_row(tmp_path):
+    """A labels workbook with a blank row between its labels: the error names the row Excel shows (it counted data
+    rows from the header and ignored the skipped one)."""
+    import openpyxl
+    import pytest
+
+    from serve.plate.evaluate import LabelsError, read_labels
+
+    wb = openpyxl.Workbook()
+    for row in (["file", "plate"], ["a.jpg", "กข 1234 ยะลา"], [], [], ["b.jpg", "not a plate"]):
+        wb.active.append(row)
+    wb.save(tmp_path / "labels.xlsx")
+    with pytest.raises(LabelsError, match=r"Excel row 5"):
+        read_labels(tmp_path / "labels.xlsx")

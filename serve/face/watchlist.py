@@ -207,10 +207,14 @@ class Watchlist:
         self._seen = self._version()
 
     def _purge_old_versions(self) -> None:
-        """On a versioned bucket, delete every non-current version so removed embeddings do not linger."""
+        """On a versioned bucket, delete every non-current version so removed embeddings do not linger.
+
+        The S3 listing's ``IsLatest`` is the text ``'true'`` / ``'false'`` (minio's ``Object.is_latest``); an
+        unversioned bucket lists one version, ``'null'`` or none, which is the current one."""
         client = self.store.client  # type: ignore[union-attr]
         for obj in client.list_objects(self.bucket, prefix=self.key, include_version=True):
-            if obj.object_name == self.key and obj.version_id and not obj.is_latest:
+            if (obj.object_name == self.key and obj.version_id and obj.version_id != "null"
+                    and str(obj.is_latest).lower() != "true"):
                 client.remove_object(self.bucket, self.key, version_id=obj.version_id)
 
     def _rebuild(self) -> None:

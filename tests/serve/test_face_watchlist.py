@@ -137,6 +137,21 @@ def test_removal_is_real_and_audited(make_service, astronaut, astronaut_mirror, 
     assert "embedding" not in (tmp_path / "audit.jsonl").read_text()
 
 
+def test_a_removed_person_lingers_in_no_version_of_a_versioned_bucket(s3_store, dlib_embedder, tmp_path):
+    """Production may version the watchlist's bucket: every earlier version (which holds the removed person's
+    embeddings) is deleted on each save, leaving the current one only (minio lists IsLatest as 'true'/'false')."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    wl = Watchlist(dlib_embedder, store=s3_store, name=name, bucket=TWIN_BUCKET)  # TWIN_BUCKET is versioned
+    rng = np.random.default_rng(0)
+    wl.add(_record("W-GONE"), rng.normal(size=(1, dlib_embedder.dim)), actor="officer:a")
+    wl.add(_record("W-STAY"), rng.normal(size=(1, dlib_embedder.dim)), actor="officer:a")
+    wl.remove("W-GONE", actor="officer:b")
+    versions = list(s3_store.client.list_objects(TWIN_BUCKET, prefix=wl.key, include_version=True))
+    assert len(versions) == 1 and versions[0].is_latest == "true"
+    assert b"W-GONE" not in s3_store.get_bytes(TWIN_BUCKET, wl.key) and b"W-STAY" in s3_store.get_bytes(
+        TWIN_BUCKET, wl.key)
+
+
 def test_duplicate_enrolment_and_engine_mismatch(make_service, astronaut, tmp_path):
     svc = make_service(in_store=False)
     svc.enrol(_record("W-1"), [astronaut], actor="officer:a")

@@ -95,11 +95,18 @@ class RunSummary(BaseModel):
     truth: TruthReport | None = Field(default=None, description="detect=truth: alerts against the ground truth")
 
 
-def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig, epoch: float | None = None) -> dict[str, Any]:
+def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig, epoch: float | None = None, *,
+                 source_checked: bool = False) -> dict[str, Any]:
     """One :class:`~actors.sources.CameraSpec` per fixed camera (face cameras, then plate cameras).
 
     Simulated cameras start their stream time at ``epoch`` (default: now, to the second), so track and alert
-    ids of one run never collide with an earlier run's.
+    ids of one run never collide with an earlier run's. The source is checked first (:func:`check_source`: a file
+    camera's video is opened and a frame decoded) unless ``source_checked`` says the caller did it already.
+
+    Raises
+    ------
+    ValueError, pydantic.ValidationError
+        ``--detect truth`` without simulated cameras, or a source that cannot be opened (:func:`check_source`).
     """
     from actors.sources import CameraSpec
 
@@ -109,7 +116,8 @@ def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig, epoch: float |
 
     cams = [c for c in reg.cameras if c.kind == CameraKind.cctv][: cfg.cameras]
     cams += [c for c in reg.cameras if c.kind == CameraKind.plate][: cfg.plate_cameras]
-    check_source(cfg)
+    if not source_checked:
+        check_source(cfg)
     specs = {}
     for i, c in enumerate(cams):
         if cfg.source == "sim":
@@ -147,8 +155,8 @@ def check_source(cfg: RunConfig) -> None:
 
 
 def check_video(spec: Any) -> None:
-    """Decode the first frame of a file camera's video (``spec``: a :class:`~actors.sources.CameraSpec`) so that
-    a missing, empty or undecodable file is refused before any shard starts.
+    """Decode the first frame of a file camera's video (``spec``: a :class:`~actors.sources.CameraSpec`; its
+    ``start_pts`` is ignored) so that a missing, empty or undecodable file is refused before any shard starts.
 
     Raises
     ------
@@ -158,13 +166,13 @@ def check_video(spec: Any) -> None:
     """
     from actors.sources import PyAVSource, SourceError
 
-    probe = spec.model_copy(update={"max_frames": 1, "loop": False, "realtime": False})
+    probe = spec.model_copy(update={"max_frames": 1, "loop": False, "realtime": False, "start_pts": None})
     if probe.scheme == "file" and probe.path == str(VTEST) and not VTEST.is_file():
         raise ValueError(f"--source file: {VTEST} not found (install Debian's opencv-doc or pass --video FILE)")
     try:
         with PyAVSource(probe) as src:
-            if next(iter(src.frames()), None) is None:
-                raise SourceError(f"camera {spec.id}: {probe.path!r} has no frame", permanent=True)
+            # from the start, frames() yields a frame or raises (a file with none decoded: PyAVSource._undecodable)
+            next(iter(src.frames()))
     except SourceError as e:
         raise ValueError(f"--source file: {e}") from None
 
@@ -211,8 +219,10 @@ class RunResult(BaseModel):
 
 
 def run(cfg: RunConfig, report: Callable[[list[ShardStats]], None] | None = None,
-        report_every_s: float = 5.0) -> RunSummary:
+        report_every_s: float = 5.0, *, source_checked: bool = False) -> RunSummary:
     """Run the city's pipeline for ``cfg.duration_s`` (needs a Ray connection and the object store).
+    ``source_checked``: the caller ran :func:`check_source` on ``cfg`` already (``ssz run`` does, before the store
+    and Ray start), so a file camera's video is not decoded a second time.
 
     Raises
     ------
@@ -224,7 +234,7 @@ def run(cfg: RunConfig, report: Callable[[list[ShardStats]], None] | None = None
     t0 = time.monotonic()
     model = CityModel.load(cfg.city)
     city, reg = model.config, model.registry
-    specs = camera_specs(city, reg, cfg)
+    specs = camera_specs(city, reg, cfg, source_checked=source_checked)
     if not specs:
         raise ValueError(f"{city.id} has no fixed cameras to run")
     res = run_cameras(city, reg, specs, detect=cfg.detect, duration_s=cfg.duration_s,

@@ -105,7 +105,8 @@ def run_cmd(city: CityOpt = "hatyai",
         if raycluster.known_address() is None:
             raycluster.up()  # a persistent head, so `ssz status` can look from another terminal
         raycluster.connect()
-        summary = pipeline.run(run_cfg, report=None if as_json else (lambda st: console.print(status_table(st))))
+        summary = pipeline.run(run_cfg, report=None if as_json else (lambda st: console.print(status_table(st))),
+                               source_checked=True)
     except USER_ERRORS as e:
         fail(e)
     emit(summary, as_json)  # to the stdout reserve_stdout() set aside (Ray's log thread goes on until exit)

@@ -102,3 +102,44 @@ def test_a_run_refuses_a_bad_video_or_url_template_before_it_starts(tmp_path):
             check_source(cfg)
     ok = RunConfig(city="betong", source="rtsp", url_template="rtsp://admin:p}}w@nvr/{camera_id}")
     assert ok.url_template.format(camera_id="c1") == "rtsp://admin:p}w@nvr/c1"
+
+
+def test_ssz_run_decodes_the_video_once_and_from_its_start(tmp_path, monkeypatch):
+    """`ssz run --source file` checks the video before the store and Ray start and does not decode it again when
+    it builds the cameras (it did both: a frame decoded twice); other callers of camera_specs still check it once.
+    The check decodes the file's first frame whatever the spec's start_pts (one past the end passed no frame)."""
+    from typer.testing import CliRunner
+
+    from actors.alerts import AlertStats
+    from actors.sources import CameraSpec
+    from cluster import pipeline, raycluster, store
+    from cluster.city import CityModel
+    from cluster.cli import app
+    from cluster.pipeline import RunResult
+    from tests.actors.sources.clips import encode
+
+    clip = encode(tmp_path / "c.mkv", [(320, 240)] * 3, fmt="matroska")
+    checked, ran = [], []
+    real_check = pipeline.check_video
+    monkeypatch.setattr(pipeline, "check_video", lambda spec: (checked.append(spec.url), real_check(spec))[1])
+    monkeypatch.setattr(store, "up", lambda: None)
+    monkeypatch.setattr("cluster.cli.run.require_verified_audits", lambda: None)
+    monkeypatch.setattr(raycluster, "known_address", lambda: "127.0.0.1:26379")
+    monkeypatch.setattr(raycluster, "connect", lambda: None)
+
+    def run_cameras(city, reg, specs, **kw):
+        ran.append(specs)
+        return RunResult(stats=[], alerts=[], sink=AlertStats(), snapshot=None, nodes=1, shards=1, seconds=0.0)
+
+    monkeypatch.setattr(pipeline, "run_cameras", run_cameras)
+    res = CliRunner().invoke(app, ["run", "--city", "betong", "--cameras", "2", "--plate-cameras", "0",
+                                   "--source", "file", "--video", str(clip), "--detect", "none"])
+    assert res.exit_code == 0, res.output
+    assert checked == [str(clip)]
+    assert [s.url for s in ran[0].values()] == [str(clip)] * 2
+    checked.clear()
+    model = CityModel.load("betong")
+    specs = pipeline.camera_specs(model.config, model.registry,
+                                  RunConfig(city="betong", cameras=1, plate_cameras=0, source="file", video=str(clip)))
+    assert checked == [str(clip)] and len(specs) == 1
+    pipeline.check_video(CameraSpec(id="v", url=str(clip), start_pts=1e6))  # no error: its first frame decodes

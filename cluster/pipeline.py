@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from actors.alerts import AlertStats
 from actors.shard import ShardStats
-from cluster.config import CityConfig
+from cluster.config import CityConfig, MegaPixels
 from cluster.registry import Registry
 from cluster.scale import ScaleMetrics, TruthReport
 from cluster.sharding import status
@@ -53,6 +53,9 @@ class RunConfig(BaseModel):
     cameras_per_shard: int = Field(default=32, ge=1)
     sample_fps: float | None = Field(default=None, gt=0, description="None = the city's sample_fps")
     width: int = Field(default=320, gt=15, description="decode width of file/sim cameras")
+    max_megapixels: MegaPixels | None = Field(default=None, description=(
+        "file/rtsp: largest picture a camera may send (MP, 0.01-1000; None = the city's cameras.max_megapixels, "
+        "else 130 MP)"))
 
     @field_validator("url_template")
     @classmethod
@@ -117,25 +120,34 @@ def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig, epoch: float |
     cams = [c for c in reg.cameras if c.kind == CameraKind.cctv][: cfg.cameras]
     cams += [c for c in reg.cameras if c.kind == CameraKind.plate][: cfg.plate_cameras]
     if not source_checked:
-        check_source(cfg)
+        check_source(cfg, city)
+    bound = decode_bound(city, cfg)
     specs = {}
     for i, c in enumerate(cams):
         if cfg.source == "sim":
             spec = CameraSpec(id=c.id, url=f"sim://{c.id}", realtime=True, fps=cfg.fps or min(city.cameras.fps, 10.0),
                               seed=i, sim_size=(cfg.width, cfg.width * 3 // 4), sim_epoch=epoch)
         elif cfg.source == "file":
-            spec = CameraSpec(id=c.id, url=cfg.video, loop=True, realtime=True, width=cfg.width)
+            spec = CameraSpec(id=c.id, url=cfg.video, loop=True, realtime=True, width=cfg.width, **bound)
         else:
             assert cfg.url_template is not None
-            spec = CameraSpec(id=c.id, url=cfg.url_template.format(camera_id=quote(c.id, safe="")))
+            spec = CameraSpec(id=c.id, url=cfg.url_template.format(camera_id=quote(c.id, safe="")), **bound)
         specs[c.id] = spec
     return specs
 
 
-def check_source(cfg: RunConfig) -> None:
+def decode_bound(city: CityConfig, cfg: RunConfig) -> dict[str, int]:
+    """The ``max_pixels`` (px) of a run's decoded cameras as CameraSpec arguments: ``cfg.max_megapixels``, else the
+    city's ``cameras.max_megapixels``, else nothing (``{}``: CameraSpec's default, 130 MP)."""
+    mp = cfg.max_megapixels if cfg.max_megapixels is not None else city.cameras.max_megapixels
+    return {} if mp is None else {"max_pixels": round(mp * 1e6)}
+
+
+def check_source(cfg: RunConfig, city: CityConfig) -> None:
     """Refuse a run whose cameras cannot be opened as configured, before anything starts: ``rtsp`` without
-    ``url_template``, ``file`` with a video that is missing or undecodable (:func:`check_video`), a video or URL
-    template given for another source (it would be ignored).
+    ``url_template``, ``file`` with a video that is missing or undecodable, or whose pictures are over the run's
+    max megapixels (:func:`check_video`, :func:`decode_bound`: ``city`` gives its default), a video or URL template
+    given for another source (it would be ignored).
 
     Raises
     ------
@@ -151,7 +163,7 @@ def check_source(cfg: RunConfig) -> None:
     if cfg.url_template and cfg.source != "rtsp":
         raise ValueError(f"--url-template is for --source rtsp, not --source {cfg.source}")
     if cfg.source == "file":
-        check_video(CameraSpec(id="--video", url=cfg.video, width=cfg.width))
+        check_video(CameraSpec(id="--video", url=cfg.video, width=cfg.width, **decode_bound(city, cfg)))
 
 
 def check_video(spec: Any) -> None:

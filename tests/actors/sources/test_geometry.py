@@ -239,10 +239,48 @@ def test_stream_clock_epochs_and_missing_pts() -> None:
     pts, epoch, offset, new = c.stamp(0.2, 102.0)  # went back: a restarted stream, epoch 1
     assert (pts, epoch, new) == (0.2, 1, True) and pts + offset == pytest.approx(5.5 + 0.5)  # the clock runs on
     assert c.stamp(0.3, 102.1)[:3] == (0.3, 1, pytest.approx(5.8))
+    assert c.stamp(2.3, 104.1)[:3] == (2.3, 1, pytest.approx(5.8))
     c2 = StreamClock()
     c2.load_state(c.state())  # a restarted shard continues the epochs and the clock
     pts, epoch, offset, new = c2.stamp(0.1, 110.0)
-    assert (epoch, new) == (2, True) and pts + offset == pytest.approx(0.3 + 5.8 + 7.9)
+    assert (epoch, new) == (2, True) and pts + offset == pytest.approx(2.3 + 5.8 + 5.9)
+
+
+def test_stream_clock_holds_still_over_a_small_step_back() -> None:
+    """Timestamps that step back by up to back_tolerance_s (0.5 s) are jitter: same epoch, the last time again
+    (never earlier); a step back further is a restarted stream (a new epoch), as any step back was before."""
+    c = StreamClock()
+    assert [c.stamp(t, 100 + t)[:2] for t in (1.0, 1.1, 1.2)] == [(1.0, 0), (1.1, 0), (1.2, 0)]
+    assert c.stamp(0.71, 101.3) == (1.2, 0, 0.0, False)  # 0.49 s back: held at 1.2
+    assert c.stamp(1.0, 101.4) == (1.2, 0, 0.0, False)  # still behind the last time given
+    assert c.stamp(1.3, 101.5) == (1.3, 0, 0.0, False)  # the camera's own times again
+    pts, epoch, offset, new = c.stamp(0.79, 101.6)  # 0.51 s back: a restart
+    assert (pts, epoch, new) == (0.79, 1, True) and pts + offset == pytest.approx(1.3 + 0.1)
+
+
+def test_a_camera_whose_times_step_back_once_keeps_its_epoch(tmp_path: Path) -> None:
+    """An MPEG-TS whose times go back two frame intervals once (0.9 s, then 0.7 s: a camera's or an NVR's
+    timestamp jitter) and later restart at 0 (a camera clock reset): the reader keeps epoch 0 over the jitter,
+    holding the frames that came back at 0.9 s, and starts epoch 1 (one camera-reconfigured) at the reset only;
+    the pipeline's clock (pts + offset) never goes back."""
+    segments = [range(0, 1000, 100), range(700, 1700, 100), range(0, 500, 100)]
+    clip = tmp_path / "jitter.ts"
+    clip.write_bytes(b"".join(encode(tmp_path / f"part{i}.ts", [(160, 120)] * len(ms), fmt="mpegts",
+                                     pts_ms=list(ms), options={"bf": "0"}).read_bytes()
+                              for i, ms in enumerate(segments)))
+    assert [f.pts for f in _frames(clip)] == pytest.approx([t / 1000 for ms in segments for t in ms])
+    got: list = []
+    reader = CameraReader(CameraSpec(id="nvr", url=str(clip)), got.append).start()
+    deadline = time.time() + 30
+    while not reader.stats.finished and time.time() < deadline:
+        time.sleep(0.05)
+    assert [f.epoch for f in got] == [0] * 20 + [1] * 5
+    assert [f.pts for f in got] == pytest.approx(
+        [t / 10 for t in range(10)] + [0.9, 0.9, 0.9] + [t / 10 for t in range(10, 17)] + [t / 10 for t in range(5)])
+    clock = [f.pts + f.offset for f in got]
+    assert (np.diff(clock) >= 0).all() and clock[20] > clock[19]
+    events = [e for e in reader.health.poll() if e.kind == "camera-reconfigured"]
+    assert len(events) == 1 and "from 1.600 s to 0.000 s" in events[0].detail
 
 
 def test_stream_clock_pts_that_begin_after_untimed_frames_continue_the_wall_clock() -> None:

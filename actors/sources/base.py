@@ -82,11 +82,11 @@ class CameraSpec(BaseModel):
     def _check_url(self) -> CameraSpec:
         scheme = self.scheme
         if scheme == "unsupported" and (m := _SCHEME_HOST_PORT.match(self.url)):
-            name, host = m.group(1), m.group(2)
+            name = m.group(1)
             raise ValueError(f"camera {self.id}: {redact(self.url)!r} is a stream address without '//' after "
                              f"'{name}:' (write {redact(name + '://' + self.url[len(name) + 1:])!r}), but {name} "
-                             f"streams are not read here: stream the camera over RTSP or HTTP (e.g. "
-                             f"rtsp://{host}:554/stream1); a video file of this name: ./{redact(self.url)}")
+                             "streams are not read here: stream the camera over RTSP or HTTP (e.g. "
+                             f"rtsp://host:554/path); a video file of this name: ./{redact(self.url)}")
         if scheme == "unsupported":
             raise ValueError(f"camera {self.id}: unsupported URL {redact(self.url)!r}; use rtsp://host/path, "
                              "http(s)://host/path, a video file path (or file://; a file named like host:port: "
@@ -122,9 +122,11 @@ class CameraSpec(BaseModel):
 
 
 _HOST_PORT = re.compile(r"[^:/\\]*:\d+(?:/|$)")
-_SCHEME_HOST_PORT = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):([^:/\\@\s]+):\d+(?:[/?]|$)")
-"""``srt:10.0.0.5:9000``, ``udp:239.0.0.1:1234``: a stream address whose ``//`` was left out (as a file path it was
-reported missing); not ``admin:pass@host:554`` (a scheme-less address with a password) nor ``cam:12:30.mp4``."""
+_SCHEME_HOST_PORT = re.compile(r"(?i)(srt|udp|tcp|rtp|rtmps?|rist|mms[ht]):(?:[^/@\s]*@)?(?:\[[^\]/]*\]|[^:/\\@\s\[]+)"
+                               r":\d+(?:[/?#]|$)")
+"""``srt:10.0.0.5:9000``, ``udp:239.0.0.1:1234``, ``srt:[::1]:9000``: an address of a known stream protocol whose
+``//`` was left out (as a file path it was reported missing); not ``cam:12:30/a.mp4`` nor ``rec:12:30`` (files),
+nor ``admin:pass@host:554`` (a scheme-less address with a password, refused as such)."""
 
 
 def _colon_in_name(url: str) -> bool:

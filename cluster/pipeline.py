@@ -146,8 +146,8 @@ def decode_bound(city: CityConfig, cfg: RunConfig) -> dict[str, int]:
 def check_source(cfg: RunConfig, city: CityConfig) -> None:
     """Refuse a run whose cameras cannot be opened as configured, before anything starts: ``rtsp`` without
     ``url_template``, ``file`` with a video that is missing or undecodable, or whose pictures are over the run's
-    max megapixels (:func:`check_video`, :func:`decode_bound`: ``city`` gives its default), a video or URL template
-    given for another source (it would be ignored).
+    max megapixels (:func:`check_video`, :func:`decode_bound`: ``city`` gives its default), a video, URL template or
+    max megapixels given for a source that does not use it (it would be ignored).
 
     Raises
     ------
@@ -162,6 +162,8 @@ def check_source(cfg: RunConfig, city: CityConfig) -> None:
         raise ValueError(f"--video plays with --source file, not --source {cfg.source}")
     if cfg.url_template and cfg.source != "rtsp":
         raise ValueError(f"--url-template is for --source rtsp, not --source {cfg.source}")
+    if cfg.max_megapixels is not None and cfg.source == "sim":
+        raise ValueError("--max-megapixels is for --source file or rtsp (decoded cameras), not --source sim")
     if cfg.source == "file":
         check_video(CameraSpec(id="--video", url=cfg.video, width=cfg.width, **decode_bound(city, cfg)))
 

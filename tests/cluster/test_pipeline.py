@@ -100,7 +100,8 @@ def test_a_run_refuses_a_bad_video_or_url_template_before_it_starts(tmp_path):
             RunConfig(city="betong", source="rtsp", url_template=template)
     for cfg, why in ((RunConfig(city="betong", video=str(clip)), "--video plays with --source file"),
                      (RunConfig(city="betong", source="file", url_template="rtsp://nvr/{camera_id}"),
-                      "--url-template is for --source rtsp")):
+                      "--url-template is for --source rtsp"),
+                     (RunConfig(city="betong", max_megapixels=200), "--max-megapixels is for --source file or rtsp")):
         with pytest.raises(ValueError, match=why):  # else silently ignored
             check_source(cfg, betong)
     ok = RunConfig(city="betong", source="rtsp", url_template="rtsp://admin:p}}w@nvr/{camera_id}")

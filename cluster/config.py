@@ -135,19 +135,22 @@ class GraphSpec(_Strict):
 MEGAPIXELS_RANGE = (0.01, 1000.0)
 """Accepted bounds of a camera's largest picture (MP): under 0.01 MP (10,000 px) no camera sends a usable picture;
 over 1,000 MP one decoded frame alone would take 3 GB (the largest sensors sold are about 250 MP)."""
+MEGAPIXELS_SPAN = f"{MEGAPIXELS_RANGE[0]:g}-{MEGAPIXELS_RANGE[1]:g}"
+""":data:`MEGAPIXELS_RANGE` as help texts give it (``0.01-1000``)."""
 
 
 def _megapixels(v: float) -> float:
     lo, hi = MEGAPIXELS_RANGE
     if not lo <= v <= hi:  # NaN too
         raise ValueError(f"max megapixels must be between {lo:g} and {hi:g} (the largest picture a camera may send, "
-                         f"width x height / 1,000,000: 200 for 200 MP cameras; leave it out for the decoder's default "
-                         f"of 130 MP), not {v:g}")
+                         "width x height / 1,000,000: 200 for 200 MP cameras; leave it out for the default: the "
+                         f"city's cameras.max_megapixels, else 130 MP), not {v:g}")
     return v
 
 
 MegaPixels = Annotated[float, AfterValidator(_megapixels)]
-"""The largest picture a camera may send, in megapixels (0.01-1000): the bound of the decoder's allocation."""
+"""The largest picture a camera may send, in megapixels (:data:`MEGAPIXELS_RANGE`): the bound of the decoder's
+allocation."""
 
 
 class MobileCamera(_Strict):
@@ -186,9 +189,9 @@ class CameraFleet(_Strict):
     seed: int = Field(default=0, description="random seed of the generated camera positions (same seed, same "
                                              "registry)")
     max_megapixels: MegaPixels | None = Field(default=None, description=(
-        "largest picture a camera may send (megapixels, width x height / 1e6, 0.01-1000): a bigger one, or a damaged "
-        "header claiming one, is refused before the decoder allocates it; left out: 130 MP (a 61 MP camera passes; "
-        "raise it for 200 MP cameras); `ssz run --max-megapixels` overrides it for one run"))
+        f"largest picture a camera may send (megapixels, width x height / 1e6, {MEGAPIXELS_SPAN}): a bigger one, or a "
+        "damaged header claiming one, is refused before the decoder allocates it; left out: 130 MP (a 61 MP camera "
+        "passes; raise it for 200 MP cameras); `ssz run --max-megapixels` overrides it for one run"))
 
     @model_validator(mode="after")
     def _check(self) -> CameraFleet:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from actors.alerts import AlertStats
 from actors.shard import ShardStats
-from cluster.config import CityConfig, MegaPixels
+from cluster.config import MEGAPIXELS_SPAN, CityConfig, MegaPixels
 from cluster.registry import Registry
 from cluster.scale import ScaleMetrics, TruthReport
 from cluster.sharding import status
@@ -54,8 +54,8 @@ class RunConfig(BaseModel):
     sample_fps: float | None = Field(default=None, gt=0, description="None = the city's sample_fps")
     width: int = Field(default=320, gt=15, description="decode width of file/sim cameras")
     max_megapixels: MegaPixels | None = Field(default=None, description=(
-        "file/rtsp: largest picture a camera may send (MP, 0.01-1000; None = the city's cameras.max_megapixels, "
-        "else 130 MP)"))
+        f"file/rtsp: largest picture a camera may send (MP, {MEGAPIXELS_SPAN}; None = the city's "
+        "cameras.max_megapixels, else 130 MP)"))
 
     @field_validator("url_template")
     @classmethod
@@ -185,8 +185,8 @@ def check_video(spec: Any) -> None:
         raise ValueError(f"--source file: {VTEST} not found (install Debian's opencv-doc or pass --video FILE)")
     try:
         with PyAVSource(probe) as src:
-            # from the start, frames() yields a frame or raises (a file with none decoded: PyAVSource._undecodable)
-            next(iter(src.frames()))
+            if next(iter(src.frames()), None) is None:  # frames() raises first (PyAVSource._undecodable): a guard
+                raise SourceError(f"camera {spec.id}: {probe.path!r} has no frame", permanent=True)
     except SourceError as e:
         raise ValueError(f"--source file: {e}") from None
 

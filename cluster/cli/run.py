@@ -21,6 +21,7 @@ from cluster.cli.common import (
     reserve_stdout,
     write_stdout,
 )
+from cluster.config import MEGAPIXELS_SPAN
 
 if TYPE_CHECKING:
     from actors.shard import ShardStats
@@ -85,9 +86,9 @@ def run_cmd(city: CityOpt = "hatyai",
                                                                   "detector (default: the city's)")] = None,
             wanted_every: Annotated[int, typer.Option(help="--detect truth: one walker in N is listed")] = 10,
             max_megapixels: Annotated[float | None, typer.Option(help="file/rtsp: largest picture a camera may "
-                                                                      "send, MP (0.01-1000; default: the city's "
-                                                                      "cameras.max_megapixels, else 130); bigger "
-                                                                      "ones are refused")] = None,
+                                                                      f"send, MP ({MEGAPIXELS_SPAN}; default: the "
+                                                                      "city's cameras.max_megapixels, else 130); "
+                                                                      "bigger ones are refused")] = None,
             as_json: JsonOpt = False) -> None:
     """Run the city's camera pipeline on the cluster: shards, models (or the ground truth), alert sink; prints
     status, and at the end the run's numbers (memory and CPU per camera, control plane, shard start)."""

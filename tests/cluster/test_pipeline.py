@@ -115,7 +115,7 @@ def test_ssz_run_decodes_the_video_once_and_from_its_start(tmp_path, monkeypatch
     from typer.testing import CliRunner
 
     from actors.alerts import AlertStats
-    from actors.sources import CameraSpec
+    from actors.sources import CameraSpec, PyAVSource
     from cluster import pipeline, raycluster, store
     from cluster.city import CityModel
     from cluster.cli import app
@@ -147,6 +147,9 @@ def test_ssz_run_decodes_the_video_once_and_from_its_start(tmp_path, monkeypatch
                                   RunConfig(city="betong", cameras=1, plate_cameras=0, source="file", video=str(clip)))
     assert checked == [str(clip)] and len(specs) == 1
     pipeline.check_video(CameraSpec(id="v", url=str(clip), start_pts=1e6))  # no error: its first frame decodes
+    monkeypatch.setattr(PyAVSource, "frames", lambda self: iter(()))  # a source that ends without a frame
+    with pytest.raises(ValueError, match=r"--source file: camera v: '.*c\.mkv' has no frame"):
+        pipeline.check_video(CameraSpec(id="v", url=str(clip)))  # not a StopIteration traceback
 
 
 def test_max_megapixels_of_the_run_or_the_city_bounds_every_decoded_camera(tmp_path, monkeypatch):
@@ -169,9 +172,11 @@ def test_max_megapixels_of_the_run_or_the_city_bounds_every_decoded_camera(tmp_p
     small = model.config.model_copy(update={"cameras": CameraFleet.model_validate(
         {**model.config.cameras.model_dump(), "max_megapixels": 0.05})})
 
-    def bounds(city, **kw):
-        cfg = RunConfig(city="betong", cameras=2, plate_cameras=0, **kw)
-        return {s.max_pixels for s in camera_specs(city, reg, cfg).values()}
+    def bounds(city, **kw):  # of face and plate cameras
+        cfg = RunConfig(city="betong", cameras=2, plate_cameras=2, **kw)
+        specs = camera_specs(city, reg, cfg)
+        assert {c.kind.value for c in reg.cameras if c.id in specs} == {"cctv", "plate"} and len(specs) == 4
+        return {s.max_pixels for s in specs.values()}
 
     assert bounds(model.config, source="file", video=clip) == {130_000_000}
     assert bounds(model.config, source="file", video=clip, max_megapixels=200) == {200_000_000}
@@ -188,7 +193,7 @@ def test_max_megapixels_of_the_run_or_the_city_bounds_every_decoded_camera(tmp_p
     started = []
     monkeypatch.setattr(store, "up", lambda: started.append("store"))
     for value, why in (("0.05", "more than max_pixels (0.05 MP): a damaged header, or set the camera to a lower "
-                                "resolution (or raise the limit: `ssz run --max-megapixels`"),
+                                "resolution (or raise the camera's max_pixels; in `ssz run`: --max-megapixels"),
                        ("0", "max megapixels must be between 0.01 and 1000")):
         res = CliRunner().invoke(app, ["run", "--city", "betong", "--source", "file", "--video", clip,
                                        "--max-megapixels", value])

@@ -233,10 +233,11 @@ class RunResult(BaseModel):
 
 
 def run(cfg: RunConfig, report: Callable[[list[ShardStats]], None] | None = None,
-        report_every_s: float = 5.0, *, source_checked: bool = False) -> RunSummary:
+        report_every_s: float = 5.0, *, source_checked: bool = False, city: CityConfig | None = None) -> RunSummary:
     """Run the city's pipeline for ``cfg.duration_s`` (needs a Ray connection and the object store).
     ``source_checked``: the caller ran :func:`check_source` on ``cfg`` already (``ssz run`` does, before the store
-    and Ray start), so a file camera's video is not decoded a second time.
+    and Ray start), so a file camera's video is not decoded a second time; ``city``: ``cfg.city`` as the caller
+    loaded it for that check (else it is loaded here).
 
     Raises
     ------
@@ -246,7 +247,7 @@ def run(cfg: RunConfig, report: Callable[[list[ShardStats]], None] | None = None
     from cluster.city import CityModel
 
     t0 = time.monotonic()
-    model = CityModel.load(cfg.city)
+    model = CityModel.load(city or cfg.city)
     city, reg = model.config, model.registry
     specs = camera_specs(city, reg, cfg, source_checked=source_checked)
     if not specs:

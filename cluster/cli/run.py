@@ -106,14 +106,15 @@ def run_cmd(city: CityOpt = "hatyai",
                                      **({"video": video} if video is not None else {}), detect=detect, fps=fps,
                                      sample_fps=sample_fps, wanted_every=wanted_every, max_megapixels=max_megapixels)
         # a bad --video or --url-template fails before the store and Ray start
-        pipeline.check_source(run_cfg, load_city(run_cfg.city))
+        city_cfg = load_city(run_cfg.city)
+        pipeline.check_source(run_cfg, city_cfg)
         store.up()
         require_verified_audits()
         if raycluster.known_address() is None:
             raycluster.up()  # a persistent head, so `ssz status` can look from another terminal
         raycluster.connect()
         summary = pipeline.run(run_cfg, report=None if as_json else (lambda st: console.print(status_table(st))),
-                               source_checked=True)
+                               source_checked=True, city=city_cfg)
     except USER_ERRORS as e:
         fail(e)
     emit(summary, as_json)  # to the stdout reserve_stdout() set aside (Ray's log thread goes on until exit)

@@ -116,7 +116,8 @@ def test_ssz_run_decodes_the_video_once_and_from_its_start(tmp_path, monkeypatch
 
     from actors.alerts import AlertStats
     from actors.sources import CameraSpec, PyAVSource
-    from cluster import pipeline, raycluster, store
+    from cluster import city as city_module
+    from cluster import config, pipeline, raycluster, store
     from cluster.city import CityModel
     from cluster.cli import app
     from cluster.pipeline import RunResult
@@ -130,6 +131,10 @@ def test_ssz_run_decodes_the_video_once_and_from_its_start(tmp_path, monkeypatch
     monkeypatch.setattr("cluster.cli.run.require_verified_audits", lambda: None)
     monkeypatch.setattr(raycluster, "known_address", lambda: "127.0.0.1:26379")
     monkeypatch.setattr(raycluster, "connect", lambda: None)
+    loaded = []
+    real_load = config.load_city
+    monkeypatch.setattr(config, "load_city", lambda c: (loaded.append(c), real_load(c))[1])
+    monkeypatch.setattr(city_module, "load_city", config.load_city)
 
     def run_cameras(city, reg, specs, **kw):
         ran.append(specs)
@@ -140,6 +145,7 @@ def test_ssz_run_decodes_the_video_once_and_from_its_start(tmp_path, monkeypatch
                                    "--source", "file", "--video", str(clip), "--detect", "none"])
     assert res.exit_code == 0, res.output
     assert checked == [str(clip)]
+    assert loaded == ["betong"]  # the city's config is read once, for the check and the run
     assert [s.url for s in ran[0].values()] == [str(clip)] * 2
     checked.clear()
     model = CityModel.load("betong")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CITIES_DIR = Path(__file__).resolve().parent / "cities"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -132,6 +132,27 @@ class GraphSpec(_Strict):
         return resolve_path(self.path, config_dir)
 
 
+MEGAPIXELS_RANGE = (0.01, 1000.0)
+"""Accepted bounds of a camera's largest picture (MP): under 0.01 MP (10,000 px) no camera sends a usable picture;
+over 1,000 MP one decoded frame alone would take 3 GB (the largest sensors sold are about 250 MP)."""
+MEGAPIXELS_SPAN = f"{MEGAPIXELS_RANGE[0]:g}-{MEGAPIXELS_RANGE[1]:g}"
+""":data:`MEGAPIXELS_RANGE` as help texts give it (``0.01-1000``)."""
+
+
+def _megapixels(v: float) -> float:
+    lo, hi = MEGAPIXELS_RANGE
+    if not lo <= v <= hi:  # NaN too
+        raise ValueError(f"max megapixels must be between {lo:g} and {hi:g} (the largest picture a camera may send, "
+                         "width x height / 1,000,000: 200 for 200 MP cameras; leave it out for the default: the "
+                         f"city's cameras.max_megapixels, else 130 MP), not {v:g}")
+    return v
+
+
+MegaPixels = Annotated[float, AfterValidator(_megapixels)]
+"""The largest picture a camera may send, in megapixels (:data:`MEGAPIXELS_RANGE`): the bound of the decoder's
+allocation."""
+
+
 class MobileCamera(_Strict):
     """A camera whose position comes from a GPS feed (CCTV van, drone, body-worn camera)."""
 
@@ -167,6 +188,10 @@ class CameraFleet(_Strict):
                                                                   "Zone (0-1)")] = 0.35
     seed: int = Field(default=0, description="random seed of the generated camera positions (same seed, same "
                                              "registry)")
+    max_megapixels: MegaPixels | None = Field(default=None, description=(
+        f"largest picture a camera may send (megapixels, width x height / 1e6, {MEGAPIXELS_SPAN}): a bigger one, or a "
+        "damaged header claiming one, is refused before the decoder allocates it; left out: 130 MP (a 61 MP camera "
+        "passes; raise it for 200 MP cameras); `ssz run --max-megapixels` overrides it for one run"))
 
     @model_validator(mode="after")
     def _check(self) -> CameraFleet:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from actors.alerts import AlertStats
 from actors.shard import ShardStats
-from cluster.config import CityConfig
+from cluster.config import MEGAPIXELS_SPAN, CityConfig, MegaPixels
 from cluster.registry import Registry
 from cluster.scale import ScaleMetrics, TruthReport
 from cluster.sharding import status
@@ -53,6 +53,9 @@ class RunConfig(BaseModel):
     cameras_per_shard: int = Field(default=32, ge=1)
     sample_fps: float | None = Field(default=None, gt=0, description="None = the city's sample_fps")
     width: int = Field(default=320, gt=15, description="decode width of file/sim cameras")
+    max_megapixels: MegaPixels | None = Field(default=None, description=(
+        f"file/rtsp: largest picture a camera may send (MP, {MEGAPIXELS_SPAN}; None = the city's "
+        "cameras.max_megapixels, else 130 MP)"))
 
     @field_validator("url_template")
     @classmethod
@@ -95,11 +98,18 @@ class RunSummary(BaseModel):
     truth: TruthReport | None = Field(default=None, description="detect=truth: alerts against the ground truth")
 
 
-def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig, epoch: float | None = None) -> dict[str, Any]:
+def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig, epoch: float | None = None, *,
+                 source_checked: bool = False) -> dict[str, Any]:
     """One :class:`~actors.sources.CameraSpec` per fixed camera (face cameras, then plate cameras).
 
     Simulated cameras start their stream time at ``epoch`` (default: now, to the second), so track and alert
-    ids of one run never collide with an earlier run's.
+    ids of one run never collide with an earlier run's. The source is checked first (:func:`check_source`: a file
+    camera's video is opened and a frame decoded) unless ``source_checked`` says the caller did it already.
+
+    Raises
+    ------
+    ValueError, pydantic.ValidationError
+        ``--detect truth`` without simulated cameras, or a source that cannot be opened (:func:`check_source`).
     """
     from actors.sources import CameraSpec
 
@@ -109,25 +119,35 @@ def camera_specs(city: CityConfig, reg: Registry, cfg: RunConfig, epoch: float |
 
     cams = [c for c in reg.cameras if c.kind == CameraKind.cctv][: cfg.cameras]
     cams += [c for c in reg.cameras if c.kind == CameraKind.plate][: cfg.plate_cameras]
-    check_source(cfg)
+    if not source_checked:
+        check_source(cfg, city)
+    bound = decode_bound(city, cfg)
     specs = {}
     for i, c in enumerate(cams):
         if cfg.source == "sim":
             spec = CameraSpec(id=c.id, url=f"sim://{c.id}", realtime=True, fps=cfg.fps or min(city.cameras.fps, 10.0),
                               seed=i, sim_size=(cfg.width, cfg.width * 3 // 4), sim_epoch=epoch)
         elif cfg.source == "file":
-            spec = CameraSpec(id=c.id, url=cfg.video, loop=True, realtime=True, width=cfg.width)
+            spec = CameraSpec(id=c.id, url=cfg.video, loop=True, realtime=True, width=cfg.width, **bound)
         else:
             assert cfg.url_template is not None
-            spec = CameraSpec(id=c.id, url=cfg.url_template.format(camera_id=quote(c.id, safe="")))
+            spec = CameraSpec(id=c.id, url=cfg.url_template.format(camera_id=quote(c.id, safe="")), **bound)
         specs[c.id] = spec
     return specs
 
 
-def check_source(cfg: RunConfig) -> None:
+def decode_bound(city: CityConfig, cfg: RunConfig) -> dict[str, int]:
+    """The ``max_pixels`` (px) of a run's decoded cameras as CameraSpec arguments: ``cfg.max_megapixels``, else the
+    city's ``cameras.max_megapixels``, else nothing (``{}``: CameraSpec's default, 130 MP)."""
+    mp = cfg.max_megapixels if cfg.max_megapixels is not None else city.cameras.max_megapixels
+    return {} if mp is None else {"max_pixels": round(mp * 1e6)}
+
+
+def check_source(cfg: RunConfig, city: CityConfig) -> None:
     """Refuse a run whose cameras cannot be opened as configured, before anything starts: ``rtsp`` without
-    ``url_template``, ``file`` with a video that is missing or undecodable (:func:`check_video`), a video or URL
-    template given for another source (it would be ignored).
+    ``url_template``, ``file`` with a video that is missing or undecodable, or whose pictures are over the run's
+    max megapixels (:func:`check_video`, :func:`decode_bound`: ``city`` gives its default), a video, URL template or
+    max megapixels given for a source that does not use it (it would be ignored).
 
     Raises
     ------
@@ -142,13 +162,15 @@ def check_source(cfg: RunConfig) -> None:
         raise ValueError(f"--video plays with --source file, not --source {cfg.source}")
     if cfg.url_template and cfg.source != "rtsp":
         raise ValueError(f"--url-template is for --source rtsp, not --source {cfg.source}")
+    if cfg.max_megapixels is not None and cfg.source == "sim":
+        raise ValueError("--max-megapixels is for --source file or rtsp (decoded cameras), not --source sim")
     if cfg.source == "file":
-        check_video(CameraSpec(id="--video", url=cfg.video, width=cfg.width))
+        check_video(CameraSpec(id="--video", url=cfg.video, width=cfg.width, **decode_bound(city, cfg)))
 
 
 def check_video(spec: Any) -> None:
-    """Decode the first frame of a file camera's video (``spec``: a :class:`~actors.sources.CameraSpec`) so that
-    a missing, empty or undecodable file is refused before any shard starts.
+    """Decode the first frame of a file camera's video (``spec``: a :class:`~actors.sources.CameraSpec`; its
+    ``start_pts`` is ignored) so that a missing, empty or undecodable file is refused before any shard starts.
 
     Raises
     ------
@@ -158,12 +180,12 @@ def check_video(spec: Any) -> None:
     """
     from actors.sources import PyAVSource, SourceError
 
-    probe = spec.model_copy(update={"max_frames": 1, "loop": False, "realtime": False})
+    probe = spec.model_copy(update={"max_frames": 1, "loop": False, "realtime": False, "start_pts": None})
     if probe.scheme == "file" and probe.path == str(VTEST) and not VTEST.is_file():
         raise ValueError(f"--source file: {VTEST} not found (install Debian's opencv-doc or pass --video FILE)")
     try:
         with PyAVSource(probe) as src:
-            if next(iter(src.frames()), None) is None:
+            if next(iter(src.frames()), None) is None:  # frames() raises first (PyAVSource._undecodable): a guard
                 raise SourceError(f"camera {spec.id}: {probe.path!r} has no frame", permanent=True)
     except SourceError as e:
         raise ValueError(f"--source file: {e}") from None
@@ -211,8 +233,11 @@ class RunResult(BaseModel):
 
 
 def run(cfg: RunConfig, report: Callable[[list[ShardStats]], None] | None = None,
-        report_every_s: float = 5.0) -> RunSummary:
+        report_every_s: float = 5.0, *, source_checked: bool = False, city: CityConfig | None = None) -> RunSummary:
     """Run the city's pipeline for ``cfg.duration_s`` (needs a Ray connection and the object store).
+    ``source_checked``: the caller ran :func:`check_source` on ``cfg`` already (``ssz run`` does, before the store
+    and Ray start), so a file camera's video is not decoded a second time; ``city``: ``cfg.city`` as the caller
+    loaded it for that check (else it is loaded here).
 
     Raises
     ------
@@ -222,9 +247,9 @@ def run(cfg: RunConfig, report: Callable[[list[ShardStats]], None] | None = None
     from cluster.city import CityModel
 
     t0 = time.monotonic()
-    model = CityModel.load(cfg.city)
+    model = CityModel.load(city or cfg.city)
     city, reg = model.config, model.registry
-    specs = camera_specs(city, reg, cfg)
+    specs = camera_specs(city, reg, cfg, source_checked=source_checked)
     if not specs:
         raise ValueError(f"{city.id} has no fixed cameras to run")
     res = run_cameras(city, reg, specs, detect=cfg.detect, duration_s=cfg.duration_s,

@@ -21,7 +21,7 @@ _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]{1,15}://)[^/\s@?#]+@")
 _BARE_USERINFO = re.compile(r"(^|[\s'\"(/\\=,;<\[])[^\s/@'\"?#:=]*:[^\s/@'\"?#]*@(?=[\w\[])")
 # ?password=...&token=...  ->  ?password=***&token=***
 _SECRET_PARAM = re.compile(
-    r"(?i)([?&;](?:password|passwd|pwd|pass|token|access_token|secret|key|apikey|api_key|signature|sig|"
+    r"(?i)([?&;](?:password|passwd|pwd|pass|passphrase|streamid|token|access_token|secret|key|apikey|api_key|signature|sig|"
     r"x-amz-signature|x-amz-credential|x-amz-security-token|auth)=)[^&\s#\"']+")
 
 

@@ -81,6 +81,12 @@ class CameraSpec(BaseModel):
     @model_validator(mode="after")
     def _check_url(self) -> CameraSpec:
         scheme = self.scheme
+        if scheme == "unsupported" and (m := _SCHEME_HOST_PORT.match(self.url)):
+            name = m.group(1)
+            raise ValueError(f"camera {self.id}: {redact(self.url)!r} is a stream address without '//' after "
+                             f"'{name}:' (write {redact(name + '://' + self.url[len(name) + 1:])!r}), but {name} "
+                             "streams are not read here: stream the camera over RTSP or HTTP (e.g. "
+                             f"rtsp://host:554/path); a video file of this name: ./{redact(self.url)}")
         if scheme == "unsupported":
             raise ValueError(f"camera {self.id}: unsupported URL {redact(self.url)!r}; use rtsp://host/path, "
                              "http(s)://host/path, a video file path (or file://; a file named like host:port: "
@@ -101,7 +107,8 @@ class CameraSpec(BaseModel):
             return u.scheme
         if u.scheme == "file" or ":" not in self.url.split("/", 1)[0]:
             return "file"
-        if not self.url[len(u.scheme) + 1:].startswith("//") and _colon_in_name(self.url):
+        if not self.url[len(u.scheme) + 1:].startswith("//") and _colon_in_name(self.url) and \
+                not _SCHEME_HOST_PORT.match(self.url):
             return "file"  # a drive (C:\\v\\a.mp4, c:/v/a.mp4) or a colon in a name ("CH01 10:00.mp4", "cam1:2.mp4")
         return "unsupported"
 
@@ -115,6 +122,11 @@ class CameraSpec(BaseModel):
 
 
 _HOST_PORT = re.compile(r"[^:/\\]*:\d+(?:/|$)")
+_SCHEME_HOST_PORT = re.compile(r"(?i)(srt|udp|tcp|rtp|rtmps?|rist|mms[ht]):(?:[^/@\s]*@)?(?:\[[^\]/]*\]|[^:/\\@\s\[]+)"
+                               r":\d+(?:[/?#]|$)")
+"""``srt:10.0.0.5:9000``, ``udp:239.0.0.1:1234``, ``srt:[::1]:9000``: an address of a known stream protocol whose
+``//`` was left out (as a file path it was reported missing); not ``cam:12:30/a.mp4`` nor ``rec:12:30`` (files),
+nor ``admin:pass@host:554`` (a scheme-less address with a password, refused as such)."""
 
 
 def _colon_in_name(url: str) -> bool:

@@ -5,9 +5,10 @@
   to the pixels, as FFmpeg's own ``-autorotate`` does (``transpose`` / ``hflip`` / ``vflip``); :func:`exif_turn`
   reads an MJPEG frame's EXIF orientation itself (mirrored ones included).
 - :func:`as_rgb`: greyscale / IR (H, W) and RGBA frames as contiguous RGB (H, W, 3).
-- :class:`StreamClock`: stream times (pts) of one camera over reconnects. A pts that goes back (a restarted
-  encoder, an NVR clock reset, a new RTSP session) starts a new *epoch*; track and alert ids carry the epoch so
-  ids of the old and the new stream never collide. A stream without pts is timed by the wall clock.
+- :class:`StreamClock`: stream times (pts) of one camera over reconnects. A pts that goes back far (a restarted
+  encoder, an NVR clock reset, a new RTSP session, a looped file) starts a new *epoch*; track and alert ids carry
+  the epoch so ids of the old and the new stream never collide. A small, quick step back (timestamp jitter)
+  keeps the epoch, the pipeline's time held at the last time. A stream without pts is timed by the wall clock.
 - :class:`DecodeOrderTimes`: the true times of frames of a container that stores them in decode order (H.264
   with B-frames in AVI, as NVRs export it), where FFmpeg's frame times go back and forth.
 """
@@ -143,28 +144,40 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 class StreamClock:
     """The stream time of one camera across frames and reconnects (kept by the camera's reader).
 
-    :meth:`stamp` gives each frame its stream time, its epoch and the epoch's ``offset``: a pts lower than the
-    last one (by more than ``back_tolerance_s``) starts a new epoch, whose offset puts ``pts + offset`` just after
-    the old epoch's last time (by the wall-clock gap), so the pipeline's clock (``pts + offset``: tracks,
-    cooldowns, sampling) never runs backwards while ``pts`` stays the camera's own. A frame without pts after
-    timed frames continues the stream's clock by the wall-clock gap; a stream that never had pts stays untimed
-    (the pipeline uses the wall clock). When pts appear after untimed frames (an RTSP session's first frames often
-    come without), the epoch stays and its offset makes ``pts + offset`` continue the wall-clock time those frames
-    had: else the pipeline's clock would jump from the wall clock (about 1.7e9 s) back to the stream's few
-    seconds, and the tracks and cooldowns of that time would never age.
+    :meth:`stamp` gives each frame its epoch and the epoch's ``offset``: a pts lower than the last one by more
+    than ``back_tolerance_s`` starts a new epoch, whose offset puts ``pts + offset`` just after the old epoch's
+    last time (by the wall-clock gap), so the pipeline's clock (``pts + offset``: tracks, cooldowns, sampling)
+    never runs backwards while ``pts`` stays the camera's own. A pts lower by at most ``back_tolerance_s`` that
+    comes at most ``back_tolerance_s`` (wall clock) after the frame of the last time is jitter (an RTSP camera or
+    an NVR export whose times step back a frame or two once): the frame keeps the epoch and its own pts, and its
+    offset holds ``pts + offset`` at the last time (the pipeline's clock holds still until the camera's times
+    pass it again, as it does for cameras that repeat a pts), so tracks are not cut in two. A step back after a
+    longer wall-clock gap (a new RTSP session that restarted its times after an outage) or a hold that lasts
+    longer (a camera clock that drifts back) starts a new epoch instead, its clock on by that gap. A frame
+    without pts after timed frames continues the stream's clock by the wall-clock gap; a stream that never had
+    pts stays untimed (the pipeline uses the wall clock). When pts appear after untimed frames (an RTSP
+    session's first frames often come without), the epoch stays and its offset makes ``pts + offset`` continue
+    the wall-clock time those frames had: else the pipeline's clock would jump from the wall clock (about 1.7e9
+    s) back to the stream's few seconds, and the tracks and cooldowns of that time would never age.
     """
 
     epoch: int = 0
     last_pts: float | None = None
+    """The latest stream time of the epoch (s; a held frame's own pts is lower)."""
     last_ts: float | None = None
+    """Wall-clock time (Unix s) of the frame that gave ``last_pts``."""
     offset: float = 0.0
-    back_tolerance_s: float = 1e-6
+    back_tolerance_s: float = 0.5
+    """The largest step back (s) taken for jitter, not a restart: two frame intervals of a 4 fps camera (of a
+    25 fps one: 12), while a restart or a loop goes back by the seconds to hours the stream had run."""
     untimed: bool = False
     """Whether frames without pts came (timed by the wall clock) while the stream has had none."""
 
     def stamp(self, pts: float | None, ts: float) -> tuple[float | None, int, float, bool]:
         """(stream time, epoch, offset, whether this frame started a new epoch) of a frame with ``pts`` decoded
-        at wall-clock ``ts`` (Unix s)."""
+        at wall-clock ``ts`` (Unix s); the stream time is ``pts`` itself but for a frame without one (continued
+        from the last). ``pts + offset`` is the pipeline's clock (a jittered frame's offset holds it at the last
+        time)."""
         new = False
         gap = max(ts - self.last_ts, 1e-3) if self.last_ts is not None else 1e-3
         if pts is None:
@@ -172,7 +185,9 @@ class StreamClock:
                 pts = self.last_pts + gap
             else:
                 self.untimed = True
-        elif self.last_pts is not None and pts < self.last_pts - self.back_tolerance_s:
+        elif self.last_pts is not None and pts < self.last_pts:
+            if self.last_pts - pts <= self.back_tolerance_s + 1e-9 and gap <= self.back_tolerance_s:  # jitter
+                return pts, self.epoch, self.offset + self.last_pts - pts, False  # held at the last time
             self.offset = self.last_pts + self.offset + gap - pts
             self.epoch += 1
             new = True

@@ -109,7 +109,8 @@ class PyAVSource(CameraSource):
             raise SourceError(f"camera {spec.id}: {target!r} says its pictures are {cc.width}x{cc.height} "
                               f"({cc.width * cc.height / 1e6:.3g} MP), more than max_pixels "
                               f"({spec.max_pixels / 1e6:.3g} MP): a damaged header, or set the camera to a lower "
-                              "resolution (or raise the max_pixels of its CameraSpec)", permanent=file)
+                              "resolution (or raise the camera's max_pixels; in `ssz run`: --max-megapixels, or "
+                              "cameras.max_megapixels in the city's config)", permanent=file)
         # a later frame that grows over the limit is refused; FFmpeg checks the size its buffers are aligned to
         # (2592 px wide: 2624), so a picture at the limit gets that headroom (else every frame was 'corrupt')
         aligned = -(-cc.width // 64) * 64 * (-(-cc.height // 64) * 64)

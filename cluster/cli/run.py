@@ -21,6 +21,7 @@ from cluster.cli.common import (
     reserve_stdout,
     write_stdout,
 )
+from cluster.config import MEGAPIXELS_SPAN
 
 if TYPE_CHECKING:
     from actors.shard import ShardStats
@@ -84,10 +85,15 @@ def run_cmd(city: CityOpt = "hatyai",
             sample_fps: Annotated[float | None, typer.Option(help="frames per second per camera sent to the "
                                                                   "detector (default: the city's)")] = None,
             wanted_every: Annotated[int, typer.Option(help="--detect truth: one walker in N is listed")] = 10,
+            max_megapixels: Annotated[float | None, typer.Option(help="file/rtsp: largest picture a camera may "
+                                                                      f"send, MP ({MEGAPIXELS_SPAN}; default: the "
+                                                                      "city's cameras.max_megapixels, else 130); "
+                                                                      "bigger ones are refused")] = None,
             as_json: JsonOpt = False) -> None:
     """Run the city's camera pipeline on the cluster: shards, models (or the ground truth), alert sink; prints
     status, and at the end the run's numbers (memory and CPU per camera, control plane, shard start)."""
     from cluster import pipeline, raycluster, store
+    from cluster.config import load_city
 
     if as_json:
         # Ray prints its workers' and raylet's stdout lines to ours, and goes on until the process exits (at 665
@@ -98,14 +104,17 @@ def run_cmd(city: CityOpt = "hatyai",
         run_cfg = pipeline.RunConfig(city=city, cameras=n_cams, plate_cameras=n_plates, source=source,
                                      url_template=url_template, duration_s=duration,
                                      **({"video": video} if video is not None else {}), detect=detect, fps=fps,
-                                     sample_fps=sample_fps, wanted_every=wanted_every)
-        pipeline.check_source(run_cfg)  # a bad --video or --url-template fails before the store and Ray start
+                                     sample_fps=sample_fps, wanted_every=wanted_every, max_megapixels=max_megapixels)
+        # a bad --video or --url-template fails before the store and Ray start
+        city_cfg = load_city(run_cfg.city)
+        pipeline.check_source(run_cfg, city_cfg)
         store.up()
         require_verified_audits()
         if raycluster.known_address() is None:
             raycluster.up()  # a persistent head, so `ssz status` can look from another terminal
         raycluster.connect()
-        summary = pipeline.run(run_cfg, report=None if as_json else (lambda st: console.print(status_table(st))))
+        summary = pipeline.run(run_cfg, report=None if as_json else (lambda st: console.print(status_table(st))),
+                               source_checked=True, city=city_cfg)
     except USER_ERRORS as e:
         fail(e)
     emit(summary, as_json)  # to the stdout reserve_stdout() set aside (Ray's log thread goes on until exit)

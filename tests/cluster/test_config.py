@@ -82,6 +82,12 @@ def _broken(tmp_path: Path, name: str, replace: tuple[str, str]) -> Path:
          "less than or equal to 180"),
         (("  kind: generated", "  kind: osm_file"), "street_graph", "needs the field 'path'"),
         (("  fps: 15", "  fps: 1"), "cameras", "sample_fps (2.0) cannot exceed fps"),
+        (("  fps: 15", "  fps: 15\n  max_megapixels: 0"), "cameras.max_megapixels",
+         "max megapixels must be between 0.01 and 1000 (the largest picture a camera may send"),
+        (("  fps: 15", "  fps: 15\n  max_megapixels: -5"), "cameras.max_megapixels",
+         "leave it out for the default: the city's cameras.max_megapixels, else 130 MP), not -5"),
+        (("  fps: 15", "  fps: 15\n  max_megapixels: 1e9"), "cameras.max_megapixels", "not 1e+09"),
+        (("  fps: 15", "  fps: 15\n  max_megapixels: .nan"), "cameras.max_megapixels", "not nan"),
     ],
 )
 def test_broken_config_names_file_field_and_reason(tmp_path, replace, field, reason):

@@ -22,6 +22,9 @@ from serve.redact import RedactingFilter, redact, redact_obj
     ("video file '/srv/admin:Secr3t@10.0.0.5:554/s' is missing", "video file '/srv/***@10.0.0.5:554/s' is missing"),
     ("url=admin:Secr3t@nvr.local/s", "url=***@nvr.local/s"),
     ("CH01 10:00:00.mp4 at 10:00", "CH01 10:00:00.mp4 at 10:00"),
+    # SRT's passphrase and stream id (srt://host:port?passphrase=...&streamid=...)
+    ("srt://10.0.0.5:9000?passphrase=Secr3t&streamid=%23!::u=cam,r=live&latency=200",
+     "srt://10.0.0.5:9000?passphrase=***&streamid=***&latency=200"),
 ])
 def test_redact(text, expected):
     assert redact(text) == expected

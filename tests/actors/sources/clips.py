@@ -31,16 +31,19 @@ def disc_box(img: np.ndarray) -> tuple[float, float, int, int]:
 
 
 def encode(path: Path, sizes: Sequence[tuple[int, int]], *, codec: str = "libx264", fmt: str | None = None,
-           pix_fmt: str = "yuv420p", fps: int = 10, pts_ms: Sequence[int] | None = None) -> Path:
+           pix_fmt: str = "yuv420p", fps: int = 10, pts_ms: Sequence[int] | None = None,
+           options: dict[str, str] | None = None) -> Path:
     """Encode one disc frame per entry of ``sizes`` ((w, h) each); a new size starts a new encoder on the same
     stream (what an NVR failing over to its sub-stream sends; use ``fmt="mpegts"``). ``pts_ms`` gives each
-    frame's time in ms (variable frame rate) instead of one frame per 1/fps."""
+    frame's time in ms (variable frame rate) instead of one frame per 1/fps. ``options``: the encoder's (``bf``:
+    B-frames)."""
     out = av.open(str(path), "w", format=fmt)
     st = out.add_stream(codec, rate=fps)
     st.width, st.height = sizes[0]
     st.pix_fmt = pix_fmt
     if codec in ("libx265", "hevc"):
         st.codec_context.options = {"x265-params": "log-level=error"}
+    st.codec_context.options = {**st.codec_context.options, **(options or {})}
     if pts_ms is not None:
         st.time_base = Fraction(1, 1000)
         st.codec_context.time_base = Fraction(1, 1000)

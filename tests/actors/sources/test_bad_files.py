@@ -226,7 +226,8 @@ def test_file_names_with_colons_and_other_spellings_of_a_path(tmp_path: Path,
     clip = tmp_path / "cam1:2024.mp4"
     for url in (f"file:{clip}", f"FILE://{clip}", f"file://localhost{clip}", "~/cam1:2024.mp4"):
         assert CameraSpec(id="c", url=url).path == str(clip), url
-    for name in ("c:/nvr/a.mp4", "C:\\nvr\\a.mp4", "me@home.mp4", "./nvr.local:554"):
+    for name in ("c:/nvr/a.mp4", "C:\\nvr\\a.mp4", "me@home.mp4", "./nvr.local:554", "rec:12:30.mp4",
+                 "./srt:10.0.0.5:9000", "cam:12:30/a.mp4", "rec:12:30"):
         assert CameraSpec(id="c", url=name).scheme == "file", name
     with pytest.raises(ValueError, match="unsupported URL"):
         CameraSpec(id="c", url="ftp://nvr/a.mp4")
@@ -240,6 +241,30 @@ def test_a_stream_address_without_its_scheme_is_refused_without_its_password(url
     failed with 'video file '/.../admin:Secr3t@10.0.0.5:554/...' does not exist' (shown by ssz status), password
     and all. They are refused at validation, the password redacted."""
     with pytest.raises(ValueError, match="unsupported URL") as e:
+        CameraSpec(id="c", url=url)
+    assert "Secr3t" not in str(e.value)
+
+
+@pytest.mark.parametrize(("url", "write"), [("srt:10.0.0.5:9000", "srt://10.0.0.5:9000"),
+                                           ("udp:239.0.0.1:1234", "udp://239.0.0.1:1234"),
+                                           ("tcp:nvr:554/live", "tcp://nvr:554/live"),
+                                           ("SRT:[::1]:9000", "SRT://[::1]:9000"),
+                                           ("srt:10.0.0.5:9000#x", "srt://10.0.0.5:9000#x")])
+def test_a_stream_address_without_its_slashes_is_refused_saying_how_to_write_it(url: str, write: str) -> None:
+    """``srt:10.0.0.5:9000`` (``scheme:host:port`` without ``//``) was taken for a file path and reported missing
+    when the camera started; it is refused at validation with the address written whole, and told that such
+    streams are not read here (RTSP or HTTP are) or how to name a file of that name."""
+    with pytest.raises(ValueError, match="is a stream address without '//'") as e:
+        CameraSpec(id="c", url=url)
+    assert f"(write {write!r}), but {url.split(':')[0]} streams are not read here" in str(e.value)
+    assert f"a video file of this name: ./{url}" in str(e.value)
+
+
+@pytest.mark.parametrize("url", ["srt:10.0.0.5:9000?passphrase=Secr3t", "srt:10.0.0.5:9000?streamid=Secr3t",
+                                 "srt:admin:Secr3t@10.0.0.5:9000"])
+def test_a_stream_address_without_its_slashes_is_refused_without_its_secret(url: str) -> None:
+    """An SRT passphrase (or stream id, or a password) in an address without ``//`` was printed three times."""
+    with pytest.raises(ValueError, match="is a stream address without '//'") as e:
         CameraSpec(id="c", url=url)
     assert "Secr3t" not in str(e.value)
 

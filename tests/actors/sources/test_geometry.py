@@ -239,10 +239,87 @@ def test_stream_clock_epochs_and_missing_pts() -> None:
     pts, epoch, offset, new = c.stamp(0.2, 102.0)  # went back: a restarted stream, epoch 1
     assert (pts, epoch, new) == (0.2, 1, True) and pts + offset == pytest.approx(5.5 + 0.5)  # the clock runs on
     assert c.stamp(0.3, 102.1)[:3] == (0.3, 1, pytest.approx(5.8))
+    assert c.stamp(2.3, 104.1)[:3] == (2.3, 1, pytest.approx(5.8))
     c2 = StreamClock()
     c2.load_state(c.state())  # a restarted shard continues the epochs and the clock
     pts, epoch, offset, new = c2.stamp(0.1, 110.0)
-    assert (epoch, new) == (2, True) and pts + offset == pytest.approx(0.3 + 5.8 + 7.9)
+    assert (epoch, new) == (2, True) and pts + offset == pytest.approx(2.3 + 5.8 + 5.9)
+
+
+def test_stream_clock_holds_still_over_a_small_step_back() -> None:
+    """Timestamps that step back by up to back_tolerance_s (0.5 s, that included) are jitter: same epoch, the
+    frame keeps its own pts and its offset holds the pipeline's clock (pts + offset) at the last time (never
+    earlier); a step back further is a restarted stream (a new epoch), as any step back was before."""
+    c = StreamClock()
+    assert [c.stamp(t, 100 + t)[:2] for t in (1.0, 1.1, 1.2)] == [(1.0, 0), (1.1, 0), (1.2, 0)]
+    pts, epoch, offset, new = c.stamp(0.71, 101.3)  # 0.49 s back: its own pts, the clock held at 1.2
+    assert (pts, epoch, new) == (0.71, 0, False) and pts + offset == pytest.approx(1.2)
+    pts, epoch, offset, new = c.stamp(1.0, 101.4)  # still behind the last time given
+    assert (pts, epoch, new) == (1.0, 0, False) and pts + offset == pytest.approx(1.2)
+    assert c.stamp(1.3, 101.5) == (1.3, 0, 0.0, False)  # the camera's own times again
+    pts, epoch, offset, new = c.stamp(0.8, 101.6)  # exactly 0.5 s back: still jitter
+    assert (pts, epoch, new) == (0.8, 0, False) and pts + offset == pytest.approx(1.3)
+    pts, epoch, offset, new = c.stamp(0.79, 101.7)  # 0.51 s back: a restart
+    assert (pts, epoch, new) == (0.79, 1, True) and pts + offset == pytest.approx(1.3 + 0.2)  # 0.2 s on
+
+
+def test_stream_clock_a_small_step_back_after_an_outage_is_a_new_epoch() -> None:
+    """An RTSP session that dropped 0.3 s into the stream and came back 30 s later with its times from 0 went
+    back only 0.3 s, but after 30 s: a restarted stream (a new epoch whose clock runs on by the outage, so
+    tracks do not join across it and cooldowns age), not jitter."""
+    c = StreamClock()
+    for t in (0.0, 0.1, 0.2, 0.3):
+        c.stamp(t, 100 + t)
+    pts, epoch, offset, new = c.stamp(0.0, 130.3)
+    assert (pts, epoch, new) == (0.0, 1, True) and pts + offset == pytest.approx(0.3 + 30.0)
+
+
+def test_stream_clock_a_hold_lasts_at_most_back_tolerance_s() -> None:
+    """A camera clock that drifts back (0.001 s a frame at 25 fps) stayed held at one time for 500 frames (20 s):
+    the sampler took one frame. A frame held more than back_tolerance_s (wall clock) after the frame of the
+    last time starts a new epoch (camera-reconfigured) whose clock runs on by that time; a shard restarted
+    during a hold continues it."""
+    c = StreamClock()
+    c.stamp(10.0, 1000.0)
+    clocks, epochs = [], []
+    for i in range(1, 51):  # 2 s at 25 fps
+        pts, epoch, offset, _ = c.stamp(10.0 - 0.001 * i, 1000.0 + 0.04 * i)
+        clocks.append(pts + offset)
+        epochs.append(epoch)
+        if i == 5:
+            c2 = StreamClock()
+            c2.load_state(c.state())
+            assert c2.stamp(10.0 - 0.006, 1000.0 + 0.04 * 12)[1] == 0
+            assert c2.stamp(10.0 - 0.007, 1000.0 + 0.04 * 13)[1] == 1  # 0.52 s after the last time's frame
+    assert epochs[:12] == [0] * 12 and epochs[12] == 1  # held 0.04 .. 0.48 s, a new epoch at 0.52 s
+    assert clocks[:12] == pytest.approx([10.0] * 12) and clocks[12] == pytest.approx(10.52)
+    assert epochs[-1] == 3 and clocks[-1] == pytest.approx(10.0 + 3 * 0.52)
+    assert all(0.04 * i - (t - 10.0) <= 0.5 + 1e-9 for i, t in enumerate(clocks, 1))  # never 0.5 s behind the wall
+
+
+def test_a_camera_whose_times_step_back_once_keeps_its_epoch(tmp_path: Path) -> None:
+    """An MPEG-TS whose times go back two frame intervals once (0.9 s, then 0.7 s: a camera's or an NVR's
+    timestamp jitter) and later restart at 0 (a camera clock reset): the reader keeps epoch 0 over the jitter,
+    holding the frames that came back at 0.9 s, and starts epoch 1 (one camera-reconfigured) at the reset only;
+    the pipeline's clock (pts + offset) never goes back."""
+    segments = [range(0, 1000, 100), range(700, 1700, 100), range(0, 500, 100)]
+    clip = tmp_path / "jitter.ts"
+    clip.write_bytes(b"".join(encode(tmp_path / f"part{i}.ts", [(160, 120)] * len(ms), fmt="mpegts",
+                                     pts_ms=list(ms), options={"bf": "0"}).read_bytes()
+                              for i, ms in enumerate(segments)))
+    assert [f.pts for f in _frames(clip)] == pytest.approx([t / 1000 for ms in segments for t in ms])
+    got: list = []
+    reader = CameraReader(CameraSpec(id="nvr", url=str(clip)), got.append).start()
+    deadline = time.time() + 30
+    while not reader.stats.finished and time.time() < deadline:
+        time.sleep(0.05)
+    assert [f.epoch for f in got] == [0] * 20 + [1] * 5
+    assert [f.pts for f in got] == pytest.approx([t / 1000 for ms in segments for t in ms])  # the camera's own
+    clock = [f.pts + f.offset for f in got]
+    assert clock[10:13] == pytest.approx([0.9, 0.9, 0.9])  # the frames that came back: held at 0.9 s
+    assert (np.diff(clock) >= 0).all() and clock[20] > clock[19]
+    events = [e for e in reader.health.poll() if e.kind == "camera-reconfigured"]
+    assert len(events) == 1 and "from 1.600 s to 0.000 s" in events[0].detail
 
 
 def test_stream_clock_pts_that_begin_after_untimed_frames_continue_the_wall_clock() -> None:

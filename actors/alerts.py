@@ -39,7 +39,6 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 import pyarrow as pa
-from minio.error import S3Error
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors import RAY_NAMESPACE, start_named_actor
@@ -51,7 +50,7 @@ from serve.errors import ConflictError, NotFoundError
 from serve.imaging import encode_jpeg
 from twin.kinds import AlertKind, label_alert_kind
 from twin.layers import validate_rows
-from twin.objectstore import EVIDENCE_BUCKET, TWIN_BUCKET, S3Settings, Store, connect_configured
+from twin.objectstore import EVIDENCE_BUCKET, TWIN_BUCKET, ObjectExists, S3Settings, Store, connect_configured
 
 log = logging.getLogger(__name__)
 
@@ -325,12 +324,10 @@ class AlertSinkCore:
             log.warning("alert %s: evidence crop of shape %s is not an RGB image; not stored", alert_id, img.shape)
             return None
         key = f"alerts/{self.cfg.city}/{ts:%Y-%m-%d}/{alert_id}.jpg"
-        try:
-            self.store.client.stat_object(EVIDENCE_BUCKET, key)
+        try:  # written once: the server refuses a second version (If-None-Match), see twin.evidence
+            self.store.put_new(EVIDENCE_BUCKET, key, encode_jpeg(img, self.cfg.jpeg_quality), content_type="image/jpeg")
+        except ObjectExists:
             return key  # a re-delivery: the locked crop is already there
-        except S3Error:
-            pass
-        self.store.put_bytes(EVIDENCE_BUCKET, key, encode_jpeg(img, self.cfg.jpeg_quality), content_type="image/jpeg")
         self.stats.evidence_stored += 1
         return key
 

@@ -48,6 +48,7 @@ from pydantic import BaseModel, Field
 from serve.errors import UnavailableError
 from serve.keys import load_key
 from serve.redact import redact, redact_obj
+from twin.evidence import read_original
 from twin.objectstore import EVIDENCE_BUCKET, Store
 
 log = logging.getLogger(__name__)
@@ -269,9 +270,9 @@ class AuditLog:
     def _anchor(self, ev: AuditEvent) -> None:
         body = json.dumps({"seq": ev.seq, "hash": ev.hash, "ts": ev.ts.isoformat(), "name": self.name}).encode()
         try:
-            self.store.put_bytes(EVIDENCE_BUCKET, _anchor_key(self.name, ev.seq), body,  # type: ignore[union-attr]
-                                 content_type="application/json")
-        except Exception as e:  # the event itself is mirrored; the next anchor follows
+            self.store.put_new(EVIDENCE_BUCKET, _anchor_key(self.name, ev.seq), body,  # type: ignore[union-attr]
+                               content_type="application/json")
+        except Exception as e:  # the event itself is mirrored; the next anchor follows (an existing anchor is kept)
             log.warning("audit log %s: anchor at event %d not written: %s", self.name, ev.seq, e)
 
     # ---------------------------------------------------------------- reading
@@ -341,13 +342,13 @@ class AuditLog:
         client = self.store.client  # type: ignore[union-attr]
         prefix = f"audit/{self.name}/"
         versions: dict[int, list[Any]] = {}
-        anchors: dict[int, Any] = {}
+        anchors: dict[int, list[Any]] = {}
         try:
             for obj in client.list_objects(EVIDENCE_BUCKET, prefix=prefix, recursive=True, include_version=True):
                 rest = obj.object_name[len(prefix):]
                 if rest.startswith("anchors/"):
                     with contextlib.suppress(ValueError):
-                        anchors[int(rest.removeprefix("anchors/").removesuffix(".json"))] = obj
+                        anchors.setdefault(int(rest.removeprefix("anchors/").removesuffix(".json")), []).append(obj)
                     continue
                 with contextlib.suppress(ValueError):
                     versions.setdefault(int(rest.removesuffix(".json")), []).append(obj)
@@ -382,8 +383,11 @@ class AuditLog:
                 break
         macs = {e.seq: e.hash for e in events}
         for seq in sorted(anchors):
+            if len(anchors[seq]) > 1 or any(o.is_delete_marker for o in anchors[seq]):
+                bad(seq, f"anchor {seq}: its locked copy was rewritten or deleted ({len(anchors[seq])} versions); "
+                         "the first version is checked")
             try:
-                doc = json.loads(self.store.get_bytes(EVIDENCE_BUCKET, _anchor_key(self.name, seq)))  # type: ignore
+                doc = json.loads(read_original(self.store, _anchor_key(self.name, seq)))  # type: ignore[arg-type]
             except Exception as e:
                 bad(seq, f"anchor {seq} of {self.name} cannot be read ({e})")
                 continue

@@ -29,6 +29,7 @@ stored once and answered ``duplicate: true``. The store commits to a twin snapsh
 import asyncio
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -257,10 +258,11 @@ async def _raise_report(request: Request, desk: Desk, route: str, row: dict[str,
     evidence_key = None
     store = replica_attr("store") or getattr(request.app.state, "store", None)
     if evidence is not None and store is not None:
-        from twin.objectstore import EVIDENCE_BUCKET
+        from twin.objectstore import EVIDENCE_BUCKET, ObjectExists
 
         evidence_key = f"field/{desk.cfg.city}/{ts:%Y-%m-%d}/{report_id}.jpg"
-        await asyncio.to_thread(store.put_bytes, EVIDENCE_BUCKET, evidence_key, evidence, "image/jpeg")
+        with contextlib.suppress(ObjectExists):  # a retry of the same report: its first photo is kept
+            await asyncio.to_thread(store.put_new, EVIDENCE_BUCKET, evidence_key, evidence, "image/jpeg")
     camera = row.get("pole_id") or f"{source}:{row.get('reporter_id') or 'anonymous'}"
     alert = {"alert_id": alert_id(str(camera), alert_kind, row.get("pole_id"), report_id), "camera_id": str(camera),
              "ts": ts, "kind": alert_kind, "subject_id": row.get("pole_id") or row.get("reporter_id"),

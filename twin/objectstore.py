@@ -25,6 +25,10 @@ class StoreError(RuntimeError):
     """The object store cannot be used; the message says why and what to do."""
 
 
+class ObjectExists(StoreError):
+    """A create-only write (:meth:`Store.put_new`) found an object already stored under its key."""
+
+
 class S3Settings(BaseModel):
     """Where the S3 store is and how to sign in. Read from ``SSZ_S3_*`` variables by :meth:`from_env`."""
 
@@ -118,6 +122,34 @@ class Store:
         try:
             res = self.client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type,
                                          **kw)  # type: ignore[arg-type]
+        except Exception as e:
+            raise explain(e, self.settings) from e
+        return res.version_id or ""
+
+    def put_new(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        """Write one object only if no object is stored under ``key`` yet (``If-None-Match: *``); returns its
+        version id ('' when the bucket is unversioned).
+
+        The server refuses the write (412) when the key exists, so this never adds a version over evidence.
+        A server that ignores the header (SeaweedFS 3.96 and older) writes anyway: :func:`twin.evidence.rewritten`
+        then names the key.
+
+        Raises
+        ------
+        ObjectExists
+            The key already holds an object (its first version is untouched).
+        StoreError
+            The store cannot be reached or refused the write.
+        """
+        headers = {"Content-Type": content_type, "If-None-Match": "*"}
+        try:
+            # minio's put_object sends only x-amz-* and content headers (anything else becomes x-amz-meta-*);
+            # _put_object is the single-part PUT it wraps, with the headers as given.
+            res = self.client._put_object(bucket, key, data, headers)
+        except S3Error as e:
+            if e.code == "PreconditionFailed":
+                raise ObjectExists(f"{bucket}/{key} already exists: it is written once and never replaced") from e
+            raise explain(e, self.settings) from e
         except Exception as e:
             raise explain(e, self.settings) from e
         return res.version_id or ""

@@ -56,3 +56,32 @@ def restore(name: Annotated[str, typer.Argument(help="Log name as `ssz audit ver
         fail(e)
     console.print(f"{name}: restored {logs[name].check().events} events from the locked mirror"
                   + (f"; the damaged file is kept as {kept}" if kept else ""))
+
+
+@app.command("evidence")
+def evidence(
+    prefix: Annotated[str, typer.Option(help="Check only keys under this prefix, e.g. alerts/hatyai/.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rewritten keys as JSON.")] = False,
+) -> None:
+    """List every key of the evidence bucket written more than once or deleted (more than one version or a
+    delete marker), with its versions and times, as tampering; exit 1 if there is one. The platform serves the
+    first version; a plain S3 GET returns the newest. The hotlist copy, rewritten by design, is left out."""
+    import json
+
+    from cluster import store
+    from twin.evidence import rewritten
+    from twin.objectstore import StoreError
+
+    try:
+        found = rewritten(store.open_store(), prefix)
+    except StoreError as e:
+        fail(e)
+    if as_json:
+        sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in found], indent=2) + "\n")
+    else:
+        for r in found:
+            console.print(f"[red]TAMPERED[/] {escape(r.describe())}")
+        if not found:
+            console.print(f"evidence{f' under {escape(prefix)}' if prefix else ''}: ok (every key written once)")
+    if found:
+        raise typer.Exit(1)

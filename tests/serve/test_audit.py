@@ -11,7 +11,7 @@ import pytest
 from minio.error import S3Error
 
 from serve.audit import AuditError, AuditLog, AuditWriteError
-from twin.objectstore import EVIDENCE_BUCKET
+from twin.objectstore import EVIDENCE_BUCKET, ObjectExists
 
 KEY = b"k" * 32
 
@@ -190,3 +190,17 @@ def test_a_log_from_before_the_keyed_chain_is_named_not_called_tampered(tmp_path
     with pytest.raises(AuditWriteError, match="move it aside"):
         log.append("a", "enrol", "W-2")
     assert len(log.events()) == 1
+
+
+def test_a_rewritten_anchor_is_reported_and_its_first_version_checked(tmp_path, s3_store):
+    log = _log(tmp_path, store=s3_store, anchor_every=2)
+    for i in range(4):
+        log.append("officer:a", "enrol", f"W-{i}")
+    assert log.check().ok
+    anchor = f"audit/{log.name}/anchors/{2:012d}.json"
+    with pytest.raises(ObjectExists):  # the platform's own code never writes an anchor twice
+        s3_store.put_new(EVIDENCE_BUCKET, anchor, b"{}", "application/json")
+    s3_store.put_bytes(EVIDENCE_BUCKET, anchor, b'{"seq": 2, "hash": "forged"}')
+    rep = log.check()
+    assert rep.first_bad_seq == 2 and rep.problems == [
+        "anchor 2: its locked copy was rewritten or deleted (2 versions); the first version is checked"]

@@ -311,9 +311,14 @@ def test_citizen_report_with_photo_has_evidence(ccoc):
     first = next(o for o in s3.client.list_objects(EVIDENCE_BUCKET, prefix=key, include_version=True))
     with pytest.raises(S3Error, match="AccessDenied"):
         s3.client.remove_object(EVIDENCE_BUCKET, key, version_id=first.version_id)
+    from twin.evidence import rewritten
+
+    assert rewritten(s3, prefix=key) == []  # the photo was written once
     s3.put_bytes(EVIDENCE_BUCKET, key, b"tampered", "image/jpeg")
     again = httpx.get(f"{url}/v1/alerts/{aid}/evidence", headers=_auth(tokens["analyst"]), timeout=30)
     assert again.status_code == 200 and again.content == ev.content
+    [found] = rewritten(s3, prefix=key)  # `ssz audit evidence` names it
+    assert found.key == key and found.versions[0].version_id == first.version_id and len(found.versions) == 2
     s3.client.remove_object(EVIDENCE_BUCKET, key)  # a delete marker over the versions
     again = httpx.get(f"{url}/v1/alerts/{aid}/evidence", headers=_auth(tokens["analyst"]), timeout=30)
     assert again.status_code == 200 and again.content == ev.content

@@ -1,0 +1,103 @@
+"""Evidence on the real embedded store: written once, served as first written, every rewrite named.
+
+The platform's S3 user (what every actor and replica holds) can still put a newer version or a delete marker
+over an evidence key (the server cannot refuse a write without ``If-None-Match``): these tests do exactly
+that and check that the product serves the original and the check names the key.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from actors.alerts import AlertSinkConfig, AlertSinkCore, CameraPlace
+from serve.alerts_api import original_evidence
+from twin.evidence import read_original, rewritten
+from twin.objectstore import EVIDENCE_BUCKET, ObjectExists
+
+
+def _crop_alert(tmp_path, store) -> tuple[AlertSinkCore, str, bytes]:
+    """One alert through the sink (the product path); returns the sink, its crop's key and the stored bytes."""
+    from twin.schemas import alert_id
+
+    city = f"e{uuid.uuid4().hex[:8]}"
+    cfg = AlertSinkConfig(city=city, audit_path=str(tmp_path / "alerts-audit.jsonl"),
+                          cameras={"cam-1": CameraPlace(lon=100.47, lat=7.0, edge_u=1, edge_v=2, edge_key=0)})
+    sink = AlertSinkCore(cfg, store=store)
+    ts = time.time()
+    ev = {"type": "alert-decision", "shard_id": "s0", "alert_id": alert_id("cam-1", "face", "W-1", "t1"),
+          "decision": "alert", "camera_id": "cam-1", "track_id": "t1", "subject_id": "W-1", "label": "face",
+          "ts": ts, "first_ts": ts - 1, "score": 0.9, "n_matches": 3, "reason": "3 matching frames",
+          "crop": np.random.default_rng(1).integers(0, 255, (40, 32, 3), dtype=np.uint8)}
+    assert sink.submit([ev]) == {"new": 1, "duplicates": 0}
+    [rec] = sink.alerts()
+    key = rec["evidence_key"]
+    return sink, key, store.get_bytes(EVIDENCE_BUCKET, key)
+
+
+def _versions(store, key: str) -> list:
+    return [o for o in store.client.list_objects(EVIDENCE_BUCKET, prefix=key, include_version=True)
+            if o.object_name == key]
+
+
+def test_put_new_refuses_a_second_write_and_keeps_the_first(s3_store):
+    key = f"test-evidence/{uuid.uuid4().hex}.jpg"
+    vid = s3_store.put_new(EVIDENCE_BUCKET, key, b"original", "image/jpeg")
+    with pytest.raises(ObjectExists, match=f"{EVIDENCE_BUCKET}/{key} already exists"):
+        s3_store.put_new(EVIDENCE_BUCKET, key, b"forged", "image/jpeg")
+    assert [o.version_id for o in _versions(s3_store, key)] == [vid]
+    assert s3_store.get_bytes(EVIDENCE_BUCKET, key) == b"original"
+    assert rewritten(s3_store, prefix=key) == []
+
+
+def test_a_redelivered_alert_adds_no_version_over_its_crop(tmp_path, s3_store):
+    sink, key, _ = _crop_alert(tmp_path, s3_store)
+    sink._evidence(sink.alerts()[0]["alert_id"], sink.alerts()[0]["ts"], np.zeros((8, 8, 3), np.uint8))
+    assert len(_versions(s3_store, key)) == 1
+
+
+def test_a_forged_version_over_a_crop_is_not_served_and_is_named(tmp_path, s3_store):
+    _, key, original = _crop_alert(tmp_path, s3_store)
+    first = _versions(s3_store, key)[0].version_id
+    # The hole: the platform user's plain PUT (no If-None-Match) is accepted; a plain GET returns the forgery.
+    s3_store.put_bytes(EVIDENCE_BUCKET, key, b"\xff\xd8forged", content_type="image/jpeg")
+    assert s3_store.get_bytes(EVIDENCE_BUCKET, key) == b"\xff\xd8forged"
+    # (a) the product serves the original bytes
+    assert original_evidence(s3_store, key) == original == read_original(s3_store, key)
+    # (b) the check names the key, its two versions (the original first) and their times
+    city_prefix = key.rsplit("/", 2)[0] + "/"
+    [found] = rewritten(s3_store, prefix=city_prefix)
+    assert found.key == key and len(found.versions) == 2
+    assert found.versions[0].version_id == first and found.versions[0].size == len(original)
+    assert found.versions[1].size == len(b"\xff\xd8forged") and not found.versions[1].delete_marker
+    assert found.versions[0].last_modified <= found.versions[1].last_modified
+    line = found.describe()
+    assert line.startswith(f"{key}: 2 versions: {first} {len(original)} B at ") and "(original)" in line
+
+
+def test_a_delete_marker_over_a_crop_is_not_served_and_is_named(tmp_path, s3_store):
+    _, key, original = _crop_alert(tmp_path, s3_store)
+    s3_store.client.remove_object(EVIDENCE_BUCKET, key)  # no version id: a delete marker, which the lock allows
+    assert original_evidence(s3_store, key) == original
+    [found] = rewritten(s3_store, prefix=key)
+    assert [v.delete_marker for v in found.versions] == [False, True]
+    assert found.versions[1].size is None and "delete marker" in found.describe()
+
+
+def test_the_hotlist_copy_is_rewritten_by_design_and_not_listed(s3_store):
+    key = f"hotlist/test-{uuid.uuid4().hex}.json"
+    for body in (b'{"entries": []}', b'{"entries": [1]}'):
+        s3_store.put_bytes(EVIDENCE_BUCKET, key, body, content_type="application/json")
+    assert len(_versions(s3_store, key)) == 2
+    assert rewritten(s3_store, prefix=key) == []
+
+
+def test_a_missing_crop_is_a_clear_404(s3_store):
+    from fastapi import HTTPException
+
+    with pytest.raises(HTTPException) as info:
+        original_evidence(s3_store, f"alerts/none/{uuid.uuid4().hex}.jpg")
+    assert info.value.status_code == 404 and "is not in the evidence bucket" in info.value.detail

@@ -209,18 +209,19 @@ async def alert_evidence(request: Request, _: Analyst, alert_id: AlertId) -> Res
         raise HTTPException(404, f"alert {alert_id} has no evidence crop (SOS presses and camera outages have none)")
     if store is None:
         raise HTTPException(503, "this API replica has no object store")
-    data = await asyncio.to_thread(original_evidence, store, key)
+    data = await asyncio.to_thread(original_evidence, store, key, rec.get("evidence_version"))
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
-def original_evidence(store: Store, key: str) -> bytes:
-    """The first version written under ``key`` in the evidence bucket: the crop stored with the alert, locked
+def original_evidence(store: Store, key: str, version_id: str | None = None) -> bytes:
+    """The crop stored with the alert, locked: the version ``version_id`` the record keeps, or (records from
+    before it was kept) the first version written under ``key`` in the evidence bucket
     (:func:`twin.evidence.read_original`: a later version or delete marker under the key is ignored).
 
     Raises HTTPException 404 when no version exists, and StoreError when the store cannot be read.
     """
     try:
-        return read_original(store, key)
+        return read_original(store, key, version_id)
     except EvidenceMissing as e:
         raise HTTPException(404, f"{e}: report it to the platform's administrator (the audit log names the "
                                  "alert)") from e

@@ -204,3 +204,14 @@ def test_a_rewritten_anchor_is_reported_and_its_first_version_checked(tmp_path, 
     rep = log.check()
     assert rep.first_bad_seq == 2 and rep.problems == [
         "anchor 2: its locked copy was rewritten or deleted (2 versions); the first version is checked"]
+
+
+def test_the_mirror_is_written_once_and_a_foreign_event_there_refuses_the_write(tmp_path, s3_store):
+    log = _log(tmp_path, store=s3_store)
+    log.append("officer:a", "enrol", "W-1")
+    nxt = f"audit/{log.name}/{2:012d}.json"
+    s3_store.put_bytes(EVIDENCE_BUCKET, nxt, b'{"seq": 2, "forged": true}\n')  # the platform user, first
+    with pytest.raises(AuditWriteError, match="the locked mirror already holds a different event 2"):
+        log.append("officer:a", "enrol", "W-2")
+    assert [e.seq for e in log.events()] == [1]  # the change was not made
+    assert len(s3_store.key_versions(EVIDENCE_BUCKET, nxt)) == 1  # and the mirror got no second version

@@ -7,6 +7,8 @@ that and check that the product serves the original and the check names the key.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import time
 import uuid
 
@@ -15,12 +17,16 @@ import pytest
 
 from actors.alerts import AlertSinkConfig, AlertSinkCore, CameraPlace
 from serve.alerts_api import original_evidence
+from serve.imaging import encode_jpeg
 from twin.evidence import read_original, rewritten
 from twin.objectstore import EVIDENCE_BUCKET, ObjectExists
 
+CROP = np.random.default_rng(1).integers(0, 255, (40, 32, 3), dtype=np.uint8)
 
-def _crop_alert(tmp_path, store) -> tuple[AlertSinkCore, str, bytes]:
-    """One alert through the sink (the product path); returns the sink, its crop's key and the stored bytes."""
+
+def _crop_alert(tmp_path, store, forge: bytes | None = None) -> tuple[AlertSinkCore, str, bytes]:
+    """One alert through the sink (the product path); returns the sink, its crop's key and the stored bytes.
+    ``forge``: the platform user writes these bytes under the alert's (predictable) crop key first."""
     from twin.schemas import alert_id
 
     city = f"e{uuid.uuid4().hex[:8]}"
@@ -28,10 +34,13 @@ def _crop_alert(tmp_path, store) -> tuple[AlertSinkCore, str, bytes]:
                           cameras={"cam-1": CameraPlace(lon=100.47, lat=7.0, edge_u=1, edge_v=2, edge_key=0)})
     sink = AlertSinkCore(cfg, store=store)
     ts = time.time()
-    ev = {"type": "alert-decision", "shard_id": "s0", "alert_id": alert_id("cam-1", "face", "W-1", "t1"),
+    aid = alert_id("cam-1", "face", "W-1", "t1")
+    if forge is not None:
+        store.put_bytes(EVIDENCE_BUCKET, f"alerts/{city}/{dt.datetime.fromtimestamp(ts, dt.UTC):%Y-%m-%d}/{aid}.jpg",
+                        forge, content_type="image/jpeg")
+    ev = {"type": "alert-decision", "shard_id": "s0", "alert_id": aid,
           "decision": "alert", "camera_id": "cam-1", "track_id": "t1", "subject_id": "W-1", "label": "face",
-          "ts": ts, "first_ts": ts - 1, "score": 0.9, "n_matches": 3, "reason": "3 matching frames",
-          "crop": np.random.default_rng(1).integers(0, 255, (40, 32, 3), dtype=np.uint8)}
+          "ts": ts, "first_ts": ts - 1, "score": 0.9, "n_matches": 3, "reason": "3 matching frames", "crop": CROP}
     assert sink.submit([ev]) == {"new": 1, "duplicates": 0}
     [rec] = sink.alerts()
     key = rec["evidence_key"]
@@ -39,24 +48,45 @@ def _crop_alert(tmp_path, store) -> tuple[AlertSinkCore, str, bytes]:
 
 
 def _versions(store, key: str) -> list:
-    return [o for o in store.client.list_objects(EVIDENCE_BUCKET, prefix=key, include_version=True)
-            if o.object_name == key]
+    return store.key_versions(EVIDENCE_BUCKET, key)
 
 
 def test_put_new_refuses_a_second_write_and_keeps_the_first(s3_store):
     key = f"test-evidence/{uuid.uuid4().hex}.jpg"
     vid = s3_store.put_new(EVIDENCE_BUCKET, key, b"original", "image/jpeg")
-    with pytest.raises(ObjectExists, match=f"{EVIDENCE_BUCKET}/{key} already exists"):
+    with pytest.raises(ObjectExists, match=f"{EVIDENCE_BUCKET}/{key} already holds other bytes"):
         s3_store.put_new(EVIDENCE_BUCKET, key, b"forged", "image/jpeg")
+    # the same bytes again (a retry whose first reply was lost: the client retries on 5xx) is the same write
+    assert s3_store.put_new(EVIDENCE_BUCKET, key, b"original", "image/jpeg") == vid
     assert [o.version_id for o in _versions(s3_store, key)] == [vid]
     assert s3_store.get_bytes(EVIDENCE_BUCKET, key) == b"original"
-    assert rewritten(s3_store, prefix=key) == []
+    assert list(rewritten(s3_store, prefix=key)) == []
 
 
 def test_a_redelivered_alert_adds_no_version_over_its_crop(tmp_path, s3_store):
-    sink, key, _ = _crop_alert(tmp_path, s3_store)
-    sink._evidence(sink.alerts()[0]["alert_id"], sink.alerts()[0]["ts"], np.zeros((8, 8, 3), np.uint8))
-    assert len(_versions(s3_store, key)) == 1
+    sink, key, original = _crop_alert(tmp_path, s3_store)
+    rec = sink.get(sink.alerts()[0]["alert_id"])
+    again = sink._evidence(rec["alert_id"], sink.alerts()[0]["ts"], CROP)
+    assert again == {"evidence_key": key, "evidence_version": rec["evidence_version"],
+                     "evidence_sha256": hashlib.sha256(original).hexdigest()}
+    assert [o.version_id for o in _versions(s3_store, key)] == [rec["evidence_version"]]
+    assert rec["evidence_sha256"] == hashlib.sha256(original).hexdigest()
+    assert sink.stats.evidence_conflicts == 0
+
+
+def test_a_crop_key_written_first_by_someone_else_is_not_taken_as_the_crop(tmp_path, s3_store, caplog):
+    sink, key, original = _crop_alert(tmp_path, s3_store, forge=b"\xff\xd8forged-first")
+    rec = sink.get(sink.alerts()[0]["alert_id"])
+    forged_key = rec["evidence_conflict"]
+    assert forged_key.endswith(f"/{rec['alert_id']}.jpg") and key != forged_key
+    assert key == f"{forged_key.removesuffix('.jpg')}.{hashlib.sha256(original).hexdigest()[:16]}.jpg"
+    assert original == encode_jpeg(CROP, sink.cfg.jpeg_quality) and rec["evidence_sha256"] == hashlib.sha256(
+        original).hexdigest()
+    assert original_evidence(s3_store, key, rec["evidence_version"]) == original
+    assert sink.stats.evidence_conflicts == 1
+    assert any(r.levelname == "ERROR" and forged_key in r.getMessage() for r in caplog.records)
+    [raised] = [e for e in sink.audit.events() if e.action == "alert.raised"]
+    assert raised.details["evidence_conflict"] == forged_key
 
 
 def test_a_forged_version_over_a_crop_is_not_served_and_is_named(tmp_path, s3_store):
@@ -69,7 +99,7 @@ def test_a_forged_version_over_a_crop_is_not_served_and_is_named(tmp_path, s3_st
     assert original_evidence(s3_store, key) == original == read_original(s3_store, key)
     # (b) the check names the key, its two versions (the original first) and their times
     city_prefix = key.rsplit("/", 2)[0] + "/"
-    [found] = rewritten(s3_store, prefix=city_prefix)
+    [found] = list(rewritten(s3_store, prefix=city_prefix))
     assert found.key == key and len(found.versions) == 2
     assert found.versions[0].version_id == first and found.versions[0].size == len(original)
     assert found.versions[1].size == len(b"\xff\xd8forged") and not found.versions[1].delete_marker
@@ -82,7 +112,7 @@ def test_a_delete_marker_over_a_crop_is_not_served_and_is_named(tmp_path, s3_sto
     _, key, original = _crop_alert(tmp_path, s3_store)
     s3_store.client.remove_object(EVIDENCE_BUCKET, key)  # no version id: a delete marker, which the lock allows
     assert original_evidence(s3_store, key) == original
-    [found] = rewritten(s3_store, prefix=key)
+    [found] = list(rewritten(s3_store, prefix=key))
     assert [v.delete_marker for v in found.versions] == [False, True]
     assert found.versions[1].size is None and "delete marker" in found.describe()
 
@@ -92,7 +122,7 @@ def test_the_hotlist_copy_is_rewritten_by_design_and_not_listed(s3_store):
     for body in (b'{"entries": []}', b'{"entries": [1]}'):
         s3_store.put_bytes(EVIDENCE_BUCKET, key, body, content_type="application/json")
     assert len(_versions(s3_store, key)) == 2
-    assert rewritten(s3_store, prefix=key) == []
+    assert list(rewritten(s3_store, prefix=key)) == []
 
 
 def test_a_missing_crop_is_a_clear_404(s3_store):

@@ -131,3 +131,35 @@ def test_a_missing_crop_is_a_clear_404(s3_store):
     with pytest.raises(HTTPException) as info:
         original_evidence(s3_store, f"alerts/none/{uuid.uuid4().hex}.jpg")
     assert info.value.status_code == 404 and "is not in the evidence bucket" in info.value.detail
+
+
+def _same_second(write, tries: int = 5) -> list:
+    """Run ``write()`` (which returns a key's versions) until they all carry one time: SeaweedFS times have a
+    one-second resolution, and a tie is what the ordering must get right."""
+    for _ in range(tries):
+        objs = write()
+        if len({o.last_modified for o in objs}) == 1:
+            return objs
+    pytest.fail(f"could not write {len(objs)} versions within one second in {tries} tries")
+
+
+def test_within_one_second_the_original_is_first_not_a_delete_marker(s3_store):
+    from twin.objectstore import oldest_first
+
+    def write() -> list:
+        key = f"alerts/tie/{uuid.uuid4().hex}.jpg"
+        s3_store.put_new(EVIDENCE_BUCKET, key, b"original", "image/jpeg")
+        s3_store.client.remove_object(EVIDENCE_BUCKET, key)  # a delete marker
+        s3_store.put_bytes(EVIDENCE_BUCKET, key, b"forged", content_type="image/jpeg")
+        return list(s3_store.client.list_objects(EVIDENCE_BUCKET, prefix=key, include_version=True))
+
+    listed = _same_second(write)
+    key = listed[0].object_name
+    # minio-py lists the page's versions (newest first) before its delete markers: order alone would rank the
+    # delete marker oldest
+    assert [o.is_delete_marker for o in listed] == [False, False, True]
+    assert [o.is_delete_marker for o in oldest_first(listed)] == [False, True, False]
+    [found] = list(rewritten(s3_store, prefix=key))
+    assert [(v.delete_marker, v.size) for v in found.versions] == [(False, 8), (True, None), (False, 6)]
+    assert f"{found.versions[0].version_id} 8 B at " in found.describe() and "(original)" in found.describe()
+    assert read_original(s3_store, key) == b"original"

@@ -230,3 +230,14 @@ def test_restore_takes_the_first_version_when_a_rewrite_has_the_same_second(tmp_
     log.path.write_text("")
     log.restore_from_mirror()
     assert [(e.seq, e.subject) for e in log.events()] == [(1, "W-1")] and log.check().first_bad_seq == 1
+
+
+def test_check_lists_the_mirror_once_whatever_the_number_of_anchors(tmp_path, s3_store, monkeypatch):
+    log = _log(tmp_path, store=s3_store, anchor_every=2)
+    for i in range(6):
+        log.append("officer:a", "enrol", f"W-{i}")
+    listings = []
+    real = s3_store.client.list_objects
+    monkeypatch.setattr(s3_store.client, "list_objects", lambda *a, **kw: listings.append(a) or real(*a, **kw))
+    rep = log.check()
+    assert rep.ok and rep.anchors == 3 and len(listings) == 1

@@ -163,3 +163,14 @@ def test_within_one_second_the_original_is_first_not_a_delete_marker(s3_store):
     assert [(v.delete_marker, v.size) for v in found.versions] == [(False, 8), (True, None), (False, 6)]
     assert f"{found.versions[0].version_id} 8 B at " in found.describe() and "(original)" in found.describe()
     assert read_original(s3_store, key) == b"original"
+
+
+def test_the_crop_is_fetched_by_the_version_the_record_keeps_without_a_listing(tmp_path, s3_store, monkeypatch):
+    sink, key, original = _crop_alert(tmp_path, s3_store)
+    rec = sink.get(sink.alerts()[0]["alert_id"])
+    s3_store.put_bytes(EVIDENCE_BUCKET, key, b"\xff\xd8forged", content_type="image/jpeg")
+    listings = []
+    real = s3_store.client.list_objects
+    monkeypatch.setattr(s3_store.client, "list_objects", lambda *a, **kw: listings.append(a) or real(*a, **kw))
+    assert original_evidence(s3_store, key, rec["evidence_version"]) == original and listings == []
+    assert original_evidence(s3_store, key) == original and len(listings) == 1  # a record from before: one listing

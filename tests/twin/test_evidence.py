@@ -19,7 +19,7 @@ from actors.alerts import AlertSinkConfig, AlertSinkCore, CameraPlace
 from serve.alerts_api import original_evidence
 from serve.imaging import encode_jpeg
 from twin.evidence import read_original, rewritten
-from twin.objectstore import EVIDENCE_BUCKET, ObjectExists
+from twin.objectstore import EVIDENCE_BUCKET, TWIN_BUCKET, ObjectExists, StoreError
 
 CROP = np.random.default_rng(1).integers(0, 255, (40, 32, 3), dtype=np.uint8)
 
@@ -174,3 +174,40 @@ def test_the_crop_is_fetched_by_the_version_the_record_keeps_without_a_listing(t
     monkeypatch.setattr(s3_store.client, "list_objects", lambda *a, **kw: listings.append(a) or real(*a, **kw))
     assert original_evidence(s3_store, key, rec["evidence_version"]) == original and listings == []
     assert original_evidence(s3_store, key) == original and len(listings) == 1  # a record from before: one listing
+
+
+def test_put_new_refuses_to_write_on_a_server_that_ignores_if_none_match(s3_store, monkeypatch):
+    from twin import objectstore
+
+    real = s3_store.client._put_object
+
+    def ignoring(bucket, key, data, headers):  # what an old server does: the header has no effect
+        return real(bucket, key, data, {k: v for k, v in headers.items() if k != "If-None-Match"})
+
+    monkeypatch.setattr(objectstore, "_HONOURS_IF_NONE_MATCH", {})  # probe again, for this test only
+    monkeypatch.setattr(s3_store.client, "_put_object", ignoring)
+    key = f"test-evidence/{uuid.uuid4().hex}.jpg"
+    with pytest.raises(StoreError, match=f"object store at {s3_store.settings.endpoint} ignores If-None-Match.*"
+                                         "upgrade it"):
+        s3_store.put_new(EVIDENCE_BUCKET, key, b"original", "image/jpeg")
+    assert _versions(s3_store, key) == []  # nothing written
+    assert list(s3_store.versions(TWIN_BUCKET, ".probe/")) == []  # the probe cleaned up after itself
+    with pytest.raises(StoreError, match="ignores If-None-Match"):  # the answer is kept: no second probe
+        s3_store.put_new(EVIDENCE_BUCKET, key, b"original", "image/jpeg")
+
+
+def test_put_new_is_one_put_and_refuses_more_than_one_put_can_hold(s3_store, monkeypatch):
+    import inspect
+
+    from minio import Minio
+
+    from twin import objectstore
+
+    # put_new calls minio's private single-part PUT (pyproject pins minio <7.3): fail loudly if it changes
+    assert list(inspect.signature(Minio._put_object).parameters)[:5] == [
+        "self", "bucket_name", "object_name", "data", "headers"]
+    monkeypatch.setattr(objectstore, "MAX_PUT_NEW_BYTES", 4)
+    key = f"test-evidence/{uuid.uuid4().hex}.jpg"
+    with pytest.raises(StoreError, match=f"{EVIDENCE_BUCKET}/{key}: 5 bytes is over the 5 GiB of one"):
+        s3_store.put_new(EVIDENCE_BUCKET, key, b"12345", "image/jpeg")
+    assert _versions(s3_store, key) == []

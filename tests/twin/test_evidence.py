@@ -211,3 +211,16 @@ def test_put_new_is_one_put_and_refuses_more_than_one_put_can_hold(s3_store, mon
     with pytest.raises(StoreError, match=f"{EVIDENCE_BUCKET}/{key}: 5 bytes is over the 5 GiB of one"):
         s3_store.put_new(EVIDENCE_BUCKET, key, b"12345", "image/jpeg")
     assert _versions(s3_store, key) == []
+
+
+def test_a_delete_marker_listed_after_later_keys_stays_with_its_key(s3_store):
+    prefix = f"alerts/g{uuid.uuid4().hex[:8]}/"
+    for k in "abc":
+        s3_store.put_new(EVIDENCE_BUCKET, f"{prefix}{k}.jpg", b"original", "image/jpeg")
+    s3_store.client.remove_object(EVIDENCE_BUCKET, f"{prefix}a.jpg")  # listed after b's and c's versions
+    s3_store.put_bytes(EVIDENCE_BUCKET, f"{prefix}c.jpg", b"forged", content_type="image/jpeg")
+    grouped = dict(s3_store.versions(EVIDENCE_BUCKET, prefix))
+    assert {k: [o.is_delete_marker for o in v] for k, v in grouped.items()} == {
+        f"{prefix}a.jpg": [False, True], f"{prefix}b.jpg": [False], f"{prefix}c.jpg": [False, False]}
+    assert sorted((r.key, len(r.versions)) for r in rewritten(s3_store, prefix)) == [(f"{prefix}a.jpg", 2),
+                                                                                      (f"{prefix}c.jpg", 2)]

@@ -13,8 +13,9 @@ What makes it tamper-evident:
   re-computing the chain needs the key.
 - **Locked mirror**: with an object store, each event's exact line is also written to the object-locked
   ``evidence`` bucket as ``audit/<name>/<seq>.json`` (COMPLIANCE retention: nobody, admins included, can
-  delete it within the retention period). A second version of a mirrored event or a delete marker is itself
-  reported as tampering.
+  delete it within the retention period), once (``If-None-Match``: a retry of the same line is the same
+  write; another event already there refuses the append). A second version of a mirrored event or a delete
+  marker is itself reported as tampering.
 - **Anchors**: every ``anchor_every`` events, ``(seq, mac)`` is written to
   ``audit/<name>/anchors/<seq>.json`` in the same bucket.
 

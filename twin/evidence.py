@@ -97,7 +97,12 @@ def put_evidence(store: Store, key: str, data: bytes, content_type: str) -> Stor
     already holds other bytes, that is logged as an error and ``data`` is written under ``<key>.<sha256[:16]>``
     instead; the result names both (``conflict``), and the caller counts and records it.
 
-    Raises StoreError when the store cannot be written.
+    Raises
+    ------
+    twin.objectstore.ObjectExists
+        The content-named key too holds other bytes (someone wrote it knowing the bytes' hash).
+    StoreError
+        The store cannot be written.
     """
     digest = hashlib.sha256(data).hexdigest()
     try:

@@ -39,7 +39,6 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 import pyarrow as pa
-from minio.error import S3Error
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors import RAY_NAMESPACE, start_named_actor
@@ -49,9 +48,10 @@ from actors.outbox import WebhookOutbox
 from serve.audit import AuditLog, write_ahead
 from serve.errors import ConflictError, NotFoundError
 from serve.imaging import encode_jpeg
+from twin.evidence import put_evidence
 from twin.kinds import AlertKind, label_alert_kind
 from twin.layers import validate_rows
-from twin.objectstore import EVIDENCE_BUCKET, TWIN_BUCKET, S3Settings, Store, connect_configured
+from twin.objectstore import TWIN_BUCKET, S3Settings, Store, connect_configured
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,8 @@ class AlertStats(BaseModel):
     health: int = 0
     recovered: int = Field(default=0, description="camera-offline alerts closed by a recovery")
     evidence_stored: int = 0
+    evidence_conflicts: int = Field(default=0, description="crops and photos whose key someone else had written "
+                                                           "first (other bytes): stored under a content-named key")
     webhook_delivered: int = 0
     webhook_failed: int = 0
     status_changes: int = 0
@@ -143,7 +145,8 @@ class AlertStats(BaseModel):
 
 
 # Kept in the stored record for operations, not part of the twin's alerts layer.
-_NOT_IN_LAYER = {"open", "recovered_ts", "written_ts", "details"}
+_NOT_IN_LAYER = {"open", "recovered_ts", "written_ts", "details", "evidence_version", "evidence_sha256",
+                 "evidence_conflict"}
 
 
 # Stages of an alert's confirming frame, as (name, from stamp, to stamp) of its timeline (the shard's stamps,
@@ -317,22 +320,18 @@ class AlertSinkCore:
         body = json.dumps({k: _iso(v) for k, v in rec.items()}, ensure_ascii=False).encode()
         self.store.put_bytes(TWIN_BUCKET, self._record_key(rec["alert_id"]), body, content_type="application/json")
 
-    def _evidence(self, alert_id: str, ts: dt.datetime, crop: Any) -> str | None:
-        if crop is None:
-            return None
+    def _evidence(self, alert_id: str, ts: dt.datetime, crop: Any) -> dict[str, Any]:
+        """Store the crop once; returns the record's evidence fields (``evidence_key``, ``evidence_version``,
+        ``evidence_sha256``; ``evidence_conflict`` names a key someone else wrote first), {} for no image."""
         img = np.ascontiguousarray(np.asarray(crop, dtype=np.uint8))
         if img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 2:
             log.warning("alert %s: evidence crop of shape %s is not an RGB image; not stored", alert_id, img.shape)
-            return None
+            return {}
         key = f"alerts/{self.cfg.city}/{ts:%Y-%m-%d}/{alert_id}.jpg"
-        try:
-            self.store.client.stat_object(EVIDENCE_BUCKET, key)
-            return key  # a re-delivery: the locked crop is already there
-        except S3Error:
-            pass
-        self.store.put_bytes(EVIDENCE_BUCKET, key, encode_jpeg(img, self.cfg.jpeg_quality), content_type="image/jpeg")
+        # written once; the same bytes again (a re-delivery, a lost reply) is the same write
+        stored = put_evidence(self.store, key, encode_jpeg(img, self.cfg.jpeg_quality), "image/jpeg")
         self.stats.evidence_stored += 1
-        return key
+        return stored.record_fields()
 
     # ---------------------------------------------------------------- intake
     def submit(self, events: list[ShardEvent | dict[str, Any]]) -> dict[str, int]:
@@ -382,7 +381,10 @@ class AlertSinkCore:
             self.stats.duplicates += 1
             return False
         # a field alert may carry its own evidence (a citizen's photo, already in the locked bucket)
-        rec["evidence_key"] = self._evidence(aid, rec["ts"], crop) if crop is not None else rec.get("evidence_key")
+        rec.update(self._evidence(aid, rec["ts"], crop) if crop is not None else {})
+        rec.setdefault("evidence_key", None)
+        if rec.get("evidence_conflict"):  # logged where it was found (twin.evidence.put_evidence); audited below
+            self.stats.evidence_conflicts += 1
         checked = validate_rows("alerts", [{k: v for k, v in rec.items() if k not in _NOT_IN_LAYER}],
                                 city=self.cfg.city)
         if checked.rejected:
@@ -395,7 +397,8 @@ class AlertSinkCore:
         self._outbox.put(item)
         self.audit.append("system:alert-sink", "alert.raised", aid,
                           {"kind": rec["kind"], "camera_id": rec["camera_id"], "subject_id": rec.get("subject_id"),
-                           "score": rec.get("score"), **(details or {})})
+                           "score": rec.get("score"), **(details or {}),
+                           **({"evidence_conflict": rec["evidence_conflict"]} if rec.get("evidence_conflict") else {})})
         self._save(rec)
         durable = time.time()  # the record is stored: the commit point, "alert written"
         self._alerts[aid] = rec

@@ -17,7 +17,10 @@ lock in **COMPLIANCE** mode: no identity, the admin included, can delete or over
 its retention ends, with or without ``x-amz-bypass-governance-retention``. The retention comes from
 :class:`StoreConfig` (``SSZ_EVIDENCE_RETENTION_DAYS``, default 365 days, the Terraform variable
 ``evidence_retention_days`` in production) and is **never lowered**: a later ``ssz store up`` with fewer
-days keeps the bucket's longer retention and says so; with more days it raises it.
+days keeps the bucket's longer retention and says so; with more days it raises it. The lock does not stop the
+platform user from putting a newer version (or, on SeaweedFS, a delete marker: MinIO's policy grants it no
+delete in ``evidence``) over a key: neither server can be told to refuse that, so evidence is written once,
+read as recorded (the first version) and checked (:mod:`twin.evidence`).
 
 Production (MinIO, ``SSZ_S3_*``): ``SSZ_S3_ACCESS_KEY``/``SSZ_S3_SECRET_KEY`` are the platform user; the
 admin keys (``SSZ_S3_ADMIN_ACCESS_KEY``/``SSZ_S3_ADMIN_SECRET_KEY``) are set only for the one-off

@@ -35,6 +35,7 @@ from serve.errors import ConflictError, NotFoundError, UnavailableError
 from serve.ids import RecordId, check_record_id
 from serve.limits import read_body
 from serve.roles import Principal, replica_attr, require_role
+from twin.evidence import EvidenceMissing, read_original
 from twin.objectstore import Store, StoreError
 
 router = APIRouter()
@@ -208,30 +209,22 @@ async def alert_evidence(request: Request, _: Analyst, alert_id: AlertId) -> Res
         raise HTTPException(404, f"alert {alert_id} has no evidence crop (SOS presses and camera outages have none)")
     if store is None:
         raise HTTPException(503, "this API replica has no object store")
-    data = await asyncio.to_thread(original_evidence, store, key)
+    data = await asyncio.to_thread(original_evidence, store, key, rec.get("evidence_version"))
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
-def original_evidence(store: Store, key: str) -> bytes:
-    """The first version written under ``key`` in the evidence bucket: the crop stored with the alert, locked.
+def original_evidence(store: Store, key: str, version_id: str | None = None) -> bytes:
+    """The crop stored with the alert, locked: the version ``version_id`` the record keeps, or (records from
+    before it was kept) the first version written under ``key`` in the evidence bucket
+    (:func:`twin.evidence.read_original`: a later version or delete marker under the key is ignored).
 
-    The platform's S3 identity may write (not delete) evidence, so a later write or delete marker under the
-    same key only hides the original from a plain GET; the original version stays, locked, and is what is
-    served. Raises HTTPException 404 when no version exists, and StoreError when the store cannot be read.
+    Raises HTTPException 404 when no version exists, and StoreError when the store cannot be read.
     """
-    from twin.objectstore import EVIDENCE_BUCKET, explain
-
     try:
-        versions = [o for o in store.client.list_objects(EVIDENCE_BUCKET, prefix=key, include_version=True)
-                    if o.object_name == key and not o.is_delete_marker and o.version_id]
-    except Exception as e:
-        raise explain(e, store.settings) from e
-    if not versions:
-        raise HTTPException(404, f"the evidence object {key} is not in the evidence bucket: report it to the "
-                                 "platform's administrator (the audit log names the alert)")
-    # S3 lists a key's versions newest first; times tie within a second, so the listing order breaks ties
-    first = min(enumerate(versions), key=lambda iv: (iv[1].last_modified, -iv[0]))[1]
-    return store.get_bytes(EVIDENCE_BUCKET, key, version_id=first.version_id)
+        return read_original(store, key, version_id)
+    except EvidenceMissing as e:
+        raise HTTPException(404, f"{e}: report it to the platform's administrator (the audit log names the "
+                                 "alert)") from e
 
 
 async def _action_body(request: Request) -> ActionRequest:

@@ -13,8 +13,9 @@ What makes it tamper-evident:
   re-computing the chain needs the key.
 - **Locked mirror**: with an object store, each event's exact line is also written to the object-locked
   ``evidence`` bucket as ``audit/<name>/<seq>.json`` (COMPLIANCE retention: nobody, admins included, can
-  delete it within the retention period). A second version of a mirrored event or a delete marker is itself
-  reported as tampering.
+  delete it within the retention period), once (``If-None-Match``: a retry of the same line is the same
+  write; another event already there refuses the append). A second version of a mirrored event or a delete
+  marker is itself reported as tampering.
 - **Anchors**: every ``anchor_every`` events, ``(seq, mac)`` is written to
   ``audit/<name>/anchors/<seq>.json`` in the same bucket.
 
@@ -48,7 +49,7 @@ from pydantic import BaseModel, Field
 from serve.errors import UnavailableError
 from serve.keys import load_key
 from serve.redact import redact, redact_obj
-from twin.objectstore import EVIDENCE_BUCKET, Store
+from twin.objectstore import EVIDENCE_BUCKET, ObjectExists, Store
 
 log = logging.getLogger(__name__)
 
@@ -249,9 +250,18 @@ class AuditLog:
                     f.write(line)
                     f.flush()
                     os.fsync(f.fileno())
-                    if self.store is not None:
-                        self.store.put_bytes(EVIDENCE_BUCKET, _mirror_key(self.name, ev.seq), line,
-                                             content_type="application/json")
+                    if self.store is not None:  # written once: a retry of the same line is the same write
+                        self.store.put_new(EVIDENCE_BUCKET, _mirror_key(self.name, ev.seq), line,
+                                           content_type="application/json")
+                except ObjectExists as e:
+                    with contextlib.suppress(OSError):
+                        f.truncate(size)
+                        f.flush()
+                        os.fsync(f.fileno())
+                    raise AuditWriteError(f"audit log {self.name}: the locked mirror already holds a different "
+                                          f"event {ev.seq}: the local log lost events or the mirror was written by "
+                                          f"someone else; the change was not made: run `ssz audit verify "
+                                          f"{self.name}` (and `ssz audit restore` to rebuild the log)") from e
                 except Exception as e:
                     with contextlib.suppress(OSError):
                         f.truncate(size)
@@ -269,9 +279,9 @@ class AuditLog:
     def _anchor(self, ev: AuditEvent) -> None:
         body = json.dumps({"seq": ev.seq, "hash": ev.hash, "ts": ev.ts.isoformat(), "name": self.name}).encode()
         try:
-            self.store.put_bytes(EVIDENCE_BUCKET, _anchor_key(self.name, ev.seq), body,  # type: ignore[union-attr]
-                                 content_type="application/json")
-        except Exception as e:  # the event itself is mirrored; the next anchor follows
+            self.store.put_new(EVIDENCE_BUCKET, _anchor_key(self.name, ev.seq), body,  # type: ignore[union-attr]
+                               content_type="application/json")
+        except Exception as e:  # the event itself is mirrored; the next anchor follows (an existing anchor is kept)
             log.warning("audit log %s: anchor at event %d not written: %s", self.name, ev.seq, e)
 
     # ---------------------------------------------------------------- reading
@@ -338,19 +348,8 @@ class AuditLog:
         return rep
 
     def _check_mirror(self, rep: AuditReport, lines: list[bytes], events: list[AuditEvent], bad: Any) -> None:
-        client = self.store.client  # type: ignore[union-attr]
-        prefix = f"audit/{self.name}/"
-        versions: dict[int, list[Any]] = {}
-        anchors: dict[int, Any] = {}
         try:
-            for obj in client.list_objects(EVIDENCE_BUCKET, prefix=prefix, recursive=True, include_version=True):
-                rest = obj.object_name[len(prefix):]
-                if rest.startswith("anchors/"):
-                    with contextlib.suppress(ValueError):
-                        anchors[int(rest.removeprefix("anchors/").removesuffix(".json"))] = obj
-                    continue
-                with contextlib.suppress(ValueError):
-                    versions.setdefault(int(rest.removesuffix(".json")), []).append(obj)
+            versions, anchors = self._mirror_versions()
         except Exception as e:
             bad(1, f"the locked mirror of {self.name} cannot be listed ({e}): start the object store and verify again")
             return
@@ -382,8 +381,15 @@ class AuditLog:
                 break
         macs = {e.seq: e.hash for e in events}
         for seq in sorted(anchors):
+            if len(anchors[seq]) > 1 or any(o.is_delete_marker for o in anchors[seq]):
+                bad(seq, f"anchor {seq}: its locked copy was rewritten or deleted ({len(anchors[seq])} versions); "
+                         "the first version is checked")
+            first = next((o for o in anchors[seq] if not o.is_delete_marker), None)
+            if first is None:
+                continue  # only delete markers: named above
             try:
-                doc = json.loads(self.store.get_bytes(EVIDENCE_BUCKET, _anchor_key(self.name, seq)))  # type: ignore
+                doc = json.loads(self.store.get_bytes(EVIDENCE_BUCKET, first.object_name,  # type: ignore[union-attr]
+                                                      version_id=first.version_id))
             except Exception as e:
                 bad(seq, f"anchor {seq} of {self.name} cannot be read ({e})")
                 continue
@@ -392,6 +398,19 @@ class AuditLog:
             elif seq in macs and doc.get("hash") != macs[seq]:
                 bad(seq, f"event {seq} does not match its anchor in the locked bucket: the chain was rewritten")
         rep.problems.sort(key=lambda p: _seq_of(p))
+
+    def _mirror_versions(self) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
+        """The locked mirror's events and anchors by seq, each with its versions and delete markers oldest first
+        (:meth:`twin.objectstore.Store.versions`). Raises StoreError when the bucket cannot be listed."""
+        prefix = f"audit/{self.name}/"
+        events: dict[int, list[Any]] = {}
+        anchors: dict[int, list[Any]] = {}
+        for key, objs in self.store.versions(EVIDENCE_BUCKET, prefix):  # type: ignore[union-attr]
+            rest = key[len(prefix):]
+            into = anchors if rest.startswith("anchors/") else events
+            with contextlib.suppress(ValueError):
+                into[int(rest.removeprefix("anchors/").removesuffix(".json"))] = objs
+        return events, anchors
 
     def restore_from_mirror(self) -> Path | None:
         """Rebuild the local log from the locked mirror (the first version of each event), after tampering.
@@ -402,16 +421,8 @@ class AuditLog:
         """
         if self.store is None:
             raise AuditError(f"audit log {self.name}: no object store given, nothing to restore from")
-        client, prefix = self.store.client, f"audit/{self.name}/"
-        first: dict[int, Any] = {}
-        for obj in client.list_objects(EVIDENCE_BUCKET, prefix=prefix, recursive=True, include_version=True):
-            rest = obj.object_name[len(prefix):]
-            if rest.startswith("anchors/") or obj.is_delete_marker:
-                continue
-            with contextlib.suppress(ValueError):
-                seq = int(rest.removesuffix(".json"))
-                if seq not in first or obj.last_modified < first[seq].last_modified:
-                    first[seq] = obj
+        first = {seq: kept[0] for seq, objs in self._mirror_versions()[0].items()
+                 if (kept := [o for o in objs if not o.is_delete_marker])}
         if not first:
             raise AuditError(f"audit log {self.name}: the locked mirror holds no events")
         lines, prev = [], GENESIS

@@ -254,17 +254,20 @@ async def _raise_report(request: Request, desk: Desk, route: str, row: dict[str,
            "lon": row["lon"], "lat": row["lat"]}
     table = _table("sos_reports", pd.DataFrame([rep]), desk.cfg.city)
     acc = await _accept(desk, "sos_reports", table, key, route, raw)
-    evidence_key = None
+    stored: dict[str, Any] = {"evidence_key": None}
     store = replica_attr("store") or getattr(request.app.state, "store", None)
     if evidence is not None and store is not None:
-        from twin.objectstore import EVIDENCE_BUCKET
+        from twin.evidence import put_evidence
 
-        evidence_key = f"field/{desk.cfg.city}/{ts:%Y-%m-%d}/{report_id}.jpg"
-        await asyncio.to_thread(store.put_bytes, EVIDENCE_BUCKET, evidence_key, evidence, "image/jpeg")
+        # a retry of the same report sends the same photo: the same write; another photo under the report's key
+        # (a reused Idempotency-Key, a key written first by someone else) is stored beside it and named
+        photo = await asyncio.to_thread(put_evidence, store, f"field/{desk.cfg.city}/{ts:%Y-%m-%d}/{report_id}.jpg",
+                                        evidence, "image/jpeg")
+        stored = photo.record_fields()
     camera = row.get("pole_id") or f"{source}:{row.get('reporter_id') or 'anonymous'}"
     alert = {"alert_id": alert_id(str(camera), alert_kind, row.get("pole_id"), report_id), "camera_id": str(camera),
              "ts": ts, "kind": alert_kind, "subject_id": row.get("pole_id") or row.get("reporter_id"),
-             "lon": row["lon"], "lat": row["lat"], "track_id": report_id, "evidence_key": evidence_key}
+             "lon": row["lon"], "lat": row["lat"], "track_id": report_id, **stored}
     details = {"report_id": report_id, "category": category, "text": row.get("text"), "source": source,
                "pole_id": row.get("pole_id"), "reporter_id": row.get("reporter_id"),
                "accuracy_m": row.get("accuracy_m")}

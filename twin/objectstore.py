@@ -7,9 +7,16 @@ what is wrong and what to do, instead of a stack of retries.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import os
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import urllib3
 from minio import Minio
@@ -23,6 +30,37 @@ MODELS_BUCKET = "models"
 
 class StoreError(RuntimeError):
     """The object store cannot be used; the message says why and what to do."""
+
+
+class ObjectExists(StoreError):
+    """A create-only write (:meth:`Store.put_new`) found a different object already stored under its key."""
+
+
+# put_new is one single-part PUT (S3's limit for one PUT).
+MAX_PUT_NEW_BYTES = 5 * 1024**3
+# minio-py parses a listing page's <Version> entries before its <DeleteMarker> entries, so a key's delete marker can
+# come up to one page (1,000 entries) after its versions: Store.versions holds a key that long before yielding it.
+_LIST_PAGE = 1000
+# endpoint -> the server refused a second create-only write (checked once per process, see Store.put_new)
+_HONOURS_IF_NONE_MATCH: dict[str, bool] = {}
+
+
+def _is_latest(o: Any) -> bool:
+    return str(o.is_latest).lower() == "true"
+
+
+def oldest_first(objs: Iterable[Any]) -> list[Any]:
+    """A key's versions and delete markers (minio ``Object``s of one listing) ordered oldest (the original) first.
+
+    Times tie within a second (SeaweedFS), and minio-py lists a page's delete markers after its versions, so a
+    tie is broken by: the latest (``IsLatest``) last, a delete marker after a version, then the listing order
+    (S3 lists a key's versions newest first). The one ordering every version check uses.
+    """
+    def order(io_: tuple[int, Any]) -> tuple[datetime, bool, bool, int]:
+        i, o = io_
+        return o.last_modified, _is_latest(o), bool(o.is_delete_marker), -i
+
+    return [o for _, o in sorted(enumerate(objs), key=order)]
 
 
 class S3Settings(BaseModel):
@@ -121,6 +159,105 @@ class Store:
         except Exception as e:
             raise explain(e, self.settings) from e
         return res.version_id or ""
+
+    def versions(self, bucket: str, prefix: str, recursive: bool = True) -> Iterator[tuple[str, list[Any]]]:
+        """Every key under ``prefix`` with all its versions and delete markers (minio ``Object``s,
+        :func:`oldest_first`), one key at a time as the listing goes (memory: about one listing page).
+
+        Keys come in listing (key) order, except that a key whose delete marker is listed after later keys'
+        versions comes when its marker does. Raises StoreError when the bucket cannot be listed.
+        """
+        pending: OrderedDict[str, list[Any]] = OrderedDict()
+        last: dict[str, int] = {}
+        try:
+            listing = self.client.list_objects(bucket, prefix=prefix, recursive=recursive, include_version=True)
+            for i, o in enumerate(listing):
+                if not o.version_id or o.is_dir:
+                    continue
+                pending.setdefault(o.object_name, []).append(o)
+                pending.move_to_end(o.object_name)
+                last[o.object_name] = i
+                while pending and last[next(iter(pending))] < i - 2 * _LIST_PAGE:
+                    done, objs = pending.popitem(last=False)
+                    del last[done]
+                    yield done, oldest_first(objs)
+        except Exception as e:
+            raise explain(e, self.settings) from e
+        for done, objs in pending.items():
+            yield done, oldest_first(objs)
+
+    def key_versions(self, bucket: str, key: str) -> list[Any]:
+        """The versions and delete markers of exactly ``key``, oldest first (:meth:`versions`); [] when none."""
+        return next((objs for k, objs in self.versions(bucket, key, recursive=False) if k == key), [])
+
+    def put_new(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        """Write one object only if no object is stored under ``key`` yet (``If-None-Match: *``); returns its
+        version id ('' when the bucket is unversioned).
+
+        The server refuses the write (412) when the key exists, so this never adds a version over evidence.
+        When the key's first version holds exactly ``data`` (a retry whose first reply was lost, a re-delivery)
+        the write counts as done and that version's id is returned. Once per process and endpoint it first
+        checks that the server honours the header (two create-only writes of a probe key in the twin bucket).
+
+        Raises
+        ------
+        ObjectExists
+            The key's first version holds other bytes (it is untouched): someone else wrote the key first.
+        StoreError
+            ``data`` is over 5 GiB (one PUT), the server ignores ``If-None-Match`` (it would overwrite), or the
+            store cannot be reached or refused the write.
+        """
+        if len(data) > MAX_PUT_NEW_BYTES:
+            raise StoreError(f"{bucket}/{key}: {len(data)} bytes is over the 5 GiB of one create-only PUT; "
+                             "store it in parts under several keys")
+        self._check_if_none_match()
+        try:
+            return self._put_if_none_match(bucket, key, data, content_type)
+        except ObjectExists:
+            first = next((o for o in self.key_versions(bucket, key) if not o.is_delete_marker), None)
+            if first is None:
+                raise
+            etag = (first.etag or "").strip('"')
+            same = etag == hashlib.md5(data).hexdigest() if len(etag) == 32 else (  # single-part: ETag is the MD5
+                self.get_bytes(bucket, key, version_id=first.version_id) == data)
+            if not same:
+                raise
+            return first.version_id or ""
+
+    def _put_if_none_match(self, bucket: str, key: str, data: bytes, content_type: str) -> str:
+        headers = {"Content-Type": content_type, "If-None-Match": "*"}
+        try:
+            # minio's put_object sends only x-amz-* and content headers (anything else becomes x-amz-meta-*);
+            # _put_object is the single-part PUT it wraps, with the headers as given (minio pinned <7.3 for it).
+            res = self.client._put_object(bucket, key, data, headers)
+        except S3Error as e:
+            # 412 PreconditionFailed; MinIO answers 409 ConditionalRequestConflict to a concurrent create
+            if e.code in {"PreconditionFailed", "ConditionalRequestConflict"}:
+                raise ObjectExists(f"{bucket}/{key} already holds other bytes: it is written once and never "
+                                   "replaced (the first version is kept)") from e
+            raise explain(e, self.settings) from e
+        except Exception as e:
+            raise explain(e, self.settings) from e
+        return res.version_id or ""
+
+    def _check_if_none_match(self) -> None:
+        endpoint = self.settings.endpoint
+        if endpoint not in _HONOURS_IF_NONE_MATCH:
+            probe = f".probe/put-new-{uuid.uuid4().hex}"
+            self._put_if_none_match(TWIN_BUCKET, probe, b"1", "text/plain")
+            try:
+                self._put_if_none_match(TWIN_BUCKET, probe, b"2", "text/plain")
+                honours = False
+            except ObjectExists:
+                honours = True
+            for o in self.key_versions(TWIN_BUCKET, probe):  # best effort: the twin bucket is not locked
+                with contextlib.suppress(Exception):
+                    self.client.remove_object(TWIN_BUCKET, probe, version_id=o.version_id)
+            _HONOURS_IF_NONE_MATCH[endpoint] = honours
+        if not _HONOURS_IF_NONE_MATCH[endpoint]:
+            raise StoreError(f"the object store at {endpoint} ignores If-None-Match (a second create-only write "
+                             "of a probe key replaced the first): it cannot keep evidence written once; upgrade "
+                             "it (MinIO 2024-08 or later, SeaweedFS 4.x honour the header)")
 
     def get_bytes(self, bucket: str, key: str, version_id: str | None = None) -> bytes:
         """Read one whole object (optionally a given version)."""

@@ -56,3 +56,38 @@ def restore(name: Annotated[str, typer.Argument(help="Log name as `ssz audit ver
         fail(e)
     console.print(f"{name}: restored {logs[name].check().events} events from the locked mirror"
                   + (f"; the damaged file is kept as {kept}" if kept else ""))
+
+
+@app.command("evidence")
+def evidence(
+    prefix: Annotated[str, typer.Option(help="Check only keys under this prefix, e.g. alerts/hatyai/.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print each rewritten key as one JSON line (JSON Lines); "
+                                                         "an error as a JSON line {\"error\": ...} too.")] = False,
+) -> None:
+    """List every key of the evidence bucket written more than once or deleted (more than one version or a
+    delete marker), with its versions and times, as tampering, each as the listing finds it; exit 1 if there
+    is one, 2 if the store cannot be read. The platform serves the version the record keeps (the first); a
+    plain S3 GET returns the newest. The hotlist copies, rewritten by design, are left out."""
+    import json
+
+    from cluster import store
+    from twin.evidence import rewritten
+    from twin.objectstore import StoreError
+
+    found = 0
+    try:
+        for r in rewritten(store.open_store(), prefix):
+            found += 1
+            if as_json:
+                sys.stdout.write(r.model_dump_json() + "\n")
+                sys.stdout.flush()
+            else:
+                console.print(f"[red]TAMPERED[/] {escape(r.describe())}")
+    except StoreError as e:
+        if as_json:
+            sys.stdout.write(json.dumps({"error": str(e), "found_before": found}) + "\n")
+        fail(e)
+    if not found and not as_json:
+        console.print(f"evidence{f' under {escape(prefix)}' if prefix else ''}: ok (every key written once)")
+    if found:
+        raise typer.Exit(1)

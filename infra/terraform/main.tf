@@ -40,6 +40,12 @@ locals {
   # and models (old watchlist versions, so removed embeddings do not linger). Not granted, so refused:
   # s3:BypassGovernanceRetention, s3:PutBucketObjectLockConfiguration, s3:PutObjectRetention,
   # s3:PutBucketVersioning, s3:CreateBucket, s3:DeleteBucket, s3:PutBucketPolicy, any delete in evidence.
+  # Not enforceable by this policy: "create only" in evidence. s3:PutObject lets this user put a newer version
+  # over an evidence key, which hides the locked original from a plain GET. AWS would take a Deny on
+  # {"Null": {"s3:if-none-match": "true"}}; MinIO's policy language has no s3:if-none-match condition key
+  # (minio/pkg policy/condition refuses the policy as invalid). So the platform writes evidence with
+  # If-None-Match: * (MinIO answers 412 over an existing key), serves the first version, and
+  # `ssz audit evidence` lists every key written twice (twin/evidence.py).
   platform_policy = [
     {
       resources = ["arn:aws:s3:::twin", "arn:aws:s3:::evidence", "arn:aws:s3:::models"]

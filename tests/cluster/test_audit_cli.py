@@ -102,3 +102,54 @@ def test_api_up_and_run_refuse_to_start_on_a_tampered_log(home):
         res = CliRunner().invoke(app, args)
         assert res.exit_code == 2, res.output
         assert "does not verify" in res.output and "Nothing was started" in res.output
+
+
+def test_audit_evidence_names_a_rewritten_key_with_its_versions(home):
+    from cluster import store
+    from twin.objectstore import EVIDENCE_BUCKET
+
+    s3 = store.open_store()  # the platform user: what every actor and replica holds
+    prefix = f"alerts/c{uuid.uuid4().hex[:8]}/"
+    key = f"{prefix}2026-12-03/A-1.jpg"
+    first = s3.put_new(EVIDENCE_BUCKET, key, b"original", "image/jpeg")
+    s3.put_new(EVIDENCE_BUCKET, f"{prefix}2026-12-03/A-2.jpg", b"untouched", "image/jpeg")
+    res = CliRunner().invoke(app, ["audit", "evidence", "--prefix", prefix])
+    assert res.exit_code == 0 and "every key written once" in res.output, res.output
+    second = s3.put_bytes(EVIDENCE_BUCKET, key, b"forged", content_type="image/jpeg")
+    res = CliRunner().invoke(app, ["audit", "evidence", "--prefix", prefix, "--json"])
+    assert res.exit_code == 1, res.output
+    (found,) = [json.loads(line) for line in res.stdout.splitlines()]  # JSON Lines, one key per line
+    assert found["key"] == key and [v["version_id"] for v in found["versions"]] == [first, second]
+    assert [v["size"] for v in found["versions"]] == [8, 6] and all(v["last_modified"] for v in found["versions"])
+    res = CliRunner().invoke(app, ["audit", "evidence", "--prefix", prefix])
+    assert res.exit_code == 1 and "TAMPERED" in res.output and key in res.output and first in res.output
+
+
+def test_audit_evidence_prints_each_key_as_found_and_an_error_as_json(home, monkeypatch):
+    import urllib3
+    from minio import Minio
+
+    from cluster import store
+    from twin import objectstore
+    from twin.objectstore import EVIDENCE_BUCKET
+
+    s3 = store.open_store()
+    prefix = f"alerts/c{uuid.uuid4().hex[:8]}/"
+    key = f"{prefix}A-0.jpg"
+    s3.put_new(EVIDENCE_BUCKET, key, b"original", "image/jpeg")
+    s3.put_bytes(EVIDENCE_BUCKET, key, b"forged", content_type="image/jpeg")
+    for i in range(1, 4):
+        s3.put_new(EVIDENCE_BUCKET, f"{prefix}A-{i}.jpg", b"untouched", "image/jpeg")
+    real = Minio.list_objects
+
+    def dies_at_the_end(self, *a, **kw):  # the store goes away after the listing's last entry
+        yield from real(self, *a, **kw)
+        raise urllib3.exceptions.ProtocolError("connection reset")
+
+    monkeypatch.setattr(Minio, "list_objects", dies_at_the_end)
+    monkeypatch.setattr(objectstore, "_LIST_PAGE", 1)  # a key is final 2 pages on: here 2 entries, not 2,000
+    res = CliRunner().invoke(app, ["audit", "evidence", "--prefix", prefix, "--json"])
+    assert res.exit_code == 2, res.output
+    first, error = [json.loads(line) for line in res.stdout.splitlines()]
+    assert first["key"] == key and [v["size"] for v in first["versions"]] == [8, 6]
+    assert error["found_before"] == 1 and "is unreachable (ProtocolError)" in error["error"]

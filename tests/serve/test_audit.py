@@ -11,7 +11,7 @@ import pytest
 from minio.error import S3Error
 
 from serve.audit import AuditError, AuditLog, AuditWriteError
-from twin.objectstore import EVIDENCE_BUCKET
+from twin.objectstore import EVIDENCE_BUCKET, ObjectExists
 
 KEY = b"k" * 32
 
@@ -190,3 +190,54 @@ def test_a_log_from_before_the_keyed_chain_is_named_not_called_tampered(tmp_path
     with pytest.raises(AuditWriteError, match="move it aside"):
         log.append("a", "enrol", "W-2")
     assert len(log.events()) == 1
+
+
+def test_a_rewritten_anchor_is_reported_and_its_first_version_checked(tmp_path, s3_store):
+    log = _log(tmp_path, store=s3_store, anchor_every=2)
+    for i in range(4):
+        log.append("officer:a", "enrol", f"W-{i}")
+    assert log.check().ok
+    anchor = f"audit/{log.name}/anchors/{2:012d}.json"
+    with pytest.raises(ObjectExists):  # the platform's own code never writes an anchor twice
+        s3_store.put_new(EVIDENCE_BUCKET, anchor, b"{}", "application/json")
+    s3_store.put_bytes(EVIDENCE_BUCKET, anchor, b'{"seq": 2, "hash": "forged"}')
+    rep = log.check()
+    assert rep.first_bad_seq == 2 and rep.problems == [
+        "anchor 2: its locked copy was rewritten or deleted (2 versions); the first version is checked"]
+
+
+def test_the_mirror_is_written_once_and_a_foreign_event_there_refuses_the_write(tmp_path, s3_store):
+    log = _log(tmp_path, store=s3_store)
+    log.append("officer:a", "enrol", "W-1")
+    nxt = f"audit/{log.name}/{2:012d}.json"
+    s3_store.put_bytes(EVIDENCE_BUCKET, nxt, b'{"seq": 2, "forged": true}\n')  # the platform user, first
+    with pytest.raises(AuditWriteError, match="the locked mirror already holds a different event 2"):
+        log.append("officer:a", "enrol", "W-2")
+    assert [e.seq for e in log.events()] == [1]  # the change was not made
+    assert len(s3_store.key_versions(EVIDENCE_BUCKET, nxt)) == 1  # and the mirror got no second version
+
+
+def test_restore_takes_the_first_version_when_a_rewrite_has_the_same_second(tmp_path, s3_store):
+    for _ in range(5):  # SeaweedFS times have a one-second resolution: the tie is the case to get right
+        log = _log(tmp_path / uuid.uuid4().hex, store=s3_store)
+        log.append("officer:a", "enrol", "W-1")
+        key = f"audit/{log.name}/{1:012d}.json"
+        s3_store.put_bytes(EVIDENCE_BUCKET, key, b'{"seq": 1, "forged": true}\n')
+        if len({o.last_modified for o in s3_store.key_versions(EVIDENCE_BUCKET, key)}) == 1:
+            break
+    else:
+        pytest.fail("could not rewrite a mirrored event within its second in 5 tries")
+    log.path.write_text("")
+    log.restore_from_mirror()
+    assert [(e.seq, e.subject) for e in log.events()] == [(1, "W-1")] and log.check().first_bad_seq == 1
+
+
+def test_check_lists_the_mirror_once_whatever_the_number_of_anchors(tmp_path, s3_store, monkeypatch):
+    log = _log(tmp_path, store=s3_store, anchor_every=2)
+    for i in range(6):
+        log.append("officer:a", "enrol", f"W-{i}")
+    listings = []
+    real = s3_store.client.list_objects
+    monkeypatch.setattr(s3_store.client, "list_objects", lambda *a, **kw: listings.append(a) or real(*a, **kw))
+    rep = log.check()
+    assert rep.ok and rep.anchors == 3 and len(listings) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import threading
 import time
@@ -307,13 +308,22 @@ def test_citizen_report_with_photo_has_evidence(ccoc):
     from twin.objectstore import EVIDENCE_BUCKET
 
     s3 = store.open_store()
-    key = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()["evidence_key"]
-    first = next(o for o in s3.client.list_objects(EVIDENCE_BUCKET, prefix=key, include_version=True))
+    rec = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
+    key = rec["evidence_key"]
+    [first] = s3.key_versions(EVIDENCE_BUCKET, key)
+    # the record pins the version written and its hash (the route fetches that version: no listing)
+    assert rec["evidence_version"] == first.version_id and rec["evidence_sha256"] == hashlib.sha256(
+        ev.content).hexdigest() and "evidence_conflict" not in rec
     with pytest.raises(S3Error, match="AccessDenied"):
         s3.client.remove_object(EVIDENCE_BUCKET, key, version_id=first.version_id)
+    from twin.evidence import rewritten
+
+    assert list(rewritten(s3, prefix=key)) == []  # the photo was written once
     s3.put_bytes(EVIDENCE_BUCKET, key, b"tampered", "image/jpeg")
     again = httpx.get(f"{url}/v1/alerts/{aid}/evidence", headers=_auth(tokens["analyst"]), timeout=30)
     assert again.status_code == 200 and again.content == ev.content
+    [found] = rewritten(s3, prefix=key)  # `ssz audit evidence` names it
+    assert found.key == key and found.versions[0].version_id == first.version_id and len(found.versions) == 2
     s3.client.remove_object(EVIDENCE_BUCKET, key)  # a delete marker over the versions
     again = httpx.get(f"{url}/v1/alerts/{aid}/evidence", headers=_auth(tokens["analyst"]), timeout=30)
     assert again.status_code == 200 and again.content == ev.content

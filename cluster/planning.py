@@ -79,7 +79,7 @@ def read_points(path: Path | None, kind: str, city: CityConfig, warnings: list[s
 
     Raises
     ------
-    twin.fieldinput.InputError
+    twin.fieldspecs.InputError
         The file, row, column, what is wrong and what to do (exit code 2 on the command line).
     """
     if path is None:
@@ -112,7 +112,7 @@ def build_context(city: str | CityConfig | CityModel, incidents: Path | None = N
 
     Raises
     ------
-    cluster.config.ConfigError, PlanningError, twin.fieldinput.InputError
+    cluster.config.ConfigError, PlanningError, twin.fieldspecs.InputError
     """
     if not isinstance(city, CityModel | CityConfig):
         city = load_city(city)

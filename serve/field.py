@@ -135,7 +135,8 @@ def _unix_to_iso(v: Any) -> Any:
 
 def _validate(desk: Desk, rows: list[dict[str, Any]], kind: str, route: str, *, drop: bool) -> Any:
     """Rows through :func:`twin.fieldinput.validate_frame` with the city's area and clock-skew bound."""
-    from twin.fieldinput import InputError, validate_frame
+    from twin.fieldinput import validate_frame
+    from twin.fieldspecs import InputError
 
     try:
         res = validate_frame(rows, kind, source=f"POST {route}", area=desk.area, outside="drop" if drop else "refuse",
@@ -363,7 +364,7 @@ async def field_line(request: Request) -> JSONResponse:
 async def _line_text(desk: Desk, reporter: str, text: str, ts: str | None, key: str) -> dict[str, Any]:
     """A LINE text message without a position: a ``citizen-report`` alert (the twin's report layer needs a
     position, so the alert record is where it is kept)."""
-    from twin.fieldinput import parse_datetime
+    from twin.fieldvalues import parse_datetime
     from twin.schemas import alert_id
 
     when = parse_datetime(ts) if ts else dt.datetime.now(dt.UTC)

@@ -120,7 +120,7 @@ def import_cmd(kind: Annotated[str, typer.Argument(help="gps_pings | qr_scans | 
     from cluster import store
     from cluster.config import load_city
     from cluster.fieldimport import IMPORT_LAYERS, import_file, read_import_file
-    from twin.fieldinput import InputError
+    from twin.fieldspecs import InputError
 
     try:
         if kind not in IMPORT_LAYERS:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cluster.cli.plan import app
 from cluster.config import load_city
 from cluster.planning import read_points
-from twin.fieldinput import InputError
+from twin.fieldspecs import InputError
 
 
 @pytest.fixture(scope="module")

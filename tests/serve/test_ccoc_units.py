@@ -61,7 +61,8 @@ def test_desk_config_of_a_city_and_field_reports_through_the_reader():
     from cluster.ccoc import desk_config
     from cluster.city import CityModel
     from serve.desk import Desk
-    from twin.fieldinput import InputError, validate_frame
+    from twin.fieldinput import validate_frame
+    from twin.fieldspecs import InputError
 
     model = CityModel.load("sukhothai")
     cfg = desk_config(model)

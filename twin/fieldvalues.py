@@ -250,8 +250,7 @@ def parse_date_parts(s: str, month_first: bool = False, seen: dict[str, str] | N
         raise CellError(f"day {d} of month {mo} in {y} does not exist") from None
 
 
-EXCEL_SERIAL_RANGE = (18264, 73051)  # Excel day numbers of 1950-01-01 and 2099-12-31
-_EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+EXCEL_SERIAL_RANGE = (18264, 73051)  # Excel day numbers of 1950-01-01 and 2100-01-01 (both read)
 
 
 def excel_serial(v: Any) -> float | None:
@@ -269,6 +268,16 @@ def excel_serial(v: Any) -> float | None:
         x = float(v)
         return x if EXCEL_SERIAL_RANGE[0] <= x <= EXCEL_SERIAL_RANGE[1] else None
     return None
+
+
+def excel_datetime(serial: float) -> dt.datetime:
+    """An Excel serial day number (Windows 1900 date system, e.g. what :func:`excel_serial` returns; 46096.3125)
+    as a naive datetime in whole seconds (2026-03-15 07:30:00). Converted by openpyxl's ``from_excel``, which
+    rounds to milliseconds; rounded here to the second (half a second up), as the reader's times always were."""
+    from openpyxl.utils.datetime import from_excel  # here: openpyxl is not needed to read a CSV
+
+    t = from_excel(serial)
+    return t.replace(microsecond=0) + dt.timedelta(seconds=t.microsecond >= 500_000)
 
 
 UNIX_RANGE_S = (946684800, 4102444800)  # 2000-01-01 .. 2100-01-01 UTC
@@ -321,15 +330,15 @@ def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False,
 
 
 def parse_datetime_date_only(v: Any, tz: str = LOCAL_TZ, month_first: bool = False,
-                    seen: dict[str, str] | None = None) -> tuple[dt.datetime, bool]:
+                             seen: dict[str, str] | None = None) -> tuple[dt.datetime, bool]:
     """:func:`parse_datetime`, and whether the cell holds a date and no time of day (:func:`_date_only`), from
     one parse of the text."""
     zone = ZoneInfo(tz)
     serial = excel_serial(v)
     if serial is not None:
+        local = excel_datetime(serial)
         if seen is not None:
-            seen["excel_serial"] = f"{v} as {_EXCEL_EPOCH + dt.timedelta(days=serial):%Y-%m-%d %H:%M}"
-        local = _EXCEL_EPOCH + dt.timedelta(seconds=round(serial * 86400))
+            seen["excel_serial"] = f"{v} as {local:%Y-%m-%d %H:%M}"
         return local.replace(tzinfo=zone).astimezone(dt.UTC), serial.is_integer()
     unix = unix_time(v)
     if unix is not None:

@@ -12,8 +12,8 @@
                                       Text and location messages become citizen reports.
     POST /v1/field/gps       device   {"locations": [{"id", "lat", "lon", "timestamp", "speed", "bearing",
                                       "accuracy"}, ...]} (OsmAnd / Traccar field names; speed in m/s; timestamp
-                                      ISO-8601 or Unix seconds / milliseconds) -> patrol_pings; mobile cameras
-                                      (van, drone, body camera) report their position the same way
+                                      ISO-8601 or Unix seconds / milliseconds, 2000-2100) -> patrol_pings; mobile
+                                      cameras (van, drone, body camera) report their position the same way
     POST /v1/field/qr        device   {"scans": [{"unit_id", "checkpoint_id", "ts", "lon"?, "lat"?}]} ->
                                       checkpoint_scans; the answer lists the boxes missed this round
 
@@ -48,6 +48,7 @@ from serve.desk import Desk
 from serve.ids import RecordId
 from serve.limits import read_body
 from serve.roles import Principal, replica_attr, require_role
+from twin.fieldvalues import CellError, unix_datetime
 from twin.schemas import MAX_ACCURACY_M
 
 router = APIRouter()
@@ -123,14 +124,30 @@ def _key(request: Request, route: str, raw: bytes) -> str:
 
 
 def _unix_to_iso(v: Any) -> Any:
-    """Unix seconds or milliseconds (as OsmAnd/Traccar send) -> ISO-8601 UTC; anything else unchanged."""
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+    """A device time sent as a number, Unix seconds or milliseconds (as OsmAnd/Traccar and LINE send; the rules are
+    :func:`twin.fieldvalues.unix_datetime`'s), as ISO-8601 UTC (``1796000000500`` ->
+    ``2026-11-30T00:53:20.500000+00:00``); anything else (ISO-8601 text) unchanged, for the field-input reader.
+
+    Raises
+    ------
+    twin.fieldvalues.CellError
+        A number whose time is outside 2000-01-01..2100-01-01 UTC (see :func:`_device_time`).
+    """
+    if isinstance(v, bool) or not isinstance(v, int | float):
         return v
-    secs = v / 1000.0 if v > 1e11 else float(v)
+    return unix_datetime(v).isoformat()
+
+
+def _device_time(desk: Desk, v: Any, route: str, where: str, rows: int = 1) -> Any:
+    """:func:`_unix_to_iso` of a device's time field; a number outside 2000-2100 refuses the request with 422
+    naming ``where`` (``row 3, field 'timestamp'``) and what to do, and counts its ``rows`` as invalid."""
     try:
-        return dt.datetime.fromtimestamp(secs, dt.UTC).isoformat()
-    except (OverflowError, OSError, ValueError):
-        return v  # not a time: the field-input reader refuses the cell and says why
+        return _unix_to_iso(v)
+    except CellError as e:
+        desk.metrics.field_rejected.labels(desk.cfg.city, route, "invalid").inc(rows)
+        raise HTTPException(422, f"POST {route}: {where}: {e}. What to do: send the time as Unix seconds or "
+                                 "milliseconds since 1970 (UTC), or as ISO-8601; a 1970 date is a device clock that "
+                                 "was reset: set the device's clock (NTP/GPS time) and send again") from None
 
 
 def _validate(desk: Desk, rows: list[dict[str, Any]], kind: str, route: str, *, drop: bool) -> Any:
@@ -200,10 +217,10 @@ async def field_gps(request: Request, who: Device) -> JSONResponse:
     rows = _rows_of(body, "locations", route)
     if len(rows) > 50_000:
         raise HTTPException(413, f"{len(rows)} positions in one batch: send at most 50,000")
-    for r in rows:
+    for i, r in enumerate(rows):
         for k in ("timestamp", "ts", "time", "fixtime", "devicetime"):
             if k in r:
-                r[k] = _unix_to_iso(r[k])
+                r[k] = _device_time(desk, r[k], route, f"row {i + 1}, field {k!r}", len(rows))
     key = _key(request, route, raw)
     res = await asyncio.to_thread(_validate, desk, rows, "gps_pings", route, drop=True)
     if res.frame.empty:
@@ -222,7 +239,7 @@ def _report_row(desk: Desk, r: dict[str, Any], route: str) -> dict[str, Any]:
     """One SOS press or citizen report validated into canonical fields (``ts`` UTC, ``lon``/``lat``)."""
     r = dict(r)
     r.setdefault("ts", dt.datetime.now(dt.UTC).isoformat())
-    r["ts"] = _unix_to_iso(r["ts"])
+    r["ts"] = _device_time(desk, r["ts"], route, "field 'ts'")
     pole = r.get("pole_id")
     if pole is not None:
         place = desk.places.get(str(pole))
@@ -341,6 +358,8 @@ async def field_line(request: Request) -> JSONResponse:
         assert isinstance(events, list)
     except (ValueError, KeyError, TypeError, AssertionError, RecursionError):
         raise HTTPException(422, "a LINE webhook body is {\"destination\", \"events\": [...]}") from None
+    stamps = [_device_time(desk, ev["timestamp"], route, f"event {i + 1}, field 'timestamp'")  # all before storing
+              if isinstance(ev, dict) and ev.get("timestamp") is not None else None for i, ev in enumerate(events)]
     made = []
     for i, ev in enumerate(events):
         msg = ev.get("message") if isinstance(ev, dict) else None
@@ -348,7 +367,7 @@ async def field_line(request: Request) -> JSONResponse:
             continue
         user = str((ev.get("source") or {}).get("userId") or "anonymous")
         reporter = "line:" + hashlib.sha256(user.encode()).hexdigest()[:16]  # pseudonymous
-        ts = _unix_to_iso(ev.get("timestamp")) if ev.get("timestamp") is not None else None
+        ts = stamps[i]
         key = f"{route}|{ev.get('webhookEventId') or hashlib.sha256(raw).hexdigest() + f'#{i}'}"
         if msg["type"] == "location":
             row = _report_row(desk, {"lon": msg.get("longitude"), "lat": msg.get("latitude"), "ts": ts,
@@ -367,7 +386,10 @@ async def _line_text(desk: Desk, reporter: str, text: str, ts: str | None, key: 
     from twin.fieldvalues import parse_datetime
     from twin.schemas import alert_id
 
-    when = parse_datetime(ts) if ts else dt.datetime.now(dt.UTC)
+    try:
+        when = parse_datetime(ts) if ts else dt.datetime.now(dt.UTC)
+    except CellError as e:  # a timestamp sent as text that is not a time
+        raise HTTPException(422, f"the LINE event's timestamp {str(ts)[:40]!r} is not a time ({e})") from None
     if when > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=desk.cfg.max_clock_skew_s):
         raise HTTPException(422, "the LINE event is dated in the future: refused")
     if when < dt.datetime.now(dt.UTC) - dt.timedelta(seconds=desk.cfg.max_age_s):
@@ -392,9 +414,9 @@ async def field_qr(request: Request, who: Device) -> JSONResponse:
     desk = desk_of(request)
     body, raw = await _json(request, MAX_SMALL_BODY * 16, route, desk)
     rows = _rows_of(body, "scans", route)
-    for r in rows:
+    for i, r in enumerate(rows):
         if "ts" in r:
-            r["ts"] = _unix_to_iso(r["ts"])
+            r["ts"] = _device_time(desk, r["ts"], route, f"row {i + 1}, field 'ts'", len(rows))
     res = _validate(desk, rows, "qr_scans", route, drop=True)
     frame = res.frame
     if frame.empty:

@@ -280,26 +280,68 @@ def excel_datetime(serial: float) -> dt.datetime:
     return t.replace(microsecond=0) + dt.timedelta(seconds=t.microsecond >= 500_000)
 
 
-UNIX_RANGE_S = (946684800, 4102444800)  # 2000-01-01 .. 2100-01-01 UTC
+UNIX_RANGE_S = (946684800, 4102444800)  # 2000-01-01 (read) .. 2100-01-01 (refused) UTC
+UNIX_MS_FROM = 1e11
+"""A Unix time of at least this is milliseconds, a smaller one seconds: 1e11 s would be the year 5138, 1e11 ms is
+1973; every time accepted (2000-2100) is 9 or 10 digits in seconds, 12 or 13 in milliseconds."""
+
+
+def unix_datetime(v: float) -> dt.datetime:
+    """A Unix time stamp (seconds or milliseconds since 1970-01-01 UTC, as GPS trackers and phone apps send) as an
+    aware UTC datetime: the one reader of Unix times, for files (:func:`unix_time`) and the field-ingest API.
+
+    Rules: milliseconds when ``v >= UNIX_MS_FROM`` (1e11), else seconds; a fraction is kept, to the microsecond
+    (``1796000000500.5`` is 2026-11-30 00:53:20.500500 UTC); the time must be within 2000-01-01 (included) ..
+    2100-01-01 (excluded) UTC, :data:`UNIX_RANGE_S`.
+
+    Raises
+    ------
+    CellError
+        ``v`` is not a finite number, or its time is outside 2000-2100 (a 9-digit 123456789 is 1973, 0 is a device
+        clock reset to 1970, 1e15 is past the year 9999); the message gives the time it would be.
+    """
+    if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating) or v != v:  # NaN
+        raise CellError(f"{v!r} is not a Unix time (a number of seconds or milliseconds since 1970)")
+    ms = v >= UNIX_MS_FROM
+    try:
+        sec = v / 1000 if ms else float(v)
+    except OverflowError:  # an integer too large for a float
+        sec = math.inf
+    if not UNIX_RANGE_S[0] <= sec < UNIX_RANGE_S[1]:
+        try:
+            when = f"{dt.datetime.fromtimestamp(sec, dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+        except (OverflowError, OSError, ValueError):
+            when = "past the year 9999" if sec > 0 else "before the year 1"
+        written = str(int(v)) if isinstance(v, int | np.integer) else repr(float(v))
+        written = written if len(written) <= 24 else f"{written[:12]}… ({len(written)} digits)"
+        raise CellError(f"{written} as Unix {'milliseconds' if ms else 'seconds'} is {when}, outside "
+                        "2000-01-01..2100-01-01 UTC")
+    return dt.datetime.fromtimestamp(sec, dt.UTC)
 
 
 def unix_time(v: Any) -> dt.datetime | None:
-    """``v`` as a UTC time when it is a Unix time stamp, what GPS trackers export: 10 digits (seconds) or 13
-    (milliseconds) between 2000 and 2100; None otherwise."""
+    """A file cell as a UTC time when it is a Unix time stamp, what GPS trackers export: a number, or digits, with
+    10 (seconds) or 13 (milliseconds) digits before an optional fraction, read by :func:`unix_datetime`; None for
+    any other cell (a 9-digit number in a file is an id or a slip, not a time).
+
+    Raises
+    ------
+    CellError
+        A 10- or 13-digit value outside 2000-2100 (``0000000000``: a tracker whose clock was reset).
+    """
     if isinstance(v, bool):
         return None
-    if isinstance(v, int | np.integer) or (isinstance(v, float) and v.is_integer()):
+    if isinstance(v, int | np.integer):
         t = str(int(v))
+    elif isinstance(v, float | np.floating) and math.isfinite(v):
+        t = str(int(v)) if float(v).is_integer() else repr(float(v))
     elif isinstance(v, str):
         t = normalize_text(v)
     else:
         return None
-    if not re.fullmatch(r"\d{10}|\d{13}", t):
+    if not re.fullmatch(r"(?:\d{10}|\d{13})(?:\.\d+)?", t):
         return None
-    sec = int(t) / (1000 if len(t) == 13 else 1)
-    if not UNIX_RANGE_S[0] <= sec < UNIX_RANGE_S[1]:
-        return None
-    return dt.datetime.fromtimestamp(sec, dt.UTC)
+    return unix_datetime(float(t) if "." in t else int(t))
 
 
 def be_cell(v: dt.date, seen: dict[str, str] | None = None) -> dt.date:

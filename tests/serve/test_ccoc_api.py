@@ -345,9 +345,12 @@ def test_field_inputs_a_device_gets_wrong_are_refused_with_what_to_do(ccoc):
         assert problem in msg and "field 'unit_id'" in msg, msg
     msg = _error(httpx.post(f"{url}/v1/field/gps", headers=dev, timeout=60,
                             json={"locations": [{"id": "car-1", "lat": lat, "lon": lon, "timestamp": 0}]}), 422)
-    assert "older than the 7 days accepted" in msg and "1970-01-01" in msg, msg
+    assert "row 1, field 'timestamp': 0 as Unix seconds is 1970-01-01" in msg and "outside 2000-01-01" in msg, msg
     msg = _error(httpx.post(f"{url}/v1/field/sos", headers=dev, timeout=60, json={"lon": lon, "lat": lat, "ts": 0}),
                  422)
+    assert "field 'ts': 0 as Unix seconds is 1970-01-01" in msg and "set the device's clock" in msg, msg
+    msg = _error(httpx.post(f"{url}/v1/field/sos", headers=dev, timeout=60,
+                            json={"lon": lon, "lat": lat, "ts": (time.time() - 30 * 86400) * 1000}), 422)
     assert "older than the 7 days accepted" in msg and "set the device's clock" in msg, msg
     # a device reusing its Idempotency-Key for a new batch is told so (it was answered "duplicate" and lost)
     key = {**dev, "Idempotency-Key": uuid.uuid4().hex}

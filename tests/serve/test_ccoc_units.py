@@ -22,11 +22,39 @@ def test_line_signature_is_base64_hmac_sha256_of_the_raw_body():
 
 def test_device_times_in_seconds_or_milliseconds_become_utc():
     from serve.field import _unix_to_iso
+    from twin.fieldvalues import CellError
 
     assert _unix_to_iso(1_796_000_000) == "2026-11-30T00:53:20+00:00"
     assert _unix_to_iso(1_796_000_000_500) == "2026-11-30T00:53:20.500000+00:00"
+    assert _unix_to_iso(1_796_000_000_500.5) == "2026-11-30T00:53:20.500500+00:00"
+    assert _unix_to_iso(1_796_000_000.25) == "2026-11-30T00:53:20.250000+00:00"
     assert _unix_to_iso("2026-11-30T08:00:00+07:00") == "2026-11-30T08:00:00+07:00"
     assert _unix_to_iso(True) is True
+    for stamp, says in ((123_456_789, "1973-11-29"), (1e15, "past the year 9999"), (0, "1970-01-01")):
+        with pytest.raises(CellError, match=says):
+            _unix_to_iso(stamp)
+
+
+def test_a_device_time_outside_2000_2100_is_refused_with_422_saying_what_to_do():
+    from types import SimpleNamespace
+
+    from fastapi import HTTPException
+
+    from serve.field import _device_time
+    from serve.metrics import DeskMetrics
+
+    desk = SimpleNamespace(cfg=SimpleNamespace(city="hatyai"), metrics=DeskMetrics("hatyai"))
+    assert _device_time(desk, 1_796_000_000_500.5, "/v1/field/gps", "row 1, field 'timestamp'") == \
+        "2026-11-30T00:53:20.500500+00:00"
+    for stamp, says in ((123_456_789, "123456789 as Unix seconds is 1973-11-29 21:33:09 UTC"),
+                        (1e15, "1000000000000000.0 as Unix milliseconds is past the year 9999")):
+        with pytest.raises(HTTPException) as e:
+            _device_time(desk, stamp, "/v1/field/gps", "row 2, field 'timestamp'", rows=3)
+        assert e.value.status_code == 422
+        assert e.value.detail.startswith("POST /v1/field/gps: row 2, field 'timestamp': " + says), e.value.detail
+        assert "outside 2000-01-01..2100-01-01 UTC" in e.value.detail and "set the device's clock" in e.value.detail
+    counted = desk.metrics.field_rejected.labels("hatyai", "/v1/field/gps", "invalid")._value.get()
+    assert counted == 6  # both batches of 3 rows
 
 
 def test_metrics_exposition_has_alerts_by_state_ingest_and_cameras():

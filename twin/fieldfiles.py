@@ -1,6 +1,7 @@
 """Reading a field-input file into raw cells under its header row (:func:`load_raw`): text encodings
-(:func:`decode_bytes`), the CSV delimiter (:func:`sniff_delimiter`), ``.xlsx`` workbooks (sheet choice, merged cells,
-percentages, uncalculated formulas), and report layouts (the header searched among the top rows, a header on two
+(:func:`decode_bytes`), the CSV delimiter (:func:`sniff_delimiter`), workbooks (``.xlsx`` through openpyxl: sheet
+choice, merged cells, percentages, uncalculated formulas; ``.xls`` and ``.ods`` through pandas' xlrd and odf
+readers, with the same sheet choice), and report layouts (the header searched among the top rows, a header on two
 rows, units rows, totals rows, unfilled numbered form rows).
 
 The cells are typed and checked by :func:`twin.fieldinput.validate_frame`; :func:`twin.fieldinput.read_table` does
@@ -13,7 +14,8 @@ import csv
 import functools
 import io
 import re
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
@@ -135,7 +137,7 @@ class RawTable:
     frame: pd.DataFrame  # columns: the header cells as written; cells: text (CSV) or Excel's own types
     lines: list[int] | None  # file line of each data row (CSV), None for workbooks
     header_row: int  # 1-based row (CSV line / sheet row) of the header
-    encoding: str  # text encoding, or "xlsx"
+    encoding: str  # text encoding, or the workbook format (one of WORKBOOK_FORMATS)
     delimiter: str | None
     sheet_rows: list[int] | None = None  # Excel row number of each data row (workbooks), None for text
     notes: list[str] = field(default_factory=list)  # what the reader did that the user should know (sheet, ...)
@@ -238,19 +240,13 @@ def _uncalculated(p: Path, values: Any, cells: list[list[Any]]) -> None:
             cells[r][c] = Uncalculated(v)
 
 
-def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
-    """The cells of one sheet of a workbook. Merged cells carry their value down the merged rows (a date merged
-    over the incidents of that day is each row's date). Without ``sheet`` the first visible sheet whose top rows
-    name the kind's columns is read, and which one is said when the workbook has several."""
-    import openpyxl
-
-    src = p.name
-    try:
-        wb = openpyxl.load_workbook(p, data_only=True)  # not read-only: merged ranges are only known this way
-    except Exception as e:  # zip/xml errors of a damaged or mis-named workbook
-        raise InputError(src, f"not a readable .xlsx workbook ({type(e).__name__})",
-                         "open it in Excel and save it again as .xlsx, or as CSV UTF-8") from None
-    names = wb.sheetnames
+def _workbook_grid(src: str, names: list[str], tables: list[str], visible: list[str], sheet: str | int | None,
+                   kind: str | None, read_sheet: Callable[[str], _Grid]) -> _Grid:
+    """The grid of the sheet to read of a workbook of any format, from its sheet ``names`` (in workbook order),
+    those that hold cells (``tables``: not chart sheets) and those shown (``visible``); ``read_sheet(name)`` gives
+    a sheet's grid (:func:`_sheet_grid`). ``sheet`` (name, 0-based number, or its digits) picks one; without it the
+    first visible sheet whose top rows name the kind's columns is read, and which one is said when the workbook
+    has several. Raises :class:`InputError` for a sheet that is not there or is a chart."""
     if sheet is not None:
         if isinstance(sheet, str) and sheet not in names and sheet.strip().isdigit() and int(sheet) < len(names):
             sheet = int(sheet)
@@ -258,36 +254,19 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
             raise InputError(src, f"the workbook has no sheet {sheet!r}; its sheets are "
                              f"{', '.join(map(repr, names))}", "name one of these sheets (or its 0-based number)")
         chosen = [names[sheet] if isinstance(sheet, int) else sheet]
-        if not hasattr(wb[chosen[0]], "iter_rows"):
+        if chosen[0] not in tables:
             raise InputError(src, f"sheet {chosen[0]!r} is a chart, not a table", "name the sheet that holds the "
                              f"table (the workbook's sheets are {', '.join(map(repr, names))})")
     else:
-        tables = [n for n in names if hasattr(wb[n], "iter_rows")]  # chart sheets hold no cells
         if not tables:
             raise InputError(src, "the workbook has only chart sheets", "export the table behind the chart")
-        visible = [n for n in tables if wb[n].sheet_state == "visible"] or tables
-        chosen = visible + [n for n in tables if n not in visible]
+        shown = [n for n in tables if n in visible] or tables
+        chosen = shown + [n for n in tables if n not in shown]
     grids: list[tuple[str, _Grid]] = []
     for name in chosen:
-        ws = wb[name]
-        cells = [[_xlsx_cell(c) for c in r] for r in ws.iter_rows()]
-        _uncalculated(p, ws, cells)
-        copied: dict[tuple[int, int], int] = {}
-        for rng in ws.merged_cells.ranges:  # down the first column of the range: the value as the user sees it
-            top = cells[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(cells) else None
-            for r in range(rng.min_row + 1, min(rng.max_row, len(cells)) + 1):
-                if rng.min_col - 1 < len(cells[r - 1]):
-                    cells[r - 1][rng.min_col - 1] = top
-                    copied[r - 1, rng.min_col - 1] = rng.min_row - 1
-        g = _Grid(cells, None, "xlsx", None, sheet_rows=list(range(1, len(cells) + 1)), copied_from=copied)
-        hidden = [i + 1 for i in range(len(cells)) if ws.row_dimensions[i + 1].hidden and any(
-            not is_missing(v) for v in cells[i])]
-        if hidden:
-            g.notes.append(f"sheet {name!r}: rows {', '.join(map(str, hidden[:SHOWN_ROWS]))}"
-                           + (f" and {len(hidden) - SHOWN_ROWS} more" if len(hidden) > SHOWN_ROWS else "")
-                           + " are hidden in Excel (a filter?) and were read like the others")
+        g = read_sheet(name)
         grids.append((name, g))
-        if sheet is not None or len(names) == 1 or kind not in SPECS or _find_header(cells, kind, src) is not None:
+        if sheet is not None or len(names) == 1 or kind not in SPECS or _find_header(g.rows, kind, src) is not None:
             break
     else:  # no sheet names the kind's columns: read the first (its error says what is missing)
         grids = grids[:1]
@@ -300,12 +279,96 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
     return g
 
 
+def _sheet_grid(rows: list[list[Any]], fmt: str) -> _Grid:
+    """A sheet's rows of cell values (from any workbook reader; None or NaN for an empty cell) as a grid whose rows
+    are numbered as the spreadsheet numbers them (from 1); ``fmt`` is the workbook format (``xlsx``, ``xls``,
+    ``ods``)."""
+    return _Grid(rows, None, fmt, None, sheet_rows=list(range(1, len(rows) + 1)))
+
+
+def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
+    """The cells of one sheet of an ``.xlsx`` workbook (:func:`_workbook_grid` picks it). Merged cells carry their
+    value down the merged rows (a date merged over the incidents of that day is each row's date); hidden rows are
+    read and said."""
+    import openpyxl
+
+    src = p.name
+    try:
+        wb = openpyxl.load_workbook(p, data_only=True)  # not read-only: merged ranges are only known this way
+    except Exception as e:  # zip/xml errors of a damaged or mis-named workbook
+        raise InputError(src, f"not a readable .xlsx workbook ({type(e).__name__})",
+                         "open it in Excel and save it again as .xlsx, or as CSV UTF-8") from None
+
+    def read_sheet(name: str) -> _Grid:
+        ws = wb[name]
+        cells = [[_xlsx_cell(c) for c in r] for r in ws.iter_rows()]
+        _uncalculated(p, ws, cells)
+        g = _sheet_grid(cells, "xlsx")
+        for rng in ws.merged_cells.ranges:  # down the first column of the range: the value as the user sees it
+            top = cells[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(cells) else None
+            for r in range(rng.min_row + 1, min(rng.max_row, len(cells)) + 1):
+                if rng.min_col - 1 < len(cells[r - 1]):
+                    cells[r - 1][rng.min_col - 1] = top
+                    g.copied_from[r - 1, rng.min_col - 1] = rng.min_row - 1
+        hidden = [i + 1 for i in range(len(cells)) if ws.row_dimensions[i + 1].hidden and any(
+            not is_missing(v) for v in cells[i])]
+        if hidden:
+            g.notes.append(f"sheet {name!r}: rows {', '.join(map(str, hidden[:SHOWN_ROWS]))}"
+                           + (f" and {len(hidden) - SHOWN_ROWS} more" if len(hidden) > SHOWN_ROWS else "")
+                           + " are hidden in Excel (a filter?) and were read like the others")
+        return g
+
+    names = wb.sheetnames
+    tables = [n for n in names if hasattr(wb[n], "iter_rows")]  # chart sheets hold no cells
+    visible = [n for n in tables if wb[n].sheet_state == "visible"]
+    return _workbook_grid(src, names, tables, visible, sheet, kind, read_sheet)
+
+
+WORKBOOK_FORMATS = ("xlsx", "xls", "ods")
+"""The ``RawTable.encoding`` of a workbook (its format); a text file's is its text encoding."""
+_PANDAS_BOOKS = {"xls": ("xlrd", "Excel 97-2003 (.xls)", "xlrd>=2.0"),
+                 "ods": ("odf", "OpenDocument (.ods)", "odfpy>=1.4")}
+"""Workbook formats read through :func:`pandas.read_excel`: format -> (engine, what it is, the package it needs)."""
+_ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"  # stored first in an .ods zip, uncompressed
+
+
+def _pandas_grid(p: Path, fmt: str, sheet: str | int | None, kind: str | None) -> _Grid:
+    """The cells of one sheet of an ``.xls`` or ``.ods`` workbook, read by :func:`pandas.read_excel` (engine
+    ``xlrd`` or ``odf``: dates come as dates, numbers as numbers) and picked as in :func:`_workbook_grid`. Unlike
+    ``.xlsx`` these readers do not give merged ranges, hidden rows or percentage formats: a merged cell is read in
+    its first row only and a percentage cell as its fraction (0.35). Raises :class:`InputError` naming the file for
+    a damaged or encrypted workbook, or when the reader's package is not installed."""
+    engine, what, package = _PANDAS_BOOKS[fmt]
+    src = p.name
+    try:
+        with warnings.catch_warnings():  # pandas 3 announces it will drop the xlrd engine: not the user's concern
+            warnings.filterwarnings("ignore", message="The xlrd engine is deprecated")
+            book = pd.read_excel(p, sheet_name=None, header=None, engine=engine,
+                                 engine_kwargs={"logfile": io.StringIO()} if engine == "xlrd" else None)
+    except ImportError:
+        name = re.split(r"[<>=]", package)[0]
+        raise InputError(src, f"reading {what} workbooks needs the Python package {name}, which is not installed",
+                         f"install it (pip install '{package}'; infra/install.sh does), or save the file as .xlsx or "
+                         "CSV UTF-8") from None
+    except Exception as e:  # xlrd/zip/xml errors of a damaged, encrypted or mis-named workbook
+        if "encrypt" in str(e).lower():
+            raise InputError(src, "the workbook is protected with a password (encrypted)",
+                             "open it with its password, remove the password and save it again as .xlsx, or as "
+                             "CSV UTF-8") from None
+        raise InputError(src, f"not a readable {what} workbook ({type(e).__name__}: {str(e)[:120]})",
+                         "open it in Excel or LibreOffice and save as .xlsx (Excel Workbook) or as CSV UTF-8"
+                         ) from None
+    sheets = {str(name): df.astype(object).where(df.notna(), None).to_numpy().tolist() for name, df in book.items()}
+    names = list(sheets)
+    return _workbook_grid(src, names, names, names, sheet, kind, lambda name: _sheet_grid(sheets[name], fmt))
+
+
 def _grid(p: Path, sheet: str | int | None, kind: str | None = None) -> _Grid:
     src = p.name
     if not p.exists():
         raise InputError(str(p), "the file does not exist", "check the path (and that the file was copied)")
     if p.is_dir():
-        raise InputError(str(p), "this is a folder, not a file", "give the path of the CSV or .xlsx file in it")
+        raise InputError(str(p), "this is a folder, not a file", "give the path of the CSV or workbook file in it")
     try:
         raw = p.read_bytes()
     except OSError as e:
@@ -313,10 +376,13 @@ def _grid(p: Path, sheet: str | int | None, kind: str | None = None) -> _Grid:
                          "check that you may read it and that it is not open (locked) in another program") from None
     suffix = p.suffix.lower()
     notes: list[str] = []
+    if raw[:4] == b"PK\x03\x04" and (suffix == ".ods" or _ODS_MIMETYPE in raw[:200]):
+        if suffix != ".ods":
+            notes.append(f"the file is an OpenDocument workbook named {suffix or 'without an ending'}: read as .ods")
+        g = _pandas_grid(p, "ods", sheet, kind)
+        g.notes[:0] = notes
+        return g
     if raw[:4] == b"PK\x03\x04":
-        if suffix == ".ods":
-            raise InputError(src, "OpenDocument (.ods) workbooks are not read",
-                             "open it in LibreOffice or Excel and save as .xlsx or as CSV UTF-8")
         if suffix not in (".xlsx", ".xlsm"):
             notes.append(f"the file is an Excel workbook named {suffix or 'without an ending'}: read as .xlsx")
         g = _xlsx_grid(p, sheet, kind)
@@ -327,8 +393,11 @@ def _grid(p: Path, sheet: str | int | None, kind: str | None = None) -> _Grid:
                          "open it in Excel with its password, remove the password (File > Info > Protect Workbook) "
                          "and save it again as .xlsx, or as CSV UTF-8")
     if raw[:4] == _OLE2[:4]:
-        raise InputError(src, "old Excel 97-2003 (.xls) workbooks are not read",
-                         "open it in Excel and save as .xlsx (Excel Workbook) or as CSV UTF-8")
+        if suffix != ".xls":
+            notes.append(f"the file is an Excel 97-2003 workbook named {suffix or 'without an ending'}: read as .xls")
+        g = _pandas_grid(p, "xls", sheet, kind)
+        g.notes[:0] = notes
+        return g
     if suffix in (".xlsx", ".xlsm", ".xls", ".ods") and raw.strip():
         notes.append(f"the file is named {suffix} but is a text table: read as CSV")
     text, enc = decode_bytes(raw, src)
@@ -429,7 +498,7 @@ def _data_column(spec: InputSpec, header: Any) -> bool:
 
 
 def load_raw(path: str | Path, kind: str | None = None, *, sheet: str | int | None = None) -> RawTable:
-    """A CSV/TSV/TXT or ``.xlsx`` file as raw cells under its header row.
+    """A CSV/TSV/TXT or workbook (``.xlsx``, ``.xls``, ``.ods``) file as raw cells under its header row.
 
     The header is the first row, or, when ``kind`` is given and the first rows are a report title or notes,
     the one of the top :data:`HEADER_SEARCH_ROWS` rows whose cells name the most of the kind's columns; a header

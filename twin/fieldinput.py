@@ -6,7 +6,7 @@ to raw cells: encodings, workbooks, report layouts), :mod:`twin.fieldvalues` (on
 degrees, dates, times) and :mod:`twin.fieldtext` (text normalisation).
 
 Every spreadsheet or device batch an analyst, officer or device hands in goes through :func:`read_table` (a
-file: CSV or ``.xlsx``) or :func:`validate_frame` (rows already in memory, e.g. a JSON batch posted to the API).
+file: CSV or a workbook) or :func:`validate_frame` (rows already in memory, e.g. a JSON batch posted to the API).
 Both return a :class:`ReadResult`: the rows as a typed frame with canonical column names, plus warnings and
 counts; anything that cannot be read is an :class:`~twin.fieldspecs.InputError` naming the file, row, column,
 what is wrong and what to do. Nothing is silently defaulted or dropped: every row left out is counted and
@@ -18,15 +18,17 @@ What it reads (checked on the inputs Thai users really send):
   Windows/TIS-620 (``cp874``, what Thai Excel writes as "CSV"; also when its only Thai is a letter, 'ร.1'),
   detected with ``charset-normalizer``; a file mixing UTF-8 and another encoding is refused with the line; the
   delimiter (``, ; tab |``, or Excel's ``sep=;`` line) is sniffed with :class:`csv.Sniffer`; LF, CRLF or CR
-  lines, quoted line breaks and long cells. HTML or JSON saved as a table, folders, ``.xls`` (97-2003), ``.ods``
-  and password-protected workbooks are refused with what to do; a text table named ``.xlsx`` is read as CSV.
-- **Workbooks** (``.xlsx`` through ``openpyxl``): ``sheet=`` (name or number), else the first sheet whose header
-  names the kind's columns (said when there are several); merged cells give their value to every merged row;
-  cells shown as percentages are percentages; formulas Excel never calculated are refused; errors give the Excel
-  row. **Report layouts**: title rows above the header, a header on two rows (a merged group cell), blank rows,
-  totals/subtotal rows ('รวม', 'รวมทั้งสิ้น 12 เหตุ', 'Total'), rows of a numbered form left unfilled and an empty
-  column A are skipped and said; Excel error values (``#N/A``) are refused as such; 'N/A'/'ไม่ระบุ' in a number,
-  date or position cell is empty.
+  lines, quoted line breaks and long cells. HTML or JSON saved as a table, folders, damaged and
+  password-protected workbooks are refused with what to do; a text table named ``.xlsx`` is read as CSV.
+- **Workbooks** (``.xlsx`` through ``openpyxl``; old Excel 97-2003 ``.xls`` and LibreOffice ``.ods`` through
+  pandas' ``xlrd`` and ``odf`` readers): ``sheet=`` (name or number), else the first sheet whose header
+  names the kind's columns (said when there are several); in ``.xlsx``, merged cells give their value to every
+  merged row, cells shown as percentages are percentages and formulas Excel never calculated are refused (the
+  ``.xls``/``.ods`` readers know no merged ranges or formats: a merged cell is read in its first row, a
+  percentage as its fraction); errors give the Excel row. **Report layouts**: title rows above the header, a
+  header on two rows (a merged group cell), blank rows, totals/subtotal rows ('รวม', 'รวมทั้งสิ้น 12 เหตุ',
+  'Total'), rows of a numbered form left unfilled and an empty column A are skipped and said; Excel error
+  values (``#N/A``) are refused as such; 'N/A'/'ไม่ระบุ' in a number, date or position cell is empty.
 - **Headers**: each input kind declares its columns (:data:`SPECS`) with Thai and English aliases; headers are
   matched ignoring case, spaces, ``_``/``-`` and units in brackets, e.g. ``ละติจูด``, ``Latitude``, ``lat``; a
   speed's unit in brackets is read (``ความเร็ว (กม/ชม)`` is km/h); repeated headers of other columns are kept.
@@ -838,7 +840,8 @@ def read_table(path: str | Path, kind: str, *, sheet: str | int | None = None, a
                tz: str = LOCAL_TZ, epsg: int | None = None, swapped: Literal["fix", "refuse"] = "fix",
                outside: Literal["keep", "drop", "refuse"] = "keep", on_bad_row: Literal["raise", "drop"] = "raise",
                max_speed_mps: float = DEFAULT_MAX_SPEED_MPS, max_future_s: float | None = None) -> ReadResult:
-    """Read a CSV/TSV (any of the encodings above, delimiter sniffed) or ``.xlsx`` file of one input kind.
+    """Read a CSV/TSV (any of the encodings above, delimiter sniffed) or workbook (``.xlsx``, ``.xls``, ``.ods``)
+    file of one input kind.
 
     The options are those of :func:`validate_frame`; ``sheet`` picks an Excel sheet (name or 0-based index).
     Every message names the file, and rows by their data row and file line.

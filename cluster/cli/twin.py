@@ -111,7 +111,8 @@ def snapshot_create(city: CityOpt,
 
 @app.command("import")
 def import_cmd(kind: Annotated[str, typer.Argument(help="gps_pings | qr_scans | risk_points | survey_results")],
-               file: Annotated[Path, typer.Argument(help="CSV (UTF-8, TIS-620/cp874, UTF-16) or .xlsx file.")],
+               file: Annotated[Path, typer.Argument(help="CSV (UTF-8, TIS-620/cp874, UTF-16) or workbook "
+                                                         "(.xlsx, .xls, .ods) file.")],
                city: CityOpt,
                sheet: Annotated[str | None, typer.Option(help="Excel sheet name (default: the first).")] = None,
                message: Annotated[str, typer.Option(help="Commit message.")] = "",

@@ -199,7 +199,7 @@ def read_labels(labels: Path) -> list[tuple[str, Plate]]:
     Thai Windows encodings (cp874 / TIS-620), a sniffed delimiter (``, ; tab |``), blank rows skipped. Raises
     LabelsError naming the row that does not parse, or a photo labelled twice.
     """
-    from twin.fieldfiles import load_raw
+    from twin.fieldfiles import WORKBOOK_FORMATS, load_raw
     from twin.fieldspecs import InputError
     from twin.fieldtext import header_key, normalize_text
 
@@ -255,7 +255,8 @@ def read_labels(labels: Path) -> list[tuple[str, Plate]]:
         except (HotlistError, PlateParseError, ValueError) as e:
             hint = (f" (the file was read as {raw.encoding} text, as its few non-ASCII bytes suggest: if it holds "
                     "Thai, save it from Excel as 'CSV UTF-8 (comma delimited)')"
-                    if raw.encoding not in ("xlsx", "cp874") and not raw.encoding.startswith("utf") else "")
+                    if raw.encoding not in (*WORKBOOK_FORMATS, "cp874") and not raw.encoding.startswith("utf")
+                    else "")
             raise LabelsError(f"{labels} {where}: {e}{hint}") from e
         out.append((name, plate))
     return out

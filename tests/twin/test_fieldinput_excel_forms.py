@@ -164,7 +164,7 @@ def test_files_that_are_not_plain_csv_tables_are_read_or_refused_clearly(tmp_pat
     assert r.frame["row"].tolist() == [1, 2]
     long = HEAD + "1,15/03/2569 07:30," + "ก" * 200_000 + ",100.4679,7.0046\n"
     assert len(fi.read_table(_csv(tmp_path, "long.csv", long), "incidents").frame["kind"][0]) == 200_000
-    with pytest.raises(InputError, match=r"\.ods\) workbooks are not read"):
+    with pytest.raises(InputError, match=r"x\.ods: not a readable OpenDocument \(\.ods\) workbook"):
         fi.read_table(_csv(tmp_path, "x.ods", "PK\x03\x04junk"), "incidents")
 
 

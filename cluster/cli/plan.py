@@ -20,6 +20,11 @@ def risk_cmd(city: CityOpt = "chiangmai",
              )] = None,
              risk_points: Annotated[Path | None, typer.Option(help="Risk points: CSV or .xlsx with kind and lon/lat "
                                                                    "(or x/y UTM).")] = None,
+             incidents_sheet: Annotated[str | None, typer.Option(
+                 help="Sheet of the incidents workbook (name or 0-based number; default: the first that names "
+                      "the columns).")] = None,
+             risk_points_sheet: Annotated[str | None, typer.Option(
+                 help="Sheet of the risk points workbook (name or 0-based number).")] = None,
              top: Annotated[int, typer.Option(help="How many streets and work orders to list.")] = 10,
              fixes: Annotated[int, typer.Option(help="Work orders fixed on the after map.")] = 5,
              map_out: Annotated[Path | None, typer.Option("--map", help="Offline before/after map path.")] = None,
@@ -28,7 +33,8 @@ def risk_cmd(city: CityOpt = "chiangmai",
     from cluster.planning import build_context, risk_plan
 
     try:
-        ctx = build_context(city, incidents, risk_points)
+        ctx = build_context(city, incidents, risk_points, incidents_sheet=incidents_sheet,
+                            risk_points_sheet=risk_points_sheet)
         out = risk_plan(ctx, top=top, fixes=fixes, map_out=map_out, risk_points_from_file=risk_points is not None)
     except USER_ERRORS as e:
         fail(e)

@@ -90,3 +90,26 @@ def test_risk_points_file_through_the_reader(tmp_path: Path, hatyai) -> None:
     df = read_points(p, "risk_points", hatyai, [])
     assert df["kind"].tolist() == ["lighting", "vegetation", "abandoned", "lighting"]
     assert df["risk_id"].tolist() == ["R0", "R1", "R2", "R3"]
+
+
+def test_a_workbook_sheet_is_named_for_each_field_file(tmp_path: Path, hatyai) -> None:
+    import openpyxl
+
+    lon, lat = _inside(hatyai, 4, seed=5)
+    wb = openpyxl.Workbook()
+    wb.active.title = "มีนาคม"
+    for name, hour in (("มีนาคม", 7), ("เมษายน", 22)):
+        ws = wb[name] if name in wb.sheetnames else wb.create_sheet(name)
+        ws.append(["ลองจิจูด", "ละติจูด", "ชั่วโมง"])
+        for a, b in zip(lon, lat, strict=True):
+            ws.append([float(a), float(b), hour])
+    p = tmp_path / "เหตุ 2569.xlsx"
+    wb.save(p)
+    assert (read_points(p, "incidents", hatyai, [])["hour"] == 7).all()  # the first sheet naming the columns
+    assert (read_points(p, "incidents", hatyai, [], sheet="เมษายน")["hour"] == 22).all()
+    assert (read_points(p, "incidents", hatyai, [], sheet=1)["hour"] == 22).all()
+    for option in ("--incidents-sheet", "--risk-points-sheet"):
+        files = ["--incidents", str(p)] if option == "--incidents-sheet" else ["--risk-points", str(p)]
+        r = CliRunner().invoke(app, ["risk", "--city", "hatyai", *files, option, "พฤษภาคม"])
+        assert r.exit_code == 2 and "เหตุ 2569.xlsx: the workbook has no sheet 'พฤษภาคม'; its sheets are 'มีนาคม', " \
+            "'เมษายน'" in r.output, r.output

@@ -48,6 +48,7 @@ from serve.desk import Desk
 from serve.ids import RecordId
 from serve.limits import read_body
 from serve.roles import Principal, replica_attr, require_role
+from twin.fieldspecs import SHOWN_ROWS
 from twin.fieldvalues import CellError, unix_datetime
 from twin.schemas import MAX_ACCURACY_M
 
@@ -77,7 +78,7 @@ class SosRequest(BaseModel):
                                      description="phone SOS: GPS accuracy (m, the 68 % radius; at most "
                                                  f"{MAX_ACCURACY_M:,.0f}: a coarser value is no position)")
     reporter_id: RecordId | None = Field(default=None, description="pseudonymous user id")
-    ts: str | float | None = Field(default=None, description="when (ISO-8601 or Unix s/ms); default: now")
+    ts: str | int | float | None = Field(default=None, description="when (ISO-8601 or Unix s/ms); default: now")
     text: str | None = Field(default=None, max_length=2000, description="what the caller said")
     category: str | None = Field(default=None, max_length=40, description="emergency (default), crime, ...")
 
@@ -138,27 +139,61 @@ def _unix_to_iso(v: Any) -> Any:
     return unix_datetime(v).isoformat()
 
 
+CLOCK_HINT = ("What to do: send the time as Unix seconds or milliseconds since 1970 (UTC), or as ISO-8601; a 1970 "
+              "date is a device clock that was reset: set the device's clock (NTP/GPS time) and send again")
+
+
 def _device_time(desk: Desk, v: Any, route: str, where: str, rows: int = 1) -> Any:
     """:func:`_unix_to_iso` of a device's time field; a number outside 2000-2100 refuses the request with 422
-    naming ``where`` (``row 3, field 'timestamp'``) and what to do, and counts its ``rows`` as invalid."""
+    naming ``where`` (``row 3, field 'timestamp'``) and what to do, and counts its ``rows`` as invalid (the
+    one-report routes; batches use :func:`_batch_times`)."""
     try:
         return _unix_to_iso(v)
     except CellError as e:
         desk.metrics.field_rejected.labels(desk.cfg.city, route, "invalid").inc(rows)
-        raise HTTPException(422, f"POST {route}: {where}: {e}. What to do: send the time as Unix seconds or "
-                                 "milliseconds since 1970 (UTC), or as ISO-8601; a 1970 date is a device clock that "
-                                 "was reset: set the device's clock (NTP/GPS time) and send again") from None
+        raise HTTPException(422, f"POST {route}: {where}: {e}. {CLOCK_HINT}") from None
 
 
-def _validate(desk: Desk, rows: list[dict[str, Any]], kind: str, route: str, *, drop: bool) -> Any:
-    """Rows through :func:`twin.fieldinput.validate_frame` with the city's area and clock-skew bound."""
+def _batch_times(rows: list[dict[str, Any]], keys: tuple[str, ...]
+                 ) -> tuple[list[dict[str, Any]], list[int], list[str]]:
+    """A batch's device times (fields ``keys``) through :func:`_unix_to_iso`, for the routes that drop bad rows:
+    a row with a number outside 2000-2100 is left out, not the batch (a tracker's first fix after boot often has a
+    1970 clock, and it resends its buffer).
+
+    Returns ``(kept rows, their 1-based row numbers in the batch, warnings)``; the warning names the rows left
+    out (``row 2, field 'timestamp': 0 as Unix seconds is 1970-01-01 ...``) and what to do."""
+    kept: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    problems: list[str] = []
+    for i, r in enumerate(rows):
+        try:
+            for k in keys:
+                if k in r:
+                    r[k] = _unix_to_iso(r[k])
+        except CellError as e:
+            problems.append(f"row {i + 1}, field {k!r}: {e}")
+            continue
+        kept.append(r)
+        numbers.append(i + 1)
+    warnings = []
+    if problems:
+        warnings.append(f"{len(problems)} of {len(rows)} rows have a device time outside 2000-2100 and were left out: "
+                        + "; ".join(problems[:SHOWN_ROWS]) + (" …" if len(problems) > SHOWN_ROWS else "")
+                        + f". {CLOCK_HINT}")
+    return kept, numbers, warnings
+
+
+def _validate(desk: Desk, rows: list[dict[str, Any]], kind: str, route: str, *, drop: bool,
+              numbers: list[int] | None = None) -> Any:
+    """Rows through :func:`twin.fieldinput.validate_frame` with the city's area and clock-skew bound; ``numbers``:
+    each row's 1-based number in the batch sent, for messages (when some rows were left out before)."""
     from twin.fieldinput import validate_frame
     from twin.fieldspecs import InputError
 
     try:
         res = validate_frame(rows, kind, source=f"POST {route}", area=desk.area, outside="drop" if drop else "refuse",
                              on_bad_row="drop" if drop else "raise", max_future_s=desk.cfg.max_clock_skew_s,
-                             max_age_s=desk.cfg.max_age_s)
+                             max_age_s=desk.cfg.max_age_s, lines=numbers, line_word="row")
     except InputError as e:
         desk.metrics.field_rejected.labels(desk.cfg.city, route, "invalid").inc(len(rows) or 1)
         raise HTTPException(422, str(e)[:2000]) from None
@@ -166,6 +201,19 @@ def _validate(desk: Desk, rows: list[dict[str, Any]], kind: str, route: str, *, 
     if refused:
         desk.metrics.field_rejected.labels(desk.cfg.city, route, "rows").inc(refused)
     return res
+
+
+def _kept_rows(desk: Desk, kept: list[dict[str, Any]], numbers: list[int], sent: int, kind: str,
+               route: str) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`_validate` (dropping bad rows) of the rows :func:`_batch_times` kept of ``sent``: ``(frame of the
+    rows accepted, warnings)``; the rows it left out are counted as refused rows. None kept: an empty frame (the
+    route answers 422 with the warnings)."""
+    if len(kept) < sent:
+        desk.metrics.field_rejected.labels(desk.cfg.city, route, "rows").inc(sent - len(kept))
+    if not kept:
+        return pd.DataFrame(), []
+    res = _validate(desk, kept, kind, route, drop=True, numbers=numbers)
+    return res.frame, res.warnings
 
 
 def _table(layer: str, frame: pd.DataFrame, city: str) -> pa.Table:
@@ -217,21 +265,19 @@ async def field_gps(request: Request, who: Device) -> JSONResponse:
     rows = _rows_of(body, "locations", route)
     if len(rows) > 50_000:
         raise HTTPException(413, f"{len(rows)} positions in one batch: send at most 50,000")
-    for i, r in enumerate(rows):
-        for k in ("timestamp", "ts", "time", "fixtime", "devicetime"):
-            if k in r:
-                r[k] = _device_time(desk, r[k], route, f"row {i + 1}, field {k!r}", len(rows))
+    kept, numbers, warnings = _batch_times(rows, ("timestamp", "ts", "time", "fixtime", "devicetime"))
     key = _key(request, route, raw)
-    res = await asyncio.to_thread(_validate, desk, rows, "gps_pings", route, drop=True)
-    if res.frame.empty:
+    frame, more = await asyncio.to_thread(_kept_rows, desk, kept, numbers, len(rows), "gps_pings", route)
+    warnings += more
+    if frame.empty:
         raise HTTPException(422, f"POST {route}: none of the {len(rows)} positions could be accepted: "
-                                 + "; ".join(res.warnings)[:1800])
-    frame = res.frame.assign(city=desk.cfg.city)
+                                 + "; ".join(warnings)[:1800])
+    frame = frame.assign(city=desk.cfg.city)
     table = await asyncio.to_thread(_table, "patrol_pings", frame, desk.cfg.city)
     acc = await _accept(desk, "patrol_pings", table, key, route, raw)
     return JSONResponse({"accepted": acc["accepted"], "refused": len(rows) - len(frame),
                          "duplicate": acc["duplicate"], "units": sorted(set(frame["unit_id"])),
-                         "warnings": res.warnings[:5]})
+                         "warnings": warnings[:5]})
 
 
 # ----------------------------------------------------------------------------------------- SOS and reports
@@ -414,14 +460,12 @@ async def field_qr(request: Request, who: Device) -> JSONResponse:
     desk = desk_of(request)
     body, raw = await _json(request, MAX_SMALL_BODY * 16, route, desk)
     rows = _rows_of(body, "scans", route)
-    for i, r in enumerate(rows):
-        if "ts" in r:
-            r["ts"] = _device_time(desk, r["ts"], route, f"row {i + 1}, field 'ts'", len(rows))
-    res = _validate(desk, rows, "qr_scans", route, drop=True)
-    frame = res.frame
+    kept, numbers, warnings = _batch_times(rows, ("ts",))
+    frame, more = _kept_rows(desk, kept, numbers, len(rows), "qr_scans", route)
+    warnings += more
     if frame.empty:
         raise HTTPException(422, f"POST {route}: none of the {len(rows)} scans could be accepted: "
-                                 + "; ".join(res.warnings)[:1800])
+                                 + "; ".join(warnings)[:1800])
     boxes = {p: v for p, v in desk.places.items() if v.get("kind") == "qr"}
     unknown = sorted(set(frame["checkpoint_id"]) - set(boxes))
     if unknown:
@@ -452,4 +496,4 @@ async def field_qr(request: Request, who: Device) -> JSONResponse:
     missed = sorted(b for b in boxes if last.get(b, 0.0) < horizon)
     return JSONResponse({"accepted": acc["accepted"], "refused": len(rows) - len(frame), "duplicate": acc["duplicate"],
                          "invalid_position": int(sum(v is False for v in valid)), "missed": missed,
-                         "warnings": res.warnings[:5]})
+                         "warnings": warnings[:5]})

@@ -57,6 +57,29 @@ def test_a_device_time_outside_2000_2100_is_refused_with_422_saying_what_to_do()
     assert counted == 6  # both batches of 3 rows
 
 
+def test_a_batch_row_with_a_1970_time_is_left_out_not_the_batch():
+    """GPS/QR batches: a row whose Unix time is outside 2000-2100 is dropped and said (row number, field, what to
+    do); the other rows go on, numbered as sent, and the dropped row counts as a refused row."""
+    from types import SimpleNamespace
+
+    from serve.field import _batch_times, _kept_rows
+    from serve.metrics import DeskMetrics
+
+    rows = [{"id": "car-1", "timestamp": 1_796_000_000}, {"id": "car-2", "timestamp": 0},
+            {"id": "car-3", "fixtime": 1_796_000_000_500}]
+    kept, numbers, warnings = _batch_times(rows, ("timestamp", "fixtime"))
+    assert [r["id"] for r in kept] == ["car-1", "car-3"] and numbers == [1, 3]
+    assert kept[1]["fixtime"] == "2026-11-30T00:53:20.500000+00:00"
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "1 of 3 rows have a device time outside 2000-2100 and were left out: row 2, field 'timestamp': 0 as Unix "
+        "seconds is 1970-01-01"), warnings
+    assert "set the device's clock" in warnings[0]
+    desk = SimpleNamespace(cfg=SimpleNamespace(city="hatyai"), metrics=DeskMetrics("hatyai"))
+    frame, more = _kept_rows(desk, [], [], 3, "gps_pings", "/v1/field/gps")
+    assert frame.empty and more == []
+    assert desk.metrics.field_rejected.labels("hatyai", "/v1/field/gps", "rows")._value.get() == 3
+
+
 def test_metrics_exposition_has_alerts_by_state_ingest_and_cameras():
     from serve.metrics import DeskMetrics
 

@@ -273,9 +273,18 @@ def excel_serial(v: Any) -> float | None:
 def excel_datetime(serial: float) -> dt.datetime:
     """An Excel serial day number (Windows 1900 date system, e.g. what :func:`excel_serial` returns; 46096.3125)
     as a naive datetime in whole seconds (2026-03-15 07:30:00). Converted by openpyxl's ``from_excel``, which
-    rounds to milliseconds; rounded here to the second (half a second up), as the reader's times always were."""
+    rounds to milliseconds; rounded here to the second (half a second up), as the reader's times always were.
+
+    Raises
+    ------
+    CellError
+        ``serial`` is below 1 (1900-01-01): a fraction of a day is a time of day (:func:`parse_time`), not a date.
+    """
     from openpyxl.utils.datetime import from_excel  # here: openpyxl is not needed to read a CSV
 
+    if not serial >= 1:
+        raise CellError(f"{serial} is not an Excel date (day numbers start at 1, 1900-01-01; a number below 1 is a "
+                        "time of day): write the date, e.g. 2026-03-15, or format the cell as a date")
     t = from_excel(serial)
     return t.replace(microsecond=0) + dt.timedelta(seconds=t.microsecond >= 500_000)
 
@@ -443,9 +452,10 @@ def parse_time(v: Any, seen: dict[str, str] | None = None) -> dt.time:
     if frac is not None:
         if not 0 <= frac < 1:
             raise CellError("a number is not a time of day (write HH:MM, e.g. 07:30, or format the cell as a time)")
+        t = (dt.datetime.min + dt.timedelta(seconds=round(frac * 86400) % 86400)).time()
         if seen is not None:
-            seen["day_fraction"] = f"{v} as {(dt.datetime.min + dt.timedelta(days=frac)):%H:%M}"
-        return (dt.datetime.min + dt.timedelta(seconds=round(frac * 86400) % 86400)).time()
+            seen["day_fraction"] = f"{v} as {t:%H:%M}"
+        return t
     m = re.fullmatch(_TIME_RE, normalize_text(v))
     if not m:
         raise CellError("not a time of day (write HH:MM, e.g. 07:30)")

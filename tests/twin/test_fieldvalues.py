@@ -14,6 +14,7 @@ from twin.fieldvalues import (
     excel_datetime,
     excel_serial,
     parse_datetime,
+    parse_time,
     unix_datetime,
     unix_time,
 )
@@ -39,6 +40,20 @@ def test_an_excel_serial_cell_is_read_in_bangkok_time_and_said_as_read() -> None
     assert parse_datetime("46096.000694", seen=seen) == dt.datetime(2026, 3, 14, 17, 1, tzinfo=dt.UTC)
     assert seen["excel_serial"] == "46096.000694 as 2026-03-15 00:01"
     assert excel_serial(EXCEL_SERIAL_RANGE[0] - 1) is None and excel_serial(EXCEL_SERIAL_RANGE[1] + 1) is None
+
+
+@pytest.mark.parametrize("serial", [0, 0.5, 0.999, -1, float("nan")])
+def test_a_number_below_1_is_no_excel_date(serial: float) -> None:
+    """from_excel gives a time of day (or fails) below 1: refused as a cell error, not a TypeError."""
+    with pytest.raises(CellError, match=r"is not an Excel date .* a number below 1 is a time of day"):
+        excel_datetime(serial)
+
+
+def test_a_day_fraction_is_said_as_read() -> None:
+    """The warning shows the time returned: 0.000694 of a day is 00:00:59.96, read (rounded) as 00:01."""
+    seen: dict[str, str] = {}
+    assert parse_time(0.000694, seen) == dt.time(0, 1)
+    assert seen["day_fraction"] == "0.000694 as 00:01"
 
 
 @pytest.mark.parametrize(("stamp", "utc"), [

@@ -1,8 +1,8 @@
 """Reading a field-input file into raw cells under its header row (:func:`load_raw`): text encodings
 (:func:`decode_bytes`), the CSV delimiter (:func:`sniff_delimiter`), workbooks (``.xlsx`` through openpyxl: sheet
-choice, merged cells, percentages, uncalculated formulas; ``.xls`` and ``.ods`` through pandas' xlrd and odf
-readers, with the same sheet choice), and report layouts (the header searched among the top rows, a header on two
-rows, units rows, totals rows, unfilled numbered form rows).
+choice, merged cells, percentages, uncalculated formulas; ``.xls`` and ``.ods`` through pandas' calamine reader,
+with the same sheet choice and a cap on a sheet's cells), and report layouts (the header searched among the top
+rows, a header on two rows, units rows, totals rows, unfilled numbered form rows).
 
 The cells are typed and checked by :func:`twin.fieldinput.validate_frame`; :func:`twin.fieldinput.read_table` does
 both.
@@ -14,7 +14,6 @@ import csv
 import functools
 import io
 import re
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import zip_longest
@@ -286,6 +285,19 @@ def _sheet_grid(rows: list[list[Any]], fmt: str) -> _Grid:
     return _Grid(rows, None, fmt, None, sheet_rows=list(range(1, len(rows) + 1)))
 
 
+def _carry_merged(g: _Grid, ranges: Sequence[tuple[int, int, int]]) -> None:
+    """Merged cells of a sheet read into ``g``: each range ``(first row, first column, last row)`` (0-based) carries
+    its top value down its first column, the value as the user sees it (a date merged over the incidents of that
+    day is each row's date); ``g.copied_from`` keeps where it came from."""
+    cells = g.rows
+    for top_row, col, last_row in ranges:
+        top = cells[top_row][col] if top_row < len(cells) and col < len(cells[top_row]) else None
+        for r in range(top_row + 1, min(last_row, len(cells) - 1) + 1):
+            if col < len(cells[r]):
+                cells[r][col] = top
+                g.copied_from[r, col] = top_row
+
+
 def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
     """The cells of one sheet of an ``.xlsx`` workbook (:func:`_workbook_grid` picks it). Merged cells carry their
     value down the merged rows (a date merged over the incidents of that day is each row's date); hidden rows are
@@ -304,12 +316,7 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
         cells = [[_xlsx_cell(c) for c in r] for r in ws.iter_rows()]
         _uncalculated(p, ws, cells)
         g = _sheet_grid(cells, "xlsx")
-        for rng in ws.merged_cells.ranges:  # down the first column of the range: the value as the user sees it
-            top = cells[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(cells) else None
-            for r in range(rng.min_row + 1, min(rng.max_row, len(cells)) + 1):
-                if rng.min_col - 1 < len(cells[r - 1]):
-                    cells[r - 1][rng.min_col - 1] = top
-                    g.copied_from[r - 1, rng.min_col - 1] = rng.min_row - 1
+        _carry_merged(g, [(m.min_row - 1, m.min_col - 1, m.max_row - 1) for m in ws.merged_cells.ranges])
         hidden = [i + 1 for i in range(len(cells)) if ws.row_dimensions[i + 1].hidden and any(
             not is_missing(v) for v in cells[i])]
         if hidden:
@@ -326,41 +333,72 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
 
 WORKBOOK_FORMATS = ("xlsx", "xls", "ods")
 """The ``RawTable.encoding`` of a workbook (its format); a text file's is its text encoding."""
-_PANDAS_BOOKS = {"xls": ("xlrd", "Excel 97-2003 (.xls)", "xlrd>=2.0"),
-                 "ods": ("odf", "OpenDocument (.ods)", "odfpy>=1.4")}
-"""Workbook formats read through :func:`pandas.read_excel`: format -> (engine, what it is, the package it needs)."""
+MAX_SHEET_CELLS = 2_000_000
+"""The most cells (rows x columns, to the last filled cell) read of one ``.xls``/``.ods`` sheet: 50,000 incidents
+of 40 columns; a bigger sheet is refused before its cells become Python values."""
+_CALAMINE_BOOKS = {"xls": "Excel 97-2003 (.xls)", "ods": "OpenDocument (.ods)"}
+"""Workbook formats read by :func:`pandas.read_excel` with the ``calamine`` engine: format -> what it is."""
 _ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"  # stored first in an .ods zip, uncompressed
 
 
-def _pandas_grid(p: Path, fmt: str, sheet: str | int | None, kind: str | None) -> _Grid:
-    """The cells of one sheet of an ``.xls`` or ``.ods`` workbook, read by :func:`pandas.read_excel` (engine
-    ``xlrd`` or ``odf``: dates come as dates, numbers as numbers) and picked as in :func:`_workbook_grid`. Unlike
-    ``.xlsx`` these readers do not give merged ranges, hidden rows or percentage formats: a merged cell is read in
-    its first row only and a percentage cell as its fraction (0.35). Raises :class:`InputError` naming the file for
-    a damaged or encrypted workbook, or when the reader's package is not installed."""
-    engine, what, package = _PANDAS_BOOKS[fmt]
-    src = p.name
+def _calamine_grid(p: Path, raw: bytes, fmt: str, sheet: str | int | None, kind: str | None) -> _Grid:
+    """The cells of one sheet of an ``.xls`` or ``.ods`` workbook ``p`` (its bytes ``raw``; ``fmt``, the format
+    found from them, may differ from the file name's), read by :func:`pandas.read_excel` with the ``calamine``
+    engine (python-calamine: dates come as dates, numbers as numbers). The sheets' names, kinds and visibility
+    come first (calamine's ``sheets_metadata``): the sheet is picked as in :func:`_workbook_grid` (the rules of
+    ``.xlsx``: hidden sheets after visible ones, chart sheets numbered but not read) and only the sheets looked at
+    become Python values (an ``.ods`` is parsed whole by calamine on opening). Merged cells of an ``.xls`` carry
+    their value down as in ``.xlsx``; ``.ods`` merged ranges, hidden rows and percentage formats are not given by
+    the reader (a merged cell is read in its first row only, a percentage as its fraction, 0.35).
+
+    Raises
+    ------
+    InputError
+        Naming the file: a damaged, encrypted or mis-named workbook; a sheet of more than :data:`MAX_SHEET_CELLS`
+        cells (or a workbook past calamine's own cell limit); a sheet that is not there or is a chart.
+    MemoryError
+        Passed on as it is (it is not a damaged file).
+    """
+    from python_calamine import CalamineWorkbook, PasswordError, SheetTypeEnum, SheetVisibleEnum
+
+    what, src = _CALAMINE_BOOKS[fmt], p.name
+    too_big = ("export the sheet as CSV UTF-8 (File > Save As) and read that, or delete the empty rows and columns "
+               "after the table and save again")
     try:
-        with warnings.catch_warnings():  # pandas 3 announces it will drop the xlrd engine: not the user's concern
-            warnings.filterwarnings("ignore", message="The xlrd engine is deprecated")
-            book = pd.read_excel(p, sheet_name=None, header=None, engine=engine,
-                                 engine_kwargs={"logfile": io.StringIO()} if engine == "xlrd" else None)
-    except ImportError:
-        name = re.split(r"[<>=]", package)[0]
-        raise InputError(src, f"reading {what} workbooks needs the Python package {name}, which is not installed",
-                         f"install it (pip install '{package}'; infra/install.sh does), or save the file as .xlsx or "
-                         "CSV UTF-8") from None
-    except Exception as e:  # xlrd/zip/xml errors of a damaged, encrypted or mis-named workbook
-        if "encrypt" in str(e).lower():
-            raise InputError(src, "the workbook is protected with a password (encrypted)",
-                             "open it with its password, remove the password and save it again as .xlsx, or as "
-                             "CSV UTF-8") from None
+        # by path when the name says the format (calamine reads by the file ending, and then says why it cannot
+        # read a file); from the bytes it tries each format and says only 'Cannot detect file format'
+        opened = (CalamineWorkbook.from_path(str(p)) if p.suffix.lower() == f".{fmt}"
+                  else CalamineWorkbook.from_filelike(io.BytesIO(raw)))
+        book = pd.ExcelFile(opened, engine="calamine")
+        meta = opened.sheets_metadata
+    except MemoryError:
+        raise
+    except PasswordError:
+        raise InputError(src, "the workbook is protected with a password (encrypted)",
+                         "open it with its password, remove the password and save it again as .xlsx, or as CSV "
+                         "UTF-8") from None
+    except Exception as e:  # calamine's errors of a damaged or mis-named workbook
+        if "cell limit" in str(e).lower():  # an .ods is parsed whole on opening; calamine stops at 100 million
+            raise InputError(src, f"the workbook has more cells than can be read ({str(e)[:120]})", too_big) from None
         raise InputError(src, f"not a readable {what} workbook ({type(e).__name__}: {str(e)[:120]})",
                          "open it in Excel or LibreOffice and save as .xlsx (Excel Workbook) or as CSV UTF-8"
                          ) from None
-    sheets = {str(name): df.astype(object).where(df.notna(), None).to_numpy().tolist() for name, df in book.items()}
-    names = list(sheets)
-    return _workbook_grid(src, names, names, names, sheet, kind, lambda name: _sheet_grid(sheets[name], fmt))
+
+    def read_sheet(name: str) -> _Grid:
+        ws = opened.get_sheet_by_name(name)
+        rows, cols = (ws.total_height + 1, ws.total_width + 1) if ws.height else (0, 0)  # to the last cell
+        if rows * cols > MAX_SHEET_CELLS:
+            raise InputError(src, f"sheet {name!r} has {rows:,} rows x {cols:,} columns, more than "
+                             f"{MAX_SHEET_CELLS:,} cells", too_big)
+        frame = pd.read_excel(book, sheet_name=name, header=None)
+        g = _sheet_grid(frame.astype(object).where(frame.notna(), None).to_numpy().tolist(), fmt)
+        _carry_merged(g, [(a[0], a[1], b[0]) for a, b in ws.merged_cell_ranges or ()])
+        return g
+
+    names = [m.name for m in meta]
+    tables = [m.name for m in meta if m.typ == SheetTypeEnum.WorkSheet]  # not chart, dialog or macro sheets
+    visible = [m.name for m in meta if m.visible == SheetVisibleEnum.Visible]
+    return _workbook_grid(src, names, tables, visible, sheet, kind, read_sheet)
 
 
 def _grid(p: Path, sheet: str | int | None, kind: str | None = None) -> _Grid:
@@ -379,7 +417,7 @@ def _grid(p: Path, sheet: str | int | None, kind: str | None = None) -> _Grid:
     if raw[:4] == b"PK\x03\x04" and (suffix == ".ods" or _ODS_MIMETYPE in raw[:200]):
         if suffix != ".ods":
             notes.append(f"the file is an OpenDocument workbook named {suffix or 'without an ending'}: read as .ods")
-        g = _pandas_grid(p, "ods", sheet, kind)
+        g = _calamine_grid(p, raw, "ods", sheet, kind)
         g.notes[:0] = notes
         return g
     if raw[:4] == b"PK\x03\x04":
@@ -395,7 +433,7 @@ def _grid(p: Path, sheet: str | int | None, kind: str | None = None) -> _Grid:
     if raw[:4] == _OLE2[:4]:
         if suffix != ".xls":
             notes.append(f"the file is an Excel 97-2003 workbook named {suffix or 'without an ending'}: read as .xls")
-        g = _pandas_grid(p, "xls", sheet, kind)
+        g = _calamine_grid(p, raw, "xls", sheet, kind)
         g.notes[:0] = notes
         return g
     if suffix in (".xlsx", ".xlsm", ".xls", ".ods") and raw.strip():

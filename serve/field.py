@@ -132,7 +132,7 @@ def _unix_to_iso(v: Any) -> Any:
     Raises
     ------
     twin.fieldvalues.CellError
-        A number whose time is outside 2000-01-01..2100-01-01 UTC (see :func:`_device_time`).
+        A number whose time is before 2000-01-01 or from 2100-01-01 UTC on (see :func:`_device_time`).
     """
     if isinstance(v, bool) or not isinstance(v, int | float):
         return v

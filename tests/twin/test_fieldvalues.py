@@ -27,7 +27,7 @@ from twin.fieldvalues import (
     (46096 + 0.4 / 86400, dt.datetime(2026, 3, 15)),
     (46096.999999, dt.datetime(2026, 3, 16)),                        # 23:59:59.91 rounds into the next day
     (EXCEL_SERIAL_RANGE[0], dt.datetime(1950, 1, 1)),
-    (EXCEL_SERIAL_RANGE[1], dt.datetime(2100, 1, 1)),
+    (EXCEL_SERIAL_RANGE[1] - 1, dt.datetime(2099, 12, 31)),
 ])
 def test_excel_serials_are_whole_second_local_times(serial: float, local: dt.datetime) -> None:
     got = excel_datetime(serial)
@@ -39,7 +39,9 @@ def test_an_excel_serial_cell_is_read_in_bangkok_time_and_said_as_read() -> None
     seen: dict[str, str] = {}
     assert parse_datetime("46096.000694", seen=seen) == dt.datetime(2026, 3, 14, 17, 1, tzinfo=dt.UTC)
     assert seen["excel_serial"] == "46096.000694 as 2026-03-15 00:01"
-    assert excel_serial(EXCEL_SERIAL_RANGE[0] - 1) is None and excel_serial(EXCEL_SERIAL_RANGE[1] + 1) is None
+    # the same half-open range as Unix times: 1950-01-01 read, 2100-01-01 not
+    assert excel_serial(EXCEL_SERIAL_RANGE[1] - 0.001) is not None and excel_serial(EXCEL_SERIAL_RANGE[0]) is not None
+    assert excel_serial(EXCEL_SERIAL_RANGE[0] - 1) is None and excel_serial(EXCEL_SERIAL_RANGE[1]) is None
 
 
 @pytest.mark.parametrize("serial", [0, 0.5, 0.999, -1, float("nan")])
@@ -69,10 +71,12 @@ def test_unix_times_in_seconds_or_milliseconds(stamp: float, utc: str) -> None:
 
 
 @pytest.mark.parametrize(("stamp", "says"), [
-    (123_456_789, "123456789 as Unix seconds is 1973-11-29 21:33:09 UTC, outside 2000-01-01..2100-01-01 UTC"),
-    (1e15, "1000000000000000.0 as Unix milliseconds is past the year 9999, outside 2000-01-01..2100-01-01 UTC"),
+    (123_456_789, "123456789 as Unix seconds is 1973-11-29 21:33:09 UTC; times are read from 2000-01-01 to before "
+                    "2100-01-01 UTC"),
+    (1e15, "1000000000000000.0 as Unix milliseconds is past the year 9999; times are read from 2000-01-01 to before "
+                    "2100-01-01 UTC"),
     (0, "0 as Unix seconds is 1970-01-01 00:00:00 UTC"),
-    (UNIX_RANGE_S[1], "is 2100-01-01 00:00:00 UTC, outside"),
+    (UNIX_RANGE_S[1], "is 2100-01-01 00:00:00 UTC; times are read from 2000-01-01 to before 2100-01-01 UTC"),
     (10**400, "as Unix milliseconds is past the year 9999"),
     (float("nan"), "nan is not a Unix time"),
 ])

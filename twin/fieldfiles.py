@@ -436,6 +436,10 @@ def _grid(p: Path, sheet: str | int | None, kind: str | None = None) -> _Grid:
         g = _calamine_grid(p, raw, "xls", sheet, kind)
         g.notes[:0] = notes
         return g
+    if sheet is not None:  # a sheet named for a text table is a mistake, not a default
+        raise InputError(src, f"a sheet ({sheet!r}) is named but the file is a text table (CSV), not a workbook",
+                         "leave out the sheet (--sheet, --incidents-sheet, --risk-points-sheet, sheet=), or give the "
+                         "workbook (.xlsx, .xls, .ods) that has it")
     if suffix in (".xlsx", ".xlsm", ".xls", ".ods") and raw.strip():
         notes.append(f"the file is named {suffix} but is a text table: read as CSV")
     text, enc = decode_bytes(raw, src)

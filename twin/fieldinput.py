@@ -85,7 +85,7 @@ from twin.fieldvalues import (
     is_month_first,
     only_times,
     parse_datetime,
-    parse_datetime_date_only,
+    parse_datetime_and_untimed,
     parse_degrees,
     parse_latlon,
     parse_month,
@@ -327,7 +327,7 @@ def _convert_column(ctx: _Ctx, col: Column, raw: pd.Series, tz: str) -> pd.Serie
             elif col.type == "percent":
                 x = parse_number(v)
             elif col.type == "datetime":
-                x, no_time = parse_datetime_date_only(v, tz, month_first, seen)
+                x, no_time = parse_datetime_and_untimed(v, tz, month_first, seen)
                 if no_time:
                     ctx.no_time.add(i)
             elif col.type == "date":

@@ -379,13 +379,13 @@ def parse_datetime(v: Any, tz: str = LOCAL_TZ, month_first: bool = False,
     day numbers (local time; ``seen['excel_serial']`` is set), ISO-8601, day-first Thai forms with BE years, era
     markers, Thai digits and month names, two-digit years (``seen['two_digit_year']``), ``HH:MM[:SS]`` with
     ``น.`` or AM/PM and an optional offset. A date without a time is midnight local time."""
-    return parse_datetime_date_only(v, tz, month_first, seen)[0]
+    return parse_datetime_and_untimed(v, tz, month_first, seen)[0]
 
 
-def parse_datetime_date_only(v: Any, tz: str = LOCAL_TZ, month_first: bool = False,
+def parse_datetime_and_untimed(v: Any, tz: str = LOCAL_TZ, month_first: bool = False,
                              seen: dict[str, str] | None = None) -> tuple[dt.datetime, bool]:
-    """:func:`parse_datetime`, and whether the cell holds a date and no time of day (:func:`_date_only`), from
-    one parse of the text."""
+    """``(time, untimed)``: :func:`parse_datetime` of the cell, and whether it holds a date and no time of day
+    (:func:`_date_only`; ``15/03/2569`` -> ``(2026-03-14 17:00 UTC, True)``), from one parse of the text."""
     zone = ZoneInfo(tz)
     serial = excel_serial(v)
     if serial is not None:

@@ -11,7 +11,7 @@ snapshot on top of the latest one.
 
 Points are checked against the city's area (the zone plus :data:`AREA_BUFFER_M` for patrols, the zone for risk
 points): outside ones are counted, said and left out; a file with none inside is refused. Every refusal is an
-:class:`~twin.fieldinput.InputError` (file, row, column, what to do).
+:class:`~twin.fieldspecs.InputError` (file, row, column, what to do).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from pyproj import Geod
 
 from cluster.config import CityConfig, load_city
 from cluster.registry import zone_polygon
-from twin.fieldinput import Area, InputError, ReadResult, read_table, trip_pings
+from twin.fieldinput import Area, ReadResult, read_table, trip_pings
+from twin.fieldspecs import InputError
 
 IMPORT_LAYERS: dict[str, tuple[str, ...]] = {
     "gps_pings": ("patrol_pings", "patrol_trips"), "qr_scans": ("checkpoint_scans",),

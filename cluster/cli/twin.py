@@ -111,16 +111,18 @@ def snapshot_create(city: CityOpt,
 
 @app.command("import")
 def import_cmd(kind: Annotated[str, typer.Argument(help="gps_pings | qr_scans | risk_points | survey_results")],
-               file: Annotated[Path, typer.Argument(help="CSV (UTF-8, TIS-620/cp874, UTF-16) or .xlsx file.")],
+               file: Annotated[Path, typer.Argument(help="CSV (UTF-8, TIS-620/cp874, UTF-16) or workbook "
+                                                         "(.xlsx, .xls, .ods) file.")],
                city: CityOpt,
-               sheet: Annotated[str | None, typer.Option(help="Excel sheet name (default: the first).")] = None,
+               sheet: Annotated[str | None, typer.Option(help="Workbook sheet (name or 0-based number; default: the "
+                                                          "first that names the kind's columns).")] = None,
                message: Annotated[str, typer.Option(help="Commit message.")] = "",
                dry_run: Annotated[bool, typer.Option(help="Read and check only; commit nothing.")] = False) -> None:
     """Read a field file (patrol GPS, QR scans, risk points, People Poll) and commit it to the twin."""
     from cluster import store
     from cluster.config import load_city
     from cluster.fieldimport import IMPORT_LAYERS, import_file, read_import_file
-    from twin.fieldinput import InputError
+    from twin.fieldspecs import InputError
 
     try:
         if kind not in IMPORT_LAYERS:

@@ -183,7 +183,7 @@ LABEL_COLUMNS: dict[str, tuple[str, ...]] = {
     "registration": ("registration", "เลขทะเบียน"),
     "province": ("province", "จังหวัด"),
 }
-"""Accepted headers of a labels file (matched as :func:`twin.fieldinput.header_key` reduces them), per column."""
+"""Accepted headers of a labels file (matched as :func:`twin.fieldtext.header_key` reduces them), per column."""
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff",
                             ".heic", ".heif", ".avif"})
 """File endings counted as photos when the folder is checked for photos the labels do not name (``.jfif``: the ending
@@ -195,11 +195,13 @@ def read_labels(labels: Path) -> list[tuple[str, Plate]]:
 
     Columns: ``file`` and either ``plate`` (e.g. ``กข 1234 กรุงเทพมหานคร`` or two lines) or ``registration`` with an
     optional ``province`` (Thai headers ไฟล์, ทะเบียน, เลขทะเบียน, จังหวัด too; case, spaces and dashes ignored).
-    Read by the field-input reader (:func:`twin.fieldinput.load_raw`): UTF-8 (with or without BOM), UTF-16 or the
+    Read by the field-input reader (:func:`twin.fieldfiles.load_raw`): UTF-8 (with or without BOM), UTF-16 or the
     Thai Windows encodings (cp874 / TIS-620), a sniffed delimiter (``, ; tab |``), blank rows skipped. Raises
     LabelsError naming the row that does not parse, or a photo labelled twice.
     """
-    from twin.fieldinput import InputError, header_key, load_raw, normalize_text
+    from twin.fieldfiles import WORKBOOK_FORMATS, load_raw
+    from twin.fieldspecs import InputError
+    from twin.fieldtext import header_key, normalize_text
 
     if labels.is_dir():
         raise LabelsError(f"labels {labels} is a folder: give the CSV file with columns file,plate "
@@ -253,7 +255,8 @@ def read_labels(labels: Path) -> list[tuple[str, Plate]]:
         except (HotlistError, PlateParseError, ValueError) as e:
             hint = (f" (the file was read as {raw.encoding} text, as its few non-ASCII bytes suggest: if it holds "
                     "Thai, save it from Excel as 'CSV UTF-8 (comma delimited)')"
-                    if raw.encoding not in ("xlsx", "cp874") and not raw.encoding.startswith("utf") else "")
+                    if raw.encoding not in (*WORKBOOK_FORMATS, "cp874") and not raw.encoding.startswith("utf")
+                    else "")
             raise LabelsError(f"{labels} {where}: {e}{hint}") from e
         out.append((name, plate))
     return out
@@ -383,7 +386,7 @@ def evaluate_images(images: Path, labels: Path, engines: tuple[str, ...] = DEFAU
 
 
 WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods"})
-"""File endings :func:`twin.fieldinput.load_raw` reads as workbooks, which a draft (CSV) must not be named."""
+"""File endings :func:`twin.fieldfiles.load_raw` reads as workbooks, which a draft (CSV) must not be named."""
 DRAFT_COLUMNS = ("file", "plate", "confidence", "read", "check")
 """Columns of a draft labels file (:func:`draft_labels`); :func:`read_labels` reads ``file`` and ``plate`` and
 ignores the rest."""

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from cluster.config import load_city
 from cluster.fieldimport import import_area, layer_rows
-from twin.fieldinput import InputError, read_table
+from twin.fieldinput import read_table
+from twin.fieldspecs import InputError
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cluster.cli.plan import app
 from cluster.config import load_city
 from cluster.planning import read_points
-from twin.fieldinput import InputError
+from twin.fieldspecs import InputError
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +90,57 @@ def test_risk_points_file_through_the_reader(tmp_path: Path, hatyai) -> None:
     df = read_points(p, "risk_points", hatyai, [])
     assert df["kind"].tolist() == ["lighting", "vegetation", "abandoned", "lighting"]
     assert df["risk_id"].tolist() == ["R0", "R1", "R2", "R3"]
+
+
+def test_a_workbook_sheet_is_named_for_each_field_file(tmp_path: Path, hatyai) -> None:
+    import openpyxl
+
+    lon, lat = _inside(hatyai, 4, seed=5)
+    wb = openpyxl.Workbook()
+    wb.active.title = "มีนาคม"
+    for name, hour in (("มีนาคม", 7), ("เมษายน", 22)):
+        ws = wb[name] if name in wb.sheetnames else wb.create_sheet(name)
+        ws.append(["ลองจิจูด", "ละติจูด", "ชั่วโมง"])
+        for a, b in zip(lon, lat, strict=True):
+            ws.append([float(a), float(b), hour])
+    p = tmp_path / "เหตุ 2569.xlsx"
+    wb.save(p)
+    assert (read_points(p, "incidents", hatyai, [])["hour"] == 7).all()  # the first sheet naming the columns
+    assert (read_points(p, "incidents", hatyai, [], sheet="เมษายน")["hour"] == 22).all()
+    assert (read_points(p, "incidents", hatyai, [], sheet=1)["hour"] == 22).all()
+    for option in ("--incidents-sheet", "--risk-points-sheet"):
+        files = ["--incidents", str(p)] if option == "--incidents-sheet" else ["--risk-points", str(p)]
+        r = CliRunner().invoke(app, ["risk", "--city", "hatyai", *files, option, "พฤษภาคม"])
+        assert r.exit_code == 2 and "เหตุ 2569.xlsx: the workbook has no sheet 'พฤษภาคม'; its sheets are 'มีนาคม', " \
+            "'เมษายน'" in r.output, r.output
+
+
+def test_the_cli_reads_the_sheet_named_and_refuses_a_sheet_with_no_workbook(tmp_path: Path, hatyai) -> None:
+    import json
+
+    import openpyxl
+
+    lon, lat = _inside(hatyai, 6, seed=6)
+    wb = openpyxl.Workbook()
+    wb.active.title = "มีนาคม"
+    for name, hour in (("มีนาคม", 7), ("เมษายน", 22)):  # morning, then evening incidents
+        ws = wb[name] if name in wb.sheetnames else wb.create_sheet(name)
+        ws.append(["ลองจิจูด", "ละติจูด", "ชั่วโมง"])
+        for a, b in zip(lon, lat, strict=True):
+            ws.append([float(a), float(b), hour])
+    p = tmp_path / "เหตุ.xlsx"
+    wb.save(p)
+    r = CliRunner().invoke(app, ["risk", "--city", "hatyai", "--incidents", str(p), "--incidents-sheet", "1",
+                                 "--top", "1", "--fixes", "1"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout[r.stdout.index("{"):])
+    hot = out["hotspots_by_hour"]
+    assert hot["evening 18-24"] is not None and hot["morning 06-12"] is None, hot  # the second sheet's hour 22
+    r = CliRunner().invoke(app, ["risk", "--city", "hatyai", "--incidents-sheet", "เมษายน"])
+    assert r.exit_code == 2 and "--incidents-sheet 'เมษายน' names a sheet, but no --incidents file is given" \
+        in r.output, r.output
+    csv = tmp_path / "points.csv"
+    csv.write_text("kind,lon,lat\nlighting," + f"{lon[0]:.6f},{lat[0]:.6f}\n")
+    r = CliRunner().invoke(app, ["risk", "--city", "hatyai", "--risk-points", str(csv), "--risk-points-sheet", "0"])
+    assert r.exit_code == 2 and "points.csv: a sheet ('0') is named but the file is a text table (CSV)" in r.output, \
+        r.output

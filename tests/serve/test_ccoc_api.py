@@ -355,9 +355,19 @@ def test_field_inputs_a_device_gets_wrong_are_refused_with_what_to_do(ccoc):
         assert problem in msg and "field 'unit_id'" in msg, msg
     msg = _error(httpx.post(f"{url}/v1/field/gps", headers=dev, timeout=60,
                             json={"locations": [{"id": "car-1", "lat": lat, "lon": lon, "timestamp": 0}]}), 422)
-    assert "older than the 7 days accepted" in msg and "1970-01-01" in msg, msg
+    assert "row 1, field 'timestamp': 0 as Unix seconds is 1970-01-01" in msg, msg
+    assert "read from 2000-01-01 to before 2100" in msg, msg
+    # in a batch, the row with the 1970 time is left out and said; the others are taken
+    r = httpx.post(f"{url}/v1/field/gps", headers=dev, timeout=60,
+                   json={"locations": [{"id": "car-7", "lat": lat, "lon": lon, "timestamp": time.time() - 5},
+                                       {"id": "car-8", "lat": lat, "lon": lon, "timestamp": 0}]})
+    assert r.status_code == 200 and r.json()["accepted"] == 1 and r.json()["refused"] == 1, r.text
+    assert r.json()["units"] == ["car-7"] and "row 2, field 'timestamp': 0 as Unix" in r.json()["warnings"][0], r.text
     msg = _error(httpx.post(f"{url}/v1/field/sos", headers=dev, timeout=60, json={"lon": lon, "lat": lat, "ts": 0}),
                  422)
+    assert "field 'ts': 0 as Unix seconds is 1970-01-01" in msg and "set the device's clock" in msg, msg
+    msg = _error(httpx.post(f"{url}/v1/field/sos", headers=dev, timeout=60,
+                            json={"lon": lon, "lat": lat, "ts": (time.time() - 30 * 86400) * 1000}), 422)
     assert "older than the 7 days accepted" in msg and "set the device's clock" in msg, msg
     # a device reusing its Idempotency-Key for a new batch is told so (it was answered "duplicate" and lost)
     key = {**dev, "Idempotency-Key": uuid.uuid4().hex}

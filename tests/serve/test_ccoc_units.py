@@ -22,11 +22,63 @@ def test_line_signature_is_base64_hmac_sha256_of_the_raw_body():
 
 def test_device_times_in_seconds_or_milliseconds_become_utc():
     from serve.field import _unix_to_iso
+    from twin.fieldvalues import CellError
 
     assert _unix_to_iso(1_796_000_000) == "2026-11-30T00:53:20+00:00"
     assert _unix_to_iso(1_796_000_000_500) == "2026-11-30T00:53:20.500000+00:00"
+    assert _unix_to_iso(1_796_000_000_500.5) == "2026-11-30T00:53:20.500500+00:00"
+    assert _unix_to_iso(1_796_000_000.25) == "2026-11-30T00:53:20.250000+00:00"
     assert _unix_to_iso("2026-11-30T08:00:00+07:00") == "2026-11-30T08:00:00+07:00"
     assert _unix_to_iso(True) is True
+    for stamp, says in ((123_456_789, "1973-11-29"), (1e15, "past the year 9999"), (0, "1970-01-01")):
+        with pytest.raises(CellError, match=says):
+            _unix_to_iso(stamp)
+
+
+def test_a_device_time_outside_2000_2100_is_refused_with_422_saying_what_to_do():
+    from types import SimpleNamespace
+
+    from fastapi import HTTPException
+
+    from serve.field import _device_time
+    from serve.metrics import DeskMetrics
+
+    desk = SimpleNamespace(cfg=SimpleNamespace(city="hatyai"), metrics=DeskMetrics("hatyai"))
+    assert _device_time(desk, 1_796_000_000_500.5, "/v1/field/gps", "row 1, field 'timestamp'") == \
+        "2026-11-30T00:53:20.500500+00:00"
+    for stamp, says in ((123_456_789, "123456789 as Unix seconds is 1973-11-29 21:33:09 UTC"),
+                        (1e15, "1000000000000000.0 as Unix milliseconds is past the year 9999")):
+        with pytest.raises(HTTPException) as e:
+            _device_time(desk, stamp, "/v1/field/gps", "row 2, field 'timestamp'", rows=3)
+        assert e.value.status_code == 422
+        assert e.value.detail.startswith("POST /v1/field/gps: row 2, field 'timestamp': " + says), e.value.detail
+        assert "read from 2000-01-01 to before 2100-01-01 UTC" in e.value.detail, e.value.detail
+        assert "set the device's clock" in e.value.detail
+    counted = desk.metrics.field_rejected.labels("hatyai", "/v1/field/gps", "invalid")._value.get()
+    assert counted == 6  # both batches of 3 rows
+
+
+def test_a_batch_row_with_a_1970_time_is_left_out_not_the_batch():
+    """GPS/QR batches: a row whose Unix time is outside 2000-2100 is dropped and said (row number, field, what to
+    do); the other rows go on, numbered as sent, and the dropped row counts as a refused row."""
+    from types import SimpleNamespace
+
+    from serve.field import _batch_times, _kept_rows
+    from serve.metrics import DeskMetrics
+
+    rows = [{"id": "car-1", "timestamp": 1_796_000_000}, {"id": "car-2", "timestamp": 0},
+            {"id": "car-3", "fixtime": 1_796_000_000_500}]
+    kept, numbers, warnings = _batch_times(rows, ("timestamp", "fixtime"))
+    assert [r["id"] for r in kept] == ["car-1", "car-3"] and numbers == [1, 3]
+    assert kept[1]["fixtime"] == "2026-11-30T00:53:20.500000+00:00"
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "1 of 3 rows have a device time outside 2000-2100 and were left out: row 2, field 'timestamp': 0 as Unix "
+        "seconds is 1970-01-01"), warnings
+    assert "set the device's clock" in warnings[0]
+    desk = SimpleNamespace(cfg=SimpleNamespace(city="hatyai"), metrics=DeskMetrics("hatyai"))
+    frame, more = _kept_rows(desk, [], [], 3, "gps_pings", "/v1/field/gps")
+    assert frame.empty and more == []
+    assert desk.metrics.field_rejected.labels("hatyai", "/v1/field/gps", "rows")._value.get() == 3
 
 
 def test_metrics_exposition_has_alerts_by_state_ingest_and_cameras():
@@ -61,7 +113,8 @@ def test_desk_config_of_a_city_and_field_reports_through_the_reader():
     from cluster.ccoc import desk_config
     from cluster.city import CityModel
     from serve.desk import Desk
-    from twin.fieldinput import InputError, validate_frame
+    from twin.fieldinput import validate_frame
+    from twin.fieldspecs import InputError
 
     model = CityModel.load("sukhothai")
     cfg = desk_config(model)

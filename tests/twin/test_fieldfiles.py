@@ -1,0 +1,187 @@
+"""Field-input files to raw cells (twin.fieldfiles): old Excel 97-2003 (.xls) and LibreOffice (.ods) workbooks go
+through the same sheet choice, header search, totals rows and validation as .xlsx. The workbooks are written here:
+.xls by xlwt, .ods by pandas with odfpy (both in the dev extra) or by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from twin.fieldfiles import load_raw
+from twin.fieldinput import read_table
+from twin.fieldspecs import InputError
+
+HEADER = ["เลขรับแจ้ง", "วันเวลา", "ประเภท", "ลองจิจูด", "ละติจูด"]
+SUMMARY = [["สรุปเหตุประจำเดือน"], [None], ["รวม", 3]]
+REPORT = [["รายงานเหตุ สภ.หาดใหญ่ มีนาคม 2569"], [None], HEADER,                                     # Excel rows 1-3
+          ["A1", dt.datetime(2026, 3, 15, 7, 30), "ลักทรัพย์", 100.4679, 7.0046],                   # a date cell
+          ["A2", "16/03/2569 22:10", "ชิงทรัพย์ (รถจักรยานยนต์)", 100.468125, 7.005],               # BE text
+          [None],
+          [3, dt.datetime(2026, 3, 17, 1, 5), "ลักทรัพย์", 100.469, 7.006],                         # a number id
+          ["รวมทั้งสิ้น 3 เหตุ"]]                                                                   # Excel row 8
+
+
+def _xls(p: Path, sheets: dict[str, list[list[Any]]]) -> Path:
+    import xlwt  # the dev extra: no maintained library writes .xls
+
+    wb = xlwt.Workbook(encoding="utf-8")
+    when = xlwt.easyxf(num_format_str="DD/MM/YYYY HH:MM")
+    for name, rows in sheets.items():
+        ws = wb.add_sheet(name)
+        for i, row in enumerate(rows):
+            for j, v in enumerate(row):
+                if isinstance(v, dt.datetime):
+                    ws.write(i, j, v, when)
+                elif v is not None:
+                    ws.write(i, j, v)
+    wb.save(str(p))
+    return p
+
+
+def _ods(p: Path, sheets: dict[str, list[list[Any]]]) -> Path:
+    with pd.ExcelWriter(p, engine="odf") as w:
+        for name, rows in sheets.items():
+            width = max(len(r) for r in rows)
+            pd.DataFrame([r + [None] * (width - len(r)) for r in rows]).to_excel(w, sheet_name=name, header=False,
+                                                                                index=False)
+    return p
+
+
+WRITERS = {".xls": _xls, ".ods": _ods}
+
+
+@pytest.mark.parametrize("suffix", WRITERS)
+def test_old_excel_and_libreoffice_workbooks_read_like_xlsx(tmp_path: Path, suffix: str) -> None:
+    p = WRITERS[suffix](tmp_path / f"รายงาน มีนาคม{suffix}", {"สรุป": SUMMARY, "ข้อมูล": REPORT})
+    r = read_table(p, "incidents")
+    f = r.frame
+    assert f["incident_id"].tolist() == ["A1", "A2", "3"]
+    assert f["kind"].tolist() == ["ลักทรัพย์", "ชิงทรัพย์ (รถจักรยานยนต์)", "ลักทรัพย์"]
+    assert f["ts"].tolist() == [pd.Timestamp("2026-03-15 00:30", tz="UTC"), pd.Timestamp("2026-03-16 15:10", tz="UTC"),
+                                pd.Timestamp("2026-03-16 18:05", tz="UTC")]
+    assert f["lon"].tolist() == [100.4679, 100.468125, 100.469] and f["lat"].tolist() == [7.0046, 7.005, 7.006]
+    assert f["hour"].tolist() == [7, 22, 1]
+    assert r.encoding == suffix[1:]
+    assert "read sheet 'ข้อมูล'" in r.warnings[0] and "'สรุป'" in r.warnings[0]
+    assert any("header is on row 3" in w for w in r.warnings)
+    assert any("totals row" in w and "Excel row 8" in w and "รวมทั้งสิ้น 3 เหตุ" in w for w in r.warnings)
+    assert load_raw(p, "incidents", sheet="ข้อมูล").sheet_rows == [4, 5, 7]
+    # a bad cell is named by its sheet row; a sheet that is not there is said with the sheets there are
+    bad = [*REPORT[:6], [4, "31/02/2569 07:30", "ลักทรัพย์", 100.469, 7.006]]
+    p = WRITERS[suffix](tmp_path / f"bad{suffix}", {"ข้อมูล": bad})
+    with pytest.raises(InputError, match=r"row 3 \(Excel row 7\), column 'ts'.*day 31 of month 2"):
+        read_table(p, "incidents")
+    with pytest.raises(InputError, match=r"no sheet 'Sheet9'; its sheets are 'ข้อมูล'"):
+        read_table(p, "incidents", sheet="Sheet9")
+
+
+@pytest.mark.parametrize(("suffix", "what"), [(".xls", r"Excel 97-2003 \(\.xls\)"),
+                                              (".ods", r"OpenDocument \(\.ods\)")])
+def test_a_damaged_old_excel_or_libreoffice_workbook_is_refused_naming_the_file(tmp_path: Path, suffix: str,
+                                                                                 what: str) -> None:
+    whole = WRITERS[suffix](tmp_path / f"whole{suffix}", {"ข้อมูล": REPORT}).read_bytes()
+    cut = tmp_path / f"ส่งมา{suffix}"
+    cut.write_bytes(whole[:len(whole) // 2])  # a download cut short
+    with pytest.raises(InputError, match=rf"^ส่งมา{suffix}: not a readable {what} workbook .*What to do: open it "
+                                         r"in Excel or LibreOffice and save as \.xlsx"):
+        read_table(cut, "incidents")
+
+
+def test_an_ods_named_xlsx_is_read_as_ods_and_said(tmp_path: Path) -> None:
+    p = _ods(tmp_path / "x.ods", {"ข้อมูล": REPORT})
+    named = tmp_path / "รายงาน.xlsx"
+    named.write_bytes(p.read_bytes())
+    r = read_table(named, "incidents")
+    assert len(r.frame) == 3 and "OpenDocument workbook named .xlsx: read as .ods" in r.warnings[0]
+
+
+def _repeated_ods(p: Path, rows: int, cols: int) -> Path:
+    """A small .ods whose first sheet 'bomb' is one filled row repeated ``rows`` times over ``cols`` columns
+    (number-rows-repeated: a 1 KB file of millions of cells), then a sheet 'ข้อมูล' with a table."""
+    import zipfile
+
+    ns = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+          'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+          'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"')
+
+    def cell(v: Any) -> str:
+        kind = 'office:value-type="float" office:value' if isinstance(v, float) else 'office:value-type="string" x'
+        return f'<table:table-cell {kind}="{v}"><text:p>{v}</text:p></table:table-cell>'
+
+    data = "".join("<table:table-row>" + "".join(cell(v) for v in r) + "</table:table-row>" for r in
+                   [["เลขรับแจ้ง", "วันที่", "ลองจิจูด", "ละติจูด"], ["A1", "15/03/2569", 100.4679, 7.0046]])
+    content = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ns} office:version="1.2">'
+               '<office:body><office:spreadsheet><table:table table:name="bomb">'
+               f'<table:table-row table:number-rows-repeated="{rows}"><table:table-cell '
+               f'table:number-columns-repeated="{cols}" office:value-type="float" office:value="1"><text:p>1</text:p>'
+               '</table:table-cell></table:table-row></table:table>'
+               f'<table:table table:name="ข้อมูล">{data}</table:table></office:spreadsheet></office:body>'
+               '</office:document-content>')
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr("META-INF/manifest.xml", '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest='
+                   '"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry '
+                   'manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+                   '</manifest:manifest>')
+    return p
+
+
+def test_a_huge_sheet_is_refused_before_it_is_read_and_only_the_sheet_asked_for_is_read(tmp_path: Path) -> None:
+    """100,000 rows x 30 columns in a 1 KB .ods: the sheet is refused saying its size and what to do (the odf
+    reader parsed every sheet whole, into gigabytes); the workbook's other sheet, named, is read; a file past
+    calamine's own limit (10^9 cells) is refused as too big, not as damaged."""
+    from twin.fieldfiles import MAX_SHEET_CELLS
+
+    p = _repeated_ods(tmp_path / "รายงาน.ods", 100_000, 30)
+    assert p.stat().st_size < 2000 and MAX_SHEET_CELLS < 100_000 * 30
+    with pytest.raises(InputError, match=r"^รายงาน\.ods: sheet 'bomb' has 100,000 rows x 30 columns, more than "
+                                         r"2,000,000 cells\. What to do: export the sheet as CSV UTF-8"):
+        read_table(p, "incidents", sheet="bomb")
+    r = read_table(p, "incidents", sheet="ข้อมูล")
+    assert r.frame["incident_id"].tolist() == ["A1"] and r.frame["lon"].tolist() == [100.4679]
+    with pytest.raises(InputError, match=r"more cells than can be read \(Cell limit exceeded.*export the sheet as CSV"):
+        read_table(_repeated_ods(tmp_path / "bomb.ods", 1_000_000, 1000), "incidents", sheet="ข้อมูล")
+
+
+def test_out_of_memory_is_not_said_to_be_a_damaged_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = _xls(tmp_path / "x.xls", {"ข้อมูล": REPORT})
+
+    def no_memory(*a: Any, **k: Any) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(pd, "ExcelFile", no_memory)
+    monkeypatch.setattr(pd, "read_excel", no_memory)
+    with pytest.raises(MemoryError):
+        read_table(p, "incidents")
+
+
+def test_a_hidden_sheet_is_read_after_the_visible_ones_and_merged_xls_cells_carry_down(tmp_path: Path) -> None:
+    """As in .xlsx: a hidden 'old-template' sheet with the same header comes after the visible data sheet (it was
+    read first); a date merged over two incidents in .xls is each one's date."""
+    import xlwt
+
+    wb = xlwt.Workbook(encoding="utf-8")
+    old = wb.add_sheet("old-template")
+    old.visibility = 1  # hidden
+    data = wb.add_sheet("ข้อมูล")
+    for ws, rows in ((old, [HEADER, ["T1", "01/01/2560 00:00", "แบบฟอร์ม", 100.4, 7.0]]),
+                     (data, [HEADER, ["A1", "15/03/2569 07:30", "ลักทรัพย์", 100.4679, 7.0046]])):
+        for i, row in enumerate(rows):
+            for j, v in enumerate(row):
+                ws.write(i, j, v)
+    data.write_merge(2, 3, 1, 1, "16/03/2569 22:10")
+    for i, ident in ((2, "A2"), (3, "A3")):
+        for j, v in ((0, ident), (2, "ชิงทรัพย์"), (3, 100.468), (4, 7.005)):
+            data.write(i, j, v)
+    p = tmp_path / "book.xls"
+    wb.save(str(p))
+    r = read_table(p, "incidents")
+    assert r.frame["incident_id"].tolist() == ["A1", "A2", "A3"], r.warnings
+    assert r.frame["ts"].tolist()[1:] == [pd.Timestamp("2026-03-16 15:10", tz="UTC")] * 2
+    assert "read sheet 'ข้อมูล'" in r.warnings[0]
+    assert read_table(p, "incidents", sheet=0).frame["incident_id"].tolist() == ["T1"]  # numbered as in the book

@@ -488,7 +488,9 @@ def test_an_http_mjpeg_camera_is_timed_by_the_wall_clock(tmp_path: Path) -> None
     frames = got[:8]
     assert [f.image.shape for f in frames] == [(320, 240, 3)] * 4 + [(640, 360, 3)] * 4  # EXIF turn, new size
     assert all(f.pts is None and f.epoch == 0 for f in frames)
-    assert np.diff([f.ts for f in frames]) == pytest.approx([0.2] * 7, abs=0.1)  # the camera's own pace
+    # the camera's own pace (0.2 s), not an assumed 25 fps (0.04 s); the median, as a loaded machine or FFmpeg's
+    # probe can hand two frames over together
+    assert float(np.median(np.diff([f.ts for f in frames]))) == pytest.approx(0.2, abs=0.08)
     events = [e for e in reader.health.poll() if e.kind == "camera-reconfigured"]
     assert len(events) == 1 and "240x320 to 360x640" in (events[0].detail or "")
 

@@ -39,6 +39,18 @@ def test_compstat_windows_and_changes_by_hand() -> None:
     assert t.loc["all", "change_prev_pct"] == 50.0
 
 
+def test_compstat_counts_incidents_with_a_blank_group_in_the_totals() -> None:
+    inc = pd.DataFrame({"ts": _ts("2026-03-02 10:00", "2026-03-03 10:00", "2026-03-04 10:00", "2026-02-10 10:00"),
+                        "kind": ["theft", None, "theft", np.nan], "zone": ["A", "A", None, "A"]})
+    t = compstat.compstat(inc, "2026-03-28")
+    assert t.loc["all", ["current", "previous"]].tolist() == [3, 1]  # every incident, blank kind or not
+    assert t.loc[compstat.NOT_GIVEN, ["current", "previous"]].tolist() == [1, 1]
+    two = compstat.compstat(inc, "2026-03-28", by=["zone", "kind"])
+    assert two.loc[("all", "all"), "current"] == 3 and two.loc[("A", compstat.NOT_GIVEN), "current"] == 1
+    wk = compstat.weekly_counts(inc, "2026-03-28", weeks=8, by="kind")
+    assert int(wk.to_numpy().sum()) == 4 and int(wk[compstat.NOT_GIVEN].sum()) == 2
+
+
 # ------------------------------------------------------------------------------------------------ hot spots
 def test_pai_and_pei_on_a_toy_grid() -> None:
     # 10 equal cells; the forecast ranks cell 0 first; 10 incidents: 4 in cell 0, 5 in cell 2, 1 in cell 5.

@@ -108,6 +108,14 @@ def test_knox_table_on_a_tiny_set_by_hand() -> None:
     assert r.p_value.to_numpy().min() > 0 and r.p_value.to_numpy().max() <= 1
 
 
+def test_knox_refuses_incidents_without_time_or_position() -> None:
+    x, y, t = np.array([0.0, 10, 20, 30]), np.array([0.0, 0, 0, 0]), np.array([0.0, 1, np.nan, 3])
+    with pytest.raises(ValueError, match=r"1 of 4 incidents have no position or no time.*position 2"):
+        nearrepeat.knox(x, y, t, n_perm=5)
+    with pytest.raises(ValueError, match="no position"):
+        nearrepeat.knox(np.array([0.0, np.nan, 20, 30]), y, np.array([0.0, 1, 2, 3]), n_perm=5)
+
+
 def test_knox_finds_planted_near_repeats_and_not_random_ones() -> None:
     rng = np.random.default_rng(5)
     base = rng.uniform(0, 3000, (40, 2))

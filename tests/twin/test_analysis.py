@@ -197,6 +197,21 @@ def test_alert_review_precision_reasons_and_interval() -> None:
         alertreview.review(a.assign(status="closed"))
 
 
+def test_alert_review_decision_time_counts_decisions_only_and_no_alert_gives_a_table() -> None:
+    a = pd.DataFrame({"camera_id": ["c1"] * 4, "kind": ["face"] * 4,
+                      "status": ["acknowledged", "acknowledged", "confirmed", "dismissed"],
+                      "ts": _ts(*["2026-03-02 20:00"] * 4),
+                      "status_ts": _ts("2026-03-02 20:01", "2026-03-02 20:01", "2026-03-02 20:20",
+                                       "2026-03-02 20:30")})
+    r = alertreview.review(a)
+    assert r.loc[("c1", "face"), "minutes_to_decide"] == 25.0  # not the median with the two 1-minute takes
+    assert r.loc[("c1", "face"), ["pending", "confirmed", "dismissed"]].tolist() == [2, 1, 1]
+    none = alertreview.review(a.iloc[:0])
+    assert none.empty and {"precision", "ci_low", "pending"} <= set(none.columns)
+    overall = alertreview.review(a.iloc[:0], by=[])
+    assert overall["alerts"].tolist() == [0] and np.isnan(overall["precision"].iloc[0])
+
+
 # ------------------------------------------------------------------------------------------------ KPIs
 def test_kpis_margin_verdicts_and_zone_row() -> None:
     s = pd.DataFrame({"community": ["A", "B", "A", "B"],

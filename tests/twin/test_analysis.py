@@ -173,6 +173,15 @@ def test_qr_compliance_on_time_late_missed() -> None:
     assert tab.loc["u2", "on_time_share"] == 0.0
 
 
+def test_qr_compliance_with_scans_from_several_files() -> None:
+    planned = pd.DataFrame({"unit_id": ["u1", "u1"], "checkpoint_id": ["Q1", "Q2"],
+                            "due": _ts("2026-03-02 20:00", "2026-03-02 20:30")})
+    day1 = pd.DataFrame({"unit_id": ["u1"], "checkpoint_id": ["Q1"], "ts": _ts("2026-03-02 20:05")})
+    day2 = pd.DataFrame({"unit_id": ["u1"], "checkpoint_id": ["Q2"], "ts": _ts("2026-03-02 20:50")})
+    c = patrols.qr_compliance(planned, pd.concat([day1, day2]))  # both scans carry index label 0
+    assert c["status"].tolist() == ["on_time", "late"] and c["delay_min"].tolist() == [5.0, 20.0]
+
+
 # ------------------------------------------------------------------------------------------------ alerts
 def test_alert_review_precision_reasons_and_interval() -> None:
     a = pd.DataFrame({"camera_id": ["c1"] * 5 + ["c2"] * 3,

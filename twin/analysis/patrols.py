@@ -122,7 +122,8 @@ def qr_compliance(planned: pd.DataFrame, scans: pd.DataFrame, grace_min: float =
         ``by_other_unit`` (another unit scanned the box in the window).
     """
     sc = scans[scans["valid"].astype(bool)] if "valid" in scans else scans
-    sc = sc.assign(ts=pd.to_datetime(sc["ts"], utc=True)).sort_values("ts", kind="stable")
+    # own row numbers: scans concatenated from several files repeat index labels, and a used scan is a label
+    sc = sc.assign(ts=pd.to_datetime(sc["ts"], utc=True)).sort_values("ts", kind="stable").reset_index(drop=True)
     pl = planned.assign(due=pd.to_datetime(planned["due"], utc=True)).sort_values("due", kind="stable")
     used: set[int] = set()
     status, when, delay, other = [], [], [], []

@@ -69,11 +69,12 @@ class LabServer:
     log: Path
 
 
-def command(port: int, token: str, notebooks: Path, expose_app: bool = False) -> list[str]:
-    """The ``jupyter lab`` command line ``ssz lab`` runs."""
+def command(port: int, notebooks: Path, expose_app: bool = False) -> list[str]:
+    """The ``jupyter lab`` command line ``ssz lab`` runs. It holds no token: any local user can read a command
+    line (``ps``), so :func:`start` hands the token over in the server's environment (``JUPYTER_TOKEN``)."""
     lab = state_dir("lab")
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           "--port-retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={notebooks}",
+           "--port-retries=0", f"--ServerApp.root_dir={notebooks}",
            f"--LabApp.user_settings_dir={_settings_dir()}", f"--LabApp.workspaces_dir={lab / 'workspaces'}",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=",
            "--LabApp.extension_manager=readonly", f"--MultiKernelManager.default_kernel_name={KERNEL_NAME}"]
@@ -110,9 +111,10 @@ def start(port: int = 8888, token: str | None = None, notebooks: Path = NOTEBOOK
         if s.connect_ex(("127.0.0.1", port)) == 0:
             raise LabError(f"port {port} on 127.0.0.1 is in use: pass --port with a free port")
     lab = state_dir("lab")
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(lab / "runtime"), "JUPYTER_PLATFORM_DIRS": "1"}
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(lab / "runtime"), "JUPYTER_PLATFORM_DIRS": "1",
+           "JUPYTER_TOKEN": token}  # in the environment (readable by this user only), never on the command line
     log = lab / f"lab-{port}.log"
-    proc = subprocess.Popen(command(port, token, notebooks, expose_app), stdout=log.open("wb"),
+    proc = subprocess.Popen(command(port, notebooks, expose_app), stdout=log.open("wb"),
                             stderr=subprocess.STDOUT, env=env, start_new_session=True)
     t0 = time.monotonic()
     while time.monotonic() - t0 < wait_s:

@@ -7,6 +7,7 @@ import socket
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cluster import lab
@@ -23,12 +24,30 @@ def test_kernel_is_registered_in_the_given_prefix_once(tmp_path: Path) -> None:
 
 
 def test_command_binds_loopback_with_token_and_no_calls_out() -> None:
-    cmd = lab.command(8899, "abc", lab.NOTEBOOKS)
-    assert "--ip=127.0.0.1" in cmd and "--IdentityProvider.token=abc" in cmd and "--port-retries=0" in cmd
+    cmd = lab.command(8899, lab.NOTEBOOKS)
+    assert "--ip=127.0.0.1" in cmd and "--port-retries=0" in cmd
     assert "--LabApp.extension_manager=readonly" in cmd and f"--ServerApp.root_dir={lab.NOTEBOOKS}" in cmd
     settings = next(c for c in cmd if c.startswith("--LabApp.user_settings_dir=")).split("=", 1)[1]
     tracker = Path(settings) / "@jupyterlab/notebook-extension/tracker.jupyterlab-settings"
     assert json.loads(tracker.read_text())["autoStartDefaultKernel"] is True
+
+
+def test_token_is_not_on_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # any local user reads another's command line (ps, /proc/PID/cmdline): the token goes in the environment
+    seen: dict[str, object] = {}
+
+    def popen(cmd: list[str], **kw: object) -> object:
+        seen.update(cmd=cmd, env=kw["env"])
+        raise RuntimeError("not started in this test")
+
+    monkeypatch.setattr(lab.subprocess, "Popen", popen)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(RuntimeError, match="not started"):
+        lab.start(port, "s3cret-token-1234", lab.NOTEBOOKS)
+    assert not any("s3cret-token-1234" in a for a in seen["cmd"])  # type: ignore[attr-defined]
+    assert seen["env"]["JUPYTER_TOKEN"] == "s3cret-token-1234"  # type: ignore[index]
 
 
 def test_taken_port_and_missing_folder_exit_2(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ a snapshot. ``ssz twin build``, ``ssz demo`` and the notebooks use it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -15,10 +15,13 @@ import pyarrow as pa
 import shapely
 
 from cluster.city import CityModel, city_model
-from cluster.config import CityConfig
+from cluster.config import CityConfig, load_city
 from cluster.registry import Registry, zone_polygon
 from twin.layers import TwinState, validate_table
 from twin.objectstore import Store
+
+if TYPE_CHECKING:
+    from twin.snapshots import Snapshot
 
 
 def _store() -> Store:
@@ -98,6 +101,36 @@ def build_twin(city: str | CityConfig | CityModel, message: str = "ssz twin buil
                                         "edges": gman.edges, "nodes_key": gman.nodes_key,
                                         "edges_key": gman.edges_key},
             "snapshot": man.id, "layers": {n: r.rows for n, r in man.layers.items() if r.rows}}
+
+
+def twin_snapshot(city: str | CityConfig | CityModel, message: str = "ssz twin build") -> Snapshot:
+    """The city's latest snapshot, with its street graph and registry layers (what a notebook reads).
+
+    With no snapshot of the city in the store the twin is built (:func:`build_twin`). When the latest snapshot
+    holds no camera (field data, a run's alerts or pings, committed before any ``ssz twin build``), the graph
+    is stored and the registry layers (zones, places, cameras) are committed on top of it: its other layers are
+    kept, never replaced by an empty twin.
+
+    Raises
+    ------
+    cluster.config.ConfigError, twin.objectstore.StoreError, twin.snapshots.SnapshotConflict
+        A bad city, an unreachable store (``ssz store up`` starts the embedded one), a twin that kept changing.
+    """
+    from twin import graphstore
+    from twin.snapshots import SnapshotStore
+
+    cfg = city.config if isinstance(city, CityModel) else city if isinstance(city, CityConfig) else load_city(city)
+    store = _store()
+    snaps = SnapshotStore(store, cfg.id)
+    head = snaps.latest()
+    if head is None:
+        build_twin(city, message=message)
+    elif not (head.layers.get("cameras") and head.layers["cameras"].rows):  # the street graph is loaded only here
+        model = city_model(city)
+        graphstore.save_graph(store, model.id, model.projected)
+        registry = {n: t for n, t in registry_state(model).tables().items() if n in ("zones", "places", "cameras")}
+        snaps.update(lambda tables: {**tables, **registry}, message=message, author="ssz twin build")
+    return snaps.open()
 
 
 def validated_frame(layer: str, df: pd.DataFrame, city: str) -> pd.DataFrame:

@@ -245,3 +245,18 @@ def test_kpis_margin_verdicts_and_zone_row() -> None:
     assert missed[0] == "missed"  # 50 - 9.8 = 40.2 >= 40
     last = kpis.latest(k)
     assert last["community"].tolist() == ["A", "B", kpis.ALL]
+
+
+def test_kpi_change_skips_a_month_without_poll_and_latest_keeps_every_community() -> None:
+    s = pd.DataFrame({"community": ["A", "B", "A", "A"],
+                      "month": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-03-01", "2026-04-01"]).date,
+                      "respondents": [100, 100, 100, 100],
+                      "fear_of_crime_pct": [50.0, 30.0, 40.0, 35.0],
+                      "confidence_in_police_pct": [70.0, 90.0, 80.0, 85.0]})
+    k = kpis.kpi_table(s)
+    a = k[k["community"] == "A"].set_index("month")
+    assert np.isnan(a.loc[pd.Period("2026-03", "M"), "fear_change"])  # no February poll: no month-on-month change
+    assert a.loc[pd.Period("2026-04", "M"), "fear_change"] == -5.0
+    last = kpis.latest(k)
+    assert last["community"].tolist() == ["A", "B", kpis.ALL]
+    assert last.set_index("community").loc["B", "month"] == pd.Period("2026-01", "M")

@@ -61,7 +61,8 @@ def verdict(value: np.ndarray, moe: np.ndarray, target: Target) -> np.ndarray:
 
 def kpi_table(survey: pd.DataFrame) -> pd.DataFrame:
     """Per community and month (plus the respondent-weighted zone row): both KPIs, their margins, verdicts
-    against :data:`TARGETS` and the change from the previous month (percentage points).
+    against :data:`TARGETS` and the change from the previous month (percentage points; NaN when the community
+    had no poll that month).
 
     ``survey`` has the ``survey_results`` columns: ``community``, ``month``, ``respondents``,
     ``fear_of_crime_pct``, ``confidence_in_police_pct``.
@@ -74,17 +75,20 @@ def kpi_table(survey: pd.DataFrame) -> pd.DataFrame:
         zone[k] = zone[k] / zone["respondents"]
     zone = zone.reset_index().assign(community=ALL)
     t = pd.concat([s, zone], ignore_index=True).sort_values(["community", "month"], kind="stable")
+    # a change is from the month before; after a month with no poll there is none to compare with
+    follows = t.groupby("community")["month"].shift() == t["month"] - 1
     for k, tgt in TARGETS.items():
         short = k.split("_")[0]
         t[k] = t[k].round(1)
         t[f"{short}_moe"] = margin_pct(t[k], t["respondents"]).round(1)
         t[f"{short}_verdict"] = verdict(t[k], t[f"{short}_moe"], tgt)
-        t[f"{short}_change"] = t.groupby("community")[k].diff().round(1)
+        t[f"{short}_change"] = t.groupby("community")[k].diff().round(1).where(follows)
     return t.reset_index(drop=True)
 
 
 def latest(kpi: pd.DataFrame) -> pd.DataFrame:
-    """The last month of each community from :func:`kpi_table` (the zone row last)."""
-    last = kpi[kpi["month"] == kpi["month"].max()].copy()
+    """The last month of each community from :func:`kpi_table` (the zone row last): a community not polled in
+    the newest month keeps its own last row (its ``month`` says which), it is never left out."""
+    last = kpi.loc[kpi.groupby("community")["month"].idxmax()].copy()
     last["_z"] = last["community"] == ALL
     return last.sort_values(["_z", "community"]).drop(columns="_z").reset_index(drop=True)

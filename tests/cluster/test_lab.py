@@ -50,6 +50,16 @@ def test_token_is_not_on_the_command_line(monkeypatch: pytest.MonkeyPatch) -> No
     assert seen["env"]["JUPYTER_TOKEN"] == "s3cret-token-1234"  # type: ignore[index]
 
 
+def test_every_notebook_opens_with_the_project_kernel() -> None:
+    # a notebook saved with "python3" opens with whatever kernel of that name the user has (e.g. a system
+    # Python without the project), not the kernel ssz lab registers
+    import nbformat
+
+    names = {p.name: nbformat.read(p, as_version=4).metadata.get("kernelspec", {}).get("name")
+             for p in sorted(lab.NOTEBOOKS.glob("*.ipynb"))}
+    assert names and {n for n, k in names.items() if k != lab.KERNEL_NAME} == set()
+
+
 def test_taken_port_and_missing_folder_exit_2(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

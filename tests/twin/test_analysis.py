@@ -157,6 +157,12 @@ def test_dwell_from_five_pings() -> None:
     s = patrols.dwell_summary(v3)
     assert s.loc["H1", "visits"] == 2 and s.loc["H1", "share_short"] == 1.0
     assert patrols.visits(back.drop(index=2), spots, max_gap_s=240, min_stop_min=4).empty  # drive-bys only
+    # a fix at 0,0 or with no position in the middle of a stay does not cut it in two (the 6-minute gap it
+    # leaves is within max_gap_s here)
+    bad_fix = back.assign(lon=[lon0, lon0, 0.0, lon0, lon0], lat=[lat0, lat0, 0.0, lat0, lat0])
+    for b in (bad_fix, back.assign(lon=[lon0, lon0, np.nan, lon0, lon0])):
+        v4 = patrols.visits(b, spots, radius_m=50, max_gap_s=400)
+        assert v4["dwell_min"].tolist() == pytest.approx([12.0]) and v4.loc[0, "pings"] == 4
 
 
 def test_qr_compliance_on_time_late_missed() -> None:

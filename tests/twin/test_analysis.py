@@ -75,6 +75,10 @@ def test_pai_by_hour_bin() -> None:
     assert t.loc["night", "pai"] == pytest.approx(10.0) and t.loc["night", "pei"] == pytest.approx(1.0)
     assert t.loc["day", "pai"] == 0.0 and t.loc["day", "incidents"] == 4
     assert np.isnan(t.loc["evening", "pai"])
+    study = np.zeros(10, bool)
+    study[[3, 7]] = True
+    top = hotspots.top_cells(forecast, g, n=5, cells=study)  # 2 study cells: never an outside one at -inf
+    assert top["cell"].tolist() == [3, 7] and top["value"].tolist() == [7.0, 3.0]
 
 
 def test_grid_counts_kde_and_heat_clock() -> None:

@@ -164,11 +164,13 @@ def hour_bin_density(x: np.ndarray, y: np.ndarray, hour: np.ndarray, grid: Grid,
 
 
 def top_cells(values: np.ndarray, grid: Grid, n: int = 10, cells: np.ndarray | None = None) -> pd.DataFrame:
-    """The ``n`` highest cells (cell, x, y of the centre, value), highest first, within ``cells``."""
+    """The ``n`` highest cells (cell, x, y of the centre, value), highest first, within ``cells`` (fewer when
+    ``cells`` holds fewer than ``n``)."""
     v = np.asarray(values, float).copy()
     if cells is not None:
         v[~np.asarray(cells, bool)] = -np.inf
     idx = np.argsort(-v, kind="stable")[:n]
+    idx = idx[v[idx] > -np.inf]  # never a cell outside the study area
     cx, cy = grid.centres()
     return pd.DataFrame({"cell": idx, "x": cx[idx], "y": cy[idx], "value": v[idx]})
 

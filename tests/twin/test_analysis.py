@@ -24,6 +24,8 @@ def test_compstat_windows_and_changes_by_hand() -> None:
     assert w["previous"][0] == pd.Timestamp("2026-02-01", tz=BKK)
     # same weekdays a year before: 364 days earlier
     assert w["last_year"] == (pd.Timestamp("2025-03-02", tz=BKK), pd.Timestamp("2025-03-30", tz=BKK))
+    # 20:00 UTC on 27 March is 03:00 on 28 March in Bangkok: the same windows
+    assert compstat.windows(pd.Timestamp("2026-03-27 20:00", tz="UTC")) == w
     inc = pd.DataFrame({
         "ts": _ts("2026-03-01 00:10", "2026-03-28 23:50", "2026-03-15 12:00",   # current: 2 theft, 1 robbery
                   "2026-02-28 23:59", "2026-02-01 00:00",                       # previous: 2 theft

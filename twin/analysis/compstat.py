@@ -35,7 +35,8 @@ def windows(as_of: dt.date | str | pd.Timestamp, days: int = 28, tz: str = LOCAL
     Parameters
     ----------
     as_of
-        The last day of the current window (a local calendar day, inclusive).
+        The last day of the current window (a local calendar day, inclusive; a tz-aware time stands for its
+        day in ``tz``).
     days
         Window length in days (28 by CompStat convention).
 
@@ -46,7 +47,10 @@ def windows(as_of: dt.date | str | pd.Timestamp, days: int = 28, tz: str = LOCAL
     """
     if days < 1:
         raise ValueError("days must be at least 1")
-    end = pd.Timestamp(pd.Timestamp(as_of).date() + dt.timedelta(days=1)).tz_localize(tz)
+    day = pd.Timestamp(as_of)
+    if day.tzinfo is not None:  # a moment (e.g. now in UTC): its calendar day where the windows are counted
+        day = day.tz_convert(tz)
+    end = pd.Timestamp(day.date() + dt.timedelta(days=1)).tz_localize(tz)
     d = pd.Timedelta(days=days)
     y = pd.Timedelta(days=YEAR_DAYS)
     return {"current": (end - d, end), "previous": (end - 2 * d, end - d), "last_year": (end - d - y, end - y)}

@@ -48,8 +48,14 @@ def _isolated_state(s3_store: object) -> None:
     assert home == ssz_home().resolve() and home != (Path.home() / ".local" / "state" / "ssz").resolve()
 
 
-def test_twin_explore_notebook_runs(tmp_path: Path) -> None:
+def test_twin_explore_notebook_runs(s3_store: object, tmp_path: Path) -> None:
+    from cluster.citytwin import twin_snapshot
+    from twin.snapshots import SnapshotStore
+
+    city_head = twin_snapshot("hatyai", message="the city's own twin").id
     nb, took = _run("twin_explore.ipynb", tmp_path)
+    # the tour's synthetic day lives in its scratch twin: the city's latest snapshot is still its own
+    assert SnapshotStore(s3_store, "hatyai").latest().id == city_head  # type: ignore[arg-type,union-attr]
     assert not _errors(nb), _errors(nb)
     text = _text(nb)
     assert "as of 13:00 ->" in text and "offline map:" in text

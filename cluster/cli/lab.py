@@ -15,7 +15,9 @@ from cluster.cli.common import fail
 
 def lab_cmd(
         port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8888,
-        token: Annotated[str | None, typer.Option(help="Access token (default $SSZ_LAB_TOKEN or a new one).")] = None,
+        token: Annotated[str | None, typer.Option(
+            help="Access token (default $SSZ_LAB_TOKEN or a new one); other local users see a command line (ps): "
+                 "prefer $SSZ_LAB_TOKEN.")] = None,
         notebooks: Annotated[Path, typer.Option("--dir", help="Folder to open.")] = lab.NOTEBOOKS,
         expose_app: Annotated[bool, typer.Option(help="Expose window.jupyterapp for browser automation.")] = False,
 ) -> None:

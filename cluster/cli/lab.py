@@ -35,6 +35,8 @@ def lab_cmd(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop also stops the lab and its kernels
+    if hasattr(signal, "SIGHUP"):  # a closed terminal too: the lab runs in its own session and would live on
+        signal.signal(signal.SIGHUP, _interrupt)
     try:
         server.process.wait()
     except KeyboardInterrupt:

@@ -69,3 +69,35 @@ def test_taken_port_and_missing_folder_exit_2(tmp_path: Path) -> None:
     assert r.exit_code == 2 and f"port {port} on 127.0.0.1 is in use" in r.output
     r = CliRunner().invoke(app, ["lab", "--dir", str(tmp_path / "nope")])
     assert r.exit_code == 2 and "does not exist" in r.output
+
+
+@pytest.mark.services  # starts a real JupyterLab
+def test_closing_the_terminal_stops_the_lab(tmp_path: Path) -> None:
+    import os
+    import re
+    import signal
+    import subprocess
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ssz = Path(sys.executable).with_name("ssz")
+    proc = subprocess.Popen([str(ssz), "lab", "--port", str(port)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert re.match(rf"JupyterLab: http://127\.0\.0\.1:{port}/lab\?token=", line), line
+        proc.send_signal(signal.SIGHUP)  # what a closed terminal sends
+        proc.wait(30)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) != 0:
+                    break
+            time.sleep(0.3)
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, "JupyterLab outlived ssz lab"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -26,18 +26,19 @@ def lab_cmd(
         server = lab.start(port, token, notebooks.resolve(), expose_app)
     except lab.LabError as e:
         fail(e)
-    print(f"JupyterLab: {server.url}", flush=True)
-    print(f"kernel: {lab.KERNEL_DISPLAY} ({sys.executable}); notebooks: {notebooks.resolve()}; log: {server.log}",
-          flush=True)
-    print("Ctrl-C stops it.", flush=True)
 
     def _interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    # set before the URL is printed: whoever reads it may stop the lab at once
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop also stops the lab and its kernels
     if hasattr(signal, "SIGHUP"):  # a closed terminal too: the lab runs in its own session and would live on
         signal.signal(signal.SIGHUP, _interrupt)
     try:
+        print(f"JupyterLab: {server.url}", flush=True)
+        print(f"kernel: {lab.KERNEL_DISPLAY} ({sys.executable}); notebooks: {notebooks.resolve()}; log: {server.log}",
+              flush=True)
+        print("Ctrl-C stops it.", flush=True)
         server.process.wait()
     except KeyboardInterrupt:
         pass

@@ -107,10 +107,10 @@ def start(port: int = 8888, token: str | None = None, notebooks: Path = NOTEBOOK
         raise LabError(f"notebooks folder {notebooks} does not exist: pass --dir with your notebooks folder")
     ensure_kernel()
     token = token or os.environ.get("SSZ_LAB_TOKEN") or secrets.token_hex(24)
+    lab = state_dir("lab")
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", port)) == 0:
-            raise LabError(f"port {port} on 127.0.0.1 is in use: pass --port with a free port")
-    lab = state_dir("lab")
+            raise LabError(_port_taken(port, lab / "runtime"))
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(lab / "runtime"), "JUPYTER_PLATFORM_DIRS": "1",
            "JUPYTER_TOKEN": token}  # in the environment (readable by this user only), never on the command line
     log = lab / f"lab-{port}.log"
@@ -127,6 +127,18 @@ def start(port: int = 8888, token: str | None = None, notebooks: Path = NOTEBOOK
         time.sleep(0.3)
     stop(LabServer(proc, "", token, log))
     raise LabError(f"JupyterLab did not answer on 127.0.0.1:{port} within {wait_s:.0f} s; see {log}")
+
+
+def _port_taken(port: int, runtime: Path) -> str:
+    """What to do about a taken port: an ``ssz lab`` of this state folder already on it is named, with its URL."""
+    from jupyter_server.serverapp import list_running_servers
+
+    mine = [s for s in list_running_servers(str(runtime)) if s.get("port") == port]
+    if mine:
+        pid, url = mine[0].get("pid"), f"http://127.0.0.1:{port}/lab?token={mine[0].get('token', '')}"
+        return (f"ssz lab already runs on port {port} (pid {pid}): open {url} , or stop it (Ctrl-C where it "
+                f"runs, or kill {pid}); or pass --port with a free port")
+    return f"port {port} on 127.0.0.1 is in use by another program: pass --port with a free port"
 
 
 def stop(server: LabServer, timeout_s: float = 20.0) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 from pathlib import Path
@@ -67,6 +68,21 @@ def test_taken_port_and_missing_folder_exit_2(tmp_path: Path) -> None:
         port = s.getsockname()[1]
         r = CliRunner().invoke(app, ["lab", "--port", str(port)])
     assert r.exit_code == 2 and f"port {port} on 127.0.0.1 is in use" in r.output
+    # a lab of this state folder on that port (its runtime file, a live pid): said so, with its URL
+    runtime = lab.state_dir("lab") / "runtime"
+    runtime.mkdir(parents=True, exist_ok=True)
+    info = runtime / "jpserver-test.json"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        info.write_text(json.dumps({"pid": os.getpid(), "port": port, "token": "feed42"}))
+        try:
+            r = CliRunner().invoke(app, ["lab", "--port", str(port)])
+        finally:
+            info.unlink()
+    assert r.exit_code == 2 and f"ssz lab already runs on port {port} (pid {os.getpid()})" in r.output
+    assert f"http://127.0.0.1:{port}/lab?token=feed42" in r.output
     r = CliRunner().invoke(app, ["lab", "--dir", str(tmp_path / "nope")])
     assert r.exit_code == 2 and "does not exist" in r.output
 

@@ -68,7 +68,8 @@ def registry_state(city: CityModel) -> TwinState:
     return st
 
 
-def build_twin(city: str | CityConfig | CityModel, message: str = "ssz twin build") -> dict[str, Any]:
+def build_twin(city: str | CityConfig | CityModel, message: str = "ssz twin build",
+               author: str = "ssz twin build") -> dict[str, Any]:
     """Build and store a city's twin (graph + first snapshot); returns a JSON-able summary.
 
     Parameters
@@ -96,23 +97,38 @@ def build_twin(city: str | CityConfig | CityModel, message: str = "ssz twin buil
     store = _store()
     gman = graphstore.save_graph(store, model.id, model.projected)
     st = registry_state(model)
-    man = SnapshotStore(store, model.id).create(st, message=message, author="ssz twin build")
+    man = SnapshotStore(store, model.id).create(st, message=message, author=author)
     return {"city": model.id, "graph": {"digest": gman.digest, "crs": gman.crs, "nodes": gman.nodes,
                                         "edges": gman.edges, "nodes_key": gman.nodes_key,
                                         "edges_key": gman.edges_key},
             "snapshot": man.id, "layers": {n: r.rows for n, r in man.layers.items() if r.rows}}
 
 
-def twin_snapshot(city: str | CityConfig | CityModel, message: str = "ssz twin build") -> Snapshot:
+class TwinNotBuilt(RuntimeError):
+    """The city's twin lacks its street graph and registry layers, and this store may not be written."""
+
+
+def _store_is_embedded() -> bool:
+    """True on the embedded default store (no ``SSZ_S3_ENDPOINT``): the only one a notebook may build on."""
+    from twin.objectstore import S3Settings
+
+    return S3Settings.from_env() is None
+
+
+def twin_snapshot(city: str | CityConfig | CityModel, message: str = "notebook",
+                  author: str = "notebook (cluster.citytwin.twin_snapshot)") -> Snapshot:
     """The city's latest snapshot, with its street graph and registry layers (what a notebook reads).
 
-    With no snapshot of the city in the store the twin is built (:func:`build_twin`). When the latest snapshot
-    holds no camera (field data, a run's alerts or pings, committed before any ``ssz twin build``), the graph
-    is stored and the registry layers (zones, places, cameras) are committed on top of it: its other layers are
-    kept, never replaced by an empty twin.
+    Read-only on an external store (``SSZ_S3_ENDPOINT``): a twin with no snapshot, or whose latest snapshot
+    holds no camera, is an error that says to run ``ssz twin build``. On the embedded default store it is
+    built instead (:func:`build_twin`), or the registry layers (zones, places, cameras) are committed on top of
+    the field data already there, keeping it; what was committed is printed, with ``author``. A layer another
+    writer fills in the meantime is kept, never overwritten.
 
     Raises
     ------
+    TwinNotBuilt
+        On an external store, when the twin has no camera layer yet.
     cluster.config.ConfigError, twin.objectstore.StoreError, twin.snapshots.SnapshotConflict
         A bad city, an unreachable store (``ssz store up`` starts the embedded one), a twin that kept changing.
     """
@@ -123,13 +139,27 @@ def twin_snapshot(city: str | CityConfig | CityModel, message: str = "ssz twin b
     store = _store()
     snaps = SnapshotStore(store, cfg.id)
     head = snaps.latest()
+    if head is not None and head.layers.get("cameras") and head.layers["cameras"].rows:
+        return snaps.open()
+    if not _store_is_embedded():
+        what = "no snapshot" if head is None else f"snapshot {head.id} has no camera layer"
+        raise TwinNotBuilt(f"the {cfg.id!r} twin on the external store has {what}; a notebook does not write "
+                           f"there: run `ssz twin build --city {cfg.id}` (or `ssz demo --quick`) first")
     if head is None:
-        build_twin(city, message=message)
-    elif not (head.layers.get("cameras") and head.layers["cameras"].rows):  # the street graph is loaded only here
-        model = city_model(city)
-        graphstore.save_graph(store, model.id, model.projected)
-        registry = {n: t for n, t in registry_state(model).tables().items() if n in ("zones", "places", "cameras")}
-        snaps.update(lambda tables: {**tables, **registry}, message=message, author="ssz twin build")
+        built = build_twin(city, message=message, author=author)
+        print(f"twin_snapshot: built the {cfg.id!r} twin on the embedded store: snapshot {built['snapshot']} "
+              f"(layers {built['layers']}), author {author!r}")
+        return snaps.open()
+    model = city_model(city)  # the street graph is loaded only here
+    graphstore.save_graph(store, model.id, model.projected)
+    registry = {n: t for n, t in registry_state(model).tables().items() if n in ("zones", "places", "cameras")}
+
+    def add_missing(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:  # re-checked on every try
+        return {**tables, **{n: t for n, t in registry.items() if not (n in tables and tables[n].num_rows)}}
+
+    man = snaps.update(add_missing, message=message, author=author)
+    print(f"twin_snapshot: added the registry layers to the {cfg.id!r} twin on the embedded store: snapshot "
+          f"{man.id} (on {head.id}), author {author!r}")
     return snaps.open()
 
 

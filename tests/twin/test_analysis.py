@@ -194,6 +194,17 @@ def test_qr_compliance_with_scans_from_several_files() -> None:
     assert c["status"].tolist() == ["on_time", "late"] and c["delay_min"].tolist() == [5.0, 20.0]
 
 
+@pytest.mark.parametrize("key", [True, False])
+def test_qr_compliance_counts_a_scan_in_two_overlapping_files_once(key: bool) -> None:
+    planned = pd.DataFrame({"unit_id": ["u1", "u1"], "checkpoint_id": ["Q1", "Q1"],
+                            "due": _ts("2026-03-02 20:00", "2026-03-02 20:10")})
+    scan = pd.DataFrame({"unit_id": ["u1"], "checkpoint_id": ["Q1"], "ts": _ts("2026-03-02 20:05")})
+    if key:
+        scan["scan_id"] = ["Q1@20:05@u1"]
+    c = patrols.qr_compliance(planned, pd.concat([scan, scan]))  # the morning and the day export both hold it
+    assert c["status"].tolist() == ["on_time", "missed"]
+
+
 # ------------------------------------------------------------------------------------------------ alerts
 def test_alert_review_precision_reasons_and_interval() -> None:
     a = pd.DataFrame({"camera_id": ["c1"] * 5 + ["c2"] * 3,

@@ -116,7 +116,8 @@ def qr_compliance(planned: pd.DataFrame, scans: pd.DataFrame, grace_min: float =
         ``unit_id``, ``checkpoint_id``, ``due`` (tz-aware or naive UTC): the round plan.
     scans
         ``unit_id``, ``checkpoint_id``, ``ts``: the QR scans received (``valid == False`` rows, scans whose GPS
-        was not at the box, are ignored).
+        was not at the box, are ignored). A scan listed twice (same ``scan_id``, or without that column the
+        same unit, checkpoint and ``ts``; e.g. from overlapping export files) counts once.
     grace_min
         A scan up to this many minutes before or after ``due`` is on time.
     late_max_min
@@ -129,8 +130,11 @@ def qr_compliance(planned: pd.DataFrame, scans: pd.DataFrame, grace_min: float =
         ``by_other_unit`` (another unit scanned the box in the window).
     """
     sc = scans[scans["valid"].astype(bool)] if "valid" in scans else scans
-    # own row numbers: scans concatenated from several files repeat index labels, and a used scan is a label
-    sc = sc.assign(ts=pd.to_datetime(sc["ts"], utc=True)).sort_values("ts", kind="stable").reset_index(drop=True)
+    # own row numbers: scans concatenated from several files repeat index labels, and a used scan is a label;
+    # a scan in two overlapping files is one scan (scan_id is the checkpoint_scans key)
+    sc = sc.assign(ts=pd.to_datetime(sc["ts"], utc=True))
+    sc = sc.drop_duplicates("scan_id" if "scan_id" in sc else ["unit_id", "checkpoint_id", "ts"])
+    sc = sc.sort_values("ts", kind="stable").reset_index(drop=True)
     pl = planned.assign(due=pd.to_datetime(planned["due"], utc=True)).sort_values("due", kind="stable")
     used: set[int] = set()
     status, when, delay, other = [], [], [], []

@@ -283,3 +283,20 @@ def test_kpi_change_skips_a_month_without_poll_and_latest_keeps_every_community(
     last = kpis.latest(k)
     assert last["community"].tolist() == ["A", "B", kpis.ALL]
     assert last.set_index("community").loc["B", "month"] == pd.Period("2026-01", "M")
+
+
+def test_kpi_zone_change_compares_only_the_communities_polled_in_both_months() -> None:
+    s = pd.DataFrame({"community": ["A", "B", "A", "C", "C"],
+                      "month": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-02-01", "2026-02-01",
+                                               "2026-03-01"]).date,
+                      "respondents": [100, 100, 100, 100, 100],
+                      "fear_of_crime_pct": [50.0, 20.0, 50.0, 60.0, 40.0],
+                      "confidence_in_police_pct": [70.0, 90.0, 72.0, 80.0, 80.0]})
+    z = kpis.kpi_table(s).query("community == @kpis.ALL").set_index("month")
+    feb, mar = pd.Period("2026-02", "M"), pd.Period("2026-03", "M")
+    assert z.loc[feb, "fear_of_crime_pct"] == 55.0 and z.loc[feb, "communities"] == 2  # A and C
+    assert z.loc[feb, "fear_change"] == 0.0  # A alone was polled in both months: 50 -> 50, not 35 -> 55
+    assert z.loc[feb, "confidence_change"] == 2.0
+    assert z.loc[mar, "fear_change"] == -20.0  # C: 60 -> 40
+    assert np.isnan(z.loc[pd.Period("2026-01", "M"), "fear_change"])
+    assert (kpis.kpi_table(s).query("community != @kpis.ALL")["communities"] == 1).all()

@@ -117,14 +117,18 @@ def start(port: int = 8888, token: str | None = None, notebooks: Path = NOTEBOOK
     proc = subprocess.Popen(command(port, notebooks, expose_app), stdout=log.open("wb"),
                             stderr=subprocess.STDOUT, env=env, start_new_session=True)
     t0 = time.monotonic()
-    while time.monotonic() - t0 < wait_s:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise LabError(f"JupyterLab exited with code {proc.returncode}; its log ({log}) ends:\n{tail}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return LabServer(proc, f"http://127.0.0.1:{port}/lab?token={token}", token, log)
-        time.sleep(0.3)
+    try:
+        while time.monotonic() - t0 < wait_s:
+            if proc.poll() is not None:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise LabError(f"JupyterLab exited with code {proc.returncode}; its log ({log}) ends:\n{tail}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return LabServer(proc, f"http://127.0.0.1:{port}/lab?token={token}", token, log)
+            time.sleep(0.3)
+    except BaseException:  # Ctrl-C, SIGTERM or SIGHUP while it starts: it runs in its own session, stop it
+        stop(LabServer(proc, "", token, log))
+        raise
     stop(LabServer(proc, "", token, log))
     raise LabError(f"JupyterLab did not answer on 127.0.0.1:{port} within {wait_s:.0f} s; see {log}")
 

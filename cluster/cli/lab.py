@@ -22,18 +22,20 @@ def lab_cmd(
         expose_app: Annotated[bool, typer.Option(help="Expose window.jupyterapp for browser automation.")] = False,
 ) -> None:
     """JupyterLab on 127.0.0.1 with a token, the project's kernel and the notebooks; Ctrl-C stops it."""
-    try:
-        server = lab.start(port, token, notebooks.resolve(), expose_app)
-    except lab.LabError as e:
-        fail(e)
-
     def _interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    # set before the URL is printed: whoever reads it may stop the lab at once
+    # set before the lab starts: stopped while it starts (up to 2 min) or right after the URL is printed, ssz lab
+    # stops it; it runs in its own session and would live on, holding the port and token
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop also stops the lab and its kernels
-    if hasattr(signal, "SIGHUP"):  # a closed terminal too: the lab runs in its own session and would live on
+    if hasattr(signal, "SIGHUP"):  # a closed terminal too
         signal.signal(signal.SIGHUP, _interrupt)
+    try:
+        server = lab.start(port, token, notebooks.resolve(), expose_app)  # stops what it started when interrupted
+    except lab.LabError as e:
+        fail(e)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
     try:
         print(f"JupyterLab: {server.url}", flush=True)
         print(f"kernel: {lab.KERNEL_DISPLAY} ({sys.executable}); notebooks: {notebooks.resolve()}; log: {server.log}",

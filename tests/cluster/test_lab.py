@@ -51,6 +51,41 @@ def test_token_is_not_on_the_command_line(monkeypatch: pytest.MonkeyPatch) -> No
     assert seen["env"]["JUPYTER_TOKEN"] == "s3cret-token-1234"  # type: ignore[index]
 
 
+def _stand_in_lab(monkeypatch: pytest.MonkeyPatch, script: str) -> tuple[int, list[object]]:
+    """``lab.start`` runs ``script`` (which never answers on the port) instead of JupyterLab; a free port."""
+    started: list[object] = []
+    popen = lab.subprocess.Popen
+
+    def record(*a: object, **kw: object) -> object:
+        started.append(popen(*a, **kw))  # type: ignore[call-overload]
+        return started[-1]
+
+    monkeypatch.setattr(lab, "command", lambda *a, **kw: [sys.executable, "-c", script])
+    monkeypatch.setattr(lab.subprocess, "Popen", record)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1], started
+
+
+def test_interrupted_while_it_starts_the_lab_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    port, started = _stand_in_lab(monkeypatch, "import time; time.sleep(60)")
+
+    real_sleep, calls = time.sleep, []
+
+    def interrupt(s: float) -> None:
+        calls.append(s)
+        if len(calls) == 1:  # Ctrl-C, or the SIGHUP/SIGTERM handler of ssz lab, during the start-up wait
+            raise KeyboardInterrupt
+        real_sleep(s)  # Popen.wait(timeout) sleeps too
+
+    monkeypatch.setattr(time, "sleep", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        lab.start(port, "tok", lab.NOTEBOOKS)
+    assert started and started[0].poll() is not None  # type: ignore[attr-defined]
+
+
 def test_every_notebook_opens_with_the_project_kernel() -> None:
     # a notebook saved with "python3" opens with whatever kernel of that name the user has (e.g. a system
     # Python without the project), not the kernel ssz lab registers

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -146,11 +147,12 @@ def _port_taken(port: int, runtime: Path) -> str:
 
 
 def stop(server: LabServer, timeout_s: float = 20.0) -> None:
-    """Stop a lab started by :func:`start` (its kernels too)."""
+    """Stop a lab started by :func:`start` (its kernels too): SIGTERM, and after ``timeout_s`` seconds SIGKILL to
+    its whole process group (the server and every kernel it started)."""
     if server.process.poll() is None:
         server.process.terminate()
         try:
             server.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        except subprocess.TimeoutExpired:  # the whole group: the lab leads it (own session), kernels included
+            os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait()

@@ -152,3 +152,35 @@ def test_closing_the_terminal_stops_the_lab(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_lab_that_will_not_stop_is_killed_with_its_kernels(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    kernel_pid = tmp_path / "kernel.pid"
+    ignore = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    script = (ignore + "import subprocess, sys; "
+              f"k = subprocess.Popen([sys.executable, '-c', {ignore + 'time.sleep(60)'!r}]); "
+              f"open({str(kernel_pid)!r}, 'w').write(str(k.pid)); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)  # as lab.start does
+    deadline = time.monotonic() + 10
+    while not kernel_pid.exists() or not kernel_pid.read_text():
+        assert time.monotonic() < deadline, "the stand-in did not start its kernel"
+        time.sleep(0.05)
+    time.sleep(0.2)  # both have set SIGTERM aside
+    pid = int(kernel_pid.read_text())
+    try:
+        lab.stop(lab.LabServer(proc, "", "", tmp_path / "log"), timeout_s=0.5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status")
+        if not status.exists() or "\tZ" in status.read_text():
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)  # still ours: it was alive a moment ago
+    pytest.fail("the kernel outlived its lab")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster.state import state_dir
+from serve.keys import write_private
 
 KERNEL_NAME = "ssz"
 KERNEL_DISPLAY = "Smart Safety Zone (Python 3.11)"
@@ -70,12 +71,19 @@ class LabServer:
     log: Path
 
 
+def config_file(port: int) -> Path:
+    """``<state>/lab/lab-<port>-config.json``: the lab's token (``IdentityProvider.token``), owner-only (0600)."""
+    return state_dir("lab") / f"lab-{port}-config.json"
+
+
 def command(port: int, notebooks: Path, expose_app: bool = False) -> list[str]:
     """The ``jupyter lab`` command line ``ssz lab`` runs. It holds no token: any local user can read a command
-    line (``ps``), so :func:`start` hands the token over in the server's environment (``JUPYTER_TOKEN``)."""
+    line (``ps``), so :func:`start` writes it to an owner-only config file (:func:`config_file`) named here.
+    ``--config`` takes the place of the user's own ``jupyter_server_config`` (a token or no token set there
+    would win over ours); ``jupyter_config`` files are still read."""
     lab = state_dir("lab")
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           "--port-retries=0", f"--ServerApp.root_dir={notebooks}",
+           "--port-retries=0", f"--config={config_file(port)}", f"--ServerApp.root_dir={notebooks}",
            f"--LabApp.user_settings_dir={_settings_dir()}", f"--LabApp.workspaces_dir={lab / 'workspaces'}",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=",
            "--LabApp.extension_manager=readonly", f"--MultiKernelManager.default_kernel_name={KERNEL_NAME}"]
@@ -112,8 +120,11 @@ def start(port: int = 8888, token: str | None = None, notebooks: Path = NOTEBOOK
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", port)) == 0:
             raise LabError(_port_taken(port, lab / "runtime"))
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(lab / "runtime"), "JUPYTER_PLATFORM_DIRS": "1",
-           "JUPYTER_TOKEN": token}  # in the environment (readable by this user only), never on the command line
+    # in an owner-only file, never on the command line (ps) nor in the environment (every kernel and what it
+    # starts inherits it); a token in the user's own config does not win over it
+    write_private(config_file(port), json.dumps({"IdentityProvider": {"token": token}}).encode())
+    env = {k: v for k, v in os.environ.items() if k not in ("JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE")}
+    env |= {"JUPYTER_RUNTIME_DIR": str(lab / "runtime"), "JUPYTER_PLATFORM_DIRS": "1"}
     log = lab / f"lab-{port}.log"
     proc = subprocess.Popen(command(port, notebooks, expose_app), stdout=log.open("wb"),
                             stderr=subprocess.STDOUT, env=env, start_new_session=True)

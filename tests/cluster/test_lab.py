@@ -48,7 +48,11 @@ def test_token_is_not_on_the_command_line(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(RuntimeError, match="not started"):
         lab.start(port, "s3cret-token-1234", lab.NOTEBOOKS)
     assert not any("s3cret-token-1234" in a for a in seen["cmd"])  # type: ignore[attr-defined]
-    assert seen["env"]["JUPYTER_TOKEN"] == "s3cret-token-1234"  # type: ignore[index]
+    assert "JUPYTER_TOKEN" not in seen["env"]  # type: ignore[operator]  # kernels inherit the environment
+    cfg = lab.config_file(port)
+    assert f"--config={cfg}" in seen["cmd"]  # type: ignore[operator]
+    assert json.loads(cfg.read_text()) == {"IdentityProvider": {"token": "s3cret-token-1234"}}
+    assert cfg.stat().st_mode & 0o777 == 0o600
 
 
 def _stand_in_lab(monkeypatch: pytest.MonkeyPatch, script: str) -> tuple[int, list[object]]:
@@ -184,3 +188,25 @@ def test_a_lab_that_will_not_stop_is_killed_with_its_kernels(tmp_path: Path) -> 
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)  # still ours: it was alive a moment ago
     pytest.fail("the kernel outlived its lab")
+
+
+@pytest.mark.services  # starts a real JupyterLab
+def test_a_token_in_the_users_own_jupyter_config_does_not_win(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.error
+    import urllib.request
+
+    (tmp_path / "jupyter_server_config.json").write_text(json.dumps({"IdentityProvider": {"token": ""}}))
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path))  # an empty token there turns login off
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = lab.start(port, "the-lab-token-5678", lab.NOTEBOOKS)
+    try:
+        status = f"http://127.0.0.1:{port}/api/status"
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            urllib.request.urlopen(status, timeout=10)
+        with urllib.request.urlopen(f"{status}?token=the-lab-token-5678", timeout=10) as r:
+            assert r.status == 200
+    finally:
+        lab.stop(server)

@@ -43,7 +43,7 @@ def test_compstat_windows_and_changes_by_hand() -> None:
 
 def test_compstat_counts_incidents_with_a_blank_group_in_the_totals() -> None:
     inc = pd.DataFrame({"ts": _ts("2026-03-02 10:00", "2026-03-03 10:00", "2026-03-04 10:00", "2026-02-10 10:00"),
-                        "kind": ["theft", None, "theft", np.nan], "zone": ["A", "A", None, "A"]})
+                        "kind": ["theft", "", "theft", np.nan], "zone": ["A", "A", "  ", "A"]})
     t = compstat.compstat(inc, "2026-03-28")
     assert t.loc["all", ["current", "previous"]].tolist() == [3, 1]  # every incident, blank kind or not
     assert t.loc[compstat.NOT_GIVEN, ["current", "previous"]].tolist() == [1, 1]
@@ -81,6 +81,12 @@ def test_pai_by_hour_bin() -> None:
     study[[3, 7]] = True
     top = hotspots.top_cells(forecast, g, n=5, cells=study)  # 2 study cells: never an outside one at -inf
     assert top["cell"].tolist() == [3, 7] and top["value"].tolist() == [7.0, 3.0]
+    low = forecast.astype(float).copy()
+    low[7] = -np.inf  # a value within the area, however low, is listed
+    assert hotspots.top_cells(low, g, n=5, cells=study)["cell"].tolist() == [3, 7]
+    low[7] = np.nan
+    with pytest.raises(ValueError, match=r"1 cells of the study area have no value \(NaN\), first cell 7"):
+        hotspots.top_cells(low, g, n=5, cells=study)
 
 
 def test_grid_counts_kde_and_heat_clock() -> None:
@@ -120,6 +126,8 @@ def test_knox_refuses_incidents_without_time_or_position() -> None:
         nearrepeat.knox(x, y, t, n_perm=5)
     with pytest.raises(ValueError, match="no position"):
         nearrepeat.knox(np.array([0.0, np.nan, 20, 30]), y, np.array([0.0, 1, 2, 3]), n_perm=5)
+    with pytest.raises(ValueError, match=r"\(NaN or infinite"):
+        nearrepeat.knox(x, y, np.array([0.0, 1, np.inf, 3]), n_perm=5)
 
 
 def test_knox_finds_planted_near_repeats_and_not_random_ones() -> None:

@@ -24,8 +24,13 @@ NOT_GIVEN = "(not given)"  # the group of incidents whose kind, zone ... is blan
 
 
 def _groups_filled(incidents: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """``incidents`` with blank values of the ``by`` columns replaced by :data:`NOT_GIVEN` (groupby drops NaN)."""
-    return incidents.assign(**{c: incidents[c].astype(object).where(incidents[c].notna(), NOT_GIVEN) for c in by})
+    """``incidents`` with blank values of the ``by`` columns (NaN, None, '' or only spaces) replaced by
+    :data:`NOT_GIVEN` (groupby drops NaN; an empty string would be a group of its own)."""
+    def filled(col: pd.Series) -> pd.Series:
+        blank = col.isna() | col.map(lambda v: isinstance(v, str) and not v.strip())
+        return col.astype(object).where(~blank, NOT_GIVEN)
+
+    return incidents.assign(**{c: filled(incidents[c]) for c in by})
 
 
 def windows(as_of: dt.date | str | pd.Timestamp, days: int = 28, tz: str = LOCAL_TZ

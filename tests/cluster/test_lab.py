@@ -127,6 +127,38 @@ def test_taken_port_and_missing_folder_exit_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.services  # starts a real JupyterLab
+def test_closing_the_terminal_while_the_lab_starts_stops_it() -> None:
+    import signal
+    import subprocess
+    import time
+
+    from cluster.state import state_dir
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = state_dir("lab") / f"lab-{port}.log"  # made when JupyterLab is started
+    log.unlink(missing_ok=True)
+    ssz = Path(sys.executable).with_name("ssz")
+    proc = subprocess.Popen([str(ssz), "lab", "--port", str(port)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not log.exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "ssz lab did not start JupyterLab"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGHUP)  # before it answers: the terminal closed during the start
+        proc.wait(30)
+        deadline = time.monotonic() + 15  # long enough for a JupyterLab left behind to bind its port
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                assert s.connect_ex(("127.0.0.1", port)) != 0, "JupyterLab outlived ssz lab's start"
+            time.sleep(0.3)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.services  # starts a real JupyterLab
 def test_closing_the_terminal_stops_the_lab(tmp_path: Path) -> None:
     import os
     import re

@@ -7,7 +7,7 @@ a snapshot. ``ssz twin build``, ``ssz demo`` and the notebooks use it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -15,10 +15,13 @@ import pyarrow as pa
 import shapely
 
 from cluster.city import CityModel, city_model
-from cluster.config import CityConfig
+from cluster.config import CityConfig, load_city
 from cluster.registry import Registry, zone_polygon
 from twin.layers import TwinState, validate_table
 from twin.objectstore import Store
+
+if TYPE_CHECKING:
+    from twin.snapshots import Snapshot
 
 
 def _store() -> Store:
@@ -65,7 +68,8 @@ def registry_state(city: CityModel) -> TwinState:
     return st
 
 
-def build_twin(city: str | CityConfig | CityModel, message: str = "ssz twin build") -> dict[str, Any]:
+def build_twin(city: str | CityConfig | CityModel, message: str = "ssz twin build",
+               author: str = "ssz twin build") -> dict[str, Any]:
     """Build and store a city's twin (graph + first snapshot); returns a JSON-able summary.
 
     Parameters
@@ -93,11 +97,70 @@ def build_twin(city: str | CityConfig | CityModel, message: str = "ssz twin buil
     store = _store()
     gman = graphstore.save_graph(store, model.id, model.projected)
     st = registry_state(model)
-    man = SnapshotStore(store, model.id).create(st, message=message, author="ssz twin build")
+    man = SnapshotStore(store, model.id).create(st, message=message, author=author)
     return {"city": model.id, "graph": {"digest": gman.digest, "crs": gman.crs, "nodes": gman.nodes,
                                         "edges": gman.edges, "nodes_key": gman.nodes_key,
                                         "edges_key": gman.edges_key},
             "snapshot": man.id, "layers": {n: r.rows for n, r in man.layers.items() if r.rows}}
+
+
+class TwinNotBuilt(RuntimeError):
+    """The city's twin lacks its street graph and registry layers, and this store may not be written."""
+
+
+def _store_is_embedded() -> bool:
+    """True on the embedded default store (no ``SSZ_S3_ENDPOINT``): the only one a notebook may build on."""
+    from twin.objectstore import S3Settings
+
+    return S3Settings.from_env() is None
+
+
+def twin_snapshot(city: str | CityConfig | CityModel, message: str = "notebook",
+                  author: str = "notebook (cluster.citytwin.twin_snapshot)") -> Snapshot:
+    """The city's latest snapshot, with its street graph and registry layers (what a notebook reads).
+
+    Read-only on an external store (``SSZ_S3_ENDPOINT``): a twin with no snapshot, or whose latest snapshot
+    holds no camera, is an error that says to run ``ssz twin build``. On the embedded default store it is
+    built instead (:func:`build_twin`), or the registry layers (zones, places, cameras) are committed on top of
+    the field data already there, keeping it; what was committed is printed, with ``author``. A layer another
+    writer fills in the meantime is kept, never overwritten.
+
+    Raises
+    ------
+    TwinNotBuilt
+        On an external store, when the twin has no camera layer yet.
+    cluster.config.ConfigError, twin.objectstore.StoreError, twin.snapshots.SnapshotConflict
+        A bad city, an unreachable store (``ssz store up`` starts the embedded one), a twin that kept changing.
+    """
+    from twin import graphstore
+    from twin.snapshots import SnapshotStore
+
+    cfg = city.config if isinstance(city, CityModel) else city if isinstance(city, CityConfig) else load_city(city)
+    store = _store()
+    snaps = SnapshotStore(store, cfg.id)
+    head = snaps.latest()
+    if head is not None and head.layers.get("cameras") and head.layers["cameras"].rows:
+        return snaps.open()
+    if not _store_is_embedded():
+        what = "no snapshot" if head is None else f"snapshot {head.id} has no camera layer"
+        raise TwinNotBuilt(f"the {cfg.id!r} twin on the external store has {what}; a notebook does not write "
+                           f"there: run `ssz twin build --city {cfg.id}` (or `ssz demo --quick`) first")
+    if head is None:
+        built = build_twin(city, message=message, author=author)
+        print(f"twin_snapshot: built the {cfg.id!r} twin on the embedded store: snapshot {built['snapshot']} "
+              f"(layers {built['layers']}), author {author!r}")
+        return snaps.open()
+    model = city_model(city)  # the street graph is loaded only here
+    graphstore.save_graph(store, model.id, model.projected)
+    registry = {n: t for n, t in registry_state(model).tables().items() if n in ("zones", "places", "cameras")}
+
+    def add_missing(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:  # re-checked on every try
+        return {**tables, **{n: t for n, t in registry.items() if not (n in tables and tables[n].num_rows)}}
+
+    man = snaps.update(add_missing, message=message, author=author)
+    print(f"twin_snapshot: added the registry layers to the {cfg.id!r} twin on the embedded store: snapshot "
+          f"{man.id} (on {head.id}), author {author!r}")
+    return snaps.open()
 
 
 def validated_frame(layer: str, df: pd.DataFrame, city: str) -> pd.DataFrame:

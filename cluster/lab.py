@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from cluster.state import state_dir
+from serve.keys import write_private
 
 KERNEL_NAME = "ssz"
 KERNEL_DISPLAY = "Smart Safety Zone (Python 3.11)"
@@ -69,11 +71,19 @@ class LabServer:
     log: Path
 
 
-def command(port: int, token: str, notebooks: Path, expose_app: bool = False) -> list[str]:
-    """The ``jupyter lab`` command line ``ssz lab`` runs."""
+def config_file(port: int) -> Path:
+    """``<state>/lab/lab-<port>-config.json``: the lab's token (``IdentityProvider.token``), owner-only (0600)."""
+    return state_dir("lab") / f"lab-{port}-config.json"
+
+
+def command(port: int, notebooks: Path, expose_app: bool = False) -> list[str]:
+    """The ``jupyter lab`` command line ``ssz lab`` runs. It holds no token: any local user can read a command
+    line (``ps``), so :func:`start` writes it to an owner-only config file (:func:`config_file`) named here.
+    ``--config`` takes the place of the user's own ``jupyter_server_config`` (a token or no token set there
+    would win over ours); ``jupyter_config`` files are still read."""
     lab = state_dir("lab")
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           "--port-retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={notebooks}",
+           "--port-retries=0", f"--config={config_file(port)}", f"--ServerApp.root_dir={notebooks}",
            f"--LabApp.user_settings_dir={_settings_dir()}", f"--LabApp.workspaces_dir={lab / 'workspaces'}",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=",
            "--LabApp.extension_manager=readonly", f"--MultiKernelManager.default_kernel_name={KERNEL_NAME}"]
@@ -106,33 +116,54 @@ def start(port: int = 8888, token: str | None = None, notebooks: Path = NOTEBOOK
         raise LabError(f"notebooks folder {notebooks} does not exist: pass --dir with your notebooks folder")
     ensure_kernel()
     token = token or os.environ.get("SSZ_LAB_TOKEN") or secrets.token_hex(24)
+    lab = state_dir("lab")
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", port)) == 0:
-            raise LabError(f"port {port} on 127.0.0.1 is in use: pass --port with a free port")
-    lab = state_dir("lab")
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(lab / "runtime"), "JUPYTER_PLATFORM_DIRS": "1"}
+            raise LabError(_port_taken(port, lab / "runtime"))
+    # in an owner-only file, never on the command line (ps) nor in the environment (every kernel and what it
+    # starts inherits it); a token in the user's own config does not win over it
+    write_private(config_file(port), json.dumps({"IdentityProvider": {"token": token}}).encode())
+    env = {k: v for k, v in os.environ.items() if k not in ("JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE")}
+    env |= {"JUPYTER_RUNTIME_DIR": str(lab / "runtime"), "JUPYTER_PLATFORM_DIRS": "1"}
     log = lab / f"lab-{port}.log"
-    proc = subprocess.Popen(command(port, token, notebooks, expose_app), stdout=log.open("wb"),
+    proc = subprocess.Popen(command(port, notebooks, expose_app), stdout=log.open("wb"),
                             stderr=subprocess.STDOUT, env=env, start_new_session=True)
     t0 = time.monotonic()
-    while time.monotonic() - t0 < wait_s:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise LabError(f"JupyterLab exited with code {proc.returncode}; its log ({log}) ends:\n{tail}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return LabServer(proc, f"http://127.0.0.1:{port}/lab?token={token}", token, log)
-        time.sleep(0.3)
+    try:
+        while time.monotonic() - t0 < wait_s:
+            if proc.poll() is not None:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise LabError(f"JupyterLab exited with code {proc.returncode}; its log ({log}) ends:\n{tail}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return LabServer(proc, f"http://127.0.0.1:{port}/lab?token={token}", token, log)
+            time.sleep(0.3)
+    except BaseException:  # Ctrl-C, SIGTERM or SIGHUP while it starts: it runs in its own session, stop it
+        stop(LabServer(proc, "", token, log))
+        raise
     stop(LabServer(proc, "", token, log))
     raise LabError(f"JupyterLab did not answer on 127.0.0.1:{port} within {wait_s:.0f} s; see {log}")
 
 
+def _port_taken(port: int, runtime: Path) -> str:
+    """What to do about a taken port: an ``ssz lab`` of this state folder already on it is named, with its URL."""
+    from jupyter_server.serverapp import list_running_servers
+
+    mine = [s for s in list_running_servers(str(runtime)) if s.get("port") == port]
+    if mine:
+        pid, url = mine[0].get("pid"), f"http://127.0.0.1:{port}/lab?token={mine[0].get('token', '')}"
+        return (f"ssz lab already runs on port {port} (pid {pid}): open {url} , or stop it (Ctrl-C where it "
+                f"runs, or kill {pid}); or pass --port with a free port")
+    return f"port {port} on 127.0.0.1 is in use by another program: pass --port with a free port"
+
+
 def stop(server: LabServer, timeout_s: float = 20.0) -> None:
-    """Stop a lab started by :func:`start` (its kernels too)."""
+    """Stop a lab started by :func:`start` (its kernels too): SIGTERM, and after ``timeout_s`` seconds SIGKILL to
+    its whole process group (the server and every kernel it started)."""
     if server.process.poll() is None:
         server.process.terminate()
         try:
             server.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        except subprocess.TimeoutExpired:  # the whole group: the lab leads it (own session), kernels included
+            os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait()

@@ -15,25 +15,32 @@ from cluster.cli.common import fail
 
 def lab_cmd(
         port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8888,
-        token: Annotated[str | None, typer.Option(help="Access token (default $SSZ_LAB_TOKEN or a new one).")] = None,
+        token: Annotated[str | None, typer.Option(
+            help="Access token (default $SSZ_LAB_TOKEN or a new one); other local users see a command line (ps): "
+                 "prefer $SSZ_LAB_TOKEN.")] = None,
         notebooks: Annotated[Path, typer.Option("--dir", help="Folder to open.")] = lab.NOTEBOOKS,
         expose_app: Annotated[bool, typer.Option(help="Expose window.jupyterapp for browser automation.")] = False,
 ) -> None:
     """JupyterLab on 127.0.0.1 with a token, the project's kernel and the notebooks; Ctrl-C stops it."""
-    try:
-        server = lab.start(port, token, notebooks.resolve(), expose_app)
-    except lab.LabError as e:
-        fail(e)
-    print(f"JupyterLab: {server.url}", flush=True)
-    print(f"kernel: {lab.KERNEL_DISPLAY} ({sys.executable}); notebooks: {notebooks.resolve()}; log: {server.log}",
-          flush=True)
-    print("Ctrl-C stops it.", flush=True)
-
     def _interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    # set before the lab starts: stopped while it starts (up to 2 min) or right after the URL is printed, ssz lab
+    # stops it; it runs in its own session and would live on, holding the port and token
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop also stops the lab and its kernels
+    if hasattr(signal, "SIGHUP"):  # a closed terminal too
+        signal.signal(signal.SIGHUP, _interrupt)
     try:
+        server = lab.start(port, token, notebooks.resolve(), expose_app)  # stops what it started when interrupted
+    except lab.LabError as e:
+        fail(e)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    try:
+        print(f"JupyterLab: {server.url}", flush=True)
+        print(f"kernel: {lab.KERNEL_DISPLAY} ({sys.executable}); notebooks: {notebooks.resolve()}; log: {server.log}",
+              flush=True)
+        print("Ctrl-C stops it.", flush=True)
         server.process.wait()
     except KeyboardInterrupt:
         pass

@@ -48,8 +48,22 @@ def _isolated_state(s3_store: object) -> None:
     assert home == ssz_home().resolve() and home != (Path.home() / ".local" / "state" / "ssz").resolve()
 
 
-def test_twin_explore_notebook_runs(tmp_path: Path) -> None:
+def test_twin_explore_notebook_runs(s3_store: object, tmp_path: Path) -> None:
+    from cluster.citytwin import twin_snapshot
+    from twin import graphstore
+    from twin.layers import TwinState
+    from twin.snapshots import SnapshotStore
+
+    city_head = twin_snapshot("hatyai", message="the city's own twin").id
+    scratch = SnapshotStore(s3_store, "hatyai", prefix="notebooks/twin_explore")  # type: ignore[arg-type]
+    scratch.create(TwinState("hatyai"), message="an earlier run")
+    graphs = [g.digest for g in graphstore.list_graphs(s3_store, "hatyai")]  # type: ignore[arg-type]
     nb, took = _run("twin_explore.ipynb", tmp_path)
+    # the tour's synthetic day lives in its scratch twin: the city's latest snapshot is still its own
+    assert SnapshotStore(s3_store, "hatyai").latest().id == city_head  # type: ignore[arg-type,union-attr]
+    assert len(scratch.list()) == 3  # this run's three snapshots: earlier runs' are not kept
+    assert [g.digest for g in graphstore.list_graphs(s3_store, "hatyai")] == graphs  # type: ignore[arg-type]
+    assert "save_graph" not in (NOTEBOOKS / "twin_explore.ipynb").read_text()  # the city's graphs: read only
     assert not _errors(nb), _errors(nb)
     text = _text(nb)
     assert "as of 13:00 ->" in text and "offline map:" in text

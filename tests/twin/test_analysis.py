@@ -24,6 +24,8 @@ def test_compstat_windows_and_changes_by_hand() -> None:
     assert w["previous"][0] == pd.Timestamp("2026-02-01", tz=BKK)
     # same weekdays a year before: 364 days earlier
     assert w["last_year"] == (pd.Timestamp("2025-03-02", tz=BKK), pd.Timestamp("2025-03-30", tz=BKK))
+    # 20:00 UTC on 27 March is 03:00 on 28 March in Bangkok: the same windows
+    assert compstat.windows(pd.Timestamp("2026-03-27 20:00", tz="UTC")) == w
     inc = pd.DataFrame({
         "ts": _ts("2026-03-01 00:10", "2026-03-28 23:50", "2026-03-15 12:00",   # current: 2 theft, 1 robbery
                   "2026-02-28 23:59", "2026-02-01 00:00",                       # previous: 2 theft
@@ -37,6 +39,18 @@ def test_compstat_windows_and_changes_by_hand() -> None:
     assert t.loc["theft", "change_prev_pct"] == 0.0 and t.loc["theft", "change_year_pct"] == 100.0
     assert np.isnan(t.loc["robbery", "change_prev_pct"]) and t.loc["robbery", "change_year_pct"] == -50.0
     assert t.loc["all", "change_prev_pct"] == 50.0
+
+
+def test_compstat_counts_incidents_with_a_blank_group_in_the_totals() -> None:
+    inc = pd.DataFrame({"ts": _ts("2026-03-02 10:00", "2026-03-03 10:00", "2026-03-04 10:00", "2026-02-10 10:00"),
+                        "kind": ["theft", "", "theft", np.nan], "zone": ["A", "A", "  ", "A"]})
+    t = compstat.compstat(inc, "2026-03-28")
+    assert t.loc["all", ["current", "previous"]].tolist() == [3, 1]  # every incident, blank kind or not
+    assert t.loc[compstat.NOT_GIVEN, ["current", "previous"]].tolist() == [1, 1]
+    two = compstat.compstat(inc, "2026-03-28", by=["zone", "kind"])
+    assert two.loc[("all", "all"), "current"] == 3 and two.loc[("A", compstat.NOT_GIVEN), "current"] == 1
+    wk = compstat.weekly_counts(inc, "2026-03-28", weeks=8, by="kind")
+    assert int(wk.to_numpy().sum()) == 4 and int(wk[compstat.NOT_GIVEN].sum()) == 2
 
 
 # ------------------------------------------------------------------------------------------------ hot spots
@@ -63,6 +77,16 @@ def test_pai_by_hour_bin() -> None:
     assert t.loc["night", "pai"] == pytest.approx(10.0) and t.loc["night", "pei"] == pytest.approx(1.0)
     assert t.loc["day", "pai"] == 0.0 and t.loc["day", "incidents"] == 4
     assert np.isnan(t.loc["evening", "pai"])
+    study = np.zeros(10, bool)
+    study[[3, 7]] = True
+    top = hotspots.top_cells(forecast, g, n=5, cells=study)  # 2 study cells: never an outside one at -inf
+    assert top["cell"].tolist() == [3, 7] and top["value"].tolist() == [7.0, 3.0]
+    low = forecast.astype(float).copy()
+    low[7] = -np.inf  # a value within the area, however low, is listed
+    assert hotspots.top_cells(low, g, n=5, cells=study)["cell"].tolist() == [3, 7]
+    low[7] = np.nan
+    with pytest.raises(ValueError, match=r"1 cells of the study area have no value \(NaN\), first cell 7"):
+        hotspots.top_cells(low, g, n=5, cells=study)
 
 
 def test_grid_counts_kde_and_heat_clock() -> None:
@@ -94,6 +118,16 @@ def test_knox_table_on_a_tiny_set_by_hand() -> None:
     assert np.allclose(r.expected.to_numpy(), exact, atol=0.06)
     assert list(r.observed.index) == ["0-100 m", ">= 100 m"] and list(r.observed.columns) == ["0-7 days", ">= 7 days"]
     assert r.p_value.to_numpy().min() > 0 and r.p_value.to_numpy().max() <= 1
+
+
+def test_knox_refuses_incidents_without_time_or_position() -> None:
+    x, y, t = np.array([0.0, 10, 20, 30]), np.array([0.0, 0, 0, 0]), np.array([0.0, 1, np.nan, 3])
+    with pytest.raises(ValueError, match=r"1 of 4 incidents have no position or no time.*position 2"):
+        nearrepeat.knox(x, y, t, n_perm=5)
+    with pytest.raises(ValueError, match="no position"):
+        nearrepeat.knox(np.array([0.0, np.nan, 20, 30]), y, np.array([0.0, 1, 2, 3]), n_perm=5)
+    with pytest.raises(ValueError, match=r"\(NaN or infinite"):
+        nearrepeat.knox(x, y, np.array([0.0, 1, np.inf, 3]), n_perm=5)
 
 
 def test_knox_finds_planted_near_repeats_and_not_random_ones() -> None:
@@ -137,6 +171,12 @@ def test_dwell_from_five_pings() -> None:
     s = patrols.dwell_summary(v3)
     assert s.loc["H1", "visits"] == 2 and s.loc["H1", "share_short"] == 1.0
     assert patrols.visits(back.drop(index=2), spots, max_gap_s=240, min_stop_min=4).empty  # drive-bys only
+    # a fix at 0,0 or with no position in the middle of a stay does not cut it in two (the 6-minute gap it
+    # leaves is within max_gap_s here)
+    bad_fix = back.assign(lon=[lon0, lon0, 0.0, lon0, lon0], lat=[lat0, lat0, 0.0, lat0, lat0])
+    for b in (bad_fix, back.assign(lon=[lon0, lon0, np.nan, lon0, lon0])):
+        v4 = patrols.visits(b, spots, radius_m=50, max_gap_s=400)
+        assert v4["dwell_min"].tolist() == pytest.approx([12.0]) and v4.loc[0, "pings"] == 4
 
 
 def test_qr_compliance_on_time_late_missed() -> None:
@@ -151,6 +191,26 @@ def test_qr_compliance_on_time_late_missed() -> None:
     tab = patrols.compliance_table(c, by="unit_id")
     assert tab.loc["u1", ["on_time", "late", "missed", "planned"]].tolist() == [1, 1, 1, 3]
     assert tab.loc["u2", "on_time_share"] == 0.0
+
+
+def test_qr_compliance_with_scans_from_several_files() -> None:
+    planned = pd.DataFrame({"unit_id": ["u1", "u1"], "checkpoint_id": ["Q1", "Q2"],
+                            "due": _ts("2026-03-02 20:00", "2026-03-02 20:30")})
+    day1 = pd.DataFrame({"unit_id": ["u1"], "checkpoint_id": ["Q1"], "ts": _ts("2026-03-02 20:05")})
+    day2 = pd.DataFrame({"unit_id": ["u1"], "checkpoint_id": ["Q2"], "ts": _ts("2026-03-02 20:50")})
+    c = patrols.qr_compliance(planned, pd.concat([day1, day2]))  # both scans carry index label 0
+    assert c["status"].tolist() == ["on_time", "late"] and c["delay_min"].tolist() == [5.0, 20.0]
+
+
+@pytest.mark.parametrize("key", [True, False])
+def test_qr_compliance_counts_a_scan_in_two_overlapping_files_once(key: bool) -> None:
+    planned = pd.DataFrame({"unit_id": ["u1", "u1"], "checkpoint_id": ["Q1", "Q1"],
+                            "due": _ts("2026-03-02 20:00", "2026-03-02 20:10")})
+    scan = pd.DataFrame({"unit_id": ["u1"], "checkpoint_id": ["Q1"], "ts": _ts("2026-03-02 20:05")})
+    if key:
+        scan["scan_id"] = ["Q1@20:05@u1"]
+    c = patrols.qr_compliance(planned, pd.concat([scan, scan]))  # the morning and the day export both hold it
+    assert c["status"].tolist() == ["on_time", "missed"]
 
 
 # ------------------------------------------------------------------------------------------------ alerts
@@ -177,6 +237,21 @@ def test_alert_review_precision_reasons_and_interval() -> None:
         alertreview.review(a.assign(status="closed"))
 
 
+def test_alert_review_decision_time_counts_decisions_only_and_no_alert_gives_a_table() -> None:
+    a = pd.DataFrame({"camera_id": ["c1"] * 4, "kind": ["face"] * 4,
+                      "status": ["acknowledged", "acknowledged", "confirmed", "dismissed"],
+                      "ts": _ts(*["2026-03-02 20:00"] * 4),
+                      "status_ts": _ts("2026-03-02 20:01", "2026-03-02 20:01", "2026-03-02 20:20",
+                                       "2026-03-02 20:30")})
+    r = alertreview.review(a)
+    assert r.loc[("c1", "face"), "minutes_to_decide"] == 25.0  # not the median with the two 1-minute takes
+    assert r.loc[("c1", "face"), ["pending", "confirmed", "dismissed"]].tolist() == [2, 1, 1]
+    none = alertreview.review(a.iloc[:0])
+    assert none.empty and {"precision", "ci_low", "pending"} <= set(none.columns)
+    overall = alertreview.review(a.iloc[:0], by=[])
+    assert overall["alerts"].tolist() == [0] and np.isnan(overall["precision"].iloc[0])
+
+
 # ------------------------------------------------------------------------------------------------ KPIs
 def test_kpis_margin_verdicts_and_zone_row() -> None:
     s = pd.DataFrame({"community": ["A", "B", "A", "B"],
@@ -201,3 +276,35 @@ def test_kpis_margin_verdicts_and_zone_row() -> None:
     assert missed[0] == "missed"  # 50 - 9.8 = 40.2 >= 40
     last = kpis.latest(k)
     assert last["community"].tolist() == ["A", "B", kpis.ALL]
+
+
+def test_kpi_change_skips_a_month_without_poll_and_latest_keeps_every_community() -> None:
+    s = pd.DataFrame({"community": ["A", "B", "A", "A"],
+                      "month": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-03-01", "2026-04-01"]).date,
+                      "respondents": [100, 100, 100, 100],
+                      "fear_of_crime_pct": [50.0, 30.0, 40.0, 35.0],
+                      "confidence_in_police_pct": [70.0, 90.0, 80.0, 85.0]})
+    k = kpis.kpi_table(s)
+    a = k[k["community"] == "A"].set_index("month")
+    assert np.isnan(a.loc[pd.Period("2026-03", "M"), "fear_change"])  # no February poll: no month-on-month change
+    assert a.loc[pd.Period("2026-04", "M"), "fear_change"] == -5.0
+    last = kpis.latest(k)
+    assert last["community"].tolist() == ["A", "B", kpis.ALL]
+    assert last.set_index("community").loc["B", "month"] == pd.Period("2026-01", "M")
+
+
+def test_kpi_zone_change_compares_only_the_communities_polled_in_both_months() -> None:
+    s = pd.DataFrame({"community": ["A", "B", "A", "C", "C"],
+                      "month": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-02-01", "2026-02-01",
+                                               "2026-03-01"]).date,
+                      "respondents": [100, 100, 100, 100, 100],
+                      "fear_of_crime_pct": [50.0, 20.0, 50.0, 60.0, 40.0],
+                      "confidence_in_police_pct": [70.0, 90.0, 72.0, 80.0, 80.0]})
+    z = kpis.kpi_table(s).query("community == @kpis.ALL").set_index("month")
+    feb, mar = pd.Period("2026-02", "M"), pd.Period("2026-03", "M")
+    assert z.loc[feb, "fear_of_crime_pct"] == 55.0 and z.loc[feb, "communities"] == 2  # A and C
+    assert z.loc[feb, "fear_change"] == 0.0  # A alone was polled in both months: 50 -> 50, not 35 -> 55
+    assert z.loc[feb, "confidence_change"] == 2.0
+    assert z.loc[mar, "fear_change"] == -20.0  # C: 60 -> 40
+    assert np.isnan(z.loc[pd.Period("2026-01", "M"), "fear_change"])
+    assert (kpis.kpi_table(s).query("community != @kpis.ALL")["communities"] == 1).all()

@@ -30,14 +30,16 @@ def review(alerts: pd.DataFrame, by: Sequence[str] = ("camera_id", "kind")) -> p
         The ``alerts`` layer: ``status`` and the ``by`` columns; ``ts``/``status_ts`` give the decision time;
         ``status_reason`` the reasons.
     by
-        Grouping columns (``camera_id``, ``kind``, both, or ``[]`` for one overall row).
+        Grouping columns (``camera_id``, ``kind``, both, or ``[]`` for one overall row, there even with no
+        alert). No alert gives an empty table with these columns.
 
     Returns
     -------
     pandas.DataFrame
         ``alerts``, ``pending``, ``confirmed``, ``dismissed``, ``precision`` (0..1, NaN with no decision),
         ``ci_low``/``ci_high`` (95 % Wilson interval), ``top_dismiss_reason``, ``minutes_to_decide``
-        (median), sorted by precision (lowest first), then by decided alerts.
+        (median from ``ts`` to ``status_ts`` over confirmed and dismissed alerts), sorted by precision (lowest
+        first), then by decided alerts.
     """
     from statsmodels.stats.proportion import proportion_confint
 
@@ -45,13 +47,13 @@ def review(alerts: pd.DataFrame, by: Sequence[str] = ("camera_id", "kind")) -> p
     if bad:
         raise ValueError(f"unknown alert status {bad}: the alerts layer allows new, acknowledged, confirmed, "
                          "dismissed")
-    a = alerts.assign(_all="all")
+    a = alerts.assign(_all="all", alerts=1, pending=alerts["status"].isin(("new", "acknowledged")).astype(int),
+                      confirmed=(alerts["status"] == "confirmed").astype(int),
+                      dismissed=(alerts["status"] == "dismissed").astype(int))
     keys = list(by) or ["_all"]
-    g = a.groupby(keys, observed=True)
-    out = pd.DataFrame({"alerts": g.size(),
-                        "pending": g["status"].apply(lambda s: int(s.isin(("new", "acknowledged")).sum())),
-                        "confirmed": g["status"].apply(lambda s: int((s == "confirmed").sum())),
-                        "dismissed": g["status"].apply(lambda s: int((s == "dismissed").sum()))})
+    out = a.groupby(keys, observed=True)[["alerts", "pending", "confirmed", "dismissed"]].sum()
+    if not by:
+        out = out.reindex(pd.Index(["all"], name="_all"), fill_value=0)  # one overall row, even with no alert
     decided = out["confirmed"] + out["dismissed"]
     out["precision"] = (out["confirmed"] / decided.replace(0, np.nan)).round(3)
     lo, hi = proportion_confint(out["confirmed"].to_numpy(), np.maximum(decided.to_numpy(), 1), alpha=0.05,
@@ -67,8 +69,10 @@ def review(alerts: pd.DataFrame, by: Sequence[str] = ("camera_id", "kind")) -> p
     else:
         out["top_dismiss_reason"] = None
     if "status_ts" in a and "ts" in a:
-        mins = (pd.to_datetime(a["status_ts"], utc=True) - pd.to_datetime(a["ts"], utc=True)).dt.total_seconds() / 60
-        out["minutes_to_decide"] = a.assign(_m=mins).groupby(keys, observed=True)["_m"].median().round(1)
+        # an acknowledged alert's status_ts is when an operator took it, not a decision: decided alerts only
+        d = a[a["status"].isin(DECIDED)]
+        mins = (pd.to_datetime(d["status_ts"], utc=True) - pd.to_datetime(d["ts"], utc=True)).dt.total_seconds() / 60
+        out["minutes_to_decide"] = d.assign(_m=mins).groupby(keys, observed=True)["_m"].median().round(1)
     out = out.assign(_d=decided).sort_values(["precision", "_d"], ascending=[True, False], na_position="last")
     return out.drop(columns="_d")
 

@@ -5,6 +5,8 @@ CompStat (NYPD, 1994) reviews each command's crime counts over short rolling win
 the window 364 days (52 weeks) earlier, so both windows hold the same weekdays (weekly patterns do not
 distort the comparison). Change is ``100 × (current − other) / other``; it is undefined (NaN) when the other
 window has no incident, and the tables show the counts so a reader never divides small numbers blindly.
+An incident whose group column is blank (a file with no kind or zone on some rows) is counted under
+:data:`NOT_GIVEN`, so the ``all`` row and the weekly totals hold every incident of the window.
 """
 
 from __future__ import annotations
@@ -18,6 +20,17 @@ import pandas as pd
 from twin.analysis import LOCAL_TZ
 
 YEAR_DAYS = 364  # 52 weeks: same weekdays one year earlier
+NOT_GIVEN = "(not given)"  # the group of incidents whose kind, zone ... is blank
+
+
+def _groups_filled(incidents: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """``incidents`` with blank values of the ``by`` columns (NaN, None, '' or only spaces) replaced by
+    :data:`NOT_GIVEN` (groupby drops NaN; an empty string would be a group of its own)."""
+    def filled(col: pd.Series) -> pd.Series:
+        blank = col.isna() | col.map(lambda v: isinstance(v, str) and not v.strip())
+        return col.astype(object).where(~blank, NOT_GIVEN)
+
+    return incidents.assign(**{c: filled(incidents[c]) for c in by})
 
 
 def windows(as_of: dt.date | str | pd.Timestamp, days: int = 28, tz: str = LOCAL_TZ
@@ -27,7 +40,8 @@ def windows(as_of: dt.date | str | pd.Timestamp, days: int = 28, tz: str = LOCAL
     Parameters
     ----------
     as_of
-        The last day of the current window (a local calendar day, inclusive).
+        The last day of the current window (a local calendar day, inclusive; a tz-aware time stands for its
+        day in ``tz``).
     days
         Window length in days (28 by CompStat convention).
 
@@ -38,7 +52,10 @@ def windows(as_of: dt.date | str | pd.Timestamp, days: int = 28, tz: str = LOCAL
     """
     if days < 1:
         raise ValueError("days must be at least 1")
-    end = pd.Timestamp(pd.Timestamp(as_of).date() + dt.timedelta(days=1)).tz_localize(tz)
+    day = pd.Timestamp(as_of)
+    if day.tzinfo is not None:  # a moment (e.g. now in UTC): its calendar day where the windows are counted
+        day = day.tz_convert(tz)
+    end = pd.Timestamp(day.date() + dt.timedelta(days=1)).tz_localize(tz)
     d = pd.Timedelta(days=days)
     y = pd.Timedelta(days=YEAR_DAYS)
     return {"current": (end - d, end), "previous": (end - 2 * d, end - d), "last_year": (end - d - y, end - y)}
@@ -51,12 +68,13 @@ def _local(ts: pd.Series, tz: str) -> pd.Series:
 
 def period_counts(incidents: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, by: Sequence[str],
                   tz: str = LOCAL_TZ) -> pd.Series:
-    """Incidents with ``start <= ts < end`` counted by the ``by`` columns (a Series with a (Multi)Index)."""
+    """Incidents with ``start <= ts < end`` counted by the ``by`` columns (a Series with a (Multi)Index); blank
+    group values count under :data:`NOT_GIVEN`."""
     t = _local(incidents["ts"], tz)
-    sel = incidents[(t >= start) & (t < end)]
+    sel = incidents[((t >= start) & (t < end)).to_numpy()]
     if not by:
         return pd.Series({"all": len(sel)})
-    return sel.groupby(list(by), observed=True).size()
+    return _groups_filled(sel, by).groupby(list(by), observed=True).size()
 
 
 def compstat(incidents: pd.DataFrame, as_of: dt.date | str | pd.Timestamp, by: Sequence[str] = ("kind",),
@@ -107,15 +125,16 @@ def weekly_counts(incidents: pd.DataFrame, as_of: dt.date | str | pd.Timestamp, 
                   by: str | None = None, tz: str = LOCAL_TZ) -> pd.DataFrame:
     """Counts per 7-day week ending with ``as_of`` (the last ``weeks`` weeks), one column per ``by`` value.
 
-    The index is each week's first local day.
+    The index is each week's first local day; incidents with a blank ``by`` value are the :data:`NOT_GIVEN` column.
     """
     end = windows(as_of, 7, tz)["current"][1]
     start = end - pd.Timedelta(weeks=weeks)
     t = _local(incidents["ts"], tz)
     m = (t >= start) & (t < end)
     week = ((t[m] - start) // pd.Timedelta(weeks=1)).astype(int)
-    keys = [week] if by is None else [week, incidents.loc[m, by]]
-    g = incidents[m].groupby(keys).size()
+    sel = incidents[m.to_numpy()]
+    keys = [week] if by is None else [week, _groups_filled(sel, [by])[by]]
+    g = sel.groupby(keys).size()
     tab = g.to_frame("incidents") if by is None else g.unstack(fill_value=0)
     tab = tab.reindex(range(weeks), fill_value=0)
     tab.index = [(start + pd.Timedelta(weeks=int(k))).date() for k in tab.index]

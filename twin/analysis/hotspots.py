@@ -164,11 +164,21 @@ def hour_bin_density(x: np.ndarray, y: np.ndarray, hour: np.ndarray, grid: Grid,
 
 
 def top_cells(values: np.ndarray, grid: Grid, n: int = 10, cells: np.ndarray | None = None) -> pd.DataFrame:
-    """The ``n`` highest cells (cell, x, y of the centre, value), highest first, within ``cells``."""
-    v = np.asarray(values, float).copy()
-    if cells is not None:
-        v[~np.asarray(cells, bool)] = -np.inf
-    idx = np.argsort(-v, kind="stable")[:n]
+    """The ``n`` highest cells (cell, x, y of the centre, value), highest first, within ``cells`` (fewer when
+    ``cells`` holds fewer than ``n``; a cell outside it is never listed).
+
+    Raises
+    ------
+    ValueError
+        When a cell within ``cells`` has no value (NaN).
+    """
+    v = np.asarray(values, float)
+    inside = np.flatnonzero(np.ones(v.shape, bool) if cells is None else np.asarray(cells, bool))
+    if np.isnan(v[inside]).any():
+        raise ValueError(f"{int(np.isnan(v[inside]).sum())} cells of the study area have no value (NaN), first "
+                         f"cell {int(inside[np.isnan(v[inside])][0])}: fill them (np.nan_to_num) or leave them "
+                         "out of cells")
+    idx = inside[np.argsort(-v[inside], kind="stable")][:n]
     cx, cy = grid.centres()
     return pd.DataFrame({"cell": idx, "x": cx[idx], "y": cy[idx], "value": v[idx]})
 

@@ -68,6 +68,11 @@ def knox(x: np.ndarray, y: np.ndarray, t_days: np.ndarray, space_m: Sequence[flo
     seed
         Random seed (the result is deterministic for a seed).
 
+    Raises
+    ------
+    ValueError
+        Lengths differ, fewer than 3 incidents, an incident without position or time (NaN or infinite), bad bands.
+
     Returns
     -------
     KnoxResult
@@ -79,6 +84,11 @@ def knox(x: np.ndarray, y: np.ndarray, t_days: np.ndarray, space_m: Sequence[flo
     x, y, t = (np.asarray(a, float) for a in (x, y, t_days))
     if not (len(x) == len(y) == len(t)):
         raise ValueError("x, y and t_days must have the same length")
+    bad = ~(np.isfinite(x) & np.isfinite(y) & np.isfinite(t))
+    if bad.any():  # a NaN distance or time would fall in the open last band and be counted as a far pair
+        raise ValueError(f"{int(bad.sum())} of {len(x)} incidents have no position or no time (NaN or infinite, "
+                         f"e.g. a NaT ts), first at position {int(np.flatnonzero(bad)[0])}: leave them out first, e.g. "
+                         "frame[frame['ts'].notna() & frame['x'].notna() & frame['y'].notna()]")
     if len(x) < 3:
         raise ValueError(f"the Knox test needs at least 3 incidents, got {len(x)}")
     se, te = np.asarray(space_m, float), np.asarray(time_days, float)

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from twin.fieldinput import NULL_ISLAND_DEG
+
 KOPER_WINDOW_MIN = (10.0, 16.0)
 
 
@@ -37,7 +39,7 @@ def visits(pings: pd.DataFrame, spots: pd.DataFrame, radius_m: float = 50.0, max
     ----------
     pings
         ``unit_id``, ``ts`` (tz-aware or naive UTC), ``lon``, ``lat``; a ``jump`` column, if present, drops
-        flagged pings.
+        flagged pings; pings with no position (NaN lon/lat, or 0,0) are left out.
     spots
         ``spot_id``, ``lon``, ``lat`` of the hot spots.
     radius_m
@@ -59,6 +61,11 @@ def visits(pings: pd.DataFrame, spots: pd.DataFrame, radius_m: float = 50.0, max
 
     cols = ["unit_id", "spot_id", "start", "end", "pings", "dwell_min", "verdict"]
     p = pings[~pings["jump"].astype(bool)] if "jump" in pings else pings
+    lon_, lat_ = pd.to_numeric(p["lon"]).to_numpy(float), pd.to_numeric(p["lat"]).to_numpy(float)
+    # a fix with no position (NaN, or a receiver's 0,0) says nothing of where the unit was: dropped, so it
+    # does not cut a stay in two (the time gap it leaves is judged by max_gap_s like any other)
+    zero = (np.abs(lon_) < NULL_ISLAND_DEG) & (np.abs(lat_) < NULL_ISLAND_DEG)
+    p = p[np.isfinite(lon_) & np.isfinite(lat_) & ~zero]
     p = p.assign(ts=pd.to_datetime(p["ts"], utc=True)).sort_values(["unit_id", "ts"], kind="stable")
     geod = Geod(ellps="WGS84")
     rows = []
@@ -109,7 +116,8 @@ def qr_compliance(planned: pd.DataFrame, scans: pd.DataFrame, grace_min: float =
         ``unit_id``, ``checkpoint_id``, ``due`` (tz-aware or naive UTC): the round plan.
     scans
         ``unit_id``, ``checkpoint_id``, ``ts``: the QR scans received (``valid == False`` rows, scans whose GPS
-        was not at the box, are ignored).
+        was not at the box, are ignored). A scan listed twice (same ``scan_id``, or without that column the
+        same unit, checkpoint and ``ts``; e.g. from overlapping export files) counts once.
     grace_min
         A scan up to this many minutes before or after ``due`` is on time.
     late_max_min
@@ -122,7 +130,11 @@ def qr_compliance(planned: pd.DataFrame, scans: pd.DataFrame, grace_min: float =
         ``by_other_unit`` (another unit scanned the box in the window).
     """
     sc = scans[scans["valid"].astype(bool)] if "valid" in scans else scans
-    sc = sc.assign(ts=pd.to_datetime(sc["ts"], utc=True)).sort_values("ts", kind="stable")
+    # own row numbers: scans concatenated from several files repeat index labels, and a used scan is a label;
+    # a scan in two overlapping files is one scan (scan_id is the checkpoint_scans key)
+    sc = sc.assign(ts=pd.to_datetime(sc["ts"], utc=True))
+    sc = sc.drop_duplicates("scan_id" if "scan_id" in sc else ["unit_id", "checkpoint_id", "ts"])
+    sc = sc.sort_values("ts", kind="stable").reset_index(drop=True)
     pl = planned.assign(due=pd.to_datetime(planned["due"], utc=True)).sort_values("due", kind="stable")
     used: set[int] = set()
     status, when, delay, other = [], [], [], []

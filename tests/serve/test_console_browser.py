@@ -165,3 +165,50 @@ def test_operators_work_the_queue_and_the_map_moves(hatyai_desk):
     assert not outside, f"the console asked for something off this machine: {outside[:5]}"
     print(f"SOS in the queue after {seen_s:.2f} s, gone from the second operator's New list {gone_s:.2f} s after "
           f"the click; screenshots in {ARTIFACTS}")
+
+
+# ---------------------------------------------------------------- break-it pass: what an operator runs into
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking",
+                                                                    "--disable-component-update"])
+        yield browser
+        browser.close()
+
+
+def _two_poles(m: dict) -> list[str]:
+    return [p["id"] for p in m["places"] if p["kind"] == "sos"][:2]
+
+
+def test_a_live_alert_keeps_what_the_operator_typed_and_chose(hatyai_desk, chromium):
+    """The queue is redrawn on every live event: the reason being typed, the dismissal code chosen and the focus
+    on another card survive an SOS arriving meanwhile (they were reset, so Dismiss sent the first code)."""
+    url, tokens, m = hatyai_desk
+    first, second = _two_poles(m)
+    outside: list[str] = []
+    ctx, page = _login(chromium, url, tokens["operator"], outside)
+    try:
+        aid = _sos(url, tokens["device"], first)
+        page.wait_for_selector(f'#list-new li[data-alert="{aid}"]', timeout=5000)
+        codes = page.eval_on_selector_all(f'[data-testid="dismiss-reason-{aid}"] option', "os => os.map(o => o.value)")
+        page.select_option(f'[data-testid="dismiss-reason-{aid}"]', codes[-1])
+        page.fill(f'[data-testid="reason-{aid}"]', "ผู้แจ้งอยู่หน้าร้าน")
+        page.focus(f'[data-testid="reason-{aid}"]')
+        page.keyboard.type(" ซอย 3")
+        aid2 = _sos(url, tokens["device"], second)
+        page.wait_for_selector(f'#list-new li[data-alert="{aid2}"]', timeout=5000)
+        assert aid2 != aid
+        assert page.input_value(f'[data-testid="reason-{aid}"]') == "ผู้แจ้งอยู่หน้าร้าน ซอย 3"
+        assert page.input_value(f'[data-testid="dismiss-reason-{aid}"]') == codes[-1] != codes[0]
+        assert page.evaluate("document.activeElement.dataset.testid") == f"reason-{aid}"
+        page.keyboard.type("!")  # the caret stayed at the end of the text
+        assert page.input_value(f'[data-testid="reason-{aid}"]') == "ผู้แจ้งอยู่หน้าร้าน ซอย 3!"
+        assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        ctx.close()
+    assert not outside, outside[:5]

@@ -148,6 +148,7 @@ function beep() {  // a short tone for high-priority alerts (SOS)
 function renderQueue() {
   if (!S.me) return;
   const lists = {new: $("list-new"), progress: $("list-progress"), decided: $("list-decided")};
+  const kept = keepControls();
   Object.values(lists).forEach((l) => l.replaceChildren());
   const items = [...S.alerts.values()].filter((a) => a.state !== "closed")
     .sort((a, b) => (a.priority - b.priority) || (a.ts < b.ts ? 1 : -1));
@@ -158,7 +159,25 @@ function renderQueue() {
     lists[where].append(card(a));
   }
   $("count-new").textContent = n; $("count-progress").textContent = p;
+  kept();
 }
+
+// The queue is drawn anew on every live event: what the operator typed or chose on a card (a reason, a dismissal
+// code, a unit) and the focus must survive it, or the next SOS silently resets a dismissal code to the first one.
+function keepControls() {
+  const controls = () => document.querySelectorAll(".alerts input[data-testid], .alerts select[data-testid]");
+  const values = new Map();
+  controls().forEach((c) => { if (c.value !== c.defaultValue) values.set(c.dataset.testid, c.value); });
+  const f = document.activeElement;
+  const focus = f && f.closest(".alerts") && f.dataset.testid;
+  const range = focus && f.tagName === "INPUT" ? [f.selectionStart, f.selectionEnd] : null;
+  return () => controls().forEach((c) => {
+    const id = c.dataset.testid;
+    if (values.has(id)) c.value = values.get(id);
+    if (id === focus) { c.focus({preventScroll: true}); if (range) c.setSelectionRange(...range); }
+  });
+}
+
 
 function card(a) {
   const li = el("li", {cls: `k-${a.kind}` + (a.fresh ? " fresh" : ""), "data-alert": a.alert_id, "data-status": a.status});

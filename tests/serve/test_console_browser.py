@@ -212,3 +212,34 @@ def test_a_live_alert_keeps_what_the_operator_typed_and_chose(hatyai_desk, chrom
     finally:
         ctx.close()
     assert not outside, outside[:5]
+
+
+def test_the_stream_comes_back_after_the_api_answered_503(hatyai_desk, chromium):
+    """While the API restarts Serve answers 503: the browser's EventSource gives up for good on an HTTP error.
+    The page says it is offline and opens the stream again by itself once the API is back."""
+    url, tokens, m = hatyai_desk
+    ctx = chromium.new_context(viewport={"width": 1024, "height": 768}, locale="th-TH")
+    refused: list[str] = []
+
+    def down(r) -> None:
+        refused.append(r.request.url)
+        r.fulfill(status=503, content_type="application/json",
+                  body='{"error": {"status": 503, "code": "unavailable", "message": "restarting"}}')
+
+    ctx.route("**/v1/alerts:stream", down)
+    page = ctx.new_page()
+    try:
+        page.goto(f"{url}/console", timeout=60_000)
+        page.fill("#token", tokens["operator"])
+        page.click("#login-form button")
+        page.wait_for_selector("#tabs:not([hidden])", timeout=30_000)
+        page.wait_for_selector("#offline", state="visible", timeout=10_000)
+        assert page.get_attribute("body", "data-stream") == "reconnecting"
+        assert refused
+        ctx.unroute("**/v1/alerts:stream")
+        page.wait_for_selector("body[data-stream=live]", state="attached", timeout=10_000)
+        assert page.locator("#offline").is_hidden()
+        aid = _sos(url, tokens["device"], _two_poles(m)[0])
+        page.wait_for_selector(f'#list-new li[data-alert="{aid}"]', timeout=5000)
+    finally:
+        ctx.close()

@@ -15,7 +15,9 @@ const T = {
        legend: "● camera (green online, red offline, grey: not streamed here) ■ SOS pole ◆ QR box (red: missed) ▲ alert ◉ unit",
        held_by: "held by", unit: "unit", record: "record", st_new: "new", st_acknowledged: "taken",
        st_confirmed: "confirmed", st_dismissed: "dismissed", unknown: "not streamed here", gate: "gate pass",
-       dropped: "dropped", "last error": "last error", kind: "kind", state: "state", fps: "fps", bad_token: "Unknown token", median: "median time to decision (s)"},
+       dropped: "dropped", "last error": "last error", kind: "kind", state: "state", fps: "fps", bad_token: "Unknown token", median: "median time to decision (s)",
+       offline: "Cannot reach the API: retrying… (the queue may be out of date)",
+       session_ended: "Your session has ended (token expired or revoked): log in again."},
   th: {queue: "คิวแจ้งเตือน", cameras: "กล้อง", search: "ค้นหา", activity: "ประวัติการทำงาน", kpi: "ตัวชี้วัด",
        logout: "ออกจากระบบ", login_title: "เข้าสู่ระบบด้วยโทเค็น", token: "โทเค็น API", login: "เข้าสู่ระบบ",
        new: "ใหม่", in_progress: "กำลังดำเนินการ", decided: "ตัดสินแล้ว ยังไม่ปิด", acknowledge: "รับเรื่อง",
@@ -29,7 +31,9 @@ const T = {
        st_confirmed: "ยืนยันแล้ว", st_dismissed: "ยกเลิกแล้ว", gate: "ผ่านตัวกรองการเคลื่อนไหว", dropped: "เฟรมที่ทิ้ง",
        "last error": "ข้อผิดพลาดล่าสุด", kind: "ประเภท", state: "สถานะ", fps: "เฟรม/วินาที",
        legend: "● กล้อง (เขียว ออนไลน์ แดง ขัดข้อง เทา ไม่มีข้อมูล) ■ เสา SOS ◆ ตู้แดง QR (แดง: ขาดการตรวจ) ▲ แจ้งเตือน ◉ สายตรวจ",
-       bad_token: "โทเค็นไม่ถูกต้อง", median: "เวลาตัดสินใจ (มัธยฐาน วินาที)"},
+       bad_token: "โทเค็นไม่ถูกต้อง", median: "เวลาตัดสินใจ (มัธยฐาน วินาที)",
+       offline: "เชื่อมต่อ API ไม่ได้ กำลังลองใหม่… (รายการอาจไม่เป็นปัจจุบัน)",
+       session_ended: "เซสชันสิ้นสุดแล้ว (โทเค็นหมดอายุหรือถูกเพิกถอน) กรุณาเข้าสู่ระบบใหม่"},
 };
 const RANK = {analyst: 1, operator: 2, supervisor: 3, admin: 4};
 const S = {lang: localStorage.getItem("ssz-lang") || "th", me: null, alerts: new Map(), map: null, proj: null,
@@ -55,12 +59,17 @@ async function api(path, opts = {}) {
   const headers = Object.assign({"X-SSZ-Console": "1"}, opts.body ? {"Content-Type": "application/json"} : {});
   const r = await fetch(path, Object.assign({credentials: "same-origin", headers}, opts));
   const body = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
+  if (r.status === 401 && S.me) { S.me = null; location.reload(); }  // token expired or revoked: log in again
   if (!r.ok) { const err = new Error((body && body.error && body.error.message) || r.statusText); err.status = r.status; throw err; }
   return body;
 }
 function status(msg) { $("status").textContent = msg; }
 function can(role) { return S.me && RANK[S.me.role] >= RANK[role]; }
 function localTime(iso) { return iso ? new Date(iso).toLocaleString(S.lang === "th" ? "th-TH" : "en-GB") : ""; }
+function offline(down) {  // the banner saying the API cannot be reached (the page keeps retrying by itself)
+  document.body.dataset.stream = down ? "reconnecting" : "live";
+  $("offline").hidden = !down;
+}
 
 function applyLang() {
   document.documentElement.lang = S.lang;
@@ -75,12 +84,23 @@ async function start() {
   $("lang").onclick = () => { S.lang = S.lang === "th" ? "en" : "th"; localStorage.setItem("ssz-lang", S.lang); applyLang(); };
   $("login-form").onsubmit = async (ev) => {
     ev.preventDefault();
-    try { await api("/console/login", {method: "POST", body: JSON.stringify({token: $("token").value})}); location.reload(); }
-    catch (e) { $("login-error").textContent = t("bad_token") + ": " + e.message; }
+    try {
+      await api("/console/login", {method: "POST", body: JSON.stringify({token: $("token").value})});
+      localStorage.setItem("ssz-session", "1"); location.reload();
+    } catch (e) { $("login-error").textContent = (e.status === 401 ? t("bad_token") + ": " : "") + e.message; }
   };
-  $("logout").onclick = async () => { await api("/console/logout", {method: "POST"}); location.reload(); };
+  $("logout").onclick = async () => {
+    localStorage.removeItem("ssz-session"); await api("/console/logout", {method: "POST"}); location.reload();
+  };
   try { S.me = await api("/console/me"); }
-  catch (e) { $("login").hidden = false; applyLang(); return; }
+  catch (e) {
+    applyLang();
+    if (e.status !== 401) { offline(true); setTimeout(start, 3000); return; }  // down or busy: not a token problem
+    offline(false); $("login").hidden = false;
+    if (localStorage.getItem("ssz-session")) { $("login-error").textContent = t("session_ended"); localStorage.removeItem("ssz-session"); }
+    return;
+  }
+  offline(false);
   $("who").textContent = `${S.me.user} (${S.me.role}) · ${S.me.station_th}`;
   $("who").dataset.role = S.me.role;
   $("title").textContent = `CCOC ${S.me.name_th} / ${S.me.name}`;
@@ -133,8 +153,13 @@ function openStream() {
     const a = JSON.parse(ev.data); S.alerts.set(a.alert_id, Object.assign(S.alerts.get(a.alert_id) || {}, a));
     remember(a); renderQueue(); drawAlerts();
   });
-  es.onerror = () => { document.body.dataset.stream = "reconnecting"; status("stream: reconnecting…"); };
-  es.onopen = () => { document.body.dataset.stream = "live"; status("stream: live"); loadAlerts(); };
+  es.onerror = () => {
+    offline(true); status("stream: reconnecting…");
+    // The browser retries by itself after a dropped connection but gives up for good on an HTTP error (a 502 or
+    // 503 while the API restarts): open a new stream then, or the queue silently stops updating.
+    if (es.readyState === EventSource.CLOSED) setTimeout(openStream, 3000);
+  };
+  es.onopen = () => { offline(false); status("stream: live"); loadAlerts(); };
 }
 
 function beep() {  // a short tone for high-priority alerts (SOS)
@@ -177,7 +202,6 @@ function keepControls() {
     if (id === focus) { c.focus({preventScroll: true}); if (range) c.setSelectionRange(...range); }
   });
 }
-
 
 function card(a) {
   const li = el("li", {cls: `k-${a.kind}` + (a.fresh ? " fresh" : ""), "data-alert": a.alert_id, "data-status": a.status});

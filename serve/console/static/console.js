@@ -65,7 +65,16 @@ async function api(path, opts = {}) {
 }
 function status(msg) { $("status").textContent = msg; }
 function can(role) { return S.me && RANK[S.me.role] >= RANK[role]; }
-function localTime(iso) { return iso ? new Date(iso).toLocaleString(S.lang === "th" ? "th-TH" : "en-GB") : ""; }
+// The command room's clock (Asia/Bangkok, Thai calendar in Thai), whatever zone the browser's machine is set to;
+// one formatter per language (making one per alert took seconds for a long queue).
+const CLOCK = {};
+function localTime(iso) {
+  if (!iso) return "";
+  const locale = S.lang === "th" ? "th-TH" : "en-GB";
+  CLOCK[locale] ||= new Intl.DateTimeFormat(locale, {timeZone: "Asia/Bangkok", year: "numeric", month: "numeric",
+    day: "numeric", hour: "numeric", minute: "numeric", second: "numeric"});
+  return CLOCK[locale].format(new Date(iso));
+}
 function offline(down) {  // the banner saying the API cannot be reached (the page keeps retrying by itself)
   document.body.dataset.stream = down ? "reconnecting" : "live";
   $("offline").hidden = !down;
@@ -130,9 +139,13 @@ async function loadAlerts() {
   // applies its page. Replacing the map with the page alone dropped an SOS pressed while the page was on its way.
   const seq = ++S.loadSeq;
   const arrived = S.arrived = new Map();
-  const page = await api("/v1/alerts?status=open&limit=500");
-  if (seq !== S.loadSeq) return;
-  S.alerts = new Map(page.items.map((a) => [a.alert_id, a]));
+  const items = [];  // every open alert, 500 a page (one page silently hid the rest of a busy night's queue)
+  for (let total = 1; items.length < total;) {
+    const page = await api(`/v1/alerts?status=open&limit=500&offset=${items.length}`);
+    if (seq !== S.loadSeq) return;
+    items.push(...page.items); total = page.items.length ? page.total : 0;
+  }
+  S.alerts = new Map(items.map((a) => [a.alert_id, a]));
   for (const [id, a] of arrived) S.alerts.set(id, Object.assign(S.alerts.get(id) || {}, a));
   S.arrived = null;
   renderQueue();

@@ -306,3 +306,41 @@ def test_two_thousand_alerts_all_listed_newest_first_in_bangkok_time_as_text(hat
     finally:
         ctx.close()
     assert not outside, outside[:5]
+
+
+def test_sign_in_says_what_is_wrong_wrong_device_revoked_or_api_down(hatyai_desk, chromium):
+    """A wrong token and a field device's token are refused with the server's reason; the API being down at
+    start shows the offline banner (not the log-in form) and the console once it is back; a token revoked while
+    the operator works brings back the log-in form saying the session ended."""
+    from cluster import serving
+
+    url, tokens, _ = hatyai_desk
+    ctx = chromium.new_context(viewport={"width": 1024, "height": 768}, locale="en-GB")
+    page = ctx.new_page()
+    try:
+        page.goto(f"{url}/console", timeout=60_000)
+        page.wait_for_selector("#login-form", state="visible", timeout=30_000)
+        for token, says in (("not-a-token", "unknown token"), (tokens["device"], "field device token")):
+            page.fill("#token", token)
+            page.click("#login-form button")
+            page.wait_for_function("([s]) => document.querySelector('#login-error').textContent.includes(s)",
+                                   arg=[says], timeout=10_000)
+        assert "Unknown token" not in page.inner_text("#login-error")  # a known device token is not 'unknown'
+
+        user = f"test-revoked-{uuid.uuid4().hex[:6]}"
+        token = serving.issue_token(user, "operator", actor="test")
+        ctx.route("**/console/me", lambda r: r.fulfill(status=503, content_type="application/json",
+                                                       body='{"error": {"message": "starting"}}'))
+        page.fill("#token", token)
+        page.click("#login-form button")
+        page.wait_for_selector("#offline", state="visible", timeout=10_000)
+        assert page.locator("#login").is_hidden()
+        ctx.unroute("**/console/me")
+        page.wait_for_selector("#tabs:not([hidden])", timeout=15_000)
+        assert user in page.inner_text("#who")
+
+        serving.revoke_token(user, "test: revoked while logged in", actor="test")
+        page.wait_for_selector("#login-form", state="visible", timeout=15_000)
+        assert "เซสชันสิ้นสุดแล้ว" in page.inner_text("#login-error")  # "your session has ended" (Thai by default)
+    finally:
+        ctx.close()

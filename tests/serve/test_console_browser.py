@@ -344,3 +344,32 @@ def test_sign_in_says_what_is_wrong_wrong_device_revoked_or_api_down(hatyai_desk
         assert "เซสชันสิ้นสุดแล้ว" in page.inner_text("#login-error")  # "your session has ended" (Thai by default)
     finally:
         ctx.close()
+
+
+def test_dismiss_without_picking_a_code_is_refused_not_sent_as_the_first_code(hatyai_desk, chromium):
+    """The dismissal code list starts with no code: clicking Dismiss before picking one is refused with the API's
+    message and leaves the alert new (it sent the list's first code, 'wrong-person')."""
+    url, tokens, m = hatyai_desk
+    outside: list[str] = []
+    ctx, page = _login(chromium, url, tokens["operator"], outside)
+    said: list[str] = []
+    page.on("dialog", lambda d: (said.append(d.message), d.dismiss()))
+    try:
+        aid = _sos(url, tokens["device"], _two_poles(m)[1])
+        page.wait_for_selector(f'#list-new li[data-alert="{aid}"]', timeout=5000)
+        page.click(f'[data-testid="dismiss-{aid}"]')
+        for _ in range(50):
+            if said:
+                break
+            page.wait_for_timeout(100)
+        assert said and "needs a reason code" in said[0], said
+        rec = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
+        assert rec["status"] == "new", rec
+        page.select_option(f'[data-testid="dismiss-reason-{aid}"]', "duplicate")
+        page.click(f'[data-testid="dismiss-{aid}"]')
+        page.wait_for_selector(f'#list-decided li[data-alert="{aid}"]', timeout=5000)
+        rec = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
+        assert (rec["status"], rec["status_reason"]) == ("dismissed", "duplicate")
+    finally:
+        ctx.close()
+    assert not outside, outside[:5]

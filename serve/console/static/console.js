@@ -248,6 +248,8 @@ function actions(a) {
   if (a.status === "new" || a.status === "acknowledged") {
     box.append(reason, btn("confirm", "confirm"));
     const sel = el("select", {"data-testid": `dismiss-reason-${id}`});
+    // no code until one is picked (the API refuses a dismissal without one); Dismiss sent the first code unasked
+    sel.append(el("option", {value: "", text: `— ${t("reason")} —`}));
     for (const r of S.me.dismiss_reasons) sel.append(el("option", {value: r, text: r}));
     box.append(sel, btn("dismiss", "dismiss", () => ({reason: sel.value})));
   }

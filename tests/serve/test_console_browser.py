@@ -258,28 +258,33 @@ def _fake_alerts(n: int, now: float) -> list[dict]:
             for i in range(n)]
 
 
-def test_two_thousand_alerts_all_listed_newest_first_in_bangkok_time_as_text(hatyai_desk, chromium):
-    """2,000 open alerts (served by a stand-in for GET /v1/alerts): every one is listed (not the first page of
-    500), newest first, with the time in Asia/Bangkok on a browser set to UTC, Thai place names shown and HTML in
-    a report's text shown as text; redrawing the queue for a live event stays well under a second."""
-    import datetime as dt
+def _serve_alerts(ctx, alerts: list[dict]) -> None:
+    """Answer the page's GET /v1/alerts with ``alerts`` (paged as the API pages them)."""
     import json
     from urllib.parse import parse_qs, urlparse
-
-    url, tokens, _ = hatyai_desk
-    alerts = _fake_alerts(2000, time.time())
 
     def page_of(r) -> None:
         q = parse_qs(urlparse(r.request.url).query)
         off, lim = int(q.get("offset", ["0"])[0]), int(q.get("limit", ["50"])[0])
         r.fulfill(status=200, content_type="application/json",
-                  body=json.dumps({"items": alerts[off:off + lim], "total": len(alerts), "offset": off,
-                                   "limit": lim}))
+                  body=json.dumps({"items": alerts[off:off + lim], "total": len(alerts), "offset": off, "limit": lim}))
 
+    ctx.route(re.compile(r".*/v1/alerts\?.*"), page_of)
+
+
+def test_two_thousand_alerts_all_listed_newest_first_in_bangkok_time_as_text(hatyai_desk, chromium):
+    """2,000 open alerts (served by a stand-in for GET /v1/alerts): all are counted and reachable, 200 more a
+    click (not only the first page of 500), newest first, with the time in Asia/Bangkok on a browser set to UTC,
+    Thai place names shown and HTML in a report's text shown as text; redrawing the queue for a live event takes
+    well under a second (drawing all 2,000 cards took about one)."""
+    import datetime as dt
+
+    url, tokens, _ = hatyai_desk
+    alerts = _fake_alerts(2000, time.time())
     outside: list[str] = []
     ctx = chromium.new_context(viewport={"width": 1024, "height": 768}, locale="th-TH", timezone_id="UTC")
     ctx.route(NOT_LOCAL, lambda r: (outside.append(r.request.url), r.abort()))
-    ctx.route(re.compile(r".*/v1/alerts\?.*"), page_of)
+    _serve_alerts(ctx, alerts)
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -287,11 +292,19 @@ def test_two_thousand_alerts_all_listed_newest_first_in_bangkok_time_as_text(hat
         page.goto(f"{url}/console", timeout=60_000)
         page.fill("#token", tokens["operator"])
         page.click("#login-form button")
-        page.wait_for_selector(f'#list-new li[data-alert="{alerts[-1]["alert_id"]}"]', state="attached",
+        page.wait_for_selector(f'#list-new li[data-alert="{alerts[199]["alert_id"]}"]', state="attached",
                                timeout=30_000)
         assert page.inner_text("#count-new") == "2000"
-        ids = page.eval_on_selector_all("#list-new li", "ls => ls.map(l => l.dataset.alert)")
-        assert ids == [a["alert_id"] for a in alerts]  # newest first
+        shown = "ls => ls.filter(l => l.dataset.alert).map(l => l.dataset.alert)"
+        assert page.eval_on_selector_all("#list-new li", shown) == [a["alert_id"] for a in alerts[:200]]
+        ms = page.evaluate("() => { const t = performance.now(); renderQueue(); return performance.now() - t; }")
+        assert ms < 500, f"redrawing the queue of 2,000 alerts took {ms:.0f} ms"
+        print(f"redrawing the queue of 2,000 alerts (200 cards drawn): {ms:.0f} ms")
+        for left in range(1800, 0, -200):
+            assert page.inner_text('[data-testid="more-new"]').endswith(f"({left})")
+            page.click('[data-testid="more-new"]')
+        assert page.locator('[data-testid="more-new"]').count() == 0
+        assert page.eval_on_selector_all("#list-new li", shown) == [a["alert_id"] for a in alerts]  # newest first
         meta = page.inner_text(f'#list-new li[data-alert="{alerts[0]["alert_id"]}"] .meta')
         bkk = dt.datetime.fromisoformat(alerts[0]["ts"]).astimezone(dt.timezone(dt.timedelta(hours=7)))
         assert f"{bkk.day}/{bkk.month}/{bkk.year + 543} {bkk:%H:%M:%S}" in meta, meta  # Thai calendar, UTC+7
@@ -299,9 +312,6 @@ def test_two_thousand_alerts_all_listed_newest_first_in_bangkok_time_as_text(hat
         assert page.evaluate("window.pwned === undefined")
         assert page.locator("#list-new img, #list-new script").count() == 0
         assert "ตลาดกิมหยง ซอย 0" in page.inner_text(f'#list-new li[data-alert="{alerts[0]["alert_id"]}"]')
-        ms = page.evaluate("() => { const t = performance.now(); renderQueue(); return performance.now() - t; }")
-        assert ms < 1000, f"redrawing 2,000 alerts took {ms:.0f} ms"
-        print(f"redrawing 2,000 alerts: {ms:.0f} ms")
         assert not errors, errors
     finally:
         ctx.close()

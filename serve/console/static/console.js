@@ -16,6 +16,7 @@ const T = {
        held_by: "held by", unit: "unit", record: "record", st_new: "new", st_acknowledged: "taken",
        st_confirmed: "confirmed", st_dismissed: "dismissed", unknown: "not streamed here", gate: "gate pass",
        dropped: "dropped", "last error": "last error", kind: "kind", state: "state", fps: "fps", bad_token: "Unknown token", median: "median time to decision (s)",
+       more: "Show more",
        offline: "Cannot reach the API: retrying… (the queue may be out of date)",
        session_ended: "Your session has ended (token expired or revoked): log in again."},
   th: {queue: "คิวแจ้งเตือน", cameras: "กล้อง", search: "ค้นหา", activity: "ประวัติการทำงาน", kpi: "ตัวชี้วัด",
@@ -32,12 +33,15 @@ const T = {
        "last error": "ข้อผิดพลาดล่าสุด", kind: "ประเภท", state: "สถานะ", fps: "เฟรม/วินาที",
        legend: "● กล้อง (เขียว ออนไลน์ แดง ขัดข้อง เทา ไม่มีข้อมูล) ■ เสา SOS ◆ ตู้แดง QR (แดง: ขาดการตรวจ) ▲ แจ้งเตือน ◉ สายตรวจ",
        bad_token: "โทเค็นไม่ถูกต้อง", median: "เวลาตัดสินใจ (มัธยฐาน วินาที)",
+       more: "แสดงเพิ่ม",
        offline: "เชื่อมต่อ API ไม่ได้ กำลังลองใหม่… (รายการอาจไม่เป็นปัจจุบัน)",
        session_ended: "เซสชันสิ้นสุดแล้ว (โทเค็นหมดอายุหรือถูกเพิกถอน) กรุณาเข้าสู่ระบบใหม่"},
 };
 const RANK = {analyst: 1, operator: 2, supervisor: 3, admin: 4};
+const PAGE = 200;  // cards drawn per list before a "more" button: redrawing 2,000 cards on each live event took ~1 s
 const S = {lang: localStorage.getItem("ssz-lang") || "th", me: null, alerts: new Map(), map: null, proj: null,
-           live: null, arrived: null, loadSeq: 0};
+           live: null, arrived: null, loadSeq: 0,
+           shown: {new: PAGE, progress: PAGE, decided: PAGE}};
 
 const $ = (id) => document.getElementById(id);
 const t = (k) => (T[S.lang] && T[S.lang][k]) || T.en[k] || k;
@@ -190,30 +194,37 @@ function renderQueue() {
   Object.values(lists).forEach((l) => l.replaceChildren());
   const items = [...S.alerts.values()].filter((a) => a.state !== "closed")
     .sort((a, b) => (a.priority - b.priority) || (a.ts < b.ts ? 1 : -1));
-  let n = 0, p = 0;
-  for (const a of items) {
-    const where = a.status === "new" ? "new" : a.status === "acknowledged" ? "progress" : "decided";
-    if (where === "new") n++; if (where === "progress") p++;
-    lists[where].append(card(a));
+  const groups = {new: [], progress: [], decided: []};
+  for (const a of items) groups[a.status === "new" ? "new" : a.status === "acknowledged" ? "progress" : "decided"].push(a);
+  for (const [where, group] of Object.entries(groups)) {
+    for (const a of group.slice(0, S.shown[where])) lists[where].append(card(a));
+    const left = group.length - S.shown[where];
+    if (left > 0) {
+      const more = el("button", {type: "button", "data-testid": `more-${where}`, text: `${t("more")} (${left})`});
+      more.onclick = () => { S.shown[where] += PAGE; renderQueue(); };
+      lists[where].append(el("li", {cls: "more"}, more));
+    }
   }
-  $("count-new").textContent = n; $("count-progress").textContent = p;
+  $("count-new").textContent = groups.new.length; $("count-progress").textContent = groups.progress.length;
   kept();
 }
 
 // The queue is drawn anew on every live event: what the operator typed or chose on a card (a reason, a dismissal
 // code, a unit) and the focus must survive it, or the next SOS silently resets a dismissal code to the first one.
 function keepControls() {
-  const controls = () => document.querySelectorAll(".alerts input[data-testid], .alerts select[data-testid]");
-  const values = new Map();
-  controls().forEach((c) => { if (c.value !== c.defaultValue) values.set(c.dataset.testid, c.value); });
+  const values = new Map();  // only what was typed or chosen (a few): restoring every card's controls is slow
+  document.querySelectorAll(".alerts input[data-testid], .alerts select[data-testid]").forEach((c) => {
+    if (c.tagName === "SELECT" ? c.selectedIndex > 0 : c.value) values.set(c.dataset.testid, c.value);
+  });
   const f = document.activeElement;
   const focus = f && f.closest(".alerts") && f.dataset.testid;
   const range = focus && f.tagName === "INPUT" ? [f.selectionStart, f.selectionEnd] : null;
-  return () => controls().forEach((c) => {
-    const id = c.dataset.testid;
-    if (values.has(id)) c.value = values.get(id);
-    if (id === focus) { c.focus({preventScroll: true}); if (range) c.setSelectionRange(...range); }
-  });
+  return () => {
+    const find = (id) => document.querySelector(`.alerts [data-testid="${CSS.escape(id)}"]`);
+    for (const [id, v] of values) { const c = find(id); if (c) c.value = v; }
+    const c = focus && find(focus);
+    if (c) { c.focus({preventScroll: true}); if (range) c.setSelectionRange(...range); }
+  };
 }
 
 function card(a) {

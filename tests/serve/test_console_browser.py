@@ -356,6 +356,39 @@ def test_sign_in_says_what_is_wrong_wrong_device_revoked_or_api_down(hatyai_desk
         ctx.close()
 
 
+def test_evidence_crops_missing_or_huge_stay_inside_their_card(hatyai_desk, chromium):
+    """A crop the evidence route cannot find says 'missing' (not a broken-image icon); a very wide crop is
+    scaled to its card, not stretched across the page."""
+    import io
+
+    from PIL import Image
+
+    url, tokens, _ = hatyai_desk
+    missing, huge = [{**a, "evidence_key": f"evidence/{a['alert_id']}.jpg"} for a in _fake_alerts(2, time.time())]
+    buf = io.BytesIO()
+    Image.new("RGB", (6000, 60), (200, 30, 30)).save(buf, "JPEG")
+    ctx = chromium.new_context(viewport={"width": 1024, "height": 768}, locale="en-GB")
+    _serve_alerts(ctx, [missing, huge])
+    ctx.route(f"**/v1/alerts/{huge['alert_id']}/evidence",
+              lambda r: r.fulfill(status=200, content_type="image/jpeg", body=buf.getvalue()))
+    page = ctx.new_page()
+    try:
+        page.goto(f"{url}/console", timeout=60_000)
+        page.fill("#token", tokens["operator"])
+        page.click("#login-form button")
+        card = f'#list-new li[data-alert="{missing["alert_id"]}"]'
+        page.wait_for_selector(f"{card} .no-crop", timeout=15_000)  # the real route: 404, no such alert
+        assert page.locator(f"{card} img").count() == 0
+        big = f'#list-new li[data-alert="{huge["alert_id"]}"]'
+        page.wait_for_function("(s) => { const i = document.querySelector(s); return i && i.complete && "
+                               "i.naturalWidth > 0; }", arg=f"{big} img", timeout=15_000)
+        img, li = page.locator(f"{big} img").bounding_box(), page.locator(big).bounding_box()
+        assert img and li and img["width"] <= li["width"] / 2, (img, li)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        ctx.close()
+
+
 def test_dismiss_without_picking_a_code_is_refused_not_sent_as_the_first_code(hatyai_desk, chromium):
     """The dismissal code list starts with no code: clicking Dismiss before picking one is refused with the API's
     message and leaves the alert new (it sent the list's first code, 'wrong-person')."""

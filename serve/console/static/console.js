@@ -16,7 +16,7 @@ const T = {
        held_by: "held by", unit: "unit", record: "record", st_new: "new", st_acknowledged: "taken",
        st_confirmed: "confirmed", st_dismissed: "dismissed", unknown: "not streamed here", gate: "gate pass",
        dropped: "dropped", "last error": "last error", kind: "kind", state: "state", fps: "fps", bad_token: "Unknown token", median: "median time to decision (s)",
-       more: "Show more",
+       more: "Show more", evidence: "evidence crop", no_crop: "evidence crop missing",
        offline: "Cannot reach the API: retrying… (the queue may be out of date)",
        session_ended: "Your session has ended (token expired or revoked): log in again."},
   th: {queue: "คิวแจ้งเตือน", cameras: "กล้อง", search: "ค้นหา", activity: "ประวัติการทำงาน", kpi: "ตัวชี้วัด",
@@ -33,7 +33,7 @@ const T = {
        "last error": "ข้อผิดพลาดล่าสุด", kind: "ประเภท", state: "สถานะ", fps: "เฟรม/วินาที",
        legend: "● กล้อง (เขียว ออนไลน์ แดง ขัดข้อง เทา ไม่มีข้อมูล) ■ เสา SOS ◆ ตู้แดง QR (แดง: ขาดการตรวจ) ▲ แจ้งเตือน ◉ สายตรวจ",
        bad_token: "โทเค็นไม่ถูกต้อง", median: "เวลาตัดสินใจ (มัธยฐาน วินาที)",
-       more: "แสดงเพิ่ม",
+       more: "แสดงเพิ่ม", evidence: "ภาพหลักฐาน", no_crop: "ไม่พบภาพหลักฐาน",
        offline: "เชื่อมต่อ API ไม่ได้ กำลังลองใหม่… (รายการอาจไม่เป็นปัจจุบัน)",
        session_ended: "เซสชันสิ้นสุดแล้ว (โทเค็นหมดอายุหรือถูกเพิกถอน) กรุณาเข้าสู่ระบบใหม่"},
 };
@@ -230,7 +230,11 @@ function keepControls() {
 function card(a) {
   const li = el("li", {cls: `k-${a.kind}` + (a.fresh ? " fresh" : ""), "data-alert": a.alert_id, "data-status": a.status});
   a.fresh = false;
-  if (a.evidence_key) li.append(el("img", {src: `/v1/alerts/${encodeURI(a.alert_id)}/evidence`, alt: "evidence"}));
+  if (a.evidence_key) {  // a crop that cannot be fetched says so (it showed a broken-image icon)
+    const img = el("img", {src: `/v1/alerts/${encodeURI(a.alert_id)}/evidence`, alt: t("evidence")});
+    img.onerror = () => img.replaceWith(el("span", {cls: "no-crop", text: t("no_crop")}));
+    li.append(img);
+  }
   const d = a.details || {};
   li.append(el("div", {}, el("strong", {text: `${a.kind.toUpperCase()} `}), a.place || a.camera_id,
                 el("span", {cls: "state", text: ` · ${t("st_" + a.status)}${a.assigned_unit ? " → " + a.assigned_unit : ""}`})));

@@ -389,6 +389,32 @@ def test_evidence_crops_missing_or_huge_stay_inside_their_card(hatyai_desk, chro
         ctx.close()
 
 
+def test_every_control_has_a_name_and_an_alert_is_decided_from_the_keyboard(hatyai_desk, chromium):
+    """Each input and select says what it is to a screen reader (placeholders alone do not); from the reason
+    field, Tab reaches Confirm and Enter confirms the alert with the typed reason."""
+    url, tokens, m = hatyai_desk
+    outside: list[str] = []
+    ctx, page = _login(chromium, url, tokens["operator"], outside)
+    try:
+        aid = _sos(url, tokens["device"], _two_poles(m)[0])
+        page.wait_for_selector(f'#list-new li[data-alert="{aid}"]', timeout=5000)
+        nameless = page.evaluate("""() => [...document.querySelectorAll('input, select')]
+            .filter((e) => e.offsetParent !== null && !e.labels.length && !e.getAttribute('aria-label'))
+            .map((e) => e.id || e.dataset.testid)""")
+        assert nameless == [], nameless
+        page.focus(f'[data-testid="reason-{aid}"]')
+        page.keyboard.type("keyboard only")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.dataset.testid") == f"confirm-{aid}"
+        page.keyboard.press("Enter")
+        page.wait_for_selector(f'#list-decided li[data-alert="{aid}"]', timeout=5000)
+        rec = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
+        assert (rec["status"], rec["status_reason"]) == ("confirmed", "keyboard only")
+    finally:
+        ctx.close()
+    assert not outside, outside[:5]
+
+
 def test_dismiss_without_picking_a_code_is_refused_not_sent_as_the_first_code(hatyai_desk, chromium):
     """The dismissal code list starts with no code: clicking Dismiss before picking one is refused with the API's
     message and leaves the alert new (it sent the list's first code, 'wrong-person')."""

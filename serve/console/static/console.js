@@ -88,7 +88,7 @@ function applyLang() {
   document.documentElement.lang = S.lang;
   $("lang").textContent = S.lang === "th" ? "EN" : "ไทย";
   document.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
-  document.querySelectorAll("[data-i18n-ph]").forEach((e) => { e.placeholder = t(e.dataset.i18nPh); });
+  document.querySelectorAll("[data-i18n-ph]").forEach((e) => { e.placeholder = e.ariaLabel = t(e.dataset.i18nPh); });
   renderQueue();
 }
 
@@ -253,7 +253,8 @@ function card(a) {
 function actions(a) {
   const box = el("div", {cls: "actions"});
   const id = a.alert_id;
-  const reason = el("input", {"data-testid": `reason-${id}`, placeholder: t("reason"), maxlength: "200"});
+  const reason = el("input", {"data-testid": `reason-${id}`, placeholder: t("reason"), "aria-label": t("reason"),
+                              maxlength: "200"});
   const btn = (action, cls, extra) => {
     const b = el("button", {type: "button", cls, "data-testid": `${action}-${id}`, "data-action": action, text: t(action)});
     b.onclick = () => act(id, action, extra ? extra() : {reason: reason.value || null});
@@ -262,14 +263,14 @@ function actions(a) {
   if (a.status === "new") box.append(btn("acknowledge"));
   if (a.status === "new" || a.status === "acknowledged") {
     box.append(reason, btn("confirm", "confirm"));
-    const sel = el("select", {"data-testid": `dismiss-reason-${id}`});
+    const sel = el("select", {"data-testid": `dismiss-reason-${id}`, "aria-label": `${t("dismiss")}: ${t("reason")}`});
     // no code until one is picked (the API refuses a dismissal without one); Dismiss sent the first code unasked
     sel.append(el("option", {value: "", text: `— ${t("reason")} —`}));
     for (const r of S.me.dismiss_reasons) sel.append(el("option", {value: r, text: r}));
     box.append(sel, btn("dismiss", "dismiss", () => ({reason: sel.value})));
   }
   if (a.status !== "dismissed" && !a.closed_ts) {
-    const units = el("select", {"data-testid": `unit-${id}`});
+    const units = el("select", {"data-testid": `unit-${id}`, "aria-label": t("unit")});
     for (const u of [...S.me.units, ...S.me.mobile_cameras]) units.append(el("option", {value: u, text: u}));
     box.append(units, btn("assign", null, () => ({unit: units.value})));
   }

@@ -442,3 +442,39 @@ def test_dismiss_without_picking_a_code_is_refused_not_sent_as_the_first_code(ha
     finally:
         ctx.close()
     assert not outside, outside[:5]
+
+
+def test_a_503_from_a_failed_audit_write_is_shown_and_the_alert_stays_undecided(hatyai_desk, chromium):
+    """When the audit write fails the API answers 503 and changes nothing: the operator is told why, the card
+    stays in New with its buttons and the typed reason, and the same click works once the API is back."""
+    url, tokens, m = hatyai_desk
+    outside: list[str] = []
+    ctx, page = _login(chromium, url, tokens["operator"], outside)
+    said: list[str] = []
+    page.on("dialog", lambda d: (said.append(d.message), d.dismiss()))
+    try:
+        aid = _sos(url, tokens["device"], _two_poles(m)[0])
+        card = f'#list-new li[data-alert="{aid}"]'
+        page.wait_for_selector(card, timeout=5000)
+        confirm = re.compile(re.escape(f"/v1/alerts/{aid}:confirm") + "$")
+        ctx.route(confirm, lambda r: r.fulfill(status=503, content_type="application/json", body=(
+            '{"error": {"status": 503, "code": "unavailable", "message": "the audit log could not be written: '
+            'nothing was changed, try again"}}')))
+        page.fill(f'[data-testid="reason-{aid}"]', "unit on the way")
+        page.click(f'[data-testid="confirm-{aid}"]')
+        for _ in range(50):
+            if said:
+                break
+            page.wait_for_timeout(100)
+        assert said and "audit log could not be written" in said[0], said
+        assert "audit log could not be written" in page.inner_text("#status")
+        assert page.locator(f'{card} [data-testid="confirm-{aid}"]').count() == 1
+        assert page.input_value(f'[data-testid="reason-{aid}"]') == "unit on the way"
+        rec = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
+        assert rec["status"] == "new", rec
+        ctx.unroute(confirm)
+        page.click(f'[data-testid="confirm-{aid}"]')
+        page.wait_for_selector(f'#list-decided li[data-alert="{aid}"]', timeout=5000)
+    finally:
+        ctx.close()
+    assert not outside, outside[:5]

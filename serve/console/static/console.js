@@ -40,7 +40,7 @@ const T = {
 const RANK = {analyst: 1, operator: 2, supervisor: 3, admin: 4};
 const PAGE = 200;  // cards drawn per list before a "more" button: redrawing 2,000 cards on each live event took ~1 s
 const S = {lang: localStorage.getItem("ssz-lang") || "th", me: null, alerts: new Map(), map: null, proj: null,
-           live: null, arrived: null, loadSeq: 0,
+           live: null, arrived: null, loadSeq: 0, fails: 0,
            shown: {new: PAGE, progress: PAGE, decided: PAGE}};
 
 const $ = (id) => document.getElementById(id);
@@ -79,6 +79,9 @@ function localTime(iso) {
     day: "numeric", hour: "numeric", minute: "numeric", second: "numeric"});
   return CLOCK[locale].format(new Date(iso));
 }
+// How long to wait before the next try after `n` failures in a row: 1 s doubling up to 60 s, drawn at random from
+// the upper half (after an API restart every console retried a full reload on the same 3 s beat, forever).
+function backoff(n) { const ms = Math.min(60000, 1000 * 2 ** n); return ms / 2 + Math.random() * ms / 2; }
 function offline(down) {  // the banner saying the API cannot be reached (the page keeps retrying by itself)
   document.body.dataset.stream = down ? "reconnecting" : "live";
   $("offline").hidden = !down;
@@ -93,7 +96,7 @@ function applyLang() {
 }
 
 // ------------------------------------------------------------------ log-in
-async function start() {
+async function start(tries = 0) {
   $("lang").onclick = () => { S.lang = S.lang === "th" ? "en" : "th"; localStorage.setItem("ssz-lang", S.lang); applyLang(); };
   $("login-form").onsubmit = async (ev) => {
     ev.preventDefault();
@@ -108,12 +111,11 @@ async function start() {
   try { S.me = await api("/console/me"); }
   catch (e) {
     applyLang();
-    if (e.status !== 401) { offline(true); setTimeout(start, 3000); return; }  // down or busy: not a token problem
+    if (e.status !== 401) { offline(true); setTimeout(() => start(tries + 1), backoff(tries)); return; }  // down or busy
     offline(false); $("login").hidden = false;
     if (localStorage.getItem("ssz-session")) { $("login-error").textContent = t("session_ended"); localStorage.removeItem("ssz-session"); }
     return;
   }
-  offline(false);
   $("who").textContent = `${S.me.user} (${S.me.role}) · ${S.me.station_th}`;
   $("who").dataset.role = S.me.role;
   $("title").textContent = `CCOC ${S.me.name_th} / ${S.me.name}`;
@@ -122,10 +124,14 @@ async function start() {
   document.querySelectorAll("#tabs button").forEach((b) => { b.onclick = () => showTab(b.dataset.tab); });
   showTab("queue");
   applyLang();
-  await Promise.all([loadAlerts(), loadMap()]);
-  openStream();
-  refreshLive();
+  openStream();  // the queue is loaded each time the stream opens
+  mapUntilLoaded();
   setInterval(refreshLive, 2000);
+}
+
+async function mapUntilLoaded(tries = 0) {  // a map that failed to load is tried again (it left the console dead)
+  try { await loadMap(); refreshLive(); }
+  catch (e) { status("map: " + e.message); setTimeout(() => mapUntilLoaded(tries + 1), backoff(tries)); }
 }
 
 function showTab(name) {
@@ -137,22 +143,37 @@ function showTab(name) {
 }
 
 // ------------------------------------------------------------------ alerts
-async function loadAlerts() {
+async function loadAlerts() {  // true once the page is applied, false if a newer load took over; errors thrown
   // The page is fetched while the stream may already deliver alerts (loadAlerts runs again when the stream opens):
   // events that arrive during the fetch are newer than the page and are laid over it, and only the latest load
   // applies its page. Replacing the map with the page alone dropped an SOS pressed while the page was on its way.
   const seq = ++S.loadSeq;
   const arrived = S.arrived = new Map();
   const items = [];  // every open alert, 500 a page (one page silently hid the rest of a busy night's queue)
-  for (let total = 1; items.length < total;) {
-    const page = await api(`/v1/alerts?status=open&limit=500&offset=${items.length}`);
-    if (seq !== S.loadSeq) return;
-    items.push(...page.items); total = page.items.length ? page.total : 0;
-  }
+  try {
+    for (let total = 1; items.length < total;) {
+      const page = await api(`/v1/alerts?status=open&limit=500&offset=${items.length}`);
+      if (seq !== S.loadSeq) return false;
+      items.push(...page.items); total = page.items.length ? page.total : 0;
+    }
+  } catch (e) { if (seq === S.loadSeq) S.arrived = null; throw e; }
   S.alerts = new Map(items.map((a) => [a.alert_id, a]));
   for (const [id, a] of arrived) S.alerts.set(id, Object.assign(S.alerts.get(id) || {}, a));
   S.arrived = null;
   renderQueue();
+  return true;
+}
+
+// Load the queue (the stream is open); while it fails the banner stays on and the load is tried again with back-off.
+async function syncQueue() {
+  const seq = S.loadSeq + 1;
+  try {
+    if (!(await loadAlerts())) return;
+    S.fails = 0; offline(false); status("stream: live");
+  } catch (e) {
+    offline(true); status(`queue: ${e.message}`);
+    setTimeout(() => { if (S.loadSeq === seq) syncQueue(); }, backoff(S.fails++));
+  }
 }
 
 function remember(a) {  // an alert or update from the stream while loadAlerts fetches its page
@@ -174,9 +195,9 @@ function openStream() {
     offline(true); status("stream: reconnecting…");
     // The browser retries by itself after a dropped connection but gives up for good on an HTTP error (a 502 or
     // 503 while the API restarts): open a new stream then, or the queue silently stops updating.
-    if (es.readyState === EventSource.CLOSED) setTimeout(openStream, 3000);
+    if (es.readyState === EventSource.CLOSED) setTimeout(openStream, backoff(S.fails++));
   };
-  es.onopen = () => { offline(false); status("stream: live"); loadAlerts(); };
+  es.onopen = syncQueue;  // "live" only once the queue is loaded
 }
 
 function beep() {  // a short tone for high-priority alerts (SOS)

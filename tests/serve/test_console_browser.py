@@ -187,7 +187,8 @@ def _two_poles(m: dict) -> list[str]:
 
 def test_a_live_alert_keeps_what_the_operator_typed_and_chose(hatyai_desk, chromium):
     """The queue is redrawn on every live event: the reason being typed, the dismissal code chosen and the focus
-    on another card survive an SOS arriving meanwhile (they were reset, so Dismiss sent the first code)."""
+    on another card survive an SOS arriving meanwhile (they were reset, so Dismiss sent the first code), also
+    when the new SOS pushes the card past "Show more"."""
     url, tokens, m = hatyai_desk
     first, second = _two_poles(m)
     outside: list[str] = []
@@ -200,9 +201,12 @@ def test_a_live_alert_keeps_what_the_operator_typed_and_chose(hatyai_desk, chrom
         page.fill(f'[data-testid="reason-{aid}"]', "ผู้แจ้งอยู่หน้าร้าน")
         page.focus(f'[data-testid="reason-{aid}"]')
         page.keyboard.type(" ซอย 3")
+        page.evaluate("() => { S.shown.new = 1; }")  # the newer SOS pushes this card past "Show more"
         aid2 = _sos(url, tokens["device"], second)
         page.wait_for_selector(f'#list-new li[data-alert="{aid2}"]', timeout=5000)
         assert aid2 != aid
+        assert page.eval_on_selector_all("#list-new li[data-alert]", "ls => ls.map(l => l.dataset.alert)") == [
+            aid2, aid]  # drawn although past the first one (reason and focus were dropped)
         assert page.input_value(f'[data-testid="reason-{aid}"]') == "ผู้แจ้งอยู่หน้าร้าน ซอย 3"
         assert page.input_value(f'[data-testid="dismiss-reason-{aid}"]') == codes[-1] != codes[0]
         assert page.evaluate("document.activeElement.dataset.testid") == f"reason-{aid}"
@@ -322,8 +326,9 @@ def test_two_thousand_alerts_all_listed_newest_first_in_bangkok_time_as_text(hat
     is measured and printed (drawing all 2,000 cards took about one second)."""
     import datetime as dt
 
-    url, tokens, _ = hatyai_desk
-    alerts = _fake_alerts(2000, time.time())
+    url, tokens, m = hatyai_desk
+    w, so, e, n = m["bbox"]
+    alerts = [{**a, "lon": (w + e) / 2, "lat": (so + n) / 2} for a in _fake_alerts(2000, time.time())]
     outside: list[str] = []
     ctx = chromium.new_context(viewport={"width": 1024, "height": 768}, locale="th-TH", timezone_id="UTC")
     ctx.route(NOT_LOCAL, lambda r: (outside.append(r.request.url), r.abort()))
@@ -338,6 +343,11 @@ def test_two_thousand_alerts_all_listed_newest_first_in_bangkok_time_as_text(hat
         page.wait_for_selector(f'#list-new li[data-alert="{alerts[199]["alert_id"]}"]', state="attached",
                                timeout=30_000)
         assert page.inner_text("#count-new") == "2000"
+        # the map draws the 1,000 most urgent (newest here) and says so (it drew every one on each live event)
+        page.wait_for_selector('[data-testid="map-capped"]', state="attached", timeout=10_000)
+        drawn = page.eval_on_selector_all("[data-alert-marker]", "ps => ps.map(p => p.dataset.alertMarker)")
+        assert sorted(drawn) == sorted(a["alert_id"] for a in alerts[:1000])
+        assert page.text_content('[data-testid="map-capped"]').endswith("1000 / 2000")
         shown = "ls => ls.filter(l => l.dataset.alert).map(l => l.dataset.alert)"
         assert page.eval_on_selector_all("#list-new li", shown) == [a["alert_id"] for a in alerts[:200]]
         ms = page.evaluate("() => { const t = performance.now(); renderQueue(); return performance.now() - t; }")
@@ -345,6 +355,7 @@ def test_two_thousand_alerts_all_listed_newest_first_in_bangkok_time_as_text(hat
         for left in range(1800, 0, -200):
             assert page.inner_text('[data-testid="more-new"]').endswith(f"({left})")
             page.click('[data-testid="more-new"]')
+            assert page.evaluate("document.activeElement.dataset.alert") == alerts[2000 - left]["alert_id"]
         assert page.locator('[data-testid="more-new"]').count() == 0
         assert page.eval_on_selector_all("#list-new li", shown) == [a["alert_id"] for a in alerts]  # newest first
         meta = page.inner_text(f'#list-new li[data-alert="{alerts[0]["alert_id"]}"] .meta')
@@ -511,6 +522,14 @@ def test_a_503_from_a_failed_audit_write_is_shown_and_the_alert_stays_undecided(
         ctx.unroute(confirm)
         page.click(f'[data-testid="confirm-{aid}"]')
         page.wait_for_selector(f'#list-decided li[data-alert="{aid}"]', timeout=5000)
+        # a log-out the API refuses says so and leaves the operator logged in (nothing reloaded, cookie kept)
+        ctx.route("**/console/logout", lambda r: r.fulfill(status=503, content_type="application/json",
+                                                           body='{"error": {"message": "restarting"}}'))
+        with page.expect_event("dialog", timeout=5000):
+            page.click("#logout")
+        assert said[-1] == "restarting", said
+        assert page.locator("#tabs").is_visible() and page.evaluate("localStorage.getItem('ssz-session')") == "1"
+        assert page.get_attribute("#offline", "role") == "status"  # not "alert": no announcement on every retry
     finally:
         ctx.close()
     assert not outside, outside[:5]

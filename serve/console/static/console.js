@@ -16,7 +16,7 @@ const T = {
        held_by: "held by", unit: "unit", record: "record", st_new: "new", st_acknowledged: "taken",
        st_confirmed: "confirmed", st_dismissed: "dismissed", unknown: "not streamed here", gate: "gate pass",
        dropped: "dropped", "last error": "last error", kind: "kind", state: "state", fps: "fps", bad_token: "Unknown token", median: "median time to decision (s)",
-       more: "Show more", evidence: "evidence crop", no_crop: "evidence crop missing",
+       more: "Show more", map_capped: "most urgent alerts drawn:", evidence: "evidence crop", no_crop: "evidence crop missing",
        offline: "Cannot reach the API: retrying… (the queue may be out of date)",
        session_ended: "Your session has ended (token expired or revoked): log in again."},
   th: {queue: "คิวแจ้งเตือน", cameras: "กล้อง", search: "ค้นหา", activity: "ประวัติการทำงาน", kpi: "ตัวชี้วัด",
@@ -33,14 +33,15 @@ const T = {
        "last error": "ข้อผิดพลาดล่าสุด", kind: "ประเภท", state: "สถานะ", fps: "เฟรม/วินาที",
        legend: "● กล้อง (เขียว ออนไลน์ แดง ขัดข้อง เทา ไม่มีข้อมูล) ■ เสา SOS ◆ ตู้แดง QR (แดง: ขาดการตรวจ) ▲ แจ้งเตือน ◉ สายตรวจ",
        bad_token: "โทเค็นไม่ถูกต้อง", median: "เวลาตัดสินใจ (มัธยฐาน วินาที)",
-       more: "แสดงเพิ่ม", evidence: "ภาพหลักฐาน", no_crop: "ไม่พบภาพหลักฐาน",
+       more: "แสดงเพิ่ม", map_capped: "แสดงแจ้งเตือนเร่งด่วนที่สุด:", evidence: "ภาพหลักฐาน", no_crop: "ไม่พบภาพหลักฐาน",
        offline: "เชื่อมต่อ API ไม่ได้ กำลังลองใหม่… (รายการอาจไม่เป็นปัจจุบัน)",
        session_ended: "เซสชันสิ้นสุดแล้ว (โทเค็นหมดอายุหรือถูกเพิกถอน) กรุณาเข้าสู่ระบบใหม่"},
 };
 const RANK = {analyst: 1, operator: 2, supervisor: 3, admin: 4};
+const MAP_MAX = 1000;  // alert markers drawn at most, the most urgent (every one, 100k polygons an event, stalled the tab)
 const PAGE = 200;  // cards drawn per list before a "more" button: redrawing 2,000 cards on each live event took ~1 s
 const S = {lang: localStorage.getItem("ssz-lang") || "th", me: null, alerts: new Map(), map: null, proj: null,
-           live: null, arrived: null, loadSeq: 0, fails: 0,
+           live: null, arrived: null, loadSeq: 0, fails: 0, drawQueued: false, drafts: new Map(),
            shown: {new: PAGE, progress: PAGE, decided: PAGE}};
 
 const $ = (id) => document.getElementById(id);
@@ -106,7 +107,9 @@ async function start(tries = 0) {
     } catch (e) { $("login-error").textContent = (e.status === 401 ? t("bad_token") + ": " : "") + e.message; }
   };
   $("logout").onclick = async () => {
-    localStorage.removeItem("ssz-session"); await api("/console/logout", {method: "POST"}); location.reload();
+    try { await api("/console/logout", {method: "POST"}); }
+    catch (e) { status(`${t("logout")}: ${e.message}`); alert(e.message); return; }  // the cookie is still set
+    localStorage.removeItem("ssz-session"); location.reload();
   };
   try { S.me = await api("/console/me"); }
   catch (e) {
@@ -160,7 +163,7 @@ async function loadAlerts() {  // true once the page is applied, false if a newe
   S.alerts = new Map(items.map((a) => [a.alert_id, a]));
   for (const [id, a] of arrived) S.alerts.set(id, Object.assign(S.alerts.get(id) || {}, a));
   S.arrived = null;
-  renderQueue();
+  renderQueue(); drawAlerts();
   return true;
 }
 
@@ -208,21 +211,32 @@ function beep() {  // a short tone for high-priority alerts (SOS)
   } catch (e) { /* no audio device */ }
 }
 
+function urgentFirst(a, b) { return (a.priority - b.priority) || (a.ts < b.ts ? 1 : -1); }  // then newest first
+
 function renderQueue() {
   if (!S.me) return;
   const lists = {new: $("list-new"), progress: $("list-progress"), decided: $("list-decided")};
   const kept = keepControls();
+  const f = document.activeElement && document.activeElement.closest("li[data-alert]");
+  const focused = f && f.dataset.alert;
   Object.values(lists).forEach((l) => l.replaceChildren());
   const items = [...S.alerts.values()].filter((a) => a.state !== "closed")
-    .sort((a, b) => (a.priority - b.priority) || (a.ts < b.ts ? 1 : -1));
+    .sort(urgentFirst);
+  const open = new Set(items.map((a) => a.alert_id));
+  for (const id of S.drafts.keys()) if (!open.has(id)) S.drafts.delete(id);
   const groups = {new: [], progress: [], decided: []};
   for (const a of items) groups[a.status === "new" ? "new" : a.status === "acknowledged" ? "progress" : "decided"].push(a);
   for (const [where, group] of Object.entries(groups)) {
-    for (const a of group.slice(0, S.shown[where])) lists[where].append(card(a));
-    const left = group.length - S.shown[where];
+    // the card being typed on or holding a draft is drawn even when newer alerts push it past "Show more"
+    const drawn = group.filter((a, i) => i < S.shown[where] || S.drafts.has(a.alert_id) || a.alert_id === focused);
+    for (const a of drawn) lists[where].append(card(a));
+    const left = group.length - drawn.length;
     if (left > 0) {
       const more = el("button", {type: "button", "data-testid": `more-${where}`, text: `${t("more")} (${left})`});
-      more.onclick = () => { S.shown[where] += PAGE; renderQueue(); };
+      more.onclick = () => {  // focus the first card now shown (it fell to <body> when the button went)
+        const first = S.shown[where]; S.shown[where] += PAGE; renderQueue();
+        const li = lists[where].children[first]; if (li) { li.tabIndex = -1; li.focus(); }
+      };
       lists[where].append(el("li", {cls: "more"}, more));
     }
   }
@@ -232,17 +246,25 @@ function renderQueue() {
 
 // The queue is drawn anew on every live event: what the operator typed or chose on a card (a reason, a dismissal
 // code, a unit) and the focus must survive it, or the next SOS silently resets a dismissal code to the first one.
+// Drafts are kept by alert (S.drafts: alert_id -> {control's data-testid: value}) as they are typed, so a card
+// pushed past "Show more" keeps them too (they lived only from one redraw to the next).
+function draft(ev) {
+  const c = ev.target, li = c.closest && c.closest(".alerts li[data-alert]");
+  if (!li || !c.dataset.testid) return;
+  const d = S.drafts.get(li.dataset.alert) || {};
+  if (c.tagName === "SELECT" ? c.selectedIndex > 0 : c.value) d[c.dataset.testid] = c.value; else delete d[c.dataset.testid];
+  if (Object.keys(d).length) S.drafts.set(li.dataset.alert, d); else S.drafts.delete(li.dataset.alert);
+}
+document.addEventListener("input", draft);
+document.addEventListener("change", draft);
+
 function keepControls() {
-  const values = new Map();  // only what was typed or chosen (a few): restoring every card's controls is slow
-  document.querySelectorAll(".alerts input[data-testid], .alerts select[data-testid]").forEach((c) => {
-    if (c.tagName === "SELECT" ? c.selectedIndex > 0 : c.value) values.set(c.dataset.testid, c.value);
-  });
   const f = document.activeElement;
   const focus = f && f.closest(".alerts") && f.dataset.testid;
   const range = focus && f.tagName === "INPUT" ? [f.selectionStart, f.selectionEnd] : null;
   return () => {
     const find = (id) => document.querySelector(`.alerts [data-testid="${CSS.escape(id)}"]`);
-    for (const [id, v] of values) { const c = find(id); if (c) c.value = v; }
+    for (const d of S.drafts.values()) for (const [id, v] of Object.entries(d)) { const c = find(id); if (c) c.value = v; }
     const c = focus && find(focus);
     if (c) { c.focus({preventScroll: true}); if (range) c.setSelectionRange(...range); }
   };
@@ -252,7 +274,7 @@ function card(a) {
   const li = el("li", {cls: `k-${a.kind}` + (a.fresh ? " fresh" : ""), "data-alert": a.alert_id, "data-status": a.status});
   a.fresh = false;
   if (a.evidence_key) {  // a crop that cannot be fetched says so (it showed a broken-image icon)
-    const img = el("img", {src: `/v1/alerts/${encodeURI(a.alert_id)}/evidence`, alt: t("evidence")});
+    const img = el("img", {src: `/v1/alerts/${encodeURIComponent(a.alert_id)}/evidence`, alt: t("evidence")});
     img.onerror = () => img.replaceWith(el("span", {cls: "no-crop", text: t("no_crop")}));
     li.append(img);
   }
@@ -301,7 +323,7 @@ function actions(a) {
 
 async function act(id, action, body) {
   try {
-    const rec = await api(`/v1/alerts/${encodeURI(id)}:${action}`, {method: "POST", body: JSON.stringify(body)});
+    const rec = await api(`/v1/alerts/${encodeURIComponent(id)}:${action}`, {method: "POST", body: JSON.stringify(body)});
     S.alerts.set(id, Object.assign(S.alerts.get(id) || {}, rec)); renderQueue(); drawAlerts();
     status(`${action}: ${id}`);
   } catch (e) { status(`${action} ${id}: ${e.message}`); alert(e.message); }
@@ -337,11 +359,21 @@ async function loadMap() {
   drawAlerts();
 }
 
-function drawAlerts() {
+function drawAlerts() {  // once a frame, however many live events came meanwhile
+  if (S.drawQueued) return;
+  S.drawQueued = true;
+  requestAnimationFrame(() => { S.drawQueued = false; drawAlertsNow(); });
+}
+
+function drawAlertsNow() {
   const g = $("alerts-layer"); if (!g || !S.proj) return;
   g.replaceChildren();
-  for (const a of S.alerts.values()) {
-    if (a.lon == null || a.state === "closed" || a.status === "dismissed") continue;
+  const open = [...S.alerts.values()].filter((a) => a.lon != null && a.state !== "closed" && a.status !== "dismissed");
+  if (open.length > MAP_MAX) {  // say that some are not drawn
+    const note = svg("text", {x: 10, y: 20, fill: "#ffd400", "font-size": "16", "data-testid": "map-capped"});
+    note.textContent = `${t("map_capped")} ${MAP_MAX} / ${open.length}`; g.append(note);
+  }
+  for (const a of open.sort(urgentFirst).slice(0, MAP_MAX)) {
     const [x, y] = S.proj(a.lon, a.lat);
     const col = a.status === "new" ? "#ff3b3b" : a.status === "confirmed" ? "#ffd400" : "#ff9a3b";
     g.append(svg("polygon", {points: `${x},${y - 9} ${x - 8},${y + 6} ${x + 8},${y + 6}`, fill: col, stroke: "#000",

@@ -31,7 +31,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
-from serve.alerts_api import desk_call, desk_of
+from serve.alerts_api import alert_view, desk_call, desk_of, queue_order
 from serve.limits import read_body
 from serve.metrics import CONTENT_TYPE
 from serve.roles import CONSOLE_HEADER, COOKIE, Principal, authenticator, replica_attr, require_role
@@ -140,6 +140,25 @@ async def console_live(request: Request, _: Analyst) -> JSONResponse:
                                           "last_error", "last_frame_age_s")} for c, v in cams.items()}
     return JSONResponse({"units": units, "offline": offline, "streamed": streamed,
                          "qr": {b: {"last_scan": last.get(b), "missed": last.get(b, 0.0) < horizon} for b in boxes}})
+
+
+QUEUE_CAP = 2000  # open alerts sent to a console at most (the most urgent): a page cannot work 100k cards anyway
+
+
+@router.get("/console/queue", dependencies=[ANALYST])
+async def console_queue(request: Request, _: Analyst) -> JSONResponse:
+    """One snapshot of the open queue in queue order (priority, then newest first): ``{"items": [alert, ...]``
+    (at most :data:`QUEUE_CAP`), ``"total"``: open alerts, ``"counts"``: ``{status: open alerts}}``. Paging
+    /v1/alerts by offset while the queue changed skipped an open alert whenever one closed between two pages, and
+    rebuilt the whole list for each page."""
+    desk = desk_of(request)
+    views = [v for v in (alert_view(r, desk) for r in await desk_call(desk, "sink", "records"))
+             if v["state"] != "closed"]
+    queue_order(views)
+    counts: dict[str, int] = {}
+    for v in views:
+        counts[v["status"]] = counts.get(v["status"], 0) + 1
+    return JSONResponse({"items": views[:QUEUE_CAP], "total": len(views), "counts": counts})
 
 
 @router.get("/console/search", dependencies=[OPERATOR])

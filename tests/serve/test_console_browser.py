@@ -271,7 +271,7 @@ def test_a_queue_that_fails_to_load_says_so_and_is_loaded_once_the_api_answers(h
     url, tokens, m = hatyai_desk
     aid = _sos(url, tokens["device"], _two_poles(m)[0])  # already open before log-in: only a load shows it
     ctx = chromium.new_context(viewport={"width": 1024, "height": 768}, locale="en-GB")
-    queue = re.compile(r".*/v1/alerts\?.*")
+    queue = "**/console/queue"
     ctx.route(queue, lambda r: r.fulfill(status=503, content_type="application/json",
                                          body='{"error": {"status": 503, "message": "restarting"}}'))
     page = ctx.new_page()
@@ -305,23 +305,17 @@ def _fake_alerts(n: int, now: float) -> list[dict]:
             for i in range(n)]
 
 
-def _serve_alerts(ctx, alerts: list[dict]) -> None:
-    """Answer the page's GET /v1/alerts with ``alerts`` (paged as the API pages them)."""
+def _serve_alerts(ctx, alerts: list[dict], total: int | None = None) -> None:
+    """Answer the page's GET /console/queue with ``alerts`` (of ``total`` open, when the server capped them)."""
     import json
-    from urllib.parse import parse_qs, urlparse
 
-    def page_of(r) -> None:
-        q = parse_qs(urlparse(r.request.url).query)
-        off, lim = int(q.get("offset", ["0"])[0]), int(q.get("limit", ["50"])[0])
-        r.fulfill(status=200, content_type="application/json",
-                  body=json.dumps({"items": alerts[off:off + lim], "total": len(alerts), "offset": off, "limit": lim}))
-
-    ctx.route(re.compile(r".*/v1/alerts\?.*"), page_of)
+    body = json.dumps({"items": alerts, "total": len(alerts) if total is None else total, "counts": {}})
+    ctx.route("**/console/queue", lambda r: r.fulfill(status=200, content_type="application/json", body=body))
 
 
 def test_two_thousand_alerts_all_listed_newest_first_in_bangkok_time_as_text(hatyai_desk, chromium):
-    """2,000 open alerts (served by a stand-in for GET /v1/alerts): all are counted and reachable, 200 more a
-    click (not only the first page of 500), newest first, with the time in Asia/Bangkok on a browser set to UTC,
+    """2,000 open alerts (served by a stand-in for GET /console/queue): all are counted and reachable, 200 more a
+    click, newest first, with the time in Asia/Bangkok on a browser set to UTC,
     Thai place names shown and HTML in a report's text shown as text; redrawing the queue for a live event takes
     is measured and printed (drawing all 2,000 cards took about one second)."""
     import datetime as dt
@@ -343,6 +337,7 @@ def test_two_thousand_alerts_all_listed_newest_first_in_bangkok_time_as_text(hat
         page.wait_for_selector(f'#list-new li[data-alert="{alerts[199]["alert_id"]}"]', state="attached",
                                timeout=30_000)
         assert page.inner_text("#count-new") == "2000"
+        assert page.locator("#queue-capped").is_hidden()
         # the map draws the 1,000 most urgent (newest here) and says so (it drew every one on each live event)
         page.wait_for_selector('[data-testid="map-capped"]', state="attached", timeout=10_000)
         drawn = page.eval_on_selector_all("[data-alert-marker]", "ps => ps.map(p => p.dataset.alertMarker)")
@@ -421,7 +416,7 @@ def test_evidence_crops_missing_or_huge_stay_inside_their_card(hatyai_desk, chro
     buf = io.BytesIO()
     Image.new("RGB", (6000, 60), (200, 30, 30)).save(buf, "JPEG")
     ctx = chromium.new_context(viewport={"width": 1024, "height": 768}, locale="en-GB")
-    _serve_alerts(ctx, [missing, huge])
+    _serve_alerts(ctx, [missing, huge], total=5000)  # capped by the server: the page says so
     ctx.route(f"**/v1/alerts/{huge['alert_id']}/evidence",
               lambda r: r.fulfill(status=200, content_type="image/jpeg", body=buf.getvalue()))
     page = ctx.new_page()
@@ -432,6 +427,7 @@ def test_evidence_crops_missing_or_huge_stay_inside_their_card(hatyai_desk, chro
         card = f'#list-new li[data-alert="{missing["alert_id"]}"]'
         page.wait_for_selector(f"{card} .no-crop", timeout=15_000)  # the real route: 404, no such alert
         assert page.locator(f"{card} img").count() == 0
+        assert page.inner_text("#queue-capped").endswith("2 / 5000")
         big = f'#list-new li[data-alert="{huge["alert_id"]}"]'
         page.wait_for_function("(s) => { const i = document.querySelector(s); return i && i.complete && "
                                "i.naturalWidth > 0; }", arg=f"{big} img", timeout=15_000)

@@ -16,7 +16,7 @@ const T = {
        held_by: "held by", unit: "unit", record: "record", st_new: "new", st_acknowledged: "taken",
        st_confirmed: "confirmed", st_dismissed: "dismissed", unknown: "not streamed here", gate: "gate pass",
        dropped: "dropped", "last error": "last error", kind: "kind", state: "state", fps: "fps", bad_token: "Unknown token", median: "median time to decision (s)",
-       more: "Show more", map_capped: "most urgent alerts drawn:", evidence: "evidence crop", no_crop: "evidence crop missing",
+       more: "Show more", showing: "open alerts loaded (most urgent first):", map_capped: "most urgent alerts drawn:", evidence: "evidence crop", no_crop: "evidence crop missing",
        offline: "Cannot reach the API: retrying… (the queue may be out of date)",
        session_ended: "Your session has ended (token expired or revoked): log in again."},
   th: {queue: "คิวแจ้งเตือน", cameras: "กล้อง", search: "ค้นหา", activity: "ประวัติการทำงาน", kpi: "ตัวชี้วัด",
@@ -33,7 +33,7 @@ const T = {
        "last error": "ข้อผิดพลาดล่าสุด", kind: "ประเภท", state: "สถานะ", fps: "เฟรม/วินาที",
        legend: "● กล้อง (เขียว ออนไลน์ แดง ขัดข้อง เทา ไม่มีข้อมูล) ■ เสา SOS ◆ ตู้แดง QR (แดง: ขาดการตรวจ) ▲ แจ้งเตือน ◉ สายตรวจ",
        bad_token: "โทเค็นไม่ถูกต้อง", median: "เวลาตัดสินใจ (มัธยฐาน วินาที)",
-       more: "แสดงเพิ่ม", map_capped: "แสดงแจ้งเตือนเร่งด่วนที่สุด:", evidence: "ภาพหลักฐาน", no_crop: "ไม่พบภาพหลักฐาน",
+       more: "แสดงเพิ่ม", showing: "แจ้งเตือนที่โหลด (เร่งด่วนที่สุดก่อน):", map_capped: "แสดงแจ้งเตือนเร่งด่วนที่สุด:", evidence: "ภาพหลักฐาน", no_crop: "ไม่พบภาพหลักฐาน",
        offline: "เชื่อมต่อ API ไม่ได้ กำลังลองใหม่… (รายการอาจไม่เป็นปัจจุบัน)",
        session_ended: "เซสชันสิ้นสุดแล้ว (โทเค็นหมดอายุหรือถูกเพิกถอน) กรุณาเข้าสู่ระบบใหม่"},
 };
@@ -152,15 +152,13 @@ async function loadAlerts() {  // true once the page is applied, false if a newe
   // applies its page. Replacing the map with the page alone dropped an SOS pressed while the page was on its way.
   const seq = ++S.loadSeq;
   const arrived = S.arrived = new Map();
-  const items = [];  // every open alert, 500 a page (one page silently hid the rest of a busy night's queue)
-  try {
-    for (let total = 1; items.length < total;) {
-      const page = await api(`/v1/alerts?status=open&limit=500&offset=${items.length}`);
-      if (seq !== S.loadSeq) return false;
-      items.push(...page.items); total = page.items.length ? page.total : 0;
-    }
-  } catch (e) { if (seq === S.loadSeq) S.arrived = null; throw e; }
-  S.alerts = new Map(items.map((a) => [a.alert_id, a]));
+  let q;  // one snapshot of the open queue, the most urgent up to the server's cap (offset pages skipped alerts)
+  try { q = await api("/console/queue"); }
+  catch (e) { if (seq === S.loadSeq) S.arrived = null; throw e; }
+  if (seq !== S.loadSeq) return false;
+  const capped = $("queue-capped"); capped.hidden = q.total <= q.items.length;
+  capped.textContent = `${t("showing")} ${q.items.length} / ${q.total}`;
+  S.alerts = new Map(q.items.map((a) => [a.alert_id, a]));
   for (const [id, a] of arrived) S.alerts.set(id, Object.assign(S.alerts.get(id) || {}, a));
   S.arrived = null;
   renderQueue(); drawAlerts();

@@ -98,8 +98,9 @@ def _cause(e: BaseException) -> str:
     return str(cause).strip("'\"")[:2000]
 
 
-def _view(rec: dict[str, Any], desk: Desk) -> dict[str, Any]:
-    """A record as the console shows it: plus its priority, procedure text and the place's name."""
+def alert_view(rec: dict[str, Any], desk: Desk) -> dict[str, Any]:
+    """A record as the console shows it: plus its priority (0 most urgent), procedure text, the place's name and
+    its ``state`` (``closed`` once closed, else its status)."""
     out = {k: v for k, v in rec.items() if k not in ("open", "written_ts")}
     out["priority"] = priority(rec.get("kind", "other"))
     out["procedure"] = desk.cfg.procedures.get(rec.get("kind", ""), "")
@@ -108,6 +109,13 @@ def _view(rec: dict[str, Any], desk: Desk) -> dict[str, Any]:
         out["place"] = place.get("name")
     out["state"] = "closed" if rec.get("closed_ts") else rec.get("status", "new")
     return out
+
+
+def queue_order(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``views`` (of :func:`alert_view`) sorted in place in queue order, most urgent priority first, then newest."""
+    views.sort(key=lambda r: r["ts"], reverse=True)
+    views.sort(key=lambda r: r["priority"])
+    return views
 
 
 def _ts(v: str | None, what: str) -> dt.datetime | None:
@@ -146,7 +154,7 @@ async def list_alerts(request: Request, _: Analyst,
     recs = await desk_call(desk, "sink", "records")
     out = []
     for rec in recs:
-        v = _view(rec, desk)
+        v = alert_view(rec, desk)
         if status == "open" and v["state"] == "closed":
             continue
         if status not in (None, "open") and v["state"] != status:
@@ -159,8 +167,7 @@ async def list_alerts(request: Request, _: Analyst,
         if (t0 and ts < t0) or (t1 and ts >= t1):
             continue
         out.append(v)
-    out.sort(key=lambda r: r["ts"], reverse=True)
-    out.sort(key=lambda r: r["priority"])
+    queue_order(out)
     return AlertPage(items=out[offset:offset + limit], total=len(out), offset=offset, limit=limit)
 
 
@@ -184,7 +191,7 @@ async def stream_alerts(request: Request, _: Analyst) -> StreamingResponse:
                 name = "alert" if item.get("event") == "alert" else "update"
                 body = {k: v for k, v in item.items() if k != "event"}
                 if "alert_id" in body and "kind" in body:
-                    body = _view(body, desk) | {k: body[k] for k in ("action", "by") if k in body}
+                    body = alert_view(body, desk) | {k: body[k] for k in ("action", "by") if k in body}
                 yield f"event: {name}\ndata: {json.dumps(body, ensure_ascii=False, default=str)}\n\n".encode()
         except Exception:
             log.exception("alert stream of %s failed", desk.cfg.city)
@@ -265,11 +272,11 @@ async def alert_action(request: Request, who: Operator, alert_id: AlertId,
     rec = await desk_call(desk, "sink", "act", alert_id, action, who.actor, reason, unit)
     if rec.get("changed"):
         desk.metrics.observe_action(rec, action)
-    return JSONResponse(_view(rec, desk) | {"changed": rec.get("changed", False)})
+    return JSONResponse(alert_view(rec, desk) | {"changed": rec.get("changed", False)})
 
 
 @router.get("/v1/alerts/{alert_id:path}", dependencies=[ANALYST])
 async def get_alert(request: Request, _: Analyst, alert_id: AlertId) -> JSONResponse:
     """One alert record (with its procedure text and priority)."""
     desk = desk_of(request)
-    return JSONResponse(_view(await desk_call(desk, "sink", "get", alert_id), desk))
+    return JSONResponse(alert_view(await desk_call(desk, "sink", "get", alert_id), desk))

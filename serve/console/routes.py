@@ -5,8 +5,9 @@
     GET  /console                 none      the one page (HTML); it asks /console/me and shows a log-in form on 401
     GET  /console/static/{file}   none      the page's JavaScript and CSS (shipped in the package: no CDN)
     POST /console/login           none      {"token"}: a valid token (any role but device) is set as the HttpOnly,
-                                            SameSite=Strict cookie ``ssz_token``; 401 otherwise
-    POST /console/logout          none      clears the cookie
+                                            SameSite=Strict cookie ``ssz_token``; 401 otherwise; 403 without the
+                                            header ``X-SSZ-Console: 1`` (a cross-site form cannot send it)
+    POST /console/logout          none      clears the cookie (403 without ``X-SSZ-Console: 1``)
     GET  /console/me              analyst   who is logged in, the city, reason codes, units, procedures
     GET  /console/map             analyst   streets, cameras, places, zone outline (serve.desk.MapData)
     GET  /console/live            analyst   units (last position + 15-min trail), camera health, QR boxes missed
@@ -30,10 +31,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
-from serve.alerts_api import desk_call, desk_of
+from serve.alerts_api import alert_view, desk_call, desk_of, queue_order
 from serve.limits import read_body
 from serve.metrics import CONTENT_TYPE
-from serve.roles import COOKIE, Principal, authenticator, replica_attr, require_role
+from serve.roles import CONSOLE_HEADER, COOKIE, Principal, authenticator, replica_attr, require_role
 
 router = APIRouter()
 
@@ -73,6 +74,7 @@ async def console_login(request: Request) -> JSONResponse:
     """Check a token and keep it in the HttpOnly cookie; field devices cannot log in to the console."""
     import json
 
+    _console_only(request)
     raw = await read_body(request, 4096)
     try:
         token = str(json.loads(raw)["token"]).strip()
@@ -90,11 +92,20 @@ async def console_login(request: Request) -> JSONResponse:
 
 
 @router.post("/console/logout", include_in_schema=False)
-async def console_logout() -> JSONResponse:
+async def console_logout(request: Request) -> JSONResponse:
     """Forget the cookie."""
+    _console_only(request)
     resp = JSONResponse({"logged_out": True})
     resp.delete_cookie(COOKIE, path="/")
     return resp
+
+
+def _console_only(request: Request) -> None:
+    """403 unless the request carries ``X-SSZ-Console: 1``: another site's page could otherwise post a form (with
+    a text/plain body that reads as JSON) and log the operator's browser in as someone else, or out."""
+    if request.headers.get(CONSOLE_HEADER) != "1":
+        raise HTTPException(403, f"log in and out from the console page (it sends the header {CONSOLE_HEADER}: 1); "
+                                 "API clients send 'Authorization: Bearer <token>' instead of logging in")
 
 
 @router.get("/console/me", dependencies=[ANALYST])
@@ -129,6 +140,25 @@ async def console_live(request: Request, _: Analyst) -> JSONResponse:
                                           "last_error", "last_frame_age_s")} for c, v in cams.items()}
     return JSONResponse({"units": units, "offline": offline, "streamed": streamed,
                          "qr": {b: {"last_scan": last.get(b), "missed": last.get(b, 0.0) < horizon} for b in boxes}})
+
+
+QUEUE_CAP = 2000  # open alerts sent to a console at most (the most urgent): a page cannot work 100k cards anyway
+
+
+@router.get("/console/queue", dependencies=[ANALYST])
+async def console_queue(request: Request, _: Analyst) -> JSONResponse:
+    """One snapshot of the open queue in queue order (priority, then newest first): ``{"items": [alert, ...]``
+    (at most :data:`QUEUE_CAP`), ``"total"``: open alerts, ``"counts"``: ``{status: open alerts}}``. Paging
+    /v1/alerts by offset while the queue changed skipped an open alert whenever one closed between two pages, and
+    rebuilt the whole list for each page."""
+    desk = desk_of(request)
+    views = [v for v in (alert_view(r, desk) for r in await desk_call(desk, "sink", "records"))
+             if v["state"] != "closed"]
+    queue_order(views)
+    counts: dict[str, int] = {}
+    for v in views:
+        counts[v["status"]] = counts.get(v["status"], 0) + 1
+    return JSONResponse({"items": views[:QUEUE_CAP], "total": len(views), "counts": counts})
 
 
 @router.get("/console/search", dependencies=[OPERATOR])

@@ -25,6 +25,9 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+CONSOLE = {"X-SSZ-Console": "1"}  # what the console page sends with every request
+
+
 def _now(offset_s: float = 0.0) -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset_s)).isoformat()
 
@@ -159,6 +162,58 @@ def test_sos_reaches_the_stream_and_operators_act_on_it(ccoc):
     httpx.delete(f"{url}/v1/hotlist/{entry}", headers=sup, params={"reason": "test done"}, timeout=60)
     one = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
     assert one["status_reason"] == "caller on camera 12" and one["status_by"] == "api:test-operator"
+
+
+def test_console_routes_need_the_cookie_the_role_and_the_console_header(ccoc):
+    """Log-in and log-out need the console's header (another site's form cannot log the browser in as someone
+    else); the cookie it sets is HttpOnly and SameSite=Strict; every console view refuses a request without a
+    token (401) and one whose role is too low (403); a change made with the cookie needs the header too."""
+    url, tokens, _ = ccoc
+    body = json.dumps({"token": tokens["operator"]})
+    r = httpx.post(f"{url}/console/login", content=body, headers={"Content-Type": "text/plain"}, timeout=30)
+    assert "X-SSZ-Console: 1" in _error(r, 403) and "set-cookie" not in r.headers
+    _error(httpx.post(f"{url}/console/logout", timeout=30), 403)
+    r = httpx.post(f"{url}/console/login", content=body, headers=CONSOLE, timeout=30)
+    assert r.status_code == 200 and r.json() == {"user": "test-operator", "role": "operator"}, r.text
+    cookie = r.headers["set-cookie"].lower()
+    assert "ssz_token=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+    jar = {"ssz_token": tokens["operator"]}
+    assert httpx.get(f"{url}/console/me", cookies=jar, timeout=30).json()["role"] == "operator"
+    for path in ("/console/me", "/console/map", "/console/live", "/console/queue", "/console/kpi",
+                 "/console/search?q=ab", "/console/activity", "/metrics", "/v1/alerts", "/v1/alerts:stream"):
+        _error(httpx.get(f"{url}{path}", timeout=30), 401)
+    _error(httpx.get(f"{url}/console/activity", cookies=jar, timeout=30), 403)
+    _error(httpx.get(f"{url}/console/search?q=ab", cookies={"ssz_token": tokens["analyst"]}, timeout=30), 403)
+    _error(httpx.post(f"{url}/v1/alerts/nope-0:confirm", cookies=jar, timeout=30), 403)
+    _error(httpx.post(f"{url}/v1/alerts/nope-0:confirm", cookies={"ssz_token": tokens["analyst"]}, headers=CONSOLE,
+                      timeout=30), 403)
+    assert httpx.post(f"{url}/console/logout", headers=CONSOLE, timeout=30).status_code == 200
+
+
+def test_console_queue_is_one_snapshot_of_every_open_alert_in_queue_order(ccoc):
+    """/console/queue answers the open queue in one response (paging by offset skipped an alert that a close
+    between two pages moved up): the same alerts in the same order as /v1/alerts?status=open, counts by status."""
+    url, tokens, m = ccoc
+    pole = next(p["id"] for p in m["places"] if p["kind"] == "sos")
+    sos = httpx.post(f"{url}/v1/field/sos", headers=_auth(tokens["device"]), json={"pole_id": pole}, timeout=30)
+    assert sos.status_code == 201, sos.text
+    auth = _auth(tokens["analyst"])
+    q = httpx.get(f"{url}/console/queue", headers=auth, timeout=30).json()
+    paged: list[dict] = []
+    while True:
+        page = httpx.get(f"{url}/v1/alerts", params={"status": "open", "limit": 500, "offset": len(paged)},
+                         headers=auth, timeout=30).json()
+        paged += page["items"]
+        if not page["items"] or len(paged) >= page["total"]:
+            break
+    assert q["total"] == len(paged) == len(q["items"]) >= 1  # a test city's queue is far below the cap
+    assert [a["alert_id"] for a in q["items"]] == [a["alert_id"] for a in paged]
+    assert sos.json()["alert_id"] in {a["alert_id"] for a in q["items"]}
+    assert all(a["state"] != "closed" for a in q["items"])
+    counts: dict[str, int] = {}
+    for a in paged:
+        counts[a["status"]] = counts.get(a["status"], 0) + 1
+    assert q["counts"] == counts
 
 
 def test_line_webhook_checks_its_signature_before_storing(ccoc, ssz_api):
@@ -347,7 +402,7 @@ def test_field_inputs_a_device_gets_wrong_are_refused_with_what_to_do(ccoc):
     assert "nested too deeply" in msg
     login = b'{"token": ' + b"[" * 2000 + b"]" * 2000 + b"}"
     assert "send {\"token\": \"...\"} as JSON" in _error(httpx.post(f"{url}/console/login", content=login,
-                                                                    timeout=60), 422)
+                                                                    headers=CONSOLE, timeout=60), 422)
     for unit, problem in (({"a": 1}, "expected text, got an object"), ("car\x00-1", "control character (U+0000")):
         msg = _error(httpx.post(f"{url}/v1/field/gps", headers=dev, timeout=60,
                                 json={"locations": [{"id": unit, "lat": lat, "lon": lon, "timestamp": time.time()}]}),

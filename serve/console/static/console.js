@@ -15,7 +15,10 @@ const T = {
        legend: "● camera (green online, red offline, grey: not streamed here) ■ SOS pole ◆ QR box (red: missed) ▲ alert ◉ unit",
        held_by: "held by", unit: "unit", record: "record", st_new: "new", st_acknowledged: "taken",
        st_confirmed: "confirmed", st_dismissed: "dismissed", unknown: "not streamed here", gate: "gate pass",
-       dropped: "dropped", "last error": "last error", kind: "kind", state: "state", fps: "fps", bad_token: "Unknown token", median: "median time to decision (s)"},
+       dropped: "dropped", "last error": "last error", kind: "kind", state: "state", fps: "fps", bad_token: "Unknown token", median: "median time to decision (s)",
+       more: "Show more", showing: "open alerts loaded (most urgent first):", map_capped: "most urgent alerts drawn:", evidence: "evidence crop", no_crop: "evidence crop missing",
+       offline: "Cannot reach the API: retrying… (the queue may be out of date)",
+       session_ended: "Your session has ended (token expired or revoked): log in again."},
   th: {queue: "คิวแจ้งเตือน", cameras: "กล้อง", search: "ค้นหา", activity: "ประวัติการทำงาน", kpi: "ตัวชี้วัด",
        logout: "ออกจากระบบ", login_title: "เข้าสู่ระบบด้วยโทเค็น", token: "โทเค็น API", login: "เข้าสู่ระบบ",
        new: "ใหม่", in_progress: "กำลังดำเนินการ", decided: "ตัดสินแล้ว ยังไม่ปิด", acknowledge: "รับเรื่อง",
@@ -29,11 +32,17 @@ const T = {
        st_confirmed: "ยืนยันแล้ว", st_dismissed: "ยกเลิกแล้ว", gate: "ผ่านตัวกรองการเคลื่อนไหว", dropped: "เฟรมที่ทิ้ง",
        "last error": "ข้อผิดพลาดล่าสุด", kind: "ประเภท", state: "สถานะ", fps: "เฟรม/วินาที",
        legend: "● กล้อง (เขียว ออนไลน์ แดง ขัดข้อง เทา ไม่มีข้อมูล) ■ เสา SOS ◆ ตู้แดง QR (แดง: ขาดการตรวจ) ▲ แจ้งเตือน ◉ สายตรวจ",
-       bad_token: "โทเค็นไม่ถูกต้อง", median: "เวลาตัดสินใจ (มัธยฐาน วินาที)"},
+       bad_token: "โทเค็นไม่ถูกต้อง", median: "เวลาตัดสินใจ (มัธยฐาน วินาที)",
+       more: "แสดงเพิ่ม", showing: "แจ้งเตือนที่โหลด (เร่งด่วนที่สุดก่อน):", map_capped: "แสดงแจ้งเตือนเร่งด่วนที่สุด:", evidence: "ภาพหลักฐาน", no_crop: "ไม่พบภาพหลักฐาน",
+       offline: "เชื่อมต่อ API ไม่ได้ กำลังลองใหม่… (รายการอาจไม่เป็นปัจจุบัน)",
+       session_ended: "เซสชันสิ้นสุดแล้ว (โทเค็นหมดอายุหรือถูกเพิกถอน) กรุณาเข้าสู่ระบบใหม่"},
 };
 const RANK = {analyst: 1, operator: 2, supervisor: 3, admin: 4};
+const MAP_MAX = 1000;  // alert markers drawn at most, the most urgent (every one, 100k polygons an event, stalled the tab)
+const PAGE = 200;  // cards drawn per list before a "more" button: redrawing 2,000 cards on each live event took ~1 s
 const S = {lang: localStorage.getItem("ssz-lang") || "th", me: null, alerts: new Map(), map: null, proj: null,
-           live: null, arrived: null, loadSeq: 0};
+           live: null, arrived: null, loadSeq: 0, fails: 0, drawQueued: false, drafts: new Map(),
+           shown: {new: PAGE, progress: PAGE, decided: PAGE}};
 
 const $ = (id) => document.getElementById(id);
 const t = (k) => (T[S.lang] && T[S.lang][k]) || T.en[k] || k;
@@ -55,32 +64,61 @@ async function api(path, opts = {}) {
   const headers = Object.assign({"X-SSZ-Console": "1"}, opts.body ? {"Content-Type": "application/json"} : {});
   const r = await fetch(path, Object.assign({credentials: "same-origin", headers}, opts));
   const body = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
+  if (r.status === 401 && S.me) { S.me = null; location.reload(); }  // token expired or revoked: log in again
   if (!r.ok) { const err = new Error((body && body.error && body.error.message) || r.statusText); err.status = r.status; throw err; }
   return body;
 }
 function status(msg) { $("status").textContent = msg; }
 function can(role) { return S.me && RANK[S.me.role] >= RANK[role]; }
-function localTime(iso) { return iso ? new Date(iso).toLocaleString(S.lang === "th" ? "th-TH" : "en-GB") : ""; }
+// The command room's clock (Asia/Bangkok, Thai calendar in Thai), whatever zone the browser's machine is set to;
+// one formatter per language (making one per alert took seconds for a long queue).
+const CLOCK = {};
+function localTime(iso) {
+  if (!iso) return "";
+  const locale = S.lang === "th" ? "th-TH" : "en-GB";
+  CLOCK[locale] ||= new Intl.DateTimeFormat(locale, {timeZone: "Asia/Bangkok", year: "numeric", month: "numeric",
+    day: "numeric", hour: "numeric", minute: "numeric", second: "numeric"});
+  return CLOCK[locale].format(new Date(iso));
+}
+// How long to wait before the next try after `n` failures in a row: 1 s doubling up to 60 s, drawn at random from
+// the upper half (after an API restart every console retried a full reload on the same 3 s beat, forever).
+function backoff(n) { const ms = Math.min(60000, 1000 * 2 ** n); return ms / 2 + Math.random() * ms / 2; }
+function offline(down) {  // the banner saying the API cannot be reached (the page keeps retrying by itself)
+  document.body.dataset.stream = down ? "reconnecting" : "live";
+  $("offline").hidden = !down;
+}
 
 function applyLang() {
   document.documentElement.lang = S.lang;
   $("lang").textContent = S.lang === "th" ? "EN" : "ไทย";
   document.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
-  document.querySelectorAll("[data-i18n-ph]").forEach((e) => { e.placeholder = t(e.dataset.i18nPh); });
+  document.querySelectorAll("[data-i18n-ph]").forEach((e) => { e.placeholder = e.ariaLabel = t(e.dataset.i18nPh); });
   renderQueue();
 }
 
 // ------------------------------------------------------------------ log-in
-async function start() {
+async function start(tries = 0) {
   $("lang").onclick = () => { S.lang = S.lang === "th" ? "en" : "th"; localStorage.setItem("ssz-lang", S.lang); applyLang(); };
   $("login-form").onsubmit = async (ev) => {
     ev.preventDefault();
-    try { await api("/console/login", {method: "POST", body: JSON.stringify({token: $("token").value})}); location.reload(); }
-    catch (e) { $("login-error").textContent = t("bad_token") + ": " + e.message; }
+    try {
+      await api("/console/login", {method: "POST", body: JSON.stringify({token: $("token").value})});
+      localStorage.setItem("ssz-session", "1"); location.reload();
+    } catch (e) { $("login-error").textContent = (e.status === 401 ? t("bad_token") + ": " : "") + e.message; }
   };
-  $("logout").onclick = async () => { await api("/console/logout", {method: "POST"}); location.reload(); };
+  $("logout").onclick = async () => {
+    try { await api("/console/logout", {method: "POST"}); }
+    catch (e) { status(`${t("logout")}: ${e.message}`); alert(e.message); return; }  // the cookie is still set
+    localStorage.removeItem("ssz-session"); location.reload();
+  };
   try { S.me = await api("/console/me"); }
-  catch (e) { $("login").hidden = false; applyLang(); return; }
+  catch (e) {
+    applyLang();
+    if (e.status !== 401) { offline(true); setTimeout(() => start(tries + 1), backoff(tries)); return; }  // down or busy
+    offline(false); $("login").hidden = false;
+    if (localStorage.getItem("ssz-session")) { $("login-error").textContent = t("session_ended"); localStorage.removeItem("ssz-session"); }
+    return;
+  }
   $("who").textContent = `${S.me.user} (${S.me.role}) · ${S.me.station_th}`;
   $("who").dataset.role = S.me.role;
   $("title").textContent = `CCOC ${S.me.name_th} / ${S.me.name}`;
@@ -89,10 +127,14 @@ async function start() {
   document.querySelectorAll("#tabs button").forEach((b) => { b.onclick = () => showTab(b.dataset.tab); });
   showTab("queue");
   applyLang();
-  await Promise.all([loadAlerts(), loadMap()]);
-  openStream();
-  refreshLive();
+  openStream();  // the queue is loaded each time the stream opens
+  mapUntilLoaded();
   setInterval(refreshLive, 2000);
+}
+
+async function mapUntilLoaded(tries = 0) {  // a map that failed to load is tried again (it left the console dead)
+  try { await loadMap(); refreshLive(); }
+  catch (e) { status("map: " + e.message); setTimeout(() => mapUntilLoaded(tries + 1), backoff(tries)); }
 }
 
 function showTab(name) {
@@ -104,18 +146,35 @@ function showTab(name) {
 }
 
 // ------------------------------------------------------------------ alerts
-async function loadAlerts() {
+async function loadAlerts() {  // true once the page is applied, false if a newer load took over; errors thrown
   // The page is fetched while the stream may already deliver alerts (loadAlerts runs again when the stream opens):
   // events that arrive during the fetch are newer than the page and are laid over it, and only the latest load
   // applies its page. Replacing the map with the page alone dropped an SOS pressed while the page was on its way.
   const seq = ++S.loadSeq;
   const arrived = S.arrived = new Map();
-  const page = await api("/v1/alerts?status=open&limit=500");
-  if (seq !== S.loadSeq) return;
-  S.alerts = new Map(page.items.map((a) => [a.alert_id, a]));
+  let q;  // one snapshot of the open queue, the most urgent up to the server's cap (offset pages skipped alerts)
+  try { q = await api("/console/queue"); }
+  catch (e) { if (seq === S.loadSeq) S.arrived = null; throw e; }
+  if (seq !== S.loadSeq) return false;
+  const capped = $("queue-capped"); capped.hidden = q.total <= q.items.length;
+  capped.textContent = `${t("showing")} ${q.items.length} / ${q.total}`;
+  S.alerts = new Map(q.items.map((a) => [a.alert_id, a]));
   for (const [id, a] of arrived) S.alerts.set(id, Object.assign(S.alerts.get(id) || {}, a));
   S.arrived = null;
-  renderQueue();
+  renderQueue(); drawAlerts();
+  return true;
+}
+
+// Load the queue (the stream is open); while it fails the banner stays on and the load is tried again with back-off.
+async function syncQueue() {
+  const seq = S.loadSeq + 1;
+  try {
+    if (!(await loadAlerts())) return;
+    S.fails = 0; offline(false); status("stream: live");
+  } catch (e) {
+    offline(true); status(`queue: ${e.message}`);
+    setTimeout(() => { if (S.loadSeq === seq) syncQueue(); }, backoff(S.fails++));
+  }
 }
 
 function remember(a) {  // an alert or update from the stream while loadAlerts fetches its page
@@ -133,8 +192,13 @@ function openStream() {
     const a = JSON.parse(ev.data); S.alerts.set(a.alert_id, Object.assign(S.alerts.get(a.alert_id) || {}, a));
     remember(a); renderQueue(); drawAlerts();
   });
-  es.onerror = () => { document.body.dataset.stream = "reconnecting"; status("stream: reconnecting…"); };
-  es.onopen = () => { document.body.dataset.stream = "live"; status("stream: live"); loadAlerts(); };
+  es.onerror = () => {
+    offline(true); status("stream: reconnecting…");
+    // The browser retries by itself after a dropped connection but gives up for good on an HTTP error (a 502 or
+    // 503 while the API restarts): open a new stream then, or the queue silently stops updating.
+    if (es.readyState === EventSource.CLOSED) setTimeout(openStream, backoff(S.fails++));
+  };
+  es.onopen = syncQueue;  // "live" only once the queue is loaded
 }
 
 function beep() {  // a short tone for high-priority alerts (SOS)
@@ -145,25 +209,73 @@ function beep() {  // a short tone for high-priority alerts (SOS)
   } catch (e) { /* no audio device */ }
 }
 
+function urgentFirst(a, b) { return (a.priority - b.priority) || (a.ts < b.ts ? 1 : -1); }  // then newest first
+
 function renderQueue() {
   if (!S.me) return;
   const lists = {new: $("list-new"), progress: $("list-progress"), decided: $("list-decided")};
+  const kept = keepControls();
+  const f = document.activeElement && document.activeElement.closest("li[data-alert]");
+  const focused = f && f.dataset.alert;
   Object.values(lists).forEach((l) => l.replaceChildren());
   const items = [...S.alerts.values()].filter((a) => a.state !== "closed")
-    .sort((a, b) => (a.priority - b.priority) || (a.ts < b.ts ? 1 : -1));
-  let n = 0, p = 0;
-  for (const a of items) {
-    const where = a.status === "new" ? "new" : a.status === "acknowledged" ? "progress" : "decided";
-    if (where === "new") n++; if (where === "progress") p++;
-    lists[where].append(card(a));
+    .sort(urgentFirst);
+  const open = new Set(items.map((a) => a.alert_id));
+  for (const id of S.drafts.keys()) if (!open.has(id)) S.drafts.delete(id);
+  const groups = {new: [], progress: [], decided: []};
+  for (const a of items) groups[a.status === "new" ? "new" : a.status === "acknowledged" ? "progress" : "decided"].push(a);
+  for (const [where, group] of Object.entries(groups)) {
+    // the card being typed on or holding a draft is drawn even when newer alerts push it past "Show more"
+    const drawn = group.filter((a, i) => i < S.shown[where] || S.drafts.has(a.alert_id) || a.alert_id === focused);
+    for (const a of drawn) lists[where].append(card(a));
+    const left = group.length - drawn.length;
+    if (left > 0) {
+      const more = el("button", {type: "button", "data-testid": `more-${where}`, text: `${t("more")} (${left})`});
+      more.onclick = () => {  // focus the first card now shown (it fell to <body> when the button went)
+        const first = S.shown[where]; S.shown[where] += PAGE; renderQueue();
+        const li = lists[where].children[first]; if (li) { li.tabIndex = -1; li.focus(); }
+      };
+      lists[where].append(el("li", {cls: "more"}, more));
+    }
   }
-  $("count-new").textContent = n; $("count-progress").textContent = p;
+  $("count-new").textContent = groups.new.length; $("count-progress").textContent = groups.progress.length;
+  kept();
+}
+
+// The queue is drawn anew on every live event: what the operator typed or chose on a card (a reason, a dismissal
+// code, a unit) and the focus must survive it, or the next SOS silently resets a dismissal code to the first one.
+// Drafts are kept by alert (S.drafts: alert_id -> {control's data-testid: value}) as they are typed, so a card
+// pushed past "Show more" keeps them too (they lived only from one redraw to the next).
+function draft(ev) {
+  const c = ev.target, li = c.closest && c.closest(".alerts li[data-alert]");
+  if (!li || !c.dataset.testid) return;
+  const d = S.drafts.get(li.dataset.alert) || {};
+  if (c.tagName === "SELECT" ? c.selectedIndex > 0 : c.value) d[c.dataset.testid] = c.value; else delete d[c.dataset.testid];
+  if (Object.keys(d).length) S.drafts.set(li.dataset.alert, d); else S.drafts.delete(li.dataset.alert);
+}
+document.addEventListener("input", draft);
+document.addEventListener("change", draft);
+
+function keepControls() {
+  const f = document.activeElement;
+  const focus = f && f.closest(".alerts") && f.dataset.testid;
+  const range = focus && f.tagName === "INPUT" ? [f.selectionStart, f.selectionEnd] : null;
+  return () => {
+    const find = (id) => document.querySelector(`.alerts [data-testid="${CSS.escape(id)}"]`);
+    for (const d of S.drafts.values()) for (const [id, v] of Object.entries(d)) { const c = find(id); if (c) c.value = v; }
+    const c = focus && find(focus);
+    if (c) { c.focus({preventScroll: true}); if (range) c.setSelectionRange(...range); }
+  };
 }
 
 function card(a) {
   const li = el("li", {cls: `k-${a.kind}` + (a.fresh ? " fresh" : ""), "data-alert": a.alert_id, "data-status": a.status});
   a.fresh = false;
-  if (a.evidence_key) li.append(el("img", {src: `/v1/alerts/${encodeURI(a.alert_id)}/evidence`, alt: "evidence"}));
+  if (a.evidence_key) {  // a crop that cannot be fetched says so (it showed a broken-image icon)
+    const img = el("img", {src: `/v1/alerts/${encodeURIComponent(a.alert_id)}/evidence`, alt: t("evidence")});
+    img.onerror = () => img.replaceWith(el("span", {cls: "no-crop", text: t("no_crop")}));
+    li.append(img);
+  }
   const d = a.details || {};
   li.append(el("div", {}, el("strong", {text: `${a.kind.toUpperCase()} `}), a.place || a.camera_id,
                 el("span", {cls: "state", text: ` · ${t("st_" + a.status)}${a.assigned_unit ? " → " + a.assigned_unit : ""}`})));
@@ -182,7 +294,8 @@ function card(a) {
 function actions(a) {
   const box = el("div", {cls: "actions"});
   const id = a.alert_id;
-  const reason = el("input", {"data-testid": `reason-${id}`, placeholder: t("reason"), maxlength: "200"});
+  const reason = el("input", {"data-testid": `reason-${id}`, placeholder: t("reason"), "aria-label": t("reason"),
+                              maxlength: "200"});
   const btn = (action, cls, extra) => {
     const b = el("button", {type: "button", cls, "data-testid": `${action}-${id}`, "data-action": action, text: t(action)});
     b.onclick = () => act(id, action, extra ? extra() : {reason: reason.value || null});
@@ -191,12 +304,14 @@ function actions(a) {
   if (a.status === "new") box.append(btn("acknowledge"));
   if (a.status === "new" || a.status === "acknowledged") {
     box.append(reason, btn("confirm", "confirm"));
-    const sel = el("select", {"data-testid": `dismiss-reason-${id}`});
+    const sel = el("select", {"data-testid": `dismiss-reason-${id}`, "aria-label": `${t("dismiss")}: ${t("reason")}`});
+    // no code until one is picked (the API refuses a dismissal without one); Dismiss sent the first code unasked
+    sel.append(el("option", {value: "", text: `— ${t("reason")} —`}));
     for (const r of S.me.dismiss_reasons) sel.append(el("option", {value: r, text: r}));
     box.append(sel, btn("dismiss", "dismiss", () => ({reason: sel.value})));
   }
   if (a.status !== "dismissed" && !a.closed_ts) {
-    const units = el("select", {"data-testid": `unit-${id}`});
+    const units = el("select", {"data-testid": `unit-${id}`, "aria-label": t("unit")});
     for (const u of [...S.me.units, ...S.me.mobile_cameras]) units.append(el("option", {value: u, text: u}));
     box.append(units, btn("assign", null, () => ({unit: units.value})));
   }
@@ -206,7 +321,7 @@ function actions(a) {
 
 async function act(id, action, body) {
   try {
-    const rec = await api(`/v1/alerts/${encodeURI(id)}:${action}`, {method: "POST", body: JSON.stringify(body)});
+    const rec = await api(`/v1/alerts/${encodeURIComponent(id)}:${action}`, {method: "POST", body: JSON.stringify(body)});
     S.alerts.set(id, Object.assign(S.alerts.get(id) || {}, rec)); renderQueue(); drawAlerts();
     status(`${action}: ${id}`);
   } catch (e) { status(`${action} ${id}: ${e.message}`); alert(e.message); }
@@ -242,11 +357,21 @@ async function loadMap() {
   drawAlerts();
 }
 
-function drawAlerts() {
+function drawAlerts() {  // once a frame, however many live events came meanwhile
+  if (S.drawQueued) return;
+  S.drawQueued = true;
+  requestAnimationFrame(() => { S.drawQueued = false; drawAlertsNow(); });
+}
+
+function drawAlertsNow() {
   const g = $("alerts-layer"); if (!g || !S.proj) return;
   g.replaceChildren();
-  for (const a of S.alerts.values()) {
-    if (a.lon == null || a.state === "closed" || a.status === "dismissed") continue;
+  const open = [...S.alerts.values()].filter((a) => a.lon != null && a.state !== "closed" && a.status !== "dismissed");
+  if (open.length > MAP_MAX) {  // say that some are not drawn
+    const note = svg("text", {x: 10, y: 20, fill: "#ffd400", "font-size": "16", "data-testid": "map-capped"});
+    note.textContent = `${t("map_capped")} ${MAP_MAX} / ${open.length}`; g.append(note);
+  }
+  for (const a of open.sort(urgentFirst).slice(0, MAP_MAX)) {
     const [x, y] = S.proj(a.lon, a.lat);
     const col = a.status === "new" ? "#ff3b3b" : a.status === "confirmed" ? "#ffd400" : "#ff9a3b";
     g.append(svg("polygon", {points: `${x},${y - 9} ${x - 8},${y + 6} ${x + 8},${y + 6}`, fill: col, stroke: "#000",

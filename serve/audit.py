@@ -253,20 +253,17 @@ class AuditLog:
                     if self.store is not None:  # written once: a retry of the same line is the same write
                         self.store.put_new(EVIDENCE_BUCKET, _mirror_key(self.name, ev.seq), line,
                                            content_type="application/json")
-                except ObjectExists as e:
-                    with contextlib.suppress(OSError):
-                        f.truncate(size)
-                        f.flush()
-                        os.fsync(f.fileno())
-                    raise AuditWriteError(f"audit log {self.name}: the locked mirror already holds a different "
-                                          f"event {ev.seq}: the local log lost events or the mirror was written by "
-                                          f"someone else; the change was not made: run `ssz audit verify "
-                                          f"{self.name}` (and `ssz audit restore` to rebuild the log)") from e
                 except Exception as e:
-                    with contextlib.suppress(OSError):
+                    with contextlib.suppress(OSError):  # the event is not kept: the change is not made
                         f.truncate(size)
                         f.flush()
                         os.fsync(f.fileno())
+                    if isinstance(e, ObjectExists):
+                        raise AuditWriteError(
+                            f"audit log {self.name}: the locked mirror already holds a different event {ev.seq}: "
+                            f"the local log lost events or the mirror was written by someone else; the change was "
+                            f"not made: run `ssz audit verify {self.name}` (and `ssz audit restore` to rebuild the "
+                            "log)") from e
                     raise AuditWriteError(f"audit log {self.name}: event {ev.seq} could not be written ({e}); "
                                           "the change was not made: free disk space or start the object store, "
                                           "then retry") from e

@@ -57,6 +57,11 @@ def _sos(url: str, token: str, pole: str) -> str:
     return r.json()["alert_id"]
 
 
+def _alert(url: str, token: str, aid: str) -> dict:
+    """The alert's record as the API gives it (``GET /v1/alerts/{id}``)."""
+    return httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(token), timeout=30).json()
+
+
 def _poll_results() -> None:
     """A People Poll import (three communities, one month; one misses the fear target) in Hat Yai's twin."""
     import datetime as dt
@@ -118,7 +123,7 @@ def test_operators_work_the_queue_and_the_map_moves(hatyai_desk):
             assert b.locator(f'#list-decided li[data-alert="{aid}"] [data-action]').count() == 0
             assert "test-operator" in b.inner_text(f'#list-decided li[data-alert="{aid}"]')
             assert a.locator(f'[data-testid="close-{aid}"]').count() == 1
-            rec = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
+            rec = _alert(url, tokens["analyst"], aid)
             assert rec["status"] == "confirmed" and rec["status_by"] == "api:test-operator"
             assert rec["status_reason"] == "caller seen on camera, unit on the way"
             b.screenshot(path=str(ARTIFACTS / "console_second_operator.png"))
@@ -457,7 +462,7 @@ def test_every_control_has_a_name_and_an_alert_is_decided_from_the_keyboard(haty
         assert page.evaluate("document.activeElement.dataset.testid") == f"confirm-{aid}"
         page.keyboard.press("Enter")
         page.wait_for_selector(f'#list-decided li[data-alert="{aid}"]', timeout=5000)
-        rec = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
+        rec = _alert(url, tokens["analyst"], aid)
         assert (rec["status"], rec["status_reason"]) == ("confirmed", "keyboard only")
     finally:
         ctx.close()
@@ -478,12 +483,12 @@ def test_dismiss_without_picking_a_code_is_refused_not_sent_as_the_first_code(ha
         with page.expect_event("dialog", timeout=5000):
             page.click(f'[data-testid="dismiss-{aid}"]')
         assert said and "needs a reason code" in said[0], said
-        rec = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
+        rec = _alert(url, tokens["analyst"], aid)
         assert rec["status"] == "new", rec
         page.select_option(f'[data-testid="dismiss-reason-{aid}"]', "duplicate")
         page.click(f'[data-testid="dismiss-{aid}"]')
         page.wait_for_selector(f'#list-decided li[data-alert="{aid}"]', timeout=5000)
-        rec = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
+        rec = _alert(url, tokens["analyst"], aid)
         assert (rec["status"], rec["status_reason"]) == ("dismissed", "duplicate")
     finally:
         ctx.close()
@@ -513,7 +518,7 @@ def test_a_503_from_a_failed_audit_write_is_shown_and_the_alert_stays_undecided(
         assert "audit log could not be written" in page.inner_text("#status")
         assert page.locator(f'{card} [data-testid="confirm-{aid}"]').count() == 1
         assert page.input_value(f'[data-testid="reason-{aid}"]') == "unit on the way"
-        rec = httpx.get(f"{url}/v1/alerts/{aid}", headers=_auth(tokens["analyst"]), timeout=30).json()
+        rec = _alert(url, tokens["analyst"], aid)
         assert rec["status"] == "new", rec
         ctx.unroute(confirm)
         page.click(f'[data-testid="confirm-{aid}"]')

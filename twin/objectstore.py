@@ -45,7 +45,9 @@ _LIST_PAGE = 1000
 _HONOURS_IF_NONE_MATCH: dict[str, bool] = {}
 
 
-def _is_latest(o: Any) -> bool:
+def is_latest(o: Any) -> bool:
+    """Whether a listed version (a minio ``Object``) is its key's current one: the S3 listing's ``IsLatest`` is the
+    text ``'true'`` / ``'false'`` (``not o.is_latest`` is False for both)."""
     return str(o.is_latest).lower() == "true"
 
 
@@ -58,7 +60,7 @@ def oldest_first(objs: Iterable[Any]) -> list[Any]:
     """
     def order(io_: tuple[int, Any]) -> tuple[datetime, bool, bool, int]:
         i, o = io_
-        return o.last_modified, _is_latest(o), bool(o.is_delete_marker), -i
+        return o.last_modified, is_latest(o), bool(o.is_delete_marker), -i
 
     return [o for _, o in sorted(enumerate(objs), key=order)]
 

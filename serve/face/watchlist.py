@@ -207,15 +207,15 @@ class Watchlist:
         self._seen = self._version()
 
     def _purge_old_versions(self) -> None:
-        """On a versioned bucket, delete every non-current version so removed embeddings do not linger.
+        """On a versioned bucket, delete every non-current version so removed embeddings do not linger (an
+        unversioned bucket lists one version, ``'null'``, which is the current one)."""
+        from twin.objectstore import is_latest
 
-        The S3 listing's ``IsLatest`` is the text ``'true'`` / ``'false'`` (minio's ``Object.is_latest``); an
-        unversioned bucket lists one version, ``'null'`` or none, which is the current one."""
-        client = self.store.client  # type: ignore[union-attr]
-        for obj in client.list_objects(self.bucket, prefix=self.key, include_version=True):
-            if (obj.object_name == self.key and obj.version_id and obj.version_id != "null"
-                    and str(obj.is_latest).lower() != "true"):
-                client.remove_object(self.bucket, self.key, version_id=obj.version_id)
+        store = self.store
+        assert store is not None
+        for obj in store.key_versions(self.bucket, self.key):
+            if obj.version_id != "null" and not is_latest(obj):
+                store.client.remove_object(self.bucket, self.key, version_id=obj.version_id)
 
     def _rebuild(self) -> None:
         owners, mats = [], []

@@ -49,7 +49,7 @@ from pydantic import BaseModel, Field
 from serve.errors import UnavailableError
 from serve.keys import load_key
 from serve.redact import redact, redact_obj
-from twin.objectstore import EVIDENCE_BUCKET, ObjectExists, Store
+from twin.objectstore import EVIDENCE_BUCKET, ObjectExists, Store, original
 
 log = logging.getLogger(__name__)
 
@@ -365,11 +365,7 @@ class AuditLog:
                 bad(seq, f"event {seq} is in the locked mirror but not in the local log ({len(lines)} events): "
                          "the local log was truncated or events were removed")
                 continue
-            etag = (objs[0].etag or "").strip('"')
-            same = etag == hashlib.md5(local + b"\n").hexdigest() if len(etag) == 32 else (
-                self.store.get_bytes(EVIDENCE_BUCKET, _mirror_key(self.name, seq)).rstrip(b"\n")  # type: ignore
-                == local)
-            if not same:
+            if not self.store.holds(EVIDENCE_BUCKET, objs[0], local + b"\n"):  # type: ignore[union-attr]
                 bad(seq, f"event {seq} differs from its locked mirror copy: the local event was edited")
         for seq in range(1, len(lines) + 1):
             if seq not in versions:
@@ -381,7 +377,7 @@ class AuditLog:
             if len(anchors[seq]) > 1 or any(o.is_delete_marker for o in anchors[seq]):
                 bad(seq, f"anchor {seq}: its locked copy was rewritten or deleted ({len(anchors[seq])} versions); "
                          "the first version is checked")
-            first = next((o for o in anchors[seq] if not o.is_delete_marker), None)
+            first = original(anchors[seq])
             if first is None:
                 continue  # only delete markers: named above
             try:
@@ -418,8 +414,7 @@ class AuditLog:
         """
         if self.store is None:
             raise AuditError(f"audit log {self.name}: no object store given, nothing to restore from")
-        first = {seq: kept[0] for seq, objs in self._mirror_versions()[0].items()
-                 if (kept := [o for o in objs if not o.is_delete_marker])}
+        first = {seq: o for seq, objs in self._mirror_versions()[0].items() if (o := original(objs)) is not None}
         if not first:
             raise AuditError(f"audit log {self.name}: the locked mirror holds no events")
         lines, prev = [], GENESIS

@@ -36,7 +36,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from twin.objectstore import EVIDENCE_BUCKET, ObjectExists, Store, StoreError
+from twin.objectstore import EVIDENCE_BUCKET, ObjectExists, Store, StoreError, original
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +130,10 @@ def read_original(store: Store, key: str, version_id: str | None = None) -> byte
         The store cannot be read (or ``version_id`` is not a version of ``key``).
     """
     if not version_id:
-        kept = [o for o in store.key_versions(EVIDENCE_BUCKET, key) if not o.is_delete_marker]
-        if not kept:
+        first = original(store.key_versions(EVIDENCE_BUCKET, key))
+        if first is None:
             raise EvidenceMissing(f"the evidence object {key} is not in the {EVIDENCE_BUCKET} bucket")
-        version_id = kept[0].version_id
+        version_id = first.version_id
     return store.get_bytes(EVIDENCE_BUCKET, key, version_id=version_id)
 
 

@@ -65,6 +65,12 @@ def oldest_first(objs: Iterable[Any]) -> list[Any]:
     return [o for _, o in sorted(enumerate(objs), key=order)]
 
 
+def original(objs: Iterable[Any]) -> Any | None:
+    """The original of a key's versions listed oldest first (:func:`oldest_first`): the first that is not a delete
+    marker; None when there are only delete markers."""
+    return next((o for o in objs if not o.is_delete_marker), None)
+
+
 class S3Settings(BaseModel):
     """Where the S3 store is and how to sign in. Read from ``SSZ_S3_*`` variables by :meth:`from_env`."""
 
@@ -216,13 +222,8 @@ class Store:
         try:
             return self._put_if_none_match(bucket, key, data, content_type)
         except ObjectExists:
-            first = next((o for o in self.key_versions(bucket, key) if not o.is_delete_marker), None)
-            if first is None:
-                raise
-            etag = (first.etag or "").strip('"')
-            same = etag == hashlib.md5(data).hexdigest() if len(etag) == 32 else (  # single-part: ETag is the MD5
-                self.get_bytes(bucket, key, version_id=first.version_id) == data)
-            if not same:
+            first = original(self.key_versions(bucket, key))
+            if first is None or not self.holds(bucket, first, data):
                 raise
             return first.version_id or ""
 
@@ -260,6 +261,14 @@ class Store:
             raise StoreError(f"the object store at {endpoint} ignores If-None-Match (a second create-only write "
                              "of a probe key replaced the first): it cannot keep evidence written once; upgrade "
                              "it (MinIO 2024-08 or later, SeaweedFS 4.x honour the header)")
+
+    def holds(self, bucket: str, obj: Any, data: bytes) -> bool:
+        """Whether the listed version ``obj`` (a minio ``Object`` of ``bucket``) holds exactly ``data``: a
+        single-part upload's ETag is its MD5; any other ETag (multipart) means the version is read."""
+        etag = (obj.etag or "").strip('"')
+        if len(etag) == 32:
+            return etag == hashlib.md5(data).hexdigest()
+        return self.get_bytes(bucket, obj.object_name, version_id=obj.version_id) == data
 
     def get_bytes(self, bucket: str, key: str, version_id: str | None = None) -> bytes:
         """Read one whole object (optionally a given version)."""

@@ -18,6 +18,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 CITIES_DIR = Path(__file__).resolve().parent / "cities"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The city the notebooks work on when set (``ssz lab --city`` sets it for the lab's kernels): read by chosen_city.
+CITY_ENV = "SSZ_CITY"
 
 
 class ConfigError(ValueError):
@@ -372,6 +374,28 @@ def city_path(city: str) -> Path:
 def load_city(city: str) -> CityConfig:
     """Load a bundled city by id or a city YAML by path."""
     return load_city_file(city_path(city))
+
+
+def chosen_city(default: str) -> str:
+    """The city a notebook works on: ``$SSZ_CITY`` when set (``ssz lab --city NAME`` sets it for the lab's
+    kernels), else ``default`` (the notebook's own city).
+
+    Returns
+    -------
+    str
+        A bundled city id or a path to a city YAML, as :func:`load_city` takes it.
+
+    Raises
+    ------
+    ConfigError
+        when ``$SSZ_CITY`` names no bundled city (the message lists them).
+    """
+    city = os.environ.get(CITY_ENV, "").strip() or default
+    try:
+        city_path(city)
+    except ConfigError as e:
+        raise ConfigError(f"{CITY_ENV}={city}: {e}") from None
+    return city
 
 
 def list_cities() -> list[str]:

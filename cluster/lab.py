@@ -1,10 +1,12 @@
-"""``ssz lab``: JupyterLab from the project's environment, on 127.0.0.1 with a token, the notebooks open.
+"""``ssz lab``: JupyterLab from the project's environment, on 127.0.0.1 with a token, the analyst's own copies of
+the notebooks open (:mod:`cluster.notebookcopies`: ``$SSZ_HOME/notebooks`` by default, never the repository's).
 
 The project's kernel (``ssz``, this interpreter) is registered in the environment's own prefix (never the
 user's home); the kepler.gl widget's JavaScript comes from the installed ``keplergl`` wheel through the kernel
 (:class:`twin.kepler_offline.OfflineKeplerGl`), so maps render with no internet. JupyterLab's own calls out
 (news, update checks, the PyPI extension manager) are switched off. Lab state (settings, workspaces, runtime
-files) lives in ``$SSZ_HOME/lab``.
+files) lives in ``$SSZ_HOME/lab``. A city chosen for the lab reaches the notebooks as ``$SSZ_CITY`` in the kernels'
+environment (:func:`cluster.config.chosen_city` reads it).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cluster import notebookcopies
+from cluster.config import CITIES_DIR, CITY_ENV, ConfigError, city_path, load_city
 from cluster.state import state_dir
 from serve.keys import write_private
 
 KERNEL_NAME = "ssz"
 KERNEL_DISPLAY = "Smart Safety Zone (Python 3.11)"
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = notebookcopies.SHIPPED  # the shipped notebooks; the lab opens copies of them
 # User settings the lab starts with: the notebook's kernel starts by itself; no news or update checks.
 SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"autoStartDefaultKernel": True},
@@ -63,12 +67,14 @@ def _settings_dir() -> Path:
 
 @dataclass
 class LabServer:
-    """A running JupyterLab: its process, URL (with token) and log file."""
+    """A running JupyterLab: its process, URL (with token), log file and what :func:`start` did to the notebook
+    copies it opens (``None`` for a lab stopped while it started)."""
 
     process: subprocess.Popen[bytes]
     url: str
     token: str
     log: Path
+    copies: notebookcopies.CopyReport | None = None
 
 
 def config_file(port: int) -> Path:
@@ -94,8 +100,20 @@ def command(port: int, notebooks: Path, expose_app: bool = False) -> list[str]:
     return cmd
 
 
-def start(port: int = 8888, token: str | None = None, notebooks: Path = NOTEBOOKS, expose_app: bool = False,
-          wait_s: float = 120.0) -> LabServer:
+def city_for_kernels(city: str) -> str:
+    """``city`` as the lab's kernels get it in ``$SSZ_CITY``: a bundled city id as it is, a city YAML as an
+    absolute path (kernels start in the notebooks' folder). Raises :class:`LabError` for an unknown city (naming
+    the bundled ones) or a YAML that does not load."""
+    try:
+        load_city(city)
+    except ConfigError as e:
+        raise LabError(f"--city {city}: {e}") from None
+    path = city_path(city)
+    return city if path.stem == city and path.parent == CITIES_DIR else str(path.resolve())
+
+
+def start(port: int = 8888, token: str | None = None, notebooks: Path | None = None, expose_app: bool = False,
+          wait_s: float = 120.0, city: str | None = None) -> LabServer:
     """Start JupyterLab in the background and wait until it answers; raises :class:`LabError` if it cannot.
 
     Parameters
@@ -105,28 +123,38 @@ def start(port: int = 8888, token: str | None = None, notebooks: Path = NOTEBOOK
     token
         Access token; default ``$SSZ_LAB_TOKEN`` or a new random one.
     notebooks
-        The folder the lab opens (the repository's ``notebooks/``).
+        The folder the lab opens, made and brought up to date with the shipped notebooks first
+        (:func:`cluster.notebookcopies.working_copies`); default ``$SSZ_HOME/notebooks``.
     expose_app
         Expose ``window.jupyterapp`` (for browser automation such as the project's browser test).
+    city
+        A bundled city id or city YAML every notebook works on (``$SSZ_CITY`` in the kernels' environment);
+        ``None``: each notebook's own city.
     """
     import socket
     import time
 
-    if not notebooks.is_dir():
-        raise LabError(f"notebooks folder {notebooks} does not exist: pass --dir with your notebooks folder")
-    ensure_kernel()
+    city_env = city_for_kernels(city) if city is not None else None
     token = token or os.environ.get("SSZ_LAB_TOKEN") or secrets.token_hex(24)
     lab = state_dir("lab")
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", port)) == 0:
             raise LabError(_port_taken(port, lab / "runtime"))
+    try:  # after the port check: a lab already running keeps its files as they are
+        copies = notebookcopies.working_copies(notebooks if notebooks is not None else state_dir("notebooks"))
+    except notebookcopies.NotebookCopyError as e:
+        raise LabError(str(e)) from None
+    ensure_kernel()
     # in an owner-only file, never on the command line (ps) nor in the environment (every kernel and what it
     # starts inherits it); a token in the user's own config does not win over it
     write_private(config_file(port), json.dumps({"IdentityProvider": {"token": token}}).encode())
     env = {k: v for k, v in os.environ.items() if k not in ("JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE")}
     env |= {"JUPYTER_RUNTIME_DIR": str(lab / "runtime"), "JUPYTER_PLATFORM_DIRS": "1"}
+    env.pop(CITY_ENV, None)  # --city is the one way to choose it: without it each notebook uses its own city
+    if city_env is not None:
+        env[CITY_ENV] = city_env
     log = lab / f"lab-{port}.log"
-    proc = subprocess.Popen(command(port, notebooks, expose_app), stdout=log.open("wb"),
+    proc = subprocess.Popen(command(port, copies.folder, expose_app), stdout=log.open("wb"),
                             stderr=subprocess.STDOUT, env=env, start_new_session=True)
     t0 = time.monotonic()
     try:
@@ -136,7 +164,7 @@ def start(port: int = 8888, token: str | None = None, notebooks: Path = NOTEBOOK
                 raise LabError(f"JupyterLab exited with code {proc.returncode}; its log ({log}) ends:\n{tail}")
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return LabServer(proc, f"http://127.0.0.1:{port}/lab?token={token}", token, log)
+                    return LabServer(proc, f"http://127.0.0.1:{port}/lab?token={token}", token, log, copies)
             time.sleep(0.3)
     except BaseException:  # Ctrl-C, SIGTERM or SIGHUP while it starts: it runs in its own session, stop it
         stop(LabServer(proc, "", token, log))

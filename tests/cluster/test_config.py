@@ -169,3 +169,16 @@ def test_config_schema_prints_the_described_json_schema() -> None:
         "secret"]["description"]
     res = CliRunner().invoke(app, ["config", "schema", "bogus"])
     assert res.exit_code == 2 and "unknown model 'bogus'" in res.output
+
+
+def test_chosen_city_is_ssz_city_else_the_notebooks_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cluster.config import CITY_ENV, chosen_city
+
+    monkeypatch.delenv(CITY_ENV, raising=False)
+    assert chosen_city("hatyai") == "hatyai"
+    monkeypatch.setenv(CITY_ENV, " betong ")
+    assert chosen_city("hatyai") == "betong"
+    monkeypatch.setenv(CITY_ENV, "nowhere")
+    with pytest.raises(ConfigError, match="SSZ_CITY=nowhere: unknown city 'nowhere': bundled cities are "
+                                          "betong, chiangmai, hatyai, sukhothai"):
+        chosen_city("hatyai")

@@ -33,7 +33,7 @@ def test_command_binds_loopback_with_token_and_no_calls_out() -> None:
     assert json.loads(tracker.read_text())["autoStartDefaultKernel"] is True
 
 
-def test_token_is_not_on_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_is_not_on_the_command_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # any local user reads another's command line (ps, /proc/PID/cmdline): the token goes in the environment
     seen: dict[str, object] = {}
 
@@ -46,7 +46,7 @@ def test_token_is_not_on_the_command_line(monkeypatch: pytest.MonkeyPatch) -> No
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(RuntimeError, match="not started"):
-        lab.start(port, "s3cret-token-1234", lab.NOTEBOOKS)
+        lab.start(port, "s3cret-token-1234", tmp_path)
     assert not any("s3cret-token-1234" in a for a in seen["cmd"])  # type: ignore[attr-defined]
     assert "JUPYTER_TOKEN" not in seen["env"]  # type: ignore[operator]  # kernels inherit the environment
     cfg = lab.config_file(port)
@@ -71,7 +71,7 @@ def _stand_in_lab(monkeypatch: pytest.MonkeyPatch, script: str) -> tuple[int, li
         return s.getsockname()[1], started
 
 
-def test_interrupted_while_it_starts_the_lab_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_while_it_starts_the_lab_is_stopped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import time
 
     port, started = _stand_in_lab(monkeypatch, "import time; time.sleep(60)")
@@ -86,7 +86,7 @@ def test_interrupted_while_it_starts_the_lab_is_stopped(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(time, "sleep", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        lab.start(port, "tok", lab.NOTEBOOKS)
+        lab.start(port, "tok", tmp_path)
     assert started and started[0].poll() is not None  # type: ignore[attr-defined]
 
 
@@ -100,7 +100,7 @@ def test_every_notebook_opens_with_the_project_kernel() -> None:
     assert names and {n for n, k in names.items() if k != lab.KERNEL_NAME} == set()
 
 
-def test_taken_port_and_missing_folder_exit_2(tmp_path: Path) -> None:
+def test_taken_port_unknown_city_and_unusable_folder_exit_2(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen(1)
@@ -122,8 +122,15 @@ def test_taken_port_and_missing_folder_exit_2(tmp_path: Path) -> None:
             info.unlink()
     assert r.exit_code == 2 and f"ssz lab already runs on port {port} (pid {os.getpid()})" in r.output
     assert f"http://127.0.0.1:{port}/lab?token=feed42" in r.output
-    r = CliRunner().invoke(app, ["lab", "--dir", str(tmp_path / "nope")])
-    assert r.exit_code == 2 and "does not exist" in r.output
+    (tmp_path / "a-file").write_text("")
+    r = CliRunner().invoke(app, ["lab", "--notebook-dir", str(tmp_path / "a-file")])
+    assert r.exit_code == 2 and "is a file, not a folder" in r.output
+    r = CliRunner().invoke(app, ["lab", "--dir", str(lab.NOTEBOOKS)])  # saving there dirties the checkout
+    assert r.exit_code == 2 and "is the project's own notebooks folder" in r.output
+    r = CliRunner().invoke(app, ["lab", "--city", "nowhere", "--notebook-dir", str(tmp_path / "nb")])
+    assert r.exit_code == 2 and "--city nowhere: unknown city 'nowhere': bundled cities are betong, chiangmai, " \
+        "hatyai, sukhothai" in r.output
+    assert not (tmp_path / "nb").exists()  # refused before anything is made
 
 
 @pytest.mark.services  # starts a real JupyterLab
@@ -233,7 +240,7 @@ def test_a_token_in_the_users_own_jupyter_config_does_not_win(tmp_path: Path,
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = lab.start(port, "the-lab-token-5678", lab.NOTEBOOKS)
+    server = lab.start(port, "the-lab-token-5678", tmp_path / "notebooks")
     try:
         status = f"http://127.0.0.1:{port}/api/status"
         with pytest.raises(urllib.error.HTTPError, match="403"):

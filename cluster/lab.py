@@ -27,7 +27,6 @@ from serve.keys import write_private
 
 KERNEL_NAME = "ssz"
 KERNEL_DISPLAY = "Smart Safety Zone (Python 3.11)"
-NOTEBOOKS = notebookcopies.SHIPPED  # the shipped notebooks; the lab opens copies of them
 # User settings the lab starts with: the notebook's kernel starts by itself; no news or update checks.
 SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"autoStartDefaultKernel": True},

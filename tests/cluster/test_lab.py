@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from cluster import lab
 from cluster.cli import app
+from cluster.notebookcopies import SHIPPED
 
 
 def test_kernel_is_registered_in_the_given_prefix_once(tmp_path: Path) -> None:
@@ -24,10 +25,10 @@ def test_kernel_is_registered_in_the_given_prefix_once(tmp_path: Path) -> None:
     assert lab.ensure_kernel(prefix=str(tmp_path)) == d and (d / "kernel.json").stat().st_mtime_ns == mtime
 
 
-def test_command_binds_loopback_with_token_and_no_calls_out() -> None:
-    cmd = lab.command(8899, lab.NOTEBOOKS)
+def test_command_binds_loopback_with_token_and_no_calls_out(tmp_path: Path) -> None:
+    cmd = lab.command(8899, tmp_path)
     assert "--ip=127.0.0.1" in cmd and "--port-retries=0" in cmd
-    assert "--LabApp.extension_manager=readonly" in cmd and f"--ServerApp.root_dir={lab.NOTEBOOKS}" in cmd
+    assert "--LabApp.extension_manager=readonly" in cmd and f"--ServerApp.root_dir={tmp_path}" in cmd
     settings = next(c for c in cmd if c.startswith("--LabApp.user_settings_dir=")).split("=", 1)[1]
     tracker = Path(settings) / "@jupyterlab/notebook-extension/tracker.jupyterlab-settings"
     assert json.loads(tracker.read_text())["autoStartDefaultKernel"] is True
@@ -96,7 +97,7 @@ def test_every_notebook_opens_with_the_project_kernel() -> None:
     import nbformat
 
     names = {p.name: nbformat.read(p, as_version=4).metadata.get("kernelspec", {}).get("name")
-             for p in sorted(lab.NOTEBOOKS.glob("*.ipynb"))}
+             for p in sorted(SHIPPED.glob("*.ipynb"))}
     assert names and {n for n, k in names.items() if k != lab.KERNEL_NAME} == set()
 
 
@@ -125,7 +126,7 @@ def test_taken_port_unknown_city_and_unusable_folder_exit_2(tmp_path: Path) -> N
     (tmp_path / "a-file").write_text("")
     r = CliRunner().invoke(app, ["lab", "--notebook-dir", str(tmp_path / "a-file")])
     assert r.exit_code == 2 and "is a file, not a folder" in r.output
-    r = CliRunner().invoke(app, ["lab", "--dir", str(lab.NOTEBOOKS)])  # saving there dirties the checkout
+    r = CliRunner().invoke(app, ["lab", "--dir", str(SHIPPED)])  # saving there dirties the checkout
     assert r.exit_code == 2 and "is the project's own notebooks folder" in r.output
     r = CliRunner().invoke(app, ["lab", "--city", "nowhere", "--notebook-dir", str(tmp_path / "nb")])
     assert r.exit_code == 2 and "--city nowhere: unknown city 'nowhere': bundled cities are betong, chiangmai, " \

@@ -43,8 +43,9 @@ def _store_and_kernel(s3_store: object) -> None:
     ensure_kernel()
 
 
-def run(name: str, tmp_path: Path) -> tuple[dict, float, nbformat.NotebookNode]:
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+def run(name: str, tmp_path: Path, folder: Path = NOTEBOOKS) -> tuple[dict, float, nbformat.NotebookNode]:
+    """Run ``folder/name`` with the kernel started in ``tmp_path``; its key numbers, seconds taken, the notebook."""
+    nb = nbformat.read(folder / name, as_version=4)
     assert nb.metadata["kernelspec"]["name"] == KERNEL_NAME
     client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=300, resources={"metadata": {"path": str(tmp_path)}})
     t0 = time.monotonic()
@@ -155,3 +156,21 @@ def test_kpis_notebook(tmp_path: Path) -> None:
     assert key["zone_confidence"] == pytest.approx(zone["confidence_in_police_pct"])
     assert (key["fear_verdict"], key["confidence_verdict"]) == (zone["fear_verdict"], zone["confidence_verdict"])
     assert np.isfinite(key["zone_fear"]) and took < BUDGET_S
+
+
+def test_a_working_copy_runs_for_the_city_ssz_lab_chose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # as `ssz lab --city betong` runs it: the analyst's copy, the kernel started in the copy's folder (as
+    # JupyterLab starts it) with SSZ_CITY in its environment
+    from cluster.config import CITY_ENV
+    from cluster.notebookcopies import working_copies
+
+    copies = working_copies(tmp_path / "notebooks")
+    monkeypatch.setenv(CITY_ENV, "betong")
+    key, took, nb = run("analyst_compstat.ipynb", copies.folder, copies.folder)
+    betong = ad.zone_data("betong", seed=0)
+    t = compstat.compstat(ad.simulated_incidents(betong, AS_OF, seed=0), AS_OF, by=["zone"])
+    assert key["all"] == t.loc["all", ["current", "previous", "last_year"]].tolist()
+    assert key["zone"] == t.loc["Safety Zone", ["current", "previous", "last_year"]].tolist()
+    first = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert first.startswith(f"{betong.city.name}: zone {betong.city.zone.area_km2} km²"), first
+    assert took < BUDGET_S

@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cluster.notebookcopies import SHIPPED
 from tests.conftest import free_port_block
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 NOTEBOOK = "analyst_hotspots.ipynb"
+CITY = "betong"  # not the notebook's own (Hat Yai): the lab's --city reaches the kernel
 LOCAL = re.compile(r"^(https?|wss?)://127\.0\.0\.1(:\d+)?/")
 
 
@@ -31,12 +33,13 @@ def _ssz() -> str:
 
 @pytest.fixture
 def lab_url(s3_store: object, tmp_path: Path) -> object:
-    """``ssz lab`` started as a user starts it, on a free loopback port, on a copy of the notebooks (JupyterLab
-    autosaves: the repository's notebooks stay clean); yields (base URL, token)."""
+    """``ssz lab --city betong`` started as a user starts it, on a free loopback port, with a notebook folder of
+    its own (where it copies the shipped notebooks: JupyterLab autosaves, the repository's stay clean); yields
+    (base URL, token)."""
     port = free_port_block(size=1)
     nbdir = tmp_path / "notebooks"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "notebooks", nbdir)
-    proc = subprocess.Popen([_ssz(), "lab", "--port", str(port), "--expose-app", "--dir", str(nbdir)],
+    proc = subprocess.Popen([_ssz(), "lab", "--port", str(port), "--expose-app", "--notebook-dir", str(nbdir),
+                             "--city", CITY],
                             stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
     url = None
@@ -53,6 +56,7 @@ def lab_url(s3_store: object, tmp_path: Path) -> object:
             url = m.groups()
             break
     assert url, "ssz lab printed no URL with a token:\n" + "".join(lines)
+    assert (nbdir / NOTEBOOK).read_bytes() == (SHIPPED / NOTEBOOK).read_bytes()  # ssz lab made the copy
     yield url
     proc.send_signal(signal.SIGTERM)
     proc.wait(60)
@@ -107,6 +111,12 @@ def test_analyst_notebook_runs_in_jupyterlab_and_draws_the_kepler_map(lab_url: t
             text = page.inner_text(".jp-Notebook")
             assert "Traceback" not in text, text[-3000:]
             assert "KEY {" in text
+            # every cell's outputs from the notebook's model (JupyterLab draws only the cells in view): the city
+            # --city chose, not the notebook's own
+            outputs = page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets
+                .filter((c) => c.model.type === 'code').map((c) => JSON.stringify(c.model.outputs.toJSON()))
+                .join('\\n')""")
+            assert "Betong: zone" in outputs and "Hat Yai" not in outputs, outputs[:2000]
             widget = page.locator(".jp-OutputArea-output .kepler-gl").first
             widget.wait_for(timeout=120_000)
             widget.scroll_into_view_if_needed()

@@ -50,10 +50,13 @@ def lab_cmd(
         print(f"JupyterLab: {server.url}", flush=True)
         copies = server.copies
         assert copies is not None  # a started lab made them
-        made = ", ".join(f"{len(names)} {what}" for what, names in (("copied in", copies.copied),
-                                                                   ("updated", copies.updated)) if names)
+        said = ["your copies of the shipped ones"]
+        if copies.copied:
+            said.append(f"{len(copies.copied)} copied in")
+        if copies.updated:
+            said.append(f"updated to the shipped version: {', '.join(copies.updated)}")
         print(f"kernel: {lab.KERNEL_DISPLAY} ({sys.executable}); log: {server.log}", flush=True)
-        print(f"notebooks: {copies.folder} (your copies of the shipped ones{'; ' + made if made else ''}); "
+        print(f"notebooks: {copies.folder} ({'; '.join(said)}); "
               f"city: {city or 'each notebook its own (--city NAME picks one)'}", flush=True)
         for notice in copies.notices:
             print(f"note: {notice}", flush=True)

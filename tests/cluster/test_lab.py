@@ -183,6 +183,12 @@ def test_closing_the_terminal_stops_the_lab(tmp_path: Path) -> None:
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         assert re.match(rf"JupyterLab: http://127\.0\.0\.1:{port}/lab\?token=", line), line
+        proc.stdout.readline()  # type: ignore[union-attr]  # the kernel and log
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        home = lab.state_dir("notebooks")  # the default: $SSZ_HOME/notebooks, never the checkout's
+        assert line.startswith(f"notebooks: {home} (your copies of the shipped ones") and line.endswith(
+            "city: each notebook its own (--city NAME picks one)\n"), line
+        assert (home / "planner.ipynb").read_bytes() == (SHIPPED / "planner.ipynb").read_bytes()
         proc.send_signal(signal.SIGHUP)  # what a closed terminal sends
         proc.wait(30)
         deadline = time.monotonic() + 20

@@ -9,10 +9,13 @@ repository's ``notebooks/``), never losing an analyst's work:
 * a copy the analyst has not changed since it was copied follows the shipped version when that changes;
 * a copy the analyst has changed (or a file of that name that is not a copy) is never overwritten: when the
   shipped version differs from it and has not been offered before, the shipped version is written beside it
-  as ``<name>.new.ipynb`` and a notice says so (rename it over yours to take it, or delete it to keep yours).
+  as ``<name>.new.ipynb`` and a notice says so (rename it over yours to take it, or delete it to keep yours);
+  an older offer left untouched is replaced by the newer one, one the analyst changed is kept (and said);
+* a copy of a notebook no longer shipped (renamed or removed) is kept, and said once.
 
 What was copied is remembered in the folder's ``.ssz-shipped.json`` (notebook name -> SHA-256 of the shipped
-file when it was copied or offered). Copies are owner-only (0600).
+file when it was copied or offered); an unreadable record is said and written afresh (nothing is overwritten).
+Copies are owner-only (0600).
 """
 
 from __future__ import annotations
@@ -76,20 +79,41 @@ def working_copies(folder: Path, shipped: Path = SHIPPED) -> CopyReport:
         when ``folder`` is the shipped folder itself, a file, or cannot be made or written.
     """
     folder = _folder(folder, shipped)
-    record_path = folder / RECORD
+    report, record_path = CopyReport(folder), folder / RECORD
+    record = _read_record(record_path, report)
     try:
-        record: dict[str, str] = json.loads(record_path.read_text()) if record_path.exists() else {}
-    except ValueError:
-        record = {}  # unreadable: every copy is judged against the shipped file alone (nothing is overwritten)
-    report = CopyReport(folder)
-    try:
-        for src in sorted(shipped.glob("*.ipynb")):
+        sources = sorted(shipped.glob("*.ipynb"))
+        for src in sources:
             _bring_up_to_date(src, folder, record, report)
+        for name in sorted(set(record) - {src.name for src in sources}):
+            del record[name]  # said once
+            if (folder / name).exists():
+                report.notices.append(f"{name} is no longer shipped (renamed or removed in this version): your "
+                                      "copy is kept as it is; delete it if you do not need it")
         write_private(record_path, json.dumps(record, indent=1, sort_keys=True).encode())
     except OSError as e:
         raise NotebookCopyError(f"cannot write the notebook copies in {folder} ({e.strerror or e}): pass a "
                                 "folder you can write") from None
     return report
+
+
+def _read_record(path: Path, report: CopyReport) -> dict[str, str]:
+    """The folder's record (notebook name -> SHA-256); an unreadable one is said and judged as empty (then every
+    copy is compared with the shipped file alone: nothing is overwritten)."""
+    if not path.exists():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        why = getattr(e, "strerror", None) or "not JSON"
+    else:
+        if isinstance(record, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in record.items()):
+            return record
+        why = "not a JSON object of notebook names and SHA-256 digests"
+    report.notices.append(f"{path.name} in {path.parent} is unreadable ({why}), so ssz lab cannot tell which "
+                          "notebooks you changed: none is overwritten, a shipped one that differs from yours is "
+                          "written beside it as NAME.new.ipynb, and the record is written afresh")
+    return {}
 
 
 def _bring_up_to_date(src: Path, folder: Path, record: dict[str, str], report: CopyReport) -> None:
@@ -113,11 +137,14 @@ def _bring_up_to_date(src: Path, folder: Path, record: dict[str, str], report: C
     else:
         offer = dest.with_name(f"{dest.stem}.new.ipynb")
         why = ("changed since your copy was made" if name in record else "differs from your file of that name")
-        if offer.exists() and _digest(offer.read_bytes()) != new:
-            report.notices.append(f"{name}: the shipped version {why}, but {offer.name} is in the way (yours, or "
-                                  f"an older offer): rename or delete it and start ssz lab again to get it")
+        offered = _digest(offer.read_bytes()) if offer.exists() else None
+        if offered is not None and offered == record.get(name):  # an older offer as written, untouched: replaced
+            write_private(offer, data)
+        elif offered is not None and offered != new:
+            report.notices.append(f"{name}: the shipped version {why}, but {offer.name} is in the way (a file you "
+                                  f"made or changed): rename or delete it and start ssz lab again to get it")
             return
-        if not offer.exists():
+        if offered is None:
             write_private(offer, data, exclusive=True)
         record[name] = new
         report.notices.append(f"{name}: the shipped version {why}; yours is kept as it is and the shipped one is "

@@ -56,6 +56,29 @@ def test_token_is_not_on_the_command_line(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert cfg.stat().st_mode & 0o777 == 0o600
 
 
+def test_the_kernels_get_the_city_of_city_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # without --city every notebook uses its own city, whatever the shell exports; a city YAML goes absolute
+    # (the kernels start in the notebook folder)
+    from cluster.config import CITIES_DIR, CITY_ENV
+
+    seen: list[dict[str, str]] = []
+
+    def popen(cmd: list[str], **kw: dict[str, str]) -> object:
+        seen.append(kw["env"])
+        raise RuntimeError("not started in this test")
+
+    monkeypatch.setattr(lab.subprocess, "Popen", popen)
+    monkeypatch.setenv(CITY_ENV, "sukhothai")
+    monkeypatch.chdir(CITIES_DIR)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for city in (None, "betong", "chiangmai.yaml"):
+        with pytest.raises(RuntimeError, match="not started"):
+            lab.start(port, "tok", tmp_path, city=city)
+    assert [e.get(CITY_ENV) for e in seen] == [None, "betong", str(CITIES_DIR / "chiangmai.yaml")]
+
+
 def _stand_in_lab(monkeypatch: pytest.MonkeyPatch, script: str) -> tuple[int, list[object]]:
     """``lab.start`` runs ``script`` (which never answers on the port) instead of JupyterLab; a free port."""
     started: list[object] = []

@@ -35,6 +35,6 @@ def test_planner_notebook_runs(tmp_path: Path) -> None:
     assert re.search(r"PAI \(top 10% of street length\) = [\d.]+", text)
     assert len(re.findall(r"^  unit-\d+: \d+ stops", text, flags=re.M)) == 2
     # with the other notebooks' maps in $SSZ_HOME/out, not beside the notebook (the repository under ssz lab)
-    assert (ssz_home() / "out" / "planner_cameras.html").stat().st_size > 1_000_000
+    assert (ssz_home() / "out" / "chiangmai_planner_cameras.html").stat().st_size > 1_000_000
     assert not (tmp_path / "out").exists()
     print(f"planner notebook ran in {took:.1f}s")

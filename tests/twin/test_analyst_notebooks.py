@@ -173,4 +173,6 @@ def test_a_working_copy_runs_for_the_city_ssz_lab_chose(tmp_path: Path, monkeypa
     assert key["zone"] == t.loc["Safety Zone", ["current", "previous", "last_year"]].tolist()
     first = "".join(o.get("text", "") for o in nb.cells[1].outputs)
     assert first.startswith(f"{betong.city.name}: zone {betong.city.zone.area_km2} km²"), first
+    # named for its city: another city's run does not overwrite it
+    assert (Path(os.environ["SSZ_HOME"]) / "out" / "simulated_incidents_betong_2568-2569.csv").is_file()
     assert took < BUDGET_S

@@ -405,20 +405,17 @@ class AuditLog:
                 into[int(rest.removeprefix("anchors/").removesuffix(".json"))] = objs
         return events, anchors
 
-    def restore_from_mirror(self) -> Path | None:
-        """Rebuild the local log from the locked mirror (the first version of each event), after tampering.
+    def _mirrored_lines(self, after: int, prev: str) -> list[bytes]:
+        """The locked mirror's events after event ``after`` (whose MAC is ``prev``), the first version of each,
+        checked to continue the keyed chain; [] when the mirror holds none after it.
 
-        The mirror's events must form one valid keyed chain 1..N; the current local file is kept as
-        ``<log>.damaged-<time>`` (returned; None when there was none). Raises AuditError when the mirror is
-        empty or does not verify.
+        Raises AuditError when one is missing or does not verify with this key, StoreError when the store
+        cannot be read.
         """
-        if self.store is None:
-            raise AuditError(f"audit log {self.name}: no object store given, nothing to restore from")
+        assert self.store is not None
         first = {seq: o for seq, objs in self._mirror_versions()[0].items() if (o := original(objs)) is not None}
-        if not first:
-            raise AuditError(f"audit log {self.name}: the locked mirror holds no events")
-        lines, prev = [], GENESIS
-        for seq in range(1, max(first) + 1):
+        lines = []
+        for seq in range(after + 1, max(first, default=after) + 1):
             if seq not in first:
                 raise AuditError(f"audit log {self.name}: event {seq} is missing from the locked mirror")
             line = self.store.get_bytes(EVIDENCE_BUCKET, first[seq].object_name,
@@ -428,6 +425,41 @@ class AuditLog:
                 raise AuditError(f"audit log {self.name}: mirrored event {seq} does not verify with this key")
             lines.append(line)
             prev = ev.hash
+        return lines
+
+    def catch_up(self) -> int:
+        """Append the locked mirror's events that follow the local log's last event (all of them to a fresh
+        node's empty log), each checked to continue the keyed chain; returns how many (0: none, or no store).
+
+        This is how a node that did not write the latest events (a fresh node, another replica's changes)
+        learns them. Raises AuditError when a mirrored event does not continue the local chain (run
+        ``ssz audit verify``), StoreError when the store cannot be read.
+        """
+        if self.store is None:
+            return 0
+        with self._locked() as f:
+            self._repair(f)
+            last = self._last(f)
+            lines = self._mirrored_lines(last.seq if last else 0, last.hash if last else GENESIS)
+            if lines:
+                f.seek(0, os.SEEK_END)
+                f.write(b"\n".join(lines) + b"\n")
+                f.flush()
+                os.fsync(f.fileno())
+        return len(lines)
+
+    def restore_from_mirror(self) -> Path | None:
+        """Rebuild the local log from the locked mirror (the first version of each event), after tampering.
+
+        The mirror's events must form one valid keyed chain 1..N; the current local file is kept as
+        ``<log>.damaged-<time>`` (returned; None when there was none). Raises AuditError when the mirror is
+        empty or does not verify.
+        """
+        if self.store is None:
+            raise AuditError(f"audit log {self.name}: no object store given, nothing to restore from")
+        lines = self._mirrored_lines(0, GENESIS)
+        if not lines:
+            raise AuditError(f"audit log {self.name}: the locked mirror holds no events")
         kept = None
         with self._locked() as f:
             if self.path.stat().st_size:

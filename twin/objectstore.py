@@ -270,6 +270,19 @@ class Store:
             return etag == hashlib.md5(data).hexdigest()
         return self.get_bytes(bucket, obj.object_name, version_id=obj.version_id) == data
 
+    def stat(self, bucket: str, key: str) -> Any | None:
+        """The current version's metadata of ``key`` (a minio ``Object``: ``etag``, ``version_id``, ...); None when
+        the key holds nothing (never written, or its latest version is a delete marker).
+
+        Raises StoreError when the store cannot be asked (unreachable, refused).
+        """
+        try:
+            return self.client.stat_object(bucket, key)
+        except Exception as e:
+            if getattr(e, "code", None) in {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}:
+                return None
+            raise explain(e, self.settings) from e
+
     def get_bytes(self, bucket: str, key: str, version_id: str | None = None) -> bytes:
         """Read one whole object (optionally a given version)."""
         try:

@@ -1,0 +1,123 @@
+"""The audited digest of a list's state (plate hotlist, face watchlist): recorded by every change, checked on load.
+
+Both lists are rewritten in the object store on every audited change, and anyone holding the platform's S3
+credentials could write a copy of their own. So every audited change records, in its audit event's details,
+``list_key`` (``<bucket>/<key>`` of the store copy) and ``list_sha256``: the SHA-256 of the canonical JSON of
+the list state it writes (:func:`state_digest`; the entries only, no save time, so an undo that puts the
+previous entries back gives the previous digest). The event is written before the change (write-ahead), so the
+digest is of the state the change is about to write.
+
+The latest audited state of a copy (:func:`audited_states`) is the digest of the last change event for its key,
+except that a ``<action>.failed`` event (the change was undone, :func:`serve.audit.write_ahead`) puts back the
+digest that was current before that change; before any change is audited only an empty list is valid.
+
+A copy loaded from the store (:func:`check_copy`) must hold that latest state; it is refused otherwise
+(:class:`UnauditedListCopy`). ``ssz audit lists`` checks every stored version against every audited state.
+The digest is of the state as written (embeddings included, for the watchlist), and only the digest goes into
+the audit log, never the entries' embeddings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from serve.audit import AuditError, AuditEvent, AuditLog
+
+LIST_KEY = "list_key"
+LIST_SHA256 = "list_sha256"
+
+
+class UnauditedListCopy(AuditError):
+    """A stored list copy does not hold the latest audited state: written outside the platform; not loaded."""
+
+
+def state_digest(state: Any) -> str:
+    """Hex SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of a list state (JSON values only)."""
+    text = json.dumps(state, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def seal(list_key: str, state: Any) -> dict[str, str]:
+    """The audit details that record the state a change writes to ``list_key`` (``<bucket>/<key>``)."""
+    return {LIST_KEY: list_key, LIST_SHA256: state_digest(state)}
+
+
+@dataclass
+class AuditedStates:
+    """What one audit trail says about one list copy.
+
+    ``latest``: the digest the copy must hold now (None: no change is in effect, only an empty list is valid).
+    ``recorded``: every digest that was ever the audited state (None among them: the empty list, when a failed
+    first change put it back). ``events``: how many change events name the copy.
+    """
+
+    latest: str | None = None
+    recorded: set[str | None] = field(default_factory=set)
+    events: int = 0
+
+    def admits(self, digest: str, empty: bool, latest_only: bool = True) -> bool:
+        """Whether a copy with ``digest`` (``empty``: it holds no entries) is the latest audited state, or with
+        ``latest_only`` False, any state the trail ever recorded."""
+        if latest_only:
+            return digest == self.latest or (empty and self.latest is None)
+        return digest in self.recorded or (empty and (None in self.recorded or not self.events))
+
+
+def audited_states(events: Iterable[AuditEvent], list_key: str, into: AuditedStates | None = None) -> AuditedStates:
+    """The audited states of the copy at ``list_key`` from one log's events, in order (``into``: add to the
+    states found in another log, as ``ssz audit lists`` does for every log).
+
+    A change event carries ``list_key`` and ``list_sha256``; a ``<action>.failed`` event whose ``event`` is such
+    a change puts back the digest that was the latest before it.
+    """
+    out = into or AuditedStates()
+    before: dict[int, str | None] = {}
+    latest: str | None = None
+    for ev in events:
+        if ev.details.get(LIST_KEY) == list_key and isinstance(ev.details.get(LIST_SHA256), str):
+            before[ev.seq] = latest
+            latest = ev.details[LIST_SHA256]
+            out.recorded.add(latest)
+            out.events += 1
+        elif ev.action.endswith(".failed") and ev.details.get("event") in before:
+            latest = before[ev.details["event"]]
+            out.recorded.add(latest)
+    out.latest = latest
+    return out
+
+
+def check_copy(audit: AuditLog, list_key: str, digest: str, empty: bool, version_id: str | None) -> None:
+    """Refuse a list copy read from the store unless it holds the latest state ``audit`` recorded for it.
+
+    ``digest``: :func:`state_digest` of the copy's state; ``empty``: it holds no entries (also for a key that
+    holds nothing). When the local log records no change to the copy or does not admit it, and the log has a
+    store, the locked mirror's events the local log lacks are added first (:meth:`serve.audit.AuditLog.catch_up`:
+    a fresh node's empty log, another replica's changes), then it is checked again.
+
+    Raises
+    ------
+    UnauditedListCopy
+        Naming the key, its version id, the digests and what to do.
+    AuditError, StoreError
+        The audit trail cannot be read or does not verify (from :meth:`~serve.audit.AuditLog.catch_up`).
+    """
+    states = audited_states(audit.events(), list_key)
+    if states.admits(digest, empty) and states.events:  # a log without its changes (a fresh node's) proves nothing
+        return
+    if audit.catch_up() or not states.events:
+        states = audited_states(audit.events(), list_key)
+        if states.admits(digest, empty):
+            return
+    held = "nothing (no copy)" if empty and version_id is None else f"sha256 {digest}"
+    want = (f"sha256 {states.latest}" if states.latest is not None
+            else "an empty list (no change to it was ever audited)")
+    raise UnauditedListCopy(
+        f"s3://{list_key} (version {version_id or 'none'}) holds {held}, but audit log {audit.name} "
+        f"({states.events} changes recorded for it) says it must hold {want}: the copy was written outside "
+        "the platform and was not loaded. Run `ssz audit lists` to see which versions an audited change wrote, "
+        f"and copy the latest of them back over s3://{list_key} (an S3 copy of that version id), or give this "
+        "node the list file of a node that has it; then start again")

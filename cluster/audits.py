@@ -7,15 +7,26 @@ named ``alerts-<city>``). :func:`verify_all` checks each against its MAC chain,
 its mirror in the evidence bucket and its anchors (:meth:`serve.audit.AuditLog.check`), repairing a torn tail.
 ``ssz api up`` and ``ssz run`` call :func:`require_verified` before they start anything, and refuse to start
 on a log that does not verify: the message names the log and the first bad event.
+
+:func:`unaudited_list_versions` (``ssz audit lists``) checks the list copies the platform rewrites in the store
+(the hotlists ``evidence/hotlist/<list>.json``, the watchlists ``models/watchlist/<list>-<engine>.json``): every
+version must hold a state some audited change recorded (:mod:`serve.listdigest`).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 from cluster.state import state_dir
 from serve.audit import AuditLog, AuditReport
-from twin.objectstore import Store
+from serve.listdigest import AuditedStates, audited_states, state_digest
+from twin.evidence import MUTABLE_KEY, EvidenceVersion
+from twin.objectstore import EVIDENCE_BUCKET, MODELS_BUCKET, Store
 
 
 class AuditTampered(RuntimeError):
@@ -64,3 +75,64 @@ def require_verified(store: Store | None) -> list[AuditReport]:
                 "`ssz audit verify` for every problem; the locked mirror in the evidence bucket keeps the original "
                 f"events (`ssz audit restore {r.name}` rebuilds the local log from it, keeping the damaged file)")
     return reports
+
+
+class UnauditedListVersion(BaseModel):
+    """A stored version of a hotlist or watchlist copy that holds no state an audited change recorded."""
+
+    list_key: str = Field(description="<bucket>/<key> of the copy")
+    version: EvidenceVersion
+    reason: str = Field(description="why it is not audited")
+
+    def describe(self) -> str:
+        """One line: the copy, the version, its time and why."""
+        v = self.version
+        return (f"{self.list_key}: version {v.version_id} at {v.last_modified.isoformat(timespec='seconds')}: "
+                f"{self.reason}")
+
+
+def _list_copies() -> list[tuple[str, str, Callable[[dict[str, Any]], Any], Callable[[Any], bool]]]:
+    """(bucket, prefix, the state of a parsed copy, whether a state is empty) for each kind of list copy."""
+    from serve.face.watchlist import list_state as watchlist_state
+    from serve.plate.hotlist import list_state as hotlist_state
+
+    return [(EVIDENCE_BUCKET, "hotlist/", hotlist_state, lambda s: not s),
+            (MODELS_BUCKET, "watchlist/", watchlist_state, lambda s: not s["records"])]
+
+
+def unaudited_list_versions(store: Store, prefix: str = "") -> Iterator[UnauditedListVersion]:
+    """Every version of the hotlist and watchlist copies in ``store`` (keys under ``prefix`` only, e.g.
+    ``hotlist/`` or ``watchlist/sim-``) whose state no event of this state folder's audit logs recorded (each log
+    first catches up with its locked mirror), and every delete marker on them; one at a time as the listing goes.
+
+    Raises StoreError when the store cannot be read, AuditError when a log's mirror does not continue it.
+    """
+    trails = []
+    for log in known_logs(store):
+        log.catch_up()
+        trails.append(log.events())
+    for bucket, kind, state_of, is_empty in _list_copies():
+        under = prefix if prefix.startswith(kind) else kind if kind.startswith(prefix) else None
+        for key, objs in store.versions(bucket, under) if under is not None else ():
+            if bucket == EVIDENCE_BUCKET and not MUTABLE_KEY.fullmatch(key):
+                continue
+            states = AuditedStates()
+            for events in trails:
+                audited_states(events, f"{bucket}/{key}", into=states)
+            for o in objs:
+                found = EvidenceVersion(version_id=o.version_id, last_modified=o.last_modified,
+                                        size=None if o.is_delete_marker else o.size, delete_marker=o.is_delete_marker)
+                if o.is_delete_marker:
+                    reason = "a delete marker (the platform never deletes a list copy)"
+                else:
+                    try:
+                        state = state_of(json.loads(store.get_bytes(bucket, key, version_id=o.version_id)))
+                    except (ValueError, AttributeError, TypeError) as e:
+                        reason = f"not a list document ({e})"
+                    else:
+                        digest = state_digest(state)
+                        if states.admits(digest, is_empty(state), latest_only=False):
+                            continue
+                        reason = (f"holds sha256 {digest}, which no audited change recorded ({states.events} "
+                                  "audited changes name this copy): written outside the platform")
+                yield UnauditedListVersion(list_key=f"{bucket}/{key}", version=found, reason=reason)

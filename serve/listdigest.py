@@ -26,13 +26,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from serve.audit import AuditError, AuditEvent, AuditLog
+from serve.errors import UnavailableError
 
 LIST_KEY = "list_key"
 LIST_SHA256 = "list_sha256"
 
 
-class UnauditedListCopy(AuditError):
-    """A stored list copy does not hold the latest audited state: written outside the platform; not loaded."""
+class UnauditedListCopy(AuditError, UnavailableError):
+    """A stored list copy does not hold the latest audited state: written outside the platform; not loaded.
+    The API answers 503 with the message: the list cannot be used until the audited copy is put back."""
 
 
 def state_digest(state: Any) -> str:
@@ -105,19 +107,26 @@ def check_copy(audit: AuditLog, list_key: str, digest: str, empty: bool, version
     AuditError, StoreError
         The audit trail cannot be read or does not verify (from :meth:`~serve.audit.AuditLog.catch_up`).
     """
-    states = audited_states(audit.events(), list_key)
+    events = audit.events()
+    states = audited_states(events, list_key)
     if states.admits(digest, empty) and states.events:  # a log without its changes (a fresh node's) proves nothing
         return
     if audit.catch_up() or not states.events:
-        states = audited_states(audit.events(), list_key)
+        events = audit.events()
+        states = audited_states(events, list_key)
         if states.admits(digest, empty):
             return
     held = "nothing (no copy)" if empty and version_id is None else f"sha256 {digest}"
+    where = f"s3://{list_key} (version {version_id or 'none'}) holds {held}, but audit log {audit.name}"
+    if events and not states.events:  # a log from before digests were recorded
+        raise UnauditedListCopy(
+            f"{where} records no list digest in its {len(events)} events (written before digests were): the copy "
+            "cannot be checked and was not loaded. Make one audited change on a node that has the list file (it "
+            "records the digest), or give this node that file; then start again")
     want = (f"sha256 {states.latest}" if states.latest is not None
             else "an empty list (no change to it was ever audited)")
     raise UnauditedListCopy(
-        f"s3://{list_key} (version {version_id or 'none'}) holds {held}, but audit log {audit.name} "
-        f"({states.events} changes recorded for it) says it must hold {want}: the copy was written outside "
-        "the platform and was not loaded. Run `ssz audit lists` to see which versions an audited change wrote, "
-        f"and copy the latest of them back over s3://{list_key} (an S3 copy of that version id), or give this "
-        "node the list file of a node that has it; then start again")
+        f"{where} ({states.events} changes recorded for it) says it must hold {want}: the copy was written "
+        "outside the platform and was not loaded. Run `ssz audit lists` to see which versions an audited change "
+        f"wrote, and copy the latest of them back over s3://{list_key} (an S3 copy of that version id), or give "
+        "this node the list file of a node that has it; then start again")

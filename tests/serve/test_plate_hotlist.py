@@ -135,6 +135,12 @@ def test_a_forged_store_copy_is_refused_on_a_fresh_node(tmp_path, s3_store):
     # the node's own file is its own: a node that has one loads it whatever the store holds
     s3_store.put_bytes(EVIDENCE_BUCKET, key, json.dumps(doc).encode())
     assert [e.id for e in _node(tmp_path, "a", key, s3_store).entries()] == ["H-1"]
+    # a log from before digests were recorded cannot vouch for a copy: refused, saying what to do
+    old = tmp_path / f"legacy{tmp_path.name[-8:]}"
+    _node(old, "a", key + ".old", s3_store).audit.append("officer:a", "hotlist.add", "H-1", {"plate": "ก 1"})
+    s3_store.put_bytes(EVIDENCE_BUCKET, key + ".old", audited)
+    with pytest.raises(UnauditedListCopy, match="records no list digest in its 1 events"):
+        _node(old, "b", key + ".old", s3_store)
 
 
 def test_audited_add_remove_expire_and_undo_record_the_state_they_write(tmp_path, s3_store, monkeypatch):

@@ -191,7 +191,7 @@ class Hotlist:
             self._save()
 
         with write_ahead(self.audit, actor, action, subject, undo=undo,
-                         details=details | seal(self._list_key, _dumped(entries))):
+                         details=details | seal(self._list_key, list_state({"entries": _dumped(entries)}))):
             self._entries = entries
             self._save()
 
@@ -325,8 +325,8 @@ def list_state(doc: dict[str, Any]) -> list[Any]:
 
 
 def _dumped(entries: dict[str, HotlistEntry]) -> list[Any]:
-    """Entries as a saved copy holds them and as :func:`list_state` orders them."""
-    return list_state({"entries": [e.model_dump(mode="json") for e in entries.values()]})
+    """Entries as a saved copy holds them: in the order they were added (expiry purges them in that order)."""
+    return [e.model_dump(mode="json") for e in entries.values()]
 
 
 def _same_line2(a: str | None, b: str | None) -> bool:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,8 @@ from serve.errors import UnavailableError
 
 LIST_KEY = "list_key"
 LIST_SHA256 = "list_sha256"
+SETTLE_S = 2.0
+"""Seconds a copy one audited change behind is read again before it is refused (:func:`check_copy`)."""
 
 
 class UnauditedListCopy(AuditError, UnavailableError):
@@ -54,12 +57,20 @@ class AuditedStates:
 
     ``latest``: the digest the copy must hold now (None: no change is in effect, only an empty list is valid).
     ``recorded``: every digest that was ever the audited state (None among them: the empty list, when a failed
-    first change put it back). ``events``: how many change events name the copy.
+    first change put it back). ``events``: how many change events name the copy. ``pending``: the latest change
+    event when no ``.failed`` event followed it (its copy may still be being written), ``prior`` the digest
+    before it (with several logs, those of the last that names the copy).
     """
 
     latest: str | None = None
     recorded: set[str | None] = field(default_factory=set)
     events: int = 0
+    pending: AuditEvent | None = None
+    prior: str | None = None
+
+    def admits_prior(self, digest: str, empty: bool) -> bool:
+        """Whether a copy with ``digest`` holds the state before the pending change (see :attr:`pending`)."""
+        return self.pending is not None and (digest == self.prior or (empty and self.prior is None))
 
     def admits(self, digest: str, empty: bool, latest_only: bool = True) -> bool:
         """Whether a copy with ``digest`` (``empty``: it holds no entries) is the latest audited state, or with
@@ -81,24 +92,29 @@ def audited_states(events: Iterable[AuditEvent], list_key: str, into: AuditedSta
     latest: str | None = None
     for ev in events:
         if ev.details.get(LIST_KEY) == list_key and isinstance(ev.details.get(LIST_SHA256), str):
-            before[ev.seq] = latest
-            latest = ev.details[LIST_SHA256]
+            before[ev.seq] = out.prior = latest
+            latest, out.pending = ev.details[LIST_SHA256], ev
             out.recorded.add(latest)
             out.events += 1
         elif ev.action.endswith(".failed") and ev.details.get("event") in before:
-            latest = before[ev.details["event"]]
+            latest, out.pending = before[ev.details["event"]], None
             out.recorded.add(latest)
     out.latest = latest
     return out
 
 
-def check_copy(audit: AuditLog, list_key: str, digest: str, empty: bool, version_id: str | None) -> None:
+def check_copy(audit: AuditLog, list_key: str, read: Callable[[], tuple[str, bool, str | None]],
+               settle_s: float | None = None) -> None:
     """Refuse a list copy read from the store unless it holds the latest state ``audit`` recorded for it.
 
-    ``digest``: :func:`state_digest` of the copy's state; ``empty``: it holds no entries (also for a key that
-    holds nothing). When the local log records no change to the copy or does not admit it, and the log has a
-    store, the locked mirror's events the local log lacks are added first (:meth:`serve.audit.AuditLog.catch_up`:
-    a fresh node's empty log, another replica's changes), then it is checked again.
+    ``read()`` reads the copy (again) and returns ``(digest, empty, version_id)``: :func:`state_digest` of its
+    state, whether it holds no entries (also for a key that holds nothing, ``version_id`` None then). When the
+    local log records no change to the copy or does not admit it, and the log has a store, the locked mirror's
+    events the local log lacks are added first (:meth:`serve.audit.AuditLog.catch_up`: a fresh node's empty
+    log, another replica's changes), then it is checked again. A copy that holds the state before the latest
+    change (no ``.failed`` event after it) is read again for up to ``settle_s`` seconds (None: :data:`SETTLE_S`):
+    the change's event is written before its copy (write-ahead), so a node that starts in between sees the
+    previous state for a moment.
 
     Raises
     ------
@@ -107,15 +123,21 @@ def check_copy(audit: AuditLog, list_key: str, digest: str, empty: bool, version
     AuditError, StoreError
         The audit trail cannot be read or does not verify (from :meth:`~serve.audit.AuditLog.catch_up`).
     """
-    events = audit.events()
-    states = audited_states(events, list_key)
-    if states.admits(digest, empty) and states.events:  # a log without its changes (a fresh node's) proves nothing
-        return
-    if audit.catch_up() or not states.events:
+    deadline = time.monotonic() + (SETTLE_S if settle_s is None else settle_s)
+    while True:
+        digest, empty, version_id = read()
         events = audit.events()
         states = audited_states(events, list_key)
-        if states.admits(digest, empty):
+        if states.admits(digest, empty) and states.events:  # a log without its changes (a fresh node's) proves nothing
             return
+        if audit.catch_up() or not states.events:
+            events = audit.events()
+            states = audited_states(events, list_key)
+            if states.admits(digest, empty):
+                return
+        if not states.admits_prior(digest, empty) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
     held = "nothing (no copy)" if empty and version_id is None else f"sha256 {digest}"
     where = f"s3://{list_key} (version {version_id or 'none'}) holds {held}, but audit log {audit.name}"
     if events and not states.events:  # a log from before digests were recorded
@@ -125,8 +147,13 @@ def check_copy(audit: AuditLog, list_key: str, digest: str, empty: bool, version
             "records the digest), or give this node that file; then start again")
     want = (f"sha256 {states.latest}" if states.latest is not None
             else "an empty list (no change to it was ever audited)")
+    how = "the copy was written outside the platform"
+    if states.admits_prior(digest, empty) and (ev := states.pending) is not None:
+        how = (f"the copy holds the state before the latest change (event {ev.seq}, {ev.action} {ev.subject} at "
+               f"{ev.ts.isoformat(timespec='seconds')}): it was put back outside the platform, or that change's "
+               "write to the store failed (then the next audited change on the node that made it writes the list)")
     raise UnauditedListCopy(
-        f"{where} ({states.events} changes recorded for it) says it must hold {want}: the copy was written "
-        "outside the platform and was not loaded. Run `ssz audit lists` to see which versions an audited change "
-        f"wrote, and copy the latest of them back over s3://{list_key} (an S3 copy of that version id), or give "
-        "this node the list file of a node that has it; then start again")
+        f"{where} ({states.events} changes recorded for it) says it must hold {want}: {how}; it was not loaded. "
+        "Run `ssz audit lists` to see which versions an audited change wrote, and copy the latest of them back over "
+        f"s3://{list_key} (an S3 copy of that version id), or give this node the list file of a node that has it; "
+        "then start again")

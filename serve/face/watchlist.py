@@ -199,20 +199,25 @@ class Watchlist:
             A copy is not a watchlist document of this engine.
         """
         with self._lock:
-            data, where, version = None, "", None
             seen = self._version()
-            if self.store is not None and seen[0] is not None:
-                st = self.store.stat(self.bucket, self.key)
+            recs: dict[str, WarrantRecord] = {}
+            embs: dict[str, np.ndarray] = {}
+            store = self.store
+
+            def read() -> tuple[str, bool, str | None]:
+                nonlocal recs, embs
+                st = store.stat(self.bucket, self.key)
                 version = None if st is None else st.version_id
-                data = self.store.get_bytes(self.bucket, self.key, version_id=version)
-                where = f"s3://{self.bucket}/{self.key}"
-            own_file = data is None and self.path is not None and self.path.exists()
-            if own_file:
-                data, where = self.path.read_bytes(), str(self.path)  # type: ignore[union-attr]
-            recs, embs = self._parse(data, where) if data is not None else ({}, {})
-            if self.store is not None and self.audit is not None and not own_file:
-                state = list_state(self._document(recs, embs))
-                check_copy(self.audit, self._list_key, state_digest(state), not recs, version)
+                recs, embs = ({}, {}) if st is None else self._parse(
+                    store.get_bytes(self.bucket, self.key, version_id=version), f"s3://{self.bucket}/{self.key}")
+                return state_digest(list_state(self._document(recs, embs))), not recs, version
+
+            if seen[0] is None and self.path is not None and self.path.exists():  # no store copy: the own file
+                recs, embs = self._parse(self.path.read_bytes(), str(self.path))
+            elif store is not None and self.audit is not None:
+                check_copy(self.audit, self._list_key, read)
+            elif store is not None and seen[0] is not None:
+                read()
             self._records, self._emb = recs, embs
             self._seen = seen  # only now: a refused copy is tried (and refused) again at the next refresh
             self._rebuild()

@@ -142,12 +142,16 @@ class Hotlist:
             elif self.store is not None:
                 from twin.objectstore import EVIDENCE_BUCKET
 
-                st = self.store.stat(EVIDENCE_BUCKET, self.store_key)
-                version = None if st is None else st.version_id
-                if st is not None:
-                    raw = self.store.get_bytes(EVIDENCE_BUCKET, self.store_key, version_id=version)
-                state = list_state(json.loads(raw)) if raw else []
-                check_copy(self.audit, self._list_key, state_digest(state), not state, version)
+                def read() -> tuple[str, bool, str | None]:
+                    nonlocal raw
+                    st = self.store.stat(EVIDENCE_BUCKET, self.store_key)
+                    version = None if st is None else st.version_id
+                    raw = None if st is None else self.store.get_bytes(EVIDENCE_BUCKET, self.store_key,
+                                                                       version_id=version)
+                    state = list_state(json.loads(raw)) if raw else []
+                    return state_digest(state), not state, version
+
+                check_copy(self.audit, self._list_key, read)
             entries = [HotlistEntry.model_validate(e) for e in json.loads(raw)["entries"]] if raw else []
             self._entries = {e.id: e for e in entries}
             return len(self._entries)

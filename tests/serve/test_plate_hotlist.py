@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -105,9 +106,10 @@ def test_fresh_node_reloads_the_hotlist_from_the_store(tmp_path, s3_store):
     assert [ev.action for ev in fresh.audit.events()] == ["hotlist.add"]
 
 
-def test_a_forged_store_copy_is_refused_on_a_fresh_node(tmp_path, s3_store):
+def test_a_forged_store_copy_is_refused_on_a_fresh_node(tmp_path, s3_store, monkeypatch):
     import json
 
+    from serve import listdigest
     from serve.listdigest import UnauditedListCopy
     from twin.objectstore import EVIDENCE_BUCKET
 
@@ -128,6 +130,7 @@ def test_a_forged_store_copy_is_refused_on_a_fresh_node(tmp_path, s3_store):
     assert f"s3://evidence/{key}" in msg and f"version {forged}" in msg and "ssz audit lists" in msg
     assert not (tmp_path / "b" / "hotlist.json").exists()  # nothing was loaded or saved
     s3_store.client.remove_object(EVIDENCE_BUCKET, key)  # a delete marker: an empty list is not the audited one
+    monkeypatch.setattr(listdigest, "SETTLE_S", 0.1)  # nothing, as before the first change: read again a moment
     with pytest.raises(UnauditedListCopy, match="version none"):
         _node(tmp_path, "c", key, s3_store)
     s3_store.put_bytes(EVIDENCE_BUCKET, key, audited)  # the audited version put back: loaded
@@ -141,6 +144,53 @@ def test_a_forged_store_copy_is_refused_on_a_fresh_node(tmp_path, s3_store):
     s3_store.put_bytes(EVIDENCE_BUCKET, key + ".old", audited)
     with pytest.raises(UnauditedListCopy, match="records no list digest in its 1 events"):
         _node(old, "b", key + ".old", s3_store)
+
+
+def test_a_node_starting_while_a_change_is_written_waits_for_it_and_a_rolled_back_copy_is_refused(
+        tmp_path, s3_store, monkeypatch):
+    """The change's event is in the mirror before its copy is in the store (write-ahead): a fresh node that reads
+    the copy in between reads it again until the change's copy arrives. A copy put back to the state before the
+    latest change (a plate taken off with the S3 credentials) is refused once that wait is over."""
+    import threading
+
+    from serve import listdigest
+    from serve.listdigest import UnauditedListCopy
+    from twin.objectstore import EVIDENCE_BUCKET
+
+    key = f"hotlist/test-{tmp_path.name}.json"
+    a = _node(tmp_path, "a", key, s3_store)
+    a.add("ก 1", reason="stolen", actor="officer:a", entry_id="H-1")
+    before = s3_store.get_bytes(EVIDENCE_BUCKET, key)
+    real = type(s3_store).put_bytes
+    fresh: list[object] = []
+
+    def late_put(self, bucket, k, *args, **kw):  # a node starts between the change's event and its copy
+        if k == key and not fresh:
+            def start() -> None:
+                try:
+                    fresh.append(sorted(e.id for e in _node(tmp_path, "b", key, s3_store).entries()))
+                except UnauditedListCopy as e:
+                    fresh.append(e)
+
+            t = threading.Thread(target=start)
+            t.start()
+            time.sleep(0.5)
+            out = real(self, bucket, k, *args, **kw)
+            t.join()
+            return out
+        return real(self, bucket, k, *args, **kw)
+
+    monkeypatch.setattr(type(s3_store), "put_bytes", late_put)
+    a.add("ข 2", reason="stolen", actor="officer:a", entry_id="H-2")
+    monkeypatch.undo()
+    assert fresh == [["H-1", "H-2"]]
+    rolled_back = s3_store.put_bytes(EVIDENCE_BUCKET, key, before)
+    monkeypatch.setattr(listdigest, "SETTLE_S", 0.3)
+    t0 = time.monotonic()
+    with pytest.raises(UnauditedListCopy, match=r"holds the state before the latest change \(event 2, hotlist\.add H-2"
+                       ) as err:
+        _node(tmp_path, "c", key, s3_store)
+    assert 0.3 <= time.monotonic() - t0 < 2 and f"version {rolled_back}" in str(err.value)
 
 
 def test_audited_add_remove_expire_and_undo_record_the_state_they_write(tmp_path, s3_store, monkeypatch):

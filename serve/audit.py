@@ -40,6 +40,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -392,13 +393,15 @@ class AuditLog:
                 bad(seq, f"event {seq} does not match its anchor in the locked bucket: the chain was rewritten")
         rep.problems.sort(key=lambda p: _seq_of(p))
 
-    def _mirror_versions(self) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
-        """The locked mirror's events and anchors by seq, each with its versions and delete markers oldest first
-        (:meth:`twin.objectstore.Store.versions`). Raises StoreError when the bucket cannot be listed."""
+    def _mirror_versions(self, after: int = 0) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
+        """The locked mirror's events (those after event ``after`` only) and anchors by seq, each with its
+        versions and delete markers oldest first (:meth:`twin.objectstore.Store.versions`; the listing starts
+        after event ``after``'s key). Raises StoreError when the bucket cannot be listed."""
         prefix = f"audit/{self.name}/"
         events: dict[int, list[Any]] = {}
         anchors: dict[int, list[Any]] = {}
-        for key, objs in self.store.versions(EVIDENCE_BUCKET, prefix):  # type: ignore[union-attr]
+        for key, objs in self.store.versions(EVIDENCE_BUCKET, prefix,  # type: ignore[union-attr]
+                                             start_after=_mirror_key(self.name, after) if after else None):
             rest = key[len(prefix):]
             into = anchors if rest.startswith("anchors/") else events
             with contextlib.suppress(ValueError):
@@ -412,14 +415,18 @@ class AuditLog:
         Raises AuditError when one is missing or does not verify with this key, StoreError when the store
         cannot be read.
         """
-        assert self.store is not None
-        first = {seq: o for seq, objs in self._mirror_versions()[0].items() if (o := original(objs)) is not None}
+        store = self.store
+        assert store is not None
+        first = {seq: o for seq, objs in self._mirror_versions(after)[0].items() if (o := original(objs)) is not None}
+        seqs = range(after + 1, max(first, default=after) + 1)
+        if missing := [seq for seq in seqs if seq not in first]:
+            raise AuditError(f"audit log {self.name}: event {missing[0]} is missing from the locked mirror")
+        with ThreadPoolExecutor(8) as ex:  # one GET each: a fresh node fetches the whole log
+            fetched = list(ex.map(lambda seq: store.get_bytes(EVIDENCE_BUCKET, first[seq].object_name,
+                                                              version_id=first[seq].version_id), seqs))
         lines = []
-        for seq in range(after + 1, max(first, default=after) + 1):
-            if seq not in first:
-                raise AuditError(f"audit log {self.name}: event {seq} is missing from the locked mirror")
-            line = self.store.get_bytes(EVIDENCE_BUCKET, first[seq].object_name,
-                                        version_id=first[seq].version_id).rstrip(b"\n")
+        for seq, raw in zip(seqs, fetched, strict=True):
+            line = raw.rstrip(b"\n")
             ev = AuditEvent.model_validate_json(line)
             if ev.seq != seq or ev.prev_hash != prev or not hmac.compare_digest(ev.digest(self.key), ev.hash):
                 raise AuditError(f"audit log {self.name}: mirrored event {seq} does not verify with this key")

@@ -59,7 +59,7 @@ class AuditedStates:
     ``recorded``: every digest that was ever the audited state (None among them: the empty list, when a failed
     first change put it back). ``events``: how many change events name the copy. ``pending``: the latest change
     event when no ``.failed`` event followed it (its copy may still be being written), ``prior`` the digest
-    before it (with several logs, those of the last that names the copy).
+    before it.
     """
 
     latest: str | None = None
@@ -80,14 +80,13 @@ class AuditedStates:
         return digest in self.recorded or (empty and (None in self.recorded or not self.events))
 
 
-def audited_states(events: Iterable[AuditEvent], list_key: str, into: AuditedStates | None = None) -> AuditedStates:
-    """The audited states of the copy at ``list_key`` from one log's events, in order (``into``: add to the
-    states found in another log, as ``ssz audit lists`` does for every log).
+def audited_states(events: Iterable[AuditEvent], list_key: str) -> AuditedStates:
+    """The audited states of the copy at ``list_key`` from one log's events, in order.
 
     A change event carries ``list_key`` and ``list_sha256``; a ``<action>.failed`` event whose ``event`` is such
     a change puts back the digest that was the latest before it.
     """
-    out = into or AuditedStates()
+    out = AuditedStates()
     before: dict[int, str | None] = {}
     latest: str | None = None
     for ev in events:

@@ -103,9 +103,10 @@ def lists(
         "too."))] = False,
 ) -> None:
     """Check every version of the hotlist copies (evidence bucket) and watchlist copies (models bucket): each must
-    hold a list state an audited change recorded (its SHA-256 is in the change's audit event). List the others
-    (and delete markers) with their version id and time; exit 1 if there is one, 2 if the store or a log cannot
-    be read. `ssz audit evidence` leaves these copies out: they are rewritten by design."""
+    hold a list state an audited change recorded (its SHA-256 is in the change's audit event), and the current
+    version the latest one. List the others (and delete markers) with their version id and time, and for a
+    current version put back to an earlier state, the version to copy back; exit 1 if there is one, 2 if the
+    store or a log cannot be read. `ssz audit evidence` leaves these copies out: they are rewritten by design."""
     import json
 
     from cluster import audits, store

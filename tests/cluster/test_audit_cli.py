@@ -199,3 +199,33 @@ def test_audit_lists_names_a_forged_hotlist_or_watchlist_version(home):
     assert code == 1 and [f["list_key"] for f in found] == [f"models/{wl.key}"]
     res = CliRunner().invoke(app, ["audit", "lists", "--prefix", f"hotlist/{name}"])
     assert res.exit_code == 1 and "UNAUDITED" in res.output and forged in res.output
+
+
+def test_audit_lists_names_a_current_copy_put_back_to_an_earlier_audited_state(home, monkeypatch):
+    """Every version holds an audited state, but the current one is not the latest (H-2 taken off the list by
+    putting the first version back): reported, with the version that holds the latest state to copy back."""
+    from cluster import store
+    from cluster.state import state_dir
+    from serve import listdigest
+    from serve.audit import AuditLog
+    from serve.plate.hotlist import Hotlist
+    from twin.objectstore import EVIDENCE_BUCKET
+
+    s3 = store.open_store()
+    name = f"l{uuid.uuid4().hex[:8]}"
+    d = state_dir("serve") / "lists" / name
+    hl = Hotlist(d / "hotlist.json", AuditLog(d / "hotlist-audit.jsonl", name=f"hotlist-{name}", store=s3), store=s3,
+                 store_key=f"hotlist/{name}.json")
+    hl.add("ก 1", reason="stolen", actor="officer:a", entry_id="H-1")
+    first = s3.get_bytes(EVIDENCE_BUCKET, hl.store_key)
+    hl.add("ข 2", reason="stolen", actor="officer:a", entry_id="H-2")
+    latest = s3.stat(EVIDENCE_BUCKET, hl.store_key).version_id
+    put_back = s3.put_bytes(EVIDENCE_BUCKET, hl.store_key, first)
+    monkeypatch.setattr(listdigest, "SETTLE_S", 600.0)
+    res = CliRunner().invoke(app, ["audit", "lists", "--prefix", f"hotlist/{name}", "--json"])
+    assert (res.exit_code, res.stdout) == (0, "")  # under SETTLE_S after the change: taken as its write in flight
+    monkeypatch.setattr(listdigest, "SETTLE_S", 0.0)
+    res = CliRunner().invoke(app, ["audit", "lists", "--prefix", f"hotlist/{name}", "--json"])
+    found = [json.loads(line) for line in res.stdout.splitlines()]
+    assert res.exit_code == 1 and [f["version"]["version_id"] for f in found] == [put_back]
+    assert "an earlier audited state" in found[0]["reason"] and f"version {latest} holds it" in found[0]["reason"]

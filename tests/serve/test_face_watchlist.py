@@ -299,3 +299,11 @@ def test_audited_watchlist_changes_record_the_state_they_write(tmp_path, s3_stor
     assert "embeddings" not in json.dumps([e.details for e in events])  # a digest only
     fresh = _sealed_replica(tmp_path, "b", name, s3_store, dlib_embedder)
     assert [r.warrant_no for r in fresh.records()] == ["W-1"] and fresh.get("W-1").offence == "theft"
+
+
+def test_a_store_copy_without_a_mirrored_audit_log_is_refused_in_the_config():
+    """Other replicas could not check the copy (their logs never learn the change): a config error, not a
+    refusal of every honest copy later."""
+    with pytest.raises(ValueError, match="watchlist_in_store needs audit_in_store"):
+        FaceServiceConfig(watchlist_in_store=True)
+    assert FaceServiceConfig(watchlist_in_store=True, audit_in_store=True).watchlist_in_store

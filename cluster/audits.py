@@ -120,8 +120,13 @@ def unaudited_list_versions(store: Store, prefix: str = "") -> Iterator[Unaudite
     earlier audited state than the latest (put back: a fresh node refuses it); one key at a time as the listing
     goes. A key that seems off is checked again after the logs catch up once more (a change made meanwhile).
 
-    Raises StoreError when the store cannot be read, AuditError when a log's mirror does not continue it.
+    Raises ValueError when ``prefix`` can hold no list copy, StoreError when the store cannot be read,
+    AuditError when a log's mirror does not continue it.
     """
+    kinds = [kind for _, kind, _, _ in _list_copies()]
+    if not any(prefix.startswith(k) or k.startswith(prefix) for k in kinds):
+        raise ValueError(f"--prefix {prefix!r} holds no list copy: give a key prefix that starts with "
+                         f"{' or '.join(kinds)} (without the bucket), e.g. hotlist/ or watchlist/sim-")
     logs = known_logs(store)
     trails: list[list[AuditEvent]] = []
 

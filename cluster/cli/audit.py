@@ -122,7 +122,7 @@ def lists(
                 sys.stdout.flush()
             else:
                 console.print(f"[red]UNAUDITED[/] {escape(v.describe())}")
-    except (StoreError, AuditError) as e:
+    except (StoreError, AuditError, ValueError) as e:
         if as_json:
             sys.stdout.write(json.dumps({"error": str(e), "found_before": found}) + "\n")
         fail(f"{e} (run `ssz audit verify`)" if isinstance(e, AuditError) else e)

@@ -188,6 +188,8 @@ def test_audit_lists_names_a_forged_hotlist_or_watchlist_version(home):
         return res.exit_code, [json.loads(line) for line in res.stdout.splitlines()]
 
     assert check(f"hotlist/{name}") == (0, []) and check(f"watchlist/{name}-") == (0, [])
+    code, [err] = check(f"evidence/hotlist/{name}")  # the bucket in the prefix: it would match nothing
+    assert code == 2 and "starts with hotlist/ or watchlist/ (without the bucket)" in err["error"]
     doc = json.loads(s3.get_bytes(EVIDENCE_BUCKET, hl.store_key))
     forged = s3.put_bytes(EVIDENCE_BUCKET, hl.store_key, json.dumps(doc | {"entries": []}).encode())
     code, found = check(f"hotlist/{name}")

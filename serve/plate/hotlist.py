@@ -37,7 +37,7 @@ from serve.audit import AuditLog, write_ahead
 from serve.errors import ConflictError, NotFoundError
 from serve.ids import RecordId
 from serve.keys import write_private
-from serve.listdigest import check_copy, seal, state_digest
+from serve.listdigest import UnauditedListCopy, check_copy, seal, state_digest
 from serve.plate.distance import weighted_distance
 from serve.plate.parse import Plate, Vehicle, parse_plate, snap_line2
 from serve.plate.provinces import REGIONS
@@ -148,7 +148,13 @@ class Hotlist:
                     version = None if st is None else st.version_id
                     raw = None if st is None else self.store.get_bytes(EVIDENCE_BUCKET, self.store_key,
                                                                        version_id=version)
-                    state = list_state(json.loads(raw)) if raw else []
+                    try:
+                        state = list_state(json.loads(raw)) if raw else []
+                    except (ValueError, AttributeError, TypeError) as e:
+                        raise UnauditedListCopy(
+                            f"s3://{self._list_key} (version {version}) is not a hotlist document ({e}): it was "
+                            "written outside the platform and was not loaded. Run `ssz audit lists` to see which "
+                            "versions an audited change wrote and copy the latest of them back") from e
                     return state_digest(state), not state, version
 
                 check_copy(self.audit, self._list_key, read)

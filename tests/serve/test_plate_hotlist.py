@@ -117,6 +117,10 @@ def test_a_forged_store_copy_is_refused_on_a_fresh_node(tmp_path, s3_store, monk
     s3_store.put_bytes(EVIDENCE_BUCKET, key + ".x", json.dumps({"version": 1, "entries": [{"id": "X"}]}).encode())
     with pytest.raises(UnauditedListCopy, match="must hold an empty list"):  # forged before any audited change
         _node(tmp_path, "x", key + ".x", s3_store)
+    for junk in (b"not json", b"[1]"):  # not a hotlist document at all: refused by name, not a traceback
+        v = s3_store.put_bytes(EVIDENCE_BUCKET, key + ".x", junk)
+        with pytest.raises(UnauditedListCopy, match=f"version {v}. is not a hotlist document"):
+            _node(tmp_path, "x", key + ".x", s3_store)
     a = _node(tmp_path, "a", key, s3_store)
     a.add("1กข 1234 ภูเก็ต", reason="stolen", actor="officer:a", entry_id="H-1")
     audited = s3_store.get_bytes(EVIDENCE_BUCKET, key)

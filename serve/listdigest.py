@@ -11,8 +11,10 @@ The latest audited state of a copy (:func:`audited_states`) is the digest of the
 except that a ``<action>.failed`` event (the change was undone, :func:`serve.audit.write_ahead`) puts back the
 digest that was current before that change; before any change is audited only an empty list is valid.
 
-A copy loaded from the store (:func:`check_copy`) must hold that latest state; it is refused otherwise
-(:class:`UnauditedListCopy`). ``ssz audit lists`` checks every stored version against every audited state.
+A copy loaded from the store (:func:`check_copy`) must hold that latest state (read again for a moment while
+it holds the state before a change whose copy may still be being written); it is refused otherwise
+(:class:`UnauditedListCopy`). ``ssz audit lists`` checks every stored version against every audited state, and
+the current version against the latest.
 The digest is of the state as written (embeddings included, for the watchlist), and only the digest goes into
 the audit log, never the entries' embeddings.
 """
@@ -108,9 +110,9 @@ def check_copy(audit: AuditLog, list_key: str, read: Callable[[], tuple[str, boo
 
     ``read()`` reads the copy (again) and returns ``(digest, empty, version_id)``: :func:`state_digest` of its
     state, whether it holds no entries (also for a key that holds nothing, ``version_id`` None then). When the
-    local log records no change to the copy or does not admit it, and the log has a store, the locked mirror's
-    events the local log lacks are added first (:meth:`serve.audit.AuditLog.catch_up`: a fresh node's empty
-    log, another replica's changes), then it is checked again. A copy that holds the state before the latest
+    log has a store, the locked mirror's events the local log lacks are added first
+    (:meth:`serve.audit.AuditLog.catch_up`, one listing when there are none: a fresh node's empty log, another
+    replica's changes, which a copy must not be older than). A copy that holds the state before the latest
     change (no ``.failed`` event after it) is read again for up to ``settle_s`` seconds (None: :data:`SETTLE_S`):
     the change's event is written before its copy (write-ahead), so a node that starts in between sees the
     previous state for a moment.
@@ -125,15 +127,11 @@ def check_copy(audit: AuditLog, list_key: str, read: Callable[[], tuple[str, boo
     deadline = time.monotonic() + (SETTLE_S if settle_s is None else settle_s)
     while True:
         digest, empty, version_id = read()
+        audit.catch_up()  # always: a log that is behind would admit a copy put back to the state it last knew
         events = audit.events()
         states = audited_states(events, list_key)
-        if states.admits(digest, empty) and states.events:  # a log without its changes (a fresh node's) proves nothing
+        if states.admits(digest, empty):
             return
-        if audit.catch_up() or not states.events:
-            events = audit.events()
-            states = audited_states(events, list_key)
-            if states.admits(digest, empty):
-                return
         if not states.admits_prior(digest, empty) or time.monotonic() >= deadline:
             break
         time.sleep(0.1)

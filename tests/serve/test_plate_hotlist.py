@@ -165,6 +165,7 @@ def test_a_node_starting_while_a_change_is_written_waits_for_it_and_a_rolled_bac
     a = _node(tmp_path, "a", key, s3_store)
     a.add("ก 1", reason="stolen", actor="officer:a", entry_id="H-1")
     before = s3_store.get_bytes(EVIDENCE_BUCKET, key)
+    assert len(_node(tmp_path, "s", key, s3_store)) == 1  # a node that loads from the store: its log stops at H-1
     real = type(s3_store).put_bytes
     fresh: list[object] = []
 
@@ -195,6 +196,8 @@ def test_a_node_starting_while_a_change_is_written_waits_for_it_and_a_rolled_bac
                        ) as err:
         _node(tmp_path, "c", key, s3_store)
     assert 0.3 <= time.monotonic() - t0 < 2 and f"version {rolled_back}" in str(err.value)
+    with pytest.raises(UnauditedListCopy, match="before the latest change"):  # its log learns H-2 from the mirror
+        _node(tmp_path, "s", key, s3_store)
 
 
 def test_audited_add_remove_expire_and_undo_record_the_state_they_write(tmp_path, s3_store, monkeypatch):

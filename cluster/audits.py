@@ -115,10 +115,11 @@ def _list_states(trails: list[list[AuditEvent]], list_key: str) -> tuple[Audited
 
 def unaudited_list_versions(store: Store, prefix: str = "") -> Iterator[UnauditedListVersion]:
     """Every version of the hotlist and watchlist copies in ``store`` (keys under ``prefix`` only, e.g.
-    ``hotlist/`` or ``watchlist/sim-``) whose state no event of this state folder's audit logs recorded (each log
-    first catches up with its locked mirror), every delete marker on them, and a current version that holds an
-    earlier audited state than the latest (put back: a fresh node refuses it); one key at a time as the listing
-    goes. A key that seems off is checked again after the logs catch up once more (a change made meanwhile).
+    ``hotlist/`` or ``watchlist/sim-``) whose state no event of this state folder's audit logs recorded (each with
+    the events its locked mirror holds after it, :meth:`serve.audit.AuditLog.trail`; the files are not written),
+    every delete marker on them, and a current version that holds an earlier audited state than the latest (put
+    back: a fresh node refuses it); one key at a time as the listing goes. A key that seems off is checked again
+    after the logs are read once more (a change made meanwhile).
 
     Raises ValueError when ``prefix`` can hold no list copy, StoreError when the store cannot be read,
     AuditError when a log's mirror does not continue it.
@@ -131,9 +132,7 @@ def unaudited_list_versions(store: Store, prefix: str = "") -> Iterator[Unaudite
     trails: list[list[AuditEvent]] = []
 
     def read_trails() -> None:
-        for log in logs:
-            log.catch_up()
-        trails[:] = [log.events() for log in logs]
+        trails[:] = [log.trail() for log in logs]  # read only: the local logs stay as they are
 
     read_trails()
     for bucket, kind, state_of, is_empty in _list_copies():

@@ -428,8 +428,11 @@ class AuditLog:
         for seq, raw in zip(seqs, fetched, strict=True):
             line = raw.rstrip(b"\n")
             ev = AuditEvent.model_validate_json(line)
-            if ev.seq != seq or ev.prev_hash != prev or not hmac.compare_digest(ev.digest(self.key), ev.hash):
+            if ev.seq != seq or not hmac.compare_digest(ev.digest(self.key), ev.hash):
                 raise AuditError(f"audit log {self.name}: mirrored event {seq} does not verify with this key")
+            if ev.prev_hash != prev:
+                raise AuditError(f"audit log {self.name}: mirrored event {seq} does not follow event {seq - 1} of the "
+                                 "local log: the local log and the locked mirror differ (run `ssz audit verify`)")
             lines.append(line)
             prev = ev.hash
         return lines
@@ -454,6 +457,17 @@ class AuditLog:
                 f.flush()
                 os.fsync(f.fileno())
         return len(lines)
+
+    def trail(self) -> list[AuditEvent]:
+        """The local log's events followed by the locked mirror's events after them, each checked to continue
+        the keyed chain, without adding them to the file (what :meth:`catch_up` would leave; a truncated local
+        log stays as it is for :meth:`check` to name). Raises like :meth:`catch_up`."""
+        events = self.events()
+        if self.store is None:
+            return events
+        last = events[-1] if events else None
+        return events + [AuditEvent.model_validate_json(line) for line in
+                         self._mirrored_lines(last.seq if last else 0, last.hash if last else GENESIS)]
 
     def restore_from_mirror(self) -> Path | None:
         """Rebuild the local log from the locked mirror (the first version of each event), after tampering.

@@ -250,6 +250,7 @@ def test_catch_up_adds_the_mirrored_events_a_log_lacks_and_refuses_a_foreign_cha
     b = _log(tmp_path / "b", store=s3_store, name=a.name)  # a fresh node: no local log
     assert b.catch_up() == 2 and [e.hash for e in b.events()] == [e.hash for e in a.events()]
     a.append("officer:a", "hotlist.remove", "H-1")
+    assert [e.seq for e in b.trail()] == [1, 2, 3] and len(b.events()) == 2  # trail() reads, writes nothing
     listed = []
     real = s3_store.client.list_objects
     monkeypatch.setattr(s3_store.client, "list_objects", lambda *args, **kw: listed.append(kw.get("start_after"))
@@ -264,4 +265,9 @@ def test_catch_up_adds_the_mirrored_events_a_log_lacks_and_refuses_a_foreign_cha
     with pytest.raises(AuditError, match="does not verify with this key"):
         other.catch_up()
     assert other.events() == []
+    forked = _log(tmp_path / "e", name=a.name)  # same key, its own event 1: the mirror's event 2 does not follow it
+    forked.append("officer:e", "hotlist.add", "H-9")
+    forked.store = s3_store
+    with pytest.raises(AuditError, match="mirrored event 2 does not follow event 1 of the local log"):
+        forked.catch_up()
     assert _log(tmp_path / "d").catch_up() == 0  # no store: nothing to catch up from

@@ -40,6 +40,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -392,18 +393,81 @@ class AuditLog:
                 bad(seq, f"event {seq} does not match its anchor in the locked bucket: the chain was rewritten")
         rep.problems.sort(key=lambda p: _seq_of(p))
 
-    def _mirror_versions(self) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
-        """The locked mirror's events and anchors by seq, each with its versions and delete markers oldest first
-        (:meth:`twin.objectstore.Store.versions`). Raises StoreError when the bucket cannot be listed."""
+    def _mirror_versions(self, after: int = 0) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
+        """The locked mirror's events (those after event ``after`` only) and anchors by seq, each with its
+        versions and delete markers oldest first (:meth:`twin.objectstore.Store.versions`; the listing starts
+        after event ``after``'s key). Raises StoreError when the bucket cannot be listed."""
         prefix = f"audit/{self.name}/"
         events: dict[int, list[Any]] = {}
         anchors: dict[int, list[Any]] = {}
-        for key, objs in self.store.versions(EVIDENCE_BUCKET, prefix):  # type: ignore[union-attr]
+        for key, objs in self.store.versions(EVIDENCE_BUCKET, prefix,  # type: ignore[union-attr]
+                                             start_after=_mirror_key(self.name, after) if after else None):
             rest = key[len(prefix):]
             into = anchors if rest.startswith("anchors/") else events
             with contextlib.suppress(ValueError):
                 into[int(rest.removeprefix("anchors/").removesuffix(".json"))] = objs
         return events, anchors
+
+    def _mirrored_lines(self, after: int, prev: str) -> list[bytes]:
+        """The locked mirror's events after event ``after`` (whose MAC is ``prev``), the first version of each,
+        checked to continue the keyed chain; [] when the mirror holds none after it.
+
+        Raises AuditError when one is missing or does not verify with this key, StoreError when the store
+        cannot be read.
+        """
+        store = self.store
+        assert store is not None
+        first = {seq: o for seq, objs in self._mirror_versions(after)[0].items() if (o := original(objs)) is not None}
+        seqs = range(after + 1, max(first, default=after) + 1)
+        if missing := [seq for seq in seqs if seq not in first]:
+            raise AuditError(f"audit log {self.name}: event {missing[0]} is missing from the locked mirror")
+        with ThreadPoolExecutor(8) as ex:  # one GET each: a fresh node fetches the whole log
+            fetched = list(ex.map(lambda seq: store.get_bytes(EVIDENCE_BUCKET, first[seq].object_name,
+                                                              version_id=first[seq].version_id), seqs))
+        lines = []
+        for seq, raw in zip(seqs, fetched, strict=True):
+            line = raw.rstrip(b"\n")
+            ev = AuditEvent.model_validate_json(line)
+            if ev.seq != seq or not hmac.compare_digest(ev.digest(self.key), ev.hash):
+                raise AuditError(f"audit log {self.name}: mirrored event {seq} does not verify with this key")
+            if ev.prev_hash != prev:
+                raise AuditError(f"audit log {self.name}: mirrored event {seq} does not follow event {seq - 1} of the "
+                                 "local log: the local log and the locked mirror differ (run `ssz audit verify`)")
+            lines.append(line)
+            prev = ev.hash
+        return lines
+
+    def catch_up(self) -> int:
+        """Append the locked mirror's events that follow the local log's last event (all of them to a fresh
+        node's empty log), each checked to continue the keyed chain; returns how many (0: none, or no store).
+
+        This is how a node that did not write the latest events (a fresh node, another replica's changes)
+        learns them. Raises AuditError when a mirrored event does not continue the local chain (run
+        ``ssz audit verify``), StoreError when the store cannot be read.
+        """
+        if self.store is None:
+            return 0
+        with self._locked() as f:
+            self._repair(f)
+            last = self._last(f)
+            lines = self._mirrored_lines(last.seq if last else 0, last.hash if last else GENESIS)
+            if lines:
+                f.seek(0, os.SEEK_END)
+                f.write(b"\n".join(lines) + b"\n")
+                f.flush()
+                os.fsync(f.fileno())
+        return len(lines)
+
+    def trail(self) -> list[AuditEvent]:
+        """The local log's events followed by the locked mirror's events after them, each checked to continue
+        the keyed chain, without adding them to the file (what :meth:`catch_up` would leave; a truncated local
+        log stays as it is for :meth:`check` to name). Raises like :meth:`catch_up`."""
+        events = self.events()
+        if self.store is None:
+            return events
+        last = events[-1] if events else None
+        return events + [AuditEvent.model_validate_json(line) for line in
+                         self._mirrored_lines(last.seq if last else 0, last.hash if last else GENESIS)]
 
     def restore_from_mirror(self) -> Path | None:
         """Rebuild the local log from the locked mirror (the first version of each event), after tampering.
@@ -414,20 +478,9 @@ class AuditLog:
         """
         if self.store is None:
             raise AuditError(f"audit log {self.name}: no object store given, nothing to restore from")
-        first = {seq: o for seq, objs in self._mirror_versions()[0].items() if (o := original(objs)) is not None}
-        if not first:
+        lines = self._mirrored_lines(0, GENESIS)
+        if not lines:
             raise AuditError(f"audit log {self.name}: the locked mirror holds no events")
-        lines, prev = [], GENESIS
-        for seq in range(1, max(first) + 1):
-            if seq not in first:
-                raise AuditError(f"audit log {self.name}: event {seq} is missing from the locked mirror")
-            line = self.store.get_bytes(EVIDENCE_BUCKET, first[seq].object_name,
-                                        version_id=first[seq].version_id).rstrip(b"\n")
-            ev = AuditEvent.model_validate_json(line)
-            if ev.seq != seq or ev.prev_hash != prev or not hmac.compare_digest(ev.digest(self.key), ev.hash):
-                raise AuditError(f"audit log {self.name}: mirrored event {seq} does not verify with this key")
-            lines.append(line)
-            prev = ev.hash
         kept = None
         with self._locked() as f:
             if self.path.stat().st_size:

@@ -28,7 +28,7 @@ from serve.errors import NotFoundError, UnavailableError
 from serve.ids import RecordIdError, check_record_id
 from serve.keys import load_key
 from serve.roles import Principal, Role, check_role
-from twin.objectstore import MODELS_BUCKET, Store, StoreError, explain
+from twin.objectstore import MODELS_BUCKET, Store, StoreError
 
 TOKEN_BYTES = 32
 MIN_TOKEN_CHARS = 43  # base64url of 32 bytes
@@ -100,12 +100,8 @@ class TokenStore:
 
     def etag(self) -> str | None:
         """The table object's etag (None when there is no table yet)."""
-        try:
-            return self.store.client.stat_object(MODELS_BUCKET, TABLE_KEY).etag
-        except Exception as e:
-            if getattr(e, "code", None) in {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}:
-                return None
-            raise explain(e, self.store.settings) from e  # a StoreError saying what to do (the API answers 503)
+        st = self.store.stat(MODELS_BUCKET, TABLE_KEY)  # StoreError saying what to do (the API answers 503)
+        return None if st is None else st.etag
 
     def load(self) -> TokenTable:
         """The current table (empty when none was saved)."""

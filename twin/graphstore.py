@@ -114,13 +114,7 @@ def _parquet_bytes(gdf: gpd.GeoDataFrame) -> bytes:
 
 
 def _exists(store: Store, bucket: str, key: str) -> bool:
-    try:
-        store.client.stat_object(bucket, key)
-        return True
-    except Exception as e:  # minio raises S3Error NoSuchKey for a missing object
-        if getattr(e, "code", None) in {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}:
-            return False
-        raise explain(e, store.settings) from e
+    return store.stat(bucket, key) is not None
 
 
 def save_graph(store: Store, city: str, G: nx.MultiDiGraph, bucket: str = TWIN_BUCKET) -> GraphManifest:

@@ -168,9 +168,11 @@ class Store:
             raise explain(e, self.settings) from e
         return res.version_id or ""
 
-    def versions(self, bucket: str, prefix: str, recursive: bool = True) -> Iterator[tuple[str, list[Any]]]:
+    def versions(self, bucket: str, prefix: str, recursive: bool = True,
+                 start_after: str | None = None) -> Iterator[tuple[str, list[Any]]]:
         """Every key under ``prefix`` with all its versions and delete markers (minio ``Object``s,
-        :func:`oldest_first`), one key at a time as the listing goes (memory: about one listing page).
+        :func:`oldest_first`), one key at a time as the listing goes (memory: about one listing page);
+        ``start_after``: only keys after this one (S3 ``key-marker``), so a listing need not start at the first.
 
         Keys come in listing (key) order, except that a key whose delete marker is listed after later keys'
         versions comes when its marker does. Raises StoreError when the bucket cannot be listed.
@@ -178,7 +180,8 @@ class Store:
         pending: OrderedDict[str, list[Any]] = OrderedDict()
         last: dict[str, int] = {}
         try:
-            listing = self.client.list_objects(bucket, prefix=prefix, recursive=recursive, include_version=True)
+            listing = self.client.list_objects(bucket, prefix=prefix, recursive=recursive, include_version=True,
+                                               start_after=start_after)
             for i, o in enumerate(listing):
                 if not o.version_id or o.is_dir:
                     continue
@@ -269,6 +272,19 @@ class Store:
         if len(etag) == 32:
             return etag == hashlib.md5(data).hexdigest()
         return self.get_bytes(bucket, obj.object_name, version_id=obj.version_id) == data
+
+    def stat(self, bucket: str, key: str) -> Any | None:
+        """The current version's metadata of ``key`` (a minio ``Object``: ``etag``, ``version_id``, ...); None when
+        the key holds nothing (never written, or its latest version is a delete marker).
+
+        Raises StoreError when the store cannot be asked (unreachable, refused).
+        """
+        try:
+            return self.client.stat_object(bucket, key)
+        except Exception as e:
+            if getattr(e, "code", None) in {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}:
+                return None
+            raise explain(e, self.settings) from e
 
     def get_bytes(self, bucket: str, key: str, version_id: str | None = None) -> bytes:
         """Read one whole object (optionally a given version)."""

@@ -67,7 +67,8 @@ def evidence(
     """List every key of the evidence bucket written more than once or deleted (more than one version or a
     delete marker), with its versions and times, as tampering, each as the listing finds it; exit 1 if there
     is one, 2 if the store cannot be read. The platform serves the version the record keeps (the first); a
-    plain S3 GET returns the newest. The hotlist copies, rewritten by design, are left out."""
+    plain S3 GET returns the newest. The hotlist copies, rewritten by design, are left out (`ssz audit lists`
+    checks them)."""
     import json
 
     from cluster import store
@@ -89,5 +90,43 @@ def evidence(
         fail(e)
     if not found and not as_json:
         console.print(f"evidence{f' under {escape(prefix)}' if prefix else ''}: ok (every key written once)")
+    if found:
+        raise typer.Exit(1)
+
+
+@app.command("lists")
+def lists(
+    prefix: Annotated[str, typer.Option(help="Check only keys under this prefix, e.g. hotlist/ or watchlist/sim-.")
+                      ] = "",
+    as_json: Annotated[bool, typer.Option("--json", help=(
+        "Print each unaudited version as one JSON line (JSON Lines); an error as a JSON line {\"error\": ...} "
+        "too."))] = False,
+) -> None:
+    """Check every version of the hotlist copies (evidence bucket) and watchlist copies (models bucket): each must
+    hold a list state an audited change recorded (its SHA-256 is in the change's audit event), and the current
+    version the latest one. List the others (and delete markers) with their version id and time, and for a
+    current version put back to an earlier state, the version to copy back; exit 1 if there is one, 2 if the
+    store or a log cannot be read. `ssz audit evidence` leaves these copies out: they are rewritten by design."""
+    import json
+
+    from cluster import audits, store
+    from serve.audit import AuditError
+    from twin.objectstore import StoreError
+
+    found = 0
+    try:
+        for v in audits.unaudited_list_versions(store.open_store(), prefix):
+            found += 1
+            if as_json:
+                sys.stdout.write(v.model_dump_json() + "\n")
+                sys.stdout.flush()
+            else:
+                console.print(f"[red]UNAUDITED[/] {escape(v.describe())}")
+    except (StoreError, AuditError, ValueError) as e:
+        if as_json:
+            sys.stdout.write(json.dumps({"error": str(e), "found_before": found}) + "\n")
+        fail(f"{e} (run `ssz audit verify`)" if isinstance(e, AuditError) else e)
+    if not found and not as_json:
+        console.print("hotlist and watchlist copies: ok (every version holds an audited state)")
     if found:
         raise typer.Exit(1)

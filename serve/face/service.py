@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from serve.audit import AuditLog
 from serve.face.detect import DEFAULT_MIN_PROB, FaceDetector
@@ -64,6 +64,14 @@ class FaceServiceConfig(BaseModel):
     min_enrol_prob: float = Field(default=0.98, gt=0, le=1, description="face probability an enrolment photo needs")
     purge_interval_s: float | None = Field(default=3600.0, gt=0, description="delete expired warrants' data this "
                                            "often (checked on identify); None = never automatically")
+
+    @model_validator(mode="after")
+    def _store_copy_is_checked(self) -> FaceServiceConfig:
+        if self.watchlist_in_store and not self.audit_in_store:
+            raise ValueError("watchlist_in_store needs audit_in_store: a replica loads another replica's store copy "
+                             "only when the change that wrote it is in the audit log's locked mirror "
+                             "(serve.listdigest); set audit_in_store=True as well")
+        return self
 
 
 class FaceService:

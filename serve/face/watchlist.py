@@ -20,6 +20,8 @@ Persistence: one JSON document (records + base64 float32 embeddings, tagged with
 local file and/or the ``models`` bucket of the object store (``watchlist/<name>-<engine>.json``). A restarted
 service reloads it; replicas that share the store pick up other replicas' changes via :meth:`Watchlist.refresh`.
 Embeddings from different engines are not comparable, so a watchlist refuses a file written by another engine.
+With an audit log, each change's event records the SHA-256 of the list state it writes (:mod:`serve.listdigest`;
+a digest, never embeddings) and a store copy that is not the latest audited state is refused on load.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from serve.errors import ConflictError, NotFoundError
 from serve.face.embed import FaceEmbedder
 from serve.face.schemas import Candidate, WarrantRecord
 from serve.keys import write_private
+from serve.listdigest import check_copy, seal, state_digest
 
 FORMAT_VERSION = 1
 
@@ -70,6 +73,13 @@ def check_list_name(name: str) -> str:
         raise WatchlistError(f"list name {name!r} is not valid: use 1-32 lower-case letters, digits or '-', "
                              "e.g. sim-hatyai")
     return name
+
+
+def list_state(doc: dict[str, Any]) -> dict[str, Any]:
+    """The state of a watchlist document (a saved copy, parsed JSON) that its audit digest covers: the engine,
+    the dimension and the records with their embeddings as written, by warrant number (not its save time)."""
+    recs = sorted(doc.get("records", []), key=lambda r: str(r.get("record", {}).get("warrant_no")))
+    return {"engine": doc.get("engine"), "dim": doc.get("dim"), "records": recs}
 
 
 def _today() -> date:
@@ -109,15 +119,20 @@ class Watchlist:
         self.reload()
 
     # ---------------------------------------------------------------- persistence
-    def _document(self) -> bytes:
+    def _document(self, records: dict[str, WarrantRecord], emb: dict[str, np.ndarray]) -> dict[str, Any]:
+        """The saved form of ``records`` with their embeddings (parsed JSON); :func:`list_state` of it is what
+        the audit digest covers."""
         recs = []
-        for wn in sorted(self._records):
-            e = self._emb[wn].astype("<f4")
-            recs.append({"record": self._records[wn].model_dump(mode="json"), "n": int(e.shape[0]),
+        for wn in sorted(records):
+            e = emb[wn].astype("<f4")
+            recs.append({"record": records[wn].model_dump(mode="json"), "n": int(e.shape[0]),
                          "embeddings": base64.b64encode(e.tobytes()).decode()})
-        doc = {"format": FORMAT_VERSION, "name": self.name, "engine": self.embedder.name, "dim": self.embedder.dim,
-               "saved": datetime.now(UTC).isoformat(), "records": recs}
-        return json.dumps(doc, ensure_ascii=False, indent=None).encode()
+        return {"format": FORMAT_VERSION, "name": self.name, "engine": self.embedder.name, "dim": self.embedder.dim,
+                "saved": datetime.now(UTC).isoformat(), "records": recs}
+
+    @property
+    def _list_key(self) -> str:
+        return f"{self.bucket}/{self.key}"
 
     def _parse(self, data: bytes, where: str) -> tuple[dict[str, WarrantRecord], dict[str, np.ndarray]]:
         try:
@@ -139,9 +154,10 @@ class Watchlist:
         if self.store is None:
             return None
         try:
-            return self.store.client.stat_object(self.bucket, self.key).etag
+            st = self.store.stat(self.bucket, self.key)
         except Exception:
             return None
+        return None if st is None else st.etag
 
     def _version(self) -> tuple[object, object]:
         """What identifies the persisted copies now: the store object's etag and the file's mtime and size."""
@@ -168,19 +184,42 @@ class Watchlist:
                     fcntl.flock(lf.fileno(), fcntl.LOCK_UN)
 
     def reload(self) -> None:
-        """Load the persisted watchlist (store first, then the local file); empty when neither exists."""
+        """Load the persisted watchlist (store first, then the local file); empty when neither exists.
+
+        The local file is this node's own and is loaded as it is. With an audit log, a copy from the store (and
+        an empty list when neither holds one) must be the latest state the audit log recorded
+        (:func:`serve.listdigest.check_copy`, which first adds the locked mirror's events the local log lacks: a
+        fresh node, another replica's change); without an audit log nothing is audited and nothing is checked.
+
+        Raises
+        ------
+        serve.listdigest.UnauditedListCopy
+            The store copy is not the audited state: nothing is loaded (the list in memory stays as it was).
+        WatchlistError
+            A copy is not a watchlist document of this engine.
+        """
         with self._lock:
-            data, where = None, ""
-            self._seen = self._version()
-            if self.store is not None and self._seen[0] is not None:
-                data, where = self.store.get_bytes(self.bucket, self.key), f"s3://{self.bucket}/{self.key}"
-            if data is None and self.path is not None and self.path.exists():
-                data, where = self.path.read_bytes(), str(self.path)
-            if data is None:
-                recs, embs = {}, {}
-            else:
-                recs, embs = self._parse(data, where)
+            seen = self._version()
+            recs: dict[str, WarrantRecord] = {}
+            embs: dict[str, np.ndarray] = {}
+            store = self.store
+
+            def read() -> tuple[str, bool, str | None]:
+                nonlocal recs, embs
+                st = store.stat(self.bucket, self.key)
+                version = None if st is None else st.version_id
+                recs, embs = ({}, {}) if st is None else self._parse(
+                    store.get_bytes(self.bucket, self.key, version_id=version), f"s3://{self.bucket}/{self.key}")
+                return state_digest(list_state(self._document(recs, embs))), not recs, version
+
+            if seen[0] is None and self.path is not None and self.path.exists():  # no store copy: the own file
+                recs, embs = self._parse(self.path.read_bytes(), str(self.path))
+            elif store is not None and self.audit is not None:
+                check_copy(self.audit, self._list_key, read)
+            elif store is not None and seen[0] is not None:
+                read()
             self._records, self._emb = recs, embs
+            self._seen = seen  # only now: a refused copy is tried (and refused) again at the next refresh
             self._rebuild()
             self._checked = time.monotonic()
 
@@ -198,7 +237,7 @@ class Watchlist:
         return False
 
     def _save(self) -> None:
-        data = self._document()
+        data = json.dumps(self._document(self._records, self._emb), ensure_ascii=False, indent=None).encode()
         if self.path is not None:
             write_private(self.path, data)
         if self.store is not None:
@@ -225,10 +264,25 @@ class Watchlist:
         self._owners = owners
         self._matrix = np.concatenate(mats) if mats else np.zeros((0, self.embedder.dim), dtype=np.float32)
 
-    def _write_ahead(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> Any:
-        """Audit first (AuditWriteError: nothing changes), then the change; a failed change reloads the
-        persisted list and is audited as ``<action>.failed``."""
-        return write_ahead(self.audit, actor, action, subject, details, undo=self.reload)
+    def _change(self, actor: str, action: str, subject: str, details: dict[str, Any],
+                records: dict[str, WarrantRecord], emb: dict[str, np.ndarray]) -> None:
+        """Make the list ``records`` with ``emb`` (memory, file, store), audited first as ``action`` with the
+        digest of the state it writes (:func:`serve.listdigest.seal`; never the embeddings): AuditWriteError
+        changes nothing. A change that fails half way puts the list as it was back (memory, file and store)
+        and is audited as ``<action>.failed`` (:func:`serve.audit.write_ahead`)."""
+        before = (self._records, self._emb)
+
+        def undo() -> None:
+            self._records, self._emb = before
+            self._rebuild()
+            self._save()
+
+        if self.audit is not None:
+            details = details | seal(self._list_key, list_state(self._document(records, emb)))
+        with write_ahead(self.audit, actor, action, subject, details, undo=undo):
+            self._records, self._emb = records, emb
+            self._rebuild()
+            self._save()
 
     # ---------------------------------------------------------------- changes
     def add(self, record: WarrantRecord, embeddings: np.ndarray, actor: str) -> WarrantRecord:
@@ -242,13 +296,10 @@ class Watchlist:
             if record.warrant_no in self._records:
                 raise WarrantConflict(f"warrant {record.warrant_no} is already enrolled: remove it first or update it")
             rec = record.model_copy(update={"photos": int(e.shape[0])})
-            with self._write_ahead(actor, "enrol", rec.warrant_no, {
-                    "name": rec.name, "court": rec.court, "offence": rec.offence, "expires": rec.expires.isoformat(),
-                    "photos": rec.photos, "engine": self.embedder.name, "watchlist": self.name}):
-                self._records[rec.warrant_no] = rec
-                self._emb[rec.warrant_no] = e.copy()
-                self._rebuild()
-                self._save()
+            self._change(actor, "enrol", rec.warrant_no, {
+                "name": rec.name, "court": rec.court, "offence": rec.offence, "expires": rec.expires.isoformat(),
+                "photos": rec.photos, "engine": self.embedder.name, "watchlist": self.name},
+                self._records | {rec.warrant_no: rec}, self._emb | {rec.warrant_no: e.copy()})
             return rec
 
     def update(self, warrant_no: str, actor: str, **fields: Any) -> WarrantRecord:
@@ -261,9 +312,8 @@ class Watchlist:
                 raise WatchlistError(f"cannot update {sorted(bad)}: only name, court, offence and expires change")
             new = WarrantRecord.model_validate({**old.model_dump(), **fields})
             changes = {k: {"old": str(getattr(old, k)), "new": str(getattr(new, k))} for k in fields}
-            with self._write_ahead(actor, "update", warrant_no, {"changes": changes, "watchlist": self.name}):
-                self._records[warrant_no] = new
-                self._save()
+            self._change(actor, "update", warrant_no, {"changes": changes, "watchlist": self.name},
+                         self._records | {warrant_no: new}, self._emb)
             return new
 
     def remove(self, warrant_no: str, actor: str, reason: str = "") -> WarrantRecord:
@@ -271,12 +321,8 @@ class Watchlist:
         with self._changing():
             self.refresh(force=True)
             rec = self.get(warrant_no)
-            with self._write_ahead(actor, "remove", warrant_no, {"reason": reason, "photos": rec.photos,
-                                                                 "watchlist": self.name}):
-                del self._records[warrant_no]
-                del self._emb[warrant_no]
-                self._rebuild()
-                self._save()
+            self._change(actor, "remove", warrant_no, {"reason": reason, "photos": rec.photos, "watchlist": self.name},
+                         *self._without(warrant_no))
             return rec
 
     def purge_expired(self, actor: str = "system:expiry") -> list[str]:
@@ -291,13 +337,15 @@ class Watchlist:
             if not gone:
                 return []
             for r in gone:
-                with self._write_ahead(actor, "remove", r.warrant_no, {"reason": f"expired on {r.expires.isoformat()}",
-                                                                        "photos": r.photos, "watchlist": self.name}):
-                    del self._records[r.warrant_no]
-                    del self._emb[r.warrant_no]
-                    self._rebuild()
-                    self._save()
+                self._change(actor, "remove", r.warrant_no, {"reason": f"expired on {r.expires.isoformat()}",
+                                                             "photos": r.photos, "watchlist": self.name},
+                             *self._without(r.warrant_no))
         return sorted(r.warrant_no for r in gone)
+
+    def _without(self, warrant_no: str) -> tuple[dict[str, WarrantRecord], dict[str, np.ndarray]]:
+        """The records and embeddings with one warrant left out (the list after its removal)."""
+        return ({k: v for k, v in self._records.items() if k != warrant_no},
+                {k: v for k, v in self._emb.items() if k != warrant_no})
 
     # ---------------------------------------------------------------- queries
     def get(self, warrant_no: str) -> WarrantRecord:

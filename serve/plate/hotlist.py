@@ -12,7 +12,9 @@ same registration on a car and on a motorcycle are told apart.
 Every change (add, remove, expiry purge) is appended to the shared audit log (:mod:`serve.audit`) before it
 takes effect (write-ahead: a failed audit write changes nothing). The list
 is persisted to a JSON file (atomic replace) and, when a store is given, to the versioned, object-locked
-``evidence`` bucket, so a restart (or a fresh replica) reloads it from either.
+``evidence`` bucket, so a restart (or a fresh replica) reloads it from either. Each change's audit event records
+the SHA-256 of the entries it writes (:mod:`serve.listdigest`); a fresh node refuses a store copy that is not the
+latest audited state (one written with the store's credentials but no audited change).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from serve.audit import AuditLog, write_ahead
 from serve.errors import ConflictError, NotFoundError
 from serve.ids import RecordId
 from serve.keys import write_private
+from serve.listdigest import UnauditedListCopy, check_copy, seal, state_digest
 from serve.plate.distance import weighted_distance
 from serve.plate.parse import Plate, Vehicle, parse_plate, snap_line2
 from serve.plate.provinces import REGIONS
@@ -117,22 +120,53 @@ class Hotlist:
 
     # ---- persistence -------------------------------------------------------------------------
     def reload(self) -> int:
-        """Re-read the list from the file (or the store if there is no file); returns the entry count."""
+        """Re-read the list from the file (or the store if there is no file); returns the entry count.
+
+        The file is this node's own (written by its audited changes) and is loaded as it is. A copy from the
+        store (a fresh node) must hold the latest state the audit log recorded (:func:`serve.listdigest.check_copy`,
+        which first adds the locked mirror's events a fresh node's log lacks); a key that holds nothing is an
+        empty list, valid only when no change was ever audited.
+
+        Raises
+        ------
+        serve.listdigest.UnauditedListCopy
+            The store copy (or its absence) is not the audited state: nothing is loaded.
+        twin.objectstore.StoreError
+            The store cannot be read.
+        """
         with self._lock:
             raw: bytes | None = None
             if self.path.exists():
                 raw = self.path.read_bytes()
                 self._mtime = _stamp(self.path)
             elif self.store is not None:
-                from twin.objectstore import EVIDENCE_BUCKET, StoreError
+                from twin.objectstore import EVIDENCE_BUCKET
 
-                try:
-                    raw = self.store.get_bytes(EVIDENCE_BUCKET, self.store_key)
-                except StoreError:
-                    raw = None  # nothing saved yet
+                def read() -> tuple[str, bool, str | None]:
+                    nonlocal raw
+                    st = self.store.stat(EVIDENCE_BUCKET, self.store_key)
+                    version = None if st is None else st.version_id
+                    raw = None if st is None else self.store.get_bytes(EVIDENCE_BUCKET, self.store_key,
+                                                                       version_id=version)
+                    try:
+                        state = list_state(json.loads(raw)) if raw else []
+                    except (ValueError, AttributeError, TypeError) as e:
+                        raise UnauditedListCopy(
+                            f"s3://{self._list_key} (version {version}) is not a hotlist document ({e}): it was "
+                            "written outside the platform and was not loaded. Run `ssz audit lists` to see which "
+                            "versions an audited change wrote and copy the latest of them back") from e
+                    return state_digest(state), not state, version
+
+                check_copy(self.audit, self._list_key, read)
             entries = [HotlistEntry.model_validate(e) for e in json.loads(raw)["entries"]] if raw else []
             self._entries = {e.id: e for e in entries}
             return len(self._entries)
+
+    @property
+    def _list_key(self) -> str:
+        from twin.objectstore import EVIDENCE_BUCKET
+
+        return f"{EVIDENCE_BUCKET}/{self.store_key}"
 
     def refresh(self) -> bool:
         """Reload when another process changed the file since the last load; True when it reloaded."""
@@ -146,8 +180,7 @@ class Hotlist:
         return False
 
     def _save(self) -> None:
-        data = json.dumps({"version": 1, "saved_at": self.clock().isoformat(),
-                           "entries": [e.model_dump(mode="json") for e in self._entries.values()]},
+        data = json.dumps({"version": 1, "saved_at": self.clock().isoformat(), "entries": _dumped(self._entries)},
                           ensure_ascii=False, indent=1).encode()
         write_private(self.path, data)
         self._mtime = _stamp(self.path)
@@ -156,16 +189,21 @@ class Hotlist:
 
             self.store.put_bytes(EVIDENCE_BUCKET, self.store_key, data, content_type="application/json")
 
-    def _undo(self) -> Callable[[], None]:
-        """A function that puts back the entries as they are now (memory, file and store): the undo of a
-        write-ahead audited change that failed half way."""
+    def _change(self, actor: str, action: str, subject: str, details: dict[str, Any],
+                entries: dict[str, HotlistEntry]) -> None:
+        """Make the list ``entries`` (memory, file and store), audited first as ``action`` with the digest of the
+        state it writes (:func:`serve.listdigest.seal`); a failure half way puts the entries as they were back
+        (memory, file and store) and is audited as ``<action>.failed`` (:func:`serve.audit.write_ahead`)."""
         before = dict(self._entries)
 
         def undo() -> None:
             self._entries = before
             self._save()
 
-        return undo
+        with write_ahead(self.audit, actor, action, subject, undo=undo,
+                         details=details | seal(self._list_key, list_state({"entries": _dumped(entries)}))):
+            self._entries = entries
+            self._save()
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -206,11 +244,9 @@ class Hotlist:
                                      expires_at=expires_at, max_distance=max_distance, note=note)
             except ValueError as e:
                 raise HotlistError(f"invalid hotlist entry: {e}") from e
-            with write_ahead(self.audit, actor, "hotlist.add", eid, undo=self._undo(), details={
-                    "plate": plate.text, "vehicle": plate.vehicle, "reason": reason, "max_distance": max_distance,
-                    "expires_at": expires_at.isoformat() if expires_at else None}):
-                self._entries[eid] = entry
-                self._save()
+            self._change(actor, "hotlist.add", eid, {
+                "plate": plate.text, "vehicle": plate.vehicle, "reason": reason, "max_distance": max_distance,
+                "expires_at": expires_at.isoformat() if expires_at else None}, self._entries | {eid: entry})
             return entry
 
     def remove(self, entry_id: str, actor: str, reason: str = "") -> HotlistEntry:
@@ -219,10 +255,8 @@ class Hotlist:
             entry = self._entries.get(entry_id)
             if entry is None:
                 raise HotlistEntryNotFound(f"no hotlist entry {entry_id!r}")
-            with write_ahead(self.audit, actor, "hotlist.remove", entry_id, undo=self._undo(),
-                             details={"plate": entry.plate.text, "reason": reason}):
-                del self._entries[entry_id]
-                self._save()
+            self._change(actor, "hotlist.remove", entry_id, {"plate": entry.plate.text, "reason": reason},
+                         {k: v for k, v in self._entries.items() if k != entry_id})
             return entry
 
     def purge_expired(self, actor: str = "system:expiry") -> list[HotlistEntry]:
@@ -233,10 +267,9 @@ class Hotlist:
             if not gone:
                 return []
             for e in gone:
-                with write_ahead(self.audit, actor, "hotlist.expire", e.id, undo=self._undo(), details={
-                        "plate": e.plate.text, "expired_at": e.expires_at.isoformat() if e.expires_at else None}):
-                    del self._entries[e.id]
-                    self._save()
+                self._change(actor, "hotlist.expire", e.id, {
+                    "plate": e.plate.text, "expired_at": e.expires_at.isoformat() if e.expires_at else None},
+                    {k: v for k, v in self._entries.items() if k != e.id})
             return gone
 
     def maybe_purge(self, actor: str = "system:expiry") -> list[HotlistEntry]:
@@ -293,6 +326,17 @@ class Hotlist:
             if d <= e.max_distance + 1e-9:
                 out.append(HotlistMatch(entry=e, distance=d, exact=d == 0, province_checked=checked))
         return sorted(out, key=lambda m: m.distance)
+
+
+def list_state(doc: dict[str, Any]) -> list[Any]:
+    """The state of a hotlist document (a saved copy, parsed JSON) that its audit digest covers: the entries
+    as written, ordered by id (not its ``saved_at``)."""
+    return sorted(doc.get("entries", []), key=lambda e: str(e.get("id")))
+
+
+def _dumped(entries: dict[str, HotlistEntry]) -> list[Any]:
+    """Entries as a saved copy holds them: in the order they were added (expiry purges them in that order)."""
+    return [e.model_dump(mode="json") for e in entries.values()]
 
 
 def _same_line2(a: str | None, b: str | None) -> bool:

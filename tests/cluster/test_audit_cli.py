@@ -153,3 +153,81 @@ def test_audit_evidence_prints_each_key_as_found_and_an_error_as_json(home, monk
     first, error = [json.loads(line) for line in res.stdout.splitlines()]
     assert first["key"] == key and [v["size"] for v in first["versions"]] == [8, 6]
     assert error["found_before"] == 1 and "is unreachable (ProtocolError)" in error["error"]
+
+
+def test_audit_lists_names_a_forged_hotlist_or_watchlist_version(home):
+    """Audited changes leave every version of the list copies valid; a copy written with the store client
+    directly is reported with its version id, and the command exits 1."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from cluster import store
+    from cluster.state import state_dir
+    from serve.audit import AuditLog
+    from serve.face.schemas import WarrantRecord
+    from serve.face.watchlist import Watchlist
+    from serve.plate.hotlist import Hotlist
+    from twin.objectstore import EVIDENCE_BUCKET, MODELS_BUCKET
+
+    s3 = store.open_store()
+    name = f"l{uuid.uuid4().hex[:8]}"
+    d = state_dir("serve") / "lists" / name
+    hl = Hotlist(d / "hotlist.json", AuditLog(d / "hotlist-audit.jsonl", name=f"hotlist-{name}", store=s3), store=s3,
+                 store_key=f"hotlist/{name}.json")
+    hl.add("ก 1", reason="stolen", actor="officer:a", entry_id="H-1")
+    hl.add("ข 2", reason="stolen", actor="officer:a", entry_id="H-2")
+    hl.remove("H-1", actor="officer:a")
+    wl = Watchlist(SimpleNamespace(name="stub", dim=4), path=d / "warrants.json", store=s3, name=name,
+                   audit=AuditLog(d / "watchlist-audit.jsonl", name=f"watchlist-{name}", store=s3))
+    wl.add(WarrantRecord(warrant_no="W-1", name="A", court="Hat Yai", offence="fraud", expires="2099-01-01"),
+           np.ones((1, 4)), actor="officer:a")
+
+    def check(prefix: str) -> tuple[int, list[dict]]:
+        res = CliRunner().invoke(app, ["audit", "lists", "--prefix", prefix, "--json"])
+        return res.exit_code, [json.loads(line) for line in res.stdout.splitlines()]
+
+    assert check(f"hotlist/{name}") == (0, []) and check(f"watchlist/{name}-") == (0, [])
+    code, [err] = check(f"evidence/hotlist/{name}")  # the bucket in the prefix: it would match nothing
+    assert code == 2 and "starts with hotlist/ or watchlist/ (without the bucket)" in err["error"]
+    doc = json.loads(s3.get_bytes(EVIDENCE_BUCKET, hl.store_key))
+    forged = s3.put_bytes(EVIDENCE_BUCKET, hl.store_key, json.dumps(doc | {"entries": []}).encode())
+    code, found = check(f"hotlist/{name}")
+    assert code == 1 and [(f["list_key"], f["version"]["version_id"]) for f in found] == [
+        (f"evidence/{hl.store_key}", forged)]
+    assert "no audited change recorded" in found[0]["reason"]
+    s3.put_bytes(MODELS_BUCKET, wl.key, s3.get_bytes(MODELS_BUCKET, wl.key).replace(b'"fraud"', b'"theft"'))
+    code, found = check(f"watchlist/{name}-")
+    assert code == 1 and [f["list_key"] for f in found] == [f"models/{wl.key}"]
+    res = CliRunner().invoke(app, ["audit", "lists", "--prefix", f"hotlist/{name}"])
+    assert res.exit_code == 1 and "UNAUDITED" in res.output and forged in res.output
+
+
+def test_audit_lists_names_a_current_copy_put_back_to_an_earlier_audited_state(home, monkeypatch):
+    """Every version holds an audited state, but the current one is not the latest (H-2 taken off the list by
+    putting the first version back): reported, with the version that holds the latest state to copy back."""
+    from cluster import store
+    from cluster.state import state_dir
+    from serve import listdigest
+    from serve.audit import AuditLog
+    from serve.plate.hotlist import Hotlist
+    from twin.objectstore import EVIDENCE_BUCKET
+
+    s3 = store.open_store()
+    name = f"l{uuid.uuid4().hex[:8]}"
+    d = state_dir("serve") / "lists" / name
+    hl = Hotlist(d / "hotlist.json", AuditLog(d / "hotlist-audit.jsonl", name=f"hotlist-{name}", store=s3), store=s3,
+                 store_key=f"hotlist/{name}.json")
+    hl.add("ก 1", reason="stolen", actor="officer:a", entry_id="H-1")
+    first = s3.get_bytes(EVIDENCE_BUCKET, hl.store_key)
+    hl.add("ข 2", reason="stolen", actor="officer:a", entry_id="H-2")
+    latest = s3.stat(EVIDENCE_BUCKET, hl.store_key).version_id
+    put_back = s3.put_bytes(EVIDENCE_BUCKET, hl.store_key, first)
+    monkeypatch.setattr(listdigest, "SETTLE_S", 600.0)
+    res = CliRunner().invoke(app, ["audit", "lists", "--prefix", f"hotlist/{name}", "--json"])
+    assert (res.exit_code, res.stdout) == (0, "")  # under SETTLE_S after the change: taken as its write in flight
+    monkeypatch.setattr(listdigest, "SETTLE_S", 0.0)
+    res = CliRunner().invoke(app, ["audit", "lists", "--prefix", f"hotlist/{name}", "--json"])
+    found = [json.loads(line) for line in res.stdout.splitlines()]
+    assert res.exit_code == 1 and [f["version"]["version_id"] for f in found] == [put_back]
+    assert "an earlier audited state" in found[0]["reason"] and f"version {latest} holds it" in found[0]["reason"]

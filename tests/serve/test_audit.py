@@ -241,3 +241,33 @@ def test_check_lists_the_mirror_once_whatever_the_number_of_anchors(tmp_path, s3
     monkeypatch.setattr(s3_store.client, "list_objects", lambda *a, **kw: listings.append(a) or real(*a, **kw))
     rep = log.check()
     assert rep.ok and rep.anchors == 3 and len(listings) == 1
+
+
+def test_catch_up_adds_the_mirrored_events_a_log_lacks_and_refuses_a_foreign_chain(tmp_path, s3_store, monkeypatch):
+    a = _log(tmp_path / "a", store=s3_store)
+    a.append("officer:a", "hotlist.add", "H-1")
+    a.append("officer:a", "hotlist.add", "H-2")
+    b = _log(tmp_path / "b", store=s3_store, name=a.name)  # a fresh node: no local log
+    assert b.catch_up() == 2 and [e.hash for e in b.events()] == [e.hash for e in a.events()]
+    a.append("officer:a", "hotlist.remove", "H-1")
+    assert [e.seq for e in b.trail()] == [1, 2, 3] and len(b.events()) == 2  # trail() reads, writes nothing
+    listed = []
+    real = s3_store.client.list_objects
+    monkeypatch.setattr(s3_store.client, "list_objects", lambda *args, **kw: listed.append(kw.get("start_after"))
+                        or real(*args, **kw))
+    assert b.catch_up() == 1 and b.catch_up() == 0 and b.check().ok
+    # a log that is behind lists the mirror from its last event on, not from the first (a long log stays cheap)
+    assert listed[:2] == [f"audit/{a.name}/{2:012d}.json", f"audit/{a.name}/{3:012d}.json"]
+    monkeypatch.undo()
+    b.append("officer:b", "hotlist.add", "H-3")  # b's next event follows the mirror's last one
+    assert a.catch_up() == 1 and [e.seq for e in a.events()] == [1, 2, 3, 4]
+    other = AuditLog(tmp_path / "c.jsonl", name=a.name, store=s3_store, key=b"x" * 32)
+    with pytest.raises(AuditError, match="does not verify with this key"):
+        other.catch_up()
+    assert other.events() == []
+    forked = _log(tmp_path / "e", name=a.name)  # same key, its own event 1: the mirror's event 2 does not follow it
+    forked.append("officer:e", "hotlist.add", "H-9")
+    forked.store = s3_store
+    with pytest.raises(AuditError, match="mirrored event 2 does not follow event 1 of the local log"):
+        forked.catch_up()
+    assert _log(tmp_path / "d").catch_up() == 0  # no store: nothing to catch up from

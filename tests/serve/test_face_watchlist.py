@@ -214,3 +214,96 @@ def test_changes_are_audited_even_without_an_audit_path(tmp_path, monkeypatch, f
     log = tmp_path / "audit" / "watchlist-mem.jsonl"
     assert svc.audit.path == log and [e.action for e in svc.audit.events()] == ["enrol"]
     assert list(tmp_path.glob("**/*.json")) == []  # no watchlist file configured: embeddings stay in memory
+
+
+def _sealed_replica(tmp_path, node, name, store, embedder, clock=None):
+    """A watchlist replica with its own file and audit log, sharing the store copy and the log's locked mirror."""
+    from serve.audit import AuditLog
+
+    audit = AuditLog(tmp_path / node / "audit.jsonl", name=name, store=store)
+    kw = {"clock": clock} if clock else {}
+    return Watchlist(embedder, path=tmp_path / node / "w.json", store=store, audit=audit, name=name, refresh_s=0.0,
+                     **kw)
+
+
+def test_a_forged_store_copy_is_refused_by_fresh_and_running_replicas(tmp_path, s3_store, dlib_embedder):
+    import base64
+    import json
+
+    from serve.listdigest import UnauditedListCopy
+
+    name = f"seal-{uuid.uuid4().hex[:8]}"
+    a = _sealed_replica(tmp_path, "a", name, s3_store, dlib_embedder)
+    rng = np.random.default_rng(2)
+    a.add(_record("W-A"), rng.normal(size=(1, 128)), actor="officer:a")
+    b = _sealed_replica(tmp_path, "b", name, s3_store, dlib_embedder)  # fresh: its log catches up from the mirror
+    assert [r.warrant_no for r in b.records()] == ["W-A"]
+    b.add(_record("W-B"), rng.normal(size=(1, 128)), actor="officer:b")
+    assert [r.warrant_no for r in a.records()] == ["W-A", "W-B"]  # a's log learns b's change from the mirror
+    doc = json.loads(s3_store.get_bytes(MODELS_BUCKET, a.key))
+    face = rng.normal(size=(1, 128)).astype("<f4")
+    doc["records"].append({"record": _record("W-FORGED").model_dump(mode="json"), "n": 1,
+                           "embeddings": base64.b64encode(face.tobytes()).decode()})
+    s3_store.put_bytes(MODELS_BUCKET, a.key, json.dumps(doc).encode())  # a face added with the S3 credentials
+    with pytest.raises(UnauditedListCopy, match=f"s3://{MODELS_BUCKET}/{a.key} .*ssz audit lists"):
+        _sealed_replica(tmp_path, "c", name, s3_store, dlib_embedder)
+    with pytest.raises(UnauditedListCopy):  # a running replica refuses it too, and keeps its audited list
+        a.search(face)
+    assert sorted(a._records) == ["W-A", "W-B"]
+    with pytest.raises(UnauditedListCopy):  # and makes no change on top of it
+        a.remove("W-A", actor="officer:a")
+
+
+def test_audited_watchlist_changes_record_the_state_they_write(tmp_path, s3_store, dlib_embedder, monkeypatch):
+    import json
+
+    from serve.face.watchlist import list_state
+    from serve.listdigest import state_digest
+
+    name = f"seal-{uuid.uuid4().hex[:8]}"
+    today = [TODAY]
+    a = _sealed_replica(tmp_path, "a", name, s3_store, dlib_embedder, clock=lambda: today[0])
+    rng = np.random.default_rng(3)
+
+    def stored() -> str:
+        return state_digest(list_state(json.loads(s3_store.get_bytes(MODELS_BUCKET, a.key))))
+
+    written = []
+    a.add(_record("W-1"), rng.normal(size=(2, 128)), actor="officer:a")
+    written.append(stored())
+    a.add(_record("W-2", expires=TODAY + timedelta(days=1)), rng.normal(size=(1, 128)), actor="officer:a")
+    written.append(stored())
+    a.update("W-1", actor="officer:a", offence="theft")
+    written.append(stored())
+    today[0] = TODAY + timedelta(days=3)
+    assert a.purge_expired() == ["W-2"]
+    written.append(stored())
+    before = stored()
+    real = type(s3_store).put_bytes
+    calls = []
+
+    def fails_once(self, *args, **kw):  # the change's store write fails; the undo's goes through
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("store down")
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(type(s3_store), "put_bytes", fails_once)
+    with pytest.raises(OSError):
+        a.remove("W-1", actor="officer:a")
+    monkeypatch.undo()
+    assert len(set(written)) == 4 and stored() == before and sorted(a._records) == ["W-1"]
+    events = a.audit.events()
+    assert [e.action for e in events] == ["enrol", "enrol", "update", "remove", "remove", "remove.failed"]
+    assert [e.details["list_sha256"] for e in events[:4]] == written
+    assert "embeddings" not in json.dumps([e.details for e in events])  # a digest only
+    fresh = _sealed_replica(tmp_path, "b", name, s3_store, dlib_embedder)
+    assert [r.warrant_no for r in fresh.records()] == ["W-1"] and fresh.get("W-1").offence == "theft"
+
+
+def test_a_store_copy_without_a_mirrored_audit_log_is_refused_in_the_config():
+    """Other replicas could not check the copy (their logs never learn the change): a config error, not a
+    refusal of every honest copy later."""
+    with pytest.raises(ValueError, match="watchlist_in_store needs audit_in_store"):
+        FaceServiceConfig(watchlist_in_store=True)
+    assert FaceServiceConfig(watchlist_in_store=True, audit_in_store=True).watchlist_in_store

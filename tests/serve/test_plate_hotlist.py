@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -88,15 +89,167 @@ def test_every_change_is_audited_and_reloaded_after_restart(tmp_path):
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temporary file left
 
 
+def _node(tmp_path, node, key, store, clock=None):
+    """A hotlist node with its own state folder (file and audit log) sharing the store and the log's mirror."""
+    name = f"hotlist-{tmp_path.name[-20:].lower()}"
+    return Hotlist(tmp_path / node / "hotlist.json", AuditLog(tmp_path / node / "audit.jsonl", name=name, store=store),
+                   store=store, store_key=key, clock=clock)
+
+
 def test_fresh_node_reloads_the_hotlist_from_the_store(tmp_path, s3_store):
     key = f"hotlist/test-{tmp_path.name}.json"
-    first = Hotlist(tmp_path / "a" / "hotlist.json", AuditLog(tmp_path / "a" / "audit.jsonl", name="hotlist-test"),
-                    store=s3_store, store_key=key)
+    first = _node(tmp_path, "a", key, s3_store)
     e = first.add("9ฮ 9999 ยะลา", reason="stolen", actor="officer:a")
-    fresh = Hotlist(tmp_path / "b" / "hotlist.json", AuditLog(tmp_path / "b" / "audit.jsonl", name="hotlist-test"),
-                    store=s3_store, store_key=key)
+    fresh = _node(tmp_path, "b", key, s3_store)  # no file, no audit log: the log catches up from the mirror
     assert [x.id for x in fresh.entries()] == [e.id]
     assert fresh.match(parse_plate("9ฮ 9999", "ยะลา"))[0].exact
+    assert [ev.action for ev in fresh.audit.events()] == ["hotlist.add"]
+
+
+def test_a_forged_store_copy_is_refused_on_a_fresh_node(tmp_path, s3_store, monkeypatch):
+    import json
+
+    from serve import listdigest
+    from serve.listdigest import UnauditedListCopy
+    from twin.objectstore import EVIDENCE_BUCKET
+
+    key = f"hotlist/test-{tmp_path.name}.json"
+    s3_store.put_bytes(EVIDENCE_BUCKET, key + ".x", json.dumps({"version": 1, "entries": [{"id": "X"}]}).encode())
+    with pytest.raises(UnauditedListCopy, match="must hold an empty list"):  # forged before any audited change
+        _node(tmp_path, "x", key + ".x", s3_store)
+    for junk in (b"not json", b"[1]"):  # not a hotlist document at all: refused by name, not a traceback
+        v = s3_store.put_bytes(EVIDENCE_BUCKET, key + ".x", junk)
+        with pytest.raises(UnauditedListCopy, match=f"version {v}. is not a hotlist document"):
+            _node(tmp_path, "x", key + ".x", s3_store)
+    a = _node(tmp_path, "a", key, s3_store)
+    a.add("1กข 1234 ภูเก็ต", reason="stolen", actor="officer:a", entry_id="H-1")
+    audited = s3_store.get_bytes(EVIDENCE_BUCKET, key)
+    doc = json.loads(audited)
+    doc["entries"].append(doc["entries"][0] | {"id": "H-FORGED", "plate": a.get("H-1").plate.model_copy(
+        update={"number": "9999"}).model_dump(mode="json")})  # a plate added with the S3 credentials only
+    forged = s3_store.put_bytes(EVIDENCE_BUCKET, key, json.dumps(doc).encode())
+    with pytest.raises(UnauditedListCopy) as err:
+        _node(tmp_path, "b", key, s3_store)
+    msg = str(err.value)
+    assert f"s3://evidence/{key}" in msg and f"version {forged}" in msg and "ssz audit lists" in msg
+    assert not (tmp_path / "b" / "hotlist.json").exists()  # nothing was loaded or saved
+    s3_store.client.remove_object(EVIDENCE_BUCKET, key)  # a delete marker: an empty list is not the audited one
+    monkeypatch.setattr(listdigest, "SETTLE_S", 0.1)  # nothing, as before the first change: read again a moment
+    with pytest.raises(UnauditedListCopy, match="version none"):
+        _node(tmp_path, "c", key, s3_store)
+    s3_store.put_bytes(EVIDENCE_BUCKET, key, audited)  # the audited version put back: loaded
+    assert [e.id for e in _node(tmp_path, "d", key, s3_store).entries()] == ["H-1"]
+    # the node's own file is its own: a node that has one loads it whatever the store holds
+    s3_store.put_bytes(EVIDENCE_BUCKET, key, json.dumps(doc).encode())
+    assert [e.id for e in _node(tmp_path, "a", key, s3_store).entries()] == ["H-1"]
+    # a log from before digests were recorded cannot vouch for a copy: refused, saying what to do
+    old = tmp_path / f"legacy{tmp_path.name[-8:]}"
+    _node(old, "a", key + ".old", s3_store).audit.append("officer:a", "hotlist.add", "H-1", {"plate": "ก 1"})
+    s3_store.put_bytes(EVIDENCE_BUCKET, key + ".old", audited)
+    with pytest.raises(UnauditedListCopy, match="records no list digest in its 1 events"):
+        _node(old, "b", key + ".old", s3_store)
+
+
+def test_a_node_starting_while_a_change_is_written_waits_for_it_and_a_rolled_back_copy_is_refused(
+        tmp_path, s3_store, monkeypatch):
+    """The change's event is in the mirror before its copy is in the store (write-ahead): a fresh node that reads
+    the copy in between reads it again until the change's copy arrives. A copy put back to the state before the
+    latest change (a plate taken off with the S3 credentials) is refused once that wait is over."""
+    import threading
+
+    from serve import listdigest
+    from serve.listdigest import UnauditedListCopy
+    from twin.objectstore import EVIDENCE_BUCKET
+
+    key = f"hotlist/test-{tmp_path.name}.json"
+    a = _node(tmp_path, "a", key, s3_store)
+    a.add("ก 1", reason="stolen", actor="officer:a", entry_id="H-1")
+    before = s3_store.get_bytes(EVIDENCE_BUCKET, key)
+    assert len(_node(tmp_path, "s", key, s3_store)) == 1  # a node that loads from the store: its log stops at H-1
+    real = type(s3_store).put_bytes
+    fresh: list[object] = []
+
+    def late_put(self, bucket, k, *args, **kw):  # a node starts between the change's event and its copy
+        if k == key and not fresh:
+            def start() -> None:
+                try:
+                    fresh.append(sorted(e.id for e in _node(tmp_path, "b", key, s3_store).entries()))
+                except UnauditedListCopy as e:
+                    fresh.append(e)
+
+            t = threading.Thread(target=start)
+            t.start()
+            time.sleep(0.5)
+            out = real(self, bucket, k, *args, **kw)
+            t.join()
+            return out
+        return real(self, bucket, k, *args, **kw)
+
+    monkeypatch.setattr(type(s3_store), "put_bytes", late_put)
+    a.add("ข 2", reason="stolen", actor="officer:a", entry_id="H-2")
+    monkeypatch.undo()
+    assert fresh == [["H-1", "H-2"]]
+    rolled_back = s3_store.put_bytes(EVIDENCE_BUCKET, key, before)
+    monkeypatch.setattr(listdigest, "SETTLE_S", 0.3)
+    t0 = time.monotonic()
+    with pytest.raises(UnauditedListCopy, match=r"holds the state before the latest change \(event 2, hotlist\.add H-2"
+                       ) as err:
+        _node(tmp_path, "c", key, s3_store)
+    assert 0.3 <= time.monotonic() - t0 < 2 and f"version {rolled_back}" in str(err.value)
+    with pytest.raises(UnauditedListCopy, match="before the latest change"):  # its log learns H-2 from the mirror
+        _node(tmp_path, "s", key, s3_store)
+
+
+def test_audited_add_remove_expire_and_undo_record_the_state_they_write(tmp_path, s3_store, monkeypatch):
+    import json
+
+    from serve.listdigest import state_digest
+    from twin.objectstore import EVIDENCE_BUCKET
+
+    key = f"hotlist/test-{tmp_path.name}.json"
+    clock = Clock()
+    a = _node(tmp_path, "a", key, s3_store, clock=clock)
+
+    def stored_digest() -> str:
+        return state_digest(sorted(json.loads(s3_store.get_bytes(EVIDENCE_BUCKET, key))["entries"],
+                                   key=lambda e: e["id"]))
+
+    written = []
+    a.add("ก 1", reason="stolen", actor="officer:a", entry_id="H-1")
+    written.append(stored_digest())
+    a.add("ข 2", reason="stolen", actor="officer:a", entry_id="H-2", expires_at=clock.now + timedelta(hours=1))
+    written.append(stored_digest())
+    a.remove("H-1", actor="officer:a")
+    written.append(stored_digest())
+    clock.now += timedelta(hours=2)
+    assert [e.id for e in a.purge_expired()] == ["H-2"]
+    written.append(stored_digest())
+    assert written[3] == state_digest([]) and len(set(written)) == 4
+    events = a.audit.events()
+    assert [e.details["list_sha256"] for e in events] == written
+    assert {e.details["list_key"] for e in events} == {f"evidence/{key}"}
+    assert len(_node(tmp_path, "b", key, s3_store)) == 0  # the audited empty list
+    a.add("ค 3", reason="stolen", actor="officer:a", entry_id="H-3")
+    before = stored_digest()
+    real = type(a.store).put_bytes
+    calls = []
+
+    def fails_once(self, *args, **kw):  # the store refuses the change's write; the undo's write goes through
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("store down")
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(type(a.store), "put_bytes", fails_once)
+    with pytest.raises(OSError):
+        a.add("ง 4", reason="stolen", actor="officer:a", entry_id="H-4")
+    monkeypatch.undo()
+    assert [e.action for e in a.audit.events()][-2:] == ["hotlist.add", "hotlist.add.failed"]
+    assert stored_digest() == before  # the undo put the previous entries back: the previous digest
+    c = _node(tmp_path, "c", key, s3_store)
+    assert [e.id for e in c.entries()] == ["H-3"]
+    c.add("จ 5", reason="stolen", actor="officer:c", entry_id="H-5")  # c's log caught up: its event follows
+    assert [e.seq for e in c.audit.events()] == list(range(1, 9))
 
 
 def test_other_process_changes_are_picked_up_by_refresh(tmp_path):

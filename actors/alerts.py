@@ -254,6 +254,7 @@ class AlertSinkCore:
                                      on_result=self._webhook_result, resend_every_s=config.webhook_resend_s)
         self._open_offline: dict[str, str] = {}
         self._published = threading.Condition(self._lock)
+        self._version = time.time_ns()  # grows with every published change: see open_counts
         self.dead_letters: deque[dict[str, Any]] = deque(maxlen=1000)
         self._latency_ms: deque[float] = deque(maxlen=2000)
         self._model_ms: deque[float] = deque(maxlen=2000)
@@ -686,9 +687,30 @@ class AlertSinkCore:
                 items = q.poll(max_n)
             return items
 
+    def open_counts(self) -> dict[str, Any]:
+        """The open (not closed) alerts counted by status, for the console's badges.
+
+        Returns
+        -------
+        dict
+            ``{"total": open alerts, "counts": {status: open alerts}, "version": int}``. ``version`` grows with
+            every change this sink publishes (nanoseconds since the epoch, at least one more than the last; a
+            restarted sink starts from its start time), so of two answers the one with the higher version is the
+            newer. The first call reads every stored record not read yet (as :meth:`alerts` does).
+        """
+        with self._lock:
+            self._load_all()
+            counts: dict[str, int] = {}
+            for r in self._alerts.values():
+                if r.get("closed_ts") is None:
+                    counts[r["status"]] = counts.get(r["status"], 0) + 1
+            return {"total": sum(counts.values()), "counts": counts, "version": self._version}
+
     def _publish(self, item: dict[str, Any]) -> None:
         """Publish on the in-process queues and send to the webhooks (an item with a ``delivery_id`` is already in
         the outbox: its effect's order put it there first)."""
+        with self._lock:  # the change is made (callers hold the lock): the counts' version moves past it
+            self._version = max(time.time_ns(), self._version + 1)
         for ch in self._queues.values():
             ch.publish(item)
         if "delivery_id" not in item:  # items without an effect of their own are stored here, sent at least once
@@ -784,6 +806,10 @@ class AlertSink:
             self.core._load_all()
             recs = sorted(self.core._alerts.values(), key=lambda r: (r["ts"], r["alert_id"]))
             return [{k: _iso(v) for k, v in r.items()} for r in recs]
+
+    def open_counts(self) -> dict[str, Any]:
+        """See :meth:`AlertSinkCore.open_counts`."""
+        return self.core.open_counts()
 
     def stats(self) -> dict[str, Any]:
         """Counters (:class:`AlertStats`) with the current alert latency percentiles."""

@@ -617,8 +617,10 @@ def test_a_conflict_or_a_dropped_connection_is_said_on_the_card_and_cleared_by_t
     assert not outside, outside[:5]
 
 
-def _badges(page) -> tuple[str, str, str]:
-    return (page.inner_text("#count-new"), page.inner_text("#count-progress"), page.inner_text("#count-decided"))
+def _badges(page) -> tuple[str | None, ...]:
+    """The queue's badges as shown: new, in progress, decided (None for a badge the page lacks)."""
+    return tuple(page.evaluate("() => ['count-new', 'count-progress', 'count-decided'].map("
+                               "(id) => document.getElementById(id)?.textContent ?? null)"))
 
 
 def _server_badges(url: str, token: str) -> tuple[str, str, str]:

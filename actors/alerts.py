@@ -711,9 +711,10 @@ class AlertSinkCore:
         -------
         dict
             ``{"total": open alerts, "counts": {status: open alerts}, "version": int}``. ``version`` grows with
-            every change this sink publishes (nanoseconds since the epoch, at least one more than the last; a
-            restarted sink starts from its start time), so of two answers the one with the higher version is the
-            newer. The first call reads every stored record not read yet (as :meth:`alerts` does); the counts are
+            every change this sink publishes (nanoseconds since the epoch, at least one more than the last), so of
+            two answers of this sink the one with the higher version is the newer; a restarted sink starts from
+            its clock's time, so its versions follow the old sink's only as far as the two clocks agree. The first
+            call reads every stored record not read yet (as :meth:`alerts` does); the counts are
             kept as records change, so a call costs the same with 100 or 300,000 records (the stream asks after
             each batch of published items, from every API replica, while the sink's lock is held).
         """

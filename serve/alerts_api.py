@@ -177,8 +177,8 @@ async def list_alerts(request: Request, _: Analyst,
 async def stream_alerts(request: Request, _: Analyst) -> StreamingResponse:
     """Server-sent events: ``event: alert`` for each new alert, ``event: update`` for each action, ``event:
     counts`` after each batch of those (the open alerts by status, ``{"total", "counts": {status: n}, "version"}``:
-    keep the one with the highest version), ``: ping`` every 15 s. Reconnect with the browser's EventSource;
-    reload the list after a reconnect."""
+    each replaces the last; keep /console/queue's counts only while their version is higher), ``: ping`` every
+    15 s. Reconnect with the browser's EventSource; reload the list after a reconnect."""
     desk = desk_of(request)
     q = await desk.subscribe()
 

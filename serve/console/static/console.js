@@ -217,7 +217,7 @@ function openStream() {
     const a = JSON.parse(ev.data); S.alerts.set(a.alert_id, Object.assign(S.alerts.get(a.alert_id) || {}, a));
     remember(a); renderQueue(); drawAlerts();
   });
-  es.addEventListener("counts", (ev) => setCounts(JSON.parse(ev.data)));
+  es.addEventListener("counts", (ev) => setCounts(JSON.parse(ev.data), true));
   es.onerror = () => {
     offline(true); status("stream: reconnecting…");
     // The browser retries by itself after a dropped connection but gives up for good on an HTTP error (a 502 or
@@ -272,12 +272,16 @@ function renderQueue() {
 // The badges count every open alert the server has (a page holds at most the 2,000 most urgent; counting the
 // loaded cards said 2000 with 5,000 open). The counts come with the queue's snapshot and after each batch of live
 // events (the stream's `counts` event, computed by the sink once per batch for all consoles, so an SOS burst does
-// not make every console fetch again); of two the higher version wins, so an event counted before the snapshot
-// but delivered after it does not take the badges back.
-function setCounts(c) {
+// not make every console fetch again). The stream's counts come in the order the sink took them (one connection,
+// one replica; a new connection loads the queue again): each replaces the last. The version (the sink's clock)
+// settles only the race between the snapshot and the stream: a count older than the snapshot it follows, or a
+// snapshot older than the stream's last count, is dropped. Comparing stream counts by version too froze the
+// badges after a restarted sink whose clock was behind the old one's.
+function setCounts(c, live = false) {
   if (!c || !c.counts) return;
-  if (S.counts && (c.version || 0) < (S.counts.version || 0)) return;
-  S.counts = {total: c.total, counts: c.counts, version: c.version || 0};
+  const v = c.version || 0;
+  if (S.counts && v < S.counts.version && !(live && S.counts.live)) return;
+  S.counts = {total: c.total, counts: c.counts, version: v, live};
   drawCounts();
 }
 function drawCounts() {

@@ -265,13 +265,13 @@ async def alert_action(request: Request, who: Operator, alert_id: AlertId,
     reason = (body.reason or "").strip() or None
     if action == "dismiss" and reason not in desk.cfg.dismiss_reasons:
         raise HTTPException(422, f"dismissing needs a reason code, one of {', '.join(desk.cfg.dismiss_reasons)} "
-                                 f"(got {reason!r})")
+                                 f"({f'got {reason!r}' if reason else 'none was chosen'})")
     unit = (body.unit or "").strip() or None
     if action == "assign":
         known = set(desk.cfg.units) | set(desk.cfg.mobile_cameras)
         if unit is None or (known and unit not in known):
             raise HTTPException(422, f"assigning needs a patrol unit, one of {', '.join(sorted(known)) or '-'} "
-                                     f"(got {unit!r})")
+                                     f"({f'got {unit!r}' if unit else 'none was chosen'})")
     rec = await desk_call(desk, "sink", "act", alert_id, action, who.actor, reason, unit)
     if rec.get("changed"):
         desk.metrics.observe_action(rec, action)

@@ -509,6 +509,7 @@ def test_dismiss_without_picking_a_code_is_refused_not_sent_as_the_first_code(ha
         text = _said_on_card(page, aid, "needs a reason code")
         # "Dismiss failed: <the API's message, naming the codes> — fill in what is missing ... then press again"
         assert text.startswith("ยกเลิก ไม่สำเร็จ: dismissing needs a reason code, one of ") and "duplicate" in text
+        assert "(none was chosen) — " in text and "None" not in text, text  # it said "(got None)"
         assert text.endswith("— กรอกข้อมูลที่ขาด (การยกเลิกต้องเลือกเหตุผล) แล้วกดอีกครั้ง"), text
         assert page.evaluate("document.activeElement.dataset.testid") == f"dismiss-{aid}"
         assert page.input_value(f'[data-testid="reason-{aid}"]') == "ผู้แจ้งกดผิด"
@@ -519,6 +520,7 @@ def test_dismiss_without_picking_a_code_is_refused_not_sent_as_the_first_code(ha
         page.click(f'[data-testid="dismiss-{aid}"]')
         page.wait_for_selector(f'#list-decided li[data-alert="{aid}"]', timeout=5000)
         assert page.locator(f'[data-testid="error-{aid}"]').count() == 0
+        assert page.text_content("#announce") == ""  # nothing stale left for a screen reader to find
         rec = _alert(url, tokens["analyst"], aid)
         assert (rec["status"], rec["status_reason"]) == ("dismissed", "duplicate")
         assert dialogs == []

@@ -347,7 +347,7 @@ function card(a) {
 function failure(f) {
   if (!f.status) return `${t(f.action)} ${t("failed")}: ${t("hint_net")}`;
   const hint = [403, 409, 422].includes(f.status) ? t(`hint_${f.status}`) : t("hint_other");
-  return `${t(f.action)} ${t("failed")}: ${f.message} — ${hint}`;
+  return `${t(f.action)} ${t("failed")}: ${f.message || `HTTP ${f.status}`} — ${hint}`;  // a proxy's page over HTTP/2: no text
 }
 
 function actions(a) {
@@ -384,7 +384,7 @@ function actions(a) {
 async function act(id, action, body) {
   try {
     const rec = await api(`/v1/alerts/${encodeURIComponent(id)}:${action}`, {method: "POST", body: JSON.stringify(body)});
-    S.failed.delete(id);
+    if (S.failed.delete(id)) $("announce").textContent = "";  // no stale failure left for a screen reader to find
     S.alerts.set(id, Object.assign(S.alerts.get(id) || {}, rec)); renderQueue(); drawAlerts();
     status(`${action}: ${id}`);
   } catch (e) {

@@ -179,20 +179,24 @@ class Desk:
                 self._subscribed = False
                 await asyncio.sleep(0.5)
                 continue
-            if items:
-                # the open alerts by status after this batch, as one more item: every console's badges show the
-                # sink's numbers (a page holds at most the 2,000 most urgent alerts); one call per batch and
-                # replica, however many consoles listen
-                try:
-                    items = [*items, {"event": "counts", **await self.call("sink", "open_counts")}]
-                except Exception as e:  # the items still go out; the next batch sends the counts
-                    log.warning("open alert counts of %s: %s", self.cfg.city, e)
             for item in items:
                 self.metrics.observe_item(item)
-                for q in list(self._subscribers):
-                    with contextlib.suppress(asyncio.QueueFull):
-                        q.put_nowait(item)
+                self._fan_out(item)
+            if items:
+                # then the open alerts by status after this batch: every console's badges show the sink's numbers
+                # (a page holds at most the 2,000 most urgent alerts); one call per batch and replica, however
+                # many consoles listen. After the items: the call waits for the sink's lock, which a submit holds
+                # while it writes to the store, and an SOS must not wait for a count.
+                try:
+                    self._fan_out({"event": "counts", **await self.call("sink", "open_counts")})
+                except Exception as e:  # the next batch sends the counts
+                    log.warning("open alert counts of %s: %s", self.cfg.city, e)
         self._pump = None
+
+    def _fan_out(self, item: dict[str, Any]) -> None:
+        for q in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                q.put_nowait(item)
 
     # ---------------------------------------------------------------- LINE
     def line_secret(self) -> bytes | None:

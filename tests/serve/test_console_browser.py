@@ -51,6 +51,18 @@ def _login(browser, url: str, token: str, outside: list[str]):
     return ctx, page
 
 
+def _send_login(ctx, url: str, token: str):
+    """A new page of ``ctx`` on the console with ``token`` sent through the log-in form (not waited on); returns
+    the page and the list its script errors go to."""
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{url}/console", timeout=60_000)
+    page.fill("#token", token)
+    page.click("#login-form button")
+    return page, errors
+
+
 def _sos(url: str, token: str, pole: str) -> str:
     r = httpx.post(f"{url}/v1/field/sos", headers=_auth(token), timeout=30,
                    json={"pole_id": pole, "text": f"browser test {uuid.uuid4().hex[:8]}"})
@@ -280,13 +292,8 @@ def test_a_queue_that_fails_to_load_says_so_and_is_loaded_once_the_api_answers(h
     queue = "**/console/queue"
     ctx.route(queue, lambda r: r.fulfill(status=503, content_type="application/json",
                                          body='{"error": {"status": 503, "message": "restarting"}}'))
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        page.goto(f"{url}/console", timeout=60_000)
-        page.fill("#token", tokens["operator"])
-        page.click("#login-form button")
+        page, errors = _send_login(ctx, url, tokens["operator"])
         page.wait_for_selector("#offline", state="visible", timeout=15_000)
         assert page.get_attribute("body", "data-stream") == "reconnecting"
         ctx.unroute(queue)
@@ -335,13 +342,8 @@ def test_two_thousand_alerts_all_listed_newest_first_in_bangkok_time_as_text(hat
     ctx = chromium.new_context(viewport={"width": 1024, "height": 768}, locale="th-TH", timezone_id="UTC")
     ctx.route(NOT_LOCAL, lambda r: (outside.append(r.request.url), r.abort()))
     _serve_alerts(ctx, alerts)
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        page.goto(f"{url}/console", timeout=60_000)
-        page.fill("#token", tokens["operator"])
-        page.click("#login-form button")
+        page, errors = _send_login(ctx, url, tokens["operator"])
         page.wait_for_selector(f'#list-new li[data-alert="{alerts[199]["alert_id"]}"]', state="attached",
                                timeout=30_000)
         assert page.inner_text("#count-new") == "2000"
@@ -427,11 +429,8 @@ def test_evidence_crops_missing_or_huge_stay_inside_their_card(hatyai_desk, chro
     _serve_alerts(ctx, [missing, huge], total=5000)  # capped by the server: the page says so
     ctx.route(f"**/v1/alerts/{huge['alert_id']}/evidence",
               lambda r: r.fulfill(status=200, content_type="image/jpeg", body=buf.getvalue()))
-    page = ctx.new_page()
     try:
-        page.goto(f"{url}/console", timeout=60_000)
-        page.fill("#token", tokens["operator"])
-        page.click("#login-form button")
+        page, _ = _send_login(ctx, url, tokens["operator"])
         card = f'#list-new li[data-alert="{missing["alert_id"]}"]'
         page.wait_for_selector(f"{card} .no-crop", timeout=15_000)  # the real route: 404, no such alert
         assert page.locator(f"{card} img").count() == 0
@@ -656,13 +655,8 @@ def test_badges_count_every_open_alert_on_the_server_and_follow_live_events(haty
     body = json.dumps({"items": loaded, "total": 4336, "version": 1,
                        "counts": {"new": 4321, "acknowledged": 12, "confirmed": 2, "dismissed": 1}})
     ctx.route("**/console/queue", lambda r: r.fulfill(status=200, content_type="application/json", body=body))
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        page.goto(f"{url}/console", timeout=60_000)
-        page.fill("#token", tokens["operator"])
-        page.click("#login-form button")
+        page, errors = _send_login(ctx, url, tokens["operator"])
         page.wait_for_selector(f'#list-new li[data-alert="{loaded[2]["alert_id"]}"]', timeout=30_000)
         page.wait_for_selector("body[data-stream=live]", state="attached", timeout=10_000)
         assert _badges(page) == ("4321", "12", "3")  # the loaded cards: 3, 0, 0

@@ -150,8 +150,9 @@ async def console_queue(request: Request, _: Analyst) -> JSONResponse:
     """One snapshot of the open queue in queue order (priority, then newest first): ``{"items": [alert, ...]``
     (at most :data:`QUEUE_CAP`), ``"total"``: open alerts, ``"counts"``: ``{status: open alerts}``,
     ``"version"``: of the counts}`` (the sink's ``open_counts``, as the stream's ``counts`` events carry them: the
-    page keeps the counts with the highest version). Paging /v1/alerts by offset while the queue changed skipped
-    an open alert whenever one closed between two pages, and rebuilt the whole list for each page."""
+    page drops a stream count older than this snapshot, and this snapshot if it is older than the stream's last
+    count). Paging /v1/alerts by offset while the queue changed skipped an open alert whenever one closed between
+    two pages, and rebuilt the whole list for each page."""
     desk = desk_of(request)
     recs, counts = await asyncio.gather(desk_call(desk, "sink", "records"), desk_call(desk, "sink", "open_counts"))
     views = [v for v in (alert_view(r, desk) for r in recs) if v["state"] != "closed"]

@@ -255,7 +255,7 @@ class AlertSinkCore:
                                      on_result=self._webhook_result, resend_every_s=config.webhook_resend_s)
         self._open_offline: dict[str, str] = {}
         self._published = threading.Condition(self._lock)
-        self._version = time.time_ns()  # grows with every published change: see open_counts
+        self._version = time.time_ns() // 1000  # grows with every published change: see open_counts
         self.dead_letters: deque[dict[str, Any]] = deque(maxlen=1000)
         self._latency_ms: deque[float] = deque(maxlen=2000)
         self._model_ms: deque[float] = deque(maxlen=2000)
@@ -711,12 +711,13 @@ class AlertSinkCore:
         -------
         dict
             ``{"total": open alerts, "counts": {status: open alerts}, "version": int}``. ``version`` grows with
-            every change this sink publishes (nanoseconds since the epoch, at least one more than the last), so of
-            two answers of this sink the one with the higher version is the newer; a restarted sink starts from
-            its clock's time, so its versions follow the old sink's only as far as the two clocks agree. The first
-            call reads every stored record not read yet (as :meth:`alerts` does); the counts are
-            kept as records change, so a call costs the same with 100 or 300,000 records (the stream asks after
-            each batch of published items, from every API replica, while the sink's lock is held).
+            every change this sink publishes (microseconds since the epoch, at least one more than the last: a
+            whole number a browser holds exactly, as nanoseconds, beyond 2**53, were not), so of two answers of
+            this sink the one with the higher version is the newer; a restarted sink starts from its clock's time,
+            so its versions follow the old sink's only as far as the two clocks agree. The first call reads every
+            stored record not read yet (as :meth:`alerts` does); the counts are kept as records change, so a call
+            costs the same with 100 or 300,000 records (the stream asks after each batch of published items, from
+            every API replica, while the sink's lock is held).
         """
         with self._lock:
             self._load_all()
@@ -727,7 +728,7 @@ class AlertSinkCore:
         """Publish on the in-process queues and send to the webhooks (an item with a ``delivery_id`` is already in
         the outbox: its effect's order put it there first)."""
         with self._lock:  # the change is made (callers hold the lock): the counts' version moves past it
-            self._version = max(time.time_ns(), self._version + 1)
+            self._version = max(time.time_ns() // 1000, self._version + 1)
         for ch in self._queues.values():
             ch.publish(item)
         if "delivery_id" not in item:  # items without an effect of their own are stored here, sent at least once

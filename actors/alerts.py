@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 from urllib.parse import quote, unquote
@@ -248,12 +248,14 @@ class AlertSinkCore:
         self.stats = AlertStats()
         self._lock = threading.RLock()
         self._alerts: dict[str, dict[str, Any]] = {}  # records read or written by this process
+        self._open: Counter[str] = Counter()  # status -> records in _alerts not closed, kept as they change
         self._known: set[str] = set()  # every stored alert id (the index)
         self._queues: dict[str, QueueChannel] = {}
         self._outbox = WebhookOutbox(store, f"{self._prefix}outbox/", list(config.webhooks),
                                      on_result=self._webhook_result, resend_every_s=config.webhook_resend_s)
         self._open_offline: dict[str, str] = {}
         self._published = threading.Condition(self._lock)
+        self._version = time.time_ns() // 1000  # grows with every published change: see open_counts
         self.dead_letters: deque[dict[str, Any]] = deque(maxlen=1000)
         self._latency_ms: deque[float] = deque(maxlen=2000)
         self._model_ms: deque[float] = deque(maxlen=2000)
@@ -302,19 +304,33 @@ class AlertSinkCore:
         """The alert's record (read from the store the first time it is asked for)."""
         rec = self._alerts.get(alert_id)
         if rec is None:
-            rec = self._alerts[alert_id] = self._parse_record(self.store.get_bytes(TWIN_BUCKET,
-                                                                                   self._record_key(alert_id)))
+            rec = self._parse_record(self.store.get_bytes(TWIN_BUCKET, self._record_key(alert_id)))
+            self._keep(alert_id, rec)
         return rec
+
+    def _keep(self, alert_id: str, rec: dict[str, Any]) -> None:
+        """Hold a record read or written by this process, counted in the open counts."""
+        self._alerts[alert_id] = rec
+        self._recount(None, rec)
+
+    def _recount(self, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+        """Move the running open counts (:meth:`open_counts`) from a record's state ``before`` (None: a record
+        new to this process) to ``after``; closed records are not counted."""
+        for rec, step in ((before, -1), (after, 1)):
+            if rec is not None and rec.get("closed_ts") is None:
+                self._open[rec["status"]] += step
 
     def _load_all(self) -> None:
         """Read every indexed record not read yet (concurrently)."""
+        if len(self._alerts) == len(self._known):  # every record held is indexed: all are read (no set to build)
+            return
         missing = sorted(self._known - set(self._alerts))
         if not missing:
             return
         with ThreadPoolExecutor(max_workers=8) as pool:
             bodies = list(pool.map(lambda a: self.store.get_bytes(TWIN_BUCKET, self._record_key(a)), missing))
         for aid, body in zip(missing, bodies, strict=True):
-            self._alerts[aid] = self._parse_record(body)
+            self._keep(aid, self._parse_record(body))
 
     def _save(self, rec: dict[str, Any]) -> None:
         body = json.dumps({k: _iso(v) for k, v in rec.items()}, ensure_ascii=False).encode()
@@ -401,7 +417,7 @@ class AlertSinkCore:
                            **({"evidence_conflict": rec["evidence_conflict"]} if rec.get("evidence_conflict") else {})})
         self._save(rec)
         durable = time.time()  # the record is stored: the commit point, "alert written"
-        self._alerts[aid] = rec
+        self._keep(aid, rec)
         self._known.add(aid)
         if frame_ts is not None:
             self._latency_ms.append((durable - frame_ts) * 1000)
@@ -488,6 +504,7 @@ class AlertSinkCore:
             with write_ahead(self.audit, actor, f"alert.{status}", alert_id, {"note": note} if note else {}, undo=undo):
                 rec.update(status=status, status_by=actor, status_ts=dt.datetime.now(dt.UTC))
                 self._save(rec)
+            self._recount(before, rec)
             self.stats.status_changes += 1
             item = {"event": "status", "delivery_id": f"{alert_id}.{status}", "alert_id": alert_id,
                     "status": status, "by": actor, "ts": _iso(rec["status_ts"])}
@@ -616,6 +633,7 @@ class AlertSinkCore:
             with write_ahead(self.audit, actor, f"alert.{action}", alert_id, details, undo=undo):
                 rec.update(change)
                 self._save(rec)
+            self._recount(before, rec)
             self.stats.status_changes += 1
             out = {k: _iso(v) for k, v in rec.items()}
             self._publish({"event": "update", "action": action, "by": actor, **out})
@@ -686,9 +704,31 @@ class AlertSinkCore:
                 items = q.poll(max_n)
             return items
 
+    def open_counts(self) -> dict[str, Any]:
+        """The open (not closed) alerts counted by status, for the console's badges.
+
+        Returns
+        -------
+        dict
+            ``{"total": open alerts, "counts": {status: open alerts}, "version": int}``. ``version`` grows with
+            every change this sink publishes (microseconds since the epoch, at least one more than the last: a
+            whole number a browser holds exactly, as nanoseconds, beyond 2**53, were not), so of two answers of
+            this sink the one with the higher version is the newer; a restarted sink starts from its clock's time,
+            so its versions follow the old sink's only as far as the two clocks agree. The first call reads every
+            stored record not read yet (as :meth:`alerts` does); the counts are kept as records change, so a call
+            costs the same with 100 or 300,000 records (the stream asks after each batch of published items, from
+            every API replica, while the sink's lock is held).
+        """
+        with self._lock:
+            self._load_all()
+            counts = {status: n for status, n in self._open.items() if n}
+            return {"total": sum(counts.values()), "counts": counts, "version": self._version}
+
     def _publish(self, item: dict[str, Any]) -> None:
         """Publish on the in-process queues and send to the webhooks (an item with a ``delivery_id`` is already in
         the outbox: its effect's order put it there first)."""
+        with self._lock:  # the change is made (callers hold the lock): the counts' version moves past it
+            self._version = max(time.time_ns() // 1000, self._version + 1)
         for ch in self._queues.values():
             ch.publish(item)
         if "delivery_id" not in item:  # items without an effect of their own are stored here, sent at least once
@@ -784,6 +824,10 @@ class AlertSink:
             self.core._load_all()
             recs = sorted(self.core._alerts.values(), key=lambda r: (r["ts"], r["alert_id"]))
             return [{k: _iso(v) for k, v in r.items()} for r in recs]
+
+    def open_counts(self) -> dict[str, Any]:
+        """See :meth:`AlertSinkCore.open_counts`."""
+        return self.core.open_counts()
 
     def stats(self) -> dict[str, Any]:
         """Counters (:class:`AlertStats`) with the current alert latency percentiles."""

@@ -3,7 +3,8 @@
 ::
 
     GET  /v1/alerts?status=&kind=&camera=&since=&until=&limit=&offset=         analyst   a page of alerts
-    GET  /v1/alerts:stream                                                     analyst   server-sent events
+    GET  /v1/alerts:stream                                                     analyst   server-sent events (new
+                                                                                         alerts, actions, counts)
     GET  /v1/alerts/{id}                                                       analyst   one alert
     GET  /v1/alerts/{id}/evidence                                              analyst   the crop (JPEG) from the
                                                                                          locked evidence bucket
@@ -174,8 +175,10 @@ async def list_alerts(request: Request, _: Analyst,
 @router.get("/v1/alerts:stream", dependencies=[ANALYST], response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def stream_alerts(request: Request, _: Analyst) -> StreamingResponse:
-    """Server-sent events: ``event: alert`` for each new alert, ``event: update`` for each action, ``: ping``
-    every 15 s. Reconnect with the browser's EventSource; reload the list after a reconnect."""
+    """Server-sent events: ``event: alert`` for each new alert, ``event: update`` for each action, ``event:
+    counts`` after each batch of those (the open alerts by status, ``{"total", "counts": {status: n}, "version"}``:
+    each replaces the last; keep /console/queue's counts only while their version is higher), ``: ping`` every
+    15 s. Reconnect with the browser's EventSource; reload the list after a reconnect."""
     desk = desk_of(request)
     q = await desk.subscribe()
 
@@ -188,7 +191,7 @@ async def stream_alerts(request: Request, _: Analyst) -> StreamingResponse:
                 except TimeoutError:
                     yield b": ping\n\n"
                     continue
-                name = "alert" if item.get("event") == "alert" else "update"
+                name = item["event"] if item.get("event") in ("alert", "counts") else "update"
                 body = {k: v for k, v in item.items() if k != "event"}
                 if "alert_id" in body and "kind" in body:
                     body = alert_view(body, desk) | {k: body[k] for k in ("action", "by") if k in body}
@@ -262,13 +265,13 @@ async def alert_action(request: Request, who: Operator, alert_id: AlertId,
     reason = (body.reason or "").strip() or None
     if action == "dismiss" and reason not in desk.cfg.dismiss_reasons:
         raise HTTPException(422, f"dismissing needs a reason code, one of {', '.join(desk.cfg.dismiss_reasons)} "
-                                 f"(got {reason!r})")
+                                 f"({f'got {reason!r}' if reason else 'none was chosen'})")
     unit = (body.unit or "").strip() or None
     if action == "assign":
         known = set(desk.cfg.units) | set(desk.cfg.mobile_cameras)
         if unit is None or (known and unit not in known):
             raise HTTPException(422, f"assigning needs a patrol unit, one of {', '.join(sorted(known)) or '-'} "
-                                     f"(got {unit!r})")
+                                     f"({f'got {unit!r}' if unit else 'none was chosen'})")
     rec = await desk_call(desk, "sink", "act", alert_id, action, who.actor, reason, unit)
     if rec.get("changed"):
         desk.metrics.observe_action(rec, action)

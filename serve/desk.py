@@ -10,8 +10,9 @@ channel secret. :class:`Desk` is its runtime in an ingress replica:
   store** actor holds accepted field inputs; both are reached through ``services`` (an object from the
   ``cluster`` package with ``sink()`` and ``field()`` that return the actors, starting them when needed), and
   a handle whose actor died is fetched again;
-- one long-poll loop per replica takes the sink's published items (new alerts, decisions) and fans them out to
-  every server-sent-events subscriber of this replica (:meth:`Desk.subscribe`);
+- one long-poll loop per replica takes the sink's published items (new alerts, decisions), followed by the open
+  alerts' counts by status after each batch, and fans them out to every server-sent-events subscriber of this
+  replica (:meth:`Desk.subscribe`);
 - Prometheus counters of this replica (:mod:`serve.metrics`).
 
 (No ``from __future__ import annotations``: the route modules using it define FastAPI dependencies.)
@@ -180,10 +181,22 @@ class Desk:
                 continue
             for item in items:
                 self.metrics.observe_item(item)
-                for q in list(self._subscribers):
-                    with contextlib.suppress(asyncio.QueueFull):
-                        q.put_nowait(item)
+                self._fan_out(item)
+            if items:
+                # then the open alerts by status after this batch: every console's badges show the sink's numbers
+                # (a page holds at most the 2,000 most urgent alerts); one call per batch and replica, however
+                # many consoles listen. After the items: the call waits for the sink's lock, which a submit holds
+                # while it writes to the store, and an SOS must not wait for a count.
+                try:
+                    self._fan_out({"event": "counts", **await self.call("sink", "open_counts")})
+                except Exception as e:  # the next batch sends the counts
+                    log.warning("open alert counts of %s: %s", self.cfg.city, e)
         self._pump = None
+
+    def _fan_out(self, item: dict[str, Any]) -> None:
+        for q in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                q.put_nowait(item)
 
     # ---------------------------------------------------------------- LINE
     def line_secret(self) -> bytes | None:

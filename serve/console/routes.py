@@ -148,17 +148,16 @@ QUEUE_CAP = 2000  # open alerts sent to a console at most (the most urgent): a p
 @router.get("/console/queue", dependencies=[ANALYST])
 async def console_queue(request: Request, _: Analyst) -> JSONResponse:
     """One snapshot of the open queue in queue order (priority, then newest first): ``{"items": [alert, ...]``
-    (at most :data:`QUEUE_CAP`), ``"total"``: open alerts, ``"counts"``: ``{status: open alerts}}``. Paging
-    /v1/alerts by offset while the queue changed skipped an open alert whenever one closed between two pages, and
-    rebuilt the whole list for each page."""
+    (at most :data:`QUEUE_CAP`), ``"total"``: open alerts, ``"counts"``: ``{status: open alerts}``,
+    ``"version"``: of the counts}`` (the sink's ``open_counts``, as the stream's ``counts`` events carry them: the
+    page drops a stream count older than this snapshot, and this snapshot if it is older than the stream's last
+    count). Paging /v1/alerts by offset while the queue changed skipped an open alert whenever one closed between
+    two pages, and rebuilt the whole list for each page."""
     desk = desk_of(request)
-    views = [v for v in (alert_view(r, desk) for r in await desk_call(desk, "sink", "records"))
-             if v["state"] != "closed"]
+    recs, counts = await asyncio.gather(desk_call(desk, "sink", "records"), desk_call(desk, "sink", "open_counts"))
+    views = [v for v in (alert_view(r, desk) for r in recs) if v["state"] != "closed"]
     queue_order(views)
-    counts: dict[str, int] = {}
-    for v in views:
-        counts[v["status"]] = counts.get(v["status"], 0) + 1
-    return JSONResponse({"items": views[:QUEUE_CAP], "total": len(views), "counts": counts})
+    return JSONResponse({"items": views[:QUEUE_CAP], **counts})
 
 
 @router.get("/console/search", dependencies=[OPERATOR])

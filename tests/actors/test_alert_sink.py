@@ -97,6 +97,39 @@ def test_operator_status_changes_are_audited(s3_store, sink_cfg):
     assert len(versions) == 2  # the versioned bucket keeps the record as it was before the decision
 
 
+def test_open_counts_follow_every_change_and_their_version_grows(s3_store, sink_cfg, monkeypatch):
+    """The console's badges: open alerts by status, closed ones left out, a version that grows with each change
+    (a restarted sink starts from its clock). The counts are kept as records change, not recounted: a change that
+    failed (undone) moves nothing, and a restarted sink counts records read one by one and all at once alike."""
+    sink = AlertSinkCore(sink_cfg, store=s3_store)
+    evs = [_decision(track=f"t{i}") for i in range(5)]
+    ids = [e["alert_id"] for e in evs]
+    v0 = sink.open_counts()["version"]
+    sink.submit(evs)
+    after_raise = sink.open_counts()
+    assert (after_raise["total"], after_raise["counts"]) == (5, {"new": 5})
+    assert after_raise["version"] > v0 and after_raise["version"] < 2**53  # exact in the page's JavaScript
+    sink.act(ids[0], "acknowledge", "ccoc:nok")
+    sink.act(ids[1], "confirm", "ccoc:nok", "seen on camera")
+    sink.act(ids[2], "dismiss", "ccoc:nok", "duplicate")
+    sink.act(ids[2], "close", "ccoc:nok")
+    sink.set_status(ids[4], "dismissed", "ccoc:nok", "test")
+    with monkeypatch.context() as m:  # the record cannot be stored: the change is undone
+        m.setattr(sink, "_save", lambda rec: (_ for _ in ()).throw(OSError("store down")))
+        with pytest.raises(OSError):
+            sink.act(ids[3], "acknowledge", "ccoc:nok")
+    now = sink.open_counts()
+    assert (now["total"], now["counts"]) == (4, {"new": 1, "acknowledged": 1, "confirmed": 1, "dismissed": 1})
+    assert now["version"] > after_raise["version"]
+    assert sink.act(ids[0], "acknowledge", "ccoc:nok")["changed"] is False  # a repeat publishes nothing
+    assert sink.open_counts() == now
+    again = AlertSinkCore(sink_cfg, store=s3_store)  # a restarted sink reads the stored records
+    again.act(ids[0], "confirm", "ccoc:nok")  # read alone (the first), then the rest with the counts
+    restarted = again.open_counts()
+    assert restarted["counts"] == {"new": 1, "confirmed": 2, "dismissed": 1} and restarted["total"] == 4
+    assert restarted["version"] > now["version"]
+
+
 def test_camera_offline_and_recovery(s3_store, sink_cfg):
     sink = AlertSinkCore(sink_cfg, store=s3_store)
     sink.subscribe("ccoc")

@@ -192,9 +192,11 @@ def test_console_routes_need_the_cookie_the_role_and_the_console_header(ccoc):
 
 def test_console_queue_is_one_snapshot_of_every_open_alert_in_queue_order(ccoc):
     """/console/queue answers the open queue in one response (paging by offset skipped an alert that a close
-    between two pages moved up): the same alerts in the same order as /v1/alerts?status=open, counts by status."""
+    between two pages moved up): the same alerts in the same order as /v1/alerts?status=open, counts by status,
+    the same counts the stream sends after the SOS (the console's badges)."""
     url, tokens, m = ccoc
     pole = next(p["id"] for p in m["places"] if p["kind"] == "sos")
+    stream = Stream(url, tokens["analyst"])
     sos = httpx.post(f"{url}/v1/field/sos", headers=_auth(tokens["device"]), json={"pole_id": pole}, timeout=30)
     assert sos.status_code == 201, sos.text
     auth = _auth(tokens["analyst"])
@@ -214,6 +216,11 @@ def test_console_queue_is_one_snapshot_of_every_open_alert_in_queue_order(ccoc):
     for a in paged:
         counts[a["status"]] = counts.get(a["status"], 0) + 1
     assert q["counts"] == counts
+    try:
+        _, _, live = stream.wait_for(lambda n, d: n == "counts" and d["version"] >= q["version"])
+    finally:
+        stream.close()
+    assert (live["total"], live["counts"]) == (q["total"], counts)
 
 
 def test_line_webhook_checks_its_signature_before_storing(ccoc, ssz_api):

@@ -149,3 +149,41 @@ def test_a_phone_sos_accuracy_is_bounded_like_a_gps_ping():
     for bad in (99999.0, float("inf"), float("nan")):
         with pytest.raises(ValidationError):
             SosRequest(lon=100.47, lat=7.0, accuracy_m=bad)
+
+
+def test_the_stream_pump_sends_a_batch_before_it_asks_for_the_counts():
+    """/v1/alerts:stream: the items of a batch reach every subscriber before the open counts are asked for (the
+    call waits for the sink's lock, which a submit holds while it writes to the store: an SOS waited for a count),
+    then the counts follow as one ``counts`` item."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from serve.desk import Desk
+    from serve.metrics import DeskMetrics
+
+    async def run() -> tuple[list[int], list[dict]]:
+        desk = object.__new__(Desk)  # no city services: the pump alone, its sink calls answered here
+        desk.cfg, desk.metrics = SimpleNamespace(city="hatyai"), DeskMetrics("hatyai")
+        desk._subscribed, desk._queue_name, desk._pump = True, "api-test", None
+        q: asyncio.Queue[dict] = asyncio.Queue()
+        desk._subscribers = {q}
+        batches = iter([[{"event": "alert", "alert_id": "a1", "kind": "sos"}]])
+        waiting_when_counted: list[int] = []
+
+        async def call(which: str, method: str, *args: object) -> object:
+            if method == "poll":
+                items = next(batches, None)
+                if items is None:  # the last console left: the pump stops
+                    desk._subscribers.clear()
+                return items or []
+            waiting_when_counted.append(q.qsize())
+            return {"total": 1, "counts": {"new": 1}, "version": 7}
+
+        desk.call = call  # type: ignore[method-assign]
+        await asyncio.wait_for(desk._run_pump(), 5)
+        return waiting_when_counted, [q.get_nowait() for _ in range(q.qsize())]
+
+    waiting, sent = asyncio.run(run())
+    assert waiting == [1]  # the SOS was already out
+    assert [(s["event"], s.get("alert_id")) for s in sent] == [("alert", "a1"), ("counts", None)]
+    assert (sent[1]["total"], sent[1]["counts"], sent[1]["version"]) == (1, {"new": 1}, 7)

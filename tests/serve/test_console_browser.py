@@ -5,6 +5,7 @@ GPS batch on the map, an analyst without the confirm button (and a 403 from the 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -48,6 +49,18 @@ def _login(browser, url: str, token: str, outside: list[str]):
     page.wait_for_selector("#streets", state="attached", timeout=30_000)
     page.errors = errors  # type: ignore[attr-defined]
     return ctx, page
+
+
+def _send_login(ctx, url: str, token: str):
+    """A new page of ``ctx`` on the console with ``token`` sent through the log-in form (not waited on); returns
+    the page and the list its script errors go to."""
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{url}/console", timeout=60_000)
+    page.fill("#token", token)
+    page.click("#login-form button")
+    return page, errors
 
 
 def _sos(url: str, token: str, pole: str) -> str:
@@ -279,13 +292,8 @@ def test_a_queue_that_fails_to_load_says_so_and_is_loaded_once_the_api_answers(h
     queue = "**/console/queue"
     ctx.route(queue, lambda r: r.fulfill(status=503, content_type="application/json",
                                          body='{"error": {"status": 503, "message": "restarting"}}'))
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        page.goto(f"{url}/console", timeout=60_000)
-        page.fill("#token", tokens["operator"])
-        page.click("#login-form button")
+        page, errors = _send_login(ctx, url, tokens["operator"])
         page.wait_for_selector("#offline", state="visible", timeout=15_000)
         assert page.get_attribute("body", "data-stream") == "reconnecting"
         ctx.unroute(queue)
@@ -312,9 +320,11 @@ def _fake_alerts(n: int, now: float) -> list[dict]:
 
 def _serve_alerts(ctx, alerts: list[dict], total: int | None = None) -> None:
     """Answer the page's GET /console/queue with ``alerts`` (of ``total`` open, when the server capped them)."""
-    import json
 
-    body = json.dumps({"items": alerts, "total": len(alerts) if total is None else total, "counts": {}})
+    counts: dict[str, int] = {}
+    for a in alerts:
+        counts[a["status"]] = counts.get(a["status"], 0) + 1
+    body = json.dumps({"items": alerts, "total": len(alerts) if total is None else total, "counts": counts})
     ctx.route("**/console/queue", lambda r: r.fulfill(status=200, content_type="application/json", body=body))
 
 
@@ -332,13 +342,8 @@ def test_two_thousand_alerts_all_listed_newest_first_in_bangkok_time_as_text(hat
     ctx = chromium.new_context(viewport={"width": 1024, "height": 768}, locale="th-TH", timezone_id="UTC")
     ctx.route(NOT_LOCAL, lambda r: (outside.append(r.request.url), r.abort()))
     _serve_alerts(ctx, alerts)
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        page.goto(f"{url}/console", timeout=60_000)
-        page.fill("#token", tokens["operator"])
-        page.click("#login-form button")
+        page, errors = _send_login(ctx, url, tokens["operator"])
         page.wait_for_selector(f'#list-new li[data-alert="{alerts[199]["alert_id"]}"]', state="attached",
                                timeout=30_000)
         assert page.inner_text("#count-new") == "2000"
@@ -424,11 +429,8 @@ def test_evidence_crops_missing_or_huge_stay_inside_their_card(hatyai_desk, chro
     _serve_alerts(ctx, [missing, huge], total=5000)  # capped by the server: the page says so
     ctx.route(f"**/v1/alerts/{huge['alert_id']}/evidence",
               lambda r: r.fulfill(status=200, content_type="image/jpeg", body=buf.getvalue()))
-    page = ctx.new_page()
     try:
-        page.goto(f"{url}/console", timeout=60_000)
-        page.fill("#token", tokens["operator"])
-        page.click("#login-form button")
+        page, _ = _send_login(ctx, url, tokens["operator"])
         card = f'#list-new li[data-alert="{missing["alert_id"]}"]'
         page.wait_for_selector(f"{card} .no-crop", timeout=15_000)  # the real route: 404, no such alert
         assert page.locator(f"{card} img").count() == 0
@@ -469,40 +471,71 @@ def test_every_control_has_a_name_and_an_alert_is_decided_from_the_keyboard(haty
     assert not outside, outside[:5]
 
 
+def _no_dialogs(page) -> list[str]:
+    """Dismiss and keep every dialog the page opens (alert, confirm, prompt): a test asserts the list is empty."""
+    opened: list[str] = []
+    page.on("dialog", lambda d: (opened.append(f"{d.type}: {d.message}"), d.dismiss()))
+    return opened
+
+
+def _said_on_card(page, aid: str, *parts: str) -> str:
+    """The failure message on the alert's card once it holds every one of ``parts`` (and read out by the page's
+    live region, role=alert); fails after 5 s."""
+    sel = f'[data-testid="error-{aid}"]'
+    page.wait_for_function("([s, parts]) => { const e = document.querySelector(s);"
+                           " return !!e && parts.every((p) => e.textContent.includes(p)); }", arg=[sel, list(parts)],
+                           timeout=5000)
+    text = page.inner_text(sel)
+    page.wait_for_function("(t) => document.querySelector('#announce[role=alert]').textContent === t", arg=text,
+                           timeout=5000)
+    return text
+
+
 def test_dismiss_without_picking_a_code_is_refused_not_sent_as_the_first_code(hatyai_desk, chromium):
     """The dismissal code list starts with no code: clicking Dismiss before picking one is refused with the API's
-    message and leaves the alert new (it sent the list's first code, 'wrong-person')."""
+    message and leaves the alert new (it sent the list's first code, 'wrong-person'). The refusal is said on the
+    card in the page's language with what to do, no dialog (a blocking alert() box), the focus and the typed
+    reason stay, and the message goes once the dismissal succeeds."""
     url, tokens, m = hatyai_desk
     outside: list[str] = []
     ctx, page = _login(chromium, url, tokens["operator"], outside)
-    said: list[str] = []
-    page.on("dialog", lambda d: (said.append(d.message), d.dismiss()))
+    dialogs = _no_dialogs(page)
     try:
         aid = _sos(url, tokens["device"], _two_poles(m)[1])
         page.wait_for_selector(f'#list-new li[data-alert="{aid}"]', timeout=5000)
-        with page.expect_event("dialog", timeout=5000):
-            page.click(f'[data-testid="dismiss-{aid}"]')
-        assert said and "needs a reason code" in said[0], said
+        page.fill(f'[data-testid="reason-{aid}"]', "ผู้แจ้งกดผิด")
+        page.click(f'[data-testid="dismiss-{aid}"]')
+        text = _said_on_card(page, aid, "needs a reason code")
+        # "Dismiss failed: <the API's message, naming the codes> — fill in what is missing ... then press again"
+        assert text.startswith("ยกเลิก ไม่สำเร็จ: dismissing needs a reason code, one of ") and "duplicate" in text
+        assert "(none was chosen) — " in text and "None" not in text, text  # it said "(got None)"
+        assert text.endswith("— กรอกข้อมูลที่ขาด (การยกเลิกต้องเลือกเหตุผล) แล้วกดอีกครั้ง"), text
+        assert page.evaluate("document.activeElement.dataset.testid") == f"dismiss-{aid}"
+        assert page.input_value(f'[data-testid="reason-{aid}"]') == "ผู้แจ้งกดผิด"
+        assert page.get_attribute(f'[data-testid="dismiss-{aid}"]', "aria-describedby") == f"error-{aid}"
         rec = _alert(url, tokens["analyst"], aid)
         assert rec["status"] == "new", rec
         page.select_option(f'[data-testid="dismiss-reason-{aid}"]', "duplicate")
         page.click(f'[data-testid="dismiss-{aid}"]')
         page.wait_for_selector(f'#list-decided li[data-alert="{aid}"]', timeout=5000)
+        assert page.locator(f'[data-testid="error-{aid}"]').count() == 0
+        assert page.text_content("#announce") == ""  # nothing stale left for a screen reader to find
         rec = _alert(url, tokens["analyst"], aid)
         assert (rec["status"], rec["status_reason"]) == ("dismissed", "duplicate")
+        assert dialogs == []
     finally:
         ctx.close()
     assert not outside, outside[:5]
 
 
 def test_a_503_from_a_failed_audit_write_is_shown_and_the_alert_stays_undecided(hatyai_desk, chromium):
-    """When the audit write fails the API answers 503 and changes nothing: the operator is told why, the card
-    stays in New with its buttons and the typed reason, and the same click works once the API is back."""
+    """When the audit write fails the API answers 503 and changes nothing: the operator is told why on the card
+    (no dialog), the card stays in New with its buttons and the typed reason, and the same click works once the
+    API is back (and the message goes). A refused log-out is said beside the button."""
     url, tokens, m = hatyai_desk
     outside: list[str] = []
     ctx, page = _login(chromium, url, tokens["operator"], outside)
-    said: list[str] = []
-    page.on("dialog", lambda d: (said.append(d.message), d.dismiss()))
+    dialogs = _no_dialogs(page)
     try:
         aid = _sos(url, tokens["device"], _two_poles(m)[0])
         card = f'#list-new li[data-alert="{aid}"]'
@@ -512,9 +545,10 @@ def test_a_503_from_a_failed_audit_write_is_shown_and_the_alert_stays_undecided(
             '{"error": {"status": 503, "code": "unavailable", "message": "the audit log could not be written: '
             'nothing was changed, try again"}}')))
         page.fill(f'[data-testid="reason-{aid}"]', "unit on the way")
-        with page.expect_event("dialog", timeout=5000):
-            page.click(f'[data-testid="confirm-{aid}"]')
-        assert said and "audit log could not be written" in said[0], said
+        page.click(f'[data-testid="confirm-{aid}"]')
+        text = _said_on_card(page, aid, "audit log could not be written")
+        assert text == ("ยืนยัน ไม่สำเร็จ: the audit log could not be written: nothing was changed, try again — "
+                        "รอสักครู่แล้วกดอีกครั้ง (กดซ้ำได้ ระบบบันทึกครั้งเดียว)")
         assert "audit log could not be written" in page.inner_text("#status")
         assert page.locator(f'{card} [data-testid="confirm-{aid}"]').count() == 1
         assert page.input_value(f'[data-testid="reason-{aid}"]') == "unit on the way"
@@ -523,14 +557,126 @@ def test_a_503_from_a_failed_audit_write_is_shown_and_the_alert_stays_undecided(
         ctx.unroute(confirm)
         page.click(f'[data-testid="confirm-{aid}"]')
         page.wait_for_selector(f'#list-decided li[data-alert="{aid}"]', timeout=5000)
+        assert page.locator(f'[data-testid="error-{aid}"]').count() == 0
         # a log-out the API refuses says so and leaves the operator logged in (nothing reloaded, cookie kept)
         ctx.route("**/console/logout", lambda r: r.fulfill(status=503, content_type="application/json",
                                                            body='{"error": {"message": "restarting"}}'))
-        with page.expect_event("dialog", timeout=5000):
-            page.click("#logout")
-        assert said[-1] == "restarting", said
+        page.click("#logout")
+        page.wait_for_selector("#logout-error", state="visible", timeout=5000)
+        assert page.inner_text("#logout-error") == ("ออกจากระบบ ไม่สำเร็จ: restarting — "
+                                                    "คุณยังอยู่ในระบบ: รอสักครู่แล้วกดออกจากระบบอีกครั้ง")
+        assert dialogs == []
         assert page.locator("#tabs").is_visible() and page.evaluate("localStorage.getItem('ssz-session')") == "1"
         assert page.get_attribute("#offline", "role") == "status"  # not "alert": no announcement on every retry
+    finally:
+        ctx.close()
+    assert not outside, outside[:5]
+
+
+def test_a_conflict_or_a_dropped_connection_is_said_on_the_card_and_cleared_by_the_next_success(hatyai_desk,
+                                                                                                chromium):
+    """Confirm sent while the network is down, then answered 409 (another operator holds the alert): each time
+    the card says what failed and what to do (in English after the language switch), with no dialog, the focus on
+    the button and the reason kept; the confirmation that then goes through clears the message."""
+    url, tokens, m = hatyai_desk
+    outside: list[str] = []
+    ctx, page = _login(chromium, url, tokens["operator"], outside)
+    dialogs = _no_dialogs(page)
+    try:
+        page.click("#lang")  # English
+        aid = _sos(url, tokens["device"], _two_poles(m)[0])
+        page.wait_for_selector(f'#list-new li[data-alert="{aid}"]', timeout=5000)
+        confirm = re.compile(re.escape(f"/v1/alerts/{aid}:confirm") + "$")
+        ctx.route(confirm, lambda r: r.abort("internetdisconnected"))
+        page.fill(f'[data-testid="reason-{aid}"]', "caller on the phone")
+        page.focus(f'[data-testid="confirm-{aid}"]')
+        page.keyboard.press("Enter")
+        assert _said_on_card(page, aid, "cannot be reached") == (
+            "Confirm failed: The API cannot be reached: check the network, then press again (a repeated action is "
+            "applied once).")
+        assert page.evaluate("document.activeElement.dataset.testid") == f"confirm-{aid}"
+        ctx.unroute(confirm)
+        held = (f"alert {aid} is held by api:test-operator-c (acknowledged at 2026-12-03T21:00:00+00:00): ask them, "
+                "or a supervisor, before acting on it")
+        ctx.route(confirm, lambda r: r.fulfill(status=409, content_type="application/json", body=json.dumps(
+            {"error": {"status": 409, "code": "conflict", "message": held}})))
+        page.keyboard.press("Enter")
+        assert _said_on_card(page, aid, "held by") == (
+            f"Confirm failed: {held} — Another operator holds or decided this alert: ask them or a supervisor before "
+            "acting on it.")
+        assert page.input_value(f'[data-testid="reason-{aid}"]') == "caller on the phone"
+        assert page.evaluate("document.activeElement.dataset.testid") == f"confirm-{aid}"
+        ctx.unroute(confirm)
+        page.keyboard.press("Enter")
+        page.wait_for_selector(f'#list-decided li[data-alert="{aid}"]', timeout=5000)
+        assert page.locator(f'[data-testid="error-{aid}"]').count() == 0
+        rec = _alert(url, tokens["analyst"], aid)
+        assert (rec["status"], rec["status_reason"]) == ("confirmed", "caller on the phone")
+        assert dialogs == [] and not page.errors  # type: ignore[attr-defined]
+    finally:
+        ctx.close()
+    assert not outside, outside[:5]
+
+
+def _badges(page) -> tuple[str | None, ...]:
+    """The queue's badges as shown: new, in progress, decided (None for a badge the page lacks)."""
+    return tuple(page.evaluate("() => ['count-new', 'count-progress', 'count-decided'].map("
+                               "(id) => document.getElementById(id)?.textContent ?? null)"))
+
+
+def _server_badges(url: str, token: str) -> tuple[str, str, str]:
+    """The badges as the server counts its open alerts (``GET /console/queue``): new, in progress, decided."""
+    c = httpx.get(f"{url}/console/queue", headers=_auth(token), timeout=30).json()["counts"]
+    return (str(c.get("new", 0)), str(c.get("acknowledged", 0)), str(c.get("confirmed", 0) + c.get("dismissed", 0)))
+
+
+def _wait_badges(page, want: tuple[str, str, str]) -> None:
+    try:
+        page.wait_for_function("(w) => ['count-new', 'count-progress', 'count-decided'].every("
+                               "(id, i) => document.getElementById(id).textContent === w[i])", arg=list(want),
+                               timeout=5000)
+    except Exception as e:
+        raise AssertionError(f"badges {_badges(page)}, want {want}") from e
+
+
+def test_badges_count_every_open_alert_on_the_server_and_follow_live_events(hatyai_desk, chromium):
+    """The server holds more open alerts than the page loads (a stand-in for GET /console/queue: 3 loaded of
+    4,336): the badges show the server's counts, not the loaded cards'; the counts the stream sends after a new
+    SOS and after another operator takes it (not on this page) move them, and a stale snapshot (a lower version)
+    does not take them back."""
+    from cluster import serving
+
+    url, tokens, m = hatyai_desk
+    other = serving.issue_token("test-operator-c", "operator", actor="test")
+    loaded = _fake_alerts(3, time.time())
+    outside: list[str] = []
+    ctx = chromium.new_context(viewport={"width": 1024, "height": 768}, locale="th-TH")
+    ctx.route(NOT_LOCAL, lambda r: (outside.append(r.request.url), r.abort()))
+    body = json.dumps({"items": loaded, "total": 4336, "version": 1,
+                       "counts": {"new": 4321, "acknowledged": 12, "confirmed": 2, "dismissed": 1}})
+    ctx.route("**/console/queue", lambda r: r.fulfill(status=200, content_type="application/json", body=body))
+    try:
+        page, errors = _send_login(ctx, url, tokens["operator"])
+        page.wait_for_selector(f'#list-new li[data-alert="{loaded[2]["alert_id"]}"]', timeout=30_000)
+        page.wait_for_selector("body[data-stream=live]", state="attached", timeout=10_000)
+        assert _badges(page) == ("4321", "12", "3")  # the loaded cards: 3, 0, 0
+        ctx.unroute("**/console/queue")
+
+        aid = _sos(url, tokens["device"], _two_poles(m)[0])
+        page.wait_for_selector(f'#list-new li[data-alert="{aid}"]', timeout=5000)
+        before = _server_badges(url, tokens["analyst"])
+        _wait_badges(page, before)  # the stream's counts replace the stand-in's (a far higher version)
+        r = httpx.post(f"{url}/v1/alerts/{aid}:acknowledge", headers=_auth(other), timeout=30)
+        assert r.status_code == 200, r.text
+        after = (str(int(before[0]) - 1), str(int(before[1]) + 1), before[2])
+        assert _server_badges(url, tokens["analyst"]) == after
+        _wait_badges(page, after)
+        page.evaluate("() => setCounts({total: 1, counts: {new: 1}, version: 1})")  # a snapshot older than the
+        assert _badges(page) == after  # stream's last count
+        # the stream's next count replaces the last whatever its version (a restarted sink, its clock behind)
+        page.evaluate("() => setCounts({total: 1, counts: {new: 1}, version: 1}, true)")
+        assert _badges(page) == ("1", "0", "0")
+        assert not errors, errors
     finally:
         ctx.close()
     assert not outside, outside[:5]

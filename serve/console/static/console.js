@@ -18,7 +18,13 @@ const T = {
        dropped: "dropped", "last error": "last error", kind: "kind", state: "state", fps: "fps", bad_token: "Unknown token", median: "median time to decision (s)",
        more: "Show more", showing: "open alerts loaded (most urgent first):", map_capped: "most urgent alerts drawn:", evidence: "evidence crop", no_crop: "evidence crop missing",
        offline: "Cannot reach the API: retrying… (the queue may be out of date)",
-       session_ended: "Your session has ended (token expired or revoked): log in again."},
+       session_ended: "Your session has ended (token expired or revoked): log in again.",
+       failed: "failed", hint_net: "The API cannot be reached: check the network, then press again (a repeated action is applied once).",
+       hint_403: "Your role may not do this: ask a supervisor.",
+       hint_409: "Another operator holds or decided this alert: ask them or a supervisor before acting on it.",
+       hint_422: "Fill in what is missing (a dismissal needs a reason code), then press again.",
+       hint_other: "Press again in a moment (a repeated action is applied once).",
+       logout_kept: "You are still logged in: press Log out again in a moment."},
   th: {queue: "คิวแจ้งเตือน", cameras: "กล้อง", search: "ค้นหา", activity: "ประวัติการทำงาน", kpi: "ตัวชี้วัด",
        logout: "ออกจากระบบ", login_title: "เข้าสู่ระบบด้วยโทเค็น", token: "โทเค็น API", login: "เข้าสู่ระบบ",
        new: "ใหม่", in_progress: "กำลังดำเนินการ", decided: "ตัดสินแล้ว ยังไม่ปิด", acknowledge: "รับเรื่อง",
@@ -35,14 +41,22 @@ const T = {
        bad_token: "โทเค็นไม่ถูกต้อง", median: "เวลาตัดสินใจ (มัธยฐาน วินาที)",
        more: "แสดงเพิ่ม", showing: "แจ้งเตือนที่โหลด (เร่งด่วนที่สุดก่อน):", map_capped: "แสดงแจ้งเตือนเร่งด่วนที่สุด:", evidence: "ภาพหลักฐาน", no_crop: "ไม่พบภาพหลักฐาน",
        offline: "เชื่อมต่อ API ไม่ได้ กำลังลองใหม่… (รายการอาจไม่เป็นปัจจุบัน)",
-       session_ended: "เซสชันสิ้นสุดแล้ว (โทเค็นหมดอายุหรือถูกเพิกถอน) กรุณาเข้าสู่ระบบใหม่"},
+       session_ended: "เซสชันสิ้นสุดแล้ว (โทเค็นหมดอายุหรือถูกเพิกถอน) กรุณาเข้าสู่ระบบใหม่",
+       failed: "ไม่สำเร็จ", hint_net: "เชื่อมต่อ API ไม่ได้: ตรวจสอบเครือข่าย แล้วกดอีกครั้ง (กดซ้ำได้ ระบบบันทึกครั้งเดียว)",
+       hint_403: "สิทธิ์ของคุณทำรายการนี้ไม่ได้: ติดต่อหัวหน้าเวร",
+       hint_409: "ผู้ปฏิบัติงานคนอื่นรับหรือตัดสินเรื่องนี้แล้ว: สอบถามผู้นั้นหรือหัวหน้าเวรก่อนดำเนินการ",
+       hint_422: "กรอกข้อมูลที่ขาด (การยกเลิกต้องเลือกเหตุผล) แล้วกดอีกครั้ง",
+       hint_other: "รอสักครู่แล้วกดอีกครั้ง (กดซ้ำได้ ระบบบันทึกครั้งเดียว)",
+       logout_kept: "คุณยังอยู่ในระบบ: รอสักครู่แล้วกดออกจากระบบอีกครั้ง"},
 };
 const RANK = {analyst: 1, operator: 2, supervisor: 3, admin: 4};
 const MAP_MAX = 1000;  // alert markers drawn at most, the most urgent (every one, 100k polygons an event, stalled the tab)
 const PAGE = 200;  // cards drawn per list before a "more" button: redrawing 2,000 cards on each live event took ~1 s
 const S = {lang: localStorage.getItem("ssz-lang") || "th", me: null, alerts: new Map(), map: null, proj: null,
            live: null, arrived: null, loadSeq: 0, fails: 0, drawQueued: false, drafts: new Map(),
-           shown: {new: PAGE, progress: PAGE, decided: PAGE}};
+           shown: {new: PAGE, progress: PAGE, decided: PAGE},
+           counts: null,  // the server's open alerts by status {total, counts, version}: the badges
+           failed: new Map()};  // alert_id -> {action, status, message} of its last failed action, until one succeeds
 
 const $ = (id) => document.getElementById(id);
 const t = (k) => (T[S.lang] && T[S.lang][k]) || T.en[k] || k;
@@ -83,6 +97,12 @@ function localTime(iso) {
 // How long to wait before the next try after `n` failures in a row: 1 s doubling up to 60 s, drawn at random from
 // the upper half (after an API restart every console retried a full reload on the same 3 s beat, forever).
 function backoff(n) { const ms = Math.min(60000, 1000 * 2 ** n); return ms / 2 + Math.random() * ms / 2; }
+// Screen readers hear a message once, from the one live region (#announce, role=alert): the cards are drawn anew
+// on every live event, and a role=alert element drawn anew is read out again each time.
+function announce(msg) {
+  const a = $("announce"); a.textContent = "";
+  setTimeout(() => { a.textContent = msg; }, 50);  // emptied first, so the same message twice is read twice
+}
 function offline(down) {  // the banner saying the API cannot be reached (the page keeps retrying by itself)
   document.body.dataset.stream = down ? "reconnecting" : "live";
   $("offline").hidden = !down;
@@ -108,7 +128,11 @@ async function start(tries = 0) {
   };
   $("logout").onclick = async () => {
     try { await api("/console/logout", {method: "POST"}); }
-    catch (e) { status(`${t("logout")}: ${e.message}`); alert(e.message); return; }  // the cookie is still set
+    catch (e) {  // the cookie is still set: said beside the button (a blocking dialog stopped the whole console)
+      const msg = `${t("logout")} ${t("failed")}: ${e.status ? e.message : t("hint_net")} — ${t("logout_kept")}`;
+      const box = $("logout-error"); box.textContent = msg; box.hidden = false; status(msg); announce(msg);
+      return;
+    }
     localStorage.removeItem("ssz-session"); location.reload();
   };
   try { S.me = await api("/console/me"); }
@@ -159,6 +183,7 @@ async function loadAlerts() {  // true once the page is applied, false if a newe
   const capped = $("queue-capped"); capped.hidden = q.total <= q.items.length;
   capped.textContent = `${t("showing")} ${q.items.length} / ${q.total}`;
   S.alerts = new Map(q.items.map((a) => [a.alert_id, a]));
+  setCounts(q);
   for (const [id, a] of arrived) S.alerts.set(id, Object.assign(S.alerts.get(id) || {}, a));
   S.arrived = null;
   renderQueue(); drawAlerts();
@@ -192,6 +217,7 @@ function openStream() {
     const a = JSON.parse(ev.data); S.alerts.set(a.alert_id, Object.assign(S.alerts.get(a.alert_id) || {}, a));
     remember(a); renderQueue(); drawAlerts();
   });
+  es.addEventListener("counts", (ev) => setCounts(JSON.parse(ev.data), true));
   es.onerror = () => {
     offline(true); status("stream: reconnecting…");
     // The browser retries by itself after a dropped connection but gives up for good on an HTTP error (a 502 or
@@ -222,6 +248,7 @@ function renderQueue() {
     .sort(urgentFirst);
   const open = new Set(items.map((a) => a.alert_id));
   for (const id of S.drafts.keys()) if (!open.has(id)) S.drafts.delete(id);
+  for (const id of S.failed.keys()) if (!open.has(id)) S.failed.delete(id);
   const groups = {new: [], progress: [], decided: []};
   for (const a of items) groups[a.status === "new" ? "new" : a.status === "acknowledged" ? "progress" : "decided"].push(a);
   for (const [where, group] of Object.entries(groups)) {
@@ -238,8 +265,29 @@ function renderQueue() {
       lists[where].append(el("li", {cls: "more"}, more));
     }
   }
-  $("count-new").textContent = groups.new.length; $("count-progress").textContent = groups.progress.length;
+  drawCounts();
   kept();
+}
+
+// The badges count every open alert the server has (a page holds at most the 2,000 most urgent; counting the
+// loaded cards said 2000 with 5,000 open). The counts come with the queue's snapshot and after each batch of live
+// events (the stream's `counts` event, computed by the sink once per batch for all consoles, so an SOS burst does
+// not make every console fetch again). The stream's counts come in the order the sink took them (one connection,
+// one replica; a new connection loads the queue again): each replaces the last. The version (the sink's clock)
+// settles only the race between the snapshot and the stream: a count older than the snapshot it follows, or a
+// snapshot older than the stream's last count, is dropped. Comparing stream counts by version too froze the
+// badges after a restarted sink whose clock was behind the old one's.
+function setCounts(c, live = false) {
+  if (!c || !c.counts) return;
+  const v = c.version || 0;
+  if (S.counts && v < S.counts.version && !(live && S.counts.live)) return;
+  S.counts = {total: c.total, counts: c.counts, version: v, live};
+  drawCounts();
+}
+function drawCounts() {
+  const n = (S.counts && S.counts.counts) || {};
+  $("count-new").textContent = n.new || 0; $("count-progress").textContent = n.acknowledged || 0;
+  $("count-decided").textContent = (n.confirmed || 0) + (n.dismissed || 0);
 }
 
 // The queue is drawn anew on every live event: what the operator typed or chose on a card (a reason, a dismissal
@@ -288,7 +336,18 @@ function card(a) {
   if (a.procedure) li.append(el("div", {cls: "proc", text: a.procedure}));
   const held = a.status !== "new" && a.status_by && a.status_by !== `api:${S.me.user}`;
   if (can("operator") && !held) li.append(actions(a));
+  const f = S.failed.get(a.alert_id);  // said on the card until an action on it succeeds (it was an alert() box)
+  if (f) li.append(el("p", {cls: "error action-error", id: `error-${a.alert_id}`, "data-testid": `error-${a.alert_id}`,
+                            text: failure(f)}));
   return li;
+}
+
+// What failed and what to do, in the page's language: the API's message says what was wrong (it names who
+// holds the alert, or the reason codes), the hint what to do; a request that never got an answer has no status.
+function failure(f) {
+  if (!f.status) return `${t(f.action)} ${t("failed")}: ${t("hint_net")}`;
+  const hint = [403, 409, 422].includes(f.status) ? t(`hint_${f.status}`) : t("hint_other");
+  return `${t(f.action)} ${t("failed")}: ${f.message || `HTTP ${f.status}`} — ${hint}`;  // a proxy's page over HTTP/2: no text
 }
 
 function actions(a) {
@@ -297,7 +356,8 @@ function actions(a) {
   const reason = el("input", {"data-testid": `reason-${id}`, placeholder: t("reason"), "aria-label": t("reason"),
                               maxlength: "200"});
   const btn = (action, cls, extra) => {
-    const b = el("button", {type: "button", cls, "data-testid": `${action}-${id}`, "data-action": action, text: t(action)});
+    const b = el("button", {type: "button", cls, "data-testid": `${action}-${id}`, "data-action": action, text: t(action),
+                            "aria-describedby": S.failed.has(id) ? `error-${id}` : null});
     b.onclick = () => act(id, action, extra ? extra() : {reason: reason.value || null});
     return b;
   };
@@ -319,12 +379,19 @@ function actions(a) {
   return box;
 }
 
+// A refused or failed action is said on the alert's card (and read out once), not in a blocking alert() box that
+// took the operator away from the queue; the redraw keeps the focus and what was typed or chosen (keepControls).
 async function act(id, action, body) {
   try {
     const rec = await api(`/v1/alerts/${encodeURIComponent(id)}:${action}`, {method: "POST", body: JSON.stringify(body)});
+    if (S.failed.delete(id)) $("announce").textContent = "";  // no stale failure left for a screen reader to find
     S.alerts.set(id, Object.assign(S.alerts.get(id) || {}, rec)); renderQueue(); drawAlerts();
     status(`${action}: ${id}`);
-  } catch (e) { status(`${action} ${id}: ${e.message}`); alert(e.message); }
+  } catch (e) {
+    const f = {action, status: e.status, message: e.message};
+    S.failed.set(id, f); renderQueue();
+    const msg = failure(f); status(`${id}: ${msg}`); announce(msg);
+  }
 }
 
 // ------------------------------------------------------------------ map (SVG, no tiles)

@@ -1,8 +1,10 @@
 """Reading a field-input file into raw cells under its header row (:func:`load_raw`): text encodings
 (:func:`decode_bytes`), the CSV delimiter (:func:`sniff_delimiter`), workbooks (``.xlsx`` through openpyxl: sheet
-choice, merged cells, percentages, uncalculated formulas; ``.xls`` and ``.ods`` through pandas' calamine reader,
-with the same sheet choice and a cap on a sheet's cells), and report layouts (the header searched among the top
-rows, a header on two rows, units rows, totals rows, unfilled numbered form rows).
+choice, merged cells, percentages, uncalculated formulas; ``.xls`` and ``.ods`` through python-calamine, pandas'
+calamine reader, with the same sheet choice and merged cells; a cap on a sheet's cells and on a workbook's
+uncompressed XML in all three, an ``.ods``'s counted before calamine parses it: :mod:`twin.odslayout`), and report
+layouts (the header searched among the top rows, a header on two rows, units rows, totals rows, unfilled numbered
+form rows).
 
 The cells are typed and checked by :func:`twin.fieldinput.validate_frame`; :func:`twin.fieldinput.read_table` does
 both.
@@ -11,6 +13,7 @@ both.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import functools
 import io
 import re
@@ -24,6 +27,7 @@ import pandas as pd
 
 from twin.fieldspecs import SHOWN_ROWS, SPECS, InputError, InputSpec, TwoColumns, is_id, match_columns
 from twin.fieldtext import THAI_CHAR, header_key, is_missing, normalize_text, unique_headers
+from twin.odslayout import ContentTooBig, OdsLayout, ods_layout
 
 
 def decode_bytes(raw: bytes, source: str) -> tuple[str, str]:
@@ -301,18 +305,30 @@ def _carry_merged(g: _Grid, ranges: Sequence[tuple[int, int, int]]) -> None:
 def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
     """The cells of one sheet of an ``.xlsx`` workbook (:func:`_workbook_grid` picks it). Merged cells carry their
     value down the merged rows (a date merged over the incidents of that day is each row's date); hidden rows are
-    read and said."""
+    read and said. A workbook whose XML is over :data:`MAX_UNZIPPED_BYTES` uncompressed (a zip bomb) is refused
+    before openpyxl inflates it, and a sheet over :data:`MAX_SHEET_CELLS` (from A1 to its last cell: two cells,
+    A1 and XFD1048576, make 17 billion) before its cells are listed."""
+    import zipfile
+
     import openpyxl
 
     src = p.name
     try:
+        with zipfile.ZipFile(p) as z:
+            xml = sum(i.file_size for i in z.infolist() if i.filename.endswith((".xml", ".rels")))
+        if xml > MAX_UNZIPPED_BYTES:  # zipfile reads no more than a part's declared size (then fails its CRC)
+            raise InputError(src, f"the workbook is too big to read: its XML is {xml:,} bytes uncompressed, more "
+                             f"than {MAX_UNZIPPED_BYTES:,}", TOO_BIG)
         wb = openpyxl.load_workbook(p, data_only=True)  # not read-only: merged ranges are only known this way
+    except (MemoryError, InputError):
+        raise
     except Exception as e:  # zip/xml errors of a damaged or mis-named workbook
         raise InputError(src, f"not a readable .xlsx workbook ({type(e).__name__})",
                          "open it in Excel and save it again as .xlsx, or as CSV UTF-8") from None
 
     def read_sheet(name: str) -> _Grid:
         ws = wb[name]
+        _refuse_big_sheet(src, name, ws.max_row, ws.max_column)
         cells = [[_xlsx_cell(c) for c in r] for r in ws.iter_rows()]
         _uncalculated(p, ws, cells)
         g = _sheet_grid(cells, "xlsx")
@@ -334,71 +350,112 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
 WORKBOOK_FORMATS = ("xlsx", "xls", "ods")
 """The ``RawTable.encoding`` of a workbook (its format); a text file's is its text encoding."""
 MAX_SHEET_CELLS = 2_000_000
-"""The most cells (rows x columns, to the last filled cell) read of one ``.xls``/``.ods`` sheet: 50,000 incidents
-of 40 columns; a bigger sheet is refused before its cells become Python values."""
+"""The most cells (rows x columns, to the last filled cell) read of one workbook sheet: 50,000 incidents of 40
+columns; a bigger sheet is refused before its cells become Python values."""
+MAX_ODS_CELLS = 3 * MAX_SHEET_CELLS
+"""The most cells an ``.ods`` may declare in all its sheets together (calamine parses every sheet on opening, some
+30 bytes a cell): counted from its ``content.xml`` before calamine reads it (:func:`twin.odslayout.ods_layout`)."""
+MAX_UNZIPPED_BYTES = 300_000_000
+"""The most bytes, uncompressed, of a workbook's sheet XML (``.ods`` ``content.xml``; ``.xlsx`` worksheets and
+shared strings together): a 60,000-row table is some 30-60 MB; a zip bomb is refused before it is inflated."""
 _CALAMINE_BOOKS = {"xls": "Excel 97-2003 (.xls)", "ods": "OpenDocument (.ods)"}
 """Workbook formats read by :func:`pandas.read_excel` with the ``calamine`` engine: format -> what it is."""
 _ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"  # stored first in an .ods zip, uncompressed
+TOO_BIG = ("export the sheet as CSV UTF-8 (File > Save As) and read that, or delete the empty rows and columns after "
+           "the table and save again")
+"""What to do about a workbook too big to read (the fix of its :class:`InputError`)."""
 
 
 def _calamine_grid(p: Path, raw: bytes, fmt: str, sheet: str | int | None, kind: str | None) -> _Grid:
     """The cells of one sheet of an ``.xls`` or ``.ods`` workbook ``p`` (its bytes ``raw``; ``fmt``, the format
-    found from them, may differ from the file name's), read by :func:`pandas.read_excel` with the ``calamine``
-    engine (python-calamine: dates come as dates, numbers as numbers). The sheets' names, kinds and visibility
-    come first (calamine's ``sheets_metadata``): the sheet is picked as in :func:`_workbook_grid` (the rules of
-    ``.xlsx``: hidden sheets after visible ones, chart sheets numbered but not read) and only the sheets looked at
-    become Python values (an ``.ods`` is parsed whole by calamine on opening). Merged cells of an ``.xls`` carry
-    their value down as in ``.xlsx``; ``.ods`` merged ranges, hidden rows and percentage formats are not given by
-    the reader (a merged cell is read in its first row only, a percentage as its fraction, 0.35).
+    found from them, may differ from the file name's), read by python-calamine (the reader of pandas' ``calamine``
+    engine: dates come as dates, whole numbers as ints), each sheet looked at once. The sheets' names, kinds and
+    visibility come first (calamine's ``sheets_metadata``): the sheet is picked as in :func:`_workbook_grid` (the
+    rules of ``.xlsx``: hidden sheets after visible ones, chart sheets numbered but not read) and only the sheets
+    looked at become Python values. An ``.ods`` is parsed whole by calamine on opening, so its ``content.xml`` is
+    scanned first (:func:`twin.odslayout.ods_layout`): the cells its repeated rows and columns declare are counted
+    and its merged ranges read. Merged cells carry their value down as in ``.xlsx``; hidden rows and percentage
+    formats are not given by the reader (a percentage is read as its fraction, 0.35).
 
     Raises
     ------
     InputError
         Naming the file: a damaged, encrypted or mis-named workbook; a sheet of more than :data:`MAX_SHEET_CELLS`
-        cells (or a workbook past calamine's own cell limit); a sheet that is not there or is a chart.
+        cells, an ``.ods`` declaring more than :data:`MAX_ODS_CELLS` in all or whose ``content.xml`` is over
+        :data:`MAX_UNZIPPED_BYTES`; a sheet that is not there or is a chart.
     MemoryError
         Passed on as it is (it is not a damaged file).
     """
     from python_calamine import CalamineWorkbook, PasswordError, SheetTypeEnum, SheetVisibleEnum
 
     what, src = _CALAMINE_BOOKS[fmt], p.name
-    too_big = ("export the sheet as CSV UTF-8 (File > Save As) and read that, or delete the empty rows and columns "
-               "after the table and save again")
+    layout: OdsLayout | None = None
     try:
+        if fmt == "ods":
+            layout = ods_layout(p, MAX_ODS_CELLS, MAX_UNZIPPED_BYTES)
+            _refuse_big_ods(src, layout)
         # by path when the name says the format (calamine reads by the file ending, and then says why it cannot
         # read a file); from the bytes it tries each format and says only 'Cannot detect file format'
         opened = (CalamineWorkbook.from_path(str(p)) if p.suffix.lower() == f".{fmt}"
                   else CalamineWorkbook.from_filelike(io.BytesIO(raw)))
-        book = pd.ExcelFile(opened, engine="calamine")
         meta = opened.sheets_metadata
-    except MemoryError:
+    except (MemoryError, InputError):
         raise
+    except ContentTooBig as e:
+        raise InputError(src, f"the workbook is too big to read: its {e}, more than {MAX_UNZIPPED_BYTES:,}",
+                         TOO_BIG) from None
     except PasswordError:
         raise InputError(src, "the workbook is protected with a password (encrypted)",
                          "open it with its password, remove the password and save it again as .xlsx, or as CSV "
                          "UTF-8") from None
-    except Exception as e:  # calamine's errors of a damaged or mis-named workbook
-        if "cell limit" in str(e).lower():  # an .ods is parsed whole on opening; calamine stops at 100 million
-            raise InputError(src, f"the workbook has more cells than can be read ({str(e)[:120]})", too_big) from None
+    except Exception as e:  # calamine's (or the .ods scan's) errors of a damaged or mis-named workbook
         raise InputError(src, f"not a readable {what} workbook ({type(e).__name__}: {str(e)[:120]})",
                          "open it in Excel or LibreOffice and save as .xlsx (Excel Workbook) or as CSV UTF-8"
                          ) from None
 
     def read_sheet(name: str) -> _Grid:
         ws = opened.get_sheet_by_name(name)
-        rows, cols = (ws.total_height + 1, ws.total_width + 1) if ws.height else (0, 0)  # to the last cell
-        if rows * cols > MAX_SHEET_CELLS:
-            raise InputError(src, f"sheet {name!r} has {rows:,} rows x {cols:,} columns, more than "
-                             f"{MAX_SHEET_CELLS:,} cells", too_big)
-        frame = pd.read_excel(book, sheet_name=name, header=None)
-        g = _sheet_grid(frame.astype(object).where(frame.notna(), None).to_numpy().tolist(), fmt)
-        _carry_merged(g, [(a[0], a[1], b[0]) for a, b in ws.merged_cell_ranges or ()])
+        _refuse_big_sheet(src, name, *((ws.total_height + 1, ws.total_width + 1) if ws.height else (0, 0)))
+        g = _sheet_grid([[_calamine_cell(v) for v in r] for r in ws.to_python(skip_empty_area=False)], fmt)
+        merged = layout.sheets[name].merged if layout is not None and name in layout.sheets else \
+            [(a[0], a[1], b[0]) for a, b in ws.merged_cell_ranges or ()]
+        _carry_merged(g, merged)
         return g
 
     names = [m.name for m in meta]
     tables = [m.name for m in meta if m.typ == SheetTypeEnum.WorkSheet]  # not chart, dialog or macro sheets
     visible = [m.name for m in meta if m.visible == SheetVisibleEnum.Visible]
     return _workbook_grid(src, names, tables, visible, sheet, kind, read_sheet)
+
+
+def _calamine_cell(v: Any) -> Any:
+    """A python-calamine cell value as the reader wants it (as pandas' calamine engine gave it): a whole float is
+    an int, a date a midnight datetime, empty text None."""
+    if isinstance(v, float):
+        return int(v) if v.is_integer() else v
+    if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+        return dt.datetime(v.year, v.month, v.day)
+    return None if v == "" else v
+
+
+def _refuse_big_sheet(src: str, name: str, rows: int, cols: int) -> None:
+    """Raise :class:`InputError` when a sheet of ``rows`` x ``cols`` cells (to its last filled cell) is over
+    :data:`MAX_SHEET_CELLS`."""
+    if rows * cols > MAX_SHEET_CELLS:
+        raise InputError(src, f"sheet {name!r} has {rows:,} rows x {cols:,} columns, more than "
+                         f"{MAX_SHEET_CELLS:,} cells", TOO_BIG)
+
+
+def _refuse_big_ods(src: str, layout: OdsLayout) -> None:
+    """Raise :class:`InputError` when an ``.ods``'s sheets declare more than :data:`MAX_ODS_CELLS` cells together
+    (the scan stopped there): naming its biggest sheet when that one is over :data:`MAX_SHEET_CELLS`."""
+    if layout.complete:
+        return
+    name, big = max(layout.sheets.items(), key=lambda kv: kv[1].cells)
+    _refuse_big_sheet(src, name, big.rows, big.columns)
+    raise InputError(src, f"the workbook's sheets hold more than {MAX_ODS_CELLS:,} cells together ("
+                     + ", ".join(f"{n!r}: {s.cells:,}" for n, s in layout.sheets.items()) + "), more than can be read",
+                     TOO_BIG.replace("or delete", "or delete the sheets not needed, or"))
 
 
 def _grid(p: Path, sheet: str | int | None, kind: str | None = None) -> _Grid:

@@ -99,28 +99,16 @@ def test_an_ods_named_xlsx_is_read_as_ods_and_said(tmp_path: Path) -> None:
     assert len(r.frame) == 3 and "OpenDocument workbook named .xlsx: read as .ods" in r.warnings[0]
 
 
-def _repeated_ods(p: Path, rows: int, cols: int) -> Path:
-    """A small .ods whose first sheet 'bomb' is one filled row repeated ``rows`` times over ``cols`` columns
-    (number-rows-repeated: a 1 KB file of millions of cells), then a sheet 'ข้อมูล' with a table."""
+def _hand_ods(p: Path, tables: dict[str, str]) -> Path:
+    """An .ods written by hand: each sheet's name and the rows of its ``table:table`` as XML."""
     import zipfile
 
     ns = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
           'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
           'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"')
-
-    def cell(v: Any) -> str:
-        kind = 'office:value-type="float" office:value' if isinstance(v, float) else 'office:value-type="string" x'
-        return f'<table:table-cell {kind}="{v}"><text:p>{v}</text:p></table:table-cell>'
-
-    data = "".join("<table:table-row>" + "".join(cell(v) for v in r) + "</table:table-row>" for r in
-                   [["เลขรับแจ้ง", "วันที่", "ลองจิจูด", "ละติจูด"], ["A1", "15/03/2569", 100.4679, 7.0046]])
+    body = "".join(f'<table:table table:name="{name}">{rows}</table:table>' for name, rows in tables.items())
     content = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ns} office:version="1.2">'
-               '<office:body><office:spreadsheet><table:table table:name="bomb">'
-               f'<table:table-row table:number-rows-repeated="{rows}"><table:table-cell '
-               f'table:number-columns-repeated="{cols}" office:value-type="float" office:value="1"><text:p>1</text:p>'
-               '</table:table-cell></table:table-row></table:table>'
-               f'<table:table table:name="ข้อมูล">{data}</table:table></office:spreadsheet></office:body>'
-               '</office:document-content>')
+               f'<office:body><office:spreadsheet>{body}</office:spreadsheet></office:body></office:document-content>')
     with zipfile.ZipFile(p, "w") as z:
         z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
         z.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
@@ -131,10 +119,28 @@ def _repeated_ods(p: Path, rows: int, cols: int) -> Path:
     return p
 
 
+def _cell(v: Any, attrs: str = "") -> str:
+    kind = 'office:value-type="float" office:value' if isinstance(v, float) else 'office:value-type="string" x'
+    return f'<table:table-cell {kind}="{v}"{attrs}><text:p>{v}</text:p></table:table-cell>'
+
+
+def _rows(rows: list[list[Any]]) -> str:
+    return "".join("<table:table-row>" + "".join(_cell(v) for v in r) + "</table:table-row>" for r in rows)
+
+
+def _repeated_ods(p: Path, rows: int, cols: int) -> Path:
+    """A small .ods whose first sheet 'bomb' is one filled row repeated ``rows`` times over ``cols`` columns
+    (number-rows-repeated: a 1 KB file of millions of cells), then a sheet 'ข้อมูล' with a table."""
+    return _hand_ods(p, {"bomb": f'<table:table-row table:number-rows-repeated="{rows}"><table:table-cell '
+                                 f'table:number-columns-repeated="{cols}" office:value-type="float" office:value="1">'
+                                 '<text:p>1</text:p></table:table-cell></table:table-row>',
+                         "ข้อมูล": _rows([["เลขรับแจ้ง", "วันที่", "ลองจิจูด", "ละติจูด"],
+                                          ["A1", "15/03/2569", 100.4679, 7.0046]])})
+
+
 def test_a_huge_sheet_is_refused_before_it_is_read_and_only_the_sheet_asked_for_is_read(tmp_path: Path) -> None:
     """100,000 rows x 30 columns in a 1 KB .ods: the sheet is refused saying its size and what to do (the odf
-    reader parsed every sheet whole, into gigabytes); the workbook's other sheet, named, is read; a file past
-    calamine's own limit (10^9 cells) is refused as too big, not as damaged."""
+    reader parsed every sheet whole, into gigabytes); the workbook's other sheet, named, is read."""
     from twin.fieldfiles import MAX_SHEET_CELLS
 
     p = _repeated_ods(tmp_path / "รายงาน.ods", 100_000, 30)
@@ -144,18 +150,104 @@ def test_a_huge_sheet_is_refused_before_it_is_read_and_only_the_sheet_asked_for_
         read_table(p, "incidents", sheet="bomb")
     r = read_table(p, "incidents", sheet="ข้อมูล")
     assert r.frame["incident_id"].tolist() == ["A1"] and r.frame["lon"].tolist() == [100.4679]
-    with pytest.raises(InputError, match=r"more cells than can be read \(Cell limit exceeded.*export the sheet as CSV"):
-        read_table(_repeated_ods(tmp_path / "bomb.ods", 1_000_000, 1000), "incidents", sheet="ข้อมูล")
+
+
+def _refused_in_subprocess(p: Path, sheet: str, memory: int = 1 << 30) -> str:
+    """Read ``p`` in a child Python limited to ``memory`` bytes of data and 60 s; the InputError it says (a
+    reader that inflates the bomb dies of MemoryError there, not here)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_DATA, (int(sys.argv[3]),) * 2)\n"
+            "from twin.fieldinput import read_table\nfrom twin.fieldspecs import InputError\n"
+            "try:\n    read_table(sys.argv[1], 'incidents', sheet=sys.argv[2])\n"
+            "except InputError as e:\n    print(e)\n")
+    import twin
+
+    env = {**os.environ, "PYTHONPATH": str(Path(twin.__file__).parents[1])}  # the twin this test imported
+    run = subprocess.run([sys.executable, "-P", "-c", code, str(p), sheet, str(memory)], capture_output=True,
+                         text=True, timeout=60, env=env)
+    return run.stdout + run.stderr
+
+
+SPAN_40 = ' table:number-columns-repeated="40"'
+
+
+def test_an_ods_declaring_90_million_cells_is_refused_before_calamine_parses_it(tmp_path: Path) -> None:
+    """A 1 KB .ods whose sheet 'bomb' repeats a filled row 90,000 times over 1,000 columns took 2.8 GB when
+    calamine opened it (it parses every sheet, the one asked for was 'ข้อมูล'): its content.xml is counted first and
+    the workbook refused naming the big sheet, within 1 GB."""
+    p = _repeated_ods(tmp_path / "bomb.ods", 90_000, 1000)
+    assert p.stat().st_size < 2000
+    said = _refused_in_subprocess(p, "ข้อมูล")
+    assert said.startswith("bomb.ods: sheet 'bomb' has 90,000 rows x 1,000 columns, more than 2,000,000 cells. "
+                           "What to do: export the sheet as CSV UTF-8"), said
+    # sheets each under the sheet limit but together over the workbook's: said with each sheet's cells
+    row = f'<table:table-row table:number-rows-repeated="40000">{_cell(1.0, SPAN_40)}</table:table-row>'
+    p = _hand_ods(tmp_path / "many.ods", {f"s{i}": row for i in range(4)})
+    with pytest.raises(InputError, match=r"^many\.ods: the workbook's sheets hold more than 6,000,000 cells together "
+                                         r"\('s0': 1,600,000, 's1': 1,600,000, 's2': 1,600,000, 's3': 1,600,000\)"):
+        read_table(p, "incidents", sheet="s0")
+
+
+def test_an_ods_whose_content_is_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """content.xml over the byte limit uncompressed (a few KB zipped) is refused; the limit is lowered here so that
+    the test writes megabytes, not hundreds."""
+    import twin.fieldfiles as ff
+
+    p = _hand_ods(tmp_path / "zip.ods", {"ข้อมูล": _rows([["เลขรับแจ้ง", "x" * 3_000_000]])})
+    assert p.stat().st_size < 20_000
+    monkeypatch.setattr(ff, "MAX_UNZIPPED_BYTES", 2_000_000)
+    with pytest.raises(InputError, match=r"^zip\.ods: the workbook is too big to read: its content\.xml is "
+                                         r"6,000,[\d,]+ bytes uncompressed, more than 2,000,000\. What to do: "
+                                         "export the sheet as CSV"):
+        read_table(p, "incidents")
+
+
+def test_an_xlsx_with_cells_far_apart_is_refused_before_its_cells_are_listed(tmp_path: Path) -> None:
+    """Two cells, A1 and XFD1048576, span 17 billion cells: refused naming the sheet's size, within 1 GB."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.title = "ข้อมูล"
+    wb.active["A1"], wb.active["XFD1048576"] = "เลขรับแจ้ง", 1
+    p = tmp_path / "far.xlsx"
+    wb.save(p)
+    said = _refused_in_subprocess(p, "ข้อมูล")
+    assert said.startswith("far.xlsx: sheet 'ข้อมูล' has 1,048,576 rows x 16,384 columns, more than 2,000,000 "
+                           "cells. What to do: export the sheet as CSV UTF-8"), said
+
+
+def test_merged_ods_cells_carry_down_like_xlsx(tmp_path: Path) -> None:
+    """A date merged over two incidents (number-rows-spanned, a covered cell below) is each one's date, as in
+    .xlsx and .xls (calamine gives no merged ranges for .ods: they come from content.xml)."""
+    merged = _cell("16/03/2569 22:10", ' table:number-rows-spanned="2" table:number-columns-spanned="1"')
+    rows = (_rows([HEADER, ["A1", "15/03/2569 07:30", "ลักทรัพย์", 100.4679, 7.0046]])
+            + f"<table:table-row>{_cell('A2')}{merged}{_cell('ชิงทรัพย์')}{_cell(100.468)}{_cell(7.005)}"
+            "</table:table-row>"
+            + f"<table:table-row>{_cell('A3')}<table:covered-table-cell/>{_cell('ชิงทรัพย์')}{_cell(100.469)}"
+            f"{_cell(7.006)}</table:table-row>")
+    r = read_table(_hand_ods(tmp_path / "merged.ods", {"ข้อมูล": rows}), "incidents")
+    assert r.frame["incident_id"].tolist() == ["A1", "A2", "A3"], r.warnings
+    assert r.frame["ts"].tolist() == [pd.Timestamp("2026-03-15 00:30", tz="UTC"),
+                                      pd.Timestamp("2026-03-16 15:10", tz="UTC"),
+                                      pd.Timestamp("2026-03-16 15:10", tz="UTC")]
 
 
 def test_out_of_memory_is_not_said_to_be_a_damaged_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import python_calamine
+
     p = _xls(tmp_path / "x.xls", {"ข้อมูล": REPORT})
 
     def no_memory(*a: Any, **k: Any) -> None:
         raise MemoryError
 
-    monkeypatch.setattr(pd, "ExcelFile", no_memory)
-    monkeypatch.setattr(pd, "read_excel", no_memory)
+    class NoMemory:  # the reader opening the workbook runs out of memory
+        from_path = from_filelike = staticmethod(no_memory)
+
+    monkeypatch.setattr(python_calamine, "CalamineWorkbook", NoMemory)
     with pytest.raises(MemoryError):
         read_table(p, "incidents")
 

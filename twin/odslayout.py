@@ -1,0 +1,135 @@
+"""What an OpenDocument spreadsheet (``.ods``) declares in its ``content.xml``, read as a stream before calamine
+parses the workbook whole (:func:`ods_layout`): each sheet's extent in cells once its repeated rows and columns are
+counted (``table:number-rows-repeated`` / ``number-columns-repeated``: a few KB of XML can declare 10^9 cells,
+gigabytes once read) and its merged ranges (``table:number-rows-spanned``; calamine gives none for ``.ods``).
+
+The counting follows calamine's reader: a cell holds something when it has an ``office:`` value attribute or a
+formula; trailing empty cells of a row and trailing empty rows of a sheet are not cells it makes, while empty rows
+and cells before a filled one are.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.parsers import expat
+
+CHUNK_BYTES = 1 << 20  # content.xml is fed to the parser this many (uncompressed) bytes at a time
+
+
+@dataclass
+class OdsSheet:
+    """A sheet of an ``.ods`` as its ``content.xml`` declares it."""
+
+    rows: int = 0  # rows from the first to the last one holding a value (repeats counted), as read from row 1
+    columns: int = 0  # columns to the last cell holding a value, in the widest row, as read from column A
+    merged: list[tuple[int, int, int]] = field(default_factory=list)  # (first row, column, last row), 0-based
+
+    @property
+    def cells(self) -> int:
+        return self.rows * self.columns
+
+
+@dataclass
+class OdsLayout:
+    """The sheets of an ``.ods`` by name (workbook order), and whether the scan stopped at ``max_cells``
+    (``complete`` False: the sheets after it are missing and its own size is a lower bound)."""
+
+    sheets: dict[str, OdsSheet]
+    complete: bool = True
+
+    @property
+    def cells(self) -> int:
+        return sum(s.cells for s in self.sheets.values())
+
+
+class ContentTooBig(ValueError):
+    """``content.xml`` is bigger, uncompressed, than the limit given (a zip bomb, or a workbook too big to read)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"content.xml is {size:,} bytes uncompressed")
+        self.size = size
+
+
+def _count(attrs: dict[str, str], key: str) -> int:
+    """A repeat or span count attribute (1 when absent); ValueError when it is not a whole number of at least 1."""
+    n = int(attrs.get(key, 1))
+    if n < 1:
+        raise ValueError(f"{key}={n}")
+    return n
+
+
+class _Stop(Exception):
+    """Raised in a parser handler to end the scan once the cells declared pass the limit."""
+
+
+def ods_layout(path: Path, max_cells: int, max_bytes: int) -> OdsLayout:
+    """The sheets an ``.ods`` file at ``path`` declares, scanned from its ``content.xml`` in
+    :data:`CHUNK_BYTES` pieces with memory that does not grow with the cells declared. The scan stops (``complete``
+    False) once the sheets' cells together pass ``max_cells``.
+
+    Raises
+    ------
+    ContentTooBig
+        ``content.xml`` is declared bigger than ``max_bytes`` uncompressed.
+    zipfile.BadZipFile, KeyError, OSError, ValueError, expat.ExpatError
+        A damaged file: not a zip, no ``content.xml``, a CRC error, malformed XML, a repeat count that is not a
+        number, or a DTD (an .ods has none; refused rather than expanded).
+    """
+    sheets: dict[str, OdsSheet] = {}
+    cur: OdsSheet | None = None
+    row = col = row_repeat = row_end = 0  # the row being read: its first row, next column, repeats, filled end
+    total = 0  # cells of the sheets finished
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal cur, row, col, row_repeat, row_end
+        if name in ("table:table-cell", "table:covered-table-cell"):
+            if cur is None:
+                return
+            repeat, spanned = _count(attrs, "table:number-columns-repeated"), _count(attrs, "table:number-rows-spanned")
+            if spanned > 1:
+                cur.merged.append((row, col, row + spanned - 1))
+            col += repeat
+            if "table:formula" in attrs or any(k.startswith("office:") for k in attrs):
+                row_end = col
+        elif name == "table:table-row" and cur is not None:
+            row_repeat, col, row_end = _count(attrs, "table:number-rows-repeated"), 0, 0
+        elif name == "table:table":
+            cur = sheets.setdefault(attrs.get("table:name", f"Sheet{len(sheets) + 1}"), OdsSheet())
+            row = 0
+
+    def end(name: str) -> None:
+        nonlocal cur, row, total
+        if cur is None:
+            return
+        if name == "table:table-row":
+            if row_end:
+                cur.rows, cur.columns = row + row_repeat, max(cur.columns, row_end)
+                if total + cur.cells > max_cells:
+                    raise _Stop
+            row += row_repeat
+        elif name == "table:table":
+            total += cur.cells
+            cur = None
+
+    def no_dtd(*_: object) -> None:
+        raise ValueError("content.xml declares a DTD")
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.StartDoctypeDeclHandler = no_dtd
+    parser.EntityDeclHandler = no_dtd
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("content.xml")
+        if info.file_size > max_bytes:
+            raise ContentTooBig(info.file_size)
+        with z.open(info) as f:  # zipfile inflates no more than the declared size (then checks the CRC)
+            try:
+                while chunk := f.read(CHUNK_BYTES):
+                    parser.Parse(chunk, False)
+                parser.Parse(b"", True)
+            except _Stop:
+                return OdsLayout(sheets, complete=False)
+    return OdsLayout(sheets)

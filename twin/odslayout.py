@@ -3,9 +3,9 @@ parses the workbook whole (:func:`ods_layout`): each sheet's extent in cells onc
 counted (``table:number-rows-repeated`` / ``number-columns-repeated``: a few KB of XML can declare 10^9 cells,
 gigabytes once read) and its merged ranges (``table:number-rows-spanned``; calamine gives none for ``.ods``).
 
-The counting follows calamine's reader: a cell holds something when it has an ``office:`` value attribute or a
-formula; trailing empty cells of a row and trailing empty rows of a sheet are not cells it makes, while empty rows
-and cells before a filled one are.
+The counting follows calamine's reader: a cell holds something when it has an ``office:`` value or value type,
+or a formula (:data:`_FILLED`); trailing empty cells of a row and trailing empty rows of a sheet are not cells it
+makes, while empty rows and cells before a filled one are.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from pathlib import Path
 from xml.parsers import expat
 
 CHUNK_BYTES = 1 << 20  # content.xml is fed to the parser this many (uncompressed) bytes at a time
+_FILLED = frozenset(("office:value", "office:string-value", "office:date-value", "office:time-value",
+                     "office:boolean-value", "office:value-type", "table:formula"))
+"""The cell attributes that make calamine read a value (a value type alone is counted too: it never undercounts)."""
 
 
 @dataclass
@@ -87,11 +90,12 @@ def ods_layout(path: Path, max_cells: int, max_bytes: int) -> OdsLayout:
         if name in ("table:table-cell", "table:covered-table-cell"):
             if cur is None:
                 return
-            repeat, spanned = _count(attrs, "table:number-columns-repeated"), _count(attrs, "table:number-rows-spanned")
-            if spanned > 1:
-                cur.merged.append((row, col, row + spanned - 1))
-            col += repeat
-            if "table:formula" in attrs or any(k.startswith("office:") for k in attrs):
+            if "table:number-rows-spanned" in attrs:
+                spanned = _count(attrs, "table:number-rows-spanned")
+                if spanned > 1:
+                    cur.merged.append((row, col, row + spanned - 1))
+            col += _count(attrs, "table:number-columns-repeated") if "table:number-columns-repeated" in attrs else 1
+            if not _FILLED.isdisjoint(attrs):
                 row_end = col
         elif name == "table:table-row" and cur is not None:
             row_repeat, col, row_end = _count(attrs, "table:number-rows-repeated"), 0, 0

@@ -277,3 +277,30 @@ def test_a_hidden_sheet_is_read_after_the_visible_ones_and_merged_xls_cells_carr
     assert r.frame["ts"].tolist()[1:] == [pd.Timestamp("2026-03-16 15:10", tz="UTC")] * 2
     assert "read sheet 'ข้อมูล'" in r.warnings[0]
     assert read_table(p, "incidents", sheet=0).frame["incident_id"].tolist() == ["T1"]  # numbered as in the book
+
+
+def test_the_ods_scan_counts_the_cells_calamine_makes(tmp_path: Path) -> None:
+    """LibreOffice writes a sheet's unused columns and rows as repeated empty cells (1,016 columns, a million rows):
+    not counted, as calamine makes no cells of them; empty rows and cells before a filled one are counted: the extent
+    scanned is calamine's."""
+    from python_calamine import CalamineWorkbook
+
+    from twin.odslayout import ods_layout
+
+    empty_cols = '<table:table-cell table:style-name="ce1" table:number-columns-repeated="1016"/>'
+    libre = (_rows([HEADER]).replace("</table:table-row>", empty_cols + "</table:table-row>")
+             + '<table:table-row table:number-rows-repeated="3"><table:table-cell table:number-columns-repeated="9"/>'
+             "</table:table-row>"  # blank rows, then one cell in column K
+             + f'<table:table-row><table:table-cell table:number-columns-repeated="10"/>{_cell("x")}{empty_cols}'
+             "</table:table-row>"
+             + '<table:table-row table:number-rows-repeated="1048570"><table:table-cell '
+             'table:number-columns-repeated="1024"/></table:table-row>')
+    p = _hand_ods(tmp_path / "libre.ods", {"ข้อมูล": libre, "ว่าง": "<table:table-row><table:table-cell/>"
+                                           "</table:table-row>", "สูตร": "<table:table-row><table:table-cell/>"
+                                           '<table:table-cell table:formula="of:=1+1"/></table:table-row>'})
+    layout = ods_layout(p, 10**9, 10**9)
+    assert layout.complete
+    assert {n: (s.rows, s.columns) for n, s in layout.sheets.items()} == {"ข้อมูล": (5, 11), "ว่าง": (0, 0),
+                                                                          "สูตร": (1, 2)}
+    ws = CalamineWorkbook.from_path(str(p)).get_sheet_by_name("ข้อมูล")
+    assert (ws.total_height + 1, ws.total_width + 1) == (5, 11)  # (a formula fills calamine's formula range)

@@ -206,6 +206,34 @@ def test_an_ods_whose_content_is_a_zip_bomb_is_refused_before_it_is_inflated(tmp
         read_table(p, "incidents")
 
 
+def test_an_xlsx_whose_xml_is_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sheet of 3 MB (one long text cell; a few KB zipped) over the byte limit, lowered here to 2 MB, is refused
+    before openpyxl inflates it."""
+    import zipfile
+
+    import openpyxl
+
+    import twin.fieldfiles as ff
+
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "เลขรับแจ้ง"
+    wb.save(tmp_path / "small.xlsx")
+    p = tmp_path / "strings.xlsx"
+    with zipfile.ZipFile(tmp_path / "small.xlsx") as small, zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in small.namelist():
+            data = small.read(name)
+            if name == "xl/worksheets/sheet1.xml":  # openpyxl writes no text over Excel's 32,767 characters
+                data = data.replace(b"</row>", b'<c r="B1" t="inlineStr"><is><t>' + b"x" * 3_000_000
+                                    + b"</t></is></c></row>")
+            z.writestr(name, data)
+    assert p.stat().st_size < 20_000
+    monkeypatch.setattr(ff, "MAX_UNZIPPED_BYTES", 2_000_000)
+    with pytest.raises(InputError, match=r"^strings\.xlsx: the workbook is too big to read: its XML is 3,0[\d,]+ bytes "
+                                         r"uncompressed, more than 2,000,000\. What to do: export the sheet as CSV"):
+        read_table(p, "incidents")
+
+
 def test_an_xlsx_with_cells_far_apart_is_refused_before_its_cells_are_listed(tmp_path: Path) -> None:
     """Two cells, A1 and XFD1048576, span 17 billion cells: refused naming the sheet's size, within 1 GB."""
     import openpyxl

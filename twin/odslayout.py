@@ -19,6 +19,10 @@ CHUNK_BYTES = 1 << 20  # content.xml is fed to the parser this many (uncompresse
 _FILLED = frozenset(("office:value", "office:string-value", "office:date-value", "office:time-value",
                      "office:boolean-value", "office:value-type", "table:formula"))
 """The cell attributes that make calamine read a value (a value type alone is counted too: it never undercounts)."""
+_TABLE_PARTS = frozenset(("table:table", "table:table-row", "table:table-cell", "table:covered-table-cell"))
+"""The elements calamine reads a sheet from wherever they are: one nested where an .ods never has it (a row in a
+cell, a table in a table) is refused, as calamine's reading of it (a string cell ends at the first cell end in it)
+and the scan's would part."""
 
 
 @dataclass
@@ -69,8 +73,8 @@ class _Stop(Exception):
 
 def ods_layout(path: Path, max_cells: int, max_bytes: int) -> OdsLayout:
     """The sheets an ``.ods`` file at ``path`` declares, scanned from its ``content.xml`` in
-    :data:`CHUNK_BYTES` pieces with memory that does not grow with the cells declared. The scan stops (``complete``
-    False) once the sheets' cells together pass ``max_cells``.
+    :data:`CHUNK_BYTES` pieces with memory that does not grow with the cells declared (only with the merged ranges
+    written). The scan stops (``complete`` False) once the sheets' cells together pass ``max_cells``.
 
     Raises
     ------
@@ -78,16 +82,22 @@ def ods_layout(path: Path, max_cells: int, max_bytes: int) -> OdsLayout:
         ``content.xml`` is declared bigger than ``max_bytes`` uncompressed.
     zipfile.BadZipFile, KeyError, OSError, ValueError, expat.ExpatError
         A damaged file: not a zip, no ``content.xml``, a CRC error, malformed XML, a repeat count that is not a
-        number, or a DTD (an .ods has none; refused rather than expanded).
+        number, two ``content.xml``, a DTD (an .ods has none; refused rather than expanded), or a table, row or
+        cell nested where an .ods never has one (in a cell; a row in a row; a table in a table).
     """
     sheets: dict[str, OdsSheet] = {}
     cur: OdsSheet | None = None
     row = col = row_repeat = row_end = 0  # the row being read: its first row, next column, repeats, filled end
     total = 0  # cells of the sheets finished
+    in_cell, in_row = 0, False  # elements open in the cell being read (the cell's own included); a row is open
 
     def start(name: str, attrs: dict[str, str]) -> None:
-        nonlocal cur, row, col, row_repeat, row_end
-        if name in ("table:table-cell", "table:covered-table-cell"):
+        nonlocal cur, row, col, row_repeat, row_end, in_cell, in_row
+        if in_cell:  # calamine skips a cell's content (its text aside): a table part there would be read apart
+            if name in _TABLE_PARTS:
+                raise ValueError(f"content.xml has a {name} inside a table cell")
+            in_cell += 1
+        elif name in ("table:table-cell", "table:covered-table-cell"):
             if cur is None:
                 return
             if "table:number-rows-spanned" in attrs:
@@ -97,17 +107,26 @@ def ods_layout(path: Path, max_cells: int, max_bytes: int) -> OdsLayout:
             col += _count(attrs, "table:number-columns-repeated") if "table:number-columns-repeated" in attrs else 1
             if not _FILLED.isdisjoint(attrs):
                 row_end = col
+            in_cell = 1
         elif name == "table:table-row" and cur is not None:
-            row_repeat, col, row_end = _count(attrs, "table:number-rows-repeated"), 0, 0
+            if in_row:
+                raise ValueError("content.xml has a table:table-row inside another")
+            row_repeat, col, row_end, in_row = _count(attrs, "table:number-rows-repeated"), 0, 0, True
         elif name == "table:table":
+            if cur is not None:
+                raise ValueError("content.xml has a table:table inside another")
             cur = sheets.setdefault(attrs.get("table:name", f"Sheet{len(sheets) + 1}"), OdsSheet())
             row = 0
 
     def end(name: str) -> None:
-        nonlocal cur, row, total
+        nonlocal cur, row, total, in_cell, in_row
+        if in_cell:
+            in_cell -= 1
+            return
         if cur is None:
             return
         if name == "table:table-row":
+            in_row = False
             if row_end:
                 cur.rows, cur.columns = row + row_repeat, max(cur.columns, row_end)
                 if total + cur.cells > max_cells:
@@ -126,6 +145,8 @@ def ods_layout(path: Path, max_cells: int, max_bytes: int) -> OdsLayout:
     parser.StartDoctypeDeclHandler = no_dtd
     parser.EntityDeclHandler = no_dtd
     with zipfile.ZipFile(path) as z:
+        if z.namelist().count("content.xml") > 1:  # one is scanned, the other might be parsed
+            raise ValueError("the zip holds content.xml twice")
         info = z.getinfo("content.xml")
         if info.file_size > max_bytes:
             raise ContentTooBig(info.file_size)

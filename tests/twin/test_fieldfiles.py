@@ -332,3 +332,40 @@ def test_the_ods_scan_counts_the_cells_calamine_makes(tmp_path: Path) -> None:
                                                                           "สูตร": (1, 2)}
     ws = CalamineWorkbook.from_path(str(p)).get_sheet_by_name("ข้อมูล")
     assert (ws.total_height + 1, ws.total_width + 1) == (5, 11)  # (a formula fills calamine's formula range)
+
+
+BOMB_ROW = ('<table:table-row table:number-rows-repeated="90000"><table:table-cell '
+            'table:number-columns-repeated="1000" office:value-type="float" office:value="1"/></table:table-row>')
+
+
+def test_table_parts_nested_where_an_ods_never_has_them_are_refused(tmp_path: Path) -> None:
+    """calamine skips a cell's content and reads rows after it as the table's: a row or a table hidden in a cell
+    hid a 90-million-cell row from the scan (5.7 GB when read); a row in a row or a table in a table reads apart too,
+    and two content.xml (the scan read one, calamine might read the other)."""
+    import zipfile
+
+    from twin.odslayout import ods_layout
+
+    hidden = {"a row in a cell": '<table:table-row table:number-rows-repeated="90000"><table:table-cell>'
+                                 '<table:table-row/></table:table-cell><table:table-cell table:number-columns-'
+                                 'repeated="1000" office:value-type="float" office:value="1"/></table:table-row>',
+              "a table in a cell": ('<table:table-row><table:table-cell><table:table table:name="x"/>'
+                                    f"</table:table-cell></table:table-row>{BOMB_ROW}"),
+              "a row in a row": BOMB_ROW.replace("</table:table-row>", "<table:table-row/></table:table-row>"),
+              "a table in a table": f'<table:table table:name="x"/>{BOMB_ROW}'}
+    said = {}
+    for what, rows in hidden.items():
+        with pytest.raises(ValueError, match=r"^content\.xml has a table:table(-row)? inside ") as e:
+            ods_layout(_hand_ods(tmp_path / "b.ods", {"bomb": rows}), 10**9, 10**9)
+        said[what] = str(e.value)
+    assert said["a row in a cell"] == "content.xml has a table:table-row inside a table cell"
+    assert said["a table in a table"] == "content.xml has a table:table inside another"
+    twice = _hand_ods(tmp_path / "twice.ods", {"bomb": BOMB_ROW})
+    with zipfile.ZipFile(twice, "a") as z, pytest.warns(UserWarning, match="Duplicate name"):
+        z.writestr("content.xml", "<small/>")
+    with pytest.raises(ValueError, match=r"^the zip holds content\.xml twice$"):
+        ods_layout(twice, 10**9, 10**9)
+    # read as a user would, within 1 GB: refused as not readable before calamine builds the row
+    out = _refused_in_subprocess(_hand_ods(tmp_path / "cell.ods", {"bomb": hidden["a row in a cell"]}), "bomb")
+    assert out.startswith("cell.ods: not a readable OpenDocument (.ods) workbook (ValueError: content.xml has a "
+                          "table:table-row inside a table cell)"), out

@@ -28,6 +28,7 @@ import pandas as pd
 from twin.fieldspecs import SHOWN_ROWS, SPECS, InputError, InputSpec, TwoColumns, is_id, match_columns
 from twin.fieldtext import THAI_CHAR, header_key, is_missing, normalize_text, unique_headers
 from twin.odslayout import ContentTooBig, OdsLayout, ods_layout
+from twin.xlslayout import xls_layout
 
 
 def decode_bytes(raw: bytes, source: str) -> tuple[str, str]:
@@ -352,18 +353,22 @@ WORKBOOK_FORMATS = ("xlsx", "xls", "ods")
 MAX_SHEET_CELLS = 2_000_000
 """The most cells (rows x columns, to the last filled cell) read of one workbook sheet: 50,000 incidents of 40
 columns; a bigger sheet is refused before its cells become Python values."""
-MAX_ODS_CELLS = 3 * MAX_SHEET_CELLS
-"""The most cells an ``.ods`` may declare in all its sheets together (calamine parses every sheet on opening, some
-30 bytes a cell): counted from its ``content.xml`` before calamine reads it (:func:`twin.odslayout.ods_layout`)."""
+MAX_BOOK_CELLS = 3 * MAX_SHEET_CELLS
+"""The most cells an ``.xls`` or ``.ods`` may hold in all its sheets together (calamine builds every sheet on
+opening it, the one asked for or not): counted before calamine opens it, from an ``.ods``'s ``content.xml``
+(:func:`twin.odslayout.ods_layout`) or an ``.xls``'s records (:func:`twin.xlslayout.xls_layout`)."""
 MAX_UNZIPPED_BYTES = 300_000_000
 """The most bytes, uncompressed, of a workbook's sheet XML (``.ods`` ``content.xml``; ``.xlsx`` worksheets and
 shared strings together): a 60,000-row table is some 30-60 MB; a zip bomb is refused before it is inflated."""
 _CALAMINE_BOOKS = {"xls": "Excel 97-2003 (.xls)", "ods": "OpenDocument (.ods)"}
-"""Workbook formats read by :func:`pandas.read_excel` with the ``calamine`` engine: format -> what it is."""
+"""Workbook formats read by python-calamine: format -> what it is."""
 _ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"  # stored first in an .ods zip, uncompressed
 TOO_BIG = ("export the sheet as CSV UTF-8 (File > Save As) and read that, or delete the empty rows and columns after "
            "the table and save again")
 """What to do about a workbook too big to read (the fix of its :class:`InputError`)."""
+BOOK_TOO_BIG = ("export the sheet to read as CSV UTF-8 (File > Save As) and read that, or delete the sheets not "
+                "needed and the empty rows and columns after each table, and save again")
+"""What to do about an ``.xls``/``.ods`` whose sheets together are too big to open."""
 
 
 def _calamine_grid(p: Path, raw: bytes, fmt: str, sheet: str | int | None, kind: str | None) -> _Grid:
@@ -372,16 +377,18 @@ def _calamine_grid(p: Path, raw: bytes, fmt: str, sheet: str | int | None, kind:
     engine: dates come as dates, whole numbers as ints), each sheet looked at once. The sheets' names, kinds and
     visibility come first (calamine's ``sheets_metadata``): the sheet is picked as in :func:`_workbook_grid` (the
     rules of ``.xlsx``: hidden sheets after visible ones, chart sheets numbered but not read) and only the sheets
-    looked at become Python values. An ``.ods`` is parsed whole by calamine on opening, so its ``content.xml`` is
-    scanned first (:func:`twin.odslayout.ods_layout`): the cells its repeated rows and columns declare are counted
-    and its merged ranges read. Merged cells carry their value down as in ``.xlsx``; hidden rows and percentage
-    formats are not given by the reader (a percentage is read as its fraction, 0.35).
+    looked at become Python values. calamine builds every sheet on opening a workbook, so the sheets are measured
+    first: an ``.ods``'s ``content.xml`` is scanned (:func:`twin.odslayout.ods_layout`: the cells its repeated rows
+    and columns declare are counted and its merged ranges read), an ``.xls``'s records walked
+    (:func:`twin.xlslayout.xls_layout`: its cells' extent). Merged cells carry their value down as in ``.xlsx``;
+    hidden rows and percentage formats are not given by the reader (a percentage is read as its fraction, 0.35).
 
     Raises
     ------
     InputError
-        Naming the file: a damaged, encrypted or mis-named workbook; a sheet of more than :data:`MAX_SHEET_CELLS`
-        cells, an ``.ods`` declaring more than :data:`MAX_ODS_CELLS` in all or whose ``content.xml`` is over
+        Naming the file: a damaged, encrypted or mis-named workbook; a sheet read of more than
+        :data:`MAX_SHEET_CELLS` cells; sheets, read or not, holding more than :data:`MAX_BOOK_CELLS` together (the
+        biggest named when it alone is over :data:`MAX_SHEET_CELLS`); an ``.ods`` whose ``content.xml`` is over
         :data:`MAX_UNZIPPED_BYTES`; a sheet that is not there or is a chart.
     MemoryError
         Passed on as it is (it is not a damaged file).
@@ -392,8 +399,10 @@ def _calamine_grid(p: Path, raw: bytes, fmt: str, sheet: str | int | None, kind:
     layout: OdsLayout | None = None
     try:
         if fmt == "ods":
-            layout = ods_layout(p, MAX_ODS_CELLS, MAX_UNZIPPED_BYTES)
-            _refuse_big_ods(src, layout)
+            layout = ods_layout(p, MAX_UNZIPPED_BYTES)
+            _refuse_big_book(src, [(n, s.rows, s.columns) for n, s in layout.sheets.items()])
+        else:
+            _refuse_big_book(src, [(s.name, s.rows, s.columns) for s in xls_layout(raw)])
         # by path when the name says the format (calamine reads by the file ending, and then says why it cannot
         # read a file); from the bytes it tries each format and says only 'Cannot detect file format'
         opened = (CalamineWorkbook.from_path(str(p)) if p.suffix.lower() == f".{fmt}"
@@ -408,7 +417,7 @@ def _calamine_grid(p: Path, raw: bytes, fmt: str, sheet: str | int | None, kind:
         raise InputError(src, "the workbook is protected with a password (encrypted)",
                          "open it with its password, remove the password and save it again as .xlsx, or as CSV "
                          "UTF-8") from None
-    except Exception as e:  # calamine's (or the .ods scan's) errors of a damaged or mis-named workbook
+    except Exception as e:  # calamine's (or the scans') errors of a damaged or mis-named workbook
         raise InputError(src, f"not a readable {what} workbook ({type(e).__name__}: {str(e)[:120]})",
                          "open it in Excel or LibreOffice and save as .xlsx (Excel Workbook) or as CSV UTF-8"
                          ) from None
@@ -446,16 +455,20 @@ def _refuse_big_sheet(src: str, name: str, rows: int, cols: int) -> None:
                          f"{MAX_SHEET_CELLS:,} cells", TOO_BIG)
 
 
-def _refuse_big_ods(src: str, layout: OdsLayout) -> None:
-    """Raise :class:`InputError` when an ``.ods``'s sheets declare more than :data:`MAX_ODS_CELLS` cells together
-    (the scan stopped there): naming its biggest sheet when that one is over :data:`MAX_SHEET_CELLS`."""
-    if layout.complete:
+def _refuse_big_book(src: str, sheets: Sequence[tuple[str, int, int]]) -> None:
+    """Raise :class:`InputError` when the sheets of an ``.xls``/``.ods`` (name, rows, columns each, to the last
+    cell, in workbook order) hold more than :data:`MAX_BOOK_CELLS` cells together: naming its biggest sheet when
+    that one is over :data:`MAX_SHEET_CELLS`, else each sheet's cells."""
+    if sum(r * c for _, r, c in sheets) <= MAX_BOOK_CELLS:
         return
-    name, big = max(layout.sheets.items(), key=lambda kv: kv[1].cells)
-    _refuse_big_sheet(src, name, big.rows, big.columns)
-    raise InputError(src, f"the workbook's sheets hold more than {MAX_ODS_CELLS:,} cells together ("
-                     + ", ".join(f"{n!r}: {s.cells:,}" for n, s in layout.sheets.items()) + "), more than can be read",
-                     TOO_BIG.replace("or delete", "or delete the sheets not needed, or"))
+    name, rows, cols = max(sheets, key=lambda s: s[1] * s[2])
+    why = "every sheet is read on opening the workbook"
+    if rows * cols > MAX_SHEET_CELLS:
+        raise InputError(src, f"sheet {name!r} has {rows:,} rows x {cols:,} columns, more than {MAX_SHEET_CELLS:,} "
+                         f"cells ({why})", BOOK_TOO_BIG)
+    cells = ", ".join(f"{n!r}: {r * c:,}" for n, r, c in sheets)
+    raise InputError(src, f"the workbook's sheets hold more than {MAX_BOOK_CELLS:,} cells together ({cells}): too "
+                     f"many to read, as {why}", BOOK_TOO_BIG)
 
 
 def _grid(p: Path, sheet: str | int | None, kind: str | None = None) -> _Grid:

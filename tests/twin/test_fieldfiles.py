@@ -172,6 +172,8 @@ def _refused_in_subprocess(p: Path, sheet: str, memory: int = 1 << 30) -> str:
 
 
 SPAN_40 = ' table:number-columns-repeated="40"'
+BOMB_ROW = ('<table:table-row table:number-rows-repeated="90000"><table:table-cell '
+            'table:number-columns-repeated="1000" office:value-type="float" office:value="1"/></table:table-row>')
 
 
 def test_an_ods_declaring_90_million_cells_is_refused_before_calamine_parses_it(tmp_path: Path) -> None:
@@ -181,14 +183,32 @@ def test_an_ods_declaring_90_million_cells_is_refused_before_calamine_parses_it(
     p = _repeated_ods(tmp_path / "bomb.ods", 90_000, 1000)
     assert p.stat().st_size < 2000
     said = _refused_in_subprocess(p, "ข้อมูล")
-    assert said.startswith("bomb.ods: sheet 'bomb' has 90,000 rows x 1,000 columns, more than 2,000,000 cells. "
-                           "What to do: export the sheet as CSV UTF-8"), said
+    assert said.startswith("bomb.ods: sheet 'bomb' has 90,000 rows x 1,000 columns, more than 2,000,000 cells "
+                           "(every sheet is read on opening the workbook). What to do: export the sheet to read as "
+                           "CSV UTF-8 (File > Save As) and read that, or delete the sheets not needed"), said
     # sheets each under the sheet limit but together over the workbook's: said with each sheet's cells
     row = f'<table:table-row table:number-rows-repeated="40000">{_cell(1.0, SPAN_40)}</table:table-row>'
     p = _hand_ods(tmp_path / "many.ods", {f"s{i}": row for i in range(4)})
     with pytest.raises(InputError, match=r"^many\.ods: the workbook's sheets hold more than 6,000,000 cells together "
-                                         r"\('s0': 1,600,000, 's1': 1,600,000, 's2': 1,600,000, 's3': 1,600,000\)"):
+                                         r"\('s0': 1,600,000, 's1': 1,600,000, 's2': 1,600,000, 's3': 1,600,000\): "
+                                         r"too many to read, as every sheet is read on opening the workbook\. What to "
+                                         "do: export the sheet to read as CSV"):
         read_table(p, "incidents", sheet="s0")
+    # the sheets are all counted: a bomb after three sheets that reach the bound is named as the problem
+    p = _hand_ods(tmp_path / "after.ods", {**{f"s{i}": row for i in range(3)}, "bomb": BOMB_ROW})
+    with pytest.raises(InputError, match=r"^after\.ods: sheet 'bomb' has 90,000 rows x 1,000 columns, more than "):
+        read_table(p, "incidents", sheet="s0")
+
+
+def test_honest_workbooks_up_to_the_bound_are_measured_and_not_refused() -> None:
+    """Four sheets of 1.5 million cells (each under the sheet bound) are 6,000,000 together: read; one cell more is
+    refused."""
+    from twin.fieldfiles import _refuse_big_book
+
+    _refuse_big_book("book.ods", [(f"s{i}", 37_500, 40) for i in range(4)])
+    with pytest.raises(InputError, match=r"more than 6,000,000 cells together \('s0': 1,500,000, 's1': 1,500,000, "
+                                         r"'s2': 1,500,000, 's3': 1,500,040\)"):
+        _refuse_big_book("book.ods", [*[(f"s{i}", 37_500, 40) for i in range(3)], ("s3", 37_501, 40)])
 
 
 def test_an_ods_whose_content_is_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path: Path,
@@ -326,16 +346,11 @@ def test_the_ods_scan_counts_the_cells_calamine_makes(tmp_path: Path) -> None:
     p = _hand_ods(tmp_path / "libre.ods", {"ข้อมูล": libre, "ว่าง": "<table:table-row><table:table-cell/>"
                                            "</table:table-row>", "สูตร": "<table:table-row><table:table-cell/>"
                                            '<table:table-cell table:formula="of:=1+1"/></table:table-row>'})
-    layout = ods_layout(p, 10**9, 10**9)
-    assert layout.complete
+    layout = ods_layout(p, 10**9)
     assert {n: (s.rows, s.columns) for n, s in layout.sheets.items()} == {"ข้อมูล": (5, 11), "ว่าง": (0, 0),
                                                                           "สูตร": (1, 2)}
     ws = CalamineWorkbook.from_path(str(p)).get_sheet_by_name("ข้อมูล")
     assert (ws.total_height + 1, ws.total_width + 1) == (5, 11)  # (a formula fills calamine's formula range)
-
-
-BOMB_ROW = ('<table:table-row table:number-rows-repeated="90000"><table:table-cell '
-            'table:number-columns-repeated="1000" office:value-type="float" office:value="1"/></table:table-row>')
 
 
 def test_table_parts_nested_where_an_ods_never_has_them_are_refused(tmp_path: Path) -> None:
@@ -356,7 +371,7 @@ def test_table_parts_nested_where_an_ods_never_has_them_are_refused(tmp_path: Pa
     said = {}
     for what, rows in hidden.items():
         with pytest.raises(ValueError, match=r"^content\.xml has a table:table(-row)? inside ") as e:
-            ods_layout(_hand_ods(tmp_path / "b.ods", {"bomb": rows}), 10**9, 10**9)
+            ods_layout(_hand_ods(tmp_path / "b.ods", {"bomb": rows}), 10**9)
         said[what] = str(e.value)
     assert said["a row in a cell"] == "content.xml has a table:table-row inside a table cell"
     assert said["a table in a table"] == "content.xml has a table:table inside another"
@@ -364,8 +379,69 @@ def test_table_parts_nested_where_an_ods_never_has_them_are_refused(tmp_path: Pa
     with zipfile.ZipFile(twice, "a") as z, pytest.warns(UserWarning, match="Duplicate name"):
         z.writestr("content.xml", "<small/>")
     with pytest.raises(ValueError, match=r"^the zip holds content\.xml twice$"):
-        ods_layout(twice, 10**9, 10**9)
+        ods_layout(twice, 10**9)
     # read as a user would, within 1 GB: refused as not readable before calamine builds the row
     out = _refused_in_subprocess(_hand_ods(tmp_path / "cell.ods", {"bomb": hidden["a row in a cell"]}), "bomb")
     assert out.startswith("cell.ods: not a readable OpenDocument (.ods) workbook (ValueError: content.xml has a "
                           "table:table-row inside a table cell)"), out
+
+
+def _far_xls(p: Path, sheets: dict[str, tuple[int, int]]) -> Path:
+    """An .xls (xlwt) whose sheets each hold a header at A1 and a number (a NUMBER record) at (row, column): a few
+    KB whose sheets span millions of cells."""
+    import xlwt
+
+    wb = xlwt.Workbook(encoding="utf-8")
+    for name, (row, col) in sheets.items():
+        ws = wb.add_sheet(name)
+        ws.write(0, 0, "เลขรับแจ้ง")
+        ws.write(row, col, 0.123456789)
+    wb.save(str(p))
+    return p
+
+
+def _patched(p: Path, old: bytes, new: bytes) -> Path:
+    """``p`` with the one place holding ``old`` overwritten by ``new`` (same length)."""
+    data = p.read_bytes()
+    assert data.count(old) == 1 and len(new) == len(old)
+    p.write_bytes(data.replace(old, new))
+    return p
+
+
+def test_an_xls_with_cells_far_apart_is_refused_before_calamine_builds_its_sheets(tmp_path: Path) -> None:
+    """A1 and IV65536 in a 6 KB .xls are 16.7 million cells (1.2 GB when calamine opened it, building every sheet):
+    measured from the records first and refused, within 1 GB; sheets under the sheet bound but over the workbook's
+    together are said with each one's cells."""
+    p = _far_xls(tmp_path / "far.xls", {"ข้อมูล": (65535, 255)})
+    assert p.stat().st_size < 8000
+    said = _refused_in_subprocess(p, "ข้อมูล")
+    assert said.startswith("far.xls: sheet 'ข้อมูล' has 65,536 rows x 256 columns, more than 2,000,000 cells (every "
+                           "sheet is read on opening the workbook). What to do: export the sheet to read as CSV"), said
+    p = _far_xls(tmp_path / "many.xls", {f"s{i}": (7999, 249) for i in range(4)})  # 8,000 x 250 each
+    with pytest.raises(InputError, match=r"^many\.xls: the workbook's sheets hold more than 6,000,000 cells together "
+                                         r"\('s0': 2,000,000, 's1': 2,000,000, 's2': 2,000,000, 's3': 2,000,000\)"):
+        read_table(p, "incidents", sheet="s0")
+
+
+def test_xls_records_that_made_calamine_abort_the_process_are_refused(tmp_path: Path) -> None:
+    """A cell past column IV, or a DIMENSIONS record declaring 4 billion rows (or its first row after its last:
+    calamine's arithmetic wraps), made calamine abort the whole process (SIGABRT) opening a 6 KB file: the cell is
+    measured (refused as too big), the record refused as damaged, before calamine opens it."""
+    import struct
+
+    from twin.xlslayout import xls_layout
+
+    cell = struct.pack("<HHHH", 0x0203, 14, 65535, 255)
+    p = _patched(_far_xls(tmp_path / "col.xls", {"ข้อมูล": (65535, 255)}), cell, cell[:6] + struct.pack("<H", 65535))
+    assert [(s.name, s.rows, s.columns) for s in xls_layout(p.read_bytes())] == [("ข้อมูล", 65536, 65536)]
+    with pytest.raises(InputError, match=r"^col\.xls: sheet 'ข้อมูล' has 65,536 rows x 65,536 columns, more than "):
+        read_table(p, "incidents")
+    dims = struct.pack("<HH", 0x0200, 14)  # the DIMENSIONS record, BIFF8: first row, last row + 1, columns so
+    for name, (first, last, cols) in {"rows.xls": (0, 0xFFFFFFFF, 0xFFFF), "wrap.xls": (5, 1, 1)}.items():
+        p = _far_xls(tmp_path / name, {"ข้อมูล": (0, 1)})  # A1:B1
+        _patched(p, dims + struct.pack("<IIHH", 0, 1, 0, 2), dims + struct.pack("<IIHH", first, last, 0, cols))
+        declared = (last - 1 - first + 1) % 2**32
+        with pytest.raises(InputError, match=rf"^{name[:4]}\.xls: not a readable Excel 97-2003 \(\.xls\) workbook "
+                                             rf"\(ValueError: sheet 'ข้อมูล' declares {declared:,} rows x {cols:,} "
+                                             r"columns \(its DIMENSIONS record\), more than an \.xls sheet holds"):
+            read_table(p, "incidents")

@@ -306,9 +306,9 @@ def _carry_merged(g: _Grid, ranges: Sequence[tuple[int, int, int]]) -> None:
 def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
     """The cells of one sheet of an ``.xlsx`` workbook (:func:`_workbook_grid` picks it). Merged cells carry their
     value down the merged rows (a date merged over the incidents of that day is each row's date); hidden rows are
-    read and said. A workbook whose XML is over :data:`MAX_UNZIPPED_BYTES` uncompressed (a zip bomb) is refused
-    before openpyxl inflates it, and a sheet over :data:`MAX_SHEET_CELLS` (from A1 to its last cell: two cells,
-    A1 and XFD1048576, make 17 billion) before its cells are listed."""
+    read and said. A workbook whose parts are over :data:`MAX_UNZIPPED_BYTES` uncompressed together (a zip bomb)
+    is refused before openpyxl inflates them, and a sheet over :data:`MAX_SHEET_CELLS` (from A1 to its last cell:
+    two cells, A1 and XFD1048576, make 17 billion) before its cells are listed."""
     import zipfile
 
     import openpyxl
@@ -316,10 +316,11 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
     src = p.name
     try:
         with zipfile.ZipFile(p) as z:
-            xml = sum(i.file_size for i in z.infolist() if i.filename.endswith((".xml", ".rels")))
-        if xml > MAX_UNZIPPED_BYTES:  # zipfile reads no more than a part's declared size (then fails its CRC)
-            raise InputError(src, f"the workbook is too big to read: its XML is {xml:,} bytes uncompressed, more "
-                             f"than {MAX_UNZIPPED_BYTES:,}", TOO_BIG)
+            # every part: openpyxl reads a sheet under whatever name the workbook's relations give it (sheet1.png)
+            size = sum(i.file_size for i in z.infolist())
+        if size > MAX_UNZIPPED_BYTES:  # zipfile reads no more than a part's declared size (then fails its CRC)
+            raise InputError(src, f"the workbook is too big to read: its parts are {size:,} bytes uncompressed, "
+                             f"more than {MAX_UNZIPPED_BYTES:,}", TOO_BIG)
         wb = openpyxl.load_workbook(p, data_only=True)  # not read-only: merged ranges are only known this way
     except (MemoryError, InputError):
         raise
@@ -358,8 +359,8 @@ MAX_BOOK_CELLS = 3 * MAX_SHEET_CELLS
 opening it, the one asked for or not): counted before calamine opens it, from an ``.ods``'s ``content.xml``
 (:func:`twin.odslayout.ods_layout`) or an ``.xls``'s records (:func:`twin.xlslayout.xls_layout`)."""
 MAX_UNZIPPED_BYTES = 300_000_000
-"""The most bytes, uncompressed, of a workbook's sheet XML (``.ods`` ``content.xml``; ``.xlsx`` worksheets and
-shared strings together): a 60,000-row table is some 30-60 MB; a zip bomb is refused before it is inflated."""
+"""The most bytes, uncompressed, of a workbook's sheet XML (``.ods`` ``content.xml``; all the parts of an
+``.xlsx`` together): a 60,000-row table is some 30-60 MB; a zip bomb is refused before it is inflated."""
 _CALAMINE_BOOKS = {"xls": "Excel 97-2003 (.xls)", "ods": "OpenDocument (.ods)"}
 """Workbook formats read by python-calamine: format -> what it is."""
 _ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"  # stored first in an .ods zip, uncompressed

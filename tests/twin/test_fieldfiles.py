@@ -229,7 +229,7 @@ def test_an_ods_whose_content_is_a_zip_bomb_is_refused_before_it_is_inflated(tmp
 def test_an_xlsx_whose_xml_is_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """A sheet of 3 MB (one long text cell; a few KB zipped) over the byte limit, lowered here to 2 MB, is refused
-    before openpyxl inflates it."""
+    before openpyxl inflates it, also when the sheet's part is not named .xml (openpyxl reads it by its relation)."""
     import zipfile
 
     import openpyxl
@@ -249,9 +249,16 @@ def test_an_xlsx_whose_xml_is_a_zip_bomb_is_refused_before_it_is_inflated(tmp_pa
             z.writestr(name, data)
     assert p.stat().st_size < 20_000
     monkeypatch.setattr(ff, "MAX_UNZIPPED_BYTES", 2_000_000)
-    with pytest.raises(InputError, match=r"^strings\.xlsx: the workbook is too big to read: its XML is 3,0[\d,]+ bytes "
-                                         r"uncompressed, more than 2,000,000\. What to do: export the sheet as CSV"):
+    with pytest.raises(InputError, match=r"^strings\.xlsx: the workbook is too big to read: its parts are 3,0[\d,]+ "
+                                         r"bytes uncompressed, more than 2,000,000\. What to do: export the sheet as"):
         read_table(p, "incidents")
+    png = tmp_path / "png.xlsx"
+    with zipfile.ZipFile(p) as big, zipfile.ZipFile(png, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in big.namelist():
+            z.writestr(name.replace("sheet1.xml", "sheet1.png"), big.read(name).replace(b"sheet1.xml", b"sheet1.png"))
+    assert "xl/worksheets/sheet1.png" in zipfile.ZipFile(png).namelist()
+    with pytest.raises(InputError, match=r"^png\.xlsx: the workbook is too big to read: its parts are 3,0"):
+        read_table(png, "incidents")
 
 
 def test_an_xlsx_with_cells_far_apart_is_refused_before_its_cells_are_listed(tmp_path: Path) -> None:

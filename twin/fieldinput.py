@@ -21,9 +21,10 @@ What it reads (checked on the inputs Thai users really send):
   lines, quoted line breaks and long cells. HTML or JSON saved as a table, folders, damaged and
   password-protected workbooks are refused with what to do; a text table named ``.xlsx`` is read as CSV.
 - **Workbooks** (``.xlsx`` through ``openpyxl``; old Excel 97-2003 ``.xls`` and LibreOffice ``.ods`` through
-  python-calamine, pandas' ``calamine`` reader; a sheet of at most ``fieldfiles.MAX_SHEET_CELLS`` cells, an
-  ``.ods`` whose repeated rows and columns declare more, or a zip bomb, refused before it is read): ``sheet=`` (name
-  or number), else the first visible sheet whose header names the kind's columns (said when there are several);
+  python-calamine, pandas' ``calamine`` reader; a sheet of at most ``fieldfiles.MAX_SHEET_CELLS`` cells, and
+  ``.xls``/``.ods`` sheets of at most ``fieldfiles.MAX_BOOK_CELLS`` together, measured, like a zip bomb, before the
+  workbook is read): ``sheet=`` (name or number), else the first visible sheet whose header names the kind's
+  columns (said when there are several);
   merged cells give their value to every merged row; in ``.xlsx``, cells shown as percentages are percentages and
   formulas Excel never calculated are refused (the ``.xls``/``.ods`` reader knows no formats: a percentage is read
   as its fraction); errors give the Excel row. **Report layouts**: title rows above the header, a

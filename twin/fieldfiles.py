@@ -311,8 +311,10 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
     """The cells of one sheet of an ``.xlsx`` workbook (:func:`_workbook_grid` picks it). Merged cells carry their
     value down the merged rows (a date merged over the incidents of that day is each row's date); hidden rows are
     read and said. A workbook whose parts are over :data:`MAX_UNZIPPED_BYTES` uncompressed together (a zip bomb)
-    is refused before openpyxl inflates them, and a sheet over :data:`MAX_SHEET_CELLS` (from A1 to its last cell:
-    two cells, A1 and XFD1048576, make 17 billion) before its cells are listed."""
+    or whose sheets hold more than :data:`MAX_SHEET_CELLS` cells together (:func:`_xlsx_cells`; openpyxl makes
+    some ten times calamine's memory a cell, of every sheet, on opening) is refused before openpyxl reads it, and
+    a sheet over :data:`MAX_SHEET_CELLS` (from A1 to its last cell: two cells, A1 and XFD1048576, make 17 billion)
+    before its cells are listed."""
     import zipfile
 
     import openpyxl
@@ -322,9 +324,14 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
         with zipfile.ZipFile(p) as z:
             # every part: openpyxl reads a sheet under whatever name the workbook's relations give it (sheet1.png)
             size = sum(i.file_size for i in z.infolist())
-        if size > MAX_UNZIPPED_BYTES:  # zipfile reads no more than a part's declared size (then fails its CRC)
-            raise InputError(src, f"the workbook is too big to read: its parts are {size:,} bytes uncompressed, "
-                             f"more than {MAX_UNZIPPED_BYTES:,}", TOO_BIG)
+            if size > MAX_UNZIPPED_BYTES:  # zipfile reads no more than a part's declared size (then fails its CRC)
+                raise InputError(src, f"the workbook is too big to read: its parts are {size:,} bytes uncompressed, "
+                                 f"more than {MAX_UNZIPPED_BYTES:,}", TOO_BIG)
+            cells = _xlsx_cells(z)
+        if cells > MAX_SHEET_CELLS:
+            raise InputError(src, f"the workbook's sheets hold {cells:,} cells together, more than "
+                             f"{MAX_SHEET_CELLS:,}: too many to read, as every sheet is read on opening the workbook",
+                             BOOK_TOO_BIG)
         wb = openpyxl.load_workbook(p, data_only=True)  # not read-only: merged ranges are only known this way
     except (MemoryError, InputError):
         raise
@@ -351,6 +358,27 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
     tables = [n for n in names if hasattr(wb[n], "iter_rows")]  # chart sheets hold no cells
     visible = [n for n in tables if wb[n].sheet_state == "visible"]
     return _workbook_grid(src, names, tables, visible, sheet, kind, read_sheet)
+
+
+_XLSX_CELL = re.compile(rb"<(?:[\w.\-]+:)?c[\s/>]")
+"""The start of a cell element of an ``.xlsx`` sheet (``<c r="A1">``, ``<c/>``, ``<x:c>``)."""
+
+
+def _xlsx_cells(z: Any) -> int:
+    """How many cell elements the parts of the ``.xlsx`` zip ``z`` (a :class:`zipfile.ZipFile`) hold, counted in
+    1 MB pieces: openpyxl makes an object of each, of every sheet, on opening (380 MB and 8 s a million; an empty
+    ``<c/>`` is 4 bytes of XML). Elements named ``c`` elsewhere are counted too (never fewer)."""
+    n = 0
+    for info in z.infolist():
+        with z.open(info) as f:
+            tail = b""
+            while chunk := f.read(1 << 20):
+                buf = tail + chunk
+                cut = max(buf.rfind(b"<"), len(buf) - 256)  # a tag cut by the piece's end is counted in the next
+                n += len(_XLSX_CELL.findall(buf, 0, cut))
+                tail = buf[cut:]
+            n += len(_XLSX_CELL.findall(tail))
+    return n
 
 
 WORKBOOK_FORMATS = ("xlsx", "xls", "ods")

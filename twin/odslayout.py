@@ -76,8 +76,9 @@ def ods_layout(path: Path, max_bytes: int) -> OdsLayout:
         ``content.xml`` is declared bigger than ``max_bytes`` uncompressed.
     zipfile.BadZipFile, KeyError, OSError, ValueError, expat.ExpatError
         A damaged file: not a zip, no ``content.xml``, a CRC error, malformed XML, a repeat count that is not a
-        number, two ``content.xml``, a DTD (an .ods has none; refused rather than expanded), or a table, row or
-        cell nested where an .ods never has one (in a cell; a row in a row; a table in a table).
+        number, two ``content.xml``, two sheets of one name, a DTD (an .ods has none; refused rather than
+        expanded), or a table, row or cell nested where an .ods never has one (in a cell; a row in a row; a table in
+        a table).
     """
     sheets: dict[str, OdsSheet] = {}
     cur: OdsSheet | None = None
@@ -108,8 +109,12 @@ def ods_layout(path: Path, max_bytes: int) -> OdsLayout:
         elif name == "table:table":
             if cur is not None:
                 raise ValueError("content.xml has a table:table inside another")
-            cur = sheets.setdefault(attrs.get("table:name", f"Sheet{len(sheets) + 1}"), OdsSheet())
-            row = 0
+            sheet = attrs.get("table:name")
+            if sheet in sheets:  # calamine parses both (the second one kept): the scan would count one
+                raise ValueError(f"content.xml names two sheets {sheet!r}")
+            cur, row = OdsSheet(), 0
+            if sheet is not None:  # calamine reads no table without a name
+                sheets[sheet] = cur
 
     def end(name: str) -> None:
         nonlocal cur, row, in_cell, in_row

@@ -363,7 +363,7 @@ def test_the_ods_scan_counts_the_cells_calamine_makes(tmp_path: Path) -> None:
 def test_table_parts_nested_where_an_ods_never_has_them_are_refused(tmp_path: Path) -> None:
     """calamine skips a cell's content and reads rows after it as the table's: a row or a table hidden in a cell
     hid a 90-million-cell row from the scan (5.7 GB when read); a row in a row or a table in a table reads apart too,
-    and two content.xml (the scan read one, calamine might read the other)."""
+    and two sheets of one name or two content.xml (the scan read one, calamine might read the other)."""
     import zipfile
 
     from twin.odslayout import ods_layout
@@ -382,6 +382,14 @@ def test_table_parts_nested_where_an_ods_never_has_them_are_refused(tmp_path: Pa
         said[what] = str(e.value)
     assert said["a row in a cell"] == "content.xml has a table:table-row inside a table cell"
     assert said["a table in a table"] == "content.xml has a table:table inside another"
+    named = _hand_ods(tmp_path / "named.ods", {"bomb": BOMB_ROW, "x": "<table:table-row/>"})
+    with zipfile.ZipFile(named) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    with zipfile.ZipFile(named, "w") as z:  # two sheets 'bomb': calamine parsed the first (2.9 GB), the scan the second
+        for n, data in parts.items():
+            z.writestr(n, data.replace(b'table:name="x"', b'table:name="bomb"'))
+    with pytest.raises(ValueError, match=r"^content\.xml names two sheets 'bomb'$"):
+        ods_layout(named, 10**9)
     twice = _hand_ods(tmp_path / "twice.ods", {"bomb": BOMB_ROW})
     with zipfile.ZipFile(twice, "a") as z, pytest.warns(UserWarning, match="Duplicate name"):
         z.writestr("content.xml", "<small/>")

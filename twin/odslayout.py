@@ -19,6 +19,8 @@ CHUNK_BYTES = 1 << 20  # content.xml is fed to the parser this many (uncompresse
 _FILLED = frozenset(("office:value", "office:string-value", "office:date-value", "office:time-value",
                      "office:boolean-value", "office:value-type", "table:formula"))
 """The cell attributes that make calamine read a value (a value type alone is counted too: it never undercounts)."""
+_TEXT_ATTRS = frozenset(("office:string-value", "office:date-value", "office:time-value", "table:formula"))
+"""The cell attributes calamine keeps as text (a date or time as its ISO text; a formula beside the value)."""
 _TABLE_PARTS = frozenset(("table:table", "table:table-row", "table:table-cell", "table:covered-table-cell"))
 """The elements calamine reads a sheet from wherever they are: one nested where an .ods never has it (a row in a
 cell, a table in a table) is refused, as calamine's reading of it (a string cell ends at the first cell end in it)
@@ -40,9 +42,12 @@ class OdsSheet:
 
 @dataclass
 class OdsLayout:
-    """The sheets of an ``.ods`` by name (workbook order)."""
+    """The sheets of an ``.ods`` by name (workbook order), and the characters of text (and value and formula
+    attributes) its cells declare in all, each cell's counted once per copy calamine makes of it (repeated columns
+    and rows: a 1 MB text in a row repeated 1,000 times over 3 columns is 3 billion)."""
 
     sheets: dict[str, OdsSheet]
+    text: int = 0
 
     @property
     def cells(self) -> int:
@@ -84,13 +89,19 @@ def ods_layout(path: Path, max_bytes: int) -> OdsLayout:
     cur: OdsSheet | None = None
     row = col = row_repeat = row_end = 0  # the row being read: its first row, next column, repeats, filled end
     in_cell, in_row = 0, False  # elements open in the cell being read (the cell's own included); a row is open
+    cell_text = cell_repeat = row_text = 0  # characters of the cell being read, its copies; of the row's cells
+    layout = OdsLayout(sheets)
 
     def start(name: str, attrs: dict[str, str]) -> None:
-        nonlocal cur, row, col, row_repeat, row_end, in_cell, in_row
+        nonlocal cur, row, col, row_repeat, row_end, in_cell, in_row, cell_text, cell_repeat
         if in_cell:  # calamine skips a cell's content (its text aside): a table part there would be read apart
             if name in _TABLE_PARTS:
                 raise ValueError(f"content.xml has a {name} inside a table cell")
             in_cell += 1
+            if name == "text:s":  # spaces, text:c of them
+                cell_text += _count(attrs, "text:c")
+            elif name == "text:p":  # a line break between paragraphs
+                cell_text += 1
         elif name in ("table:table-cell", "table:covered-table-cell"):
             if cur is None:
                 return
@@ -98,10 +109,11 @@ def ods_layout(path: Path, max_bytes: int) -> OdsLayout:
                 spanned = _count(attrs, "table:number-rows-spanned")
                 if spanned > 1:
                     cur.merged.append((row, col, row + spanned - 1))
-            col += _count(attrs, "table:number-columns-repeated") if "table:number-columns-repeated" in attrs else 1
+            cell_repeat = _count(attrs, "table:number-columns-repeated")
+            col += cell_repeat
             if not _FILLED.isdisjoint(attrs):
                 row_end = col
-            in_cell = 1
+            in_cell, cell_text = 1, sum(len(v) for k, v in attrs.items() if k in _TEXT_ATTRS)
         elif name == "table:table-row" and cur is not None:
             if in_row:
                 raise ValueError("content.xml has a table:table-row inside another")
@@ -117,9 +129,11 @@ def ods_layout(path: Path, max_bytes: int) -> OdsLayout:
                 sheets[sheet] = cur
 
     def end(name: str) -> None:
-        nonlocal cur, row, in_cell, in_row
+        nonlocal cur, row, in_cell, in_row, row_text
         if in_cell:
             in_cell -= 1
+            if not in_cell:  # the cell's end: calamine copies its value once per repeated column
+                row_text += cell_text * cell_repeat
             return
         if cur is None:
             return
@@ -128,8 +142,15 @@ def ods_layout(path: Path, max_bytes: int) -> OdsLayout:
             if row_end:
                 cur.rows, cur.columns = row + row_repeat, max(cur.columns, row_end)
             row += row_repeat
+            layout.text += row_text * row_repeat  # and the row's once per repeated row
+            row_text = 0
         elif name == "table:table":
             cur = None
+
+    def text(data: str) -> None:
+        nonlocal cell_text
+        if in_cell:  # calamine gathers a string cell's text at any depth (a comment's too)
+            cell_text += len(data)
 
     def no_dtd(*_: object) -> None:
         raise ValueError("content.xml declares a DTD")
@@ -137,6 +158,8 @@ def ods_layout(path: Path, max_bytes: int) -> OdsLayout:
     parser = expat.ParserCreate()
     parser.StartElementHandler = start
     parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    parser.buffer_text = True  # a text in one call, not one per line or entity
     parser.StartDoctypeDeclHandler = no_dtd
     parser.EntityDeclHandler = no_dtd
     with zipfile.ZipFile(path) as z:
@@ -149,4 +172,4 @@ def ods_layout(path: Path, max_bytes: int) -> OdsLayout:
             while chunk := f.read(CHUNK_BYTES):
                 parser.Parse(chunk, False)
             parser.Parse(b"", True)
-    return OdsLayout(sheets)
+    return layout

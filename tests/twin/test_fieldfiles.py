@@ -520,3 +520,25 @@ def test_an_xlsx_of_more_cells_than_the_workbook_bound_is_refused_before_openpyx
                                          r"1,000: too many to read, as every sheet is read on opening the workbook\. "
                                          "What to do: export the sheet to read as CSV"):
         read_table(p, "incidents")
+
+
+def test_an_ods_whose_repeated_cells_copy_long_text_is_refused(tmp_path: Path) -> None:
+    """calamine copies a repeated cell's text into each copy: a 1 MB text over 3 columns in a row repeated 1,000
+    times (a 2 KB file) took 8.9 GB, 300 million spaces in one text:s 1.3 GB; the text is counted (each copy, spaces
+    and paragraphs too) and refused within 1 GB."""
+    from twin.odslayout import ods_layout
+
+    def text(body: str, repeat: str = "") -> str:  # a string cell over 3 columns, of 2 paragraphs, in one row
+        return (f'<table:table-row{repeat}><table:table-cell office:value-type="string" table:number-columns-'
+                f'repeated="3"><text:p>{body}</text:p><text:p/></table:table-cell></table:table-row>')
+
+    rows5 = ' table:number-rows-repeated="5"'
+    small = _hand_ods(tmp_path / "small.ods", {"ข้อมูล": text('ab<text:s/>c<text:s text:c="4"/>', rows5)})
+    assert ods_layout(small, 10**9).text == (3 + 5 + 2) * 3 * 5  # 3 letters, 5 spaces, 2 paragraphs
+    spaces = _hand_ods(tmp_path / "spaces.ods", {"ข้อมูล": text('<text:s text:c="300000000"/>')})
+    assert ods_layout(spaces, 10**9).text == (300_000_000 + 2) * 3
+    p = _hand_ods(tmp_path / "long.ods", {"ข้อมูล": text("x" * 1_000_000, ' table:number-rows-repeated="1000"')})
+    assert p.stat().st_size < 5000
+    said = _refused_in_subprocess(p, "ข้อมูล")
+    assert said.startswith("long.ods: the workbook is too big to read: its cells hold 3,000,006,000 characters of text "
+                           "once their repeated rows and columns are copied, more than 200,000,000. What to do: "), said

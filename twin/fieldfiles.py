@@ -392,9 +392,10 @@ opening it, the one asked for or not: 6 million cells of an .ods are 200 MB of n
 before a sheet is read): counted before calamine opens it, from an ``.ods``'s ``content.xml``
 (:func:`twin.odslayout.ods_layout`) or an ``.xls``'s records (:func:`twin.xlslayout.xls_layout`)."""
 MAX_BOOK_TEXT = 200_000_000
-"""The most characters of text the cells of an ``.ods`` may hold in all its sheets once calamine has copied each
-repeated cell (a 1 MB text in a row repeated 1,000 times over 3 columns is 3 billion: 8.9 GB from a 2 KB file):
-6 million cells of 30 characters; counted from its ``content.xml`` (:attr:`twin.odslayout.OdsLayout.text`)."""
+"""The most characters of text the cells of an ``.xls``/``.ods`` may hold in all its sheets once calamine has
+copied each repeated or shared text into every cell showing it (a 1 MB text in a row repeated 1,000 times over 3
+columns is 3 billion: 8.9 GB from a 2 KB .ods): 6 million cells of 30 characters; counted before calamine opens
+the workbook (:attr:`twin.odslayout.OdsLayout.text`, :attr:`twin.xlslayout.XlsSheet.text`)."""
 MAX_UNZIPPED_BYTES = 300_000_000
 """The most bytes, uncompressed, of a workbook's sheet XML (``.ods`` ``content.xml``; all the parts of an
 ``.xlsx`` together): a 60,000-row table is some 30-60 MB; a zip bomb is refused before it is inflated."""
@@ -427,8 +428,8 @@ def _calamine_grid(p: Path, raw: bytes, fmt: str, sheet: str | int | None, kind:
         Naming the file: a damaged, encrypted or mis-named workbook; a sheet read of more than
         :data:`MAX_SHEET_CELLS` cells; sheets, read or not, holding more than :data:`MAX_BOOK_CELLS` together (the
         biggest named when it alone is over :data:`MAX_SHEET_CELLS`); an ``.ods`` whose ``content.xml`` is over
-        :data:`MAX_UNZIPPED_BYTES` or whose cells hold more than :data:`MAX_BOOK_TEXT` characters once repeated;
-        a sheet that is not there or is a chart.
+        :data:`MAX_UNZIPPED_BYTES`; cells holding more than :data:`MAX_BOOK_TEXT` characters of text in all (each
+        copy counted); a sheet that is not there or is a chart.
     MemoryError
         Passed on as it is (it is not a damaged file).
     """
@@ -439,13 +440,10 @@ def _calamine_grid(p: Path, raw: bytes, fmt: str, sheet: str | int | None, kind:
     try:
         if fmt == "ods":
             layout = ods_layout(p, MAX_UNZIPPED_BYTES)
-            _refuse_big_book(src, [(n, s.rows, s.columns) for n, s in layout.sheets.items()])
-            if layout.text > MAX_BOOK_TEXT:
-                raise InputError(src, f"the workbook is too big to read: its cells hold {layout.text:,} characters "
-                                 "of text once their repeated rows and columns are copied, more than "
-                                 f"{MAX_BOOK_TEXT:,}", BOOK_TOO_BIG)
+            _refuse_big_book(src, [(n, s.rows, s.columns) for n, s in layout.sheets.items()], layout.text)
         else:
-            _refuse_big_book(src, [(s.name, s.rows, s.columns) for s in xls_layout(raw)])
+            sheets = xls_layout(raw)
+            _refuse_big_book(src, [(s.name, s.rows, s.columns) for s in sheets], sum(s.text for s in sheets))
         # by path when the name says the format (calamine reads by the file ending, and then says why it cannot
         # read a file); from the bytes it tries each format and says only 'Cannot detect file format'
         opened = (CalamineWorkbook.from_path(str(p)) if p.suffix.lower() == f".{fmt}"
@@ -498,10 +496,14 @@ def _refuse_big_sheet(src: str, name: str, rows: int, cols: int) -> None:
                          f"{MAX_SHEET_CELLS:,} cells", TOO_BIG)
 
 
-def _refuse_big_book(src: str, sheets: Sequence[tuple[str, int, int]]) -> None:
+def _refuse_big_book(src: str, sheets: Sequence[tuple[str, int, int]], text: int) -> None:
     """Raise :class:`InputError` when the sheets of an ``.xls``/``.ods`` (name, rows, columns each, to the last
-    cell, in workbook order) hold more than :data:`MAX_BOOK_CELLS` cells together: naming its biggest sheet when
-    that one is over :data:`MAX_SHEET_CELLS`, else each sheet's cells."""
+    cell, in workbook order) hold more than :data:`MAX_BOOK_CELLS` cells together (naming its biggest sheet when
+    that one is over :data:`MAX_SHEET_CELLS`, else each sheet's cells), or their cells more than
+    :data:`MAX_BOOK_TEXT` characters of ``text`` (each copy calamine makes of a repeated or shared text counted)."""
+    if text > MAX_BOOK_TEXT:
+        raise InputError(src, f"the workbook is too big to read: its cells hold {text:,} characters of text (each "
+                         f"copy of a repeated or shared text counted), more than {MAX_BOOK_TEXT:,}", BOOK_TOO_BIG)
     if sum(r * c for _, r, c in sheets) <= MAX_BOOK_CELLS:
         return
     name, rows, cols = max(sheets, key=lambda s: s[1] * s[2])

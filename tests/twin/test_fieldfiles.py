@@ -201,14 +201,14 @@ def test_an_ods_declaring_90_million_cells_is_refused_before_calamine_parses_it(
 
 
 def test_honest_workbooks_up_to_the_bound_are_measured_and_not_refused() -> None:
-    """Four sheets of 1.5 million cells (each under the sheet bound) are 6,000,000 together: read; one cell more is
-    refused."""
+    """Four sheets of 1.5 million cells (each under the sheet bound) of 30 characters are 6,000,000 cells together:
+    read; one cell more is refused."""
     from twin.fieldfiles import _refuse_big_book
 
-    _refuse_big_book("book.ods", [(f"s{i}", 37_500, 40) for i in range(4)])
+    _refuse_big_book("book.ods", [(f"s{i}", 37_500, 40) for i in range(4)], 6_000_000 * 30)
     with pytest.raises(InputError, match=r"more than 6,000,000 cells together \('s0': 1,500,000, 's1': 1,500,000, "
                                          r"'s2': 1,500,000, 's3': 1,500,040\)"):
-        _refuse_big_book("book.ods", [*[(f"s{i}", 37_500, 40) for i in range(3)], ("s3", 37_501, 40)])
+        _refuse_big_book("book.ods", [*[(f"s{i}", 37_500, 40) for i in range(3)], ("s3", 37_501, 40)], 0)
 
 
 def test_an_ods_whose_content_is_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path: Path,
@@ -540,5 +540,22 @@ def test_an_ods_whose_repeated_cells_copy_long_text_is_refused(tmp_path: Path) -
     p = _hand_ods(tmp_path / "long.ods", {"ข้อมูล": text("x" * 1_000_000, ' table:number-rows-repeated="1000"')})
     assert p.stat().st_size < 5000
     said = _refused_in_subprocess(p, "ข้อมูล")
-    assert said.startswith("long.ods: the workbook is too big to read: its cells hold 3,000,006,000 characters of text "
-                           "once their repeated rows and columns are copied, more than 200,000,000. What to do: "), said
+    assert said.startswith("long.ods: the workbook is too big to read: its cells hold 3,000,006,000 characters of "
+                           "text (each copy of a repeated or shared text counted), more than 200,000,000. What to do: "
+                           ), said
+
+
+def test_an_xls_whose_shared_text_fills_many_cells_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """calamine copies a shared text into each cell showing it (a 32,767-character text in 60,000 cells of a 2 MB
+    .xls took 5.9 GB): the texts' lengths come from the shared string table (one of 20,000 Thai characters runs on
+    through CONTINUE records), each cell's counted, and the workbook refused over the bound (lowered here)."""
+    import twin.fieldfiles as ff
+    from twin.xlslayout import xls_layout
+
+    p = _xls(tmp_path / "shared.xls", {"ข้อมูล": [["เลขรับแจ้ง"], *[["ก" * 20_000]] * 30, ["abc"]]})
+    assert [s.text for s in xls_layout(p.read_bytes())] == [10 + 20_000 * 30 + 3]
+    monkeypatch.setattr(ff, "MAX_BOOK_TEXT", 600_000)
+    with pytest.raises(InputError, match=r"^shared\.xls: the workbook is too big to read: its cells hold 600,013 "
+                                         r"characters of text \(each copy of a repeated or shared text counted\), "
+                                         r"more than 600,000\. What to do: export the sheet to read as CSV"):
+        read_table(p, "incidents")

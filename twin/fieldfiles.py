@@ -1,8 +1,10 @@
 """Reading a field-input file into raw cells under its header row (:func:`load_raw`): text encodings
 (:func:`decode_bytes`), the CSV delimiter (:func:`sniff_delimiter`), workbooks (``.xlsx`` through openpyxl: sheet
-choice, merged cells, percentages, uncalculated formulas; ``.xls`` and ``.ods`` through pandas' calamine reader,
-with the same sheet choice and a cap on a sheet's cells), and report layouts (the header searched among the top
-rows, a header on two rows, units rows, totals rows, unfilled numbered form rows).
+choice, merged cells, percentages, uncalculated formulas; ``.xls`` and ``.ods`` through python-calamine, pandas'
+calamine reader, with the same sheet choice and merged cells; a cap on a sheet's cells and on a workbook's
+uncompressed XML in all three, an ``.ods``'s counted before calamine parses it: :mod:`twin.odslayout`), and report
+layouts (the header searched among the top rows, a header on two rows, units rows, totals rows, unfilled numbered
+form rows).
 
 The cells are typed and checked by :func:`twin.fieldinput.validate_frame`; :func:`twin.fieldinput.read_table` does
 both.
@@ -11,6 +13,7 @@ both.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import functools
 import io
 import re
@@ -24,6 +27,8 @@ import pandas as pd
 
 from twin.fieldspecs import SHOWN_ROWS, SPECS, InputError, InputSpec, TwoColumns, is_id, match_columns
 from twin.fieldtext import THAI_CHAR, header_key, is_missing, normalize_text, unique_headers
+from twin.odslayout import ContentTooBig, OdsLayout, ods_layout
+from twin.xlslayout import xls_layout
 
 
 def decode_bytes(raw: bytes, source: str) -> tuple[str, str]:
@@ -288,11 +293,15 @@ def _sheet_grid(rows: list[list[Any]], fmt: str) -> _Grid:
 def _carry_merged(g: _Grid, ranges: Sequence[tuple[int, int, int]]) -> None:
     """Merged cells of a sheet read into ``g``: each range ``(first row, first column, last row)`` (0-based) carries
     its top value down its first column, the value as the user sees it (a date merged over the incidents of that
-    day is each row's date); ``g.copied_from`` keeps where it came from."""
+    day is each row's date); ``g.copied_from`` keeps where it came from. Ranges that overlap (a damaged file: each of
+    10,000 rows of a 60 KB .ods merged down to the last took 7 s, growing with the square of the rows) stop at the
+    first cell already carried: each cell is carried once."""
     cells = g.rows
     for top_row, col, last_row in ranges:
         top = cells[top_row][col] if top_row < len(cells) and col < len(cells[top_row]) else None
         for r in range(top_row + 1, min(last_row, len(cells) - 1) + 1):
+            if (r, col) in g.copied_from:
+                break
             if col < len(cells[r]):
                 cells[r][col] = top
                 g.copied_from[r, col] = top_row
@@ -301,18 +310,38 @@ def _carry_merged(g: _Grid, ranges: Sequence[tuple[int, int, int]]) -> None:
 def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
     """The cells of one sheet of an ``.xlsx`` workbook (:func:`_workbook_grid` picks it). Merged cells carry their
     value down the merged rows (a date merged over the incidents of that day is each row's date); hidden rows are
-    read and said."""
+    read and said. A workbook whose parts are over :data:`MAX_UNZIPPED_BYTES` uncompressed together (a zip bomb)
+    or whose sheets hold more than :data:`MAX_SHEET_CELLS` cells together (:func:`_xlsx_cells`; openpyxl makes
+    some ten times calamine's memory a cell, of every sheet, on opening) is refused before openpyxl reads it, and
+    a sheet over :data:`MAX_SHEET_CELLS` (from A1 to its last cell: two cells, A1 and XFD1048576, make 17 billion)
+    before its cells are listed."""
+    import zipfile
+
     import openpyxl
 
     src = p.name
     try:
+        with zipfile.ZipFile(p) as z:
+            # every part: openpyxl reads a sheet under whatever name the workbook's relations give it (sheet1.png)
+            size = sum(i.file_size for i in z.infolist())
+            if size > MAX_UNZIPPED_BYTES:  # zipfile reads no more than a part's declared size (then fails its CRC)
+                raise InputError(src, f"the workbook is too big to read: its parts are {size:,} bytes uncompressed, "
+                                 f"more than {MAX_UNZIPPED_BYTES:,}", TOO_BIG)
+            cells = _xlsx_cells(z)
+        if cells > MAX_SHEET_CELLS:
+            raise InputError(src, f"the workbook's sheets hold {cells:,} cells together, more than "
+                             f"{MAX_SHEET_CELLS:,}: too many to read, as every sheet is read on opening the workbook",
+                             BOOK_TOO_BIG)
         wb = openpyxl.load_workbook(p, data_only=True)  # not read-only: merged ranges are only known this way
+    except (MemoryError, InputError):
+        raise
     except Exception as e:  # zip/xml errors of a damaged or mis-named workbook
         raise InputError(src, f"not a readable .xlsx workbook ({type(e).__name__})",
                          "open it in Excel and save it again as .xlsx, or as CSV UTF-8") from None
 
     def read_sheet(name: str) -> _Grid:
         ws = wb[name]
+        _refuse_big_sheet(src, name, ws.max_row, ws.max_column)
         cells = [[_xlsx_cell(c) for c in r] for r in ws.iter_rows()]
         _uncalculated(p, ws, cells)
         g = _sheet_grid(cells, "xlsx")
@@ -331,74 +360,160 @@ def _xlsx_grid(p: Path, sheet: str | int | None, kind: str | None) -> _Grid:
     return _workbook_grid(src, names, tables, visible, sheet, kind, read_sheet)
 
 
+_XLSX_CELL = re.compile(rb"<(?:[\w.\-]+:)?c[\s/>]")
+"""The start of a cell element of an ``.xlsx`` sheet (``<c r="A1">``, ``<c/>``, ``<x:c>``)."""
+
+
+def _xlsx_cells(z: Any) -> int:
+    """How many cell elements the parts of the ``.xlsx`` zip ``z`` (a :class:`zipfile.ZipFile`) hold, counted in
+    1 MB pieces: openpyxl makes an object of each, of every sheet, on opening (380 MB and 8 s a million; an empty
+    ``<c/>`` is 4 bytes of XML). Elements named ``c`` elsewhere are counted too (never fewer)."""
+    n = 0
+    for info in z.infolist():
+        with z.open(info) as f:
+            tail = b""
+            while chunk := f.read(1 << 20):
+                buf = tail + chunk
+                cut = max(buf.rfind(b"<"), len(buf) - 256)  # a tag cut by the piece's end is counted in the next
+                n += len(_XLSX_CELL.findall(buf, 0, cut))
+                tail = buf[cut:]
+            n += len(_XLSX_CELL.findall(tail))
+    return n
+
+
 WORKBOOK_FORMATS = ("xlsx", "xls", "ods")
 """The ``RawTable.encoding`` of a workbook (its format); a text file's is its text encoding."""
 MAX_SHEET_CELLS = 2_000_000
-"""The most cells (rows x columns, to the last filled cell) read of one ``.xls``/``.ods`` sheet: 50,000 incidents
-of 40 columns; a bigger sheet is refused before its cells become Python values."""
+"""The most cells (rows x columns, to the last filled cell) read of one workbook sheet: 50,000 incidents of 40
+columns; a bigger sheet is refused before its cells become Python values."""
+MAX_BOOK_CELLS = 3 * MAX_SHEET_CELLS
+"""The most cells an ``.xls`` or ``.ods`` may hold in all its sheets together (calamine builds every sheet on
+opening it, the one asked for or not: 6 million cells of an .ods are 200 MB of numbers, 670 MB of short Thai texts,
+before a sheet is read): counted before calamine opens it, from an ``.ods``'s ``content.xml``
+(:func:`twin.odslayout.ods_layout`) or an ``.xls``'s records (:func:`twin.xlslayout.xls_layout`)."""
+MAX_BOOK_TEXT = 200_000_000
+"""The most characters of text the cells of an ``.xls``/``.ods`` may hold in all its sheets once calamine has
+copied each repeated or shared text into every cell showing it (a 1 MB text in a row repeated 1,000 times over 3
+columns is 3 billion: 8.9 GB from a 2 KB .ods): 6 million cells of 30 characters; counted before calamine opens
+the workbook (:attr:`twin.odslayout.OdsLayout.text`, :attr:`twin.xlslayout.XlsSheet.text`)."""
+MAX_UNZIPPED_BYTES = 300_000_000
+"""The most bytes, uncompressed, of a workbook's sheet XML (``.ods`` ``content.xml``; all the parts of an
+``.xlsx`` together): a 60,000-row table is some 30-60 MB; a zip bomb is refused before it is inflated."""
 _CALAMINE_BOOKS = {"xls": "Excel 97-2003 (.xls)", "ods": "OpenDocument (.ods)"}
-"""Workbook formats read by :func:`pandas.read_excel` with the ``calamine`` engine: format -> what it is."""
+"""Workbook formats read by python-calamine: format -> what it is."""
 _ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"  # stored first in an .ods zip, uncompressed
+TOO_BIG = ("export the sheet as CSV UTF-8 (File > Save As) and read that, or delete the empty rows and columns after "
+           "the table and save again")
+"""What to do about a workbook too big to read (the fix of its :class:`InputError`)."""
+BOOK_TOO_BIG = ("export the sheet to read as CSV UTF-8 (File > Save As) and read that, or delete the sheets not "
+                "needed and the empty rows and columns after each table, and save again")
+"""What to do about an ``.xls``/``.ods`` whose sheets together are too big to open."""
 
 
 def _calamine_grid(p: Path, raw: bytes, fmt: str, sheet: str | int | None, kind: str | None) -> _Grid:
     """The cells of one sheet of an ``.xls`` or ``.ods`` workbook ``p`` (its bytes ``raw``; ``fmt``, the format
-    found from them, may differ from the file name's), read by :func:`pandas.read_excel` with the ``calamine``
-    engine (python-calamine: dates come as dates, numbers as numbers). The sheets' names, kinds and visibility
-    come first (calamine's ``sheets_metadata``): the sheet is picked as in :func:`_workbook_grid` (the rules of
-    ``.xlsx``: hidden sheets after visible ones, chart sheets numbered but not read) and only the sheets looked at
-    become Python values (an ``.ods`` is parsed whole by calamine on opening). Merged cells of an ``.xls`` carry
-    their value down as in ``.xlsx``; ``.ods`` merged ranges, hidden rows and percentage formats are not given by
-    the reader (a merged cell is read in its first row only, a percentage as its fraction, 0.35).
+    found from them, may differ from the file name's), read by python-calamine (the reader of pandas' ``calamine``
+    engine: dates come as dates, whole numbers as ints), each sheet looked at once. The sheets' names, kinds and
+    visibility come first (calamine's ``sheets_metadata``): the sheet is picked as in :func:`_workbook_grid` (the
+    rules of ``.xlsx``: hidden sheets after visible ones, chart sheets numbered but not read) and only the sheets
+    looked at become Python values. calamine builds every sheet on opening a workbook, so the sheets are measured
+    first: an ``.ods``'s ``content.xml`` is scanned (:func:`twin.odslayout.ods_layout`: the cells its repeated rows
+    and columns declare are counted and its merged ranges read), an ``.xls``'s records walked
+    (:func:`twin.xlslayout.xls_layout`: its cells' extent). Merged cells carry their value down as in ``.xlsx``;
+    hidden rows and percentage formats are not given by the reader (a percentage is read as its fraction, 0.35).
 
     Raises
     ------
     InputError
-        Naming the file: a damaged, encrypted or mis-named workbook; a sheet of more than :data:`MAX_SHEET_CELLS`
-        cells (or a workbook past calamine's own cell limit); a sheet that is not there or is a chart.
+        Naming the file: a damaged, encrypted or mis-named workbook; a sheet read of more than
+        :data:`MAX_SHEET_CELLS` cells; sheets, read or not, holding more than :data:`MAX_BOOK_CELLS` together (the
+        biggest named when it alone is over :data:`MAX_SHEET_CELLS`); an ``.ods`` whose ``content.xml`` is over
+        :data:`MAX_UNZIPPED_BYTES`; cells holding more than :data:`MAX_BOOK_TEXT` characters of text in all (each
+        copy counted); a sheet that is not there or is a chart.
     MemoryError
         Passed on as it is (it is not a damaged file).
     """
     from python_calamine import CalamineWorkbook, PasswordError, SheetTypeEnum, SheetVisibleEnum
 
     what, src = _CALAMINE_BOOKS[fmt], p.name
-    too_big = ("export the sheet as CSV UTF-8 (File > Save As) and read that, or delete the empty rows and columns "
-               "after the table and save again")
+    layout: OdsLayout | None = None
     try:
+        if fmt == "ods":
+            layout = ods_layout(p, MAX_UNZIPPED_BYTES)
+            _refuse_big_book(src, [(n, s.rows, s.columns) for n, s in layout.sheets.items()], layout.text)
+        else:
+            sheets = xls_layout(raw)
+            _refuse_big_book(src, [(s.name, s.rows, s.columns) for s in sheets], sum(s.text for s in sheets))
         # by path when the name says the format (calamine reads by the file ending, and then says why it cannot
         # read a file); from the bytes it tries each format and says only 'Cannot detect file format'
         opened = (CalamineWorkbook.from_path(str(p)) if p.suffix.lower() == f".{fmt}"
                   else CalamineWorkbook.from_filelike(io.BytesIO(raw)))
-        book = pd.ExcelFile(opened, engine="calamine")
         meta = opened.sheets_metadata
-    except MemoryError:
+    except (MemoryError, InputError):
         raise
+    except ContentTooBig as e:
+        raise InputError(src, f"the workbook is too big to read: its {e}, more than {MAX_UNZIPPED_BYTES:,}",
+                         TOO_BIG) from None
     except PasswordError:
         raise InputError(src, "the workbook is protected with a password (encrypted)",
                          "open it with its password, remove the password and save it again as .xlsx, or as CSV "
                          "UTF-8") from None
-    except Exception as e:  # calamine's errors of a damaged or mis-named workbook
-        if "cell limit" in str(e).lower():  # an .ods is parsed whole on opening; calamine stops at 100 million
-            raise InputError(src, f"the workbook has more cells than can be read ({str(e)[:120]})", too_big) from None
+    except Exception as e:  # calamine's (or the scans') errors of a damaged or mis-named workbook
         raise InputError(src, f"not a readable {what} workbook ({type(e).__name__}: {str(e)[:120]})",
                          "open it in Excel or LibreOffice and save as .xlsx (Excel Workbook) or as CSV UTF-8"
                          ) from None
 
     def read_sheet(name: str) -> _Grid:
         ws = opened.get_sheet_by_name(name)
-        rows, cols = (ws.total_height + 1, ws.total_width + 1) if ws.height else (0, 0)  # to the last cell
-        if rows * cols > MAX_SHEET_CELLS:
-            raise InputError(src, f"sheet {name!r} has {rows:,} rows x {cols:,} columns, more than "
-                             f"{MAX_SHEET_CELLS:,} cells", too_big)
-        frame = pd.read_excel(book, sheet_name=name, header=None)
-        g = _sheet_grid(frame.astype(object).where(frame.notna(), None).to_numpy().tolist(), fmt)
-        _carry_merged(g, [(a[0], a[1], b[0]) for a, b in ws.merged_cell_ranges or ()])
+        _refuse_big_sheet(src, name, *((ws.total_height + 1, ws.total_width + 1) if ws.height else (0, 0)))
+        g = _sheet_grid([[_calamine_cell(v) for v in r] for r in ws.to_python(skip_empty_area=False)], fmt)
+        merged = layout.sheets[name].merged if layout is not None and name in layout.sheets else \
+            [(a[0], a[1], b[0]) for a, b in ws.merged_cell_ranges or ()]
+        _carry_merged(g, merged)
         return g
 
     names = [m.name for m in meta]
     tables = [m.name for m in meta if m.typ == SheetTypeEnum.WorkSheet]  # not chart, dialog or macro sheets
     visible = [m.name for m in meta if m.visible == SheetVisibleEnum.Visible]
     return _workbook_grid(src, names, tables, visible, sheet, kind, read_sheet)
+
+
+def _calamine_cell(v: Any) -> Any:
+    """A python-calamine cell value as the reader wants it (as pandas' calamine engine gave it): a whole float is
+    an int, a date a midnight datetime, empty text None."""
+    if isinstance(v, float):
+        return int(v) if v.is_integer() else v
+    if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+        return dt.datetime(v.year, v.month, v.day)
+    return None if v == "" else v
+
+
+def _refuse_big_sheet(src: str, name: str, rows: int, cols: int) -> None:
+    """Raise :class:`InputError` when a sheet of ``rows`` x ``cols`` cells (to its last filled cell) is over
+    :data:`MAX_SHEET_CELLS`."""
+    if rows * cols > MAX_SHEET_CELLS:
+        raise InputError(src, f"sheet {name!r} has {rows:,} rows x {cols:,} columns, more than "
+                         f"{MAX_SHEET_CELLS:,} cells", TOO_BIG)
+
+
+def _refuse_big_book(src: str, sheets: Sequence[tuple[str, int, int]], text: int) -> None:
+    """Raise :class:`InputError` when the sheets of an ``.xls``/``.ods`` (name, rows, columns each, to the last
+    cell, in workbook order) hold more than :data:`MAX_BOOK_CELLS` cells together (naming its biggest sheet when
+    that one is over :data:`MAX_SHEET_CELLS`, else each sheet's cells), or their cells more than
+    :data:`MAX_BOOK_TEXT` characters of ``text`` (each copy calamine makes of a repeated or shared text counted)."""
+    if text > MAX_BOOK_TEXT:
+        raise InputError(src, f"the workbook is too big to read: its cells hold {text:,} characters of text (each "
+                         f"copy of a repeated or shared text counted), more than {MAX_BOOK_TEXT:,}", BOOK_TOO_BIG)
+    if sum(r * c for _, r, c in sheets) <= MAX_BOOK_CELLS:
+        return
+    name, rows, cols = max(sheets, key=lambda s: s[1] * s[2])
+    why = "every sheet is read on opening the workbook"
+    if rows * cols > MAX_SHEET_CELLS:
+        raise InputError(src, f"sheet {name!r} has {rows:,} rows x {cols:,} columns, more than {MAX_SHEET_CELLS:,} "
+                         f"cells ({why})", BOOK_TOO_BIG)
+    cells = ", ".join(f"{n!r}: {r * c:,}" for n, r, c in sheets)
+    raise InputError(src, f"the workbook's sheets hold more than {MAX_BOOK_CELLS:,} cells together ({cells}): too "
+                     f"many to read, as {why}", BOOK_TOO_BIG)
 
 
 def _grid(p: Path, sheet: str | int | None, kind: str | None = None) -> _Grid:

@@ -21,12 +21,13 @@ What it reads (checked on the inputs Thai users really send):
   lines, quoted line breaks and long cells. HTML or JSON saved as a table, folders, damaged and
   password-protected workbooks are refused with what to do; a text table named ``.xlsx`` is read as CSV.
 - **Workbooks** (``.xlsx`` through ``openpyxl``; old Excel 97-2003 ``.xls`` and LibreOffice ``.ods`` through
-  pandas' ``calamine`` reader, a sheet of at most ``fieldfiles.MAX_SHEET_CELLS`` cells): ``sheet=`` (name or
-  number), else the first visible sheet whose header names the kind's columns (said when there are several);
-  in ``.xlsx`` and ``.xls``, merged cells give their value to every merged row; in ``.xlsx``, cells shown as
-  percentages are percentages and formulas Excel never calculated are refused (the ``.xls``/``.ods`` reader
-  knows no formats, nor ``.ods`` merged ranges: such a merged cell is read in its first row, a percentage as its
-  fraction); errors give the Excel row. **Report layouts**: title rows above the header, a
+  python-calamine, pandas' ``calamine`` reader; a sheet of at most ``fieldfiles.MAX_SHEET_CELLS`` cells, and
+  ``.xls``/``.ods`` sheets of at most ``fieldfiles.MAX_BOOK_CELLS`` together, measured, like a zip bomb, before the
+  workbook is read): ``sheet=`` (name or number), else the first visible sheet whose header names the kind's
+  columns (said when there are several);
+  merged cells give their value to every merged row; in ``.xlsx``, cells shown as percentages are percentages and
+  formulas Excel never calculated are refused (the ``.xls``/``.ods`` reader knows no formats: a percentage is read
+  as its fraction); errors give the Excel row. **Report layouts**: title rows above the header, a
   header on two rows (a merged group cell), blank rows, totals/subtotal rows ('รวม', 'รวมทั้งสิ้น 12 เหตุ',
   'Total'), rows of a numbered form left unfilled and an empty column A are skipped and said; Excel error
   values (``#N/A``) are refused as such; 'N/A'/'ไม่ระบุ' in a number, date or position cell is empty.

@@ -601,6 +601,48 @@ def test_the_zoom_pass_reads_a_region_two_tiles_share_once(plate_engine):
     assert [(a.box, b.box) for i, a in enumerate(reads) for b in reads[i + 1:] if _iou(a.box, b.box) >= 0.9] == []
 
 
+def a_plate_in_a_big_photo(seed: int, width: int, size: tuple[int, int] = (8160, 6120)):
+    """A photo of ``size`` (a held-out background) holding held-out clean scene ``seed`` shrunk so that its plate is
+    ``width`` px wide; the plate and its box in the photo."""
+    import cv2
+
+    from serve.plate.backgrounds import random_patch
+
+    rng = np.random.default_rng(seed)
+    big = random_patch(rng, *size, "heldout")
+    sc = render_scene(seed, "clean", size=(640, 480), plate_type="private")
+    f = width / (sc.box[2] - sc.box[0])
+    img = cv2.resize(sc.image, (round(640 * f), round(480 * f)), interpolation=cv2.INTER_AREA)
+    x, y = int(rng.integers(0, size[0] - img.shape[1])), int(rng.integers(0, size[1] - img.shape[0]))
+    big[y: y + img.shape[0], x: x + img.shape[1]] = img
+    return big, sc.plate, tuple(round(v * f) + o for v, o in zip(sc.box, (x, y, x, y), strict=True))
+
+
+def test_a_100_px_plate_in_a_50_mp_photo_is_read_by_the_fine_zoom_pass(plate_service, plate_engine):
+    """A plate 100 px wide in an 8160 x 6120 photo is 20 px wide in the first search's 1,600 px copy and 33 px in
+    the 2 x 2 tiles' (min_plate_width 40): only the fine pass's 4 x 3 tiles (2340 x 2307, searched at 0.68 of the
+    photo's resolution) find it. A plate-free 50 MP photo of the same batch, which every pass searches, stays
+    plate-free."""
+    from serve.plate.backgrounds import random_patch
+    from serve.plate.service import PlateService, PlateServiceConfig, fine_tiles, zoom_tiles
+
+    big, truth, box = a_plate_in_a_big_photo(40002, 100)
+    empty = random_patch(np.random.default_rng(50000), 8160, 6120, "heldout")
+    reads, none = plate_service.read([big, empty])
+    assert [(r.plate.key, r.plate.line2) for r in reads if r.verified] == [(truth.key, truth.line2)]
+    assert _iou(reads[0].box, box) > 0.5
+    assert none == []
+    assert PlateService(PlateServiceConfig(zoom_fine_side=0), engine=plate_engine).read([big]) == [[]]
+    tiles = fine_tiles(8160, 6120)
+    assert len(tiles) == 12 and {(x1 - x0, y1 - y0) for x0, y0, x1, y1 in tiles} == {(2340, 2307)}
+    assert sorted({t[0] for t in tiles}) == [0, 1940, 3880, 5820] and sorted({t[1] for t in tiles}) == [0, 1906, 3813]
+    assert fine_tiles(4000, 3000) == []  # its 2 x 2 tiles (2400 x 1800) are as fine already
+    assert len(fine_tiles(20000, 1200)) == 10 == len(fine_tiles(1200, 20000))  # a panorama: cut along only
+    assert max(x1 - x0 for x0, _, x1, _ in zoom_tiles(8160, 6120)) == 4896
+    with pytest.raises(ValueError, match="zoom_fine_side 500 is too small: fine tiles overlap by 400 px"):
+        PlateServiceConfig(zoom_fine_side=500)
+
+
 def latin_signs(n: int = 40) -> list[np.ndarray]:
     """Shop and street signs with Latin words and digits (OpenCV's Hershey faces), the first 'HAT YAI 1234'."""
     import string

@@ -252,11 +252,12 @@ class PlateServiceConfig(BaseModel):
                     "(render_scene seeds 40000-40019, private plates) shrunk to a plate of 80 / 100 / 120 / 150 / 220"
                     " px and pasted into 8160 x 6120 held-out backgrounds, whole plate read and verified without / "
                     "with (0 / 2400): 0 / 11, 2 / 13, 2 / 16, 6 / 14, 15 / 15 of 20 (the true quad read alone: 18 "
-                    "of 20 at each width; with 3000 px tiles, 3 x 3: 6 / 20 at 80 px); no false plate on 20 "
-                    "plate-free 8160 x 6120 backgrounds either way. Costs a plate-free 50 MP photo (every pass "
-                    "runs) about 1.6 -> 3.4 s of CPU (1.4 -> 4.9 s wall on 2 busy cores); a photo the first "
-                    "search or the 2 x 2 tiles read costs nothing more. The tiles grow with the photo (12000 x 9000:"
-                    " 6 x 5). 0 = never")
+                    "of 20 at each width; with 3000 px tiles, 3 x 3: 6 / 12 / 11 at 80 / 100 / 120 px); no plate on "
+                    "50 plate-free 8160 x 6120 held-out backgrounds (seeds 40000-40019, 60000-60029) nor on 30 at "
+                    "6000 x 4500 (3 x 3 tiles; seeds 60000-60029). Costs a plate-free 50 MP photo (every pass "
+                    "runs) about 1.6 -> 3.0-3.4 s of CPU (1.4 -> 4.9 s wall on 2 busy cores; read_photos reads such "
+                    "a photo three times, turned); a photo the first search or the 2 x 2 tiles read costs nothing "
+                    "more. The tiles grow with the photo (12000 x 9000: 6 x 5). 0 = never")
     zoom_min_confidence: float = Field(default=0.4, ge=0.0, le=1.0,
                                        description="least confidence of a plate read by the zoom pass, and "
                                                    "that a first-search read needs to skip it (it "

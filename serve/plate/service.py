@@ -80,6 +80,11 @@ localiser searches each tile on a 1,600 px copy, so at least 2 / 3 of the photo'
 FINE_TILE_OVERLAP = 400
 """Least overlap (px) of two neighbouring fine tiles: a plate up to this wide lies whole in one of them (the fine pass
 is for plates under about 150 px; wider ones are the 2 x 2 pass's)."""
+FINE_MAX_TILES = 12
+"""Most tiles of the fine zoom pass (:func:`fine_tiles`): the 4 x 3 of an 8160 x 6120 (50 MP) photo. A larger photo
+(up to ``max_plate_pixels``, 120 MP, at the route) gets larger tiles instead of more of them, so the pass costs about
+the same: 12000 x 9000 (108 MP) 4 x 3 tiles of 3300 x 3267 (0.48 of the photo's resolution) where
+:data:`FINE_TILE_SIDE` alone would cut 6 x 5."""
 FINE_MAX_PLATE_WIDTH = 0.5
 """Widest candidate a fine tile's search keeps, as a fraction of the tile's longer side: the localiser's whole-image
 and inset candidates (1.0 and 0.7 of the tile, for close-ups) are not plates there (:data:`ZOOM_MAX_PLATE_WIDTH`)."""
@@ -256,8 +261,9 @@ class PlateServiceConfig(BaseModel):
                     "50 plate-free 8160 x 6120 held-out backgrounds (seeds 40000-40019, 60000-60029) nor on 30 at "
                     "6000 x 4500 (3 x 3 tiles; seeds 60000-60029). Costs a plate-free 50 MP photo (every pass "
                     "runs) about 1.6 -> 3.0-3.4 s of CPU (1.4 -> 4.9 s wall on 2 busy cores; read_photos reads such "
-                    "a photo three times, turned); a photo the first search or the 2 x 2 tiles read costs nothing "
-                    "more. The tiles grow with the photo (12000 x 9000: 6 x 5). 0 = never")
+                    "a photo turned each way too, without the fine pass); a photo the first search or the 2 x 2 "
+                    "tiles read costs nothing more. At most FINE_MAX_TILES (12) tiles: a larger photo gets larger "
+                    "tiles (12000 x 9000: 4 x 3 of 3300 x 3267, not 6 x 5). 0 = never")
     zoom_min_confidence: float = Field(default=0.4, ge=0.0, le=1.0,
                                        description="least confidence of a plate read by the zoom pass, and "
                                                    "that a first-search read needs to skip it (it "
@@ -351,30 +357,34 @@ def zoom_tiles(width: int, height: int, overlap: float = 0.2) -> list[tuple[int,
     return [(x, y, x + tw, y + th) for y in sorted({0, height - th}) for x in sorted({0, width - tw})]
 
 
-def fine_tiles(width: int, height: int, side: int = FINE_TILE_SIDE, overlap: int = FINE_TILE_OVERLAP
-               ) -> list[tuple[int, int, int, int]]:
+def fine_tiles(width: int, height: int, side: int = FINE_TILE_SIDE, overlap: int = FINE_TILE_OVERLAP,
+               max_tiles: int = FINE_MAX_TILES) -> list[tuple[int, int, int, int]]:
     """The tiles (x0, y0, x1, y1) of the fine zoom pass of a ``width`` x ``height`` frame: a grid of tiles at most
     ``side`` px a side (``ceil((n - overlap) / (side - overlap))`` across a side of ``n`` px, spread evenly), each
-    overlapping its neighbours by at least ``overlap`` px, so a plate that wide lies whole in one; [] when the 2 x 2
-    tiles of :func:`zoom_tiles` are no larger than ``side`` (the fine pass would zoom no closer). An 8160 x 6120
-    (50 MP) photo: 4 x 3 tiles of 2340 x 2307 px; 12000 x 9000 (108 MP): 6 x 5.
+    overlapping its neighbours by at least ``overlap`` px, so a plate that wide lies whole in one; when that grid
+    has more than ``max_tiles`` tiles, the side grows (in steps of 100 px) until it has no more, so the pass's cost
+    is bounded; [] when the 2 x 2 tiles of :func:`zoom_tiles` are no larger than ``side`` (the fine pass would zoom
+    no closer). An 8160 x 6120 (50 MP) photo: 4 x 3 tiles of 2340 x 2307 px; 12000 x 9000 (108 MP): 4 x 3 of
+    3300 x 3267 (6 x 5 without the cap).
 
     Raises
     ------
     ValueError
-        when ``overlap`` is negative or not less than ``side``."""
-    if not 0 <= overlap < side:
-        raise ValueError(f"fine tiles of {side} px overlapping by {overlap} px: the overlap must be at least 0 and "
-                         "less than the side")
+        when ``overlap`` is negative or not less than ``side``, or ``max_tiles`` is under 1."""
+    if not 0 <= overlap < side or max_tiles < 1:
+        raise ValueError(f"fine tiles of {side} px overlapping by {overlap} px, at most {max_tiles}: the overlap "
+                         "must be at least 0 and less than the side, and at least one tile allowed")
     if max(max(x1 - x0, y1 - y0) for x0, y0, x1, y1 in zoom_tiles(width, height)) <= side:
         return []
 
-    def cuts(n: int) -> list[tuple[int, int]]:
+    def cuts(n: int, side: int) -> list[tuple[int, int]]:
         k = max(1, math.ceil((n - overlap) / (side - overlap)))
         t = min(n, math.ceil((n + (k - 1) * overlap) / k))
         return [(s, s + t) for s in sorted({round(j * (n - t) / (k - 1)) if k > 1 else 0 for j in range(k)})]
 
-    return [(x0, y0, x1, y1) for y0, y1 in cuts(height) for x0, x1 in cuts(width)]
+    while len(cuts(width, side)) * len(cuts(height, side)) > max_tiles:
+        side += 100
+    return [(x0, y0, x1, y1) for y0, y1 in cuts(height, side) for x0, x1 in cuts(width, side)]
 
 
 def _clip(box: tuple[int, int, int, int], tile: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
@@ -829,7 +839,9 @@ class PlateService:
         quarter each way (:data:`SIDEWAYS_TURNS`; the first turn with a verified read wins), their boxes and quads in
         ``photo``'s own pixels (:func:`turned_back`); [] when neither turn has one. A phone photo whose EXIF
         orientation a tool or an app dropped lies on its side, and no plate is read in it upright. Each turn is a
-        full search (on a 50-120 MP photo, zoom pass included), so a photo with no plate costs three reads.
+        full search (on a 50-120 MP photo, 2 x 2 zoom pass included) but for the fine zoom pass
+        (``zoom_fine_side``), which only the upright read runs: a plate-free 50 MP photo, which every pass searches,
+        costs the upright read (fine pass included) and two reads without it, not three with it.
 
         Raises
         ------
@@ -837,8 +849,8 @@ class PlateService:
             when ``photo`` is not a frame :meth:`read` takes (see :func:`check_image`)."""
         frame = check_image(photo, self.config.max_pixels)
         for k in SIDEWAYS_TURNS:
-            got = self.read([np.ascontiguousarray(np.rot90(frame, k))])[0]
-            if isinstance(got, list) and any(r.verified for r in got):
+            got = self._read_checked([np.ascontiguousarray(np.rot90(frame, k))], fine=False)[0]
+            if any(r.verified for r in got):
                 return [turned_back(r, k, photo.shape) for r in got if r.verified]
         return []
 
@@ -847,21 +859,23 @@ class PlateService:
         reads = iter(self._read_checked([f for f in frames if isinstance(f, np.ndarray)]))
         return [f if isinstance(f, PlateInputError) else next(reads) for f in frames]
 
-    def _read_checked(self, frames: list[np.ndarray]) -> list[list[PlateRead]]:
+    def _read_checked(self, frames: list[np.ndarray], fine: bool = True) -> list[list[PlateRead]]:
         """:meth:`read` of frames that :func:`check_image` returned: underexposed frames stretched (:func:`brightened`),
-        small frames enlarged (``upscale_below``), their reads mapped back to the frame's pixels."""
+        small frames enlarged (``upscale_below``), their reads mapped back to the frame's pixels; ``fine=False``
+        skips the fine zoom pass (:meth:`read_turned`)."""
         frames = [brightened(f) for f in frames]
         scales = [upscale_factor(f.shape[:2], self.config.upscale_below) for f in frames]
         checked = [f if s == 1.0 else cv2.resize(f, (round(f.shape[1] * s), round(f.shape[0] * s)),
                                                  interpolation=cv2.INTER_CUBIC)
                    for f, s in zip(frames, scales, strict=True)]
-        out = self._read_enlarged(checked)
+        out = self._read_enlarged(checked, fine)
         return [reads if big is f else [_shrunk(r, (big.shape[1] / f.shape[1], big.shape[0] / f.shape[0]), f.shape)
                                         for r in reads]
                 for reads, big, f in zip(out, checked, frames, strict=True)]
 
-    def _read_enlarged(self, checked: list[np.ndarray]) -> list[list[PlateRead]]:
-        """:meth:`read` of checked frames, each already enlarged when it was small."""
+    def _read_enlarged(self, checked: list[np.ndarray], fine: bool = True) -> list[list[PlateRead]]:
+        """:meth:`read` of checked frames, each already enlarged when it was small; the fine zoom pass only when
+        ``fine``."""
         groups = (list(self._pool.map(self._locate, checked)) if len(checked) > 1
                   else [self._locate(im) for im in checked])
         self._add_regressed(groups, checked)
@@ -873,7 +887,7 @@ class PlateService:
                                                                      for r in reads)]
         zoomed = self._zoom(checked, {i: [(t, None) for t in zoom_tiles(checked[i].shape[1], checked[i].shape[0])]
                                       for i in again}, least)
-        side = self.config.zoom_fine_side
+        side = self.config.zoom_fine_side if fine else 0
         finer: dict[int, list[tuple[tuple[int, int, int, int], float | None]]] = {}
         for i in again:
             tiles = (fine_tiles(checked[i].shape[1], checked[i].shape[0], side)

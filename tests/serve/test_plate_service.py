@@ -643,6 +643,43 @@ def test_a_100_px_plate_in_a_50_mp_photo_is_read_by_the_fine_zoom_pass(plate_ser
         PlateServiceConfig(zoom_fine_side=500)
 
 
+def test_fine_tiles_are_capped_so_a_larger_photo_gets_larger_tiles():
+    """The fine pass of a 108 MP photo (the route takes up to 120 MP) searches FINE_MAX_TILES tiles, as a 50 MP
+    photo's, not the 6 x 5 its 2400 px side would cut: larger tiles, each still overlapping by 400 px."""
+    from serve.plate.service import fine_tiles
+
+    assert len(fine_tiles(12000, 9000, max_tiles=10**6)) == 30
+    tiles = fine_tiles(12000, 9000)
+    assert len(tiles) == 12 and {(x1 - x0, y1 - y0) for x0, y0, x1, y1 in tiles} == {(3300, 3267)}
+    xs, ys = sorted({t[0] for t in tiles}), sorted({t[1] for t in tiles})
+    assert xs[0] == ys[0] == 0 and xs[-1] == 12000 - 3300 and ys[-1] == 9000 - 3267
+    assert max(np.diff(xs)) <= 3300 - 400 and max(np.diff(ys)) <= 3267 - 400  # neighbours overlap by 400 px or more
+    assert len(fine_tiles(8160, 6120)) == 12 and len(fine_tiles(12649, 9487)) == 12
+    with pytest.raises(ValueError, match="at least one tile"):
+        fine_tiles(12000, 9000, max_tiles=0)
+
+
+def test_the_fine_pass_runs_only_on_the_upright_read_of_a_photo(plate_engine, monkeypatch):
+    """read_photos reads a plate-free photo upright and turned each way; only the upright read runs the fine zoom
+    pass (it costs a 50 MP photo about as much as the rest of a read), so such a photo costs one fine pass, not
+    three. A 2000 x 1500 photo with zoom_min_side 1500 and zoom_fine_side 800 stands for a 50 MP one."""
+    import serve.plate.service as svc_mod
+    from serve.plate.backgrounds import random_patch
+
+    seen: list[tuple[int, int]] = []
+
+    def spy(width: int, height: int, *a, **k):
+        seen.append((width, height))
+        return fine_tiles(width, height, *a, **k)
+
+    fine_tiles = svc_mod.fine_tiles
+    monkeypatch.setattr(svc_mod, "fine_tiles", spy)
+    svc = svc_mod.PlateService(svc_mod.PlateServiceConfig(zoom_min_side=1500, zoom_fine_side=800),
+                               engine=plate_engine)
+    assert svc.read_photos([random_patch(np.random.default_rng(50001), 2000, 1500, "heldout")]) == [[]]
+    assert seen == [(2000, 1500)]
+
+
 def latin_signs(n: int = 40) -> list[np.ndarray]:
     """Shop and street signs with Latin words and digits (OpenCV's Hershey faces), the first 'HAT YAI 1234'."""
     import string

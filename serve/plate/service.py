@@ -249,21 +249,21 @@ class PlateServiceConfig(BaseModel):
         default=FINE_TILE_SIDE, ge=0,
         description="a frame of the zoom pass in which its 2 x 2 tiles verified no plate either is searched a third "
                     "time, in a grid of tiles at most this many px a side overlapping by FINE_TILE_OVERLAP (400) px "
-                    "(fine_tiles: 4 x 3 tiles of 2340 x 2307 in an 8160 x 6120 photo), each on the localiser's "
-                    "1600 px copy, so at 0.68 of the photo's resolution, where the 2 x 2 tiles see it at 0.33: "
-                    "plates of 80-150 px in a 50 MP photo, under the 2 x 2 tiles' min_plate_width; only where the "
-                    "2 x 2 tiles are larger than this (not a 4000 x 3000 photo, whose 2400 x 1800 tiles are as "
-                    "fine). Its reads are verified at zoom_min_confidence. Measured on held-out clean scenes "
-                    "(render_scene seeds 40000-40019, private plates) shrunk to a plate of 80 / 100 / 120 / 150 / 220"
-                    " px and pasted into 8160 x 6120 held-out backgrounds, whole plate read and verified without / "
-                    "with (0 / 2400): 0 / 11, 2 / 13, 2 / 16, 6 / 14, 15 / 15 of 20 (the true quad read alone: 18 "
-                    "of 20 at each width; with 3000 px tiles, 3 x 3: 6 / 12 / 11 at 80 / 100 / 120 px); no plate on "
-                    "50 plate-free 8160 x 6120 held-out backgrounds (seeds 40000-40019, 60000-60029) nor on 30 at "
-                    "6000 x 4500 (3 x 3 tiles; seeds 60000-60029). Costs a plate-free 50 MP photo (every pass "
-                    "runs) about 1.6 -> 3.0-3.4 s of CPU (1.4 -> 4.9 s wall on 2 busy cores; read_photos reads such "
-                    "a photo turned each way too, without the fine pass); a photo the first search or the 2 x 2 "
-                    "tiles read costs nothing more. At most FINE_MAX_TILES (12) tiles: a larger photo gets larger "
-                    "tiles (12000 x 9000: 4 x 3 of 3300 x 3267, not 6 x 5). 0 = never")
+                    "(fine_tiles: 4 x 3 tiles of 2340 x 2307 in an 8160 x 6120 photo), each on the localiser's 1600 px "
+                    "copy, so at 0.68 of the photo's resolution, where the 2 x 2 tiles see it at 0.33: plates of 80-150"
+                    " px in a 50 MP photo, under the 2 x 2 tiles' min_plate_width; only where the 2 x 2 tiles are "
+                    "larger than this (not a 4000 x 3000 photo, whose 2400 x 1800 tiles are as fine); at most "
+                    "FINE_MAX_TILES (12) tiles: a larger photo gets larger tiles (12000 x 9000: 4 x 3 of 3300 x 3267, "
+                    "not 6 x 5). Its reads are verified at zoom_fine_min_confidence (0.8). Measured on held-out clean "
+                    "scenes (render_scene seeds 40000-40019, private plates) shrunk to a plate of 80 / 100 / 120 / 150 "
+                    "/ 220 px and pasted into 8160 x 6120 held-out backgrounds, whole plate read and verified (at 0.4) "
+                    "without / with (0 / 2400): 0 / 11, 2 / 13, 2 / 16, 6 / 14, 15 / 15 of 20 (the true quad read "
+                    "alone: 18 of 20 at each width; with 3000 px tiles, 3 x 3: 6 / 12 / 11 at 80 / 100 / 120 px); no "
+                    "plate on 50 plate-free 8160 x 6120 held-out backgrounds (seeds 40000-40019, 60000-60029) nor on 30"
+                    " at 6000 x 4500 (3 x 3 tiles; seeds 60000-60029). Costs a plate-free 50 MP photo (every pass runs)"
+                    " about 1.6 -> 3.0-3.4 s of CPU (1.4 -> 4.9 s wall on 2 busy cores); read_photos, which reads such "
+                    "a photo turned each way too, without the fine pass: 4.0 -> 5.7 s of CPU (12000 x 9000: 7.3 -> 11.4"
+                    " s); a photo the first search or the 2 x 2 tiles read costs nothing more. 0 = never")
     zoom_min_confidence: float = Field(default=0.4, ge=0.0, le=1.0,
                                        description="least confidence of a plate read by the zoom pass, and "
                                                    "that a first-search read needs to skip it (it "
@@ -281,6 +281,17 @@ class PlateServiceConfig(BaseModel):
                                                    "right reads of 183-222 px plates in 50 MP photos 0.68-0.98 "
                                                    "(stage 5: 0.54-0.98)); min_confidence (or the engine's) when "
                                                    "higher")
+    zoom_fine_min_confidence: float = Field(
+        default=0.8, ge=0.0, le=1.0,
+        description="least confidence of a plate read by the fine zoom pass (zoom_fine_side); zoom_min_confidence "
+                    "when higher. Its plates are 80-150 px wide, where the recogniser's wrong whole reads are "
+                    "many, and a wrong plate is worse than none (a hotlist hit on the wrong vehicle, or a hit "
+                    "missed all the same). Measured as zoom_fine_side's figures (held-out plates in 8160 x 6120 "
+                    "photos, seeds 40000-40019), right / wrong verified reads at 0.4 and at 0.8: 80 px 11 / 6 -> "
+                    "11 / 2, 100 px 13 / 7 -> 13 / 5, 120 px 16 / 4 -> 16 / 3, 150 px 14 / 6 -> 14 / 5 (120 and "
+                    "150 px counted from the reads at 0.4); the fine pass's right reads there 0.83-0.99, its wrong "
+                    "ones 0.47-0.96; the wrong reads left are the 2 x 2 pass's (0.48-0.96, some of them fragments "
+                    "of the plate) and the fine pass's at 0.82-0.96")
 
     @field_validator("zoom_fine_side")
     @classmethod
@@ -797,7 +808,8 @@ class PlateService:
         frame's reads are those of the tiles when one of them is verified at ``zoom_min_confidence``, with the first
         search's verified reads that no tile read overlaps (:func:`merge_zoom_reads`). A frame whose 2 x 2 tiles
         verify nothing either, and are larger than ``zoom_fine_side`` (2400 px: a 50 MP photo), is searched a third
-        time, the same way, in finer tiles (:func:`fine_tiles`): plates of 80-150 px there. (A weak plate the first
+        time, the same way, in finer tiles (:func:`fine_tiles`), its reads verified at ``zoom_fine_min_confidence``:
+        plates of 80-150 px there. (A weak plate the first
         search verified does not stop the zoom pass: with the stage-9 weights a region holding two plates side by side
         in a 50 MP photo read 'ท28 ขอนแก่น' at 0.33, which skipped the zoom pass that reads the three plates of the
         photo at 0.84-0.97.)
@@ -894,7 +906,7 @@ class PlateService:
                      if side and not any(r.verified for r in zoomed[i]) else [])
             if tiles:
                 finer[i] = [(t, FINE_MAX_PLATE_WIDTH * max(t[2] - t[0], t[3] - t[1])) for t in tiles]
-        zoomed.update(self._zoom(checked, finer, least))
+        zoomed.update(self._zoom(checked, finer, max(least, self.config.zoom_fine_min_confidence)))
         for i, reads in zoomed.items():
             if any(r.verified for r in reads):
                 out[i] = merge_zoom_reads(out[i], reads, self.config.max_plates_per_image)

@@ -622,16 +622,19 @@ def test_a_100_px_plate_in_a_50_mp_photo_is_read_by_the_fine_zoom_pass(plate_ser
     """A plate 100 px wide in an 8160 x 6120 photo is 20 px wide in the first search's 1,600 px copy and 33 px in
     the 2 x 2 tiles' (min_plate_width 40): only the fine pass's 4 x 3 tiles (2340 x 2307, searched at 0.68 of the
     photo's resolution) find it. A plate-free 50 MP photo of the same batch, which every pass searches, stays
-    plate-free."""
+    plate-free. An 80 px plate the fine pass reads wrong, 'ฏษ208' for 'ฎษ208' at 0.75, is not given: its reads are
+    verified at zoom_fine_min_confidence (0.8), not zoom_min_confidence (0.4)."""
     from serve.plate.backgrounds import random_patch
     from serve.plate.service import PlateService, PlateServiceConfig, fine_tiles, zoom_tiles
 
     big, truth, box = a_plate_in_a_big_photo(40002, 100)
     empty = random_patch(np.random.default_rng(50000), 8160, 6120, "heldout")
-    reads, none = plate_service.read([big, empty])
+    misread, wrong, _ = a_plate_in_a_big_photo(40004, 80)
+    reads, none, weak = plate_service.read([big, empty, misread])
     assert [(r.plate.key, r.plate.line2) for r in reads if r.verified] == [(truth.key, truth.line2)]
     assert _iou(reads[0].box, box) > 0.5
     assert none == []
+    assert wrong.key == "ฎษ208" and [r.text for r in weak if r.verified] == []
     assert PlateService(PlateServiceConfig(zoom_fine_side=0), engine=plate_engine).read([big]) == [[]]
     tiles = fine_tiles(8160, 6120)
     assert len(tiles) == 12 and {(x1 - x0, y1 - y0) for x0, y0, x1, y1 in tiles} == {(2340, 2307)}

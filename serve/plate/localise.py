@@ -41,11 +41,17 @@ RECT_W, RECT_H = 340, 150
 MOTO_RECT_W, MOTO_RECT_H = 220, 170
 """Size of a rectified motorcycle plate (22 × 17 cm)."""
 CAR_ASPECT, MOTO_ASPECT = 680 / 300, 440 / 340
-ASPECT_RANGE = (0.6, 4.2)
+ASPECT_RANGE = (0.45, 4.2)
 """Width / height (:func:`quad_aspect`) of a quad the localiser proposes: a plate's shape foreshortened by the camera's
-angle. A motorcycle plate (22 x 17 cm, 1.29) seen from the kerb at 60 degrees of yaw is 0.65; a car plate (34 x 15
-cm, 2.27) seen from above at 55 degrees of pitch is 3.9. It was 1.0-3.6 (with :data:`EDGE_FILL` 0.75 and
-``REGRESSED_ASPECT`` 1.0-3.0) until phone photos at steep angles were measured
+angle. A motorcycle plate (22 x 17 cm, 1.29) seen from the kerb at 60 degrees of yaw is 0.65, at 70 degrees 0.49; a
+car plate (34 x 15 cm, 2.27) seen from above at 55 degrees of pitch is 3.9. The lower end was 0.6 until photos at
+70 degrees of yaw were measured (``render_angled``, held-out fonts, seeds 980000-980019, whole plate right and
+verified): motorcycle plates 0 -> 15 of 20 (none was proposed: only the edge quads admit an upright shape, and the
+plate's true quad read alone was right 20 times), any plate type (seeds 990000-990019) 14 -> 17; unchanged: yaw 60
+motorcycle 19 -> 19, flat 20 -> 20, held-out moderate scenes (``render_scene`` 10000-10159, 640 x 480) 143 -> 143
+right first, no plate on 80 plate-free 1600 x 1200 backgrounds (held-out 100-179) either way, for about 1.3 % more
+candidates (2550 -> 2581 on those scenes, 1243 -> 1260 on the backgrounds). Before 0.6-4.2 it was 1.0-3.6 (with
+:data:`EDGE_FILL` 0.75 and ``REGRESSED_ASPECT`` 1.0-3.0) until phone photos at steep angles were measured
 (:func:`serve.plate.render.render_angled`, held-out fonts, whole plate right of 40 a setting; the three chosen on
 seeds 900000-900039 and 950000-950039). With all three and the regressor on usual candidates (:data:`USUAL_FILL`),
 measured after on seeds 980000-980039: yaw 50 degrees 26 -> 39 (every miss before a motorcycle plate, not found at

@@ -73,6 +73,23 @@ stage-10 weights read a tile's inset candidate, 1,680 px wide, as 'ฮ7' at 0.81
 the frame, not of the tile, so that the tile of a tall, narrow frame (as wide as the frame) keeps plates the first
 search saw small."""
 
+FINE_TILE_SIDE = 2400
+"""Longest side (px) of a tile of the fine zoom pass (:func:`fine_tiles`, ``PlateServiceConfig.zoom_fine``): the
+localiser searches each tile on a 1,600 px copy, so at least 2 / 3 of the photo's resolution, as it searches a
+4000 x 3000 photo's 2 x 2 tiles (2400 x 1800), where plates down to 80 px wide are found."""
+FINE_TILE_OVERLAP = 400
+"""Least overlap (px) of two neighbouring fine tiles: a plate up to this wide lies whole in one of them (the fine pass
+is for plates under about 150 px; wider ones are the 2 x 2 pass's)."""
+FINE_MAX_TILES = 12
+"""Most tiles of the fine zoom pass (:func:`fine_tiles`): the 4 x 3 of an 8160 x 6120 (50 MP) photo. A larger photo
+(up to ``max_plate_pixels``, 120 MP, at the route) gets larger tiles instead of more of them, so the pass costs about
+the same: 12000 x 9000 (108 MP) 4 x 3 tiles of 3300 x 3267 (0.48 of the photo's resolution) where
+:data:`FINE_TILE_SIDE` alone would cut 6 x 5."""
+FINE_MAX_PLATE_WIDTH = 0.5
+"""Widest candidate a fine tile's search keeps, as a fraction of the tile's longer side: the localiser's whole-image
+and inset candidates (1.0 and 0.7 of the tile, for close-ups) are not plates there (:data:`ZOOM_MAX_PLATE_WIDTH`)."""
+
+
 CORNERS_SAME_IOU = 0.9
 """A regressed quad (``crop_corners``) whose box overlaps a candidate of the contour localiser (or the whole or inset
 crop) at least this much (intersection over union) is not read: it is the same quad again, one more draw of a
@@ -222,7 +239,31 @@ class PlateServiceConfig(BaseModel):
                                            "overlapping tiles, each 0.6 of a side, so at up to 1.7 times the "
                                            "resolution of the 1600 px search (a small plate in a big phone photo: "
                                            "12 MP = 4000 x 3000 and up); the default leaves 4K video frames "
-                                           "(3840 px), which mostly hold no plate, to the one search; 0 = never")
+                                           "(3840 px), which mostly hold no plate, to the one search; 0 = never. "
+                                           "Held-out clean scenes (seeds 40000-40019) with a plate of 80 / 100 / "
+                                           "120 / 150 / 220 px, in 4000 x 3000 photos: whole plate read and "
+                                           "verified 10 / 16 / 18 / 16 / 17 of 20 (the true quad alone 18); in "
+                                           "8160 x 6120 photos 0 / 2 / 2 / 6 / 15, hence the fine pass "
+                                           "(zoom_fine_side)")
+    zoom_fine_side: int = Field(
+        default=FINE_TILE_SIDE, ge=0,
+        description="a frame of the zoom pass in which its 2 x 2 tiles verified no plate either is searched a third "
+                    "time, in a grid of tiles at most this many px a side overlapping by FINE_TILE_OVERLAP (400) px "
+                    "(fine_tiles: 4 x 3 tiles of 2340 x 2307 in an 8160 x 6120 photo), each on the localiser's 1600 px "
+                    "copy, so at 0.68 of the photo's resolution, where the 2 x 2 tiles see it at 0.33: plates of 80-150"
+                    " px in a 50 MP photo, under the 2 x 2 tiles' min_plate_width; only where the 2 x 2 tiles are "
+                    "larger than this (not a 4000 x 3000 photo, whose 2400 x 1800 tiles are as fine); at most "
+                    "FINE_MAX_TILES (12) tiles: a larger photo gets larger tiles (12000 x 9000: 4 x 3 of 3300 x 3267, "
+                    "not 6 x 5). Its reads are verified at zoom_fine_min_confidence (0.8). Measured on held-out clean "
+                    "scenes (render_scene seeds 40000-40019, private plates) shrunk to a plate of 80 / 100 / 120 / 150 "
+                    "/ 220 px and pasted into 8160 x 6120 held-out backgrounds, whole plate read and verified (at 0.4) "
+                    "without / with (0 / 2400): 0 / 11, 2 / 13, 2 / 16, 6 / 14, 15 / 15 of 20 (the true quad read "
+                    "alone: 18 of 20 at each width; with 3000 px tiles, 3 x 3: 6 / 12 / 11 at 80 / 100 / 120 px); no "
+                    "plate on 50 plate-free 8160 x 6120 held-out backgrounds (seeds 40000-40019, 60000-60029) nor on 30"
+                    " at 6000 x 4500 (3 x 3 tiles; seeds 60000-60029). Costs a plate-free 50 MP photo (every pass runs)"
+                    " about 1.6 -> 3.0-3.4 s of CPU (1.4 -> 4.9 s wall on 2 busy cores); read_photos, which reads such "
+                    "a photo turned each way too, without the fine pass: 4.0 -> 5.7 s of CPU (12000 x 9000: 7.3 -> 11.4"
+                    " s); a photo the first search or the 2 x 2 tiles read costs nothing more. 0 = never")
     zoom_min_confidence: float = Field(default=0.4, ge=0.0, le=1.0,
                                        description="least confidence of a plate read by the zoom pass, and "
                                                    "that a first-search read needs to skip it (it "
@@ -240,6 +281,26 @@ class PlateServiceConfig(BaseModel):
                                                    "right reads of 183-222 px plates in 50 MP photos 0.68-0.98 "
                                                    "(stage 5: 0.54-0.98)); min_confidence (or the engine's) when "
                                                    "higher")
+    zoom_fine_min_confidence: float = Field(
+        default=0.8, ge=0.0, le=1.0,
+        description="least confidence of a plate read by the fine zoom pass (zoom_fine_side); zoom_min_confidence "
+                    "when higher. Its plates are 80-150 px wide, where the recogniser's wrong whole reads are "
+                    "many, and a wrong plate is worse than none (a hotlist hit on the wrong vehicle, or a hit "
+                    "missed all the same). Measured as zoom_fine_side's figures (held-out plates in 8160 x 6120 "
+                    "photos, seeds 40000-40019), right / wrong verified reads at 0.4 and at 0.8: 80 px 11 / 6 -> "
+                    "11 / 2, 100 px 13 / 7 -> 13 / 5, 120 px 16 / 4 -> 16 / 3, 150 px 14 / 6 -> 14 / 5 (120 and "
+                    "150 px counted from the reads at 0.4); the fine pass's right reads there 0.83-0.99, its wrong "
+                    "ones 0.47-0.96; the wrong reads left are the 2 x 2 pass's (0.48-0.96, some of them fragments "
+                    "of the plate) and the fine pass's at 0.82-0.96")
+
+    @field_validator("zoom_fine_side")
+    @classmethod
+    def _fine_side(cls, v: int) -> int:
+        if v and v < 2 * FINE_TILE_OVERLAP:
+            raise ValueError(f"zoom_fine_side {v} is too small: fine tiles overlap by {FINE_TILE_OVERLAP} px, so a "
+                             f"side is 0 (no fine pass) or at least {2 * FINE_TILE_OVERLAP} px (default "
+                             f"{FINE_TILE_SIDE})")
+        return v
 
     @field_validator("engine")
     @classmethod
@@ -305,6 +366,36 @@ def zoom_tiles(width: int, height: int, overlap: float = 0.2) -> list[tuple[int,
     tw = round(width * (1 + overlap) / 2) if nx == 2 else width
     th = round(height * (1 + overlap) / 2) if ny == 2 else height
     return [(x, y, x + tw, y + th) for y in sorted({0, height - th}) for x in sorted({0, width - tw})]
+
+
+def fine_tiles(width: int, height: int, side: int = FINE_TILE_SIDE, overlap: int = FINE_TILE_OVERLAP,
+               max_tiles: int = FINE_MAX_TILES) -> list[tuple[int, int, int, int]]:
+    """The tiles (x0, y0, x1, y1) of the fine zoom pass of a ``width`` x ``height`` frame: a grid of tiles at most
+    ``side`` px a side (``ceil((n - overlap) / (side - overlap))`` across a side of ``n`` px, spread evenly), each
+    overlapping its neighbours by at least ``overlap`` px, so a plate that wide lies whole in one; when that grid
+    has more than ``max_tiles`` tiles, the side grows (in steps of 100 px) until it has no more, so the pass's cost
+    is bounded; [] when the 2 x 2 tiles of :func:`zoom_tiles` are no larger than ``side`` (the fine pass would zoom
+    no closer). An 8160 x 6120 (50 MP) photo: 4 x 3 tiles of 2340 x 2307 px; 12000 x 9000 (108 MP): 4 x 3 of
+    3300 x 3267 (6 x 5 without the cap).
+
+    Raises
+    ------
+    ValueError
+        when ``overlap`` is negative or not less than ``side``, or ``max_tiles`` is under 1."""
+    if not 0 <= overlap < side or max_tiles < 1:
+        raise ValueError(f"fine tiles of {side} px overlapping by {overlap} px, at most {max_tiles}: the overlap "
+                         "must be at least 0 and less than the side, and at least one tile allowed")
+    if max(max(x1 - x0, y1 - y0) for x0, y0, x1, y1 in zoom_tiles(width, height)) <= side:
+        return []
+
+    def cuts(n: int, side: int) -> list[tuple[int, int]]:
+        k = max(1, math.ceil((n - overlap) / (side - overlap)))
+        t = min(n, math.ceil((n + (k - 1) * overlap) / k))
+        return [(s, s + t) for s in sorted({round(j * (n - t) / (k - 1)) if k > 1 else 0 for j in range(k)})]
+
+    while len(cuts(width, side)) * len(cuts(height, side)) > max_tiles:
+        side += 100
+    return [(x0, y0, x1, y1) for y0, y1 in cuts(height, side) for x0, x1 in cuts(width, side)]
 
 
 def _clip(box: tuple[int, int, int, int], tile: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
@@ -651,17 +742,19 @@ class PlateService:
             if len(agreed) >= SECOND_LOOK_VOTES:
                 per[i][j] = (cand, *max(agreed, key=lambda tp: tp[0].confidence))
 
-    def _locate(self, img: np.ndarray, tile: tuple[int, int, int, int] | None = None
+    def _locate(self, img: np.ndarray, tile: tuple[int, int, int, int] | None = None, max_width: float | None = None
                 ) -> list[tuple[PlateCandidate, np.ndarray]]:
-        """Candidates of ``img`` (or of its ``tile`` x0, y0, x1, y1, mapped back to ``img``'s pixels), each with
-        its rectified crop cut from the full-resolution pixels."""
+        """Candidates of ``img`` (or of its ``tile`` x0, y0, x1, y1, mapped back to ``img``'s pixels, leaving out
+        those wider than ``max_width`` px, by default :data:`ZOOM_MAX_PLATE_WIDTH` of ``img``'s longer side), each
+        with its rectified crop cut from the full-resolution pixels."""
         x0, y0, x1, y1 = tile or (0, 0, img.shape[1], img.shape[0])
         cands = self.localiser.locate(img[y0:y1, x0:x1])[: self.config.max_candidates + 2]
+        widest = ZOOM_MAX_PLATE_WIDTH * max(img.shape[:2]) if max_width is None else max_width
         out = []
         for c in cands:
             if tile is not None:
-                if c.box[2] - c.box[0] > ZOOM_MAX_PLATE_WIDTH * max(img.shape[:2]):
-                    continue  # a plate that wide is the first search's (ZOOM_MAX_PLATE_WIDTH)
+                if c.box[2] - c.box[0] > widest:
+                    continue  # a plate that wide is an earlier search's (ZOOM_MAX_PLATE_WIDTH, FINE_MAX_PLATE_WIDTH)
                 q = (c.quad + np.float32([x0, y0])).astype(np.float32)
                 c = dataclasses.replace(c, quad=q, box=_box(q))
             out.append((c, rectify(img, c.quad, self.config.locate_pad, c.kind)))
@@ -713,10 +806,13 @@ class PlateService:
         at ``zoom_min_confidence`` is searched once more in overlapping tiles (:func:`zoom_tiles`); their candidates,
         a region found by two tiles once (:func:`merge_tile_candidates`), are read in one more engine call, and the
         frame's reads are those of the tiles when one of them is verified at ``zoom_min_confidence``, with the first
-        search's verified reads that no tile read overlaps (:func:`merge_zoom_reads`). (A weak plate the first search
-        verified does not stop the zoom pass: with the stage-9 weights a region holding two
-        plates side by side in a 50 MP photo read 'ท28 ขอนแก่น' at 0.33, which skipped the zoom pass that reads
-        the three plates of the photo at 0.84-0.97.)
+        search's verified reads that no tile read overlaps (:func:`merge_zoom_reads`). A frame whose 2 x 2 tiles
+        verify nothing either, and are larger than ``zoom_fine_side`` (2400 px: a 50 MP photo), is searched a third
+        time, the same way, in finer tiles (:func:`fine_tiles`), its reads verified at ``zoom_fine_min_confidence``:
+        plates of 80-150 px there. (A weak plate the first
+        search verified does not stop the zoom pass: with the stage-9 weights a region holding two plates side by side
+        in a 50 MP photo read 'ท28 ขอนแก่น' at 0.33, which skipped the zoom pass that reads the three plates of the
+        photo at 0.84-0.97.)
 
         Parameters
         ----------
@@ -755,7 +851,9 @@ class PlateService:
         quarter each way (:data:`SIDEWAYS_TURNS`; the first turn with a verified read wins), their boxes and quads in
         ``photo``'s own pixels (:func:`turned_back`); [] when neither turn has one. A phone photo whose EXIF
         orientation a tool or an app dropped lies on its side, and no plate is read in it upright. Each turn is a
-        full search (on a 50-120 MP photo, zoom pass included), so a photo with no plate costs three reads.
+        full search (on a 50-120 MP photo, 2 x 2 zoom pass included) but for the fine zoom pass
+        (``zoom_fine_side``), which only the upright read runs: a plate-free 50 MP photo, which every pass searches,
+        costs the upright read (fine pass included) and two reads without it, not three with it.
 
         Raises
         ------
@@ -763,8 +861,8 @@ class PlateService:
             when ``photo`` is not a frame :meth:`read` takes (see :func:`check_image`)."""
         frame = check_image(photo, self.config.max_pixels)
         for k in SIDEWAYS_TURNS:
-            got = self.read([np.ascontiguousarray(np.rot90(frame, k))])[0]
-            if isinstance(got, list) and any(r.verified for r in got):
+            got = self._read_checked([np.ascontiguousarray(np.rot90(frame, k))], fine=False)[0]
+            if any(r.verified for r in got):
                 return [turned_back(r, k, photo.shape) for r in got if r.verified]
         return []
 
@@ -773,21 +871,23 @@ class PlateService:
         reads = iter(self._read_checked([f for f in frames if isinstance(f, np.ndarray)]))
         return [f if isinstance(f, PlateInputError) else next(reads) for f in frames]
 
-    def _read_checked(self, frames: list[np.ndarray]) -> list[list[PlateRead]]:
+    def _read_checked(self, frames: list[np.ndarray], fine: bool = True) -> list[list[PlateRead]]:
         """:meth:`read` of frames that :func:`check_image` returned: underexposed frames stretched (:func:`brightened`),
-        small frames enlarged (``upscale_below``), their reads mapped back to the frame's pixels."""
+        small frames enlarged (``upscale_below``), their reads mapped back to the frame's pixels; ``fine=False``
+        skips the fine zoom pass (:meth:`read_turned`)."""
         frames = [brightened(f) for f in frames]
         scales = [upscale_factor(f.shape[:2], self.config.upscale_below) for f in frames]
         checked = [f if s == 1.0 else cv2.resize(f, (round(f.shape[1] * s), round(f.shape[0] * s)),
                                                  interpolation=cv2.INTER_CUBIC)
                    for f, s in zip(frames, scales, strict=True)]
-        out = self._read_enlarged(checked)
+        out = self._read_enlarged(checked, fine)
         return [reads if big is f else [_shrunk(r, (big.shape[1] / f.shape[1], big.shape[0] / f.shape[0]), f.shape)
                                         for r in reads]
                 for reads, big, f in zip(out, checked, frames, strict=True)]
 
-    def _read_enlarged(self, checked: list[np.ndarray]) -> list[list[PlateRead]]:
-        """:meth:`read` of checked frames, each already enlarged when it was small."""
+    def _read_enlarged(self, checked: list[np.ndarray], fine: bool = True) -> list[list[PlateRead]]:
+        """:meth:`read` of checked frames, each already enlarged when it was small; the fine zoom pass only when
+        ``fine``."""
         groups = (list(self._pool.map(self._locate, checked)) if len(checked) > 1
                   else [self._locate(im) for im in checked])
         self._add_regressed(groups, checked)
@@ -797,17 +897,37 @@ class PlateService:
         again = [i for i, (img, reads) in enumerate(zip(checked, out, strict=True))
                  if zoom and max(img.shape[:2]) >= zoom and not any(r.verified and r.confidence >= least
                                                                      for r in reads)]
-        if again:
-            jobs = [(i, t) for i in again for t in zoom_tiles(checked[i].shape[1], checked[i].shape[0])]
-            found = list(self._pool.map(lambda job: self._locate(checked[job[0]], job[1]), jobs))
-            tiled = {i: merge_tile_candidates([(t, g) for (j, t), g in zip(jobs, found, strict=True) if j == i])
-                     for i in again}
-            for i, reads in zip(again, self._finish([tiled[i] for i in again], min_confidence=least,
-                                                    sources=[(checked[i], self.config.locate_pad) for i in again]),
-                                strict=True):
-                if any(r.verified for r in reads):
-                    out[i] = merge_zoom_reads(out[i], reads, self.config.max_plates_per_image)
+        zoomed = self._zoom(checked, {i: [(t, None) for t in zoom_tiles(checked[i].shape[1], checked[i].shape[0])]
+                                      for i in again}, least)
+        side = self.config.zoom_fine_side if fine else 0
+        finer: dict[int, list[tuple[tuple[int, int, int, int], float | None]]] = {}
+        for i in again:
+            tiles = (fine_tiles(checked[i].shape[1], checked[i].shape[0], side)
+                     if side and not any(r.verified for r in zoomed[i]) else [])
+            if tiles:
+                finer[i] = [(t, FINE_MAX_PLATE_WIDTH * max(t[2] - t[0], t[3] - t[1])) for t in tiles]
+        zoomed.update(self._zoom(checked, finer, max(least, self.config.zoom_fine_min_confidence)))
+        for i, reads in zoomed.items():
+            if any(r.verified for r in reads):
+                out[i] = merge_zoom_reads(out[i], reads, self.config.max_plates_per_image)
         return out
+
+    def _zoom(self, frames: list[np.ndarray],
+              tiles: dict[int, list[tuple[tuple[int, int, int, int], float | None]]], least: float
+              ) -> dict[int, list[PlateRead]]:
+        """The reads of a zoom pass: for each frame index of ``tiles``, its tiles (x0, y0, x1, y1) searched, each
+        with the widest candidate (px) it keeps (None: :meth:`_locate`'s default), the candidates of one frame's
+        tiles merged (:func:`merge_tile_candidates`), all of them read in one engine call and verified at
+        ``least``."""
+        if not tiles:
+            return {}
+        jobs = [(i, t, w) for i, ts in tiles.items() for t, w in ts]
+        found = list(self._pool.map(lambda job: self._locate(frames[job[0]], job[1], job[2]), jobs))
+        merged = [merge_tile_candidates([(t, g) for (j, t, _), g in zip(jobs, found, strict=True) if j == i])
+                  for i in tiles]
+        reads = self._finish(merged, min_confidence=least,
+                             sources=[(frames[i], self.config.locate_pad) for i in tiles])
+        return dict(zip(tiles, reads, strict=True))
 
     def read_crops(self, crops: list[np.ndarray]) -> list[PlateRead | PlateInputError | None]:
         """One read per plate crop (a detector's box with a little margin), None when no read of it parses.

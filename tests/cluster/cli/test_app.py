@@ -16,7 +16,7 @@ GROUPS = {
     "bench": ["serve", "twin", "pipeline", "plan", "fuzz", "ingest", "chaos", "stages"],
     "quality": ["faces", "plates"],
     "plan": ["risk", "cameras", "patrol", "capacity"],
-    "audit": ["verify", "restore", "evidence"],
+    "audit": ["verify", "restore", "evidence", "lists"],
     "train": ["plates", "plates-average", "plate-corners"],
 }
 COMMANDS = ["demo", "eval", "run", "status", "lab"]

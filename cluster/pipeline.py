@@ -286,6 +286,9 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     ``measure``: sample memory, CPU, control plane, shard start time and status round trips (``metrics``).
     ``during``: called about every half second with the shard handles and the sink (``{"shards", "sink"}``),
     e.g. to kill parts of the pipeline (``ssz bench chaos``).
+
+    Raises :class:`~cluster.sharding.ShardingError` (before starting anything) when another run's shards are
+    running on the cluster.
     """
     import datetime as dt
 
@@ -298,9 +301,10 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     from actors.tracker import ConfirmerConfig
     from cluster import serving, store
     from cluster.scale import UsageMeter, truth_check
-    from cluster.sharding import assign, launch_shards, nodes_from_ray
+    from cluster.sharding import assign, ensure_no_shards, launch_shards, nodes_from_ray
     from cluster.state import state_dir
 
+    ensure_no_shards()  # before anything is started or cleared: a running pipeline's resume states stay
     t0 = time.monotonic()
     started = dt.datetime.now(dt.UTC)
     if detect == "faces":

@@ -16,6 +16,7 @@ import typer
 
 from cluster.cli.common import USER_ERRORS, CityOpt, fail, print_json, warn
 from cluster.config import load_city
+from cluster.state import state_dir
 from twin.layers import LayerError, TwinState
 
 app = typer.Typer(help="The digital twin: street graph, layers and snapshots in the object store.",
@@ -167,7 +168,8 @@ def snapshot_retain(city: CityOpt,
 @app.command("map")
 def map_cmd(
     city: CityOpt = "hatyai",
-    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("map.html"),
+    out: Annotated[Path | None, typer.Option(help="HTML file to write (default: <state>/out/<city>/map.html, "
+                                                   "never the current folder).")] = None,
     basemap: Annotated[str, typer.Option(help="none (offline: streets from the twin), or dark/light/voyager "
                                               "(Carto tiles, needs the internet).")] = "none",
     snapshot: Annotated[str | None, typer.Option(help="Snapshot id to draw (default: the latest in the "
@@ -184,7 +186,8 @@ def map_cmd(
     try:
         cfg = load_city(city)
         layers, snap_id, note = store_layers(cfg.id, snapshot) if from_store else ({}, None, "demo layers only")
-        summary = write_map(cfg, out, layers=layers, basemap=basemap, seed=seed)
+        summary = write_map(cfg, out or state_dir("out") / cfg.id / "map.html", layers=layers, basemap=basemap,
+                            seed=seed)
         summary.snapshot, summary.source = snap_id, note
     except (*TWIN_ERRORS, MapInputError) as e:
         fail(e)

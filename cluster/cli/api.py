@@ -39,14 +39,14 @@ def api_up(host: Annotated[str, typer.Option(help="Bind address; keep 127.0.0.1 
 
 @app.command("down")
 def api_down() -> None:
-    """Remove the API application from the cluster (the cluster keeps running)."""
+    """Remove the API application from the cluster (the cluster keeps running); a no-op when it is not deployed."""
     from cluster import raycluster, serving
 
     if raycluster.known_address() is None:
-        fail("no cluster recorded: nothing to take down")
+        console.print("api: not running (no cluster recorded)")
+        return
     connect_ray()
-    serving.down()
-    console.print("api: removed")
+    console.print("api: removed" if serving.down() else "api: not running")
 
 
 @app.command("token")

@@ -109,3 +109,25 @@ def test_the_state_folder_is_made_owner_only_under_ssz_home(tmp_path, monkeypatc
     assert ssz_home() == tmp_path / "deep" / "home"
     assert state_dir("models") == tmp_path / "deep" / "home" / "models"
     assert (tmp_path / "deep" / "home").stat().st_mode & 0o777 == 0o700
+
+
+def test_down_commands_are_no_ops_when_nothing_runs(tmp_path, monkeypatch):
+    """`ssz api down` with no cluster exited 2 ("nothing to take down") while store and cluster down exit 0:
+    a clean-up script under `set -e` stopped there."""
+    monkeypatch.setenv("SSZ_HOME", str(tmp_path / "home"))
+    res = CliRunner().invoke(app, ["api", "down"])
+    assert (res.exit_code, res.output.strip()) == (0, "api: not running (no cluster recorded)")
+    for group in ("store", "cluster"):
+        res = CliRunner().invoke(app, [group, "down"])
+        assert res.exit_code == 0 and '"running": false' in res.output, (group, res.output)
+
+
+def test_api_down_without_the_api_says_so(ray_cluster, tmp_path, monkeypatch):
+    """With a cluster but no API deployed it said "api: removed"."""
+    from cluster import raycluster, serving
+
+    monkeypatch.setattr(raycluster, "known_address", lambda: ray_cluster)
+    monkeypatch.setattr(serving, "status", lambda url=None: serving.ApiStatus(
+        url=None, running=False, users={}, watchlist_path="w", hotlist_path="h"))
+    res = CliRunner().invoke(app, ["api", "down"])
+    assert (res.exit_code, res.output.strip()) == (0, "api: not running")

@@ -85,6 +85,11 @@ def snapshot_create(city: CityOpt,
     """Commit a new snapshot: the latest one plus validated layer files (or an unchanged checkpoint)."""
     from twin.schemas import LAYERS
 
+    if from_dir is not None and not from_dir.is_dir():
+        fail(f"--from-dir {from_dir}: no such folder: give the folder that holds the <layer>.parquet files")
+    if from_dir is not None and not any(from_dir.glob("*.parquet")):
+        fail(f"--from-dir {from_dir}: no <layer>.parquet files in it (nothing to add): name them after a layer, "
+             f"one of {', '.join(LAYERS)}; leave out --from-dir for an unchanged checkpoint")
     try:
         snaps = _snaps(city)
         head = snaps.latest()
@@ -158,6 +163,10 @@ def snapshot_retain(city: CityOpt,
                                                                                 "than this many days.")] = None,
                     dry_run: Annotated[bool, typer.Option(help="Report without deleting.")] = False) -> None:
     """Delete old snapshots and the objects no kept snapshot uses (the newest is always kept)."""
+    if keep is None and older_than_days is None:
+        fail("give --keep N and/or --older-than-days D: without either, retain would keep everything")
+    if keep is not None and keep < 1:
+        fail(f"--keep {keep}: keep at least 1 (the newest snapshot is always kept)")
     try:
         older = dt.timedelta(days=older_than_days) if older_than_days is not None else None
         print_json(_snaps(city).retain(keep_last=keep, older_than=older, dry_run=dry_run).model_dump())

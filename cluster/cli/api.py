@@ -16,7 +16,8 @@ app = typer.Typer(help="Face and plate recognition behind the token-protected HT
 
 @app.command("up")
 def api_up(host: Annotated[str, typer.Option(help="Bind address; keep 127.0.0.1 unless behind a proxy.")] = "127.0.0.1",
-           port: Annotated[int, typer.Option()] = 8000,
+           port: Annotated[int, typer.Option(help="HTTP port of the API and the console (an API already "
+                                                  "running keeps its port).", min=1, max=65535)] = 8000,
            max_batch_size: Annotated[int, typer.Option(help="Serve dynamic batch size.")] = 8,
            num_gpus: Annotated[float, typer.Option(help="GPUs per face replica (0 on CPU machines).")] = 0.0,
            city: Annotated[str, typer.Option(help="The city whose command room (alerts, field ingest, the console "

@@ -131,3 +131,15 @@ def test_api_down_without_the_api_says_so(ray_cluster, tmp_path, monkeypatch):
         url=None, running=False, users={}, watchlist_path="w", hotlist_path="h"))
     res = CliRunner().invoke(app, ["api", "down"])
     assert (res.exit_code, res.output.strip()) == (0, "api: not running")
+
+
+@pytest.mark.parametrize("args", [["api", "up", "--port", "70000"], ["api", "up", "--port", "0"],
+                                  ["cluster", "up", "--port", "0"], ["cluster", "up", "--num-cpus", "-1"],
+                                  ["cluster", "up", "--num-gpus", "-1"]])
+def test_out_of_range_ports_and_resources_are_usage_errors(args, tmp_path, monkeypatch):
+    """`ssz api up --port 70000` deployed and warned 'the API is there, not on 127.0.0.1:70000'; a cluster with
+    -1 CPUs went to Ray. Both are refused before anything starts."""
+    monkeypatch.setenv("SSZ_HOME", str(tmp_path / "home"))
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and f"Invalid value for '{args[2]}': Input should be" in res.output, res.output
+    assert not (tmp_path / "home" / "store").exists()  # nothing was started

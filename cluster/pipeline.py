@@ -143,6 +143,20 @@ def decode_bound(city: CityConfig, cfg: RunConfig) -> dict[str, int]:
     return {} if mp is None else {"max_pixels": round(mp * 1e6)}
 
 
+def check_camera_counts(cfg: RunConfig, city: CityConfig) -> None:
+    """Refuse more face or plate cameras than the city has (``--cameras 100000`` silently ran all of them).
+
+    Raises
+    ------
+    ValueError
+        ``cfg.cameras`` over ``city.cameras.count`` or ``cfg.plate_cameras`` over ``city.cameras.plate_count``.
+    """
+    for option, asked, has, what in (("--cameras", cfg.cameras, city.cameras.count, "face (CCTV)"),
+                                     ("--plate-cameras", cfg.plate_cameras, city.cameras.plate_count, "plate")):
+        if asked is not None and asked > has:
+            raise ValueError(f"{option} {asked}: {city.id} has {has} {what} cameras; give at most {has}, or 'all'")
+
+
 def check_source(cfg: RunConfig, city: CityConfig) -> None:
     """Refuse a run whose cameras cannot be opened as configured, before anything starts: ``rtsp`` without
     ``url_template``, ``file`` with a video that is missing or undecodable, or whose pictures are over the run's

@@ -107,6 +107,7 @@ def run_cmd(city: CityOpt = "hatyai",
                                      sample_fps=sample_fps, wanted_every=wanted_every, max_megapixels=max_megapixels)
         # a bad --video or --url-template fails before the store and Ray start
         city_cfg = load_city(run_cfg.city)
+        pipeline.check_camera_counts(run_cfg, city_cfg)
         pipeline.check_source(run_cfg, city_cfg)
         store.up()
         require_verified_audits()

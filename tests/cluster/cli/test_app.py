@@ -58,6 +58,11 @@ def test_config_list_shows_the_bundled_cities():
     (["demo", "--city", "betong", "--stream-s", "-1"], "field 'stream_s': Input should be greater than 0"),
     (["eval", "--city", "atlantis"], "unknown city 'atlantis'"),
     (["demo", "--city", "betong", "--port", "0"], "'--port': Input should be greater than or equal to 1"),
+    # more cameras than the city has ran all of them (619 at Hat Yai for --cameras 100000)
+    (["run", "--city", "betong", "--cameras", "100000"],
+     "--cameras 100000: betong has 204 face (CCTV) cameras; give at most 204, or 'all'"),
+    (["run", "--city", "betong", "--cameras", "3", "--plate-cameras", "17"],
+     "--plate-cameras 17: betong has 16 plate cameras"),
 ])
 def test_simulation_options_are_checked_before_anything_starts(args, why, tmp_path, monkeypatch):
     monkeypatch.setenv("SSZ_HOME", str(tmp_path))  # no store nor Ray is started for a bad option

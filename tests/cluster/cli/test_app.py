@@ -148,3 +148,24 @@ def test_out_of_range_ports_and_resources_are_usage_errors(args, tmp_path, monke
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and f"Invalid value for '{args[2]}': Input should be" in res.output, res.output
     assert not (tmp_path / "home" / "store").exists()  # nothing was started
+
+
+def test_quality_faces_says_where_the_face_set_is_missing_and_writes_to_the_state_folder(tmp_path, monkeypatch):
+    """Without the shared data it ended in a FileNotFoundError traceback; its default --out was ./out/face-eval
+    of whatever folder it ran in."""
+    from serve.face import evaluate
+
+    monkeypatch.setenv("SSZ_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SSZ_SHARED_DATA", str(tmp_path / "shared"))
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["quality", "faces"])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert f"the labelled face set is not at {tmp_path / 'shared' / 'faces_deepface'}" in " ".join(res.output.split())
+    (tmp_path / "shared" / "faces_deepface").mkdir(parents=True)
+    (tmp_path / "shared" / "faces_deepface" / "identities.csv").write_text("file,identity_id\n")
+    seen = {}
+    monkeypatch.setattr(evaluate, "evaluate_faces", lambda data_dir, out_dir: seen.update(out=out_dir) or {
+        "engines": {}})
+    res = CliRunner().invoke(app, ["quality", "faces"])
+    assert res.exit_code == 0, res.output
+    assert seen["out"] == tmp_path / "home" / "out" / "face-eval" and not (tmp_path / "out").exists()

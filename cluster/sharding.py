@@ -370,11 +370,17 @@ def shard_handles() -> dict[str, Any]:
 
     from actors import RAY_NAMESPACE
 
-    out = {}
-    for a in ray.util.list_named_actors(all_namespaces=True):
-        if a["namespace"] == RAY_NAMESPACE and a["name"].startswith(SHARD_PREFIX):
-            out[a["name"][len(SHARD_PREFIX):]] = ray.get_actor(a["name"], namespace=RAY_NAMESPACE)
-    return dict(sorted(out.items()))
+    return {sid: ray.get_actor(f"{SHARD_PREFIX}{sid}", namespace=RAY_NAMESPACE) for sid in _shard_ids()}
+
+
+def _shard_ids() -> list[str]:
+    """Ids of the named camera shards on the cluster (names only: a shard that goes meanwhile is no error)."""
+    import ray
+
+    from actors import RAY_NAMESPACE
+
+    return sorted(a["name"][len(SHARD_PREFIX):] for a in ray.util.list_named_actors(all_namespaces=True)
+                  if a["namespace"] == RAY_NAMESPACE and a["name"].startswith(SHARD_PREFIX))
 
 
 def ensure_no_shards(wait_s: float = 5.0) -> None:
@@ -390,12 +396,12 @@ def ensure_no_shards(wait_s: float = 5.0) -> None:
         running after ``wait_s`` seconds.
     """
     deadline = time.monotonic() + wait_s
-    while (running := shard_handles()) and time.monotonic() < deadline:
+    while (running := _shard_ids()) and time.monotonic() < deadline:
         time.sleep(0.5)
     if running:
         raise ShardingError(
             f"a camera pipeline is already running on this cluster ({len(running)} shards: "
-            f"{', '.join(list(running)[:2])}{' ...' if len(running) > 2 else ''}): `ssz status` shows it; wait "
+            f"{', '.join(running[:2])}{' ...' if len(running) > 2 else ''}): `ssz status` shows it; wait "
             "for it to end or stop it (Ctrl-C where it runs), then start this one again")
 
 

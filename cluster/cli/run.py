@@ -117,7 +117,10 @@ def run_cmd(city: CityOpt = "hatyai",
         summary = pipeline.run(run_cfg, report=None if as_json else (lambda st: console.print(status_table(st))),
                                source_checked=True, city=city_cfg)
     except USER_ERRORS as e:
-        fail(e)
+        fail(e, options={"duration_s": "--duration", "sample_fps": "--sample-fps", "fps": "--fps",
+                         "wanted_every": "--wanted-every", "max_megapixels": "--max-megapixels",
+                         "url_template": "--url-template", "video": "--video", "source": "--source",
+                         "detect": "--detect"})
     emit(summary, as_json)  # to the stdout reserve_stdout() set aside (Ray's log thread goes on until exit)
 
 

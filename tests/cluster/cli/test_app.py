@@ -55,7 +55,12 @@ def test_config_list_shows_the_bundled_cities():
 
 @pytest.mark.parametrize(("args", "why"), [
     (["eval", "--city", "betong", "--face-cameras", "0", "--plate-cameras", "0"], "nothing to simulate"),
-    (["demo", "--city", "betong", "--stream-s", "-1"], "field 'stream_s': Input should be greater than 0"),
+    # the errors name the options, not the configuration fields behind them (field 'stream_s', 'duration_s')
+    (["demo", "--city", "betong", "--stream-s", "-1"], "error: --stream-s: Input should be greater than 0"),
+    (["eval", "--city", "betong", "--plate-cameras", "-1"], "error: --plate-cameras: Input should be greater than or "
+                                                             "equal to 0"),
+    (["run", "--city", "betong", "--duration", "-1"], "error: --duration: Input should be greater than or equal to 0"),
+    (["bench", "chaos", "--duration", "-5"], "error: --duration: Input should be greater than 0"),
     (["eval", "--city", "atlantis"], "unknown city 'atlantis'"),
     (["demo", "--city", "betong", "--port", "0"], "'--port': Input should be greater than or equal to 1"),
     # more cameras than the city has ran all of them (619 at Hat Yai for --cameras 100000)

@@ -145,7 +145,11 @@ def test_api_down_without_the_api_says_so(ray_cluster, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("args", [["api", "up", "--port", "70000"], ["api", "up", "--port", "0"],
                                   ["cluster", "up", "--port", "0"], ["cluster", "up", "--num-cpus", "-1"],
-                                  ["cluster", "up", "--num-gpus", "-1"]])
+                                  ["cluster", "up", "--num-gpus", "-1"],
+                                  # bench ingest --pings 0 measured nothing (0 pings/s); --batch 0 ended in a
+                                  # ValueError traceback after the API was deployed
+                                  ["bench", "ingest", "--pings", "0"], ["bench", "ingest", "--batch", "0"],
+                                  ["bench", "ingest", "--concurrency", "0"], ["bench", "ingest", "--sos", "-1"]])
 def test_out_of_range_ports_and_resources_are_usage_errors(args, tmp_path, monkeypatch):
     """`ssz api up --port 70000` deployed and warned 'the API is there, not on 127.0.0.1:70000'; a cluster with
     -1 CPUs went to Ray. Both are refused before anything starts."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -326,16 +327,20 @@ def resolve_path(raw: str, base: Path) -> Path:
     return p if p.is_absolute() else (base / p).resolve()
 
 
-def explain_validation(err: ValidationError) -> str:
+def explain_validation(err: ValidationError, options: Mapping[str, str] | None = None) -> str:
     """One line per pydantic error, naming the field and the reason (no pydantic boilerplate), so a CLI can
-    say what is wrong with a config or an option in words an operator can act on."""
+    say what is wrong with a config or an option in words an operator can act on. ``options`` maps a field
+    to the command-line option that set it (``{"duration_s": "--duration"}``): the error names the option."""
     parts = []
     for e in err.errors():
         loc = ".".join(str(x) for x in e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field (check its spelling against cluster/config.py)"
-        parts.append(f"field '{loc}': {msg}" if loc else msg)
+        if options and loc in options:
+            parts.append(f"{options[loc]}: {msg}")
+        else:
+            parts.append(f"field '{loc}': {msg}" if loc else msg)
     return "; ".join(parts)
 
 

@@ -91,6 +91,7 @@ def run_demo(city_id: str, out: str | None = None, console: Console | None = Non
         A bad city or option (checked before anything starts), an unreachable store, missing shared data.
     """
     from cluster.citytwin import build_twin
+    from cluster.sharding import ensure_no_shards
     from cluster.sim.city import SimConfig, next_day
 
     console = console or Console()
@@ -112,6 +113,8 @@ def run_demo(city_id: str, out: str | None = None, console: Console | None = Non
         st = store.up()
         prog.update(task, advance=1, description=f"object store: up at {st.endpoint}")
         ray_desc = raycluster.connect()
+        if sim_cfg is not None:  # it streams: a running pipeline is refused before the twin commits and lists
+            ensure_no_shards()
         res = raycluster.describe().resources
         prog.update(task, advance=1, description=f"ray: {ray_desc}")
         model = CityModel.load(city)

@@ -143,6 +143,20 @@ def decode_bound(city: CityConfig, cfg: RunConfig) -> dict[str, int]:
     return {} if mp is None else {"max_pixels": round(mp * 1e6)}
 
 
+def check_camera_counts(cfg: RunConfig, city: CityConfig) -> None:
+    """Refuse more face or plate cameras than the city has (``--cameras 100000`` silently ran all of them).
+
+    Raises
+    ------
+    ValueError
+        ``cfg.cameras`` over ``city.cameras.count`` or ``cfg.plate_cameras`` over ``city.cameras.plate_count``.
+    """
+    for option, asked, has, what in (("--cameras", cfg.cameras, city.cameras.count, "face (CCTV)"),
+                                     ("--plate-cameras", cfg.plate_cameras, city.cameras.plate_count, "plate")):
+        if asked is not None and asked > has:
+            raise ValueError(f"{option} {asked}: {city.id} has {has} {what} cameras; give at most {has}, or 'all'")
+
+
 def check_source(cfg: RunConfig, city: CityConfig) -> None:
     """Refuse a run whose cameras cannot be opened as configured, before anything starts: ``rtsp`` without
     ``url_template``, ``file`` with a video that is missing or undecodable, or whose pictures are over the run's
@@ -286,6 +300,9 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     ``measure``: sample memory, CPU, control plane, shard start time and status round trips (``metrics``).
     ``during``: called about every half second with the shard handles and the sink (``{"shards", "sink"}``),
     e.g. to kill parts of the pipeline (``ssz bench chaos``).
+
+    Raises :class:`~cluster.sharding.ShardingError` (before starting anything) when another run's shards are
+    running on the cluster.
     """
     import datetime as dt
 
@@ -298,9 +315,10 @@ def run_cameras(city: CityConfig, reg: Registry, specs: dict[str, Any], *, detec
     from actors.tracker import ConfirmerConfig
     from cluster import serving, store
     from cluster.scale import UsageMeter, truth_check
-    from cluster.sharding import assign, launch_shards, nodes_from_ray
+    from cluster.sharding import assign, ensure_no_shards, launch_shards, nodes_from_ray
     from cluster.state import state_dir
 
+    ensure_no_shards()  # before anything is started or cleared: a running pipeline's resume states stay
     t0 = time.monotonic()
     started = dt.datetime.now(dt.UTC)
     if detect == "faces":

@@ -179,17 +179,21 @@ def _proxy_url(host: str, port: int) -> str:
     return f"http://{real_host}:{real_port}"
 
 
-def down() -> None:
+def down() -> bool:
     """Commit the served city's pending field inputs to the twin, then delete the ``ssz`` application (the
-    cluster keeps running)."""
+    cluster keeps running). Needs a Ray connection; returns False (and does nothing) when the API is not
+    deployed."""
     from ray import serve
 
     from cluster.ccoc import shutdown
 
+    if not status().running:
+        return False
     city = city_file().read_text().strip() if city_file().exists() else ""
     if city:
         shutdown(city)
     serve.delete(APP_NAME)
+    return True
 
 
 def status(url: str | None = None) -> ApiStatus:

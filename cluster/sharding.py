@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -369,11 +370,39 @@ def shard_handles() -> dict[str, Any]:
 
     from actors import RAY_NAMESPACE
 
-    out = {}
-    for a in ray.util.list_named_actors(all_namespaces=True):
-        if a["namespace"] == RAY_NAMESPACE and a["name"].startswith(SHARD_PREFIX):
-            out[a["name"][len(SHARD_PREFIX):]] = ray.get_actor(a["name"], namespace=RAY_NAMESPACE)
-    return dict(sorted(out.items()))
+    return {sid: ray.get_actor(f"{SHARD_PREFIX}{sid}", namespace=RAY_NAMESPACE) for sid in _shard_ids()}
+
+
+def _shard_ids() -> list[str]:
+    """Ids of the named camera shards on the cluster (names only: a shard that goes meanwhile is no error)."""
+    import ray
+
+    from actors import RAY_NAMESPACE
+
+    return sorted(a["name"][len(SHARD_PREFIX):] for a in ray.util.list_named_actors(all_namespaces=True)
+                  if a["namespace"] == RAY_NAMESPACE and a["name"].startswith(SHARD_PREFIX))
+
+
+def ensure_no_shards(wait_s: float = 5.0) -> None:
+    """Return when no camera shard runs on the cluster (waiting up to ``wait_s`` for just-killed ones to go).
+
+    Two runs would share the shard names (``ssz-shard:<id>``) and the resume states; a second run must not
+    start beside a running one.
+
+    Raises
+    ------
+    ShardingError
+        When shards of another run (``ssz run``, ``ssz eval``, ``ssz demo``, ``ssz bench chaos``) are still
+        running after ``wait_s`` seconds.
+    """
+    deadline = time.monotonic() + wait_s
+    while (running := _shard_ids()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if running:
+        raise ShardingError(
+            f"a camera pipeline is already running on this cluster ({len(running)} shards: "
+            f"{', '.join(running[:2])}{' ...' if len(running) > 2 else ''}): `ssz status` shows it; wait "
+            "for it to end or stop it (Ctrl-C where it runs), then start this one again")
 
 
 def status(timeout_s: float = 10.0) -> list[Any]:

@@ -65,8 +65,13 @@ from twin.objectstore import (
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 18333
+PORT_SPAN = 14
+"""The store listens on its S3 port and the next PORT_SPAN ports (master, volume, filer, admin and their gRPC)."""
+MAX_PORT = 65535 - PORT_SPAN
+"""The highest S3 port whose followers still fit."""
 BIND = "127.0.0.1"
 DEFAULT_RETENTION_DAYS = 365
+MAX_RETENTION_DAYS = 36500
 ADMIN_ENV = ("SSZ_S3_ADMIN_ACCESS_KEY", "SSZ_S3_ADMIN_SECRET_KEY")
 # What the platform identity may do on the embedded SeaweedFS (no Admin: no buckets, no lock configuration,
 # no governance bypass, no versioning changes).
@@ -80,21 +85,28 @@ class StoreConfig(BaseModel):
     """How the platform's buckets are locked (from the environment or ``ssz store up`` options)."""
 
     evidence_retention_days: int = Field(
-        default=DEFAULT_RETENTION_DAYS, ge=1, le=36500,
+        default=DEFAULT_RETENTION_DAYS, ge=1, le=MAX_RETENTION_DAYS,
         description="COMPLIANCE retention of every evidence object (crops, audit mirror, anchors), in days; a "
                     "bucket that already keeps objects longer is never lowered (SSZ_EVIDENCE_RETENTION_DAYS)")
 
     @classmethod
     def from_env(cls, evidence_retention_days: int | None = None) -> StoreConfig:
-        """The explicit value, else ``SSZ_EVIDENCE_RETENTION_DAYS``, else 365 days."""
-        if evidence_retention_days is not None:
-            return cls(evidence_retention_days=evidence_retention_days)
+        """The explicit value, else ``SSZ_EVIDENCE_RETENTION_DAYS``, else 365 days.
+
+        Raises StoreError when the days are not a whole number from 1 to 36500.
+        """
+        source, days = "--retention-days", evidence_retention_days
         env = os.environ.get("SSZ_EVIDENCE_RETENTION_DAYS")
-        if env:
+        if days is None and env:
             if not env.strip().isdigit():
                 raise StoreError(f"SSZ_EVIDENCE_RETENTION_DAYS={env!r} is not a whole number of days")
-            return cls(evidence_retention_days=int(env))
-        return cls()
+            source, days = "SSZ_EVIDENCE_RETENTION_DAYS", int(env)
+        if days is None:
+            return cls()
+        if not 1 <= days <= MAX_RETENTION_DAYS:
+            raise StoreError(f"{source} {days} is out of range: evidence is kept from 1 to {MAX_RETENTION_DAYS} days "
+                             f"(default {DEFAULT_RETENTION_DAYS})")
+        return cls(evidence_retention_days=days)
 
 
 class StoreCredentials(BaseModel):
@@ -179,17 +191,50 @@ def admin_credentials() -> AdminCredentials:
     return admin
 
 
+def _checked_port(port: int, source: str) -> int:
+    """``port`` when the store's listeners (it and the next :data:`PORT_SPAN` ports) fit; else a StoreError."""
+    if not 1 <= port <= MAX_PORT:
+        raise StoreError(f"{source} {port} is not a usable store port: give a port from 1 to {MAX_PORT} (the store "
+                         f"listens on it and the next {PORT_SPAN} ports), e.g. {DEFAULT_PORT}")
+    return port
+
+
+def requested_port(port: int | None = None) -> int | None:
+    """The port asked for: ``port`` (``--port``), else ``SSZ_STORE_PORT``, else None; checked.
+
+    Raises
+    ------
+    StoreError
+        When the port (or ``SSZ_STORE_PORT``) is not a whole number from 1 to :data:`MAX_PORT`.
+    """
+    if port is not None:
+        return _checked_port(port, "--port")
+    env = os.environ.get("SSZ_STORE_PORT", "").strip()
+    if not env:
+        return None
+    if not env.isdigit():
+        raise StoreError(f"SSZ_STORE_PORT={env!r} is not a port number: set it to a whole number from 1 to "
+                         f"{MAX_PORT}, or unset it for the default {DEFAULT_PORT}")
+    return _checked_port(int(env), "SSZ_STORE_PORT")
+
+
 def credentials(port: int | None = None) -> StoreCredentials:
-    """The embedded store's platform identity and ports, generated (owner-only file) on first use."""
+    """The embedded store's platform identity and ports, generated (owner-only file) on first use.
+
+    ``port`` (checked, 1 to :data:`MAX_PORT`) replaces the recorded port; without it the recorded one is kept
+    (a new identity takes ``SSZ_STORE_PORT``, else :data:`DEFAULT_PORT`). Raises StoreError on a bad port.
+    """
     admin_credentials()  # migrates a legacy single-identity store first
     path = _dir() / "credentials.json"
+    if port is not None:
+        _checked_port(port, "--port")
     if path.exists():
         creds = StoreCredentials.model_validate_json(path.read_text())
         if port is not None and port != creds.port:
             creds = creds.model_copy(update={"port": port})
             _write_model(path, creds)
         return creds
-    creds = _new_platform(port or int(os.environ.get("SSZ_STORE_PORT", DEFAULT_PORT)))
+    creds = _new_platform(port or requested_port() or DEFAULT_PORT)
     _write_model(path, creds)
     return creds
 
@@ -353,7 +398,12 @@ def up(port: int | None = None, timeout_s: float = 90.0, evidence_retention_days
         admin = admin_settings()
         notes = ensure_buckets(connect(admin), cfg) if admin is not None else check_buckets(open_store())
         return status().model_copy(update={"notes": notes})
-    creds = credentials(port)
+    wanted = requested_port(port)
+    if wanted is not None and _pid() is not None and wanted != credentials().port:
+        raise StoreError(f"the embedded store already runs on port {credentials().port}, not {wanted}: use it as it "
+                         f"is (drop --port / SSZ_STORE_PORT), or stop it with `ssz store down` and start it "
+                         f"again with `ssz store up --port {wanted}`")
+    creds = credentials(wanted)
     if _pid() is not None and not _platform_accepted():
         log.warning("the embedded store runs without the platform identity (made by an older version): restarting")
         down()

@@ -26,7 +26,8 @@ from ortools.constraint_solver import pywrapcp  # noqa: F401
 
 _HOME = tempfile.mkdtemp(prefix="ssz-test-home-")
 os.environ["SSZ_HOME"] = _HOME
-for _k in ("SSZ_S3_ENDPOINT", "SSZ_S3_ACCESS_KEY", "SSZ_S3_SECRET_KEY", "SSZ_RAY_ADDRESS", "SSZ_CITY"):
+for _k in ("SSZ_S3_ENDPOINT", "SSZ_S3_ACCESS_KEY", "SSZ_S3_SECRET_KEY", "SSZ_RAY_ADDRESS", "SSZ_CITY",
+           "SSZ_STORE_PORT"):
     os.environ.pop(_k, None)
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

@@ -117,6 +117,7 @@ RISK_KIND_VALUES = {"lighting": "lighting", "light": "lighting", "dark": "lighti
                     "แสงสว่าง": "lighting", "ไฟส่องสว่าง": "lighting", "จุดมืด": "lighting", "ไฟดับ": "lighting",
                     "ไฟฟ้าดับ": "lighting", "ไฟไม่ติด": "lighting", "หลอดไฟเสีย": "lighting", "ไฟเสีย": "lighting",
                     "มืด": "lighting", "แสงสว่างไม่เพียงพอ": "lighting", "ไฟทาง": "lighting", "ไฟถนน": "lighting",
+                    "ไฟฟ้าส่องสว่าง": "lighting", "ไฟส่องทาง": "lighting",
                     "vegetation": "vegetation", "tree": "vegetation", "trees": "vegetation", "ต้นไม้": "vegetation",
                     "กิ่งไม้": "vegetation", "หญ้ารก": "vegetation", "รก": "vegetation", "ต้นไม้บัง": "vegetation",
                     "พุ่มไม้": "vegetation", "ตัดแต่งกิ่งไม้": "vegetation", "วัชพืช": "vegetation",

@@ -16,7 +16,8 @@ app = typer.Typer(help="Face and plate recognition behind the token-protected HT
 
 @app.command("up")
 def api_up(host: Annotated[str, typer.Option(help="Bind address; keep 127.0.0.1 unless behind a proxy.")] = "127.0.0.1",
-           port: Annotated[int, typer.Option()] = 8000,
+           port: Annotated[int, typer.Option(help="HTTP port of the API and the console (an API already "
+                                                  "running keeps its port).", min=1, max=65535)] = 8000,
            max_batch_size: Annotated[int, typer.Option(help="Serve dynamic batch size.")] = 8,
            num_gpus: Annotated[float, typer.Option(help="GPUs per face replica (0 on CPU machines).")] = 0.0,
            city: Annotated[str, typer.Option(help="The city whose command room (alerts, field ingest, the console "
@@ -39,14 +40,14 @@ def api_up(host: Annotated[str, typer.Option(help="Bind address; keep 127.0.0.1 
 
 @app.command("down")
 def api_down() -> None:
-    """Remove the API application from the cluster (the cluster keeps running)."""
+    """Remove the API application from the cluster (the cluster keeps running); a no-op when it is not deployed."""
     from cluster import raycluster, serving
 
     if raycluster.known_address() is None:
-        fail("no cluster recorded: nothing to take down")
+        console.print("api: not running (no cluster recorded)")
+        return
     connect_ray()
-    serving.down()
-    console.print("api: removed")
+    console.print("api: removed" if serving.down() else "api: not running")
 
 
 @app.command("token")

@@ -147,14 +147,16 @@ def bench_fuzz(requests: Annotated[int, typer.Option(help="Malformed requests to
 
 
 @app.command("ingest")
-def bench_ingest_cmd(pings: Annotated[int, typer.Option(help="GPS positions to post.")] = 50_000,
-                     batch: Annotated[int, typer.Option(help="Positions per request.")] = 1000,
-                     concurrency: Annotated[int, typer.Option(help="Requests in flight.")] = 4,
-                     sos: Annotated[int, typer.Option(help="SOS presses to time (sequential).")] = 50,
+def bench_ingest_cmd(pings: Annotated[int, typer.Option(min=1, help="GPS positions to post.")] = 50_000,
+                     batch: Annotated[int, typer.Option(min=1, help="Positions per request.")] = 1000,
+                     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 4,
+                     sos: Annotated[int, typer.Option(min=0, help="SOS presses to time (sequential; 0: "
+                                                              "none).")] = 50,
                      seed: Annotated[int, typer.Option(help="Seed of the simulated positions.")] = 0,
                      city: Annotated[str, typer.Option(help="City whose command room to use (the API is "
                                                             "redeployed for it when it serves another).")] = "hatyai",
-                     port: Annotated[int, typer.Option(help="Port of the API when this command deploys it.")] = 8000
+                     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the API when this command "
+                                                                             "deploys it.")] = 8000
                      ) -> None:
     """Field ingest through the HTTP API: GPS pings/s accepted and committed to a twin snapshot (target >= 5,000
     on 2 cores) and p50/p99 time from an SOS request to its alert in the stream (target p99 <= 500 ms). Uses
@@ -204,12 +206,15 @@ def bench_chaos(duration: Annotated[float, typer.Option(help="Seconds of streami
     try:
         cfg = ChaosConfig(city=city, duration_s=duration, cameras=cameras, plate_cameras=plate_cameras,
                           cameras_per_shard=cameras_per_shard, fps=fps, shard_kill_every_s=shard_kill_every,
-                          sink_kill_every_s=sink_kill_every, quiet_s=min(quiet, duration / 3), seed=seed)
+                          sink_kill_every_s=sink_kill_every, quiet_s=min(quiet, max(0.0, duration) / 3), seed=seed)
         store.up()
         raycluster.connect()
         rep = run_chaos(cfg)
     except USER_ERRORS as e:
-        fail(e)
+        fail(e, options={"duration_s": "--duration", "shard_kill_every_s": "--shard-kill-every",
+                         "sink_kill_every_s": "--sink-kill-every", "quiet_s": "--quiet", "cameras": "--cameras",
+                         "plate_cameras": "--plate-cameras", "cameras_per_shard": "--cameras-per-shard",
+                         "fps": "--fps", "seed": "--seed", "city": "--city"})
     emit_bench("chaos", rep.model_dump(), t0)
     if rep.lost or rep.duplicated:
         raise typer.Exit(1)

@@ -12,9 +12,13 @@ app = typer.Typer(help="The Ray cluster (local head on 127.0.0.1, or SSZ_RAY_ADD
 
 
 @app.command("up")
-def cluster_up(port: Annotated[int, typer.Option(help="GCS port of the head.")] = 26379,
-               num_cpus: Annotated[int | None, typer.Option()] = None,
-               num_gpus: Annotated[int | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
+def cluster_up(port: Annotated[int, typer.Option(help="GCS port of the head on 127.0.0.1.", min=1,
+                                                 max=65535)] = 26379,
+               num_cpus: Annotated[int | None, typer.Option(help="CPUs the head offers (default: all of this "
+                                                                 "machine's).", min=1)] = None,
+               num_gpus: Annotated[int | None, typer.Option(help="GPUs the head offers (default: those Ray "
+                                                                 "finds).", min=0)] = None,
+               as_json: JsonOpt = False) -> None:
     """Start a local Ray head bound to 127.0.0.1 (no-op when it already runs)."""
     from cluster import raycluster
 

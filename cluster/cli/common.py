@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -33,10 +34,16 @@ USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, StoreError, RayError, V
                                              FileNotFoundError)
 
 
-def fail(msg: str | Exception, code: int = 2) -> NoReturn:
-    """Print what is wrong (a pydantic error as field: reason) on stderr and exit with ``code``."""
+SIM_OPTIONS = {"face_cameras": "--face-cameras", "plate_cameras": "--plate-cameras", "stream_s": "--stream-s"}
+"""The options of ``ssz eval`` / ``ssz demo`` that set a :class:`~cluster.sim.city.SimConfig` field (for
+:func:`fail`)."""
+
+
+def fail(msg: str | Exception, code: int = 2, *, options: Mapping[str, str] | None = None) -> NoReturn:
+    """Print what is wrong (a pydantic error as field: reason, or as --option: reason for the fields in
+    ``options``, which maps a field to the option that set it) on stderr and exit with ``code``."""
     if isinstance(msg, ValidationError):
-        msg = explain_validation(msg)
+        msg = explain_validation(msg, options)
     text = error_text(msg) if isinstance(msg, BaseException) else msg  # a KeyError's own text, not its repr
     err.print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
     raise typer.Exit(code)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cluster.cli.common import USER_ERRORS, CityOpt, JsonOpt, console, err, fail
+from cluster.cli.common import SIM_OPTIONS, USER_ERRORS, CityOpt, JsonOpt, console, err, fail
 
 
 def demo_cmd(city: CityOpt = "hatyai",
@@ -38,7 +38,7 @@ def demo_cmd(city: CityOpt = "hatyai",
                            face_cameras=face_cameras, plate_cameras=plate_cameras, stream_s=stream_s, seed=seed,
                            port=port)
     except USER_ERRORS as e:
-        fail(e)
+        fail(e, options=SIM_OPTIONS)
     if as_json:
         sys.stdout.write(summary.model_dump_json(indent=2) + "\n")
     if serve is None:

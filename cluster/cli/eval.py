@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cluster.cli.common import USER_ERRORS, CityOpt, console, err, fail
+from cluster.cli.common import SIM_OPTIONS, USER_ERRORS, CityOpt, console, err, fail
 
 
 def eval_cmd(
@@ -47,7 +47,7 @@ def eval_cmd(
                   f"{', '.join(sim.rendered_cameras)}")
         res = evaluate(sim, run(sim, lossless=not live), wall_s=time.monotonic() - t0)
     except USER_ERRORS as e:
-        fail(e)
+        fail(e, options=SIM_OPTIONS)
     files = write_report(res, out or state_dir("eval") / f"{sim.city.id}-{seed}")
     if as_json:
         sys.stdout.write(json.dumps({"metrics": res.table(), "latency_p50_ms": res.latency_p50_ms,

@@ -21,14 +21,20 @@ app = typer.Typer(help="Recognition quality on labelled data (face ROC, plate ac
 
 @app.command("faces")
 def quality_faces(
-        out: Annotated[str, typer.Option(help="Folder for face_eval.json and face_eval.png.")] = "out/face-eval",
+        out: Annotated[Path | None, typer.Option(help="Folder for face_eval.json and face_eval.png (default: "
+                                                      "<state>/out/face-eval).")] = None,
 ) -> None:
     """ROC, TAR at FAR 1% and 0.1%, EER and the recommended threshold per engine on the labelled face set."""
     from cluster.config import shared_data_dir
+    from cluster.state import state_dir
     from serve.face.evaluate import evaluate_faces
 
     t0 = time.monotonic()
-    res = evaluate_faces(data_dir=shared_data_dir() / "faces_deepface", out_dir=out)
+    data = shared_data_dir() / "faces_deepface"
+    if not (data / "identities.csv").is_file():
+        fail(f"the labelled face set is not at {data} (no identities.csv there): place the shared data beside the "
+             "repository (../shared/data) or set SSZ_SHARED_DATA to its folder")
+    res = evaluate_faces(data_dir=data, out_dir=out or state_dir("out") / "face-eval")
     for r in res["engines"].values():
         r.pop("roc", None)  # the full curve is in the JSON file and the plot
     emit_bench("quality-faces", res, t0)

@@ -107,6 +107,7 @@ def run_cmd(city: CityOpt = "hatyai",
                                      sample_fps=sample_fps, wanted_every=wanted_every, max_megapixels=max_megapixels)
         # a bad --video or --url-template fails before the store and Ray start
         city_cfg = load_city(run_cfg.city)
+        pipeline.check_camera_counts(run_cfg, city_cfg)
         pipeline.check_source(run_cfg, city_cfg)
         store.up()
         require_verified_audits()
@@ -116,7 +117,10 @@ def run_cmd(city: CityOpt = "hatyai",
         summary = pipeline.run(run_cfg, report=None if as_json else (lambda st: console.print(status_table(st))),
                                source_checked=True, city=city_cfg)
     except USER_ERRORS as e:
-        fail(e)
+        fail(e, options={"duration_s": "--duration", "sample_fps": "--sample-fps", "fps": "--fps",
+                         "wanted_every": "--wanted-every", "max_megapixels": "--max-megapixels",
+                         "url_template": "--url-template", "video": "--video", "source": "--source",
+                         "detect": "--detect"})
     emit(summary, as_json)  # to the stdout reserve_stdout() set aside (Ray's log thread goes on until exit)
 
 

@@ -16,6 +16,7 @@ import typer
 
 from cluster.cli.common import USER_ERRORS, CityOpt, fail, print_json, warn
 from cluster.config import load_city
+from cluster.state import state_dir
 from twin.layers import LayerError, TwinState
 
 app = typer.Typer(help="The digital twin: street graph, layers and snapshots in the object store.",
@@ -84,6 +85,11 @@ def snapshot_create(city: CityOpt,
     """Commit a new snapshot: the latest one plus validated layer files (or an unchanged checkpoint)."""
     from twin.schemas import LAYERS
 
+    if from_dir is not None and not from_dir.is_dir():
+        fail(f"--from-dir {from_dir}: no such folder: give the folder that holds the <layer>.parquet files")
+    if from_dir is not None and not any(from_dir.glob("*.parquet")):
+        fail(f"--from-dir {from_dir}: no <layer>.parquet files in it (nothing to add): name them after a layer, "
+             f"one of {', '.join(LAYERS)}; leave out --from-dir for an unchanged checkpoint")
     try:
         snaps = _snaps(city)
         head = snaps.latest()
@@ -157,6 +163,10 @@ def snapshot_retain(city: CityOpt,
                                                                                 "than this many days.")] = None,
                     dry_run: Annotated[bool, typer.Option(help="Report without deleting.")] = False) -> None:
     """Delete old snapshots and the objects no kept snapshot uses (the newest is always kept)."""
+    if keep is None and older_than_days is None:
+        fail("give --keep N and/or --older-than-days D: without either, retain would keep everything")
+    if keep is not None and keep < 1:
+        fail(f"--keep {keep}: keep at least 1 (the newest snapshot is always kept)")
     try:
         older = dt.timedelta(days=older_than_days) if older_than_days is not None else None
         print_json(_snaps(city).retain(keep_last=keep, older_than=older, dry_run=dry_run).model_dump())
@@ -167,7 +177,8 @@ def snapshot_retain(city: CityOpt,
 @app.command("map")
 def map_cmd(
     city: CityOpt = "hatyai",
-    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("map.html"),
+    out: Annotated[Path | None, typer.Option(help="HTML file to write (default: <state>/out/<city>/map.html, "
+                                                   "never the current folder).")] = None,
     basemap: Annotated[str, typer.Option(help="none (offline: streets from the twin), or dark/light/voyager "
                                               "(Carto tiles, needs the internet).")] = "none",
     snapshot: Annotated[str | None, typer.Option(help="Snapshot id to draw (default: the latest in the "
@@ -184,7 +195,8 @@ def map_cmd(
     try:
         cfg = load_city(city)
         layers, snap_id, note = store_layers(cfg.id, snapshot) if from_store else ({}, None, "demo layers only")
-        summary = write_map(cfg, out, layers=layers, basemap=basemap, seed=seed)
+        summary = write_map(cfg, out or state_dir("out") / cfg.id / "map.html", layers=layers, basemap=basemap,
+                            seed=seed)
         summary.snapshot, summary.source = snap_id, note
     except (*TWIN_ERRORS, MapInputError) as e:
         fail(e)

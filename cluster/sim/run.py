@@ -138,11 +138,14 @@ def run(sim: SimCity, *, api_url: str | None = None, limit_s: float = 900.0, los
     ``scripted`` is what :func:`scripts` returned for ``sim``, when the caller already made it.
 
     Needs a Ray connection and the object store; deploys the ``ssz`` Serve application when it is not running
-    (``api_url`` is where an already running one listens).
+    (``api_url`` is where an already running one listens). Raises :class:`~cluster.sharding.ShardingError`
+    before enrolling anything when another run's shards are running (its lists are ``sim-<city>`` too).
     """
     from cluster import serving
     from cluster.pipeline import run_cameras
+    from cluster.sharding import ensure_no_shards
 
+    ensure_no_shards()  # a second eval/demo must not re-enrol, then withdraw, the running one's list
     api_url = api_url or serving.ensure_up()
     with api_client(api_url) as client:
         enrolled = enrol(sim, client)

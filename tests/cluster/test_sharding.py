@@ -147,3 +147,39 @@ def test_node_placement_group_reserves_the_node_up_front(ray_cluster: str) -> No
         remove_placement_group(pg)
     with pytest.raises(S.ShardingError, match="not in the assignment"):
         S.node_placement_group(a, "ghost")
+
+
+def test_a_second_run_is_refused_while_shards_of_another_run_are_running(ray_cluster: str, monkeypatch) -> None:
+    """`ssz run` beside a running `ssz run` said only Ray's 'name ... is already taken' (after clearing the running
+    shards' resume states); it is refused first, naming the running shard. A second `ssz eval` is refused before
+    it enrols (then withdraws) the simulation list the running one matches against."""
+    import functools
+
+    import ray
+
+    from actors import RAY_NAMESPACE
+    from cluster import serving
+    from cluster.sim import run as simrun
+
+    @ray.remote(num_cpus=0)
+    class Idle:
+        def ping(self) -> bool:
+            return True
+
+    S.ensure_no_shards(wait_s=0)  # nothing runs: no error
+    other = Idle.options(name=f"{S.SHARD_PREFIX}node-0/s7", namespace=RAY_NAMESPACE).remote()
+    ray.get(other.ping.remote())
+    try:
+        with pytest.raises(S.ShardingError, match=r"already running on this cluster \(1 shards: node-0/s7\).*ssz "
+                                                  r"status"):
+            S.ensure_no_shards(wait_s=0.5)
+        monkeypatch.setattr(S, "ensure_no_shards", functools.partial(S.ensure_no_shards, wait_s=0.5))
+        touched: list[str] = []
+        monkeypatch.setattr(serving, "ensure_up", lambda: touched.append("api") or "http://127.0.0.1:1")
+        monkeypatch.setattr(simrun, "enrol", lambda *a: touched.append("enrol") or {})
+        with pytest.raises(S.ShardingError, match="already running"):
+            simrun.run(object(), api_url="http://127.0.0.1:1")  # type: ignore[arg-type]
+        assert touched == []
+    finally:
+        ray.kill(other)
+    S.ensure_no_shards()  # a killed run's shards are waited for, not taken for a running one

@@ -97,8 +97,17 @@ def test_up_down_status_are_idempotent_and_never_lower_retention(tmp_path, monke
     monkeypatch.setenv("SSZ_HOME", str(tmp_path / "home"))
     assert store.status().running is False
     assert store.down().running is False  # down when nothing runs is a no-op
-    first = store.up(port=free_port_block(), evidence_retention_days=40)
+    port = free_port_block()
+    first = store.up(port=port, evidence_retention_days=40)
     assert first.running and first.pid
+    # another port while it runs is refused, and the recorded port (where it really listens) stays
+    with pytest.raises(StoreError, match=rf"already runs on port {port}, not {port + 20}.*ssz store down"):
+        store.up(port=port + 20)
+    monkeypatch.setenv("SSZ_STORE_PORT", str(port + 20))
+    with pytest.raises(StoreError, match=rf"already runs on port {port}, not {port + 20}"):
+        store.up()
+    monkeypatch.delenv("SSZ_STORE_PORT")
+    assert store.credentials().port == port and store.status().running
     assert first.notes == ["evidence retention set to COMPLIANCE 40 days (was none)"]
     again = store.up(evidence_retention_days=7)  # a later, shorter setting never lowers the lock
     assert again.pid == first.pid and again.running
@@ -148,3 +157,28 @@ def test_external_store_from_environment(s3_store, monkeypatch):
     monkeypatch.delenv("SSZ_S3_SECRET_KEY")
     with pytest.raises(StoreError, match="SSZ_S3_SECRET_KEY"):
         store.settings()
+
+
+@pytest.mark.parametrize("days", [0, -3, 36501])
+def test_retention_days_out_of_range_are_refused_clearly(days, monkeypatch):
+    with pytest.raises(StoreError, match=rf"--retention-days {days} is out of range: .* 1 to 36500 days"):
+        store.StoreConfig.from_env(days)
+    monkeypatch.setenv("SSZ_EVIDENCE_RETENTION_DAYS", "0")
+    with pytest.raises(StoreError, match="SSZ_EVIDENCE_RETENTION_DAYS 0 is out of range"):
+        store.StoreConfig.from_env()
+
+
+@pytest.mark.parametrize(("env", "port", "message"), [
+    ("abc", None, "SSZ_STORE_PORT='abc' is not a port number"),
+    ("70000", None, "SSZ_STORE_PORT 70000 is not a usable store port: give a port from 1 to 65521"),
+    (None, 0, "--port 0 is not a usable store port"),
+    (None, 65530, "--port 65530 is not a usable store port"),
+])
+def test_bad_store_port_is_refused_and_never_recorded(env, port, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("SSZ_HOME", str(tmp_path / "home"))
+    if env is not None:
+        monkeypatch.setenv("SSZ_STORE_PORT", env)
+    with pytest.raises(StoreError, match=message):
+        store.up(port=port)
+    monkeypatch.delenv("SSZ_STORE_PORT", raising=False)
+    assert store.credentials().port == store.DEFAULT_PORT  # nothing bad was written down

@@ -484,3 +484,11 @@ def test_the_reader_imports_no_service_code_and_reads_utm_in_the_areas_zone() ->
     x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(100.4675, 7.005)
     r = fi.validate_frame([{"datetime": "15/03/2569 07:30", "x": x, "y": y}], "incidents", area=ZONE)
     assert "EPSG:32647" in r.warnings[0] and r.frame["lon"][0] == pytest.approx(100.4675)
+
+
+def test_the_municipal_words_for_street_lighting_are_lighting(tmp_path: Path) -> None:
+    """ไฟฟ้าส่องสว่าง (public lighting, as municipal work orders name it) was refused as an unknown risk kind."""
+    csv = tmp_path / "risk.csv"
+    csv.write_bytes("ประเภท,ละติจูด,ลองจิจูด\nไฟฟ้าส่องสว่าง,7.0046,100.4679\nไฟส่องทาง,7.0050,100.4685\n"
+                    .encode("cp874"))
+    assert fi.read_table(csv, "risk_points").frame["kind"].tolist() == ["lighting", "lighting"]

@@ -55,9 +55,19 @@ def test_config_list_shows_the_bundled_cities():
 
 @pytest.mark.parametrize(("args", "why"), [
     (["eval", "--city", "betong", "--face-cameras", "0", "--plate-cameras", "0"], "nothing to simulate"),
-    (["demo", "--city", "betong", "--stream-s", "-1"], "field 'stream_s': Input should be greater than 0"),
+    # the errors name the options, not the configuration fields behind them (field 'stream_s', 'duration_s')
+    (["demo", "--city", "betong", "--stream-s", "-1"], "error: --stream-s: Input should be greater than 0"),
+    (["eval", "--city", "betong", "--plate-cameras", "-1"], "error: --plate-cameras: Input should be greater than or "
+                                                             "equal to 0"),
+    (["run", "--city", "betong", "--duration", "-1"], "error: --duration: Input should be greater than or equal to 0"),
+    (["bench", "chaos", "--duration", "-5"], "error: --duration: Input should be greater than 0"),
     (["eval", "--city", "atlantis"], "unknown city 'atlantis'"),
     (["demo", "--city", "betong", "--port", "0"], "'--port': Input should be greater than or equal to 1"),
+    # more cameras than the city has ran all of them (619 at Hat Yai for --cameras 100000)
+    (["run", "--city", "betong", "--cameras", "100000"],
+     "--cameras 100000: betong has 204 face (CCTV) cameras; give at most 204, or 'all'"),
+    (["run", "--city", "betong", "--cameras", "3", "--plate-cameras", "17"],
+     "--plate-cameras 17: betong has 16 plate cameras"),
 ])
 def test_simulation_options_are_checked_before_anything_starts(args, why, tmp_path, monkeypatch):
     monkeypatch.setenv("SSZ_HOME", str(tmp_path))  # no store nor Ray is started for a bad option
@@ -109,3 +119,62 @@ def test_the_state_folder_is_made_owner_only_under_ssz_home(tmp_path, monkeypatc
     assert ssz_home() == tmp_path / "deep" / "home"
     assert state_dir("models") == tmp_path / "deep" / "home" / "models"
     assert (tmp_path / "deep" / "home").stat().st_mode & 0o777 == 0o700
+
+
+def test_down_commands_are_no_ops_when_nothing_runs(tmp_path, monkeypatch):
+    """`ssz api down` with no cluster exited 2 ("nothing to take down") while store and cluster down exit 0:
+    a clean-up script under `set -e` stopped there."""
+    monkeypatch.setenv("SSZ_HOME", str(tmp_path / "home"))
+    res = CliRunner().invoke(app, ["api", "down"])
+    assert (res.exit_code, res.output.strip()) == (0, "api: not running (no cluster recorded)")
+    for group in ("store", "cluster"):
+        res = CliRunner().invoke(app, [group, "down"])
+        assert res.exit_code == 0 and '"running": false' in res.output, (group, res.output)
+
+
+def test_api_down_without_the_api_says_so(ray_cluster, tmp_path, monkeypatch):
+    """With a cluster but no API deployed it said "api: removed"."""
+    from cluster import raycluster, serving
+
+    monkeypatch.setattr(raycluster, "known_address", lambda: ray_cluster)
+    monkeypatch.setattr(serving, "status", lambda url=None: serving.ApiStatus(
+        url=None, running=False, users={}, watchlist_path="w", hotlist_path="h"))
+    res = CliRunner().invoke(app, ["api", "down"])
+    assert (res.exit_code, res.output.strip()) == (0, "api: not running")
+
+
+@pytest.mark.parametrize("args", [["api", "up", "--port", "70000"], ["api", "up", "--port", "0"],
+                                  ["cluster", "up", "--port", "0"], ["cluster", "up", "--num-cpus", "-1"],
+                                  ["cluster", "up", "--num-gpus", "-1"],
+                                  # bench ingest --pings 0 measured nothing (0 pings/s); --batch 0 ended in a
+                                  # ValueError traceback after the API was deployed
+                                  ["bench", "ingest", "--pings", "0"], ["bench", "ingest", "--batch", "0"],
+                                  ["bench", "ingest", "--concurrency", "0"], ["bench", "ingest", "--sos", "-1"]])
+def test_out_of_range_ports_and_resources_are_usage_errors(args, tmp_path, monkeypatch):
+    """`ssz api up --port 70000` deployed and warned 'the API is there, not on 127.0.0.1:70000'; a cluster with
+    -1 CPUs went to Ray. Both are refused before anything starts."""
+    monkeypatch.setenv("SSZ_HOME", str(tmp_path / "home"))
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and f"Invalid value for '{args[2]}': Input should be" in res.output, res.output
+    assert not (tmp_path / "home" / "store").exists()  # nothing was started
+
+
+def test_quality_faces_says_where_the_face_set_is_missing_and_writes_to_the_state_folder(tmp_path, monkeypatch):
+    """Without the shared data it ended in a FileNotFoundError traceback; its default --out was ./out/face-eval
+    of whatever folder it ran in."""
+    from serve.face import evaluate
+
+    monkeypatch.setenv("SSZ_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SSZ_SHARED_DATA", str(tmp_path / "shared"))
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["quality", "faces"])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert f"the labelled face set is not at {tmp_path / 'shared' / 'faces_deepface'}" in " ".join(res.output.split())
+    (tmp_path / "shared" / "faces_deepface").mkdir(parents=True)
+    (tmp_path / "shared" / "faces_deepface" / "identities.csv").write_text("file,identity_id\n")
+    seen = {}
+    monkeypatch.setattr(evaluate, "evaluate_faces", lambda data_dir, out_dir: seen.update(out=out_dir) or {
+        "engines": {}})
+    res = CliRunner().invoke(app, ["quality", "faces"])
+    assert res.exit_code == 0, res.output
+    assert seen["out"] == tmp_path / "home" / "out" / "face-eval" and not (tmp_path / "out").exists()

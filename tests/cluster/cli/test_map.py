@@ -85,3 +85,16 @@ def test_demo_layers_fit_the_twin_schemas_and_are_deterministic() -> None:
     rp = a["risk_points"]
     fixed = rp[rp["status"] == "fixed"]
     assert (pd.to_datetime(fixed["fixed_date"]) >= pd.to_datetime(fixed["reported_date"])).all()
+
+
+def test_map_without_out_goes_to_the_state_folder_not_the_current_one(app: typer.Typer, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default was ./map.html: run from the checkout, it wrote into the repository."""
+    from cluster.state import state_dir
+
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["--city", "hatyai", "--no-from-store", "--json"])
+    assert res.exit_code == 0, res.output
+    out = state_dir("out") / "hatyai" / "map.html"
+    assert json.loads(res.stdout)["out"] == str(out) and out.stat().st_size > 100_000
+    assert list(tmp_path.iterdir()) == []

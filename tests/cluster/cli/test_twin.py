@@ -58,3 +58,15 @@ def test_build_then_snapshot_commands(s3_store: Store, tmp_path: Path) -> None:
 
     bad = runner.invoke(app, ["snapshot", "show", "--city", "atlantis"])
     assert bad.exit_code == 2 and "unknown city" in bad.stderr
+
+
+def test_snapshot_options_that_would_do_nothing_or_name_no_folder_are_refused(tmp_path: Path) -> None:
+    """`snapshot create --from-dir` of a missing or empty folder committed an unchanged snapshot (exit 0); retain's
+    errors named the Python parameters (keep_last, older_than) instead of the options. No store is touched."""
+    for folder, said in ((tmp_path / "missing", "no such folder"), (tmp_path, "no <layer>.parquet files in it")):
+        res = runner.invoke(app, ["snapshot", "create", "--city", "hatyai", "--from-dir", str(folder)])
+        assert res.exit_code == 2 and f"--from-dir {folder}: {said}" in res.output, res.output
+    res = runner.invoke(app, ["snapshot", "retain", "--city", "hatyai"])
+    assert res.exit_code == 2 and "give --keep N and/or --older-than-days D" in res.output, res.output
+    res = runner.invoke(app, ["snapshot", "retain", "--city", "hatyai", "--keep", "0"])
+    assert res.exit_code == 2 and "--keep 0: keep at least 1" in res.output, res.output

@@ -201,20 +201,23 @@ def bench_chaos(duration: Annotated[float, typer.Option(help="Seconds of streami
     from cluster.chaos import ChaosConfig, run_chaos
     from cluster.cli.common import USER_ERRORS, fail, reserve_stdout
 
-    reserve_stdout()  # the one JSON document alone on stdout, whatever Ray and the servers print
-    t0 = time.monotonic()
-    try:
+    try:  # options are checked before stdout is set aside (a refused option leaves the process as it was)
         cfg = ChaosConfig(city=city, duration_s=duration, cameras=cameras, plate_cameras=plate_cameras,
                           cameras_per_shard=cameras_per_shard, fps=fps, shard_kill_every_s=shard_kill_every,
                           sink_kill_every_s=sink_kill_every, quiet_s=min(quiet, max(0.0, duration) / 3), seed=seed)
-        store.up()
-        raycluster.connect()
-        rep = run_chaos(cfg)
     except USER_ERRORS as e:
         fail(e, options={"duration_s": "--duration", "shard_kill_every_s": "--shard-kill-every",
                          "sink_kill_every_s": "--sink-kill-every", "quiet_s": "--quiet", "cameras": "--cameras",
                          "plate_cameras": "--plate-cameras", "cameras_per_shard": "--cameras-per-shard",
                          "fps": "--fps", "seed": "--seed", "city": "--city"})
+    reserve_stdout()  # the one JSON document alone on stdout, whatever Ray and the servers print
+    t0 = time.monotonic()
+    try:
+        store.up()
+        raycluster.connect()
+        rep = run_chaos(cfg)
+    except USER_ERRORS as e:
+        fail(e)
     emit_bench("chaos", rep.model_dump(), t0)
     if rep.lost or rep.duplicated:
         raise typer.Exit(1)

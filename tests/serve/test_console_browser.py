@@ -634,7 +634,7 @@ def _wait_badges(page, want: tuple[str, str, str]) -> None:
     try:
         page.wait_for_function("(w) => ['count-new', 'count-progress', 'count-decided'].every("
                                "(id, i) => document.getElementById(id).textContent === w[i])", arg=list(want),
-                               timeout=5000)
+                               timeout=20_000)
     except Exception as e:
         raise AssertionError(f"badges {_badges(page)}, want {want}") from e
 
@@ -663,7 +663,7 @@ def test_badges_count_every_open_alert_on_the_server_and_follow_live_events(haty
         ctx.unroute("**/console/queue")
 
         aid = _sos(url, tokens["device"], _two_poles(m)[0])
-        page.wait_for_selector(f'#list-new li[data-alert="{aid}"]', timeout=5000)
+        page.wait_for_selector(f'#list-new li[data-alert="{aid}"]', timeout=20_000)
         before = _server_badges(url, tokens["analyst"])
         _wait_badges(page, before)  # the stream's counts replace the stand-in's (a far higher version)
         r = httpx.post(f"{url}/v1/alerts/{aid}:acknowledge", headers=_auth(other), timeout=30)

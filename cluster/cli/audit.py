@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -69,29 +70,12 @@ def evidence(
     is one, 2 if the store cannot be read. The platform serves the version the record keeps (the first); a
     plain S3 GET returns the newest. The hotlist copies, rewritten by design, are left out (`ssz audit lists`
     checks them)."""
-    import json
-
     from cluster import store
     from twin.evidence import rewritten
     from twin.objectstore import StoreError
 
-    found = 0
-    try:
-        for r in rewritten(store.open_store(), prefix):
-            found += 1
-            if as_json:
-                sys.stdout.write(r.model_dump_json() + "\n")
-                sys.stdout.flush()
-            else:
-                console.print(f"[red]TAMPERED[/] {escape(r.describe())}")
-    except StoreError as e:
-        if as_json:
-            sys.stdout.write(json.dumps({"error": str(e), "found_before": found}) + "\n")
-        fail(e)
-    if not found and not as_json:
-        console.print(f"evidence{f' under {escape(prefix)}' if prefix else ''}: ok (every key written once)")
-    if found:
-        raise typer.Exit(1)
+    _report(lambda: rewritten(store.open_store(), prefix), "TAMPERED", as_json, (StoreError,),
+            f"evidence{f' under {escape(prefix)}' if prefix else ''}: ok (every key written once)")
 
 
 @app.command("lists")
@@ -107,26 +91,38 @@ def lists(
     version the latest one. List the others (and delete markers) with their version id and time, and for a
     current version put back to an earlier state, the version to copy back; exit 1 if there is one, 2 if the
     store or a log cannot be read. `ssz audit evidence` leaves these copies out: they are rewritten by design."""
-    import json
-
     from cluster import audits, store
     from serve.audit import AuditError
     from twin.objectstore import StoreError
 
+    _report(lambda: audits.unaudited_list_versions(store.open_store(), prefix), "UNAUDITED", as_json,
+            (StoreError, AuditError, ValueError),
+            "hotlist and watchlist copies: ok (every version holds an audited state)",
+            explain=lambda e: f"{e} (run `ssz audit verify`)" if isinstance(e, AuditError) else e)
+
+
+def _report(findings: Callable[[], Iterable[Any]], label: str, as_json: bool, errors: tuple[type[Exception], ...],
+            ok: str, explain: Callable[[Exception], str | Exception] = lambda e: e) -> None:
+    """Print each finding as the listing yields it (``label`` and its ``describe()``, or one JSON line with
+    ``--json``), ``ok`` when there is none; exit 1 when there is one, 2 on one of ``errors`` (also a JSON line
+    ``{"error", "found_before"}`` with ``--json``; the message as ``explain`` words it): the one output of
+    `ssz audit evidence` and `ssz audit lists`."""
+    import json
+
     found = 0
     try:
-        for v in audits.unaudited_list_versions(store.open_store(), prefix):
+        for f in findings():
             found += 1
             if as_json:
-                sys.stdout.write(v.model_dump_json() + "\n")
+                sys.stdout.write(f.model_dump_json() + "\n")
                 sys.stdout.flush()
             else:
-                console.print(f"[red]UNAUDITED[/] {escape(v.describe())}")
-    except (StoreError, AuditError, ValueError) as e:
+                console.print(f"[red]{label}[/] {escape(f.describe())}")
+    except errors as e:
         if as_json:
             sys.stdout.write(json.dumps({"error": str(e), "found_before": found}) + "\n")
-        fail(f"{e} (run `ssz audit verify`)" if isinstance(e, AuditError) else e)
+        fail(explain(e))
     if not found and not as_json:
-        console.print("hotlist and watchlist copies: ok (every version holds an audited state)")
+        console.print(ok)
     if found:
         raise typer.Exit(1)

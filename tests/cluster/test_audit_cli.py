@@ -155,6 +155,19 @@ def test_audit_evidence_prints_each_key_as_found_and_an_error_as_json(home, monk
     assert error["found_before"] == 1 and "is unreachable (ProtocolError)" in error["error"]
 
 
+def _audited_hotlist(s3):
+    """A hotlist of a fresh name with its own audit log, both in ``s3``: the list, its name and its folder."""
+    from cluster.state import state_dir
+    from serve.audit import AuditLog
+    from serve.plate.hotlist import Hotlist
+
+    name = f"l{uuid.uuid4().hex[:8]}"
+    d = state_dir("serve") / "lists" / name
+    hl = Hotlist(d / "hotlist.json", AuditLog(d / "hotlist-audit.jsonl", name=f"hotlist-{name}", store=s3), store=s3,
+                 store_key=f"hotlist/{name}.json")
+    return hl, name, d
+
+
 def test_audit_lists_names_a_forged_hotlist_or_watchlist_version(home):
     """Audited changes leave every version of the list copies valid; a copy written with the store client
     directly is reported with its version id, and the command exits 1."""
@@ -163,18 +176,13 @@ def test_audit_lists_names_a_forged_hotlist_or_watchlist_version(home):
     import numpy as np
 
     from cluster import store
-    from cluster.state import state_dir
     from serve.audit import AuditLog
     from serve.face.schemas import WarrantRecord
     from serve.face.watchlist import Watchlist
-    from serve.plate.hotlist import Hotlist
     from twin.objectstore import EVIDENCE_BUCKET, MODELS_BUCKET
 
     s3 = store.open_store()
-    name = f"l{uuid.uuid4().hex[:8]}"
-    d = state_dir("serve") / "lists" / name
-    hl = Hotlist(d / "hotlist.json", AuditLog(d / "hotlist-audit.jsonl", name=f"hotlist-{name}", store=s3), store=s3,
-                 store_key=f"hotlist/{name}.json")
+    hl, name, d = _audited_hotlist(s3)
     hl.add("ก 1", reason="stolen", actor="officer:a", entry_id="H-1")
     hl.add("ข 2", reason="stolen", actor="officer:a", entry_id="H-2")
     hl.remove("H-1", actor="officer:a")
@@ -207,17 +215,11 @@ def test_audit_lists_names_a_current_copy_put_back_to_an_earlier_audited_state(h
     """Every version holds an audited state, but the current one is not the latest (H-2 taken off the list by
     putting the first version back): reported, with the version that holds the latest state to copy back."""
     from cluster import store
-    from cluster.state import state_dir
     from serve import listdigest
-    from serve.audit import AuditLog
-    from serve.plate.hotlist import Hotlist
     from twin.objectstore import EVIDENCE_BUCKET
 
     s3 = store.open_store()
-    name = f"l{uuid.uuid4().hex[:8]}"
-    d = state_dir("serve") / "lists" / name
-    hl = Hotlist(d / "hotlist.json", AuditLog(d / "hotlist-audit.jsonl", name=f"hotlist-{name}", store=s3), store=s3,
-                 store_key=f"hotlist/{name}.json")
+    hl, name, _ = _audited_hotlist(s3)
     hl.add("ก 1", reason="stolen", actor="officer:a", entry_id="H-1")
     first = s3.get_bytes(EVIDENCE_BUCKET, hl.store_key)
     hl.add("ข 2", reason="stolen", actor="officer:a", entry_id="H-2")
